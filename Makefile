@@ -1,0 +1,38 @@
+# The two commands of weft (see README.md):
+#   make run    install what is missing, build, train the Fashion-MNIST CNN, print test accuracy
+#   make test   install what is missing, build everything, run the whole test suite (ctest)
+# and a few more for developers:
+#   make build        configure and build (Release) in build/
+#   make test-asan    the test suite under AddressSanitizer + UBSan (Debug, build-asan/)
+#   make bench        run the CPU benchmarks
+#   make clean
+BUILD ?= build
+JOBS ?= $(shell nproc)
+RUN_ARGS ?= --out runs/fashion-mnist
+CMAKE_ARGS ?=
+
+.PHONY: run test build setup test-asan bench clean
+
+setup:
+	@bash scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/weft-fashion-mnist $(RUN_ARGS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+test-asan: setup
+	cmake --preset debug-asan $(CMAKE_ARGS)
+	cmake --build build-asan -j $(JOBS)
+	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD)/bench/bench_kernels_cpu --benchmark_min_time=0.2
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,116 @@
+// Per-device allocation and copies: the CPU side here, the CUDA side forwarded to
+// engine/cuda/runtime.cu when weft is built with CUDA.
+#include "engine/allocator.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine/error.h"
+#ifdef WEFT_HAVE_CUDA
+#include "engine/cuda/runtime.h"
+#endif
+
+namespace weft {
+namespace {
+
+constexpr size_t kCpuAlignment = 64;
+
+std::atomic<size_t> cpu_current{0};
+std::atomic<size_t> cpu_peak{0};
+
+void require_cuda_build(Device device) {
+#ifndef WEFT_HAVE_CUDA
+  throw Error("device " + device.str() + ": this weft was built without CUDA");
+#else
+  (void)device;
+#endif
+}
+
+}  // namespace
+
+void* device_allocate(Device device, size_t bytes) {
+  if (device.is_cpu()) {
+    const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
+    void* pointer = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
+    if (pointer == nullptr) throw std::bad_alloc();
+    const size_t now = cpu_current.fetch_add(bytes) + bytes;
+    size_t peak = cpu_peak.load();
+    while (now > peak && !cpu_peak.compare_exchange_weak(peak, now)) {
+    }
+    return pointer;
+  }
+  require_cuda_build(device);
+#ifdef WEFT_HAVE_CUDA
+  return cuda::cached_malloc(device.index, bytes);
+#else
+  return nullptr;
+#endif
+}
+
+void device_free(Device device, void* pointer, size_t bytes) {
+  if (pointer == nullptr) return;
+  if (device.is_cpu()) {
+    std::free(pointer);
+    cpu_current.fetch_sub(bytes);
+    return;
+  }
+#ifdef WEFT_HAVE_CUDA
+  cuda::cached_free(device.index, pointer, bytes);
+#endif
+}
+
+MemoryStats memory_stats(Device device) {
+  if (device.is_cpu()) return {cpu_current.load(), cpu_peak.load(), 0};
+  require_cuda_build(device);
+#ifdef WEFT_HAVE_CUDA
+  return cuda::memory_stats(device.index);
+#else
+  return {};
+#endif
+}
+
+void reset_peak_memory(Device device) {
+  if (device.is_cpu()) {
+    cpu_peak.store(cpu_current.load());
+    return;
+  }
+#ifdef WEFT_HAVE_CUDA
+  cuda::reset_peak_memory(device.index);
+#endif
+}
+
+void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes) {
+  if (bytes == 0) return;
+  if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  require_cuda_build(dst_device.is_cuda() ? dst_device : src_device);
+#ifdef WEFT_HAVE_CUDA
+  if (dst_device.is_cuda() && src_device.is_cpu()) {
+    cuda::memcpy_host_to_device(dst_device.index, dst, src, bytes);
+  } else if (dst_device.is_cpu() && src_device.is_cuda()) {
+    cuda::memcpy_device_to_host(src_device.index, dst, src, bytes);
+  } else {
+    WEFT_CHECK(dst_device == src_device, "copy between two CUDA devices (", src_device.str(),
+               " -> ", dst_device.str(), ") is not supported");
+    cuda::memcpy_device_to_device(dst_device.index, dst, src, bytes);
+  }
+#endif
+}
+
+void zero_bytes(Device device, void* pointer, size_t bytes) {
+  if (bytes == 0) return;
+  if (device.is_cpu()) {
+    std::memset(pointer, 0, bytes);
+    return;
+  }
+  require_cuda_build(device);
+#ifdef WEFT_HAVE_CUDA
+  cuda::memset_zero(device.index, pointer, bytes);
+#endif
+}
+
+}  // namespace weft

@@ -1,0 +1,32 @@
+// Raw memory for tensor storage, one allocator per device, with byte counters.
+//
+// CPU memory is 64-byte aligned (one cache line, room for AVX-512 loads). CUDA memory comes from
+// the caching pool in engine/cuda/runtime.cu: freed blocks are kept in size classes and reused,
+// because cudaMalloc/cudaFree synchronise the device and would stall every training step.
+#pragma once
+
+#include <cstddef>
+
+#include "engine/device.h"
+
+namespace weft {
+
+struct MemoryStats {
+  size_t current_bytes = 0;  // held by live tensors
+  size_t peak_bytes = 0;     // the most ever held at once (since the last reset)
+  size_t cached_bytes = 0;   // kept by the pool for reuse (CUDA only)
+};
+
+void* device_allocate(Device device, size_t bytes);
+void device_free(Device device, void* pointer, size_t bytes);
+MemoryStats memory_stats(Device device);
+void reset_peak_memory(Device device);
+
+// Copy `bytes` between any two devices (host<->device copies synchronise with the device's
+// stream so the host sees finished data).
+void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes);
+
+// Zero `bytes` at `pointer` on `device`.
+void zero_bytes(Device device, void* pointer, size_t bytes);
+
+}  // namespace weft

@@ -1,0 +1,136 @@
+// The tape and the backward pass (see autograd.h for the = versus += rule).
+#include "engine/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/dispatch.h"
+#include "engine/error.h"
+
+namespace weft {
+namespace {
+thread_local bool grad_enabled = true;
+
+// Add `incoming` into `slot`. The first gradient to arrive is kept as it is (=); a later one
+// is added (+=) into a *new* tensor, never in place, because a gradient may share storage
+// with another one (add's backward hands the same tensor to both of its inputs).
+void accumulate(Tensor& slot, const Tensor& incoming) {
+  if (!slot.defined()) {
+    slot = incoming;
+    return;
+  }
+  WEFT_CHECK(slot.shape() == incoming.shape(), "gradient of shape ", shape_str(incoming.shape()),
+             " cannot be added to one of shape ", shape_str(slot.shape()));
+  Tensor total = slot.clone();
+  backend_for(total.device())
+      .axpy_accumulate(total.numel(), 1.0f, incoming.data<float>(), total.data<float>());
+  slot = total;
+}
+
+// Nodes reachable from `root`, each after every node that consumes its output (so the list,
+// walked from the front, visits the loss first and the leaves' producers last). Iterative, so a
+// deep network does not overflow the call stack. The list holds shared pointers: backward frees
+// each node's inputs as it goes, and those inputs may be the last owners of nodes further down.
+std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_ptr<Node>& root) {
+  std::vector<std::shared_ptr<Node>> post_order;
+  std::unordered_set<Node*> visited;
+  std::vector<std::pair<std::shared_ptr<Node>, size_t>> stack;  // (node, next input to visit)
+  stack.emplace_back(root, 0);
+  visited.insert(root.get());
+  while (!stack.empty()) {
+    Node* node = stack.back().first.get();
+    size_t& next = stack.back().second;
+    if (next < node->inputs.size()) {
+      const Tensor& input = node->inputs[next++];
+      std::shared_ptr<Node> child = input.defined() ? input.grad_fn() : nullptr;
+      if (child != nullptr && visited.insert(child.get()).second) stack.emplace_back(child, 0);
+    } else {
+      post_order.push_back(std::move(stack.back().first));
+      stack.pop_back();
+    }
+  }
+  return {post_order.rbegin(), post_order.rend()};
+}
+}  // namespace
+
+bool grad_mode_enabled() { return grad_enabled; }
+
+NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { grad_enabled = previous_; }
+
+bool any_requires_grad(const std::vector<Tensor>& inputs) {
+  for (const Tensor& t : inputs) {
+    if (t.defined() && (t.requires_grad() || t.grad_fn())) return true;
+  }
+  return false;
+}
+
+void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
+            std::function<std::vector<Tensor>(const Tensor& grad_output)> backward) {
+  if (!grad_mode_enabled() || !any_requires_grad(inputs)) return;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->output = output.impl_ptr();
+  node->backward = std::move(backward);
+  output.impl()->grad_fn = std::move(node);
+}
+
+void run_backward(const Tensor& root, const Tensor& seed) {
+  WEFT_CHECK(root.defined(), "backward() of an undefined tensor");
+  Tensor root_grad = seed;
+  if (!root_grad.defined()) {
+    WEFT_CHECK(root.numel() == 1, "backward() without a gradient needs a one-element tensor, got ",
+               root.str(), "; pass the gradient explicitly");
+    root_grad = Tensor::full(root.shape(), 1.0f, root.device());
+  }
+  WEFT_CHECK(root_grad.shape() == root.shape(), "backward(): gradient ", root_grad.str(),
+             " does not match ", root.str());
+
+  if (!root.grad_fn()) {
+    WEFT_CHECK(root.requires_grad(), "backward() on a tensor that does not require gradients");
+    accumulate(root.impl()->grad, root_grad);
+    return;
+  }
+
+  NoGradGuard no_tape;  // gradients are plain values: backward is not itself recorded
+  std::unordered_map<Node*, Tensor> pending;
+  const std::shared_ptr<Node> root_node = root.grad_fn();
+  pending[root_node.get()] = root_grad;
+
+  for (const std::shared_ptr<Node>& node_ptr : reverse_topological_order(root_node)) {
+    Node* node = node_ptr.get();
+    auto found = pending.find(node);
+    if (found == pending.end()) continue;  // no gradient reached this node
+    Tensor grad_output = std::move(found->second);
+    pending.erase(found);
+    WEFT_CHECK(node->backward, "backward through '", node->name,
+               "' a second time: the graph was freed by the first backward()");
+
+    if (auto output = node->output.lock(); output && output->retains_grad) {
+      accumulate(output->grad, grad_output.clone());
+    }
+    std::vector<Tensor> input_grads = node->backward(grad_output);
+    WEFT_CHECK(input_grads.size() == node->inputs.size(), "backward of '", node->name,
+               "' returned ", input_grads.size(), " gradients for ", node->inputs.size(),
+               " inputs");
+    for (size_t i = 0; i < input_grads.size(); ++i) {
+      const Tensor& input = node->inputs[i];
+      Tensor& grad = input_grads[i];
+      if (!input.defined() || !grad.defined()) continue;
+      WEFT_CHECK(grad.shape() == input.shape(), "backward of '", node->name, "' produced a ",
+                 shape_str(grad.shape()), " gradient for input ", i, " of shape ",
+                 shape_str(input.shape()));
+      if (auto producer = input.grad_fn()) {
+        accumulate(pending[producer.get()], grad);
+      } else if (input.requires_grad()) {
+        accumulate(input.impl()->grad, grad);
+      }
+    }
+    // Free what the node saved; its closure is not needed again.
+    node->backward = nullptr;
+    node->inputs.clear();
+  }
+}
+
+}  // namespace weft

@@ -1,0 +1,63 @@
+// Reverse-mode automatic differentiation on a dynamic tape.
+//
+// Every differentiable op that sees an input with requires_grad (or with history) creates one
+// Node for its output: the node remembers the inputs and a closure that maps the gradient of
+// the output to the gradients of the inputs. Tensor::backward() orders the nodes reachable from
+// the loss topologically and runs the closures from the loss back to the leaves.
+//
+// The = versus += rule:
+//   * A node's closure *returns fresh* input gradients; kernels called inside write them with =.
+//   * The engine *accumulates* (+=): when a tensor feeds several ops (a parameter used twice,
+//     as the siamese network's shared tower), the gradients arriving from each use are summed
+//     into one pending gradient before that tensor's own node runs, and into `.grad` for leaves.
+//   * `.grad` of a leaf keeps accumulating across backward calls until zero_grad() drops it,
+//     as in PyTorch.
+//
+// Saved tensors: a closure that needs the op's own output captures `output.detach()` (same
+// data, no history), never the output itself, so no node keeps its own output alive through a
+// reference cycle. After backward the graph's closures are released; calling backward twice on
+// the same graph is an error.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace weft {
+
+struct Node {
+  std::string name;                 // the op, for error messages ("conv2d")
+  std::vector<Tensor> inputs;       // the op's inputs, in order (undefined where not needed)
+  std::weak_ptr<TensorImpl> output;  // for retain_grad
+  // Gradient of the output -> gradients of `inputs` (same order; undefined = no gradient).
+  std::function<std::vector<Tensor>(const Tensor& grad_output)> backward;
+};
+
+// Whether ops record the tape. Off inside a NoGradGuard (evaluation, optimizer updates).
+bool grad_mode_enabled();
+
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when an op with these inputs must record a node.
+bool any_requires_grad(const std::vector<Tensor>& inputs);
+
+// Record a node for `output` if grad mode is on and some input needs a gradient.
+void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
+            std::function<std::vector<Tensor>(const Tensor& grad_output)> backward);
+
+// Run backward from `root` with its gradient `seed` (see Tensor::backward).
+void run_backward(const Tensor& root, const Tensor& seed);
+
+}  // namespace weft

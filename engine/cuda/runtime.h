@@ -1,0 +1,32 @@
+// The CUDA runtime as the engine sees it: device discovery, the caching allocator, copies and
+// the one stream per device. Plain C++ declarations so engine/*.cpp (compiled by g++) can call
+// them; the definitions in runtime.cu exist only when weft is built with CUDA
+// (WEFT_HAVE_CUDA), and engine code calls them only under that macro.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "engine/allocator.h"
+
+namespace weft::cuda {
+
+// Number of usable CUDA devices; 0 (never an exception) when there is no driver or no GPU,
+// in which case `reason` (if given) receives the runtime's explanation.
+int device_count(std::string* reason = nullptr);
+std::string device_name(int device);
+
+void* cached_malloc(int device, size_t bytes);
+void cached_free(int device, void* pointer, size_t bytes);
+MemoryStats memory_stats(int device);
+void reset_peak_memory(int device);
+// Return every cached block to the driver (for tests and for memory reports).
+void empty_cache(int device);
+
+void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes);
+void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes);
+void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes);
+void memset_zero(int device, void* dst, size_t bytes);
+void synchronize(int device);
+
+}  // namespace weft::cuda

@@ -1,0 +1,95 @@
+// Layer constructors (parameters, buffers, PyTorch default initialisation) and forwards.
+#include "engine/nn/layers.h"
+
+#include "engine/allocator.h"
+#include "engine/nn/init.h"
+
+namespace weft::nn {
+
+Conv2d::Conv2d(const Conv2dConfig& c) {
+  weight = register_parameter(
+      "weight", Tensor::empty({c.out_channels, c.in_channels, c.kernel_h, c.kernel_w}));
+  if (c.bias) bias = register_parameter("bias", Tensor::empty({c.out_channels}));
+  init::pytorch_default_(weight, bias);
+  options.stride_h = options.stride_w = c.stride;
+  options.pad_h = options.pad_w = c.padding;
+  options.dilation_h = options.dilation_w = c.dilation;
+}
+
+Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int stride, int padding,
+               bool has_bias)
+    : Conv2d(Conv2dConfig{in_channels, out_channels, kernel, kernel, stride, padding, 1,
+                          has_bias}) {}
+
+Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
+
+ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, int kernel, int stride,
+                                 int padding, int output_padding, bool has_bias) {
+  weight = register_parameter("weight",
+                              Tensor::empty({in_channels, out_channels, kernel, kernel}));
+  if (has_bias) bias = register_parameter("bias", Tensor::empty({out_channels}));
+  init::pytorch_default_(weight, bias);
+  options.stride_h = options.stride_w = stride;
+  options.pad_h = options.pad_w = padding;
+  options.output_pad_h = options.output_pad_w = output_padding;
+}
+
+Tensor ConvTranspose2d::forward(const Tensor& x) {
+  return conv_transpose2d(x, weight, bias, options);
+}
+
+BatchNorm::BatchNorm(int channels, float eps_, float momentum_, const char* kind)
+    : eps(eps_), momentum(momentum_), kind_(kind) {
+  weight = register_parameter("weight", Tensor::ones({channels}));
+  bias = register_parameter("bias", Tensor::zeros({channels}));
+  running_mean = register_buffer("running_mean", Tensor::zeros({channels}));
+  running_var = register_buffer("running_var", Tensor::ones({channels}));
+  num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  if (is_training()) {
+    ++batches_tracked_;
+    copy_bytes(num_batches_tracked.device(), num_batches_tracked.raw_data(), Device::cpu(),
+               &batches_tracked_, sizeof(batches_tracked_));
+  }
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+}
+
+void BatchNorm::on_state_loaded() { batches_tracked_ = num_batches_tracked.to_vector<int64_t>()[0]; }
+
+Linear::Linear(int in_features, int out_features, bool has_bias) {
+  weight = register_parameter("weight", Tensor::empty({out_features, in_features}));
+  if (has_bias) bias = register_parameter("bias", Tensor::empty({out_features}));
+  init::pytorch_default_(weight, bias);
+}
+
+Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
+
+MaxPool2d::MaxPool2d(int kernel, int stride, int padding) {
+  options.kernel_h = options.kernel_w = kernel;
+  options.stride_h = options.stride_w = stride > 0 ? stride : kernel;
+  options.pad_h = options.pad_w = padding;
+}
+
+AvgPool2d::AvgPool2d(int kernel, int stride, int padding) {
+  options.kernel_h = options.kernel_w = kernel;
+  options.stride_h = options.stride_w = stride > 0 ? stride : kernel;
+  options.pad_h = options.pad_w = padding;
+}
+
+Sequential::Sequential(std::initializer_list<std::shared_ptr<Module>> modules) {
+  for (const auto& m : modules) push_back(m);
+}
+
+void Sequential::push_back(std::shared_ptr<Module> module) {
+  register_module(std::to_string(children().size()), std::move(module));
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [name, child] : children()) h = child->forward(h);
+  return h;
+}
+
+}  // namespace weft::nn

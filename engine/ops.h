@@ -1,0 +1,111 @@
+// The differentiable operations of weft. Each op is defined once, in engine/ops/*.cpp: it
+// checks shapes and says what it expected, builds the kernel's params struct, calls the
+// backend of its inputs' device (engine/dispatch.h) and records its backward on the tape
+// (engine/autograd.h). Which kernel runs - CPU reference, hand CUDA, cuDNN - is the backend's
+// business.
+//
+//   ops/arithmetic.cpp    add, sub, mul, div with broadcasting; scalars; sum, mean
+//   ops/activation.cpp    relu, leaky_relu, elu, sigmoid, tanh, softmax, log_softmax
+//   ops/convolution.cpp   conv2d, conv_transpose2d
+//   ops/pooling.cpp       max_pool2d, avg_pool2d, global_avg_pool2d
+//   ops/normalization.cpp batch_norm, dropout
+//   ops/linear.cpp        linear, matmul
+//   ops/loss.cpp          cross_entropy, bce_with_logits, bce, mse
+#pragma once
+
+#include <cstdint>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace weft {
+
+// ---- arithmetic (NumPy broadcasting) ----
+Tensor add(const Tensor& a, const Tensor& b);
+Tensor sub(const Tensor& a, const Tensor& b);
+Tensor mul(const Tensor& a, const Tensor& b);
+Tensor div(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, float b);  // a + b
+Tensor mul(const Tensor& a, float b);  // a * b
+inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }
+inline Tensor operator*(const Tensor& a, const Tensor& b) { return mul(a, b); }
+inline Tensor operator/(const Tensor& a, const Tensor& b) { return div(a, b); }
+inline Tensor operator+(const Tensor& a, float b) { return add(a, b); }
+inline Tensor operator-(const Tensor& a, float b) { return add(a, -b); }
+inline Tensor operator*(const Tensor& a, float b) { return mul(a, b); }
+inline Tensor operator*(float a, const Tensor& b) { return mul(b, a); }
+inline Tensor operator-(const Tensor& a) { return mul(a, -1.0f); }
+Tensor sum(const Tensor& x);   // all elements -> one-element tensor of shape []
+Tensor mean(const Tensor& x);  // all elements -> one-element tensor of shape []
+
+// ---- activations ----
+Tensor relu(const Tensor& x);
+Tensor leaky_relu(const Tensor& x, float negative_slope = 0.01f);
+Tensor elu(const Tensor& x, float alpha = 1.0f);
+Tensor sigmoid(const Tensor& x);
+Tensor tanh(const Tensor& x);
+// Over the last axis of a 2-d [rows, classes] tensor.
+Tensor softmax(const Tensor& x);
+Tensor log_softmax(const Tensor& x);
+
+// ---- convolution ----
+struct Conv2dOptions {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+};
+// x [N, C, H, W], weight [O, C, KH, KW], bias [O] or undefined
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& options = {});
+
+struct ConvTranspose2dOptions {
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int output_pad_h = 0, output_pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+};
+// x [N, C, H, W], weight [C, O, KH, KW] (PyTorch's layout), bias [O] or undefined
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const ConvTranspose2dOptions& options = {});
+
+// ---- pooling ----
+struct Pool2dOptions {
+  int kernel_h = 2, kernel_w = 2;
+  int stride_h = 2, stride_w = 2;
+  int pad_h = 0, pad_w = 0;
+  bool count_include_pad = true;
+};
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options);
+Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
+
+// ---- normalisation and regularisation ----
+// x [N, C] or [N, C, ...]; gamma, beta, running_mean, running_var [C]. In training the batch
+// statistics are used and the running ones updated (when defined); in eval the running ones.
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum = 0.1f, float eps = 1e-5f);
+// Inverted dropout in training, the identity in eval. The mask's (seed, offset) come from
+// `generator` (the default generator when null).
+Tensor dropout(const Tensor& x, float p, bool training, Generator* generator = nullptr);
+
+// ---- linear algebra ----
+// x [N, in], weight [out, in], bias [out] or undefined -> [N, out]
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// a [M, K] x b [K, N] -> [M, N]
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+// ---- losses (mean over the batch; a one-element tensor of shape []) ----
+// logits [N, C], targets int32 [N], class_weights [C] or undefined.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
+                     const Tensor& class_weights = Tensor(), float label_smoothing = 0.0f);
+Tensor bce_with_logits(const Tensor& logits, const Tensor& targets);
+Tensor bce(const Tensor& probabilities, const Tensor& targets);
+Tensor mse(const Tensor& x, const Tensor& target);
+
+// ---- conversion ----
+// uint8 pixels -> float32 x * scale + shift (not differentiable).
+Tensor u8_to_f32(const Tensor& x, float scale, float shift);
+
+}  // namespace weft

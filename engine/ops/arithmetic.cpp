@@ -1,0 +1,183 @@
+// Elementwise arithmetic with NumPy broadcasting, scalar arithmetic, sum and mean.
+//
+// Broadcasting: shapes are aligned on the right; a dimension of size 1 (or a missing one)
+// stretches to the other operand's size. The kernel walks the output with one stride per
+// operand per dimension, 0 where that operand broadcasts. The backward of an input that was
+// broadcast sums the output gradient over the stretched dimensions (reduce_broadcast).
+#include <cstring>
+
+#include "engine/ops.h"
+#include "engine/ops/op_util.h"
+
+namespace weft {
+using namespace ops_detail;
+namespace {
+
+// Contiguous strides of `shape` placed right-aligned in `ndim` dimensions, 0 where the
+// dimension is missing or of size 1 while the output's is larger.
+void broadcast_strides(const Shape& shape, const Shape& out, int64_t* strides) {
+  const int ndim = static_cast<int>(out.size());
+  const int offset = ndim - static_cast<int>(shape.size());
+  int64_t stride = 1;
+  for (int d = ndim - 1; d >= 0; --d) {
+    const int source = d - offset;
+    if (source < 0 || (shape[source] == 1 && out[d] != 1)) {
+      strides[d] = 0;
+    } else {
+      strides[d] = stride;
+      stride *= shape[source];
+    }
+  }
+}
+
+Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
+  const size_t ndim = std::max(a.size(), b.size());
+  Shape out(ndim);
+  for (size_t i = 0; i < ndim; ++i) {
+    const int64_t da = i < ndim - a.size() ? 1 : a[i - (ndim - a.size())];
+    const int64_t db = i < ndim - b.size() ? 1 : b[i - (ndim - b.size())];
+    WEFT_CHECK(da == db || da == 1 || db == 1, op, ": shapes ", shape_str(a), " and ",
+               shape_str(b), " cannot be broadcast together");
+    out[i] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+BroadcastParams make_params(const Shape& a, const Shape& b, const Shape& out) {
+  BroadcastParams p;
+  WEFT_CHECK(out.size() <= static_cast<size_t>(cpu::kMaxDims), "broadcasting supports at most ",
+             cpu::kMaxDims, " dimensions, got ", shape_str(out));
+  // A scalar result is walked as one dimension of size 1.
+  const Shape walk = out.empty() ? Shape{1} : out;
+  p.ndim = static_cast<int>(walk.size());
+  for (int d = 0; d < p.ndim; ++d) p.out_shape[d] = walk[d];
+  broadcast_strides(a.empty() ? Shape{1} : a, walk, p.a_strides);
+  broadcast_strides(b.empty() ? Shape{1} : b, walk, p.b_strides);
+  return p;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
+  Tensor out = Tensor::empty(out_shape, DType::f32, a.device());
+  const BroadcastParams p = make_params(a.shape(), b.shape(), out_shape);
+  backend_for(a.device()).binary_forward(op, p, a.data<float>(), b.data<float>(),
+                                         out.data<float>());
+  return out;
+}
+
+// Sum `grad` (output-shaped) down to `input`'s shape.
+Tensor reduce_to(const Tensor& grad, const Tensor& input) {
+  if (grad.shape() == input.shape()) return grad;
+  const BroadcastParams p = make_params(input.shape(), input.shape(), grad.shape());
+  Tensor reduced = Tensor::empty(input.shape(), DType::f32, grad.device());
+  backend_for(grad.device())
+      .reduce_broadcast(p, p.a_strides, grad.data<float>(), reduced.numel(),
+                        reduced.data<float>());
+  return reduced;
+}
+
+Tensor arithmetic(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  check_float(a, name, "left operand");
+  check_float(b, name, "right operand");
+  check_same_device({a, b}, name);
+  const Shape out_shape = broadcast_shape(a.shape(), b.shape(), name);
+  Tensor out = binary(op, a, b, out_shape);
+  const Tensor a_saved = a.detach(), b_saved = b.detach();
+  const Tensor out_saved = out.detach();
+  record(out, name, {a, b}, [=](const Tensor& g) {
+    Tensor ga, gb;
+    switch (op) {
+      case BinaryOp::add:
+        ga = reduce_to(g, a_saved);
+        gb = reduce_to(g, b_saved);
+        break;
+      case BinaryOp::sub:
+        ga = reduce_to(g, a_saved);
+        gb = reduce_to(mul(g, -1.0f), b_saved);
+        break;
+      case BinaryOp::mul:
+        ga = reduce_to(binary(BinaryOp::mul, g, b_saved, g.shape()), a_saved);
+        gb = reduce_to(binary(BinaryOp::mul, g, a_saved, g.shape()), b_saved);
+        break;
+      case BinaryOp::div: {
+        // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b = -out/b
+        ga = reduce_to(binary(BinaryOp::div, g, b_saved, g.shape()), a_saved);
+        Tensor t = binary(BinaryOp::mul, g, out_saved, g.shape());
+        gb = reduce_to(mul(binary(BinaryOp::div, t, b_saved, g.shape()), -1.0f), b_saved);
+        break;
+      }
+    }
+    return std::vector<Tensor>{ga, gb};
+  });
+  return out;
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return arithmetic(BinaryOp::add, "add", a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return arithmetic(BinaryOp::sub, "sub", a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return arithmetic(BinaryOp::mul, "mul", a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return arithmetic(BinaryOp::div, "div", a, b); }
+
+namespace {
+// y = alpha * x + beta, differentiable in x.
+Tensor affine_op(const Tensor& x, float alpha, float beta, const char* name) {
+  check_float(x, name, "input");
+  Tensor out = Tensor::empty_like(x);
+  backend_for(x.device()).affine(x.numel(), alpha, beta, x.data<float>(), out.data<float>());
+  record(out, name, {x}, [alpha](const Tensor& g) {
+    Tensor gx = Tensor::empty_like(g);
+    backend_for(g.device()).affine(g.numel(), alpha, 0.0f, g.data<float>(), gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return out;
+}
+
+// Gradient of a reduction to one value: every input element receives g * scale.
+Tensor spread_scalar_grad(const Tensor& g, const Shape& shape, float scale) {
+  Tensor ones = Tensor::full(shape, scale, g.device());
+  Tensor out = Tensor::empty(shape, DType::f32, g.device());
+  backend_for(g.device()).scale_by(out.numel(), g.data<float>(), ones.data<float>(),
+                                   out.data<float>());
+  return out;
+}
+}  // namespace
+
+Tensor add(const Tensor& a, float b) { return affine_op(a, 1.0f, b, "add_scalar"); }
+Tensor mul(const Tensor& a, float b) { return affine_op(a, b, 0.0f, "mul_scalar"); }
+
+Tensor sum(const Tensor& x) {
+  check_float(x, "sum", "input");
+  Tensor out = Tensor::empty({}, DType::f32, x.device());
+  backend_for(x.device()).sum(x.numel(), x.data<float>(), out.data<float>());
+  const Shape shape = x.shape();
+  record(out, "sum", {x}, [shape](const Tensor& g) {
+    return std::vector<Tensor>{spread_scalar_grad(g, shape, 1.0f)};
+  });
+  return out;
+}
+
+Tensor mean(const Tensor& x) {
+  check_float(x, "mean", "input");
+  WEFT_CHECK(x.numel() > 0, "mean of an empty tensor ", x.str());
+  const float scale = 1.0f / static_cast<float>(x.numel());
+  Tensor total = Tensor::empty({}, DType::f32, x.device());
+  Backend& backend = backend_for(x.device());
+  backend.sum(x.numel(), x.data<float>(), total.data<float>());
+  Tensor out = Tensor::empty({}, DType::f32, x.device());
+  backend.affine(1, scale, 0.0f, total.data<float>(), out.data<float>());
+  const Shape shape = x.shape();
+  record(out, "mean", {x}, [shape, scale](const Tensor& g) {
+    return std::vector<Tensor>{spread_scalar_grad(g, shape, scale)};
+  });
+  return out;
+}
+
+Tensor u8_to_f32(const Tensor& x, float scale, float shift) {
+  WEFT_CHECK(x.dtype() == DType::u8, "u8_to_f32: input must be uint8, got ", x.str());
+  Tensor out = Tensor::empty(x.shape(), DType::f32, x.device());
+  backend_for(x.device()).u8_to_f32(x.numel(), x.data<uint8_t>(), scale, shift,
+                                    out.data<float>());
+  return out;
+}
+
+}  // namespace weft

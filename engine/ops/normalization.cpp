@@ -1,0 +1,100 @@
+// batch_norm and dropout.
+//
+// batch_norm in training normalises with the batch's statistics and saves mean and 1/std per
+// channel for backward; in eval it uses the running statistics, which are then constants.
+// dropout reserves `count` numbers from a Generator and passes (seed, offset) to the kernel;
+// backward redraws the same mask from them, so no mask tensor is kept.
+#include "engine/ops.h"
+#include "engine/ops/op_util.h"
+
+namespace weft {
+using namespace ops_detail;
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                  const Tensor& running_mean, const Tensor& running_var, bool training,
+                  float momentum, float eps) {
+  const char* op = "batch_norm";
+  check_float(x, op, "input");
+  check_float(gamma, op, "weight");
+  check_float(beta, op, "bias");
+  check_same_device({x, gamma, beta, running_mean, running_var}, op);
+  WEFT_CHECK(x.ndim() >= 2, op, ": input must be [N, C] or [N, C, ...], got ", x.str());
+  const int64_t channels = x.dim(1);
+  check_shape(gamma, {channels}, op, "weight");
+  check_shape(beta, {channels}, op, "bias");
+  if (running_mean.defined()) check_shape(running_mean, {channels}, op, "running_mean");
+  if (running_var.defined()) check_shape(running_var, {channels}, op, "running_var");
+  WEFT_CHECK(training || (running_mean.defined() && running_var.defined()), op,
+             ": eval mode needs running statistics");
+
+  BatchNormParams p;
+  p.batch = to_int(x.dim(0), op);
+  p.channels = to_int(channels, op);
+  p.spatial = to_int(x.numel() / std::max<int64_t>(1, x.dim(0) * channels), op);
+  p.eps = eps;
+  p.momentum = momentum;
+  WEFT_CHECK(!training || static_cast<int64_t>(p.batch) * p.spatial > 1, op,
+             ": training needs more than one value per channel, got ", x.str());
+
+  Backend& backend = backend_for(x.device());
+  Tensor y = Tensor::empty_like(x);
+  const Tensor x_saved = x.detach(), gamma_saved = gamma.detach();
+  if (training) {
+    Tensor save_mean = Tensor::empty({channels}, DType::f32, x.device());
+    Tensor save_invstd = Tensor::empty({channels}, DType::f32, x.device());
+    backend.batch_norm_forward_train(p, x.data<float>(), gamma.data<float>(),
+                                     beta.data<float>(), y.data<float>(),
+                                     save_mean.data<float>(), save_invstd.data<float>(),
+                                     optional_data(running_mean), optional_data(running_var));
+    record(y, op, {x, gamma, beta}, [=](const Tensor& g) {
+      Tensor gx = Tensor::empty_like(x_saved);
+      Tensor ggamma = Tensor::empty_like(gamma_saved);
+      Tensor gbeta = Tensor::empty_like(gamma_saved);
+      backend_for(g.device())
+          .batch_norm_backward(p, g.data<float>(), x_saved.data<float>(),
+                               gamma_saved.data<float>(), save_mean.data<float>(),
+                               save_invstd.data<float>(), gx.data<float>(),
+                               ggamma.data<float>(), gbeta.data<float>());
+      return std::vector<Tensor>{gx, ggamma, gbeta};
+    });
+  } else {
+    backend.batch_norm_forward_eval(p, x.data<float>(), gamma.data<float>(), beta.data<float>(),
+                                    running_mean.data<float>(), running_var.data<float>(),
+                                    y.data<float>());
+    const Tensor mean_saved = running_mean.detach(), var_saved = running_var.detach();
+    record(y, op, {x, gamma, beta}, [=](const Tensor& g) {
+      Tensor gx = Tensor::empty_like(x_saved);
+      Tensor ggamma = Tensor::empty_like(gamma_saved);
+      Tensor gbeta = Tensor::empty_like(gamma_saved);
+      backend_for(g.device())
+          .batch_norm_backward_eval(p, g.data<float>(), x_saved.data<float>(),
+                                    gamma_saved.data<float>(), mean_saved.data<float>(),
+                                    var_saved.data<float>(), gx.data<float>(),
+                                    ggamma.data<float>(), gbeta.data<float>());
+      return std::vector<Tensor>{gx, ggamma, gbeta};
+    });
+  }
+  return y;
+}
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
+  check_float(x, "dropout", "input");
+  WEFT_CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability must be in [0, 1], got ", p);
+  if (!training || p == 0.0f) return x;
+  Generator& rng = generator != nullptr ? *generator : default_generator();
+  DropoutParams params;
+  params.count = x.numel();
+  params.p = p;
+  params.seed = rng.seed();
+  params.offset = rng.reserve(static_cast<uint64_t>(x.numel()));
+  Tensor y = Tensor::empty_like(x);
+  backend_for(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());
+  record(y, "dropout", {x}, [params](const Tensor& g) {
+    Tensor gx = Tensor::empty_like(g);
+    backend_for(g.device()).dropout_backward(params, g.data<float>(), gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+}  // namespace weft

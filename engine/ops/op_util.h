@@ -1,0 +1,46 @@
+// Small checks and helpers shared by the op definitions in engine/ops/.
+#pragma once
+
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/error.h"
+#include "engine/tensor.h"
+
+namespace weft::ops_detail {
+
+// The float pointer of an optional tensor: nullptr when undefined.
+inline float* optional_data(const Tensor& t) { return t.defined() ? t.data<float>() : nullptr; }
+
+inline void check_float(const Tensor& t, const char* op, const char* what) {
+  WEFT_CHECK(t.defined(), op, ": ", what, " is undefined");
+  WEFT_CHECK(t.dtype() == DType::f32, op, ": ", what, " must be float32, got ", t.str());
+}
+
+inline void check_same_device(const std::vector<Tensor>& tensors, const char* op) {
+  Device device;
+  bool first = true;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    if (first) {
+      device = t.device();
+      first = false;
+    }
+    WEFT_CHECK(t.device() == device, op, ": tensors on different devices (", device.str(),
+               " and ", t.device().str(), ")");
+  }
+}
+
+inline void check_shape(const Tensor& t, const Shape& expected, const char* op,
+                        const char* what) {
+  WEFT_CHECK(t.shape() == expected, op, ": ", what, " should have shape ", shape_str(expected),
+             ", got ", shape_str(t.shape()));
+}
+
+inline int to_int(int64_t value, const char* op) {
+  WEFT_CHECK(value >= 0 && value <= INT32_MAX, op, ": size ", value, " is too large");
+  return static_cast<int>(value);
+}
+
+}  // namespace weft::ops_detail

@@ -1,0 +1,86 @@
+// Max, average and global average pooling. Max pooling saves the argmax of each window (an
+// int32 tensor) so backward routes each gradient to the one input that won.
+#include "engine/ops.h"
+#include "engine/ops/op_util.h"
+
+namespace weft {
+using namespace ops_detail;
+namespace {
+
+Pool2dParams pool_params(const Tensor& x, const Pool2dOptions& o, const char* op) {
+  check_float(x, op, "input");
+  WEFT_CHECK(x.ndim() == 4, op, ": input must be [N, C, H, W], got ", x.str());
+  WEFT_CHECK(o.kernel_h > 0 && o.kernel_w > 0 && o.stride_h > 0 && o.stride_w > 0, op,
+             ": kernel and stride must be positive");
+  WEFT_CHECK(o.pad_h >= 0 && o.pad_w >= 0 && 2 * o.pad_h <= o.kernel_h &&
+                 2 * o.pad_w <= o.kernel_w,
+             op, ": padding must be at most half the kernel size");
+  Pool2dParams p;
+  p.batch = to_int(x.dim(0), op);
+  p.channels = to_int(x.dim(1), op);
+  p.in_h = to_int(x.dim(2), op);
+  p.in_w = to_int(x.dim(3), op);
+  p.kernel_h = o.kernel_h;
+  p.kernel_w = o.kernel_w;
+  p.stride_h = o.stride_h;
+  p.stride_w = o.stride_w;
+  p.pad_h = o.pad_h;
+  p.pad_w = o.pad_w;
+  p.count_include_pad = o.count_include_pad;
+  WEFT_CHECK(p.out_h() > 0 && p.out_w() > 0, op, ": a ", p.kernel_h, "x", p.kernel_w,
+             " window does not fit input ", x.str());
+  return p;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  const Pool2dParams p = pool_params(x, o, "max_pool2d");
+  const Shape out_shape{p.batch, p.channels, p.out_h(), p.out_w()};
+  Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
+  Tensor argmax = Tensor::empty(out_shape, DType::i32, x.device());
+  backend_for(x.device()).max_pool2d_forward(p, x.data<float>(), y.data<float>(),
+                                             argmax.data<int32_t>());
+  const Shape in_shape = x.shape();
+  record(y, "max_pool2d", {x}, [=](const Tensor& g) {
+    Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
+    backend_for(g.device()).max_pool2d_backward(p, g.data<float>(), argmax.data<int32_t>(),
+                                                gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  const Pool2dParams p = pool_params(x, o, "avg_pool2d");
+  Tensor y = Tensor::empty({p.batch, p.channels, p.out_h(), p.out_w()}, DType::f32, x.device());
+  backend_for(x.device()).avg_pool2d_forward(p, x.data<float>(), y.data<float>());
+  const Shape in_shape = x.shape();
+  record(y, "avg_pool2d", {x}, [=](const Tensor& g) {
+    Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
+    backend_for(g.device()).avg_pool2d_backward(p, g.data<float>(), gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  const char* op = "global_avg_pool2d";
+  check_float(x, op, "input");
+  WEFT_CHECK(x.ndim() == 4, op, ": input must be [N, C, H, W], got ", x.str());
+  const int batch = to_int(x.dim(0), op), channels = to_int(x.dim(1), op);
+  const int plane = to_int(x.dim(2) * x.dim(3), op);
+  Tensor y = Tensor::empty({batch, channels}, DType::f32, x.device());
+  backend_for(x.device()).global_avg_pool_forward(batch, channels, plane, x.data<float>(),
+                                                  y.data<float>());
+  const Shape in_shape = x.shape();
+  record(y, op, {x}, [=](const Tensor& g) {
+    Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
+    backend_for(g.device()).global_avg_pool_backward(batch, channels, plane, g.data<float>(),
+                                                     gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+}  // namespace weft

@@ -1,0 +1,136 @@
+// Optimizer steps and their saved state (see optimizer.h).
+#include "engine/optim/optimizer.h"
+
+#include <sstream>
+
+#include "engine/dispatch.h"
+#include "engine/error.h"
+
+namespace weft::optim {
+
+Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(params)), lr_(lr) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    WEFT_CHECK(params_[i].defined() && params_[i].dtype() == DType::f32, "optimizer parameter ",
+               i, " must be a float tensor");
+  }
+}
+
+void Optimizer::zero_grad() {
+  for (Tensor& p : params_) p.zero_grad();
+}
+
+Tensor& Optimizer::buffer(std::vector<Tensor>& buffers, size_t index) {
+  if (buffers.size() < params_.size()) buffers.resize(params_.size());
+  Tensor& b = buffers[index];
+  if (!b.defined()) {
+    b = Tensor::zeros_like(params_[index]);
+  } else if (b.device() != params_[index].device()) {
+    b.move_to_(params_[index].device());  // the model moved after the state was created
+  }
+  return b;
+}
+
+std::map<std::string, std::string> Optimizer::state_metadata() const {
+  std::ostringstream lr;
+  lr.precision(9);
+  lr << lr_;
+  return {{"optimizer", name()}, {"optimizer.step", std::to_string(step_count_)},
+          {"optimizer.lr", lr.str()}};
+}
+
+namespace {
+NamedTensors named_buffers(const std::vector<std::pair<std::string, const std::vector<Tensor>*>>& lists) {
+  NamedTensors out;
+  for (const auto& [name, list] : lists) {
+    for (size_t i = 0; i < list->size(); ++i) {
+      if ((*list)[i].defined()) out.emplace_back(std::to_string(i) + "." + name, (*list)[i]);
+    }
+  }
+  return out;
+}
+}  // namespace
+
+void Optimizer::load_state(const std::map<std::string, Tensor>& tensors,
+                           const std::map<std::string, std::string>& metadata) {
+  auto read = [&](const std::string& key) {
+    auto found = metadata.find(key);
+    WEFT_CHECK(found != metadata.end(), "optimizer state: metadata '", key, "' is missing");
+    return found->second;
+  };
+  WEFT_CHECK(read("optimizer") == name(), "optimizer state was saved by ", read("optimizer"),
+             ", this run uses ", name());
+  try {
+    step_count_ = std::stoll(read("optimizer.step"));
+    lr_ = std::stof(read("optimizer.lr"));
+  } catch (const std::logic_error&) {
+    throw Error("optimizer state: step or learning rate is not a number");
+  }
+  for (auto& [buffer_name, list] : buffer_lists()) {
+    list->assign(params_.size(), Tensor());
+    for (size_t i = 0; i < params_.size(); ++i) {
+      auto found = tensors.find(std::to_string(i) + "." + buffer_name);
+      if (found == tensors.end()) continue;
+      WEFT_CHECK(found->second.shape() == params_[i].shape(), "optimizer state '", found->first,
+                 "' has shape ", shape_str(found->second.shape()), " but parameter ", i,
+                 " has shape ", shape_str(params_[i].shape()));
+      (*list)[i] = found->second.to(params_[i].device()).clone();
+    }
+  }
+}
+
+SGD::SGD(std::vector<Tensor> params, const SgdOptions& o) : Optimizer(std::move(params), o.lr), options(o) {
+  WEFT_CHECK(!o.nesterov || (o.momentum > 0 && o.dampening == 0),
+             "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
+}
+
+void SGD::step() {
+  ++step_count_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    SgdStep s;
+    s.count = p.numel();
+    s.lr = lr_;
+    s.momentum = options.momentum;
+    s.dampening = options.dampening;
+    s.weight_decay = options.weight_decay;
+    s.nesterov = options.nesterov;
+    float* momentum = nullptr;
+    if (options.momentum != 0.0f) {
+      s.first_step = momentum_.size() <= i || !momentum_[i].defined();
+      momentum = buffer(momentum_, i).data<float>();
+    }
+    backend_for(p.device()).sgd_update(s, p.data<float>(), p.grad().data<float>(), momentum);
+  }
+}
+
+NamedTensors SGD::state_tensors() const { return named_buffers({{"momentum_buffer", &momentum_}}); }
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
+    : Optimizer(std::move(params), o.lr), options(o), decoupled_(decoupled) {}
+
+void Adam::step() {
+  ++step_count_;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor& p = params_[i];
+    if (!p.grad().defined()) continue;
+    AdamStep s;
+    s.count = p.numel();
+    s.lr = lr_;
+    s.beta1 = options.beta1;
+    s.beta2 = options.beta2;
+    s.eps = options.eps;
+    s.weight_decay = options.weight_decay;
+    s.decoupled_weight_decay = decoupled_;
+    s.step = step_count_;
+    float* m = buffer(exp_avg_, i).data<float>();
+    float* v = buffer(exp_avg_sq_, i).data<float>();
+    backend_for(p.device()).adam_update(s, p.data<float>(), p.grad().data<float>(), m, v);
+  }
+}
+
+NamedTensors Adam::state_tensors() const {
+  return named_buffers({{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}});
+}
+
+}  // namespace weft::optim

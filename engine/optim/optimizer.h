@@ -1,0 +1,102 @@
+// Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW, with PyTorch's update
+// rules (the per-element formulas are in kernels/cpu/optim.h). Each step runs one fused update
+// kernel per parameter tensor on the parameter's device; parameters without a gradient are
+// skipped, as in PyTorch.
+//
+// State for checkpoints: state_tensors() names each buffer "<param index>.<buffer>"
+// ("0.exp_avg"), and state_metadata() holds the scalars (step count, learning rate), so a
+// resumed run continues exactly where it stopped.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/tensor.h"
+
+namespace weft::optim {
+
+using nn::NamedTensors;
+
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<Tensor> params, float lr);
+  virtual ~Optimizer() = default;
+
+  virtual void step() = 0;
+  void zero_grad();
+
+  float lr() const { return lr_; }
+  void set_lr(float lr) { lr_ = lr; }
+  int64_t step_count() const { return step_count_; }
+  const std::vector<Tensor>& params() const { return params_; }
+
+  virtual std::string name() const = 0;
+  virtual NamedTensors state_tensors() const = 0;
+  std::map<std::string, std::string> state_metadata() const;
+  // Restore from what state_tensors()/state_metadata() produced; checks names and shapes.
+  void load_state(const std::map<std::string, Tensor>& tensors,
+                  const std::map<std::string, std::string>& metadata);
+
+ protected:
+  // Create (zeroed) or fetch buffer `name` of parameter `index`.
+  Tensor& buffer(std::vector<Tensor>& buffers, size_t index);
+  virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
+
+  std::vector<Tensor> params_;
+  float lr_;
+  int64_t step_count_ = 0;
+};
+
+struct SgdOptions {
+  float lr = 0.01f, momentum = 0.0f, dampening = 0.0f, weight_decay = 0.0f;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SgdOptions& options);
+  void step() override;
+  std::string name() const override { return "SGD"; }
+  NamedTensors state_tensors() const override;
+  SgdOptions options;
+
+ protected:
+  std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
+    return {{"momentum_buffer", &momentum_}};
+  }
+
+ private:
+  std::vector<Tensor> momentum_;
+};
+
+struct AdamOptions {
+  float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+};
+
+// Adam with L2 weight decay; AdamW (decoupled = true) with decoupled weight decay.
+class Adam : public Optimizer {
+ public:
+  Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false);
+  void step() override;
+  std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
+  NamedTensors state_tensors() const override;
+  AdamOptions options;
+
+ protected:
+  std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
+    return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}};
+  }
+
+ private:
+  bool decoupled_;
+  std::vector<Tensor> exp_avg_, exp_avg_sq_;
+};
+
+class AdamW : public Adam {
+ public:
+  AdamW(std::vector<Tensor> params, const AdamOptions& options) : Adam(std::move(params), options, true) {}
+};
+
+}  // namespace weft::optim

@@ -1,0 +1,108 @@
+// Shared training and evaluation loop for classifiers (see classification.h).
+#include "engine/train/classification.h"
+
+#include <cstring>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+
+namespace weft::train {
+
+Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
+                 int64_t begin, int64_t end, Device device, const Normalization& norm) {
+  const int64_t count = end - begin;
+  Shape shape = data.images.shape();
+  const int64_t image_elements = data.images.numel() / shape[0];
+  shape[0] = count;
+  Tensor pixels = Tensor::empty(shape, DType::u8);
+  Tensor labels = Tensor::empty({count}, DType::i32);
+  const uint8_t* src = data.images.data<uint8_t>();
+  const int32_t* src_labels = data.labels.data<int32_t>();
+  uint8_t* dst = pixels.data<uint8_t>();
+  int32_t* dst_labels = labels.data<int32_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t j = indices[static_cast<size_t>(begin + i)];
+    std::memcpy(dst + i * image_elements, src + j * image_elements,
+                static_cast<size_t>(image_elements));
+    dst_labels[i] = src_labels[j];
+  }
+  // Upload bytes (4x less traffic than floats) and convert on the device.
+  return {u8_to_f32(pixels.to(device), norm.scale, norm.shift), labels.to(device)};
+}
+
+std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows, int64_t cols) {
+  std::vector<int32_t> out(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = values.data() + r * cols;
+    int32_t best = 0;
+    for (int64_t c = 1; c < cols; ++c) {
+      if (row[c] > row[best]) best = static_cast<int32_t>(c);
+    }
+    out[static_cast<size_t>(r)] = best;
+  }
+  return out;
+}
+
+EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
+                        const data::LabeledImages& data, int batch_size, Device device,
+                        Generator& generator, const Normalization& norm) {
+  WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
+  model.train();
+  std::vector<int64_t> order(static_cast<size_t>(data.size()));
+  std::iota(order.begin(), order.end(), 0);
+  generator.shuffle(order);
+  EpochResult result;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
+    Batch batch = make_batch(data, order, begin, end, device, norm);
+    optimizer.zero_grad();
+    Tensor logits = model(batch.images);
+    Tensor loss = cross_entropy(logits, batch.labels);
+    loss.backward();
+    optimizer.step();
+    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(end - begin);
+    const std::vector<int32_t> predicted =
+        argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
+    const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();
+    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
+  }
+  result.samples = data.size();
+  result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.samples));
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.samples));
+  return result;
+}
+
+Evaluation evaluate(nn::Module& model, const data::LabeledImages& data, int batch_size,
+                    Device device, const Normalization& norm) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  std::vector<int64_t> order(static_cast<size_t>(data.size()));
+  std::iota(order.begin(), order.end(), 0);
+  Evaluation result;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
+    Batch batch = make_batch(data, order, begin, end, device, norm);
+    Tensor logits = model(batch.images);
+    loss_sum += static_cast<double>(cross_entropy(logits, batch.labels).item()) *
+                static_cast<double>(end - begin);
+    const std::vector<int32_t> predicted =
+        argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
+    const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();
+    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
+    result.predictions.insert(result.predictions.end(), predicted.begin(), predicted.end());
+  }
+  const double n = static_cast<double>(std::max<int64_t>(1, data.size()));
+  result.loss = loss_sum / n;
+  result.accuracy = static_cast<double>(correct) / n;
+  model.train(was_training);
+  return result;
+}
+
+}  // namespace weft::train

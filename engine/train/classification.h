@@ -1,0 +1,55 @@
+// The pieces of a classifier's training loop that every app shares: turning a batch of uint8
+// images into normalised floats on the device, one training epoch, and evaluation.
+// (The full training-run machinery - callbacks, checkpoints, resume, reports - builds on these.)
+#pragma once
+
+#include <functional>
+#include <vector>
+
+#include "engine/data/fashion_mnist.h"
+#include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
+#include "engine/random.h"
+
+namespace weft::train {
+
+struct Batch {
+  Tensor images;  // float32 [B, C, H, W] on the device, pixels * scale + shift
+  Tensor labels;  // int32 [B] on the device
+};
+
+struct Normalization {
+  float scale = 1.0f / 255.0f;
+  float shift = 0.0f;
+};
+
+// Gather rows `indices[begin, end)` of `data` into a batch on `device`.
+Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
+                 int64_t begin, int64_t end, Device device, const Normalization& norm = {});
+
+struct EpochResult {
+  double loss = 0;      // mean over samples
+  double accuracy = 0;  // fraction correct
+  int64_t samples = 0;
+};
+
+// One pass over `data` in shuffled batches of `batch_size` (the last batch may be smaller),
+// Adam/SGD step after each. Shuffling draws from `generator`.
+EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
+                        const data::LabeledImages& data, int batch_size, Device device,
+                        Generator& generator, const Normalization& norm = {});
+
+struct Evaluation {
+  double loss = 0;
+  double accuracy = 0;
+  std::vector<int32_t> predictions;  // argmax class per sample, in dataset order
+};
+
+// Loss and accuracy of `model` (switched to eval mode and back) without recording a tape.
+Evaluation evaluate(nn::Module& model, const data::LabeledImages& data, int batch_size,
+                    Device device, const Normalization& norm = {});
+
+// Index of the largest value in each row of a [rows, cols] host matrix.
+std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows, int64_t cols);
+
+}  // namespace weft::train

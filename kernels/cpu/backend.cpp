@@ -1,0 +1,216 @@
+// CpuBackend: the Backend interface (kernels/backend.h) over the CPU reference kernels in this
+// folder. Each method forwards to one kernel; scalars that the interface keeps in one-element
+// buffers are plain host memory here.
+#include <cstdint>
+
+#include "kernels/backend.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/dropout.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/loss.h"
+#include "kernels/cpu/optim.h"
+#include "kernels/cpu/pool.h"
+#include "kernels/cpu/softmax.h"
+
+namespace weft {
+namespace {
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+
+  void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                      float* y) override {
+    cpu::conv2d_forward(p, x, w, bias, y);
+  }
+  void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
+                            float* dx) override {
+    cpu::conv2d_backward_data(p, dy, w, dx);
+  }
+  void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                              float* dbias) override {
+    cpu::conv2d_backward_filter(p, x, dy, dw, dbias);
+  }
+  void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
+                                const float* bias, float* y) override {
+    cpu::conv_transpose2d_forward(p, x, w, bias, y);
+  }
+  void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
+                                      const float* w, float* dx) override {
+    cpu::conv_transpose2d_backward_data(p, dy, w, dx);
+  }
+  void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
+                                        const float* dy, float* dw, float* dbias) override {
+    cpu::conv_transpose2d_backward_filter(p, x, dy, dw, dbias);
+  }
+
+  void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {
+    cpu::gemm(p, a, b, c);
+  }
+  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
+                      const float* bias, float* y) override {
+    cpu::linear_forward(n, in_features, out_features, x, w, bias, y);
+  }
+  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
+                       const float* dy, float* dx, float* dw, float* dbias) override {
+    cpu::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias);
+  }
+
+  void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y,
+                          int32_t* argmax) override {
+    cpu::max_pool2d_forward(p, x, y, argmax);
+  }
+  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
+                           float* dx) override {
+    cpu::max_pool2d_backward(p, dy, argmax, dx);
+  }
+  void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
+    cpu::avg_pool2d_forward(p, x, y);
+  }
+  void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) override {
+    cpu::avg_pool2d_backward(p, dy, dx);
+  }
+  void global_avg_pool_forward(int batch, int channels, int plane, const float* x,
+                               float* y) override {
+    cpu::global_avg_pool_forward(batch, channels, plane, x, y);
+  }
+  void global_avg_pool_backward(int batch, int channels, int plane, const float* dy,
+                                float* dx) override {
+    cpu::global_avg_pool_backward(batch, channels, plane, dy, dx);
+  }
+
+  void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
+                                const float* beta, float* y, float* save_mean,
+                                float* save_invstd, float* running_mean,
+                                float* running_var) override {
+    cpu::batch_norm_forward_train(p, x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                                  running_var);
+  }
+  void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
+                               const float* beta, const float* running_mean,
+                               const float* running_var, float* y) override {
+    cpu::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y);
+  }
+  void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
+                           const float* gamma, const float* save_mean, const float* save_invstd,
+                           float* dx, float* dgamma, float* dbeta) override {
+    cpu::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+  }
+  void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
+                                const float* gamma, const float* running_mean,
+                                const float* running_var, float* dx, float* dgamma,
+                                float* dbeta) override {
+    cpu::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta);
+  }
+
+  void dropout_forward(const DropoutParams& p, const float* x, float* y) override {
+    cpu::dropout_forward(p, x, y);
+  }
+  void dropout_backward(const DropoutParams& p, const float* dy, float* dx) override {
+    cpu::dropout_backward(p, dy, dx);
+  }
+
+  void activation_forward(Activation f, float alpha, int64_t count, const float* x,
+                          float* y) override {
+    cpu::activation_forward(f, alpha, count, x, y);
+  }
+  void activation_backward(Activation f, float alpha, int64_t count, const float* x,
+                           const float* y, const float* dy, float* dx) override {
+    cpu::activation_backward(f, alpha, count, x, y, dy, dx);
+  }
+  void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
+                      float* out) override {
+    cpu::binary_forward(op, p, a, b, out);
+  }
+  void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
+                        int64_t reduced_count, float* reduced) override {
+    cpu::reduce_broadcast(p, strides, grad, reduced_count, reduced);
+  }
+  void affine(int64_t count, float alpha, float beta, const float* x, float* y) override {
+    cpu::affine(count, alpha, beta, x, y);
+  }
+  void scale_by(int64_t count, const float* scale, const float* x, float* y) override {
+    cpu::affine(count, *scale, 0.0f, x, y);
+  }
+  void axpy_accumulate(int64_t count, float alpha, const float* x, float* y) override {
+    cpu::axpy_accumulate(count, alpha, x, y);
+  }
+  void fill(int64_t count, float value, float* y) override { cpu::fill(count, value, y); }
+  void sum(int64_t count, const float* x, float* out) override {
+    *out = static_cast<float>(cpu::sum(count, x));
+  }
+  void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y) override {
+#pragma omp parallel for if (count > 65536)
+    for (int64_t i = 0; i < count; ++i) y[i] = static_cast<float>(x[i]) * scale + shift;
+  }
+
+  void softmax_forward(int rows, int cols, const float* x, float* y) override {
+    cpu::softmax_forward(rows, cols, x, y);
+  }
+  void softmax_backward(int rows, int cols, const float* y, const float* dy,
+                        float* dx) override {
+    cpu::softmax_backward(rows, cols, y, dy, dx);
+  }
+  void log_softmax_forward(int rows, int cols, const float* x, float* y) override {
+    cpu::log_softmax_forward(rows, cols, x, y);
+  }
+  void log_softmax_backward(int rows, int cols, const float* y, const float* dy,
+                            float* dx) override {
+    cpu::log_softmax_backward(rows, cols, y, dy, dx);
+  }
+
+  void cross_entropy_forward(int n, int c, const float* logits, const int32_t* targets,
+                             const float* class_weights, float label_smoothing,
+                             float* loss) override {
+    *loss = cpu::cross_entropy_forward(n, c, logits, targets, class_weights, label_smoothing);
+  }
+  void cross_entropy_backward(int n, int c, const float* logits, const int32_t* targets,
+                              const float* class_weights, float label_smoothing,
+                              const float* grad_loss, float* dlogits) override {
+    cpu::cross_entropy_backward(n, c, logits, targets, class_weights, label_smoothing,
+                                *grad_loss, dlogits);
+  }
+  void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,
+                               float* loss) override {
+    *loss = cpu::bce_with_logits_forward(count, logits, targets);
+  }
+  void bce_with_logits_backward(int64_t count, const float* logits, const float* targets,
+                                const float* grad_loss, float* dlogits) override {
+    cpu::bce_with_logits_backward(count, logits, targets, *grad_loss, dlogits);
+  }
+  void bce_forward(int64_t count, const float* probs, const float* targets,
+                   float* loss) override {
+    *loss = cpu::bce_forward(count, probs, targets);
+  }
+  void bce_backward(int64_t count, const float* probs, const float* targets,
+                    const float* grad_loss, float* dprobs) override {
+    cpu::bce_backward(count, probs, targets, *grad_loss, dprobs);
+  }
+  void mse_forward(int64_t count, const float* x, const float* target, float* loss) override {
+    *loss = cpu::mse_forward(count, x, target);
+  }
+  void mse_backward(int64_t count, const float* x, const float* target, const float* grad_loss,
+                    float* dx) override {
+    cpu::mse_backward(count, x, target, *grad_loss, dx);
+  }
+
+  void sgd_update(const SgdStep& s, float* param, const float* grad,
+                  float* momentum_buffer) override {
+    cpu::sgd_update(s, param, grad, momentum_buffer);
+  }
+  void adam_update(const AdamStep& s, float* param, const float* grad, float* exp_avg,
+                   float* exp_avg_sq) override {
+    cpu::adam_update(s, param, grad, exp_avg, exp_avg_sq);
+  }
+};
+
+}  // namespace
+
+Backend& cpu_backend() {
+  static CpuBackend backend;
+  return backend;
+}
+
+}  // namespace weft

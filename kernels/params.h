@@ -1,0 +1,108 @@
+// Parameter structs shared by every backend of every op family.
+//
+// A kernel in weft takes raw pointers plus one of these plain structs, never a Tensor, so the
+// same call can be made from the engine (engine/ops/), from a unit test or from a benchmark.
+// The CPU reference (kernels/cpu/) and the CUDA kernels (kernels/cuda/, kernels/cudnn/) read the
+// same struct, which is why it lives here and depends on nothing.
+//
+// Layout conventions used by all kernels:
+//   images   NCHW, contiguous, float32
+//   conv     weights OIHW   (out_channels, in_channels, kernel_h, kernel_w), as PyTorch
+//   convT    weights IOHW   (in_channels, out_channels, kernel_h, kernel_w), as PyTorch
+//   linear   weights [out_features, in_features], y = x W^T + b, as PyTorch
+#pragma once
+
+#include <cstdint>
+
+namespace weft {
+
+// 2-d convolution (cross-correlation, as in every DL framework). No groups.
+struct Conv2dParams {
+  int batch = 1;
+  int in_channels = 1, in_h = 1, in_w = 1;
+  int out_channels = 1;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+
+  int out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
+  int out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+};
+
+// 2-d transposed convolution, the adjoint of Conv2dParams' convolution. Its forward is the
+// backward-data pass of the convolution that maps its output back to its input.
+struct ConvTranspose2dParams {
+  int batch = 1;
+  int in_channels = 1, in_h = 1, in_w = 1;
+  int out_channels = 1;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  int output_pad_h = 0, output_pad_w = 0;
+  int dilation_h = 1, dilation_w = 1;
+
+  int out_h() const {
+    return (in_h - 1) * stride_h - 2 * pad_h + dilation_h * (kernel_h - 1) + output_pad_h + 1;
+  }
+  int out_w() const {
+    return (in_w - 1) * stride_w - 2 * pad_w + dilation_w * (kernel_w - 1) + output_pad_w + 1;
+  }
+  // The convolution whose backward-data this transposed convolution is: it maps a tensor of our
+  // output size (out_channels channels) to one of our input size (in_channels channels).
+  Conv2dParams as_conv() const {
+    Conv2dParams c;
+    c.batch = batch;
+    c.in_channels = out_channels;
+    c.in_h = out_h();
+    c.in_w = out_w();
+    c.out_channels = in_channels;
+    c.kernel_h = kernel_h;
+    c.kernel_w = kernel_w;
+    c.stride_h = stride_h;
+    c.stride_w = stride_w;
+    c.pad_h = pad_h;
+    c.pad_w = pad_w;
+    c.dilation_h = dilation_h;
+    c.dilation_w = dilation_w;
+    return c;
+  }
+};
+
+// Max and average pooling over windows of one channel plane.
+struct Pool2dParams {
+  int batch = 1, channels = 1, in_h = 1, in_w = 1;
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_h = 0, pad_w = 0;
+  bool count_include_pad = true;  // average pooling only, PyTorch's default
+
+  int out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+};
+
+// Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over
+// batch * spatial values. BatchNorm1d on [N, C] is spatial = 1.
+struct BatchNormParams {
+  int batch = 1, channels = 1, spatial = 1;
+  float eps = 1e-5f;
+  float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch_stat (PyTorch)
+};
+
+// Inverted dropout: kept values are scaled by 1 / (1 - p). The mask is a pure function of
+// (seed, offset + element index), so every backend draws the same mask.
+struct DropoutParams {
+  int64_t count = 0;
+  float p = 0.5f;
+  uint64_t seed = 0;
+  uint64_t offset = 0;
+};
+
+// Row-major matrix product C = alpha * op(A) op(B) + beta * C, op = optional transpose.
+struct GemmParams {
+  int m = 0, n = 0, k = 0;
+  bool trans_a = false, trans_b = false;
+  float alpha = 1.0f, beta = 0.0f;
+};
+
+}  // namespace weft

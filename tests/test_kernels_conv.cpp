@@ -1,0 +1,434 @@
+// Tests of the CPU convolution kernels (kernels/cpu/conv.h): small cases worked out by hand,
+// then every function against a direct-loop reference (double accumulation) over a table of
+// shapes, plus the adjoint identities that tie forward, backward-data and backward-filter
+// together.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv.h"
+#include "tests/kernel_test_util.h"
+
+using weft::Conv2dParams;
+using weft::ConvTranspose2dParams;
+using weft::test::check_adjoint;
+using weft::test::check_close;
+using weft::test::dot;
+using weft::test::nan_floats;
+using weft::test::random_floats;
+
+namespace {
+
+// ---- shapes ---------------------------------------------------------------------------------
+
+Conv2dParams conv_params(int n, int c, int h, int w, int o, int kh, int kw, int sh, int sw,
+                         int ph, int pw, int dh, int dw) {
+  Conv2dParams p;
+  p.batch = n;
+  p.in_channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_channels = o;
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = sh;
+  p.stride_w = sw;
+  p.pad_h = ph;
+  p.pad_w = pw;
+  p.dilation_h = dh;
+  p.dilation_w = dw;
+  return p;
+}
+
+ConvTranspose2dParams conv_transpose_params(int n, int c, int h, int w, int o, int kh, int kw,
+                                            int sh, int sw, int ph, int pw, int oph, int opw,
+                                            int dh, int dw) {
+  ConvTranspose2dParams p;
+  p.batch = n;
+  p.in_channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_channels = o;
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = sh;
+  p.stride_w = sw;
+  p.pad_h = ph;
+  p.pad_w = pw;
+  p.output_pad_h = oph;
+  p.output_pad_w = opw;
+  p.dilation_h = dh;
+  p.dilation_w = dw;
+  return p;
+}
+
+std::string describe(const Conv2dParams& p) {
+  std::ostringstream s;
+  s << "conv N=" << p.batch << " C=" << p.in_channels << " " << p.in_h << "x" << p.in_w
+    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
+    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " d=" << p.dilation_h << ","
+    << p.dilation_w << " -> " << p.out_h() << "x" << p.out_w();
+  return s.str();
+}
+
+std::string describe(const ConvTranspose2dParams& p) {
+  std::ostringstream s;
+  s << "convT N=" << p.batch << " C=" << p.in_channels << " " << p.in_h << "x" << p.in_w
+    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
+    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " op=" << p.output_pad_h << ","
+    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w << " -> " << p.out_h()
+    << "x" << p.out_w();
+  return s.str();
+}
+
+int64_t conv_x_size(const Conv2dParams& p) {
+  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+}
+int64_t conv_y_size(const Conv2dParams& p) {
+  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+}
+int64_t conv_w_size(const Conv2dParams& p) {
+  return int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
+}
+int64_t convt_x_size(const ConvTranspose2dParams& p) {
+  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+}
+int64_t convt_y_size(const ConvTranspose2dParams& p) {
+  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+}
+int64_t convt_w_size(const ConvTranspose2dParams& p) {
+  return int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
+}
+
+// ---- direct-loop references -------------------------------------------------------------------
+
+// Calls tap(x_index, w_index, y_index) for every product x * w that the convolution's output
+// y[n, o, oh, ow] = sum over (c, kh, kw) of x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] *
+// w[o, c, kh, kw] contains (taps that land in the padding are skipped).
+template <typename Tap>
+void for_each_conv_tap(const Conv2dParams& p, Tap tap) {
+  const int oh_size = p.out_h(), ow_size = p.out_w();
+  for (int n = 0; n < p.batch; ++n)
+    for (int o = 0; o < p.out_channels; ++o)
+      for (int oh = 0; oh < oh_size; ++oh)
+        for (int ow = 0; ow < ow_size; ++ow) {
+          const int64_t y_index = ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
+          for (int c = 0; c < p.in_channels; ++c)
+            for (int kh = 0; kh < p.kernel_h; ++kh) {
+              const int ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
+              if (ih < 0 || ih >= p.in_h) continue;
+              for (int kw = 0; kw < p.kernel_w; ++kw) {
+                const int iw = ow * p.stride_w - p.pad_w + kw * p.dilation_w;
+                if (iw < 0 || iw >= p.in_w) continue;
+                const int64_t x_index = ((int64_t{n} * p.in_channels + c) * p.in_h + ih) * p.in_w + iw;
+                const int64_t w_index = ((int64_t{o} * p.in_channels + c) * p.kernel_h + kh) * p.kernel_w + kw;
+                tap(x_index, w_index, y_index);
+              }
+            }
+        }
+}
+
+// Transposed convolution by its own definition (a scatter, as PyTorch documents it), written
+// independently of as_conv(): input cell x[n, c, h, w] adds x * w[c, o, kh, kw] to
+// y[n, o, h*sh - ph + kh*dh, w*sw - pw + kw*dw].
+template <typename Tap>
+void for_each_conv_transpose_tap(const ConvTranspose2dParams& p, Tap tap) {
+  const int oh_size = p.out_h(), ow_size = p.out_w();
+  for (int n = 0; n < p.batch; ++n)
+    for (int c = 0; c < p.in_channels; ++c)
+      for (int h = 0; h < p.in_h; ++h)
+        for (int w = 0; w < p.in_w; ++w) {
+          const int64_t x_index = ((int64_t{n} * p.in_channels + c) * p.in_h + h) * p.in_w + w;
+          for (int o = 0; o < p.out_channels; ++o)
+            for (int kh = 0; kh < p.kernel_h; ++kh) {
+              const int oh = h * p.stride_h - p.pad_h + kh * p.dilation_h;
+              if (oh < 0 || oh >= oh_size) continue;
+              for (int kw = 0; kw < p.kernel_w; ++kw) {
+                const int ow = w * p.stride_w - p.pad_w + kw * p.dilation_w;
+                if (ow < 0 || ow >= ow_size) continue;
+                const int64_t y_index = ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
+                const int64_t w_index = ((int64_t{c} * p.out_channels + o) * p.kernel_h + kh) * p.kernel_w + kw;
+                tap(x_index, w_index, y_index);
+              }
+            }
+        }
+}
+
+// The four results every convolution-like op needs, given its tap enumerator and its output
+// layout [N, O, out_plane]: y = sum x*w + bias[o], dx = sum dy*w, dw = sum x*dy, dbias = sum dy.
+struct Reference {
+  std::vector<double> y, dx, dw, dbias;
+};
+
+template <typename ForEachTap>
+Reference reference(ForEachTap for_each_tap, const std::vector<float>& x,
+                    const std::vector<float>& w, const std::vector<float>& bias,
+                    const std::vector<float>& dy, int out_channels, int64_t out_plane) {
+  Reference r;
+  r.y.assign(dy.size(), 0.0);
+  r.dx.assign(x.size(), 0.0);
+  r.dw.assign(w.size(), 0.0);
+  r.dbias.assign(static_cast<size_t>(out_channels), 0.0);
+  for_each_tap([&](int64_t xi, int64_t wi, int64_t yi) {
+    r.y[yi] += double{x[xi]} * w[wi];
+    r.dx[xi] += double{dy[yi]} * w[wi];
+    r.dw[wi] += double{x[xi]} * dy[yi];
+  });
+  for (size_t i = 0; i < dy.size(); ++i) {
+    const size_t o = (i / static_cast<size_t>(out_plane)) % static_cast<size_t>(out_channels);
+    r.y[i] += bias[o];
+    r.dbias[o] += dy[i];
+  }
+  return r;
+}
+
+}  // namespace
+
+// ---- hand-computed cases ----------------------------------------------------------------------
+
+TEST_CASE("conv2d: 3x3 input, 2x2 kernel, stride 1, by hand", "[kernels][conv]") {
+  // x = 1 2 3     w = 1 2     bias = 0.5
+  //     4 5 6         3 4
+  //     7 8 9
+  // y[0][0] = 1*1 + 2*2 + 4*3 + 5*4 = 37      y[0][1] = 2*1 + 3*2 + 5*3 + 6*4 = 47
+  // y[1][0] = 4*1 + 5*2 + 7*3 + 8*4 = 67      y[1][1] = 5*1 + 6*2 + 8*3 + 9*4 = 77
+  const Conv2dParams p = conv_params(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1);
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const std::vector<float> w = {1, 2, 3, 4};
+  const float bias = 0.5f;
+  REQUIRE(p.out_h() == 2);
+  REQUIRE(p.out_w() == 2);
+  std::vector<float> y = nan_floats(4);
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), &bias, y.data());
+  check_close("y", y, std::vector<float>{37.5f, 47.5f, 67.5f, 77.5f});
+
+  // dy = 1 0    dx is w placed at the top-left window only:  dx = 1 2 0
+  //      0 0                                                      3 4 0
+  //                                                               0 0 0
+  // dw = the top-left window of x = 1 2 / 4 5, dbias = 1.
+  const std::vector<float> dy = {1, 0, 0, 0};
+  std::vector<float> dx = nan_floats(9);
+  weft::cpu::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  check_close("dx", dx, std::vector<float>{1, 2, 0, 3, 4, 0, 0, 0, 0});
+  std::vector<float> dw = nan_floats(4), dbias = nan_floats(1);
+  weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
+  check_close("dw", dw, std::vector<float>{1, 2, 4, 5});
+  check_close("dbias", dbias, std::vector<float>{1});
+}
+
+TEST_CASE("conv2d: 3x3 input, 2x2 kernel, stride 2, padding 1, by hand", "[kernels][conv]") {
+  // Same x and w, padded by one zero on every side; out = (3 + 2 - 2) / 2 + 1 = 2.
+  // Window (oh, ow) covers rows 2*oh-1 .. 2*oh and columns 2*ow-1 .. 2*ow:
+  //   y[0][0]: only x[0][0] = 1 under w[1][1] = 4                  -> 4
+  //   y[0][1]: x[0][1] = 2 under w[1][0], x[0][2] = 3 under w[1][1]   -> 2*3 + 3*4 = 18
+  //   y[1][0]: x[1][0] = 4 under w[0][1], x[2][0] = 7 under w[1][1]   -> 4*2 + 7*4 = 36
+  //   y[1][1]: x[1..2][1..2] = 5 6 / 8 9 under all of w            -> 5 + 12 + 24 + 36 = 77
+  const Conv2dParams p = conv_params(1, 1, 3, 3, 1, 2, 2, 2, 2, 1, 1, 1, 1);
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const std::vector<float> w = {1, 2, 3, 4};
+  REQUIRE(p.out_h() == 2);
+  REQUIRE(p.out_w() == 2);
+  std::vector<float> y = nan_floats(4);
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), nullptr, y.data());
+  check_close("y", y, std::vector<float>{4, 18, 36, 77});
+
+  // dy = all ones: every input cell is read by exactly one tap (the windows tile the padded
+  // input), so dx[i][j] is the weight that reads it:  dx = 4 3 4
+  //                                                         2 1 2
+  //                                                         4 3 4
+  // dw[kh][kw] = sum of the x cells that tap reads:  w[0][0] reads 5 only              -> 5
+  //   w[0][1] reads 4 and 6 -> 10,   w[1][0] reads 2 and 8 -> 10,   w[1][1] reads 1, 3, 7, 9 -> 20
+  // dbias = 4 outputs * 1 = 4.
+  const std::vector<float> dy = {1, 1, 1, 1};
+  std::vector<float> dx = nan_floats(9);
+  weft::cpu::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  check_close("dx", dx, std::vector<float>{4, 3, 4, 2, 1, 2, 4, 3, 4});
+  std::vector<float> dw = nan_floats(4), dbias = nan_floats(1);
+  weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
+  check_close("dw", dw, std::vector<float>{5, 10, 10, 20});
+  check_close("dbias", dbias, std::vector<float>{4});
+}
+
+TEST_CASE("conv_transpose2d: 2x2 input, stride 2, by hand", "[kernels][conv]") {
+  // x = 1 2   w = 1 2   kernel 2, stride 2: out = (2 - 1) * 2 + 1 * (2 - 1) + 1 = 4.
+  //     3 4       3 4   Each input cell paints x * w onto its own 2x2 block, no overlap:
+  //   y = 1*w | 2*w   =   1  2  2  4      then + bias (-1) everywhere
+  //       3*w | 4*w       3  4  6  8
+  //                       3  6  4  8
+  //                       9 12 12 16
+  const ConvTranspose2dParams p = conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1);
+  const std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<float> w = {1, 2, 3, 4};
+  const float bias = -1.0f;
+  REQUIRE(p.out_h() == 4);
+  REQUIRE(p.out_w() == 4);
+  std::vector<float> y = nan_floats(16);
+  weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), &bias, y.data());
+  check_close("y", y, std::vector<float>{0, 1, 1, 3, 2, 3, 5, 7, 2, 5, 3, 7, 8, 11, 11, 15});
+
+  // dy = the 4x4 plane 0..15. dx[i][j] = <w, the 2x2 block of dy that x[i][j] painted>:
+  //   dx[0][0] = 1*0 + 2*1 + 3*4 + 4*5 = 34       dx[0][1] = 1*2 + 2*3 + 3*6 + 4*7 = 54
+  //   dx[1][0] = 1*8 + 2*9 + 3*12 + 4*13 = 114    dx[1][1] = 1*10 + 2*11 + 3*14 + 4*15 = 134
+  // dw[kh][kw] = sum over the four blocks of x[i][j] * dy[2i + kh][2j + kw]:
+  //   dw[0][0] = 1*0 + 2*2 + 3*8 + 4*10 = 68      dw[0][1] = 1*1 + 2*3 + 3*9 + 4*11 = 78
+  //   dw[1][0] = 1*4 + 2*6 + 3*12 + 4*14 = 108    dw[1][1] = 1*5 + 2*7 + 3*13 + 4*15 = 118
+  // dbias = 0 + 1 + ... + 15 = 120.
+  std::vector<float> dy(16);
+  for (int i = 0; i < 16; ++i) dy[i] = static_cast<float>(i);
+  std::vector<float> dx = nan_floats(4);
+  weft::cpu::conv_transpose2d_backward_data(p, dy.data(), w.data(), dx.data());
+  check_close("dx", dx, std::vector<float>{34, 54, 114, 134});
+  std::vector<float> dw = nan_floats(4), dbias = nan_floats(1);
+  weft::cpu::conv_transpose2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
+  check_close("dw", dw, std::vector<float>{68, 78, 108, 118});
+  check_close("dbias", dbias, std::vector<float>{120});
+}
+
+TEST_CASE("conv_transpose2d: overlapping 3x3 kernel, stride 2, by hand", "[kernels][conv]") {
+  // x = 1 2, w = all ones 3x3, stride 2: out = 1 * 2 + 2 + 1 = 5. Cell (i, j) adds x[i][j] to
+  //     3 4  rows 2i .. 2i+2 and columns 2j .. 2j+2, so row and column 2 are painted twice:
+  //   y = 1 1  3 2 2        (row 2 = row 0 + row 4: 1+3, 1+3, 1+2+3+4 = 10, 2+4, 2+4)
+  //       1 1  3 2 2
+  //       4 4 10 6 6
+  //       3 3  7 4 4
+  //       3 3  7 4 4
+  const ConvTranspose2dParams p = conv_transpose_params(1, 1, 2, 2, 1, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1);
+  const std::vector<float> x = {1, 2, 3, 4};
+  const std::vector<float> w(9, 1.0f);
+  REQUIRE(p.out_h() == 5);
+  std::vector<float> y = nan_floats(25);
+  weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), nullptr, y.data());
+  check_close("y", y,
+              std::vector<float>{1, 1, 3,  2, 2, 1, 1, 3, 2, 2, 4, 4, 10, 6, 6,
+                                 3, 3, 7,  4, 4, 3, 3, 7, 4, 4});
+}
+
+// ---- comparisons with the direct loops --------------------------------------------------------
+
+namespace {
+
+// Runs all three convolution kernels on random data and compares them with the reference, then
+// checks the adjoint identities <conv(x), dy> = <x, conv_backward_data(dy)> and
+// <conv(x; w), dy> = <w, conv_backward_filter(x, dy)>.
+void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
+  INFO(describe(p));
+  const std::vector<float> x = random_floats(conv_x_size(p), seed);
+  const std::vector<float> w = random_floats(conv_w_size(p), seed + 1);
+  const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
+  const std::vector<float> dy = random_floats(conv_y_size(p), seed + 3);
+  const std::vector<float> zero_bias(static_cast<size_t>(p.out_channels), 0.0f);
+  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
+  const auto taps = [&](auto tap) { for_each_conv_tap(p, tap); };
+  const Reference ref = reference(taps, x, w, bias, dy, p.out_channels, out_plane);
+
+  std::vector<float> y = nan_floats(conv_y_size(p));
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
+  check_close("forward with bias", y, ref.y);
+
+  std::vector<float> y_plain = nan_floats(conv_y_size(p));
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
+  const Reference ref_plain = reference(taps, x, w, zero_bias, dy, p.out_channels, out_plane);
+  check_close("forward without bias", y_plain, ref_plain.y);
+
+  std::vector<float> dx = nan_floats(conv_x_size(p));
+  weft::cpu::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  check_close("backward data", dx, ref.dx);
+
+  std::vector<float> dw = nan_floats(conv_w_size(p)), dbias = nan_floats(p.out_channels);
+  weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
+  check_close("backward filter dw", dw, ref.dw);
+  check_close("backward filter dbias", dbias, ref.dbias);
+  std::vector<float> dw_only = nan_floats(conv_w_size(p));
+  weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw_only.data(), nullptr);
+  check_close("backward filter without dbias", dw_only, ref.dw);
+
+  check_adjoint("<conv(x), dy> = <x, backward_data(dy)>", dot(y_plain, dy), dot(x, dx));
+  check_adjoint("<conv(x; w), dy> = <w, backward_filter(x, dy)>", dot(y_plain, dy), dot(w, dw));
+}
+
+void check_conv_transpose_against_reference(const ConvTranspose2dParams& p, uint32_t seed) {
+  INFO(describe(p));
+  const std::vector<float> x = random_floats(convt_x_size(p), seed);
+  const std::vector<float> w = random_floats(convt_w_size(p), seed + 1);
+  const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
+  const std::vector<float> dy = random_floats(convt_y_size(p), seed + 3);
+  const std::vector<float> zero_bias(static_cast<size_t>(p.out_channels), 0.0f);
+  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
+  const auto taps = [&](auto tap) { for_each_conv_transpose_tap(p, tap); };
+  const Reference ref = reference(taps, x, w, bias, dy, p.out_channels, out_plane);
+
+  std::vector<float> y = nan_floats(convt_y_size(p));
+  weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), bias.data(), y.data());
+  check_close("forward with bias", y, ref.y);
+
+  std::vector<float> y_plain = nan_floats(convt_y_size(p));
+  weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
+  const Reference ref_plain = reference(taps, x, w, zero_bias, dy, p.out_channels, out_plane);
+  check_close("forward without bias", y_plain, ref_plain.y);
+
+  std::vector<float> dx = nan_floats(convt_x_size(p));
+  weft::cpu::conv_transpose2d_backward_data(p, dy.data(), w.data(), dx.data());
+  check_close("backward data", dx, ref.dx);
+
+  std::vector<float> dw = nan_floats(convt_w_size(p)), dbias = nan_floats(p.out_channels);
+  weft::cpu::conv_transpose2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
+  check_close("backward filter dw", dw, ref.dw);
+  check_close("backward filter dbias", dbias, ref.dbias);
+  std::vector<float> dw_only = nan_floats(convt_w_size(p));
+  weft::cpu::conv_transpose2d_backward_filter(p, x.data(), dy.data(), dw_only.data(), nullptr);
+  check_close("backward filter without dbias", dw_only, ref.dw);
+
+  check_adjoint("<convT(x), dy> = <x, backward_data(dy)>", dot(y_plain, dy), dot(x, dx));
+  check_adjoint("<convT(x; w), dy> = <w, backward_filter(x, dy)>", dot(y_plain, dy), dot(w, dw));
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: forward and backward match direct loops over a table of shapes",
+          "[kernels][conv]") {
+  // Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w, dilation h/w.
+  const std::vector<Conv2dParams> shapes = {
+      conv_params(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1),     // the hand case, random data
+      conv_params(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1),     // odd sizes, same padding
+      conv_params(1, 5, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1),     // stride 2
+      conv_params(3, 7, 11, 8, 5, 3, 2, 1, 2, 0, 1, 2, 1),    // non-square kernel and stride
+      conv_params(2, 3, 10, 10, 2, 3, 3, 1, 1, 2, 2, 2, 2),   // dilation 2
+      conv_params(2, 5, 6, 7, 3, 5, 5, 2, 3, 2, 1, 1, 1),     // kernel nearly the input size
+      conv_params(1, 3, 5, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1),     // 1x1 convolution
+      conv_params(1, 2, 9, 9, 2, 2, 2, 3, 3, 0, 0, 1, 1),     // stride > kernel: unread pixels
+      conv_params(1, 2, 4, 4, 3, 3, 3, 1, 1, 2, 2, 1, 1),     // rows made only of padding
+      conv_params(2, 3, 8, 9, 4, 3, 1, 2, 1, 1, 0, 3, 1),     // 3x1 kernel, dilation 3
+      conv_params(4, 1, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1),  // seed model: first conv
+      conv_params(2, 64, 14, 14, 128, 3, 3, 1, 1, 1, 1, 1, 1),  // seed model: second conv
+      // 200*9 + 3 = 1803 buffer rows of 40*40 columns per image: two images per 32 MiB chunk,
+      // so the batch of 3 runs as chunks of 2 and 1 (backward-filter accumulates across them).
+      conv_params(3, 200, 40, 40, 3, 3, 3, 1, 1, 1, 1, 1, 1),
+  };
+  uint32_t seed = 100;
+  for (const Conv2dParams& p : shapes) {
+    check_conv_against_reference(p, seed);
+    seed += 10;
+  }
+}
+
+TEST_CASE("conv_transpose2d: forward and backward match direct loops over a table of shapes",
+          "[kernels][conv]") {
+  // Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w, output pad h/w, dilation h/w.
+  const std::vector<ConvTranspose2dParams> shapes = {
+      conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1),   // the hand case
+      conv_transpose_params(2, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1),  // seed: 7x7 -> 14x14
+      conv_transpose_params(1, 3, 5, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),   // output padding
+      conv_transpose_params(2, 5, 4, 6, 3, 3, 2, 1, 2, 0, 1, 0, 1, 2, 1),   // dilation, non-square
+      conv_transpose_params(1, 7, 3, 3, 2, 3, 3, 3, 3, 0, 0, 2, 1, 1, 1),   // stride 3, op 2 and 1
+      conv_transpose_params(1, 2, 6, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1),   // 1x1
+      conv_transpose_params(3, 3, 5, 5, 2, 5, 3, 2, 1, 2, 1, 1, 0, 1, 2),   // mixed everything
+  };
+  uint32_t seed = 500;
+  for (const ConvTranspose2dParams& p : shapes) {
+    check_conv_transpose_against_reference(p, seed);
+    seed += 10;
+  }
+}

@@ -1,0 +1,583 @@
+// Tests of the CPU pooling and batch-normalisation kernels (kernels/cpu/pool.h,
+// kernels/cpu/batchnorm.h): small cases worked out by hand, then every function against
+// direct-loop references (double accumulation) over tables of shapes.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/pool.h"
+#include "tests/kernel_test_util.h"
+
+using weft::BatchNormParams;
+using weft::Pool2dParams;
+using weft::test::check_adjoint;
+using weft::test::check_close;
+using weft::test::dot;
+using weft::test::nan_floats;
+using weft::test::random_floats;
+
+namespace {
+
+Pool2dParams pool_params(int n, int c, int h, int w, int kh, int kw, int sh, int sw, int ph,
+                         int pw) {
+  Pool2dParams p;
+  p.batch = n;
+  p.channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = sh;
+  p.stride_w = sw;
+  p.pad_h = ph;
+  p.pad_w = pw;
+  return p;
+}
+
+std::string describe(const Pool2dParams& p) {
+  std::ostringstream s;
+  s << "pool N=" << p.batch << " C=" << p.channels << " " << p.in_h << "x" << p.in_w
+    << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h << "," << p.stride_w
+    << " p=" << p.pad_h << "," << p.pad_w << " include_pad=" << p.count_include_pad << " -> "
+    << p.out_h() << "x" << p.out_w();
+  return s.str();
+}
+
+int64_t pool_x_size(const Pool2dParams& p) { return int64_t{p.batch} * p.channels * p.in_h * p.in_w; }
+int64_t pool_y_size(const Pool2dParams& p) {
+  return int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
+}
+
+// ---- pooling references -----------------------------------------------------------------------
+
+// Calls cell(plane, out_index, in_index_or_minus_1) for every (output, window position), in
+// row-major window order; in_index is -1 where the window position lies in the padding.
+template <typename Cell>
+void for_each_window_cell(const Pool2dParams& p, Cell cell) {
+  const int oh_size = p.out_h(), ow_size = p.out_w();
+  for (int64_t plane = 0; plane < int64_t{p.batch} * p.channels; ++plane)
+    for (int oh = 0; oh < oh_size; ++oh)
+      for (int ow = 0; ow < ow_size; ++ow)
+        for (int kh = 0; kh < p.kernel_h; ++kh)
+          for (int kw = 0; kw < p.kernel_w; ++kw) {
+            const int h = oh * p.stride_h - p.pad_h + kh;
+            const int w = ow * p.stride_w - p.pad_w + kw;
+            const bool inside = h >= 0 && h < p.in_h && w >= 0 && w < p.in_w;
+            cell(plane, oh * ow_size + ow, inside ? h * p.in_w + w : -1);
+          }
+}
+
+struct MaxPoolReference {
+  std::vector<double> y, dx;
+  std::vector<int32_t> argmax;
+};
+
+// The first strictly largest real cell of each window wins.
+MaxPoolReference max_pool_reference(const Pool2dParams& p, const std::vector<float>& x,
+                                    const std::vector<float>& dy) {
+  const int64_t in_plane = int64_t{p.in_h} * p.in_w;
+  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
+  MaxPoolReference r;
+  r.y.assign(dy.size(), -std::numeric_limits<double>::infinity());
+  r.argmax.assign(dy.size(), -1);
+  r.dx.assign(x.size(), 0.0);
+  for_each_window_cell(p, [&](int64_t plane, int64_t out, int64_t in) {
+    const int64_t yi = plane * out_plane + out;
+    if (in >= 0 && (r.argmax[yi] < 0 || x[plane * in_plane + in] > r.y[yi])) {
+      r.y[yi] = x[plane * in_plane + in];
+      r.argmax[yi] = static_cast<int32_t>(in);
+    }
+  });
+  for (size_t yi = 0; yi < dy.size(); ++yi) {
+    const int64_t plane = static_cast<int64_t>(yi) / out_plane;
+    r.dx[plane * in_plane + r.argmax[yi]] += dy[yi];
+  }
+  return r;
+}
+
+struct AvgPoolReference {
+  std::vector<double> y, dx;
+};
+
+// The divisor counts the window positions inside the padded input (count_include_pad) or inside
+// the real input only.
+AvgPoolReference avg_pool_reference(const Pool2dParams& p, const std::vector<float>& x,
+                                    const std::vector<float>& dy) {
+  const int oh_size = p.out_h(), ow_size = p.out_w();
+  AvgPoolReference r;
+  r.y.assign(dy.size(), 0.0);
+  r.dx.assign(x.size(), 0.0);
+  for (int64_t plane = 0; plane < int64_t{p.batch} * p.channels; ++plane) {
+    const float* in = x.data() + plane * p.in_h * p.in_w;
+    double* grad_in = r.dx.data() + plane * p.in_h * p.in_w;
+    for (int oh = 0; oh < oh_size; ++oh) {
+      for (int ow = 0; ow < ow_size; ++ow) {
+        const int64_t yi = (plane * oh_size + oh) * ow_size + ow;
+        double sum = 0.0, count = 0.0;
+        for (int h = oh * p.stride_h - p.pad_h; h < oh * p.stride_h - p.pad_h + p.kernel_h; ++h) {
+          for (int w = ow * p.stride_w - p.pad_w; w < ow * p.stride_w - p.pad_w + p.kernel_w; ++w) {
+            const bool real = h >= 0 && h < p.in_h && w >= 0 && w < p.in_w;
+            const bool padded = h >= -p.pad_h && h < p.in_h + p.pad_h && w >= -p.pad_w &&
+                                w < p.in_w + p.pad_w;
+            if (real) sum += in[h * p.in_w + w];
+            if (real || (p.count_include_pad && padded)) count += 1.0;
+          }
+        }
+        r.y[yi] = sum / count;
+        for (int h = std::max(oh * p.stride_h - p.pad_h, 0);
+             h < std::min(oh * p.stride_h - p.pad_h + p.kernel_h, p.in_h); ++h) {
+          for (int w = std::max(ow * p.stride_w - p.pad_w, 0);
+               w < std::min(ow * p.stride_w - p.pad_w + p.kernel_w, p.in_w); ++w) {
+            grad_in[h * p.in_w + w] += dy[yi] / count;
+          }
+        }
+      }
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+// ---- pooling: hand-computed cases -------------------------------------------------------------
+
+TEST_CASE("max_pool2d: 4x4 plane, 2x2 windows, by hand", "[kernels][pool]") {
+  // x =  1 3 | 2 0      window maxima: {1,3,5,4} -> 5 at (1,0) = index 4
+  //      5 4 | 1 1                     {2,0,1,1} -> 2 at (0,2) = index 2
+  //      ----+----                     {0,2,7,1} -> 7 at (3,0) = index 12
+  //      0 2 | 9 9                     {9,9,9,8} -> 9, first one at (2,2) = index 10
+  //      7 1 | 9 8
+  const Pool2dParams p = pool_params(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  const std::vector<float> x = {1, 3, 2, 0, 5, 4, 1, 1, 0, 2, 9, 9, 7, 1, 9, 8};
+  std::vector<float> y = nan_floats(4);
+  std::vector<int32_t> argmax(4, -7);
+  weft::cpu::max_pool2d_forward(p, x.data(), y.data(), argmax.data());
+  check_close("y", y, std::vector<float>{5, 2, 7, 9});
+  CHECK(argmax == std::vector<int32_t>{4, 2, 12, 10});
+
+  // dy = 1 2 / 3 4 goes to the winning cells only.
+  const std::vector<float> dy = {1, 2, 3, 4};
+  std::vector<float> dx = nan_floats(16);
+  weft::cpu::max_pool2d_backward(p, dy.data(), argmax.data(), dx.data());
+  check_close("dx", dx, std::vector<float>{0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0, 0});
+}
+
+TEST_CASE("max_pool2d: padding never wins and ties go to the first maximum", "[kernels][pool]") {
+  // x = -1 -2 -3 -4   (all negative), 3x3 windows, stride 2, padding 1: out = (4+2-3)/2+1 = 2.
+  //     -5 -6 -7 -8   Window (oh, ow) covers rows 2*oh-1 .. 2*oh+1, columns 2*ow-1 .. 2*ow+1.
+  //     -9 ...  -12   A zero from the padding would win every window if it were counted; the
+  //    -13 ...  -16   real maxima are the top-left real cells: -1 (0), -2 (1), -5 (4), -6 (5).
+  Pool2dParams p = pool_params(1, 1, 4, 4, 3, 3, 2, 2, 1, 1);
+  std::vector<float> x(16);
+  for (int i = 0; i < 16; ++i) x[i] = -static_cast<float>(i + 1);
+  std::vector<float> y = nan_floats(4);
+  std::vector<int32_t> argmax(4, -7);
+  weft::cpu::max_pool2d_forward(p, x.data(), y.data(), argmax.data());
+  check_close("y", y, std::vector<float>{-1, -2, -5, -6});
+  CHECK(argmax == std::vector<int32_t>{0, 1, 4, 5});
+
+  // A constant 4x4 plane with 2x2 windows at stride 1: every cell ties, so each window's
+  // top-left cell (index oh * 4 + ow) wins.
+  p = pool_params(1, 1, 4, 4, 2, 2, 1, 1, 0, 0);
+  const std::vector<float> flat(16, 7.0f);
+  y = nan_floats(9);
+  argmax.assign(9, -7);
+  weft::cpu::max_pool2d_forward(p, flat.data(), y.data(), argmax.data());
+  check_close("y", y, std::vector<float>(9, 7.0f));
+  CHECK(argmax == std::vector<int32_t>{0, 1, 2, 4, 5, 6, 8, 9, 10});
+}
+
+TEST_CASE("avg_pool2d: 4x4 plane, by hand, with and without counting padding",
+          "[kernels][pool]") {
+  // Same x as the max-pool case. 2x2 windows, stride 2:
+  //   (1+3+5+4)/4 = 3.25   (2+0+1+1)/4 = 1   (0+2+7+1)/4 = 2.5   (9+9+9+8)/4 = 8.75
+  const std::vector<float> x = {1, 3, 2, 0, 5, 4, 1, 1, 0, 2, 9, 9, 7, 1, 9, 8};
+  Pool2dParams p = pool_params(1, 1, 4, 4, 2, 2, 2, 2, 0, 0);
+  std::vector<float> y = nan_floats(4);
+  weft::cpu::avg_pool2d_forward(p, x.data(), y.data());
+  check_close("y 2x2", y, std::vector<float>{3.25f, 1, 2.5f, 8.75f});
+
+  // 3x3 windows, stride 2, padding 1 (out 2x2). Real cells and their sums:
+  //   (0,0): rows 0-1, cols 0-1: 1+3+5+4 = 13 over 4 cells
+  //   (0,1): rows 0-1, cols 1-3: 3+2+0+4+1+1 = 11 over 6 cells
+  //   (1,0): rows 1-3, cols 0-1: 5+4+0+2+7+1 = 19 over 6 cells
+  //   (1,1): rows 1-3, cols 1-3: 4+1+1+2+9+9+1+9+8 = 44 over 9 cells
+  // count_include_pad divides every sum by 9; otherwise by the number of real cells.
+  p = pool_params(1, 1, 4, 4, 3, 3, 2, 2, 1, 1);
+  p.count_include_pad = true;
+  weft::cpu::avg_pool2d_forward(p, x.data(), y.data());
+  check_close("y include pad", y, std::vector<double>{13.0 / 9, 11.0 / 9, 19.0 / 9, 44.0 / 9});
+  p.count_include_pad = false;
+  weft::cpu::avg_pool2d_forward(p, x.data(), y.data());
+  check_close("y exclude pad", y, std::vector<double>{13.0 / 4, 11.0 / 6, 19.0 / 6, 44.0 / 9});
+
+  // Backward without counting padding, dy = 1 at output (0,1) only: 1/6 to each of its 6 cells.
+  const std::vector<float> dy = {0, 1, 0, 0};
+  std::vector<float> dx = nan_floats(16);
+  weft::cpu::avg_pool2d_backward(p, dy.data(), dx.data());
+  const double s = 1.0 / 6;
+  check_close("dx", dx, std::vector<double>{0, s, s, s, 0, s, s, s, 0, 0, 0, 0, 0, 0, 0, 0});
+}
+
+TEST_CASE("global_avg_pool: by hand", "[kernels][pool]") {
+  // Two planes of 3: mean(1, 2, 6) = 3 and mean(-1, 0, 4) = 1. Backward spreads dy / 3.
+  const std::vector<float> x = {1, 2, 6, -1, 0, 4};
+  std::vector<float> y = nan_floats(2);
+  weft::cpu::global_avg_pool_forward(1, 2, 3, x.data(), y.data());
+  check_close("y", y, std::vector<float>{3, 1});
+  const std::vector<float> dy = {3, -6};
+  std::vector<float> dx = nan_floats(6);
+  weft::cpu::global_avg_pool_backward(1, 2, 3, dy.data(), dx.data());
+  check_close("dx", dx, std::vector<float>{1, 1, 1, -2, -2, -2});
+}
+
+// ---- pooling: comparisons with the direct loops -----------------------------------------------
+
+TEST_CASE("pooling: forward and backward match direct loops over a table of shapes",
+          "[kernels][pool]") {
+  // Fields: N, C, H, W, KH, KW, stride h/w, pad h/w (padding at most half the kernel).
+  const std::vector<Pool2dParams> shapes = {
+      pool_params(1, 1, 4, 4, 2, 2, 2, 2, 0, 0),
+      pool_params(2, 3, 7, 7, 3, 3, 2, 2, 1, 1),    // odd size, padding
+      pool_params(1, 5, 9, 8, 3, 2, 1, 2, 1, 1),    // non-square window and stride
+      pool_params(3, 7, 6, 10, 2, 3, 3, 1, 0, 1),   // stride larger than the window
+      pool_params(1, 2, 5, 5, 5, 5, 1, 1, 2, 2),    // window as large as the input
+      pool_params(2, 3, 8, 8, 3, 3, 1, 1, 1, 1),    // overlapping windows
+      pool_params(4, 64, 28, 28, 2, 2, 2, 2, 0, 0),  // seed model: 28x28 -> 14x14
+      pool_params(2, 5, 3, 3, 3, 3, 1, 1, 1, 1),    // 3x3 input, every window padded
+  };
+  uint32_t seed = 900;
+  for (Pool2dParams p : shapes) {
+    for (const bool include_pad : {true, false}) {
+      p.count_include_pad = include_pad;
+      INFO(describe(p));
+      const std::vector<float> x = random_floats(pool_x_size(p), seed++);
+      const std::vector<float> dy = random_floats(pool_y_size(p), seed++);
+
+      const MaxPoolReference max_ref = max_pool_reference(p, x, dy);
+      std::vector<float> y = nan_floats(pool_y_size(p));
+      std::vector<int32_t> argmax(static_cast<size_t>(pool_y_size(p)), -7);
+      weft::cpu::max_pool2d_forward(p, x.data(), y.data(), argmax.data());
+      check_close("max forward", y, max_ref.y);
+      CHECK(argmax == max_ref.argmax);
+      std::vector<float> dx = nan_floats(pool_x_size(p));
+      weft::cpu::max_pool2d_backward(p, dy.data(), argmax.data(), dx.data());
+      check_close("max backward", dx, max_ref.dx);
+      check_adjoint("<maxpool(x), dy> = <x, max_backward(dy)>", dot(y, dy), dot(x, dx));
+
+      // Values from {0, 1, 2, 3} make ties common, which checks the first-maximum rule.
+      std::vector<float> ties = random_floats(pool_x_size(p), seed++, 0.0f, 4.0f);
+      for (float& v : ties) v = std::floor(v);
+      const MaxPoolReference tie_ref = max_pool_reference(p, ties, dy);
+      weft::cpu::max_pool2d_forward(p, ties.data(), y.data(), argmax.data());
+      CHECK(argmax == tie_ref.argmax);
+
+      const AvgPoolReference avg_ref = avg_pool_reference(p, x, dy);
+      std::vector<float> y_avg = nan_floats(pool_y_size(p));
+      weft::cpu::avg_pool2d_forward(p, x.data(), y_avg.data());
+      check_close("avg forward", y_avg, avg_ref.y);
+      std::vector<float> dx_avg = nan_floats(pool_x_size(p));
+      weft::cpu::avg_pool2d_backward(p, dy.data(), dx_avg.data());
+      check_close("avg backward", dx_avg, avg_ref.dx);
+      check_adjoint("<avgpool(x), dy> = <x, avg_backward(dy)>", dot(y_avg, dy), dot(x, dx_avg));
+    }
+  }
+}
+
+TEST_CASE("global_avg_pool: matches direct loops", "[kernels][pool]") {
+  struct Shape {
+    int n, c, plane;
+  };
+  const std::vector<Shape> shapes = {{1, 1, 1}, {2, 3, 7}, {4, 64, 49}, {3, 5, 784}};
+  uint32_t seed = 1300;
+  for (const Shape& s : shapes) {
+    INFO("N=" << s.n << " C=" << s.c << " plane=" << s.plane);
+    const std::vector<float> x = random_floats(int64_t{s.n} * s.c * s.plane, seed++);
+    const std::vector<float> dy = random_floats(int64_t{s.n} * s.c, seed++);
+    std::vector<double> y_want(dy.size(), 0.0), dx_want(x.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      y_want[i / static_cast<size_t>(s.plane)] += double{x[i]} / s.plane;
+      dx_want[i] = double{dy[i / static_cast<size_t>(s.plane)]} / s.plane;
+    }
+    std::vector<float> y = nan_floats(static_cast<int64_t>(dy.size()));
+    weft::cpu::global_avg_pool_forward(s.n, s.c, s.plane, x.data(), y.data());
+    check_close("forward", y, y_want);
+    std::vector<float> dx = nan_floats(static_cast<int64_t>(x.size()));
+    weft::cpu::global_avg_pool_backward(s.n, s.c, s.plane, dy.data(), dx.data());
+    check_close("backward", dx, dx_want);
+  }
+}
+
+// ---- batch normalisation ----------------------------------------------------------------------
+
+namespace {
+
+BatchNormParams bn_params(int n, int c, int spatial, float eps = 1e-5f, float momentum = 0.1f) {
+  BatchNormParams p;
+  p.batch = n;
+  p.channels = c;
+  p.spatial = spatial;
+  p.eps = eps;
+  p.momentum = momentum;
+  return p;
+}
+
+std::string describe(const BatchNormParams& p) {
+  std::ostringstream s;
+  s << "batchnorm N=" << p.batch << " C=" << p.channels << " spatial=" << p.spatial;
+  return s.str();
+}
+
+int64_t bn_size(const BatchNormParams& p) { return int64_t{p.batch} * p.channels * p.spatial; }
+
+// Flat index of x[n, c, s].
+int64_t bn_index(const BatchNormParams& p, int n, int c, int s) {
+  return (int64_t{n} * p.channels + c) * p.spatial + s;
+}
+
+struct BatchNormReference {
+  std::vector<double> y, mean, invstd, running_mean, running_var;  // training forward
+  std::vector<double> dx, dgamma, dbeta;                           // its backward
+  std::vector<double> y_eval, dx_eval, dgamma_eval, dbeta_eval;    // eval forward and backward
+};
+
+// Straight from the definitions, in double. The training backward is the unfused chain rule
+// through mean and variance (the kernel uses the fused formula):
+//   dxhat = dy * gamma
+//   dvar  = sum(dxhat * (x - mean)) * -1/2 * (var + eps)^(-3/2)
+//   dmean = -sum(dxhat) * invstd + dvar * sum(-2 * (x - mean)) / M
+//   dx    = dxhat * invstd + dvar * 2 * (x - mean) / M + dmean / M
+BatchNormReference batch_norm_reference(const BatchNormParams& p, const std::vector<float>& x,
+                                        const std::vector<float>& gamma,
+                                        const std::vector<float>& beta,
+                                        const std::vector<float>& dy,
+                                        const std::vector<float>& running_mean,
+                                        const std::vector<float>& running_var) {
+  const double m = static_cast<double>(p.batch) * p.spatial;
+  BatchNormReference r;
+  r.y.resize(x.size());
+  r.dx.resize(x.size());
+  r.y_eval.resize(x.size());
+  r.dx_eval.resize(x.size());
+  for (int c = 0; c < p.channels; ++c) {
+    double mean = 0.0;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) mean += x[bn_index(p, n, c, s)];
+    mean /= m;
+    double squares = 0.0;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) {
+        const double d = x[bn_index(p, n, c, s)] - mean;
+        squares += d * d;
+      }
+    const double var = squares / m;
+    const double invstd = 1.0 / std::sqrt(var + p.eps);
+    r.mean.push_back(mean);
+    r.invstd.push_back(invstd);
+    r.running_mean.push_back((1 - p.momentum) * double{running_mean[c]} + p.momentum * mean);
+    r.running_var.push_back((1 - p.momentum) * double{running_var[c]} +
+                            p.momentum * squares / (m - 1));
+
+    double sum_dxhat = 0.0, sum_dxhat_centred = 0.0, sum_centred = 0.0, dgamma = 0.0, dbeta = 0.0;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) {
+        const int64_t i = bn_index(p, n, c, s);
+        const double centred = x[i] - mean;
+        r.y[i] = gamma[c] * centred * invstd + beta[c];
+        sum_dxhat += double{dy[i]} * gamma[c];
+        sum_dxhat_centred += double{dy[i]} * gamma[c] * centred;
+        sum_centred += centred;
+        dgamma += dy[i] * centred * invstd;
+        dbeta += dy[i];
+      }
+    const double dvar = sum_dxhat_centred * -0.5 * std::pow(var + p.eps, -1.5);
+    const double dmean = -sum_dxhat * invstd + dvar * -2.0 * sum_centred / m;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) {
+        const int64_t i = bn_index(p, n, c, s);
+        r.dx[i] = double{dy[i]} * gamma[c] * invstd + dvar * 2.0 * (x[i] - mean) / m + dmean / m;
+      }
+    r.dgamma.push_back(dgamma);
+    r.dbeta.push_back(dbeta);
+
+    // Eval: the running statistics are constants.
+    const double eval_invstd = 1.0 / std::sqrt(double{running_var[c]} + p.eps);
+    double dgamma_eval = 0.0;
+    for (int n = 0; n < p.batch; ++n)
+      for (int s = 0; s < p.spatial; ++s) {
+        const int64_t i = bn_index(p, n, c, s);
+        const double xhat = (x[i] - double{running_mean[c]}) * eval_invstd;
+        r.y_eval[i] = gamma[c] * xhat + beta[c];
+        r.dx_eval[i] = double{dy[i]} * gamma[c] * eval_invstd;
+        dgamma_eval += dy[i] * xhat;
+      }
+    r.dgamma_eval.push_back(dgamma_eval);
+    r.dbeta_eval.push_back(dbeta);
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm: tiny batch by hand, with running statistics", "[kernels][batchnorm]") {
+  // N = 2, C = 2, spatial = 2, eps = 0 so the numbers stay exact. x[n][c][s]:
+  //   channel 0: 2, 6 (n=0) and 6, 2 (n=1): mean 4, deviations -2 2 2 -2, biased var 16/4 = 4,
+  //              invstd 1/2, xhat -1 1 1 -1, unbiased var 16/3
+  //   channel 1: 5, -3 and -3, 5: mean 1, deviations 4 -4 -4 4, biased var 64/4 = 16,
+  //              invstd 1/4, xhat 1 -1 -1 1, unbiased var 64/3
+  // gamma = 2, 0.5 and beta = 1, -1:
+  //   y channel 0 = 2 * xhat + 1   = -1  3    3   -1
+  //   y channel 1 = xhat / 2 - 1   = -0.5 -1.5 -1.5 -0.5
+  // running_mean 0, 1 and running_var 1, 2 with momentum 0.1:
+  //   running_mean = 0.9 * 0 + 0.1 * 4 = 0.4,      0.9 * 1 + 0.1 * 1 = 1
+  //   running_var  = 0.9 * 1 + 0.1 * 16/3 = 1.4333, 0.9 * 2 + 0.1 * 64/3 = 3.9333
+  const BatchNormParams p = bn_params(2, 2, 2, 0.0f, 0.1f);
+  const std::vector<float> x = {2, 6, 5, -3, 6, 2, -3, 5};
+  const std::vector<float> gamma = {2, 0.5f}, beta = {1, -1};
+  std::vector<float> running_mean = {0, 1}, running_var = {1, 2};
+  std::vector<float> y = nan_floats(8), save_mean = nan_floats(2), save_invstd = nan_floats(2);
+  weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
+                                      save_mean.data(), save_invstd.data(), running_mean.data(),
+                                      running_var.data());
+  check_close("y", y, std::vector<float>{-1, 3, -0.5f, -1.5f, 3, -1, -1.5f, -0.5f});
+  check_close("save_mean", save_mean, std::vector<float>{4, 1});
+  check_close("save_invstd", save_invstd, std::vector<float>{0.5f, 0.25f});
+  check_close("running_mean", running_mean, std::vector<double>{0.4, 1.0});
+  check_close("running_var", running_var, std::vector<double>{0.9 + 1.6 / 3, 1.8 + 6.4 / 3});
+
+  // dy channel 0 = 1 0 0 0 (in the order n0s0 n0s1 n1s0 n1s1), channel 1 = 1 1 1 1.
+  //   channel 0: sum(dy) = 1, sum(dy * xhat) = -1, M = 4, gamma * invstd / M = 2 * 0.5 / 4:
+  //     dx = 0.25 * (4 * dy - 1 + xhat) = 0.25 * (4-1-1, 0-1+1, 0-1+1, 0-1-1) = 0.5 0 0 -0.5
+  //   channel 1: a constant dy only shifts y, which normalisation removes: dx = 0;
+  //     sum(dy) = 4, sum(dy * xhat) = 1 - 1 - 1 + 1 = 0
+  const std::vector<float> dy = {1, 0, 1, 1, 0, 0, 1, 1};
+  std::vector<float> dx = nan_floats(8), dgamma = nan_floats(2), dbeta = nan_floats(2);
+  weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+                                 save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+  check_close("dx", dx, std::vector<float>{0.5f, 0, 0, 0, 0, -0.5f, 0, 0});
+  check_close("dgamma", dgamma, std::vector<float>{-1, 0});
+  check_close("dbeta", dbeta, std::vector<float>{1, 4});
+
+  // Eval with running statistics equal to this batch's (mean 4, 1; var 4, 16) gives the same
+  // y; its backward is dy * gamma * invstd = dy * 1 on channel 0 and dy * 0.125 on channel 1.
+  const std::vector<float> eval_mean = {4, 1}, eval_var = {4, 16};
+  std::vector<float> y_eval = nan_floats(8);
+  weft::cpu::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(), eval_mean.data(),
+                                     eval_var.data(), y_eval.data());
+  check_close("y eval", y_eval, y);
+  std::vector<float> dx_eval = nan_floats(8), dgamma_eval = nan_floats(2),
+                     dbeta_eval = nan_floats(2);
+  weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), eval_mean.data(),
+                                      eval_var.data(), dx_eval.data(), dgamma_eval.data(),
+                                      dbeta_eval.data());
+  check_close("dx eval", dx_eval, std::vector<float>{1, 0, 0.125f, 0.125f, 0, 0, 0.125f, 0.125f});
+  check_close("dgamma eval", dgamma_eval, std::vector<float>{-1, 0});
+  check_close("dbeta eval", dbeta_eval, std::vector<float>{1, 4});
+}
+
+TEST_CASE("batch_norm: every function matches direct loops over a table of shapes",
+          "[kernels][batchnorm]") {
+  const std::vector<BatchNormParams> shapes = {
+      bn_params(2, 3, 1),              // BatchNorm1d, smallest batch with a variance
+      bn_params(32, 10, 1),            // BatchNorm1d, seed MLP sized
+      bn_params(1, 4, 9),              // batch 1, statistics over the plane only
+      bn_params(4, 5, 7),              // odd sizes
+      bn_params(3, 7, 16, 1e-3f, 0.3f),  // other eps and momentum
+      bn_params(8, 16, 196),           // seed CNN sized: 16 channels of 14x14
+  };
+  uint32_t seed = 2000;
+  for (const BatchNormParams& p : shapes) {
+    INFO(describe(p));
+    // Each channel gets its own offset so the means differ.
+    std::vector<float> x = random_floats(bn_size(p), seed++, -2.0f, 2.0f);
+    for (int64_t i = 0; i < bn_size(p); ++i) x[i] += static_cast<float>((i / p.spatial) % p.channels);
+    const std::vector<float> gamma = random_floats(p.channels, seed++, 0.5f, 1.5f);
+    const std::vector<float> beta = random_floats(p.channels, seed++);
+    const std::vector<float> dy = random_floats(bn_size(p), seed++);
+    const std::vector<float> running_mean = random_floats(p.channels, seed++);
+    const std::vector<float> running_var = random_floats(p.channels, seed++, 0.5f, 2.0f);
+    const BatchNormReference ref =
+        batch_norm_reference(p, x, gamma, beta, dy, running_mean, running_var);
+
+    std::vector<float> y = nan_floats(bn_size(p));
+    std::vector<float> save_mean = nan_floats(p.channels), save_invstd = nan_floats(p.channels);
+    std::vector<float> new_running_mean = running_mean, new_running_var = running_var;
+    weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
+                                        save_mean.data(), save_invstd.data(),
+                                        new_running_mean.data(), new_running_var.data());
+    check_close("train y", y, ref.y);
+    check_close("save_mean", save_mean, ref.mean);
+    check_close("save_invstd", save_invstd, ref.invstd);
+    check_close("running_mean", new_running_mean, ref.running_mean);
+    check_close("running_var", new_running_var, ref.running_var);
+
+    // Running statistics are optional and must not change y.
+    std::vector<float> y_no_running = nan_floats(bn_size(p));
+    weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(),
+                                        y_no_running.data(), save_mean.data(), save_invstd.data(),
+                                        nullptr, nullptr);
+    check_close("train y without running statistics", y_no_running, ref.y);
+
+    std::vector<float> dx = nan_floats(bn_size(p));
+    std::vector<float> dgamma = nan_floats(p.channels), dbeta = nan_floats(p.channels);
+    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+                                   save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+    check_close("train dx", dx, ref.dx);
+    check_close("train dgamma", dgamma, ref.dgamma);
+    check_close("train dbeta", dbeta, ref.dbeta);
+    std::vector<float> dx_only = nan_floats(bn_size(p));
+    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+                                   save_invstd.data(), dx_only.data(), nullptr, nullptr);
+    check_close("train dx without dgamma and dbeta", dx_only, ref.dx);
+
+    std::vector<float> y_eval = nan_floats(bn_size(p));
+    weft::cpu::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(),
+                                       running_mean.data(), running_var.data(), y_eval.data());
+    check_close("eval y", y_eval, ref.y_eval);
+
+    std::vector<float> dx_eval = nan_floats(bn_size(p));
+    std::vector<float> dgamma_eval = nan_floats(p.channels), dbeta_eval = nan_floats(p.channels);
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), running_mean.data(),
+                                        running_var.data(), dx_eval.data(), dgamma_eval.data(),
+                                        dbeta_eval.data());
+    check_close("eval dx", dx_eval, ref.dx_eval);
+    check_close("eval dgamma", dgamma_eval, ref.dgamma_eval);
+    check_close("eval dbeta", dbeta_eval, ref.dbeta_eval);
+    std::vector<float> dx_eval_only = nan_floats(bn_size(p));
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), running_mean.data(),
+                                        running_var.data(), dx_eval_only.data(), nullptr, nullptr);
+    check_close("eval dx without dgamma and dbeta", dx_eval_only, ref.dx_eval);
+  }
+}
+
+TEST_CASE("batch_norm: statistics stay accurate when the mean dwarfs the spread",
+          "[kernels][batchnorm]") {
+  // 16384 values per channel around 1000 with spread 1 (variance 1/3). Accumulating the sum of
+  // squares in float and using E[x^2] - E[x]^2 would leave almost nothing of the variance.
+  const BatchNormParams p = bn_params(16, 2, 1024);
+  std::vector<float> x = random_floats(bn_size(p), 77);
+  for (float& v : x) v += 1000.0f;
+  const std::vector<float> gamma = {1, 1}, beta = {0, 0};
+  const std::vector<float> dy = random_floats(bn_size(p), 78);
+  const std::vector<float> running_mean = {0, 0}, running_var = {1, 1};
+  const BatchNormReference ref =
+      batch_norm_reference(p, x, gamma, beta, dy, running_mean, running_var);
+
+  std::vector<float> y = nan_floats(bn_size(p));
+  std::vector<float> save_mean = nan_floats(2), save_invstd = nan_floats(2);
+  std::vector<float> new_running_mean = running_mean, new_running_var = running_var;
+  weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
+                                      save_mean.data(), save_invstd.data(),
+                                      new_running_mean.data(), new_running_var.data());
+  check_close("save_mean", save_mean, ref.mean, 0.0, 1e-6);
+  check_close("save_invstd", save_invstd, ref.invstd, 0.0, 1e-5);
+  check_close("running_var", new_running_var, ref.running_var, 0.0, 1e-5);
+  check_close("y", y, ref.y);
+}

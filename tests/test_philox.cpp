@@ -1,0 +1,71 @@
+// Tests of kernels/philox.h: Philox-4x32-10 against the known-answer vectors published with
+// Random123 (kat_vectors, "philox4x32 10" lines), and the element-to-word mapping that dropout
+// relies on.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+
+#include "kernels/philox.h"
+
+using weft::Philox4x32;
+
+namespace {
+
+struct KnownAnswer {
+  Philox4x32 counter;
+  uint32_t k0, k1;
+  Philox4x32 expected;
+};
+
+}  // namespace
+
+TEST_CASE("philox4x32_10 matches the Random123 known-answer vectors", "[philox][cpu]") {
+  const KnownAnswer vectors[] = {
+      {{{0u, 0u, 0u, 0u}}, 0u, 0u, {{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}}},
+      {{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}},
+       0xffffffffu,
+       0xffffffffu,
+       {{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}}},
+      {{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}},
+       0xa4093822u,
+       0x299f31d0u,
+       {{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}}},
+  };
+  for (int v = 0; v < 3; ++v) {
+    const KnownAnswer& kat = vectors[v];
+    const Philox4x32 got = weft::philox4x32_10(kat.counter, kat.k0, kat.k1);
+    for (int w = 0; w < 4; ++w) {
+      INFO("vector " << v << " word " << w << std::hex << " got 0x" << got.v[w] << " expected 0x"
+                     << kat.expected.v[w]);
+      CHECK(got.v[w] == kat.expected.v[w]);
+    }
+  }
+}
+
+TEST_CASE("philox 64-bit form puts the counter in the low words and the seed in the key",
+          "[philox][cpu]") {
+  const uint64_t counter = 0x0123456789abcdefull, seed = 0xfedcba9876543210ull;
+  const Philox4x32 a = weft::philox4x32_10(counter, seed);
+  const Philox4x32 b =
+      weft::philox4x32_10(Philox4x32{{0x89abcdefu, 0x01234567u, 0u, 0u}}, 0x76543210u, 0xfedcba98u);
+  for (int w = 0; w < 4; ++w) CHECK(a.v[w] == b.v[w]);
+}
+
+TEST_CASE("philox_uniform_at uses word i % 4 of counter (offset + i) / 4, in [0, 1)",
+          "[philox][cpu]") {
+  const uint64_t seed = 42, offset = 7;
+  for (uint64_t i = 0; i < 64; ++i) {
+    const uint64_t position = offset + i;
+    const Philox4x32 r = weft::philox4x32_10(position / 4, seed);
+    const float expected = weft::philox_uniform(r.v[position % 4]);
+    const float u = weft::philox_uniform_at(seed, offset, i);
+    CAPTURE(i);
+    CHECK(u == expected);
+    CHECK(u >= 0.0f);
+    CHECK(u < 1.0f);
+  }
+  // The extremes of the 24-bit mapping.
+  CHECK(weft::philox_uniform(0u) == 0.0f);
+  CHECK(weft::philox_uniform(0xffffffffu) < 1.0f);
+  CHECK(weft::philox_uniform(0xffffffffu) == 1.0f - 1.0f / 16777216.0f);
+}
