@@ -9,7 +9,7 @@ packages=(
   g++ make cmake pkg-config
   catch2                 # Catch2 2.x, the test framework
   libbenchmark-dev       # Google Benchmark
-  libopenblas-dev        # CPU GEMM
+  libopenblas-openmp-dev # CPU GEMM, the OpenMP build (one thread pool with weft's loops)
   libcli11-dev           # command-line parsing
   nlohmann-json3-dev     # JSON for safetensors headers and reports
   zlib1g-dev             # gzipped IDX files
