@@ -53,6 +53,29 @@ std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_p
 }
 }  // namespace
 
+Node::~Node() {
+  // Move out of each dying node the producer nodes that would die with it, so that every node
+  // is destroyed here with its inputs already released and its own destructor returns at once.
+  std::vector<std::shared_ptr<Node>> dying;
+  auto release_inputs = [&dying](std::vector<Tensor>& node_inputs) {
+    for (Tensor& slot : node_inputs) {
+      const Tensor input = std::move(slot);  // one at a time, so [a, a] frees a's node too
+      TensorImpl* impl = input.impl();
+      if (impl != nullptr && input.impl_ptr().use_count() == 1 && impl->grad_fn &&
+          impl->grad_fn.use_count() == 1) {
+        dying.push_back(std::move(impl->grad_fn));
+      }
+    }
+    node_inputs.clear();
+  };
+  release_inputs(inputs);
+  while (!dying.empty()) {
+    std::shared_ptr<Node> node = std::move(dying.back());
+    dying.pop_back();
+    release_inputs(node->inputs);
+  }
+}
+
 bool grad_mode_enabled() { return grad_enabled; }
 
 NoGradGuard::NoGradGuard() : previous_(grad_enabled) { grad_enabled = false; }

@@ -34,6 +34,12 @@ struct Node {
   std::weak_ptr<TensorImpl> output;  // for retain_grad
   // Gradient of the output -> gradients of `inputs` (same order; undefined = no gradient).
   std::function<std::vector<Tensor>(const Tensor& grad_output)> backward;
+
+  // Frees the chain of producer nodes that only this node keeps alive with a loop, not by
+  // recursion: a graph that is dropped without backward() (100 000 chained ops) would
+  // otherwise destroy node -> input tensor -> its node -> ... one stack frame each and
+  // overflow the stack.
+  ~Node();
 };
 
 // Whether ops record the tape. Off inside a NoGradGuard (evaluation, optimizer updates).

@@ -3,7 +3,6 @@
 // shapes, plus the adjoint identities that tie forward, backward-data and backward-filter
 // together.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <sstream>
 #include <string>
@@ -24,8 +23,8 @@ namespace {
 
 // ---- shapes ---------------------------------------------------------------------------------
 
-Conv2dParams conv_params(int n, int c, int h, int w, int o, int kh, int kw, int sh, int sw,
-                         int ph, int pw, int dh, int dw) {
+Conv2dParams conv_params(int n, int c, int h, int w, int o, int kh, int kw, int sh, int sw, int ph,
+                         int pw, int dh, int dw) {
   Conv2dParams p;
   p.batch = n;
   p.in_channels = c;
@@ -79,8 +78,8 @@ std::string describe(const ConvTranspose2dParams& p) {
   s << "convT N=" << p.batch << " C=" << p.in_channels << " " << p.in_h << "x" << p.in_w
     << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
     << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " op=" << p.output_pad_h << ","
-    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w << " -> " << p.out_h()
-    << "x" << p.out_w();
+    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w << " -> " << p.out_h() << "x"
+    << p.out_w();
   return s.str();
 }
 
@@ -123,8 +122,10 @@ void for_each_conv_tap(const Conv2dParams& p, Tap tap) {
               for (int kw = 0; kw < p.kernel_w; ++kw) {
                 const int iw = ow * p.stride_w - p.pad_w + kw * p.dilation_w;
                 if (iw < 0 || iw >= p.in_w) continue;
-                const int64_t x_index = ((int64_t{n} * p.in_channels + c) * p.in_h + ih) * p.in_w + iw;
-                const int64_t w_index = ((int64_t{o} * p.in_channels + c) * p.kernel_h + kh) * p.kernel_w + kw;
+                const int64_t x_index =
+                    ((int64_t{n} * p.in_channels + c) * p.in_h + ih) * p.in_w + iw;
+                const int64_t w_index =
+                    ((int64_t{o} * p.in_channels + c) * p.kernel_h + kh) * p.kernel_w + kw;
                 tap(x_index, w_index, y_index);
               }
             }
@@ -149,8 +150,10 @@ void for_each_conv_transpose_tap(const ConvTranspose2dParams& p, Tap tap) {
               for (int kw = 0; kw < p.kernel_w; ++kw) {
                 const int ow = w * p.stride_w - p.pad_w + kw * p.dilation_w;
                 if (ow < 0 || ow >= ow_size) continue;
-                const int64_t y_index = ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
-                const int64_t w_index = ((int64_t{c} * p.out_channels + o) * p.kernel_h + kh) * p.kernel_w + kw;
+                const int64_t y_index =
+                    ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
+                const int64_t w_index =
+                    ((int64_t{c} * p.out_channels + o) * p.kernel_h + kh) * p.kernel_w + kw;
                 tap(x_index, w_index, y_index);
               }
             }
@@ -259,7 +262,8 @@ TEST_CASE("conv_transpose2d: 2x2 input, stride 2, by hand", "[kernels][conv]") {
   //       3*w | 4*w       3  4  6  8
   //                       3  6  4  8
   //                       9 12 12 16
-  const ConvTranspose2dParams p = conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1);
+  const ConvTranspose2dParams p =
+      conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1);
   const std::vector<float> x = {1, 2, 3, 4};
   const std::vector<float> w = {1, 2, 3, 4};
   const float bias = -1.0f;
@@ -295,15 +299,15 @@ TEST_CASE("conv_transpose2d: overlapping 3x3 kernel, stride 2, by hand", "[kerne
   //       4 4 10 6 6
   //       3 3  7 4 4
   //       3 3  7 4 4
-  const ConvTranspose2dParams p = conv_transpose_params(1, 1, 2, 2, 1, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1);
+  const ConvTranspose2dParams p =
+      conv_transpose_params(1, 1, 2, 2, 1, 3, 3, 2, 2, 0, 0, 0, 0, 1, 1);
   const std::vector<float> x = {1, 2, 3, 4};
   const std::vector<float> w(9, 1.0f);
   REQUIRE(p.out_h() == 5);
   std::vector<float> y = nan_floats(25);
   weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), nullptr, y.data());
-  check_close("y", y,
-              std::vector<float>{1, 1, 3,  2, 2, 1, 1, 3, 2, 2, 4, 4, 10, 6, 6,
-                                 3, 3, 7,  4, 4, 3, 3, 7, 4, 4});
+  check_close("y", y, std::vector<float>{1, 1, 3, 2, 2, 1, 1, 3, 2, 2, 4, 4, 10,
+                                         6, 6, 3, 3, 7, 4, 4, 3, 3, 7, 4, 4});
 }
 
 // ---- comparisons with the direct loops --------------------------------------------------------
@@ -391,17 +395,17 @@ TEST_CASE("conv2d: forward and backward match direct loops over a table of shape
           "[kernels][conv]") {
   // Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w, dilation h/w.
   const std::vector<Conv2dParams> shapes = {
-      conv_params(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1),     // the hand case, random data
-      conv_params(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1),     // odd sizes, same padding
-      conv_params(1, 5, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1),     // stride 2
-      conv_params(3, 7, 11, 8, 5, 3, 2, 1, 2, 0, 1, 2, 1),    // non-square kernel and stride
-      conv_params(2, 3, 10, 10, 2, 3, 3, 1, 1, 2, 2, 2, 2),   // dilation 2
-      conv_params(2, 5, 6, 7, 3, 5, 5, 2, 3, 2, 1, 1, 1),     // kernel nearly the input size
-      conv_params(1, 3, 5, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1),     // 1x1 convolution
-      conv_params(1, 2, 9, 9, 2, 2, 2, 3, 3, 0, 0, 1, 1),     // stride > kernel: unread pixels
-      conv_params(1, 2, 4, 4, 3, 3, 3, 1, 1, 2, 2, 1, 1),     // rows made only of padding
-      conv_params(2, 3, 8, 9, 4, 3, 1, 2, 1, 1, 0, 3, 1),     // 3x1 kernel, dilation 3
-      conv_params(4, 1, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1),  // seed model: first conv
+      conv_params(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1),       // the hand case, random data
+      conv_params(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1),       // odd sizes, same padding
+      conv_params(1, 5, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1),       // stride 2
+      conv_params(3, 7, 11, 8, 5, 3, 2, 1, 2, 0, 1, 2, 1),      // non-square kernel and stride
+      conv_params(2, 3, 10, 10, 2, 3, 3, 1, 1, 2, 2, 2, 2),     // dilation 2
+      conv_params(2, 5, 6, 7, 3, 5, 5, 2, 3, 2, 1, 1, 1),       // kernel nearly the input size
+      conv_params(1, 3, 5, 5, 6, 1, 1, 1, 1, 0, 0, 1, 1),       // 1x1 convolution
+      conv_params(1, 2, 9, 9, 2, 2, 2, 3, 3, 0, 0, 1, 1),       // stride > kernel: unread pixels
+      conv_params(1, 2, 4, 4, 3, 3, 3, 1, 1, 2, 2, 1, 1),       // rows made only of padding
+      conv_params(2, 3, 8, 9, 4, 3, 1, 2, 1, 1, 0, 3, 1),       // 3x1 kernel, dilation 3
+      conv_params(4, 1, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // seed model: first conv
       conv_params(2, 64, 14, 14, 128, 3, 3, 1, 1, 1, 1, 1, 1),  // seed model: second conv
       // 200*9 + 3 = 1803 buffer rows of 40*40 columns per image: two images per 32 MiB chunk,
       // so the batch of 3 runs as chunks of 2 and 1 (backward-filter accumulates across them).

@@ -2,7 +2,6 @@
 // out by hand, every transpose combination against a direct triple loop, and the linear layer's
 // forward and backward against direct loops.
 #include <catch2/catch.hpp>
-
 #include <cstdint>
 #include <vector>
 
@@ -91,7 +90,8 @@ TEST_CASE("linear: forward and backward match direct loops", "[kernels][gemm]") 
     int n, in, out;
   };
   // Batch 1, odd sizes and the seed MLP's 784 -> 128 -> 10 layers.
-  const std::vector<Shape> shapes = {{1, 1, 1}, {1, 5, 3}, {7, 3, 11}, {32, 784, 128}, {32, 128, 10}};
+  const std::vector<Shape> shapes = {
+      {1, 1, 1}, {1, 5, 3}, {7, 3, 11}, {32, 784, 128}, {32, 128, 10}};
   uint32_t seed = 50;
   for (const Shape& s : shapes) {
     INFO("n=" << s.n << " in=" << s.in << " out=" << s.out);
@@ -106,13 +106,16 @@ TEST_CASE("linear: forward and backward match direct loops", "[kernels][gemm]") 
     for (int i = 0; i < s.n; ++i) {
       for (int j = 0; j < s.out; ++j) {
         double sum = 0.0;
-        for (int l = 0; l < s.in; ++l) sum += double{x[int64_t{i} * s.in + l]} * w[int64_t{j} * s.in + l];
+        for (int l = 0; l < s.in; ++l)
+          sum += double{x[int64_t{i} * s.in + l]} * w[int64_t{j} * s.in + l];
         y_plain_want[int64_t{i} * s.out + j] = sum;
         y_want[int64_t{i} * s.out + j] = sum + bias[j];
       }
     }
-    // dx[i][l] = sum_j dy[i][j] w[j][l];  dw[j][l] = sum_i dy[i][j] x[i][l];  dbias[j] = sum_i dy[i][j]
-    std::vector<double> dx_want(x.size(), 0.0), dw_want(w.size(), 0.0), dbias_want(bias.size(), 0.0);
+    // dx[i][l] = sum_j dy[i][j] w[j][l];  dw[j][l] = sum_i dy[i][j] x[i][l];  dbias[j] = sum_i
+    // dy[i][j]
+    std::vector<double> dx_want(x.size(), 0.0), dw_want(w.size(), 0.0),
+        dbias_want(bias.size(), 0.0);
     for (int i = 0; i < s.n; ++i) {
       for (int j = 0; j < s.out; ++j) {
         const double g = dy[int64_t{i} * s.out + j];
@@ -139,10 +142,16 @@ TEST_CASE("linear: forward and backward match direct loops", "[kernels][gemm]") 
     check_close("dw", dw, dw_want);
     check_close("dbias", dbias, dbias_want);
 
-    // dx and dbias are optional; dw must come out the same without them.
+    // Every output is optional; the others must come out the same without it.
     std::vector<float> dw_only = nan_floats(int64_t{s.out} * s.in);
     weft::cpu::linear_backward(s.n, s.in, s.out, x.data(), w.data(), dy.data(), nullptr,
                                dw_only.data(), nullptr);
     check_close("dw without dx and dbias", dw_only, dw_want);
+    std::vector<float> dx_only = nan_floats(int64_t{s.n} * s.in);
+    std::vector<float> dbias_only = nan_floats(s.out);
+    weft::cpu::linear_backward(s.n, s.in, s.out, x.data(), w.data(), dy.data(), dx_only.data(),
+                               nullptr, dbias_only.data());
+    check_close("dx without dw", dx_only, dx_want);
+    check_close("dbias without dw", dbias_only, dbias_want);
   }
 }

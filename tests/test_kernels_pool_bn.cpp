@@ -1,9 +1,8 @@
 // Tests of the CPU pooling and batch-normalisation kernels (kernels/cpu/pool.h,
 // kernels/cpu/batchnorm.h): small cases worked out by hand, then every function against
 // direct-loop references (double accumulation) over tables of shapes.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -50,7 +49,9 @@ std::string describe(const Pool2dParams& p) {
   return s.str();
 }
 
-int64_t pool_x_size(const Pool2dParams& p) { return int64_t{p.batch} * p.channels * p.in_h * p.in_w; }
+int64_t pool_x_size(const Pool2dParams& p) {
+  return int64_t{p.batch} * p.channels * p.in_h * p.in_w;
+}
 int64_t pool_y_size(const Pool2dParams& p) {
   return int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
 }
@@ -124,8 +125,8 @@ AvgPoolReference avg_pool_reference(const Pool2dParams& p, const std::vector<flo
         for (int h = oh * p.stride_h - p.pad_h; h < oh * p.stride_h - p.pad_h + p.kernel_h; ++h) {
           for (int w = ow * p.stride_w - p.pad_w; w < ow * p.stride_w - p.pad_w + p.kernel_w; ++w) {
             const bool real = h >= 0 && h < p.in_h && w >= 0 && w < p.in_w;
-            const bool padded = h >= -p.pad_h && h < p.in_h + p.pad_h && w >= -p.pad_w &&
-                                w < p.in_w + p.pad_w;
+            const bool padded =
+                h >= -p.pad_h && h < p.in_h + p.pad_h && w >= -p.pad_w && w < p.in_w + p.pad_w;
             if (real) sum += in[h * p.in_w + w];
             if (real || (p.count_include_pad && padded)) count += 1.0;
           }
@@ -194,8 +195,7 @@ TEST_CASE("max_pool2d: padding never wins and ties go to the first maximum", "[k
   CHECK(argmax == std::vector<int32_t>{0, 1, 2, 4, 5, 6, 8, 9, 10});
 }
 
-TEST_CASE("avg_pool2d: 4x4 plane, by hand, with and without counting padding",
-          "[kernels][pool]") {
+TEST_CASE("avg_pool2d: 4x4 plane, by hand, with and without counting padding", "[kernels][pool]") {
   // Same x as the max-pool case. 2x2 windows, stride 2:
   //   (1+3+5+4)/4 = 3.25   (2+0+1+1)/4 = 1   (0+2+7+1)/4 = 2.5   (9+9+9+8)/4 = 8.75
   const std::vector<float> x = {1, 3, 2, 0, 5, 4, 1, 1, 0, 2, 9, 9, 7, 1, 9, 8};
@@ -245,13 +245,13 @@ TEST_CASE("pooling: forward and backward match direct loops over a table of shap
   // Fields: N, C, H, W, KH, KW, stride h/w, pad h/w (padding at most half the kernel).
   const std::vector<Pool2dParams> shapes = {
       pool_params(1, 1, 4, 4, 2, 2, 2, 2, 0, 0),
-      pool_params(2, 3, 7, 7, 3, 3, 2, 2, 1, 1),    // odd size, padding
-      pool_params(1, 5, 9, 8, 3, 2, 1, 2, 1, 1),    // non-square window and stride
-      pool_params(3, 7, 6, 10, 2, 3, 3, 1, 0, 1),   // stride larger than the window
-      pool_params(1, 2, 5, 5, 5, 5, 1, 1, 2, 2),    // window as large as the input
-      pool_params(2, 3, 8, 8, 3, 3, 1, 1, 1, 1),    // overlapping windows
+      pool_params(2, 3, 7, 7, 3, 3, 2, 2, 1, 1),     // odd size, padding
+      pool_params(1, 5, 9, 8, 3, 2, 1, 2, 1, 1),     // non-square window and stride
+      pool_params(3, 7, 6, 10, 2, 3, 3, 1, 0, 1),    // stride larger than the window
+      pool_params(1, 2, 5, 5, 5, 5, 1, 1, 2, 2),     // window as large as the input
+      pool_params(2, 3, 8, 8, 3, 3, 1, 1, 1, 1),     // overlapping windows
       pool_params(4, 64, 28, 28, 2, 2, 2, 2, 0, 0),  // seed model: 28x28 -> 14x14
-      pool_params(2, 5, 3, 3, 3, 3, 1, 1, 1, 1),    // 3x3 input, every window padded
+      pool_params(2, 5, 3, 3, 3, 3, 1, 1, 1, 1),     // 3x3 input, every window padded
   };
   uint32_t seed = 900;
   for (Pool2dParams p : shapes) {
@@ -485,19 +485,21 @@ TEST_CASE("batch_norm: tiny batch by hand, with running statistics", "[kernels][
 TEST_CASE("batch_norm: every function matches direct loops over a table of shapes",
           "[kernels][batchnorm]") {
   const std::vector<BatchNormParams> shapes = {
-      bn_params(2, 3, 1),              // BatchNorm1d, smallest batch with a variance
-      bn_params(32, 10, 1),            // BatchNorm1d, seed MLP sized
-      bn_params(1, 4, 9),              // batch 1, statistics over the plane only
-      bn_params(4, 5, 7),              // odd sizes
+      bn_params(2, 3, 1),                // BatchNorm1d, smallest batch with a variance
+      bn_params(32, 10, 1),              // BatchNorm1d, seed MLP sized
+      bn_params(1, 4, 9),                // batch 1, statistics over the plane only
+      bn_params(4, 5, 7),                // odd sizes
       bn_params(3, 7, 16, 1e-3f, 0.3f),  // other eps and momentum
-      bn_params(8, 16, 196),           // seed CNN sized: 16 channels of 14x14
+      bn_params(8, 16, 196),             // seed CNN sized: 16 channels of 14x14
   };
   uint32_t seed = 2000;
   for (const BatchNormParams& p : shapes) {
     INFO(describe(p));
     // Each channel gets its own offset so the means differ.
     std::vector<float> x = random_floats(bn_size(p), seed++, -2.0f, 2.0f);
-    for (int64_t i = 0; i < bn_size(p); ++i) x[i] += static_cast<float>((i / p.spatial) % p.channels);
+    for (int64_t i = 0; i < bn_size(p); ++i) {
+      x[i] += static_cast<float>((i / p.spatial) % p.channels);
+    }
     const std::vector<float> gamma = random_floats(p.channels, seed++, 0.5f, 1.5f);
     const std::vector<float> beta = random_floats(p.channels, seed++);
     const std::vector<float> dy = random_floats(bn_size(p), seed++);
@@ -520,9 +522,8 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
 
     // Running statistics are optional and must not change y.
     std::vector<float> y_no_running = nan_floats(bn_size(p));
-    weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(),
-                                        y_no_running.data(), save_mean.data(), save_invstd.data(),
-                                        nullptr, nullptr);
+    weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y_no_running.data(),
+                                        save_mean.data(), save_invstd.data(), nullptr, nullptr);
     check_close("train y without running statistics", y_no_running, ref.y);
 
     std::vector<float> dx = nan_floats(bn_size(p));
@@ -538,8 +539,8 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
     check_close("train dx without dgamma and dbeta", dx_only, ref.dx);
 
     std::vector<float> y_eval = nan_floats(bn_size(p));
-    weft::cpu::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(),
-                                       running_mean.data(), running_var.data(), y_eval.data());
+    weft::cpu::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(), running_mean.data(),
+                                       running_var.data(), y_eval.data());
     check_close("eval y", y_eval, ref.y_eval);
 
     std::vector<float> dx_eval = nan_floats(bn_size(p));
@@ -574,8 +575,8 @@ TEST_CASE("batch_norm: statistics stay accurate when the mean dwarfs the spread"
   std::vector<float> save_mean = nan_floats(2), save_invstd = nan_floats(2);
   std::vector<float> new_running_mean = running_mean, new_running_var = running_var;
   weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
-                                      save_mean.data(), save_invstd.data(),
-                                      new_running_mean.data(), new_running_var.data());
+                                      save_mean.data(), save_invstd.data(), new_running_mean.data(),
+                                      new_running_var.data());
   check_close("save_mean", save_mean, ref.mean, 0.0, 1e-6);
   check_close("save_invstd", save_invstd, ref.invstd, 0.0, 1e-5);
   check_close("running_var", new_running_var, ref.running_var, 0.0, 1e-5);

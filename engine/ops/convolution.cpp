@@ -77,9 +77,10 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
   WEFT_CHECK(o.stride_h > 0 && o.stride_w > 0 && o.dilation_h > 0 && o.dilation_w > 0 &&
                  o.pad_h >= 0 && o.pad_w >= 0 && o.output_pad_h >= 0 && o.output_pad_w >= 0,
              op, ": stride and dilation must be positive and padding non-negative");
-  WEFT_CHECK(o.output_pad_h < std::max(o.stride_h, o.dilation_h) &&
-                 o.output_pad_w < std::max(o.stride_w, o.dilation_w),
-             op, ": output padding must be smaller than the stride or the dilation");
+  // PyTorch also allows output padding below the dilation; weft's transposed convolution is the
+  // adjoint of a strided convolution (kernels/params.h) and needs it below the stride.
+  WEFT_CHECK(o.output_pad_h < o.stride_h && o.output_pad_w < o.stride_w, op,
+             ": output padding must be smaller than the stride");
   ConvTranspose2dParams p;
   p.batch = to_int(x.dim(0), op);
   p.in_channels = to_int(x.dim(1), op);

@@ -33,8 +33,8 @@ int64_t element_count(const BatchNormParams& p) {
 
 // y = gamma * (x - mean) * invstd + beta on channel c. The subtraction is done in double: when
 // the mean is large next to the spread, float would lose most of the digits of x - mean.
-void normalize_channel(const BatchNormParams& p, const float* x, int c, double mean,
-                       double invstd, float gamma, float beta, float* y) {
+void normalize_channel(const BatchNormParams& p, const float* x, int c, double mean, double invstd,
+                       float gamma, float beta, float* y) {
   const double scale = gamma * invstd;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
@@ -99,8 +99,8 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
 }
 
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
-                             const float* beta, const float* running_mean,
-                             const float* running_var, float* y) {
+                             const float* beta, const float* running_mean, const float* running_var,
+                             float* y) {
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
     const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + p.eps);

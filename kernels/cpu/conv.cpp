@@ -13,7 +13,9 @@
 // Because the GEMM's columns run over (image, position) while NCHW tensors store
 // (image, channel, position), output and output-gradient blocks are copied between the two
 // layouts. im2col, col2im and those copies are split across OpenMP threads by (image, channel),
-// where every thread writes a disjoint region.
+// where every thread writes a disjoint region. These loops and OpenBLAS share one OpenMP thread
+// pool when the OpenMP build of OpenBLAS is linked (see CMakeLists.txt); with the pthreads build
+// the idle threads of each pool spin against the other's busy ones.
 //
 // Transposed convolution is the adjoint of convolution, so it reuses the functions above with
 // the convolution p.as_conv() (see kernels/params.h): its forward is that convolution's
@@ -287,13 +289,12 @@ void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, co
   assert(c.out_h() == p.in_h && c.out_w() == p.in_w);
   conv2d_backward_data(c, x, w, y);
   if (bias) {
-    add_channel_bias(bias, p.batch, p.out_channels,
-                     static_cast<int64_t>(p.out_h()) * p.out_w(), y);
+    add_channel_bias(bias, p.batch, p.out_channels, static_cast<int64_t>(p.out_h()) * p.out_w(), y);
   }
 }
 
-void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
-                                    const float* w, float* dx) {
+void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,
+                                    float* dx) {
   const Conv2dParams c = p.as_conv();
   assert(c.out_h() == p.in_h && c.out_w() == p.in_w);
   conv2d_forward(c, dy, w, nullptr, dx);
@@ -306,8 +307,7 @@ void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const floa
   // The convolution's input is our output gradient and its output gradient is our input.
   conv2d_backward_filter(c, dy, x, dw, nullptr);
   if (dbias) {
-    channel_sums(dy, p.batch, p.out_channels, static_cast<int64_t>(p.out_h()) * p.out_w(),
-                 dbias);
+    channel_sums(dy, p.batch, p.out_channels, static_cast<int64_t>(p.out_h()) * p.out_w(), dbias);
   }
 }
 

@@ -39,8 +39,8 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c) {
   const int lda = p.trans_a ? p.m : p.k;
   const int ldb = p.trans_b ? p.k : p.n;
   cblas_sgemm(CblasRowMajor, p.trans_a ? CblasTrans : CblasNoTrans,
-              p.trans_b ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, p.alpha, a, lda, b, ldb,
-              p.beta, c, p.n);
+              p.trans_b ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta,
+              c, p.n);
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
@@ -69,12 +69,14 @@ void linear_backward(int n, int in_features, int out_features, const float* x, c
     data_grad.k = out_features;
     gemm(data_grad, dy, w, dx);
   }
-  GemmParams weight_grad;  // dW[out, in] = dy[n, out]^T * x[n, in]
-  weight_grad.m = out_features;
-  weight_grad.n = in_features;
-  weight_grad.k = n;
-  weight_grad.trans_a = true;
-  gemm(weight_grad, dy, x, dw);
+  if (dw) {
+    GemmParams weight_grad;  // dW[out, in] = dy[n, out]^T * x[n, in]
+    weight_grad.m = out_features;
+    weight_grad.n = in_features;
+    weight_grad.k = n;
+    weight_grad.trans_a = true;
+    gemm(weight_grad, dy, x, dw);
+  }
   if (!dbias) return;
   // Column sums of dy, accumulated in double, walking dy row by row (its storage order).
   std::vector<double> sums(static_cast<size_t>(std::max(out_features, 0)), 0.0);

@@ -13,7 +13,8 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c);
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
                     const float* bias, float* y);
 
-// dx = dy * w (dx may be null), dw = dy^T * x, dbias = column sums of dy (may be null).
+// dx = dy * w, dw = dy^T * x, dbias = column sums of dy. Each output may be null and is
+// then skipped (dw and dbias are null for frozen weights, dx for a network's input).
 void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
                      const float* dy, float* dx, float* dw, float* dbias);
 

@@ -83,8 +83,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   }
 }
 
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
-                         float* dx) {
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx) {
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;

@@ -1,0 +1,254 @@
+// Folder-tree and CSV image datasets (see image_folder.h).
+#include "engine/data/image_folder.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "engine/error.h"
+
+namespace weft::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kExtensions = ".jpg, .jpeg, .png, .bmp, .pgm, .ppm";
+
+bool hidden(const fs::path& path) {
+  const std::string name = path.filename().string();
+  return !name.empty() && name[0] == '.';
+}
+
+// Folders exactly `depth` levels below `dir`, as paths relative to `base`, sorted.
+void class_folders(const fs::path& base, const fs::path& dir, int depth,
+                   std::vector<std::string>& out) {
+  std::vector<fs::path> children;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
+    if (entry.is_directory() && !hidden(entry.path())) children.push_back(entry.path());
+  }
+  std::sort(children.begin(), children.end());
+  for (const fs::path& child : children) {
+    if (depth == 1) {
+      out.push_back(fs::relative(child, base).generic_string());
+    } else {
+      class_folders(base, child, depth - 1, out);
+    }
+  }
+}
+
+// Image files anywhere below `dir` (hidden files and folders skipped), sorted.
+std::vector<std::string> image_files_below(const fs::path& dir) {
+  std::vector<std::string> files;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+       ++it) {
+    if (hidden(it->path())) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && has_image_extension(it->path().string())) {
+      files.push_back(it->path().string());
+    }
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string trim(const std::string& text) {
+  const size_t begin = text.find_first_not_of(" \t");
+  if (begin == std::string::npos) return {};
+  const size_t end = text.find_last_not_of(" \t");
+  return text.substr(begin, end - begin + 1);
+}
+
+std::vector<std::string> split(const std::string& text, char separator) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos) return parts;
+    start = at + 1;
+  }
+}
+
+// Decode the files and fill the multi-label result from per-file label sets.
+MultiLabelImages build_multilabel(const std::vector<std::string>& paths,
+                                  const std::vector<std::vector<std::string>>& labels_per_file,
+                                  const ImageFolderOptions& options, const std::string& source) {
+  std::set<std::string> names;
+  for (const auto& labels : labels_per_file) names.insert(labels.begin(), labels.end());
+  MultiLabelImages out;
+  out.label_names.assign(names.begin(), names.end());
+  std::map<std::string, int64_t> label_index;
+  for (size_t l = 0; l < out.label_names.size(); ++l) {
+    label_index[out.label_names[l]] = static_cast<int64_t>(l);
+  }
+  // Label sets, sorted by their joined name.
+  std::vector<std::string> set_of_file;
+  for (auto labels : labels_per_file) {
+    std::sort(labels.begin(), labels.end());
+    labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
+    std::string joined;
+    for (const std::string& label : labels) joined += (joined.empty() ? "" : ";") + label;
+    set_of_file.push_back(joined);
+  }
+  const std::set<std::string> sets(set_of_file.begin(), set_of_file.end());
+  out.label_set_names.assign(sets.begin(), sets.end());
+
+  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
+  WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
+             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
+             decoded.skipped.at(0).reason);
+  const int64_t n = static_cast<int64_t>(decoded.kept.size());
+  const int64_t num_labels = static_cast<int64_t>(out.label_names.size());
+  out.images = decoded.images;
+  out.skipped = std::move(decoded.skipped);
+  out.targets = Tensor::zeros({n, num_labels});
+  float* targets = out.targets.data<float>();
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t file = static_cast<size_t>(decoded.kept[static_cast<size_t>(i)]);
+    out.paths.push_back(paths[file]);
+    for (const std::string& label : labels_per_file[file]) {
+      targets[i * num_labels + label_index[label]] = 1.0f;
+    }
+    const auto at = std::lower_bound(out.label_set_names.begin(), out.label_set_names.end(),
+                                     set_of_file[file]);
+    out.label_set.push_back(static_cast<int32_t>(at - out.label_set_names.begin()));
+  }
+  return out;
+}
+
+}  // namespace
+
+FolderListing list_image_folder(const std::string& root, int class_depth) {
+  WEFT_CHECK(class_depth >= 1, root, ": class_depth must be at least 1, got ", class_depth);
+  WEFT_CHECK(fs::exists(root), root, ": no such directory");
+  WEFT_CHECK(fs::is_directory(root), root, ": is not a directory (expected root/<class>/...)");
+  FolderListing listing;
+  try {
+    class_folders(root, root, class_depth, listing.class_names);
+    WEFT_CHECK(!listing.class_names.empty(), root, ": no class folders (expected ",
+               class_depth == 1 ? "root/<class>/<images>" : "class folders at depth ",
+               class_depth == 1 ? "" : std::to_string(class_depth), ")");
+    for (size_t c = 0; c < listing.class_names.size(); ++c) {
+      const fs::path dir = fs::path(root) / listing.class_names[c];
+      listing.files.push_back(image_files_below(dir));
+      WEFT_CHECK(!listing.files.back().empty(), dir.string(), ": empty class folder (class ", c,
+                 " '", listing.class_names[c], "'): no image files (", kExtensions,
+                 ") in it or below it");
+    }
+  } catch (const fs::filesystem_error& e) {
+    throw Error(root + ": cannot list the folder tree: " + e.what());
+  }
+  return listing;
+}
+
+ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+  const FolderListing listing = list_image_folder(root, options.class_depth);
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;
+  for (size_t c = 0; c < listing.files.size(); ++c) {
+    for (const std::string& file : listing.files[c]) {
+      paths.push_back(file);
+      labels.push_back(static_cast<int32_t>(c));
+    }
+  }
+  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
+  WEFT_CHECK(!decoded.kept.empty(), root, ": none of the ", paths.size(),
+             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
+             decoded.skipped.at(0).reason);
+  ImageFolder out;
+  out.class_names = listing.class_names;
+  out.images = decoded.images;
+  out.skipped = std::move(decoded.skipped);
+  std::vector<int32_t> kept_labels;
+  for (int64_t i : decoded.kept) {
+    kept_labels.push_back(labels[static_cast<size_t>(i)]);
+    out.paths.push_back(paths[static_cast<size_t>(i)]);
+  }
+  out.labels = Tensor::from_vector(kept_labels, {static_cast<int64_t>(kept_labels.size())});
+  return out;
+}
+
+MultiLabelImages load_multilabel_folder(const std::string& root,
+                                        const ImageFolderOptions& options, char separator) {
+  const FolderListing listing = list_image_folder(root, options.class_depth);
+  std::vector<std::string> paths;
+  std::vector<std::vector<std::string>> labels_per_file;
+  for (size_t c = 0; c < listing.files.size(); ++c) {
+    const std::string& folder = listing.class_names[c];
+    std::vector<std::string> labels = split(folder, separator);
+    for (const std::string& label : labels) {
+      WEFT_CHECK(!label.empty(), root, "/", folder, ": folder name has an empty label when split",
+                 " on '", separator, "' (expected e.g. black", separator, "dress)");
+    }
+    for (const std::string& file : listing.files[c]) {
+      paths.push_back(file);
+      labels_per_file.push_back(labels);
+    }
+  }
+  return build_multilabel(paths, labels_per_file, options, root);
+}
+
+MultiLabelImages load_multilabel_csv(const std::string& csv_path,
+                                     const ImageFolderOptions& options,
+                                     const std::string& image_root) {
+  WEFT_CHECK(fs::is_regular_file(csv_path), csv_path, ": no such file");
+  std::ifstream in(csv_path);
+  WEFT_CHECK(in.good(), csv_path, ": cannot open");
+  const fs::path base = image_root.empty() ? fs::path(csv_path).parent_path() : fs::path(image_root);
+  std::vector<std::string> paths;
+  std::vector<std::vector<std::string>> labels_per_file;
+  std::string line;
+  int64_t line_number = 0;
+  bool first_row = true;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (trim(line).empty()) continue;
+    const std::vector<std::string> fields = split(line, ',');
+    WEFT_CHECK(fields.size() == 2, csv_path, ": line ", line_number, ": expected 2 columns ",
+               "(file,label1;label2;...), found ", fields.size());
+    const std::string file = trim(fields[0]);
+    if (first_row && !has_image_extension(file)) {  // a header row
+      first_row = false;
+      continue;
+    }
+    first_row = false;
+    WEFT_CHECK(has_image_extension(file), csv_path, ": line ", line_number, ": '", file,
+               "' is not an image file name (", kExtensions, ")");
+    std::vector<std::string> labels;
+    const std::string label_field = trim(fields[1]);
+    if (!label_field.empty()) {
+      for (const std::string& part : split(label_field, ';')) {
+        const std::string label = trim(part);
+        WEFT_CHECK(!label.empty(), csv_path, ": line ", line_number, ": empty label in '",
+                   label_field, "' (expected label1;label2;...)");
+        labels.push_back(label);
+      }
+    }
+    const fs::path file_path(file);
+    paths.push_back((file_path.is_absolute() ? file_path : base / file_path).string());
+    labels_per_file.push_back(labels);
+  }
+  WEFT_CHECK(!paths.empty(), csv_path, ": no data rows (expected file,label1;label2;...)");
+  return build_multilabel(paths, labels_per_file, options, csv_path);
+}
+
+MultiLabelImages select(const MultiLabelImages& data, const std::vector<int64_t>& indices) {
+  MultiLabelImages out;
+  out.images = gather_rows(data.images, indices);
+  out.targets = gather_rows(data.targets, indices);
+  out.label_names = data.label_names;
+  out.label_set_names = data.label_set_names;
+  for (int64_t i : indices) {
+    out.label_set.push_back(data.label_set[static_cast<size_t>(i)]);
+    if (!data.paths.empty()) out.paths.push_back(data.paths[static_cast<size_t>(i)]);
+  }
+  return out;
+}
+
+}  // namespace weft::data

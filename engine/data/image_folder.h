@@ -1,0 +1,85 @@
+// Image datasets read from folders of image files: single-label (ImageFolder) and multi-label
+// (labels from folder names, or from a CSV).
+//
+// ImageFolder layout (as torchvision's ImageFolder and Keras' image_dataset_from_directory):
+//
+//   root/<class>/**/<image>.jpg|.jpeg|.png|.bmp|.pgm|.ppm
+//
+// Classes are the folders directly under root (names starting with "." are ignored); class
+// index = position in the byte-wise sorted list of folder names. Each class folder is walked
+// recursively, so UT Zappos50K's Category/SubCategory/Brand tree gives the four categories as
+// classes; `class_depth` 2 makes "Boots/Ankle" a class instead. Files with other extensions
+// are ignored; a class folder with no image file at all is an error that names it.
+//
+// A corrupt or truncated image either fails the load (BadImages::fail, the default) or is left
+// out and listed in `skipped` with its reason (BadImages::skip). Class indices come from the
+// folder list, never from the images that decoded, so skipping never shifts a label.
+//
+// Every image is decoded once, at load time, into one uint8 [N, C, H, W] tensor in memory; an
+// epoch reads that tensor and never decodes again. Memory is N*C*H*W bytes (Zappos50K at
+// 128x128 RGB: 2.5 GB; at 64x64: 0.6 GB).
+//
+// Multi-label from folders (seed 003): `black_dress/` holds images labelled {black, dress};
+// label names are the sorted distinct parts of all folder names split on '_'.
+// Multi-label from a CSV: one row per image, `file,label1;label2;...` with the file relative
+// to the CSV's folder (or to `image_root`); the first row is a header when its first field is
+// not an image file name; an empty label field means "no label". Errors name the CSV and row.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engine/data/fashion_mnist.h"
+#include "engine/data/image_io.h"
+
+namespace weft::data {
+
+struct ImageFolderOptions {
+  ImageOptions image;                   // size, channels, pad / crop / stretch
+  BadImages bad_images = BadImages::fail;
+  int class_depth = 1;                  // folder levels below root that name the class
+  int threads = 0;                      // decoding threads, 0: all cores
+};
+
+// LabeledImages (uint8 [N, C, H, W] images, int32 [N] labels, class names) plus where each
+// image came from and which files were left out.
+struct ImageFolder : LabeledImages {
+  std::vector<std::string> paths;     // per image
+  std::vector<SkippedImage> skipped;  // bad images left out (BadImages::skip)
+};
+
+ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options = {});
+
+// The classes and image files an ImageFolder load would use, without decoding anything:
+// class_names sorted, files[c] the sorted image paths of class c.
+struct FolderListing {
+  std::vector<std::string> class_names;
+  std::vector<std::vector<std::string>> files;
+};
+FolderListing list_image_folder(const std::string& root, int class_depth = 1);
+
+struct MultiLabelImages {
+  Tensor images;                        // uint8 [N, C, H, W]
+  Tensor targets;                       // float [N, L] multi-hot
+  std::vector<std::string> label_names;  // L names, sorted
+  // The distinct label sets (a folder, or a CSV row's sorted labels joined by ';') and each
+  // image's index among them: what a stratified split of multi-label data stratifies on.
+  std::vector<std::string> label_set_names;
+  std::vector<int32_t> label_set;
+  std::vector<std::string> paths;
+  std::vector<SkippedImage> skipped;
+  int64_t size() const { return targets.defined() ? targets.dim(0) : 0; }
+};
+
+MultiLabelImages load_multilabel_folder(const std::string& root,
+                                        const ImageFolderOptions& options = {},
+                                        char separator = '_');
+
+MultiLabelImages load_multilabel_csv(const std::string& csv_path,
+                                     const ImageFolderOptions& options = {},
+                                     const std::string& image_root = "");
+
+// Rows `indices` of a multi-label dataset, in that order.
+MultiLabelImages select(const MultiLabelImages& data, const std::vector<int64_t>& indices);
+
+}  // namespace weft::data

@@ -1,0 +1,256 @@
+// Image decoding, fitting and parallel batch decoding (see image_io.h). stb_image and
+// stb_image_resize come compiled in Debian's libstb (linked by weft_engine), so only their
+// declarations are included here.
+#include "engine/data/image_io.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <thread>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#include <stb/stb_image.h>
+#include <stb/stb_image_resize.h>
+#pragma GCC diagnostic pop
+
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+
+namespace weft::data {
+
+namespace {
+
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Interleaved pixels [height, width, channels], as stb produces and consumes them.
+struct Interleaved {
+  int width = 0;
+  int height = 0;
+  int channels = 0;
+  std::vector<uint8_t> pixels;
+};
+
+Interleaved resize(const Interleaved& in, int width, int height) {
+  if (in.width == width && in.height == height) return in;
+  Interleaved out{width, height, in.channels, {}};
+  out.pixels.resize(static_cast<size_t>(width) * height * in.channels);
+  const int ok = stbir_resize_uint8(in.pixels.data(), in.width, in.height, 0, out.pixels.data(),
+                                    width, height, 0, in.channels);
+  if (!ok) throw Error("resizing failed");
+  return out;
+}
+
+// The window [x0, x0+w) x [y0, y0+h) of `in`; parts outside `in` are `fill`.
+Interleaved window(const Interleaved& in, int x0, int y0, int w, int h, uint8_t fill) {
+  Interleaved out{w, h, in.channels, {}};
+  out.pixels.assign(static_cast<size_t>(w) * h * in.channels, fill);
+  for (int y = 0; y < h; ++y) {
+    const int sy = y0 + y;
+    if (sy < 0 || sy >= in.height) continue;
+    for (int x = 0; x < w; ++x) {
+      const int sx = x0 + x;
+      if (sx < 0 || sx >= in.width) continue;
+      std::memcpy(&out.pixels[(static_cast<size_t>(y) * w + x) * in.channels],
+                  &in.pixels[(static_cast<size_t>(sy) * in.width + sx) * in.channels],
+                  static_cast<size_t>(in.channels));
+    }
+  }
+  return out;
+}
+
+Interleaved fit(const Interleaved& in, const ImageOptions& options) {
+  if (options.width == 0 && options.height == 0) return in;
+  const double target_aspect = static_cast<double>(options.width) / options.height;
+  const double aspect = static_cast<double>(in.width) / in.height;
+  if (options.fit == Fit::stretch || std::abs(aspect - target_aspect) < 1e-9) {
+    return resize(in, options.width, options.height);
+  }
+  // The window of the target's aspect ratio: larger than the image for pad, inside it for crop.
+  const bool wider = aspect > target_aspect;
+  const bool grow = options.fit == Fit::pad;
+  int w = in.width, h = in.height;
+  if (wider == grow) {
+    h = std::max(1, static_cast<int>(std::lround(in.width / target_aspect)));
+  } else {
+    w = std::max(1, static_cast<int>(std::lround(in.height * target_aspect)));
+  }
+  const int x0 = (in.width - w) / 2;  // negative when padding
+  const int y0 = (in.height - h) / 2;
+  return resize(window(in, x0, y0, w, h, options.pad_value), options.width, options.height);
+}
+
+// Decode and fit one file into `out` as [C, H, W]; returns "" on success, else the reason.
+std::string try_decode(const std::string& path, const ImageOptions& options,
+                       std::vector<uint8_t>& out, int& height, int& width) {
+  std::string bytes;
+  try {
+    bytes = io::read_file(path);
+  } catch (const Error&) {
+    return "cannot be read (missing or no permission)";
+  }
+  if (bytes.empty()) return "empty file";
+  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  const bool jpeg = bytes.size() >= 2 && data[0] == 0xFF && data[1] == 0xD8;
+  if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
+    return "truncated JPEG: no end-of-image marker (FF D9)";
+  }
+  Interleaved image;
+  int file_channels = 0;
+  unsigned char* pixels =
+      stbi_load_from_memory(data, static_cast<int>(bytes.size()), &image.width, &image.height,
+                            &file_channels, options.channels);
+  if (pixels == nullptr) {
+    const char* reason = stbi_failure_reason();
+    return std::string("cannot decode: ") + (reason ? reason : "unknown format");
+  }
+  image.channels = options.channels;
+  image.pixels.assign(pixels,
+                      pixels + static_cast<size_t>(image.width) * image.height * image.channels);
+  stbi_image_free(pixels);
+
+  Interleaved fitted;
+  try {
+    fitted = fit(image, options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  height = fitted.height;
+  width = fitted.width;
+  const size_t plane = static_cast<size_t>(height) * width;
+  out.resize(plane * fitted.channels);
+  for (size_t p = 0; p < plane; ++p) {
+    for (int c = 0; c < fitted.channels; ++c) {
+      out[c * plane + p] = fitted.pixels[p * fitted.channels + c];
+    }
+  }
+  return {};
+}
+
+void check_options(const ImageOptions& options) {
+  WEFT_CHECK(options.channels == 1 || options.channels == 3, "image options: channels must be ",
+             "1 (grayscale) or 3 (RGB), got ", options.channels);
+  WEFT_CHECK((options.height == 0) == (options.width == 0) && options.height >= 0 &&
+                 options.width >= 0,
+             "image options: size ", options.height, "x", options.width,
+             " must be both positive, or both 0 to keep the decoded size");
+}
+
+}  // namespace
+
+bool has_image_extension(const std::string& path) {
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos) return false;
+  const std::string ext = lower(path.substr(dot));
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".bmp" || ext == ".pgm" ||
+         ext == ".ppm";
+}
+
+void decode_image_file(const std::string& path, const ImageOptions& options,
+                       std::vector<uint8_t>& out, int& height, int& width) {
+  check_options(options);
+  const std::string reason = try_decode(path, options, out, height, width);
+  WEFT_CHECK(reason.empty(), path, ": ", reason);
+}
+
+DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOptions& options,
+                            BadImages bad_images, int threads) {
+  check_options(options);
+  const size_t n = paths.size();
+  std::vector<std::string> reasons(n);
+
+  // The size every image must have: the requested one, or that of the first image that decodes.
+  int height = options.height, width = options.width;
+  size_t first = 0;
+  std::vector<uint8_t> first_pixels;
+  if (height == 0) {
+    for (; first < n; ++first) {
+      reasons[first] = try_decode(paths[first], options, first_pixels, height, width);
+      if (reasons[first].empty()) break;
+      if (bad_images == BadImages::fail) throw Error(paths[first] + ": " + reasons[first]);
+    }
+    if (first == n) height = width = 1;  // nothing decodes: the tensor stays empty
+  }
+  const int64_t elements = int64_t{options.channels} * height * width;
+  Tensor all = Tensor::empty({static_cast<int64_t>(n), options.channels, height, width},
+                             DType::u8);
+  uint8_t* slots = all.data<uint8_t>();
+  if (!first_pixels.empty()) {
+    std::memcpy(slots + first * elements, first_pixels.data(), static_cast<size_t>(elements));
+  }
+
+  // Workers take the next undecoded index; each writes only its own slot and reason.
+  std::atomic<size_t> next{first_pixels.empty() ? first : first + 1};
+  auto work = [&] {
+    std::vector<uint8_t> pixels;
+    for (size_t i = next++; i < n; i = next++) {
+      int h = 0, w = 0;
+      try {
+        reasons[i] = try_decode(paths[i], options, pixels, h, w);
+      } catch (const std::exception& e) {
+        reasons[i] = e.what();
+      }
+      if (!reasons[i].empty()) continue;
+      if (h != height || w != width) {
+        reasons[i] = "is " + std::to_string(w) + "x" + std::to_string(h) + " pixels, expected " +
+                     std::to_string(width) + "x" + std::to_string(height) +
+                     " like the first image (give the loader a size to resize to)";
+        continue;
+      }
+      std::memcpy(slots + i * elements, pixels.data(), static_cast<size_t>(elements));
+    }
+  };
+  int workers = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  workers = std::clamp<int>(workers, 1, static_cast<int>(std::max<size_t>(1, n)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < workers; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
+
+  DecodedImages out;
+  int64_t bad = 0;
+  for (size_t i = 0; i < n; ++i) bad += !reasons[i].empty();
+  for (size_t i = 0; i < n; ++i) {
+    if (reasons[i].empty()) {
+      if (static_cast<int64_t>(out.kept.size()) != static_cast<int64_t>(i)) {
+        std::memmove(slots + static_cast<int64_t>(out.kept.size()) * elements,
+                     slots + i * elements, static_cast<size_t>(elements));
+      }
+      out.kept.push_back(static_cast<int64_t>(i));
+    } else if (bad_images == BadImages::fail) {
+      throw Error(paths[i] + ": " + reasons[i] +
+                  (bad > 1 ? " (and " + std::to_string(bad - 1) + " more bad images)" : ""));
+    } else {
+      out.skipped.push_back({paths[i], reasons[i]});
+    }
+  }
+  const int64_t kept = static_cast<int64_t>(out.kept.size());
+  out.images = kept == static_cast<int64_t>(n) ? all : all.slice(0, 0, kept);
+  return out;
+}
+
+Tensor gather_rows(const Tensor& tensor, const std::vector<int64_t>& indices) {
+  WEFT_CHECK(tensor.device().is_cpu() && tensor.ndim() >= 1, "gather_rows: expected a CPU ",
+             "tensor with at least one axis, got ", tensor.str());
+  const int64_t rows = tensor.dim(0);
+  const size_t row_bytes = static_cast<size_t>(rows == 0 ? 0 : tensor.numel() / rows) *
+                           dtype_size(tensor.dtype());
+  Shape shape = tensor.shape();
+  shape[0] = static_cast<int64_t>(indices.size());
+  Tensor out = Tensor::empty(shape, tensor.dtype());
+  const auto* src = static_cast<const uint8_t*>(tensor.raw_data());
+  auto* dst = static_cast<uint8_t*>(out.raw_data());
+  for (size_t i = 0; i < indices.size(); ++i) {
+    WEFT_CHECK(indices[i] >= 0 && indices[i] < rows, "gather_rows: index ", indices[i],
+               " outside 0..", rows - 1);
+    std::memcpy(dst + i * row_bytes, src + static_cast<size_t>(indices[i]) * row_bytes, row_bytes);
+  }
+  return out;
+}
+
+}  // namespace weft::data

@@ -1,0 +1,73 @@
+// Decoding image files into uint8 [C, H, W] pixels of one fixed size: the piece that the image
+// folder, multi-label and shoe-pair loaders (image_folder.h, pairs.h) share.
+//
+// Files are read whole and decoded with stb_image (JPEG baseline/progressive, PNG, BMP, PGM/PPM,
+// TGA, GIF's first frame), converted to grayscale or RGB, then fitted to the requested size:
+//
+//   Fit::pad      letterbox: the image is centred on a canvas of the target's aspect ratio
+//                 (square for a square target) filled with pad_value, then resized
+//   Fit::crop     the largest centred window of the target's aspect ratio, then resized
+//                 (seed 000's square crops of 136x102 Zappos photos)
+//   Fit::stretch  resized straight to the target, aspect ratio not kept
+//
+// Resizing uses stb_image_resize (Mitchell filter when shrinking, Catmull-Rom when enlarging).
+// A height/width of 0 keeps the decoded size; every image of a dataset must then have the
+// same size, and one that differs is reported as a bad image.
+//
+// A JPEG must end with its end-of-image marker: stb_image decodes a truncated JPEG without
+// complaint (the missing part comes out grey), so this check is what catches a half-copied
+// file.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace weft::data {
+
+enum class Fit { pad, crop, stretch };
+
+struct ImageOptions {
+  int height = 0;  // 0 with width 0: keep the decoded size
+  int width = 0;
+  int channels = 3;  // 1: grayscale (luma), 3: RGB
+  Fit fit = Fit::pad;
+  uint8_t pad_value = 0;
+};
+
+// What to do with an image that cannot be used (corrupt, truncated, unreadable, wrong size).
+enum class BadImages {
+  fail,  // throw weft::Error naming the file and the reason
+  skip,  // leave it out and list it in the result's `skipped`
+};
+
+struct SkippedImage {
+  std::string path;
+  std::string reason;
+};
+
+// Decode one file to uint8 [C, H, W] at options' size; weft::Error naming the file otherwise.
+// `out` is resized to C*H*W; height and width report the size produced.
+void decode_image_file(const std::string& path, const ImageOptions& options,
+                       std::vector<uint8_t>& out, int& height, int& width);
+
+// The image extensions the loaders accept (lower case, with the dot).
+bool has_image_extension(const std::string& path);
+
+struct DecodedImages {
+  Tensor images;              // uint8 [M, C, H, W]: the files that decoded, in input order
+  std::vector<int64_t> kept;  // per image: its position in the input path list
+  std::vector<SkippedImage> skipped;
+};
+
+// Decode many files on `threads` threads (0: all cores). Results keep the input order whatever
+// the thread count. With BadImages::fail the first bad file in input order is reported.
+DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOptions& options,
+                            BadImages bad_images, int threads = 0);
+
+// Rows `indices` (along axis 0) of a CPU tensor of any dtype, copied in that order.
+Tensor gather_rows(const Tensor& tensor, const std::vector<int64_t>& indices);
+
+}  // namespace weft::data

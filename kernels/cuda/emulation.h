@@ -1,0 +1,255 @@
+// Host emulation of the CUDA execution model, so that the hand-written kernels in kernels/cuda/
+// compile with the ordinary C++ compiler and run (slowly, but exactly as written) on a machine
+// without a GPU. The CI tests every kernel this way against the CPU reference.
+//
+// What a CUDA kernel assumes, and how it is provided here
+// --------------------------------------------------------
+// A launch kernel<<<grid, block, shared_bytes>>>(args) runs the kernel body once per thread:
+// grid.x * grid.y * grid.z blocks of block.x * block.y * block.z threads. Threads of one block
+// share `__shared__` memory and meet at `__syncthreads()`; the 32 threads of a warp also
+// exchange registers (`__shfl_*_sync`) and vote (`__ballot_sync`).
+//
+//  * One fiber per CUDA thread. A fiber is a function with its own stack that can be suspended
+//    and resumed (ucontext: makecontext/swapcontext). A block is run by a small scheduler on one
+//    OS thread: it resumes every ready fiber of the block in thread order; a fiber runs until it
+//    reaches a barrier or returns. Between two barriers the threads of a block therefore run one
+//    after another, which is one legal CUDA interleaving (kernels must not rely on any other).
+//  * `__syncthreads()` is a barrier of the block: the arriving fiber is suspended until every
+//    thread of the block has arrived; the last one releases them all. A thread that returned
+//    while others wait means the barrier can never complete (undefined behaviour on a GPU, often
+//    a hang): the emulator throws weft::Error naming the kernel and the counts.
+//  * A warp operation (shuffle, vote, __syncwarp) is a barrier among the lanes named in its mask:
+//    each lane deposits its value and waits; the last lane to arrive computes every lane's result
+//    (the value of the source lane, or the vote) and releases the warp. Reading a lane that is
+//    not taking part, or lanes of one warp disagreeing on the operation, throws.
+//  * Indices: threadIdx, blockIdx, blockDim and gridDim are thread_local variables that the
+//    scheduler sets before it resumes a fiber, so kernel code reads them as on the GPU.
+//  * `__shared__` is `static thread_local`: every fiber of a block runs on the same OS thread
+//    and sees the same variable, while blocks running at the same time on other OS threads have
+//    their own copy. Dynamic shared memory (the launch's shared_bytes, declared in a kernel with
+//    WEFT_DYNAMIC_SHARED) is a heap buffer of exactly that size per block, filled with 0xFF
+//    bytes (a float NaN) at block start so a read before any write shows up, and overruns are
+//    caught by AddressSanitizer.
+//  * Blocks are independent, so they run on OpenMP threads (each with its own scheduler and
+//    fibers) when a launch is large; atomics are real atomics (std::atomic_ref).
+//
+// What it does not model: timing, the memory hierarchy, races between threads that a GPU could
+// interleave differently, warp-synchronous code without __syncwarp. Global memory is host memory.
+//
+// AddressSanitizer: switching stacks behind ASan's back breaks its bookkeeping, so every switch is
+// announced with __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber (see
+// emulation.cpp). ASan still prints one line per process ("WARNING: ASan doesn't fully support
+// makecontext/swapcontext functions ...") the first time a fiber is entered; it is expected.
+//
+// Kernel sources do not include this file directly: they include kernels/cuda/cuda_compat.h,
+// which picks the real CUDA headers under nvcc and this emulation otherwise.
+#pragma once
+
+#if defined(__CUDACC__)
+#error "kernels/cuda/emulation.h is the host emulation; nvcc builds use the CUDA runtime"
+#endif
+
+#include <atomic>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+// ---- declaration specifiers -------------------------------------------------------------------
+// On the host every function is a host function and shared memory is per OS thread (see above).
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __noinline__
+#define __launch_bounds__(...)
+#define __shared__ static thread_local
+
+namespace weft::emu {
+
+// ---- launch geometry --------------------------------------------------------------------------
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+
+// A CUDA stream orders work on a GPU; the emulator runs each launch to completion before
+// returning, so a stream is just a token that launch sites pass along.
+struct Stream;
+using stream_t = Stream*;
+
+inline thread_local uint3 threadIdx;
+inline thread_local uint3 blockIdx;
+inline thread_local dim3 blockDim;
+inline thread_local dim3 gridDim;
+constexpr int warpSize = 32;
+
+// ---- running a grid ---------------------------------------------------------------------------
+
+// The kernel body as one callable, erased to a function pointer plus a context pointer so the
+// scheduler (emulation.cpp) is not a template.
+class KernelBody {
+ public:
+  template <class Callable>
+  explicit KernelBody(const Callable& callable)
+      : invoke_([](const void* c) { (*static_cast<const Callable*>(c))(); }),
+        callable_(&callable) {}
+  void operator()() const { invoke_(callable_); }
+
+ private:
+  void (*invoke_)(const void*);
+  const void* callable_;
+};
+
+// Where a launch came from, for error messages.
+struct LaunchSite {
+  const char* kernel;
+  const char* file;
+  int line;
+};
+
+// Runs `body` once for every thread of the grid. Checks the launch configuration as the CUDA
+// driver would (at most 1024 threads per block, dynamic shared memory up to 48 KiB, no empty
+// grid) and throws weft::Error naming the kernel on a bad configuration or a broken barrier.
+void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared_bytes,
+              const KernelBody& body);
+
+// The dynamic shared memory of the calling thread's block (nullptr when the launch asked for
+// none). Used by WEFT_DYNAMIC_SHARED.
+void* dynamic_shared_memory();
+
+// ---- barriers and warp operations ---------------------------------------------------------------
+
+void __syncthreads();
+
+// What a lane asks of its warp. The last lane to arrive computes every lane's result.
+enum class WarpOp { sync, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot };
+
+// Deposits `bits` (a value of up to 8 bytes) for a warp operation over the lanes in `mask` and
+// returns this lane's result: the bits of the source lane for a shuffle, the vote for a ballot.
+uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param, int width);
+
+void __syncwarp(unsigned mask = 0xffffffffu);
+
+template <class T>
+T warp_shuffle(WarpOp op, unsigned mask, T value, int lane_param, int width) {
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) <= 8,
+                "warp shuffles move values of at most 8 bytes");
+  uint64_t bits = 0;
+  std::memcpy(&bits, &value, sizeof(T));
+  bits = warp_exchange(op, mask, bits, lane_param, width);
+  T result;
+  std::memcpy(&result, &bits, sizeof(T));
+  return result;
+}
+
+template <class T>
+T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+  return warp_shuffle(WarpOp::shfl_idx, mask, var, src_lane, width);
+}
+template <class T>
+T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+  return warp_shuffle(WarpOp::shfl_up, mask, var, static_cast<int>(delta), width);
+}
+template <class T>
+T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+  return warp_shuffle(WarpOp::shfl_down, mask, var, static_cast<int>(delta), width);
+}
+template <class T>
+T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+  return warp_shuffle(WarpOp::shfl_xor, mask, var, lane_mask, width);
+}
+
+inline unsigned __ballot_sync(unsigned mask, int predicate) {
+  return static_cast<unsigned>(
+      warp_exchange(WarpOp::ballot, mask, predicate != 0 ? 1u : 0u, 0, warpSize));
+}
+inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) != 0; }
+inline int __all_sync(unsigned mask, int predicate) { return __ballot_sync(mask, !predicate) == 0; }
+
+// ---- atomics: real atomics, because blocks may run on several OS threads ------------------------
+
+template <class T>
+T atomicAdd(T* address, T value) {
+  return std::atomic_ref<T>(*address).fetch_add(value);
+}
+template <class T>
+T atomicExch(T* address, T value) {
+  return std::atomic_ref<T>(*address).exchange(value);
+}
+template <class T>
+T atomicCAS(T* address, T expected, T desired) {
+  std::atomic_ref<T>(*address).compare_exchange_strong(expected, desired);
+  return expected;  // the old value, whether or not the exchange happened
+}
+template <class T>
+T atomicMax(T* address, T value) {
+  std::atomic_ref<T> target(*address);
+  T old = target.load();
+  while (old < value && !target.compare_exchange_weak(old, value)) {
+  }
+  return old;
+}
+template <class T>
+T atomicMin(T* address, T value) {
+  std::atomic_ref<T> target(*address);
+  T old = target.load();
+  while (value < old && !target.compare_exchange_weak(old, value)) {
+  }
+  return old;
+}
+
+inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst); }
+
+// ---- device math that has no host spelling ------------------------------------------------------
+// The fast-math intrinsics are approximate on a GPU; on the host they are the exact functions,
+// so a kernel compared against the CPU reference must allow for the GPU's error in its tolerance.
+inline float __expf(float x) { return std::exp(x); }
+inline float __logf(float x) { return std::log(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+template <class T>
+T __ldg(const T* address) {
+  return *address;
+}
+
+}  // namespace weft::emu
+
+// The CUDA names live in the global namespace, as the builtins do under nvcc. They are defined
+// in weft::emu so that, in a build that also links nvcc-compiled objects, no symbol of the
+// emulation collides with the CUDA runtime's (dim3's constructor, for one).
+using weft::emu::dim3;
+using weft::emu::uint3;
+using cudaStream_t = weft::emu::stream_t;
+using weft::emu::blockDim;
+using weft::emu::blockIdx;
+using weft::emu::gridDim;
+using weft::emu::threadIdx;
+using weft::emu::warpSize;
+using weft::emu::__syncthreads;
+using weft::emu::__syncwarp;
+using weft::emu::__shfl_sync;
+using weft::emu::__shfl_up_sync;
+using weft::emu::__shfl_down_sync;
+using weft::emu::__shfl_xor_sync;
+using weft::emu::__ballot_sync;
+using weft::emu::__any_sync;
+using weft::emu::__all_sync;
+using weft::emu::atomicAdd;
+using weft::emu::atomicExch;
+using weft::emu::atomicCAS;
+using weft::emu::atomicMax;
+using weft::emu::atomicMin;
+using weft::emu::__threadfence;
+using weft::emu::__expf;
+using weft::emu::__logf;
+using weft::emu::__fdividef;
+using weft::emu::rsqrtf;
+using weft::emu::__saturatef;
+using weft::emu::__ldg;
