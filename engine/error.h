@@ -16,6 +16,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// Thrown by a backend for an op it does not implement (yet): a caller may fall back to another
+// implementation, and the backend test table counts the case as skipped rather than failed.
+class NotImplemented : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(const Parts&... parts) {

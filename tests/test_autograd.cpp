@@ -5,7 +5,6 @@
 // misuse throws weft::Error with a message that says what went wrong, and a very deep graph
 // neither overflows the stack in backward nor when it is dropped without backward.
 #include <catch2/catch.hpp>
-
 #include <memory>
 #include <vector>
 
@@ -87,12 +86,11 @@ TEST_CASE("autograd: .grad accumulates across backward calls until zero_grad", "
   w.zero_grad();
   CHECK_FALSE(w.grad().defined());
   weft::sum(w * x).backward();
-  check_close("after zero_grad and one backward", grad_of(w), std::vector<float>{3.0f, -1.0f},
-              kAbs, kRel);
+  check_close("after zero_grad and one backward", grad_of(w), std::vector<float>{3.0f, -1.0f}, kAbs,
+              kRel);
 }
 
-TEST_CASE("autograd: NoGradGuard records no tape, and recording resumes after it",
-          "[autograd]") {
+TEST_CASE("autograd: NoGradGuard records no tape, and recording resumes after it", "[autograd]") {
   const Tensor w = leaf({1.0f, 2.0f}, {2});
   {
     weft::NoGradGuard no_grad;
@@ -163,8 +161,7 @@ TEST_CASE("autograd: misuse throws weft::Error that says what is wrong", "[autog
   }
 }
 
-TEST_CASE("autograd: a chain of 100000 ops neither overflows the stack nor leaks",
-          "[autograd]") {
+TEST_CASE("autograd: a chain of 100000 ops neither overflows the stack nor leaks", "[autograd]") {
   // 100000 is five times what overflows an 8 MiB stack when each node frees the next by
   // recursion; both backward (iterative topological order) and dropping the graph
   // (Node::~Node releases the chain in a loop) must cope.

@@ -2,9 +2,8 @@
 // pool, flatten, two linear layers) trained with Adam on the CPU overfits one fixed batch; the
 // Fashion-MNIST model (models/fashion_cnn.h) has PyTorch's parameter names and the expected
 // parameter count; and the initialisers (engine/nn/init.h) draw with the documented spread.
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <memory>
 #include <string>

@@ -4,7 +4,6 @@
 // without padding, the losses; and shape errors that throw weft::Error naming what was
 // expected.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -51,8 +50,8 @@ TEST_CASE("known values: conv2d, 1x1x3x3 input, 2x2 kernel, bias", "[ops][known]
   weft::sum(y).backward();
   // dL/dx[i, j] = sum of the kernel taps that touch x[i, j] over the four windows:
   //   corners touch one tap (w00, w01, w10, w11), edge middles two, the centre all four.
-  check_close("dx", x.grad().to_vector<float>(),
-              std::vector<float>{1, 3, 2, 4, 10, 6, 3, 7, 4}, kAbs, kRel);
+  check_close("dx", x.grad().to_vector<float>(), std::vector<float>{1, 3, 2, 4, 10, 6, 3, 7, 4},
+              kAbs, kRel);
   // dL/dw[a, b] = sum of the 2x2 block of x starting at (a, b):
   //   1+2+4+5 = 12, 2+3+5+6 = 16, 4+5+7+8 = 24, 5+6+8+9 = 28.
   check_close("dw", w.grad().to_vector<float>(), std::vector<float>{12, 16, 24, 28}, kAbs, kRel);
@@ -60,8 +59,7 @@ TEST_CASE("known values: conv2d, 1x1x3x3 input, 2x2 kernel, bias", "[ops][known]
   check_close("db", b.grad().to_vector<float>(), std::vector<float>{4}, kAbs, kRel);
 }
 
-TEST_CASE("known values: conv_transpose2d, 1x1x2x2 input, 2x2 kernel, stride 2",
-          "[ops][known]") {
+TEST_CASE("known values: conv_transpose2d, 1x1x2x2 input, 2x2 kernel, stride 2", "[ops][known]") {
   // With stride = kernel size the windows do not overlap: output block (i, j) is x[i, j] * w.
   const Tensor x = leaf({1, 2, 3, 4}, {1, 1, 2, 2});
   const Tensor w = leaf({1, 2, 3, 4}, {1, 1, 2, 2});
@@ -70,10 +68,10 @@ TEST_CASE("known values: conv_transpose2d, 1x1x2x2 input, 2x2 kernel, stride 2",
   const Tensor y = weft::conv_transpose2d(x, w, Tensor(), options);
   REQUIRE(y.shape() == weft::Shape{1, 1, 4, 4});
   check_close("y", y.to_vector<float>(),
-              std::vector<float>{1, 2, 2, 4,     // 1*[1 2]  2*[1 2]
-                                 3, 4, 6, 8,     // 1*[3 4]  2*[3 4]
-                                 3, 6, 4, 8,     // 3*[1 2]  4*[1 2]
-                                 9, 12, 12, 16}, // 3*[3 4]  4*[3 4]
+              std::vector<float>{1, 2, 2, 4,      // 1*[1 2]  2*[1 2]
+                                 3, 4, 6, 8,      // 1*[3 4]  2*[3 4]
+                                 3, 6, 4, 8,      // 3*[1 2]  4*[1 2]
+                                 9, 12, 12, 16},  // 3*[3 4]  4*[3 4]
               kAbs, kRel);
   weft::sum(y).backward();
   // Each x[i, j] reaches four outputs through w: dx = 1 + 2 + 3 + 4 = 10. Each tap sees every
@@ -98,10 +96,10 @@ TEST_CASE("known values: batch_norm statistics, running update and eval", "[ops]
     const Tensor y = weft::batch_norm(x, gamma, beta, running_mean, running_var, true, 0.1f,
                                       static_cast<float>(eps));
     const std::vector<float> expected = {
-        normalized(1, 3, 3.5, 2, 0.5),  normalized(2, 3, 3.5, 2, 0.5),
-        normalized(0, 2, 4, 0.5, -1),   normalized(0, 2, 4, 0.5, -1),
-        normalized(3, 3, 3.5, 2, 0.5),  normalized(6, 3, 3.5, 2, 0.5),
-        normalized(4, 2, 4, 0.5, -1),   normalized(4, 2, 4, 0.5, -1)};
+        normalized(1, 3, 3.5, 2, 0.5), normalized(2, 3, 3.5, 2, 0.5),  // sample 0, channel 0
+        normalized(0, 2, 4, 0.5, -1),  normalized(0, 2, 4, 0.5, -1),   // sample 0, channel 1
+        normalized(3, 3, 3.5, 2, 0.5), normalized(6, 3, 3.5, 2, 0.5),  // sample 1, channel 0
+        normalized(4, 2, 4, 0.5, -1),  normalized(4, 2, 4, 0.5, -1)};  // sample 1, channel 1
     check_close("y", y.to_vector<float>(), expected, kAbs, kRel);
     // running = 0.9 * running + 0.1 * batch statistic, the variance unbiased:
     //   mean [0.9*0 + 0.1*3, 0.9*0 + 0.1*2] = [0.3, 0.2]
@@ -123,10 +121,10 @@ TEST_CASE("known values: batch_norm statistics, running update and eval", "[ops]
         normalized(3, 0.3, 1.5, 2, 0.5),   normalized(6, 0.3, 1.5, 2, 0.5),
         normalized(4, 0.2, 0.25, 0.5, -1), normalized(4, 0.2, 0.25, 0.5, -1)};
     check_close("y", y.to_vector<float>(), expected, kAbs, kRel);
-    check_close("running_mean", running_mean.to_vector<float>(), std::vector<float>{0.3f, 0.2f},
-                0, 0);
-    check_close("running_var", running_var.to_vector<float>(), std::vector<float>{1.5f, 0.25f},
-                0, 0);
+    check_close("running_mean", running_mean.to_vector<float>(), std::vector<float>{0.3f, 0.2f}, 0,
+                0);
+    check_close("running_var", running_var.to_vector<float>(), std::vector<float>{1.5f, 0.25f}, 0,
+                0);
   }
 }
 
@@ -147,7 +145,11 @@ TEST_CASE("known values: max and average pooling on a 4x4 plane", "[ops][known]"
     // 4 to the 5 at (3,2).
     y.backward(constant({1, 2, 3, 4}, {1, 1, 2, 2}));
     check_close("dx", x.grad().to_vector<float>(),
-                std::vector<float>{0, 1, 0, 0, 0, 0, 2, 0, 3, 0, 0, 0, 0, 0, 4, 0}, kAbs, kRel);
+                std::vector<float>{0, 1, 0, 0,   // the 5 of window (0, 0)
+                                   0, 0, 2, 0,   // the 8 of window (0, 1)
+                                   3, 0, 0, 0,   // the 9 of window (1, 0)
+                                   0, 0, 4, 0},  // the 5 of window (1, 1)
+                kAbs, kRel);
   }
   SECTION("avg_pool2d 2x2") {
     const Tensor y = weft::avg_pool2d(constant(plane, {1, 1, 4, 4}), two_by_two);
@@ -214,8 +216,8 @@ TEST_CASE("known values: losses on tiny inputs", "[ops][known]") {
   }
   SECTION("bce_with_logits: the same through a sigmoid") {
     // x = [0, ln 3], t = [1, 0]: sigmoid = [0.5, 0.75]; -ln 0.5 = ln 2, -ln 0.25 = ln 4.
-    const Tensor loss = weft::bce_with_logits(constant({0.0f, static_cast<float>(std::log(3.0))}, {2}),
-                                              constant({1, 0}, {2}));
+    const Tensor loss = weft::bce_with_logits(
+        constant({0.0f, static_cast<float>(std::log(3.0))}, {2}), constant({1, 0}, {2}));
     CHECK_THAT(loss.item(), Catch::Matchers::WithinAbs((std::log(2.0) + std::log(4.0)) / 2, 1e-6));
   }
   SECTION("mse: ((1-1)^2 + (2-0)^2 + (3-5)^2) / 3 = 8 / 3") {
@@ -224,17 +226,19 @@ TEST_CASE("known values: losses on tiny inputs", "[ops][known]") {
   }
 }
 
-TEST_CASE("known values: bad shapes throw weft::Error naming what was expected",
-          "[ops][errors]") {
+TEST_CASE("known values: bad shapes throw weft::Error naming what was expected", "[ops][errors]") {
   using Catch::Matchers::Contains;
   const Tensor image = Tensor::zeros({1, 2, 4, 4});
   SECTION("conv2d: input channels differ from the weight's") {
-    const std::string message =
-        error_message([&] { weft::conv2d(image, Tensor::zeros({3, 3, 3, 3}), Tensor()); });
+    const std::string message = error_message([&] {
+      weft::conv2d(image, Tensor::zeros({3, 3, 3, 3}), Tensor());
+    });
     CHECK_THAT(message, Contains("conv2d") && Contains("2 channels") && Contains("expects 3"));
   }
   SECTION("conv2d: a kernel larger than the padded input") {
-    CHECK_THAT(error_message([&] { weft::conv2d(image, Tensor::zeros({1, 2, 5, 5}), Tensor()); }),
+    CHECK_THAT(error_message([&] {
+                 weft::conv2d(image, Tensor::zeros({1, 2, 5, 5}), Tensor());
+               }),
                Contains("does not fit"));
   }
   SECTION("conv2d: a bias of the wrong length") {
@@ -256,24 +260,28 @@ TEST_CASE("known values: bad shapes throw weft::Error naming what was expected",
                Contains("5 features") && Contains("expects 4"));
   }
   SECTION("matmul: inner dimensions differ") {
-    CHECK_THAT(error_message([] { weft::matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 2})); }),
+    CHECK_THAT(error_message([] {
+                 weft::matmul(Tensor::zeros({2, 3}), Tensor::zeros({4, 2}));
+               }),
                Contains("cannot multiply"));
   }
   SECTION("add: shapes that cannot broadcast") {
-    CHECK_THAT(error_message([] { weft::add(Tensor::zeros({2, 3}), Tensor::zeros({2})); }),
+    CHECK_THAT(error_message([] {
+                 weft::add(Tensor::zeros({2, 3}), Tensor::zeros({2}));
+               }),
                Contains("[2, 3]") && Contains("[2]") && Contains("cannot be broadcast"));
   }
   SECTION("batch_norm: weight of the wrong length") {
     CHECK_THAT(error_message([&] {
-                 weft::batch_norm(image, Tensor::ones({3}), Tensor::zeros({2}), Tensor(),
-                                  Tensor(), true);
+                 weft::batch_norm(image, Tensor::ones({3}), Tensor::zeros({2}), Tensor(), Tensor(),
+                                  true);
                }),
                Contains("weight should have shape [2]"));
   }
   SECTION("batch_norm: eval without running statistics") {
     CHECK_THAT(error_message([&] {
-                 weft::batch_norm(image, Tensor::ones({2}), Tensor::zeros({2}), Tensor(),
-                                  Tensor(), false);
+                 weft::batch_norm(image, Tensor::ones({2}), Tensor::zeros({2}), Tensor(), Tensor(),
+                                  false);
                }),
                Contains("running statistics"));
   }
@@ -281,10 +289,9 @@ TEST_CASE("known values: bad shapes throw weft::Error naming what was expected",
     const Tensor logits = Tensor::zeros({2, 3});
     CHECK_THAT(error_message([&] { weft::cross_entropy(logits, Tensor::zeros({2})); }),
                Contains("int32"));
-    CHECK_THAT(error_message([&] {
-                 weft::cross_entropy(logits, Tensor::zeros({3}, weft::DType::i32));
-               }),
-               Contains("targets should have shape [2]"));
+    CHECK_THAT(
+        error_message([&] { weft::cross_entropy(logits, Tensor::zeros({3}, weft::DType::i32)); }),
+        Contains("targets should have shape [2]"));
   }
   SECTION("cross_entropy: a target outside [0, classes) names the sample") {
     // The CPU kernel throws std::out_of_range here, not weft::Error; the message is checked.
@@ -293,16 +300,19 @@ TEST_CASE("known values: bad shapes throw weft::Error naming what was expected",
                       Contains("target 7 of sample 1"));
   }
   SECTION("mse: input and target shapes differ") {
-    CHECK_THAT(error_message([] { weft::mse(Tensor::zeros({2, 3}), Tensor::zeros({3, 2})); }),
+    CHECK_THAT(error_message([] {
+                 weft::mse(Tensor::zeros({2, 3}), Tensor::zeros({3, 2}));
+               }),
                Contains("must have the same shape"));
   }
   SECTION("max_pool2d on a 3-d tensor") {
-    CHECK_THAT(error_message([] { weft::max_pool2d(Tensor::zeros({2, 4, 4}), {}); }),
+    CHECK_THAT(error_message([] {
+                 weft::max_pool2d(Tensor::zeros({2, 4, 4}), {});
+               }),
                Contains("[N, C, H, W]"));
   }
   SECTION("softmax on a 3-d tensor") {
-    CHECK_THAT(error_message([] { weft::softmax(Tensor::zeros({2, 3, 4})); }),
-               Contains("2-d"));
+    CHECK_THAT(error_message([] { weft::softmax(Tensor::zeros({2, 3, 4})); }), Contains("2-d"));
   }
   SECTION("reshape to a different number of elements") {
     CHECK_THAT(error_message([&] { image.reshape({3, -1}); }), Contains("do not divide"));

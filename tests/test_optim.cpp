@@ -4,7 +4,6 @@
 // parameters without a gradient left alone; and a save/restore of the optimizer state in the
 // middle of a run that continues exactly as the uninterrupted run.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <map>
 #include <memory>
@@ -38,7 +37,9 @@ const std::vector<double> kStart = {1.0, -2.0};
 const std::vector<double> kGrad1 = {0.5, 0.25};
 const std::vector<double> kGrad2 = {-0.3, 0.75};
 
-std::vector<float> as_float(const std::vector<double>& v) { return {v.begin(), v.end()}; }
+std::vector<float> as_float(const std::vector<double>& v) {
+  return {v.begin(), v.end()};
+}
 
 }  // namespace
 
@@ -87,8 +88,8 @@ TEST_CASE("optim: SGD with Nesterov momentum over two steps", "[optim]") {
       buffer[i] = first ? g : mu * buffer[i] + g;
       expected[i] -= lr * (g + mu * buffer[i]);  // look ahead along the buffer
     }
-    check_close(first ? "p after step 1" : "p after step 2", p.to_vector<float>(), expected,
-                kAbs, kRel);
+    check_close(first ? "p after step 1" : "p after step 2", p.to_vector<float>(), expected, kAbs,
+                kRel);
   }
 }
 
@@ -132,16 +133,14 @@ TEST_CASE("optim: Adam's first and second steps with bias correction", "[optim]"
   adam.step();
   // After one step m_hat = g and v_hat = g^2, so each element moves by lr * sign(g):
   // [1 - 0.01, -2 - 0.01] (up to eps).
-  check_close("p after step 1", p.to_vector<float>(), std::vector<double>{0.99, -2.01}, 1e-6,
-              1e-6);
+  check_close("p after step 1", p.to_vector<float>(), std::vector<double>{0.99, -2.01}, 1e-6, 1e-6);
   set_grad(p, as_float(kGrad2));
   adam.step();
   check_close("p after step 2", p.to_vector<float>(),
               adam_by_hand(kStart, {kGrad1, kGrad2}, 0.01, 0.0, 0.0), kAbs, kRel);
 }
 
-TEST_CASE("optim: AdamW decays the weights apart from the gradient, Adam through it",
-          "[optim]") {
+TEST_CASE("optim: AdamW decays the weights apart from the gradient, Adam through it", "[optim]") {
   const float lr = 0.01f, wd = 0.1f;
   Tensor p_adamw = parameter(as_float(kStart)), p_adam = parameter(as_float(kStart));
   weft::optim::AdamW adamw({p_adamw}, {.lr = lr, .weight_decay = wd});
@@ -166,8 +165,7 @@ TEST_CASE("optim: parameters without a gradient are skipped and get no state", "
   set_grad(with_grad, {0.5f, -0.5f});
   adam.step();
   check_close("untouched", without_grad.to_vector<float>(), std::vector<float>{3.0f, 4.0f}, 0, 0);
-  check_close("updated", with_grad.to_vector<float>(), std::vector<double>{0.99, 2.01}, kAbs,
-              kRel);
+  check_close("updated", with_grad.to_vector<float>(), std::vector<double>{0.99, 2.01}, kAbs, kRel);
   std::vector<std::string> names;
   for (const auto& [name, tensor] : adam.state_tensors()) names.push_back(name);
   CHECK(names == std::vector<std::string>{"0.exp_avg", "0.exp_avg_sq"});
@@ -234,8 +232,7 @@ TEST_CASE("optim: 3 steps, save, restore into a fresh optimizer, 2 steps equals 
           "[optim]") {
   SECTION("Adam") {
     check_resume_matches_uninterrupted([](const std::vector<Tensor>& params) {
-      return std::make_unique<weft::optim::Adam>(params,
-                                                 weft::optim::AdamOptions{.lr = 0.05f});
+      return std::make_unique<weft::optim::Adam>(params, weft::optim::AdamOptions{.lr = 0.05f});
     });
   }
   SECTION("SGD with momentum") {

@@ -51,7 +51,7 @@ TEST_CASE("philox 64-bit form puts the counter in the low words and the seed in 
   for (int w = 0; w < 4; ++w) CHECK(a.v[w] == b.v[w]);
 }
 
-TEST_CASE("philox_uniform_at uses word i % 4 of counter (offset + i) / 4, in [0, 1)",
+TEST_CASE("philox_uniform_at uses word i % 4 of counter (offset + i) / 4, in 0 <= u < 1",
           "[philox][cpu]") {
   const uint64_t seed = 42, offset = 7;
   for (uint64_t i = 0; i < 64; ++i) {

@@ -4,11 +4,10 @@
 // a mismatching state dict is rejected with every problem listed; malformed files are rejected
 // with the path and the problem in the message; and the atomic write never leaves a temporary
 // file behind nor damages the file it was replacing.
-#include <catch2/catch.hpp>
-
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -67,10 +66,10 @@ class AllKinds : public weft::nn::Module {
   explicit AllKinds(uint64_t seed) {
     weft::manual_seed(seed);  // for the Linear child's initialisation
     weft::Generator rng(seed);
-    weight = register_parameter("weight",
-                                Tensor::from_vector(rng.uniform(6, -1.0f, 1.0f), {2, 3}));
+    weight = register_parameter("weight", Tensor::from_vector(rng.uniform(6, -1.0f, 1.0f), {2, 3}));
     std::vector<int32_t> label_values;
-    for (int i = 0; i < 4; ++i) label_values.push_back(static_cast<int32_t>(rng.randint(1000)) - 500);
+    for (int i = 0; i < 4; ++i)
+      label_values.push_back(static_cast<int32_t>(rng.randint(1000)) - 500);
     labels = register_buffer("labels", Tensor::from_vector(label_values, {4}));
     std::vector<uint8_t> pixel_values;
     for (int i = 0; i < 5; ++i) pixel_values.push_back(static_cast<uint8_t>(rng.randint(256)));
@@ -150,15 +149,15 @@ TEST_CASE("safetensors: the bytes of a tiny file match the format, built by hand
   // The header is 107 bytes of JSON padded with 5 spaces to 112 = 0x70, so the data starts
   // 8-byte aligned; data offsets are relative to the end of the header.
   const std::string length("\x70\x00\x00\x00\x00\x00\x00\x00", 8);
-  const std::string header =
-      R"({"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
-      R"("b":{"data_offsets":[8,11],"dtype":"U8","shape":[3]}})"
-      "     ";
+  const std::string header = R"({"a":{"data_offsets":[0,8],"dtype":"F32","shape":[2]},)"
+                             R"("b":{"data_offsets":[8,11],"dtype":"U8","shape":[3]}})"
+                             "     ";
   // 1.0f = 0x3F800000 and -2.0f = 0xC0000000, little-endian; then the three bytes of b.
-  const std::string data("\x00\x00\x80\x3f"
-                         "\x00\x00\x00\xc0"
-                         "\x01\x02\xff",
-                         11);
+  const std::string data(
+      "\x00\x00\x80\x3f"
+      "\x00\x00\x00\xc0"
+      "\x01\x02\xff",
+      11);
   REQUIRE(header.size() == 112);
   const std::string expected = length + header + data;
   const std::string written = weft::io::read_file(path);
@@ -166,7 +165,8 @@ TEST_CASE("safetensors: the bytes of a tiny file match the format, built by hand
   CHECK(written == expected);
 
   // And the hand-built bytes read back as the same tensors.
-  const weft::io::SafetensorsContents contents = weft::io::parse_safetensors(expected, "hand-built");
+  const weft::io::SafetensorsContents contents =
+      weft::io::parse_safetensors(expected, "hand-built");
   REQUIRE(contents.tensors.size() == 2);
   CHECK(same_bytes(contents.tensors.at("a"), a));
   CHECK(same_bytes(contents.tensors.at("b"), b));
@@ -175,8 +175,8 @@ TEST_CASE("safetensors: the bytes of a tiny file match the format, built by hand
 TEST_CASE("safetensors: load_state_dict lists every missing, unexpected and wrong-shape name",
           "[safetensors]") {
   auto make_model = [] {
-    return std::make_shared<weft::nn::Sequential>(weft::nn::Sequential{
-        std::make_shared<weft::nn::Linear>(3, 2), weft::nn::BatchNorm1d(2)});
+    return std::make_shared<weft::nn::Sequential>(
+        weft::nn::Sequential{std::make_shared<weft::nn::Linear>(3, 2), weft::nn::BatchNorm1d(2)});
   };
   auto model = make_model();
   const std::vector<float> weight_before = model->state_dict().front().second.to_vector<float>();
@@ -240,11 +240,11 @@ TEST_CASE("safetensors: malformed files are rejected with the path and the probl
                                      Contains("outside the 29 data bytes"));
   }
   SECTION("overlapping data offsets") {
-    CHECK_THAT(rejection(safetensors_bytes(
-                   R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
-                   R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
-                   std::string(24, '\0'))),
-               Contains("overlap at byte 8"));
+    CHECK_THAT(
+        rejection(safetensors_bytes(R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},)"
+                                    R"("b":{"dtype":"F32","shape":[4],"data_offsets":[8,24]}})",
+                                    std::string(24, '\0'))),
+        Contains("overlap at byte 8"));
   }
   SECTION("a negative shape entry") {
     CHECK_THAT(rejection(safetensors_bytes(
@@ -261,8 +261,9 @@ TEST_CASE("safetensors: saving into a missing directory throws and leaves nothin
           "[safetensors]") {
   TempDir dir;
   const std::string path = dir.file("missing/model.safetensors");
-  const std::string message = error_message(
-      [&] { weft::io::save_safetensors(path, {{"w", Tensor::zeros({4})}}); });
+  const std::string message = error_message([&] {
+    weft::io::save_safetensors(path, {{"w", Tensor::zeros({4})}});
+  });
   CHECK_THAT(message, Contains(path));
   CHECK(dir.entries().empty());
 }
@@ -303,8 +304,9 @@ TEST_CASE("safetensors: a save that fails half-way leaves the old file intact", 
   {
     // 16 KiB of new data against a 1 KiB limit: the temporary file's write fails part way.
     FileSizeLimit limit(1024);
-    message = error_message(
-        [&] { weft::io::save_safetensors(path, {{"w", Tensor::ones({4096})}}); });
+    message = error_message([&] {
+      weft::io::save_safetensors(path, {{"w", Tensor::ones({4096})}});
+    });
   }
   CHECK_THAT(message, Contains(path));
   CHECK(weft::io::read_file(path) == old_bytes);

@@ -175,4 +175,6 @@ void memset_zero(int device, void* dst, size_t bytes) {
 
 void synchronize(int device) { WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device))); }
 
+CUstream_st* device_stream(int device) { return stream_for(device); }
+
 }  // namespace weft::cuda

@@ -9,6 +9,10 @@
 
 #include "engine/allocator.h"
 
+// cudaStream_t is a pointer to this opaque type (cuda_runtime.h); declared here so that code
+// compiled without the CUDA headers can pass a stream along.
+struct CUstream_st;
+
 namespace weft::cuda {
 
 // Number of usable CUDA devices; 0 (never an exception) when there is no driver or no GPU,
@@ -28,5 +32,9 @@ void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes)
 void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes);
 void memset_zero(int device, void* dst, size_t bytes);
 void synchronize(int device);
+
+// The one stream of `device`, created on first use. Every kernel and copy for the device is
+// queued on it, so work is ordered without host synchronisation.
+CUstream_st* device_stream(int device);
 
 }  // namespace weft::cuda

@@ -208,6 +208,7 @@ MultiLabelImages load_multilabel_csv(const std::string& csv_path,
   while (std::getline(in, line)) {
     ++line_number;
     if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);  // UTF-8 BOM
     if (trim(line).empty()) continue;
     const std::vector<std::string> fields = split(line, ',');
     WEFT_CHECK(fields.size() == 2, csv_path, ": line ", line_number, ": expected 2 columns ",

@@ -85,6 +85,18 @@ Interleaved fit(const Interleaved& in, const ImageOptions& options) {
   return resize(window(in, x0, y0, w, h, options.pad_value), options.width, options.height);
 }
 
+// The format a file's first bytes announce, or nullptr.
+const char* format_of(const std::string& bytes) {
+  auto starts = [&](const char* magic, size_t length) {
+    return bytes.size() >= length && bytes.compare(0, length, magic, length) == 0;
+  };
+  if (starts("\xFF\xD8", 2)) return "JPEG";
+  if (starts("\x89PNG\r\n\x1A\n", 8)) return "PNG";
+  if (starts("BM", 2)) return "BMP";
+  if (starts("P5", 2) || starts("P6", 2)) return "PGM/PPM";
+  return nullptr;
+}
+
 // Decode and fit one file into `out` as [C, H, W]; returns "" on success, else the reason.
 std::string try_decode(const std::string& path, const ImageOptions& options,
                        std::vector<uint8_t>& out, int& height, int& width) {
@@ -96,7 +108,8 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   }
   if (bytes.empty()) return "empty file";
   const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
-  const bool jpeg = bytes.size() >= 2 && data[0] == 0xFF && data[1] == 0xD8;
+  const char* format = format_of(bytes);
+  const bool jpeg = format != nullptr && std::strcmp(format, "JPEG") == 0;
   if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
     return "truncated JPEG: no end-of-image marker (FF D9)";
   }
@@ -107,7 +120,10 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
                             &file_channels, options.channels);
   if (pixels == nullptr) {
     const char* reason = stbi_failure_reason();
-    return std::string("cannot decode: ") + (reason ? reason : "unknown format");
+    const std::string detail =
+        std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
+    if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image" + detail;
+    return std::string("corrupt or truncated ") + format + " data" + detail;
   }
   image.channels = options.channels;
   image.pixels.assign(pixels,

@@ -1,8 +1,9 @@
 // Decoding image files into uint8 [C, H, W] pixels of one fixed size: the piece that the image
 // folder, multi-label and shoe-pair loaders (image_folder.h, pairs.h) share.
 //
-// Files are read whole and decoded with stb_image (JPEG baseline/progressive, PNG, BMP, PGM/PPM,
-// TGA, GIF's first frame), converted to grayscale or RGB, then fitted to the requested size:
+// Files are read whole and decoded with stb_image (JPEG baseline/progressive, PNG, BMP, binary
+// PGM/PPM; the loaders take files with those extensions), converted to grayscale or RGB, then
+// fitted to the requested size:
 //
 //   Fit::pad      letterbox: the image is centred on a canvas of the target's aspect ratio
 //                 (square for a square target) filled with pad_value, then resized

@@ -66,19 +66,19 @@ std::vector<IndexList> stratified_split(const std::vector<int32_t>& labels,
   const std::vector<int64_t> target = apportion(static_cast<int64_t>(labels.size()), ratios);
   std::vector<int64_t> deficit = target;
   std::map<int32_t, std::vector<int64_t>> counts;
-  for (const auto& [label, images] : members) {
-    const int64_t n = static_cast<int64_t>(images.size());
+  for (const auto& [label, images] : members) {  // first every class's floors ...
     std::vector<int64_t>& c = counts[label];
-    c.resize(parts);
-    int64_t leftover = n;
     for (size_t k = 0; k < parts; ++k) {
-      c[k] = floor_count(static_cast<double>(n) * ratios[k]);
-      leftover -= c[k];
-      deficit[k] -= c[k];
+      c.push_back(floor_count(static_cast<double>(images.size()) * ratios[k]));
+      deficit[k] -= c.back();
     }
-    auto fraction = [&](size_t k) {
-      return static_cast<double>(n) * ratios[k] - static_cast<double>(c[k]);
-    };
+  }
+  for (const auto& [label, images] : members) {  // ... then their leftovers
+    const double n = static_cast<double>(images.size());
+    std::vector<int64_t>& c = counts[label];
+    int64_t leftover = static_cast<int64_t>(images.size());
+    for (int64_t count : c) leftover -= count;
+    auto fraction = [&](size_t k) { return n * ratios[k] - static_cast<double>(c[k]); };
     std::vector<size_t> order(parts);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {

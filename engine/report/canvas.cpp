@@ -4,13 +4,13 @@
 #include "engine/report/canvas.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wconversion"
 #include <stb/stb_easy_font.h>
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
@@ -66,13 +66,12 @@ std::vector<std::string> lines_of(const std::string& text) {
   }
 }
 
+// The drawn width of one line in font units: where its rightmost stroke ends. (stb_easy_font's
+// own width adds the last glyph's advance, which includes the gap after it.)
 int line_width(const std::string& line) {
-  std::string printable = line;
-  for (char& c : printable) {
-    if (c < 32 || c > 126) c = '?';
-  }
-  // stb_easy_font_width counts the advance of the last glyph; its strokes end one unit earlier.
-  return printable.empty() ? 0 : stb_easy_font_width(printable.data()) - 1;
+  float right = 0;
+  for (const Stroke& s : strokes(line)) right = std::max(right, s.x1);
+  return static_cast<int>(std::ceil(right));
 }
 
 }  // namespace
@@ -134,10 +133,14 @@ void Canvas::polyline(const std::vector<std::pair<int, int>>& points, Color colo
   // Bresenham along each segment, stamping a thickness x thickness square centred on each
   // point; `step` counts points over the whole polyline for the dash pattern.
   const int half = (thickness - 1) / 2;
+  if (points.size() == 1) {
+    fill_rect(points[0].first - half, points[0].second - half, thickness, thickness, color);
+    return;
+  }
   int64_t step = 0;
-  for (size_t k = 0; k + 1 < points.size() || (points.size() == 1 && k == 0); ++k) {
+  for (size_t k = 0; k + 1 < points.size(); ++k) {
     auto [x0, y0] = points[k];
-    const auto [x1, y1] = points.size() == 1 ? points[0] : points[k + 1];
+    const auto [x1, y1] = points[k + 1];
     const int dx = std::abs(x1 - x0), dy = -std::abs(y1 - y0);
     const int sx = x0 < x1 ? 1 : -1, sy = y0 < y1 ? 1 : -1;
     int error = dx + dy;

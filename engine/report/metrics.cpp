@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
+#include <utility>
 
 #include "engine/error.h"
 
@@ -20,10 +21,6 @@ std::string fixed(double value, int digits) {
 
 std::string pad_left(const std::string& text, size_t width) {
   return text.size() >= width ? text : std::string(width - text.size(), ' ') + text;
-}
-
-std::string pad_right(const std::string& text, size_t width) {
-  return text.size() >= width ? text : text + std::string(width - text.size(), ' ');
 }
 
 // One table row: a name column, then right-aligned number columns.
@@ -231,9 +228,16 @@ std::string MultiLabelReport::table(int digits) const {
   out += "\n";
   out += row("micro avg", name_width, metric_cells(micro, digits), cell);
   out += row("macro avg", name_width, metric_cells(macro, digits), cell);
-  out += "\n" + pad_right("hamming loss", name_width) + "  " + fixed(hamming_loss, digits) + "\n";
-  out += pad_right("subset acc", name_width) + "  " + fixed(subset_accuracy, digits) + "\n";
-  out += pad_right("threshold", name_width) + "  " + fixed(threshold, 2) + "\n";
+  out += "\n";
+  const std::pair<const char*, std::string> totals[] = {
+      {"hamming loss", fixed(hamming_loss, digits)},
+      {"subset acc", fixed(subset_accuracy, digits)},
+      {"threshold", fixed(threshold, 2)}};
+  for (const auto& [name, value] : totals) {
+    out += pad_left(name, name_width);
+    out += pad_left(value, cell);
+    out += "\n";
+  }
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/train/interrupt.h"
 
 namespace weft::train {
 
@@ -47,7 +48,8 @@ std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows,
 
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
-                        Generator& generator, const Normalization& norm) {
+                        Generator& generator, const Normalization& norm,
+                        const StepHooks& hooks) {
   WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
   model.train();
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
@@ -56,21 +58,30 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   EpochResult result;
   double loss_sum = 0;
   int64_t correct = 0;
+  const int64_t steps = (data.size() + batch_size - 1) / batch_size;
+  int64_t trained = 0;
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+    if (stop_requested()) {
+      result.completed = false;
+      break;
+    }
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
     Batch batch = make_batch(data, order, begin, end, device, norm);
     optimizer.zero_grad();
     Tensor logits = model(batch.images);
     Tensor loss = cross_entropy(logits, batch.labels);
     loss.backward();
+    if (hooks.before_step) hooks.before_step();
     optimizer.step();
+    trained = end;
+    if (hooks.after_step) hooks.after_step(begin / batch_size + 1, steps);
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(end - begin);
     const std::vector<int32_t> predicted =
         argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
     const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();
     for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
   }
-  result.samples = data.size();
+  result.samples = trained;
   result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.samples));
   result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.samples));
   return result;

@@ -1,6 +1,6 @@
 // The pieces of a classifier's training loop that every app shares: turning a batch of uint8
 // images into normalised floats on the device, one training epoch, and evaluation.
-// (The full training-run machinery - callbacks, checkpoints, resume, reports - builds on these.)
+// The run around them - callbacks, checkpoints, resume, progress - is engine/train/trainer.h.
 #pragma once
 
 #include <functional>
@@ -10,6 +10,7 @@
 #include "engine/nn/module.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
+#include "engine/train/trainer.h"
 
 namespace weft::train {
 
@@ -28,16 +29,20 @@ Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& in
                  int64_t begin, int64_t end, Device device, const Normalization& norm = {});
 
 struct EpochResult {
-  double loss = 0;      // mean over samples
-  double accuracy = 0;  // fraction correct
-  int64_t samples = 0;
+  double loss = 0;        // mean over samples
+  double accuracy = 0;    // fraction correct
+  int64_t samples = 0;    // samples trained on (fewer than the data when stopped early)
+  bool completed = true;  // false when a stop request ended the pass early
 };
 
 // One pass over `data` in shuffled batches of `batch_size` (the last batch may be smaller),
-// Adam/SGD step after each. Shuffling draws from `generator`.
+// Adam/SGD step after each. Shuffling draws from `generator`. `hooks` (from
+// Trainer::step_hooks()) run around every step; when train::stop_requested() turns true the
+// pass returns after the step in progress, with completed = false.
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
-                        Generator& generator, const Normalization& norm = {});
+                        Generator& generator, const Normalization& norm = {},
+                        const StepHooks& hooks = {});
 
 struct Evaluation {
   double loss = 0;

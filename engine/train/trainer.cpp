@@ -1,0 +1,404 @@
+// The shared training loop, its checkpoints and resume (see trainer.h for the contract and the
+// checkpoint layout).
+#include "engine/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "engine/error.h"
+#include "engine/io/safetensors.h"
+
+namespace weft::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The value of metadata entry `key`, or an error saying the file is not a checkpoint of ours.
+const std::string& metadata_entry(const std::map<std::string, std::string>& metadata,
+                                  const std::string& key, const std::string& path) {
+  auto found = metadata.find(key);
+  WEFT_CHECK(found != metadata.end(), path, " is not a weft training checkpoint: its metadata has no '",
+             key, "' entry (a file of model weights alone cannot be resumed)");
+  return found->second;
+}
+
+uint64_t parse_u64(const std::string& text, const std::string& what) {
+  try {
+    size_t used = 0;
+    const unsigned long long value = std::stoull(text, &used);
+    if (used == text.size()) return value;
+  } catch (const std::logic_error&) {
+  }
+  throw Error(what + ": '" + text + "' is not an unsigned integer");
+}
+
+const char* signal_name(int signal_number) {
+  switch (signal_number) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    default: return "a stop request";
+  }
+}
+
+}  // namespace
+
+std::string resolve_checkpoint(const std::string& path) {
+  std::error_code error;
+  if (fs::is_directory(path, error)) {
+    const std::string file = (fs::path(path) / Trainer::kLastCheckpoint).string();
+    WEFT_CHECK(fs::is_regular_file(file, error), "cannot resume from ", path,
+               ": the folder has no ", Trainer::kLastCheckpoint);
+    return file;
+  }
+  WEFT_CHECK(fs::is_regular_file(path, error), "cannot resume from ", path,
+             ": no such checkpoint file or run folder");
+  return path;
+}
+
+Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions options)
+    : model_(model), optimizer_(optimizer), options_(std::move(options)),
+      context_(model, optimizer, options_.epochs) {
+  WEFT_CHECK(options_.epochs >= 0, "epochs must be >= 0, got ", options_.epochs);
+  context_.log = [this](const std::string& line) { log(line); };
+}
+
+void Trainer::add_callback(std::shared_ptr<Callback> callback) {
+  WEFT_CHECK(callback != nullptr, "add_callback: the callback is null");
+  for (const auto& existing : callbacks_) {
+    WEFT_CHECK(existing->key() != callback->key(), "a callback with key '", callback->key(),
+               "' was already added; each kind may be added once");
+  }
+  callbacks_.push_back(std::move(callback));
+}
+
+void Trainer::register_generator(const std::string& name, Generator& generator) {
+  WEFT_CHECK(!name.empty() && name != "default" && name.find('.') == std::string::npos,
+             "generator name '", name, "' must be non-empty, not 'default', and without dots");
+  for (const auto& [existing, pointer] : generators_) {
+    WEFT_CHECK(existing != name, "a generator named '", name, "' is already registered");
+  }
+  generators_.emplace_back(name, &generator);
+}
+
+StepHooks Trainer::step_hooks() {
+  StepHooks hooks;
+  hooks.before_step = [this] {
+    ++hooked_steps_;
+    for (const auto& callback : callbacks_) callback->on_step_begin(context_);
+  };
+  hooks.after_step = [this](int64_t done, int64_t total) {
+    if (progress_) progress_->step(done, total);
+  };
+  return hooks;
+}
+
+void Trainer::log(const std::string& line) {
+  if (progress_) {
+    progress_->note(line);
+  } else if (options_.progress != ProgressStyle::quiet) {
+    std::fprintf(options_.log, "%s\n", line.c_str());
+  }
+}
+
+// ---- checkpoints -----------------------------------------------------------------------------
+
+void Trainer::save_checkpoint(const std::string& path) const {
+  nn::NamedTensors tensors;
+  std::map<std::string, std::string> metadata;
+  for (const auto& [name, tensor] : model_.state_dict()) tensors.emplace_back("model." + name, tensor);
+  for (const auto& [name, tensor] : optimizer_.state_tensors()) {
+    tensors.emplace_back("optimizer." + name, tensor);
+  }
+  metadata = optimizer_.state_metadata();  // optimizer, optimizer.step, optimizer.lr
+
+  metadata["format"] = kCheckpointFormat;
+  metadata["model"] = model_.type_name();
+  metadata["epoch"] = std::to_string(completed_epochs_);
+  metadata["epochs"] = std::to_string(options_.epochs);
+  metadata["seed"] = std::to_string(options_.seed);
+  metadata["config"] = options_.config.dump();
+  metadata["stopped_early"] = stopped_early_ ? "true" : "false";
+  metadata["stop_reason"] = stop_reason_;
+  nlohmann::ordered_json metrics = nlohmann::ordered_json::object();
+  for (const auto& [name, value] : last_metrics_.entries()) metrics[name] = value;
+  metadata["metrics"] = metrics.dump();
+
+  auto save_generator = [&](const std::string& name, const Generator& generator) {
+    metadata["rng." + name + ".seed"] = std::to_string(generator.seed());
+    metadata["rng." + name + ".offset"] = std::to_string(generator.offset());
+  };
+  save_generator("default", default_generator());
+  for (const auto& [name, generator] : generators_) save_generator(name, *generator);
+
+  std::string keys;
+  for (const auto& callback : callbacks_) {
+    CallbackState state;
+    callback->save_state(state);
+    const std::string prefix = "callback." + callback->key() + ".";
+    for (const auto& [field, value] : state.values) metadata[prefix + field] = value;
+    for (const auto& [name, tensor] : state.tensors) tensors.emplace_back(prefix + name, tensor);
+    keys += (keys.empty() ? "" : ",") + callback->key();
+  }
+  metadata["callbacks"] = keys;
+  io::save_safetensors(path, tensors, metadata);
+}
+
+std::string Trainer::config_differences(const nlohmann::json& saved, uint64_t saved_seed,
+                                        std::vector<std::string>& accepted) const {
+  std::string problems;
+  auto describe = [](const std::string& key, const nlohmann::json& before,
+                     const nlohmann::json& now) {
+    return key + ": checkpoint " + (before.is_null() ? "(absent)" : before.dump()) + ", now " +
+           (now.is_null() ? "(absent)" : now.dump());
+  };
+  if (saved_seed != options_.seed) {
+    problems += "\n  " + describe("seed", saved_seed, options_.seed);
+  }
+  if (!saved.is_object() || !options_.config.is_object()) {
+    if (saved != options_.config) problems += "\n  " + describe("config", saved, options_.config);
+    return problems;
+  }
+  std::set<std::string> keys;
+  for (const auto& [key, value] : saved.items()) keys.insert(key);
+  for (const auto& [key, value] : options_.config.items()) keys.insert(key);
+  for (const std::string& key : keys) {
+    const nlohmann::json before = saved.contains(key) ? saved[key] : nlohmann::json();
+    const nlohmann::json now = options_.config.contains(key) ? options_.config[key] : nlohmann::json();
+    if (before == now) continue;
+    const bool may_change = std::find(options_.config_may_change.begin(),
+                                      options_.config_may_change.end(),
+                                      key) != options_.config_may_change.end();
+    if (may_change) {
+      accepted.push_back(describe(key, before, now));
+    } else {
+      problems += "\n  " + describe(key, before, now);
+    }
+  }
+  return problems;
+}
+
+int Trainer::load_checkpoint(const std::string& path) {
+  const io::SafetensorsContents contents = io::load_safetensors(path);
+  const std::map<std::string, std::string>& metadata = contents.metadata;
+  auto entry = [&](const std::string& key) -> const std::string& {
+    return metadata_entry(metadata, key, path);
+  };
+  WEFT_CHECK(entry("format") == kCheckpointFormat, path, ": checkpoint format '", entry("format"),
+             "', this build reads '", kCheckpointFormat, "'");
+
+  // Sort the tensors by owner.
+  std::map<std::string, Tensor> model_state, optimizer_state;
+  std::map<std::string, CallbackState> callback_states;
+  for (const auto& [name, tensor] : contents.tensors) {
+    if (name.rfind("model.", 0) == 0) {
+      model_state[name.substr(6)] = tensor;
+    } else if (name.rfind("optimizer.", 0) == 0) {
+      optimizer_state[name.substr(10)] = tensor;
+    } else if (name.rfind("callback.", 0) == 0) {
+      const size_t dot = name.find('.', 9);
+      WEFT_CHECK(dot != std::string::npos, path, ": malformed callback tensor name '", name, "'");
+      callback_states[name.substr(9, dot - 9)].tensors[name.substr(dot + 1)] = tensor;
+    } else {
+      throw Error(path + ": unexpected tensor '" + name +
+                  "' (a training checkpoint holds model.*, optimizer.* and callback.* only)");
+    }
+  }
+  for (const auto& [key, value] : metadata) {
+    if (key.rfind("callback.", 0) != 0) continue;
+    const size_t dot = key.find('.', 9);
+    if (dot != std::string::npos) callback_states[key.substr(9, dot - 9)].values[key.substr(dot + 1)] = value;
+  }
+
+  // Settings first: a different configuration usually explains a model mismatch too.
+  nlohmann::json saved_config;
+  try {
+    saved_config = nlohmann::json::parse(entry("config"));
+  } catch (const nlohmann::json::exception&) {
+    throw Error(path + ": the 'config' metadata entry is not JSON");
+  }
+  std::vector<std::string> accepted;
+  const std::string differences =
+      config_differences(saved_config, parse_u64(entry("seed"), path + ": seed"), accepted);
+
+  try {
+    model_.load_state_dict(model_state);
+  } catch (const Error& e) {
+    const std::string saved_type = entry("model");
+    const std::string other_type =
+        saved_type == model_.type_name() ? "" : " (it holds a " + saved_type + ")";
+    throw Error("checkpoint " + path + other_type + " does not fit this model: " + e.what() +
+                (differences.empty() ? "" : "\nsettings that differ:" + differences));
+  }
+  WEFT_CHECK(differences.empty(), "checkpoint ", path,
+             " was made with different settings; resuming would mix two experiments:",
+             differences, "\nrun with the checkpoint's settings, or start a new run folder");
+  for (const std::string& change : accepted) log("resume: accepted change of " + change);
+
+  try {
+    optimizer_.load_state(optimizer_state, metadata);
+  } catch (const Error& e) {
+    throw Error("checkpoint " + path + ": " + e.what());
+  }
+
+  auto load_generator = [&](const std::string& name, Generator& generator) {
+    const std::string prefix = "rng." + name + ".";
+    auto seed = metadata.find(prefix + "seed");
+    auto offset = metadata.find(prefix + "offset");
+    WEFT_CHECK(seed != metadata.end() && offset != metadata.end(), "checkpoint ", path,
+               " has no state for generator '", name, "'");
+    generator.set_state(parse_u64(seed->second, path + ": " + prefix + "seed"),
+                        parse_u64(offset->second, path + ": " + prefix + "offset"));
+  };
+  load_generator("default", default_generator());
+  for (const auto& [name, generator] : generators_) load_generator(name, *generator);
+
+  for (const auto& callback : callbacks_) {
+    auto found = callback_states.find(callback->key());
+    if (found == callback_states.end()) {
+      log("resume: " + path + " has no state for " + callback->key() + "; it starts fresh");
+      continue;
+    }
+    try {
+      callback->load_state(found->second);
+    } catch (const Error& e) {
+      throw Error("checkpoint " + path + ", callback " + callback->key() + ": " + e.what());
+    }
+    callback_states.erase(found);
+  }
+  for (const auto& [key, state] : callback_states) {
+    log("resume: " + path + " holds state for callback " + key + ", which this run does not use");
+  }
+
+  const uint64_t epoch = parse_u64(entry("epoch"), path + ": epoch");
+  completed_epochs_ = static_cast<int>(epoch);
+  stopped_early_ = entry("stopped_early") == "true";
+  stop_reason_ = entry("stop_reason");
+  return completed_epochs_;
+}
+
+// ---- the loop --------------------------------------------------------------------------------
+
+TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& validate) {
+  WEFT_CHECK(static_cast<bool>(train_epoch), "fit: train_epoch is empty");
+  progress_ = std::make_unique<Progress>(options_.progress, options_.epochs, options_.log);
+  clear_stop_request();
+  std::optional<StopOnSignals> signals;
+  if (options_.handle_signals) signals.emplace();
+
+  TrainResult result;
+  completed_epochs_ = 0;
+  stopped_early_ = false;
+  stop_reason_.clear();
+  std::optional<MetricsFiles> files;
+  if (!options_.resume.empty()) {
+    const std::string path = resolve_checkpoint(options_.resume);
+    if (options_.run_dir.empty()) {
+      const fs::path folder = fs::path(path).parent_path();
+      options_.run_dir = folder.empty() ? "." : folder.string();
+    }
+    load_checkpoint(path);
+    log("resuming from " + path + ": " + std::to_string(completed_epochs_) + " of " +
+        std::to_string(options_.epochs) + " epochs done");
+    if (!options_.run_dir.empty()) {
+      fs::create_directories(options_.run_dir);
+      files.emplace(options_.run_dir);
+      result.history = files->resume(completed_epochs_);
+    }
+  } else if (!options_.run_dir.empty()) {
+    fs::create_directories(options_.run_dir);
+    files.emplace(options_.run_dir);
+    files->start_fresh();
+    save_checkpoint((fs::path(options_.run_dir) / kLastCheckpoint).string());
+  }
+  result.first_epoch = completed_epochs_ + 1;
+
+  for (const auto& callback : callbacks_) callback->on_train_begin(context_);
+  for (const auto& callback : callbacks_) log(callback->describe());
+  bool per_step_schedule = false;
+  for (const auto& callback : callbacks_) {
+    const auto* schedule = dynamic_cast<const LrSchedule*>(callback.get());
+    per_step_schedule = per_step_schedule || (schedule && schedule->unit() == ScheduleUnit::step);
+  }
+  if (stopped_early_) log("the checkpoint's run had already stopped: " + stop_reason_);
+
+  int interrupted_epoch = 0;
+  for (int epoch = completed_epochs_ + 1; epoch <= options_.epochs && !stopped_early_; ++epoch) {
+    if (stop_requested()) {
+      interrupted_epoch = epoch;
+      break;
+    }
+    const auto epoch_start = Clock::now();
+    progress_->epoch_begin(epoch);
+    context_.checkpoint_requests.clear();
+    for (const auto& callback : callbacks_) callback->on_epoch_begin(context_, epoch);
+
+    hooked_steps_ = 0;
+    const int64_t steps_before = optimizer_.step_count();
+    Metrics metrics = train_epoch(epoch);
+    const double train_seconds = seconds_since(epoch_start);
+    if (!stop_requested() && validate) metrics.merge(validate(epoch));
+    if (stop_requested()) {
+      interrupted_epoch = epoch;
+      break;
+    }
+    WEFT_CHECK(!per_step_schedule || hooked_steps_ > 0 || optimizer_.step_count() == steps_before,
+               "a per-step learning-rate schedule is set, but train_epoch never called the "
+               "trainer's step hooks (Trainer::step_hooks().before_step)");
+
+    for (const auto& callback : callbacks_) callback->on_epoch_end(context_, epoch, metrics);
+    completed_epochs_ = epoch;
+    last_metrics_ = metrics;
+    if (context_.stop_training) {
+      stopped_early_ = true;
+      stop_reason_ = context_.stop_reason;
+    }
+    const EpochRecord record{epoch, metrics, optimizer_.lr(), train_seconds,
+                             seconds_since(epoch_start)};
+    result.history.push_back(record);
+    if (files) files->append(record);
+    progress_->epoch_end(record);
+
+    if (!options_.run_dir.empty()) {
+      save_checkpoint((fs::path(options_.run_dir) / kLastCheckpoint).string());
+      for (const std::string& name : context_.checkpoint_requests) {
+        save_checkpoint((fs::path(options_.run_dir) / name).string());
+      }
+    }
+    if (stopped_early_) log(stop_reason_);
+  }
+
+  result.epochs_completed = completed_epochs_;
+  result.stopped_early = stopped_early_;
+  result.stop_reason = stop_reason_;
+  if (interrupted_epoch > 0) {
+    // The run is not over: no on_train_end (EarlyStopping would swap in its best weights).
+    result.interrupted = true;
+    result.signal = stop_signal();
+    const std::string saved =
+        options_.run_dir.empty()
+            ? "no run folder, nothing saved"
+            : (fs::path(options_.run_dir) / kLastCheckpoint).string() + " holds epoch " +
+                  std::to_string(completed_epochs_) + "; resuming repeats epoch " +
+                  std::to_string(interrupted_epoch);
+    log(std::string("interrupted by ") + signal_name(result.signal) + " during epoch " +
+        std::to_string(interrupted_epoch) + ": " + saved);
+  } else {
+    for (const auto& callback : callbacks_) callback->on_train_end(context_);
+  }
+  progress_.reset();
+  return result;
+}
+
+}  // namespace weft::train

@@ -1,0 +1,154 @@
+// Trainer: the training loop every app shares - epochs, callbacks, progress, metrics files,
+// checkpoints, resume and clean stops on Ctrl-C - independent of where the data comes from.
+//
+// The app supplies what one epoch means, as two callables, and the trainer does the rest:
+//
+//   train::Trainer trainer(model, optimizer, {.epochs = 20, .run_dir = "runs/x", .seed = 1,
+//                                             .config = config_json, .resume = resume_arg});
+//   trainer.register_generator("shuffle", shuffle_rng);
+//   trainer.add_callback(std::make_shared<train::EarlyStopping>(...));
+//   train::TrainResult result = trainer.fit(
+//       [&](int epoch) { ... one pass, polling train::stop_requested() between batches ...
+//                        return train::Metrics{{"loss", l}, {"accuracy", a}}; },
+//       [&](int epoch) { return train::Metrics{{"val_loss", vl}, {"val_accuracy", va}}; });
+//   if (result.interrupted) return result.exit_code();   // 130 after Ctrl-C
+//
+// Each epoch e: callbacks' on_epoch_begin, train_epoch(e), validate(e), callbacks'
+// on_epoch_end, one row to metrics.csv/metrics.jsonl and one log line, last.safetensors (and
+// whatever ModelCheckpoint asked for). A fresh run also writes last.safetensors before epoch 1
+// (epoch 0: the initial weights and generator states), so every run can be resumed.
+//
+// Checkpoint layout (safetensors, written atomically; see engine/io/safetensors.h):
+//   tensors   model.<state_dict name>        the model's parameters and buffers
+//             optimizer.<index>.<buffer>     the optimizer's buffers ("optimizer.0.exp_avg")
+//             callback.<key>.<name>          callbacks' tensors (EarlyStopping's best weights)
+//   metadata  format = weft.training_checkpoint.v1, model (its type name),
+//             epoch (epochs completed), epochs (requested), seed, config (JSON),
+//             stopped_early (true/false), stop_reason, metrics (JSON of the epoch's row),
+//             optimizer, optimizer.step, optimizer.lr,
+//             rng.default.seed, rng.default.offset, rng.<name>.seed, rng.<name>.offset,
+//             callbacks (their keys, comma-separated), callback.<key>.<field> (best, wait, ...)
+//
+// Resume: fit() with options.resume set to a run folder (its last.safetensors) or a checkpoint
+// file restores the model, the optimizer, the default generator and every registered one,
+// each callback's state and the metrics files, then continues with the next epoch - so on the
+// CPU the result equals an uninterrupted run of the same seed bit for bit (tests/
+// test_train_resume.cpp checks it). What makes that hold: an epoch's randomness comes only
+// from generators whose state is in the checkpoint, and train_epoch/validate depend on nothing
+// else that changes between epochs.
+//
+// Interruption (SIGINT/SIGTERM, or request_stop()): train_epoch should return early after the
+// step in progress when stop_requested() turns true. An interrupted epoch does not count: the
+// trainer discards it, leaves last.safetensors at the end of the previous complete epoch (it
+// is already on disk; nothing half-trained is saved), prints one line and returns with
+// `interrupted` set. Resuming repeats the interrupted epoch from its start, exactly.
+#pragma once
+
+#include <csignal>
+#include <functional>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/nn/module.h"
+#include "engine/optim/optimizer.h"
+#include "engine/random.h"
+#include "engine/train/callbacks.h"
+#include "engine/train/history.h"
+#include "engine/train/interrupt.h"
+#include "engine/train/progress.h"
+
+namespace weft::train {
+
+// One epoch of training or validation; returns that epoch's metrics (train: "loss",
+// "accuracy", ...; validation: "val_loss", "val_accuracy", ...). Epochs count from 1.
+using EpochFunction = std::function<Metrics(int epoch)>;
+
+// What an epoch function may call between batches: before_step right before each optimizer
+// step (per-step learning-rate schedules), after_step after it (the live progress bar).
+struct StepHooks {
+  std::function<void()> before_step;
+  std::function<void(int64_t done, int64_t total)> after_step;
+};
+
+struct TrainerOptions {
+  int epochs = 1;       // train epochs 1..epochs (a resumed run continues to this number)
+  std::string run_dir;  // checkpoints and metrics files; empty: no files at all
+  uint64_t seed = 0;    // recorded and checked on resume; the caller seeds the generators
+  // The run's settings, stored in every checkpoint. On resume a difference in any key not
+  // listed in config_may_change is an error (it would make the run a different experiment);
+  // a difference in a listed key is reported and accepted.
+  nlohmann::json config = nlohmann::json::object();
+  std::vector<std::string> config_may_change = {"epochs"};
+  std::string resume;  // a run folder or a checkpoint file; empty for a fresh run
+  ProgressStyle progress = ProgressStyle::automatic;
+  std::FILE* log = stdout;
+  bool handle_signals = true;  // SIGINT/SIGTERM request a stop while fit() runs
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;  // every completed epoch, those before a resume included
+  int first_epoch = 1;               // the first epoch this call trained
+  int epochs_completed = 0;
+  bool stopped_early = false;  // a callback ended the run
+  std::string stop_reason;
+  bool interrupted = false;  // a stop was requested (signal or request_stop())
+  int signal = 0;            // which signal, 0 for request_stop()
+  // 0, or 128 + the signal for an interrupted run (130 for SIGINT and request_stop()).
+  int exit_code() const { return interrupted ? 128 + (signal > 0 ? signal : SIGINT) : 0; }
+};
+
+// The checkpoint a --resume argument means: `path` itself if it is a file, its
+// last.safetensors if it is a folder; weft::Error when neither exists.
+std::string resolve_checkpoint(const std::string& path);
+
+class Trainer {
+ public:
+  static constexpr const char* kCheckpointFormat = "weft.training_checkpoint.v1";
+  static constexpr const char* kLastCheckpoint = "last.safetensors";
+
+  Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions options);
+
+  // Callbacks run in the order added. Keys must be unique.
+  void add_callback(std::shared_ptr<Callback> callback);
+  // A generator besides default_generator() whose state belongs in checkpoints (the data
+  // shuffling generator). It must outlive the trainer.
+  void register_generator(const std::string& name, Generator& generator);
+  // Hooks for the epoch function to call around each optimizer step (see StepHooks).
+  StepHooks step_hooks();
+
+  // Run the epochs (after restoring options.resume, when set). `validate` may be empty.
+  TrainResult fit(const EpochFunction& train_epoch, const EpochFunction& validate = {});
+
+  // Write the current state as a checkpoint (the layout above).
+  void save_checkpoint(const std::string& path) const;
+  // Restore everything from a checkpoint; returns the number of epochs it had completed.
+  // Errors name the file: another model (every mismatching tensor listed), settings that
+  // differ, a truncated or malformed file, missing generator state.
+  int load_checkpoint(const std::string& path);
+
+  const std::string& run_dir() const { return options_.run_dir; }
+
+ private:
+  std::string config_differences(const nlohmann::json& saved, uint64_t saved_seed,
+                                 std::vector<std::string>& accepted) const;
+  void log(const std::string& line);
+
+  nn::Module& model_;
+  optim::Optimizer& optimizer_;
+  TrainerOptions options_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<std::pair<std::string, Generator*>> generators_;
+  TrainContext context_;
+  std::unique_ptr<Progress> progress_;
+
+  int completed_epochs_ = 0;
+  bool stopped_early_ = false;
+  std::string stop_reason_;
+  Metrics last_metrics_;
+  int64_t hooked_steps_ = 0;  // before_step calls in the current epoch
+};
+
+}  // namespace weft::train

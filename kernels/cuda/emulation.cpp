@@ -1,0 +1,551 @@
+// The scheduler behind the host emulation of CUDA (kernels/cuda/emulation.h explains the model).
+//
+// run_grid() walks the blocks of a grid (on OpenMP threads when the launch is large). Each OS
+// thread owns one BlockScheduler, which owns a pool of fibers, one per CUDA thread of the largest
+// block it has run, each with its own stack. To run a block the scheduler points every fiber at
+// the kernel body and then sweeps over the fibers in thread order, resuming each one that is
+// ready, until all have returned. A fiber gives control back only at a barrier (block or warp)
+// or when it returns; whoever arrives last at a barrier releases the others and carries on. A
+// sweep that resumes nobody while threads are still unfinished is a stall: the scheduler then
+// says which barrier was left unreached, by whom, and throws.
+#include "kernels/cuda/emulation.h"
+
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_EMU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_EMU_ASAN 1
+#endif
+#endif
+#ifndef WEFT_EMU_ASAN
+#define WEFT_EMU_ASAN 0
+#endif
+
+#if WEFT_EMU_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace weft::emu {
+namespace {
+
+// Limits of every current NVIDIA GPU; a launch beyond them fails there, so it fails here too.
+constexpr unsigned kMaxThreadsPerBlock = 1024;
+constexpr unsigned kMaxBlockDimZ = 64;
+constexpr unsigned kMaxGridDimYZ = 65535;
+constexpr size_t kMaxDynamicSharedBytes = 48 * 1024;  // without cudaFuncSetAttribute
+
+// Kernel frames are small, but an exception unwinding through a fiber and ASan's redzones need
+// room. The memory is reserved, not committed: only the pages a fiber touches are used.
+constexpr size_t kFiberStackBytes = WEFT_EMU_ASAN ? 256 * 1024 : 128 * 1024;
+
+// Launches with at least this many threads spread their blocks over OpenMP threads.
+constexpr int64_t kParallelLaunchThreads = 1 << 14;
+
+constexpr unsigned kWarpSize = 32;
+
+// ---- AddressSanitizer fiber annotations ---------------------------------------------------------
+// ASan tracks one stack per thread. Before every switch we tell it which stack we are going to
+// (start) and, once there, that we arrived (finish); a fiber that will never run again passes
+// nullptr so ASan frees its bookkeeping. Without ASan these are no-ops.
+void start_switch(void** fake_stack_save, const void* bottom, size_t size) {
+#if WEFT_EMU_ASAN
+  __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
+#else
+  (void)fake_stack_save, (void)bottom, (void)size;
+#endif
+}
+void finish_switch(void* fake_stack_save, const void** bottom_old, size_t* size_old) {
+#if WEFT_EMU_ASAN
+  __sanitizer_finish_switch_fiber(fake_stack_save, bottom_old, size_old);
+#else
+  (void)fake_stack_save, (void)bottom_old, (void)size_old;
+#endif
+}
+
+// ---- fibers -------------------------------------------------------------------------------------
+
+// A fiber's stack: an anonymous mapping whose lowest page is inaccessible, so a stack overflow
+// faults at once instead of silently overwriting the neighbouring fiber's stack.
+class FiberStack {
+ public:
+  FiberStack() : page_(static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
+    mapping_ = mmap(nullptr, kFiberStackBytes + page_, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (mapping_ == MAP_FAILED) throw std::bad_alloc();
+    if (mprotect(mapping_, page_, PROT_NONE) != 0) {
+      munmap(mapping_, kFiberStackBytes + page_);
+      throw std::bad_alloc();
+    }
+  }
+  ~FiberStack() { munmap(mapping_, kFiberStackBytes + page_); }
+  FiberStack(const FiberStack&) = delete;
+  FiberStack& operator=(const FiberStack&) = delete;
+
+  void* bottom() const { return static_cast<char*>(mapping_) + page_; }
+  size_t size() const { return kFiberStackBytes; }
+
+ private:
+  size_t page_;
+  void* mapping_;
+};
+
+enum class FiberState { ready, running, at_block_barrier, at_warp_op, finished };
+
+// What a lane deposited for a warp operation, and the answer it gets back.
+struct WarpRequest {
+  WarpOp op = WarpOp::sync;
+  unsigned mask = 0;
+  uint64_t bits = 0;
+  int lane_param = 0;
+  int width = 32;
+  uint64_t result = 0;
+};
+
+struct Fiber {
+  Fiber() { getcontext(&context); }
+
+  FiberStack stack;
+  ucontext_t context{};
+  void* asan_fake_stack = nullptr;
+  FiberState state = FiberState::finished;
+  unsigned linear_id = 0;  // threadIdx flattened: x + y * blockDim.x + z * blockDim.x * blockDim.y
+  uint3 index;
+  WarpRequest request;
+  bool abandoned = false;  // left suspended by a failed block: its stack shadow needs cleaning
+};
+
+// Per warp: who has arrived at the current warp operation, and which operation it is.
+struct WarpState {
+  unsigned arrived = 0;
+  WarpOp op = WarpOp::sync;
+  unsigned mask = 0;
+};
+
+const char* warp_op_name(WarpOp op) {
+  switch (op) {
+    case WarpOp::sync: return "__syncwarp";
+    case WarpOp::shfl_idx: return "__shfl_sync";
+    case WarpOp::shfl_up: return "__shfl_up_sync";
+    case WarpOp::shfl_down: return "__shfl_down_sync";
+    case WarpOp::shfl_xor: return "__shfl_xor_sync";
+    case WarpOp::ballot: return "a warp vote (__ballot_sync/__any_sync/__all_sync)";
+  }
+  return "a warp operation";
+}
+
+std::string hex(unsigned value) {
+  std::ostringstream out;
+  out << "0x" << std::hex << value;
+  return out.str();
+}
+
+// ---- the scheduler of one OS thread -------------------------------------------------------------
+
+class BlockScheduler {
+ public:
+  // Runs every thread of one block to completion. blockIdx, blockDim and gridDim of this OS
+  // thread are already set.
+  void run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body);
+
+  // Called from inside a fiber.
+  void sync_threads();
+  uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param, int width);
+  void* dynamic_shared() const { return dynamic_shared_.get(); }
+
+ private:
+  static void fiber_entry();
+  void resume(Fiber& fiber);
+  void suspend();
+  Fiber& current(const char* what);
+  unsigned lanes_present(unsigned warp) const;
+  void complete_warp_op(unsigned warp);
+  void abandon_unfinished();
+  std::string describe_stall() const;
+
+  std::vector<std::unique_ptr<Fiber>> fibers_;  // grows to the largest block seen; reused
+  unsigned threads_ = 0;                        // threads of the block being run
+  std::vector<WarpState> warps_;
+  unsigned at_block_barrier_ = 0;
+  unsigned finished_ = 0;
+  const KernelBody* body_ = nullptr;
+  std::unique_ptr<unsigned char[]> dynamic_shared_;
+  std::string failure_;  // the first exception raised inside a fiber of this block
+
+  ucontext_t scheduler_context_{};
+  Fiber* current_ = nullptr;
+  void* scheduler_fake_stack_ = nullptr;
+  const void* scheduler_stack_bottom_ = nullptr;
+  size_t scheduler_stack_size_ = 0;
+};
+
+BlockScheduler& this_thread_scheduler() {
+  static thread_local BlockScheduler scheduler;
+  return scheduler;
+}
+
+void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body) {
+  threads_ = block.x * block.y * block.z;
+  while (fibers_.size() < threads_) fibers_.push_back(std::make_unique<Fiber>());
+  warps_.assign((threads_ + kWarpSize - 1) / kWarpSize, WarpState{});
+  at_block_barrier_ = 0;
+  finished_ = 0;
+  body_ = &body;
+  failure_.clear();
+
+  dynamic_shared_.reset();
+  if (dynamic_shared_bytes > 0) {
+    dynamic_shared_.reset(new unsigned char[dynamic_shared_bytes]);
+    std::memset(dynamic_shared_.get(), 0xFF, dynamic_shared_bytes);
+  }
+
+  for (unsigned t = 0; t < threads_; ++t) {
+    Fiber& fiber = *fibers_[t];
+    if (fiber.abandoned) {
+#if WEFT_EMU_ASAN
+      // Frames left on the stack by the failed block still carry ASan's redzone marks.
+      ASAN_UNPOISON_MEMORY_REGION(fiber.stack.bottom(), fiber.stack.size());
+#endif
+      fiber.asan_fake_stack = nullptr;
+      fiber.abandoned = false;
+    }
+    fiber.linear_id = t;
+    fiber.index = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+    fiber.state = FiberState::ready;
+    fiber.context.uc_stack.ss_sp = fiber.stack.bottom();
+    fiber.context.uc_stack.ss_size = fiber.stack.size();
+    fiber.context.uc_link = nullptr;
+    makecontext(&fiber.context, &BlockScheduler::fiber_entry, 0);
+#if WEFT_EMU_ASAN
+    // glibc reads uc_stack only in makecontext. ASan's swapcontext interceptor, though, wipes the
+    // shadow of the target's uc_stack on every switch, which would erase the redzones of the
+    // fiber's live frames; the fiber annotations above already keep ASan informed.
+    fiber.context.uc_stack.ss_size = 0;
+#endif
+  }
+
+  for (;;) {
+    bool resumed_any = false;
+    for (unsigned t = 0; t < threads_; ++t) {
+      Fiber& fiber = *fibers_[t];
+      if (fiber.state != FiberState::ready) continue;
+      resume(fiber);
+      resumed_any = true;
+      if (!failure_.empty()) {
+        abandon_unfinished();
+        throw Error(failure_);
+      }
+    }
+    if (finished_ == threads_) return;
+    if (!resumed_any) {
+      const std::string stall = describe_stall();
+      abandon_unfinished();
+      throw Error(stall);
+    }
+  }
+}
+
+void BlockScheduler::resume(Fiber& fiber) {
+  current_ = &fiber;
+  fiber.state = FiberState::running;
+  threadIdx = fiber.index;
+  start_switch(&scheduler_fake_stack_, fiber.stack.bottom(), fiber.stack.size());
+  swapcontext(&scheduler_context_, &fiber.context);
+  finish_switch(scheduler_fake_stack_, nullptr, nullptr);
+  current_ = nullptr;
+}
+
+// Gives control back to the scheduler; returns when the scheduler resumes this fiber.
+void BlockScheduler::suspend() {
+  Fiber& fiber = *current_;
+  start_switch(&fiber.asan_fake_stack, scheduler_stack_bottom_, scheduler_stack_size_);
+  swapcontext(&fiber.context, &scheduler_context_);
+  finish_switch(fiber.asan_fake_stack, &scheduler_stack_bottom_, &scheduler_stack_size_);
+}
+
+// Every fiber starts here, on its own stack, and ends by switching to the scheduler for good.
+void BlockScheduler::fiber_entry() {
+  BlockScheduler& self = this_thread_scheduler();
+  finish_switch(nullptr, &self.scheduler_stack_bottom_, &self.scheduler_stack_size_);
+  Fiber& fiber = *self.current_;
+  try {
+    (*self.body_)();
+  } catch (const std::exception& error) {
+    if (self.failure_.empty()) self.failure_ = error.what();
+  } catch (...) {
+    if (self.failure_.empty()) self.failure_ = "the kernel threw an exception of unknown type";
+  }
+  fiber.state = FiberState::finished;
+  ++self.finished_;
+  start_switch(nullptr, self.scheduler_stack_bottom_, self.scheduler_stack_size_);
+  swapcontext(&fiber.context, &self.scheduler_context_);
+}
+
+Fiber& BlockScheduler::current(const char* what) {
+  if (current_ == nullptr) {
+    throw Error(std::string(what) + " called outside a kernel launched through the emulation");
+  }
+  return *current_;
+}
+
+// The lanes of `warp` that exist in this block (the last warp of a block whose size is not a
+// multiple of 32 is partial).
+unsigned BlockScheduler::lanes_present(unsigned warp) const {
+  const unsigned first = warp * kWarpSize;
+  const unsigned count = threads_ - first < kWarpSize ? threads_ - first : kWarpSize;
+  return count == kWarpSize ? 0xffffffffu : (1u << count) - 1u;
+}
+
+void BlockScheduler::sync_threads() {
+  Fiber& fiber = current("__syncthreads()");
+  if (++at_block_barrier_ == threads_) {  // the last to arrive releases the block
+    at_block_barrier_ = 0;
+    for (unsigned t = 0; t < threads_; ++t) {
+      if (fibers_[t]->state == FiberState::at_block_barrier) fibers_[t]->state = FiberState::ready;
+    }
+    return;
+  }
+  fiber.state = FiberState::at_block_barrier;
+  suspend();
+}
+
+uint64_t BlockScheduler::warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param,
+                                       int width) {
+  Fiber& fiber = current(warp_op_name(op));
+  const unsigned warp = fiber.linear_id / kWarpSize;
+  const unsigned lane = fiber.linear_id % kWarpSize;
+  if ((mask & (1u << lane)) == 0) {
+    throw Error(std::string(warp_op_name(op)) + ": lane " + std::to_string(lane) + " of warp " +
+                std::to_string(warp) + " calls it with mask " + hex(mask) +
+                ", which does not include the lane itself");
+  }
+  if (width < 1 || width > static_cast<int>(kWarpSize) || (width & (width - 1)) != 0) {
+    throw Error(std::string(warp_op_name(op)) + ": width " + std::to_string(width) +
+                " is not a power of two between 1 and 32");
+  }
+  WarpState& state = warps_[warp];
+  if (state.arrived == 0) {
+    state.op = op;
+    state.mask = mask;
+  } else if (state.op != op || state.mask != mask) {
+    throw Error("lanes of warp " + std::to_string(warp) + " disagree: lane " +
+                std::to_string(lane) + " calls " + warp_op_name(op) + " with mask " + hex(mask) +
+                " while other lanes wait in " + warp_op_name(state.op) + " with mask " +
+                hex(state.mask));
+  }
+  fiber.request = WarpRequest{op, mask, bits, lane_param, width, 0};
+  state.arrived |= 1u << lane;
+  if (state.arrived == (mask & lanes_present(warp))) {
+    complete_warp_op(warp);  // the last lane computes every lane's result and carries on
+  } else {
+    fiber.state = FiberState::at_warp_op;
+    suspend();
+  }
+  return fiber.request.result;
+}
+
+// Every participating lane has deposited its request: compute each lane's result.
+void BlockScheduler::complete_warp_op(unsigned warp) {
+  WarpState& state = warps_[warp];
+  const unsigned participants = state.arrived;
+  auto lane_fiber = [&](unsigned lane) -> Fiber& { return *fibers_[warp * kWarpSize + lane]; };
+
+  unsigned vote = 0;
+  if (state.op == WarpOp::ballot) {
+    for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+      if ((participants >> lane & 1u) && lane_fiber(lane).request.bits != 0) vote |= 1u << lane;
+    }
+  }
+  for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+    if (!(participants >> lane & 1u)) continue;
+    WarpRequest& request = lane_fiber(lane).request;
+    const unsigned width = static_cast<unsigned>(request.width);
+    const unsigned segment = lane & ~(width - 1);  // first lane of this lane's width-segment
+    const unsigned param = static_cast<unsigned>(request.lane_param);
+    unsigned source = lane;
+    switch (state.op) {
+      case WarpOp::sync: break;
+      case WarpOp::ballot: break;
+      case WarpOp::shfl_idx: source = segment + (param & (width - 1)); break;
+      case WarpOp::shfl_up: source = lane - segment >= param ? lane - param : lane; break;
+      case WarpOp::shfl_down: source = lane - segment + param < width ? lane + param : lane; break;
+      case WarpOp::shfl_xor: {
+        // Lanes may read earlier width-segments but not later ones (those get their own value).
+        const unsigned partner = lane ^ param;
+        source = partner < segment + width ? partner : lane;
+        break;
+      }
+    }
+    if (state.op == WarpOp::ballot) {
+      request.result = vote;
+    } else if (state.op != WarpOp::sync) {
+      if (source >= kWarpSize || !(participants >> source & 1u)) {
+        throw Error(std::string(warp_op_name(state.op)) + ": lane " + std::to_string(lane) +
+                    " of warp " + std::to_string(warp) + " reads lane " + std::to_string(source) +
+                    ", which is not taking part (mask " + hex(state.mask) +
+                    ", lanes present in this warp " + hex(lanes_present(warp)) +
+                    "); the value would be undefined on a GPU");
+      }
+      request.result = lane_fiber(source).request.bits;
+    }
+  }
+  for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+    if (participants >> lane & 1u) {
+      Fiber& waiting = lane_fiber(lane);
+      if (waiting.state == FiberState::at_warp_op) waiting.state = FiberState::ready;
+    }
+  }
+  state.arrived = 0;
+}
+
+// Marks the fibers a failed block leaves suspended, so their stacks are cleaned before reuse.
+void BlockScheduler::abandon_unfinished() {
+  for (unsigned t = 0; t < threads_; ++t) {
+    Fiber& fiber = *fibers_[t];
+    if (fiber.state != FiberState::finished) {
+      fiber.abandoned = true;
+      fiber.state = FiberState::finished;
+    }
+  }
+}
+
+// Why no thread of the block can make progress.
+std::string BlockScheduler::describe_stall() const {
+  unsigned returned = 0, at_barrier = 0, in_warp_op = 0;
+  for (unsigned t = 0; t < threads_; ++t) {
+    switch (fibers_[t]->state) {
+      case FiberState::finished: ++returned; break;
+      case FiberState::at_block_barrier: ++at_barrier; break;
+      case FiberState::at_warp_op: ++in_warp_op; break;
+      default: break;
+    }
+  }
+  std::ostringstream out;
+  if (in_warp_op > 0) {
+    for (unsigned warp = 0; warp < warps_.size(); ++warp) {
+      const WarpState& state = warps_[warp];
+      if (state.arrived == 0) continue;
+      const unsigned missing = (state.mask & lanes_present(warp)) & ~state.arrived;
+      unsigned missing_returned = 0, missing_at_barrier = 0;
+      for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+        if (!(missing >> lane & 1u)) continue;
+        const FiberState s = fibers_[warp * kWarpSize + lane]->state;
+        if (s == FiberState::finished) missing_returned |= 1u << lane;
+        if (s == FiberState::at_block_barrier) missing_at_barrier |= 1u << lane;
+      }
+      out << "warp " << warp << ": lanes " << hex(state.arrived) << " wait in "
+          << warp_op_name(state.op) << " with mask " << hex(state.mask) << " for lanes "
+          << hex(missing);
+      if (missing_returned != 0) out << " (lanes " << hex(missing_returned) << " have returned)";
+      if (missing_at_barrier != 0) {
+        out << " (lanes " << hex(missing_at_barrier) << " wait at __syncthreads())";
+      }
+      return out.str();
+    }
+  }
+  if (at_barrier > 0 && returned > 0) {
+    out << "__syncthreads() is not reached by every thread of the block: " << at_barrier
+        << " of " << threads_ << " threads wait at the barrier while " << returned
+        << " have returned (a barrier inside a branch that not every thread takes?)";
+    return out.str();
+  }
+  out << "no thread of the block can make progress: " << at_barrier
+      << " wait at __syncthreads(), " << in_warp_op << " in warp operations, " << returned
+      << " have returned";
+  return out.str();
+}
+
+// "kernels/cuda/softmax.cu:42" rather than the absolute path the build used.
+std::string short_location(const LaunchSite& site) {
+  std::string file = site.file != nullptr ? site.file : "?";
+  for (const char* root : {"/kernels/", "/tests/", "/engine/", "/bench/"}) {
+    const size_t at = file.rfind(root);
+    if (at != std::string::npos) {
+      file = file.substr(at + 1);
+      break;
+    }
+  }
+  return file + ":" + std::to_string(site.line);
+}
+
+std::string launch_name(const LaunchSite& site) {
+  return std::string("kernel ") + site.kernel + " (launched at " + short_location(site) + ")";
+}
+
+void check_configuration(const LaunchSite& site, dim3 grid, dim3 block, size_t shared_bytes) {
+  const uint64_t threads = uint64_t{block.x} * block.y * block.z;
+  std::string problem;
+  if (threads == 0 || threads > kMaxThreadsPerBlock || block.z > kMaxBlockDimZ) {
+    problem = "a block of " + std::to_string(block.x) + "x" + std::to_string(block.y) + "x" +
+              std::to_string(block.z) + " threads (at most 1024 threads, z at most 64)";
+  } else if (grid.x == 0 || grid.y == 0 || grid.z == 0 || grid.x > 0x7fffffffu ||
+             grid.y > kMaxGridDimYZ || grid.z > kMaxGridDimYZ) {
+    problem = "a grid of " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
+              std::to_string(grid.z) + " blocks (each at least 1; y and z at most 65535)";
+  } else if (shared_bytes > kMaxDynamicSharedBytes) {
+    problem = std::to_string(shared_bytes) + " bytes of dynamic shared memory (at most " +
+              std::to_string(kMaxDynamicSharedBytes) + ")";
+  }
+  if (!problem.empty()) {
+    throw Error(launch_name(site) + ": invalid launch configuration: " + problem);
+  }
+}
+
+}  // namespace
+
+void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared_bytes,
+              const KernelBody& body) {
+  check_configuration(site, grid, block, dynamic_shared_bytes);
+  const int64_t blocks = int64_t{grid.x} * grid.y * grid.z;
+  const int64_t threads_per_block = int64_t{block.x} * block.y * block.z;
+  const bool parallel = blocks > 1 && blocks * threads_per_block >= kParallelLaunchThreads;
+
+  std::atomic<bool> failed{false};
+  std::string first_error;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (int64_t b = 0; b < blocks; ++b) {
+    if (failed.load(std::memory_order_relaxed)) continue;
+    const uint3 index{static_cast<unsigned>(b % grid.x),
+                      static_cast<unsigned>(b / grid.x % grid.y),
+                      static_cast<unsigned>(b / (int64_t{grid.x} * grid.y))};
+    try {
+      blockIdx = index;
+      blockDim = block;
+      gridDim = grid;
+      this_thread_scheduler().run_block(block, dynamic_shared_bytes, body);
+    } catch (const std::exception& error) {
+      if (!failed.exchange(true)) {
+        first_error = launch_name(site) + ", block (" + std::to_string(index.x) + "," +
+                      std::to_string(index.y) + "," + std::to_string(index.z) +
+                      "): " + error.what();
+      }
+    }
+  }
+  if (failed.load()) throw Error(first_error);
+}
+
+void* dynamic_shared_memory() { return this_thread_scheduler().dynamic_shared(); }
+
+void __syncthreads() { this_thread_scheduler().sync_threads(); }
+
+void __syncwarp(unsigned mask) { warp_exchange(WarpOp::sync, mask, 0, 0, kWarpSize); }
+
+uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param, int width) {
+  return this_thread_scheduler().warp_exchange(op, mask, bits, lane_param, width);
+}
+
+}  // namespace weft::emu

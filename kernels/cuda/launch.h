@@ -1,0 +1,87 @@
+// weft::cuda::launch: the one way a kernel in kernels/cuda/ is started, with the same call site
+// in the GPU build and in the host emulation. Launchers write
+//
+//   WEFT_LAUNCH(softmax_forward_kernel, blocks, threads, shared_bytes, stream, rows, cols, x, y);
+//
+// which passes the kernel's name, file and line along for error messages. Under nvcc this is
+// kernel<<<blocks, threads, shared_bytes, stream>>>(args...) followed by cudaGetLastError(), so a
+// bad configuration or a missing kernel image is reported at the launch that caused it; with
+// WEFT_CUDA_SYNC=1 in the environment the stream is also synchronised after every launch, which
+// pins an illegal address or other fault inside a kernel to that kernel instead of to whichever
+// later call happens to notice it (slow; for debugging). On the host the grid runs on the
+// emulator (emulation.h) before launch returns. Errors throw weft::Error; nothing exits.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+
+#include "kernels/cuda/cuda_compat.h"
+
+#if defined(__CUDACC__)
+#include <cstdlib>
+#include <string>
+
+#include "engine/cuda/check.h"
+#endif
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+struct LaunchSite {
+  const char* kernel;
+  const char* file;
+  int line;
+};
+
+#if defined(__CUDACC__)
+
+// WEFT_CUDA_SYNC=1: synchronise after each launch (read once).
+inline bool sync_after_each_launch() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("WEFT_CUDA_SYNC");
+    return value != nullptr && value[0] == '1';
+  }();
+  return enabled;
+}
+
+inline void check_launch(const LaunchSite& site, cudaStream_t stream) {
+  cudaError_t status = cudaGetLastError();
+  const char* phase = "launching";
+  if (status == cudaSuccess && sync_after_each_launch()) {
+    status = cudaStreamSynchronize(stream);
+    phase = "running";
+  }
+  if (status != cudaSuccess) {
+    throw Error(std::string("CUDA error ") + cudaGetErrorName(status) + " (" +
+                cudaGetErrorString(status) + ") " + phase + " kernel " + site.kernel + " at " +
+                site.file + ":" + std::to_string(site.line));
+  }
+}
+
+template <typename... Params, typename... Args>
+void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
+            size_t shared_bytes, cudaStream_t stream, Args&&... args) {
+  kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
+  check_launch(site, stream);
+}
+
+#else
+
+template <typename... Params, typename... Args>
+void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
+            size_t shared_bytes, cudaStream_t, Args&&... args) {
+  // Each CUDA thread calls the kernel with its own copies of the arguments, as on the GPU.
+  const auto body = [&] { kernel(args...); };
+  emu::run_grid(emu::LaunchSite{site.kernel, site.file, site.line}, grid, block, shared_bytes,
+                emu::KernelBody(body));
+}
+
+#endif
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
+
+#define WEFT_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                             \
+  ::weft::cuda::launch(::weft::cuda::LaunchSite{#kernel, __FILE__, __LINE__}, kernel, grid,   \
+                       block, shared_bytes, stream, __VA_ARGS__)

@@ -1,0 +1,278 @@
+// Tests of engine/data/image_io.h and image_folder.h with small image trees the tests write
+// themselves: class order, recursion, fitting, grayscale, bad images (skipped or fatal, labels
+// never shifting), empty class folders, missing paths, and multi-label folders and CSVs.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "data_test_util.h"
+#include "engine/data/image_folder.h"
+#include "engine/error.h"
+
+using namespace weft;
+using namespace weft::data;
+using weft::testing::TempDir;
+
+namespace {
+
+ImageFolderOptions sized(int h, int w, int channels = 3) {
+  ImageFolderOptions options;
+  options.image.height = h;
+  options.image.width = w;
+  options.image.channels = channels;
+  options.threads = 2;
+  return options;
+}
+
+// A tree with classes "boots" (2 images, one nested two levels down), "sandals" (1) and
+// "shoes" (3, a JPEG, a BMP-less PGM and a PNG), plus files that are not images.
+void write_tree(const TempDir& dir) {
+  testing::write_png(dir.file("root/shoes/a.png"), 8, 6, 3, 10);
+  testing::write_jpg(dir.file("root/shoes/b.jpg"), 8, 6, 3, 200);
+  testing::write_pgm(dir.file("root/shoes/c.pgm"), 8, 6, 90);
+  testing::write_png(dir.file("root/boots/Ankle/BrandX/x.png"), 8, 6, 3, 30);
+  testing::write_png(dir.file("root/boots/y.PNG"), 8, 6, 3, 40);
+  testing::write_png(dir.file("root/sandals/s.png"), 8, 6, 3, 50);
+  testing::write_text(dir.file("root/shoes/notes.txt"), "not an image");
+  testing::write_text(dir.file("root/README"), "ignored");
+  testing::write_png(dir.file("root/.hidden/z.png"), 8, 6, 3, 0);
+}
+
+}  // namespace
+
+TEST_CASE("ImageFolder: sorted class folders, walked recursively", "[data][image_folder]") {
+  TempDir dir;
+  write_tree(dir);
+  const ImageFolder data = load_image_folder(dir.file("root"), sized(6, 8));
+  CHECK(data.class_names == std::vector<std::string>{"boots", "sandals", "shoes"});
+  REQUIRE(data.size() == 6);
+  CHECK(data.images.shape() == Shape{6, 3, 6, 8});
+  CHECK(data.labels.to_vector<int32_t>() == std::vector<int32_t>{0, 0, 1, 2, 2, 2});
+  CHECK(data.skipped.empty());
+  // Pixels: the first boots image (nested) is all 30; the PGM comes out grey in all channels.
+  const std::vector<uint8_t> px = data.images.to_vector<uint8_t>();
+  CHECK(px[0] == 30);
+  const int64_t image = 3 * 6 * 8;
+  const auto pgm = std::find_if(data.paths.begin(), data.paths.end(),
+                                [](const std::string& p) { return p.find("c.pgm") != std::string::npos; });
+  REQUIRE(pgm != data.paths.end());
+  const int64_t at = (pgm - data.paths.begin()) * image;
+  CHECK(px[static_cast<size_t>(at)] == 90);
+  CHECK(px[static_cast<size_t>(at + image - 1)] == 90);
+  // The JPEG decodes close to its flat colour.
+  const auto jpg = std::find_if(data.paths.begin(), data.paths.end(),
+                                [](const std::string& p) { return p.find("b.jpg") != std::string::npos; });
+  CHECK(std::abs(px[static_cast<size_t>((jpg - data.paths.begin()) * image)] - 200) <= 3);
+}
+
+TEST_CASE("ImageFolder: class_depth 2 makes subfolders the classes", "[data][image_folder]") {
+  TempDir dir;
+  testing::write_png(dir.file("root/Boots/Ankle/a.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("root/Boots/Knee/b.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("root/Shoes/Flats/brand/c.png"), 4, 4, 3, 1);
+  ImageFolderOptions options = sized(4, 4);
+  options.class_depth = 2;
+  const ImageFolder data = load_image_folder(dir.file("root"), options);
+  CHECK(data.class_names == std::vector<std::string>{"Boots/Ankle", "Boots/Knee", "Shoes/Flats"});
+  CHECK(data.labels.to_vector<int32_t>() == std::vector<int32_t>{0, 1, 2});
+}
+
+TEST_CASE("image fitting: pad letterboxes, crop cuts the centre, grayscale has one channel",
+          "[data][image_folder]") {
+  TempDir dir;
+  // 8 wide x 4 high, value 200.
+  const std::string wide = dir.file("wide.png");
+  testing::write_png(wide, 8, 4, 3, 200);
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  ImageOptions pad;
+  pad.height = pad.width = 8;
+  pad.pad_value = 7;
+  decode_image_file(wide, pad, out, h, w);
+  CHECK((h == 8 && w == 8));
+  REQUIRE(out.size() == 3 * 64);
+  CHECK(out[0] == 7);           // top row: padding
+  CHECK(out[4 * 8 + 4] == 200);  // centre: the image
+  CHECK(out[7 * 8 + 7] == 7);    // bottom row: padding
+  ImageOptions crop = pad;
+  crop.fit = Fit::crop;
+  decode_image_file(wide, crop, out, h, w);
+  CHECK(std::all_of(out.begin(), out.end(), [](uint8_t v) { return v == 200; }));
+  ImageOptions gray;
+  gray.channels = 1;
+  decode_image_file(wide, gray, out, h, w);
+  CHECK((h == 4 && w == 8));
+  CHECK(out.size() == 32);
+  ImageOptions stretch = pad;
+  stretch.fit = Fit::stretch;
+  stretch.height = 2;
+  stretch.width = 3;
+  decode_image_file(wide, stretch, out, h, w);
+  CHECK((h == 2 && w == 3 && out.size() == 18 && out[0] == 200));
+}
+
+TEST_CASE("ImageFolder: bad images fail the load with the file name, or are skipped and "
+          "listed without shifting labels",
+          "[data][image_folder]") {
+  TempDir dir;
+  write_tree(dir);
+  // A truncated PNG in "boots", a truncated JPEG and a text file posing as PNG in "sandals".
+  const std::string broken_png = dir.file("root/boots/broken.png");
+  testing::write_png(broken_png, 32, 32, 3, -1);
+  testing::truncate_file(broken_png, 0.5);
+  const std::string broken_jpg = dir.file("root/sandals/broken.jpg");
+  testing::write_jpg(broken_jpg, 32, 32, 3, -1);
+  testing::truncate_file(broken_jpg, 0.6);
+  testing::write_text(dir.file("root/sandals/fake.png"), "hello");
+
+  ImageFolderOptions options = sized(6, 8);
+  CHECK_THROWS_WITH(load_image_folder(dir.file("root"), options),
+                    Catch::Contains("broken.png: corrupt or truncated PNG") &&
+                        Catch::Contains("2 more bad images"));
+
+  options.bad_images = BadImages::skip;
+  const ImageFolder data = load_image_folder(dir.file("root"), options);
+  REQUIRE(data.skipped.size() == 3);
+  CHECK(data.skipped[0].path == broken_png);
+  CHECK(data.skipped[1].path == broken_jpg);
+  CHECK_THAT(data.skipped[1].reason, Catch::Contains("JPEG"));
+  CHECK_THAT(data.skipped[2].reason, Catch::Contains("not a JPEG, PNG"));
+  // Same labels as without the bad files.
+  CHECK(data.labels.to_vector<int32_t>() == std::vector<int32_t>{0, 0, 1, 2, 2, 2});
+  CHECK(data.class_names.size() == 3);
+}
+
+TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][image_folder]") {
+  TempDir dir;
+  const std::string path = dir.file("cut.jpg");
+  testing::write_jpg(path, 16, 16, 3, -1);
+  std::string bytes = io::read_file(path);
+  bytes.resize(bytes.size() - 2);  // only the FF D9 marker missing
+  io::write_file_atomic(path, bytes);
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("cut.jpg: truncated JPEG"));
+}
+
+TEST_CASE("ImageFolder: empty class folders, missing paths and size mismatches are errors",
+          "[data][image_folder]") {
+  TempDir dir;
+  testing::write_png(dir.file("root/a/1.png"), 4, 4, 3, 1);
+  dir.dir("root/b/sub");  // nothing but an empty subfolder
+  testing::write_text(dir.file("root/b/sub/readme.txt"), "x");
+  CHECK_THROWS_WITH(load_image_folder(dir.file("root")),
+                    Catch::Contains("empty class folder (class 1 'b')"));
+  CHECK_THROWS_WITH(load_image_folder(dir.str() + "/nowhere"),
+                    Catch::Contains("nowhere: no such directory"));
+  CHECK_THROWS_WITH(load_image_folder(dir.file("root/a/1.png")),
+                    Catch::Contains("is not a directory"));
+  const std::string no_classes = dir.dir("flat");
+  testing::write_png(dir.file("flat/x.png"), 4, 4, 3, 1);
+  CHECK_THROWS_WITH(load_image_folder(no_classes), Catch::Contains("no class folders"));
+
+  // Keeping the decoded size: a differently sized image is a bad image.
+  testing::write_png(dir.file("sizes/a/1.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("sizes/a/2.png"), 5, 4, 3, 1);
+  CHECK_THROWS_WITH(load_image_folder(dir.file("sizes")),
+                    Catch::Contains("2.png: is 5x4 pixels, expected 4x4"));
+  ImageFolderOptions bad_options;
+  bad_options.image.channels = 2;
+  CHECK_THROWS_WITH(load_image_folder(dir.file("sizes"), bad_options),
+                    Catch::Contains("channels must be 1 (grayscale) or 3 (RGB)"));
+}
+
+TEST_CASE("ImageFolder: decoding gives the same result on one thread or several",
+          "[data][image_folder]") {
+  TempDir dir;
+  for (int i = 0; i < 12; ++i) {
+    testing::write_png(dir.file("root/c" + std::to_string(i % 3) + "/" + std::to_string(i) + ".png"),
+                       6 + i, 5, 3, -1);
+  }
+  ImageFolderOptions one = sized(5, 5);
+  one.threads = 1;
+  ImageFolderOptions many = sized(5, 5);
+  many.threads = 4;
+  const ImageFolder a = load_image_folder(dir.file("root"), one);
+  const ImageFolder b = load_image_folder(dir.file("root"), many);
+  CHECK(a.paths == b.paths);
+  CHECK(a.images.to_vector<uint8_t>() == b.images.to_vector<uint8_t>());
+}
+
+TEST_CASE("multi-label from folder names split on '_'", "[data][multilabel]") {
+  TempDir dir;
+  testing::write_png(dir.file("root/black_dress/1.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("root/black_dress/2.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("root/blue_shirt/3.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("root/red_dress/4.png"), 4, 4, 3, 1);
+  const MultiLabelImages data = load_multilabel_folder(dir.file("root"), sized(4, 4));
+  CHECK(data.label_names ==
+        std::vector<std::string>{"black", "blue", "dress", "red", "shirt"});
+  REQUIRE(data.targets.shape() == Shape{4, 5});
+  CHECK(data.targets.to_vector<float>() ==
+        std::vector<float>{1, 0, 1, 0, 0,  //
+                           1, 0, 1, 0, 0,  //
+                           0, 1, 0, 0, 1,  //
+                           0, 0, 1, 1, 0});
+  CHECK(data.label_set == std::vector<int32_t>{0, 0, 1, 2});
+  CHECK(data.label_set_names == std::vector<std::string>{"black;dress", "blue;shirt", "dress;red"});
+
+  testing::write_png(dir.file("bad/black__dress/1.png"), 4, 4, 3, 1);
+  CHECK_THROWS_WITH(load_multilabel_folder(dir.file("bad"), sized(4, 4)),
+                    Catch::Contains("black__dress: folder name has an empty label"));
+}
+
+TEST_CASE("multi-label from a CSV, header optional; errors name the file and line",
+          "[data][multilabel]") {
+  TempDir dir;
+  testing::write_png(dir.file("set/img/a.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("set/img/b.png"), 4, 4, 3, 1);
+  testing::write_png(dir.file("set/img/c.png"), 4, 4, 3, 1);
+  const std::string with_header = dir.file("set/labels.csv");
+  testing::write_text(with_header, "file,labels\nimg/a.png,shirt;blue\r\n\nimg/b.png,\nimg/c.png, pants \n");
+  const MultiLabelImages data = load_multilabel_csv(with_header, sized(4, 4));
+  CHECK(data.label_names == std::vector<std::string>{"blue", "pants", "shirt"});
+  CHECK(data.targets.to_vector<float>() == std::vector<float>{1, 0, 1, 0, 0, 0, 0, 1, 0});
+  CHECK(data.label_set_names == std::vector<std::string>{"", "blue;shirt", "pants"});
+
+  const std::string no_header = dir.file("set/plain.csv");
+  testing::write_text(no_header, "\xEF\xBB\xBFimg/a.png,x\nimg/b.png,y\n");  // with a UTF-8 BOM
+  CHECK(load_multilabel_csv(no_header, sized(4, 4)).size() == 2);
+
+  const std::string columns = dir.file("set/columns.csv");
+  testing::write_text(columns, "file,labels\nimg/a.png,x,extra\n");
+  CHECK_THROWS_WITH(load_multilabel_csv(columns, sized(4, 4)),
+                    Catch::Contains("columns.csv: line 2: expected 2 columns") &&
+                        Catch::Contains("found 3"));
+  const std::string empty_label = dir.file("set/empty.csv");
+  testing::write_text(empty_label, "img/a.png,x;;y\n");
+  CHECK_THROWS_WITH(load_multilabel_csv(empty_label, sized(4, 4)),
+                    Catch::Contains("empty.csv: line 1: empty label"));
+  const std::string not_image = dir.file("set/notimage.csv");
+  testing::write_text(not_image, "file,labels\nimg/a.txt,x\n");
+  CHECK_THROWS_WITH(load_multilabel_csv(not_image, sized(4, 4)),
+                    Catch::Contains("notimage.csv: line 2: 'img/a.txt' is not an image"));
+  const std::string missing = dir.file("set/missing.csv");
+  testing::write_text(missing, "img/a.png,x\nimg/gone.png,y\n");
+  CHECK_THROWS_WITH(load_multilabel_csv(missing, sized(4, 4)),
+                    Catch::Contains("gone.png: cannot be read"));
+  ImageFolderOptions skip = sized(4, 4);
+  skip.bad_images = BadImages::skip;
+  const MultiLabelImages kept = load_multilabel_csv(missing, skip);
+  CHECK(kept.size() == 1);
+  CHECK(kept.label_names == std::vector<std::string>{"x", "y"});  // labels never shift
+  CHECK_THROWS_WITH(load_multilabel_csv(dir.str() + "/none.csv"),
+                    Catch::Contains("none.csv: no such file"));
+}
+
+TEST_CASE("select picks multi-label rows in order", "[data][multilabel]") {
+  TempDir dir;
+  testing::write_png(dir.file("root/a_b/1.png"), 2, 2, 1, 10);
+  testing::write_png(dir.file("root/c/2.png"), 2, 2, 1, 20);
+  const MultiLabelImages data = load_multilabel_folder(dir.file("root"), sized(2, 2, 1));
+  const MultiLabelImages picked = select(data, {1, 0, 1});
+  CHECK(picked.targets.to_vector<float>() ==
+        std::vector<float>{0, 0, 1, 1, 1, 0, 0, 0, 1});
+  CHECK(picked.images.to_vector<uint8_t>()[0] == 20);
+  CHECK(picked.label_set == std::vector<int32_t>{1, 0, 1});
+}
