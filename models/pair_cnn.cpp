@@ -29,8 +29,8 @@ PairCnnConfig siamese_config(int image_height, int image_width) {
   return {.input = PairInput::siamese, .image_height = image_height, .image_width = image_width};
 }
 
-ConvTrunk::ConvTrunk(int in_channels_, int height_, int width_, const PairCnnConfig& c)
-    : in_channels(in_channels_), height(height_), width(width_) {
+ConvTrunk::ConvTrunk(int input_channels, int input_height, int input_width, const PairCnnConfig& c)
+    : in_channels(input_channels), height(input_height), width(input_width) {
   WEFT_CHECK(c.kernel > 0 && c.kernel % 2 == 1, "the pair CNN's kernel must be odd (\"same\" ",
              "padding k/2), got ", c.kernel);
   const int out_height = after_four_pools(height), out_width = after_four_pools(width);

@@ -26,6 +26,15 @@ std::shared_ptr<nn::Sequential> shortcut(int in_planes, int out_planes, int stri
       nn::Sequential{conv(in_planes, out_planes, 1, stride, 0), nn::BatchNorm2d(out_planes)});
 }
 
+// torchvision's stem pool, nn.MaxPool2d(kernel_size=3, stride=2, padding=1).
+Pool2dOptions stem_pool() {
+  Pool2dOptions pool;
+  pool.kernel_h = pool.kernel_w = 3;
+  pool.stride_h = pool.stride_w = 2;
+  pool.pad_h = pool.pad_w = 1;
+  return pool;
+}
+
 int halve_rounding_up(int n) {
   return (n + 1) / 2;
 }
@@ -107,11 +116,7 @@ Tensor ResNet::features(const Tensor& images) {
   WEFT_CHECK(images.ndim() == 4 && images.dim(1) == options_.in_channels,
              "ResNet expects images [N, ", options_.in_channels, ", H, W], got ", images.str());
   Tensor x = relu(bn1->forward(conv1->forward(images)));
-  if (!options_.small_input) {
-    x = max_pool2d(
-        x, Pool2dOptions{
-               .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1});
-  }
+  if (!options_.small_input) x = max_pool2d(x, stem_pool());
   for (const auto& layer : layers) x = layer->forward(x);
   return x;
 }

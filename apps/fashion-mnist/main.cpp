@@ -48,6 +48,7 @@ struct Options {
   double validation = 0.2;
   std::string resume;
   int patience = 0;  // 0: no early stopping
+  std::string schedule = "cosine";
   std::string sweep;
 };
 
@@ -87,7 +88,7 @@ RunSummary run(const Options& o) {
   const nlohmann::json config = {{"filters", o.filters}, {"dropout", o.dropout}, {"lr", o.lr},
                                  {"batch_size", o.batch_size}, {"seed", o.seed},
                                  {"validation_fraction", o.validation}, {"data", o.data},
-                                 {"epochs", o.epochs}, {"patience", o.patience},
+                                 {"epochs", o.epochs}, {"patience", o.patience}, {"schedule", o.schedule},
                                  {"device", device.str()}};
   train::TrainerOptions trainer_options;
   trainer_options.epochs = o.epochs;
@@ -103,6 +104,12 @@ RunSummary run(const Options& o) {
   if (o.patience > 0) {
     trainer.add_callback(std::make_shared<train::EarlyStopping>(
         train::EarlyStoppingOptions{.patience = o.patience, .restore_best_weights = true}));
+  }
+  if (o.schedule == "cosine") {
+    // Cosine decay of the learning rate to zero over the whole run, updated every step.
+    const int64_t steps_per_epoch = (train.size() + o.batch_size - 1) / o.batch_size;
+    trainer.add_callback(std::make_shared<train::CosineAnnealing>(train::CosineAnnealingOptions{
+        .t_max = steps_per_epoch * o.epochs, .eta_min = 0, .unit = train::ScheduleUnit::step}));
   }
   trainer.add_callback(std::make_shared<train::ModelCheckpoint>());
   const train::StepHooks hooks = trainer.step_hooks();
@@ -225,6 +232,10 @@ int main(int argc, char** argv) {
   app.add_option("--resume", o.resume,
                  "continue a run from its folder (its last.safetensors) or a checkpoint file; "
                  "--out defaults to that folder");
+  app.add_option("--schedule", o.schedule,
+                 "learning rate: constant (the seed's) or cosine (decay to 0 over the run)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"constant", "cosine"}));
   app.add_option("--patience", o.patience,
                  "stop when val_loss has not improved for this many epochs and keep the best "
                  "epoch's weights (0: off)")
