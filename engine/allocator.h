@@ -22,8 +22,9 @@ void device_free(Device device, void* pointer, size_t bytes);
 MemoryStats memory_stats(Device device);
 void reset_peak_memory(Device device);
 
-// Copy `bytes` between any two devices (host<->device copies synchronise with the device's
-// stream so the host sees finished data).
+// Copy `bytes` between any two devices. A device-to-host copy waits for the device's stream, so
+// the host sees finished data; a host-to-device copy returns once the source has been staged
+// (engine/cuda/runtime.h), so the source may be reused at once but the host does not wait.
 void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes);
 
 // Zero `bytes` at `pointer` on `device`.

@@ -11,8 +11,8 @@ namespace weft {
 Backend& backend_for(Device device) {
   if (device.is_cpu()) return cpu_backend();
 #ifdef WEFT_HAVE_CUDA
-  // The hand-written kernels; families without them yet throw weft::NotImplemented.
-  return cuda_backend(device.index);
+  // Hand kernels or cuDNN/cuBLAS per op family, as the kernel choice says (kernels/selection.h).
+  return cuda_selecting_backend(device.index);
 #else
   throw Error("no backend for " + device.str() + ": this weft was built without CUDA");
 #endif

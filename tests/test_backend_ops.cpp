@@ -15,6 +15,7 @@
 //
 // To cover a new kernel family: add its cases to op_cases() below (odd sizes, batch 1, sizes
 // that are not a multiple of the block or tile size); nothing else changes.
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -35,6 +36,7 @@
 #include "engine/runtime.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/selection.h"
 
 namespace {
 
@@ -518,204 +520,546 @@ void add_optimizer_cases(std::vector<OpCase>& cases) {
   }
 }
 
-// One case per method of the families that have no hand kernels yet, so the table is ready
-// for them: today the emulated and CUDA backends skip these.
-void add_pending_family_cases(std::vector<OpCase>& cases) {
+// ---- matrix products, convolutions, pooling, batch normalisation -------------------------------
+//
+// Tolerance of a sum of products. A GEMM or convolution output is a sum of `terms` products of
+// inputs drawn from [-1, 1] (rms of a product 1/3). The CPU reference (OpenBLAS, blocked and
+// vectorised) and the hand kernel (one fmaf chain per output, kernels/cuda/tiled_product.h) add
+// them in different orders, so neither is exact and they disagree by the sum of their rounding
+// errors. For a float sum each addition rounds the running partial sum (of size about
+// sqrt(k) / 3 after k terms) by up to u/2 = 2^-25, with random sign: the error is a random walk
+// of standard deviation about u * terms / (3 sqrt(2)) ~ 0.24 u * terms. Two such errors, and
+// the largest over a few thousand outputs (about 4 standard deviations), give about
+// 2 u * terms; the tolerance allows twice that, 4 u * terms, plus 1e-6 for outputs near zero
+// and 1e-5 relative for large ones. The worst-case bound (u * terms * sum |products|, quadratic
+// in terms) would accept almost anything and is not used. Observed under emulation: at most
+// 16% of this tolerance (ResNet-18 layer 4, 4608 terms: 2.3e-4 against 1.1e-3), typically 5%.
+constexpr double kFloatUnitRoundoff = 5.9604644775390625e-8;  // 2^-24
+
+struct Tolerance {
+  double abs, rel;
+};
+
+Tolerance product_tolerance(int64_t terms) {
+  return {1e-6 + 4.0 * kFloatUnitRoundoff * static_cast<double>(terms), 1e-5};
+}
+
+void add_gemm_cases(std::vector<OpCase>& cases) {
   uint32_t seed = 5000;
-  weft::Conv2dParams conv;
-  conv.batch = 2;
-  conv.in_channels = 3;
-  conv.in_h = 7;
-  conv.in_w = 6;
-  conv.out_channels = 5;
-  conv.kernel_h = conv.kernel_w = 3;
-  conv.stride_h = conv.stride_w = 2;
-  conv.pad_h = conv.pad_w = 1;
-  const int64_t x_n = int64_t{conv.batch} * conv.in_channels * conv.in_h * conv.in_w;
-  const int64_t w_n = int64_t{conv.out_channels} * conv.in_channels * 9;
-  const int64_t y_n = int64_t{conv.batch} * conv.out_channels * conv.out_h() * conv.out_w();
-  cases.push_back({"conv2d_forward", "conv2d_forward 2x3x7x6 -> 5, k3 s2 p1",
-                   {input("x", uniform(x_n, ++seed)), input("w", uniform(w_n, ++seed)),
-                    input("bias", uniform(conv.out_channels, ++seed)), output("y", y_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv2d_forward(conv, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"conv2d_backward_data", "conv2d_backward_data 2x3x7x6 -> 5, k3 s2 p1",
-                   {input("dy", uniform(y_n, ++seed)), input("w", uniform(w_n, ++seed)),
-                    output("dx", x_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv2d_backward_data(conv, f32(p, 0), f32(p, 1), f32(p, 2));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"conv2d_backward_filter", "conv2d_backward_filter 2x3x7x6 -> 5, k3 s2 p1",
-                   {input("x", uniform(x_n, ++seed)), input("dy", uniform(y_n, ++seed)),
-                    output("dw", w_n), output("dbias", conv.out_channels)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv2d_backward_filter(conv, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3));
-                   },
-                   1e-5, 1e-4});
-
-  weft::ConvTranspose2dParams convt;
-  convt.batch = 1;
-  convt.in_channels = 4;
-  convt.in_h = 5;
-  convt.in_w = 5;
-  convt.out_channels = 3;
-  convt.kernel_h = convt.kernel_w = 4;
-  convt.stride_h = convt.stride_w = 2;
-  convt.pad_h = convt.pad_w = 1;
-  const int64_t tx_n = int64_t{convt.in_channels} * 25;
-  const int64_t tw_n = int64_t{convt.in_channels} * convt.out_channels * 16;
-  const int64_t ty_n = int64_t{convt.out_channels} * convt.out_h() * convt.out_w();
-  cases.push_back({"conv_transpose2d_forward", "conv_transpose2d_forward 1x4x5x5 -> 3, k4 s2 p1",
-                   {input("x", uniform(tx_n, ++seed)), input("w", uniform(tw_n, ++seed)),
-                    input("bias", uniform(convt.out_channels, ++seed)), output("y", ty_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv_transpose2d_forward(convt, f32(p, 0), f32(p, 1), f32(p, 2),
-                                                 f32(p, 3));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"conv_transpose2d_backward_data",
-                   "conv_transpose2d_backward_data 1x4x5x5 -> 3, k4 s2 p1",
-                   {input("dy", uniform(ty_n, ++seed)), input("w", uniform(tw_n, ++seed)),
-                    output("dx", tx_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv_transpose2d_backward_data(convt, f32(p, 0), f32(p, 1), f32(p, 2));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"conv_transpose2d_backward_filter",
-                   "conv_transpose2d_backward_filter 1x4x5x5 -> 3, k4 s2 p1",
-                   {input("x", uniform(tx_n, ++seed)), input("dy", uniform(ty_n, ++seed)),
-                    output("dw", tw_n), output("dbias", convt.out_channels)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.conv_transpose2d_backward_filter(convt, f32(p, 0), f32(p, 1), f32(p, 2),
-                                                         f32(p, 3));
-                   },
-                   1e-5, 1e-4});
-
-  weft::GemmParams gp;
-  gp.m = 5;
-  gp.n = 7;
-  gp.k = 3;
-  gp.trans_b = true;
-  cases.push_back({"gemm", "gemm 5x7x3 B transposed",
-                   {input("a", uniform(15, ++seed)), input("b", uniform(21, ++seed)),
-                    output("c", 35)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.gemm(gp, f32(p, 0), f32(p, 1), f32(p, 2));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"linear_forward", "linear_forward 3x10 -> 4",
-                   {input("x", uniform(30, ++seed)), input("w", uniform(40, ++seed)),
-                    input("bias", uniform(4, ++seed)), output("y", 12)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.linear_forward(3, 10, 4, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3));
-                   },
-                   1e-5, 1e-4});
-  cases.push_back({"linear_backward", "linear_backward 3x10 -> 4",
-                   {input("x", uniform(30, ++seed)), input("w", uniform(40, ++seed)),
-                    input("dy", uniform(12, ++seed)), output("dx", 30), output("dw", 40),
-                    output("dbias", 4)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.linear_backward(3, 10, 4, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
-                                        f32(p, 4), f32(p, 5));
-                   },
-                   1e-5, 1e-4});
-
-  weft::Pool2dParams pool;
-  pool.batch = 2;
-  pool.channels = 3;
-  pool.in_h = 7;
-  pool.in_w = 5;
-  pool.kernel_h = pool.kernel_w = 2;
-  pool.stride_h = pool.stride_w = 2;
-  const int64_t px_n = 2 * 3 * 35;
-  const int64_t py_n = int64_t{2} * 3 * pool.out_h() * pool.out_w();
-  cases.push_back({"max_pool2d_forward", "max_pool2d_forward 2x3x7x5 k2 s2",
-                   {input("x", uniform(px_n, ++seed)), output("y", py_n),
-                    output_i32("argmax", py_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.max_pool2d_forward(pool, f32(p, 0), f32(p, 1), i32(p, 2));
-                   }});
-  std::vector<int32_t> argmax(static_cast<size_t>(py_n));
-  for (int64_t i = 0; i < py_n; ++i) {  // a valid window position of each output
-    const int64_t plane_index = i % (pool.out_h() * pool.out_w());
-    const int64_t oh = plane_index / pool.out_w(), ow = plane_index % pool.out_w();
-    argmax[static_cast<size_t>(i)] = static_cast<int32_t>((oh * 2 + i % 2) * pool.in_w + ow * 2);
+  struct Shape {
+    int m, n, k;
+    bool trans_a, trans_b;
+    float alpha, beta;
+  };
+  // Tails in every dimension (not multiples of the 64 x 64 tile or the 16-deep slab), every
+  // transpose combination, alpha/beta (beta != 0 reads C), an empty reduction and one element.
+  for (const Shape& s :
+       {Shape{5, 7, 3, false, true, 1.0f, 0.0f}, Shape{67, 65, 33, false, false, 1.0f, 0.0f},
+        Shape{67, 65, 33, true, false, 1.0f, 0.0f}, Shape{67, 65, 33, false, true, 1.0f, 0.0f},
+        Shape{67, 65, 33, true, true, 1.0f, 0.0f}, Shape{130, 70, 200, false, false, 0.5f, -1.5f},
+        Shape{1, 1, 1, false, false, 1.0f, 0.0f}, Shape{3, 4, 0, false, false, 1.0f, 0.0f},
+        Shape{3, 4, 0, true, true, 1.0f, 2.0f}, Shape{17, 1, 129, true, false, -2.0f, 1.0f}}) {
+    weft::GemmParams gp;
+    gp.m = s.m;
+    gp.n = s.n;
+    gp.k = s.k;
+    gp.trans_a = s.trans_a;
+    gp.trans_b = s.trans_b;
+    gp.alpha = s.alpha;
+    gp.beta = s.beta;
+    std::ostringstream name;
+    name << "gemm " << s.m << "x" << s.n << "x" << s.k << (s.trans_a ? " A^T" : "")
+         << (s.trans_b ? " B^T" : "") << " alpha=" << s.alpha << " beta=" << s.beta;
+    const int64_t c_n = int64_t{s.m} * s.n;
+    // beta == 0: C starts as NaN and must be overwritten; otherwise it is read.
+    Buffer c = s.beta == 0.0f ? output("c", c_n) : inout("c", uniform(c_n, ++seed));
+    const Tolerance t = product_tolerance(s.k);
+    cases.push_back({"gemm",
+                     name.str(),
+                     {input("a", uniform(int64_t{s.m} * s.k, ++seed)),
+                      input("b", uniform(int64_t{s.k} * s.n, ++seed)), c},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.gemm(gp, f32(p, 0), f32(p, 1), f32(p, 2));
+                     },
+                     t.abs,
+                     t.rel});
   }
-  cases.push_back({"max_pool2d_backward", "max_pool2d_backward 2x3x7x5 k2 s2",
-                   {input("dy", uniform(py_n, ++seed)), input_i32("argmax", argmax),
-                    output("dx", px_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.max_pool2d_backward(pool, f32(p, 0), i32(p, 1), f32(p, 2));
-                   }});
-  cases.push_back({"avg_pool2d_forward", "avg_pool2d_forward 2x3x7x5 k2 s2",
-                   {input("x", uniform(px_n, ++seed)), output("y", py_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.avg_pool2d_forward(pool, f32(p, 0), f32(p, 1));
-                   }});
-  cases.push_back({"avg_pool2d_backward", "avg_pool2d_backward 2x3x7x5 k2 s2",
-                   {input("dy", uniform(py_n, ++seed)), output("dx", px_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.avg_pool2d_backward(pool, f32(p, 0), f32(p, 1));
-                   }});
-  cases.push_back({"global_avg_pool_forward", "global_avg_pool_forward 2x3x35",
-                   {input("x", uniform(px_n, ++seed)), output("y", 6)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.global_avg_pool_forward(2, 3, 35, f32(p, 0), f32(p, 1));
-                   }});
-  cases.push_back({"global_avg_pool_backward", "global_avg_pool_backward 2x3x35",
-                   {input("dy", uniform(6, ++seed)), output("dx", px_n)},
-                   [=](Backend& be, const std::vector<void*>& p) {
-                     be.global_avg_pool_backward(2, 3, 35, f32(p, 0), f32(p, 1));
-                   }});
 
-  weft::BatchNormParams bn;
-  bn.batch = 3;
-  bn.channels = 5;
-  bn.spatial = 7;
-  const int64_t bn_n = 3 * 5 * 7;
-  cases.push_back({"batch_norm_forward_train", "batch_norm_forward_train 3x5x7",
-                   {input("x", uniform(bn_n, ++seed)), input("gamma", uniform(5, ++seed)),
-                    input("beta", uniform(5, ++seed)), output("y", bn_n),
-                    output("save_mean", 5), output("save_invstd", 5),
-                    inout("running_mean", uniform(5, ++seed)),
-                    inout("running_var", uniform(5, ++seed, 0.5f, 2.0f))},
+  struct Linear {
+    int n, in, out;
+    bool bias, dx, dw;  // which optional pointers are given
+  };
+  // The seed models' layers: Fashion-MNIST CNN 10816 -> 32 -> 10 (batch 1 and 2), ResNet's
+  // 512 -> classes, a BatchNorm1d-sized hidden layer, plus a first layer (no dx) and a frozen
+  // one (no dw, no dbias).
+  for (const Linear& l :
+       {Linear{3, 10, 4, true, true, true}, Linear{2, 10816, 32, true, true, true},
+        Linear{64, 32, 10, true, true, true}, Linear{3, 512, 10, true, true, true},
+        Linear{33, 100, 70, false, false, true}, Linear{5, 65, 129, true, true, false}}) {
+    std::ostringstream shape;
+    shape << " " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")
+          << (l.dx ? "" : " no dx") << (l.dw ? "" : " no dw/dbias");
+    const int64_t x_n = int64_t{l.n} * l.in, w_n = int64_t{l.in} * l.out;
+    const int64_t y_n = int64_t{l.n} * l.out;
+    const Tolerance forward = product_tolerance(l.in);
+    cases.push_back({"linear_forward",
+                     "linear_forward" + shape.str(),
+                     {input("x", uniform(x_n, ++seed)), input("w", uniform(w_n, ++seed)),
+                      input("bias", uniform(l.out, ++seed)), output("y", y_n)},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.linear_forward(l.n, l.in, l.out, f32(p, 0), f32(p, 1),
+                                         l.bias ? f32(p, 2) : nullptr, f32(p, 3));
+                     },
+                     forward.abs,
+                     forward.rel});
+    // dx sums over out, dw and dbias over n: the longer of the two sets the tolerance.
+    const Tolerance backward = product_tolerance(std::max(l.out, l.n));
+    cases.push_back({"linear_backward",
+                     "linear_backward" + shape.str(),
+                     {input("x", uniform(x_n, ++seed)), input("w", uniform(w_n, ++seed)),
+                      input("dy", uniform(y_n, ++seed)), output("dx", l.dx ? x_n : 0),
+                      output("dw", l.dw ? w_n : 0), output("dbias", l.dw ? l.out : 0)},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.linear_backward(l.n, l.in, l.out, f32(p, 0), f32(p, 1), f32(p, 2),
+                                          l.dx ? f32(p, 3) : nullptr, l.dw ? f32(p, 4) : nullptr,
+                                          l.dw ? f32(p, 5) : nullptr);
+                     },
+                     backward.abs,
+                     backward.rel});
+  }
+}
+
+weft::Conv2dParams conv_params(int batch, int in_channels, int in_h, int in_w, int out_channels,
+                               int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h,
+                               int pad_w, int dilation = 1) {
+  weft::Conv2dParams c;
+  c.batch = batch;
+  c.in_channels = in_channels;
+  c.in_h = in_h;
+  c.in_w = in_w;
+  c.out_channels = out_channels;
+  c.kernel_h = kernel_h;
+  c.kernel_w = kernel_w;
+  c.stride_h = stride_h;
+  c.stride_w = stride_w;
+  c.pad_h = pad_h;
+  c.pad_w = pad_w;
+  c.dilation_h = c.dilation_w = dilation;
+  return c;
+}
+
+std::string conv_name(const weft::Conv2dParams& c) {
+  std::ostringstream s;
+  s << " " << c.batch << "x" << c.in_channels << "x" << c.in_h << "x" << c.in_w << " -> "
+    << c.out_channels << ", k" << c.kernel_h;
+  if (c.kernel_w != c.kernel_h) s << "x" << c.kernel_w;
+  s << " s" << c.stride_h;
+  if (c.stride_w != c.stride_h) s << "x" << c.stride_w;
+  s << " p" << c.pad_h;
+  if (c.pad_w != c.pad_h) s << "x" << c.pad_w;
+  if (c.dilation_h != 1) s << " d" << c.dilation_h;
+  return s.str();
+}
+
+// Forward, backward-data and backward-filter of one convolution. `bias`: whether forward gets a
+// bias and backward-filter a dbias.
+void add_conv(std::vector<OpCase>& cases, const std::string& label, const weft::Conv2dParams& c,
+              bool bias, uint32_t& seed) {
+  const std::string name = conv_name(c) + (bias ? "" : " no bias") + label;
+  const int64_t x_n = int64_t{c.batch} * c.in_channels * c.in_h * c.in_w;
+  const int64_t w_n = int64_t{c.out_channels} * c.in_channels * c.kernel_h * c.kernel_w;
+  const int64_t y_n = int64_t{c.batch} * c.out_channels * c.out_h() * c.out_w();
+  const Tolerance forward = product_tolerance(int64_t{c.in_channels} * c.kernel_h * c.kernel_w);
+  const Tolerance data = product_tolerance(int64_t{c.out_channels} * c.kernel_h * c.kernel_w);
+  const Tolerance filter = product_tolerance(int64_t{c.batch} * c.out_h() * c.out_w());
+  cases.push_back({"conv2d_forward",
+                   "conv2d_forward" + name,
+                   {input("x", uniform(x_n, ++seed)), input("w", uniform(w_n, ++seed)),
+                    input("bias", uniform(c.out_channels, ++seed)), output("y", y_n)},
                    [=](Backend& be, const std::vector<void*>& p) {
-                     be.batch_norm_forward_train(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
-                                                 f32(p, 4), f32(p, 5), f32(p, 6), f32(p, 7));
+                     be.conv2d_forward(c, f32(p, 0), f32(p, 1), bias ? f32(p, 2) : nullptr,
+                                       f32(p, 3));
                    },
-                   1e-5, 1e-4});
-  cases.push_back({"batch_norm_forward_eval", "batch_norm_forward_eval 3x5x7",
-                   {input("x", uniform(bn_n, ++seed)), input("gamma", uniform(5, ++seed)),
-                    input("beta", uniform(5, ++seed)), input("running_mean", uniform(5, ++seed)),
-                    input("running_var", uniform(5, ++seed, 0.5f, 2.0f)), output("y", bn_n)},
+                   forward.abs,
+                   forward.rel});
+  cases.push_back(
+      {"conv2d_backward_data",
+       "conv2d_backward_data" + name,
+       {input("dy", uniform(y_n, ++seed)), input("w", uniform(w_n, ++seed)), output("dx", x_n)},
+       [=](Backend& be, const std::vector<void*>& p) {
+         be.conv2d_backward_data(c, f32(p, 0), f32(p, 1), f32(p, 2));
+       },
+       data.abs,
+       data.rel});
+  cases.push_back({"conv2d_backward_filter",
+                   "conv2d_backward_filter" + name,
+                   {input("x", uniform(x_n, ++seed)), input("dy", uniform(y_n, ++seed)),
+                    output("dw", w_n), output("dbias", bias ? c.out_channels : 0)},
                    [=](Backend& be, const std::vector<void*>& p) {
-                     be.batch_norm_forward_eval(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
-                                                f32(p, 4), f32(p, 5));
+                     be.conv2d_backward_filter(c, f32(p, 0), f32(p, 1), f32(p, 2),
+                                               bias ? f32(p, 3) : nullptr);
                    },
-                   1e-5, 1e-4});
-  cases.push_back({"batch_norm_backward", "batch_norm_backward 3x5x7",
-                   {input("dy", uniform(bn_n, ++seed)), input("x", uniform(bn_n, ++seed)),
-                    input("gamma", uniform(5, ++seed)), input("save_mean", uniform(5, ++seed)),
-                    input("save_invstd", uniform(5, ++seed, 0.5f, 2.0f)), output("dx", bn_n),
-                    output("dgamma", 5), output("dbeta", 5)},
+                   filter.abs,
+                   filter.rel});
+}
+
+void add_conv_cases(std::vector<OpCase>& cases) {
+  uint32_t seed = 6000;
+  // Geometry: padding and stride 2; batch 1 without padding on odd sizes; dilation 2; different
+  // strides, kernel sizes and padding per axis; channel counts just above the 64-row tile.
+  add_conv(cases, "", conv_params(2, 3, 7, 6, 5, 3, 3, 2, 2, 1, 1), true, seed);
+  add_conv(cases, "", conv_params(1, 1, 9, 11, 4, 3, 3, 1, 1, 0, 0), true, seed);
+  add_conv(cases, "", conv_params(2, 3, 11, 10, 6, 3, 3, 1, 1, 2, 2, 2), true, seed);
+  add_conv(cases, "", conv_params(1, 5, 9, 8, 3, 3, 2, 2, 1, 1, 0), false, seed);
+  add_conv(cases, "", conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), true, seed);
+  // The reduction of backward-filter split over several blocks (batch * OH * OW > 512).
+  add_conv(cases, " (split reduction)", conv_params(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1), true, seed);
+  // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
+  add_conv(cases, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true,
+           seed);
+  add_conv(cases, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true,
+           seed);
+  // Pair CNN (seed 001): 6 or 3 input channels, 5x5 pad 2, 4 filters, at 224x224 -> 20x20.
+  add_conv(cases, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true,
+           seed);
+  add_conv(cases, " (pair cnn, scaled)", conv_params(1, 3, 24, 18, 4, 5, 5, 1, 1, 2, 2), true,
+           seed);
+  // Apparel CNN: 3x3 pad 1 with 32 -> 64 and 128 -> 128 channels on small maps; its 2x2 "same"
+  // conv (pad 1, the extra row cropped afterwards).
+  add_conv(cases, " (apparel cnn, scaled)", conv_params(1, 32, 9, 9, 64, 3, 3, 1, 1, 1, 1), true,
+           seed);
+  add_conv(cases, " (apparel cnn, scaled)", conv_params(1, 128, 5, 5, 128, 3, 3, 1, 1, 1, 1), true,
+           seed);
+  add_conv(cases, " (apparel cnn, scaled)", conv_params(2, 16, 6, 6, 16, 2, 2, 1, 1, 1, 1), true,
+           seed);
+  // ResNet (no bias): 7x7 stride 2 pad 3 stem (64 filters -> 16, 224 -> 32), 3x3 stride 2 pad 1,
+  // the 1x1 stride-2 downsample and a 1x1 bottleneck reduction.
+  add_conv(cases, " (resnet stem, scaled)", conv_params(1, 3, 32, 32, 16, 7, 7, 2, 2, 3, 3), false,
+           seed);
+  add_conv(cases, " (resnet, scaled)", conv_params(1, 16, 9, 9, 32, 3, 3, 2, 2, 1, 1), false, seed);
+  add_conv(cases, " (resnet downsample, scaled)", conv_params(2, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0),
+           false, seed);
+  add_conv(cases, " (resnet bottleneck, scaled)", conv_params(1, 64, 4, 4, 16, 1, 1, 1, 1, 0, 0),
+           false, seed);
+  // Exact ResNet-18 layers at batch 1: a 3x3 512 -> 512 conv of layer 4 on its 7x7 maps (a
+  // reduction of 4608 taps), and the 1x1 stride-2 downsample into it.
+  add_conv(cases, " (resnet-18 layer 4, exact)", conv_params(1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1),
+           false, seed);
+  add_conv(cases, " (resnet-18 downsample, exact)",
+           conv_params(1, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0), false, seed);
+  // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
+  add_conv(cases, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false, seed);
+  add_conv(cases, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false, seed);
+}
+
+void add_conv_transpose(std::vector<OpCase>& cases, const std::string& label,
+                        const weft::ConvTranspose2dParams& t, bool bias, uint32_t& seed) {
+  std::ostringstream s;
+  s << " " << t.batch << "x" << t.in_channels << "x" << t.in_h << "x" << t.in_w << " -> "
+    << t.out_channels << ", k" << t.kernel_h << " s" << t.stride_h << " p" << t.pad_h;
+  if (t.output_pad_h != 0) s << " out_pad" << t.output_pad_h;
+  if (t.dilation_h != 1) s << " d" << t.dilation_h;
+  const std::string name = s.str() + (bias ? "" : " no bias") + label;
+  const int64_t x_n = int64_t{t.batch} * t.in_channels * t.in_h * t.in_w;
+  const int64_t w_n = int64_t{t.in_channels} * t.out_channels * t.kernel_h * t.kernel_w;
+  const int64_t y_n = int64_t{t.batch} * t.out_channels * t.out_h() * t.out_w();
+  const int64_t taps = int64_t{t.kernel_h} * t.kernel_w;
+  const Tolerance forward = product_tolerance(t.in_channels * taps);
+  const Tolerance data = product_tolerance(t.out_channels * taps);
+  const Tolerance filter = product_tolerance(int64_t{t.batch} * t.in_h * t.in_w);
+  cases.push_back({"conv_transpose2d_forward",
+                   "conv_transpose2d_forward" + name,
+                   {input("x", uniform(x_n, ++seed)), input("w", uniform(w_n, ++seed)),
+                    input("bias", uniform(t.out_channels, ++seed)), output("y", y_n)},
                    [=](Backend& be, const std::vector<void*>& p) {
-                     be.batch_norm_backward(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
-                                            f32(p, 4), f32(p, 5), f32(p, 6), f32(p, 7));
+                     be.conv_transpose2d_forward(t, f32(p, 0), f32(p, 1),
+                                                 bias ? f32(p, 2) : nullptr, f32(p, 3));
                    },
-                   1e-5, 1e-4});
-  cases.push_back({"batch_norm_backward_eval", "batch_norm_backward_eval 3x5x7",
-                   {input("dy", uniform(bn_n, ++seed)), input("x", uniform(bn_n, ++seed)),
-                    input("gamma", uniform(5, ++seed)), input("running_mean", uniform(5, ++seed)),
-                    input("running_var", uniform(5, ++seed, 0.5f, 2.0f)), output("dx", bn_n),
-                    output("dgamma", 5), output("dbeta", 5)},
+                   forward.abs,
+                   forward.rel});
+  cases.push_back(
+      {"conv_transpose2d_backward_data",
+       "conv_transpose2d_backward_data" + name,
+       {input("dy", uniform(y_n, ++seed)), input("w", uniform(w_n, ++seed)), output("dx", x_n)},
+       [=](Backend& be, const std::vector<void*>& p) {
+         be.conv_transpose2d_backward_data(t, f32(p, 0), f32(p, 1), f32(p, 2));
+       },
+       data.abs,
+       data.rel});
+  cases.push_back({"conv_transpose2d_backward_filter",
+                   "conv_transpose2d_backward_filter" + name,
+                   {input("x", uniform(x_n, ++seed)), input("dy", uniform(y_n, ++seed)),
+                    output("dw", w_n), output("dbias", bias ? t.out_channels : 0)},
                    [=](Backend& be, const std::vector<void*>& p) {
-                     be.batch_norm_backward_eval(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
-                                                 f32(p, 4), f32(p, 5), f32(p, 6), f32(p, 7));
+                     be.conv_transpose2d_backward_filter(t, f32(p, 0), f32(p, 1), f32(p, 2),
+                                                         bias ? f32(p, 3) : nullptr);
                    },
-                   1e-5, 1e-4});
+                   filter.abs,
+                   filter.rel});
+}
+
+weft::ConvTranspose2dParams conv_transpose_params(int batch, int in_channels, int in_h, int in_w,
+                                                  int out_channels, int kernel, int stride, int pad,
+                                                  int output_pad = 0, int dilation = 1) {
+  weft::ConvTranspose2dParams t;
+  t.batch = batch;
+  t.in_channels = in_channels;
+  t.in_h = in_h;
+  t.in_w = in_w;
+  t.out_channels = out_channels;
+  t.kernel_h = t.kernel_w = kernel;
+  t.stride_h = t.stride_w = stride;
+  t.pad_h = t.pad_w = pad;
+  t.output_pad_h = t.output_pad_w = output_pad;
+  t.dilation_h = t.dilation_w = dilation;
+  return t;
+}
+
+void add_conv_transpose_cases(std::vector<OpCase>& cases) {
+  uint32_t seed = 7000;
+  add_conv_transpose(cases, "", conv_transpose_params(1, 4, 5, 5, 3, 4, 2, 1), true, seed);
+  // Output padding, dilation, odd non-square inputs.
+  add_conv_transpose(cases, "", conv_transpose_params(2, 3, 4, 5, 2, 3, 2, 1, 1), true, seed);
+  add_conv_transpose(cases, "", conv_transpose_params(1, 5, 3, 4, 7, 3, 1, 1, 0, 2), true, seed);
+  // DCGAN generator (no bias): the first layer, latent 1x1 -> 4x4 (4x4 stride 1 pad 0; 100 + 10
+  // class channels -> 32 instead of 512), and a 4x4 stride 2 pad 1 doubling layer.
+  add_conv_transpose(cases, " (dcgan, scaled)", conv_transpose_params(2, 110, 1, 1, 32, 4, 1, 0),
+                     false, seed);
+  add_conv_transpose(cases, " (dcgan, scaled)", conv_transpose_params(2, 16, 8, 8, 8, 4, 2, 1),
+                     false, seed);
+  // Exact: the unconditional DCGAN-64 generator's first layer (latent 100 -> 512 at 4x4).
+  add_conv_transpose(cases, " (dcgan-64, exact)", conv_transpose_params(1, 100, 1, 1, 512, 4, 1, 0),
+                     false, seed);
+  // The last layer to image channels, with the reduction of backward-filter split over blocks.
+  add_conv_transpose(cases, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
+                     false, seed);
+}
+
+weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel, int stride,
+                               int pad, bool count_include_pad = true) {
+  weft::Pool2dParams p;
+  p.batch = batch;
+  p.channels = channels;
+  p.in_h = in_h;
+  p.in_w = in_w;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = pad;
+  p.count_include_pad = count_include_pad;
+  return p;
+}
+
+// Values on a coarse grid (many exact ties, so "first maximum" matters), with a few NaN.
+std::vector<float> tied_values(int64_t count, uint32_t seed, bool with_nan) {
+  std::mt19937 gen(seed);
+  std::uniform_int_distribution<int> level(-2, 2);
+  std::vector<float> v(static_cast<size_t>(count));
+  for (float& f : v) f = 0.5f * static_cast<float>(level(gen));
+  if (with_nan) {
+    for (size_t i = 7; i < v.size(); i += 41) v[i] = std::numeric_limits<float>::quiet_NaN();
+  }
+  return v;
+}
+
+void add_pool_cases(std::vector<OpCase>& cases) {
+  uint32_t seed = 8000;
+  struct Setting {
+    const char* label;
+    weft::Pool2dParams p;
+    bool ties;
+  };
+  // Non-overlapping 2x2; the ResNet stem pool 3x3 stride 2 pad 1 (overlapping windows, padding);
+  // the apparel CNN's 3x3 stride 3 on a size that leaves a tail; 2x2 stride 1 (each cell in up
+  // to four windows); exact ties and NaN.
+  for (const Setting& s :
+       {Setting{"", pool_params(2, 3, 7, 5, 2, 2, 0), false},
+        Setting{" (resnet stem pool)", pool_params(1, 4, 11, 11, 3, 2, 1), false},
+        Setting{" (apparel cnn)", pool_params(2, 3, 10, 10, 3, 3, 0), false},
+        Setting{"", pool_params(1, 2, 6, 7, 2, 1, 0), false},
+        Setting{" ties and NaN", pool_params(2, 3, 9, 9, 3, 2, 1), true}}) {
+    const weft::Pool2dParams p = s.p;
+    std::ostringstream shape;
+    shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
+          << p.kernel_h << " s" << p.stride_h << " p" << p.pad_h << s.label;
+    const int64_t x_n = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
+    const int64_t y_n = int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
+    const std::vector<float> x = s.ties ? tied_values(x_n, ++seed, true) : uniform(x_n, ++seed);
+    // Values and indices must match bit for bit: same comparisons in the same order.
+    cases.push_back({"max_pool2d_forward",
+                     "max_pool2d_forward" + shape.str(),
+                     {input("x", x), output("y", y_n), output_i32("argmax", y_n)},
+                     [=](Backend& be, const std::vector<void*>& p_) {
+                       be.max_pool2d_forward(p, f32(p_, 0), f32(p_, 1), i32(p_, 2));
+                     },
+                     0.0,
+                     0.0});
+    // The argmax backward receives is the reference forward's on tied data, so overlapping
+    // windows that pick the same cell send it several gradients.
+    std::vector<float> y(static_cast<size_t>(y_n));
+    std::vector<int32_t> argmax(static_cast<size_t>(y_n));
+    const std::vector<float> tied = tied_values(x_n, ++seed, false);
+    weft::cpu_backend().max_pool2d_forward(p, tied.data(), y.data(), argmax.data());
+    // Sums of at most kernel_h * kernel_w gradients in the reference's order: exact.
+    cases.push_back(
+        {"max_pool2d_backward",
+         "max_pool2d_backward" + shape.str(),
+         {input("dy", uniform(y_n, ++seed)), input_i32("argmax", argmax), output("dx", x_n)},
+         [=](Backend& be, const std::vector<void*>& p_) {
+           be.max_pool2d_backward(p, f32(p_, 0), i32(p_, 1), f32(p_, 2));
+         },
+         0.0,
+         0.0});
+    for (bool include_pad : {true, false}) {
+      if (!include_pad && p.pad_h == 0) continue;  // the same as with padding counted
+      weft::Pool2dParams q = p;
+      q.count_include_pad = include_pad;
+      const std::string avg = shape.str() + (include_pad ? "" : " exclude pad");
+      // Same additions and divisions in the same order as the reference: exact.
+      cases.push_back({"avg_pool2d_forward",
+                       "avg_pool2d_forward" + avg,
+                       {input("x", uniform(x_n, ++seed)), output("y", y_n)},
+                       [=](Backend& be, const std::vector<void*>& p_) {
+                         be.avg_pool2d_forward(q, f32(p_, 0), f32(p_, 1));
+                       },
+                       0.0,
+                       0.0});
+      cases.push_back({"avg_pool2d_backward",
+                       "avg_pool2d_backward" + avg,
+                       {input("dy", uniform(y_n, ++seed)), output("dx", x_n)},
+                       [=](Backend& be, const std::vector<void*>& p_) {
+                         be.avg_pool2d_backward(q, f32(p_, 0), f32(p_, 1));
+                       },
+                       0.0,
+                       0.0});
+    }
+  }
+
+  struct Global {
+    int batch, channels, plane;
+  };
+  // ResNet's 7x7 maps (512 channels -> 64), a 56x56 map, one element.
+  for (const Global& g :
+       {Global{2, 3, 35}, Global{3, 64, 49}, Global{2, 5, 3136}, Global{1, 1, 1}}) {
+    const std::string shape = " " + std::to_string(g.batch) + "x" + std::to_string(g.channels) +
+                              "x" + std::to_string(g.plane);
+    const int64_t x_n = int64_t{g.batch} * g.channels * g.plane;
+    const int64_t y_n = int64_t{g.batch} * g.channels;
+    // Both sum in double and round once: at most an ulp apart.
+    cases.push_back({"global_avg_pool_forward",
+                     "global_avg_pool_forward" + shape,
+                     {input("x", uniform(x_n, ++seed)), output("y", y_n)},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.global_avg_pool_forward(g.batch, g.channels, g.plane, f32(p, 0),
+                                                  f32(p, 1));
+                     },
+                     1e-7,
+                     1e-6});
+    cases.push_back({"global_avg_pool_backward",
+                     "global_avg_pool_backward" + shape,
+                     {input("dy", uniform(y_n, ++seed)), output("dx", x_n)},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.global_avg_pool_backward(g.batch, g.channels, g.plane, f32(p, 0),
+                                                   f32(p, 1));
+                     },
+                     0.0,
+                     0.0});
+  }
+}
+
+void add_batchnorm_cases(std::vector<OpCase>& cases) {
+  uint32_t seed = 9000;
+  struct Setting {
+    const char* label;
+    int batch, channels, spatial;
+    float eps, momentum;
+    float shift;     // added to x: a mean large next to the spread tests the variance algorithm
+    bool gradients;  // whether dgamma and dbeta are requested
+  };
+  // BatchNorm2d and 1d; batch 1; one value per channel (no spread: unbiased falls back to 0);
+  // a channel reduction split over several blocks (M = 2 * 48 * 48 > 4096); the apparel CNN's
+  // Keras eps/momentum on BatchNorm1d(1024) (scaled to 300); a mean of 100 with spread 1;
+  // backward without dgamma/dbeta.
+  for (const Setting& s : {Setting{"", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" batch 1", 1, 6, 33, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" one value", 1, 3, 1, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" split", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" bn1d keras", 16, 300, 1, 1e-3f, 0.01f, 0.0f, true},
+                           Setting{" mean 100", 4, 2, 100, 1e-5f, 0.1f, 100.0f, true},
+                           Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false}}) {
+    weft::BatchNormParams bn;
+    bn.batch = s.batch;
+    bn.channels = s.channels;
+    bn.spatial = s.spatial;
+    bn.eps = s.eps;
+    bn.momentum = s.momentum;
+    const int c = s.channels;
+    const int64_t n = int64_t{s.batch} * c * s.spatial;
+    const std::string shape = " " + std::to_string(s.batch) + "x" + std::to_string(c) + "x" +
+                              std::to_string(s.spatial) + s.label;
+    std::vector<float> x = uniform(n, ++seed);
+    for (float& v : x) v += s.shift;
+    const bool grads = s.gradients;
+    // The kernels normalise in float, the reference in double: y and dx carry a few float
+    // roundings of values of order 1 (1e-5 + 1e-4 relative). The statistics are a float
+    // Welford per thread on values shifted by the channel's first value, merged in double, and
+    // x - mean is compensated for the rounding of the float mean, so a mean of 100 next to a
+    // spread of 1 costs no accuracy (observed 2.4e-7 on y; 6e-6 without the shift).
+    cases.push_back({"batch_norm_forward_train",
+                     "batch_norm_forward_train" + shape,
+                     {input("x", x), input("gamma", uniform(c, ++seed)),
+                      input("beta", uniform(c, ++seed)), output("y", n), output("save_mean", c),
+                      output("save_invstd", c), inout("running_mean", uniform(c, ++seed)),
+                      inout("running_var", uniform(c, ++seed, 0.5f, 2.0f))},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.batch_norm_forward_train(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
+                                                   f32(p, 4), f32(p, 5), f32(p, 6), f32(p, 7));
+                     },
+                     1e-5,
+                     1e-4});
+    cases.push_back({"batch_norm_forward_eval",
+                     "batch_norm_forward_eval" + shape,
+                     {input("x", uniform(n, ++seed)), input("gamma", uniform(c, ++seed)),
+                      input("beta", uniform(c, ++seed)), input("running_mean", uniform(c, ++seed)),
+                      input("running_var", uniform(c, ++seed, 0.5f, 2.0f)), output("y", n)},
+                     [=](Backend& be, const std::vector<void*>& p) {
+                       be.batch_norm_forward_eval(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3),
+                                                  f32(p, 4), f32(p, 5));
+                     },
+                     1e-5,
+                     1e-4});
+    // Backward: the two sums per channel are float per thread (about 16 terms), float across the
+    // block, double across blocks; dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy xhat))
+    // in float. Sums of M terms of order 1 get 1e-5 + 1e-4 relative plus u per term.
+    const double sum_abs = 1e-5 + kFloatUnitRoundoff * static_cast<double>(s.batch) * s.spatial;
+    cases.push_back(
+        {"batch_norm_backward",
+         "batch_norm_backward" + shape,
+         {input("dy", uniform(n, ++seed)), input("x", x), input("gamma", uniform(c, ++seed)),
+          input("save_mean", uniform(c, ++seed, s.shift - 0.1f, s.shift + 0.1f)),
+          input("save_invstd", uniform(c, ++seed, 0.5f, 2.0f)), output("dx", n),
+          output("dgamma", grads ? c : 0), output("dbeta", grads ? c : 0)},
+         [=](Backend& be, const std::vector<void*>& p) {
+           be.batch_norm_backward(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3), f32(p, 4),
+                                  f32(p, 5), grads ? f32(p, 6) : nullptr,
+                                  grads ? f32(p, 7) : nullptr);
+         },
+         sum_abs,
+         1e-4});
+    cases.push_back(
+        {"batch_norm_backward_eval",
+         "batch_norm_backward_eval" + shape,
+         {input("dy", uniform(n, ++seed)), input("x", x), input("gamma", uniform(c, ++seed)),
+          input("running_mean", uniform(c, ++seed, s.shift - 0.1f, s.shift + 0.1f)),
+          input("running_var", uniform(c, ++seed, 0.5f, 2.0f)), output("dx", n),
+          output("dgamma", grads ? c : 0), output("dbeta", grads ? c : 0)},
+         [=](Backend& be, const std::vector<void*>& p) {
+           be.batch_norm_backward_eval(bn, f32(p, 0), f32(p, 1), f32(p, 2), f32(p, 3), f32(p, 4),
+                                       f32(p, 5), grads ? f32(p, 6) : nullptr,
+                                       grads ? f32(p, 7) : nullptr);
+         },
+         sum_abs,
+         1e-4});
+  }
 }
 
 const std::vector<OpCase>& op_cases() {
@@ -726,7 +1070,11 @@ const std::vector<OpCase>& op_cases() {
     add_loss_cases(all);
     add_dropout_cases(all);
     add_optimizer_cases(all);
-    add_pending_family_cases(all);
+    add_gemm_cases(all);
+    add_conv_cases(all);
+    add_conv_transpose_cases(all);
+    add_pool_cases(all);
+    add_batchnorm_cases(all);
     return all;
   }();
   return cases;
@@ -938,6 +1286,50 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
   }
   DeviceMemory device(weft::Device::cuda(0));
   run_table(weft::cuda_backend(0), device);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
+
+#ifdef WEFT_HAVE_CUDA
+// Whether the [gpu] cases below can run; says SKIPPED (which ctest reports as skipped) if not.
+static bool gpu_present() {
+  std::string reason;
+  if (weft::cuda_available(&reason)) return true;
+  WARN("SKIPPED: no usable GPU (" << reason << ")");
+  return false;
+}
+#endif
+
+// The vendor libraries alone: cuDNN and cuBLAS on the convolution, transposed convolution,
+// batch-norm, GEMM and linear cases; every other case is counted as skipped, since the vendor
+// backend does not implement it (kernels/cudnn/vendor_backend.cu).
+TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!gpu_present()) return;
+  DeviceMemory device(weft::Device::cuda(0));
+  run_table(weft::cuda_vendor_backend(0), device);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
+
+// What the engine runs on a GPU (engine/dispatch.cpp): the selecting backend, under each kernel
+// choice for every family in turn (kernels/selection.h).
+TEST_CASE("backend ops: the selecting CUDA backend matches the CPU reference under each choice",
+          "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!gpu_present()) return;
+  struct ResetChoices {
+    ~ResetChoices() { weft::reset_kernel_choices(); }
+  } reset;
+  DeviceMemory device(weft::Device::cuda(0));
+  for (weft::KernelChoice choice :
+       {weft::KernelChoice::hand, weft::KernelChoice::vendor, weft::KernelChoice::automatic}) {
+    INFO("kernel choice " << weft::choice_name(choice) << " for every family");
+    weft::set_kernel_choice(choice);
+    run_table(weft::cuda_selecting_backend(0), device);
+  }
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif

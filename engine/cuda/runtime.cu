@@ -1,17 +1,48 @@
-// The CUDA runtime behind engine/cuda/runtime.h: device discovery, one stream per device, and
-// the caching allocator.
+// The CUDA runtime behind engine/cuda/runtime.h: device discovery, one stream per device, the
+// caching allocator, and host<->device copies through pinned staging buffers.
 //
 // Caching allocator: cudaMalloc and cudaFree are slow and cudaFree synchronises the device, so
 // freed blocks are kept in per-device free lists keyed by their rounded size and handed out
 // again for a request of the same size class. Sizes are rounded up to 512 bytes below 1 MiB
 // and to 2 MiB above, so the shapes of one training step map to a handful of classes and the
-// pool reaches a steady state after the first step. When cudaMalloc fails the cache is
-// returned to the driver and the allocation tried once more. WEFT_CUDA_NO_CACHE=1 turns caching
-// off (every free is a cudaFree), which lets compute-sanitizer see each buffer's true extent.
+// pool reaches a steady state after the first step. When cudaMalloc fails the stream is drained,
+// the cache is returned to the driver and the allocation tried once more.
+//
+// Why a block can be reused without waiting for the GPU: a block freed on the host may still be
+// read or written by work already queued on the device's stream. It is handed out again only to
+// work queued later on that same stream, which the stream runs after the earlier work, so the
+// two uses never overlap. This holds because every use of device memory goes through the one
+// stream: the hand kernels, cuDNN and cuBLAS (their handles are bound to it, kernels/cudnn/
+// context.h), memsets and copies. A kernel or library call on any other stream (the legacy
+// default stream included: device_stream is created non-blocking) would break it.
+//
+// WEFT_CUDA_NO_CACHE=1 turns caching off for debugging: every allocation is a cudaMalloc of
+// exactly the bytes asked for (no rounding) and every free waits for the stream and calls
+// cudaFree, so compute-sanitizer's memcheck sees each buffer's true extent and a use after free.
+//
+// Pinned staging: a copy from pageable host memory cannot be DMA'd directly; the driver stages
+// it and may synchronise with the stream to do so (CUDA runtime API, "API synchronization
+// behavior"), and the source is only safe to reuse once the copy has finished. So every
+// host<->device copy goes through kStagingSlots pinned buffers of kStagingSlotBytes per device
+// (cudaMallocHost, allocated on the first copy and kept for the life of the process), in chunks:
+//   upload    wait until the slot's previous copy has left it (its event), memcpy the chunk
+//             into it, queue cudaMemcpyAsync slot -> device and record the slot's event. The
+//             source has been read when the call returns, so the caller may reuse it at once,
+//             yet the host never waits for the GPU unless it runs out of free slots: an upload
+//             overlaps the kernels queued before it.
+//   download  queue chunk i into a slot and record its event; while it is in flight, wait for
+//             chunk i-1 and memcpy it out of its slot. The call returns when the data is in the
+//             destination, as the host is about to read it.
+// If pinned memory cannot be had, copies fall back to plain cudaMemcpyAsync and a stream
+// synchronisation.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -39,7 +70,7 @@ bool caching_disabled() {
 
 struct DevicePool {
   std::multimap<size_t, void*> free_blocks;       // rounded size -> block
-  std::unordered_map<void*, size_t> block_sizes;  // every block we own -> rounded size
+  std::unordered_map<void*, size_t> block_sizes;  // every block we own -> its size class
   MemoryStats stats;
 };
 
@@ -54,6 +85,62 @@ void release_cache(int device, DevicePool& pool) {
     pool.stats.cached_bytes -= size;
   }
   pool.free_blocks.clear();
+}
+
+cudaStream_t stream_for(int device);
+
+// The pinned staging slots of one device (see the top of the file). Used under `mutex`.
+constexpr size_t kStagingSlotBytes = size_t{2} << 20;
+constexpr int kStagingSlots = 4;
+
+struct StagingSlot {
+  void* host = nullptr;          // kStagingSlotBytes of pinned memory
+  cudaEvent_t copied = nullptr;  // recorded after the last copy into or out of `host`
+};
+
+struct Staging {
+  std::mutex mutex;
+  std::array<StagingSlot, kStagingSlots> slots;
+  int next = 0;
+
+  StagingSlot& take() {
+    StagingSlot& slot = slots[static_cast<size_t>(next)];
+    next = (next + 1) % kStagingSlots;
+    // The slot's previous copy must be over before it is refilled or reread.
+    WEFT_CUDA_CHECK(cudaEventSynchronize(slot.copied));
+    return slot;
+  }
+};
+
+// The staging of `device`, created on first use; null when pinned memory is not available. Never
+// freed: it lives as long as the process, like the streams.
+Staging* staging_for(int device) {
+  static std::mutex mutex;
+  static std::map<int, Staging*> stagings;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = stagings.find(device);
+  if (found != stagings.end()) return found->second;
+  WEFT_CUDA_CHECK(cudaSetDevice(device));
+  auto staging = std::make_unique<Staging>();
+  bool ok = true;
+  for (StagingSlot& slot : staging->slots) {
+    ok = ok && cudaMallocHost(&slot.host, kStagingSlotBytes) == cudaSuccess &&
+         cudaEventCreateWithFlags(&slot.copied, cudaEventDisableTiming) == cudaSuccess;
+  }
+  if (!ok) {
+    cudaGetLastError();  // not sticky; clear it so later calls are not confused
+    for (StagingSlot& slot : staging->slots) {
+      if (slot.host != nullptr) WEFT_CUDA_WARN(cudaFreeHost(slot.host));
+      if (slot.copied != nullptr) WEFT_CUDA_WARN(cudaEventDestroy(slot.copied));
+    }
+    std::fprintf(stderr,
+                 "weft: warning: no pinned staging memory on cuda:%d; host<->device "
+                 "copies will synchronise\n",
+                 device);
+    stagings[device] = nullptr;
+    return nullptr;
+  }
+  return stagings[device] = staging.release();
 }
 
 cudaStream_t stream_for(int device) {
@@ -90,7 +177,9 @@ std::string device_name(int device) {
 }
 
 void* cached_malloc(int device, size_t bytes) {
-  const size_t size = round_size(bytes);
+  // Without caching nothing is reused, so there is no reason to round, and the exact size lets
+  // compute-sanitizer flag an access just past the end.
+  const size_t size = caching_disabled() ? std::max<size_t>(bytes, 1) : round_size(bytes);
   std::lock_guard<std::mutex> lock(pool_mutex);
   DevicePool& pool = pools[device];
   void* block = nullptr;
@@ -103,13 +192,18 @@ void* cached_malloc(int device, size_t bytes) {
     WEFT_CUDA_CHECK(cudaSetDevice(device));
     if (cudaMalloc(&block, size) != cudaSuccess) {
       cudaGetLastError();
+      // Cached blocks may still be in use by queued work (see the top of the file): drain the
+      // stream before handing them back, rather than rely on cudaFree's implicit sync.
+      WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
       release_cache(device, pool);
       WEFT_CUDA_CHECK(cudaMalloc(&block, size));
     }
     pool.block_sizes[block] = size;
   }
   pool.stats.current_bytes += size;
-  if (pool.stats.current_bytes > pool.stats.peak_bytes) pool.stats.peak_bytes = pool.stats.current_bytes;
+  if (pool.stats.current_bytes > pool.stats.peak_bytes) {
+    pool.stats.peak_bytes = pool.stats.current_bytes;
+  }
   return block;
 }
 
@@ -154,15 +248,52 @@ void empty_cache(int device) {
 
 void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes) {
   const cudaStream_t stream = stream_for(device);
-  WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
-  // The source is pageable host memory that the caller may reuse at once.
-  WEFT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  Staging* staging = staging_for(device);
+  if (staging == nullptr) {
+    WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
+    // The source is pageable host memory that the caller may reuse at once.
+    WEFT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(staging->mutex);
+  for (size_t offset = 0; offset < bytes; offset += kStagingSlotBytes) {
+    const size_t n = std::min(kStagingSlotBytes, bytes - offset);
+    StagingSlot& slot = staging->take();
+    std::memcpy(slot.host, static_cast<const char*>(src) + offset, n);
+    WEFT_CUDA_CHECK(cudaMemcpyAsync(static_cast<char*>(dst) + offset, slot.host, n,
+                                    cudaMemcpyHostToDevice, stream));
+    WEFT_CUDA_CHECK(cudaEventRecord(slot.copied, stream));
+  }
 }
 
 void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes) {
   const cudaStream_t stream = stream_for(device);
-  WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
-  WEFT_CUDA_CHECK(cudaStreamSynchronize(stream));
+  Staging* staging = staging_for(device);
+  if (staging == nullptr) {
+    WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream));
+    WEFT_CUDA_CHECK(cudaStreamSynchronize(stream));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(staging->mutex);
+  // The chunk whose copy into a slot is in flight, to be moved out once the next one is queued.
+  StagingSlot* pending = nullptr;
+  size_t pending_offset = 0, pending_bytes = 0;
+  const auto drain_pending = [&] {
+    WEFT_CUDA_CHECK(cudaEventSynchronize(pending->copied));
+    std::memcpy(static_cast<char*>(dst) + pending_offset, pending->host, pending_bytes);
+  };
+  for (size_t offset = 0; offset < bytes; offset += kStagingSlotBytes) {
+    const size_t n = std::min(kStagingSlotBytes, bytes - offset);
+    StagingSlot& slot = staging->take();
+    WEFT_CUDA_CHECK(cudaMemcpyAsync(slot.host, static_cast<const char*>(src) + offset, n,
+                                    cudaMemcpyDeviceToHost, stream));
+    WEFT_CUDA_CHECK(cudaEventRecord(slot.copied, stream));
+    if (pending != nullptr) drain_pending();
+    pending = &slot;
+    pending_offset = offset;
+    pending_bytes = n;
+  }
+  if (pending != nullptr) drain_pending();
 }
 
 void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes) {

@@ -1,7 +1,9 @@
-// The CUDA runtime as the engine sees it: device discovery, the caching allocator, copies and
-// the one stream per device. Plain C++ declarations so engine/*.cpp (compiled by g++) can call
-// them; the definitions in runtime.cu exist only when weft is built with CUDA
-// (WEFT_HAVE_CUDA), and engine code calls them only under that macro.
+// The CUDA runtime as the engine sees it: device discovery, the caching allocator, copies
+// (through pinned staging buffers) and the one stream per device. How each works, and why freed
+// blocks can be reused without waiting for the GPU, is explained at the top of runtime.cu.
+// Plain C++ declarations so engine/*.cpp (compiled by g++) can call them; the definitions in
+// runtime.cu exist only when weft is built with CUDA (WEFT_HAVE_CUDA), and engine code calls
+// them only under that macro.
 #pragma once
 
 #include <cstddef>
@@ -27,7 +29,10 @@ void reset_peak_memory(int device);
 // Return every cached block to the driver (for tests and for memory reports).
 void empty_cache(int device);
 
+// Host -> device: returns once `src` has been copied into pinned staging memory, so the caller
+// may reuse it at once; the transfer itself runs in stream order, without waiting for the GPU.
 void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes);
+// Device -> host: returns when the data (and all work queued before it) is in `dst`.
 void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes);
 void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes);
 void memset_zero(int device, void* dst, size_t bytes);

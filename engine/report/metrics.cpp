@@ -232,7 +232,7 @@ std::string MultiLabelReport::table(int digits) const {
   const std::pair<const char*, std::string> totals[] = {
       {"hamming loss", fixed(hamming_loss, digits)},
       {"subset acc", fixed(subset_accuracy, digits)},
-      {"threshold", fixed(threshold, 2)}};
+      {"threshold", std::isnan(threshold) ? std::string("per label") : fixed(threshold, 2)}};
   for (const auto& [name, value] : totals) {
     out += pad_left(name, name_width);
     out += pad_left(value, cell);

@@ -11,8 +11,20 @@
 
 namespace weft::train {
 
+namespace {
+// The Normalization applied to float pixels already in 0..255.
+Tensor normalize_floats(const Tensor& pixels, const Normalization& norm) {
+  Tensor out = Tensor::empty_like(pixels);
+  const float* src = pixels.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t i = 0; i < pixels.numel(); ++i) dst[i] = src[i] * norm.scale + norm.shift;
+  return out;
+}
+}  // namespace
+
 Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
-                 int64_t begin, int64_t end, Device device, const Normalization& norm) {
+                 int64_t begin, int64_t end, Device device, const Normalization& norm,
+                 const BatchAugmentation& augmentation) {
   const int64_t count = end - begin;
   Shape shape = data.images.shape();
   const int64_t image_elements = data.images.numel() / shape[0];
@@ -28,6 +40,12 @@ Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& in
     std::memcpy(dst + i * image_elements, src + j * image_elements,
                 static_cast<size_t>(image_elements));
     dst_labels[i] = src_labels[j];
+  }
+  if (augmentation.active()) {
+    // Augmentation works on float pixels (0..255) on the host; normalise after it, then upload.
+    const Tensor augmented =
+        data::augment(u8_to_f32(pixels, 1.0f, 0.0f), augmentation.options, *augmentation.generator);
+    return {normalize_floats(augmented, norm).to(device), labels.to(device)};
   }
   // Upload bytes (4x less traffic than floats) and convert on the device.
   return {u8_to_f32(pixels.to(device), norm.scale, norm.shift), labels.to(device)};
@@ -49,7 +67,7 @@ std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows,
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
                         Generator& generator, const Normalization& norm,
-                        const StepHooks& hooks) {
+                        const StepHooks& hooks, const BatchAugmentation& augmentation) {
   WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
   model.train();
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
@@ -66,7 +84,7 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
       break;
     }
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
-    Batch batch = make_batch(data, order, begin, end, device, norm);
+    Batch batch = make_batch(data, order, begin, end, device, norm, augmentation);
     optimizer.zero_grad();
     Tensor logits = model(batch.images);
     Tensor loss = cross_entropy(logits, batch.labels);

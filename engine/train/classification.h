@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "engine/data/augment.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/nn/module.h"
 #include "engine/optim/optimizer.h"
@@ -25,8 +26,19 @@ struct Normalization {
 };
 
 // Gather rows `indices[begin, end)` of `data` into a batch on `device`.
+// Random augmentation of training batches: each image gets its own draw from `generator`
+// (engine/data/augment.h). Off when generator is null or no option is switched on.
+struct BatchAugmentation {
+  data::AugmentOptions options;
+  Generator* generator = nullptr;
+  bool active() const { return generator != nullptr && options.any(); }
+};
+
+// Gather rows `indices[begin, end)` of `data` into a batch on `device`, augmented first when
+// `augmentation` is active.
 Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
-                 int64_t begin, int64_t end, Device device, const Normalization& norm = {});
+                 int64_t begin, int64_t end, Device device, const Normalization& norm = {},
+                 const BatchAugmentation& augmentation = {});
 
 struct EpochResult {
   double loss = 0;        // mean over samples
@@ -42,7 +54,7 @@ struct EpochResult {
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
                         Generator& generator, const Normalization& norm = {},
-                        const StepHooks& hooks = {});
+                        const StepHooks& hooks = {}, const BatchAugmentation& augmentation = {});
 
 struct Evaluation {
   double loss = 0;

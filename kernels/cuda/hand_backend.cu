@@ -7,10 +7,14 @@
 
 #include "engine/error.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda/batchnorm.h"
+#include "kernels/cuda/conv.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/loss.h"
 #include "kernels/cuda/optim.h"
+#include "kernels/cuda/pool.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/softmax.h"
 
@@ -33,82 +37,155 @@ void HandBackend::not_implemented(const char* op) const {
                        name() + ")");
 }
 
-// ---- families without hand kernels yet ----------------------------------------------------------
+// ---- workspace ------------------------------------------------------------------------------
 
-void HandBackend::conv2d_forward(const Conv2dParams&, const float*, const float*, const float*,
-                                 float*) {
-  not_implemented("conv2d_forward");
+namespace {
+
+// Device memory a launcher needs for one call (partial results of split reductions), taken for
+// the duration of the call. On a GPU it comes from the device's caching allocator and goes back
+// to it when the call returns, while the kernels may still be queued: that is safe because every
+// kernel of the device runs on its one stream, so whatever receives the block next is ordered
+// after them (engine/cuda/runtime.h). Under emulation it is host memory.
+class Workspace {
+ public:
+  explicit Workspace(int64_t floats)
+      : bytes_(static_cast<size_t>(floats > 0 ? floats : 0) * sizeof(float)) {
+    if (bytes_ == 0) return;
+#if defined(__CUDACC__)
+    WEFT_CUDA_CHECK(cudaGetDevice(&device_));
+    data_ = static_cast<float*>(cached_malloc(device_, bytes_));
+#else
+    host_.resize(bytes_ / sizeof(float));
+    data_ = host_.data();
+#endif
+  }
+  ~Workspace() {
+#if defined(__CUDACC__)
+    if (data_ != nullptr) cached_free(device_, data_, bytes_);
+#endif
+  }
+  Workspace(const Workspace&) = delete;
+  Workspace& operator=(const Workspace&) = delete;
+
+  float* data() const { return data_; }
+
+ private:
+  size_t bytes_;
+  float* data_ = nullptr;
+#if defined(__CUDACC__)
+  int device_ = 0;
+#else
+  std::vector<float> host_;
+#endif
+};
+
+}  // namespace
+
+// ---- convolution --------------------------------------------------------------------------------
+
+void HandBackend::conv2d_forward(const Conv2dParams& p, const float* x, const float* w,
+                                 const float* bias, float* y) {
+  cuda::conv2d_forward(p, x, w, bias, y, stream());
 }
-void HandBackend::conv2d_backward_data(const Conv2dParams&, const float*, const float*, float*) {
-  not_implemented("conv2d_backward_data");
+void HandBackend::conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
+                                       float* dx) {
+  cuda::conv2d_backward_data(p, dy, w, dx, stream());
 }
-void HandBackend::conv2d_backward_filter(const Conv2dParams&, const float*, const float*, float*,
-                                         float*) {
-  not_implemented("conv2d_backward_filter");
+void HandBackend::conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy,
+                                         float* dw, float* dbias) {
+  cudaStream_t s = stream();  // first: it makes this backend's device current
+  Workspace workspace(cuda::conv2d_backward_filter_workspace_floats(p));
+  cuda::conv2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
 }
-void HandBackend::conv_transpose2d_forward(const ConvTranspose2dParams&, const float*,
-                                           const float*, const float*, float*) {
-  not_implemented("conv_transpose2d_forward");
+void HandBackend::conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x,
+                                           const float* w, const float* bias, float* y) {
+  cuda::conv_transpose2d_forward(p, x, w, bias, y, stream());
 }
-void HandBackend::conv_transpose2d_backward_data(const ConvTranspose2dParams&, const float*,
-                                                 const float*, float*) {
-  not_implemented("conv_transpose2d_backward_data");
+void HandBackend::conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
+                                                 const float* w, float* dx) {
+  cuda::conv_transpose2d_backward_data(p, dy, w, dx, stream());
 }
-void HandBackend::conv_transpose2d_backward_filter(const ConvTranspose2dParams&, const float*,
-                                                   const float*, float*, float*) {
-  not_implemented("conv_transpose2d_backward_filter");
+void HandBackend::conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
+                                                   const float* dy, float* dw, float* dbias) {
+  cudaStream_t s = stream();
+  Workspace workspace(cuda::conv_transpose2d_backward_filter_workspace_floats(p));
+  cuda::conv_transpose2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
 }
 
-void HandBackend::gemm(const GemmParams&, const float*, const float*, float*) {
-  not_implemented("gemm");
+// ---- matrix products ----------------------------------------------------------------------------
+
+void HandBackend::gemm(const GemmParams& p, const float* a, const float* b, float* c) {
+  cuda::gemm(p, a, b, c, stream());
 }
-void HandBackend::linear_forward(int, int, int, const float*, const float*, const float*,
-                                 float*) {
-  not_implemented("linear_forward");
+void HandBackend::linear_forward(int n, int in_features, int out_features, const float* x,
+                                 const float* w, const float* bias, float* y) {
+  cuda::linear_forward(n, in_features, out_features, x, w, bias, y, stream());
 }
-void HandBackend::linear_backward(int, int, int, const float*, const float*, const float*,
-                                  float*, float*, float*) {
-  not_implemented("linear_backward");
+void HandBackend::linear_backward(int n, int in_features, int out_features, const float* x,
+                                  const float* w, const float* dy, float* dx, float* dw,
+                                  float* dbias) {
+  cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, stream());
 }
 
-void HandBackend::max_pool2d_forward(const Pool2dParams&, const float*, float*, int32_t*) {
-  not_implemented("max_pool2d_forward");
+// ---- pooling ------------------------------------------------------------------------------------
+
+void HandBackend::max_pool2d_forward(const Pool2dParams& p, const float* x, float* y,
+                                     int32_t* argmax) {
+  cuda::max_pool2d_forward(p, x, y, argmax, stream());
 }
-void HandBackend::max_pool2d_backward(const Pool2dParams&, const float*, const int32_t*,
-                                      float*) {
-  not_implemented("max_pool2d_backward");
+void HandBackend::max_pool2d_backward(const Pool2dParams& p, const float* dy,
+                                      const int32_t* argmax, float* dx) {
+  cuda::max_pool2d_backward(p, dy, argmax, dx, stream());
 }
-void HandBackend::avg_pool2d_forward(const Pool2dParams&, const float*, float*) {
-  not_implemented("avg_pool2d_forward");
+void HandBackend::avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
+  cuda::avg_pool2d_forward(p, x, y, stream());
 }
-void HandBackend::avg_pool2d_backward(const Pool2dParams&, const float*, float*) {
-  not_implemented("avg_pool2d_backward");
+void HandBackend::avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) {
+  cuda::avg_pool2d_backward(p, dy, dx, stream());
 }
-void HandBackend::global_avg_pool_forward(int, int, int, const float*, float*) {
-  not_implemented("global_avg_pool_forward");
+void HandBackend::global_avg_pool_forward(int batch, int channels, int plane, const float* x,
+                                          float* y) {
+  cuda::global_avg_pool_forward(batch, channels, plane, x, y, stream());
 }
-void HandBackend::global_avg_pool_backward(int, int, int, const float*, float*) {
-  not_implemented("global_avg_pool_backward");
+void HandBackend::global_avg_pool_backward(int batch, int channels, int plane, const float* dy,
+                                           float* dx) {
+  cuda::global_avg_pool_backward(batch, channels, plane, dy, dx, stream());
 }
 
-void HandBackend::batch_norm_forward_train(const BatchNormParams&, const float*, const float*,
-                                           const float*, float*, float*, float*, float*,
-                                           float*) {
-  not_implemented("batch_norm_forward_train");
+// ---- batch normalisation ------------------------------------------------------------------------
+
+void HandBackend::batch_norm_forward_train(const BatchNormParams& p, const float* x,
+                                           const float* gamma, const float* beta, float* y,
+                                           float* save_mean, float* save_invstd,
+                                           float* running_mean, float* running_var) {
+  cudaStream_t s = stream();
+  Workspace workspace(cuda::batch_norm_workspace_floats(p));
+  cuda::batch_norm_forward_train(p, x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                                 running_var, workspace.data(), s);
 }
-void HandBackend::batch_norm_forward_eval(const BatchNormParams&, const float*, const float*,
-                                          const float*, const float*, const float*, float*) {
-  not_implemented("batch_norm_forward_eval");
+void HandBackend::batch_norm_forward_eval(const BatchNormParams& p, const float* x,
+                                          const float* gamma, const float* beta,
+                                          const float* running_mean, const float* running_var,
+                                          float* y) {
+  cuda::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y, stream());
 }
-void HandBackend::batch_norm_backward(const BatchNormParams&, const float*, const float*,
-                                      const float*, const float*, const float*, float*, float*,
-                                      float*) {
-  not_implemented("batch_norm_backward");
+void HandBackend::batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
+                                      const float* gamma, const float* save_mean,
+                                      const float* save_invstd, float* dx, float* dgamma,
+                                      float* dbeta) {
+  cudaStream_t s = stream();
+  Workspace workspace(cuda::batch_norm_workspace_floats(p));
+  cuda::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                            workspace.data(), s);
 }
-void HandBackend::batch_norm_backward_eval(const BatchNormParams&, const float*, const float*,
-                                           const float*, const float*, const float*, float*,
-                                           float*, float*) {
-  not_implemented("batch_norm_backward_eval");
+void HandBackend::batch_norm_backward_eval(const BatchNormParams& p, const float* dy,
+                                           const float* x, const float* gamma,
+                                           const float* running_mean, const float* running_var,
+                                           float* dx, float* dgamma, float* dbeta) {
+  cudaStream_t s = stream();
+  Workspace workspace(cuda::batch_norm_workspace_floats(p));
+  cuda::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta,
+                                 workspace.data(), s);
 }
 
 // ---- dropout ------------------------------------------------------------------------------------

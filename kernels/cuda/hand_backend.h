@@ -5,8 +5,11 @@
 //     device pointers, the device's one stream from engine/cuda/runtime.h;
 //   on the host it is the emulated backend (emu_backend()): host pointers, kernels run by the
 //     emulation (emulation.h); this is how CI tests every kernel against the CPU reference.
-// Families without hand kernels yet (convolution, transposed convolution, GEMM/linear, pooling,
-// batch normalisation) throw weft::NotImplemented.
+// Every family has hand kernels: convolution and transposed convolution (conv.cu), GEMM and
+// linear (gemm.cu), pooling (pool.cu), batch normalisation (batchnorm.cu), dropout, elementwise,
+// softmax, losses, reductions and optimizer updates. The launchers that need device workspace
+// (conv backward-filter, batch norm) get it from the caching allocator for the call (see
+// Workspace in hand_backend.cu).
 //
 // Only kernels/cuda/*.cu include this header. Engine code and tests reach the backends through
 // kernels/cuda/backends.h, which is plain C++.

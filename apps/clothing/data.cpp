@@ -1,0 +1,132 @@
+// weft-clothing's data: the ImageFolder or the imbalanced Fashion-MNIST stand-in, the 70/15/15
+// split, balancing by augmentation, and the disjoint pretraining set (see clothing.h).
+#include <cmath>
+#include <cstdio>
+
+#include "clothing.h"
+#include "engine/app/standins.h"
+#include "engine/data/balance.h"
+#include "engine/data/image_folder.h"
+#include "engine/data/splits.h"
+#include "engine/error.h"
+
+namespace weft::clothing {
+
+const std::vector<int> kStandinClasses = {0, 6, 2};
+const std::vector<int> kPretrainClasses = {1, 3, 4, 5, 7, 8, 9};
+const char* const kStandinNote =
+    "stand-in: Fashion-MNIST T-shirt/top, Shirt and Pullover at the seed's 93.4 / 6.4 / 0.2 % "
+    "(for Casual, Formal, Smart Casual), not the Fashion Product Images; ImageNet weights were "
+    "not available here";
+
+bool use_standin(const Options& o) { return o.standin || o.common.data.empty(); }
+int image_size(const Options& o) { return o.size > 0 ? o.size : (use_standin(o) ? 28 : 64); }
+int image_channels(const Options& o) {
+  return o.channels > 0 ? o.channels : (use_standin(o) ? 1 : 3);
+}
+
+data::ImageOptions image_options(const Options& o) {
+  return {image_size(o), image_size(o), image_channels(o), data::Fit::pad};
+}
+
+data::Normalize normalization(const Options& o) {
+  if (o.normalize == "unit") return {};
+  WEFT_CHECK(image_channels(o) == 3, "--normalize imagenet needs RGB images (--channels 3)");
+  return {1.0f / 255.0f, {0.485f, 0.456f, 0.406f}, {0.229f, 0.224f, 0.225f}};
+}
+
+data::AugmentOptions balancing_augmentation() {
+  data::AugmentOptions augment;
+  augment.rotation_degrees = 20;
+  augment.shear_degrees = 12;  // Keras' shear_range 0.2 (radians) is 11.5 degrees
+  augment.horizontal_flip = true;
+  augment.fill_mode = data::FillMode::nearest;
+  return augment;
+}
+
+namespace {
+
+// The stand-in: all 7,000 images of the majority class (train and test files together) and as
+// many of the two others as the seed's shares give: 7000 * 6.4/93.4 = 480 and 7000 * 0.2/93.4
+// = 15 (at least 3 each, so every split gets one).
+data::LabeledImages standin_pool(const Options& o) {
+  const std::string dir = data::kFashionMnistDir;
+  const data::LabeledImages all = app::concat_images(
+      app::fashion_mnist_classes(data::load_fashion_mnist(dir, "train"), kStandinClasses),
+      app::fashion_mnist_classes(data::load_fashion_mnist(dir, "test"), kStandinClasses));
+  const int64_t majority = data::class_counts(all)[0];
+  std::vector<int64_t> counts;
+  for (double share : kShares) {
+    counts.push_back(std::max<int64_t>(3, std::llround(static_cast<double>(majority) * share / kShares[0])));
+  }
+  Generator generator(o.common.seed + 4);
+  return app::take_per_class(all, counts, generator);
+}
+
+nlohmann::ordered_json counts_json(const data::LabeledImages& images) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::object();
+  const std::vector<int64_t> counts = data::class_counts(images);
+  for (size_t c = 0; c < counts.size(); ++c) out[images.class_names[c]] = counts[c];
+  return out;
+}
+
+}  // namespace
+
+app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_json& notes) {
+  data::LabeledImages pool;
+  std::string source;
+  if (use_standin(o)) {
+    pool = standin_pool(o);
+    pool.images = app::conform_images(pool.images, image_channels(o), image_size(o));
+    source = std::string(kStandinNote) + " (" + data::kFashionMnistDir + ")";
+  } else {
+    data::ImageFolderOptions options;
+    options.image = image_options(o);
+    pool = data::load_image_folder(o.common.data, options);
+    source = "ImageFolder " + o.common.data;
+  }
+  Generator split_rng(o.common.seed + 2);
+  app::ThreeWaySplit split = app::stratified_three_way(pool, {0.7, 0.15, 0.15}, split_rng);
+  Generator limit_rng(o.common.seed + 3);
+  for (data::LabeledImages* part : {&split.train, &split.validation, &split.test}) {
+    *part = app::limit_images(*part, o.common.limit, limit_rng);
+  }
+  notes["images_per_class"] = {{"all", counts_json(pool)},
+                               {"train", counts_json(split.train)},
+                               {"validation", counts_json(split.validation)},
+                               {"test", counts_json(split.test)}};
+  if (balance) {
+    Generator balance_rng(o.common.seed + 5);
+    const data::BalancedImages balanced =
+        data::balance_by_augmentation(split.train, balancing_augmentation(), balance_rng);
+    std::printf("weft-clothing: balanced the training split by augmentation: %lld images -> "
+                "%lld (%s)\n", static_cast<long long>(balanced.originals),
+                static_cast<long long>(balanced.size()), counts_json(balanced).dump().c_str());
+    notes["balanced_train"] = counts_json(balanced);
+    split.train = balanced;
+  }
+  return {split.train, split.validation, split.test, source + ", split 70/15/15 by class"};
+}
+
+app::ClassifierData pretrain_data(const Options& o) {
+  const std::string dir = data::kFashionMnistDir;
+  const data::LabeledImages pool =
+      app::fashion_mnist_classes(data::load_fashion_mnist(dir, "train"), kPretrainClasses);
+  Generator split_rng(o.common.seed + 6);
+  const std::vector<data::IndexList> parts =
+      data::stratified_split(data::label_vector(pool), {0.85, 0.15}, split_rng);
+  app::ClassifierData d;
+  d.train = data::select(pool, parts[0]);
+  d.validation = data::select(pool, parts[1]);
+  d.test = app::fashion_mnist_classes(data::load_fashion_mnist(dir, "test"), kPretrainClasses);
+  Generator limit_rng(o.common.seed + 7);
+  for (data::LabeledImages* part : {&d.train, &d.validation, &d.test}) {
+    part->images = app::conform_images(part->images, image_channels(o), image_size(o));
+    *part = app::limit_images(*part, o.common.limit, limit_rng);
+  }
+  d.source = "pretraining stand-in: the seven Fashion-MNIST classes disjoint from the task's "
+             "(Trouser, Dress, Coat, Sandal, Sneaker, Bag, Ankle boot)";
+  return d;
+}
+
+}  // namespace weft::clothing

@@ -1,0 +1,339 @@
+// The flags, run folder, report.json, error line, weights and --predict shared by every app
+// (see app_common.h).
+#include "engine/app/app_common.h"
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
+#include "engine/ops.h"
+#include "engine/train/trainer.h"
+
+namespace weft::app {
+
+namespace fs = std::filesystem;
+
+// ---- flags ---------------------------------------------------------------------------------------
+
+void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data_help) {
+  cli.add_option("--data", o.data, data_help)->capture_default_str();
+  cli.add_option("--out", o.out,
+                 "run folder: report.json, model.safetensors, checkpoints, metrics, figures")
+      ->capture_default_str();
+  cli.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cli.add_option("--epochs", o.epochs, "training epochs")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  cli.add_option("--batch-size", o.batch_size, "images per step")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65536));
+  cli.add_option("--lr", o.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  cli.add_option("--seed", o.seed,
+                 "seed for initialisation, splits, shuffling, augmentation and dropout")
+      ->capture_default_str();
+  cli.add_option("--resume", o.resume,
+                 "continue a run from its folder (its last.safetensors) or a checkpoint file; "
+                 "--out defaults to that folder");
+  cli.add_option("--weights", o.weights,
+                 "start from these model weights (.safetensors: a model.safetensors, a "
+                 "training checkpoint, or converted weights with the same names); strict");
+  cli.add_flag("--eval-only", o.eval_only,
+               "no training: evaluate --weights on the test split and write the report");
+  cli.add_option("--predict", o.predict,
+                 "no training: print the top classes of these image files (needs --weights)");
+  cli.add_option("--top-k", o.top_k, "classes printed per --predict file")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  cli.add_option("--limit", o.limit,
+                 "quick checks: use at most N images of each split (0: all)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+}
+
+void finish_common_options(const CLI::App& cli, CommonOptions& o) {
+  WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
+  WEFT_CHECK(!o.eval_only || !o.weights.empty(),
+             "--eval-only needs --weights FILE (the model to evaluate)");
+  WEFT_CHECK(o.predict.empty() || !o.weights.empty(),
+             "--predict needs --weights FILE (the model that classifies)");
+  WEFT_CHECK(o.resume.empty() || (!o.eval_only && o.predict.empty()),
+             "--resume continues training; it cannot be combined with --eval-only or --predict");
+  WEFT_CHECK(o.resume.empty() || o.weights.empty(),
+             "--resume restores the weights from its checkpoint; drop --weights");
+  if (!o.resume.empty() && cli.count("--out") == 0) {
+    const fs::path folder = fs::path(train::resolve_checkpoint(o.resume)).parent_path();
+    o.out = folder.empty() ? "." : folder.string();
+  }
+}
+
+std::string error_line(const std::string& app, const std::string& message) {
+  // Fold a multi-line message ("... (2 problems):\n  missing: a\n  unexpected: b") into one.
+  std::string folded;
+  bool pending_break = false;
+  for (char c : message) {
+    if (c == '\n' || c == '\r') {
+      pending_break = true;
+      continue;
+    }
+    if (pending_break) {
+      if (c == ' ' || c == '\t') continue;
+      if (!folded.empty() && folded.back() != ':') folded += ";";
+      folded += " ";
+      pending_break = false;
+    }
+    folded += c;
+  }
+  return "weft-" + app + ": error: " + folded;
+}
+
+int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
+             const std::function<int()>& body) {
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "%s (see --help)\n", error_line(app, e.what()).c_str());
+    return 1;
+  }
+  try {
+    finish_common_options(cli, common);
+    return body();
+  } catch (const std::exception& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "%s\n", error_line(app, e.what()).c_str());
+    return 1;
+  }
+}
+
+// ---- run folder and report.json ------------------------------------------------------------------
+
+void prepare_run_folder(const std::string& run_dir) {
+  WEFT_CHECK(!run_dir.empty(), "the run folder (--out) is empty");
+  std::error_code error;
+  WEFT_CHECK(!fs::exists(run_dir, error) || fs::is_directory(run_dir, error), "--out ", run_dir,
+             ": exists and is not a folder");
+  fs::create_directories(fs::path(run_dir) / "figures", error);
+  WEFT_CHECK(!error, "cannot create the run folder ", run_dir, ": ", error.message());
+}
+
+nlohmann::ordered_json report_header(const std::string& app, const std::string& headline_metric,
+                                     double headline_value, int epochs, const Device& device,
+                                     double seconds, const nlohmann::json& config) {
+  nlohmann::ordered_json report;
+  report["app"] = app;
+  report["headline_metric"] = headline_metric;
+  report[headline_metric] = headline_value;
+  report["epochs"] = epochs;
+  report["device"] = device.str();
+  report["seconds"] = seconds;
+  report["config"] = config;
+  return report;
+}
+
+std::string write_report(const std::string& run_dir, const nlohmann::ordered_json& report) {
+  for (const char* key : {"app", "headline_metric", "epochs", "device", "seconds", "config"}) {
+    WEFT_CHECK(report.contains(key), "report.json for ", run_dir, " lacks the '", key,
+               "' field (start it with app::report_header)");
+  }
+  const std::string headline = report["headline_metric"].get<std::string>();
+  WEFT_CHECK(report.contains(headline), "report.json for ", run_dir, ": the headline metric '",
+             headline, "' has no value");
+  std::error_code error;
+  fs::create_directories(run_dir, error);
+  const std::string path = (fs::path(run_dir) / "report.json").string();
+  // NaN is not JSON; nlohmann writes it as null, which a reader then sees as "no value".
+  io::write_file_atomic(path, report.dump(2) + "\n");
+  return path;
+}
+
+MeanSpread mean_and_spread(const std::vector<double>& values) {
+  MeanSpread s;
+  s.count = static_cast<int64_t>(values.size());
+  if (values.empty()) return s;
+  s.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(s.count);
+  double squares = 0;
+  for (double v : values) squares += (v - s.mean) * (v - s.mean);
+  s.stddev = s.count > 1 ? std::sqrt(squares / static_cast<double>(s.count - 1)) : 0.0;
+  s.min = *std::min_element(values.begin(), values.end());
+  s.max = *std::max_element(values.begin(), values.end());
+  return s;
+}
+
+// ---- weights -------------------------------------------------------------------------------------
+
+namespace {
+
+// The model's tensors in a file: a training checkpoint's model.* entries, or the whole file.
+std::map<std::string, Tensor> model_tensors(const io::SafetensorsContents& contents) {
+  const auto format = contents.metadata.find("format");
+  if (format == contents.metadata.end() || format->second != train::Trainer::kCheckpointFormat) {
+    return contents.tensors;
+  }
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, tensor] : contents.tensors) {
+    if (name.rfind("model.", 0) == 0) state[name.substr(6)] = tensor;
+  }
+  return state;
+}
+
+bool under_any(const std::string& name, const std::vector<std::string>& prefixes) {
+  return std::any_of(prefixes.begin(), prefixes.end(),
+                     [&](const std::string& p) { return name.rfind(p, 0) == 0; });
+}
+
+// Compare the file's tensors with the model's (both without the skipped names) and throw one
+// error that names the file and lists the first problems.
+void check_fit(const nn::Module& model, const std::map<std::string, Tensor>& state,
+               const std::string& path, const std::vector<std::string>& skipped) {
+  std::vector<std::string> problems;
+  std::map<std::string, bool> seen;
+  for (const auto& [name, tensor] : model.state_dict()) {
+    if (under_any(name, skipped)) continue;
+    const auto found = state.find(name);
+    if (found == state.end()) {
+      problems.push_back("missing " + name + " " + shape_str(tensor.shape()));
+      continue;
+    }
+    seen[name] = true;
+    if (found->second.shape() != tensor.shape() || found->second.dtype() != tensor.dtype()) {
+      problems.push_back(name + " is " + shape_str(found->second.shape()) + " " +
+                         dtype_name(found->second.dtype()) + ", the model's " +
+                         shape_str(tensor.shape()) + " " + dtype_name(tensor.dtype()));
+    }
+  }
+  for (const auto& [name, tensor] : state) {
+    if (!seen.count(name) && !under_any(name, skipped)) {
+      problems.push_back("unexpected " + name + " " + shape_str(tensor.shape()));
+    }
+  }
+  if (problems.empty()) return;
+  constexpr size_t kShown = 6;
+  std::string list;
+  for (size_t i = 0; i < std::min(problems.size(), kShown); ++i) {
+    list += (i ? "; " : "") + problems[i];
+  }
+  if (problems.size() > kShown) {
+    list += "; and " + std::to_string(problems.size() - kShown) + " more";
+  }
+  throw Error(path + " does not fit this " + model.type_name() + " (" +
+              std::to_string(problems.size()) + " mismatch" +
+              (problems.size() == 1 ? "" : "es") + "): " + list);
+}
+
+}  // namespace
+
+WeightsMetadata load_weights(nn::Module& model, const std::string& path) {
+  WEFT_CHECK(fs::is_regular_file(path), "--weights ", path, ": no such file");
+  const io::SafetensorsContents contents = io::load_safetensors(path);
+  const std::map<std::string, Tensor> state = model_tensors(contents);
+  check_fit(model, state, path, {});
+  model.load_state_dict(state, true);
+  return contents.metadata;
+}
+
+int64_t load_backbone(nn::Module& model, const std::string& path,
+                      const std::vector<std::string>& head_prefixes) {
+  WEFT_CHECK(fs::is_regular_file(path), "--backbone ", path, ": no such file");
+  const io::SafetensorsContents contents = io::load_safetensors(path);
+  std::map<std::string, Tensor> state;
+  for (const auto& [name, tensor] : model_tensors(contents)) {
+    if (!under_any(name, head_prefixes)) state[name] = tensor;
+  }
+  check_fit(model, state, path, head_prefixes);
+  model.load_state_dict(state, false);
+  return static_cast<int64_t>(state.size());
+}
+
+void save_model(const std::string& path, const nn::Module& model, const std::string& app,
+                const std::vector<std::string>& class_names,
+                const std::map<std::string, std::string>& extra) {
+  std::map<std::string, std::string> metadata = extra;
+  metadata["app"] = app;
+  metadata["model"] = model.type_name();
+  metadata["class_names"] = nlohmann::json(class_names).dump();
+  io::save_safetensors(path, model.state_dict(), metadata);
+}
+
+WeightsMetadata read_weights_metadata(const std::string& path) {
+  WEFT_CHECK(fs::is_regular_file(path), "--weights ", path, ": no such file");
+  return io::load_safetensors(path).metadata;
+}
+
+std::vector<std::string> class_names_from(const WeightsMetadata& metadata,
+                                          const std::vector<std::string>& fallback) {
+  const auto found = metadata.find("class_names");
+  if (found == metadata.end()) return fallback;
+  try {
+    return nlohmann::json::parse(found->second).get<std::vector<std::string>>();
+  } catch (const nlohmann::json::exception&) {
+    return fallback;
+  }
+}
+
+// ---- --predict ------------------------------------------------------------------------------------
+
+void predict_files(nn::Module& model, const std::vector<std::string>& files,
+                   const PredictOptions& options, std::FILE* out) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  for (const std::string& file : files) {
+    std::vector<uint8_t> pixels;
+    int height = 0, width = 0;
+    data::decode_image_file(file, options.image, pixels, height, width);
+    const int channels = options.image.channels;
+    std::vector<float> input(pixels.begin(), pixels.end());
+    data::normalize_in_place(options.normalize, input.data(), channels,
+                             int64_t{height} * width);
+    const Tensor images = Tensor::from_vector(input, {1, channels, height, width});
+    const Tensor logits = model(images.to(options.device));
+    const int64_t classes = logits.dim(1);
+    WEFT_CHECK(static_cast<size_t>(classes) == options.class_names.size(), "the model has ",
+               classes, " outputs but ", options.class_names.size(), " class names are known");
+    const Tensor probabilities =
+        options.kind == OutputKind::softmax ? softmax(logits) : sigmoid(logits);
+    const std::vector<float> p = probabilities.to_vector<float>();
+    std::vector<int64_t> order(static_cast<size_t>(classes));
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
+      return p[static_cast<size_t>(a)] > p[static_cast<size_t>(b)];
+    });
+    auto entry = [&](int64_t c) {
+      char text[32];
+      std::snprintf(text, sizeof(text), " %.3f", static_cast<double>(p[static_cast<size_t>(c)]));
+      return options.class_names[static_cast<size_t>(c)] + text;
+    };
+    std::string top;
+    for (int k = 0; k < std::min<int64_t>(options.top_k, classes); ++k) {
+      top += (k ? ", " : "") + entry(order[static_cast<size_t>(k)]);
+    }
+    if (options.kind == OutputKind::softmax) {
+      std::fprintf(out, "%s: %s\n", file.c_str(), top.c_str());
+      continue;
+    }
+    std::string predicted;
+    for (int64_t c : order) {
+      const float threshold =
+          options.thresholds.empty() ? 0.5f : options.thresholds.at(static_cast<size_t>(c));
+      if (p[static_cast<size_t>(c)] >= threshold) {
+        predicted += (predicted.empty() ? "" : ", ") + entry(c);
+      }
+    }
+    std::fprintf(out, "%s: %s | top: %s\n", file.c_str(),
+                 predicted.empty() ? "(no label)" : predicted.c_str(), top.c_str());
+  }
+  model.train(was_training);
+}
+
+}  // namespace weft::app

@@ -1,0 +1,175 @@
+// What every app in apps/ shares: the common flags, the run folder, report.json, the one-line
+// error and its exit code, loading --weights into a model, and --predict.
+//
+// An app's main() builds its CLI11 parser, adds the common flags in one call, adds its own, and
+// hands the rest to run_main:
+//
+//   int main(int argc, char** argv) {
+//     app::CommonOptions common{.out = "runs/shoes", .epochs = 30};
+//     CLI::App cli{"Classify shoe types ..."};
+//     app::add_common_options(cli, common, "an ImageFolder of shoes (default: the stand-in)");
+//     cli.add_option("--min-count", min_count, "...");
+//     return app::run_main("shoes", cli, argc, argv, common, [&] { return run(common, ...); });
+//   }
+//
+// run_main parses, prints --help, and turns every failure - a bad flag, a missing folder, a
+// corrupt image, a checkpoint that does not fit - into one line on stderr,
+//   weft-shoes: error: /data/zappos: no such directory
+// and exit status 1. An interrupted run returns 130 (SIGINT) or 143 (SIGTERM) from its body.
+//
+// A run folder holds report.json (written atomically, see write_report), model.safetensors,
+// the trainer's last/best checkpoints and metrics files, the text and JSON reports and figures/.
+//
+// Neighbours: engine/app/classifier_run.h (the whole train-evaluate-report run of a classifier
+// on top of these pieces), engine/app/reports.h (classification reports and figures),
+// engine/app/standins.h (the Fashion-MNIST stand-in datasets).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/data/augment.h"
+#include "engine/data/image_io.h"
+#include "engine/device.h"
+#include "engine/nn/module.h"
+
+namespace weft::app {
+
+// ---- the common flags --------------------------------------------------------------------------
+
+// Values set before add_common_options are the app's defaults (shown by --help). Every field has
+// an initialiser, so an app may set its defaults with designated initialisers:
+//   app::CommonOptions common{.out = "runs/shoes", .epochs = 30};
+struct CommonOptions {
+  std::string data{};                // --data: dataset folder or file ("" : the app's default)
+  std::string out{};                 // --out: the run folder
+  std::string device = "auto";       // --device: auto, cpu, cuda, cuda:N
+  int epochs = 10;                   // --epochs
+  int batch_size = 64;               // --batch-size
+  double lr = 1e-3;                  // --lr (double, so report.json shows 0.001, not float noise)
+  uint64_t seed = 1;                 // --seed: initialisation, splits, shuffling, augmentation
+  std::string resume{};              // --resume: a run folder or a checkpoint file
+  std::string weights{};             // --weights: model weights to start from (strict)
+  bool eval_only = false;            // --eval-only: evaluate --weights on the test split
+  std::vector<std::string> predict{}; // --predict: image files to classify with --weights
+  int top_k = 3;                     // --top-k: classes printed per --predict file
+  int64_t limit = 0;                 // --limit: at most this many images per split (0: all)
+};
+
+// Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
+// --weights, --eval-only, --predict, --top-k and --limit on `cli`, bound to `options`.
+void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
+
+// After parsing: --resume without --out makes the checkpoint's folder the run folder; the
+// combinations that make no sense (--eval-only or --predict without --weights, --resume with
+// --eval-only) are errors that say so.
+void finish_common_options(const CLI::App& cli, CommonOptions& options);
+
+// Parse, then run `body` and return its exit status. --help prints the help and returns 0;
+// every error prints "weft-<app>: error: <message>" on one line and returns 1.
+int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
+             const std::function<int()>& body);
+
+// "weft-<app>: error: <message>", the message folded onto one line (line breaks become "; ").
+std::string error_line(const std::string& app, const std::string& message);
+
+// ---- run folder and report.json ---------------------------------------------------------------
+
+// Create the run folder and its figures/ subfolder; weft::Error naming the path otherwise.
+void prepare_run_folder(const std::string& run_dir);
+
+// Wall-clock seconds since construction.
+class Stopwatch {
+ public:
+  double seconds() const {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+
+ private:
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+};
+
+// The fields every report.json starts with, in this order:
+//   {"app", "headline_metric": "<name>", "<name>": value, "epochs", "device", "seconds",
+//    "config"}
+// Apps add their own fields after these.
+nlohmann::ordered_json report_header(const std::string& app, const std::string& headline_metric,
+                                     double headline_value, int epochs, const Device& device,
+                                     double seconds, const nlohmann::json& config);
+
+// Write <run_dir>/report.json atomically (a reader sees the old report or the new one, never
+// half of one). The report must hold the header fields above; returns the path written.
+std::string write_report(const std::string& run_dir, const nlohmann::ordered_json& report);
+
+// Mean and spread of repeated runs (--repeat-seeds): the sample standard deviation (n - 1).
+struct MeanSpread {
+  int64_t count = 0;
+  double mean = 0, stddev = 0, min = 0, max = 0;
+};
+MeanSpread mean_and_spread(const std::vector<double>& values);
+
+// ---- weights -----------------------------------------------------------------------------------
+
+// What a weights file says about itself: its safetensors metadata (model.safetensors written by
+// save_model carries "app", "model", "class_names" as a JSON list, ...).
+using WeightsMetadata = std::map<std::string, std::string>;
+
+// Load `path` into `model`, strictly: every tensor of the model must be in the file with its
+// shape, and nothing else may be. The file may be a plain state dict (model.safetensors, a
+// converted torchvision file) or a weft training checkpoint (last/best.safetensors: its model.*
+// entries are used). A file that does not fit is a weft::Error naming the file and listing the
+// first mismatches. Returns the file's metadata.
+WeightsMetadata load_weights(nn::Module& model, const std::string& path);
+
+// Transfer learning: load every tensor of `path` except those whose names start with one of
+// `head_prefixes` (the classifier head the caller is replacing). The rest must match exactly,
+// as in load_weights. Returns how many tensors were loaded.
+int64_t load_backbone(nn::Module& model, const std::string& path,
+                      const std::vector<std::string>& head_prefixes);
+
+// Save the model's state dict with metadata: "app", "model" (its type name), "class_names"
+// (JSON list) and `extra`.
+void save_model(const std::string& path, const nn::Module& model, const std::string& app,
+                const std::vector<std::string>& class_names,
+                const std::map<std::string, std::string>& extra = {});
+
+// The metadata of a weights file alone (to learn its class names before building the model);
+// weft::Error naming the file when it is missing or not safetensors.
+WeightsMetadata read_weights_metadata(const std::string& path);
+
+// The class names stored by save_model, or `fallback` when the file has none.
+std::vector<std::string> class_names_from(const WeightsMetadata& metadata,
+                                          const std::vector<std::string>& fallback);
+
+// ---- --predict ----------------------------------------------------------------------------------
+
+enum class OutputKind {
+  softmax,  // one class per image: print the top_k classes and their probabilities
+  sigmoid,  // independent labels: print every label at or above its threshold, and the top_k
+};
+
+struct PredictOptions {
+  data::ImageOptions image;  // the size and channels the model was trained on
+  data::Normalize normalize;
+  std::vector<std::string> class_names;
+  int top_k = 3;
+  OutputKind kind = OutputKind::softmax;
+  std::vector<float> thresholds;  // sigmoid: per label (empty: 0.5 for all)
+  Device device;
+};
+
+// Decode each file (weft::Error naming a file that cannot be read), run the model in eval mode
+// and print one line per file:
+//   sneaker.png: Sneaker 0.912, Sandal 0.071, Ankle boot 0.017
+//   photo.jpg: black 0.981, dress 0.904 | top: black 0.981, dress 0.904, shirt 0.120
+void predict_files(nn::Module& model, const std::vector<std::string>& files,
+                   const PredictOptions& options, std::FILE* out = stdout);
+
+}  // namespace weft::app

@@ -1,0 +1,63 @@
+// Dataset plumbing the apps share: subsets of Fashion-MNIST that stand in for the seed
+// projects' own data (which is not on this machine), resizing and channel conversion, caps for
+// quick runs, and stratified three-way splits.
+//
+// What stands in for what (each app says so in its report.json and README):
+//   shoes     Sandal, Sneaker, Ankle boot           for UT Zappos50K's shoe categories
+//   clothing  T-shirt/top, Shirt, Pullover at 93.4 / 6.4 / 0.2 %   for Fashion Product Images'
+//             Casual / Formal / Smart Casual; the other seven classes pretrain a backbone
+//   apparel   tinted garments, labels colour + type (apps/apparel/standin.cpp)
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "engine/data/fashion_mnist.h"
+#include "engine/data/image_folder.h"
+#include "engine/random.h"
+
+namespace weft::app {
+
+// The images of the given Fashion-MNIST classes (indices into kFashionMnistClasses), relabelled
+// 0..K-1 in the order given, class_names set to theirs. Image order is kept.
+data::LabeledImages fashion_mnist_classes(const data::LabeledImages& full,
+                                          const std::vector<int>& classes);
+
+// Two datasets with the same image shape and class names, one after the other.
+data::LabeledImages concat_images(const data::LabeledImages& first,
+                                  const data::LabeledImages& second);
+
+// `counts[k]` images of class k drawn at random (all of them when it asks for more), in the
+// original order.
+data::LabeledImages take_per_class(const data::LabeledImages& data,
+                                   const std::vector<int64_t>& counts, Generator& generator);
+
+// At most `limit` images chosen at random, in their original order (limit 0: all). Labelled
+// images are drawn class by class: each class present keeps at least one image and the rest of
+// the budget goes in proportion to class size.
+data::LabeledImages limit_images(const data::LabeledImages& data, int64_t limit,
+                                 Generator& generator);
+data::MultiLabelImages limit_images(const data::MultiLabelImages& data, int64_t limit,
+                                    Generator& generator);
+
+// uint8 [N, C, H, W] images resized to height x width, each channel with stb_image_resize
+// (Mitchell filter when shrinking, Catmull-Rom when enlarging). The same tensor when the size
+// already matches.
+Tensor resize_images(const Tensor& images, int height, int width);
+
+// uint8 [N, 1, H, W] -> [N, 3, H, W], the grey value in every channel.
+Tensor gray_to_rgb(const Tensor& images);
+
+// Images brought to `channels` (1 stays 1 or becomes 3; 3 must stay 3) and size x size.
+Tensor conform_images(const Tensor& images, int channels, int size);
+
+struct ThreeWaySplit {
+  data::LabeledImages train, validation, test;
+};
+
+// Split by class in the three ratios (data::stratified_split), each part in the original order.
+ThreeWaySplit stratified_three_way(const data::LabeledImages& data,
+                                   const std::vector<double>& ratios, Generator& generator);
+
+}  // namespace weft::app

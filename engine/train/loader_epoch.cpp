@@ -1,0 +1,143 @@
+// Training and prediction passes over a data::Loader (see loader_epoch.h).
+#include "engine/train/loader_epoch.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/train/interrupt.h"
+
+namespace weft::train {
+
+namespace {
+
+Tensor loss_of(const Tensor& logits, const Tensor& targets, Objective objective) {
+  return objective == Objective::single_label ? cross_entropy(logits, targets)
+                                              : bce_with_logits(logits, targets);
+}
+
+float sigmoid_of(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+
+// Right answers in one batch: rows whose argmax is the label, or label decisions that match.
+int64_t count_right(const std::vector<float>& logits, const data::HostBatch& batch, int64_t rows,
+                    int64_t cols, Objective objective) {
+  int64_t right = 0;
+  if (objective == Objective::single_label) {
+    const std::vector<int32_t> predicted = argmax_rows(logits, rows, cols);
+    const int32_t* labels = batch.targets.data<int32_t>();
+    for (int64_t r = 0; r < rows; ++r) right += predicted[static_cast<size_t>(r)] == labels[r];
+  } else {
+    const float* targets = batch.targets.data<float>();
+    for (int64_t i = 0; i < rows * cols; ++i) {
+      right += (logits[static_cast<size_t>(i)] >= 0.0f) == (targets[i] >= 0.5f);
+    }
+  }
+  return right;
+}
+
+}  // namespace
+
+std::vector<int32_t> Predictions::predicted_classes() const {
+  return argmax_rows(logits, rows, cols);
+}
+
+std::vector<float> Predictions::probabilities() const {
+  std::vector<float> p(logits.size());
+  if (objective == Objective::multi_label) {
+    std::transform(logits.begin(), logits.end(), p.begin(), sigmoid_of);
+    return p;
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = logits.data() + r * cols;
+    float* out = p.data() + r * cols;
+    const float largest = *std::max_element(row, row + cols);
+    float total = 0;
+    for (int64_t c = 0; c < cols; ++c) total += out[c] = std::exp(row[c] - largest);
+    for (int64_t c = 0; c < cols; ++c) out[c] /= total;
+  }
+  return p;
+}
+
+double Predictions::accuracy() const {
+  if (rows == 0) return 0.0;
+  int64_t right = 0;
+  if (objective == Objective::single_label) {
+    const std::vector<int32_t> predicted = predicted_classes();
+    for (size_t r = 0; r < predicted.size(); ++r) right += predicted[r] == labels[r];
+    return static_cast<double>(right) / static_cast<double>(rows);
+  }
+  for (size_t i = 0; i < logits.size(); ++i) right += (logits[i] >= 0.0f) == (targets[i] >= 0.5f);
+  return static_cast<double>(right) / static_cast<double>(logits.size());
+}
+
+EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
+                               data::Loader& loader, int epoch, Device device,
+                               Objective objective, const StepHooks& hooks) {
+  model.train();
+  loader.start_epoch(epoch);
+  const int64_t steps = loader.batches_per_epoch();
+  EpochResult result;
+  double loss_sum = 0;
+  int64_t right = 0, decisions = 0, step = 0;
+  while (std::optional<data::HostBatch> batch = loader.next()) {
+    if (stop_requested()) {
+      result.completed = false;
+      break;
+    }
+    const Tensor inputs = batch->inputs.to(device);
+    const Tensor targets = batch->targets.to(device);
+    optimizer.zero_grad();
+    const Tensor logits = model(inputs);
+    const Tensor loss = loss_of(logits, targets, objective);
+    loss.backward();
+    if (hooks.before_step) hooks.before_step();
+    optimizer.step();
+    ++step;
+    if (hooks.after_step) hooks.after_step(step, steps);
+
+    const int64_t rows = logits.dim(0), cols = logits.dim(1);
+    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(rows);
+    result.samples += rows;
+    right += count_right(logits.to_vector<float>(), *batch, rows, cols, objective);
+    decisions += objective == Objective::single_label ? rows : rows * cols;
+  }
+  const double samples = static_cast<double>(std::max<int64_t>(1, result.samples));
+  result.loss = loss_sum / samples;
+  result.accuracy = static_cast<double>(right) / static_cast<double>(std::max<int64_t>(1, decisions));
+  return result;
+}
+
+Predictions predict(nn::Module& model, data::Loader& loader, Device device, Objective objective) {
+  const bool was_training = model.is_training();
+  model.eval();
+  NoGradGuard no_grad;
+  Predictions out;
+  out.objective = objective;
+  double loss_sum = 0;
+  loader.start_epoch(0);
+  while (std::optional<data::HostBatch> batch = loader.next()) {
+    const Tensor logits = model(batch->inputs.to(device));
+    const int64_t rows = logits.dim(0);
+    out.cols = logits.dim(1);
+    loss_sum += static_cast<double>(loss_of(logits, batch->targets.to(device), objective).item()) *
+                static_cast<double>(rows);
+    const std::vector<float> values = logits.to_vector<float>();
+    out.logits.insert(out.logits.end(), values.begin(), values.end());
+    if (objective == Objective::single_label) {
+      const std::vector<int32_t> labels = batch->targets.to_vector<int32_t>();
+      out.labels.insert(out.labels.end(), labels.begin(), labels.end());
+    } else {
+      const std::vector<float> targets = batch->targets.to_vector<float>();
+      out.targets.insert(out.targets.end(), targets.begin(), targets.end());
+    }
+    out.indices.insert(out.indices.end(), batch->indices.begin(), batch->indices.end());
+    out.rows += rows;
+  }
+  out.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, out.rows));
+  model.train(was_training);
+  return out;
+}
+
+}  // namespace weft::train

@@ -1,0 +1,373 @@
+// Hand-written CUDA kernels for batch normalisation (declared in batchnorm.h).
+//
+// x is viewed as [N, C, S] (S = spatial size); channel c owns the M = N * S values
+// x[n, c, s], numbered j = n * S + s. Everything per channel is a reduction over those M values,
+// and M can be large (128 images of 112 x 112: 1.6 million) while C is small (64), so one block
+// per channel would leave most of the GPU idle. Each channel is therefore cut into `splits`
+// slices of consecutive j, one block each, and the blocks' partial results are combined by a
+// second, tiny kernel:
+//
+//   grid (C, splits) of `threads` threads (a multiple of 32, at most 256); block (c, s) takes
+//   the slice j in [s * slice, (s + 1) * slice) of channel c, and its thread t the values
+//   j = s * slice + t, + threads, ... (consecutive threads on consecutive s inside an image:
+//   coalesced). The plan (plan_reduction) gives each thread about 16 values.
+//
+// Training forward (three kernels):
+//   channel_moments_kernel   each thread keeps Welford's running (count, mean, M2) of its
+//       values in float: no sum of squares, so no cancellation when the mean is large next to
+//       the spread. The values are shifted first by K = the channel's first value (the same K
+//       in every block of the channel): float then keeps its 24 bits relative to the spread of
+//       the data rather than to its mean (a float mean near 100 could not move by less than
+//       8e-6). The threads of a warp merge their moments with Chan's pairwise formula through
+//       shuffles (lane 0 ends with the warp's moments); shared memory holds one (count, mean,
+//       M2) per warp; warp 0 merges those; thread 0 writes the block's moments to the
+//       workspace. Per-thread chains are short (about 16 values) and the tree merge adds no
+//       long chains, so float suffices.
+//   finish_moments_kernel    one thread per channel merges the channel's `splits` partial
+//       moments in order, in double, and adds K back to the mean; mean, biased variance M2 / M
+//       (normalises), invstd = 1 / sqrt(var + eps) go to save_mean / save_invstd, and the low part
+//       of the mean that float cannot hold to the workspace (see ChannelStats); the running
+//       statistics move towards the mean and the unbiased variance M2 / (M - 1) with the momentum
+//       (PyTorch's rule).
+//   normalize_kernel         one thread per element (grid-stride): y = (x - mean[c]) *
+//       (gamma[c] * invstd[c]) + beta[c], the subtraction compensated with the low part.
+//
+// Backward (three kernels), with xhat = (x - mean) * invstd:
+//   gradient_sums_kernel     the same grid; each thread adds dy and dy * xhat over its values in
+//       float, block_sum (shared memory: 32 per-warp slots) combines each of the two sums, and
+//       thread 0 writes the block's pair to the workspace. Both reductions share one read of
+//       dy and x.
+//   finish_gradient_sums_kernel  one thread per channel adds the `splits` pairs in order in
+//       double: dbeta = sum(dy), dgamma = sum(dy * xhat), and the two means the dx formula
+//       needs, kept in the workspace.
+//   input_gradient_kernel    one thread per element: dx = gamma * invstd * (dy - mean(dy) -
+//       xhat * mean(dy * xhat)), the chain rule through the batch mean and variance (the CPU
+//       reference states it). For the eval backward, whose statistics are constants,
+//       dx = dy * gamma * invstd instead, and the sums are only computed when dgamma or dbeta is
+//       wanted.
+//
+// Eval forward: normalize_kernel with the running statistics (invstd from running_var).
+//
+// Deterministic: every combination happens in a fixed order, no atomics. Supported shapes: any
+// batch, channels, spatial (M = N * S up to 2^31 - 1 per channel; channels up to 2^31 - 1).
+#include "kernels/cuda/batchnorm.h"
+
+#include <algorithm>
+
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/launch.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+// ---- how a channel's reduction is split ---------------------------------------------------------
+
+constexpr int kValuesPerThread = 16;
+constexpr int kMaxSplits = 256;
+
+struct ReductionPlan {
+  unsigned threads;  // per block, a multiple of 32
+  int splits;        // blocks per channel
+  int slice;         // values per block
+};
+
+ReductionPlan plan_reduction(const BatchNormParams& p) {
+  const int64_t m = std::max<int64_t>(int64_t{p.batch} * p.spatial, 0);
+  const int64_t rounded = (m + kWarpSize - 1) / kWarpSize * kWarpSize;
+  const int64_t threads = std::clamp<int64_t>(rounded, kWarpSize, kBlockThreads);
+  const int64_t per_block = threads * kValuesPerThread;
+  int64_t splits = std::clamp<int64_t>((m + per_block - 1) / per_block, 1, kMaxSplits);
+  const int64_t slice = (m + splits - 1) / splits;
+  if (slice > 0) splits = (m + slice - 1) / slice;  // no empty block
+  return ReductionPlan{static_cast<unsigned>(threads), static_cast<int>(splits),
+                       static_cast<int>(slice)};
+}
+
+// Where the values of block (c, s) are: element j of channel c is x[(j / S * C + c) * S + j % S].
+struct ChannelSlice {
+  int channels, spatial, count;  // count: M, the values of one channel
+  __device__ __forceinline__ int64_t address(int c, int j) const {
+    const int n = j / spatial;
+    return (int64_t{n} * channels + c) * spatial + (j - n * spatial);
+  }
+  __device__ __forceinline__ int begin(int slice) const {
+    return static_cast<int>(blockIdx.y) * slice;
+  }
+  __device__ __forceinline__ int end(int slice) const {
+    const int b = begin(slice);
+    return count - b < slice ? count : b + slice;
+  }
+};
+
+// ---- Welford / Chan moments ---------------------------------------------------------------------
+
+struct Moments {
+  float count, mean, m2;  // m2: sum of squared deviations from the mean
+};
+
+// Chan et al.'s pairwise combination; exact for the empty set on either side.
+__device__ __forceinline__ Moments merge(const Moments& a, const Moments& b) {
+  const float count = a.count + b.count;
+  if (count == 0.0f) return a;
+  const float delta = b.mean - a.mean;
+  const float b_share = b.count / count;
+  return Moments{count, a.mean + delta * b_share, a.m2 + b.m2 + delta * delta * a.count * b_share};
+}
+
+__device__ __forceinline__ Moments shuffle_down(const Moments& m, int offset) {
+  return Moments{__shfl_down_sync(kFullWarpMask, m.count, offset),
+                 __shfl_down_sync(kFullWarpMask, m.mean, offset),
+                 __shfl_down_sync(kFullWarpMask, m.m2, offset)};
+}
+
+// Tree merge over the warp: at step `offset` lane l merges lane l + offset's moments into its
+// own, so after five steps lane 0 holds the warp's (the other lanes hold partial results).
+__device__ __forceinline__ Moments warp_merge(Moments m) {
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) m = merge(m, shuffle_down(m, offset));
+  return m;
+}
+
+__global__ void channel_moments_kernel(ChannelSlice cs, int slice, const float* x,
+                                       float* partials) {
+  __shared__ Moments warp_moments[kWarpSize];
+  const int c = static_cast<int>(blockIdx.x);
+  const float shift = cs.count > 0 ? x[cs.address(c, 0)] : 0.0f;  // K
+  Moments m{0.0f, 0.0f, 0.0f};
+  for (int j = cs.begin(slice) + static_cast<int>(threadIdx.x); j < cs.end(slice);
+       j += static_cast<int>(blockDim.x)) {
+    const float v = x[cs.address(c, j)] - shift;
+    m.count += 1.0f;
+    const float delta = v - m.mean;
+    m.mean += delta / m.count;
+    m.m2 += delta * (v - m.mean);
+  }
+  const unsigned lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  m = warp_merge(m);
+  if (lane == 0) warp_moments[warp] = m;
+  __syncthreads();
+  if (warp == 0) {
+    m = lane < blockDim.x / kWarpSize ? warp_moments[lane] : Moments{0.0f, 0.0f, 0.0f};
+    m = warp_merge(m);
+    if (lane == 0) {
+      float* out = partials + (int64_t{c} * gridDim.y + blockIdx.y) * 3;
+      out[0] = m.count;
+      out[1] = m.mean;
+      out[2] = m.m2;
+    }
+  }
+}
+
+__global__ void finish_moments_kernel(BatchNormParams p, int splits, const float* partials,
+                                      const float* x, float* save_mean, float* save_invstd,
+                                      float* mean_low, float* running_mean, float* running_var) {
+  for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
+    double count = 0.0, mean = 0.0, m2 = 0.0;  // of the shifted values
+    for (int s = 0; s < splits; ++s) {
+      const float* part = partials + (c * splits + s) * 3;
+      const double b_count = part[0];
+      const double total = count + b_count;
+      if (total == 0.0) continue;
+      const double delta = part[1] - mean;
+      const double b_share = b_count / total;
+      mean += delta * b_share;
+      m2 += part[2] + delta * delta * count * b_share;
+      count = total;
+    }
+    if (count > 0.0) mean += x[c * p.spatial];          // K, element (0, c, 0)
+    const double var = count > 0.0 ? m2 / count : 0.0;  // biased: normalises
+    const double invstd = 1.0 / sqrt(var + p.eps);
+    const float mean_high = static_cast<float>(mean);
+    save_mean[c] = mean_high;
+    mean_low[c] = static_cast<float>(mean - static_cast<double>(mean_high));
+    save_invstd[c] = static_cast<float>(invstd);
+    const double momentum = p.momentum;
+    if (running_mean != nullptr) {
+      running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean);
+    }
+    if (running_var != nullptr) {
+      // Unbiased for the population estimate; a single value has no spread (biased 0 is used).
+      const double unbiased = count > 1.0 ? m2 / (count - 1.0) : var;
+      running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
+    }
+  }
+}
+
+// The statistics a pass normalises with: the batch's (save_mean, save_invstd) or the running
+// ones (running_mean, and invstd computed from running_var).
+//
+// mean_low (may be null) is what the float mean could not hold: mean - float(mean), from the
+// double mean of finish_moments_kernel. x - mean is then computed as (x - mean) - mean_low,
+// where the first subtraction is exact whenever x is within a factor of two of the mean
+// (Sterbenz's lemma), which is exactly when it matters: with a mean of 100 and a spread of 1 the
+// rounding of the float mean alone (up to 4e-6) would be most of y's error.
+struct ChannelStats {
+  const float* mean;
+  const float* mean_low;
+  const float* invstd_or_var;
+  bool from_variance;
+  float eps;
+  __device__ __forceinline__ float centred(int64_t c, float v) const {
+    const float d = v - mean[c];
+    return mean_low != nullptr ? d - mean_low[c] : d;
+  }
+  __device__ __forceinline__ float invstd(int64_t c) const {
+    return from_variance ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
+  }
+};
+
+__global__ void normalize_kernel(int64_t count, int channels, int spatial, ChannelStats stats,
+                                 const float* x, const float* gamma, const float* beta, float* y) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int64_t c = i / spatial % channels;
+    y[i] = stats.centred(c, x[i]) * (gamma[c] * stats.invstd(c)) + beta[c];
+  }
+}
+
+__global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats stats,
+                                     const float* dy, const float* x, float* partials) {
+  const int c = static_cast<int>(blockIdx.x);
+  const float invstd = stats.invstd(c);
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  for (int j = cs.begin(slice) + static_cast<int>(threadIdx.x); j < cs.end(slice);
+       j += static_cast<int>(blockDim.x)) {
+    const int64_t at = cs.address(c, j);
+    sum_dy += dy[at];
+    sum_dy_xhat += dy[at] * (stats.centred(c, x[at]) * invstd);
+  }
+  sum_dy = block_sum(sum_dy);
+  sum_dy_xhat = block_sum(sum_dy_xhat);
+  if (threadIdx.x == 0) {
+    float* out = partials + (int64_t{c} * gridDim.y + blockIdx.y) * 2;
+    out[0] = sum_dy;
+    out[1] = sum_dy_xhat;
+  }
+}
+
+// coefficients[2c] = mean(dy), coefficients[2c + 1] = mean(dy * xhat) over channel c.
+__global__ void finish_gradient_sums_kernel(int channels, int64_t values_per_channel, int splits,
+                                            const float* partials, float* dgamma, float* dbeta,
+                                            float* coefficients) {
+  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    for (int s = 0; s < splits; ++s) {
+      sum_dy += partials[(c * splits + s) * 2];
+      sum_dy_xhat += partials[(c * splits + s) * 2 + 1];
+    }
+    if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
+    if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
+    const double m = values_per_channel > 0 ? static_cast<double>(values_per_channel) : 1.0;
+    coefficients[2 * c] = static_cast<float>(sum_dy / m);
+    coefficients[2 * c + 1] = static_cast<float>(sum_dy_xhat / m);
+  }
+}
+
+__global__ void input_gradient_kernel(int64_t count, int channels, int spatial, ChannelStats stats,
+                                      const float* coefficients, const float* dy, const float* x,
+                                      const float* gamma, float* dx) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int64_t c = i / spatial % channels;
+    const float invstd = stats.invstd(c);
+    if (coefficients == nullptr) {  // eval: the statistics are constants
+      dx[i] = dy[i] * (gamma[c] * invstd);
+      continue;
+    }
+    const float xhat = stats.centred(c, x[i]) * invstd;
+    const float centred = dy[i] - coefficients[2 * c] - xhat * coefficients[2 * c + 1];
+    dx[i] = gamma[c] * invstd * centred;
+  }
+}
+
+int64_t element_count(const BatchNormParams& p) {
+  return int64_t{p.batch} * p.channels * p.spatial;
+}
+
+ChannelSlice channel_slice(const BatchNormParams& p) {
+  return ChannelSlice{p.channels, p.spatial, std::max(p.batch, 0) * std::max(p.spatial, 0)};
+}
+
+// The gradient sums of every channel: dgamma, dbeta (each may be null) and, in the workspace
+// after the partials, the coefficients input_gradient_kernel needs. Returns those.
+const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, const float* dy,
+                           const float* x, float* dgamma, float* dbeta, float* workspace,
+                           cudaStream_t stream) {
+  const ReductionPlan plan = plan_reduction(p);
+  float* partials = workspace;
+  float* coefficients = workspace + int64_t{p.channels} * plan.splits * 2;
+  const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
+  WEFT_LAUNCH(gradient_sums_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
+              stats, dy, x, partials);
+  WEFT_LAUNCH(finish_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
+              p.channels, int64_t{p.batch} * p.spatial, plan.splits,
+              static_cast<const float*>(partials), dgamma, dbeta, coefficients);
+  return coefficients;
+}
+
+}  // namespace
+
+int64_t batch_norm_workspace_floats(const BatchNormParams& p) {
+  if (p.channels <= 0) return 0;
+  return int64_t{p.channels} * (3 * plan_reduction(p).splits + 2);
+}
+
+void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
+                              const float* beta, float* y, float* save_mean, float* save_invstd,
+                              float* running_mean, float* running_var, float* workspace,
+                              cudaStream_t stream) {
+  if (p.channels <= 0) return;
+  const ReductionPlan plan = plan_reduction(p);
+  float* partials = workspace;
+  float* mean_low = workspace + int64_t{p.channels} * plan.splits * 3;
+  const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
+  WEFT_LAUNCH(channel_moments_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
+              x, partials);
+  WEFT_LAUNCH(finish_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
+              plan.splits, static_cast<const float*>(partials), x, save_mean, save_invstd, mean_low,
+              running_mean, running_var);
+  const int64_t count = element_count(p);
+  if (count <= 0) return;
+  const ChannelStats stats{save_mean, mean_low, save_invstd, false, p.eps};
+  WEFT_LAUNCH(normalize_kernel, grid_blocks(count), kBlockThreads, 0, stream, count, p.channels,
+              p.spatial, stats, x, gamma, beta, y);
+}
+
+void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
+                             const float* beta, const float* running_mean, const float* running_var,
+                             float* y, cudaStream_t stream) {
+  const int64_t count = element_count(p);
+  if (count <= 0) return;
+  const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
+  WEFT_LAUNCH(normalize_kernel, grid_blocks(count), kBlockThreads, 0, stream, count, p.channels,
+              p.spatial, stats, x, gamma, beta, y);
+}
+
+void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
+                         const float* gamma, const float* save_mean, const float* save_invstd,
+                         float* dx, float* dgamma, float* dbeta, float* workspace,
+                         cudaStream_t stream) {
+  if (p.channels <= 0) return;
+  const ChannelStats stats{save_mean, nullptr, save_invstd, false, p.eps};
+  const float* coefficients = gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
+  const int64_t count = element_count(p);
+  if (count <= 0) return;
+  WEFT_LAUNCH(input_gradient_kernel, grid_blocks(count), kBlockThreads, 0, stream, count,
+              p.channels, p.spatial, stats, coefficients, dy, x, gamma, dx);
+}
+
+void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
+                              const float* gamma, const float* running_mean,
+                              const float* running_var, float* dx, float* dgamma, float* dbeta,
+                              float* workspace, cudaStream_t stream) {
+  if (p.channels <= 0) return;
+  const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
+  if (dgamma != nullptr || dbeta != nullptr) {
+    gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
+  }
+  const int64_t count = element_count(p);
+  if (count <= 0) return;
+  WEFT_LAUNCH(input_gradient_kernel, grid_blocks(count), kBlockThreads, 0, stream, count,
+              p.channels, p.spatial, stats, static_cast<const float*>(nullptr), dy, x, gamma, dx);
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

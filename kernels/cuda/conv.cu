@@ -1,0 +1,403 @@
+// Hand-written CUDA kernels for 2-d convolution and transposed convolution (declared in conv.h).
+//
+// Every pass is an implicit GEMM: the same three matrix products as the CPU reference's im2col
+// formulation (kernels/cpu/conv.cpp), but the column matrix is never stored. Its elements are
+// computed from the image while the tiles of the product are staged into shared memory, by the
+// operand structs below, and the whole tiling (64 x 64 output tiles, 256 threads with a 4 x 4
+// register micro-tile each, 16-deep slabs of both factors in shared memory, zero padding of the
+// edge tiles) is the one of tiled_product.h. Notation: C, H, W input channels and size; O, OH, OW
+// output channels and size; T = C * KH * KW the filter taps; a "tap" is (c, kh, kw); a
+// "position" is (image, row, column) of an output (or input) plane.
+//
+// conv2d_forward_kernel   y[O, (n, oh, ow)] = W[O, T] * col[T, (n, oh, ow)]
+//   GEMM rows = output channels o, GEMM columns = output positions (n, oh, ow) over the whole
+//   batch, reduction over the T taps. Block (bx, by) computes output channels 64 by .. 64 by + 63
+//   at output positions 64 bx .. 64 bx + 63; thread (ty, tx) the 16 combinations
+//   o = 64 by + ty + 16 i, position = 64 bx + tx + 16 j. Shared memory: a slab of 16 taps of 64
+//   filters (W read as a plain row-major matrix, MatrixOperand) and the same 16 taps read from
+//   the image at 64 output positions (ImageColumns: x[n, c, oh * stride - pad + kh * dilation,
+//   ...], 0 in the padding).
+//   Epilogue: y[n, o, oh, ow] = acc + bias[o] (bias fused). Neighbouring threads hold
+//   neighbouring positions, so the stores coalesce along the output row.
+//
+// conv2d_backward_data_kernel   dx[C, (n, h, w)] = W^T[C, O*KH*KW] * dy-gather[.., (n, h, w)]
+//   A gather, not a scatter: thread (ty, tx) of block (bx, by) owns input channels
+//   c = 64 by + ty + 16 i at input positions 64 bx + tx + 16 j and sums, over every (o, kh, kw),
+//   W[o, c, kh, kw] * dy[n, o, oh, ow] for the output position (oh, ow) whose window puts tap
+//   (kh, kw) on (h, w): oh = (h + pad - kh * dilation) / stride when that divides exactly and
+//   lands inside the output, else the term is 0. Every dx element is written by exactly one
+//   thread, so no atomics and no zero-fill are needed and the result is deterministic.
+//   Shared memory: W^T slab (TransposedFilter) and dy slab (OutputGradientGather).
+//   With stride s, only 1 in s^2 of the gathered terms is non-zero; the loop does not skip the
+//   others (a production kernel would split the problem by the phase (h mod s, w mod s)).
+//   An optional per-channel bias is added in the epilogue: that is conv_transpose2d_forward's.
+//
+// conv2d_backward_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T]
+//   GEMM rows = output channels, GEMM columns = taps, reduction over every output position of
+//   the batch: R = N * OH * OW, often far longer than O * T is wide. So the reduction is split
+//   into `slices` ranges of whole 16-deep slabs (split-K): block (bx, by, bz) computes the
+//   64 x 64 tile (by, bx) of dW over slice bz's positions only, and writes it to
+//   workspace[bz][O][T]; sum_slices_kernel then adds the slices in order 0, 1, 2, ... for each
+//   element (one thread per element of dW). A fixed order and no atomics: deterministic. With
+//   one slice the tile is written straight to dW. Shared memory: a slab of dy (OutputGradientRows)
+//   and a slab of the column matrix (ImageColumns read along positions).
+//
+// channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :] over the batch.
+//   One block per channel (grid-stride over channels); thread t adds elements t, t + 256, ... of
+//   the channel's N runs of OH*OW values in double; block_sum combines the threads (shared
+//   memory: 32 per-warp partial sums). Deterministic.
+//
+// Transposed convolution is the adjoint of the convolution p.as_conv(), so its three passes are
+// the three above with that convolution's geometry (the same substitution as the CPU
+// reference): its forward is conv backward-data with the bias fused, its backward-data is conv
+// forward, its backward-filter is conv backward-filter with x and dy exchanged, plus
+// channel_sums for its bias.
+//
+// Supported shapes: any batch, channels, image size, kernel size, stride, padding and dilation
+// (no groups). GEMM indices are int, addresses int64: the position counts N * H * W and
+// N * OH * OW and the reduction lengths C * KH * KW and O * KH * KW must each stay below 2^31;
+// the tensors themselves may be larger. Degenerate sizes (an empty output) give zeros where the
+// reference gives zeros.
+#include "kernels/cuda/conv.h"
+
+#include <algorithm>
+
+#include "engine/error.h"
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/tiled_product.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+// Conv2dParams with the output size computed on the host (its member functions are host code).
+struct ConvGeometry {
+  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+
+  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
+  __host__ __device__ int out_plane() const { return out_h * out_w; }
+  __host__ __device__ int in_plane() const { return in_h * in_w; }
+};
+
+ConvGeometry geometry(const Conv2dParams& p) {
+  return ConvGeometry{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
+                      p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
+                      p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w};
+}
+
+// ---- operands of the implicit GEMMs (see tiled_product.h for the interface) -------------------
+
+// The value the im2col matrix would hold at (tap, output position): the input pixel that filter
+// tap (c, kh, kw) sees when the window sits at output position (n, oh, ow); 0 in the padding.
+// kPositionIsK: the position is the reduction index (backward-filter, where consecutive
+// positions are contiguous in memory along k); otherwise the position is the operand row
+// (forward, where it is the GEMM column).
+template <bool kPositionIsK>
+struct ImageColumns {
+  static constexpr bool kAlongK = kPositionIsK;
+  ConvGeometry g;
+  const float* x;
+  __device__ __forceinline__ float at(int row, int k) const {
+    const int position = kPositionIsK ? k : row;
+    const int tap = kPositionIsK ? row : k;
+    const int n = position / g.out_plane();
+    const int pixel = position - n * g.out_plane();
+    const int oh = pixel / g.out_w, ow = pixel % g.out_w;
+    const int taps_per_channel = g.kernel_h * g.kernel_w;
+    const int c = tap / taps_per_channel;
+    const int kernel_pos = tap - c * taps_per_channel;
+    const int kh = kernel_pos / g.kernel_w, kw = kernel_pos % g.kernel_w;
+    const int ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+    const int iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
+    if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) return 0.0f;
+    return x[((int64_t{n} * g.in_channels + c) * g.in_h + ih) * g.in_w + iw];
+  }
+};
+
+// W^T: (input channel c, (o, kh, kw)) -> w[o, c, kh, kw]. Taps of one (o, c) are contiguous.
+struct TransposedFilter {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  const float* w;
+  __device__ __forceinline__ float at(int c, int k) const {
+    const int taps_per_channel = g.kernel_h * g.kernel_w;
+    const int o = k / taps_per_channel;
+    const int kernel_pos = k - o * taps_per_channel;
+    return w[(int64_t{o} * g.in_channels + c) * taps_per_channel + kernel_pos];
+  }
+};
+
+// (input position (n, h, w), (o, kh, kw)) -> dy[n, o, oh, ow] for the output position whose
+// window puts tap (kh, kw) on (h, w), or 0 when there is none.
+struct OutputGradientGather {
+  static constexpr bool kAlongK = false;
+  ConvGeometry g;
+  const float* dy;
+  __device__ __forceinline__ float at(int position, int k) const {
+    const int n = position / g.in_plane();
+    const int pixel = position - n * g.in_plane();
+    const int h = pixel / g.in_w, w = pixel % g.in_w;
+    const int taps_per_channel = g.kernel_h * g.kernel_w;
+    const int o = k / taps_per_channel;
+    const int kernel_pos = k - o * taps_per_channel;
+    const int kh = kernel_pos / g.kernel_w, kw = kernel_pos % g.kernel_w;
+    // h = oh * stride - pad + kh * dilation, solved for oh.
+    const int oh_scaled = h + g.pad_h - kh * g.dilation_h;
+    const int ow_scaled = w + g.pad_w - kw * g.dilation_w;
+    if (oh_scaled < 0 || ow_scaled < 0) return 0.0f;
+    if (oh_scaled % g.stride_h != 0 || ow_scaled % g.stride_w != 0) return 0.0f;
+    const int oh = oh_scaled / g.stride_h, ow = ow_scaled / g.stride_w;
+    if (oh >= g.out_h || ow >= g.out_w) return 0.0f;
+    return dy[((int64_t{n} * g.out_channels + o) * g.out_h + oh) * g.out_w + ow];
+  }
+};
+
+// (output channel o, output position (n, oh, ow)) -> dy[n, o, oh, ow].
+struct OutputGradientRows {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  const float* dy;
+  __device__ __forceinline__ float at(int o, int position) const {
+    const int n = position / g.out_plane();
+    const int pixel = position - n * g.out_plane();
+    return dy[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel];
+  }
+};
+
+// ---- kernels ----------------------------------------------------------------------------------
+
+__global__ void __launch_bounds__(kProductThreads)
+    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
+                          float* y) {
+  const MatrixOperand<true> filters{w, g.taps()};
+  const ImageColumns<false> columns{g, x};
+  const int positions = g.batch * g.out_plane();
+  float acc[kMicroTile][kMicroTile];
+  tile_product(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
+
+  for (int i = 0; i < kMicroTile; ++i) {
+    const int o = micro_tile_row(i);
+    if (o >= g.out_channels) break;
+    const float b = bias != nullptr ? bias[o] : 0.0f;
+    for (int j = 0; j < kMicroTile; ++j) {
+      const int position = micro_tile_col(j);
+      if (position >= positions) break;
+      const int n = position / g.out_plane();
+      const int pixel = position - n * g.out_plane();
+      y[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel] = acc[i][j] + b;
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kProductThreads)
+    conv2d_backward_data_kernel(ConvGeometry g, const float* dy, const float* w, const float* bias,
+                                float* dx) {
+  const TransposedFilter filters{g, w};
+  const OutputGradientGather gathered{g, dy};
+  const int positions = g.batch * g.in_plane();
+  const int depth = g.out_channels * g.kernel_h * g.kernel_w;
+  float acc[kMicroTile][kMicroTile];
+  tile_product(filters, g.in_channels, gathered, positions, 0, depth, acc);
+
+  for (int i = 0; i < kMicroTile; ++i) {
+    const int c = micro_tile_row(i);
+    if (c >= g.in_channels) break;
+    const float b = bias != nullptr ? bias[c] : 0.0f;
+    for (int j = 0; j < kMicroTile; ++j) {
+      const int position = micro_tile_col(j);
+      if (position >= positions) break;
+      const int n = position / g.in_plane();
+      const int pixel = position - n * g.in_plane();
+      dx[(int64_t{n} * g.in_channels + c) * g.in_plane() + pixel] = acc[i][j] + b;
+    }
+  }
+}
+
+// Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
+__global__ void __launch_bounds__(kProductThreads)
+    conv2d_backward_filter_kernel(ConvGeometry g, const float* x, const float* dy, int slice_depth,
+                                  float* out) {
+  const OutputGradientRows gradient{g, dy};
+  const ImageColumns<true> columns{g, x};
+  const int positions = g.batch * g.out_plane();
+  const int begin = static_cast<int>(blockIdx.z) * slice_depth;
+  const int end = positions - begin < slice_depth ? positions : begin + slice_depth;
+  float acc[kMicroTile][kMicroTile];
+  tile_product(gradient, g.out_channels, columns, g.taps(), begin, end, acc);
+
+  float* slice = out + int64_t{blockIdx.z} * g.out_channels * g.taps();
+  for (int i = 0; i < kMicroTile; ++i) {
+    const int o = micro_tile_row(i);
+    if (o >= g.out_channels) break;
+    for (int j = 0; j < kMicroTile; ++j) {
+      const int tap = micro_tile_col(j);
+      if (tap >= g.taps()) break;
+      slice[int64_t{o} * g.taps() + tap] = acc[i][j];
+    }
+  }
+}
+
+// out[i] = sum over s of partials[s * count + i], s in increasing order. One thread per element
+// (grid-stride); consecutive threads read consecutive floats of each slice.
+__global__ void sum_slices_kernel(int slices, int64_t count, const float* partials, float* out) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    float total = 0.0f;
+    for (int s = 0; s < slices; ++s) total += partials[s * count + i];
+    out[i] = total;
+  }
+}
+
+__global__ void channel_sums_kernel(int batch, int channels, int plane, const float* t,
+                                    float* sums) {
+  const int64_t per_channel = int64_t{batch} * plane;
+  for (int c = static_cast<int>(blockIdx.x); c < channels; c += static_cast<int>(gridDim.x)) {
+    double sum = 0.0;
+    for (int64_t i = threadIdx.x; i < per_channel; i += blockDim.x) {
+      const int64_t n = i / plane;
+      sum += t[(n * channels + c) * plane + (i - n * plane)];
+    }
+    sum = block_sum(sum);
+    if (threadIdx.x == 0) sums[c] = static_cast<float>(sum);
+  }
+}
+
+// ---- host side --------------------------------------------------------------------------------
+
+// How backward-filter splits its reduction over R = N * OH * OW positions. Enough slices that
+// the grid has about kTargetBlocks blocks (two per SM of an H100), but each slice at least
+// kMinSliceDepth positions deep (a slice must amortise its tile's write and its share of the
+// final sum), at most kMaxSlices, and a workspace of at most kMaxWorkspaceFloats.
+constexpr int kTargetBlocks = 264;
+constexpr int kMinSliceDepth = 512;
+constexpr int kMaxSlices = 64;
+constexpr int64_t kMaxWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
+
+struct SlicePlan {
+  int slices;       // 1: no split, dW is written directly
+  int slice_depth;  // positions per slice, a multiple of kTileK
+};
+
+SlicePlan plan_slices(const ConvGeometry& g) {
+  const int64_t positions = int64_t{g.batch} * g.out_plane();
+  const int64_t outputs = int64_t{g.out_channels} * g.taps();
+  const dim3 tiles = product_grid(g.out_channels, g.taps());
+  const int64_t tile_count = int64_t{tiles.x} * tiles.y;
+  int64_t slices = (kTargetBlocks + tile_count - 1) / tile_count;
+  slices = std::min(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
+  slices = std::min<int64_t>(slices, kMaxSlices);
+  slices = std::min(slices, kMaxWorkspaceFloats / std::max<int64_t>(outputs, 1));
+  slices = std::max<int64_t>(slices, 1);
+  int64_t depth = (positions + slices - 1) / slices;
+  depth = (depth + kTileK - 1) / kTileK * kTileK;
+  slices = std::max<int64_t>((positions + depth - 1) / depth, 1);  // no empty slice
+  return SlicePlan{static_cast<int>(slices), static_cast<int>(depth)};
+}
+
+void channel_sums(int batch, int channels, int plane, const float* t, float* sums,
+                  cudaStream_t stream) {
+  if (channels <= 0) return;
+  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(channels, kMaxGridBlocks));
+  WEFT_LAUNCH(channel_sums_kernel, blocks, kBlockThreads, 0, stream, std::max(batch, 0), channels,
+              std::max(plane, 0), t, sums);
+}
+
+// conv2d_backward_data with an optional bias per input channel added in the epilogue.
+void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float* w,
+                             const float* bias, float* dx, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  if (g.batch <= 0 || g.in_channels <= 0 || g.in_plane() <= 0) return;
+  // An empty output (or no output channels) needs no special case: every gathered term is 0
+  // (or the reduction is empty), so dx becomes 0, or the bias alone, as in the reference.
+  WEFT_LAUNCH(conv2d_backward_data_kernel, product_grid(g.in_channels, g.batch * g.in_plane()),
+              kProductThreads, 0, stream, g, dy, w, bias, dx);
+}
+
+Conv2dParams checked_as_conv(const ConvTranspose2dParams& p) {
+  const Conv2dParams c = p.as_conv();
+  WEFT_CHECK(c.out_h() == p.in_h && c.out_w() == p.in_w,
+             "conv_transpose2d (hand CUDA kernel): output padding must be smaller than the "
+             "stride, so that the output size maps back to the input size");
+  return c;
+}
+
+}  // namespace
+
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                    float* y, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
+  WEFT_LAUNCH(conv2d_forward_kernel, product_grid(g.out_channels, g.batch * g.out_plane()),
+              kProductThreads, 0, stream, g, x, w, bias, y);
+}
+
+void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
+                          cudaStream_t stream) {
+  backward_data_with_bias(p, dy, w, nullptr, dx, stream);
+}
+
+int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
+  const ConvGeometry g = geometry(p);
+  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
+    return 0;
+  }
+  const SlicePlan plan = plan_slices(g);
+  return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
+}
+
+void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                            float* dbias, float* workspace, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  if (g.out_channels <= 0) return;
+  const int out_plane = g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0;
+  if (dbias != nullptr) channel_sums(g.batch, g.out_channels, out_plane, dy, dbias, stream);
+  if (g.taps() <= 0) return;
+  if (g.batch <= 0 || out_plane <= 0) {
+    fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
+    return;
+  }
+  const SlicePlan plan = plan_slices(g);
+  if (plan.slices == 1) {
+    WEFT_LAUNCH(conv2d_backward_filter_kernel, product_grid(g.out_channels, g.taps()),
+                kProductThreads, 0, stream, g, x, dy, plan.slice_depth, dw);
+    return;
+  }
+  WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (hand CUDA kernel): a workspace of ",
+             conv2d_backward_filter_workspace_floats(p), " floats is required");
+  WEFT_LAUNCH(conv2d_backward_filter_kernel, product_grid(g.out_channels, g.taps(), plan.slices),
+              kProductThreads, 0, stream, g, x, dy, plan.slice_depth, workspace);
+  const int64_t count = int64_t{g.out_channels} * g.taps();
+  WEFT_LAUNCH(sum_slices_kernel, grid_blocks(count), kBlockThreads, 0, stream, plan.slices, count,
+              static_cast<const float*>(workspace), dw);
+}
+
+void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
+                              const float* bias, float* y, cudaStream_t stream) {
+  // y = A^T x for the convolution A = as_conv(): its backward-data, whose input-channel bias is
+  // our output-channel bias.
+  backward_data_with_bias(checked_as_conv(p), x, w, bias, y, stream);
+}
+
+void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,
+                                    float* dx, cudaStream_t stream) {
+  conv2d_forward(checked_as_conv(p), dy, w, nullptr, dx, stream);
+}
+
+int64_t conv_transpose2d_backward_filter_workspace_floats(const ConvTranspose2dParams& p) {
+  return conv2d_backward_filter_workspace_floats(p.as_conv());
+}
+
+void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
+                                      const float* dy, float* dw, float* dbias, float* workspace,
+                                      cudaStream_t stream) {
+  // The convolution's input is our output gradient and its output gradient is our input.
+  conv2d_backward_filter(checked_as_conv(p), dy, x, dw, nullptr, workspace, stream);
+  if (dbias != nullptr) {
+    channel_sums(p.batch, p.out_channels, p.out_h() * p.out_w(), dy, dbias, stream);
+  }
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

@@ -1,0 +1,53 @@
+// Hand-written CUDA kernels for 2-d convolution and transposed convolution (forward,
+// backward-data, backward-filter), with the semantics of the CPU reference (kernels/cpu/conv.h):
+// NCHW images, OIHW convolution weights, IOHW transposed-convolution weights, any stride,
+// padding and dilation, no groups. The kernels are implicit GEMMs over the tiled product of
+// tiled_product.h and are described in conv.cu. Device pointers; work queued on `stream`.
+//
+// Workspace: backward-filter may split its long reduction (over batch and output positions)
+// into slices computed by different blocks, and then needs
+// conv2d_backward_filter_workspace_floats(p) floats of device memory for the slices' partial
+// results, which a second kernel adds in a fixed order (deterministic, no atomics). The caller
+// owns the workspace; it may be null when the size is 0.
+//
+// Write rule: every function overwrites its outputs.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/params.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+// y[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C, KH, KW]) + bias[O] (bias may be null).
+void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                    float* y, cudaStream_t stream);
+
+// dx[N, C, H, W] from dy[N, O, OH, OW].
+void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
+                          cudaStream_t stream);
+
+// Floats of workspace conv2d_backward_filter needs for `p` (0 when it needs none).
+int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p);
+
+// dw[O, C, KH, KW] and dbias[O] (dbias may be null) from x and dy.
+void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                            float* dbias, float* workspace, cudaStream_t stream);
+
+// Transposed convolution, built from the convolution p.as_conv() (see kernels/params.h):
+// forward = its backward-data (+ bias in the same kernel's epilogue), backward-data = its
+// forward, backward-filter = its backward-filter with input and output-gradient exchanged.
+// Requires output padding < stride (as PyTorch does), so that as_conv() maps back exactly.
+void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
+                              const float* bias, float* y, cudaStream_t stream);
+void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,
+                                    float* dx, cudaStream_t stream);
+int64_t conv_transpose2d_backward_filter_workspace_floats(const ConvTranspose2dParams& p);
+void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
+                                      const float* dy, float* dw, float* dbias, float* workspace,
+                                      cudaStream_t stream);
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

@@ -1,0 +1,164 @@
+// Hand-written CUDA kernels for SGEMM and the linear layer (declared in gemm.h).
+//
+// gemm_kernel<TransA, TransB>: C[m, n] = alpha * op(A) op(B) + beta * C, row-major.
+//   The tiled product of tiled_product.h, with A read as MatrixOperand<!TransA> and op(B)^T as
+//   MatrixOperand<TransB> (an operand is indexed (row, k); for B the rows are C's columns).
+//   One block of 256 threads per 64 x 64 tile of C, grid (ceil(n / 64), ceil(m / 64)); thread
+//   (ty, tx) owns C's rows m0 + ty + 16 i and columns n0 + tx + 16 j, i, j in 0..3, held in
+//   registers while the block walks k in slabs of 16 staged in shared memory (2 x 16 x 65
+//   floats). The transposes are template parameters so that each of the four variants stages
+//   its tiles in its own coalesced order and has no run-time branch in the loop.
+//   Epilogue, per owned element inside C: alpha * acc (+ beta * C if beta != 0) (+ bias[col] for
+//   the linear layer) written once. Any m, n, k (k = 0 gives beta * C; products of more than
+//   65535 row tiles are launched in bands); tiles at the edges are padded with zeros in shared
+//   memory, so no size needs to be a multiple of 64 or 16.
+//
+// column_sums_kernel: dbias[j] = sum_i dy[i, j] (linear backward).
+//   Block of 32 x 8 threads for 32 columns: thread (ty, tx) adds rows ty, ty + 8, ... of column
+//   j = 32 * blockIdx.x + tx in a register, so the 32 threads of a warp read 32 consecutive
+//   floats of one row. Shared memory: the 8 x 32 partial sums; after a barrier thread (0, tx)
+//   adds its column's 8 partials in order and writes dbias[j]. Fixed order, no atomics: the
+//   result is the same on every run.
+//
+// The linear layer is three GEMMs (forward with the bias fused in the epilogue, dx and dw) plus
+// the column sums, as in the CPU reference.
+#include "kernels/cuda/gemm.h"
+
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/tiled_product.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+struct GemmShape {
+  int m, n, k;
+  int lda, ldb;  // row lengths of A and B as stored (before op())
+  float alpha, beta;
+};
+
+template <bool kTransA, bool kTransB>
+__global__ void __launch_bounds__(kProductThreads)
+    gemm_kernel(GemmShape s, const float* a, const float* b, const float* column_bias, float* c) {
+  // op(A)(m, k): A stored [m, k] when not transposed (contiguous along k), [k, m] when it is.
+  const MatrixOperand<!kTransA> a_op{a, s.lda};
+  // op(B)(k, n) read as the operand (n, k): B stored [n, k] when transposed (contiguous along
+  // k), [k, n] when not.
+  const MatrixOperand<kTransB> b_op{b, s.ldb};
+  float acc[kMicroTile][kMicroTile];
+  tile_product(a_op, s.m, b_op, s.n, 0, s.k, acc);
+
+  for (int i = 0; i < kMicroTile; ++i) {
+    const int row = micro_tile_row(i);
+    if (row >= s.m) break;
+    for (int j = 0; j < kMicroTile; ++j) {
+      const int col = micro_tile_col(j);
+      if (col >= s.n) break;
+      float* out = c + int64_t{row} * s.n + col;
+      float value = s.alpha * acc[i][j];
+      if (s.beta != 0.0f) value += s.beta * *out;
+      if (column_bias != nullptr) value += column_bias[col];
+      *out = value;
+    }
+  }
+}
+
+constexpr int kSumColumns = 32;
+constexpr int kSumRowGroups = 8;
+
+__global__ void column_sums_kernel(int rows, int cols, const float* m, float* sums) {
+  __shared__ float partial[kSumRowGroups][kSumColumns];
+  const int tx = static_cast<int>(threadIdx.x) % kSumColumns;
+  const int ty = static_cast<int>(threadIdx.x) / kSumColumns;
+  const int col = static_cast<int>(blockIdx.x) * kSumColumns + tx;
+  float sum = 0.0f;
+  if (col < cols) {
+    for (int row = ty; row < rows; row += kSumRowGroups) sum += m[int64_t{row} * cols + col];
+  }
+  partial[ty][tx] = sum;
+  __syncthreads();
+  if (ty == 0 && col < cols) {
+    float total = 0.0f;
+    for (int g = 0; g < kSumRowGroups; ++g) total += partial[g][tx];
+    sums[col] = total;
+  }
+}
+
+// One launch per band of at most kMaxGridY * 64 rows of C: the grid's y dimension (row tiles)
+// is limited to 65535 blocks, so a taller product is cut into bands, each with A and C offset
+// to its first row.
+constexpr int kMaxGridY = 65535;
+
+template <bool kTransA, bool kTransB>
+void launch_gemm(const GemmShape& s, const float* a, const float* b, const float* column_bias,
+                 float* c, cudaStream_t stream) {
+  constexpr int kBandRows = kMaxGridY * kTileM;
+  for (int64_t first = 0; first < s.m; first += kBandRows) {
+    GemmShape band = s;
+    band.m = static_cast<int>(s.m - first < kBandRows ? s.m - first : kBandRows);
+    const float* a_band = kTransA ? a + first : a + first * s.lda;
+    WEFT_LAUNCH((gemm_kernel<kTransA, kTransB>), product_grid(band.m, s.n), kProductThreads, 0,
+                stream, band, a_band, b, column_bias, c + first * s.n);
+  }
+}
+
+// C = alpha * op(A) op(B) + beta * C (+ column_bias).
+void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const float* column_bias,
+                    float* c, cudaStream_t stream) {
+  if (p.m <= 0 || p.n <= 0) return;
+  const int k = p.k < 0 ? 0 : p.k;
+  const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta};
+  if (!p.trans_a && !p.trans_b) {
+    launch_gemm<false, false>(s, a, b, column_bias, c, stream);
+  } else if (!p.trans_a && p.trans_b) {
+    launch_gemm<false, true>(s, a, b, column_bias, c, stream);
+  } else if (p.trans_a && !p.trans_b) {
+    launch_gemm<true, false>(s, a, b, column_bias, c, stream);
+  } else {
+    launch_gemm<true, true>(s, a, b, column_bias, c, stream);
+  }
+}
+
+}  // namespace
+
+void gemm(const GemmParams& p, const float* a, const float* b, float* c, cudaStream_t stream) {
+  gemm_with_bias(p, a, b, nullptr, c, stream);
+}
+
+void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
+                    const float* bias, float* y, cudaStream_t stream) {
+  GemmParams p;  // y[n, out] = x[n, in] * W[out, in]^T
+  p.m = n;
+  p.n = out_features;
+  p.k = in_features;
+  p.trans_b = true;
+  gemm_with_bias(p, x, w, bias, y, stream);
+}
+
+void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
+                     const float* dy, float* dx, float* dw, float* dbias, cudaStream_t stream) {
+  if (dx != nullptr) {
+    GemmParams data_grad;  // dx[n, in] = dy[n, out] * W[out, in]
+    data_grad.m = n;
+    data_grad.n = in_features;
+    data_grad.k = out_features;
+    gemm(data_grad, dy, w, dx, stream);
+  }
+  if (dw != nullptr) {
+    GemmParams weight_grad;  // dW[out, in] = dy[n, out]^T * x[n, in]
+    weight_grad.m = out_features;
+    weight_grad.n = in_features;
+    weight_grad.k = n;
+    weight_grad.trans_a = true;
+    gemm(weight_grad, dy, x, dw, stream);
+  }
+  if (dbias != nullptr && out_features > 0) {
+    const unsigned blocks = static_cast<unsigned>((out_features + kSumColumns - 1) / kSumColumns);
+    WEFT_LAUNCH(column_sums_kernel, blocks, kSumColumns * kSumRowGroups, 0, stream, n < 0 ? 0 : n,
+                out_features, dy, dbias);
+  }
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

@@ -1,0 +1,255 @@
+// Hand-written CUDA kernels for pooling (declared in pool.h).
+//
+// Pooling reads each input a few times and does almost no arithmetic, so these kernels are
+// about memory access, not tiling: no shared memory, one thread per output element of the pass
+// (grid-stride loop over the flattened NCHW index), neighbouring threads on neighbouring
+// elements of a row so that a warp's accesses coalesce. Windows are small (2x2, 3x3), and the
+// overlapping reads of neighbouring windows are served by the L1/L2 caches.
+//
+// A window of output (oh, ow) starts at (oh * stride_h - pad_h, ow * stride_w - pad_w); its part
+// in the padding is clipped away before the loop (WindowSpan), so padded cells are never read
+// and never win a maximum.
+//
+// max_pool2d_forward_kernel: thread for output (n, c, oh, ow) scans its clipped window in row
+//   order and keeps the first strictly greater value (a NaN beats any number, then stays), the
+//   CPU reference's rule exactly, so values and argmax indices match it bit for bit.
+// avg_pool2d_forward_kernel: thread for output (n, c, oh, ow) adds its clipped window in row
+//   order (the reference's order, so the sums match bit for bit) and divides by the kernel area
+//   (count_include_pad) or by the number of real cells.
+//
+// Backward passes are gathers, not scatters: the thread for input cell (n, c, h, w) visits the
+// outputs whose windows cover it,
+//   oh in [ceil((h + pad_h - kernel_h + 1) / stride_h), floor((h + pad_h) / stride_h)]
+//   (clipped to [0, OH)), and the same for ow,
+// and adds their contributions in increasing (oh, ow) order: for max pooling dy of the outputs
+// whose argmax is this cell, for average pooling dy / divisor of each covering window. Each dx
+// element is written once by one thread: no atomics even when windows overlap (stride <
+// kernel), no zero-fill pass, a deterministic result, and the same summation order as the
+// reference's scatter, so the result matches it bit for bit.
+//
+// global_avg_pool_forward_kernel: one warp per (n, c) plane (warp_rows in common.h); lane l
+//   adds elements l, l + 32, ... in double, warp_sum combines the lanes with shuffles (no shared
+//   memory), lane 0 writes the mean. global_avg_pool_backward: one thread per input element,
+//   dx = dy[plane] / plane_size.
+//
+// Supported shapes: any Pool2dParams with an output of at least one position; N*C*H*W up to
+// 2^63 - 1 elements, each plane's H*W below 2^31 (argmax is int32).
+#include "kernels/cuda/pool.h"
+
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/launch.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+// Pool2dParams with the output size computed on the host.
+struct PoolGeometry {
+  int in_h, in_w, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  bool count_include_pad;
+};
+
+PoolGeometry geometry(const Pool2dParams& p) {
+  return PoolGeometry{p.in_h,     p.in_w,     p.out_h(), p.out_w(), p.kernel_h,         p.kernel_w,
+                      p.stride_h, p.stride_w, p.pad_h,   p.pad_w,   p.count_include_pad};
+}
+
+// The input rows (or columns) [begin, end) of window `o` once its padded part is clipped away.
+struct WindowSpan {
+  int begin, end;
+};
+
+__device__ __forceinline__ WindowSpan window_span(int o, int kernel, int stride, int pad,
+                                                  int in_size) {
+  const int start = o * stride - pad;
+  return WindowSpan{start < 0 ? 0 : start, start + kernel < in_size ? start + kernel : in_size};
+}
+
+// The outputs [begin, end) along one axis whose windows cover input index i.
+__device__ __forceinline__ WindowSpan covering_outputs(int i, int kernel, int stride, int pad,
+                                                       int out_size) {
+  const int lowest = i + pad - kernel + 1;  // o * stride >= lowest
+  const int first = lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
+  const int last = (i + pad) / stride;  // o * stride <= i + pad
+  return WindowSpan{first, last + 1 < out_size ? last + 1 : out_size};
+}
+
+// The average pooling divisor of window (hs, ws); as in the reference.
+__device__ __forceinline__ int avg_divisor(const PoolGeometry& g, WindowSpan hs, WindowSpan ws) {
+  if (g.count_include_pad) return g.kernel_h * g.kernel_w;
+  return (hs.end - hs.begin) * (ws.end - ws.begin);
+}
+
+__device__ __forceinline__ bool is_nan(float v) {
+  return v != v;
+}
+
+__global__ void max_pool2d_forward_kernel(PoolGeometry g, int64_t count, const float* x, float* y,
+                                          int32_t* argmax) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int ow = static_cast<int>(i % g.out_w);
+    const int oh = static_cast<int>(i / g.out_w % g.out_h);
+    const int64_t plane = i / (int64_t{g.out_w} * g.out_h);
+    const float* in = x + plane * g.in_h * g.in_w;
+    const WindowSpan hs = window_span(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+    const WindowSpan ws = window_span(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+    // A window made only of padding (pad > kernel / 2, which PyTorch rejects) gives 0 and -1.
+    float best = 0.0f;
+    int32_t best_index = -1;
+    for (int h = hs.begin; h < hs.end; ++h) {
+      for (int w = ws.begin; w < ws.end; ++w) {
+        const int32_t index = h * g.in_w + w;
+        const float v = in[index];
+        if (best_index < 0 || v > best || (is_nan(v) && !is_nan(best))) {
+          best = v;
+          best_index = index;
+        }
+      }
+    }
+    y[i] = best;
+    argmax[i] = best_index;
+  }
+}
+
+__global__ void max_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
+                                           const int32_t* argmax, float* dx) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int w = static_cast<int>(i % g.in_w);
+    const int h = static_cast<int>(i / g.in_w % g.in_h);
+    const int64_t plane = i / (int64_t{g.in_w} * g.in_h);
+    const int64_t out_base = plane * g.out_h * g.out_w;
+    const int32_t me = h * g.in_w + w;
+    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+    float total = 0.0f;
+    for (int oh = ohs.begin; oh < ohs.end; ++oh) {
+      for (int ow = ows.begin; ow < ows.end; ++ow) {
+        const int64_t o = out_base + int64_t{oh} * g.out_w + ow;
+        if (argmax[o] == me) total += dy[o];
+      }
+    }
+    dx[i] = total;
+  }
+}
+
+__global__ void avg_pool2d_forward_kernel(PoolGeometry g, int64_t count, const float* x, float* y) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int ow = static_cast<int>(i % g.out_w);
+    const int oh = static_cast<int>(i / g.out_w % g.out_h);
+    const int64_t plane = i / (int64_t{g.out_w} * g.out_h);
+    const float* in = x + plane * g.in_h * g.in_w;
+    const WindowSpan hs = window_span(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+    const WindowSpan ws = window_span(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+    float sum = 0.0f;
+    for (int h = hs.begin; h < hs.end; ++h) {
+      for (int w = ws.begin; w < ws.end; ++w) sum += in[h * g.in_w + w];
+    }
+    const int divisor = avg_divisor(g, hs, ws);
+    y[i] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
+  }
+}
+
+__global__ void avg_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
+                                           float* dx) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int w = static_cast<int>(i % g.in_w);
+    const int h = static_cast<int>(i / g.in_w % g.in_h);
+    const int64_t plane = i / (int64_t{g.in_w} * g.in_h);
+    const int64_t out_base = plane * g.out_h * g.out_w;
+    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+    float total = 0.0f;
+    for (int oh = ohs.begin; oh < ohs.end; ++oh) {
+      const WindowSpan hs = window_span(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
+      for (int ow = ows.begin; ow < ows.end; ++ow) {
+        const WindowSpan ws = window_span(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
+        const int divisor = avg_divisor(g, hs, ws);
+        if (divisor <= 0) continue;
+        total += dy[out_base + int64_t{oh} * g.out_w + ow] / static_cast<float>(divisor);
+      }
+    }
+    dx[i] = total;
+  }
+}
+
+// The loop bound `planes` is the same for every lane of a warp, so all 32 lanes always take
+// part in warp_sum together.
+__global__ void global_avg_pool_forward_kernel(int64_t planes, int plane, const float* x,
+                                               float* y) {
+  const WarpRows walk = warp_rows();
+  for (int64_t r = walk.first; r < planes; r += walk.stride) {
+    const float* in = x + r * plane;
+    double sum = 0.0;
+    for (int j = walk.lane; j < plane; j += kLanes) sum += in[j];
+    sum = warp_sum(sum);
+    if (walk.lane == 0) y[r] = plane > 0 ? static_cast<float>(sum / plane) : 0.0f;
+  }
+}
+
+struct GlobalAvgPoolBackward {
+  int plane;
+  const float* dy;
+  float* dx;
+  __device__ void operator()(int64_t i) const { dx[i] = dy[i / plane] / static_cast<float>(plane); }
+};
+
+bool empty_output(const PoolGeometry& g) {
+  return g.out_h <= 0 || g.out_w <= 0;
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
+                        cudaStream_t stream) {
+  const PoolGeometry g = geometry(p);
+  if (empty_output(g)) return;
+  const int64_t count = int64_t{p.batch} * p.channels * g.out_h * g.out_w;
+  if (count <= 0) return;
+  WEFT_LAUNCH(max_pool2d_forward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count, x,
+              y, argmax);
+}
+
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
+                         cudaStream_t stream) {
+  const PoolGeometry g = geometry(p);
+  const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
+  if (count <= 0) return;
+  // With an empty output no window covers any cell: the gather writes zeros.
+  WEFT_LAUNCH(max_pool2d_backward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count,
+              dy, argmax, dx);
+}
+
+void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream) {
+  const PoolGeometry g = geometry(p);
+  if (empty_output(g)) return;
+  const int64_t count = int64_t{p.batch} * p.channels * g.out_h * g.out_w;
+  if (count <= 0) return;
+  WEFT_LAUNCH(avg_pool2d_forward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count, x,
+              y);
+}
+
+void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, cudaStream_t stream) {
+  const PoolGeometry g = geometry(p);
+  const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
+  if (count <= 0) return;
+  WEFT_LAUNCH(avg_pool2d_backward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count,
+              dy, dx);
+}
+
+void global_avg_pool_forward(int batch, int channels, int plane, const float* x, float* y,
+                             cudaStream_t stream) {
+  const int64_t planes = int64_t{batch} * channels;
+  if (planes <= 0) return;
+  WEFT_LAUNCH(global_avg_pool_forward_kernel, grid_blocks(planes, kBlockThreads / kWarpSize),
+              kBlockThreads, 0, stream, planes, plane, x, y);
+}
+
+void global_avg_pool_backward(int batch, int channels, int plane, const float* dy, float* dx,
+                              cudaStream_t stream) {
+  if (plane <= 0) return;
+  for_each(int64_t{batch} * channels * plane, GlobalAvgPoolBackward{plane, dy, dx}, stream);
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

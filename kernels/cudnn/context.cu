@@ -1,0 +1,119 @@
+// The per-device vendor context (context.h): lazy handles bound to the device's stream, plan
+// caches, per-call workspace.
+#include <cuda_runtime.h>
+
+#include "engine/cuda/check.h"
+#include "engine/cuda/runtime.h"
+#include "kernels/cudnn/context.h"
+#include "kernels/selection.h"
+
+namespace weft::vendor {
+
+void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w) {
+  WEFT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(descriptor.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
+                                              n, c, h, w));
+}
+
+DeviceBuffer::DeviceBuffer(int device, size_t bytes) : device_(device), bytes_(bytes) {
+  if (bytes_ > 0) pointer_ = cuda::cached_malloc(device_, bytes_);
+}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (pointer_ != nullptr) cuda::cached_free(device_, pointer_, bytes_);
+}
+
+Context::Context(int device) : device_(device), stream_(cuda::device_stream(device)) {}
+
+Context::~Context() {
+  if (cublas_ != nullptr) {
+    const cublasStatus_t status = cublasDestroy(cublas_);
+    if (status != CUBLAS_STATUS_SUCCESS) {
+      std::fprintf(stderr, "weft: warning: cublasDestroy failed: %s\n",
+                   cublasGetStatusString(status));
+    }
+  }
+  if (cudnn_ != nullptr) WEFT_CUDNN_WARN(cudnnDestroy(cudnn_));
+}
+
+void Context::make_current() const {
+  int current = -1;
+  WEFT_CUDA_CHECK(cudaGetDevice(&current));
+  if (current != device_) WEFT_CUDA_CHECK(cudaSetDevice(device_));
+}
+
+cudnnHandle_t Context::cudnn() {
+  make_current();
+  if (cudnn_ == nullptr) {
+    cudnnHandle_t handle = nullptr;
+    WEFT_CUDNN_CHECK(cudnnCreate(&handle));
+    const cudnnStatus_t bound = cudnnSetStream(handle, stream_);
+    if (bound != CUDNN_STATUS_SUCCESS) {
+      WEFT_CUDNN_WARN(cudnnDestroy(handle));
+      WEFT_CUDNN_CHECK(bound);
+    }
+    cudnn_ = handle;
+  }
+  return cudnn_;
+}
+
+cublasHandle_t Context::cublas() {
+  make_current();
+  if (cublas_ == nullptr) {
+    cublasHandle_t handle = nullptr;
+    WEFT_CUBLAS_CHECK(cublasCreate(&handle));
+    const cublasStatus_t bound = cublasSetStream(handle, stream_);
+    if (bound != CUBLAS_STATUS_SUCCESS) {
+      cublasDestroy(handle);
+      WEFT_CUBLAS_CHECK(bound);
+    }
+    cublas_ = handle;
+  }
+  // CUBLAS_DEFAULT_MATH keeps float GEMMs in full FP32 (cuBLAS makes TF32 opt-in for float);
+  // CUBLAS_TF32_TENSOR_OP_MATH opts in. A host-side setting, cheap to apply on every call.
+  WEFT_CUBLAS_CHECK(
+      cublasSetMathMode(cublas_, vendor_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  return cublas_;
+}
+
+ConvPlan& Context::conv_plan(const Conv2dParams& p, bool tf32) {
+  const PlanCache<14, ConvPlan>::Key key = {
+      p.batch,    p.in_channels, p.in_h,  p.in_w,  p.out_channels, p.kernel_h,   p.kernel_w,
+      p.stride_h, p.stride_w,    p.pad_h, p.pad_w, p.dilation_h,   p.dilation_w, tf32 ? 1 : 0};
+  return conv_plans_.get(key, [&](ConvPlan& plan) {
+    set_nchw(plan.x, p.batch, p.in_channels, p.in_h, p.in_w);
+    set_nchw(plan.y, p.batch, p.out_channels, p.out_h(), p.out_w());
+    WEFT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan.w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+                                                p.out_channels, p.in_channels, p.kernel_h,
+                                                p.kernel_w));
+    // Cross-correlation (what every DL framework calls convolution), accumulated in FP32.
+    WEFT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv.get(), p.pad_h, p.pad_w, p.stride_h,
+                                                     p.stride_w, p.dilation_h, p.dilation_w,
+                                                     CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    WEFT_CUDNN_CHECK(
+        cudnnSetConvolutionMathType(plan.conv.get(), tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    set_nchw(plan.out_bias, 1, p.out_channels, 1, 1);
+    set_nchw(plan.in_bias, 1, p.in_channels, 1, 1);
+  });
+}
+
+BatchNormPlan& Context::batch_norm_plan(const BatchNormParams& p) {
+  return batch_norm_plans_.get({p.batch, p.channels, p.spatial}, [&](BatchNormPlan& plan) {
+    set_nchw(plan.data, p.batch, p.channels, p.spatial, 1);
+    set_nchw(plan.channels, 1, p.channels, 1, 1);
+  });
+}
+
+LinearPlan& Context::linear_plan(int rows, int features) {
+  return linear_plans_.get({rows, features}, [&](LinearPlan& plan) {
+    set_nchw(plan.rows, rows, features, 1, 1);
+    set_nchw(plan.bias, 1, features, 1, 1);
+  });
+}
+
+void Context::zero(float* y, size_t count) {
+  if (count == 0) return;
+  make_current();
+  WEFT_CUDA_CHECK(cudaMemsetAsync(y, 0, count * sizeof(float), stream_));
+}
+
+}  // namespace weft::vendor

@@ -1,0 +1,182 @@
+// What the vendor paths (kernels/cudnn/*.cu) share on one device: the cuDNN and cuBLAS handles,
+// cuDNN descriptors cached per shape, and per-call device workspace.
+//
+// Handles. cudnnCreate and cublasCreate are slow (cuDNN loads its sub-libraries), so each is
+// created on the first vendor call for the device, with that device current, and bound at once
+// to the device's one stream (engine/cuda/runtime.h device_stream): every cuDNN and cuBLAS call
+// is then ordered with the hand kernels and the copies, with no host synchronisation, and the
+// caching allocator's "reuse without waiting" rule stays true (runtime.cu). A handle is not safe
+// for two threads at once, so each vendor call holds the context's mutex.
+//
+// Descriptors. A cuDNN descriptor is a small host-side struct describing a tensor, a filter or a
+// convolution; cuDNN reads it during the call, so it may be destroyed as soon as the call has
+// been queued. weft builds the descriptors of a shape once and keeps them in a plan, in a map
+// keyed by the shape's integers (the params struct, flattened): a training step meets the same
+// handful of shapes every iteration. A plan also remembers the convolution algorithm chosen for
+// each pass. Every descriptor is an RAII object (Descriptor below); when a map outgrows
+// kMaxPlans it is simply cleared, destroying its descriptors, and refills on demand.
+//
+// Workspace. cuDNN convolutions may ask for scratch memory. It comes from the caching allocator
+// for the duration of one call (DeviceBuffer) and is handed back right after the call has been
+// queued: the next owner of the block is queued on the same stream, after this call.
+#pragma once
+
+#include <cublas_v2.h>
+#include <cudnn.h>
+
+#include <array>
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+
+#include "kernels/cudnn/check.h"
+#include "kernels/params.h"
+
+namespace weft::vendor {
+
+// One cuDNN descriptor, created in the constructor and destroyed in the destructor.
+template <typename Handle, cudnnStatus_t (*create)(Handle*), cudnnStatus_t (*destroy)(Handle)>
+class Descriptor {
+ public:
+  Descriptor() { WEFT_CUDNN_CHECK(create(&handle_)); }
+  ~Descriptor() {
+    if (handle_ != nullptr) WEFT_CUDNN_WARN(destroy(handle_));
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+
+  Handle get() const { return handle_; }
+
+ private:
+  Handle handle_ = nullptr;
+};
+
+using TensorDescriptor =
+    Descriptor<cudnnTensorDescriptor_t, cudnnCreateTensorDescriptor, cudnnDestroyTensorDescriptor>;
+using FilterDescriptor =
+    Descriptor<cudnnFilterDescriptor_t, cudnnCreateFilterDescriptor, cudnnDestroyFilterDescriptor>;
+using ConvolutionDescriptor =
+    Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
+               cudnnDestroyConvolutionDescriptor>;
+
+// A float NCHW tensor of the given sizes (all of them >= 1).
+void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w);
+
+// Device memory from the caching allocator for the length of one call; null when bytes == 0.
+class DeviceBuffer {
+ public:
+  DeviceBuffer(int device, size_t bytes);
+  ~DeviceBuffer();
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+
+  void* get() const { return pointer_; }
+  float* floats() const { return static_cast<float*>(pointer_); }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  int device_;
+  void* pointer_ = nullptr;
+  size_t bytes_;
+};
+
+// An algorithm cuDNN will run for one pass of one convolution shape, and the workspace it needs.
+template <typename Algorithm>
+struct ChosenAlgorithm {
+  Algorithm algorithm;
+  size_t workspace_bytes = 0;
+};
+
+// Everything cuDNN needs to run the three passes of one convolution (Conv2dParams + TF32 mode).
+// The transposed convolution reuses the plan of its p.as_conv(), whose input side is the
+// transposed convolution's output side, hence the two bias descriptors.
+struct ConvPlan {
+  TensorDescriptor x;          // [N, C, H, W]    the convolution's input
+  TensorDescriptor y;          // [N, O, OH, OW]  the convolution's output
+  FilterDescriptor w;          // [O, C, KH, KW]
+  ConvolutionDescriptor conv;  // padding, stride, dilation, cross-correlation, FP32, math type
+  TensorDescriptor out_bias;   // [1, O, 1, 1]    a bias over y's channels
+  TensorDescriptor in_bias;    // [1, C, 1, 1]    a bias over x's channels (transposed conv)
+  std::optional<ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>> forward;
+  std::optional<ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>> backward_data;
+  std::optional<ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
+};
+
+// Batch normalisation over [N, C, spatial]: the data seen as [N, C, spatial, 1] and the
+// per-channel tensors (gamma, beta, means, variances) as [1, C, 1, 1].
+struct BatchNormPlan {
+  TensorDescriptor data;
+  TensorDescriptor channels;
+};
+
+// The bias of a linear layer: y [n, out] seen as [n, out, 1, 1] and the bias as [1, out, 1, 1].
+struct LinearPlan {
+  TensorDescriptor rows;
+  TensorDescriptor bias;
+};
+
+// Plans keyed by a shape's integers, cleared when it holds kMaxPlans of them.
+template <size_t KeySize, typename Plan>
+class PlanCache {
+ public:
+  static constexpr size_t kMaxPlans = 256;
+  using Key = std::array<int, KeySize>;
+
+  // The plan of `key`; `build(plan)` fills in a new one.
+  template <typename Build>
+  Plan& get(const Key& key, Build build) {
+    auto found = plans_.find(key);
+    if (found != plans_.end()) return *found->second;
+    if (plans_.size() >= kMaxPlans) plans_.clear();
+    auto plan = std::make_unique<Plan>();
+    build(*plan);
+    return *plans_.emplace(key, std::move(plan)).first->second;
+  }
+
+ private:
+  std::map<Key, std::unique_ptr<Plan>> plans_;
+};
+
+class Context {
+ public:
+  explicit Context(int device);
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  int device() const { return device_; }
+  cudaStream_t stream() const { return stream_; }
+  // Held by every vendor call for its whole length (handles and caches are not thread-safe).
+  std::mutex& mutex() { return mutex_; }
+
+  // Makes the device current and returns the handle, created and bound to the stream on first
+  // use. cublas() also sets the math mode the TF32 setting asks for (kernels/selection.h).
+  cudnnHandle_t cudnn();
+  cublasHandle_t cublas();
+
+  // The plan of a shape, built on first use. `tf32` selects the convolution's math type
+  // (CUDNN_DEFAULT_MATH permits TF32 tensor cores, CUDNN_FMA_MATH does not), so it is part of
+  // the key.
+  ConvPlan& conv_plan(const Conv2dParams& p, bool tf32);
+  BatchNormPlan& batch_norm_plan(const BatchNormParams& p);
+  LinearPlan& linear_plan(int rows, int features);
+
+  // Queues y[0 .. count) = 0 on the stream.
+  void zero(float* y, size_t count);
+
+ private:
+  void make_current() const;
+
+  int device_;
+  cudaStream_t stream_;
+  std::mutex mutex_;
+  cudnnHandle_t cudnn_ = nullptr;
+  cublasHandle_t cublas_ = nullptr;
+  PlanCache<14, ConvPlan> conv_plans_;
+  PlanCache<3, BatchNormPlan> batch_norm_plans_;
+  PlanCache<2, LinearPlan> linear_plans_;
+};
+
+}  // namespace weft::vendor

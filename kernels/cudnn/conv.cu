@@ -1,0 +1,294 @@
+// Convolution and transposed convolution through cuDNN (vendor.h).
+//
+// API. cuDNN 9 offers two ways to run a convolution: the legacy calls (cudnnConvolutionForward,
+// cudnnConvolutionBackwardData, cudnnConvolutionBackwardFilter, with tensor, filter and
+// convolution descriptors) and the graph API (an operation graph, engine heuristics, an
+// execution plan and a variant pack per call). weft uses the legacy calls. NVIDIA recommends
+// the graph API and marks the legacy one deprecated in the cuDNN 9 headers (CUDNN_DEPRECATED,
+// which warns only when CUDNN_WARN_DEPRECATED is defined), but cuDNN 9 still ships and supports
+// it in libcudnn_cnn ("the legacy libraries can still be directly used", cuDNN 9 API overview),
+// and for three fixed FP32 NCHW passes it is a fifth of the code and reads like the maths. weft
+// fuses nothing into its convolutions, which is what the graph API is for. When the legacy API
+// goes, the plan cache (context.h) is the one place that changes: a plan would hold the graph's
+// execution plans instead of descriptors and algorithm numbers.
+//
+// Algorithm. The first call of a pass for a shape asks cuDNN's heuristics
+// (cudnnGetConvolution*Algorithm_v7, which ranks algorithms without running them, so no
+// benchmarking, no extra memory and no host synchronisation) and keeps the first answer that
+//   1. cuDNN can run (status CUDNN_STATUS_SUCCESS), with the math type the descriptor asked for,
+//   2. is deterministic (backward-data ALGO_0 and backward-filter ALGO_0/ALGO_3 use atomics, so
+//      two runs would differ in the last bits), and
+//   3. is not a transform algorithm (FFT, Winograd), whose rounding differs from a direct sum's
+//      by more than the op table's tolerances,
+// relaxing 3, then 2, if nothing qualifies. cudnnFind* would time every algorithm on the device
+// instead: faster choices, but non-deterministic between runs and a synchronisation per new
+// shape. Parity with the CPU reference was preferred; this is the place to change it.
+//
+// Workspace for the chosen algorithm (cudnnGet*WorkspaceSize) is borrowed from the caching
+// allocator for the call.
+//
+// Transposed convolution is the convolution c = p.as_conv() run with the roles exchanged
+// (kernels/params.h): its forward is c's backward-data, its backward-data is c's forward, and
+// its backward-filter is c's backward-filter with input and output-gradient swapped. Its IOHW
+// weights are exactly c's OIHW filter. Requires output padding < stride, like the CPU reference.
+//
+// Biases: cudnnAddTensor broadcasts a [1, C, 1, 1] bias over [N, C, H, W]; its gradient is
+// cudnnConvolutionBackwardBias (a sum over N, H, W per channel).
+//
+// alpha = 1, beta = 0 in every call: cuDNN then overwrites the output without reading it, which
+// is weft's write rule.
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "engine/error.h"
+#include "kernels/cudnn/vendor.h"
+#include "kernels/selection.h"
+
+namespace weft::vendor {
+namespace {
+
+constexpr float kOne = 1.0f;
+constexpr float kZero = 0.0f;
+
+bool is_transform(cudnnConvolutionFwdAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdDataAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+}
+bool is_transform(cudnnConvolutionBwdFilterAlgo_t a) {
+  return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD ||
+         a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+}
+
+std::string shape_text(const Conv2dParams& p) {
+  return std::to_string(p.batch) + "x" + std::to_string(p.in_channels) + "x" +
+         std::to_string(p.in_h) + "x" + std::to_string(p.in_w) + " -> " +
+         std::to_string(p.out_channels) + ", kernel " + std::to_string(p.kernel_h) + "x" +
+         std::to_string(p.kernel_w) + ", stride " + std::to_string(p.stride_h) + "x" +
+         std::to_string(p.stride_w) + ", padding " + std::to_string(p.pad_h) + "x" +
+         std::to_string(p.pad_w) + ", dilation " + std::to_string(p.dilation_h) + "x" +
+         std::to_string(p.dilation_w);
+}
+
+// The preferred algorithm among cuDNN's heuristic answers (best first), by the rules above.
+// Without TF32, answers that need tensor-core math are skipped.
+template <typename Perf>
+auto choose_algorithm(const std::vector<Perf>& results, int returned, bool tf32, const char* pass,
+                      const Conv2dParams& p) -> decltype(Perf::algo) {
+  for (int strictness = 2; strictness >= 0; --strictness) {
+    for (int i = 0; i < returned; ++i) {
+      const Perf& r = results[static_cast<size_t>(i)];
+      if (r.status != CUDNN_STATUS_SUCCESS) continue;
+      if (!tf32 && (r.mathType == CUDNN_TENSOR_OP_MATH ||
+                    r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+        continue;
+      }
+      if (strictness >= 1 && r.determinism != CUDNN_DETERMINISTIC) continue;
+      if (strictness >= 2 && is_transform(r.algo)) continue;
+      return r.algo;
+    }
+  }
+  throw Error(std::string("cuDNN offers no ") + pass + " algorithm for the convolution " +
+              shape_text(p));
+}
+
+bool has_work(const Conv2dParams& p) {
+  return p.batch > 0 && p.in_channels > 0 && p.out_channels > 0 && p.in_h > 0 && p.in_w > 0 &&
+         p.out_h() > 0 && p.out_w() > 0;
+}
+
+// The plan of `p`, which must have every size >= 1 (cuDNN rejects empty tensors).
+ConvPlan& plan_for(Context& ctx, const Conv2dParams& p, bool tf32) {
+  WEFT_CHECK(has_work(p), "the cuDNN convolution needs every size >= 1, got ", shape_text(p));
+  return ctx.conv_plan(p, tf32);
+}
+
+// The convolution whose passes the transposed convolution `p` runs. p.as_conv() maps the
+// transposed output size back to its input size only when output padding < stride.
+Conv2dParams as_conv_checked(const ConvTranspose2dParams& p) {
+  const Conv2dParams c = p.as_conv();
+  WEFT_CHECK(c.out_h() == p.in_h && c.out_w() == p.in_w,
+             "the cuDNN transposed convolution needs output padding < stride, got output padding ",
+             p.output_pad_h, "x", p.output_pad_w, " with stride ", p.stride_h, "x", p.stride_w);
+  return c;
+}
+
+const ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>& forward_algorithm(Context& ctx, ConvPlan& plan,
+                                                                    const Conv2dParams& p,
+                                                                    bool tf32) {
+  if (!plan.forward) {
+    cudnnHandle_t handle = ctx.cudnn();
+    int capacity = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &capacity));
+    std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<size_t>(std::max(capacity, 1)));
+    int returned = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
+        handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(),
+        static_cast<int>(results.size()), &returned, results.data()));
+    ChosenAlgorithm<cudnnConvolutionFwdAlgo_t> chosen{
+        choose_algorithm(results, returned, tf32, "forward", p)};
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
+        handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(), chosen.algorithm,
+        &chosen.workspace_bytes));
+    plan.forward = chosen;
+  }
+  return *plan.forward;
+}
+
+const ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>& backward_data_algorithm(Context& ctx,
+                                                                              ConvPlan& plan,
+                                                                              const Conv2dParams& p,
+                                                                              bool tf32) {
+  if (!plan.backward_data) {
+    cudnnHandle_t handle = ctx.cudnn();
+    int capacity = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &capacity));
+    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(
+        static_cast<size_t>(std::max(capacity, 1)));
+    int returned = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+        handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(),
+        static_cast<int>(results.size()), &returned, results.data()));
+    ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t> chosen{
+        choose_algorithm(results, returned, tf32, "backward-data", p)};
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), chosen.algorithm,
+        &chosen.workspace_bytes));
+    plan.backward_data = chosen;
+  }
+  return *plan.backward_data;
+}
+
+const ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorithm(
+    Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32) {
+  if (!plan.backward_filter) {
+    cudnnHandle_t handle = ctx.cudnn();
+    int capacity = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &capacity));
+    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(
+        static_cast<size_t>(std::max(capacity, 1)));
+    int returned = 0;
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(),
+        static_cast<int>(results.size()), &returned, results.data()));
+    ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t> chosen{
+        choose_algorithm(results, returned, tf32, "backward-filter", p)};
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(), chosen.algorithm,
+        &chosen.workspace_bytes));
+    plan.backward_filter = chosen;
+  }
+  return *plan.backward_filter;
+}
+
+// y = conv(x, w) for the plan's shape.
+void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32, const float* x,
+                 const float* w, float* y) {
+  const auto& chosen = forward_algorithm(ctx, plan, p, tf32);
+  DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
+  WEFT_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &kOne, plan.x.get(), x, plan.w.get(), w,
+                                           plan.conv.get(), chosen.algorithm, workspace.get(),
+                                           workspace.bytes(), &kZero, plan.y.get(), y));
+}
+
+// dx = conv^T(dy, w): the gradient with respect to the input.
+void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
+                       const float* dy, const float* w, float* dx) {
+  const auto& chosen = backward_data_algorithm(ctx, plan, p, tf32);
+  DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
+  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardData(
+      ctx.cudnn(), &kOne, plan.w.get(), w, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
+      workspace.get(), workspace.bytes(), &kZero, plan.x.get(), dx));
+}
+
+// dw = the gradient with respect to the filter, from the input x and the output gradient dy.
+void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
+                         const float* x, const float* dy, float* dw) {
+  const auto& chosen = backward_filter_algorithm(ctx, plan, p, tf32);
+  DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
+  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+      ctx.cudnn(), &kOne, plan.x.get(), x, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
+      workspace.get(), workspace.bytes(), &kZero, plan.w.get(), dw));
+}
+
+// t += bias, the [1, C, 1, 1] bias broadcast over the [N, C, H, W] tensor t.
+void add_bias(Context& ctx, const TensorDescriptor& bias_desc, const float* bias,
+              const TensorDescriptor& t_desc, float* t) {
+  WEFT_CUDNN_CHECK(
+      cudnnAddTensor(ctx.cudnn(), &kOne, bias_desc.get(), bias, &kOne, t_desc.get(), t));
+}
+
+// dbias[c] = sum over N, H, W of dt[n, c, h, w].
+void bias_gradient(Context& ctx, const TensorDescriptor& dt_desc, const float* dt,
+                   const TensorDescriptor& bias_desc, float* dbias) {
+  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, dt_desc.get(), dt, &kZero,
+                                                bias_desc.get(), dbias));
+}
+
+}  // namespace
+
+// ---- convolution ------------------------------------------------------------------------------
+
+void conv2d_forward(Context& ctx, const Conv2dParams& p, const float* x, const float* w,
+                    const float* bias, float* y) {
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, p, tf32);
+  run_forward(ctx, plan, p, tf32, x, w, y);
+  if (bias != nullptr) add_bias(ctx, plan.out_bias, bias, plan.y, y);
+}
+
+void conv2d_backward_data(Context& ctx, const Conv2dParams& p, const float* dy, const float* w,
+                          float* dx) {
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, p, tf32);
+  run_backward_data(ctx, plan, p, tf32, dy, w, dx);
+}
+
+void conv2d_backward_filter(Context& ctx, const Conv2dParams& p, const float* x, const float* dy,
+                            float* dw, float* dbias) {
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, p, tf32);
+  run_backward_filter(ctx, plan, p, tf32, x, dy, dw);
+  if (dbias != nullptr) bias_gradient(ctx, plan.y, dy, plan.out_bias, dbias);
+}
+
+// ---- transposed convolution: the convolution c = p.as_conv() with roles exchanged -------------
+
+void conv_transpose2d_forward(Context& ctx, const ConvTranspose2dParams& p, const float* x,
+                              const float* w, const float* bias, float* y) {
+  const Conv2dParams c = as_conv_checked(p);
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, c, tf32);
+  // Our input x has c's output shape and our output y has c's input shape.
+  run_backward_data(ctx, plan, c, tf32, x, w, y);
+  if (bias != nullptr) add_bias(ctx, plan.in_bias, bias, plan.x, y);
+}
+
+void conv_transpose2d_backward_data(Context& ctx, const ConvTranspose2dParams& p, const float* dy,
+                                    const float* w, float* dx) {
+  const Conv2dParams c = as_conv_checked(p);
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, c, tf32);
+  run_forward(ctx, plan, c, tf32, dy, w, dx);
+}
+
+void conv_transpose2d_backward_filter(Context& ctx, const ConvTranspose2dParams& p, const float* x,
+                                      const float* dy, float* dw, float* dbias) {
+  const Conv2dParams c = as_conv_checked(p);
+  const bool tf32 = vendor_tf32();
+  ConvPlan& plan = plan_for(ctx, c, tf32);
+  // c's input is our output gradient dy; c's output gradient is our input x.
+  run_backward_filter(ctx, plan, c, tf32, dy, x, dw);
+  if (dbias != nullptr) bias_gradient(ctx, plan.x, dy, plan.in_bias, dbias);
+}
+
+}  // namespace weft::vendor

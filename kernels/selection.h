@@ -1,0 +1,150 @@
+// Hand or vendor: which implementation runs an op family on a CUDA device.
+//
+// weft has two implementations of the expensive op families on a GPU: its own kernels
+// (kernels/cuda/, "hand") and NVIDIA's libraries (kernels/cudnn/, "vendor": cuDNN for
+// convolutions and batch norm, cuBLAS for GEMM and linear). For each family the user picks
+//
+//   hand     always the hand kernel (an op its supports() predicate rejects is an error)
+//   vendor   always cuDNN/cuBLAS (families without a vendor path keep the hand kernel)
+//   auto     the hand kernel where its supports() predicate (kernels/hand_support.h) says yes,
+//            cuDNN/cuBLAS otherwise; each fallback is logged once per family and reason
+//
+// from the environment, read once at the first query,
+//
+//   WEFT_KERNELS=vendor                    every family
+//   WEFT_KERNELS=conv=vendor,gemm=hand     per family; the others keep their default (auto)
+//   WEFT_KERNELS=vendor,dropout=hand       items apply left to right, so later ones win
+//
+// or from the API (set_kernel_choice), which overrides the environment. The default is auto.
+//
+// This file is plain C++ with no CUDA in it, so that the decision can be unit-tested on a
+// machine without a GPU: decide_kernel_path() is a pure function of (family, choice, what the
+// hand kernel supports). kernels/selecting_backend.h applies it to every Backend call.
+//
+// Forward and backward agree: the decision for an op depends only on its family, the family's
+// current choice and its params struct, and an op's backward is called with the same params
+// struct as its forward (Conv2dParams for conv2d_forward, _backward_data and _backward_filter,
+// and so on). Changing a choice between a forward and its backward would break that; change
+// choices between training steps.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace weft {
+
+// The op families of the Backend interface (kernels/backend.h), as the choice sees them.
+// gemm covers gemm, linear_forward and linear_backward; pool covers max, average and global
+// average pooling; elementwise covers activations, broadcasting arithmetic, reductions and fills.
+enum class KernelFamily {
+  conv,
+  conv_transpose,
+  batchnorm,
+  dropout,
+  gemm,
+  pool,
+  elementwise,
+  softmax,
+  loss,
+  optimizer,
+};
+inline constexpr int kKernelFamilyCount = 10;
+
+// What the user asked for. `auto` is a C++ keyword, hence `automatic`; its text form is "auto".
+enum class KernelChoice { hand, vendor, automatic };
+
+// What actually runs.
+enum class KernelPath { hand, vendor };
+
+const char* family_name(KernelFamily family);
+const char* choice_name(KernelChoice choice);
+const char* path_name(KernelPath path);
+std::optional<KernelFamily> parse_family(std::string_view text);
+std::optional<KernelChoice> parse_choice(std::string_view text);
+
+// Whether cuDNN/cuBLAS implement the family in weft: conv, conv_transpose, batchnorm and gemm.
+// Dropout has no vendor path on purpose: cuDNN's dropout draws its mask from its own RNG state
+// and needs the forward's reserve space in the backward, while weft's mask is a pure function of
+// (seed, offset, element index) that every backend reproduces (kernels/params.h DropoutParams).
+bool has_vendor_path(KernelFamily family);
+
+// ---- the settings -------------------------------------------------------------------------------
+
+// The result of parsing a WEFT_KERNELS string: a choice for each family it mentions.
+struct KernelChoices {
+  std::array<std::optional<KernelChoice>, kKernelFamilyCount> per_family;
+
+  std::optional<KernelChoice> operator[](KernelFamily family) const {
+    return per_family[static_cast<size_t>(family)];
+  }
+};
+
+// Grammar (spaces around names are ignored, empty items are skipped):
+//   spec   := item ("," item)*
+//   item   := choice | target "=" choice
+//   target := family | "all"
+//   choice := "hand" | "vendor" | "auto"
+// A bare choice sets every family. Throws weft::Error naming the item it cannot read.
+KernelChoices parse_kernel_choices(std::string_view spec);
+
+// The API. These override WEFT_KERNELS (which is read before the first change is applied).
+void set_kernel_choice(KernelFamily family, KernelChoice choice);
+void set_kernel_choice(KernelChoice choice);     // every family
+void set_kernel_choices(std::string_view spec);  // the WEFT_KERNELS syntax
+KernelChoice kernel_choice(KernelFamily family);
+// Back to the defaults (auto) with WEFT_KERNELS applied again, read anew from the environment.
+void reset_kernel_choices();
+
+// TF32 in the vendor libraries. Off by default, for parity with the CPU reference: cuDNN's
+// convolutions then use CUDNN_FMA_MATH (no tensor cores) and cuBLAS CUBLAS_DEFAULT_MATH, which
+// for float keeps full FP32. On (set_vendor_tf32(true) or WEFT_TF32=1), both may round their
+// inputs to TF32 (10-bit mantissa) on Ampere and later: faster, about 1e-3 relative error.
+void set_vendor_tf32(bool enabled);
+bool vendor_tf32();
+
+// ---- the decision -------------------------------------------------------------------------------
+
+// What a hand kernel's supports() predicate says about one call.
+struct KernelSupport {
+  bool supported = true;
+  std::string reason;  // why not, when !supported
+
+  static KernelSupport yes() { return {}; }
+  static KernelSupport no(std::string why) { return {false, std::move(why)}; }
+};
+
+struct KernelDecision {
+  KernelPath path = KernelPath::hand;
+  // Something the user should hear about (once): auto fell back to the vendor library, vendor
+  // was asked for a family that has no vendor path, or hand was forced on a call it does not
+  // support (the caller turns the last into weft::NotImplemented).
+  enum class Note { none, fallback, no_vendor_path, hand_unsupported };
+  Note note = Note::none;
+  std::string reason;
+};
+
+// The whole policy, as a pure function:
+//   family without a vendor path  -> hand (note no_vendor_path if vendor was asked for)
+//   hand                          -> hand (note hand_unsupported if the predicate says no)
+//   vendor                        -> vendor
+//   auto                          -> hand if supported, else vendor (note fallback)
+KernelDecision decide_kernel_path(KernelFamily family, KernelChoice choice,
+                                  const KernelSupport& hand);
+
+// ---- the once-only log --------------------------------------------------------------------------
+
+// Sends `message` to the log the first time (family, reason) is seen and returns true; later
+// calls with the same pair return false. The log is stderr unless a sink is installed.
+bool log_kernel_note_once(KernelFamily family, const std::string& reason,
+                          const std::string& message);
+using KernelLogSink = std::function<void(const std::string&)>;
+// Installs `sink` (an empty function means stderr) and returns the previous one.
+KernelLogSink set_kernel_log_sink(KernelLogSink sink);
+// Forgets which (family, reason) pairs were logged, so they log again (for tests).
+void reset_kernel_log();
+
+}  // namespace weft

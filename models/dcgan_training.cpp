@@ -1,0 +1,191 @@
+// DCGAN training steps, epochs and sampling (see dcgan_training.h).
+#include "models/dcgan_training.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/train/classification.h"
+#include "engine/train/interrupt.h"
+
+namespace weft::models {
+namespace {
+
+// Mean of sigmoid(logits): the discriminator's average "this is real" probability.
+double mean_probability(const Tensor& logits) {
+  NoGradGuard no_grad;
+  const std::vector<float> p = sigmoid(logits).to_vector<float>();
+  double sum = 0.0;
+  for (float v : p) sum += v;
+  return p.empty() ? 0.0 : sum / static_cast<double>(p.size());
+}
+
+void accumulate(GanStepStats& total, const GanStepStats& step, double weight) {
+  total.d_loss += weight * step.d_loss;
+  total.g_loss += weight * step.g_loss;
+  total.d_real += weight * step.d_real;
+  total.d_fake += weight * step.d_fake;
+  total.d_fake_after += weight * step.d_fake_after;
+}
+
+}  // namespace
+
+optim::AdamOptions gan_adam_options(const GanOptimizerOptions& options) {
+  return {.lr = options.lr, .beta1 = options.beta1, .beta2 = options.beta2};
+}
+
+DcganPair::DcganPair(const DcganConfig& c) : config(c) {
+  generator = register_module("generator", std::make_shared<DcganGenerator>(c));
+  discriminator = register_module("discriminator", std::make_shared<DcganDiscriminator>(c));
+}
+
+Tensor DcganPair::generate(const Tensor& noise, const Tensor& labels) {
+  return config.num_classes > 0 ? generator->forward(noise, labels) : generator->forward(noise);
+}
+
+Tensor DcganPair::discriminate(const Tensor& images, const Tensor& labels) {
+  return config.num_classes > 0 ? discriminator->forward(images, labels)
+                                : discriminator->forward(images);
+}
+
+GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                      optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                      const Tensor& labels, Generator& noise) {
+  const int64_t n = real.dim(0);
+  const Device device = real.device();
+  const Tensor ones = Tensor::ones({n, 1}, device);
+  const Tensor zeros = Tensor::zeros({n, 1}, DType::f32, device);
+  GanStepStats stats;
+
+  // 1. Discriminator: real -> 1, fake -> 0. The fakes are detached, so G gets no gradient.
+  discriminator_optimizer.zero_grad();
+  const Tensor real_logits = nets.discriminate(real, labels);
+  const Tensor fake = nets.generate(models::dcgan_noise(n, nets.config.z_dim, device, &noise),
+                                    labels);
+  const Tensor fake_logits = nets.discriminate(fake.detach(), labels);
+  const Tensor d_loss = bce_with_logits(real_logits, ones) + bce_with_logits(fake_logits, zeros);
+  d_loss.backward();
+  discriminator_optimizer.step();
+  stats.d_loss = d_loss.item();
+  stats.d_real = mean_probability(real_logits);
+  stats.d_fake = mean_probability(fake_logits);
+
+  // 2. Generator: the same fakes, judged by the updated D, pushed towards "real".
+  generator_optimizer.zero_grad();
+  const Tensor judged = nets.discriminate(fake, labels);
+  const Tensor g_loss = bce_with_logits(judged, ones);
+  g_loss.backward();
+  generator_optimizer.step();
+  stats.g_loss = g_loss.item();
+  stats.d_fake_after = mean_probability(judged);
+  return stats;
+}
+
+GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                              optim::Optimizer& discriminator_optimizer,
+                              const data::LabeledImages& data, int batch_size, Device device,
+                              Generator& shuffle, Generator& noise,
+                              const train::StepHooks& hooks) {
+  WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
+  WEFT_CHECK(data.size() > 0, "the GAN's training set is empty");
+  nets.train();
+  std::vector<int64_t> order(static_cast<size_t>(data.size()));
+  std::iota(order.begin(), order.end(), 0);
+  shuffle.shuffle(order);
+  const int64_t batch = std::min<int64_t>(batch_size, data.size());
+  const int64_t steps = data.size() / batch;
+
+  GanEpochStats epoch;
+  const train::Normalization norm{kGanPixelScale, kGanPixelShift};
+  for (int64_t step = 0; step < steps; ++step) {
+    if (train::stop_requested()) {
+      epoch.completed = false;
+      break;
+    }
+    const train::Batch real = train::make_batch(data, order, step * batch, (step + 1) * batch,
+                                                device, norm);
+    const Tensor labels = nets.config.num_classes > 0 ? real.labels : Tensor();
+    if (hooks.before_step) hooks.before_step();
+    const GanStepStats stats =
+        gan_step(nets, generator_optimizer, discriminator_optimizer, real.images, labels, noise);
+    accumulate(epoch.mean, stats, static_cast<double>(batch));
+    epoch.samples += batch;
+    epoch.steps += 1;
+    if (hooks.after_step) hooks.after_step(step + 1, steps);
+  }
+  const double scale = epoch.samples > 0 ? 1.0 / static_cast<double>(epoch.samples) : 0.0;
+  GanStepStats mean;
+  accumulate(mean, epoch.mean, scale);
+  epoch.mean = mean;
+  return epoch;
+}
+
+Tensor gan_output_to_pixels(const Tensor& images) {
+  const std::vector<float> values = images.to_vector<float>();
+  std::vector<uint8_t> pixels(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const long level = std::lround((static_cast<double>(values[i]) + 1.0) * 127.5);
+    pixels[i] = static_cast<uint8_t>(std::clamp(level, 0L, 255L));
+  }
+  return Tensor::from_vector(pixels, images.shape());
+}
+
+Tensor generate_pixels(DcganPair& nets, const Tensor& noise, const std::vector<int32_t>& labels,
+                       int64_t batch_size) {
+  const int64_t n = noise.dim(0);
+  WEFT_CHECK(nets.config.num_classes == 0 || static_cast<int64_t>(labels.size()) == n,
+             "generate_pixels: ", labels.size(), " labels for ", n, " noise vectors");
+  WEFT_CHECK(batch_size > 0, "generate_pixels: batch size must be positive");
+  // Keep the batch norms' running statistics as they are (see "Sampling" in the header).
+  std::map<std::string, Tensor> saved;
+  for (const auto& [name, buffer] : nets.generator->named_buffers()) saved[name] = buffer.clone();
+  const bool was_training = nets.generator->is_training();
+  nets.generator->train();
+  const Device device = nets.generator->device();
+
+  std::vector<Tensor> parts;
+  {
+    NoGradGuard no_grad;
+    for (int64_t begin = 0; begin < n; begin += batch_size) {
+      const int64_t end = std::min(n, begin + batch_size);
+      Tensor batch_labels;
+      if (nets.config.num_classes > 0) {
+        batch_labels = Tensor::from_vector(
+            std::vector<int32_t>(labels.begin() + begin, labels.begin() + end), {end - begin});
+      }
+      const Tensor z = noise.slice(0, begin, end).to(device);
+      parts.push_back(gan_output_to_pixels(nets.generate(z, batch_labels)));
+    }
+  }
+  nets.generator->load_state_dict(saved, /*strict=*/false);
+  nets.generator->train(was_training);
+  return parts.size() == 1 ? parts[0] : concat(parts, 0);
+}
+
+std::vector<int32_t> cycling_labels(int64_t count, int num_classes) {
+  std::vector<int32_t> labels(static_cast<size_t>(count), 0);
+  if (num_classes > 0) {
+    for (int64_t i = 0; i < count; ++i) labels[i] = static_cast<int32_t>(i % num_classes);
+  }
+  return labels;
+}
+
+std::string OptimizerStateCallback::describe() const {
+  return "OptimizerStateCallback(key=" + key_ + ", optimizer=" + optimizer_.name() +
+         "): the second optimizer's state is saved and resumed with the run";
+}
+
+void OptimizerStateCallback::save_state(train::CallbackState& state) const {
+  for (const auto& [name, tensor] : optimizer_.state_tensors()) state.tensors[name] = tensor;
+  for (const auto& [name, value] : optimizer_.state_metadata()) state.values[name] = value;
+}
+
+void OptimizerStateCallback::load_state(const train::CallbackState& state) {
+  optimizer_.load_state(state.tensors, state.values);
+}
+
+}  // namespace weft::models

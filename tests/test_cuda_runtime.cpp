@@ -1,0 +1,87 @@
+// The CUDA runtime under the engine (engine/cuda/runtime.cu) on a real GPU: host<->device copies
+// through the pinned staging buffers, at sizes around the 2 MiB chunk, with the source reused
+// as soon as the upload returns; and the caching allocator's reuse and byte counters. Label
+// gpu: without a GPU each case prints SKIPPED and ctest reports it as skipped.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <cstdlib>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "engine/device.h"
+#include "engine/runtime.h"
+#ifdef WEFT_HAVE_CUDA
+#include "engine/cuda/runtime.h"
+#endif
+
+namespace {
+
+#ifdef WEFT_HAVE_CUDA
+bool gpu_present() {
+  std::string reason;
+  if (weft::cuda_available(&reason)) return true;
+  WARN("SKIPPED: no usable GPU (" << reason << ")");
+  return false;
+}
+#endif
+
+}  // namespace
+
+TEST_CASE("cuda runtime: staged copies round-trip, and an upload's source is free on return",
+          "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!gpu_present()) return;
+  const weft::Device gpu = weft::Device::cuda(0);
+  constexpr size_t kChunk = size_t{2} << 20;  // kStagingSlotBytes in runtime.cu
+  for (size_t bytes : {size_t{1}, size_t{1000}, kChunk - 4, kChunk, kChunk + 4, 9 * kChunk + 12}) {
+    INFO("bytes " << bytes);
+    std::vector<uint8_t> source(bytes);
+    std::iota(source.begin(), source.end(), static_cast<uint8_t>(bytes % 251));
+    const std::vector<uint8_t> expected = source;
+    void* device = weft::device_allocate(gpu, bytes);
+    weft::copy_bytes(gpu, device, weft::Device::cpu(), source.data(), bytes);
+    // The upload has returned: the source must no longer be needed.
+    std::fill(source.begin(), source.end(), uint8_t{0xEE});
+    std::vector<uint8_t> back(bytes, 0);
+    weft::copy_bytes(weft::Device::cpu(), back.data(), gpu, device, bytes);
+    weft::device_free(gpu, device, bytes);
+    CHECK(back == expected);
+  }
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
+
+TEST_CASE("cuda runtime: the caching allocator reuses blocks and counts bytes", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!gpu_present()) return;
+  const weft::Device gpu = weft::Device::cuda(0);
+  const char* no_cache = std::getenv("WEFT_CUDA_NO_CACHE");
+  const bool caching = no_cache == nullptr || no_cache[0] != '1';
+  weft::cuda::empty_cache(0);
+  const weft::MemoryStats before = weft::memory_stats(gpu);
+  CHECK(before.cached_bytes == 0);
+
+  void* a = weft::device_allocate(gpu, 1000);  // a 1024-byte size class when caching
+  const weft::MemoryStats held = weft::memory_stats(gpu);
+  CHECK(held.current_bytes == before.current_bytes + (caching ? 1024 : 1000));
+  CHECK(held.peak_bytes >= held.current_bytes);
+  weft::device_free(gpu, a, 1000);
+  const weft::MemoryStats freed = weft::memory_stats(gpu);
+  CHECK(freed.current_bytes == before.current_bytes);
+  CHECK(freed.cached_bytes == (caching ? 1024u : 0u));
+
+  void* b = weft::device_allocate(gpu, 900);  // same size class
+  if (caching) {
+    CHECK(b == a);
+  }
+  weft::device_free(gpu, b, 900);
+  weft::cuda::empty_cache(0);
+  CHECK(weft::memory_stats(gpu).cached_bytes == 0);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
