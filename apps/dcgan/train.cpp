@@ -278,15 +278,6 @@ int run_training(const Options& o) {
       {"batch_size", o.common.batch_size}, {"seed", o.common.seed},
       {"data", o.common.data}, {"limit", o.common.limit}, {"epochs", o.common.epochs},
       {"device", device.str()}, {"judge", o.judge}, {"judge_samples", o.judge_samples}};
-  std::printf("weft-dcgan: %lld training images %dx%dx%d, %d classes (%s), G %lld + D %lld "
-              "parameters, Adam lr %g beta1 %g, batch %d, device %s\n",
-              static_cast<long long>(data.train.size()), config.image_size, config.image_size,
-              config.channels, config.num_classes,
-              data.fashion_mnist ? "Fashion-MNIST stand-in for shoe photos" : "ImageFolder",
-              static_cast<long long>(nets.generator->parameter_count()),
-              static_cast<long long>(nets.discriminator->parameter_count()), o.common.lr, o.beta1,
-              o.common.batch_size, device.str().c_str());
-  std::fflush(stdout);
 
   if (o.common.eval_only) {
     const JudgeScore score = judge->score(nets);
@@ -300,6 +291,16 @@ int run_training(const Options& o) {
     std::printf("wrote %s\n", app::write_report(o.common.out, report).c_str());
     return 0;
   }
+
+  std::printf("weft-dcgan: %lld training images %dx%dx%d, %d classes (%s), G %lld + D %lld "
+              "parameters, Adam lr %g beta1 %g, batch %d, device %s\n",
+              static_cast<long long>(data.train.size()), config.image_size, config.image_size,
+              config.channels, config.num_classes,
+              data.fashion_mnist ? "Fashion-MNIST stand-in for shoe photos" : "ImageFolder",
+              static_cast<long long>(nets.generator->parameter_count()),
+              static_cast<long long>(nets.discriminator->parameter_count()), o.common.lr, o.beta1,
+              o.common.batch_size, device.str().c_str());
+  std::fflush(stdout);
 
   const models::GanOptimizerOptions adam{.lr = static_cast<float>(o.common.lr),
                                          .beta1 = static_cast<float>(o.beta1)};
@@ -378,6 +379,7 @@ int run_training(const Options& o) {
   report::save_line_chart(figures + "/discriminator.png", verdicts, chart);
 
   const train::Metrics last = result.history.empty() ? train::Metrics{} : result.history.back().metrics;
+  if (judge && !last_score) last_score = judge->score(nets);  // a resumed run with no epoch left
   const std::string headline = judge ? "frechet_distance" : "g_loss";
   const double headline_value = judge && last_score ? last_score->frechet.value
                                                     : last.find("g_loss").value_or(0.0);

@@ -270,8 +270,10 @@ int run(Options& o) {
 
   const nlohmann::json saved_model = {{"model", o.model}, {"size", o.size},
                                       {"channels", loaded.channels}};
-  app::save_model((fs::path(o.common.out) / "model.safetensors").string(), *model, "shoe-pairs",
-                  {"not a pair", "same pair"}, {{"pair_model", saved_model.dump()}});
+  if (!o.common.eval_only) {
+    app::save_model((fs::path(o.common.out) / "model.safetensors").string(), *model, "shoe-pairs",
+                    {"not a pair", "same pair"}, {{"pair_model", saved_model.dump()}});
+  }
   const std::string figures = (fs::path(o.common.out) / "figures").string();
   save_pair_grid(figures + "/test-pairs.png", photos, test_examples, tested);
   report::TrainingHistory curves;
@@ -310,8 +312,8 @@ int run(Options& o) {
   if (o.common.eval_only) report["weights"] = o.common.weights;
   report["resumed_from"] = o.common.resume;
   report["history"] = history;
-  std::printf("wrote %s and %s/model.safetensors\n", app::write_report(o.common.out, report).c_str(),
-              o.common.out.c_str());
+  std::printf("wrote %s%s\n", app::write_report(o.common.out, report).c_str(),
+              o.common.eval_only ? "" : (" and " + o.common.out + "/model.safetensors").c_str());
   return 0;
 }
 

@@ -23,6 +23,8 @@
 //     a_tile[k][r] = A(m0 + r, k0 + k)   16 x 64 floats (+1 column of padding)
 //     b_tile[k][c] = B(n0 + c, k0 + k)   16 x 64 floats (+1 column of padding)
 //   8.3 KB in all. They are stored k-major, so step kk of the inner loop reads one row of each.
+//   The padding column makes a row 65 words long, so the stores of an operand staged along k
+//   (consecutive threads on consecutive k, i.e. 65 words apart) fall into different banks.
 //
 //   Main loop, for each k0 = k_begin, k_begin + 16, ...:
 //     1. stage: the 256 threads copy the 64 x 16 slab of A and of B into shared memory, 4
@@ -70,6 +72,7 @@ constexpr int kMicroTile = 4;                                          // each t
 constexpr int kThreadsPerRow = kTileN / kMicroTile;                    // 16 (tx)
 constexpr int kThreadsPerCol = kTileM / kMicroTile;                    // 16 (ty)
 constexpr unsigned kProductThreads = kThreadsPerRow * kThreadsPerCol;  // 256
+static_assert(kTileM == kTileN, "stage_tile stages both operands with the same tile shape");
 
 // The grid of a product of rows_a x rows_b outputs, with `slices` pieces of the reduction
 // dimension along z (split-K; 1 for none).

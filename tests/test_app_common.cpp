@@ -1,0 +1,248 @@
+// The shared app support (engine/app/): report.json written atomically as valid JSON, the
+// one-line error, the common flags and exit codes of run_main, mean and spread, the classifier
+// report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
+// class of an imbalanced set.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "engine/app/app_common.h"
+#include "engine/app/classifier_run.h"
+#include "engine/app/reports.h"
+#include "engine/app/standins.h"
+#include "engine/data/balance.h"
+#include "engine/error.h"
+#include "engine/io/atomic_file.h"
+#include "engine/train/loader_epoch.h"
+#include "engine_test_util.h"
+#include "train_test_util.h"
+
+namespace {
+
+using weft::Tensor;
+
+nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(weft::io::read_file(path));
+}
+
+// Runs run_main on `arguments` with the common flags and a body returning `body_result`.
+int run_with(std::vector<std::string> arguments, const std::function<int()>& body,
+             weft::app::CommonOptions& common) {
+  CLI::App cli{"test app"};
+  weft::app::add_common_options(cli, common, "data");
+  arguments.insert(arguments.begin(), "weft-test");
+  std::vector<char*> argv;
+  for (std::string& argument : arguments) argv.push_back(argument.data());
+  return weft::app::run_main("test", cli, static_cast<int>(argv.size()), argv.data(), common, body);
+}
+
+}  // namespace
+
+TEST_CASE("app report: report.json is written atomically, valid JSON, with the header first",
+          "[app][report]") {
+  weft::test::TempDir dir("app_report");
+  const std::string run_dir = dir.file("run");
+  nlohmann::ordered_json report = weft::app::report_header(
+      "shoes", "test_accuracy", 0.875, 3, weft::Device::cpu(), 12.5, {{"lr", 0.001}});
+  report["extra"] = {1, 2, 3};
+  const std::string path = weft::app::write_report(run_dir, report);
+  CHECK(path == run_dir + "/report.json");
+  const nlohmann::json written = read_json(path);
+  CHECK(written["app"] == "shoes");
+  CHECK(written["headline_metric"] == "test_accuracy");
+  CHECK(written["test_accuracy"] == 0.875);
+  CHECK(written["epochs"] == 3);
+  CHECK(written["device"] == "cpu");
+  CHECK(written["seconds"] == 12.5);
+  CHECK(written["config"]["lr"] == 0.001);
+  const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(weft::io::read_file(path));
+  CHECK(ordered.begin().key() == "app");
+
+  // Rewriting replaces the whole file and leaves no temporary file behind.
+  report["test_accuracy"] = 0.5;
+  weft::app::write_report(run_dir, report);
+  CHECK(read_json(path)["test_accuracy"] == 0.5);
+  std::vector<std::string> files;
+  for (const auto& entry : std::filesystem::directory_iterator(run_dir)) {
+    files.push_back(entry.path().filename().string());
+  }
+  CHECK(files == std::vector<std::string>{"report.json"});
+
+  // A report without its header or headline value is refused before anything is written.
+  nlohmann::ordered_json bad = report;
+  bad.erase("test_accuracy");
+  CHECK_THAT(weft::test::error_message([&] { weft::app::write_report(run_dir, bad); }),
+             Catch::Contains("headline metric 'test_accuracy' has no value"));
+  CHECK_THAT(weft::test::error_message([&] { weft::app::write_report(run_dir, {{"app", "x"}}); }),
+             Catch::Contains("lacks the 'headline_metric' field"));
+  CHECK(read_json(path)["test_accuracy"] == 0.5);
+}
+
+TEST_CASE("app report: a failed write leaves the previous report whole", "[app][report]") {
+  weft::test::TempDir dir("app_report_full");
+  nlohmann::ordered_json report =
+      weft::app::report_header("x", "test_accuracy", 0.25, 1, weft::Device::cpu(), 1.0, {});
+  weft::app::write_report(dir.path(), report);
+  report["history"] = std::string(64 * 1024, 'x');
+  {
+    weft::test::FileSizeLimit limit(4096);
+    CHECK_THROWS_AS(weft::app::write_report(dir.path(), report), weft::Error);
+  }
+  CHECK(read_json(dir.file("report.json"))["test_accuracy"] == 0.25);
+  CHECK(dir.entries() == std::vector<std::string>{"report.json"});
+}
+
+TEST_CASE("app main: errors become one line and exit status 1; --help is 0", "[app][main]") {
+  CHECK(weft::app::error_line("shoes", "state dict does not match (2 problems):\n  missing: a\n"
+                                       "  unexpected: b") ==
+        "weft-shoes: error: state dict does not match (2 problems): missing: a; unexpected: b");
+
+  weft::app::CommonOptions common;
+  CHECK(run_with({"--epochs", "3"}, [] { return 0; }, common) == 0);
+  CHECK(common.epochs == 3);
+  CHECK(run_with({"--help"}, [] { return 7; }, common) == 0);
+  CHECK(run_with({"--epochs", "0"}, [] { return 0; }, common) == 1);
+  CHECK(run_with({"--no-such-flag"}, [] { return 0; }, common) == 1);
+  CHECK(run_with({}, []() -> int { throw weft::Error("/data: no such directory"); }, common) == 1);
+  CHECK(run_with({}, []() -> int { throw std::runtime_error("anything"); }, common) == 1);
+  CHECK(run_with({}, [] { return 130; }, common) == 130);
+  // Combinations that make no sense are errors before the body runs.
+  int ran = 0;
+  CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, common) == 1);
+  CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, common) == 1);
+  CHECK(ran == 0);
+}
+
+TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",
+          "[app][main]") {
+  weft::test::TempDir dir("app_resume");
+  weft::io::write_file_atomic(dir.file("last.safetensors"), "x");
+  weft::app::CommonOptions common{.out = "runs/default"};
+  CHECK(run_with({"--resume", dir.path()}, [] { return 0; }, common) == 0);
+  CHECK(common.out == dir.path());
+}
+
+TEST_CASE("app: mean and spread of repeated runs", "[app]") {
+  const weft::app::MeanSpread s = weft::app::mean_and_spread({0.90, 0.92, 0.94});
+  CHECK(s.count == 3);
+  CHECK(s.mean == Approx(0.92));
+  CHECK(s.stddev == Approx(0.02));  // sample standard deviation
+  CHECK(s.min == 0.90);
+  CHECK(s.max == 0.94);
+  CHECK(weft::app::mean_and_spread({0.5}).stddev == 0.0);
+}
+
+TEST_CASE("app: time to reach a validation accuracy counts whole epochs' seconds", "[app]") {
+  std::vector<weft::train::EpochRecord> history(3);
+  for (int e = 0; e < 3; ++e) {
+    history[static_cast<size_t>(e)].epoch = e + 1;
+    history[static_cast<size_t>(e)].seconds = 10.0;
+    history[static_cast<size_t>(e)].metrics.set("val_accuracy", 0.90 + 0.02 * e);
+  }
+  const nlohmann::ordered_json reached = weft::app::time_to_reach(history, "val_accuracy", 0.919);
+  CHECK(reached["epoch"] == 2);
+  CHECK(reached["seconds"] == 20.0);
+  CHECK(weft::app::time_to_reach(history, "val_accuracy", 0.95).is_null());
+}
+
+TEST_CASE("app: per-label thresholds and their tuning on known inputs", "[app][metrics]") {
+  // Two samples, two labels. Label 0: truth 1, 0 with probabilities 0.32, 0.1 - a threshold in
+  // 0.15..0.30 finds the positive without a false one; label 1: truth 0, 1 with 0.6, 0.9.
+  const std::vector<float> truth = {1, 0, 0, 1};
+  const std::vector<float> probabilities = {0.32f, 0.6f, 0.1f, 0.9f};
+  const std::vector<float> tuned = weft::app::tune_thresholds(truth, probabilities, 2, 2);
+  CHECK(tuned[0] == Approx(0.30f));   // best F1 (1.0) for 0.15..0.30; closest to 0.5 is 0.30
+  CHECK(tuned[1] == Approx(0.65f));   // best F1 (1.0) for 0.65..0.90; closest to 0.5 is 0.65
+
+  const auto at_half =
+      weft::app::multilabel_report_at(truth, probabilities, 2, {"black", "dress"}, {0.5f, 0.5f});
+  CHECK(at_half.per_label[0].recall == 0.0);
+  CHECK(at_half.hamming_loss == Approx(0.5));  // label 0 of sample 0, label 1 of sample 0
+  CHECK(at_half.threshold == 0.5);
+  const auto at_tuned = weft::app::multilabel_report_at(truth, probabilities, 2, {"black", "dress"}, tuned);
+  CHECK(at_tuned.micro.f1 == 1.0);
+  CHECK(at_tuned.hamming_loss == 0.0);
+  CHECK(std::isnan(at_tuned.threshold));
+  CHECK_THAT(at_tuned.table(), Catch::Contains("per label"));
+
+  // A label without positives keeps 0.5.
+  CHECK(weft::app::tune_thresholds({0, 0}, {0.7f, 0.2f}, 2, 1)[0] == 0.5f);
+}
+
+TEST_CASE("app: the classifier report writes its text, JSON and five figures", "[app][report]") {
+  weft::test::TempDir dir("app_classifier_report");
+  weft::app::prepare_run_folder(dir.path());
+  weft::app::ClassifierReportInput input;
+  input.title = "test";
+  input.class_names = {"a", "b", "c"};
+  input.truth = {0, 0, 1, 2, 2, 2};
+  input.predicted = {0, 1, 1, 2, 2, 0};
+  input.train_counts = {5, 3, 1};
+  input.sample_images = Tensor::zeros({2, 1, 4, 4}, weft::DType::u8);
+  input.sample_truth = {0, 1};
+  input.sample_predicted = {0, 2};
+  input.history.resize(2);
+  for (int e = 0; e < 2; ++e) {
+    auto& row = input.history[static_cast<size_t>(e)];
+    row.epoch = e + 1;
+    row.metrics = {{"loss", 1.0 - 0.1 * e}, {"accuracy", 0.5 + 0.1 * e},
+                   {"val_loss", 1.1}, {"val_accuracy", 0.5}};
+  }
+  const nlohmann::ordered_json summary = weft::app::write_classifier_report(dir.path(), input);
+  CHECK(summary["accuracy"] == Approx(4.0 / 6.0));
+  CHECK(summary["confusion_matrix"][2][0] == 1);
+  for (const char* file : {"classification_report.txt", "classification_report.json",
+                           "figures/samples.png", "figures/class_distribution.png",
+                           "figures/accuracy_curve.png", "figures/loss_curve.png",
+                           "figures/confusion_matrix.png"}) {
+    INFO(file);
+    CHECK(std::filesystem::file_size(dir.file(file)) > 0);
+  }
+  CHECK(read_json(dir.file("classification_report.json"))["classes"][1]["recall"] == 1.0);
+  CHECK_THAT(weft::io::read_file(dir.file("classification_report.txt")),
+             Catch::Contains("confusion matrix") && Catch::Contains("macro avg"));
+}
+
+TEST_CASE("app: --limit keeps every class of an imbalanced set", "[app][data]") {
+  weft::data::LabeledImages data;
+  std::vector<int32_t> labels(1000, 0);
+  labels[10] = 1;  // one image of class 1
+  labels[20] = 2;
+  labels[21] = 2;
+  data.labels = Tensor::from_vector(labels, {1000});
+  data.images = Tensor::zeros({1000, 1, 2, 2}, weft::DType::u8);
+  data.class_names = {"many", "one", "two"};
+  weft::Generator generator(3);
+  const weft::data::LabeledImages limited = weft::app::limit_images(data, 50, generator);
+  CHECK(limited.size() <= 50);
+  const std::vector<int64_t> counts = weft::data::class_counts(limited);
+  CHECK(counts[1] == 1);
+  CHECK(counts[2] >= 1);
+  CHECK(weft::app::limit_images(data, 0, generator).size() == 1000);
+}
+
+TEST_CASE("app: predictions of a loader pass, single- and multi-label", "[app][train]") {
+  weft::train::Predictions single;
+  single.rows = 2;
+  single.cols = 3;
+  single.logits = {0, 2, 1, 5, 0, 0};
+  single.labels = {1, 2};
+  CHECK(single.predicted_classes() == std::vector<int32_t>{1, 0});
+  CHECK(single.accuracy() == 0.5);
+  const std::vector<float> p = single.probabilities();
+  CHECK(p[0] + p[1] + p[2] == Approx(1.0f));
+
+  weft::train::Predictions multi;
+  multi.objective = weft::train::Objective::multi_label;
+  multi.rows = 1;
+  multi.cols = 4;
+  multi.logits = {2, -2, 0.5f, -0.5f};
+  multi.targets = {1, 0, 0, 0};
+  CHECK(multi.accuracy() == 0.75);  // the third decision (sigmoid 0.62 >= 0.5) is wrong
+  CHECK(multi.probabilities()[1] == Approx(1.0f / (1.0f + std::exp(2.0f))));
+}
