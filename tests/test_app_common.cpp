@@ -113,8 +113,9 @@ TEST_CASE("app main: errors become one line and exit status 1; --help is 0", "[a
   CHECK(run_with({}, [] { return 130; }, common) == 130);
   // Combinations that make no sense are errors before the body runs.
   int ran = 0;
-  CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, common) == 1);
-  CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, common) == 1);
+  weft::app::CommonOptions eval_only, predict;
+  CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, eval_only) == 1);
+  CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, predict) == 1);
   CHECK(ran == 0);
 }
 

@@ -12,7 +12,7 @@
 //
 // Setups (flags given explicitly override a setup's values):
 //   default         the seed's best model (64 filters, dropout 0.3), Adam 1e-3, batch 128,
-//                   cosine decay over 20 epochs: what `make run` trains
+//                   constant lr, 15 epochs: what `make run` trains
 //   seed32          32 filters, no dropout         Adam 1e-3, batch 512, constant lr, 50 epochs
 //   seed64          64 filters, no dropout         (the seed's README: 91.1 / 91.6 / 91.9 %)
 //   seed64-dropout  64 filters, dropout 0.3

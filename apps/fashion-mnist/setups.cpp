@@ -28,7 +28,7 @@ struct Setup {
 };
 
 constexpr Setup kSetups[] = {
-    {"default", false, 64, 0.3, 128, 20, 1e-3, "cosine", 0.919},
+    {"default", false, 64, 0.3, 128, 15, 1e-3, "constant", 0.919},
     {"seed32", false, 32, 0.0, 512, 50, 1e-3, "constant", 0.911},
     {"seed64", false, 64, 0.0, 512, 50, 1e-3, "constant", 0.916},
     {"seed64-dropout", false, 64, 0.3, 512, 50, 1e-3, "constant", 0.919},

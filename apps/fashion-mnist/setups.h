@@ -31,7 +31,7 @@ struct Options {
   double dropout = 0.3;       // the seed CNN's dropout; the strong net's before fc
   double validation = 0.2;    // fraction of the training images held out
   int patience = 0;           // early stopping on val_loss (0: off)
-  std::string schedule = "cosine";
+  std::string schedule = "constant";
   std::string sweep;
   std::vector<uint64_t> repeat_seeds;
 };

@@ -192,43 +192,52 @@ bool under_any(const std::string& name, const std::vector<std::string>& prefixes
                      [&](const std::string& p) { return name.rfind(p, 0) == 0; });
 }
 
+// Up to three entries of a list, then how many more: "a, b, c and 46 more".
+std::string first_few(const std::vector<std::string>& entries) {
+  constexpr size_t kShown = 3;
+  std::string text;
+  for (size_t i = 0; i < std::min(entries.size(), kShown); ++i) text += (i ? ", " : "") + entries[i];
+  if (entries.size() > kShown) text += " and " + std::to_string(entries.size() - kShown) + " more";
+  return text;
+}
+
 // Compare the file's tensors with the model's (both without the skipped names) and throw one
-// error that names the file and lists the first problems.
+// error that names the file and sums up what is missing, unexpected or of another shape:
+//   f.safetensors does not fit this ResNet: 49 missing (conv1.weight [64, 3, 7, 7], ...);
+//   8 unexpected (features.0.weight [32, 1, 3, 3], ...); 1 of another shape (...)
 void check_fit(const nn::Module& model, const std::map<std::string, Tensor>& state,
                const std::string& path, const std::vector<std::string>& skipped) {
-  std::vector<std::string> problems;
+  std::vector<std::string> missing, unexpected, reshaped;
   std::map<std::string, bool> seen;
   for (const auto& [name, tensor] : model.state_dict()) {
     if (under_any(name, skipped)) continue;
     const auto found = state.find(name);
     if (found == state.end()) {
-      problems.push_back("missing " + name + " " + shape_str(tensor.shape()));
+      missing.push_back(name + " " + shape_str(tensor.shape()));
       continue;
     }
     seen[name] = true;
     if (found->second.shape() != tensor.shape() || found->second.dtype() != tensor.dtype()) {
-      problems.push_back(name + " is " + shape_str(found->second.shape()) + " " +
+      reshaped.push_back(name + " is " + shape_str(found->second.shape()) + " " +
                          dtype_name(found->second.dtype()) + ", the model's " +
                          shape_str(tensor.shape()) + " " + dtype_name(tensor.dtype()));
     }
   }
   for (const auto& [name, tensor] : state) {
     if (!seen.count(name) && !under_any(name, skipped)) {
-      problems.push_back("unexpected " + name + " " + shape_str(tensor.shape()));
+      unexpected.push_back(name + " " + shape_str(tensor.shape()));
     }
   }
-  if (problems.empty()) return;
-  constexpr size_t kShown = 6;
-  std::string list;
-  for (size_t i = 0; i < std::min(problems.size(), kShown); ++i) {
-    list += (i ? "; " : "") + problems[i];
-  }
-  if (problems.size() > kShown) {
-    list += "; and " + std::to_string(problems.size() - kShown) + " more";
-  }
-  throw Error(path + " does not fit this " + model.type_name() + " (" +
-              std::to_string(problems.size()) + " mismatch" +
-              (problems.size() == 1 ? "" : "es") + "): " + list);
+  std::string problems;
+  auto add = [&](const std::vector<std::string>& entries, const char* what) {
+    if (entries.empty()) return;
+    problems += (problems.empty() ? "" : "; ") + std::to_string(entries.size()) + " " + what +
+                " (" + first_few(entries) + ")";
+  };
+  add(missing, "missing");
+  add(unexpected, "unexpected");
+  add(reshaped, "of another shape");
+  WEFT_CHECK(problems.empty(), path, " does not fit this ", model.type_name(), ": ", problems);
 }
 
 }  // namespace

@@ -189,8 +189,8 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
   report["classification"] = classification;
   report["history"] = history_json(outcome.training.history);
   write_report(common.out, report);
-  std::printf("wrote report.json, classification_report.txt, figures/%s to %s\n",
-              common.eval_only ? "" : " and model.safetensors", common.out.c_str());
+  std::printf("wrote report.json, classification_report.txt%s and figures/ to %s\n",
+              common.eval_only ? "" : ", model.safetensors", common.out.c_str());
   return outcome;
 }
 
