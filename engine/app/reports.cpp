@@ -130,7 +130,7 @@ nlohmann::ordered_json write_classifier_report(const std::string& run_dir,
     files.push_back("figures/loss_curve.png");
   }
   report::save_confusion_heatmap(in_folder(run_dir, "figures/confusion_matrix.png"), r.confusion,
-                                 in.class_names, in.title + ": confusion matrix");
+                                 in.class_names, in.title);
   files.push_back("figures/confusion_matrix.png");
 
   nlohmann::ordered_json per_class = nlohmann::ordered_json::array();
