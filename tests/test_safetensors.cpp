@@ -21,6 +21,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/nn/layers.h"
 #include "tests/engine_test_util.h"
+#include "tests/train_test_util.h"
 
 namespace {
 
@@ -268,30 +269,7 @@ TEST_CASE("safetensors: saving into a missing directory throws and leaves nothin
   CHECK(dir.entries().empty());
 }
 
-namespace {
-// Lowers the largest file this process may write (RLIMIT_FSIZE) for its lifetime and ignores
-// SIGXFSZ, so a write past the limit fails with EFBIG, the way a full disk makes it fail.
-class FileSizeLimit {
- public:
-  explicit FileSizeLimit(rlim_t bytes) {
-    REQUIRE(getrlimit(RLIMIT_FSIZE, &saved_limit_) == 0);
-    saved_handler_ = std::signal(SIGXFSZ, SIG_IGN);
-    rlimit lowered = saved_limit_;
-    lowered.rlim_cur = bytes;
-    REQUIRE(setrlimit(RLIMIT_FSIZE, &lowered) == 0);
-  }
-  ~FileSizeLimit() {
-    setrlimit(RLIMIT_FSIZE, &saved_limit_);
-    std::signal(SIGXFSZ, saved_handler_);
-  }
-  FileSizeLimit(const FileSizeLimit&) = delete;
-  FileSizeLimit& operator=(const FileSizeLimit&) = delete;
-
- private:
-  rlimit saved_limit_{};
-  void (*saved_handler_)(int) = SIG_DFL;
-};
-}  // namespace
+using weft::test::FileSizeLimit;  // tests/train_test_util.h
 
 TEST_CASE("safetensors: a save that fails half-way leaves the old file intact", "[safetensors]") {
   TempDir dir;
