@@ -2,6 +2,7 @@
 // round numbers, and every figure saves a PNG that decodes to its canvas size and is not blank.
 #include <catch2/catch.hpp>
 
+#include <limits>
 #include <set>
 
 #include <stb/stb_image.h>
@@ -141,4 +142,34 @@ TEST_CASE("figures save PNGs that decode to the canvas and are not blank", "[rep
   CHECK_THROWS_WITH(confusion_heatmap(matrix, {"a", "b"}), Catch::Contains("2 class names"));
   CHECK_THROWS_WITH(heatmap.save_png(dir.str() + "/no/such/dir/x.png"),
                     Catch::Contains("no/such/dir/x.png"));
+}
+
+TEST_CASE("bar chart bars are as long as their values, a missing value draws none",
+          "[report][figure]") {
+  TempDir dir;
+  const double missing = std::numeric_limits<double>::quiet_NaN();
+  const std::vector<BarGroup> groups = {{"conv1 b512", {10, 5}}, {"conv2 b512", {missing, 20}}};
+  const BarChartOptions options{"GFLOP/s per layer", "GFLOP/s", {"hand", "vendor"}};
+  const Canvas chart = bar_chart(groups, options);
+  check_figure(chart, dir.file("bars.png"));
+
+  // Pixels of each series' colour: its bars plus one legend swatch of the same size in both.
+  auto count = [&](Color c) {
+    int64_t n = 0;
+    for (int y = 0; y < chart.height(); ++y) {
+      for (int x = 0; x < chart.width(); ++x) {
+        const Color p = chart.at(x, y);
+        n += p.r == c.r && p.g == c.g && p.b == c.b;
+      }
+    }
+    return n;
+  };
+  const int64_t swatch = 16 * 16;
+  const double hand = static_cast<double>(count(palette(0)) - swatch);     // the bar of 10
+  const double vendor = static_cast<double>(count(palette(1)) - swatch);   // bars of 5 and 20
+  REQUIRE(hand > 0);
+  CHECK(vendor / hand == Approx(2.5).epsilon(0.02));
+
+  CHECK_THROWS_WITH(bar_chart({{"x", {1}}}, options), Catch::Contains("1 values for 2 series"));
+  CHECK_THROWS_WITH(bar_chart({{"x", {1, -2}}}, options), Catch::Contains(">= 0"));
 }

@@ -441,4 +441,91 @@ void save_confusion_heatmap(const std::string& path, const ConfusionMatrix& matr
   confusion_heatmap(matrix, class_names, title).save_png(path);
 }
 
+// Layout, top to bottom: title, legend (one swatch per series), then per group a block of
+// series bars with the group label left of the block, then the value axis.
+Canvas bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions& options) {
+  const size_t series = options.series.size();
+  WEFT_CHECK(!groups.empty() && series > 0, "bar_chart: ", groups.size(), " groups, ", series,
+             " series");
+  double largest = 0;
+  for (const BarGroup& group : groups) {
+    WEFT_CHECK(group.values.size() == series, "bar_chart: group '", group.label, "' has ",
+               group.values.size(), " values for ", series, " series");
+    for (double v : group.values) {
+      if (std::isnan(v)) continue;
+      WEFT_CHECK(std::isfinite(v) && v >= 0, "bar_chart: value ", v, " in group '", group.label,
+                 "' (bars need finite values >= 0)");
+      largest = std::max(largest, v);
+    }
+  }
+  const Ticks ticks = nice_ticks(0, largest > 0 ? largest : 1, 6);
+  auto value_text = [](double v) {
+    if (std::isnan(v)) return std::string("n/a");
+    const int decimals = v >= 100 ? 0 : v >= 10 ? 1 : v >= 1 ? 2 : 3;
+    return format(v, decimals);
+  };
+  int label_w = 0, value_w = 0, legend_w = 0;
+  for (const BarGroup& group : groups) {
+    label_w = std::max(label_w, Canvas::text_width(group.label, kScale));
+    for (double v : group.values) value_w = std::max(value_w, Canvas::text_width(value_text(v)));
+  }
+  constexpr int kBar = 20, kGroupGap = 14, kSwatch = 16;
+  for (const std::string& name : options.series) {
+    legend_w += kSwatch + 6 + Canvas::text_width(name, kScale) + 20;
+  }
+  const int left = kMargin + label_w + 14;
+  const int right = left + options.plot_width;
+  const int legend_top = kTitleHeight;
+  const int top = legend_top + kLine + 12;
+  const int group_h = static_cast<int>(series) * kBar + kGroupGap;
+  const int bottom = top + static_cast<int>(groups.size()) * group_h + kGroupGap;
+  const int width = std::max(right + value_w + 12, left + legend_w) + kMargin;
+  const int height = bottom + 10 + kLine + 4 + kLine + kMargin;
+  Canvas canvas(width, height);
+  draw_title(canvas, width / 2, 0, options.title);
+
+  int legend_x = left;
+  for (size_t s = 0; s < series; ++s) {
+    canvas.fill_rect(legend_x, legend_top + (kLine - kSwatch) / 2, kSwatch, kSwatch,
+                     palette(static_cast<int>(s)));
+    legend_x += kSwatch + 6;
+    canvas.text(legend_x, legend_top + (kLine - kCapital) / 2, options.series[s], colors::text,
+                kScale);
+    legend_x += Canvas::text_width(options.series[s], kScale) + 20;
+  }
+  auto px = [&](double v) {
+    return left + static_cast<int>(std::lround(v / ticks.high * options.plot_width));
+  };
+  for (double v : ticks.values) {
+    const int x = px(v);
+    canvas.line(x, top, x, bottom, colors::grid);
+    canvas.line(x, bottom, x, bottom + 5, colors::axis);
+    canvas.text(x, bottom + 10, format(v, ticks.decimals), colors::text, kScale, Align::center);
+  }
+  for (size_t g = 0; g < groups.size(); ++g) {
+    const int y0 = top + kGroupGap + static_cast<int>(g) * group_h;
+    canvas.text(left - 10, y0 + (static_cast<int>(series) * kBar - kCapital) / 2,
+                groups[g].label, colors::text, kScale, Align::right);
+    for (size_t s = 0; s < series; ++s) {
+      const double v = groups[g].values[s];
+      const int y = y0 + static_cast<int>(s) * kBar;
+      const int end = std::isnan(v) ? left : px(v);
+      if (end > left) {
+        canvas.fill_rect(left, y + 1, end - left, kBar - 2, palette(static_cast<int>(s)));
+      }
+      canvas.text(end + 6, y + (kBar - kCapital) / 2, value_text(v), colors::text, kScale);
+    }
+  }
+  canvas.line(left, top, left, bottom, colors::axis, 2);
+  canvas.line(left, bottom, right, bottom, colors::axis, 2);
+  canvas.text((left + right) / 2, bottom + 10 + kLine + 4, options.value_label, colors::text,
+              kScale, Align::center);
+  return canvas;
+}
+
+void save_bar_chart(const std::string& path, const std::vector<BarGroup>& groups,
+                    const BarChartOptions& options) {
+  bar_chart(groups, options).save_png(path);
+}
+
 }  // namespace weft::report

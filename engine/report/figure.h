@@ -7,6 +7,8 @@
 //   training_curves      accuracy and loss side by side, train solid vs validation dashed
 //   confusion_heatmap    counts in a class x class grid, shaded by the fraction of the row
 //                        (the true class), with class names on both axes and a colour scale
+//   bar_chart            grouped horizontal bars: one group per row label, one bar per series
+//                        (e.g. GFLOP/s of one layer shape for the CPU, hand and vendor kernels)
 //
 // Each function renders a Canvas (so a caller can combine or test it) and has a `save_...`
 // twin that writes the PNG atomically. Text is stb_easy_font at scale 2.
@@ -76,6 +78,24 @@ Canvas confusion_heatmap(const ConfusionMatrix& matrix, const std::vector<std::s
 void save_confusion_heatmap(const std::string& path, const ConfusionMatrix& matrix,
                             const std::vector<std::string>& class_names,
                             const std::string& title = "Confusion matrix");
+
+// One row of a bar chart: its label and one value per series (NaN: no bar, "n/a" is written).
+struct BarGroup {
+  std::string label;
+  std::vector<double> values;
+};
+
+struct BarChartOptions {
+  std::string title;
+  std::string value_label;          // the x axis, e.g. "GFLOP/s"
+  std::vector<std::string> series;  // legend names, one per value of each group
+  int plot_width = 560;
+};
+
+// Bars start at zero, so values must be >= 0; each bar's value is written at its end.
+Canvas bar_chart(const std::vector<BarGroup>& groups, const BarChartOptions& options);
+void save_bar_chart(const std::string& path, const std::vector<BarGroup>& groups,
+                    const BarChartOptions& options);
 
 // Tick positions for an axis covering [low, high]: a step of 1, 2 or 5 times a power of ten
 // giving at most `max_ticks` ticks; the range is widened to whole steps. Exposed for tests.
