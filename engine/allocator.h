@@ -14,7 +14,7 @@ namespace weft {
 struct MemoryStats {
   size_t current_bytes = 0;  // held by live tensors
   size_t peak_bytes = 0;     // the most ever held at once (since the last reset)
-  size_t cached_bytes = 0;   // kept by the pool for reuse (CUDA only)
+  size_t cached_bytes = 0;   // freed but kept for reuse (CUDA pool; CPU blocks >= 32 MiB)
 };
 
 void* device_allocate(Device device, size_t bytes);

@@ -5,18 +5,23 @@ Used by bench/compare_pytorch_cpu.sh to time one training epoch side by side wit
 same machine, the same images (the real Fashion-MNIST from Debian's dataset-fashion-mnist), the
 same model, optimizer, batch size and thread count. Prints one JSON line.
 
-Model (names as in weft's models/fashion_cnn.h):
+Model (names as in weft's models/fashion_cnn.h; the class is FashionCnn in seed_models.py):
   features:   Conv2d(1, F, 3) -> ReLU -> MaxPool2d(2)
   classifier: Flatten -> Dropout(p) -> Linear(F*13*13, 32) -> ReLU -> Linear(32, 10)
+
+    /usr/bin/python3 bench/pytorch/fashion_cnn.py --epochs 1 --threads 2
 """
 import argparse
 import gzip
 import json
+import os
 import time
 
 import numpy as np
 import torch
 from torch import nn
+
+from seed_models import FashionCnn
 
 
 def read_idx(path):
@@ -30,14 +35,6 @@ def read_idx(path):
     return np.frombuffer(data, dtype=np.uint8, offset=8)
 
 
-def make_model(filters, dropout):
-    return nn.ModuleDict({
-        "features": nn.Sequential(nn.Conv2d(1, filters, 3), nn.ReLU(), nn.MaxPool2d(2)),
-        "classifier": nn.Sequential(nn.Flatten(), nn.Dropout(dropout),
-                                    nn.Linear(filters * 13 * 13, 32), nn.ReLU(), nn.Linear(32, 10)),
-    })
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
@@ -49,7 +46,6 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="0: all cores")
     args = parser.parse_args()
 
-    import os
     torch.set_num_threads(args.threads or os.cpu_count())
     torch.manual_seed(1)
     images = read_idx(f"{args.data}/train-images-idx3-ubyte.gz")[: args.train_images]
@@ -57,7 +53,7 @@ def main():
     x_all = torch.from_numpy(images.astype(np.float32) / 255.0)
     y_all = torch.from_numpy(labels.astype(np.int64))
 
-    model = make_model(args.filters, args.dropout)
+    model = FashionCnn(args.filters, args.dropout)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = nn.CrossEntropyLoss()
     epoch_seconds = []
@@ -70,7 +66,7 @@ def main():
             index = order[begin:begin + args.batch_size]
             x, y = x_all[index], y_all[index]
             optimizer.zero_grad()
-            logits = model["classifier"](model["features"](x))
+            logits = model(x)
             loss = loss_fn(logits, y)
             loss.backward()
             optimizer.step()

@@ -30,22 +30,34 @@ void apply_mask(const DropoutParams& p, const float* in, float* out) {
     return;
   }
   const float scale = 1.0f / (1.0f - p.p);
-  // Stream positions offset .. offset + count - 1 live in counters first .. last.
-  const uint64_t first = p.offset / 4;
-  const uint64_t last = (p.offset + static_cast<uint64_t>(count) - 1) / 4;
-  const int64_t counters = static_cast<int64_t>(last - first) + 1;
+  const float drop = p.p;
+  // Stream positions offset .. offset + count - 1 live in Philox counters first .. last; the
+  // counters whose four positions all lie inside the stretch (inner_begin .. inner_end - 1)
+  // need no bounds checks.
+  const uint64_t begin = p.offset, end = p.offset + static_cast<uint64_t>(count);
+  const uint64_t inner_begin = (begin + 3) / 4, inner_end = end / 4;
+  auto one_position = [&](uint64_t position) {
+    const Philox4x32 bits = philox4x32_10(position / 4, p.seed);
+    const int64_t i = static_cast<int64_t>(position - begin);
+    out[i] = philox_uniform(bits.v[position % 4]) >= drop ? in[i] * scale : 0.0f;
+  };
+  if (inner_begin >= inner_end) {  // a short stretch within one or two counters
+    for (uint64_t position = begin; position < end; ++position) one_position(position);
+    return;
+  }
+  for (uint64_t position = begin; position < inner_begin * 4; ++position) one_position(position);
+  const int64_t inner = static_cast<int64_t>(inner_end - inner_begin);
+  const float* in_inner = in + (inner_begin * 4 - begin);
+  float* out_inner = out + (inner_begin * 4 - begin);
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
-  for (int64_t k = 0; k < counters; ++k) {
-    const uint64_t counter = first + static_cast<uint64_t>(k);
-    const Philox4x32 bits = philox4x32_10(counter, p.seed);
+  for (int64_t k = 0; k < inner; ++k) {
+    const Philox4x32 bits = philox4x32_10(inner_begin + static_cast<uint64_t>(k), p.seed);
     for (int word = 0; word < 4; ++word) {
-      const uint64_t position = counter * 4 + static_cast<uint64_t>(word);
-      // The first and last counters may hold positions outside this tensor's stretch.
-      if (position < p.offset || position - p.offset >= static_cast<uint64_t>(count)) continue;
-      const int64_t i = static_cast<int64_t>(position - p.offset);
-      out[i] = philox_uniform(bits.v[word]) >= p.p ? in[i] * scale : 0.0f;
+      const int64_t i = 4 * k + word;
+      out_inner[i] = philox_uniform(bits.v[word]) >= drop ? in_inner[i] * scale : 0.0f;
     }
   }
+  for (uint64_t position = inner_end * 4; position < end; ++position) one_position(position);
 }
 
 }  // namespace

@@ -42,6 +42,33 @@ int avg_divisor(const Pool2dParams& p, WindowSpan hs, WindowSpan ws) {
   return (hs.end - hs.begin) * (ws.end - ws.begin);
 }
 
+// The max-pooling rule for one candidate: strictly greater keeps the first maximum on ties; a
+// NaN wins over any number and then stays (the first NaN), so NaN propagates as in PyTorch.
+inline void take_if_larger(float v, int32_t index, float& best, int32_t& best_index) {
+  if (v > best || (std::isnan(v) && !std::isnan(best))) {
+    best = v;
+    best_index = index;
+  }
+}
+
+// The 2x2, stride-2, unpadded window that every seed model uses: its four cells are always
+// inside the plane, so no clipping, no loops - the same rule as the general loop, unrolled.
+void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size, float* out,
+                        int32_t* out_index) {
+  for (int oh = 0; oh < oh_size; ++oh) {
+    for (int ow = 0; ow < ow_size; ++ow) {
+      const int32_t i = 2 * oh * in_w + 2 * ow;
+      float best = in[i];
+      int32_t best_index = i;
+      take_if_larger(in[i + 1], i + 1, best, best_index);
+      take_if_larger(in[i + in_w], i + in_w, best, best_index);
+      take_if_larger(in[i + in_w + 1], i + in_w + 1, best, best_index);
+      out[oh * ow_size + ow] = best;
+      out_index[oh * ow_size + ow] = best_index;
+    }
+  }
+}
+
 }  // namespace
 
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
@@ -50,11 +77,17 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   const int64_t out_plane = static_cast<int64_t>(oh_size) * ow_size;
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
   const int64_t work = planes * (in_plane + out_plane);
+  const bool two_by_two = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 &&
+                          p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
 #pragma omp parallel for schedule(static) if (work > kParallelThreshold)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* in = x + plane * in_plane;
     float* out = y + plane * out_plane;
     int32_t* out_index = argmax + plane * out_plane;
+    if (two_by_two) {
+      max_pool_2x2_plane(in, p.in_w, oh_size, ow_size, out, out_index);
+      continue;
+    }
     for (int oh = 0; oh < oh_size; ++oh) {
       const WindowSpan hs = window_span(oh, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
       for (int ow = 0; ow < ow_size; ++ow) {
@@ -66,13 +99,11 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
         for (int h = hs.begin; h < hs.end; ++h) {
           for (int w = ws.begin; w < ws.end; ++w) {
             const int32_t index = h * p.in_w + w;
-            const float v = in[index];
-            // Strictly greater keeps the first maximum on ties. A NaN wins over any number and
-            // then stays (the first NaN), so NaN propagates as in PyTorch.
-            const bool take = best_index < 0 || v > best || (std::isnan(v) && !std::isnan(best));
-            if (take) {
-              best = v;
+            if (best_index < 0) {
+              best = in[index];
               best_index = index;
+            } else {
+              take_if_larger(in[index], index, best, best_index);
             }
           }
         }

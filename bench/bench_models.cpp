@@ -1,0 +1,411 @@
+// Whole-model benchmarks: one training step (forward, loss, backward, optimizer update) and one
+// inference pass (eval mode, no tape) of every seed model at its seed's batch size, on the CPU
+// and, when a GPU is usable, on CUDA with weft's hand kernels and with cuDNN/cuBLAS.
+//
+//   build/bench/bench_models                                     every model, every device
+//   build/bench/bench_models --benchmark_filter='/fashion_cnn/'  one model
+//   build/bench/bench_models --weft_device=cuda --benchmark_out=models.json
+//                            --benchmark_out_format=json     (one command line)
+//   build/bench/bench_models --weft_batch=2                      tiny batches (the ctest smoke run)
+//
+// Names: train_step/<model>/<backend> and inference/<model>/<backend>, backend one of cpu,
+// cuda-hand (every op family on weft's kernels, WEFT_KERNELS=hand) and cuda-vendor (cuDNN and
+// cuBLAS for the families that have them, kernels/selection.h). bench/compare_pytorch.py runs
+// the same models in PyTorch (bench/pytorch/seed_models.py) and prints the ratios.
+//
+// What is timed: the input batch is already on the device (random pixels, fixed targets), so
+// the loader is not part of it. Each iteration ends by reading the loss (or one number of the
+// output) on the host, which waits for the device, so wall-clock time per iteration is the time
+// of one step; the time is real time, not CPU time, since OpenMP and the GPU both work outside
+// the calling thread. One untimed step before the loop allocates the optimizer state and fills
+// the CUDA caching pool.
+//
+// Counters:
+//   images_per_second  batch / seconds per iteration (a DCGAN iteration counts its real batch)
+//   batch, parameters  the batch size and the trainable parameter count
+//   peak_MiB           the most bytes held by live tensors during the timed steps (weft's
+//                      allocator statistic: parameters, optimizer state, activations, gradients)
+//   rss_MiB            the process's resident-set high-water mark so far (getrusage); run one
+//                      model per process (as compare_pytorch.py does) for a per-model figure
+//
+// The models, their inputs and optimizers (the seeds' settings; ../shared/seeds/FACTS.md):
+//   fashion_cnn        seed 004 CNN, 64 filters, dropout 0.3   [512, 1, 28, 28]  CE, Adam 1e-3
+//   fashion_resnet     weft's strong Fashion-MNIST net          [128, 1, 28, 28]  CE, SGD Nesterov
+//   shoes_simple       seed 000/002 small CNN, 4 classes        [64, 3, 64, 64]   CE, Adam 1e-3
+//   dcgan64            seed 000 DCGAN, 64x64 RGB, z 100         128 real images   BCE, Adam 2e-4
+//   pairs_stacked      seed 001 "CNN", photos stacked           42 x 2 x [3, 224, 224]
+//   pairs_channels     seed 001 "CNNChannel", 6 channels        42 x 2 x [3, 224, 224]
+//   pairs_siamese      weft's siamese pair net                  42 x 2 x [3, 224, 224]
+//                      (the three pair models: CE over 2 logits, Adam 1e-3, weight decay 1e-4)
+//   clothing_resnet50  seed 002 ResNet-50, 3 classes            [32, 3, 224, 224] CE, Adam 1e-3
+//   apparel_cnn        seed 003 SmallerVGGNet, 7 labels         [64, 3, 96, 96]   BCE, Adam 1e-3
+// DCGAN inference is generating one batch of images.
+#include <benchmark/benchmark.h>
+#include <sys/resource.h>
+
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/optim/optimizer.h"
+#include "engine/random.h"
+#include "engine/runtime.h"
+#include "kernels/selection.h"
+#include "models/apparel_cnn.h"
+#include "models/dcgan_training.h"
+#include "models/fashion_cnn.h"
+#include "models/fashion_resnet.h"
+#include "models/image_classifier.h"
+#include "models/pair_cnn.h"
+#include "models/resnet.h"
+
+namespace {
+
+using namespace weft;
+
+// One model ready to step: its parameters, optimizer and input batch live on one device.
+class Workload {
+ public:
+  virtual ~Workload() = default;
+  // One training step; returns the loss, read on the host (which waits for the device).
+  virtual float train_step() = 0;
+  // One forward pass in eval mode without a tape; returns one output number, read on the host.
+  virtual float inference() = 0;
+  virtual int64_t parameters() const = 0;
+};
+
+Tensor random_normal(const Shape& shape, Device device, Generator& generator) {
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  return Tensor::from_vector(generator.normal(count, 0.0f, 1.0f), shape).to(device);
+}
+
+Tensor random_labels(int64_t n, int classes, Generator& generator) {
+  std::vector<int32_t> labels(static_cast<size_t>(n));
+  for (auto& label : labels) label = static_cast<int32_t>(generator.randint(classes));
+  return Tensor::from_vector(labels, {n});
+}
+
+// An image classifier: images -> logits, cross-entropy over classes (targets int32 [N]) or
+// binary cross-entropy over independent labels (targets float [N, labels] of 0/1).
+class ClassifierWorkload : public Workload {
+ public:
+  enum class Loss { cross_entropy, binary };
+
+  ClassifierWorkload(
+      std::shared_ptr<nn::Module> model, Shape input_shape, int outputs, Loss loss, Device device,
+      const std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)>& make_optimizer)
+      : model_(std::move(model)), loss_(loss) {
+    Generator generator(7);
+    model_->to(device);
+    optimizer_ = make_optimizer(*model_);
+    input_ = random_normal(input_shape, device, generator);
+    const int64_t n = input_shape[0];
+    if (loss == Loss::cross_entropy) {
+      targets_ = random_labels(n, outputs, generator).to(device);
+    } else {
+      std::vector<float> multi_hot(static_cast<size_t>(n * outputs));
+      for (auto& v : multi_hot) v = generator.uniform() < 0.3f ? 1.0f : 0.0f;
+      targets_ = Tensor::from_vector(multi_hot, {n, outputs}).to(device);
+    }
+  }
+
+  float train_step() override {
+    model_->train();
+    optimizer_->zero_grad();
+    Tensor logits = model_->forward(input_);
+    Tensor loss = loss_ == Loss::cross_entropy ? cross_entropy(logits, targets_)
+                                               : bce_with_logits(logits, targets_);
+    loss.backward();
+    optimizer_->step();
+    return loss.item();
+  }
+
+  float inference() override {
+    model_->eval();
+    NoGradGuard no_grad;
+    return sum(model_->forward(input_)).item();
+  }
+
+  int64_t parameters() const override { return model_->parameter_count(); }
+
+ private:
+  std::shared_ptr<nn::Module> model_;
+  Loss loss_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  Tensor input_, targets_;
+};
+
+// A shoe-pair model: (left, right) photos -> 2 logits, cross-entropy; half the pairs positive.
+class PairWorkload : public Workload {
+ public:
+  PairWorkload(const models::PairCnnConfig& config, int batch, Device device)
+      : model_(models::make_pair_model(config)) {
+    Generator generator(11);
+    model_->to(device);
+    optimizer_ = std::make_unique<optim::Adam>(
+        model_->parameters(), optim::AdamOptions{.lr = 1e-3f, .weight_decay = 1e-4f});
+    const Shape photo = {batch, config.image_channels, config.image_height, config.image_width};
+    left_ = random_normal(photo, device, generator);
+    right_ = random_normal(photo, device, generator);
+    std::vector<int32_t> targets(static_cast<size_t>(batch));
+    for (size_t i = 0; i < targets.size(); ++i) targets[i] = static_cast<int32_t>(i % 2);
+    targets_ = Tensor::from_vector(targets, {batch}).to(device);
+  }
+
+  float train_step() override {
+    model_->train();
+    optimizer_->zero_grad();
+    Tensor loss = cross_entropy(model_->forward_pair(left_, right_), targets_);
+    loss.backward();
+    optimizer_->step();
+    return loss.item();
+  }
+
+  float inference() override {
+    model_->eval();
+    NoGradGuard no_grad;
+    return sum(model_->forward_pair(left_, right_)).item();
+  }
+
+  int64_t parameters() const override { return model_->parameter_count(); }
+
+ private:
+  std::shared_ptr<models::PairModel> model_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  Tensor left_, right_, targets_;
+};
+
+// The DCGAN: one iteration is a discriminator step and a generator step (dcgan_training.h);
+// inference generates one batch.
+class GanWorkload : public Workload {
+ public:
+  GanWorkload(int batch, Device device) : nets_(models::dcgan64_rgb()), noise_(13) {
+    Generator generator(17);
+    nets_.to(device);
+    const auto adam = models::gan_adam_options({});
+    g_optimizer_ = std::make_unique<optim::Adam>(nets_.generator->parameters(), adam);
+    d_optimizer_ = std::make_unique<optim::Adam>(nets_.discriminator->parameters(), adam);
+    const models::DcganConfig& config = nets_.config;
+    real_ = random_normal({batch, config.channels, config.image_size, config.image_size}, device,
+                          generator);
+    fixed_noise_ = models::dcgan_noise(batch, nets_.config.z_dim, device, &generator);
+  }
+
+  float train_step() override {
+    nets_.train();
+    return static_cast<float>(
+        models::gan_step(nets_, *g_optimizer_, *d_optimizer_, real_, Tensor(), noise_).d_loss);
+  }
+
+  float inference() override {
+    nets_.generator->eval();
+    NoGradGuard no_grad;
+    return sum(nets_.generate(fixed_noise_, Tensor())).item();
+  }
+
+  int64_t parameters() const override { return nets_.parameter_count(); }
+
+ private:
+  models::DcganPair nets_;
+  Generator noise_;
+  std::unique_ptr<optim::Optimizer> g_optimizer_, d_optimizer_;
+  Tensor real_, fixed_noise_;
+};
+
+std::unique_ptr<optim::Optimizer> adam(nn::Module& model) {
+  return std::make_unique<optim::Adam>(model.parameters(), optim::AdamOptions{.lr = 1e-3f});
+}
+
+// ---- the model table ---------------------------------------------------------------------------
+
+struct ModelCase {
+  const char* name;
+  int batch;  // the seed's batch size
+  std::function<std::unique_ptr<Workload>(int batch, Device device)> make;
+};
+
+std::unique_ptr<Workload> classifier(std::shared_ptr<nn::Module> model, Shape input, int outputs,
+                                     ClassifierWorkload::Loss loss, Device device) {
+  return std::make_unique<ClassifierWorkload>(std::move(model), std::move(input), outputs, loss,
+                                              device, adam);
+}
+
+const std::vector<ModelCase>& model_cases() {
+  using Loss = ClassifierWorkload::Loss;
+  static const std::vector<ModelCase> cases = {
+      {"fashion_cnn", 512,
+       [](int batch, Device device) {
+         return classifier(
+             std::make_shared<models::FashionCnn>(models::FashionCnnConfig{64, 0.3f, 32, 10}),
+             {batch, 1, 28, 28}, 10, Loss::cross_entropy, device);
+       }},
+      {"fashion_resnet", 128,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         auto sgd = [](nn::Module& model) -> std::unique_ptr<optim::Optimizer> {
+           optim::SgdOptions options;
+           options.lr = 0.05f;
+           options.momentum = 0.9f;
+           options.nesterov = true;
+           options.weight_decay = 5e-4f;
+           return std::make_unique<optim::SGD>(model.parameters(), options);
+         };
+         return std::make_unique<ClassifierWorkload>(
+             std::make_shared<models::FashionResNet>(models::FashionResNetConfig{}),
+             Shape{batch, 1, 28, 28}, 10, Loss::cross_entropy, device, sgd);
+       }},
+      {"shoes_simple", 64,
+       [](int batch, Device device) {
+         return classifier(models::make_image_classifier({"simple", 3, 64, 4}), {batch, 3, 64, 64},
+                           4, Loss::cross_entropy, device);
+       }},
+      {"dcgan64", 128,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         return std::make_unique<GanWorkload>(batch, device);
+       }},
+      {"pairs_stacked", 42,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         return std::make_unique<PairWorkload>(models::stacked_cnn_config(), batch, device);
+       }},
+      {"pairs_channels", 42,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         return std::make_unique<PairWorkload>(models::channel_cnn_config(), batch, device);
+       }},
+      {"pairs_siamese", 42,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         return std::make_unique<PairWorkload>(models::siamese_config(), batch, device);
+       }},
+      {"clothing_resnet50", 32,
+       [](int batch, Device device) {
+         return classifier(models::make_image_classifier({"resnet50", 3, 224, 3}),
+                           {batch, 3, 224, 224}, 3, Loss::cross_entropy, device);
+       }},
+      {"apparel_cnn", 64,
+       [](int batch, Device device) {
+         return classifier(std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{}),
+                           {batch, 3, 96, 96}, 7, Loss::binary, device);
+       }},
+  };
+  return cases;
+}
+
+// ---- backends ----------------------------------------------------------------------------------
+
+struct BackendCase {
+  std::string name;  // cpu, cuda-hand, cuda-vendor
+  Device device;
+  KernelChoice choice;  // for CUDA: every family's choice while the benchmark runs
+};
+
+double mebibytes(size_t bytes) {
+  return static_cast<double>(bytes) / (1024.0 * 1024.0);
+}
+
+double max_rss_mebibytes() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+enum class Phase { train_step, inference };
+
+void run_model(benchmark::State& state, const ModelCase& model, const BackendCase& backend,
+               int batch, Phase phase) {
+  if (backend.device.is_cuda()) set_kernel_choice(backend.choice);
+  std::unique_ptr<Workload> workload = model.make(batch, backend.device);
+  auto step = [&] {
+    return phase == Phase::train_step ? workload->train_step() : workload->inference();
+  };
+  float last = step();  // untimed: optimizer state, the CUDA pool, first-touch of the batch
+  reset_peak_memory(backend.device);
+  for (auto _ : state) {
+    last = step();
+    benchmark::DoNotOptimize(last);
+  }
+  state.counters["images_per_second"] =
+      benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["batch"] = batch;
+  state.counters["parameters"] = static_cast<double>(workload->parameters());
+  state.counters["peak_MiB"] = mebibytes(memory_stats(backend.device).peak_bytes);
+  state.counters["rss_MiB"] = max_rss_mebibytes();
+  workload.reset();
+  if (backend.device.is_cuda()) reset_kernel_choices();
+}
+
+// Removes `--name=value` from argv (before Google Benchmark parses the rest) and returns the value.
+std::string take_flag(int& argc, char** argv, const char* name, const std::string& fallback) {
+  const std::string prefix = std::string("--") + name + "=";
+  std::string value = fallback;
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+      value = argv[i] + prefix.size();
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
+  return value;
+}
+
+std::vector<BackendCase> backends(const std::string& which) {
+  WEFT_CHECK(which == "cpu" || which == "cuda" || which == "all",
+             "--weft_device=" + which + ": expected cpu, cuda or all");
+  std::vector<BackendCase> list;
+  if (which != "cuda") list.push_back({"cpu", Device::cpu(), KernelChoice::automatic});
+  if (which != "cpu") {
+    std::string reason;
+    if (cuda_available(&reason)) {
+      list.push_back({"cuda-hand", Device::cuda(0), KernelChoice::hand});
+      list.push_back({"cuda-vendor", Device::cuda(0), KernelChoice::vendor});
+    } else {
+      std::printf("bench_models: no CUDA benchmarks: %s\n", reason.c_str());
+    }
+  }
+  return list;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const std::string device = take_flag(argc, argv, "weft_device", "all");
+    const std::string batch_text = take_flag(argc, argv, "weft_batch", "0");
+    int batch_override = 0;
+    const auto [end, error] =
+        std::from_chars(batch_text.data(), batch_text.data() + batch_text.size(), batch_override);
+    WEFT_CHECK(
+        error == std::errc() && end == batch_text.data() + batch_text.size() && batch_override >= 0,
+        "--weft_batch=" + batch_text + ": expected a batch size (0: each seed's own)");
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+
+    for (const BackendCase& backend : backends(device)) {
+      for (const ModelCase& model : model_cases()) {
+        const int batch = batch_override > 0 ? batch_override : model.batch;
+        for (Phase phase : {Phase::train_step, Phase::inference}) {
+          const std::string name =
+              std::string(phase == Phase::train_step ? "train_step/" : "inference/") + model.name +
+              "/" + backend.name;
+          benchmark::RegisterBenchmark(name.c_str(), run_model, model, backend, batch, phase)
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
+        }
+      }
+    }
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "bench_models: %s\n", error.what());
+    return 1;
+  }
+}

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Google Benchmark JSON -> markdown tables, the tables of docs/benchmarks.md.
+
+    bench/bench_tables.py cpu_kernels.json                  one table, a row per benchmark
+    bench/bench_tables.py --pivot gpu_kernels.json          a row per benchmark less its last
+                                                            name component (hand, vendor, ...),
+                                                            a column group per that component
+
+Columns: time per iteration (ms) and every user counter the benchmarks report (GFLOP/s, GB/s,
+images_per_second, ...). With --benchmark_repetitions the median aggregate is shown. The
+machine context of the file (CPU, cores, date, custom context such as the GPU's name) is
+printed above the table, so a table never travels without the machine it came from.
+Standard library only.
+"""
+import argparse
+import json
+import sys
+
+TIME_UNITS_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+SKIP_KEYS = {"name", "run_name", "run_type", "repetitions", "repetition_index", "threads",
+             "iterations", "real_time", "cpu_time", "time_unit", "family_index",
+             "per_family_instance_index", "aggregate_name", "aggregate_unit", "label",
+             "error_occurred", "error_message"}
+
+
+def fail(message):
+    print(f"bench_tables: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            doc = json.load(f)
+    except OSError as e:
+        fail(f"{path}: cannot read ({e.strerror})")
+    except json.JSONDecodeError as e:
+        fail(f"{path}: not valid JSON ({e})")
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        fail(f"{path}: expected Google Benchmark JSON with a \"benchmarks\" array")
+    entries = doc["benchmarks"]
+    medians = [e for e in entries
+               if e.get("run_type") == "aggregate" and e.get("aggregate_name") == "median"]
+    chosen = medians or [e for e in entries if e.get("run_type", "iteration") != "aggregate"]
+    rows = []
+    for e in chosen:
+        name = e.get("run_name", e.get("name"))
+        if name is None:
+            fail(f"{path}: a benchmark entry has no name")
+        for suffix in ("/real_time", "/manual_time"):
+            if name.endswith(suffix):
+                name = name[: -len(suffix)]
+        if e.get("error_occurred"):
+            rows.append((name, {"error": e.get("error_message", "error")}))
+            continue
+        unit = e.get("time_unit", "ns")
+        if unit not in TIME_UNITS_MS or "real_time" not in e:
+            fail(f"{path}: benchmark '{name}': no real_time in a known unit")
+        values = {"ms": e["real_time"] * TIME_UNITS_MS[unit]}
+        for key, value in e.items():
+            if key not in SKIP_KEYS and isinstance(value, (int, float)):
+                values[key] = value
+        rows.append((name, values))
+    return doc.get("context", {}), rows
+
+
+def fmt(value):
+    if isinstance(value, str):
+        return value
+    magnitude = abs(value)
+    if magnitude >= 1e6:
+        return f"{value / 1e6:.2f}M"
+    if magnitude >= 100:
+        return f"{value:,.0f}"
+    if magnitude >= 10:
+        return f"{value:.1f}"
+    if magnitude >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def context_line(context):
+    parts = []
+    for key in ("host_name", "date", "num_cpus", "mhz_per_cpu", "library_build_type"):
+        if key in context:
+            parts.append(f"{key} {context[key]}")
+    for key, value in context.items():
+        if key not in ("host_name", "date", "num_cpus", "mhz_per_cpu", "library_build_type",
+                       "executable", "cpu_scaling_enabled", "caches", "load_avg",
+                       "json_schema_version", "library_version"):
+            parts.append(f"{key} {value}")
+    return "; ".join(parts)
+
+
+def flat_table(rows, columns):
+    lines = ["| benchmark | " + " | ".join(columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    for name, values in rows:
+        cells = [fmt(values[c]) if c in values else "" for c in columns]
+        if "error" in values:
+            cells = [values["error"]] + [""] * (len(columns) - 1)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def pivot_table(rows, columns):
+    groups, series = {}, []
+    for name, values in rows:
+        head, _, last = name.rpartition("/")
+        groups.setdefault(head, {})[last] = values
+        if last not in series:
+            series.append(last)
+    header = [f"{s} {c}" for c in columns for s in series]
+    lines = ["| benchmark | " + " | ".join(header) + " |", "|---|" + "---:|" * len(header)]
+    for head, by_series in groups.items():
+        cells = []
+        for c in columns:
+            for s in series:
+                values = by_series.get(s, {})
+                cells.append(fmt(values[c]) if c in values else "")
+        lines.append(f"| {head} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("inputs", nargs="+", help="Google Benchmark JSON files")
+    parser.add_argument("--pivot", action="store_true",
+                        help="one row per name less its last component, a column per component")
+    parser.add_argument("--columns", default="",
+                        help="comma-separated columns to show (default: ms and every counter)")
+    parser.add_argument("--filter", default="", help="substring a benchmark name must contain")
+    args = parser.parse_args()
+    for path in args.inputs:
+        context, rows = load(path)
+        rows = [r for r in rows if args.filter in r[0]]
+        if args.columns:
+            columns = args.columns.split(",")
+        else:
+            columns = ["ms"]
+            for _, values in rows:
+                columns += [k for k in values if k not in columns and k != "error"]
+        print(f"<!-- {path} -->")
+        print(f"Machine: {context_line(context)}\n")
+        print("\n".join(pivot_table(rows, columns) if args.pivot else flat_table(rows, columns)))
+        print()
+
+
+if __name__ == "__main__":
+    main()
