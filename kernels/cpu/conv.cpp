@@ -29,7 +29,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
-#include <vector>
+#include <memory>
 
 namespace weft::cpu {
 namespace {
@@ -41,6 +41,27 @@ constexpr int64_t kParallelThreshold = 1 << 15;
 // Upper bound on the temporary buffers of one call (column matrix plus the output block).
 // A single image that needs more still gets processed, alone.
 constexpr int64_t kBufferBytes = int64_t{32} << 20;
+
+// Scratch memory for one call's column matrix and output block, kept by the calling thread from
+// call to call. Every use overwrites it entirely before reading it, so it is never zeroed.
+// (Fresh zeroed buffers of this size - tens of megabytes, which malloc serves with a new mmap
+// each time - cost about a tenth of a ResNet training step in memset and page faults.)
+class Scratch {
+ public:
+  float* floats(int64_t count) {
+    if (count > size_) {
+      data_.reset(new float[static_cast<size_t>(count)]);
+      size_ = count;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float[]> data_;
+  int64_t size_ = 0;
+};
+
+thread_local Scratch column_scratch, block_scratch;
 
 // How many images to process per GEMM when each image needs `floats_per_image` buffer floats.
 int images_per_chunk(int64_t floats_per_image, int batch) {
@@ -83,7 +104,11 @@ void im2col_channel(const Conv2dParams& p, const float* plane, float* col, int64
         }
         const float* in_row = plane + static_cast<int64_t>(ih) * p.in_w;
         std::fill(out, out + ow_lo, 0.0f);
-        for (int ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in_row[ow * p.stride_w + w_offset];
+        if (p.stride_w == 1) {  // a contiguous run of the input row
+          std::copy(in_row + ow_lo + w_offset, in_row + ow_hi + w_offset, out + ow_lo);
+        } else {
+          for (int ow = ow_lo; ow < ow_hi; ++ow) out[ow] = in_row[ow * p.stride_w + w_offset];
+        }
         std::fill(out + ow_hi, out + ow_size, 0.0f);
       }
     }
@@ -107,7 +132,12 @@ void col2im_channel(const Conv2dParams& p, const float* col, int64_t ld, float* 
         if (ih < 0 || ih >= p.in_h) continue;
         const float* in = row + static_cast<int64_t>(oh) * ow_size;
         float* out_row = plane + static_cast<int64_t>(ih) * p.in_w;
-        for (int ow = ow_lo; ow < ow_hi; ++ow) out_row[ow * p.stride_w + w_offset] += in[ow];
+        if (p.stride_w == 1) {  // contiguous: a loop the compiler vectorises
+          float* out_run = out_row + w_offset;
+          for (int ow = ow_lo; ow < ow_hi; ++ow) out_run[ow] += in[ow];
+        } else {
+          for (int ow = ow_lo; ow < ow_hi; ++ow) out_row[ow * p.stride_w + w_offset] += in[ow];
+        }
       }
     }
   }
@@ -208,17 +238,17 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   if (p.batch <= 0 || out_plane <= 0 || p.out_channels <= 0) return;
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
-  std::vector<float> col(rows * chunk * out_plane);
-  std::vector<float> out(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
+  float* col = column_scratch.floats(rows * chunk * out_plane);
+  float* out = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {
     const int nb = std::min(chunk, p.batch - n0);
     const int64_t ld = nb * out_plane;
-    im2col_chunk(p, x + static_cast<int64_t>(n0) * p.in_channels * in_plane, nb, col.data());
+    im2col_chunk(p, x + static_cast<int64_t>(n0) * p.in_channels * in_plane, nb, col);
     // out[O, ld] = W[O, rows] * col[rows, ld]
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.out_channels, static_cast<int>(ld),
-                static_cast<int>(rows), 1.0f, w, static_cast<int>(rows), col.data(),
-                static_cast<int>(ld), 0.0f, out.data(), static_cast<int>(ld));
-    channel_major_to_nchw(out.data(), nb, p.out_channels, out_plane, bias,
+                static_cast<int>(rows), 1.0f, w, static_cast<int>(rows), col,
+                static_cast<int>(ld), 0.0f, out, static_cast<int>(ld));
+    channel_major_to_nchw(out, nb, p.out_channels, out_plane, bias,
                           y + static_cast<int64_t>(n0) * p.out_channels * out_plane);
   }
 }
@@ -234,18 +264,18 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
   }
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
-  std::vector<float> col(rows * chunk * out_plane);
-  std::vector<float> dy_block(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
+  float* col = column_scratch.floats(rows * chunk * out_plane);
+  float* dy_block = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {
     const int nb = std::min(chunk, p.batch - n0);
     const int64_t ld = nb * out_plane;
     const float* dy_chunk = dy + static_cast<int64_t>(n0) * p.out_channels * out_plane;
-    nchw_to_channel_major(dy_chunk, nb, p.out_channels, out_plane, dy_block.data());
+    nchw_to_channel_major(dy_chunk, nb, p.out_channels, out_plane, dy_block);
     // col[rows, ld] = W^T[rows, O] * dY[O, ld]
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, static_cast<int>(rows),
                 static_cast<int>(ld), p.out_channels, 1.0f, w, static_cast<int>(rows),
-                dy_block.data(), static_cast<int>(ld), 0.0f, col.data(), static_cast<int>(ld));
-    col2im_chunk(p, col.data(), nb, dx + static_cast<int64_t>(n0) * p.in_channels * in_plane);
+                dy_block, static_cast<int>(ld), 0.0f, col, static_cast<int>(ld));
+    col2im_chunk(p, col, nb, dx + static_cast<int64_t>(n0) * p.in_channels * in_plane);
   }
 }
 
@@ -262,18 +292,18 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   }
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
-  std::vector<float> col(rows * chunk * out_plane);
-  std::vector<float> dy_block(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
+  float* col = column_scratch.floats(rows * chunk * out_plane);
+  float* dy_block = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {
     const int nb = std::min(chunk, p.batch - n0);
     const int64_t ld = nb * out_plane;
-    im2col_chunk(p, x + static_cast<int64_t>(n0) * p.in_channels * in_plane, nb, col.data());
+    im2col_chunk(p, x + static_cast<int64_t>(n0) * p.in_channels * in_plane, nb, col);
     const float* dy_chunk = dy + static_cast<int64_t>(n0) * p.out_channels * out_plane;
-    nchw_to_channel_major(dy_chunk, nb, p.out_channels, out_plane, dy_block.data());
+    nchw_to_channel_major(dy_chunk, nb, p.out_channels, out_plane, dy_block);
     // dW[O, rows] (+)= dY[O, ld] * col^T[ld, rows]; the first chunk overwrites (beta = 0).
     const float beta = n0 == 0 ? 0.0f : 1.0f;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.out_channels, static_cast<int>(rows),
-                static_cast<int>(ld), 1.0f, dy_block.data(), static_cast<int>(ld), col.data(),
+                static_cast<int>(ld), 1.0f, dy_block, static_cast<int>(ld), col,
                 static_cast<int>(ld), beta, dw, static_cast<int>(rows));
   }
 }
