@@ -353,6 +353,26 @@ def problems(rows):
     return out + skipped
 
 
+def plot_entries(rows):
+    """The rows as Google Benchmark-style entries, so bench_plot can draw the file directly:
+    <phase>/<model>/weft-<backend> and <phase>/<model>/pytorch-<mode>, with images_per_second,
+    and ratio/<phase>/<model>/<backend> with weft_over_pytorch_eager."""
+    entries = []
+    for row in rows:
+        head = f"{row['phase']}/{row['model']}"
+        if row.get("ratio_vs_eager") is not None:
+            entries.append({"name": f"ratio/{head}/{row['backend']}",
+                            "weft_over_pytorch_eager": row["ratio_vs_eager"]})
+        if row["weft"].get("images_per_second") is not None:
+            entries.append({"name": f"{head}/weft-{row['backend']}",
+                            "images_per_second": row["weft"]["images_per_second"]})
+        for mode, run in row["pytorch"].items():
+            if run.get("images_per_second") is not None:
+                entries.append({"name": f"{head}/pytorch-{mode}",
+                                "images_per_second": run["images_per_second"]})
+    return entries
+
+
 def main(argv=None):
     args = parse_args(argv)
     weft, weft_context = {}, {}
@@ -397,12 +417,14 @@ def main(argv=None):
               "machine": platform.node(), "device": args.device, "threads": args.threads,
               "batch_override": args.batch or None, "pytorch_modes": args.mode_list,
               "torch_version": torch_version, "weft_context": weft_context, "rows": rows,
-              "table_markdown": table}
+              "table_markdown": table, "benchmarks": plot_entries(rows)}
     out_dir = os.path.dirname(args.out)
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
-    with open(args.out, "w") as f:
+    partial = f"{args.out}.tmp.{os.getpid()}"
+    with open(partial, "w") as f:
         json.dump(report, f, indent=2)
+    os.replace(partial, args.out)  # atomic: a reader sees the old file or the whole new one
     log(f"rows written to {args.out}")
 
     mismatched = [row for row in rows if row["parameters_match"] is False]

@@ -7,6 +7,8 @@
 //   bench_plot --out gpu_conv.png --counter GFLOP/s --filter '^conv2d' --series-from-name gpu.json
 //       conv2d_fwd/fashion_cnn.conv1/b512/hand and .../vendor become one group, two series
 //   bench_plot --out models.png --counter images_per_second --series-from-name models.json
+//   bench_plot --out cpu_conv.png --counter GFLOP/s --filter '^conv2d_' --series-part 0 cpu.json
+//       conv2d_fwd/x/b512, conv2d_bwd_data/x/b512, ... : one group per layer, a bar per pass
 //
 // --counter is a user counter of the JSON (GFLOP/s, GB/s, images_per_second, ...) or "time"
 // (real time per iteration in milliseconds). With --benchmark_repetitions the median aggregate is
@@ -20,6 +22,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <string>
@@ -59,9 +62,23 @@ std::string without_time_suffix(std::string name) {
   return name;
 }
 
+// Splits "a/b/c" at '/'.
+std::vector<std::string> components(const std::string& name) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t slash = name.find('/', start);
+    parts.push_back(name.substr(start, slash - start));
+    if (slash == std::string::npos) return parts;
+    start = slash + 1;
+  }
+}
+
+// series_part: which component of a name is its series (negative: from the end, -1 the last),
+// or no value: the whole name is the group and the input's label the series.
 std::vector<Result> read_results(const std::string& label, const std::string& path,
                                  const std::string& counter, const std::regex& filter,
-                                 bool series_from_name) {
+                                 std::optional<int> series_part) {
   std::ifstream in(path);
   if (!in) throw Error(path + ": cannot open the benchmark JSON");
   json doc;
@@ -105,12 +122,18 @@ std::vector<Result> read_results(const std::string& label, const std::string& pa
     }
     Result r;
     r.value = value;
-    if (series_from_name) {
-      const size_t slash = name.rfind('/');
-      if (slash == std::string::npos) throw Error(where + ": no '/' to take a series name from");
-      r.group = name.substr(0, slash);
-      r.series = name.substr(slash + 1);
-      if (!label.empty()) r.series = label + " " + r.series;
+    if (series_part) {
+      std::vector<std::string> parts = components(name);
+      const int count = static_cast<int>(parts.size());
+      const int index = *series_part < 0 ? count + *series_part : *series_part;
+      if (count < 2 || index < 0 || index >= count) {
+        throw Error(where + ": has no name component " + std::to_string(*series_part) +
+                    " to take a series from");
+      }
+      r.series = label.empty() ? parts[static_cast<size_t>(index)]
+                               : label + " " + parts[static_cast<size_t>(index)];
+      parts.erase(parts.begin() + index);
+      for (const std::string& part : parts) r.group += (r.group.empty() ? "" : "/") + part;
     } else {
       r.group = name;
       r.series = label;
@@ -126,6 +149,7 @@ int main(int argc, char** argv) {
   CLI::App cli{"Draw Google Benchmark JSON results as a grouped bar chart (PNG)."};
   std::string out, counter, title, filter_text = ".*";
   bool series_from_name = false;
+  int series_part = 0;
   std::vector<std::string> inputs;
   cli.add_option("--out", out, "the PNG to write")->required();
   cli.add_option("--counter", counter,
@@ -136,6 +160,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_flag("--series-from-name", series_from_name,
                "the last component of each benchmark name (cpu, hand, vendor, ...) is its series");
+  CLI::Option* part_option = cli.add_option(
+      "--series-part", series_part,
+      "this component of each benchmark name is its series (0 the first, -1 the last)");
+  part_option->excludes("--series-from-name");
   cli.add_option("inputs", inputs, "LABEL=FILE.json or FILE.json (label: the file name)")
       ->required();
   CLI11_PARSE(cli, argc, argv);
@@ -153,8 +181,11 @@ int main(int argc, char** argv) {
       const size_t eq = input.find('=');
       std::string label = eq == std::string::npos ? "" : input.substr(0, eq);
       const std::string path = eq == std::string::npos ? input : input.substr(eq + 1);
-      if (label.empty() && !series_from_name) label = path;
-      for (const Result& r : read_results(label, path, counter, filter, series_from_name)) {
+      std::optional<int> part;
+      if (series_from_name) part = -1;
+      if (part_option->count() > 0) part = series_part;
+      if (label.empty() && !part) label = path;
+      for (const Result& r : read_results(label, path, counter, filter, part)) {
         if (std::find(group_order.begin(), group_order.end(), r.group) == group_order.end()) {
           group_order.push_back(r.group);
         }
