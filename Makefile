@@ -4,7 +4,7 @@
 # and a few more for developers:
 #   make build        configure and build (Release) in build/
 #   make test-asan    the test suite under AddressSanitizer + UBSan (Debug, build-asan/)
-#   make bench        run the CPU benchmarks
+#   make bench        run the CPU kernel and whole-model benchmarks (JSON in runs/bench/)
 #   make clean
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -32,7 +32,11 @@ test-asan: setup
 	ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
 bench: build
-	$(BUILD)/bench/bench_kernels_cpu --benchmark_min_time=0.2
+	mkdir -p runs/bench
+	$(BUILD)/bench/bench_kernels_cpu --benchmark_min_time=0.1 \
+	  --benchmark_out=runs/bench/cpu_kernels.json --benchmark_out_format=json
+	$(BUILD)/bench/bench_models --weft_device=all \
+	  --benchmark_out=runs/bench/models.json --benchmark_out_format=json
 
 clean:
 	rm -rf $(BUILD) build-asan
