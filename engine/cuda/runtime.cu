@@ -162,7 +162,15 @@ int device_count(std::string* reason) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
-    if (reason != nullptr) *reason = cudaGetErrorString(status);
+    if (reason != nullptr) {
+      // With no NVIDIA driver at all the runtime also reports an "insufficient" driver; say
+      // both possibilities in words, then CUDA's own text.
+      *reason = status == cudaErrorInsufficientDriver
+                    ? std::string("the NVIDIA driver is missing or older than this build's CUDA "
+                                  "runtime; CUDA says: ") + cudaGetErrorString(status)
+                : status == cudaErrorNoDevice ? std::string("no CUDA device found")
+                                              : std::string(cudaGetErrorString(status));
+    }
     cudaGetLastError();  // clear the sticky error so later calls are not confused
     return 0;
   }
