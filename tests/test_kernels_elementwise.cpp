@@ -589,25 +589,28 @@ TEST_CASE("cpu dropout: mask follows philox_uniform_at and scales kept values by
   const float p = 0.3f;
   const std::vector<float> x = random_vector(static_cast<size_t>(n), 0.5f, 1.5f, 81);
   const float scale = 1.0f / (1.0f - p);
-  for (uint64_t offset : {uint64_t{0}, uint64_t{1}, uint64_t{6}, uint64_t{1u << 20}}) {
-    CAPTURE(offset);
-    const std::vector<float> y = run_dropout(n, p, 1234, offset, x);
-    int64_t kept = 0, wrong = 0, first_wrong = -1;
-    for (int64_t i = 0; i < n; ++i) {
-      const bool keep = weft::philox_uniform_at(1234, offset, static_cast<uint64_t>(i)) >= p;
-      const float expected = keep ? x[i] * scale : 0.0f;
-      kept += keep;
-      if (!close(y[i], expected, 0.0, 1e-6)) {
-        if (first_wrong < 0) first_wrong = i;
-        ++wrong;
+  // The second seed has both 32-bit halves of the Philox key non-zero.
+  for (const uint64_t seed : {uint64_t{1234}, uint64_t{0x9E3779B97F4A7C15}}) {
+    for (uint64_t offset : {uint64_t{0}, uint64_t{1}, uint64_t{6}, uint64_t{1u << 20}}) {
+      CAPTURE(seed, offset);
+      const std::vector<float> y = run_dropout(n, p, seed, offset, x);
+      int64_t kept = 0, wrong = 0, first_wrong = -1;
+      for (int64_t i = 0; i < n; ++i) {
+        const bool keep = weft::philox_uniform_at(seed, offset, static_cast<uint64_t>(i)) >= p;
+        const float expected = keep ? x[i] * scale : 0.0f;
+        kept += keep;
+        if (!close(y[i], expected, 0.0, 1e-6)) {
+          if (first_wrong < 0) first_wrong = i;
+          ++wrong;
+        }
       }
+      INFO("first wrong element " << first_wrong);
+      CHECK(wrong == 0);
+      // Kept count ~ Binomial(n, 1 - p): mean 70000, sigma sqrt(n p (1 - p)) = 144.9.
+      const double mean = n * (1.0 - p), sigma = std::sqrt(n * p * (1.0 - p));
+      CAPTURE(kept, mean, sigma);
+      CHECK(std::abs(static_cast<double>(kept) - mean) <= 5.0 * sigma);
     }
-    INFO("first wrong element " << first_wrong);
-    CHECK(wrong == 0);
-    // Kept count ~ Binomial(n, 1 - p): mean 70000, sigma sqrt(n p (1 - p)) = 144.9.
-    const double mean = n * (1.0 - p), sigma = std::sqrt(n * p * (1.0 - p));
-    CAPTURE(kept, mean, sigma);
-    CHECK(std::abs(static_cast<double>(kept) - mean) <= 5.0 * sigma);
   }
 }
 
