@@ -94,16 +94,47 @@ Tensor random_labels(int64_t n, int classes, Generator& generator) {
   return Tensor::from_vector(labels, {n});
 }
 
+// A model trained by one optimizer on one loss of its output: the training step and the
+// inference pass that every such model times, written once. Subclasses say what the forward
+// pass is (on their fixed batch) and what the loss of its output is.
+class SupervisedWorkload : public Workload {
+ public:
+  float train_step() override {
+    model_->train();
+    optimizer_->zero_grad();
+    Tensor loss = loss_of(forward());
+    loss.backward();
+    optimizer_->step();
+    return loss.item();
+  }
+
+  float inference() override {
+    model_->eval();
+    NoGradGuard no_grad;
+    return sum(forward()).item();
+  }
+
+  int64_t parameters() const override { return model_->parameter_count(); }
+
+ protected:
+  explicit SupervisedWorkload(std::shared_ptr<nn::Module> model) : model_(std::move(model)) {}
+  virtual Tensor forward() = 0;
+  virtual Tensor loss_of(const Tensor& output) = 0;
+
+  std::shared_ptr<nn::Module> model_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+};
+
 // An image classifier: images -> logits, cross-entropy over classes (targets int32 [N]) or
 // binary cross-entropy over independent labels (targets float [N, labels] of 0/1).
-class ClassifierWorkload : public Workload {
+class ClassifierWorkload : public SupervisedWorkload {
  public:
   enum class Loss { cross_entropy, binary };
 
   ClassifierWorkload(
       std::shared_ptr<nn::Module> model, Shape input_shape, int outputs, Loss loss, Device device,
       const std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)>& make_optimizer)
-      : model_(std::move(model)), loss_(loss) {
+      : SupervisedWorkload(std::move(model)), loss_(loss) {
     Generator generator(7);
     model_->to(device);
     optimizer_ = make_optimizer(*model_);
@@ -118,37 +149,23 @@ class ClassifierWorkload : public Workload {
     }
   }
 
-  float train_step() override {
-    model_->train();
-    optimizer_->zero_grad();
-    Tensor logits = model_->forward(input_);
-    Tensor loss = loss_ == Loss::cross_entropy ? cross_entropy(logits, targets_)
-                                               : bce_with_logits(logits, targets_);
-    loss.backward();
-    optimizer_->step();
-    return loss.item();
-  }
-
-  float inference() override {
-    model_->eval();
-    NoGradGuard no_grad;
-    return sum(model_->forward(input_)).item();
-  }
-
-  int64_t parameters() const override { return model_->parameter_count(); }
-
  private:
-  std::shared_ptr<nn::Module> model_;
+  Tensor forward() override { return model_->forward(input_); }
+  Tensor loss_of(const Tensor& logits) override {
+    return loss_ == Loss::cross_entropy ? cross_entropy(logits, targets_)
+                                        : bce_with_logits(logits, targets_);
+  }
+
   Loss loss_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
   Tensor input_, targets_;
 };
 
 // A shoe-pair model: (left, right) photos -> 2 logits, cross-entropy; half the pairs positive.
-class PairWorkload : public Workload {
+class PairWorkload : public SupervisedWorkload {
  public:
   PairWorkload(const models::PairCnnConfig& config, int batch, Device device)
-      : model_(models::make_pair_model(config)) {
+      : SupervisedWorkload(models::make_pair_model(config)),
+        pair_(std::static_pointer_cast<models::PairModel>(model_)) {
     Generator generator(11);
     model_->to(device);
     optimizer_ = std::make_unique<optim::Adam>(
@@ -161,26 +178,11 @@ class PairWorkload : public Workload {
     targets_ = Tensor::from_vector(targets, {batch}).to(device);
   }
 
-  float train_step() override {
-    model_->train();
-    optimizer_->zero_grad();
-    Tensor loss = cross_entropy(model_->forward_pair(left_, right_), targets_);
-    loss.backward();
-    optimizer_->step();
-    return loss.item();
-  }
-
-  float inference() override {
-    model_->eval();
-    NoGradGuard no_grad;
-    return sum(model_->forward_pair(left_, right_)).item();
-  }
-
-  int64_t parameters() const override { return model_->parameter_count(); }
-
  private:
-  std::shared_ptr<models::PairModel> model_;
-  std::unique_ptr<optim::Optimizer> optimizer_;
+  Tensor forward() override { return pair_->forward_pair(left_, right_); }
+  Tensor loss_of(const Tensor& logits) override { return cross_entropy(logits, targets_); }
+
+  std::shared_ptr<models::PairModel> pair_;  // model_, as the pair model it is
   Tensor left_, right_, targets_;
 };
 
