@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# One lent-GPU session in a single command, for device machines that hold the CUDA toolkit and
+# PyTorch but not weft's Debian packages (OpenBLAS, Catch2, Google Benchmark, ...) and that must
+# not be spent compiling. Two halves:
+#
+#   bench/gpu_oneshot.sh pack           here: bundle the built binaries (build/, Release, CUDA),
+#                                       the shared libraries they need that a CUDA image lacks,
+#                                       and Fashion-MNIST into .devcarry/ (about 45 MiB)
+#   bench/gpu_oneshot.sh run SECONDS    there: unpack, then run the checks in order of value,
+#                                       each capped, all within SECONDS; after every stage the
+#                                       results folder is packed again into $OUT/results.tgz,
+#                                       so a run cut short still returns what it finished
+#
+# The stages of `run`, in order: the [gpu] tests (hand kernels, cuDNN/cuBLAS, the selecting
+# backend, all against the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
+# GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
+# vs cuDNN/cuBLAS per layer shape); bench_models on cuda-hand and cuda-vendor; PyTorch's twins of
+# the same models (bench/pytorch/step_bench.py, eager); each app end to end on
+# the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
+# which weft honours by saving a checkpoint and its metrics).
+set -uo pipefail
+mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS"}
+carry=.devcarry
+
+pack() {
+  set -e
+  rm -rf "$carry" && mkdir -p "$carry/stage/build/bench/plot" "$carry/stage/build/tests" \
+    "$carry/stage/lib" "$carry/fashion-mnist"
+  local bins=(build/tests/weft_tests build/bench/bench_models build/bench/bench_kernels_cuda
+              build/bench/plot/bench_plot build/weft-*)
+  for b in "${bins[@]}"; do
+    strip --strip-unneeded -o "$carry/stage/$b" "$b"
+  done
+  # Every library the binaries load, except the C runtime and libstdc++ (the CUDA image has
+  # newer ones) and the big CUDA libraries (cuBLAS, cuDNN: the image has its own).
+  ldd "${bins[@]}" | awk '/=> \//{print $3}' | sort -u |
+    grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' |
+    grep -Ev 'libcublas|libcudnn' | while read -r lib; do cp -L "$lib" "$carry/stage/lib/"; done
+  tar -C "$carry/stage" -cJf "$carry/weft-build.tar.xz" .
+  rm -rf "$carry/stage"
+  cp /usr/share/datasets/fashion-mnist/*.gz "$carry/fashion-mnist/"
+  du -sh "$carry"
+}
+
+run() {
+  local budget=$1 start=$SECONDS
+  local res=/tmp/weft-gpu-results
+  local out=${OUT:-gpu-results}
+  mkdir -p "$res" "$out"
+  log() { echo "[$(date -u +%H:%M:%S) +$((SECONDS - start))s] $*" | tee -a "$res/session.log"; }
+  # Weights and checkpoints stay behind: $OUT returns at most 16 MiB a file.
+  save() {
+    find "$res" -type f \( -name '*.safetensors' -o -size +4M \) ! -name 'gpu_*.json' -delete
+    tar -C "$res" -czf "$out/results.tgz" . ; cp "$res/session.log" "$out/session.log"
+  }
+  left() { echo $((budget - (SECONDS - start))); }
+  # capped SECONDS CMD...: run CMD under timeout min(SECONDS, time left - 15); SIGTERM first
+  capped() {
+    local cap=$1; shift
+    local t; t=$(left); t=$((t - 15)); ((cap < t)) && t=$cap
+    if ((t < 5)); then log "skipped (no time left): $*"; return 124; fi
+    timeout -k 10 "$t" "$@"
+  }
+
+  tar -C . -xJf "$carry/weft-build.tar.xz"
+  export PATH="$PATH:/usr/local/cuda/bin"
+  if [[ ! -e /usr/share/datasets/fashion-mnist ]]; then
+    mkdir -p /usr/share/datasets && ln -s "$PWD/$carry/fashion-mnist" /usr/share/datasets/fashion-mnist
+  fi
+  local cudnn cublas
+  cudnn=$(find /usr /opt -name 'libcudnn.so.9' 2>/dev/null | head -n 1)
+  cublas=$(find /usr/local/cuda*/ /usr /opt -name 'libcublas.so.13' 2>/dev/null | head -n 1)
+  export LD_LIBRARY_PATH="$PWD/lib:$(dirname "${cudnn:-/x/x}"):$(dirname "${cublas:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  git rev-parse HEAD > "$res/commit.txt" 2>/dev/null || true
+  git status --short > "$res/git-status.txt" 2>/dev/null || true
+  nvidia-smi > "$res/nvidia-smi.txt" 2>&1
+  log "card: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
+  log "cudnn: ${cudnn:-not found}; cublas: ${cublas:-not found}; $(nproc) cores"
+  ldd build/tests/weft_tests build/bench/bench_models > "$res/ldd.txt" 2>&1
+  grep -q "not found" "$res/ldd.txt" && log "MISSING LIBRARIES: $(grep 'not found' "$res/ldd.txt" | sort -u | tr -d '\t' | tr '\n' ' ')"
+  save
+
+  log "stage tests"
+  capped 120 build/tests/weft_tests "[gpu]" -r console --durations yes > "$res/tests-gpu.log" 2>&1
+  log "tests exit $?: $(grep -E 'test cases|backend .*cases' "$res/tests-gpu.log" | tr '\n' ' ')"
+  save
+
+  log "stage parity"
+  for device in cuda cpu; do
+    capped 45 build/weft-fashion-mnist --device "$device" --epochs 2 --seed 1 \
+      --out "$res/parity-$device" > "$res/parity-$device.log" 2>&1
+    log "parity $device exit $?: $(tail -n 2 "$res/parity-$device.log" | tr '\n' ' ')"
+  done
+  save
+
+  log "stage sanitize"
+  capped 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/tests/weft_tests \
+    "backend ops: the CUDA backend on a GPU matches the CPU reference" \
+    "backend ops: cuDNN/cuBLAS on a GPU match the CPU reference" \
+    "cuda runtime*" > "$res/sanitizer-memcheck.log" 2>&1
+  log "memcheck exit $?: $(tail -n 2 "$res/sanitizer-memcheck.log" | tr '\n' ' ')"
+  capped 45 compute-sanitizer --tool racecheck --error-exitcode 1 build/tests/weft_tests \
+    "backend ops: the CUDA backend on a GPU matches the CPU reference" \
+    > "$res/sanitizer-racecheck.log" 2>&1
+  log "racecheck exit $?: $(tail -n 2 "$res/sanitizer-racecheck.log" | tr '\n' ' ')"
+  save
+
+  log "stage kernels"
+  capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
+    --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
+  log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
+  save
+
+  log "stage models"
+  capped 70 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
+    --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
+  log "models exit $?"
+  save
+
+  log "stage pytorch"
+  PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
+    --mode eager --min-time 0.3 > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
+  log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
+  save
+
+  log "stage apps"
+  local a="--device cuda --epochs 1"
+  capped 25 build/weft-shoes $a --out "$res/app-shoes" > "$res/app-shoes.log" 2>&1
+  log "shoes exit $?: $(tail -n 1 "$res/app-shoes.log")"
+  capped 25 build/weft-clothing $a --model resnet18 --pretrain-standin --pretrain-epochs 1 \
+    --freeze-epochs 1 --out "$res/app-transfer" > "$res/app-transfer.log" 2>&1
+  log "clothing transfer exit $?: $(tail -n 1 "$res/app-transfer.log")"
+  capped 25 build/weft-apparel $a --size 96 --out "$res/app-apparel" > "$res/app-apparel.log" 2>&1
+  log "apparel exit $?: $(tail -n 1 "$res/app-apparel.log")"
+  capped 25 build/weft-dcgan $a --out "$res/app-dcgan" > "$res/app-dcgan.log" 2>&1
+  log "dcgan exit $?: $(tail -n 1 "$res/app-dcgan.log")"
+  capped 25 build/weft-shoe-pairs $a --model siamese --out "$res/app-pairs" > "$res/app-pairs.log" 2>&1
+  log "shoe-pairs exit $?: $(tail -n 1 "$res/app-pairs.log")"
+  save
+
+  log "stage strong ($(left) s left)"
+  capped 100000 build/weft-fashion-mnist --device cuda --setup strong --seed 1 \
+    --out "$res/strong" > "$res/strong.log" 2>&1
+  log "strong exit $?: $(tail -n 3 "$res/strong.log" | tr '\n' ' ')"
+  save
+}
+
+case "$mode" in
+  pack) pack ;;
+  run) run "${2:?seconds}" ;;
+  *) echo "unknown mode '$mode' (pack or run)" >&2; exit 2 ;;
+esac
