@@ -6,12 +6,13 @@
 #   bench/gpu_oneshot.sh pack           here: bundle the built binaries (build/, Release, CUDA),
 #                                       the shared libraries they need that a CUDA image lacks,
 #                                       and Fashion-MNIST into .devcarry/ (about 45 MiB)
-#   bench/gpu_oneshot.sh run SECONDS    there: unpack, then run the checks in order of value,
+#   bench/gpu_oneshot.sh run SECONDS [STAGES]
+#                                       there: unpack, then run the checks in order of value,
 #                                       each capped, all within SECONDS; after every stage the
 #                                       results folder is packed again into $OUT/results.tgz,
 #                                       so a run cut short still returns what it finished
 #
-# The stages of `run`, in order: the [gpu] tests (hand kernels, cuDNN/cuBLAS, the selecting
+# The stages of `run` (STAGES picks some, e.g. tests,sanitize; default all), in order: the [gpu] tests (hand kernels, cuDNN/cuBLAS, the selecting
 # backend, all against the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
 # vs cuDNN/cuBLAS per layer shape); bench_models on cuda-hand and cuda-vendor; PyTorch's twins of
@@ -19,7 +20,7 @@
 # the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
 # which weft honours by saving a checkpoint and its metrics).
 set -uo pipefail
-mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS"}
+mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS [STAGES]"}
 carry=.devcarry
 
 pack() {
@@ -43,7 +44,8 @@ pack() {
 }
 
 run() {
-  local budget=$1 start=$SECONDS
+  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,models,pytorch,apps,strong}," start=$SECONDS
+  want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
   mkdir -p "$res" "$out"
@@ -80,73 +82,82 @@ run() {
   grep -q "not found" "$res/ldd.txt" && log "MISSING LIBRARIES: $(grep 'not found' "$res/ldd.txt" | sort -u | tr -d '\t' | tr '\n' ' ')"
   save
 
-  log "stage tests"
-  capped 120 build/tests/weft_tests "[gpu]" -r console --durations yes > "$res/tests-gpu.log" 2>&1
-  log "tests exit $?: $(grep -E 'test cases|backend .*cases' "$res/tests-gpu.log" | tr '\n' ' ')"
-  save
-
-  log "stage parity"
-  for device in cuda cpu; do
-    capped 45 build/weft-fashion-mnist --device "$device" --epochs 2 --seed 1 \
-      --out "$res/parity-$device" > "$res/parity-$device.log" 2>&1
-    log "parity $device exit $?: $(tail -n 2 "$res/parity-$device.log" | tr '\n' ' ')"
-  done
-  save
-
-  log "stage sanitize"
-  capped 90 compute-sanitizer --tool memcheck --error-exitcode 1 build/tests/weft_tests \
-    "backend ops: the CUDA backend on a GPU matches the CPU reference" \
-    "backend ops: cuDNN/cuBLAS on a GPU match the CPU reference" \
-    "cuda runtime*" > "$res/sanitizer-memcheck.log" 2>&1
-  log "memcheck exit $?: $(tail -n 2 "$res/sanitizer-memcheck.log" | tr '\n' ' ')"
-  capped 45 compute-sanitizer --tool racecheck --error-exitcode 1 build/tests/weft_tests \
-    "backend ops: the CUDA backend on a GPU matches the CPU reference" \
-    > "$res/sanitizer-racecheck.log" 2>&1
-  log "racecheck exit $?: $(tail -n 2 "$res/sanitizer-racecheck.log" | tr '\n' ' ')"
-  save
-
-  log "stage kernels"
-  capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
-    --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
-  log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
-  save
-
-  log "stage models"
-  capped 70 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
-    --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
-  log "models exit $?"
-  save
-
-  log "stage pytorch"
-  PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-    --mode eager --min-time 0.3 > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
-  log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
-  save
-
-  log "stage apps"
-  local a="--device cuda --epochs 1"
-  capped 25 build/weft-shoes $a --out "$res/app-shoes" > "$res/app-shoes.log" 2>&1
-  log "shoes exit $?: $(tail -n 1 "$res/app-shoes.log")"
-  capped 25 build/weft-clothing $a --model resnet18 --pretrain-standin --pretrain-epochs 1 \
-    --freeze-epochs 1 --out "$res/app-transfer" > "$res/app-transfer.log" 2>&1
-  log "clothing transfer exit $?: $(tail -n 1 "$res/app-transfer.log")"
-  capped 25 build/weft-apparel $a --size 96 --out "$res/app-apparel" > "$res/app-apparel.log" 2>&1
-  log "apparel exit $?: $(tail -n 1 "$res/app-apparel.log")"
-  capped 25 build/weft-dcgan $a --out "$res/app-dcgan" > "$res/app-dcgan.log" 2>&1
-  log "dcgan exit $?: $(tail -n 1 "$res/app-dcgan.log")"
-  capped 25 build/weft-shoe-pairs $a --model siamese --out "$res/app-pairs" > "$res/app-pairs.log" 2>&1
-  log "shoe-pairs exit $?: $(tail -n 1 "$res/app-pairs.log")"
-  save
-
-  log "stage strong ($(left) s left)"
-  capped 100000 build/weft-fashion-mnist --device cuda --setup strong --seed 1 \
-    --out "$res/strong" > "$res/strong.log" 2>&1
-  log "strong exit $?: $(tail -n 3 "$res/strong.log" | tr '\n' ' ')"
-  save
+  if want tests; then
+    log "stage tests"
+    capped 120 build/tests/weft_tests "[gpu]" -r console --durations yes > "$res/tests-gpu.log" 2>&1
+    log "tests exit $?: $(grep -E 'test cases|backend .*cases' "$res/tests-gpu.log" | tr '\n' ' ')"
+    save
+  fi
+  if want parity; then
+    log "stage parity"
+    for device in cuda cpu; do
+      capped 45 build/weft-fashion-mnist --device "$device" --epochs 2 --seed 1 \
+        --out "$res/parity-$device" > "$res/parity-$device.log" 2>&1
+      log "parity $device exit $?: $(tail -n 2 "$res/parity-$device.log" | tr '\n' ' ')"
+    done
+    save
+  fi
+  if want sanitize; then
+    log "stage sanitize"
+    # Catch2 reads one test spec: names joined by commas.
+    capped 100 compute-sanitizer --tool memcheck --error-exitcode 1 build/tests/weft_tests \
+      "backend ops: the CUDA backend on a GPU matches the CPU reference,backend ops: cuDNN/cuBLAS on a GPU match the CPU reference,cuda runtime*" \
+      > "$res/sanitizer-memcheck.log" 2>&1
+    log "memcheck exit $?: $(tail -n 2 "$res/sanitizer-memcheck.log" | tr '\n' ' ')"
+    capped 80 compute-sanitizer --tool racecheck --error-exitcode 1 build/tests/weft_tests \
+      "backend ops: the CUDA backend on a GPU matches the CPU reference" \
+      > "$res/sanitizer-racecheck.log" 2>&1
+    log "racecheck exit $?: $(tail -n 2 "$res/sanitizer-racecheck.log" | tr '\n' ' ')"
+    save
+  fi
+  if want kernels; then
+    log "stage kernels"
+    capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
+      --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
+    log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
+    save
+  fi
+  if want models; then
+    log "stage models"
+    capped 70 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
+      --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
+    log "models exit $?"
+    save
+  fi
+  if want pytorch; then
+    log "stage pytorch"
+    PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
+      --mode eager --min-time 0.3 > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
+    log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
+    save
+  fi
+  if want apps; then
+    log "stage apps"
+    local a="--device cuda --epochs 1"
+    capped 25 build/weft-shoes $a --out "$res/app-shoes" > "$res/app-shoes.log" 2>&1
+    log "shoes exit $?: $(tail -n 1 "$res/app-shoes.log")"
+    capped 25 build/weft-clothing $a --model resnet18 --pretrain-standin --pretrain-epochs 1 \
+      --freeze-epochs 1 --out "$res/app-transfer" > "$res/app-transfer.log" 2>&1
+    log "clothing transfer exit $?: $(tail -n 1 "$res/app-transfer.log")"
+    capped 25 build/weft-apparel $a --size 96 --out "$res/app-apparel" > "$res/app-apparel.log" 2>&1
+    log "apparel exit $?: $(tail -n 1 "$res/app-apparel.log")"
+    capped 25 build/weft-dcgan $a --out "$res/app-dcgan" > "$res/app-dcgan.log" 2>&1
+    log "dcgan exit $?: $(tail -n 1 "$res/app-dcgan.log")"
+    capped 25 build/weft-shoe-pairs $a --model siamese --out "$res/app-pairs" > "$res/app-pairs.log" 2>&1
+    log "shoe-pairs exit $?: $(tail -n 1 "$res/app-pairs.log")"
+    save
+  fi
+  if want strong; then
+    log "stage strong ($(left) s left)"
+    capped 100000 build/weft-fashion-mnist --device cuda --setup strong --seed 1 \
+      --out "$res/strong" > "$res/strong.log" 2>&1
+    log "strong exit $?: $(tail -n 3 "$res/strong.log" | tr '\n' ' ')"
+    save
+  fi
 }
 
 case "$mode" in
   pack) pack ;;
-  run) run "${2:?seconds}" ;;
+  run) run "${2:?seconds}" "${3:-}" ;;
   *) echo "unknown mode '$mode' (pack or run)" >&2; exit 2 ;;
 esac

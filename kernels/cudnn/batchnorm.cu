@@ -21,8 +21,11 @@
 //   exponentialAverageFactor = momentum: cuDNN's running = factor * batch + (1 - factor) *
 //     running is PyTorch's and weft's rule;
 //   the running variance is updated with the unbiased batch variance (divisor M - 1), as in the
-//     CPU reference; with M = batch * spatial = 1 cuDNN divides by zero where the CPU reference
-//     keeps the biased 0 (PyTorch refuses that case in training);
+//     CPU reference; with M = batch * spatial = 1 cuDNN would divide by zero (NaN running
+//     variance, seen on an H200) where the CPU reference keeps the biased 0 (PyTorch refuses
+//     that case in training), so there cuDNN normalises without running statistics and two
+//     tensor calls move them: running_mean = m * x + (1 - m) * running_mean (x is the batch
+//     mean when M = 1) and running_var = (1 - m) * running_var;
 //   resultSaveInvVariance is 1 / sqrt(var + eps), i.e. weft's save_invstd, and the backward reads
 //     it back unchanged, so statistics saved by either path are understood by the other.
 //
@@ -68,10 +71,20 @@ void batch_norm_forward_train(Context& ctx, const BatchNormParams& p, const floa
     if (running_mean == nullptr) running_mean = spare.floats();
     if (running_var == nullptr) running_var = spare.floats();
   }
+  const bool single_value = static_cast<int64_t>(p.batch) * p.spatial == 1;
   WEFT_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
       ctx.cudnn(), kMode, &kOne, &kZero, plan.data.get(), x, plan.data.get(), y,
-      plan.channels.get(), gamma, beta, static_cast<double>(p.momentum), running_mean, running_var,
+      plan.channels.get(), gamma, beta, static_cast<double>(p.momentum),
+      single_value ? nullptr : running_mean, single_value ? nullptr : running_var,
       static_cast<double>(p.eps), save_mean, save_invstd));
+  if (single_value && running_mean != nullptr) {
+    // x is [1, C, 1, 1], the same shape as the per-channel tensors, and is the batch mean.
+    const float momentum = p.momentum;
+    const float keep = 1.0f - p.momentum;
+    WEFT_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn(), &momentum, plan.channels.get(), x, &keep,
+                                    plan.channels.get(), running_mean));
+    WEFT_CUDNN_CHECK(cudnnScaleTensor(ctx.cudnn(), plan.channels.get(), running_var, &keep));
+  }
 }
 
 void batch_norm_forward_eval(Context& ctx, const BatchNormParams& p, const float* x,
