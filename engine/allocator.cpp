@@ -195,6 +195,23 @@ void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src
 #endif
 }
 
+void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+               size_t row_bytes, size_t rows) {
+  if (row_bytes == 0 || rows == 0) return;
+  if (device.is_cpu()) {
+    for (size_t r = 0; r < rows; ++r) {
+      std::memcpy(static_cast<char*>(dst) + r * dst_pitch,
+                  static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    }
+    return;
+  }
+  require_cuda_build(device);
+#ifdef WEFT_HAVE_CUDA
+  cuda::memcpy_rows_device_to_device(device.index, dst, dst_pitch, src, src_pitch, row_bytes,
+                                     rows);
+#endif
+}
+
 void zero_bytes(Device device, void* pointer, size_t bytes) {
   if (bytes == 0) return;
   if (device.is_cpu()) {

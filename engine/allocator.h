@@ -27,6 +27,12 @@ void reset_peak_memory(Device device);
 // (engine/cuda/runtime.h), so the source may be reused at once but the host does not wait.
 void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes);
 
+// Copy `rows` rows of `row_bytes` each within one device, row r from src + r * src_pitch to
+// dst + r * dst_pitch: a slice or concatenation along an inner axis in one call (one
+// cudaMemcpy2DAsync on a GPU, where a copy per row would be a launch per row).
+void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
+               size_t row_bytes, size_t rows);
+
 // Zero `bytes` at `pointer` on `device`.
 void zero_bytes(Device device, void* pointer, size_t bytes);
 

@@ -261,15 +261,15 @@ AxisSplit split_at(const Shape& shape, int axis) {
 // every outer index o.
 void copy_blocks(const Tensor& dst, int64_t dst_length, int64_t dst_begin, const Tensor& src,
                  int64_t src_length, int64_t src_begin, int64_t count, const AxisSplit& s) {
+  WEFT_CHECK(dst.device() == src.device(), "copy between ", src.device().str(), " and ",
+             dst.device().str(), " inside slice/concat");
   const size_t element = dtype_size(src.dtype());
-  const size_t row_bytes = static_cast<size_t>(count * s.inner) * element;
-  char* dst_base = static_cast<char*>(dst.raw_data());
-  const char* src_base = static_cast<const char*>(src.raw_data());
-  for (int64_t o = 0; o < s.outer; ++o) {
-    copy_bytes(dst.device(), dst_base + ((o * dst_length + dst_begin) * s.inner) * element,
-               src.device(), src_base + ((o * src_length + src_begin) * s.inner) * element,
-               row_bytes);
-  }
+  const size_t inner_bytes = static_cast<size_t>(s.inner) * element;
+  copy_rows(dst.device(), static_cast<char*>(dst.raw_data()) + dst_begin * inner_bytes,
+            static_cast<size_t>(dst_length) * inner_bytes,
+            static_cast<const char*>(src.raw_data()) + src_begin * inner_bytes,
+            static_cast<size_t>(src_length) * inner_bytes,
+            static_cast<size_t>(count) * inner_bytes, static_cast<size_t>(s.outer));
 }
 }  // namespace
 

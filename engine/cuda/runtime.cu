@@ -308,6 +308,12 @@ void memcpy_device_to_device(int device, void* dst, const void* src, size_t byte
   WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_for(device)));
 }
 
+void memcpy_rows_device_to_device(int device, void* dst, size_t dst_pitch, const void* src,
+                                  size_t src_pitch, size_t row_bytes, size_t rows) {
+  WEFT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
+                                    cudaMemcpyDeviceToDevice, stream_for(device)));
+}
+
 void memset_zero(int device, void* dst, size_t bytes) {
   WEFT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_for(device)));
 }
