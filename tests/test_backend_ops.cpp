@@ -558,7 +558,11 @@ void add_gemm_cases(std::vector<OpCase>& cases) {
         Shape{67, 65, 33, true, false, 1.0f, 0.0f}, Shape{67, 65, 33, false, true, 1.0f, 0.0f},
         Shape{67, 65, 33, true, true, 1.0f, 0.0f}, Shape{130, 70, 200, false, false, 0.5f, -1.5f},
         Shape{1, 1, 1, false, false, 1.0f, 0.0f}, Shape{3, 4, 0, false, false, 1.0f, 0.0f},
-        Shape{3, 4, 0, true, true, 1.0f, 2.0f}, Shape{17, 1, 129, true, false, -2.0f, 1.0f}}) {
+        Shape{3, 4, 0, true, true, 1.0f, 2.0f}, Shape{17, 1, 129, true, false, -2.0f, 1.0f},
+        // Few tiles and a long k: the hand kernel splits k (gemm.cu, Split-K), with a tail
+        // slice, beta != 0 read once in the slices' epilogue, and transposed operands.
+        Shape{40, 30, 700, true, false, 0.5f, -1.5f}, Shape{9, 70, 1000, false, true, 1.0f, 0.0f},
+        Shape{70, 65, 2051, true, true, -1.0f, 0.25f}}) {
     weft::GemmParams gp;
     gp.m = s.m;
     gp.n = s.n;
@@ -591,11 +595,12 @@ void add_gemm_cases(std::vector<OpCase>& cases) {
   };
   // The seed models' layers: Fashion-MNIST CNN 10816 -> 32 -> 10 (batch 1 and 2), ResNet's
   // 512 -> classes, a BatchNorm1d-sized hidden layer, plus a first layer (no dx) and a frozen
-  // one (no dw, no dbias).
+  // one (no dw, no dbias), and a long batch (dW's reduction is split by the hand kernel).
   for (const Linear& l :
        {Linear{3, 10, 4, true, true, true}, Linear{2, 10816, 32, true, true, true},
         Linear{64, 32, 10, true, true, true}, Linear{3, 512, 10, true, true, true},
-        Linear{33, 100, 70, false, false, true}, Linear{5, 65, 129, true, true, false}}) {
+        Linear{33, 100, 70, false, false, true}, Linear{5, 65, 129, true, true, false},
+        Linear{600, 20, 10, true, true, true}}) {
     std::ostringstream shape;
     shape << " " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")
           << (l.dx ? "" : " no dx") << (l.dw ? "" : " no dw/dbias");

@@ -13,6 +13,16 @@
 //   65535 row tiles are launched in bands); tiles at the edges are padded with zeros in shared
 //   memory, so no size needs to be a multiple of 64 or 16.
 //
+// Split-K. A product with few tiles of C and a long k (a linear layer's forward: 512 rows, 128
+//   outputs, k = 3136 is 16 blocks for 132 SMs, each walking all of k) leaves most of the GPU
+//   idle. Then k is cut into `slices` ranges of whole 16-deep slabs: block (bx, by, bz) computes
+//   its tile over range bz alone and writes the raw sums to workspace[bz][m][n]; then
+//   gemm_slices_epilogue_kernel adds the slices in order 0, 1, 2, ... for each element of C (one
+//   thread per element, grid-stride) and applies alpha, beta * C and the bias. The order is
+//   fixed, so the result is the same on every run; it differs from the unsplit chain by the
+//   rounding of the split sums. plan_gemm_slices (below) decides, as conv.cu's backward-filter
+//   does; gemm_workspace_floats() says how much memory the caller provides.
+//
 // column_sums_kernel: dbias[j] = sum_i dy[i, j] (linear backward).
 //   Block of 32 x 8 threads for 32 columns: thread (ty, tx) adds rows ty, ty + 8, ... of column
 //   j = 32 * blockIdx.x + tx in a register, so the 32 threads of a warp read 32 consecutive
@@ -24,6 +34,10 @@
 // the column sums, as in the CPU reference.
 #include "kernels/cuda/gemm.h"
 
+#include <algorithm>
+#include <cstdint>
+
+#include "engine/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
@@ -38,15 +52,35 @@ struct GemmShape {
   float alpha, beta;
 };
 
+// partials == nullptr: the whole of k, and the epilogue writes C. Otherwise slice blockIdx.z
+// covers k in [z * slice_depth, min(k, (z + 1) * slice_depth)) and its raw sums go to
+// partials[z][m][n].
 template <bool kTransA, bool kTransB>
 __global__ void __launch_bounds__(kProductThreads)
-    gemm_kernel(GemmShape s, const float* a, const float* b, const float* column_bias, float* c) {
+    gemm_kernel(GemmShape s, const float* a, const float* b, const float* column_bias, float* c,
+                int slice_depth, float* partials) {
   // op(A)(m, k): A stored [m, k] when not transposed (contiguous along k), [k, m] when it is.
   const MatrixOperand<!kTransA> a_op{a, s.lda};
   // op(B)(k, n) read as the operand (n, k): B stored [n, k] when transposed (contiguous along
   // k), [k, n] when not.
   const MatrixOperand<kTransB> b_op{b, s.ldb};
   float acc[kMicroTile][kMicroTile];
+  if (partials != nullptr) {
+    const int begin = static_cast<int>(blockIdx.z) * slice_depth;
+    const int end = s.k - begin < slice_depth ? s.k : begin + slice_depth;
+    tile_product(a_op, s.m, b_op, s.n, begin, end, acc);
+    float* slice = partials + int64_t{blockIdx.z} * s.m * s.n;
+    for (int i = 0; i < kMicroTile; ++i) {
+      const int row = micro_tile_row(i);
+      if (row >= s.m) break;
+      for (int j = 0; j < kMicroTile; ++j) {
+        const int col = micro_tile_col(j);
+        if (col >= s.n) break;
+        slice[int64_t{row} * s.n + col] = acc[i][j];
+      }
+    }
+    return;
+  }
   tile_product(a_op, s.m, b_op, s.n, 0, s.k, acc);
 
   for (int i = 0; i < kMicroTile; ++i) {
@@ -61,6 +95,21 @@ __global__ void __launch_bounds__(kProductThreads)
       if (column_bias != nullptr) value += column_bias[col];
       *out = value;
     }
+  }
+}
+
+// C[i] = alpha * (sum over z of partials[z][i], z in increasing order) (+ beta * C[i])
+// (+ column_bias[i % n]). One thread per element of C, grid-stride.
+__global__ void gemm_slices_epilogue_kernel(GemmShape s, int slices, const float* partials,
+                                            const float* column_bias, float* c) {
+  const int64_t count = int64_t{s.m} * s.n;
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    float total = 0.0f;
+    for (int z = 0; z < slices; ++z) total += partials[z * count + i];
+    float value = s.alpha * total;
+    if (s.beta != 0.0f) value += s.beta * c[i];
+    if (column_bias != nullptr) value += column_bias[i % s.n];
+    c[i] = value;
   }
 }
 
@@ -90,60 +139,121 @@ __global__ void column_sums_kernel(int rows, int cols, const float* m, float* su
 // to its first row.
 constexpr int kMaxGridY = 65535;
 
+// How a product splits k. Enough slices that the grid has about kTargetBlocks blocks (two per SM
+// of an H100), each slice at least kMinSliceDepth deep (a slice must amortise writing its tile
+// and its share of the epilogue's sum), at most kMaxSlices, a workspace of at most
+// kMaxWorkspaceFloats; never for products tall enough to need bands.
+constexpr int kTargetBlocks = 264;
+constexpr int kMinSliceDepth = 256;
+constexpr int kMaxSlices = 32;
+constexpr int64_t kMaxWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
+
+struct SlicePlan {
+  int slices;       // 1: no split, C is written directly
+  int slice_depth;  // k per slice, a multiple of kTileK
+};
+
+SlicePlan plan_gemm_slices(int m, int n, int k) {
+  if (m <= 0 || n <= 0 || k <= kMinSliceDepth || (m + kTileM - 1) / kTileM > kMaxGridY) {
+    return SlicePlan{1, k};
+  }
+  const dim3 tiles = product_grid(m, n);
+  const int64_t tile_count = int64_t{tiles.x} * tiles.y;
+  int64_t slices = (kTargetBlocks + tile_count - 1) / tile_count;
+  slices = std::min<int64_t>(slices, (k + kMinSliceDepth - 1) / kMinSliceDepth);
+  slices = std::min<int64_t>(slices, kMaxSlices);
+  slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / (int64_t{m} * n));
+  if (slices <= 1) return SlicePlan{1, k};
+  int64_t depth = (k + slices - 1) / slices;
+  depth = (depth + kTileK - 1) / kTileK * kTileK;
+  slices = (k + depth - 1) / depth;  // no empty slice
+  return SlicePlan{static_cast<int>(slices), static_cast<int>(depth)};
+}
+
 template <bool kTransA, bool kTransB>
 void launch_gemm(const GemmShape& s, const float* a, const float* b, const float* column_bias,
-                 float* c, cudaStream_t stream) {
+                 float* c, float* workspace, cudaStream_t stream) {
+  const SlicePlan plan = plan_gemm_slices(s.m, s.n, s.k);
+  if (plan.slices > 1) {
+    WEFT_CHECK(workspace != nullptr, "gemm (hand CUDA kernel): a workspace of ",
+               int64_t{plan.slices} * s.m * s.n, " floats is required");
+    WEFT_LAUNCH((gemm_kernel<kTransA, kTransB>), product_grid(s.m, s.n, plan.slices),
+                kProductThreads, 0, stream, s, a, b, nullptr, nullptr, plan.slice_depth,
+                workspace);
+    WEFT_LAUNCH(gemm_slices_epilogue_kernel, grid_blocks(int64_t{s.m} * s.n), kBlockThreads, 0,
+                stream, s, plan.slices, static_cast<const float*>(workspace), column_bias, c);
+    return;
+  }
   constexpr int kBandRows = kMaxGridY * kTileM;
   for (int64_t first = 0; first < s.m; first += kBandRows) {
     GemmShape band = s;
     band.m = static_cast<int>(s.m - first < kBandRows ? s.m - first : kBandRows);
     const float* a_band = kTransA ? a + first : a + first * s.lda;
     WEFT_LAUNCH((gemm_kernel<kTransA, kTransB>), product_grid(band.m, s.n), kProductThreads, 0,
-                stream, band, a_band, b, column_bias, c + first * s.n);
+                stream, band, a_band, b, column_bias, c + first * s.n, s.k,
+                static_cast<float*>(nullptr));
   }
 }
 
 // C = alpha * op(A) op(B) + beta * C (+ column_bias).
 void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const float* column_bias,
-                    float* c, cudaStream_t stream) {
+                    float* c, float* workspace, cudaStream_t stream) {
   if (p.m <= 0 || p.n <= 0) return;
   const int k = p.k < 0 ? 0 : p.k;
   const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta};
   if (!p.trans_a && !p.trans_b) {
-    launch_gemm<false, false>(s, a, b, column_bias, c, stream);
+    launch_gemm<false, false>(s, a, b, column_bias, c, workspace, stream);
   } else if (!p.trans_a && p.trans_b) {
-    launch_gemm<false, true>(s, a, b, column_bias, c, stream);
+    launch_gemm<false, true>(s, a, b, column_bias, c, workspace, stream);
   } else if (p.trans_a && !p.trans_b) {
-    launch_gemm<true, false>(s, a, b, column_bias, c, stream);
+    launch_gemm<true, false>(s, a, b, column_bias, c, workspace, stream);
   } else {
-    launch_gemm<true, true>(s, a, b, column_bias, c, stream);
+    launch_gemm<true, true>(s, a, b, column_bias, c, workspace, stream);
   }
+}
+
+int64_t workspace_floats(int m, int n, int k) {
+  const SlicePlan plan = plan_gemm_slices(m, n, k < 0 ? 0 : k);
+  return plan.slices > 1 ? int64_t{plan.slices} * m * n : 0;
 }
 
 }  // namespace
 
-void gemm(const GemmParams& p, const float* a, const float* b, float* c, cudaStream_t stream) {
-  gemm_with_bias(p, a, b, nullptr, c, stream);
+int64_t gemm_workspace_floats(const GemmParams& p) { return workspace_floats(p.m, p.n, p.k); }
+
+void gemm(const GemmParams& p, const float* a, const float* b, float* c, float* workspace,
+          cudaStream_t stream) {
+  gemm_with_bias(p, a, b, nullptr, c, workspace, stream);
+}
+
+// The linear layer's three products: forward y[n, out] = x[n, in] W[out, in]^T, backward
+// dx[n, in] = dy[n, out] W[out, in] and dW[out, in] = dy[n, out]^T x[n, in]. They run one after
+// another, so one workspace of the largest need serves all three.
+int64_t linear_workspace_floats(int n, int in_features, int out_features) {
+  return std::max({workspace_floats(n, out_features, in_features),
+                   workspace_floats(n, in_features, out_features),
+                   workspace_floats(out_features, in_features, n)});
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y, cudaStream_t stream) {
+                    const float* bias, float* y, float* workspace, cudaStream_t stream) {
   GemmParams p;  // y[n, out] = x[n, in] * W[out, in]^T
   p.m = n;
   p.n = out_features;
   p.k = in_features;
   p.trans_b = true;
-  gemm_with_bias(p, x, w, bias, y, stream);
+  gemm_with_bias(p, x, w, bias, y, workspace, stream);
 }
 
 void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
-                     const float* dy, float* dx, float* dw, float* dbias, cudaStream_t stream) {
+                     const float* dy, float* dx, float* dw, float* dbias, float* workspace,
+                     cudaStream_t stream) {
   if (dx != nullptr) {
     GemmParams data_grad;  // dx[n, in] = dy[n, out] * W[out, in]
     data_grad.m = n;
     data_grad.n = in_features;
     data_grad.k = out_features;
-    gemm(data_grad, dy, w, dx, stream);
+    gemm(data_grad, dy, w, dx, workspace, stream);
   }
   if (dw != nullptr) {
     GemmParams weight_grad;  // dW[out, in] = dy[n, out]^T * x[n, in]
@@ -151,7 +261,7 @@ void linear_backward(int n, int in_features, int out_features, const float* x, c
     weight_grad.n = in_features;
     weight_grad.k = n;
     weight_grad.trans_a = true;
-    gemm(weight_grad, dy, x, dw, stream);
+    gemm(weight_grad, dy, x, dw, workspace, stream);
   }
   if (dbias != nullptr && out_features > 0) {
     const unsigned blocks = static_cast<unsigned>((out_features + kSumColumns - 1) / kSumColumns);

@@ -115,16 +115,20 @@ void HandBackend::conv_transpose2d_backward_filter(const ConvTranspose2dParams& 
 // ---- matrix products ----------------------------------------------------------------------------
 
 void HandBackend::gemm(const GemmParams& p, const float* a, const float* b, float* c) {
-  cuda::gemm(p, a, b, c, stream());
+  Workspace workspace(cuda::gemm_workspace_floats(p));
+  cuda::gemm(p, a, b, c, workspace.data(), stream());
 }
 void HandBackend::linear_forward(int n, int in_features, int out_features, const float* x,
                                  const float* w, const float* bias, float* y) {
-  cuda::linear_forward(n, in_features, out_features, x, w, bias, y, stream());
+  Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
+  cuda::linear_forward(n, in_features, out_features, x, w, bias, y, workspace.data(), stream());
 }
 void HandBackend::linear_backward(int n, int in_features, int out_features, const float* x,
                                   const float* w, const float* dy, float* dx, float* dw,
                                   float* dbias) {
-  cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, stream());
+  Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
+  cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, workspace.data(),
+                        stream());
 }
 
 // ---- pooling ------------------------------------------------------------------------------------
