@@ -189,18 +189,12 @@ __global__ void __launch_bounds__(kProductThreads)
   float acc[kMicroTile][kMicroTile];
   tile_product(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
 
-  for (int i = 0; i < kMicroTile; ++i) {
-    const int o = micro_tile_row(i);
-    if (o >= g.out_channels) break;
-    const float b = bias != nullptr ? bias[o] : 0.0f;
-    for (int j = 0; j < kMicroTile; ++j) {
-      const int position = micro_tile_col(j);
-      if (position >= positions) break;
-      const int n = position / g.out_plane();
-      const int pixel = position - n * g.out_plane();
-      y[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel] = acc[i][j] + b;
-    }
-  }
+  store_micro_tile(acc, g.out_channels, positions, [&](int o, int position, float sum) {
+    const int n = position / g.out_plane();
+    const int pixel = position - n * g.out_plane();
+    y[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel] =
+        sum + (bias != nullptr ? bias[o] : 0.0f);
+  });
 }
 
 __global__ void __launch_bounds__(kProductThreads)
@@ -213,18 +207,12 @@ __global__ void __launch_bounds__(kProductThreads)
   float acc[kMicroTile][kMicroTile];
   tile_product(filters, g.in_channels, gathered, positions, 0, depth, acc);
 
-  for (int i = 0; i < kMicroTile; ++i) {
-    const int c = micro_tile_row(i);
-    if (c >= g.in_channels) break;
-    const float b = bias != nullptr ? bias[c] : 0.0f;
-    for (int j = 0; j < kMicroTile; ++j) {
-      const int position = micro_tile_col(j);
-      if (position >= positions) break;
-      const int n = position / g.in_plane();
-      const int pixel = position - n * g.in_plane();
-      dx[(int64_t{n} * g.in_channels + c) * g.in_plane() + pixel] = acc[i][j] + b;
-    }
-  }
+  store_micro_tile(acc, g.in_channels, positions, [&](int c, int position, float sum) {
+    const int n = position / g.in_plane();
+    const int pixel = position - n * g.in_plane();
+    dx[(int64_t{n} * g.in_channels + c) * g.in_plane() + pixel] =
+        sum + (bias != nullptr ? bias[c] : 0.0f);
+  });
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
@@ -240,15 +228,9 @@ __global__ void __launch_bounds__(kProductThreads)
   tile_product(gradient, g.out_channels, columns, g.taps(), begin, end, acc);
 
   float* slice = out + int64_t{blockIdx.z} * g.out_channels * g.taps();
-  for (int i = 0; i < kMicroTile; ++i) {
-    const int o = micro_tile_row(i);
-    if (o >= g.out_channels) break;
-    for (int j = 0; j < kMicroTile; ++j) {
-      const int tap = micro_tile_col(j);
-      if (tap >= g.taps()) break;
-      slice[int64_t{o} * g.taps() + tap] = acc[i][j];
-    }
-  }
+  store_micro_tile(acc, g.out_channels, g.taps(), [&](int o, int tap, float sum) {
+    slice[int64_t{o} * g.taps() + tap] = sum;
+  });
 }
 
 // out[i] = sum over s of partials[s * count + i], s in increasing order. One thread per element
@@ -313,34 +295,12 @@ __global__ void conv2d_backward_data_direct_kernel(ConvGeometry g, const float* 
 // Input channels up to which backward-data uses the direct kernel instead of the tiled one.
 constexpr int kDirectMaxChannels = 4;
 
-// How backward-filter splits its reduction over R = N * OH * OW positions. Enough slices that
-// the grid has about kTargetBlocks blocks (two per SM of an H100), but each slice at least
-// kMinSliceDepth positions deep (a slice must amortise its tile's write and its share of the
-// final sum), at most kMaxSlices, and a workspace of at most kMaxWorkspaceFloats.
-constexpr int kTargetBlocks = 264;
+// How backward-filter splits its reduction over R = N * OH * OW positions (tiled_product.h,
+// plan_split_k).
 constexpr int kMinSliceDepth = 512;
-constexpr int kMaxSlices = 64;
-constexpr int64_t kMaxWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
 
-struct SlicePlan {
-  int slices;       // 1: no split, dW is written directly
-  int slice_depth;  // positions per slice, a multiple of kTileK
-};
-
-SlicePlan plan_slices(const ConvGeometry& g) {
-  const int64_t positions = int64_t{g.batch} * g.out_plane();
-  const int64_t outputs = int64_t{g.out_channels} * g.taps();
-  const dim3 tiles = product_grid(g.out_channels, g.taps());
-  const int64_t tile_count = int64_t{tiles.x} * tiles.y;
-  int64_t slices = (kTargetBlocks + tile_count - 1) / tile_count;
-  slices = std::min(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
-  slices = std::min<int64_t>(slices, kMaxSlices);
-  slices = std::min(slices, kMaxWorkspaceFloats / std::max<int64_t>(outputs, 1));
-  slices = std::max<int64_t>(slices, 1);
-  int64_t depth = (positions + slices - 1) / slices;
-  depth = (depth + kTileK - 1) / kTileK * kTileK;
-  slices = std::max<int64_t>((positions + depth - 1) / depth, 1);  // no empty slice
-  return SlicePlan{static_cast<int>(slices), static_cast<int>(depth)};
+SplitK plan_slices(const ConvGeometry& g) {
+  return plan_split_k(g.out_channels, g.taps(), g.batch * g.out_plane(), kMinSliceDepth);
 }
 
 void channel_sums(int batch, int channels, int plane, const float* t, float* sums,
@@ -396,7 +356,7 @@ int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
     return 0;
   }
-  const SlicePlan plan = plan_slices(g);
+  const SplitK plan = plan_slices(g);
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
 
@@ -411,7 +371,7 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
     return;
   }
-  const SlicePlan plan = plan_slices(g);
+  const SplitK plan = plan_slices(g);
   if (plan.slices == 1) {
     WEFT_LAUNCH(conv2d_backward_filter_kernel, product_grid(g.out_channels, g.taps()),
                 kProductThreads, 0, stream, g, x, dy, plan.slice_depth, dw);

@@ -20,8 +20,8 @@
 //   gemm_slices_epilogue_kernel adds the slices in order 0, 1, 2, ... for each element of C (one
 //   thread per element, grid-stride) and applies alpha, beta * C and the bias. The order is
 //   fixed, so the result is the same on every run; it differs from the unsplit chain by the
-//   rounding of the split sums. plan_gemm_slices (below) decides, as conv.cu's backward-filter
-//   does; gemm_workspace_floats() says how much memory the caller provides.
+//   rounding of the split sums. plan_split_k (tiled_product.h) decides, as for conv.cu's
+//   backward-filter; gemm_workspace_floats() says how much memory the caller provides.
 //
 // column_sums_kernel: dbias[j] = sum_i dy[i, j] (linear backward).
 //   Block of 32 x 8 threads for 32 columns: thread (ty, tx) adds rows ty, ty + 8, ... of column
@@ -70,32 +70,19 @@ __global__ void __launch_bounds__(kProductThreads)
     const int end = s.k - begin < slice_depth ? s.k : begin + slice_depth;
     tile_product(a_op, s.m, b_op, s.n, begin, end, acc);
     float* slice = partials + int64_t{blockIdx.z} * s.m * s.n;
-    for (int i = 0; i < kMicroTile; ++i) {
-      const int row = micro_tile_row(i);
-      if (row >= s.m) break;
-      for (int j = 0; j < kMicroTile; ++j) {
-        const int col = micro_tile_col(j);
-        if (col >= s.n) break;
-        slice[int64_t{row} * s.n + col] = acc[i][j];
-      }
-    }
+    store_micro_tile(acc, s.m, s.n, [&](int row, int col, float value) {
+      slice[int64_t{row} * s.n + col] = value;
+    });
     return;
   }
   tile_product(a_op, s.m, b_op, s.n, 0, s.k, acc);
-
-  for (int i = 0; i < kMicroTile; ++i) {
-    const int row = micro_tile_row(i);
-    if (row >= s.m) break;
-    for (int j = 0; j < kMicroTile; ++j) {
-      const int col = micro_tile_col(j);
-      if (col >= s.n) break;
-      float* out = c + int64_t{row} * s.n + col;
-      float value = s.alpha * acc[i][j];
-      if (s.beta != 0.0f) value += s.beta * *out;
-      if (column_bias != nullptr) value += column_bias[col];
-      *out = value;
-    }
-  }
+  store_micro_tile(acc, s.m, s.n, [&](int row, int col, float sum) {
+    float* out = c + int64_t{row} * s.n + col;
+    float value = s.alpha * sum;
+    if (s.beta != 0.0f) value += s.beta * *out;
+    if (column_bias != nullptr) value += column_bias[col];
+    *out = value;
+  });
 }
 
 // C[i] = alpha * (sum over z of partials[z][i], z in increasing order) (+ beta * C[i])
@@ -139,41 +126,19 @@ __global__ void column_sums_kernel(int rows, int cols, const float* m, float* su
 // to its first row.
 constexpr int kMaxGridY = 65535;
 
-// How a product splits k. Enough slices that the grid has about kTargetBlocks blocks (two per SM
-// of an H100), each slice at least kMinSliceDepth deep (a slice must amortise writing its tile
-// and its share of the epilogue's sum), at most kMaxSlices, a workspace of at most
-// kMaxWorkspaceFloats; never for products tall enough to need bands.
-constexpr int kTargetBlocks = 264;
+// How a product splits k (tiled_product.h, plan_split_k); never for products tall enough to need
+// bands.
 constexpr int kMinSliceDepth = 256;
-constexpr int kMaxSlices = 32;
-constexpr int64_t kMaxWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
 
-struct SlicePlan {
-  int slices;       // 1: no split, C is written directly
-  int slice_depth;  // k per slice, a multiple of kTileK
-};
-
-SlicePlan plan_gemm_slices(int m, int n, int k) {
-  if (m <= 0 || n <= 0 || k <= kMinSliceDepth || (m + kTileM - 1) / kTileM > kMaxGridY) {
-    return SlicePlan{1, k};
-  }
-  const dim3 tiles = product_grid(m, n);
-  const int64_t tile_count = int64_t{tiles.x} * tiles.y;
-  int64_t slices = (kTargetBlocks + tile_count - 1) / tile_count;
-  slices = std::min<int64_t>(slices, (k + kMinSliceDepth - 1) / kMinSliceDepth);
-  slices = std::min<int64_t>(slices, kMaxSlices);
-  slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / (int64_t{m} * n));
-  if (slices <= 1) return SlicePlan{1, k};
-  int64_t depth = (k + slices - 1) / slices;
-  depth = (depth + kTileK - 1) / kTileK * kTileK;
-  slices = (k + depth - 1) / depth;  // no empty slice
-  return SlicePlan{static_cast<int>(slices), static_cast<int>(depth)};
+SplitK plan_gemm_slices(int m, int n, int k) {
+  if ((m + kTileM - 1) / kTileM > kMaxGridY) return SplitK{1, k};
+  return plan_split_k(m, n, k, kMinSliceDepth);
 }
 
 template <bool kTransA, bool kTransB>
 void launch_gemm(const GemmShape& s, const float* a, const float* b, const float* column_bias,
                  float* c, float* workspace, cudaStream_t stream) {
-  const SlicePlan plan = plan_gemm_slices(s.m, s.n, s.k);
+  const SplitK plan = plan_gemm_slices(s.m, s.n, s.k);
   if (plan.slices > 1) {
     WEFT_CHECK(workspace != nullptr, "gemm (hand CUDA kernel): a workspace of ",
                int64_t{plan.slices} * s.m * s.n, " floats is required");
@@ -213,7 +178,7 @@ void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const f
 }
 
 int64_t workspace_floats(int m, int n, int k) {
-  const SlicePlan plan = plan_gemm_slices(m, n, k < 0 ? 0 : k);
+  const SplitK plan = plan_gemm_slices(m, n, k < 0 ? 0 : k);
   return plan.slices > 1 ? int64_t{plan.slices} * m * n : 0;
 }
 

@@ -1,5 +1,6 @@
 // The shared-memory tiled matrix product that the GEMM (gemm.cu) and the implicit-GEMM
-// convolutions (conv.cu) are built on. Device code only; included by those two .cu files.
+// convolutions (conv.cu) are built on, with its epilogue helper and the split-K plan both use.
+// Included by those two .cu files.
 //
 // The problem: out[m, n] = sum over k in [k_begin, k_end) of A(m, k) * B(n, k), for
 // 0 <= m < rows_a and 0 <= n < rows_b. A and B are not matrices in memory but *operands*: small
@@ -50,6 +51,9 @@
 // Not done here, for clarity (a production SGEMM would): double-buffering the tiles so the next
 // stage's loads overlap this stage's arithmetic, float4 vector loads, tensor cores.
 #pragma once
+
+#include <algorithm>
+#include <cstdint>
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/cuda_compat.h"
@@ -152,6 +156,52 @@ __device__ __forceinline__ int micro_tile_row(int i) {
 __device__ __forceinline__ int micro_tile_col(int j) {
   return static_cast<int>(blockIdx.x) * kTileN + static_cast<int>(threadIdx.x) % kThreadsPerRow +
          kThreadsPerRow * j;
+}
+
+// The epilogue walk: calls store(row, col, value) for each accumulator of this thread whose
+// output (row, col) lies inside the rows x cols product.
+template <class Store>
+__device__ __forceinline__ void store_micro_tile(const float (&acc)[kMicroTile][kMicroTile],
+                                                 int rows, int cols, Store store) {
+  for (int i = 0; i < kMicroTile; ++i) {
+    const int row = micro_tile_row(i);
+    if (row >= rows) break;
+    for (int j = 0; j < kMicroTile; ++j) {
+      const int col = micro_tile_col(j);
+      if (col >= cols) break;
+      store(row, col, acc[i][j]);
+    }
+  }
+}
+
+// Split-K: a product with few output tiles and a long reduction leaves most SMs idle, so the
+// reduction is cut into `slices` ranges of whole kTileK-deep slabs, one per blockIdx.z, each
+// writing its partial tile to a workspace that a second kernel sums in slice order. How many:
+// enough that the grid has about kSplitTargetBlocks blocks (two per SM of an H100), each slice
+// at least min_slice_depth deep (it must amortise writing its tile and its share of the final
+// sum), at most kMaxSlices, and a workspace of at most kMaxSplitWorkspaceFloats.
+constexpr int kSplitTargetBlocks = 264;
+constexpr int kMaxSlices = 64;
+constexpr int64_t kMaxSplitWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
+
+struct SplitK {
+  int slices;       // 1: no split, the output is written directly
+  int slice_depth;  // reduction indices per slice, a multiple of kTileK when slices > 1
+};
+
+inline SplitK plan_split_k(int rows_a, int rows_b, int depth, int min_slice_depth) {
+  if (rows_a <= 0 || rows_b <= 0 || depth <= min_slice_depth) return SplitK{1, depth};
+  const dim3 tiles = product_grid(rows_a, rows_b);
+  const int64_t tile_count = int64_t{tiles.x} * tiles.y;
+  int64_t slices = (kSplitTargetBlocks + tile_count - 1) / tile_count;
+  slices = std::min<int64_t>(slices, (depth + min_slice_depth - 1) / min_slice_depth);
+  slices = std::min<int64_t>(slices, kMaxSlices);
+  slices = std::min<int64_t>(slices, kMaxSplitWorkspaceFloats / (int64_t{rows_a} * rows_b));
+  if (slices <= 1) return SplitK{1, depth};
+  int64_t slice_depth = (depth + slices - 1) / slices;
+  slice_depth = (slice_depth + kTileK - 1) / kTileK * kTileK;
+  slices = (depth + slice_depth - 1) / slice_depth;  // no empty slice
+  return SplitK{static_cast<int>(slices), static_cast<int>(slice_depth)};
 }
 
 }  // namespace WEFT_KERNEL_ABI
