@@ -1,6 +1,7 @@
 // The CUDA runtime under the engine (engine/cuda/runtime.cu) on a real GPU: host<->device copies
 // through the pinned staging buffers, at sizes around the 2 MiB chunk, with the source reused
-// as soon as the upload returns; and the caching allocator's reuse and byte counters. Label
+// as soon as the upload returns; the caching allocator's reuse and byte counters; strided row
+// copies (slice, concat). Label
 // gpu: without a GPU each case prints SKIPPED and ctest reports it as skipped.
 #include <algorithm>
 #include <catch2/catch.hpp>
@@ -12,7 +13,9 @@
 
 #include "engine/allocator.h"
 #include "engine/device.h"
+#include "engine/ops.h"
 #include "engine/runtime.h"
+#include "engine/tensor.h"
 #ifdef WEFT_HAVE_CUDA
 #include "engine/cuda/runtime.h"
 #endif
@@ -81,6 +84,39 @@ TEST_CASE("cuda runtime: the caching allocator reuses blocks and counts bytes", 
   weft::device_free(gpu, b, 900);
   weft::cuda::empty_cache(0);
   CHECK(weft::memory_stats(gpu).cached_bytes == 0);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
+
+// copy_rows on the GPU (one cudaMemcpy2DAsync), through the tensor ops that use it: slice and
+// concat along inner axes and their gradients, against the same ops on the CPU.
+TEST_CASE("cuda runtime: slice and concat along inner axes match the CPU", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!gpu_present()) return;
+  const weft::Device gpu = weft::Device::cuda(0);
+  std::vector<float> values(2 * 3 * 5 * 4);
+  std::iota(values.begin(), values.end(), -7.0f);
+  const weft::Tensor cpu = weft::Tensor::from_vector(values, {2, 3, 5, 4});
+  const weft::Tensor cuda = cpu.to(gpu);
+  for (int axis = 0; axis < 4; ++axis) {
+    INFO("axis " << axis);
+    const int64_t length = cpu.dim(axis);
+    const weft::Tensor want = cpu.slice(axis, 1, length);
+    CHECK(cuda.slice(axis, 1, length).to_vector<float>() == want.to_vector<float>());
+    const std::vector<weft::Tensor> cpu_parts{cpu, want};
+    const std::vector<weft::Tensor> cuda_parts{cuda, cuda.slice(axis, 1, length)};
+    CHECK(weft::concat(cuda_parts, axis).to_vector<float>() ==
+          weft::concat(cpu_parts, axis).to_vector<float>());
+  }
+  weft::Tensor leaf = cpu.to(gpu).detach();
+  leaf.set_requires_grad(true);
+  weft::sum(leaf.slice(3, 1, 3)).backward();
+  const std::vector<float> grad = leaf.grad().to_vector<float>();
+  for (size_t i = 0; i < grad.size(); ++i) {
+    const size_t w = i % 4;
+    CHECK(grad[i] == (w == 1 || w == 2 ? 1.0f : 0.0f));
+  }
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
