@@ -720,6 +720,8 @@ void add_conv_cases(std::vector<OpCase>& cases) {
   // 4 input channels, the most the hand backward-data's direct kernel takes, with per-axis
   // kernel, stride and padding (5 channels above go to the tiled kernel).
   add_conv(cases, "", conv_params(1, 4, 9, 8, 3, 3, 2, 2, 1, 1, 0), true, seed);
+  // Stride 3 with a 2x2 kernel: some phases of the hand backward-data are reached by no tap.
+  add_conv(cases, "", conv_params(2, 6, 10, 11, 5, 2, 2, 3, 3, 1, 1), true, seed);
   // The reduction of backward-filter split over several blocks (batch * OH * OW > 512).
   add_conv(cases, " (split reduction)", conv_params(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1), true, seed);
   // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.

@@ -28,9 +28,21 @@
 //   lands inside the output, else the term is 0. Every dx element is written by exactly one
 //   thread, so no atomics and no zero-fill are needed and the result is deterministic.
 //   Shared memory: W^T slab (TransposedFilter) and dy slab (OutputGradientGather).
-//   With stride s, only 1 in s^2 of the gathered terms is non-zero; the loop does not skip the
-//   others (a production kernel would split the problem by the phase (h mod s, w mod s)).
+//   With stride s only 1 in s^2 of the gathered terms is non-zero, so with a stride above 1 (and
+//   no dilation) the problem is split by phase instead, below; this kernel takes stride 1 and
+//   dilated convolutions.
 //   An optional per-channel bias is added in the epilogue: that is conv_transpose2d_forward's.
+//
+// conv2d_backward_data_phase_kernel   backward-data with stride > 1, one phase per launch
+//   The input rows h with (h + pad_h) mod stride_h = ph are reached only by the kernel rows
+//   kh = ph + stride_h * j (j = 0, 1, ...), and row h = first + stride_h * i meets output row
+//   oh = base + i - j under tap j (AxisPhase below); the same along w. So for each phase
+//   (ph, pw) the sums are a smaller implicit GEMM with no zero terms but the borders':
+//   rows = input channels, columns = the phase's input positions (n, i, iw), reduction over
+//   (o, j, jw). Blocks, threads, shared memory and epilogue as in the kernel above (operands
+//   PhasedFilter and PhasedGather); stride_h * stride_w launches cover every dx element once.
+//   A phase no tap reaches (kernel smaller than the stride) gets an empty reduction: dx = 0,
+//   or the bias.
 //
 // conv2d_backward_data_direct_kernel   the same sums for layers with few input channels
 //   The tiled kernel's rows are input channels, 64 to a tile: with C = 1 or 3 (an image layer,
@@ -166,6 +178,71 @@ struct OutputGradientGather {
   }
 };
 
+// One axis of a backward-data phase (see conv2d_backward_data_phase_kernel): input indices
+// first + stride * i for i < count, reached by kernel indices phase + stride * j for j < taps,
+// index i under tap j meeting output index base + i - j.
+struct AxisPhase {
+  int phase, first, count, taps, base;
+};
+
+AxisPhase axis_phase(int in, int kernel, int stride, int pad, int phase) {
+  AxisPhase a;
+  a.phase = phase;
+  a.first = ((phase - pad) % stride + stride) % stride;  // (first + pad) mod stride == phase
+  a.count = a.first < in ? (in - a.first + stride - 1) / stride : 0;
+  a.taps = kernel > phase ? (kernel - phase + stride - 1) / stride : 0;
+  a.base = (a.first + pad - phase) / stride;  // exact, and >= 0 since phase < stride
+  return a;
+}
+
+// A reduction index k of a phase's product: output channel o and tap (j, jw).
+struct PhaseTap {
+  int o, j, jw;
+};
+
+struct Phase {
+  AxisPhase h, w;
+  __host__ __device__ int taps() const { return h.taps * w.taps; }
+  __host__ __device__ int plane() const { return h.count * w.count; }
+  __device__ __forceinline__ PhaseTap tap(int k) const {
+    const int o = k / taps();
+    const int t = k - o * taps();
+    return PhaseTap{o, t / w.taps, t % w.taps};
+  }
+};
+
+// W^T restricted to a phase: (input channel c, (o, j, jw)) -> w[o, c, kh, kw] with
+// kh = ph + stride_h * j, kw = pw + stride_w * jw.
+struct PhasedFilter {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  Phase p;
+  const float* w;
+  __device__ __forceinline__ float at(int c, int k) const {
+    const PhaseTap t = p.tap(k);
+    const int kh = p.h.phase + g.stride_h * t.j, kw = p.w.phase + g.stride_w * t.jw;
+    return w[((int64_t{t.o} * g.in_channels + c) * g.kernel_h + kh) * g.kernel_w + kw];
+  }
+};
+
+// (phase position (n, i, iw), (o, j, jw)) -> dy[n, o, base_h + i - j, base_w + iw - jw], or 0
+// outside the output.
+struct PhasedGather {
+  static constexpr bool kAlongK = false;
+  ConvGeometry g;
+  Phase p;
+  const float* dy;
+  __device__ __forceinline__ float at(int position, int k) const {
+    const int n = position / p.plane();
+    const int rest = position - n * p.plane();
+    const int i = rest / p.w.count, iw = rest - i * p.w.count;
+    const PhaseTap t = p.tap(k);
+    const int oh = p.h.base + i - t.j, ow = p.w.base + iw - t.jw;
+    if (oh < 0 || oh >= g.out_h || ow < 0 || ow >= g.out_w) return 0.0f;
+    return dy[((int64_t{n} * g.out_channels + t.o) * g.out_h + oh) * g.out_w + ow];
+  }
+};
+
 // (output channel o, output position (n, oh, ow)) -> dy[n, o, oh, ow].
 struct OutputGradientRows {
   static constexpr bool kAlongK = true;
@@ -211,6 +288,24 @@ __global__ void __launch_bounds__(kProductThreads)
     const int n = position / g.in_plane();
     const int pixel = position - n * g.in_plane();
     dx[(int64_t{n} * g.in_channels + c) * g.in_plane() + pixel] =
+        sum + (bias != nullptr ? bias[c] : 0.0f);
+  });
+}
+
+__global__ void __launch_bounds__(kProductThreads)
+    conv2d_backward_data_phase_kernel(ConvGeometry g, Phase phase, const float* dy,
+                                      const float* w, const float* bias, float* dx) {
+  const PhasedFilter filters{g, phase, w};
+  const PhasedGather gathered{g, phase, dy};
+  const int positions = g.batch * phase.plane();
+  float acc[kMicroTile][kMicroTile];
+  tile_product(filters, g.in_channels, gathered, positions, 0, g.out_channels * phase.taps(), acc);
+  store_micro_tile(acc, g.in_channels, positions, [&](int c, int position, float sum) {
+    const int n = position / phase.plane();
+    const int rest = position - n * phase.plane();
+    const int i = rest / phase.w.count, iw = rest - i * phase.w.count;
+    const int h = phase.h.first + g.stride_h * i, x = phase.w.first + g.stride_w * iw;
+    dx[((int64_t{n} * g.in_channels + c) * g.in_h + h) * g.in_w + x] =
         sum + (bias != nullptr ? bias[c] : 0.0f);
   });
 }
@@ -322,6 +417,19 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     WEFT_LAUNCH(conv2d_backward_data_direct_kernel,
                 grid_blocks(int64_t{g.batch} * g.in_channels * g.in_plane()), kBlockThreads, 0,
                 stream, g, dy, w, bias, dx);
+    return;
+  }
+  if ((g.stride_h > 1 || g.stride_w > 1) && g.dilation_h == 1 && g.dilation_w == 1) {
+    for (int ph = 0; ph < g.stride_h; ++ph) {
+      for (int pw = 0; pw < g.stride_w; ++pw) {
+        const Phase phase{axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph),
+                          axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw)};
+        if (phase.plane() == 0) continue;
+        WEFT_LAUNCH(conv2d_backward_data_phase_kernel,
+                    product_grid(g.in_channels, g.batch * phase.plane()), kProductThreads, 0,
+                    stream, g, phase, dy, w, bias, dx);
+      }
+    }
     return;
   }
   WEFT_LAUNCH(conv2d_backward_data_kernel, product_grid(g.in_channels, g.batch * g.in_plane()),
