@@ -6,11 +6,7 @@
 //
 // Statistics are accumulated in double and in two passes (mean first, then the squared
 // deviations from it): the one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is
-// large compared with the spread. A run of S values of at least kVectorRun is summed with
-// `omp simd reduction`: one double partial sum per vector lane, the lanes added at the end of
-// the run (a fixed order for a given build, and vector speed, where a plain serial sum may not
-// be reordered by the compiler). Shorter runs (BatchNorm1d's S = 1) are summed plainly, since
-// setting up the lanes would cost more than the sum.
+// large compared with the spread. Each run of S values is summed in vector lanes (lane_sum.h).
 //
 // Backward of the training forward uses the fused formula, with xhat = (x - mean) * invstd:
 //   dbeta  = sum(dy)          dgamma = sum(dy * xhat)
@@ -24,28 +20,14 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/lane_sum.h"
+
 namespace weft::cpu {
 namespace {
 
 // Below this many elements a loop runs on one thread: starting a parallel region costs more
 // than the work saves.
 constexpr int64_t kParallelThreshold = 1 << 15;
-
-// Runs at least this long are summed in vector lanes (see the top of the file).
-constexpr int kVectorRun = 32;
-
-// sum over s < length of term(s), in double.
-template <class Term>
-double sum_run(int length, Term term) {
-  double sum = 0.0;
-  if (length >= kVectorRun) {
-#pragma omp simd reduction(+ : sum)
-    for (int s = 0; s < length; ++s) sum += term(s);
-  } else {
-    for (int s = 0; s < length; ++s) sum += term(s);
-  }
-  return sum;
-}
 
 int64_t element_count(const BatchNormParams& p) {
   return static_cast<int64_t>(p.batch) * p.channels * p.spatial;
@@ -104,13 +86,13 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
     double sum = 0.0;
     for (int n = 0; n < p.batch; ++n) {
       const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      sum += sum_run(p.spatial, [&](int s) { return static_cast<double>(run[s]); });
+      sum += sum_run(p.spatial, run);
     }
     const double mean = m > 0 ? sum / static_cast<double>(m) : 0.0;
     double squares = 0.0;
     for (int n = 0; n < p.batch; ++n) {
       const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      squares += sum_run(p.spatial, [&](int s) { return (run[s] - mean) * (run[s] - mean); });
+      squares += sum_run(p.spatial, [&](int64_t s) { return (run[s] - mean) * (run[s] - mean); });
     }
     const double var = m > 0 ? squares / static_cast<double>(m) : 0.0;  // biased: normalises
     const double invstd = 1.0 / std::sqrt(var + p.eps);

@@ -31,6 +31,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu/lane_sum.h"
+
 namespace weft::cpu {
 namespace {
 
@@ -202,15 +204,14 @@ void channel_major_to_nchw(const float* m, int nb, int channels, int64_t plane, 
   }
 }
 
-// dbias[c] = sum of t[n, c, :] over the batch and the plane (accumulated in double).
+// dbias[c] = sum of t[n, c, :] over the batch and the plane (accumulated in double, lane_sum.h).
 void channel_sums(const float* t, int batch, int channels, int64_t plane, float* dbias) {
   const int64_t work = static_cast<int64_t>(batch) * channels * plane;
 #pragma omp parallel for schedule(static) if (work > kParallelThreshold)
   for (int c = 0; c < channels; ++c) {
     double sum = 0.0;
     for (int n = 0; n < batch; ++n) {
-      const float* src = t + (static_cast<int64_t>(n) * channels + c) * plane;
-      for (int64_t i = 0; i < plane; ++i) sum += src[i];
+      sum += sum_run(plane, t + (static_cast<int64_t>(n) * channels + c) * plane);
     }
     dbias[c] = static_cast<float>(sum);
   }

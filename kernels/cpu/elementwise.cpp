@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/lane_sum.h"
+
 namespace weft::cpu {
 namespace {
 
@@ -321,9 +323,7 @@ double sum(int64_t count, const float* x) {
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (int64_t blk = 0; blk < blocks; ++blk) {
     const int64_t end = std::min(count, (blk + 1) * kSumBlock);
-    double acc = 0.0;
-    for (int64_t i = blk * kSumBlock; i < end; ++i) acc += x[i];
-    block_sums[static_cast<size_t>(blk)] = acc;
+    block_sums[static_cast<size_t>(blk)] = sum_run(end - blk * kSumBlock, x + blk * kSumBlock);
   }
   double total = 0.0;
   for (double s : block_sums) total += s;

@@ -16,6 +16,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "kernels/cpu/lane_sum.h"
+
 namespace weft::cpu {
 namespace {
 
@@ -187,9 +189,7 @@ void global_avg_pool_forward(int batch, int channels, int plane, const float* x,
   const int64_t planes = static_cast<int64_t>(batch) * channels;
 #pragma omp parallel for schedule(static) if (planes * plane > kParallelThreshold)
   for (int64_t i = 0; i < planes; ++i) {
-    const float* in = x + i * plane;
-    double sum = 0.0;
-    for (int j = 0; j < plane; ++j) sum += in[j];
+    const double sum = sum_run(plane, x + i * plane);
     y[i] = plane > 0 ? static_cast<float>(sum / plane) : 0.0f;
   }
 }
