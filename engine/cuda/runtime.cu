@@ -156,6 +156,18 @@ cudaStream_t stream_for(int device) {
   return stream;
 }
 
+// The largest row pitch cudaMemcpy2D accepts on `device` (cudaDevAttrMaxPitch), read once.
+size_t max_pitch(int device) {
+  static std::mutex mutex;
+  static std::map<int, size_t> pitches;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto found = pitches.find(device);
+  if (found != pitches.end()) return found->second;
+  int value = 0;
+  WEFT_CUDA_CHECK(cudaDeviceGetAttribute(&value, cudaDevAttrMaxPitch, device));
+  return pitches[device] = static_cast<size_t>(value);
+}
+
 }  // namespace
 
 int device_count(std::string* reason) {
@@ -310,6 +322,19 @@ void memcpy_device_to_device(int device, void* dst, const void* src, size_t byte
 
 void memcpy_rows_device_to_device(int device, void* dst, size_t dst_pitch, const void* src,
                                   size_t src_pitch, size_t row_bytes, size_t rows) {
+  if (rows == 1 || (dst_pitch == row_bytes && src_pitch == row_bytes)) {  // one contiguous block
+    memcpy_device_to_device(device, dst, src, rows * row_bytes);
+    return;
+  }
+  const size_t limit = max_pitch(device);
+  if (dst_pitch > limit || src_pitch > limit) {
+    // Rows that far apart are few and long: a copy per row costs little.
+    for (size_t r = 0; r < rows; ++r) {
+      memcpy_device_to_device(device, static_cast<char*>(dst) + r * dst_pitch,
+                              static_cast<const char*>(src) + r * src_pitch, row_bytes);
+    }
+    return;
+  }
   WEFT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
                                     cudaMemcpyDeviceToDevice, stream_for(device)));
 }

@@ -35,7 +35,9 @@ void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes)
 // Device -> host: returns when the data (and all work queued before it) is in `dst`.
 void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes);
 void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes);
-// `rows` rows of `row_bytes`, row r from src + r * src_pitch to dst + r * dst_pitch, one call.
+// `rows` rows of `row_bytes`, row r from src + r * src_pitch to dst + r * dst_pitch: one
+// cudaMemcpy2DAsync (one plain copy when the rows are contiguous, a copy per row when a pitch
+// exceeds the device's cudaDevAttrMaxPitch).
 void memcpy_rows_device_to_device(int device, void* dst, size_t dst_pitch, const void* src,
                                   size_t src_pitch, size_t row_bytes, size_t rows);
 void memset_zero(int device, void* dst, size_t bytes);
