@@ -257,6 +257,16 @@ struct OutputGradientRows {
 
 // ---- kernels ----------------------------------------------------------------------------------
 
+// The epilogue of forward and backward-data: out[n, channel, pixel] = sum (+ bias[channel]) for
+// the GEMM column position = n * plane + pixel.
+__device__ __forceinline__ void store_nchw(float* out, int channels, int plane, int channel,
+                                           int position, float sum, const float* bias) {
+  const int n = position / plane;
+  const int pixel = position - n * plane;
+  out[(int64_t{n} * channels + channel) * plane + pixel] =
+      sum + (bias != nullptr ? bias[channel] : 0.0f);
+}
+
 __global__ void __launch_bounds__(kProductThreads)
     conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
                           float* y) {
@@ -267,10 +277,7 @@ __global__ void __launch_bounds__(kProductThreads)
   tile_product(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
 
   store_micro_tile(acc, g.out_channels, positions, [&](int o, int position, float sum) {
-    const int n = position / g.out_plane();
-    const int pixel = position - n * g.out_plane();
-    y[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel] =
-        sum + (bias != nullptr ? bias[o] : 0.0f);
+    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias);
   });
 }
 
@@ -285,10 +292,7 @@ __global__ void __launch_bounds__(kProductThreads)
   tile_product(filters, g.in_channels, gathered, positions, 0, depth, acc);
 
   store_micro_tile(acc, g.in_channels, positions, [&](int c, int position, float sum) {
-    const int n = position / g.in_plane();
-    const int pixel = position - n * g.in_plane();
-    dx[(int64_t{n} * g.in_channels + c) * g.in_plane() + pixel] =
-        sum + (bias != nullptr ? bias[c] : 0.0f);
+    store_nchw(dx, g.in_channels, g.in_plane(), c, position, sum, bias);
   });
 }
 
