@@ -54,20 +54,10 @@ void gradient_sums(const BatchNormParams& p, const float* dy, const float* x, in
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
     const float* dy_run = dy + offset;
     const float* x_run = x + offset;
-    // Both sums in one pass over dy and x (the pass is memory-bound).
     double run_a = 0.0, run_b = 0.0;
-    if (p.spatial >= kVectorRun) {
-#pragma omp simd reduction(+ : run_a, run_b)
-      for (int s = 0; s < p.spatial; ++s) {
-        run_a += dy_run[s];
-        run_b += dy_run[s] * ((x_run[s] - mean) * invstd);
-      }
-    } else {
-      for (int s = 0; s < p.spatial; ++s) {
-        run_a += dy_run[s];
-        run_b += dy_run[s] * ((x_run[s] - mean) * invstd);
-      }
-    }
+    sum_run(
+        p.spatial, [&](int64_t s) { return static_cast<double>(dy_run[s]); },
+        [&](int64_t s) { return dy_run[s] * ((x_run[s] - mean) * invstd); }, &run_a, &run_b);
     a += run_a;
     b += run_b;
   }

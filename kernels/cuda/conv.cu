@@ -200,10 +200,20 @@ struct PhaseTap {
   int o, j, jw;
 };
 
+// A column of a phase's product: image n and the phase's input position (i, iw).
+struct PhasePosition {
+  int n, i, iw;
+};
+
 struct Phase {
   AxisPhase h, w;
   __host__ __device__ int taps() const { return h.taps * w.taps; }
   __host__ __device__ int plane() const { return h.count * w.count; }
+  __device__ __forceinline__ PhasePosition position(int column) const {
+    const int n = column / plane();
+    const int rest = column - n * plane();
+    return PhasePosition{n, rest / w.count, rest % w.count};
+  }
   __device__ __forceinline__ PhaseTap tap(int k) const {
     const int o = k / taps();
     const int t = k - o * taps();
@@ -233,13 +243,11 @@ struct PhasedGather {
   Phase p;
   const float* dy;
   __device__ __forceinline__ float at(int position, int k) const {
-    const int n = position / p.plane();
-    const int rest = position - n * p.plane();
-    const int i = rest / p.w.count, iw = rest - i * p.w.count;
+    const PhasePosition q = p.position(position);
     const PhaseTap t = p.tap(k);
-    const int oh = p.h.base + i - t.j, ow = p.w.base + iw - t.jw;
+    const int oh = p.h.base + q.i - t.j, ow = p.w.base + q.iw - t.jw;
     if (oh < 0 || oh >= g.out_h || ow < 0 || ow >= g.out_w) return 0.0f;
-    return dy[((int64_t{n} * g.out_channels + t.o) * g.out_h + oh) * g.out_w + ow];
+    return dy[((int64_t{q.n} * g.out_channels + t.o) * g.out_h + oh) * g.out_w + ow];
   }
 };
 
@@ -305,11 +313,9 @@ __global__ void __launch_bounds__(kProductThreads)
   float acc[kMicroTile][kMicroTile];
   tile_product(filters, g.in_channels, gathered, positions, 0, g.out_channels * phase.taps(), acc);
   store_micro_tile(acc, g.in_channels, positions, [&](int c, int position, float sum) {
-    const int n = position / phase.plane();
-    const int rest = position - n * phase.plane();
-    const int i = rest / phase.w.count, iw = rest - i * phase.w.count;
-    const int h = phase.h.first + g.stride_h * i, x = phase.w.first + g.stride_w * iw;
-    dx[((int64_t{n} * g.in_channels + c) * g.in_h + h) * g.in_w + x] =
+    const PhasePosition q = phase.position(position);
+    const int h = phase.h.first + g.stride_h * q.i, x = phase.w.first + g.stride_w * q.iw;
+    dx[((int64_t{q.n} * g.in_channels + c) * g.in_h + h) * g.in_w + x] =
         sum + (bias != nullptr ? bias[c] : 0.0f);
   });
 }
@@ -321,10 +327,9 @@ __global__ void __launch_bounds__(kProductThreads)
   const OutputGradientRows gradient{g, dy};
   const ImageColumns<true> columns{g, x};
   const int positions = g.batch * g.out_plane();
-  const int begin = static_cast<int>(blockIdx.z) * slice_depth;
-  const int end = positions - begin < slice_depth ? positions : begin + slice_depth;
+  const SliceRange range = this_slice(positions, slice_depth);
   float acc[kMicroTile][kMicroTile];
-  tile_product(gradient, g.out_channels, columns, g.taps(), begin, end, acc);
+  tile_product(gradient, g.out_channels, columns, g.taps(), range.begin, range.end, acc);
 
   float* slice = out + int64_t{blockIdx.z} * g.out_channels * g.taps();
   store_micro_tile(acc, g.out_channels, g.taps(), [&](int o, int tap, float sum) {
@@ -336,9 +341,7 @@ __global__ void __launch_bounds__(kProductThreads)
 // (grid-stride); consecutive threads read consecutive floats of each slice.
 __global__ void sum_slices_kernel(int slices, int64_t count, const float* partials, float* out) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    float total = 0.0f;
-    for (int s = 0; s < slices; ++s) total += partials[s * count + i];
-    out[i] = total;
+    out[i] = sum_of_slices(partials, slices, count, i);
   }
 }
 

@@ -66,9 +66,8 @@ __global__ void __launch_bounds__(kProductThreads)
   const MatrixOperand<kTransB> b_op{b, s.ldb};
   float acc[kMicroTile][kMicroTile];
   if (partials != nullptr) {
-    const int begin = static_cast<int>(blockIdx.z) * slice_depth;
-    const int end = s.k - begin < slice_depth ? s.k : begin + slice_depth;
-    tile_product(a_op, s.m, b_op, s.n, begin, end, acc);
+    const SliceRange range = this_slice(s.k, slice_depth);
+    tile_product(a_op, s.m, b_op, s.n, range.begin, range.end, acc);
     float* slice = partials + int64_t{blockIdx.z} * s.m * s.n;
     store_micro_tile(acc, s.m, s.n, [&](int row, int col, float value) {
       slice[int64_t{row} * s.n + col] = value;
@@ -91,9 +90,7 @@ __global__ void gemm_slices_epilogue_kernel(GemmShape s, int slices, const float
                                             const float* column_bias, float* c) {
   const int64_t count = int64_t{s.m} * s.n;
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    float total = 0.0f;
-    for (int z = 0; z < slices; ++z) total += partials[z * count + i];
-    float value = s.alpha * total;
+    float value = s.alpha * sum_of_slices(partials, slices, count, i);
     if (s.beta != 0.0f) value += s.beta * c[i];
     if (column_bias != nullptr) value += column_bias[i % s.n];
     c[i] = value;

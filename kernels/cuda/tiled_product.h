@@ -189,6 +189,25 @@ struct SplitK {
   int slice_depth;  // reduction indices per slice, a multiple of kTileK when slices > 1
 };
 
+// The reduction range [begin, end) of this block's slice, blockIdx.z, of a reduction of
+// `depth` cut into slices of `slice_depth`.
+struct SliceRange {
+  int begin, end;
+};
+__device__ __forceinline__ SliceRange this_slice(int depth, int slice_depth) {
+  const int begin = static_cast<int>(blockIdx.z) * slice_depth;
+  return SliceRange{begin, depth - begin < slice_depth ? depth : begin + slice_depth};
+}
+
+// Element i of the split product: partials[z * count + i] added over the slices z in order
+// 0, 1, 2, ... (the fixed order that makes the result the same on every run).
+__device__ __forceinline__ float sum_of_slices(const float* partials, int slices, int64_t count,
+                                               int64_t i) {
+  float total = 0.0f;
+  for (int z = 0; z < slices; ++z) total += partials[z * count + i];
+  return total;
+}
+
 inline SplitK plan_split_k(int rows_a, int rows_b, int depth, int min_slice_depth) {
   if (rows_a <= 0 || rows_b <= 0 || depth <= min_slice_depth) return SplitK{1, depth};
   const dim3 tiles = product_grid(rows_a, rows_b);
