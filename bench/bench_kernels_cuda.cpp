@@ -2,7 +2,7 @@
 // seed models' layer shapes and two sweeps, shared with bench_kernels_cpu.cpp), the hand
 // CUDA kernels (weft::cuda_backend, kernels/cuda/) and, for the op families that have a vendor
 // path (kernels/selection.h has_vendor_path: convolution, transposed convolution, batch norm,
-// GEMM/linear), cuDNN/cuBLAS (weft::cuda_vendor_backend, kernels/cudnn/). A name is the CPU
+// GEMM/linear), cuDNN/cuBLAS (weft::cuda_vendor_backend, kernels/cuda_vendor/). A name is the CPU
 // program's name with the implementation appended:
 //   conv2d_fwd/fashion_cnn.conv1/b512/hand   conv2d_fwd/fashion_cnn.conv1/b512/vendor
 //
@@ -35,7 +35,7 @@
 //
 // Why a .cpp compiled by g++ and not a .cu: the program launches no kernels of its own. It
 // calls the backends through their plain C++ declarations (kernels/cuda/backends.h,
-// engine/cuda/runtime.h) and needs from CUDA only the runtime API's events, memset and device
+// kernels/cuda_runtime/runtime.h) and needs from CUDA only the runtime API's events, memset and device
 // attributes (cuda_runtime_api.h, from CUDA::cudart through weft_kernels_cuda), and as C++20
 // it shares kernel_shapes.h with the CPU program unchanged (nvcc compiles weft's .cu files as
 // C++17). Built only when WEFT_HAVE_CUDA is on (bench/CMakeLists.txt).
@@ -49,7 +49,7 @@
 #include <vector>
 
 #include "bench/kernel_shapes.h"
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/runtime.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/selection.h"
 
@@ -316,7 +316,7 @@ int main(int argc, char** argv) {
     add_card_context(bench.card, 2 * static_cast<size_t>(bench.card.l2_bytes));
 
     const std::vector<KernelCase> cases = weft::bench::kernel_cases();
-    weft::Backend& hand = weft::cuda_backend(kDevice);
+    weft::Backend& hand = weft::cuda_hand_backend(kDevice);
     weft::Backend& vendor = weft::cuda_vendor_backend(kDevice);
     const auto add = [&bench](const KernelCase& c, const char* path, weft::Backend& backend) {
       benchmark::RegisterBenchmark(

@@ -53,7 +53,7 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"

@@ -1,5 +1,5 @@
 // Per-device allocation and copies: the CPU side here, the CUDA side forwarded to
-// engine/cuda/runtime.cu when weft is built with CUDA.
+// kernels/cuda_runtime/runtime.cu when weft is built with CUDA.
 #include "engine/allocator.h"
 
 #include <malloc.h>
@@ -11,9 +11,9 @@
 #include <new>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/runtime.h"
 #endif
 
 namespace weft {

@@ -1,21 +1,16 @@
 // Raw memory for tensor storage, one allocator per device, with byte counters.
 //
 // CPU memory is 64-byte aligned (one cache line, room for AVX-512 loads). CUDA memory comes from
-// the caching pool in engine/cuda/runtime.cu: freed blocks are kept in size classes and reused,
+// the caching pool in kernels/cuda_runtime/runtime.cu: freed blocks are kept in size classes and reused,
 // because cudaMalloc/cudaFree synchronise the device and would stall every training step.
 #pragma once
 
 #include <cstddef>
 
 #include "engine/device.h"
+#include "kernels/memory_stats.h"
 
 namespace weft {
-
-struct MemoryStats {
-  size_t current_bytes = 0;  // held by live tensors
-  size_t peak_bytes = 0;     // the most ever held at once (since the last reset)
-  size_t cached_bytes = 0;   // freed but kept for reuse (CUDA pool; CPU blocks >= 32 MiB)
-};
 
 void* device_allocate(Device device, size_t bytes);
 void device_free(Device device, void* pointer, size_t bytes);
@@ -24,7 +19,7 @@ void reset_peak_memory(Device device);
 
 // Copy `bytes` between any two devices. A device-to-host copy waits for the device's stream, so
 // the host sees finished data; a host-to-device copy returns once the source has been staged
-// (engine/cuda/runtime.h), so the source may be reused at once but the host does not wait.
+// (kernels/cuda_runtime/runtime.h), so the source may be reused at once but the host does not wait.
 void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes);
 
 // Copy `rows` rows of `row_bytes` each within one device, row r from src + r * src_pitch to

@@ -5,7 +5,7 @@
 #include <unordered_set>
 
 #include "engine/dispatch.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft {
 namespace {
@@ -22,7 +22,7 @@ void accumulate(Tensor& slot, const Tensor& incoming) {
   WEFT_CHECK(slot.shape() == incoming.shape(), "gradient of shape ", shape_str(incoming.shape()),
              " cannot be added to one of shape ", shape_str(slot.shape()));
   Tensor total = slot.clone();
-  backend_for(total.device())
+  dispatch(total.device())
       .axpy_accumulate(total.numel(), 1.0f, incoming.data<float>(), total.data<float>());
   slot = total;
 }

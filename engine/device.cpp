@@ -1,7 +1,7 @@
 // Device and dtype names: printing and parsing.
 #include "engine/device.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft {
 

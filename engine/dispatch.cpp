@@ -1,21 +1,354 @@
-// Backend lookup by device (see dispatch.h).
+// The dispatch (dispatch.h): the choice between a device's implementations, the trials that
+// `auto` measures, and the per-device instances the engine uses.
 #include "engine/dispatch.h"
 
-#include "engine/error.h"
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <utility>
+
+#include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda_runtime/runtime.h"
 #endif
 
 namespace weft {
+namespace {
 
-Backend& backend_for(Device device) {
-  if (device.is_cpu()) return cpu_backend();
+std::mutex deterministic_mutex;
+int deterministic_setting = -1;  // -1: not read yet
+
+std::string describe(const Conv2dParams& p) {
+  std::ostringstream s;
+  s << "N=" << p.batch << " C=" << p.in_channels << " H=" << p.in_h << " W=" << p.in_w
+    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
+    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " d=" << p.dilation_h << ","
+    << p.dilation_w;
+  return s.str();
+}
+
+std::string describe(const ConvTranspose2dParams& p) {
+  std::ostringstream s;
+  s << "N=" << p.batch << " C=" << p.in_channels << " H=" << p.in_h << " W=" << p.in_w
+    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
+    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " op=" << p.output_pad_h << ","
+    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w;
+  return s.str();
+}
+
+// Scratch buffers for one trial, released when it goes out of scope.
+class Scratch {
+ public:
+  Scratch(const DispatchDevice& device, const std::vector<size_t>& floats) : device_(device) {
+    for (size_t n : floats) {
+      const size_t bytes = (n > 0 ? n : 1) * sizeof(float);
+      buffers_.emplace_back(static_cast<float*>(device_.allocate(bytes)), bytes);
+    }
+  }
+  ~Scratch() {
+    for (const auto& [pointer, bytes] : buffers_) device_.release(pointer, bytes);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+
+  std::vector<float*> pointers() const {
+    std::vector<float*> out;
+    for (const auto& b : buffers_) out.push_back(b.first);
+    return out;
+  }
+
+ private:
+  const DispatchDevice& device_;
+  std::vector<std::pair<float*, size_t>> buffers_;
+};
+
+size_t count(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
+  return static_cast<size_t>(a * b * c * d);
+}
+
+}  // namespace
+
+void set_deterministic(bool enabled) {
+  std::lock_guard<std::mutex> lock(deterministic_mutex);
+  deterministic_setting = enabled ? 1 : 0;
+}
+
+bool deterministic() {
+  std::lock_guard<std::mutex> lock(deterministic_mutex);
+  if (deterministic_setting < 0) {
+    const char* value = std::getenv("WEFT_DETERMINISTIC");
+    deterministic_setting = value != nullptr && value[0] == '1' ? 1 : 0;
+  }
+  return deterministic_setting == 1;
+}
+
+// ---- the choice -------------------------------------------------------------------------------
+
+Dispatch::Dispatch(DispatchDevice device, std::vector<Implementation> implementations,
+                   std::function<double()> clock)
+    : label_(device.label),
+      device_(std::move(device)),
+      implementations_(std::move(implementations)) {
+  for (const Implementation& impl : implementations_) {
+    WEFT_CHECK(impl.backend != nullptr, "dispatch ", label_, ": an implementation has no backend");
+    const Implementation*& slot = impl.path == KernelPath::hand ? hand_ : vendor_;
+    WEFT_CHECK(slot == nullptr, "dispatch ", label_, ": two ", path_name(impl.path),
+               " implementations");
+    slot = &impl;
+  }
+  WEFT_CHECK(hand_ != nullptr, "dispatch ", label_, ": no hand implementation");
+  Autotuner::Options options;
+  options.device = device_.name;
+  options.driver = device_.driver;
+  options.cache_path = default_autotune_cache_path(device_.name, device_.driver);
+  options.clock = std::move(clock);
+  options.synchronize = device_.synchronize;
+  options.warn = [](const std::string& message) { log_kernel_message(message); };
+  autotuner_ = std::make_unique<Autotuner>(std::move(options));
+}
+
+Backend& Dispatch::choose_for(Op op, const KernelSupport& hand_support,
+                              const std::function<std::optional<Trial>()>& make_trial) {
+  Backend& hand = *hand_->backend;
+  if (vendor_ == nullptr) return hand;  // one implementation: nothing to choose
+  const KernelFamily family = op_family(op);
+  const std::string family_text = family_name(family);
+  const bool vendor_has = vendor_->backend->implements(family);
+  switch (kernel_choice(family)) {
+    case KernelChoice::hand:
+      if (!hand_support.supported) {
+        throw NotImplemented(family_text + ": the hand kernel does not support " +
+                             hand_support.reason + " (choose auto or vendor for " + family_text +
+                             " in WEFT_KERNELS)");
+      }
+      return hand;
+    case KernelChoice::vendor:
+      if (vendor_has) return *vendor_->backend;
+      log_kernel_note_once(
+          family, "no vendor path",
+          family_text + " has no vendor path on " + label_ + "; " + hand.name() + " runs it");
+      if (!hand_support.supported) {
+        throw NotImplemented(family_text + ": the hand kernel does not support " +
+                             hand_support.reason);
+      }
+      return hand;
+    case KernelChoice::automatic:
+      break;
+  }
+
+  const bool only_deterministic = deterministic();
+  std::vector<const Implementation*> eligible;
+  if (hand_support.supported && (!only_deterministic || hand_->deterministic)) {
+    eligible.push_back(hand_);
+  }
+  if (vendor_has && (!only_deterministic || vendor_->deterministic)) eligible.push_back(vendor_);
+  if (eligible.empty()) {
+    if (!hand_support.supported && vendor_has) {
+      log_kernel_note_once(family, "deterministic fallback " + hand_support.reason,
+                           family_text + ": the hand kernel does not support " +
+                               hand_support.reason + "; " + vendor_->backend->name() +
+                               " runs it although deterministic mode is on");
+      return *vendor_->backend;
+    }
+    throw NotImplemented(family_text + ": the hand kernel does not support " + hand_support.reason +
+                         " and " + label_ + " has no other kernel for it");
+  }
+  if (eligible.size() == 1) {
+    if (!hand_support.supported) {
+      log_kernel_note_once(family, hand_support.reason,
+                           family_text + ": the hand kernel does not support " +
+                               hand_support.reason + "; using " + eligible[0]->backend->name() +
+                               " (kernel choice auto)");
+    }
+    return *eligible[0]->backend;
+  }
+  const std::optional<Trial> trial = make_trial();
+  if (!trial) return *eligible[0]->backend;  // nothing to measure for this op: the first
+  return measure(family, *trial, eligible);
+}
+
+Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
+                           const std::vector<const Implementation*>& eligible) {
+  std::string key = trial.key + " | " + device_.name + " | f32 " +
+                    (vendor_tf32() ? "tf32" : "fp32") + (deterministic() ? " deterministic" : "") +
+                    " | among";
+  for (const Implementation* impl : eligible) key += std::string(" ") + impl->backend->name();
+  const auto by_name = [&](const std::string& name) -> Backend& {
+    for (const Implementation* impl : eligible) {
+      if (name == impl->backend->name()) return *impl->backend;
+    }
+    throw Error("autotune: no candidate named " + name + " for " + trial.key);
+  };
+  if (const std::optional<std::string> cached = autotuner_->cached(key)) {
+    for (const Implementation* impl : eligible) {
+      if (*cached == impl->backend->name()) return *impl->backend;
+    }
+  }
+  log_kernel_note_once(
+      family, "autotune",
+      std::string("kernel choice auto for ") + family_name(family) + " on " + label_ +
+          ": measuring each new shape once (cache: " +
+          (autotuner_->options().cache_path.empty() ? std::string("memory only")
+                                                    : autotuner_->options().cache_path) +
+          "; table: --kernel-report)");
+  Scratch scratch(device_, trial.floats);
+  const std::vector<float*> buffers = scratch.pointers();
+  std::vector<AutotuneCandidate> candidates;
+  for (const Implementation* impl : eligible) {
+    Backend* backend = impl->backend;
+    candidates.push_back(
+        {backend->name(), [&trial, backend, &buffers] { trial.run(*backend, buffers); }});
+  }
+  return by_name(autotuner_->pick(key, candidates));
+}
+
+std::vector<AutotuneEntry> Dispatch::autotune_table() const {
+  return autotuner_->table();
+}
+
+// ---- the trials: each op group's forward and backward on scratch buffers ------------------------
+
+std::optional<Dispatch::Trial> Dispatch::conv_trial(const Conv2dParams& p) {
+  const size_t x = count(p.batch, p.in_channels, p.in_h, p.in_w);
+  const size_t w = count(p.out_channels, p.in_channels, p.kernel_h, p.kernel_w);
+  const size_t y = count(p.batch, p.out_channels, p.out_h(), p.out_w());
+  const size_t o = count(p.out_channels);
+  return Trial{"conv2d " + describe(p),
+               {x, w, o, y, x, w, o},
+               [p](Backend& b, const std::vector<float*>& s) {
+                 b.conv2d_forward(p, s[0], s[1], s[2], s[3]);
+                 b.conv2d_backward_data(p, s[3], s[1], s[4]);
+                 b.conv2d_backward_filter(p, s[0], s[3], s[5], s[6]);
+               }};
+}
+
+std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(const ConvTranspose2dParams& p) {
+  const size_t x = count(p.batch, p.in_channels, p.in_h, p.in_w);
+  const size_t w = count(p.in_channels, p.out_channels, p.kernel_h, p.kernel_w);
+  const size_t y = count(p.batch, p.out_channels, p.out_h(), p.out_w());
+  const size_t o = count(p.out_channels);
+  return Trial{"conv_transpose2d " + describe(p),
+               {x, w, o, y, x, w, o},
+               [p](Backend& b, const std::vector<float*>& s) {
+                 b.conv_transpose2d_forward(p, s[0], s[1], s[2], s[3]);
+                 b.conv_transpose2d_backward_data(p, s[3], s[1], s[4]);
+                 b.conv_transpose2d_backward_filter(p, s[0], s[3], s[5], s[6]);
+               }};
+}
+
+std::optional<Dispatch::Trial> Dispatch::batch_norm_trial(const BatchNormParams& p) {
+  const size_t x = count(p.batch, p.channels, p.spatial);
+  const size_t c = count(p.channels);
+  std::ostringstream key;
+  key << "batch_norm N=" << p.batch << " C=" << p.channels << " S=" << p.spatial;
+  // x, y, dx; gamma, beta, save_mean, save_invstd, running_mean, running_var, dgamma, dbeta
+  return Trial{
+      key.str(), {x, x, x, c, c, c, c, c, c, c, c}, [p](Backend& b, const std::vector<float*>& s) {
+        b.batch_norm_forward_train(p, s[0], s[3], s[4], s[1], s[5], s[6], s[7], s[8]);
+        b.batch_norm_backward(p, s[1], s[0], s[3], s[5], s[6], s[2], s[9], s[10]);
+      }};
+}
+
+std::optional<Dispatch::Trial> Dispatch::gemm_trial(const GemmParams& p) {
+  std::ostringstream key;
+  key << "gemm m=" << p.m << " n=" << p.n << " k=" << p.k << " " << (p.trans_a ? "T" : "N")
+      << (p.trans_b ? "T" : "N") << " beta=" << p.beta;
+  return Trial{key.str(),
+               {count(p.m, p.k), count(p.k, p.n), count(p.m, p.n)},
+               [p](Backend& b, const std::vector<float*>& s) { b.gemm(p, s[0], s[1], s[2]); }};
+}
+
+std::optional<Dispatch::Trial> Dispatch::linear_trial(int n, int in_features, int out_features) {
+  const size_t x = count(n, in_features), w = count(out_features, in_features);
+  const size_t y = count(n, out_features), o = count(out_features);
+  std::ostringstream key;
+  key << "linear N=" << n << " in=" << in_features << " out=" << out_features;
+  return Trial{key.str(),
+               {x, w, o, y, x, w, o},
+               [n, in_features, out_features](Backend& b, const std::vector<float*>& s) {
+                 b.linear_forward(n, in_features, out_features, s[0], s[1], s[2], s[3]);
+                 b.linear_backward(n, in_features, out_features, s[0], s[1], s[3], s[4], s[5],
+                                   s[6]);
+               }};
+}
+
+// ---- the devices' dispatches -------------------------------------------------------------------
+
+namespace {
+
+// The processor's model name, so a CPU autotune cache is not read on another processor.
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  }
+  return "cpu";
+}
+
+Dispatch& cpu_dispatch() {
+  static Dispatch* instance = [] {
+    DispatchDevice device;
+    device.label = "cpu";
+    device.name = cpu_model();
+    device.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
+    device.release = [](void* pointer, size_t) { std::free(pointer); };
+    device.synchronize = [] {};
+    // Never destroyed: ops may run from static destructors of other objects.
+    return new Dispatch(std::move(device), {{&cpu_backend(), KernelPath::hand, true}});
+  }();
+  return *instance;
+}
+
+std::mutex devices_mutex;
+std::map<int, Dispatch*> cuda_dispatches;  // never destroyed, like the backends they hold
+
+}  // namespace
+
+Dispatch& dispatch(Device device) {
+  if (device.is_cpu()) return cpu_dispatch();
 #ifdef WEFT_HAVE_CUDA
-  // Hand kernels or cuDNN/cuBLAS per op family, as the kernel choice says (kernels/selection.h).
-  return cuda_selecting_backend(device.index);
+  std::lock_guard<std::mutex> lock(devices_mutex);
+  Dispatch*& slot = cuda_dispatches[device.index];
+  if (slot == nullptr) {
+    const int index = device.index;
+    DispatchDevice d;
+    d.label = device.str();
+    d.name = cuda::device_name(index);
+    d.driver = cuda::version_description() + ", " + cuda_vendor_versions();
+    d.allocate = [index](size_t bytes) {
+      void* pointer = cuda::cached_malloc(index, bytes);
+      cuda::memset_zero(index, pointer, bytes);
+      return pointer;
+    };
+    d.release = [index](void* pointer, size_t bytes) { cuda::cached_free(index, pointer, bytes); };
+    d.synchronize = [index] { cuda::synchronize(index); };
+    slot = new Dispatch(std::move(d), {{&cuda_hand_backend(index), KernelPath::hand, true},
+                                       {&cuda_vendor_backend(index), KernelPath::vendor, false}});
+  }
+  return *slot;
 #else
   throw Error("no backend for " + device.str() + ": this weft was built without CUDA");
 #endif
+}
+
+std::string kernel_report() {
+  std::string out = "kernels on cpu: " + std::string(cpu_backend().name()) + "\n";
+  out += format_autotune_table(cpu_dispatch().autotune_table());
+  std::lock_guard<std::mutex> lock(devices_mutex);
+  for (const auto& [index, d] : cuda_dispatches) {
+    out += std::string("kernels on ") + d->name() + " (" + d->autotuner().options().device + "):\n";
+    out += format_autotune_table(d->autotune_table());
+  }
+  return out;
 }
 
 }  // namespace weft

@@ -1,14 +1,178 @@
-// Which Backend runs the kernels for a device: the CPU reference for Device::cpu(); for a CUDA
-// device in a CUDA build, the selecting backend, which runs each op family's hand kernel or
-// cuDNN/cuBLAS as the kernel choice says (kernels/selection.h, WEFT_KERNELS). engine/ops/ calls
-// backend_for(tensor.device()).
+// The dispatch: where an op's call meets the backend that runs it. An op reaches its kernel in
+// three hops, each named:
+//
+//   engine/ops/*.cpp      the op: shape rule, params struct, backward closure
+//     dispatch(device)    this file: picks one implementation of the device per call
+//       Backend           the implementation (cpu, cuda-hand, cuda-vendor; kernels/backend.h)
+//         launcher        the kernel (kernels/cpu/*.cpp, kernels/cuda/*.cu, kernels/cuda_vendor/)
+//
+// A device has one implementation per kernel library it can run: the CPU has `cpu`; a GPU has
+// `cuda-hand` and `cuda-vendor` (which covers conv, conv_transpose, batchnorm and gemm). For each
+// call the dispatch reads the op family's kernel choice (kernels/selection.h: WEFT_KERNELS or
+// set_kernel_choice, hand | vendor | auto) and
+//   hand    runs the hand implementation (NotImplemented if its supports() predicate says no);
+//   vendor  runs the vendor implementation, or the hand one where the family has none (said once);
+//   auto    runs the only eligible implementation, or, when several are eligible, the fastest
+//           one for this call's shapes, measured on the first call with those shapes
+//           (engine/autotune.h) and cached in memory and on disk.
+// The measurement covers the op's whole group: conv2d's forward, backward-data and
+// backward-filter together, batch norm's forward and backward, linear's forward and backward,
+// one GEMM, so that the ops that share a params struct (a forward and its backwards) share the
+// key and always run on the same implementation. In deterministic mode (WEFT_DETERMINISTIC=1 or
+// set_deterministic(true)) auto considers only implementations that give bit-identical results
+// run to run (the hand kernels; not cuDNN, whose algorithm choice may fall back to a
+// non-deterministic one).
+//
+// Dispatch is itself a Backend, generated from the op table (WEFT_BACKEND_OPS), so the op-case
+// table can run exactly what the engine runs. Each method makes one choice and one call; nothing
+// else wraps the implementations.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/autotune.h"
 #include "engine/device.h"
 #include "kernels/backend.h"
+#include "kernels/hand_support.h"
+#include "kernels/selection.h"
 
 namespace weft {
 
-Backend& backend_for(Device device);
+// Deterministic mode: auto keeps only deterministic implementations. Read from
+// WEFT_DETERMINISTIC=1 on first use; the API overrides it.
+void set_deterministic(bool enabled);
+bool deterministic();
+
+// What `auto` may measure with: scratch memory on the device and a way to wait for it.
+struct DispatchDevice {
+  std::string label;   // "cpu", "cuda:0"; in messages
+  std::string name;    // "cpu", "NVIDIA H200"; in the autotune cache
+  std::string driver;  // versions that make timings comparable; in the autotune cache
+  // Zero-filled device memory for trial runs, and its release.
+  std::function<void*(size_t bytes)> allocate;
+  std::function<void(void* pointer, size_t bytes)> release;
+  std::function<void()> synchronize;
+};
+
+// One implementation of a device's ops.
+struct Implementation {
+  Backend* backend = nullptr;
+  KernelPath path = KernelPath::hand;  // hand: weft's kernels; vendor: a vendor library
+  bool deterministic = true;
+};
+
+class Dispatch final : public Backend {
+ public:
+  // `implementations` holds at most one of each path; the hand one implements every family.
+  // `clock` (seconds) is for tests; empty means a steady clock.
+  Dispatch(DispatchDevice device, std::vector<Implementation> implementations,
+           std::function<double()> clock = {});
+
+  const char* name() const override { return label_.c_str(); }
+
+#define WEFT_DISPATCH_ARGS(...) __VA_ARGS__
+#define WEFT_DISPATCH_METHOD(family, name, params, args) \
+  void name params override {                            \
+    choose(Op::name, WEFT_DISPATCH_ARGS args).name args; \
+  }
+  WEFT_BACKEND_OPS(WEFT_DISPATCH_METHOD)
+#undef WEFT_DISPATCH_METHOD
+#undef WEFT_DISPATCH_ARGS
+
+  // What auto measured or read, for the report (format_autotune_table).
+  std::vector<AutotuneEntry> autotune_table() const;
+  const Autotuner& autotuner() const {
+    return *autotuner_;
+  }
+
+ private:
+  // A measurable call: its key and the trial of its op group on scratch buffers.
+  struct Trial {
+    std::string key;
+    std::vector<size_t> floats;  // scratch buffers, in floats
+    std::function<void(Backend&, const std::vector<float*>&)> run;
+  };
+
+  template <class... Args>
+  Backend& choose(Op op, const Args&... args) {
+    return choose_for(op, hand_supports_call(args...), [&] { return trial_for(op, args...); });
+  }
+  Backend& choose_for(Op op, const KernelSupport& hand_support,
+                      const std::function<std::optional<Trial>()>& make_trial);
+  Backend& measure(KernelFamily family, const Trial& trial,
+                   const std::vector<const Implementation*>& eligible);
+
+  // The hand kernels' supports() predicate for the call's params struct (yes for the rest).
+  template <class... Rest>
+  static KernelSupport hand_supports_call(const Conv2dParams& p, const Rest&...) {
+    return hand_supports(p);
+  }
+  template <class... Rest>
+  static KernelSupport hand_supports_call(const ConvTranspose2dParams& p, const Rest&...) {
+    return hand_supports(p);
+  }
+  template <class... Rest>
+  static KernelSupport hand_supports_call(const BatchNormParams& p, const Rest&...) {
+    return hand_supports(p);
+  }
+  template <class... Rest>
+  static KernelSupport hand_supports_call(const GemmParams& p, const Rest&...) {
+    return hand_supports(p);
+  }
+  template <class... Args>
+  static KernelSupport hand_supports_call(const Args&...) {
+    return KernelSupport::yes();
+  }
+
+  // The trial of the call's op group, for the groups auto can measure.
+  static std::optional<Trial> conv_trial(const Conv2dParams& p);
+  static std::optional<Trial> conv_transpose_trial(const ConvTranspose2dParams& p);
+  static std::optional<Trial> batch_norm_trial(const BatchNormParams& p);
+  static std::optional<Trial> gemm_trial(const GemmParams& p);
+  static std::optional<Trial> linear_trial(int n, int in_features, int out_features);
+  template <class... Rest>
+  static std::optional<Trial> trial_for(Op, const Conv2dParams& p, const Rest&...) {
+    return conv_trial(p);
+  }
+  template <class... Rest>
+  static std::optional<Trial> trial_for(Op, const ConvTranspose2dParams& p, const Rest&...) {
+    return conv_transpose_trial(p);
+  }
+  template <class... Rest>
+  static std::optional<Trial> trial_for(Op, const BatchNormParams& p, const Rest&...) {
+    return batch_norm_trial(p);
+  }
+  template <class... Rest>
+  static std::optional<Trial> trial_for(Op, const GemmParams& p, const Rest&...) {
+    return gemm_trial(p);
+  }
+  template <class... Rest>
+  static std::optional<Trial> trial_for(Op op, int n, int in_features, int out_features,
+                                        const Rest&...) {
+    if (op != Op::linear_forward && op != Op::linear_backward) return std::nullopt;
+    return linear_trial(n, in_features, out_features);
+  }
+  template <class... Args>
+  static std::optional<Trial> trial_for(Op, const Args&...) {
+    return std::nullopt;
+  }
+
+  std::string label_;
+  DispatchDevice device_;
+  std::vector<Implementation> implementations_;
+  const Implementation* hand_ = nullptr;
+  const Implementation* vendor_ = nullptr;
+  std::unique_ptr<Autotuner> autotuner_;
+};
+
+// The dispatch of `device`, created on first use: engine/ops/ calls dispatch(x.device()).
+Dispatch& dispatch(Device device);
+
+// The autotune tables of every device used so far, as text (for --kernel-report).
+std::string kernel_report();
 
 }  // namespace weft

@@ -3,9 +3,9 @@
 
 #include <cstdio>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/runtime.h"
 #endif
 
 namespace weft {

@@ -7,7 +7,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft {
 
@@ -199,7 +199,7 @@ void Tensor::zero_() {
 
 void Tensor::fill_(float value) {
   WEFT_CHECK(dtype() == DType::f32, "fill_ needs a float tensor, got ", str());
-  backend_for(device()).fill(numel(), value, data<float>());
+  dispatch(device()).fill(numel(), value, data<float>());
 }
 
 // ---- shape views and copies ----

@@ -2,7 +2,7 @@
 //
 // A kernel in weft takes raw pointers plus one of these plain structs, never a Tensor, so the
 // same call can be made from the engine (engine/ops/), from a unit test or from a benchmark.
-// The CPU reference (kernels/cpu/) and the CUDA kernels (kernels/cuda/, kernels/cudnn/) read the
+// The CPU reference (kernels/cpu/) and the CUDA kernels (kernels/cuda/, kernels/cuda_vendor/) read the
 // same struct, which is why it lives here and depends on nothing.
 //
 // Layout conventions used by all kernels:
@@ -96,6 +96,24 @@ struct DropoutParams {
   float p = 0.5f;
   uint64_t seed = 0;
   uint64_t offset = 0;
+};
+
+// Elementwise activations. `alpha` (passed beside) is the negative slope of leaky_relu and the
+// alpha of elu, ignored otherwise.
+enum class Activation { relu, leaky_relu, elu, sigmoid, tanh };
+
+// Broadcasting binary arithmetic.
+enum class BinaryOp { add, sub, mul, div };
+
+// NumPy broadcasting over up to kMaxDims dimensions. Shapes are right-aligned by the engine and
+// given here with the same number of dims; a size-1 dimension of an input broadcasts. Strides
+// are in elements, 0 for broadcast dimensions.
+constexpr int kMaxDims = 8;
+struct BroadcastParams {
+  int ndim = 0;
+  int64_t out_shape[kMaxDims] = {};
+  int64_t a_strides[kMaxDims] = {};
+  int64_t b_strides[kMaxDims] = {};
 };
 
 // Row-major matrix product C = alpha * op(A) op(B) + beta * C, op = optional transpose.

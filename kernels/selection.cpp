@@ -1,5 +1,5 @@
 // The hand/vendor choice (selection.h): names, the WEFT_KERNELS parser, the process-wide
-// settings, the decision function and the once-only log.
+// settings and the kernel log.
 //
 // The settings are one small table behind a mutex. It is filled on first use from the defaults
 // (auto everywhere, TF32 off) and the environment (WEFT_KERNELS, WEFT_TF32); API calls change
@@ -12,7 +12,7 @@
 #include <set>
 #include <utility>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft {
 namespace {
@@ -228,33 +228,20 @@ bool vendor_tf32() {
   return current().tf32;
 }
 
-// ---- the decision -----------------------------------------------------------------------------
-
-KernelDecision decide_kernel_path(KernelFamily family, KernelChoice choice,
-                                  const KernelSupport& hand) {
-  using Note = KernelDecision::Note;
-  if (!has_vendor_path(family)) {
-    if (!hand.supported) return {KernelPath::hand, Note::hand_unsupported, hand.reason};
-    if (choice == KernelChoice::vendor) {
-      return {KernelPath::hand, Note::no_vendor_path,
-              std::string(family_name(family)) + " has no vendor path; its hand kernel runs"};
-    }
-    return {KernelPath::hand, Note::none, {}};
-  }
-  switch (choice) {
-    case KernelChoice::hand:
-      if (!hand.supported) return {KernelPath::hand, Note::hand_unsupported, hand.reason};
-      return {KernelPath::hand, Note::none, {}};
-    case KernelChoice::vendor:
-      return {KernelPath::vendor, Note::none, {}};
-    case KernelChoice::automatic:
-      if (hand.supported) return {KernelPath::hand, Note::none, {}};
-      return {KernelPath::vendor, Note::fallback, hand.reason};
-  }
-  return {KernelPath::hand, Note::none, {}};
-}
-
 // ---- the log ----------------------------------------------------------------------------------
+
+void log_kernel_message(const std::string& message) {
+  KernelLogSink sink;
+  {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    sink = log_sink;
+  }
+  if (sink) {
+    sink(message);
+  } else {
+    std::fprintf(stderr, "weft: %s\n", message.c_str());
+  }
+}
 
 bool log_kernel_note_once(KernelFamily family, const std::string& reason,
                           const std::string& message) {

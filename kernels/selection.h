@@ -1,13 +1,13 @@
-// Hand or vendor: which implementation runs an op family on a CUDA device.
+// Hand or vendor: the user's kernel choice per op family, its grammar, and the kernel log.
 //
 // weft has two implementations of the expensive op families on a GPU: its own kernels
-// (kernels/cuda/, "hand") and NVIDIA's libraries (kernels/cudnn/, "vendor": cuDNN for
-// convolutions and batch norm, cuBLAS for GEMM and linear). For each family the user picks
+// (kernels/cuda/, "cuda-hand") and NVIDIA's libraries (kernels/cuda_vendor/, "cuda-vendor":
+// cuDNN for convolutions and batch norm, cuBLAS for GEMM and linear). For each family the user
+// picks
 //
 //   hand     always the hand kernel (an op its supports() predicate rejects is an error)
-//   vendor   always cuDNN/cuBLAS (families without a vendor path keep the hand kernel)
-//   auto     the hand kernel where its supports() predicate (kernels/hand_support.h) says yes,
-//            cuDNN/cuBLAS otherwise; each fallback is logged once per family and reason
+//   vendor   always the vendor library (families without a vendor path keep the hand kernel)
+//   auto     the faster of the two for each call's shapes, measured on first use (the default)
 //
 // from the environment, read once at the first query,
 //
@@ -17,15 +17,14 @@
 //
 // or from the API (set_kernel_choice), which overrides the environment. The default is auto.
 //
-// This file is plain C++ with no CUDA in it, so that the decision can be unit-tested on a
-// machine without a GPU: decide_kernel_path() is a pure function of (family, choice, what the
-// hand kernel supports). kernels/selecting_backend.h applies it to every Backend call.
+// The choice is applied, per call, in one place: the dispatch (engine/dispatch.h), which also
+// does the measuring of `auto`. This file is plain C++ with no CUDA in it.
 //
-// Forward and backward agree: the decision for an op depends only on its family, the family's
-// current choice and its params struct, and an op's backward is called with the same params
-// struct as its forward (Conv2dParams for conv2d_forward, _backward_data and _backward_filter,
-// and so on). Changing a choice between a forward and its backward would break that; change
-// choices between training steps.
+// Forward and backward agree: the dispatch's decision for an op depends only on its family, the
+// family's current choice and its params struct, and an op's backward is called with the same
+// params struct as its forward (Conv2dParams for conv2d_forward, _backward_data and
+// _backward_filter, and so on). Changing a choice between a forward and its backward would break
+// that; change choices between training steps.
 #pragma once
 
 #include <array>
@@ -106,9 +105,7 @@ void reset_kernel_choices();
 void set_vendor_tf32(bool enabled);
 bool vendor_tf32();
 
-// ---- the decision -------------------------------------------------------------------------------
-
-// What a hand kernel's supports() predicate says about one call.
+// What a hand kernel's supports() predicate says about one call (kernels/hand_support.h).
 struct KernelSupport {
   bool supported = true;
   std::string reason;  // why not, when !supported
@@ -117,26 +114,10 @@ struct KernelSupport {
   static KernelSupport no(std::string why) { return {false, std::move(why)}; }
 };
 
-struct KernelDecision {
-  KernelPath path = KernelPath::hand;
-  // Something the user should hear about (once): auto fell back to the vendor library, vendor
-  // was asked for a family that has no vendor path, or hand was forced on a call it does not
-  // support (the caller turns the last into weft::NotImplemented).
-  enum class Note { none, fallback, no_vendor_path, hand_unsupported };
-  Note note = Note::none;
-  std::string reason;
-};
-
-// The whole policy, as a pure function:
-//   family without a vendor path  -> hand (note no_vendor_path if vendor was asked for)
-//   hand                          -> hand (note hand_unsupported if the predicate says no)
-//   vendor                        -> vendor
-//   auto                          -> hand if supported, else vendor (note fallback)
-KernelDecision decide_kernel_path(KernelFamily family, KernelChoice choice,
-                                  const KernelSupport& hand);
-
 // ---- the once-only log --------------------------------------------------------------------------
 
+// Sends `message` to the log (stderr unless a sink is installed).
+void log_kernel_message(const std::string& message);
 // Sends `message` to the log the first time (family, reason) is seen and returns true; later
 // calls with the same pair return false. The log is stderr unless a sink is installed.
 bool log_kernel_note_once(KernelFamily family, const std::string& reason,

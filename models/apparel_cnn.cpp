@@ -1,7 +1,7 @@
 // Seed 003's multi-label apparel CNN (see apparel_cnn.h).
 #include "models/apparel_cnn.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/nn/init.h"
 
 namespace weft::models {

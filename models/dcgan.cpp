@@ -4,7 +4,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 

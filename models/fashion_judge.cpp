@@ -7,7 +7,7 @@
 
 #include "engine/autograd.h"
 #include "engine/data/shoe_standin.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/train/classification.h"

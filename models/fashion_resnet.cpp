@@ -1,7 +1,7 @@
 // The small residual network of the "strong" Fashion-MNIST setup (see fashion_resnet.h).
 #include "models/fashion_resnet.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 

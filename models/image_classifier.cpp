@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/ops.h"
 #include "models/resnet.h"
 #include "models/simple_cnn.h"

@@ -1,7 +1,7 @@
 // Seed 001's shoe-pair models (see pair_cnn.h).
 #include "models/pair_cnn.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/ops.h"
 
 namespace weft::models {

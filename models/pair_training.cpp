@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/ops.h"
 #include "engine/report/metrics.h"
 #include "engine/train/interrupt.h"

@@ -1,7 +1,7 @@
 // ResNet-18 / ResNet-50 with torchvision's names (see resnet.h).
 #include "models/resnet.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
 

@@ -1,7 +1,7 @@
 // Seed 002's simple CNN (see simple_cnn.h).
 #include "models/simple_cnn.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 

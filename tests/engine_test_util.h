@@ -7,7 +7,7 @@
 #include <exception>
 #include <string>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::test {
 

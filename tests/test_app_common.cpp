@@ -1,4 +1,4 @@
-// The shared app support (engine/app/): report.json written atomically as valid JSON, the
+// The shared app support (apps/common/): report.json written atomically as valid JSON, the
 // one-line error, the common flags and exit codes of run_main, mean and spread, the classifier
 // report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
 // class of an imbalanced set.
@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
-#include "engine/app/classifier_run.h"
-#include "engine/app/reports.h"
-#include "engine/app/standins.h"
+#include "apps/common/app_common.h"
+#include "apps/common/classifier_run.h"
+#include "apps/common/reports.h"
+#include "apps/common/standins.h"
 #include "engine/data/balance.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/loader_epoch.h"
 #include "engine_test_util.h"

@@ -1,5 +1,5 @@
 // Loading weights into every app's model through the shared --weights path
-// (engine/app/app_common.h): a saved model.safetensors and a training checkpoint load back
+// (apps/common/app_common.h): a saved model.safetensors and a training checkpoint load back
 // exactly; a file of another model or shape is rejected with the file named and the first
 // mismatches listed; transfer learning loads everything but the head and freezes the rest.
 #include <catch2/catch.hpp>
@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "engine/io/safetensors.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"

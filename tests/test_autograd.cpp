@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
 #include "tests/engine_test_util.h"

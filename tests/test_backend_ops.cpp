@@ -32,7 +32,8 @@
 
 #include "engine/allocator.h"
 #include "engine/device.h"
-#include "engine/error.h"
+#include "engine/dispatch.h"
+#include "kernels/error.h"
 #include "engine/runtime.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
@@ -1295,7 +1296,7 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
     return;
   }
   DeviceMemory device(weft::Device::cuda(0));
-  run_table(weft::cuda_backend(0), device);
+  run_table(weft::cuda_hand_backend(0), device);
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
@@ -1313,7 +1314,7 @@ static bool gpu_present() {
 
 // The vendor libraries alone: cuDNN and cuBLAS on the convolution, transposed convolution,
 // batch-norm, GEMM and linear cases; every other case is counted as skipped, since the vendor
-// backend does not implement it (kernels/cudnn/vendor_backend.cu).
+// backend does not implement it (kernels/cuda_vendor/vendor_backend.cu).
 TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
   if (!gpu_present()) return;
@@ -1324,9 +1325,9 @@ TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]")
 #endif
 }
 
-// What the engine runs on a GPU (engine/dispatch.cpp): the selecting backend, under each kernel
-// choice for every family in turn (kernels/selection.h).
-TEST_CASE("backend ops: the selecting CUDA backend matches the CPU reference under each choice",
+// What the engine runs on a GPU: the device's dispatch (engine/dispatch.h), under each kernel
+// choice for every family in turn (kernels/selection.h); under auto it measures every shape.
+TEST_CASE("backend ops: the GPU dispatch matches the CPU reference under each choice",
           "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
   if (!gpu_present()) return;
@@ -1338,7 +1339,7 @@ TEST_CASE("backend ops: the selecting CUDA backend matches the CPU reference und
        {weft::KernelChoice::hand, weft::KernelChoice::vendor, weft::KernelChoice::automatic}) {
     INFO("kernel choice " << weft::choice_name(choice) << " for every family");
     weft::set_kernel_choice(choice);
-    run_table(weft::cuda_selecting_backend(0), device);
+    run_table(weft::dispatch(weft::Device::cuda(0)), device);
   }
 #else
   WARN("SKIPPED: this weft was built without CUDA");

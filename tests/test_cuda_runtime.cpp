@@ -1,4 +1,4 @@
-// The CUDA runtime under the engine (engine/cuda/runtime.cu) on a real GPU: host<->device copies
+// The CUDA runtime under the engine (kernels/cuda_runtime/runtime.cu) on a real GPU: host<->device copies
 // through the pinned staging buffers, at sizes around the 2 MiB chunk, with the source reused
 // as soon as the upload returns; the caching allocator's reuse and byte counters; strided row
 // copies (slice, concat). Label
@@ -17,7 +17,7 @@
 #include "engine/runtime.h"
 #include "engine/tensor.h"
 #ifdef WEFT_HAVE_CUDA
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/runtime.h"
 #endif
 
 namespace {

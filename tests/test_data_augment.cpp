@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/data/augment.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

@@ -6,7 +6,7 @@
 
 #include "data_test_util.h"
 #include "engine/data/fashion_mnist.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

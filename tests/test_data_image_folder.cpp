@@ -7,7 +7,7 @@
 
 #include "data_test_util.h"
 #include "engine/data/image_folder.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

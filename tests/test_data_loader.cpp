@@ -7,7 +7,7 @@
 #include <numeric>
 
 #include "engine/data/loader.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

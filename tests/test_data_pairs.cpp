@@ -7,7 +7,7 @@
 #include "data_test_util.h"
 #include "engine/data/pairs.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

@@ -9,7 +9,7 @@
 
 #include "engine/data/balance.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::data;

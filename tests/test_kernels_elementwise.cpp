@@ -17,9 +17,9 @@
 #include "kernels/cpu/softmax.h"
 #include "kernels/philox.h"
 
-using weft::cpu::Activation;
-using weft::cpu::BinaryOp;
-using weft::cpu::BroadcastParams;
+using weft::Activation;
+using weft::BinaryOp;
+using weft::BroadcastParams;
 
 namespace {
 
@@ -352,7 +352,7 @@ TEST_CASE("cpu elementwise: reduce_broadcast sums over broadcast dimensions and 
     BroadcastParams p;
     p.ndim = static_cast<int>(c.out.size());
     for (int d = 0; d < p.ndim; ++d) p.out_shape[d] = c.out[d];
-    int64_t strides[weft::cpu::kMaxDims] = {};
+    int64_t strides[weft::kMaxDims] = {};
     broadcast_strides(c.in, c.out, strides);
 
     const std::vector<float> grad = random_vector(static_cast<size_t>(numel(c.out)), -1, 1, 31);

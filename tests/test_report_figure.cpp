@@ -8,7 +8,7 @@
 #include <stb/stb_image.h>
 
 #include "data_test_util.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/report/figure.h"
 
 using namespace weft;

@@ -1,7 +1,7 @@
 // Tests of engine/report/metrics.h on inputs small enough to compute by hand.
 #include <catch2/catch.hpp>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/report/metrics.h"
 
 using namespace weft;

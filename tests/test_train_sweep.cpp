@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/sweep.h"
 #include "tests/engine_test_util.h"

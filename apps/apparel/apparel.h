@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "engine/data/image_folder.h"
 
 namespace weft::apparel {

@@ -16,7 +16,7 @@
 //
 // A label is predicted when its sigmoid reaches its threshold: 0.5 (--threshold), or, with
 // --tune-thresholds, the value in 0.05..0.95 that maximises that label's F1 on the validation
-// split. The report (engine/app/reports.h) gives per-label precision / recall / F1 with a 2x2
+// split. The report (apps/common/reports.h) gives per-label precision / recall / F1 with a 2x2
 // confusion per label, micro and macro F1, Hamming loss and subset accuracy on the test split,
 // beside the seed's micro-F1 0.908 and macro-F1 0.863 - on its own data, not this data.
 //
@@ -26,12 +26,12 @@
 #include <filesystem>
 
 #include "apparel.h"
-#include "engine/app/classifier_run.h"
-#include "engine/app/reports.h"
-#include "engine/app/standins.h"
+#include "apps/common/classifier_run.h"
+#include "apps/common/reports.h"
+#include "apps/common/standins.h"
 #include "engine/data/loader.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/runtime.h"
 #include "engine/train/loader_epoch.h"
 #include "models/apparel_cnn.h"

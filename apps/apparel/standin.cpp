@@ -19,9 +19,9 @@
 #include <cmath>
 
 #include "apparel.h"
-#include "engine/app/standins.h"
+#include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/random.h"
 
 namespace weft::apparel {

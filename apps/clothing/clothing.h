@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
-#include "engine/app/classifier_run.h"
+#include "apps/common/app_common.h"
+#include "apps/common/classifier_run.h"
 #include "engine/data/augment.h"
 #include "engine/data/image_io.h"
 #include "engine/nn/module.h"

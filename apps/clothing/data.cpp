@@ -4,11 +4,11 @@
 #include <cstdio>
 
 #include "clothing.h"
-#include "engine/app/standins.h"
+#include "apps/common/standins.h"
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::clothing {
 

@@ -6,7 +6,7 @@
 
 #include "clothing.h"
 #include "engine/data/image_io.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/report/figure.h"
 #include "engine/report/gradcam.h"
 #include "models/image_classifier.h"

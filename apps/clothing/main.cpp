@@ -33,10 +33,10 @@
 #include <filesystem>
 
 #include "clothing.h"
-#include "engine/app/standins.h"
+#include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/data/image_folder.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"

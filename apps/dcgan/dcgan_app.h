@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "engine/data/fashion_mnist.h"
 #include "models/dcgan.h"
 

@@ -24,7 +24,7 @@
 #include "engine/data/image_folder.h"
 #include "engine/data/shoe_standin.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"
 #include "engine/train/classification.h"

@@ -8,7 +8,7 @@
 #include "apps/dcgan/dcgan_app.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/shoe_standin.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/optim/optimizer.h"
 #include "engine/report/canvas.h"

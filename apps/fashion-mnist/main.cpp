@@ -22,7 +22,7 @@
 // Every setup holds out 20% of the 60,000 training images for validation (seeded), as the seed
 // did, and evaluates the 10,000 test images once at the end. report.json records, besides
 // test_accuracy, the epoch and wall time at which validation accuracy first reached 91.9% and
-// 94%. The training loop, checkpoints, resume and report are engine/app/classifier_run.h.
+// 94%. The training loop, checkpoints, resume and report are apps/common/classifier_run.h.
 //
 // Ctrl-C (or SIGTERM) finishes the current step and exits with status 130 (143); --resume
 // then repeats the interrupted epoch and ends exactly where an uninterrupted run would (CPU).
@@ -32,11 +32,11 @@
 #include <numeric>
 
 #include "setups.h"
-#include "engine/app/app_common.h"
-#include "engine/app/classifier_run.h"
-#include "engine/app/standins.h"
+#include "apps/common/app_common.h"
+#include "apps/common/classifier_run.h"
+#include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime.h"
 #include "engine/train/sweep.h"

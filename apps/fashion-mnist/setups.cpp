@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "engine/data/augment.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/nn/module.h"

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "models/pair_cnn.h"
 
 namespace weft::pairs_app {

@@ -12,7 +12,7 @@
 #include "engine/data/shoe_standin.h"
 #include "engine/data/splits.h"
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"

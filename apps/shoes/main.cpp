@@ -28,13 +28,13 @@
 #include <cstdio>
 #include <map>
 
-#include "engine/app/app_common.h"
-#include "engine/app/classifier_run.h"
-#include "engine/app/standins.h"
+#include "apps/common/app_common.h"
+#include "apps/common/classifier_run.h"
+#include "apps/common/standins.h"
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"
 #include "models/image_classifier.h"

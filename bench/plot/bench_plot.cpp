@@ -29,7 +29,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/report/figure.h"
 
 namespace {

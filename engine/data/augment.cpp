@@ -6,7 +6,7 @@
 #include <cstring>
 #include <numbers>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

@@ -9,7 +9,7 @@
 #include <fstream>
 #include <memory>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

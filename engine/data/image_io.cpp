@@ -16,7 +16,7 @@
 #include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 
 namespace weft::data {

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

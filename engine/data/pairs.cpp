@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

@@ -9,7 +9,7 @@
 
 #include "engine/data/augment.h"
 #include "engine/data/image_io.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 

@@ -10,7 +10,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::io {
 

@@ -6,7 +6,7 @@
 #include <cstring>
 
 #include "engine/allocator.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::nn::init {
 namespace {

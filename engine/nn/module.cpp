@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::nn {
 

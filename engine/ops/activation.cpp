@@ -10,12 +10,12 @@ namespace {
 Tensor activation(const Tensor& x, Activation f, float alpha, const char* name) {
   check_float(x, name, "input");
   Tensor y = Tensor::empty_like(x);
-  backend_for(x.device()).activation_forward(f, alpha, x.numel(), x.data<float>(),
+  dispatch(x.device()).activation_forward(f, alpha, x.numel(), x.data<float>(),
                                              y.data<float>());
   const Tensor x_saved = x.detach(), y_saved = y.detach();
   record(y, name, {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    backend_for(g.device()).activation_backward(f, alpha, g.numel(), x_saved.data<float>(),
+    dispatch(g.device()).activation_backward(f, alpha, g.numel(), x_saved.data<float>(),
                                                 y_saved.data<float>(), g.data<float>(),
                                                 gx.data<float>());
     return std::vector<Tensor>{gx};
@@ -42,11 +42,11 @@ Tensor softmax(const Tensor& x) {
   check_rows(x, "softmax");
   const int rows = to_int(x.dim(0), "softmax"), cols = to_int(x.dim(1), "softmax");
   Tensor y = Tensor::empty_like(x);
-  backend_for(x.device()).softmax_forward(rows, cols, x.data<float>(), y.data<float>());
+  dispatch(x.device()).softmax_forward(rows, cols, x.data<float>(), y.data<float>());
   const Tensor y_saved = y.detach();
   record(y, "softmax", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    backend_for(g.device()).softmax_backward(rows, cols, y_saved.data<float>(), g.data<float>(),
+    dispatch(g.device()).softmax_backward(rows, cols, y_saved.data<float>(), g.data<float>(),
                                              gx.data<float>());
     return std::vector<Tensor>{gx};
   });
@@ -57,11 +57,11 @@ Tensor log_softmax(const Tensor& x) {
   check_rows(x, "log_softmax");
   const int rows = to_int(x.dim(0), "log_softmax"), cols = to_int(x.dim(1), "log_softmax");
   Tensor y = Tensor::empty_like(x);
-  backend_for(x.device()).log_softmax_forward(rows, cols, x.data<float>(), y.data<float>());
+  dispatch(x.device()).log_softmax_forward(rows, cols, x.data<float>(), y.data<float>());
   const Tensor y_saved = y.detach();
   record(y, "log_softmax", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    backend_for(g.device()).log_softmax_backward(rows, cols, y_saved.data<float>(),
+    dispatch(g.device()).log_softmax_backward(rows, cols, y_saved.data<float>(),
                                                  g.data<float>(), gx.data<float>());
     return std::vector<Tensor>{gx};
   });

@@ -45,8 +45,8 @@ Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
 
 BroadcastParams make_params(const Shape& a, const Shape& b, const Shape& out) {
   BroadcastParams p;
-  WEFT_CHECK(out.size() <= static_cast<size_t>(cpu::kMaxDims), "broadcasting supports at most ",
-             cpu::kMaxDims, " dimensions, got ", shape_str(out));
+  WEFT_CHECK(out.size() <= static_cast<size_t>(kMaxDims), "broadcasting supports at most ",
+             kMaxDims, " dimensions, got ", shape_str(out));
   // A scalar result is walked as one dimension of size 1.
   const Shape walk = out.empty() ? Shape{1} : out;
   p.ndim = static_cast<int>(walk.size());
@@ -59,7 +59,7 @@ BroadcastParams make_params(const Shape& a, const Shape& b, const Shape& out) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_shape) {
   Tensor out = Tensor::empty(out_shape, DType::f32, a.device());
   const BroadcastParams p = make_params(a.shape(), b.shape(), out_shape);
-  backend_for(a.device()).binary_forward(op, p, a.data<float>(), b.data<float>(),
+  dispatch(a.device()).binary_forward(op, p, a.data<float>(), b.data<float>(),
                                          out.data<float>());
   return out;
 }
@@ -69,7 +69,7 @@ Tensor reduce_to(const Tensor& grad, const Tensor& input) {
   if (grad.shape() == input.shape()) return grad;
   const BroadcastParams p = make_params(input.shape(), input.shape(), grad.shape());
   Tensor reduced = Tensor::empty(input.shape(), DType::f32, grad.device());
-  backend_for(grad.device())
+  dispatch(grad.device())
       .reduce_broadcast(p, p.a_strides, grad.data<float>(), reduced.numel(),
                         reduced.data<float>());
   return reduced;
@@ -123,10 +123,10 @@ namespace {
 Tensor affine_op(const Tensor& x, float alpha, float beta, const char* name) {
   check_float(x, name, "input");
   Tensor out = Tensor::empty_like(x);
-  backend_for(x.device()).affine(x.numel(), alpha, beta, x.data<float>(), out.data<float>());
+  dispatch(x.device()).affine(x.numel(), alpha, beta, x.data<float>(), out.data<float>());
   record(out, name, {x}, [alpha](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    backend_for(g.device()).affine(g.numel(), alpha, 0.0f, g.data<float>(), gx.data<float>());
+    dispatch(g.device()).affine(g.numel(), alpha, 0.0f, g.data<float>(), gx.data<float>());
     return std::vector<Tensor>{gx};
   });
   return out;
@@ -136,7 +136,7 @@ Tensor affine_op(const Tensor& x, float alpha, float beta, const char* name) {
 Tensor spread_scalar_grad(const Tensor& g, const Shape& shape, float scale) {
   Tensor ones = Tensor::full(shape, scale, g.device());
   Tensor out = Tensor::empty(shape, DType::f32, g.device());
-  backend_for(g.device()).scale_by(out.numel(), g.data<float>(), ones.data<float>(),
+  dispatch(g.device()).scale_by(out.numel(), g.data<float>(), ones.data<float>(),
                                    out.data<float>());
   return out;
 }
@@ -148,7 +148,7 @@ Tensor mul(const Tensor& a, float b) { return affine_op(a, b, 0.0f, "mul_scalar"
 Tensor sum(const Tensor& x) {
   check_float(x, "sum", "input");
   Tensor out = Tensor::empty({}, DType::f32, x.device());
-  backend_for(x.device()).sum(x.numel(), x.data<float>(), out.data<float>());
+  dispatch(x.device()).sum(x.numel(), x.data<float>(), out.data<float>());
   const Shape shape = x.shape();
   record(out, "sum", {x}, [shape](const Tensor& g) {
     return std::vector<Tensor>{spread_scalar_grad(g, shape, 1.0f)};
@@ -161,7 +161,7 @@ Tensor mean(const Tensor& x) {
   WEFT_CHECK(x.numel() > 0, "mean of an empty tensor ", x.str());
   const float scale = 1.0f / static_cast<float>(x.numel());
   Tensor total = Tensor::empty({}, DType::f32, x.device());
-  Backend& backend = backend_for(x.device());
+  Backend& backend = dispatch(x.device());
   backend.sum(x.numel(), x.data<float>(), total.data<float>());
   Tensor out = Tensor::empty({}, DType::f32, x.device());
   backend.affine(1, scale, 0.0f, total.data<float>(), out.data<float>());
@@ -175,7 +175,7 @@ Tensor mean(const Tensor& x) {
 Tensor u8_to_f32(const Tensor& x, float scale, float shift) {
   WEFT_CHECK(x.dtype() == DType::u8, "u8_to_f32: input must be uint8, got ", x.str());
   Tensor out = Tensor::empty(x.shape(), DType::f32, x.device());
-  backend_for(x.device()).u8_to_f32(x.numel(), x.data<uint8_t>(), scale, shift,
+  dispatch(x.device()).u8_to_f32(x.numel(), x.data<uint8_t>(), scale, shift,
                                     out.data<float>());
   return out;
 }

@@ -39,7 +39,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 
   Tensor y = Tensor::empty({p.batch, p.out_channels, p.out_h(), p.out_w()}, DType::f32,
                            x.device());
-  backend_for(x.device()).conv2d_forward(p, x.data<float>(), weight.data<float>(),
+  dispatch(x.device()).conv2d_forward(p, x.data<float>(), weight.data<float>(),
                                          optional_data(bias), y.data<float>());
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
   const bool has_bias = bias.defined();
@@ -47,7 +47,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   const bool need_x = any_requires_grad({x});
   const bool need_w = any_requires_grad({weight, bias});
   record(y, op, {x, weight, bias}, [=](const Tensor& g) {
-    Backend& backend = backend_for(g.device());
+    Backend& backend = dispatch(g.device());
     Tensor gx, gw, gb;
     if (need_x) {
       gx = Tensor::empty_like(x_saved);
@@ -103,14 +103,14 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 
   Tensor y = Tensor::empty({p.batch, p.out_channels, p.out_h(), p.out_w()}, DType::f32,
                            x.device());
-  backend_for(x.device()).conv_transpose2d_forward(p, x.data<float>(), weight.data<float>(),
+  dispatch(x.device()).conv_transpose2d_forward(p, x.data<float>(), weight.data<float>(),
                                                    optional_data(bias), y.data<float>());
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
   const bool has_bias = bias.defined();
   const bool need_x = any_requires_grad({x});
   const bool need_w = any_requires_grad({weight, bias});
   record(y, op, {x, weight, bias}, [=](const Tensor& g) {
-    Backend& backend = backend_for(g.device());
+    Backend& backend = dispatch(g.device());
     Tensor gx, gw, gb;
     if (need_x) {
       gx = Tensor::empty_like(x_saved);

@@ -18,7 +18,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   if (bias.defined()) check_shape(bias, {weight.dim(0)}, op, "bias");
   const int n = to_int(x.dim(0), op), in = to_int(x.dim(1), op), out = to_int(weight.dim(0), op);
   Tensor y = Tensor::empty({n, out}, DType::f32, x.device());
-  backend_for(x.device()).linear_forward(n, in, out, x.data<float>(), weight.data<float>(),
+  dispatch(x.device()).linear_forward(n, in, out, x.data<float>(), weight.data<float>(),
                                          optional_data(bias), y.data<float>());
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
   const bool has_bias = bias.defined();
@@ -31,7 +31,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
       gw = Tensor::empty_like(w_saved);
       if (has_bias) gb = Tensor::empty({out}, DType::f32, g.device());
     }
-    backend_for(g.device()).linear_backward(n, in, out, x_saved.data<float>(),
+    dispatch(g.device()).linear_backward(n, in, out, x_saved.data<float>(),
                                             w_saved.data<float>(), g.data<float>(),
                                             optional_data(gx), optional_data(gw),
                                             optional_data(gb));
@@ -52,10 +52,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   p.k = to_int(a.dim(1), op);
   p.n = to_int(b.dim(1), op);
   Tensor c = Tensor::empty({p.m, p.n}, DType::f32, a.device());
-  backend_for(a.device()).gemm(p, a.data<float>(), b.data<float>(), c.data<float>());
+  dispatch(a.device()).gemm(p, a.data<float>(), b.data<float>(), c.data<float>());
   const Tensor a_saved = a.detach(), b_saved = b.detach();
   record(c, op, {a, b}, [=](const Tensor& g) {
-    Backend& backend = backend_for(g.device());
+    Backend& backend = dispatch(g.device());
     // dA [m, k] = dC [m, n] * B^T ; dB [k, n] = A^T * dC
     Tensor ga = Tensor::empty_like(a_saved), gb = Tensor::empty_like(b_saved);
     GemmParams pa;

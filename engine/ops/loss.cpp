@@ -24,13 +24,13 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& 
              ": label smoothing must be in [0, 1], got ", label_smoothing);
   const int n = to_int(logits.dim(0), op), c = to_int(logits.dim(1), op);
   Tensor loss = Tensor::empty({}, DType::f32, logits.device());
-  backend_for(logits.device())
+  dispatch(logits.device())
       .cross_entropy_forward(n, c, logits.data<float>(), targets.data<int32_t>(),
                              optional_data(class_weights), label_smoothing, loss.data<float>());
   const Tensor logits_saved = logits.detach(), weights_saved = class_weights;
   record(loss, op, {logits}, [=](const Tensor& g) {
     Tensor gl = Tensor::empty_like(logits_saved);
-    backend_for(g.device())
+    dispatch(g.device())
         .cross_entropy_backward(n, c, logits_saved.data<float>(), targets.data<int32_t>(),
                                 optional_data(weights_saved), label_smoothing, g.data<float>(),
                                 gl.data<float>());
@@ -52,13 +52,13 @@ void check_pair(const Tensor& x, const Tensor& target, const char* op) {
 Tensor bce_with_logits(const Tensor& logits, const Tensor& targets) {
   check_pair(logits, targets, "bce_with_logits");
   Tensor loss = Tensor::empty({}, DType::f32, logits.device());
-  backend_for(logits.device())
+  dispatch(logits.device())
       .bce_with_logits_forward(logits.numel(), logits.data<float>(), targets.data<float>(),
                                loss.data<float>());
   const Tensor x_saved = logits.detach(), t_saved = targets.detach();
   record(loss, "bce_with_logits", {logits}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(x_saved);
-    backend_for(g.device()).bce_with_logits_backward(x_saved.numel(), x_saved.data<float>(),
+    dispatch(g.device()).bce_with_logits_backward(x_saved.numel(), x_saved.data<float>(),
                                                      t_saved.data<float>(), g.data<float>(),
                                                      gx.data<float>());
     return std::vector<Tensor>{gx};
@@ -69,13 +69,13 @@ Tensor bce_with_logits(const Tensor& logits, const Tensor& targets) {
 Tensor bce(const Tensor& probabilities, const Tensor& targets) {
   check_pair(probabilities, targets, "bce");
   Tensor loss = Tensor::empty({}, DType::f32, probabilities.device());
-  backend_for(probabilities.device())
+  dispatch(probabilities.device())
       .bce_forward(probabilities.numel(), probabilities.data<float>(), targets.data<float>(),
                    loss.data<float>());
   const Tensor x_saved = probabilities.detach(), t_saved = targets.detach();
   record(loss, "bce", {probabilities}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(x_saved);
-    backend_for(g.device()).bce_backward(x_saved.numel(), x_saved.data<float>(),
+    dispatch(g.device()).bce_backward(x_saved.numel(), x_saved.data<float>(),
                                          t_saved.data<float>(), g.data<float>(),
                                          gx.data<float>());
     return std::vector<Tensor>{gx};
@@ -86,12 +86,12 @@ Tensor bce(const Tensor& probabilities, const Tensor& targets) {
 Tensor mse(const Tensor& x, const Tensor& target) {
   check_pair(x, target, "mse");
   Tensor loss = Tensor::empty({}, DType::f32, x.device());
-  backend_for(x.device()).mse_forward(x.numel(), x.data<float>(), target.data<float>(),
+  dispatch(x.device()).mse_forward(x.numel(), x.data<float>(), target.data<float>(),
                                       loss.data<float>());
   const Tensor x_saved = x.detach(), t_saved = target.detach();
   record(loss, "mse", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(x_saved);
-    backend_for(g.device()).mse_backward(x_saved.numel(), x_saved.data<float>(),
+    dispatch(g.device()).mse_backward(x_saved.numel(), x_saved.data<float>(),
                                          t_saved.data<float>(), g.data<float>(),
                                          gx.data<float>());
     return std::vector<Tensor>{gx};

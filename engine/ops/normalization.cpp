@@ -36,7 +36,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   WEFT_CHECK(!training || static_cast<int64_t>(p.batch) * p.spatial > 1, op,
              ": training needs more than one value per channel, got ", x.str());
 
-  Backend& backend = backend_for(x.device());
+  Backend& backend = dispatch(x.device());
   Tensor y = Tensor::empty_like(x);
   const Tensor x_saved = x.detach(), gamma_saved = gamma.detach();
   if (training) {
@@ -50,7 +50,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor gx = Tensor::empty_like(x_saved);
       Tensor ggamma = Tensor::empty_like(gamma_saved);
       Tensor gbeta = Tensor::empty_like(gamma_saved);
-      backend_for(g.device())
+      dispatch(g.device())
           .batch_norm_backward(p, g.data<float>(), x_saved.data<float>(),
                                gamma_saved.data<float>(), save_mean.data<float>(),
                                save_invstd.data<float>(), gx.data<float>(),
@@ -66,7 +66,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor gx = Tensor::empty_like(x_saved);
       Tensor ggamma = Tensor::empty_like(gamma_saved);
       Tensor gbeta = Tensor::empty_like(gamma_saved);
-      backend_for(g.device())
+      dispatch(g.device())
           .batch_norm_backward_eval(p, g.data<float>(), x_saved.data<float>(),
                                     gamma_saved.data<float>(), mean_saved.data<float>(),
                                     var_saved.data<float>(), gx.data<float>(),
@@ -88,10 +88,10 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
   params.seed = rng.seed();
   params.offset = rng.reserve(static_cast<uint64_t>(x.numel()));
   Tensor y = Tensor::empty_like(x);
-  backend_for(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());
+  dispatch(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());
   record(y, "dropout", {x}, [params](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    backend_for(g.device()).dropout_backward(params, g.data<float>(), gx.data<float>());
+    dispatch(g.device()).dropout_backward(params, g.data<float>(), gx.data<float>());
     return std::vector<Tensor>{gx};
   });
   return y;

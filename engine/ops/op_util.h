@@ -5,7 +5,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/tensor.h"
 
 namespace weft::ops_detail {

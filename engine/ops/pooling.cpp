@@ -39,12 +39,12 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const Shape out_shape{p.batch, p.channels, p.out_h(), p.out_w()};
   Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
   Tensor argmax = Tensor::empty(out_shape, DType::i32, x.device());
-  backend_for(x.device()).max_pool2d_forward(p, x.data<float>(), y.data<float>(),
+  dispatch(x.device()).max_pool2d_forward(p, x.data<float>(), y.data<float>(),
                                              argmax.data<int32_t>());
   const Shape in_shape = x.shape();
   record(y, "max_pool2d", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
-    backend_for(g.device()).max_pool2d_backward(p, g.data<float>(), argmax.data<int32_t>(),
+    dispatch(g.device()).max_pool2d_backward(p, g.data<float>(), argmax.data<int32_t>(),
                                                 gx.data<float>());
     return std::vector<Tensor>{gx};
   });
@@ -54,11 +54,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {
   const Pool2dParams p = pool_params(x, o, "avg_pool2d");
   Tensor y = Tensor::empty({p.batch, p.channels, p.out_h(), p.out_w()}, DType::f32, x.device());
-  backend_for(x.device()).avg_pool2d_forward(p, x.data<float>(), y.data<float>());
+  dispatch(x.device()).avg_pool2d_forward(p, x.data<float>(), y.data<float>());
   const Shape in_shape = x.shape();
   record(y, "avg_pool2d", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
-    backend_for(g.device()).avg_pool2d_backward(p, g.data<float>(), gx.data<float>());
+    dispatch(g.device()).avg_pool2d_backward(p, g.data<float>(), gx.data<float>());
     return std::vector<Tensor>{gx};
   });
   return y;
@@ -71,12 +71,12 @@ Tensor global_avg_pool2d(const Tensor& x) {
   const int batch = to_int(x.dim(0), op), channels = to_int(x.dim(1), op);
   const int plane = to_int(x.dim(2) * x.dim(3), op);
   Tensor y = Tensor::empty({batch, channels}, DType::f32, x.device());
-  backend_for(x.device()).global_avg_pool_forward(batch, channels, plane, x.data<float>(),
+  dispatch(x.device()).global_avg_pool_forward(batch, channels, plane, x.data<float>(),
                                                   y.data<float>());
   const Shape in_shape = x.shape();
   record(y, op, {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
-    backend_for(g.device()).global_avg_pool_backward(batch, channels, plane, g.data<float>(),
+    dispatch(g.device()).global_avg_pool_backward(batch, channels, plane, g.data<float>(),
                                                      gx.data<float>());
     return std::vector<Tensor>{gx};
   });

@@ -4,7 +4,7 @@
 #include <sstream>
 
 #include "engine/dispatch.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::optim {
 
@@ -100,7 +100,7 @@ void SGD::step() {
       s.first_step = momentum_.size() <= i || !momentum_[i].defined();
       momentum = buffer(momentum_, i).data<float>();
     }
-    backend_for(p.device()).sgd_update(s, p.data<float>(), p.grad().data<float>(), momentum);
+    dispatch(p.device()).sgd_update(s, p.data<float>(), p.grad().data<float>(), momentum);
   }
 }
 
@@ -125,7 +125,7 @@ void Adam::step() {
     s.step = step_count_;
     float* m = buffer(exp_avg_, i).data<float>();
     float* v = buffer(exp_avg_sq_, i).data<float>();
-    backend_for(p.device()).adam_update(s, p.data<float>(), p.grad().data<float>(), m, v);
+    dispatch(p.device()).adam_update(s, p.data<float>(), p.grad().data<float>(), m, v);
   }
 }
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <limits>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::report {
 

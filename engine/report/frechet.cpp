@@ -6,7 +6,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::report {
 namespace {

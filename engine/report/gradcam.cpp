@@ -5,7 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::report {
 

@@ -7,7 +7,7 @@
 #include <numeric>
 #include <utility>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::report {
 

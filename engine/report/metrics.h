@@ -72,7 +72,7 @@ struct MultiLabelReport {
   ClassMetrics macro;
   double hamming_loss = 0;
   double subset_accuracy = 0;
-  double threshold = 0.5;  // NaN when each label has its own (engine/app/reports.h)
+  double threshold = 0.5;  // NaN when each label has its own (apps/common/reports.h)
   int64_t samples = 0;
 
   std::string table(int digits = 4) const;

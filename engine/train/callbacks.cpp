@@ -8,7 +8,7 @@
 #include <limits>
 #include <numbers>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 

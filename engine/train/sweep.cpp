@@ -6,7 +6,7 @@
 #include <filesystem>
 #include <set>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/interrupt.h"
 

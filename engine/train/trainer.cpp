@@ -10,7 +10,7 @@
 #include <optional>
 #include <set>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 
 namespace weft::train {

@@ -5,9 +5,9 @@
 
 #include <cstdint>
 
-namespace weft::cpu {
+#include "kernels/params.h"
 
-enum class Activation { relu, leaky_relu, elu, sigmoid, tanh };
+namespace weft::cpu {
 
 // y = f(x). `alpha` is the negative slope of leaky_relu and the alpha of elu; ignored otherwise.
 void activation_forward(Activation f, float alpha, int64_t count, const float* x, float* y);
@@ -17,19 +17,6 @@ void activation_forward(Activation f, float alpha, int64_t count, const float* x
 // derivative is taken as 0, as PyTorch does.
 void activation_backward(Activation f, float alpha, int64_t count, const float* x, const float* y,
                          const float* dy, float* dx);
-
-// NumPy broadcasting over up to kMaxDims dimensions. Shapes are right-aligned by the engine and
-// given here with the same number of dims; a size-1 dimension of an input broadcasts. Strides
-// are in elements, 0 for broadcast dimensions.
-constexpr int kMaxDims = 8;
-struct BroadcastParams {
-  int ndim = 0;
-  int64_t out_shape[kMaxDims] = {};
-  int64_t a_strides[kMaxDims] = {};
-  int64_t b_strides[kMaxDims] = {};
-};
-
-enum class BinaryOp { add, sub, mul, div };
 
 // out[i] = a[ia(i)] op b[ib(i)] for every out element.
 void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,

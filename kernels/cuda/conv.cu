@@ -85,7 +85,7 @@
 
 #include <algorithm>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"

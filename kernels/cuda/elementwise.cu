@@ -27,7 +27,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.h"
@@ -36,7 +36,6 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-using cpu::kMaxDims;
 
 // ---- activations --------------------------------------------------------------------------------
 // Each forward functor computes y[i] = f(x[i]); each backward one dx[i] = dy[i] * f'(.) from x or

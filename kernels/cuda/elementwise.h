@@ -10,15 +10,11 @@
 
 #include <cstdint>
 
-#include "kernels/cpu/elementwise.h"
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/params.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
-
-using cpu::Activation;
-using cpu::BinaryOp;
-using cpu::BroadcastParams;
 
 void activation_forward(Activation f, float alpha, int64_t count, const float* x, float* y,
                         cudaStream_t stream);

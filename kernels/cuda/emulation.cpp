@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define WEFT_EMU_ASAN 1

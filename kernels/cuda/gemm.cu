@@ -37,7 +37,7 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"

@@ -1,11 +1,29 @@
-// HandBackend (hand_backend.h): each Backend method forwards to one hand-written kernel launcher
-// of this folder. At the end of the file, the two concrete backends built on it: the emulated
-// one (host compiler) and the CUDA one of a device (nvcc).
-#include "kernels/cuda/hand_backend.h"
-
+// The hand-written CUDA kernels of this folder as Backends (kernels/backend.h). HandBackend's
+// methods each forward to one family's launcher with the backend's stream and, where a launcher
+// needs it, a workspace or the scratch buffer. The file is compiled twice, like every file here:
+//   under nvcc it defines the backend of a GPU (cuda_hand_backend(), named "cuda-hand"): device
+//     pointers, the device's one stream from kernels/cuda_runtime/runtime.h;
+//   on the host it defines the emulated backend (emu_backend(), named "emu"): host pointers,
+//     kernels run by the emulation (emulation.h); this is how CI tests every kernel against the
+//     CPU reference.
+// Every family has hand kernels: convolution and transposed convolution (conv.cu), GEMM and
+// linear (gemm.cu), pooling (pool.cu), batch normalisation (batchnorm.cu), dropout, elementwise,
+// softmax, losses, reductions and optimizer updates.
+//
+// Adding a kernel family (conv.cu, say):
+//   1. kernels/cuda/conv.h declares the launchers inside
+//      `namespace weft::cuda { inline namespace WEFT_KERNEL_ABI {` with the params struct,
+//      pointers and a trailing cudaStream_t; conv.cu includes cuda_compat.h (through the
+//      header), common.h and launch.h, keeps its kernels in an anonymous namespace, says at the
+//      top which thread computes what and what lives in shared memory, and starts every kernel
+//      with WEFT_LAUNCH. The code must be C++17 (nvcc) and warning-free under both compilers.
+//   2. CMake picks the new .cu up by itself, for nvcc and for the emulation (re-run cmake).
+//   3. Call the launchers from HandBackend's methods below.
+//   4. Add cases to the op table (tests/test_backend_ops.cpp): odd sizes, batch 1, sizes that
+//      are not a multiple of the tile; run the `emu` label.
 #include <string>
 
-#include "engine/error.h"
+#include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/cuda/batchnorm.h"
 #include "kernels/cuda/conv.h"
@@ -17,25 +35,21 @@
 #include "kernels/cuda/pool.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/error.h"
 
 #if defined(__CUDACC__)
 #include <map>
 #include <memory>
 #include <mutex>
 
-#include "engine/cuda/check.h"
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/check.h"
+#include "kernels/cuda_runtime/runtime.h"
 #else
 #include <vector>
 #endif
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
-
-void HandBackend::not_implemented(const char* op) const {
-  throw NotImplemented(std::string(op) + " is not implemented yet in the hand backend (" +
-                       name() + ")");
-}
 
 // ---- workspace ------------------------------------------------------------------------------
 
@@ -45,7 +59,7 @@ namespace {
 // the duration of the call. On a GPU it comes from the device's caching allocator and goes back
 // to it when the call returns, while the kernels may still be queued: that is safe because every
 // kernel of the device runs on its one stream, so whatever receives the block next is ordered
-// after them (engine/cuda/runtime.h). Under emulation it is host memory.
+// after them (kernels/cuda_runtime/runtime.h). Under emulation it is host memory.
 class Workspace {
  public:
   explicit Workspace(int64_t floats)
@@ -79,237 +93,237 @@ class Workspace {
 #endif
 };
 
-}  // namespace
+// Every op of WEFT_BACKEND_OPS, on the stream and scratch buffer that the concrete backend at the
+// end of the file provides.
+class HandBackend : public Backend {
+ public:
+  // ---- convolution ----
 
-// ---- convolution --------------------------------------------------------------------------------
+  void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                      float* y) override {
+    cuda::conv2d_forward(p, x, w, bias, y, stream());
+  }
+  void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
+                            float* dx) override {
+    cuda::conv2d_backward_data(p, dy, w, dx, stream());
+  }
+  void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                              float* dbias) override {
+    cudaStream_t s = stream();  // first: it makes this backend's device current
+    Workspace workspace(cuda::conv2d_backward_filter_workspace_floats(p));
+    cuda::conv2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
+  }
+  void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
+                                const float* bias, float* y) override {
+    cuda::conv_transpose2d_forward(p, x, w, bias, y, stream());
+  }
+  void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
+                                      const float* w, float* dx) override {
+    cuda::conv_transpose2d_backward_data(p, dy, w, dx, stream());
+  }
+  void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
+                                        const float* dy, float* dw, float* dbias) override {
+    cudaStream_t s = stream();
+    Workspace workspace(cuda::conv_transpose2d_backward_filter_workspace_floats(p));
+    cuda::conv_transpose2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
+  }
 
-void HandBackend::conv2d_forward(const Conv2dParams& p, const float* x, const float* w,
-                                 const float* bias, float* y) {
-  cuda::conv2d_forward(p, x, w, bias, y, stream());
-}
-void HandBackend::conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
-                                       float* dx) {
-  cuda::conv2d_backward_data(p, dy, w, dx, stream());
-}
-void HandBackend::conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy,
-                                         float* dw, float* dbias) {
-  cudaStream_t s = stream();  // first: it makes this backend's device current
-  Workspace workspace(cuda::conv2d_backward_filter_workspace_floats(p));
-  cuda::conv2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
-}
-void HandBackend::conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x,
-                                           const float* w, const float* bias, float* y) {
-  cuda::conv_transpose2d_forward(p, x, w, bias, y, stream());
-}
-void HandBackend::conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
-                                                 const float* w, float* dx) {
-  cuda::conv_transpose2d_backward_data(p, dy, w, dx, stream());
-}
-void HandBackend::conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
-                                                   const float* dy, float* dw, float* dbias) {
-  cudaStream_t s = stream();
-  Workspace workspace(cuda::conv_transpose2d_backward_filter_workspace_floats(p));
-  cuda::conv_transpose2d_backward_filter(p, x, dy, dw, dbias, workspace.data(), s);
-}
+  // ---- matrix products ----
 
-// ---- matrix products ----------------------------------------------------------------------------
+  void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {
+    Workspace workspace(cuda::gemm_workspace_floats(p));
+    cuda::gemm(p, a, b, c, workspace.data(), stream());
+  }
+  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
+                      const float* bias, float* y) override {
+    Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
+    cuda::linear_forward(n, in_features, out_features, x, w, bias, y, workspace.data(), stream());
+  }
+  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
+                       const float* dy, float* dx, float* dw, float* dbias) override {
+    Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
+    cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, workspace.data(),
+                          stream());
+  }
 
-void HandBackend::gemm(const GemmParams& p, const float* a, const float* b, float* c) {
-  Workspace workspace(cuda::gemm_workspace_floats(p));
-  cuda::gemm(p, a, b, c, workspace.data(), stream());
-}
-void HandBackend::linear_forward(int n, int in_features, int out_features, const float* x,
-                                 const float* w, const float* bias, float* y) {
-  Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
-  cuda::linear_forward(n, in_features, out_features, x, w, bias, y, workspace.data(), stream());
-}
-void HandBackend::linear_backward(int n, int in_features, int out_features, const float* x,
-                                  const float* w, const float* dy, float* dx, float* dw,
-                                  float* dbias) {
-  Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
-  cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, workspace.data(),
-                        stream());
-}
+  // ---- pooling ----
 
-// ---- pooling ------------------------------------------------------------------------------------
+  void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y,
+                          int32_t* argmax) override {
+    cuda::max_pool2d_forward(p, x, y, argmax, stream());
+  }
+  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
+                           float* dx) override {
+    cuda::max_pool2d_backward(p, dy, argmax, dx, stream());
+  }
+  void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
+    cuda::avg_pool2d_forward(p, x, y, stream());
+  }
+  void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) override {
+    cuda::avg_pool2d_backward(p, dy, dx, stream());
+  }
+  void global_avg_pool_forward(int batch, int channels, int plane, const float* x,
+                               float* y) override {
+    cuda::global_avg_pool_forward(batch, channels, plane, x, y, stream());
+  }
+  void global_avg_pool_backward(int batch, int channels, int plane, const float* dy,
+                                float* dx) override {
+    cuda::global_avg_pool_backward(batch, channels, plane, dy, dx, stream());
+  }
 
-void HandBackend::max_pool2d_forward(const Pool2dParams& p, const float* x, float* y,
-                                     int32_t* argmax) {
-  cuda::max_pool2d_forward(p, x, y, argmax, stream());
-}
-void HandBackend::max_pool2d_backward(const Pool2dParams& p, const float* dy,
-                                      const int32_t* argmax, float* dx) {
-  cuda::max_pool2d_backward(p, dy, argmax, dx, stream());
-}
-void HandBackend::avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
-  cuda::avg_pool2d_forward(p, x, y, stream());
-}
-void HandBackend::avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) {
-  cuda::avg_pool2d_backward(p, dy, dx, stream());
-}
-void HandBackend::global_avg_pool_forward(int batch, int channels, int plane, const float* x,
-                                          float* y) {
-  cuda::global_avg_pool_forward(batch, channels, plane, x, y, stream());
-}
-void HandBackend::global_avg_pool_backward(int batch, int channels, int plane, const float* dy,
-                                           float* dx) {
-  cuda::global_avg_pool_backward(batch, channels, plane, dy, dx, stream());
-}
+  // ---- batch normalisation ----
 
-// ---- batch normalisation ------------------------------------------------------------------------
+  void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
+                                const float* beta, float* y, float* save_mean, float* save_invstd,
+                                float* running_mean, float* running_var) override {
+    cudaStream_t s = stream();
+    Workspace workspace(cuda::batch_norm_workspace_floats(p));
+    cuda::batch_norm_forward_train(p, x, gamma, beta, y, save_mean, save_invstd, running_mean,
+                                   running_var, workspace.data(), s);
+  }
+  void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
+                               const float* beta, const float* running_mean,
+                               const float* running_var, float* y) override {
+    cuda::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y, stream());
+  }
+  void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
+                           const float* gamma, const float* save_mean, const float* save_invstd,
+                           float* dx, float* dgamma, float* dbeta) override {
+    cudaStream_t s = stream();
+    Workspace workspace(cuda::batch_norm_workspace_floats(p));
+    cuda::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+                              workspace.data(), s);
+  }
+  void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
+                                const float* gamma, const float* running_mean,
+                                const float* running_var, float* dx, float* dgamma,
+                                float* dbeta) override {
+    cudaStream_t s = stream();
+    Workspace workspace(cuda::batch_norm_workspace_floats(p));
+    cuda::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta,
+                                   workspace.data(), s);
+  }
 
-void HandBackend::batch_norm_forward_train(const BatchNormParams& p, const float* x,
-                                           const float* gamma, const float* beta, float* y,
-                                           float* save_mean, float* save_invstd,
-                                           float* running_mean, float* running_var) {
-  cudaStream_t s = stream();
-  Workspace workspace(cuda::batch_norm_workspace_floats(p));
-  cuda::batch_norm_forward_train(p, x, gamma, beta, y, save_mean, save_invstd, running_mean,
-                                 running_var, workspace.data(), s);
-}
-void HandBackend::batch_norm_forward_eval(const BatchNormParams& p, const float* x,
-                                          const float* gamma, const float* beta,
-                                          const float* running_mean, const float* running_var,
-                                          float* y) {
-  cuda::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y, stream());
-}
-void HandBackend::batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                                      const float* gamma, const float* save_mean,
-                                      const float* save_invstd, float* dx, float* dgamma,
-                                      float* dbeta) {
-  cudaStream_t s = stream();
-  Workspace workspace(cuda::batch_norm_workspace_floats(p));
-  cuda::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
-                            workspace.data(), s);
-}
-void HandBackend::batch_norm_backward_eval(const BatchNormParams& p, const float* dy,
-                                           const float* x, const float* gamma,
-                                           const float* running_mean, const float* running_var,
-                                           float* dx, float* dgamma, float* dbeta) {
-  cudaStream_t s = stream();
-  Workspace workspace(cuda::batch_norm_workspace_floats(p));
-  cuda::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta,
-                                 workspace.data(), s);
-}
+  // ---- dropout ----
 
-// ---- dropout ------------------------------------------------------------------------------------
+  void dropout_forward(const DropoutParams& p, const float* x, float* y) override {
+    cuda::dropout_forward(p, x, y, stream());
+  }
+  void dropout_backward(const DropoutParams& p, const float* dy, float* dx) override {
+    cuda::dropout_backward(p, dy, dx, stream());
+  }
 
-void HandBackend::dropout_forward(const DropoutParams& p, const float* x, float* y) {
-  cuda::dropout_forward(p, x, y, stream());
-}
-void HandBackend::dropout_backward(const DropoutParams& p, const float* dy, float* dx) {
-  cuda::dropout_backward(p, dy, dx, stream());
-}
+  // ---- elementwise ----
 
-// ---- elementwise --------------------------------------------------------------------------------
+  void activation_forward(Activation f, float alpha, int64_t count, const float* x,
+                          float* y) override {
+    cuda::activation_forward(f, alpha, count, x, y, stream());
+  }
+  void activation_backward(Activation f, float alpha, int64_t count, const float* x, const float* y,
+                           const float* dy, float* dx) override {
+    cuda::activation_backward(f, alpha, count, x, y, dy, dx, stream());
+  }
+  void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
+                      float* out) override {
+    cuda::binary_forward(op, p, a, b, out, stream());
+  }
+  void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
+                        int64_t reduced_count, float* reduced) override {
+    cuda::reduce_broadcast(p, strides, grad, reduced_count, reduced, scratch(), stream());
+  }
+  void affine(int64_t count, float alpha, float beta, const float* x, float* y) override {
+    cuda::affine(count, alpha, beta, x, y, stream());
+  }
+  void scale_by(int64_t count, const float* scale, const float* x, float* y) override {
+    cuda::scale_by(count, scale, x, y, stream());
+  }
+  void axpy_accumulate(int64_t count, float alpha, const float* x, float* y) override {
+    cuda::axpy_accumulate(count, alpha, x, y, stream());
+  }
+  void fill(int64_t count, float value, float* y) override {
+    cuda::fill(count, value, y, stream());
+  }
+  void sum(int64_t count, const float* x, float* out) override {
+    cuda::sum(count, x, out, scratch(), stream());
+  }
+  void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y) override {
+    cuda::u8_to_f32(count, x, scale, shift, y, stream());
+  }
 
-void HandBackend::activation_forward(Activation f, float alpha, int64_t count, const float* x,
-                                     float* y) {
-  cuda::activation_forward(f, alpha, count, x, y, stream());
-}
-void HandBackend::activation_backward(Activation f, float alpha, int64_t count, const float* x,
-                                      const float* y, const float* dy, float* dx) {
-  cuda::activation_backward(f, alpha, count, x, y, dy, dx, stream());
-}
-void HandBackend::binary_forward(BinaryOp op, const BroadcastParams& p, const float* a,
-                                 const float* b, float* out) {
-  cuda::binary_forward(op, p, a, b, out, stream());
-}
-void HandBackend::reduce_broadcast(const BroadcastParams& p, const int64_t* strides,
-                                   const float* grad, int64_t reduced_count, float* reduced) {
-  cuda::reduce_broadcast(p, strides, grad, reduced_count, reduced, scratch(), stream());
-}
-void HandBackend::affine(int64_t count, float alpha, float beta, const float* x, float* y) {
-  cuda::affine(count, alpha, beta, x, y, stream());
-}
-void HandBackend::scale_by(int64_t count, const float* scale, const float* x, float* y) {
-  cuda::scale_by(count, scale, x, y, stream());
-}
-void HandBackend::axpy_accumulate(int64_t count, float alpha, const float* x, float* y) {
-  cuda::axpy_accumulate(count, alpha, x, y, stream());
-}
-void HandBackend::fill(int64_t count, float value, float* y) {
-  cuda::fill(count, value, y, stream());
-}
-void HandBackend::sum(int64_t count, const float* x, float* out) {
-  cuda::sum(count, x, out, scratch(), stream());
-}
-void HandBackend::u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift,
-                            float* y) {
-  cuda::u8_to_f32(count, x, scale, shift, y, stream());
-}
+  // ---- softmax ----
 
-// ---- softmax ------------------------------------------------------------------------------------
+  void softmax_forward(int rows, int cols, const float* x, float* y) override {
+    cuda::softmax_forward(rows, cols, x, y, stream());
+  }
+  void softmax_backward(int rows, int cols, const float* y, const float* dy, float* dx) override {
+    cuda::softmax_backward(rows, cols, y, dy, dx, stream());
+  }
+  void log_softmax_forward(int rows, int cols, const float* x, float* y) override {
+    cuda::log_softmax_forward(rows, cols, x, y, stream());
+  }
+  void log_softmax_backward(int rows, int cols, const float* y, const float* dy,
+                            float* dx) override {
+    cuda::log_softmax_backward(rows, cols, y, dy, dx, stream());
+  }
 
-void HandBackend::softmax_forward(int rows, int cols, const float* x, float* y) {
-  cuda::softmax_forward(rows, cols, x, y, stream());
-}
-void HandBackend::softmax_backward(int rows, int cols, const float* y, const float* dy,
-                                   float* dx) {
-  cuda::softmax_backward(rows, cols, y, dy, dx, stream());
-}
-void HandBackend::log_softmax_forward(int rows, int cols, const float* x, float* y) {
-  cuda::log_softmax_forward(rows, cols, x, y, stream());
-}
-void HandBackend::log_softmax_backward(int rows, int cols, const float* y, const float* dy,
-                                       float* dx) {
-  cuda::log_softmax_backward(rows, cols, y, dy, dx, stream());
-}
+  // ---- losses ----
 
-// ---- losses -------------------------------------------------------------------------------------
+  void cross_entropy_forward(int n, int c, const float* logits, const int32_t* targets,
+                             const float* class_weights, float label_smoothing,
+                             float* loss) override {
+    cuda::cross_entropy_forward(n, c, logits, targets, class_weights, label_smoothing, loss,
+                                scratch(), stream());
+  }
+  void cross_entropy_backward(int n, int c, const float* logits, const int32_t* targets,
+                              const float* class_weights, float label_smoothing,
+                              const float* grad_loss, float* dlogits) override {
+    cuda::cross_entropy_backward(n, c, logits, targets, class_weights, label_smoothing, grad_loss,
+                                 dlogits, scratch(), stream());
+  }
+  void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,
+                               float* loss) override {
+    cuda::bce_with_logits_forward(count, logits, targets, loss, scratch(), stream());
+  }
+  void bce_with_logits_backward(int64_t count, const float* logits, const float* targets,
+                                const float* grad_loss, float* dlogits) override {
+    cuda::bce_with_logits_backward(count, logits, targets, grad_loss, dlogits, stream());
+  }
+  void bce_forward(int64_t count, const float* probs, const float* targets, float* loss) override {
+    cuda::bce_forward(count, probs, targets, loss, scratch(), stream());
+  }
+  void bce_backward(int64_t count, const float* probs, const float* targets, const float* grad_loss,
+                    float* dprobs) override {
+    cuda::bce_backward(count, probs, targets, grad_loss, dprobs, stream());
+  }
+  void mse_forward(int64_t count, const float* x, const float* target, float* loss) override {
+    cuda::mse_forward(count, x, target, loss, scratch(), stream());
+  }
+  void mse_backward(int64_t count, const float* x, const float* target, const float* grad_loss,
+                    float* dx) override {
+    cuda::mse_backward(count, x, target, grad_loss, dx, stream());
+  }
 
-void HandBackend::cross_entropy_forward(int n, int c, const float* logits,
-                                        const int32_t* targets, const float* class_weights,
-                                        float label_smoothing, float* loss) {
-  cuda::cross_entropy_forward(n, c, logits, targets, class_weights, label_smoothing, loss,
-                              scratch(), stream());
-}
-void HandBackend::cross_entropy_backward(int n, int c, const float* logits,
-                                         const int32_t* targets, const float* class_weights,
-                                         float label_smoothing, const float* grad_loss,
-                                         float* dlogits) {
-  cuda::cross_entropy_backward(n, c, logits, targets, class_weights, label_smoothing, grad_loss,
-                               dlogits, scratch(), stream());
-}
-void HandBackend::bce_with_logits_forward(int64_t count, const float* logits,
-                                          const float* targets, float* loss) {
-  cuda::bce_with_logits_forward(count, logits, targets, loss, scratch(), stream());
-}
-void HandBackend::bce_with_logits_backward(int64_t count, const float* logits,
-                                           const float* targets, const float* grad_loss,
-                                           float* dlogits) {
-  cuda::bce_with_logits_backward(count, logits, targets, grad_loss, dlogits, stream());
-}
-void HandBackend::bce_forward(int64_t count, const float* probs, const float* targets,
-                              float* loss) {
-  cuda::bce_forward(count, probs, targets, loss, scratch(), stream());
-}
-void HandBackend::bce_backward(int64_t count, const float* probs, const float* targets,
-                               const float* grad_loss, float* dprobs) {
-  cuda::bce_backward(count, probs, targets, grad_loss, dprobs, stream());
-}
-void HandBackend::mse_forward(int64_t count, const float* x, const float* target, float* loss) {
-  cuda::mse_forward(count, x, target, loss, scratch(), stream());
-}
-void HandBackend::mse_backward(int64_t count, const float* x, const float* target,
-                               const float* grad_loss, float* dx) {
-  cuda::mse_backward(count, x, target, grad_loss, dx, stream());
-}
+  // ---- optimizer updates ----
 
-// ---- optimizer updates --------------------------------------------------------------------------
+  void sgd_update(const SgdStep& s, float* param, const float* grad,
+                  float* momentum_buffer) override {
+    cuda::sgd_update(s, param, grad, momentum_buffer, stream());
+  }
+  void adam_update(const AdamStep& s, float* param, const float* grad, float* exp_avg,
+                   float* exp_avg_sq) override {
+    cuda::adam_update(s, param, grad, exp_avg, exp_avg_sq, stream());
+  }
 
-void HandBackend::sgd_update(const SgdStep& s, float* param, const float* grad,
-                             float* momentum_buffer) {
-  cuda::sgd_update(s, param, grad, momentum_buffer, stream());
-}
-void HandBackend::adam_update(const AdamStep& s, float* param, const float* grad,
-                              float* exp_avg, float* exp_avg_sq) {
-  cuda::adam_update(s, param, grad, exp_avg, exp_avg_sq, stream());
-}
+ protected:
+  // The stream every launch of this backend is queued on.
+  virtual cudaStream_t stream() = 0;
+  // kReduceScratchFloats floats (reduce.h) that the kernels can address, for partial sums.
+  // One buffer serves every call: calls are ordered on the one stream, so a kernel never sees
+  // the scratch of a call still in flight.
+  virtual float* scratch() = 0;
+};
 
 // ---- the concrete backends ----------------------------------------------------------------------
-
-namespace {
 
 #if defined(__CUDACC__)
 
@@ -322,7 +336,7 @@ class CudaBackend final : public HandBackend {
     scratch_ = static_cast<float*>(
         cached_malloc(device, static_cast<size_t>(kReduceScratchFloats) * sizeof(float)));
   }
-  const char* name() const override { return "cuda"; }
+  const char* name() const override { return "cuda-hand"; }
 
  protected:
   cudaStream_t stream() override {
@@ -366,7 +380,7 @@ namespace weft {
 
 #if defined(__CUDACC__)
 
-Backend& cuda_backend(int device) {
+Backend& cuda_hand_backend(int device) {
   static std::mutex mutex;
   static std::map<int, std::unique_ptr<cuda::CudaBackend>> backends;
   std::lock_guard<std::mutex> lock(mutex);

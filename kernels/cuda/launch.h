@@ -22,7 +22,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "engine/cuda/check.h"
+#include "kernels/cuda_runtime/check.h"
 #endif
 
 namespace weft::cuda {

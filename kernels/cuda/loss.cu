@@ -24,7 +24,7 @@
 // Terms are computed in float (the reference uses double); partial sums are combined in double.
 #include "kernels/cuda/loss.h"
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.h"

@@ -1,8 +1,8 @@
 // Error checks for cuDNN and cuBLAS calls, the vendor-library siblings of WEFT_CUDA_CHECK
-// (engine/cuda/check.h). Each macro captures the statement text, the function, file and line and
+// (kernels/cuda_runtime/check.h). Each macro captures the statement text, the function, file and line and
 // throws weft::Error; cuDNN's message also carries cudnnGetLastErrorString(), which in cuDNN 9
 // says which argument or limit a call rejected. The _WARN forms only log, for destructors.
-// Compiled by nvcc only (kernels/cudnn/).
+// Compiled by nvcc only (kernels/cuda_vendor/).
 #pragma once
 
 #include <cublas_v2.h>
@@ -11,7 +11,7 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::vendor {
 

@@ -27,8 +27,8 @@
 #include <climits>
 #include <cstdint>
 
-#include "engine/error.h"
-#include "kernels/cudnn/vendor.h"
+#include "kernels/error.h"
+#include "kernels/cuda_vendor/vendor.h"
 
 namespace weft::vendor {
 namespace {

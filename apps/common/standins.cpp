@@ -1,5 +1,5 @@
 // Stand-in subsets, resizing and splits for the apps (see standins.h).
-#include "engine/app/standins.h"
+#include "apps/common/standins.h"
 
 #include <stb/stb_image_resize.h>
 
@@ -8,7 +8,7 @@
 #include <numeric>
 
 #include "engine/data/splits.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::app {
 

@@ -11,7 +11,7 @@
 // nothing here synchronises the host. Compiled by nvcc only.
 #pragma once
 
-#include "kernels/cudnn/context.h"
+#include "kernels/cuda_vendor/context.h"
 #include "kernels/params.h"
 
 namespace weft::vendor {

@@ -20,9 +20,9 @@
 // A run folder holds report.json (written atomically, see write_report), model.safetensors,
 // the trainer's last/best checkpoints and metrics files, the text and JSON reports and figures/.
 //
-// Neighbours: engine/app/classifier_run.h (the whole train-evaluate-report run of a classifier
-// on top of these pieces), engine/app/reports.h (classification reports and figures),
-// engine/app/standins.h (the Fashion-MNIST stand-in datasets).
+// Neighbours: apps/common/classifier_run.h (the whole train-evaluate-report run of a classifier
+// on top of these pieces), apps/common/reports.h (classification reports and figures),
+// apps/common/standins.h (the Fashion-MNIST stand-in datasets).
 #pragma once
 
 #include <CLI/CLI.hpp>

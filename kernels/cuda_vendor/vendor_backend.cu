@@ -1,28 +1,21 @@
-// The vendor backend of a device and the selecting backend the engine uses
-// (kernels/cuda/backends.h).
+// The vendor backend of a GPU, "cuda-vendor" (kernels/cuda/backends.h): a PartialBackend
+// (kernels/backend.h) that implements the families cuDNN and cuBLAS cover here: convolution,
+// transposed convolution, batch normalisation, GEMM and linear. Every other method throws
+// weft::NotImplemented and implements() says no, so the dispatch (engine/dispatch.h) never picks
+// it for those families, and the op-case table can run it alone (those cases count as skipped).
+// Dropout is deliberately not among them: see has_vendor_path() in kernels/selection.h.
 //
-// VendorBackend is a PartialBackend (kernels/partial_backend.h) that overrides the families
-// cuDNN and cuBLAS cover here: convolution, transposed convolution, batch normalisation, GEMM and
-// linear. Every other method throws weft::NotImplemented, so the op-case table can run it alone
-// (those cases count as skipped). Dropout is deliberately not among them: see has_vendor_path()
-// in kernels/selection.h.
-//
-// cuda_selecting_backend(device) pairs the device's hand backend (cuda_backend, in
-// kernels/cuda/hand_backend.cu) with its vendor backend in a SelectingBackend
-// (kernels/selecting_backend.h). It is defined here because this folder is compiled only by nvcc
-// in a CUDA build, where both halves exist.
-//
-// Lifetime: one instance of each per device, created on first use and kept until the process
-// ends without being destroyed, like the hand backend: destroying cuDNN/cuBLAS handles from a
-// static destructor could run after the CUDA runtime has shut down.
+// Lifetime: one instance per device, created on first use and kept until the process ends
+// without being destroyed, like the hand backend: destroying cuDNN/cuBLAS handles from a static
+// destructor could run after the CUDA runtime has shut down.
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 
+#include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
-#include "kernels/cudnn/vendor.h"
-#include "kernels/partial_backend.h"
-#include "kernels/selecting_backend.h"
+#include "kernels/cuda_vendor/vendor.h"
 
 namespace weft::vendor {
 namespace {
@@ -30,7 +23,8 @@ namespace {
 class VendorBackend final : public PartialBackend {
  public:
   explicit VendorBackend(int device) : context_(device) {}
-  const char* name() const override { return "cudnn+cublas"; }
+  const char* name() const override { return "cuda-vendor"; }
+  bool implements(KernelFamily family) const override { return has_vendor_path(family); }
 
   void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) override {
@@ -112,6 +106,17 @@ class VendorBackend final : public PartialBackend {
 };
 
 }  // namespace
+std::string cuda_vendor_versions() {
+  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch (cuDNN 9)
+  int major = 0, minor = 0, patch = 0;
+  cublasGetProperty(MAJOR_VERSION, &major);
+  cublasGetProperty(MINOR_VERSION, &minor);
+  cublasGetProperty(PATCH_LEVEL, &patch);
+  return "cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string(cudnn / 100 % 100) + "." +
+         std::to_string(cudnn % 100) + ", cuBLAS " + std::to_string(major) + "." +
+         std::to_string(minor) + "." + std::to_string(patch);
+}
+
 }  // namespace weft::vendor
 
 namespace weft {
@@ -125,15 +130,15 @@ Backend& cuda_vendor_backend(int device) {
   return *backend;
 }
 
-Backend& cuda_selecting_backend(int device) {
-  static std::mutex mutex;
-  static std::map<int, std::unique_ptr<SelectingBackend>> backends;
-  Backend& hand = cuda_backend(device);
-  Backend& vendor = cuda_vendor_backend(device);
-  std::lock_guard<std::mutex> lock(mutex);
-  std::unique_ptr<SelectingBackend>& backend = backends[device];
-  if (!backend) backend = std::make_unique<SelectingBackend>("cuda", hand, vendor);
-  return *backend;
+std::string cuda_vendor_versions() {
+  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch (cuDNN 9)
+  int major = 0, minor = 0, patch = 0;
+  cublasGetProperty(MAJOR_VERSION, &major);
+  cublasGetProperty(MINOR_VERSION, &minor);
+  cublasGetProperty(PATCH_LEVEL, &patch);
+  return "cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string(cudnn / 100 % 100) + "." +
+         std::to_string(cudnn % 100) + ", cuBLAS " + std::to_string(major) + "." +
+         std::to_string(minor) + "." + std::to_string(patch);
 }
 
 }  // namespace weft

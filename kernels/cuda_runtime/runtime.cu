@@ -1,5 +1,5 @@
-// The CUDA runtime behind engine/cuda/runtime.h: device discovery, one stream per device, the
-// caching allocator, and host<->device copies through pinned staging buffers.
+// The CUDA runtime behind kernels/cuda_runtime/runtime.h: device discovery, one stream per device,
+// the caching allocator, and host<->device copies through pinned staging buffers.
 //
 // Caching allocator: cudaMalloc and cudaFree are slow and cudaFree synchronises the device, so
 // freed blocks are kept in per-device free lists keyed by their rounded size and handed out
@@ -12,7 +12,7 @@
 // read or written by work already queued on the device's stream. It is handed out again only to
 // work queued later on that same stream, which the stream runs after the earlier work, so the
 // two uses never overlap. This holds because every use of device memory goes through the one
-// stream: the hand kernels, cuDNN and cuBLAS (their handles are bound to it, kernels/cudnn/
+// stream: the hand kernels, cuDNN and cuBLAS (their handles are bound to it, kernels/cuda_vendor/
 // context.h), memsets and copies. A kernel or library call on any other stream (the legacy
 // default stream included: device_stream is created non-blocking) would break it.
 //
@@ -47,8 +47,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "engine/cuda/check.h"
-#include "engine/cuda/runtime.h"
+#include "kernels/cuda_runtime/check.h"
+#include "kernels/cuda_runtime/runtime.h"
 
 namespace weft::cuda {
 namespace {
@@ -178,8 +178,10 @@ int device_count(std::string* reason) {
       // With no NVIDIA driver at all the runtime also reports an "insufficient" driver; say
       // both possibilities in words, then CUDA's own text.
       *reason = status == cudaErrorInsufficientDriver
-                    ? std::string("the NVIDIA driver is missing or older than this build's CUDA "
-                                  "runtime; CUDA says: ") + cudaGetErrorString(status)
+                    ? std::string(
+                          "the NVIDIA driver is missing or older than this build's CUDA "
+                          "runtime; CUDA says: ") +
+                          cudaGetErrorString(status)
                 : status == cudaErrorNoDevice ? std::string("no CUDA device found")
                                               : std::string(cudaGetErrorString(status));
     }
@@ -194,6 +196,16 @@ std::string device_name(int device) {
   cudaDeviceProp properties{};
   WEFT_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
   return properties.name;
+}
+
+std::string version_description() {
+  int driver = 0, runtime = 0;
+  WEFT_CUDA_CHECK(cudaDriverGetVersion(&driver));
+  WEFT_CUDA_CHECK(cudaRuntimeGetVersion(&runtime));
+  const auto text = [](int v) {
+    return std::to_string(v / 1000) + "." + std::to_string(v % 1000 / 10);
+  };
+  return "CUDA driver " + text(driver) + ", runtime " + text(runtime);
 }
 
 void* cached_malloc(int device, size_t bytes) {
@@ -343,8 +355,12 @@ void memset_zero(int device, void* dst, size_t bytes) {
   WEFT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_for(device)));
 }
 
-void synchronize(int device) { WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device))); }
+void synchronize(int device) {
+  WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
+}
 
-CUstream_st* device_stream(int device) { return stream_for(device); }
+CUstream_st* device_stream(int device) {
+  return stream_for(device);
+}
 
 }  // namespace weft::cuda

@@ -1,6 +1,6 @@
 // The flags, run folder, report.json, error line, weights and --predict shared by every app
 // (see app_common.h).
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"

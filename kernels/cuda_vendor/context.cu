@@ -2,9 +2,9 @@
 // caches, per-call workspace.
 #include <cuda_runtime.h>
 
-#include "engine/cuda/check.h"
-#include "engine/cuda/runtime.h"
-#include "kernels/cudnn/context.h"
+#include "kernels/cuda_runtime/check.h"
+#include "kernels/cuda_runtime/runtime.h"
+#include "kernels/cuda_vendor/context.h"
 #include "kernels/selection.h"
 
 namespace weft::vendor {

@@ -1,9 +1,9 @@
-// What the vendor paths (kernels/cudnn/*.cu) share on one device: the cuDNN and cuBLAS handles,
+// What the vendor paths (kernels/cuda_vendor/*.cu) share on one device: the cuDNN and cuBLAS handles,
 // cuDNN descriptors cached per shape, and per-call device workspace.
 //
 // Handles. cudnnCreate and cublasCreate are slow (cuDNN loads its sub-libraries), so each is
 // created on the first vendor call for the device, with that device current, and bound at once
-// to the device's one stream (engine/cuda/runtime.h device_stream): every cuDNN and cuBLAS call
+// to the device's one stream (kernels/cuda_runtime/runtime.h device_stream): every cuDNN and cuBLAS call
 // is then ordered with the hand kernels and the copies, with no host synchronisation, and the
 // caching allocator's "reuse without waiting" rule stays true (runtime.cu). A handle is not safe
 // for two threads at once, so each vendor call holds the context's mutex.
@@ -31,7 +31,7 @@
 #include <mutex>
 #include <optional>
 
-#include "kernels/cudnn/check.h"
+#include "kernels/cuda_vendor/check.h"
 #include "kernels/params.h"
 
 namespace weft::vendor {

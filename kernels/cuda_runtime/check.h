@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 

@@ -1,15 +1,15 @@
-// The CUDA runtime as the engine sees it: device discovery, the caching allocator, copies
-// (through pinned staging buffers) and the one stream per device. How each works, and why freed
-// blocks can be reused without waiting for the GPU, is explained at the top of runtime.cu.
-// Plain C++ declarations so engine/*.cpp (compiled by g++) can call them; the definitions in
-// runtime.cu exist only when weft is built with CUDA (WEFT_HAVE_CUDA), and engine code calls
-// them only under that macro.
+// The CUDA runtime, in the kernels layer below the engine: device discovery, the caching
+// allocator, copies (through pinned staging buffers) and the one stream per device. How each
+// works, and why freed blocks can be reused without waiting for the GPU, is explained at the top
+// of runtime.cu. Plain C++ declarations, so code compiled by g++ (the engine, the dispatch, the
+// tests) can call them; the definitions in runtime.cu exist only when weft is built with CUDA
+// (WEFT_HAVE_CUDA), and callers use them only under that macro.
 #pragma once
 
 #include <cstddef>
 #include <string>
 
-#include "engine/allocator.h"
+#include "kernels/memory_stats.h"
 
 // cudaStream_t is a pointer to this opaque type (cuda_runtime.h); declared here so that code
 // compiled without the CUDA headers can pass a stream along.
@@ -21,6 +21,8 @@ namespace weft::cuda {
 // in which case `reason` (if given) receives the runtime's explanation.
 int device_count(std::string* reason = nullptr);
 std::string device_name(int device);
+// "CUDA driver 13.0, runtime 13.0": what makes timings on one card comparable run to run.
+std::string version_description();
 
 void* cached_malloc(int device, size_t bytes);
 void cached_free(int device, void* pointer, size_t bytes);

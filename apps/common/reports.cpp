@@ -1,5 +1,5 @@
 // Classification and multi-label reports with their figures (see reports.h).
-#include "engine/app/reports.h"
+#include "apps/common/reports.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/error.h"
+#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/report/figure.h"
 

@@ -1,14 +1,14 @@
 // The shared train-evaluate-report run of a single-label classifier (see classifier_run.h).
-#include "engine/app/classifier_run.h"
+#include "apps/common/classifier_run.h"
 
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/app/reports.h"
+#include "apps/common/reports.h"
 #include "engine/data/balance.h"
 #include "engine/data/loader.h"
-#include "engine/error.h"
+#include "kernels/error.h"
 
 namespace weft::app {
 

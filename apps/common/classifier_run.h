@@ -9,8 +9,8 @@
 //   engine/data/loader.h         batches, shuffling and augmentation on worker threads
 //   engine/train/loader_epoch.h  one epoch / one prediction pass over a loader
 //   engine/train/trainer.h       epochs, callbacks, checkpoints, resume, Ctrl-C
-//   engine/app/reports.h         classification_report.txt/json and the five figures
-//   engine/app/app_common.h      weights, report.json
+//   apps/common/reports.h         classification_report.txt/json and the five figures
+//   apps/common/app_common.h      weights, report.json
 //
 // The run folder gets, besides the report files: last.safetensors (every epoch, for --resume),
 // best.safetensors (lowest val_loss), metrics.csv/metrics.jsonl and model.safetensors (the
@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "engine/app/app_common.h"
+#include "apps/common/app_common.h"
 #include "engine/data/augment.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/nn/module.h"
