@@ -49,8 +49,8 @@
 #include <vector>
 
 #include "bench/kernel_shapes.h"
-#include "kernels/cuda_runtime/runtime.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda_runtime/runtime.h"
 #include "kernels/selection.h"
 
 namespace {

@@ -7,10 +7,13 @@
 //   build/bench/bench_models --weft_device=cuda --benchmark_out=models.json
 //                            --benchmark_out_format=json     (one command line)
 //   build/bench/bench_models --weft_batch=2                      tiny batches (the ctest smoke run)
+//   build/bench/bench_models --weft_kernel_report=kernels.txt    also write auto's table
 //
 // Names: train_step/<model>/<backend> and inference/<model>/<backend>, backend one of cpu,
-// cuda-hand (every op family on weft's kernels, WEFT_KERNELS=hand) and cuda-vendor (cuDNN and
-// cuBLAS for the families that have them, kernels/selection.h). bench/compare_pytorch.py runs
+// cuda-auto (weft's default: per shape the faster of hand and vendor, measured in the untimed
+// first step, engine/dispatch.h), cuda-hand (every op family on weft's kernels,
+// WEFT_KERNELS=hand) and cuda-vendor (cuDNN and cuBLAS for the families that have them,
+// kernels/selection.h). bench/compare_pytorch.py runs
 // the same models in PyTorch (bench/pytorch/seed_models.py) and prints the ratios.
 //
 // What is timed: the input batch is already on the device (random pixels, fixed targets), so
@@ -53,11 +56,13 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
-#include "kernels/error.h"
+#include "engine/dispatch.h"
+#include "engine/io/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "engine/runtime.h"
+#include "kernels/error.h"
 #include "kernels/selection.h"
 #include "models/apparel_cnn.h"
 #include "models/dcgan_training.h"
@@ -302,7 +307,7 @@ const std::vector<ModelCase>& model_cases() {
 // ---- backends ----------------------------------------------------------------------------------
 
 struct BackendCase {
-  std::string name;  // cpu, cuda-hand, cuda-vendor
+  std::string name;  // cpu, cuda-auto (weft's default), cuda-hand, cuda-vendor
   Device device;
   KernelChoice choice;  // for CUDA: every family's choice while the benchmark runs
 };
@@ -326,7 +331,9 @@ void run_model(benchmark::State& state, const ModelCase& model, const BackendCas
   auto step = [&] {
     return phase == Phase::train_step ? workload->train_step() : workload->inference();
   };
-  float last = step();  // untimed: optimizer state, the CUDA pool, first-touch of the batch
+  // Untimed: optimizer state, the CUDA pool, first-touch of the batch, and under auto the
+  // measurement of every new shape (engine/dispatch.h).
+  float last = step();
   reset_peak_memory(backend.device);
   for (auto _ : state) {
     last = step();
@@ -366,6 +373,7 @@ std::vector<BackendCase> backends(const std::string& which) {
   if (which != "cpu") {
     std::string reason;
     if (cuda_available(&reason)) {
+      list.push_back({"cuda-auto", Device::cuda(0), KernelChoice::automatic});
       list.push_back({"cuda-hand", Device::cuda(0), KernelChoice::hand});
       list.push_back({"cuda-vendor", Device::cuda(0), KernelChoice::vendor});
     } else {
@@ -381,6 +389,7 @@ int main(int argc, char** argv) {
   try {
     const std::string device = take_flag(argc, argv, "weft_device", "all");
     const std::string batch_text = take_flag(argc, argv, "weft_batch", "0");
+    const std::string report_path = take_flag(argc, argv, "weft_kernel_report", "");
     int batch_override = 0;
     const auto [end, error] =
         std::from_chars(batch_text.data(), batch_text.data() + batch_text.size(), batch_override);
@@ -405,6 +414,8 @@ int main(int argc, char** argv) {
     }
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();
+    // What auto measured and picked for every shape of every model (cuda-auto).
+    if (!report_path.empty()) io::write_file_atomic(report_path, kernel_report());
     return 0;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench_models: %s\n", error.what());

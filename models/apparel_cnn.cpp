@@ -1,8 +1,8 @@
 // Seed 003's multi-label apparel CNN (see apparel_cnn.h).
 #include "models/apparel_cnn.h"
 
-#include "kernels/error.h"
 #include "engine/nn/init.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 namespace {

@@ -4,9 +4,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 namespace {

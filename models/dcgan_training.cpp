@@ -7,10 +7,10 @@
 #include <numeric>
 
 #include "engine/autograd.h"
-#include "kernels/error.h"
 #include "engine/ops.h"
 #include "engine/train/classification.h"
 #include "engine/train/interrupt.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 namespace {

@@ -7,10 +7,10 @@
 
 #include "engine/autograd.h"
 #include "engine/data/shoe_standin.h"
-#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/train/classification.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 

@@ -1,9 +1,9 @@
 // The small residual network of the "strong" Fashion-MNIST setup (see fashion_resnet.h).
 #include "models/fashion_resnet.h"
 
-#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 

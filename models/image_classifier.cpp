@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "kernels/error.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 #include "models/resnet.h"
 #include "models/simple_cnn.h"
 

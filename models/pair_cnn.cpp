@@ -1,8 +1,8 @@
 // Seed 001's shoe-pair models (see pair_cnn.h).
 #include "models/pair_cnn.h"
 
-#include "kernels/error.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 namespace {

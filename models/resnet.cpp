@@ -1,9 +1,9 @@
 // ResNet-18 / ResNet-50 with torchvision's names (see resnet.h).
 #include "models/resnet.h"
 
-#include "kernels/error.h"
 #include "engine/nn/init.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 
 namespace weft::models {
 namespace {

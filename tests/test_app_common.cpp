@@ -16,10 +16,10 @@
 #include "apps/common/reports.h"
 #include "apps/common/standins.h"
 #include "engine/data/balance.h"
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/loader_epoch.h"
 #include "engine_test_util.h"
+#include "kernels/error.h"
 #include "train_test_util.h"
 
 namespace {

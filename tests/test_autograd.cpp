@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "kernels/error.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
+#include "kernels/error.h"
 #include "tests/engine_test_util.h"
 #include "tests/kernel_test_util.h"
 

@@ -33,10 +33,10 @@
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/dispatch.h"
-#include "kernels/error.h"
 #include "engine/runtime.h"
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/error.h"
 #include "kernels/selection.h"
 
 namespace {

@@ -8,8 +8,8 @@
 #include <stb/stb_image.h>
 
 #include "data_test_util.h"
-#include "kernels/error.h"
 #include "engine/report/figure.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::report;

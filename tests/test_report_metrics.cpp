@@ -1,8 +1,8 @@
 // Tests of engine/report/metrics.h on inputs small enough to compute by hand.
 #include <catch2/catch.hpp>
 
-#include "kernels/error.h"
 #include "engine/report/metrics.h"
+#include "kernels/error.h"
 
 using namespace weft;
 using namespace weft::report;

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/sweep.h"
+#include "kernels/error.h"
 #include "tests/engine_test_util.h"
 #include "tests/train_test_util.h"
 

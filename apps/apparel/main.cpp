@@ -31,9 +31,9 @@
 #include "apps/common/standins.h"
 #include "engine/data/loader.h"
 #include "engine/data/splits.h"
-#include "kernels/error.h"
 #include "engine/runtime.h"
 #include "engine/train/loader_epoch.h"
+#include "kernels/error.h"
 #include "models/apparel_cnn.h"
 
 namespace {

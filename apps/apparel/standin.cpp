@@ -21,8 +21,8 @@
 #include "apparel.h"
 #include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
-#include "kernels/error.h"
 #include "engine/random.h"
+#include "kernels/error.h"
 
 namespace weft::apparel {
 

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "clothing.h"
 #include "apps/common/standins.h"
+#include "clothing.h"
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/splits.h"

@@ -6,9 +6,9 @@
 
 #include "clothing.h"
 #include "engine/data/image_io.h"
-#include "kernels/error.h"
 #include "engine/report/figure.h"
 #include "engine/report/gradcam.h"
+#include "kernels/error.h"
 #include "models/image_classifier.h"
 
 namespace weft::clothing {

@@ -32,14 +32,14 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "clothing.h"
 #include "apps/common/standins.h"
+#include "clothing.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/data/image_folder.h"
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"
+#include "kernels/error.h"
 #include "models/image_classifier.h"
 
 namespace {

@@ -9,11 +9,12 @@
 #include <sstream>
 
 #include "engine/autograd.h"
-#include "kernels/error.h"
+#include "engine/dispatch.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/train/trainer.h"
+#include "kernels/error.h"
 
 namespace weft::app {
 
@@ -54,6 +55,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "quick checks: use at most N images of each split (0: all)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
+  cli.add_flag("--kernel-report", o.kernel_report,
+               "at the end, print which kernels ran: per shape, the implementations auto timed "
+               "and the one it picked (engine/dispatch.h)");
 }
 
 void finish_common_options(const CLI::App& cli, CommonOptions& o) {
@@ -108,7 +112,9 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
   }
   try {
     finish_common_options(cli, common);
-    return body();
+    const int status = body();
+    if (common.kernel_report) std::printf("%s", kernel_report().c_str());
+    return status;
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "%s\n", error_line(app, e.what()).c_str());

@@ -61,10 +61,12 @@ struct CommonOptions {
   std::vector<std::string> predict{}; // --predict: image files to classify with --weights
   int top_k = 3;                     // --top-k: classes printed per --predict file
   int64_t limit = 0;                 // --limit: at most this many images per split (0: all)
+  bool kernel_report = false;        // --kernel-report: print the kernels' autotune table at the end
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
-// --weights, --eval-only, --predict, --top-k and --limit on `cli`, bound to `options`.
+// --weights, --eval-only, --predict, --top-k, --limit and --kernel-report on `cli`, bound to
+// `options`.
 void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
 
 // After parsing: --resume without --out makes the checkpoint's folder the run folder; the

@@ -7,9 +7,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/report/figure.h"
+#include "kernels/error.h"
 
 namespace weft::app {
 

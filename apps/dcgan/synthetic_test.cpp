@@ -24,10 +24,10 @@
 #include "engine/data/image_folder.h"
 #include "engine/data/shoe_standin.h"
 #include "engine/data/splits.h"
-#include "kernels/error.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"
 #include "engine/train/classification.h"
+#include "kernels/error.h"
 #include "models/simple_cnn.h"
 
 namespace weft::dcgan_app {

@@ -8,7 +8,6 @@
 #include "apps/dcgan/dcgan_app.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/shoe_standin.h"
-#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/optim/optimizer.h"
 #include "engine/report/canvas.h"
@@ -16,6 +15,7 @@
 #include "engine/report/frechet.h"
 #include "engine/runtime.h"
 #include "engine/train/trainer.h"
+#include "kernels/error.h"
 #include "models/dcgan_training.h"
 #include "models/fashion_judge.h"
 

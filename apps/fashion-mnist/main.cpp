@@ -31,15 +31,15 @@
 #include <memory>
 #include <numeric>
 
-#include "setups.h"
 #include "apps/common/app_common.h"
 #include "apps/common/classifier_run.h"
 #include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/runtime.h"
 #include "engine/train/sweep.h"
+#include "kernels/error.h"
+#include "setups.h"
 
 namespace {
 

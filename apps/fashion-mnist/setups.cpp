@@ -4,8 +4,8 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
+#include "kernels/error.h"
 #include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"
 

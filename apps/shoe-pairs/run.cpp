@@ -6,19 +6,19 @@
 #include <filesystem>
 
 #include "apps/shoe-pairs/pairs_app.h"
+#include "engine/autograd.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/data/image_io.h"
 #include "engine/data/pairs.h"
 #include "engine/data/shoe_standin.h"
 #include "engine/data/splits.h"
-#include "engine/autograd.h"
-#include "kernels/error.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/report/figure.h"
 #include "engine/runtime.h"
 #include "engine/train/trainer.h"
+#include "kernels/error.h"
 #include "models/pair_training.h"
 
 namespace weft::pairs_app {

@@ -34,9 +34,9 @@
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/splits.h"
-#include "kernels/error.h"
 #include "engine/optim/optimizer.h"
 #include "engine/runtime.h"
+#include "kernels/error.h"
 #include "models/image_classifier.h"
 
 namespace {

@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/error.h"
 #include "engine/report/figure.h"
+#include "kernels/error.h"
 
 namespace {
 

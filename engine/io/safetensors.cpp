@@ -5,8 +5,8 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
+#include "kernels/error.h"
 
 namespace weft::io {
 namespace {

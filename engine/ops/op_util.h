@@ -5,8 +5,8 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
-#include "kernels/error.h"
 #include "engine/tensor.h"
+#include "kernels/error.h"
 
 namespace weft::ops_detail {
 

@@ -15,8 +15,8 @@
 #include <stb/stb_image_write.h>
 #pragma GCC diagnostic pop
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
+#include "kernels/error.h"
 
 namespace weft::report {
 

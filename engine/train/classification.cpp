@@ -5,9 +5,9 @@
 #include <numeric>
 
 #include "engine/autograd.h"
-#include "kernels/error.h"
 #include "engine/ops.h"
 #include "engine/train/interrupt.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 

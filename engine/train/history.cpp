@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 

@@ -6,9 +6,9 @@
 #include <filesystem>
 #include <set>
 
-#include "kernels/error.h"
 #include "engine/io/atomic_file.h"
 #include "engine/train/interrupt.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 

@@ -10,8 +10,8 @@
 #include <optional>
 #include <set>
 
-#include "kernels/error.h"
 #include "engine/io/safetensors.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 

@@ -85,11 +85,11 @@
 
 #include <algorithm>
 
-#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {

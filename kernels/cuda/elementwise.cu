@@ -27,10 +27,10 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {

@@ -37,10 +37,10 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {

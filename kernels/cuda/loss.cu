@@ -24,10 +24,10 @@
 // Terms are computed in float (the reference uses double); partial sums are combined in double.
 #include "kernels/cuda/loss.h"
 
-#include "kernels/error.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/reduce.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {

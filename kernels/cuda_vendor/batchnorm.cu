@@ -31,8 +31,8 @@
 //
 // Optional outputs. cuDNN takes both running statistics or neither, and always writes dgamma and
 // dbeta; where weft passes null for one of them, a scratch buffer stands in.
-#include "kernels/error.h"
 #include "kernels/cuda_vendor/vendor.h"
+#include "kernels/error.h"
 
 namespace weft::vendor {
 namespace {

@@ -41,8 +41,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/error.h"
 #include "kernels/cuda_vendor/vendor.h"
+#include "kernels/error.h"
 #include "kernels/selection.h"
 
 namespace weft::vendor {

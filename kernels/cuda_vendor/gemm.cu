@@ -27,8 +27,8 @@
 #include <climits>
 #include <cstdint>
 
-#include "kernels/error.h"
 #include "kernels/cuda_vendor/vendor.h"
+#include "kernels/error.h"
 
 namespace weft::vendor {
 namespace {
