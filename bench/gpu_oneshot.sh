@@ -12,10 +12,12 @@
 #                                       results folder is packed again into $OUT/results.tgz,
 #                                       so a run cut short still returns what it finished
 #
-# The stages of `run` (STAGES picks some, e.g. tests,sanitize; default all), in order: the [gpu] tests (hand kernels, cuDNN/cuBLAS, the selecting
-# backend, all against the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
+# The stages of `run` (STAGES picks some, e.g. tests,sanitize; default all), in order: the [gpu]
+# tests (hand kernels, cuDNN/cuBLAS, the GPU dispatch under hand, vendor and auto, all against
+# the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
-# vs cuDNN/cuBLAS per layer shape); bench_models on cuda-hand and cuda-vendor; PyTorch's twins of
+# vs cuDNN/cuBLAS per layer shape); bench_models on cuda-auto (the default, with auto's
+# autotune table and cache file), cuda-hand and cuda-vendor; PyTorch's twins of
 # the same models (bench/pytorch/step_bench.py, eager); each app end to end on
 # the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
 # which weft honours by saving a checkpoint and its metrics).
@@ -119,7 +121,11 @@ run() {
   fi
   if want models; then
     log "stage models"
-    capped 70 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
+    # cuda-auto (the default: auto measures each shape in the untimed first step, with a fresh
+    # cache so the table shows every measurement), cuda-hand and cuda-vendor; auto's table too.
+    WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
+    capped 90 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
+      --weft_kernel_report="$res/autotune-table.txt" \
       --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
     log "models exit $?"
     save
@@ -133,7 +139,7 @@ run() {
   fi
   if want apps; then
     log "stage apps"
-    local a="--device cuda --epochs 1"
+    local a="--device cuda --epochs 1 --kernel-report"
     capped 25 build/weft-shoes $a --out "$res/app-shoes" > "$res/app-shoes.log" 2>&1
     log "shoes exit $?: $(tail -n 1 "$res/app-shoes.log")"
     capped 25 build/weft-clothing $a --model resnet18 --pretrain-standin --pretrain-epochs 1 \
