@@ -8,11 +8,13 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "engine/dispatch.h"
 #include "kernels/backend.h"
 #include "kernels/selection.h"
 
@@ -114,5 +116,32 @@ inline std::set<KernelFamily> vendor_families() {
   return {KernelFamily::conv, KernelFamily::conv_transpose, KernelFamily::batchnorm,
           KernelFamily::gemm};
 }
+
+// A device on host memory for a Dispatch over fakes: calloc'd scratch, nothing to wait for.
+inline DispatchDevice host_device() {
+  DispatchDevice d;
+  d.label = "fake";
+  d.name = "fake device";
+  d.driver = "fake driver 1";
+  d.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
+  d.release = [](void* p, size_t) { std::free(p); };
+  d.synchronize = [] {};
+  return d;
+}
+
+// A fake GPU: a hand and a vendor RecordingBackend (the vendor with the vendor families) that
+// cost `hand_cost` and `vendor_cost` per call on one fake clock, behind a Dispatch that reads it.
+struct FakeGpu {
+  FakeGpu(double hand_cost, double vendor_cost)
+      : hand("hand", hand_cost, &clock), vendor("vendor", vendor_cost, &clock, vendor_families()),
+        dispatch(host_device(),
+                 {{&hand, KernelPath::hand, true}, {&vendor, KernelPath::vendor, false}},
+                 [this] { return clock; }) {}
+
+  double clock = 0;
+  RecordingBackend hand;
+  RecordingBackend vendor;
+  Dispatch dispatch;
+};
 
 }  // namespace weft::testing

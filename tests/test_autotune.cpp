@@ -26,7 +26,9 @@ namespace {
 using weft::AutotuneCandidate;
 using weft::Autotuner;
 using weft::KernelPath;
+using weft::testing::FakeGpu;
 using weft::testing::RecordingBackend;
+using weft::testing::host_device;
 using weft::testing::ScopedEnv;
 using weft::testing::SelectionFixture;
 using weft::testing::TempDir;
@@ -72,16 +74,6 @@ nlohmann::json read_json(const std::string& path) {
   return nlohmann::json::parse(weft::io::read_file(path));
 }
 
-weft::DispatchDevice host_device() {
-  weft::DispatchDevice d;
-  d.label = "fake";
-  d.name = "fake device";
-  d.driver = "fake driver 1";
-  d.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
-  d.release = [](void* p, size_t) { std::free(p); };
-  d.synchronize = [] {};
-  return d;
-}
 
 weft::Conv2dParams conv_shape(int channels) {
   weft::Conv2dParams p;
@@ -286,12 +278,10 @@ TEST_CASE("autotune: an unwritable cache file warns once and the run goes on in 
 
 TEST_CASE("autotune: auto measures each new conv shape once, and forward and backward follow") {
   SelectionFixture fixture;
-  double clock = 0;
-  RecordingBackend hand("hand", 2.0, &clock);
-  RecordingBackend vendor("vendor", 1.0, &clock, weft::testing::vendor_families());
-  weft::Dispatch dispatch(host_device(),
-                          {{&hand, KernelPath::hand, true}, {&vendor, KernelPath::vendor, false}},
-                          [&clock] { return clock; });
+  FakeGpu gpu(2.0, 1.0);
+  RecordingBackend& hand = gpu.hand;
+  RecordingBackend& vendor = gpu.vendor;
+  weft::Dispatch& dispatch = gpu.dispatch;
   const weft::Conv2dParams p = conv_shape(3);
   dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
   // The trial: forward, backward-data, backward-filter, once untimed and three times timed.
@@ -329,12 +319,10 @@ TEST_CASE("autotune: auto measures each new conv shape once, and forward and bac
 
 TEST_CASE("autotune: the hand kernel wins where it is faster; every measured group is a whole op") {
   SelectionFixture fixture;
-  double clock = 0;
-  RecordingBackend hand("hand", 1.0, &clock);
-  RecordingBackend vendor("vendor", 3.0, &clock, weft::testing::vendor_families());
-  weft::Dispatch dispatch(host_device(),
-                          {{&hand, KernelPath::hand, true}, {&vendor, KernelPath::vendor, false}},
-                          [&clock] { return clock; });
+  FakeGpu gpu(1.0, 3.0);
+  RecordingBackend& hand = gpu.hand;
+  RecordingBackend& vendor = gpu.vendor;
+  weft::Dispatch& dispatch = gpu.dispatch;
   weft::BatchNormParams bn;
   bn.batch = 4;
   bn.channels = 3;
@@ -370,12 +358,10 @@ TEST_CASE("autotune: the hand kernel wins where it is faster; every measured gro
 
 TEST_CASE("autotune: TF32 and deterministic mode are part of the key; deterministic skips vendor") {
   SelectionFixture fixture;
-  double clock = 0;
-  RecordingBackend hand("hand", 2.0, &clock);
-  RecordingBackend vendor("vendor", 1.0, &clock, weft::testing::vendor_families());
-  weft::Dispatch dispatch(host_device(),
-                          {{&hand, KernelPath::hand, true}, {&vendor, KernelPath::vendor, false}},
-                          [&clock] { return clock; });
+  FakeGpu gpu(2.0, 1.0);
+  RecordingBackend& hand = gpu.hand;
+  RecordingBackend& vendor = gpu.vendor;
+  weft::Dispatch& dispatch = gpu.dispatch;
   weft::GemmParams g;
   g.m = g.n = g.k = 4;
   dispatch.gemm(g, nullptr, nullptr, nullptr);

@@ -16,19 +16,11 @@ namespace {
 using weft::KernelChoice;
 using weft::KernelFamily;
 using weft::KernelPath;
+using weft::testing::FakeGpu;
 using weft::testing::RecordingBackend;
+using weft::testing::host_device;
 using weft::testing::SelectionFixture;
 
-weft::DispatchDevice host_device() {
-  weft::DispatchDevice d;
-  d.label = "fake";
-  d.name = "fake device";
-  d.driver = "fake driver 1";
-  d.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
-  d.release = [](void* p, size_t) { std::free(p); };
-  d.synchronize = [] {};
-  return d;
-}
 
 // A transposed convolution the hand kernel does not support (output padding == stride).
 weft::ConvTranspose2dParams unsupported_conv_transpose() {
@@ -73,12 +65,11 @@ TEST_CASE("dispatch: a dispatch needs exactly one hand implementation") {
 
 TEST_CASE("dispatch: routes each family as the kernel choice says") {
   SelectionFixture fixture;
-  double clock = 0;
-  RecordingBackend hand("hand", 1.0, &clock);
-  RecordingBackend vendor("vendor", 1.0, &clock, weft::testing::vendor_families());
-  weft::Dispatch dispatch(host_device(),
-                          {{&hand, KernelPath::hand, true}, {&vendor, KernelPath::vendor, false}},
-                          [&clock] { return clock; });
+  FakeGpu gpu(1.0, 1.0);
+  double& clock = gpu.clock;
+  RecordingBackend& hand = gpu.hand;
+  RecordingBackend& vendor = gpu.vendor;
+  weft::Dispatch& dispatch = gpu.dispatch;
   const weft::Conv2dParams conv;
   const weft::BatchNormParams bn;
 
