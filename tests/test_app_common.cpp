@@ -3,6 +3,8 @@
 // report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
 // class of an imbalanced set.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -117,6 +119,39 @@ TEST_CASE("app main: errors become one line and exit status 1; --help is 0", "[a
   CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, eval_only) == 1);
   CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, predict) == 1);
   CHECK(ran == 0);
+}
+
+TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinities are refused",
+          "[app][main]") {
+  double lr = 1, dropout = 0;
+  int epochs = 1;
+  CLI::App cli;
+  cli.add_option("--lr", lr)->check(weft::app::positive_number());
+  cli.add_option("--dropout", dropout)->check(weft::app::in_range(0.0, 0.95));
+  cli.add_option("--epochs", epochs)->check(weft::app::in_range(1, 100000));
+  const auto error = [&](std::vector<std::string> args) -> std::string {
+    std::reverse(args.begin(), args.end());  // CLI11 takes them last first
+    try {
+      cli.parse(args);
+    } catch (const CLI::ParseError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(error({"--lr", "0.5", "--dropout", "0.3", "--epochs", "7"}).empty());
+  CHECK(lr == 0.5);
+  CHECK(dropout == Approx(0.3));
+  CHECK(epochs == 7);
+  CHECK(error({"--lr", "0"}) == "--lr: must be a finite number > 0, got 0");
+  CHECK(error({"--lr", "-1e-3"}) == "--lr: must be a finite number > 0, got -1e-3");
+  CHECK(error({"--lr", "nan"}) == "--lr: must be a finite number, got nan");
+  CHECK(error({"--lr", "inf"}) == "--lr: must be a finite number, got inf");
+  CHECK(error({"--lr", "1e999"}) == "--lr: must be a finite number, got 1e999");
+  CHECK(error({"--lr", "fast"}) == "--lr: must be a number, got \"fast\"");
+  CHECK(error({"--dropout", "nan"}) == "--dropout: must be a finite number, got nan");
+  CHECK(error({"--dropout", "2"}) == "--dropout: must be from 0 to 0.95, got 2");
+  CHECK(error({"--epochs", "0"}) == "--epochs: must be from 1 to 100000, got 0");
+  CHECK(lr == 0.5);  // a refused value changes nothing
 }
 
 TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",

@@ -291,17 +291,17 @@ int main(int argc, char** argv) {
   cli.add_flag("--standin", o.standin, "use the stand-in (tinted Fashion-MNIST) even with --data");
   cli.add_option("--size", o.size, "image side in pixels (the seed: 96; smaller for CPU runs)")
       ->capture_default_str()
-      ->check(CLI::Range(12, 512));
+      ->check(app::in_range(12, 512));
   cli.add_option("--standin-per-garment", o.standin_per_garment, "stand-in images per garment type")
       ->capture_default_str()
-      ->check(CLI::Range(1, 6000));
+      ->check(app::in_range(1, 6000));
   cli.add_flag("--tune-thresholds", o.tune_thresholds,
                "choose each label's threshold for the best F1 on the validation split");
   cli.add_option("--threshold", o.threshold, "every label's threshold without --tune-thresholds")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 1.0));
+      ->check(app::in_range(0.0, 1.0));
   cli.add_option("--patience", o.patience, "EarlyStopping patience on val_loss (the seed: 5)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000));
+      ->check(app::in_range(1, 10000));
   return app::run_main("apparel", cli, argc, argv, o.common, [&] { return run(o); });
 }

@@ -267,7 +267,7 @@ int main(int argc, char** argv) {
                           "ImageFolder, root/<class>/<images> (none: the Fashion-MNIST stand-in)");
   cli.add_flag("--standin", o.standin, "use the stand-in even with --data");
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
-      ->check(CLI::Range(10, 1024));
+      ->check(app::in_range(10, 1024));
   cli.add_option("--channels", o.channels, "1 or 3 (default: 3, the stand-in 1)")
       ->check(CLI::IsMember({1, 3}));
   cli.add_option("--balance", o.balance,
@@ -281,13 +281,13 @@ int main(int argc, char** argv) {
                  "transfer: load these weights (safetensors, torchvision names) except the head");
   cli.add_option("--freeze-epochs", o.freeze_epochs, "train only the new head for N epochs first")
       ->capture_default_str()
-      ->check(CLI::Range(0, 10000));
+      ->check(app::in_range(0, 10000));
   cli.add_flag("--pretrain-standin", o.pretrain_standin,
                "first train the backbone on the 7 other Fashion-MNIST classes (ImageNet weights "
                "are not available here), then transfer it");
   cli.add_option("--pretrain-epochs", o.pretrain_epochs, "epochs of --pretrain-standin")
       ->capture_default_str()
-      ->check(CLI::Range(1, 10000));
+      ->check(app::in_range(1, 10000));
   cli.add_option("--normalize", o.normalize,
                  "unit (pixels / 255) or imagenet (torchvision's mean and std, for ImageNet "
                  "backbones)")
@@ -295,13 +295,13 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"unit", "imagenet"}));
   cli.add_option("--patience", o.patience, "EarlyStopping on val_loss, best weights kept (0: off)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 10000));
+      ->check(app::in_range(0, 10000));
   cli.add_option("--gradcam", o.gradcam, "image files to explain with Grad-CAM (needs --weights)");
   cli.add_option("--gradcam-class", o.gradcam_class,
                  "class to explain for --gradcam (default: the predicted one)");
   cli.add_option("--gradcam-samples", o.gradcam_samples,
                  "test images per class explained after a run (0: none)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 100));
+      ->check(app::in_range(0, 100));
   return app::run_main("clothing", cli, argc, argv, o.common, [&] { return run(o); });
 }

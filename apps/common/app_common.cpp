@@ -30,11 +30,11 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
   cli.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
   cli.add_option("--epochs", o.epochs, "training epochs")
       ->capture_default_str()
-      ->check(CLI::Range(1, 100000));
+      ->check(app::in_range(1, 100000));
   cli.add_option("--batch-size", o.batch_size, "images per step")
       ->capture_default_str()
-      ->check(CLI::Range(1, 65536));
-  cli.add_option("--lr", o.lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+      ->check(app::in_range(1, 65536));
+  cli.add_option("--lr", o.lr, "learning rate")->capture_default_str()->check(app::positive_number());
   cli.add_option("--seed", o.seed,
                  "seed for initialisation, splits, shuffling, augmentation and dropout")
       ->capture_default_str();
@@ -50,11 +50,11 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "no training: print the top classes of these image files (needs --weights)");
   cli.add_option("--top-k", o.top_k, "classes printed per --predict file")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1000));
+      ->check(app::in_range(1, 1000));
   cli.add_option("--limit", o.limit,
                  "quick checks: use at most N images of each split (0: all)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(app::non_negative_number());
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
                "and the one it picked (engine/dispatch.h)");

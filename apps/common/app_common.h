@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/common/validators.h"
 #include "engine/data/augment.h"
 #include "engine/data/image_io.h"
 #include "engine/device.h"

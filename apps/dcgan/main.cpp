@@ -62,8 +62,8 @@ int main(int argc, char** argv) {
                           "Fashion-MNIST folder (the stand-in) or an ImageFolder of shoe photos");
   cli.add_option("--beta1", o.beta1, "Adam beta1 for both networks")->capture_default_str();
   cli.add_option("--features", o.features, "ngf = ndf: the width of both networks")
-      ->capture_default_str()->check(CLI::Range(1, 1024));
-  cli.add_option("--z-dim", o.z_dim, "noise size")->capture_default_str()->check(CLI::Range(1, 4096));
+      ->capture_default_str()->check(app::in_range(1, 1024));
+  cli.add_option("--z-dim", o.z_dim, "noise size")->capture_default_str()->check(app::in_range(1, 4096));
   cli.add_option("--classes", o.classes, "Fashion-MNIST classes: shoes or all")
       ->capture_default_str()->check(CLI::IsMember({"shoes", "all"}));
   cli.add_option("--size", o.size, "ImageFolder data: image side (4 * 2^L: 32, 64, 128)")
@@ -71,30 +71,30 @@ int main(int argc, char** argv) {
   cli.add_option("--judge", o.judge,
                  "weft-fashion-mnist's model.safetensors: Frechet distance and class share");
   cli.add_option("--judge-samples", o.judge_samples, "generated images the judge looks at")
-      ->capture_default_str()->check(CLI::Range(int64_t{2}, int64_t{1} << 30));
+      ->capture_default_str()->check(app::in_range(int64_t{2}, int64_t{1} << 30));
 
   CLI::App* generate = cli.add_subcommand("generate", "write N generated images per class as an "
                                                       "ImageFolder (--out; default RUN/synthetic)");
   generate->fallthrough();
   generate->add_option("--count", o.count, "images per class")->capture_default_str()
-      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+      ->check(app::in_range(int64_t{1}, int64_t{1} << 30));
 
   CLI::App* synthetic_test = cli.add_subcommand(
       "synthetic-test", "seed 000's claim: a shoe classifier with and without synthetic images");
   synthetic_test->fallthrough();
   synthetic_test->add_option("--synthetic", o.synthetic, "the folder `generate` wrote")->required();
   synthetic_test->add_option("--real-per-class", o.real_per_class, "real training images per class")
-      ->capture_default_str()->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
+      ->capture_default_str()->check(app::in_range(int64_t{1}, int64_t{1} << 30));
   synthetic_test->add_option("--synthetic-per-class", o.synthetic_per_class,
                              "synthetic images per class (0: all)")->capture_default_str();
   synthetic_test->add_option("--seeds", o.seeds, "one run pair per seed")->delimiter(',')
       ->capture_default_str();
   synthetic_test->add_option("--classifier-epochs", o.classifier_epochs, "classifier epochs")
-      ->capture_default_str()->check(CLI::Range(1, 10000));
+      ->capture_default_str()->check(app::in_range(1, 10000));
   synthetic_test->add_option("--classifier-lr", o.classifier_lr, "classifier Adam learning rate")
       ->capture_default_str();
   synthetic_test->add_option("--classifier-batch", o.classifier_batch, "classifier batch size")
-      ->capture_default_str()->check(CLI::Range(1, 65536));
+      ->capture_default_str()->check(app::in_range(1, 65536));
   synthetic_test->add_flag("--equal-steps", o.equal_steps,
                            "give the run with synthetic images as many optimizer steps as the "
                            "real-only run (default: as many epochs, as the seed did)");

@@ -60,15 +60,15 @@ void add_options(CLI::App& cli, Options& o) {
       ->check(CLI::IsMember(names));
   cli.add_option("--filters", o.filters, "convolution filters of the seed CNN (the seed: 32 or 64)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 1024));
+      ->check(app::in_range(1, 1024));
   cli.add_option("--dropout", o.dropout,
                  "dropout before the seed CNN's hidden layer (the seed: 0 or 0.3), or before "
                  "the strong net's fc")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.95));
+      ->check(app::in_range(0.0, 0.95));
   cli.add_option("--validation", o.validation, "fraction of the training set held out")
       ->capture_default_str()
-      ->check(CLI::Range(0.0, 0.9));
+      ->check(app::in_range(0.0, 0.9));
   cli.add_option("--schedule", o.schedule,
                  "learning rate: constant (the seed's) or cosine (decay to 0 over the run)")
       ->capture_default_str()
@@ -77,7 +77,7 @@ void add_options(CLI::App& cli, Options& o) {
                  "stop when val_loss has not improved for this many epochs and keep the best "
                  "epoch's weights (0: off)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 10000));
+      ->check(app::in_range(0, 10000));
   cli.add_option("--sweep", o.sweep,
                  "run a grid, e.g. \"lr=1e-3,3e-4;batch_size=64,128\" (settings: lr, batch_size, "
                  "epochs, filters, dropout); one run folder per point under --out");

@@ -63,20 +63,20 @@ int main(int argc, char** argv) {
   cli.add_option("--model", o.model, "cnn (stacked), channel (6-channel) or siamese")
       ->capture_default_str()->check(CLI::IsMember({"cnn", "channel", "siamese"}));
   cli.add_option("--size", o.size, "side of one shoe photo in pixels (224 in the seed)")
-      ->capture_default_str()->check(CLI::Range(16, 1024));
+      ->capture_default_str()->check(app::in_range(16, 1024));
   cli.add_option("--weight-decay", o.weight_decay, "Adam's L2 weight decay")->capture_default_str();
   cli.add_option("--negatives", o.negatives, "same-owner (hard) or anyone")
       ->capture_default_str()->check(CLI::IsMember({"same-owner", "anyone"}));
   cli.add_option("--pairs-per-owner", o.pairs_per_owner, "stand-in: pairs of each synthetic owner")
-      ->capture_default_str()->check(CLI::Range(1, 1000));
+      ->capture_default_str()->check(app::in_range(1, 1000));
   cli.add_option("--validation", o.validation, "share of the owners for validation")
       ->capture_default_str();
   cli.add_option("--test", o.test, "share of the owners for the test")->capture_default_str();
   cli.add_flag("--sanity", o.sanity, "train and validate on the same few pairs; must exceed 90%");
   cli.add_option("--sanity-pairs", o.sanity_pairs, "--sanity: how many pairs")
-      ->capture_default_str()->check(CLI::Range(2, 100000));
+      ->capture_default_str()->check(app::in_range(2, 100000));
   cli.add_option("--sanity-batch", o.sanity_batch, "--sanity: batch size")
-      ->capture_default_str()->check(CLI::Range(2, 65536));
+      ->capture_default_str()->check(app::in_range(2, 65536));
 
   return app::run_main("shoe-pairs", cli, argc, argv, o.common, [&] {
     if (o.sanity) {

@@ -260,16 +260,16 @@ int main(int argc, char** argv) {
   cli.add_flag("--standin", o.standin,
                "use the stand-in (Fashion-MNIST Sandal, Sneaker, Ankle boot) even with --data");
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
-      ->check(CLI::Range(10, 1024));
+      ->check(app::in_range(10, 1024));
   cli.add_option("--channels", o.channels, "1 (grayscale) or 3 (RGB; default, the stand-in 1)")
       ->check(CLI::IsMember({1, 3}));
   cli.add_option("--min-count", o.min_count, "drop classes with fewer images (the seed: 100)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(app::non_negative_number());
   cli.add_option("--class-depth", o.class_depth,
                  "folder levels below --data that name a class (Zappos: 1 category, 2 subcategory)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 8));
+      ->check(app::in_range(1, 8));
   cli.add_option("--synthetic", o.synthetic,
                  "ImageFolder of generated images (weft-dcgan) added to the training split only");
   cli.add_option("--model", o.model, "simple (seed 002's small CNN), resnet18 or resnet50")
@@ -283,7 +283,7 @@ int main(int argc, char** argv) {
   cli.add_option("--patience", o.patience,
                  "EarlyStopping on val_loss with the best weights restored (0: off)")
       ->capture_default_str()
-      ->check(CLI::Range(0, 10000));
+      ->check(app::in_range(0, 10000));
   cli.add_flag("--skip-bad-images", o.skip_bad_images,
                "leave out unreadable images (listed) instead of stopping at the first");
   return app::run_main("shoes", cli, argc, argv, o.common, [&] { return run(o); });
