@@ -84,9 +84,11 @@ train::EpochResult pair_train_epoch(PairModel& model, optim::Optimizer& optimize
     const Tensor logits = model.forward_pair(batch.first, batch.second);
     const Tensor loss = cross_entropy(logits, batch.targets);
     loss.backward();
+    const double loss_value = loss.item();
+    if (train::skip_nonfinite_step(hooks, begin / batch_size + 1, loss_value)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
-    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(end - begin);
+    loss_sum += loss_value * static_cast<double>(end - begin);
     const std::vector<int32_t> predicted = train::argmax_rows(logits.to_vector<float>(), end - begin, 2);
     const std::vector<int32_t> truth = batch.targets.to_vector<int32_t>();
     for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];

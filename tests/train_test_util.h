@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstring>
@@ -122,8 +123,11 @@ class TinyRun {
       const auto [x, y] = gather(rows);
       optimizer->zero_grad();
       const Tensor logits = (*model)(x);
-      const Tensor loss = cross_entropy(logits, y);
+      const bool poisoned = poison_loss && poison_loss(epoch, batch);
+      const Tensor loss = poisoned ? cross_entropy(logits, y) * std::nanf("")
+                                   : cross_entropy(logits, y);
       loss.backward();
+      if (train::skip_nonfinite_step(hooks, batch + 1, loss.item())) continue;
       if (hooks.before_step) hooks.before_step();
       optimizer->step();
       if (hooks.after_step) hooks.after_step(batch + 1, kSamples / kBatch);
@@ -159,6 +163,8 @@ class TinyRun {
   std::unique_ptr<optim::Adam> optimizer;
   Generator shuffle;
   std::function<void(int epoch, int batch)> on_batch;
+  // When it returns true for (epoch, batch), that batch's loss (and so its gradients) is NaN.
+  std::function<bool(int epoch, int batch)> poison_loss;
 
  private:
   std::pair<Tensor, Tensor> gather(const std::vector<int64_t>& rows) const {

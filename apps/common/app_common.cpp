@@ -55,6 +55,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "quick checks: use at most N images of each split (0: all)")
       ->capture_default_str()
       ->check(app::non_negative_number());
+  cli.add_flag("--skip-nonfinite-steps", o.skip_nonfinite_steps,
+               "skip a training step whose loss is NaN or infinite (counted in the log) instead "
+               "of stopping the run");
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
                "and the one it picked (engine/dispatch.h)");

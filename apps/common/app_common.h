@@ -63,6 +63,7 @@ struct CommonOptions {
   int top_k = 3;                     // --top-k: classes printed per --predict file
   int64_t limit = 0;                 // --limit: at most this many images per split (0: all)
   bool kernel_report = false;        // --kernel-report: print the kernels' autotune table at the end
+  bool skip_nonfinite_steps = false;  // --skip-nonfinite-steps: skip a step whose loss is NaN/inf
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,

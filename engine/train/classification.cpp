@@ -89,11 +89,13 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
     Tensor logits = model(batch.images);
     Tensor loss = cross_entropy(logits, batch.labels);
     loss.backward();
+    const double loss_value = loss.item();
+    if (skip_nonfinite_step(hooks, begin / batch_size + 1, loss_value)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
     trained = end;
     if (hooks.after_step) hooks.after_step(begin / batch_size + 1, steps);
-    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(end - begin);
+    loss_sum += loss_value * static_cast<double>(end - begin);
     const std::vector<int32_t> predicted =
         argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
     const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();

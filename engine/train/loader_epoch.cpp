@@ -92,13 +92,15 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
     const Tensor logits = model(inputs);
     const Tensor loss = loss_of(logits, targets, objective);
     loss.backward();
+    const double loss_value = loss.item();
+    ++step;
+    if (skip_nonfinite_step(hooks, step, loss_value)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
-    ++step;
     if (hooks.after_step) hooks.after_step(step, steps);
 
     const int64_t rows = logits.dim(0), cols = logits.dim(1);
-    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(rows);
+    loss_sum += loss_value * static_cast<double>(rows);
     result.samples += rows;
     right += count_right(logits.to_vector<float>(), *batch, rows, cols, objective);
     decisions += objective == Objective::single_label ? rows : rows * cols;

@@ -4,11 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 
 #include "engine/io/safetensors.h"
 #include "kernels/error.h"
@@ -92,8 +94,24 @@ void Trainer::register_generator(const std::string& name, Generator& generator) 
   generators_.emplace_back(name, &generator);
 }
 
+NonFiniteLoss::NonFiniteLoss(int64_t step_number, double loss_value)
+    : Error("step " + std::to_string(step_number) + ": the training loss is " +
+            std::to_string(loss_value)),
+      step(step_number), loss(loss_value) {}
+
+bool skip_nonfinite_step(const StepHooks& hooks, int64_t step, double loss) {
+  if (std::isfinite(loss)) return false;
+  if (hooks.nonfinite_loss && hooks.nonfinite_loss(step, loss)) return true;
+  throw NonFiniteLoss(step, loss);
+}
+
 StepHooks Trainer::step_hooks() {
   StepHooks hooks;
+  hooks.nonfinite_loss = [this](int64_t, double) {
+    if (!options_.skip_nonfinite_steps) return false;
+    ++skipped_steps_;
+    return true;
+  };
   hooks.before_step = [this] {
     ++hooked_steps_;
     for (const auto& callback : callbacks_) callback->on_step_begin(context_);
@@ -102,6 +120,16 @@ StepHooks Trainer::step_hooks() {
     if (progress_) progress_->step(done, total);
   };
   return hooks;
+}
+
+std::string Trainer::diverged_message(int epoch, const std::string& what) const {
+  std::string saved =
+      options_.run_dir.empty()
+          ? "nothing was saved (no run folder)"
+          : (fs::path(options_.run_dir) / kLastCheckpoint).string() + " holds epoch " +
+                std::to_string(completed_epochs_) + ", the last complete one";
+  return "epoch " + std::to_string(epoch) + ", " + what + ". The run stopped; " + saved +
+         " (a lower learning rate may help; --skip-nonfinite-steps skips such steps)";
 }
 
 void Trainer::log(const std::string& line) {
@@ -345,10 +373,28 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
     for (const auto& callback : callbacks_) callback->on_epoch_begin(context_, epoch);
 
     hooked_steps_ = 0;
+    skipped_steps_ = 0;
     const int64_t steps_before = optimizer_.step_count();
-    Metrics metrics = train_epoch(epoch);
+    Metrics metrics;
+    try {
+      metrics = train_epoch(epoch);
+    } catch (const NonFiniteLoss& e) {
+      throw Error(diverged_message(epoch, e.what()));
+    }
     const double train_seconds = seconds_since(epoch_start);
     if (!stop_requested() && validate) metrics.merge(validate(epoch));
+    if (!stop_requested()) {
+      for (const auto& [name, value] : metrics.entries()) {
+        if (name.find("loss") != std::string::npos && !std::isfinite(value)) {
+          throw Error(diverged_message(epoch, "the epoch's " + name + " is " +
+                                                  std::to_string(value)));
+        }
+      }
+    }
+    if (skipped_steps_ > 0) {
+      log("epoch " + std::to_string(epoch) + ": skipped " + std::to_string(skipped_steps_) +
+          " step(s) whose loss was not finite");
+    }
     if (stop_requested()) {
       interrupted_epoch = epoch;
       break;

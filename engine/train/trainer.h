@@ -59,6 +59,7 @@
 #include "engine/train/history.h"
 #include "engine/train/interrupt.h"
 #include "engine/train/progress.h"
+#include "kernels/error.h"
 
 namespace weft::train {
 
@@ -67,11 +68,27 @@ namespace weft::train {
 using EpochFunction = std::function<Metrics(int epoch)>;
 
 // What an epoch function may call between batches: before_step right before each optimizer
-// step (per-step learning-rate schedules), after_step after it (the live progress bar).
+// step (per-step learning-rate schedules), after_step after it (the live progress bar),
+// nonfinite_loss before that step when its loss is NaN or infinite (through skip_nonfinite_step).
 struct StepHooks {
   std::function<void()> before_step;
   std::function<void(int64_t done, int64_t total)> after_step;
+  // Returns true to skip the step (no optimizer update) when the trainer skips such steps.
+  std::function<bool(int64_t step, double loss)> nonfinite_loss;
 };
+
+// A step's training loss was NaN or infinite and the run does not skip such steps. The trainer
+// turns it into an error naming the epoch and the last good checkpoint.
+class NonFiniteLoss : public Error {
+ public:
+  NonFiniteLoss(int64_t step, double loss);
+  int64_t step;
+  double loss;
+};
+
+// For epoch functions, right after backward and before the optimizer step: false when `loss`
+// is finite; otherwise true if the hooks skip the step, else throws NonFiniteLoss.
+bool skip_nonfinite_step(const StepHooks& hooks, int64_t step, double loss);
 
 struct TrainerOptions {
   int epochs = 1;       // train epochs 1..epochs (a resumed run continues to this number)
@@ -86,6 +103,10 @@ struct TrainerOptions {
   ProgressStyle progress = ProgressStyle::automatic;
   std::FILE* log = stdout;
   bool handle_signals = true;  // SIGINT/SIGTERM request a stop while fit() runs
+  // A step whose loss is NaN or infinite is skipped (and counted in the log) instead of ending
+  // the run. Without it such a step, or a non-finite loss in an epoch's metrics, ends the run
+  // with an error naming the epoch; last.safetensors keeps the last complete epoch.
+  bool skip_nonfinite_steps = false;
 };
 
 struct TrainResult {
@@ -135,6 +156,8 @@ class Trainer {
   std::string config_differences(const nlohmann::json& saved, uint64_t saved_seed,
                                  std::vector<std::string>& accepted) const;
   void log(const std::string& line);
+  // "epoch 3, step 17: the training loss is nan. The run stopped; ... holds epoch 2 ...".
+  std::string diverged_message(int epoch, const std::string& what) const;
 
   nn::Module& model_;
   optim::Optimizer& optimizer_;
@@ -149,6 +172,7 @@ class Trainer {
   std::string stop_reason_;
   Metrics last_metrics_;
   int64_t hooked_steps_ = 0;  // before_step calls in the current epoch
+  int64_t skipped_steps_ = 0;  // steps skipped for a non-finite loss in the current epoch
 };
 
 }  // namespace weft::train
