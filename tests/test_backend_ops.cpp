@@ -17,6 +17,18 @@
 // mismatches are printed with their indices. A backend that throws weft::NotImplemented for a
 // case has it skipped and counted; the summary names the skipped ops.
 //
+// WEFT_OP_FILTER runs part of the table, so a slow build (a sanitizer run, say) can take one
+// family at a time:
+//   WEFT_OP_FILTER="family=conv"                     the convolution cases on every backend
+//   WEFT_OP_FILTER="family=conv,backend=emu"         ... under host emulation only
+//   WEFT_OP_FILTER="family=pool,family=batchnorm"    two families
+// Items are key=value, separated by commas. family takes the names of kernels/selection.h
+// (conv, conv_transpose, batchnorm, dropout, gemm, pool, elementwise, softmax, loss,
+// optimizer), backend the labels above; several values of one key are alternatives, and a key
+// left out selects everything. A table whose backend is filtered out is not run (and passes);
+// an unknown key, family or backend, or a filter that leaves a run table with no case, fails.
+// Every run prints one line to stdout: "op table on emu: 126 cases (0 skipped), filter: ...".
+//
 // To cover a new kernel family: add its factories to op_cases.h and its cases to op_cases()
 // below (odd sizes, batch 1, sizes that are not a multiple of the block or tile size); nothing
 // else changes.
@@ -26,6 +38,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <memory>
@@ -43,6 +56,7 @@
 #include "kernels/error.h"
 #include "kernels/reference/op_cases.h"
 #include "kernels/selection.h"
+#include "tests/op_filter_test_util.h"
 
 namespace {
 
@@ -56,6 +70,10 @@ using weft::Activation;
 using weft::Backend;
 using weft::BinaryOp;
 using weft::BroadcastParams;
+using weft::test::backend_labels;
+using weft::test::op_filter_from_environment;
+using weft::test::OpFilter;
+using weft::test::parse_op_filter;
 
 // ---- cases --------------------------------------------------------------------------------------
 
@@ -842,12 +860,25 @@ bool compare(const OpCase& c, const CaseBuffer& b, const std::vector<unsigned ch
   return mismatches == 0;
 }
 
-// Runs the whole table on `backend` and compares with the CPU reference.
-void run_table(Backend& backend, Memory& memory) {
+// Runs the table on `backend`, as far as WEFT_OP_FILTER selects it, and compares with the CPU
+// reference. `label` names the backend in the filter and the summary (backend_labels()).
+void run_table(const std::string& label, Backend& backend, Memory& memory) {
+  OpFilter filter;
+  try {
+    filter = op_filter_from_environment();
+  } catch (const weft::Error& e) {
+    FAIL(e.what());
+  }
+  if (!filter.selects(label)) {
+    std::cout << "op table on " << label << ": not run, filter: " << filter.text << std::endl;
+    return;
+  }
   HostMemory host;
-  int passed = 0, failed = 0, skipped = 0;
+  int selected = 0, passed = 0, failed = 0, skipped = 0;
   std::map<std::string, int> skipped_ops;
   for (const OpCase& c : op_cases()) {
+    if (!filter.selects(weft::op_family(c.call.op))) continue;
+    ++selected;
     const Outcome want = run_case(c, weft::cpu_backend(), host);
     REQUIRE_FALSE(want.skipped);
     Outcome got;
@@ -876,8 +907,13 @@ void run_table(Backend& backend, Memory& memory) {
     }
     ok ? ++passed : ++failed;
   }
+  std::cout << "op table on " << label << ": " << selected << " cases (" << skipped
+            << " skipped), filter: " << filter.text << std::endl;
+  if (selected == 0) {
+    FAIL("WEFT_OP_FILTER=\"" << filter.text << "\" selects no case of the op table");
+  }
   std::ostringstream summary;
-  summary << "backend " << backend.name() << ": " << op_cases().size() << " cases, " << passed
+  summary << "backend " << backend.name() << ": " << selected << " cases, " << passed
           << " passed, " << failed << " failed, " << skipped << " skipped";
   if (!skipped_ops.empty()) {
     summary << " (not implemented:";
@@ -892,13 +928,13 @@ void run_table(Backend& backend, Memory& memory) {
 
 TEST_CASE("backend ops: the CPU reference against itself (harness, guards, inputs)") {
   HostMemory host;
-  run_table(weft::cpu_backend(), host);
+  run_table("cpu", weft::cpu_backend(), host);
 }
 
 TEST_CASE("backend ops: hand CUDA kernels under host emulation match the CPU reference",
           "[emu]") {
   HostMemory host;
-  run_table(weft::emu_backend(), host);
+  run_table("emu", weft::emu_backend(), host);
 }
 
 TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[gpu]") {
@@ -909,7 +945,7 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
     return;
   }
   DeviceMemory device(weft::Device::cuda(0));
-  run_table(weft::cuda_hand_backend(0), device);
+  run_table("cuda-hand", weft::cuda_hand_backend(0), device);
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
@@ -932,7 +968,7 @@ TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]")
 #ifdef WEFT_HAVE_CUDA
   if (!gpu_present()) return;
   DeviceMemory device(weft::Device::cuda(0));
-  run_table(weft::cuda_vendor_backend(0), device);
+  run_table("cuda-vendor", weft::cuda_vendor_backend(0), device);
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
@@ -952,9 +988,47 @@ TEST_CASE("backend ops: the GPU dispatch matches the CPU reference under each ch
        {weft::KernelChoice::hand, weft::KernelChoice::vendor, weft::KernelChoice::automatic}) {
     INFO("kernel choice " << weft::choice_name(choice) << " for every family");
     weft::set_kernel_choice(choice);
-    run_table(weft::dispatch(weft::Device::cuda(0)), device);
+    run_table("dispatch", weft::dispatch(weft::Device::cuda(0)), device);
   }
 #else
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
+}
+
+TEST_CASE("backend ops: WEFT_OP_FILTER selects families and backends") {
+  const OpFilter none = parse_op_filter("");
+  CHECK(none.text == "none");
+  CHECK(none.selects(weft::KernelFamily::conv));
+  CHECK(none.selects(std::string("emu")));
+
+  const OpFilter conv = parse_op_filter("family=conv");
+  CHECK(conv.text == "family=conv");
+  CHECK(conv.selects(weft::KernelFamily::conv));
+  CHECK_FALSE(conv.selects(weft::KernelFamily::conv_transpose));
+  CHECK(conv.selects(std::string("cpu")));
+
+  const OpFilter two = parse_op_filter(" family = pool ,, family=batchnorm, backend=emu ");
+  CHECK(two.text == "family = pool,family=batchnorm,backend=emu");
+  CHECK(two.selects(weft::KernelFamily::pool));
+  CHECK(two.selects(weft::KernelFamily::batchnorm));
+  CHECK_FALSE(two.selects(weft::KernelFamily::gemm));
+  CHECK(two.selects(std::string("emu")));
+  CHECK_FALSE(two.selects(std::string("cpu")));
+
+  // Every family of kernels/selection.h and every backend label is accepted.
+  for (int f = 0; f < weft::kKernelFamilyCount; ++f) {
+    const std::string name = weft::family_name(static_cast<weft::KernelFamily>(f));
+    CHECK(parse_op_filter("family=" + name).selects(static_cast<weft::KernelFamily>(f)));
+  }
+  for (const std::string& label : backend_labels()) {
+    CHECK(parse_op_filter("backend=" + label).selects(label));
+  }
+
+  CHECK_THROWS_WITH(parse_op_filter("family=convolution"),
+                    Catch::Contains("unknown family \"convolution\"") &&
+                        Catch::Contains("conv_transpose"));
+  CHECK_THROWS_WITH(parse_op_filter("family=conv,backend=gpu"),
+                    Catch::Contains("unknown backend \"gpu\""));
+  CHECK_THROWS_WITH(parse_op_filter("op=conv2d_forward"), Catch::Contains("unknown key \"op\""));
+  CHECK_THROWS_WITH(parse_op_filter("conv"), Catch::Contains("\"conv\" is not key=value"));
 }
