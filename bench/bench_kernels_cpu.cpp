@@ -22,8 +22,8 @@
 // Time: wall-clock time of each call (steady_clock, reported as manual time), since the kernels
 // run on every core through OpenMP and OpenBLAS. Counters: GFLOP/s (2 x multiply-adds per
 // second) for convolutions and linear layers, GB/s (bytes each kernel must read and write once,
-// per second) for the memory-bound kernels. A case's buffers are allocated and filled, its
-// `prepare` step run and the call made once untimed before the timed iterations; they are kept
+// per second) for the memory-bound kernels. A case's buffers are allocated and filled and the
+// call made once untimed before the timed iterations; they are kept
 // while Google Benchmark calls the same case again to settle its iteration count. The ctest
 // smoke test (bench/CMakeLists.txt) runs one iteration of the Fashion-MNIST models' cases and
 // the DCGAN's first layer, which call every op family.
@@ -31,6 +31,7 @@
 #include <omp.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <exception>
 #include <memory>
@@ -43,22 +44,21 @@
 
 namespace {
 
-using weft::bench::Buffer;
 using weft::bench::KernelCase;
 
-// Host memory for one buffer, 64-byte aligned.
+// Host memory for one buffer, 64-byte aligned, holding `contents` (null when it is empty).
 struct HostBlock {
   struct Free {
     void operator()(void* p) const { std::free(p); }
   };
   std::unique_ptr<void, Free> data;
 
-  explicit HostBlock(const Buffer& buffer) {
-    if (buffer.count == 0) return;
-    const size_t bytes = (buffer.bytes() + 63) / 64 * 64;
+  explicit HostBlock(const std::vector<unsigned char>& contents) {
+    if (contents.empty()) return;
+    const size_t bytes = (contents.size() + 63) / 64 * 64;
     data.reset(std::aligned_alloc(64, bytes));
     if (!data) throw std::bad_alloc();
-    weft::bench::fill_host(buffer, data.get());
+    std::memcpy(data.get(), contents.data(), contents.size());
   }
 };
 
@@ -71,12 +71,11 @@ class Workspace {
     blocks_.clear();
     pointers_.clear();
     current_ = nullptr;
-    for (const Buffer& buffer : c.buffers) {
-      blocks_.emplace_back(buffer);
+    for (const std::vector<unsigned char>& contents : weft::bench::host_contents(c)) {
+      blocks_.emplace_back(contents);
       pointers_.push_back(blocks_.back().data.get());
     }
-    if (c.prepare) c.prepare(backend, pointers_);
-    c.run(backend, pointers_);  // untimed: scratch buffers, thread pools, caches
+    c.call.run(backend, pointers_);  // untimed: scratch buffers, thread pools, caches
     current_ = &c;
     return pointers_;
   }
@@ -101,7 +100,7 @@ void run_case(benchmark::State& state, const KernelCase& c) {
   double seconds = 0;
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
-    c.run(backend, *buffers);
+    c.call.run(backend, *buffers);
     const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
     state.SetIterationTime(elapsed.count());
     seconds += elapsed.count();

@@ -55,7 +55,6 @@
 
 namespace {
 
-using weft::bench::Buffer;
 using weft::bench::BufferPointers;
 using weft::bench::KernelCase;
 
@@ -169,22 +168,19 @@ class Workspace {
   const BufferPointers& buffers_for(const KernelCase& c, weft::Backend& backend) {
     if (current_case_ == &c && current_backend_ == &backend) return pointers_;
     release();
-    std::vector<unsigned char> host;
-    for (const Buffer& buffer : c.buffers) {
+    const std::vector<std::vector<unsigned char>> host = weft::bench::host_contents(c);
+    for (const std::vector<unsigned char>& contents : host) {
       void* device = nullptr;
-      if (buffer.count > 0) {
-        check(cudaMalloc(&device, buffer.bytes()), "cudaMalloc");
+      if (!contents.empty()) {
+        check(cudaMalloc(&device, contents.size()), "cudaMalloc");
         pointers_.push_back(device);
-        host.resize(buffer.bytes());
-        weft::bench::fill_host(buffer, host.data());
         // On the device's stream, ordered before the kernels that read it.
-        weft::cuda::memcpy_host_to_device(kDevice, device, host.data(), buffer.bytes());
+        weft::cuda::memcpy_host_to_device(kDevice, device, contents.data(), contents.size());
       } else {
         pointers_.push_back(nullptr);
       }
     }
-    if (c.prepare) c.prepare(backend, pointers_);
-    c.run(backend, pointers_);  // untimed: module loading, library plans and handles
+    c.call.run(backend, pointers_);  // untimed: module loading, library plans and handles
     weft::cuda::synchronize(kDevice);
     current_case_ = &c;
     current_backend_ = &backend;
@@ -261,7 +257,7 @@ void run_case(benchmark::State& state, Bench& bench, const KernelCase& c, weft::
   try {
     const BufferPointers& buffers = bench.workspace.buffers_for(c, backend);
     for (auto _ : state) {
-      const double elapsed = bench.timer.seconds([&] { c.run(backend, buffers); });
+      const double elapsed = bench.timer.seconds([&] { c.call.run(backend, buffers); });
       state.SetIterationTime(elapsed);
       seconds += elapsed;
     }

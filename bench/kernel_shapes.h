@@ -33,20 +33,22 @@
 // input read once, every output written once), for the memory-bound kernels only. A case has
 // one of the two, and the programs report GFLOP/s or GB/s from it.
 //
-// Inputs: every buffer is filled by fill_host() with the same deterministic pseudo-random
-// values in both programs (outputs start at zero). A backward case that needs what its forward
-// produced (the max-pool argmax) gets it from the forward in its `prepare` step, which the
-// programs run once, untimed.
+// Calls and inputs: each case's buffers and call come from kernels/reference/op_cases.h, the
+// description of each op's call that the op-table test (tests/test_backend_ops.cpp) shares, so
+// an op's call is written once for both. Both programs fill the buffers with host_contents():
+// the same deterministic pseudo-random values in the range op_cases.h asks for (outputs start at
+// zero); a backward input that a forward produces (the max-pool argmax) is derived on the host
+// by the definition's forward (kernels/reference/pool.h), untimed.
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/params.h"
+#include "kernels/reference/op_cases.h"
 #include "kernels/selection.h"
 
 namespace weft::bench {
@@ -351,24 +353,10 @@ inline const std::vector<ParameterTensor>& adam_tensors() {
 
 // ---- buffers and their contents -------------------------------------------------------------
 
-// What a buffer holds before the case runs.
-enum class Fill {
-  values,       // float, pseudo-random in [-1, 1)
-  positive,     // float, pseudo-random in [0.5, 1.5): variances, scales
-  zeros,        // float, 0: outputs
-  ones,         // float, 1: the incoming gradient of a scalar loss
-  class_index,  // int32, pseudo-random in [0, classes): targets
-  int_zeros,    // int32, 0: integer outputs (the max-pool argmax)
-};
-
-struct Buffer {
-  int64_t count = 0;  // elements; 0 means the kernel gets a null pointer (no bias, say)
-  Fill fill = Fill::zeros;
-  int classes = 0;  // class_index only
-
-  bool is_int32() const { return fill == Fill::class_index || fill == Fill::int_zeros; }
-  size_t bytes() const { return static_cast<size_t>(count) * 4; }
-};
+// A case's buffers and call are those of kernels/reference/op_cases.h, the description of each
+// op's call that the op-table test shares.
+using Buffer = reference::cases::CaseBuffer;
+using BufferPointers = reference::cases::BufferPointers;
 
 // A deterministic pseudo-random value in [-1, 1) for element i (a multiplicative hash).
 inline float pattern_value(int64_t i) {
@@ -379,29 +367,31 @@ inline float pattern_value(int64_t i) {
   return static_cast<float>(h & 0xffffu) / 32768.0f - 1.0f;
 }
 
-// Writes the buffer's initial contents to host memory of buffer.bytes() bytes.
-inline void fill_host(const Buffer& buffer, void* data) {
-  if (buffer.is_int32()) {
+// Writes a buffer's drawn contents (op_cases.h's Draw): pattern_value(i) mapped into the range
+// the case asks for (uniform in [lo, hi), the tie grid {-1, -0.5, 0, 0.5, 1}, class indices),
+// outputs zero.
+inline void draw_pattern(const Buffer& buffer, void* data) {
+  using Kind = reference::cases::Content::Kind;
+  const reference::cases::Content& content = buffer.content;
+  if (buffer.type == reference::cases::ElementType::i32) {
     auto* out = static_cast<int32_t*>(data);
     for (int64_t i = 0; i < buffer.count; ++i) {
-      out[i] = buffer.fill == Fill::class_index
-                   ? static_cast<int32_t>((pattern_value(i) + 1.0f) * 0.5f * buffer.classes) %
-                         buffer.classes
+      out[i] = content.kind == Kind::class_index
+                   ? static_cast<int32_t>((pattern_value(i) + 1.0f) * 0.5f * content.classes) %
+                         content.classes
                    : 0;
     }
     return;
   }
   auto* out = static_cast<float*>(data);
   for (int64_t i = 0; i < buffer.count; ++i) {
-    switch (buffer.fill) {
-      case Fill::values:
-        out[i] = pattern_value(i);
+    const float unit = 0.5f * (pattern_value(i) + 1.0f);  // in [0, 1)
+    switch (content.kind) {
+      case Kind::uniform:
+        out[i] = content.lo + (content.hi - content.lo) * unit;
         break;
-      case Fill::positive:
-        out[i] = 1.0f + 0.5f * pattern_value(i);
-        break;
-      case Fill::ones:
-        out[i] = 1.0f;
+      case Kind::ties:
+        out[i] = 0.5f * static_cast<float>(static_cast<int>(unit * 5.0f) - 2);
         break;
       default:
         out[i] = 0.0f;
@@ -412,97 +402,59 @@ inline void fill_host(const Buffer& buffer, void* data) {
 
 // ---- the cases --------------------------------------------------------------------------------
 
-// The buffers of a case, in the order of KernelCase::buffers (null where count is 0).
-using BufferPointers = std::vector<void*>;
-using KernelCall = std::function<void(Backend&, const BufferPointers&)>;
-
 struct KernelCase {
   std::string name;                          // OP/MODEL.LAYER/bBATCH
   KernelFamily family = KernelFamily::conv;  // for the CUDA program: is there a vendor path?
   double flops = 0;                          // per call, 2 x multiply-adds (compute-bound kernels)
   double bytes = 0;                          // per call, read + written once (memory-bound kernels)
-  std::vector<Buffer> buffers;
-  KernelCall prepare;  // run once before timing; may be empty
-  KernelCall run;      // the timed call
+  reference::cases::OpCall call;             // the buffers (null where count is 0) and the call
 };
+
+// The first contents of every buffer of `c` on the host, in the order of c.call.buffers.
+inline std::vector<std::vector<unsigned char>> host_contents(const KernelCase& c) {
+  return reference::cases::first_contents(c.call, draw_pattern);
+}
 
 namespace detail {
 
-inline float* f32(const BufferPointers& b, size_t i) {
-  return static_cast<float*>(b[i]);
-}
-inline int32_t* i32(const BufferPointers& b, size_t i) {
-  return static_cast<int32_t*>(b[i]);
-}
+namespace calls = reference::cases;
 
 inline std::string case_name(const char* op, const char* model, const char* layer, int batch) {
   return std::string(op) + "/" + model + "." + layer + "/b" + std::to_string(batch);
 }
 
-inline KernelCase make_case(std::string name, KernelFamily family, double flops, double bytes,
-                            std::vector<Buffer> buffers, KernelCall run, KernelCall prepare = {}) {
+inline KernelCase make_case(std::string name, double flops, double bytes, calls::OpCall call) {
   KernelCase c;
   c.name = std::move(name);
-  c.family = family;
+  c.family = op_family(call.op);
   c.flops = flops;
   c.bytes = bytes;
-  c.buffers = std::move(buffers);
-  c.run = std::move(run);
-  c.prepare = std::move(prepare);
+  c.call = std::move(call);
   return c;
 }
 
 inline void add_conv_cases(const ConvLayer& l, std::vector<KernelCase>& cases) {
   const Conv2dParams p = l.params();
-  const int64_t x = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-  const int64_t w = int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
   const int64_t y = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
-  const int64_t bias = l.bias ? p.out_channels : 0;
   const double flops = 2.0 * y * p.in_channels * p.kernel_h * p.kernel_w;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
+  cases.push_back(make_case(name("conv2d_fwd"), flops, 0, calls::conv2d_forward(p, l.bias)));
+  cases.push_back(make_case(name("conv2d_bwd_data"), flops, 0, calls::conv2d_backward_data(p)));
   cases.push_back(
-      make_case(name("conv2d_fwd"), KernelFamily::conv, flops, 0,
-                {{x, Fill::values}, {w, Fill::values}, {bias, Fill::values}, {y, Fill::zeros}},
-                [p](Backend& k, const BufferPointers& b) {
-                  k.conv2d_forward(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
-                }));
-  cases.push_back(make_case(name("conv2d_bwd_data"), KernelFamily::conv, flops, 0,
-                            {{y, Fill::values}, {w, Fill::values}, {x, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.conv2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
-                            }));
-  cases.push_back(
-      make_case(name("conv2d_bwd_filter"), KernelFamily::conv, flops, 0,
-                {{x, Fill::values}, {y, Fill::values}, {w, Fill::zeros}, {bias, Fill::zeros}},
-                [p](Backend& k, const BufferPointers& b) {
-                  k.conv2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
-                }));
+      make_case(name("conv2d_bwd_filter"), flops, 0, calls::conv2d_backward_filter(p, l.bias)));
 }
 
 inline void add_conv_transpose_cases(const ConvTransposeLayer& l, std::vector<KernelCase>& cases) {
   const ConvTranspose2dParams p = l.params();
   const int64_t x = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-  const int64_t w = int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
-  const int64_t y = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
   const double flops = 2.0 * x * p.out_channels * p.kernel_h * p.kernel_w;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
-  cases.push_back(make_case(name("conv_transpose2d_fwd"), KernelFamily::conv_transpose, flops, 0,
-                            {{x, Fill::values}, {w, Fill::values}, {y, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.conv_transpose2d_forward(p, f32(b, 0), f32(b, 1), nullptr,
-                                                         f32(b, 2));
-                            }));
-  cases.push_back(make_case(name("conv_transpose2d_bwd_data"), KernelFamily::conv_transpose, flops,
-                            0, {{y, Fill::values}, {w, Fill::values}, {x, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.conv_transpose2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
-                            }));
-  cases.push_back(make_case(name("conv_transpose2d_bwd_filter"), KernelFamily::conv_transpose,
-                            flops, 0, {{x, Fill::values}, {y, Fill::values}, {w, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.conv_transpose2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2),
-                                                                 nullptr);
-                            }));
+  cases.push_back(make_case(name("conv_transpose2d_fwd"), flops, 0,
+                            calls::conv_transpose2d_forward(p, false)));
+  cases.push_back(make_case(name("conv_transpose2d_bwd_data"), flops, 0,
+                            calls::conv_transpose2d_backward_data(p)));
+  cases.push_back(make_case(name("conv_transpose2d_bwd_filter"), flops, 0,
+                            calls::conv_transpose2d_backward_filter(p, false)));
 }
 
 // Batch norm: the per-channel vectors are counted in the bytes, though they are small.
@@ -516,64 +468,18 @@ inline void add_batch_norm_cases(const BatchNormLayer& l, std::vector<KernelCase
   const int64_t c = p.channels;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
   // x, gamma, beta in; y, save_mean, save_invstd out; running statistics read and written.
-  cases.push_back(
-      make_case(name("batch_norm_fwd_train"), KernelFamily::batchnorm, 0, 4.0 * (2 * n + 8 * c),
-                {{n, Fill::values},
-                 {c, Fill::positive},
-                 {c, Fill::values},
-                 {n, Fill::zeros},
-                 {c, Fill::zeros},
-                 {c, Fill::zeros},
-                 {c, Fill::values},
-                 {c, Fill::positive}},
-                [p](Backend& k, const BufferPointers& b) {
-                  k.batch_norm_forward_train(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3),
-                                             f32(b, 4), f32(b, 5), f32(b, 6), f32(b, 7));
-                }));
+  cases.push_back(make_case(name("batch_norm_fwd_train"), 0, 4.0 * (2 * n + 8 * c),
+                            calls::batch_norm_forward_train(p)));
   // dy, x, gamma, save_mean, save_invstd in; dx, dgamma, dbeta out. The saved statistics are
-  // filled directly: the backward's cost does not depend on their values.
-  cases.push_back(make_case(name("batch_norm_bwd"), KernelFamily::batchnorm, 0,
-                            4.0 * (3 * n + 5 * c),
-                            {{n, Fill::values},
-                             {n, Fill::values},
-                             {c, Fill::positive},
-                             {c, Fill::values},
-                             {c, Fill::positive},
-                             {n, Fill::zeros},
-                             {c, Fill::zeros},
-                             {c, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.batch_norm_backward(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3),
-                                                    f32(b, 4), f32(b, 5), f32(b, 6), f32(b, 7));
-                            }));
+  // drawn directly: the backward's cost does not depend on their values.
+  cases.push_back(make_case(name("batch_norm_bwd"), 0, 4.0 * (3 * n + 5 * c),
+                            calls::batch_norm_backward(p, true)));
   // x, gamma, beta, running_mean, running_var in; y out.
-  cases.push_back(make_case(name("batch_norm_fwd_eval"), KernelFamily::batchnorm, 0,
-                            4.0 * (2 * n + 4 * c),
-                            {{n, Fill::values},
-                             {c, Fill::positive},
-                             {c, Fill::values},
-                             {c, Fill::values},
-                             {c, Fill::positive},
-                             {n, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.batch_norm_forward_eval(p, f32(b, 0), f32(b, 1), f32(b, 2),
-                                                        f32(b, 3), f32(b, 4), f32(b, 5));
-                            }));
+  cases.push_back(make_case(name("batch_norm_fwd_eval"), 0, 4.0 * (2 * n + 4 * c),
+                            calls::batch_norm_forward_eval(p)));
   // dy, x, gamma, running_mean, running_var in; dx, dgamma, dbeta out.
-  cases.push_back(
-      make_case(name("batch_norm_bwd_eval"), KernelFamily::batchnorm, 0, 4.0 * (3 * n + 5 * c),
-                {{n, Fill::values},
-                 {n, Fill::values},
-                 {c, Fill::positive},
-                 {c, Fill::values},
-                 {c, Fill::positive},
-                 {n, Fill::zeros},
-                 {c, Fill::zeros},
-                 {c, Fill::zeros}},
-                [p](Backend& k, const BufferPointers& b) {
-                  k.batch_norm_backward_eval(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3),
-                                             f32(b, 4), f32(b, 5), f32(b, 6), f32(b, 7));
-                }));
+  cases.push_back(make_case(name("batch_norm_bwd_eval"), 0, 4.0 * (3 * n + 5 * c),
+                            calls::batch_norm_backward_eval(p, true)));
 }
 
 inline void add_dropout_cases(const DropoutLayer& l, std::vector<KernelCase>& cases) {
@@ -582,39 +488,18 @@ inline void add_dropout_cases(const DropoutLayer& l, std::vector<KernelCase>& ca
   p.p = l.p;
   p.seed = 1;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
-  cases.push_back(make_case(
-      name("dropout_fwd"), KernelFamily::dropout, 0, 8.0 * p.count,
-      {{p.count, Fill::values}, {p.count, Fill::zeros}},
-      [p](Backend& k, const BufferPointers& b) { k.dropout_forward(p, f32(b, 0), f32(b, 1)); }));
-  cases.push_back(make_case(
-      name("dropout_bwd"), KernelFamily::dropout, 0, 8.0 * p.count,
-      {{p.count, Fill::values}, {p.count, Fill::zeros}},
-      [p](Backend& k, const BufferPointers& b) { k.dropout_backward(p, f32(b, 0), f32(b, 1)); }));
+  cases.push_back(make_case(name("dropout_fwd"), 0, 8.0 * p.count, calls::dropout_forward(p)));
+  cases.push_back(make_case(name("dropout_bwd"), 0, 8.0 * p.count, calls::dropout_backward(p)));
 }
 
 inline void add_linear_cases(const LinearLayer& l, std::vector<KernelCase>& cases) {
   const int n = l.batch, in = l.in_features, out = l.out_features;
-  const int64_t x = int64_t{n} * in, w = int64_t{out} * in, y = int64_t{n} * out;
   const double flops = 2.0 * n * in * out;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
-  cases.push_back(
-      make_case(name("linear_fwd"), KernelFamily::gemm, flops, 0,
-                {{x, Fill::values}, {w, Fill::values}, {out, Fill::values}, {y, Fill::zeros}},
-                [n, in, out](Backend& k, const BufferPointers& b) {
-                  k.linear_forward(n, in, out, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
-                }));
+  cases.push_back(make_case(name("linear_fwd"), flops, 0, calls::linear_forward(n, in, out, true)));
   // dx = dy w and dw = dy^T x: two products of the forward's size; dbias as well.
-  cases.push_back(make_case(name("linear_bwd"), KernelFamily::gemm, 2 * flops, 0,
-                            {{x, Fill::values},
-                             {w, Fill::values},
-                             {y, Fill::values},
-                             {x, Fill::zeros},
-                             {w, Fill::zeros},
-                             {out, Fill::zeros}},
-                            [n, in, out](Backend& k, const BufferPointers& b) {
-                              k.linear_backward(n, in, out, f32(b, 0), f32(b, 1), f32(b, 2),
-                                                f32(b, 3), f32(b, 4), f32(b, 5));
-                            }));
+  cases.push_back(
+      make_case(name("linear_bwd"), 2 * flops, 0, calls::linear_backward(n, in, out, true, true)));
 }
 
 inline void add_max_pool_cases(const PoolLayer& l, std::vector<KernelCase>& cases) {
@@ -629,42 +514,23 @@ inline void add_max_pool_cases(const PoolLayer& l, std::vector<KernelCase>& case
   const int64_t x = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   const int64_t y = int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
-  const KernelCall forward = [p](Backend& k, const BufferPointers& b) {
-    k.max_pool2d_forward(p, f32(b, 0), f32(b, 1), i32(b, 2));
-  };
   // x in; y and argmax out.
-  cases.push_back(make_case(name("max_pool2d_fwd"), KernelFamily::pool, 0, 4.0 * (x + 2 * y),
-                            {{x, Fill::values}, {y, Fill::zeros}, {y, Fill::int_zeros}}, forward));
-  // dy and argmax in, dx out. The argmax comes from the forward, run in `prepare`.
-  cases.push_back(make_case(
-      name("max_pool2d_bwd"), KernelFamily::pool, 0, 4.0 * (x + 2 * y),
-      {{x, Fill::values},
-       {y, Fill::zeros},
-       {y, Fill::int_zeros},
-       {y, Fill::values},
-       {x, Fill::zeros}},
-      [p](Backend& k, const BufferPointers& b) {
-        k.max_pool2d_backward(p, f32(b, 3), i32(b, 2), f32(b, 4));
-      },
-      forward));
+  cases.push_back(
+      make_case(name("max_pool2d_fwd"), 0, 4.0 * (x + 2 * y), calls::max_pool2d_forward(p)));
+  // dy and argmax in, dx out. The argmax is derived on the host when the buffers are filled
+  // (op_cases.h).
+  cases.push_back(
+      make_case(name("max_pool2d_bwd"), 0, 4.0 * (x + 2 * y), calls::max_pool2d_backward(p)));
 }
 
 inline void add_relu_cases(const ElementwiseLayer& l, std::vector<KernelCase>& cases) {
   const int64_t n = l.count();
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
-  cases.push_back(make_case(name("relu_fwd"), KernelFamily::elementwise, 0, 8.0 * n,
-                            {{n, Fill::values}, {n, Fill::zeros}},
-                            [n](Backend& k, const BufferPointers& b) {
-                              k.activation_forward(Activation::relu, 0.0f, n, f32(b, 0), f32(b, 1));
-                            }));
+  cases.push_back(make_case(name("relu_fwd"), 0, 8.0 * n,
+                            calls::activation_forward(Activation::relu, 0.0f, n)));
   // ReLU's backward reads x and dy (not y) and writes dx.
-  cases.push_back(
-      make_case(name("relu_bwd"), KernelFamily::elementwise, 0, 12.0 * n,
-                {{n, Fill::values}, {n, Fill::values}, {n, Fill::values}, {n, Fill::zeros}},
-                [n](Backend& k, const BufferPointers& b) {
-                  k.activation_backward(Activation::relu, 0.0f, n, f32(b, 0), f32(b, 1), f32(b, 2),
-                                        f32(b, 3));
-                }));
+  cases.push_back(make_case(name("relu_bwd"), 0, 12.0 * n,
+                            calls::activation_backward(Activation::relu, 0.0f, n)));
 }
 
 inline void add_add_case(const ElementwiseLayer& l, std::vector<KernelCase>& cases) {
@@ -673,12 +539,8 @@ inline void add_add_case(const ElementwiseLayer& l, std::vector<KernelCase>& cas
   p.ndim = 1;
   p.out_shape[0] = n;
   p.a_strides[0] = p.b_strides[0] = 1;
-  cases.push_back(make_case(case_name("add_fwd", l.model, l.layer, l.batch),
-                            KernelFamily::elementwise, 0, 12.0 * n,
-                            {{n, Fill::values}, {n, Fill::values}, {n, Fill::zeros}},
-                            [p](Backend& k, const BufferPointers& b) {
-                              k.binary_forward(BinaryOp::add, p, f32(b, 0), f32(b, 1), f32(b, 2));
-                            }));
+  cases.push_back(make_case(case_name("add_fwd", l.model, l.layer, l.batch), 0, 12.0 * n,
+                            calls::binary_forward(BinaryOp::add, p, n, n)));
 }
 
 inline void add_cross_entropy_cases(const LossLayer& l, std::vector<KernelCase>& cases) {
@@ -686,19 +548,11 @@ inline void add_cross_entropy_cases(const LossLayer& l, std::vector<KernelCase>&
   const int64_t logits = int64_t{n} * c;
   const auto name = [&](const char* op) { return case_name(op, l.model, l.layer, l.batch); };
   // logits and targets in, the loss out.
-  cases.push_back(
-      make_case(name("cross_entropy_fwd"), KernelFamily::loss, 0, 4.0 * (logits + n + 1),
-                {{logits, Fill::values}, {n, Fill::class_index, c}, {1, Fill::zeros}},
-                [n, c](Backend& k, const BufferPointers& b) {
-                  k.cross_entropy_forward(n, c, f32(b, 0), i32(b, 1), nullptr, 0.0f, f32(b, 2));
-                }));
+  cases.push_back(make_case(name("cross_entropy_fwd"), 0, 4.0 * (logits + n + 1),
+                            calls::cross_entropy_forward(n, c, false, 0.0f)));
   // logits, targets and the loss's gradient in, dlogits out.
-  cases.push_back(make_case(
-      name("cross_entropy_bwd"), KernelFamily::loss, 0, 4.0 * (2 * logits + n + 1),
-      {{logits, Fill::values}, {n, Fill::class_index, c}, {1, Fill::ones}, {logits, Fill::zeros}},
-      [n, c](Backend& k, const BufferPointers& b) {
-        k.cross_entropy_backward(n, c, f32(b, 0), i32(b, 1), nullptr, 0.0f, f32(b, 2), f32(b, 3));
-      }));
+  cases.push_back(make_case(name("cross_entropy_bwd"), 0, 4.0 * (2 * logits + n + 1),
+                            calls::cross_entropy_backward(n, c, false, 0.0f, 1.0f)));
 }
 
 inline void add_adam_case(const ParameterTensor& t, std::vector<KernelCase>& cases) {
@@ -707,15 +561,8 @@ inline void add_adam_case(const ParameterTensor& t, std::vector<KernelCase>& cas
   s.lr = 1e-3f;
   s.step = 10;
   // param, exp_avg, exp_avg_sq read and written, grad read.
-  cases.push_back(make_case(std::string("adam_update/") + t.model + "." + t.name,
-                            KernelFamily::optimizer, 0, 28.0 * t.count,
-                            {{t.count, Fill::values},
-                             {t.count, Fill::values},
-                             {t.count, Fill::values},
-                             {t.count, Fill::positive}},
-                            [s](Backend& k, const BufferPointers& b) {
-                              k.adam_update(s, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
-                            }));
+  cases.push_back(make_case(std::string("adam_update/") + t.model + "." + t.name, 0,
+                            28.0 * t.count, calls::adam_update(s)));
 }
 
 }  // namespace detail

@@ -198,8 +198,9 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 45, "an op was added to or removed from WEFT_BACKEND_OPS: update the "
-                              "op-table test cases (tests/test_backend_ops.cpp) and this count");
+static_assert(kOpCount == 45, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+                              "call (kernels/reference/op_cases.h), the op-table test cases "
+                              "(tests/test_backend_ops.cpp) and this count");
 
 const char* op_name(Op op);
 KernelFamily op_family(Op op);

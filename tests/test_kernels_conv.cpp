@@ -1,7 +1,7 @@
 // Tests of the CPU convolution kernels (kernels/cpu/conv.h): small cases worked out by hand,
-// then every function against a direct-loop reference (double accumulation) over a table of
-// shapes, plus the adjoint identities that tie forward, backward-data and backward-filter
-// together.
+// then every function against its definition (kernels/reference/conv.h: direct loops, double
+// accumulation) over a table of shapes, plus the adjoint identities that tie forward,
+// backward-data and backward-filter together.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <sstream>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/reference/conv.h"
 #include "tests/kernel_test_util.h"
 
 using weft::Conv2dParams;
@@ -102,89 +103,38 @@ int64_t convt_w_size(const ConvTranspose2dParams& p) {
   return int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
 }
 
-// ---- direct-loop references -------------------------------------------------------------------
+// ---- the definitions ----------------------------------------------------------------------------
 
-// Calls tap(x_index, w_index, y_index) for every product x * w that the convolution's output
-// y[n, o, oh, ow] = sum over (c, kh, kw) of x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw] *
-// w[o, c, kh, kw] contains (taps that land in the padding are skipped).
-template <typename Tap>
-void for_each_conv_tap(const Conv2dParams& p, Tap tap) {
-  const int oh_size = p.out_h(), ow_size = p.out_w();
-  for (int n = 0; n < p.batch; ++n)
-    for (int o = 0; o < p.out_channels; ++o)
-      for (int oh = 0; oh < oh_size; ++oh)
-        for (int ow = 0; ow < ow_size; ++ow) {
-          const int64_t y_index = ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
-          for (int c = 0; c < p.in_channels; ++c)
-            for (int kh = 0; kh < p.kernel_h; ++kh) {
-              const int ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
-              if (ih < 0 || ih >= p.in_h) continue;
-              for (int kw = 0; kw < p.kernel_w; ++kw) {
-                const int iw = ow * p.stride_w - p.pad_w + kw * p.dilation_w;
-                if (iw < 0 || iw >= p.in_w) continue;
-                const int64_t x_index =
-                    ((int64_t{n} * p.in_channels + c) * p.in_h + ih) * p.in_w + iw;
-                const int64_t w_index =
-                    ((int64_t{o} * p.in_channels + c) * p.kernel_h + kh) * p.kernel_w + kw;
-                tap(x_index, w_index, y_index);
-              }
-            }
-        }
-}
-
-// Transposed convolution by its own definition (a scatter, as PyTorch documents it), written
-// independently of as_conv(): input cell x[n, c, h, w] adds x * w[c, o, kh, kw] to
-// y[n, o, h*sh - ph + kh*dh, w*sw - pw + kw*dw].
-template <typename Tap>
-void for_each_conv_transpose_tap(const ConvTranspose2dParams& p, Tap tap) {
-  const int oh_size = p.out_h(), ow_size = p.out_w();
-  for (int n = 0; n < p.batch; ++n)
-    for (int c = 0; c < p.in_channels; ++c)
-      for (int h = 0; h < p.in_h; ++h)
-        for (int w = 0; w < p.in_w; ++w) {
-          const int64_t x_index = ((int64_t{n} * p.in_channels + c) * p.in_h + h) * p.in_w + w;
-          for (int o = 0; o < p.out_channels; ++o)
-            for (int kh = 0; kh < p.kernel_h; ++kh) {
-              const int oh = h * p.stride_h - p.pad_h + kh * p.dilation_h;
-              if (oh < 0 || oh >= oh_size) continue;
-              for (int kw = 0; kw < p.kernel_w; ++kw) {
-                const int ow = w * p.stride_w - p.pad_w + kw * p.dilation_w;
-                if (ow < 0 || ow >= ow_size) continue;
-                const int64_t y_index =
-                    ((int64_t{n} * p.out_channels + o) * oh_size + oh) * ow_size + ow;
-                const int64_t w_index =
-                    ((int64_t{c} * p.out_channels + o) * p.kernel_h + kh) * p.kernel_w + kw;
-                tap(x_index, w_index, y_index);
-              }
-            }
-        }
-}
-
-// The four results every convolution-like op needs, given its tap enumerator and its output
-// layout [N, O, out_plane]: y = sum x*w + bias[o], dx = sum dy*w, dw = sum x*dy, dbias = sum dy.
+// The four results of a convolution-like op by its definition (kernels/reference/conv.h): y with
+// the given bias (none when null), dx, dw and dbias for the output gradient dy.
 struct Reference {
   std::vector<double> y, dx, dw, dbias;
 };
 
-template <typename ForEachTap>
-Reference reference(ForEachTap for_each_tap, const std::vector<float>& x,
-                    const std::vector<float>& w, const std::vector<float>& bias,
-                    const std::vector<float>& dy, int out_channels, int64_t out_plane) {
+Reference reference(const Conv2dParams& p, const std::vector<float>& x,
+                    const std::vector<float>& w, const float* bias, const std::vector<float>& dy) {
   Reference r;
-  r.y.assign(dy.size(), 0.0);
-  r.dx.assign(x.size(), 0.0);
-  r.dw.assign(w.size(), 0.0);
-  r.dbias.assign(static_cast<size_t>(out_channels), 0.0);
-  for_each_tap([&](int64_t xi, int64_t wi, int64_t yi) {
-    r.y[yi] += double{x[xi]} * w[wi];
-    r.dx[xi] += double{dy[yi]} * w[wi];
-    r.dw[wi] += double{x[xi]} * dy[yi];
-  });
-  for (size_t i = 0; i < dy.size(); ++i) {
-    const size_t o = (i / static_cast<size_t>(out_plane)) % static_cast<size_t>(out_channels);
-    r.y[i] += bias[o];
-    r.dbias[o] += dy[i];
-  }
+  r.y.resize(dy.size());
+  r.dx.resize(x.size());
+  r.dw.resize(w.size());
+  r.dbias.resize(static_cast<size_t>(p.out_channels));
+  weft::reference::conv2d_forward(p, x.data(), w.data(), bias, r.y.data());
+  weft::reference::conv2d_backward_data(p, dy.data(), w.data(), r.dx.data());
+  weft::reference::conv2d_backward_filter(p, x.data(), dy.data(), r.dw.data(), r.dbias.data());
+  return r;
+}
+
+Reference reference(const ConvTranspose2dParams& p, const std::vector<float>& x,
+                    const std::vector<float>& w, const float* bias, const std::vector<float>& dy) {
+  Reference r;
+  r.y.resize(dy.size());
+  r.dx.resize(x.size());
+  r.dw.resize(w.size());
+  r.dbias.resize(static_cast<size_t>(p.out_channels));
+  weft::reference::conv_transpose2d_forward(p, x.data(), w.data(), bias, r.y.data());
+  weft::reference::conv_transpose2d_backward_data(p, dy.data(), w.data(), r.dx.data());
+  weft::reference::conv_transpose2d_backward_filter(p, x.data(), dy.data(), r.dw.data(),
+                                                    r.dbias.data());
   return r;
 }
 
@@ -310,11 +260,11 @@ TEST_CASE("conv_transpose2d: overlapping 3x3 kernel, stride 2, by hand", "[kerne
                                          6, 6, 3, 3, 7, 4, 4, 3, 3, 7, 4, 4});
 }
 
-// ---- comparisons with the direct loops --------------------------------------------------------
+// ---- comparisons with the definitions ---------------------------------------------------------
 
 namespace {
 
-// Runs all three convolution kernels on random data and compares them with the reference, then
+// Runs all three convolution kernels on random data and compares them with the definitions, then
 // checks the adjoint identities <conv(x), dy> = <x, conv_backward_data(dy)> and
 // <conv(x; w), dy> = <w, conv_backward_filter(x, dy)>.
 void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
@@ -323,10 +273,7 @@ void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
   const std::vector<float> w = random_floats(conv_w_size(p), seed + 1);
   const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
   const std::vector<float> dy = random_floats(conv_y_size(p), seed + 3);
-  const std::vector<float> zero_bias(static_cast<size_t>(p.out_channels), 0.0f);
-  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
-  const auto taps = [&](auto tap) { for_each_conv_tap(p, tap); };
-  const Reference ref = reference(taps, x, w, bias, dy, p.out_channels, out_plane);
+  const Reference ref = reference(p, x, w, bias.data(), dy);
 
   std::vector<float> y = nan_floats(conv_y_size(p));
   weft::cpu::conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
@@ -334,7 +281,7 @@ void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
 
   std::vector<float> y_plain = nan_floats(conv_y_size(p));
   weft::cpu::conv2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
-  const Reference ref_plain = reference(taps, x, w, zero_bias, dy, p.out_channels, out_plane);
+  const Reference ref_plain = reference(p, x, w, nullptr, dy);
   check_close("forward without bias", y_plain, ref_plain.y);
 
   std::vector<float> dx = nan_floats(conv_x_size(p));
@@ -359,10 +306,7 @@ void check_conv_transpose_against_reference(const ConvTranspose2dParams& p, uint
   const std::vector<float> w = random_floats(convt_w_size(p), seed + 1);
   const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
   const std::vector<float> dy = random_floats(convt_y_size(p), seed + 3);
-  const std::vector<float> zero_bias(static_cast<size_t>(p.out_channels), 0.0f);
-  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
-  const auto taps = [&](auto tap) { for_each_conv_transpose_tap(p, tap); };
-  const Reference ref = reference(taps, x, w, bias, dy, p.out_channels, out_plane);
+  const Reference ref = reference(p, x, w, bias.data(), dy);
 
   std::vector<float> y = nan_floats(convt_y_size(p));
   weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), bias.data(), y.data());
@@ -370,7 +314,7 @@ void check_conv_transpose_against_reference(const ConvTranspose2dParams& p, uint
 
   std::vector<float> y_plain = nan_floats(convt_y_size(p));
   weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
-  const Reference ref_plain = reference(taps, x, w, zero_bias, dy, p.out_channels, out_plane);
+  const Reference ref_plain = reference(p, x, w, nullptr, dy);
   check_close("forward without bias", y_plain, ref_plain.y);
 
   std::vector<float> dx = nan_floats(convt_x_size(p));

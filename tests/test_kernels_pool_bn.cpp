@@ -1,17 +1,18 @@
 // Tests of the CPU pooling and batch-normalisation kernels (kernels/cpu/pool.h,
-// kernels/cpu/batchnorm.h): small cases worked out by hand, then every function against
-// direct-loop references (double accumulation) over tables of shapes.
-#include <algorithm>
+// kernels/cpu/batchnorm.h): small cases worked out by hand, then every function against its
+// definition (kernels/reference/pool.h and batchnorm.h: direct loops, double accumulation) over
+// tables of shapes.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
-#include <limits>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/reference/batchnorm.h"
+#include "kernels/reference/pool.h"
 #include "tests/kernel_test_util.h"
 
 using weft::BatchNormParams;
@@ -56,50 +57,21 @@ int64_t pool_y_size(const Pool2dParams& p) {
   return int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
 }
 
-// ---- pooling references -----------------------------------------------------------------------
-
-// Calls cell(plane, out_index, in_index_or_minus_1) for every (output, window position), in
-// row-major window order; in_index is -1 where the window position lies in the padding.
-template <typename Cell>
-void for_each_window_cell(const Pool2dParams& p, Cell cell) {
-  const int oh_size = p.out_h(), ow_size = p.out_w();
-  for (int64_t plane = 0; plane < int64_t{p.batch} * p.channels; ++plane)
-    for (int oh = 0; oh < oh_size; ++oh)
-      for (int ow = 0; ow < ow_size; ++ow)
-        for (int kh = 0; kh < p.kernel_h; ++kh)
-          for (int kw = 0; kw < p.kernel_w; ++kw) {
-            const int h = oh * p.stride_h - p.pad_h + kh;
-            const int w = ow * p.stride_w - p.pad_w + kw;
-            const bool inside = h >= 0 && h < p.in_h && w >= 0 && w < p.in_w;
-            cell(plane, oh * ow_size + ow, inside ? h * p.in_w + w : -1);
-          }
-}
+// ---- pooling by the definitions (kernels/reference/pool.h) -----------------------------------
 
 struct MaxPoolReference {
   std::vector<double> y, dx;
   std::vector<int32_t> argmax;
 };
 
-// The first strictly largest real cell of each window wins.
 MaxPoolReference max_pool_reference(const Pool2dParams& p, const std::vector<float>& x,
                                     const std::vector<float>& dy) {
-  const int64_t in_plane = int64_t{p.in_h} * p.in_w;
-  const int64_t out_plane = int64_t{p.out_h()} * p.out_w();
   MaxPoolReference r;
-  r.y.assign(dy.size(), -std::numeric_limits<double>::infinity());
-  r.argmax.assign(dy.size(), -1);
-  r.dx.assign(x.size(), 0.0);
-  for_each_window_cell(p, [&](int64_t plane, int64_t out, int64_t in) {
-    const int64_t yi = plane * out_plane + out;
-    if (in >= 0 && (r.argmax[yi] < 0 || x[plane * in_plane + in] > r.y[yi])) {
-      r.y[yi] = x[plane * in_plane + in];
-      r.argmax[yi] = static_cast<int32_t>(in);
-    }
-  });
-  for (size_t yi = 0; yi < dy.size(); ++yi) {
-    const int64_t plane = static_cast<int64_t>(yi) / out_plane;
-    r.dx[plane * in_plane + r.argmax[yi]] += dy[yi];
-  }
+  r.y.resize(dy.size());
+  r.argmax.resize(dy.size());
+  r.dx.resize(x.size());
+  weft::reference::max_pool2d_forward(p, x.data(), r.y.data(), r.argmax.data());
+  weft::reference::max_pool2d_backward(p, dy.data(), r.argmax.data(), r.dx.data());
   return r;
 }
 
@@ -107,41 +79,13 @@ struct AvgPoolReference {
   std::vector<double> y, dx;
 };
 
-// The divisor counts the window positions inside the padded input (count_include_pad) or inside
-// the real input only.
 AvgPoolReference avg_pool_reference(const Pool2dParams& p, const std::vector<float>& x,
                                     const std::vector<float>& dy) {
-  const int oh_size = p.out_h(), ow_size = p.out_w();
   AvgPoolReference r;
-  r.y.assign(dy.size(), 0.0);
-  r.dx.assign(x.size(), 0.0);
-  for (int64_t plane = 0; plane < int64_t{p.batch} * p.channels; ++plane) {
-    const float* in = x.data() + plane * p.in_h * p.in_w;
-    double* grad_in = r.dx.data() + plane * p.in_h * p.in_w;
-    for (int oh = 0; oh < oh_size; ++oh) {
-      for (int ow = 0; ow < ow_size; ++ow) {
-        const int64_t yi = (plane * oh_size + oh) * ow_size + ow;
-        double sum = 0.0, count = 0.0;
-        for (int h = oh * p.stride_h - p.pad_h; h < oh * p.stride_h - p.pad_h + p.kernel_h; ++h) {
-          for (int w = ow * p.stride_w - p.pad_w; w < ow * p.stride_w - p.pad_w + p.kernel_w; ++w) {
-            const bool real = h >= 0 && h < p.in_h && w >= 0 && w < p.in_w;
-            const bool padded =
-                h >= -p.pad_h && h < p.in_h + p.pad_h && w >= -p.pad_w && w < p.in_w + p.pad_w;
-            if (real) sum += in[h * p.in_w + w];
-            if (real || (p.count_include_pad && padded)) count += 1.0;
-          }
-        }
-        r.y[yi] = sum / count;
-        for (int h = std::max(oh * p.stride_h - p.pad_h, 0);
-             h < std::min(oh * p.stride_h - p.pad_h + p.kernel_h, p.in_h); ++h) {
-          for (int w = std::max(ow * p.stride_w - p.pad_w, 0);
-               w < std::min(ow * p.stride_w - p.pad_w + p.kernel_w, p.in_w); ++w) {
-            grad_in[h * p.in_w + w] += dy[yi] / count;
-          }
-        }
-      }
-    }
-  }
+  r.y.resize(dy.size());
+  r.dx.resize(x.size());
+  weft::reference::avg_pool2d_forward(p, x.data(), r.y.data());
+  weft::reference::avg_pool2d_backward(p, dy.data(), r.dx.data());
   return r;
 }
 
@@ -301,11 +245,9 @@ TEST_CASE("global_avg_pool: matches direct loops", "[kernels][pool]") {
     INFO("N=" << s.n << " C=" << s.c << " plane=" << s.plane);
     const std::vector<float> x = random_floats(int64_t{s.n} * s.c * s.plane, seed++);
     const std::vector<float> dy = random_floats(int64_t{s.n} * s.c, seed++);
-    std::vector<double> y_want(dy.size(), 0.0), dx_want(x.size());
-    for (size_t i = 0; i < x.size(); ++i) {
-      y_want[i / static_cast<size_t>(s.plane)] += double{x[i]} / s.plane;
-      dx_want[i] = double{dy[i / static_cast<size_t>(s.plane)]} / s.plane;
-    }
+    std::vector<double> y_want(dy.size()), dx_want(x.size());
+    weft::reference::global_avg_pool_forward(s.n, s.c, s.plane, x.data(), y_want.data());
+    weft::reference::global_avg_pool_backward(s.n, s.c, s.plane, dy.data(), dx_want.data());
     std::vector<float> y = nan_floats(static_cast<int64_t>(dy.size()));
     weft::cpu::global_avg_pool_forward(s.n, s.c, s.plane, x.data(), y.data());
     check_close("forward", y, y_want);
@@ -337,90 +279,39 @@ std::string describe(const BatchNormParams& p) {
 
 int64_t bn_size(const BatchNormParams& p) { return int64_t{p.batch} * p.channels * p.spatial; }
 
-// Flat index of x[n, c, s].
-int64_t bn_index(const BatchNormParams& p, int n, int c, int s) {
-  return (int64_t{n} * p.channels + c) * p.spatial + s;
-}
-
 struct BatchNormReference {
   std::vector<double> y, mean, invstd, running_mean, running_var;  // training forward
   std::vector<double> dx, dgamma, dbeta;                           // its backward
   std::vector<double> y_eval, dx_eval, dgamma_eval, dbeta_eval;    // eval forward and backward
 };
 
-// Straight from the definitions, in double. The training backward is the unfused chain rule
-// through mean and variance (the kernel uses the fused formula):
-//   dxhat = dy * gamma
-//   dvar  = sum(dxhat * (x - mean)) * -1/2 * (var + eps)^(-3/2)
-//   dmean = -sum(dxhat) * invstd + dvar * sum(-2 * (x - mean)) / M
-//   dx    = dxhat * invstd + dvar * 2 * (x - mean) / M + dmean / M
+// Every function by its definition (kernels/reference/batchnorm.h).
 BatchNormReference batch_norm_reference(const BatchNormParams& p, const std::vector<float>& x,
                                         const std::vector<float>& gamma,
                                         const std::vector<float>& beta,
                                         const std::vector<float>& dy,
                                         const std::vector<float>& running_mean,
                                         const std::vector<float>& running_var) {
-  const double m = static_cast<double>(p.batch) * p.spatial;
+  const size_t c = static_cast<size_t>(p.channels);
   BatchNormReference r;
-  r.y.resize(x.size());
-  r.dx.resize(x.size());
-  r.y_eval.resize(x.size());
-  r.dx_eval.resize(x.size());
-  for (int c = 0; c < p.channels; ++c) {
-    double mean = 0.0;
-    for (int n = 0; n < p.batch; ++n)
-      for (int s = 0; s < p.spatial; ++s) mean += x[bn_index(p, n, c, s)];
-    mean /= m;
-    double squares = 0.0;
-    for (int n = 0; n < p.batch; ++n)
-      for (int s = 0; s < p.spatial; ++s) {
-        const double d = x[bn_index(p, n, c, s)] - mean;
-        squares += d * d;
-      }
-    const double var = squares / m;
-    const double invstd = 1.0 / std::sqrt(var + p.eps);
-    r.mean.push_back(mean);
-    r.invstd.push_back(invstd);
-    r.running_mean.push_back((1 - p.momentum) * double{running_mean[c]} + p.momentum * mean);
-    r.running_var.push_back((1 - p.momentum) * double{running_var[c]} +
-                            p.momentum * squares / (m - 1));
-
-    double sum_dxhat = 0.0, sum_dxhat_centred = 0.0, sum_centred = 0.0, dgamma = 0.0, dbeta = 0.0;
-    for (int n = 0; n < p.batch; ++n)
-      for (int s = 0; s < p.spatial; ++s) {
-        const int64_t i = bn_index(p, n, c, s);
-        const double centred = x[i] - mean;
-        r.y[i] = gamma[c] * centred * invstd + beta[c];
-        sum_dxhat += double{dy[i]} * gamma[c];
-        sum_dxhat_centred += double{dy[i]} * gamma[c] * centred;
-        sum_centred += centred;
-        dgamma += dy[i] * centred * invstd;
-        dbeta += dy[i];
-      }
-    const double dvar = sum_dxhat_centred * -0.5 * std::pow(var + p.eps, -1.5);
-    const double dmean = -sum_dxhat * invstd + dvar * -2.0 * sum_centred / m;
-    for (int n = 0; n < p.batch; ++n)
-      for (int s = 0; s < p.spatial; ++s) {
-        const int64_t i = bn_index(p, n, c, s);
-        r.dx[i] = double{dy[i]} * gamma[c] * invstd + dvar * 2.0 * (x[i] - mean) / m + dmean / m;
-      }
-    r.dgamma.push_back(dgamma);
-    r.dbeta.push_back(dbeta);
-
-    // Eval: the running statistics are constants.
-    const double eval_invstd = 1.0 / std::sqrt(double{running_var[c]} + p.eps);
-    double dgamma_eval = 0.0;
-    for (int n = 0; n < p.batch; ++n)
-      for (int s = 0; s < p.spatial; ++s) {
-        const int64_t i = bn_index(p, n, c, s);
-        const double xhat = (x[i] - double{running_mean[c]}) * eval_invstd;
-        r.y_eval[i] = gamma[c] * xhat + beta[c];
-        r.dx_eval[i] = double{dy[i]} * gamma[c] * eval_invstd;
-        dgamma_eval += dy[i] * xhat;
-      }
-    r.dgamma_eval.push_back(dgamma_eval);
-    r.dbeta_eval.push_back(dbeta);
+  for (std::vector<double>* v : {&r.y, &r.dx, &r.y_eval, &r.dx_eval}) v->resize(x.size());
+  for (std::vector<double>* v : {&r.mean, &r.invstd, &r.running_mean, &r.running_var, &r.dgamma,
+                                 &r.dbeta, &r.dgamma_eval, &r.dbeta_eval}) {
+    v->resize(c);
   }
+  weft::reference::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), r.y.data(),
+                                            r.mean.data(), r.invstd.data(), running_mean.data(),
+                                            running_var.data(), r.running_mean.data(),
+                                            r.running_var.data());
+  weft::reference::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), r.dx.data(),
+                                       r.dgamma.data(), r.dbeta.data());
+  weft::reference::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(),
+                                           running_mean.data(), running_var.data(),
+                                           r.y_eval.data());
+  weft::reference::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(),
+                                            running_mean.data(), running_var.data(),
+                                            r.dx_eval.data(), r.dgamma_eval.data(),
+                                            r.dbeta_eval.data());
   return r;
 }
 

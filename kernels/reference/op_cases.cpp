@@ -1,0 +1,619 @@
+// The op calls shared by the op-table test and the kernel benchmarks (op_cases.h): for each op,
+// its buffers in the order of its Backend method's pointers, and the call.
+#include "kernels/reference/op_cases.h"
+
+#include <cstring>
+#include <limits>
+#include <utility>
+
+#include "kernels/error.h"
+#include "kernels/reference/pool.h"
+
+namespace weft::reference::cases {
+
+// ---- contents and buffers -----------------------------------------------------------------------
+
+size_t element_size(ElementType type) {
+  switch (type) {
+    case ElementType::f32:
+      return sizeof(float);
+    case ElementType::i32:
+      return sizeof(int32_t);
+    case ElementType::u8:
+      return sizeof(uint8_t);
+  }
+  return 0;
+}
+
+Content Content::uniform(float lo, float hi) {
+  Content c;
+  c.kind = Kind::uniform;
+  c.lo = lo;
+  c.hi = hi;
+  return c;
+}
+
+Content Content::ties(bool with_nan) {
+  Content c;
+  c.kind = Kind::ties;
+  c.with_nan = with_nan;
+  return c;
+}
+
+Content Content::class_index(int classes) {
+  Content c;
+  c.kind = Kind::class_index;
+  c.classes = classes;
+  return c;
+}
+
+Content Content::given(const std::vector<float>& values) {
+  Content c;
+  c.kind = Kind::given;
+  c.bytes.resize(values.size() * sizeof(float));
+  if (!values.empty()) std::memcpy(c.bytes.data(), values.data(), c.bytes.size());
+  return c;
+}
+
+Content Content::given_bytes(const std::vector<uint8_t>& values) {
+  Content c;
+  c.kind = Kind::given;
+  c.bytes.assign(values.begin(), values.end());
+  return c;
+}
+
+CaseBuffer& OpCall::buffer(std::string_view name) {
+  for (CaseBuffer& b : buffers) {
+    if (b.name == name) return b;
+  }
+  throw Error(std::string(op_name(op)) + " has no buffer \"" + std::string(name) + "\"");
+}
+
+std::vector<std::vector<unsigned char>> first_contents(const OpCall& call, const Draw& draw) {
+  std::vector<std::vector<unsigned char>> contents;
+  contents.reserve(call.buffers.size());  // keeps `earlier`'s pointers valid
+  std::vector<const void*> earlier;
+  for (const CaseBuffer& b : call.buffers) {
+    std::vector<unsigned char> bytes(b.bytes());
+    const Content& content = b.content;
+    if (content.kind == Content::Kind::given) {
+      WEFT_CHECK(content.bytes.size() == bytes.size(), op_name(call.op), ": buffer ", b.name,
+                 " is given ", content.bytes.size(), " bytes for ", bytes.size());
+      bytes = content.bytes;
+    } else if (content.kind == Content::Kind::derived) {
+      content.derive(earlier, bytes.data());
+    } else {
+      draw(b, bytes.data());
+    }
+    auto* values = reinterpret_cast<float*>(bytes.data());
+    if (content.alternate_sign) {
+      for (int64_t i = 0; i < b.count; i += 2) values[i] = -values[i];
+    }
+    if (content.with_nan) {
+      for (int64_t i = 7; i < b.count; i += 41) values[i] = std::numeric_limits<float>::quiet_NaN();
+    }
+    contents.push_back(std::move(bytes));
+    earlier.push_back(contents.back().data());
+  }
+  return contents;
+}
+
+namespace {
+
+CaseBuffer in(std::string name, int64_t count, Content content = Content::uniform(-1.0f, 1.0f)) {
+  return {std::move(name), ElementType::f32, Role::input, count, std::move(content)};
+}
+CaseBuffer out(std::string name, int64_t count) {
+  return {std::move(name), ElementType::f32, Role::output, count, Content{}};
+}
+CaseBuffer inout(std::string name, int64_t count, Content content = Content::uniform(-1.0f, 1.0f)) {
+  return {std::move(name), ElementType::f32, Role::inout, count, std::move(content)};
+}
+CaseBuffer in_i32(std::string name, int64_t count, Content content) {
+  return {std::move(name), ElementType::i32, Role::input, count, std::move(content)};
+}
+CaseBuffer out_i32(std::string name, int64_t count) {
+  return {std::move(name), ElementType::i32, Role::output, count, Content{}};
+}
+// The incoming gradient of a scalar loss: one element.
+CaseBuffer grad_loss_buffer(float value) {
+  return in("grad_loss", 1, Content::given({value}));
+}
+
+float* f32(const BufferPointers& b, size_t i) {
+  return static_cast<float*>(b[i]);
+}
+int32_t* i32(const BufferPointers& b, size_t i) {
+  return static_cast<int32_t*>(b[i]);
+}
+
+int64_t conv_x(const Conv2dParams& p) {
+  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+}
+int64_t conv_w(const Conv2dParams& p) {
+  return int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
+}
+int64_t conv_y(const Conv2dParams& p) {
+  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+}
+int64_t convt_x(const ConvTranspose2dParams& p) {
+  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+}
+int64_t convt_w(const ConvTranspose2dParams& p) {
+  return int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
+}
+int64_t convt_y(const ConvTranspose2dParams& p) {
+  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+}
+int64_t pool_x(const Pool2dParams& p) {
+  return int64_t{p.batch} * p.channels * p.in_h * p.in_w;
+}
+int64_t pool_y(const Pool2dParams& p) {
+  return int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
+}
+int64_t bn_x(const BatchNormParams& p) {
+  return int64_t{p.batch} * p.channels * p.spatial;
+}
+
+}  // namespace
+
+// ---- convolution --------------------------------------------------------------------------------
+
+OpCall conv2d_forward(const Conv2dParams& p, bool bias) {
+  return {Op::conv2d_forward,
+          {in("x", conv_x(p)), in("w", conv_w(p)), in("bias", bias ? p.out_channels : 0),
+           out("y", conv_y(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv2d_forward(p, f32(b, 0), f32(b, 1), bias ? f32(b, 2) : nullptr, f32(b, 3));
+          }};
+}
+
+OpCall conv2d_backward_data(const Conv2dParams& p) {
+  return {Op::conv2d_backward_data,
+          {in("dy", conv_y(p)), in("w", conv_w(p)), out("dx", conv_x(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall conv2d_backward_filter(const Conv2dParams& p, bool bias) {
+  return {Op::conv2d_backward_filter,
+          {in("x", conv_x(p)), in("dy", conv_y(p)), out("dw", conv_w(p)),
+           out("dbias", bias ? p.out_channels : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2),
+                                      bias ? f32(b, 3) : nullptr);
+          }};
+}
+
+OpCall conv_transpose2d_forward(const ConvTranspose2dParams& p, bool bias) {
+  return {Op::conv_transpose2d_forward,
+          {in("x", convt_x(p)), in("w", convt_w(p)), in("bias", bias ? p.out_channels : 0),
+           out("y", convt_y(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv_transpose2d_forward(p, f32(b, 0), f32(b, 1), bias ? f32(b, 2) : nullptr,
+                                        f32(b, 3));
+          }};
+}
+
+OpCall conv_transpose2d_backward_data(const ConvTranspose2dParams& p) {
+  return {Op::conv_transpose2d_backward_data,
+          {in("dy", convt_y(p)), in("w", convt_w(p)), out("dx", convt_x(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv_transpose2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, bool bias) {
+  return {Op::conv_transpose2d_backward_filter,
+          {in("x", convt_x(p)), in("dy", convt_y(p)), out("dw", convt_w(p)),
+           out("dbias", bias ? p.out_channels : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv_transpose2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2),
+                                                bias ? f32(b, 3) : nullptr);
+          }};
+}
+
+// ---- matrix products ----------------------------------------------------------------------------
+
+OpCall gemm(const GemmParams& p) {
+  const int64_t c_count = int64_t{p.m} * p.n;
+  return {
+      Op::gemm,
+      {in("a", int64_t{p.m} * p.k), in("b", int64_t{p.k} * p.n),
+       p.beta == 0.0f ? out("c", c_count) : inout("c", c_count)},
+      [=](Backend& be, const BufferPointers& b) { be.gemm(p, f32(b, 0), f32(b, 1), f32(b, 2)); }};
+}
+
+OpCall linear_forward(int n, int in_features, int out_features, bool bias) {
+  return {Op::linear_forward,
+          {in("x", int64_t{n} * in_features), in("w", int64_t{in_features} * out_features),
+           in("bias", bias ? out_features : 0), out("y", int64_t{n} * out_features)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.linear_forward(n, in_features, out_features, f32(b, 0), f32(b, 1),
+                              bias ? f32(b, 2) : nullptr, f32(b, 3));
+          }};
+}
+
+OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool dw) {
+  const int64_t x_count = int64_t{n} * in_features;
+  const int64_t w_count = int64_t{in_features} * out_features;
+  return {Op::linear_backward,
+          {in("x", x_count), in("w", w_count), in("dy", int64_t{n} * out_features),
+           out("dx", dx ? x_count : 0), out("dw", dw ? w_count : 0),
+           out("dbias", dw ? out_features : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.linear_backward(n, in_features, out_features, f32(b, 0), f32(b, 1), f32(b, 2),
+                               dx ? f32(b, 3) : nullptr, dw ? f32(b, 4) : nullptr,
+                               dw ? f32(b, 5) : nullptr);
+          }};
+}
+
+// ---- pooling ------------------------------------------------------------------------------------
+
+OpCall max_pool2d_forward(const Pool2dParams& p) {
+  return {Op::max_pool2d_forward,
+          {in("x", pool_x(p)), out("y", pool_y(p)), out_i32("argmax", pool_y(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.max_pool2d_forward(p, f32(b, 0), f32(b, 1), i32(b, 2));
+          }};
+}
+
+OpCall max_pool2d_backward(const Pool2dParams& p) {
+  Content argmax;
+  argmax.kind = Content::Kind::derived;
+  argmax.derive = [p](const std::vector<const void*>& earlier, void* result) {
+    std::vector<double> y(static_cast<size_t>(pool_y(p)));
+    reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), y.data(),
+                                  static_cast<int32_t*>(result));
+  };
+  return {Op::max_pool2d_backward,
+          {in("x", pool_x(p), Content::ties()), in("dy", pool_y(p)),
+           in_i32("argmax", pool_y(p), std::move(argmax)), out("dx", pool_x(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.max_pool2d_backward(p, f32(b, 1), i32(b, 2), f32(b, 3));
+          }};
+}
+
+OpCall avg_pool2d_forward(const Pool2dParams& p) {
+  return {Op::avg_pool2d_forward,
+          {in("x", pool_x(p)), out("y", pool_y(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.avg_pool2d_forward(p, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall avg_pool2d_backward(const Pool2dParams& p) {
+  return {Op::avg_pool2d_backward,
+          {in("dy", pool_y(p)), out("dx", pool_x(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.avg_pool2d_backward(p, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall global_avg_pool_forward(int batch, int channels, int plane) {
+  const int64_t y_count = int64_t{batch} * channels;
+  return {Op::global_avg_pool_forward,
+          {in("x", y_count * plane), out("y", y_count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.global_avg_pool_forward(batch, channels, plane, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall global_avg_pool_backward(int batch, int channels, int plane) {
+  const int64_t y_count = int64_t{batch} * channels;
+  return {Op::global_avg_pool_backward,
+          {in("dy", y_count), out("dx", y_count * plane)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.global_avg_pool_backward(batch, channels, plane, f32(b, 0), f32(b, 1));
+          }};
+}
+
+// ---- batch normalisation ------------------------------------------------------------------------
+//
+// Variances and inverse standard deviations are drawn from [0.5, 2); saved and running means
+// given to a backward from [-0.1, 0.1), near the mean of x.
+
+OpCall batch_norm_forward_train(const BatchNormParams& p) {
+  const int64_t c = p.channels;
+  return {Op::batch_norm_forward_train,
+          {in("x", bn_x(p)), in("gamma", c), in("beta", c), out("y", bn_x(p)), out("save_mean", c),
+           out("save_invstd", c), inout("running_mean", c),
+           inout("running_var", c, Content::uniform(0.5f, 2.0f))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.batch_norm_forward_train(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
+                                        f32(b, 5), f32(b, 6), f32(b, 7));
+          }};
+}
+
+OpCall batch_norm_forward_eval(const BatchNormParams& p) {
+  const int64_t c = p.channels;
+  return {Op::batch_norm_forward_eval,
+          {in("x", bn_x(p)), in("gamma", c), in("beta", c), in("running_mean", c),
+           in("running_var", c, Content::uniform(0.5f, 2.0f)), out("y", bn_x(p))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.batch_norm_forward_eval(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
+                                       f32(b, 5));
+          }};
+}
+
+OpCall batch_norm_backward(const BatchNormParams& p, bool gradients) {
+  const int64_t c = p.channels;
+  return {Op::batch_norm_backward,
+          {in("dy", bn_x(p)), in("x", bn_x(p)), in("gamma", c),
+           in("save_mean", c, Content::uniform(-0.1f, 0.1f)),
+           in("save_invstd", c, Content::uniform(0.5f, 2.0f)), out("dx", bn_x(p)),
+           out("dgamma", gradients ? c : 0), out("dbeta", gradients ? c : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.batch_norm_backward(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
+                                   f32(b, 5), gradients ? f32(b, 6) : nullptr,
+                                   gradients ? f32(b, 7) : nullptr);
+          }};
+}
+
+OpCall batch_norm_backward_eval(const BatchNormParams& p, bool gradients) {
+  const int64_t c = p.channels;
+  return {Op::batch_norm_backward_eval,
+          {in("dy", bn_x(p)), in("x", bn_x(p)), in("gamma", c),
+           in("running_mean", c, Content::uniform(-0.1f, 0.1f)),
+           in("running_var", c, Content::uniform(0.5f, 2.0f)), out("dx", bn_x(p)),
+           out("dgamma", gradients ? c : 0), out("dbeta", gradients ? c : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.batch_norm_backward_eval(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
+                                        f32(b, 5), gradients ? f32(b, 6) : nullptr,
+                                        gradients ? f32(b, 7) : nullptr);
+          }};
+}
+
+// ---- dropout ------------------------------------------------------------------------------------
+
+OpCall dropout_forward(const DropoutParams& p) {
+  return {
+      Op::dropout_forward,
+      {in("x", p.count), out("y", p.count)},
+      [=](Backend& be, const BufferPointers& b) { be.dropout_forward(p, f32(b, 0), f32(b, 1)); }};
+}
+
+OpCall dropout_backward(const DropoutParams& p) {
+  return {
+      Op::dropout_backward,
+      {in("dy", p.count), out("dx", p.count)},
+      [=](Backend& be, const BufferPointers& b) { be.dropout_backward(p, f32(b, 0), f32(b, 1)); }};
+}
+
+// ---- elementwise --------------------------------------------------------------------------------
+
+OpCall activation_forward(Activation f, float alpha, int64_t count) {
+  return {Op::activation_forward,
+          {in("x", count, Content::uniform(-4.0f, 4.0f)), out("y", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.activation_forward(f, alpha, count, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall activation_backward(Activation f, float alpha, int64_t count) {
+  return {Op::activation_backward,
+          {in("x", count, Content::uniform(-4.0f, 4.0f)), in("y", count), in("dy", count),
+           out("dx", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.activation_backward(f, alpha, count, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
+          }};
+}
+
+OpCall binary_forward(BinaryOp op, const BroadcastParams& p, int64_t a_count, int64_t b_count) {
+  int64_t out_count = 1;
+  for (int d = 0; d < p.ndim; ++d) out_count *= p.out_shape[d];
+  Content divisor = Content::uniform(0.5f, 2.0f);
+  divisor.alternate_sign = op == BinaryOp::div;
+  return {Op::binary_forward,
+          {in("a", a_count), in("b", b_count, std::move(divisor)), out("out", out_count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.binary_forward(op, p, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall reduce_broadcast(const BroadcastParams& p, bool onto_b, int64_t reduced_count) {
+  int64_t grad_count = 1;
+  for (int d = 0; d < p.ndim; ++d) grad_count *= p.out_shape[d];
+  return {Op::reduce_broadcast,
+          {in("grad", grad_count), out("reduced", reduced_count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.reduce_broadcast(p, onto_b ? p.b_strides : p.a_strides, f32(b, 0), reduced_count,
+                                f32(b, 1));
+          }};
+}
+
+OpCall affine(int64_t count, float alpha, float beta) {
+  return {Op::affine, {in("x", count), out("y", count)}, [=](Backend& be, const BufferPointers& b) {
+            be.affine(count, alpha, beta, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall scale_by(int64_t count, float scale) {
+  return {Op::scale_by,
+          {in("scale", 1, Content::given({scale})), in("x", count), out("y", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.scale_by(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall axpy_accumulate(int64_t count, float alpha) {
+  return {Op::axpy_accumulate,
+          {in("x", count), inout("y", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.axpy_accumulate(count, alpha, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall fill(int64_t count, float value) {
+  return {Op::fill, {out("y", count)}, [=](Backend& be, const BufferPointers& b) {
+            be.fill(count, value, f32(b, 0));
+          }};
+}
+
+OpCall sum(int64_t count) {
+  return {Op::sum, {in("x", count), out("out", 1)}, [=](Backend& be, const BufferPointers& b) {
+            be.sum(count, f32(b, 0), f32(b, 1));
+          }};
+}
+
+// Every pixel value occurs: element i is i * 37 mod 256.
+OpCall u8_to_f32(int64_t count, float scale, float shift) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(count));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 % 256);
+  return {
+      Op::u8_to_f32,
+      {{"x", ElementType::u8, Role::input, count, Content::given_bytes(pixels)}, out("y", count)},
+      [=](Backend& be, const BufferPointers& b) {
+        be.u8_to_f32(count, static_cast<const uint8_t*>(b[0]), scale, shift, f32(b, 1));
+      }};
+}
+
+// ---- softmax ------------------------------------------------------------------------------------
+//
+// Backwards get a y that a forward could have produced: probabilities in [0, 1) for softmax,
+// log-probabilities in [-6, 0) for log-softmax.
+
+OpCall softmax_forward(int rows, int cols) {
+  const int64_t n = int64_t{rows} * cols;
+  return {Op::softmax_forward,
+          {in("x", n, Content::uniform(-5.0f, 5.0f)), out("y", n)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.softmax_forward(rows, cols, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall softmax_backward(int rows, int cols) {
+  const int64_t n = int64_t{rows} * cols;
+  return {Op::softmax_backward,
+          {in("y", n, Content::uniform(0.0f, 1.0f)), in("dy", n), out("dx", n)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.softmax_backward(rows, cols, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall log_softmax_forward(int rows, int cols) {
+  const int64_t n = int64_t{rows} * cols;
+  return {Op::log_softmax_forward,
+          {in("x", n, Content::uniform(-5.0f, 5.0f)), out("y", n)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.log_softmax_forward(rows, cols, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall log_softmax_backward(int rows, int cols) {
+  const int64_t n = int64_t{rows} * cols;
+  return {Op::log_softmax_backward,
+          {in("y", n, Content::uniform(-6.0f, 0.0f)), in("dy", n), out("dx", n)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.log_softmax_backward(rows, cols, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+// ---- losses -------------------------------------------------------------------------------------
+//
+// Class weights from [0.5, 2) when weighted (a null pointer otherwise), probabilities from
+// [0.01, 0.99), targets of the binary losses from [0, 1).
+
+OpCall cross_entropy_forward(int n, int classes, bool weighted, float label_smoothing) {
+  return {Op::cross_entropy_forward,
+          {in("logits", int64_t{n} * classes, Content::uniform(-4.0f, 4.0f)),
+           in_i32("targets", n, Content::class_index(classes)),
+           in("weights", weighted ? classes : 0, Content::uniform(0.5f, 2.0f)), out("loss", 1)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.cross_entropy_forward(n, classes, f32(b, 0), i32(b, 1),
+                                     weighted ? f32(b, 2) : nullptr, label_smoothing, f32(b, 3));
+          }};
+}
+
+OpCall cross_entropy_backward(int n, int classes, bool weighted, float label_smoothing,
+                              float grad_loss) {
+  const int64_t count = int64_t{n} * classes;
+  return {Op::cross_entropy_backward,
+          {in("logits", count, Content::uniform(-4.0f, 4.0f)),
+           in_i32("targets", n, Content::class_index(classes)),
+           in("weights", weighted ? classes : 0, Content::uniform(0.5f, 2.0f)),
+           grad_loss_buffer(grad_loss), out("dlogits", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.cross_entropy_backward(n, classes, f32(b, 0), i32(b, 1),
+                                      weighted ? f32(b, 2) : nullptr, label_smoothing, f32(b, 3),
+                                      f32(b, 4));
+          }};
+}
+
+OpCall bce_with_logits_forward(int64_t count) {
+  return {Op::bce_with_logits_forward,
+          {in("logits", count, Content::uniform(-6.0f, 6.0f)),
+           in("targets", count, Content::uniform(0.0f, 1.0f)), out("loss", 1)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.bce_with_logits_forward(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall bce_with_logits_backward(int64_t count, float grad_loss) {
+  return {Op::bce_with_logits_backward,
+          {in("logits", count, Content::uniform(-6.0f, 6.0f)),
+           in("targets", count, Content::uniform(0.0f, 1.0f)), grad_loss_buffer(grad_loss),
+           out("dlogits", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.bce_with_logits_backward(count, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
+          }};
+}
+
+OpCall bce_forward(int64_t count) {
+  return {Op::bce_forward,
+          {in("probs", count, Content::uniform(0.01f, 0.99f)),
+           in("targets", count, Content::uniform(0.0f, 1.0f)), out("loss", 1)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.bce_forward(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall bce_backward(int64_t count, float grad_loss) {
+  return {Op::bce_backward,
+          {in("probs", count, Content::uniform(0.01f, 0.99f)),
+           in("targets", count, Content::uniform(0.0f, 1.0f)), grad_loss_buffer(grad_loss),
+           out("dprobs", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.bce_backward(count, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
+          }};
+}
+
+OpCall mse_forward(int64_t count) {
+  return {Op::mse_forward,
+          {in("x", count), in("target", count), out("loss", 1)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.mse_forward(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall mse_backward(int64_t count, float grad_loss) {
+  return {Op::mse_backward,
+          {in("x", count), in("target", count), grad_loss_buffer(grad_loss), out("dx", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.mse_backward(count, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
+          }};
+}
+
+// ---- optimizer updates --------------------------------------------------------------------------
+
+OpCall sgd_update(const SgdStep& s) {
+  return {Op::sgd_update,
+          {inout("param", s.count), in("grad", s.count), inout("momentum", s.count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.sgd_update(s, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+// First and second moments of a gradient of order 0.1.
+OpCall adam_update(const AdamStep& s) {
+  return {Op::adam_update,
+          {inout("param", s.count), in("grad", s.count),
+           inout("exp_avg", s.count, Content::uniform(-0.1f, 0.1f)),
+           inout("exp_avg_sq", s.count, Content::uniform(0.0f, 0.01f))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.adam_update(s, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3));
+          }};
+}
+
+}  // namespace weft::reference::cases
