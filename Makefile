@@ -1,5 +1,6 @@
 # The two commands of weft (see README.md):
 #   make run    install what is missing, build, train the Fashion-MNIST CNN, print test accuracy
+#               (each run replaces the last one in runs/fashion-mnist: --overwrite)
 #   make test   install what is missing, build everything, run the whole test suite (ctest)
 # and a few more for developers:
 #   make build        configure and build (Release) in build/
@@ -8,7 +9,7 @@
 #   make clean
 BUILD ?= build
 JOBS ?= $(shell nproc)
-RUN_ARGS ?= --out runs/fashion-mnist
+RUN_ARGS ?= --out runs/fashion-mnist --overwrite
 CMAKE_ARGS ?=
 
 .PHONY: run test build setup test-asan bench clean

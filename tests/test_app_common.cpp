@@ -3,6 +3,7 @@
 // report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
 // class of an imbalanced set.
 #include <catch2/catch.hpp>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -154,6 +155,69 @@ TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinitie
   CHECK(lr == 0.5);  // a refused value changes nothing
 }
 
+TEST_CASE("app run folder: a folder holding a run is refused unless --resume or --overwrite",
+          "[app][main]") {
+  weft::test::TempDir dir("app_run_folder");
+  namespace fs = std::filesystem;
+  const fs::path run = fs::path(dir.path()) / "run";
+  const auto write = [](const fs::path& path, const std::string& text) {
+    fs::create_directories(path.parent_path());
+    std::ofstream(path) << text;
+  };
+  weft::app::CommonOptions common;
+  common.out = run.string();
+  weft::app::prepare_run_folder(common);  // a new folder
+  CHECK(fs::is_directory(run / "figures"));
+  weft::app::prepare_run_folder(common);  // still no run in it: fine
+
+  write(run / "report.json", "{}");
+  write(run / "last.safetensors", "x");
+  write(run / "figures" / "loss_curve.png", "x");
+  write(run / "seed-2" / "report.json", "{}");
+  write(run / "notes" / "mine.txt", "keep");
+  write(run / "my-data.bin", "keep");
+  CHECK_THROWS_WITH(weft::app::prepare_run_folder(common),
+                    Catch::Contains("already holds a run") && Catch::Contains("--resume") &&
+                        Catch::Contains("--overwrite"));
+  CHECK(fs::exists(run / "report.json"));  // nothing was touched
+
+  weft::app::CommonOptions resume = common;
+  resume.resume = run.string();
+  weft::app::prepare_run_folder(resume);
+  CHECK(fs::exists(run / "last.safetensors"));
+
+  weft::app::CommonOptions overwrite = common;
+  overwrite.overwrite = true;
+  weft::app::prepare_run_folder(overwrite);
+  CHECK_FALSE(fs::exists(run / "report.json"));
+  CHECK_FALSE(fs::exists(run / "last.safetensors"));
+  CHECK_FALSE(fs::exists(run / "figures" / "loss_curve.png"));
+  CHECK_FALSE(fs::exists(run / "seed-2" / "report.json"));
+  CHECK(fs::exists(run / "notes" / "mine.txt"));  // not the run's: kept
+  CHECK(fs::exists(run / "my-data.bin"));
+  CHECK(fs::is_directory(run / "figures"));
+  weft::app::prepare_run_folder(common);  // no run left in it
+}
+
+TEST_CASE("app run folder: temporary files of a killed write are removed on the next start",
+          "[app][main]") {
+  weft::test::TempDir dir("app_run_folder_tmp");
+  namespace fs = std::filesystem;
+  const fs::path run = fs::path(dir.path());
+  // pid 2^22 + 1 is above Linux's pid_max limit, so no live process has it.
+  const fs::path stale = run / "last.safetensors.tmp.4194305";
+  const fs::path ours = run / ("report.json.tmp." + std::to_string(getpid()));
+  const fs::path other = run / "notes.tmp.txt";
+  for (const fs::path& p : {stale, ours, other}) std::ofstream(p) << "x";
+  weft::app::CommonOptions common;
+  common.out = run.string();
+  common.resume = run.string();
+  weft::app::prepare_run_folder(common);
+  CHECK_FALSE(fs::exists(stale));
+  CHECK(fs::exists(ours));   // a live writer's (this process)
+  CHECK(fs::exists(other));  // not a temporary of an atomic write
+}
+
 TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",
           "[app][main]") {
   weft::test::TempDir dir("app_resume");
@@ -212,7 +276,9 @@ TEST_CASE("app: per-label thresholds and their tuning on known inputs", "[app][m
 
 TEST_CASE("app: the classifier report writes its text, JSON and five figures", "[app][report]") {
   weft::test::TempDir dir("app_classifier_report");
-  weft::app::prepare_run_folder(dir.path());
+  weft::app::CommonOptions common;
+  common.out = dir.path();
+  weft::app::prepare_run_folder(common);
   weft::app::ClassifierReportInput input;
   input.title = "test";
   input.class_names = {"a", "b", "c"};

@@ -177,7 +177,7 @@ int run(const Options& o) {
   model.to(device);
   if (!o.common.weights.empty()) app::load_weights(model, o.common.weights);
   optim::Adam optimizer(model.parameters(), {static_cast<float>(o.common.lr)});
-  app::prepare_run_folder(o.common.out);
+  app::prepare_run_folder(o.common);
   std::printf("weft-apparel: %lld train / %lld validation / %lld test images, %d labels, %lld "
               "parameters, Adam lr %g, batch %d, device %s\n  data: %s\n",
               static_cast<long long>(data.train.size()), static_cast<long long>(data.validation.size()),

@@ -2,10 +2,15 @@
 // (see app_common.h).
 #include "apps/common/app_common.h"
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
+#include <set>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -55,6 +60,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "quick checks: use at most N images of each split (0: all)")
       ->capture_default_str()
       ->check(app::non_negative_number());
+  cli.add_flag("--overwrite", o.overwrite,
+               "replace the run already in --out (without it such a folder is refused unless "
+               "--resume continues it)");
   cli.add_flag("--skip-nonfinite-steps", o.skip_nonfinite_steps,
                "skip a training step whose loss is NaN or infinite (counted in the log) instead "
                "of stopping the run");
@@ -127,11 +135,74 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
 
 // ---- run folder and report.json ------------------------------------------------------------------
 
-void prepare_run_folder(const std::string& run_dir) {
+namespace {
+
+// Files that make a folder a run folder: any one of them means a run has started there.
+constexpr const char* kRunMarkers[] = {"report.json", "last.safetensors", "model.safetensors",
+                                       "metrics.jsonl", "metrics.csv"};
+
+bool holds_run(const fs::path& folder) {
+  std::error_code error;
+  for (const char* marker : kRunMarkers) {
+    if (fs::exists(folder / marker, error)) return true;
+  }
+  return false;
+}
+
+// What the apps write in a run folder (and in the run folders nested in it: seed-N/,
+// balance-on/, pretrain/): removed by --overwrite. Nothing else is touched.
+void remove_run(const fs::path& folder) {
+  static const std::set<std::string> extensions = {".safetensors", ".json", ".jsonl", ".csv",
+                                                   ".txt",         ".md",   ".png"};
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder, error)) {
+    const fs::path& path = entry.path();
+    if (entry.is_directory(error)) {
+      if (path.filename() == "figures") {
+        fs::remove_all(path, error);
+      } else if (holds_run(path)) {
+        remove_run(path);
+      }
+    } else if (extensions.count(path.extension().string()) > 0 ||
+               path.filename().string().find(".tmp.") != std::string::npos) {
+      fs::remove(path, error);
+    }
+    WEFT_CHECK(!error, "--overwrite: cannot remove ", path.string(), ": ", error.message());
+  }
+}
+
+// Temporary files of atomic writes ("<name>.tmp.<pid>") whose writer is gone: what a kill
+// during a write leaves behind.
+void remove_stale_temporaries(const fs::path& folder) {
+  std::error_code error;
+  for (const auto& entry : fs::directory_iterator(folder, error)) {
+    const std::string name = entry.path().filename().string();
+    const size_t tmp = name.rfind(".tmp.");
+    if (tmp == std::string::npos || !entry.is_regular_file(error)) continue;
+    const std::string pid_text = name.substr(tmp + 5);
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid == static_cast<long>(getpid()) || ::kill(static_cast<pid_t>(pid), 0) == 0) continue;
+    fs::remove(entry.path(), error);
+    std::printf("removed %s, left by an interrupted write\n", entry.path().c_str());
+  }
+}
+
+}  // namespace
+
+void prepare_run_folder(const CommonOptions& common) {
+  const std::string& run_dir = common.out;
   WEFT_CHECK(!run_dir.empty(), "the run folder (--out) is empty");
   std::error_code error;
   WEFT_CHECK(!fs::exists(run_dir, error) || fs::is_directory(run_dir, error), "--out ", run_dir,
              ": exists and is not a folder");
+  if (common.resume.empty() && holds_run(run_dir)) {
+    WEFT_CHECK(common.overwrite, "--out ", run_dir,
+               " already holds a run; continue it with --resume ", run_dir,
+               ", replace it with --overwrite, or choose another --out");
+    remove_run(run_dir);
+  }
+  if (fs::is_directory(run_dir, error)) remove_stale_temporaries(run_dir);
   fs::create_directories(fs::path(run_dir) / "figures", error);
   WEFT_CHECK(!error, "cannot create the run folder ", run_dir, ": ", error.message());
 }

@@ -64,6 +64,7 @@ struct CommonOptions {
   int64_t limit = 0;                 // --limit: at most this many images per split (0: all)
   bool kernel_report = false;        // --kernel-report: print the kernels' autotune table at the end
   bool skip_nonfinite_steps = false;  // --skip-nonfinite-steps: skip a step whose loss is NaN/inf
+  bool overwrite = false;            // --overwrite: replace the run already in --out
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
@@ -86,8 +87,12 @@ std::string error_line(const std::string& app, const std::string& message);
 
 // ---- run folder and report.json ---------------------------------------------------------------
 
-// Create the run folder and its figures/ subfolder; weft::Error naming the path otherwise.
-void prepare_run_folder(const std::string& run_dir);
+// Create the run folder (common.out) and its figures/ subfolder. A folder that already holds a
+// run (report.json, a checkpoint or metrics) is refused unless --resume continues that run or
+// --overwrite replaces it (its files, and nothing else, are removed first), so a folder never
+// mixes two runs. Temporary files left by a killed atomic write are removed. weft::Error naming
+// the path otherwise.
+void prepare_run_folder(const CommonOptions& common);
 
 // Wall-clock seconds since construction.
 class Stopwatch {

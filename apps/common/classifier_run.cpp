@@ -88,7 +88,7 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
   const CommonOptions& common = run.common;
   check_data(data);
   const std::vector<std::string>& class_names = data.train.class_names;
-  prepare_run_folder(common.out);
+  prepare_run_folder(common);
   if (!common.weights.empty()) {
     load_weights(model, common.weights);
     std::printf("weft-%s: loaded weights from %s\n", run.app.c_str(), common.weights.c_str());

@@ -270,7 +270,7 @@ int run_training(const Options& o) {
     judge.emplace(o.judge, device, data.real_test, data.train, data.source_labels,
                   o.judge_samples, judge_seed);
   }
-  app::prepare_run_folder(o.common.out);
+  app::prepare_run_folder(o.common);
   const std::string figures = (fs::path(o.common.out) / "figures").string();
   const nlohmann::json settings = gan_settings(config, data);
   const nlohmann::json run_config = {

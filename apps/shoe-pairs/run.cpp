@@ -218,7 +218,7 @@ int run(Options& o) {
               o.common.batch_size, device.str().c_str());
   std::fflush(stdout);
 
-  app::prepare_run_folder(o.common.out);
+  app::prepare_run_folder(o.common);
   const nlohmann::json config = {
       {"model", o.model}, {"size", o.size}, {"channels", loaded.channels},
       {"lr", o.common.lr}, {"weight_decay", o.weight_decay}, {"batch_size", o.common.batch_size},
@@ -349,7 +349,7 @@ int run_sanity(const Options& o) {
                 t.loss, t.accuracy, seen.loss, seen.accuracy);
   }
   std::fflush(stdout);
-  app::prepare_run_folder(o.common.out);
+  app::prepare_run_folder(o.common);
   const nlohmann::json config = {{"model", o.model}, {"size", o.size}, {"lr", o.common.lr},
                                  {"batch_size", o.sanity_batch}, {"pairs", o.sanity_pairs},
                                  {"epochs", o.common.epochs}, {"seed", o.common.seed}};
