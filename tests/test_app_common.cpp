@@ -218,6 +218,47 @@ TEST_CASE("app run folder: temporary files of a killed write are removed on the 
   CHECK(fs::exists(other));  // not a temporary of an atomic write
 }
 
+TEST_CASE("app main: report.json says finished, interrupted or failed", "[app][main]") {
+  weft::test::TempDir dir("app_status");
+  const std::string out = dir.file("run");
+  const auto status_of = [&] { return read_json(out + "/report.json")["status"]; };
+
+  weft::app::CommonOptions interrupted;
+  CHECK(run_with({"--out", out}, [&] {
+          weft::app::prepare_run_folder(interrupted);
+          return 130;
+        }, interrupted) == 130);
+  CHECK(status_of() == "interrupted");
+  CHECK(read_json(out + "/report.json")["epochs_completed"] == 0);
+
+  weft::app::CommonOptions failed;
+  CHECK(run_with({"--out", out, "--overwrite"}, [&]() -> int {
+          weft::app::prepare_run_folder(failed);
+          throw weft::Error("the disk is full");
+        }, failed) == 1);
+  CHECK(status_of() == "failed");
+  CHECK_THAT(read_json(out + "/report.json")["error"].get<std::string>(),
+             Catch::Contains("weft-test: error: the disk is full"));
+
+  weft::app::CommonOptions finished;
+  CHECK(run_with({"--out", out, "--overwrite"}, [&] {
+          weft::app::prepare_run_folder(finished);
+          weft::app::write_report(out, weft::app::report_header("test", "accuracy", 0.9, 1,
+                                                                weft::Device::cpu(), 1.0, {}));
+          return 0;
+        }, finished) == 0);
+  CHECK(status_of() == "finished");
+  CHECK(read_json(out + "/report.json")["accuracy"] == 0.9);
+
+  // A refused folder is left as it was: the finished report stays.
+  weft::app::CommonOptions refused;
+  CHECK(run_with({"--out", out}, [&] {
+          weft::app::prepare_run_folder(refused);
+          return 0;
+        }, refused) == 1);
+  CHECK(status_of() == "finished");
+}
+
 TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",
           "[app][main]") {
   weft::test::TempDir dir("app_resume");

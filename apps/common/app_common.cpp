@@ -7,8 +7,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -107,6 +109,52 @@ std::string error_line(const std::string& app, const std::string& message) {
   return "weft-" + app + ": error: " + folded;
 }
 
+namespace {
+
+// The run folders this process prepared, and those it wrote a finished report.json to: at an
+// interruption or a failure, each prepared folder without a finished report gets one that says
+// so (write_status_reports).
+std::mutex runs_mutex;
+std::vector<std::string> prepared_runs;
+std::set<std::string> finished_runs;
+
+// The epochs completed according to a run folder's last.safetensors (0 when there is none).
+int epochs_completed(const fs::path& run_dir) {
+  const fs::path last = run_dir / "last.safetensors";
+  std::error_code error;
+  if (!fs::exists(last, error)) return 0;
+  try {
+    const io::SafetensorsContents contents = io::load_safetensors(last.string());
+    const auto epoch = contents.metadata.find("epoch");
+    return epoch == contents.metadata.end() ? 0 : std::stoi(epoch->second);
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
+// report.json with status "interrupted" or "failed" in every prepared run folder that has no
+// finished report from this process. Never throws: the run's own error is what matters.
+void write_status_reports(const std::string& app, const std::string& status,
+                          const std::string& error_text) {
+  std::lock_guard<std::mutex> lock(runs_mutex);
+  for (const std::string& run_dir : prepared_runs) {
+    if (finished_runs.count(run_dir) > 0) continue;
+    try {
+      nlohmann::ordered_json report;
+      report["app"] = app;
+      report["status"] = status;
+      report["epochs_completed"] = epochs_completed(run_dir);
+      if (!error_text.empty()) report["error"] = error_text;
+      io::write_file_atomic((fs::path(run_dir) / "report.json").string(), report.dump(2) + "\n");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "weft-%s: could not write the %s report in %s: %s\n", app.c_str(),
+                   status.c_str(), run_dir.c_str(), e.what());
+    }
+  }
+}
+
+}  // namespace
+
 int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
              const std::function<int()>& body) {
   try {
@@ -121,14 +169,26 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
     std::fprintf(stderr, "%s (see --help)\n", error_line(app, e.what()).c_str());
     return 1;
   }
+  {
+    std::lock_guard<std::mutex> lock(runs_mutex);
+    prepared_runs.clear();
+    finished_runs.clear();
+  }
   try {
     finish_common_options(cli, common);
     const int status = body();
     if (common.kernel_report) std::printf("%s", kernel_report().c_str());
+    if (status == 128 + SIGINT || status == 128 + SIGTERM) {
+      write_status_reports(app, "interrupted", "");
+    } else if (status != 0) {
+      write_status_reports(app, "failed", "exit status " + std::to_string(status));
+    }
     return status;
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "%s\n", error_line(app, e.what()).c_str());
+    const std::string line = error_line(app, e.what());
+    std::fprintf(stderr, "%s\n", line.c_str());
+    write_status_reports(app, "failed", line);
     return 1;
   }
 }
@@ -204,6 +264,12 @@ void prepare_run_folder(const CommonOptions& common) {
   }
   if (fs::is_directory(run_dir, error)) remove_stale_temporaries(run_dir);
   fs::create_directories(fs::path(run_dir) / "figures", error);
+  {
+    std::lock_guard<std::mutex> lock(runs_mutex);
+    if (std::find(prepared_runs.begin(), prepared_runs.end(), run_dir) == prepared_runs.end()) {
+      prepared_runs.push_back(run_dir);
+    }
+  }
   WEFT_CHECK(!error, "cannot create the run folder ", run_dir, ": ", error.message());
 }
 
@@ -212,6 +278,7 @@ nlohmann::ordered_json report_header(const std::string& app, const std::string& 
                                      double seconds, const nlohmann::json& config) {
   nlohmann::ordered_json report;
   report["app"] = app;
+  report["status"] = "finished";
   report["headline_metric"] = headline_metric;
   report[headline_metric] = headline_value;
   report["epochs"] = epochs;
@@ -234,6 +301,8 @@ std::string write_report(const std::string& run_dir, const nlohmann::ordered_jso
   const std::string path = (fs::path(run_dir) / "report.json").string();
   // NaN is not JSON; nlohmann writes it as null, which a reader then sees as "no value".
   io::write_file_atomic(path, report.dump(2) + "\n");
+  std::lock_guard<std::mutex> lock(runs_mutex);
+  finished_runs.insert(run_dir);
   return path;
 }
 

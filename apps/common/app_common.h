@@ -17,6 +17,11 @@
 //   weft-shoes: error: /data/zappos: no such directory
 // and exit status 1. An interrupted run returns 130 (SIGINT) or 143 (SIGTERM) from its body.
 //
+// report.json always says how the run ended: "status": "finished" in the app's own report
+// (report_header), and when the body is interrupted or fails, run_main writes into every run
+// folder the body prepared and did not finish {"app", "status": "interrupted" | "failed",
+// "epochs_completed" (from last.safetensors), "error"}.
+//
 // A run folder holds report.json (written atomically, see write_report), model.safetensors,
 // the trainer's last/best checkpoints and metrics files, the text and JSON reports and figures/.
 //
