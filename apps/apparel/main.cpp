@@ -173,6 +173,9 @@ int run(const Options& o) {
   const Splits data = load_data(o);
   const std::vector<std::string>& names = data.train.label_names;
   const auto labels = static_cast<int>(names.size());
+  WEFT_CHECK(labels >= 2, data.source, " has ", labels, " label",
+             labels == 1 ? " (" + names[0] + ")" : std::string("s"),
+             "; a multi-label tagger needs at least two labels");
   models::ApparelCnn model({3, o.size, labels});
   model.to(device);
   if (!o.common.weights.empty()) app::load_weights(model, o.common.weights);

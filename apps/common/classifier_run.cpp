@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 
 #include "apps/common/reports.h"
 #include "engine/data/balance.h"
@@ -38,6 +39,19 @@ void check_data(const ClassifierData& data) {
                shape_str(image_shape(data.train)));
   }
   WEFT_CHECK(!data.train.class_names.empty(), "the training split has no class names");
+  // A classifier of one class scores 100% and learns nothing: refuse it.
+  std::set<int32_t> present;
+  for (int32_t label : data.train.labels.to_vector<int32_t>()) present.insert(label);
+  if (present.size() < 2) {
+    std::string found;
+    for (int32_t label : present) {
+      found = label >= 0 && label < static_cast<int32_t>(data.train.class_names.size())
+                  ? data.train.class_names[static_cast<size_t>(label)]
+                  : std::to_string(label);
+    }
+    throw Error("the training images of " + data.source + " are all of one class (" + found +
+                "); a classifier needs at least two classes");
+  }
 }
 
 // Up to `count` test images spread evenly over the split, for the sample grid.
