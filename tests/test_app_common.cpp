@@ -20,6 +20,7 @@
 #include "apps/common/standins.h"
 #include "engine/data/balance.h"
 #include "engine/io/atomic_file.h"
+#include "engine/io/safetensors.h"
 #include "engine/train/loader_epoch.h"
 #include "engine_test_util.h"
 #include "kernels/error.h"
@@ -250,6 +251,15 @@ TEST_CASE("app main: report.json says finished, interrupted or failed", "[app][m
   CHECK(status_of() == "finished");
   CHECK(read_json(out + "/report.json")["accuracy"] == 0.9);
 
+  // A run that fails before it saves anything in a finished run's folder leaves its report.
+  weft::io::save_safetensors(out + "/last.safetensors", {}, {{"config", "{}"}});
+  weft::app::CommonOptions resumed;
+  CHECK(run_with({"--out", out, "--resume", out}, [&]() -> int {
+          weft::app::prepare_run_folder(resumed);
+          throw weft::Error("checkpoint made with different settings");
+        }, resumed) == 1);
+  CHECK(status_of() == "finished");
+
   // A refused folder is left as it was: the finished report stays.
   weft::app::CommonOptions refused;
   CHECK(run_with({"--out", out}, [&] {
@@ -262,10 +272,27 @@ TEST_CASE("app main: report.json says finished, interrupted or failed", "[app][m
 TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",
           "[app][main]") {
   weft::test::TempDir dir("app_resume");
-  weft::io::write_file_atomic(dir.file("last.safetensors"), "x");
+  const nlohmann::json config = {{"lr", 0.005}, {"epochs", 3}, {"batch_size", 16},
+                                 {"optimizer", {{"name", "SGD"}}}, {"unknown_key", 1}};
+  weft::io::save_safetensors(dir.file("last.safetensors"), {},
+                             {{"config", config.dump()}, {"seed", "7"}, {"epoch", "3"}});
   weft::app::CommonOptions common{.out = "runs/default"};
   CHECK(run_with({"--resume", dir.path()}, [] { return 0; }, common) == 0);
   CHECK(common.out == dir.path());
+  // --resume DIR alone continues with the checkpoint's settings ...
+  CHECK(common.lr == 0.005);
+  CHECK(common.epochs == 3);
+  CHECK(common.batch_size == 16);
+  CHECK(common.seed == 7);
+  // ... and what the command line gives wins.
+  weft::app::CommonOptions more{.out = "runs/default"};
+  CHECK(run_with({"--resume", dir.path(), "--epochs", "5"}, [] { return 0; }, more) == 0);
+  CHECK(more.epochs == 5);
+  CHECK(more.lr == 0.005);
+
+  weft::io::save_safetensors(dir.file("last.safetensors"), {}, {{"config", "{not json"}});
+  weft::app::CommonOptions broken;
+  CHECK(run_with({"--resume", dir.path()}, [] { return 0; }, broken) == 1);
 }
 
 TEST_CASE("app: mean and spread of repeated runs", "[app]") {

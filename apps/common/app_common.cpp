@@ -73,7 +73,46 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                "and the one it picked (engine/dispatch.h)");
 }
 
-void finish_common_options(const CLI::App& cli, CommonOptions& o) {
+namespace {
+
+// The flags a resumed run takes from its checkpoint's settings: every option of `cli` whose name
+// (dashes as underscores) is a key of the stored config and that the command line did not give.
+// Returns the names it set. Run folders, weights and one-off actions are never taken.
+std::vector<std::string> restore_flags(CLI::App& cli, const nlohmann::json& config) {
+  static const std::set<std::string> never = {"out",  "resume",        "weights",  "eval_only",
+                                              "help", "kernel_report", "overwrite", "predict"};
+  std::vector<std::string> restored;
+  if (!config.is_object()) return restored;
+  for (CLI::Option* option : cli.get_options()) {
+    std::string key = option->get_single_name();
+    if (key.empty() || option->count() > 0) continue;
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (never.count(key) > 0 || !config.contains(key)) continue;
+    const nlohmann::json& value = config[key];
+    std::vector<std::string> texts;
+    if (value.is_string()) {
+      texts.push_back(value.get<std::string>());
+    } else if (value.is_number() || value.is_boolean()) {
+      texts.push_back(value.dump());
+    } else if (value.is_array()) {
+      for (const nlohmann::json& item : value) {
+        texts.push_back(item.is_string() ? item.get<std::string>() : item.dump());
+      }
+    } else {
+      continue;  // objects (an optimizer's settings) are not flags
+    }
+    if (texts.empty() && value.is_array()) continue;
+    for (const std::string& text : texts) option->add_result(text);
+    option->run_callback();
+    restored.push_back("--" + option->get_single_name() + " " +
+                       (value.is_string() ? value.get<std::string>() : value.dump()));
+  }
+  return restored;
+}
+
+}  // namespace
+
+void finish_common_options(CLI::App& cli, CommonOptions& o) {
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
@@ -83,9 +122,33 @@ void finish_common_options(const CLI::App& cli, CommonOptions& o) {
              "--resume continues training; it cannot be combined with --eval-only or --predict");
   WEFT_CHECK(o.resume.empty() || o.weights.empty(),
              "--resume restores the weights from its checkpoint; drop --weights");
-  if (!o.resume.empty() && cli.count("--out") == 0) {
-    const fs::path folder = fs::path(train::resolve_checkpoint(o.resume)).parent_path();
+  if (o.resume.empty()) return;
+  const std::string checkpoint = train::resolve_checkpoint(o.resume);
+  if (cli.count("--out") == 0) {
+    const fs::path folder = fs::path(checkpoint).parent_path();
     o.out = folder.empty() ? "." : folder.string();
+  }
+  // --resume DIR alone continues the run as it was started: every flag not given now is taken
+  // from the checkpoint's settings, so only what the command line changes can differ (and the
+  // trainer accepts only the safe changes, listing the others).
+  const io::SafetensorsContents contents = io::load_safetensors(checkpoint);
+  const auto config = contents.metadata.find("config");
+  if (config == contents.metadata.end()) return;
+  nlohmann::json settings;
+  try {
+    settings = nlohmann::json::parse(config->second);
+  } catch (const std::exception&) {
+    throw Error("checkpoint " + checkpoint + ": its \"config\" entry is not JSON");
+  }
+  const auto seed = contents.metadata.find("seed");
+  if (seed != contents.metadata.end() && !settings.contains("seed")) {
+    settings["seed"] = nlohmann::json::parse(seed->second, nullptr, false);
+  }
+  const std::vector<std::string> restored = restore_flags(cli, settings);
+  if (!restored.empty()) {
+    std::string text;
+    for (const std::string& r : restored) text += (text.empty() ? "" : ", ") + r;
+    std::printf("resume: settings from %s: %s\n", checkpoint.c_str(), text.c_str());
   }
 }
 
@@ -117,6 +180,16 @@ namespace {
 std::mutex runs_mutex;
 std::vector<std::string> prepared_runs;
 std::set<std::string> finished_runs;
+fs::file_time_type run_started;  // when run_main began its body
+
+// Whether this process changed the run in `run_dir`: there is no report yet, or it saved a
+// checkpoint there. A refused --resume, say, leaves a finished run's report alone.
+bool touched_by_this_run(const fs::path& run_dir) {
+  std::error_code error;
+  if (!fs::exists(run_dir / "report.json", error)) return true;
+  const fs::file_time_type saved = fs::last_write_time(run_dir / "last.safetensors", error);
+  return !error && saved >= run_started;
+}
 
 // The epochs completed according to a run folder's last.safetensors (0 when there is none).
 int epochs_completed(const fs::path& run_dir) {
@@ -138,7 +211,7 @@ void write_status_reports(const std::string& app, const std::string& status,
                           const std::string& error_text) {
   std::lock_guard<std::mutex> lock(runs_mutex);
   for (const std::string& run_dir : prepared_runs) {
-    if (finished_runs.count(run_dir) > 0) continue;
+    if (finished_runs.count(run_dir) > 0 || !touched_by_this_run(run_dir)) continue;
     try {
       nlohmann::ordered_json report;
       report["app"] = app;
@@ -173,6 +246,7 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
     std::lock_guard<std::mutex> lock(runs_mutex);
     prepared_runs.clear();
     finished_runs.clear();
+    run_started = fs::file_time_type::clock::now();
   }
   try {
     finish_common_options(cli, common);

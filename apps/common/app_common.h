@@ -19,8 +19,9 @@
 //
 // report.json always says how the run ended: "status": "finished" in the app's own report
 // (report_header), and when the body is interrupted or fails, run_main writes into every run
-// folder the body prepared and did not finish {"app", "status": "interrupted" | "failed",
-// "epochs_completed" (from last.safetensors), "error"}.
+// folder the body prepared, did not finish and changed (no report yet, or a checkpoint saved by
+// this process: a refused --resume leaves the finished report alone) {"app", "status":
+// "interrupted" | "failed", "epochs_completed" (from last.safetensors), "error"}.
 //
 // A run folder holds report.json (written atomically, see write_report), model.safetensors,
 // the trainer's last/best checkpoints and metrics files, the text and JSON reports and figures/.
@@ -80,7 +81,7 @@ void add_common_options(CLI::App& cli, CommonOptions& options, const std::string
 // After parsing: --resume without --out makes the checkpoint's folder the run folder; the
 // combinations that make no sense (--eval-only or --predict without --weights, --resume with
 // --eval-only) are errors that say so.
-void finish_common_options(const CLI::App& cli, CommonOptions& options);
+void finish_common_options(CLI::App& cli, CommonOptions& options);
 
 // Parse, then run `body` and return its exit status. --help prints the help and returns 0;
 // every error prints "weft-<app>: error: <message>" on one line and returns 1.

@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -128,22 +129,39 @@ void MetricsFiles::start_fresh() {
 
 std::vector<EpochRecord> MetricsFiles::resume(int last_epoch) {
   std::vector<EpochRecord> kept;
-  std::ifstream in(jsonl_path_, std::ios::binary);
+  resume_notes_.clear();
+  std::string text;
+  {
+    std::ifstream in(jsonl_path_, std::ios::binary);
+    text.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // A last line without its newline is what a kill during an append leaves; if it is not a
+  // whole row it is dropped, with a note.
+  const bool last_line_open = !text.empty() && text.back() != '\n';
+  std::istringstream in(text);
   std::string line;
-  for (int line_number = 1; in && std::getline(in, line); ++line_number) {
+  int dropped_later = 0;
+  for (int line_number = 1; std::getline(in, line); ++line_number) {
     if (line.empty()) continue;
     const std::string where = jsonl_path_ + " line " + std::to_string(line_number);
     OrderedJson row;
     try {
       row = OrderedJson::parse(line);
     } catch (const nlohmann::json::exception& e) {
+      if (last_line_open && in.peek() == std::char_traits<char>::eof()) {
+        resume_notes_.push_back(where + ": dropped a torn last line (an append was interrupted)");
+        break;
+      }
       throw Error(where + ": not a JSON object (" + e.what() + ")");
     }
     WEFT_CHECK(row.is_object() && row.contains("epoch") && row["epoch"].is_number_integer(),
                where, ": expected an object with an integer \"epoch\"");
     EpochRecord record;
     record.epoch = row["epoch"].get<int>();
-    if (record.epoch > last_epoch) continue;
+    if (record.epoch > last_epoch) {
+      ++dropped_later;
+      continue;
+    }
     for (const auto& [key, value] : row.items()) {
       const double number = number_from_json(value, where + " \"" + key + "\"");
       if (key == "lr") {
@@ -159,6 +177,11 @@ std::vector<EpochRecord> MetricsFiles::resume(int last_epoch) {
     kept.push_back(record);
   }
 
+  if (dropped_later > 0) {
+    resume_notes_.push_back(jsonl_path_ + ": dropped " + std::to_string(dropped_later) +
+                            " row(s) after epoch " + std::to_string(last_epoch) +
+                            ", the checkpoint's (epochs that were not saved)");
+  }
   have_columns_ = false;
   csv_metric_columns_.clear();
   std::string csv, jsonl;

@@ -76,12 +76,15 @@ class MetricsFiles {
   // A resumed run: the rows of metrics.jsonl up to `last_epoch` are kept, both files are
   // rewritten (atomically) with exactly those rows, and the rows are returned. Rows of later
   // epochs (written after the checkpoint, before the run stopped) are dropped; missing files
-  // give no rows.
+  // give no rows. A torn last line (a kill during an append) is dropped. What was dropped is in
+  // resume_notes() for the log.
   std::vector<EpochRecord> resume(int last_epoch);
+  const std::vector<std::string>& resume_notes() const { return resume_notes_; }
   // Append one row to each file and flush it to the operating system.
   void append(const EpochRecord& record);
 
  private:
+  std::vector<std::string> resume_notes_;
   std::string csv_header() const;
   std::string csv_row(const EpochRecord& record) const;
   static std::string jsonl_row(const EpochRecord& record);

@@ -343,6 +343,14 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
       fs::create_directories(options_.run_dir);
       files.emplace(options_.run_dir);
       result.history = files->resume(completed_epochs_);
+      for (const std::string& note : files->resume_notes()) log("resume: " + note);
+    }
+    if (completed_epochs_ >= options_.epochs && !stopped_early_) {
+      log("the run in " + options_.run_dir + " has finished all " +
+          std::to_string(completed_epochs_) + " of its epochs; nothing to train (ask for more "
+          "with --epochs N)");
+      result.already_finished = true;  // the loop below trains nothing; on_train_end still
+                                       // runs (EarlyStopping puts its best weights back)
     }
   } else if (!options_.run_dir.empty()) {
     fs::create_directories(options_.run_dir);

@@ -116,6 +116,9 @@ struct TrainResult {
   bool stopped_early = false;  // a callback ended the run
   std::string stop_reason;
   bool interrupted = false;  // a stop was requested (signal or request_stop())
+  // A resumed run that had already trained all its epochs: fit() trained nothing and said so
+  // (the callbacks' on_train_end still ran, so the model holds what the finished run ended with).
+  bool already_finished = false;
   int signal = 0;            // which signal, 0 for request_stop()
   // 0, or 128 + the signal for an interrupted run (130 for SIGINT and request_stop()).
   int exit_code() const { return interrupted ? 128 + (signal > 0 ? signal : SIGINT) : 0; }
