@@ -466,6 +466,8 @@ void check_fit(const nn::Module& model, const std::map<std::string, Tensor>& sta
 }  // namespace
 
 WeightsMetadata load_weights(nn::Module& model, const std::string& path) {
+  WEFT_CHECK(!fs::is_directory(path), "--weights ", path,
+             ": is a folder; expected a .safetensors file");
   WEFT_CHECK(fs::is_regular_file(path), "--weights ", path, ": no such file");
   const io::SafetensorsContents contents = io::load_safetensors(path);
   const std::map<std::string, Tensor> state = model_tensors(contents);
@@ -476,6 +478,8 @@ WeightsMetadata load_weights(nn::Module& model, const std::string& path) {
 
 int64_t load_backbone(nn::Module& model, const std::string& path,
                       const std::vector<std::string>& head_prefixes) {
+  WEFT_CHECK(!fs::is_directory(path), "--backbone ", path,
+             ": is a folder; expected a .safetensors file");
   WEFT_CHECK(fs::is_regular_file(path), "--backbone ", path, ": no such file");
   const io::SafetensorsContents contents = io::load_safetensors(path);
   std::map<std::string, Tensor> state;
@@ -498,6 +502,8 @@ void save_model(const std::string& path, const nn::Module& model, const std::str
 }
 
 WeightsMetadata read_weights_metadata(const std::string& path) {
+  WEFT_CHECK(!fs::is_directory(path), "--weights ", path,
+             ": is a folder; expected a .safetensors file");
   WEFT_CHECK(fs::is_regular_file(path), "--weights ", path, ": no such file");
   return io::load_safetensors(path).metadata;
 }

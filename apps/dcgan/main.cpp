@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
   cli.get_formatter()->column_width(36);
   app::add_common_options(cli, o.common,
                           "Fashion-MNIST folder (the stand-in) or an ImageFolder of shoe photos");
+  // A GAN classifies nothing: the classifier apps' --predict and --top-k are not offered.
+  cli.remove_option(cli.get_option("--predict"));
+  cli.remove_option(cli.get_option("--top-k"));
   cli.add_option("--beta1", o.beta1, "Adam beta1 for both networks")->capture_default_str();
   cli.add_option("--features", o.features, "ngf = ndf: the width of both networks")
       ->capture_default_str()->check(app::in_range(1, 1024));

@@ -134,6 +134,11 @@ int run_grid(const Options& base, const std::vector<train::SweepAxis>& grid,
              const std::string& name) {
   WEFT_CHECK(base.common.resume.empty(), "--", name, " and --resume cannot be combined; resume ",
              "the point's own folder instead");
+  // Every point's settings are checked before the first run starts.
+  for (const train::SweepPoint& point : train::sweep_points(grid)) {
+    Options checked = base;
+    for (const auto& [setting, value] : point.items()) fashion::apply_setting(checked, setting, value);
+  }
   int exit_code = 0;
   const train::SweepResult result = train::run_sweep(
       grid,

@@ -1,6 +1,7 @@
 // The flags and named setups of weft-fashion-mnist (see setups.h).
 #include "setups.h"
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 
@@ -85,6 +86,30 @@ void add_options(CLI::App& cli, Options& o) {
                  "run the setup once per seed, e.g. 1,2,3 (folders seed-N under --out) and "
                  "write the mean and spread of test accuracy to repeat_summary.{md,json}")
       ->delimiter(',');
+  // The setup fills these when they are not given, so --help shows the setup's values, not the
+  // common flags' defaults.
+  for (const char* flag : {"--epochs", "--batch-size", "--lr", "--dropout", "--schedule",
+                           "--filters"}) {
+    CLI::Option* option = cli.get_option(flag);
+    std::string text = option->get_description() + " (default: the --setup's;";
+    for (const Setup& setup : kSetups) {
+      char value[48];
+      const std::string name = flag;
+      if (name == "--epochs") std::snprintf(value, sizeof value, "%d", setup.epochs);
+      if (name == "--batch-size") std::snprintf(value, sizeof value, "%d", setup.batch_size);
+      if (name == "--lr") std::snprintf(value, sizeof value, "%g", setup.lr);
+      if (name == "--dropout") std::snprintf(value, sizeof value, "%g", setup.dropout);
+      if (name == "--schedule") std::snprintf(value, sizeof value, "%s", setup.schedule);
+      if (name == "--filters") {
+        if (setup.residual) continue;
+        std::snprintf(value, sizeof value, "%d", setup.filters);
+      }
+      text += std::string(" ") + setup.name + " " + value + ",";
+    }
+    text.back() = ')';
+    option->description(text);
+    option->default_str("");
+  }
 }
 
 void apply_setup(const CLI::App& cli, Options& o) {
@@ -107,20 +132,39 @@ void apply_setup(const CLI::App& cli, Options& o) {
              "--repeat-seeds and --sweep cannot be combined");
 }
 
+namespace {
+
+// A sweep value as a number within [lo, hi] (a whole one if `whole`), or an error naming the
+// setting and what it expected.
+double sweep_number(const std::string& name, const nlohmann::ordered_json& value, double lo,
+                    double hi, bool whole) {
+  const std::string given = value.is_string() ? value.get<std::string>() : value.dump();
+  char range[96];
+  std::snprintf(range, sizeof range, "%s from %g to %g", whole ? "a whole number" : "a number",
+                lo, hi);
+  const bool ok = value.is_number() && (!whole || value.is_number_integer()) &&
+                  std::isfinite(value.get<double>()) && value.get<double>() >= lo &&
+                  value.get<double>() <= hi;
+  WEFT_CHECK(ok, "--sweep: ", name, "=", given, ": expected ", range);
+  return value.get<double>();
+}
+
+}  // namespace
+
 void apply_setting(Options& o, const std::string& name, const nlohmann::ordered_json& value) {
   if (name == "lr") {
-    o.common.lr = value.get<double>();
+    o.common.lr = sweep_number(name, value, 1e-9, 100, false);
   } else if (name == "batch_size") {
-    o.common.batch_size = value.get<int>();
+    o.common.batch_size = static_cast<int>(sweep_number(name, value, 1, 65536, true));
   } else if (name == "epochs") {
-    o.common.epochs = value.get<int>();
+    o.common.epochs = static_cast<int>(sweep_number(name, value, 1, 100000, true));
   } else if (name == "filters") {
     WEFT_CHECK(!residual(o), "--sweep: filters applies to the seed CNN, not the strong setup");
-    o.filters = value.get<int>();
+    o.filters = static_cast<int>(sweep_number(name, value, 1, 1024, true));
   } else if (name == "dropout") {
-    o.dropout = value.get<double>();
+    o.dropout = sweep_number(name, value, 0.0, 0.95, false);
   } else if (name == "seed") {
-    o.common.seed = value.get<uint64_t>();
+    o.common.seed = static_cast<uint64_t>(sweep_number(name, value, 0, 1e15, true));
   } else {
     throw Error("--sweep: this app has no setting '" + name +
                 "' (it sweeps lr, batch_size, epochs, filters, dropout, seed)");
