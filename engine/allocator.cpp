@@ -121,7 +121,11 @@ void* device_allocate(Device device, size_t bytes) {
     const size_t rounded = rounded_cpu_bytes(bytes);
     void* pointer = rounded >= kLargeBlock ? large_blocks().take(rounded) : nullptr;
     if (pointer == nullptr) pointer = std::aligned_alloc(kCpuAlignment, rounded);
-    if (pointer == nullptr) throw std::bad_alloc();
+    if (pointer == nullptr) {
+      throw OutOfMemory("the CPU is out of memory: " + std::to_string(rounded >> 20) +
+                        " MiB needed, " + std::to_string(cpu_current.load() >> 20) +
+                        " MiB held by tensors");
+    }
     const size_t now = cpu_current.fetch_add(bytes) + bytes;
     size_t peak = cpu_peak.load();
     while (now > peak && !cpu_peak.compare_exchange_weak(peak, now)) {

@@ -23,6 +23,13 @@ class NotImplemented : public Error {
   using Error::Error;
 };
 
+// Thrown when a device has no memory left for an allocation. The apps add the batch size and
+// suggest a smaller one (apps/common/app_common.cpp).
+class OutOfMemory : public Error {
+ public:
+  using Error::Error;
+};
+
 namespace detail {
 template <typename... Parts>
 std::string concat(const Parts&... parts) {

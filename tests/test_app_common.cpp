@@ -18,6 +18,7 @@
 #include "apps/common/classifier_run.h"
 #include "apps/common/reports.h"
 #include "apps/common/standins.h"
+#include "engine/allocator.h"
 #include "engine/data/balance.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
@@ -267,6 +268,27 @@ TEST_CASE("app main: report.json says finished, interrupted or failed", "[app][m
           return 0;
         }, refused) == 1);
   CHECK(status_of() == "finished");
+}
+
+TEST_CASE("app main: out of memory names the batch size and suggests a smaller one",
+          "[app][main]") {
+  weft::test::TempDir dir("app_oom");
+  const std::string out = dir.file("run");
+  weft::app::CommonOptions common;
+  CHECK(run_with({"--out", out, "--batch-size", "64"}, [&]() -> int {
+          weft::app::prepare_run_folder(common);
+          throw weft::OutOfMemory("cuda:0 is out of memory: 512 MiB needed");
+        }, common) == 1);
+  const nlohmann::json report = read_json(out + "/report.json");
+  CHECK(report["status"] == "failed");
+  CHECK_THAT(report["error"].get<std::string>(),
+             Catch::Contains("512 MiB needed (at --batch-size 64; try --batch-size 32)"));
+#if !defined(__SANITIZE_ADDRESS__)
+  // The CPU allocator's own failure is an OutOfMemory that says how much was asked for.
+  CHECK_THROWS_AS(weft::device_allocate(weft::Device::cpu(), size_t{1} << 60), weft::OutOfMemory);
+  CHECK_THROWS_WITH(weft::device_allocate(weft::Device::cpu(), size_t{1} << 60),
+                    Catch::Contains("the CPU is out of memory: 1099511627776 MiB needed"));
+#endif
 }
 
 TEST_CASE("app main: --resume without --out makes the checkpoint's folder the run folder",

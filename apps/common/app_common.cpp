@@ -258,6 +258,24 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
       write_status_reports(app, "failed", "exit status " + std::to_string(status));
     }
     return status;
+  } catch (const OutOfMemory& e) {
+    std::fflush(stdout);
+    const std::string line =
+        error_line(app, std::string(e.what()) + " (at --batch-size " +
+                            std::to_string(common.batch_size) + "; try --batch-size " +
+                            std::to_string(std::max(1, common.batch_size / 2)) + ")");
+    std::fprintf(stderr, "%s\n", line.c_str());
+    write_status_reports(app, "failed", line);
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fflush(stdout);
+    const std::string line =
+        error_line(app, "out of memory at --batch-size " + std::to_string(common.batch_size) +
+                            "; try --batch-size " +
+                            std::to_string(std::max(1, common.batch_size / 2)));
+    std::fprintf(stderr, "%s\n", line.c_str());
+    write_status_reports(app, "failed", line);
+    return 1;
   } catch (const std::exception& e) {
     std::fflush(stdout);
     const std::string line = error_line(app, e.what());

@@ -228,7 +228,15 @@ void* cached_malloc(int device, size_t bytes) {
       // stream before handing them back, rather than rely on cudaFree's implicit sync.
       WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
       release_cache(device, pool);
-      WEFT_CUDA_CHECK(cudaMalloc(&block, size));
+      if (cudaMalloc(&block, size) != cudaSuccess) {
+        cudaGetLastError();
+        size_t free_bytes = 0, total_bytes = 0;
+        cudaMemGetInfo(&free_bytes, &total_bytes);
+        const auto mib = [](size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; };
+        throw OutOfMemory("cuda:" + std::to_string(device) + " is out of memory: " + mib(size) +
+                          " needed, " + mib(pool.stats.current_bytes) + " held by tensors, " +
+                          mib(free_bytes) + " free of " + mib(total_bytes));
+      }
     }
     pool.block_sizes[block] = size;
   }
