@@ -277,6 +277,8 @@ int run(Options& o) {
   }
   const std::string figures = (fs::path(o.common.out) / "figures").string();
   save_pair_grid(figures + "/test-pairs.png", photos, test_examples, tested);
+  std::printf("figures/test-pairs.png: the first test pairs (left above right), P(same pair) "
+              "under each: green where the model is right, red where it is wrong\n");
   report::TrainingHistory curves;
   nlohmann::ordered_json history = nlohmann::ordered_json::array();
   for (const train::EpochRecord& row : result.history) {
