@@ -122,6 +122,20 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
              "--resume continues training; it cannot be combined with --eval-only or --predict");
   WEFT_CHECK(o.resume.empty() || o.weights.empty(),
              "--resume restores the weights from its checkpoint; drop --weights");
+  if (!o.weights.empty() && (o.eval_only || !o.predict.empty())) {
+    // --predict and --eval-only build the model the weights were trained as: the model settings
+    // saved with them (--size, --channels, --setup, --filters, ...) fill the flags not given.
+    nlohmann::json settings = nlohmann::json::object();
+    for (const auto& [key, value] : read_weights_metadata(o.weights)) {
+      if (key != "app" && key != "model" && key != "class_names") settings[key] = value;
+    }
+    const std::vector<std::string> restored = restore_flags(cli, settings);
+    if (!restored.empty()) {
+      std::string text;
+      for (const std::string& r : restored) text += (text.empty() ? "" : ", ") + r;
+      std::printf("settings saved with %s: %s\n", o.weights.c_str(), text.c_str());
+    }
+  }
   if (o.resume.empty()) return;
   const std::string checkpoint = train::resolve_checkpoint(o.resume);
   if (cli.count("--out") == 0) {
