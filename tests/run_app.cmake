@@ -9,6 +9,7 @@
 #   REPORT        a report.json that must exist and hold its headline metric as a number
 #   FILES         files that must exist, separated by '|'
 #   OUTPUT_MATCH  a regular expression stdout must match
+#   OUTPUT_LACKS  a regular expression stdout must not match
 #   ERROR_MATCH   stderr must be exactly one line, matching this regular expression
 cmake_minimum_required(VERSION 3.25)
 
@@ -75,6 +76,9 @@ if(DEFINED FILES)
 endif()
 if(DEFINED OUTPUT_MATCH AND NOT output MATCHES "${OUTPUT_MATCH}")
   message(FATAL_ERROR "stdout does not match '${OUTPUT_MATCH}'")
+endif()
+if(DEFINED OUTPUT_LACKS AND output MATCHES "${OUTPUT_LACKS}")
+  message(FATAL_ERROR "stdout matches '${OUTPUT_LACKS}', which it must not")
 endif()
 if(DEFINED ERROR_MATCH)
   string(REGEX REPLACE "\n$" "" error_line "${errors}")
