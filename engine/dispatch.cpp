@@ -214,10 +214,8 @@ std::vector<AutotuneEntry> Dispatch::autotune_table() const {
 // ---- the trials: each op group's forward and backward on scratch buffers ------------------------
 
 std::optional<Dispatch::Trial> Dispatch::conv_trial(const Conv2dParams& p) {
-  const size_t x = count(p.batch, p.in_channels, p.in_h, p.in_w);
-  const size_t w = count(p.out_channels, p.in_channels, p.kernel_h, p.kernel_w);
-  const size_t y = count(p.batch, p.out_channels, p.out_h(), p.out_w());
-  const size_t o = count(p.out_channels);
+  const size_t x = count(p.input_count()), w = count(p.weight_count());
+  const size_t y = count(p.output_count()), o = count(p.out_channels);
   return Trial{"conv2d " + describe(p),
                {x, w, o, y, x, w, o},
                [p](Backend& b, const std::vector<float*>& s) {
@@ -228,10 +226,8 @@ std::optional<Dispatch::Trial> Dispatch::conv_trial(const Conv2dParams& p) {
 }
 
 std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(const ConvTranspose2dParams& p) {
-  const size_t x = count(p.batch, p.in_channels, p.in_h, p.in_w);
-  const size_t w = count(p.in_channels, p.out_channels, p.kernel_h, p.kernel_w);
-  const size_t y = count(p.batch, p.out_channels, p.out_h(), p.out_w());
-  const size_t o = count(p.out_channels);
+  const size_t x = count(p.input_count()), w = count(p.weight_count());
+  const size_t y = count(p.output_count()), o = count(p.out_channels);
   return Trial{"conv_transpose2d " + describe(p),
                {x, w, o, y, x, w, o},
                [p](Backend& b, const std::vector<float*>& s) {

@@ -2,8 +2,8 @@
 //
 // A kernel in weft takes raw pointers plus one of these plain structs, never a Tensor, so the
 // same call can be made from the engine (engine/ops/), from a unit test or from a benchmark.
-// The CPU reference (kernels/cpu/) and the CUDA kernels (kernels/cuda/, kernels/cuda_vendor/) read the
-// same struct, which is why it lives here and depends on nothing.
+// The CPU reference (kernels/cpu/) and the CUDA kernels (kernels/cuda/, kernels/cuda_vendor/) read
+// the same struct, which is why it lives here and depends on nothing.
 //
 // Layout conventions used by all kernels:
 //   images   NCHW, contiguous, float32
@@ -28,6 +28,10 @@ struct Conv2dParams {
 
   int out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
   int out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
+  // Element counts of the input, weight and output tensors.
+  int64_t input_count() const { return int64_t{batch} * in_channels * in_h * in_w; }
+  int64_t weight_count() const { return int64_t{out_channels} * in_channels * kernel_h * kernel_w; }
+  int64_t output_count() const { return int64_t{batch} * out_channels * out_h() * out_w(); }
 };
 
 // 2-d transposed convolution, the adjoint of Conv2dParams' convolution. Its forward is the
@@ -48,6 +52,10 @@ struct ConvTranspose2dParams {
   int out_w() const {
     return (in_w - 1) * stride_w - 2 * pad_w + dilation_w * (kernel_w - 1) + output_pad_w + 1;
   }
+  // Element counts of the input, weight (IOHW) and output tensors.
+  int64_t input_count() const { return int64_t{batch} * in_channels * in_h * in_w; }
+  int64_t weight_count() const { return int64_t{in_channels} * out_channels * kernel_h * kernel_w; }
+  int64_t output_count() const { return int64_t{batch} * out_channels * out_h() * out_w(); }
   // The convolution whose backward-data this transposed convolution is: it maps a tensor of our
   // output size (out_channels channels) to one of our input size (in_channels channels).
   Conv2dParams as_conv() const {
@@ -79,6 +87,8 @@ struct Pool2dParams {
 
   int out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
   int out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
+  int64_t input_count() const { return int64_t{batch} * channels * in_h * in_w; }
+  int64_t output_count() const { return int64_t{batch} * channels * out_h() * out_w(); }
 };
 
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over

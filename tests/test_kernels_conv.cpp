@@ -84,25 +84,6 @@ std::string describe(const ConvTranspose2dParams& p) {
   return s.str();
 }
 
-int64_t conv_x_size(const Conv2dParams& p) {
-  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-}
-int64_t conv_y_size(const Conv2dParams& p) {
-  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
-}
-int64_t conv_w_size(const Conv2dParams& p) {
-  return int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
-}
-int64_t convt_x_size(const ConvTranspose2dParams& p) {
-  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-}
-int64_t convt_y_size(const ConvTranspose2dParams& p) {
-  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
-}
-int64_t convt_w_size(const ConvTranspose2dParams& p) {
-  return int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
-}
-
 // ---- the definitions ----------------------------------------------------------------------------
 
 // The four results of a convolution-like op by its definition (kernels/reference/conv.h): y with
@@ -269,30 +250,30 @@ namespace {
 // <conv(x; w), dy> = <w, conv_backward_filter(x, dy)>.
 void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
   INFO(describe(p));
-  const std::vector<float> x = random_floats(conv_x_size(p), seed);
-  const std::vector<float> w = random_floats(conv_w_size(p), seed + 1);
+  const std::vector<float> x = random_floats(p.input_count(), seed);
+  const std::vector<float> w = random_floats(p.weight_count(), seed + 1);
   const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
-  const std::vector<float> dy = random_floats(conv_y_size(p), seed + 3);
+  const std::vector<float> dy = random_floats(p.output_count(), seed + 3);
   const Reference ref = reference(p, x, w, bias.data(), dy);
 
-  std::vector<float> y = nan_floats(conv_y_size(p));
+  std::vector<float> y = nan_floats(p.output_count());
   weft::cpu::conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
   check_close("forward with bias", y, ref.y);
 
-  std::vector<float> y_plain = nan_floats(conv_y_size(p));
+  std::vector<float> y_plain = nan_floats(p.output_count());
   weft::cpu::conv2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
   const Reference ref_plain = reference(p, x, w, nullptr, dy);
   check_close("forward without bias", y_plain, ref_plain.y);
 
-  std::vector<float> dx = nan_floats(conv_x_size(p));
+  std::vector<float> dx = nan_floats(p.input_count());
   weft::cpu::conv2d_backward_data(p, dy.data(), w.data(), dx.data());
   check_close("backward data", dx, ref.dx);
 
-  std::vector<float> dw = nan_floats(conv_w_size(p)), dbias = nan_floats(p.out_channels);
+  std::vector<float> dw = nan_floats(p.weight_count()), dbias = nan_floats(p.out_channels);
   weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
   check_close("backward filter dw", dw, ref.dw);
   check_close("backward filter dbias", dbias, ref.dbias);
-  std::vector<float> dw_only = nan_floats(conv_w_size(p));
+  std::vector<float> dw_only = nan_floats(p.weight_count());
   weft::cpu::conv2d_backward_filter(p, x.data(), dy.data(), dw_only.data(), nullptr);
   check_close("backward filter without dbias", dw_only, ref.dw);
 
@@ -302,30 +283,30 @@ void check_conv_against_reference(const Conv2dParams& p, uint32_t seed) {
 
 void check_conv_transpose_against_reference(const ConvTranspose2dParams& p, uint32_t seed) {
   INFO(describe(p));
-  const std::vector<float> x = random_floats(convt_x_size(p), seed);
-  const std::vector<float> w = random_floats(convt_w_size(p), seed + 1);
+  const std::vector<float> x = random_floats(p.input_count(), seed);
+  const std::vector<float> w = random_floats(p.weight_count(), seed + 1);
   const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
-  const std::vector<float> dy = random_floats(convt_y_size(p), seed + 3);
+  const std::vector<float> dy = random_floats(p.output_count(), seed + 3);
   const Reference ref = reference(p, x, w, bias.data(), dy);
 
-  std::vector<float> y = nan_floats(convt_y_size(p));
+  std::vector<float> y = nan_floats(p.output_count());
   weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), bias.data(), y.data());
   check_close("forward with bias", y, ref.y);
 
-  std::vector<float> y_plain = nan_floats(convt_y_size(p));
+  std::vector<float> y_plain = nan_floats(p.output_count());
   weft::cpu::conv_transpose2d_forward(p, x.data(), w.data(), nullptr, y_plain.data());
   const Reference ref_plain = reference(p, x, w, nullptr, dy);
   check_close("forward without bias", y_plain, ref_plain.y);
 
-  std::vector<float> dx = nan_floats(convt_x_size(p));
+  std::vector<float> dx = nan_floats(p.input_count());
   weft::cpu::conv_transpose2d_backward_data(p, dy.data(), w.data(), dx.data());
   check_close("backward data", dx, ref.dx);
 
-  std::vector<float> dw = nan_floats(convt_w_size(p)), dbias = nan_floats(p.out_channels);
+  std::vector<float> dw = nan_floats(p.weight_count()), dbias = nan_floats(p.out_channels);
   weft::cpu::conv_transpose2d_backward_filter(p, x.data(), dy.data(), dw.data(), dbias.data());
   check_close("backward filter dw", dw, ref.dw);
   check_close("backward filter dbias", dbias, ref.dbias);
-  std::vector<float> dw_only = nan_floats(convt_w_size(p));
+  std::vector<float> dw_only = nan_floats(p.weight_count());
   weft::cpu::conv_transpose2d_backward_filter(p, x.data(), dy.data(), dw_only.data(), nullptr);
   check_close("backward filter without dbias", dw_only, ref.dw);
 

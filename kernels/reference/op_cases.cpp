@@ -127,30 +127,6 @@ int32_t* i32(const BufferPointers& b, size_t i) {
   return static_cast<int32_t*>(b[i]);
 }
 
-int64_t conv_x(const Conv2dParams& p) {
-  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-}
-int64_t conv_w(const Conv2dParams& p) {
-  return int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
-}
-int64_t conv_y(const Conv2dParams& p) {
-  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
-}
-int64_t convt_x(const ConvTranspose2dParams& p) {
-  return int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-}
-int64_t convt_w(const ConvTranspose2dParams& p) {
-  return int64_t{p.in_channels} * p.out_channels * p.kernel_h * p.kernel_w;
-}
-int64_t convt_y(const ConvTranspose2dParams& p) {
-  return int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
-}
-int64_t pool_x(const Pool2dParams& p) {
-  return int64_t{p.batch} * p.channels * p.in_h * p.in_w;
-}
-int64_t pool_y(const Pool2dParams& p) {
-  return int64_t{p.batch} * p.channels * p.out_h() * p.out_w();
-}
 int64_t bn_x(const BatchNormParams& p) {
   return int64_t{p.batch} * p.channels * p.spatial;
 }
@@ -161,8 +137,8 @@ int64_t bn_x(const BatchNormParams& p) {
 
 OpCall conv2d_forward(const Conv2dParams& p, bool bias) {
   return {Op::conv2d_forward,
-          {in("x", conv_x(p)), in("w", conv_w(p)), in("bias", bias ? p.out_channels : 0),
-           out("y", conv_y(p))},
+          {in("x", p.input_count()), in("w", p.weight_count()),
+           in("bias", bias ? p.out_channels : 0), out("y", p.output_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.conv2d_forward(p, f32(b, 0), f32(b, 1), bias ? f32(b, 2) : nullptr, f32(b, 3));
           }};
@@ -170,7 +146,7 @@ OpCall conv2d_forward(const Conv2dParams& p, bool bias) {
 
 OpCall conv2d_backward_data(const Conv2dParams& p) {
   return {Op::conv2d_backward_data,
-          {in("dy", conv_y(p)), in("w", conv_w(p)), out("dx", conv_x(p))},
+          {in("dy", p.output_count()), in("w", p.weight_count()), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.conv2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
           }};
@@ -178,7 +154,7 @@ OpCall conv2d_backward_data(const Conv2dParams& p) {
 
 OpCall conv2d_backward_filter(const Conv2dParams& p, bool bias) {
   return {Op::conv2d_backward_filter,
-          {in("x", conv_x(p)), in("dy", conv_y(p)), out("dw", conv_w(p)),
+          {in("x", p.input_count()), in("dy", p.output_count()), out("dw", p.weight_count()),
            out("dbias", bias ? p.out_channels : 0)},
           [=](Backend& be, const BufferPointers& b) {
             be.conv2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2),
@@ -188,8 +164,8 @@ OpCall conv2d_backward_filter(const Conv2dParams& p, bool bias) {
 
 OpCall conv_transpose2d_forward(const ConvTranspose2dParams& p, bool bias) {
   return {Op::conv_transpose2d_forward,
-          {in("x", convt_x(p)), in("w", convt_w(p)), in("bias", bias ? p.out_channels : 0),
-           out("y", convt_y(p))},
+          {in("x", p.input_count()), in("w", p.weight_count()),
+           in("bias", bias ? p.out_channels : 0), out("y", p.output_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.conv_transpose2d_forward(p, f32(b, 0), f32(b, 1), bias ? f32(b, 2) : nullptr,
                                         f32(b, 3));
@@ -198,7 +174,7 @@ OpCall conv_transpose2d_forward(const ConvTranspose2dParams& p, bool bias) {
 
 OpCall conv_transpose2d_backward_data(const ConvTranspose2dParams& p) {
   return {Op::conv_transpose2d_backward_data,
-          {in("dy", convt_y(p)), in("w", convt_w(p)), out("dx", convt_x(p))},
+          {in("dy", p.output_count()), in("w", p.weight_count()), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.conv_transpose2d_backward_data(p, f32(b, 0), f32(b, 1), f32(b, 2));
           }};
@@ -206,7 +182,7 @@ OpCall conv_transpose2d_backward_data(const ConvTranspose2dParams& p) {
 
 OpCall conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, bool bias) {
   return {Op::conv_transpose2d_backward_filter,
-          {in("x", convt_x(p)), in("dy", convt_y(p)), out("dw", convt_w(p)),
+          {in("x", p.input_count()), in("dy", p.output_count()), out("dw", p.weight_count()),
            out("dbias", bias ? p.out_channels : 0)},
           [=](Backend& be, const BufferPointers& b) {
             be.conv_transpose2d_backward_filter(p, f32(b, 0), f32(b, 1), f32(b, 2),
@@ -253,7 +229,8 @@ OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool d
 
 OpCall max_pool2d_forward(const Pool2dParams& p) {
   return {Op::max_pool2d_forward,
-          {in("x", pool_x(p)), out("y", pool_y(p)), out_i32("argmax", pool_y(p))},
+          {in("x", p.input_count()), out("y", p.output_count()),
+           out_i32("argmax", p.output_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.max_pool2d_forward(p, f32(b, 0), f32(b, 1), i32(b, 2));
           }};
@@ -263,13 +240,13 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
   Content argmax;
   argmax.kind = Content::Kind::derived;
   argmax.derive = [p](const std::vector<const void*>& earlier, void* result) {
-    std::vector<double> y(static_cast<size_t>(pool_y(p)));
+    std::vector<double> y(static_cast<size_t>(p.output_count()));
     reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), y.data(),
                                   static_cast<int32_t*>(result));
   };
   return {Op::max_pool2d_backward,
-          {in("x", pool_x(p), Content::ties()), in("dy", pool_y(p)),
-           in_i32("argmax", pool_y(p), std::move(argmax)), out("dx", pool_x(p))},
+          {in("x", p.input_count(), Content::ties()), in("dy", p.output_count()),
+           in_i32("argmax", p.output_count(), std::move(argmax)), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.max_pool2d_backward(p, f32(b, 1), i32(b, 2), f32(b, 3));
           }};
@@ -277,7 +254,7 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
 
 OpCall avg_pool2d_forward(const Pool2dParams& p) {
   return {Op::avg_pool2d_forward,
-          {in("x", pool_x(p)), out("y", pool_y(p))},
+          {in("x", p.input_count()), out("y", p.output_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.avg_pool2d_forward(p, f32(b, 0), f32(b, 1));
           }};
@@ -285,7 +262,7 @@ OpCall avg_pool2d_forward(const Pool2dParams& p) {
 
 OpCall avg_pool2d_backward(const Pool2dParams& p) {
   return {Op::avg_pool2d_backward,
-          {in("dy", pool_y(p)), out("dx", pool_x(p))},
+          {in("dy", p.output_count()), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.avg_pool2d_backward(p, f32(b, 0), f32(b, 1));
           }};
