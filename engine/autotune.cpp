@@ -173,14 +173,19 @@ void Autotuner::load_once() {
   disk_ = std::move(parsed.entries);
 }
 
-std::optional<std::string> Autotuner::cached(const std::string& key) {
-  std::lock_guard<std::mutex> lock(mutex_);
+const AutotuneEntry* Autotuner::known(const std::string& key) {
   load_once();
-  if (const AutotuneEntry* e = find(used_, key)) return e->pick;
+  if (const AutotuneEntry* e = find(used_, key)) return e;
   if (const AutotuneEntry* e = find(disk_, key)) {
     used_.push_back(*e);
-    return e->pick;
+    return &used_.back();
   }
+  return nullptr;
+}
+
+std::optional<std::string> Autotuner::cached(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (const AutotuneEntry* e = known(key)) return e->pick;
   return std::nullopt;
 }
 
@@ -188,15 +193,8 @@ std::string Autotuner::pick(const std::string& key,
                             const std::vector<AutotuneCandidate>& candidates) {
   if (candidates.empty()) throw Error("autotune: no candidate for " + key);
   std::lock_guard<std::mutex> lock(mutex_);
-  load_once();
-  if (const AutotuneEntry* e = find(used_, key)) {
-    if (names_one_of(e->pick, candidates)) return e->pick;
-  }
-  if (const AutotuneEntry* e = find(disk_, key)) {
-    if (names_one_of(e->pick, candidates)) {
-      used_.push_back(*e);
-      return e->pick;
-    }
+  if (const AutotuneEntry* e = known(key); e != nullptr && names_one_of(e->pick, candidates)) {
+    return e->pick;
   }
 
   AutotuneEntry entry;

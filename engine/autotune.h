@@ -79,6 +79,9 @@ class Autotuner {
 
  private:
   void load_once();  // caller holds mutex_
+  // The entry for `key` this process used, or the cache file's (then entered in the table);
+  // null when neither has it. The caller holds mutex_.
+  const AutotuneEntry* known(const std::string& key);
   void save();       // caller holds mutex_
 
   Options options_;

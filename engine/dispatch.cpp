@@ -184,9 +184,19 @@ Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
     }
     throw Error("autotune: no candidate named " + name + " for " + trial.key);
   };
+  {
+    std::lock_guard<std::mutex> lock(picks_mutex_);
+    const auto known = picks_.find(key);
+    if (known != picks_.end()) return *known->second;
+  }
+  const auto remember = [&](Backend& backend) -> Backend& {
+    std::lock_guard<std::mutex> lock(picks_mutex_);
+    picks_.emplace(key, &backend);
+    return backend;
+  };
   if (const std::optional<std::string> cached = autotuner_->cached(key)) {
     for (const Implementation* impl : eligible) {
-      if (*cached == impl->backend->name()) return *impl->backend;
+      if (*cached == impl->backend->name()) return remember(*impl->backend);
     }
   }
   log_kernel_note_once(
@@ -204,7 +214,7 @@ Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
     candidates.push_back(
         {backend->name(), [&trial, backend, &buffers] { trial.run(*backend, buffers); }});
   }
-  return by_name(autotuner_->pick(key, candidates));
+  return remember(by_name(autotuner_->pick(key, candidates)));
 }
 
 std::vector<AutotuneEntry> Dispatch::autotune_table() const {

@@ -30,8 +30,10 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/autotune.h"
@@ -167,6 +169,10 @@ class Dispatch final : public Backend {
   const Implementation* hand_ = nullptr;
   const Implementation* vendor_ = nullptr;
   std::unique_ptr<Autotuner> autotuner_;
+  // key -> the implementation picked for it: every call after a shape's first comes here, without
+  // the autotuner's lock and search.
+  std::mutex picks_mutex_;
+  std::unordered_map<std::string, Backend*> picks_;
 };
 
 // The dispatch of `device`, created on first use: engine/ops/ calls dispatch(x.device()).

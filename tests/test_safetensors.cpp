@@ -197,6 +197,29 @@ TEST_CASE("safetensors: load_state_dict lists every missing, unexpected and wron
   CHECK(model->state_dict().front().second.to_vector<float>() == weight_before);
 }
 
+TEST_CASE("safetensors: the metadata alone is read from the header, checked like a full load",
+          "[io]") {
+  TempDir dir;
+  const std::string path = dir.file("m.safetensors");
+  const std::map<std::string, std::string> metadata = {{"epoch", "3"}, {"config", "{}"}};
+  weft::io::save_safetensors(path, {{"w", Tensor::ones({4, 4})}}, metadata);
+  CHECK(weft::io::load_safetensors_metadata(path) == metadata);
+  CHECK(weft::io::load_safetensors_metadata(path) == weft::io::load_safetensors(path).metadata);
+
+  weft::io::save_safetensors(path, {{"w", Tensor::ones({2})}});
+  CHECK(weft::io::load_safetensors_metadata(path).empty());
+
+  const std::string bytes = weft::io::read_file(path);
+  weft::io::write_file_atomic(path, bytes.substr(0, 12));  // the header cut short
+  CHECK_THAT(error_message([&] { weft::io::load_safetensors_metadata(path); }),
+             Contains(path) && Contains("exceeds the file size"));
+  weft::io::write_file_atomic(path, "abc");
+  CHECK_THAT(error_message([&] { weft::io::load_safetensors_metadata(path); }),
+             Contains("only 3 bytes, expected at least 8"));
+  CHECK_THAT(error_message([&] { weft::io::load_safetensors_metadata(dir.file("none")); }),
+             Contains("cannot open"));
+}
+
 TEST_CASE("safetensors: malformed files are rejected with the path and the problem",
           "[safetensors]") {
   TempDir dir;

@@ -77,12 +77,12 @@ namespace {
 
 // The flags a resumed run takes from its checkpoint's settings: every option of `cli` whose name
 // (dashes as underscores) is a key of the stored config and that the command line did not give.
-// Returns the names it set. Run folders, weights and one-off actions are never taken.
-std::vector<std::string> restore_flags(CLI::App& cli, const nlohmann::json& config) {
+// Prints what it set, naming `source`. Run folders, weights and one-off actions are never taken.
+void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::string& source) {
   static const std::set<std::string> never = {"out",  "resume",        "weights",  "eval_only",
                                               "help", "kernel_report", "overwrite", "predict"};
-  std::vector<std::string> restored;
-  if (!config.is_object()) return restored;
+  if (!config.is_object()) return;
+  std::string restored;
   for (CLI::Option* option : cli.get_options()) {
     std::string key = option->get_single_name();
     if (key.empty() || option->count() > 0) continue;
@@ -104,10 +104,10 @@ std::vector<std::string> restore_flags(CLI::App& cli, const nlohmann::json& conf
     if (texts.empty() && value.is_array()) continue;
     for (const std::string& text : texts) option->add_result(text);
     option->run_callback();
-    restored.push_back("--" + option->get_single_name() + " " +
-                       (value.is_string() ? value.get<std::string>() : value.dump()));
+    restored += (restored.empty() ? "--" : ", --") + option->get_single_name() + " " +
+                (value.is_string() ? value.get<std::string>() : value.dump());
   }
-  return restored;
+  if (!restored.empty()) std::printf("settings %s: %s\n", source.c_str(), restored.c_str());
 }
 
 }  // namespace
@@ -129,12 +129,7 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
     for (const auto& [key, value] : read_weights_metadata(o.weights)) {
       if (key != "app" && key != "model" && key != "class_names") settings[key] = value;
     }
-    const std::vector<std::string> restored = restore_flags(cli, settings);
-    if (!restored.empty()) {
-      std::string text;
-      for (const std::string& r : restored) text += (text.empty() ? "" : ", ") + r;
-      std::printf("settings saved with %s: %s\n", o.weights.c_str(), text.c_str());
-    }
+    restore_flags(cli, settings, "saved with " + o.weights);
   }
   if (o.resume.empty()) return;
   const std::string checkpoint = train::resolve_checkpoint(o.resume);
@@ -145,25 +140,20 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
   // --resume DIR alone continues the run as it was started: every flag not given now is taken
   // from the checkpoint's settings, so only what the command line changes can differ (and the
   // trainer accepts only the safe changes, listing the others).
-  const io::SafetensorsContents contents = io::load_safetensors(checkpoint);
-  const auto config = contents.metadata.find("config");
-  if (config == contents.metadata.end()) return;
+  const std::map<std::string, std::string> metadata = io::load_safetensors_metadata(checkpoint);
+  const auto config = metadata.find("config");
+  if (config == metadata.end()) return;
   nlohmann::json settings;
   try {
     settings = nlohmann::json::parse(config->second);
   } catch (const std::exception&) {
     throw Error("checkpoint " + checkpoint + ": its \"config\" entry is not JSON");
   }
-  const auto seed = contents.metadata.find("seed");
-  if (seed != contents.metadata.end() && !settings.contains("seed")) {
+  const auto seed = metadata.find("seed");
+  if (seed != metadata.end() && !settings.contains("seed")) {
     settings["seed"] = nlohmann::json::parse(seed->second, nullptr, false);
   }
-  const std::vector<std::string> restored = restore_flags(cli, settings);
-  if (!restored.empty()) {
-    std::string text;
-    for (const std::string& r : restored) text += (text.empty() ? "" : ", ") + r;
-    std::printf("resume: settings from %s: %s\n", checkpoint.c_str(), text.c_str());
-  }
+  restore_flags(cli, settings, "resumed from " + checkpoint);
 }
 
 std::string error_line(const std::string& app, const std::string& message) {
@@ -211,9 +201,9 @@ int epochs_completed(const fs::path& run_dir) {
   std::error_code error;
   if (!fs::exists(last, error)) return 0;
   try {
-    const io::SafetensorsContents contents = io::load_safetensors(last.string());
-    const auto epoch = contents.metadata.find("epoch");
-    return epoch == contents.metadata.end() ? 0 : std::stoi(epoch->second);
+    const std::map<std::string, std::string> metadata = io::load_safetensors_metadata(last);
+    const auto epoch = metadata.find("epoch");
+    return epoch == metadata.end() ? 0 : std::stoi(epoch->second);
   } catch (const std::exception&) {
     return 0;
   }
@@ -262,6 +252,19 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
     finished_runs.clear();
     run_started = fs::file_time_type::clock::now();
   }
+  // Every failure: one line on stderr, a "failed" report, exit status 1.
+  const auto fail = [&](const std::string& message) {
+    std::fflush(stdout);
+    const std::string line = error_line(app, message);
+    std::fprintf(stderr, "%s\n", line.c_str());
+    write_status_reports(app, "failed", line);
+    return 1;
+  };
+  // Read at the failure: --resume may have restored the batch size.
+  const auto batch_hint = [&] {
+    return "at --batch-size " + std::to_string(common.batch_size) + "; try --batch-size " +
+           std::to_string(std::max(1, common.batch_size / 2));
+  };
   try {
     finish_common_options(cli, common);
     const int status = body();
@@ -273,29 +276,11 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
     }
     return status;
   } catch (const OutOfMemory& e) {
-    std::fflush(stdout);
-    const std::string line =
-        error_line(app, std::string(e.what()) + " (at --batch-size " +
-                            std::to_string(common.batch_size) + "; try --batch-size " +
-                            std::to_string(std::max(1, common.batch_size / 2)) + ")");
-    std::fprintf(stderr, "%s\n", line.c_str());
-    write_status_reports(app, "failed", line);
-    return 1;
+    return fail(std::string(e.what()) + " (" + batch_hint() + ")");
   } catch (const std::bad_alloc&) {
-    std::fflush(stdout);
-    const std::string line =
-        error_line(app, "out of memory at --batch-size " + std::to_string(common.batch_size) +
-                            "; try --batch-size " +
-                            std::to_string(std::max(1, common.batch_size / 2)));
-    std::fprintf(stderr, "%s\n", line.c_str());
-    write_status_reports(app, "failed", line);
-    return 1;
+    return fail("out of memory " + batch_hint());
   } catch (const std::exception& e) {
-    std::fflush(stdout);
-    const std::string line = error_line(app, e.what());
-    std::fprintf(stderr, "%s\n", line.c_str());
-    write_status_reports(app, "failed", line);
-    return 1;
+    return fail(e.what());
   }
 }
 
@@ -370,13 +355,11 @@ void prepare_run_folder(const CommonOptions& common) {
   }
   if (fs::is_directory(run_dir, error)) remove_stale_temporaries(run_dir);
   fs::create_directories(fs::path(run_dir) / "figures", error);
-  {
-    std::lock_guard<std::mutex> lock(runs_mutex);
-    if (std::find(prepared_runs.begin(), prepared_runs.end(), run_dir) == prepared_runs.end()) {
-      prepared_runs.push_back(run_dir);
-    }
-  }
   WEFT_CHECK(!error, "cannot create the run folder ", run_dir, ": ", error.message());
+  std::lock_guard<std::mutex> lock(runs_mutex);
+  if (std::find(prepared_runs.begin(), prepared_runs.end(), run_dir) == prepared_runs.end()) {
+    prepared_runs.push_back(run_dir);
+  }
 }
 
 nlohmann::ordered_json report_header(const std::string& app, const std::string& headline_metric,
@@ -537,7 +520,7 @@ WeightsMetadata read_weights_metadata(const std::string& path) {
   WEFT_CHECK(!fs::is_directory(path), "--weights ", path,
              ": is a folder; expected a .safetensors file");
   WEFT_CHECK(fs::is_regular_file(path), "--weights ", path, ": no such file");
-  return io::load_safetensors(path).metadata;
+  return io::load_safetensors_metadata(path);
 }
 
 std::vector<std::string> class_names_from(const WeightsMetadata& metadata,

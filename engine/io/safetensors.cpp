@@ -2,7 +2,10 @@
 #include "engine/io/safetensors.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "engine/io/atomic_file.h"
@@ -63,24 +66,55 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
   write_file_atomic(path, file);
 }
 
-SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& source) {
-  auto fail = [&](const std::string& what) -> Error {
+namespace {
+
+using Fail = std::function<Error(const std::string&)>;
+
+Fail failure_for(const std::string& source) {
+  return [source](const std::string& what) {
     return Error(source + ": not a valid safetensors file: " + what);
   };
-  if (bytes.size() < 8) throw fail("only " + std::to_string(bytes.size()) + " bytes, expected at least 8");
+}
+
+// The header's length from the first 8 bytes of a file of `file_size` bytes, checked.
+uint64_t header_length_of(const char* first8, uint64_t file_size, const Fail& fail) {
+  if (file_size < 8) throw fail("only " + std::to_string(file_size) + " bytes, expected at least 8");
   uint64_t header_length = 0;
-  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | static_cast<uint8_t>(bytes[i]);
-  if (header_length > kMaxHeaderBytes || header_length > bytes.size() - 8) {
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | static_cast<uint8_t>(first8[i]);
+  if (header_length > kMaxHeaderBytes || header_length > file_size - 8) {
     throw fail("header length " + std::to_string(header_length) + " exceeds the file size " +
-               std::to_string(bytes.size()) + " (truncated file?)");
+               std::to_string(file_size) + " (truncated file?)");
   }
+  return header_length;
+}
+
+json parse_header(const char* begin, const char* end, const Fail& fail) {
   json header;
   try {
-    header = json::parse(bytes.begin() + 8, bytes.begin() + 8 + static_cast<int64_t>(header_length));
+    header = json::parse(begin, end);
   } catch (const json::parse_error& e) {
     throw fail(std::string("header is not valid JSON (") + e.what() + ")");
   }
   if (!header.is_object()) throw fail("header is not a JSON object");
+  return header;
+}
+
+std::map<std::string, std::string> metadata_of(const json& entry, const Fail& fail) {
+  if (!entry.is_object()) throw fail("__metadata__ is not an object");
+  std::map<std::string, std::string> metadata;
+  for (auto m = entry.begin(); m != entry.end(); ++m) {
+    if (!m.value().is_string()) throw fail("__metadata__ value '" + m.key() + "' is not a string");
+    metadata[m.key()] = m.value().get<std::string>();
+  }
+  return metadata;
+}
+
+}  // namespace
+
+SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& source) {
+  const Fail fail = failure_for(source);
+  const uint64_t header_length = header_length_of(bytes.data(), bytes.size(), fail);
+  const json header = parse_header(bytes.data() + 8, bytes.data() + 8 + header_length, fail);
 
   const uint64_t data_start = 8 + header_length;
   const uint64_t data_size = bytes.size() - data_start;
@@ -90,11 +124,7 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
     const std::string& name = it.key();
     const json& entry = it.value();
     if (name == "__metadata__") {
-      if (!entry.is_object()) throw fail("__metadata__ is not an object");
-      for (auto m = entry.begin(); m != entry.end(); ++m) {
-        if (!m.value().is_string()) throw fail("__metadata__ value '" + m.key() + "' is not a string");
-        contents.metadata[m.key()] = m.value().get<std::string>();
-      }
+      contents.metadata = metadata_of(entry, fail);
       continue;
     }
     auto bad = [&](const std::string& what) { return fail("tensor '" + name + "': " + what); };
@@ -149,6 +179,26 @@ SafetensorsContents parse_safetensors(const std::string& bytes, const std::strin
 
 SafetensorsContents load_safetensors(const std::string& path) {
   return parse_safetensors(read_file(path), path);
+}
+
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) throw Error("cannot open " + path + ": " + std::strerror(errno));
+  const auto file_size = static_cast<uint64_t>(in.tellg());
+  const Fail fail = failure_for(path);
+  char first8[8] = {};
+  in.seekg(0);
+  in.read(first8, file_size < 8 ? static_cast<std::streamsize>(file_size) : 8);
+  const uint64_t header_length = header_length_of(first8, file_size, fail);
+  std::string header_text(header_length, '\0');
+  if (!in.read(header_text.data(), static_cast<std::streamsize>(header_length))) {
+    throw Error("cannot read " + path);
+  }
+  const json header =
+      parse_header(header_text.data(), header_text.data() + header_text.size(), fail);
+  const auto metadata = header.find("__metadata__");
+  if (metadata == header.end()) return {};
+  return metadata_of(*metadata, fail);
 }
 
 }  // namespace weft::io

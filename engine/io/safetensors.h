@@ -30,6 +30,10 @@ void save_safetensors(const std::string& path, const nn::NamedTensors& tensors,
 
 SafetensorsContents load_safetensors(const std::string& path);
 
+// Only the metadata, reading the header and not the tensors (a checkpoint's settings, a model's
+// class names); the header is checked as load_safetensors checks it.
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
+
 // Parse from bytes already in memory; `source` names them in error messages.
 SafetensorsContents parse_safetensors(const std::string& bytes, const std::string& source);
 
