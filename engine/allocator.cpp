@@ -1,5 +1,7 @@
 // Per-device allocation and copies: the CPU side here, the CUDA side forwarded to
-// kernels/cuda_runtime/runtime.cu when weft is built with CUDA.
+// kernels/cuda_runtime/runtime.cu when weft is built with CUDA, the emulated device's to
+// engine/emu_memory.cpp. Copies to, from and within `emu` are plain memcpy, counted as the
+// CUDA runtime counts its copies (a device->host copy is a host synchronisation).
 #include "engine/allocator.h"
 
 #include <malloc.h>
@@ -11,7 +13,9 @@
 #include <new>
 #include <vector>
 
+#include "engine/emu_memory.h"
 #include "kernels/error.h"
+#include "kernels/runtime_counters.h"
 #ifdef WEFT_HAVE_CUDA
 #include "kernels/cuda_runtime/runtime.h"
 #endif
@@ -116,6 +120,7 @@ void require_cuda_build(Device device) {
 }  // namespace
 
 void* device_allocate(Device device, size_t bytes) {
+  if (device.is_emu()) return emu_memory::allocate(bytes);
   if (device.is_cpu()) {
     keep_freed_cpu_memory();
     const size_t rounded = rounded_cpu_bytes(bytes);
@@ -142,6 +147,10 @@ void* device_allocate(Device device, size_t bytes) {
 
 void device_free(Device device, void* pointer, size_t bytes) {
   if (pointer == nullptr) return;
+  if (device.is_emu()) {
+    emu_memory::release(pointer, bytes);
+    return;
+  }
   if (device.is_cpu()) {
     const size_t rounded = rounded_cpu_bytes(bytes);
     if (rounded >= kLargeBlock) {
@@ -158,6 +167,7 @@ void device_free(Device device, void* pointer, size_t bytes) {
 }
 
 MemoryStats memory_stats(Device device) {
+  if (device.is_emu()) return emu_memory::stats();
   if (device.is_cpu()) {
     return {cpu_current.load(), cpu_peak.load(), large_blocks().cached_bytes()};
   }
@@ -170,6 +180,10 @@ MemoryStats memory_stats(Device device) {
 }
 
 void reset_peak_memory(Device device) {
+  if (device.is_emu()) {
+    emu_memory::reset_peak();
+    return;
+  }
   if (device.is_cpu()) {
     cpu_peak.store(cpu_current.load());
     return;
@@ -182,6 +196,18 @@ void reset_peak_memory(Device device) {
 void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src, size_t bytes) {
   if (bytes == 0) return;
   if (dst_device.is_cpu() && src_device.is_cpu()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
+  if (dst_device.is_emu() || src_device.is_emu()) {
+    const bool host_to_device = src_device.is_cpu(), device_to_host = dst_device.is_cpu();
+    WEFT_CHECK(host_to_device || device_to_host || dst_device == src_device, "copy between ",
+               src_device.str(), " and ", dst_device.str(), " is not supported");
+    count::copy(host_to_device   ? count::Copy::host_to_device
+                : device_to_host ? count::Copy::device_to_host
+                                 : count::Copy::device_to_device,
+                bytes);
+    if (device_to_host) count::host_sync();
     std::memcpy(dst, src, bytes);
     return;
   }
@@ -202,7 +228,8 @@ void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src
 void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t row_bytes, size_t rows) {
   if (row_bytes == 0 || rows == 0) return;
-  if (device.is_cpu()) {
+  if (device.is_emu()) count::copy(count::Copy::device_to_device, rows * row_bytes);
+  if (device.is_cpu() || device.is_emu()) {
     for (size_t r = 0; r < rows; ++r) {
       std::memcpy(static_cast<char*>(dst) + r * dst_pitch,
                   static_cast<const char*>(src) + r * src_pitch, row_bytes);
@@ -218,7 +245,8 @@ void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size
 
 void zero_bytes(Device device, void* pointer, size_t bytes) {
   if (bytes == 0) return;
-  if (device.is_cpu()) {
+  if (device.is_emu()) count::memset();
+  if (device.is_cpu() || device.is_emu()) {
     std::memset(pointer, 0, bytes);
     return;
   }

@@ -1,4 +1,7 @@
-// Where a tensor lives: the CPU or one CUDA device, and the element types weft stores.
+// Where a tensor lives: the CPU, one CUDA device, or `emu` - the emulated GPU, whose memory is
+// host memory but which the engine treats like a GPU (every host read is a counted device->host
+// copy, and its ops run the hand CUDA kernels under the host emulation, kernels/cuda/emulation.h).
+// Also the element types weft stores.
 #pragma once
 
 #include <cstddef>
@@ -7,7 +10,7 @@
 
 namespace weft {
 
-enum class DeviceType : uint8_t { cpu, cuda };
+enum class DeviceType : uint8_t { cpu, cuda, emu };
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -15,13 +18,15 @@ struct Device {
 
   static Device cpu() { return {DeviceType::cpu, 0}; }
   static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
+  static Device emu() { return {DeviceType::emu, 0}; }
   bool is_cpu() const { return type == DeviceType::cpu; }
   bool is_cuda() const { return type == DeviceType::cuda; }
+  bool is_emu() const { return type == DeviceType::emu; }
   bool operator==(const Device& other) const { return type == other.type && index == other.index; }
   bool operator!=(const Device& other) const { return !(*this == other); }
 
-  std::string str() const;                     // "cpu", "cuda:0"
-  static Device parse(const std::string& text);  // "cpu", "cuda", "cuda:1"; throws on others
+  std::string str() const;                     // "cpu", "cuda:0", "emu"
+  static Device parse(const std::string& text);  // "cpu", "cuda", "cuda:1", "emu"; throws on others
 };
 
 // float32 for activations and parameters, int32 for class labels, uint8 for raw pixels,

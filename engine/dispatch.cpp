@@ -11,9 +11,9 @@
 #include <sstream>
 #include <utility>
 
+#include "kernels/cuda/backends.h"
 #include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
-#include "kernels/cuda/backends.h"
 #include "kernels/cuda_runtime/runtime.h"
 #endif
 
@@ -314,6 +314,22 @@ Dispatch& cpu_dispatch() {
   return *instance;
 }
 
+// The emulated GPU: the hand kernels under the host emulation, on host memory. One
+// implementation, so nothing is measured.
+Dispatch& emu_dispatch() {
+  static Dispatch* instance = [] {
+    DispatchDevice device;
+    device.label = "emu";
+    device.name = "emu";
+    device.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
+    device.release = [](void* pointer, size_t) { std::free(pointer); };
+    device.synchronize = [] {};
+    return new Dispatch(std::move(device), {{&emu_backend(), KernelPath::hand, true}});
+  }();
+  return *instance;
+}
+std::atomic<bool> emu_used{false};
+
 std::mutex devices_mutex;
 std::map<int, Dispatch*> cuda_dispatches;  // never destroyed, like the backends they hold
 
@@ -321,6 +337,10 @@ std::map<int, Dispatch*> cuda_dispatches;  // never destroyed, like the backends
 
 Dispatch& dispatch(Device device) {
   if (device.is_cpu()) return cpu_dispatch();
+  if (device.is_emu()) {
+    emu_used = true;
+    return emu_dispatch();
+  }
 #ifdef WEFT_HAVE_CUDA
   std::lock_guard<std::mutex> lock(devices_mutex);
   Dispatch*& slot = cuda_dispatches[device.index];
@@ -349,6 +369,7 @@ Dispatch& dispatch(Device device) {
 std::string kernel_report() {
   std::string out = "kernels on cpu: " + std::string(cpu_backend().name()) + "\n";
   out += format_autotune_table(cpu_dispatch().autotune_table());
+  if (emu_used) out += "kernels on emu: " + std::string(emu_backend().name()) + "\n";
   std::lock_guard<std::mutex> lock(devices_mutex);
   for (const auto& [index, d] : cuda_dispatches) {
     out += std::string("kernels on ") + d->name() + " (" + d->autotuner().options().device + "):\n";

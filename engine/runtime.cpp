@@ -31,6 +31,11 @@ Device resolve_device(const std::string& requested) {
     return Device::cpu();
   }
   const Device device = Device::parse(requested);
+  if (device.is_emu()) {
+    std::fprintf(stderr,
+                 "weft: device emu: the hand CUDA kernels run under the host emulation on the CPU "
+                 "(very slow; for tests)\n");
+  }
   if (device.is_cuda()) {
     std::string reason;
     WEFT_CHECK(cuda_available(&reason), "--device ", requested, ": no usable GPU (", reason, ")");

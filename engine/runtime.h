@@ -1,6 +1,7 @@
 // Choosing the device a run uses. `--device auto` takes the first CUDA GPU when weft was built
 // with CUDA and one is usable, and otherwise says in one line why not and uses the CPU;
-// `--device cuda` without a usable GPU is an error that says why.
+// `--device cuda` without a usable GPU is an error that says why. `--device emu` is the emulated
+// GPU (engine/device.h), with a one-line notice.
 #pragma once
 
 #include <string>

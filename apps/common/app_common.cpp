@@ -34,7 +34,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
   cli.add_option("--out", o.out,
                  "run folder: report.json, model.safetensors, checkpoints, metrics, figures")
       ->capture_default_str();
-  cli.add_option("--device", o.device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  cli.add_option("--device", o.device,
+                 "auto, cpu, cuda, cuda:N, or emu (the hand CUDA kernels under the host "
+                 "emulation, on the CPU: very slow, for tests and launch counts)")->capture_default_str();
   cli.add_option("--epochs", o.epochs, "training epochs")
       ->capture_default_str()
       ->check(app::in_range(1, 100000));

@@ -9,7 +9,8 @@
 // WEFT_CUDA_SYNC=1 in the environment the stream is also synchronised after every launch, which
 // pins an illegal address or other fault inside a kernel to that kernel instead of to whichever
 // later call happens to notice it (slow; for debugging). On the host the grid runs on the
-// emulator (emulation.h) before launch returns. Errors throw weft::Error; nothing exits.
+// emulator (emulation.h) before launch returns. Errors throw weft::Error; nothing exits. Every
+// launch is counted (kernels/runtime_counters.h).
 #pragma once
 
 #include <cstddef>
@@ -17,6 +18,7 @@
 #include <utility>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/runtime_counters.h"
 
 #if defined(__CUDACC__)
 #include <cstdlib>
@@ -62,6 +64,7 @@ inline void check_launch(const LaunchSite& site, cudaStream_t stream) {
 template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
             size_t shared_bytes, cudaStream_t stream, Args&&... args) {
+  count::launch();
   kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
   check_launch(site, stream);
 }
@@ -72,6 +75,7 @@ template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
             size_t shared_bytes, cudaStream_t, Args&&... args) {
   // Each CUDA thread calls the kernel with its own copies of the arguments, as on the GPU.
+  count::launch();
   const auto body = [&] { kernel(args...); };
   emu::run_grid(emu::LaunchSite{site.kernel, site.file, site.line}, grid, block, shared_bytes,
                 emu::KernelBody(body));

@@ -35,6 +35,9 @@
 //             destination, as the host is about to read it.
 // If pinned memory cannot be had, copies fall back to plain cudaMemcpyAsync and a stream
 // synchronisation.
+//
+// Every allocation (pool hit or cudaMalloc), copy, memset and host synchronisation is counted
+// (kernels/runtime_counters.h).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -49,6 +52,7 @@
 
 #include "kernels/cuda_runtime/check.h"
 #include "kernels/cuda_runtime/runtime.h"
+#include "kernels/runtime_counters.h"
 
 namespace weft::cuda {
 namespace {
@@ -220,7 +224,9 @@ void* cached_malloc(int device, size_t bytes) {
     block = found->second;
     pool.free_blocks.erase(found);
     pool.stats.cached_bytes -= size;
+    count::allocation(true);
   } else {
+    count::allocation(false);
     WEFT_CUDA_CHECK(cudaSetDevice(device));
     if (cudaMalloc(&block, size) != cudaSuccess) {
       cudaGetLastError();
@@ -287,11 +293,13 @@ void empty_cache(int device) {
 }
 
 void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes) {
+  count::copy(count::Copy::host_to_device, bytes);
   const cudaStream_t stream = stream_for(device);
   Staging* staging = staging_for(device);
   if (staging == nullptr) {
     WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream));
     // The source is pageable host memory that the caller may reuse at once.
+    count::host_sync();
     WEFT_CUDA_CHECK(cudaStreamSynchronize(stream));
     return;
   }
@@ -307,6 +315,8 @@ void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes)
 }
 
 void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes) {
+  count::copy(count::Copy::device_to_host, bytes);
+  count::host_sync();
   const cudaStream_t stream = stream_for(device);
   Staging* staging = staging_for(device);
   if (staging == nullptr) {
@@ -337,6 +347,7 @@ void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes)
 }
 
 void memcpy_device_to_device(int device, void* dst, const void* src, size_t bytes) {
+  count::copy(count::Copy::device_to_device, bytes);
   WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_for(device)));
 }
 
@@ -355,15 +366,18 @@ void memcpy_rows_device_to_device(int device, void* dst, size_t dst_pitch, const
     }
     return;
   }
+  count::copy(count::Copy::device_to_device, rows * row_bytes);
   WEFT_CUDA_CHECK(cudaMemcpy2DAsync(dst, dst_pitch, src, src_pitch, row_bytes, rows,
                                     cudaMemcpyDeviceToDevice, stream_for(device)));
 }
 
 void memset_zero(int device, void* dst, size_t bytes) {
+  count::memset();
   WEFT_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_for(device)));
 }
 
 void synchronize(int device) {
+  count::host_sync();
   WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
 }
 

@@ -72,7 +72,7 @@ void batch_norm_forward_train(Context& ctx, const BatchNormParams& p, const floa
     if (running_var == nullptr) running_var = spare.floats();
   }
   const bool single_value = static_cast<int64_t>(p.batch) * p.spatial == 1;
-  WEFT_CUDNN_CHECK(cudnnBatchNormalizationForwardTraining(
+  WEFT_CUDNN_CALL(cudnnBatchNormalizationForwardTraining(
       ctx.cudnn(), kMode, &kOne, &kZero, plan.data.get(), x, plan.data.get(), y,
       plan.channels.get(), gamma, beta, static_cast<double>(p.momentum),
       single_value ? nullptr : running_mean, single_value ? nullptr : running_var,
@@ -81,9 +81,9 @@ void batch_norm_forward_train(Context& ctx, const BatchNormParams& p, const floa
     // x is [1, C, 1, 1], the same shape as the per-channel tensors, and is the batch mean.
     const float momentum = p.momentum;
     const float keep = 1.0f - p.momentum;
-    WEFT_CUDNN_CHECK(cudnnAddTensor(ctx.cudnn(), &momentum, plan.channels.get(), x, &keep,
+    WEFT_CUDNN_CALL(cudnnAddTensor(ctx.cudnn(), &momentum, plan.channels.get(), x, &keep,
                                     plan.channels.get(), running_mean));
-    WEFT_CUDNN_CHECK(cudnnScaleTensor(ctx.cudnn(), plan.channels.get(), running_var, &keep));
+    WEFT_CUDNN_CALL(cudnnScaleTensor(ctx.cudnn(), plan.channels.get(), running_var, &keep));
   }
 }
 
@@ -91,7 +91,7 @@ void batch_norm_forward_eval(Context& ctx, const BatchNormParams& p, const float
                              const float* gamma, const float* beta, const float* running_mean,
                              const float* running_var, float* y) {
   BatchNormPlan& plan = plan_for(ctx, p);
-  WEFT_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
+  WEFT_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
       ctx.cudnn(), kMode, &kOne, &kZero, plan.data.get(), x, plan.data.get(), y,
       plan.channels.get(), gamma, beta, running_mean, running_var, static_cast<double>(p.eps)));
 }
@@ -106,7 +106,7 @@ void batch_norm_backward(Context& ctx, const BatchNormParams& p, const float* dy
   dgamma = or_spare(dgamma, spare, used, channels);
   dbeta = or_spare(dbeta, spare, used, channels);
   // alpha/beta pairs: (1, 0) for dx and (1, 0) for dgamma/dbeta, i.e. overwrite both.
-  WEFT_CUDNN_CHECK(cudnnBatchNormalizationBackward(
+  WEFT_CUDNN_CALL(cudnnBatchNormalizationBackward(
       ctx.cudnn(), kMode, &kOne, &kZero, &kOne, &kZero, plan.data.get(), x, plan.data.get(), dy,
       plan.data.get(), dx, plan.channels.get(), gamma, dgamma, dbeta, static_cast<double>(p.eps),
       save_mean, save_invstd));
@@ -140,17 +140,17 @@ void batch_norm_backward_eval(Context& ctx, const BatchNormParams& p, const floa
   ctx.zero(zeros, channels);
 
   if (dgamma != nullptr || dbeta != nullptr) {
-    WEFT_CUDNN_CHECK(cudnnBatchNormalizationBackward(
+    WEFT_CUDNN_CALL(cudnnBatchNormalizationBackward(
         handle, kMode, &kOne, &kZero, &kOne, &kZero, plan.data.get(), x, plan.data.get(), dy,
         plan.data.get(), dx, plan.channels.get(), gamma, dgamma_sums, dbeta_out, eps, running_mean,
         ones));
     if (dgamma != nullptr) {
-      WEFT_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
+      WEFT_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
           handle, kMode, &kOne, &kZero, plan.channels.get(), dgamma_sums, plan.channels.get(),
           dgamma, plan.channels.get(), ones, zeros, zeros, running_var, eps));
     }
   }
-  WEFT_CUDNN_CHECK(cudnnBatchNormalizationForwardInference(
+  WEFT_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
       handle, kMode, &kOne, &kZero, plan.data.get(), dy, plan.data.get(), dx, plan.channels.get(),
       gamma, zeros, zeros, running_var, eps));
 }

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernels/error.h"
+#include "kernels/runtime_counters.h"
 
 namespace weft::vendor {
 
@@ -59,4 +60,18 @@ namespace weft::vendor {
       ::weft::vendor::throw_cublas_error(weft_cublas_status_, #statement, __func__, __FILE__, \
                                          __LINE__);                                           \
     }                                                                                         \
+  } while (0)
+
+// A cuDNN or cuBLAS call that queues work on the device (a convolution, a GEMM, a tensor add):
+// counted as a library call (kernels/runtime_counters.h), then checked like the above.
+#define WEFT_CUDNN_CALL(statement) \
+  do {                             \
+    ::weft::count::library_call(); \
+    WEFT_CUDNN_CHECK(statement);   \
+  } while (0)
+
+#define WEFT_CUBLAS_CALL(statement) \
+  do {                              \
+    ::weft::count::library_call();  \
+    WEFT_CUBLAS_CHECK(statement);   \
   } while (0)

@@ -195,7 +195,7 @@ void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
                  const float* w, float* y) {
   const auto& chosen = forward_algorithm(ctx, plan, p, tf32);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
-  WEFT_CUDNN_CHECK(cudnnConvolutionForward(ctx.cudnn(), &kOne, plan.x.get(), x, plan.w.get(), w,
+  WEFT_CUDNN_CALL(cudnnConvolutionForward(ctx.cudnn(), &kOne, plan.x.get(), x, plan.w.get(), w,
                                            plan.conv.get(), chosen.algorithm, workspace.get(),
                                            workspace.bytes(), &kZero, plan.y.get(), y));
 }
@@ -205,7 +205,7 @@ void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool
                        const float* dy, const float* w, float* dx) {
   const auto& chosen = backward_data_algorithm(ctx, plan, p, tf32);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
-  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardData(
+  WEFT_CUDNN_CALL(cudnnConvolutionBackwardData(
       ctx.cudnn(), &kOne, plan.w.get(), w, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
       workspace.get(), workspace.bytes(), &kZero, plan.x.get(), dx));
 }
@@ -215,7 +215,7 @@ void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bo
                          const float* x, const float* dy, float* dw) {
   const auto& chosen = backward_filter_algorithm(ctx, plan, p, tf32);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
-  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+  WEFT_CUDNN_CALL(cudnnConvolutionBackwardFilter(
       ctx.cudnn(), &kOne, plan.x.get(), x, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
       workspace.get(), workspace.bytes(), &kZero, plan.w.get(), dw));
 }
@@ -223,14 +223,14 @@ void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bo
 // t += bias, the [1, C, 1, 1] bias broadcast over the [N, C, H, W] tensor t.
 void add_bias(Context& ctx, const TensorDescriptor& bias_desc, const float* bias,
               const TensorDescriptor& t_desc, float* t) {
-  WEFT_CUDNN_CHECK(
+  WEFT_CUDNN_CALL(
       cudnnAddTensor(ctx.cudnn(), &kOne, bias_desc.get(), bias, &kOne, t_desc.get(), t));
 }
 
 // dbias[c] = sum over N, H, W of dt[n, c, h, w].
 void bias_gradient(Context& ctx, const TensorDescriptor& dt_desc, const float* dt,
                    const TensorDescriptor& bias_desc, float* dbias) {
-  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, dt_desc.get(), dt, &kZero,
+  WEFT_CUDNN_CALL(cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, dt_desc.get(), dt, &kZero,
                                                 bias_desc.get(), dbias));
 }
 

@@ -50,13 +50,13 @@ void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, flo
       ctx.zero(c, static_cast<size_t>(c_count));
     } else {
       WEFT_CHECK(c_count <= INT_MAX, "gemm: C has ", c_count, " elements, more than cuBLAS's int");
-      WEFT_CUBLAS_CHECK(cublasSscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
+      WEFT_CUBLAS_CALL(cublasSscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
     }
     return;
   }
   const int lda = p.trans_a ? p.m : p.k;
   const int ldb = p.trans_b ? p.k : p.n;
-  WEFT_CUBLAS_CHECK(cublasSgemm(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k, &p.alpha,
+  WEFT_CUBLAS_CALL(cublasSgemm(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k, &p.alpha,
                                 b, ldb, a, lda, &p.beta, c, p.n));
 }
 
@@ -70,7 +70,7 @@ void linear_forward(Context& ctx, int n, int in_features, int out_features, cons
   gemm(ctx, product, x, w, y);
   if (bias == nullptr || n <= 0 || out_features <= 0) return;
   LinearPlan& plan = ctx.linear_plan(n, out_features);
-  WEFT_CUDNN_CHECK(
+  WEFT_CUDNN_CALL(
       cudnnAddTensor(ctx.cudnn(), &kOne, plan.bias.get(), bias, &kOne, plan.rows.get(), y));
 }
 
@@ -97,7 +97,7 @@ void linear_backward(Context& ctx, int n, int in_features, int out_features, con
     return;
   }
   LinearPlan& plan = ctx.linear_plan(n, out_features);
-  WEFT_CUDNN_CHECK(cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, plan.rows.get(), dy, &kZero,
+  WEFT_CUDNN_CALL(cudnnConvolutionBackwardBias(ctx.cudnn(), &kOne, plan.rows.get(), dy, &kZero,
                                                 plan.bias.get(), dbias));
 }
 
