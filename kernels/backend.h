@@ -181,6 +181,15 @@ struct AdamStep {
   X(loss, mse_backward,                                                                           \
     (int64_t count, const float* x, const float* target, const float* grad_loss, float* dx),      \
     (count, x, target, grad_loss, dx))                                                            \
+  /* ---- metrics: counts added (+=) to hits[0] on the device, so a step reads nothing back ---- */ \
+  /* rows whose first largest logit is the label */                                             \
+  X(loss, count_argmax_hits,                                                                      \
+    (int rows, int cols, const float* logits, const int32_t* labels, float* hits),                \
+    (rows, cols, logits, labels, hits))                                                           \
+  /* elements where (logit >= 0) == (target >= 0.5): multi-label decisions */                  \
+  X(loss, count_threshold_hits,                                                                   \
+    (int64_t count, const float* logits, const float* targets, float* hits),                      \
+    (count, logits, targets, hits))                                                               \
   /* ---- optimizer updates (in place) ---- */                                                  \
   X(optimizer, sgd_update,                                                                        \
     (const SgdStep& s, float* param, const float* grad, float* momentum_buffer),                  \
@@ -198,7 +207,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 45, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 47, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

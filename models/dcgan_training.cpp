@@ -7,6 +7,7 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/train/classification.h"
 #include "engine/train/interrupt.h"
@@ -15,21 +16,62 @@
 namespace weft::models {
 namespace {
 
-// Mean of sigmoid(logits): the discriminator's average "this is real" probability.
-double mean_probability(const Tensor& logits) {
-  NoGradGuard no_grad;
-  const std::vector<float> p = sigmoid(logits).to_vector<float>();
-  double sum = 0.0;
-  for (float v : p) sum += v;
-  return p.empty() ? 0.0 : sum / static_cast<double>(p.size());
+// The statistics of GanStepStats, in its order, as slots of a float [5] tensor on the device.
+enum Slot { kDLoss, kGLoss, kDReal, kDFake, kDFakeAfter, kSlots };
+
+// sums[slot] += weight * value[0], on the device (value: one element).
+void add_to_slot(const Tensor& sums, Slot slot, const Tensor& value, float weight) {
+  dispatch(sums.device()).axpy_accumulate(1, weight, value.data<float>(),
+                                          sums.data<float>() + slot);
 }
 
-void accumulate(GanStepStats& total, const GanStepStats& step, double weight) {
-  total.d_loss += weight * step.d_loss;
-  total.g_loss += weight * step.g_loss;
-  total.d_real += weight * step.d_real;
-  total.d_fake += weight * step.d_fake;
-  total.d_fake_after += weight * step.d_fake_after;
+// sums[slot] += weight * mean(sigmoid(logits)): the discriminator's average "this is real".
+void add_mean_probability(const Tensor& sums, Slot slot, const Tensor& logits, float weight) {
+  NoGradGuard no_grad;
+  add_to_slot(sums, slot, mean(sigmoid(logits)), weight);
+}
+
+GanStepStats stats_of(const std::vector<float>& sums, double scale) {
+  GanStepStats stats;
+  stats.d_loss = sums[kDLoss] * scale;
+  stats.g_loss = sums[kGLoss] * scale;
+  stats.d_real = sums[kDReal] * scale;
+  stats.d_fake = sums[kDFake] * scale;
+  stats.d_fake_after = sums[kDFakeAfter] * scale;
+  return stats;
+}
+
+// One iteration (see gan_step); its statistics times `weight` are added to `sums` on the device.
+void gan_step_on_device(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                        optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                        const Tensor& labels, Generator& noise, const Tensor& sums,
+                        float weight) {
+  const int64_t n = real.dim(0);
+  const Device device = real.device();
+  const Tensor ones = Tensor::ones({n, 1}, device);
+  const Tensor zeros = Tensor::zeros({n, 1}, DType::f32, device);
+
+  // 1. Discriminator: real -> 1, fake -> 0. The fakes are detached, so G gets no gradient.
+  discriminator_optimizer.zero_grad();
+  const Tensor real_logits = nets.discriminate(real, labels);
+  const Tensor fake = nets.generate(models::dcgan_noise(n, nets.config.z_dim, device, &noise),
+                                    labels);
+  const Tensor fake_logits = nets.discriminate(fake.detach(), labels);
+  const Tensor d_loss = bce_with_logits(real_logits, ones) + bce_with_logits(fake_logits, zeros);
+  d_loss.backward();
+  discriminator_optimizer.step();
+  add_to_slot(sums, kDLoss, d_loss, weight);
+  add_mean_probability(sums, kDReal, real_logits, weight);
+  add_mean_probability(sums, kDFake, fake_logits, weight);
+
+  // 2. Generator: the same fakes, judged by the updated D, pushed towards "real".
+  generator_optimizer.zero_grad();
+  const Tensor judged = nets.discriminate(fake, labels);
+  const Tensor g_loss = bce_with_logits(judged, ones);
+  g_loss.backward();
+  generator_optimizer.step();
+  add_to_slot(sums, kGLoss, g_loss, weight);
+  add_mean_probability(sums, kDFakeAfter, judged, weight);
 }
 
 }  // namespace
@@ -55,34 +97,10 @@ Tensor DcganPair::discriminate(const Tensor& images, const Tensor& labels) {
 GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
                       optim::Optimizer& discriminator_optimizer, const Tensor& real,
                       const Tensor& labels, Generator& noise) {
-  const int64_t n = real.dim(0);
-  const Device device = real.device();
-  const Tensor ones = Tensor::ones({n, 1}, device);
-  const Tensor zeros = Tensor::zeros({n, 1}, DType::f32, device);
-  GanStepStats stats;
-
-  // 1. Discriminator: real -> 1, fake -> 0. The fakes are detached, so G gets no gradient.
-  discriminator_optimizer.zero_grad();
-  const Tensor real_logits = nets.discriminate(real, labels);
-  const Tensor fake = nets.generate(models::dcgan_noise(n, nets.config.z_dim, device, &noise),
-                                    labels);
-  const Tensor fake_logits = nets.discriminate(fake.detach(), labels);
-  const Tensor d_loss = bce_with_logits(real_logits, ones) + bce_with_logits(fake_logits, zeros);
-  d_loss.backward();
-  discriminator_optimizer.step();
-  stats.d_loss = d_loss.item();
-  stats.d_real = mean_probability(real_logits);
-  stats.d_fake = mean_probability(fake_logits);
-
-  // 2. Generator: the same fakes, judged by the updated D, pushed towards "real".
-  generator_optimizer.zero_grad();
-  const Tensor judged = nets.discriminate(fake, labels);
-  const Tensor g_loss = bce_with_logits(judged, ones);
-  g_loss.backward();
-  generator_optimizer.step();
-  stats.g_loss = g_loss.item();
-  stats.d_fake_after = mean_probability(judged);
-  return stats;
+  const Tensor sums = Tensor::zeros({kSlots}, DType::f32, real.device());
+  gan_step_on_device(nets, generator_optimizer, discriminator_optimizer, real, labels, noise,
+                     sums, 1.0f);
+  return stats_of(sums.to_vector<float>(), 1.0);
 }
 
 GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optimizer,
@@ -100,6 +118,8 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
   const int64_t steps = data.size() / batch;
 
   GanEpochStats epoch;
+  // The statistics stay on the device until the epoch ends: no host synchronisation per step.
+  const Tensor sums = Tensor::zeros({kSlots}, DType::f32, device);
   const train::Normalization norm{kGanPixelScale, kGanPixelShift};
   for (int64_t step = 0; step < steps; ++step) {
     if (train::stop_requested()) {
@@ -110,17 +130,14 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
                                                 device, norm);
     const Tensor labels = nets.config.num_classes > 0 ? real.labels : Tensor();
     if (hooks.before_step) hooks.before_step();
-    const GanStepStats stats =
-        gan_step(nets, generator_optimizer, discriminator_optimizer, real.images, labels, noise);
-    accumulate(epoch.mean, stats, static_cast<double>(batch));
+    gan_step_on_device(nets, generator_optimizer, discriminator_optimizer, real.images, labels,
+                       noise, sums, static_cast<float>(batch));
     epoch.samples += batch;
     epoch.steps += 1;
     if (hooks.after_step) hooks.after_step(step + 1, steps);
   }
   const double scale = epoch.samples > 0 ? 1.0 / static_cast<double>(epoch.samples) : 0.0;
-  GanStepStats mean;
-  accumulate(mean, epoch.mean, scale);
-  epoch.mean = mean;
+  epoch.mean = stats_of(sums.to_vector<float>(), scale);
   return epoch;
 }
 

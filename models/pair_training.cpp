@@ -10,6 +10,7 @@
 #include "engine/ops.h"
 #include "engine/report/metrics.h"
 #include "engine/train/interrupt.h"
+#include "engine/train/step_meter.h"
 #include "kernels/error.h"
 
 namespace weft::models {
@@ -70,8 +71,7 @@ train::EpochResult pair_train_epoch(PairModel& model, optim::Optimizer& optimize
   const int64_t n = static_cast<int64_t>(order.size());
   const int64_t steps = (n + batch_size - 1) / batch_size;
   train::EpochResult result;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  train::StepMeter meter(device, hooks);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min<int64_t>(begin + batch_size, n);
     if (end - begin < 2) break;  // a last batch of one example: batch norm cannot use it
@@ -79,25 +79,24 @@ train::EpochResult pair_train_epoch(PairModel& model, optim::Optimizer& optimize
       result.completed = false;
       break;
     }
+    const int64_t step = begin / batch_size + 1;
     const PairBatch batch = make_pair_batch(photos, examples, order, begin, end, device);
     optimizer.zero_grad();
     const Tensor logits = model.forward_pair(batch.first, batch.second);
     const Tensor loss = cross_entropy(logits, batch.targets);
     loss.backward();
-    const double loss_value = loss.item();
-    if (train::skip_nonfinite_step(hooks, begin / batch_size + 1, loss_value)) continue;
+    if (meter.skip(step, loss)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
-    loss_sum += loss_value * static_cast<double>(end - begin);
-    const std::vector<int32_t> predicted = train::argmax_rows(logits.to_vector<float>(), end - begin, 2);
-    const std::vector<int32_t> truth = batch.targets.to_vector<int32_t>();
-    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
-    result.samples += end - begin;
-    if (hooks.after_step) hooks.after_step(begin / batch_size + 1, steps);
+    meter.add_loss(loss, end - begin);
+    meter.add_argmax_hits(logits.detach(), batch.targets);
+    meter.end_step(step);
+    if (hooks.after_step) hooks.after_step(step, steps);
   }
-  const double samples = static_cast<double>(std::max<int64_t>(1, result.samples));
-  result.loss = loss_sum / samples;
-  result.accuracy = static_cast<double>(correct) / samples;
+  meter.finish();
+  result.samples = meter.samples();
+  result.loss = meter.loss();
+  result.accuracy = meter.accuracy();
   return result;
 }
 

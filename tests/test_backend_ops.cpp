@@ -266,6 +266,12 @@ void add_loss_cases(std::vector<OpCase>& all) {
     list.add("bce_backward" + name, cases::bce_backward(n, 0.9f), 1e-7, 1e-5);
     list.add("mse_forward" + name, cases::mse_forward(n), 1e-6, 1e-5);
     list.add("mse_backward" + name, cases::mse_backward(n, 1.1f), 1e-7, 1e-5);
+    list.add("count_threshold_hits" + name, cases::count_threshold_hits(n), 0.0, 0.0);
+  }
+  for (const auto& [n, c] : shapes) {
+    const std::string name = " n=" + std::to_string(n) + " c=" + std::to_string(c);
+    list.add("count_argmax_hits" + name, cases::count_argmax_hits(n, c, false), 0.0, 0.0);
+    list.add("count_argmax_hits ties" + name, cases::count_argmax_hits(n, c, true), 0.0, 0.0);
   }
   {  // probabilities of exactly 0 and 1: the clamped logs and the clamped denominator
     const std::vector<float> probs = {0.0f, 1.0f, 0.5f, 1e-30f, 1.0f - 1e-7f, 0.0f, 1.0f};

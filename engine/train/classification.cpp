@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/train/interrupt.h"
+#include "engine/train/step_meter.h"
 #include "kernels/error.h"
 
 namespace weft::train {
@@ -74,36 +75,32 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   std::iota(order.begin(), order.end(), 0);
   generator.shuffle(order);
   EpochResult result;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  StepMeter meter(device, hooks);
   const int64_t steps = (data.size() + batch_size - 1) / batch_size;
-  int64_t trained = 0;
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     if (stop_requested()) {
       result.completed = false;
       break;
     }
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
+    const int64_t step = begin / batch_size + 1;
     Batch batch = make_batch(data, order, begin, end, device, norm, augmentation);
     optimizer.zero_grad();
     Tensor logits = model(batch.images);
     Tensor loss = cross_entropy(logits, batch.labels);
     loss.backward();
-    const double loss_value = loss.item();
-    if (skip_nonfinite_step(hooks, begin / batch_size + 1, loss_value)) continue;
+    if (meter.skip(step, loss)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
-    trained = end;
-    if (hooks.after_step) hooks.after_step(begin / batch_size + 1, steps);
-    loss_sum += loss_value * static_cast<double>(end - begin);
-    const std::vector<int32_t> predicted =
-        argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
-    const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();
-    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
+    if (hooks.after_step) hooks.after_step(step, steps);
+    meter.add_loss(loss, end - begin);
+    meter.add_argmax_hits(logits.detach(), batch.labels);
+    meter.end_step(step);
   }
-  result.samples = trained;
-  result.loss = loss_sum / static_cast<double>(std::max<int64_t>(1, result.samples));
-  result.accuracy = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(1, result.samples));
+  meter.finish();
+  result.samples = meter.samples();
+  result.loss = meter.loss();
+  result.accuracy = meter.accuracy();
   return result;
 }
 

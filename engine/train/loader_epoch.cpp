@@ -7,6 +7,7 @@
 #include "engine/autograd.h"
 #include "engine/ops.h"
 #include "engine/train/interrupt.h"
+#include "engine/train/step_meter.h"
 #include "kernels/error.h"
 
 namespace weft::train {
@@ -19,23 +20,6 @@ Tensor loss_of(const Tensor& logits, const Tensor& targets, Objective objective)
 }
 
 float sigmoid_of(float x) { return 1.0f / (1.0f + std::exp(-x)); }
-
-// Right answers in one batch: rows whose argmax is the label, or label decisions that match.
-int64_t count_right(const std::vector<float>& logits, const data::HostBatch& batch, int64_t rows,
-                    int64_t cols, Objective objective) {
-  int64_t right = 0;
-  if (objective == Objective::single_label) {
-    const std::vector<int32_t> predicted = argmax_rows(logits, rows, cols);
-    const int32_t* labels = batch.targets.data<int32_t>();
-    for (int64_t r = 0; r < rows; ++r) right += predicted[static_cast<size_t>(r)] == labels[r];
-  } else {
-    const float* targets = batch.targets.data<float>();
-    for (int64_t i = 0; i < rows * cols; ++i) {
-      right += (logits[static_cast<size_t>(i)] >= 0.0f) == (targets[i] >= 0.5f);
-    }
-  }
-  return right;
-}
 
 }  // namespace
 
@@ -79,8 +63,8 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
   loader.start_epoch(epoch);
   const int64_t steps = loader.batches_per_epoch();
   EpochResult result;
-  double loss_sum = 0;
-  int64_t right = 0, decisions = 0, step = 0;
+  StepMeter meter(device, hooks);
+  int64_t step = 0;
   while (std::optional<data::HostBatch> batch = loader.next()) {
     if (stop_requested()) {
       result.completed = false;
@@ -92,22 +76,23 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
     const Tensor logits = model(inputs);
     const Tensor loss = loss_of(logits, targets, objective);
     loss.backward();
-    const double loss_value = loss.item();
     ++step;
-    if (skip_nonfinite_step(hooks, step, loss_value)) continue;
+    if (meter.skip(step, loss)) continue;
     if (hooks.before_step) hooks.before_step();
     optimizer.step();
     if (hooks.after_step) hooks.after_step(step, steps);
-
-    const int64_t rows = logits.dim(0), cols = logits.dim(1);
-    loss_sum += loss_value * static_cast<double>(rows);
-    result.samples += rows;
-    right += count_right(logits.to_vector<float>(), *batch, rows, cols, objective);
-    decisions += objective == Objective::single_label ? rows : rows * cols;
+    meter.add_loss(loss, logits.dim(0));
+    if (objective == Objective::single_label) {
+      meter.add_argmax_hits(logits.detach(), targets);
+    } else {
+      meter.add_threshold_hits(logits.detach(), targets);
+    }
+    meter.end_step(step);
   }
-  const double samples = static_cast<double>(std::max<int64_t>(1, result.samples));
-  result.loss = loss_sum / samples;
-  result.accuracy = static_cast<double>(right) / static_cast<double>(std::max<int64_t>(1, decisions));
+  meter.finish();
+  result.samples = meter.samples();
+  result.loss = meter.loss();
+  result.accuracy = meter.accuracy();
   return result;
 }
 

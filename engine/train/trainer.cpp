@@ -95,9 +95,13 @@ void Trainer::register_generator(const std::string& name, Generator& generator) 
 }
 
 NonFiniteLoss::NonFiniteLoss(int64_t step_number, double loss_value)
-    : Error("step " + std::to_string(step_number) + ": the training loss is " +
-            std::to_string(loss_value)),
-      step(step_number), loss(loss_value) {}
+    : NonFiniteLoss(step_number, step_number, loss_value) {}
+
+NonFiniteLoss::NonFiniteLoss(int64_t first, int64_t last, double loss_value)
+    : Error((first == last ? "step " + std::to_string(last)
+                           : "steps " + std::to_string(first) + "-" + std::to_string(last)) +
+            ": the training loss is " + std::to_string(loss_value)),
+      first_step(first), step(last), loss(loss_value) {}
 
 bool skip_nonfinite_step(const StepHooks& hooks, int64_t step, double loss) {
   if (std::isfinite(loss)) return false;
@@ -107,6 +111,7 @@ bool skip_nonfinite_step(const StepHooks& hooks, int64_t step, double loss) {
 
 StepHooks Trainer::step_hooks() {
   StepHooks hooks;
+  hooks.skip_nonfinite = options_.skip_nonfinite_steps;
   hooks.nonfinite_loss = [this](int64_t, double) {
     if (!options_.skip_nonfinite_steps) return false;
     ++skipped_steps_;

@@ -75,13 +75,19 @@ struct StepHooks {
   std::function<void(int64_t done, int64_t total)> after_step;
   // Returns true to skip the step (no optimizer update) when the trainer skips such steps.
   std::function<bool(int64_t step, double loss)> nonfinite_loss;
+  // The trainer skips such steps: each step's loss must be read before its update (StepMeter).
+  bool skip_nonfinite = false;
 };
 
 // A step's training loss was NaN or infinite and the run does not skip such steps. The trainer
-// turns it into an error naming the epoch and the last good checkpoint.
+// turns it into an error naming the epoch and the last good checkpoint. Losses summed on the
+// device (StepMeter) are read every few steps, so the step is known only to lie in
+// [first_step, step].
 class NonFiniteLoss : public Error {
  public:
   NonFiniteLoss(int64_t step, double loss);
+  NonFiniteLoss(int64_t first_step, int64_t step, double loss);
+  int64_t first_step;
   int64_t step;
   double loss;
 };

@@ -196,6 +196,15 @@ class CpuBackend final : public Backend {
     cpu::mse_backward(count, x, target, *grad_loss, dx);
   }
 
+  void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                         float* hits) override {
+    cpu::count_argmax_hits(rows, cols, logits, labels, hits);
+  }
+  void count_threshold_hits(int64_t count, const float* logits, const float* targets,
+                            float* hits) override {
+    cpu::count_threshold_hits(count, logits, targets, hits);
+  }
+
   void sgd_update(const SgdStep& s, float* param, const float* grad,
                   float* momentum_buffer) override {
     cpu::sgd_update(s, param, grad, momentum_buffer);

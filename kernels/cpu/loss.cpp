@@ -213,4 +213,24 @@ void mse_backward(int64_t count, const float* x, const float* target, float grad
     dx[i] = static_cast<float>((static_cast<double>(x[i]) - target[i]) * scale);
 }
 
+void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                       float* hits) {
+  int64_t right = 0;
+  for (int r = 0; r < rows; ++r) {
+    const float* row = logits + static_cast<int64_t>(r) * cols;
+    int best = 0;
+    for (int c = 1; c < cols; ++c) {
+      if (row[c] > row[best]) best = c;
+    }
+    right += best == labels[r];
+  }
+  hits[0] += static_cast<float>(right);
+}
+
+void count_threshold_hits(int64_t count, const float* logits, const float* targets, float* hits) {
+  int64_t right = 0;
+  for (int64_t i = 0; i < count; ++i) right += (logits[i] >= 0.0f) == (targets[i] >= 0.5f);
+  hits[0] += static_cast<float>(right);
+}
+
 }  // namespace weft::cpu

@@ -34,4 +34,11 @@ float mse_forward(int64_t count, const float* x, const float* target);
 void mse_backward(int64_t count, const float* x, const float* target, float grad_scale,
                   float* dx);
 
+// Metrics counted beside a loss; both add (+=) to hits[0].
+// Rows of logits [rows, cols] whose first largest value (a NaN never wins) is the label.
+void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                       float* hits);
+// Elements where the decision logit >= 0 agrees with target >= 0.5.
+void count_threshold_hits(int64_t count, const float* logits, const float* targets, float* hits);
+
 }  // namespace weft::cpu

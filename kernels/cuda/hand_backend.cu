@@ -302,6 +302,14 @@ class HandBackend : public Backend {
                     float* dx) override {
     cuda::mse_backward(count, x, target, grad_loss, dx, stream());
   }
+  void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                         float* hits) override {
+    cuda::count_argmax_hits(rows, cols, logits, labels, hits, stream());
+  }
+  void count_threshold_hits(int64_t count, const float* logits, const float* targets,
+                            float* hits) override {
+    cuda::count_threshold_hits(count, logits, targets, hits, stream());
+  }
 
   // ---- optimizer updates ----
 

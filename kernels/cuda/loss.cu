@@ -22,6 +22,11 @@
 // (for_each_kernel, one element per thread, grid-stride) that reads grad_loss[0] on the device.
 //
 // Terms are computed in float (the reference uses double); partial sums are combined in double.
+//
+// Metric counts (count_argmax_hits, count_threshold_hits): one block of kBlockThreads threads;
+// thread t takes rows (or elements) t, t + 256, ... and counts its hits, block_sum (shared
+// memory: 32 per-warp slots) adds them, and thread 0 adds the total to hits[0]. A batch has at
+// most a few thousand rows, so one block is enough and the count needs no second pass.
 #include "kernels/cuda/loss.h"
 
 #include "kernels/cuda/common.h"
@@ -269,6 +274,49 @@ void mse_forward(int64_t count, const float* x, const float* target, float* loss
 void mse_backward(int64_t count, const float* x, const float* target, const float* grad_loss,
                   float* dx, cudaStream_t stream) {
   for_each(count, MseBackward{count, x, target, grad_loss, dx}, stream);
+}
+
+namespace {
+
+__global__ void count_argmax_hits_kernel(int rows, int cols, const float* logits,
+                                         const int32_t* labels, float* hits) {
+  float right = 0.0f;
+  for (int r = static_cast<int>(threadIdx.x); r < rows; r += static_cast<int>(blockDim.x)) {
+    const float* row = logits + static_cast<int64_t>(r) * cols;
+    int best = 0;
+    for (int c = 1; c < cols; ++c) {
+      if (row[c] > row[best]) best = c;
+    }
+    right += best == labels[r] ? 1.0f : 0.0f;
+  }
+  right = block_sum(right);
+  if (threadIdx.x == 0) hits[0] += right;
+}
+
+__global__ void count_threshold_hits_kernel(int64_t count, const float* logits,
+                                            const float* targets, float* hits) {
+  float right = 0.0f;
+  for (int64_t i = threadIdx.x; i < count; i += blockDim.x) {
+    right += (logits[i] >= 0.0f) == (targets[i] >= 0.5f) ? 1.0f : 0.0f;
+  }
+  right = block_sum(right);
+  if (threadIdx.x == 0) hits[0] += right;
+}
+
+}  // namespace
+
+void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                       float* hits, cudaStream_t stream) {
+  if (rows <= 0) return;
+  WEFT_LAUNCH(count_argmax_hits_kernel, 1, kBlockThreads, 0, stream, rows, cols, logits, labels,
+              hits);
+}
+
+void count_threshold_hits(int64_t count, const float* logits, const float* targets, float* hits,
+                          cudaStream_t stream) {
+  if (count <= 0) return;
+  WEFT_LAUNCH(count_threshold_hits_kernel, 1, kBlockThreads, 0, stream, count, logits, targets,
+              hits);
 }
 
 }  // namespace WEFT_KERNEL_ABI

@@ -41,5 +41,12 @@ void mse_forward(int64_t count, const float* x, const float* target, float* loss
 void mse_backward(int64_t count, const float* x, const float* target, const float* grad_loss,
                   float* dx, cudaStream_t stream);
 
+// Metrics: add (+=) to hits[0] the rows whose first largest logit is the label, or the elements
+// where (logit >= 0) == (target >= 0.5). One launch, no host read.
+void count_argmax_hits(int rows, int cols, const float* logits, const int32_t* labels,
+                       float* hits, cudaStream_t stream);
+void count_threshold_hits(int64_t count, const float* logits, const float* targets, float* hits,
+                          cudaStream_t stream);
+
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

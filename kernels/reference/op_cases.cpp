@@ -572,6 +572,28 @@ OpCall mse_backward(int64_t count, float grad_loss) {
           }};
 }
 
+// ---- metrics ------------------------------------------------------------------------------------
+
+OpCall count_argmax_hits(int rows, int cols, bool ties) {
+  const int64_t n = int64_t{rows} * cols;
+  return {Op::count_argmax_hits,
+          {in("logits", n, ties ? Content::ties(true) : Content::uniform(-4.0f, 4.0f)),
+           in_i32("labels", rows, Content::class_index(cols)),
+           inout("hits", 1, Content::given({12.0f}))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.count_argmax_hits(rows, cols, f32(b, 0), i32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall count_threshold_hits(int64_t count) {
+  return {Op::count_threshold_hits,
+          {in("logits", count, Content::ties(true)), in("targets", count, Content::uniform(0.0f, 1.0f)),
+           inout("hits", 1, Content::given({12.0f}))},
+          [=](Backend& be, const BufferPointers& b) {
+            be.count_threshold_hits(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
 // ---- optimizer updates --------------------------------------------------------------------------
 
 OpCall sgd_update(const SgdStep& s) {

@@ -160,6 +160,10 @@ OpCall bce_forward(int64_t count);
 OpCall bce_backward(int64_t count, float grad_loss);
 OpCall mse_forward(int64_t count);
 OpCall mse_backward(int64_t count, float grad_loss);
+// Metric counts; `hits` starts at a given count (12), so a kernel that overwrites fails.
+// `ties`: logits on a coarse grid with NaNs, so the first-maximum rule and NaN are exercised.
+OpCall count_argmax_hits(int rows, int cols, bool ties);
+OpCall count_threshold_hits(int64_t count);
 
 OpCall sgd_update(const SgdStep& s);
 OpCall adam_update(const AdamStep& s);
