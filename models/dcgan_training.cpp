@@ -41,8 +41,9 @@ GanStepStats stats_of(const std::vector<float>& sums, double scale) {
   return stats;
 }
 
-// One iteration (see gan_step); its statistics times `weight` are added to `sums` on the device.
-void gan_step_on_device(DcganPair& nets, optim::Optimizer& generator_optimizer,
+}  // namespace
+
+void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
                         optim::Optimizer& discriminator_optimizer, const Tensor& real,
                         const Tensor& labels, Generator& noise, const Tensor& sums,
                         float weight) {
@@ -74,8 +75,6 @@ void gan_step_on_device(DcganPair& nets, optim::Optimizer& generator_optimizer,
   add_mean_probability(sums, kDFakeAfter, judged, weight);
 }
 
-}  // namespace
-
 optim::AdamOptions gan_adam_options(const GanOptimizerOptions& options) {
   return {.lr = options.lr, .beta1 = options.beta1, .beta2 = options.beta2};
 }
@@ -98,7 +97,7 @@ GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
                       optim::Optimizer& discriminator_optimizer, const Tensor& real,
                       const Tensor& labels, Generator& noise) {
   const Tensor sums = Tensor::zeros({kSlots}, DType::f32, real.device());
-  gan_step_on_device(nets, generator_optimizer, discriminator_optimizer, real, labels, noise,
+  gan_step_accumulate(nets, generator_optimizer, discriminator_optimizer, real, labels, noise,
                      sums, 1.0f);
   return stats_of(sums.to_vector<float>(), 1.0);
 }
@@ -130,7 +129,7 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
                                                 device, norm);
     const Tensor labels = nets.config.num_classes > 0 ? real.labels : Tensor();
     if (hooks.before_step) hooks.before_step();
-    gan_step_on_device(nets, generator_optimizer, discriminator_optimizer, real.images, labels,
+    gan_step_accumulate(nets, generator_optimizer, discriminator_optimizer, real.images, labels,
                        noise, sums, static_cast<float>(batch));
     epoch.samples += batch;
     epoch.steps += 1;

@@ -78,6 +78,14 @@ GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
                       optim::Optimizer& discriminator_optimizer, const Tensor& real,
                       const Tensor& labels, Generator& noise);
 
+// The same iteration without reading anything back: its five statistics (GanStepStats' order:
+// d_loss, g_loss, d_real, d_fake, d_fake_after) times `weight` are added to `sums`, float [5] on
+// the networks' device. gan_train_epoch sums an epoch this way and reads once at its end.
+void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                         optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                         const Tensor& labels, Generator& noise, const Tensor& sums,
+                         float weight);
+
 struct GanEpochStats {
   GanStepStats mean;    // each number averaged over the epoch's iterations, by batch size
   int64_t samples = 0;  // real images seen
