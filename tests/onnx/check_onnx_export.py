@@ -1,6 +1,7 @@
 """Check weft's ONNX exports with the real ONNX tools: onnx.checker and ONNX Runtime.
 
 Usage: check_onnx_export.py --cases-tool build/tests/weft_onnx_cases --out DIR
+       check_onnx_export.py --exports FILE.onnx ...
 
 The cases tool (tests/tools/onnx_cases.cpp) exports every seed model into DIR and writes weft's
 inputs and outputs on random inputs and on real Fashion-MNIST images. For each export this
@@ -10,6 +11,9 @@ script checks:
     preprocessing metadata (input_size, normalization_*, and class_names where the model has them);
   - ONNX Runtime's outputs match weft's within 1e-4 (absolute, or relative to the value where
     weft's output exceeds 1 in magnitude), on every input set.
+With --exports, the files the apps wrote with --export-onnx get the checker, the structure
+checks and one ONNX Runtime run on random inputs of batch 2 (finite outputs of the declared
+shape); their agreement with weft is what the cases above check, through the same export code.
 Exit status 77 (ctest: skipped), with a message, when onnx, onnxruntime or numpy is missing.
 """
 import argparse
@@ -59,12 +63,52 @@ def check_structure(name, model, case_inputs):
     return problems
 
 
+def check_app_exports(paths):
+    """The --exports mode: each file valid, well described, and runnable with a batch of 2."""
+    failures = []
+    for path in paths:
+        try:
+            onnx.checker.check_model(path, full_check=True)
+        except Exception as error:  # the checker raises several exception types
+            failures.append(f"{path}: onnx.checker: {error}")
+            continue
+        model = onnx.load(path)
+        inputs = [i.name for i in model.graph.input]
+        metadata = {p.key: p.value for p in model.metadata_props}
+        failures += [f"{path}: {p}" for p in check_structure("", model, inputs)]
+        if "app" not in metadata or "class_names" not in metadata:
+            failures.append(f"{path}: metadata lacks app or class_names")
+        session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        rng = np.random.default_rng(1)
+        feeds = {}
+        for value in session.get_inputs():
+            shape = [2] + list(value.shape[1:])
+            if value.type == "tensor(int64)":
+                feeds[value.name] = np.zeros(shape, dtype=np.int64)
+            else:
+                feeds[value.name] = rng.standard_normal(shape).astype(np.float32)
+        outputs = session.run(None, feeds)
+        for declared, got in zip(session.get_outputs(), outputs):
+            if list(got.shape) != [2] + list(declared.shape[1:]) or not np.isfinite(got).all():
+                failures.append(f"{path}: {declared.name} has shape {got.shape} or non-finite values")
+        print(f"{path}: {metadata.get('app')} {metadata.get('weft_model')}, inputs {inputs}, "
+              f"outputs {[o.shape for o in outputs]}: ok")
+    for failure in failures:
+        print("  " + failure)
+    return 1 if failures else 0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases-tool", required=True)
-    parser.add_argument("--out", required=True)
+    parser.add_argument("--cases-tool")
+    parser.add_argument("--out")
+    parser.add_argument("--exports", nargs="+", help="ONNX files written by the apps")
     parser.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist")
     args = parser.parse_args()
+    if args.exports:
+        return check_app_exports(args.exports)
+    if not (args.cases_tool and args.out):
+        parser.error("give --cases-tool and --out, or --exports")
 
     if not os.path.isdir(args.fashion_mnist):
         print(f"SKIPPED: no Fashion-MNIST at {args.fashion_mnist} (Debian's dataset-fashion-mnist)")
