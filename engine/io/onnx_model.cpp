@@ -5,6 +5,7 @@
 
 #include "engine/io/atomic_file.h"
 #include "engine/io/protobuf_wire.h"
+#include "kernels/error.h"
 
 namespace weft::onnx {
 namespace {
@@ -105,6 +106,11 @@ std::string serialize(const Model& model) {
     entry.add_bytes(2, value);
     out.add_message(14, entry);
   }
+  // Protobuf readers refuse messages of 2 GiB or more; ONNX puts larger weights in external
+  // files, which weft does not write (its largest seed model, ResNet-50, is about 100 MB).
+  WEFT_CHECK(out.bytes().size() < (size_t{1} << 31), "ONNX export: the model is ",
+             out.bytes().size(), " bytes; a single ONNX file must stay under 2 GiB (weights in "
+             "external data files are not supported)");
   return out.bytes();
 }
 

@@ -70,7 +70,8 @@ struct Model {
   std::vector<std::pair<std::string, std::string>> metadata;
 };
 
-// The ModelProto bytes of `model` (producer "weft", the IR version and opset above).
+// The ModelProto bytes of `model` (producer "weft", the IR version and opset above); weft::Error
+// for a model of 2 GiB or more (protobuf's limit; weft writes no external-data files).
 std::string serialize(const Model& model);
 
 // serialize() written atomically to `path` (engine/io/atomic_file.h); weft::Error naming the
