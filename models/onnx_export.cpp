@@ -3,7 +3,6 @@
 #include "models/onnx_export.h"
 
 #include <nlohmann/json.hpp>
-#include <typeinfo>
 
 #include "engine/nn/onnx_lowering.h"
 #include "kernels/error.h"
@@ -19,11 +18,7 @@ namespace weft::models {
 namespace {
 
 using nn::child_path;
-
-template <typename T>
-const T* exactly(const nn::Module& module) {
-  return typeid(module) == typeid(T) ? static_cast<const T*>(&module) : nullptr;
-}
+using nn::exactly;
 
 constexpr int kFashionResNetDefaultSize = 28;
 const onnx::Dimension kBatch = std::string("batch");

@@ -2,19 +2,10 @@
 #include "engine/nn/onnx_lowering.h"
 
 #include <cstring>
-#include <typeinfo>
 
 #include "kernels/error.h"
 
 namespace weft::nn {
-namespace {
-
-template <typename T>
-const T* exactly(const Module& module) {
-  return typeid(module) == typeid(T) ? static_cast<const T*>(&module) : nullptr;
-}
-
-}  // namespace
 
 std::string child_path(const std::string& path, const std::string& name) {
   return path.empty() ? name : path + "." + name;

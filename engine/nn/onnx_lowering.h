@@ -17,6 +17,7 @@
 
 #include <map>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "engine/io/onnx_model.h"
@@ -60,6 +61,12 @@ class OnnxLowering {
   std::map<std::string, int> name_uses_;
   std::map<std::string, bool> weights_;
 };
+
+// `module` as a T when its type is exactly T (not a subclass), else null.
+template <typename T>
+const T* exactly(const Module& module) {
+  return typeid(module) == typeid(T) ? static_cast<const T*>(&module) : nullptr;
+}
 
 // "parent.child", or "child" under the root.
 std::string child_path(const std::string& path, const std::string& name);
