@@ -303,9 +303,13 @@ onnx::Model to_onnx(const nn::Module& model, const OnnxExportOptions& options) {
   graph.metadata.emplace_back("normalization_std",
                               json_list(options.normalize.std.empty() ? std::vector<float>{1.0f}
                                                                       : options.normalize.std));
-  graph.metadata.emplace_back("preprocessing",
-                              "input = (pixel * normalization_scale - normalization_mean) / "
-                              "normalization_std per channel; pixels 0-255, NCHW, float32");
+  graph.metadata.emplace_back(
+      "preprocessing",
+      exactly<DcganGenerator>(model)
+          ? "noise: standard normal, float32; the output images are normalised pixels, so pixel "
+            "= (x * normalization_std + normalization_mean) / normalization_scale"
+          : "input = (pixel * normalization_scale - normalization_mean) / normalization_std per "
+            "channel; pixels 0-255, NCHW, float32");
   if (!options.class_names.empty())
     graph.metadata.emplace_back("class_names", nlohmann::json(options.class_names).dump());
   for (const auto& [key, value] : options.metadata) graph.metadata.emplace_back(key, value);

@@ -38,6 +38,7 @@ struct OnnxExportOptions {
   std::vector<std::string> class_names{};
   // The preprocessing, recorded as "normalization_scale", "normalization_mean" and
   // "normalization_std": input = (pixel * scale - mean) / std per channel, pixels 0-255, NCHW.
+  // For the DCGAN generator it describes the output images the same way.
   data::Normalize normalize{};
   // Further metadata_props ("app", the app's settings, ...).
   std::map<std::string, std::string> metadata{};

@@ -250,16 +250,16 @@ void export_gan(const std::string& path, const models::DcganPair& nets,
   if (source_size > 0 && source_size < nets.config.image_size) {
     metadata["source_size"] = std::to_string(source_size);  // real images padded to image_size
   }
+  // Images in (-1, 1): x = pixel * 2 / 255 - 1, what the generator writes and the
+  // discriminator reads.
+  const data::Normalize images{.scale = 1.0f / 255.0f, .mean = {0.5f}, .std = {0.5f}};
   app::write_onnx("dcgan", path, *nets.generator,
-                  {.class_names = class_names, .metadata = metadata});
+                  {.class_names = class_names, .normalize = images, .metadata = metadata});
   const fs::path file(path);
   const std::string discriminator =
       (file.parent_path() / (file.stem().string() + "-discriminator.onnx")).string();
-  // The discriminator reads pixels as training fed them: x * 2 / 255 - 1.
   app::write_onnx("dcgan", discriminator, *nets.discriminator,
-                  {.class_names = class_names,
-                   .normalize = {.scale = 1.0f / 255.0f, .mean = {0.5f}, .std = {0.5f}},
-                   .metadata = metadata});
+                  {.class_names = class_names, .normalize = images, .metadata = metadata});
 }
 
 int run_training(const Options& o) {

@@ -189,14 +189,14 @@ std::vector<Case> seed_cases() {
   };
   DcganConfig gan = dcgan32_gray(3);
   gan.generator_features = gan.discriminator_features = 16;
-  cases.push_back({"dcgan_generator", std::make_shared<DcganGenerator>(gan), {}, conditional_g,
-                   false});
+  cases.push_back({"dcgan_generator", std::make_shared<DcganGenerator>(gan),
+                   {.normalize = centred}, conditional_g, false});
   cases.push_back({"dcgan_discriminator", std::make_shared<DcganDiscriminator>(gan),
                    {.normalize = centred}, conditional_d});
   DcganConfig plain_gan = dcgan32_gray(0);
   plain_gan.generator_features = plain_gan.discriminator_features = 16;
   cases.push_back({"dcgan_generator_unconditional", std::make_shared<DcganGenerator>(plain_gan),
-                   {}, single, false});
+                   {.normalize = centred}, single, false});
   cases.push_back({"dcgan_discriminator_unconditional",
                    std::make_shared<DcganDiscriminator>(plain_gan), {.normalize = centred}, single});
 
