@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages weft needs, only those missing, as root or through sudo.
 # Called by `make run` and `make test`; safe to run again (it does nothing when all are there).
+# Then the Python side of the ONNX export test: a virtual environment in .venv at the
+# repository root with onnx, onnxruntime and numpy from PyPI (setup_python_venv below).
 # CUDA is not installed here: with /usr/local/cuda present weft builds its CUDA backend too,
 # without it weft builds for the CPU only.
 set -euo pipefail
@@ -15,7 +17,28 @@ packages=(
   zlib1g-dev             # gzipped IDX files
   libstb-dev             # stb_image, stb_image_write, stb_easy_font
   dataset-fashion-mnist  # the real Fashion-MNIST, in /usr/share/datasets/fashion-mnist
+  python3-venv           # the .venv of the ONNX Runtime test (tests/onnx/check_onnx_export.py)
 )
+
+# .venv with onnx, onnxruntime and numpy, for the ONNX export test. Quick when they are already
+# importable; when PyPI cannot be reached it says so and carries on, and the test then reports
+# itself as skipped (tests/onnx/run_check.sh).
+setup_python_venv() {
+  local root venv
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  venv="$root/.venv"
+  if [ -x "$venv/bin/python" ] &&
+     "$venv/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+    return 0
+  fi
+  echo "weft setup: creating $venv with onnx, onnxruntime and numpy (for the ONNX export test)"
+  if ! python3 -m venv "$venv" ||
+     ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+         onnx onnxruntime numpy; then
+    echo "weft setup: could not install onnx/onnxruntime/numpy into $venv;" \
+         "the ONNX Runtime test will be skipped" >&2
+  fi
+}
 
 missing=()
 for package in "${packages[@]}"; do
@@ -23,7 +46,10 @@ for package in "${packages[@]}"; do
     missing+=("$package")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  setup_python_venv
+  exit 0
+fi
 
 echo "weft setup: installing ${missing[*]}"
 if [ "$(id -u)" -eq 0 ]; then
@@ -37,3 +63,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+setup_python_venv

@@ -20,6 +20,7 @@ struct Options {
   bool tune_thresholds = false;
   double threshold = 0.5;
   int patience = 5;         // EarlyStopping(val_loss), the seed's
+  std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
 };
 
 // Fashion-MNIST garments tinted black or blue on a light background, upscaled to size x size

@@ -27,6 +27,7 @@
 
 #include "apparel.h"
 #include "apps/common/classifier_run.h"
+#include "apps/common/export_onnx.h"
 #include "apps/common/reports.h"
 #include "apps/common/standins.h"
 #include "engine/data/loader.h"
@@ -142,7 +143,14 @@ void add_samples(app::MultiLabelReportInput& input, const data::MultiLabelImages
   }
 }
 
-int predict_only(const Options& o, const Device& device) {
+// What --export-onnx records beside the graph: the label names and their thresholds.
+models::OnnxExportOptions onnx_options(const std::vector<std::string>& names,
+                                       const std::vector<float>& thresholds) {
+  return {.class_names = names, .metadata = {{"thresholds", nlohmann::json(thresholds).dump()}}};
+}
+
+// --predict and --export-onnx with --weights: no training, no report.
+int use_weights_only(const Options& o, const Device& device) {
   const app::WeightsMetadata metadata = app::read_weights_metadata(o.common.weights);
   std::vector<std::string> names = app::class_names_from(metadata, {});
   if (names.empty() && use_standin(o)) names = {"black", "blue", "dress", "pants", "shirt", "shoes"};
@@ -161,7 +169,8 @@ int predict_only(const Options& o, const Device& device) {
   predict.thresholds = found == metadata.end()
                            ? std::vector<float>(names.size(), static_cast<float>(o.threshold))
                            : nlohmann::json::parse(found->second).get<std::vector<float>>();
-  app::predict_files(model, o.common.predict, predict);
+  app::write_onnx("apparel", o.export_onnx, model, onnx_options(names, predict.thresholds));
+  if (!o.common.predict.empty()) app::predict_files(model, o.common.predict, predict);
   return 0;
 }
 
@@ -169,7 +178,9 @@ int run(const Options& o) {
   const app::Stopwatch stopwatch;
   const Device device = resolve_device(o.common.device);
   manual_seed(o.common.seed);
-  if (!o.common.predict.empty()) return predict_only(o, device);
+  if (!o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx)) {
+    return use_weights_only(o, device);
+  }
   const Splits data = load_data(o);
   const std::vector<std::string>& names = data.train.label_names;
   const auto labels = static_cast<int>(names.size());
@@ -248,6 +259,7 @@ int run(const Options& o) {
                     names, {{"thresholds", nlohmann::json(thresholds).dump()},
                             {"size", std::to_string(o.size)}});
   }
+  app::write_onnx("apparel", o.export_onnx, model, onnx_options(names, thresholds));
 
   const double seconds = stopwatch.seconds();
   nlohmann::ordered_json report = app::report_header("apparel", "test_micro_f1", input.report.micro.f1,
@@ -290,6 +302,7 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common,
                           "folders named label_label (black_dress/...), or the image root of "
                           "--csv (none: the Fashion-MNIST stand-in)");
+  app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_option("--csv", o.csv, "labels from this CSV (file,label1;label2) instead of folder names");
   cli.add_option("--separator", o.separator, "splits folder names into labels")->capture_default_str();
   cli.add_flag("--standin", o.standin, "use the stand-in (tinted Fashion-MNIST) even with --data");

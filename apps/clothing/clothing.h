@@ -35,6 +35,7 @@ struct Options {
   std::vector<std::string> gradcam;  // image files to explain
   std::string gradcam_class;         // class to explain (default: the predicted one)
   int gradcam_samples = 2;           // test images explained per class after a run
+  std::string export_onnx;           // --export-onnx (apps/common/export_onnx.h)
 };
 
 // The seed's class shares, and the Fashion-MNIST classes standing in for its classes.

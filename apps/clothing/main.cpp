@@ -32,6 +32,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/common/export_onnx.h"
 #include "apps/common/standins.h"
 #include "clothing.h"
 #include "engine/data/fashion_mnist.h"
@@ -112,6 +113,11 @@ std::string pretrain_backbone(const Options& o, const Device& device) {
   return (fs::path(run.common.out) / "model.safetensors").string();
 }
 
+// What --export-onnx records: the input size, the class names and the --normalize in use.
+models::OnnxExportOptions onnx_options(const Options& o, const std::vector<std::string>& names) {
+  return {.image_size = image_size(o), .class_names = names, .normalize = normalization(o)};
+}
+
 struct BalanceResult {
   bool balance = false;
   nlohmann::ordered_json summary;
@@ -149,6 +155,7 @@ BalanceResult run_once(const Options& o, bool balance, const std::string& out,
   app::ClassifierOutcome outcome = app::run_classifier(*model, optimizer, data, run);
   exit_code = outcome.exit_code;
   if (exit_code != 0) return {};
+  app::write_onnx("clothing", o.export_onnx, *model, onnx_options(o, data.train.class_names));
 
   // Macro-F1 and the recall of every class but the largest: what balancing is meant to move.
   nlohmann::ordered_json& report = outcome.report;
@@ -204,7 +211,7 @@ void write_comparison(const std::string& out, const std::vector<BalanceResult>& 
   std::printf("\n%s\nwrote %s/balance_comparison.md and .json\n", table.c_str(), out.c_str());
 }
 
-// --predict and --gradcam on files: no training, no report.
+// --predict, --gradcam on files and --export-onnx with --weights: no training, no report.
 int use_weights_on_files(const Options& o, const Device& device) {
   std::vector<std::string> names =
       app::class_names_from(app::read_weights_metadata(o.common.weights), {});
@@ -215,6 +222,7 @@ int use_weights_on_files(const Options& o, const Device& device) {
   }
   std::shared_ptr<nn::Module> model = build_model(o, static_cast<int>(names.size()), device);
   app::load_weights(*model, o.common.weights);
+  app::write_onnx("clothing", o.export_onnx, *model, onnx_options(o, names));
   if (!o.common.predict.empty()) {
     app::PredictOptions predict;
     predict.image = image_options(o);
@@ -232,7 +240,13 @@ int run(Options o) {
   const Device device = resolve_device(o.common.device);
   WEFT_CHECK(o.gradcam.empty() || !o.common.weights.empty(),
              "--gradcam needs --weights FILE (the model to explain)");
-  if (!o.common.predict.empty() || !o.gradcam.empty()) return use_weights_on_files(o, device);
+  if (!o.common.predict.empty() || !o.gradcam.empty() ||
+      app::export_without_training(o.common, o.export_onnx)) {
+    return use_weights_on_files(o, device);
+  }
+  WEFT_CHECK(o.balance != "compare" || o.export_onnx.empty(),
+             "--balance compare trains two models; export one of them with --weights "
+             "<run>/balance-on/model.safetensors --export-onnx FILE");
   WEFT_CHECK(!(o.pretrain_standin && !o.backbone.empty()),
              "--pretrain-standin makes the backbone; drop --backbone");
   WEFT_CHECK(o.balance != "compare" || o.common.resume.empty(),
@@ -265,6 +279,7 @@ int main(int argc, char** argv) {
                "augmentation, ResNet transfer learning, Grad-CAM."};
   app::add_common_options(cli, o.common,
                           "ImageFolder, root/<class>/<images> (none: the Fashion-MNIST stand-in)");
+  app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin, "use the stand-in even with --data");
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
       ->check(app::in_range(10, 1024));

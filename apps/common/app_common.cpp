@@ -124,9 +124,11 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
              "--resume continues training; it cannot be combined with --eval-only or --predict");
   WEFT_CHECK(o.resume.empty() || o.weights.empty(),
              "--resume restores the weights from its checkpoint; drop --weights");
-  if (!o.weights.empty() && (o.eval_only || !o.predict.empty())) {
-    // --predict and --eval-only build the model the weights were trained as: the model settings
-    // saved with them (--size, --channels, --setup, --filters, ...) fill the flags not given.
+  const CLI::Option* export_onnx = cli.get_option_no_throw("--export-onnx");
+  const bool exporting = export_onnx != nullptr && export_onnx->count() > 0;
+  if (!o.weights.empty() && (o.eval_only || !o.predict.empty() || exporting)) {
+    // --predict, --eval-only and --export-onnx build the model the weights were trained as: the
+    // model settings saved with them (--size, --channels, --setup, ...) fill the flags not given.
     nlohmann::json settings = nlohmann::json::object();
     for (const auto& [key, value] : read_weights_metadata(o.weights)) {
       if (key != "app" && key != "model" && key != "class_names") settings[key] = value;

@@ -39,6 +39,7 @@ struct Options {
   double classifier_lr = 1e-3;
   int classifier_batch = 64;
   bool equal_steps = false;  // the run with synthetic images gets the real-only run's step count
+  std::string export_onnx;   // --export-onnx: the generator; the discriminator beside it
 };
 
 // The training images and what the judge compares them with.
@@ -71,7 +72,7 @@ struct SavedGan {
 SavedGan read_saved_gan(const std::string& path);
 nlohmann::json config_json(const models::DcganConfig& config);
 
-int run_training(const Options& o);  // also --eval-only
+int run_training(const Options& o);  // also --eval-only and --export-onnx with --weights
 int run_generate(const Options& o);
 int run_synthetic_test(const Options& o);
 

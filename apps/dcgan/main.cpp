@@ -13,6 +13,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include "apps/common/export_onnx.h"
 #include "apps/dcgan/dcgan_app.h"
 #include "engine/data/fashion_mnist.h"
 
@@ -63,6 +64,9 @@ int main(int argc, char** argv) {
   // A GAN classifies nothing: the classifier apps' --predict and --top-k are not offered.
   cli.remove_option(cli.get_option("--predict"));
   cli.remove_option(cli.get_option("--top-k"));
+  app::add_export_onnx_option(cli, o.export_onnx)
+      ->description("write the generator as ONNX (opset 17) to FILE and the discriminator to "
+                    "FILE-discriminator.onnx: after training, or with --weights without training");
   cli.add_option("--beta1", o.beta1, "Adam beta1 for both networks")->capture_default_str();
   cli.add_option("--features", o.features, "ngf = ndf: the width of both networks")
       ->capture_default_str()->check(app::in_range(1, 1024));

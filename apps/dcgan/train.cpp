@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <optional>
 
+#include "apps/common/export_onnx.h"
 #include "apps/dcgan/dcgan_app.h"
 #include "engine/data/image_folder.h"
 #include "engine/data/shoe_standin.h"
@@ -238,11 +240,40 @@ nlohmann::json gan_settings(const models::DcganConfig& config, const GanData& da
 
 }  // namespace
 
+// --export-onnx FILE: the generator to FILE, the discriminator to FILE's stem +
+// "-discriminator.onnx", both with the class names their labels input indexes.
+void export_gan(const std::string& path, const models::DcganPair& nets,
+                const std::vector<std::string>& class_names, int source_size) {
+  if (path.empty()) return;
+  std::map<std::string, std::string> metadata;
+  if (nets.config.num_classes > 0) metadata["labels"] = "int64 index into class_names";
+  if (source_size > 0 && source_size < nets.config.image_size) {
+    metadata["source_size"] = std::to_string(source_size);  // real images padded to image_size
+  }
+  // Images in (-1, 1): x = pixel * 2 / 255 - 1, what the generator writes and the
+  // discriminator reads.
+  const data::Normalize images{.scale = 1.0f / 255.0f, .mean = {0.5f}, .std = {0.5f}};
+  app::write_onnx("dcgan", path, *nets.generator,
+                  {.class_names = class_names, .normalize = images, .metadata = metadata});
+  const fs::path file(path);
+  const std::string discriminator =
+      (file.parent_path() / (file.stem().string() + "-discriminator.onnx")).string();
+  app::write_onnx("dcgan", discriminator, *nets.discriminator,
+                  {.class_names = class_names, .normalize = images, .metadata = metadata});
+}
+
 int run_training(const Options& o) {
   const app::Stopwatch clock;
   const Device device = resolve_device(o.common.device);
   WEFT_CHECK(o.common.predict.empty(), "weft-dcgan does not classify images, so it has no ",
              "--predict; use `weft-dcgan generate --weights RUN --count N`");
+  if (app::export_without_training(o.common, o.export_onnx)) {
+    const SavedGan saved = read_saved_gan(o.common.weights);
+    models::DcganPair nets(saved.config);
+    app::load_weights(nets, saved.file);
+    export_gan(o.export_onnx, nets, saved.class_names, saved.source_size);
+    return 0;
+  }
   manual_seed(o.common.seed);
   GanData data = load_gan_data(o);
   models::DcganConfig config = gan_config(o, data);
@@ -289,6 +320,7 @@ int run_training(const Options& o) {
     report["weights"] = o.common.weights;
     report["judge"] = judge_json(*judge, score, data.train.class_names);
     std::printf("wrote %s\n", app::write_report(o.common.out, report).c_str());
+    export_gan(o.export_onnx, nets, data.train.class_names, data.source_size);
     return 0;
   }
 
@@ -346,6 +378,7 @@ int run_training(const Options& o) {
 
   app::save_model((fs::path(o.common.out) / "model.safetensors").string(), nets, "dcgan",
                   data.train.class_names, {{"gan", settings.dump()}});
+  export_gan(o.export_onnx, nets, data.train.class_names, data.source_size);
   save_samples(nets, data.train.class_names, grid_seed, figures + "/samples.png",
                "fixed noise after " + std::to_string(result.epochs_completed) + " epochs");
   std::vector<report::Series> losses(2), verdicts(3);

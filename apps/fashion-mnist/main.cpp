@@ -9,6 +9,7 @@
 //   weft-fashion-mnist --resume runs/fashion-mnist                     # continue after Ctrl-C
 //   weft-fashion-mnist --sweep "lr=1e-3,3e-4;batch_size=64,128" --epochs 5 --out runs/sweep
 //   weft-fashion-mnist --weights runs/strong/model.safetensors --setup strong --predict a.png
+//   weft-fashion-mnist --weights runs/fashion-mnist/model.safetensors --export-onnx model.onnx
 //
 // Setups (flags given explicitly override a setup's values):
 //   default         the seed's best model (64 filters, dropout 0.3), Adam 1e-3, batch 128,
@@ -33,6 +34,7 @@
 
 #include "apps/common/app_common.h"
 #include "apps/common/classifier_run.h"
+#include "apps/common/export_onnx.h"
 #include "apps/common/standins.h"
 #include "engine/data/fashion_mnist.h"
 #include "engine/io/atomic_file.h"
@@ -81,11 +83,15 @@ RunSummary run(const Options& o) {
   std::shared_ptr<nn::Module> model = fashion::build_model(o);
   model->to(device);
 
-  if (!o.common.predict.empty()) {
+  if (!o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx)) {
     const app::WeightsMetadata metadata = app::load_weights(*model, o.common.weights);
+    const std::vector<std::string> class_names =
+        app::class_names_from(metadata, data::kFashionMnistClasses);
+    app::write_onnx("fashion-mnist", o.export_onnx, *model, {.class_names = class_names});
+    if (o.common.predict.empty()) return {};
     app::PredictOptions predict;
     predict.image = {28, 28, 1, data::Fit::pad};
-    predict.class_names = app::class_names_from(metadata, data::kFashionMnistClasses);
+    predict.class_names = class_names;
     predict.top_k = o.common.top_k;
     predict.device = device;
     app::predict_files(*model, o.common.predict, predict);
@@ -106,6 +112,7 @@ RunSummary run(const Options& o) {
   std::printf("weft-fashion-mnist: setup %s: %s\n", o.setup.c_str(), fashion::describe(o).c_str());
   app::ClassifierOutcome outcome = app::run_classifier(*model, *optimizer, data, run);
   if (outcome.exit_code != 0) return {outcome.exit_code, {}};
+  app::write_onnx("fashion-mnist", o.export_onnx, *model, {.class_names = data.train.class_names});
 
   // What the seed claimed for this setup, and how soon this run got there.
   nlohmann::ordered_json& report = outcome.report;
@@ -134,6 +141,8 @@ int run_grid(const Options& base, const std::vector<train::SweepAxis>& grid,
              const std::string& name) {
   WEFT_CHECK(base.common.resume.empty(), "--", name, " and --resume cannot be combined; resume ",
              "the point's own folder instead");
+  WEFT_CHECK(base.export_onnx.empty(), "--", name, " and --export-onnx cannot be combined; export ",
+             "one point's model.safetensors with --weights and --export-onnx instead");
   // Every point's settings are checked before the first run starts.
   for (const train::SweepPoint& point : train::sweep_points(grid)) {
     Options checked = base;

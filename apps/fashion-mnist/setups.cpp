@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "apps/common/export_onnx.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 #include "models/fashion_cnn.h"
@@ -52,6 +53,7 @@ constexpr float kWeightDecay = 5e-4f;
 void add_options(CLI::App& cli, Options& o) {
   app::add_common_options(cli, o.common,
                           "folder with the IDX files (.gz or not) or the Kaggle CSVs");
+  app::add_export_onnx_option(cli, o.export_onnx);
   std::vector<std::string> names;
   for (const Setup& setup : kSetups) names.push_back(setup.name);
   cli.add_option("--setup", o.setup,

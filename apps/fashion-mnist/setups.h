@@ -34,6 +34,7 @@ struct Options {
   std::string schedule = "constant";
   std::string sweep;
   std::vector<uint64_t> repeat_seeds;
+  std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
 };
 
 // Register the common flags and this app's own.

@@ -10,6 +10,7 @@
 // See pairs_app.h for where each part lives.
 #include <CLI/CLI.hpp>
 
+#include "apps/common/export_onnx.h"
 #include "apps/shoe-pairs/pairs_app.h"
 #include "engine/data/fashion_mnist.h"
 
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common,
                           "pair photos (root/<owner>/<pair>/left|right.jpg) or a Fashion-MNIST "
                           "folder for the stand-in");
+  app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_option("--model", o.model, "cnn (stacked), channel (6-channel) or siamese")
       ->capture_default_str()->check(CLI::IsMember({"cnn", "channel", "siamese"}));
   cli.add_option("--size", o.size, "side of one shoe photo in pixels (224 in the seed)")

@@ -23,12 +23,13 @@ struct Options {
   bool sanity = false;
   int sanity_pairs = 12;
   int sanity_batch = 8;
+  std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
 };
 
 // The pair model --model names, for photos of size x size with `channels` channels.
 models::PairCnnConfig pair_config(const std::string& model, int size, int channels);
 
-int run(Options& o);          // training (default), --eval-only, --predict
+int run(Options& o);  // training (default), --eval-only, --predict, --export-onnx
 int run_sanity(const Options& o);
 
 }  // namespace weft::pairs_app

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "apps/common/export_onnx.h"
 #include "apps/shoe-pairs/pairs_app.h"
 #include "engine/autograd.h"
 #include "engine/data/fashion_mnist.h"
@@ -159,6 +160,12 @@ int predict_pairs(models::PairModel& model, const std::vector<std::string>& file
   return 0;
 }
 
+// What --export-onnx records: seed 001's pixel scaling, x / 255 - 0.5, as mean 0.5 and std 1.
+models::OnnxExportOptions onnx_options() {
+  return {.class_names = {"not a pair", "same pair"},
+          .normalize = {.scale = models::kPairNormalization.scale, .mean = {0.5f}, .std = {1.0f}}};
+}
+
 }  // namespace
 
 int run(Options& o) {
@@ -182,11 +189,13 @@ int run(Options& o) {
       }
     }
   }
-  if (!o.common.predict.empty()) {
+  if (!o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx)) {
     const int channels =
         saved_channels > 0 ? saved_channels : (is_fashion_mnist_dir(o.common.data) ? 1 : 3);
     auto model = models::make_pair_model(pair_config(o.model, o.size, channels));
     app::load_weights(*model, o.common.weights);
+    app::write_onnx("shoe-pairs", o.export_onnx, *model, onnx_options());
+    if (o.common.predict.empty()) return 0;
     model->to(device);
     return predict_pairs(*model, o.common.predict, device);
   }
@@ -275,6 +284,7 @@ int run(Options& o) {
     app::save_model((fs::path(o.common.out) / "model.safetensors").string(), *model, "shoe-pairs",
                     {"not a pair", "same pair"}, {{"pair_model", saved_model.dump()}});
   }
+  app::write_onnx("shoe-pairs", o.export_onnx, *model, onnx_options());
   const std::string figures = (fs::path(o.common.out) / "figures").string();
   save_pair_grid(figures + "/test-pairs.png", photos, test_examples, tested);
   std::printf("figures/test-pairs.png: the first test pairs (left above right), P(same pair) "

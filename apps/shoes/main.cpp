@@ -30,6 +30,7 @@
 
 #include "apps/common/app_common.h"
 #include "apps/common/classifier_run.h"
+#include "apps/common/export_onnx.h"
 #include "apps/common/standins.h"
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
@@ -59,6 +60,7 @@ struct Options {
   std::string schedule = "plateau";
   int patience = 5;
   bool skip_bad_images = false;
+  std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
 };
 
 bool use_standin(const Options& o) { return o.standin || o.common.data.empty(); }
@@ -184,11 +186,14 @@ int run(const Options& o) {
   nlohmann::ordered_json notes;
   app::ClassifierData data;
   std::vector<std::string> class_names;
-  if (o.common.predict.empty()) {
+  const bool weights_only =
+      !o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx);
+  if (!weights_only) {
     data = use_standin(o) ? standin_data(o) : folder_data(o, notes);
     class_names = data.train.class_names;
   } else {
-    // --predict: the class names saved with the weights, else the stand-in's or the folders'.
+    // --predict, --export-onnx: the class names saved with the weights, else the stand-in's or
+    // the folders'.
     class_names = app::class_names_from(app::read_weights_metadata(o.common.weights), {});
     if (class_names.empty() && use_standin(o)) {
       for (int c : kShoeClasses) class_names.push_back(data::kFashionMnistClasses[static_cast<size_t>(c)]);
@@ -196,7 +201,7 @@ int run(const Options& o) {
       class_names = data::list_image_folder(o.common.data, o.class_depth).class_names;
     }
   }
-  if (o.common.predict.empty() && !o.synthetic.empty()) {
+  if (!weights_only && !o.synthetic.empty()) {
     data.train = app::concat_images(data.train, synthetic_images(o, class_names, notes));
   }
   Generator limit_rng(o.common.seed + 3);
@@ -207,10 +212,13 @@ int run(const Options& o) {
   std::shared_ptr<nn::Module> model = models::make_image_classifier(
       {o.model, image_channels(o), image_size(o), static_cast<int>(class_names.size())});
   model->to(device);
-  if (!o.common.predict.empty()) {
+  const models::OnnxExportOptions onnx{.image_size = image_size(o), .class_names = class_names};
+  if (weights_only) {
+    app::load_weights(*model, o.common.weights);
+    app::write_onnx("shoes", o.export_onnx, *model, onnx);
+    if (o.common.predict.empty()) return 0;
     app::PredictOptions predict;
     predict.image = folder_options(o).image;
-    app::load_weights(*model, o.common.weights);
     predict.class_names = class_names;
     predict.top_k = o.common.top_k;
     predict.device = device;
@@ -241,6 +249,7 @@ int run(const Options& o) {
                         {"channels", std::to_string(image_channels(o))}};
   app::ClassifierOutcome outcome = app::run_classifier(*model, optimizer, data, run);
   if (outcome.exit_code != 0) return outcome.exit_code;
+  app::write_onnx("shoes", o.export_onnx, *model, onnx);
   outcome.report["standin"] = use_standin(o);
   if (use_standin(o)) outcome.report["note"] = kStandinNote;
   for (const auto& [key, value] : notes.items()) outcome.report[key] = value;
@@ -257,6 +266,7 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common,
                           "ImageFolder of shoes, root/<class>/**/<image> (UT Zappos50K works); "
                           "none: the Fashion-MNIST stand-in");
+  app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin,
                "use the stand-in (Fashion-MNIST Sandal, Sneaker, Ankle boot) even with --data");
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
