@@ -8,6 +8,8 @@
 //                            --benchmark_out_format=json     (one command line)
 //   build/bench/bench_models --weft_batch=2                      tiny batches (the ctest smoke run)
 //   build/bench/bench_models --weft_kernel_report=kernels.txt    also write auto's table
+//   build/bench/bench_models --weft_device=emu --weft_batch=2 --benchmark_min_time=0.01
+//                            the emulated GPU (very slow): its runtime counters per step
 //
 // Names: train_step/<model>/<backend> and inference/<model>/<backend>, backend one of cpu,
 // cuda-auto (weft's default: per shape the faster of hand and vendor, measured in the untimed
@@ -30,6 +32,9 @@
 //                      allocator statistic: parameters, optimizer state, activations, gradients)
 //   rss_MiB            the process's resident-set high-water mark so far (getrusage); run one
 //                      model per process (as compare_pytorch.py does) for a per-model figure
+//   launches, library_calls, host_syncs, h2d_copies, d2h_copies, driver_allocs, pool_hits
+//                      runtime counters per timed step (kernels/runtime_counters.h), the
+//                      iteration's one read of the loss included (one host sync, one d2h copy)
 //
 // The models, their inputs and optimizers (the seeds' settings; ../shared/seeds/FACTS.md):
 //   fashion_cnn        seed 004 CNN, 64 filters, dropout 0.3   [512, 1, 28, 28]  CE, Adam 1e-3
@@ -63,6 +68,7 @@
 #include "engine/random.h"
 #include "engine/runtime.h"
 #include "kernels/error.h"
+#include "kernels/runtime_counters.h"
 #include "kernels/selection.h"
 #include "models/apparel_cnn.h"
 #include "models/dcgan_training.h"
@@ -335,10 +341,23 @@ void run_model(benchmark::State& state, const ModelCase& model, const BackendCas
   // measurement of every new shape (engine/dispatch.h).
   float last = step();
   reset_peak_memory(backend.device);
+  const RuntimeCounters before = runtime_counters();
   for (auto _ : state) {
     last = step();
     benchmark::DoNotOptimize(last);
   }
+  // Per step, including the one read of the loss (or output sum) that ends each step here.
+  const RuntimeCounters counted = runtime_counters() - before;
+  const auto per_step = [&](int64_t value) {
+    return static_cast<double>(value) / static_cast<double>(std::max<int64_t>(1, state.iterations()));
+  };
+  state.counters["launches"] = per_step(counted.launches);
+  state.counters["library_calls"] = per_step(counted.library_calls);
+  state.counters["host_syncs"] = per_step(counted.host_syncs);
+  state.counters["h2d_copies"] = per_step(counted.h2d_copies);
+  state.counters["d2h_copies"] = per_step(counted.d2h_copies);
+  state.counters["driver_allocs"] = per_step(counted.driver_allocs);
+  state.counters["pool_hits"] = per_step(counted.cache_hits);
   state.counters["images_per_second"] =
       benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["batch"] = batch;
@@ -366,9 +385,11 @@ std::string take_flag(int& argc, char** argv, const char* name, const std::strin
 }
 
 std::vector<BackendCase> backends(const std::string& which) {
-  WEFT_CHECK(which == "cpu" || which == "cuda" || which == "all",
-             "--weft_device=" + which + ": expected cpu, cuda or all");
+  WEFT_CHECK(which == "cpu" || which == "cuda" || which == "all" || which == "emu",
+             "--weft_device=" + which + ": expected cpu, cuda, all or emu");
   std::vector<BackendCase> list;
+  // The emulated GPU, only when asked for: very slow, for its runtime counters (use --weft_batch).
+  if (which == "emu") return {{"emu", Device::emu(), KernelChoice::hand}};
   if (which != "cuda") list.push_back({"cpu", Device::cpu(), KernelChoice::automatic});
   if (which != "cpu") {
     std::string reason;

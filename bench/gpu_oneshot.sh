@@ -17,7 +17,9 @@
 # the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
 # vs cuDNN/cuBLAS per layer shape); bench_models on cuda-auto (the default, with auto's
-# autotune table and cache file), cuda-hand and cuda-vendor; PyTorch's twins of
+# autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
+# runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
+# vs pool hits: kernels/runtime_counters.h); PyTorch's twins of
 # the same models (bench/pytorch/step_bench.py, eager); each app end to end on
 # the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
 # which weft honours by saving a checkpoint and its metrics).

@@ -196,7 +196,17 @@ struct AdamStep {
     (s, param, grad, momentum_buffer))                                                            \
   X(optimizer, adam_update,                                                                       \
     (const AdamStep& s, float* param, const float* grad, float* exp_avg, float* exp_avg_sq),      \
-    (s, param, grad, exp_avg, exp_avg_sq))
+    (s, param, grad, exp_avg, exp_avg_sq))                                                        \
+  /* the same updates for `tensors` tensors at once (s.count unused; counts[i] elements each): */ \
+  /* host arrays of device pointers; momentum_buffers may be null when s.momentum is 0 */         \
+  X(optimizer, sgd_update_multi,                                                                  \
+    (const SgdStep& s, int tensors, const int64_t* counts, float* const* params,                  \
+     const float* const* grads, float* const* momentum_buffers),                                  \
+    (s, tensors, counts, params, grads, momentum_buffers))                                        \
+  X(optimizer, adam_update_multi,                                                                 \
+    (const AdamStep& s, int tensors, const int64_t* counts, float* const* params,                 \
+     const float* const* grads, float* const* exp_avgs, float* const* exp_avg_sqs),               \
+    (s, tensors, counts, params, grads, exp_avgs, exp_avg_sqs))
 
 // The ops, numbered in table order, and how many there are.
 enum class Op {
@@ -207,7 +217,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 47, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 49, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

@@ -349,6 +349,31 @@ void add_optimizer_cases(std::vector<OpCase>& all) {
       }
     }
   }
+  // Multi-tensor updates: sizes around the 16384-element chunk, more tensors than one launch's
+  // table holds (24), and more chunks than its 320 blocks.
+  const std::vector<std::vector<int64_t>> groups = {
+      {1, 257, 40000, 3, 16384, 16385},
+      std::vector<int64_t>(30, 5),
+      {16384 * 321 + 7, 2}};
+  for (const std::vector<int64_t>& counts : groups) {
+    const std::string name = " tensors=" + std::to_string(counts.size()) +
+                             " first=" + std::to_string(counts.front());
+    weft::SgdStep sgd;
+    sgd.lr = 0.05f;
+    sgd.momentum = 0.9f;
+    sgd.nesterov = true;
+    sgd.weight_decay = 1e-2f;
+    list.add("sgd_update_multi nesterov" + name, cases::sgd_update_multi(sgd, counts));
+    sgd.momentum = 0.0f;
+    sgd.nesterov = false;
+    list.add("sgd_update_multi plain" + name, cases::sgd_update_multi(sgd, counts));
+    weft::AdamStep adam;
+    adam.lr = 1e-3f;
+    adam.weight_decay = 1e-2f;
+    adam.decoupled_weight_decay = true;
+    adam.step = 3;
+    list.add("adam_update_multi adamw" + name, cases::adam_update_multi(adam, counts));
+  }
 }
 
 // ---- matrix products, convolutions, pooling, batch normalisation -------------------------------

@@ -39,6 +39,35 @@ std::map<std::string, std::string> Optimizer::state_metadata() const {
 }
 
 namespace {
+
+// The tensors one multi-tensor update takes: parameters of one device (and, for SGD, one
+// first-step flag), their gradients and up to two state buffers.
+struct TensorGroup {
+  Device device;
+  bool first_step = false;
+  std::vector<int64_t> counts;
+  std::vector<float*> params, state1, state2;
+  std::vector<const float*> grads;
+
+  void add(Tensor& p, float* first_state, float* second_state) {
+    counts.push_back(p.numel());
+    params.push_back(p.data<float>());
+    grads.push_back(p.grad().data<float>());
+    state1.push_back(first_state);
+    state2.push_back(second_state);
+  }
+  int size() const { return static_cast<int>(params.size()); }
+};
+
+TensorGroup& group_for(std::vector<TensorGroup>& groups, Device device, bool first_step) {
+  for (TensorGroup& g : groups) {
+    if (g.device == device && g.first_step == first_step) return g;
+  }
+  groups.push_back({});
+  groups.back().device = device;
+  groups.back().first_step = first_step;
+  return groups.back();
+}
 NamedTensors named_buffers(const std::vector<std::pair<std::string, const std::vector<Tensor>*>>& lists) {
   NamedTensors out;
   for (const auto& [name, list] : lists) {
@@ -85,22 +114,26 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& o) : Optimizer(std::move(
 
 void SGD::step() {
   ++step_count_;
+  // One multi-tensor update per device and first-step flag (in practice one for the model).
+  std::vector<TensorGroup> groups;
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     if (!p.grad().defined()) continue;
+    const bool first = options.momentum != 0.0f && (momentum_.size() <= i || !momentum_[i].defined());
+    float* momentum = options.momentum != 0.0f ? buffer(momentum_, i).data<float>() : nullptr;
+    group_for(groups, p.device(), first).add(p, momentum, nullptr);
+  }
+  for (const TensorGroup& g : groups) {
     SgdStep s;
-    s.count = p.numel();
     s.lr = lr_;
     s.momentum = options.momentum;
     s.dampening = options.dampening;
     s.weight_decay = options.weight_decay;
     s.nesterov = options.nesterov;
-    float* momentum = nullptr;
-    if (options.momentum != 0.0f) {
-      s.first_step = momentum_.size() <= i || !momentum_[i].defined();
-      momentum = buffer(momentum_, i).data<float>();
-    }
-    dispatch(p.device()).sgd_update(s, p.data<float>(), p.grad().data<float>(), momentum);
+    s.first_step = g.first_step;
+    dispatch(g.device).sgd_update_multi(s, g.size(), g.counts.data(), g.params.data(),
+                                        g.grads.data(),
+                                        options.momentum != 0.0f ? g.state1.data() : nullptr);
   }
 }
 
@@ -111,11 +144,16 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
 
 void Adam::step() {
   ++step_count_;
+  std::vector<TensorGroup> groups;  // one multi-tensor update per device
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];
     if (!p.grad().defined()) continue;
+    float* m = buffer(exp_avg_, i).data<float>();
+    float* v = buffer(exp_avg_sq_, i).data<float>();
+    group_for(groups, p.device(), false).add(p, m, v);
+  }
+  for (const TensorGroup& g : groups) {
     AdamStep s;
-    s.count = p.numel();
     s.lr = lr_;
     s.beta1 = options.beta1;
     s.beta2 = options.beta2;
@@ -123,9 +161,8 @@ void Adam::step() {
     s.weight_decay = options.weight_decay;
     s.decoupled_weight_decay = decoupled_;
     s.step = step_count_;
-    float* m = buffer(exp_avg_, i).data<float>();
-    float* v = buffer(exp_avg_sq_, i).data<float>();
-    dispatch(p.device()).adam_update(s, p.data<float>(), p.grad().data<float>(), m, v);
+    dispatch(g.device).adam_update_multi(s, g.size(), g.counts.data(), g.params.data(),
+                                         g.grads.data(), g.state1.data(), g.state2.data());
   }
 }
 

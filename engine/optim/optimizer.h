@@ -1,7 +1,8 @@
 // Optimizers: SGD (momentum, Nesterov, weight decay), Adam and AdamW, with PyTorch's update
-// rules (the per-element formulas are in kernels/cpu/optim.h). Each step runs one fused update
-// kernel per parameter tensor on the parameter's device; parameters without a gradient are
-// skipped, as in PyTorch.
+// rules (the per-element formulas are in kernels/cpu/optim.h). Each step hands all parameters of a
+// device to one multi-tensor update (Backend::sgd_update_multi / adam_update_multi: on a GPU a
+// few launches for the whole model, each reading a gradient once and updating the parameter and
+// its state in place); parameters without a gradient are skipped, as in PyTorch.
 //
 // State for checkpoints: state_tensors() names each buffer "<param index>.<buffer>"
 // ("0.exp_avg"), and state_metadata() holds the scalars (step count, learning rate), so a

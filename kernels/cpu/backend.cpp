@@ -213,6 +213,25 @@ class CpuBackend final : public Backend {
                    float* exp_avg_sq) override {
     cpu::adam_update(s, param, grad, exp_avg, exp_avg_sq);
   }
+  // On the CPU a launch costs nothing: the multi-tensor updates are the single ones in turn.
+  void sgd_update_multi(const SgdStep& s, int tensors, const int64_t* counts, float* const* params,
+                        const float* const* grads, float* const* momentum_buffers) override {
+    for (int i = 0; i < tensors; ++i) {
+      SgdStep one = s;
+      one.count = counts[i];
+      cpu::sgd_update(one, params[i], grads[i],
+                      momentum_buffers != nullptr ? momentum_buffers[i] : nullptr);
+    }
+  }
+  void adam_update_multi(const AdamStep& s, int tensors, const int64_t* counts,
+                         float* const* params, const float* const* grads, float* const* exp_avgs,
+                         float* const* exp_avg_sqs) override {
+    for (int i = 0; i < tensors; ++i) {
+      AdamStep one = s;
+      one.count = counts[i];
+      cpu::adam_update(one, params[i], grads[i], exp_avgs[i], exp_avg_sqs[i]);
+    }
+  }
 };
 
 }  // namespace

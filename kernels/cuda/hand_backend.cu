@@ -321,6 +321,15 @@ class HandBackend : public Backend {
                    float* exp_avg_sq) override {
     cuda::adam_update(s, param, grad, exp_avg, exp_avg_sq, stream());
   }
+  void sgd_update_multi(const SgdStep& s, int tensors, const int64_t* counts, float* const* params,
+                        const float* const* grads, float* const* momentum_buffers) override {
+    cuda::sgd_update_multi(s, tensors, counts, params, grads, momentum_buffers, stream());
+  }
+  void adam_update_multi(const AdamStep& s, int tensors, const int64_t* counts,
+                         float* const* params, const float* const* grads, float* const* exp_avgs,
+                         float* const* exp_avg_sqs) override {
+    cuda::adam_update_multi(s, tensors, counts, params, grads, exp_avgs, exp_avg_sqs, stream());
+  }
 
  protected:
   // The stream every launch of this backend is queued on.

@@ -604,6 +604,54 @@ OpCall sgd_update(const SgdStep& s) {
           }};
 }
 
+OpCall sgd_update_multi(const SgdStep& s, const std::vector<int64_t>& counts) {
+  const bool momentum = s.momentum != 0.0f;
+  const size_t per_tensor = momentum ? 3 : 2;
+  std::vector<CaseBuffer> buffers;
+  for (size_t k = 0; k < counts.size(); ++k) {
+    const std::string n = std::to_string(k);
+    buffers.push_back(inout("param_" + n, counts[k]));
+    buffers.push_back(in("grad_" + n, counts[k]));
+    if (momentum) buffers.push_back(inout("momentum_" + n, counts[k]));
+  }
+  return {Op::sgd_update_multi, std::move(buffers),
+          [=](Backend& be, const BufferPointers& b) {
+            std::vector<float*> params, buffers_of_momentum;
+            std::vector<const float*> grads;
+            for (size_t k = 0; k < counts.size(); ++k) {
+              params.push_back(f32(b, k * per_tensor));
+              grads.push_back(f32(b, k * per_tensor + 1));
+              if (momentum) buffers_of_momentum.push_back(f32(b, k * per_tensor + 2));
+            }
+            be.sgd_update_multi(s, static_cast<int>(counts.size()), counts.data(), params.data(),
+                                grads.data(), momentum ? buffers_of_momentum.data() : nullptr);
+          }};
+}
+
+OpCall adam_update_multi(const AdamStep& s, const std::vector<int64_t>& counts) {
+  std::vector<CaseBuffer> buffers;
+  for (size_t k = 0; k < counts.size(); ++k) {
+    const std::string n = std::to_string(k);
+    buffers.push_back(inout("param_" + n, counts[k]));
+    buffers.push_back(in("grad_" + n, counts[k]));
+    buffers.push_back(inout("exp_avg_" + n, counts[k], Content::uniform(-0.1f, 0.1f)));
+    buffers.push_back(inout("exp_avg_sq_" + n, counts[k], Content::uniform(0.0f, 0.01f)));
+  }
+  return {Op::adam_update_multi, std::move(buffers),
+          [=](Backend& be, const BufferPointers& b) {
+            std::vector<float*> params, exp_avgs, exp_avg_sqs;
+            std::vector<const float*> grads;
+            for (size_t k = 0; k < counts.size(); ++k) {
+              params.push_back(f32(b, 4 * k));
+              grads.push_back(f32(b, 4 * k + 1));
+              exp_avgs.push_back(f32(b, 4 * k + 2));
+              exp_avg_sqs.push_back(f32(b, 4 * k + 3));
+            }
+            be.adam_update_multi(s, static_cast<int>(counts.size()), counts.data(), params.data(),
+                                 grads.data(), exp_avgs.data(), exp_avg_sqs.data());
+          }};
+}
+
 // First and second moments of a gradient of order 0.1.
 OpCall adam_update(const AdamStep& s) {
   return {Op::adam_update,

@@ -167,5 +167,9 @@ OpCall count_threshold_hits(int64_t count);
 
 OpCall sgd_update(const SgdStep& s);
 OpCall adam_update(const AdamStep& s);
+// The multi-tensor updates of tensors of `counts` elements (s.count unused); buffers per tensor k:
+// param_k, grad_k and the state (momentum_k when s.momentum != 0; exp_avg_k, exp_avg_sq_k).
+OpCall sgd_update_multi(const SgdStep& s, const std::vector<int64_t>& counts);
+OpCall adam_update_multi(const AdamStep& s, const std::vector<int64_t>& counts);
 
 }  // namespace weft::reference::cases
