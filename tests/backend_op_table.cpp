@@ -1,0 +1,705 @@
+// The cases of the op table (see backend_op_table.h and tests/test_backend_ops.cpp): odd sizes,
+// batch 1, sizes that are not a multiple of a kernel's block or tile, ties and NaNs, for every
+// op of kernels/backend.h, family by family.
+#include "tests/backend_op_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/params.h"
+
+namespace weft::test {
+namespace {
+
+namespace cases = weft::reference::cases;
+using cases::CaseBuffer;
+using cases::Content;
+using cases::ElementType;
+using cases::OpCall;
+using cases::Role;
+using weft::Activation;
+using weft::BinaryOp;
+using weft::BroadcastParams;
+
+// ---- cases --------------------------------------------------------------------------------------
+
+
+// The cases of one family of the table. Each drawn buffer gets its own std::mt19937 stream,
+// seeded with the family's counter (incremented before each draw, empty buffers included), so
+// adding a case to one family leaves the data of the others as it was.
+struct CaseList {
+  std::vector<OpCase>& cases;
+  uint32_t seed;
+
+  void add(std::string name, OpCall call, double abs_tol = 1e-6, double rel_tol = 1e-5) {
+    const auto draw = [this](const CaseBuffer& b, void* out) {
+      if (b.content.kind == Content::Kind::none) {  // outputs: NaN, or a value no kernel writes
+        if (b.type == ElementType::i32) {
+          std::fill_n(static_cast<int32_t*>(out), b.count, -123456789);
+        } else {
+          std::fill_n(static_cast<float*>(out), b.count, std::numeric_limits<float>::quiet_NaN());
+        }
+        return;
+      }
+      std::mt19937 gen(++seed);
+      if (b.content.kind == Content::Kind::class_index) {
+        std::uniform_int_distribution<int32_t> dist(0, b.content.classes - 1);
+        std::generate_n(static_cast<int32_t*>(out), b.count, [&] { return dist(gen); });
+      } else if (b.content.kind == Content::Kind::ties) {
+        std::uniform_int_distribution<int> level(-2, 2);
+        std::generate_n(static_cast<float*>(out), b.count,
+                        [&] { return 0.5f * static_cast<float>(level(gen)); });
+      } else {
+        std::uniform_real_distribution<float> dist(b.content.lo, b.content.hi);
+        std::generate_n(static_cast<float*>(out), b.count, [&] { return dist(gen); });
+      }
+    };
+    std::vector<std::vector<unsigned char>> contents = cases::first_contents(call, draw);
+    cases.push_back({std::move(name), std::move(call), abs_tol, rel_tol, std::move(contents)});
+  }
+};
+
+int64_t numel(const std::vector<int64_t>& shape) {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "[";
+  for (size_t i = 0; i < shape.size(); ++i) s << (i ? "," : "") << shape[i];
+  s << "]";
+  return s.str();
+}
+
+// Broadcast parameters for two shapes of equal rank (already right-aligned): size-1 dimensions
+// get stride 0.
+BroadcastParams broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  BroadcastParams p;
+  p.ndim = static_cast<int>(a.size());
+  int64_t sa = 1, sb = 1;
+  for (int d = p.ndim - 1; d >= 0; --d) {
+    p.out_shape[d] = std::max(a[d], b[d]);
+    p.a_strides[d] = a[d] == 1 ? 0 : sa;
+    p.b_strides[d] = b[d] == 1 ? 0 : sb;
+    sa *= a[d];
+    sb *= b[d];
+  }
+  return p;
+}
+
+const char* activation_name(Activation f) {
+  switch (f) {
+    case Activation::relu: return "relu";
+    case Activation::leaky_relu: return "leaky_relu";
+    case Activation::elu: return "elu";
+    case Activation::sigmoid: return "sigmoid";
+    case Activation::tanh: return "tanh";
+  }
+  return "?";
+}
+
+const char* binary_name(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+  }
+  return "?";
+}
+
+void add_elementwise_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 1};
+  const std::vector<int64_t> sizes = {1, 255, 257, 4099};
+  for (Activation f : {Activation::relu, Activation::leaky_relu, Activation::elu,
+                       Activation::sigmoid, Activation::tanh}) {
+    const float alpha = f == Activation::leaky_relu ? 0.1f : 1.0f;
+    for (int64_t n : sizes) {
+      const std::string shape = std::string(activation_name(f)) + " n=" + std::to_string(n);
+      list.add("activation_forward " + shape, cases::activation_forward(f, alpha, n));
+      list.add("activation_backward " + shape, cases::activation_backward(f, alpha, n));
+    }
+  }
+
+  // Broadcasting: same shape, per-channel bias, outer product, scalar, mixed, single element,
+  // a row vector over a matrix whose row is not a multiple of the block size.
+  const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> shapes = {
+      {{7}, {7}},
+      {{2, 3, 4, 5}, {1, 3, 1, 1}},
+      {{4, 1}, {1, 5}},
+      {{1, 1, 1}, {3, 5, 7}},
+      {{2, 3, 1, 5}, {1, 3, 4, 1}},
+      {{1, 1}, {1, 1}},
+      {{33, 257}, {1, 257}},
+  };
+  for (const auto& [a_shape, b_shape] : shapes) {
+    const BroadcastParams bp = broadcast(a_shape, b_shape);
+    const int64_t a_n = numel(a_shape), b_n = numel(b_shape);
+    const std::string shape = " " + shape_str(a_shape) + " " + shape_str(b_shape);
+    for (BinaryOp op : {BinaryOp::add, BinaryOp::sub, BinaryOp::mul, BinaryOp::div}) {
+      list.add(std::string("binary_forward ") + binary_name(op) + shape,
+               cases::binary_forward(op, bp, a_n, b_n));
+    }
+    list.add("reduce_broadcast to a" + shape, cases::reduce_broadcast(bp, false, a_n));
+    list.add("reduce_broadcast to b" + shape, cases::reduce_broadcast(bp, true, b_n));
+  }
+  // A bias gradient of a convolution, and everything summed to one element.
+  list.add("reduce_broadcast [16,8,9,9] to [1,8,1,1]",
+           cases::reduce_broadcast(broadcast({16, 8, 9, 9}, {1, 8, 1, 1}), true, 8), 1e-5, 1e-5);
+  list.add("reduce_broadcast [100003] to [1]",
+           cases::reduce_broadcast(broadcast({100003}, {1}), true, 1), 1e-4, 1e-5);
+
+  for (int64_t n : {int64_t{1}, int64_t{1000}}) {
+    const std::string shape = " n=" + std::to_string(n);
+    list.add("affine" + shape, cases::affine(n, 1.5f, -0.25f));
+    list.add("scale_by" + shape, cases::scale_by(n, -0.75f));
+    list.add("axpy_accumulate" + shape, cases::axpy_accumulate(n, 0.3f));
+    list.add("fill" + shape, cases::fill(n, 3.25f));
+    list.add("u8_to_f32" + shape, cases::u8_to_f32(n, 1.0f / 255.0f, -0.5f));
+  }
+  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{257}, int64_t{100003}}) {
+    list.add("sum n=" + std::to_string(n), cases::sum(n), 1e-4, 1e-5);
+  }
+}
+
+void add_softmax_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 1000};
+  const std::vector<std::pair<int, int>> shapes = {{1, 1},   {1, 33},   {7, 10}, {64, 10},
+                                                   {3, 1000}, {33, 257}, {257, 3}};
+  for (const auto& [rows, cols] : shapes) {
+    std::ostringstream size;
+    size << " " << rows << "x" << cols;
+    const std::string shape = size.str();
+    list.add("softmax_forward" + shape, cases::softmax_forward(rows, cols));
+    list.add("log_softmax_forward" + shape, cases::log_softmax_forward(rows, cols));
+    list.add("softmax_backward" + shape, cases::softmax_backward(rows, cols), 1e-5, 1e-5);
+    list.add("log_softmax_backward" + shape, cases::log_softmax_backward(rows, cols), 1e-5, 1e-5);
+  }
+}
+
+void add_loss_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 2000};
+  const std::vector<std::pair<int, int>> shapes = {{1, 1},  {1, 10},  {37, 10},
+                                                   {64, 10}, {5, 1000}, {300, 7}};
+  for (const auto& [n, c] : shapes) {
+    for (bool weighted : {false, true}) {
+      for (float smoothing : {0.0f, 0.1f}) {
+        const std::string name = " n=" + std::to_string(n) + " c=" + std::to_string(c) +
+                                 (weighted ? " weighted" : "") +
+                                 (smoothing > 0.0f ? " smoothing=0.1" : "");
+        list.add("cross_entropy_forward" + name,
+                 cases::cross_entropy_forward(n, c, weighted, smoothing), 1e-5, 1e-5);
+        list.add("cross_entropy_backward" + name,
+                 cases::cross_entropy_backward(n, c, weighted, smoothing, 0.7f), 1e-6, 1e-4);
+      }
+    }
+  }
+
+  for (int64_t n : {int64_t{1}, int64_t{257}, int64_t{10007}}) {
+    const std::string name = " n=" + std::to_string(n);
+    list.add("bce_with_logits_forward" + name, cases::bce_with_logits_forward(n), 1e-5, 1e-5);
+    list.add("bce_with_logits_backward" + name, cases::bce_with_logits_backward(n, 1.3f), 1e-7,
+             1e-5);
+    list.add("bce_forward" + name, cases::bce_forward(n), 1e-5, 1e-5);
+    list.add("bce_backward" + name, cases::bce_backward(n, 0.9f), 1e-7, 1e-5);
+    list.add("mse_forward" + name, cases::mse_forward(n), 1e-6, 1e-5);
+    list.add("mse_backward" + name, cases::mse_backward(n, 1.1f), 1e-7, 1e-5);
+    list.add("count_threshold_hits" + name, cases::count_threshold_hits(n), 0.0, 0.0);
+  }
+  for (const auto& [n, c] : shapes) {
+    const std::string name = " n=" + std::to_string(n) + " c=" + std::to_string(c);
+    list.add("count_argmax_hits" + name, cases::count_argmax_hits(n, c, false), 0.0, 0.0);
+    list.add("count_argmax_hits ties" + name, cases::count_argmax_hits(n, c, true), 0.0, 0.0);
+  }
+  {  // probabilities of exactly 0 and 1: the clamped logs and the clamped denominator
+    const std::vector<float> probs = {0.0f, 1.0f, 0.5f, 1e-30f, 1.0f - 1e-7f, 0.0f, 1.0f};
+    const std::vector<float> targets = {0.0f, 1.0f, 1.0f, 0.0f, 1.0f, 1.0f, 0.0f};
+    const int64_t n = static_cast<int64_t>(probs.size());
+    OpCall forward = cases::bce_forward(n);
+    forward.buffer("probs").content = Content::given(probs);
+    forward.buffer("targets").content = Content::given(targets);
+    list.add("bce_forward at p = 0 and 1", std::move(forward), 1e-5, 1e-5);
+    OpCall backward = cases::bce_backward(n, 1.0f);
+    backward.buffer("probs").content = Content::given(probs);
+    backward.buffer("targets").content = Content::given(targets);
+    list.add("bce_backward at p = 0 and 1", std::move(backward), 1e-6, 1e-5);
+  }
+}
+
+void add_dropout_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 3000};
+  struct Setting {
+    int64_t count;
+    float p;
+    uint64_t offset;
+  };
+  // Odd counts and offsets that are not a multiple of 4 exercise the partial first and last
+  // Philox counters; p = 0 and p = 1 the special cases. The mask must match bit for bit.
+  for (const Setting& s : {Setting{1, 0.5f, 0}, Setting{5, 0.5f, 3}, Setting{1001, 0.3f, 7},
+                           Setting{4096, 0.5f, 0}, Setting{100, 0.0f, 0},
+                           Setting{100, 1.0f, 2}}) {
+    weft::DropoutParams dp;
+    dp.count = s.count;
+    dp.p = s.p;
+    dp.seed = 0x1234abcdULL;
+    dp.offset = s.offset;
+    std::ostringstream name;
+    name << " n=" << s.count << " p=" << s.p << " offset=" << s.offset;
+    list.add("dropout_forward" + name.str(), cases::dropout_forward(dp), 0.0, 0.0);
+    list.add("dropout_backward" + name.str(), cases::dropout_backward(dp), 0.0, 0.0);
+  }
+}
+
+void add_optimizer_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 4000};
+  for (int64_t n : {int64_t{1}, int64_t{1001}}) {
+    struct Sgd {
+      const char* name;
+      float momentum, dampening, weight_decay;
+      bool nesterov, first_step;
+    };
+    for (const Sgd& v : {Sgd{"plain", 0.0f, 0.0f, 0.0f, false, false},
+                         Sgd{"momentum first step", 0.9f, 0.0f, 0.0f, false, true},
+                         Sgd{"nesterov dampening", 0.9f, 0.1f, 0.0f, true, false},
+                         Sgd{"weight decay", 0.9f, 0.0f, 1e-2f, false, false}}) {
+      weft::SgdStep step;
+      step.count = n;
+      step.lr = 0.05f;
+      step.momentum = v.momentum;
+      step.dampening = v.dampening;
+      step.weight_decay = v.weight_decay;
+      step.nesterov = v.nesterov;
+      step.first_step = v.first_step;
+      list.add(std::string("sgd_update ") + v.name + " n=" + std::to_string(n),
+               cases::sgd_update(step));
+    }
+    for (bool adamw : {false, true}) {
+      for (int64_t t : {int64_t{1}, int64_t{10}}) {
+        weft::AdamStep step;
+        step.count = n;
+        step.lr = 1e-3f;
+        step.weight_decay = 1e-2f;
+        step.decoupled_weight_decay = adamw;
+        step.step = t;
+        list.add(std::string(adamw ? "adamw_update" : "adam_update") + " step=" +
+                     std::to_string(t) + " n=" + std::to_string(n),
+                 cases::adam_update(step));
+      }
+    }
+  }
+  // Multi-tensor updates: sizes around the 16384-element chunk, more tensors than one launch's
+  // table holds (24), and more chunks than its 320 blocks.
+  const std::vector<std::vector<int64_t>> groups = {
+      {1, 257, 40000, 3, 16384, 16385},
+      std::vector<int64_t>(30, 5),
+      {16384 * 321 + 7, 2}};
+  for (const std::vector<int64_t>& counts : groups) {
+    const std::string name = " tensors=" + std::to_string(counts.size()) +
+                             " first=" + std::to_string(counts.front());
+    weft::SgdStep sgd;
+    sgd.lr = 0.05f;
+    sgd.momentum = 0.9f;
+    sgd.nesterov = true;
+    sgd.weight_decay = 1e-2f;
+    list.add("sgd_update_multi nesterov" + name, cases::sgd_update_multi(sgd, counts));
+    sgd.momentum = 0.0f;
+    sgd.nesterov = false;
+    list.add("sgd_update_multi plain" + name, cases::sgd_update_multi(sgd, counts));
+    weft::AdamStep adam;
+    adam.lr = 1e-3f;
+    adam.weight_decay = 1e-2f;
+    adam.decoupled_weight_decay = true;
+    adam.step = 3;
+    list.add("adam_update_multi adamw" + name, cases::adam_update_multi(adam, counts));
+  }
+}
+
+// ---- matrix products, convolutions, pooling, batch normalisation -------------------------------
+//
+// Tolerance of a sum of products. A GEMM or convolution output is a sum of `terms` products of
+// inputs drawn from [-1, 1] (rms of a product 1/3). The CPU reference (OpenBLAS, blocked and
+// vectorised) and the hand kernel (one fmaf chain per output, kernels/cuda/tiled_product.h) add
+// them in different orders, so neither is exact and they disagree by the sum of their rounding
+// errors. For a float sum each addition rounds the running partial sum (of size about
+// sqrt(k) / 3 after k terms) by up to u/2 = 2^-25, with random sign: the error is a random walk
+// of standard deviation about u * terms / (3 sqrt(2)) ~ 0.24 u * terms. Two such errors, and
+// the largest over a few thousand outputs (about 4 standard deviations), give about
+// 2 u * terms; the tolerance allows twice that, 4 u * terms, plus 1e-6 for outputs near zero
+// and 1e-5 relative for large ones. The worst-case bound (u * terms * sum |products|, quadratic
+// in terms) would accept almost anything and is not used. Observed under emulation: at most
+// 16% of this tolerance (ResNet-18 layer 4, 4608 terms: 2.3e-4 against 1.1e-3), typically 5%.
+constexpr double kFloatUnitRoundoff = 5.9604644775390625e-8;  // 2^-24
+
+struct Tolerance {
+  double abs, rel;
+};
+
+Tolerance product_tolerance(int64_t terms) {
+  return {1e-6 + 4.0 * kFloatUnitRoundoff * static_cast<double>(terms), 1e-5};
+}
+
+void add_gemm_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 5000};
+  struct Shape {
+    int m, n, k;
+    bool trans_a, trans_b;
+    float alpha, beta;
+  };
+  // Tails in every dimension (not multiples of the 64 x 64 tile or the 16-deep slab), every
+  // transpose combination, alpha/beta (beta != 0 reads C), an empty reduction and one element.
+  for (const Shape& s :
+       {Shape{5, 7, 3, false, true, 1.0f, 0.0f}, Shape{67, 65, 33, false, false, 1.0f, 0.0f},
+        Shape{67, 65, 33, true, false, 1.0f, 0.0f}, Shape{67, 65, 33, false, true, 1.0f, 0.0f},
+        Shape{67, 65, 33, true, true, 1.0f, 0.0f}, Shape{130, 70, 200, false, false, 0.5f, -1.5f},
+        Shape{1, 1, 1, false, false, 1.0f, 0.0f}, Shape{3, 4, 0, false, false, 1.0f, 0.0f},
+        Shape{3, 4, 0, true, true, 1.0f, 2.0f}, Shape{17, 1, 129, true, false, -2.0f, 1.0f},
+        // Few tiles and a long k: the hand kernel splits k (gemm.cu, Split-K), with a tail
+        // slice, beta != 0 read once in the slices' epilogue, and transposed operands.
+        Shape{40, 30, 700, true, false, 0.5f, -1.5f}, Shape{9, 70, 1000, false, true, 1.0f, 0.0f},
+        Shape{70, 65, 2051, true, true, -1.0f, 0.25f}}) {
+    weft::GemmParams gp;
+    gp.m = s.m;
+    gp.n = s.n;
+    gp.k = s.k;
+    gp.trans_a = s.trans_a;
+    gp.trans_b = s.trans_b;
+    gp.alpha = s.alpha;
+    gp.beta = s.beta;
+    std::ostringstream name;
+    name << "gemm " << s.m << "x" << s.n << "x" << s.k << (s.trans_a ? " A^T" : "")
+         << (s.trans_b ? " B^T" : "") << " alpha=" << s.alpha << " beta=" << s.beta;
+    // beta == 0: C starts as NaN and must be overwritten; otherwise it is read.
+    const Tolerance t = product_tolerance(s.k);
+    list.add(name.str(), cases::gemm(gp), t.abs, t.rel);
+  }
+
+  struct Linear {
+    int n, in, out;
+    bool bias, dx, dw;  // which optional pointers are given
+  };
+  // The seed models' layers: Fashion-MNIST CNN 10816 -> 32 -> 10 (batch 1 and 2), ResNet's
+  // 512 -> classes, a BatchNorm1d-sized hidden layer, plus a first layer (no dx) and a frozen
+  // one (no dw, no dbias), and a long batch (dW's reduction is split by the hand kernel).
+  for (const Linear& l :
+       {Linear{3, 10, 4, true, true, true}, Linear{2, 10816, 32, true, true, true},
+        Linear{64, 32, 10, true, true, true}, Linear{3, 512, 10, true, true, true},
+        Linear{33, 100, 70, false, false, true}, Linear{5, 65, 129, true, true, false},
+        Linear{600, 20, 10, true, true, true}}) {
+    std::ostringstream shape;
+    shape << " " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")
+          << (l.dx ? "" : " no dx") << (l.dw ? "" : " no dw/dbias");
+    const Tolerance forward = product_tolerance(l.in);
+    list.add("linear_forward" + shape.str(), cases::linear_forward(l.n, l.in, l.out, l.bias),
+             forward.abs, forward.rel);
+    // dx sums over out, dw and dbias over n: the longer of the two sets the tolerance.
+    const Tolerance backward = product_tolerance(std::max(l.out, l.n));
+    list.add("linear_backward" + shape.str(),
+             cases::linear_backward(l.n, l.in, l.out, l.dx, l.dw), backward.abs, backward.rel);
+  }
+}
+
+weft::Conv2dParams conv_params(int batch, int in_channels, int in_h, int in_w, int out_channels,
+                               int kernel_h, int kernel_w, int stride_h, int stride_w, int pad_h,
+                               int pad_w, int dilation = 1) {
+  weft::Conv2dParams c;
+  c.batch = batch;
+  c.in_channels = in_channels;
+  c.in_h = in_h;
+  c.in_w = in_w;
+  c.out_channels = out_channels;
+  c.kernel_h = kernel_h;
+  c.kernel_w = kernel_w;
+  c.stride_h = stride_h;
+  c.stride_w = stride_w;
+  c.pad_h = pad_h;
+  c.pad_w = pad_w;
+  c.dilation_h = c.dilation_w = dilation;
+  return c;
+}
+
+std::string conv_name(const weft::Conv2dParams& c) {
+  std::ostringstream s;
+  s << " " << c.batch << "x" << c.in_channels << "x" << c.in_h << "x" << c.in_w << " -> "
+    << c.out_channels << ", k" << c.kernel_h;
+  if (c.kernel_w != c.kernel_h) s << "x" << c.kernel_w;
+  s << " s" << c.stride_h;
+  if (c.stride_w != c.stride_h) s << "x" << c.stride_w;
+  s << " p" << c.pad_h;
+  if (c.pad_w != c.pad_h) s << "x" << c.pad_w;
+  if (c.dilation_h != 1) s << " d" << c.dilation_h;
+  return s.str();
+}
+
+// Forward, backward-data and backward-filter of one convolution. `bias`: whether forward gets a
+// bias and backward-filter a dbias.
+void add_conv(CaseList& list, const std::string& label, const weft::Conv2dParams& c,
+              bool bias) {
+  const std::string name = conv_name(c) + (bias ? "" : " no bias") + label;
+  const Tolerance forward = product_tolerance(int64_t{c.in_channels} * c.kernel_h * c.kernel_w);
+  const Tolerance data = product_tolerance(int64_t{c.out_channels} * c.kernel_h * c.kernel_w);
+  const Tolerance filter = product_tolerance(int64_t{c.batch} * c.out_h() * c.out_w());
+  list.add("conv2d_forward" + name, cases::conv2d_forward(c, bias), forward.abs, forward.rel);
+  list.add("conv2d_backward_data" + name, cases::conv2d_backward_data(c), data.abs, data.rel);
+  list.add("conv2d_backward_filter" + name, cases::conv2d_backward_filter(c, bias), filter.abs,
+           filter.rel);
+}
+
+void add_conv_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 6000};
+  // Geometry: padding and stride 2; batch 1 without padding on odd sizes; dilation 2; different
+  // strides, kernel sizes and padding per axis; channel counts just above the 64-row tile.
+  add_conv(list, "", conv_params(2, 3, 7, 6, 5, 3, 3, 2, 2, 1, 1), true);
+  add_conv(list, "", conv_params(1, 1, 9, 11, 4, 3, 3, 1, 1, 0, 0), true);
+  add_conv(list, "", conv_params(2, 3, 11, 10, 6, 3, 3, 1, 1, 2, 2, 2), true);
+  add_conv(list, "", conv_params(1, 5, 9, 8, 3, 3, 2, 2, 1, 1, 0), false);
+  add_conv(list, "", conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), true);
+  // 4 input channels, the most the hand backward-data's direct kernel takes, with per-axis
+  // kernel, stride and padding (5 channels above go to the tiled kernel).
+  add_conv(list, "", conv_params(1, 4, 9, 8, 3, 3, 2, 2, 1, 1, 0), true);
+  // Stride 3 with a 2x2 kernel: some phases of the hand backward-data are reached by no tap.
+  add_conv(list, "", conv_params(2, 6, 10, 11, 5, 2, 2, 3, 3, 1, 1), true);
+  // The reduction of backward-filter split over several blocks (batch * OH * OW > 512).
+  add_conv(list, " (split reduction)", conv_params(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1), true);
+  // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
+  add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
+  add_conv(list, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
+  // Pair CNN (seed 001): 6 or 3 input channels, 5x5 pad 2, 4 filters, at 224x224 -> 20x20.
+  add_conv(list, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true);
+  add_conv(list, " (pair cnn, scaled)", conv_params(1, 3, 24, 18, 4, 5, 5, 1, 1, 2, 2), true);
+  // Apparel CNN: 3x3 pad 1 with 32 -> 64 and 128 -> 128 channels on small maps; its 2x2 "same"
+  // conv (pad 1, the extra row cropped afterwards).
+  add_conv(list, " (apparel cnn, scaled)", conv_params(1, 32, 9, 9, 64, 3, 3, 1, 1, 1, 1), true);
+  add_conv(list, " (apparel cnn, scaled)", conv_params(1, 128, 5, 5, 128, 3, 3, 1, 1, 1, 1), true);
+  add_conv(list, " (apparel cnn, scaled)", conv_params(2, 16, 6, 6, 16, 2, 2, 1, 1, 1, 1), true);
+  // ResNet (no bias): 7x7 stride 2 pad 3 stem (64 filters -> 16, 224 -> 32), 3x3 stride 2 pad 1,
+  // the 1x1 stride-2 downsample and a 1x1 bottleneck reduction.
+  add_conv(list, " (resnet stem, scaled)", conv_params(1, 3, 32, 32, 16, 7, 7, 2, 2, 3, 3), false);
+  add_conv(list, " (resnet, scaled)", conv_params(1, 16, 9, 9, 32, 3, 3, 2, 2, 1, 1), false);
+  add_conv(list, " (resnet downsample, scaled)", conv_params(2, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0),
+           false);
+  add_conv(list, " (resnet bottleneck, scaled)", conv_params(1, 64, 4, 4, 16, 1, 1, 1, 1, 0, 0),
+           false);
+  // Exact ResNet-18 layers at batch 1: a 3x3 512 -> 512 conv of layer 4 on its 7x7 maps (a
+  // reduction of 4608 taps), and the 1x1 stride-2 downsample into it.
+  add_conv(list, " (resnet-18 layer 4, exact)", conv_params(1, 512, 7, 7, 512, 3, 3, 1, 1, 1, 1),
+           false);
+  add_conv(list, " (resnet-18 downsample, exact)",
+           conv_params(1, 256, 14, 14, 512, 1, 1, 2, 2, 0, 0), false);
+  // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
+  add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
+  add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
+}
+
+void add_conv_transpose(CaseList& list, const std::string& label,
+                        const weft::ConvTranspose2dParams& t, bool bias) {
+  std::ostringstream s;
+  s << " " << t.batch << "x" << t.in_channels << "x" << t.in_h << "x" << t.in_w << " -> "
+    << t.out_channels << ", k" << t.kernel_h << " s" << t.stride_h << " p" << t.pad_h;
+  if (t.output_pad_h != 0) s << " out_pad" << t.output_pad_h;
+  if (t.dilation_h != 1) s << " d" << t.dilation_h;
+  const std::string name = s.str() + (bias ? "" : " no bias") + label;
+  const int64_t taps = int64_t{t.kernel_h} * t.kernel_w;
+  const Tolerance forward = product_tolerance(t.in_channels * taps);
+  const Tolerance data = product_tolerance(t.out_channels * taps);
+  const Tolerance filter = product_tolerance(int64_t{t.batch} * t.in_h * t.in_w);
+  list.add("conv_transpose2d_forward" + name, cases::conv_transpose2d_forward(t, bias),
+           forward.abs, forward.rel);
+  list.add("conv_transpose2d_backward_data" + name, cases::conv_transpose2d_backward_data(t),
+           data.abs, data.rel);
+  list.add("conv_transpose2d_backward_filter" + name,
+           cases::conv_transpose2d_backward_filter(t, bias), filter.abs, filter.rel);
+}
+
+weft::ConvTranspose2dParams conv_transpose_params(int batch, int in_channels, int in_h, int in_w,
+                                                  int out_channels, int kernel, int stride, int pad,
+                                                  int output_pad = 0, int dilation = 1) {
+  weft::ConvTranspose2dParams t;
+  t.batch = batch;
+  t.in_channels = in_channels;
+  t.in_h = in_h;
+  t.in_w = in_w;
+  t.out_channels = out_channels;
+  t.kernel_h = t.kernel_w = kernel;
+  t.stride_h = t.stride_w = stride;
+  t.pad_h = t.pad_w = pad;
+  t.output_pad_h = t.output_pad_w = output_pad;
+  t.dilation_h = t.dilation_w = dilation;
+  return t;
+}
+
+void add_conv_transpose_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 7000};
+  add_conv_transpose(list, "", conv_transpose_params(1, 4, 5, 5, 3, 4, 2, 1), true);
+  // Output padding, dilation, odd non-square inputs.
+  add_conv_transpose(list, "", conv_transpose_params(2, 3, 4, 5, 2, 3, 2, 1, 1), true);
+  add_conv_transpose(list, "", conv_transpose_params(1, 5, 3, 4, 7, 3, 1, 1, 0, 2), true);
+  // DCGAN generator (no bias): the first layer, latent 1x1 -> 4x4 (4x4 stride 1 pad 0; 100 + 10
+  // class channels -> 32 instead of 512), and a 4x4 stride 2 pad 1 doubling layer.
+  add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(2, 110, 1, 1, 32, 4, 1, 0),
+                     false);
+  add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(2, 16, 8, 8, 8, 4, 2, 1),
+                     false);
+  // Exact: the unconditional DCGAN-64 generator's first layer (latent 100 -> 512 at 4x4).
+  add_conv_transpose(list, " (dcgan-64, exact)", conv_transpose_params(1, 100, 1, 1, 512, 4, 1, 0),
+                     false);
+  // The last layer to image channels, with the reduction of backward-filter split over blocks.
+  add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
+                     false);
+}
+
+weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel, int stride,
+                               int pad, bool count_include_pad = true) {
+  weft::Pool2dParams p;
+  p.batch = batch;
+  p.channels = channels;
+  p.in_h = in_h;
+  p.in_w = in_w;
+  p.kernel_h = p.kernel_w = kernel;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = pad;
+  p.count_include_pad = count_include_pad;
+  return p;
+}
+
+void add_pool_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 8000};
+  struct Setting {
+    const char* label;
+    weft::Pool2dParams p;
+    bool ties;
+  };
+  // Non-overlapping 2x2; the ResNet stem pool 3x3 stride 2 pad 1 (overlapping windows, padding);
+  // the apparel CNN's 3x3 stride 3 on a size that leaves a tail; 2x2 stride 1 (each cell in up
+  // to four windows); exact ties and NaN.
+  for (const Setting& s :
+       {Setting{"", pool_params(2, 3, 7, 5, 2, 2, 0), false},
+        Setting{" (resnet stem pool)", pool_params(1, 4, 11, 11, 3, 2, 1), false},
+        Setting{" (apparel cnn)", pool_params(2, 3, 10, 10, 3, 3, 0), false},
+        Setting{"", pool_params(1, 2, 6, 7, 2, 1, 0), false},
+        Setting{" ties and NaN", pool_params(2, 3, 9, 9, 3, 2, 1), true}}) {
+    const weft::Pool2dParams p = s.p;
+    std::ostringstream shape;
+    shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
+          << p.kernel_h << " s" << p.stride_h << " p" << p.pad_h << s.label;
+    // Values and indices must match bit for bit: same comparisons in the same order. Values on
+    // a coarse grid (many exact ties, so "first maximum" matters), with a few NaN.
+    OpCall forward = cases::max_pool2d_forward(p);
+    if (s.ties) forward.buffer("x").content = Content::ties(true);
+    list.add("max_pool2d_forward" + shape.str(), std::move(forward), 0.0, 0.0);
+    // The argmax backward receives is the definition's forward on tied data (op_cases.h), so
+    // overlapping windows that pick the same cell send it several gradients. Sums of at most
+    // kernel_h * kernel_w gradients in the reference's order: exact.
+    list.add("max_pool2d_backward" + shape.str(), cases::max_pool2d_backward(p), 0.0, 0.0);
+    for (bool include_pad : {true, false}) {
+      if (!include_pad && p.pad_h == 0) continue;  // the same as with padding counted
+      weft::Pool2dParams q = p;
+      q.count_include_pad = include_pad;
+      const std::string avg = shape.str() + (include_pad ? "" : " exclude pad");
+      // Same additions and divisions in the same order as the reference: exact.
+      list.add("avg_pool2d_forward" + avg, cases::avg_pool2d_forward(q), 0.0, 0.0);
+      list.add("avg_pool2d_backward" + avg, cases::avg_pool2d_backward(q), 0.0, 0.0);
+    }
+  }
+
+  struct Global {
+    int batch, channels, plane;
+  };
+  // ResNet's 7x7 maps (512 channels -> 64), a 56x56 map, one element.
+  for (const Global& g :
+       {Global{2, 3, 35}, Global{3, 64, 49}, Global{2, 5, 3136}, Global{1, 1, 1}}) {
+    const std::string shape = " " + std::to_string(g.batch) + "x" + std::to_string(g.channels) +
+                              "x" + std::to_string(g.plane);
+    // Both sum in double and round once: at most an ulp apart.
+    list.add("global_avg_pool_forward" + shape,
+             cases::global_avg_pool_forward(g.batch, g.channels, g.plane), 1e-7, 1e-6);
+    list.add("global_avg_pool_backward" + shape,
+             cases::global_avg_pool_backward(g.batch, g.channels, g.plane), 0.0, 0.0);
+  }
+}
+
+void add_batchnorm_cases(std::vector<OpCase>& all) {
+  CaseList list{all, 9000};
+  struct Setting {
+    const char* label;
+    int batch, channels, spatial;
+    float eps, momentum;
+    float shift;     // added to x: a mean large next to the spread tests the variance algorithm
+    bool gradients;  // whether dgamma and dbeta are requested
+  };
+  // BatchNorm2d and 1d; batch 1; one value per channel (no spread: unbiased falls back to 0);
+  // a channel reduction split over several blocks (M = 2 * 48 * 48 > 4096); the apparel CNN's
+  // Keras eps/momentum on BatchNorm1d(1024) (scaled to 300); a mean of 100 with spread 1;
+  // backward without dgamma/dbeta.
+  for (const Setting& s : {Setting{"", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" batch 1", 1, 6, 33, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" one value", 1, 3, 1, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" split", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true},
+                           Setting{" bn1d keras", 16, 300, 1, 1e-3f, 0.01f, 0.0f, true},
+                           Setting{" mean 100", 4, 2, 100, 1e-5f, 0.1f, 100.0f, true},
+                           Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false}}) {
+    weft::BatchNormParams bn;
+    bn.batch = s.batch;
+    bn.channels = s.channels;
+    bn.spatial = s.spatial;
+    bn.eps = s.eps;
+    bn.momentum = s.momentum;
+    const std::string shape = " " + std::to_string(s.batch) + "x" + std::to_string(s.channels) +
+                              "x" + std::to_string(s.spatial) + s.label;
+    // x of mean `shift`, and the saved or running means a backward gets near it.
+    const Content x = Content::uniform(s.shift - 1.0f, s.shift + 1.0f);
+    const Content mean = Content::uniform(s.shift - 0.1f, s.shift + 0.1f);
+    // The kernels normalise in float, the reference in double: y and dx carry a few float
+    // roundings of values of order 1 (1e-5 + 1e-4 relative). The statistics are a float
+    // Welford per thread on values shifted by the channel's first value, merged in double, and
+    // x - mean is compensated for the rounding of the float mean, so a mean of 100 next to a
+    // spread of 1 costs no accuracy (observed 2.4e-7 on y; 6e-6 without the shift).
+    OpCall train = cases::batch_norm_forward_train(bn);
+    train.buffer("x").content = x;
+    list.add("batch_norm_forward_train" + shape, std::move(train), 1e-5, 1e-4);
+    list.add("batch_norm_forward_eval" + shape, cases::batch_norm_forward_eval(bn), 1e-5, 1e-4);
+    // Backward: the two sums per channel are float per thread (about 16 terms), float across the
+    // block, double across blocks; dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy xhat))
+    // in float. Sums of M terms of order 1 get 1e-5 + 1e-4 relative plus u per term.
+    const double sum_abs = 1e-5 + kFloatUnitRoundoff * static_cast<double>(s.batch) * s.spatial;
+    OpCall backward = cases::batch_norm_backward(bn, s.gradients);
+    backward.buffer("x").content = x;
+    backward.buffer("save_mean").content = mean;
+    list.add("batch_norm_backward" + shape, std::move(backward), sum_abs, 1e-4);
+    OpCall backward_eval = cases::batch_norm_backward_eval(bn, s.gradients);
+    backward_eval.buffer("x").content = x;
+    backward_eval.buffer("running_mean").content = mean;
+    list.add("batch_norm_backward_eval" + shape, std::move(backward_eval), sum_abs, 1e-4);
+  }
+}
+
+}  // namespace
+
+const std::vector<OpCase>& op_cases() {
+  static const std::vector<OpCase> cases = [] {
+    std::vector<OpCase> all;
+    add_elementwise_cases(all);
+    add_softmax_cases(all);
+    add_loss_cases(all);
+    add_dropout_cases(all);
+    add_optimizer_cases(all);
+    add_gemm_cases(all);
+    add_conv_cases(all);
+    add_conv_transpose_cases(all);
+    add_pool_cases(all);
+    add_batchnorm_cases(all);
+    return all;
+  }();
+  return cases;
+}
+
+}  // namespace weft::test
