@@ -3,8 +3,11 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <vector>
 
 #include "engine/allocator.h"
+#include "engine/tensor.h"
+#include "kernels/runtime_counters.h"
 
 TEST_CASE("CPU allocator counts bytes and reuses large freed blocks", "[allocator]") {
   const weft::Device cpu = weft::Device::cpu();
@@ -32,4 +35,38 @@ TEST_CASE("CPU allocator counts bytes and reuses large freed blocks", "[allocato
   void* small = weft::device_allocate(cpu, 4096);
   weft::device_free(cpu, small, 4096);
   CHECK(weft::memory_stats(cpu).cached_bytes == cached_before);
+}
+
+TEST_CASE("runtime counters: the emulated device counts copies, host syncs, memsets and pool hits") {
+  using weft::Device;
+  using weft::Tensor;
+  const weft::RuntimeCounters start = weft::runtime_counters();
+  {
+    const Tensor host = Tensor::full({1000}, 2.0f);
+    const Tensor on_emu = host.to(Device::emu());  // a new block from the "driver", an upload
+    CHECK(on_emu.device() == Device::emu());
+    Tensor copy = on_emu.clone();                  // within the device
+    copy.zero_();
+    CHECK(copy.to_vector<float>() == std::vector<float>(1000, 0.0f));  // a download waits
+    CHECK(on_emu.to_vector<float>() == std::vector<float>(1000, 2.0f));
+  }
+  const Tensor again = Tensor::empty({1000}, weft::DType::f32, Device::emu());  // freed block
+  const weft::RuntimeCounters d = weft::runtime_counters() - start;
+  CHECK(d.h2d_copies == 1);
+  CHECK(d.h2d_bytes == 4000);
+  CHECK(d.d2h_copies == 2);
+  CHECK(d.d2h_bytes == 8000);
+  CHECK(d.host_syncs == 2);
+  CHECK(d.d2d_copies == 1);
+  CHECK(d.memsets == 1);
+  CHECK(d.driver_allocs >= 1);
+  CHECK(d.cache_hits >= 1);
+  CHECK(d.launches == 0);
+  // The CPU device counts nothing.
+  const weft::RuntimeCounters before_cpu = weft::runtime_counters();
+  const Tensor a = Tensor::full({10}, 1.0f);
+  CHECK(a.clone().to_vector<float>().size() == 10);
+  const weft::RuntimeCounters cpu = weft::runtime_counters() - before_cpu;
+  CHECK(cpu.h2d_copies + cpu.d2h_copies + cpu.d2d_copies + cpu.host_syncs + cpu.memsets == 0);
+  CHECK(cpu.str().rfind("launches 0, ", 0) == 0);
 }

@@ -50,6 +50,7 @@ BatchNorm::BatchNorm(int channels, float eps_, float momentum_, const char* kind
 Tensor BatchNorm::forward(const Tensor& x) {
   if (is_training()) {
     ++batches_tracked_;
+    // The counter stays in host memory (Module::to): a store, not an upload.
     copy_bytes(num_batches_tracked.device(), num_batches_tracked.raw_data(), Device::cpu(),
                &batches_tracked_, sizeof(batches_tracked_));
   }

@@ -127,8 +127,12 @@ void Module::zero_grad() {
   for (auto& [name, tensor] : named_parameters()) tensor.zero_grad();
 }
 
+// Int64 buffers are step counters that no kernel reads (BatchNorm's num_batches_tracked): they stay
+// in host memory, so counting a training step costs no upload to the device.
 void Module::to(Device device) {
-  for (auto& [name, tensor] : state_dict()) Tensor(tensor).move_to_(device);
+  for (auto& [name, tensor] : state_dict()) {
+    if (tensor.dtype() != DType::i64) Tensor(tensor).move_to_(device);
+  }
 }
 
 Device Module::device() const {
