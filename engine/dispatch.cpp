@@ -300,32 +300,30 @@ std::string cpu_model() {
   return "cpu";
 }
 
+// A device whose memory is host memory (the CPU, the emulated GPU): trial buffers from calloc,
+// nothing to wait for.
+DispatchDevice host_memory_device(std::string label, std::string name) {
+  DispatchDevice device;
+  device.label = std::move(label);
+  device.name = std::move(name);
+  device.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
+  device.release = [](void* pointer, size_t) { std::free(pointer); };
+  device.synchronize = [] {};
+  return device;
+}
+
 Dispatch& cpu_dispatch() {
-  static Dispatch* instance = [] {
-    DispatchDevice device;
-    device.label = "cpu";
-    device.name = cpu_model();
-    device.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
-    device.release = [](void* pointer, size_t) { std::free(pointer); };
-    device.synchronize = [] {};
-    // Never destroyed: ops may run from static destructors of other objects.
-    return new Dispatch(std::move(device), {{&cpu_backend(), KernelPath::hand, true}});
-  }();
+  // Never destroyed: ops may run from static destructors of other objects.
+  static Dispatch* instance = new Dispatch(host_memory_device("cpu", cpu_model()),
+                                           {{&cpu_backend(), KernelPath::hand, true}});
   return *instance;
 }
 
 // The emulated GPU: the hand kernels under the host emulation, on host memory. One
 // implementation, so nothing is measured.
 Dispatch& emu_dispatch() {
-  static Dispatch* instance = [] {
-    DispatchDevice device;
-    device.label = "emu";
-    device.name = "emu";
-    device.allocate = [](size_t bytes) { return std::calloc(bytes, 1); };
-    device.release = [](void* pointer, size_t) { std::free(pointer); };
-    device.synchronize = [] {};
-    return new Dispatch(std::move(device), {{&emu_backend(), KernelPath::hand, true}});
-  }();
+  static Dispatch* instance = new Dispatch(host_memory_device("emu", "emu"),
+                                           {{&emu_backend(), KernelPath::hand, true}});
   return *instance;
 }
 std::atomic<bool> emu_used{false};

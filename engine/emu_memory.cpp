@@ -13,18 +13,9 @@
 namespace weft::emu_memory {
 namespace {
 
-constexpr size_t kSmallLimit = size_t{1} << 20;
-constexpr size_t kSmallStep = 512;
-constexpr size_t kLargeStep = size_t{2} << 20;
 // Freed blocks kept in all; beyond it the pool gives memory back to the system, oldest size
 // blocks first (an emulated step is small, so this is rarely reached).
 constexpr size_t kCacheLimit = size_t{1} << 30;
-
-size_t round_size(size_t bytes) {
-  const size_t step = bytes < kSmallLimit ? kSmallStep : kLargeStep;
-  const size_t rounded = (bytes + step - 1) / step * step;
-  return rounded == 0 ? kSmallStep : rounded;
-}
 
 struct Pool {
   std::mutex mutex;
@@ -41,7 +32,7 @@ Pool& pool() {
 }  // namespace
 
 void* allocate(size_t bytes) {
-  const size_t size = round_size(bytes);
+  const size_t size = pool_block_size(bytes);
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
   void* block = nullptr;

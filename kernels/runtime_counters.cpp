@@ -7,20 +7,26 @@
 namespace weft {
 namespace {
 
-struct Atomics {
-  std::atomic<int64_t> launches{0}, library_calls{0}, host_syncs{0};
-  std::atomic<int64_t> h2d_copies{0}, h2d_bytes{0}, d2h_copies{0}, d2h_bytes{0};
-  std::atomic<int64_t> d2d_copies{0}, d2d_bytes{0}, memsets{0};
-  std::atomic<int64_t> driver_allocs{0}, cache_hits{0};
+// Every counter, in the order of RuntimeCounters' members, and those members: one list that
+// reading, subtracting and resetting all walk.
+enum Field {
+  kLaunches, kLibraryCalls, kHostSyncs, kH2dCopies, kH2dBytes, kD2hCopies, kD2hBytes,
+  kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kFieldCount
 };
+constexpr int64_t RuntimeCounters::*kMembers[kFieldCount] = {
+    &RuntimeCounters::launches,   &RuntimeCounters::library_calls, &RuntimeCounters::host_syncs,
+    &RuntimeCounters::h2d_copies, &RuntimeCounters::h2d_bytes,     &RuntimeCounters::d2h_copies,
+    &RuntimeCounters::d2h_bytes,  &RuntimeCounters::d2d_copies,    &RuntimeCounters::d2d_bytes,
+    &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits};
 
-Atomics& atomics() {
-  static Atomics* counters = new Atomics;  // never destroyed: counted events may come late
-  return *counters;
+std::atomic<int64_t>& counter(Field field) {
+  // Never destroyed: counted events may come late.
+  static std::atomic<int64_t>* counters = new std::atomic<int64_t>[kFieldCount]();
+  return counters[field];
 }
 
-void add(std::atomic<int64_t>& counter, int64_t amount = 1) {
-  counter.fetch_add(amount, std::memory_order_relaxed);
+void add(Field field, int64_t amount = 1) {
+  counter(field).fetch_add(amount, std::memory_order_relaxed);
 }
 
 std::string bytes_text(int64_t bytes) {
@@ -37,20 +43,9 @@ std::string bytes_text(int64_t bytes) {
 
 }  // namespace
 
-RuntimeCounters RuntimeCounters::operator-(const RuntimeCounters& e) const {
+RuntimeCounters RuntimeCounters::operator-(const RuntimeCounters& earlier) const {
   RuntimeCounters d;
-  d.launches = launches - e.launches;
-  d.library_calls = library_calls - e.library_calls;
-  d.host_syncs = host_syncs - e.host_syncs;
-  d.h2d_copies = h2d_copies - e.h2d_copies;
-  d.h2d_bytes = h2d_bytes - e.h2d_bytes;
-  d.d2h_copies = d2h_copies - e.d2h_copies;
-  d.d2h_bytes = d2h_bytes - e.d2h_bytes;
-  d.d2d_copies = d2d_copies - e.d2d_copies;
-  d.d2d_bytes = d2d_bytes - e.d2d_bytes;
-  d.memsets = memsets - e.memsets;
-  d.driver_allocs = driver_allocs - e.driver_allocs;
-  d.cache_hits = cache_hits - e.cache_hits;
+  for (auto member : kMembers) d.*member = this->*member - earlier.*member;
   return d;
 }
 
@@ -64,51 +59,36 @@ std::string RuntimeCounters::str() const {
 }
 
 RuntimeCounters runtime_counters() {
-  const Atomics& a = atomics();
-  const auto r = [](const std::atomic<int64_t>& v) { return v.load(std::memory_order_relaxed); };
   RuntimeCounters c;
-  c.launches = r(a.launches);
-  c.library_calls = r(a.library_calls);
-  c.host_syncs = r(a.host_syncs);
-  c.h2d_copies = r(a.h2d_copies);
-  c.h2d_bytes = r(a.h2d_bytes);
-  c.d2h_copies = r(a.d2h_copies);
-  c.d2h_bytes = r(a.d2h_bytes);
-  c.d2d_copies = r(a.d2d_copies);
-  c.d2d_bytes = r(a.d2d_bytes);
-  c.memsets = r(a.memsets);
-  c.driver_allocs = r(a.driver_allocs);
-  c.cache_hits = r(a.cache_hits);
+  for (int f = 0; f < kFieldCount; ++f) {
+    c.*kMembers[f] = counter(static_cast<Field>(f)).load(std::memory_order_relaxed);
+  }
   return c;
 }
 
 void reset_runtime_counters() {
-  Atomics& a = atomics();
-  for (std::atomic<int64_t>* v :
-       {&a.launches, &a.library_calls, &a.host_syncs, &a.h2d_copies, &a.h2d_bytes, &a.d2h_copies,
-        &a.d2h_bytes, &a.d2d_copies, &a.d2d_bytes, &a.memsets, &a.driver_allocs, &a.cache_hits}) {
-    v->store(0, std::memory_order_relaxed);
+  for (int f = 0; f < kFieldCount; ++f) {
+    counter(static_cast<Field>(f)).store(0, std::memory_order_relaxed);
   }
 }
 
 namespace count {
 
-void launch() { add(atomics().launches); }
-void library_call() { add(atomics().library_calls); }
-void host_sync() { add(atomics().host_syncs); }
-void memset() { add(atomics().memsets); }
+void launch() { add(kLaunches); }
+void library_call() { add(kLibraryCalls); }
+void host_sync() { add(kHostSyncs); }
+void memset() { add(kMemsets); }
 
 void copy(Copy kind, size_t bytes) {
-  Atomics& a = atomics();
   const auto amount = static_cast<int64_t>(bytes);
   switch (kind) {
-    case Copy::host_to_device: add(a.h2d_copies); add(a.h2d_bytes, amount); break;
-    case Copy::device_to_host: add(a.d2h_copies); add(a.d2h_bytes, amount); break;
-    case Copy::device_to_device: add(a.d2d_copies); add(a.d2d_bytes, amount); break;
+    case Copy::host_to_device: add(kH2dCopies); add(kH2dBytes, amount); break;
+    case Copy::device_to_host: add(kD2hCopies); add(kD2hBytes, amount); break;
+    case Copy::device_to_device: add(kD2dCopies); add(kD2dBytes, amount); break;
   }
 }
 
-void allocation(bool cache_hit) { add(cache_hit ? atomics().cache_hits : atomics().driver_allocs); }
+void allocation(bool cache_hit) { add(cache_hit ? kCacheHits : kDriverAllocs); }
 
 }  // namespace count
 }  // namespace weft

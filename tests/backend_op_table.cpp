@@ -24,7 +24,6 @@ using cases::CaseBuffer;
 using cases::Content;
 using cases::ElementType;
 using cases::OpCall;
-using cases::Role;
 using weft::Activation;
 using weft::BinaryOp;
 using weft::BroadcastParams;

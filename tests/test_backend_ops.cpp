@@ -39,10 +39,7 @@
 #include <cstdint>
 #include <cstring>
 #include <iostream>
-#include <limits>
 #include <map>
-#include <memory>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -63,14 +60,9 @@ namespace {
 
 namespace cases = weft::reference::cases;
 using cases::CaseBuffer;
-using cases::Content;
 using cases::ElementType;
-using cases::OpCall;
 using cases::Role;
-using weft::Activation;
 using weft::Backend;
-using weft::BinaryOp;
-using weft::BroadcastParams;
 using weft::test::backend_labels;
 using weft::test::op_filter_from_environment;
 using weft::test::OpFilter;

@@ -57,13 +57,6 @@
 namespace weft::cuda {
 namespace {
 
-size_t round_size(size_t bytes) {
-  constexpr size_t kSmall = 512, kLarge = size_t{2} << 20, kSmallLimit = size_t{1} << 20;
-  if (bytes == 0) bytes = 1;
-  return bytes < kSmallLimit ? (bytes + kSmall - 1) / kSmall * kSmall
-                             : (bytes + kLarge - 1) / kLarge * kLarge;
-}
-
 bool caching_disabled() {
   static const bool disabled = [] {
     const char* value = std::getenv("WEFT_CUDA_NO_CACHE");
@@ -215,7 +208,7 @@ std::string version_description() {
 void* cached_malloc(int device, size_t bytes) {
   // Without caching nothing is reused, so there is no reason to round, and the exact size lets
   // compute-sanitizer flag an access just past the end.
-  const size_t size = caching_disabled() ? std::max<size_t>(bytes, 1) : round_size(bytes);
+  const size_t size = caching_disabled() ? std::max<size_t>(bytes, 1) : pool_block_size(bytes);
   std::lock_guard<std::mutex> lock(pool_mutex);
   DevicePool& pool = pools[device];
   void* block = nullptr;
