@@ -1,7 +1,8 @@
 // Per-device allocation and copies: the CPU side here, the CUDA side forwarded to
 // kernels/cuda_runtime/runtime.cu when weft is built with CUDA, the emulated device's to
-// engine/emu_memory.cpp. Copies to, from and within `emu` are plain memcpy, counted as the
-// CUDA runtime counts its copies (a device->host copy is a host synchronisation).
+// kernels/emu_memory.cpp. Copies to, from and within `emu` are plain memcpy, counted as the
+// CUDA runtime counts its copies (a device->host copy is a host synchronisation); during a graph
+// capture on `emu`, memsets and copies within the device are recorded (kernels/emu_graph.h).
 #include "engine/allocator.h"
 
 #include <malloc.h>
@@ -13,7 +14,8 @@
 #include <new>
 #include <vector>
 
-#include "engine/emu_memory.h"
+#include "kernels/emu_memory.h"
+#include "kernels/emu_graph.h"
 #include "kernels/error.h"
 #include "kernels/runtime_counters.h"
 #ifdef WEFT_HAVE_CUDA
@@ -107,6 +109,16 @@ LargeBlockCache& large_blocks() {
 size_t rounded_cpu_bytes(size_t bytes) {
   const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   return rounded == 0 ? kCpuAlignment : rounded;
+}
+
+// Copies between the host and the emulated device cannot be part of a graph, as on CUDA
+// (kernels/cuda_runtime/runtime.cu says why); the same message.
+void refuse_during_capture(const char* what) {
+  if (emu_graph::active() != nullptr) {
+    throw Error(std::string("a ") + what +
+                " inside a graph capture: a captured step must take its inputs from device "
+                "buffers filled before the replay and read nothing back");
+  }
 }
 
 void require_cuda_build(Device device) {
@@ -203,11 +215,18 @@ void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src
     const bool host_to_device = src_device.is_cpu(), device_to_host = dst_device.is_cpu();
     WEFT_CHECK(host_to_device || device_to_host || dst_device == src_device, "copy between ",
                src_device.str(), " and ", dst_device.str(), " is not supported");
+    if (host_to_device || device_to_host) {
+      refuse_during_capture(host_to_device ? "host-to-device copy" : "device-to-host copy");
+    }
     count::copy(host_to_device   ? count::Copy::host_to_device
                 : device_to_host ? count::Copy::device_to_host
                                  : count::Copy::device_to_device,
                 bytes);
     if (device_to_host) count::host_sync();
+    if (emu_graph::Recording* recording = emu_graph::active()) {
+      recording->work.push_back({"copy", [=] { std::memcpy(dst, src, bytes); }});
+      return;
+    }
     std::memcpy(dst, src, bytes);
     return;
   }
@@ -228,12 +247,21 @@ void copy_bytes(Device dst_device, void* dst, Device src_device, const void* src
 void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size_t src_pitch,
                size_t row_bytes, size_t rows) {
   if (row_bytes == 0 || rows == 0) return;
-  if (device.is_emu()) count::copy(count::Copy::device_to_device, rows * row_bytes);
-  if (device.is_cpu() || device.is_emu()) {
+  const auto copy = [=] {
     for (size_t r = 0; r < rows; ++r) {
       std::memcpy(static_cast<char*>(dst) + r * dst_pitch,
                   static_cast<const char*>(src) + r * src_pitch, row_bytes);
     }
+  };
+  if (device.is_emu()) {
+    count::copy(count::Copy::device_to_device, rows * row_bytes);
+    if (emu_graph::Recording* recording = emu_graph::active()) {
+      recording->work.push_back({"copy", copy});
+      return;
+    }
+  }
+  if (device.is_cpu() || device.is_emu()) {
+    copy();
     return;
   }
   require_cuda_build(device);
@@ -245,7 +273,13 @@ void copy_rows(Device device, void* dst, size_t dst_pitch, const void* src, size
 
 void zero_bytes(Device device, void* pointer, size_t bytes) {
   if (bytes == 0) return;
-  if (device.is_emu()) count::memset();
+  if (device.is_emu()) {
+    count::memset();
+    if (emu_graph::Recording* recording = emu_graph::active()) {
+      recording->work.push_back({"memset", [=] { std::memset(pointer, 0, bytes); }});
+      return;
+    }
+  }
   if (device.is_cpu() || device.is_emu()) {
     std::memset(pointer, 0, bytes);
     return;

@@ -33,19 +33,33 @@
 namespace weft {
 
 // Hyper-parameters of one optimizer step for one parameter tensor. Bias corrections and
-// schedules are computed on the host from `step` and passed by value.
+// schedules are computed on the host from `step` and passed by value - or, in a captured graph
+// (engine/graph.h), where values passed by value would be frozen at capture, read by the kernel
+// from `device_scalars` in the backend's memory, which the optimizer writes before each replay:
+// SGD [lr]; Adam the three numbers of AdamScalars, in its order.
 struct SgdStep {
   int64_t count = 0;
   float lr = 0, momentum = 0, dampening = 0, weight_decay = 0;
   bool nesterov = false;
   bool first_step = false;  // the momentum buffer starts as the first gradient (PyTorch)
+  const float* device_scalars = nullptr;
 };
 struct AdamStep {
   int64_t count = 0;
   float lr = 0, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0;
   bool decoupled_weight_decay = false;  // AdamW
   int64_t step = 1;                     // 1 for the first update
+  const float* device_scalars = nullptr;
 };
+
+// Adam's numbers that depend on the step and the learning rate, computed once per step on the
+// host in double (as the CPU reference does), so every backend uses the same floats.
+struct AdamScalars {
+  float step_size;   // lr / (1 - beta1^t)
+  float bias2_sqrt;  // sqrt(1 - beta2^t)
+  float decay;       // AdamW: 1 - lr * weight_decay; Adam: 1
+};
+AdamScalars adam_scalars(const AdamStep& s);
 
 // ---- the op table ----------------------------------------------------------------------------
 //

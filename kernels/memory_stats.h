@@ -14,7 +14,7 @@ struct MemoryStats {
 
 // The block size a caching pool hands out for `bytes`: rounded up to 512 bytes below 1 MiB and
 // to 2 MiB above, so the shapes of a training step fall into a handful of size classes. Shared by
-// the CUDA pool (kernels/cuda_runtime/runtime.cu) and the emulated device's (engine/emu_memory.cpp).
+// the CUDA pool (kernels/cuda_runtime/runtime.cu) and the emulated device's (kernels/emu_memory.cpp).
 inline size_t pool_block_size(size_t bytes) {
   constexpr size_t kSmall = 512, kLarge = size_t{2} << 20, kSmallLimit = size_t{1} << 20;
   if (bytes == 0) bytes = 1;

@@ -106,6 +106,9 @@ struct DropoutParams {
   float p = 0.5f;
   uint64_t seed = 0;
   uint64_t offset = 0;
+  // In a captured graph (engine/graph.h): a word in the backend's memory added to `offset` when
+  // the kernel runs, so that each replay draws new numbers. Null otherwise.
+  const uint64_t* offset_shift = nullptr;
 };
 
 // Elementwise activations. `alpha` (passed beside) is the negative slope of leaky_relu and the

@@ -11,13 +11,15 @@ namespace {
 // reading, subtracting and resetting all walk.
 enum Field {
   kLaunches, kLibraryCalls, kHostSyncs, kH2dCopies, kH2dBytes, kD2hCopies, kD2hBytes,
-  kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kFieldCount
+  kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kGraphNodes, kGraphLaunches,
+  kFieldCount
 };
 constexpr int64_t RuntimeCounters::*kMembers[kFieldCount] = {
     &RuntimeCounters::launches,   &RuntimeCounters::library_calls, &RuntimeCounters::host_syncs,
     &RuntimeCounters::h2d_copies, &RuntimeCounters::h2d_bytes,     &RuntimeCounters::d2h_copies,
     &RuntimeCounters::d2h_bytes,  &RuntimeCounters::d2d_copies,    &RuntimeCounters::d2d_bytes,
-    &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits};
+    &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits,
+    &RuntimeCounters::graph_nodes, &RuntimeCounters::graph_launches};
 
 std::atomic<int64_t>& counter(Field field) {
   // Never destroyed: counted events may come late.
@@ -28,6 +30,9 @@ std::atomic<int64_t>& counter(Field field) {
 void add(Field field, int64_t amount = 1) {
   counter(field).fetch_add(amount, std::memory_order_relaxed);
 }
+
+thread_local bool capturing_now = false;
+thread_local std::vector<std::string>* trace_sink = nullptr;
 
 std::string bytes_text(int64_t bytes) {
   char text[32];
@@ -55,7 +60,8 @@ std::string RuntimeCounters::str() const {
          n(host_syncs) + ", h2d " + n(h2d_copies) + " (" + bytes_text(h2d_bytes) + "), d2h " +
          n(d2h_copies) + " (" + bytes_text(d2h_bytes) + "), d2d " + n(d2d_copies) + " (" +
          bytes_text(d2d_bytes) + "), memsets " + n(memsets) + ", driver allocations " +
-         n(driver_allocs) + ", pool hits " + n(cache_hits);
+         n(driver_allocs) + ", pool hits " + n(cache_hits) + ", graph nodes " + n(graph_nodes) +
+         ", graph launches " + n(graph_launches);
 }
 
 RuntimeCounters runtime_counters() {
@@ -74,17 +80,38 @@ void reset_runtime_counters() {
 
 namespace count {
 
-void launch() { add(kLaunches); }
-void library_call() { add(kLibraryCalls); }
+void launch(const char* kernel) {
+  if (capturing_now) {
+    add(kGraphNodes);
+    return;
+  }
+  add(kLaunches);
+  trace(kernel);
+}
+void library_call() { add(capturing_now ? kGraphNodes : kLibraryCalls); }
 void host_sync() { add(kHostSyncs); }
-void memset() { add(kMemsets); }
+void memset() { add(capturing_now ? kGraphNodes : kMemsets); }
+void graph_launch() { add(kGraphLaunches); }
+void set_capturing(bool capturing) { capturing_now = capturing; }
+bool capturing() { return capturing_now; }
+void trace_launches(std::vector<std::string>* sink) { trace_sink = sink; }
+void trace(const char* kernel) {
+  if (trace_sink != nullptr && kernel != nullptr) trace_sink->emplace_back(kernel);
+}
 
 void copy(Copy kind, size_t bytes) {
   const auto amount = static_cast<int64_t>(bytes);
   switch (kind) {
     case Copy::host_to_device: add(kH2dCopies); add(kH2dBytes, amount); break;
     case Copy::device_to_host: add(kD2hCopies); add(kD2hBytes, amount); break;
-    case Copy::device_to_device: add(kD2dCopies); add(kD2dBytes, amount); break;
+    case Copy::device_to_device:
+      if (capturing_now) {
+        add(kGraphNodes);
+        break;
+      }
+      add(kD2dCopies);
+      add(kD2dBytes, amount);
+      break;
   }
 }
 

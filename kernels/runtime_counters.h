@@ -13,12 +13,17 @@
 //   ... one training step ...
 //   const RuntimeCounters step = runtime_counters() - before;   // step.launches, step.host_syncs
 //
+// During a graph capture (engine/graph.h) launches, library calls, memsets and copies within the
+// device are recorded, not run: they count as graph_nodes, and each later replay of the graph
+// counts once as a graph launch. A captured step replayed shows launches 0, graph launches 1.
+//
 // Counting is a relaxed atomic add per event: cheap next to the event itself.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace weft {
 
@@ -35,6 +40,8 @@ struct RuntimeCounters {
   int64_t memsets = 0;        // zero fills queued on the device
   int64_t driver_allocs = 0;  // allocations the pool could not serve (cudaMalloc, or a new block)
   int64_t cache_hits = 0;     // allocations served from the pool's freed blocks
+  int64_t graph_nodes = 0;    // work recorded into a graph during a capture (not run then)
+  int64_t graph_launches = 0; // replays of a captured graph (each runs all its nodes)
 
   RuntimeCounters operator-(const RuntimeCounters& earlier) const;
   // One line: "launches 41, library calls 0, host syncs 0, h2d 2 (6.3 KB), ...".
@@ -48,12 +55,21 @@ void reset_runtime_counters();
 // Recording, for the runtime and the launchers.
 namespace count {
 enum class Copy { host_to_device, device_to_host, device_to_device };
-void launch();
+// A kernel launch; `kernel` names it for a launch trace (trace_launches).
+void launch(const char* kernel = nullptr);
 void library_call();
 void host_sync();
 void copy(Copy kind, size_t bytes);
 void memset();
 void allocation(bool cache_hit);
+void graph_launch();
+// While the calling thread captures a graph, work counts as graph nodes (see the top).
+void set_capturing(bool capturing);
+bool capturing();
+// Appends the name of every kernel launched or replayed by the calling thread to `sink` (null
+// stops): the launch sequence a test compares between an eager step and its captured graph.
+void trace_launches(std::vector<std::string>* sink);
+void trace(const char* kernel);
 }  // namespace count
 
 }  // namespace weft

@@ -17,6 +17,7 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
@@ -70,6 +71,12 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
   cli.add_flag("--skip-nonfinite-steps", o.skip_nonfinite_steps,
                "skip a training step whose loss is NaN or infinite (counted in the log) instead "
                "of stopping the run");
+  cli.add_option("--cuda-graphs", o.cuda_graphs,
+                 "capture the training step once and replay it per batch: on, off, or auto (on "
+                 "for CUDA devices; emu captures only with on). Steps that read their loss every "
+                 "step (--skip-nonfinite-steps) and a short last batch run uncaptured")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"on", "off", "auto"}));
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
                "and the one it picked (engine/dispatch.h)");
@@ -115,6 +122,10 @@ void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::strin
 }  // namespace
 
 void finish_common_options(CLI::App& cli, CommonOptions& o) {
+  graph::Mode graphs = graph::Mode::automatic;
+  WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
+             o.cuda_graphs, "'");
+  graph::set_mode(graphs);
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
@@ -376,6 +387,7 @@ nlohmann::ordered_json report_header(const std::string& app, const std::string& 
   report[headline_metric] = headline_value;
   report["epochs"] = epochs;
   report["device"] = device.str();
+  report["cuda_graphs"] = graph::mode_name(graph::mode());
   report["seconds"] = seconds;
   report["config"] = config;
   return report;

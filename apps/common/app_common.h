@@ -71,10 +71,12 @@ struct CommonOptions {
   bool kernel_report = false;        // --kernel-report: print the kernels' autotune table at the end
   bool skip_nonfinite_steps = false;  // --skip-nonfinite-steps: skip a step whose loss is NaN/inf
   bool overwrite = false;            // --overwrite: replace the run already in --out
+  std::string cuda_graphs = "auto";  // --cuda-graphs: on, off, auto (engine/graph.h)
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
-// --weights, --eval-only, --predict, --top-k, --limit and --kernel-report on `cli`, bound to
+// --weights, --eval-only, --predict, --top-k, --limit, --kernel-report, --overwrite,
+// --skip-nonfinite-steps and --cuda-graphs on `cli`, bound to
 // `options`.
 void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
 

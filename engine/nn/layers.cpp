@@ -2,6 +2,7 @@
 #include "engine/nn/layers.h"
 
 #include "engine/allocator.h"
+#include "engine/graph.h"
 #include "engine/nn/init.h"
 
 namespace weft::nn {
@@ -49,10 +50,15 @@ BatchNorm::BatchNorm(int channels, float eps_, float momentum_, const char* kind
 
 Tensor BatchNorm::forward(const Tensor& x) {
   if (is_training()) {
-    ++batches_tracked_;
-    // The counter stays in host memory (Module::to): a store, not an upload.
-    copy_bytes(num_batches_tracked.device(), num_batches_tracked.raw_data(), Device::cpu(),
-               &batches_tracked_, sizeof(batches_tracked_));
+    // The counter stays in host memory (Module::to): a store, not an upload. In a captured step
+    // (engine/graph.h) the count goes on at each replay.
+    const auto count_batch = [this] {
+      ++batches_tracked_;
+      copy_bytes(num_batches_tracked.device(), num_batches_tracked.raw_data(), Device::cpu(),
+                 &batches_tracked_, sizeof(batches_tracked_));
+    };
+    count_batch();
+    graph::on_replay(count_batch);
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }

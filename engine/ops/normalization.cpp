@@ -4,6 +4,7 @@
 // channel for backward; in eval it uses the running statistics, which are then constants.
 // dropout reserves `count` numbers from a Generator and passes (seed, offset) to the kernel;
 // backward redraws the same mask from them, so no mask tensor is kept.
+#include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
 
@@ -86,6 +87,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
   params.count = x.numel();
   params.p = p;
   params.seed = rng.seed();
+  params.offset_shift = graph::random_shift(rng);  // before the draw: see engine/graph.h
   params.offset = rng.reserve(static_cast<uint64_t>(x.numel()));
   Tensor y = Tensor::empty_like(x);
   dispatch(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());

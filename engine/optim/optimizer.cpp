@@ -3,7 +3,9 @@
 
 #include <sstream>
 
+#include "engine/allocator.h"
 #include "engine/dispatch.h"
+#include "engine/graph.h"
 #include "kernels/error.h"
 
 namespace weft::optim {
@@ -28,6 +30,24 @@ Tensor& Optimizer::buffer(std::vector<Tensor>& buffers, size_t index) {
     b.move_to_(params_[index].device());  // the model moved after the state was created
   }
   return b;
+}
+
+const float* Optimizer::captured_scalars(Device device,
+                                         const std::function<std::vector<float>()>& values) {
+  if (!graph::capturing(device)) return nullptr;
+  const auto count = static_cast<int64_t>(values().size());
+  if (!graph_scalars_.defined() || graph_scalars_.device() != device ||
+      graph_scalars_.numel() != count) {
+    graph_scalars_ = graph::staging_tensor({count}, DType::f32, device);
+  }
+  void* where = graph_scalars_.raw_data();
+  // The step count moves once per replay, before the values are staged.
+  graph::on_replay([this] { ++step_count_; },
+                   [where, device, values] {
+                     const std::vector<float> v = values();
+                     copy_bytes(device, where, Device::cpu(), v.data(), v.size() * sizeof(float));
+                   });
+  return graph_scalars_.data<float>();
 }
 
 std::map<std::string, std::string> Optimizer::state_metadata() const {
@@ -123,8 +143,14 @@ void SGD::step() {
     float* momentum = options.momentum != 0.0f ? buffer(momentum_, i).data<float>() : nullptr;
     group_for(groups, p.device(), first).add(p, momentum, nullptr);
   }
+  WEFT_CHECK(!graph::capturing() || groups.size() <= 1,
+             "SGD: a captured step must update one device's parameters in one group");
   for (const TensorGroup& g : groups) {
     SgdStep s;
+    s.device_scalars = captured_scalars(g.device, [this] { return std::vector<float>{lr_}; });
+    WEFT_CHECK(s.device_scalars == nullptr || !g.first_step,
+               "SGD: the first step with momentum cannot be captured in a graph (run one step ",
+               "before the capture)");
     s.lr = lr_;
     s.momentum = options.momentum;
     s.dampening = options.dampening;
@@ -152,6 +178,8 @@ void Adam::step() {
     float* v = buffer(exp_avg_sq_, i).data<float>();
     group_for(groups, p.device(), false).add(p, m, v);
   }
+  WEFT_CHECK(!graph::capturing() || groups.size() <= 1,
+             "Adam: a captured step must update the parameters of one device");
   for (const TensorGroup& g : groups) {
     AdamStep s;
     s.lr = lr_;
@@ -161,6 +189,13 @@ void Adam::step() {
     s.weight_decay = options.weight_decay;
     s.decoupled_weight_decay = decoupled_;
     s.step = step_count_;
+    s.device_scalars = captured_scalars(g.device, [this, s] {
+      AdamStep now = s;
+      now.lr = lr_;
+      now.step = step_count_;
+      const AdamScalars a = adam_scalars(now);
+      return std::vector<float>{a.step_size, a.bias2_sqrt, a.decay};
+    });
     dispatch(g.device).adam_update_multi(s, g.size(), g.counts.data(), g.params.data(),
                                          g.grads.data(), g.state1.data(), g.state2.data());
   }

@@ -4,11 +4,16 @@
 // few launches for the whole model, each reading a gradient once and updating the parameter and
 // its state in place); parameters without a gradient are skipped, as in PyTorch.
 //
+// In a captured graph (engine/graph.h) the learning rate and Adam's bias corrections reach the
+// kernels through device memory written before each replay, so schedules and bias corrections
+// keep working; a step with a fresh momentum buffer cannot be captured (warm up one step).
+//
 // State for checkpoints: state_tensors() names each buffer "<param index>.<buffer>"
 // ("0.exp_avg"), and state_metadata() holds the scalars (step count, learning rate), so a
 // resumed run continues exactly where it stopped.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -43,11 +48,16 @@ class Optimizer {
  protected:
   // Create (zeroed) or fetch buffer `name` of parameter `index`.
   Tensor& buffer(std::vector<Tensor>& buffers, size_t index);
+  // Inside a graph capture on `device` (engine/graph.h): device memory holding what
+  // `values` computes from the optimizer's state, written before every replay, with the step
+  // count advanced at each replay. Null outside a capture.
+  const float* captured_scalars(Device device, const std::function<std::vector<float>()>& values);
   virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
 
   std::vector<Tensor> params_;
   float lr_;
   int64_t step_count_ = 0;
+  Tensor graph_scalars_;  // see captured_scalars
 };
 
 struct SgdOptions {

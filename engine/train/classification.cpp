@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "engine/train/captured_steps.h"
 #include "engine/train/interrupt.h"
 #include "engine/train/step_meter.h"
 #include "kernels/error.h"
@@ -23,9 +24,9 @@ Tensor normalize_floats(const Tensor& pixels, const Normalization& norm) {
 }
 }  // namespace
 
-Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
-                 int64_t begin, int64_t end, Device device, const Normalization& norm,
-                 const BatchAugmentation& augmentation) {
+HostBatch gather_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
+                       int64_t begin, int64_t end, const Normalization& norm,
+                       const BatchAugmentation& augmentation) {
   const int64_t count = end - begin;
   Shape shape = data.images.shape();
   const int64_t image_elements = data.images.numel() / shape[0];
@@ -43,13 +44,25 @@ Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& in
     dst_labels[i] = src_labels[j];
   }
   if (augmentation.active()) {
-    // Augmentation works on float pixels (0..255) on the host; normalise after it, then upload.
+    // Augmentation works on float pixels (0..255) on the host; normalise after it.
     const Tensor augmented =
         data::augment(u8_to_f32(pixels, 1.0f, 0.0f), augmentation.options, *augmentation.generator);
-    return {normalize_floats(augmented, norm).to(device), labels.to(device)};
+    return {normalize_floats(augmented, norm), labels};
   }
-  // Upload bytes (4x less traffic than floats) and convert on the device.
-  return {u8_to_f32(pixels.to(device), norm.scale, norm.shift), labels.to(device)};
+  // Bytes go up (4x less traffic than floats) and are converted on the device.
+  return {pixels, labels};
+}
+
+Batch device_batch(const Tensor& images, const Tensor& labels, const Normalization& norm) {
+  if (images.dtype() == DType::u8) return {u8_to_f32(images, norm.scale, norm.shift), labels};
+  return {images, labels};
+}
+
+Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
+                 int64_t begin, int64_t end, Device device, const Normalization& norm,
+                 const BatchAugmentation& augmentation) {
+  const HostBatch host = gather_batch(data, indices, begin, end, norm, augmentation);
+  return device_batch(host.images.to(device), host.labels.to(device), norm);
 }
 
 std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows, int64_t cols) {
@@ -77,6 +90,8 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   EpochResult result;
   StepMeter meter(device, hooks);
   const int64_t steps = (data.size() + batch_size - 1) / batch_size;
+  // Declared after the meter, so the graph (which writes the meter's sums) goes first.
+  CapturedSteps captured(hooks.skip_nonfinite ? Device::cpu() : device);
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     if (stop_requested()) {
       result.completed = false;
@@ -84,17 +99,33 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
     }
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
     const int64_t step = begin / batch_size + 1;
-    Batch batch = make_batch(data, order, begin, end, device, norm, augmentation);
-    optimizer.zero_grad();
-    Tensor logits = model(batch.images);
-    Tensor loss = cross_entropy(logits, batch.labels);
-    loss.backward();
-    if (meter.skip(step, loss)) continue;
-    if (hooks.before_step) hooks.before_step();
-    optimizer.step();
+    const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
+    if (hooks.skip_nonfinite) {
+      // Each loss is read before its update, so the step runs eagerly, in this order.
+      const Batch batch = device_batch(host.images.to(device), host.labels.to(device), norm);
+      optimizer.zero_grad();
+      Tensor logits = model(batch.images);
+      Tensor loss = cross_entropy(logits, batch.labels);
+      loss.backward();
+      if (meter.skip(step, loss)) continue;
+      if (hooks.before_step) hooks.before_step();
+      optimizer.step();
+      meter.add_loss(loss, end - begin);
+      meter.add_argmax_hits(logits.detach(), batch.labels);
+    } else {
+      if (hooks.before_step) hooks.before_step();
+      captured.run({host.images, host.labels}, [&](const std::vector<Tensor>& in) {
+        const Batch batch = device_batch(in[0], in[1], norm);
+        optimizer.zero_grad();
+        Tensor logits = model(batch.images);
+        Tensor loss = cross_entropy(logits, batch.labels);
+        loss.backward();
+        optimizer.step();
+        meter.add_loss(loss, end - begin);
+        meter.add_argmax_hits(logits.detach(), batch.labels);
+      });
+    }
     if (hooks.after_step) hooks.after_step(step, steps);
-    meter.add_loss(loss, end - begin);
-    meter.add_argmax_hits(logits.detach(), batch.labels);
     meter.end_step(step);
   }
   meter.finish();

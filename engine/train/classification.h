@@ -34,8 +34,23 @@ struct BatchAugmentation {
   bool active() const { return generator != nullptr && options.any(); }
 };
 
+// A batch in host memory, before the upload: images are uint8 (converted on the device), or,
+// when augmented on the host, float32 already normalised; labels int32.
+struct HostBatch {
+  Tensor images;
+  Tensor labels;
+};
+
+// Gather rows `indices[begin, end)` of `data` on the host, augmented when `augmentation` is
+// active.
+HostBatch gather_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
+                       int64_t begin, int64_t end, const Normalization& norm = {},
+                       const BatchAugmentation& augmentation = {});
+// A gathered batch's tensors once on the device, as a Batch: uint8 images are converted there.
+Batch device_batch(const Tensor& images, const Tensor& labels, const Normalization& norm);
+
 // Gather rows `indices[begin, end)` of `data` into a batch on `device`, augmented first when
-// `augmentation` is active.
+// `augmentation` is active (gather_batch, upload, device_batch).
 Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
                  int64_t begin, int64_t end, Device device, const Normalization& norm = {},
                  const BatchAugmentation& augmentation = {});
@@ -50,7 +65,9 @@ struct EpochResult {
 // One pass over `data` in shuffled batches of `batch_size` (the last batch may be smaller),
 // Adam/SGD step after each. Shuffling draws from `generator`. `hooks` (from
 // Trainer::step_hooks()) run around every step; when train::stop_requested() turns true the
-// pass returns after the step in progress, with completed = false.
+// pass returns after the step in progress, with completed = false. With graphs on for the
+// device (engine/graph.h) the steps after the first are one captured graph replayed per batch
+// (engine/train/captured_steps.h); not when non-finite steps are skipped, which reads each loss.
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
                         Generator& generator, const Normalization& norm = {},

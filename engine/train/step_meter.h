@@ -21,6 +21,10 @@
 // read; the trainer turns it into its usual error (last.safetensors holds the last complete
 // epoch).
 //
+// In a captured step (engine/graph.h, engine/train/captured_steps.h) the add_* calls are
+// captured with the step and their host counts repeat at each replay; end_step and finish stay
+// outside the capture.
+//
 // Sums are float32 on the device for at most read_every steps, then double on the host; hit
 // counts are exact (float32 holds integers to 2^24).
 #pragma once

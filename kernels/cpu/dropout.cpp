@@ -112,10 +112,22 @@ void apply_mask(const DropoutParams& p, const float* in, float* out) {
   for (uint64_t position = grouped_end * 4; position < end; ++position) one_position(position);
 }
 
+// The params with a graph's offset shift (DropoutParams::offset_shift) added in.
+DropoutParams shifted(const DropoutParams& p) {
+  DropoutParams q = p;
+  if (q.offset_shift != nullptr) q.offset += *q.offset_shift;
+  q.offset_shift = nullptr;
+  return q;
+}
+
 }  // namespace
 
-void dropout_forward(const DropoutParams& p, const float* x, float* y) { apply_mask(p, x, y); }
+void dropout_forward(const DropoutParams& p, const float* x, float* y) {
+  apply_mask(shifted(p), x, y);
+}
 
-void dropout_backward(const DropoutParams& p, const float* dy, float* dx) { apply_mask(p, dy, dx); }
+void dropout_backward(const DropoutParams& p, const float* dy, float* dx) {
+  apply_mask(shifted(p), dy, dx);
+}
 
 }  // namespace weft::cpu

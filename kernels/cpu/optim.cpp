@@ -7,6 +7,7 @@
 namespace weft::cpu {
 
 void sgd_update(const SgdStep& s, float* param, const float* grad, float* momentum_buffer) {
+  const float lr = s.device_scalars != nullptr ? s.device_scalars[0] : s.lr;
 #pragma omp parallel for if (s.count > 65536)
   for (int64_t i = 0; i < s.count; ++i) {
     float g = grad[i] + s.weight_decay * param[i];
@@ -16,17 +17,17 @@ void sgd_update(const SgdStep& s, float* param, const float* grad, float* moment
       momentum_buffer[i] = buf;
       g = s.nesterov ? g + s.momentum * buf : buf;
     }
-    param[i] -= s.lr * g;
+    param[i] -= lr * g;
   }
 }
 
 void adam_update(const AdamStep& s, float* param, const float* grad, float* exp_avg,
                  float* exp_avg_sq) {
-  const double bias1 = 1.0 - std::pow(static_cast<double>(s.beta1), static_cast<double>(s.step));
-  const double bias2 = 1.0 - std::pow(static_cast<double>(s.beta2), static_cast<double>(s.step));
-  const float step_size = static_cast<float>(s.lr / bias1);
-  const float bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  const float decay = s.decoupled_weight_decay ? 1.0f - s.lr * s.weight_decay : 1.0f;
+  const AdamScalars a = s.device_scalars != nullptr
+                            ? AdamScalars{s.device_scalars[0], s.device_scalars[1],
+                                          s.device_scalars[2]}
+                            : adam_scalars(s);
+  const float step_size = a.step_size, bias2_sqrt = a.bias2_sqrt, decay = a.decay;
   const float l2 = s.decoupled_weight_decay ? 0.0f : s.weight_decay;
 #pragma omp parallel for if (s.count > 65536)
   for (int64_t i = 0; i < s.count; ++i) {

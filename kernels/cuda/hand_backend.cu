@@ -46,6 +46,8 @@
 #include "kernels/cuda_runtime/runtime.h"
 #else
 #include <vector>
+
+#include "kernels/emu_memory.h"
 #endif
 
 namespace weft::cuda {
@@ -59,7 +61,8 @@ namespace {
 // the duration of the call. On a GPU it comes from the device's caching allocator and goes back
 // to it when the call returns, while the kernels may still be queued: that is safe because every
 // kernel of the device runs on its one stream, so whatever receives the block next is ordered
-// after them (kernels/cuda_runtime/runtime.h). Under emulation it is host memory.
+// after them (kernels/cuda_runtime/runtime.h). Under emulation it comes from the emulated
+// device's pool (kernels/emu_memory.h), for the same reason and so that a graph capture keeps it.
 class Workspace {
  public:
   explicit Workspace(int64_t floats)
@@ -69,13 +72,15 @@ class Workspace {
     WEFT_CUDA_CHECK(cudaGetDevice(&device_));
     data_ = static_cast<float*>(cached_malloc(device_, bytes_));
 #else
-    host_.resize(bytes_ / sizeof(float));
-    data_ = host_.data();
+    data_ = static_cast<float*>(emu_memory::allocate(bytes_));
 #endif
   }
   ~Workspace() {
+    if (data_ == nullptr) return;
 #if defined(__CUDACC__)
-    if (data_ != nullptr) cached_free(device_, data_, bytes_);
+    cached_free(device_, data_, bytes_);
+#else
+    emu_memory::release(data_, bytes_);
 #endif
   }
   Workspace(const Workspace&) = delete;
@@ -88,8 +93,6 @@ class Workspace {
   float* data_ = nullptr;
 #if defined(__CUDACC__)
   int device_ = 0;
-#else
-  std::vector<float> host_;
 #endif
 };
 

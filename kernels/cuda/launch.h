@@ -9,8 +9,9 @@
 // WEFT_CUDA_SYNC=1 in the environment the stream is also synchronised after every launch, which
 // pins an illegal address or other fault inside a kernel to that kernel instead of to whichever
 // later call happens to notice it (slow; for debugging). On the host the grid runs on the
-// emulator (emulation.h) before launch returns. Errors throw weft::Error; nothing exits. Every
-// launch is counted (kernels/runtime_counters.h).
+// emulator (emulation.h) before launch returns, or, while a graph is being captured on the
+// calling thread, is recorded for replay (kernels/emu_graph.h). Errors throw weft::Error; nothing
+// exits. Every launch is counted (kernels/runtime_counters.h).
 #pragma once
 
 #include <cstddef>
@@ -19,6 +20,13 @@
 
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/runtime_counters.h"
+
+#if !defined(__CUDACC__)
+#include <tuple>
+#include <type_traits>
+
+#include "kernels/emu_graph.h"
+#endif
 
 #if defined(__CUDACC__)
 #include <cstdlib>
@@ -64,7 +72,7 @@ inline void check_launch(const LaunchSite& site, cudaStream_t stream) {
 template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
             size_t shared_bytes, cudaStream_t stream, Args&&... args) {
-  count::launch();
+  count::launch(site.kernel);
   kernel<<<grid, block, shared_bytes, stream>>>(std::forward<Args>(args)...);
   check_launch(site, stream);
 }
@@ -75,10 +83,19 @@ template <typename... Params, typename... Args>
 void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
             size_t shared_bytes, cudaStream_t, Args&&... args) {
   // Each CUDA thread calls the kernel with its own copies of the arguments, as on the GPU.
-  count::launch();
+  count::launch(site.kernel);
+  const emu::LaunchSite where{site.kernel, site.file, site.line};
+  if (emu_graph::Recording* recording = emu_graph::active()) {
+    // Captured, not run: the kernel, its geometry and a copy of its arguments (emu_graph.h).
+    recording->work.push_back(
+        {site.kernel, [=, arguments = std::make_tuple(std::decay_t<Args>(args)...)] {
+           const auto body = [&] { std::apply(kernel, arguments); };
+           emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body));
+         }});
+    return;
+  }
   const auto body = [&] { kernel(args...); };
-  emu::run_grid(emu::LaunchSite{site.kernel, site.file, site.line}, grid, block, shared_bytes,
-                emu::KernelBody(body));
+  emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body));
 }
 
 #endif

@@ -14,12 +14,11 @@
 // model's whole update is then a few launches instead of one per parameter tensor (ResNet-50:
 // 161 tensors). Per element the arithmetic is that of the single-tensor kernels.
 // Everything that depends only on the step number (Adam's bias corrections, AdamW's decay
-// factor) is computed once on the host, in the same precision and order as the CPU reference,
+// factor) is computed once on the host (adam_scalars, shared with the CPU reference) - and in a
+// captured graph read from device memory that the optimizer fills before each replay -
 // so emulated runs match it exactly and GPU runs within rounding (nvcc may fuse a multiply and
 // an add into one FMA).
 #include "kernels/cuda/optim.h"
-
-#include <cmath>
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
@@ -32,8 +31,10 @@ namespace {
 struct SgdMath {
   float lr, momentum, dampening, weight_decay;
   bool nesterov, first_step;
+  const float* lr_on_device;  // in a captured graph: [lr] (SgdStep::device_scalars)
   __device__ void apply(float* param, const float* grad, float* momentum_buffer,
                         int64_t i) const {
+    const float rate = lr_on_device != nullptr ? lr_on_device[0] : lr;
     float g = grad[i] + weight_decay * param[i];
     if (momentum != 0.0f) {
       const float buf =
@@ -41,7 +42,7 @@ struct SgdMath {
       momentum_buffer[i] = buf;
       g = nesterov ? g + momentum * buf : buf;
     }
-    param[i] -= lr * g;
+    param[i] -= rate * g;
   }
 };
 
@@ -60,14 +61,19 @@ struct AdamMath {
   float bias2_sqrt;  // sqrt(1 - beta2^t)
   float decay;       // AdamW: 1 - lr * weight_decay; Adam: 1
   float l2;          // Adam: weight_decay; AdamW: 0
+  const float* scalars_on_device;  // in a captured graph: the three above (AdamScalars)
   __device__ void apply(float* param, const float* grad, float* exp_avg, float* exp_avg_sq,
                         int64_t i) const {
+    const bool staged = scalars_on_device != nullptr;
+    const float step_size_now = staged ? scalars_on_device[0] : step_size;
+    const float bias2_sqrt_now = staged ? scalars_on_device[1] : bias2_sqrt;
+    const float decay_now = staged ? scalars_on_device[2] : decay;
     const float g = grad[i] + l2 * param[i];
     const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
     const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
     exp_avg[i] = m;
     exp_avg_sq[i] = v;
-    param[i] = param[i] * decay - step_size * m / (sqrtf(v) / bias2_sqrt + eps);
+    param[i] = param[i] * decay_now - step_size_now * m / (sqrtf(v) / bias2_sqrt_now + eps);
   }
 };
 
@@ -81,21 +87,22 @@ struct AdamKernel {
 };
 
 AdamMath adam_math(const AdamStep& s) {
-  const double bias1 = 1.0 - std::pow(static_cast<double>(s.beta1), static_cast<double>(s.step));
-  const double bias2 = 1.0 - std::pow(static_cast<double>(s.beta2), static_cast<double>(s.step));
+  const AdamScalars scalars = adam_scalars(s);
   AdamMath math;
   math.beta1 = s.beta1;
   math.beta2 = s.beta2;
   math.eps = s.eps;
-  math.step_size = static_cast<float>(s.lr / bias1);
-  math.bias2_sqrt = static_cast<float>(std::sqrt(bias2));
-  math.decay = s.decoupled_weight_decay ? 1.0f - s.lr * s.weight_decay : 1.0f;
+  math.step_size = scalars.step_size;
+  math.bias2_sqrt = scalars.bias2_sqrt;
+  math.decay = scalars.decay;
   math.l2 = s.decoupled_weight_decay ? 0.0f : s.weight_decay;
+  math.scalars_on_device = s.device_scalars;
   return math;
 }
 
 SgdMath sgd_math(const SgdStep& s) {
-  return SgdMath{s.lr, s.momentum, s.dampening, s.weight_decay, s.nesterov, s.first_step};
+  return SgdMath{s.lr,       s.momentum,   s.dampening,      s.weight_decay,
+                 s.nesterov, s.first_step, s.device_scalars};
 }
 
 // ---- multi-tensor updates ----

@@ -36,6 +36,10 @@
 // If pinned memory cannot be had, copies fall back to plain cudaMemcpyAsync and a stream
 // synchronisation.
 //
+// Graph capture (engine/graph.h): the step is captured on the device's stream in thread-local
+// mode while the pool serves a graph-private pool (kernels/block_pool.h); host copies and
+// synchronisations are refused during a capture with a message that says why.
+//
 // Every allocation (pool hit or cudaMalloc), copy, memset and host synchronisation is counted
 // (kernels/runtime_counters.h).
 #include <cuda_runtime.h>
@@ -50,6 +54,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/block_pool.h"
 #include "kernels/cuda_runtime/check.h"
 #include "kernels/cuda_runtime/runtime.h"
 #include "kernels/runtime_counters.h"
@@ -65,23 +70,22 @@ bool caching_disabled() {
   return disabled;
 }
 
-struct DevicePool {
-  std::multimap<size_t, void*> free_blocks;       // rounded size -> block
-  std::unordered_map<void*, size_t> block_sizes;  // every block we own -> its size class
-  MemoryStats stats;
-};
-
 std::mutex pool_mutex;
-std::map<int, DevicePool> pools;
+std::map<int, BlockPool> pools;
 
-void release_cache(int device, DevicePool& pool) {
+void release_cache(int device, BlockPool& pool) {
   WEFT_CUDA_CHECK(cudaSetDevice(device));
-  for (auto& [size, block] : pool.free_blocks) {
-    WEFT_CUDA_WARN(cudaFree(block));
-    pool.block_sizes.erase(block);
-    pool.stats.cached_bytes -= size;
+  for (const auto& [block, size] : pool.evict_shared()) WEFT_CUDA_WARN(cudaFree(block));
+}
+
+// Copies from or to the host and host synchronisations cannot be part of a graph: a captured
+// copy would reread a staging slot that later copies overwrite, and a wait would never end.
+void require_not_capturing(const char* what) {
+  if (count::capturing()) {
+    throw Error(std::string("a ") + what +
+                " inside a CUDA graph capture: a captured step must take its inputs from "
+                "device buffers filled before the replay and read nothing back");
   }
-  pool.free_blocks.clear();
 }
 
 cudaStream_t stream_for(int device);
@@ -210,73 +214,115 @@ void* cached_malloc(int device, size_t bytes) {
   // compute-sanitizer flag an access just past the end.
   const size_t size = caching_disabled() ? std::max<size_t>(bytes, 1) : pool_block_size(bytes);
   std::lock_guard<std::mutex> lock(pool_mutex);
-  DevicePool& pool = pools[device];
+  BlockPool& pool = pools[device];
+  if (!caching_disabled()) {
+    if (void* block = pool.take(size)) return block;
+  }
   void* block = nullptr;
-  auto found = pool.free_blocks.find(size);
-  if (found != pool.free_blocks.end()) {
-    block = found->second;
-    pool.free_blocks.erase(found);
-    pool.stats.cached_bytes -= size;
-    count::allocation(true);
-  } else {
-    count::allocation(false);
-    WEFT_CUDA_CHECK(cudaSetDevice(device));
-    if (cudaMalloc(&block, size) != cudaSuccess) {
-      cudaGetLastError();
-      // Cached blocks may still be in use by queued work (see the top of the file): drain the
-      // stream before handing them back, rather than rely on cudaFree's implicit sync.
+  WEFT_CUDA_CHECK(cudaSetDevice(device));
+  if (cudaMalloc(&block, size) != cudaSuccess) {
+    cudaGetLastError();
+    // Cached blocks may still be in use by queued work (see the top of the file): drain the
+    // stream before handing them back, rather than rely on cudaFree's implicit sync. Not
+    // possible during a capture, which then fails with the message below.
+    if (!count::capturing()) {
       WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
       release_cache(device, pool);
-      if (cudaMalloc(&block, size) != cudaSuccess) {
-        cudaGetLastError();
-        size_t free_bytes = 0, total_bytes = 0;
-        cudaMemGetInfo(&free_bytes, &total_bytes);
-        const auto mib = [](size_t bytes) { return std::to_string(bytes >> 20) + " MiB"; };
-        throw OutOfMemory("cuda:" + std::to_string(device) + " is out of memory: " + mib(size) +
-                          " needed, " + mib(pool.stats.current_bytes) + " held by tensors, " +
-                          mib(free_bytes) + " free of " + mib(total_bytes));
-      }
     }
-    pool.block_sizes[block] = size;
+    if (cudaMalloc(&block, size) != cudaSuccess) {
+      cudaGetLastError();
+      size_t free_bytes = 0, total_bytes = 0;
+      cudaMemGetInfo(&free_bytes, &total_bytes);
+      const auto mib = [](size_t n) { return std::to_string(n >> 20) + " MiB"; };
+      throw OutOfMemory("cuda:" + std::to_string(device) + " is out of memory: " + mib(size) +
+                        " needed, " + mib(pool.stats().current_bytes) + " held by tensors, " +
+                        mib(free_bytes) + " free of " + mib(total_bytes));
+    }
   }
-  pool.stats.current_bytes += size;
-  if (pool.stats.current_bytes > pool.stats.peak_bytes) {
-    pool.stats.peak_bytes = pool.stats.current_bytes;
-  }
+  pool.add_new(block, size);
   return block;
 }
 
 void cached_free(int device, void* pointer, size_t) {
   std::lock_guard<std::mutex> lock(pool_mutex);
-  DevicePool& pool = pools[device];
-  auto owned = pool.block_sizes.find(pointer);
-  if (owned == pool.block_sizes.end()) {
-    std::fprintf(stderr, "weft: warning: freeing a CUDA block the pool does not own\n");
-    return;
-  }
-  const size_t size = owned->second;
-  pool.stats.current_bytes -= size;
+  BlockPool& pool = pools[device];
   if (caching_disabled()) {
+    if (pool.forget(pointer) == 0) {
+      std::fprintf(stderr, "weft: warning: freeing a CUDA block the pool does not own\n");
+      return;
+    }
     // Work queued on the stream may still use the block: wait before handing it back.
     WEFT_CUDA_WARN(cudaStreamSynchronize(stream_for(device)));
     WEFT_CUDA_WARN(cudaFree(pointer));
-    pool.block_sizes.erase(owned);
     return;
   }
   // Safe to reuse without waiting: every kernel runs on the device's one stream, so later work
   // that receives this block is ordered after the work that used it.
-  pool.free_blocks.emplace(size, pointer);
-  pool.stats.cached_bytes += size;
+  if (pool.give_back(pointer) == 0) {
+    std::fprintf(stderr, "weft: warning: freeing a CUDA block the pool does not own\n");
+  }
+}
+
+void open_private_pool(int device, int id) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  pools[device].open_private(id);
+}
+
+void close_private_pool(int device) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  pools[device].close_private();
+}
+
+void dissolve_private_pool(int device, int id) {
+  std::lock_guard<std::mutex> lock(pool_mutex);
+  pools[device].dissolve(id);
+}
+
+void begin_capture(int device) {
+  WEFT_CUDA_CHECK(cudaSetDevice(device));
+  // Thread-local mode: only this thread's unsafe calls (a cudaMalloc retry's sync, a host copy)
+  // break the capture; the weft runtime refuses them before CUDA does (require_not_capturing).
+  WEFT_CUDA_CHECK(cudaStreamBeginCapture(stream_for(device), cudaStreamCaptureModeThreadLocal));
+}
+
+CapturedGraph end_capture(int device) {
+  cudaGraph_t graph = nullptr;
+  WEFT_CUDA_CHECK(cudaStreamEndCapture(stream_for(device), &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t status = cudaGraphInstantiate(&exec, graph, 0);
+  size_t nodes = 0;
+  cudaGraphGetNodes(graph, nullptr, &nodes);
+  WEFT_CUDA_WARN(cudaGraphDestroy(graph));
+  WEFT_CUDA_CHECK(status);
+  return CapturedGraph{exec, nodes};
+}
+
+void abandon_capture(int device) {
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream_for(device), &graph) == cudaSuccess && graph != nullptr) {
+    WEFT_CUDA_WARN(cudaGraphDestroy(graph));
+  }
+  cudaGetLastError();
+}
+
+void launch_graph(int device, const CapturedGraph& graph) {
+  count::graph_launch();
+  WEFT_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(graph.exec), stream_for(device)));
+}
+
+void destroy_graph(const CapturedGraph& graph) {
+  if (graph.exec != nullptr) WEFT_CUDA_WARN(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec)));
 }
 
 MemoryStats memory_stats(int device) {
   std::lock_guard<std::mutex> lock(pool_mutex);
-  return pools[device].stats;
+  return pools[device].stats();
 }
 
 void reset_peak_memory(int device) {
   std::lock_guard<std::mutex> lock(pool_mutex);
-  pools[device].stats.peak_bytes = pools[device].stats.current_bytes;
+  MemoryStats& stats = pools[device].stats();
+  stats.peak_bytes = stats.current_bytes;
 }
 
 void empty_cache(int device) {
@@ -286,6 +332,7 @@ void empty_cache(int device) {
 }
 
 void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes) {
+  require_not_capturing("host-to-device copy");
   count::copy(count::Copy::host_to_device, bytes);
   const cudaStream_t stream = stream_for(device);
   Staging* staging = staging_for(device);
@@ -308,6 +355,7 @@ void memcpy_host_to_device(int device, void* dst, const void* src, size_t bytes)
 }
 
 void memcpy_device_to_host(int device, void* dst, const void* src, size_t bytes) {
+  require_not_capturing("device-to-host copy");
   count::copy(count::Copy::device_to_host, bytes);
   count::host_sync();
   const cudaStream_t stream = stream_for(device);
@@ -370,6 +418,7 @@ void memset_zero(int device, void* dst, size_t bytes) {
 }
 
 void synchronize(int device) {
+  require_not_capturing("host synchronisation");
   count::host_sync();
   WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
 }

@@ -45,6 +45,24 @@ void memcpy_rows_device_to_device(int device, void* dst, size_t dst_pitch, const
 void memset_zero(int device, void* dst, size_t bytes);
 void synchronize(int device);
 
+// Graph-private pools of the caching allocator (kernels/block_pool.h).
+void open_private_pool(int device, int id);
+void close_private_pool(int device);
+void dissolve_private_pool(int device, int id);
+
+// CUDA graphs (engine/graph.h): capture the device's stream, instantiate what it recorded,
+// replay it, destroy it. `exec` is a cudaGraphExec_t.
+struct CapturedGraph {
+  void* exec = nullptr;
+  size_t nodes = 0;
+};
+void begin_capture(int device);
+CapturedGraph end_capture(int device);
+// Ends a capture that failed part-way and discards what it recorded.
+void abandon_capture(int device);
+void launch_graph(int device, const CapturedGraph& graph);
+void destroy_graph(const CapturedGraph& graph);
+
 // The one stream of `device`, created on first use. Every kernel and copy for the device is
 // queued on it, so work is ordered without host synchronisation.
 CUstream_st* device_stream(int device);
