@@ -102,9 +102,11 @@ bool enabled_for(Device device) {
 bool capturing(Device device) { return current != nullptr && current->device() == device; }
 bool capturing() { return current != nullptr; }
 
-void on_replay(std::function<void()> advance, std::function<void()> stage) {
+void on_replay(std::function<void()> advance, std::function<void()> undo,
+               std::function<void()> stage) {
   if (current == nullptr) return;
   if (advance) current->advances_.push_back(std::move(advance));
+  if (undo) current->undos_.push_back(std::move(undo));
   if (stage) current->stages_.push_back(std::move(stage));
 }
 
@@ -189,8 +191,14 @@ void Graph::capture(const std::function<void()>& body) {
     if (device_.is_cuda()) cuda::abandon_capture(device_.index);
 #endif
     finish();
+    // Take back what the step changed on the host, newest first, and the generators' draws.
+    for (auto undo = undos_.rbegin(); undo != undos_.rend(); ++undo) (*undo)();
+    for (const RandomStream& stream : random_) {
+      stream.generator->set_state(stream.generator->seed(), stream.begin);
+    }
     recording_.reset();
     advances_.clear();
+    undos_.clear();
     stages_.clear();
     random_.clear();
     throw;

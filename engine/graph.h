@@ -58,9 +58,12 @@ bool capturing(Device device);
 bool capturing();
 
 // While a capture runs: `advance` is run before every replay after the first, to repeat a host
-// state change the captured step made once; `stage` before every replay, the first included, to
-// write device memory the step reads from host state. Does nothing outside a capture.
-void on_replay(std::function<void()> advance, std::function<void()> stage = {});
+// state change the captured step made once; `undo` takes that change back if the capture fails
+// (so a step can then run eagerly from the state before it); `stage` runs before every replay,
+// the first included, to write device memory the step reads from host state. Either function may
+// be empty. Does nothing outside a capture.
+void on_replay(std::function<void()> advance, std::function<void()> undo,
+               std::function<void()> stage = {});
 
 // A tensor for values staged before each replay (see `stage` above), allocated from the shared
 // pool even during a capture: a block of the graph's private pool could be reused by the graph's
@@ -81,7 +84,8 @@ class Graph {
   Graph& operator=(const Graph&) = delete;
 
   // Records `body` (which runs once, on the host, queueing nothing). Throws what the body throws,
-  // with the capture abandoned; a graph is captured once.
+  // with the capture abandoned and the registered host changes undone (on_replay) - the random
+  // generators it drew from included; a graph is captured once.
   void capture(const std::function<void()>& body);
   void replay();
 
@@ -100,7 +104,8 @@ class Graph {
   };
   friend const uint64_t* random_shift(Generator& generator);
   friend Tensor staging_tensor(const Shape& shape, DType dtype, Device device);
-  friend void on_replay(std::function<void()> advance, std::function<void()> stage);
+  friend void on_replay(std::function<void()> advance, std::function<void()> undo,
+                        std::function<void()> stage);
 
   Device device_;
   int pool_id_;
@@ -109,7 +114,7 @@ class Graph {
   void* cuda_exec_ = nullptr;
   size_t cuda_nodes_ = 0;
   std::vector<RandomStream> random_;
-  std::vector<std::function<void()>> advances_, stages_;
+  std::vector<std::function<void()>> advances_, undos_, stages_;
   int64_t replays_ = 0;
 };
 

@@ -335,3 +335,25 @@ TEST_CASE("graph: the private pool keeps a graph's blocks from other work while 
   }
   CHECK(reused);
 }
+
+TEST_CASE("graph: a failed capture takes back the step's host changes", "[emu]") {
+  Run run(true);
+  const train::HostBatch b = batch(0);
+  const std::vector<Tensor> in = {b.images.to(Device::emu()), b.labels.to(Device::emu())};
+  run.step(in);  // the warm-up: Adam's buffers exist
+  const auto bn = std::dynamic_pointer_cast<nn::BatchNorm>(run.model->at(1));
+  const int64_t steps_before = run.optimizer->step_count();
+  const int64_t batches_before = bn->num_batches_tracked.to_vector<int64_t>()[0];
+  const uint64_t offset_before = weft::default_generator().offset();
+  graph::Graph g(Device::emu());
+  CHECK_THROWS_WITH(g.capture([&] {
+    run.step(in);  // changes the step count, the batch counter, the dropout stream
+    (void)run.model->parameters()[0].to(Device::cpu());  // then something no graph can hold
+  }), Catch::Contains("device-to-host copy inside a graph capture"));
+  CHECK(run.optimizer->step_count() == steps_before);
+  CHECK(bn->num_batches_tracked.to_vector<int64_t>()[0] == batches_before);
+  CHECK(weft::default_generator().offset() == offset_before);
+  // The step then runs eagerly from where it was, as if the capture had not been tried.
+  run.step(in);
+  CHECK(run.optimizer->step_count() == steps_before + 1);
+}

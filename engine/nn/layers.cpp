@@ -52,13 +52,13 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (is_training()) {
     // The counter stays in host memory (Module::to): a store, not an upload. In a captured step
     // (engine/graph.h) the count goes on at each replay.
-    const auto count_batch = [this] {
-      ++batches_tracked_;
+    const auto count_batches = [this](int64_t change) {
+      batches_tracked_ += change;
       copy_bytes(num_batches_tracked.device(), num_batches_tracked.raw_data(), Device::cpu(),
                  &batches_tracked_, sizeof(batches_tracked_));
     };
-    count_batch();
-    graph::on_replay(count_batch);
+    count_batches(1);
+    graph::on_replay([count_batches] { count_batches(1); }, [count_batches] { count_batches(-1); });
   }
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
 }

@@ -41,8 +41,7 @@ const float* Optimizer::captured_scalars(Device device,
     graph_scalars_ = graph::staging_tensor({count}, DType::f32, device);
   }
   void* where = graph_scalars_.raw_data();
-  // The step count moves once per replay, before the values are staged.
-  graph::on_replay([this] { ++step_count_; },
+  graph::on_replay({}, {},
                    [where, device, values] {
                      const std::vector<float> v = values();
                      copy_bytes(device, where, Device::cpu(), v.data(), v.size() * sizeof(float));
@@ -134,6 +133,8 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& o) : Optimizer(std::move(
 
 void SGD::step() {
   ++step_count_;
+  // In a capture the count moves at each replay, before the scalars are staged.
+  graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   // One multi-tensor update per device and first-step flag (in practice one for the model).
   std::vector<TensorGroup> groups;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -170,6 +171,7 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
 
 void Adam::step() {
   ++step_count_;
+  graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   std::vector<TensorGroup> groups;  // one multi-tensor update per device
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];

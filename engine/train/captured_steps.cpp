@@ -1,6 +1,8 @@
 // Training steps run eagerly or as a captured graph (see captured_steps.h).
 #include "engine/train/captured_steps.h"
 
+#include <cstdio>
+
 #include "engine/allocator.h"
 #include "kernels/error.h"
 
@@ -45,7 +47,24 @@ void CapturedSteps::run(const std::vector<Tensor>& host_inputs, const Step& step
   }
   if (graph_ == nullptr) {
     auto graph = std::make_unique<graph::Graph>(device_);
-    graph->capture([&] { step(inputs_); });
+    try {
+      graph->capture([&] { step(inputs_); });
+    } catch (const Error& e) {
+      // `on` asked for graphs: say why there are none. `auto` carries on without them; the
+      // failed capture ran nothing and took back its host changes (graph.h), so the step runs
+      // eagerly from where it was.
+      if (graph::mode() == graph::Mode::on) throw;
+      static bool said = false;
+      if (!said) {
+        std::fprintf(stderr, "weft: CUDA graphs off for this run (the step cannot be captured: %s)\n",
+                     e.what());
+        said = true;
+      }
+      enabled_ = false;
+      step(inputs_);
+      ++eager_steps_;
+      return;
+    }
     graph_ = std::move(graph);
   }
   graph_->replay();

@@ -19,7 +19,9 @@
 //   * every later step of those shapes: copies the batch into the input buffers and replays.
 // A graph lives as long as the CapturedSteps (one epoch in the training loops), never longer than
 // the model, optimizer and meter its step used. A step that cannot be captured (it copies to or
-// from the host, or synchronises) fails with weft::Error saying so; `--cuda-graphs off` runs it.
+// from the host, or synchronises, or a library refuses the capture): with `--cuda-graphs on` it
+// fails with weft::Error saying so; with `auto` weft says so in one line and runs every step of
+// the loop eagerly.
 #pragma once
 
 #include <functional>

@@ -29,7 +29,7 @@ void StepMeter::add_loss(const Tensor& loss, int64_t rows) {
                                     sums_.data<float>());
   samples_ += rows;
   unread_ = true;
-  graph::on_replay([this, rows] { samples_ += rows; });
+  graph::on_replay([this, rows] { samples_ += rows; }, [this, rows] { samples_ -= rows; });
 }
 
 void StepMeter::add_argmax_hits(const Tensor& logits, const Tensor& labels) {
@@ -43,7 +43,8 @@ void StepMeter::add_argmax_hits(const Tensor& logits, const Tensor& labels) {
                                       labels.data<int32_t>(), sums_.data<float>() + 1);
   decisions_ += logits.dim(0);
   unread_ = true;
-  graph::on_replay([this, n = logits.dim(0)] { decisions_ += n; });
+  graph::on_replay([this, n = logits.dim(0)] { decisions_ += n; },
+                   [this, n = logits.dim(0)] { decisions_ -= n; });
 }
 
 void StepMeter::add_threshold_hits(const Tensor& logits, const Tensor& targets) {
@@ -55,7 +56,8 @@ void StepMeter::add_threshold_hits(const Tensor& logits, const Tensor& targets) 
                                          targets.data<float>(), sums_.data<float>() + 1);
   decisions_ += logits.numel();
   unread_ = true;
-  graph::on_replay([this, n = logits.numel()] { decisions_ += n; });
+  graph::on_replay([this, n = logits.numel()] { decisions_ += n; },
+                   [this, n = logits.numel()] { decisions_ -= n; });
 }
 
 void StepMeter::end_step(int64_t step) {
