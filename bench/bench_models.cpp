@@ -10,6 +10,9 @@
 //   build/bench/bench_models --weft_kernel_report=kernels.txt    also write auto's table
 //   build/bench/bench_models --weft_device=emu --weft_batch=2 --benchmark_min_time=0.01
 //                            the emulated GPU (very slow): its runtime counters per step
+//   build/bench/bench_models --weft_graphs=auto                  steps captured once and replayed
+//                            (CUDA graphs, engine/graph.h; `on` also on emu); default off. The
+//                            DCGAN's step draws its noise on the host, so it stays eager.
 //
 // Names: train_step/<model>/<backend> and inference/<model>/<backend>, backend one of cpu,
 // cuda-auto (weft's default: per shape the faster of hand and vendor, measured in the untimed
@@ -22,8 +25,8 @@
 // the loader is not part of it. Each iteration ends by reading the loss (or one number of the
 // output) on the host, which waits for the device, so wall-clock time per iteration is the time
 // of one step; the time is real time, not CPU time, since OpenMP and the GPU both work outside
-// the calling thread. One untimed step before the loop allocates the optimizer state and fills
-// the CUDA caching pool.
+// the calling thread. Two untimed steps before the loop allocate the optimizer state and fill
+// the CUDA caching pool; with graphs on, the second captures the step.
 //
 // Counters:
 //   images_per_second  batch / seconds per iteration (a DCGAN iteration counts its real batch)
@@ -32,7 +35,8 @@
 //                      allocator statistic: parameters, optimizer state, activations, gradients)
 //   rss_MiB            the process's resident-set high-water mark so far (getrusage); run one
 //                      model per process (as compare_pytorch.py does) for a per-model figure
-//   launches, library_calls, host_syncs, h2d_copies, d2h_copies, driver_allocs, pool_hits
+//   launches, library_calls, host_syncs, h2d_copies, d2h_copies, driver_allocs, pool_hits,
+//   graph_launches
 //                      runtime counters per timed step (kernels/runtime_counters.h), the
 //                      iteration's one read of the loss included (one host sync, one d2h copy)
 //
@@ -62,6 +66,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
@@ -105,6 +110,28 @@ Tensor random_labels(int64_t n, int classes, Generator& generator) {
   return Tensor::from_vector(labels, {n});
 }
 
+// A step that returns one number, run eagerly, or - with graphs on for the device
+// (--weft_graphs, engine/graph.h) - eagerly on its first call (the warm-up), captured on its
+// second and replayed from then on. Either way the number is read on the host at the end.
+class GraphedStep {
+ public:
+  float run(Device device, const std::function<Tensor()>& body) {
+    if (!graph::enabled_for(device) || calls_++ == 0) return body().item();
+    if (graph_ == nullptr) {
+      auto captured = std::make_unique<graph::Graph>(device);
+      captured->capture([&] { output_ = body(); });
+      graph_ = std::move(captured);
+    }
+    graph_->replay();
+    return output_.item();
+  }
+
+ private:
+  int64_t calls_ = 0;
+  Tensor output_;  // the captured step's result, rewritten by every replay
+  std::unique_ptr<graph::Graph> graph_;
+};
+
 // A model trained by one optimizer on one loss of its output: the training step and the
 // inference pass that every such model times, written once. Subclasses say what the forward
 // pass is (on their fixed batch) and what the loss of its output is.
@@ -112,28 +139,33 @@ class SupervisedWorkload : public Workload {
  public:
   float train_step() override {
     model_->train();
-    optimizer_->zero_grad();
-    Tensor loss = loss_of(forward());
-    loss.backward();
-    optimizer_->step();
-    return loss.item();
+    return train_.run(device_, [&] {
+      optimizer_->zero_grad();
+      Tensor loss = loss_of(forward());
+      loss.backward();
+      optimizer_->step();
+      return loss;
+    });
   }
 
   float inference() override {
     model_->eval();
     NoGradGuard no_grad;
-    return sum(forward()).item();
+    return inference_.run(device_, [&] { return sum(forward()); });
   }
 
   int64_t parameters() const override { return model_->parameter_count(); }
 
  protected:
-  explicit SupervisedWorkload(std::shared_ptr<nn::Module> model) : model_(std::move(model)) {}
+  SupervisedWorkload(std::shared_ptr<nn::Module> model, Device device)
+      : model_(std::move(model)), device_(device) {}
   virtual Tensor forward() = 0;
   virtual Tensor loss_of(const Tensor& output) = 0;
 
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  Device device_;
+  GraphedStep train_, inference_;  // declared last: their graphs go before what they use
 };
 
 // An image classifier: images -> logits, cross-entropy over classes (targets int32 [N]) or
@@ -145,7 +177,7 @@ class ClassifierWorkload : public SupervisedWorkload {
   ClassifierWorkload(
       std::shared_ptr<nn::Module> model, Shape input_shape, int outputs, Loss loss, Device device,
       const std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)>& make_optimizer)
-      : SupervisedWorkload(std::move(model)), loss_(loss) {
+      : SupervisedWorkload(std::move(model), device), loss_(loss) {
     Generator generator(7);
     model_->to(device);
     optimizer_ = make_optimizer(*model_);
@@ -175,7 +207,7 @@ class ClassifierWorkload : public SupervisedWorkload {
 class PairWorkload : public SupervisedWorkload {
  public:
   PairWorkload(const models::PairCnnConfig& config, int batch, Device device)
-      : SupervisedWorkload(models::make_pair_model(config)),
+      : SupervisedWorkload(models::make_pair_model(config), device),
         pair_(std::static_pointer_cast<models::PairModel>(model_)) {
     Generator generator(11);
     model_->to(device);
@@ -337,9 +369,10 @@ void run_model(benchmark::State& state, const ModelCase& model, const BackendCas
   auto step = [&] {
     return phase == Phase::train_step ? workload->train_step() : workload->inference();
   };
-  // Untimed: optimizer state, the CUDA pool, first-touch of the batch, and under auto the
-  // measurement of every new shape (engine/dispatch.h).
+  // Untimed: optimizer state, the CUDA pool, first-touch of the batch, under auto the
+  // measurement of every new shape (engine/dispatch.h), and with graphs on the capture.
   float last = step();
+  last = step();
   reset_peak_memory(backend.device);
   const RuntimeCounters before = runtime_counters();
   for (auto _ : state) {
@@ -358,6 +391,7 @@ void run_model(benchmark::State& state, const ModelCase& model, const BackendCas
   state.counters["d2h_copies"] = per_step(counted.d2h_copies);
   state.counters["driver_allocs"] = per_step(counted.driver_allocs);
   state.counters["pool_hits"] = per_step(counted.cache_hits);
+  state.counters["graph_launches"] = per_step(counted.graph_launches);
   state.counters["images_per_second"] =
       benchmark::Counter(batch, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["batch"] = batch;
@@ -411,6 +445,11 @@ int main(int argc, char** argv) {
     const std::string device = take_flag(argc, argv, "weft_device", "all");
     const std::string batch_text = take_flag(argc, argv, "weft_batch", "0");
     const std::string report_path = take_flag(argc, argv, "weft_kernel_report", "");
+    const std::string graphs = take_flag(argc, argv, "weft_graphs", "off");
+    graph::Mode graph_mode = graph::Mode::off;
+    WEFT_CHECK(graph::parse_mode(graphs, &graph_mode),
+               "--weft_graphs=" + graphs + ": expected on, off or auto");
+    graph::set_mode(graph_mode);
     int batch_override = 0;
     const auto [end, error] =
         std::from_chars(batch_text.data(), batch_text.data() + batch_text.size(), batch_override);

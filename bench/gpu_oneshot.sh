@@ -19,7 +19,8 @@
 # vs cuDNN/cuBLAS per layer shape); bench_models on cuda-auto (the default, with auto's
 # autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
-# vs pool hits: kernels/runtime_counters.h); PyTorch's twins of
+# vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h);
+# PyTorch's twins of
 # the same models (bench/pytorch/step_bench.py, eager); each app end to end on
 # the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
 # which weft honours by saving a checkpoint and its metrics).
@@ -130,6 +131,15 @@ run() {
       --weft_kernel_report="$res/autotune-table.txt" \
       --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
     log "models exit $?"
+    save
+    # The same on cuda-auto with CUDA graphs (--cuda-graphs auto, the apps' default): each step
+    # captured once and replayed; graph_launches per step in the counters (DCGAN stays eager).
+    WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
+    capped 60 build/bench/bench_models --weft_device=cuda --weft_graphs=auto \
+      --benchmark_filter='/cuda-auto' --benchmark_min_time=0.3 \
+      --benchmark_out="$res/gpu_models_graphs.json" --benchmark_out_format=json \
+      > "$res/gpu_models_graphs.log" 2>&1
+    log "models with graphs exit $?"
     save
   fi
   if want pytorch; then

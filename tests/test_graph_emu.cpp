@@ -6,6 +6,8 @@
 // pool keeps its blocks from other work. Label: emu.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -19,6 +21,7 @@
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
+#include "engine/runtime.h"
 #include "engine/train/captured_steps.h"
 #include "engine/train/classification.h"
 #include "kernels/runtime_counters.h"
@@ -65,10 +68,10 @@ struct Run {
   std::shared_ptr<nn::Sequential> model;
   std::unique_ptr<optim::Optimizer> optimizer;
 
-  explicit Run(bool adam) {
+  explicit Run(bool adam, Device device = Device::emu()) {
     weft::manual_seed(7);
     model = small_net();
-    model->to(Device::emu());
+    model->to(device);
     if (adam) {
       optimizer = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{});
     } else {
@@ -104,6 +107,21 @@ void require_same_state(const Run& a, const Run& b) {
     INFO(oa[i].first);
     CHECK(host_floats(oa[i].second) == host_floats(ob[i].second));
   }
+}
+
+// Largest |a - b| over every float of the two runs' models, relative to the largest |a|.
+double relative_difference(const Run& a, const Run& b) {
+  const auto sa = a.model->state_dict(), sb = b.model->state_dict();
+  double worst = 0, size = 1e-30;
+  for (size_t i = 0; i < sa.size(); ++i) {
+    if (sa[i].second.dtype() != DType::f32) continue;
+    const auto x = host_floats(sa[i].second), y = host_floats(sb[i].second);
+    for (size_t j = 0; j < x.size(); ++j) {
+      worst = std::max(worst, static_cast<double>(std::abs(x[j] - y[j])));
+      size = std::max(size, static_cast<double>(std::abs(x[j])));
+    }
+  }
+  return worst / size;
 }
 
 std::vector<std::string> kernels_only(std::vector<std::string> names) {
@@ -356,4 +374,34 @@ TEST_CASE("graph: a failed capture takes back the step's host changes", "[emu]")
   // The step then runs eagerly from where it was, as if the capture had not been tried.
   run.step(in);
   CHECK(run.optimizer->step_count() == steps_before + 1);
+}
+
+TEST_CASE("graph: a CUDA graph of a training step matches eager steps on a GPU", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  std::string reason;
+  if (!weft::cuda_available(&reason)) {
+    WARN("SKIPPED: no usable GPU (" << reason << ")");
+    return;
+  }
+  GraphModeGuard on(graph::Mode::on);
+  weft::set_deterministic(true);
+  const Device gpu = Device::cuda(0);
+  Run eager(true, gpu);
+  for (int i = 0; i < 6; ++i) {
+    const train::HostBatch b = batch(i);
+    eager.step({b.images.to(gpu), b.labels.to(gpu)});
+  }
+  Run replayed(true, gpu);
+  train::CapturedSteps steps(gpu);
+  for (int i = 0; i < 6; ++i) {
+    const train::HostBatch b = batch(i);
+    steps.run({b.images, b.labels}, [&](const std::vector<Tensor>& in) { replayed.step(in); });
+  }
+  weft::set_deterministic(false);
+  CHECK(steps.replays() == 5);
+  CHECK(replayed.optimizer->step_count() == eager.optimizer->step_count());
+  CHECK(relative_difference(eager, replayed) < 1e-5);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
 }
