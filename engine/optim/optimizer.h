@@ -10,9 +10,11 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/distributed/gradient_reducer.h"
 #include "engine/nn/module.h"
 #include "engine/tensor.h"
 
@@ -20,12 +22,15 @@ namespace weft::optim {
 
 using nn::NamedTensors;
 
+// In a data-parallel run (engine/distributed/communicator.h) step() first averages the
+// gradients over the ranks (engine/distributed/gradient_reducer.h; zero_grad() opens the
+// exchange that backward starts bucket by bucket), then updates.
 class Optimizer {
  public:
   explicit Optimizer(std::vector<Tensor> params, float lr);
-  virtual ~Optimizer() = default;
+  virtual ~Optimizer();
 
-  virtual void step() = 0;
+  void step();
   void zero_grad();
 
   float lr() const { return lr_; }
@@ -44,10 +49,16 @@ class Optimizer {
   // Create (zeroed) or fetch buffer `name` of parameter `index`.
   Tensor& buffer(std::vector<Tensor>& buffers, size_t index);
   virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
+  // The update itself, after the gradients are final.
+  virtual void update() = 0;
 
   std::vector<Tensor> params_;
   float lr_;
   int64_t step_count_ = 0;
+
+ private:
+  dist::GradientReducer* reducer();
+  std::unique_ptr<dist::GradientReducer> reducer_;
 };
 
 struct SgdOptions {
@@ -58,7 +69,6 @@ struct SgdOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SgdOptions& options);
-  void step() override;
   std::string name() const override { return "SGD"; }
   NamedTensors state_tensors() const override;
   SgdOptions options;
@@ -67,6 +77,7 @@ class SGD : public Optimizer {
   std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
     return {{"momentum_buffer", &momentum_}};
   }
+  void update() override;
 
  private:
   std::vector<Tensor> momentum_;
@@ -80,7 +91,6 @@ struct AdamOptions {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false);
-  void step() override;
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
   NamedTensors state_tensors() const override;
   AdamOptions options;
@@ -89,6 +99,7 @@ class Adam : public Optimizer {
   std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
     return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}};
   }
+  void update() override;
 
  private:
   bool decoupled_;
