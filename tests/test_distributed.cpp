@@ -62,7 +62,8 @@ TEST_CASE("shards: the remainder is dropped, each sample of the rest goes to one
   CHECK(seen.size() == 21);
   CHECK(*seen.rbegin() == 20);  // positions 21 and 22 (23 mod 3 = 2 of them) are left out
   const std::vector<int64_t> order = {9, 8, 7, 6, 5};
-  CHECK(data::shard_order(order, 1, {1, 2}) == std::vector<int64_t>{7, 5});
+  // Global batches {9, 8} and {7, 6}; rank 1 takes the second of each; 5 is the remainder.
+  CHECK(data::shard_order(order, 1, {1, 2}) == std::vector<int64_t>{8, 6});
   CHECK_THROWS_WITH(data::shard_positions(10, 2, {2, 2}),
                     Catch::Contains("rank 2 of 2 ranks (expected 0 <= rank < ranks)"));
 }

@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <string>
 
+#include "engine/distributed/gradient_reducer.h"
 #include "engine/train/interrupt.h"
 #include "kernels/error.h"
 
@@ -112,6 +113,17 @@ void init([[maybe_unused]] int* argc, [[maybe_unused]] char*** argv) {
 
 void shutdown([[maybe_unused]] bool failed) {
   if (!distributed()) return;
+  const char* profile = std::getenv("WEFT_DIST_PROFILE");
+  if (profile != nullptr && std::strcmp(profile, "1") == 0) {
+    const ExchangeTotals& totals = exchange_totals();
+    std::fprintf(stderr,
+                 "weft: %s: %lld gradient exchanges, %.3f s in them (%.2f ms each), %.1f MB of "
+                 "gradients\n",
+                 world().who().c_str(), static_cast<long long>(totals.steps),
+                 totals.exchange_seconds,
+                 totals.steps > 0 ? 1e3 * totals.exchange_seconds / static_cast<double>(totals.steps) : 0.0,
+                 static_cast<double>(totals.bytes) / 1e6);
+  }
   std::fflush(stdout);
   std::fflush(stderr);
   train::use_agreed_stop(false);

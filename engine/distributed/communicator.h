@@ -15,6 +15,10 @@
 // that hangs or died without Open MPI noticing ends this rank with an error instead of a hang.
 // An error in one rank ends the run on every rank: shutdown(failed = true) calls MPI_Abort.
 //
+// WEFT_DIST_PROFILE=1: at shutdown each rank prints to stderr how many gradient exchanges it
+// made and the time spent in them (packing, starting, waiting, unpacking), for the compute /
+// communication split of a step (docs/distributed.md).
+//
 // Output: ranks other than 0 write no files (engine/io/atomic_file.h) and their stdout goes
 // to /dev/null unless WEFT_DIST_LOG_ALL=1; stderr (errors) stays open on every rank.
 #pragma once

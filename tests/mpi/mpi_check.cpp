@@ -191,8 +191,10 @@ int main(int argc, char** argv) {
     dist::init(&argc, &argv);
     status = run(argc, argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "weft_mpi_check: error: %s: %s\n", weft::dist::world().who().c_str(),
-                 e.what());
+    const std::string who = weft::dist::world().who();
+    const std::string message = e.what();
+    std::fprintf(stderr, "weft_mpi_check: error: %s\n",
+                 (message.rfind(who, 0) == 0 ? message : who + ": " + message).c_str());
     status = 1;
   }
   dist::shutdown(status != 0 && status != 130 && status != 143);

@@ -12,6 +12,8 @@
 # sigint        SIGINT to rank 1 alone stops both ranks after the same step, with the
 #               checkpoint of the last complete epoch, within 60 s
 # killed_rank   SIGKILL to rank 1 ends the run (mpirun exits non-zero, naming the rank) within 60 s
+# hung_rank     SIGSTOP to rank 1 (alive but silent): rank 0's exchange deadline
+#               (WEFT_DIST_TIMEOUT_S=3) ends the run with an error naming the call
 # app-NAME      weft-NAME (fashion-mnist, dcgan) trains under mpirun -np 2; its report.json
 #               says world_size 2 and the global batch size
 set -u
@@ -20,6 +22,7 @@ check=$2
 work=$3
 app=${4:-}
 export OMP_NUM_THREADS=1
+export WEFT_DIST_TIMEOUT_S=${WEFT_DIST_TIMEOUT_S:-300}
 mpirun=(mpirun --oversubscribe --allow-run-as-root --mca btl self,vader -np 2)
 rm -rf "$work"
 mkdir -p "$work"
@@ -44,7 +47,7 @@ rank_pid() {
 # Start a long 2-rank run in $work/run, wait until it has trained an epoch, signal rank 1 with
 # $1, and wait (at most 60 s) for mpirun. Sets $status, $elapsed and $work/run.log.
 strike_rank_one() {
-  "${mpirun[@]}" "$check" train --out "$work/run" --epochs 200 --step-delay-ms 20 \
+  "${mpirun[@]}" -x WEFT_DIST_TIMEOUT_S "$check" train --out "$work/run" --epochs 200 --step-delay-ms 20 \
     > "$work/run.log" 2>&1 &
   local launcher=$!
   local waited=0
@@ -104,6 +107,13 @@ case "$case_name" in
     grep -q "interrupted by SIGINT" "$work/run.log" || fail "rank 0 did not stop on SIGINT"
     grep -q "holds epoch" "$work/run.log" || fail "no checkpoint named"
     "$check" compare "$work/run" "$work/run" --tolerance 0 || fail "the checkpoint is unreadable"
+    ;;
+  hung_rank)
+    export WEFT_DIST_TIMEOUT_S=3
+    strike_rank_one STOP
+    [ "$status" -ne 0 ] || fail "mpirun exited 0 with rank 1 stopped"
+    grep -q "rank 0 of 2: MPI_Iallreduce (.*) did not complete within 3 s" "$work/run.log" ||
+      fail "rank 0 did not report the stalled exchange"
     ;;
   killed_rank)
     strike_rank_one KILL
