@@ -40,6 +40,7 @@ TEST_CASE("shards: N ranks x batch B see, step by step, what one process with ba
         CHECK(shard.size() == static_cast<size_t>(n / ranks));  // equal shards
       }
       const int64_t steps = (n / ranks + batch - 1) / batch;
+      CHECK(data::shard_steps(n, batch, {0, ranks}) == steps);
       for (int64_t s = 0; s < steps; ++s) {
         std::vector<int64_t> joined;
         for (const auto& shard : shards) {

@@ -26,6 +26,13 @@ std::vector<int64_t> shard_positions(int64_t n, int64_t batch_size, const Shard&
   return positions;
 }
 
+int64_t shard_steps(int64_t n, int64_t batch_size, const Shard& shard) {
+  WEFT_CHECK(batch_size > 0 && shard.count >= 1, "shard_steps: batch size ", batch_size,
+             " and ", shard.count, " ranks must be positive");
+  const int64_t per_rank = n / shard.count;
+  return (per_rank + batch_size - 1) / batch_size;
+}
+
 std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int64_t batch_size,
                                  const Shard& shard) {
   if (shard.count == 1) return order;

@@ -29,6 +29,10 @@ struct Shard {
 // for a per-rank batch of `batch_size`. The whole range when shard.count is 1.
 std::vector<int64_t> shard_positions(int64_t n, int64_t batch_size, const Shard& shard);
 
+// Steps of one epoch for the shard (per-step schedules count them): ceil((n - n mod ranks) /
+// ranks / batch_size), the same on every rank.
+int64_t shard_steps(int64_t n, int64_t batch_size, const Shard& shard);
+
 // `order` restricted to the shard: order[p] for each p in shard_positions.
 std::vector<int64_t> shard_order(const std::vector<int64_t>& order, int64_t batch_size,
                                  const Shard& shard);

@@ -2,10 +2,11 @@
 // for the data-parallel tests (tests/CMakeLists.txt, label `mpi`, run by tests/mpi/mpi_test.sh).
 //
 //   weft_mpi_check train --out DIR [--batch B] [--epochs E] [--samples N] [--resume]
-//                        [--step-delay-ms MS]
+//                        [--step-delay-ms MS] [--adam]
 //       one run, as one process or as every rank under mpirun: DIR/last.safetensors and
 //       DIR/metrics.jsonl (rank 0 writes them). --step-delay-ms makes each step last that long
-//       (the fault tests need a run that is still going when they strike).
+//       (the fault tests need a run that is still going when they strike). The optimizer is
+//       SGD with momentum, or Adam with --adam.
 //   weft_mpi_check compare DIR_A DIR_B --tolerance T
 //       exit 0 when the two runs' weights (largest absolute difference) and per-epoch training
 //       losses (largest relative difference) agree within T (0: bit for bit), 1 otherwise.
@@ -47,6 +48,7 @@ struct Options {
   int64_t samples = 64;
   bool resume = false;
   int step_delay_ms = 0;
+  bool adam = false;
 };
 
 // 8x8 single-channel images; class c lights pixel 6c (mod 64) above uniform noise.
@@ -78,7 +80,14 @@ int train_run(const Options& o) {
   const data::LabeledImages train_set = make_data(o.samples, 11);
   const data::LabeledImages val_set = make_data(32, 12);
   auto model = make_model();
-  optim::SGD optimizer(model->parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  std::unique_ptr<optim::Optimizer> optimizer_owner;
+  if (o.adam) {
+    optimizer_owner = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3f});
+  } else {
+    optimizer_owner = std::make_unique<optim::SGD>(model->parameters(),
+                                                   optim::SgdOptions{.lr = 0.05f, .momentum = 0.9f});
+  }
+  optim::Optimizer& optimizer = *optimizer_owner;
   Generator shuffle(5);
   nlohmann::json config = {{"batch_size", o.batch}, {"samples", o.samples}};
   train::Trainer trainer(*model, optimizer,
@@ -178,6 +187,7 @@ int run(int argc, char** argv) {
     else if (flag == "--samples") o.samples = std::stoll(value());
     else if (flag == "--step-delay-ms") o.step_delay_ms = std::stoi(value());
     else if (flag == "--resume") o.resume = true;
+    else if (flag == "--adam") o.adam = true;
     else throw Error("unknown flag '" + flag + "'");
   }
   return train_run(o);
