@@ -5,7 +5,6 @@
 
 #include <chrono>
 #include <climits>
-#include <cstdio>
 #include <map>
 #include <string>
 #include <thread>

@@ -1,7 +1,6 @@
 // Rank 0's state to every rank, and metrics averaged over the ranks (see replicate.h).
 #include "engine/distributed/replicate.h"
 
-#include <cstring>
 #include <string>
 
 #include "engine/distributed/communicator.h"

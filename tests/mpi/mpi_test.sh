@@ -6,7 +6,8 @@
 #
 # equivalence   2 ranks x batch 4 == 1 process x batch 8 over 3 epochs (24 steps), weights and
 #               losses within 1e-5; the checkpoint's config holds world_size 2
-# reproducible  two 2-rank runs give the same weights and losses bit for bit
+# reproducible  two 2-rank runs give the same weights and losses bit for bit; the first with
+#               WEFT_DIST_CHECK=1 (parameters compared across ranks after every step)
 # resume        2 ranks for 1 epoch, resumed by 2 ranks to 3 == the uninterrupted 2-rank run,
 #               bit for bit; resuming it as 1 process is refused, naming world_size
 # sigint        SIGINT to rank 1 alone stops both ranks after the same step, with the
@@ -86,7 +87,9 @@ case "$case_name" in
     grep -aq 'global_batch_size\\":8' "$work/two/last.safetensors" || fail "no global_batch_size 8"
     ;;
   reproducible)
-    "${mpirun[@]}" "$check" train --out "$work/a" || fail "first run"
+    # The first run also compares a checksum of the parameters across ranks after every step.
+    WEFT_DIST_CHECK=1 "${mpirun[@]}" -x WEFT_DIST_CHECK "$check" train --out "$work/a" ||
+      fail "first run (with WEFT_DIST_CHECK=1)"
     "${mpirun[@]}" "$check" train --out "$work/b" || fail "second run"
     "$check" compare "$work/a" "$work/b" --tolerance 0 || fail "two 2-rank runs differ"
     ;;
