@@ -11,6 +11,30 @@ namespace weft {
 namespace {
 thread_local bool grad_enabled = true;
 
+std::vector<std::pair<int, GradientReadyHook>>& ready_hooks() {
+  static std::vector<std::pair<int, GradientReadyHook>> hooks;
+  return hooks;
+}
+
+// For each position of `order`, the leaves (requiring a gradient) whose last consumer is the
+// node at that position: after it runs, their gradients are final for this backward.
+std::vector<std::vector<TensorImpl*>> leaves_final_after(
+    const std::vector<std::shared_ptr<Node>>& order) {
+  std::unordered_map<TensorImpl*, size_t> last_use;
+  std::vector<TensorImpl*> leaves;  // in first-seen order, so announcements are deterministic
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (const Tensor& input : order[i]->inputs) {
+      if (!input.defined() || input.grad_fn() || !input.requires_grad()) continue;
+      auto [slot, inserted] = last_use.emplace(input.impl(), i);
+      if (inserted) leaves.push_back(input.impl());
+      slot->second = i;
+    }
+  }
+  std::vector<std::vector<TensorImpl*>> final_after(order.size());
+  for (TensorImpl* leaf : leaves) final_after[last_use[leaf]].push_back(leaf);
+  return final_after;
+}
+
 // Add `incoming` into `slot`. The first gradient to arrive is kept as it is (=); a later one
 // is added (+=) into a *new* tensor, never in place, because a gradient may share storage
 // with another one (add's backward hands the same tensor to both of its inputs).
@@ -121,10 +145,22 @@ void run_backward(const Tensor& root, const Tensor& seed) {
   const std::shared_ptr<Node> root_node = root.grad_fn();
   pending[root_node.get()] = root_grad;
 
-  for (const std::shared_ptr<Node>& node_ptr : reverse_topological_order(root_node)) {
-    Node* node = node_ptr.get();
+  const std::vector<std::shared_ptr<Node>> order = reverse_topological_order(root_node);
+  std::vector<std::vector<TensorImpl*>> final_after;
+  if (!ready_hooks().empty()) final_after = leaves_final_after(order);
+  auto announce = [&](size_t position) {
+    if (final_after.empty()) return;
+    for (TensorImpl* leaf : final_after[position]) {
+      for (const auto& [id, hook] : ready_hooks()) hook(leaf);
+    }
+  };
+  for (size_t position = 0; position < order.size(); ++position) {
+    Node* node = order[position].get();
     auto found = pending.find(node);
-    if (found == pending.end()) continue;  // no gradient reached this node
+    if (found == pending.end()) {  // no gradient reached this node
+      announce(position);
+      continue;
+    }
     Tensor grad_output = std::move(found->second);
     pending.erase(found);
     WEFT_CHECK(node->backward, "backward through '", node->name,
@@ -153,6 +189,23 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     // Free what the node saved; its closure is not needed again.
     node->backward = nullptr;
     node->inputs.clear();
+    announce(position);
+  }
+}
+
+int add_gradient_ready_hook(GradientReadyHook hook) {
+  static int next_id = 1;
+  ready_hooks().emplace_back(next_id, std::move(hook));
+  return next_id++;
+}
+
+void remove_gradient_ready_hook(int id) {
+  auto& hooks = ready_hooks();
+  for (auto it = hooks.begin(); it != hooks.end(); ++it) {
+    if (it->first == id) {
+      hooks.erase(it);
+      return;
+    }
   }
 }
 

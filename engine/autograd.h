@@ -66,4 +66,15 @@ void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
 // Run backward from `root` with its gradient `seed` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& seed);
 
+// Gradient-ready notifications, for exchanging gradients while backward still runs (the
+// data-parallel gradient reducer, engine/distributed/gradient_reducer.h). During backward, a
+// hook is called once for every leaf that requires a gradient, as soon as the last node that
+// feeds it has run: from then on this backward adds nothing more to its `.grad` (which may be
+// undefined, when no gradient reached it). Leaves are announced in the order their gradients
+// become final, so the loss's last layers come first. Hooks run on the thread of backward().
+using GradientReadyHook = std::function<void(TensorImpl* leaf)>;
+// Returns an id for remove_gradient_ready_hook.
+int add_gradient_ready_hook(GradientReadyHook hook);
+void remove_gradient_ready_hook(int id);
+
 }  // namespace weft

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "engine/distributed/communicator.h"
 #include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
 #include "kernels/cuda_runtime/runtime.h"
@@ -23,10 +24,23 @@ bool cuda_available(std::string* reason) {
 #endif
 }
 
+namespace {
+// The GPU of this rank: its local rank modulo the GPUs present (cuda:0 for one process).
+int rank_gpu() {
+#ifdef WEFT_HAVE_CUDA
+  const int count = cuda::device_count();
+  return count > 0 ? dist::world().local_rank() % count : 0;
+#else
+  return 0;
+#endif
+}
+}  // namespace
+
 Device resolve_device(const std::string& requested) {
-  if (requested == "auto") {
+  if (requested == "auto" || requested == "cuda") {
     std::string reason;
-    if (cuda_available(&reason)) return Device::cuda(0);
+    if (cuda_available(&reason)) return Device::cuda(rank_gpu());
+    WEFT_CHECK(requested == "auto", "--device ", requested, ": no usable GPU (", reason, ")");
     std::fprintf(stderr, "weft: no usable GPU (%s); running on the CPU\n", reason.c_str());
     return Device::cpu();
   }

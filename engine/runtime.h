@@ -11,6 +11,7 @@
 namespace weft {
 
 // "auto", "cpu", "cuda" or "cuda:N". Prints the one-line notice for auto falling back to CPU.
+// In a data-parallel run "auto" and "cuda" pick cuda:<local rank mod GPUs>, one GPU per rank.
 Device resolve_device(const std::string& requested);
 
 // Whether this build has CUDA, and if so whether a GPU is usable; `reason` says why not.

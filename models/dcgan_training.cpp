@@ -7,6 +7,8 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/data/sharding.h"
+#include "engine/distributed/communicator.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
 #include "engine/train/classification.h"
@@ -29,6 +31,19 @@ void add_to_slot(const Tensor& sums, Slot slot, const Tensor& value, float weigh
 void add_mean_probability(const Tensor& sums, Slot slot, const Tensor& logits, float weight) {
   NoGradGuard no_grad;
   add_to_slot(sums, slot, mean(sigmoid(logits)), weight);
+}
+
+// The generator's input for this rank's `n` rows. In a data-parallel run every rank draws the
+// noise of the whole global batch (n x ranks rows) and keeps its own rows, so the ranks
+// generate what one process with the global batch would, and the generator stays the same on
+// every rank.
+Tensor rank_noise(int64_t n, int z_dim, Device device, Generator& noise) {
+  const int ranks = dist::world().world_size();
+  if (ranks == 1) return models::dcgan_noise(n, z_dim, device, &noise);
+  const int64_t first = n * dist::world().rank();
+  return models::dcgan_noise(n * ranks, z_dim, Device::cpu(), &noise)
+      .slice(0, first, first + n)
+      .to(device);
 }
 
 GanStepStats stats_of(const std::vector<float>& sums, double scale) {
@@ -55,8 +70,7 @@ void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
   // 1. Discriminator: real -> 1, fake -> 0. The fakes are detached, so G gets no gradient.
   discriminator_optimizer.zero_grad();
   const Tensor real_logits = nets.discriminate(real, labels);
-  const Tensor fake = nets.generate(models::dcgan_noise(n, nets.config.z_dim, device, &noise),
-                                    labels);
+  const Tensor fake = nets.generate(rank_noise(n, nets.config.z_dim, device, noise), labels);
   const Tensor fake_logits = nets.discriminate(fake.detach(), labels);
   const Tensor d_loss = bce_with_logits(real_logits, ones) + bce_with_logits(fake_logits, zeros);
   d_loss.backward();
@@ -113,8 +127,13 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
   shuffle.shuffle(order);
-  const int64_t batch = std::min<int64_t>(batch_size, data.size());
-  const int64_t steps = data.size() / batch;
+  // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h);
+  // only full batches are used, as in one process.
+  order = data::shard_order(order, batch_size, dist::shard());
+  const int64_t n = static_cast<int64_t>(order.size());
+  WEFT_CHECK(n > 0, "the GAN's training set (", data.size(), " images) has fewer images than ranks");
+  const int64_t batch = std::min<int64_t>(batch_size, n);
+  const int64_t steps = n / batch;
 
   GanEpochStats epoch;
   // The statistics stay on the device until the epoch ends: no host synchronisation per step.

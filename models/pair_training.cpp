@@ -7,6 +7,8 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/data/sharding.h"
+#include "engine/distributed/communicator.h"
 #include "engine/ops.h"
 #include "engine/report/metrics.h"
 #include "engine/train/interrupt.h"
@@ -67,7 +69,9 @@ train::EpochResult pair_train_epoch(PairModel& model, optim::Optimizer& optimize
              batch_size);
   WEFT_CHECK(!examples.empty(), "no pair examples to train on");
   model.train();
-  const std::vector<int64_t> order = balanced_order(examples, generator);
+  // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h).
+  const std::vector<int64_t> order =
+      data::shard_order(balanced_order(examples, generator), batch_size, dist::shard());
   const int64_t n = static_cast<int64_t>(order.size());
   const int64_t steps = (n + batch_size - 1) / batch_size;
   train::EpochResult result;

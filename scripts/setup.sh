@@ -18,6 +18,8 @@ packages=(
   libstb-dev             # stb_image, stb_image_write, stb_easy_font
   dataset-fashion-mnist  # the real Fashion-MNIST, in /usr/share/datasets/fashion-mnist
   python3-venv           # the .venv of the ONNX Runtime test (tests/onnx/check_onnx_export.py)
+  openmpi-bin            # mpirun: data-parallel runs and their tests (docs/distributed.md)
+  libopenmpi-dev         # MPI headers and library (without them weft builds for one process)
 )
 
 # .venv with onnx, onnxruntime and numpy, for the ONNX export test. Quick when they are already

@@ -17,6 +17,8 @@
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/distributed/communicator.h"
+#include "engine/distributed/replicate.h"
 #include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
@@ -171,7 +173,12 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
   restore_flags(cli, settings, "resumed from " + checkpoint);
 }
 
-std::string error_line(const std::string& app, const std::string& message) {
+std::string error_line(const std::string& app, const std::string& raw_message) {
+  // In a multi-rank run every rank may print the error: say which one did.
+  const std::string who = dist::world().who();
+  const std::string message = !dist::distributed() || raw_message.rfind(who, 0) == 0
+                                  ? raw_message
+                                  : who + ": " + raw_message;
   // Fold a multi-line message ("... (2 problems):\n  missing: a\n  unexpected: b") into one.
   std::string folded;
   bool pending_break = false;
@@ -247,8 +254,10 @@ void write_status_reports(const std::string& app, const std::string& status,
 
 }  // namespace
 
-int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
-             const std::function<int()>& body) {
+namespace {
+
+int run_app(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
+            const std::function<int()>& body) {
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -297,6 +306,23 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
   } catch (const std::exception& e) {
     return fail(e.what());
   }
+}
+
+}  // namespace
+
+int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, CommonOptions& common,
+             const std::function<int()>& body) {
+  // Under mpirun each process is one rank of a data-parallel run (docs/distributed.md).
+  try {
+    dist::init(&argc, &argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s\n", error_line(app, e.what()).c_str());
+    return 1;
+  }
+  const int status = run_app(app, cli, argc, argv, common, body);
+  // A failed rank ends every rank (MPI_Abort); a finished or interrupted one waits for the rest.
+  dist::shutdown(status != 0 && status != 128 + SIGINT && status != 128 + SIGTERM);
+  return status;
 }
 
 // ---- run folder and report.json ------------------------------------------------------------------
@@ -357,6 +383,9 @@ void remove_stale_temporaries(const fs::path& folder) {
 }  // namespace
 
 void prepare_run_folder(const CommonOptions& common) {
+  // Rank 0 alone prepares and writes the folder; another rank checking it could see rank 0's
+  // first checkpoint and take the folder for an older run.
+  if (!dist::is_main()) return;
   const std::string& run_dir = common.out;
   WEFT_CHECK(!run_dir.empty(), "the run folder (--out) is empty");
   std::error_code error;
@@ -389,7 +418,9 @@ nlohmann::ordered_json report_header(const std::string& app, const std::string& 
   report["device"] = device.str();
   report["cuda_graphs"] = graph::mode_name(graph::mode());
   report["seconds"] = seconds;
-  report["config"] = config;
+  nlohmann::json described = config;
+  dist::describe_ranks(described);  // world_size and global_batch_size of a multi-rank run
+  report["config"] = described;
   return report;
 }
 

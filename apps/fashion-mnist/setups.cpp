@@ -6,6 +6,8 @@
 #include <filesystem>
 
 #include "apps/common/export_onnx.h"
+#include "engine/data/sharding.h"
+#include "engine/distributed/communicator.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 #include "models/fashion_cnn.h"
@@ -215,7 +217,9 @@ std::vector<std::shared_ptr<train::Callback>> callbacks(const Options& o, int64_
   }
   if (o.schedule == "cosine") {
     // Cosine decay of the learning rate to zero over the whole run, updated every step.
-    const int64_t steps_per_epoch = (train_images + o.common.batch_size - 1) / o.common.batch_size;
+    // Under mpirun each rank takes this many steps of its share (engine/data/sharding.h).
+    const int64_t steps_per_epoch =
+        data::shard_steps(train_images, o.common.batch_size, dist::shard());
     list.push_back(std::make_shared<train::CosineAnnealing>(train::CosineAnnealingOptions{
         .t_max = steps_per_epoch * o.common.epochs, .eta_min = 0, .unit = train::ScheduleUnit::step}));
   }

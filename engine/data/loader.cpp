@@ -160,7 +160,7 @@ Loader::Loader(std::shared_ptr<const Dataset> dataset, LoaderOptions options)
 Loader::~Loader() { stop_workers(); }
 
 int64_t Loader::batches_per_epoch() const {
-  const int64_t n = dataset_->size();
+  const int64_t n = shard_.count > 1 ? static_cast<int64_t>(positions_.size()) : dataset_->size();
   return options_.drop_last ? n / options_.batch_size
                             : (n + options_.batch_size - 1) / options_.batch_size;
 }
@@ -175,11 +175,14 @@ std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
   return order;
 }
 
-void Loader::start_epoch(int64_t epoch) {
+void Loader::start_epoch(int64_t epoch, Shard shard) {
   WEFT_CHECK(epoch >= 0, "Loader: epoch must be >= 0, got ", epoch);
   stop_workers();
   epoch_ = epoch;
   order_ = epoch_order(epoch);
+  shard_ = shard;
+  positions_.clear();
+  if (shard_.count > 1) positions_ = shard_positions(dataset_->size(), options_.batch_size, shard_);
   batches_ = batches_per_epoch();
   consumed_ = 0;
   handed_out_ = 0;
@@ -187,8 +190,10 @@ void Loader::start_epoch(int64_t epoch) {
 }
 
 HostBatch Loader::build(int64_t number) const {
+  const bool sharded = shard_.count > 1;
+  const int64_t available = sharded ? static_cast<int64_t>(positions_.size()) : dataset_->size();
   const int64_t begin = number * options_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + options_.batch_size, dataset_->size());
+  const int64_t end = std::min<int64_t>(begin + options_.batch_size, available);
   const int64_t count = end - begin;
   Shape input_shape = dataset_->input_shape();
   Shape target_shape = dataset_->target_shape();
@@ -206,7 +211,8 @@ HostBatch Loader::build(int64_t number) const {
   auto* targets = static_cast<uint8_t*>(batch.targets.raw_data());
   const uint64_t key = mix(options_.seed, static_cast<uint64_t>(epoch_), kSampleStream);
   for (int64_t i = 0; i < count; ++i) {
-    const int64_t position = begin + i;  // within the epoch
+    // Within the whole epoch (a shard's k-th sample sits at positions_[k]).
+    const int64_t position = sharded ? positions_[static_cast<size_t>(begin + i)] : begin + i;
     Generator generator(key);
     generator.set_state(key, static_cast<uint64_t>(position) * kCountersPerSample);
     const int64_t index = order_[static_cast<size_t>(position)];

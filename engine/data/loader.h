@@ -35,6 +35,7 @@
 
 #include "engine/data/augment.h"
 #include "engine/data/pairs.h"
+#include "engine/data/sharding.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
 
@@ -127,12 +128,16 @@ class Loader {
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;
 
+  // Batches of the current epoch's shard (the whole dataset before the first start_epoch).
   int64_t batches_per_epoch() const;
   const LoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
 
   // Begin epoch `epoch` (stopping any epoch in progress): fixes its order and starts workers.
-  void start_epoch(int64_t epoch);
+  // With a shard of several ranks (data-parallel training) this loader hands out only the
+  // rank's share of the epoch (engine/data/sharding.h); each sample is augmented as it would
+  // be at its position in the whole epoch, so N ranks see what one process would.
+  void start_epoch(int64_t epoch, Shard shard = {});
   // The epoch's next batch, or nullopt when the epoch is over.
   std::optional<HostBatch> next();
 
@@ -148,6 +153,9 @@ class Loader {
   LoaderOptions options_;
   int64_t epoch_ = -1;
   std::vector<int64_t> order_;
+  // The epoch positions this rank loads, in order; empty when the loader is not sharded.
+  Shard shard_;
+  std::vector<int64_t> positions_;
   int64_t batches_ = 0;
   int64_t consumed_ = 0;  // batches handed to the caller this epoch
 

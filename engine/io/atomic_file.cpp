@@ -10,11 +10,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/distributed/communicator.h"
 #include "kernels/error.h"
 
 namespace weft::io {
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  if (!dist::is_main()) return;
   const std::string temporary = path + ".tmp." + std::to_string(getpid());
   const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) {

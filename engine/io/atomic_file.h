@@ -9,6 +9,9 @@
 namespace weft::io {
 
 // Throws weft::Error naming the path when any step fails; the target is then untouched.
+// In a data-parallel run only rank 0 writes (engine/distributed/communicator.h): on the other
+// ranks, which compute the same files, this returns without writing, so N ranks sharing one
+// run folder never race on it.
 void write_file_atomic(const std::string& path, std::string_view bytes);
 
 // The whole file, or weft::Error naming the path.

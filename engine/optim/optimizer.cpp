@@ -5,6 +5,7 @@
 
 #include "engine/allocator.h"
 #include "engine/dispatch.h"
+#include "engine/distributed/communicator.h"
 #include "engine/graph.h"
 #include "kernels/error.h"
 
@@ -17,8 +18,24 @@ Optimizer::Optimizer(std::vector<Tensor> params, float lr) : params_(std::move(p
   }
 }
 
+Optimizer::~Optimizer() = default;
+
+dist::GradientReducer* Optimizer::reducer() {
+  if (!dist::distributed() || params_.empty()) return nullptr;
+  if (!reducer_) reducer_ = dist::GradientReducer::create(params_);
+  return reducer_.get();
+}
+
 void Optimizer::zero_grad() {
   for (Tensor& p : params_) p.zero_grad();
+  if (dist::GradientReducer* r = reducer()) r->begin_step();
+}
+
+void Optimizer::step() {
+  dist::GradientReducer* r = reducer();
+  if (r != nullptr) r->finish_step();
+  update();
+  if (r != nullptr) r->check_identical(step_count_);
 }
 
 Tensor& Optimizer::buffer(std::vector<Tensor>& buffers, size_t index) {
@@ -131,7 +148,7 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& o) : Optimizer(std::move(
              "SGD: Nesterov momentum needs momentum > 0 and zero dampening");
 }
 
-void SGD::step() {
+void SGD::update() {
   ++step_count_;
   // In a capture the count moves at each replay, before the scalars are staged.
   graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
@@ -169,7 +186,7 @@ NamedTensors SGD::state_tensors() const { return named_buffers({{"momentum_buffe
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
     : Optimizer(std::move(params), o.lr), options(o), decoupled_(decoupled) {}
 
-void Adam::step() {
+void Adam::update() {
   ++step_count_;
   graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   std::vector<TensorGroup> groups;  // one multi-tensor update per device

@@ -15,9 +15,11 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/distributed/gradient_reducer.h"
 #include "engine/nn/module.h"
 #include "engine/tensor.h"
 
@@ -25,12 +27,15 @@ namespace weft::optim {
 
 using nn::NamedTensors;
 
+// In a data-parallel run (engine/distributed/communicator.h) step() first averages the
+// gradients over the ranks (engine/distributed/gradient_reducer.h; zero_grad() opens the
+// exchange that backward starts bucket by bucket), then updates.
 class Optimizer {
  public:
   explicit Optimizer(std::vector<Tensor> params, float lr);
-  virtual ~Optimizer() = default;
+  virtual ~Optimizer();
 
-  virtual void step() = 0;
+  void step();
   void zero_grad();
 
   float lr() const { return lr_; }
@@ -53,11 +58,17 @@ class Optimizer {
   // count advanced at each replay. Null outside a capture.
   const float* captured_scalars(Device device, const std::function<std::vector<float>()>& values);
   virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
+  // The update itself, after the gradients are final.
+  virtual void update() = 0;
 
   std::vector<Tensor> params_;
   float lr_;
   int64_t step_count_ = 0;
   Tensor graph_scalars_;  // see captured_scalars
+
+ private:
+  dist::GradientReducer* reducer();
+  std::unique_ptr<dist::GradientReducer> reducer_;
 };
 
 struct SgdOptions {
@@ -68,7 +79,6 @@ struct SgdOptions {
 class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SgdOptions& options);
-  void step() override;
   std::string name() const override { return "SGD"; }
   NamedTensors state_tensors() const override;
   SgdOptions options;
@@ -77,6 +87,7 @@ class SGD : public Optimizer {
   std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
     return {{"momentum_buffer", &momentum_}};
   }
+  void update() override;
 
  private:
   std::vector<Tensor> momentum_;
@@ -90,7 +101,6 @@ struct AdamOptions {
 class Adam : public Optimizer {
  public:
   Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled = false);
-  void step() override;
   std::string name() const override { return decoupled_ ? "AdamW" : "Adam"; }
   NamedTensors state_tensors() const override;
   AdamOptions options;
@@ -99,6 +109,7 @@ class Adam : public Optimizer {
   std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() override {
     return {{"exp_avg", &exp_avg_}, {"exp_avg_sq", &exp_avg_sq_}};
   }
+  void update() override;
 
  private:
   bool decoupled_;

@@ -4,12 +4,16 @@
 #include <cstdio>
 
 #include "engine/allocator.h"
+#include "engine/distributed/communicator.h"
 #include "kernels/error.h"
 
 namespace weft::train {
 
 CapturedSteps::CapturedSteps(Device device, int warmup)
-    : device_(device), warmup_(warmup), enabled_(graph::enabled_for(device)) {
+    : device_(device),
+      warmup_(warmup),
+      // Several ranks exchange gradients and stop requests through the host at every step.
+      enabled_(graph::enabled_for(device) && !dist::distributed()) {
   WEFT_CHECK(warmup >= 1, "CapturedSteps: at least one warm-up step runs before a capture");
 }
 

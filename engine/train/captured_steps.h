@@ -7,6 +7,9 @@
 //       ... forward on in[0], loss against in[1], backward, optimizer.step(), meter.add_* ...
 //     });
 //
+// Graphs stay off in a data-parallel run (engine/distributed/): its steps talk to the other
+// ranks through the host.
+//
 // run() takes the batch's tensors in host memory and the step as a function of the same tensors
 // on the device. What it does with them:
 //   * eager (graphs off for the device, --cuda-graphs / graph::mode()): uploads them and calls

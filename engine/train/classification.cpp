@@ -5,6 +5,8 @@
 #include <numeric>
 
 #include "engine/autograd.h"
+#include "engine/data/sharding.h"
+#include "engine/distributed/communicator.h"
 #include "engine/ops.h"
 #include "engine/train/captured_steps.h"
 #include "engine/train/interrupt.h"
@@ -87,17 +89,20 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
   generator.shuffle(order);
+  // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h).
+  order = data::shard_order(order, batch_size, dist::shard());
+  const int64_t n = static_cast<int64_t>(order.size());
   EpochResult result;
   StepMeter meter(device, hooks);
-  const int64_t steps = (data.size() + batch_size - 1) / batch_size;
+  const int64_t steps = (n + batch_size - 1) / batch_size;
   // Declared after the meter, so the graph (which writes the meter's sums) goes first.
   CapturedSteps captured(hooks.skip_nonfinite ? Device::cpu() : device);
-  for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
     if (stop_requested()) {
       result.completed = false;
       break;
     }
-    const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
+    const int64_t end = std::min<int64_t>(begin + batch_size, n);
     const int64_t step = begin / batch_size + 1;
     const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
     if (hooks.skip_nonfinite) {

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "engine/distributed/communicator.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 
@@ -108,6 +109,7 @@ double number_from_json(const OrderedJson& value, const std::string& where) {
 }
 
 void append_to_file(const std::string& path, const std::string& text) {
+  if (!dist::is_main()) return;  // rank 0 alone writes the run's files
   std::ofstream out(path, std::ios::app | std::ios::binary);
   WEFT_CHECK(out.good(), "cannot open ", path, " for appending");
   out << text;

@@ -15,6 +15,11 @@ namespace {
 std::atomic<int> requested_signal{0};
 static_assert(std::atomic<int>::is_always_lock_free);
 
+// Distributed runs: whether stop_requested() reports the agreed decision, and that decision
+// (the agreed signal, -1 for request_stop(), 0 for none). Touched by the training thread only.
+bool agreement_on = false;
+int agreed_signal = 0;
+
 struct sigaction previous_interrupt_action, previous_terminate_action;
 
 // Only async-signal-safe calls here: write(), signal(), raise().
@@ -33,19 +38,33 @@ extern "C" void on_stop_signal(int signal_number) {
 
 }  // namespace
 
-bool stop_requested() { return requested_signal.load() != 0; }
+bool local_stop_requested() { return requested_signal.load() != 0; }
+
+int local_stop_signal() { return requested_signal.load(); }
+
+bool stop_requested() { return agreement_on ? agreed_signal != 0 : local_stop_requested(); }
 
 int stop_signal() {
-  const int value = requested_signal.load();
+  const int value = agreement_on ? agreed_signal : requested_signal.load();
   return value > 0 ? value : 0;
 }
+
+void use_agreed_stop(bool on) {
+  agreement_on = on;
+  agreed_signal = 0;
+}
+
+void agree_stop(int signal_number) { agreed_signal = signal_number != 0 ? signal_number : -1; }
 
 void request_stop() {
   int expected = 0;
   requested_signal.compare_exchange_strong(expected, -1);
 }
 
-void clear_stop_request() { requested_signal.store(0); }
+void clear_stop_request() {
+  requested_signal.store(0);
+  agreed_signal = 0;
+}
 
 StopOnSignals::StopOnSignals() {
   struct sigaction action = {};

@@ -12,7 +12,17 @@
 namespace weft::train {
 
 // True once SIGINT or SIGTERM arrived (while a StopOnSignals is alive) or request_stop() ran.
+// In a distributed run (use_agreed_stop(true)), true once the ranks agreed to stop instead.
 bool stop_requested();
+// This process's own request, agreed on or not, and its signal (-1 for request_stop()).
+bool local_stop_requested();
+int local_stop_signal();
+// Distributed runs: every rank must leave the loop at the same step, or the others would wait
+// for it in the next collective. With agreement on, stop_requested() turns true only after
+// agree_stop(), which the gradient exchange calls on every rank when any rank had a local
+// request (engine/distributed/gradient_reducer.h); `signal_number` is the largest signal seen.
+void use_agreed_stop(bool on);
+void agree_stop(int signal_number);
 // The signal that asked to stop, or 0 when nobody did or request_stop() did.
 int stop_signal();
 // Ask the loop to stop as a signal would (for tests and for callers with their own UI).

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/distributed/communicator.h"
 #include "engine/ops.h"
 #include "engine/train/interrupt.h"
 #include "engine/train/step_meter.h"
@@ -60,7 +61,8 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
                                data::Loader& loader, int epoch, Device device,
                                Objective objective, const StepHooks& hooks) {
   model.train();
-  loader.start_epoch(epoch);
+  // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h).
+  loader.start_epoch(epoch, dist::shard());
   const int64_t steps = loader.batches_per_epoch();
   EpochResult result;
   StepMeter meter(device, hooks);

@@ -12,6 +12,8 @@
 #include <set>
 #include <string>
 
+#include "engine/distributed/communicator.h"
+#include "engine/distributed/replicate.h"
 #include "engine/io/safetensors.h"
 #include "kernels/error.h"
 
@@ -46,6 +48,18 @@ uint64_t parse_u64(const std::string& text, const std::string& what) {
   throw Error(what + ": '" + text + "' is not an unsigned integer");
 }
 
+// Every rank's metrics replaced by their mean over the ranks (equal shards, so the mean of
+// the ranks' means is the mean over all samples), so every rank logs and decides the same.
+Metrics mean_over_ranks(const Metrics& metrics, const char* what) {
+  if (!dist::distributed()) return metrics;
+  std::vector<double> values;
+  for (const auto& [name, value] : metrics.entries()) values.push_back(value);
+  values = dist::mean_over_ranks(values, what);
+  Metrics mean;
+  for (size_t i = 0; i < values.size(); ++i) mean.set(metrics.entries()[i].first, values[i]);
+  return mean;
+}
+
 const char* signal_name(int signal_number) {
   switch (signal_number) {
     case SIGINT: return "SIGINT";
@@ -73,6 +87,13 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions 
     : model_(model), optimizer_(optimizer), options_(std::move(options)),
       context_(model, optimizer, options_.epochs) {
   WEFT_CHECK(options_.epochs >= 0, "epochs must be >= 0, got ", options_.epochs);
+  if (dist::distributed()) {
+    // A step skipped on one rank alone would leave the others waiting in its exchange.
+    WEFT_CHECK(!options_.skip_nonfinite_steps, "--skip-nonfinite-steps is not available with ",
+               dist::world().world_size(), " ranks: every rank must take every step");
+    // The number of ranks changes the experiment (the global batch), so --resume checks it.
+    dist::describe_ranks(options_.config);
+  }
   context_.log = [this](const std::string& line) { log(line); };
 }
 
@@ -364,6 +385,9 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
     save_checkpoint((fs::path(options_.run_dir) / kLastCheckpoint).string());
   }
   result.first_epoch = completed_epochs_ + 1;
+  // Every rank starts from rank 0's weights (the same seed gives the same ones; this makes
+  // sure, and costs one broadcast).
+  dist::broadcast_state(model_);
 
   for (const auto& callback : callbacks_) callback->on_train_begin(context_);
   for (const auto& callback : callbacks_) log(callback->describe());
@@ -390,12 +414,12 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
     const int64_t steps_before = optimizer_.step_count();
     Metrics metrics;
     try {
-      metrics = train_epoch(epoch);
+      metrics = mean_over_ranks(train_epoch(epoch), "training metrics");
     } catch (const NonFiniteLoss& e) {
       throw Error(diverged_message(epoch, e.what()));
     }
     const double train_seconds = seconds_since(epoch_start);
-    if (!stop_requested() && validate) metrics.merge(validate(epoch));
+    if (!stop_requested() && validate) metrics.merge(mean_over_ranks(validate(epoch), "validation metrics"));
     if (!stop_requested()) {
       for (const auto& [name, value] : metrics.entries()) {
         if (name.find("loss") != std::string::npos && !std::isfinite(value)) {

@@ -37,6 +37,14 @@
 // from generators whose state is in the checkpoint, and train_epoch/validate depend on nothing
 // else that changes between epochs.
 //
+// Data-parallel runs (mpirun -np N, engine/distributed/communicator.h): every rank runs fit()
+// with the same options. Rank 0 alone writes files (engine/io/atomic_file.h); every rank reads
+// the --resume checkpoint; after loading, rank 0's weights are broadcast; each epoch's train and
+// validation metrics are averaged over the ranks, so logs, files and callbacks' decisions are
+// the same on all of them. The config gets "world_size" and, when it has an integer
+// "batch_size" (per rank), "global_batch_size", so --resume with another number of ranks is
+// refused. skip_nonfinite_steps is refused (a step skipped on one rank would stall the rest).
+//
 // Interruption (SIGINT/SIGTERM, or request_stop()): train_epoch should return early after the
 // step in progress when stop_requested() turns true. An interrupted epoch does not count: the
 // trainer discards it, leaves last.safetensors at the end of the previous complete epoch (it

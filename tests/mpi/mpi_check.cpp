@@ -1,0 +1,211 @@
+// weft_mpi_check: a tiny classifier trained through the shared Trainer and classification loop,
+// for the data-parallel tests (tests/CMakeLists.txt, label `mpi`, run by tests/mpi/mpi_test.sh).
+//
+//   weft_mpi_check train --out DIR [--batch B] [--epochs E] [--samples N] [--resume]
+//                        [--step-delay-ms MS] [--adam]
+//       one run, as one process or as every rank under mpirun: DIR/last.safetensors and
+//       DIR/metrics.jsonl (rank 0 writes them). --step-delay-ms makes each step last that long
+//       (the fault tests need a run that is still going when they strike). The optimizer is
+//       SGD with momentum, or Adam with --adam.
+//   weft_mpi_check compare DIR_A DIR_B --tolerance T
+//       exit 0 when the two runs' weights (largest absolute difference) and per-epoch training
+//       losses (largest relative difference) agree within T (0: bit for bit), 1 otherwise.
+//
+// The model (Conv 4x3x3 -> ReLU -> Flatten -> Linear 10, no dropout, no batch norm) and the
+// data (8x8 images whose class lights one pixel, over seeded noise) make a step of N ranks with
+// batch B the same computation as one process with batch N x B, up to float summation order.
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/data/fashion_mnist.h"
+#include "engine/distributed/communicator.h"
+#include "engine/distributed/gradient_reducer.h"
+#include "engine/io/safetensors.h"
+#include "engine/nn/layers.h"
+#include "engine/optim/optimizer.h"
+#include "engine/random.h"
+#include "engine/train/classification.h"
+#include "engine/train/trainer.h"
+#include "kernels/error.h"
+
+namespace {
+
+using namespace weft;
+
+struct Options {
+  std::string out;
+  int batch = 4;
+  int epochs = 3;
+  int64_t samples = 64;
+  bool resume = false;
+  int step_delay_ms = 0;
+  bool adam = false;
+};
+
+// 8x8 single-channel images; class c lights pixel 6c (mod 64) above uniform noise.
+data::LabeledImages make_data(int64_t count, uint64_t seed) {
+  data::LabeledImages d;
+  d.images = Tensor::empty({count, 1, 8, 8}, DType::u8);
+  d.labels = Tensor::empty({count}, DType::i32);
+  Generator noise(seed);
+  uint8_t* pixels = d.images.data<uint8_t>();
+  int32_t* labels = d.labels.data<int32_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    const int32_t label = static_cast<int32_t>(noise.randint(10));
+    labels[i] = label;
+    for (int p = 0; p < 64; ++p) pixels[i * 64 + p] = static_cast<uint8_t>(noise.randint(100));
+    pixels[i * 64 + (label * 6) % 64] = 255;
+  }
+  return d;
+}
+
+std::shared_ptr<nn::Sequential> make_model() {
+  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2d>(1, 4, 3), std::make_shared<nn::ReLU>(),
+      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(4 * 6 * 6, 10)});
+}
+
+int train_run(const Options& o) {
+  WEFT_CHECK(!o.out.empty(), "train: --out DIR is required");
+  default_generator().set_state(7, 0);
+  const data::LabeledImages train_set = make_data(o.samples, 11);
+  const data::LabeledImages val_set = make_data(32, 12);
+  auto model = make_model();
+  std::unique_ptr<optim::Optimizer> optimizer_owner;
+  if (o.adam) {
+    optimizer_owner = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3f});
+  } else {
+    optimizer_owner = std::make_unique<optim::SGD>(model->parameters(),
+                                                   optim::SgdOptions{.lr = 0.05f, .momentum = 0.9f});
+  }
+  optim::Optimizer& optimizer = *optimizer_owner;
+  Generator shuffle(5);
+  nlohmann::json config = {{"batch_size", o.batch}, {"samples", o.samples}};
+  train::Trainer trainer(*model, optimizer,
+                         {.epochs = o.epochs, .run_dir = o.out, .seed = 7, .config = config,
+                          .resume = o.resume ? o.out : std::string(),
+                          .progress = train::ProgressStyle::lines});
+  trainer.register_generator("shuffle", shuffle);
+  train::StepHooks hooks = trainer.step_hooks();
+  if (o.step_delay_ms > 0) {
+    hooks.after_step = [&o](int64_t, int64_t) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(o.step_delay_ms));
+    };
+  }
+  const auto started = std::chrono::steady_clock::now();
+  const train::TrainResult result = trainer.fit(
+      [&](int) {
+        const train::EpochResult r = train::train_epoch(*model, optimizer, train_set, o.batch,
+                                                        Device::cpu(), shuffle, {}, hooks);
+        return train::Metrics{{"loss", r.loss}, {"accuracy", r.accuracy}};
+      },
+      [&](int) {
+        const train::Evaluation e = train::evaluate(*model, val_set, 16, Device::cpu());
+        return train::Metrics{{"val_loss", e.loss}, {"val_accuracy", e.accuracy}};
+      });
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const dist::ExchangeTotals& totals = dist::exchange_totals();
+  std::fprintf(stderr, "weft_mpi_check: %s: %d epochs in %.3f s, %lld gradient exchanges, %.3f s exchanging\n",
+               dist::world().who().c_str(), result.epochs_completed, seconds,
+               static_cast<long long>(totals.steps), totals.exchange_seconds);
+  return result.exit_code();
+}
+
+std::vector<double> epoch_losses(const std::string& dir) {
+  std::ifstream in(dir + "/metrics.jsonl");
+  WEFT_CHECK(in.good(), "compare: cannot read ", dir, "/metrics.jsonl");
+  std::vector<double> losses;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    losses.push_back(nlohmann::json::parse(line).at("loss").get<double>());
+  }
+  return losses;
+}
+
+int compare_runs(const std::string& a, const std::string& b, double tolerance) {
+  const io::SafetensorsContents first = io::load_safetensors(a + "/last.safetensors");
+  const io::SafetensorsContents second = io::load_safetensors(b + "/last.safetensors");
+  double weight_difference = 0;
+  int64_t compared = 0;
+  for (const auto& [name, tensor] : first.tensors) {
+    if (name.rfind("model.", 0) != 0) continue;
+    auto other = second.tensors.find(name);
+    WEFT_CHECK(other != second.tensors.end(), "compare: ", b, " has no tensor ", name);
+    const std::vector<float> x = tensor.to_vector<float>(), y = other->second.to_vector<float>();
+    WEFT_CHECK(x.size() == y.size(), "compare: ", name, " differs in size");
+    for (size_t i = 0; i < x.size(); ++i) {
+      weight_difference = std::max(weight_difference, static_cast<double>(std::fabs(x[i] - y[i])));
+    }
+    ++compared;
+  }
+  WEFT_CHECK(compared > 0, "compare: ", a, " holds no model tensors");
+  const std::vector<double> la = epoch_losses(a), lb = epoch_losses(b);
+  WEFT_CHECK(!la.empty() && la.size() == lb.size(), "compare: ", a, " has ", la.size(),
+             " epochs of metrics, ", b, " has ", lb.size());
+  double loss_difference = 0;
+  for (size_t e = 0; e < la.size(); ++e) {
+    loss_difference = std::max(loss_difference, std::fabs(la[e] - lb[e]) / std::max(1e-12, std::fabs(lb[e])));
+  }
+  std::printf("compared %lld tensors and %zu epochs: largest weight difference %.3g, largest "
+              "relative loss difference %.3g (tolerance %.3g); losses",
+              static_cast<long long>(compared), la.size(), weight_difference, loss_difference,
+              tolerance);
+  for (size_t e = 0; e < la.size(); ++e) std::printf(" %.6f/%.6f", la[e], lb[e]);
+  std::printf("\n");
+  return weight_difference <= tolerance && loss_difference <= tolerance ? 0 : 1;
+}
+
+int run(int argc, char** argv) {
+  WEFT_CHECK(argc >= 2, "usage: weft_mpi_check train --out DIR ... | compare A B --tolerance T");
+  const std::string command = argv[1];
+  if (command == "compare") {
+    WEFT_CHECK(argc == 6 && std::string(argv[4]) == "--tolerance",
+               "usage: weft_mpi_check compare DIR_A DIR_B --tolerance T");
+    return compare_runs(argv[2], argv[3], std::atof(argv[5]));
+  }
+  WEFT_CHECK(command == "train", "unknown command '", command, "' (expected train or compare)");
+  Options o;
+  for (int i = 2; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> std::string {
+      WEFT_CHECK(i + 1 < argc, flag, " needs a value");
+      return argv[++i];
+    };
+    if (flag == "--out") o.out = value();
+    else if (flag == "--batch") o.batch = std::stoi(value());
+    else if (flag == "--epochs") o.epochs = std::stoi(value());
+    else if (flag == "--samples") o.samples = std::stoll(value());
+    else if (flag == "--step-delay-ms") o.step_delay_ms = std::stoi(value());
+    else if (flag == "--resume") o.resume = true;
+    else if (flag == "--adam") o.adam = true;
+    else throw Error("unknown flag '" + flag + "'");
+  }
+  return train_run(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int status = 1;
+  try {
+    dist::init(&argc, &argv);
+    status = run(argc, argv);
+  } catch (const std::exception& e) {
+    const std::string who = weft::dist::world().who();
+    const std::string message = e.what();
+    std::fprintf(stderr, "weft_mpi_check: error: %s\n",
+                 (message.rfind(who, 0) == 0 ? message : who + ": " + message).c_str());
+    status = 1;
+  }
+  dist::shutdown(status != 0 && status != 130 && status != 143);
+  return status;
+}
