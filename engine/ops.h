@@ -107,5 +107,10 @@ Tensor mse(const Tensor& x, const Tensor& target);
 // ---- conversion ----
 // uint8 pixels -> float32 x * scale + shift (not differentiable).
 Tensor u8_to_f32(const Tensor& x, float scale, float shift);
+// Rows `indices` (int32 [B]) of a uint8 data set [N, ...] on the same device, as float32
+// [B, ...] = x * scale + shift: a batch gathered where the data set lives (not differentiable).
+// Indices are checked against N on the CPU; on a GPU they must come from the caller's own
+// permutation (a kernel cannot report them).
+Tensor gather_u8_to_f32(const Tensor& data, const Tensor& indices, float scale, float shift);
 
 }  // namespace weft

@@ -160,6 +160,12 @@ AdamScalars adam_scalars(const AdamStep& s);
   X(elementwise, u8_to_f32,                                                                       \
     (int64_t count, const uint8_t* x, float scale, float shift, float* y),                        \
     (count, x, scale, shift, y))                                                                  \
+  /* y[r, :] = src[indices[r], :] * scale + shift: a batch of rows gathered from a data set   \
+     resident on the device, as floats (rows of row_elements bytes) */                          \
+  X(elementwise, gather_u8_to_f32,                                                                \
+    (int rows, int64_t row_elements, const uint8_t* src, const int32_t* indices, float scale,     \
+     float shift, float* y),                                                                      \
+    (rows, row_elements, src, indices, scale, shift, y))                                          \
   /* ---- softmax ---- */                                                                       \
   X(softmax, softmax_forward, (int rows, int cols, const float* x, float* y), (rows, cols, x, y)) \
   X(softmax, softmax_backward,                                                                    \
@@ -231,7 +237,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 49, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 50, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

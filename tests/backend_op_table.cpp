@@ -166,6 +166,19 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
     list.add("fill" + shape, cases::fill(n, 3.25f));
     list.add("u8_to_f32" + shape, cases::u8_to_f32(n, 1.0f / 255.0f, -0.5f));
   }
+  // Row gathers: one row, Fashion-MNIST images, short rows, and rows longer than the grid's
+  // stride (64 blocks of 256 threads) so the loop within a row turns.
+  struct Gather {
+    int rows;
+    int64_t row_elements;
+    int source_rows;
+  };
+  for (const Gather& g : {Gather{1, 1, 1}, Gather{7, 784, 20}, Gather{33, 3, 5},
+                          Gather{2, 20000, 3}}) {
+    list.add("gather_u8_to_f32 rows=" + std::to_string(g.rows) + " of " +
+                 std::to_string(g.row_elements) + " from " + std::to_string(g.source_rows),
+             cases::gather_u8_to_f32(g.rows, g.row_elements, g.source_rows, 1.0f / 255.0f, -0.5f));
+  }
   for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{257}, int64_t{100003}}) {
     list.add("sum n=" + std::to_string(n), cases::sum(n), 1e-4, 1e-5);
   }

@@ -180,4 +180,28 @@ Tensor u8_to_f32(const Tensor& x, float scale, float shift) {
   return out;
 }
 
+Tensor gather_u8_to_f32(const Tensor& data, const Tensor& indices, float scale, float shift) {
+  const char* op = "gather_u8_to_f32";
+  WEFT_CHECK(data.dtype() == DType::u8 && data.ndim() >= 1, op,
+             ": data must be uint8 [N, ...], got ", data.str());
+  WEFT_CHECK(indices.dtype() == DType::i32 && indices.ndim() == 1, op,
+             ": indices must be int32 [B], got ", indices.str());
+  WEFT_CHECK(data.device() == indices.device(), op, ": data on ", data.device().str(),
+             " and indices on ", indices.device().str());
+  const int64_t rows = data.dim(0);
+  if (indices.device().is_cpu()) {
+    for (const int32_t i : indices.to_vector<int32_t>()) {
+      WEFT_CHECK(i >= 0 && i < rows, op, ": index ", i, " outside the ", rows, " rows");
+    }
+  }
+  Shape shape = data.shape();
+  shape[0] = indices.dim(0);
+  Tensor out = Tensor::empty(shape, DType::f32, data.device());
+  const int64_t row_elements = rows > 0 ? data.numel() / rows : 0;
+  dispatch(data.device())
+      .gather_u8_to_f32(static_cast<int>(indices.dim(0)), row_elements, data.data<uint8_t>(),
+                        indices.data<int32_t>(), scale, shift, out.data<float>());
+  return out;
+}
+
 }  // namespace weft

@@ -2,6 +2,7 @@
 #include "engine/train/classification.h"
 
 #include <cstring>
+#include <mutex>
 #include <numeric>
 
 #include "engine/autograd.h"
@@ -80,6 +81,31 @@ std::vector<int32_t> argmax_rows(const std::vector<float>& values, int64_t rows,
   return out;
 }
 
+Tensor resident_images(const data::LabeledImages& data, Device device) {
+  if (!(device.is_cuda() || device.is_emu()) || data.images.dtype() != DType::u8 ||
+      data.images.numel() > kResidentLimitBytes || data.size() == 0) {
+    return Tensor();
+  }
+  // One entry: the last data set uploaded, kept with a reference to its host tensor so that its
+  // storage (whose address is the key) cannot be freed and reused for other data while cached.
+  // Never destroyed: a device tensor must not be freed after the CUDA runtime has shut down.
+  struct Cache {
+    std::mutex mutex;
+    Tensor host, on_device;
+  };
+  static Cache* cache = new Cache;
+  std::lock_guard<std::mutex> lock(cache->mutex);
+  const bool hit = cache->host.defined() && cache->host.raw_data() == data.images.raw_data() &&
+                   cache->host.shape() == data.images.shape() &&
+                   cache->on_device.device() == device;
+  if (!hit) {
+    cache->on_device = Tensor();  // the previous copy goes first
+    cache->on_device = data.images.to(device);
+    cache->host = data.images;
+  }
+  return cache->on_device;
+}
+
 EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
                         const data::LabeledImages& data, int batch_size, Device device,
                         Generator& generator, const Normalization& norm,
@@ -97,6 +123,17 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   const int64_t steps = (n + batch_size - 1) / batch_size;
   // Declared after the meter, so the graph (which writes the meter's sums) goes first.
   CapturedSteps captured(hooks.skip_nonfinite ? Device::cpu() : device);
+  // The data set on the device when it can live there (resident_images), else undefined.
+  const Tensor resident = augmentation.active() ? Tensor() : resident_images(data, device);
+  const auto train_step = [&](const Tensor& images, const Tensor& labels, int64_t rows) {
+    optimizer.zero_grad();
+    Tensor logits = model(images);
+    Tensor loss = cross_entropy(logits, labels);
+    loss.backward();
+    optimizer.step();
+    meter.add_loss(loss, rows);
+    meter.add_argmax_hits(logits.detach(), labels);
+  };
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     if (stop_requested()) {
       result.completed = false;
@@ -104,6 +141,24 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
     }
     const int64_t end = std::min<int64_t>(begin + batch_size, n);
     const int64_t step = begin / batch_size + 1;
+    if (resident.defined() && !hooks.skip_nonfinite) {
+      // Only the batch's row numbers and labels go up; the rows are gathered on the device.
+      Tensor rows = Tensor::empty({end - begin}, DType::i32);
+      Tensor labels = Tensor::empty({end - begin}, DType::i32);
+      const int32_t* all_labels = data.labels.data<int32_t>();
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t j = order[static_cast<size_t>(i)];
+        rows.data<int32_t>()[i - begin] = static_cast<int32_t>(j);
+        labels.data<int32_t>()[i - begin] = all_labels[j];
+      }
+      if (hooks.before_step) hooks.before_step();
+      captured.run({rows, labels}, [&](const std::vector<Tensor>& in) {
+        train_step(gather_u8_to_f32(resident, in[0], norm.scale, norm.shift), in[1], end - begin);
+      });
+      if (hooks.after_step) hooks.after_step(step, steps);
+      meter.end_step(step);
+      continue;
+    }
     const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
     if (hooks.skip_nonfinite) {
       // Each loss is read before its update, so the step runs eagerly, in this order.
@@ -121,13 +176,7 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
       if (hooks.before_step) hooks.before_step();
       captured.run({host.images, host.labels}, [&](const std::vector<Tensor>& in) {
         const Batch batch = device_batch(in[0], in[1], norm);
-        optimizer.zero_grad();
-        Tensor logits = model(batch.images);
-        Tensor loss = cross_entropy(logits, batch.labels);
-        loss.backward();
-        optimizer.step();
-        meter.add_loss(loss, end - begin);
-        meter.add_argmax_hits(logits.detach(), batch.labels);
+        train_step(batch.images, batch.labels, end - begin);
       });
     }
     if (hooks.after_step) hooks.after_step(step, steps);

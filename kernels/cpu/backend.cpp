@@ -145,6 +145,15 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for if (count > 65536)
     for (int64_t i = 0; i < count; ++i) y[i] = static_cast<float>(x[i]) * scale + shift;
   }
+  void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src,
+                        const int32_t* indices, float scale, float shift, float* y) override {
+#pragma omp parallel for if (int64_t{rows} * row_elements > 65536)
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* row = src + int64_t{indices[r]} * row_elements;
+      float* out = y + int64_t{r} * row_elements;
+      for (int64_t e = 0; e < row_elements; ++e) out[e] = static_cast<float>(row[e]) * scale + shift;
+    }
+  }
 
   void softmax_forward(int rows, int cols, const float* x, float* y) override {
     cpu::softmax_forward(rows, cols, x, y);

@@ -1,6 +1,7 @@
 // Hand-written CUDA kernels for elementwise work (declared in elementwise.h).
 //
-// Map kernels (activations, binary arithmetic, affine, scale_by, axpy, fill, u8_to_f32)
+// Map kernels (activations, binary arithmetic, affine, scale_by, axpy, fill, u8_to_f32; the row
+// gather gather_u8_to_f32 is described at its kernel)
 //   for_each_kernel<Op> (common.h): one grid-stride loop; thread t of a grid of T threads calls
 //   op(i) for i = t, t + T, t + 2T, ... < count, and op(i) reads its inputs at i and writes
 //   output i. Consecutive threads touch consecutive elements, so a warp's loads and stores
@@ -376,6 +377,34 @@ void axpy_accumulate(int64_t count, float alpha, const float* x, float* y, cudaS
 
 void fill(int64_t count, float value, float* y, cudaStream_t stream) {
   for_each(count, Fill{value, y}, stream);
+}
+
+// Gathering a batch from a resident data set: block (x, y) converts a stretch of output row y
+// (grid-stride over rows when there are more than gridDim.y) whose source row indices[y] it
+// reads once from global memory into a register; thread t of the block converts elements
+// t, t + T, ... of the row (T threads in the x dimension of the grid), so a warp reads
+// consecutive bytes of one image and writes consecutive floats. No shared memory.
+__global__ void gather_rows_kernel(int rows, int64_t row_elements, const uint8_t* src,
+                                   const int32_t* indices, float scale, float shift, float* y) {
+  for (int r = static_cast<int>(blockIdx.y); r < rows; r += static_cast<int>(gridDim.y)) {
+    const uint8_t* row = src + static_cast<int64_t>(indices[r]) * row_elements;
+    float* out = y + static_cast<int64_t>(r) * row_elements;
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < row_elements;
+         e += stride) {
+      out[e] = static_cast<float>(row[e]) * scale + shift;
+    }
+  }
+}
+
+void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src, const int32_t* indices,
+                      float scale, float shift, float* y, cudaStream_t stream) {
+  if (rows <= 0 || row_elements <= 0) return;
+  const int64_t per_row = (row_elements + kBlockThreads - 1) / kBlockThreads;
+  const dim3 grid(static_cast<unsigned>(per_row < 64 ? per_row : 64),
+                  static_cast<unsigned>(rows < 65535 ? rows : 65535));
+  WEFT_LAUNCH(gather_rows_kernel, grid, kBlockThreads, 0, stream, rows, row_elements, src,
+              indices, scale, shift, y);
 }
 
 void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y,

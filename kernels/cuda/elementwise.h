@@ -38,6 +38,9 @@ void affine(int64_t count, float alpha, float beta, const float* x, float* y,
 void scale_by(int64_t count, const float* scale, const float* x, float* y, cudaStream_t stream);
 void axpy_accumulate(int64_t count, float alpha, const float* x, float* y, cudaStream_t stream);
 void fill(int64_t count, float value, float* y, cudaStream_t stream);
+// Rows indices[0..rows) of a uint8 data set, as floats (see gather_rows_kernel).
+void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src, const int32_t* indices,
+                      float scale, float shift, float* y, cudaStream_t stream);
 void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y,
                cudaStream_t stream);
 

@@ -252,6 +252,10 @@ class HandBackend : public Backend {
   void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y) override {
     cuda::u8_to_f32(count, x, scale, shift, y, stream());
   }
+  void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src,
+                        const int32_t* indices, float scale, float shift, float* y) override {
+    cuda::gather_u8_to_f32(rows, row_elements, src, indices, scale, shift, y, stream());
+  }
 
   // ---- softmax ----
 

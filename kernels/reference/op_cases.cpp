@@ -446,6 +446,21 @@ OpCall u8_to_f32(int64_t count, float scale, float shift) {
       }};
 }
 
+OpCall gather_u8_to_f32(int rows, int64_t row_elements, int source_rows, float scale,
+                        float shift) {
+  std::vector<uint8_t> pixels(static_cast<size_t>(source_rows * row_elements));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 % 251);
+  return {Op::gather_u8_to_f32,
+          {{"src", ElementType::u8, Role::input, source_rows * row_elements,
+            Content::given_bytes(pixels)},
+           in_i32("indices", rows, Content::class_index(source_rows)),
+           out("y", rows * row_elements)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.gather_u8_to_f32(rows, row_elements, static_cast<const uint8_t*>(b[0]), i32(b, 1),
+                                scale, shift, f32(b, 2));
+          }};
+}
+
 // ---- softmax ------------------------------------------------------------------------------------
 //
 // Backwards get a y that a forward could have produced: probabilities in [0, 1) for softmax,

@@ -145,6 +145,8 @@ OpCall axpy_accumulate(int64_t count, float alpha);
 OpCall fill(int64_t count, float value);
 OpCall sum(int64_t count);
 OpCall u8_to_f32(int64_t count, float scale, float shift);
+// `rows` rows gathered from a data set of `source_rows` rows (indices repeat and skip).
+OpCall gather_u8_to_f32(int rows, int64_t row_elements, int source_rows, float scale, float shift);
 
 OpCall softmax_forward(int rows, int cols);
 OpCall softmax_backward(int rows, int cols);
