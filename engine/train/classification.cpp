@@ -5,7 +5,9 @@
 #include <mutex>
 #include <numeric>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/data/sharding.h"
 #include "engine/distributed/communicator.h"
 #include "engine/ops.h"
@@ -191,29 +193,42 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
 
 Evaluation evaluate(nn::Module& model, const data::LabeledImages& data, int batch_size,
                     Device device, const Normalization& norm) {
+  WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
   std::vector<int64_t> order(static_cast<size_t>(data.size()));
   std::iota(order.begin(), order.end(), 0);
-  Evaluation result;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  // Every batch's logits are copied into one device tensor and its loss * rows summed on the
+  // device, so the host reads twice in all, not after every batch.
+  Tensor all_logits;
+  const Tensor loss_sum = Tensor::zeros({1}, DType::f32, device);
   for (int64_t begin = 0; begin < data.size(); begin += batch_size) {
     const int64_t end = std::min<int64_t>(begin + batch_size, data.size());
     Batch batch = make_batch(data, order, begin, end, device, norm);
     Tensor logits = model(batch.images);
-    loss_sum += static_cast<double>(cross_entropy(logits, batch.labels).item()) *
-                static_cast<double>(end - begin);
-    const std::vector<int32_t> predicted =
-        argmax_rows(logits.to_vector<float>(), end - begin, logits.dim(1));
-    const std::vector<int32_t> truth = batch.labels.to_vector<int32_t>();
-    for (size_t i = 0; i < predicted.size(); ++i) correct += predicted[i] == truth[i];
-    result.predictions.insert(result.predictions.end(), predicted.begin(), predicted.end());
+    WEFT_CHECK(logits.ndim() == 2 && logits.dim(0) == end - begin, "evaluate: the model gave ",
+               logits.str(), " for a batch of ", end - begin, " images; expected [rows, classes]");
+    if (!all_logits.defined()) all_logits = Tensor::empty({data.size(), logits.dim(1)}, DType::f32, device);
+    const Tensor loss = cross_entropy(logits, batch.labels);
+    dispatch(device).axpy_accumulate(1, static_cast<float>(end - begin), loss.data<float>(),
+                                     loss_sum.data<float>());
+    copy_bytes(device, all_logits.data<float>() + begin * logits.dim(1), device,
+               logits.data<float>(), static_cast<size_t>(logits.numel()) * sizeof(float));
   }
+  Evaluation result;
   const double n = static_cast<double>(std::max<int64_t>(1, data.size()));
-  result.loss = loss_sum / n;
-  result.accuracy = static_cast<double>(correct) / n;
+  if (all_logits.defined()) {
+    result.predictions =
+        argmax_rows(all_logits.to_vector<float>(), data.size(), all_logits.dim(1));
+    const int32_t* truth = data.labels.data<int32_t>();
+    int64_t correct = 0;
+    for (int64_t i = 0; i < data.size(); ++i) {
+      correct += result.predictions[static_cast<size_t>(i)] == truth[i];
+    }
+    result.loss = static_cast<double>(loss_sum.to_vector<float>()[0]) / n;
+    result.accuracy = static_cast<double>(correct) / n;
+  }
   model.train(was_training);
   return result;
 }
