@@ -11,6 +11,7 @@
 #include <sstream>
 #include <utility>
 
+#include "kernels/cpu_vendor/backend.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
@@ -312,10 +313,19 @@ DispatchDevice host_memory_device(std::string label, std::string name) {
   return device;
 }
 
+// The CPU: the hand kernels, and oneDNN as the vendor path where the build has it (counted as
+// not deterministic: kernels/cpu_vendor/onednn.h).
 Dispatch& cpu_dispatch() {
   // Never destroyed: ops may run from static destructors of other objects.
-  static Dispatch* instance = new Dispatch(host_memory_device("cpu", cpu_model()),
-                                           {{&cpu_backend(), KernelPath::hand, true}});
+  static Dispatch* instance = [] {
+    DispatchDevice device = host_memory_device("cpu", cpu_model());
+    std::vector<Implementation> implementations = {{&cpu_backend(), KernelPath::hand, true}};
+#ifdef WEFT_HAVE_ONEDNN
+    device.driver = cpu_vendor_version();
+    implementations.push_back({&cpu_vendor_backend(), KernelPath::vendor, false});
+#endif
+    return new Dispatch(std::move(device), std::move(implementations));
+  }();
   return *instance;
 }
 
@@ -365,7 +375,11 @@ Dispatch& dispatch(Device device) {
 }
 
 std::string kernel_report() {
-  std::string out = "kernels on cpu: " + std::string(cpu_backend().name()) + "\n";
+  std::string out = "kernels on cpu: " + std::string(cpu_backend().name());
+#ifdef WEFT_HAVE_ONEDNN
+  out += ", cpu-vendor (" + cpu_vendor_version() + ")";
+#endif
+  out += "\n";
   out += format_autotune_table(cpu_dispatch().autotune_table());
   if (emu_used) out += "kernels on emu: " + std::string(emu_backend().name()) + "\n";
   std::lock_guard<std::mutex> lock(devices_mutex);

@@ -11,13 +11,15 @@ namespace {
 // reading, subtracting and resetting all walk.
 enum Field {
   kLaunches, kLibraryCalls, kHostSyncs, kH2dCopies, kH2dBytes, kD2hCopies, kD2hBytes,
-  kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kFieldCount
+  kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kLayoutReorders, kReorderBytes,
+  kFieldCount
 };
 constexpr int64_t RuntimeCounters::*kMembers[kFieldCount] = {
     &RuntimeCounters::launches,   &RuntimeCounters::library_calls, &RuntimeCounters::host_syncs,
     &RuntimeCounters::h2d_copies, &RuntimeCounters::h2d_bytes,     &RuntimeCounters::d2h_copies,
     &RuntimeCounters::d2h_bytes,  &RuntimeCounters::d2d_copies,    &RuntimeCounters::d2d_bytes,
-    &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits};
+    &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits,
+    &RuntimeCounters::layout_reorders, &RuntimeCounters::reorder_bytes};
 
 std::atomic<int64_t>& counter(Field field) {
   // Never destroyed: counted events may come late.
@@ -55,7 +57,8 @@ std::string RuntimeCounters::str() const {
          n(host_syncs) + ", h2d " + n(h2d_copies) + " (" + bytes_text(h2d_bytes) + "), d2h " +
          n(d2h_copies) + " (" + bytes_text(d2h_bytes) + "), d2d " + n(d2d_copies) + " (" +
          bytes_text(d2d_bytes) + "), memsets " + n(memsets) + ", driver allocations " +
-         n(driver_allocs) + ", pool hits " + n(cache_hits);
+         n(driver_allocs) + ", pool hits " + n(cache_hits) + ", layout reorders " +
+         n(layout_reorders) + " (" + bytes_text(reorder_bytes) + ")";
 }
 
 RuntimeCounters runtime_counters() {
@@ -89,6 +92,11 @@ void copy(Copy kind, size_t bytes) {
 }
 
 void allocation(bool cache_hit) { add(cache_hit ? kCacheHits : kDriverAllocs); }
+
+void reorder(size_t bytes) {
+  add(kLayoutReorders);
+  add(kReorderBytes, static_cast<int64_t>(bytes));
+}
 
 }  // namespace count
 }  // namespace weft
