@@ -46,6 +46,7 @@
 
 #include "bench/kernel_shapes.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/openblas_core.h"
 #include "kernels/cpu_vendor/backend.h"
 #include "kernels/selection.h"
 
@@ -141,6 +142,7 @@ int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("weft_backend", weft::cpu_backend().name());
+  benchmark::AddCustomContext("openblas_core", weft::cpu::openblas_core());
 #ifdef WEFT_HAVE_ONEDNN
   benchmark::AddCustomContext("weft_vendor", weft::cpu_vendor_version());
 #endif
