@@ -383,9 +383,11 @@ TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per sha
   for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
     CHECK(algorithm(pair_conv2, pass) == ConvAlgorithm::direct);
   }
-  // The Fashion CNN's first layer, 1 -> 64: im2col forward (64 GEMM rows), direct filter.
+  // The Fashion CNN's first layer, 1 -> 64: im2col forward (64 GEMM rows) and backward-data
+  // (an adjoint with 64 input channels), direct filter.
   const Conv2dParams fashion_conv1 = conv_params(512, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0, 1, 1);
   CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
+  CHECK(algorithm(fashion_conv1, ConvPass::backward_data) == ConvAlgorithm::im2col);
   CHECK(algorithm(fashion_conv1, ConvPass::backward_filter) == ConvAlgorithm::direct);
   // A residual 3x3 layer, 64 -> 64: im2col everywhere. Stride 2 along the rows: never direct.
   const Conv2dParams residual = conv_params(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);

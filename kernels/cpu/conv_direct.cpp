@@ -154,14 +154,21 @@ Conv2dParams adjoint(const Conv2dParams& p) {
 
 // The direct loops run along output rows at stride 1. Forward pays off where the im2col GEMM
 // has few rows (output channels): with many, OpenBLAS's blocking beats the direct loop even at
-// depth 9 (measured: the Fashion CNN's 1 -> 64 layer is no faster direct). Backward-filter's
-// GEMM is O x (C KH KW) deep over every output position, which OpenBLAS cannot split across
-// threads when both sides are small, so there few channels on either side suffice.
+// depth 9 (measured: the Fashion CNN's 1 -> 64 layer is no faster direct). Backward-data is the
+// forward of the adjoint convolution, whose input channels are our output channels: with many
+// of them (the first layers' 1 or 3 -> 32 or 64) its taps outnumber what the few output rows
+// can reuse, and im2col wins (measured on the Fashion and apparel CNNs' first layers), so it
+// also needs few of those. Backward-filter's GEMM is O x (C KH KW) deep over every output
+// position, which OpenBLAS cannot split across threads when both sides are small, so there few
+// channels on either side suffice.
 bool rows_fit(const Conv2dParams& p) {
   return p.stride_w == 1 && p.out_w() >= 4;
 }
 bool forward_fits(const Conv2dParams& p) {
   return rows_fit(p) && p.out_channels <= kFewChannels;
+}
+bool adjoint_fits(const Conv2dParams& a) {
+  return forward_fits(a) && a.in_channels <= 2 * kFewChannels;
 }
 bool filter_fits(const Conv2dParams& p) {
   return rows_fit(p) && (p.in_channels <= kFewChannels || p.out_channels <= kFewChannels);
@@ -187,7 +194,7 @@ ConvAlgorithm conv_algorithm(const Conv2dParams& p, ConvPass pass) {
       const Conv2dParams a = adjoint(p);
       const bool exact = p.stride_h == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.out_h() == p.in_h &&
                          a.out_w() == p.in_w;
-      return exact && forward_fits(a) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
+      return exact && adjoint_fits(a) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
     }
   }
   return ConvAlgorithm::im2col;

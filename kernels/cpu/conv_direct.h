@@ -7,14 +7,14 @@
 //                discriminator's last layer, 512 -> 1 on 4x4).
 //   direct       stride 1 along the rows, and few channels: forward with at most 8 output
 //                channels (an im2col GEMM 4 to 8 rows high runs memory-bound on its column
-//                matrix: the shoe-pair CNNs' layers), backward-data where its adjoint
-//                convolution is such a forward, backward-filter with at most 8 input or output
-//                channels (a GEMM whose two small sides OpenBLAS cannot split across threads:
-//                the first layer of every CNN). Forward sums each output row tap by tap from a
-//                zero-padded copy of the input, in registers, blocks of 16 columns by 4 output
-//                channels; backward-data is that loop on dy with the weights flipped and
-//                transposed (stride 1 in both directions); backward-filter sums dy times the
-//                shifted input per image, in double per thread.
+//                matrix: the shoe-pair CNNs' layers); backward-data where its adjoint
+//                convolution is such a forward with at most 16 input channels (stride 1 both
+//                ways); backward-filter with at most 8 input or output channels (a GEMM whose
+//                two small sides OpenBLAS cannot split across threads: the first layer of every
+//                CNN). Forward sums each output row tap by tap from a zero-padded copy of the
+//                input, in registers, blocks of 16 columns by 4 output channels; backward-data
+//                is that loop on dy with the weights flipped and transposed; backward-filter
+//                sums dy times the shifted input per image, in double per thread.
 //   im2col       everything else (kernels/cpu/conv.cpp).
 //
 // The direct loops are compiled for AVX-512, AVX2+FMA and baseline x86-64 (GCC target_clones,
