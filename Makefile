@@ -11,6 +11,15 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 RUN_ARGS ?= --out runs/fashion-mnist --overwrite
 CMAKE_ARGS ?=
+# OpenBLAS 0.3.21 runs its SSE3 kernels on x86-64 processors newer than itself; name the kernel
+# set the processor's flags call for, unless the caller did (kernels/cpu/openblas_core.h).
+ifndef OPENBLAS_CORETYPE
+OPENBLAS_CORETYPE := $(shell if grep -qw avx512bw /proc/cpuinfo 2>/dev/null; then echo SkylakeX; \
+  elif grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw fma /proc/cpuinfo; then echo Haswell; fi)
+endif
+ifneq ($(OPENBLAS_CORETYPE),)
+export OPENBLAS_CORETYPE
+endif
 
 .PHONY: run test build setup test-asan bench clean
 

@@ -1,15 +1,20 @@
-// Google Benchmark of weft's CPU reference kernels (weft::cpu_backend(), kernels/cpu/) on the
+// Google Benchmark of weft's CPU kernels (weft::cpu_backend(), kernels/cpu/) and, in a build
+// with oneDNN, the CPU vendor path (weft::cpu_vendor_backend(), kernels/cpu_vendor/) on the
 // layer shapes of the seed models: every op family (convolution and transposed convolution,
 // forward, backward-data and backward-filter; batch norm in training and eval, forward and
 // backward; dropout; linear forward and backward; max-pool; ReLU and the residual addition;
 // softmax cross-entropy; the Adam update) over the table of bench/kernel_shapes.h, which
 // bench_kernels_cuda.cpp shares, so a name here and a name there are the same call on the
 // same shapes and inputs. The name scheme is explained at the top of kernel_shapes.h; Google
-// Benchmark appends "/manual_time" to every name (bench/bench_tables.py strips it).
+// Benchmark appends "/manual_time" to every name (bench/bench_tables.py strips it). The hand
+// kernels' names are the table's; oneDNN's, for the families that have a vendor path
+// (kernels/selection.h), are the same with "/vendor" appended, as in the CUDA program:
+//   conv2d_fwd/fashion_cnn.conv1/b512   conv2d_fwd/fashion_cnn.conv1/b512/vendor
 //
 //   build/bench/bench_kernels_cpu --benchmark_min_time=0.1             everything
 //   build/bench/bench_kernels_cpu --benchmark_filter=fashion_cnn       one model
 //   build/bench/bench_kernels_cpu --benchmark_filter='^conv2d_fwd/'    one op
+//   build/bench/bench_kernels_cpu --benchmark_filter=/vendor            oneDNN only
 //   build/bench/bench_kernels_cpu --benchmark_min_time=0.1 --benchmark_out=cpu.json
 //       --benchmark_out_format=json                                   JSON for the tables
 //   build/bench/bench_kernels_cpu --benchmark_list_tests               the names only
@@ -41,6 +46,9 @@
 
 #include "bench/kernel_shapes.h"
 #include "kernels/backend.h"
+#include "kernels/cpu/openblas_core.h"
+#include "kernels/cpu_vendor/backend.h"
+#include "kernels/selection.h"
 
 namespace {
 
@@ -67,7 +75,7 @@ struct HostBlock {
 class Workspace {
  public:
   const weft::bench::BufferPointers& buffers_for(const KernelCase& c, weft::Backend& backend) {
-    if (current_ == &c) return pointers_;
+    if (current_ == &c && backend_ == &backend) return pointers_;
     blocks_.clear();
     pointers_.clear();
     current_ = nullptr;
@@ -75,21 +83,22 @@ class Workspace {
       blocks_.emplace_back(contents);
       pointers_.push_back(blocks_.back().data.get());
     }
-    c.call.run(backend, pointers_);  // untimed: scratch buffers, thread pools, caches
+    c.call.run(backend, pointers_);  // untimed: scratch buffers, thread pools, oneDNN plans
     current_ = &c;
+    backend_ = &backend;
     return pointers_;
   }
 
  private:
   const KernelCase* current_ = nullptr;
+  const weft::Backend* backend_ = nullptr;
   std::vector<HostBlock> blocks_;
   weft::bench::BufferPointers pointers_;
 };
 
 Workspace workspace;
 
-void run_case(benchmark::State& state, const KernelCase& c) {
-  weft::Backend& backend = weft::cpu_backend();
+void run_case(benchmark::State& state, const KernelCase& c, weft::Backend& backend) {
   const weft::bench::BufferPointers* buffers = nullptr;
   try {
     buffers = &workspace.buffers_for(c, backend);
@@ -118,15 +127,25 @@ void run_case(benchmark::State& state, const KernelCase& c) {
 
 int main(int argc, char** argv) {
   static const std::vector<KernelCase> cases = weft::bench::kernel_cases();
-  for (const KernelCase& c : cases) {
-    benchmark::RegisterBenchmark(c.name.c_str(),
-                                 [&c](benchmark::State& state) { run_case(state, c); })
+  const auto add = [](const KernelCase& c, const std::string& name, weft::Backend& backend) {
+    benchmark::RegisterBenchmark(
+        name.c_str(), [&c, &backend](benchmark::State& state) { run_case(state, c, backend); })
         ->UseManualTime()
         ->Unit(benchmark::kMicrosecond);
+  };
+  for (const KernelCase& c : cases) {
+    add(c, c.name, weft::cpu_backend());
+#ifdef WEFT_HAVE_ONEDNN
+    if (weft::has_vendor_path(c.family)) add(c, c.name + "/vendor", weft::cpu_vendor_backend());
+#endif
   }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::AddCustomContext("weft_backend", weft::cpu_backend().name());
+  benchmark::AddCustomContext("openblas_core", weft::cpu::openblas_core());
+#ifdef WEFT_HAVE_ONEDNN
+  benchmark::AddCustomContext("weft_vendor", weft::cpu_vendor_version());
+#endif
   benchmark::AddCustomContext("omp_max_threads", std::to_string(omp_get_max_threads()));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

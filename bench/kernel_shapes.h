@@ -404,7 +404,7 @@ inline void draw_pattern(const Buffer& buffer, void* data) {
 
 struct KernelCase {
   std::string name;                          // OP/MODEL.LAYER/bBATCH
-  KernelFamily family = KernelFamily::conv;  // for the CUDA program: is there a vendor path?
+  KernelFamily family = KernelFamily::conv;  // for the CUDA and CPU programs: a vendor path?
   double flops = 0;                          // per call, 2 x multiply-adds (compute-bound kernels)
   double bytes = 0;                          // per call, read + written once (memory-bound kernels)
   reference::cases::OpCall call;             // the buffers (null where count is 0) and the call

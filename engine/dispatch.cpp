@@ -3,6 +3,7 @@
 #include "engine/dispatch.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -11,6 +12,10 @@
 #include <sstream>
 #include <utility>
 
+#include <unistd.h>
+
+#include "kernels/cpu/openblas_core.h"
+#include "kernels/cpu_vendor/backend.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/error.h"
 #ifdef WEFT_HAVE_CUDA
@@ -312,10 +317,32 @@ DispatchDevice host_memory_device(std::string label, std::string name) {
   return device;
 }
 
+// The OpenBLAS kernels the hand CPU backend runs on ("OpenBLAS SkylakeX"): they decide its
+// GEMM speed (kernels/cpu/openblas_core.h).
+std::string cpu_blas() {
+  return "OpenBLAS " + cpu::openblas_core();
+}
+
+// The CPU: the hand kernels, and oneDNN as the vendor path where the build has it (counted as
+// not deterministic: kernels/cpu_vendor/onednn.h). Timings depend on both libraries' kernels,
+// so both name the autotune cache.
 Dispatch& cpu_dispatch() {
   // Never destroyed: ops may run from static destructors of other objects.
-  static Dispatch* instance = new Dispatch(host_memory_device("cpu", cpu_model()),
-                                           {{&cpu_backend(), KernelPath::hand, true}});
+  static Dispatch* instance = [] {
+    DispatchDevice device = host_memory_device("cpu", cpu_model());
+    device.driver = cpu_blas();
+    // Said on a terminal (a person runs weft); --kernel-report says it everywhere.
+    const std::string blas_note = cpu::openblas_fallback_note();
+    if (!blas_note.empty() && isatty(fileno(stderr)) == 1) {
+      std::fprintf(stderr, "weft: %s\n", blas_note.c_str());
+    }
+    std::vector<Implementation> implementations = {{&cpu_backend(), KernelPath::hand, true}};
+#ifdef WEFT_HAVE_ONEDNN
+    device.driver += ", " + cpu_vendor_version();
+    implementations.push_back({&cpu_vendor_backend(), KernelPath::vendor, false});
+#endif
+    return new Dispatch(std::move(device), std::move(implementations));
+  }();
   return *instance;
 }
 
@@ -365,7 +392,15 @@ Dispatch& dispatch(Device device) {
 }
 
 std::string kernel_report() {
-  std::string out = "kernels on cpu: " + std::string(cpu_backend().name()) + "\n";
+  std::string out =
+      "kernels on cpu: " + std::string(cpu_backend().name()) + " (" + cpu_blas() + ")";
+#ifdef WEFT_HAVE_ONEDNN
+  out += ", cpu-vendor (" + cpu_vendor_version() + ")";
+#endif
+  out += "\n";
+  if (const std::string note = cpu::openblas_fallback_note(); !note.empty()) {
+    out += "  " + note + "\n";
+  }
   out += format_autotune_table(cpu_dispatch().autotune_table());
   if (emu_used) out += "kernels on emu: " + std::string(emu_backend().name()) + "\n";
   std::lock_guard<std::mutex> lock(devices_mutex);

@@ -3,11 +3,13 @@
 //
 //   engine/ops/*.cpp      the op: shape rule, params struct, backward closure
 //     dispatch(device)    this file: picks one implementation of the device per call
-//       Backend           the implementation (cpu, cuda-hand, cuda-vendor; kernels/backend.h)
+//       Backend           the implementation (cpu, cpu-vendor, cuda-hand, cuda-vendor;
+//                         kernels/backend.h)
 //         launcher        the kernel (kernels/cpu/*.cpp, kernels/cuda/*.cu, kernels/cuda_vendor/)
 //
-// A device has one implementation per kernel library it can run: the CPU has `cpu`; a GPU has
-// `cuda-hand` and `cuda-vendor` (which covers conv, conv_transpose, batchnorm and gemm). For each
+// A device has one implementation per kernel library it can run: the CPU has `cpu` and, in a
+// build with oneDNN, `cpu-vendor`; a GPU has `cuda-hand` and `cuda-vendor`. Both vendor paths
+// cover conv, conv_transpose, batchnorm and gemm. For each
 // call the dispatch reads the op family's kernel choice (kernels/selection.h: WEFT_KERNELS or
 // set_kernel_choice, hand | vendor | auto) and
 //   hand    runs the hand implementation (NotImplemented if its supports() predicate says no);
@@ -21,7 +23,7 @@
 // key and always run on the same implementation. In deterministic mode (WEFT_DETERMINISTIC=1 or
 // set_deterministic(true)) auto considers only implementations that give bit-identical results
 // run to run (the hand kernels; not cuDNN, whose algorithm choice may fall back to a
-// non-deterministic one).
+// non-deterministic one, nor oneDNN 2.6, which promises it for most primitives only).
 //
 // Dispatch is itself a Backend, generated from the op table (WEFT_BACKEND_OPS), so the op-case
 // table can run exactly what the engine runs. Each method makes one choice and one call; nothing

@@ -15,6 +15,7 @@
 //   cuda-hand    kernels/cuda/         weft's own CUDA kernels on a GPU
 //   emu          kernels/cuda/         the same sources under the host emulation of CUDA (tests)
 //   cuda-vendor  kernels/cuda_vendor/  cuDNN and cuBLAS: conv, conv_transpose, batchnorm, gemm
+//   cpu-vendor   kernels/cpu_vendor/   oneDNN (when built with it): the same four families
 //
 // Scalars that a training step produces on the device (a loss, a sum) are written to a
 // one-element device buffer rather than returned, and the gradient of a scalar loss comes in

@@ -12,6 +12,7 @@ namespace {
 enum Field {
   kLaunches, kLibraryCalls, kHostSyncs, kH2dCopies, kH2dBytes, kD2hCopies, kD2hBytes,
   kD2dCopies, kD2dBytes, kMemsets, kDriverAllocs, kCacheHits, kGraphNodes, kGraphLaunches,
+  kLayoutReorders, kReorderBytes,
   kFieldCount
 };
 constexpr int64_t RuntimeCounters::*kMembers[kFieldCount] = {
@@ -19,7 +20,8 @@ constexpr int64_t RuntimeCounters::*kMembers[kFieldCount] = {
     &RuntimeCounters::h2d_copies, &RuntimeCounters::h2d_bytes,     &RuntimeCounters::d2h_copies,
     &RuntimeCounters::d2h_bytes,  &RuntimeCounters::d2d_copies,    &RuntimeCounters::d2d_bytes,
     &RuntimeCounters::memsets,    &RuntimeCounters::driver_allocs, &RuntimeCounters::cache_hits,
-    &RuntimeCounters::graph_nodes, &RuntimeCounters::graph_launches};
+    &RuntimeCounters::graph_nodes, &RuntimeCounters::graph_launches,
+    &RuntimeCounters::layout_reorders, &RuntimeCounters::reorder_bytes};
 
 std::atomic<int64_t>& counter(Field field) {
   // Never destroyed: counted events may come late.
@@ -61,7 +63,8 @@ std::string RuntimeCounters::str() const {
          n(d2h_copies) + " (" + bytes_text(d2h_bytes) + "), d2d " + n(d2d_copies) + " (" +
          bytes_text(d2d_bytes) + "), memsets " + n(memsets) + ", driver allocations " +
          n(driver_allocs) + ", pool hits " + n(cache_hits) + ", graph nodes " + n(graph_nodes) +
-         ", graph launches " + n(graph_launches);
+         ", graph launches " + n(graph_launches) + ", layout reorders " + n(layout_reorders) +
+         " (" + bytes_text(reorder_bytes) + ")";
 }
 
 RuntimeCounters runtime_counters() {
@@ -116,6 +119,11 @@ void copy(Copy kind, size_t bytes) {
 }
 
 void allocation(bool cache_hit) { add(cache_hit ? kCacheHits : kDriverAllocs); }
+
+void reorder(size_t bytes) {
+  add(kLayoutReorders);
+  add(kReorderBytes, static_cast<int64_t>(bytes));
+}
 
 }  // namespace count
 }  // namespace weft

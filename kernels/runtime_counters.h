@@ -2,7 +2,8 @@
 // synchronisations, host<->device copies (calls and bytes) and allocations served by the driver
 // versus the caching pool, counted by the CUDA runtime (kernels/cuda_runtime/runtime.cu), by every
 // hand kernel launch (kernels/cuda/launch.h) and by the emulated device `emu`
-// (engine/allocator.cpp), for the whole process.
+// (engine/allocator.cpp), for the whole process; and the layout reorders of the CPU vendor path
+// (oneDNN, kernels/cpu_vendor/context.cpp).
 //
 // These are the overhead a GPU pays per step that CI can see without a GPU: run a training step
 // on `--device emu` and the same counts come out as on a real card (the launch sequence is the
@@ -42,6 +43,8 @@ struct RuntimeCounters {
   int64_t cache_hits = 0;     // allocations served from the pool's freed blocks
   int64_t graph_nodes = 0;    // work recorded into a graph during a capture (not run then)
   int64_t graph_launches = 0; // replays of a captured graph (each runs all its nodes)
+  int64_t layout_reorders = 0;  // oneDNN reorders between weft's plain layout and a blocked one
+  int64_t reorder_bytes = 0;    // (kernels/cpu_vendor/onednn.h) and the bytes they moved
 
   RuntimeCounters operator-(const RuntimeCounters& earlier) const;
   // One line: "launches 41, library calls 0, host syncs 0, h2d 2 (6.3 KB), ...".
@@ -70,6 +73,7 @@ bool capturing();
 // stops): the launch sequence a test compares between an eager step and its captured graph.
 void trace_launches(std::vector<std::string>* sink);
 void trace(const char* kernel);
+void reorder(size_t bytes);
 }  // namespace count
 
 }  // namespace weft

@@ -65,7 +65,8 @@ const char* path_name(KernelPath path);
 std::optional<KernelFamily> parse_family(std::string_view text);
 std::optional<KernelChoice> parse_choice(std::string_view text);
 
-// Whether cuDNN/cuBLAS implement the family in weft: conv, conv_transpose, batchnorm and gemm.
+// Whether the vendor libraries implement the family in weft: conv, conv_transpose, batchnorm and
+// gemm, on a GPU (cuDNN/cuBLAS) and on the CPU (oneDNN) alike.
 // Dropout has no vendor path on purpose: cuDNN's dropout draws its mask from its own RNG state
 // and needs the forward's reserve space in the backward, while weft's mask is a pure function of
 // (seed, offset, element index) that every backend reproduces (kernels/params.h DropoutParams).

@@ -12,6 +12,7 @@ packages=(
   catch2                 # Catch2 2.x, the test framework
   libbenchmark-dev       # Google Benchmark
   libopenblas-openmp-dev # CPU GEMM, the OpenMP build (one thread pool with weft's loops)
+  libdnnl-dev            # oneDNN, the CPU vendor path (optional in CMake; OpenMP build)
   libcli11-dev           # command-line parsing
   nlohmann-json3-dev     # JSON for safetensors headers and reports
   zlib1g-dev             # gzipped IDX files

@@ -18,8 +18,8 @@ namespace weft::test {
 
 // The labels run_table() is called with.
 inline const std::vector<std::string>& backend_labels() {
-  static const std::vector<std::string> labels = {"cpu", "emu", "cuda-hand", "cuda-vendor",
-                                                  "dispatch"};
+  static const std::vector<std::string> labels = {"cpu",         "emu",        "cuda-hand",
+                                                  "cuda-vendor", "cpu-vendor", "dispatch"};
   return labels;
 }
 
@@ -79,7 +79,7 @@ inline OpFilter parse_op_filter(std::string_view spec) {
       const std::vector<std::string>& labels = backend_labels();
       if (std::find(labels.begin(), labels.end(), value) == labels.end()) {
         throw Error("WEFT_OP_FILTER: unknown backend \"" + value +
-                    "\" (backends: cpu, emu, cuda-hand, cuda-vendor, dispatch)");
+                    "\" (backends: cpu, emu, cuda-hand, cuda-vendor, cpu-vendor, dispatch)");
       }
       filter.backends.insert(value);
     } else {

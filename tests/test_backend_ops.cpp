@@ -3,6 +3,8 @@
 //   cpu          the reference against itself: checks the harness and that the CPU kernels
 //                neither write past their outputs nor touch their inputs (label cpu);
 //   emu          the hand-written CUDA kernels under host emulation (label emu);
+//   cpu-vendor   oneDNN, the CPU vendor path, where the build has it (label cpu), and the CPU's
+//                dispatch (label dispatch) under each kernel choice;
 //   cuda-hand, cuda-vendor, dispatch
 //                the CUDA backends and the GPU's dispatch on a real GPU (label gpu; skipped with
 //                a message without one).
@@ -49,6 +51,7 @@
 #include "engine/dispatch.h"
 #include "engine/runtime.h"
 #include "kernels/backend.h"
+#include "kernels/cpu_vendor/backend.h"
 #include "kernels/cuda/backends.h"
 #include "kernels/error.h"
 #include "kernels/reference/op_cases.h"
@@ -182,11 +185,11 @@ std::vector<T> as(const std::vector<unsigned char>& bytes) {
   return v;
 }
 
-// Element comparison with the case's tolerance; NaN matches only NaN. Reports the first ten
-// mismatches with their indices; returns whether everything matched.
-bool compare(const OpCase& c, const CaseBuffer& b, const std::vector<unsigned char>& got_bytes,
-             const std::vector<unsigned char>& want_bytes, const std::string& backend_name) {
-  std::ostringstream report;
+// Element comparison with the case's tolerance; NaN matches only NaN. Returns the number of
+// mismatches and writes the first ten, with their indices, to `report`.
+int64_t count_mismatches(const OpCase& c, const CaseBuffer& b,
+                         const std::vector<unsigned char>& got_bytes,
+                         const std::vector<unsigned char>& want_bytes, std::ostream& report) {
   int64_t mismatches = 0;
   if (b.type == ElementType::f32) {
     const std::vector<float> got = as<float>(got_bytes), want = as<float>(want_bytes);
@@ -203,6 +206,14 @@ bool compare(const OpCase& c, const CaseBuffer& b, const std::vector<unsigned ch
       }
     }
   }
+  return mismatches;
+}
+
+// count_mismatches() as a Catch2 check; returns whether everything matched.
+bool compare(const OpCase& c, const CaseBuffer& b, const std::vector<unsigned char>& got_bytes,
+             const std::vector<unsigned char>& want_bytes, const std::string& backend_name) {
+  std::ostringstream report;
+  const int64_t mismatches = count_mismatches(c, b, got_bytes, want_bytes, report);
   INFO(backend_name << ": " << c.name << ", output " << b.name << " (tolerance " << c.abs_tol
                     << " + " << c.rel_tol << " * |want|): " << mismatches << " of "
                     << b.count << " elements differ\n"
@@ -345,6 +356,101 @@ TEST_CASE("backend ops: the GPU dispatch matches the CPU reference under each ch
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
 }
+
+// The CPU vendor path alone: oneDNN on the convolution, transposed convolution, batch-norm, GEMM
+// and linear cases; every other case is counted as skipped (kernels/cpu_vendor/backend.cpp).
+TEST_CASE("backend ops: oneDNN (cpu-vendor) matches the CPU reference") {
+#ifdef WEFT_HAVE_ONEDNN
+  HostMemory host;
+  run_table("cpu-vendor", weft::cpu_vendor_backend(), host);
+#else
+  WARN("not run: this weft was built without oneDNN");
+#endif
+}
+
+// What the engine runs on the CPU: its dispatch under each kernel choice for every family;
+// with oneDNN, vendor runs cpu-vendor where it has the family and auto measures each shape.
+TEST_CASE("backend ops: the CPU dispatch matches the CPU reference under each choice") {
+  struct ResetChoices {
+    ~ResetChoices() { weft::reset_kernel_choices(); }
+  } reset;
+  HostMemory host;
+  for (weft::KernelChoice choice :
+       {weft::KernelChoice::hand, weft::KernelChoice::vendor, weft::KernelChoice::automatic}) {
+    INFO("kernel choice " << weft::choice_name(choice) << " for every family");
+    weft::set_kernel_choice(choice);
+    run_table("dispatch", weft::dispatch(weft::Device::cpu()), host);
+  }
+}
+
+#ifdef WEFT_HAVE_ONEDNN
+// The table catches a broken vendor path: cpu-vendor with one mistake per family a wrapper of
+// it can make without changing a buffer's size (a dropped bias, a bias gradient left unwritten,
+// gamma and beta exchanged, GEMM's beta ignored) must fail the cases of that op, compared
+// exactly as run_table() compares.
+namespace {
+class BrokenVendor final : public weft::PartialBackend {
+ public:
+  const char* name() const override { return "cpu-vendor (broken)"; }
+  void conv2d_forward(const weft::Conv2dParams& p, const float* x, const float* w, const float*,
+                      float* y) override {
+    vendor().conv2d_forward(p, x, w, nullptr, y);
+  }
+  void conv_transpose2d_backward_filter(const weft::ConvTranspose2dParams& p, const float* x,
+                                        const float* dy, float* dw, float* dbias) override {
+    static_cast<void>(dbias);
+    vendor().conv_transpose2d_backward_filter(p, x, dy, dw, nullptr);
+  }
+  void batch_norm_forward_eval(const weft::BatchNormParams& p, const float* x, const float* gamma,
+                               const float* beta, const float* running_mean,
+                               const float* running_var, float* y) override {
+    vendor().batch_norm_forward_eval(p, x, beta, gamma, running_mean, running_var, y);
+  }
+  void gemm(const weft::GemmParams& p, const float* a, const float* b, float* c) override {
+    weft::GemmParams wrong = p;
+    wrong.beta = 0;  // C's old value dropped
+    vendor().gemm(wrong, a, b, c);
+  }
+
+ private:
+  static Backend& vendor() { return weft::cpu_vendor_backend(); }
+};
+}  // namespace
+
+TEST_CASE("backend ops: the op table fails a broken cpu-vendor") {
+  BrokenVendor broken;
+  HostMemory host;
+  std::map<weft::Op, int> failing, run;
+  for (const OpCase& c : op_cases()) {
+    const weft::Op op = c.call.op;
+    const bool mutated = op == weft::Op::conv2d_forward ||
+                         op == weft::Op::conv_transpose2d_backward_filter ||
+                         op == weft::Op::batch_norm_forward_eval || op == weft::Op::gemm;
+    if (!mutated) continue;
+    const Outcome want = run_case(c, weft::cpu_backend(), host);
+    const Outcome got = run_case(c, broken, host);
+    REQUIRE_FALSE(got.skipped);
+    int64_t mismatches = 0;
+    for (size_t i = 0; i < c.call.buffers.size(); ++i) {
+      if (c.call.buffers[i].role == Role::input) continue;
+      std::ostringstream ignored;
+      mismatches += count_mismatches(c, c.call.buffers[i], got.buffers[i], want.buffers[i],
+                                     ignored);
+    }
+    ++run[op];
+    if (mismatches > 0) ++failing[op];
+  }
+  // Every mutated op has cases, and cases of it fail: all of them where the mistake shows in
+  // every call (the forward's bias where a bias is passed, gamma/beta always).
+  for (weft::Op op : {weft::Op::conv2d_forward, weft::Op::conv_transpose2d_backward_filter,
+                      weft::Op::batch_norm_forward_eval, weft::Op::gemm}) {
+    INFO(weft::op_name(op) << ": " << failing[op] << " of " << run[op] << " cases fail");
+    CHECK(run[op] > 0);
+    CHECK(failing[op] > 0);
+  }
+  CHECK(failing[weft::Op::batch_norm_forward_eval] == run[weft::Op::batch_norm_forward_eval]);
+}
+#endif
 
 TEST_CASE("backend ops: WEFT_OP_FILTER selects families and backends") {
   const OpFilter none = parse_op_filter("");

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <vector>
 
 #include "data_test_util.h"
 #include "engine/data/shoe_standin.h"
@@ -210,7 +211,13 @@ TEST_CASE("gan: the Fashion-MNIST judge reads weft-fashion-mnist's files", "[gan
     classifier.eval();
     const Tensor logits = classifier(weft::u8_to_f32(set.images, 1.0f / 255.0f, 0.0f));
     CHECK(view.predicted == weft::train::argmax_rows(logits.to_vector<float>(), 5, 10));
-    CHECK(judge.judge(set.images).features == view.features);
+    // Equal up to rounding: under kernel choice auto the CPU may run oneDNN for one batch size
+    // and the hand kernels for the other (engine/dispatch.h picks per shape).
+    const std::vector<float> whole = judge.judge(set.images).features;
+    REQUIRE(whole.size() == view.features.size());
+    for (size_t i = 0; i < whole.size(); ++i) {
+      CHECK(whole[i] == Approx(view.features[i]).margin(1e-5).epsilon(1e-5));
+    }
   }
   weft::io::save_safetensors(dir.file("other.safetensors"), {{"weight", Tensor::zeros({2, 2})}});
   CHECK_THAT(weft::test::error_message([&] {

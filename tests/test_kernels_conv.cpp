@@ -1,7 +1,9 @@
 // Tests of the CPU convolution kernels (kernels/cpu/conv.h): small cases worked out by hand,
 // then every function against its definition (kernels/reference/conv.h: direct loops, double
 // accumulation) over a table of shapes, plus the adjoint identities that tie forward,
-// backward-data and backward-filter together.
+// backward-data and backward-filter together. The table takes every algorithm the hand kernels
+// choose among (kernels/cpu/conv_direct.h: im2col, full window, direct) for every pass; a test
+// below holds it to that.
 #include <catch2/catch.hpp>
 #include <cstdint>
 #include <sstream>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/reference/conv.h"
 #include "tests/kernel_test_util.h"
 
@@ -316,10 +319,12 @@ void check_conv_transpose_against_reference(const ConvTranspose2dParams& p, uint
 
 }  // namespace
 
-TEST_CASE("conv2d: forward and backward match direct loops over a table of shapes",
-          "[kernels][conv]") {
-  // Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w, dilation h/w.
-  const std::vector<Conv2dParams> shapes = {
+namespace {
+
+// The shapes the table below checks. Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w,
+// dilation h/w.
+const std::vector<Conv2dParams>& conv_shapes() {
+  static const std::vector<Conv2dParams> shapes = {
       conv_params(1, 1, 3, 3, 1, 2, 2, 1, 1, 0, 0, 1, 1),       // the hand case, random data
       conv_params(2, 3, 7, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1),       // odd sizes, same padding
       conv_params(1, 5, 9, 9, 3, 3, 3, 2, 2, 1, 1, 1, 1),       // stride 2
@@ -332,14 +337,77 @@ TEST_CASE("conv2d: forward and backward match direct loops over a table of shape
       conv_params(2, 3, 8, 9, 4, 3, 1, 2, 1, 1, 0, 3, 1),       // 3x1 kernel, dilation 3
       conv_params(4, 1, 28, 28, 64, 3, 3, 1, 1, 1, 1, 1, 1),    // seed model: first conv
       conv_params(2, 64, 14, 14, 128, 3, 3, 1, 1, 1, 1, 1, 1),  // seed model: second conv
-      // 200*9 + 3 = 1803 buffer rows of 40*40 columns per image: two images per 32 MiB chunk,
+      // 200*9 + 9 = 1809 buffer rows of 40*40 columns per image: two images per 32 MiB chunk,
       // so the batch of 3 runs as chunks of 2 and 1 (backward-filter accumulates across them).
-      conv_params(3, 200, 40, 40, 3, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_params(3, 200, 40, 40, 9, 3, 3, 1, 1, 1, 1, 1, 1),
+      // The direct loops: two 16-column blocks and a tail of 5, 4 + 3 output channels, stride
+      // 2 down the rows (backward-data then takes im2col); the shoe-pair CNN's 5x5 layers.
+      conv_params(2, 5, 13, 37, 7, 3, 3, 2, 1, 1, 1, 1, 1),
+      conv_params(2, 6, 20, 21, 4, 5, 5, 1, 1, 2, 2, 1, 1),
+      conv_params(1, 4, 12, 40, 8, 5, 5, 1, 1, 2, 2, 1, 1),
+      // Full window: the DCGAN discriminator's last layer (512 -> 1 on 4x4), scaled, and one
+      // with a non-square input and several outputs.
+      conv_params(3, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1),
+      conv_params(2, 3, 5, 3, 6, 5, 3, 2, 1, 0, 0, 1, 1),
   };
+  return shapes;
+}
+
+}  // namespace
+
+TEST_CASE("conv2d: forward and backward match direct loops over a table of shapes",
+          "[kernels][conv]") {
   uint32_t seed = 100;
-  for (const Conv2dParams& p : shapes) {
+  for (const Conv2dParams& p : conv_shapes()) {
     check_conv_against_reference(p, seed);
     seed += 10;
+  }
+}
+
+// Which algorithm the hand kernels take per pass (kernels/cpu/conv_direct.h), on the seed
+// layers, and that the table above takes each one for each pass it serves.
+TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per shape and pass",
+          "[kernels][conv]") {
+  using weft::cpu::ConvAlgorithm;
+  using weft::cpu::ConvPass;
+  const auto algorithm = [](const Conv2dParams& p, ConvPass pass) {
+    return weft::cpu::conv_algorithm(p, pass);
+  };
+  // The DCGAN discriminator's 512 -> 1 layer on 4x4: a linear layer, every pass.
+  const Conv2dParams dcgan_last = conv_params(128, 512, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1);
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    CHECK(algorithm(dcgan_last, pass) == ConvAlgorithm::full_window);
+  }
+  // The stacked shoe-pair CNN's second layer, 4 -> 8, 5x5, stride 1: direct, every pass.
+  const Conv2dParams pair_conv2 = conv_params(42, 4, 224, 112, 8, 5, 5, 1, 1, 2, 2, 1, 1);
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    CHECK(algorithm(pair_conv2, pass) == ConvAlgorithm::direct);
+  }
+  // The Fashion CNN's first layer, 1 -> 64: im2col forward (64 GEMM rows) and backward-data
+  // (an adjoint with 64 input channels), direct filter.
+  const Conv2dParams fashion_conv1 = conv_params(512, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0, 1, 1);
+  CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
+  CHECK(algorithm(fashion_conv1, ConvPass::backward_data) == ConvAlgorithm::im2col);
+  CHECK(algorithm(fashion_conv1, ConvPass::backward_filter) == ConvAlgorithm::direct);
+  // A residual 3x3 layer, 64 -> 64: im2col everywhere. Stride 2 along the rows: never direct.
+  const Conv2dParams residual = conv_params(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+  const Conv2dParams stem = conv_params(32, 3, 224, 224, 4, 7, 7, 2, 2, 3, 3, 1, 1);
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    CHECK(algorithm(residual, pass) == ConvAlgorithm::im2col);
+    CHECK(algorithm(stem, pass) == ConvAlgorithm::im2col);
+  }
+  // An empty batch stays with im2col, whose edge cases define what it writes.
+  CHECK(algorithm(conv_params(0, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1), ConvPass::forward) ==
+        ConvAlgorithm::im2col);
+
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    for (ConvAlgorithm a :
+         {ConvAlgorithm::im2col, ConvAlgorithm::full_window, ConvAlgorithm::direct}) {
+      int shapes = 0;
+      for (const Conv2dParams& p : conv_shapes()) shapes += algorithm(p, pass) == a ? 1 : 0;
+      INFO("pass " << static_cast<int>(pass) << ", " << weft::cpu::conv_algorithm_name(a));
+      CHECK(shapes > 0);
+    }
   }
 }
 

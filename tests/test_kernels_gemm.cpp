@@ -1,11 +1,16 @@
 // Tests of the CPU matrix product and linear-layer kernels (kernels/cpu/gemm.h): a product worked
-// out by hand, every transpose combination against a direct triple loop, and the linear layer's
-// forward and backward against direct loops.
+// out by hand, every transpose combination against a direct triple loop, the linear layer's
+// forward and backward against direct loops, and that OpenBLAS runs the kernel set weft asks
+// for on this processor (kernels/cpu/openblas_core.h).
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <vector>
 
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/openblas_core.h"
 #include "tests/kernel_test_util.h"
 
 using weft::GemmParams;
@@ -153,5 +158,32 @@ TEST_CASE("linear: forward and backward match direct loops", "[kernels][gemm]") 
                                nullptr, dbias_only.data());
     check_close("dx without dw", dx_only, dx_want);
     check_close("dbias without dw", dbias_only, dbias_want);
+  }
+}
+
+// OpenBLAS against this processor (kernels/cpu/openblas_core.h): when OPENBLAS_CORETYPE names the
+// set the processor's features call for (the Makefile exports it), OpenBLAS runs that set (its
+// names differ in case: "SkylakeX", "skylakex"); otherwise the fallback note is given exactly
+// when OpenBLAS runs a pre-AVX2 set on an AVX2 processor.
+TEST_CASE("gemm: OpenBLAS's kernel set matches this processor, or weft says so",
+          "[kernels][gemm]") {
+  const std::string wanted = weft::cpu::openblas_core_for_this_cpu();
+  const char* set = std::getenv("OPENBLAS_CORETYPE");
+  const std::string running = weft::cpu::openblas_core();
+  const std::string note = weft::cpu::openblas_fallback_note();
+  INFO("OpenBLAS core " << running << ", this processor's \"" << wanted << "\", OPENBLAS_CORETYPE "
+                        << (set != nullptr ? set : "(unset)") << ", note: " << note);
+  REQUIRE_FALSE(running.empty());
+  const auto lower = [](std::string text) {
+    for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return text;
+  };
+  if (wanted.empty()) {
+    CHECK(note.empty());  // nothing to ask OpenBLAS for
+  } else if (set != nullptr && std::string(set) == wanted) {
+    CHECK(lower(running) == lower(wanted));
+    CHECK(note.empty());
+  } else if (lower(running) == "prescott") {
+    CHECK_THAT(note, Catch::Contains("OPENBLAS_CORETYPE=" + wanted));
   }
 }

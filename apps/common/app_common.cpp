@@ -81,7 +81,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
       ->check(CLI::IsMember({"on", "off", "auto"}));
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
-               "and the one it picked (engine/dispatch.h)");
+               "and the one it picked (engine/dispatch.h). WEFT_KERNELS=hand|vendor|auto (per "
+               "family: conv=vendor,...) chooses them: on a GPU vendor is cuDNN/cuBLAS, on the "
+               "CPU oneDNN where the build has it");
 }
 
 namespace {

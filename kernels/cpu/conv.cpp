@@ -21,6 +21,10 @@
 // the convolution p.as_conv() (see kernels/params.h): its forward is that convolution's
 // backward-data, and so on. Only the bias terms are added separately.
 //
+// Shapes where im2col is weak (a kernel covering the whole input; few input or output channels)
+// take the full-window or direct loops of conv_direct.h instead, chosen per call and pass by
+// conv_algorithm().
+//
 // Write rule: every function overwrites its outputs.
 #include "kernels/cpu/conv.h"
 
@@ -31,6 +35,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/lane_sum.h"
 
 namespace weft::cpu {
@@ -237,6 +242,16 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t rows = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   if (p.batch <= 0 || out_plane <= 0 || p.out_channels <= 0) return;
+  switch (conv_algorithm(p, ConvPass::forward)) {
+    case ConvAlgorithm::full_window:
+      direct::full_window_forward(p, x, w, bias, y);
+      return;
+    case ConvAlgorithm::direct:
+      direct::forward(p, x, w, bias, y);
+      return;
+    case ConvAlgorithm::im2col:
+      break;
+  }
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
   float* col = column_scratch.floats(rows * chunk * out_plane);
@@ -262,6 +277,16 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
   if (out_plane <= 0 || p.out_channels <= 0) {
     std::fill(dx, dx + static_cast<int64_t>(p.batch) * p.in_channels * in_plane, 0.0f);
     return;
+  }
+  switch (conv_algorithm(p, ConvPass::backward_data)) {
+    case ConvAlgorithm::full_window:
+      direct::full_window_backward_data(p, dy, w, dx);
+      return;
+    case ConvAlgorithm::direct:
+      direct::backward_data(p, dy, w, dx);
+      return;
+    case ConvAlgorithm::im2col:
+      break;
   }
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
@@ -290,6 +315,16 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   if (p.batch <= 0 || out_plane <= 0) {
     std::fill(dw, dw + static_cast<int64_t>(p.out_channels) * rows, 0.0f);
     return;
+  }
+  switch (conv_algorithm(p, ConvPass::backward_filter)) {
+    case ConvAlgorithm::full_window:
+      direct::full_window_backward_filter(p, x, dy, dw);
+      return;
+    case ConvAlgorithm::direct:
+      direct::backward_filter(p, x, dy, dw);
+      return;
+    case ConvAlgorithm::im2col:
+      break;
   }
 
   const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);

@@ -1,0 +1,303 @@
+// Full-window and direct convolutions for the hand CPU backend (conv_direct.h), and the choice
+// between them and im2col.
+#include "kernels/cpu/conv_direct.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace weft::cpu {
+namespace {
+
+// GCC builds each marked function three times and picks one when the program loads.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WEFT_CPU_CLONES \
+  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define WEFT_CPU_CLONES
+#endif
+
+constexpr int kLanes = 16;        // output columns per block
+constexpr int kChannelBlock = 4;  // output channels per block
+constexpr int kFewChannels = 8;   // at most this many input or output channels: direct
+
+// One image's input, zero-padded: [C][PH][PW] with PH = H + 2 pad_h and PW = W + 2 pad_w plus
+// kLanes columns of slack, so a block of kLanes columns never reads past its row.
+struct Padded {
+  int ph = 0, pw = 0;
+  std::vector<float> data;
+
+  void fill(const Conv2dParams& p, const float* image) {
+    ph = p.in_h + 2 * p.pad_h;
+    pw = p.in_w + 2 * p.pad_w + kLanes;
+    data.assign(static_cast<size_t>(p.in_channels) * ph * pw, 0.0f);
+    for (int c = 0; c < p.in_channels; ++c) {
+      for (int h = 0; h < p.in_h; ++h) {
+        const float* src = image + (static_cast<int64_t>(c) * p.in_h + h) * p.in_w;
+        float* dst = data.data() + (static_cast<int64_t>(c) * ph + h + p.pad_h) * pw + p.pad_w;
+        std::copy(src, src + p.in_w, dst);
+      }
+    }
+  }
+};
+
+// kLanes floats as one value: GCC's generic vectors, which each clone lowers to its own
+// registers (one zmm with AVX-512, two ymm with AVX2, four xmm otherwise).
+typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+
+// acc[o] += sum over the taps (c, kh, kw) of w[o0 + o, c, kh, kw] * row(c, kh)[kw dw + lane],
+// for OB output channels and kLanes columns; `row` starts at the block's first column in
+// channel 0, kernel row 0, and `w` at output channel o0.
+template <int OB>
+[[gnu::always_inline]] inline void accumulate_block(const Conv2dParams& p, const Padded& xp,
+                                                    const float* row, const float* w,
+                                                    Lanes (&acc)[OB]) {
+  const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
+  const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
+  for (int c = 0; c < p.in_channels; ++c) {
+    for (int kh = 0; kh < p.kernel_h; ++kh) {
+      const float* r = row + c * plane + static_cast<int64_t>(kh) * p.dilation_h * xp.pw;
+      const float* wk = w + (static_cast<int64_t>(c) * p.kernel_h + kh) * p.kernel_w;
+      for (int kw = 0; kw < p.kernel_w; ++kw) {
+        Lanes v;
+        std::memcpy(&v, r + kw * p.dilation_w, sizeof v);
+        for (int o = 0; o < OB; ++o) acc[o] += wk[o * taps + kw] * v;
+      }
+    }
+  }
+}
+
+template <int OB>
+[[gnu::always_inline]] inline void output_block(const Conv2dParams& p, const Padded& xp,
+                                                const float* w, const float* bias, int o0, int oh,
+                                                int ow0, float* y_image) {
+  const int out_h = p.out_h(), out_w = p.out_w();
+  Lanes acc[OB];
+  for (int o = 0; o < OB; ++o) acc[o] = Lanes{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
+  const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
+  const float* row = xp.data.data() + static_cast<int64_t>(oh) * p.stride_h * xp.pw + ow0;
+  accumulate_block<OB>(p, xp, row, w + o0 * taps, acc);
+  const int count = std::min(kLanes, out_w - ow0);
+  for (int o = 0; o < OB; ++o) {
+    float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + ow0;
+    if (count == kLanes) {
+      std::memcpy(out, &acc[o], sizeof acc[o]);
+    } else {
+      for (int l = 0; l < count; ++l) out[l] = acc[o][l];
+    }
+  }
+}
+
+// One image of the direct forward, from its padded input.
+WEFT_CPU_CLONES
+void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
+                   float* y_image) {
+  const int out_h = p.out_h(), out_w = p.out_w();
+  const int full = p.out_channels / kChannelBlock * kChannelBlock;
+  for (int oh = 0; oh < out_h; ++oh) {
+    for (int ow0 = 0; ow0 < out_w; ow0 += kLanes) {
+      for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
+        output_block<kChannelBlock>(p, xp, w, bias, o0, oh, ow0, y_image);
+      }
+      for (int o0 = full; o0 < p.out_channels; ++o0) {
+        output_block<1>(p, xp, w, bias, o0, oh, ow0, y_image);
+      }
+    }
+  }
+}
+
+// One image's contribution to dw[O, C, KH, KW], added to `dw` (in double).
+WEFT_CPU_CLONES
+void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image, double* dw) {
+  const int out_h = p.out_h(), out_w = p.out_w();
+  const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
+  for (int o = 0; o < p.out_channels; ++o) {
+    const float* g = dy_image + static_cast<int64_t>(o) * out_h * out_w;
+    for (int c = 0; c < p.in_channels; ++c) {
+      for (int kh = 0; kh < p.kernel_h; ++kh) {
+        for (int kw = 0; kw < p.kernel_w; ++kw) {
+          float sum = 0.0f;
+          for (int oh = 0; oh < out_h; ++oh) {
+            const float* gr = g + static_cast<int64_t>(oh) * out_w;
+            const float* xr = xp.data.data() + c * plane +
+                              (static_cast<int64_t>(oh) * p.stride_h + kh * p.dilation_h) * xp.pw +
+                              kw * p.dilation_w;
+            float row = 0.0f;
+#pragma omp simd reduction(+ : row)
+            for (int ow = 0; ow < out_w; ++ow) row += gr[ow] * xr[ow];
+            sum += row;
+          }
+          dw[((static_cast<int64_t>(o) * p.in_channels + c) * p.kernel_h + kh) * p.kernel_w + kw] +=
+              sum;
+        }
+      }
+    }
+  }
+}
+
+// The stride-1 convolution whose forward is p's backward-data: dy is its input (O channels),
+// its weights are p's flipped and transposed, its padding dil (k - 1) - pad.
+Conv2dParams adjoint(const Conv2dParams& p) {
+  Conv2dParams a = p;
+  a.in_channels = p.out_channels;
+  a.out_channels = p.in_channels;
+  a.in_h = p.out_h();
+  a.in_w = p.out_w();
+  a.pad_h = p.dilation_h * (p.kernel_h - 1) - p.pad_h;
+  a.pad_w = p.dilation_w * (p.kernel_w - 1) - p.pad_w;
+  return a;
+}
+
+// The direct loops run along output rows at stride 1. Forward pays off where the im2col GEMM
+// has few rows (output channels): with many, OpenBLAS's blocking beats the direct loop even at
+// depth 9 (measured: the Fashion CNN's 1 -> 64 layer is no faster direct). Backward-data is the
+// forward of the adjoint convolution, whose input channels are our output channels: with many
+// of them (the first layers' 1 or 3 -> 32 or 64) its taps outnumber what the few output rows
+// can reuse, and im2col wins (measured on the Fashion and apparel CNNs' first layers), so it
+// also needs few of those. Backward-filter's GEMM is O x (C KH KW) deep over every output
+// position, which OpenBLAS cannot split across threads when both sides are small, so there few
+// channels on either side suffice.
+bool rows_fit(const Conv2dParams& p) {
+  return p.stride_w == 1 && p.out_w() >= 4;
+}
+bool forward_fits(const Conv2dParams& p) {
+  return rows_fit(p) && p.out_channels <= kFewChannels;
+}
+bool adjoint_fits(const Conv2dParams& a) {
+  return forward_fits(a) && a.in_channels <= 2 * kFewChannels;
+}
+bool filter_fits(const Conv2dParams& p) {
+  return rows_fit(p) && (p.in_channels <= kFewChannels || p.out_channels <= kFewChannels);
+}
+
+}  // namespace
+
+ConvAlgorithm conv_algorithm(const Conv2dParams& p, ConvPass pass) {
+  if (p.batch <= 0 || p.in_channels <= 0 || p.out_channels <= 0 || p.out_h() <= 0 ||
+      p.out_w() <= 0) {
+    return ConvAlgorithm::im2col;  // its edge cases define what an empty call writes
+  }
+  if (p.pad_h == 0 && p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 &&
+      p.kernel_h == p.in_h && p.kernel_w == p.in_w) {
+    return ConvAlgorithm::full_window;
+  }
+  switch (pass) {
+    case ConvPass::forward:
+      return forward_fits(p) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
+    case ConvPass::backward_filter:
+      return filter_fits(p) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
+    case ConvPass::backward_data: {
+      const Conv2dParams a = adjoint(p);
+      const bool exact = p.stride_h == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.out_h() == p.in_h &&
+                         a.out_w() == p.in_w;
+      return exact && adjoint_fits(a) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
+    }
+  }
+  return ConvAlgorithm::im2col;
+}
+
+const char* conv_algorithm_name(ConvAlgorithm algorithm) {
+  switch (algorithm) {
+    case ConvAlgorithm::im2col:
+      return "im2col";
+    case ConvAlgorithm::full_window:
+      return "full_window";
+    case ConvAlgorithm::direct:
+      return "direct";
+  }
+  return "?";
+}
+
+namespace direct {
+
+// ---- full window: a linear layer on the flattened image ----
+
+void full_window_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                         float* y) {
+  const int k = p.in_channels * p.kernel_h * p.kernel_w;
+  // y[N, O] = x[N, k] w[O, k]^T (+ bias): y is [N, O, 1, 1].
+  if (bias != nullptr) {
+    for (int n = 0; n < p.batch; ++n)
+      std::copy(bias, bias + p.out_channels, y + n * p.out_channels);
+  }
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, p.batch, p.out_channels, k, 1.0f, x, k, w, k,
+              bias != nullptr ? 1.0f : 0.0f, y, p.out_channels);
+}
+
+void full_window_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  const int k = p.in_channels * p.kernel_h * p.kernel_w;
+  // dx[N, k] = dy[N, O] w[O, k]
+  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.batch, k, p.out_channels, 1.0f, dy,
+              p.out_channels, w, k, 0.0f, dx, k);
+}
+
+void full_window_backward_filter(const Conv2dParams& p, const float* x, const float* dy,
+                                 float* dw) {
+  const int k = p.in_channels * p.kernel_h * p.kernel_w;
+  // dw[O, k] = dy[N, O]^T x[N, k]
+  cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p.out_channels, k, p.batch, 1.0f, dy,
+              p.out_channels, x, k, 0.0f, dw, k);
+}
+
+// ---- direct ----
+
+void forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y) {
+  const int64_t in_image = static_cast<int64_t>(p.in_channels) * p.in_h * p.in_w;
+  const int64_t out_image = static_cast<int64_t>(p.out_channels) * p.out_h() * p.out_w();
+#pragma omp parallel
+  {
+    Padded xp;
+#pragma omp for schedule(static)
+    for (int n = 0; n < p.batch; ++n) {
+      xp.fill(p, x + n * in_image);
+      forward_image(p, xp, w, bias, y + n * out_image);
+    }
+  }
+}
+
+void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
+  const Conv2dParams a = adjoint(p);
+  // wa[C, O, KH, KW] = w[O, C, KH - 1 - kh, KW - 1 - kw]
+  std::vector<float> wa(static_cast<size_t>(p.weight_count()));
+  const int64_t window = static_cast<int64_t>(p.kernel_h) * p.kernel_w;
+  for (int o = 0; o < p.out_channels; ++o) {
+    for (int c = 0; c < p.in_channels; ++c) {
+      const float* src = w + (static_cast<int64_t>(o) * p.in_channels + c) * window;
+      float* dst = wa.data() + (static_cast<int64_t>(c) * p.out_channels + o) * window;
+      for (int64_t t = 0; t < window; ++t) dst[t] = src[window - 1 - t];
+    }
+  }
+  forward(a, dy, wa.data(), nullptr, dx);
+}
+
+void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw) {
+  const int64_t in_image = static_cast<int64_t>(p.in_channels) * p.in_h * p.in_w;
+  const int64_t out_image = static_cast<int64_t>(p.out_channels) * p.out_h() * p.out_w();
+  const size_t weights = static_cast<size_t>(p.weight_count());
+  // One partial sum per thread, each over a fixed run of images (static schedule), added in
+  // thread order: the same bits every run with the same number of threads.
+  std::vector<std::vector<double>> partial(static_cast<size_t>(omp_get_max_threads()));
+#pragma omp parallel
+  {
+    std::vector<double>& mine = partial[static_cast<size_t>(omp_get_thread_num())];
+    mine.assign(weights, 0.0);
+    Padded xp;
+#pragma omp for schedule(static)
+    for (int n = 0; n < p.batch; ++n) {
+      xp.fill(p, x + n * in_image);
+      filter_image(p, xp, dy + n * out_image, mine.data());
+    }
+  }
+  for (size_t i = 0; i < weights; ++i) {
+    double sum = 0.0;
+    for (const std::vector<double>& part : partial) sum += part.empty() ? 0.0 : part[i];
+    dw[i] = static_cast<float>(sum);
+  }
+}
+
+}  // namespace direct
+}  // namespace weft::cpu

@@ -1,0 +1,50 @@
+// Hand CPU convolutions for the shapes im2col + SGEMM handles badly (kernels/cpu/conv.cpp
+// chooses among them per call and pass with conv_algorithm()):
+//
+//   full_window  the kernel covers the whole (unpadded) input, so the output is 1x1 and the
+//                convolution is a linear layer on the flattened image: x[N, C*H*W] times
+//                w[O, C*KH*KW]^T, one SGEMM per pass with no column matrix (the DCGAN
+//                discriminator's last layer, 512 -> 1 on 4x4).
+//   direct       stride 1 along the rows, and few channels: forward with at most 8 output
+//                channels (an im2col GEMM 4 to 8 rows high runs memory-bound on its column
+//                matrix: the shoe-pair CNNs' layers); backward-data where its adjoint
+//                convolution is such a forward with at most 16 input channels (stride 1 both
+//                ways); backward-filter with at most 8 input or output channels (a GEMM whose
+//                two small sides OpenBLAS cannot split across threads: the first layer of every
+//                CNN). Forward sums each output row tap by tap from a zero-padded copy of the
+//                input, in registers, blocks of 16 columns by 4 output channels; backward-data
+//                is that loop on dy with the weights flipped and transposed; backward-filter
+//                sums dy times the shifted input per image, in double per thread.
+//   im2col       everything else (kernels/cpu/conv.cpp).
+//
+// The direct loops are compiled for AVX-512, AVX2+FMA and baseline x86-64 (GCC target_clones,
+// picked once at load time from the processor), since weft is built without -march.
+// Every function overwrites its outputs, like the rest of kernels/cpu/conv.h; sums run in a
+// fixed order for a given thread count, so results repeat bit for bit run to run.
+#pragma once
+
+#include "kernels/params.h"
+
+namespace weft::cpu {
+
+enum class ConvAlgorithm { im2col, full_window, direct };
+enum class ConvPass { forward, backward_data, backward_filter };
+
+// The algorithm the hand CPU kernels use for `pass` of `p`.
+ConvAlgorithm conv_algorithm(const Conv2dParams& p, ConvPass pass);
+const char* conv_algorithm_name(ConvAlgorithm algorithm);
+
+namespace direct {
+
+void full_window_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
+                         float* y);
+void full_window_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx);
+// dw only (here and in backward_filter); the caller sums dbias.
+void full_window_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw);
+
+void forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
+void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx);
+void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw);
+
+}  // namespace direct
+}  // namespace weft::cpu
