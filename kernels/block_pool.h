@@ -42,7 +42,6 @@ class BlockPool {
 
   void open_private(int id) { open_ = id; }
   void close_private() { open_ = kShared; }
-  int open_pool() const { return open_; }
   void dissolve(int id);
 
   // Removes up to `bytes` (all, by default) of the shared pool's free blocks, largest first, and

@@ -55,34 +55,22 @@ class MpiCommunicator : public Communicator {
   std::string transport() const override { return "MPI (" + library_ + ")"; }
 
   void allreduce_sum(float* data, int64_t count, const std::string& what) override {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count, what), MPI_FLOAT, MPI_SUM, comm_,
-                         &request),
-          "MPI_Iallreduce", what);
+    MPI_Request request = start_allreduce(data, count, MPI_FLOAT, MPI_SUM, what);
     finish(request, "MPI_Iallreduce", what);
   }
 
   void allreduce_sum(double* data, int64_t count, const std::string& what) override {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count, what), MPI_DOUBLE, MPI_SUM, comm_,
-                         &request),
-          "MPI_Iallreduce", what);
+    MPI_Request request = start_allreduce(data, count, MPI_DOUBLE, MPI_SUM, what);
     finish(request, "MPI_Iallreduce", what);
   }
 
   void allreduce_max(int64_t* data, int64_t count, const std::string& what) override {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count, what), MPI_INT64_T, MPI_MAX, comm_,
-                         &request),
-          "MPI_Iallreduce", what);
+    MPI_Request request = start_allreduce(data, count, MPI_INT64_T, MPI_MAX, what);
     finish(request, "MPI_Iallreduce", what);
   }
 
   int64_t start_allreduce_sum(float* data, int64_t count, const std::string& what) override {
-    MPI_Request request = MPI_REQUEST_NULL;
-    check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count, what), MPI_FLOAT, MPI_SUM, comm_,
-                         &request),
-          "MPI_Iallreduce", what);
+    MPI_Request request = start_allreduce(data, count, MPI_FLOAT, MPI_SUM, what);
     const int64_t id = next_request_++;
     pending_[id] = {request, what};
     return id;
@@ -122,6 +110,15 @@ class MpiCommunicator : public Communicator {
     MPI_Request request;
     std::string what;
   };
+
+  // An in-place non-blocking all-reduce of `count` elements, started; its request to finish.
+  MPI_Request start_allreduce(void* data, int64_t count, MPI_Datatype type, MPI_Op op,
+                              const std::string& what) const {
+    MPI_Request request = MPI_REQUEST_NULL;
+    check(MPI_Iallreduce(MPI_IN_PLACE, data, to_int(count, what), type, op, comm_, &request),
+          "MPI_Iallreduce", what);
+    return request;
+  }
 
   void check(int code, const char* call, const std::string& what) const {
     if (code == MPI_SUCCESS) return;

@@ -34,6 +34,9 @@ void Optimizer::zero_grad() {
 void Optimizer::step() {
   dist::GradientReducer* r = reducer();
   if (r != nullptr) r->finish_step();
+  ++step_count_;
+  // In a capture the count moves at each replay, before the update's scalars are staged.
+  graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   update();
   if (r != nullptr) r->check_identical(step_count_);
 }
@@ -149,9 +152,6 @@ SGD::SGD(std::vector<Tensor> params, const SgdOptions& o) : Optimizer(std::move(
 }
 
 void SGD::update() {
-  ++step_count_;
-  // In a capture the count moves at each replay, before the scalars are staged.
-  graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   // One multi-tensor update per device and first-step flag (in practice one for the model).
   std::vector<TensorGroup> groups;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -187,8 +187,6 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& o, bool decoupled)
     : Optimizer(std::move(params), o.lr), options(o), decoupled_(decoupled) {}
 
 void Adam::update() {
-  ++step_count_;
-  graph::on_replay([this] { ++step_count_; }, [this] { --step_count_; });
   std::vector<TensorGroup> groups;  // one multi-tensor update per device
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor& p = params_[i];

@@ -58,7 +58,7 @@ class Optimizer {
   // count advanced at each replay. Null outside a capture.
   const float* captured_scalars(Device device, const std::function<std::vector<float>()>& values);
   virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
-  // The update itself, after the gradients are final.
+  // The update itself, after the gradients are final and the step count has moved on.
   virtual void update() = 0;
 
   std::vector<Tensor> params_;

@@ -126,7 +126,9 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   // Declared after the meter, so the graph (which writes the meter's sums) goes first.
   CapturedSteps captured(hooks.skip_nonfinite ? Device::cpu() : device);
   // The data set on the device when it can live there (resident_images), else undefined.
-  const Tensor resident = augmentation.active() ? Tensor() : resident_images(data, device);
+  const Tensor resident = augmentation.active() || hooks.skip_nonfinite
+                              ? Tensor()
+                              : resident_images(data, device);
   const auto train_step = [&](const Tensor& images, const Tensor& labels, int64_t rows) {
     optimizer.zero_grad();
     Tensor logits = model(images);
@@ -143,7 +145,20 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
     }
     const int64_t end = std::min<int64_t>(begin + batch_size, n);
     const int64_t step = begin / batch_size + 1;
-    if (resident.defined() && !hooks.skip_nonfinite) {
+    if (hooks.skip_nonfinite) {
+      // Each loss is read before its update, so the step runs eagerly, in this order.
+      const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
+      const Batch batch = device_batch(host.images.to(device), host.labels.to(device), norm);
+      optimizer.zero_grad();
+      Tensor logits = model(batch.images);
+      Tensor loss = cross_entropy(logits, batch.labels);
+      loss.backward();
+      if (meter.skip(step, loss)) continue;
+      if (hooks.before_step) hooks.before_step();
+      optimizer.step();
+      meter.add_loss(loss, end - begin);
+      meter.add_argmax_hits(logits.detach(), batch.labels);
+    } else if (resident.defined()) {
       // Only the batch's row numbers and labels go up; the rows are gathered on the device.
       Tensor rows = Tensor::empty({end - begin}, DType::i32);
       Tensor labels = Tensor::empty({end - begin}, DType::i32);
@@ -157,24 +172,8 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
       captured.run({rows, labels}, [&](const std::vector<Tensor>& in) {
         train_step(gather_u8_to_f32(resident, in[0], norm.scale, norm.shift), in[1], end - begin);
       });
-      if (hooks.after_step) hooks.after_step(step, steps);
-      meter.end_step(step);
-      continue;
-    }
-    const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
-    if (hooks.skip_nonfinite) {
-      // Each loss is read before its update, so the step runs eagerly, in this order.
-      const Batch batch = device_batch(host.images.to(device), host.labels.to(device), norm);
-      optimizer.zero_grad();
-      Tensor logits = model(batch.images);
-      Tensor loss = cross_entropy(logits, batch.labels);
-      loss.backward();
-      if (meter.skip(step, loss)) continue;
-      if (hooks.before_step) hooks.before_step();
-      optimizer.step();
-      meter.add_loss(loss, end - begin);
-      meter.add_argmax_hits(logits.detach(), batch.labels);
     } else {
+      const HostBatch host = gather_batch(data, order, begin, end, norm, augmentation);
       if (hooks.before_step) hooks.before_step();
       captured.run({host.images, host.labels}, [&](const std::vector<Tensor>& in) {
         const Batch batch = device_batch(in[0], in[1], norm);
