@@ -21,7 +21,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p'), $threads threads"
 echo "weft: $epochs epochs"
-OMP_NUM_THREADS=$threads "$build/weft-fashion-mnist" --epochs "$epochs" --batch-size 128 \
+OMP_NUM_THREADS=$threads "$build/weft-fashion-mnist" --setup seed64-dropout --epochs "$epochs" --batch-size 128 \
   --filters 64 --dropout 0.3 --validation 0.2 --out "$out/weft" > "$out/weft.log"
 weft_seconds=$("$python" -c "import json,sys; h=json.load(open('$out/weft/report.json'))['history']; print(min(e['train_seconds'] for e in h))")
 echo "pytorch: $epochs epochs"

@@ -22,8 +22,10 @@
 # vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h);
 # PyTorch's twins of
 # the same models (bench/pytorch/step_bench.py, eager); each app end to end on
-# the GPU; then the strong Fashion-MNIST net for whatever time is left (stopped by SIGTERM,
-# which weft honours by saving a checkpoint and its metrics).
+# the GPU; the speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch
+# twin bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net for
+# whatever time is left (stopped by SIGTERM, which weft honours by saving a checkpoint and its
+# metrics).
 set -uo pipefail
 mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS [STAGES]"}
 carry=.devcarry
@@ -49,7 +51,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,models,pytorch,apps,strong}," start=$SECONDS
+  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,models,pytorch,apps,speedrun,strong}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -163,6 +165,18 @@ run() {
     log "dcgan exit $?: $(tail -n 1 "$res/app-dcgan.log")"
     capped 25 build/weft-shoe-pairs $a --model siamese --out "$res/app-pairs" > "$res/app-pairs.log" 2>&1
     log "shoe-pairs exit $?: $(tail -n 1 "$res/app-pairs.log")"
+    save
+  fi
+  if want speedrun; then
+    log "stage speedrun"
+    for seed in 1 2 3 4 5; do
+      capped 40 build/weft-fashion-mnist --device cuda --setup speedrun --seed "$seed" \
+        --test-every-epoch --out "$res/speedrun-$seed" > "$res/speedrun-$seed.log" 2>&1
+      log "speedrun seed $seed exit $?: $(grep -E '^test accuracy' "$res/speedrun-$seed.log")"
+      capped 40 python3 bench/pytorch/fashion_recipe.py --setup speedrun --device cuda \
+        --seed "$seed" > "$res/speedrun-torch-$seed.jsonl" 2>&1
+      log "speedrun torch seed $seed exit $?: $(tail -n 1 "$res/speedrun-torch-$seed.jsonl")"
+    done
     save
   fi
   if want strong; then

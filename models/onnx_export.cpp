@@ -10,6 +10,7 @@
 #include "models/dcgan.h"
 #include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"
+#include "models/fashion_vgg.h"
 #include "models/pair_cnn.h"
 #include "models/resnet.h"
 #include "models/simple_cnn.h"
@@ -67,6 +68,15 @@ class SeedModelLowering : public nn::OnnxLowering {
       for (size_t i = 0; i < resnet->layers.size(); ++i)
         x = lower(*resnet->layers[i], child_path(path, "layer" + std::to_string(i + 1)), x);
       return lower(*resnet->fc, child_path(path, "fc"), global_pool(x, path));
+    }
+    if (const auto* vgg = exactly<FashionVgg>(module)) {
+      std::string x = input;
+      if (vgg->whiten) x = relu(lower(*vgg->whiten, child_path(path, "whiten"), x), path);
+      x = lower(*vgg->features, child_path(path, "features"), x);
+      // FashionVgg::forward's max over the whole last map.
+      x = add_node("Flatten", {add_node("GlobalMaxPool", {x}, {}, path)}, {{"axis", int64_t{1}}},
+                   path);
+      return lower(*vgg->fc, child_path(path, "fc"), x);
     }
     if (const auto* tower = exactly<SiameseTower>(module)) return trunk(tower->trunk, path, input);
     return nn::OnnxLowering::lower(module, path, input);
@@ -207,6 +217,7 @@ OutputDescription output_of(const nn::Module& model) {
   int64_t classes = 0;
   if (const auto* m = exactly<FashionCnn>(model)) classes = m->config.classes;
   if (const auto* m = exactly<FashionResNet>(model)) classes = m->config.classes;
+  if (const auto* m = exactly<FashionVgg>(model)) classes = m->config.classes;
   if (const auto* m = exactly<SimpleCnn>(model)) classes = m->config.classes;
   if (const auto* m = exactly<ResNet>(model)) classes = m->options().num_classes;
   return {"logits", {classes}, "class logits (softmax gives class probabilities)"};
@@ -221,6 +232,10 @@ std::string json_list(const std::vector<float>& values) {
 std::vector<OnnxInput> onnx_inputs(const nn::Module& model, const OnnxExportOptions& options) {
   using onnx::ElementType;
   if (exactly<FashionCnn>(model)) return {{"images", ElementType::f32, {1, 28, 28}}};
+  if (const auto* m = exactly<FashionVgg>(model)) {
+    const int64_t side = options.image_size > 0 ? options.image_size : kFashionResNetDefaultSize;
+    return {{"images", ElementType::f32, {m->config.in_channels, side, side}}};
+  }
   if (const auto* m = exactly<FashionResNet>(model)) {
     const int64_t side = options.image_size > 0 ? options.image_size : kFashionResNetDefaultSize;
     return {{"images", ElementType::f32, {m->config.in_channels, side, side}}};
@@ -252,8 +267,8 @@ std::vector<OnnxInput> onnx_inputs(const nn::Module& model, const OnnxExportOpti
     return inputs;
   }
   throw Error("ONNX export: no input description for a " + model.type_name() +
-              " (exportable models: FashionCnn, FashionResNet, SimpleCnn, ResNet, ApparelCnn, "
-              "PairCnn, SiameseNet, DcganGenerator, DcganDiscriminator)");
+              " (exportable models: FashionCnn, FashionResNet, FashionVgg, SimpleCnn, ResNet, "
+              "ApparelCnn, PairCnn, SiameseNet, DcganGenerator, DcganDiscriminator)");
 }
 
 onnx::Model to_onnx(const nn::Module& model, const OnnxExportOptions& options) {

@@ -76,7 +76,7 @@ TEST_CASE("callbacks: each prints its effective settings, Keras defaults include
         "ModelCheckpoint(filename=best.safetensors, monitor=val_loss, mode=min, save_best_only=true)");
   CHECK(train::OneCycle({.max_lr = 0.01, .total_steps = 100}).describe() ==
         "OneCycle(max_lr=0.01, total_steps=100, pct_start=0.3, div_factor=25, "
-        "final_div_factor=10000, per=step)");
+        "final_div_factor=10000, anneal=cos, per=step)");
 
   Harness h;
   train::StepLR step({.step_size = 10, .gamma = 0.5});

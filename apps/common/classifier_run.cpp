@@ -85,12 +85,14 @@ nlohmann::ordered_json history_json(const std::vector<train::EpochRecord>& histo
 
 nlohmann::ordered_json time_to_reach(const std::vector<train::EpochRecord>& history,
                                      const std::string& metric, double target) {
-  double seconds = 0;
+  double seconds = 0, train_seconds = 0;
   for (const train::EpochRecord& record : history) {
     seconds += record.seconds;
+    train_seconds += record.train_seconds;
     const std::optional<double> value = record.metrics.find(metric);
     if (value && *value >= target) {
-      return nlohmann::ordered_json{{"epoch", record.epoch}, {"seconds", seconds}};
+      return nlohmann::ordered_json{
+          {"epoch", record.epoch}, {"seconds", seconds}, {"train_seconds", train_seconds}};
     }
   }
   return nullptr;
@@ -145,12 +147,20 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
     outcome.training = trainer.fit(
         [&](int epoch) {
           const train::EpochResult r = train::train_loader_epoch(
-              model, optimizer, *train_loader, epoch, run.device, objective, hooks);
+              model, optimizer, *train_loader, epoch, run.device, objective, hooks,
+              run.label_smoothing);
           return train::Metrics{{"loss", r.loss}, {"accuracy", r.accuracy}};
         },
         [&](int) {
-          const train::Predictions v = train::predict(model, *validation_loader, run.device, objective);
-          return train::Metrics{{"val_loss", v.loss}, {"val_accuracy", v.accuracy()}};
+          const train::Predictions v = train::predict(model, *validation_loader, run.device,
+                                                      objective, run.test_time_augment);
+          train::Metrics metrics{{"val_loss", v.loss}, {"val_accuracy", v.accuracy()}};
+          if (run.test_every_epoch) {
+            const train::Predictions t = train::predict(model, *test_loader, run.device,
+                                                        objective, run.test_time_augment);
+            metrics.set("epoch_test_accuracy", t.accuracy());
+          }
+          return metrics;
         });
     if (outcome.training.interrupted) {
       outcome.exit_code = outcome.training.exit_code();
@@ -158,7 +168,8 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
     }
   }
 
-  outcome.test = train::predict(model, *test_loader, run.device, objective);
+  outcome.test =
+      train::predict(model, *test_loader, run.device, objective, run.test_time_augment);
   const double test_accuracy = outcome.test.accuracy();
   outcome.seconds = stopwatch.seconds();
   std::printf("test accuracy %.4f (loss %.4f) after %d epochs, %.0f s\n", test_accuracy,

@@ -53,6 +53,13 @@ struct ClassifierRun {
   std::optional<data::AugmentOptions> augment;  // training images only
   data::Normalize normalize;                    // every split
   int workers = 1;                              // loader threads building training batches
+  float label_smoothing = 0.0f;                 // the training loss's (loader_epoch.h)
+  // Validation and test predictions: plain, or averaged with the mirror image's.
+  train::TestTimeAugment test_time_augment = train::TestTimeAugment::none;
+  // Also evaluate the test split after every epoch, as the metric "epoch_test_accuracy" (for
+  // accuracy-against-time curves; nothing is chosen by it). The final test evaluation is the
+  // one reported as test_accuracy.
+  bool test_every_epoch = false;
   int eval_batch_size = 256;
   // Added to the trainer in this order, before ModelCheckpoint (best.safetensors by val_loss).
   std::vector<std::shared_ptr<train::Callback>> callbacks;
@@ -75,7 +82,8 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
 nlohmann::ordered_json history_json(const std::vector<train::EpochRecord>& history);
 
 // The first epoch whose `metric` reached `target`, with the wall time of the run up to the end
-// of that epoch (sum of the epochs' seconds): {"epoch", "seconds"}, or null if none did.
+// of that epoch (sum of the epochs' seconds) and the training time alone (sum of their
+// train_seconds): {"epoch", "seconds", "train_seconds"}, or null if none did.
 nlohmann::ordered_json time_to_reach(const std::vector<train::EpochRecord>& history,
                                      const std::string& metric, double target);
 

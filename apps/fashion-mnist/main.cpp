@@ -1,29 +1,37 @@
-// weft-fashion-mnist: train a Fashion-MNIST classifier and report its test accuracy - the seed-004
-// CNN in its three published setups, or a stronger residual network of weft's own. This is the
-// main job behind `make run`.
+// weft-fashion-mnist: train a Fashion-MNIST classifier and report its test accuracy - weft's own
+// fast recipe (the main job behind `make run`), the seed-004 CNN in its three published setups,
+// a residual network, or the one-GPU speedrun.
 //
 //   weft-fashion-mnist --out runs/fashion-mnist                        # make run
 //   weft-fashion-mnist --setup seed64-dropout --out runs/seed64-dropout # the seed's best, as it ran
 //   weft-fashion-mnist --setup seed32 --repeat-seeds 1,2,3 --out runs/seed32   # mean and spread
 //   weft-fashion-mnist --setup strong --out runs/strong                # aiming at 94%
+//   weft-fashion-mnist --setup speedrun --device cuda --out runs/speedrun
 //   weft-fashion-mnist --resume runs/fashion-mnist                     # continue after Ctrl-C
 //   weft-fashion-mnist --sweep "lr=1e-3,3e-4;batch_size=64,128" --epochs 5 --out runs/sweep
 //   weft-fashion-mnist --weights runs/strong/model.safetensors --setup strong --predict a.png
 //   weft-fashion-mnist --weights runs/fashion-mnist/model.safetensors --export-onnx model.onnx
 //
 // Setups (flags given explicitly override a setup's values):
-//   default         the seed's best model (64 filters, dropout 0.3), Adam 1e-3, batch 128,
-//                   constant lr, 15 epochs: what `make run` trains
+//   default         models/fashion_vgg.h (32-64-128, batch norm), random crop (pad 2) + flip,
+//                   SGD Nesterov lr 0.1 with a linear warm-up and decay, weight decay 5e-4 on
+//                   weights only, label smoothing 0.1, flip TTA, batch 128, 8 epochs, 10% held
+//                   out: what `make run` trains - made to pass 92% within 300 s on 2 CPU cores
 //   seed32          32 filters, no dropout         Adam 1e-3, batch 512, constant lr, 50 epochs
 //   seed64          64 filters, no dropout         (the seed's README: 91.1 / 91.6 / 91.9 %)
-//   seed64-dropout  64 filters, dropout 0.3
+//   seed64-dropout  64 filters, dropout 0.3        (--epochs 15 --batch-size 128: the former
+//                                                   `make run`)
 //   strong          models/fashion_resnet.h (batchnorm, residual blocks), random crop (pad 2) and
 //                   horizontal flip, SGD Nesterov momentum 0.9, weight decay 5e-4, lr 0.05 with
 //                   cosine decay, batch 128, 30 epochs
-// Every setup holds out 20% of the 60,000 training images for validation (seeded), as the seed
-// did, and evaluates the 10,000 test images once at the end. report.json records, besides
-// test_accuracy, the epoch and wall time at which validation accuracy first reached 91.9% and
-// 94%. The training loop, checkpoints, resume and report are apps/common/classifier_run.h.
+//   speedrun        FashionVgg 64-128-256 with a frozen 2x2 whitening stem, batch 512, lr 0.2,
+//                   label smoothing 0.2, 10 epochs: the one-GPU recipe
+// The seed setups hold out 20% of the 60,000 training images for validation (seeded), as the
+// seed did; default and speedrun hold out 10%. Every setup evaluates the 10,000 test images once
+// at the end (--test-every-epoch adds a per-epoch test accuracy for curves, chosen by nothing).
+// report.json records, besides test_accuracy, when validation (and test) accuracy first reached
+// 91.9%, 92%, 93% and 94% (time_to_accuracy). The training loop, checkpoints, resume and report
+// are apps/common/classifier_run.h.
 //
 // Ctrl-C (or SIGTERM) finishes the current step and exits with status 130 (143); --resume
 // then repeats the interrupted epoch and ends exactly where an uninterrupted run would (CPU).
@@ -40,6 +48,7 @@
 #include "engine/io/atomic_file.h"
 #include "engine/runtime.h"
 #include "engine/train/sweep.h"
+#include "models/fashion_vgg.h"
 #include "kernels/error.h"
 #include "setups.h"
 
@@ -73,7 +82,10 @@ app::ClassifierData load_data(const Options& o) {
   d.train = app::limit_images(d.train, o.common.limit, limit_rng);
   d.validation = app::limit_images(d.validation, o.common.limit, limit_rng);
   d.test = app::limit_images(d.test, o.common.limit, limit_rng);
-  d.source = "Fashion-MNIST from " + dir + ": 80/20 split of the training images, test images";
+  char split[64];
+  std::snprintf(split, sizeof split, "%.0f/%.0f split", 100.0 * (1.0 - o.validation),
+                100.0 * o.validation);
+  d.source = "Fashion-MNIST from " + dir + ": " + split + " of the training images, test images";
   return d;
 }
 
@@ -99,6 +111,11 @@ RunSummary run(const Options& o) {
   }
 
   const app::ClassifierData data = load_data(o);
+  auto* vgg = dynamic_cast<models::FashionVgg*>(model.get());
+  if (vgg != nullptr && vgg->whiten != nullptr) {
+    // From the training split, normalised as the loader normalises (none: x / 255).
+    vgg->init_whitening(data.train.images, 1.0f / 255.0f, 0.0f);
+  }
   std::unique_ptr<optim::Optimizer> optimizer = fashion::build_optimizer(o, *model);
   app::ClassifierRun run;
   run.app = "fashion-mnist";
@@ -108,7 +125,14 @@ RunSummary run(const Options& o) {
   run.config = fashion::config_json(o, device);
   run.augment = fashion::augmentation(o);
   run.callbacks = fashion::callbacks(o, data.train.size());
-  run.model_metadata = {{"setup", o.setup}, {"filters", std::to_string(o.filters)}};
+  run.label_smoothing = static_cast<float>(o.label_smoothing);
+  run.test_time_augment = o.tta == "flip" ? train::TestTimeAugment::flip
+                                          : train::TestTimeAugment::none;
+  run.test_every_epoch = o.test_every_epoch;
+  run.model_metadata = {{"setup", o.setup}};
+  if (!fashion::residual(o) && !fashion::vgg(o)) {
+    run.model_metadata["filters"] = std::to_string(o.filters);
+  }
   std::printf("weft-fashion-mnist: setup %s: %s\n", o.setup.c_str(), fashion::describe(o).c_str());
   app::ClassifierOutcome outcome = app::run_classifier(*model, *optimizer, data, run);
   if (outcome.exit_code != 0) return {outcome.exit_code, {}};
@@ -118,10 +142,26 @@ RunSummary run(const Options& o) {
   nlohmann::ordered_json& report = outcome.report;
   report["setup"] = o.setup;
   report["seed_claimed_test_accuracy"] = fashion::claimed_accuracy(o.setup);
-  report["time_to_val_accuracy"] = {
-      {"0.919", app::time_to_reach(outcome.training.history, "val_accuracy", 0.919)},
-      {"0.94", app::time_to_reach(outcome.training.history, "val_accuracy", 0.94)}};
+  nlohmann::ordered_json reached;
+  for (const auto& [split, metric] : {std::pair<const char*, const char*>{"validation", "val_accuracy"},
+                                      {"test", "epoch_test_accuracy"}}) {
+    if (split == std::string("test") && !o.test_every_epoch) continue;
+    for (const char* target : {"0.919", "0.92", "0.93", "0.94"}) {
+      reached[split][target] =
+          app::time_to_reach(outcome.training.history, metric, std::stod(target));
+    }
+  }
+  report["time_to_accuracy"] = reached;
   app::write_report(o.common.out, report);
+  std::printf("time to accuracy (epoch, seconds of training):");
+  for (const auto& [split, targets] : reached.items()) {
+    for (const auto& [target, when] : targets.items()) {
+      if (when.is_null()) continue;
+      std::printf(" %s %s: epoch %d, %.0f s;", split.c_str(), target.c_str(),
+                  when["epoch"].get<int>(), when["train_seconds"].get<double>());
+    }
+  }
+  std::printf("\n");
 
   RunSummary summary;
   if (!outcome.training.history.empty()) {

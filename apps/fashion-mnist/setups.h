@@ -32,6 +32,15 @@ struct Options {
   double validation = 0.2;    // fraction of the training images held out
   int patience = 0;           // early stopping on val_loss (0: off)
   std::string schedule = "constant";
+  // The training recipe's parts (apps/fashion-mnist/setups.cpp fills them from the setup).
+  double warmup = 0.2;            // share of the steps the onecycle/linear schedules rise
+  double weight_decay = 0;        // SGD's
+  bool decay_vectors = true;      // false: no weight decay on biases and batch-norm parameters
+  double label_smoothing = 0;
+  double ema = 0;                 // decay of the weight average (0: off)
+  std::string tta = "none";       // none or flip
+  bool augment = false;           // random crop (pad 2) and horizontal flip
+  bool test_every_epoch = false;  // a per-epoch test accuracy for curves
   std::string sweep;
   std::vector<uint64_t> repeat_seeds;
   std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
@@ -49,6 +58,7 @@ void apply_setup(const CLI::App& cli, Options& options);
 void apply_setting(Options& options, const std::string& name, const nlohmann::ordered_json& value);
 
 bool residual(const Options& options);  // the strong setup's network
+bool vgg(const Options& options);       // the default and speedrun setups' network
 std::shared_ptr<nn::Module> build_model(const Options& options);
 std::unique_ptr<optim::Optimizer> build_optimizer(const Options& options, nn::Module& model);
 std::optional<data::AugmentOptions> augmentation(const Options& options);

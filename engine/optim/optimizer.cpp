@@ -52,21 +52,22 @@ Tensor& Optimizer::buffer(std::vector<Tensor>& buffers, size_t index) {
   return b;
 }
 
-const float* Optimizer::captured_scalars(Device device,
+const float* Optimizer::captured_scalars(size_t slot, Device device,
                                          const std::function<std::vector<float>()>& values) {
   if (!graph::capturing(device)) return nullptr;
   const auto count = static_cast<int64_t>(values().size());
-  if (!graph_scalars_.defined() || graph_scalars_.device() != device ||
-      graph_scalars_.numel() != count) {
-    graph_scalars_ = graph::staging_tensor({count}, DType::f32, device);
+  if (graph_scalars_.size() <= slot) graph_scalars_.resize(slot + 1);
+  Tensor& scalars = graph_scalars_[slot];
+  if (!scalars.defined() || scalars.device() != device || scalars.numel() != count) {
+    scalars = graph::staging_tensor({count}, DType::f32, device);
   }
-  void* where = graph_scalars_.raw_data();
+  void* where = scalars.raw_data();
   graph::on_replay({}, {},
                    [where, device, values] {
                      const std::vector<float> v = values();
                      copy_bytes(device, where, Device::cpu(), v.data(), v.size() * sizeof(float));
                    });
-  return graph_scalars_.data<float>();
+  return scalars.data<float>();
 }
 
 std::map<std::string, std::string> Optimizer::state_metadata() const {
@@ -84,6 +85,7 @@ namespace {
 struct TensorGroup {
   Device device;
   bool first_step = false;
+  bool decay = true;  // weight decay applies (false: a 1-d tensor with decay_vectors off)
   std::vector<int64_t> counts;
   std::vector<float*> params, state1, state2;
   std::vector<const float*> grads;
@@ -98,15 +100,21 @@ struct TensorGroup {
   int size() const { return static_cast<int>(params.size()); }
 };
 
-TensorGroup& group_for(std::vector<TensorGroup>& groups, Device device, bool first_step) {
+TensorGroup& group_for(std::vector<TensorGroup>& groups, Device device, bool first_step,
+                       bool decay) {
   for (TensorGroup& g : groups) {
-    if (g.device == device && g.first_step == first_step) return g;
+    if (g.device == device && g.first_step == first_step && g.decay == decay) return g;
   }
   groups.push_back({});
   groups.back().device = device;
   groups.back().first_step = first_step;
+  groups.back().decay = decay;
   return groups.back();
 }
+
+// Whether weight decay applies to `p`: always, unless 1-d tensors (biases, batch-norm scale and
+// shift) are excluded.
+bool decays(const Tensor& p, bool decay_vectors) { return decay_vectors || p.ndim() > 1; }
 NamedTensors named_buffers(const std::vector<std::pair<std::string, const std::vector<Tensor>*>>& lists) {
   NamedTensors out;
   for (const auto& [name, list] : lists) {
@@ -159,20 +167,21 @@ void SGD::update() {
     if (!p.grad().defined()) continue;
     const bool first = options.momentum != 0.0f && (momentum_.size() <= i || !momentum_[i].defined());
     float* momentum = options.momentum != 0.0f ? buffer(momentum_, i).data<float>() : nullptr;
-    group_for(groups, p.device(), first).add(p, momentum, nullptr);
+    const bool decay = decays(p, options.decay_vectors || options.weight_decay == 0.0f);
+    group_for(groups, p.device(), first, decay).add(p, momentum, nullptr);
   }
-  WEFT_CHECK(!graph::capturing() || groups.size() <= 1,
-             "SGD: a captured step must update one device's parameters in one group");
-  for (const TensorGroup& g : groups) {
+  for (size_t slot = 0; slot < groups.size(); ++slot) {
+    const TensorGroup& g = groups[slot];
     SgdStep s;
-    s.device_scalars = captured_scalars(g.device, [this] { return std::vector<float>{lr_}; });
+    s.device_scalars =
+        captured_scalars(slot, g.device, [this] { return std::vector<float>{lr_}; });
     WEFT_CHECK(s.device_scalars == nullptr || !g.first_step,
                "SGD: the first step with momentum cannot be captured in a graph (run one step ",
                "before the capture)");
     s.lr = lr_;
     s.momentum = options.momentum;
     s.dampening = options.dampening;
-    s.weight_decay = options.weight_decay;
+    s.weight_decay = g.decay ? options.weight_decay : 0.0f;
     s.nesterov = options.nesterov;
     s.first_step = g.first_step;
     dispatch(g.device).sgd_update_multi(s, g.size(), g.counts.data(), g.params.data(),
@@ -193,20 +202,20 @@ void Adam::update() {
     if (!p.grad().defined()) continue;
     float* m = buffer(exp_avg_, i).data<float>();
     float* v = buffer(exp_avg_sq_, i).data<float>();
-    group_for(groups, p.device(), false).add(p, m, v);
+    const bool decay = decays(p, options.decay_vectors || options.weight_decay == 0.0f);
+    group_for(groups, p.device(), false, decay).add(p, m, v);
   }
-  WEFT_CHECK(!graph::capturing() || groups.size() <= 1,
-             "Adam: a captured step must update the parameters of one device");
-  for (const TensorGroup& g : groups) {
+  for (size_t slot = 0; slot < groups.size(); ++slot) {
+    const TensorGroup& g = groups[slot];
     AdamStep s;
     s.lr = lr_;
     s.beta1 = options.beta1;
     s.beta2 = options.beta2;
     s.eps = options.eps;
-    s.weight_decay = options.weight_decay;
+    s.weight_decay = g.decay ? options.weight_decay : 0.0f;
     s.decoupled_weight_decay = decoupled_;
     s.step = step_count_;
-    s.device_scalars = captured_scalars(g.device, [this, s] {
+    s.device_scalars = captured_scalars(slot, g.device, [this, s] {
       AdamStep now = s;
       now.lr = lr_;
       now.step = step_count_;

@@ -55,8 +55,10 @@ class Optimizer {
   Tensor& buffer(std::vector<Tensor>& buffers, size_t index);
   // Inside a graph capture on `device` (engine/graph.h): device memory holding what
   // `values` computes from the optimizer's state, written before every replay, with the step
-  // count advanced at each replay. Null outside a capture.
-  const float* captured_scalars(Device device, const std::function<std::vector<float>()>& values);
+  // count advanced at each replay. One buffer per `slot` (one per multi-tensor update of the
+  // step). Null outside a capture.
+  const float* captured_scalars(size_t slot, Device device,
+                                const std::function<std::vector<float>()>& values);
   virtual std::vector<std::pair<std::string, std::vector<Tensor>*>> buffer_lists() = 0;
   // The update itself, after the gradients are final and the step count has moved on.
   virtual void update() = 0;
@@ -64,16 +66,19 @@ class Optimizer {
   std::vector<Tensor> params_;
   float lr_;
   int64_t step_count_ = 0;
-  Tensor graph_scalars_;  // see captured_scalars
+  std::vector<Tensor> graph_scalars_;  // see captured_scalars
 
  private:
   dist::GradientReducer* reducer();
   std::unique_ptr<dist::GradientReducer> reducer_;
 };
 
+// decay_vectors = false leaves 1-d tensors (biases, batch-norm scale and shift) out of the
+// weight decay, as most modern recipes do; such a step makes two multi-tensor updates.
 struct SgdOptions {
   float lr = 0.01f, momentum = 0.0f, dampening = 0.0f, weight_decay = 0.0f;
   bool nesterov = false;
+  bool decay_vectors = true;
 };
 
 class SGD : public Optimizer {
@@ -95,6 +100,7 @@ class SGD : public Optimizer {
 
 struct AdamOptions {
   float lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f, weight_decay = 0.0f;
+  bool decay_vectors = true;  // as SgdOptions::decay_vectors
 };
 
 // Adam with L2 weight decay; AdamW (decoupled = true) with decoupled weight decay.

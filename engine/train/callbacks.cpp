@@ -241,7 +241,8 @@ std::string OneCycle::describe() const {
          ", total_steps=" + std::to_string(options_.total_steps) +
          ", pct_start=" + setting(options_.pct_start) +
          ", div_factor=" + setting(options_.div_factor) +
-         ", final_div_factor=" + setting(options_.final_div_factor) + ", per=step)";
+         ", final_div_factor=" + setting(options_.final_div_factor) +
+         ", anneal=" + (options_.anneal == Anneal::cosine ? "cos" : "linear") + ", per=step)";
 }
 
 double OneCycle::lr_at(int64_t t) const {
@@ -251,8 +252,9 @@ double OneCycle::lr_at(int64_t t) const {
   const double peak_step = options_.pct_start * static_cast<double>(options_.total_steps) - 1.0;
   const double last_step = static_cast<double>(options_.total_steps - 1);
   const double step = std::min(static_cast<double>(t), last_step);
-  // Cosine from `from` (pct 0) to `to` (pct 1).
-  auto anneal = [](double from, double to, double pct) {
+  // From `from` (pct 0) to `to` (pct 1) along a half cosine or a straight line.
+  auto anneal = [this](double from, double to, double pct) {
+    if (options_.anneal == Anneal::linear) return from + (to - from) * pct;
     return to + (from - to) / 2.0 * (std::cos(std::numbers::pi * pct) + 1.0);
   };
   if (step <= peak_step) {

@@ -15,6 +15,8 @@
 //   on_epoch_begin(e)              before train_epoch(e)     per-epoch schedules set the lr
 //   on_step_begin                  before each optimizer step, when train_epoch calls the
 //                                  trainer's step hook       per-step schedules set the lr
+//   on_step_end                    after each optimizer step weight averaging updates
+//   on_validation_begin/_end       around validate(e)        weight averaging swaps weights
 //   on_epoch_end(e, metrics)       after validate(e)         stop? reduce the lr? checkpoint?
 //   on_train_end                   once, when the loop ends  EarlyStopping restores weights
 #pragma once
@@ -80,6 +82,11 @@ class Callback {
   virtual void on_train_begin(TrainContext&) {}
   virtual void on_epoch_begin(TrainContext&, int /*epoch*/) {}
   virtual void on_step_begin(TrainContext&) {}
+  // After each optimizer step (weight averaging), when train_epoch calls the trainer's hooks.
+  virtual void on_step_end(TrainContext&) {}
+  // Around each validation pass (weight averaging evaluates its averaged weights).
+  virtual void on_validation_begin(TrainContext&) {}
+  virtual void on_validation_end(TrainContext&) {}
   virtual void on_epoch_end(TrainContext&, int /*epoch*/, const Metrics&) {}
   virtual void on_train_end(TrainContext&) {}
 
@@ -209,16 +216,21 @@ class CosineAnnealing : public LrSchedule {
   CosineAnnealingOptions options_;
 };
 
-// PyTorch OneCycleLR (two phases, cosine annealing), always per step:
+// PyTorch OneCycleLR (two phases), always per step:
 //   steps 0 .. pct_start*total_steps - 1: max_lr/div_factor rising to max_lr,
 //   then down to max_lr/(div_factor*final_div_factor) at step total_steps - 1, held after.
+// Each phase is a half cosine (PyTorch's anneal_strategy="cos") or a straight line ("linear":
+// with a small pct_start, the warm-up + linear decay of fast recipes such as airbench).
 // The optimizer's own lr is ignored.
+enum class Anneal { cosine, linear };
+
 struct OneCycleOptions {
   double max_lr = 0.01;
   int64_t total_steps = 1;  // epochs * steps per epoch
   double pct_start = 0.3;
   double div_factor = 25;
   double final_div_factor = 1e4;
+  Anneal anneal = Anneal::cosine;
 };
 
 class OneCycle : public LrSchedule {

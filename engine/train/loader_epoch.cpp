@@ -15,9 +15,11 @@ namespace weft::train {
 
 namespace {
 
-Tensor loss_of(const Tensor& logits, const Tensor& targets, Objective objective) {
-  return objective == Objective::single_label ? cross_entropy(logits, targets)
-                                              : bce_with_logits(logits, targets);
+Tensor loss_of(const Tensor& logits, const Tensor& targets, Objective objective,
+               float label_smoothing = 0.0f) {
+  return objective == Objective::single_label
+             ? cross_entropy(logits, targets, Tensor(), label_smoothing)
+             : bce_with_logits(logits, targets);
 }
 
 float sigmoid_of(float x) { return 1.0f / (1.0f + std::exp(-x)); }
@@ -59,7 +61,10 @@ double Predictions::accuracy() const {
 
 EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
                                data::Loader& loader, int epoch, Device device,
-                               Objective objective, const StepHooks& hooks) {
+                               Objective objective, const StepHooks& hooks,
+                               float label_smoothing) {
+  WEFT_CHECK(label_smoothing == 0.0f || objective == Objective::single_label,
+             "label smoothing applies to single-label classification only");
   model.train();
   // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h).
   loader.start_epoch(epoch, dist::shard());
@@ -76,7 +81,7 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
     const Tensor targets = batch->targets.to(device);
     optimizer.zero_grad();
     const Tensor logits = model(inputs);
-    const Tensor loss = loss_of(logits, targets, objective);
+    const Tensor loss = loss_of(logits, targets, objective, label_smoothing);
     loss.backward();
     ++step;
     if (meter.skip(step, loss)) continue;
@@ -98,7 +103,22 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
   return result;
 }
 
-Predictions predict(nn::Module& model, data::Loader& loader, Device device, Objective objective) {
+Tensor flip_horizontal(const Tensor& images) {
+  WEFT_CHECK(images.ndim() == 4 && images.dtype() == DType::f32 && images.device().is_cpu(),
+             "flip_horizontal expects float images [N, C, H, W] on the host, got ", images.str());
+  Tensor out = Tensor::empty(images.shape());
+  const int64_t width = images.dim(3);
+  const int64_t rows = images.numel() / std::max<int64_t>(1, width);
+  const float* in = images.data<float>();
+  float* flipped = out.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    std::reverse_copy(in + r * width, in + (r + 1) * width, flipped + r * width);
+  }
+  return out;
+}
+
+Predictions predict(nn::Module& model, data::Loader& loader, Device device, Objective objective,
+                    TestTimeAugment augment) {
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard no_grad;
@@ -107,7 +127,10 @@ Predictions predict(nn::Module& model, data::Loader& loader, Device device, Obje
   double loss_sum = 0;
   loader.start_epoch(0);
   while (std::optional<data::HostBatch> batch = loader.next()) {
-    const Tensor logits = model(batch->inputs.to(device));
+    Tensor logits = model(batch->inputs.to(device));
+    if (augment == TestTimeAugment::flip) {
+      logits = (logits + model(flip_horizontal(batch->inputs).to(device))) * 0.5f;
+    }
     const int64_t rows = logits.dim(0);
     out.cols = logits.dim(1);
     loss_sum += static_cast<double>(loss_of(logits, batch->targets.to(device), objective).item()) *

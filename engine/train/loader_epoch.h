@@ -46,12 +46,25 @@ struct Predictions {
 // One pass over the loader's epoch `epoch`: forward, loss, backward, hooks.before_step, step,
 // hooks.after_step for every batch; returns early (completed = false) after the step in progress
 // when a stop is requested. accuracy as Predictions::accuracy, over the samples trained.
+// label_smoothing (single_label only): the cross-entropy's target puts 1 - s on the class and
+// s / K on every class, as PyTorch's CrossEntropyLoss(label_smoothing=s); the reported loss is
+// that smoothed loss.
 EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
                                data::Loader& loader, int epoch, Device device,
-                               Objective objective, const StepHooks& hooks = {});
+                               Objective objective, const StepHooks& hooks = {},
+                               float label_smoothing = 0.0f);
+
+// Test-time augmentation of predict(): none, or the mean of the logits of each image and of its
+// left-right mirror image (the flip is made on the host batch before it goes to the device).
+enum class TestTimeAugment { none, flip };
 
 // The model's outputs on the loader's epoch 0 (unshuffled loaders give dataset order) in eval
-// mode, without a tape; the model's train/eval mode is restored afterwards.
-Predictions predict(nn::Module& model, data::Loader& loader, Device device, Objective objective);
+// mode, without a tape; the model's train/eval mode is restored afterwards. The loss is the
+// plain cross-entropy (or binary cross-entropy) of the returned logits.
+Predictions predict(nn::Module& model, data::Loader& loader, Device device, Objective objective,
+                    TestTimeAugment augment = TestTimeAugment::none);
+
+// A copy of `images` [N, C, H, W] (float, on the host) mirrored left-right.
+Tensor flip_horizontal(const Tensor& images);
 
 }  // namespace weft::train

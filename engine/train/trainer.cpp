@@ -143,6 +143,7 @@ StepHooks Trainer::step_hooks() {
     for (const auto& callback : callbacks_) callback->on_step_begin(context_);
   };
   hooks.after_step = [this](int64_t done, int64_t total) {
+    for (const auto& callback : callbacks_) callback->on_step_end(context_);
     if (progress_) progress_->step(done, total);
   };
   return hooks;
@@ -419,7 +420,11 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
       throw Error(diverged_message(epoch, e.what()));
     }
     const double train_seconds = seconds_since(epoch_start);
-    if (!stop_requested() && validate) metrics.merge(mean_over_ranks(validate(epoch), "validation metrics"));
+    if (!stop_requested() && validate) {
+      for (const auto& callback : callbacks_) callback->on_validation_begin(context_);
+      metrics.merge(mean_over_ranks(validate(epoch), "validation metrics"));
+      for (const auto& callback : callbacks_) callback->on_validation_end(context_);
+    }
     if (!stop_requested()) {
       for (const auto& [name, value] : metrics.entries()) {
         if (name.find("loss") != std::string::npos && !std::isfinite(value)) {
