@@ -19,6 +19,7 @@
 #include "engine/dispatch.h"
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/replicate.h"
+#include "engine/distributed/sync_batchnorm.h"
 #include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
@@ -79,6 +80,10 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "step (--skip-nonfinite-steps) and a short last batch run uncaptured")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off", "auto"}));
+  cli.add_flag("--sync-batchnorm", o.sync_batchnorm,
+               "data-parallel runs: batch norm normalises with the statistics of the whole global "
+               "batch (exchanged across the ranks in forward and backward) instead of each "
+               "rank's shard; no effect with one process (docs/distributed.md)");
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
                "and the one it picked (engine/dispatch.h). WEFT_KERNELS=hand|vendor|auto (per "
@@ -130,6 +135,7 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
   WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
              o.cuda_graphs, "'");
   graph::set_mode(graphs);
+  dist::set_sync_batchnorm(o.sync_batchnorm);
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
