@@ -130,12 +130,15 @@ void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::strin
 
 }  // namespace
 
-void finish_common_options(CLI::App& cli, CommonOptions& o) {
+namespace {
+
+// The checks of finish_common_options and, with --resume, the checkpoint's settings restored
+// into the flags the command line did not give.
+void check_and_restore(CLI::App& cli, CommonOptions& o) {
   graph::Mode graphs = graph::Mode::automatic;
   WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
              o.cuda_graphs, "'");
   graph::set_mode(graphs);
-  dist::set_sync_batchnorm(o.sync_batchnorm);
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
@@ -179,6 +182,14 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
     settings["seed"] = nlohmann::json::parse(seed->second, nullptr, false);
   }
   restore_flags(cli, settings, "resumed from " + checkpoint);
+}
+
+}  // namespace
+
+void finish_common_options(CLI::App& cli, CommonOptions& o) {
+  check_and_restore(cli, o);
+  // After the checkpoint's settings: a resumed run keeps its batch-norm mode unless told.
+  dist::set_sync_batchnorm(o.sync_batchnorm);
 }
 
 std::string error_line(const std::string& app, const std::string& raw_message) {

@@ -18,7 +18,8 @@
 # sync_batchnorm  with a BatchNorm2d: 2 ranks x batch 4 with --sync-batchnorm == 1 process x
 #               batch 8 (weights, running statistics, losses within 1e-5) and its checkpoint says
 #               sync_batchnorm true; without the option the same 2-rank run differs (per-rank
-#               statistics), which shows the comparison can fail
+#               statistics), which shows the comparison can fail; resuming that run with the
+#               option is refused, naming sync_batchnorm
 # dropout       ranks draw different dropout masks, which together are one process's masks of
 #               the global batch; with a Dropout layer 2 ranks x batch 4 == 1 process x batch 8
 # app-NAME      weft-NAME (each app that trains) trains under mpirun -np 2 with a few images; its
@@ -159,6 +160,12 @@ case "$case_name" in
     if "$check" compare "$work/own" "$work/one" --tolerance 1e-5; then
       fail "2x4 with per-rank batch norm matches 1x8: the comparison cannot tell them apart"
     fi
+    if "${mpirun[@]}" "$check" train --out "$work/own" --batch 4 --batchnorm --sync-batchnorm \
+      --epochs 4 --resume > "$work/mode.log" 2>&1; then
+      fail "a per-rank batch-norm run was resumed with --sync-batchnorm"
+    fi
+    cat "$work/mode.log"
+    grep -q "sync_batchnorm" "$work/mode.log" || fail "the refusal does not name sync_batchnorm"
     ;;
   dropout)
     "${mpirun[@]}" "$check" dropout || fail "the ranks' dropout masks"
