@@ -103,7 +103,20 @@ class Dispatch final : public Backend {
 
   template <class... Args>
   Backend& choose(Op op, const Args&... args) {
+    if (needs_hand(args...)) return *hand_->backend;
     return choose_for(op, hand_supports_call(args...), [&] { return trial_for(op, args...); });
+  }
+
+  // A synchronised batch norm (BatchNormParams::sync) runs on the hand kernels whatever the
+  // choice: cuDNN and oneDNN have no step between their partial sums and their statistics where
+  // the ranks' sums could be exchanged.
+  template <class... Rest>
+  static bool needs_hand(const BatchNormParams& p, const Rest&...) {
+    return p.sync != nullptr;
+  }
+  template <class... Args>
+  static bool needs_hand(const Args&...) {
+    return false;
   }
   Backend& choose_for(Op op, const KernelSupport& hand_support,
                       const std::function<std::optional<Trial>()>& make_trial);

@@ -93,10 +93,35 @@ struct Pool2dParams {
 
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over
 // batch * spatial values. BatchNorm1d on [N, C] is spatial = 1.
+struct BatchNormSync;
 struct BatchNormParams {
   int batch = 1, channels = 1, spatial = 1;
   float eps = 1e-5f;
   float momentum = 0.1f;  // running = (1 - momentum) * running + momentum * batch_stat (PyTorch)
+  // Synchronised batch norm (training forward and its backward): the statistics of the batches
+  // of every rank of a data-parallel run together. Null (the default): this batch's alone.
+  const BatchNormSync* sync = nullptr;
+};
+
+// How a synchronised batch norm shares its per-channel partial results across ranks. The
+// kernels compute their rank's part, call `exchange` on it and finish from what comes back, so
+// only the step between the partial results and their finishing is added; the exchange itself
+// lives in the engine (engine/distributed/sync_batchnorm.cpp), kernels/ knows no MPI or NCCL.
+//
+//   forward   data = [ranks, C, 3] doubles, zero but for this rank's slot [rank, c, :] =
+//             (count, mean, M2) of its values of channel c; after the exchange (an in-place sum
+//             over the ranks) every slot is filled, and the kernels merge the slots in rank
+//             order (Chan's formula), so every rank gets the same statistics.
+//   backward  data = [2 C + 1] doubles: sum(dy) and sum(dy * xhat) per channel, then the
+//             count of values per channel; summed over the ranks. dx uses the sums over all
+//             ranks; dgamma and dbeta stay this rank's sums (the gradient reducer averages them).
+//
+// `data` is in the memory of the kernels' device; `stream` is their CUDA stream (null on the
+// CPU). The exchange is queued on that stream, so the host does not wait.
+struct BatchNormSync {
+  int rank = 0, ranks = 1;
+  void* context = nullptr;
+  void (*exchange)(void* context, double* data, int64_t count, void* stream) = nullptr;
 };
 
 // Inverted dropout: kept values are scaled by 1 / (1 - p). The mask is a pure function of

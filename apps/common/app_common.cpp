@@ -19,6 +19,7 @@
 #include "engine/dispatch.h"
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/replicate.h"
+#include "engine/distributed/sync_batchnorm.h"
 #include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
@@ -79,6 +80,10 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "step (--skip-nonfinite-steps) and a short last batch run uncaptured")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off", "auto"}));
+  cli.add_flag("--sync-batchnorm", o.sync_batchnorm,
+               "data-parallel runs: batch norm normalises with the statistics of the whole global "
+               "batch (exchanged across the ranks in forward and backward) instead of each "
+               "rank's shard; no effect with one process (docs/distributed.md)");
   cli.add_flag("--kernel-report", o.kernel_report,
                "at the end, print which kernels ran: per shape, the implementations auto timed "
                "and the one it picked (engine/dispatch.h). WEFT_KERNELS=hand|vendor|auto (per "
@@ -125,7 +130,11 @@ void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::strin
 
 }  // namespace
 
-void finish_common_options(CLI::App& cli, CommonOptions& o) {
+namespace {
+
+// The checks of finish_common_options and, with --resume, the checkpoint's settings restored
+// into the flags the command line did not give.
+void check_and_restore(CLI::App& cli, CommonOptions& o) {
   graph::Mode graphs = graph::Mode::automatic;
   WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
              o.cuda_graphs, "'");
@@ -173,6 +182,14 @@ void finish_common_options(CLI::App& cli, CommonOptions& o) {
     settings["seed"] = nlohmann::json::parse(seed->second, nullptr, false);
   }
   restore_flags(cli, settings, "resumed from " + checkpoint);
+}
+
+}  // namespace
+
+void finish_common_options(CLI::App& cli, CommonOptions& o) {
+  check_and_restore(cli, o);
+  // After the checkpoint's settings: a resumed run keeps its batch-norm mode unless told.
+  dist::set_sync_batchnorm(o.sync_batchnorm);
 }
 
 std::string error_line(const std::string& app, const std::string& raw_message) {

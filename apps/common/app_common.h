@@ -72,15 +72,17 @@ struct CommonOptions {
   bool skip_nonfinite_steps = false;  // --skip-nonfinite-steps: skip a step whose loss is NaN/inf
   bool overwrite = false;            // --overwrite: replace the run already in --out
   std::string cuda_graphs = "auto";  // --cuda-graphs: on, off, auto (engine/graph.h)
+  bool sync_batchnorm = false;       // --sync-batchnorm: batch-norm statistics over all ranks
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
 // --weights, --eval-only, --predict, --top-k, --limit, --kernel-report, --overwrite,
-// --skip-nonfinite-steps and --cuda-graphs on `cli`, bound to
+// --skip-nonfinite-steps, --cuda-graphs and --sync-batchnorm on `cli`, bound to
 // `options`.
 void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
 
-// After parsing: --resume without --out makes the checkpoint's folder the run folder; the
+// After parsing: --resume without --out makes the checkpoint's folder the run folder;
+// --cuda-graphs and --sync-batchnorm take effect (engine/graph.h, engine/distributed/); the
 // combinations that make no sense (--eval-only or --predict without --weights, --resume with
 // --eval-only) are errors that say so.
 void finish_common_options(CLI::App& cli, CommonOptions& options);

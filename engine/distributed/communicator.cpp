@@ -10,6 +10,7 @@
 #include <string>
 
 #include "engine/distributed/gradient_reducer.h"
+#include "engine/distributed/sync_batchnorm.h"
 #include "engine/train/interrupt.h"
 #include "kernels/error.h"
 
@@ -129,6 +130,7 @@ void shutdown([[maybe_unused]] bool failed) {
   train::use_agreed_stop(false);
 #ifdef WEFT_HAVE_MPI
   if (failed) finalize_mpi(true);  // MPI_Abort: ends every rank, does not return
+  release_sync_batchnorm();
   world_slot() = std::make_unique<SingleProcess>(Placement{});  // frees the MPI communicator
   finalize_mpi(false);
 #endif

@@ -3,8 +3,9 @@
 // CUDA and NCCL are found (WEFT_HAVE_NCCL). It compiles and links in CI; it has not yet run on
 // a GPU, so treat its first multi-GPU run as its test.
 //
-// Set-up: rank 0 calls ncclGetUniqueId and broadcasts the 128-byte id over MPI; every rank
-// then calls ncclCommInitRank on its GPU (the app picks cuda:<local rank>, engine/runtime.cpp).
+// Set-up: a watched NCCL communicator of its own (nccl_comm.h: rank 0's unique id broadcast over
+// MPI, non-blocking creation, every collective watched with the WEFT_DIST_TIMEOUT_S deadline) on
+// this rank's GPU (the app picks cuda:<local rank>, engine/runtime.cpp).
 // Per bucket: a device buffer; start() copies the bucket's gradients into it on the compute
 // stream, records `packed`, makes the NCCL stream wait for it and queues the all-reduce there;
 // complete() records `reduced` on the NCCL stream and makes the compute stream wait for it;
@@ -13,11 +14,12 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/distributed/communicator.h"
 #include "engine/distributed/gradient_reducer.h"
+#include "engine/distributed/nccl_comm.h"
 #include "kernels/cuda_runtime/check.h"
 #include "kernels/cuda_runtime/runtime.h"
 #include "kernels/error.h"
@@ -26,22 +28,11 @@ namespace weft::dist {
 
 namespace {
 
-void check_nccl(ncclResult_t status, const char* call, const std::string& what) {
-  if (status == ncclSuccess) return;
-  throw Error(world().who() + ": " + call + (what.empty() ? "" : " (" + what + ")") +
-              " failed: " + ncclGetErrorString(status));
-}
-
 class NcclReducer : public GradientReducer {
  public:
   explicit NcclReducer(std::vector<Tensor> params) : GradientReducer(std::move(params)) {
     device_ = params_.front().device().index;
-    WEFT_CUDA_CHECK(cudaSetDevice(device_));
-    ncclUniqueId id{};
-    if (world().rank() == 0) check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId", "");
-    world().broadcast(&id, sizeof(id), 0, "NCCL unique id");
-    check_nccl(ncclCommInitRank(&comm_, world().world_size(), id, world().rank()),
-               "ncclCommInitRank", "cuda:" + std::to_string(device_));
+    comm_ = std::make_unique<NcclComm>(device_, "gradients");
     WEFT_CUDA_CHECK(cudaStreamCreateWithFlags(&nccl_stream_, cudaStreamNonBlocking));
     compute_stream_ = cuda::device_stream(device_);
     buckets_changed();
@@ -50,7 +41,6 @@ class NcclReducer : public GradientReducer {
   ~NcclReducer() override {
     release_buffers();
     if (nccl_stream_ != nullptr) WEFT_CUDA_WARN(cudaStreamDestroy(nccl_stream_));
-    if (comm_ != nullptr) ncclCommDestroy(comm_);
   }
 
  protected:
@@ -81,12 +71,12 @@ class NcclReducer : public GradientReducer {
     }
     WEFT_CUDA_CHECK(cudaEventRecord(slot.packed, compute_stream_));
     WEFT_CUDA_CHECK(cudaStreamWaitEvent(nccl_stream_, slot.packed, 0));
-    check_nccl(ncclAllReduce(slot.buffer, slot.buffer, static_cast<size_t>(bucket.elements),
-                             ncclFloat, ncclAvg, comm_, nccl_stream_),
-               "ncclAllReduce", "gradient bucket " + std::to_string(b));
+    comm_->all_reduce(slot.buffer, slot.buffer, static_cast<size_t>(bucket.elements), ncclFloat,
+                      ncclAvg, nccl_stream_, "gradient bucket " + std::to_string(b));
   }
 
   void complete(size_t b) override {
+    comm_->check();
     Slot& slot = slots_[b];
     WEFT_CUDA_CHECK(cudaEventRecord(slot.reduced, nccl_stream_));
     WEFT_CUDA_CHECK(cudaStreamWaitEvent(compute_stream_, slot.reduced, 0));
@@ -124,7 +114,7 @@ class NcclReducer : public GradientReducer {
   }
 
   int device_ = 0;
-  ncclComm_t comm_ = nullptr;
+  std::unique_ptr<NcclComm> comm_;
   cudaStream_t nccl_stream_ = nullptr;
   cudaStream_t compute_stream_ = nullptr;
   std::vector<Slot> slots_;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "engine/distributed/communicator.h"
+#include "engine/distributed/sync_batchnorm.h"
 
 namespace weft::dist {
 
@@ -25,6 +26,7 @@ void describe_ranks(nlohmann::json& config) {
   if (!distributed() || !config.is_object()) return;
   const int ranks = world().world_size();
   config["world_size"] = ranks;
+  config["sync_batchnorm"] = sync_batchnorm();
   if (config.contains("batch_size") && config["batch_size"].is_number_integer()) {
     config["global_batch_size"] = config["batch_size"].get<int64_t>() * ranks;
   }

@@ -14,8 +14,10 @@ namespace weft::dist {
 // Copy rank 0's parameters and buffers into every rank's model (a no-op for one process).
 void broadcast_state(const nn::Module& model);
 
-// A data-parallel run's settings in a run config: "world_size" and, when the config has an
-// integer "batch_size" (per rank), "global_batch_size". Nothing for one process (so configs and
+// A data-parallel run's settings in a run config: "world_size", "sync_batchnorm"
+// (sync_batchnorm.h) and, when the config has an integer "batch_size" (per rank),
+// "global_batch_size". The trainer's --resume check compares them, so a run resumed with another
+// number of ranks or the other batch-norm mode is refused. Nothing for one process (so configs and
 // checkpoints of single-process runs stay as they were).
 void describe_ranks(nlohmann::json& config);
 

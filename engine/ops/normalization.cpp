@@ -1,9 +1,16 @@
 // batch_norm and dropout.
 //
 // batch_norm in training normalises with the batch's statistics and saves mean and 1/std per
-// channel for backward; in eval it uses the running statistics, which are then constants.
+// channel for backward; in eval it uses the running statistics, which are then constants. In a
+// data-parallel run with the synchronised option (engine/distributed/sync_batchnorm.h) the
+// training statistics are those of every rank's batch together: the params carry the exchange,
+// which the kernels call between their partial sums and their finishing step.
 // dropout reserves `count` numbers from a Generator and passes (seed, offset) to the kernel;
-// backward redraws the same mask from them, so no mask tensor is kept.
+// backward redraws the same mask from them, so no mask tensor is kept. In a data-parallel run
+// each rank reserves the numbers of the whole global batch and draws the slice at its samples'
+// global position, so ranks draw different masks and together the masks of one process.
+#include "engine/distributed/communicator.h"
+#include "engine/distributed/sync_batchnorm.h"
 #include "engine/graph.h"
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
@@ -34,6 +41,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   p.spatial = to_int(x.numel() / std::max<int64_t>(1, x.dim(0) * channels), op);
   p.eps = eps;
   p.momentum = momentum;
+  if (training) p.sync = dist::batch_norm_sync(x.device());
   WEFT_CHECK(!training || static_cast<int64_t>(p.batch) * p.spatial > 1, op,
              ": training needs more than one value per channel, got ", x.str());
 
@@ -88,7 +96,12 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
   params.p = p;
   params.seed = rng.seed();
   params.offset_shift = graph::random_shift(rng);  // before the draw: see engine/graph.h
-  params.offset = rng.reserve(static_cast<uint64_t>(x.numel()));
+  // Rank r's tensor is the r-th slice (along dim 0) of the global batch's, so its elements sit
+  // at r * count in the global batch's numbering (one rank: the whole reservation).
+  const data::Shard shard = dist::shard();
+  const auto count = static_cast<uint64_t>(x.numel());
+  params.offset = rng.reserve(count * static_cast<uint64_t>(shard.count)) +
+                  count * static_cast<uint64_t>(shard.rank);
   Tensor y = Tensor::empty_like(x);
   dispatch(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());
   record(y, "dropout", {x}, [params](const Tensor& g) {

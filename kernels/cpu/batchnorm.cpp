@@ -14,11 +14,18 @@
 // which is the chain rule through y = gamma * xhat + beta, xhat's dependence on the batch mean
 // and on the batch variance included.
 //
+// Synchronised batch norm (p.sync, kernels/params.h BatchNormSync): the forward computes every
+// channel's moments (count, mean, M2) first, exchanges them, merges the ranks' moments in rank
+// order and finishes from them (the same finish_channel as the unsynchronised path); the
+// backward computes every channel's two sums first, exchanges them with the count, and takes
+// dx from the sums over all ranks (input_gradient, again shared).
+//
 // Write rule: outputs are overwritten; running_mean and running_var are updated in place.
 #include "kernels/cpu/batchnorm.h"
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/lane_sum.h"
 
@@ -65,42 +72,118 @@ void gradient_sums(const BatchNormParams& p, const float* dy, const float* x, in
   *sum_dy_xhat = b;
 }
 
+// Channel c's moments over this batch: count, mean and M2 (the sum of squared deviations from
+// the mean), in two passes in double.
+void channel_moments(const BatchNormParams& p, const float* x, int c, double* moments) {
+  const int64_t m = static_cast<int64_t>(p.batch) * p.spatial;
+  double sum = 0.0;
+  for (int n = 0; n < p.batch; ++n) {
+    const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
+    sum += sum_run(p.spatial, run);
+  }
+  const double mean = m > 0 ? sum / static_cast<double>(m) : 0.0;
+  double squares = 0.0;
+  for (int n = 0; n < p.batch; ++n) {
+    const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
+    squares += sum_run(p.spatial, [&](int64_t s) { return (run[s] - mean) * (run[s] - mean); });
+  }
+  moments[0] = static_cast<double>(m);
+  moments[1] = mean;
+  moments[2] = squares;
+}
+
+// Merges the moments `part` into `total` (Chan et al.'s pairwise formula; exact when either
+// side is empty).
+void merge_moments(const double* part, double* total) {
+  const double count = total[0] + part[0];
+  if (count == 0.0) return;
+  const double delta = part[1] - total[1];
+  const double part_share = part[0] / count;
+  total[1] += delta * part_share;
+  total[2] += part[2] + delta * delta * total[0] * part_share;
+  total[0] = count;
+}
+
+// What the training forward writes.
+struct Outputs {
+  const float* gamma;
+  const float* beta;
+  float* y;
+  float* save_mean;
+  float* save_invstd;
+  float* running_mean;
+  float* running_var;
+};
+
+// Channel c normalised with the moments (count, mean, M2), which are saved for backward and
+// move the running statistics.
+void finish_channel(const BatchNormParams& p, const float* x, int c, const double* moments,
+                    const Outputs& out) {
+  const double count = moments[0], mean = moments[1], squares = moments[2];
+  const double var = count > 0.0 ? squares / count : 0.0;  // biased: normalises
+  const double invstd = 1.0 / std::sqrt(var + p.eps);
+
+  normalize_channel(p, x, c, mean, invstd, out.gamma[c], out.beta[c], out.y);
+  out.save_mean[c] = static_cast<float>(mean);
+  out.save_invstd[c] = static_cast<float>(invstd);
+
+  const double momentum = p.momentum;
+  if (out.running_mean) {
+    out.running_mean[c] =
+        static_cast<float>((1.0 - momentum) * out.running_mean[c] + momentum * mean);
+  }
+  if (out.running_var) {
+    // The running variance estimates the population, hence the unbiased M - 1 divisor
+    // (with a single value there is no spread to estimate and the biased 0 is used).
+    const double unbiased = count > 1.0 ? squares / (count - 1.0) : var;
+    out.running_var[c] =
+        static_cast<float>((1.0 - momentum) * out.running_var[c] + momentum * unbiased);
+  }
+}
+
+// dx on channel c: gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
+void input_gradient(const BatchNormParams& p, const float* dy, const float* x, int c, double mean,
+                    double invstd, float gamma, double mean_dy, double mean_dy_xhat, float* dx) {
+  const double scale = gamma * invstd;
+  for (int n = 0; n < p.batch; ++n) {
+    const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
+    for (int s = 0; s < p.spatial; ++s) {
+      const double xhat = (x[offset + s] - mean) * invstd;
+      const double centred_dy = dy[offset + s] - mean_dy - xhat * mean_dy_xhat;
+      dx[offset + s] = static_cast<float>(scale * centred_dy);
+    }
+  }
+}
+
 }  // namespace
 
 void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
                               const float* beta, float* y, float* save_mean, float* save_invstd,
                               float* running_mean, float* running_var) {
-  const int64_t m = static_cast<int64_t>(p.batch) * p.spatial;
+  const Outputs out{gamma, beta, y, save_mean, save_invstd, running_mean, running_var};
+  if (p.sync == nullptr) {
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+    for (int c = 0; c < p.channels; ++c) {
+      double moments[3];
+      channel_moments(p, x, c, moments);
+      finish_channel(p, x, c, moments, out);
+    }
+    return;
+  }
+  // Synchronised: this rank's moments into its slot, the exchange fills the others' slots,
+  // then every rank merges the same slots in the same order.
+  const BatchNormSync& sync = *p.sync;
+  const int64_t slot = int64_t{p.channels} * 3;
+  std::vector<double> parts(static_cast<size_t>(sync.ranks * slot), 0.0);
+  double* mine = parts.data() + sync.rank * slot;
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+  for (int c = 0; c < p.channels; ++c) channel_moments(p, x, c, mine + int64_t{c} * 3);
+  sync.exchange(sync.context, parts.data(), static_cast<int64_t>(parts.size()), nullptr);
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
-    double sum = 0.0;
-    for (int n = 0; n < p.batch; ++n) {
-      const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      sum += sum_run(p.spatial, run);
-    }
-    const double mean = m > 0 ? sum / static_cast<double>(m) : 0.0;
-    double squares = 0.0;
-    for (int n = 0; n < p.batch; ++n) {
-      const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      squares += sum_run(p.spatial, [&](int64_t s) { return (run[s] - mean) * (run[s] - mean); });
-    }
-    const double var = m > 0 ? squares / static_cast<double>(m) : 0.0;  // biased: normalises
-    const double invstd = 1.0 / std::sqrt(var + p.eps);
-
-    normalize_channel(p, x, c, mean, invstd, gamma[c], beta[c], y);
-    save_mean[c] = static_cast<float>(mean);
-    save_invstd[c] = static_cast<float>(invstd);
-
-    const double momentum = p.momentum;
-    if (running_mean) {
-      running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean);
-    }
-    if (running_var) {
-      // The running variance estimates the population, hence the unbiased M - 1 divisor
-      // (with a single value there is no spread to estimate and the biased 0 is used).
-      const double unbiased = m > 1 ? squares / static_cast<double>(m - 1) : var;
-      running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
-    }
+    double moments[3] = {0.0, 0.0, 0.0};
+    for (int r = 0; r < sync.ranks; ++r) merge_moments(parts.data() + r * slot + int64_t{c} * 3, moments);
+    finish_channel(p, x, c, moments, out);
   }
 }
 
@@ -118,28 +201,39 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy, const float*
                          const float* gamma, const float* save_mean, const float* save_invstd,
                          float* dx, float* dgamma, float* dbeta) {
   const int64_t m = static_cast<int64_t>(p.batch) * p.spatial;
+  if (p.sync == nullptr) {
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+    for (int c = 0; c < p.channels; ++c) {
+      const double mean = save_mean[c];
+      const double invstd = save_invstd[c];
+      double sum_dy = 0.0, sum_dy_xhat = 0.0;
+      gradient_sums(p, dy, x, c, mean, invstd, &sum_dy, &sum_dy_xhat);
+      if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
+      if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
+      if (m == 0) continue;
+      input_gradient(p, dy, x, c, mean, invstd, gamma[c], sum_dy / static_cast<double>(m),
+                     sum_dy_xhat / static_cast<double>(m), dx);
+    }
+    return;
+  }
+  // Synchronised: this rank's sums (kept for dgamma and dbeta) and its count, summed over the
+  // ranks for the means dx needs.
+  const BatchNormSync& sync = *p.sync;
+  std::vector<double> sums(static_cast<size_t>(2 * p.channels + 1), 0.0);
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
-    const double mean = save_mean[c];
-    const double invstd = save_invstd[c];
-    double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    gradient_sums(p, dy, x, c, mean, invstd, &sum_dy, &sum_dy_xhat);
-    if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
-    if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
-    if (m == 0) continue;
-
-    // gamma * invstd / M * (M * dy - sum_dy - xhat * sum_dy_xhat), with the 1/M moved inside.
-    const double scale = gamma[c] * invstd;
-    const double mean_dy = sum_dy / static_cast<double>(m);
-    const double mean_dy_xhat = sum_dy_xhat / static_cast<double>(m);
-    for (int n = 0; n < p.batch; ++n) {
-      const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      for (int s = 0; s < p.spatial; ++s) {
-        const double xhat = (x[offset + s] - mean) * invstd;
-        const double centred_dy = dy[offset + s] - mean_dy - xhat * mean_dy_xhat;
-        dx[offset + s] = static_cast<float>(scale * centred_dy);
-      }
-    }
+    gradient_sums(p, dy, x, c, save_mean[c], save_invstd[c], &sums[2 * c], &sums[2 * c + 1]);
+    if (dgamma) dgamma[c] = static_cast<float>(sums[2 * c + 1]);
+    if (dbeta) dbeta[c] = static_cast<float>(sums[2 * c]);
+  }
+  sums[2 * static_cast<size_t>(p.channels)] = static_cast<double>(m);
+  sync.exchange(sync.context, sums.data(), static_cast<int64_t>(sums.size()), nullptr);
+  const double total = sums[2 * static_cast<size_t>(p.channels)];
+  if (total == 0.0) return;
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+  for (int c = 0; c < p.channels; ++c) {
+    input_gradient(p, dy, x, c, save_mean[c], save_invstd[c], gamma[c], sums[2 * c] / total,
+                   sums[2 * c + 1] / total, dx);
   }
 }
 

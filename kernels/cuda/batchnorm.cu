@@ -48,6 +48,15 @@
 //
 // Eval forward: normalize_kernel with the running statistics (invstd from running_var).
 //
+// Synchronised batch norm (p.sync, kernels/params.h): between the partial results and their
+// finishing, the forward's rank_moments_kernel merges the splits as finish_moments_kernel does
+// (merge_splits) and writes this rank's (count, mean, M2) to its slot of the exchange buffer,
+// the exchange fills the other ranks' slots, and merge_ranks_kernel merges the slots in rank
+// order and finishes as finish_moments_kernel does (finish_channel). The backward's
+// rank_gradient_sums_kernel writes this rank's sums (dgamma, dbeta) and its count, the exchange
+// sums them over the ranks, and rank_coefficients_kernel gives input_gradient_kernel the means
+// over every rank's values. The exchange buffer is doubles at the start of the workspace.
+//
 // Deterministic: every combination happens in a fixed order, no atomics. Supported shapes: any
 // batch, channels, spatial (M = N * S up to 2^31 - 1 per channel; channels up to 2^31 - 1).
 #include "kernels/cuda/batchnorm.h"
@@ -158,38 +167,99 @@ __global__ void channel_moments_kernel(ChannelSlice cs, int slice, const float* 
   }
 }
 
+struct ChannelMoments {
+  double count, mean, m2;
+};
+
+// Merges the moments (count, mean, m2) into `m` (Chan et al., in double; exact for the empty set
+// on either side).
+__device__ __forceinline__ void merge_into(ChannelMoments& m, double count, double mean,
+                                           double m2) {
+  const double total = m.count + count;
+  if (total == 0.0) return;
+  const double delta = mean - m.mean;
+  const double share = count / total;
+  m.mean += delta * share;
+  m.m2 += m2 + delta * delta * m.count * share;
+  m.count = total;
+}
+
+// Channel c's moments from its `splits` block partials, merged in order, with K (the channel's
+// first value, element (0, c, 0)) added back to the mean.
+__device__ ChannelMoments merge_splits(int64_t c, int spatial, int splits, const float* partials,
+                                       const float* x) {
+  ChannelMoments m{0.0, 0.0, 0.0};  // of the shifted values
+  for (int s = 0; s < splits; ++s) {
+    const float* part = partials + (c * splits + s) * 3;
+    merge_into(m, part[0], part[1], part[2]);
+  }
+  if (m.count > 0.0) m.mean += x[c * spatial];  // K
+  return m;
+}
+
+// What the training forward writes per channel.
+struct MomentOutputs {
+  float* save_mean;
+  float* save_invstd;
+  float* mean_low;
+  float* running_mean;
+  float* running_var;
+};
+
+// Channel c's statistics from its moments: mean, biased variance (normalises), invstd, the low
+// part of the mean, and the running statistics' move.
+__device__ void finish_channel(const BatchNormParams& p, int64_t c, const ChannelMoments& m,
+                               const MomentOutputs& out) {
+  const double var = m.count > 0.0 ? m.m2 / m.count : 0.0;
+  const double invstd = 1.0 / sqrt(var + p.eps);
+  const float mean_high = static_cast<float>(m.mean);
+  out.save_mean[c] = mean_high;
+  out.mean_low[c] = static_cast<float>(m.mean - static_cast<double>(mean_high));
+  out.save_invstd[c] = static_cast<float>(invstd);
+  const double momentum = p.momentum;
+  if (out.running_mean != nullptr) {
+    out.running_mean[c] =
+        static_cast<float>((1.0 - momentum) * out.running_mean[c] + momentum * m.mean);
+  }
+  if (out.running_var != nullptr) {
+    // Unbiased for the population estimate; a single value has no spread (biased 0 is used).
+    const double unbiased = m.count > 1.0 ? m.m2 / (m.count - 1.0) : var;
+    out.running_var[c] =
+        static_cast<float>((1.0 - momentum) * out.running_var[c] + momentum * unbiased);
+  }
+}
+
 __global__ void finish_moments_kernel(BatchNormParams p, int splits, const float* partials,
-                                      const float* x, float* save_mean, float* save_invstd,
-                                      float* mean_low, float* running_mean, float* running_var) {
+                                      const float* x, MomentOutputs out) {
   for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
-    double count = 0.0, mean = 0.0, m2 = 0.0;  // of the shifted values
-    for (int s = 0; s < splits; ++s) {
-      const float* part = partials + (c * splits + s) * 3;
-      const double b_count = part[0];
-      const double total = count + b_count;
-      if (total == 0.0) continue;
-      const double delta = part[1] - mean;
-      const double b_share = b_count / total;
-      mean += delta * b_share;
-      m2 += part[2] + delta * delta * count * b_share;
-      count = total;
+    finish_channel(p, c, merge_splits(c, p.spatial, splits, partials, x), out);
+  }
+}
+
+// Synchronised: this rank's moments into slot `rank` of parts [ranks, C, 3], zeros elsewhere.
+__global__ void rank_moments_kernel(BatchNormParams p, int splits, const float* partials,
+                                    const float* x, int rank, int ranks, double* parts) {
+  for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
+    const ChannelMoments m = merge_splits(c, p.spatial, splits, partials, x);
+    for (int r = 0; r < ranks; ++r) {
+      double* slot = parts + (int64_t{r} * p.channels + c) * 3;
+      slot[0] = r == rank ? m.count : 0.0;
+      slot[1] = r == rank ? m.mean : 0.0;
+      slot[2] = r == rank ? m.m2 : 0.0;
     }
-    if (count > 0.0) mean += x[c * p.spatial];          // K, element (0, c, 0)
-    const double var = count > 0.0 ? m2 / count : 0.0;  // biased: normalises
-    const double invstd = 1.0 / sqrt(var + p.eps);
-    const float mean_high = static_cast<float>(mean);
-    save_mean[c] = mean_high;
-    mean_low[c] = static_cast<float>(mean - static_cast<double>(mean_high));
-    save_invstd[c] = static_cast<float>(invstd);
-    const double momentum = p.momentum;
-    if (running_mean != nullptr) {
-      running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * mean);
+  }
+}
+
+// Synchronised, after the exchange: the ranks' moments merged in rank order, then finished.
+__global__ void merge_ranks_kernel(BatchNormParams p, int ranks, const double* parts,
+                                   MomentOutputs out) {
+  for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
+    ChannelMoments m{0.0, 0.0, 0.0};
+    for (int r = 0; r < ranks; ++r) {
+      const double* slot = parts + (int64_t{r} * p.channels + c) * 3;
+      merge_into(m, slot[0], slot[1], slot[2]);
     }
-    if (running_var != nullptr) {
-      // Unbiased for the population estimate; a single value has no spread (biased 0 is used).
-      const double unbiased = count > 1.0 ? m2 / (count - 1.0) : var;
-      running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * unbiased);
-    }
+    finish_channel(p, c, m, out);
   }
 }
 
@@ -244,21 +314,52 @@ __global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats st
   }
 }
 
+// Channel c's two sums from its `splits` block partials, added in order in double.
+__device__ void split_sums(int64_t c, int splits, const float* partials, double* sum_dy,
+                           double* sum_dy_xhat) {
+  double a = 0.0, b = 0.0;
+  for (int s = 0; s < splits; ++s) {
+    a += partials[(c * splits + s) * 2];
+    b += partials[(c * splits + s) * 2 + 1];
+  }
+  *sum_dy = a;
+  *sum_dy_xhat = b;
+}
+
 // coefficients[2c] = mean(dy), coefficients[2c + 1] = mean(dy * xhat) over channel c.
 __global__ void finish_gradient_sums_kernel(int channels, int64_t values_per_channel, int splits,
                                             const float* partials, float* dgamma, float* dbeta,
                                             float* coefficients) {
   for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
-    for (int s = 0; s < splits; ++s) {
-      sum_dy += partials[(c * splits + s) * 2];
-      sum_dy_xhat += partials[(c * splits + s) * 2 + 1];
-    }
+    split_sums(c, splits, partials, &sum_dy, &sum_dy_xhat);
     if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
     if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
     const double m = values_per_channel > 0 ? static_cast<double>(values_per_channel) : 1.0;
     coefficients[2 * c] = static_cast<float>(sum_dy / m);
     coefficients[2 * c + 1] = static_cast<float>(sum_dy_xhat / m);
+  }
+}
+
+// Synchronised: this rank's sums to dgamma, dbeta and sums [2 C + 1] (the count last).
+__global__ void rank_gradient_sums_kernel(int channels, int64_t values_per_channel, int splits,
+                                          const float* partials, float* dgamma, float* dbeta,
+                                          double* sums) {
+  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
+    split_sums(c, splits, partials, &sums[2 * c], &sums[2 * c + 1]);
+    if (dbeta != nullptr) dbeta[c] = static_cast<float>(sums[2 * c]);
+    if (dgamma != nullptr) dgamma[c] = static_cast<float>(sums[2 * c + 1]);
+    if (c == 0) sums[2 * int64_t{channels}] = static_cast<double>(values_per_channel);
+  }
+}
+
+// Synchronised, after the exchange: the means over all ranks' values.
+__global__ void rank_coefficients_kernel(int channels, const double* sums, float* coefficients) {
+  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
+    const double total = sums[2 * int64_t{channels}];
+    const double m = total > 0.0 ? total : 1.0;
+    coefficients[2 * c] = static_cast<float>(sums[2 * c] / m);
+    coefficients[2 * c + 1] = static_cast<float>(sums[2 * c + 1] / m);
   }
 }
 
@@ -286,20 +387,42 @@ ChannelSlice channel_slice(const BatchNormParams& p) {
   return ChannelSlice{p.channels, p.spatial, std::max(p.batch, 0) * std::max(p.spatial, 0)};
 }
 
+// Floats at the start of the workspace that hold a synchronised batch norm's exchange (doubles):
+// the forward's [ranks, C, 3] moments or the backward's [2 C + 1] sums. 0 without p.sync.
+int64_t sync_floats(const BatchNormParams& p) {
+  if (p.sync == nullptr) return 0;
+  return 2 * std::max<int64_t>(int64_t{p.sync->ranks} * p.channels * 3, 2 * int64_t{p.channels} + 1);
+}
+
+void exchange(const BatchNormSync& sync, double* data, int64_t count, cudaStream_t stream) {
+  sync.exchange(sync.context, data, count, static_cast<void*>(stream));
+}
+
 // The gradient sums of every channel: dgamma, dbeta (each may be null) and, in the workspace
-// after the partials, the coefficients input_gradient_kernel needs. Returns those.
+// after the partials, the coefficients input_gradient_kernel needs. Returns those. With p.sync the
+// coefficients are the means over every rank's values (dgamma and dbeta stay this rank's).
 const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, const float* dy,
                            const float* x, float* dgamma, float* dbeta, float* workspace,
                            cudaStream_t stream) {
   const ReductionPlan plan = plan_reduction(p);
-  float* partials = workspace;
-  float* coefficients = workspace + int64_t{p.channels} * plan.splits * 2;
+  double* sums = reinterpret_cast<double*>(workspace);
+  float* partials = workspace + sync_floats(p);
+  float* coefficients = partials + int64_t{p.channels} * plan.splits * 2;
   const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
   WEFT_LAUNCH(gradient_sums_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
               stats, dy, x, partials);
-  WEFT_LAUNCH(finish_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
+  if (p.sync == nullptr) {
+    WEFT_LAUNCH(finish_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
+                p.channels, int64_t{p.batch} * p.spatial, plan.splits,
+                static_cast<const float*>(partials), dgamma, dbeta, coefficients);
+    return coefficients;
+  }
+  WEFT_LAUNCH(rank_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
               p.channels, int64_t{p.batch} * p.spatial, plan.splits,
-              static_cast<const float*>(partials), dgamma, dbeta, coefficients);
+              static_cast<const float*>(partials), dgamma, dbeta, sums);
+  exchange(*p.sync, sums, 2 * int64_t{p.channels} + 1, stream);
+  WEFT_LAUNCH(rank_coefficients_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
+              p.channels, static_cast<const double*>(sums), coefficients);
   return coefficients;
 }
 
@@ -307,7 +430,7 @@ const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, const f
 
 int64_t batch_norm_workspace_floats(const BatchNormParams& p) {
   if (p.channels <= 0) return 0;
-  return int64_t{p.channels} * (3 * plan_reduction(p).splits + 2);
+  return sync_floats(p) + int64_t{p.channels} * (3 * plan_reduction(p).splits + 2);
 }
 
 void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
@@ -316,14 +439,24 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
                               cudaStream_t stream) {
   if (p.channels <= 0) return;
   const ReductionPlan plan = plan_reduction(p);
-  float* partials = workspace;
-  float* mean_low = workspace + int64_t{p.channels} * plan.splits * 3;
+  double* parts = reinterpret_cast<double*>(workspace);
+  float* partials = workspace + sync_floats(p);
+  float* mean_low = partials + int64_t{p.channels} * plan.splits * 3;
+  const MomentOutputs out{save_mean, save_invstd, mean_low, running_mean, running_var};
   const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
   WEFT_LAUNCH(channel_moments_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
               x, partials);
-  WEFT_LAUNCH(finish_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
-              plan.splits, static_cast<const float*>(partials), x, save_mean, save_invstd, mean_low,
-              running_mean, running_var);
+  if (p.sync == nullptr) {
+    WEFT_LAUNCH(finish_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
+                plan.splits, static_cast<const float*>(partials), x, out);
+  } else {
+    const BatchNormSync& sync = *p.sync;
+    WEFT_LAUNCH(rank_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
+                plan.splits, static_cast<const float*>(partials), x, sync.rank, sync.ranks, parts);
+    exchange(sync, parts, int64_t{sync.ranks} * p.channels * 3, stream);
+    WEFT_LAUNCH(merge_ranks_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
+                sync.ranks, static_cast<const double*>(parts), out);
+  }
   const int64_t count = element_count(p);
   if (count <= 0) return;
   const ChannelStats stats{save_mean, mean_low, save_invstd, false, p.eps};

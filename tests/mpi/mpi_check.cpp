@@ -2,18 +2,30 @@
 // for the data-parallel tests (tests/CMakeLists.txt, label `mpi`, run by tests/mpi/mpi_test.sh).
 //
 //   weft_mpi_check train --out DIR [--batch B] [--epochs E] [--samples N] [--resume]
-//                        [--step-delay-ms MS] [--adam]
+//                        [--step-delay-ms MS] [--adam] [--batchnorm] [--dropout]
+//                        [--sync-batchnorm]
 //       one run, as one process or as every rank under mpirun: DIR/last.safetensors and
 //       DIR/metrics.jsonl (rank 0 writes them). --step-delay-ms makes each step last that long
 //       (the fault tests need a run that is still going when they strike). The optimizer is
-//       SGD with momentum, or Adam with --adam.
+//       SGD with momentum, or Adam with --adam. --batchnorm puts a BatchNorm2d after the
+//       convolution, --dropout a Dropout(0.5) before the linear layer; --sync-batchnorm
+//       synchronises batch norm across the ranks (engine/distributed/sync_batchnorm.h).
 //   weft_mpi_check compare DIR_A DIR_B --tolerance T
-//       exit 0 when the two runs' weights (largest absolute difference) and per-epoch training
-//       losses (largest relative difference) agree within T (0: bit for bit), 1 otherwise.
+//       exit 0 when the two runs' float tensors (weights and batch-norm running statistics:
+//       largest absolute difference) and per-epoch training losses (largest relative
+//       difference) agree within T (0: bit for bit), 1 otherwise.
+//   weft_mpi_check dropout
+//       every rank applies Dropout(0.5) in training mode to ones [4, 32] from the same generator
+//       state; every rank exits 1 when two ranks drew the same mask, or when the ranks' masks put
+//       together differ from one process's mask of ones [4 x ranks, 32] from that state (drawn
+//       by rank 0, whose slice starts where one process's does).
 //
-// The model (Conv 4x3x3 -> ReLU -> Flatten -> Linear 10, no dropout, no batch norm) and the
+// The model (Conv 4x3x3 -> [BatchNorm2d] -> ReLU -> Flatten -> [Dropout] -> Linear 10) and the
 // data (8x8 images whose class lights one pixel, over seeded noise) make a step of N ranks with
-// batch B the same computation as one process with batch N x B, up to float summation order.
+// batch B the same computation as one process with batch N x B, up to float summation order -
+// with batch norm only when it is synchronised (each rank's own statistics differ from the
+// global batch's), with dropout because each rank draws the masks at its samples' global
+// position.
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -28,6 +40,7 @@
 #include "engine/data/fashion_mnist.h"
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/gradient_reducer.h"
+#include "engine/distributed/sync_batchnorm.h"
 #include "engine/io/safetensors.h"
 #include "engine/nn/layers.h"
 #include "engine/optim/optimizer.h"
@@ -48,6 +61,9 @@ struct Options {
   bool resume = false;
   int step_delay_ms = 0;
   bool adam = false;
+  bool batchnorm = false;
+  bool dropout = false;
+  bool sync_batchnorm = false;
 };
 
 // 8x8 single-channel images; class c lights pixel 6c (mod 64) above uniform noise.
@@ -67,18 +83,24 @@ data::LabeledImages make_data(int64_t count, uint64_t seed) {
   return d;
 }
 
-std::shared_ptr<nn::Sequential> make_model() {
-  return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-      std::make_shared<nn::Conv2d>(1, 4, 3), std::make_shared<nn::ReLU>(),
-      std::make_shared<nn::Flatten>(), std::make_shared<nn::Linear>(4 * 6 * 6, 10)});
+std::shared_ptr<nn::Sequential> make_model(const Options& o) {
+  auto model = std::make_shared<nn::Sequential>();
+  model->push_back(std::make_shared<nn::Conv2d>(1, 4, 3));
+  if (o.batchnorm) model->push_back(nn::BatchNorm2d(4));
+  model->push_back(std::make_shared<nn::ReLU>());
+  model->push_back(std::make_shared<nn::Flatten>());
+  if (o.dropout) model->push_back(std::make_shared<nn::Dropout>(0.5f));
+  model->push_back(std::make_shared<nn::Linear>(4 * 6 * 6, 10));
+  return model;
 }
 
 int train_run(const Options& o) {
   WEFT_CHECK(!o.out.empty(), "train: --out DIR is required");
   default_generator().set_state(7, 0);
+  dist::set_sync_batchnorm(o.sync_batchnorm);
   const data::LabeledImages train_set = make_data(o.samples, 11);
   const data::LabeledImages val_set = make_data(32, 12);
-  auto model = make_model();
+  auto model = make_model(o);
   std::unique_ptr<optim::Optimizer> optimizer_owner;
   if (o.adam) {
     optimizer_owner = std::make_unique<optim::Adam>(model->parameters(), optim::AdamOptions{.lr = 1e-3f});
@@ -137,7 +159,7 @@ int compare_runs(const std::string& a, const std::string& b, double tolerance) {
   double weight_difference = 0;
   int64_t compared = 0;
   for (const auto& [name, tensor] : first.tensors) {
-    if (name.rfind("model.", 0) != 0) continue;
+    if (name.rfind("model.", 0) != 0 || tensor.dtype() != DType::f32) continue;
     auto other = second.tensors.find(name);
     WEFT_CHECK(other != second.tensors.end(), "compare: ", b, " has no tensor ", name);
     const std::vector<float> x = tensor.to_vector<float>(), y = other->second.to_vector<float>();
@@ -164,15 +186,46 @@ int compare_runs(const std::string& a, const std::string& b, double tolerance) {
   return weight_difference <= tolerance && loss_difference <= tolerance ? 0 : 1;
 }
 
+int dropout_check() {
+  const int ranks = dist::world().world_size(), rank = dist::world().rank();
+  const int64_t rows = 4, cols = 32, local = rows * cols;
+  default_generator().set_state(7, 0);
+  const std::vector<float> mine = dropout(Tensor::ones({rows, cols}), 0.5f, true).to_vector<float>();
+  // Every rank's mask in its slot (a gather as a sum: the other slots are zero).
+  std::vector<double> all(static_cast<size_t>(local * ranks), 0.0);
+  for (int64_t i = 0; i < local; ++i) all[static_cast<size_t>(rank * local + i)] = mine[static_cast<size_t>(i)];
+  dist::world().allreduce_sum(all.data(), static_cast<int64_t>(all.size()), "dropout masks");
+  // One process's mask of the global batch, drawn on rank 0: its slice of a tensor of the
+  // global batch's size starts at the generator's offset, as one process's tensor does.
+  default_generator().set_state(7, 0);
+  const std::vector<float> whole =
+      dropout(Tensor::ones({rows * ranks, cols}), 0.5f, true).to_vector<float>();
+  int64_t equal_to_rank0 = 0, differ_from_whole = 0;
+  for (int r = 1; r < ranks; ++r) {
+    bool same = true;
+    for (int64_t i = 0; i < local; ++i) same = same && all[static_cast<size_t>(r * local + i)] == all[static_cast<size_t>(i)];
+    equal_to_rank0 += same ? 1 : 0;
+  }
+  for (size_t i = 0; i < all.size(); ++i) differ_from_whole += all[i] != whole[i] ? 1 : 0;
+  std::printf("dropout masks of %d ranks: %lld ranks draw rank 0's mask, %lld of %zu elements "
+              "differ from one process's mask of the global batch\n",
+              ranks, static_cast<long long>(equal_to_rank0), static_cast<long long>(differ_from_whole),
+              all.size());
+  int32_t verdict = equal_to_rank0 == 0 && differ_from_whole == 0 ? 0 : 1;
+  dist::world().broadcast(&verdict, sizeof(verdict), 0, "dropout verdict");
+  return verdict;
+}
+
 int run(int argc, char** argv) {
-  WEFT_CHECK(argc >= 2, "usage: weft_mpi_check train --out DIR ... | compare A B --tolerance T");
+  WEFT_CHECK(argc >= 2, "usage: weft_mpi_check train --out DIR ... | compare A B --tolerance T | dropout");
   const std::string command = argv[1];
   if (command == "compare") {
     WEFT_CHECK(argc == 6 && std::string(argv[4]) == "--tolerance",
                "usage: weft_mpi_check compare DIR_A DIR_B --tolerance T");
     return compare_runs(argv[2], argv[3], std::atof(argv[5]));
   }
-  WEFT_CHECK(command == "train", "unknown command '", command, "' (expected train or compare)");
+  if (command == "dropout") return dropout_check();
+  WEFT_CHECK(command == "train", "unknown command '", command, "' (expected train, compare or dropout)");
   Options o;
   for (int i = 2; i < argc; ++i) {
     const std::string flag = argv[i];
@@ -187,6 +240,9 @@ int run(int argc, char** argv) {
     else if (flag == "--step-delay-ms") o.step_delay_ms = std::stoi(value());
     else if (flag == "--resume") o.resume = true;
     else if (flag == "--adam") o.adam = true;
+    else if (flag == "--batchnorm") o.batchnorm = true;
+    else if (flag == "--dropout") o.dropout = true;
+    else if (flag == "--sync-batchnorm") o.sync_batchnorm = true;
     else throw Error("unknown flag '" + flag + "'");
   }
   return train_run(o);
