@@ -29,6 +29,7 @@
 #include "models/dcgan_training.h"
 #include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"
+#include "models/fashion_vgg.h"
 #include "models/image_classifier.h"
 #include "models/pair_cnn.h"
 
@@ -300,9 +301,15 @@ void check_model(const ModelCase& c) {
 
 // The launch budgets are the counts measured when the table in docs/benchmarks.md was written;
 // a change that adds launches to a step must update both.
-TEST_CASE("emu step: fashion-mnist FashionCnn (default setup)", "[emu]") {
+TEST_CASE("emu step: fashion-mnist FashionCnn (seed setups)", "[emu]") {
   check_model(classifier("FashionCnn", [] { return std::make_shared<models::FashionCnn>(); },
                          {2, 1, 28, 28}, 10, false, 27));
+}
+
+TEST_CASE("emu step: fashion-mnist FashionVgg (default setup, make run)", "[emu]") {
+  check_model(with_batch_norm(
+      classifier("FashionVgg", [] { return std::make_shared<models::FashionVgg>(); },
+                 {2, 1, 28, 28}, 10, false, 51)));
 }
 
 TEST_CASE("emu step: fashion-mnist FashionResNet (strong setup)", "[emu]") {

@@ -48,7 +48,7 @@ struct Setup {
 };
 
 constexpr Setup kSetups[] = {
-    {"default", Net::vgg, 0, 0.0, 128, 8, 0.1, "linear", 0.0, 0.1, true, 5e-4, false, 0.1, 0.0,
+    {"default", Net::vgg, 0, 0.0, 128, 12, 0.1, "linear", 0.0, 0.1, true, 5e-4, false, 0.1, 0.0,
      "flip", true},
     {"seed32", Net::seed_cnn, 32, 0.0, 512, 50, 1e-3, "constant", 0.911, 0.2, false, 0, true, 0,
      0, "none", false},

@@ -29,7 +29,7 @@ from torch import nn
 
 SETUPS = {
     # name: widths, convs per stage, whiten, batch, epochs, lr, label smoothing, warmup
-    "default": dict(widths=(32, 64, 128), convs=(1, 1, 1), whiten=False, batch=128, epochs=8,
+    "default": dict(widths=(32, 64, 128), convs=(1, 1, 1), whiten=False, batch=128, epochs=12,
                     lr=0.1, smoothing=0.1, warmup=0.2),
     "speedrun": dict(widths=(64, 128, 256), convs=(1, 2, 2), whiten=True, batch=512, epochs=10,
                      lr=0.2, smoothing=0.2, warmup=0.2),
