@@ -15,6 +15,7 @@ accuracy (evaluated after the epoch, outside the clock), and a summary line at t
 
     python3 bench/pytorch/fashion_recipe.py --threads 2 --seed 1
     python3 bench/pytorch/fashion_recipe.py --setup speedrun --device cuda
+    python3 bench/pytorch/fashion_recipe.py --setup speedrun --limit 512 --epochs 2   # CPU check
 """
 import argparse
 import gzip
@@ -131,6 +132,8 @@ def main():
     parser.add_argument("--validation", type=float, default=0.1)
     parser.add_argument("--tta", default="flip", choices=["none", "flip"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--limit", type=int, default=0,
+                        help="quick checks: at most N images of each split (0: all)")
     parser.add_argument("--threads", type=int, default=0, help="0: all cores")
     parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
@@ -152,6 +155,10 @@ def main():
     held = int(args.validation * len(images))
     val_x, val_y = images[order[:held]], labels[order[:held]]
     train_x, train_y = images[order[held:]], labels[order[held:]]
+    if args.limit > 0:
+        train_x, train_y = train_x[:args.limit], train_y[:args.limit]
+        val_x, val_y = val_x[:args.limit], val_y[:args.limit]
+        test_x, test_y = test_x[:args.limit], test_y[:args.limit]
     to_float = lambda u8: (u8.float() / 255.0).to(device)
     train_x, val_x, test_x = to_float(train_x), to_float(val_x), to_float(test_x)
     train_y, val_y, test_y = train_y.to(device), val_y.to(device), test_y.to(device)
