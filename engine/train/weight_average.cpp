@@ -35,71 +35,64 @@ std::vector<std::pair<std::string, Tensor>> WeightAverage::averaged_tensors(nn::
 
 void WeightAverage::start(nn::Module& model) {
   average_.clear();
+  live_.clear();
+  names_.clear();
   const auto current = averaged_tensors(model);
   WEFT_CHECK(loaded_.empty() || loaded_.size() == current.size(),
              "WeightAverage: the checkpoint averages ", loaded_.size(), " tensors, the model has ",
              current.size());
   for (const auto& [name, tensor] : current) {
+    live_.push_back(tensor);
+    names_.push_back(name);
     if (loaded_.empty()) {
-      average_.emplace_back(name, tensor.detach().clone());
+      average_.push_back(tensor.detach().clone());
       continue;
     }
     const auto found = loaded_.find(name);
     WEFT_CHECK(found != loaded_.end() && found->second.shape() == tensor.shape(),
                "WeightAverage: the checkpoint's average has no tensor '", name, "' of shape ",
                tensor.str());
-    average_.emplace_back(name, found->second.to(tensor.device()).clone());
+    average_.push_back(found->second.to(tensor.device()).clone());
   }
   loaded_.clear();
 }
 
 void WeightAverage::on_train_begin(TrainContext& context) { start(context.model); }
 
-void WeightAverage::on_step_end(TrainContext& context) {
-  const auto current = averaged_tensors(context.model);
-  WEFT_CHECK(current.size() == average_.size(), "WeightAverage: the model changed during training");
+void WeightAverage::copy_into_model(const std::vector<Tensor>& values) {
+  for (size_t i = 0; i < live_.size() && i < values.size(); ++i) live_[i].copy_(values[i]);
+}
+
+void WeightAverage::on_step_end(TrainContext&) {
   const auto decay = static_cast<float>(next_decay());
-  for (size_t i = 0; i < current.size(); ++i) {
-    Tensor& average = average_[i].second;
-    const Tensor& weights = current[i].second;
+  for (size_t i = 0; i < live_.size(); ++i) {
+    Tensor& average = average_[i];
     Dispatch& backend = dispatch(average.device());
     backend.affine(average.numel(), decay, 0.0f, average.data<float>(), average.data<float>());
-    backend.axpy_accumulate(average.numel(), 1.0f - decay, weights.data<float>(),
+    backend.axpy_accumulate(average.numel(), 1.0f - decay, live_[i].data<float>(),
                             average.data<float>());
   }
   ++updates_;
 }
 
-void WeightAverage::on_validation_begin(TrainContext& context) {
+void WeightAverage::on_validation_begin(TrainContext&) {
   stashed_.clear();
-  const auto current = averaged_tensors(context.model);
-  for (size_t i = 0; i < current.size(); ++i) {
-    Tensor live = current[i].second;
-    stashed_.push_back(live.detach().clone());
-    live.copy_(average_[i].second);
-  }
+  for (const Tensor& live : live_) stashed_.push_back(live.detach().clone());
+  copy_into_model(average_);
 }
 
-void WeightAverage::on_validation_end(TrainContext& context) {
-  const auto current = averaged_tensors(context.model);
-  for (size_t i = 0; i < current.size() && i < stashed_.size(); ++i) {
-    Tensor live = current[i].second;
-    live.copy_(stashed_[i]);
-  }
+void WeightAverage::on_validation_end(TrainContext&) {
+  copy_into_model(stashed_);
   stashed_.clear();
 }
 
-void WeightAverage::on_train_end(TrainContext& context) {
-  const auto current = averaged_tensors(context.model);
-  for (size_t i = 0; i < current.size() && i < average_.size(); ++i) {
-    Tensor live = current[i].second;
-    live.copy_(average_[i].second);
-  }
-}
+void WeightAverage::on_train_end(TrainContext&) { copy_into_model(average_); }
 
 void WeightAverage::save_state(CallbackState& state) const {
   state.set_int("updates", updates_);
-  for (const auto& [name, tensor] : average_) state.tensors[name] = tensor.to(Device::cpu());
+  for (size_t i = 0; i < average_.size(); ++i) {
+    state.tensors[names_[i]] = average_[i].to(Device::cpu());
+  }
 }
 
 void WeightAverage::load_state(const CallbackState& state) {

@@ -50,10 +50,17 @@ class WeightAverage : public Callback {
   // The model's averaged tensors, in state_dict order, with their names.
   static std::vector<std::pair<std::string, Tensor>> averaged_tensors(nn::Module& model);
   void start(nn::Module& model);
+  // Write `values` (one per averaged tensor, in order) into the model's tensors.
+  void copy_into_model(const std::vector<Tensor>& values);
 
   WeightAverageOptions options_;
-  std::vector<std::pair<std::string, Tensor>> average_;  // name -> average, on the model's device
-  std::vector<Tensor> stashed_;                          // trained weights during validation
+  // The model's averaged tensors (handles to its own storage, which Module::to and
+  // load_state_dict keep), their names, and their averages on the same device; filled when
+  // training begins, so a step does no name lookups.
+  std::vector<Tensor> live_;
+  std::vector<std::string> names_;
+  std::vector<Tensor> average_;
+  std::vector<Tensor> stashed_;  // trained weights during validation
   std::map<std::string, Tensor> loaded_;  // from a checkpoint, until training begins
   int64_t updates_ = 0;
 };
