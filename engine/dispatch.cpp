@@ -28,12 +28,21 @@ namespace {
 std::mutex deterministic_mutex;
 int deterministic_setting = -1;  // -1: not read yet
 
+// " +relu", " +leaky_relu(0.2)" or nothing: a fused activation is part of an autotune key.
+std::string activation_suffix(const FusedActivation& act) {
+  if (act.kind == FusedActivation::Kind::relu) return " +relu";
+  if (act.kind != FusedActivation::Kind::leaky_relu) return "";
+  std::ostringstream s;
+  s << " +leaky_relu(" << act.alpha << ")";
+  return s.str();
+}
+
 std::string describe(const Conv2dParams& p) {
   std::ostringstream s;
   s << "N=" << p.batch << " C=" << p.in_channels << " H=" << p.in_h << " W=" << p.in_w
     << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
     << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " d=" << p.dilation_h << ","
-    << p.dilation_w;
+    << p.dilation_w << activation_suffix(p.activation);
   return s.str();
 }
 
@@ -256,12 +265,13 @@ std::optional<Dispatch::Trial> Dispatch::batch_norm_trial(const BatchNormParams&
   const size_t x = count(p.batch, p.channels, p.spatial);
   const size_t c = count(p.channels);
   std::ostringstream key;
-  key << "batch_norm N=" << p.batch << " C=" << p.channels << " S=" << p.spatial;
+  key << "batch_norm N=" << p.batch << " C=" << p.channels << " S=" << p.spatial
+      << activation_suffix(p.activation);
   // x, y, dx; gamma, beta, save_mean, save_invstd, running_mean, running_var, dgamma, dbeta
   return Trial{
       key.str(), {x, x, x, c, c, c, c, c, c, c, c}, [p](Backend& b, const std::vector<float*>& s) {
         b.batch_norm_forward_train(p, s[0], s[3], s[4], s[1], s[5], s[6], s[7], s[8]);
-        b.batch_norm_backward(p, s[1], s[0], s[3], s[5], s[6], s[2], s[9], s[10]);
+        b.batch_norm_backward(p, s[1], s[0], s[1], s[3], s[5], s[6], s[2], s[9], s[10]);
       }};
 }
 

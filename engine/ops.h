@@ -17,6 +17,7 @@
 
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "kernels/params.h"
 
 namespace weft {
 
@@ -49,6 +50,19 @@ Tensor tanh(const Tensor& x);
 Tensor softmax(const Tensor& x);
 Tensor log_softmax(const Tensor& x);
 
+// ---- fused activations ----
+// conv2d and batch_norm take an activation to apply to their own output in the same kernel (a
+// fused epilogue: kernels/params.h FusedActivation; relu, or leaky_relu with a slope >= 0). The
+// result and its gradients are those of the op followed by relu() or leaky_relu(); with fusion
+// switched off (set_fused_activations(false), or WEFT_FUSION=off in the environment, read once)
+// the ops compute exactly that composition instead, which is how the two are compared.
+inline FusedActivation fused_relu() { return {FusedActivation::Kind::relu, 0.0f}; }
+inline FusedActivation fused_leaky_relu(float negative_slope) {
+  return {FusedActivation::Kind::leaky_relu, negative_slope};
+}
+void set_fused_activations(bool enabled);
+bool fused_activations();
+
 // ---- convolution ----
 struct Conv2dOptions {
   int stride_h = 1, stride_w = 1;
@@ -58,6 +72,9 @@ struct Conv2dOptions {
 // x [N, C, H, W], weight [O, C, KH, KW], bias [O] or undefined
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options = {});
+// act(conv2d(x, weight, bias, options)) with the activation fused into the convolution.
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& options, const FusedActivation& activation);
 
 struct ConvTranspose2dOptions {
   int stride_h = 1, stride_w = 1;
@@ -83,9 +100,11 @@ Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
 // ---- normalisation and regularisation ----
 // x [N, C] or [N, C, ...]; gamma, beta, running_mean, running_var [C]. In training the batch
 // statistics are used and the running ones updated (when defined); in eval the running ones.
+// `activation` (none by default) is applied to the result in the same kernel.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
-                  float momentum = 0.1f, float eps = 1e-5f);
+                  float momentum = 0.1f, float eps = 1e-5f,
+                  const FusedActivation& activation = {});
 // Inverted dropout in training, the identity in eval. The mask's (seed, offset) come from
 // `generator` (the default generator when null).
 Tensor dropout(const Tensor& x, float p, bool training, Generator* generator = nullptr);

@@ -120,15 +120,17 @@ AdamScalars adam_scalars(const AdamStep& s);
     (const BatchNormParams& p, const float* x, const float* gamma, const float* beta,             \
      const float* running_mean, const float* running_var, float* y),                              \
     (p, x, gamma, beta, running_mean, running_var, y))                                            \
+  /* y: the forward's output, read only with p.activation set (may be null otherwise) */          \
   X(batchnorm, batch_norm_backward,                                                               \
-    (const BatchNormParams& p, const float* dy, const float* x, const float* gamma,               \
-     const float* save_mean, const float* save_invstd, float* dx, float* dgamma, float* dbeta),   \
-    (p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta))                                 \
+    (const BatchNormParams& p, const float* dy, const float* x, const float* y,                   \
+     const float* gamma, const float* save_mean, const float* save_invstd, float* dx,             \
+     float* dgamma, float* dbeta),                                                                \
+    (p, dy, x, y, gamma, save_mean, save_invstd, dx, dgamma, dbeta))                              \
   X(batchnorm, batch_norm_backward_eval,                                                          \
-    (const BatchNormParams& p, const float* dy, const float* x, const float* gamma,               \
-     const float* running_mean, const float* running_var, float* dx, float* dgamma,               \
-     float* dbeta),                                                                               \
-    (p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta))                              \
+    (const BatchNormParams& p, const float* dy, const float* x, const float* y,                   \
+     const float* gamma, const float* running_mean, const float* running_var, float* dx,          \
+     float* dgamma, float* dbeta),                                                                \
+    (p, dy, x, y, gamma, running_mean, running_var, dx, dgamma, dbeta))                           \
   /* ---- dropout ---- */                                                                       \
   X(dropout, dropout_forward, (const DropoutParams& p, const float* x, float* y), (p, x, y))      \
   X(dropout, dropout_backward, (const DropoutParams& p, const float* dy, float* dx), (p, dy, dx)) \

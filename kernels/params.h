@@ -14,7 +14,41 @@
 
 #include <cstdint>
 
+// FusedActivation's functions run in CUDA kernels too: under nvcc they are host and device
+// functions (the host emulation compiles them as plain C++).
+#if defined(__CUDACC__)
+#define WEFT_HOST_DEVICE __host__ __device__
+#else
+#define WEFT_HOST_DEVICE
+#endif
+
 namespace weft {
+
+// An activation an op applies to its own output in the same pass over it (a fused epilogue),
+// so the activation costs neither a launch nor a trip through memory of its own:
+//   none         y = v
+//   relu         y = v > 0 ? v : 0
+//   leaky_relu   y = v > 0 ? v : alpha * v     (alpha >= 0)
+// with v the op's result. Both functions keep the sign of v (y > 0 exactly where v > 0), so a
+// backward finds the derivative from y alone: dy passes where y > 0 and is scaled by alpha
+// (0 for relu) elsewhere, which is what activation_backward computes when handed y for x.
+struct FusedActivation {
+  enum class Kind : uint8_t { none, relu, leaky_relu };
+  Kind kind = Kind::none;
+  float alpha = 0.0f;
+
+  WEFT_HOST_DEVICE bool active() const { return kind != Kind::none; }
+  // The same function as v > 0 ? v : slope * v, written as the elementwise kernels write it.
+  WEFT_HOST_DEVICE float apply(float v) const {
+    if (kind == Kind::none) return v;
+    return v > 0.0f ? v : (kind == Kind::relu ? 0.0f : alpha * v);
+  }
+  // The factor dy is multiplied by, given the output y.
+  WEFT_HOST_DEVICE float slope_at_output(float y) const {
+    if (kind == Kind::none) return 1.0f;
+    return y > 0.0f ? 1.0f : (kind == Kind::relu ? 0.0f : alpha);
+  }
+};
 
 // 2-d convolution (cross-correlation, as in every DL framework). No groups.
 struct Conv2dParams {
@@ -25,6 +59,9 @@ struct Conv2dParams {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   int dilation_h = 1, dilation_w = 1;
+  // Applied by the forward after the bias. The backwards ignore it: they take dy already
+  // multiplied by the activation's derivative (the engine does that from y).
+  FusedActivation activation;
 
   int out_h() const { return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1; }
   int out_w() const { return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1; }
@@ -101,6 +138,9 @@ struct BatchNormParams {
   // Synchronised batch norm (training forward and its backward): the statistics of the batches
   // of every rank of a data-parallel run together. Null (the default): this batch's alone.
   const BatchNormSync* sync = nullptr;
+  // Applied by the forwards to y. The backwards then take that y beside dy and use dy times the
+  // activation's derivative (read from y) in place of dy, in the same pass.
+  FusedActivation activation;
 };
 
 // How a synchronised batch norm shares its per-channel partial results across ranks. The

@@ -35,8 +35,11 @@ std::shared_ptr<nn::Linear> keras_dense(int in_features, int out_features) {
 KerasSameConv2d::KerasSameConv2d(int in_channels, int out_channels, int kernel)
     : nn::Conv2d(in_channels, out_channels, kernel, 1, kernel / 2), crop_(kernel % 2 == 0) {}
 
-Tensor KerasSameConv2d::forward(const Tensor& x) {
-  const Tensor padded = nn::Conv2d::forward(x);
+Tensor KerasSameConv2d::forward(const Tensor& x) { return forward(x, FusedActivation{}); }
+
+// The activation commutes with the crop, so it is fused into the padded convolution.
+Tensor KerasSameConv2d::forward(const Tensor& x, const FusedActivation& act) {
+  const Tensor padded = nn::Conv2d::forward(x, act);
   if (crop_ == 0) return padded;
   return padded.slice(2, crop_, padded.dim(2)).slice(3, crop_, padded.dim(3));
 }

@@ -50,6 +50,7 @@ class KerasSameConv2d : public nn::Conv2d {
  public:
   KerasSameConv2d(int in_channels, int out_channels, int kernel);
   Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x, const FusedActivation& act) override;
   std::string type_name() const override { return "KerasSameConv2d"; }
 
  private:

@@ -31,7 +31,7 @@ FashionResNet::FashionResNet(const FashionResNetConfig& c) : config(c) {
 Tensor FashionResNet::features(const Tensor& images) {
   WEFT_CHECK(images.ndim() == 4 && images.dim(1) == config.in_channels, "FashionResNet expects "
              "images [N, ", config.in_channels, ", H, W], got ", images.str());
-  Tensor x = relu(bn1->forward(conv1->forward(images)));
+  Tensor x = bn1->forward(conv1->forward(images), fused_relu());
   for (const auto& layer : layers) x = layer->forward(x);
   return x;
 }

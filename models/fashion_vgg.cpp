@@ -42,7 +42,7 @@ Tensor FashionVgg::forward(const Tensor& images) {
   WEFT_CHECK(images.ndim() == 4 && images.dim(1) == config.in_channels, "FashionVgg expects "
              "images [N, ", config.in_channels, ", H, W], got ", images.str());
   Tensor x = images;
-  if (whiten) x = relu(whiten->forward(x));
+  if (whiten) x = whiten->forward(x, fused_relu());
   x = features->forward(x);
   // The last map is 3x3 for 27- or 28-pixel inputs; a max over all of it, whatever its size.
   Pool2dOptions whole;

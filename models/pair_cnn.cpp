@@ -53,13 +53,13 @@ Tensor ConvTrunk::forward(const Tensor& x) const {
              x.str());
   Tensor h = x;
   for (int i = 0; i < 4; ++i) {
-    h = convs[i]->forward(h);
-    if (norms[i]) h = norms[i]->forward(h);
-    h = max_pool2d(relu(h), Pool2dOptions{});
+    // conv -> [bn] -> ReLU, the ReLU fused into the last of the two (engine/ops.h).
+    h = norms[i] ? norms[i]->forward(convs[i]->forward(h), fused_relu())
+                 : convs[i]->forward(h, fused_relu());
+    h = max_pool2d(h, Pool2dOptions{});
   }
   h = fc1->forward(h.flatten(1));
-  if (bn_fc1) h = bn_fc1->forward(h);
-  return relu(h);
+  return bn_fc1 ? bn_fc1->forward(h, fused_relu()) : relu(h);
 }
 
 void PairModel::check_photo(const Tensor& photo, const char* which) const {

@@ -58,7 +58,7 @@ BasicBlock::BasicBlock(int in_planes, int planes, int stride) {
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward(conv1->forward(x), fused_relu());
   out = bn2->forward(conv2->forward(out));
   const Tensor identity = downsample ? downsample->forward(x) : x;
   return relu(out + identity);
@@ -76,8 +76,8 @@ Bottleneck::Bottleneck(int in_planes, int planes, int stride) {
 }
 
 Tensor Bottleneck::forward(const Tensor& x) {
-  Tensor out = relu(bn1->forward(conv1->forward(x)));
-  out = relu(bn2->forward(conv2->forward(out)));
+  Tensor out = bn1->forward(conv1->forward(x), fused_relu());
+  out = bn2->forward(conv2->forward(out), fused_relu());
   out = bn3->forward(conv3->forward(out));
   const Tensor identity = downsample ? downsample->forward(x) : x;
   return relu(out + identity);
@@ -115,7 +115,7 @@ ResNet::ResNet(ResNetBlock block, std::array<int, 4> blocks, const ResNetOptions
 Tensor ResNet::features(const Tensor& images) {
   WEFT_CHECK(images.ndim() == 4 && images.dim(1) == options_.in_channels,
              "ResNet expects images [N, ", options_.in_channels, ", H, W], got ", images.str());
-  Tensor x = relu(bn1->forward(conv1->forward(images)));
+  Tensor x = bn1->forward(conv1->forward(images), fused_relu());
   if (!options_.small_input) x = max_pool2d(x, stem_pool());
   for (const auto& layer : layers) x = layer->forward(x);
   return x;

@@ -30,6 +30,10 @@ using weft::BroadcastParams;
 
 // ---- cases --------------------------------------------------------------------------------------
 
+// The fused activations of the conv and batch-norm cases (kernels/params.h FusedActivation).
+const weft::FusedActivation kRelu{weft::FusedActivation::Kind::relu, 0.0f};
+const weft::FusedActivation kLeaky{weft::FusedActivation::Kind::leaky_relu, 0.2f};
+
 
 // The cases of one family of the table. Each drawn buffer gets its own std::mt19937 stream,
 // seeded with the family's counter (incremented before each draw, empty buffers included), so
@@ -510,6 +514,21 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
   add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
   add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
+  // The forward's fused activation (the backwards ignore it): ReLU after a biased conv as in the
+  // seed CNNs, on the tiled shape and on a few-channel one (the CPU's direct loops); the DCGAN
+  // discriminator's LeakyReLU(0.2) without a bias; a full-window conv (the CPU's GEMM path).
+  const auto add_fused = [&](weft::Conv2dParams c, weft::FusedActivation act, bool bias,
+                             const char* label) {
+    c.activation = act;
+    const Tolerance forward = product_tolerance(int64_t{c.in_channels} * c.kernel_h * c.kernel_w);
+    list.add("conv2d_forward" + conv_name(c) + (bias ? "" : " no bias") + label,
+             cases::conv2d_forward(c, bias), forward.abs, forward.rel);
+  };
+  add_fused(conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), kRelu, true, " +relu");
+  add_fused(conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), kRelu, true, " +relu (fashion cnn)");
+  add_fused(conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,
+            " +leaky_relu(0.2) (dcgan)");
+  add_fused(conv_params(2, 16, 4, 4, 5, 4, 4, 1, 1, 0, 0), kRelu, true, " +relu (full window)");
 }
 
 void add_conv_transpose(CaseList& list, const std::string& label,
@@ -647,6 +666,7 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
     float eps, momentum;
     float shift;     // added to x: a mean large next to the spread tests the variance algorithm
     bool gradients;  // whether dgamma and dbeta are requested
+    weft::FusedActivation activation = {};
   };
   // BatchNorm2d and 1d; batch 1; one value per channel (no spread: unbiased falls back to 0);
   // a channel reduction split over several blocks (M = 2 * 48 * 48 > 4096); the apparel CNN's
@@ -658,15 +678,22 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
                            Setting{" split", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true},
                            Setting{" bn1d keras", 16, 300, 1, 1e-3f, 0.01f, 0.0f, true},
                            Setting{" mean 100", 4, 2, 100, 1e-5f, 0.1f, 100.0f, true},
-                           Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false}}) {
+                           Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false},
+                           Setting{" +relu", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true, kRelu},
+                           Setting{" split +leaky_relu(0.2)", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f,
+                                   true, kLeaky},
+                           Setting{" +relu no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false,
+                                   kRelu}}) {
     weft::BatchNormParams bn;
     bn.batch = s.batch;
     bn.channels = s.channels;
     bn.spatial = s.spatial;
     bn.eps = s.eps;
     bn.momentum = s.momentum;
-    const std::string shape = " " + std::to_string(s.batch) + "x" + std::to_string(s.channels) +
-                              "x" + std::to_string(s.spatial) + s.label;
+    bn.activation = s.activation;
+    std::ostringstream shape_text;  // (string + string here trips GCC 12's -Wstringop-overflow)
+    shape_text << " " << s.batch << "x" << s.channels << "x" << s.spatial << s.label;
+    const std::string shape = shape_text.str();
     // x of mean `shift`, and the saved or running means a backward gets near it.
     const Content x = Content::uniform(s.shift - 1.0f, s.shift + 1.0f);
     const Content mean = Content::uniform(s.shift - 0.1f, s.shift + 0.1f);

@@ -94,7 +94,7 @@ TEST_CASE("dispatch: routes each family as the kernel choice says") {
     dispatch.batch_norm_forward_train(bn, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                       nullptr, nullptr);
     dispatch.batch_norm_backward(bn, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
-                                 nullptr, nullptr);
+                                 nullptr, nullptr, nullptr);
     dispatch.gemm(weft::GemmParams{}, nullptr, nullptr, nullptr);
     CHECK(vendor.calls == std::vector<std::string>{
                               "conv2d_forward", "conv2d_backward_data", "conv2d_backward_filter",

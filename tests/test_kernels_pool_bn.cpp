@@ -303,12 +303,12 @@ BatchNormReference batch_norm_reference(const BatchNormParams& p, const std::vec
                                             r.mean.data(), r.invstd.data(), running_mean.data(),
                                             running_var.data(), r.running_mean.data(),
                                             r.running_var.data());
-  weft::reference::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), r.dx.data(),
+  weft::reference::batch_norm_backward(p, dy.data(), x.data(), nullptr, gamma.data(), r.dx.data(),
                                        r.dgamma.data(), r.dbeta.data());
   weft::reference::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(),
                                            running_mean.data(), running_var.data(),
                                            r.y_eval.data());
-  weft::reference::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(),
+  weft::reference::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(),
                                             running_mean.data(), running_var.data(),
                                             r.dx_eval.data(), r.dgamma_eval.data(),
                                             r.dbeta_eval.data());
@@ -350,7 +350,7 @@ TEST_CASE("batch_norm: tiny batch by hand, with running statistics", "[kernels][
   //     sum(dy) = 4, sum(dy * xhat) = 1 - 1 - 1 + 1 = 0
   const std::vector<float> dy = {1, 0, 1, 1, 0, 0, 1, 1};
   std::vector<float> dx = nan_floats(8), dgamma = nan_floats(2), dbeta = nan_floats(2);
-  weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+  weft::cpu::batch_norm_backward(p, dy.data(), x.data(), nullptr, gamma.data(), save_mean.data(),
                                  save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
   check_close("dx", dx, std::vector<float>{0.5f, 0, 0, 0, 0, -0.5f, 0, 0});
   check_close("dgamma", dgamma, std::vector<float>{-1, 0});
@@ -365,7 +365,7 @@ TEST_CASE("batch_norm: tiny batch by hand, with running statistics", "[kernels][
   check_close("y eval", y_eval, y);
   std::vector<float> dx_eval = nan_floats(8), dgamma_eval = nan_floats(2),
                      dbeta_eval = nan_floats(2);
-  weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), eval_mean.data(),
+  weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), eval_mean.data(),
                                       eval_var.data(), dx_eval.data(), dgamma_eval.data(),
                                       dbeta_eval.data());
   check_close("dx eval", dx_eval, std::vector<float>{1, 0, 0.125f, 0.125f, 0, 0, 0.125f, 0.125f});
@@ -419,13 +419,13 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
 
     std::vector<float> dx = nan_floats(bn_size(p));
     std::vector<float> dgamma = nan_floats(p.channels), dbeta = nan_floats(p.channels);
-    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), nullptr, gamma.data(), save_mean.data(),
                                    save_invstd.data(), dx.data(), dgamma.data(), dbeta.data());
     check_close("train dx", dx, ref.dx);
     check_close("train dgamma", dgamma, ref.dgamma);
     check_close("train dbeta", dbeta, ref.dbeta);
     std::vector<float> dx_only = nan_floats(bn_size(p));
-    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), gamma.data(), save_mean.data(),
+    weft::cpu::batch_norm_backward(p, dy.data(), x.data(), nullptr, gamma.data(), save_mean.data(),
                                    save_invstd.data(), dx_only.data(), nullptr, nullptr);
     check_close("train dx without dgamma and dbeta", dx_only, ref.dx);
 
@@ -436,14 +436,14 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
 
     std::vector<float> dx_eval = nan_floats(bn_size(p));
     std::vector<float> dgamma_eval = nan_floats(p.channels), dbeta_eval = nan_floats(p.channels);
-    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), running_mean.data(),
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), running_mean.data(),
                                         running_var.data(), dx_eval.data(), dgamma_eval.data(),
                                         dbeta_eval.data());
     check_close("eval dx", dx_eval, ref.dx_eval);
     check_close("eval dgamma", dgamma_eval, ref.dgamma_eval);
     check_close("eval dbeta", dbeta_eval, ref.dbeta_eval);
     std::vector<float> dx_eval_only = nan_floats(bn_size(p));
-    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), gamma.data(), running_mean.data(),
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), running_mean.data(),
                                         running_var.data(), dx_eval_only.data(), nullptr, nullptr);
     check_close("eval dx without dgamma and dbeta", dx_eval_only, ref.dx_eval);
   }

@@ -87,7 +87,7 @@ TEST_CASE("sync batch norm: two simulated ranks compute the whole batch's statis
     backend->batch_norm_forward_train(whole, x.data(), gamma.data(), beta.data(), y_whole.data(),
                                       w.mean.data(), w.invstd.data(), w.running_mean.data(),
                                       w.running_var.data());
-    backend->batch_norm_backward(whole, dy.data(), x.data(), gamma.data(), w.mean.data(),
+    backend->batch_norm_backward(whole, dy.data(), x.data(), nullptr, gamma.data(), w.mean.data(),
                                  w.invstd.data(), dx_whole.data(), w.dgamma.data(), w.dbeta.data());
 
     // Each rank's half, synchronised: record every rank's contribution, then replay.
@@ -117,7 +117,7 @@ TEST_CASE("sync batch norm: two simulated ranks compute the whole batch's statis
       for (int r = 0; r < kRanks; ++r) {
         ranks.rank = sync.rank = r;
         Channels& c = per_rank[r];
-        backend->batch_norm_backward(p, dy.data() + r * half, x.data() + r * half, gamma.data(),
+        backend->batch_norm_backward(p, dy.data() + r * half, x.data() + r * half, nullptr, gamma.data(),
                                      c.mean.data(), c.invstd.data(), dx.data() + r * half,
                                      c.dgamma.data(), c.dbeta.data());
       }

@@ -24,6 +24,10 @@ Conv2d::Conv2d(int in_channels, int out_channels, int kernel, int stride, int pa
 
 Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options); }
 
+Tensor Conv2d::forward(const Tensor& x, const FusedActivation& act) {
+  return conv2d(x, weight, bias, options, act);
+}
+
 ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, int kernel, int stride,
                                  int padding, int output_padding, bool has_bias) {
   weight = register_parameter("weight",
@@ -48,7 +52,9 @@ BatchNorm::BatchNorm(int channels, float eps_, float momentum_, const char* kind
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::forward(const Tensor& x) { return forward(x, FusedActivation{}); }
+
+Tensor BatchNorm::forward(const Tensor& x, const FusedActivation& act) {
   if (is_training()) {
     // The counter stays in host memory (Module::to): a store, not an upload. In a captured step
     // (engine/graph.h) the count goes on at each replay.
@@ -60,7 +66,7 @@ Tensor BatchNorm::forward(const Tensor& x) {
     count_batches(1);
     graph::on_replay([count_batches] { count_batches(1); }, [count_batches] { count_batches(-1); });
   }
-  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps);
+  return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum, eps, act);
 }
 
 void BatchNorm::on_state_loaded() { batches_tracked_ = num_batches_tracked.to_vector<int64_t>()[0]; }
@@ -93,9 +99,36 @@ void Sequential::push_back(std::shared_ptr<Module> module) {
   register_module(std::to_string(children().size()), std::move(module));
 }
 
+namespace {
+
+// The activation a ReLU or LeakyReLU module computes, as a fused activation; none for any other
+// module (and for a negative slope, whose output would not keep its input's sign).
+FusedActivation activation_of(const Module& module) {
+  if (dynamic_cast<const ReLU*>(&module) != nullptr) return fused_relu();
+  if (const auto* leaky = dynamic_cast<const LeakyReLU*>(&module);
+      leaky != nullptr && leaky->negative_slope >= 0.0f) {
+    return fused_leaky_relu(leaky->negative_slope);
+  }
+  return {};
+}
+
+}  // namespace
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [name, child] : children()) h = child->forward(h);
+  const auto& list = children();
+  for (size_t i = 0; i < list.size(); ++i) {
+    const Module& child = *list[i].second;
+    if (child.fuses_activation() && i + 1 < list.size()) {
+      const FusedActivation act = activation_of(*list[i + 1].second);
+      if (act.active()) {
+        h = list[i].second->forward(h, act);
+        ++i;  // the activation module has been applied
+        continue;
+      }
+    }
+    h = list[i].second->forward(h);
+  }
   return h;
 }
 

@@ -24,6 +24,8 @@ class Conv2d : public Module {
   Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0,
          bool bias = true);
   Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x, const FusedActivation& act) override;
+  bool fuses_activation() const override { return true; }
   std::string type_name() const override { return "Conv2d"; }
   Tensor weight, bias;  // [O, C, KH, KW], [O] (undefined without bias)
   Conv2dOptions options;
@@ -44,6 +46,8 @@ class BatchNorm : public Module {
  public:
   BatchNorm(int channels, float eps = 1e-5f, float momentum = 0.1f, const char* kind = "BatchNorm2d");
   Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x, const FusedActivation& act) override;
+  bool fuses_activation() const override { return true; }
   std::string type_name() const override { return kind_; }
   void on_state_loaded() override;
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
@@ -155,6 +159,9 @@ class Sequential : public Module {
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "Sequential"; }
   size_t size() const { return children().size(); }
+  // Sequential's forward runs a child that fuses an activation (Module::fuses_activation) and a
+  // ReLU or LeakyReLU (slope >= 0) right after it as one call, child->forward(x, act): the same
+  // result, one kernel less each way (engine/ops.h). Checks use at(i) to run children singly.
   std::shared_ptr<Module> at(size_t index) const { return children().at(index).second; }
 };
 

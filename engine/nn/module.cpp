@@ -3,12 +3,26 @@
 
 #include <sstream>
 
+#include "engine/ops.h"
 #include "kernels/error.h"
 
 namespace weft::nn {
 
 Tensor Module::forward(const Tensor&) {
   throw Error(type_name() + " has no single-input forward()");
+}
+
+Tensor Module::forward(const Tensor& input, const FusedActivation& act) {
+  const Tensor y = forward(input);
+  switch (act.kind) {
+    case FusedActivation::Kind::none:
+      return y;
+    case FusedActivation::Kind::relu:
+      return relu(y);
+    case FusedActivation::Kind::leaky_relu:
+      return leaky_relu(y, act.alpha);
+  }
+  return y;
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor tensor) {

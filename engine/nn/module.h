@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/params.h"
 
 namespace weft::nn {
 
@@ -29,6 +30,13 @@ class Module {
   // methods; the default says that this module has no single-input forward.
   virtual Tensor forward(const Tensor& input);
   Tensor operator()(const Tensor& input) { return forward(input); }
+
+  // act(forward(input)): the forward followed by relu or leaky_relu. Modules whose op takes the
+  // activation into its own kernel (Conv2d, BatchNorm: engine/ops.h "fused activations") say so
+  // in fuses_activation() and override this; the default runs the activation as its own op.
+  // Sequential uses it for a fusing module followed by a ReLU or LeakyReLU module.
+  virtual Tensor forward(const Tensor& input, const FusedActivation& act);
+  virtual bool fuses_activation() const { return false; }
 
   // Recursively, in registration order, with dotted names.
   NamedTensors named_parameters() const;

@@ -1,5 +1,7 @@
 // conv2d and conv_transpose2d: shape checks, params, and backward through the backend's
-// backward-data and backward-filter kernels.
+// backward-data and backward-filter kernels. conv2d with a fused activation (engine/ops.h) hands
+// it to the forward kernel and, in backward, multiplies the incoming gradient by its derivative
+// (read from the saved output) before the two backward kernels.
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
 
@@ -8,7 +10,15 @@ using namespace ops_detail;
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& o) {
+  return conv2d(x, weight, bias, o, FusedActivation{});
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
+              const FusedActivation& activation) {
   const char* op = "conv2d";
+  if (activation.active() && !fuse(activation, op)) {
+    return activate(conv2d(x, weight, bias, o, FusedActivation{}), activation);
+  }
   check_float(x, op, "input");
   check_float(weight, op, "weight");
   check_same_device({x, weight, bias}, op);
@@ -33,6 +43,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   p.pad_w = o.pad_w;
   p.dilation_h = o.dilation_h;
   p.dilation_w = o.dilation_w;
+  p.activation = activation;
   if (bias.defined()) check_shape(bias, {weight.dim(0)}, op, "bias");
   WEFT_CHECK(p.out_h() > 0 && p.out_w() > 0, op, ": a ", p.kernel_h, "x", p.kernel_w,
              " kernel does not fit input ", x.str(), " with padding ", p.pad_h, "x", p.pad_w);
@@ -42,11 +53,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   dispatch(x.device()).conv2d_forward(p, x.data<float>(), weight.data<float>(),
                                          optional_data(bias), y.data<float>());
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
+  const Tensor y_saved = activation.active() ? y.detach() : Tensor();
   const bool has_bias = bias.defined();
   // Skip the gradients nobody wants: the input images of the first layer, frozen weights.
   const bool need_x = any_requires_grad({x});
   const bool need_w = any_requires_grad({weight, bias});
-  record(y, op, {x, weight, bias}, [=](const Tensor& g) {
+  record(y, activation.active() ? "conv2d+activation" : op, {x, weight, bias},
+         [=](const Tensor& g_out) {
+    const Tensor g = activation_gradient(g_out, y_saved, activation);
     Backend& backend = dispatch(g.device());
     Tensor gx, gw, gb;
     if (need_x) {

@@ -4,7 +4,9 @@
 // channel for backward; in eval it uses the running statistics, which are then constants. In a
 // data-parallel run with the synchronised option (engine/distributed/sync_batchnorm.h) the
 // training statistics are those of every rank's batch together: the params carry the exchange,
-// which the kernels call between their partial sums and their finishing step.
+// which the kernels call between their partial sums and their finishing step. A fused activation
+// (engine/ops.h) goes to the kernels in the params: the forward applies it, the backward reads
+// the saved output beside the gradient to take its derivative.
 // dropout reserves `count` numbers from a Generator and passes (seed, offset) to the kernel;
 // backward redraws the same mask from them, so no mask tensor is kept. In a data-parallel run
 // each rank reserves the numbers of the whole global batch and draws the slice at its samples'
@@ -20,8 +22,12 @@ using namespace ops_detail;
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
                   const Tensor& running_mean, const Tensor& running_var, bool training,
-                  float momentum, float eps) {
+                  float momentum, float eps, const FusedActivation& activation) {
   const char* op = "batch_norm";
+  if (activation.active() && !fuse(activation, op)) {
+    return activate(batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps),
+                    activation);
+  }
   check_float(x, op, "input");
   check_float(gamma, op, "weight");
   check_float(beta, op, "bias");
@@ -41,6 +47,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   p.spatial = to_int(x.numel() / std::max<int64_t>(1, x.dim(0) * channels), op);
   p.eps = eps;
   p.momentum = momentum;
+  p.activation = activation;
   if (training) p.sync = dist::batch_norm_sync(x.device());
   WEFT_CHECK(!training || static_cast<int64_t>(p.batch) * p.spatial > 1, op,
              ": training needs more than one value per channel, got ", x.str());
@@ -48,6 +55,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   Backend& backend = dispatch(x.device());
   Tensor y = Tensor::empty_like(x);
   const Tensor x_saved = x.detach(), gamma_saved = gamma.detach();
+  const Tensor y_saved = activation.active() ? y.detach() : Tensor();
   if (training) {
     Tensor save_mean = Tensor::empty({channels}, DType::f32, x.device());
     Tensor save_invstd = Tensor::empty({channels}, DType::f32, x.device());
@@ -61,7 +69,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor gbeta = Tensor::empty_like(gamma_saved);
       dispatch(g.device())
           .batch_norm_backward(p, g.data<float>(), x_saved.data<float>(),
-                               gamma_saved.data<float>(), save_mean.data<float>(),
+                               optional_data(y_saved), gamma_saved.data<float>(), save_mean.data<float>(),
                                save_invstd.data<float>(), gx.data<float>(),
                                ggamma.data<float>(), gbeta.data<float>());
       return std::vector<Tensor>{gx, ggamma, gbeta};
@@ -77,7 +85,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor gbeta = Tensor::empty_like(gamma_saved);
       dispatch(g.device())
           .batch_norm_backward_eval(p, g.data<float>(), x_saved.data<float>(),
-                                    gamma_saved.data<float>(), mean_saved.data<float>(),
+                                    optional_data(y_saved), gamma_saved.data<float>(), mean_saved.data<float>(),
                                     var_saved.data<float>(), gx.data<float>(),
                                     ggamma.data<float>(), gbeta.data<float>());
       return std::vector<Tensor>{gx, ggamma, gbeta};

@@ -38,6 +38,14 @@ inline void check_shape(const Tensor& t, const Shape& expected, const char* op,
              ", got ", shape_str(t.shape()));
 }
 
+// Whether `activation` goes to the kernel: it is set and fusion is on (engine/ops.h). Refuses
+// a leaky_relu slope below 0 (whose output would not keep the sign its backward relies on).
+bool fuse(const FusedActivation& activation, const char* op);
+// The unfused composition: relu(y) or leaky_relu(y, alpha) as their own op (y without one).
+Tensor activate(const Tensor& y, const FusedActivation& activation);
+// g times the activation's derivative, read from the op's output y (a fused op's backward).
+Tensor activation_gradient(const Tensor& g, const Tensor& y, const FusedActivation& activation);
+
 inline int to_int(int64_t value, const char* op) {
   WEFT_CHECK(value >= 0 && value <= INT32_MAX, op, ": size ", value, " is too large");
   return static_cast<int>(value);

@@ -94,15 +94,17 @@ class CpuBackend final : public Backend {
     cpu::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y);
   }
   void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                           const float* gamma, const float* save_mean, const float* save_invstd,
-                           float* dx, float* dgamma, float* dbeta) override {
-    cpu::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+                           const float* y, const float* gamma, const float* save_mean,
+                           const float* save_invstd, float* dx, float* dgamma,
+                           float* dbeta) override {
+    cpu::batch_norm_backward(p, dy, x, y, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   }
   void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                                const float* gamma, const float* running_mean,
+                                const float* y, const float* gamma, const float* running_mean,
                                 const float* running_var, float* dx, float* dgamma,
                                 float* dbeta) override {
-    cpu::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta);
+    cpu::batch_norm_backward_eval(p, dy, x, y, gamma, running_mean, running_var, dx, dgamma,
+                                  dbeta);
   }
 
   void dropout_forward(const DropoutParams& p, const float* x, float* y) override {

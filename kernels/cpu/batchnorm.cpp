@@ -20,6 +20,10 @@
 // backward computes every channel's two sums first, exchanges them with the count, and takes
 // dx from the sums over all ranks (input_gradient, again shared).
 //
+// Fused activation (p.activation): the forwards apply it to y as they write it; the backwards
+// read dy through it (GradientIn: dy times the activation's slope at the forward's output y)
+// wherever they read dy, so it costs no pass of its own.
+//
 // Write rule: outputs are overwritten; running_mean and running_var are updated in place.
 #include "kernels/cpu/batchnorm.h"
 
@@ -45,26 +49,48 @@ int64_t element_count(const BatchNormParams& p) {
 void normalize_channel(const BatchNormParams& p, const float* x, int c, double mean, double invstd,
                        float gamma, float beta, float* y) {
   const double scale = gamma * invstd;
+  const FusedActivation act = p.activation;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    for (int s = 0; s < p.spatial; ++s) {
-      y[offset + s] = static_cast<float>((x[offset + s] - mean) * scale + beta);
+    if (act.active()) {
+      for (int s = 0; s < p.spatial; ++s) {
+        y[offset + s] = act.apply(static_cast<float>((x[offset + s] - mean) * scale + beta));
+      }
+    } else {
+      for (int s = 0; s < p.spatial; ++s) {
+        y[offset + s] = static_cast<float>((x[offset + s] - mean) * scale + beta);
+      }
     }
   }
 }
 
+// The gradient that reaches the normalisation: dy, or dy times the fused activation's slope at
+// the forward's output y (1 where y > 0, else 0 for relu and alpha for leaky_relu).
+struct GradientIn {
+  const float* dy;
+  const float* y;  // null: no activation
+  FusedActivation act;
+
+  GradientIn(const BatchNormParams& p, const float* dy_in, const float* y_in)
+      : dy(dy_in), y(p.activation.active() ? y_in : nullptr), act(p.activation) {}
+  float operator[](int64_t i) const {
+    const float g = dy[i];
+    return y == nullptr ? g : g * act.slope_at_output(y[i]);
+  }
+};
+
 // sum(dy) and sum(dy * (x - mean) * invstd) over channel c.
-void gradient_sums(const BatchNormParams& p, const float* dy, const float* x, int c, double mean,
-                   double invstd, double* sum_dy, double* sum_dy_xhat) {
+void gradient_sums(const BatchNormParams& p, const GradientIn& dy, const float* x, int c,
+                   double mean, double invstd, double* sum_dy, double* sum_dy_xhat) {
   double a = 0.0, b = 0.0;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    const float* dy_run = dy + offset;
     const float* x_run = x + offset;
     double run_a = 0.0, run_b = 0.0;
     sum_run(
-        p.spatial, [&](int64_t s) { return static_cast<double>(dy_run[s]); },
-        [&](int64_t s) { return dy_run[s] * ((x_run[s] - mean) * invstd); }, &run_a, &run_b);
+        p.spatial, [&](int64_t s) { return static_cast<double>(dy[offset + s]); },
+        [&](int64_t s) { return dy[offset + s] * ((x_run[s] - mean) * invstd); }, &run_a,
+        &run_b);
     a += run_a;
     b += run_b;
   }
@@ -142,8 +168,9 @@ void finish_channel(const BatchNormParams& p, const float* x, int c, const doubl
 }
 
 // dx on channel c: gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
-void input_gradient(const BatchNormParams& p, const float* dy, const float* x, int c, double mean,
-                    double invstd, float gamma, double mean_dy, double mean_dy_xhat, float* dx) {
+void input_gradient(const BatchNormParams& p, const GradientIn& dy, const float* x, int c,
+                    double mean, double invstd, float gamma, double mean_dy, double mean_dy_xhat,
+                    float* dx) {
   const double scale = gamma * invstd;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
@@ -197,9 +224,10 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
   }
 }
 
-void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta) {
+void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const float* x,
+                         const float* y, const float* gamma, const float* save_mean,
+                         const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+  const GradientIn dy(p, dy_in, y);
   const int64_t m = static_cast<int64_t>(p.batch) * p.spatial;
   if (p.sync == nullptr) {
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
@@ -237,9 +265,10 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy, const float*
   }
 }
 
-void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, const float* x,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, float* dx, float* dgamma, float* dbeta) {
+  const GradientIn dy(p, dy_in, y);
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
     const double mean = running_mean[c];

@@ -21,8 +21,9 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
                              const float* beta, const float* running_mean,
                              const float* running_var, float* y);
 
-// Backward of the training forward: dx, dgamma, dbeta [C] (dgamma/dbeta may be null).
-void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
+// Backward of the training forward: dx, dgamma, dbeta [C] (dgamma/dbeta may be null). `y` is
+// the forward's output, read only with p.activation set (null is fine otherwise).
+void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x, const float* y,
                          const float* gamma, const float* save_mean, const float* save_invstd,
                          float* dx, float* dgamma, float* dbeta);
 
@@ -30,7 +31,7 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy, const float*
 // dgamma and dbeta as above with the running statistics (dgamma/dbeta may be null).
 // Needed for frozen batchnorm in transfer learning and for Grad-CAM on a model in eval mode.
 void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, float* dx, float* dgamma, float* dbeta);
 
 }  // namespace weft::cpu

@@ -21,6 +21,9 @@
 // the convolution p.as_conv() (see kernels/params.h): its forward is that convolution's
 // backward-data, and so on. Only the bias terms are added separately.
 //
+// The forward's fused activation (Conv2dParams::activation) is applied where the bias is added,
+// in the copy back to NCHW (the direct loops apply it to their output afterwards).
+//
 // Shapes where im2col is weak (a kernel covering the whole input; few input or output channels)
 // take the full-window or direct loops of conv_direct.h instead, chosen per call and pass by
 // conv_algorithm().
@@ -194,9 +197,10 @@ void nchw_to_channel_major(const float* t, int nb, int channels, int64_t plane, 
   }
 }
 
-// Matrix m[channels, nb*plane]  ->  NCHW block t[nb, channels, plane], adding bias[c] if given.
+// Matrix m[channels, nb*plane]  ->  NCHW block t[nb, channels, plane], adding bias[c] if given
+// and applying the fused activation `act`.
 void channel_major_to_nchw(const float* m, int nb, int channels, int64_t plane, const float* bias,
-                           float* t) {
+                           FusedActivation act, float* t) {
   const int64_t ld = nb * plane;
 #pragma omp parallel for collapse(2) schedule(static) if (channels * ld > kParallelThreshold)
   for (int n = 0; n < nb; ++n) {
@@ -204,9 +208,20 @@ void channel_major_to_nchw(const float* m, int nb, int channels, int64_t plane, 
       const float* src = m + c * ld + n * plane;
       float* dst = t + (static_cast<int64_t>(n) * channels + c) * plane;
       const float b = bias ? bias[c] : 0.0f;
-      for (int64_t i = 0; i < plane; ++i) dst[i] = src[i] + b;
+      if (act.active()) {
+        for (int64_t i = 0; i < plane; ++i) dst[i] = act.apply(src[i] + b);
+      } else {
+        for (int64_t i = 0; i < plane; ++i) dst[i] = src[i] + b;
+      }
     }
   }
+}
+
+// y = act(y) in place, for the paths that write y from their own accumulators.
+void apply_activation(FusedActivation act, int64_t count, float* y) {
+  if (!act.active()) return;
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+  for (int64_t i = 0; i < count; ++i) y[i] = act.apply(y[i]);
 }
 
 // dbias[c] = sum of t[n, c, :] over the batch and the plane (accumulated in double, lane_sum.h).
@@ -245,9 +260,11 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   switch (conv_algorithm(p, ConvPass::forward)) {
     case ConvAlgorithm::full_window:
       direct::full_window_forward(p, x, w, bias, y);
+      apply_activation(p.activation, p.output_count(), y);
       return;
     case ConvAlgorithm::direct:
       direct::forward(p, x, w, bias, y);
+      apply_activation(p.activation, p.output_count(), y);
       return;
     case ConvAlgorithm::im2col:
       break;
@@ -264,7 +281,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, p.out_channels, static_cast<int>(ld),
                 static_cast<int>(rows), 1.0f, w, static_cast<int>(rows), col,
                 static_cast<int>(ld), 0.0f, out, static_cast<int>(ld));
-    channel_major_to_nchw(out, nb, p.out_channels, out_plane, bias,
+    channel_major_to_nchw(out, nb, p.out_channels, out_plane, bias, p.activation,
                           y + static_cast<int64_t>(n0) * p.out_channels * out_plane);
   }
 }

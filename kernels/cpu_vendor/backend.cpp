@@ -84,17 +84,19 @@ class CpuVendorBackend final : public PartialBackend {
     onednn::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y);
   }
   void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                           const float* gamma, const float* save_mean, const float* save_invstd,
-                           float* dx, float* dgamma, float* dbeta) override {
+                           const float* y, const float* gamma, const float* save_mean,
+                           const float* save_invstd, float* dx, float* dgamma,
+                           float* dbeta) override {
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
+    onednn::batch_norm_backward(p, dy, x, y, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
   }
   void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                                const float* gamma, const float* running_mean,
+                                const float* y, const float* gamma, const float* running_mean,
                                 const float* running_var, float* dx, float* dgamma,
                                 float* dbeta) override {
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta);
+    onednn::batch_norm_backward_eval(p, dy, x, y, gamma, running_mean, running_var, dx, dgamma,
+                                     dbeta);
   }
 };
 

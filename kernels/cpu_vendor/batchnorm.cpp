@@ -11,6 +11,9 @@
 // variance). The backward turns save_invstd back into var = 1 / invstd^2 - eps for oneDNN.
 // Inference and the eval backward pass the running statistics with use_global_stats. Gamma and
 // beta are oneDNN's separate scale and shift (use_scale | use_shift, oneDNN 2.3 and later).
+//
+// Fused activation (p.activation): applied to y here after the primitive, and the backward's dy
+// taken through it first (oneDNN's fuse_norm_relu has no leaky slope and needs a workspace).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -45,6 +48,31 @@ dnnl::batch_normalization_forward::primitive_desc forward_pd(const dnnl::engine&
   return {{global_stats ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
            data_desc(p), p.eps, flags},
           engine};
+}
+
+int64_t element_count(const BatchNormParams& p) {
+  return int64_t{p.batch} * p.channels * p.spatial;
+}
+
+// y = act(y) in place.
+void apply_activation(const BatchNormParams& p, float* y) {
+  const FusedActivation act = p.activation;
+  if (!act.active()) return;
+  const int64_t count = element_count(p);
+#pragma omp parallel for schedule(static) if (count > (int64_t{1} << 15))
+  for (int64_t i = 0; i < count; ++i) y[i] = act.apply(y[i]);
+}
+
+// dy times the activation's slope at the forward's output y (dy itself without one).
+std::vector<float> gradient_through_activation(const BatchNormParams& p, const float* y,
+                                               const float* dy) {
+  const FusedActivation act = p.activation;
+  if (!act.active()) return {};
+  const int64_t count = element_count(p);
+  std::vector<float> through(static_cast<size_t>(count));
+#pragma omp parallel for schedule(static) if (count > (int64_t{1} << 15))
+  for (int64_t i = 0; i < count; ++i) through[i] = dy[i] * act.slope_at_output(y[i]);
+  return through;
 }
 
 // Arguments in the order the plan's run() takes its pointers.
@@ -143,6 +171,7 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
   Plan& plan = ctx.plan(bn_key(Pass::batch_norm_forward_eval, p),
                         [&] { return forward_eval_plan(ctx.engine(), p); });
   ctx.run(plan, {x, gamma, beta, save_mean, variance.data(), y});
+  apply_activation(p, y);
 }
 
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
@@ -152,11 +181,14 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
   Plan& plan = ctx.plan(bn_key(Pass::batch_norm_forward_eval, p),
                         [&] { return forward_eval_plan(ctx.engine(), p); });
   ctx.run(plan, {x, gamma, beta, running_mean, running_var, y});
+  apply_activation(p, y);
 }
 
-void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta) {
+void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const float* x,
+                         const float* y, const float* gamma, const float* save_mean,
+                         const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
+  const std::vector<float> through = gradient_through_activation(p, y, dy_in);
+  const float* dy = through.empty() ? dy_in : through.data();
   std::vector<float> variance(p.channels);
   for (int c = 0; c < p.channels; ++c) {
     const double invstd = save_invstd[c];
@@ -166,9 +198,11 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy, const float*
            dbeta);
 }
 
-void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, const float* x,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, float* dx, float* dgamma, float* dbeta) {
+  const std::vector<float> through = gradient_through_activation(p, y, dy_in);
+  const float* dy = through.empty() ? dy_in : through.data();
   backward(p, Pass::batch_norm_backward_eval, dy, x, gamma, running_mean, running_var, dx, dgamma,
            dbeta);
 }

@@ -16,10 +16,14 @@
 // with input and output-gradient swapped; its IOHW weights are c's OIHW filter. Its bias is
 // added, and its bias gradient summed, here (c's bias is over the other channels).
 //
+// The forward's fused activation (Conv2dParams::activation) is a oneDNN eltwise post-op of the
+// convolution primitive, part of the plan's key.
+//
 // A shape with nothing in it (no image, no channel, an empty output) goes to the hand kernels
 // (kernels/cpu/conv.h), which define what such a call writes; oneDNN rejects some of them.
 #include "kernels/cpu/conv.h"
 
+#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -65,26 +69,42 @@ PlanKey conv_key(Pass pass, const Conv2dParams& p, bool bias) {
           p.pad_w,
           p.dilation_h,
           p.dilation_w,
-          bias ? 1 : 0};
+          bias ? 1 : 0,
+          static_cast<int64_t>(p.activation.kind),
+          static_cast<int64_t>(std::bit_cast<uint32_t>(p.activation.alpha))};
+}
+
+// The forward's fused activation as a oneDNN post-op: eltwise_relu with alpha is
+// x > 0 ? x : alpha * x, i.e. relu (alpha 0) and leaky_relu alike.
+dnnl::primitive_attr activation_attr(const FusedActivation& act) {
+  dnnl::primitive_attr attr;
+  if (act.active()) {
+    dnnl::post_ops ops;
+    const float alpha = act.kind == FusedActivation::Kind::relu ? 0.0f : act.alpha;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, alpha, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const dnnl::engine& engine, const ConvShape& s,
-                                                     bool bias) {
+                                                     bool bias, const FusedActivation& act = {}) {
   const memory::desc src = any_layout(s.src), weights = any_layout(s.weights),
                      dst = any_layout(s.dst);
+  const dnnl::primitive_attr attr = activation_attr(act);
   if (bias) {
     return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights,
              plain_vector(s.bias[0]), dst, s.strides, s.dilates, s.pad_l, s.pad_r},
-            engine};
+            attr, engine};
   }
   return {{dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src, weights,
            dst, s.strides, s.dilates, s.pad_l, s.pad_r},
-          engine};
+          attr, engine};
 }
 
 Plan forward_plan(const dnnl::engine& engine, const Conv2dParams& p, bool bias) {
   const ConvShape s = conv_shape(p);
-  const auto pd = forward_pd(engine, s, bias);
+  const auto pd = forward_pd(engine, s, bias, p.activation);
   Plan plan;
   plan.primitive = dnnl::convolution_forward(pd);
   plan.args.push_back(plan_arg(engine, DNNL_ARG_SRC, false,

@@ -48,6 +48,10 @@
 //
 // Eval forward: normalize_kernel with the running statistics (invstd from running_var).
 //
+// Fused activation (p.activation): normalize_kernel applies it to y as it writes it; the
+// backward kernels read dy through it (GradientIn: dy times its slope at the forward's output y)
+// wherever they read dy, so it costs no launch and no pass of its own.
+//
 // Synchronised batch norm (p.sync, kernels/params.h): between the partial results and their
 // finishing, the forward's rank_moments_kernel merges the splits as finish_moments_kernel does
 // (merge_splits) and writes this rank's (count, mean, M2) to its slot of the exchange buffer,
@@ -287,23 +291,37 @@ struct ChannelStats {
 };
 
 __global__ void normalize_kernel(int64_t count, int channels, int spatial, ChannelStats stats,
-                                 const float* x, const float* gamma, const float* beta, float* y) {
+                                 const float* x, const float* gamma, const float* beta,
+                                 FusedActivation act, float* y) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const int64_t c = i / spatial % channels;
-    y[i] = stats.centred(c, x[i]) * (gamma[c] * stats.invstd(c)) + beta[c];
+    y[i] = act.apply(stats.centred(c, x[i]) * (gamma[c] * stats.invstd(c)) + beta[c]);
   }
 }
 
+// The gradient that reaches the normalisation: dy, or, with a fused activation, dy times the
+// activation's slope at the forward's output y (read in the same pass as dy).
+struct GradientIn {
+  const float* dy;
+  const float* y;
+  FusedActivation act;
+  __device__ __forceinline__ float operator[](int64_t i) const {
+    const float g = dy[i];
+    return act.active() ? g * act.slope_at_output(y[i]) : g;
+  }
+};
+
 __global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats stats,
-                                     const float* dy, const float* x, float* partials) {
+                                     GradientIn dy, const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
   const float invstd = stats.invstd(c);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   for (int j = cs.begin(slice) + static_cast<int>(threadIdx.x); j < cs.end(slice);
        j += static_cast<int>(blockDim.x)) {
     const int64_t at = cs.address(c, j);
-    sum_dy += dy[at];
-    sum_dy_xhat += dy[at] * (stats.centred(c, x[at]) * invstd);
+    const float g = dy[at];
+    sum_dy += g;
+    sum_dy_xhat += g * (stats.centred(c, x[at]) * invstd);
   }
   sum_dy = block_sum(sum_dy);
   sum_dy_xhat = block_sum(sum_dy_xhat);
@@ -364,7 +382,7 @@ __global__ void rank_coefficients_kernel(int channels, const double* sums, float
 }
 
 __global__ void input_gradient_kernel(int64_t count, int channels, int spatial, ChannelStats stats,
-                                      const float* coefficients, const float* dy, const float* x,
+                                      const float* coefficients, GradientIn dy, const float* x,
                                       const float* gamma, float* dx) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const int64_t c = i / spatial % channels;
@@ -401,7 +419,7 @@ void exchange(const BatchNormSync& sync, double* data, int64_t count, cudaStream
 // The gradient sums of every channel: dgamma, dbeta (each may be null) and, in the workspace
 // after the partials, the coefficients input_gradient_kernel needs. Returns those. With p.sync the
 // coefficients are the means over every rank's values (dgamma and dbeta stay this rank's).
-const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, const float* dy,
+const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, GradientIn dy,
                            const float* x, float* dgamma, float* dbeta, float* workspace,
                            cudaStream_t stream) {
   const ReductionPlan plan = plan_reduction(p);
@@ -461,7 +479,7 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
   if (count <= 0) return;
   const ChannelStats stats{save_mean, mean_low, save_invstd, false, p.eps};
   WEFT_LAUNCH(normalize_kernel, grid_blocks(count), kBlockThreads, 0, stream, count, p.channels,
-              p.spatial, stats, x, gamma, beta, y);
+              p.spatial, stats, x, gamma, beta, p.activation, y);
 }
 
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
@@ -471,15 +489,16 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
   if (count <= 0) return;
   const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
   WEFT_LAUNCH(normalize_kernel, grid_blocks(count), kBlockThreads, 0, stream, count, p.channels,
-              p.spatial, stats, x, gamma, beta, y);
+              p.spatial, stats, x, gamma, beta, p.activation, y);
 }
 
-void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta, float* workspace,
-                         cudaStream_t stream) {
+void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const float* x,
+                         const float* y, const float* gamma, const float* save_mean,
+                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                         float* workspace, cudaStream_t stream) {
   if (p.channels <= 0) return;
   const ChannelStats stats{save_mean, nullptr, save_invstd, false, p.eps};
+  const GradientIn dy{dy_in, y, p.activation};
   const float* coefficients = gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
   const int64_t count = element_count(p);
   if (count <= 0) return;
@@ -487,12 +506,13 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy, const float*
               p.channels, p.spatial, stats, coefficients, dy, x, gamma, dx);
 }
 
-void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, const float* x,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, float* dx, float* dgamma, float* dbeta,
                               float* workspace, cudaStream_t stream) {
   if (p.channels <= 0) return;
   const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
+  const GradientIn dy{dy_in, y, p.activation};
   if (dgamma != nullptr || dbeta != nullptr) {
     gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
   }

@@ -30,12 +30,13 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
                              const float* beta, const float* running_mean, const float* running_var,
                              float* y, cudaStream_t stream);
+// y: the forward's output, read only with p.activation set (may be null otherwise).
 void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta, float* workspace,
-                         cudaStream_t stream);
+                         const float* y, const float* gamma, const float* save_mean,
+                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                         float* workspace, cudaStream_t stream);
 void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, float* dx, float* dgamma, float* dbeta,
                               float* workspace, cudaStream_t stream);
 

@@ -17,7 +17,8 @@
 //   filters (W read as a plain row-major matrix, MatrixOperand) and the same 16 taps read from
 //   the image at 64 output positions (ImageColumns: x[n, c, oh * stride - pad + kh * dilation,
 //   ...], 0 in the padding).
-//   Epilogue: y[n, o, oh, ow] = acc + bias[o] (bias fused). Neighbouring threads hold
+//   Epilogue: y[n, o, oh, ow] = act(acc + bias[o]) (bias and the params' activation fused,
+//   kernels/params.h FusedActivation). Neighbouring threads hold
 //   neighbouring positions, so the stores coalesce along the output row.
 //
 // conv2d_backward_data_kernel   dx[C, (n, h, w)] = W^T[C, O*KH*KW] * dy-gather[.., (n, h, w)]
@@ -265,19 +266,21 @@ struct OutputGradientRows {
 
 // ---- kernels ----------------------------------------------------------------------------------
 
-// The epilogue of forward and backward-data: out[n, channel, pixel] = sum (+ bias[channel]) for
-// the GEMM column position = n * plane + pixel.
+// The epilogue of forward and backward-data: out[n, channel, pixel] = act(sum (+ bias[channel]))
+// for the GEMM column position = n * plane + pixel (act: the forward's fused activation, none
+// for backward-data).
 __device__ __forceinline__ void store_nchw(float* out, int channels, int plane, int channel,
-                                           int position, float sum, const float* bias) {
+                                           int position, float sum, const float* bias,
+                                           FusedActivation act = {}) {
   const int n = position / plane;
   const int pixel = position - n * plane;
   out[(int64_t{n} * channels + channel) * plane + pixel] =
-      sum + (bias != nullptr ? bias[channel] : 0.0f);
+      act.apply(sum + (bias != nullptr ? bias[channel] : 0.0f));
 }
 
 __global__ void __launch_bounds__(kProductThreads)
     conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
-                          float* y) {
+                          FusedActivation act, float* y) {
   const MatrixOperand<true> filters{w, g.taps()};
   const ImageColumns<false> columns{g, x};
   const int positions = g.batch * g.out_plane();
@@ -285,7 +288,7 @@ __global__ void __launch_bounds__(kProductThreads)
   tile_product(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
 
   store_micro_tile(acc, g.out_channels, positions, [&](int o, int position, float sum) {
-    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias);
+    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias, act);
   });
 }
 
@@ -458,7 +461,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
   WEFT_LAUNCH(conv2d_forward_kernel, product_grid(g.out_channels, g.batch * g.out_plane()),
-              kProductThreads, 0, stream, g, x, w, bias, y);
+              kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,

@@ -190,21 +190,22 @@ class HandBackend : public Backend {
     cuda::batch_norm_forward_eval(p, x, gamma, beta, running_mean, running_var, y, stream());
   }
   void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                           const float* gamma, const float* save_mean, const float* save_invstd,
-                           float* dx, float* dgamma, float* dbeta) override {
+                           const float* y, const float* gamma, const float* save_mean,
+                           const float* save_invstd, float* dx, float* dgamma,
+                           float* dbeta) override {
     cudaStream_t s = stream();
     Workspace workspace(cuda::batch_norm_workspace_floats(p));
-    cuda::batch_norm_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
+    cuda::batch_norm_backward(p, dy, x, y, gamma, save_mean, save_invstd, dx, dgamma, dbeta,
                               workspace.data(), s);
   }
   void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                                const float* gamma, const float* running_mean,
+                                const float* y, const float* gamma, const float* running_mean,
                                 const float* running_var, float* dx, float* dgamma,
                                 float* dbeta) override {
     cudaStream_t s = stream();
     Workspace workspace(cuda::batch_norm_workspace_floats(p));
-    cuda::batch_norm_backward_eval(p, dy, x, gamma, running_mean, running_var, dx, dgamma, dbeta,
-                                   workspace.data(), s);
+    cuda::batch_norm_backward_eval(p, dy, x, y, gamma, running_mean, running_var, dx, dgamma,
+                                   dbeta, workspace.data(), s);
   }
 
   // ---- dropout ----

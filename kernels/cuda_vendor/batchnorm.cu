@@ -31,6 +31,11 @@
 //
 // Optional outputs. cuDNN takes both running statistics or neither, and always writes dgamma and
 // dbeta; where weft passes null for one of them, a scratch buffer stands in.
+//
+// Fused activation (p.activation): applied to y by weft's elementwise kernel after the cuDNN
+// call, and the backward's dy taken through it into a scratch buffer first
+// (fused_activation.h): the *Ex calls' fused ReLU needs NHWC and a reserve space.
+#include "kernels/cuda_vendor/fused_activation.h"
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
 
@@ -46,6 +51,13 @@ BatchNormPlan& plan_for(Context& ctx, const BatchNormParams& p) {
              "the cuDNN batch norm needs batch, channels and spatial >= 1, got ", p.batch, ", ",
              p.channels, ", ", p.spatial);
   return ctx.batch_norm_plan(p);
+}
+
+int64_t element_count(const BatchNormParams& p) {
+  return int64_t{p.batch} * p.channels * p.spatial;
+}
+size_t element_bytes(const BatchNormParams& p) {
+  return static_cast<size_t>(element_count(p)) * sizeof(float);
 }
 
 // `pointer` if it is not null, else the next `count` floats of `spare`.
@@ -77,6 +89,7 @@ void batch_norm_forward_train(Context& ctx, const BatchNormParams& p, const floa
       plan.channels.get(), gamma, beta, static_cast<double>(p.momentum),
       single_value ? nullptr : running_mean, single_value ? nullptr : running_var,
       static_cast<double>(p.eps), save_mean, save_invstd));
+  apply_fused_activation(ctx, p.activation, element_count(p), y);
   if (single_value && running_mean != nullptr) {
     // x is [1, C, 1, 1], the same shape as the per-channel tensors, and is the batch mean.
     const float momentum = p.momentum;
@@ -94,12 +107,17 @@ void batch_norm_forward_eval(Context& ctx, const BatchNormParams& p, const float
   WEFT_CUDNN_CALL(cudnnBatchNormalizationForwardInference(
       ctx.cudnn(), kMode, &kOne, &kZero, plan.data.get(), x, plan.data.get(), y,
       plan.channels.get(), gamma, beta, running_mean, running_var, static_cast<double>(p.eps)));
+  apply_fused_activation(ctx, p.activation, element_count(p), y);
 }
 
-void batch_norm_backward(Context& ctx, const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta) {
+void batch_norm_backward(Context& ctx, const BatchNormParams& p, const float* dy_in,
+                         const float* x, const float* y, const float* gamma,
+                         const float* save_mean, const float* save_invstd, float* dx,
+                         float* dgamma, float* dbeta) {
   BatchNormPlan& plan = plan_for(ctx, p);
+  DeviceBuffer through(ctx.device(), p.activation.active() ? element_bytes(p) : 0);
+  const float* dy =
+      gradient_through_activation(ctx, p.activation, element_count(p), y, dy_in, through);
   const size_t channels = static_cast<size_t>(p.channels);
   DeviceBuffer spare(ctx.device(), 2 * channels * sizeof(float));
   size_t used = 0;
@@ -123,10 +141,14 @@ void batch_norm_backward(Context& ctx, const BatchNormParams& p, const float* dy
 //      mean 0, bias 0 and variance var gives sum / sqrt(var + eps);
 //   3. dx = gamma * dy / sqrt(var + eps): the inference formula on dy with scale gamma, mean 0,
 //      bias 0 and variance var.
-void batch_norm_backward_eval(Context& ctx, const BatchNormParams& p, const float* dy,
-                              const float* x, const float* gamma, const float* running_mean,
-                              const float* running_var, float* dx, float* dgamma, float* dbeta) {
+void batch_norm_backward_eval(Context& ctx, const BatchNormParams& p, const float* dy_in,
+                              const float* x, const float* y, const float* gamma,
+                              const float* running_mean, const float* running_var, float* dx,
+                              float* dgamma, float* dbeta) {
   BatchNormPlan& plan = plan_for(ctx, p);
+  DeviceBuffer through(ctx.device(), p.activation.active() ? element_bytes(p) : 0);
+  const float* dy =
+      gradient_through_activation(ctx, p.activation, element_count(p), y, dy_in, through);
   cudnnHandle_t handle = ctx.cudnn();
   const size_t channels = static_cast<size_t>(p.channels);
   const double eps = static_cast<double>(p.eps);

@@ -41,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda_vendor/fused_activation.h"
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
 #include "kernels/selection.h"
@@ -244,6 +245,7 @@ void conv2d_forward(Context& ctx, const Conv2dParams& p, const float* x, const f
   ConvPlan& plan = plan_for(ctx, p, tf32);
   run_forward(ctx, plan, p, tf32, x, w, y);
   if (bias != nullptr) add_bias(ctx, plan.out_bias, bias, plan.y, y);
+  apply_fused_activation(ctx, p.activation, p.output_count(), y);
 }
 
 void conv2d_backward_data(Context& ctx, const Conv2dParams& p, const float* dy, const float* w,

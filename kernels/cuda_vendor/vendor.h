@@ -37,12 +37,14 @@ void batch_norm_forward_train(Context& ctx, const BatchNormParams& p, const floa
 void batch_norm_forward_eval(Context& ctx, const BatchNormParams& p, const float* x,
                              const float* gamma, const float* beta, const float* running_mean,
                              const float* running_var, float* y);
+// y: the forward's output, read only with p.activation set.
 void batch_norm_backward(Context& ctx, const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, const float* save_mean, const float* save_invstd,
-                         float* dx, float* dgamma, float* dbeta);
+                         const float* y, const float* gamma, const float* save_mean,
+                         const float* save_invstd, float* dx, float* dgamma, float* dbeta);
 void batch_norm_backward_eval(Context& ctx, const BatchNormParams& p, const float* dy,
-                              const float* x, const float* gamma, const float* running_mean,
-                              const float* running_var, float* dx, float* dgamma, float* dbeta);
+                              const float* x, const float* y, const float* gamma,
+                              const float* running_mean, const float* running_var, float* dx,
+                              float* dgamma, float* dbeta);
 
 // ---- matrix products (gemm.cu) ----
 void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, float* c);

@@ -86,18 +86,19 @@ class VendorBackend final : public PartialBackend {
     vendor::batch_norm_forward_eval(context_, p, x, gamma, beta, running_mean, running_var, y);
   }
   void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                           const float* gamma, const float* save_mean, const float* save_invstd,
-                           float* dx, float* dgamma, float* dbeta) override {
+                           const float* y, const float* gamma, const float* save_mean,
+                           const float* save_invstd, float* dx, float* dgamma,
+                           float* dbeta) override {
     std::lock_guard<std::mutex> lock(context_.mutex());
-    vendor::batch_norm_backward(context_, p, dy, x, gamma, save_mean, save_invstd, dx, dgamma,
+    vendor::batch_norm_backward(context_, p, dy, x, y, gamma, save_mean, save_invstd, dx, dgamma,
                                 dbeta);
   }
   void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                                const float* gamma, const float* running_mean,
+                                const float* y, const float* gamma, const float* running_mean,
                                 const float* running_var, float* dx, float* dgamma,
                                 float* dbeta) override {
     std::lock_guard<std::mutex> lock(context_.mutex());
-    vendor::batch_norm_backward_eval(context_, p, dy, x, gamma, running_mean, running_var, dx,
+    vendor::batch_norm_backward_eval(context_, p, dy, x, y, gamma, running_mean, running_var, dx,
                                      dgamma, dbeta);
   }
 

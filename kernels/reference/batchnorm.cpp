@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 namespace weft::reference {
 
@@ -42,6 +43,24 @@ Statistics channel_statistics(const BatchNormParams& p, const float* x, int c) {
   return st;
 }
 
+// p.activation applied to a normalised value.
+double activate(const BatchNormParams& p, double v) {
+  if (!p.activation.active()) return v;
+  const double slope = p.activation.kind == FusedActivation::Kind::relu ? 0.0 : p.activation.alpha;
+  return v > 0.0 ? v : slope * v;
+}
+
+// dy * slope(y): the gradient that reaches the normalisation through the fused activation (dy
+// itself without one).
+std::vector<float> through_activation(const BatchNormParams& p, const float* dy, const float* y) {
+  const auto count = static_cast<size_t>(int64_t{p.batch} * p.channels * p.spatial);
+  std::vector<float> out(dy, dy + count);
+  if (p.activation.active()) {
+    for (size_t i = 0; i < count; ++i) out[i] = dy[i] * p.activation.slope_at_output(y[i]);
+  }
+  return out;
+}
+
 }  // namespace
 
 void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
@@ -54,7 +73,9 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
     const Statistics st = channel_statistics(p, x, c);
     const double channel_invstd = 1.0 / std::sqrt(st.var + p.eps);
     for_each_in_channel(
-        p, c, [&](int64_t i) { y[i] = gamma[c] * (x[i] - st.mean) * channel_invstd + beta[c]; });
+        p, c, [&](int64_t i) {
+          y[i] = activate(p, gamma[c] * (x[i] - st.mean) * channel_invstd + beta[c]);
+        });
     mean[c] = st.mean;
     invstd[c] = channel_invstd;
     if (running_mean != nullptr && running_var != nullptr) {
@@ -65,8 +86,11 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
   }
 }
 
-void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, double* dx, double* dgamma, double* dbeta) {
+void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const float* x,
+                         const float* y, const float* gamma, double* dx, double* dgamma,
+                         double* dbeta) {
+  const std::vector<float> dy_through = through_activation(p, dy_in, y);
+  const float* dy = dy_through.data();
   const double m = values_per_channel(p);
   for (int c = 0; c < p.channels; ++c) {
     const Statistics st = channel_statistics(p, x, c);
@@ -98,14 +122,16 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
   for (int c = 0; c < p.channels; ++c) {
     const double invstd = 1.0 / std::sqrt(double{running_var[c]} + p.eps);
     for_each_in_channel(p, c, [&](int64_t i) {
-      y[i] = gamma[c] * (x[i] - double{running_mean[c]}) * invstd + beta[c];
+      y[i] = activate(p, gamma[c] * (x[i] - double{running_mean[c]}) * invstd + beta[c]);
     });
   }
 }
 
-void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, const float* x,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, double* dx, double* dgamma, double* dbeta) {
+  const std::vector<float> dy_through = through_activation(p, dy_in, y);
+  const float* dy = dy_through.data();
   for (int c = 0; c < p.channels; ++c) {
     const double invstd = 1.0 / std::sqrt(double{running_var[c]} + p.eps);
     double sum_dy_xhat = 0.0, sum_dy = 0.0;

@@ -16,7 +16,8 @@ namespace weft::reference {
 // (both non-null), their updated values are
 //   new_running_mean = (1 - momentum) * running_mean + momentum * mean
 //   new_running_var  = (1 - momentum) * running_var + momentum * var * M / (M - 1)
-// (the unbiased variance; the biased one when M = 1).
+// (the unbiased variance; the biased one when M = 1). p.activation, when set, is applied to y
+// (v > 0 ? v : slope v, slope 0 for relu and alpha for leaky_relu), in eval too.
 void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
                               const float* beta, double* y, double* mean, double* invstd,
                               const float* running_mean, const float* running_var,
@@ -31,9 +32,12 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
 //   dmean = -sum(dxhat) * invstd + dvar * sum(-2 * (x - mean)) / M
 //   dx    = dxhat * invstd + dvar * 2 * (x - mean) / M + dmean / M
 //   dgamma = sum(dy * (x - mean) * invstd),  dbeta = sum(dy)
-// Null dgamma and dbeta are not computed.
+// Null dgamma and dbeta are not computed. With p.activation set, `y` is the forward's output
+// and every formula here reads dy * slope(y) (1 where y > 0, else 0 or alpha) for dy: the
+// gradient through the activation, taken from its output as the kernels do.
 void batch_norm_backward(const BatchNormParams& p, const float* dy, const float* x,
-                         const float* gamma, double* dx, double* dgamma, double* dbeta);
+                         const float* y, const float* gamma, double* dx, double* dgamma,
+                         double* dbeta);
 
 // Eval: the running statistics are constants, y = gamma * (x - running_mean) /
 // sqrt(running_var + eps) + beta.
@@ -41,9 +45,9 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
                              const float* beta, const float* running_mean, const float* running_var,
                              double* y);
 // Its gradient: dx = dy * gamma / sqrt(running_var + eps), dgamma = sum(dy * xhat),
-// dbeta = sum(dy). Null dgamma and dbeta are not computed.
+// dbeta = sum(dy). Null dgamma and dbeta are not computed; `y` as in batch_norm_backward.
 void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const float* x,
-                              const float* gamma, const float* running_mean,
+                              const float* y, const float* gamma, const float* running_mean,
                               const float* running_var, double* dx, double* dgamma, double* dbeta);
 
 }  // namespace weft::reference

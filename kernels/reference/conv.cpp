@@ -103,6 +103,9 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                     double* y) {
   start_with_bias(bias, p.batch, p.out_channels, int64_t{p.out_h()} * p.out_w(), y);
   for_each_conv_tap(p, [&](int64_t xi, int64_t wi, int64_t yi) { y[yi] += double{x[xi]} * w[wi]; });
+  if (!p.activation.active()) return;
+  const double slope = p.activation.kind == FusedActivation::Kind::relu ? 0.0 : p.activation.alpha;
+  for (int64_t i = 0; i < p.output_count(); ++i) y[i] = y[i] > 0.0 ? y[i] : slope * y[i];
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, double* dx) {

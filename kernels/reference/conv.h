@@ -16,7 +16,8 @@ namespace weft::reference {
 // y[n, o, oh, ow] = bias[o] + sum over (c, kh, kw) of
 //     x[n, c, oh * stride_h - pad_h + kh * dilation_h, ow * stride_w - pad_w + kw * dilation_w]
 //     * w[o, c, kh, kw]
-// where taps that land in the padding read zero.
+// where taps that land in the padding read zero, then p.activation applied (v > 0 ? v : slope v,
+// slope 0 for relu and alpha for leaky_relu).
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                     double* y);
 // dx = the gradient of <y, dy> with respect to x: each tap sends dy * w back to the x it read.

@@ -314,31 +314,37 @@ OpCall batch_norm_forward_eval(const BatchNormParams& p) {
           }};
 }
 
+// The forward's output y is passed only with a fused activation (null otherwise); its values
+// matter only by their sign, so any draw will do.
 OpCall batch_norm_backward(const BatchNormParams& p, bool gradients) {
   const int64_t c = p.channels;
+  const bool with_y = p.activation.active();
   return {Op::batch_norm_backward,
-          {in("dy", bn_x(p)), in("x", bn_x(p)), in("gamma", c),
+          {in("dy", bn_x(p)), in("x", bn_x(p)), in("y", with_y ? bn_x(p) : 0), in("gamma", c),
            in("save_mean", c, Content::uniform(-0.1f, 0.1f)),
            in("save_invstd", c, Content::uniform(0.5f, 2.0f)), out("dx", bn_x(p)),
            out("dgamma", gradients ? c : 0), out("dbeta", gradients ? c : 0)},
           [=](Backend& be, const BufferPointers& b) {
-            be.batch_norm_backward(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
-                                   f32(b, 5), gradients ? f32(b, 6) : nullptr,
-                                   gradients ? f32(b, 7) : nullptr);
+            be.batch_norm_backward(p, f32(b, 0), f32(b, 1), with_y ? f32(b, 2) : nullptr,
+                                   f32(b, 3), f32(b, 4), f32(b, 5), f32(b, 6),
+                                   gradients ? f32(b, 7) : nullptr,
+                                   gradients ? f32(b, 8) : nullptr);
           }};
 }
 
 OpCall batch_norm_backward_eval(const BatchNormParams& p, bool gradients) {
   const int64_t c = p.channels;
+  const bool with_y = p.activation.active();
   return {Op::batch_norm_backward_eval,
-          {in("dy", bn_x(p)), in("x", bn_x(p)), in("gamma", c),
+          {in("dy", bn_x(p)), in("x", bn_x(p)), in("y", with_y ? bn_x(p) : 0), in("gamma", c),
            in("running_mean", c, Content::uniform(-0.1f, 0.1f)),
            in("running_var", c, Content::uniform(0.5f, 2.0f)), out("dx", bn_x(p)),
            out("dgamma", gradients ? c : 0), out("dbeta", gradients ? c : 0)},
           [=](Backend& be, const BufferPointers& b) {
-            be.batch_norm_backward_eval(p, f32(b, 0), f32(b, 1), f32(b, 2), f32(b, 3), f32(b, 4),
-                                        f32(b, 5), gradients ? f32(b, 6) : nullptr,
-                                        gradients ? f32(b, 7) : nullptr);
+            be.batch_norm_backward_eval(p, f32(b, 0), f32(b, 1), with_y ? f32(b, 2) : nullptr,
+                                        f32(b, 3), f32(b, 4), f32(b, 5), f32(b, 6),
+                                        gradients ? f32(b, 7) : nullptr,
+                                        gradients ? f32(b, 8) : nullptr);
           }};
 }
 

@@ -1,0 +1,330 @@
+// Fused activations (kernels/params.h FusedActivation, engine/ops.h): ReLU and LeakyReLU applied
+// by the convolution's and the batch norm's own kernels. Checked here on the CPU: the kernels
+// against hand-computed values and the reference definitions on every CPU convolution path, the
+// batch norm's fused forward and backward against the unfused composition bit for bit, and whole
+// seed models with fusion on and off (same loss, same gradients). The other backends are held
+// to the CPU by the op table's "+relu" and "+leaky_relu" cases (tests/backend_op_table.cpp), and
+// the emulated steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "kernels/cpu/batchnorm.h"
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/reference/conv.h"
+#include "kernels/selection.h"
+#include "models/apparel_cnn.h"
+#include "models/dcgan.h"
+#include "models/dcgan_training.h"
+#include "models/fashion_resnet.h"
+#include "models/fashion_vgg.h"
+#include "models/image_classifier.h"
+#include "models/pair_cnn.h"
+#include "tests/kernel_test_util.h"
+
+namespace {
+
+using weft::Conv2dParams;
+using weft::FusedActivation;
+using weft::Tensor;
+using weft::test::check_close;
+using weft::test::nan_floats;
+using weft::test::random_floats;
+namespace nn = weft::nn;
+namespace models = weft::models;
+
+const FusedActivation kRelu{FusedActivation::Kind::relu, 0.0f};
+const FusedActivation kLeaky{FusedActivation::Kind::leaky_relu, 0.1f};
+
+Conv2dParams conv_params(int n, int c, int h, int w, int o, int k, int stride, int pad) {
+  Conv2dParams p;
+  p.batch = n;
+  p.in_channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_channels = o;
+  p.kernel_h = p.kernel_w = k;
+  p.stride_h = p.stride_w = stride;
+  p.pad_h = p.pad_w = pad;
+  return p;
+}
+
+// Fusion switched on or off for one scope, restored after.
+class FusionSetting {
+ public:
+  explicit FusionSetting(bool on) : before_(weft::fused_activations()) {
+    weft::set_fused_activations(on);
+  }
+  ~FusionSetting() { weft::set_fused_activations(before_); }
+  FusionSetting(const FusionSetting&) = delete;
+  FusionSetting& operator=(const FusionSetting&) = delete;
+
+ private:
+  bool before_;
+};
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    // -0 and +0 are the same value (a masked gradient may be either).
+    if (!(a[i] == b[i]) && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("fused activation: conv2d forward with relu and leaky_relu, by hand", "[fusion]") {
+  // The 3x3 image and 2x2 kernel of test_kernels_conv.cpp's first case give 37 47 67 77 before
+  // the bias; a bias of -50 leaves -13 -3 17 27, which relu turns into 0 0 17 27 and
+  // leaky_relu(0.1) into -1.3 -0.3 17 27.
+  Conv2dParams p = conv_params(1, 1, 3, 3, 1, 2, 1, 0);
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  const std::vector<float> w = {1, 2, 3, 4};
+  const float bias = -50.0f;
+  p.activation = kRelu;
+  std::vector<float> y = nan_floats(4);
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), &bias, y.data());
+  check_close("relu", y, std::vector<float>{0, 0, 17, 27}, 0, 0);
+  p.activation = kLeaky;
+  y = nan_floats(4);
+  weft::cpu::conv2d_forward(p, x.data(), w.data(), &bias, y.data());
+  check_close("leaky_relu", y, std::vector<float>{-1.3f, -0.3f, 17, 27}, 1e-6, 1e-6);
+}
+
+TEST_CASE("fused activation: every CPU convolution path applies it as the reference does",
+          "[fusion]") {
+  struct Case {
+    const char* path;
+    Conv2dParams p;
+    weft::cpu::ConvAlgorithm algorithm;
+  };
+  const std::vector<Case> cases = {
+      {"im2col", conv_params(2, 8, 9, 9, 12, 3, 1, 1), weft::cpu::ConvAlgorithm::im2col},
+      {"direct", conv_params(2, 1, 12, 12, 8, 3, 1, 0), weft::cpu::ConvAlgorithm::direct},
+      {"full window", conv_params(3, 4, 5, 5, 6, 5, 1, 0), weft::cpu::ConvAlgorithm::full_window}};
+  for (const Case& c : cases) {
+    for (const FusedActivation& act : {kRelu, kLeaky}) {
+      Conv2dParams p = c.p;
+      p.activation = act;
+      INFO(c.path << (act.kind == FusedActivation::Kind::relu ? " relu" : " leaky_relu"));
+      REQUIRE(weft::cpu::conv_algorithm(p, weft::cpu::ConvPass::forward) == c.algorithm);
+      const std::vector<float> x = random_floats(p.input_count(), 11);
+      const std::vector<float> w = random_floats(p.weight_count(), 12);
+      const std::vector<float> bias = random_floats(p.out_channels, 13);
+      std::vector<double> want(static_cast<size_t>(p.output_count()));
+      weft::reference::conv2d_forward(p, x.data(), w.data(), bias.data(), want.data());
+      std::vector<float> got = nan_floats(p.output_count());
+      weft::cpu::conv2d_forward(p, x.data(), w.data(), bias.data(), got.data());
+      check_close("y", got, want, 1e-5, 1e-5);
+      // The reference's activation is real: about half the outputs are negative before it.
+      int64_t clipped = 0;
+      for (double v : want) clipped += v <= 0.0 ? 1 : 0;
+      CHECK(clipped > p.output_count() / 5);
+    }
+  }
+}
+
+TEST_CASE("fused activation: CPU batch norm fused equals batch norm then the activation",
+          "[fusion]") {
+  weft::BatchNormParams p;
+  p.batch = 3;
+  p.channels = 4;
+  p.spatial = 10;
+  const int64_t count = int64_t{p.batch} * p.channels * p.spatial;
+  const std::vector<float> x = random_floats(count, 21, -2.0f, 3.0f);
+  const std::vector<float> dy = random_floats(count, 22);
+  const std::vector<float> gamma = random_floats(p.channels, 23, 0.5f, 1.5f);
+  const std::vector<float> beta = random_floats(p.channels, 24, -0.5f, 0.5f);
+  const std::vector<float> run_mean = random_floats(p.channels, 25, -0.2f, 0.2f);
+  const std::vector<float> run_var = random_floats(p.channels, 26, 0.5f, 2.0f);
+  for (const FusedActivation& act : {kRelu, kLeaky}) {
+    const weft::Activation f = act.kind == FusedActivation::Kind::relu
+                                   ? weft::Activation::relu
+                                   : weft::Activation::leaky_relu;
+    INFO((act.kind == FusedActivation::Kind::relu ? "relu" : "leaky_relu"));
+    weft::BatchNormParams fused = p;
+    fused.activation = act;
+    std::vector<float> mean(p.channels), invstd(p.channels);
+    // Unfused: batch norm, the activation, the activation's backward, batch norm's backward.
+    std::vector<float> y(count), z(count), dz(count), dx(count), dgamma(p.channels),
+        dbeta(p.channels);
+    weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
+                                        mean.data(), invstd.data(), nullptr, nullptr);
+    weft::cpu::activation_forward(f, act.alpha, count, y.data(), z.data());
+    weft::cpu::activation_backward(f, act.alpha, count, y.data(), z.data(), dy.data(), dz.data());
+    weft::cpu::batch_norm_backward(p, dz.data(), x.data(), nullptr, gamma.data(), mean.data(),
+                                   invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+    // Fused: the same two calls with the activation in the params and y passed to backward.
+    std::vector<float> fz = nan_floats(count), fdx = nan_floats(count),
+                       fdgamma = nan_floats(p.channels), fdbeta = nan_floats(p.channels);
+    weft::cpu::batch_norm_forward_train(fused, x.data(), gamma.data(), beta.data(), fz.data(),
+                                        mean.data(), invstd.data(), nullptr, nullptr);
+    weft::cpu::batch_norm_backward(fused, dy.data(), x.data(), fz.data(), gamma.data(),
+                                   mean.data(), invstd.data(), fdx.data(), fdgamma.data(),
+                                   fdbeta.data());
+    CHECK(bitwise_equal(fz, z));
+    CHECK(bitwise_equal(fdx, dx));
+    CHECK(bitwise_equal(fdgamma, dgamma));
+    CHECK(bitwise_equal(fdbeta, dbeta));
+
+    // Eval: the running statistics.
+    weft::cpu::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(), run_mean.data(),
+                                       run_var.data(), y.data());
+    weft::cpu::activation_forward(f, act.alpha, count, y.data(), z.data());
+    weft::cpu::activation_backward(f, act.alpha, count, y.data(), z.data(), dy.data(), dz.data());
+    weft::cpu::batch_norm_backward_eval(p, dz.data(), x.data(), nullptr, gamma.data(),
+                                        run_mean.data(), run_var.data(), dx.data(), dgamma.data(),
+                                        dbeta.data());
+    weft::cpu::batch_norm_forward_eval(fused, x.data(), gamma.data(), beta.data(), run_mean.data(),
+                                       run_var.data(), fz.data());
+    weft::cpu::batch_norm_backward_eval(fused, dy.data(), x.data(), fz.data(), gamma.data(),
+                                        run_mean.data(), run_var.data(), fdx.data(),
+                                        fdgamma.data(), fdbeta.data());
+    CHECK(bitwise_equal(fz, z));
+    CHECK(bitwise_equal(fdx, dx));
+    CHECK(bitwise_equal(fdgamma, dgamma));
+    CHECK(bitwise_equal(fdbeta, dbeta));
+    // Not vacuous: the activation changed y and the gradient somewhere.
+    CHECK_FALSE(bitwise_equal(z, y));
+  }
+}
+
+namespace {
+
+// The loss of one forward and backward of `model` on fixed data, and every parameter's
+// gradient, with fusion on or off. The model is rebuilt from the same seed each time.
+struct StepResult {
+  float loss = 0.0f;
+  std::vector<std::vector<float>> gradients;
+};
+
+StepResult step(const std::function<std::shared_ptr<nn::Module>()>& make,
+                const std::function<Tensor(nn::Module&)>& loss_of, bool fused) {
+  const FusionSetting setting(fused);
+  // The hand CPU kernels on both sides: under `auto` a fused shape has an autotune key of its
+  // own and may be measured onto oneDNN while the unfused one stays on the hand kernels.
+  weft::set_kernel_choice(weft::KernelChoice::hand);
+  weft::manual_seed(7);
+  const std::shared_ptr<nn::Module> model = make();
+  model->train();
+  const Tensor loss = loss_of(*model);
+  loss.backward();
+  StepResult r;
+  r.loss = loss.to_vector<float>()[0];
+  for (const Tensor& p : model->parameters()) {
+    r.gradients.push_back(p.grad().defined() ? p.grad().to_vector<float>() : std::vector<float>{});
+  }
+  weft::reset_kernel_choices();
+  return r;
+}
+
+Tensor images(const weft::Shape& shape, uint64_t seed) {
+  weft::Generator generator(seed);
+  std::vector<float> values(static_cast<size_t>(weft::shape_numel(shape)));
+  for (float& v : values) v = generator.uniform() * 2.0f - 1.0f;
+  return Tensor::from_vector(values, shape);
+}
+
+std::function<Tensor(nn::Module&)> classify(weft::Shape shape, int classes) {
+  return [shape, classes](nn::Module& model) {
+    std::vector<int32_t> labels;
+    for (int64_t i = 0; i < shape[0]; ++i) labels.push_back(static_cast<int32_t>(i % classes));
+    return weft::cross_entropy(model(images(shape, 5)),
+                               Tensor::from_vector(labels, {shape[0]}));
+  };
+}
+
+void check_same_step(const std::string& name, const std::function<std::shared_ptr<nn::Module>()>& make,
+                     const std::function<Tensor(nn::Module&)>& loss_of) {
+  INFO(name);
+  const StepResult fused = step(make, loss_of, true);
+  const StepResult unfused = step(make, loss_of, false);
+  CHECK(fused.loss == unfused.loss);
+  REQUIRE(fused.gradients.size() == unfused.gradients.size());
+  for (size_t i = 0; i < fused.gradients.size(); ++i) {
+    INFO("parameter " << i);
+    check_close("gradient", fused.gradients[i], unfused.gradients[i], 1e-6, 1e-5);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("fused activation: seed models train the same with fusion on and off", "[fusion]") {
+  check_same_step("FashionVgg", [] { return std::make_shared<models::FashionVgg>(); },
+                  classify({4, 1, 28, 28}, 10));
+  check_same_step("FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
+                  classify({4, 1, 28, 28}, 10));
+  check_same_step("SimpleCnn", [] { return models::make_image_classifier({"simple", 3, 16, 4}); },
+                  classify({4, 3, 16, 16}, 4));
+  check_same_step("ResNet-18", [] { return models::make_image_classifier({"resnet18", 3, 16, 4}); },
+                  classify({4, 3, 16, 16}, 4));
+  check_same_step(
+      "ApparelCnn",
+      [] { return std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{3, 24, 5}); },
+      classify({4, 3, 24, 24}, 5));
+  const models::DcganConfig dcgan = models::dcgan32_gray();
+  // D(G(noise)): the generator's transposed conv -> BN -> ReLU and the discriminator's conv ->
+  // [BN] -> LeakyReLU(0.2).
+  check_same_step("DCGAN generator + discriminator",
+                  [dcgan] { return std::make_shared<models::DcganPair>(dcgan); },
+                  [dcgan](nn::Module& module) {
+                    auto& pair = dynamic_cast<models::DcganPair&>(module);
+                    const Tensor noise = images({4, dcgan.z_dim}, 5);
+                    return weft::mean(pair.discriminate(pair.generate(noise, Tensor()), Tensor()));
+                  });
+  check_same_step(
+      "pair CNN (channels)",
+      [] { return std::static_pointer_cast<nn::Module>(
+               models::make_pair_model(models::channel_cnn_config(32, 32))); },
+      [](nn::Module& module) {
+        auto& model = dynamic_cast<models::PairModel&>(module);
+        const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 1, 0}, {4});
+        return weft::cross_entropy(
+            model.forward_pair(images({4, 3, 32, 32}, 5), images({4, 3, 32, 32}, 6)), labels);
+      });
+}
+
+TEST_CASE("fused activation: Sequential fuses a conv or batch norm with the ReLU after it",
+          "[fusion]") {
+  // With fusion on, conv -> ReLU -> BN -> LeakyReLU records two nodes (the activations ride in
+  // the conv and the batch norm); off, four. Counted through the ops' names on the graph.
+  weft::manual_seed(3);
+  nn::Sequential net({std::make_shared<nn::Conv2d>(2, 3, 3), std::make_shared<nn::ReLU>(),
+                      nn::BatchNorm2d(3), std::make_shared<nn::LeakyReLU>(0.2f)});
+  const Tensor x = images({2, 2, 6, 6}, 4);
+  const auto names = [&](bool fused) {
+    const FusionSetting setting(fused);
+    const Tensor y = net.forward(x);
+    std::vector<std::string> ops;
+    // Walk from the output through each node's first input (the activation's or the layer's).
+    for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
+         node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+      ops.push_back(node->name);
+    }
+    return std::make_pair(y.to_vector<float>(), ops);
+  };
+  const auto [fused_y, fused_ops] = names(true);
+  const auto [plain_y, plain_ops] = names(false);
+  CHECK(fused_ops == std::vector<std::string>{"batch_norm", "conv2d+activation"});
+  CHECK(plain_ops == std::vector<std::string>{"leaky_relu", "batch_norm", "relu", "conv2d"});
+  CHECK(bitwise_equal(fused_y, plain_y));
+}
+
+TEST_CASE("fused activation: a leaky_relu slope below 0 is refused", "[fusion]") {
+  const Tensor x = images({1, 1, 4, 4}, 1);
+  const Tensor w = images({1, 1, 3, 3}, 2);
+  CHECK_THROWS_WITH(weft::conv2d(x, w, Tensor(), {}, weft::fused_leaky_relu(-0.5f)),
+                    Catch::Contains("slope >= 0") && Catch::Contains("-0.5"));
+}
