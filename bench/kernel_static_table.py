@@ -495,9 +495,10 @@ def markdown(doc):
     t = doc["tools"]
     spilling = [k["kernel"] for k in doc["kernels"] if spills(k)]
     lines += ["", f"{len(doc['kernels'])} kernels; spilling: "
-              f"{', '.join(spilling) if spilling else 'none'}. From {t['library']} ({t['arch']}, "
-              f"nvcc {t['nvcc']}); cuobjdump {t['cuobjdump']}, ptxas {t['ptxas']}. Raw data and "
-              f"each block size's source: "
+              f"{', '.join(spilling) if spilling else 'none'}.",
+              f"From {t['library']} ({t['arch']}, nvcc {t['nvcc']}); cuobjdump {t['cuobjdump']}, "
+              f"ptxas {t['ptxas']}.",
+              f"Raw data and each block size's source: "
               f"[{JSON_OUT.name}](benchmarks/{JSON_OUT.name})."]
     return "\n".join(lines)
 
