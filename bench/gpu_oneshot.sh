@@ -17,8 +17,8 @@
 # the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
 # vs cuDNN/cuBLAS per layer shape, and the device-to-device copy ceiling that the memory-bound
-# rows are divided by in gpu_kernels_bandwidth.md); bench_models on cuda-auto (the default, with auto's
-# autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
+# rows are divided by in gpu_kernels_bandwidth.md); bench_models on cuda-auto (the default,
+# with auto's autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
 # vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h);
 # PyTorch's twins of

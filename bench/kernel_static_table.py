@@ -437,9 +437,11 @@ def collect(build):
             threads = max(values)
             dynamic = max(s[1] for s in found)
             exprs = sorted({s[2] for s in found})
-            block_from = f"{', '.join(exprs)} at {', '.join(s[3] for s in found[:3])}"
-            if len(found) > 3:
-                block_from += f" (+{len(found) - 3} more)"
+            # File names without line numbers, so that an edit elsewhere in a file does not make
+            # the table stale.
+            files = sorted({s[3].split(":")[0] for s in found})
+            sites_word = "sites" if len(found) > 1 else "site"
+            block_from = f"{', '.join(exprs)} at the WEFT_LAUNCH {sites_word} in {', '.join(files)}"
         loop = main_loop(instructions)
         body = loop[2] if loop else [op for _, op, _ in instructions]
         mix = instruction_mix(body)

@@ -79,7 +79,7 @@ void for_each(int64_t count, Op op, cudaStream_t stream) {
   WEFT_LAUNCH(for_each_kernel<Op>, grid_blocks(count), kBlockThreads, 0, stream, count, op);
 }
 
-// ---- grids sized to the card, and 16-byte vector access ------------------------------------------
+// ---- grids sized to the card, and 16-byte vector access ------------------------------------
 // The memory-bound kernels (elementwise.cu, dropout.cu, pool.cu) launch a grid of a few waves:
 // at most kGridWaves x (the SM count) x (the blocks of kBlockThreads one SM holds at full
 // occupancy, 2048 / 256 = 8), fewer when the work is smaller, and loop grid-stride over the

@@ -120,27 +120,6 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, int64_t count, const f
   }
 }
 
-__global__ void max_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
-                                           const int32_t* argmax, float* dx) {
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    const int w = static_cast<int>(i % g.in_w);
-    const int h = static_cast<int>(i / g.in_w % g.in_h);
-    const int64_t plane = i / (int64_t{g.in_w} * g.in_h);
-    const int64_t out_base = plane * g.out_h * g.out_w;
-    const int32_t me = h * g.in_w + w;
-    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
-    const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
-    float total = 0.0f;
-    for (int oh = ohs.begin; oh < ohs.end; ++oh) {
-      for (int ow = ows.begin; ow < ows.end; ++ow) {
-        const int64_t o = out_base + int64_t{oh} * g.out_w + ow;
-        if (argmax[o] == me) total += dy[o];
-      }
-    }
-    dx[i] = total;
-  }
-}
-
 // The max-pool gradient of input cell (h, w) of the plane whose outputs start at out_base.
 __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, WindowSpan ohs,
                                                         int h, int w, int64_t out_base,
@@ -155,6 +134,17 @@ __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, W
     }
   }
   return total;
+}
+
+__global__ void max_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
+                                           const int32_t* argmax, float* dx) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const int w = static_cast<int>(i % g.in_w);
+    const int h = static_cast<int>(i / g.in_w % g.in_h);
+    const int64_t out_base = i / (int64_t{g.in_w} * g.in_h) * g.out_h * g.out_w;
+    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    dx[i] = max_pool_cell_gradient(g, ohs, h, w, out_base, dy, argmax);
+  }
 }
 
 __global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, int64_t quads, const float* dy,
