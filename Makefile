@@ -6,6 +6,8 @@
 #   make build        configure and build (Release) in build/
 #   make test-asan    the test suite under AddressSanitizer + UBSan (Debug, build-asan/)
 #   make bench        run the CPU kernel and whole-model benchmarks (JSON in runs/bench/)
+#   make kernel-table regenerate the static table of the hand CUDA kernels (registers, spills,
+#                     occupancy, main-loop instruction mix) in docs/kernels.md (CUDA builds)
 #   make clean
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -21,7 +23,7 @@ ifneq ($(OPENBLAS_CORETYPE),)
 export OPENBLAS_CORETYPE
 endif
 
-.PHONY: run test build setup test-asan bench clean
+.PHONY: run test build setup test-asan bench kernel-table clean
 
 setup:
 	@bash scripts/setup.sh
@@ -47,6 +49,9 @@ bench: build
 	  --benchmark_out=runs/bench/cpu_kernels.json --benchmark_out_format=json
 	$(BUILD)/bench/bench_models --weft_device=all \
 	  --benchmark_out=runs/bench/models.json --benchmark_out_format=json
+
+kernel-table: build
+	python3 bench/kernel_static_table.py --build $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -27,6 +27,15 @@
 // 0.05 s (with Google Benchmark's 0.5 s the table would take an estimated 20 minutes or more,
 // most of it in flushes and waits); pass the flag to change it.
 //
+// The copy ceiling: copy_d2d/SIZE/memcpy times one cudaMemcpyAsync device to device of SIZE
+// (64 MiB, 256 MiB, 1 GiB: all above the L2, which is flushed before each as for every case) on
+// the same stream with the same events. Its GB/s counts 2 x SIZE bytes (each byte read once and
+// written once), the convention of the memory-bound kernels' bytes; the fastest size is the
+// ceiling that bench/bench_tables.py divides the memory-bound kernels' GB/s by (pct_of_copy), so
+// kernels and ceiling come from one run on one card. Every memory-bound case also reports the
+// bytes it is credited with (bytes_moved: kernel_shapes.h's count, every input read once and
+// every output written once).
+//
 // Counters: GFLOP/s and pct_peak_flops (convolutions, linear) or GB/s and pct_peak_bw (the
 // memory-bound kernels), the percentages against the card's FP32 CUDA-core peak and its
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
@@ -273,10 +282,67 @@ void run_case(benchmark::State& state, Bench& bench, const KernelCase& c, weft::
       state.counters["pct_peak_flops"] = 100.0 * c.flops * calls_per_second / bench.card.peak_flops;
     }
   } else {
+    state.counters["bytes_moved"] = c.bytes;
     state.counters["GB/s"] = c.bytes * calls_per_second * 1e-9;
     if (bench.card.peak_bytes > 0) {
       state.counters["pct_peak_bw"] = 100.0 * c.bytes * calls_per_second / bench.card.peak_bytes;
     }
+  }
+}
+
+// Two device buffers of `bytes` each for the copy ceiling, freed (after the device is done)
+// when the benchmark function returns.
+class CopyBuffers {
+ public:
+  explicit CopyBuffers(size_t bytes) {
+    check(cudaMalloc(&src_, bytes), "cudaMalloc (copy source)");
+    check(cudaMalloc(&dst_, bytes), "cudaMalloc (copy destination)");
+    check(cudaMemset(src_, 0x3c, bytes), "cudaMemset (copy source)");
+  }
+  ~CopyBuffers() {
+    cudaDeviceSynchronize();
+    cudaFree(src_);
+    cudaFree(dst_);
+  }
+  CopyBuffers(const CopyBuffers&) = delete;
+  CopyBuffers& operator=(const CopyBuffers&) = delete;
+  void* src() const { return src_; }
+  void* dst() const { return dst_; }
+
+ private:
+  void* src_ = nullptr;
+  void* dst_ = nullptr;
+};
+
+// One cudaMemcpyAsync device to device of `bytes`, timed like a kernel case; 2 x bytes moved.
+void run_copy(benchmark::State& state, Bench& bench, size_t bytes) {
+  double seconds = 0;
+  try {
+    const CopyBuffers buffers(bytes);
+    const cudaStream_t stream = weft::cuda::device_stream(kDevice);
+    const auto copy = [&] {
+      check(cudaMemcpyAsync(buffers.dst(), buffers.src(), bytes, cudaMemcpyDeviceToDevice,
+                            stream),
+            "cudaMemcpyAsync (device to device)");
+    };
+    copy();  // untimed
+    check(cudaStreamSynchronize(stream), "cudaStreamSynchronize");
+    for (auto _ : state) {
+      const double elapsed = bench.timer.seconds(copy);
+      state.SetIterationTime(elapsed);
+      seconds += elapsed;
+    }
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    return;
+  }
+  if (seconds <= 0) return;
+  const double moved = 2.0 * static_cast<double>(bytes);
+  const double calls_per_second = static_cast<double>(state.iterations()) / seconds;
+  state.counters["bytes_moved"] = moved;
+  state.counters["GB/s"] = moved * calls_per_second * 1e-9;
+  if (bench.card.peak_bytes > 0) {
+    state.counters["pct_peak_bw"] = 100.0 * moved * calls_per_second / bench.card.peak_bytes;
   }
 }
 
@@ -321,6 +387,19 @@ int main(int argc, char** argv) {
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     };
+    benchmark::AddCustomContext(
+        "copy_ceiling", "copy_d2d/SIZE/memcpy: cudaMemcpyAsync device to device, 2 x SIZE bytes "
+                        "moved (read + written); the fastest size is the ceiling");
+    for (const int mib : {64, 256, 1024}) {
+      const size_t bytes = static_cast<size_t>(mib) << 20;
+      const std::string size = mib >= 1024 ? std::to_string(mib / 1024) + "GiB"
+                                            : std::to_string(mib) + "MiB";
+      benchmark::RegisterBenchmark(
+          ("copy_d2d/" + size + "/memcpy").c_str(),
+          [&bench, bytes](benchmark::State& state) { run_copy(state, bench, bytes); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    }
     for (const KernelCase& c : cases) {
       add(c, "hand", hand);
       if (weft::has_vendor_path(c.family)) add(c, "vendor", vendor);

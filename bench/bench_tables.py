@@ -6,6 +6,16 @@
                                                             name component (hand, vendor, ...),
                                                             a column group per that component
 
+    bench/bench_tables.py --pivot --bandwidth gpu_kernels.json
+                                                            only the rows that report GB/s
+                                                            (memory-bound kernels, copies)
+
+The copy ceiling: when a file has copy_d2d/SIZE/... rows (bench_kernels_cuda's device-to-device
+copies), the fastest one's GB/s is the ceiling of that run, printed above the table with the
+row it came from, and every other row with GB/s gets pct_of_copy = 100 x GB/s / ceiling: a
+memory-bound kernel against a copy measured on the same card in the same run. The bytes each
+row is credited with are its bytes_moved counter.
+
 Columns: time per iteration (ms) and every user counter the benchmarks report (GFLOP/s, GB/s,
 images_per_second, ...). With --benchmark_repetitions the median aggregate is shown. The
 machine context of the file (CPU, cores, date, custom context such as the GPU's name) is
@@ -122,6 +132,19 @@ def pivot_table(rows, columns):
     return lines
 
 
+def copy_ceiling(rows):
+    """(GB/s, name) of the fastest copy_d2d/ row, or None; adds pct_of_copy to the others."""
+    copies = [(values["GB/s"], name) for name, values in rows
+              if name.startswith("copy_d2d/") and "GB/s" in values]
+    if not copies:
+        return None
+    best = max(copies)
+    for name, values in rows:
+        if "GB/s" in values and not name.startswith("copy_d2d/") and best[0] > 0:
+            values["pct_of_copy"] = 100.0 * values["GB/s"] / best[0]
+    return best
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="Google Benchmark JSON files")
@@ -130,10 +153,15 @@ def main():
     parser.add_argument("--columns", default="",
                         help="comma-separated columns to show (default: ms and every counter)")
     parser.add_argument("--filter", default="", help="substring a benchmark name must contain")
+    parser.add_argument("--bandwidth", action="store_true",
+                        help="only rows with a GB/s counter (memory-bound kernels and copies)")
     args = parser.parse_args()
     for path in args.inputs:
         context, rows = load(path)
+        ceiling = copy_ceiling(rows)
         rows = [r for r in rows if args.filter in r[0]]
+        if args.bandwidth:
+            rows = [r for r in rows if "GB/s" in r[1] or r[0].startswith("copy_d2d/")]
         if args.columns:
             columns = args.columns.split(",")
         else:
@@ -142,6 +170,9 @@ def main():
                 columns += [k for k in values if k not in columns and k != "error"]
         print(f"<!-- {path} -->")
         print(f"Machine: {context_line(context)}\n")
+        if ceiling:
+            print(f"Copy ceiling: {fmt(ceiling[0])} GB/s ({ceiling[1]}, the fastest "
+                  f"device-to-device copy of this run; pct_of_copy = GB/s / ceiling)\n")
         print("\n".join(pivot_table(rows, columns) if args.pivot else flat_table(rows, columns)))
         print()
 

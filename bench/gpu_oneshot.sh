@@ -16,8 +16,9 @@
 # tests (hand kernels, cuDNN/cuBLAS, the GPU dispatch under hand, vendor and auto, all against
 # the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
-# vs cuDNN/cuBLAS per layer shape); bench_models on cuda-auto (the default, with auto's
-# autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
+# vs cuDNN/cuBLAS per layer shape, and the device-to-device copy ceiling that the memory-bound
+# rows are divided by in gpu_kernels_bandwidth.md); bench_models on cuda-auto (the default,
+# with auto's autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
 # vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h);
 # PyTorch's twins of
@@ -122,6 +123,11 @@ run() {
     capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
       --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
     log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
+    # The memory-bound rows against the copy ceiling of this run (copy_d2d/*: device-to-device
+    # cudaMemcpyAsync), pct_of_copy per row, bytes_moved per kernel.
+    python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \
+      "$res/gpu_kernels.json" > "$res/gpu_kernels_bandwidth.md" 2>&1
+    log "bandwidth table exit $?: $(grep -m1 '^Copy ceiling' "$res/gpu_kernels_bandwidth.md")"
     save
   fi
   if want models; then

@@ -100,6 +100,38 @@ BroadcastParams broadcast(const std::vector<int64_t>& a, const std::vector<int64
   return p;
 }
 
+// The same call with the pointers of the named buffers moved `elements` into buffers that many
+// elements longer, so a kernel sees addresses that are not 16-byte aligned (1, 2 or 3 floats
+// in) or aligned but not where an allocation starts (4). The skipped elements are a pad the
+// call must not touch: drawn data for inputs, NaN for outputs on both sides, so a kernel that
+// writes there fails. Only for buffers with drawn contents (the pad shifts the draws).
+OpCall shifted(OpCall call, const std::vector<std::string>& names, int64_t elements) {
+  std::vector<size_t> shift_bytes(call.buffers.size(), 0);
+  for (const std::string& name : names) {
+    CaseBuffer& b = call.buffer(name);
+    b.count += elements;
+    const size_t k = static_cast<size_t>(&b - call.buffers.data());
+    shift_bytes[k] = static_cast<size_t>(elements) * cases::element_size(b.type);
+  }
+  call.run = [inner = std::move(call.run), shift_bytes](weft::Backend& backend,
+                                                        const cases::BufferPointers& pointers) {
+    cases::BufferPointers moved(pointers);
+    for (size_t k = 0; k < moved.size(); ++k) {
+      if (moved[k] != nullptr) moved[k] = static_cast<unsigned char*>(moved[k]) + shift_bytes[k];
+    }
+    inner(backend, moved);
+  };
+  return call;
+}
+
+std::string shift_label(const std::vector<std::string>& names, int64_t elements) {
+  std::ostringstream label;
+  label << " (";
+  for (size_t i = 0; i < names.size(); ++i) label << (i ? "," : "") << names[i];
+  label << " +" << elements << " floats)";
+  return label.str();
+}
+
 const char* activation_name(Activation f) {
   switch (f) {
     case Activation::relu: return "relu";
@@ -134,6 +166,29 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
     }
   }
 
+  // The vectorised maps (kernels/cuda/elementwise.cu): float4 path on aligned arrays with a
+  // tail of count % 4 (the sizes above), long enough that the grid-stride loop turns on the
+  // emulated card's grid (16,384 threads), and the one-float path when an array is not 16-byte
+  // aligned (all, or only one of them), or aligned at an offset (+4 floats).
+  for (Activation f : {Activation::relu, Activation::sigmoid}) {
+    const float alpha = 1.0f;
+    const std::string name = std::string(activation_name(f)) + " n=";
+    list.add("activation_forward " + name + "70001", cases::activation_forward(f, alpha, 70001));
+    list.add("activation_backward " + name + "70001",
+             cases::activation_backward(f, alpha, 70001));
+    for (int64_t by : {int64_t{1}, int64_t{4}}) {
+      const std::vector<std::string> fwd = {"x", "y"}, bwd = {"x", "y", "dy", "dx"};
+      list.add("activation_forward " + name + "1001" + shift_label(fwd, by),
+               shifted(cases::activation_forward(f, alpha, 1001), fwd, by));
+      list.add("activation_backward " + name + "1001" + shift_label(bwd, by),
+               shifted(cases::activation_backward(f, alpha, 1001), bwd, by));
+    }
+    list.add("activation_forward " + name + "70001" + shift_label({"y"}, 3),
+             shifted(cases::activation_forward(f, alpha, 70001), {"y"}, 3));
+    list.add("activation_backward " + name + "1002" + shift_label({"dy"}, 2),
+             shifted(cases::activation_backward(f, alpha, 1002), {"dy"}, 2));
+  }
+
   // Broadcasting: same shape, per-channel bias, outer product, scalar, mixed, single element,
   // a row vector over a matrix whose row is not a multiple of the block size.
   const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> shapes = {
@@ -162,13 +217,36 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
   list.add("reduce_broadcast [100003] to [1]",
            cases::reduce_broadcast(broadcast({100003}, {1}), true, 1), 1e-4, 1e-5);
 
-  for (int64_t n : {int64_t{1}, int64_t{1000}}) {
+  // Same-shape binary arithmetic is a vectorised map: a tail of 3, and unaligned operands.
+  for (BinaryOp op : {BinaryOp::add, BinaryOp::div}) {
+    const BroadcastParams bp = broadcast({3, 1001}, {3, 1001});
+    const std::string name =
+        std::string("binary_forward ") + binary_name(op) + " [3,1001] [3,1001]";
+    list.add(name, cases::binary_forward(op, bp, 3003, 3003));
+    list.add(name + shift_label({"b"}, 1),
+             shifted(cases::binary_forward(op, bp, 3003, 3003), {"b"}, 1));
+    list.add(name + shift_label({"a", "b", "out"}, 4),
+             shifted(cases::binary_forward(op, bp, 3003, 3003), {"a", "b", "out"}, 4));
+  }
+
+  for (int64_t n : {int64_t{1}, int64_t{1000}, int64_t{1003}}) {
     const std::string shape = " n=" + std::to_string(n);
     list.add("affine" + shape, cases::affine(n, 1.5f, -0.25f));
     list.add("scale_by" + shape, cases::scale_by(n, -0.75f));
     list.add("axpy_accumulate" + shape, cases::axpy_accumulate(n, 0.3f));
     list.add("fill" + shape, cases::fill(n, 3.25f));
     list.add("u8_to_f32" + shape, cases::u8_to_f32(n, 1.0f / 255.0f, -0.5f));
+  }
+  for (int64_t by : {int64_t{1}, int64_t{2}, int64_t{3}}) {
+    const std::string shape = " n=1003";
+    list.add("affine" + shape + shift_label({"x"}, by),
+             shifted(cases::affine(1003, 1.5f, -0.25f), {"x"}, by));
+    list.add("scale_by" + shape + shift_label({"x", "y"}, by),
+             shifted(cases::scale_by(1003, -0.75f), {"x", "y"}, by));
+    list.add("axpy_accumulate" + shape + shift_label({"y"}, by),
+             shifted(cases::axpy_accumulate(1003, 0.3f), {"y"}, by));
+    list.add("fill" + shape + shift_label({"y"}, by),
+             shifted(cases::fill(1003, 3.25f), {"y"}, by));
   }
   // Row gathers: one row, Fashion-MNIST images, short rows, and rows longer than the grid's
   // stride (64 blocks of 256 threads) so the loop within a row turns.
@@ -258,12 +336,19 @@ void add_dropout_cases(std::vector<OpCase>& all) {
     int64_t count;
     float p;
     uint64_t offset;
+    int64_t shift = 0;  // both arrays moved this many floats (shifted())
   };
   // Odd counts and offsets that are not a multiple of 4 exercise the partial first and last
   // Philox counters; p = 0 and p = 1 the special cases. The mask must match bit for bit.
-  for (const Setting& s : {Setting{1, 0.5f, 0}, Setting{5, 0.5f, 3}, Setting{1001, 0.3f, 7},
-                           Setting{4096, 0.5f, 0}, Setting{100, 0.0f, 0},
-                           Setting{100, 1.0f, 2}}) {
+  // kernels/cuda/dropout.cu takes its float4 path when the first whole counter's elements are
+  // 16-byte aligned: offset 0 on aligned arrays, or offset = 4k + 4 - shift on arrays moved by
+  // `shift` floats (a head of 4 - shift elements); any other pair takes the one-float path.
+  // 70001 elements make the grid-stride loops turn on the emulated card (16,384 threads).
+  for (const Setting& s :
+       {Setting{1, 0.5f, 0}, Setting{5, 0.5f, 3}, Setting{1001, 0.3f, 7}, Setting{4096, 0.5f, 0},
+        Setting{100, 0.0f, 0}, Setting{100, 1.0f, 2}, Setting{4099, 0.5f, 0},
+        Setting{1001, 0.3f, 7, 3}, Setting{1002, 0.3f, 6, 2}, Setting{1001, 0.3f, 0, 1},
+        Setting{70001, 0.5f, 5, 1}, Setting{70001, 0.5f, 5, 0}, Setting{3, 0.5f, 1, 1}}) {
     weft::DropoutParams dp;
     dp.count = s.count;
     dp.p = s.p;
@@ -271,8 +356,15 @@ void add_dropout_cases(std::vector<OpCase>& all) {
     dp.offset = s.offset;
     std::ostringstream name;
     name << " n=" << s.count << " p=" << s.p << " offset=" << s.offset;
-    list.add("dropout_forward" + name.str(), cases::dropout_forward(dp), 0.0, 0.0);
-    list.add("dropout_backward" + name.str(), cases::dropout_backward(dp), 0.0, 0.0);
+    if (s.shift == 0) {
+      list.add("dropout_forward" + name.str(), cases::dropout_forward(dp), 0.0, 0.0);
+      list.add("dropout_backward" + name.str(), cases::dropout_backward(dp), 0.0, 0.0);
+      continue;
+    }
+    list.add("dropout_forward" + name.str() + shift_label({"x", "y"}, s.shift),
+             shifted(cases::dropout_forward(dp), {"x", "y"}, s.shift), 0.0, 0.0);
+    list.add("dropout_backward" + name.str() + shift_label({"dy", "dx"}, s.shift),
+             shifted(cases::dropout_backward(dp), {"dy", "dx"}, s.shift), 0.0, 0.0);
   }
 }
 
@@ -617,7 +709,14 @@ void add_pool_cases(std::vector<OpCase>& all) {
         Setting{" (resnet stem pool)", pool_params(1, 4, 11, 11, 3, 2, 1), false},
         Setting{" (apparel cnn)", pool_params(2, 3, 10, 10, 3, 3, 0), false},
         Setting{"", pool_params(1, 2, 6, 7, 2, 1, 0), false},
-        Setting{" ties and NaN", pool_params(2, 3, 9, 9, 3, 2, 1), true}}) {
+        Setting{" ties and NaN", pool_params(2, 3, 9, 9, 3, 2, 1), true},
+        // Rows a multiple of 4 wide: max-pool backward's float4 path (kernels/cuda/pool.cu),
+        // non-overlapping, overlapping with padding, and enough quads (20,480) that its
+        // grid-stride loop turns on the emulated card.
+        Setting{" (quads)", pool_params(2, 3, 8, 8, 2, 2, 0), false},
+        Setting{" (quads)", pool_params(1, 2, 12, 12, 3, 2, 1), false},
+        Setting{" (quads) ties and NaN", pool_params(2, 3, 8, 12, 3, 2, 1), true},
+        Setting{" (quads)", pool_params(5, 16, 32, 32, 2, 2, 0), false}}) {
     const weft::Pool2dParams p = s.p;
     std::ostringstream shape;
     shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
@@ -631,6 +730,12 @@ void add_pool_cases(std::vector<OpCase>& all) {
     // overlapping windows that pick the same cell send it several gradients. Sums of at most
     // kernel_h * kernel_w gradients in the reference's order: exact.
     list.add("max_pool2d_backward" + shape.str(), cases::max_pool2d_backward(p), 0.0, 0.0);
+    if (p.in_w % 4 == 0 && p.in_h <= 12) {  // dx not 16-byte aligned, or aligned at an offset
+      for (int64_t by : {int64_t{1}, int64_t{4}}) {
+        list.add("max_pool2d_backward" + shape.str() + shift_label({"dx", "dy"}, by),
+                 shifted(cases::max_pool2d_backward(p), {"dx", "dy"}, by), 0.0, 0.0);
+      }
+    }
     for (bool include_pad : {true, false}) {
       if (!include_pad && p.pad_h == 0) continue;  // the same as with padding counted
       weft::Pool2dParams q = p;
@@ -691,7 +796,8 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
     bn.eps = s.eps;
     bn.momentum = s.momentum;
     bn.activation = s.activation;
-    std::ostringstream shape_text;  // (string + string here trips GCC 12's -Wstringop-overflow)
+    std::ostringstream shape_text;  // (a chain of std::string + here trips GCC 12's
+                                    // -Wstringop-overflow false positive at -O3)
     shape_text << " " << s.batch << "x" << s.channels << "x" << s.spatial << s.label;
     const std::string shape = shape_text.str();
     // x of mean `shift`, and the saved or running means a backward gets near it.

@@ -13,6 +13,7 @@
 //     runs.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
@@ -76,6 +77,94 @@ template <class Op>
 void for_each(int64_t count, Op op, cudaStream_t stream) {
   if (count <= 0) return;
   WEFT_LAUNCH(for_each_kernel<Op>, grid_blocks(count), kBlockThreads, 0, stream, count, op);
+}
+
+// ---- grids sized to the card, and 16-byte vector access ------------------------------------
+// The memory-bound kernels (elementwise.cu, dropout.cu, pool.cu) launch a grid of a few waves:
+// at most kGridWaves x (the SM count) x (the blocks of kBlockThreads one SM holds at full
+// occupancy, 2048 / 256 = 8), fewer when the work is smaller, and loop grid-stride over the
+// rest, so each thread handles several items and no block starts only to find nothing to do.
+constexpr int kGridWaves = 4;
+constexpr int kBlocksPerSm = 2048 / kBlockThreads;
+
+#if defined(__CUDACC__)
+// The SM count of the current device (the launchers run with their device current), read once
+// per device from cudaDevAttrMultiProcessorCount; 132 (an H100/H200) if it cannot be read.
+inline int sm_count() {
+  constexpr int kMaxDevices = 64, kFallback = 132;
+  static std::atomic<int> cached[kMaxDevices] = {};
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess || device < 0 || device >= kMaxDevices) {
+    return kFallback;
+  }
+  int count = cached[device].load(std::memory_order_relaxed);
+  if (count == 0) {
+    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess ||
+        count <= 0) {
+      count = kFallback;
+    }
+    cached[device].store(count, std::memory_order_relaxed);
+  }
+  return count;
+}
+#else
+// Under emulation there is no card. Two SMs keep the grids small (fewer fibers to run) and make
+// the grid-stride loops turn at sizes the tests can afford (64 blocks of 256 threads).
+inline int sm_count() { return 2; }
+#endif
+
+// Blocks for `items` work items of one thread each, at most kGridWaves waves of the card.
+inline unsigned card_grid_blocks(int64_t items) {
+  const int64_t needed = (items + kBlockThreads - 1) / kBlockThreads;
+  const int64_t cap = int64_t{kGridWaves} * kBlocksPerSm * sm_count();
+  return static_cast<unsigned>(needed < 1 ? 1 : (needed > cap ? cap : needed));
+}
+
+// Whether p may be read or written as float4 (16-byte aligned).
+__host__ __device__ __forceinline__ bool aligned16(const void* p) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0;
+}
+
+// Elements 4 * quad .. 4 * quad + 3 of base as one 16-byte access (the emulation checks the
+// alignment a GPU requires).
+__device__ __forceinline__ float4 load4(const float* base, int64_t quad) {
+#if !defined(__CUDACC__)
+  ::weft::emu::check_vector_access(base + 4 * quad, sizeof(float4));
+#endif
+  return reinterpret_cast<const float4*>(base)[quad];
+}
+__device__ __forceinline__ void store4(float* base, int64_t quad, float4 v) {
+#if !defined(__CUDACC__)
+  ::weft::emu::check_vector_access(base + 4 * quad, sizeof(float4));
+#endif
+  reinterpret_cast<float4*>(base)[quad] = v;
+}
+
+// The vectorised elementwise pattern. Op has op(i) for element i and op.quad(q) for elements
+// 4q .. 4q + 3 with float4 loads and stores. Thread t of a grid of T threads calls op.quad(q)
+// for q = t, t + T, ... < count / 4 (a warp moves 512 contiguous bytes per access), then
+// op(i) for the count % 4 elements of the tail, one thread each. No shared memory.
+template <class Op>
+__global__ void for_each_quad_kernel(int64_t count, Op op) {
+  const int64_t quads = count / 4;
+  for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) op.quad(q);
+  const int64_t tail = quads * 4 + grid_thread_index();
+  if (tail < count) op(tail);
+}
+
+// Runs op over [0, count): with float4 accesses when every pointer the op touches is 16-byte
+// aligned (`aligned`), else one element per step (for_each_kernel); either way on a grid of a
+// few waves of the card (card_grid_blocks).
+template <class Op>
+void for_each_vectorised(int64_t count, Op op, bool aligned, cudaStream_t stream) {
+  if (count <= 0) return;
+  if (aligned) {
+    WEFT_LAUNCH(for_each_quad_kernel<Op>, card_grid_blocks((count + 3) / 4), kBlockThreads, 0,
+                stream, count, op);
+  } else {
+    WEFT_LAUNCH(for_each_kernel<Op>, card_grid_blocks(count), kBlockThreads, 0, stream, count,
+                op);
+  }
 }
 
 // ---- warp reductions ------------------------------------------------------------------------------

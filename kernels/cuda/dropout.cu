@@ -2,12 +2,24 @@
 //
 // One Philox-4x32-10 call yields the uniforms of four consecutive stream positions (word w of
 // counter k belongs to position 4k + w), so the kernel gives each thread one counter, not one
-// element: thread k of the grid (grid-stride over counters) computes philox4x32_10(first + k,
-// seed) and handles the up to four elements whose positions offset + i fall in that counter;
-// the first and last counters may hold positions outside this tensor's stretch, which are
-// skipped. Each thread writes 4 neighbouring floats, so a warp writes 512 contiguous bytes. No
-// shared memory, no state: the mask is a pure function of (seed, offset + i). In a captured
-// graph the offset is the captured one plus a word read from device memory (offset_shift).
+// element, and uses all four words of each call. Element i is stream position offset + i.
+//
+// Vector path (when the elements of whole counters start 16-byte aligned in both arrays): the
+// first `head` = (-offset) mod 4 elements come before the first whole counter. Thread t of a
+// grid of T threads (grid-stride over q = t, t + T, ... < (count - head) / 4) computes
+// philox4x32_10((offset + head) / 4 + q, seed), loads elements head + 4q .. head + 4q + 3 as one
+// float4, and stores the four masked values as one float4: word w goes to element
+// head + 4q + w, whose position offset + head + 4q + w is exactly word w of that counter. The up
+// to 3 head elements and up to 3 tail elements after the last whole counter are done by threads
+// 0 .. 5, one element each, with philox_uniform_at (the same word of the same counter).
+// Scalar path (otherwise): thread k (grid-stride over the counters that positions offset ..
+// offset + count - 1 touch) computes philox4x32_10(offset / 4 + k, seed) and handles the up to
+// four elements of that counter, one float at a time; positions outside the tensor's stretch
+// are skipped. Both paths give every element the same word as the CPU reference
+// (philox_uniform_at), so the random stream is unchanged; which path runs is decided on the
+// device, since in a captured graph the offset is the captured one plus a word read from device
+// memory (offset_shift). Grid: a few waves of the card (card_grid_blocks, common.h). No shared
+// memory, no state: the mask is a pure function of (seed, offset + i).
 //
 // Bit-exact agreement with the CPU reference: the same Philox words, the same float comparison
 // `uniform >= p`, and the same product x * scale with scale = 1 / (1 - p) computed once on the
@@ -25,10 +37,39 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
+__device__ __forceinline__ float masked(float value, float uniform, float p, float scale) {
+  return uniform >= p ? value * scale : 0.0f;
+}
+
 __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offset,
                                const uint64_t* offset_shift, float p, float scale,
                                const float* in, float* out) {
   const uint64_t offset = base_offset + (offset_shift != nullptr ? *offset_shift : 0);
+  const int64_t to_boundary = static_cast<int64_t>((4 - offset % 4) % 4);
+  const int64_t head = to_boundary < count ? to_boundary : count;
+  if (aligned16(in + head) && aligned16(out + head)) {
+    const int64_t quads = (count - head) / 4;
+    const uint64_t first = (offset + static_cast<uint64_t>(head)) / 4;
+    const float* in_body = in + head;
+    float* out_body = out + head;
+    for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
+      const Philox4x32 bits = philox4x32_10(first + static_cast<uint64_t>(q), seed);
+      const float4 v = load4(in_body, q);
+      store4(out_body, q,
+             make_float4(masked(v.x, philox_uniform(bits.v[0]), p, scale),
+                         masked(v.y, philox_uniform(bits.v[1]), p, scale),
+                         masked(v.z, philox_uniform(bits.v[2]), p, scale),
+                         masked(v.w, philox_uniform(bits.v[3]), p, scale)));
+    }
+    // Threads 0 .. head - 1: the head; the next ones: the tail after the last whole counter.
+    const int64_t t = grid_thread_index();
+    const int64_t tail_start = head + quads * 4;
+    const int64_t i = t < head ? t : tail_start + (t - head);
+    if (t < head || i < count) {
+      out[i] = masked(in[i], philox_uniform_at(seed, offset, static_cast<uint64_t>(i)), p, scale);
+    }
+    return;
+  }
   const uint64_t first = offset / 4;
   const uint64_t last = (offset + static_cast<uint64_t>(count) - 1) / 4;
   const int64_t counters = static_cast<int64_t>(last - first) + 1;
@@ -39,7 +80,7 @@ __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offse
       const uint64_t position = counter * 4 + static_cast<uint64_t>(word);
       if (position < offset || position - offset >= static_cast<uint64_t>(count)) continue;
       const int64_t i = static_cast<int64_t>(position - offset);
-      out[i] = philox_uniform(bits.v[word]) >= p ? in[i] * scale : 0.0f;
+      out[i] = masked(in[i], philox_uniform(bits.v[word]), p, scale);
     }
   }
 }
@@ -53,7 +94,7 @@ void apply_mask(const DropoutParams& p, const float* in, float* out, cudaStream_
   const uint64_t last = (p.offset + static_cast<uint64_t>(p.count) - 1) / 4;
   const int64_t counters = p.offset_shift != nullptr ? (p.count + 3) / 4 + 1
                                                      : static_cast<int64_t>(last - first) + 1;
-  WEFT_LAUNCH(dropout_kernel, grid_blocks(counters), kBlockThreads, 0, stream, p.count, p.seed,
+  WEFT_LAUNCH(dropout_kernel, card_grid_blocks(counters), kBlockThreads, 0, stream, p.count, p.seed,
               p.offset, p.offset_shift, p.p, scale, in, out);
 }
 

@@ -1,7 +1,18 @@
 // Hand-written CUDA kernels for elementwise work (declared in elementwise.h).
 //
-// Map kernels (activations, binary arithmetic, affine, scale_by, axpy, fill, u8_to_f32; the row
-// gather gather_u8_to_f32 is described at its kernel)
+// Map kernels (activations forward and backward, same-shape binary arithmetic, affine, scale_by,
+// axpy, fill): UnaryMap / BinaryMap / FillMap below, run by for_each_vectorised (common.h).
+//   When every array the map touches is 16-byte aligned, for_each_quad_kernel: thread t of a
+//   grid of T threads handles elements 4q .. 4q + 3 for q = t, t + T, ... < count / 4 with one
+//   float4 load per input and one float4 store (a warp moves 512 contiguous bytes per access),
+//   then threads 0 .. count % 4 - 1 handle the tail one element each. Otherwise (an array not
+//   16-byte aligned, e.g. a slice starting at an odd element) for_each_kernel: element i = t,
+//   t + T, ... one float at a time. Either way the grid is a few waves of the card
+//   (card_grid_blocks: 4 x SMs x 8 blocks of 256 at most), so each thread loops over several
+//   items. Each element's value is computed by the same function on both paths, so the two
+//   give identical results. No shared memory.
+// Other maps (broadcast binary arithmetic, u8_to_f32; the row gather gather_u8_to_f32 is
+// described at its kernel)
 //   for_each_kernel<Op> (common.h): one grid-stride loop; thread t of a grid of T threads calls
 //   op(i) for i = t, t + T, t + 2T, ... < count, and op(i) reads its inputs at i and writes
 //   output i. Consecutive threads touch consecutive elements, so a warp's loads and stores
@@ -13,6 +24,8 @@
 //   three dimensions and a same-shape add one. Thread for output i recovers its coordinates by
 //   dividing i by the coalesced shape (innermost dimension fastest) and adds coordinate times
 //   stride for each input; a broadcast dimension has stride 0. Up to kMaxDims (8) dimensions.
+//   Same-shape operands coalesce to one contiguous dimension and take the plain BinaryMap
+//   (vectorised as above) instead.
 //
 // Reduction of a broadcast gradient (reduce_broadcast)
 //   Dimensions with a nonzero stride into `reduced` are kept, the others (stride 0: broadcast in
@@ -39,8 +52,8 @@ namespace {
 
 
 // ---- activations --------------------------------------------------------------------------------
-// Each forward functor computes y[i] = f(x[i]); each backward one dx[i] = dy[i] * f'(.) from x or
-// y, whichever is cheaper (the same choice as the CPU reference).
+// Each forward function computes f(x); each backward one dx = dy * f'(.) from x or y, whichever
+// is cheaper (the same choice as the CPU reference). The maps below apply them to arrays.
 
 // Logistic function without overflow: exp only ever sees a non-positive argument.
 __device__ __forceinline__ float stable_sigmoid(float x) {
@@ -49,98 +62,115 @@ __device__ __forceinline__ float stable_sigmoid(float x) {
   return e / (1.0f + e);
 }
 
-struct ReluForward {
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = x[i] > 0.0f ? x[i] : 0.0f; }
+struct Relu {
+  __device__ float operator()(float x) const { return x > 0.0f ? x : 0.0f; }
 };
-struct LeakyReluForward {
+struct LeakyRelu {
   float alpha;
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = x[i] > 0.0f ? x[i] : alpha * x[i]; }
+  __device__ float operator()(float x) const { return x > 0.0f ? x : alpha * x; }
 };
-struct EluForward {
+struct Elu {
   float alpha;
-  const float* x;
-  float* y;
   // expm1 keeps precision for small negative x, where exp(x) - 1 would cancel.
-  __device__ void operator()(int64_t i) const {
-    y[i] = x[i] > 0.0f ? x[i] : alpha * expm1f(x[i]);
-  }
+  __device__ float operator()(float x) const { return x > 0.0f ? x : alpha * expm1f(x); }
 };
-struct SigmoidForward {
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = stable_sigmoid(x[i]); }
+struct Sigmoid {
+  __device__ float operator()(float x) const { return stable_sigmoid(x); }
 };
-struct TanhForward {
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = tanhf(x[i]); }
+struct Tanh {
+  __device__ float operator()(float x) const { return tanhf(x); }
 };
 
-struct ReluBackward {
-  const float* x;
-  const float* dy;
-  float* dx;
-  // The derivative at the kink x = 0 is taken as 0, as PyTorch does.
-  __device__ void operator()(int64_t i) const { dx[i] = x[i] > 0.0f ? dy[i] : 0.0f; }
+// The derivative at the kink x = 0 is taken as 0, as PyTorch does.
+struct ReluGrad {
+  __device__ float operator()(float x, float dy) const { return x > 0.0f ? dy : 0.0f; }
 };
-struct LeakyReluBackward {
+struct LeakyReluGrad {
   float alpha;
-  const float* x;
-  const float* dy;
-  float* dx;
-  __device__ void operator()(int64_t i) const { dx[i] = x[i] > 0.0f ? dy[i] : alpha * dy[i]; }
+  __device__ float operator()(float x, float dy) const { return x > 0.0f ? dy : alpha * dy; }
 };
-struct EluBackward {
+struct EluGrad {
   float alpha;
-  const float* x;
-  const float* dy;
-  float* dx;
-  __device__ void operator()(int64_t i) const {
-    dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * alpha * expf(x[i]);
+  __device__ float operator()(float x, float dy) const {
+    return x > 0.0f ? dy : dy * alpha * expf(x);
   }
 };
-struct SigmoidBackward {
-  const float* y;
-  const float* dy;
-  float* dx;
-  __device__ void operator()(int64_t i) const { dx[i] = dy[i] * y[i] * (1.0f - y[i]); }
+struct SigmoidGrad {
+  __device__ float operator()(float y, float dy) const { return dy * y * (1.0f - y); }
 };
-struct TanhBackward {
-  const float* y;
-  const float* dy;
-  float* dx;
-  __device__ void operator()(int64_t i) const { dx[i] = dy[i] * (1.0f - y[i] * y[i]); }
+struct TanhGrad {
+  __device__ float operator()(float y, float dy) const { return dy * (1.0f - y * y); }
 };
 
 // ---- BLAS-1 style helpers -------------------------------------------------------------------
 
-struct Affine {
+struct AffineFn {
   float alpha, beta;
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = alpha * x[i] + beta; }
+  __device__ float operator()(float x) const { return alpha * x + beta; }
 };
-struct ScaleBy {
-  const float* scale;
-  const float* x;
-  float* y;
-  __device__ void operator()(int64_t i) const { y[i] = scale[0] * x[i]; }
+struct ScaleFn {
+  const float* scale;  // one float in device memory
+  __device__ float operator()(float x) const { return scale[0] * x; }
 };
-struct Axpy {
+struct AxpyFn {  // y + alpha * x, with the map's a = x and b = out = y
   float alpha;
+  __device__ float operator()(float x, float y) const { return y + alpha * x; }
+};
+
+// ---- maps: element i, or elements 4q .. 4q + 3 as float4 (for_each_vectorised, common.h) -------
+
+// y = f(x).
+template <class F>
+struct UnaryMap {
+  F f;
   const float* x;
   float* y;
-  __device__ void operator()(int64_t i) const { y[i] += alpha * x[i]; }
+  __device__ void operator()(int64_t i) const { y[i] = f(x[i]); }
+  __device__ void quad(int64_t q) const {
+    const float4 v = load4(x, q);
+    store4(y, q, make_float4(f(v.x), f(v.y), f(v.z), f(v.w)));
+  }
+  bool aligned() const { return aligned16(x) && aligned16(y); }
 };
-struct Fill {
+
+// out = f(a, b), all three the same length (out may be b: axpy).
+template <class F>
+struct BinaryMap {
+  F f;
+  const float* a;
+  const float* b;
+  float* out;
+  __device__ void operator()(int64_t i) const { out[i] = f(a[i], b[i]); }
+  __device__ void quad(int64_t q) const {
+    const float4 u = load4(a, q), v = load4(b, q);
+    store4(out, q, make_float4(f(u.x, v.x), f(u.y, v.y), f(u.z, v.z), f(u.w, v.w)));
+  }
+  bool aligned() const { return aligned16(a) && aligned16(b) && aligned16(out); }
+};
+
+struct FillMap {
   float value;
   float* y;
   __device__ void operator()(int64_t i) const { y[i] = value; }
+  __device__ void quad(int64_t q) const { store4(y, q, make_float4(value, value, value, value)); }
+  bool aligned() const { return aligned16(y); }
 };
+
+template <class Map>
+void map(int64_t count, const Map& m, cudaStream_t stream) {
+  for_each_vectorised(count, m, m.aligned(), stream);
+}
+
+template <class F>
+void unary(int64_t count, F f, const float* x, float* y, cudaStream_t stream) {
+  map(count, UnaryMap<F>{f, x, y}, stream);
+}
+
+template <class F>
+void binary(int64_t count, F f, const float* a, const float* b, float* out, cudaStream_t stream) {
+  map(count, BinaryMap<F>{f, a, b, out}, stream);
+}
+
 struct BytesToFloats {
   const uint8_t* x;
   float scale, shift;
@@ -224,6 +254,10 @@ template <class Op>
 void broadcast_binary(Op op, const BroadcastParams& p, const float* a, const float* b, float* out,
                       cudaStream_t stream) {
   const Layout layout = coalesce(p, p.a_strides, p.b_strides);
+  if (layout.ndim == 1 && layout.stride0[0] == 1 && layout.stride1[0] == 1) {
+    binary(layout.shape[0], op, a, b, out, stream);  // same shape, contiguous: a plain map
+    return;
+  }
   for_each(element_count(p), BroadcastBinary<Op>{layout, a, b, out, op}, stream);
 }
 
@@ -282,24 +316,22 @@ bool kept_targets_disjoint(const ReduceLayout& l) {
 void activation_forward(Activation f, float alpha, int64_t count, const float* x, float* y,
                         cudaStream_t stream) {
   switch (f) {
-    case Activation::relu: for_each(count, ReluForward{x, y}, stream); break;
-    case Activation::leaky_relu: for_each(count, LeakyReluForward{alpha, x, y}, stream); break;
-    case Activation::elu: for_each(count, EluForward{alpha, x, y}, stream); break;
-    case Activation::sigmoid: for_each(count, SigmoidForward{x, y}, stream); break;
-    case Activation::tanh: for_each(count, TanhForward{x, y}, stream); break;
+    case Activation::relu: unary(count, Relu{}, x, y, stream); break;
+    case Activation::leaky_relu: unary(count, LeakyRelu{alpha}, x, y, stream); break;
+    case Activation::elu: unary(count, Elu{alpha}, x, y, stream); break;
+    case Activation::sigmoid: unary(count, Sigmoid{}, x, y, stream); break;
+    case Activation::tanh: unary(count, Tanh{}, x, y, stream); break;
   }
 }
 
 void activation_backward(Activation f, float alpha, int64_t count, const float* x,
                          const float* y, const float* dy, float* dx, cudaStream_t stream) {
   switch (f) {
-    case Activation::relu: for_each(count, ReluBackward{x, dy, dx}, stream); break;
-    case Activation::leaky_relu:
-      for_each(count, LeakyReluBackward{alpha, x, dy, dx}, stream);
-      break;
-    case Activation::elu: for_each(count, EluBackward{alpha, x, dy, dx}, stream); break;
-    case Activation::sigmoid: for_each(count, SigmoidBackward{y, dy, dx}, stream); break;
-    case Activation::tanh: for_each(count, TanhBackward{y, dy, dx}, stream); break;
+    case Activation::relu: binary(count, ReluGrad{}, x, dy, dx, stream); break;
+    case Activation::leaky_relu: binary(count, LeakyReluGrad{alpha}, x, dy, dx, stream); break;
+    case Activation::elu: binary(count, EluGrad{alpha}, x, dy, dx, stream); break;
+    case Activation::sigmoid: binary(count, SigmoidGrad{}, y, dy, dx, stream); break;
+    case Activation::tanh: binary(count, TanhGrad{}, y, dy, dx, stream); break;
   }
 }
 
@@ -364,19 +396,19 @@ void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const fl
 
 void affine(int64_t count, float alpha, float beta, const float* x, float* y,
             cudaStream_t stream) {
-  for_each(count, Affine{alpha, beta, x, y}, stream);
+  unary(count, AffineFn{alpha, beta}, x, y, stream);
 }
 
 void scale_by(int64_t count, const float* scale, const float* x, float* y, cudaStream_t stream) {
-  for_each(count, ScaleBy{scale, x, y}, stream);
+  unary(count, ScaleFn{scale}, x, y, stream);
 }
 
 void axpy_accumulate(int64_t count, float alpha, const float* x, float* y, cudaStream_t stream) {
-  for_each(count, Axpy{alpha, x, y}, stream);
+  binary(count, AxpyFn{alpha}, x, y, y, stream);
 }
 
 void fill(int64_t count, float value, float* y, cudaStream_t stream) {
-  for_each(count, Fill{value, y}, stream);
+  map(count, FillMap{value, y}, stream);
 }
 
 // Gathering a batch from a resident data set: block (x, y) converts a stretch of output row y

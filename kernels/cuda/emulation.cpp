@@ -540,6 +540,15 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
 
 void* dynamic_shared_memory() { return this_thread_scheduler().dynamic_shared(); }
 
+void check_vector_access(const void* address, size_t bytes) {
+  if (reinterpret_cast<uintptr_t>(address) % bytes != 0) {
+    std::ostringstream message;
+    message << "misaligned address: a " << bytes << "-byte vector access at " << address
+            << " (on a GPU: cudaErrorMisalignedAddress)";
+    throw Error(message.str());
+  }
+}
+
 void __syncthreads() { this_thread_scheduler().sync_threads(); }
 
 void __syncwarp(unsigned mask) { warp_exchange(WarpOp::sync, mask, 0, 0, kWarpSize); }

@@ -226,6 +226,20 @@ T __ldg(const T* address) {
   return *address;
 }
 
+// ---- vector types -------------------------------------------------------------------------------
+// float4 as in CUDA's vector_types.h: four floats aligned to 16 bytes, so that a kernel's
+// reinterpret_cast<const float4*> of a 16-byte-aligned float pointer means the same here (one
+// 16-byte access on a GPU, four floats on the host).
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+
+// A GPU faults on a vector access that is not aligned to its size (cudaErrorMisalignedAddress);
+// the host would not notice. Kernels' float4 accesses (load4/store4 in common.h) call this first
+// so that an unaligned one throws weft::Error here too.
+void check_vector_access(const void* address, size_t bytes);
+
 }  // namespace weft::emu
 
 // The CUDA names live in the global namespace, as the builtins do under nvcc. They are defined
@@ -258,3 +272,5 @@ using weft::emu::__fdividef;
 using weft::emu::rsqrtf;
 using weft::emu::__saturatef;
 using weft::emu::__ldg;
+using weft::emu::float4;
+using weft::emu::make_float4;

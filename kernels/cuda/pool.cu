@@ -27,6 +27,14 @@
 // kernel), no zero-fill pass, a deterministic result, and the same summation order as the
 // reference's scatter, so the result matches it bit for bit.
 //
+// max_pool2d_backward_quad_kernel: the same gather, four neighbouring cells of a row per thread
+//   (when in_w is a multiple of 4 and dx is 16-byte aligned, so a quad never crosses a row and
+//   every quad's store is aligned): thread for quad q (grid-stride over count / 4 quads)
+//   recovers (plane, h, w0) once for cells w0 .. w0 + 3 instead of once per cell, gathers each
+//   cell's sum in the same order as above and writes the four with one float4 store. Otherwise
+//   max_pool2d_backward_kernel, one cell per step. Both on a grid of a few waves of the card
+//   (card_grid_blocks, common.h).
+//
 // global_avg_pool_forward_kernel: one warp per (n, c) plane (warp_rows in common.h); lane l
 //   adds elements l, l + 32, ... in double, warp_sum combines the lanes with shuffles (no shared
 //   memory), lane 0 writes the mean. global_avg_pool_backward: one thread per input element,
@@ -112,24 +120,47 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, int64_t count, const f
   }
 }
 
+// The max-pool gradient of input cell (h, w) of the plane whose outputs start at out_base.
+__device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, WindowSpan ohs,
+                                                        int h, int w, int64_t out_base,
+                                                        const float* dy, const int32_t* argmax) {
+  const int32_t me = h * g.in_w + w;
+  const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+  float total = 0.0f;
+  for (int oh = ohs.begin; oh < ohs.end; ++oh) {
+    for (int ow = ows.begin; ow < ows.end; ++ow) {
+      const int64_t o = out_base + int64_t{oh} * g.out_w + ow;
+      if (argmax[o] == me) total += dy[o];
+    }
+  }
+  return total;
+}
+
 __global__ void max_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
                                            const int32_t* argmax, float* dx) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const int w = static_cast<int>(i % g.in_w);
     const int h = static_cast<int>(i / g.in_w % g.in_h);
-    const int64_t plane = i / (int64_t{g.in_w} * g.in_h);
-    const int64_t out_base = plane * g.out_h * g.out_w;
-    const int32_t me = h * g.in_w + w;
+    const int64_t out_base = i / (int64_t{g.in_w} * g.in_h) * g.out_h * g.out_w;
     const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
-    const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
-    float total = 0.0f;
-    for (int oh = ohs.begin; oh < ohs.end; ++oh) {
-      for (int ow = ows.begin; ow < ows.end; ++ow) {
-        const int64_t o = out_base + int64_t{oh} * g.out_w + ow;
-        if (argmax[o] == me) total += dy[o];
-      }
-    }
-    dx[i] = total;
+    dx[i] = max_pool_cell_gradient(g, ohs, h, w, out_base, dy, argmax);
+  }
+}
+
+__global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, int64_t quads, const float* dy,
+                                                const int32_t* argmax, float* dx) {
+  const int quads_per_row = g.in_w / 4;
+  for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
+    const int64_t row = q / quads_per_row;  // plane * in_h + h
+    const int w0 = static_cast<int>(q - row * quads_per_row) * 4;
+    const int h = static_cast<int>(row % g.in_h);
+    const int64_t out_base = row / g.in_h * g.out_h * g.out_w;
+    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    store4(dx, q,
+           make_float4(max_pool_cell_gradient(g, ohs, h, w0, out_base, dy, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 1, out_base, dy, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 2, out_base, dy, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 3, out_base, dy, argmax)));
   }
 }
 
@@ -216,8 +247,13 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
   const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   if (count <= 0) return;
   // With an empty output no window covers any cell: the gather writes zeros.
-  WEFT_LAUNCH(max_pool2d_backward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count,
-              dy, argmax, dx);
+  if (g.in_w % 4 == 0 && aligned16(dx)) {
+    WEFT_LAUNCH(max_pool2d_backward_quad_kernel, card_grid_blocks(count / 4), kBlockThreads, 0,
+                stream, g, count / 4, dy, argmax, dx);
+    return;
+  }
+  WEFT_LAUNCH(max_pool2d_backward_kernel, card_grid_blocks(count), kBlockThreads, 0, stream, g,
+              count, dy, argmax, dx);
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream) {
