@@ -66,7 +66,7 @@ struct LayoutTables {
 // D = A B + C with mma.m16n8k8.tf32; A [16][8], B [8][8], C and D [16][8] row-major in global.
 __global__ void mma_tf32_kernel(LayoutTables layout, const float* a, const float* b,
                                 const float* c, float* d) {
-  const int lane = static_cast<int>(threadIdx.x);
+  const int lane = static_cast<int>(threadIdx.x) % 32;
   uint32_t ra[4], rb[2];
   float rc[4], rd[4];
   const auto at = [&](const float* m, const Place& p) { return m[p.row(lane) * 8 + p.col(lane)]; };
@@ -150,6 +150,18 @@ __global__ void cp_async_zero_fill_kernel(const float* in, float* out) {
   weft::cuda::cp_async_commit_group();
   weft::cuda::cp_async_wait_group<0>();
   for (int i = 0; i < 24; ++i) out[i] = staged.e[i];
+}
+
+// An ldmatrix.x1 whose row addresses are `shift` bytes past 16-byte boundaries.
+__global__ void ldmatrix_shifted_kernel(int shift, uint32_t* out) {
+  struct alignas(16) Tile {
+    unsigned char bytes[8 * 32 + 16];
+  };
+  __shared__ Tile tile;
+  const int lane = static_cast<int>(threadIdx.x);
+  uint32_t d[1];
+  weft::cuda::ldmatrix<1, false>(d, &tile.bytes[(lane % 8) * 32 + shift]);
+  out[lane] = d[0];
 }
 
 __global__ void conversions_kernel(const float* in, int count, uint32_t* tf32, uint32_t* bf16) {
@@ -311,6 +323,22 @@ TEST_CASE("emu: cp.async src-size zero-fills the rest of the copy (.ca and .cg)"
   const std::vector<float> want = {1.5f, 2.5f, 3.5f, 4.5f, 1.5f, 0, 0, 0, 0, 0, 0, 0,
                                    1.5f, 2.5f, 3.5f, 4.5f, 1.5f, 0, 0, 0, 0, 0, 0, 0};
   CHECK(out == want);
+}
+
+TEST_CASE("emu: mma.sync and ldmatrix need a full warp and aligned rows, or name the error",
+          "[emu]") {
+  const std::vector<float> a(16 * 8, 1.0f), b(8 * 8, 1.0f), c(16 * 8, 0.0f);
+  std::vector<float> d(16 * 8);
+  // 48 threads: the second warp has 16 lanes, and the instruction is .aligned.
+  CHECK_THROWS_WITH(WEFT_LAUNCH(mma_tf32_kernel, dim3(1), dim3(48), 0, nullptr, tf32_tables(),
+                                a.data(), b.data(), c.data(), d.data()),
+                    Catch::Contains("mma.sync.aligned.m16n8k8") &&
+                        Catch::Contains("all 32 lanes"));
+  std::vector<uint32_t> out(32);
+  WEFT_LAUNCH(ldmatrix_shifted_kernel, dim3(1), dim3(32), 0, nullptr, 0, out.data());
+  CHECK_THROWS_WITH(
+      WEFT_LAUNCH(ldmatrix_shifted_kernel, dim3(1), dim3(32), 0, nullptr, 8, out.data()),
+      Catch::Contains("ldmatrix") && Catch::Contains("not 16-byte aligned"));
 }
 
 TEST_CASE("emu: cvt.rna.tf32.f32 and cvt.rn.bf16x2.f32 round known values", "[emu]") {

@@ -22,6 +22,11 @@
 //    each lane deposits its value and waits; the last lane to arrive computes every lane's result
 //    (the value of the source lane, or the vote) and releases the warp. Reading a lane that is
 //    not taking part, or lanes of one warp disagreeing on the operation, throws.
+//  * Warp-level matrix instructions (mma.sync, ldmatrix; kernels/cuda/warp_matrix.h) are warp
+//    operations whose deposit and result are fragments of up to 12 registers per lane; the last
+//    lane computes every lane's registers by the PTX ISA's layouts (emulation_matrix.cpp).
+//    cp.async copies are queued per thread, their destination NaN until the wait_group that
+//    completes them.
 //  * Indices: threadIdx, blockIdx, blockDim and gridDim are thread_local variables that the
 //    scheduler sets before it resumes a fiber, so kernel code reads them as on the GPU.
 //  * `__shared__` is `static thread_local`: every fiber of a block runs on the same OS thread
