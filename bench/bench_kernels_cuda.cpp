@@ -9,7 +9,8 @@
 //   build/bench/bench_kernels_cuda --benchmark_out=cuda.json --benchmark_out_format=json
 //   build/bench/bench_kernels_cuda --benchmark_filter='^conv2d_fwd/resnet50'
 //   build/bench/bench_kernels_cuda --benchmark_filter=/vendor/
-//   WEFT_TF32=1 build/bench/bench_kernels_cuda ...     let cuDNN/cuBLAS use TF32 tensor cores
+//   WEFT_PRECISION=tf32 build/bench/bench_kernels_cuda ...   tensor cores (TF32) for the hand
+//                                                            GEMM, cuBLAS and cuDNN; bf16 too
 //   CUDA_VISIBLE_DEVICES=1 build/bench/bench_kernels_cuda ...     another GPU (device 0 is used)
 // Without a CUDA device it prints one line saying so and exits 0 (so the ctest smoke test
 // passes on machines without a GPU).
@@ -40,7 +41,8 @@
 // memory-bound kernels), the percentages against the card's FP32 CUDA-core peak and its
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
 // The card's name, the peaks and how they were computed go into the JSON's "context".
-// With WEFT_TF32=1 the vendor path may use tensor cores, and pct_peak_flops can pass 100.
+// With WEFT_PRECISION=tf32 or bf16 (WEFT_TF32=1 is tf32) the GEMMs use tensor cores, and
+// pct_peak_flops can pass 100.
 //
 // Why a .cpp compiled by g++ and not a .cu: the program launches no kernels of its own. It
 // calls the backends through their plain C++ declarations (kernels/cuda/backends.h,
@@ -163,6 +165,7 @@ void add_card_context(const Card& c, size_t flush_bytes) {
       "cudaMemsetAsync over " +
           std::to_string(flush_bytes) + " bytes (2 x L2) to flush the L2, outside the events");
   benchmark::AddCustomContext("vendor_tf32", weft::vendor_tf32() ? "on" : "off");
+  benchmark::AddCustomContext("precision", weft::precision_name(weft::math_precision()));
 }
 
 // ---- device buffers and timing -----------------------------------------------------------

@@ -189,7 +189,7 @@ Backend& Dispatch::choose_for(Op op, const KernelSupport& hand_support,
 Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
                            const std::vector<const Implementation*>& eligible) {
   std::string key = trial.key + " | " + device_.name + " | f32 " +
-                    (vendor_tf32() ? "tf32" : "fp32") + (deterministic() ? " deterministic" : "") +
+                    precision_name(math_precision()) + (deterministic() ? " deterministic" : "") +
                     " | among";
   for (const Implementation* impl : eligible) key += std::string(" ") + impl->backend->name();
   const auto by_name = [&](const std::string& name) -> Backend& {

@@ -1,9 +1,9 @@
-// The hand/vendor choice (selection.h): names, the WEFT_KERNELS parser, the process-wide
-// settings and the kernel log.
+// The hand/vendor choice and the math precision (selection.h): names, the WEFT_KERNELS parser,
+// the process-wide settings and the kernel log.
 //
 // The settings are one small table behind a mutex. It is filled on first use from the defaults
-// (auto everywhere, TF32 off) and the environment (WEFT_KERNELS, WEFT_TF32); API calls change
-// it afterwards, so an API call always wins over the environment.
+// (auto everywhere, fp32) and the environment (WEFT_KERNELS, WEFT_PRECISION, WEFT_TF32); API
+// calls change it afterwards, so an API call always wins over the environment.
 #include "kernels/selection.h"
 
 #include <cstdio>
@@ -46,7 +46,7 @@ bool env_flag(const char* name) {
 
 struct Settings {
   std::array<KernelChoice, kKernelFamilyCount> choices{};
-  bool tf32 = false;
+  MathPrecision precision = MathPrecision::fp32;
 };
 
 std::mutex settings_mutex;
@@ -68,7 +68,16 @@ Settings from_environment() {
       throw Error(std::string("WEFT_KERNELS=\"") + spec + "\": " + e.what());
     }
   }
-  s.tf32 = env_flag("WEFT_TF32");
+  if (const char* precision = std::getenv("WEFT_PRECISION")) {
+    const std::optional<MathPrecision> parsed = parse_precision(precision);
+    if (!parsed) {
+      throw Error(std::string("WEFT_PRECISION=\"") + precision +
+                  "\": expected fp32, tf32 or bf16");
+    }
+    s.precision = *parsed;
+  } else if (env_flag("WEFT_TF32")) {
+    s.precision = MathPrecision::tf32;
+  }
   return s;
 }
 
@@ -218,15 +227,38 @@ void reset_kernel_choices() {
   current();
 }
 
-void set_vendor_tf32(bool enabled) {
-  std::lock_guard<std::mutex> lock(settings_mutex);
-  current().tf32 = enabled;
+const char* precision_name(MathPrecision precision) {
+  switch (precision) {
+    case MathPrecision::fp32: return "fp32";
+    case MathPrecision::tf32: return "tf32";
+    case MathPrecision::bf16: return "bf16";
+  }
+  return "?";
 }
 
-bool vendor_tf32() {
-  std::lock_guard<std::mutex> lock(settings_mutex);
-  return current().tf32;
+std::optional<MathPrecision> parse_precision(std::string_view text) {
+  text = trim(text);
+  for (MathPrecision p : {MathPrecision::fp32, MathPrecision::tf32, MathPrecision::bf16}) {
+    if (text == precision_name(p)) return p;
+  }
+  return std::nullopt;
 }
+
+void set_math_precision(MathPrecision precision) {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  current().precision = precision;
+}
+
+MathPrecision math_precision() {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  return current().precision;
+}
+
+void set_vendor_tf32(bool enabled) {
+  set_math_precision(enabled ? MathPrecision::tf32 : MathPrecision::fp32);
+}
+
+bool vendor_tf32() { return math_precision() == MathPrecision::tf32; }
 
 // ---- the log ----------------------------------------------------------------------------------
 

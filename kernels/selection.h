@@ -1,4 +1,5 @@
-// Hand or vendor: the user's kernel choice per op family, its grammar, and the kernel log.
+// Hand or vendor: the user's kernel choice per op family, its grammar, the precision of matrix
+// products (MathPrecision), and the kernel log.
 //
 // weft has two implementations of the expensive op families on a GPU: its own kernels
 // (kernels/cuda/, "cuda-hand") and NVIDIA's libraries (kernels/cuda_vendor/, "cuda-vendor":
@@ -99,10 +100,35 @@ KernelChoice kernel_choice(KernelFamily family);
 // Back to the defaults (auto) with WEFT_KERNELS applied again, read anew from the environment.
 void reset_kernel_choices();
 
-// TF32 in the vendor libraries. Off by default, for parity with the CPU reference: cuDNN's
-// convolutions then use CUDNN_FMA_MATH (no tensor cores) and cuBLAS CUBLAS_DEFAULT_MATH, which
-// for float keeps full FP32. On (set_vendor_tf32(true) or WEFT_TF32=1), both may round their
-// inputs to TF32 (10-bit mantissa) on Ampere and later: faster, about 1e-3 relative error.
+// ---- the precision of matrix products ---------------------------------------------------------
+// What the matrix products (GEMM and the linear layer; convolutions to follow) may round their
+// float operands to before multiplying; products are accumulated in FP32 in every mode.
+//
+//   fp32   no rounding: the hand kernels use FFMA on the CUDA cores, cuDNN CUDNN_FMA_MATH and
+//          cuBLAS CUBLAS_DEFAULT_MATH (full FP32). The default, for parity with the reference.
+//   tf32   operands rounded to TF32 (10-bit mantissa, cvt.rna: ties away from zero): the hand
+//          GEMM on tensor cores (mma.sync m16n8k8), cuBLAS with CUBLAS_TF32_TENSOR_OP_MATH,
+//          cuDNN with CUDNN_DEFAULT_MATH; about 1e-3 relative error per product.
+//   bf16   operands rounded to BF16 (7-bit mantissa, ties to even): the hand GEMM on tensor
+//          cores (mma.sync m16n8k16), cuBLAS with CUBLAS_COMPUTE_32F_FAST_16BF; cuDNN's
+//          convolutions stay FP32 (they have no BF16 mode for float tensors).
+//
+// The CPU reference (kernels/cpu/gemm.cpp) rounds its GEMM operands the same way, so every
+// backend is compared like with like. From WEFT_PRECISION=fp32|tf32|bf16 (read once, at the
+// first query; another value is an error), else WEFT_TF32=1 (the older switch, meaning tf32),
+// else fp32; set_math_precision overrides the environment. Part of the autotune key
+// (engine/dispatch.cpp). Change it between training steps, not between a forward and its
+// backward.
+enum class MathPrecision { fp32, tf32, bf16 };
+
+const char* precision_name(MathPrecision precision);
+std::optional<MathPrecision> parse_precision(std::string_view text);
+void set_math_precision(MathPrecision precision);
+MathPrecision math_precision();
+
+// The older TF32 switch, kept as a view of the precision: set_vendor_tf32(true) sets tf32 and
+// (false) fp32; vendor_tf32() says whether the precision is tf32 (cuDNN and cuBLAS may then use
+// TF32 tensor cores).
 void set_vendor_tf32(bool enabled);
 bool vendor_tf32();
 

@@ -27,6 +27,7 @@ using cases::OpCall;
 using weft::Activation;
 using weft::BinaryOp;
 using weft::BroadcastParams;
+using weft::MathPrecision;
 
 // ---- cases --------------------------------------------------------------------------------------
 
@@ -42,7 +43,8 @@ struct CaseList {
   std::vector<OpCase>& cases;
   uint32_t seed;
 
-  void add(std::string name, OpCall call, double abs_tol = 1e-6, double rel_tol = 1e-5) {
+  void add(std::string name, OpCall call, double abs_tol = 1e-6, double rel_tol = 1e-5,
+           MathPrecision precision = MathPrecision::fp32) {
     const auto draw = [this](const CaseBuffer& b, void* out) {
       if (b.content.kind == Content::Kind::none) {  // outputs: NaN, or a value no kernel writes
         if (b.type == ElementType::i32) {
@@ -66,7 +68,8 @@ struct CaseList {
       }
     };
     std::vector<std::vector<unsigned char>> contents = cases::first_contents(call, draw);
-    cases.push_back({std::move(name), std::move(call), abs_tol, rel_tol, std::move(contents)});
+    cases.push_back(
+        {std::move(name), std::move(call), abs_tol, rel_tol, std::move(contents), precision});
   }
 };
 
@@ -456,6 +459,64 @@ Tolerance product_tolerance(int64_t terms) {
   return {1e-6 + 4.0 * kFloatUnitRoundoff * static_cast<double>(terms), 1e-5};
 }
 
+// The tensor-core GEMM (kernels/cuda/gemm_tensor_core.cu) at tf32 and bf16: the hand kernels
+// and the CPU reference both round the operands (kernels/reduced_precision.h) and accumulate
+// the products of the rounded values in FP32, so what separates them is, as at fp32, the order
+// of the float additions (plus the tensor core's own addition inside one mma, of the same size;
+// kernels/cuda/emulation_matrix.cpp): the same tolerance applies. Shapes: edge tiles in every
+// dimension with each transpose (16-byte copies for the k-contiguous operands where rows are
+// 16-byte aligned, k = 40 and 64, element copies where not, k = 33), several k slabs with
+// alpha and beta, k = 0, one element, and the linear layer's three products.
+void add_tensor_core_cases(CaseList& list) {
+  struct Shape {
+    int m, n, k;
+    bool trans_a, trans_b;
+    float alpha, beta;
+  };
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    const std::string at = std::string(" at ") + weft::precision_name(precision);
+    for (const Shape& s :
+         {Shape{67, 65, 33, false, false, 1.0f, 0.0f}, Shape{67, 65, 33, true, false, 1.0f, 0.0f},
+          Shape{67, 65, 33, false, true, 1.0f, 0.0f}, Shape{67, 65, 33, true, true, 1.0f, 0.0f},
+          Shape{70, 72, 40, false, true, 1.0f, 0.0f},
+          Shape{130, 70, 200, false, false, 0.5f, -1.5f},
+          Shape{20, 9, 64, false, true, -2.0f, 1.0f}, Shape{3, 4, 0, true, true, 1.0f, 2.0f},
+          Shape{1, 1, 1, false, false, 1.0f, 0.0f}}) {
+      weft::GemmParams gp;
+      gp.m = s.m;
+      gp.n = s.n;
+      gp.k = s.k;
+      gp.trans_a = s.trans_a;
+      gp.trans_b = s.trans_b;
+      gp.alpha = s.alpha;
+      gp.beta = s.beta;
+      std::ostringstream name;
+      name << "gemm " << s.m << "x" << s.n << "x" << s.k << (s.trans_a ? " A^T" : "")
+           << (s.trans_b ? " B^T" : "") << " alpha=" << s.alpha << " beta=" << s.beta << at;
+      const Tolerance t = product_tolerance(s.k);
+      list.add(name.str(), cases::gemm(gp), t.abs, t.rel, precision);
+    }
+    struct Linear {
+      int n, in, out;
+      bool bias, dx, dw;
+    };
+    for (const Linear& l :
+         {Linear{3, 10, 4, true, true, true}, Linear{64, 32, 10, true, true, true},
+          Linear{5, 65, 129, true, true, false}, Linear{33, 100, 70, false, false, true}}) {
+      std::ostringstream shape;
+      shape << " " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")
+            << (l.dx ? "" : " no dx") << (l.dw ? "" : " no dw/dbias") << at;
+      const Tolerance forward = product_tolerance(l.in);
+      list.add("linear_forward" + shape.str(), cases::linear_forward(l.n, l.in, l.out, l.bias),
+               forward.abs, forward.rel, precision);
+      const Tolerance backward = product_tolerance(std::max(l.out, l.n));
+      list.add("linear_backward" + shape.str(),
+               cases::linear_backward(l.n, l.in, l.out, l.dx, l.dw), backward.abs, backward.rel,
+               precision);
+    }
+  }
+}
+
 void add_gemm_cases(std::vector<OpCase>& all) {
   CaseList list{all, 5000};
   struct Shape {
@@ -514,6 +575,7 @@ void add_gemm_cases(std::vector<OpCase>& all) {
     list.add("linear_backward" + shape.str(),
              cases::linear_backward(l.n, l.in, l.out, l.dx, l.dw), backward.abs, backward.rel);
   }
+  add_tensor_core_cases(list);
 }
 
 weft::Conv2dParams conv_params(int batch, int in_channels, int in_h, int in_w, int out_channels,

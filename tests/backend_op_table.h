@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/reference/op_cases.h"
+#include "kernels/selection.h"
 
 namespace weft::test {
 
@@ -16,6 +17,10 @@ struct OpCase {
   reference::cases::OpCall call;
   double abs_tol = 1e-6, rel_tol = 1e-5;
   std::vector<std::vector<unsigned char>> contents;  // each buffer's first bytes
+  // The math precision the case runs at (kernels/selection.h), on the reference and on the
+  // backend alike; cases at tf32 or bf16 run only on backends that follow it (the CPU reference
+  // and the hand kernels; tests/test_backend_ops.cpp).
+  MathPrecision precision = MathPrecision::fp32;
 };
 
 // Every case of the table, in family order; data drawn from seeded streams, the same every run.

@@ -52,6 +52,7 @@ class SelectionFixture {
  public:
   SelectionFixture()
       : kernels_("WEFT_KERNELS", nullptr), tf32_("WEFT_TF32", nullptr),
+        precision_("WEFT_PRECISION", nullptr),
         cache_("WEFT_AUTOTUNE_CACHE", "off") {
     reset_kernel_choices();
     reset_kernel_log();
@@ -70,6 +71,7 @@ class SelectionFixture {
  private:
   ScopedEnv kernels_;
   ScopedEnv tf32_;
+  ScopedEnv precision_;
   ScopedEnv cache_;
   KernelLogSink previous_sink_;
 };

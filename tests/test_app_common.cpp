@@ -25,6 +25,7 @@
 #include "engine/train/loader_epoch.h"
 #include "engine_test_util.h"
 #include "kernels/error.h"
+#include "kernels/selection.h"
 #include "train_test_util.h"
 
 namespace {
@@ -122,6 +123,22 @@ TEST_CASE("app main: errors become one line and exit status 1; --help is 0", "[a
   CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, eval_only) == 1);
   CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, predict) == 1);
   CHECK(ran == 0);
+}
+
+TEST_CASE("app flags: --precision sets the math precision and refuses other names",
+          "[app][main]") {
+  struct Restore {
+    ~Restore() { weft::reset_kernel_choices(); }
+  } restore;
+  weft::app::CommonOptions tf32, bf16, wrong;
+  CHECK(run_with({"--precision", "tf32"}, [] { return 0; }, tf32) == 0);
+  CHECK(weft::math_precision() == weft::MathPrecision::tf32);
+  CHECK(run_with({"--precision", "bf16"}, [] { return 0; }, bf16) == 0);
+  CHECK(weft::math_precision() == weft::MathPrecision::bf16);
+  int ran = 0;
+  CHECK(run_with({"--precision", "fp16"}, [&] { return ++ran; }, wrong) == 1);
+  CHECK(ran == 0);
+  CHECK(weft::math_precision() == weft::MathPrecision::bf16);  // a refused value changes nothing
 }
 
 TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinities are refused",

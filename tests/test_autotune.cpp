@@ -356,7 +356,8 @@ TEST_CASE("autotune: the hand kernel wins where it is faster; every measured gro
              Catch::Contains("hand 2.000 ms *") && Catch::Contains("vendor 6.000 ms"));
 }
 
-TEST_CASE("autotune: TF32 and deterministic mode are part of the key; deterministic skips vendor") {
+TEST_CASE("autotune: the precision and deterministic mode are part of the key; deterministic "
+          "skips vendor") {
   SelectionFixture fixture;
   FakeGpu gpu(2.0, 1.0);
   RecordingBackend& hand = gpu.hand;
@@ -369,6 +370,11 @@ TEST_CASE("autotune: TF32 and deterministic mode are part of the key; determinis
   dispatch.gemm(g, nullptr, nullptr, nullptr);
   REQUIRE(dispatch.autotune_table().size() == 2);
   CHECK_THAT(dispatch.autotune_table()[1].key, Catch::Contains("f32 tf32"));
+  weft::set_math_precision(weft::MathPrecision::bf16);
+  dispatch.gemm(g, nullptr, nullptr, nullptr);
+  REQUIRE(dispatch.autotune_table().size() == 3);
+  CHECK_THAT(dispatch.autotune_table()[2].key, Catch::Contains("f32 bf16"));
+  weft::set_vendor_tf32(true);
 
   weft::set_deterministic(true);
   hand.calls.clear();
@@ -377,7 +383,7 @@ TEST_CASE("autotune: TF32 and deterministic mode are part of the key; determinis
   weft::set_deterministic(false);
   CHECK(hand.calls == std::vector<std::string>{"gemm"});  // the only deterministic one
   CHECK(vendor.calls.empty());
-  CHECK(dispatch.autotune_table().size() == 2);
+  CHECK(dispatch.autotune_table().size() == 3);
 }
 
 TEST_CASE("autotune: a second dispatch on the same device reads the picks from the cache file") {

@@ -145,6 +145,43 @@ TEST_CASE("kernel selection: defaults, environment and API") {
   }
 }
 
+TEST_CASE("kernel selection: the math precision, WEFT_PRECISION and the older TF32 switch") {
+  using weft::MathPrecision;
+  SelectionFixture fixture;
+  SECTION("fp32 by default; names round-trip; other names are not precisions") {
+    CHECK(weft::math_precision() == MathPrecision::fp32);
+    for (MathPrecision p : {MathPrecision::fp32, MathPrecision::tf32, MathPrecision::bf16}) {
+      CHECK(weft::parse_precision(weft::precision_name(p)) == p);
+    }
+    CHECK_FALSE(weft::parse_precision("fp16").has_value());
+    CHECK_FALSE(weft::parse_precision("").has_value());
+  }
+  SECTION("WEFT_PRECISION is read; it wins over WEFT_TF32; the API wins over both") {
+    ScopedEnv precision("WEFT_PRECISION", "bf16");
+    ScopedEnv tf32("WEFT_TF32", "1");
+    weft::reset_kernel_choices();
+    CHECK(weft::math_precision() == MathPrecision::bf16);
+    CHECK_FALSE(weft::vendor_tf32());
+    weft::set_math_precision(MathPrecision::tf32);
+    CHECK(weft::math_precision() == MathPrecision::tf32);
+    CHECK(weft::vendor_tf32());
+  }
+  SECTION("WEFT_TF32=1 alone still means tf32; set_vendor_tf32 sets the precision") {
+    ScopedEnv tf32("WEFT_TF32", "1");
+    weft::reset_kernel_choices();
+    CHECK(weft::math_precision() == MathPrecision::tf32);
+    weft::set_vendor_tf32(false);
+    CHECK(weft::math_precision() == MathPrecision::fp32);
+    weft::set_vendor_tf32(true);
+    CHECK(weft::math_precision() == MathPrecision::tf32);
+  }
+  SECTION("a bad WEFT_PRECISION is reported with the variable's name") {
+    ScopedEnv precision("WEFT_PRECISION", "half");
+    CHECK_THROWS_WITH(weft::reset_kernel_choices(),
+                      Catch::Contains("WEFT_PRECISION=\"half\"") && Catch::Contains("bf16"));
+  }
+}
+
 TEST_CASE("kernel selection: the hand kernels' supports() predicates") {
   weft::ConvTranspose2dParams t;
   t.stride_h = t.stride_w = 2;

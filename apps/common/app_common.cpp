@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <mutex>
 #include <numeric>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -26,6 +27,7 @@
 #include "engine/ops.h"
 #include "engine/train/trainer.h"
 #include "kernels/error.h"
+#include "kernels/selection.h"
 
 namespace weft::app {
 
@@ -80,6 +82,11 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "step (--skip-nonfinite-steps) and a short last batch run uncaptured")
       ->capture_default_str()
       ->check(CLI::IsMember({"on", "off", "auto"}));
+  cli.add_option("--precision", o.precision,
+                 "what matrix products (GEMM, linear layers) round their operands to: fp32 (none, "
+                 "the default), tf32 or bf16 (tensor cores on a GPU, FP32 accumulation; the CPU "
+                 "rounds the same way). Without the flag WEFT_PRECISION decides "
+                 "(kernels/selection.h)");
   cli.add_flag("--sync-batchnorm", o.sync_batchnorm,
                "data-parallel runs: batch norm normalises with the statistics of the whole global "
                "batch (exchanged across the ranks in forward and backward) instead of each "
@@ -139,6 +146,12 @@ void check_and_restore(CLI::App& cli, CommonOptions& o) {
   WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
              o.cuda_graphs, "'");
   graph::set_mode(graphs);
+  if (!o.precision.empty()) {
+    const std::optional<MathPrecision> precision = parse_precision(o.precision);
+    WEFT_CHECK(precision.has_value(), "--precision must be fp32, tf32 or bf16, got '",
+               o.precision, "'");
+    set_math_precision(*precision);
+  }
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
@@ -436,6 +449,7 @@ nlohmann::ordered_json report_header(const std::string& app, const std::string& 
   report["epochs"] = epochs;
   report["device"] = device.str();
   report["cuda_graphs"] = graph::mode_name(graph::mode());
+  report["precision"] = precision_name(math_precision());
   report["seconds"] = seconds;
   nlohmann::json described = config;
   dist::describe_ranks(described);  // world_size and global_batch_size of a multi-rank run

@@ -73,18 +73,19 @@ struct CommonOptions {
   bool overwrite = false;            // --overwrite: replace the run already in --out
   std::string cuda_graphs = "auto";  // --cuda-graphs: on, off, auto (engine/graph.h)
   bool sync_batchnorm = false;       // --sync-batchnorm: batch-norm statistics over all ranks
+  std::string precision{};           // --precision: fp32, tf32, bf16 ("": WEFT_PRECISION or fp32)
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
 // --weights, --eval-only, --predict, --top-k, --limit, --kernel-report, --overwrite,
-// --skip-nonfinite-steps, --cuda-graphs and --sync-batchnorm on `cli`, bound to
+// --skip-nonfinite-steps, --cuda-graphs, --precision and --sync-batchnorm on `cli`, bound to
 // `options`.
 void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
 
 // After parsing: --resume without --out makes the checkpoint's folder the run folder;
-// --cuda-graphs and --sync-batchnorm take effect (engine/graph.h, engine/distributed/); the
-// combinations that make no sense (--eval-only or --predict without --weights, --resume with
-// --eval-only) are errors that say so.
+// --cuda-graphs, --precision and --sync-batchnorm take effect (engine/graph.h,
+// kernels/selection.h, engine/distributed/); the combinations that make no sense (--eval-only or
+// --predict without --weights, --resume with --eval-only) are errors that say so.
 void finish_common_options(CLI::App& cli, CommonOptions& options);
 
 // Parse, then run `body` and return its exit status. --help prints the help and returns 0;

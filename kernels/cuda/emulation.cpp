@@ -114,6 +114,8 @@ struct WarpRequest {
   int lane_param = 0;
   int width = 32;
   uint64_t result = 0;
+  WarpFragment fragment_in;   // a matrix instruction's registers (warp_matrix_exchange)
+  WarpFragment fragment_out;
 };
 
 struct Fiber {
@@ -126,6 +128,7 @@ struct Fiber {
   unsigned linear_id = 0;  // threadIdx flattened: x + y * blockDim.x + z * blockDim.x * blockDim.y
   uint3 index;
   WarpRequest request;
+  AsyncCopyQueue async_copies;
   bool abandoned = false;  // left suspended by a failed block: its stack shadow needs cleaning
 };
 
@@ -144,6 +147,9 @@ const char* warp_op_name(WarpOp op) {
     case WarpOp::shfl_down: return "__shfl_down_sync";
     case WarpOp::shfl_xor: return "__shfl_xor_sync";
     case WarpOp::ballot: return "a warp vote (__ballot_sync/__any_sync/__all_sync)";
+    case WarpOp::mma_m16n8k8_tf32: return "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32";
+    case WarpOp::mma_m16n8k16_bf16: return "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32";
+    case WarpOp::ldmatrix: return "ldmatrix.sync.aligned.m8n8";
   }
   return "a warp operation";
 }
@@ -165,6 +171,8 @@ class BlockScheduler {
   // Called from inside a fiber.
   void sync_threads();
   uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param, int width);
+  WarpFragment warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in);
+  AsyncCopyQueue& async_copies() { return current("cp.async").async_copies; }
   void* dynamic_shared() const { return dynamic_shared_.get(); }
 
  private:
@@ -224,6 +232,8 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
       fiber.abandoned = false;
     }
     fiber.linear_id = t;
+    fiber.async_copies.pending.clear();
+    fiber.async_copies.open_group = 0;
     fiber.index = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
     fiber.state = FiberState::ready;
     fiber.context.uc_stack.ss_sp = fiber.stack.bottom();
@@ -347,7 +357,13 @@ uint64_t BlockScheduler::warp_exchange(WarpOp op, unsigned mask, uint64_t bits, 
                 " while other lanes wait in " + warp_op_name(state.op) + " with mask " +
                 hex(state.mask));
   }
-  fiber.request = WarpRequest{op, mask, bits, lane_param, width, 0};
+  // fragment_in is left as warp_matrix_exchange set it.
+  fiber.request.op = op;
+  fiber.request.mask = mask;
+  fiber.request.bits = bits;
+  fiber.request.lane_param = lane_param;
+  fiber.request.width = width;
+  fiber.request.result = 0;
   state.arrived |= 1u << lane;
   if (state.arrived == (mask & lanes_present(warp))) {
     complete_warp_op(warp);  // the last lane computes every lane's result and carries on
@@ -358,11 +374,46 @@ uint64_t BlockScheduler::warp_exchange(WarpOp op, unsigned mask, uint64_t bits, 
   return fiber.request.result;
 }
 
+// A matrix instruction: a warp operation of all 32 lanes whose deposit and result are fragments.
+WarpFragment BlockScheduler::warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in) {
+  Fiber& fiber = current(warp_op_name(op));
+  const unsigned warp = fiber.linear_id / kWarpSize;
+  if (lanes_present(warp) != 0xffffffffu) {
+    throw Error(std::string(warp_op_name(op)) + " in warp " + std::to_string(warp) +
+                ", which has only lanes " + hex(lanes_present(warp)) +
+                ": the instruction is .aligned and needs all 32 lanes of a full warp");
+  }
+  fiber.request.fragment_in = in;
+  warp_exchange(op, 0xffffffffu, 0, param, static_cast<int>(kWarpSize));
+  return fiber.request.fragment_out;
+}
+
 // Every participating lane has deposited its request: compute each lane's result.
 void BlockScheduler::complete_warp_op(unsigned warp) {
   WarpState& state = warps_[warp];
   const unsigned participants = state.arrived;
   auto lane_fiber = [&](unsigned lane) -> Fiber& { return *fibers_[warp * kWarpSize + lane]; };
+  if (state.op == WarpOp::mma_m16n8k8_tf32 || state.op == WarpOp::mma_m16n8k16_bf16 ||
+      state.op == WarpOp::ldmatrix) {
+    const WarpFragment* in[kWarpSize];
+    WarpFragment* out[kWarpSize];
+    for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+      in[lane] = &lane_fiber(lane).request.fragment_in;
+      out[lane] = &lane_fiber(lane).request.fragment_out;
+      if (lane_fiber(lane).request.lane_param != lane_fiber(0).request.lane_param) {
+        throw Error(std::string(warp_op_name(state.op)) + ": lanes of warp " +
+                    std::to_string(warp) + " disagree on the instruction's form (.x1/.x2/.x4, "
+                    ".trans); it is .aligned, so every lane must execute the same one");
+      }
+    }
+    complete_matrix_op(state.op, lane_fiber(0).request.lane_param, in, out);
+    for (unsigned lane = 0; lane < kWarpSize; ++lane) {
+      Fiber& waiting = lane_fiber(lane);
+      if (waiting.state == FiberState::at_warp_op) waiting.state = FiberState::ready;
+    }
+    state.arrived = 0;
+    return;
+  }
 
   unsigned vote = 0;
   if (state.op == WarpOp::ballot) {
@@ -380,6 +431,9 @@ void BlockScheduler::complete_warp_op(unsigned warp) {
     switch (state.op) {
       case WarpOp::sync: break;
       case WarpOp::ballot: break;
+      case WarpOp::mma_m16n8k8_tf32: break;  // handled above
+      case WarpOp::mma_m16n8k16_bf16: break;
+      case WarpOp::ldmatrix: break;
       case WarpOp::shfl_idx: source = segment + (param & (width - 1)); break;
       case WarpOp::shfl_up: source = lane - segment >= param ? lane - param : lane; break;
       case WarpOp::shfl_down: source = lane - segment + param < width ? lane + param : lane; break;
@@ -556,5 +610,11 @@ void __syncwarp(unsigned mask) { warp_exchange(WarpOp::sync, mask, 0, 0, kWarpSi
 uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t bits, int lane_param, int width) {
   return this_thread_scheduler().warp_exchange(op, mask, bits, lane_param, width);
 }
+
+WarpFragment warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in) {
+  return this_thread_scheduler().warp_matrix_exchange(op, param, in);
+}
+
+AsyncCopyQueue& this_thread_async_copies() { return this_thread_scheduler().async_copies(); }
 
 }  // namespace weft::emu

@@ -22,6 +22,11 @@
 //    each lane deposits its value and waits; the last lane to arrive computes every lane's result
 //    (the value of the source lane, or the vote) and releases the warp. Reading a lane that is
 //    not taking part, or lanes of one warp disagreeing on the operation, throws.
+//  * Warp-level matrix instructions (mma.sync, ldmatrix; kernels/cuda/warp_matrix.h) are warp
+//    operations whose deposit and result are fragments of up to 12 registers per lane; the last
+//    lane computes every lane's registers by the PTX ISA's layouts (emulation_matrix.cpp).
+//    cp.async copies are queued per thread, their destination NaN until the wait_group that
+//    completes them.
 //  * Indices: threadIdx, blockIdx, blockDim and gridDim are thread_local variables that the
 //    scheduler sets before it resumes a fiber, so kernel code reads them as on the GPU.
 //  * `__shared__` is `static thread_local`: every fiber of a block runs on the same OS thread
@@ -62,6 +67,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 // ---- declaration specifiers -------------------------------------------------------------------
 // On the host every function is a host function and shared memory is per OS thread (see above).
@@ -134,8 +140,19 @@ void* dynamic_shared_memory();
 
 void __syncthreads();
 
-// What a lane asks of its warp. The last lane to arrive computes every lane's result.
-enum class WarpOp { sync, shfl_idx, shfl_up, shfl_down, shfl_xor, ballot };
+// What a lane asks of its warp. The last lane to arrive computes every lane's result. The
+// last three are the warp-level matrix instructions (see below and emulation_matrix.cpp).
+enum class WarpOp {
+  sync,
+  shfl_idx,
+  shfl_up,
+  shfl_down,
+  shfl_xor,
+  ballot,
+  mma_m16n8k8_tf32,
+  mma_m16n8k16_bf16,
+  ldmatrix,
+};
 
 // Deposits `bits` (a value of up to 8 bytes) for a warp operation over the lanes in `mask` and
 // returns this lane's result: the bits of the source lane for a shuffle, the vote for a ballot.
@@ -178,6 +195,54 @@ inline unsigned __ballot_sync(unsigned mask, int predicate) {
 }
 inline int __any_sync(unsigned mask, int predicate) { return __ballot_sync(mask, predicate) != 0; }
 inline int __all_sync(unsigned mask, int predicate) { return __ballot_sync(mask, !predicate) == 0; }
+
+// ---- warp-level matrix instructions ----------------------------------------------------------
+// mma.sync and ldmatrix are warp operations like a shuffle, with more registers per lane: every
+// lane deposits its fragment (up to kFragmentWords 32-bit registers: an mma's A, B and C, or
+// ldmatrix's row address) and waits; the last lane to arrive computes every lane's result
+// registers and releases the warp. Both are .sync.aligned: all 32 lanes of a full warp take
+// part, or the emulator throws. Kernels call them through kernels/cuda/warp_matrix.h; the
+// layouts and the arithmetic are described in emulation_matrix.cpp and docs/kernels.md.
+constexpr int kFragmentWords = 12;
+
+struct WarpFragment {
+  uint32_t words[kFragmentWords] = {};
+};
+
+// `param`: the number of 8x8 matrices for ldmatrix (1, 2 or 4), plus 8 for .trans; 0 for mma.
+WarpFragment warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in);
+
+// Computes every lane's result of a matrix instruction from the 32 lanes' deposits (called by
+// the last lane to arrive, emulation_matrix.cpp).
+void complete_matrix_op(WarpOp op, int param, const WarpFragment* const in[32],
+                        WarpFragment* const out[32]);
+
+// ---- asynchronous copies (cp.async) ---------------------------------------------------------
+// Each CUDA thread has its own queue of cp.async copies. Issuing one fills its destination with
+// 0xFF bytes (a float NaN) at once and queues the copy; commit_group closes the open group;
+// wait_group N performs, in issue order, the copies of every committed group except the N most
+// recent, as the hardware guarantees them complete by then. So a kernel that reads shared memory
+// before waiting for the copy that fills it reads NaN, and its test fails. Copies left pending
+// when a thread returns are dropped (their destination is gone on a GPU too).
+struct AsyncCopy {
+  void* destination;
+  const void* source;
+  int bytes;         // cp-size: 4, 8 or 16
+  int source_bytes;  // bytes read from source; the rest of the destination is zero-filled
+  uint64_t group;    // the group the copy belongs to (the thread's open group when issued)
+};
+
+struct AsyncCopyQueue {
+  std::vector<AsyncCopy> pending;  // in issue order
+  uint64_t open_group = 0;         // groups 0 .. open_group - 1 are committed
+};
+
+// The calling CUDA thread's queue (throws outside a kernel).
+AsyncCopyQueue& this_thread_async_copies();
+
+void cp_async(void* destination, const void* source, int bytes, int source_bytes);
+void cp_async_commit_group();
+void cp_async_wait_group(int most_recent_pending);
 
 // ---- atomics: real atomics, because blocks may run on several OS threads ------------------------
 

@@ -32,12 +32,18 @@
 //
 // The linear layer is three GEMMs (forward with the bias fused in the epilogue, dx and dw) plus
 // the column sums, as in the CPU reference.
+//
+// Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is
+// tf32 or bf16, every product of gemm, linear_forward and linear_backward goes instead to the
+// tensor-core kernel of gemm_tensor_core.cu (mma.sync with FP32 accumulation, no split-K); the
+// column sums stay FP32.
 #include "kernels/cuda/gemm.h"
 
 #include <algorithm>
 #include <cstdint>
 
 #include "kernels/cuda/common.h"
+#include "kernels/cuda/gemm_tensor_core.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/error.h"
@@ -161,6 +167,11 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
 void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const float* column_bias,
                     float* c, float* workspace, cudaStream_t stream) {
   if (p.m <= 0 || p.n <= 0) return;
+  const MathPrecision precision = math_precision();
+  if (precision != MathPrecision::fp32) {
+    gemm_tensor_core(p, precision, a, b, column_bias, c, stream);
+    return;
+  }
   const int k = p.k < 0 ? 0 : p.k;
   const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta};
   if (!p.trans_a && !p.trans_b) {

@@ -10,9 +10,12 @@
 //   lda = trans_a ? m : k,   ldb = trans_b ? k : n,   ldc = n.
 // No data moves; only the description changes.
 //
-// Precision: cublas() sets CUBLAS_DEFAULT_MATH unless TF32 is on (kernels/selection.h), so by
-// default an SGEMM accumulates in FP32 on the CUDA cores (cuBLAS never uses TF32 for float unless
-// asked), which keeps it within the op table's tolerance of the OpenBLAS reference.
+// Precision: cublas() sets CUBLAS_DEFAULT_MATH unless the math precision is tf32
+// (kernels/selection.h), so by default an SGEMM accumulates in FP32 on the CUDA cores (cuBLAS
+// never uses TF32 for float unless asked), which keeps it within the op table's tolerance of the
+// OpenBLAS reference. At bf16 the product goes through cublasGemmEx with float data and
+// CUBLAS_COMPUTE_32F_FAST_16BF, which lets cuBLAS round the inputs to BF16 for the tensor cores
+// and accumulate in FP32, the hand tensor-core GEMM's precision.
 //
 // beta == 0: cuBLAS then does not read C (NaN in C does not leak through), matching weft's write
 // rule. k == 0 is an empty sum: C = beta * C, done here without calling cublasSgemm.
@@ -29,6 +32,7 @@
 
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
+#include "kernels/selection.h"
 
 namespace weft::vendor {
 namespace {
@@ -56,6 +60,13 @@ void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, flo
   }
   const int lda = p.trans_a ? p.m : p.k;
   const int ldb = p.trans_b ? p.k : p.n;
+  if (math_precision() == MathPrecision::bf16) {
+    WEFT_CUBLAS_CALL(cublasGemmEx(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k,
+                                  &p.alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &p.beta, c,
+                                  CUDA_R_32F, p.n, CUBLAS_COMPUTE_32F_FAST_16BF,
+                                  CUBLAS_GEMM_DEFAULT));
+    return;
+  }
   WEFT_CUBLAS_CALL(cublasSgemm(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k, &p.alpha,
                                 b, ldb, a, lda, &p.beta, c, p.n));
 }
