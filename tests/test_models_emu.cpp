@@ -303,36 +303,36 @@ void check_model(const ModelCase& c) {
 // a change that adds launches to a step must update both.
 TEST_CASE("emu step: fashion-mnist FashionCnn (seed setups)", "[emu]") {
   check_model(classifier("FashionCnn", [] { return std::make_shared<models::FashionCnn>(); },
-                         {2, 1, 28, 28}, 10, false, 27));
+                         {2, 1, 28, 28}, 10, false, 26));
 }
 
 TEST_CASE("emu step: fashion-mnist FashionVgg (default setup, make run)", "[emu]") {
   check_model(with_batch_norm(
       classifier("FashionVgg", [] { return std::make_shared<models::FashionVgg>(); },
-                 {2, 1, 28, 28}, 10, false, 51)));
+                 {2, 1, 28, 28}, 10, false, 45)));
 }
 
 TEST_CASE("emu step: fashion-mnist FashionResNet (strong setup)", "[emu]") {
   check_model(with_batch_norm(
       classifier("FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
-                 {2, 1, 28, 28}, 10, false, 204)));
+                 {2, 1, 28, 28}, 10, false, 190)));
 }
 
-TEST_CASE("emu step: shoes/clothing SimpleCnn", "[emu]") { check_model(image_classifier("simple", 31)); }
-TEST_CASE("emu step: clothing ResNet-18", "[emu]") { check_model(image_classifier("resnet18", 263)); }
-TEST_CASE("emu step: clothing ResNet-50", "[emu]") { check_model(image_classifier("resnet50", 645)); }
+TEST_CASE("emu step: shoes/clothing SimpleCnn", "[emu]") { check_model(image_classifier("simple", 29)); }
+TEST_CASE("emu step: clothing ResNet-18", "[emu]") { check_model(image_classifier("resnet18", 245)); }
+TEST_CASE("emu step: clothing ResNet-50", "[emu]") { check_model(image_classifier("resnet50", 579)); }
 
 TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
   check_model(classifier(
       "ApparelCnn",
       [] { return std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{3, 48, 7}); },
-      {2, 3, 48, 48}, 7, true, 99));
+      {2, 3, 48, 48}, 7, true, 94));
 }
 
-TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(197)); }
+TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(176)); }
 
 TEST_CASE("emu step: shoe-pairs stacked, channels and siamese", "[emu]") {
-  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 79));
-  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 48));
-  check_model(pair_model("siamese", models::siamese_config(32, 32), 187));
+  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 69));
+  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 44));
+  check_model(pair_model("siamese", models::siamese_config(32, 32), 167));
 }
