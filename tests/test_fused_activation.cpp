@@ -6,7 +6,6 @@
 // to the CPU by the op table's "+relu" and "+leaky_relu" cases (tests/backend_op_table.cpp), and
 // the emulated steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -171,9 +170,8 @@ TEST_CASE("fused activation: CPU batch norm fused equals batch norm then the act
                        fdgamma = nan_floats(p.channels), fdbeta = nan_floats(p.channels);
     weft::cpu::batch_norm_forward_train(fused, x.data(), gamma.data(), beta.data(), fz.data(),
                                         mean.data(), invstd.data(), nullptr, nullptr);
-    weft::cpu::batch_norm_backward(fused, dy.data(), x.data(), fz.data(), gamma.data(),
-                                   mean.data(), invstd.data(), fdx.data(), fdgamma.data(),
-                                   fdbeta.data());
+    weft::cpu::batch_norm_backward(fused, dy.data(), x.data(), fz.data(), gamma.data(), mean.data(),
+                                   invstd.data(), fdx.data(), fdgamma.data(), fdbeta.data());
     CHECK(bitwise_equal(fz, z));
     CHECK(bitwise_equal(fdx, dx));
     CHECK(bitwise_equal(fdgamma, dgamma));
@@ -190,8 +188,8 @@ TEST_CASE("fused activation: CPU batch norm fused equals batch norm then the act
     weft::cpu::batch_norm_forward_eval(fused, x.data(), gamma.data(), beta.data(), run_mean.data(),
                                        run_var.data(), fz.data());
     weft::cpu::batch_norm_backward_eval(fused, dy.data(), x.data(), fz.data(), gamma.data(),
-                                        run_mean.data(), run_var.data(), fdx.data(),
-                                        fdgamma.data(), fdbeta.data());
+                                        run_mean.data(), run_var.data(), fdx.data(), fdgamma.data(),
+                                        fdbeta.data());
     CHECK(bitwise_equal(fz, z));
     CHECK(bitwise_equal(fdx, dx));
     CHECK(bitwise_equal(fdgamma, dgamma));
@@ -241,12 +239,12 @@ std::function<Tensor(nn::Module&)> classify(weft::Shape shape, int classes) {
   return [shape, classes](nn::Module& model) {
     std::vector<int32_t> labels;
     for (int64_t i = 0; i < shape[0]; ++i) labels.push_back(static_cast<int32_t>(i % classes));
-    return weft::cross_entropy(model(images(shape, 5)),
-                               Tensor::from_vector(labels, {shape[0]}));
+    return weft::cross_entropy(model(images(shape, 5)), Tensor::from_vector(labels, {shape[0]}));
   };
 }
 
-void check_same_step(const std::string& name, const std::function<std::shared_ptr<nn::Module>()>& make,
+void check_same_step(const std::string& name,
+                     const std::function<std::shared_ptr<nn::Module>()>& make,
                      const std::function<Tensor(nn::Module&)>& loss_of) {
   INFO(name);
   const StepResult fused = step(make, loss_of, true);
@@ -262,32 +260,47 @@ void check_same_step(const std::string& name, const std::function<std::shared_pt
 }  // namespace
 
 TEST_CASE("fused activation: seed models train the same with fusion on and off", "[fusion]") {
-  check_same_step("FashionVgg", [] { return std::make_shared<models::FashionVgg>(); },
-                  classify({4, 1, 28, 28}, 10));
-  check_same_step("FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
-                  classify({4, 1, 28, 28}, 10));
-  check_same_step("SimpleCnn", [] { return models::make_image_classifier({"simple", 3, 16, 4}); },
-                  classify({4, 3, 16, 16}, 4));
-  check_same_step("ResNet-18", [] { return models::make_image_classifier({"resnet18", 3, 16, 4}); },
-                  classify({4, 3, 16, 16}, 4));
+  check_same_step(
+      "FashionVgg", [] { return std::make_shared<models::FashionVgg>(); },
+      classify({4, 1, 28, 28}, 10));
+  check_same_step(
+      "FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
+      classify({4, 1, 28, 28}, 10));
+  check_same_step(
+      "SimpleCnn",
+      [] {
+        return models::make_image_classifier({"simple", 3, 16, 4});
+      },
+      classify({4, 3, 16, 16}, 4));
+  check_same_step(
+      "ResNet-18",
+      [] {
+        return models::make_image_classifier({"resnet18", 3, 16, 4});
+      },
+      classify({4, 3, 16, 16}, 4));
   check_same_step(
       "ApparelCnn",
-      [] { return std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{3, 24, 5}); },
+      [] {
+        return std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{3, 24, 5});
+      },
       classify({4, 3, 24, 24}, 5));
   const models::DcganConfig dcgan = models::dcgan32_gray();
   // D(G(noise)): the generator's transposed conv -> BN -> ReLU and the discriminator's conv ->
   // [BN] -> LeakyReLU(0.2).
-  check_same_step("DCGAN generator + discriminator",
-                  [dcgan] { return std::make_shared<models::DcganPair>(dcgan); },
-                  [dcgan](nn::Module& module) {
-                    auto& pair = dynamic_cast<models::DcganPair&>(module);
-                    const Tensor noise = images({4, dcgan.z_dim}, 5);
-                    return weft::mean(pair.discriminate(pair.generate(noise, Tensor()), Tensor()));
-                  });
+  check_same_step(
+      "DCGAN generator + discriminator",
+      [dcgan] { return std::make_shared<models::DcganPair>(dcgan); },
+      [dcgan](nn::Module& module) {
+        auto& pair = dynamic_cast<models::DcganPair&>(module);
+        const Tensor noise = images({4, dcgan.z_dim}, 5);
+        return weft::mean(pair.discriminate(pair.generate(noise, Tensor()), Tensor()));
+      });
   check_same_step(
       "pair CNN (channels)",
-      [] { return std::static_pointer_cast<nn::Module>(
-               models::make_pair_model(models::channel_cnn_config(32, 32))); },
+      [] {
+        return std::static_pointer_cast<nn::Module>(
+            models::make_pair_model(models::channel_cnn_config(32, 32)));
+      },
       [](nn::Module& module) {
         auto& model = dynamic_cast<models::PairModel&>(module);
         const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 1, 1, 0}, {4});

@@ -308,10 +308,9 @@ BatchNormReference batch_norm_reference(const BatchNormParams& p, const std::vec
   weft::reference::batch_norm_forward_eval(p, x.data(), gamma.data(), beta.data(),
                                            running_mean.data(), running_var.data(),
                                            r.y_eval.data());
-  weft::reference::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(),
-                                            running_mean.data(), running_var.data(),
-                                            r.dx_eval.data(), r.dgamma_eval.data(),
-                                            r.dbeta_eval.data());
+  weft::reference::batch_norm_backward_eval(
+      p, dy.data(), x.data(), nullptr, gamma.data(), running_mean.data(), running_var.data(),
+      r.dx_eval.data(), r.dgamma_eval.data(), r.dbeta_eval.data());
   return r;
 }
 
@@ -365,9 +364,9 @@ TEST_CASE("batch_norm: tiny batch by hand, with running statistics", "[kernels][
   check_close("y eval", y_eval, y);
   std::vector<float> dx_eval = nan_floats(8), dgamma_eval = nan_floats(2),
                      dbeta_eval = nan_floats(2);
-  weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), eval_mean.data(),
-                                      eval_var.data(), dx_eval.data(), dgamma_eval.data(),
-                                      dbeta_eval.data());
+  weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(),
+                                      eval_mean.data(), eval_var.data(), dx_eval.data(),
+                                      dgamma_eval.data(), dbeta_eval.data());
   check_close("dx eval", dx_eval, std::vector<float>{1, 0, 0.125f, 0.125f, 0, 0, 0.125f, 0.125f});
   check_close("dgamma eval", dgamma_eval, std::vector<float>{-1, 0});
   check_close("dbeta eval", dbeta_eval, std::vector<float>{1, 4});
@@ -436,15 +435,16 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
 
     std::vector<float> dx_eval = nan_floats(bn_size(p));
     std::vector<float> dgamma_eval = nan_floats(p.channels), dbeta_eval = nan_floats(p.channels);
-    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), running_mean.data(),
-                                        running_var.data(), dx_eval.data(), dgamma_eval.data(),
-                                        dbeta_eval.data());
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(),
+                                        running_mean.data(), running_var.data(), dx_eval.data(),
+                                        dgamma_eval.data(), dbeta_eval.data());
     check_close("eval dx", dx_eval, ref.dx_eval);
     check_close("eval dgamma", dgamma_eval, ref.dgamma_eval);
     check_close("eval dbeta", dbeta_eval, ref.dbeta_eval);
     std::vector<float> dx_eval_only = nan_floats(bn_size(p));
-    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(), running_mean.data(),
-                                        running_var.data(), dx_eval_only.data(), nullptr, nullptr);
+    weft::cpu::batch_norm_backward_eval(p, dy.data(), x.data(), nullptr, gamma.data(),
+                                        running_mean.data(), running_var.data(),
+                                        dx_eval_only.data(), nullptr, nullptr);
     check_close("eval dx without dgamma and dbeta", dx_eval_only, ref.dx_eval);
   }
 }

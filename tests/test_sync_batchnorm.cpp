@@ -117,9 +117,9 @@ TEST_CASE("sync batch norm: two simulated ranks compute the whole batch's statis
       for (int r = 0; r < kRanks; ++r) {
         ranks.rank = sync.rank = r;
         Channels& c = per_rank[r];
-        backend->batch_norm_backward(p, dy.data() + r * half, x.data() + r * half, nullptr, gamma.data(),
-                                     c.mean.data(), c.invstd.data(), dx.data() + r * half,
-                                     c.dgamma.data(), c.dbeta.data());
+        backend->batch_norm_backward(p, dy.data() + r * half, x.data() + r * half, nullptr,
+                                     gamma.data(), c.mean.data(), c.invstd.data(),
+                                     dx.data() + r * half, c.dgamma.data(), c.dbeta.data());
       }
     }
     CHECK(ranks.exchanges == 4 * kRanks);

@@ -52,7 +52,9 @@ BatchNorm::BatchNorm(int channels, float eps_, float momentum_, const char* kind
   num_batches_tracked = register_buffer("num_batches_tracked", Tensor::zeros({}, DType::i64));
 }
 
-Tensor BatchNorm::forward(const Tensor& x) { return forward(x, FusedActivation{}); }
+Tensor BatchNorm::forward(const Tensor& x) {
+  return forward(x, FusedActivation{});
+}
 
 Tensor BatchNorm::forward(const Tensor& x, const FusedActivation& act) {
   if (is_training()) {

@@ -60,21 +60,22 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const bool need_w = any_requires_grad({weight, bias});
   record(y, activation.active() ? "conv2d+activation" : op, {x, weight, bias},
          [=](const Tensor& g_out) {
-    const Tensor g = activation_gradient(g_out, y_saved, activation);
-    Backend& backend = dispatch(g.device());
-    Tensor gx, gw, gb;
-    if (need_x) {
-      gx = Tensor::empty_like(x_saved);
-      backend.conv2d_backward_data(p, g.data<float>(), w_saved.data<float>(), gx.data<float>());
-    }
-    if (need_w) {
-      gw = Tensor::empty_like(w_saved);
-      if (has_bias) gb = Tensor::empty({p.out_channels}, DType::f32, g.device());
-      backend.conv2d_backward_filter(p, x_saved.data<float>(), g.data<float>(),
-                                     gw.data<float>(), optional_data(gb));
-    }
-    return std::vector<Tensor>{gx, gw, gb};
-  });
+           const Tensor g = activation_gradient(g_out, y_saved, activation);
+           Backend& backend = dispatch(g.device());
+           Tensor gx, gw, gb;
+           if (need_x) {
+             gx = Tensor::empty_like(x_saved);
+             backend.conv2d_backward_data(p, g.data<float>(), w_saved.data<float>(),
+                                          gx.data<float>());
+           }
+           if (need_w) {
+             gw = Tensor::empty_like(w_saved);
+             if (has_bias) gb = Tensor::empty({p.out_channels}, DType::f32, g.device());
+             backend.conv2d_backward_filter(p, x_saved.data<float>(), g.data<float>(),
+                                            gw.data<float>(), optional_data(gb));
+           }
+           return std::vector<Tensor>{gx, gw, gb};
+         });
   return y;
 }
 

@@ -68,10 +68,10 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor ggamma = Tensor::empty_like(gamma_saved);
       Tensor gbeta = Tensor::empty_like(gamma_saved);
       dispatch(g.device())
-          .batch_norm_backward(p, g.data<float>(), x_saved.data<float>(),
-                               optional_data(y_saved), gamma_saved.data<float>(), save_mean.data<float>(),
-                               save_invstd.data<float>(), gx.data<float>(),
-                               ggamma.data<float>(), gbeta.data<float>());
+          .batch_norm_backward(p, g.data<float>(), x_saved.data<float>(), optional_data(y_saved),
+                               gamma_saved.data<float>(), save_mean.data<float>(),
+                               save_invstd.data<float>(), gx.data<float>(), ggamma.data<float>(),
+                               gbeta.data<float>());
       return std::vector<Tensor>{gx, ggamma, gbeta};
     });
   } else {
@@ -85,9 +85,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
       Tensor gbeta = Tensor::empty_like(gamma_saved);
       dispatch(g.device())
           .batch_norm_backward_eval(p, g.data<float>(), x_saved.data<float>(),
-                                    optional_data(y_saved), gamma_saved.data<float>(), mean_saved.data<float>(),
-                                    var_saved.data<float>(), gx.data<float>(),
-                                    ggamma.data<float>(), gbeta.data<float>());
+                                    optional_data(y_saved), gamma_saved.data<float>(),
+                                    mean_saved.data<float>(), var_saved.data<float>(),
+                                    gx.data<float>(), ggamma.data<float>(), gbeta.data<float>());
       return std::vector<Tensor>{gx, ggamma, gbeta};
     });
   }

@@ -89,8 +89,7 @@ void gradient_sums(const BatchNormParams& p, const GradientIn& dy, const float* 
     double run_a = 0.0, run_b = 0.0;
     sum_run(
         p.spatial, [&](int64_t s) { return static_cast<double>(dy[offset + s]); },
-        [&](int64_t s) { return dy[offset + s] * ((x_run[s] - mean) * invstd); }, &run_a,
-        &run_b);
+        [&](int64_t s) { return dy[offset + s] * ((x_run[s] - mean) * invstd); }, &run_a, &run_b);
     a += run_a;
     b += run_b;
   }

@@ -311,8 +311,8 @@ struct GradientIn {
   }
 };
 
-__global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats stats,
-                                     GradientIn dy, const float* x, float* partials) {
+__global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats stats, GradientIn dy,
+                                     const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
   const float invstd = stats.invstd(c);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
