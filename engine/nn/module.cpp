@@ -3,7 +3,7 @@
 
 #include <sstream>
 
-#include "engine/ops.h"
+#include "engine/ops/op_util.h"
 #include "kernels/error.h"
 
 namespace weft::nn {
@@ -13,16 +13,7 @@ Tensor Module::forward(const Tensor&) {
 }
 
 Tensor Module::forward(const Tensor& input, const FusedActivation& act) {
-  const Tensor y = forward(input);
-  switch (act.kind) {
-    case FusedActivation::Kind::none:
-      return y;
-    case FusedActivation::Kind::relu:
-      return relu(y);
-    case FusedActivation::Kind::leaky_relu:
-      return leaky_relu(y, act.alpha);
-  }
-  return y;
+  return ops_detail::activate(forward(input), act);
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor tensor) {
