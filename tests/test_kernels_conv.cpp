@@ -349,6 +349,15 @@ const std::vector<Conv2dParams>& conv_shapes() {
       // with a non-square input and several outputs.
       conv_params(3, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1),
       conv_params(2, 3, 5, 3, 6, 5, 3, 2, 1, 0, 0, 1, 1),
+      // Winograd F(2x2, 3x3): odd output sizes (a last row and column of half tiles), no
+      // padding with odd and with even output sizes (then the last patch column reaches the
+      // input's last column), padding 2, and a batch of 4 that runs as chunks of 3 and 1 (16 x 64 x
+      // 2500 transformed floats per image against a 32 MiB budget).
+      conv_params(2, 16, 7, 9, 16, 3, 3, 1, 1, 1, 1, 1, 1),
+      conv_params(1, 17, 6, 5, 19, 3, 3, 1, 1, 0, 0, 1, 1),
+      conv_params(2, 16, 8, 10, 16, 3, 3, 1, 1, 0, 0, 1, 1),
+      conv_params(2, 16, 5, 6, 24, 3, 3, 1, 1, 2, 2, 1, 1),
+      conv_params(4, 32, 100, 100, 32, 3, 3, 1, 1, 1, 1, 1, 1),
   };
   return shapes;
 }
@@ -389,20 +398,25 @@ TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per sha
   CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
   CHECK(algorithm(fashion_conv1, ConvPass::backward_data) == ConvAlgorithm::im2col);
   CHECK(algorithm(fashion_conv1, ConvPass::backward_filter) == ConvAlgorithm::direct);
-  // A residual 3x3 layer, 64 -> 64: im2col everywhere. Stride 2 along the rows: never direct.
+  // A residual 3x3 layer, 64 -> 64: Winograd everywhere; its stride-2 sibling and the stem
+  // (stride 2 along the rows: never direct) take im2col.
   const Conv2dParams residual = conv_params(32, 64, 56, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+  const Conv2dParams strided = conv_params(32, 64, 56, 56, 128, 3, 3, 2, 2, 1, 1, 1, 1);
   const Conv2dParams stem = conv_params(32, 3, 224, 224, 4, 7, 7, 2, 2, 3, 3, 1, 1);
   for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
-    CHECK(algorithm(residual, pass) == ConvAlgorithm::im2col);
+    CHECK(algorithm(residual, pass) == ConvAlgorithm::winograd);
+    CHECK(algorithm(strided, pass) == ConvAlgorithm::im2col);
     CHECK(algorithm(stem, pass) == ConvAlgorithm::im2col);
   }
+  // The Fashion CNN's first layer has one input channel: too thin for Winograd.
+  CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
   // An empty batch stays with im2col, whose edge cases define what it writes.
   CHECK(algorithm(conv_params(0, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1), ConvPass::forward) ==
         ConvAlgorithm::im2col);
 
   for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
-    for (ConvAlgorithm a :
-         {ConvAlgorithm::im2col, ConvAlgorithm::full_window, ConvAlgorithm::direct}) {
+    for (ConvAlgorithm a : {ConvAlgorithm::im2col, ConvAlgorithm::full_window,
+                            ConvAlgorithm::direct, ConvAlgorithm::winograd}) {
       int shapes = 0;
       for (const Conv2dParams& p : conv_shapes()) shapes += algorithm(p, pass) == a ? 1 : 0;
       INFO("pass " << static_cast<int>(pass) << ", " << weft::cpu::conv_algorithm_name(a));
@@ -411,17 +425,46 @@ TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per sha
   }
 }
 
+// WEFT_CPU_CONV's overrides (set_conv_choice): im2col everywhere, or Winograd wherever it
+// applies, even on the thin layers `auto` leaves to im2col; both still match the reference.
+TEST_CASE("conv2d: set_conv_choice forces im2col or Winograd", "[kernels][conv]") {
+  using weft::cpu::ConvAlgorithm;
+  using weft::cpu::ConvChoice;
+  using weft::cpu::ConvPass;
+  struct Restore {
+    ~Restore() { weft::cpu::set_conv_choice(ConvChoice::automatic); }
+  } restore;
+  const Conv2dParams residual = conv_params(2, 16, 9, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1);
+  const Conv2dParams thin = conv_params(3, 1, 12, 11, 6, 3, 3, 1, 1, 0, 0, 1, 1);
+  const Conv2dParams strided = conv_params(2, 16, 9, 8, 16, 3, 3, 2, 2, 1, 1, 1, 1);
+
+  weft::cpu::set_conv_choice(ConvChoice::im2col);
+  CHECK(weft::cpu::conv_choice() == ConvChoice::im2col);
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    CHECK(weft::cpu::conv_algorithm(residual, pass) == ConvAlgorithm::im2col);
+  }
+  check_conv_against_reference(residual, 900);
+
+  weft::cpu::set_conv_choice(ConvChoice::winograd);
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
+    CHECK(weft::cpu::conv_algorithm(thin, pass) == ConvAlgorithm::winograd);
+    CHECK(weft::cpu::conv_algorithm(strided, pass) != ConvAlgorithm::winograd);
+  }
+  check_conv_against_reference(thin, 910);
+}
+
 TEST_CASE("conv_transpose2d: forward and backward match direct loops over a table of shapes",
           "[kernels][conv]") {
   // Fields: N, C, H, W, O, KH, KW, stride h/w, pad h/w, output pad h/w, dilation h/w.
   const std::vector<ConvTranspose2dParams> shapes = {
-      conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1),   // the hand case
-      conv_transpose_params(2, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1),  // seed: 7x7 -> 14x14
-      conv_transpose_params(1, 3, 5, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),   // output padding
-      conv_transpose_params(2, 5, 4, 6, 3, 3, 2, 1, 2, 0, 1, 0, 1, 2, 1),   // dilation, non-square
-      conv_transpose_params(1, 7, 3, 3, 2, 3, 3, 3, 3, 0, 0, 2, 1, 1, 1),   // stride 3, op 2 and 1
-      conv_transpose_params(1, 2, 6, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1),   // 1x1
-      conv_transpose_params(3, 3, 5, 5, 2, 5, 3, 2, 1, 2, 1, 1, 0, 1, 2),   // mixed everything
+      conv_transpose_params(1, 1, 2, 2, 1, 2, 2, 2, 2, 0, 0, 0, 0, 1, 1),    // the hand case
+      conv_transpose_params(2, 16, 7, 7, 8, 4, 4, 2, 2, 1, 1, 0, 0, 1, 1),   // seed: 7x7 -> 14x14
+      conv_transpose_params(1, 3, 5, 4, 5, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1),    // output padding
+      conv_transpose_params(2, 5, 4, 6, 3, 3, 2, 1, 2, 0, 1, 0, 1, 2, 1),    // dilation, non-square
+      conv_transpose_params(1, 7, 3, 3, 2, 3, 3, 3, 3, 0, 0, 2, 1, 1, 1),    // stride 3, op 2 and 1
+      conv_transpose_params(1, 2, 6, 6, 3, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1),    // 1x1
+      conv_transpose_params(3, 3, 5, 5, 2, 5, 3, 2, 1, 2, 1, 1, 0, 1, 2),    // mixed everything
+      conv_transpose_params(2, 16, 6, 7, 20, 3, 3, 1, 1, 1, 1, 0, 0, 1, 1),  // Winograd, 3x3
   };
   uint32_t seed = 500;
   for (const ConvTranspose2dParams& p : shapes) {

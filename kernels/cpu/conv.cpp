@@ -24,9 +24,9 @@
 // The forward's fused activation (Conv2dParams::activation) is applied where the bias is added,
 // in the copy back to NCHW (the direct loops apply it to their output afterwards).
 //
-// Shapes where im2col is weak (a kernel covering the whole input; few input or output channels)
-// take the full-window or direct loops of conv_direct.h instead, chosen per call and pass by
-// conv_algorithm().
+// Shapes where im2col is weak (a kernel covering the whole input; few input or output channels;
+// 3x3 stride-1 layers with many channels) take the full-window or direct loops of conv_direct.h
+// or Winograd (conv_winograd.h) instead, chosen per call and pass by conv_algorithm().
 //
 // Write rule: every function overwrites its outputs.
 #include "kernels/cpu/conv.h"
@@ -36,9 +36,10 @@
 #include <algorithm>
 #include <cassert>
 #include <cstdint>
-#include <memory>
 
 #include "kernels/cpu/conv_direct.h"
+#include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/cpu_support.h"
 #include "kernels/cpu/lane_sum.h"
 
 namespace weft::cpu {
@@ -52,33 +53,8 @@ constexpr int64_t kParallelThreshold = 1 << 15;
 // A single image that needs more still gets processed, alone.
 constexpr int64_t kBufferBytes = int64_t{32} << 20;
 
-// Scratch memory for one call's column matrix and output block, kept by the calling thread from
-// call to call. Every use overwrites it entirely before reading it, so it is never zeroed.
-// (Fresh zeroed buffers of this size - tens of megabytes, which malloc serves with a new mmap
-// each time - cost about a tenth of a ResNet training step in memset and page faults.)
-class Scratch {
- public:
-  float* floats(int64_t count) {
-    if (count > size_) {
-      data_.reset(new float[static_cast<size_t>(count)]);
-      size_ = count;
-    }
-    return data_.get();
-  }
-
- private:
-  std::unique_ptr<float[]> data_;
-  int64_t size_ = 0;
-};
-
+// The column matrix and output block of one call (cpu_support.h).
 thread_local Scratch column_scratch, block_scratch;
-
-// How many images to process per GEMM when each image needs `floats_per_image` buffer floats.
-int images_per_chunk(int64_t floats_per_image, int batch) {
-  const int64_t budget = kBufferBytes / static_cast<int64_t>(sizeof(float));
-  const int64_t fit = budget / std::max<int64_t>(floats_per_image, 1);
-  return static_cast<int>(std::clamp<int64_t>(fit, 1, std::max(batch, 1)));
-}
 
 // The output positions o in [0, out_size) whose input position o * stride + offset falls inside
 // [0, in_size) form one interval [*lo, *hi); everything outside it reads padding.
@@ -266,11 +242,14 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
       direct::forward(p, x, w, bias, y);
       apply_activation(p.activation, p.output_count(), y);
       return;
+    case ConvAlgorithm::winograd:
+      winograd::forward(p, x, w, bias, y);
+      return;
     case ConvAlgorithm::im2col:
       break;
   }
 
-  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
+  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch, kBufferBytes);
   float* col = column_scratch.floats(rows * chunk * out_plane);
   float* out = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {
@@ -302,11 +281,14 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
     case ConvAlgorithm::direct:
       direct::backward_data(p, dy, w, dx);
       return;
+    case ConvAlgorithm::winograd:
+      winograd::backward_data(p, dy, w, dx);
+      return;
     case ConvAlgorithm::im2col:
       break;
   }
 
-  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
+  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch, kBufferBytes);
   float* col = column_scratch.floats(rows * chunk * out_plane);
   float* dy_block = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {
@@ -340,11 +322,14 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     case ConvAlgorithm::direct:
       direct::backward_filter(p, x, dy, dw);
       return;
+    case ConvAlgorithm::winograd:
+      winograd::backward_filter(p, x, dy, dw);
+      return;
     case ConvAlgorithm::im2col:
       break;
   }
 
-  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch);
+  const int chunk = images_per_chunk((rows + p.out_channels) * out_plane, p.batch, kBufferBytes);
   float* col = column_scratch.floats(rows * chunk * out_plane);
   float* dy_block = block_scratch.floats(static_cast<int64_t>(p.out_channels) * chunk * out_plane);
   for (int n0 = 0; n0 < p.batch; n0 += chunk) {

@@ -6,24 +6,27 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
+
+#include "kernels/cpu/conv_winograd.h"
+#include "kernels/cpu/cpu_support.h"
+#include "kernels/error.h"
 
 namespace weft::cpu {
 namespace {
 
-// GCC builds each marked function three times and picks one when the program loads.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define WEFT_CPU_CLONES \
-  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
-#else
-#define WEFT_CPU_CLONES
-#endif
-
 constexpr int kLanes = 16;        // output columns per block
 constexpr int kChannelBlock = 4;  // output channels per block
 constexpr int kFewChannels = 8;   // at most this many input or output channels: direct
+// Winograd takes a 3x3 stride-1 layer when both sides have at least this many channels (below
+// it the 16 products are too thin for SGEMM to pay for the transforms; measured in
+// docs/benchmarks.md).
+constexpr int kWinogradChannels = 16;
 
 // One image's input, zero-padded: [C][PH][PW] with PH = H + 2 pad_h and PW = W + 2 pad_w plus
 // kLanes columns of slack, so a block of kLanes columns never reads past its row.
@@ -174,30 +177,74 @@ bool filter_fits(const Conv2dParams& p) {
   return rows_fit(p) && (p.in_channels <= kFewChannels || p.out_channels <= kFewChannels);
 }
 
+// -1: WEFT_CPU_CONV not read yet; otherwise a ConvChoice.
+std::atomic<int> choice_setting{-1};
+
+ConvChoice parse_choice(const std::string& text) {
+  if (text == "auto") return ConvChoice::automatic;
+  if (text == "im2col") return ConvChoice::im2col;
+  if (text == "winograd") return ConvChoice::winograd;
+  WEFT_CHECK(false, "WEFT_CPU_CONV must be auto, im2col or winograd, got '", text, "'");
+  return ConvChoice::automatic;
+}
+
+// The choice by shape alone (ConvChoice::automatic).
+ConvAlgorithm automatic_algorithm(const Conv2dParams& p, ConvPass pass) {
+  if (p.pad_h == 0 && p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 &&
+      p.kernel_h == p.in_h && p.kernel_w == p.in_w) {
+    return ConvAlgorithm::full_window;
+  }
+  const bool winograd_fits = winograd::applies(p) && p.in_channels >= kWinogradChannels &&
+                             p.out_channels >= kWinogradChannels;
+  switch (pass) {
+    case ConvPass::forward:
+      if (forward_fits(p)) return ConvAlgorithm::direct;
+      break;
+    case ConvPass::backward_filter:
+      if (filter_fits(p)) return ConvAlgorithm::direct;
+      break;
+    case ConvPass::backward_data: {
+      const Conv2dParams a = adjoint(p);
+      const bool exact = p.stride_h == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.out_h() == p.in_h &&
+                         a.out_w() == p.in_w;
+      if (exact && adjoint_fits(a)) return ConvAlgorithm::direct;
+      break;
+    }
+  }
+  return winograd_fits ? ConvAlgorithm::winograd : ConvAlgorithm::im2col;
+}
+
 }  // namespace
+
+void set_conv_choice(ConvChoice choice) {
+  choice_setting = static_cast<int>(choice);
+}
+
+ConvChoice conv_choice() {
+  int setting = choice_setting.load();
+  if (setting < 0) {
+    const char* value = std::getenv("WEFT_CPU_CONV");
+    setting = static_cast<int>(parse_choice(value != nullptr ? value : "auto"));
+    choice_setting = setting;
+  }
+  return static_cast<ConvChoice>(setting);
+}
 
 ConvAlgorithm conv_algorithm(const Conv2dParams& p, ConvPass pass) {
   if (p.batch <= 0 || p.in_channels <= 0 || p.out_channels <= 0 || p.out_h() <= 0 ||
       p.out_w() <= 0) {
     return ConvAlgorithm::im2col;  // its edge cases define what an empty call writes
   }
-  if (p.pad_h == 0 && p.pad_w == 0 && p.dilation_h == 1 && p.dilation_w == 1 &&
-      p.kernel_h == p.in_h && p.kernel_w == p.in_w) {
-    return ConvAlgorithm::full_window;
+  switch (conv_choice()) {
+    case ConvChoice::im2col:
+      return ConvAlgorithm::im2col;
+    case ConvChoice::winograd:
+      if (winograd::applies(p)) return ConvAlgorithm::winograd;
+      break;
+    case ConvChoice::automatic:
+      break;
   }
-  switch (pass) {
-    case ConvPass::forward:
-      return forward_fits(p) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
-    case ConvPass::backward_filter:
-      return filter_fits(p) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
-    case ConvPass::backward_data: {
-      const Conv2dParams a = adjoint(p);
-      const bool exact = p.stride_h == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.out_h() == p.in_h &&
-                         a.out_w() == p.in_w;
-      return exact && adjoint_fits(a) ? ConvAlgorithm::direct : ConvAlgorithm::im2col;
-    }
-  }
-  return ConvAlgorithm::im2col;
+  return automatic_algorithm(p, pass);
 }
 
 const char* conv_algorithm_name(ConvAlgorithm algorithm) {
@@ -208,6 +255,8 @@ const char* conv_algorithm_name(ConvAlgorithm algorithm) {
       return "full_window";
     case ConvAlgorithm::direct:
       return "direct";
+    case ConvAlgorithm::winograd:
+      return "winograd";
   }
   return "?";
 }

@@ -15,7 +15,14 @@
 //                input, in registers, blocks of 16 columns by 4 output channels; backward-data
 //                is that loop on dy with the weights flipped and transposed; backward-filter
 //                sums dy times the shifted input per image, in double per thread.
+//   winograd     3x3 at stride 1 with at least 16 channels on both sides: Winograd F(2x2, 3x3)
+//                (kernels/cpu/conv_winograd.h), 2.25x fewer multiply-adds than the direct sum
+//                and a transformed copy of the input 4x its size instead of im2col's 9x.
 //   im2col       everything else (kernels/cpu/conv.cpp).
+//
+// WEFT_CPU_CONV (or set_conv_choice) overrides the choice for comparisons: `im2col` takes
+// im2col for every shape, `winograd` Winograd for every shape it applies to; `auto` (the
+// default) chooses as above.
 //
 // The direct loops are compiled for AVX-512, AVX2+FMA and baseline x86-64 (GCC target_clones,
 // picked once at load time from the processor), since weft is built without -march.
@@ -27,8 +34,14 @@
 
 namespace weft::cpu {
 
-enum class ConvAlgorithm { im2col, full_window, direct };
+enum class ConvAlgorithm { im2col, full_window, direct, winograd };
 enum class ConvPass { forward, backward_data, backward_filter };
+
+enum class ConvChoice { automatic, im2col, winograd };
+
+// The process-wide choice (WEFT_CPU_CONV, read on first use; a bad value throws weft::Error).
+ConvChoice conv_choice();
+void set_conv_choice(ConvChoice choice);
 
 // The algorithm the hand CPU kernels use for `pass` of `p`.
 ConvAlgorithm conv_algorithm(const Conv2dParams& p, ConvPass pass);

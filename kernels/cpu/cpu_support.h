@@ -1,0 +1,48 @@
+// Small pieces the hand CPU convolutions share (kernels/cpu/conv*.cpp): the per-thread scratch
+// buffers their temporaries live in, and the marker that compiles a hot loop once per x86-64
+// vector width.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+namespace weft::cpu {
+
+// GCC builds each marked function three times (AVX-512, AVX2+FMA, baseline) and picks one when
+// the program loads, since weft is built without -march.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define WEFT_CPU_CLONES \
+  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#else
+#define WEFT_CPU_CLONES
+#endif
+
+// Scratch memory kept by its thread from call to call (declare it thread_local). Every use
+// overwrites what it reads, so it is never zeroed. (Fresh zeroed buffers of tens of megabytes,
+// which malloc serves with a new mmap each time, cost about a tenth of a ResNet training step in
+// memset and page faults.)
+class Scratch {
+ public:
+  float* floats(int64_t count) {
+    if (count > size_) {
+      data_.reset(new float[static_cast<size_t>(count)]);
+      size_ = count;
+    }
+    return data_.get();
+  }
+
+ private:
+  std::unique_ptr<float[]> data_;
+  int64_t size_ = 0;
+};
+
+// How many images of a batch to process at once when each needs `floats_per_image` temporary
+// floats and the temporaries may take `budget_bytes`: at least one, at most the batch.
+inline int images_per_chunk(int64_t floats_per_image, int batch, int64_t budget_bytes) {
+  const int64_t fit =
+      budget_bytes / static_cast<int64_t>(sizeof(float)) / std::max<int64_t>(floats_per_image, 1);
+  return static_cast<int>(std::clamp<int64_t>(fit, 1, std::max(batch, 1)));
+}
+
+}  // namespace weft::cpu
