@@ -31,6 +31,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/cpu_support.h"
 #include "kernels/cpu/lane_sum.h"
 
 namespace weft::cpu {
@@ -46,6 +47,9 @@ int64_t element_count(const BatchNormParams& p) {
 
 // y = gamma * (x - mean) * invstd + beta on channel c. The subtraction is done in double: when
 // the mean is large next to the spread, float would lose most of the digits of x - mean.
+// This function and the other per-channel loops below are built for each vector width
+// (WEFT_CPU_CLONES): in double, the baseline's two lanes made batch norm compute-bound.
+WEFT_CPU_CLONES
 void normalize_channel(const BatchNormParams& p, const float* x, int c, double mean, double invstd,
                        float gamma, float beta, float* y) {
   const double scale = gamma * invstd;
@@ -79,22 +83,41 @@ struct GradientIn {
   }
 };
 
-// sum(dy) and sum(dy * (x - mean) * invstd) over channel c.
-void gradient_sums(const BatchNormParams& p, const GradientIn& dy, const float* x, int c,
-                   double mean, double invstd, double* sum_dy, double* sum_dy_xhat) {
+// sum(g) and sum(g * (x - mean) * invstd) over channel c, g being dy read through the activation
+// (kAct: GradientIn's y is set); the branch is taken once per call, not per element.
+template <bool kAct>
+[[gnu::always_inline]] inline void gradient_sums_of(const BatchNormParams& p, const GradientIn& dy,
+                                                    const float* x, int c, double mean,
+                                                    double invstd, double* sum_dy,
+                                                    double* sum_dy_xhat) {
   double a = 0.0, b = 0.0;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
     const float* x_run = x + offset;
+    const float* dy_run = dy.dy + offset;
+    const float* y_run = kAct ? dy.y + offset : nullptr;
+    const auto g = [&](int64_t s) {
+      return kAct ? dy_run[s] * dy.act.slope_at_output(y_run[s]) : dy_run[s];
+    };
     double run_a = 0.0, run_b = 0.0;
     sum_run(
-        p.spatial, [&](int64_t s) { return static_cast<double>(dy[offset + s]); },
-        [&](int64_t s) { return dy[offset + s] * ((x_run[s] - mean) * invstd); }, &run_a, &run_b);
+        p.spatial, [&](int64_t s) { return static_cast<double>(g(s)); },
+        [&](int64_t s) { return g(s) * (x_run[s] - mean); }, &run_a, &run_b);
     a += run_a;
     b += run_b;
   }
   *sum_dy = a;
-  *sum_dy_xhat = b;
+  *sum_dy_xhat = b * invstd;
+}
+
+WEFT_CPU_CLONES
+void gradient_sums(const BatchNormParams& p, const GradientIn& dy, const float* x, int c,
+                   double mean, double invstd, double* sum_dy, double* sum_dy_xhat) {
+  if (dy.y != nullptr) {
+    gradient_sums_of<true>(p, dy, x, c, mean, invstd, sum_dy, sum_dy_xhat);
+  } else {
+    gradient_sums_of<false>(p, dy, x, c, mean, invstd, sum_dy, sum_dy_xhat);
+  }
 }
 
 // Channel c's moments over this batch: count, mean and M2 (the sum of squared deviations from
@@ -166,17 +189,62 @@ void finish_channel(const BatchNormParams& p, const float* x, int c, const doubl
   }
 }
 
-// dx on channel c: gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)).
+// dx on channel c: gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), g being dy read
+// through the activation (kAct).
+template <bool kAct>
+[[gnu::always_inline]] inline void input_gradient_of(const BatchNormParams& p, const GradientIn& dy,
+                                                     const float* x, int c, double mean,
+                                                     double invstd, float gamma, double mean_dy,
+                                                     double mean_dy_xhat, float* dx) {
+  // In float: dx = scale * g + slope * d + shift, with d = x - mean taken as (x - mean_hi) -
+  // mean_lo, mean split into a float and the float remainder, which keeps d's digits when the
+  // mean is large next to the spread (x - mean_hi is exact near the mean).
+  const double scale = gamma * invstd;
+  const float mean_hi = static_cast<float>(mean);
+  const float mean_lo = static_cast<float>(mean - mean_hi);
+  const float scale_f = static_cast<float>(scale);
+  const float slope = static_cast<float>(-scale * invstd * mean_dy_xhat);
+  const float shift = static_cast<float>(-scale * mean_dy);
+  for (int n = 0; n < p.batch; ++n) {
+    const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
+    const float* x_run = x + offset;
+    const float* dy_run = dy.dy + offset;
+    const float* y_run = kAct ? dy.y + offset : nullptr;
+    float* dx_run = dx + offset;
+    for (int s = 0; s < p.spatial; ++s) {
+      const float g = kAct ? dy_run[s] * dy.act.slope_at_output(y_run[s]) : dy_run[s];
+      const float d = (x_run[s] - mean_hi) - mean_lo;
+      dx_run[s] = scale_f * g + slope * d + shift;
+    }
+  }
+}
+
+WEFT_CPU_CLONES
 void input_gradient(const BatchNormParams& p, const GradientIn& dy, const float* x, int c,
                     double mean, double invstd, float gamma, double mean_dy, double mean_dy_xhat,
                     float* dx) {
-  const double scale = gamma * invstd;
+  if (dy.y != nullptr) {
+    input_gradient_of<true>(p, dy, x, c, mean, invstd, gamma, mean_dy, mean_dy_xhat, dx);
+  } else {
+    input_gradient_of<false>(p, dy, x, c, mean, invstd, gamma, mean_dy, mean_dy_xhat, dx);
+  }
+}
+
+// dx on channel c for the eval backward: y is an affine map of x with slope gamma * invstd.
+WEFT_CPU_CLONES
+void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, float scale,
+                         float* dx) {
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    for (int s = 0; s < p.spatial; ++s) {
-      const double xhat = (x[offset + s] - mean) * invstd;
-      const double centred_dy = dy[offset + s] - mean_dy - xhat * mean_dy_xhat;
-      dx[offset + s] = static_cast<float>(scale * centred_dy);
+    const float* dy_run = dy.dy + offset;
+    float* dx_run = dx + offset;
+    if (dy.y != nullptr) {
+      const float* y_run = dy.y + offset;
+      for (int s = 0; s < p.spatial; ++s) {
+        dx_run[s] = dy_run[s] * dy.act.slope_at_output(y_run[s]) * scale;
+      }
+    } else {
+      for (int s = 0; s < p.spatial; ++s) dx_run[s] = dy_run[s] * scale;
     }
   }
 }
@@ -279,11 +347,7 @@ void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, cons
       if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
     }
     // The statistics are constants here, so y is an affine map of x with slope gamma * invstd.
-    const float scale = static_cast<float>(gamma[c] * invstd);
-    for (int n = 0; n < p.batch; ++n) {
-      const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-      for (int s = 0; s < p.spatial; ++s) dx[offset + s] = dy[offset + s] * scale;
-    }
+    eval_input_gradient(p, dy, c, static_cast<float>(gamma[c] * invstd), dx);
   }
 }
 
