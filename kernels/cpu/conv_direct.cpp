@@ -52,13 +52,13 @@ struct Padded {
 // registers (one zmm with AVX-512, two ymm with AVX2, four xmm otherwise).
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
 
-// acc[o] += sum over the taps (c, kh, kw) of w[o0 + o, c, kh, kw] * row(c, kh)[kw dw + lane],
-// for OB output channels and kLanes columns; `row` starts at the block's first column in
-// channel 0, kernel row 0, and `w` at output channel o0.
-template <int OB>
+// acc[b][o] += sum over the taps (c, kh, kw) of w[o0 + o, c, kh, kw] * row(c, kh)[kw dw + lane
+// + b kLanes], for OB output channels and CB blocks of kLanes columns; `row` starts at the
+// first block's first column in channel 0, kernel row 0, and `w` at output channel o0.
+template <int OB, int CB>
 [[gnu::always_inline]] inline void accumulate_block(const Conv2dParams& p, const Padded& xp,
                                                     const float* row, const float* w,
-                                                    Lanes (&acc)[OB]) {
+                                                    Lanes (&acc)[CB][OB]) {
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int c = 0; c < p.in_channels; ++c) {
@@ -66,50 +66,107 @@ template <int OB>
       const float* r = row + c * plane + static_cast<int64_t>(kh) * p.dilation_h * xp.pw;
       const float* wk = w + (static_cast<int64_t>(c) * p.kernel_h + kh) * p.kernel_w;
       for (int kw = 0; kw < p.kernel_w; ++kw) {
-        Lanes v;
-        std::memcpy(&v, r + kw * p.dilation_w, sizeof v);
-        for (int o = 0; o < OB; ++o) acc[o] += wk[o * taps + kw] * v;
+        Lanes v[CB];
+        for (int b = 0; b < CB; ++b) {
+          std::memcpy(&v[b], r + kw * p.dilation_w + b * kLanes, sizeof v[b]);
+        }
+        for (int o = 0; o < OB; ++o) {
+          const float weight = wk[o * taps + kw];
+          for (int b = 0; b < CB; ++b) acc[b][o] += weight * v[b];
+        }
       }
     }
   }
 }
 
-template <int OB>
+template <int OB, int CB>
 [[gnu::always_inline]] inline void output_block(const Conv2dParams& p, const Padded& xp,
                                                 const float* w, const float* bias, int o0, int oh,
                                                 int ow0, float* y_image) {
   const int out_h = p.out_h(), out_w = p.out_w();
-  Lanes acc[OB];
-  for (int o = 0; o < OB; ++o) acc[o] = Lanes{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
+  Lanes acc[CB][OB];
+  for (int b = 0; b < CB; ++b) {
+    for (int o = 0; o < OB; ++o) acc[b][o] = Lanes{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
+  }
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   const float* row = xp.data.data() + static_cast<int64_t>(oh) * p.stride_h * xp.pw + ow0;
-  accumulate_block<OB>(p, xp, row, w + o0 * taps, acc);
-  const int count = std::min(kLanes, out_w - ow0);
-  for (int o = 0; o < OB; ++o) {
-    float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + ow0;
-    if (count == kLanes) {
-      std::memcpy(out, &acc[o], sizeof acc[o]);
-    } else {
-      for (int l = 0; l < count; ++l) out[l] = acc[o][l];
+  accumulate_block<OB, CB>(p, xp, row, w + o0 * taps, acc);
+  for (int b = 0; b < CB; ++b) {
+    const int first = ow0 + b * kLanes;
+    const int count = std::min(kLanes, out_w - first);
+    for (int o = 0; o < OB; ++o) {
+      float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + first;
+      if (count == kLanes) {
+        std::memcpy(out, &acc[b][o], sizeof acc[b][o]);
+      } else {
+        for (int l = 0; l < count; ++l) out[l] = acc[b][o][l];
+      }
     }
   }
 }
 
-// One image of the direct forward, from its padded input.
-WEFT_CPU_CLONES
-void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
-                   float* y_image) {
+// One image of the direct forward with CB column blocks per register tile where they fit.
+template <int CB>
+[[gnu::always_inline]] inline void forward_rows(const Conv2dParams& p, const Padded& xp,
+                                                const float* w, const float* bias,
+                                                float* y_image) {
   const int out_h = p.out_h(), out_w = p.out_w();
   const int full = p.out_channels / kChannelBlock * kChannelBlock;
   for (int oh = 0; oh < out_h; ++oh) {
-    for (int ow0 = 0; ow0 < out_w; ow0 += kLanes) {
+    int ow0 = 0;
+    for (; CB > 1 && ow0 + (CB - 1) * kLanes < out_w; ow0 += CB * kLanes) {
       for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
-        output_block<kChannelBlock>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<kChannelBlock, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
       for (int o0 = full; o0 < p.out_channels; ++o0) {
-        output_block<1>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<1, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
     }
+    for (; ow0 < out_w; ow0 += kLanes) {
+      for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
+        output_block<kChannelBlock, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
+      }
+      for (int o0 = full; o0 < p.out_channels; ++o0) {
+        output_block<1, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
+      }
+    }
+  }
+}
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// With AVX-512's 32 vector registers a tile of two column blocks by four channels (8
+// accumulators, the FMA units' latency times their count) fits; with AVX2's 16 (each Lanes is
+// two ymm there) it would spill, so only AVX-512 processors call it (the baseline clone exists
+// because GCC only inlines the tile code into clones, and is never taken).
+__attribute__((target_clones("arch=x86-64-v4", "default"))) void forward_image_wide(
+    const Conv2dParams& p, const Padded& xp, const float* w, const float* bias, float* y_image) {
+  forward_rows<2>(p, xp, w, bias, y_image);
+}
+bool wide_tiles() {
+  static const bool avx512 = __builtin_cpu_supports("x86-64-v4") != 0;
+  return avx512;
+}
+#else
+void forward_image_wide(const Conv2dParams& p, const Padded& xp, const float* w,
+                        const float* bias, float* y_image) {
+  forward_rows<1>(p, xp, w, bias, y_image);
+}
+bool wide_tiles() { return false; }
+#endif
+
+// One image of the direct forward, from its padded input.
+WEFT_CPU_CLONES
+void forward_image_narrow(const Conv2dParams& p, const Padded& xp, const float* w,
+                          const float* bias, float* y_image) {
+  forward_rows<1>(p, xp, w, bias, y_image);
+}
+
+void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
+                   float* y_image) {
+  if (wide_tiles()) {
+    forward_image_wide(p, xp, w, bias, y_image);
+  } else {
+    forward_image_narrow(p, xp, w, bias, y_image);
   }
 }
 

@@ -10,10 +10,13 @@
 namespace weft::cpu {
 
 // GCC builds each marked function three times (AVX-512, AVX2+FMA, baseline) and picks one when
-// the program loads, since weft is built without -march.
+// the program loads, since weft is built without -march. The clones name the x86-64 ISA levels
+// v4 and v3, which GCC dispatches on by feature; an "arch=skylake-avx512" or "arch=haswell"
+// clone is dispatched on the processor *model* (__builtin_cpu_is), so every other AVX-512 or AVX2
+// processor (a Sapphire Rapids, a Zen 4) silently ran the baseline SSE2 copy.
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define WEFT_CPU_CLONES \
-  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define WEFT_CPU_CLONES
 #endif
