@@ -10,6 +10,14 @@
                                                             only the rows that report GB/s
                                                             (memory-bound kernels, copies)
 
+    bench/bench_tables.py --ratios vendor cpu_kernels.json  hand against the vendor: per op,
+                                                            the geometric mean of hand speed /
+                                                            vendor speed over the rows that have
+                                                            both (NAME and NAME/vendor), seed
+                                                            layers and sweeps apart, with the
+                                                            count where hand is faster and the
+                                                            slowest row
+
 The copy ceiling: when a file has copy_d2d/SIZE/... rows (bench_kernels_cuda's device-to-device
 copies), the fastest one's GB/s is the ceiling of that run, printed above the table with the
 row it came from, and every other row with GB/s gets pct_of_copy = 100 x GB/s / ceiling: a
@@ -24,6 +32,7 @@ Standard library only.
 """
 import argparse
 import json
+import math
 import sys
 
 TIME_UNITS_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
@@ -145,6 +154,37 @@ def copy_ceiling(rows):
     return best
 
 
+def geometric_mean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def ratio_table(rows, other):
+    """Per op and shape set (seed layers, sweeps): hand speed / `other` speed, from rows NAME
+    (hand) and NAME/<other>, speed being 1 / time."""
+    times = {name: values["ms"] for name, values in rows if "ms" in values}
+    groups = {}
+    for name, hand_ms in times.items():
+        vendor_ms = times.get(f"{name}/{other}")
+        if vendor_ms is None or name.endswith(f"/{other}") or hand_ms <= 0 or vendor_ms <= 0:
+            continue
+        op = name.split("/")[0]
+        shapes = "sweeps" if "_sweep." in name else "seed layers"
+        groups.setdefault((op, shapes), []).append((vendor_ms / hand_ms, name))
+    lines = [f"| op | shapes | rows | hand / {other} (geometric mean) | hand faster in | "
+             f"slowest row (ratio) |", "|---|---|---:|---:|---:|---|"]
+    everything = []
+    for (op, shapes), pairs in sorted(groups.items()):
+        ratios = [r for r, _ in pairs]
+        everything += ratios
+        worst = min(pairs)
+        lines.append(f"| {op} | {shapes} | {len(ratios)} | {geometric_mean(ratios):.2f} | "
+                     f"{sum(r > 1 for r in ratios)} | {worst[1]} ({worst[0]:.2f}) |")
+    if everything:
+        lines.append(f"| all | | {len(everything)} | {geometric_mean(everything):.2f} | "
+                     f"{sum(r > 1 for r in everything)} | |")
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="Google Benchmark JSON files")
@@ -155,6 +195,8 @@ def main():
     parser.add_argument("--filter", default="", help="substring a benchmark name must contain")
     parser.add_argument("--bandwidth", action="store_true",
                         help="only rows with a GB/s counter (memory-bound kernels and copies)")
+    parser.add_argument("--ratios", metavar="OTHER", default="",
+                        help="per-op geometric means of hand speed / OTHER speed (e.g. vendor)")
     args = parser.parse_args()
     for path in args.inputs:
         context, rows = load(path)
@@ -170,6 +212,10 @@ def main():
                 columns += [k for k in values if k not in columns and k != "error"]
         print(f"<!-- {path} -->")
         print(f"Machine: {context_line(context)}\n")
+        if args.ratios:
+            print("\n".join(ratio_table(rows, args.ratios)))
+            print()
+            continue
         if ceiling:
             print(f"Copy ceiling: {fmt(ceiling[0])} GB/s ({ceiling[1]}, the fastest "
                   f"device-to-device copy of this run; pct_of_copy = GB/s / ceiling)\n")

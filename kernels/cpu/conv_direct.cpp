@@ -170,9 +170,11 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
   }
 }
 
-// One image's contribution to dw[O, C, KH, KW], added to `dw` (in double).
-WEFT_CPU_CLONES
-void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image, double* dw) {
+// One image's contribution to dw[O, C, KH, KW], added to `dw` (in double), for any kernel:
+// a dot product of each dy row with the shifted input row, per weight.
+template <int KH, int KW>
+[[gnu::always_inline]] inline void filter_image_any(const Conv2dParams& p, const Padded& xp,
+                                                    const float* dy_image, double* dw) {
   const int out_h = p.out_h(), out_w = p.out_w();
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int o = 0; o < p.out_channels; ++o) {
@@ -196,6 +198,60 @@ void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image
         }
       }
     }
+  }
+}
+
+// The same for a KH x KW kernel known at compile time, one vector accumulator per weight: for
+// each (o, c), each block of kLanes output columns costs one dy load and KH * KW shifted input
+// loads for KH * KW multiply-adds, and the lanes are added once per (o, c). (The dot product per
+// weight above spends most of its time starting and finishing reductions over rows of 28.)
+// dy comes as rows padded with zeros to whole blocks (`row_stride` floats apart), so a block
+// past the row's end adds nothing; the input's kLanes columns of slack keep its loads in range.
+template <int KH, int KW>
+[[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
+                                                     const float* dy_rows, int row_stride,
+                                                     double* dw) {
+  const int out_h = p.out_h();
+  const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
+  for (int o = 0; o < p.out_channels; ++o) {
+    for (int c = 0; c < p.in_channels; ++c) {
+      Lanes acc[KH * KW];
+      for (int t = 0; t < KH * KW; ++t) acc[t] = Lanes{};
+      for (int oh = 0; oh < out_h; ++oh) {
+        const float* g = dy_rows + (static_cast<int64_t>(o) * out_h + oh) * row_stride;
+        const float* xr = xp.data.data() + c * plane + static_cast<int64_t>(oh) * p.stride_h * xp.pw;
+        for (int ow0 = 0; ow0 < row_stride; ow0 += kLanes) {
+          Lanes gv;
+          std::memcpy(&gv, g + ow0, sizeof gv);
+          for (int kh = 0; kh < KH; ++kh) {
+            const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
+            for (int kw = 0; kw < KW; ++kw) {
+              Lanes xv;
+              std::memcpy(&xv, r + kw * p.dilation_w, sizeof xv);
+              acc[kh * KW + kw] += gv * xv;
+            }
+          }
+        }
+      }
+      double* out = dw + (static_cast<int64_t>(o) * p.in_channels + c) * KH * KW;
+      for (int t = 0; t < KH * KW; ++t) {
+        float sum = 0.0f;
+        for (int l = 0; l < kLanes; ++l) sum += acc[t][l];
+        out[t] += sum;
+      }
+    }
+  }
+}
+
+WEFT_CPU_CLONES
+void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image,
+                  const float* dy_rows, int row_stride, double* dw) {
+  if (p.kernel_h == 3 && p.kernel_w == 3) {
+    filter_image_taps<3, 3>(p, xp, dy_rows, row_stride, dw);
+  } else if (p.kernel_h == 5 && p.kernel_w == 5) {
+    filter_image_taps<5, 5>(p, xp, dy_rows, row_stride, dw);
+  } else {
+    filter_image_any<0, 0>(p, xp, dy_image, dw);
   }
 }
 
@@ -392,10 +448,18 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
     std::vector<double>& mine = partial[static_cast<size_t>(omp_get_thread_num())];
     mine.assign(weights, 0.0);
     Padded xp;
+    // This image's dy with each row padded to whole blocks of kLanes (filter_image_taps).
+    const int out_h = p.out_h(), out_w = p.out_w();
+    const int row_stride = (out_w + kLanes - 1) / kLanes * kLanes;
+    std::vector<float> dy_rows(static_cast<size_t>(p.out_channels) * out_h * row_stride, 0.0f);
 #pragma omp for schedule(static)
     for (int n = 0; n < p.batch; ++n) {
       xp.fill(p, x + n * in_image);
-      filter_image(p, xp, dy + n * out_image, mine.data());
+      const float* dy_image = dy + n * out_image;
+      for (int64_t r = 0; r < static_cast<int64_t>(p.out_channels) * out_h; ++r) {
+        std::copy(dy_image + r * out_w, dy_image + (r + 1) * out_w, dy_rows.data() + r * row_stride);
+      }
+      filter_image(p, xp, dy_image, dy_rows.data(), row_stride, mine.data());
     }
   }
   for (size_t i = 0; i < weights; ++i) {
