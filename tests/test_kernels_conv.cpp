@@ -392,10 +392,10 @@ TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per sha
   for (ConvPass pass : {ConvPass::forward, ConvPass::backward_data, ConvPass::backward_filter}) {
     CHECK(algorithm(pair_conv2, pass) == ConvAlgorithm::direct);
   }
-  // The Fashion CNN's first layer, 1 -> 64: im2col forward (64 GEMM rows) and backward-data
-  // (an adjoint with 64 input channels), direct filter.
+  // The Fashion CNN's first layer, 1 -> 64: direct forward (one input channel) and filter,
+  // im2col backward-data (an adjoint with 64 input channels).
   const Conv2dParams fashion_conv1 = conv_params(512, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0, 1, 1);
-  CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
+  CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::direct);
   CHECK(algorithm(fashion_conv1, ConvPass::backward_data) == ConvAlgorithm::im2col);
   CHECK(algorithm(fashion_conv1, ConvPass::backward_filter) == ConvAlgorithm::direct);
   // A residual 3x3 layer, 64 -> 64: Winograd everywhere; its stride-2 sibling and the stem
@@ -408,8 +408,13 @@ TEST_CASE("conv2d: the hand kernels choose im2col, full window or direct per sha
     CHECK(algorithm(strided, pass) == ConvAlgorithm::im2col);
     CHECK(algorithm(stem, pass) == ConvAlgorithm::im2col);
   }
-  // The Fashion CNN's first layer has one input channel: too thin for Winograd.
-  CHECK(algorithm(fashion_conv1, ConvPass::forward) == ConvAlgorithm::im2col);
+  // A 16 -> 16 3x3 layer: direct forward (16 input channels), Winograd backwards; 32 -> 64:
+  // Winograd forward.
+  const Conv2dParams c16 = conv_params(32, 16, 28, 28, 16, 3, 3, 1, 1, 1, 1, 1, 1);
+  CHECK(algorithm(c16, ConvPass::forward) == ConvAlgorithm::direct);
+  CHECK(algorithm(c16, ConvPass::backward_filter) == ConvAlgorithm::winograd);
+  const Conv2dParams c32 = conv_params(64, 32, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1);
+  CHECK(algorithm(c32, ConvPass::forward) == ConvAlgorithm::winograd);
   // An empty batch stays with im2col, whose edge cases define what it writes.
   CHECK(algorithm(conv_params(0, 3, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1, 1), ConvPass::forward) ==
         ConvAlgorithm::im2col);

@@ -269,19 +269,22 @@ Conv2dParams adjoint(const Conv2dParams& p) {
 }
 
 // The direct loops run along output rows at stride 1. Forward pays off where the im2col GEMM
-// has few rows (output channels): with many, OpenBLAS's blocking beats the direct loop even at
-// depth 9 (measured: the Fashion CNN's 1 -> 64 layer is no faster direct). Backward-data is the
-// forward of the adjoint convolution, whose input channels are our output channels: with many
-// of them (the first layers' 1 or 3 -> 32 or 64) its taps outnumber what the few output rows
-// can reuse, and im2col wins (measured on the Fashion and apparel CNNs' first layers), so it
-// also needs few of those. Backward-filter's GEMM is O x (C KH KW) deep over every output
-// position, which OpenBLAS cannot split across threads when both sides are small, so there few
-// channels on either side suffice.
+// is thin: few rows (at most 8 output channels), or a short depth (at most 16 input channels)
+// with up to 64 rows. Measured with the AVX-512 clones, 1 thread: pair_stacked.conv3 (8 -> 16,
+// 5x5) 48 -> 19 ms, apparel_cnn.conv1 (3 -> 32) 37 -> 12 ms, a 16 -> 16 3x3 layer 1.8 ms with
+// Winograd, 1.4 ms direct; with 32 input channels (apparel_cnn.conv2) Winograd wins, 16 against
+// 25 ms. Backward-data is the forward of the adjoint convolution, whose input channels are our
+// output channels: with many of them (the first layers' 1 or 3 -> 32 or 64) its taps outnumber
+// what the few output rows can reuse, and im2col wins (measured on the Fashion and apparel CNNs'
+// first layers), so it also needs few of those. Backward-filter's GEMM is O x (C KH KW) deep
+// over every output position, which OpenBLAS cannot split across threads when both sides are
+// small, so there few channels on either side suffice.
 bool rows_fit(const Conv2dParams& p) {
   return p.stride_w == 1 && p.out_w() >= 4;
 }
 bool forward_fits(const Conv2dParams& p) {
-  return rows_fit(p) && p.out_channels <= kFewChannels;
+  return rows_fit(p) && (p.out_channels <= kFewChannels ||
+                         (p.out_channels <= 8 * kFewChannels && p.in_channels <= 2 * kFewChannels));
 }
 bool adjoint_fits(const Conv2dParams& a) {
   return forward_fits(a) && a.in_channels <= 2 * kFewChannels;

@@ -6,8 +6,9 @@
 //                w[O, C*KH*KW]^T, one SGEMM per pass with no column matrix (the DCGAN
 //                discriminator's last layer, 512 -> 1 on 4x4).
 //   direct       stride 1 along the rows, and few channels: forward with at most 8 output
-//                channels (an im2col GEMM 4 to 8 rows high runs memory-bound on its column
-//                matrix: the shoe-pair CNNs' layers); backward-data where its adjoint
+//                channels, or at most 64 with at most 16 input channels (an im2col GEMM that
+//                thin runs memory-bound on its column matrix: the shoe-pair CNNs' layers, the
+//                first layers of the Fashion and apparel CNNs); backward-data where its adjoint
 //                convolution is such a forward with at most 16 input channels (stride 1 both
 //                ways); backward-filter with at most 8 input or output channels (a GEMM whose
 //                two small sides OpenBLAS cannot split across threads: the first layer of every
