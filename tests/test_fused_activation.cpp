@@ -110,7 +110,8 @@ TEST_CASE("fused activation: every CPU convolution path applies it as the refere
     weft::cpu::ConvAlgorithm algorithm;
   };
   const std::vector<Case> cases = {
-      {"im2col", conv_params(2, 8, 9, 9, 12, 3, 1, 1), weft::cpu::ConvAlgorithm::im2col},
+      {"im2col", conv_params(2, 20, 9, 9, 12, 3, 1, 1), weft::cpu::ConvAlgorithm::im2col},
+      {"winograd", conv_params(2, 17, 9, 9, 16, 3, 1, 1), weft::cpu::ConvAlgorithm::winograd},
       {"direct", conv_params(2, 1, 12, 12, 8, 3, 1, 0), weft::cpu::ConvAlgorithm::direct},
       {"full window", conv_params(3, 4, 5, 5, 6, 5, 1, 0), weft::cpu::ConvAlgorithm::full_window}};
   for (const Case& c : cases) {
