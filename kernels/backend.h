@@ -89,14 +89,16 @@ AdamScalars adam_scalars(const AdamStep& s);
     (p, x, dy, dw, dbias))                                                                        \
   /* ---- matrix products ---- */                                                               \
   X(gemm, gemm, (const GemmParams& p, const float* a, const float* b, float* c), (p, a, b, c))    \
+  /* act: applied by the forward after the bias; the backward ignores it (dy arrives already */  \
+  /* multiplied by its derivative) but takes it so both run on the backend picked for the key */ \
   X(gemm, linear_forward,                                                                         \
-    (int n, int in_features, int out_features, const float* x, const float* w,                   \
-     const float* bias, float* y),                                                                \
-    (n, in_features, out_features, x, w, bias, y))                                                \
+    (int n, int in_features, int out_features, const FusedActivation& act, const float* x,       \
+     const float* w, const float* bias, float* y),                                                \
+    (n, in_features, out_features, act, x, w, bias, y))                                           \
   X(gemm, linear_backward,                                                                        \
-    (int n, int in_features, int out_features, const float* x, const float* w, const float* dy,  \
-     float* dx, float* dw, float* dbias),                                                         \
-    (n, in_features, out_features, x, w, dy, dx, dw, dbias))                                      \
+    (int n, int in_features, int out_features, const FusedActivation& act, const float* x,       \
+     const float* w, const float* dy, float* dx, float* dw, float* dbias),                        \
+    (n, in_features, out_features, act, x, w, dy, dx, dw, dbias))                                 \
   /* ---- pooling ---- */                                                                       \
   X(pool, max_pool2d_forward,                                                                     \
     (const Pool2dParams& p, const float* x, float* y, int32_t* argmax), (p, x, y, argmax))       \

@@ -1,6 +1,6 @@
 // The switch for fused activations (engine/ops.h) and the unfused composition the ops fall back
-// to: conv2d and batch_norm hand their activation to the kernel when fusion is on, and apply
-// relu() / leaky_relu() as a separate op when it is off.
+// to: conv2d, batch_norm and linear hand their activation to the kernel when fusion is on, and
+// apply relu() / leaky_relu() as a separate op when it is off.
 #include <cstdlib>
 #include <mutex>
 #include <string>
