@@ -10,7 +10,7 @@
 //   ops/pooling.cpp       max_pool2d, avg_pool2d, global_avg_pool2d
 //   ops/normalization.cpp batch_norm, dropout
 //   ops/linear.cpp        linear, matmul
-//   ops/fusion.cpp        the fused-activation switch
+//   ops/fusion.cpp        the fused-activation switch, add_relu
 //   ops/loss.cpp          cross_entropy, bce_with_logits, bce, mse
 #pragma once
 
@@ -57,13 +57,16 @@ Tensor log_softmax(const Tensor& x);
 // >= 0). The result and its gradients are those of the op followed by relu() or leaky_relu();
 // with fusion switched off (set_fused_activations(false), or WEFT_FUSION=off in the
 // environment, read once) the ops compute exactly that composition instead, which is how the
-// two are compared.
+// two are compared. add_relu (below) is relu(a + b) in one kernel under the same switch.
 inline FusedActivation fused_relu() { return {FusedActivation::Kind::relu, 0.0f}; }
 inline FusedActivation fused_leaky_relu(float negative_slope) {
   return {FusedActivation::Kind::leaky_relu, negative_slope};
 }
 void set_fused_activations(bool enabled);
 bool fused_activations();
+// relu(a + b) for a and b of one shape (a residual block's sum): one kernel forward, one
+// backward (both inputs get dy where the output is positive); add then relu with fusion off.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 // ---- convolution ----
 struct Conv2dOptions {

@@ -267,6 +267,17 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
   for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{257}, int64_t{100003}}) {
     list.add("sum n=" + std::to_string(n), cases::sum(n), 1e-4, 1e-5);
   }
+  // add_relu, a residual sum and its ReLU in one map: one element, tails of the float4 path,
+  // the grid-stride loop, and operands off 16-byte alignment (the one-float path). Exact: one
+  // rounded sum and a comparison, as add then relu.
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{4099}, int64_t{70001}}) {
+    list.add("add_relu_forward n=" + std::to_string(n), cases::add_relu_forward(n), 0.0, 0.0);
+  }
+  for (const std::vector<std::string>& names :
+       {std::vector<std::string>{"b"}, std::vector<std::string>{"a", "b", "y"}}) {
+    list.add("add_relu_forward n=1001" + shift_label(names, 1),
+             shifted(cases::add_relu_forward(1001), names, 1), 0.0, 0.0);
+  }
 }
 
 void add_softmax_cases(std::vector<OpCase>& all) {

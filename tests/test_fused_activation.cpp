@@ -1,11 +1,12 @@
 // Fused activations (kernels/params.h FusedActivation, engine/ops.h): ReLU and LeakyReLU applied
-// by the convolution's, the batch norm's and the linear layer's own kernels. Checked here on the
-// CPU: the kernels against hand-computed values and the reference definitions on every CPU
-// convolution path, the batch norm's and the linear layer's fused forward (and backward) against
-// the unfused composition bit for bit, the graphs that fusion shortens, and whole seed models
-// with fusion on and off (same loss, same gradients). The other backends are held to the CPU by
-// the op table's "+relu" and "+leaky_relu" cases (tests/backend_op_table.cpp), and the emulated
-// steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
+// by the convolution's, the batch norm's and the linear layer's own kernels, and add_relu (a
+// residual sum and its ReLU in one kernel). Checked here on the CPU: the kernels against
+// hand-computed values and the reference definitions on every CPU convolution path, the batch
+// norm's and the linear layer's fused forward (and backward) against the unfused composition
+// bit for bit, add_relu against add then relu, the graphs that fusion shortens, and whole seed
+// models with fusion on and off (same loss, same gradients). The other backends are held to the
+// CPU by the op table's "+relu", "+leaky_relu" and add_relu cases (tests/backend_op_table.cpp),
+// and the emulated steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -33,6 +35,7 @@
 #include "models/fashion_vgg.h"
 #include "models/image_classifier.h"
 #include "models/pair_cnn.h"
+#include "models/resnet.h"
 #include "tests/kernel_test_util.h"
 
 namespace {
@@ -427,4 +430,68 @@ TEST_CASE("fused activation: linear with an activation, fused and not", "[fusion
     INFO("output, then each parameter's gradient: " << i);
     CHECK(bitwise_equal(fused_values[i], plain_values[i]));
   }
+}
+
+TEST_CASE("fused activation: add_relu is add then relu in one op", "[fusion]") {
+  // The CPU kernel by hand: sums -2, -1, 1, 0 and NaN give 0 0 1 0 0 (relu's NaN is 0).
+  const std::vector<float> a = {1, -2, 0.5f, 3, std::nanf("")}, b = {-3, 1, 0.5f, -3, 1};
+  std::vector<float> y = nan_floats(5);
+  weft::cpu::add_relu_forward(5, a.data(), b.data(), y.data());
+  check_close("add_relu", y, std::vector<float>{0, 0, 1, 0, 0}, 0, 0);
+
+  // The op: values and both gradients as relu(a + b), one node instead of two. b is also used
+  // by a second branch, so its gradient accumulates from two places.
+  const Tensor ta = images({2, 3, 4, 4}, 11), tb = images({2, 3, 4, 4}, 12);
+  const Tensor dy = images({2, 3, 4, 4}, 13);
+  const auto run = [&](bool fused) {
+    const FusionSetting setting(fused);
+    Tensor pa = ta.detach(), pb = tb.detach();
+    pa.set_requires_grad(true);
+    pb.set_requires_grad(true);
+    const Tensor y = weft::add_relu(pa, pb);
+    const std::multiset<std::string> ops = graph_ops(y);  // before backward frees the graph
+    weft::sum(y * dy + pb).backward();
+    return std::make_tuple(y.to_vector<float>(), pa.grad().to_vector<float>(),
+                           pb.grad().to_vector<float>(), ops);
+  };
+  const auto [fy, fga, fgb, fops] = run(true);
+  const auto [py, pga, pgb, pops] = run(false);
+  CHECK(fops == std::multiset<std::string>{"add_relu"});
+  CHECK(pops == std::multiset<std::string>{"add", "relu"});
+  CHECK(bitwise_equal(fy, py));
+  CHECK(bitwise_equal(fga, pga));
+  CHECK(bitwise_equal(fgb, pgb));
+  // Not vacuous: some sums were clipped, so some gradients are 0.
+  int64_t zeros = 0;
+  for (float g : fga) zeros += g == 0.0f ? 1 : 0;
+  CHECK(zeros > 0);
+  CHECK(zeros < static_cast<int64_t>(fga.size()));
+}
+
+TEST_CASE("fused activation: a ResNet block's graph is shorter with fusion", "[fusion]") {
+  // conv -> BN+ReLU -> conv -> BN -> add+ReLU: 5 nodes fused, 7 without (two relus, one add).
+  weft::manual_seed(2);
+  models::BasicBlock block(4, 4, 1);
+  block.train();
+  const Tensor x = images({2, 4, 6, 6}, 3);
+  const auto ops = [&](bool fused) {
+    const FusionSetting setting(fused);
+    return graph_ops(block.forward(x));
+  };
+  CHECK(ops(true) ==
+        std::multiset<std::string>{"add_relu", "batch_norm", "batch_norm", "conv2d", "conv2d"});
+  CHECK(ops(false) == std::multiset<std::string>{"add", "batch_norm", "batch_norm", "conv2d",
+                                                 "conv2d", "relu", "relu"});
+  // A whole ResNet-18 step: fewer nodes with fusion on.
+  const auto model = models::make_image_classifier({"resnet18", 3, 16, 4});
+  const Tensor images16 = images({2, 3, 16, 16}, 4);
+  const auto count = [&](bool fused) {
+    const FusionSetting setting(fused);
+    return graph_ops((*model)(images16)).size();
+  };
+  const size_t fused_nodes = count(true), plain_nodes = count(false);
+  INFO("ResNet-18 nodes: " << fused_nodes << " fused, " << plain_nodes << " unfused");
+  // Each of the 8 blocks loses two nodes (bn1's relu; add and relu become add_relu), the stem's
+  // batch norm its relu.
+  CHECK(plain_nodes - fused_nodes == 8 * 2 + 1);
 }

@@ -127,6 +127,9 @@ class CpuBackend final : public Backend {
                       float* out) override {
     cpu::binary_forward(op, p, a, b, out);
   }
+  void add_relu_forward(int64_t count, const float* a, const float* b, float* y) override {
+    cpu::add_relu_forward(count, a, b, y);
+  }
   void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
                         int64_t reduced_count, float* reduced) override {
     cpu::reduce_broadcast(p, strides, grad, reduced_count, reduced);

@@ -233,6 +233,9 @@ class HandBackend : public Backend {
                       float* out) override {
     cuda::binary_forward(op, p, a, b, out, stream());
   }
+  void add_relu_forward(int64_t count, const float* a, const float* b, float* y) override {
+    cuda::add_relu_forward(count, a, b, y, stream());
+  }
   void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
                         int64_t reduced_count, float* reduced) override {
     cuda::reduce_broadcast(p, strides, grad, reduced_count, reduced, scratch(), stream());

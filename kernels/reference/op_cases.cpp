@@ -397,6 +397,14 @@ OpCall binary_forward(BinaryOp op, const BroadcastParams& p, int64_t a_count, in
           }};
 }
 
+OpCall add_relu_forward(int64_t count) {
+  return {Op::add_relu_forward,
+          {in("a", count), in("b", count), out("y", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.add_relu_forward(count, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
 OpCall reduce_broadcast(const BroadcastParams& p, bool onto_b, int64_t reduced_count) {
   int64_t grad_count = 1;
   for (int d = 0; d < p.ndim; ++d) grad_count *= p.out_shape[d];

@@ -139,6 +139,8 @@ OpCall activation_forward(Activation f, float alpha, int64_t count);
 OpCall activation_backward(Activation f, float alpha, int64_t count);
 // Divisors are kept away from zero, of both signs for division.
 OpCall binary_forward(BinaryOp op, const BroadcastParams& p, int64_t a_count, int64_t b_count);
+// a and b drawn from the same range, so about half the sums are negative (clamped to 0).
+OpCall add_relu_forward(int64_t count);
 // The gradient of the broadcast output summed onto operand b (onto_b) or a, whose element count
 // is reduced_count.
 OpCall reduce_broadcast(const BroadcastParams& p, bool onto_b, int64_t reduced_count);
