@@ -114,8 +114,10 @@ __device__ __forceinline__ const float* a_block_row(const float (*tile)[kRowFloa
 }
 
 // Minimum blocks per SM 1: with ptxas's default budget the variant with both operands
-// transposed in BF16 spilled 4 bytes at 80 registers; with this bound it takes 120 and spills
-// nothing (ptxas 13.0, sm_90).
+// transposed in BF16 spilled 4 bytes at 80 registers; with this bound it took 120 and spilled
+// nothing (ptxas 13.0, sm_90). With the fused activation in the epilogue the variants take 100
+// to 148 registers (the linear forward's, A plain and B transposed, 128 at TF32: 4 blocks per
+// SM where it had 5) and none spills (docs/kernels.md, static table).
 template <bool kTransA, bool kTransB, bool kBf16>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_tensor_core_kernel(Shape s, const float* a, const float* b, const float* column_bias,
