@@ -284,16 +284,18 @@ std::optional<Dispatch::Trial> Dispatch::gemm_trial(const GemmParams& p) {
                [p](Backend& b, const std::vector<float*>& s) { b.gemm(p, s[0], s[1], s[2]); }};
 }
 
-std::optional<Dispatch::Trial> Dispatch::linear_trial(int n, int in_features, int out_features) {
+std::optional<Dispatch::Trial> Dispatch::linear_trial(int n, int in_features, int out_features,
+                                                      const FusedActivation& act) {
   const size_t x = count(n, in_features), w = count(out_features, in_features);
   const size_t y = count(n, out_features), o = count(out_features);
   std::ostringstream key;
-  key << "linear N=" << n << " in=" << in_features << " out=" << out_features;
+  key << "linear N=" << n << " in=" << in_features << " out=" << out_features
+      << activation_suffix(act);
   return Trial{key.str(),
                {x, w, o, y, x, w, o},
-               [n, in_features, out_features](Backend& b, const std::vector<float*>& s) {
-                 b.linear_forward(n, in_features, out_features, s[0], s[1], s[2], s[3]);
-                 b.linear_backward(n, in_features, out_features, s[0], s[1], s[3], s[4], s[5],
+               [n, in_features, out_features, act](Backend& b, const std::vector<float*>& s) {
+                 b.linear_forward(n, in_features, out_features, act, s[0], s[1], s[2], s[3]);
+                 b.linear_backward(n, in_features, out_features, act, s[0], s[1], s[3], s[4], s[5],
                                    s[6]);
                }};
 }

@@ -150,7 +150,8 @@ class Dispatch final : public Backend {
   static std::optional<Trial> conv_transpose_trial(const ConvTranspose2dParams& p);
   static std::optional<Trial> batch_norm_trial(const BatchNormParams& p);
   static std::optional<Trial> gemm_trial(const GemmParams& p);
-  static std::optional<Trial> linear_trial(int n, int in_features, int out_features);
+  static std::optional<Trial> linear_trial(int n, int in_features, int out_features,
+                                           const FusedActivation& act);
   template <class... Rest>
   static std::optional<Trial> trial_for(Op, const Conv2dParams& p, const Rest&...) {
     return conv_trial(p);
@@ -169,9 +170,9 @@ class Dispatch final : public Backend {
   }
   template <class... Rest>
   static std::optional<Trial> trial_for(Op op, int n, int in_features, int out_features,
-                                        const Rest&...) {
+                                        const FusedActivation& act, const Rest&...) {
     if (op != Op::linear_forward && op != Op::linear_backward) return std::nullopt;
-    return linear_trial(n, in_features, out_features);
+    return linear_trial(n, in_features, out_features, act);
   }
   template <class... Args>
   static std::optional<Trial> trial_for(Op, const Args&...) {

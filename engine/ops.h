@@ -10,6 +10,7 @@
 //   ops/pooling.cpp       max_pool2d, avg_pool2d, global_avg_pool2d
 //   ops/normalization.cpp batch_norm, dropout
 //   ops/linear.cpp        linear, matmul
+//   ops/fusion.cpp        the fused-activation switch, add_relu
 //   ops/loss.cpp          cross_entropy, bce_with_logits, bce, mse
 #pragma once
 
@@ -51,17 +52,21 @@ Tensor softmax(const Tensor& x);
 Tensor log_softmax(const Tensor& x);
 
 // ---- fused activations ----
-// conv2d and batch_norm take an activation to apply to their own output in the same kernel (a
-// fused epilogue: kernels/params.h FusedActivation; relu, or leaky_relu with a slope >= 0). The
-// result and its gradients are those of the op followed by relu() or leaky_relu(); with fusion
-// switched off (set_fused_activations(false), or WEFT_FUSION=off in the environment, read once)
-// the ops compute exactly that composition instead, which is how the two are compared.
+// conv2d, batch_norm and linear take an activation to apply to their own output in the same
+// kernel (a fused epilogue: kernels/params.h FusedActivation; relu, or leaky_relu with a slope
+// >= 0). The result and its gradients are those of the op followed by relu() or leaky_relu();
+// with fusion switched off (set_fused_activations(false), or WEFT_FUSION=off in the
+// environment, read once) the ops compute exactly that composition instead, which is how the
+// two are compared. add_relu (below) is relu(a + b) in one kernel under the same switch.
 inline FusedActivation fused_relu() { return {FusedActivation::Kind::relu, 0.0f}; }
 inline FusedActivation fused_leaky_relu(float negative_slope) {
   return {FusedActivation::Kind::leaky_relu, negative_slope};
 }
 void set_fused_activations(bool enabled);
 bool fused_activations();
+// relu(a + b) for a and b of one shape (a residual block's sum): one kernel forward, one
+// backward (both inputs get dy where the output is positive); add then relu with fusion off.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 
 // ---- convolution ----
 struct Conv2dOptions {
@@ -112,6 +117,9 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* generator = n
 // ---- linear algebra ----
 // x [N, in], weight [out, in], bias [out] or undefined -> [N, out]
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
+// act(linear(x, weight, bias)) with the activation fused into the GEMM's epilogue.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const FusedActivation& activation);
 // a [M, K] x b [K, N] -> [M, N]
 Tensor matmul(const Tensor& a, const Tensor& b);
 

@@ -89,14 +89,16 @@ AdamScalars adam_scalars(const AdamStep& s);
     (p, x, dy, dw, dbias))                                                                        \
   /* ---- matrix products ---- */                                                               \
   X(gemm, gemm, (const GemmParams& p, const float* a, const float* b, float* c), (p, a, b, c))    \
+  /* act: applied by the forward after the bias; the backward ignores it (dy arrives already */  \
+  /* multiplied by its derivative) but takes it so both run on the backend picked for the key */ \
   X(gemm, linear_forward,                                                                         \
-    (int n, int in_features, int out_features, const float* x, const float* w,                   \
-     const float* bias, float* y),                                                                \
-    (n, in_features, out_features, x, w, bias, y))                                                \
+    (int n, int in_features, int out_features, const FusedActivation& act, const float* x,       \
+     const float* w, const float* bias, float* y),                                                \
+    (n, in_features, out_features, act, x, w, bias, y))                                           \
   X(gemm, linear_backward,                                                                        \
-    (int n, int in_features, int out_features, const float* x, const float* w, const float* dy,  \
-     float* dx, float* dw, float* dbias),                                                         \
-    (n, in_features, out_features, x, w, dy, dx, dw, dbias))                                      \
+    (int n, int in_features, int out_features, const FusedActivation& act, const float* x,       \
+     const float* w, const float* dy, float* dx, float* dw, float* dbias),                        \
+    (n, in_features, out_features, act, x, w, dy, dx, dw, dbias))                                 \
   /* ---- pooling ---- */                                                                       \
   X(pool, max_pool2d_forward,                                                                     \
     (const Pool2dParams& p, const float* x, float* y, int32_t* argmax), (p, x, y, argmax))       \
@@ -145,6 +147,10 @@ AdamScalars adam_scalars(const AdamStep& s);
   X(elementwise, binary_forward,                                                                  \
     (BinaryOp op, const BroadcastParams& p, const float* a, const float* b, float* out),          \
     (op, p, a, b, out))                                                                           \
+  /* y = max(a + b, 0), a and b of `count` elements each (a residual add and its ReLU); its */    \
+  /* backward is activation_backward(relu) read at y, shared by a and b */                       \
+  X(elementwise, add_relu_forward, (int64_t count, const float* a, const float* b, float* y),     \
+    (count, a, b, y))                                                                             \
   X(elementwise, reduce_broadcast,                                                                \
     (const BroadcastParams& p, const int64_t* strides, const float* grad,                         \
      int64_t reduced_count, float* reduced),                                                      \
@@ -240,7 +246,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 50, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 51, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

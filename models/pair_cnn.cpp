@@ -58,8 +58,9 @@ Tensor ConvTrunk::forward(const Tensor& x) const {
                  : convs[i]->forward(h, fused_relu());
     h = max_pool2d(h, Pool2dOptions{});
   }
-  h = fc1->forward(h.flatten(1));
-  return bn_fc1 ? bn_fc1->forward(h, fused_relu()) : relu(h);
+  // fc1 -> [bn] -> ReLU, the ReLU fused into the last of the two.
+  h = h.flatten(1);
+  return bn_fc1 ? bn_fc1->forward(fc1->forward(h), fused_relu()) : fc1->forward(h, fused_relu());
 }
 
 void PairModel::check_photo(const Tensor& photo, const char* which) const {

@@ -61,7 +61,7 @@ Tensor BasicBlock::forward(const Tensor& x) {
   Tensor out = bn1->forward(conv1->forward(x), fused_relu());
   out = bn2->forward(conv2->forward(out));
   const Tensor identity = downsample ? downsample->forward(x) : x;
-  return relu(out + identity);
+  return add_relu(out, identity);  // relu(out + identity) in one kernel (engine/ops.h)
 }
 
 Bottleneck::Bottleneck(int in_planes, int planes, int stride) {
@@ -80,7 +80,7 @@ Tensor Bottleneck::forward(const Tensor& x) {
   out = bn2->forward(conv2->forward(out), fused_relu());
   out = bn3->forward(conv3->forward(out));
   const Tensor identity = downsample ? downsample->forward(x) : x;
-  return relu(out + identity);
+  return add_relu(out, identity);  // relu(out + identity) in one kernel (engine/ops.h)
 }
 
 ResNet::ResNet(ResNetBlock block, std::array<int, 4> blocks, const ResNetOptions& options)

@@ -267,6 +267,17 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
   for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{257}, int64_t{100003}}) {
     list.add("sum n=" + std::to_string(n), cases::sum(n), 1e-4, 1e-5);
   }
+  // add_relu, a residual sum and its ReLU in one map: one element, tails of the float4 path,
+  // the grid-stride loop, and operands off 16-byte alignment (the one-float path). Exact: one
+  // rounded sum and a comparison, as add then relu.
+  for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{4099}, int64_t{70001}}) {
+    list.add("add_relu_forward n=" + std::to_string(n), cases::add_relu_forward(n), 0.0, 0.0);
+  }
+  for (const std::vector<std::string>& names :
+       {std::vector<std::string>{"b"}, std::vector<std::string>{"a", "b", "y"}}) {
+    list.add("add_relu_forward n=1001" + shift_label(names, 1),
+             shifted(cases::add_relu_forward(1001), names, 1), 0.0, 0.0);
+  }
 }
 
 void add_softmax_cases(std::vector<OpCase>& all) {
@@ -576,6 +587,30 @@ void add_gemm_cases(std::vector<OpCase>& all) {
              cases::linear_backward(l.n, l.in, l.out, l.dx, l.dw), backward.abs, backward.rel);
   }
   add_tensor_core_cases(list);
+
+  // The forward's fused activation (the backward ignores it): ReLU after a biased layer on the
+  // Fashion CNN's 10816 -> 32 (split along k by the hand kernel: the activation in the slices'
+  // epilogue) and its 32 -> 10 head shape, LeakyReLU(0.2) without a bias, and the tensor-core
+  // epilogue at tf32 and bf16.
+  struct FusedLinear {
+    int n, in, out;
+    bool bias;
+    weft::FusedActivation act;
+    MathPrecision precision;
+  };
+  for (const FusedLinear& l : {FusedLinear{2, 10816, 32, true, kRelu, MathPrecision::fp32},
+                               FusedLinear{64, 32, 10, true, kRelu, MathPrecision::fp32},
+                               FusedLinear{33, 100, 70, false, kLeaky, MathPrecision::fp32},
+                               FusedLinear{64, 32, 10, true, kRelu, MathPrecision::tf32},
+                               FusedLinear{5, 65, 129, false, kLeaky, MathPrecision::bf16}}) {
+    std::ostringstream name;
+    name << "linear_forward " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")
+         << (l.act.kind == weft::FusedActivation::Kind::relu ? " +relu" : " +leaky_relu(0.2)");
+    if (l.precision != MathPrecision::fp32) name << " at " << weft::precision_name(l.precision);
+    const Tolerance forward = product_tolerance(l.in);
+    list.add(name.str(), cases::linear_forward(l.n, l.in, l.out, l.bias, l.act), forward.abs,
+             forward.rel, l.precision);
+  }
 }
 
 weft::Conv2dParams conv_params(int batch, int in_channels, int in_h, int in_w, int out_channels,

@@ -327,7 +327,7 @@ TEST_CASE("autotune: the hand kernel wins where it is faster; every measured gro
   bn.batch = 4;
   bn.channels = 3;
   dispatch.batch_norm_forward_eval(bn, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-  dispatch.linear_backward(4, 5, 6, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  dispatch.linear_backward(4, 5, 6, {}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
   weft::GemmParams g;
   g.m = g.n = g.k = 8;
   dispatch.gemm(g, nullptr, nullptr, nullptr);

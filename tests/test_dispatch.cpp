@@ -76,7 +76,7 @@ TEST_CASE("dispatch: routes each family as the kernel choice says") {
   SECTION("hand runs every family on the hand backend, without measuring") {
     weft::set_kernel_choice(KernelChoice::hand);
     dispatch.conv2d_forward(conv, nullptr, nullptr, nullptr, nullptr);
-    dispatch.linear_forward(2, 3, 4, nullptr, nullptr, nullptr, nullptr);
+    dispatch.linear_forward(2, 3, 4, {}, nullptr, nullptr, nullptr, nullptr);
     dispatch.batch_norm_forward_train(bn, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr,
                                       nullptr, nullptr);
     dispatch.max_pool2d_forward(weft::Pool2dParams{}, nullptr, nullptr, nullptr);
@@ -118,7 +118,7 @@ TEST_CASE("dispatch: routes each family as the kernel choice says") {
     dispatch.dropout_forward(dp, nullptr, nullptr);
     dispatch.dropout_backward(dp, nullptr, nullptr);
     dispatch.max_pool2d_forward(weft::Pool2dParams{}, nullptr, nullptr, nullptr);
-    dispatch.linear_backward(2, 3, 4, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+    dispatch.linear_backward(2, 3, 4, {}, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
     CHECK(hand.calls ==
           std::vector<std::string>{"dropout_forward", "dropout_backward", "max_pool2d_forward"});
     CHECK(vendor.calls == std::vector<std::string>{"linear_backward"});

@@ -1,16 +1,20 @@
 // Fused activations (kernels/params.h FusedActivation, engine/ops.h): ReLU and LeakyReLU applied
-// by the convolution's and the batch norm's own kernels. Checked here on the CPU: the kernels
-// against hand-computed values and the reference definitions on every CPU convolution path, the
-// batch norm's fused forward and backward against the unfused composition bit for bit, and whole
-// seed models with fusion on and off (same loss, same gradients). The other backends are held
-// to the CPU by the op table's "+relu" and "+leaky_relu" cases (tests/backend_op_table.cpp), and
-// the emulated steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
+// by the convolution's, the batch norm's and the linear layer's own kernels, and add_relu (a
+// residual sum and its ReLU in one kernel). Checked here on the CPU: the kernels against
+// hand-computed values and the reference definitions on every CPU convolution path, the batch
+// norm's and the linear layer's fused forward (and backward) against the unfused composition
+// bit for bit, add_relu against add then relu, the graphs that fusion shortens, and whole seed
+// models with fusion on and off (same loss, same gradients). The other backends are held to the
+// CPU by the op table's "+relu", "+leaky_relu" and add_relu cases (tests/backend_op_table.cpp),
+// and the emulated steps' launch budgets (tests/test_models_emu.cpp) count what fusion saves.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "engine/autograd.h"
@@ -21,6 +25,7 @@
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/reference/conv.h"
 #include "kernels/selection.h"
 #include "models/apparel_cnn.h"
@@ -30,6 +35,7 @@
 #include "models/fashion_vgg.h"
 #include "models/image_classifier.h"
 #include "models/pair_cnn.h"
+#include "models/resnet.h"
 #include "tests/kernel_test_util.h"
 
 namespace {
@@ -341,4 +347,152 @@ TEST_CASE("fused activation: a leaky_relu slope below 0 is refused", "[fusion]")
   const Tensor w = images({1, 1, 3, 3}, 2);
   CHECK_THROWS_WITH(weft::conv2d(x, w, Tensor(), {}, weft::fused_leaky_relu(-0.5f)),
                     Catch::Contains("slope >= 0") && Catch::Contains("-0.5"));
+}
+
+TEST_CASE("fused activation: CPU linear fused equals linear then the activation", "[fusion]") {
+  // By hand: x [1, 2] = (1, 2), w [3, 2] = rows (1, 1), (-1, 0), (2, -3), bias (0, -1, 1) give
+  // 3, -2, -3; relu 3 0 0, leaky_relu(0.1) 3 -0.2 -0.3.
+  const std::vector<float> x = {1, 2}, w = {1, 1, -1, 0, 2, -3}, bias = {0, -1, 1};
+  std::vector<float> y = nan_floats(3);
+  weft::cpu::linear_forward(1, 2, 3, x.data(), w.data(), bias.data(), y.data(), kRelu);
+  check_close("relu", y, std::vector<float>{3, 0, 0}, 0, 0);
+  y = nan_floats(3);
+  weft::cpu::linear_forward(1, 2, 3, x.data(), w.data(), bias.data(), y.data(), kLeaky);
+  check_close("leaky_relu", y, std::vector<float>{3, -0.2f, -0.3f}, 1e-7, 1e-6);
+
+  // Larger, with and without a bias: the fused epilogue against linear then the activation.
+  const int n = 7, in = 19, out = 13;
+  const std::vector<float> xs = random_floats(int64_t{n} * in, 31);
+  const std::vector<float> ws = random_floats(int64_t{out} * in, 32);
+  const std::vector<float> bs = random_floats(out, 33);
+  for (const FusedActivation& act : {kRelu, kLeaky}) {
+    for (const bool with_bias : {true, false}) {
+      INFO((act.kind == FusedActivation::Kind::relu ? "relu" : "leaky_relu")
+           << (with_bias ? "" : " no bias"));
+      const float* b = with_bias ? bs.data() : nullptr;
+      std::vector<float> plain(static_cast<size_t>(n * out)), want(plain.size());
+      weft::cpu::linear_forward(n, in, out, xs.data(), ws.data(), b, plain.data());
+      weft::cpu::activation_forward(act.kind == FusedActivation::Kind::relu
+                                        ? weft::Activation::relu
+                                        : weft::Activation::leaky_relu,
+                                    act.alpha, n * out, plain.data(), want.data());
+      std::vector<float> got = nan_floats(n * out);
+      weft::cpu::linear_forward(n, in, out, xs.data(), ws.data(), b, got.data(), act);
+      CHECK(bitwise_equal(got, want));
+      CHECK_FALSE(bitwise_equal(got, plain));
+    }
+  }
+}
+
+namespace {
+
+// The names of the ops recorded from `y` back to the leaves, each node once, sorted.
+std::multiset<std::string> graph_ops(const Tensor& y) {
+  std::multiset<std::string> names;
+  std::set<const weft::Node*> seen;
+  std::vector<std::shared_ptr<weft::Node>> todo = {y.grad_fn()};
+  while (!todo.empty()) {
+    const std::shared_ptr<weft::Node> node = todo.back();
+    todo.pop_back();
+    if (node == nullptr || !seen.insert(node.get()).second) continue;
+    names.insert(node->name);
+    for (const Tensor& input : node->inputs) {
+      if (input.defined()) todo.push_back(input.grad_fn());
+    }
+  }
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("fused activation: linear with an activation, fused and not", "[fusion]") {
+  // Sequential fuses a Linear and the ReLU after it into one node; the values and gradients are
+  // those of linear then relu.
+  weft::manual_seed(5);
+  nn::Sequential net({std::make_shared<nn::Linear>(6, 5), std::make_shared<nn::ReLU>(),
+                      std::make_shared<nn::Linear>(5, 4), std::make_shared<nn::LeakyReLU>(0.1f)});
+  const Tensor x = images({3, 6}, 8);
+  const auto run = [&](bool fused) {
+    const FusionSetting setting(fused);
+    net.zero_grad();
+    const Tensor y = net.forward(x);
+    const std::multiset<std::string> ops = graph_ops(y);  // before backward frees the graph
+    weft::sum(y).backward();
+    std::vector<std::vector<float>> values = {y.to_vector<float>()};
+    for (const Tensor& p : net.parameters()) values.push_back(p.grad().to_vector<float>());
+    return std::make_pair(values, ops);
+  };
+  const auto [fused_values, fused_ops] = run(true);
+  const auto [plain_values, plain_ops] = run(false);
+  CHECK(fused_ops == std::multiset<std::string>{"linear+activation", "linear+activation"});
+  CHECK(plain_ops == std::multiset<std::string>{"leaky_relu", "linear", "linear", "relu"});
+  REQUIRE(fused_values.size() == plain_values.size());
+  for (size_t i = 0; i < fused_values.size(); ++i) {
+    INFO("output, then each parameter's gradient: " << i);
+    CHECK(bitwise_equal(fused_values[i], plain_values[i]));
+  }
+}
+
+TEST_CASE("fused activation: add_relu is add then relu in one op", "[fusion]") {
+  // The CPU kernel by hand: sums -2, -1, 1, 0 and NaN give 0 0 1 0 0 (relu's NaN is 0).
+  const std::vector<float> a = {1, -2, 0.5f, 3, std::nanf("")}, b = {-3, 1, 0.5f, -3, 1};
+  std::vector<float> y = nan_floats(5);
+  weft::cpu::add_relu_forward(5, a.data(), b.data(), y.data());
+  check_close("add_relu", y, std::vector<float>{0, 0, 1, 0, 0}, 0, 0);
+
+  // The op: values and both gradients as relu(a + b), one node instead of two. b is also used
+  // by a second branch, so its gradient accumulates from two places.
+  const Tensor ta = images({2, 3, 4, 4}, 11), tb = images({2, 3, 4, 4}, 12);
+  const Tensor dy = images({2, 3, 4, 4}, 13);
+  const auto run = [&](bool fused) {
+    const FusionSetting setting(fused);
+    Tensor pa = ta.detach(), pb = tb.detach();
+    pa.set_requires_grad(true);
+    pb.set_requires_grad(true);
+    const Tensor y = weft::add_relu(pa, pb);
+    const std::multiset<std::string> ops = graph_ops(y);  // before backward frees the graph
+    weft::sum(y * dy + pb).backward();
+    return std::make_tuple(y.to_vector<float>(), pa.grad().to_vector<float>(),
+                           pb.grad().to_vector<float>(), ops);
+  };
+  const auto [fy, fga, fgb, fops] = run(true);
+  const auto [py, pga, pgb, pops] = run(false);
+  CHECK(fops == std::multiset<std::string>{"add_relu"});
+  CHECK(pops == std::multiset<std::string>{"add", "relu"});
+  CHECK(bitwise_equal(fy, py));
+  CHECK(bitwise_equal(fga, pga));
+  CHECK(bitwise_equal(fgb, pgb));
+  // Not vacuous: some sums were clipped, so some gradients are 0.
+  int64_t zeros = 0;
+  for (float g : fga) zeros += g == 0.0f ? 1 : 0;
+  CHECK(zeros > 0);
+  CHECK(zeros < static_cast<int64_t>(fga.size()));
+}
+
+TEST_CASE("fused activation: a ResNet block's graph is shorter with fusion", "[fusion]") {
+  // conv -> BN+ReLU -> conv -> BN -> add+ReLU: 5 nodes fused, 7 without (two relus, one add).
+  weft::manual_seed(2);
+  models::BasicBlock block(4, 4, 1);
+  block.train();
+  const Tensor x = images({2, 4, 6, 6}, 3);
+  const auto ops = [&](bool fused) {
+    const FusionSetting setting(fused);
+    return graph_ops(block.forward(x));
+  };
+  CHECK(ops(true) ==
+        std::multiset<std::string>{"add_relu", "batch_norm", "batch_norm", "conv2d", "conv2d"});
+  CHECK(ops(false) == std::multiset<std::string>{"add", "batch_norm", "batch_norm", "conv2d",
+                                                 "conv2d", "relu", "relu"});
+  // A whole ResNet-18 step: fewer nodes with fusion on.
+  const auto model = models::make_image_classifier({"resnet18", 3, 16, 4});
+  const Tensor images16 = images({2, 3, 16, 16}, 4);
+  const auto count = [&](bool fused) {
+    const FusionSetting setting(fused);
+    return graph_ops((*model)(images16)).size();
+  };
+  const size_t fused_nodes = count(true), plain_nodes = count(false);
+  INFO("ResNet-18 nodes: " << fused_nodes << " fused, " << plain_nodes << " unfused");
+  // Each of the 8 blocks loses two nodes (bn1's relu; add and relu become add_relu), the stem's
+  // batch norm its relu.
+  CHECK(plain_nodes - fused_nodes == 8 * 2 + 1);
 }

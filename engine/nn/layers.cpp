@@ -81,6 +81,10 @@ Linear::Linear(int in_features, int out_features, bool has_bias) {
 
 Tensor Linear::forward(const Tensor& x) { return linear(x, weight, bias); }
 
+Tensor Linear::forward(const Tensor& x, const FusedActivation& act) {
+  return linear(x, weight, bias, act);
+}
+
 MaxPool2d::MaxPool2d(int kernel, int stride, int padding) {
   options.kernel_h = options.kernel_w = kernel;
   options.stride_h = options.stride_w = stride > 0 ? stride : kernel;

@@ -70,6 +70,8 @@ class Linear : public Module {
  public:
   Linear(int in_features, int out_features, bool bias = true);
   Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x, const FusedActivation& act) override;
+  bool fuses_activation() const override { return true; }
   std::string type_name() const override { return "Linear"; }
   Tensor weight, bias;  // [out, in], [out]
 };

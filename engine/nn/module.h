@@ -32,8 +32,9 @@ class Module {
   Tensor operator()(const Tensor& input) { return forward(input); }
 
   // act(forward(input)): the forward followed by relu or leaky_relu. Modules whose op takes the
-  // activation into its own kernel (Conv2d, BatchNorm: engine/ops.h "fused activations") say so
-  // in fuses_activation() and override this; the default runs the activation as its own op.
+  // activation into its own kernel (Conv2d, BatchNorm, Linear: engine/ops.h "fused activations")
+  // say so in fuses_activation() and override this; the default runs the activation as its own
+  // op.
   // Sequential uses it for a fusing module followed by a ReLU or LeakyReLU module.
   virtual Tensor forward(const Tensor& input, const FusedActivation& act);
   virtual bool fuses_activation() const { return false; }

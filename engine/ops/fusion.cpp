@@ -1,6 +1,7 @@
 // The switch for fused activations (engine/ops.h) and the unfused composition the ops fall back
-// to: conv2d and batch_norm hand their activation to the kernel when fusion is on, and apply
-// relu() / leaky_relu() as a separate op when it is off.
+// to: conv2d, batch_norm and linear hand their activation to the kernel when fusion is on, and
+// apply relu() / leaky_relu() as a separate op when it is off. Also add_relu, the residual sum
+// and its ReLU as one op, under the same switch.
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -31,6 +32,26 @@ bool fused_activations() {
     fusion_setting = text == "on" || text == "1" ? 1 : 0;
   }
   return fusion_setting == 1;
+}
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  const char* op = "add_relu";
+  // Operands that broadcast (not a residual sum) take the composition, which handles them.
+  if (!fused_activations() || a.shape() != b.shape()) return relu(add(a, b));
+  ops_detail::check_float(a, op, "left operand");
+  ops_detail::check_float(b, op, "right operand");
+  ops_detail::check_same_device({a, b}, op);
+  Tensor y = Tensor::empty_like(a);
+  dispatch(a.device())
+      .add_relu_forward(a.numel(), a.data<float>(), b.data<float>(), y.data<float>());
+  const Tensor y_saved = y.detach();
+  record(y, op, {a, b}, [=](const Tensor& g) {
+    // d/da = d/db = dy where y > 0: relu's backward read at y, one gradient for both inputs
+    // (as add's backward hands g itself to both).
+    const Tensor gx = ops_detail::activation_gradient(g, y_saved, fused_relu());
+    return std::vector<Tensor>{gx, gx};
+  });
+  return y;
 }
 
 namespace ops_detail {

@@ -49,12 +49,13 @@ class CpuBackend final : public Backend {
   void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {
     cpu::gemm(p, a, b, c);
   }
-  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                      const float* bias, float* y) override {
-    cpu::linear_forward(n, in_features, out_features, x, w, bias, y);
+  void linear_forward(int n, int in_features, int out_features, const FusedActivation& act,
+                      const float* x, const float* w, const float* bias, float* y) override {
+    cpu::linear_forward(n, in_features, out_features, x, w, bias, y, act);
   }
-  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
-                       const float* dy, float* dx, float* dw, float* dbias) override {
+  void linear_backward(int n, int in_features, int out_features, const FusedActivation&,
+                       const float* x, const float* w, const float* dy, float* dx, float* dw,
+                       float* dbias) override {
     cpu::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias);
   }
 
@@ -125,6 +126,9 @@ class CpuBackend final : public Backend {
   void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
                       float* out) override {
     cpu::binary_forward(op, p, a, b, out);
+  }
+  void add_relu_forward(int64_t count, const float* a, const float* b, float* y) override {
+    cpu::add_relu_forward(count, a, b, y);
   }
   void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
                         int64_t reduced_count, float* reduced) override {

@@ -218,6 +218,14 @@ void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const
   }
 }
 
+void add_relu_forward(int64_t count, const float* a, const float* b, float* y) {
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+  for (int64_t i = 0; i < count; ++i) {
+    const float sum = a[i] + b[i];
+    y[i] = sum > 0.0f ? sum : 0.0f;
+  }
+}
+
 void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
                       int64_t reduced_count, float* reduced) {
   fill(reduced_count, 0.0f, reduced);

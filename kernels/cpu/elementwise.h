@@ -22,6 +22,9 @@ void activation_backward(Activation f, float alpha, int64_t count, const float* 
 void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
                     float* out);
 
+// y[i] = max(a[i] + b[i], 0) (NaN gives 0, as relu does): add then relu in one pass.
+void add_relu_forward(int64_t count, const float* a, const float* b, float* y);
+
 // Reduce a gradient over the broadcast dimensions: reduced[j] = sum of grad[i] over the i
 // that map to j through `strides` (the a_strides or b_strides of the forward). `reduced` has
 // as many elements as the input it belongs to and is overwritten.

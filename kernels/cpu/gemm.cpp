@@ -70,19 +70,20 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c) {
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y) {
+                    const float* bias, float* y, const FusedActivation& act) {
   GemmParams p;
   p.m = n;
   p.n = out_features;
   p.k = in_features;
   p.trans_b = true;
   gemm(p, x, w, y);
-  if (!bias) return;
+  if (!bias && !act.active()) return;
+  // The epilogue: bias and activation in one pass over y.
   const int64_t count = static_cast<int64_t>(n) * out_features;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (int i = 0; i < n; ++i) {
     float* row = y + static_cast<int64_t>(i) * out_features;
-    for (int j = 0; j < out_features; ++j) row[j] += bias[j];
+    for (int j = 0; j < out_features; ++j) row[j] = act.apply(bias ? row[j] + bias[j] : row[j]);
   }
 }
 

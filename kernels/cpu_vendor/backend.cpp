@@ -59,13 +59,14 @@ class CpuVendorBackend final : public PartialBackend {
   void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {
     onednn::gemm(p, a, b, c);  // dnnl_sgemm: no plan, nothing shared
   }
-  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                      const float* bias, float* y) override {
+  void linear_forward(int n, int in_features, int out_features, const FusedActivation& act,
+                      const float* x, const float* w, const float* bias, float* y) override {
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::linear_forward(n, in_features, out_features, x, w, bias, y);
+    onednn::linear_forward(n, in_features, out_features, x, w, bias, y, act);
   }
-  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
-                       const float* dy, float* dx, float* dw, float* dbias) override {
+  void linear_backward(int n, int in_features, int out_features, const FusedActivation&,
+                       const float* x, const float* w, const float* dy, float* dx, float* dw,
+                       float* dbias) override {
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
     onednn::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias);
   }

@@ -1,7 +1,10 @@
 // The oneDNN context (context.h): engine and stream, the plan cache, running a plan with its
-// layout reorders (counted in the runtime counters), and the version string.
+// layout reorders (counted in the runtime counters), the fused-activation post-op, and the
+// version string.
 #include "kernels/cpu_vendor/context.h"
 
+#include <bit>
+#include <cstdint>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -89,6 +92,21 @@ dnnl::memory::desc plain_matrix(int64_t rows, int64_t cols) {
 }
 dnnl::memory::desc any_layout(const dnnl::memory::dims& dims) {
   return {dims, dnnl::memory::data_type::f32, dnnl::memory::format_tag::any};
+}
+
+dnnl::primitive_attr activation_attr(const FusedActivation& act) {
+  dnnl::primitive_attr attr;
+  if (act.active()) {
+    dnnl::post_ops ops;
+    const float alpha = act.kind == FusedActivation::Kind::relu ? 0.0f : act.alpha;
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, alpha, 0.0f);
+    attr.set_post_ops(ops);
+  }
+  return attr;
+}
+
+int64_t activation_key(const FusedActivation& act) {
+  return static_cast<int64_t>(act.kind) << 32 | int64_t{std::bit_cast<uint32_t>(act.alpha)};
 }
 
 std::string version() {

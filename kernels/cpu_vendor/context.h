@@ -12,6 +12,8 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "kernels/params.h"
+
 namespace weft::onednn {
 
 // One memory argument of a plan's primitive.
@@ -88,5 +90,11 @@ dnnl::memory::desc plain_vector(int64_t n);
 dnnl::memory::desc plain_matrix(int64_t rows, int64_t cols);
 // A layout oneDNN chooses.
 dnnl::memory::desc any_layout(const dnnl::memory::dims& dims);
+
+// A forward's fused activation (kernels/params.h) as a oneDNN eltwise post-op: eltwise_relu with
+// alpha is x > 0 ? x : alpha * x, i.e. relu (alpha 0) and leaky_relu alike. No post-op for none.
+dnnl::primitive_attr activation_attr(const FusedActivation& act);
+// The activation as one element of a PlanKey: its kind and its slope's bits.
+int64_t activation_key(const FusedActivation& act);
 
 }  // namespace weft::onednn

@@ -23,7 +23,6 @@
 // (kernels/cpu/conv.h), which define what such a call writes; oneDNN rejects some of them.
 #include "kernels/cpu/conv.h"
 
-#include <bit>
 #include <cstdint>
 #include <vector>
 
@@ -70,21 +69,7 @@ PlanKey conv_key(Pass pass, const Conv2dParams& p, bool bias) {
           p.dilation_h,
           p.dilation_w,
           bias ? 1 : 0,
-          static_cast<int64_t>(p.activation.kind),
-          static_cast<int64_t>(std::bit_cast<uint32_t>(p.activation.alpha))};
-}
-
-// The forward's fused activation as a oneDNN post-op: eltwise_relu with alpha is
-// x > 0 ? x : alpha * x, i.e. relu (alpha 0) and leaky_relu alike.
-dnnl::primitive_attr activation_attr(const FusedActivation& act) {
-  dnnl::primitive_attr attr;
-  if (act.active()) {
-    dnnl::post_ops ops;
-    const float alpha = act.kind == FusedActivation::Kind::relu ? 0.0f : act.alpha;
-    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, alpha, 0.0f);
-    attr.set_post_ops(ops);
-  }
-  return attr;
+          activation_key(p.activation)};
 }
 
 dnnl::convolution_forward::primitive_desc forward_pd(const dnnl::engine& engine, const ConvShape& s,

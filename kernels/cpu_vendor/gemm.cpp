@@ -1,6 +1,9 @@
 // GEMM and the linear layer through oneDNN (onednn.h): GEMM is dnnl_sgemm (row-major, like
 // GemmParams); the linear layer is the inner-product primitive on weft's plain layouts
-// (x [n, in], w [out, in], y [n, out]: oneDNN's nc / oi / nc, so nothing is reordered).
+// (x [n, in], w [out, in], y [n, out]: oneDNN's nc / oi / nc, so nothing is reordered). The
+// forward's fused activation is an eltwise post-op of the inner product (context.h
+// activation_attr), part of the plan's key; the backward takes dy already multiplied by the
+// activation's derivative (the engine does that from y).
 //
 // Shapes with a zero dimension have nothing to multiply; the hand kernels (kernels/cpu/gemm.h)
 // handle them, since oneDNN rejects zero-sized primitives for some passes.
@@ -16,8 +19,10 @@
 namespace weft::onednn {
 namespace {
 
-PlanKey linear_key(Pass pass, int n, int in_features, int out_features, bool bias) {
-  return {static_cast<int64_t>(pass), n, in_features, out_features, bias ? 1 : 0};
+PlanKey linear_key(Pass pass, int n, int in_features, int out_features, bool bias,
+                   const FusedActivation& act = {}) {
+  return {static_cast<int64_t>(pass), n, in_features, out_features, bias ? 1 : 0,
+          activation_key(act)};
 }
 
 struct LinearDescs {
@@ -30,11 +35,13 @@ LinearDescs linear_descs(int n, int in_features, int out_features) {
 }
 
 dnnl::inner_product_forward::primitive_desc forward_pd(const dnnl::engine& engine,
-                                                       const LinearDescs& d, bool bias) {
+                                                       const LinearDescs& d, bool bias,
+                                                       const FusedActivation& act = {}) {
+  const dnnl::primitive_attr attr = activation_attr(act);
   if (bias) {
-    return {{dnnl::prop_kind::forward_training, d.src, d.weights, d.bias, d.dst}, engine};
+    return {{dnnl::prop_kind::forward_training, d.src, d.weights, d.bias, d.dst}, attr, engine};
   }
-  return {{dnnl::prop_kind::forward_training, d.src, d.weights, d.dst}, engine};
+  return {{dnnl::prop_kind::forward_training, d.src, d.weights, d.dst}, attr, engine};
 }
 
 void add_arg(Plan& plan, const dnnl::engine& engine, int id, bool output,
@@ -42,9 +49,10 @@ void add_arg(Plan& plan, const dnnl::engine& engine, int id, bool output,
   plan.args.push_back(plan_arg(engine, id, output, plain, wanted));
 }
 
-Plan forward_plan(const dnnl::engine& engine, int n, int in_features, int out_features, bool bias) {
+Plan forward_plan(const dnnl::engine& engine, int n, int in_features, int out_features, bool bias,
+                  const FusedActivation& act) {
   const LinearDescs d = linear_descs(n, in_features, out_features);
-  const auto pd = forward_pd(engine, d, bias);
+  const auto pd = forward_pd(engine, d, bias, act);
   Plan plan;
   plan.primitive = dnnl::inner_product_forward(pd);
   add_arg(plan, engine, DNNL_ARG_SRC, false, d.src, pd.src_desc());
@@ -99,16 +107,16 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c) {
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y) {
+                    const float* bias, float* y, const FusedActivation& act) {
   if (n == 0 || in_features == 0 || out_features == 0) {
-    cpu::linear_forward(n, in_features, out_features, x, w, bias, y);
+    cpu::linear_forward(n, in_features, out_features, x, w, bias, y, act);
     return;
   }
   Context& ctx = context();
   const bool has_bias = bias != nullptr;
-  Plan& plan =
-      ctx.plan(linear_key(Pass::linear_forward, n, in_features, out_features, has_bias),
-               [&] { return forward_plan(ctx.engine(), n, in_features, out_features, has_bias); });
+  Plan& plan = ctx.plan(
+      linear_key(Pass::linear_forward, n, in_features, out_features, has_bias, act),
+      [&] { return forward_plan(ctx.engine(), n, in_features, out_features, has_bias, act); });
   if (has_bias) {
     ctx.run(plan, {x, w, bias, y});
   } else {

@@ -72,8 +72,9 @@ void batch_norm_backward_eval(const BatchNormParams& p, const float* dy, const f
 
 // ---- matrix products (gemm.cpp) ----
 void gemm(const GemmParams& p, const float* a, const float* b, float* c);
+// y = act(x w^T + bias), the activation a post-op of the inner product.
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y);
+                    const float* bias, float* y, const FusedActivation& act = {});
 void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
                      const float* dy, float* dx, float* dw, float* dbias);
 

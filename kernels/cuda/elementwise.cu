@@ -1,7 +1,8 @@
 // Hand-written CUDA kernels for elementwise work (declared in elementwise.h).
 //
-// Map kernels (activations forward and backward, same-shape binary arithmetic, affine, scale_by,
-// axpy, fill): UnaryMap / BinaryMap / FillMap below, run by for_each_vectorised (common.h).
+// Map kernels (activations forward and backward, same-shape binary arithmetic, add_relu, affine,
+// scale_by, axpy, fill): UnaryMap / BinaryMap / FillMap below, run by for_each_vectorised
+// (common.h).
 //   When every array the map touches is 16-byte aligned, for_each_quad_kernel: thread t of a
 //   grid of T threads handles elements 4q .. 4q + 3 for q = t, t + T, ... < count / 4 with one
 //   float4 load per input and one float4 store (a warp moves 512 contiguous bytes per access),
@@ -115,6 +116,14 @@ struct ScaleFn {
 struct AxpyFn {  // y + alpha * x, with the map's a = x and b = out = y
   float alpha;
   __device__ float operator()(float x, float y) const { return y + alpha * x; }
+};
+// A residual add and its ReLU in one map: the sum rounded to float first, then the same
+// comparison as Relu, so the result equals add then relu bit for bit.
+struct AddRelu {
+  __device__ float operator()(float a, float b) const {
+    const float sum = a + b;
+    return sum > 0.0f ? sum : 0.0f;
+  }
 };
 
 // ---- maps: element i, or elements 4q .. 4q + 3 as float4 (for_each_vectorised, common.h) -------
@@ -343,6 +352,11 @@ void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const
     case BinaryOp::mul: broadcast_binary(Mul{}, p, a, b, out, stream); break;
     case BinaryOp::div: broadcast_binary(Div{}, p, a, b, out, stream); break;
   }
+}
+
+void add_relu_forward(int64_t count, const float* a, const float* b, float* y,
+                      cudaStream_t stream) {
+  binary(count, AddRelu{}, a, b, y, stream);
 }
 
 void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,

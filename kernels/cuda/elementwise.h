@@ -24,6 +24,9 @@ void activation_backward(Activation f, float alpha, int64_t count, const float* 
 void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
                     float* out, cudaStream_t stream);
 
+// y = max(a + b, 0) over `count` elements (a residual add and its ReLU in one pass).
+void add_relu_forward(int64_t count, const float* a, const float* b, float* y, cudaStream_t stream);
+
 // `strides` is a host array (the a_strides or b_strides of the forward's BroadcastParams).
 // `scratch`: kReduceScratchFloats floats of device memory (reduce.h), used when everything is
 // reduced to one element. Throws weft::Error for stride sets in which two kept coordinates

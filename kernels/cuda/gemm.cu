@@ -8,20 +8,21 @@
 //   registers while the block walks k in slabs of 16 staged in shared memory (2 x 16 x 65
 //   floats). The transposes are template parameters so that each of the four variants stages
 //   its tiles in its own coalesced order and has no run-time branch in the loop.
-//   Epilogue, per owned element inside C: alpha * acc (+ beta * C if beta != 0) (+ bias[col] for
-//   the linear layer) written once. Any m, n, k (k = 0 gives beta * C; products of more than
-//   65535 row tiles are launched in bands); tiles at the edges are padded with zeros in shared
-//   memory, so no size needs to be a multiple of 64 or 16.
+//   Epilogue, per owned element inside C: act(alpha * acc (+ beta * C if beta != 0) (+ bias[col]
+//   for the linear layer)) written once, act the linear layer's fused activation
+//   (kernels/params.h FusedActivation; none for a plain gemm). Any m, n, k (k = 0 gives
+//   beta * C; products of more than 65535 row tiles are launched in bands); tiles at the edges
+//   are padded with zeros in shared memory, so no size needs to be a multiple of 64 or 16.
 //
 // Split-K. A product with few tiles of C and a long k (a linear layer's forward: 512 rows, 128
 //   outputs, k = 3136 is 16 blocks for 132 SMs, each walking all of k) leaves most of the GPU
 //   idle. Then k is cut into `slices` ranges of whole 16-deep slabs: block (bx, by, bz) computes
 //   its tile over range bz alone and writes the raw sums to workspace[bz][m][n]; then
 //   gemm_slices_epilogue_kernel adds the slices in order 0, 1, 2, ... for each element of C (one
-//   thread per element, grid-stride) and applies alpha, beta * C and the bias. The order is
-//   fixed, so the result is the same on every run; it differs from the unsplit chain by the
-//   rounding of the split sums. plan_split_k (tiled_product.h) decides, as for conv.cu's
-//   backward-filter; gemm_workspace_floats() says how much memory the caller provides.
+//   thread per element, grid-stride) and applies alpha, beta * C, the bias and the activation.
+//   The order is fixed, so the result is the same on every run; it differs from the unsplit
+//   chain by the rounding of the split sums. plan_split_k (tiled_product.h) decides, as for
+//   conv.cu's backward-filter; gemm_workspace_floats() says how much memory the caller provides.
 //
 // column_sums_kernel: dbias[j] = sum_i dy[i, j] (linear backward).
 //   Block of 32 x 8 threads for 32 columns: thread (ty, tx) adds rows ty, ty + 8, ... of column
@@ -30,8 +31,9 @@
 //   adds its column's 8 partials in order and writes dbias[j]. Fixed order, no atomics: the
 //   result is the same on every run.
 //
-// The linear layer is three GEMMs (forward with the bias fused in the epilogue, dx and dw) plus
-// the column sums, as in the CPU reference.
+// The linear layer is three GEMMs (forward with the bias and the activation fused in the
+// epilogue, dx and dw) plus the column sums, as in the CPU reference. Its backward takes dy
+// already multiplied by the activation's derivative (the engine does that from y).
 //
 // Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is
 // tf32 or bf16, every product of gemm, linear_forward and linear_backward goes instead to the
@@ -56,6 +58,7 @@ struct GemmShape {
   int m, n, k;
   int lda, ldb;  // row lengths of A and B as stored (before op())
   float alpha, beta;
+  FusedActivation act;  // applied last in the epilogue
 };
 
 // partials == nullptr: the whole of k, and the epilogue writes C. Otherwise slice blockIdx.z
@@ -86,12 +89,12 @@ __global__ void __launch_bounds__(kProductThreads)
     float value = s.alpha * sum;
     if (s.beta != 0.0f) value += s.beta * *out;
     if (column_bias != nullptr) value += column_bias[col];
-    *out = value;
+    *out = s.act.apply(value);
   });
 }
 
-// C[i] = alpha * (sum over z of partials[z][i], z in increasing order) (+ beta * C[i])
-// (+ column_bias[i % n]). One thread per element of C, grid-stride.
+// C[i] = act(alpha * (sum over z of partials[z][i], z in increasing order) (+ beta * C[i])
+// (+ column_bias[i % n])). One thread per element of C, grid-stride.
 __global__ void gemm_slices_epilogue_kernel(GemmShape s, int slices, const float* partials,
                                             const float* column_bias, float* c) {
   const int64_t count = int64_t{s.m} * s.n;
@@ -99,7 +102,7 @@ __global__ void gemm_slices_epilogue_kernel(GemmShape s, int slices, const float
     float value = s.alpha * sum_of_slices(partials, slices, count, i);
     if (s.beta != 0.0f) value += s.beta * c[i];
     if (column_bias != nullptr) value += column_bias[i % s.n];
-    c[i] = value;
+    c[i] = s.act.apply(value);
   }
 }
 
@@ -163,17 +166,17 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
   }
 }
 
-// C = alpha * op(A) op(B) + beta * C (+ column_bias).
+// C = act(alpha * op(A) op(B) + beta * C (+ column_bias)).
 void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const float* column_bias,
-                    float* c, float* workspace, cudaStream_t stream) {
+                    const FusedActivation& act, float* c, float* workspace, cudaStream_t stream) {
   if (p.m <= 0 || p.n <= 0) return;
   const MathPrecision precision = math_precision();
   if (precision != MathPrecision::fp32) {
-    gemm_tensor_core(p, precision, a, b, column_bias, c, stream);
+    gemm_tensor_core(p, precision, a, b, column_bias, c, stream, act);
     return;
   }
   const int k = p.k < 0 ? 0 : p.k;
-  const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta};
+  const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta, act};
   if (!p.trans_a && !p.trans_b) {
     launch_gemm<false, false>(s, a, b, column_bias, c, workspace, stream);
   } else if (!p.trans_a && p.trans_b) {
@@ -196,7 +199,7 @@ int64_t gemm_workspace_floats(const GemmParams& p) { return workspace_floats(p.m
 
 void gemm(const GemmParams& p, const float* a, const float* b, float* c, float* workspace,
           cudaStream_t stream) {
-  gemm_with_bias(p, a, b, nullptr, c, workspace, stream);
+  gemm_with_bias(p, a, b, nullptr, FusedActivation{}, c, workspace, stream);
 }
 
 // The linear layer's three products: forward y[n, out] = x[n, in] W[out, in]^T, backward
@@ -209,13 +212,14 @@ int64_t linear_workspace_floats(int n, int in_features, int out_features) {
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y, float* workspace, cudaStream_t stream) {
+                    const float* bias, const FusedActivation& act, float* y, float* workspace,
+                    cudaStream_t stream) {
   GemmParams p;  // y[n, out] = x[n, in] * W[out, in]^T
   p.m = n;
   p.n = out_features;
   p.k = in_features;
   p.trans_b = true;
-  gemm_with_bias(p, x, w, bias, y, workspace, stream);
+  gemm_with_bias(p, x, w, bias, act, y, workspace, stream);
 }
 
 void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,

@@ -26,10 +26,11 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c, float* 
 // Floats of workspace that linear_forward and linear_backward need for these sizes.
 int64_t linear_workspace_floats(int n, int in_features, int out_features);
 
-// y[n, out] = x[n, in] * w[out, in]^T + bias[out] (bias may be null; added in the GEMM's
-// epilogue, not by a second pass).
+// y[n, out] = act(x[n, in] * w[out, in]^T + bias[out]) (bias may be null; bias and activation
+// applied in the GEMM's epilogue, not by a second pass).
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                    const float* bias, float* y, float* workspace, cudaStream_t stream);
+                    const float* bias, const FusedActivation& act, float* y, float* workspace,
+                    cudaStream_t stream);
 
 // dx = dy * w, dw = dy^T * x, dbias = column sums of dy; each output may be null and is then
 // skipped.

@@ -1,4 +1,4 @@
-// The hand GEMM on tensor cores: C[m, n] = alpha * op(A) op(B) + beta * C (+ bias[col]),
+// The hand GEMM on tensor cores: C[m, n] = act(alpha * op(A) op(B) + beta * C (+ bias[col])),
 // row-major float tensors, the operands rounded to TF32 or BF16 on their way into mma.sync and
 // the products accumulated in FP32 (declared in gemm_tensor_core.h; gemm.cu calls it when the
 // math precision of kernels/selection.h is tf32 or bf16). The instructions are those of
@@ -38,7 +38,8 @@
 //   the 16 k values for A and for B. A sum over k does not depend on the order of its terms, so
 //   the product is unchanged, and FP32 stays in shared memory with no conversion pass.
 //
-// Epilogue, per owned element inside C: alpha * acc (+ beta * C if beta != 0) (+ bias[col]).
+// Epilogue, per owned element inside C: act(alpha * acc (+ beta * C if beta != 0) (+ bias[col])),
+// act the linear layer's fused activation (kernels/params.h FusedActivation; none for a gemm).
 // Any m, n, k; no split-K (a product with few tiles and a long k leaves the GPU under-used).
 #include "kernels/cuda/gemm_tensor_core.h"
 
@@ -62,6 +63,7 @@ struct Shape {
   int m, n, k;
   int lda, ldb;  // row lengths of A and B as stored (before op())
   float alpha, beta;
+  FusedActivation act;  // applied last in the epilogue
 };
 
 struct alignas(16) Stages {
@@ -112,8 +114,10 @@ __device__ __forceinline__ const float* a_block_row(const float (*tile)[kRowFloa
 }
 
 // Minimum blocks per SM 1: with ptxas's default budget the variant with both operands
-// transposed in BF16 spilled 4 bytes at 80 registers; with this bound it takes 120 and spills
-// nothing (ptxas 13.0, sm_90).
+// transposed in BF16 spilled 4 bytes at 80 registers; with this bound it took 120 and spilled
+// nothing (ptxas 13.0, sm_90). With the fused activation in the epilogue the variants take 100
+// to 148 registers (the linear forward's, A plain and B transposed, 128 at TF32: 4 blocks per
+// SM where it had 5) and none spills (docs/kernels.md, static table).
 template <bool kTransA, bool kTransB, bool kBf16>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_tensor_core_kernel(Shape s, const float* a, const float* b, const float* column_bias,
@@ -236,7 +240,7 @@ __global__ void __launch_bounds__(kThreads, 1)
         float value = s.alpha * acc[mi][ni][i];
         if (s.beta != 0.0f) value += s.beta * *out;
         if (column_bias != nullptr) value += column_bias[col];
-        *out = value;
+        *out = s.act.apply(value);
       }
     }
   }
@@ -280,11 +284,12 @@ void launch_any(const GemmParams& p, const Shape& s, const float* a, const float
 
 }  // namespace
 
-void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float* a,
-                      const float* b, const float* column_bias, float* c, cudaStream_t stream) {
+void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float* a, const float* b,
+                      const float* column_bias, float* c, cudaStream_t stream,
+                      const FusedActivation& act) {
   if (p.m <= 0 || p.n <= 0) return;
   const int k = p.k < 0 ? 0 : p.k;
-  const Shape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta};
+  const Shape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta, act};
   if (precision == MathPrecision::bf16) {
     launch_any<true>(p, s, a, b, column_bias, c, stream);
   } else {

@@ -11,11 +11,12 @@
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
-// Row-major C[m, n] = alpha * op(A) op(B) + beta * C (+ column_bias[col] when not null), the
-// operands rounded to `precision` (tf32 or bf16) as they enter the tensor cores. beta == 0
+// Row-major C[m, n] = act(alpha * op(A) op(B) + beta * C (+ column_bias[col] when not null)),
+// the operands rounded to `precision` (tf32 or bf16) as they enter the tensor cores. beta == 0
 // overwrites C without reading it. Any m, n, k >= 0; no workspace.
-void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float* a,
-                      const float* b, const float* column_bias, float* c, cudaStream_t stream);
+void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float* a, const float* b,
+                      const float* column_bias, float* c, cudaStream_t stream,
+                      const FusedActivation& act = {});
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

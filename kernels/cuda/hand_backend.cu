@@ -137,13 +137,15 @@ class HandBackend : public Backend {
     Workspace workspace(cuda::gemm_workspace_floats(p));
     cuda::gemm(p, a, b, c, workspace.data(), stream());
   }
-  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                      const float* bias, float* y) override {
+  void linear_forward(int n, int in_features, int out_features, const FusedActivation& act,
+                      const float* x, const float* w, const float* bias, float* y) override {
     Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
-    cuda::linear_forward(n, in_features, out_features, x, w, bias, y, workspace.data(), stream());
+    cuda::linear_forward(n, in_features, out_features, x, w, bias, act, y, workspace.data(),
+                         stream());
   }
-  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
-                       const float* dy, float* dx, float* dw, float* dbias) override {
+  void linear_backward(int n, int in_features, int out_features, const FusedActivation&,
+                       const float* x, const float* w, const float* dy, float* dx, float* dw,
+                       float* dbias) override {
     Workspace workspace(cuda::linear_workspace_floats(n, in_features, out_features));
     cuda::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias, workspace.data(),
                           stream());
@@ -230,6 +232,9 @@ class HandBackend : public Backend {
   void binary_forward(BinaryOp op, const BroadcastParams& p, const float* a, const float* b,
                       float* out) override {
     cuda::binary_forward(op, p, a, b, out, stream());
+  }
+  void add_relu_forward(int64_t count, const float* a, const float* b, float* y) override {
+    cuda::add_relu_forward(count, a, b, y, stream());
   }
   void reduce_broadcast(const BroadcastParams& p, const int64_t* strides, const float* grad,
                         int64_t reduced_count, float* reduced) override {

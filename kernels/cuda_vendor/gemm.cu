@@ -27,9 +27,15 @@
 // and the bias, which cuBLAS has no broadcast for, goes through cuDNN: cudnnAddTensor adds the
 // [1, out, 1, 1] bias to y seen as [n, out, 1, 1], and cudnnConvolutionBackwardBias sums dy over
 // its rows into dbias.
+//
+// The forward's fused activation runs as weft's elementwise kernel after the bias, on the same
+// stream (fused_activation.h, as for the cuDNN convolution): cublasSgemm has no epilogue, and
+// cuBLASLt's (RELU_BIAS) has no leaky ReLU. The same result as the hand path, one launch more.
+// The backward takes dy already multiplied by the activation's derivative (the engine does it).
 #include <climits>
 #include <cstdint>
 
+#include "kernels/cuda_vendor/fused_activation.h"
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
 #include "kernels/selection.h"
@@ -72,17 +78,20 @@ void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, flo
 }
 
 void linear_forward(Context& ctx, int n, int in_features, int out_features, const float* x,
-                    const float* w, const float* bias, float* y) {
+                    const float* w, const float* bias, const FusedActivation& act, float* y) {
   GemmParams product;
   product.m = n;
   product.n = out_features;
   product.k = in_features;
   product.trans_b = true;
   gemm(ctx, product, x, w, y);
-  if (bias == nullptr || n <= 0 || out_features <= 0) return;
-  LinearPlan& plan = ctx.linear_plan(n, out_features);
-  WEFT_CUDNN_CALL(
-      cudnnAddTensor(ctx.cudnn(), &kOne, plan.bias.get(), bias, &kOne, plan.rows.get(), y));
+  if (n <= 0 || out_features <= 0) return;
+  if (bias != nullptr) {
+    LinearPlan& plan = ctx.linear_plan(n, out_features);
+    WEFT_CUDNN_CALL(
+        cudnnAddTensor(ctx.cudnn(), &kOne, plan.bias.get(), bias, &kOne, plan.rows.get(), y));
+  }
+  apply_fused_activation(ctx, act, int64_t{n} * out_features, y);
 }
 
 void linear_backward(Context& ctx, int n, int in_features, int out_features, const float* x,

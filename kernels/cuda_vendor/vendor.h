@@ -48,8 +48,9 @@ void batch_norm_backward_eval(Context& ctx, const BatchNormParams& p, const floa
 
 // ---- matrix products (gemm.cu) ----
 void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, float* c);
+// y = act(x w^T + bias): the activation by weft's elementwise kernel after the bias.
 void linear_forward(Context& ctx, int n, int in_features, int out_features, const float* x,
-                    const float* w, const float* bias, float* y);
+                    const float* w, const float* bias, const FusedActivation& act, float* y);
 void linear_backward(Context& ctx, int n, int in_features, int out_features, const float* x,
                      const float* w, const float* dy, float* dx, float* dw, float* dbias);
 

@@ -61,13 +61,14 @@ class VendorBackend final : public PartialBackend {
     std::lock_guard<std::mutex> lock(context_.mutex());
     vendor::gemm(context_, p, a, b, c);
   }
-  void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
-                      const float* bias, float* y) override {
+  void linear_forward(int n, int in_features, int out_features, const FusedActivation& act,
+                      const float* x, const float* w, const float* bias, float* y) override {
     std::lock_guard<std::mutex> lock(context_.mutex());
-    vendor::linear_forward(context_, n, in_features, out_features, x, w, bias, y);
+    vendor::linear_forward(context_, n, in_features, out_features, x, w, bias, act, y);
   }
-  void linear_backward(int n, int in_features, int out_features, const float* x, const float* w,
-                       const float* dy, float* dx, float* dw, float* dbias) override {
+  void linear_backward(int n, int in_features, int out_features, const FusedActivation&,
+                       const float* x, const float* w, const float* dy, float* dx, float* dw,
+                       float* dbias) override {
     std::lock_guard<std::mutex> lock(context_.mutex());
     vendor::linear_backward(context_, n, in_features, out_features, x, w, dy, dx, dw, dbias);
   }

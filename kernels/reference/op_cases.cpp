@@ -201,17 +201,19 @@ OpCall gemm(const GemmParams& p) {
       [=](Backend& be, const BufferPointers& b) { be.gemm(p, f32(b, 0), f32(b, 1), f32(b, 2)); }};
 }
 
-OpCall linear_forward(int n, int in_features, int out_features, bool bias) {
+OpCall linear_forward(int n, int in_features, int out_features, bool bias,
+                      const FusedActivation& act) {
   return {Op::linear_forward,
           {in("x", int64_t{n} * in_features), in("w", int64_t{in_features} * out_features),
            in("bias", bias ? out_features : 0), out("y", int64_t{n} * out_features)},
           [=](Backend& be, const BufferPointers& b) {
-            be.linear_forward(n, in_features, out_features, f32(b, 0), f32(b, 1),
+            be.linear_forward(n, in_features, out_features, act, f32(b, 0), f32(b, 1),
                               bias ? f32(b, 2) : nullptr, f32(b, 3));
           }};
 }
 
-OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool dw) {
+OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool dw,
+                       const FusedActivation& act) {
   const int64_t x_count = int64_t{n} * in_features;
   const int64_t w_count = int64_t{in_features} * out_features;
   return {Op::linear_backward,
@@ -219,7 +221,7 @@ OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool d
            out("dx", dx ? x_count : 0), out("dw", dw ? w_count : 0),
            out("dbias", dw ? out_features : 0)},
           [=](Backend& be, const BufferPointers& b) {
-            be.linear_backward(n, in_features, out_features, f32(b, 0), f32(b, 1), f32(b, 2),
+            be.linear_backward(n, in_features, out_features, act, f32(b, 0), f32(b, 1), f32(b, 2),
                                dx ? f32(b, 3) : nullptr, dw ? f32(b, 4) : nullptr,
                                dw ? f32(b, 5) : nullptr);
           }};
@@ -392,6 +394,14 @@ OpCall binary_forward(BinaryOp op, const BroadcastParams& p, int64_t a_count, in
           {in("a", a_count), in("b", b_count, std::move(divisor)), out("out", out_count)},
           [=](Backend& be, const BufferPointers& b) {
             be.binary_forward(op, p, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
+OpCall add_relu_forward(int64_t count) {
+  return {Op::add_relu_forward,
+          {in("a", count), in("b", count), out("y", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.add_relu_forward(count, f32(b, 0), f32(b, 1), f32(b, 2));
           }};
 }
 

@@ -110,9 +110,12 @@ OpCall conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, bool bia
 
 // C is an output when beta is 0 and read (inout) otherwise.
 OpCall gemm(const GemmParams& p);
-OpCall linear_forward(int n, int in_features, int out_features, bool bias);
-// dbias goes with dw.
-OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool dw);
+// `act`: the forward's fused activation (kernels/params.h), applied after the bias.
+OpCall linear_forward(int n, int in_features, int out_features, bool bias,
+                      const FusedActivation& act = {});
+// dbias goes with dw. `act` is passed as the forward's; the backward ignores it.
+OpCall linear_backward(int n, int in_features, int out_features, bool dx, bool dw,
+                       const FusedActivation& act = {});
 
 OpCall max_pool2d_forward(const Pool2dParams& p);
 // The argmax is that of the forward on tie-heavy data (a buffer "x" the call does not read),
@@ -136,6 +139,8 @@ OpCall activation_forward(Activation f, float alpha, int64_t count);
 OpCall activation_backward(Activation f, float alpha, int64_t count);
 // Divisors are kept away from zero, of both signs for division.
 OpCall binary_forward(BinaryOp op, const BroadcastParams& p, int64_t a_count, int64_t b_count);
+// a and b drawn from the same range, so about half the sums are negative (clamped to 0).
+OpCall add_relu_forward(int64_t count);
 // The gradient of the broadcast output summed onto operand b (onto_b) or a, whose element count
 // is reduced_count.
 OpCall reduce_broadcast(const BroadcastParams& p, bool onto_b, int64_t reduced_count);
