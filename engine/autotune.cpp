@@ -206,10 +206,15 @@ std::string Autotuner::pick(const std::string& key,
     try {
       for (int i = 0; i < options_.warmup; ++i) c.run();
       options_.synchronize();
-      const double start = options_.clock();
-      for (int i = 0; i < options_.repetitions; ++i) c.run();
-      options_.synchronize();
-      seconds = (options_.clock() - start) / options_.repetitions;
+      // The fastest of the timed runs: on a shared machine a run can only be slowed down
+      // (descheduled threads, another process's cache traffic), so the minimum is the estimate
+      // that other load disturbs least; a mean let one slowed run flip a choice.
+      for (int i = 0; i < options_.repetitions; ++i) {
+        const double start = options_.clock();
+        c.run();
+        options_.synchronize();
+        seconds = std::min(seconds, options_.clock() - start);
+      }
     } catch (...) {
       if (!first_error) first_error = std::current_exception();
       options_.synchronize();

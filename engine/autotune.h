@@ -53,7 +53,7 @@ class Autotuner {
     std::function<double()> clock;      // seconds, monotonic; a steady clock when empty
     std::function<void()> synchronize;  // waits for queued work; nothing when empty
     int warmup = 1;                     // untimed runs per candidate (first-call set-up, caches)
-    int repetitions = 3;                // timed runs per candidate; the time is their mean
+    int repetitions = 3;                // timed runs per candidate; the time is the fastest
     // Warnings (a bad cache file, a failed save); stderr when empty.
     std::function<void(const std::string&)> warn;
   };

@@ -6,7 +6,7 @@
 //
 // Statistics are accumulated in double and in two passes (mean first, then the squared
 // deviations from it): the one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is
-// large compared with the spread. Each run of S values is summed in vector lanes (lane_sum.h).
+// large compared with the spread. Each run of S values is summed in vector lanes (omp simd).
 //
 // Backward of the training forward uses the fused formula, with xhat = (x - mean) * invstd:
 //   dbeta  = sum(dy)          dgamma = sum(dy * xhat)
@@ -32,7 +32,6 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_support.h"
-#include "kernels/cpu/lane_sum.h"
 
 namespace weft::cpu {
 namespace {
@@ -56,9 +55,16 @@ void normalize_channel(const BatchNormParams& p, const float* x, int c, double m
   const FusedActivation act = p.activation;
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    if (act.active()) {
+    // One loop per activation kind, so that none switches on the kind per element.
+    if (act.kind == FusedActivation::Kind::relu) {
       for (int s = 0; s < p.spatial; ++s) {
-        y[offset + s] = act.apply(static_cast<float>((x[offset + s] - mean) * scale + beta));
+        const float v = static_cast<float>((x[offset + s] - mean) * scale + beta);
+        y[offset + s] = v > 0.0f ? v : 0.0f;
+      }
+    } else if (act.kind == FusedActivation::Kind::leaky_relu) {
+      for (int s = 0; s < p.spatial; ++s) {
+        const float v = static_cast<float>((x[offset + s] - mean) * scale + beta);
+        y[offset + s] = v > 0.0f ? v : act.alpha * v;
       }
     } else {
       for (int s = 0; s < p.spatial; ++s) {
@@ -75,8 +81,15 @@ struct GradientIn {
   const float* y;  // null: no activation
   FusedActivation act;
 
+  // The slope where y <= 0 (0 for relu, alpha for leaky_relu), so the loops select between two
+  // numbers instead of switching on the activation's kind per element, which kept them scalar.
+  float negative_slope;
+
   GradientIn(const BatchNormParams& p, const float* dy_in, const float* y_in)
-      : dy(dy_in), y(p.activation.active() ? y_in : nullptr), act(p.activation) {}
+      : dy(dy_in),
+        y(p.activation.active() ? y_in : nullptr),
+        act(p.activation),
+        negative_slope(p.activation.slope_at_output(-1.0f)) {}
   float operator[](int64_t i) const {
     const float g = dy[i];
     return y == nullptr ? g : g * act.slope_at_output(y[i]);
@@ -96,13 +109,15 @@ template <bool kAct>
     const float* x_run = x + offset;
     const float* dy_run = dy.dy + offset;
     const float* y_run = kAct ? dy.y + offset : nullptr;
-    const auto g = [&](int64_t s) {
-      return kAct ? dy_run[s] * dy.act.slope_at_output(y_run[s]) : dy_run[s];
-    };
+    // The lanes' sums as in lane_sum.h, written out here so that the loop is compiled inside
+    // this function's clones (sum_run's template, not inlined, stayed at the baseline's SSE2).
     double run_a = 0.0, run_b = 0.0;
-    sum_run(
-        p.spatial, [&](int64_t s) { return static_cast<double>(g(s)); },
-        [&](int64_t s) { return g(s) * (x_run[s] - mean); }, &run_a, &run_b);
+#pragma omp simd reduction(+ : run_a, run_b)
+    for (int64_t s = 0; s < p.spatial; ++s) {
+      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) : dy_run[s];
+      run_a += static_cast<double>(g);
+      run_b += g * (x_run[s] - mean);
+    }
     a += run_a;
     b += run_b;
   }
@@ -127,13 +142,15 @@ void channel_moments(const BatchNormParams& p, const float* x, int c, double* mo
   double sum = 0.0;
   for (int n = 0; n < p.batch; ++n) {
     const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    sum += sum_run(p.spatial, run);
+#pragma omp simd reduction(+ : sum)
+    for (int64_t s = 0; s < p.spatial; ++s) sum += static_cast<double>(run[s]);
   }
   const double mean = m > 0 ? sum / static_cast<double>(m) : 0.0;
   double squares = 0.0;
   for (int n = 0; n < p.batch; ++n) {
     const float* run = x + (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
-    squares += sum_run(p.spatial, [&](int64_t s) { return (run[s] - mean) * (run[s] - mean); });
+#pragma omp simd reduction(+ : squares)
+    for (int64_t s = 0; s < p.spatial; ++s) squares += (run[s] - mean) * (run[s] - mean);
   }
   moments[0] = static_cast<double>(m);
   moments[1] = mean;
@@ -212,7 +229,7 @@ template <bool kAct>
     const float* y_run = kAct ? dy.y + offset : nullptr;
     float* dx_run = dx + offset;
     for (int s = 0; s < p.spatial; ++s) {
-      const float g = kAct ? dy_run[s] * dy.act.slope_at_output(y_run[s]) : dy_run[s];
+      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) : dy_run[s];
       const float d = (x_run[s] - mean_hi) - mean_lo;
       dx_run[s] = scale_f * g + slope * d + shift;
     }
@@ -241,7 +258,7 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
     if (dy.y != nullptr) {
       const float* y_run = dy.y + offset;
       for (int s = 0; s < p.spatial; ++s) {
-        dx_run[s] = dy_run[s] * dy.act.slope_at_output(y_run[s]) * scale;
+        dx_run[s] = dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) * scale;
       }
     } else {
       for (int s = 0; s < p.spatial; ++s) dx_run[s] = dy_run[s] * scale;
