@@ -108,8 +108,7 @@ template <int OB, int CB>
 // One image of the direct forward with CB column blocks per register tile where they fit.
 template <int CB>
 [[gnu::always_inline]] inline void forward_rows(const Conv2dParams& p, const Padded& xp,
-                                                const float* w, const float* bias,
-                                                float* y_image) {
+                                                const float* w, const float* bias, float* y_image) {
   const int out_h = p.out_h(), out_w = p.out_w();
   const int full = p.out_channels / kChannelBlock * kChannelBlock;
   for (int oh = 0; oh < out_h; ++oh) {
@@ -147,11 +146,13 @@ bool wide_tiles() {
   return avx512;
 }
 #else
-void forward_image_wide(const Conv2dParams& p, const Padded& xp, const float* w,
-                        const float* bias, float* y_image) {
+void forward_image_wide(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
+                        float* y_image) {
   forward_rows<1>(p, xp, w, bias, y_image);
 }
-bool wide_tiles() { return false; }
+bool wide_tiles() {
+  return false;
+}
 #endif
 
 // One image of the direct forward, from its padded input.
@@ -219,7 +220,8 @@ template <int KH, int KW>
       for (int t = 0; t < KH * KW; ++t) acc[t] = Lanes{};
       for (int oh = 0; oh < out_h; ++oh) {
         const float* g = dy_rows + (static_cast<int64_t>(o) * out_h + oh) * row_stride;
-        const float* xr = xp.data.data() + c * plane + static_cast<int64_t>(oh) * p.stride_h * xp.pw;
+        const float* xr =
+            xp.data.data() + c * plane + static_cast<int64_t>(oh) * p.stride_h * xp.pw;
         for (int ow0 = 0; ow0 < row_stride; ow0 += kLanes) {
           Lanes gv;
           std::memcpy(&gv, g + ow0, sizeof gv);
@@ -460,7 +462,8 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
       xp.fill(p, x + n * in_image);
       const float* dy_image = dy + n * out_image;
       for (int64_t r = 0; r < static_cast<int64_t>(p.out_channels) * out_h; ++r) {
-        std::copy(dy_image + r * out_w, dy_image + (r + 1) * out_w, dy_rows.data() + r * row_stride);
+        std::copy(dy_image + r * out_w, dy_image + (r + 1) * out_w,
+                  dy_rows.data() + r * row_stride);
       }
       filter_image(p, xp, dy_image, dy_rows.data(), row_stride, mine.data());
     }
