@@ -79,8 +79,6 @@ void normalize_channel(const BatchNormParams& p, const float* x, int c, double m
 struct GradientIn {
   const float* dy;
   const float* y;  // null: no activation
-  FusedActivation act;
-
   // The slope where y <= 0 (0 for relu, alpha for leaky_relu), so the loops select between two
   // numbers instead of switching on the activation's kind per element, which kept them scalar.
   float negative_slope;
@@ -88,12 +86,7 @@ struct GradientIn {
   GradientIn(const BatchNormParams& p, const float* dy_in, const float* y_in)
       : dy(dy_in),
         y(p.activation.active() ? y_in : nullptr),
-        act(p.activation),
         negative_slope(p.activation.slope_at_output(-1.0f)) {}
-  float operator[](int64_t i) const {
-    const float g = dy[i];
-    return y == nullptr ? g : g * act.slope_at_output(y[i]);
-  }
 };
 
 // sum(g) and sum(g * (x - mean) * invstd) over channel c, g being dy read through the activation

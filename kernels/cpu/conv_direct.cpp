@@ -173,7 +173,6 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
 
 // One image's contribution to dw[O, C, KH, KW], added to `dw` (in double), for any kernel:
 // a dot product of each dy row with the shifted input row, per weight.
-template <int KH, int KW>
 [[gnu::always_inline]] inline void filter_image_any(const Conv2dParams& p, const Padded& xp,
                                                     const float* dy_image, double* dw) {
   const int out_h = p.out_h(), out_w = p.out_w();
@@ -253,7 +252,7 @@ void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image
   } else if (p.kernel_h == 5 && p.kernel_w == 5) {
     filter_image_taps<5, 5>(p, xp, dy_rows, row_stride, dw);
   } else {
-    filter_image_any<0, 0>(p, xp, dy_image, dw);
+    filter_image_any(p, xp, dy_image, dw);
   }
 }
 

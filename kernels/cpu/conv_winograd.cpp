@@ -327,9 +327,13 @@ struct Blocks {
     max_tiles = rows_per_block * t.tw;
   }
 
-  // Block b's segments, in order; returns its tile count.
+  int64_t tiles(int64_t b, const Tiling& t) const {
+    return (std::min(b * rows_per_block + rows_per_block, total_rows) - b * rows_per_block) * t.tw;
+  }
+
+  // Block b's segments, in order.
   template <class Visit>
-  int64_t visit(int64_t b, const Tiling& t, Visit visit_segment) const {
+  void visit(int64_t b, const Tiling& t, Visit visit_segment) const {
     const int64_t first = b * rows_per_block;
     const int64_t end = std::min(first + rows_per_block, total_rows);
     for (int64_t row = first; row < end;) {
@@ -338,7 +342,6 @@ struct Blocks {
       visit_segment(Segment{n, ty0, ty1, (row - first) * t.tw});
       row += ty1 - ty0;
     }
-    return (end - first) * t.tw;
   }
 };
 
@@ -349,7 +352,7 @@ thread_local Scratch block_patches, block_products, partial_scratch;
 int64_t transform_block_inputs(const Conv2dParams& p, const Tiling& t, const Blocks& blocks,
                                int64_t b, const float* x, float* work, float* v) {
   const int64_t in_plane = int64_t{p.in_h} * p.in_w;
-  const int64_t tiles = blocks.visit(b, t, [](const Segment&) {});
+  const int64_t tiles = blocks.tiles(b, t);
   blocks.visit(b, t, [&](const Segment& s) {
     for (int c = 0; c < p.in_channels; ++c) {
       input_plane(x + (int64_t{s.n} * p.in_channels + c) * in_plane, p.in_h, p.in_w, p.pad_h,
@@ -423,7 +426,7 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
       float* work = plane_scratch.floats(plane_floats(t));
       float* dv = block_patches.floats(kProducts * C * blocks.max_tiles);
       float* z = block_products.floats(kProducts * O * blocks.max_tiles);
-      const int64_t tiles = blocks.visit(b, t, [](const Segment&) {});
+      const int64_t tiles = blocks.tiles(b, t);
       const int ld = static_cast<int>(tiles);
       transform_block_gradients(p, t, blocks, b, tiles, dy, work, z);
       for (int k = 0; k < kProducts; ++k) {  // dV[k][C, tiles] = U[k]^T[C, O] Z[k][O, tiles]
