@@ -1,6 +1,6 @@
 // Helpers shared by the CPU kernel tests: seeded random data, NaN-filled output buffers (so a
 // kernel that accumulates into, or forgets to write, an output fails) and an elementwise
-// comparison that names the first mismatching indices.
+// comparison that names the first mismatching indices; a scope that sets the math precision.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -10,6 +10,8 @@
 #include <random>
 #include <sstream>
 #include <vector>
+
+#include "kernels/selection.h"
 
 namespace weft::test {
 
@@ -68,5 +70,20 @@ inline void check_adjoint(const char* what, Dot lhs, Dot rhs, double rel_tol = 1
   INFO(what << ": lhs " << lhs.value << ", rhs " << rhs.value);
   CHECK(std::fabs(lhs.value - rhs.value) <= rel_tol * (lhs.magnitude + rhs.magnitude) + 1e-6);
 }
+
+// Sets the math precision (kernels/selection.h) for as long as it lives, then restores the
+// previous one.
+class PrecisionScope {
+ public:
+  explicit PrecisionScope(MathPrecision precision) : previous_(math_precision()) {
+    set_math_precision(precision);
+  }
+  ~PrecisionScope() { set_math_precision(previous_); }
+  PrecisionScope(const PrecisionScope&) = delete;
+  PrecisionScope& operator=(const PrecisionScope&) = delete;
+
+ private:
+  MathPrecision previous_;
+};
 
 }  // namespace weft::test

@@ -33,14 +33,14 @@
 //
 // A case at another math precision (OpCase::precision, tf32 or bf16: the tensor-core GEMM) sets
 // it for the reference and the backend alike and runs only on the backends that follow it
-// (follows_precision: cpu, emu, cuda-hand); elsewhere it is counted as skipped.
+// (follows_precision: cpu, cpu-vendor, emu, cuda-hand: oneDNN gets operands rounded by
+// weft); elsewhere (cuBLAS, cuDNN, which round their own way) it is counted as skipped.
 //
 // To cover a new kernel family: add its factories to op_cases.h and its cases to
 // tests/backend_op_table.cpp (odd sizes, batch 1, sizes that are not a multiple of the block or
 // tile size); nothing else changes.
 #include <algorithm>
 #include <catch2/catch.hpp>
-
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -61,6 +61,7 @@
 #include "kernels/reference/op_cases.h"
 #include "kernels/selection.h"
 #include "tests/backend_op_table.h"
+#include "tests/kernel_test_util.h"
 #include "tests/op_filter_test_util.h"
 
 namespace {
@@ -75,9 +76,9 @@ using weft::test::op_filter_from_environment;
 using weft::test::OpFilter;
 using weft::test::parse_op_filter;
 
-using weft::test::OpCase;
 using weft::test::op_cases;
-
+using weft::test::OpCase;
+using weft::test::PrecisionScope;
 
 // ---- memory of a backend ------------------------------------------------------------------------
 
@@ -226,26 +227,13 @@ bool compare(const OpCase& c, const CaseBuffer& b, const std::vector<unsigned ch
   return mismatches == 0;
 }
 
-// The math precision of one case (kernels/selection.h), for the reference and the backend;
-// the previous one is restored after it.
-class PrecisionScope {
- public:
-  explicit PrecisionScope(weft::MathPrecision precision) : previous_(weft::math_precision()) {
-    weft::set_math_precision(precision);
-  }
-  ~PrecisionScope() { weft::set_math_precision(previous_); }
-  PrecisionScope(const PrecisionScope&) = delete;
-  PrecisionScope& operator=(const PrecisionScope&) = delete;
-
- private:
-  weft::MathPrecision previous_;
-};
-
-// Whether a backend rounds as the CPU reference does at tf32 and bf16: the reference itself and
-// the hand kernels. oneDNN ignores the precision, and cuBLAS's TF32 conversion is its own (not
-// documented as cvt.rna), so their cases at those precisions are counted as skipped.
+// Whether a backend rounds as the CPU reference does at tf32 and bf16: the reference itself, the
+// hand kernels, and oneDNN (which multiplies operands that weft has rounded:
+// kernels/cpu/rounded_operand.h). cuBLAS's TF32 conversion is its own (not documented as
+// cvt.rna) and cuDNN's convolutions round their own way, so the CUDA vendor cases at those
+// precisions are counted as skipped, as are the dispatch tables' (which may pick a vendor).
 bool follows_precision(const std::string& label) {
-  return label == "cpu" || label == "emu" || label == "cuda-hand";
+  return label == "cpu" || label == "cpu-vendor" || label == "emu" || label == "cuda-hand";
 }
 
 // Runs the table on `backend`, as far as WEFT_OP_FILTER selects it, and compares with the CPU

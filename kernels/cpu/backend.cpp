@@ -1,9 +1,12 @@
 // CpuBackend: the Backend interface (kernels/backend.h) over the CPU reference kernels in this
 // folder. Each method forwards to one kernel; scalars that the interface keeps in one-element
-// buffers are plain host memory here.
+// buffers are plain host memory here. Under the math precision tf32 or bf16 the factors of the
+// convolutions are rounded first, as the GEMM's are (rounded_operand.h); a bias gradient is
+// summed from the unrounded dy, as on the GPU.
+#include "kernels/backend.h"
+
 #include <cstdint>
 
-#include "kernels/backend.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/dropout.h"
@@ -12,6 +15,7 @@
 #include "kernels/cpu/loss.h"
 #include "kernels/cpu/optim.h"
 #include "kernels/cpu/pool.h"
+#include "kernels/cpu/rounded_operand.h"
 #include "kernels/cpu/softmax.h"
 
 namespace weft {
@@ -23,27 +27,40 @@ class CpuBackend final : public Backend {
 
   void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) override {
-    cpu::conv2d_forward(p, x, w, bias, y);
+    const cpu::RoundedOperand rx(x, p.input_count()), rw(w, p.weight_count());
+    cpu::conv2d_forward(p, rx.get(), rw.get(), bias, y);
   }
   void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
                             float* dx) override {
-    cpu::conv2d_backward_data(p, dy, w, dx);
+    const cpu::RoundedOperand rdy(dy, p.output_count()), rw(w, p.weight_count());
+    cpu::conv2d_backward_data(p, rdy.get(), rw.get(), dx);
   }
   void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                               float* dbias) override {
-    cpu::conv2d_backward_filter(p, x, dy, dw, dbias);
+    const cpu::RoundedOperand rx(x, p.input_count()), rdy(dy, p.output_count());
+    cpu::conv2d_backward_filter(p, rx.get(), rdy.get(), dw, rdy.rounded() ? nullptr : dbias);
+    if (dbias && rdy.rounded()) {
+      cpu::channel_sums(dy, p.batch, p.out_channels, int64_t{p.out_h()} * p.out_w(), dbias);
+    }
   }
   void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
                                 const float* bias, float* y) override {
-    cpu::conv_transpose2d_forward(p, x, w, bias, y);
+    const cpu::RoundedOperand rx(x, p.input_count()), rw(w, p.weight_count());
+    cpu::conv_transpose2d_forward(p, rx.get(), rw.get(), bias, y);
   }
   void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
                                       const float* w, float* dx) override {
-    cpu::conv_transpose2d_backward_data(p, dy, w, dx);
+    const cpu::RoundedOperand rdy(dy, p.output_count()), rw(w, p.weight_count());
+    cpu::conv_transpose2d_backward_data(p, rdy.get(), rw.get(), dx);
   }
   void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
                                         const float* dy, float* dw, float* dbias) override {
-    cpu::conv_transpose2d_backward_filter(p, x, dy, dw, dbias);
+    const cpu::RoundedOperand rx(x, p.input_count()), rdy(dy, p.output_count());
+    cpu::conv_transpose2d_backward_filter(p, rx.get(), rdy.get(), dw,
+                                          rdy.rounded() ? nullptr : dbias);
+    if (dbias && rdy.rounded()) {
+      cpu::channel_sums(dy, p.batch, p.out_channels, int64_t{p.out_h()} * p.out_w(), dbias);
+    }
   }
 
   void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {

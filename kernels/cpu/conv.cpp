@@ -200,19 +200,6 @@ void apply_activation(FusedActivation act, int64_t count, float* y) {
   for (int64_t i = 0; i < count; ++i) y[i] = act.apply(y[i]);
 }
 
-// dbias[c] = sum of t[n, c, :] over the batch and the plane (accumulated in double, lane_sum.h).
-void channel_sums(const float* t, int batch, int channels, int64_t plane, float* dbias) {
-  const int64_t work = static_cast<int64_t>(batch) * channels * plane;
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
-  for (int c = 0; c < channels; ++c) {
-    double sum = 0.0;
-    for (int n = 0; n < batch; ++n) {
-      sum += sum_run(plane, t + (static_cast<int64_t>(n) * channels + c) * plane);
-    }
-    dbias[c] = static_cast<float>(sum);
-  }
-}
-
 // t[n, c, :] += bias[c]
 void add_channel_bias(const float* bias, int batch, int channels, int64_t plane, float* t) {
   const int64_t work = static_cast<int64_t>(batch) * channels * plane;
@@ -226,6 +213,19 @@ void add_channel_bias(const float* bias, int batch, int channels, int64_t plane,
 }
 
 }  // namespace
+
+// Accumulated in double (lane_sum.h).
+void channel_sums(const float* t, int batch, int channels, int64_t plane, float* dbias) {
+  const int64_t work = static_cast<int64_t>(batch) * channels * plane;
+#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
+  for (int c = 0; c < channels; ++c) {
+    double sum = 0.0;
+    for (int n = 0; n < batch; ++n) {
+      sum += sum_run(plane, t + (static_cast<int64_t>(n) * channels + c) * plane);
+    }
+    dbias[c] = static_cast<float>(sum);
+  }
+}
 
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                     float* y) {

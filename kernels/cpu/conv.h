@@ -23,6 +23,9 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
 void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                             float* dbias);
 
+// dbias[c] = the sum of t[n, c, :] over the batch and the plane: a bias gradient from dy
+void channel_sums(const float* t, int batch, int channels, int64_t plane, float* dbias);
+
 // y[N, O, OH, OW] = conv_transpose(x[N, C, H, W], w[C, O, KH, KW]) + bias[O]  (bias may be null)
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
                               const float* bias, float* y);

@@ -11,7 +11,7 @@
 // first rounded as a GPU's tensor-core GEMM rounds them (TF32 ties away from zero, BF16 ties to
 // even; kernels/reduced_precision.h) into scratch copies, and the product of the rounded values
 // is then computed in FP32 as before, so the CPU is the reference for the hand tensor-core GEMM
-// at the same precision. Under fp32 nothing is rounded or copied.
+// at the same precision (rounded_operand.h). Under fp32 nothing is rounded or copied.
 #include "kernels/cpu/gemm.h"
 
 #include <cblas.h>
@@ -20,8 +20,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "kernels/reduced_precision.h"
-#include "kernels/selection.h"
+#include "kernels/cpu/rounded_operand.h"
 
 namespace weft::cpu {
 namespace {
@@ -29,15 +28,6 @@ namespace {
 // Below this many elements a loop runs on one thread: starting a parallel region costs more
 // than the work saves.
 constexpr int64_t kParallelThreshold = 1 << 15;
-
-// `count` floats of `x` rounded to the precision's operand format.
-std::vector<float> rounded(const float* x, int64_t count, MathPrecision precision) {
-  std::vector<float> out(static_cast<size_t>(count));
-  float (*round)(float) = precision == MathPrecision::tf32 ? round_to_tf32 : round_to_bf16;
-#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
-  for (int64_t i = 0; i < count; ++i) out[i] = round(x[i]);
-  return out;
-}
 
 }  // namespace
 
@@ -56,17 +46,10 @@ void gemm(const GemmParams& p, const float* a, const float* b, float* c) {
   // Leading dimensions are the row lengths of A, B and C as stored (before op()).
   const int lda = p.trans_a ? p.m : p.k;
   const int ldb = p.trans_b ? p.k : p.n;
-  const MathPrecision precision = math_precision();
-  std::vector<float> a_rounded, b_rounded;
-  if (precision != MathPrecision::fp32) {
-    a_rounded = rounded(a, int64_t{p.m} * p.k, precision);
-    b_rounded = rounded(b, int64_t{p.k} * p.n, precision);
-    a = a_rounded.data();
-    b = b_rounded.data();
-  }
+  const RoundedOperand ra(a, int64_t{p.m} * p.k), rb(b, int64_t{p.k} * p.n);
   cblas_sgemm(CblasRowMajor, p.trans_a ? CblasTrans : CblasNoTrans,
-              p.trans_b ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, p.alpha, a, lda, b, ldb, p.beta,
-              c, p.n);
+              p.trans_b ? CblasTrans : CblasNoTrans, p.m, p.n, p.k, p.alpha, ra.get(), lda,
+              rb.get(), ldb, p.beta, c, p.n);
 }
 
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,

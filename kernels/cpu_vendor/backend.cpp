@@ -9,11 +9,18 @@
 // Each method holds the oneDNN context's mutex: plans and their reorder buffers are shared, and
 // the one stream is not meant for concurrent submission. oneDNN parallelises inside each call
 // with OpenMP. One instance per process, never destroyed (ops may run from static destructors).
+//
+// Under the math precision tf32 or bf16 every product's factors are rounded first, as the CPU
+// reference's are (kernels/cpu/rounded_operand.h), and oneDNN multiplies the rounded values in
+// FP32; bias gradients are summed from the unrounded dy by the CPU reference, as on the GPU.
 #include "kernels/cpu_vendor/backend.h"
 
 #include <mutex>
 #include <string>
 
+#include "kernels/cpu/conv.h"
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/rounded_operand.h"
 #include "kernels/cpu_vendor/context.h"
 #include "kernels/cpu_vendor/onednn.h"
 
@@ -27,48 +34,71 @@ class CpuVendorBackend final : public PartialBackend {
 
   void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) override {
+    const cpu::RoundedOperand rx(x, p.input_count()), rw(w, p.weight_count());
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv2d_forward(p, x, w, bias, y);
+    onednn::conv2d_forward(p, rx.get(), rw.get(), bias, y);
   }
   void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
                             float* dx) override {
+    const cpu::RoundedOperand rdy(dy, p.output_count()), rw(w, p.weight_count());
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv2d_backward_data(p, dy, w, dx);
+    onednn::conv2d_backward_data(p, rdy.get(), rw.get(), dx);
   }
   void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                               float* dbias) override {
+    const cpu::RoundedOperand rx(x, p.input_count()), rdy(dy, p.output_count());
+    if (dbias && rdy.rounded()) {
+      cpu::channel_sums(dy, p.batch, p.out_channels, int64_t{p.out_h()} * p.out_w(), dbias);
+    }
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv2d_backward_filter(p, x, dy, dw, dbias);
+    onednn::conv2d_backward_filter(p, rx.get(), rdy.get(), dw, rdy.rounded() ? nullptr : dbias);
   }
   void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
                                 const float* bias, float* y) override {
+    const cpu::RoundedOperand rx(x, p.input_count()), rw(w, p.weight_count());
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv_transpose2d_forward(p, x, w, bias, y);
+    onednn::conv_transpose2d_forward(p, rx.get(), rw.get(), bias, y);
   }
   void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
                                       const float* w, float* dx) override {
+    const cpu::RoundedOperand rdy(dy, p.output_count()), rw(w, p.weight_count());
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv_transpose2d_backward_data(p, dy, w, dx);
+    onednn::conv_transpose2d_backward_data(p, rdy.get(), rw.get(), dx);
   }
   void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
                                         const float* dy, float* dw, float* dbias) override {
+    const cpu::RoundedOperand rx(x, p.input_count()), rdy(dy, p.output_count());
+    if (dbias && rdy.rounded()) {
+      cpu::channel_sums(dy, p.batch, p.out_channels, int64_t{p.out_h()} * p.out_w(), dbias);
+    }
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::conv_transpose2d_backward_filter(p, x, dy, dw, dbias);
+    onednn::conv_transpose2d_backward_filter(p, rx.get(), rdy.get(), dw,
+                                             rdy.rounded() ? nullptr : dbias);
   }
 
   void gemm(const GemmParams& p, const float* a, const float* b, float* c) override {
-    onednn::gemm(p, a, b, c);  // dnnl_sgemm: no plan, nothing shared
+    const cpu::RoundedOperand ra(a, int64_t{p.m} * p.k), rb(b, int64_t{p.k} * p.n);
+    onednn::gemm(p, ra.get(), rb.get(), c);  // dnnl_sgemm: no plan, nothing shared
   }
   void linear_forward(int n, int in_features, int out_features, const FusedActivation& act,
                       const float* x, const float* w, const float* bias, float* y) override {
+    const cpu::RoundedOperand rx(x, int64_t{n} * in_features),
+        rw(w, int64_t{out_features} * in_features);
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::linear_forward(n, in_features, out_features, x, w, bias, y, act);
+    onednn::linear_forward(n, in_features, out_features, rx.get(), rw.get(), bias, y, act);
   }
   void linear_backward(int n, int in_features, int out_features, const FusedActivation&,
                        const float* x, const float* w, const float* dy, float* dx, float* dw,
                        float* dbias) override {
+    const cpu::RoundedOperand rx(x, int64_t{n} * in_features),
+        rw(w, int64_t{out_features} * in_features), rdy(dy, int64_t{n} * out_features);
+    if (dbias && rdy.rounded()) {
+      cpu::linear_backward(n, in_features, out_features, nullptr, nullptr, dy, nullptr, nullptr,
+                           dbias);
+    }
     std::lock_guard<std::mutex> lock(onednn::context().mutex());
-    onednn::linear_backward(n, in_features, out_features, x, w, dy, dx, dw, dbias);
+    onednn::linear_backward(n, in_features, out_features, rx.get(), rw.get(), rdy.get(), dx, dw,
+                            rdy.rounded() ? nullptr : dbias);
   }
 
   void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
