@@ -20,9 +20,9 @@
 # rows are divided by in gpu_kernels_bandwidth.md); bench_models on cuda-auto (the default,
 # with auto's autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
-# vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h);
-# PyTorch's twins of
-# the same models (bench/pytorch/step_bench.py, eager); each app end to end on
+# vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h),
+# fp32 and bf16; PyTorch's twins of the same models (bench/pytorch/step_bench.py: eager and
+# with the step in a CUDA graph, fp32 and under bf16 autocast); each app end to end on
 # the GPU; the speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch
 # twin bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net for
 # whatever time is left (stopped by SIGTERM, which weft honours by saving a checkpoint and its
@@ -149,12 +149,32 @@ run() {
       > "$res/gpu_models_graphs.log" 2>&1
     log "models with graphs exit $?"
     save
+    # And at bf16 (--precision bf16: tensor cores with FP32 accumulation in the hand GEMM and
+    # convolutions, cuBLAS's FAST_16BF; kernels/selection.h), graphs on, auto.
+    WEFT_PRECISION=bf16 WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
+    capped 60 build/bench/bench_models --weft_device=cuda --weft_graphs=auto \
+      --benchmark_filter='/cuda-auto' --benchmark_min_time=0.3 \
+      --benchmark_out="$res/gpu_models_bf16.json" --benchmark_out_format=json \
+      > "$res/gpu_models_bf16.log" 2>&1
+    log "models at bf16 exit $?"
+    save
   fi
   if want pytorch; then
     log "stage pytorch"
     PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
       --mode eager --min-time 0.3 > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
     log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
+    save
+    # PyTorch with the whole step in a CUDA graph, fp32; then eager and graphs under bf16
+    # autocast, the counterparts of weft's graphs-on and bf16 rows.
+    PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
+      --mode cudagraphs --min-time 0.3 > "$res/pytorch_cuda_graphs.jsonl" \
+      2> "$res/pytorch_cuda_graphs.err"
+    log "pytorch graphs exit $?: $(wc -l < "$res/pytorch_cuda_graphs.jsonl") rows"
+    PYTHONUNBUFFERED=1 capped 120 python3 bench/pytorch/step_bench.py --device cuda \
+      --mode eager,cudagraphs --precision bf16 --min-time 0.3 \
+      > "$res/pytorch_cuda_bf16.jsonl" 2> "$res/pytorch_cuda_bf16.err"
+    log "pytorch bf16 exit $?: $(wc -l < "$res/pytorch_cuda_bf16.jsonl") rows"
     save
   fi
   if want apps; then

@@ -139,5 +139,12 @@ Tensor u8_to_f32(const Tensor& x, float scale, float shift);
 // Indices are checked against N on the CPU; on a GPU they must come from the caller's own
 // permutation (a kernel cannot report them).
 Tensor gather_u8_to_f32(const Tensor& data, const Tensor& indices, float scale, float shift);
+// The same from uint8 images [N, C, H, W], each flipped and shifted by whole pixels as its row
+// of `moves` (int32 [B, 5]: source image, flip_x, flip_y, sx, sy) says, positions outside the
+// image filled as `fill` says (kernels/params.h ImageGatherParams): the flip and random-crop
+// augmentations done where the data set lives. Moves are checked on the CPU (source image in
+// range, flips 0 or 1), as indices are above.
+Tensor gather_augment_u8_to_f32(const Tensor& data, const Tensor& moves, EdgeFill fill,
+                                float fill_value, float scale, float shift);
 
 }  // namespace weft

@@ -175,6 +175,11 @@ AdamScalars adam_scalars(const AdamStep& s);
     (int rows, int64_t row_elements, const uint8_t* src, const int32_t* indices, float scale,     \
      float shift, float* y),                                                                      \
     (rows, row_elements, src, indices, scale, shift, y))                                          \
+  /* the same with each image flipped and shifted by whole pixels: moves[r, 0..4] = source */    \
+  /* image, flip_x, flip_y, sx, sy (kernels/params.h ImageGatherParams) */                        \
+  X(elementwise, gather_augment_u8_to_f32,                                                        \
+    (const ImageGatherParams& p, const uint8_t* src, const int32_t* moves, float* y),             \
+    (p, src, moves, y))                                                                           \
   /* ---- softmax ---- */                                                                       \
   X(softmax, softmax_forward, (int rows, int cols, const float* x, float* y), (rows, cols, x, y)) \
   X(softmax, softmax_backward,                                                                    \
@@ -246,7 +251,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 51, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 52, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

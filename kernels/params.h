@@ -201,4 +201,53 @@ struct GemmParams {
   float alpha = 1.0f, beta = 0.0f;
 };
 
+// A batch gathered from a data set of uint8 images [N, C, H, W] resident in the backend's
+// memory, each image mirrored and moved by whole pixels on the way (the flip and random-crop
+// augmentations, engine/data/augment.h) and converted to floats: gather_augment_u8_to_f32 in
+// backend.h. Per batch image r the caller gives five int32 "moves": the source image, flip left
+// right (0 or 1), flip top-bottom, and the shift (sx, sy) in pixels (positive moves the content
+// right and down). Output pixel (x, y) of channel c then reads the source at
+//   x_in = flip_x ? (W - 1 - x) + sx : x - sx      (the same with y, H and sy)
+// (the flip is applied first, the shift after it, both about the image), and positions outside
+// the image are filled as `fill` says; the value v (a pixel, or fill_value) is written as
+// v * scale + shift.
+enum class EdgeFill : int32_t {
+  constant,  // fill_value                          kkkk|abcd|kkkk
+  nearest,   // the edge pixel                      aaaa|abcd|dddd
+  reflect,   // mirrored, the edge pixel repeated   dcba|abcd|dcba
+  wrap       // the image repeated                  abcd|abcd|abcd
+};
+constexpr int kImageMoveFields = 5;  // source, flip_x, flip_y, sx, sy
+
+struct ImageGatherParams {
+  int rows = 0;  // images in the batch
+  int channels = 1, height = 1, width = 1;
+  EdgeFill fill = EdgeFill::constant;
+  float fill_value = 0.0f;  // in pixel units, before scale and shift
+  float scale = 1.0f, shift = 0.0f;
+};
+
+// The source coordinate that position i (-inf < i < inf) of an axis of n pixels reads, or -1
+// for a constant fill.
+WEFT_HOST_DEVICE inline int edge_source_index(int i, int n, EdgeFill fill) {
+  if (i >= 0 && i < n) return i;
+  switch (fill) {
+    case EdgeFill::nearest:
+      return i < 0 ? 0 : n - 1;
+    case EdgeFill::reflect: {
+      const int period = 2 * n;
+      int k = i % period;
+      if (k < 0) k += period;
+      return k < n ? k : period - 1 - k;
+    }
+    case EdgeFill::wrap: {
+      const int k = i % n;
+      return k < 0 ? k + n : k;
+    }
+    case EdgeFill::constant:
+      break;
+  }
+  return -1;
+}
+
 }  // namespace weft

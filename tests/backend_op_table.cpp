@@ -264,6 +264,32 @@ void add_elementwise_cases(std::vector<OpCase>& all) {
                  std::to_string(g.row_elements) + " from " + std::to_string(g.source_rows),
              cases::gather_u8_to_f32(g.rows, g.row_elements, g.source_rows, 1.0f / 255.0f, -0.5f));
   }
+  // The augmented gather: every fill mode on a Fashion-MNIST-sized batch, three channels with
+  // odd sizes, one pixel, and images larger than the grid's stride (64 blocks of 256 threads).
+  struct AugmentedGather {
+    int rows, channels, height, width;
+    weft::EdgeFill fill;
+  };
+  for (const AugmentedGather& g : {AugmentedGather{13, 1, 28, 28, weft::EdgeFill::constant},
+                                   AugmentedGather{13, 1, 28, 28, weft::EdgeFill::nearest},
+                                   AugmentedGather{13, 3, 7, 5, weft::EdgeFill::reflect},
+                                   AugmentedGather{13, 3, 7, 5, weft::EdgeFill::wrap},
+                                   AugmentedGather{1, 1, 1, 1, weft::EdgeFill::reflect},
+                                   AugmentedGather{2, 3, 100, 70, weft::EdgeFill::constant}}) {
+    weft::ImageGatherParams p;
+    p.rows = g.rows;
+    p.channels = g.channels;
+    p.height = g.height;
+    p.width = g.width;
+    p.fill = g.fill;
+    p.fill_value = 17.0f;
+    p.scale = 1.0f / 255.0f;
+    p.shift = -0.5f;
+    std::ostringstream name;
+    name << "gather_augment_u8_to_f32 " << g.rows << "x" << g.channels << "x" << g.height << "x"
+         << g.width << " fill " << static_cast<int>(g.fill);
+    list.add(name.str(), cases::gather_augment_u8_to_f32(p, 9));
+  }
   for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{31}, int64_t{257}, int64_t{100003}}) {
     list.add("sum n=" + std::to_string(n), cases::sum(n), 1e-4, 1e-5);
   }

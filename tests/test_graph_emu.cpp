@@ -458,3 +458,106 @@ TEST_CASE("data on the device: an epoch uploads only row numbers and labels afte
   CHECK(losses_emu[0] == Approx(losses_cpu[0]).epsilon(1e-5));
   CHECK(losses_emu[1] == Approx(losses_cpu[1]).epsilon(1e-5));
 }
+
+namespace {
+
+// Nine 3-channel 6 x 5 images with every byte distinct enough to tell pixels apart.
+weft::data::LabeledImages moving_images() {
+  weft::data::LabeledImages data;
+  std::vector<uint8_t> pixels(9 * 3 * 6 * 5);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 29 % 256);
+  std::vector<int32_t> labels;
+  for (int i = 0; i < 9; ++i) labels.push_back(i % 4);
+  data.images = Tensor::from_vector(pixels, {9, 3, 6, 5});
+  data.labels = Tensor::from_vector(labels, {9});
+  return data;
+}
+
+}  // namespace
+
+TEST_CASE("data on the device: flips and whole-pixel shifts give the host's augmented batch",
+          "[emu]") {
+  const weft::data::LabeledImages data = moving_images();
+  const std::vector<int64_t> order = {8, 0, 3, 3, 5, 1, 7, 2, 6};
+  const train::Normalization norm{1.0f / 255.0f, -0.25f};
+  using weft::data::FillMode;
+  for (FillMode fill : {FillMode::constant, FillMode::nearest, FillMode::reflect, FillMode::wrap}) {
+    INFO("fill mode " << static_cast<int>(fill));
+    weft::data::AugmentOptions options;
+    options.horizontal_flip = options.vertical_flip = true;
+    options.crop_padding = 4;  // shifts up to 4 pixels: most of the 5-pixel width
+    options.fill_mode = fill;
+    options.fill_value = 40.0f;
+    REQUIRE(weft::data::whole_pixel_moves(options));
+    weft::Generator host_draws(11), device_draws(11);
+    const train::HostBatch host = train::gather_batch(
+        data, order, 0, 9, norm, train::BatchAugmentation{options, &host_draws});
+    // The moves as train_epoch draws them: one draw_params per image, in batch order.
+    std::vector<int32_t> moves;
+    int moved = 0;
+    for (int64_t j : order) {
+      const weft::data::AugmentParams a = weft::data::draw_params(options, 6, 5, device_draws);
+      moves.insert(moves.end(),
+                   {static_cast<int32_t>(j), a.flip_horizontal ? 1 : 0, a.flip_vertical ? 1 : 0,
+                    static_cast<int32_t>(a.shift_x), static_cast<int32_t>(a.shift_y)});
+      moved += a.shift_x != 0 || a.flip_horizontal ? 1 : 0;
+    }
+    CHECK(moved >= 5);  // the draws did move most images
+    const weft::EdgeFill edge = static_cast<weft::EdgeFill>(static_cast<int>(fill));
+    const Tensor move_tensor = Tensor::from_vector(moves, {9, 5});
+    const Tensor on_cpu = weft::gather_augment_u8_to_f32(
+        data.images, move_tensor, edge, options.fill_value, norm.scale, norm.shift);
+    CHECK(on_cpu.to_vector<float>() == host.images.to_vector<float>());
+    const Tensor on_emu =
+        weft::gather_augment_u8_to_f32(data.images.to(Device::emu()), move_tensor.to(Device::emu()),
+                                       edge, options.fill_value, norm.scale, norm.shift);
+    CHECK(host_floats(on_emu) == host.images.to_vector<float>());
+  }
+  const Tensor bad = Tensor::from_vector(std::vector<int32_t>{9, 0, 0, 0, 0}, {1, 5});
+  CHECK_THROWS_WITH(
+      weft::gather_augment_u8_to_f32(data.images, bad, weft::EdgeFill::constant, 0.0f, 1.0f, 0.0f),
+      Catch::Contains("reads image 9 outside the 9 images"));
+  const Tensor flip2 = Tensor::from_vector(std::vector<int32_t>{0, 2, 0, 0, 0}, {1, 5});
+  CHECK_THROWS_WITH(weft::gather_augment_u8_to_f32(data.images, flip2, weft::EdgeFill::constant,
+                                                   0.0f, 1.0f, 0.0f),
+                    Catch::Contains("expected 0 or 1"));
+}
+
+TEST_CASE("data on the device: an augmented epoch uploads only moves and labels", "[emu]") {
+  GraphModeGuard off(graph::Mode::off);
+  weft::data::LabeledImages data;
+  std::vector<uint8_t> pixels(14 * 64);
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 13);
+  std::vector<int32_t> labels;
+  for (int i = 0; i < 14; ++i) labels.push_back(i % 5);
+  data.images = Tensor::from_vector(pixels, {14, 1, 8, 8});
+  data.labels = Tensor::from_vector(labels, {14});
+  weft::data::AugmentOptions options;
+  options.horizontal_flip = true;
+  options.crop_padding = 2;
+  options.fill_mode = weft::data::FillMode::constant;
+  // The same augmented epochs on emu (moves applied on the device) and on the CPU (the host's
+  // augment()): equal results.
+  std::vector<double> losses_emu, losses_cpu;
+  for (const Device device : {Device::emu(), Device::cpu()}) {
+    Run run(true, device);
+    weft::Generator shuffle(3), draws(9);
+    const train::BatchAugmentation augmentation{options, &draws};
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      const weft::RuntimeCounters before = weft::runtime_counters();
+      const double loss = train::train_epoch(*run.model, *run.optimizer, data, 4, device, shuffle,
+                                             {}, {}, augmentation)
+                              .loss;
+      const weft::RuntimeCounters used = weft::runtime_counters() - before;
+      if (device.is_emu() && epoch == 1) {
+        // 4 steps (4, 4, 4, 2 rows), each uploading its moves (5 int32 per image) and labels.
+        CHECK(used.h2d_copies == 8);
+        CHECK(used.h2d_bytes == 14 * 4 * (5 + 1));
+      }
+      (device.is_emu() ? losses_emu : losses_cpu).push_back(loss);
+    }
+  }
+  CHECK(losses_emu[0] == Approx(losses_cpu[0]).epsilon(1e-5));
+  CHECK(losses_emu[1] == Approx(losses_cpu[1]).epsilon(1e-5));
+  CHECK(losses_emu[0] != losses_emu[1]);
+}

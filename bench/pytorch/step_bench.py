@@ -25,6 +25,11 @@ Modes: eager; compile (torch.compile of every network, PyTorch 2.0 and later: sk
 message on older versions, such as Debian's 1.13); cudagraphs (the whole step captured once
 with torch.cuda.graphs and replayed, Adam with capturable=True: CUDA only, skipped elsewhere).
 
+Precision (--precision): fp32, or bf16 = torch.autocast(dtype=torch.bfloat16) around each
+forward pass and loss (convolutions and matmuls in BF16 with FP32 accumulation, batch norm,
+softmax and losses in FP32 as autocast decides; master weights and the optimizer in FP32): the
+PyTorch side of weft's --precision bf16.
+
 Memory: on CUDA peak_MiB = torch.cuda.max_memory_allocated() over the timed steps (reset after
 the warm-up), comparable to weft's peak_MiB (bytes held by live tensors). On every device
 rss_MiB = the process's ru_maxrss, comparable to weft's rss_MiB; it includes the Python
@@ -100,6 +105,8 @@ def parse_args(argv=None):
                              "(default: PyTorch's own settings)")
     parser.add_argument("--no-cudnn-benchmark", action="store_true",
                         help="CUDA only: leave torch.backends.cudnn.benchmark off")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: autocast the forward passes and losses to bfloat16")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
     args.models = parse_list(args.model, seed_models.MODEL_NAMES, "model")
@@ -126,7 +133,15 @@ def unavailable_reason(mode, device):
 # ---------------------------------------------------------------------------------------------
 
 
-def make_classifier_work(spec, model, batch, device, phase, compile_model, optimizer_extra):
+def autocast(device, precision):
+    """The forward passes' context: bf16 autocast, or nothing for fp32."""
+    # No cast cache: a CUDA graph (--mode cudagraphs) must not capture casts made outside it.
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16,
+                          enabled=precision == "bf16", cache_enabled=False)
+
+
+def make_classifier_work(spec, model, batch, device, phase, compile_model, optimizer_extra,
+                         precision):
     """(step, model) for a classifier: inputs and targets made once, on the device."""
     inputs = [torch.randn(batch, *spec.input_shape, device=device) for _ in range(spec.photos)]
     if spec.loss == "cross_entropy":
@@ -143,8 +158,8 @@ def make_classifier_work(spec, model, batch, device, phase, compile_model, optim
         model.eval()
 
         def infer():
-            with torch.no_grad():
-                return network(*inputs).sum()
+            with torch.no_grad(), autocast(device, precision):
+                return network(*inputs).float().sum()
         return infer
 
     model.train()
@@ -152,14 +167,15 @@ def make_classifier_work(spec, model, batch, device, phase, compile_model, optim
 
     def train_step():
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(network(*inputs), targets)
+        with autocast(device, precision):
+            loss = loss_fn(network(*inputs), targets)
         loss.backward()
         optimizer.step()
         return loss.detach()
     return train_step
 
 
-def make_gan_work(spec, pair, batch, device, phase, compile_model, optimizer_extra):
+def make_gan_work(spec, pair, batch, device, phase, compile_model, optimizer_extra, precision):
     """The dcgan64 iteration (models/dcgan_training.h) or generation of `batch` images."""
     generator = torch.compile(pair.generator) if compile_model else pair.generator
     discriminator = torch.compile(pair.discriminator) if compile_model else pair.discriminator
@@ -170,8 +186,8 @@ def make_gan_work(spec, pair, batch, device, phase, compile_model, optimizer_ext
         noise = torch.randn(batch, z_dim, device=device)
 
         def generate():
-            with torch.no_grad():
-                return generator(noise).sum()
+            with torch.no_grad(), autocast(device, precision):
+                return generator(noise).float().sum()
         return generate
 
     pair.train()
@@ -184,21 +200,25 @@ def make_gan_work(spec, pair, batch, device, phase, compile_model, optimizer_ext
     def gan_step():
         # 1. Discriminator: real -> 1, detached fake -> 0; only D's Adam steps.
         discriminator_optimizer.zero_grad(set_to_none=True)
-        real_logits = discriminator(real)
-        fake = generator(torch.randn(batch, z_dim, device=device))
-        fake_logits = discriminator(fake.detach())
-        d_loss = bce(real_logits, ones) + bce(fake_logits, zeros)
+        with autocast(device, precision):
+            real_logits = discriminator(real)
+            fake = generator(torch.randn(batch, z_dim, device=device))
+            fake_logits = discriminator(fake.detach())
+            d_loss = bce(real_logits.float(), ones) + bce(fake_logits.float(), zeros)
         d_loss.backward()
         discriminator_optimizer.step()
         # 2. Generator: the same fakes judged by the updated D, pushed towards "real".
         generator_optimizer.zero_grad(set_to_none=True)
-        judged = discriminator(fake)
-        g_loss = bce(judged, ones)
+        with autocast(device, precision):
+            judged = discriminator(fake)
+            g_loss = bce(judged.float(), ones)
         g_loss.backward()
         generator_optimizer.step()
         with torch.no_grad():
-            return torch.stack([d_loss.detach(), g_loss.detach(), torch.sigmoid(real_logits).mean(),
-                                torch.sigmoid(fake_logits).mean(), torch.sigmoid(judged).mean()])
+            return torch.stack([d_loss.detach(), g_loss.detach(),
+                                torch.sigmoid(real_logits.float()).mean(),
+                                torch.sigmoid(fake_logits.float()).mean(),
+                                torch.sigmoid(judged.float()).mean()])
     return gan_step
 
 
@@ -240,7 +260,7 @@ def configure_backend(args):
 def run_one(args, name, phase, mode):
     """Times one (model, phase, mode) here and returns its JSON object."""
     result = {"framework": "pytorch", "torch_version": torch.__version__, "model": name,
-              "phase": phase, "mode": mode, "device": args.device}
+              "phase": phase, "mode": mode, "device": args.device, "precision": args.precision}
     reason = unavailable_reason(mode, args.device)
     if reason:
         result["skipped"] = reason
@@ -254,7 +274,8 @@ def run_one(args, name, phase, mode):
     # Adam's step counter must live on the GPU for its step to be captured in a graph.
     optimizer_extra = {"capturable": True} if mode == "cudagraphs" else {}
     make_work = make_gan_work if spec.loss == "gan" else make_classifier_work
-    step = make_work(spec, model, batch, device, phase, compile_model, optimizer_extra)
+    step = make_work(spec, model, batch, device, phase, compile_model, optimizer_extra,
+                     args.precision)
 
     def synchronize():
         if args.device == "cuda":
@@ -309,7 +330,7 @@ def run_in_child(args, name, phase, mode):
                "--mode", mode, "--device", args.device, "--batch", str(args.batch),
                "--threads", str(args.threads), "--warmup", str(args.warmup),
                "--min-time", str(args.min_time), "--min-steps", str(args.min_steps),
-               "--tf32", args.tf32, "--seed", str(args.seed)]
+               "--tf32", args.tf32, "--precision", args.precision, "--seed", str(args.seed)]
     if args.no_cudnn_benchmark:
         command.append("--no-cudnn-benchmark")
     child = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -57,6 +57,11 @@ bool AugmentOptions::any() const {
          width_shift != 0 || height_shift != 0 || zoom != 0 || crop_padding != 0;
 }
 
+bool whole_pixel_moves(const AugmentOptions& options) {
+  return options.rotation_degrees == 0 && options.shear_degrees == 0 && options.width_shift == 0 &&
+         options.height_shift == 0 && options.zoom == 0;
+}
+
 AugmentParams draw_params(const AugmentOptions& options, int height, int width,
                           Generator& generator) {
   WEFT_CHECK(options.zoom >= 0 && options.zoom < 1, "augment: zoom range ", options.zoom,

@@ -62,6 +62,11 @@ struct AugmentParams {
   float shift_y = 0;  // pixels, positive moves the content down
 };
 
+// Whether every draw of `options` only mirrors and moves the image by whole pixels (flips and
+// crop_padding, nothing else), so that a device kernel can apply it exactly
+// (gather_augment_u8_to_f32 in engine/ops.h, used by train::train_epoch).
+bool whole_pixel_moves(const AugmentOptions& options);
+
 // The inverse map: an output pixel (x, y) samples the input at
 //   x_in = m[0] * x + m[1] * y + m[2],   y_in = m[3] * x + m[4] * y + m[5].
 // Kept in double so that exact maps (a 90-degree turn, a flip) land exactly on pixel centres.

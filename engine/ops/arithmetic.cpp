@@ -204,4 +204,39 @@ Tensor gather_u8_to_f32(const Tensor& data, const Tensor& indices, float scale, 
   return out;
 }
 
+Tensor gather_augment_u8_to_f32(const Tensor& data, const Tensor& moves, EdgeFill fill,
+                                float fill_value, float scale, float shift) {
+  const char* op = "gather_augment_u8_to_f32";
+  WEFT_CHECK(data.dtype() == DType::u8 && data.ndim() == 4, op,
+             ": data must be uint8 [N, C, H, W], got ", data.str());
+  WEFT_CHECK(moves.dtype() == DType::i32 && moves.ndim() == 2 && moves.dim(1) == kImageMoveFields,
+             op, ": moves must be int32 [B, ", kImageMoveFields, "], got ", moves.str());
+  WEFT_CHECK(data.device() == moves.device(), op, ": data on ", data.device().str(),
+             " and moves on ", moves.device().str());
+  if (moves.device().is_cpu()) {
+    const std::vector<int32_t> m = moves.to_vector<int32_t>();
+    for (size_t r = 0; r < m.size(); r += kImageMoveFields) {
+      WEFT_CHECK(m[r] >= 0 && m[r] < data.dim(0), op, ": row ", r / kImageMoveFields,
+                 " reads image ", m[r], " outside the ", data.dim(0), " images");
+      WEFT_CHECK((m[r + 1] == 0 || m[r + 1] == 1) && (m[r + 2] == 0 || m[r + 2] == 1), op, ": row ",
+                 r / kImageMoveFields, " has flips ", m[r + 1], ", ", m[r + 2],
+                 "; expected 0 or 1");
+    }
+  }
+  ImageGatherParams p;
+  p.rows = static_cast<int>(moves.dim(0));
+  p.channels = static_cast<int>(data.dim(1));
+  p.height = static_cast<int>(data.dim(2));
+  p.width = static_cast<int>(data.dim(3));
+  p.fill = fill;
+  p.fill_value = fill_value;
+  p.scale = scale;
+  p.shift = shift;
+  Tensor out = Tensor::empty({moves.dim(0), data.dim(1), data.dim(2), data.dim(3)}, DType::f32,
+                             data.device());
+  dispatch(data.device())
+      .gather_augment_u8_to_f32(p, data.data<uint8_t>(), moves.data<int32_t>(), out.data<float>());
+  return out;
+}
+
 }  // namespace weft

@@ -27,6 +27,41 @@ Tensor normalize_floats(const Tensor& pixels, const Normalization& norm) {
   for (int64_t i = 0; i < pixels.numel(); ++i) dst[i] = src[i] * norm.scale + norm.shift;
   return out;
 }
+
+EdgeFill edge_fill(data::FillMode fill) {
+  switch (fill) {
+    case data::FillMode::nearest:
+      return EdgeFill::nearest;
+    case data::FillMode::reflect:
+      return EdgeFill::reflect;
+    case data::FillMode::wrap:
+      return EdgeFill::wrap;
+    case data::FillMode::constant:
+      break;
+  }
+  return EdgeFill::constant;
+}
+
+// The moves (int32 [end - begin, 5], kernels/params.h ImageGatherParams) of the images
+// order[begin, end), drawn from the augmentation's generator in the order and number the host
+// path draws them (data::augment: one draw_params per image), so both give the same batch.
+Tensor draw_moves(const data::LabeledImages& data, const std::vector<int64_t>& order, int64_t begin,
+                  int64_t end, const BatchAugmentation& augmentation) {
+  const int height = static_cast<int>(data.images.dim(2));
+  const int width = static_cast<int>(data.images.dim(3));
+  Tensor moves = Tensor::empty({end - begin, kImageMoveFields}, DType::i32);
+  int32_t* m = moves.data<int32_t>();
+  for (int64_t i = begin; i < end; ++i, m += kImageMoveFields) {
+    const data::AugmentParams a =
+        data::draw_params(augmentation.options, height, width, *augmentation.generator);
+    m[0] = static_cast<int32_t>(order[static_cast<size_t>(i)]);
+    m[1] = a.flip_horizontal ? 1 : 0;
+    m[2] = a.flip_vertical ? 1 : 0;
+    m[3] = static_cast<int32_t>(a.shift_x);  // whole pixels: whole_pixel_moves()
+    m[4] = static_cast<int32_t>(a.shift_y);
+  }
+  return moves;
+}
 }  // namespace
 
 HostBatch gather_batch(const data::LabeledImages& data, const std::vector<int64_t>& indices,
@@ -125,10 +160,16 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
   const int64_t steps = (n + batch_size - 1) / batch_size;
   // Declared after the meter, so the graph (which writes the meter's sums) goes first.
   CapturedSteps captured(hooks.skip_nonfinite ? Device::cpu() : device);
-  // The data set on the device when it can live there (resident_images), else undefined.
-  const Tensor resident = augmentation.active() || hooks.skip_nonfinite
+  // The data set on the device when it can live there (resident_images), else undefined. Flips
+  // and whole-pixel shifts are then applied there too (gather_augment_u8_to_f32); other
+  // augmentations run on the host.
+  const bool moves_on_device = augmentation.active() &&
+                               data::whole_pixel_moves(augmentation.options) &&
+                               data.images.ndim() == 4;
+  const Tensor resident = (augmentation.active() && !moves_on_device) || hooks.skip_nonfinite
                               ? Tensor()
                               : resident_images(data, device);
+  const EdgeFill fill = edge_fill(augmentation.options.fill_mode);
   const auto train_step = [&](const Tensor& images, const Tensor& labels, int64_t rows) {
     optimizer.zero_grad();
     Tensor logits = model(images);
@@ -158,6 +199,21 @@ EpochResult train_epoch(nn::Module& model, optim::Optimizer& optimizer,
       optimizer.step();
       meter.add_loss(loss, end - begin);
       meter.add_argmax_hits(logits.detach(), batch.labels);
+    } else if (resident.defined() && augmentation.active()) {
+      // The batch's moves and labels go up; rows are gathered, moved and normalised there.
+      Tensor moves = draw_moves(data, order, begin, end, augmentation);
+      Tensor labels = Tensor::empty({end - begin}, DType::i32);
+      for (int64_t i = begin; i < end; ++i) {
+        labels.data<int32_t>()[i - begin] =
+            data.labels.data<int32_t>()[order[static_cast<size_t>(i)]];
+      }
+      if (hooks.before_step) hooks.before_step();
+      captured.run({moves, labels}, [&](const std::vector<Tensor>& in) {
+        const float fill_value = augmentation.options.fill_value;
+        train_step(
+            gather_augment_u8_to_f32(resident, in[0], fill, fill_value, norm.scale, norm.shift),
+            in[1], end - begin);
+      });
     } else if (resident.defined()) {
       // Only the batch's row numbers and labels go up; the rows are gathered on the device.
       Tensor rows = Tensor::empty({end - begin}, DType::i32);

@@ -59,9 +59,14 @@ Batch make_batch(const data::LabeledImages& data, const std::vector<int64_t>& in
 // images are uploaded once, on the first epoch that uses them on a CUDA device or emu, and kept
 // for the following epochs; each step then uploads only the batch's row numbers and labels and
 // gathers and normalises the rows on the device (gather_u8_to_f32) - the same batches as the
-// host path, bit for bit. Data sets above kResidentLimitBytes, float images, and epochs with
-// host-side augmentation take the host path (gather_batch). The cache holds one data set, keyed
-// by its host storage; data changed in place after its upload is not seen.
+// host path, bit for bit. Augmentation that only flips and shifts by whole pixels (flips and
+// crop_padding: data::whole_pixel_moves) is done there too: the host draws each image's
+// parameters from the same generator in the same order as the host path, and uploads five
+// int32 per image (gather_augment_u8_to_f32) instead of the augmented floats - again the same
+// batches bit for bit. Data sets above kResidentLimitBytes, float images, and epochs with other
+// augmentations (rotation, shear, zoom, fractional shifts) take the host path (gather_batch).
+// The cache holds one data set, keyed by its host storage; data changed in place after its
+// upload is not seen.
 inline constexpr int64_t kResidentLimitBytes = int64_t{2} << 30;
 // The images of `data` on `device` (uploaded once, see above), or undefined when they stay on
 // the host.

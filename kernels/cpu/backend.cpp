@@ -177,6 +177,10 @@ class CpuBackend final : public Backend {
       for (int64_t e = 0; e < row_elements; ++e) out[e] = static_cast<float>(row[e]) * scale + shift;
     }
   }
+  void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src,
+                                const int32_t* moves, float* y) override {
+    cpu::gather_augment_u8_to_f32(p, src, moves, y);
+  }
 
   void softmax_forward(int rows, int cols, const float* x, float* y) override {
     cpu::softmax_forward(rows, cols, x, y);

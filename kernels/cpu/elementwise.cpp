@@ -324,6 +324,32 @@ void fill(int64_t count, float value, float* y) {
   for (int64_t i = 0; i < count; ++i) y[i] = value;
 }
 
+void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src, const int32_t* moves,
+                              float* y) {
+  const int64_t plane = int64_t{p.height} * p.width;
+  const int64_t image = p.channels * plane;
+#pragma omp parallel for schedule(static) if (p.rows * image > kParallelThreshold)
+  for (int r = 0; r < p.rows; ++r) {
+    const int32_t* move = moves + int64_t{r} * kImageMoveFields;
+    const uint8_t* source = src + move[0] * image;
+    float* out = y + r * image;
+    for (int row = 0; row < p.height; ++row) {
+      const int sy = edge_source_index(move[2] ? p.height - 1 - row + move[4] : row - move[4],
+                                       p.height, p.fill);
+      for (int col = 0; col < p.width; ++col) {
+        const int sx = edge_source_index(move[1] ? p.width - 1 - col + move[3] : col - move[3],
+                                         p.width, p.fill);
+        for (int c = 0; c < p.channels; ++c) {
+          const float v = sx < 0 || sy < 0
+                              ? p.fill_value
+                              : static_cast<float>(source[c * plane + int64_t{sy} * p.width + sx]);
+          out[c * plane + int64_t{row} * p.width + col] = v * p.scale + p.shift;
+        }
+      }
+    }
+  }
+}
+
 double sum(int64_t count, const float* x) {
   if (count <= 0) return 0.0;
   const int64_t blocks = (count + kSumBlock - 1) / kSumBlock;

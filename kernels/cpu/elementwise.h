@@ -43,4 +43,9 @@ void fill(int64_t count, float value, float* y);
 // Sum of all elements, accumulated in double.
 double sum(int64_t count, const float* x);
 
+// y[r, c, y, x] = a pixel of image moves[r, 0] moved as moves[r, 1..4] say, or the fill, times
+// scale plus shift (kernels/params.h ImageGatherParams).
+void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src, const int32_t* moves,
+                              float* y);
+
 }  // namespace weft::cpu

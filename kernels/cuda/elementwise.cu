@@ -12,8 +12,8 @@
 //   (card_grid_blocks: 4 x SMs x 8 blocks of 256 at most), so each thread loops over several
 //   items. Each element's value is computed by the same function on both paths, so the two
 //   give identical results. No shared memory.
-// Other maps (broadcast binary arithmetic, u8_to_f32; the row gather gather_u8_to_f32 is
-// described at its kernel)
+// Other maps (broadcast binary arithmetic, u8_to_f32; the row gathers gather_u8_to_f32 and
+// gather_augment_u8_to_f32 are described at their kernels)
 //   for_each_kernel<Op> (common.h): one grid-stride loop; thread t of a grid of T threads calls
 //   op(i) for i = t, t + T, t + 2T, ... < count, and op(i) reads its inputs at i and writes
 //   output i. Consecutive threads touch consecutive elements, so a warp's loads and stores
@@ -451,6 +451,54 @@ void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src, const 
                   static_cast<unsigned>(rows < 65535 ? rows : 65535));
   WEFT_LAUNCH(gather_rows_kernel, grid, kBlockThreads, 0, stream, rows, row_elements, src,
               indices, scale, shift, y);
+}
+
+// Gathering an augmented batch (ImageGatherParams, kernels/params.h): the same grid as
+// gather_rows_kernel, block (x, y) on a stretch of output image y (grid-stride over images).
+// The block reads the image's five moves once; thread t computes output elements
+// e = t, t + T, ... of the image: it splits e into (channel, row, column) (two integer
+// divisions per element: this kernel moves a few hundred KB per step and is bound by memory,
+// not arithmetic), maps row and column back to the source as the header of params.h says, and
+// writes the pixel (or the fill) times scale plus shift. Consecutive threads write consecutive
+// floats of a row; their reads are consecutive bytes, reversed under a flip. No shared memory.
+__global__ void gather_augment_kernel(ImageGatherParams p, const uint8_t* src, const int32_t* moves,
+                                      float* y) {
+  const int64_t plane = static_cast<int64_t>(p.height) * p.width;
+  const int64_t image = p.channels * plane;
+  for (int r = static_cast<int>(blockIdx.y); r < p.rows; r += static_cast<int>(gridDim.y)) {
+    const int32_t* move = moves + static_cast<int64_t>(r) * kImageMoveFields;
+    const int32_t source_image = move[0], flip_x = move[1], flip_y = move[2];
+    const int32_t sx = move[3], sy = move[4];
+    const uint8_t* source = src + source_image * image;
+    float* out = y + static_cast<int64_t>(r) * image;
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < image;
+         e += stride) {
+      const int64_t c = e / plane;
+      const int within = static_cast<int>(e - c * plane);
+      const int row = within / p.width, col = within - row * p.width;
+      const int in_row =
+          edge_source_index(flip_y ? p.height - 1 - row + sy : row - sy, p.height, p.fill);
+      const int in_col =
+          edge_source_index(flip_x ? p.width - 1 - col + sx : col - sx, p.width, p.fill);
+      const float v =
+          in_row < 0 || in_col < 0
+              ? p.fill_value
+              : static_cast<float>(
+                    source[c * plane + static_cast<int64_t>(in_row) * p.width + in_col]);
+      out[e] = v * p.scale + p.shift;
+    }
+  }
+}
+
+void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src, const int32_t* moves,
+                              float* y, cudaStream_t stream) {
+  const int64_t image = static_cast<int64_t>(p.channels) * p.height * p.width;
+  if (p.rows <= 0 || image <= 0) return;
+  const int64_t per_image = (image + kBlockThreads - 1) / kBlockThreads;
+  const dim3 grid(static_cast<unsigned>(per_image < 64 ? per_image : 64),
+                  static_cast<unsigned>(p.rows < 65535 ? p.rows : 65535));
+  WEFT_LAUNCH(gather_augment_kernel, grid, kBlockThreads, 0, stream, p, src, moves, y);
 }
 
 void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y,

@@ -44,6 +44,8 @@ void fill(int64_t count, float value, float* y, cudaStream_t stream);
 // Rows indices[0..rows) of a uint8 data set, as floats (see gather_rows_kernel).
 void gather_u8_to_f32(int rows, int64_t row_elements, const uint8_t* src, const int32_t* indices,
                       float scale, float shift, float* y, cudaStream_t stream);
+void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src, const int32_t* moves,
+                              float* y, cudaStream_t stream);
 void u8_to_f32(int64_t count, const uint8_t* x, float scale, float shift, float* y,
                cudaStream_t stream);
 

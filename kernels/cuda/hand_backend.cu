@@ -262,6 +262,10 @@ class HandBackend : public Backend {
                         const int32_t* indices, float scale, float shift, float* y) override {
     cuda::gather_u8_to_f32(rows, row_elements, src, indices, scale, shift, y, stream());
   }
+  void gather_augment_u8_to_f32(const ImageGatherParams& p, const uint8_t* src,
+                                const int32_t* moves, float* y) override {
+    cuda::gather_augment_u8_to_f32(p, src, moves, y, stream());
+  }
 
   // ---- softmax ----
 

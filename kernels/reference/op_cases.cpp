@@ -477,6 +477,27 @@ OpCall gather_u8_to_f32(int rows, int64_t row_elements, int source_rows, float s
           }};
 }
 
+OpCall gather_augment_u8_to_f32(const ImageGatherParams& p, int source_rows) {
+  const int64_t image = int64_t{p.channels} * p.height * p.width;
+  std::vector<uint8_t> pixels(static_cast<size_t>(source_rows * image));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>(i * 37 % 251);
+  std::vector<int32_t> moves;
+  for (int r = 0; r < p.rows; ++r) {
+    const int far = r % 6 == 5 ? p.width + 2 : 0;
+    moves.insert(moves.end(),
+                 {(r * 7 + 3) % source_rows, r % 2, (r / 2) % 2, r % 7 - 3 + far, (r * 5) % 9 - 4});
+  }
+  std::vector<uint8_t> move_bytes(moves.size() * sizeof(int32_t));
+  std::memcpy(move_bytes.data(), moves.data(), move_bytes.size());
+  return {Op::gather_augment_u8_to_f32,
+          {{"src", ElementType::u8, Role::input, source_rows * image, Content::given_bytes(pixels)},
+           in_i32("moves", int64_t{p.rows} * kImageMoveFields, Content::given_bytes(move_bytes)),
+           out("y", p.rows * image)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.gather_augment_u8_to_f32(p, static_cast<const uint8_t*>(b[0]), i32(b, 1), f32(b, 2));
+          }};
+}
+
 // ---- softmax ------------------------------------------------------------------------------------
 //
 // Backwards get a y that a forward could have produced: probabilities in [0, 1) for softmax,

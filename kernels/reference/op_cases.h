@@ -152,6 +152,9 @@ OpCall sum(int64_t count);
 OpCall u8_to_f32(int64_t count, float scale, float shift);
 // `rows` rows gathered from a data set of `source_rows` rows (indices repeat and skip).
 OpCall gather_u8_to_f32(int rows, int64_t row_elements, int source_rows, float scale, float shift);
+// Moves that cover both flips, shifts of both signs up to 3 pixels, and (every 6th image) a shift
+// past the whole image, so that only the fill is read.
+OpCall gather_augment_u8_to_f32(const ImageGatherParams& p, int source_rows);
 
 OpCall softmax_forward(int rows, int cols);
 OpCall softmax_backward(int rows, int cols);
