@@ -27,7 +27,7 @@
 //   - the fixed part is decoded once per thread (the thread always stages the same row or
 //     column of a slab) or once per block (backward-filter's 64 taps, a shared table);
 //   - the k part lives in a shared "slab table" of 32 entries (one per k of the slab), written
-//     by warp 0 one slab ahead, double-buffered: the table of slab s + 2 is computed while the
+//     by warp 0 two slabs ahead, double-buffered: the table of slab s + 2 is computed while the
 //     mma work of slab s runs, after the barrier that ends the staging of slab s (so no thread
 //     still reads that buffer) and before the barrier that precedes the staging of slab s + 2.
 //   Each entry costs a few divisions, 32 per slab per block instead of 4096; the staging itself
