@@ -247,7 +247,7 @@ struct GatherShape {
 
 // The k part of a gathered element: filter offset ch * filter_channel + kh * KW + kw (-1 past
 // the reduction), source offset ch * plane + dh * width + dw, and the shifts (dh, dw).
-struct TapEntry {
+struct alignas(16) TapEntry {
   int filter, source, dh, dw;
 };
 
@@ -381,14 +381,14 @@ struct FilterShape {
 
 // Per position of a slab: dy offset (-1 past the slice), x offset of the window origin and
 // the origin's row and column.
-struct PositionEntry {
+struct alignas(16) PositionEntry {
   int64_t dy, x;
   int row0, col0;
 };
 
 // Per tap (c, kh, kw) of the block's columns: x offset c * H * W + kh d W + kw d and the
 // shifts (kh d, kw d); kOutside past the taps.
-struct FilterTap {
+struct alignas(16) FilterTap {
   int offset, dh, dw;
 };
 
