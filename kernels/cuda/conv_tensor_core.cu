@@ -10,7 +10,7 @@
 //   warp w owning the 32 x 32 quarter at rows 32 (w / 2), columns 32 (w % 2) as 2 x 4 mma tiles
 //   of 16 x 8 whose FP32 accumulators stay in registers for the whole reduction; lane l holds of
 //   each 16 x 8 tile rows g, g + 8 and columns 2t, 2t + 1 (g = l / 4, t = l % 4) and writes
-//   those in the epilogue. Shared memory (static, about 37 KiB): two stages of a 64 x 32 slab of
+//   those in the epilogue. Shared memory (static, 37-39 KiB): two stages of a 64 x 32 slab of
 //   A (GEMM rows, k along the row) and a 64 x 32 slab of B^T (GEMM columns, k along the row),
 //   FP32, rows padded to 36 floats, filled with cp.async while the tensor cores work on the
 //   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below.
