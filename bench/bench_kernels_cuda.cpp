@@ -10,7 +10,8 @@
 //   build/bench/bench_kernels_cuda --benchmark_filter='^conv2d_fwd/resnet50'
 //   build/bench/bench_kernels_cuda --benchmark_filter=/vendor/
 //   WEFT_PRECISION=tf32 build/bench/bench_kernels_cuda ...   tensor cores (TF32) for the hand
-//                                                            GEMM, cuBLAS and cuDNN; bf16 too
+//                                                            GEMM and convolutions, cuBLAS and
+//                                                            cuDNN; bf16 too
 //   CUDA_VISIBLE_DEVICES=1 build/bench/bench_kernels_cuda ...     another GPU (device 0 is used)
 // Without a CUDA device it prints one line saying so and exits 0 (so the ctest smoke test
 // passes on machines without a GPU).
@@ -41,13 +42,13 @@
 // memory-bound kernels), the percentages against the card's FP32 CUDA-core peak and its
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
 // The card's name, the peaks and how they were computed go into the JSON's "context".
-// With WEFT_PRECISION=tf32 or bf16 (WEFT_TF32=1 is tf32) the GEMMs use tensor cores, and
-// pct_peak_flops can pass 100.
+// With WEFT_PRECISION=tf32 or bf16 (WEFT_TF32=1 is tf32) the GEMMs and convolutions use tensor
+// cores (bench/gpu_oneshot.sh times the conv rows at both), and pct_peak_flops can pass 100.
 //
 // Why a .cpp compiled by g++ and not a .cu: the program launches no kernels of its own. It
 // calls the backends through their plain C++ declarations (kernels/cuda/backends.h,
-// kernels/cuda_runtime/runtime.h) and needs from CUDA only the runtime API's events, memset and device
-// attributes (cuda_runtime_api.h, from CUDA::cudart through weft_kernels_cuda), and as C++20
+// kernels/cuda_runtime/runtime.h) and needs from CUDA only the runtime API's events, memset and
+// device attributes (cuda_runtime_api.h, from CUDA::cudart through weft_kernels_cuda), and as C++20
 // it shares kernel_shapes.h with the CPU program unchanged (nvcc compiles weft's .cu files as
 // C++17). Built only when WEFT_HAVE_CUDA is on (bench/CMakeLists.txt).
 #include <benchmark/benchmark.h>

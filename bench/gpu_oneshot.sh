@@ -123,6 +123,17 @@ run() {
     capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
       --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
     log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
+    # The convolutions (and transposed ones) again at tf32 and bf16: the hand rows are the
+    # tensor-core kernels (kernels/cuda/conv_tensor_core.cu), the vendor rows cuDNN at the same
+    # precision; the JSON's context says which.
+    for precision in tf32 bf16; do
+      WEFT_PRECISION=$precision capped 40 build/bench/bench_kernels_cuda \
+        --benchmark_min_time=0.02 --benchmark_filter='^conv' \
+        --benchmark_out="$res/gpu_kernels_$precision.json" --benchmark_out_format=json \
+        > "$res/gpu_kernels_$precision.log" 2>&1
+      log "kernels at $precision exit $?:" \
+        "$(grep -c '^conv' "$res/gpu_kernels_$precision.log") lines"
+    done
     # The memory-bound rows against the copy ceiling of this run (copy_d2d/*: device-to-device
     # cudaMemcpyAsync), pct_of_copy per row, bytes_moved per kernel.
     python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \

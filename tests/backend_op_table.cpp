@@ -10,6 +10,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -671,18 +672,29 @@ std::string conv_name(const weft::Conv2dParams& c) {
   return s.str();
 }
 
+// " at tf32" or " at bf16" for a case at a reduced math precision, "" at fp32.
+std::string precision_label(MathPrecision precision) {
+  return precision == MathPrecision::fp32 ? std::string()
+                                          : std::string(" at ") + weft::precision_name(precision);
+}
+
 // Forward, backward-data and backward-filter of one convolution. `bias`: whether forward gets a
-// bias and backward-filter a dbias.
-void add_conv(CaseList& list, const std::string& label, const weft::Conv2dParams& c,
-              bool bias) {
-  const std::string name = conv_name(c) + (bias ? "" : " no bias") + label;
+// bias and backward-filter a dbias. At tf32 or bf16 the hand kernels are the tensor-core ones
+// (kernels/cuda/conv_tensor_core.cu) and the CPU reference rounds the operands the same way:
+// as for the tensor-core GEMM, the FP32 accumulation order is what separates them.
+void add_conv(CaseList& list, const std::string& label, const weft::Conv2dParams& c, bool bias,
+              MathPrecision precision = MathPrecision::fp32) {
+  const std::string name =
+      conv_name(c) + (bias ? "" : " no bias") + label + precision_label(precision);
   const Tolerance forward = product_tolerance(int64_t{c.in_channels} * c.kernel_h * c.kernel_w);
   const Tolerance data = product_tolerance(int64_t{c.out_channels} * c.kernel_h * c.kernel_w);
   const Tolerance filter = product_tolerance(int64_t{c.batch} * c.out_h() * c.out_w());
-  list.add("conv2d_forward" + name, cases::conv2d_forward(c, bias), forward.abs, forward.rel);
-  list.add("conv2d_backward_data" + name, cases::conv2d_backward_data(c), data.abs, data.rel);
+  list.add("conv2d_forward" + name, cases::conv2d_forward(c, bias), forward.abs, forward.rel,
+           precision);
+  list.add("conv2d_backward_data" + name, cases::conv2d_backward_data(c), data.abs, data.rel,
+           precision);
   list.add("conv2d_backward_filter" + name, cases::conv2d_backward_filter(c, bias), filter.abs,
-           filter.rel);
+           filter.rel, precision);
 }
 
 void add_conv_cases(std::vector<OpCase>& all) {
@@ -744,26 +756,65 @@ void add_conv_cases(std::vector<OpCase>& all) {
   add_fused(conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,
             " +leaky_relu(0.2) (dcgan)");
   add_fused(conv_params(2, 16, 4, 4, 5, 4, 4, 1, 1, 0, 0), kRelu, true, " +relu (full window)");
+  // The tensor-core kernels at tf32 and bf16: channels not a multiple of 8 or 16 across two
+  // 64-row tiles, the forward's filter in 16-byte copies (taps a multiple of 4) and element
+  // copies, batch 1 with pad 0 on odd sizes, one input channel, stride 2 (backward-data by
+  // phase), dilation, stride 2 with dilation 2, stride 3 with phases no tap reaches, 1x1 at
+  // stride 1 and 2, backward-filter split over slices, the fused activations.
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    add_conv(list, "", conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), true, precision);
+    add_conv(list, " (apparel cnn, scaled)", conv_params(1, 32, 9, 9, 64, 3, 3, 1, 1, 1, 1), true,
+             precision);
+    add_conv(list, "", conv_params(1, 1, 9, 11, 4, 3, 3, 1, 1, 0, 0), true, precision);
+    add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true,
+             precision);
+    add_conv(list, "", conv_params(1, 5, 9, 8, 3, 3, 2, 2, 1, 1, 0), false, precision);
+    add_conv(list, "", conv_params(2, 3, 11, 10, 6, 3, 3, 1, 1, 2, 2, 2), true, precision);
+    add_conv(list, "", conv_params(1, 6, 11, 9, 5, 3, 3, 2, 2, 2, 2, 2), true, precision);
+    add_conv(list, "", conv_params(2, 6, 10, 11, 5, 2, 2, 3, 3, 1, 1), true, precision);
+    add_conv(list, " (resnet downsample, scaled)", conv_params(2, 16, 8, 8, 32, 1, 1, 2, 2, 0, 0),
+             false, precision);
+    add_conv(list, " (resnet bottleneck, scaled)", conv_params(1, 64, 4, 4, 16, 1, 1, 1, 1, 0, 0),
+             false, precision);
+    add_conv(list, " (resnet, scaled)", conv_params(1, 16, 9, 9, 32, 3, 3, 2, 2, 1, 1), false,
+             precision);
+    add_conv(list, " (split reduction)", conv_params(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1), true,
+             precision);
+    add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false,
+             precision);
+    for (const auto& [c, act, bias, label] :
+         {std::tuple{conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), kRelu, true, " +relu"},
+          std::tuple{conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,
+                     " +leaky_relu(0.2) (dcgan)"}}) {
+      weft::Conv2dParams fused = c;
+      fused.activation = act;
+      const Tolerance forward = product_tolerance(int64_t{c.in_channels} * c.kernel_h * c.kernel_w);
+      list.add("conv2d_forward" + conv_name(fused) + (bias ? "" : " no bias") + label +
+                   precision_label(precision),
+               cases::conv2d_forward(fused, bias), forward.abs, forward.rel, precision);
+    }
+  }
 }
 
 void add_conv_transpose(CaseList& list, const std::string& label,
-                        const weft::ConvTranspose2dParams& t, bool bias) {
+                        const weft::ConvTranspose2dParams& t, bool bias,
+                        MathPrecision precision = MathPrecision::fp32) {
   std::ostringstream s;
   s << " " << t.batch << "x" << t.in_channels << "x" << t.in_h << "x" << t.in_w << " -> "
     << t.out_channels << ", k" << t.kernel_h << " s" << t.stride_h << " p" << t.pad_h;
   if (t.output_pad_h != 0) s << " out_pad" << t.output_pad_h;
   if (t.dilation_h != 1) s << " d" << t.dilation_h;
-  const std::string name = s.str() + (bias ? "" : " no bias") + label;
+  const std::string name = s.str() + (bias ? "" : " no bias") + label + precision_label(precision);
   const int64_t taps = int64_t{t.kernel_h} * t.kernel_w;
   const Tolerance forward = product_tolerance(t.in_channels * taps);
   const Tolerance data = product_tolerance(t.out_channels * taps);
   const Tolerance filter = product_tolerance(int64_t{t.batch} * t.in_h * t.in_w);
-  list.add("conv_transpose2d_forward" + name, cases::conv_transpose2d_forward(t, bias),
-           forward.abs, forward.rel);
+  list.add("conv_transpose2d_forward" + name, cases::conv_transpose2d_forward(t, bias), forward.abs,
+           forward.rel, precision);
   list.add("conv_transpose2d_backward_data" + name, cases::conv_transpose2d_backward_data(t),
-           data.abs, data.rel);
+           data.abs, data.rel, precision);
   list.add("conv_transpose2d_backward_filter" + name,
-           cases::conv_transpose2d_backward_filter(t, bias), filter.abs, filter.rel);
+           cases::conv_transpose2d_backward_filter(t, bias), filter.abs, filter.rel, precision);
 }
 
 weft::ConvTranspose2dParams conv_transpose_params(int batch, int in_channels, int in_h, int in_w,
@@ -801,6 +852,22 @@ void add_conv_transpose_cases(std::vector<OpCase>& all) {
   // The last layer to image channels, with the reduction of backward-filter split over blocks.
   add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
                      false);
+  // The tensor-core kernels through as_conv() at tf32 and bf16 (forward = the convolution's
+  // backward-data with the bias, backward-data = its forward, backward-filter = its
+  // backward-filter): stride 2 with a bias, output padding, dilation, the DCGAN generator's
+  // first layer and a 4x4 stride-2 doubling layer, the last layer with a split reduction.
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    add_conv_transpose(list, "", conv_transpose_params(1, 4, 5, 5, 3, 4, 2, 1), true, precision);
+    add_conv_transpose(list, "", conv_transpose_params(2, 3, 4, 5, 2, 3, 2, 1, 1), true, precision);
+    add_conv_transpose(list, "", conv_transpose_params(1, 5, 3, 4, 7, 3, 1, 1, 0, 2), true,
+                       precision);
+    add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(2, 110, 1, 1, 32, 4, 1, 0),
+                       false, precision);
+    add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(2, 16, 8, 8, 8, 4, 2, 1),
+                       false, precision);
+    add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
+                       false, precision);
+  }
 }
 
 weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel, int stride,

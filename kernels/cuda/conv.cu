@@ -77,6 +77,11 @@
 // forward, its backward-filter is conv backward-filter with x and dy exchanged, plus
 // channel_sums for its bias.
 //
+// Precision: the kernels above are FP32 (FFMA). When the math precision (kernels/selection.h) is
+// tf32 or bf16, the three launchers (and so the transposed convolution's, through as_conv())
+// hand every product to the tensor-core kernels of conv_tensor_core.cu instead, backward-data
+// at any stride and channel count included; the bias sums stay FP32.
+//
 // Supported shapes: any batch, channels, image size, kernel size, stride, padding and dilation
 // (no groups). GEMM indices are int, addresses int64: the position counts N * H * W and
 // N * OH * OW and the reduction lengths C * KH * KW and O * KH * KW must each stay below 2^31;
@@ -87,10 +92,12 @@
 #include <algorithm>
 
 #include "kernels/cuda/common.h"
+#include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/error.h"
+#include "kernels/selection.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
@@ -423,6 +430,10 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
   if (g.batch <= 0 || g.in_channels <= 0 || g.in_plane() <= 0) return;
   // An empty output (or no output channels) needs no special case: every gathered term is 0
   // (or the reduction is empty), so dx becomes 0, or the bias alone, as in the reference.
+  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
+    conv2d_backward_data_tensor_core(p, precision, dy, w, bias, dx, stream);
+    return;
+  }
   if (g.in_channels <= kDirectMaxChannels) {
     WEFT_LAUNCH(conv2d_backward_data_direct_kernel,
                 grid_blocks(int64_t{g.batch} * g.in_channels * g.in_plane()), kBlockThreads, 0,
@@ -460,6 +471,10 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                     float* y, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
+  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
+    conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
+    return;
+  }
   WEFT_LAUNCH(conv2d_forward_kernel, product_grid(g.out_channels, g.batch * g.out_plane()),
               kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
 }
@@ -474,6 +489,9 @@ int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
     return 0;
   }
+  if (math_precision() != MathPrecision::fp32) {
+    return conv2d_backward_filter_tensor_core_workspace_floats(p);
+  }
   const SplitK plan = plan_slices(g);
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
@@ -487,6 +505,10 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   if (g.taps() <= 0) return;
   if (g.batch <= 0 || out_plane <= 0) {
     fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
+    return;
+  }
+  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
+    conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
     return;
   }
   const SplitK plan = plan_slices(g);

@@ -1,0 +1,664 @@
+// The hand convolutions on tensor cores (declared in conv_tensor_core.h): the implicit GEMMs of
+// conv.cu (forward, backward-data as a gather, backward-filter with split-K) with the tiling,
+// pipeline and fragments of gemm_tensor_core.cu: operands rounded to TF32 (mma m16n8k8) or BF16
+// (m16n8k16) as they enter the tensor cores, FP32 accumulation. Used by conv.cu when the math
+// precision of kernels/selection.h is tf32 or bf16; conv_transpose2d follows through as_conv().
+// Notation as in conv.cu: C, H, W input channels and size; O, OH, OW output channels and size;
+// T = C * KH * KW taps; a "position" is (image, row, column) of a plane.
+//
+// Common to both kernels. One block of 128 threads (4 warps) per 64 x 64 tile of the product,
+//   warp w owning the 32 x 32 quarter at rows 32 (w / 2), columns 32 (w % 2) as 2 x 4 mma tiles
+//   of 16 x 8 whose FP32 accumulators stay in registers for the whole reduction; lane l holds of
+//   each 16 x 8 tile rows g, g + 8 and columns 2t, 2t + 1 (g = l / 4, t = l % 4) and writes
+//   those in the epilogue. Shared memory (static, 37-39 KiB): two stages of a 64 x 32 slab of
+//   A (GEMM rows, k along the row) and a 64 x 32 slab of B^T (GEMM columns, k along the row),
+//   FP32, rows padded to 36 floats, filled with cp.async while the tensor cores work on the
+//   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below.
+//   Fragments (ldmatrix.x4 of 8 x 4 float blocks, cvt.rna.tf32 per register, or the BF16 k
+//   permutation that packs k = t, t + 4, t + 8, t + 12 as logical 2t, 2t + 1, 2t + 8, 2t + 9
+//   identically for A and B) are exactly those of gemm_tensor_core.cu (mma_slab below).
+//   The image operands are gathered element by element (cp.async.ca, 4 bytes) and zero-filled
+//   (src-size 0) in the padding, outside the image and past the edges of the product, so the
+//   mma work needs no masking.
+//
+// Index arithmetic: no integer division per staged element. Each staged element is a (GEMM row
+//   or column, k) pair whose address splits into a part that depends only on the row or column
+//   and a part that depends only on k:
+//   - the fixed part is decoded once per thread (the thread always stages the same row or
+//     column of a slab) or once per block (backward-filter's 64 taps, a shared table);
+//   - the k part lives in a shared "slab table" of 32 entries (one per k of the slab), written
+//     by warp 0 two slabs ahead, double-buffered: the table of slab s + 2 is computed while the
+//     mma work of slab s runs, after the barrier that ends the staging of slab s (so no thread
+//     still reads that buffer) and before the barrier that precedes the staging of slab s + 2.
+//   Each entry costs a few divisions, 32 per slab per block instead of 4096; the staging itself
+//   is adds, multiplies and one unsigned compare per axis for the bounds.
+//
+// conv_gather_kernel   out[rows, positions] = A[rows, (ch, j, jw)] * gather[(ch, j, jw), positions]
+//   One kernel for the forward and for backward-data; a GatherShape says which.
+//   Forward: rows = output channels o, positions = (n, oh, ow), reduction channels ch = input
+//   channels c with taps (j, jw) = (kh, kw): A = w[o, c, kh, kw] and the gathered operand
+//   x[n, c, oh * stride - pad + kh * dilation, ...], 0 in the padding; epilogue y[n, o, oh, ow] =
+//   act(acc + bias[o]) (kernels/params.h FusedActivation).
+//   Backward-data (a gather: each dx element is written by one thread, no atomics): split by
+//   phase as conv.cu does for stride > 1, generalised to any dilation. For the input rows
+//   h = first + stride * i with (h + pad) mod stride = ph, the kernel rows that reach them are
+//   kh = kh0 + (stride / g) j (g = gcd(stride, dilation), kh0 the smallest kh with
+//   kh * dilation = ph mod stride), and row i meets output row base + i - (dilation / g) j under
+//   tap j, base = (first + pad - kh0 dilation) / stride (exact). So each phase (ph, pw) is an
+//   implicit GEMM with no structurally zero terms: rows = input channels c, positions =
+//   (n, i, iw), reduction (o, j, jw), A = w[o, c, kh, kw], gathered dy[n, o, base + i - .., ..]
+//   (0 outside the output). Stride 1 is one phase with first = 0, kh0 = 0, base = pad, which is
+//   the plain gather dx[c, (n, h, w)] = sum w[o, c, kh, kw] dy[n, o, h + pad - kh d, ..]. The
+//   epilogue writes dx[n, c, first + stride i, ..] = acc (+ bias[c]: conv_transpose2d's).
+//   Staging: the gathered operand (B^T, one position per row of the slab): thread q stages the
+//   position 64 bx + q % 64 (decoded once: its image base address and source row / column
+//   origin) at k = q / 64 + 2 s, s = 0..15, so a warp covers 32 consecutive positions of one k
+//   (coalesced along the row of the image); the slab table gives, per k, the source offset
+//   ch * plane + dh * width + dw and the shifts (dh, dw) for the bounds. The filter operand A:
+//   thread q stages k = q % 32 of rows q / 32 + 4 s, its address row * row_stride + the slab
+//   table's filter offset; the forward's filter is a plain row-major [O, T] matrix and moves in
+//   16-byte copies (cp.async.cg) when T is a multiple of 4 and w is 16-byte aligned.
+//
+// conv_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T], split-K
+//   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into
+//   `slices` ranges of whole 32-deep slabs: block (bx, by, bz) computes tile (by, bx) over slice
+//   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
+//   conv_sum_slices_kernel then adds the slices in order 0, 1, 2, .. per element (one thread per
+//   element): deterministic, no atomics. Both operands are k-contiguous (positions): thread q
+//   stages k = q % 32 of rows q / 32 + 4 s, a warp covering 32 consecutive positions of one row.
+//   The slab table holds per position the dy offset n * O * OH * OW + pixel, the x offset of the
+//   window origin and the origin (oh * stride - pad, ow * stride - pad); a second shared table,
+//   written once per block, holds per tap of the block's 64 columns the offset
+//   c * H * W + kh d W + kw d and the shifts (kh d, kw d).
+//
+// Supported shapes: those of conv.cu (indices int, addresses int64; one image of x, dy or dx
+// below 2^31 floats). Degenerate sizes are conv.cu's business; it calls these with a non-empty
+// output.
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda/conv_tensor_core.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/cuda/warp_matrix.h"
+#include "kernels/error.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+constexpr int kTile = 64;               // rows and columns of the product per block
+constexpr int kDepth = 32;              // k per pipeline stage
+constexpr int kRowFloats = kDepth + 4;  // padded shared row: 144 bytes
+constexpr int kThreads = 128;           // 4 warps, 2 x 2 over the tile
+constexpr int kStages = 2;
+// A row or shift that puts an element outside every bound (even plus another such value).
+constexpr int kOutside = -(1 << 28);
+
+struct alignas(16) Stages {
+  float a[kStages][kTile][kRowFloats];  // A(row, k)
+  float b[kStages][kTile][kRowFloats];  // B(k, col) stored as (col, k)
+};
+
+// ---- fragments and the mma work of one slab (as gemm_tensor_core.cu) --------------------------
+
+// Lane l's row address for an ldmatrix.x4 of four 8 x 4 float blocks of the 16 x 8 corner of
+// `tile` at (row, col): block i = l / 8 covers rows row + 8 (i & 1) .. + 7 and columns
+// col + 4 (i >> 1) .. + 3, registers 0..3 being the A fragment a0..a3 of m16n8k8.tf32.
+__device__ __forceinline__ const float* a_block_row(const float (*tile)[kRowFloats], int row,
+                                                    int col) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int i = lane / 8;
+  return &tile[row + 8 * (i & 1) + lane % 8][col + 4 * (i >> 1)];
+}
+
+// acc += A(warp's 32 rows, slab) * B(slab, warp's 32 columns) on the tensor cores.
+template <bool kBf16>
+__device__ __forceinline__ void mma_slab(const float (*a_tile)[kRowFloats],
+                                         const float (*b_tile)[kRowFloats], int warp_row,
+                                         int warp_col, float (&acc)[2][4][4]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  if constexpr (!kBf16) {
+    WEFT_UNROLL
+    for (int step = 0; step < kDepth; step += 8) {
+      uint32_t fa[2][4], fb[4][2];
+      WEFT_UNROLL
+      for (int mi = 0; mi < 2; ++mi) {
+        ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
+        WEFT_UNROLL
+        for (uint32_t& r : fa[mi]) r = tf32_from_float_bits(r);
+      }
+      WEFT_UNROLL
+      for (int ni = 0; ni < 4; ni += 2) {
+        // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
+        const int block = lane / 8;
+        const float* row =
+            &b_tile[warp_col + 8 * ni + 8 * (block >> 1) + lane % 8][step + 4 * (block & 1)];
+        uint32_t both[4];
+        ldmatrix<4, false>(both, row);
+        WEFT_UNROLL
+        for (int i = 0; i < 2; ++i) {
+          fb[ni][i] = tf32_from_float_bits(both[i]);
+          fb[ni + 1][i] = tf32_from_float_bits(both[2 + i]);
+        }
+      }
+      WEFT_UNROLL
+      for (int mi = 0; mi < 2; ++mi) {
+        WEFT_UNROLL
+        for (int ni = 0; ni < 4; ++ni) mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+      }
+    }
+  } else {
+    WEFT_UNROLL
+    for (int step = 0; step < kDepth; step += 16) {
+      uint32_t fa[2][4], fb[4][2];
+      WEFT_UNROLL
+      for (int mi = 0; mi < 2; ++mi) {
+        uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
+        ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
+        ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
+        fa[mi][0] = pack_bf16x2_from_float_bits(p[0], p[2]);  // row g,     logical k 2t, 2t+1
+        fa[mi][1] = pack_bf16x2_from_float_bits(p[1], p[3]);  // row g + 8, logical k 2t, 2t+1
+        fa[mi][2] = pack_bf16x2_from_float_bits(q[0], q[2]);  // row g,     logical k 2t+8, +9
+        fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
+      }
+      WEFT_UNROLL
+      for (int ni = 0; ni < 4; ++ni) {
+        // Blocks i = 0..3: k 4i .. 4i + 3 of the tile's 8 columns.
+        const float* row = &b_tile[warp_col + 8 * ni + lane % 8][step + 4 * (lane / 8)];
+        uint32_t r[4];
+        ldmatrix<4, false>(r, row);
+        fb[ni][0] = pack_bf16x2_from_float_bits(r[0], r[1]);  // logical k 2t, 2t + 1
+        fb[ni][1] = pack_bf16x2_from_float_bits(r[2], r[3]);  // logical k 2t + 8, 2t + 9
+      }
+      WEFT_UNROLL
+      for (int mi = 0; mi < 2; ++mi) {
+        WEFT_UNROLL
+        for (int ni = 0; ni < 4; ++ni) mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+      }
+    }
+  }
+}
+
+__device__ __forceinline__ void zero(float (&acc)[2][4][4]) {
+  WEFT_UNROLL
+  for (auto& tile_row : acc) {
+    WEFT_UNROLL
+    for (auto& tile : tile_row) {
+      WEFT_UNROLL
+      for (float& v : tile) v = 0.0f;
+    }
+  }
+}
+
+// The double-buffered main loop over `slabs` slabs of 32: stage(slab, buffer) issues this
+// thread's copies of a slab, after_barrier(slab) runs once the slab's copies have landed and
+// everyone has passed the barrier (the slab tables of two slabs ahead are written there).
+template <bool kBf16, typename Stage, typename AfterBarrier>
+__device__ __forceinline__ void main_loop(int slabs, Stages& stages, const Stage& stage,
+                                          const AfterBarrier& after_barrier,
+                                          float (&acc)[2][4][4]) {
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  if (slabs > 0) stage(0, 0);
+  cp_async_commit_group();
+  for (int slab = 0; slab < slabs; ++slab) {
+    const int buffer = slab % kStages;
+    if (slab + 1 < slabs) stage(slab + 1, (slab + 1) % kStages);
+    cp_async_commit_group();   // possibly empty: the group count stays uniform
+    cp_async_wait_group<1>();  // this slab's copies (the older group) have landed
+    __syncthreads();           // ... and everyone else's
+    after_barrier(slab);
+    mma_slab<kBf16>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
+    __syncthreads();  // the stage and the slab table are rewritten; nobody may still read them
+  }
+}
+
+// ---- forward and backward-data: the gather kernel ----------------------------------------------
+
+// One axis of a gather product. Grid index i (of `count` per image) reads source index
+// source_origin + source_step * i + tap_step * j under tap j (of `taps`), which is filter index
+// filter_origin + filter_step * j, and writes destination index out_origin + out_step * i.
+struct GatherAxis {
+  int count;
+  int source_origin, source_step, source_size;
+  int taps, tap_step;
+  int filter_origin, filter_step;
+  int out_origin, out_step, out_size;
+};
+
+struct GatherShape {
+  GatherAxis h, w;
+  int batch;
+  int rows;             // GEMM rows: output channels (forward) or input channels (backward)
+  int channels;         // reduction channels: C (forward) or O (backward)
+  int source_channels;  // channels of one source image: C (forward) or O (backward)
+  int filter_w;         // KW
+  int filter_row;       // filter floats between GEMM rows: T (forward), KH * KW (backward)
+  int filter_channel;   // between reduction channels: KH * KW (forward), C * KH * KW (backward)
+  FusedActivation act;
+
+  __host__ __device__ int taps() const { return h.taps * w.taps; }
+  __host__ __device__ int depth() const { return channels * taps(); }
+  __host__ __device__ int grid_plane() const { return h.count * w.count; }
+  __host__ __device__ int source_plane() const { return h.source_size * w.source_size; }
+  __host__ __device__ int out_plane() const { return h.out_size * w.out_size; }
+};
+
+// The k part of a gathered element: filter offset ch * filter_channel + kh * KW + kw (-1 past
+// the reduction), source offset ch * plane + dh * width + dw, and the shifts (dh, dw).
+struct alignas(16) TapEntry {
+  int filter, source, dh, dw;
+};
+
+__device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, int k) {
+  if (k >= s.depth()) return TapEntry{-1, 0, kOutside, kOutside};
+  const int ch = k / s.taps();
+  const int rest = k - ch * s.taps();
+  const int j = rest / s.w.taps, jw = rest - j * s.w.taps;
+  const int kh = s.h.filter_origin + s.h.filter_step * j;
+  const int kw = s.w.filter_origin + s.w.filter_step * jw;
+  const int dh = s.h.tap_step * j, dw = s.w.tap_step * jw;
+  return TapEntry{ch * s.filter_channel + kh * s.filter_w + kw,
+                  ch * s.source_plane() + dh * s.w.source_size + dw, dh, dw};
+}
+
+// Minimum blocks per SM 1 as in gemm_tensor_core.cu: ptxas may take up to 255 registers, so
+// nothing spills (docs/kernels.md, static table).
+template <bool kBf16>
+__global__ void __launch_bounds__(kThreads, 1)
+    conv_gather_kernel(GatherShape s, const float* source, const float* filter, const float* bias,
+                       float* out, bool filter_vector) {
+  __shared__ Stages stages;
+  __shared__ TapEntry table[kStages][kDepth];
+  const int thread = static_cast<int>(threadIdx.x);
+  const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
+  const int positions = s.batch * s.grid_plane();
+
+  // This thread's gathered position (fixed for the whole reduction): its image's base address
+  // plus the source row and column of the window origin.
+  int row0 = kOutside, col0 = kOutside;
+  int64_t base = 0;
+  {
+    const int position = n0 + thread % kTile;
+    if (position < positions) {
+      const int n = position / s.grid_plane();
+      const int pixel = position - n * s.grid_plane();
+      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
+      row0 = s.h.source_origin + s.h.source_step * i;
+      col0 = s.w.source_origin + s.w.source_step * iw;
+      base = int64_t{n} * s.source_channels * s.source_plane() + int64_t{row0} * s.w.source_size +
+             col0;
+    }
+  }
+
+  if (thread < 2 * kDepth) table[thread / kDepth][thread % kDepth] = tap_entry(s, thread);
+  __syncthreads();
+
+  const auto stage = [&](int slab, int buffer) {
+    const int k0 = slab * kDepth;
+    float(*a_tile)[kRowFloats] = stages.a[buffer];
+    float(*b_tile)[kRowFloats] = stages.b[buffer];
+    if (filter_vector) {  // the forward's W[O, T], k-contiguous and 16-byte aligned rows
+      for (int chunk = thread; chunk < kTile * kDepth / 4; chunk += kThreads) {
+        const int r = chunk / (kDepth / 4), q = 4 * (chunk % (kDepth / 4));
+        const int row = m0 + r, kk = k0 + q;
+        int floats = row < s.rows ? s.depth() - kk : 0;
+        floats = floats < 0 ? 0 : (floats > 4 ? 4 : floats);
+        const float* from = floats > 0 ? filter + int64_t{row} * s.filter_row + kk : filter;
+        cp_async_cg16(&a_tile[r][q], from, 4 * floats);
+      }
+    } else {
+      const int q = thread % kDepth;
+      const int a_offset = table[buffer][q].filter;
+      WEFT_UNROLL
+      for (int r = thread / kDepth; r < kTile; r += kThreads / kDepth) {
+        const int row = m0 + r;
+        const bool inside = a_offset >= 0 && row < s.rows;
+        const float* from = inside ? filter + int64_t{row} * s.filter_row + a_offset : filter;
+        cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+      }
+    }
+    const int r = thread % kTile;
+    WEFT_UNROLL
+    for (int q = thread / kTile; q < kDepth; q += kThreads / kTile) {
+      const TapEntry e = table[buffer][q];
+      const bool inside =
+          static_cast<unsigned>(row0 + e.dh) < static_cast<unsigned>(s.h.source_size) &&
+          static_cast<unsigned>(col0 + e.dw) < static_cast<unsigned>(s.w.source_size);
+      const float* from = inside ? source + base + e.source : source;
+      cp_async_ca<4>(&b_tile[r][q], from, inside ? 4 : 0);
+    }
+  };
+  // Slab `slab` has been staged from table[slab % 2]: that buffer now takes slab + 2's entries.
+  const auto after_barrier = [&](int slab) {
+    if (thread < kDepth) table[slab % kStages][thread] = tap_entry(s, (slab + 2) * kDepth + thread);
+  };
+
+  float acc[2][4][4];
+  zero(acc);
+  main_loop<kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+
+  const int warp = thread / 32, lane = thread % 32;
+  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  const int g = lane / 4, t = lane % 4;
+  const int64_t out_image = int64_t{s.rows} * s.out_plane();
+  WEFT_UNROLL
+  for (int ni = 0; ni < 4; ++ni) {
+    WEFT_UNROLL
+    for (int c = 0; c < 2; ++c) {
+      const int position = n0 + warp_col + 8 * ni + 2 * t + c;
+      if (position >= positions) continue;
+      const int n = position / s.grid_plane();
+      const int pixel = position - n * s.grid_plane();
+      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
+      const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
+      float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
+      WEFT_UNROLL
+      for (int mi = 0; mi < 2; ++mi) {
+        WEFT_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          const int row = m0 + warp_row + 16 * mi + g + 8 * half;
+          if (row >= s.rows) continue;
+          const float sum = acc[mi][ni][2 * half + c] + (bias != nullptr ? bias[row] : 0.0f);
+          column[int64_t{row} * s.out_plane()] = s.act.apply(sum);
+        }
+      }
+    }
+  }
+}
+
+// ---- backward-filter ---------------------------------------------------------------------------
+
+struct FilterShape {
+  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+
+  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
+  __host__ __device__ int out_plane() const { return out_h * out_w; }
+  __host__ __device__ int in_plane() const { return in_h * in_w; }
+};
+
+// Per position of a slab: dy offset (-1 past the slice), x offset of the window origin and
+// the origin's row and column.
+struct alignas(16) PositionEntry {
+  int64_t dy, x;
+  int row0, col0;
+};
+
+// Per tap (c, kh, kw) of the block's columns: x offset c * H * W + kh d W + kw d and the
+// shifts (kh d, kw d); kOutside past the taps.
+struct alignas(16) FilterTap {
+  int offset, dh, dw;
+};
+
+__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, int k, int end) {
+  if (k >= end) return PositionEntry{-1, 0, kOutside, kOutside};
+  const int n = k / s.out_plane();
+  const int pixel = k - n * s.out_plane();
+  const int oh = pixel / s.out_w, ow = pixel - oh * s.out_w;
+  const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
+  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + pixel,
+                       int64_t{n} * s.in_channels * s.in_plane() + int64_t{row0} * s.in_w + col0,
+                       row0, col0};
+}
+
+// Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
+template <bool kBf16>
+__global__ void __launch_bounds__(kThreads, 1)
+    conv_filter_kernel(FilterShape s, const float* x, const float* dy, int slice_depth,
+                       float* out) {
+  __shared__ Stages stages;
+  __shared__ PositionEntry table[kStages][kDepth];
+  __shared__ FilterTap taps[kTile];
+  const int thread = static_cast<int>(threadIdx.x);
+  const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
+  const int positions = s.batch * s.out_plane();
+  const int begin = static_cast<int>(blockIdx.z) * slice_depth;
+  const int end = positions - begin < slice_depth ? positions : begin + slice_depth;
+
+  if (thread < kTile) {
+    const int tap = n0 + thread;
+    FilterTap e{0, kOutside, kOutside};
+    if (tap < s.taps()) {
+      const int per_channel = s.kernel_h * s.kernel_w;
+      const int c = tap / per_channel;
+      const int rest = tap - c * per_channel;
+      const int kh = rest / s.kernel_w, kw = rest - kh * s.kernel_w;
+      e.dh = kh * s.dilation_h;
+      e.dw = kw * s.dilation_w;
+      e.offset = c * s.in_plane() + e.dh * s.in_w + e.dw;
+    }
+    taps[thread] = e;
+  }
+  if (thread < 2 * kDepth) {
+    table[thread / kDepth][thread % kDepth] = position_entry(s, begin + thread, end);
+  }
+  __syncthreads();
+
+  const auto stage = [&](int, int buffer) {  // the slab's positions are in table[buffer]
+    float(*a_tile)[kRowFloats] = stages.a[buffer];
+    float(*b_tile)[kRowFloats] = stages.b[buffer];
+    const int q = thread % kDepth;
+    const PositionEntry e = table[buffer][q];
+    WEFT_UNROLL
+    for (int r = thread / kDepth; r < kTile; r += kThreads / kDepth) {
+      const int o = m0 + r;
+      const bool inside = e.dy >= 0 && o < s.out_channels;
+      const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
+      cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+      const FilterTap tap = taps[r];
+      const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
+                        static_cast<unsigned>(e.col0 + tap.dw) < static_cast<unsigned>(s.in_w);
+      cp_async_ca<4>(&b_tile[r][q], in_x ? x + e.x + tap.offset : x, in_x ? 4 : 0);
+    }
+  };
+  const auto after_barrier = [&](int slab) {
+    if (thread < kDepth) {
+      table[slab % kStages][thread] = position_entry(s, begin + (slab + 2) * kDepth + thread, end);
+    }
+  };
+
+  float acc[2][4][4];
+  zero(acc);
+  main_loop<kBf16>((end - begin + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+
+  const int warp = thread / 32, lane = thread % 32;
+  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  const int g = lane / 4, t = lane % 4;
+  float* slice = out + int64_t{blockIdx.z} * s.out_channels * s.taps();
+  WEFT_UNROLL
+  for (int mi = 0; mi < 2; ++mi) {
+    WEFT_UNROLL
+    for (int ni = 0; ni < 4; ++ni) {
+      WEFT_UNROLL
+      for (int i = 0; i < 4; ++i) {
+        const int o = m0 + warp_row + 16 * mi + g + (i >= 2 ? 8 : 0);
+        const int tap = n0 + warp_col + 8 * ni + 2 * t + (i & 1);
+        if (o < s.out_channels && tap < s.taps())
+          slice[int64_t{o} * s.taps() + tap] = acc[mi][ni][i];
+      }
+    }
+  }
+}
+
+// out[i] = sum over z of partials[z * count + i], z in increasing order; one thread per element.
+__global__ void conv_sum_slices_kernel(int slices, int64_t count, const float* partials,
+                                       float* out) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
+    float total = 0.0f;
+    for (int z = 0; z < slices; ++z) total += partials[z * count + i];
+    out[i] = total;
+  }
+}
+
+// ---- host side ---------------------------------------------------------------------------------
+
+constexpr int kMaxGridY = 65535;
+
+GatherAxis forward_axis(int in, int out, int kernel, int stride, int pad, int dilation) {
+  return GatherAxis{out, -pad, stride, in, kernel, dilation, 0, 1, 0, 1, out};
+}
+
+int gcd(int a, int b) {
+  return b == 0 ? a : gcd(b, a % b);
+}
+
+// The backward-data phase `phase` of one axis (see the file comment): input indices
+// first + stride * i, filter indices kh0 + (stride / g) j, output indices base + i - (d / g) j.
+GatherAxis phase_axis(int in, int out, int kernel, int stride, int pad, int dilation, int phase) {
+  const int first = ((phase - pad) % stride + stride) % stride;
+  const int count = first < in ? (in - first + stride - 1) / stride : 0;
+  const int g = gcd(stride, dilation);
+  int kh0 = -1;
+  for (int kh = 0; kh < std::min(kernel, stride); ++kh) {
+    if ((kh * dilation - phase) % stride == 0) {
+      kh0 = kh;
+      break;
+    }
+  }
+  const int filter_step = stride / g;
+  const int taps = kh0 < 0 ? 0 : (kernel - kh0 + filter_step - 1) / filter_step;
+  const int base = kh0 < 0 ? 0 : (first + pad - kh0 * dilation) / stride;
+  return GatherAxis{count,       base,  1,      out, taps, -(dilation / g), std::max(kh0, 0),
+                    filter_step, first, stride, in};
+}
+
+template <bool kBf16>
+void launch_gather(const GatherShape& s, const float* source, const float* filter,
+                   const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  if (positions <= 0 || s.rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>((positions + kTile - 1) / kTile),
+                  static_cast<unsigned>((s.rows + kTile - 1) / kTile));
+  WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
+  WEFT_LAUNCH(conv_gather_kernel<kBf16>, grid, kThreads, 0, stream, s, source, filter, bias, out,
+              filter_vector);
+}
+
+void gather(MathPrecision precision, const GatherShape& s, const float* source, const float* filter,
+            const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
+  if (precision == MathPrecision::bf16) {
+    launch_gather<true>(s, source, filter, bias, out, filter_vector, stream);
+  } else {
+    launch_gather<false>(s, source, filter, bias, out, filter_vector, stream);
+  }
+}
+
+FilterShape filter_shape(const Conv2dParams& p) {
+  return FilterShape{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
+                     p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
+                     p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w};
+}
+
+// Split-K of backward-filter: enough blocks for about two waves of an H200 (132 SMs), slices of
+// at least kMinSliceDepth positions (a multiple of the slab), partials at most 64 Mi floats.
+constexpr int64_t kTargetBlocks = 264;
+constexpr int kMinSliceDepth = 512;
+constexpr int kMaxSlices = 64;
+constexpr int64_t kMaxWorkspaceFloats = int64_t{1} << 26;
+
+struct Split {
+  int slices, slice_depth;
+};
+
+Split plan_split(const FilterShape& s) {
+  const int positions = s.batch * s.out_plane();
+  const int64_t outputs = int64_t{s.out_channels} * s.taps();
+  if (positions <= kMinSliceDepth || outputs <= 0) return Split{1, positions};
+  const int64_t tiles =
+      int64_t{(s.out_channels + kTile - 1) / kTile} * ((s.taps() + kTile - 1) / kTile);
+  int64_t slices = (kTargetBlocks + tiles - 1) / tiles;
+  slices = std::min<int64_t>(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
+  slices = std::min<int64_t>(slices, kMaxSlices);
+  slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / outputs);
+  if (slices <= 1) return Split{1, positions};
+  int64_t depth = (positions + slices - 1) / slices;
+  depth = (depth + kDepth - 1) / kDepth * kDepth;
+  slices = (positions + depth - 1) / depth;  // no empty slice
+  return Split{static_cast<int>(slices), static_cast<int>(depth)};
+}
+
+}  // namespace
+
+void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
+                                const float* w, const float* bias, float* y, cudaStream_t stream) {
+  const int taps = p.in_channels * p.kernel_h * p.kernel_w;
+  GatherShape s{forward_axis(p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_h, p.dilation_h),
+                forward_axis(p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_w, p.dilation_w),
+                p.batch,
+                p.out_channels,
+                p.in_channels,
+                p.in_channels,
+                p.kernel_w,
+                taps,
+                p.kernel_h * p.kernel_w,
+                p.activation};
+  const bool filter_vector = taps % 4 == 0 && aligned16(w);
+  gather(precision, s, x, w, bias, y, filter_vector, stream);
+}
+
+void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision precision,
+                                      const float* dy, const float* w, const float* bias, float* dx,
+                                      cudaStream_t stream) {
+  const int out_h = p.out_h(), out_w = p.out_w();
+  // An empty output reaches nothing: an empty reduction, dx = 0 or the bias.
+  const int channels = out_h > 0 && out_w > 0 ? p.out_channels : 0;
+  for (int ph = 0; ph < p.stride_h; ++ph) {
+    for (int pw = 0; pw < p.stride_w; ++pw) {
+      GatherShape s{phase_axis(p.in_h, out_h, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h, ph),
+                    phase_axis(p.in_w, out_w, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w, pw),
+                    p.batch,
+                    p.in_channels,
+                    channels,
+                    p.out_channels,
+                    p.kernel_w,
+                    p.kernel_h * p.kernel_w,
+                    p.in_channels * p.kernel_h * p.kernel_w,
+                    FusedActivation{}};
+      gather(precision, s, dy, w, bias, dx, false, stream);
+    }
+  }
+}
+
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p) {
+  if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
+  const FilterShape s = filter_shape(p);
+  if (s.taps() <= 0) return 0;
+  const Split split = plan_split(s);
+  return split.slices > 1 ? int64_t{split.slices} * s.out_channels * s.taps() : 0;
+}
+
+void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
+                                        const float* x, const float* dy, float* dw,
+                                        float* workspace, cudaStream_t stream) {
+  const FilterShape s = filter_shape(p);
+  const Split split = plan_split(s);
+  const dim3 grid(static_cast<unsigned>((s.taps() + kTile - 1) / kTile),
+                  static_cast<unsigned>((s.out_channels + kTile - 1) / kTile),
+                  static_cast<unsigned>(split.slices));
+  WEFT_CHECK(grid.y <= kMaxGridY, "conv backward-filter (tensor cores): too many channels");
+  float* out = dw;
+  if (split.slices > 1) {
+    WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
+               conv2d_backward_filter_tensor_core_workspace_floats(p), " floats is required");
+    out = workspace;
+  }
+  if (precision == MathPrecision::bf16) {
+    WEFT_LAUNCH(conv_filter_kernel<true>, grid, kThreads, 0, stream, s, x, dy, split.slice_depth,
+                out);
+  } else {
+    WEFT_LAUNCH(conv_filter_kernel<false>, grid, kThreads, 0, stream, s, x, dy, split.slice_depth,
+                out);
+  }
+  if (split.slices > 1) {
+    const int64_t count = int64_t{s.out_channels} * s.taps();
+    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((count + 255) / 256, 4096));
+    WEFT_LAUNCH(conv_sum_slices_kernel, blocks, 256, 0, stream, split.slices, count,
+                static_cast<const float*>(workspace), dw);
+  }
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

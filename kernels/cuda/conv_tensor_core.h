@@ -1,0 +1,37 @@
+// The hand convolutions on tensor cores: implicit GEMMs with the operands rounded to TF32 or BF16
+// on their way into mma.sync and the products accumulated in FP32. conv.cu's launchers call
+// these when the math precision (kernels/selection.h) is tf32 or bf16, for convolution and,
+// through ConvTranspose2dParams::as_conv(), transposed convolution. The kernels are described in
+// conv_tensor_core.cu. Device pointers; work queued on `stream`; every function overwrites its
+// outputs.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/params.h"
+#include "kernels/selection.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+// y[N, O, OH, OW] = act(conv(x, w) + bias[O]) with act = p.activation (bias may be null).
+void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
+                                const float* w, const float* bias, float* y, cudaStream_t stream);
+
+// dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
+// stride, padding and dilation.
+void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision precision,
+                                      const float* dy, const float* w, const float* bias, float* dx,
+                                      cudaStream_t stream);
+
+// Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none.
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
+
+// dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output.
+void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
+                                        const float* x, const float* dy, float* dw,
+                                        float* workspace, cudaStream_t stream);
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

@@ -1,0 +1,186 @@
+// The hand tensor-core convolutions (kernels/cuda/conv_tensor_core.cu) under the host emulation,
+// against a reference of their own: the direct-loop definitions (kernels/reference/conv.h,
+// double accumulation) applied to operands rounded as the tensor cores round them (TF32 ties
+// away from zero, BF16 ties to even; kernels/reduced_precision.h). What separates kernel and
+// reference is then only the FP32 accumulation, bounded as in the op table (4 u per term of a
+// sum of products of values in [-1, 1]). Forward (bias, fused activation, 16-byte and element
+// filter copies), backward-data (stride 1, dilated, strided phases, strided and dilated, phases
+// no tap reaches, a few channels), backward-filter (one slice and split-K), and the transposed
+// convolution through as_conv(), at tf32 and bf16. The op table (tests/backend_op_table.cpp)
+// checks the same paths against the CPU reference.
+#include <catch2/catch.hpp>
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/cuda/backends.h"
+#include "kernels/reduced_precision.h"
+#include "kernels/reference/conv.h"
+#include "kernels/selection.h"
+#include "tests/kernel_test_util.h"
+
+using weft::Conv2dParams;
+using weft::ConvTranspose2dParams;
+using weft::MathPrecision;
+using weft::test::check_close;
+using weft::test::nan_floats;
+using weft::test::PrecisionScope;
+using weft::test::random_floats;
+
+namespace {
+
+std::vector<float> rounded(std::vector<float> v, MathPrecision precision) {
+  for (float& f : v) {
+    f = precision == MathPrecision::tf32 ? weft::round_to_tf32(f) : weft::round_to_bf16(f);
+  }
+  return v;
+}
+
+double tolerance(int64_t terms) {
+  return 1e-6 + 4.0 * 5.9604644775390625e-8 * terms;
+}
+
+Conv2dParams conv(int n, int c, int h, int w, int o, int kh, int kw, int s, int pad, int d) {
+  Conv2dParams p;
+  p.batch = n;
+  p.in_channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_channels = o;
+  p.kernel_h = kh;
+  p.kernel_w = kw;
+  p.stride_h = p.stride_w = s;
+  p.pad_h = p.pad_w = pad;
+  p.dilation_h = p.dilation_w = d;
+  return p;
+}
+
+std::string describe(const Conv2dParams& p, MathPrecision precision) {
+  std::ostringstream s;
+  s << p.batch << "x" << p.in_channels << "x" << p.in_h << "x" << p.in_w << " -> " << p.out_channels
+    << " k" << p.kernel_h << "x" << p.kernel_w << " s" << p.stride_h << " p" << p.pad_h << " d"
+    << p.dilation_h << " at " << weft::precision_name(precision);
+  return s.str();
+}
+
+void check_conv(const Conv2dParams& p, MathPrecision precision, uint32_t seed) {
+  INFO(describe(p, precision));
+  weft::Backend& emu = weft::emu_backend();
+  const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+  const int64_t w_count = int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
+  const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+  const std::vector<float> x = random_floats(x_count, seed);
+  const std::vector<float> w = random_floats(w_count, seed + 1);
+  const std::vector<float> dy = random_floats(y_count, seed + 2);
+  const std::vector<float> bias = random_floats(p.out_channels, seed + 3);
+  const std::vector<float> xr = rounded(x, precision), wr = rounded(w, precision);
+  const std::vector<float> dyr = rounded(dy, precision);
+  const PrecisionScope scope(precision);
+
+  std::vector<float> y = nan_floats(y_count);
+  emu.conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
+  std::vector<double> want_y(static_cast<size_t>(y_count));
+  weft::reference::conv2d_forward(p, xr.data(), wr.data(), bias.data(), want_y.data());
+  check_close("forward", y, want_y, tolerance(w_count / p.out_channels), 1e-5);
+
+  std::vector<float> dx = nan_floats(x_count);
+  emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  std::vector<double> want_dx(static_cast<size_t>(x_count));
+  weft::reference::conv2d_backward_data(p, dyr.data(), wr.data(), want_dx.data());
+  check_close("backward-data", dx, want_dx,
+              tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+
+  std::vector<float> dw = nan_floats(w_count);
+  emu.conv2d_backward_filter(p, x.data(), dy.data(), dw.data(), nullptr);
+  std::vector<double> want_dw(static_cast<size_t>(w_count));
+  weft::reference::conv2d_backward_filter(p, xr.data(), dyr.data(), want_dw.data(), nullptr);
+  check_close("backward-filter", dw, want_dw, tolerance(y_count / p.out_channels), 1e-5);
+}
+
+}  // namespace
+
+TEST_CASE("conv tensor cores (emu): forward, backward-data, backward-filter at tf32 and bf16",
+          "[conv][emu]") {
+  uint32_t seed = 100;
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    // Channels above one 64-row tile and not multiples of 8 or 16; taps a multiple of 4 (the
+    // forward's 16-byte filter copies) and not.
+    check_conv(conv(2, 70, 5, 5, 67, 3, 3, 1, 1, 1), precision, seed += 4);
+    check_conv(conv(1, 32, 9, 9, 12, 3, 3, 1, 1, 1), precision, seed += 4);
+    // One input channel (backward-data's few-channel path at fp32), pad 0 on odd sizes.
+    check_conv(conv(1, 1, 9, 11, 4, 3, 3, 1, 0, 1), precision, seed += 4);
+    // Stride 2 (backward-data by phase), dilation 2, both, and stride 3 with a 2x2 kernel
+    // (phases no tap reaches).
+    check_conv(conv(1, 5, 9, 8, 3, 3, 2, 2, 1, 1), precision, seed += 4);
+    check_conv(conv(2, 3, 11, 10, 6, 3, 3, 1, 2, 2), precision, seed += 4);
+    check_conv(conv(1, 6, 11, 9, 5, 3, 3, 2, 2, 2), precision, seed += 4);
+    check_conv(conv(2, 6, 10, 11, 5, 2, 2, 3, 1, 1), precision, seed += 4);
+    // 1x1 stride 2 and 1x1 stride 1; backward-filter split over slices (R = 1024 and 2048).
+    check_conv(conv(2, 16, 8, 8, 32, 1, 1, 2, 0, 1), precision, seed += 4);
+    check_conv(conv(4, 3, 16, 16, 8, 3, 3, 1, 1, 1), precision, seed += 4);
+    check_conv(conv(8, 9, 16, 16, 5, 1, 1, 1, 0, 1), precision, seed += 4);
+  }
+}
+
+TEST_CASE("conv tensor cores (emu): fused activation and transposed convolution", "[conv][emu]") {
+  weft::Backend& emu = weft::emu_backend();
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    INFO(weft::precision_name(precision));
+    Conv2dParams p = conv(2, 7, 6, 7, 9, 3, 3, 1, 1, 1);
+    p.activation = weft::FusedActivation{weft::FusedActivation::Kind::leaky_relu, 0.2f};
+    const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+    const std::vector<float> x = random_floats(int64_t{p.batch} * p.in_channels * 42, 7);
+    const std::vector<float> w = random_floats(int64_t{p.out_channels} * p.in_channels * 9, 8);
+    const std::vector<float> bias = random_floats(p.out_channels, 9);
+    std::vector<double> want(static_cast<size_t>(y_count));
+    weft::reference::conv2d_forward(p, rounded(x, precision).data(), rounded(w, precision).data(),
+                                    bias.data(), want.data());
+    const PrecisionScope scope(precision);
+    std::vector<float> y = nan_floats(y_count);
+    emu.conv2d_forward(p, x.data(), w.data(), bias.data(), y.data());
+    check_close("forward + leaky_relu", y, want, tolerance(63), 1e-5);
+
+    // The DCGAN generator's 4x4 stride-2 pad-1 doubling layer.
+    ConvTranspose2dParams t;
+    t.batch = 2;
+    t.in_channels = 16;
+    t.in_h = t.in_w = 8;
+    t.out_channels = 8;
+    t.kernel_h = t.kernel_w = 4;
+    t.stride_h = t.stride_w = 2;
+    t.pad_h = t.pad_w = 1;
+    const int64_t tx_count = int64_t{t.batch} * t.in_channels * 64;
+    const int64_t ty_count = int64_t{t.batch} * t.out_channels * t.out_h() * t.out_w();
+    const int64_t tw_count = int64_t{t.in_channels} * t.out_channels * 16;
+    const std::vector<float> tx = random_floats(tx_count, 10), tw = random_floats(tw_count, 11);
+    const std::vector<float> tdy = random_floats(ty_count, 12), tb = random_floats(8, 13);
+    const std::vector<float> txr = rounded(tx, precision), twr = rounded(tw, precision);
+    const std::vector<float> tdyr = rounded(tdy, precision);
+
+    std::vector<float> ty = nan_floats(ty_count);
+    emu.conv_transpose2d_forward(t, tx.data(), tw.data(), tb.data(), ty.data());
+    std::vector<double> want_y(static_cast<size_t>(ty_count));
+    weft::reference::conv_transpose2d_forward(t, txr.data(), twr.data(), tb.data(), want_y.data());
+    check_close("transposed forward", ty, want_y, tolerance(16 * 16), 1e-5);
+
+    std::vector<float> tdx = nan_floats(tx_count);
+    emu.conv_transpose2d_backward_data(t, tdy.data(), tw.data(), tdx.data());
+    std::vector<double> want_dx(static_cast<size_t>(tx_count));
+    weft::reference::conv_transpose2d_backward_data(t, tdyr.data(), twr.data(), want_dx.data());
+    check_close("transposed backward-data", tdx, want_dx, tolerance(8 * 16), 1e-5);
+
+    std::vector<float> tdw = nan_floats(tw_count), tdb = nan_floats(8);
+    emu.conv_transpose2d_backward_filter(t, tx.data(), tdy.data(), tdw.data(), tdb.data());
+    std::vector<double> want_dw(static_cast<size_t>(tw_count)), want_db(8);
+    weft::reference::conv_transpose2d_backward_filter(t, txr.data(), tdyr.data(), want_dw.data(),
+                                                      want_db.data());
+    check_close("transposed backward-filter", tdw, want_dw, tolerance(2 * 64), 1e-5);
+    // The bias gradient is not a product: FP32 sums of the unrounded dy.
+    std::vector<double> want_db_fp32(8);
+    weft::reference::conv_transpose2d_backward_filter(t, tx.data(), tdy.data(), want_dw.data(),
+                                                      want_db_fp32.data());
+    check_close("transposed dbias", tdb, want_db_fp32, 1e-5, 1e-5);
+  }
+}
