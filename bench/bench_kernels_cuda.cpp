@@ -37,6 +37,13 @@
 // bytes it is credited with (bytes_moved: kernel_shapes.h's count, every input read once and
 // every output written once).
 //
+// The conv kernel lab (kernels/cuda/conv_lab.h): with WEFT_BENCH_CONV_LAB=1 the program
+// registers instead, for every conv2d_fwd case, each lab version (weft::cuda_conv_lab_backend)
+// beside the dispatch's hand kernel and cuDNN, named
+//   conv_lab/fashion_cnn.conv1/b512/v1 ... /v4, conv_lab/fashion_cnn.conv1/b512/hand, .../vendor
+// so one run gives the lab table of docs/kernels.md (GFLOP/s, and each version over vendor):
+//   WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda --benchmark_out=lab.json ...
+//
 // Counters: GFLOP/s and pct_peak_flops (convolutions, linear) or GB/s and pct_peak_bw (the
 // memory-bound kernels), the percentages against the card's FP32 CUDA-core peak and its
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
@@ -46,14 +53,15 @@
 //
 // Why a .cpp compiled by g++ and not a .cu: the program launches no kernels of its own. It
 // calls the backends through their plain C++ declarations (kernels/cuda/backends.h,
-// kernels/cuda_runtime/runtime.h) and needs from CUDA only the runtime API's events, memset and device
-// attributes (cuda_runtime_api.h, from CUDA::cudart through weft_kernels_cuda), and as C++20
+// kernels/cuda_runtime/runtime.h) and needs from CUDA only the runtime API's events, memset and
+// device attributes (cuda_runtime_api.h, from CUDA::cudart through weft_kernels_cuda), and as C++20
 // it shares kernel_shapes.h with the CPU program unchanged (nvcc compiles weft's .cu files as
 // C++17). Built only when WEFT_HAVE_CUDA is on (bench/CMakeLists.txt).
 #include <benchmark/benchmark.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -349,6 +357,30 @@ void run_copy(benchmark::State& state, Bench& bench, size_t bytes) {
   }
 }
 
+// The conv kernel lab's benchmarks (see the top of this file): for each conv2d_fwd case, lab
+// versions 1 to 4, the dispatch's hand kernel and cuDNN.
+void register_conv_lab(Bench& bench, const std::vector<KernelCase>& cases, weft::Backend& hand,
+                       weft::Backend& vendor) {
+  const std::string prefix = "conv2d_fwd/";
+  for (const KernelCase& c : cases) {
+    if (c.call.op != weft::Op::conv2d_forward || c.name.rfind(prefix, 0) != 0) continue;
+    const std::string shape = c.name.substr(prefix.size());
+    const auto add = [&bench, &c](const std::string& name, weft::Backend& backend) {
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [&bench, &c, &backend](benchmark::State& state) { run_case(state, bench, c, backend); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    };
+    for (int version = 1; version <= 4; ++version) {
+      add("conv_lab/" + shape + "/v" + std::to_string(version),
+          weft::cuda_conv_lab_backend(kDevice, version));
+    }
+    add("conv_lab/" + shape + "/hand", hand);
+    add("conv_lab/" + shape + "/vendor", vendor);
+  }
+}
+
 // Google Benchmark's arguments with --benchmark_min_time=0.05 added unless one is given.
 std::vector<char*> arguments_with_default_min_time(int argc, char** argv) {
   static char default_min_time[] = "--benchmark_min_time=0.05";
@@ -403,9 +435,14 @@ int main(int argc, char** argv) {
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }
-    for (const KernelCase& c : cases) {
-      add(c, "hand", hand);
-      if (weft::has_vendor_path(c.family)) add(c, "vendor", vendor);
+    const char* lab = std::getenv("WEFT_BENCH_CONV_LAB");
+    if (lab != nullptr && std::strcmp(lab, "1") == 0) {
+      register_conv_lab(bench, cases, hand, vendor);
+    } else {
+      for (const KernelCase& c : cases) {
+        add(c, "hand", hand);
+        if (weft::has_vendor_path(c.family)) add(c, "vendor", vendor);
+      }
     }
     benchmark::RunSpecifiedBenchmarks();
   } catch (const std::exception& e) {
