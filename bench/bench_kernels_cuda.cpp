@@ -63,6 +63,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -373,11 +374,15 @@ void register_conv_lab(Bench& bench, const std::vector<KernelCase>& cases, weft:
           ->Unit(benchmark::kMicrosecond);
     };
     for (int version = 1; version <= 4; ++version) {
-      add("conv_lab/" + shape + "/v" + std::to_string(version),
-          weft::cuda_conv_lab_backend(kDevice, version));
+      std::ostringstream name;
+      name << "conv_lab/" << shape << "/v" << version;
+      add(name.str(), weft::cuda_conv_lab_backend(kDevice, version));
     }
-    add("conv_lab/" + shape + "/hand", hand);
-    add("conv_lab/" + shape + "/vendor", vendor);
+    for (const char* path : {"hand", "vendor"}) {
+      std::ostringstream name;
+      name << "conv_lab/" << shape << "/" << path;
+      add(name.str(), std::string(path) == "hand" ? hand : vendor);
+    }
   }
 }
 

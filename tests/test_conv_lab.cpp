@@ -106,6 +106,8 @@ TEST_CASE("conv lab: every version matches the reference, versions 2-4 bit for b
 TEST_CASE("conv lab: every version has a name", "[conv][lab]") {
   for (int v = 1; v <= weft::cuda::kConvLabVersions; ++v) {
     const std::string name = weft::cuda::conv_lab_name(static_cast<ConvLabVersion>(v));
-    CHECK(name.rfind("v" + std::to_string(v) + " ", 0) == 0);
+    std::ostringstream prefix;
+    prefix << "v" << v << " ";
+    CHECK(name.rfind(prefix.str(), 0) == 0);
   }
 }

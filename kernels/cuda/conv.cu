@@ -268,7 +268,7 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
-__global__ void __launch_bounds__(kProductThreads)
+__global__ void __launch_bounds__(kProductThreads, SmallTile::kMinBlocks)
     conv2d_backward_filter_kernel(ConvGeometry g, const float* x, const float* dy, int slice_depth,
                                   float* out) {
   const OutputGradientIndexed gradient{g, dy};

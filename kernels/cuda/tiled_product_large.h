@@ -79,11 +79,12 @@ struct TileShape {
   static constexpr int kMicroM = kM / 16, kMicroN = kN / 16;  // accumulators per thread
   static constexpr int kPad = kVec == 4 ? 4 : 1;
   static constexpr int kBuffers = kDouble ? 2 : 1;
-  // For __launch_bounds__: blocks that must fit on an SM at once. 2 caps MediumTile at 128
-  // registers; LargeTile needs about 160 (64 accumulators, 16 fragment values, 8 staged values,
-  // two operands' decoded indices) and spills under a cap of 128, so it runs one block of 8
-  // warps per SM and hides its global loads behind the register prefetch instead.
-  static constexpr int kMinBlocks = kVec == 4 && kM * kN <= 64 * 128 ? 2 : 1;
+  // For __launch_bounds__: blocks that must fit on an SM at once. 4 caps SmallTile at 64
+  // registers (the old core's occupancy; it would take 80 for its decoded indices otherwise),
+  // 2 caps MediumTile at 128; LargeTile needs about 160 (64 accumulators, 16 fragment values,
+  // 8 staged values, two operands' decoded indices) and spills under a cap of 128, so it runs
+  // one block of 8 warps per SM and hides its global loads behind the register prefetch.
+  static constexpr int kMinBlocks = kVec == 4 ? (kM * kN <= 64 * 128 ? 2 : 1) : 4;
   static_assert(kM % (16 * kVec) == 0 && kN % (16 * kVec) == 0, "16 runs per dimension");
   static_assert(kM * kK % kProductThreads == 0 && kN * kK % kProductThreads == 0,
                 "every thread stages the same number of elements");
