@@ -38,6 +38,13 @@
 // bytes it is credited with (bytes_moved: kernel_shapes.h's count, every input read once and
 // every output written once).
 //
+// The conv kernel lab (kernels/cuda/conv_lab.h): with WEFT_BENCH_CONV_LAB=1 the program
+// registers instead, for every conv2d_fwd case, each lab version (weft::cuda_conv_lab_backend)
+// beside the dispatch's hand kernel and cuDNN, named
+//   conv_lab/fashion_cnn.conv1/b512/v1 ... /v4, conv_lab/fashion_cnn.conv1/b512/hand, .../vendor
+// so one run gives the lab table of docs/kernels.md (GFLOP/s, and each version over vendor):
+//   WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda --benchmark_out=lab.json ...
+//
 // Counters: GFLOP/s and pct_peak_flops (convolutions, linear) or GB/s and pct_peak_bw (the
 // memory-bound kernels), the percentages against the card's FP32 CUDA-core peak and its
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
@@ -55,7 +62,9 @@
 #include <cuda_runtime_api.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -350,6 +359,34 @@ void run_copy(benchmark::State& state, Bench& bench, size_t bytes) {
   }
 }
 
+// The conv kernel lab's benchmarks (see the top of this file): for each conv2d_fwd case, lab
+// versions 1 to 4, the dispatch's hand kernel and cuDNN.
+void register_conv_lab(Bench& bench, const std::vector<KernelCase>& cases, weft::Backend& hand,
+                       weft::Backend& vendor) {
+  const std::string prefix = "conv2d_fwd/";
+  for (const KernelCase& c : cases) {
+    if (c.call.op != weft::Op::conv2d_forward || c.name.rfind(prefix, 0) != 0) continue;
+    const std::string shape = c.name.substr(prefix.size());
+    const auto add = [&bench, &c](const std::string& name, weft::Backend& backend) {
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [&bench, &c, &backend](benchmark::State& state) { run_case(state, bench, c, backend); })
+          ->UseManualTime()
+          ->Unit(benchmark::kMicrosecond);
+    };
+    for (int version = 1; version <= 4; ++version) {
+      std::ostringstream name;
+      name << "conv_lab/" << shape << "/v" << version;
+      add(name.str(), weft::cuda_conv_lab_backend(kDevice, version));
+    }
+    for (const char* path : {"hand", "vendor"}) {
+      std::ostringstream name;
+      name << "conv_lab/" << shape << "/" << path;
+      add(name.str(), std::string(path) == "hand" ? hand : vendor);
+    }
+  }
+}
+
 // Google Benchmark's arguments with --benchmark_min_time=0.05 added unless one is given.
 std::vector<char*> arguments_with_default_min_time(int argc, char** argv) {
   static char default_min_time[] = "--benchmark_min_time=0.05";
@@ -404,9 +441,14 @@ int main(int argc, char** argv) {
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     }
-    for (const KernelCase& c : cases) {
-      add(c, "hand", hand);
-      if (weft::has_vendor_path(c.family)) add(c, "vendor", vendor);
+    const char* lab = std::getenv("WEFT_BENCH_CONV_LAB");
+    if (lab != nullptr && std::strcmp(lab, "1") == 0) {
+      register_conv_lab(bench, cases, hand, vendor);
+    } else {
+      for (const KernelCase& c : cases) {
+        add(c, "hand", hand);
+        if (weft::has_vendor_path(c.family)) add(c, "vendor", vendor);
+      }
     }
     benchmark::RunSpecifiedBenchmarks();
   } catch (const std::exception& e) {

@@ -17,7 +17,9 @@
 # the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
 # GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
 # vs cuDNN/cuBLAS per layer shape, and the device-to-device copy ceiling that the memory-bound
-# rows are divided by in gpu_kernels_bandwidth.md); bench_models on cuda-auto (the default,
+# rows are divided by in gpu_kernels_bandwidth.md); the conv kernel lab (each version of the hand
+# conv forward beside the dispatch's kernel and cuDNN per layer shape, gpu_conv_lab.json, the
+# table of docs/kernels.md); bench_models on cuda-auto (the default,
 # with auto's autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
 # vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h),
@@ -52,7 +54,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,models,pytorch,apps,speedrun,strong}," start=$SECONDS
+  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,lab,models,pytorch,apps,speedrun,strong}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -139,6 +141,16 @@ run() {
     python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \
       "$res/gpu_kernels.json" > "$res/gpu_kernels_bandwidth.md" 2>&1
     log "bandwidth table exit $?: $(grep -m1 '^Copy ceiling' "$res/gpu_kernels_bandwidth.md")"
+    save
+  fi
+  if want lab; then
+    log "stage lab"
+    # The conv forward kernel lab: versions 1-4, the dispatch's kernel and cuDNN per conv shape.
+    capped 90 env WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda \
+      --benchmark_min_time=0.02 --benchmark_out="$res/gpu_conv_lab.json" \
+      --benchmark_out_format=json \
+      > "$res/gpu_conv_lab.log" 2>&1
+    log "lab exit $?: $(grep -c '^conv_lab' "$res/gpu_conv_lab.log") lines"
     save
   fi
   if want models; then

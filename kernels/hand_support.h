@@ -17,10 +17,12 @@
 
 namespace weft {
 
-// Convolution: any size, stride, padding and dilation (kernels/cuda/conv.h, no groups).
+// Convolution: any size, stride, padding and dilation (kernels/cuda/conv.h, no groups), with
+// one image of the input and of the output each below 2^31 floats.
 KernelSupport hand_supports(const Conv2dParams& p);
 // Transposed convolution: output padding smaller than the stride in both dimensions, so that
-// p.as_conv() maps the output size back to the input size exactly (kernels/cuda/conv.h).
+// p.as_conv() maps the output size back to the input size exactly (kernels/cuda/conv.h), and
+// that convolution supported.
 KernelSupport hand_supports(const ConvTranspose2dParams& p);
 // Batch normalisation: any (batch, channels, spatial).
 KernelSupport hand_supports(const BatchNormParams& p);

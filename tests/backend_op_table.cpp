@@ -573,7 +573,15 @@ void add_gemm_cases(std::vector<OpCase>& all) {
         // Few tiles and a long k: the hand kernel splits k (gemm.cu, Split-K), with a tail
         // slice, beta != 0 read once in the slices' epilogue, and transposed operands.
         Shape{40, 30, 700, true, false, 0.5f, -1.5f}, Shape{9, 70, 1000, false, true, 1.0f, 0.0f},
-        Shape{70, 65, 2051, true, true, -1.0f, 0.25f}}) {
+        Shape{70, 65, 2051, true, true, -1.0f, 0.25f},
+        // Enough tiles for the larger block tiles (tiled_product_large.h, choose_tile): 128 x 128
+        // (9 x 15 tiles, edges not multiples of 128 or 8, k not a multiple of the 8-deep slab)
+        // in every transpose combination, and 64 x 128 for a product of at most 64 rows.
+        Shape{1100, 1900, 20, false, false, 1.0f, 0.0f},
+        Shape{1100, 1900, 20, true, false, 1.0f, 0.0f},
+        Shape{1100, 1900, 20, false, true, 0.5f, -1.5f},
+        Shape{1100, 1900, 20, true, true, 1.0f, 0.0f}, Shape{60, 17000, 9, false, true, 1.0f, 0.0f},
+        Shape{60, 17000, 9, true, false, 1.0f, 0.0f}}) {
     weft::GemmParams gp;
     gp.m = s.m;
     gp.n = s.n;
@@ -741,6 +749,13 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
   add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
   add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
+  // Forwards large enough for the larger block tiles (tiled_product_large.h, choose_tile):
+  // 136 channels x 8712 positions take the 128 x 128 tile, 40 x 16900 the 64 x 128 one; no edge
+  // is a multiple of 128 or 8.
+  add_conv(list, " (128 x 128 tile)", conv_params(2, 5, 66, 66, 136, 3, 3, 1, 1, 1, 1), true);
+  add_conv(list, " (64 x 128 tile)", conv_params(4, 3, 65, 65, 40, 3, 3, 1, 1, 1, 1), false);
+  add_conv(list, " (128 x 128 tile, stride 2)", conv_params(3, 7, 129, 131, 132, 3, 3, 2, 2, 1, 1),
+           true);
   // The forward's fused activation (the backwards ignore it): ReLU after a biased conv as in the
   // seed CNNs, on the tiled shape and on a few-channel one (the CPU's direct loops); the DCGAN
   // discriminator's LeakyReLU(0.2) without a bias; a full-window conv (the CPU's GEMM path).

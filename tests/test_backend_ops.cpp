@@ -46,6 +46,7 @@
 #include <cstring>
 #include <iostream>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -238,14 +239,16 @@ bool follows_precision(const std::string& label) {
 
 // Runs the table on `backend`, as far as WEFT_OP_FILTER selects it, and compares with the CPU
 // reference. `label` names the backend in the filter and the summary (backend_labels()).
-void run_table(const std::string& label, Backend& backend, Memory& memory) {
+// `only_op`: run only the cases of that op (a backend that implements nothing else).
+void run_table(const std::string& label, Backend& backend, Memory& memory,
+               std::optional<weft::Op> only_op = std::nullopt) {
   OpFilter filter;
   try {
     filter = op_filter_from_environment();
   } catch (const weft::Error& e) {
     FAIL(e.what());
   }
-  if (!filter.selects(label)) {
+  if (!filter.selects(label) || (only_op && !filter.selects(weft::op_family(*only_op)))) {
     std::cout << "op table on " << label << ": not run, filter: " << filter.text << std::endl;
     return;
   }
@@ -254,6 +257,7 @@ void run_table(const std::string& label, Backend& backend, Memory& memory) {
   std::map<std::string, int> skipped_ops;
   for (const OpCase& c : op_cases()) {
     if (!filter.selects(weft::op_family(c.call.op))) continue;
+    if (only_op && c.call.op != *only_op) continue;
     ++selected;
     if (c.precision != weft::MathPrecision::fp32 && !follows_precision(label)) {
       ++skipped;
@@ -318,6 +322,18 @@ TEST_CASE("backend ops: hand CUDA kernels under host emulation match the CPU ref
           "[emu]") {
   HostMemory host;
   run_table("emu", weft::emu_backend(), host);
+}
+
+// The conv forward kernel lab (kernels/cuda/conv_lab.h): each version's conv2d_forward on every
+// convolution forward case under emulation (label emu; the lab backends implement nothing
+// else).
+TEST_CASE("backend ops: each conv kernel lab version under host emulation matches the reference",
+          "[emu][lab]") {
+  HostMemory host;
+  for (int version = 1; version <= 4; ++version) {
+    INFO("conv lab version " << version);
+    run_table("emu", weft::emu_conv_lab_backend(version), host, weft::Op::conv2d_forward);
+  }
 }
 
 TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[gpu]") {

@@ -196,6 +196,19 @@ TEST_CASE("kernel selection: the hand kernels' supports() predicates") {
   c.stride_h = 3;
   c.dilation_w = 2;
   CHECK(weft::hand_supports(c).supported);
+  // One input image of 2^16 channels of 256 x 256 is 2^32 floats: beyond the int offsets of the
+  // indexed conv operands (kernels/cuda/conv_operands.h).
+  weft::Conv2dParams huge;
+  huge.batch = 1;
+  huge.in_channels = 1 << 16;
+  huge.in_h = huge.in_w = 256;
+  huge.out_channels = 8;
+  huge.kernel_h = huge.kernel_w = 1;
+  const weft::KernelSupport too_big = weft::hand_supports(huge);
+  CHECK_FALSE(too_big.supported);
+  CHECK_THAT(too_big.reason, Catch::Contains("beyond 2^31"));
+  huge.in_channels = 1 << 14;
+  CHECK(weft::hand_supports(huge).supported);
   CHECK(weft::hand_supports(weft::GemmParams{}).supported);
   CHECK(weft::hand_supports(weft::BatchNormParams{}).supported);
   CHECK(weft::hand_supports_linear(3, 10, 4).supported);

@@ -14,10 +14,17 @@ namespace weft {
 // memory. Always built; slow, and meant for testing the kernels without a GPU.
 Backend& emu_backend();
 
+// The conv forward kernel lab (kernels/cuda/conv_lab.h) as a backend for the op-table tests and
+// the benchmarks: its conv2d_forward runs lab version `version` (1 to 4), every other method
+// throws weft::NotImplemented. Not part of the dispatch. Under host emulation, or on GPU
+// `device` (defined in kernels/cuda/conv_lab.cu).
+Backend& emu_conv_lab_backend(int version);
+
 #ifdef WEFT_HAVE_CUDA
 // "cuda-hand": the hand kernels on GPU `device`: device memory, work queued on the device's one
 // stream (kernels/cuda_runtime/runtime.h). Defined in kernels/cuda/hand_backend.cu.
 Backend& cuda_hand_backend(int device);
+Backend& cuda_conv_lab_backend(int device, int version);
 
 // "cuda-vendor": cuDNN and cuBLAS on GPU `device`, on the same stream: convolution, transposed
 // convolution, batch normalisation, GEMM and linear; every other method throws

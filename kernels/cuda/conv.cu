@@ -2,24 +2,29 @@
 //
 // Every pass is an implicit GEMM: the same three matrix products as the CPU reference's im2col
 // formulation (kernels/cpu/conv.cpp), but the column matrix is never stored. Its elements are
-// computed from the image while the tiles of the product are staged into shared memory, by the
-// operand structs below, and the whole tiling (64 x 64 output tiles, 256 threads with a 4 x 4
-// register micro-tile each, 16-deep slabs of both factors in shared memory, zero padding of the
-// edge tiles) is the one of tiled_product.h. Notation: C, H, W input channels and size; O, OH, OW
-// output channels and size; T = C * KH * KW the filter taps; a "tap" is (c, kh, kw); a
-// "position" is (image, row, column) of an output (or input) plane.
+// computed from the image while the tiles of the product are staged into shared memory, by
+// operand structs. Forward and backward-filter run on the indexed core of
+// tiled_product_large.h (operands in conv_operands.h: each thread decodes its rows once and its
+// taps or positions once per block, then advances them by carries, no division per staged
+// element); the backward-data kernels on the 64 x 64 core of tiled_product.h (256 threads with a
+// 4 x 4 register micro-tile each, 16-deep slabs of both factors in shared memory). Edge tiles
+// are padded with zeros in both. Notation: C, H, W input channels and size; O, OH, OW output
+// channels and size; T = C * KH * KW the filter taps; a "tap" is (c, kh, kw); a "position" is
+// (image, row, column) of an output (or input) plane.
 //
-// conv2d_forward_kernel   y[O, (n, oh, ow)] = W[O, T] * col[T, (n, oh, ow)]
+// conv2d_forward_kernel<Tile>   y[O, (n, oh, ow)] = W[O, T] * col[T, (n, oh, ow)]
 //   GEMM rows = output channels o, GEMM columns = output positions (n, oh, ow) over the whole
-//   batch, reduction over the T taps. Block (bx, by) computes output channels 64 by .. 64 by + 63
-//   at output positions 64 bx .. 64 bx + 63; thread (ty, tx) the 16 combinations
-//   o = 64 by + ty + 16 i, position = 64 bx + tx + 16 j. Shared memory: a slab of 16 taps of 64
-//   filters (W read as a plain row-major matrix, MatrixOperand) and the same 16 taps read from
-//   the image at 64 output positions (ImageColumns: x[n, c, oh * stride - pad + kh * dilation,
-//   ...], 0 in the padding).
+//   batch, reduction over the T taps. Block (bx, by) computes output channels Tile::kM by ..
+//   + kM - 1 at output positions Tile::kN bx .. + kN - 1; which thread holds which of them, and
+//   the shared-memory slabs (kK taps of kM filters, W read as a row-major matrix, IndexedMatrix;
+//   the same kK taps read from the image at kN output positions, ImageWindows: x[n, c,
+//   oh * stride - pad + kh * dilation, ...], 0 in the padding), are described in
+//   tiled_product_large.h. The tile is chosen per shape by choose_tile there: 128 x 128 for
+//   large problems, 64 x 128 for few output channels, 64 x 64 for small ones.
 //   Epilogue: y[n, o, oh, ow] = act(acc + bias[o]) (bias and the params' activation fused,
-//   kernels/params.h FusedActivation). Neighbouring threads hold
-//   neighbouring positions, so the stores coalesce along the output row.
+//   kernels/params.h FusedActivation). Neighbouring threads hold neighbouring positions, so the
+//   stores coalesce along the output row (in runs of 4 for the larger tiles).
+//   The kernel lab (conv_lab.h) keeps this kernel's earlier versions runnable beside it.
 //
 // conv2d_backward_data_kernel   dx[C, (n, h, w)] = W^T[C, O*KH*KW] * dy-gather[.., (n, h, w)]
 //   A gather, not a scatter: thread (ty, tx) of block (bx, by) owns input channels
@@ -63,8 +68,9 @@
 //   64 x 64 tile (by, bx) of dW over slice bz's positions only, and writes it to
 //   workspace[bz][O][T]; sum_slices_kernel then adds the slices in order 0, 1, 2, ... for each
 //   element (one thread per element of dW). A fixed order and no atomics: deterministic. With
-//   one slice the tile is written straight to dW. Shared memory: a slab of dy (OutputGradientRows)
-//   and a slab of the column matrix (ImageColumns read along positions).
+//   one slice the tile is written straight to dW. On the indexed core with the 64 x 64 tile
+//   (SmallTile, the tile plan_split_k counts with). Shared memory: a slab of dy
+//   (OutputGradientIndexed) and a slab of the column matrix (ImageTaps, read along positions).
 //
 // channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :] over the batch.
 //   One block per channel (grid-stride over channels); thread t adds elements t, t + 256, ... of
@@ -85,17 +91,21 @@
 // Supported shapes: any batch, channels, image size, kernel size, stride, padding and dilation
 // (no groups). GEMM indices are int, addresses int64: the position counts N * H * W and
 // N * OH * OW and the reduction lengths C * KH * KW and O * KH * KW must each stay below 2^31;
-// the tensors themselves may be larger. Degenerate sizes (an empty output) give zeros where the
+// the tensors themselves may be larger, but one image of x and of y (C * H * W and O * OH * OW
+// floats) must also stay below 2^31 for forward and backward-filter (conv_operands.h; an error
+// says so otherwise). Degenerate sizes (an empty output) give zeros where the
 // reference gives zeros.
 #include "kernels/cuda/conv.h"
 
 #include <algorithm>
 
 #include "kernels/cuda/common.h"
+#include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
+#include "kernels/cuda/tiled_product_large.h"
 #include "kernels/error.h"
 #include "kernels/selection.h"
 
@@ -103,50 +113,7 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-// Conv2dParams with the output size computed on the host (its member functions are host code).
-struct ConvGeometry {
-  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
-  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
-
-  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
-  __host__ __device__ int out_plane() const { return out_h * out_w; }
-  __host__ __device__ int in_plane() const { return in_h * in_w; }
-};
-
-ConvGeometry geometry(const Conv2dParams& p) {
-  return ConvGeometry{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
-                      p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
-                      p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w};
-}
-
 // ---- operands of the implicit GEMMs (see tiled_product.h for the interface) -------------------
-
-// The value the im2col matrix would hold at (tap, output position): the input pixel that filter
-// tap (c, kh, kw) sees when the window sits at output position (n, oh, ow); 0 in the padding.
-// kPositionIsK: the position is the reduction index (backward-filter, where consecutive
-// positions are contiguous in memory along k); otherwise the position is the operand row
-// (forward, where it is the GEMM column).
-template <bool kPositionIsK>
-struct ImageColumns {
-  static constexpr bool kAlongK = kPositionIsK;
-  ConvGeometry g;
-  const float* x;
-  __device__ __forceinline__ float at(int row, int k) const {
-    const int position = kPositionIsK ? k : row;
-    const int tap = kPositionIsK ? row : k;
-    const int n = position / g.out_plane();
-    const int pixel = position - n * g.out_plane();
-    const int oh = pixel / g.out_w, ow = pixel % g.out_w;
-    const int taps_per_channel = g.kernel_h * g.kernel_w;
-    const int c = tap / taps_per_channel;
-    const int kernel_pos = tap - c * taps_per_channel;
-    const int kh = kernel_pos / g.kernel_w, kw = kernel_pos % g.kernel_w;
-    const int ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-    const int iw = ow * g.stride_w - g.pad_w + kw * g.dilation_w;
-    if (ih < 0 || ih >= g.in_h || iw < 0 || iw >= g.in_w) return 0.0f;
-    return x[((int64_t{n} * g.in_channels + c) * g.in_h + ih) * g.in_w + iw];
-  }
-};
 
 // W^T: (input channel c, (o, kh, kw)) -> w[o, c, kh, kw]. Taps of one (o, c) are contiguous.
 struct TransposedFilter {
@@ -259,45 +226,7 @@ struct PhasedGather {
   }
 };
 
-// (output channel o, output position (n, oh, ow)) -> dy[n, o, oh, ow].
-struct OutputGradientRows {
-  static constexpr bool kAlongK = true;
-  ConvGeometry g;
-  const float* dy;
-  __device__ __forceinline__ float at(int o, int position) const {
-    const int n = position / g.out_plane();
-    const int pixel = position - n * g.out_plane();
-    return dy[(int64_t{n} * g.out_channels + o) * g.out_plane() + pixel];
-  }
-};
-
 // ---- kernels ----------------------------------------------------------------------------------
-
-// The epilogue of forward and backward-data: out[n, channel, pixel] = act(sum (+ bias[channel]))
-// for the GEMM column position = n * plane + pixel (act: the forward's fused activation, none
-// for backward-data).
-__device__ __forceinline__ void store_nchw(float* out, int channels, int plane, int channel,
-                                           int position, float sum, const float* bias,
-                                           FusedActivation act = {}) {
-  const int n = position / plane;
-  const int pixel = position - n * plane;
-  out[(int64_t{n} * channels + channel) * plane + pixel] =
-      act.apply(sum + (bias != nullptr ? bias[channel] : 0.0f));
-}
-
-__global__ void __launch_bounds__(kProductThreads)
-    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
-                          FusedActivation act, float* y) {
-  const MatrixOperand<true> filters{w, g.taps()};
-  const ImageColumns<false> columns{g, x};
-  const int positions = g.batch * g.out_plane();
-  float acc[kMicroTile][kMicroTile];
-  tile_product(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
-
-  store_micro_tile(acc, g.out_channels, positions, [&](int o, int position, float sum) {
-    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias, act);
-  });
-}
 
 __global__ void __launch_bounds__(kProductThreads)
     conv2d_backward_data_kernel(ConvGeometry g, const float* dy, const float* w, const float* bias,
@@ -330,19 +259,34 @@ __global__ void __launch_bounds__(kProductThreads)
   });
 }
 
+// The forward on the indexed core with block tile Tile (tiled_product_large.h).
+template <class Tile>
+__global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
+    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
+                          FusedActivation act, float* y) {
+  const IndexedMatrix<true> filters{w, g.taps()};
+  const ImageWindows columns{g, x};
+  const int positions = g.batch * g.out_plane();
+  float acc[Tile::kMicroM][Tile::kMicroN];
+  indexed_tile_product<Tile>(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
+  store_tile<Tile>(acc, g.out_channels, positions, [&](int o, int position, float sum) {
+    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias, act);
+  });
+}
+
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
-__global__ void __launch_bounds__(kProductThreads)
+__global__ void __launch_bounds__(kProductThreads, SmallTile::kMinBlocks)
     conv2d_backward_filter_kernel(ConvGeometry g, const float* x, const float* dy, int slice_depth,
                                   float* out) {
-  const OutputGradientRows gradient{g, dy};
-  const ImageColumns<true> columns{g, x};
+  const OutputGradientIndexed gradient{g, dy};
+  const ImageTaps columns{g, x};
   const int positions = g.batch * g.out_plane();
   const SliceRange range = this_slice(positions, slice_depth);
-  float acc[kMicroTile][kMicroTile];
-  tile_product(gradient, g.out_channels, columns, g.taps(), range.begin, range.end, acc);
-
+  float acc[SmallTile::kMicroM][SmallTile::kMicroN];
+  indexed_tile_product<SmallTile>(gradient, g.out_channels, columns, g.taps(), range.begin,
+                                  range.end, acc);
   float* slice = out + int64_t{blockIdx.z} * g.out_channels * g.taps();
-  store_micro_tile(acc, g.out_channels, g.taps(), [&](int o, int tap, float sum) {
+  store_tile<SmallTile>(acc, g.out_channels, g.taps(), [&](int o, int tap, float sum) {
     slice[int64_t{o} * g.taps() + tap] = sum;
   });
 }
@@ -457,6 +401,13 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
               kProductThreads, 0, stream, g, dy, w, bias, dx);
 }
 
+// The indexed operands' int offsets within one image (conv_operands.h).
+void check_offsets(const ConvGeometry& g) {
+  WEFT_CHECK(indexed_offsets_fit(g), "conv2d (hand CUDA kernel): an image of ", g.in_channels,
+             " x ", g.in_plane(), " or ", g.out_channels, " x ", g.out_plane(),
+             " floats is beyond the 2^31 the kernels index");
+}
+
 Conv2dParams checked_as_conv(const ConvTranspose2dParams& p) {
   const Conv2dParams c = p.as_conv();
   WEFT_CHECK(c.out_h() == p.in_h && c.out_w() == p.in_w,
@@ -467,6 +418,29 @@ Conv2dParams checked_as_conv(const ConvTranspose2dParams& p) {
 
 }  // namespace
 
+void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
+                              const float* w, const float* bias, float* y, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
+  check_offsets(g);
+  const int positions = g.batch * g.out_plane();
+  switch (tile) {
+    case TileChoice::large:
+      WEFT_LAUNCH(conv2d_forward_kernel<LargeTile>, tile_grid<LargeTile>(g.out_channels, positions),
+                  kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
+      return;
+    case TileChoice::medium:
+      WEFT_LAUNCH(conv2d_forward_kernel<MediumTile>,
+                  tile_grid<MediumTile>(g.out_channels, positions), kProductThreads, 0, stream, g,
+                  x, w, bias, p.activation, y);
+      return;
+    case TileChoice::small:
+      WEFT_LAUNCH(conv2d_forward_kernel<SmallTile>, tile_grid<SmallTile>(g.out_channels, positions),
+                  kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
+      return;
+  }
+}
+
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                     float* y, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
@@ -475,8 +449,8 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
     return;
   }
-  WEFT_LAUNCH(conv2d_forward_kernel, product_grid(g.out_channels, g.batch * g.out_plane()),
-              kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
+  conv2d_forward_with_tile(choose_tile(g.out_channels, g.batch * g.out_plane()), p, x, w, bias, y,
+                           stream);
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
@@ -511,6 +485,7 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
     return;
   }
+  check_offsets(g);
   const SplitK plan = plan_slices(g);
   if (plan.slices == 1) {
     WEFT_LAUNCH(conv2d_backward_filter_kernel, product_grid(g.out_channels, g.taps()),

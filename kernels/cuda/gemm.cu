@@ -1,18 +1,19 @@
 // Hand-written CUDA kernels for SGEMM and the linear layer (declared in gemm.h).
 //
-// gemm_kernel<TransA, TransB>: C[m, n] = alpha * op(A) op(B) + beta * C, row-major.
-//   The tiled product of tiled_product.h, with A read as MatrixOperand<!TransA> and op(B)^T as
-//   MatrixOperand<TransB> (an operand is indexed (row, k); for B the rows are C's columns).
-//   One block of 256 threads per 64 x 64 tile of C, grid (ceil(n / 64), ceil(m / 64)); thread
-//   (ty, tx) owns C's rows m0 + ty + 16 i and columns n0 + tx + 16 j, i, j in 0..3, held in
-//   registers while the block walks k in slabs of 16 staged in shared memory (2 x 16 x 65
-//   floats). The transposes are template parameters so that each of the four variants stages
-//   its tiles in its own coalesced order and has no run-time branch in the loop.
+// gemm_kernel<Tile, TransA, TransB>: C[m, n] = alpha * op(A) op(B) + beta * C, row-major.
+//   The indexed tiled product of tiled_product_large.h, with A read as IndexedMatrix<!TransA>
+//   and op(B)^T as IndexedMatrix<TransB> (an operand is indexed (row, k); for B the rows are C's
+//   columns). One block of 256 threads per Tile::kM x Tile::kN tile of C, grid
+//   (ceil(n / kN), ceil(m / kM)); the block tile is chosen per shape by choose_tile there
+//   (128 x 128, 64 x 128 or 64 x 64; split products always 64 x 64), and which thread holds
+//   which elements of C, and the slabs of A and B in shared memory, are described there. The
+//   transposes are template parameters so that each of the four variants stages its tiles in
+//   its own coalesced order and has no run-time branch in the loop.
 //   Epilogue, per owned element inside C: act(alpha * acc (+ beta * C if beta != 0) (+ bias[col]
 //   for the linear layer)) written once, act the linear layer's fused activation
 //   (kernels/params.h FusedActivation; none for a plain gemm). Any m, n, k (k = 0 gives
 //   beta * C; products of more than 65535 row tiles are launched in bands); tiles at the edges
-//   are padded with zeros in shared memory, so no size needs to be a multiple of 64 or 16.
+//   are padded with zeros in shared memory, so no size needs to be a multiple of a tile or slab.
 //
 // Split-K. A product with few tiles of C and a long k (a linear layer's forward: 512 rows, 128
 //   outputs, k = 3136 is 16 blocks for 132 SMs, each walking all of k) leaves most of the GPU
@@ -48,6 +49,7 @@
 #include "kernels/cuda/gemm_tensor_core.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
+#include "kernels/cuda/tiled_product_large.h"
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -63,28 +65,28 @@ struct GemmShape {
 
 // partials == nullptr: the whole of k, and the epilogue writes C. Otherwise slice blockIdx.z
 // covers k in [z * slice_depth, min(k, (z + 1) * slice_depth)) and its raw sums go to
-// partials[z][m][n].
-template <bool kTransA, bool kTransB>
-__global__ void __launch_bounds__(kProductThreads)
+// partials[z][m][n]. Tile: the block tile of tiled_product_large.h.
+template <class Tile, bool kTransA, bool kTransB>
+__global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
     gemm_kernel(GemmShape s, const float* a, const float* b, const float* column_bias, float* c,
                 int slice_depth, float* partials) {
   // op(A)(m, k): A stored [m, k] when not transposed (contiguous along k), [k, m] when it is.
-  const MatrixOperand<!kTransA> a_op{a, s.lda};
+  const IndexedMatrix<!kTransA> a_op{a, s.lda};
   // op(B)(k, n) read as the operand (n, k): B stored [n, k] when transposed (contiguous along
   // k), [k, n] when not.
-  const MatrixOperand<kTransB> b_op{b, s.ldb};
-  float acc[kMicroTile][kMicroTile];
+  const IndexedMatrix<kTransB> b_op{b, s.ldb};
+  float acc[Tile::kMicroM][Tile::kMicroN];
   if (partials != nullptr) {
     const SliceRange range = this_slice(s.k, slice_depth);
-    tile_product(a_op, s.m, b_op, s.n, range.begin, range.end, acc);
+    indexed_tile_product<Tile>(a_op, s.m, b_op, s.n, range.begin, range.end, acc);
     float* slice = partials + int64_t{blockIdx.z} * s.m * s.n;
-    store_micro_tile(acc, s.m, s.n, [&](int row, int col, float value) {
+    store_tile<Tile>(acc, s.m, s.n, [&](int row, int col, float value) {
       slice[int64_t{row} * s.n + col] = value;
     });
     return;
   }
-  tile_product(a_op, s.m, b_op, s.n, 0, s.k, acc);
-  store_micro_tile(acc, s.m, s.n, [&](int row, int col, float sum) {
+  indexed_tile_product<Tile>(a_op, s.m, b_op, s.n, 0, s.k, acc);
+  store_tile<Tile>(acc, s.m, s.n, [&](int row, int col, float sum) {
     float* out = c + int64_t{row} * s.n + col;
     float value = s.alpha * sum;
     if (s.beta != 0.0f) value += s.beta * *out;
@@ -127,7 +129,7 @@ __global__ void column_sums_kernel(int rows, int cols, const float* m, float* su
   }
 }
 
-// One launch per band of at most kMaxGridY * 64 rows of C: the grid's y dimension (row tiles)
+// One launch per band of at most kMaxGridY * Tile::kM rows of C: the grid's y dimension (row tiles)
 // is limited to 65535 blocks, so a taller product is cut into bands, each with A and C offset
 // to its first row.
 constexpr int kMaxGridY = 65535;
@@ -141,6 +143,21 @@ SplitK plan_gemm_slices(int m, int n, int k) {
   return plan_split_k(m, n, k, kMinSliceDepth);
 }
 
+// The unsplit product with block tile Tile, in bands of at most kMaxGridY row tiles.
+template <class Tile, bool kTransA, bool kTransB>
+void launch_gemm_bands(const GemmShape& s, const float* a, const float* b, const float* column_bias,
+                       float* c, cudaStream_t stream) {
+  constexpr int64_t kBandRows = int64_t{kMaxGridY} * Tile::kM;
+  for (int64_t first = 0; first < s.m; first += kBandRows) {
+    GemmShape band = s;
+    band.m = static_cast<int>(s.m - first < kBandRows ? s.m - first : kBandRows);
+    const float* a_band = kTransA ? a + first : a + first * s.lda;
+    WEFT_LAUNCH((gemm_kernel<Tile, kTransA, kTransB>), tile_grid<Tile>(band.m, s.n),
+                kProductThreads, 0, stream, band, a_band, b, column_bias, c + first * s.n, s.k,
+                static_cast<float*>(nullptr));
+  }
+}
+
 template <bool kTransA, bool kTransB>
 void launch_gemm(const GemmShape& s, const float* a, const float* b, const float* column_bias,
                  float* c, float* workspace, cudaStream_t stream) {
@@ -148,21 +165,22 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
   if (plan.slices > 1) {
     WEFT_CHECK(workspace != nullptr, "gemm (hand CUDA kernel): a workspace of ",
                int64_t{plan.slices} * s.m * s.n, " floats is required");
-    WEFT_LAUNCH((gemm_kernel<kTransA, kTransB>), product_grid(s.m, s.n, plan.slices),
-                kProductThreads, 0, stream, s, a, b, nullptr, nullptr, plan.slice_depth,
-                workspace);
+    WEFT_LAUNCH((gemm_kernel<SmallTile, kTransA, kTransB>), product_grid(s.m, s.n, plan.slices),
+                kProductThreads, 0, stream, s, a, b, nullptr, nullptr, plan.slice_depth, workspace);
     WEFT_LAUNCH(gemm_slices_epilogue_kernel, grid_blocks(int64_t{s.m} * s.n), kBlockThreads, 0,
                 stream, s, plan.slices, static_cast<const float*>(workspace), column_bias, c);
     return;
   }
-  constexpr int kBandRows = kMaxGridY * kTileM;
-  for (int64_t first = 0; first < s.m; first += kBandRows) {
-    GemmShape band = s;
-    band.m = static_cast<int>(s.m - first < kBandRows ? s.m - first : kBandRows);
-    const float* a_band = kTransA ? a + first : a + first * s.lda;
-    WEFT_LAUNCH((gemm_kernel<kTransA, kTransB>), product_grid(band.m, s.n), kProductThreads, 0,
-                stream, band, a_band, b, column_bias, c + first * s.n, s.k,
-                static_cast<float*>(nullptr));
+  switch (choose_tile(s.m, s.n)) {
+    case TileChoice::large:
+      launch_gemm_bands<LargeTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
+      return;
+    case TileChoice::medium:
+      launch_gemm_bands<MediumTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
+      return;
+    case TileChoice::small:
+      launch_gemm_bands<SmallTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
+      return;
   }
 }
 

@@ -1,6 +1,8 @@
-// The shared-memory tiled matrix product that the GEMM (gemm.cu) and the implicit-GEMM
-// convolutions (conv.cu) are built on, with its epilogue helper and the split-K plan both use.
-// Included by those two .cu files.
+// The shared-memory tiled matrix product that the implicit-GEMM convolutions' backward-data
+// (conv.cu) and version 2 of the conv kernel lab (conv_lab.cu) are built on, with its epilogue
+// helper and the split-K plan that the GEMM (gemm.cu) and conv.cu use. The GEMM and the
+// convolution forward and backward-filter use the faster core of tiled_product_large.h, which
+// keeps this file's 64 x 64 layout as its SmallTile.
 //
 // The problem: out[m, n] = sum over k in [k_begin, k_end) of A(m, k) * B(n, k), for
 // 0 <= m < rows_a and 0 <= n < rows_b. A and B are not matrices in memory but *operands*: small

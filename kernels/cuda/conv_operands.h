@@ -1,0 +1,194 @@
+// What the convolution kernels of conv.cu and the kernel lab (conv_lab.cu) share: the geometry
+// of a convolution as the kernels take it, the indexed operands of their implicit GEMMs for the
+// core of tiled_product_large.h, the NCHW epilogue, and the forward with a chosen tile. Included
+// by those .cu files only.
+//
+// Indexed operands (the interface is described at the top of tiled_product_large.h): the two
+// decoded kinds of index of a convolution are
+//   a tap t = (c, kh, kw), digits of t in radix (KH, KW), decoded to TapOffsets: the offset
+//     c*H*W + kh*dil_h*W + kw*dil_w of the tap's pixel from the window origin, and kh*dil_h,
+//     kw*dil_w for the bounds check;
+//   a position p = (n, oh, ow), digits of p in radix (OH, OW), decoded to WindowOrigin: the input
+//     row and column ih0 = oh*stride_h - pad_h, iw0 = ow*stride_w - pad_w of the window's corner
+//     and the offset n*C*H*W + ih0*W + iw0 of that (possibly padding) pixel in x.
+// The im2col element (t, p) is then x[origin.base + tap.offset] when 0 <= ih0 + kh*dil_h < H and
+// 0 <= iw0 + kw*dil_w < W, else 0: one addition, two unsigned compares and a load. Offsets within
+// an image are int: the dispatch keeps these operands to images of C*H*W < 2^31 (and output
+// gradients of O*OH*OW < 2^31) floats.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/tiled_product_large.h"
+#include "kernels/params.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+// Conv2dParams with the output size computed on the host (its member functions are host code).
+struct ConvGeometry {
+  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+
+  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
+  __host__ __device__ int out_plane() const { return out_h * out_w; }
+  __host__ __device__ int in_plane() const { return in_h * in_w; }
+};
+
+inline ConvGeometry geometry(const Conv2dParams& p) {
+  return ConvGeometry{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
+                      p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
+                      p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w};
+}
+
+// Whether the int offsets of the indexed operands hold for g (see the top of this file).
+inline bool indexed_offsets_fit(const ConvGeometry& g) {
+  constexpr int64_t kLimit = int64_t{1} << 31;
+  return int64_t{g.in_channels} * g.in_plane() < kLimit &&
+         int64_t{g.out_channels} * g.out_plane() < kLimit;
+}
+
+struct TapOffsets {
+  int offset, dh, dw;
+};
+
+struct WindowOrigin {
+  int64_t base;
+  int ih, iw;
+};
+
+__device__ __forceinline__ TapOffsets tap_offsets(const ConvGeometry& g, const Digits& tap) {
+  const int dh = tap.mid * g.dilation_h, dw = tap.lo * g.dilation_w;
+  return TapOffsets{tap.hi * g.in_plane() + dh * g.in_w + dw, dh, dw};
+}
+
+__device__ __forceinline__ WindowOrigin window_origin(const ConvGeometry& g,
+                                                      const Digits& position) {
+  const int ih = position.mid * g.stride_h - g.pad_h, iw = position.lo * g.stride_w - g.pad_w;
+  return WindowOrigin{
+      int64_t{position.hi} * g.in_channels * g.in_plane() + int64_t{ih} * g.in_w + iw, ih, iw};
+}
+
+__device__ __forceinline__ float image_at(const ConvGeometry& g, const float* x,
+                                          const WindowOrigin& o, const TapOffsets& t) {
+  const bool inside = static_cast<unsigned>(o.ih + t.dh) < static_cast<unsigned>(g.in_h) &&
+                      static_cast<unsigned>(o.iw + t.dw) < static_cast<unsigned>(g.in_w);
+  return inside ? x[o.base + t.offset] : 0.0f;
+}
+
+// The column matrix of the forward: rows are output positions, the reduction runs over taps.
+// Consecutive positions are (mostly) consecutive pixels, so it is staged along rows.
+struct ImageWindows {
+  static constexpr bool kAlongK = false;
+  ConvGeometry g;
+  const float* x;
+  using Row = WindowOrigin;
+  struct Col {
+    Digits tap;
+    TapOffsets at;
+  };
+  using Step = Digits;
+  __device__ __forceinline__ Row row(int position) const {
+    return window_origin(g, split_digits(position, g.out_h, g.out_w));
+  }
+  __device__ __forceinline__ Col col(int tap) const {
+    const Digits d = split_digits(tap, g.kernel_h, g.kernel_w);
+    return Col{d, tap_offsets(g, d)};
+  }
+  __device__ __forceinline__ Step step(int depth) const {
+    return split_digits(depth, g.kernel_h, g.kernel_w);
+  }
+  __device__ __forceinline__ void advance(Col& c, const Step& s) const {
+    add_digits(c.tap, s, g.kernel_h, g.kernel_w);
+    c.at = tap_offsets(g, c.tap);
+  }
+  __device__ __forceinline__ float load(const Row& r, const Col& c) const {
+    return image_at(g, x, r, c.at);
+  }
+};
+
+// The column matrix of backward-filter: rows are taps, the reduction runs over output positions
+// (consecutive in memory along k).
+struct ImageTaps {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  const float* x;
+  using Row = TapOffsets;
+  struct Col {
+    Digits position;
+    WindowOrigin at;
+  };
+  using Step = Digits;
+  __device__ __forceinline__ Row row(int tap) const {
+    return tap_offsets(g, split_digits(tap, g.kernel_h, g.kernel_w));
+  }
+  __device__ __forceinline__ Col col(int position) const {
+    const Digits d = split_digits(position, g.out_h, g.out_w);
+    return Col{d, window_origin(g, d)};
+  }
+  __device__ __forceinline__ Step step(int depth) const {
+    return split_digits(depth, g.out_h, g.out_w);
+  }
+  __device__ __forceinline__ void advance(Col& c, const Step& s) const {
+    add_digits(c.position, s, g.out_h, g.out_w);
+    c.at = window_origin(g, c.position);
+  }
+  __device__ __forceinline__ float load(const Row& r, const Col& c) const {
+    return image_at(g, x, c.at, r);
+  }
+};
+
+// (output channel o, output position (n, oh, ow)) -> dy[n, o, oh, ow]: backward-filter's A.
+struct OutputGradientIndexed {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  const float* dy;
+  struct Row {
+    int offset;  // o * OH * OW
+  };
+  struct Col {
+    Digits position;
+    int64_t offset;  // n * O * OH * OW + oh * OW + ow
+  };
+  using Step = Digits;
+  __device__ __forceinline__ int64_t offset(const Digits& p) const {
+    return int64_t{p.hi} * g.out_channels * g.out_plane() + p.mid * g.out_w + p.lo;
+  }
+  __device__ __forceinline__ Row row(int o) const { return Row{o * g.out_plane()}; }
+  __device__ __forceinline__ Col col(int position) const {
+    const Digits d = split_digits(position, g.out_h, g.out_w);
+    return Col{d, offset(d)};
+  }
+  __device__ __forceinline__ Step step(int depth) const {
+    return split_digits(depth, g.out_h, g.out_w);
+  }
+  __device__ __forceinline__ void advance(Col& c, const Step& s) const {
+    add_digits(c.position, s, g.out_h, g.out_w);
+    c.offset = offset(c.position);
+  }
+  __device__ __forceinline__ float load(const Row& r, const Col& c) const {
+    return dy[c.offset + r.offset];
+  }
+};
+
+// The epilogue of forward and backward-data: out[n, channel, pixel] = act(sum (+ bias[channel]))
+// for the GEMM column position = n * plane + pixel (act: the forward's fused activation, none
+// for backward-data).
+__device__ __forceinline__ void store_nchw(float* out, int channels, int plane, int channel,
+                                           int position, float sum, const float* bias,
+                                           FusedActivation act = {}) {
+  const int n = position / plane;
+  const int pixel = position - n * plane;
+  out[(int64_t{n} * channels + channel) * plane + pixel] =
+      act.apply(sum + (bias != nullptr ? bias[channel] : 0.0f));
+}
+
+// conv2d_forward on the indexed core with the given tile (conv.cu); conv2d_forward itself picks
+// the tile with choose_tile, the kernel lab forces one.
+void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
+                              const float* w, const float* bias, float* y, cudaStream_t stream);
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
