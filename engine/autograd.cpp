@@ -10,6 +10,22 @@
 namespace weft {
 namespace {
 thread_local bool grad_enabled = true;
+// The seed of one made by run_backward, while the root's node runs (is_backward_seed_of_one).
+thread_local const TensorImpl* running_seed_of_one = nullptr;
+
+// Sets running_seed_of_one for one node's backward, and restores it even if that throws.
+class SeedOfOneScope {
+ public:
+  explicit SeedOfOneScope(const TensorImpl* seed) : previous_(running_seed_of_one) {
+    running_seed_of_one = seed;
+  }
+  ~SeedOfOneScope() { running_seed_of_one = previous_; }
+  SeedOfOneScope(const SeedOfOneScope&) = delete;
+  SeedOfOneScope& operator=(const SeedOfOneScope&) = delete;
+
+ private:
+  const TensorImpl* previous_;
+};
 
 std::vector<std::pair<int, GradientReadyHook>>& ready_hooks() {
   static std::vector<std::pair<int, GradientReadyHook>> hooks;
@@ -126,7 +142,8 @@ void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
 void run_backward(const Tensor& root, const Tensor& seed) {
   WEFT_CHECK(root.defined(), "backward() of an undefined tensor");
   Tensor root_grad = seed;
-  if (!root_grad.defined()) {
+  const bool seed_of_one = !root_grad.defined();
+  if (seed_of_one) {
     WEFT_CHECK(root.numel() == 1, "backward() without a gradient needs a one-element tensor, got ",
                root.str(), "; pass the gradient explicitly");
     root_grad = Tensor::full(root.shape(), 1.0f, root.device());
@@ -169,7 +186,13 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     if (auto output = node->output.lock(); output && output->retains_grad) {
       accumulate(output->grad, grad_output.clone());
     }
-    std::vector<Tensor> input_grads = node->backward(grad_output);
+    std::vector<Tensor> input_grads;
+    {
+      // Only the root's node, which runs first, is told that its gradient is the seed of one.
+      const bool root_seed = seed_of_one && node == root_node.get();
+      SeedOfOneScope scope(root_seed ? grad_output.impl() : nullptr);
+      input_grads = node->backward(grad_output);
+    }
     WEFT_CHECK(input_grads.size() == node->inputs.size(), "backward of '", node->name,
                "' returned ", input_grads.size(), " gradients for ", node->inputs.size(),
                " inputs");
@@ -191,6 +214,10 @@ void run_backward(const Tensor& root, const Tensor& seed) {
     node->inputs.clear();
     announce(position);
   }
+}
+
+bool is_backward_seed_of_one(const Tensor& grad) {
+  return running_seed_of_one != nullptr && grad.defined() && grad.impl() == running_seed_of_one;
 }
 
 int add_gradient_ready_hook(GradientReadyHook hook) {

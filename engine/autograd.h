@@ -66,6 +66,12 @@ void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
 // Run backward from `root` with its gradient `seed` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& seed);
 
+// Whether `grad` is known to hold 1 without reading the device: it is the gradient of one that
+// backward() made itself for a one-element root (no seed passed), and the node running is the
+// root's own (its first, before any other node or hook could see that tensor). A loss whose
+// forward already wrote d loss / d input (cross_entropy) then hands that back as it is.
+bool is_backward_seed_of_one(const Tensor& grad);
+
 // Gradient-ready notifications, for exchanging gradients while backward still runs (the
 // data-parallel gradient reducer, engine/distributed/gradient_reducer.h). During backward, a
 // hook is called once for every leaf that requires a gradient, as soon as the last node that

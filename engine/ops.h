@@ -8,7 +8,7 @@
 //   ops/activation.cpp    relu, leaky_relu, elu, sigmoid, tanh, softmax, log_softmax
 //   ops/convolution.cpp   conv2d, conv_transpose2d
 //   ops/pooling.cpp       max_pool2d, avg_pool2d, global_avg_pool2d
-//   ops/normalization.cpp batch_norm, dropout
+//   ops/normalization.cpp batch_norm, dropout, activation_dropout
 //   ops/linear.cpp        linear, matmul
 //   ops/fusion.cpp        the fused-activation switch, add_relu
 //   ops/loss.cpp          cross_entropy, bce_with_logits, bce, mse
@@ -113,6 +113,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 // Inverted dropout in training, the identity in eval. The mask's (seed, offset) come from
 // `generator` (the default generator when null).
 Tensor dropout(const Tensor& x, float p, bool training, Generator* generator = nullptr);
+// dropout(act(x), p, training, generator) for act relu or leaky_relu (slope >= 0): one kernel
+// each way in training, drawing the same mask from the same numbers as the composition (which
+// it computes instead with fusion off, engine/ops.h "fused activations"); act(x) in eval.
+Tensor activation_dropout(const Tensor& x, const FusedActivation& activation, float p,
+                          bool training, Generator* generator = nullptr);
 
 // ---- linear algebra ----
 // x [N, in], weight [out, in], bias [out] or undefined -> [N, out]

@@ -136,6 +136,15 @@ AdamScalars adam_scalars(const AdamStep& s);
   /* ---- dropout ---- */                                                                       \
   X(dropout, dropout_forward, (const DropoutParams& p, const float* x, float* y), (p, x, y))      \
   X(dropout, dropout_backward, (const DropoutParams& p, const float* dy, float* dx), (p, dy, dx)) \
+  /* y = dropout(act(x)): act (relu or leaky_relu) then dropout_forward's mask and scale; */     \
+  /* backward dx = keep ? act'(x) * (dy * scale) : 0, the mask drawn again from p */             \
+  X(dropout, activation_dropout_forward,                                                          \
+    (const DropoutParams& p, const FusedActivation& act, const float* x, float* y),               \
+    (p, act, x, y))                                                                               \
+  X(dropout, activation_dropout_backward,                                                         \
+    (const DropoutParams& p, const FusedActivation& act, const float* x, const float* dy,         \
+     float* dx),                                                                                  \
+    (p, act, x, dy, dx))                                                                          \
   /* ---- elementwise ---- */                                                                   \
   X(elementwise, activation_forward,                                                              \
     (Activation f, float alpha, int64_t count, const float* x, float* y),                         \
@@ -197,6 +206,12 @@ AdamScalars adam_scalars(const AdamStep& s);
     (int n, int c, const float* logits, const int32_t* targets, const float* class_weights,       \
      float label_smoothing, const float* grad_loss, float* dlogits),                              \
     (n, c, logits, targets, class_weights, label_smoothing, grad_loss, dlogits))                  \
+  /* training's forward: loss as cross_entropy_forward and, in the same pass, dlogits as */      \
+  /* cross_entropy_backward writes it for grad_loss = 1 (a backward then only scales it) */      \
+  X(loss, cross_entropy_forward_backward,                                                         \
+    (int n, int c, const float* logits, const int32_t* targets, const float* class_weights,       \
+     float label_smoothing, float* loss, float* dlogits),                                         \
+    (n, c, logits, targets, class_weights, label_smoothing, loss, dlogits))                       \
   X(loss, bce_with_logits_forward,                                                                \
     (int64_t count, const float* logits, const float* targets, float* loss),                      \
     (count, logits, targets, loss))                                                               \
@@ -215,7 +230,7 @@ AdamScalars adam_scalars(const AdamStep& s);
   X(loss, mse_backward,                                                                           \
     (int64_t count, const float* x, const float* target, const float* grad_loss, float* dx),      \
     (count, x, target, grad_loss, dx))                                                            \
-  /* ---- metrics: counts added (+=) to hits[0] on the device, so a step reads nothing back ---- */ \
+  /* ---- metrics: counts added (+=) to hits[0] on the device, so a step reads nothing back */   \
   /* rows whose first largest logit is the label */                                             \
   X(loss, count_argmax_hits,                                                                      \
     (int rows, int cols, const float* logits, const int32_t* labels, float* hits),                \
@@ -251,7 +266,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 52, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 55, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 

@@ -48,6 +48,12 @@ struct FusedActivation {
     if (kind == Kind::none) return 1.0f;
     return y > 0.0f ? 1.0f : (kind == Kind::relu ? 0.0f : alpha);
   }
+  // dy times the derivative at the input x, as activation_backward writes it (x > 0 ? dy :
+  // alpha * dy; relu's 0 stays 0 for any dy).
+  WEFT_HOST_DEVICE float gradient_at_input(float x, float dy) const {
+    if (kind == Kind::none) return dy;
+    return x > 0.0f ? dy : (kind == Kind::relu ? 0.0f : alpha * dy);
+  }
 };
 
 // 2-d convolution (cross-correlation, as in every DL framework). No groups.

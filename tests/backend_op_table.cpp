@@ -306,6 +306,9 @@ void add_loss_cases(std::vector<OpCase>& all) {
                  cases::cross_entropy_forward(n, c, weighted, smoothing), 1e-5, 1e-5);
         list.add("cross_entropy_backward" + name,
                  cases::cross_entropy_backward(n, c, weighted, smoothing, 0.7f), 1e-6, 1e-4);
+        // Loss and dlogits in one kernel; dlogits as the backward's for grad_loss = 1.
+        list.add("cross_entropy_forward_backward" + name,
+                 cases::cross_entropy_forward_backward(n, c, weighted, smoothing), 1e-6, 1e-4);
       }
     }
   }
@@ -376,6 +379,44 @@ void add_dropout_cases(std::vector<OpCase>& all) {
              shifted(cases::dropout_forward(dp), {"x", "y"}, s.shift), 0.0, 0.0);
     list.add("dropout_backward" + name.str() + shift_label({"dy", "dx"}, s.shift),
              shifted(cases::dropout_backward(dp), {"dy", "dx"}, s.shift), 0.0, 0.0);
+  }
+  // The activation and the mask in one kernel, exact: the same Philox words and the same float
+  // operations as the activation then dropout. x's sign picks the activation's branch, and the
+  // backward's x must be aligned with dy for its float4 path (a shifted x alone takes the
+  // one-float path).
+  for (const Setting& s :
+       {Setting{1, 0.5f, 0}, Setting{5, 0.5f, 3}, Setting{1001, 0.3f, 7}, Setting{4096, 0.5f, 0},
+        Setting{100, 0.0f, 0}, Setting{100, 1.0f, 2}, Setting{1001, 0.3f, 0, 1},
+        Setting{1002, 0.3f, 6, 2}, Setting{70001, 0.5f, 5, 1}, Setting{70001, 0.5f, 4, 0}}) {
+    weft::DropoutParams dp;
+    dp.count = s.count;
+    dp.p = s.p;
+    dp.seed = 0x5eedf00dULL;
+    dp.offset = s.offset;
+    for (const weft::FusedActivation& act : {kRelu, kLeaky}) {
+      std::ostringstream name;
+      name << (act.kind == weft::FusedActivation::Kind::relu ? " relu" : " leaky_relu(0.2)")
+           << " n=" << s.count << " p=" << s.p << " offset=" << s.offset;
+      OpCall forward = cases::activation_dropout_forward(dp, act);
+      OpCall backward = cases::activation_dropout_backward(dp, act);
+      if (s.shift == 0) {
+        list.add("activation_dropout_forward" + name.str(), std::move(forward), 0.0, 0.0);
+        list.add("activation_dropout_backward" + name.str(), std::move(backward), 0.0, 0.0);
+        continue;
+      }
+      list.add("activation_dropout_forward" + name.str() + shift_label({"x", "y"}, s.shift),
+               shifted(std::move(forward), {"x", "y"}, s.shift), 0.0, 0.0);
+      list.add("activation_dropout_backward" + name.str() + shift_label({"x", "dy", "dx"}, s.shift),
+               shifted(std::move(backward), {"x", "dy", "dx"}, s.shift), 0.0, 0.0);
+    }
+  }
+  {  // x alone off alignment: the backward's vector path needs all three arrays aligned
+    weft::DropoutParams dp;
+    dp.count = 4099;
+    dp.p = 0.5f;
+    dp.seed = 0x5eedf00dULL;
+    list.add("activation_dropout_backward relu n=4099" + shift_label({"x"}, 1),
+             shifted(cases::activation_dropout_backward(dp, kRelu), {"x"}, 1), 0.0, 0.0);
   }
 }
 

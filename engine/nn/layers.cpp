@@ -133,6 +133,15 @@ Tensor Sequential::forward(const Tensor& x) {
         continue;
       }
     }
+    if (i + 1 < list.size()) {
+      const FusedActivation act = activation_of(child);
+      auto* next = dynamic_cast<Dropout*>(list[i + 1].second.get());
+      if (act.active() && next != nullptr) {
+        h = next->forward_after(h, act);
+        ++i;  // the dropout module has been applied
+        continue;
+      }
+    }
     h = list[i].second->forward(h);
   }
   return h;

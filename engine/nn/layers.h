@@ -80,6 +80,10 @@ class Dropout : public Module {
  public:
   explicit Dropout(float p = 0.5f) : p(p) {}
   Tensor forward(const Tensor& x) override { return dropout(x, p, is_training()); }
+  // forward(act(x)) with the activation in dropout's kernel (engine/ops.h activation_dropout).
+  Tensor forward_after(const Tensor& x, const FusedActivation& act) {
+    return activation_dropout(x, act, p, is_training());
+  }
   std::string type_name() const override { return "Dropout"; }
   float p;
 };
@@ -163,7 +167,9 @@ class Sequential : public Module {
   size_t size() const { return children().size(); }
   // Sequential's forward runs a child that fuses an activation (Module::fuses_activation) and a
   // ReLU or LeakyReLU (slope >= 0) right after it as one call, child->forward(x, act): the same
-  // result, one kernel less each way (engine/ops.h). Checks use at(i) to run children singly.
+  // result, one kernel less each way (engine/ops.h). A ReLU or LeakyReLU that is not taken so
+  // and a Dropout right after it run as one call too, Dropout::forward_after(x, act). Checks use
+  // at(i) to run children singly.
   std::shared_ptr<Module> at(size_t index) const { return children().at(index).second; }
 };
 

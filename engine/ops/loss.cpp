@@ -1,6 +1,8 @@
 // The losses. Each returns the mean loss as a one-element tensor that stays on the device;
 // backward passes the loss's incoming gradient to the kernel as a device pointer, so a training
-// step never waits for the loss value on the host.
+// step never waits for the loss value on the host. cross_entropy, when its logits need a
+// gradient, computes loss and gradient in one kernel (fusion on, engine/ops.h): its backward is
+// then a scale by the incoming gradient, or nothing for backward()'s own seed of one.
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
 
@@ -24,6 +26,24 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, const Tensor& 
              ": label smoothing must be in [0, 1], got ", label_smoothing);
   const int n = to_int(logits.dim(0), op), c = to_int(logits.dim(1), op);
   Tensor loss = Tensor::empty({}, DType::f32, logits.device());
+  if (fused_activations() && grad_mode_enabled() && any_requires_grad({logits})) {
+    // Training: the forward writes d loss / d logits for an incoming gradient of 1 in the same
+    // pass, and the backward scales it by the one that comes (or hands it on as it is when
+    // that is backward()'s own seed of one, known without reading the device).
+    Tensor dlogits = Tensor::empty_like(logits);
+    dispatch(logits.device())
+        .cross_entropy_forward_backward(n, c, logits.data<float>(), targets.data<int32_t>(),
+                                        optional_data(class_weights), label_smoothing,
+                                        loss.data<float>(), dlogits.data<float>());
+    record(loss, op, {logits}, [dlogits](const Tensor& g) {
+      if (is_backward_seed_of_one(g)) return std::vector<Tensor>{dlogits};
+      Tensor gl = Tensor::empty_like(dlogits);
+      dispatch(g.device())
+          .scale_by(dlogits.numel(), g.data<float>(), dlogits.data<float>(), gl.data<float>());
+      return std::vector<Tensor>{gl};
+    });
+    return loss;
+  }
   dispatch(logits.device())
       .cross_entropy_forward(n, c, logits.data<float>(), targets.data<int32_t>(),
                              optional_data(class_weights), label_smoothing, loss.data<float>());

@@ -1,4 +1,4 @@
-// batch_norm and dropout.
+// batch_norm, dropout and activation_dropout.
 //
 // batch_norm in training normalises with the batch's statistics and saves mean and 1/std per
 // channel for backward; in eval it uses the running statistics, which are then constants. In a
@@ -8,9 +8,11 @@
 // (engine/ops.h) goes to the kernels in the params: the forward applies it, the backward reads
 // the saved output beside the gradient to take its derivative.
 // dropout reserves `count` numbers from a Generator and passes (seed, offset) to the kernel;
-// backward redraws the same mask from them, so no mask tensor is kept. In a data-parallel run
-// each rank reserves the numbers of the whole global batch and draws the slice at its samples'
-// global position, so ranks draw different masks and together the masks of one process.
+// backward redraws the same mask from them, so no mask tensor is kept (activation_dropout, relu
+// or leaky_relu and then dropout in one kernel, does the same and keeps x for the derivative).
+// In a data-parallel run each rank reserves the numbers of the whole global batch and draws the
+// slice at its samples' global position, so ranks draw different masks and together the masks
+// of one process.
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/sync_batchnorm.h"
 #include "engine/graph.h"
@@ -94,10 +96,11 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   return y;
 }
 
-Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
-  check_float(x, "dropout", "input");
-  WEFT_CHECK(p >= 0.0f && p <= 1.0f, "dropout: probability must be in [0, 1], got ", p);
-  if (!training || p == 0.0f) return x;
+namespace {
+
+// The kernel's params for dropping out x's elements: reserves x.numel() numbers (per rank) from
+// the generator.
+DropoutParams dropout_params(const Tensor& x, float p, Generator* generator) {
   Generator& rng = generator != nullptr ? *generator : default_generator();
   DropoutParams params;
   params.count = x.numel();
@@ -110,11 +113,48 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
   const auto count = static_cast<uint64_t>(x.numel());
   params.offset = rng.reserve(count * static_cast<uint64_t>(shard.count)) +
                   count * static_cast<uint64_t>(shard.rank);
+  return params;
+}
+
+void check_dropout(const Tensor& x, float p, const char* op) {
+  check_float(x, op, "input");
+  WEFT_CHECK(p >= 0.0f && p <= 1.0f, op, ": probability must be in [0, 1], got ", p);
+}
+
+}  // namespace
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator* generator) {
+  check_dropout(x, p, "dropout");
+  if (!training || p == 0.0f) return x;
+  const DropoutParams params = dropout_params(x, p, generator);
   Tensor y = Tensor::empty_like(x);
   dispatch(x.device()).dropout_forward(params, x.data<float>(), y.data<float>());
   record(y, "dropout", {x}, [params](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
     dispatch(g.device()).dropout_backward(params, g.data<float>(), gx.data<float>());
+    return std::vector<Tensor>{gx};
+  });
+  return y;
+}
+
+Tensor activation_dropout(const Tensor& x, const FusedActivation& activation, float p,
+                          bool training, Generator* generator) {
+  const char* op = "activation_dropout";
+  check_dropout(x, p, op);
+  if (!training || p == 0.0f || !fuse(activation, op)) {
+    return dropout(activate(x, activation), p, training, generator);
+  }
+  // The numbers are reserved as dropout() reserves them after the activation, which draws none.
+  const DropoutParams params = dropout_params(x, p, generator);
+  Tensor y = Tensor::empty_like(x);
+  dispatch(x.device())
+      .activation_dropout_forward(params, activation, x.data<float>(), y.data<float>());
+  const Tensor x_saved = x.detach();
+  record(y, op, {x}, [params, activation, x_saved](const Tensor& g) {
+    Tensor gx = Tensor::empty_like(g);
+    dispatch(g.device())
+        .activation_dropout_backward(params, activation, x_saved.data<float>(), g.data<float>(),
+                                     gx.data<float>());
     return std::vector<Tensor>{gx};
   });
   return y;

@@ -131,6 +131,14 @@ class CpuBackend final : public Backend {
   void dropout_backward(const DropoutParams& p, const float* dy, float* dx) override {
     cpu::dropout_backward(p, dy, dx);
   }
+  void activation_dropout_forward(const DropoutParams& p, const FusedActivation& act,
+                                  const float* x, float* y) override {
+    cpu::activation_dropout_forward(p, act, x, y);
+  }
+  void activation_dropout_backward(const DropoutParams& p, const FusedActivation& act,
+                                   const float* x, const float* dy, float* dx) override {
+    cpu::activation_dropout_backward(p, act, x, dy, dx);
+  }
 
   void activation_forward(Activation f, float alpha, int64_t count, const float* x,
                           float* y) override {
@@ -207,6 +215,12 @@ class CpuBackend final : public Backend {
                               const float* grad_loss, float* dlogits) override {
     cpu::cross_entropy_backward(n, c, logits, targets, class_weights, label_smoothing,
                                 *grad_loss, dlogits);
+  }
+  void cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                      const float* class_weights, float label_smoothing,
+                                      float* loss, float* dlogits) override {
+    *loss = cpu::cross_entropy_forward_backward(n, c, logits, targets, class_weights,
+                                                label_smoothing, dlogits);
   }
   void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,
                                float* loss) override {

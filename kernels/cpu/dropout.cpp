@@ -1,6 +1,10 @@
-// CPU reference for inverted dropout. Element i is kept when
+// CPU reference for inverted dropout, alone and after an activation. Element i is kept when
 // philox_uniform_at(seed, offset, i) >= p and then scaled by 1 / (1 - p), so the expected value
 // of every output equals its input. The mask is never stored: backward draws it again.
+// activation_dropout applies relu / leaky_relu to x before the mask in the same loop, and its
+// backward multiplies the masked, scaled dy by the activation's derivative at x: the same
+// floats, in the same order, as activation_forward then dropout_forward (and dropout_backward
+// then activation_backward).
 //
 // One Philox call yields the uniforms of four consecutive stream positions (word w of counter k
 // belongs to position 4k + w), so the loops below walk counters, not elements, and use all four
@@ -29,8 +33,32 @@ constexpr int kLanes = 8;
 #define WEFT_AVX2_CLONE
 #endif
 
-WEFT_AVX2_CLONE void mask_lanes(
-    uint64_t first_counter, uint64_t seed, float drop, float scale, const float* in, float* out) {
+// What a kept element becomes (a dropped one is 0), with scale = 1 / (1 - p):
+//   scaled      in * scale                              dropout forward and backward
+//   activated   act(in) * scale                         activation_dropout forward
+//   gated       act'(gate) times in * scale             activation_dropout backward (gate: x)
+struct MaskMap {
+  enum class Kind : uint8_t { scaled, activated, gated };
+  Kind kind = Kind::scaled;
+  FusedActivation act;
+  const float* gate = nullptr;  // gated: indexed as the input
+
+  float kept(const float* in, int64_t i, float scale) const {
+    switch (kind) {
+      case Kind::scaled:
+        break;
+      case Kind::activated:
+        return act.apply(in[i]) * scale;
+      case Kind::gated:
+        return act.gradient_at_input(gate[i], in[i] * scale);
+    }
+    return in[i] * scale;
+  }
+};
+
+WEFT_AVX2_CLONE void mask_lanes(uint64_t first_counter, uint64_t seed, float drop, float scale,
+                                const MaskMap& map, const float* in, const float* gate,
+                                float* out) {
   uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
   for (int l = 0; l < kLanes; ++l) {
     const uint64_t counter = first_counter + static_cast<uint64_t>(l);
@@ -64,18 +92,36 @@ WEFT_AVX2_CLONE void mask_lanes(
     uniform[4 * l + 2] = philox_uniform(c2[l]);
     uniform[4 * l + 3] = philox_uniform(c3[l]);
   }
-  for (int i = 0; i < 4 * kLanes; ++i) kept[i] = in[i] * scale;
+  // One loop per map, so that each stays a plain SIMD loop.
+  switch (map.kind) {
+    case MaskMap::Kind::scaled:
+      for (int i = 0; i < 4 * kLanes; ++i) kept[i] = in[i] * scale;
+      break;
+    case MaskMap::Kind::activated:
+      for (int i = 0; i < 4 * kLanes; ++i) kept[i] = map.act.apply(in[i]) * scale;
+      break;
+    case MaskMap::Kind::gated:
+      for (int i = 0; i < 4 * kLanes; ++i) {
+        kept[i] = map.act.gradient_at_input(gate[i], in[i] * scale);
+      }
+      break;
+  }
   for (int i = 0; i < 4 * kLanes; ++i) out[i] = uniform[i] >= drop ? kept[i] : 0.0f;
 }
 
 constexpr int64_t kParallelThreshold = 1 << 14;
 
-// out[i] = keep(i) ? in[i] * scale : 0 for i < p.count.
-void apply_mask(const DropoutParams& p, const float* in, float* out) {
+// out[i] = keep(i) ? map.kept(in, i, scale) : 0 for i < p.count.
+void apply_mask(const DropoutParams& p, const MaskMap& map, const float* in, float* out) {
   const int64_t count = p.count;
   if (count <= 0) return;
   if (p.p <= 0.0f) {  // every uniform is >= 0: all kept, scale 1
-    if (in != out) std::copy(in, in + count, out);
+    if (map.kind == MaskMap::Kind::scaled) {
+      if (in != out) std::copy(in, in + count, out);
+      return;
+    }
+#pragma omp parallel for schedule(static) if (count > kParallelThreshold)
+    for (int64_t i = 0; i < count; ++i) out[i] = map.kept(in, i, 1.0f);
     return;
   }
   if (p.p >= 1.0f) {  // every uniform is < 1: all dropped (and 1 / (1 - p) is never formed)
@@ -92,7 +138,7 @@ void apply_mask(const DropoutParams& p, const float* in, float* out) {
   auto one_position = [&](uint64_t position) {
     const Philox4x32 bits = philox4x32_10(position / 4, p.seed);
     const int64_t i = static_cast<int64_t>(position - begin);
-    out[i] = philox_uniform(bits.v[position % 4]) >= drop ? in[i] * scale : 0.0f;
+    out[i] = philox_uniform(bits.v[position % 4]) >= drop ? map.kept(in, i, scale) : 0.0f;
   };
   if (inner_begin >= inner_end) {  // a short stretch within one or two counters
     for (uint64_t position = begin; position < end; ++position) one_position(position);
@@ -102,12 +148,16 @@ void apply_mask(const DropoutParams& p, const float* in, float* out) {
   // The inner counters go kLanes at a time; the few left over, like the edges, one by one.
   const int64_t groups = static_cast<int64_t>(inner_end - inner_begin) / kLanes;
   const uint64_t grouped_end = inner_begin + static_cast<uint64_t>(groups) * kLanes;
-  const float* in_inner = in + (inner_begin * 4 - begin);
-  float* out_inner = out + (inner_begin * 4 - begin);
+  const uint64_t skipped = inner_begin * 4 - begin;
+  const float* in_inner = in + skipped;
+  const float* gate_inner = map.gate != nullptr ? map.gate + skipped : nullptr;
+  float* out_inner = out + skipped;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (int64_t g = 0; g < groups; ++g) {
-    mask_lanes(inner_begin + static_cast<uint64_t>(g) * kLanes, p.seed, drop, scale,
-               in_inner + g * kLanes * 4, out_inner + g * kLanes * 4);
+    const int64_t first = g * kLanes * 4;
+    mask_lanes(inner_begin + static_cast<uint64_t>(g) * kLanes, p.seed, drop, scale, map,
+               in_inner + first, gate_inner != nullptr ? gate_inner + first : nullptr,
+               out_inner + first);
   }
   for (uint64_t position = grouped_end * 4; position < end; ++position) one_position(position);
 }
@@ -123,11 +173,21 @@ DropoutParams shifted(const DropoutParams& p) {
 }  // namespace
 
 void dropout_forward(const DropoutParams& p, const float* x, float* y) {
-  apply_mask(shifted(p), x, y);
+  apply_mask(shifted(p), MaskMap{}, x, y);
 }
 
 void dropout_backward(const DropoutParams& p, const float* dy, float* dx) {
-  apply_mask(shifted(p), dy, dx);
+  apply_mask(shifted(p), MaskMap{}, dy, dx);
+}
+
+void activation_dropout_forward(const DropoutParams& p, const FusedActivation& act, const float* x,
+                                float* y) {
+  apply_mask(shifted(p), MaskMap{MaskMap::Kind::activated, act, nullptr}, x, y);
+}
+
+void activation_dropout_backward(const DropoutParams& p, const FusedActivation& act, const float* x,
+                                 const float* dy, float* dx) {
+  apply_mask(shifted(p), MaskMap{MaskMap::Kind::gated, act, x}, dy, dx);
 }
 
 }  // namespace weft::cpu

@@ -76,6 +76,43 @@ double target_weight_sum(int n, const int32_t* targets, const float* class_weigh
   return blocked_sum(n, 1, [&](int64_t i) { return class_weight(class_weights, targets[i]); });
 }
 
+double all_class_weight_sum(int c, const float* class_weights) {
+  double total = 0.0;
+  for (int k = 0; k < c; ++k) total += class_weight(class_weights, k);
+  return total;
+}
+
+// One row x of the cross-entropy (formulas below, at cross_entropy_forward and _backward), given
+// its log-sum-exp: the row's loss, and its gradient times `scale` written to dx.
+struct CrossEntropyRow {
+  int c;
+  const float* class_weights;
+  double eps;
+
+  double loss(const float* x, double lse, int t) const {
+    double value = (1.0 - eps) * class_weight(class_weights, t) * (lse - x[t]);
+    if (eps > 0.0) {
+      double smooth = 0.0;
+      for (int k = 0; k < c; ++k) smooth += class_weight(class_weights, k) * (lse - x[k]);
+      value += eps / c * smooth;
+    }
+    return value;
+  }
+
+  // all_class_weight: sum_k w[k].
+  void gradient(const float* x, double lse, int t, double all_class_weight, double scale,
+                float* dx) const {
+    const double target_part = (1.0 - eps) * class_weight(class_weights, t);
+    const double prob_coefficient = target_part + eps / c * all_class_weight;
+    for (int k = 0; k < c; ++k) {
+      const double p = std::exp(static_cast<double>(x[k]) - lse);
+      double g = p * prob_coefficient - eps / c * class_weight(class_weights, k);
+      if (k == t) g -= target_part;
+      dx[k] = static_cast<float>(g * scale);
+    }
+  }
+};
+
 }  // namespace
 
 // Cross-entropy, identical to PyTorch's F.cross_entropy(x, t, weight=w, label_smoothing=eps)
@@ -93,18 +130,10 @@ float cross_entropy_forward(int n, int c, const float* logits, const int32_t* ta
                             const float* class_weights, float label_smoothing) {
   check_targets(n, c, targets);
   check_label_smoothing(label_smoothing);
-  const double eps = label_smoothing;
+  const CrossEntropyRow row{c, class_weights, label_smoothing};
   const double total = blocked_sum(n, c, [&](int64_t i) {
     const float* x = logits + i * c;
-    const double lse = log_sum_exp(c, x);
-    const int t = targets[i];
-    double loss = (1.0 - eps) * class_weight(class_weights, t) * (lse - x[t]);
-    if (eps > 0.0) {
-      double smooth = 0.0;
-      for (int k = 0; k < c; ++k) smooth += class_weight(class_weights, k) * (lse - x[k]);
-      loss += eps / c * smooth;
-    }
-    return loss;
+    return row.loss(x, log_sum_exp(c, x), targets[i]);
   });
   return mean_of(total, target_weight_sum(n, targets, class_weights));
 }
@@ -120,27 +149,38 @@ void cross_entropy_backward(int n, int c, const float* logits, const int32_t* ta
                             float* dlogits) {
   check_targets(n, c, targets);
   check_label_smoothing(label_smoothing);
-  const double eps = label_smoothing;
+  const CrossEntropyRow row{c, class_weights, label_smoothing};
   const double scale = grad_scale / target_weight_sum(n, targets, class_weights);
-  double all_class_weight = 0.0;
-  for (int k = 0; k < c; ++k) all_class_weight += class_weight(class_weights, k);
-
+  const double all_class_weight = all_class_weight_sum(c, class_weights);
   const int64_t count = static_cast<int64_t>(n) * c;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (int i = 0; i < n; ++i) {
     const float* x = logits + static_cast<int64_t>(i) * c;
-    float* dx = dlogits + static_cast<int64_t>(i) * c;
-    const double lse = log_sum_exp(c, x);
-    const int t = targets[i];
-    const double target_part = (1.0 - eps) * class_weight(class_weights, t);
-    const double prob_coefficient = target_part + eps / c * all_class_weight;
-    for (int k = 0; k < c; ++k) {
-      const double p = std::exp(static_cast<double>(x[k]) - lse);
-      double g = p * prob_coefficient - eps / c * class_weight(class_weights, k);
-      if (k == t) g -= target_part;
-      dx[k] = static_cast<float>(g * scale);
-    }
+    row.gradient(x, log_sum_exp(c, x), targets[i], all_class_weight, scale,
+                 dlogits + static_cast<int64_t>(i) * c);
   }
+}
+
+// Both of the above in one pass over the rows, each row's log-sum-exp computed once: W first
+// (it is needed before a gradient is final), then each row's loss summed as the forward sums it
+// and its gradient written as the backward writes it for grad_scale 1, so loss and dlogits are
+// bit for bit those of the two calls.
+float cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                     const float* class_weights, float label_smoothing,
+                                     float* dlogits) {
+  check_targets(n, c, targets);
+  check_label_smoothing(label_smoothing);
+  const CrossEntropyRow row{c, class_weights, label_smoothing};
+  const double weight_sum = target_weight_sum(n, targets, class_weights);
+  const double scale = 1.0 / weight_sum;
+  const double all_class_weight = all_class_weight_sum(c, class_weights);
+  const double total = blocked_sum(n, c, [&](int64_t i) {
+    const float* x = logits + i * c;
+    const double lse = log_sum_exp(c, x);
+    row.gradient(x, lse, targets[i], all_class_weight, scale, dlogits + i * c);
+    return row.loss(x, lse, targets[i]);
+  });
+  return mean_of(total, weight_sum);
 }
 
 // max(x, 0) - x t + log(1 + exp(-|x|)) equals -[t log s(x) + (1 - t) log(1 - s(x))] for the

@@ -17,6 +17,11 @@ float cross_entropy_forward(int n, int c, const float* logits, const int32_t* ta
 void cross_entropy_backward(int n, int c, const float* logits, const int32_t* targets,
                             const float* class_weights, float label_smoothing, float grad_scale,
                             float* dlogits);
+// Training's forward: returns the loss of cross_entropy_forward and writes dlogits as
+// cross_entropy_backward does for grad_scale 1 (bit for bit both), each row's log-sum-exp once.
+float cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                     const float* class_weights, float label_smoothing,
+                                     float* dlogits);
 
 // Binary cross-entropy with logits, elementwise over `count` values, stable for large |x|:
 // loss = max(x, 0) - x * t + log(1 + exp(-|x|)).

@@ -1,4 +1,5 @@
-// Hand-written CUDA kernel for inverted dropout (declared in dropout.h).
+// Hand-written CUDA kernel for inverted dropout, alone or after an activation (declared in
+// dropout.h).
 //
 // One Philox-4x32-10 call yields the uniforms of four consecutive stream positions (word w of
 // counter k belongs to position 4k + w), so the kernel gives each thread one counter, not one
@@ -25,6 +26,15 @@
 // `uniform >= p`, and the same product x * scale with scale = 1 / (1 - p) computed once on the
 // host in float. p <= 0 keeps everything with scale 1 and p >= 1 drops everything, which is what
 // the reference's copy and zero-fill special cases produce.
+//
+// One kernel, templated on what a kept element becomes (a dropped one is 0), does all four ops:
+//   Scaled            in * scale                          dropout forward and backward
+//   ActivatedScaled   act(in) * scale                     activation_dropout forward
+//   GatedScaled       act'(gate) times in * scale         activation_dropout backward, gate = x
+// The fused ones read the same elements per thread as dropout (the backward also loads x's
+// element, or float4 of them, beside dy's: the vector path needs x aligned too) and compute
+// the same floats in the same order as the activation kernel followed by dropout, or dropout's
+// backward followed by the activation's: one launch instead of two each way.
 #include "kernels/cuda/dropout.h"
 
 #include <cstdint>
@@ -37,17 +47,39 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-__device__ __forceinline__ float masked(float value, float uniform, float p, float scale) {
-  return uniform >= p ? value * scale : 0.0f;
+// The value of a kept element given the input's element v and the gate's g (v where there is
+// no gate).
+struct Scaled {
+  float scale;
+  __device__ float operator()(float v, float) const { return v * scale; }
+};
+struct ActivatedScaled {
+  FusedActivation act;
+  float scale;
+  __device__ float operator()(float v, float) const { return act.apply(v) * scale; }
+};
+struct GatedScaled {
+  FusedActivation act;
+  float scale;
+  __device__ float operator()(float v, float g) const {
+    return act.gradient_at_input(g, v * scale);
+  }
+};
+
+__device__ __forceinline__ float masked(float kept, float uniform, float p) {
+  return uniform >= p ? kept : 0.0f;
 }
 
+// gate: null, or an array read beside `in` (GatedScaled's x).
+template <class Map>
 __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offset,
-                               const uint64_t* offset_shift, float p, float scale,
-                               const float* in, float* out) {
+                               const uint64_t* offset_shift, float p, Map map, const float* in,
+                               const float* gate, float* out) {
   const uint64_t offset = base_offset + (offset_shift != nullptr ? *offset_shift : 0);
   const int64_t to_boundary = static_cast<int64_t>((4 - offset % 4) % 4);
   const int64_t head = to_boundary < count ? to_boundary : count;
-  if (aligned16(in + head) && aligned16(out + head)) {
+  if (aligned16(in + head) && aligned16(out + head) &&
+      (gate == nullptr || aligned16(gate + head))) {
     const int64_t quads = (count - head) / 4;
     const uint64_t first = (offset + static_cast<uint64_t>(head)) / 4;
     const float* in_body = in + head;
@@ -55,18 +87,20 @@ __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offse
     for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
       const Philox4x32 bits = philox4x32_10(first + static_cast<uint64_t>(q), seed);
       const float4 v = load4(in_body, q);
+      const float4 g = gate != nullptr ? load4(gate + head, q) : v;
       store4(out_body, q,
-             make_float4(masked(v.x, philox_uniform(bits.v[0]), p, scale),
-                         masked(v.y, philox_uniform(bits.v[1]), p, scale),
-                         masked(v.z, philox_uniform(bits.v[2]), p, scale),
-                         masked(v.w, philox_uniform(bits.v[3]), p, scale)));
+             make_float4(masked(map(v.x, g.x), philox_uniform(bits.v[0]), p),
+                         masked(map(v.y, g.y), philox_uniform(bits.v[1]), p),
+                         masked(map(v.z, g.z), philox_uniform(bits.v[2]), p),
+                         masked(map(v.w, g.w), philox_uniform(bits.v[3]), p)));
     }
     // Threads 0 .. head - 1: the head; the next ones: the tail after the last whole counter.
     const int64_t t = grid_thread_index();
     const int64_t tail_start = head + quads * 4;
     const int64_t i = t < head ? t : tail_start + (t - head);
     if (t < head || i < count) {
-      out[i] = masked(in[i], philox_uniform_at(seed, offset, static_cast<uint64_t>(i)), p, scale);
+      out[i] = masked(map(in[i], gate != nullptr ? gate[i] : in[i]),
+                      philox_uniform_at(seed, offset, static_cast<uint64_t>(i)), p);
     }
     return;
   }
@@ -80,32 +114,49 @@ __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offse
       const uint64_t position = counter * 4 + static_cast<uint64_t>(word);
       if (position < offset || position - offset >= static_cast<uint64_t>(count)) continue;
       const int64_t i = static_cast<int64_t>(position - offset);
-      out[i] = masked(in[i], philox_uniform(bits.v[word]), p, scale);
+      out[i] =
+          masked(map(in[i], gate != nullptr ? gate[i] : in[i]), philox_uniform(bits.v[word]), p);
     }
   }
 }
 
-void apply_mask(const DropoutParams& p, const float* in, float* out, cudaStream_t stream) {
+// 1 / (1 - p) as the reference forms it; 1 for p <= 0 (all kept), 0 for p >= 1 (none is).
+float keep_scale(const DropoutParams& p) {
+  return p.p <= 0.0f ? 1.0f : (p.p >= 1.0f ? 0.0f : 1.0f / (1.0f - p.p));
+}
+
+template <class Map>
+void apply_mask(const DropoutParams& p, Map map, const float* in, const float* gate, float* out,
+                cudaStream_t stream) {
   if (p.count <= 0) return;
-  const float scale = p.p <= 0.0f ? 1.0f : (p.p >= 1.0f ? 0.0f : 1.0f / (1.0f - p.p));
   // With a graph's shift the offset is known only on the device: size the grid for the most
   // counters `count` positions can touch (any alignment); the threads past the end do nothing.
   const uint64_t first = p.offset / 4;
   const uint64_t last = (p.offset + static_cast<uint64_t>(p.count) - 1) / 4;
   const int64_t counters = p.offset_shift != nullptr ? (p.count + 3) / 4 + 1
                                                      : static_cast<int64_t>(last - first) + 1;
-  WEFT_LAUNCH(dropout_kernel, card_grid_blocks(counters), kBlockThreads, 0, stream, p.count, p.seed,
-              p.offset, p.offset_shift, p.p, scale, in, out);
+  WEFT_LAUNCH(dropout_kernel<Map>, card_grid_blocks(counters), kBlockThreads, 0, stream, p.count,
+              p.seed, p.offset, p.offset_shift, p.p, map, in, gate, out);
 }
 
 }  // namespace
 
 void dropout_forward(const DropoutParams& p, const float* x, float* y, cudaStream_t stream) {
-  apply_mask(p, x, y, stream);
+  apply_mask(p, Scaled{keep_scale(p)}, x, nullptr, y, stream);
 }
 
 void dropout_backward(const DropoutParams& p, const float* dy, float* dx, cudaStream_t stream) {
-  apply_mask(p, dy, dx, stream);
+  apply_mask(p, Scaled{keep_scale(p)}, dy, nullptr, dx, stream);
+}
+
+void activation_dropout_forward(const DropoutParams& p, const FusedActivation& act, const float* x,
+                                float* y, cudaStream_t stream) {
+  apply_mask(p, ActivatedScaled{act, keep_scale(p)}, x, nullptr, y, stream);
+}
+
+void activation_dropout_backward(const DropoutParams& p, const FusedActivation& act, const float* x,
+                                 const float* dy, float* dx, cudaStream_t stream) {
+  apply_mask(p, GatedScaled{act, keep_scale(p)}, dy, x, dx, stream);
 }
 
 }  // namespace WEFT_KERNEL_ABI

@@ -218,6 +218,14 @@ class HandBackend : public Backend {
   void dropout_backward(const DropoutParams& p, const float* dy, float* dx) override {
     cuda::dropout_backward(p, dy, dx, stream());
   }
+  void activation_dropout_forward(const DropoutParams& p, const FusedActivation& act,
+                                  const float* x, float* y) override {
+    cuda::activation_dropout_forward(p, act, x, y, stream());
+  }
+  void activation_dropout_backward(const DropoutParams& p, const FusedActivation& act,
+                                   const float* x, const float* dy, float* dx) override {
+    cuda::activation_dropout_backward(p, act, x, dy, dx, stream());
+  }
 
   // ---- elementwise ----
 
@@ -296,6 +304,12 @@ class HandBackend : public Backend {
                               const float* grad_loss, float* dlogits) override {
     cuda::cross_entropy_backward(n, c, logits, targets, class_weights, label_smoothing, grad_loss,
                                  dlogits, scratch(), stream());
+  }
+  void cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                      const float* class_weights, float label_smoothing,
+                                      float* loss, float* dlogits) override {
+    cuda::cross_entropy_forward_backward(n, c, logits, targets, class_weights, label_smoothing,
+                                         loss, dlogits, scratch(), stream());
   }
   void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,
                                float* loss) override {

@@ -17,6 +17,15 @@
 //   dx_ik = (p_k ((1 - eps) w[t_i] + eps / C * A) - eps / C * w[k] - [k == t_i] (1 - eps) w[t_i])
 //           * grad_loss[0] / W,   p_k = exp(x_ik - lse_i).
 //
+// Cross-entropy forward and backward in one kernel (training's forward, grad_loss = 1): the
+// forward's grid and warps, but every block first sums W and A itself, exactly as the backward's
+// single block does (the same threads, the same block_sum in double, so every block holds the
+// same W, the backward's), and then each warp, with its row's lse in hand, writes the row's
+// dx_ik above with grad_loss[0] / W = 1 / W beside the row's loss. W is final before the first
+// row is touched, so dlogits needs no second pass; the price is n target weights read by every
+// block (a few loads per thread at training batch sizes). The loss goes through the forward's
+// partials and finish_partial_sums as before: two launches, the backward none.
+//
 // Elementwise losses (BCE with logits, BCE, MSE): the forward is the two-pass deterministic sum
 // of reduce.h over per-element terms, divided by count; the backward is a map kernel
 // (for_each_kernel, one element per thread, grid-stride) that reads grad_loss[0] on the device.
@@ -54,6 +63,73 @@ __device__ __forceinline__ float row_log_sum_exp(int c, const float* x, int lane
   return m + logf(warp_sum(total));
 }
 
+// loss_i of row x (lse: its log-sum-exp); the same in every lane of the warp.
+__device__ __forceinline__ float row_loss(int c, const float* x, float lse, int t,
+                                          const float* class_weights, float eps, int lane) {
+  const bool valid = t >= 0 && t < c;
+  float loss = valid ? (1.0f - eps) * class_weight(class_weights, t) * (lse - x[t]) : nanf("");
+  if (eps > 0.0f) {
+    float smooth = 0.0f;
+    for (int k = lane; k < c; k += kLanes) smooth += class_weight(class_weights, k) * (lse - x[k]);
+    loss += eps / static_cast<float>(c) * warp_sum(smooth);
+  }
+  return loss;
+}
+
+// w[t] of a row, NaN for a target outside [0, c).
+__device__ __forceinline__ float target_weight(int c, int t, const float* class_weights) {
+  return t >= 0 && t < c ? class_weight(class_weights, t) : nanf("");
+}
+
+// The weight sums of the backward: W = sum_i w[t_i] and A = sum_k w[k], returned to every
+// thread of the block (which must all call it: block_sum).
+struct WeightSums {
+  float targets, classes;
+};
+__device__ WeightSums block_weight_sums(int n, int c, const int32_t* targets,
+                                        const float* class_weights) {
+  double target_weights = 0.0, all_weights = 0.0;
+  for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) {
+    target_weights += target_weight(c, targets[i], class_weights);
+  }
+  for (int k = static_cast<int>(threadIdx.x); k < c; k += static_cast<int>(blockDim.x)) {
+    all_weights += class_weight(class_weights, k);
+  }
+  target_weights = block_sum(target_weights);
+  all_weights = block_sum(all_weights);
+  return WeightSums{static_cast<float>(target_weights), static_cast<float>(all_weights)};
+}
+
+// Lane l of the warp writes dx[k] = d loss_i / d x_k * scale for k = l, l + 32, ... of row x.
+__device__ __forceinline__ void write_row_gradient(int c, const float* x, float lse, int t,
+                                                   const float* class_weights, float eps,
+                                                   float all_weights, float scale, int lane,
+                                                   float* dx) {
+  const float smoothing_per_class = eps / static_cast<float>(c);
+  const float target_part =
+      t >= 0 && t < c ? (1.0f - eps) * class_weight(class_weights, t) : nanf("");
+  const float prob_coefficient = target_part + smoothing_per_class * all_weights;
+  for (int k = lane; k < c; k += kLanes) {
+    const float p = expf(x[k] - lse);
+    float g = p * prob_coefficient - smoothing_per_class * class_weight(class_weights, k);
+    if (k == t) g -= target_part;
+    dx[k] = g * scale;
+  }
+}
+
+// Thread 0 of the block writes the block's partial sums of the loss and the target weights;
+// every warp passes its running sums (the same in each of its lanes).
+__device__ __forceinline__ void write_block_partials(float loss_sum, float weight_sum, int lane,
+                                                     float* partials) {
+  // Count each warp once: only lane 0 contributes its warp's sums to the block's.
+  loss_sum = block_sum(lane == 0 ? loss_sum : 0.0f);
+  weight_sum = block_sum(lane == 0 ? weight_sum : 0.0f);
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = loss_sum;
+    partials[kMaxPartials + blockIdx.x] = weight_sum;
+  }
+}
+
 __global__ void cross_entropy_forward_kernel(int n, int c, const float* logits,
                                              const int32_t* targets, const float* class_weights,
                                              float eps, float* partials) {
@@ -63,44 +139,19 @@ __global__ void cross_entropy_forward_kernel(int n, int c, const float* logits,
     const float* x = logits + r * c;
     const float lse = row_log_sum_exp(c, x, walk.lane);
     const int t = targets[r];
-    const bool valid = t >= 0 && t < c;
-    const float target_weight = valid ? class_weight(class_weights, t) : nanf("");
-    float loss = valid ? (1.0f - eps) * target_weight * (lse - x[t]) : nanf("");
-    if (eps > 0.0f) {
-      float smooth = 0.0f;
-      for (int k = walk.lane; k < c; k += kLanes) {
-        smooth += class_weight(class_weights, k) * (lse - x[k]);
-      }
-      loss += eps / static_cast<float>(c) * warp_sum(smooth);
-    }
-    loss_sum += loss;
-    weight_sum += target_weight;
+    loss_sum += row_loss(c, x, lse, t, class_weights, eps, walk.lane);
+    weight_sum += target_weight(c, t, class_weights);
   }
-  // Count each warp once: only lane 0 contributes its warp's sums to the block's.
-  loss_sum = block_sum(walk.lane == 0 ? loss_sum : 0.0f);
-  weight_sum = block_sum(walk.lane == 0 ? weight_sum : 0.0f);
-  if (threadIdx.x == 0) {
-    partials[blockIdx.x] = loss_sum;
-    partials[kMaxPartials + blockIdx.x] = weight_sum;
-  }
+  write_block_partials(loss_sum, weight_sum, walk.lane, partials);
 }
 
 // One block: sums[0] = sum_i w[t_i], sums[1] = sum_k w[k].
 __global__ void cross_entropy_weight_sums_kernel(int n, int c, const int32_t* targets,
                                                  const float* class_weights, float* sums) {
-  double target_weights = 0.0, all_weights = 0.0;
-  for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) {
-    const int t = targets[i];
-    target_weights += t >= 0 && t < c ? class_weight(class_weights, t) : nanf("");
-  }
-  for (int k = static_cast<int>(threadIdx.x); k < c; k += static_cast<int>(blockDim.x)) {
-    all_weights += class_weight(class_weights, k);
-  }
-  target_weights = block_sum(target_weights);
-  all_weights = block_sum(all_weights);
+  const WeightSums w = block_weight_sums(n, c, targets, class_weights);
   if (threadIdx.x == 0) {
-    sums[0] = static_cast<float>(target_weights);
-    sums[1] = static_cast<float>(all_weights);
+    sums[0] = w.targets;
+    sums[1] = w.classes;
   }
 }
 
@@ -109,23 +160,33 @@ __global__ void cross_entropy_backward_kernel(int n, int c, const float* logits,
                                               float eps, const float* grad_loss,
                                               const float* sums, float* dlogits) {
   const float scale = grad_loss[0] / sums[0];
-  const float smoothing_per_class = eps / static_cast<float>(c);
   const WarpRows walk = warp_rows();
   for (int64_t r = walk.first; r < n; r += walk.stride) {
     const float* x = logits + r * c;
-    float* dx = dlogits + r * c;
+    write_row_gradient(c, x, row_log_sum_exp(c, x, walk.lane), targets[r], class_weights, eps,
+                       sums[1], scale, walk.lane, dlogits + r * c);
+  }
+}
+
+// The forward's partials and, with grad_loss = 1, the backward's dlogits (see the top).
+__global__ void cross_entropy_forward_backward_kernel(int n, int c, const float* logits,
+                                                      const int32_t* targets,
+                                                      const float* class_weights, float eps,
+                                                      float* partials, float* dlogits) {
+  const WeightSums sums = block_weight_sums(n, c, targets, class_weights);
+  const float scale = 1.0f / sums.targets;
+  const WarpRows walk = warp_rows();
+  float loss_sum = 0.0f, weight_sum = 0.0f;  // the same in every lane of a warp
+  for (int64_t r = walk.first; r < n; r += walk.stride) {
+    const float* x = logits + r * c;
     const float lse = row_log_sum_exp(c, x, walk.lane);
     const int t = targets[r];
-    const float target_part =
-        t >= 0 && t < c ? (1.0f - eps) * class_weight(class_weights, t) : nanf("");
-    const float prob_coefficient = target_part + smoothing_per_class * sums[1];
-    for (int k = walk.lane; k < c; k += kLanes) {
-      const float p = expf(x[k] - lse);
-      float g = p * prob_coefficient - smoothing_per_class * class_weight(class_weights, k);
-      if (k == t) g -= target_part;
-      dx[k] = g * scale;
-    }
+    write_row_gradient(c, x, lse, t, class_weights, eps, sums.classes, scale, walk.lane,
+                       dlogits + r * c);
+    loss_sum += row_loss(c, x, lse, t, class_weights, eps, walk.lane);
+    weight_sum += target_weight(c, t, class_weights);
   }
+  write_block_partials(loss_sum, weight_sum, walk.lane, partials);
 }
 
 // ---- elementwise losses ------------------------------------------------------------------------
@@ -244,6 +305,16 @@ void cross_entropy_backward(int n, int c, const float* logits, const int32_t* ta
   WEFT_LAUNCH(cross_entropy_backward_kernel, row_blocks(n, kMaxGridBlocks), kBlockThreads, 0,
               stream, n, c, logits, targets, class_weights, label_smoothing, grad_loss, scratch,
               dlogits);
+}
+
+void cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                    const float* class_weights, float label_smoothing, float* loss,
+                                    float* dlogits, float* scratch, cudaStream_t stream) {
+  check_label_smoothing(label_smoothing);
+  const unsigned blocks = row_blocks(n, kMaxPartials);
+  WEFT_LAUNCH(cross_entropy_forward_backward_kernel, blocks, kBlockThreads, 0, stream, n, c, logits,
+              targets, class_weights, label_smoothing, scratch, dlogits);
+  finish_partial_sums(scratch, static_cast<int>(blocks), scratch + kMaxPartials, 0.0, loss, stream);
 }
 
 void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,

@@ -25,6 +25,11 @@ void cross_entropy_backward(int n, int c, const float* logits, const int32_t* ta
                             const float* class_weights, float label_smoothing,
                             const float* grad_loss, float* dlogits, float* scratch,
                             cudaStream_t stream);
+// Training's forward: loss[0] as cross_entropy_forward writes it and dlogits as
+// cross_entropy_backward writes it for grad_loss[0] = 1, in one kernel (and the finishing sum).
+void cross_entropy_forward_backward(int n, int c, const float* logits, const int32_t* targets,
+                                    const float* class_weights, float label_smoothing, float* loss,
+                                    float* dlogits, float* scratch, cudaStream_t stream);
 
 void bce_with_logits_forward(int64_t count, const float* logits, const float* targets,
                              float* loss, float* scratch, cudaStream_t stream);

@@ -366,6 +366,22 @@ OpCall dropout_backward(const DropoutParams& p) {
       [=](Backend& be, const BufferPointers& b) { be.dropout_backward(p, f32(b, 0), f32(b, 1)); }};
 }
 
+OpCall activation_dropout_forward(const DropoutParams& p, const FusedActivation& act) {
+  return {Op::activation_dropout_forward,
+          {in("x", p.count), out("y", p.count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.activation_dropout_forward(p, act, f32(b, 0), f32(b, 1));
+          }};
+}
+
+OpCall activation_dropout_backward(const DropoutParams& p, const FusedActivation& act) {
+  return {Op::activation_dropout_backward,
+          {in("x", p.count), in("dy", p.count), out("dx", p.count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.activation_dropout_backward(p, act, f32(b, 0), f32(b, 1), f32(b, 2));
+          }};
+}
+
 // ---- elementwise --------------------------------------------------------------------------------
 
 OpCall activation_forward(Activation f, float alpha, int64_t count) {
@@ -567,6 +583,20 @@ OpCall cross_entropy_backward(int n, int classes, bool weighted, float label_smo
             be.cross_entropy_backward(n, classes, f32(b, 0), i32(b, 1),
                                       weighted ? f32(b, 2) : nullptr, label_smoothing, f32(b, 3),
                                       f32(b, 4));
+          }};
+}
+
+OpCall cross_entropy_forward_backward(int n, int classes, bool weighted, float label_smoothing) {
+  const int64_t count = int64_t{n} * classes;
+  return {Op::cross_entropy_forward_backward,
+          {in("logits", count, Content::uniform(-4.0f, 4.0f)),
+           in_i32("targets", n, Content::class_index(classes)),
+           in("weights", weighted ? classes : 0, Content::uniform(0.5f, 2.0f)), out("loss", 1),
+           out("dlogits", count)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.cross_entropy_forward_backward(n, classes, f32(b, 0), i32(b, 1),
+                                              weighted ? f32(b, 2) : nullptr, label_smoothing,
+                                              f32(b, 3), f32(b, 4));
           }};
 }
 

@@ -134,6 +134,9 @@ OpCall batch_norm_backward_eval(const BatchNormParams& p, bool gradients);
 
 OpCall dropout_forward(const DropoutParams& p);
 OpCall dropout_backward(const DropoutParams& p);
+// x from (-1, 1), about half negative, for the activation's two sides.
+OpCall activation_dropout_forward(const DropoutParams& p, const FusedActivation& act);
+OpCall activation_dropout_backward(const DropoutParams& p, const FusedActivation& act);
 
 OpCall activation_forward(Activation f, float alpha, int64_t count);
 OpCall activation_backward(Activation f, float alpha, int64_t count);
@@ -164,6 +167,7 @@ OpCall log_softmax_backward(int rows, int cols);
 OpCall cross_entropy_forward(int n, int classes, bool weighted, float label_smoothing);
 OpCall cross_entropy_backward(int n, int classes, bool weighted, float label_smoothing,
                               float grad_loss);
+OpCall cross_entropy_forward_backward(int n, int classes, bool weighted, float label_smoothing);
 OpCall bce_with_logits_forward(int64_t count);
 OpCall bce_with_logits_backward(int64_t count, float grad_loss);
 OpCall bce_forward(int64_t count);
