@@ -24,9 +24,10 @@
 # runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
 # vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h),
 # fp32 and bf16; PyTorch's twins of the same models (bench/pytorch/step_bench.py: eager and
-# with the step in a CUDA graph, fp32 and under bf16 autocast); each app end to end on
-# the GPU; the speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch
-# twin bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net at
+# with the step in a CUDA graph, fp32 and under bf16 autocast, all in one Python process);
+# make run's recipe at fp32 and at bf16, seeds 1-3 (mainjob); each app end to end on the GPU;
+# the speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
+# bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net at
 # fp32 and at bf16, the second for whatever time is left (stopped by SIGTERM, which weft honours
 # by saving a checkpoint and its metrics).
 set -uo pipefail
@@ -43,10 +44,11 @@ pack() {
     strip --strip-unneeded -o "$carry/stage/$b" "$b"
   done
   # Every library the binaries load, except the C runtime and libstdc++ (the CUDA image has
-  # newer ones) and the big CUDA libraries (cuBLAS, cuDNN: the image has its own).
+  # newer ones) and the big CUDA libraries (cuBLAS, cuDNN, NCCL: the image has its own, in
+  # PyTorch's nvidia-* packages; NCCL alone would be 200 MiB of the 64 MiB a call can carry).
   ldd "${bins[@]}" | awk '/=> \//{print $3}' | sort -u |
     grep -Ev '/(libc|libm|libdl|librt|libpthread|ld-linux[^/]*|libstdc\+\+|libgcc_s)\.so' |
-    grep -Ev 'libcublas|libcudnn' | while read -r lib; do cp -L "$lib" "$carry/stage/lib/"; done
+    grep -Ev 'libcublas|libcudnn|libnccl' | while read -r lib; do cp -L "$lib" "$carry/stage/lib/"; done
   tar -C "$carry/stage" -cJf "$carry/weft-build.tar.xz" .
   rm -rf "$carry/stage"
   cp /usr/share/datasets/fashion-mnist/*.gz "$carry/fashion-mnist/"
@@ -54,7 +56,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,lab,models,pytorch,apps,speedrun,strong}," start=$SECONDS
+  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,lab,models,pytorch,mainjob,apps,speedrun,strong}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -79,15 +81,17 @@ run() {
   if [[ ! -e /usr/share/datasets/fashion-mnist ]]; then
     mkdir -p /usr/share/datasets && ln -s "$PWD/$carry/fashion-mnist" /usr/share/datasets/fashion-mnist
   fi
-  local cudnn cublas
+  local cudnn cublas nccl
   cudnn=$(find /usr /opt -name 'libcudnn.so.9' 2>/dev/null | head -n 1)
   cublas=$(find /usr/local/cuda*/ /usr /opt -name 'libcublas.so.13' 2>/dev/null | head -n 1)
-  export LD_LIBRARY_PATH="$PWD/lib:$(dirname "${cudnn:-/x/x}"):$(dirname "${cublas:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  nccl=$(find /usr/local/cuda*/ /usr /opt -name 'libnccl.so.2' 2>/dev/null | head -n 1)
+  export LD_LIBRARY_PATH="$PWD/lib:$(dirname "${cudnn:-/x/x}"):$(dirname "${cublas:-/x/x}"):$(dirname "${nccl:-/x/x}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   git rev-parse HEAD > "$res/commit.txt" 2>/dev/null || true
   git status --short > "$res/git-status.txt" 2>/dev/null || true
   nvidia-smi > "$res/nvidia-smi.txt" 2>&1
   log "card: $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader)"
-  log "cudnn: ${cudnn:-not found}; cublas: ${cublas:-not found}; $(nproc) cores"
+  log "cudnn: ${cudnn:-not found}; cublas: ${cublas:-not found}; nccl: ${nccl:-not found};" \
+    "$(nproc) cores"
   ldd build/tests/weft_tests build/bench/bench_models > "$res/ldd.txt" 2>&1
   grep -q "not found" "$res/ldd.txt" && log "MISSING LIBRARIES: $(grep 'not found' "$res/ldd.txt" | sort -u | tr -d '\t' | tr '\n' ' ')"
   save
@@ -185,19 +189,35 @@ run() {
   if want pytorch; then
     log "stage pytorch"
     PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode eager --min-time 0.3 > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
+      --mode eager --min-time 0.3 --in-process \
+      > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
     log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
     save
     # PyTorch with the whole step in a CUDA graph, fp32; then eager and graphs under bf16
     # autocast, the counterparts of weft's graphs-on and bf16 rows.
     PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode cudagraphs --min-time 0.3 > "$res/pytorch_cuda_graphs.jsonl" \
+      --mode cudagraphs --min-time 0.3 --in-process > "$res/pytorch_cuda_graphs.jsonl" \
       2> "$res/pytorch_cuda_graphs.err"
     log "pytorch graphs exit $?: $(wc -l < "$res/pytorch_cuda_graphs.jsonl") rows"
     PYTHONUNBUFFERED=1 capped 120 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode eager,cudagraphs --precision bf16 --min-time 0.3 \
+      --mode eager,cudagraphs --precision bf16 --min-time 0.3 --in-process \
       > "$res/pytorch_cuda_bf16.jsonl" 2> "$res/pytorch_cuda_bf16.err"
     log "pytorch bf16 exit $?: $(wc -l < "$res/pytorch_cuda_bf16.jsonl") rows"
+    save
+  fi
+  if want mainjob; then
+    # make run's recipe (--setup default, FashionVgg, 12 epochs) at fp32 and at bf16, seeds 1-3
+    # interleaved so that a cut still leaves pairs: issue 13's "the main-job model reaches the
+    # same test accuracy in bf16 as in fp32 within 0.3 points".
+    log "stage mainjob"
+    for seed in 1 2 3; do
+      for precision in fp32 bf16; do
+        capped 60 build/weft-fashion-mnist --device cuda --seed "$seed" --precision "$precision" \
+          --out "$res/mainjob-$precision-$seed" > "$res/mainjob-$precision-$seed.log" 2>&1
+        log "mainjob $precision seed $seed exit $?:" \
+          "$(grep -E '^test accuracy' "$res/mainjob-$precision-$seed.log")"
+      done
+    done
     save
   fi
   if want apps; then

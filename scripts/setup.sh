@@ -13,6 +13,8 @@ packages=(
   libbenchmark-dev       # Google Benchmark
   libopenblas-openmp-dev # CPU GEMM, the OpenMP build (one thread pool with weft's loops)
   libdnnl-dev            # oneDNN, the CPU vendor path (optional in CMake; OpenMP build)
+  ocl-icd-opencl-dev     # OpenCL headers: oneDNN's CMake package looks for them (a Recommends
+                         # that --no-install-recommends skips; without it CMake stops)
   libcli11-dev           # command-line parsing
   nlohmann-json3-dev     # JSON for safetensors headers and reports
   zlib1g-dev             # gzipped IDX files

@@ -35,7 +35,8 @@ the warm-up), comparable to weft's peak_MiB (bytes held by live tensors). On eve
 rss_MiB = the process's ru_maxrss, comparable to weft's rss_MiB; it includes the Python
 interpreter and PyTorch's libraries (rss_baseline_MiB: the figure right after importing
 torch, before any model exists). So that the high-water mark is one model's and one phase's,
-each (model, phase, mode) runs in a process of its own when more than one is asked for.
+each (model, phase, mode) runs in a process of its own when more than one is asked for, unless
+--in-process (one import of torch for all, as the GPU one-shot does in its short lease).
 
 Prints one JSON object per line for each (model, phase, mode); a skipped or failed one has
 "skipped" or "error" with the reason instead of timings.
@@ -108,6 +109,10 @@ def parse_args(argv=None):
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16: autocast the forward passes and losses to bfloat16")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--in-process", action="store_true",
+                        help="run every (model, phase, mode) in this process: one import of "
+                             "torch instead of one per job, for a short GPU lease; rss_MiB is "
+                             "then the high-water mark of all jobs so far (rss_cumulative)")
     args = parser.parse_args(argv)
     args.models = parse_list(args.model, seed_models.MODEL_NAMES, "model")
     args.modes = parse_list(args.mode, MODES, "mode")
@@ -355,6 +360,17 @@ def main(argv=None):
                       "device": args.device, "skipped": reason}
         elif len(jobs) == 1:
             result = run_one(args, name, phase, mode)
+        elif args.in_process:
+            try:
+                result = run_one(args, name, phase, mode)
+                result["rss_cumulative"] = True
+            except Exception as error:  # one model's failure must not stop the others
+                result = {"framework": "pytorch", "model": name, "phase": phase, "mode": mode,
+                          "device": args.device, "error": f"{type(error).__name__}: {error}"}
+                print(f"{name} {phase} {mode}: {result['error']}", file=sys.stderr)
+            finally:
+                if args.device == "cuda":
+                    torch.cuda.empty_cache()
         else:
             result = run_in_child(args, name, phase, mode)
             if "error" in result:
