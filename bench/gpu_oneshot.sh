@@ -14,22 +14,25 @@
 #
 # The stages of `run` (STAGES picks some, e.g. tests,sanitize; default all), in order: the [gpu]
 # tests (hand kernels, cuDNN/cuBLAS, the GPU dispatch under hand, vendor and auto, all against
-# the CPU reference); the Fashion-MNIST CNN trained on the CPU and on the
-# GPU with one seed (parity); compute-sanitizer memcheck and racecheck; bench_kernels_cuda (hand
-# vs cuDNN/cuBLAS per layer shape, and the device-to-device copy ceiling that the memory-bound
-# rows are divided by in gpu_kernels_bandwidth.md); the conv kernel lab (each version of the hand
-# conv forward beside the dispatch's kernel and cuDNN per layer shape, gpu_conv_lab.json, the
-# table of docs/kernels.md); bench_models on cuda-auto (the default,
-# with auto's autotune table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the
-# runtime counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations
-# vs pool hits: kernels/runtime_counters.h), and cuda-auto again with CUDA graphs (engine/graph.h),
-# fp32 and bf16; PyTorch's twins of the same models (bench/pytorch/step_bench.py: eager and
-# with the step in a CUDA graph, fp32 and under bf16 autocast, all in one Python process);
-# make run's recipe at fp32 and at bf16, seeds 1-3 (mainjob); each app end to end on the GPU;
-# the speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
-# bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net at
-# fp32 and at bf16, the second for whatever time is left (stopped by SIGTERM, which weft honours
-# by saving a checkpoint and its metrics).
+# the CPU reference; a captured CUDA graph of a training step against eager steps); the
+# Fashion-MNIST CNN trained on the CPU and on the GPU with one seed (parity); compute-sanitizer
+# memcheck and racecheck; models: bench_models on cuda-auto (the default, with auto's autotune
+# table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the runtime
+# counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs
+# pool hits: kernels/runtime_counters.h); graphs: cuda-auto again with CUDA graphs
+# (engine/graph.h), fp32 and bf16; PyTorch's twins of the same models
+# (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 and under bf16
+# autocast, all in one Python process); make run's recipe at fp32 and at bf16, seeds 1-3
+# (mainjob); kernels: bench_kernels_cuda (hand vs cuDNN/cuBLAS per layer shape at fp32, the
+# convolutions again at tf32 and bf16, and the device-to-device copy ceiling that the
+# memory-bound rows are divided by in gpu_kernels_bandwidth.md); the conv kernel lab (each
+# version of the hand conv forward beside the dispatch's kernel and cuDNN per layer shape,
+# gpu_conv_lab.json, the table of docs/kernels.md); each app end to end on the GPU; the speedrun
+# (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
+# bench/pytorch/fashion_recipe.py --setup speedrun); then the strong Fashion-MNIST net at fp32
+# and at bf16, the second for whatever time is left (stopped by SIGTERM, which weft honours by
+# saving a checkpoint and its metrics). Whole models come before single kernels: in a short
+# lease the step against PyTorch is what a headless run is chosen on.
 set -uo pipefail
 mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS [STAGES]"}
 carry=.devcarry
@@ -56,7 +59,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-tests,parity,sanitize,kernels,lab,models,pytorch,mainjob,apps,speedrun,strong}," start=$SECONDS
+  local budget=$1 stages=",${2:-tests,parity,sanitize,models,graphs,pytorch,mainjob,kernels,lab,apps,speedrun,strong}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -124,49 +127,19 @@ run() {
     log "racecheck exit $?: $(tail -n 2 "$res/sanitizer-racecheck.log" | tr '\n' ' ')"
     save
   fi
-  if want kernels; then
-    log "stage kernels"
-    capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
-      --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
-    log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
-    # The convolutions (and transposed ones) again at tf32 and bf16: the hand rows are the
-    # tensor-core kernels (kernels/cuda/conv_tensor_core.cu), the vendor rows cuDNN at the same
-    # precision; the JSON's context says which.
-    for precision in tf32 bf16; do
-      WEFT_PRECISION=$precision capped 40 build/bench/bench_kernels_cuda \
-        --benchmark_min_time=0.02 --benchmark_filter='^conv' \
-        --benchmark_out="$res/gpu_kernels_$precision.json" --benchmark_out_format=json \
-        > "$res/gpu_kernels_$precision.log" 2>&1
-      log "kernels at $precision exit $?:" \
-        "$(grep -c '^conv' "$res/gpu_kernels_$precision.log") lines"
-    done
-    # The memory-bound rows against the copy ceiling of this run (copy_d2d/*: device-to-device
-    # cudaMemcpyAsync), pct_of_copy per row, bytes_moved per kernel.
-    python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \
-      "$res/gpu_kernels.json" > "$res/gpu_kernels_bandwidth.md" 2>&1
-    log "bandwidth table exit $?: $(grep -m1 '^Copy ceiling' "$res/gpu_kernels_bandwidth.md")"
-    save
-  fi
-  if want lab; then
-    log "stage lab"
-    # The conv forward kernel lab: versions 1-4, the dispatch's kernel and cuDNN per conv shape.
-    capped 90 env WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda \
-      --benchmark_min_time=0.02 --benchmark_out="$res/gpu_conv_lab.json" \
-      --benchmark_out_format=json \
-      > "$res/gpu_conv_lab.log" 2>&1
-    log "lab exit $?: $(grep -c '^conv_lab' "$res/gpu_conv_lab.log") lines"
-    save
-  fi
   if want models; then
     log "stage models"
     # cuda-auto (the default: auto measures each shape in the untimed first step, with a fresh
     # cache so the table shows every measurement), cuda-hand and cuda-vendor; auto's table too.
     WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
-    capped 90 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
+    capped 150 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
       --weft_kernel_report="$res/autotune-table.txt" \
       --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
     log "models exit $?"
     save
+  fi
+  if want graphs; then
+    log "stage graphs"
     # The same on cuda-auto with CUDA graphs (--cuda-graphs auto, the apps' default): each step
     # captured once and replayed; graph_launches per step in the counters (DCGAN stays eager).
     WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
@@ -218,6 +191,39 @@ run() {
           "$(grep -E '^test accuracy' "$res/mainjob-$precision-$seed.log")"
       done
     done
+    save
+  fi
+  if want kernels; then
+    log "stage kernels"
+    capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
+      --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
+    log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
+    # The convolutions (and transposed ones) again at tf32 and bf16: the hand rows are the
+    # tensor-core kernels (kernels/cuda/conv_tensor_core.cu), the vendor rows cuDNN at the same
+    # precision; the JSON's context says which.
+    for precision in tf32 bf16; do
+      WEFT_PRECISION=$precision capped 40 build/bench/bench_kernels_cuda \
+        --benchmark_min_time=0.02 --benchmark_filter='^conv' \
+        --benchmark_out="$res/gpu_kernels_$precision.json" --benchmark_out_format=json \
+        > "$res/gpu_kernels_$precision.log" 2>&1
+      log "kernels at $precision exit $?:" \
+        "$(grep -c '^conv' "$res/gpu_kernels_$precision.log") lines"
+    done
+    # The memory-bound rows against the copy ceiling of this run (copy_d2d/*: device-to-device
+    # cudaMemcpyAsync), pct_of_copy per row, bytes_moved per kernel.
+    python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \
+      "$res/gpu_kernels.json" > "$res/gpu_kernels_bandwidth.md" 2>&1
+    log "bandwidth table exit $?: $(grep -m1 '^Copy ceiling' "$res/gpu_kernels_bandwidth.md")"
+    save
+  fi
+  if want lab; then
+    log "stage lab"
+    # The conv forward kernel lab: versions 1-4, the dispatch's kernel and cuDNN per conv shape.
+    capped 90 env WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda \
+      --benchmark_min_time=0.02 --benchmark_out="$res/gpu_conv_lab.json" \
+      --benchmark_out_format=json \
+      > "$res/gpu_conv_lab.log" 2>&1
+    log "lab exit $?: $(grep -c '^conv_lab' "$res/gpu_conv_lab.log") lines"
     save
   fi
   if want apps; then

@@ -90,6 +90,27 @@ void require_not_capturing(const char* what) {
 
 cudaStream_t stream_for(int device);
 
+// cudaMalloc is one of the calls that a thread-local capture refuses (it fails, and the capture
+// is invalidated), because the block it returns is not part of the graph. Here that is what is
+// wanted: a block taken during a capture belongs to the graph's private pool, which keeps it for
+// as long as the graph lives. So the thread's capture mode is relaxed around the call, as
+// PyTorch's caching allocator does, and put back after.
+class RelaxedCaptureMode {
+ public:
+  RelaxedCaptureMode() { WEFT_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode_)); }
+  ~RelaxedCaptureMode() { WEFT_CUDA_WARN(cudaThreadExchangeStreamCaptureMode(&mode_)); }
+  RelaxedCaptureMode(const RelaxedCaptureMode&) = delete;
+  RelaxedCaptureMode& operator=(const RelaxedCaptureMode&) = delete;
+
+ private:
+  cudaStreamCaptureMode mode_ = cudaStreamCaptureModeRelaxed;
+};
+
+cudaError_t device_malloc(void** block, size_t size) {
+  const RelaxedCaptureMode relaxed;
+  return cudaMalloc(block, size);
+}
+
 // The pinned staging slots of one device (see the top of the file). Used under `mutex`.
 constexpr size_t kStagingSlotBytes = size_t{2} << 20;
 constexpr int kStagingSlots = 4;
@@ -220,7 +241,7 @@ void* cached_malloc(int device, size_t bytes) {
   }
   void* block = nullptr;
   WEFT_CUDA_CHECK(cudaSetDevice(device));
-  if (cudaMalloc(&block, size) != cudaSuccess) {
+  if (device_malloc(&block, size) != cudaSuccess) {
     cudaGetLastError();
     // Cached blocks may still be in use by queued work (see the top of the file): drain the
     // stream before handing them back, rather than rely on cudaFree's implicit sync. Not
@@ -229,7 +250,7 @@ void* cached_malloc(int device, size_t bytes) {
       WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
       release_cache(device, pool);
     }
-    if (cudaMalloc(&block, size) != cudaSuccess) {
+    if (device_malloc(&block, size) != cudaSuccess) {
       cudaGetLastError();
       size_t free_bytes = 0, total_bytes = 0;
       cudaMemGetInfo(&free_bytes, &total_bytes);

@@ -24,6 +24,9 @@ DeviceBuffer::~DeviceBuffer() {
 
 Context::Context(int device) : device_(device), stream_(cuda::device_stream(device)) {}
 
+// cuBLAS's own guidance for Hopper: 32 MiB of workspace (less is enough on older cards).
+constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
+
 Context::~Context() {
   if (cublas_ != nullptr) {
     const cublasStatus_t status = cublasDestroy(cublas_);
@@ -33,6 +36,9 @@ Context::~Context() {
     }
   }
   if (cudnn_ != nullptr) WEFT_CUDNN_WARN(cudnnDestroy(cudnn_));
+  if (cublas_workspace_ != nullptr) {
+    WEFT_CUDA_WARN(cudaFree(cublas_workspace_));
+  }
 }
 
 void Context::make_current() const {
@@ -67,6 +73,10 @@ cublasHandle_t Context::cublas() {
       WEFT_CUBLAS_CHECK(bound);
     }
     cublas_ = handle;
+    // Its own block, not the caching pool's: it lives as long as the handle, and a graph's
+    // private pool (which serves every cached_malloc during a capture) must not lend it.
+    WEFT_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
+    WEFT_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
   }
   // CUBLAS_DEFAULT_MATH keeps float GEMMs in full FP32 (cuBLAS makes TF32 opt-in for float);
   // CUBLAS_TF32_TENSOR_OP_MATH opts in. A host-side setting, cheap to apply on every call.

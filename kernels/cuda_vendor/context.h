@@ -174,6 +174,9 @@ class Context {
   std::mutex mutex_;
   cudnnHandle_t cudnn_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
+  // cuBLAS's workspace, given to the handle when it is made (cublasSetWorkspace): without one
+  // cuBLAS allocates its own with cudaMalloc, which a CUDA graph capture refuses.
+  void* cublas_workspace_ = nullptr;
   PlanCache<14, ConvPlan> conv_plans_;
   PlanCache<3, BatchNormPlan> batch_norm_plans_;
   PlanCache<2, LinearPlan> linear_plans_;
