@@ -161,15 +161,19 @@ run() {
   fi
   if want pytorch; then
     log "stage pytorch"
+    # fp32 means fp32 on both sides: PyTorch's default runs cuDNN convolutions in TF32
+    # (torch.backends.cudnn.allow_tf32), weft's fp32 does not, so --tf32 off (the 2026-12-04
+    # run compared weft's fp32 against PyTorch's TF32 convolutions; docs/benchmarks.md).
     PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode eager --min-time 0.3 --in-process \
+      --mode eager --min-time 0.3 --in-process --tf32 off \
       > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
     log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
     save
     # PyTorch with the whole step in a CUDA graph, fp32; then eager and graphs under bf16
     # autocast, the counterparts of weft's graphs-on and bf16 rows.
     PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode cudagraphs --min-time 0.3 --in-process > "$res/pytorch_cuda_graphs.jsonl" \
+      --mode cudagraphs --min-time 0.3 --in-process --tf32 off \
+      > "$res/pytorch_cuda_graphs.jsonl" \
       2> "$res/pytorch_cuda_graphs.err"
     log "pytorch graphs exit $?: $(wc -l < "$res/pytorch_cuda_graphs.jsonl") rows"
     PYTHONUNBUFFERED=1 capped 120 python3 bench/pytorch/step_bench.py --device cuda \
@@ -195,7 +199,7 @@ run() {
   fi
   if want kernels; then
     log "stage kernels"
-    capped 80 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
+    capped 120 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
       --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
     log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
     # The convolutions (and transposed ones) again at tf32 and bf16: the hand rows are the
