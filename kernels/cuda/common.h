@@ -38,7 +38,8 @@ constexpr int64_t kMaxGridBlocks = 8192;
 // capped at kMaxGridBlocks (the grid-stride loop covers the rest); at least one block.
 inline unsigned grid_blocks(int64_t count, unsigned threads_per_block = kBlockThreads) {
   const int64_t blocks = (count + threads_per_block - 1) / threads_per_block;
-  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > kMaxGridBlocks ? kMaxGridBlocks : blocks));
+  return static_cast<unsigned>(blocks < 1 ? 1
+                                          : (blocks > kMaxGridBlocks ? kMaxGridBlocks : blocks));
 }
 
 // ---- indexing -----------------------------------------------------------------------------------
@@ -61,6 +62,36 @@ struct WarpRows {
 __device__ __forceinline__ WarpRows warp_rows() {
   return WarpRows{grid_thread_index() / kWarpSize, grid_thread_count() / kWarpSize,
                   static_cast<int>(threadIdx.x % kWarpSize)};
+}
+
+// ---- division by a divisor fixed at launch ---------------------------------------------------
+// An integer division by a value only known at run time is a long instruction sequence on a GPU
+// (about 20 instructions for 32 bits, several times that for 64), and a memory-bound kernel that
+// divides per element to find its channel or row spends more time dividing than moving data.
+// FastDivmod divides by d with one multiply-high, an add and a shift (Granlund and Montgomery's
+// round-up method): with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d) + 1, computed once on
+// the host,
+//   n / d = (umulhi(n, m) + n) >> l       for every 0 <= n < 2^31
+// (the sum stays below 2^32 because n < 2^31 and umulhi(n, m) < n). Kernels use it when every
+// index they divide is below 2^31 and keep plain 64-bit division otherwise.
+struct FastDivmod {
+  uint32_t divisor = 1, multiplier = 1, shift = 0;
+
+  FastDivmod() = default;
+  explicit FastDivmod(uint32_t d) : divisor(d < 1 ? 1 : d) {
+    while ((uint64_t{1} << shift) < divisor) ++shift;
+    multiplier = static_cast<uint32_t>(
+        ((uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor)) / divisor + 1);
+  }
+  __device__ __forceinline__ uint32_t div(uint32_t n) const {
+    return (__umulhi(n, multiplier) + n) >> shift;
+  }
+  __device__ __forceinline__ uint32_t mod(uint32_t n) const { return n - div(n) * divisor; }
+};
+
+// Whether every index below `count` may go through FastDivmod.
+inline bool fits_fast_divmod(int64_t count) {
+  return count <= (int64_t{1} << 31);
 }
 
 // ---- map kernels ------------------------------------------------------------------------------
@@ -110,7 +141,9 @@ inline int sm_count() {
 #else
 // Under emulation there is no card. Two SMs keep the grids small (fewer fibers to run) and make
 // the grid-stride loops turn at sizes the tests can afford (64 blocks of 256 threads).
-inline int sm_count() { return 2; }
+inline int sm_count() {
+  return 2;
+}
 #endif
 
 // Blocks for `items` work items of one thread each, at most kGridWaves waves of the card.
@@ -162,12 +195,11 @@ void for_each_vectorised(int64_t count, Op op, bool aligned, cudaStream_t stream
     WEFT_LAUNCH(for_each_quad_kernel<Op>, card_grid_blocks((count + 3) / 4), kBlockThreads, 0,
                 stream, count, op);
   } else {
-    WEFT_LAUNCH(for_each_kernel<Op>, card_grid_blocks(count), kBlockThreads, 0, stream, count,
-                op);
+    WEFT_LAUNCH(for_each_kernel<Op>, card_grid_blocks(count), kBlockThreads, 0, stream, count, op);
   }
 }
 
-// ---- warp reductions ------------------------------------------------------------------------------
+// ---- warp reductions ---------------------------------------------------------------------------
 // Butterfly reductions: at step `offset` lane l adds the value of lane l ^ offset, so after five
 // steps every lane of the warp holds the total (no broadcast needed afterwards).
 
@@ -186,7 +218,7 @@ __device__ __forceinline__ float warp_max(float value) {
   return value;
 }
 
-// ---- block reduction -----------------------------------------------------------------------------
+// ---- block reduction ---------------------------------------------------------------------------
 
 // The sum of `value` over all threads of the block, returned to every thread.
 // Shared memory: one partial sum per warp (32 slots, enough for 1024 threads).

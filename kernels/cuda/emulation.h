@@ -284,6 +284,10 @@ inline void __threadfence() { std::atomic_thread_fence(std::memory_order_seq_cst
 // __expf and __logf need nothing here: glibc's <math.h> declares them (its own names for expf
 // and logf) in the global namespace.
 inline float __fdividef(float a, float b) { return a / b; }
+// The high 32 bits of the 64-bit product, exactly as the GPU's integer instruction gives them.
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return static_cast<unsigned>((static_cast<unsigned long long>(a) * b) >> 32);
+}
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 template <class T>
@@ -334,6 +338,7 @@ using weft::emu::atomicMax;
 using weft::emu::atomicMin;
 using weft::emu::__threadfence;
 using weft::emu::__fdividef;
+using weft::emu::__umulhi;
 using weft::emu::rsqrtf;
 using weft::emu::__saturatef;
 using weft::emu::__ldg;

@@ -27,6 +27,12 @@
 // kernel), no zero-fill pass, a deterministic result, and the same summation order as the
 // reference's scatter, so the result matches it bit for bit.
 //
+// Index arithmetic: the max-pool kernels split a flat index into (plane, row, column) with two
+// multiply-high divisions (GridFast, FastDivmod in common.h) when the tensor has fewer than 2^31
+// elements, instead of three 64-bit divisions, and the backward's covering_outputs divides by
+// the stride the same way; larger tensors take GridWide (plain 64-bit division). Grids of a few
+// waves of the card (card_grid_blocks).
+//
 // max_pool2d_backward_quad_kernel: the same gather, four neighbouring cells of a row per thread
 //   (when in_w is a multiple of 4 and dx is 16-byte aligned, so a quad never crosses a row and
 //   every quad's store is aligned): thread for quad q (grid-stride over count / 4 quads)
@@ -44,6 +50,8 @@
 // 2^63 - 1 elements, each plane's H*W below 2^31 (argmax is int32).
 #include "kernels/cuda/pool.h"
 
+#include <algorithm>
+
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 
@@ -51,17 +59,55 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-// Pool2dParams with the output size computed on the host.
+// Pool2dParams with the output size computed on the host, and the strides as FastDivmods
+// (common.h) for the backward's covering_outputs.
 struct PoolGeometry {
   int in_h, in_w, out_h, out_w;
   int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   bool count_include_pad;
+  FastDivmod by_stride_h, by_stride_w;
 };
 
 PoolGeometry geometry(const Pool2dParams& p) {
-  return PoolGeometry{p.in_h,     p.in_w,     p.out_h(), p.out_w(), p.kernel_h,         p.kernel_w,
-                      p.stride_h, p.stride_w, p.pad_h,   p.pad_w,   p.count_include_pad};
+  return PoolGeometry{p.in_h,
+                      p.in_w,
+                      p.out_h(),
+                      p.out_w(),
+                      p.kernel_h,
+                      p.kernel_w,
+                      p.stride_h,
+                      p.stride_w,
+                      p.pad_h,
+                      p.pad_w,
+                      p.count_include_pad,
+                      FastDivmod(static_cast<uint32_t>(std::max(p.stride_h, 1))),
+                      FastDivmod(static_cast<uint32_t>(std::max(p.stride_w, 1)))};
 }
+
+// Element i of a [planes, rows, cols] array as (plane, row, col): GridFast with two FastDivmods
+// when every index is below 2^31, GridWide with 64-bit division otherwise. The kernels below
+// are instantiated with both; the launchers pick one.
+struct Cell {
+  int64_t plane;
+  int row, col;
+};
+struct GridFast {
+  FastDivmod cols, rows;
+  __device__ __forceinline__ Cell operator()(int64_t i) const {
+    const uint32_t index = static_cast<uint32_t>(i);
+    const uint32_t line = cols.div(index);  // plane * rows + row
+    const uint32_t plane = rows.div(line);
+    return Cell{plane, static_cast<int>(line - plane * rows.divisor),
+                static_cast<int>(index - line * cols.divisor)};
+  }
+};
+struct GridWide {
+  int cols, rows;
+  __device__ __forceinline__ Cell operator()(int64_t i) const {
+    return Cell{i / (int64_t{cols} * rows), static_cast<int>(i / cols % rows),
+                static_cast<int>(i % cols)};
+  }
+};
 
 // The input rows (or columns) [begin, end) of window `o` once its padded part is clipped away.
 struct WindowSpan {
@@ -75,11 +121,13 @@ __device__ __forceinline__ WindowSpan window_span(int o, int kernel, int stride,
 }
 
 // The outputs [begin, end) along one axis whose windows cover input index i.
-__device__ __forceinline__ WindowSpan covering_outputs(int i, int kernel, int stride, int pad,
+__device__ __forceinline__ WindowSpan covering_outputs(int i, int kernel, int stride,
+                                                       const FastDivmod& by_stride, int pad,
                                                        int out_size) {
   const int lowest = i + pad - kernel + 1;  // o * stride >= lowest
-  const int first = lowest <= 0 ? 0 : (lowest + stride - 1) / stride;
-  const int last = (i + pad) / stride;  // o * stride <= i + pad
+  const int first =
+      lowest <= 0 ? 0 : static_cast<int>(by_stride.div(static_cast<uint32_t>(lowest + stride - 1)));
+  const int last = static_cast<int>(by_stride.div(static_cast<uint32_t>(i + pad)));
   return WindowSpan{first, last + 1 < out_size ? last + 1 : out_size};
 }
 
@@ -93,13 +141,13 @@ __device__ __forceinline__ bool is_nan(float v) {
   return v != v;
 }
 
-__global__ void max_pool2d_forward_kernel(PoolGeometry g, int64_t count, const float* x, float* y,
-                                          int32_t* argmax) {
+template <class Grid>
+__global__ void max_pool2d_forward_kernel(PoolGeometry g, Grid grid, int64_t count, const float* x,
+                                          float* y, int32_t* argmax) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    const int ow = static_cast<int>(i % g.out_w);
-    const int oh = static_cast<int>(i / g.out_w % g.out_h);
-    const int64_t plane = i / (int64_t{g.out_w} * g.out_h);
-    const float* in = x + plane * g.in_h * g.in_w;
+    const Cell out = grid(i);
+    const int oh = out.row, ow = out.col;
+    const float* in = x + out.plane * g.in_h * g.in_w;
     const WindowSpan hs = window_span(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
     const WindowSpan ws = window_span(ow, g.kernel_w, g.stride_w, g.pad_w, g.in_w);
     // A window made only of padding (pad > kernel / 2, which PyTorch rejects) gives 0 and -1.
@@ -125,7 +173,8 @@ __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, W
                                                         int h, int w, int64_t out_base,
                                                         const float* dy, const int32_t* argmax) {
   const int32_t me = h * g.in_w + w;
-  const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+  const WindowSpan ows =
+      covering_outputs(w, g.kernel_w, g.stride_w, g.by_stride_w, g.pad_w, g.out_w);
   float total = 0.0f;
   for (int oh = ohs.begin; oh < ohs.end; ++oh) {
     for (int ow = ows.begin; ow < ows.end; ++ow) {
@@ -136,26 +185,30 @@ __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, W
   return total;
 }
 
-__global__ void max_pool2d_backward_kernel(PoolGeometry g, int64_t count, const float* dy,
-                                           const int32_t* argmax, float* dx) {
+template <class Grid>
+__global__ void max_pool2d_backward_kernel(PoolGeometry g, Grid grid, int64_t count,
+                                           const float* dy, const int32_t* argmax, float* dx) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    const int w = static_cast<int>(i % g.in_w);
-    const int h = static_cast<int>(i / g.in_w % g.in_h);
-    const int64_t out_base = i / (int64_t{g.in_w} * g.in_h) * g.out_h * g.out_w;
-    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    const Cell cell = grid(i);
+    const int h = cell.row, w = cell.col;
+    const int64_t out_base = cell.plane * g.out_h * g.out_w;
+    const WindowSpan ohs =
+        covering_outputs(h, g.kernel_h, g.stride_h, g.by_stride_h, g.pad_h, g.out_h);
     dx[i] = max_pool_cell_gradient(g, ohs, h, w, out_base, dy, argmax);
   }
 }
 
-__global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, int64_t quads, const float* dy,
-                                                const int32_t* argmax, float* dx) {
-  const int quads_per_row = g.in_w / 4;
+// `grid` splits a quad's index as a cell of [planes, in_h, in_w / 4].
+template <class Grid>
+__global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, Grid grid, int64_t quads,
+                                                const float* dy, const int32_t* argmax, float* dx) {
   for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
-    const int64_t row = q / quads_per_row;  // plane * in_h + h
-    const int w0 = static_cast<int>(q - row * quads_per_row) * 4;
-    const int h = static_cast<int>(row % g.in_h);
-    const int64_t out_base = row / g.in_h * g.out_h * g.out_w;
-    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
+    const Cell cell = grid(q);
+    const int w0 = cell.col * 4;
+    const int h = cell.row;
+    const int64_t out_base = cell.plane * g.out_h * g.out_w;
+    const WindowSpan ohs =
+        covering_outputs(h, g.kernel_h, g.stride_h, g.by_stride_h, g.pad_h, g.out_h);
     store4(dx, q,
            make_float4(max_pool_cell_gradient(g, ohs, h, w0, out_base, dy, argmax),
                        max_pool_cell_gradient(g, ohs, h, w0 + 1, out_base, dy, argmax),
@@ -188,8 +241,10 @@ __global__ void avg_pool2d_backward_kernel(PoolGeometry g, int64_t count, const 
     const int h = static_cast<int>(i / g.in_w % g.in_h);
     const int64_t plane = i / (int64_t{g.in_w} * g.in_h);
     const int64_t out_base = plane * g.out_h * g.out_w;
-    const WindowSpan ohs = covering_outputs(h, g.kernel_h, g.stride_h, g.pad_h, g.out_h);
-    const WindowSpan ows = covering_outputs(w, g.kernel_w, g.stride_w, g.pad_w, g.out_w);
+    const WindowSpan ohs =
+        covering_outputs(h, g.kernel_h, g.stride_h, g.by_stride_h, g.pad_h, g.out_h);
+    const WindowSpan ows =
+        covering_outputs(w, g.kernel_w, g.stride_w, g.by_stride_w, g.pad_w, g.out_w);
     float total = 0.0f;
     for (int oh = ohs.begin; oh < ohs.end; ++oh) {
       const WindowSpan hs = window_span(oh, g.kernel_h, g.stride_h, g.pad_h, g.in_h);
@@ -237,8 +292,30 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   if (empty_output(g)) return;
   const int64_t count = int64_t{p.batch} * p.channels * g.out_h * g.out_w;
   if (count <= 0) return;
-  WEFT_LAUNCH(max_pool2d_forward_kernel, grid_blocks(count), kBlockThreads, 0, stream, g, count, x,
-              y, argmax);
+  if (fits_fast_divmod(count)) {
+    const GridFast grid{FastDivmod(static_cast<uint32_t>(g.out_w)),
+                        FastDivmod(static_cast<uint32_t>(g.out_h))};
+    WEFT_LAUNCH(max_pool2d_forward_kernel<GridFast>, card_grid_blocks(count), kBlockThreads, 0,
+                stream, g, grid, count, x, y, argmax);
+  } else {
+    WEFT_LAUNCH(max_pool2d_forward_kernel<GridWide>, card_grid_blocks(count), kBlockThreads, 0,
+                stream, g, GridWide{g.out_w, g.out_h}, count, x, y, argmax);
+  }
+}
+
+// The max-pool gather (one kernel per element or per quad) with the grid decomposition the size
+// allows.
+template <class Grid>
+void max_pool2d_backward_on(const PoolGeometry& g, Grid grid, bool quads, int64_t count,
+                            const float* dy, const int32_t* argmax, float* dx,
+                            cudaStream_t stream) {
+  if (quads) {
+    WEFT_LAUNCH(max_pool2d_backward_quad_kernel<Grid>, card_grid_blocks(count / 4), kBlockThreads,
+                0, stream, g, grid, count / 4, dy, argmax, dx);
+  } else {
+    WEFT_LAUNCH(max_pool2d_backward_kernel<Grid>, card_grid_blocks(count), kBlockThreads, 0, stream,
+                g, grid, count, dy, argmax, dx);
+  }
 }
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
@@ -247,13 +324,15 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
   const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   if (count <= 0) return;
   // With an empty output no window covers any cell: the gather writes zeros.
-  if (g.in_w % 4 == 0 && aligned16(dx)) {
-    WEFT_LAUNCH(max_pool2d_backward_quad_kernel, card_grid_blocks(count / 4), kBlockThreads, 0,
-                stream, g, count / 4, dy, argmax, dx);
-    return;
+  const bool quads = g.in_w % 4 == 0 && aligned16(dx);
+  const int cols = quads ? g.in_w / 4 : g.in_w;
+  if (fits_fast_divmod(count)) {
+    const GridFast grid{FastDivmod(static_cast<uint32_t>(cols)),
+                        FastDivmod(static_cast<uint32_t>(g.in_h))};
+    max_pool2d_backward_on(g, grid, quads, count, dy, argmax, dx, stream);
+  } else {
+    max_pool2d_backward_on(g, GridWide{cols, g.in_h}, quads, count, dy, argmax, dx, stream);
   }
-  WEFT_LAUNCH(max_pool2d_backward_kernel, card_grid_blocks(count), kBlockThreads, 0, stream, g,
-              count, dy, argmax, dx);
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream) {
