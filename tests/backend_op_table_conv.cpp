@@ -86,6 +86,14 @@ void add_conv_cases(std::vector<OpCase>& all) {
   add_conv(list, "", conv_params(2, 6, 10, 11, 5, 2, 2, 3, 3, 1, 1), true);
   // The reduction of backward-filter split over several blocks (batch * OH * OW > 512).
   add_conv(list, " (split reduction)", conv_params(4, 3, 16, 16, 8, 3, 3, 1, 1, 1, 1), true);
+  // The hand narrow backward-filter (kernels/cuda/conv_filter_narrow.cu, which most of the
+  // few-channel cases here also reach): output channels in groups of 6 and 1 (5-wide kernel)
+  // with dilation 2; in_channels * kernel_h = 64, its limit, with a 3-wide kernel (groups of 10
+  // and 6) and strides 2 x 1.
+  add_conv(list, " (narrow filter, groups of 6 and 1)",
+           conv_params(2, 3, 13, 17, 7, 5, 5, 1, 1, 2, 2, 2), true);
+  add_conv(list, " (narrow filter, 64 tap rows)", conv_params(1, 16, 9, 10, 16, 4, 3, 2, 1, 1, 0),
+           false);
   // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
   add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
   add_conv(list, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);

@@ -72,6 +72,10 @@
 //   (SmallTile, the tile plan_split_k counts with). Shared memory: a slab of dy
 //   (OutputGradientIndexed) and a slab of the column matrix (ImageTaps, read along positions).
 //
+//   Narrow layers (at most 16 output channels, in_channels * kernel_h at most 64, kernel width
+//   3, 4, 5 or 7: the shoe-pair CNNs' first layers, the ResNet stem, the DCGAN discriminator's
+//   first) take conv_filter_narrow.cu instead, which keeps a warp's filter slice in registers.
+//
 // channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :] over the batch.
 //   One block per channel (grid-stride over channels); thread t adds elements t, t + 256, ... of
 //   the channel's N runs of OH*OW values in double; block_sum combines the threads (shared
@@ -100,6 +104,7 @@
 #include <algorithm>
 
 #include "kernels/cuda/common.h"
+#include "kernels/cuda/conv_filter_narrow.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
@@ -466,6 +471,7 @@ int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
   if (math_precision() != MathPrecision::fp32) {
     return conv2d_backward_filter_tensor_core_workspace_floats(p);
   }
+  if (narrow_filter_applies(p)) return narrow_filter_workspace_floats(p);
   const SplitK plan = plan_slices(g);
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
@@ -483,6 +489,10 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   }
   if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
     conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
+    return;
+  }
+  if (narrow_filter_applies(p)) {
+    conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream);
     return;
   }
   check_offsets(g);

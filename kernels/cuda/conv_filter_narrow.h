@@ -1,0 +1,30 @@
+// The convolution's backward-filter for narrow layers: few output channels, few input channels
+// times kernel rows, and a long reduction over the batch's output positions (the shoe-pair
+// CNNs' first layers: 3 or 6 channels in, 4 out, 5 x 5, over 42 images of 448 x 224). There the
+// implicit GEMM of conv.cu is mostly padding (a 64-wide tile over 4 output channels) and its
+// split of the reduction too coarse; this kernel keeps the whole filter slice of a warp in
+// registers and walks the positions with the warp's lanes. conv.cu calls it at FP32 when
+// narrow_filter_applies(); described in conv_filter_narrow.cu.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/params.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+// Whether the narrow kernel takes p: at most 16 output channels, in_channels * kernel_h at most
+// 64, a kernel width of 3, 4, 5 or 7, and every offset within int.
+bool narrow_filter_applies(const Conv2dParams& p);
+
+// Floats of workspace it needs: one partial dW per chunk of output rows.
+int64_t narrow_filter_workspace_floats(const Conv2dParams& p);
+
+// dw[O, C, KH, KW] from x and dy (the bias gradient is conv.cu's); overwrites dw.
+void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const float* dy,
+                                   float* dw, float* workspace, cudaStream_t stream);
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
