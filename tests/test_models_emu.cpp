@@ -338,7 +338,7 @@ TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
 TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(176)); }
 
 TEST_CASE("emu step: shoe-pairs stacked, channels and siamese", "[emu]") {
-  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 67));
-  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 41));
-  check_model(pair_model("siamese", models::siamese_config(32, 32), 164));
+  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 68));
+  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 43));
+  check_model(pair_model("siamese", models::siamese_config(32, 32), 168));
 }
