@@ -69,19 +69,12 @@ struct PoolGeometry {
 };
 
 PoolGeometry geometry(const Pool2dParams& p) {
-  return PoolGeometry{p.in_h,
-                      p.in_w,
-                      p.out_h(),
-                      p.out_w(),
-                      p.kernel_h,
-                      p.kernel_w,
-                      p.stride_h,
-                      p.stride_w,
-                      p.pad_h,
-                      p.pad_w,
-                      p.count_include_pad,
-                      FastDivmod(static_cast<uint32_t>(std::max(p.stride_h, 1))),
-                      FastDivmod(static_cast<uint32_t>(std::max(p.stride_w, 1)))};
+  PoolGeometry g{p.in_h,     p.in_w,     p.out_h(), p.out_w(), p.kernel_h,         p.kernel_w,
+                 p.stride_h, p.stride_w, p.pad_h,   p.pad_w,   p.count_include_pad, {},
+                 {}};
+  g.by_stride_h = FastDivmod(static_cast<uint32_t>(std::max(p.stride_h, 1)));
+  g.by_stride_w = FastDivmod(static_cast<uint32_t>(std::max(p.stride_w, 1)));
+  return g;
 }
 
 // Element i of a [planes, rows, cols] array as (plane, row, col): GridFast with two FastDivmods
