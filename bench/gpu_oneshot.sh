@@ -202,16 +202,17 @@ run() {
     capped 120 build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
       --benchmark_out="$res/gpu_kernels.json" --benchmark_out_format=json > "$res/gpu_kernels.log" 2>&1
     log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
-    # The convolutions (and transposed ones) again at tf32 and bf16: the hand rows are the
-    # tensor-core kernels (kernels/cuda/conv_tensor_core.cu), the vendor rows cuDNN at the same
-    # precision; the JSON's context says which.
+    # The convolutions (and transposed ones) and the linear layers again at tf32 and bf16: the
+    # hand rows are the tensor-core kernels (conv_tensor_core.cu, gemm_tensor_core.cu); the
+    # vendor rows are cuDNN with TF32 and cuBLAS at the same precision, except cuDNN at bf16,
+    # which stays FP32 (weft has no cuDNN BF16 path yet); the JSON's context says which.
     for precision in tf32 bf16; do
-      WEFT_PRECISION=$precision capped 40 build/bench/bench_kernels_cuda \
-        --benchmark_min_time=0.02 --benchmark_filter='^conv' \
+      WEFT_PRECISION=$precision capped 45 build/bench/bench_kernels_cuda \
+        --benchmark_min_time=0.02 --benchmark_filter='^(conv|linear)' \
         --benchmark_out="$res/gpu_kernels_$precision.json" --benchmark_out_format=json \
         > "$res/gpu_kernels_$precision.log" 2>&1
       log "kernels at $precision exit $?:" \
-        "$(grep -c '^conv' "$res/gpu_kernels_$precision.log") lines"
+        "$(grep -cE '^(conv|linear)' "$res/gpu_kernels_$precision.log") lines"
     done
     # The memory-bound rows against the copy ceiling of this run (copy_d2d/*: device-to-device
     # cudaMemcpyAsync), pct_of_copy per row, bytes_moved per kernel.
