@@ -300,19 +300,8 @@ struct ChannelStats {
 };
 
 // ---- per-element passes: normalisation and the input gradient -----------------------------------
-// Element i of x (viewed as [N, C, S]) is in channel (i / S) % C. ChannelOfFast finds it with two
-// FastDivmods (every index below 2^31), ChannelOfWide with 64-bit division (larger tensors).
-struct ChannelOfFast {
-  FastDivmod spatial, channels;
-  __device__ __forceinline__ int64_t operator()(int64_t i) const {
-    return channels.mod(spatial.div(static_cast<uint32_t>(i)));
-  }
-};
-struct ChannelOfWide {
-  int64_t spatial, channels;
-  __device__ __forceinline__ int64_t operator()(int64_t i) const { return i / spatial % channels; }
-};
-
+// Element i of x [N, C, S] is in channel grid(i).row of the [N, C, S] grid (GridFast or
+// GridWide, common.h).
 // channel_map_kernel: thread t of a grid of T threads calls op(i, channel of i) for i = t,
 //   t + T, ... < count.
 // channel_quads_kernel: the same over quads of four consecutive elements, op.quad(q, channel of
@@ -320,27 +309,15 @@ struct ChannelOfWide {
 //   channels) and every array the op reads or writes per element is 16-byte aligned. The channel
 //   is found once per quad and its per-channel factors read once.
 // Both on a grid of a few waves of the card (card_grid_blocks); no shared memory.
-template <class ChannelOf, class Op>
-__global__ void channel_map_kernel(int64_t count, ChannelOf channel_of, Op op) {
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) op(i, channel_of(i));
+template <class Grid, class Op>
+__global__ void channel_map_kernel(int64_t count, Grid grid, Op op) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) op(i, grid(i).row);
 }
 
-template <class ChannelOf, class Op>
-__global__ void channel_quads_kernel(int64_t quads, ChannelOf channel_of, Op op) {
+template <class Grid, class Op>
+__global__ void channel_quads_kernel(int64_t quads, Grid grid, Op op) {
   for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
-    op.quad(q, channel_of(4 * q));
-  }
-}
-
-template <class ChannelOf, class Op>
-void launch_channel_pass(int64_t count, bool quads, ChannelOf channel_of, const Op& op,
-                         cudaStream_t stream) {
-  if (quads) {
-    WEFT_LAUNCH((channel_quads_kernel<ChannelOf, Op>), card_grid_blocks(count / 4), kBlockThreads,
-                0, stream, count / 4, channel_of, op);
-  } else {
-    WEFT_LAUNCH((channel_map_kernel<ChannelOf, Op>), card_grid_blocks(count), kBlockThreads, 0,
-                stream, count, channel_of, op);
+    op.quad(q, grid(4 * q).row);
   }
 }
 
@@ -348,13 +325,16 @@ void launch_channel_pass(int64_t count, bool quads, ChannelOf channel_of, const 
 template <class Op>
 void channel_pass(const BatchNormParams& p, int64_t count, const Op& op, cudaStream_t stream) {
   const bool quads = p.spatial % 4 == 0 && op.vectorisable();
-  if (fits_fast_divmod(count)) {
-    const ChannelOfFast channel_of{FastDivmod(static_cast<uint32_t>(p.spatial)),
-                                   FastDivmod(static_cast<uint32_t>(p.channels))};
-    launch_channel_pass(count, quads, channel_of, op, stream);
-  } else {
-    launch_channel_pass(count, quads, ChannelOfWide{p.spatial, p.channels}, op, stream);
-  }
+  with_grid(count, p.spatial, p.channels, [&](auto grid) {
+    using Grid = decltype(grid);
+    if (quads) {
+      WEFT_LAUNCH((channel_quads_kernel<Grid, Op>), card_grid_blocks(count / 4), kBlockThreads, 0,
+                  stream, count / 4, grid, op);
+    } else {
+      WEFT_LAUNCH((channel_map_kernel<Grid, Op>), card_grid_blocks(count), kBlockThreads, 0,
+                  stream, count, grid, op);
+    }
+  });
 }
 
 // y = act((x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]).

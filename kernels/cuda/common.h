@@ -94,6 +94,43 @@ inline bool fits_fast_divmod(int64_t count) {
   return count <= (int64_t{1} << 31);
 }
 
+// Element i of a row-major [planes, rows, cols] array as (plane, row, col): GridFast with two
+// FastDivmods (every index below 2^31), GridWide with 64-bit division (larger arrays). A kernel
+// is instantiated with both; with_grid picks one for the launch. (Batch norm's [N, C, S] is
+// planes N, rows C, cols S: an element's channel is its row.)
+struct Cell {
+  int64_t plane;
+  int row, col;
+};
+struct GridFast {
+  FastDivmod cols, rows;
+  __device__ __forceinline__ Cell operator()(int64_t i) const {
+    const uint32_t index = static_cast<uint32_t>(i);
+    const uint32_t line = cols.div(index);  // plane * rows + row
+    const uint32_t plane = rows.div(line);
+    return Cell{plane, static_cast<int>(line - plane * rows.divisor),
+                static_cast<int>(index - line * cols.divisor)};
+  }
+};
+struct GridWide {
+  int cols, rows;
+  __device__ __forceinline__ Cell operator()(int64_t i) const {
+    return Cell{i / (int64_t{cols} * rows), static_cast<int>(i / cols % rows),
+                static_cast<int>(i % cols)};
+  }
+};
+
+// Calls launch(grid) with the grid of a [planes, rows, cols] array of `count` elements.
+template <class Launch>
+void with_grid(int64_t count, int cols, int rows, Launch&& launch) {
+  if (fits_fast_divmod(count)) {
+    launch(GridFast{FastDivmod(static_cast<uint32_t>(cols)),
+                    FastDivmod(static_cast<uint32_t>(rows))});
+  } else {
+    launch(GridWide{cols, rows});
+  }
+}
+
 // ---- map kernels ------------------------------------------------------------------------------
 
 // The elementwise pattern: thread t of a grid of T threads calls op(i) for i = t, t + T, ...

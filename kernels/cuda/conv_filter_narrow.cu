@@ -24,13 +24,14 @@
 //
 // A fixed order everywhere and no atomics: deterministic, the same result in every run.
 // Per position a lane does G * KW multiply-adds for KW + G loads (30 for 11 at KW = 5, G = 6).
+#include "kernels/cuda/conv_filter_narrow.h"
+
 #include <algorithm>
 
 #include "kernels/cuda/common.h"
-#include "kernels/cuda/conv_filter_narrow.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/launch.h"
-#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, sum_of_slices
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -134,9 +135,7 @@ __global__ void narrow_filter_kernel(ConvGeometry g, NarrowPlan plan, const floa
 // dw[i] = sum over chunks j in order of partials[j * count + i].
 __global__ void sum_chunks_kernel(int chunks, int64_t count, const float* partials, float* dw) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    float total = 0.0f;
-    for (int j = 0; j < chunks; ++j) total += partials[int64_t{j} * count + i];
-    dw[i] = total;
+    dw[i] = sum_of_slices(partials, chunks, count, i);
   }
 }
 

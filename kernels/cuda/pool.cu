@@ -28,7 +28,7 @@
 // reference's scatter, so the result matches it bit for bit.
 //
 // Index arithmetic: the max-pool kernels split a flat index into (plane, row, column) with two
-// multiply-high divisions (GridFast, FastDivmod in common.h) when the tensor has fewer than 2^31
+// multiply-high divisions (GridFast, common.h) when the tensor has fewer than 2^31
 // elements, instead of three 64-bit divisions, and the backward's covering_outputs divides by
 // the stride the same way; larger tensors take GridWide (plain 64-bit division). Grids of a few
 // waves of the card (card_grid_blocks).
@@ -76,31 +76,6 @@ PoolGeometry geometry(const Pool2dParams& p) {
   g.by_stride_w = FastDivmod(static_cast<uint32_t>(std::max(p.stride_w, 1)));
   return g;
 }
-
-// Element i of a [planes, rows, cols] array as (plane, row, col): GridFast with two FastDivmods
-// when every index is below 2^31, GridWide with 64-bit division otherwise. The kernels below
-// are instantiated with both; the launchers pick one.
-struct Cell {
-  int64_t plane;
-  int row, col;
-};
-struct GridFast {
-  FastDivmod cols, rows;
-  __device__ __forceinline__ Cell operator()(int64_t i) const {
-    const uint32_t index = static_cast<uint32_t>(i);
-    const uint32_t line = cols.div(index);  // plane * rows + row
-    const uint32_t plane = rows.div(line);
-    return Cell{plane, static_cast<int>(line - plane * rows.divisor),
-                static_cast<int>(index - line * cols.divisor)};
-  }
-};
-struct GridWide {
-  int cols, rows;
-  __device__ __forceinline__ Cell operator()(int64_t i) const {
-    return Cell{i / (int64_t{cols} * rows), static_cast<int>(i / cols % rows),
-                static_cast<int>(i % cols)};
-  }
-};
 
 // The input rows (or columns) [begin, end) of window `o` once its padded part is clipped away.
 struct WindowSpan {
@@ -285,30 +260,11 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   if (empty_output(g)) return;
   const int64_t count = int64_t{p.batch} * p.channels * g.out_h * g.out_w;
   if (count <= 0) return;
-  if (fits_fast_divmod(count)) {
-    const GridFast grid{FastDivmod(static_cast<uint32_t>(g.out_w)),
-                        FastDivmod(static_cast<uint32_t>(g.out_h))};
-    WEFT_LAUNCH(max_pool2d_forward_kernel<GridFast>, card_grid_blocks(count), kBlockThreads, 0,
+  with_grid(count, g.out_w, g.out_h, [&](auto grid) {
+    using Grid = decltype(grid);
+    WEFT_LAUNCH(max_pool2d_forward_kernel<Grid>, card_grid_blocks(count), kBlockThreads, 0,
                 stream, g, grid, count, x, y, argmax);
-  } else {
-    WEFT_LAUNCH(max_pool2d_forward_kernel<GridWide>, card_grid_blocks(count), kBlockThreads, 0,
-                stream, g, GridWide{g.out_w, g.out_h}, count, x, y, argmax);
-  }
-}
-
-// The max-pool gather (one kernel per element or per quad) with the grid decomposition the size
-// allows.
-template <class Grid>
-void max_pool2d_backward_on(const PoolGeometry& g, Grid grid, bool quads, int64_t count,
-                            const float* dy, const int32_t* argmax, float* dx,
-                            cudaStream_t stream) {
-  if (quads) {
-    WEFT_LAUNCH(max_pool2d_backward_quad_kernel<Grid>, card_grid_blocks(count / 4), kBlockThreads,
-                0, stream, g, grid, count / 4, dy, argmax, dx);
-  } else {
-    WEFT_LAUNCH(max_pool2d_backward_kernel<Grid>, card_grid_blocks(count), kBlockThreads, 0, stream,
-                g, grid, count, dy, argmax, dx);
-  }
+  });
 }
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
@@ -319,13 +275,16 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
   // With an empty output no window covers any cell: the gather writes zeros.
   const bool quads = g.in_w % 4 == 0 && aligned16(dx);
   const int cols = quads ? g.in_w / 4 : g.in_w;
-  if (fits_fast_divmod(count)) {
-    const GridFast grid{FastDivmod(static_cast<uint32_t>(cols)),
-                        FastDivmod(static_cast<uint32_t>(g.in_h))};
-    max_pool2d_backward_on(g, grid, quads, count, dy, argmax, dx, stream);
-  } else {
-    max_pool2d_backward_on(g, GridWide{cols, g.in_h}, quads, count, dy, argmax, dx, stream);
-  }
+  with_grid(count, cols, g.in_h, [&](auto grid) {
+    using Grid = decltype(grid);
+    if (quads) {
+      WEFT_LAUNCH(max_pool2d_backward_quad_kernel<Grid>, card_grid_blocks(count / 4),
+                  kBlockThreads, 0, stream, g, grid, count / 4, dy, argmax, dx);
+    } else {
+      WEFT_LAUNCH(max_pool2d_backward_kernel<Grid>, card_grid_blocks(count), kBlockThreads, 0,
+                  stream, g, grid, count, dy, argmax, dx);
+    }
+  });
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream) {
