@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "engine/autograd.h"
+#include "engine/data/device_prefetch.h"
 #include "engine/distributed/communicator.h"
 #include "engine/ops.h"
 #include "engine/train/interrupt.h"
@@ -67,18 +68,20 @@ EpochResult train_loader_epoch(nn::Module& model, optim::Optimizer& optimizer,
              "label smoothing applies to single-label classification only");
   model.train();
   // A data-parallel run trains each rank on its share of the epoch (engine/data/sharding.h).
-  loader.start_epoch(epoch, dist::shard());
-  const int64_t steps = loader.batches_per_epoch();
+  // On a GPU each batch is uploaded while the one before it trains (engine/data/device_prefetch.h).
+  data::DevicePrefetcher batches(loader, device);
+  batches.start_epoch(epoch, dist::shard());
+  const int64_t steps = batches.batches_per_epoch();
   EpochResult result;
   StepMeter meter(device, hooks);
   int64_t step = 0;
-  while (std::optional<data::HostBatch> batch = loader.next()) {
+  while (std::optional<data::DeviceBatch> batch = batches.next()) {
     if (stop_requested()) {
       result.completed = false;
       break;
     }
-    const Tensor inputs = batch->inputs.to(device);
-    const Tensor targets = batch->targets.to(device);
+    const Tensor& inputs = batch->inputs;
+    const Tensor& targets = batch->targets;
     optimizer.zero_grad();
     const Tensor logits = model(inputs);
     const Tensor loss = loss_of(logits, targets, objective, label_smoothing);

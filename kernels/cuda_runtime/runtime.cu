@@ -14,7 +14,11 @@
 // two uses never overlap. This holds because every use of device memory goes through the one
 // stream: the hand kernels, cuDNN and cuBLAS (their handles are bound to it, kernels/cuda_vendor/
 // context.h), memsets and copies. A kernel or library call on any other stream (the legacy
-// default stream included: device_stream is created non-blocking) would break it.
+// default stream included: device_stream is created non-blocking) would break it. The one
+// exception is the copy stream of upload_on_copy_stream (used by engine/data/device_prefetch.h),
+// which keeps the rule by events: its copy waits for everything queued on the compute stream
+// before it (the block's earlier users), and the compute stream waits for the copy before the
+// block's first use, so for the pool the upload is one more step of the compute stream.
 //
 // WEFT_CUDA_NO_CACHE=1 turns caching off for debugging: every allocation is a cudaMalloc of
 // exactly the bytes asked for (no rounding) and every free waits for the stream and calls
@@ -52,6 +56,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "kernels/block_pool.h"
@@ -88,7 +93,7 @@ void require_not_capturing(const char* what) {
   }
 }
 
-cudaStream_t stream_for(int device);
+cudaStream_t stream_for(int device, int role = 0);
 
 // cudaMalloc is one of the calls that a thread-local capture refuses (it fails, and the capture
 // is invalidated), because the block it returns is not part of the graph. Here that is what is
@@ -165,16 +170,18 @@ Staging* staging_for(int device) {
   return stagings[device] = staging.release();
 }
 
-cudaStream_t stream_for(int device) {
+// The stream of `device` for `role` 0 (compute: every kernel, library call, memset and plain
+// copy) or 1 (copy: upload_on_copy_stream's transfers only), created on first use.
+cudaStream_t stream_for(int device, int role) {
   static std::mutex mutex;
-  static std::map<int, cudaStream_t> streams;
+  static std::map<std::pair<int, int>, cudaStream_t> streams;
   std::lock_guard<std::mutex> lock(mutex);
-  auto found = streams.find(device);
+  auto found = streams.find({device, role});
   if (found != streams.end()) return found->second;
   WEFT_CUDA_CHECK(cudaSetDevice(device));
   cudaStream_t stream;
   WEFT_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-  streams[device] = stream;
+  streams[{device, role}] = stream;
   return stream;
 }
 
@@ -442,6 +449,48 @@ void synchronize(int device) {
   require_not_capturing("host synchronisation");
   count::host_sync();
   WEFT_CUDA_CHECK(cudaStreamSynchronize(stream_for(device)));
+}
+
+void* pinned_malloc(size_t bytes) {
+  void* pointer = nullptr;
+  if (cudaMallocHost(&pointer, bytes) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky-free error so later calls do not report it
+    return nullptr;
+  }
+  return pointer;
+}
+
+void pinned_free(void* pointer) {
+  if (pointer != nullptr) WEFT_CUDA_CHECK(cudaFreeHost(pointer));
+}
+
+void* event_create() {
+  cudaEvent_t event;
+  WEFT_CUDA_CHECK(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
+  return event;
+}
+
+void event_destroy(void* event) {
+  if (event != nullptr) WEFT_CUDA_CHECK(cudaEventDestroy(static_cast<cudaEvent_t>(event)));
+}
+
+void event_synchronize(void* event) {
+  WEFT_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
+}
+
+void upload_on_copy_stream(int device, void* dst, const void* pinned_src, size_t bytes,
+                           void* ready, void* done) {
+  require_not_capturing("host-to-device upload");
+  count::copy(count::Copy::host_to_device, bytes);
+  const cudaStream_t compute = stream_for(device), copy = stream_for(device, 1);
+  WEFT_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(ready), compute));
+  WEFT_CUDA_CHECK(cudaStreamWaitEvent(copy, static_cast<cudaEvent_t>(ready), 0));
+  WEFT_CUDA_CHECK(cudaMemcpyAsync(dst, pinned_src, bytes, cudaMemcpyHostToDevice, copy));
+  WEFT_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(done), copy));
+}
+
+void wait_for_upload(int device, void* done) {
+  WEFT_CUDA_CHECK(cudaStreamWaitEvent(stream_for(device), static_cast<cudaEvent_t>(done), 0));
 }
 
 CUstream_st* device_stream(int device) {

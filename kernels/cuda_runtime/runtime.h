@@ -63,6 +63,24 @@ void abandon_capture(int device);
 void launch_graph(int device, const CapturedGraph& graph);
 void destroy_graph(const CapturedGraph& graph);
 
+// Uploads that overlap compute (engine/data/device_prefetch.h): pinned host buffers, a second
+// stream per device that only copies (the copy stream), and events between the two streams.
+void* pinned_malloc(size_t bytes);  // cudaMallocHost; null when the driver refuses
+void pinned_free(void* pointer);
+void* event_create();  // a cudaEvent_t (CUevent_st*) without timing
+void event_destroy(void* event);
+// The host waits until everything queued before `event` was recorded has run.
+void event_synchronize(void* event);
+// Copy `bytes` from pinned host memory to `dst` on the device's copy stream, after all work
+// queued so far on its compute stream (so `dst` may be a block the caching allocator has just
+// handed out again: its earlier users have finished before the copy writes it); `ready` is
+// recorded on the compute stream for that wait and `done` on the copy stream after the copy.
+// Neither the host nor the compute stream waits: call wait_for_upload before the first use.
+void upload_on_copy_stream(int device, void* dst, const void* pinned_src, size_t bytes,
+                           void* ready, void* done);
+// Work queued on the compute stream from now on runs after `done` (no host wait).
+void wait_for_upload(int device, void* done);
+
 // The one stream of `device`, created on first use. Every kernel and copy for the device is
 // queued on it, so work is ordered without host synchronisation.
 CUstream_st* device_stream(int device);
