@@ -50,7 +50,11 @@
 // memory bandwidth, both computed at run time from cudaDeviceGetAttribute (see read_card()).
 // The card's name, the peaks and how they were computed go into the JSON's "context".
 // With WEFT_PRECISION=tf32 or bf16 (WEFT_TF32=1 is tf32) the GEMMs and convolutions use tensor
-// cores (bench/gpu_oneshot.sh times the conv rows at both), and pct_peak_flops can pass 100.
+// cores (bench/gpu_oneshot.sh times the conv rows at both), and pct_peak_flops can pass 100. At
+// bf16 a convolution's vendor row is cuDNN on BF16 tensors with FP32 accumulation, and includes
+// the conversions of its operands to BF16 and of its result back to FP32 (weft keeps FP32
+// tensors; kernels/cuda_vendor/bf16.h): a fair row for weft's cuDNN path, slightly unfair to
+// cuDNN itself, whose BF16-in-memory time is lower by those three streaming passes.
 //
 // Why a .cpp compiled by g++ and not a .cu: the program launches no kernels of its own. It
 // calls the backends through their plain C++ declarations (kernels/cuda/backends.h,

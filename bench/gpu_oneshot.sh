@@ -204,8 +204,8 @@ run() {
     log "kernels exit $?: $(grep -c '^[a-z]' "$res/gpu_kernels.log") lines"
     # The convolutions (and transposed ones) and the linear layers again at tf32 and bf16: the
     # hand rows are the tensor-core kernels (conv_tensor_core.cu, gemm_tensor_core.cu); the
-    # vendor rows are cuDNN with TF32 and cuBLAS at the same precision, except cuDNN at bf16,
-    # which stays FP32 (weft has no cuDNN BF16 path yet); the JSON's context says which.
+    # vendor rows are cuDNN and cuBLAS at the same precision (cuDNN at bf16 on BF16 tensors,
+    # the conversions from and to weft's FP32 tensors included: kernels/cuda_vendor/bf16.h).
     for precision in tf32 bf16; do
       WEFT_PRECISION=$precision capped 45 build/bench/bench_kernels_cuda \
         --benchmark_min_time=0.02 --benchmark_filter='^(conv|linear)' \

@@ -339,7 +339,8 @@ void launch_graph(int device, const CapturedGraph& graph) {
 }
 
 void destroy_graph(const CapturedGraph& graph) {
-  if (graph.exec != nullptr) WEFT_CUDA_WARN(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec)));
+  if (graph.exec == nullptr) return;
+  WEFT_CUDA_WARN(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(graph.exec)));
 }
 
 MemoryStats memory_stats(int device) {

@@ -9,9 +9,10 @@
 
 namespace weft::vendor {
 
-void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w) {
-  WEFT_CUDNN_CHECK(cudnnSetTensor4dDescriptor(descriptor.get(), CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT,
-                                              n, c, h, w));
+void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w,
+              cudnnDataType_t type) {
+  WEFT_CUDNN_CHECK(
+      cudnnSetTensor4dDescriptor(descriptor.get(), CUDNN_TENSOR_NCHW, type, n, c, h, w));
 }
 
 DeviceBuffer::DeviceBuffer(int device, size_t bytes) : device_(device), bytes_(bytes) {
@@ -85,22 +86,28 @@ cublasHandle_t Context::cublas() {
   return cublas_;
 }
 
-ConvPlan& Context::conv_plan(const Conv2dParams& p, bool tf32) {
+ConvPlan& Context::conv_plan(const Conv2dParams& p, MathPrecision precision) {
   const PlanCache<14, ConvPlan>::Key key = {
       p.batch,    p.in_channels, p.in_h,  p.in_w,  p.out_channels, p.kernel_h,   p.kernel_w,
-      p.stride_h, p.stride_w,    p.pad_h, p.pad_w, p.dilation_h,   p.dilation_w, tf32 ? 1 : 0};
+      p.stride_h, p.stride_w,    p.pad_h, p.pad_w, p.dilation_h,   p.dilation_w,
+      static_cast<int>(precision)};
   return conv_plans_.get(key, [&](ConvPlan& plan) {
-    set_nchw(plan.x, p.batch, p.in_channels, p.in_h, p.in_w);
-    set_nchw(plan.y, p.batch, p.out_channels, p.out_h(), p.out_w());
-    WEFT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan.w.get(), CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW,
+    const cudnnDataType_t type =
+        precision == MathPrecision::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;
+    set_nchw(plan.x, p.batch, p.in_channels, p.in_h, p.in_w, type);
+    set_nchw(plan.y, p.batch, p.out_channels, p.out_h(), p.out_w(), type);
+    WEFT_CUDNN_CHECK(cudnnSetFilter4dDescriptor(plan.w.get(), type, CUDNN_TENSOR_NCHW,
                                                 p.out_channels, p.in_channels, p.kernel_h,
                                                 p.kernel_w));
-    // Cross-correlation (what every DL framework calls convolution), accumulated in FP32.
+    // Cross-correlation (what every DL framework calls convolution), accumulated in FP32 (for
+    // BF16 data cuDNN's PSEUDO_BFLOAT16_CONFIG).
     WEFT_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(plan.conv.get(), p.pad_h, p.pad_w, p.stride_h,
                                                      p.stride_w, p.dilation_h, p.dilation_w,
                                                      CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    WEFT_CUDNN_CHECK(
-        cudnnSetConvolutionMathType(plan.conv.get(), tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    const cudnnMathType_t math = precision == MathPrecision::fp32   ? CUDNN_FMA_MATH
+                                 : precision == MathPrecision::tf32 ? CUDNN_DEFAULT_MATH
+                                                                    : CUDNN_TENSOR_OP_MATH;
+    WEFT_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), math));
     set_nchw(plan.out_bias, 1, p.out_channels, 1, 1);
     set_nchw(plan.in_bias, 1, p.in_channels, 1, 1);
   });

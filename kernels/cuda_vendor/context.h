@@ -33,6 +33,7 @@
 
 #include "kernels/cuda_vendor/check.h"
 #include "kernels/params.h"
+#include "kernels/selection.h"
 
 namespace weft::vendor {
 
@@ -61,8 +62,9 @@ using ConvolutionDescriptor =
     Descriptor<cudnnConvolutionDescriptor_t, cudnnCreateConvolutionDescriptor,
                cudnnDestroyConvolutionDescriptor>;
 
-// A float NCHW tensor of the given sizes (all of them >= 1).
-void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w);
+// An NCHW tensor of the given sizes (all of them >= 1), float unless another type is given.
+void set_nchw(const TensorDescriptor& descriptor, int n, int c, int h, int w,
+              cudnnDataType_t type = CUDNN_DATA_FLOAT);
 
 // Device memory from the caching allocator for the length of one call; null when bytes == 0.
 class DeviceBuffer {
@@ -96,7 +98,8 @@ struct ConvPlan {
   TensorDescriptor x;          // [N, C, H, W]    the convolution's input
   TensorDescriptor y;          // [N, O, OH, OW]  the convolution's output
   FilterDescriptor w;          // [O, C, KH, KW]
-  ConvolutionDescriptor conv;  // padding, stride, dilation, cross-correlation, FP32, math type
+  ConvolutionDescriptor conv;  // padding, stride, dilation, cross-correlation, FP32 sums, math
+  // x, y and w are BF16 in a bf16 plan; the bias descriptors are always FP32.
   TensorDescriptor out_bias;   // [1, O, 1, 1]    a bias over y's channels
   TensorDescriptor in_bias;    // [1, C, 1, 1]    a bias over x's channels (transposed conv)
   std::optional<ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>> forward;
@@ -156,10 +159,10 @@ class Context {
   cudnnHandle_t cudnn();
   cublasHandle_t cublas();
 
-  // The plan of a shape, built on first use. `tf32` selects the convolution's math type
-  // (CUDNN_DEFAULT_MATH permits TF32 tensor cores, CUDNN_FMA_MATH does not), so it is part of
-  // the key.
-  ConvPlan& conv_plan(const Conv2dParams& p, bool tf32);
+  // The plan of a shape at a math precision, built on first use. The precision is part of the
+  // key: fp32 sets CUDNN_FMA_MATH (no tensor cores), tf32 CUDNN_DEFAULT_MATH (TF32 tensor cores
+  // permitted), bf16 BF16 tensors (x, w, y) with FP32 accumulation and CUDNN_TENSOR_OP_MATH.
+  ConvPlan& conv_plan(const Conv2dParams& p, MathPrecision precision);
   BatchNormPlan& batch_norm_plan(const BatchNormParams& p);
   LinearPlan& linear_plan(int rows, int features);
 

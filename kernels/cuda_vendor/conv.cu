@@ -32,6 +32,12 @@
 // its backward-filter is c's backward-filter with input and output-gradient swapped. Its IOHW
 // weights are exactly c's OIHW filter. Requires output padding < stride, like the CPU reference.
 //
+// Precision (kernels/selection.h math_precision): fp32 runs FMA-only algorithms on FP32 tensors;
+// tf32 lets cuDNN use TF32 tensor cores on them; bf16 converts the pass's two operands to BF16
+// scratch (bf16.h), runs the pass on BF16 tensors with FP32 accumulation, and widens the BF16
+// result into weft's FP32 output (so the result is rounded to BF16 once, as under PyTorch's
+// autocast). Biases, their gradients and fused activations stay in FP32 throughout.
+//
 // Biases: cudnnAddTensor broadcasts a [1, C, 1, 1] bias over [N, C, H, W]; its gradient is
 // cudnnConvolutionBackwardBias (a sum over N, H, W per channel).
 //
@@ -41,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda_vendor/bf16.h"
 #include "kernels/cuda_vendor/fused_activation.h"
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
@@ -81,15 +88,16 @@ std::string shape_text(const Conv2dParams& p) {
 }
 
 // The preferred algorithm among cuDNN's heuristic answers (best first), by the rules above.
-// Without TF32, answers that need tensor-core math are skipped.
+// Without tensor-core math (fp32), answers that need it are skipped.
 template <typename Perf>
-auto choose_algorithm(const std::vector<Perf>& results, int returned, bool tf32, const char* pass,
+auto choose_algorithm(const std::vector<Perf>& results, int returned, bool tensor_ops,
+                      const char* pass,
                       const Conv2dParams& p) -> decltype(Perf::algo) {
   for (int strictness = 2; strictness >= 0; --strictness) {
     for (int i = 0; i < returned; ++i) {
       const Perf& r = results[static_cast<size_t>(i)];
       if (r.status != CUDNN_STATUS_SUCCESS) continue;
-      if (!tf32 && (r.mathType == CUDNN_TENSOR_OP_MATH ||
+      if (!tensor_ops && (r.mathType == CUDNN_TENSOR_OP_MATH ||
                     r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
         continue;
       }
@@ -107,10 +115,16 @@ bool has_work(const Conv2dParams& p) {
          p.out_h() > 0 && p.out_w() > 0;
 }
 
-// The plan of `p`, which must have every size >= 1 (cuDNN rejects empty tensors).
-ConvPlan& plan_for(Context& ctx, const Conv2dParams& p, bool tf32) {
+// The plan of `p` at `precision`; `p` must have every size >= 1 (cuDNN rejects empty tensors).
+ConvPlan& plan_for(Context& ctx, const Conv2dParams& p, MathPrecision precision) {
   WEFT_CHECK(has_work(p), "the cuDNN convolution needs every size >= 1, got ", shape_text(p));
-  return ctx.conv_plan(p, tf32);
+  return ctx.conv_plan(p, precision);
+}
+
+// The plan whose FP32 descriptors the bias calls use: the current precision's, or fp32's at bf16.
+ConvPlan& float_plan(Context& ctx, const Conv2dParams& p) {
+  const MathPrecision precision = math_precision();
+  return plan_for(ctx, p, precision == MathPrecision::bf16 ? MathPrecision::fp32 : precision);
 }
 
 // The convolution whose passes the transposed convolution `p` runs. p.as_conv() maps the
@@ -125,7 +139,7 @@ Conv2dParams as_conv_checked(const ConvTranspose2dParams& p) {
 
 const ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>& forward_algorithm(Context& ctx, ConvPlan& plan,
                                                                     const Conv2dParams& p,
-                                                                    bool tf32) {
+                                                                    bool tensor_ops) {
   if (!plan.forward) {
     cudnnHandle_t handle = ctx.cudnn();
     int capacity = 0;
@@ -136,7 +150,7 @@ const ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>& forward_algorithm(Context& ctx
         handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(),
         static_cast<int>(results.size()), &returned, results.data()));
     ChosenAlgorithm<cudnnConvolutionFwdAlgo_t> chosen{
-        choose_algorithm(results, returned, tf32, "forward", p)};
+        choose_algorithm(results, returned, tensor_ops, "forward", p)};
     WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
         handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(), chosen.algorithm,
         &chosen.workspace_bytes));
@@ -148,7 +162,7 @@ const ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>& forward_algorithm(Context& ctx
 const ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>& backward_data_algorithm(Context& ctx,
                                                                               ConvPlan& plan,
                                                                               const Conv2dParams& p,
-                                                                              bool tf32) {
+                                                                              bool tensor_ops) {
   if (!plan.backward_data) {
     cudnnHandle_t handle = ctx.cudnn();
     int capacity = 0;
@@ -160,7 +174,7 @@ const ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>& backward_data_algorithm(Co
         handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(),
         static_cast<int>(results.size()), &returned, results.data()));
     ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t> chosen{
-        choose_algorithm(results, returned, tf32, "backward-data", p)};
+        choose_algorithm(results, returned, tensor_ops, "backward-data", p)};
     WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
         handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), chosen.algorithm,
         &chosen.workspace_bytes));
@@ -170,7 +184,7 @@ const ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>& backward_data_algorithm(Co
 }
 
 const ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorithm(
-    Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32) {
+    Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops) {
   if (!plan.backward_filter) {
     cudnnHandle_t handle = ctx.cudnn();
     int capacity = 0;
@@ -182,7 +196,7 @@ const ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorith
         handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(),
         static_cast<int>(results.size()), &returned, results.data()));
     ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t> chosen{
-        choose_algorithm(results, returned, tf32, "backward-filter", p)};
+        choose_algorithm(results, returned, tensor_ops, "backward-filter", p)};
     WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
         handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(), chosen.algorithm,
         &chosen.workspace_bytes));
@@ -192,9 +206,9 @@ const ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorith
 }
 
 // y = conv(x, w) for the plan's shape.
-void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32, const float* x,
-                 const float* w, float* y) {
-  const auto& chosen = forward_algorithm(ctx, plan, p, tf32);
+void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
+                 const void* x, const void* w, void* y) {
+  const auto& chosen = forward_algorithm(ctx, plan, p, tensor_ops);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionForward(ctx.cudnn(), &kOne, plan.x.get(), x, plan.w.get(), w,
                                            plan.conv.get(), chosen.algorithm, workspace.get(),
@@ -202,9 +216,9 @@ void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
 }
 
 // dx = conv^T(dy, w): the gradient with respect to the input.
-void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
-                       const float* dy, const float* w, float* dx) {
-  const auto& chosen = backward_data_algorithm(ctx, plan, p, tf32);
+void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
+                       const void* dy, const void* w, void* dx) {
+  const auto& chosen = backward_data_algorithm(ctx, plan, p, tensor_ops);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionBackwardData(
       ctx.cudnn(), &kOne, plan.w.get(), w, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
@@ -212,13 +226,60 @@ void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool
 }
 
 // dw = the gradient with respect to the filter, from the input x and the output gradient dy.
-void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tf32,
-                         const float* x, const float* dy, float* dw) {
-  const auto& chosen = backward_filter_algorithm(ctx, plan, p, tf32);
+void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
+                         const void* x, const void* dy, void* dw) {
+  const auto& chosen = backward_filter_algorithm(ctx, plan, p, tensor_ops);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionBackwardFilter(
       ctx.cudnn(), &kOne, plan.x.get(), x, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
       workspace.get(), workspace.bytes(), &kZero, plan.w.get(), dw));
+}
+
+// The three passes of a convolution c, each with two operands and one result:
+//   forward          y  from x  and w
+//   backward_data    dx from dy and w
+//   backward_filter  dw from x  and dy
+enum class Pass { forward, backward_data, backward_filter };
+
+int64_t input_count(const Conv2dParams& c) {
+  return static_cast<int64_t>(c.batch) * c.in_channels * c.in_h * c.in_w;
+}
+int64_t output_count(const Conv2dParams& c) {
+  return static_cast<int64_t>(c.batch) * c.out_channels * c.out_h() * c.out_w();
+}
+int64_t filter_count(const Conv2dParams& c) {
+  return static_cast<int64_t>(c.out_channels) * c.in_channels * c.kernel_h * c.kernel_w;
+}
+
+// Runs `pass` of c at the current math precision (see the top of the file).
+void run_pass(Context& ctx, const Conv2dParams& c, Pass pass, const float* first,
+              const float* second, float* result) {
+  const MathPrecision precision = math_precision();
+  const auto run = [&](const void* a, const void* b, void* out) {
+    ConvPlan& plan = plan_for(ctx, c, precision);
+    const bool tensor_ops = precision != MathPrecision::fp32;
+    switch (pass) {
+      case Pass::forward: run_forward(ctx, plan, c, tensor_ops, a, b, out); break;
+      case Pass::backward_data: run_backward_data(ctx, plan, c, tensor_ops, a, b, out); break;
+      case Pass::backward_filter: run_backward_filter(ctx, plan, c, tensor_ops, a, b, out); break;
+    }
+  };
+  if (precision != MathPrecision::bf16) {
+    run(first, second, result);
+    return;
+  }
+  const int64_t counts[3][3] = {{input_count(c), filter_count(c), output_count(c)},
+                                {output_count(c), filter_count(c), input_count(c)},
+                                {input_count(c), output_count(c), filter_count(c)}};
+  const int64_t* n = counts[static_cast<int>(pass)];
+  constexpr size_t kBf16 = 2;  // bytes
+  DeviceBuffer a(ctx.device(), kBf16 * static_cast<size_t>(n[0]));
+  DeviceBuffer b(ctx.device(), kBf16 * static_cast<size_t>(n[1]));
+  DeviceBuffer out(ctx.device(), kBf16 * static_cast<size_t>(n[2]));
+  to_bf16(ctx, first, n[0], a.get());
+  to_bf16(ctx, second, n[1], b.get());
+  run(a.get(), b.get(), out.get());
+  from_bf16(ctx, out.get(), n[2], result);
 }
 
 // t += bias, the [1, C, 1, 1] bias broadcast over the [N, C, H, W] tensor t.
@@ -241,26 +302,26 @@ void bias_gradient(Context& ctx, const TensorDescriptor& dt_desc, const float* d
 
 void conv2d_forward(Context& ctx, const Conv2dParams& p, const float* x, const float* w,
                     const float* bias, float* y) {
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, p, tf32);
-  run_forward(ctx, plan, p, tf32, x, w, y);
-  if (bias != nullptr) add_bias(ctx, plan.out_bias, bias, plan.y, y);
+  run_pass(ctx, p, Pass::forward, x, w, y);
+  if (bias != nullptr) {
+    ConvPlan& plan = float_plan(ctx, p);
+    add_bias(ctx, plan.out_bias, bias, plan.y, y);
+  }
   apply_fused_activation(ctx, p.activation, p.output_count(), y);
 }
 
 void conv2d_backward_data(Context& ctx, const Conv2dParams& p, const float* dy, const float* w,
                           float* dx) {
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, p, tf32);
-  run_backward_data(ctx, plan, p, tf32, dy, w, dx);
+  run_pass(ctx, p, Pass::backward_data, dy, w, dx);
 }
 
 void conv2d_backward_filter(Context& ctx, const Conv2dParams& p, const float* x, const float* dy,
                             float* dw, float* dbias) {
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, p, tf32);
-  run_backward_filter(ctx, plan, p, tf32, x, dy, dw);
-  if (dbias != nullptr) bias_gradient(ctx, plan.y, dy, plan.out_bias, dbias);
+  run_pass(ctx, p, Pass::backward_filter, x, dy, dw);
+  if (dbias != nullptr) {
+    ConvPlan& plan = float_plan(ctx, p);
+    bias_gradient(ctx, plan.y, dy, plan.out_bias, dbias);
+  }
 }
 
 // ---- transposed convolution: the convolution c = p.as_conv() with roles exchanged -------------
@@ -268,29 +329,29 @@ void conv2d_backward_filter(Context& ctx, const Conv2dParams& p, const float* x,
 void conv_transpose2d_forward(Context& ctx, const ConvTranspose2dParams& p, const float* x,
                               const float* w, const float* bias, float* y) {
   const Conv2dParams c = as_conv_checked(p);
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, c, tf32);
   // Our input x has c's output shape and our output y has c's input shape.
-  run_backward_data(ctx, plan, c, tf32, x, w, y);
-  if (bias != nullptr) add_bias(ctx, plan.in_bias, bias, plan.x, y);
+  run_pass(ctx, c, Pass::backward_data, x, w, y);
+  if (bias != nullptr) {
+    ConvPlan& plan = float_plan(ctx, c);
+    add_bias(ctx, plan.in_bias, bias, plan.x, y);
+  }
 }
 
 void conv_transpose2d_backward_data(Context& ctx, const ConvTranspose2dParams& p, const float* dy,
                                     const float* w, float* dx) {
   const Conv2dParams c = as_conv_checked(p);
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, c, tf32);
-  run_forward(ctx, plan, c, tf32, dy, w, dx);
+  run_pass(ctx, c, Pass::forward, dy, w, dx);
 }
 
 void conv_transpose2d_backward_filter(Context& ctx, const ConvTranspose2dParams& p, const float* x,
                                       const float* dy, float* dw, float* dbias) {
   const Conv2dParams c = as_conv_checked(p);
-  const bool tf32 = vendor_tf32();
-  ConvPlan& plan = plan_for(ctx, c, tf32);
   // c's input is our output gradient dy; c's output gradient is our input x.
-  run_backward_filter(ctx, plan, c, tf32, dy, x, dw);
-  if (dbias != nullptr) bias_gradient(ctx, plan.x, dy, plan.in_bias, dbias);
+  run_pass(ctx, c, Pass::backward_filter, dy, x, dw);
+  if (dbias != nullptr) {
+    ConvPlan& plan = float_plan(ctx, c);
+    bias_gradient(ctx, plan.x, dy, plan.in_bias, dbias);
+  }
 }
 
 }  // namespace weft::vendor
