@@ -94,6 +94,14 @@ void add_conv_cases(std::vector<OpCase>& all) {
            conv_params(2, 3, 13, 17, 7, 5, 5, 1, 1, 2, 2, 2), true);
   add_conv(list, " (narrow filter, 64 tap rows)", conv_params(1, 16, 9, 10, 16, 4, 3, 2, 1, 1, 0),
            false);
+  // The hand narrow forward (kernels/cuda/conv_forward_narrow.cu, which most few-channel cases
+  // here reach too): a 7-wide kernel with stride 2 along the height only and a width of 12 (three
+  // 16-byte strips); 16 output channels (two groups of 8) on a width of 13 (a partial strip) with
+  // dilation 2 along the height only.
+  add_conv(list, " (narrow forward, 7 wide)", conv_params(2, 2, 9, 12, 5, 3, 7, 2, 1, 1, 3), true);
+  weft::Conv2dParams tall = conv_params(1, 4, 11, 13, 16, 3, 3, 1, 1, 2, 1);
+  tall.dilation_h = 2;
+  add_conv(list, " (narrow forward, two groups)", tall, true);
   // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
   add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
   add_conv(list, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
@@ -144,6 +152,8 @@ void add_conv_cases(std::vector<OpCase>& all) {
   add_fused(conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,
             " +leaky_relu(0.2) (dcgan)");
   add_fused(conv_params(2, 16, 4, 4, 5, 4, 4, 1, 1, 0, 0), kRelu, true, " +relu (full window)");
+  add_fused(conv_params(2, 4, 9, 16, 6, 5, 5, 1, 1, 2, 2), kLeaky, true,
+            " +leaky_relu(0.2) (narrow forward)");
   // The tensor-core kernels at tf32 and bf16: channels not a multiple of 8 or 16 across two
   // 64-row tiles, the forward's filter in 16-byte copies (taps a multiple of 4) and element
   // copies, batch 1 with pad 0 on odd sizes, one input channel, stride 2 (backward-data by

@@ -25,6 +25,10 @@
 //   kernels/params.h FusedActivation). Neighbouring threads hold neighbouring positions, so the
 //   stores coalesce along the output row (in runs of 4 for the larger tiles).
 //   The kernel lab (conv_lab.h) keeps this kernel's earlier versions runnable beside it.
+//   Narrow layers (at most 16 output channels, a filter of at most 4096 floats, kernel width 3,
+//   4, 5 or 7 at stride and dilation 1 along the width: the shoe-pair CNNs' layers) take
+//   conv_forward_narrow.cu instead, which keeps the filter in shared memory and a strip of
+//   outputs per thread in registers.
 //
 // conv2d_backward_data_kernel   dx[C, (n, h, w)] = W^T[C, O*KH*KW] * dy-gather[.., (n, h, w)]
 //   A gather, not a scatter: thread (ty, tx) of block (bx, by) owns input channels
@@ -105,6 +109,7 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_filter_narrow.h"
+#include "kernels/cuda/conv_forward_narrow.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
@@ -452,6 +457,10 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
   if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
     conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
+    return;
+  }
+  if (narrow_forward_applies(p)) {
+    conv2d_forward_narrow(p, x, w, bias, y, stream);
     return;
   }
   conv2d_forward_with_tile(choose_tile(g.out_channels, g.batch * g.out_plane()), p, x, w, bias, y,

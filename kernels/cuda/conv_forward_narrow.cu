@@ -1,0 +1,178 @@
+// The narrow forward (declared in conv_forward_narrow.h):
+//
+//   y[n, o, oh, ow] = act(bias[o] + sum over (c, kh, kw) of w[o, c, kh, kw] * x[n, c, ih, iw]),
+//   ih = oh * stride_h - pad_h + kh * dilation_h, iw = ow - pad_w + kw   (x = 0 outside)
+//
+// Work split. The output channels are cut into groups of at most G = 8; an *item* is one output
+// row (n, group, oh) and one strip of P = 4 neighbouring columns ow0 .. ow0 + 3 of it. Items are
+// numbered with the strip fastest, so a warp's 32 items are 128 neighbouring columns of one row.
+//
+//   narrow_forward_kernel<KW>  a grid of a few waves of 256-thread blocks (card_grid_blocks).
+//     Shared memory: the whole filter w[O, C, KH, KW] (at most 4096 floats, 16 KB), copied in by
+//     the block's threads before anything else (one __syncthreads; nothing later synchronises).
+//     Thread t then takes items t, t + T, ... (grid-stride, T threads in the grid). For each
+//     item and each input (c, kh) whose row ih lies inside the image, it loads the window
+//     x[n, c, ih, ow0 - pad_w .. ow0 - pad_w + P + KW - 2] into registers (zeros outside), and
+//     for each of its channels i and taps kw multiplies the one shared-memory weight (the same
+//     address for every thread of a group: a broadcast) into the P accumulators
+//     acc[i][p] += w * window[p + kw]: P multiply-adds per shared load, P + KW - 1 global loads
+//     per G * P * KW multiply-adds (8 loads for 80 at G = 4, KW = 5). The loops over i, kw and p
+//     are unrolled at compile time (KW is a template parameter); 32 accumulators per thread.
+//     Epilogue: bias and the fused activation, then the P results of each channel stored as one
+//     16-byte store when the row's width is a multiple of 4 and y is 16-byte aligned (every
+//     strip then aligned), else one by one with the row's end checked.
+//
+// Each output is one thread's sum in a fixed order: deterministic.
+#include "kernels/cuda/conv_forward_narrow.h"
+
+#include "kernels/cuda/common.h"
+#include "kernels/cuda/conv_operands.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/error.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace {
+
+constexpr int kGroup = 8;          // output channels per item at most
+constexpr int kStrip = 4;          // output columns per item
+constexpr int kMaxWeights = 4096;  // floats of filter in shared memory
+constexpr int kMaxOutChannels = 16;
+
+struct NarrowForwardPlan {
+  int group;     // output channels per item (G, or O when fewer)
+  int groups;    // ceil(O / group)
+  int strips;    // ceil(OW / P)
+  bool vector;   // OW % 4 == 0 and y 16-byte aligned: a strip is one aligned float4 of y
+  int64_t items; // N * groups * OH * strips
+};
+
+NarrowForwardPlan plan_for(const ConvGeometry& g) {
+  NarrowForwardPlan plan{};
+  plan.group = g.out_channels < kGroup ? g.out_channels : kGroup;
+  plan.groups = (g.out_channels + plan.group - 1) / plan.group;
+  plan.strips = (g.out_w + kStrip - 1) / kStrip;
+  plan.vector = g.out_w % kStrip == 0;
+  plan.items = int64_t{g.batch} * plan.groups * g.out_h * plan.strips;
+  return plan;
+}
+
+template <int KW>
+__global__ void __launch_bounds__(kBlockThreads)
+    narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
+                          const float* bias, FusedActivation act, float* y) {
+  __shared__ float weights[kMaxWeights];
+  const int weight_count = g.out_channels * g.taps();
+  for (int i = static_cast<int>(threadIdx.x); i < weight_count; i += kBlockThreads) {
+    weights[i] = w[i];
+  }
+  __syncthreads();
+  constexpr int kWindow = kStrip + KW - 1;
+  const int64_t in_plane = int64_t{g.in_h} * g.in_w, out_plane = int64_t{g.out_h} * g.out_w;
+  for (int64_t item = grid_thread_index(); item < plan.items; item += grid_thread_count()) {
+    const int strip = static_cast<int>(item % plan.strips);
+    const int64_t row = item / plan.strips;
+    const int oh = static_cast<int>(row % g.out_h);
+    const int64_t image_group = row / g.out_h;
+    const int group = static_cast<int>(image_group % plan.groups);
+    const int n = static_cast<int>(image_group / plan.groups);
+    const int o0 = group * plan.group;
+    const int owned = plan.group < g.out_channels - o0 ? plan.group : g.out_channels - o0;
+    const int ow0 = strip * kStrip;
+
+    float acc[kGroup][kStrip];
+    WEFT_UNROLL
+    for (int i = 0; i < kGroup; ++i) {
+      WEFT_UNROLL
+      for (int p = 0; p < kStrip; ++p) acc[i][p] = 0.0f;
+    }
+    for (int c = 0; c < g.in_channels; ++c) {
+      const float* x_plane = x + (int64_t{n} * g.in_channels + c) * in_plane;
+      for (int kh = 0; kh < g.kernel_h; ++kh) {
+        const int ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+        if (ih < 0 || ih >= g.in_h) continue;
+        const float* x_row = x_plane + int64_t{ih} * g.in_w;
+        float window[kWindow];
+        WEFT_UNROLL
+        for (int j = 0; j < kWindow; ++j) {
+          const int iw = ow0 - g.pad_w + j;
+          window[j] = iw >= 0 && iw < g.in_w ? x_row[iw] : 0.0f;
+        }
+        const float* tap_row = weights + (o0 * g.in_channels + c) * g.kernel_h * KW + kh * KW;
+        WEFT_UNROLL
+        for (int i = 0; i < kGroup; ++i) {
+          if (i < owned) {
+            WEFT_UNROLL
+            for (int kw = 0; kw < KW; ++kw) {
+              const float tap = tap_row[i * g.taps() + kw];
+              WEFT_UNROLL
+              for (int p = 0; p < kStrip; ++p) acc[i][p] += tap * window[p + kw];
+            }
+          }
+        }
+      }
+    }
+    float* y_row = y + (int64_t{n} * g.out_channels + o0) * out_plane + int64_t{oh} * g.out_w;
+    WEFT_UNROLL
+    for (int i = 0; i < kGroup; ++i) {
+      if (i >= owned) continue;
+      const float b = bias != nullptr ? bias[o0 + i] : 0.0f;
+      float* out = y_row + i * out_plane + ow0;
+      if (plan.vector) {
+        store4(out, 0,
+               make_float4(act.apply(acc[i][0] + b), act.apply(acc[i][1] + b),
+                           act.apply(acc[i][2] + b), act.apply(acc[i][3] + b)));
+      } else {
+        WEFT_UNROLL
+        for (int p = 0; p < kStrip; ++p) {
+          if (ow0 + p < g.out_w) out[p] = act.apply(acc[i][p] + b);
+        }
+      }
+    }
+  }
+}
+
+template <int KW>
+void launch_narrow_forward(const ConvGeometry& g, const NarrowForwardPlan& plan, const float* x,
+                           const float* w, const float* bias, const FusedActivation& act,
+                           float* y, cudaStream_t stream) {
+  WEFT_LAUNCH(narrow_forward_kernel<KW>, card_grid_blocks(plan.items), kBlockThreads, 0, stream,
+              g, plan, x, w, bias, act, y);
+}
+
+}  // namespace
+
+bool narrow_forward_applies(const Conv2dParams& p) {
+  const ConvGeometry g = geometry(p);
+  const bool width_ok = g.kernel_w == 3 || g.kernel_w == 4 || g.kernel_w == 5 || g.kernel_w == 7;
+  return width_ok && g.stride_w == 1 && g.dilation_w == 1 && g.out_channels >= 1 &&
+         g.out_channels <= kMaxOutChannels && g.in_channels >= 1 && g.kernel_h >= 1 &&
+         int64_t{g.out_channels} * g.taps() <= kMaxWeights && g.batch > 0 && g.out_h > 0 &&
+         g.out_w > 0 && indexed_offsets_fit(g);
+}
+
+void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w,
+                           const float* bias, float* y, cudaStream_t stream) {
+  WEFT_CHECK(narrow_forward_applies(p), "conv2d_forward_narrow: a layer it does not take");
+  const ConvGeometry g = geometry(p);
+  NarrowForwardPlan plan = plan_for(g);
+  plan.vector = plan.vector && aligned16(y);
+  switch (g.kernel_w) {
+    case 3:
+      launch_narrow_forward<3>(g, plan, x, w, bias, p.activation, y, stream);
+      break;
+    case 4:
+      launch_narrow_forward<4>(g, plan, x, w, bias, p.activation, y, stream);
+      break;
+    case 5:
+      launch_narrow_forward<5>(g, plan, x, w, bias, p.activation, y, stream);
+      break;
+    default:
+      launch_narrow_forward<7>(g, plan, x, w, bias, p.activation, y, stream);
+      break;
+  }
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
