@@ -180,6 +180,11 @@ void add_conv_cases(std::vector<OpCase>& all) {
              precision);
     add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false,
              precision);
+    // The narrow kernels with rounded operands (at most 8 output channels).
+    add_conv(list, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true,
+             precision);
+    add_conv(list, " (narrow forward, 7 wide)", conv_params(2, 2, 9, 12, 5, 3, 7, 2, 1, 1, 3),
+             true, precision);
     for (const auto& [c, act, bias, label] :
          {std::tuple{conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), kRelu, true, " +relu"},
           std::tuple{conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,

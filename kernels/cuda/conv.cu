@@ -94,7 +94,9 @@
 // Precision: the kernels above are FP32 (FFMA). When the math precision (kernels/selection.h) is
 // tf32 or bf16, the three launchers (and so the transposed convolution's, through as_conv())
 // hand every product to the tensor-core kernels of conv_tensor_core.cu instead, backward-data
-// at any stride and channel count included; the bias sums stay FP32.
+// at any stride and channel count included; the bias sums stay FP32. The exception: narrow
+// layers of at most 8 output channels keep their narrow forward and backward-filter kernels,
+// which then round their operands as the tensor cores would (narrow_at, rounding_of).
 //
 // Supported shapes: any batch, channels, image size, kernel size, stride, padding and dilation
 // (no groups). GEMM indices are int, addresses int64: the position counts N * H * W and
@@ -428,6 +430,24 @@ Conv2dParams checked_as_conv(const ConvTranspose2dParams& p) {
 
 }  // namespace
 
+namespace {
+
+// Whether a narrow kernel (conv_forward_narrow.cu, conv_filter_narrow.cu) that takes p should at
+// `precision`: always at fp32; at tf32 and bf16 only up to 8 output channels, where at least half
+// of every 16-row tensor-core tile would be padding, so the SIMT kernel with rounded operands
+// does the same products with less waste.
+bool narrow_at(MathPrecision precision, const Conv2dParams& p) {
+  return precision == MathPrecision::fp32 || p.out_channels <= 8;
+}
+
+OperandRounding rounding_of(MathPrecision precision) {
+  return precision == MathPrecision::tf32   ? OperandRounding::tf32
+         : precision == MathPrecision::bf16 ? OperandRounding::bf16
+                                            : OperandRounding::none;
+}
+
+}  // namespace
+
 void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
                               const float* w, const float* bias, float* y, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
@@ -455,12 +475,13 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                     float* y, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
-  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
-    conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
+  const MathPrecision precision = math_precision();
+  if (narrow_forward_applies(p) && narrow_at(precision, p)) {
+    conv2d_forward_narrow(p, x, w, bias, y, stream, rounding_of(precision));
     return;
   }
-  if (narrow_forward_applies(p)) {
-    conv2d_forward_narrow(p, x, w, bias, y, stream);
+  if (precision != MathPrecision::fp32) {
+    conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
     return;
   }
   conv2d_forward_with_tile(choose_tile(g.out_channels, g.batch * g.out_plane()), p, x, w, bias, y,
@@ -477,10 +498,13 @@ int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
     return 0;
   }
-  if (math_precision() != MathPrecision::fp32) {
+  const MathPrecision precision = math_precision();
+  if (narrow_filter_applies(p) && narrow_at(precision, p)) {
+    return narrow_filter_workspace_floats(p);
+  }
+  if (precision != MathPrecision::fp32) {
     return conv2d_backward_filter_tensor_core_workspace_floats(p);
   }
-  if (narrow_filter_applies(p)) return narrow_filter_workspace_floats(p);
   const SplitK plan = plan_slices(g);
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
@@ -496,12 +520,13 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
     return;
   }
-  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
-    conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
+  const MathPrecision precision = math_precision();
+  if (narrow_filter_applies(p) && narrow_at(precision, p)) {
+    conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
     return;
   }
-  if (narrow_filter_applies(p)) {
-    conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream);
+  if (precision != MathPrecision::fp32) {
+    conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
     return;
   }
   check_offsets(g);

@@ -22,6 +22,10 @@
 //     shared memory), and lane 0 writes the slice's G * KW sums to partial[chunk][o][c][kh][kw].
 //   sum_chunks_kernel  one thread per dW element adds the chunks' partials in chunk order.
 //
+// Precision: FP32 multiply-adds. At tf32 and bf16 (conv.cu takes this kernel there for at most 8
+// output channels) x and dy are rounded as they are loaded (rounded_operand, warp_matrix.h), so
+// the products are a tensor core's.
+//
 // A fixed order everywhere and no atomics: deterministic, the same result in every run.
 // Per position a lane does G * KW multiply-adds for KW + G loads (30 for 11 at KW = 5, G = 6).
 #include "kernels/cuda/conv_filter_narrow.h"
@@ -32,6 +36,7 @@
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, sum_of_slices
+#include "kernels/cuda/warp_matrix.h"    // rounded_operand
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -70,7 +75,7 @@ NarrowPlan plan_for(const ConvGeometry& g) {
   return plan;
 }
 
-template <int KW>
+template <int KW, OperandRounding kRounding>
 __global__ void narrow_filter_kernel(ConvGeometry g, NarrowPlan plan, const float* x,
                                      const float* dy, float* partials) {
   constexpr int G = kAccumulators / KW;
@@ -107,12 +112,12 @@ __global__ void narrow_filter_kernel(ConvGeometry g, NarrowPlan plan, const floa
       WEFT_UNROLL
       for (int k = 0; k < KW; ++k) {
         const int iw = ow * g.stride_w - g.pad_w + k * g.dilation_w;
-        in[k] = iw >= 0 && iw < g.in_w ? x_row[iw] : 0.0f;
+        in[k] = iw >= 0 && iw < g.in_w ? rounded_operand(x_row[iw], kRounding) : 0.0f;
       }
       WEFT_UNROLL
       for (int i = 0; i < G; ++i) {
         if (i < owned) {
-          const float grad = dy_row[i * out_plane + ow];
+          const float grad = rounded_operand(dy_row[i * out_plane + ow], kRounding);
           WEFT_UNROLL
           for (int k = 0; k < KW; ++k) acc[i][k] += grad * in[k];
         }
@@ -141,11 +146,24 @@ __global__ void sum_chunks_kernel(int chunks, int64_t count, const float* partia
 
 template <int KW>
 void launch_narrow(const ConvGeometry& g, const NarrowPlan& plan, const float* x, const float* dy,
-                   float* partials, cudaStream_t stream) {
+                   OperandRounding rounding, float* partials, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(plan.chunks),
                   static_cast<unsigned>((plan.slices + kWarpsPerBlock - 1) / kWarpsPerBlock));
-  WEFT_LAUNCH(narrow_filter_kernel<KW>, grid, kWarpsPerBlock * kWarpSize, 0, stream, g, plan, x, dy,
-              partials);
+  constexpr int kThreads = kWarpsPerBlock * kWarpSize;
+  switch (rounding) {
+    case OperandRounding::none:
+      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::none>), grid, kThreads, 0, stream, g,
+                  plan, x, dy, partials);
+      return;
+    case OperandRounding::tf32:
+      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::tf32>), grid, kThreads, 0, stream, g,
+                  plan, x, dy, partials);
+      return;
+    case OperandRounding::bf16:
+      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::bf16>), grid, kThreads, 0, stream, g,
+                  plan, x, dy, partials);
+      return;
+  }
 }
 
 }  // namespace
@@ -164,7 +182,8 @@ int64_t narrow_filter_workspace_floats(const Conv2dParams& p) {
 }
 
 void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const float* dy,
-                                   float* dw, float* workspace, cudaStream_t stream) {
+                                   float* dw, float* workspace, cudaStream_t stream,
+                                   OperandRounding rounding) {
   WEFT_CHECK(narrow_filter_applies(p), "conv2d_backward_filter_narrow: a layer it does not take");
   WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (narrow hand CUDA kernel): a workspace ",
              "of ", narrow_filter_workspace_floats(p), " floats is required");
@@ -172,16 +191,16 @@ void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const 
   const NarrowPlan plan = plan_for(g);
   switch (g.kernel_w) {
     case 3:
-      launch_narrow<3>(g, plan, x, dy, workspace, stream);
+      launch_narrow<3>(g, plan, x, dy, rounding, workspace, stream);
       break;
     case 4:
-      launch_narrow<4>(g, plan, x, dy, workspace, stream);
+      launch_narrow<4>(g, plan, x, dy, rounding, workspace, stream);
       break;
     case 5:
-      launch_narrow<5>(g, plan, x, dy, workspace, stream);
+      launch_narrow<5>(g, plan, x, dy, rounding, workspace, stream);
       break;
     default:
-      launch_narrow<7>(g, plan, x, dy, workspace, stream);
+      launch_narrow<7>(g, plan, x, dy, rounding, workspace, stream);
       break;
   }
   const int64_t count = int64_t{g.out_channels} * g.taps();

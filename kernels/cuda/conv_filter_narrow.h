@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/warp_matrix.h"
 #include "kernels/params.h"
 
 namespace weft::cuda {
@@ -22,9 +23,11 @@ bool narrow_filter_applies(const Conv2dParams& p);
 // Floats of workspace it needs: one partial dW per chunk of output rows.
 int64_t narrow_filter_workspace_floats(const Conv2dParams& p);
 
-// dw[O, C, KH, KW] from x and dy (the bias gradient is conv.cu's); overwrites dw.
+// dw[O, C, KH, KW] from x and dy (the bias gradient is conv.cu's); overwrites dw. `rounding`:
+// the operands rounded as a tensor core at tf32 or bf16 would read them (none at fp32).
 void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const float* dy,
-                                   float* dw, float* workspace, cudaStream_t stream);
+                                   float* dw, float* workspace, cudaStream_t stream,
+                                   OperandRounding rounding = OperandRounding::none);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

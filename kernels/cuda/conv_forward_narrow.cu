@@ -17,10 +17,15 @@
 //     address for every thread of a group: a broadcast) into the P accumulators
 //     acc[i][p] += w * window[p + kw]: P multiply-adds per shared load, P + KW - 1 global loads
 //     per G * P * KW multiply-adds (8 loads for 80 at G = 4, KW = 5). The loops over i, kw and p
-//     are unrolled at compile time (KW is a template parameter); 32 accumulators per thread.
+//     are unrolled at compile time (KW and the rounding are template parameters); 32
+//     accumulators per thread.
 //     Epilogue: bias and the fused activation, then the P results of each channel stored as one
 //     16-byte store when the row's width is a multiple of 4 and y is 16-byte aligned (every
 //     strip then aligned), else one by one with the row's end checked.
+//
+// Precision: FP32 multiply-adds throughout. At tf32 and bf16 (conv.cu takes this kernel there for
+// at most 8 output channels) the filter is rounded as it is copied into shared memory and each
+// input as it is loaded (rounded_operand, warp_matrix.h), so the products are a tensor core's.
 //
 // Each output is one thread's sum in a fixed order: deterministic.
 #include "kernels/cuda/conv_forward_narrow.h"
@@ -29,6 +34,7 @@
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/cuda/warp_matrix.h"    // rounded_operand
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -58,14 +64,14 @@ NarrowForwardPlan plan_for(const ConvGeometry& g) {
   return plan;
 }
 
-template <int KW>
+template <int KW, OperandRounding kRounding>
 __global__ void __launch_bounds__(kBlockThreads)
     narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
                           const float* bias, FusedActivation act, float* y) {
   __shared__ float weights[kMaxWeights];
   const int weight_count = g.out_channels * g.taps();
   for (int i = static_cast<int>(threadIdx.x); i < weight_count; i += kBlockThreads) {
-    weights[i] = w[i];
+    weights[i] = rounded_operand(w[i], kRounding);
   }
   __syncthreads();
   constexpr int kWindow = kStrip + KW - 1;
@@ -97,7 +103,7 @@ __global__ void __launch_bounds__(kBlockThreads)
         WEFT_UNROLL
         for (int j = 0; j < kWindow; ++j) {
           const int iw = ow0 - g.pad_w + j;
-          window[j] = iw >= 0 && iw < g.in_w ? x_row[iw] : 0.0f;
+          window[j] = iw >= 0 && iw < g.in_w ? rounded_operand(x_row[iw], kRounding) : 0.0f;
         }
         const float* tap_row = weights + (o0 * g.in_channels + c) * g.kernel_h * KW + kh * KW;
         WEFT_UNROLL
@@ -136,9 +142,22 @@ __global__ void __launch_bounds__(kBlockThreads)
 template <int KW>
 void launch_narrow_forward(const ConvGeometry& g, const NarrowForwardPlan& plan, const float* x,
                            const float* w, const float* bias, const FusedActivation& act,
-                           float* y, cudaStream_t stream) {
-  WEFT_LAUNCH(narrow_forward_kernel<KW>, card_grid_blocks(plan.items), kBlockThreads, 0, stream,
-              g, plan, x, w, bias, act, y);
+                           OperandRounding rounding, float* y, cudaStream_t stream) {
+  const unsigned blocks = card_grid_blocks(plan.items);
+  switch (rounding) {
+    case OperandRounding::none:
+      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::none>), blocks, kBlockThreads, 0,
+                  stream, g, plan, x, w, bias, act, y);
+      return;
+    case OperandRounding::tf32:
+      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::tf32>), blocks, kBlockThreads, 0,
+                  stream, g, plan, x, w, bias, act, y);
+      return;
+    case OperandRounding::bf16:
+      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::bf16>), blocks, kBlockThreads, 0,
+                  stream, g, plan, x, w, bias, act, y);
+      return;
+  }
 }
 
 }  // namespace
@@ -153,23 +172,24 @@ bool narrow_forward_applies(const Conv2dParams& p) {
 }
 
 void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w,
-                           const float* bias, float* y, cudaStream_t stream) {
+                           const float* bias, float* y, cudaStream_t stream,
+                           OperandRounding rounding) {
   WEFT_CHECK(narrow_forward_applies(p), "conv2d_forward_narrow: a layer it does not take");
   const ConvGeometry g = geometry(p);
   NarrowForwardPlan plan = plan_for(g);
   plan.vector = plan.vector && aligned16(y);
   switch (g.kernel_w) {
     case 3:
-      launch_narrow_forward<3>(g, plan, x, w, bias, p.activation, y, stream);
+      launch_narrow_forward<3>(g, plan, x, w, bias, p.activation, rounding, y, stream);
       break;
     case 4:
-      launch_narrow_forward<4>(g, plan, x, w, bias, p.activation, y, stream);
+      launch_narrow_forward<4>(g, plan, x, w, bias, p.activation, rounding, y, stream);
       break;
     case 5:
-      launch_narrow_forward<5>(g, plan, x, w, bias, p.activation, y, stream);
+      launch_narrow_forward<5>(g, plan, x, w, bias, p.activation, rounding, y, stream);
       break;
     default:
-      launch_narrow_forward<7>(g, plan, x, w, bias, p.activation, y, stream);
+      launch_narrow_forward<7>(g, plan, x, w, bias, p.activation, rounding, y, stream);
       break;
   }
 }

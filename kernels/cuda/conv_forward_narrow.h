@@ -10,6 +10,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/warp_matrix.h"
 #include "kernels/params.h"
 
 namespace weft::cuda {
@@ -20,9 +21,11 @@ inline namespace WEFT_KERNEL_ABI {
 // stride and dilation 1 along the width (any along the height), and every offset within int.
 bool narrow_forward_applies(const Conv2dParams& p);
 
-// y = act(conv(x, w) + bias) (bias may be null); overwrites y.
+// y = act(conv(x, w) + bias) (bias may be null); overwrites y. `rounding`: the operands rounded
+// as a tensor core at tf32 or bf16 would read them (none at fp32).
 void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w,
-                           const float* bias, float* y, cudaStream_t stream);
+                           const float* bias, float* y, cudaStream_t stream,
+                           OperandRounding rounding = OperandRounding::none);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

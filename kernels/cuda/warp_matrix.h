@@ -27,6 +27,8 @@
 //                               16) bytes from global to shared memory, zero-filling the rest
 //                               (n = 0 writes B zero bytes, for a tile edge); asynchronous
 //   cp_async_cg16(dst, src, n)  the same through L2 only (.cg, 16 bytes only)
+//   rounded_operand(x, r)       x as a tensor core reads it at tf32 or bf16, as a float (for
+//                               SIMT kernels that multiply at those precisions)
 //   cp_async_commit_group()     closes the thread's open group of copies
 //   cp_async_wait_group<N>()    waits until at most N of the thread's most recent committed
 //                               groups are still pending (N = 0: all); then a __syncthreads()
@@ -201,6 +203,22 @@ void cp_async_wait_group() {
 }
 
 #endif
+
+// How a SIMT kernel that stands in for a tensor-core one at tf32 or bf16 (the narrow
+// convolutions, conv_forward_narrow.cu and conv_filter_narrow.cu) rounds its operands, so that
+// its products are the tensor core's: none at fp32, to_tf32 at tf32, BF16 (cvt.rn) at bf16.
+enum class OperandRounding : uint8_t { none, tf32, bf16 };
+
+__device__ __forceinline__ float rounded_operand(float x, OperandRounding rounding) {
+#if defined(__CUDACC__)
+  if (rounding == OperandRounding::tf32) return __uint_as_float(to_tf32(x));
+  if (rounding == OperandRounding::bf16) return __uint_as_float(pack_bf16x2(x, 0.0f) << 16);
+#else
+  if (rounding == OperandRounding::tf32) return float_from_bits(to_tf32(x));
+  if (rounding == OperandRounding::bf16) return float_from_bits(pack_bf16x2(x, 0.0f) << 16);
+#endif
+  return x;
+}
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda
