@@ -102,6 +102,10 @@ void add_conv_cases(std::vector<OpCase>& all) {
   weft::Conv2dParams tall = conv_params(1, 4, 11, 13, 16, 3, 3, 1, 1, 2, 1);
   tall.dilation_h = 2;
   add_conv(list, " (narrow forward, two groups)", tall, true);
+  // The hand bias gradient's slices (conv.cu channel_partial_sums_kernel): 40 images of 5 x 5, so
+  // each thread's stride of 256 values crosses several images.
+  add_conv(list, " (bias sums over many small images)",
+           conv_params(40, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1), true);
   // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
   add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
   add_conv(list, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);

@@ -80,10 +80,17 @@
 //   3, 4, 5 or 7: the shoe-pair CNNs' first layers, the ResNet stem, the DCGAN discriminator's
 //   first) take conv_filter_narrow.cu instead, which keeps a warp's filter slice in registers.
 //
-// channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :] over the batch.
-//   One block per channel (grid-stride over channels); thread t adds elements t, t + 256, ... of
-//   the channel's N runs of OH*OW values in double; block_sum combines the threads (shared
-//   memory: 32 per-warp partial sums). Deterministic.
+// channel_partial_sums_kernel, finish_channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :].
+//   Channel o owns M = N * OH * OW values, numbered j = n * OH * OW + q; M is large and O can be
+//   small (the shoe-pair CNNs: 4 channels of 4.2 million values, where one block per channel
+//   took 8 ms on an H200), so each channel is cut into `splits` slices of consecutive j of about
+//   8192 values: grid (O, splits), block (o, s) takes slice s, its thread t the values
+//   j = slice start + t, + 256, ... (consecutive threads on consecutive q: coalesced; (n, q)
+//   advanced by carries, one division per thread), added in double; block_sum combines the
+//   threads (shared memory: 32 per-warp slots) and thread 0 writes the slice's sum to the
+//   workspace (doubles). The second kernel, one thread per channel, adds a channel's slices in
+//   order (with one slice, the first kernel writes dbias itself and the second is not launched).
+//   Deterministic.
 //
 // Transposed convolution is the adjoint of the convolution p.as_conv(), so its three passes are
 // the three above with that convolution's geometry (the same substitution as the CPU
@@ -311,17 +318,39 @@ __global__ void sum_slices_kernel(int slices, int64_t count, const float* partia
   }
 }
 
-__global__ void channel_sums_kernel(int batch, int channels, int plane, const float* t,
-                                    float* sums) {
-  const int64_t per_channel = int64_t{batch} * plane;
-  for (int c = static_cast<int>(blockIdx.x); c < channels; c += static_cast<int>(gridDim.x)) {
-    double sum = 0.0;
-    for (int64_t i = threadIdx.x; i < per_channel; i += blockDim.x) {
-      const int64_t n = i / plane;
-      sum += t[(n * channels + c) * plane + (i - n * plane)];
+__global__ void channel_partial_sums_kernel(int batch, int channels, int plane, int64_t slice,
+                                            const float* t, double* partials, float* sums) {
+  const int c = static_cast<int>(blockIdx.x), s = static_cast<int>(blockIdx.y);
+  const int64_t count = int64_t{batch} * plane;
+  const int64_t end = (s + 1) * slice < count ? (s + 1) * slice : count;
+  double sum = 0.0;
+  int64_t j = s * slice + threadIdx.x;
+  if (j < end) {
+    int64_t n = j / plane, q = j - n * plane;
+    for (; j < end; j += blockDim.x) {
+      sum += t[(n * channels + c) * plane + q];
+      q += blockDim.x;
+      while (q >= plane) {
+        q -= plane;
+        ++n;
+      }
     }
-    sum = block_sum(sum);
-    if (threadIdx.x == 0) sums[c] = static_cast<float>(sum);
+  }
+  sum = block_sum(sum);
+  if (threadIdx.x != 0) return;
+  if (gridDim.y == 1) {
+    sums[c] = static_cast<float>(sum);  // one slice: the channel's sum itself
+  } else {
+    partials[int64_t{c} * gridDim.y + s] = sum;
+  }
+}
+
+__global__ void finish_channel_sums_kernel(int channels, int splits, const double* partials,
+                                           float* sums) {
+  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
+    double sum = 0.0;
+    for (int s = 0; s < splits; ++s) sum += partials[c * splits + s];
+    sums[c] = static_cast<float>(sum);
   }
 }
 
@@ -371,12 +400,41 @@ SplitK plan_slices(const ConvGeometry& g) {
   return plan_split_k(g.out_channels, g.taps(), g.batch * g.out_plane(), kMinSliceDepth);
 }
 
+// The slices of channel_partial_sums_kernel: about kChannelSliceValues values each.
+constexpr int64_t kChannelSliceValues = 8192;
+constexpr int64_t kMaxChannelSplits = 65535;  // gridDim.y
+
+int64_t channel_splits(int batch, int plane) {
+  const int64_t count = int64_t{std::max(batch, 0)} * std::max(plane, 0);
+  return std::clamp<int64_t>((count + kChannelSliceValues - 1) / kChannelSliceValues, 1,
+                             kMaxChannelSplits);
+}
+
+// Floats of workspace channel_sums needs (an even count: the partials are doubles); none for one
+// slice per channel.
+int64_t channel_sums_workspace_floats(int batch, int channels, int plane) {
+  const int64_t splits = channel_splits(batch, plane);
+  return channels <= 0 || splits == 1 ? 0 : 2 * int64_t{channels} * splits;
+}
+
+// sums[c] = the sum of t[n, c, :] over n, t viewed as [batch, channels, plane]; `workspace` holds
+// channel_sums_workspace_floats(batch, channels, plane) floats.
 void channel_sums(int batch, int channels, int plane, const float* t, float* sums,
-                  cudaStream_t stream) {
+                  float* workspace, cudaStream_t stream) {
   if (channels <= 0) return;
-  const unsigned blocks = static_cast<unsigned>(std::min<int64_t>(channels, kMaxGridBlocks));
-  WEFT_LAUNCH(channel_sums_kernel, blocks, kBlockThreads, 0, stream, std::max(batch, 0), channels,
-              std::max(plane, 0), t, sums);
+  const int64_t splits = channel_splits(batch, plane);
+  WEFT_CHECK(splits == 1 || workspace != nullptr, "the hand bias gradient needs a workspace of ",
+             channel_sums_workspace_floats(batch, channels, plane), " floats");
+  const int64_t count = int64_t{std::max(batch, 0)} * std::max(plane, 0);
+  const int64_t slice = std::max<int64_t>((count + splits - 1) / splits, 1);
+  double* partials = reinterpret_cast<double*>(workspace);
+  WEFT_LAUNCH(channel_partial_sums_kernel,
+              dim3(static_cast<unsigned>(channels), static_cast<unsigned>(splits)), kBlockThreads,
+              0, stream, std::max(batch, 0), channels, std::max(plane, 0), slice, t, partials,
+              sums);
+  if (splits == 1) return;
+  WEFT_LAUNCH(finish_channel_sums_kernel, grid_blocks(channels), kBlockThreads, 0, stream,
+              channels, static_cast<int>(splits), static_cast<const double*>(partials), sums);
 }
 
 // conv2d_backward_data with an optional bias per input channel added in the epilogue.
@@ -493,7 +551,10 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
   backward_data_with_bias(p, dy, w, nullptr, dx, stream);
 }
 
-int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
+namespace {
+
+// The backward-filter's own workspace (split-K or narrow partials), without the bias sums'.
+int64_t filter_workspace_floats(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
     return 0;
@@ -509,12 +570,28 @@ int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
 
+int out_plane_of(const ConvGeometry& g) { return g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0; }
+
+}  // namespace
+
+// Layout: the bias sums' partials (doubles) first, then the filter's own part.
+int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p) {
+  const ConvGeometry g = geometry(p);
+  return channel_sums_workspace_floats(g.batch, g.out_channels, out_plane_of(g)) +
+         filter_workspace_floats(p);
+}
+
 void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                             float* dbias, float* workspace, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.out_channels <= 0) return;
-  const int out_plane = g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0;
-  if (dbias != nullptr) channel_sums(g.batch, g.out_channels, out_plane, dy, dbias, stream);
+  const int out_plane = out_plane_of(g);
+  if (dbias != nullptr) {
+    channel_sums(g.batch, g.out_channels, out_plane, dy, dbias, workspace, stream);
+  }
+  if (workspace != nullptr) {
+    workspace += channel_sums_workspace_floats(g.batch, g.out_channels, out_plane);
+  }
   if (g.taps() <= 0) return;
   if (g.batch <= 0 || out_plane <= 0) {
     fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
@@ -557,18 +634,23 @@ void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float*
   conv2d_forward(checked_as_conv(p), dy, w, nullptr, dx, stream);
 }
 
+// Layout: the bias sums' partials (doubles, over our output channels) first, then the
+// convolution's workspace.
 int64_t conv_transpose2d_backward_filter_workspace_floats(const ConvTranspose2dParams& p) {
-  return conv2d_backward_filter_workspace_floats(p.as_conv());
+  return channel_sums_workspace_floats(p.batch, p.out_channels, p.out_h() * p.out_w()) +
+         conv2d_backward_filter_workspace_floats(p.as_conv());
 }
 
 void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
                                       const float* dy, float* dw, float* dbias, float* workspace,
                                       cudaStream_t stream) {
+  const int plane = p.out_h() * p.out_w();
+  if (dbias != nullptr) channel_sums(p.batch, p.out_channels, plane, dy, dbias, workspace, stream);
+  if (workspace != nullptr) {
+    workspace += channel_sums_workspace_floats(p.batch, p.out_channels, plane);
+  }
   // The convolution's input is our output gradient and its output gradient is our input.
   conv2d_backward_filter(checked_as_conv(p), dy, x, dw, nullptr, workspace, stream);
-  if (dbias != nullptr) {
-    channel_sums(p.batch, p.out_channels, p.out_h() * p.out_w(), dy, dbias, stream);
-  }
 }
 
 }  // namespace WEFT_KERNEL_ABI

@@ -4,11 +4,11 @@
 // padding and dilation, no groups. The kernels are implicit GEMMs over the tiled product of
 // tiled_product.h and are described in conv.cu. Device pointers; work queued on `stream`.
 //
-// Workspace: backward-filter may split its long reduction (over batch and output positions)
-// into slices computed by different blocks, and then needs
-// conv2d_backward_filter_workspace_floats(p) floats of device memory for the slices' partial
-// results, which a second kernel adds in a fixed order (deterministic, no atomics). The caller
-// owns the workspace; it may be null when the size is 0.
+// Workspace: backward-filter splits its long reductions (over batch and output positions: the
+// filter's, and the bias gradient's per channel) into slices computed by different blocks, and
+// needs conv2d_backward_filter_workspace_floats(p) floats of device memory for the slices'
+// partial results, which second kernels add in a fixed order (deterministic, no atomics). The
+// caller owns the workspace; it may be null when the size is 0.
 //
 // Write rule: every function overwrites its outputs.
 #pragma once
