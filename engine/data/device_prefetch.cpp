@@ -32,7 +32,7 @@ DevicePrefetcher::~DevicePrefetcher() {
 #ifdef WEFT_HAVE_CUDA
     if (device_.is_cuda()) {
       // The last upload may still be reading the pinned buffers.
-      if (slot.uploaded_once) cuda::event_synchronize(slot.done);
+      if (slot.done != nullptr) cuda::event_synchronize(slot.done);
       cuda::event_destroy(slot.ready);
       cuda::event_destroy(slot.done);
     }
@@ -116,7 +116,7 @@ void DevicePrefetcher::fill_loop() {
 
 void DevicePrefetcher::fill(Slot& slot, HostBatch& batch) {
 #ifdef WEFT_HAVE_CUDA
-  if (device_.is_cuda() && slot.uploaded_once) cuda::event_synchronize(slot.done);
+  if (device_.is_cuda() && slot.done != nullptr) cuda::event_synchronize(slot.done);
 #endif
   const size_t input_bytes = static_cast<size_t>(batch.inputs.numel()) * dtype_size(DType::f32);
   const size_t target_bytes =
@@ -148,7 +148,6 @@ void DevicePrefetcher::issue(Slot& slot) {
       if (slot.done == nullptr) slot.done = cuda::event_create();
       cuda::upload_on_copy_stream(device_.index, tensor->raw_data(), staging->data, bytes,
                                   slot.ready, slot.done);
-      slot.uploaded_once = true;
       continue;
     }
 #endif

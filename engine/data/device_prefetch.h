@@ -80,9 +80,8 @@ class DevicePrefetcher {
     std::vector<int64_t> indices;
     int64_t number = 0;
     Tensor device_inputs, device_targets;  // allocated when issued
-    void* ready = nullptr;                 // CUDA events of the slot's upload
-    void* done = nullptr;
-    bool uploaded_once = false;  // `done` has been recorded at least once
+    void* ready = nullptr;  // CUDA events of the slot's upload, made at its first upload (an
+    void* done = nullptr;   // event never recorded counts as complete)
   };
 
   void fill_loop();

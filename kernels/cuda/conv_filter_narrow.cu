@@ -144,35 +144,21 @@ __global__ void sum_chunks_kernel(int chunks, int64_t count, const float* partia
   }
 }
 
-template <int KW>
+template <int KW, OperandRounding kRounding>
 void launch_narrow(const ConvGeometry& g, const NarrowPlan& plan, const float* x, const float* dy,
-                   OperandRounding rounding, float* partials, cudaStream_t stream) {
+                   float* partials, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(plan.chunks),
                   static_cast<unsigned>((plan.slices + kWarpsPerBlock - 1) / kWarpsPerBlock));
-  constexpr int kThreads = kWarpsPerBlock * kWarpSize;
-  switch (rounding) {
-    case OperandRounding::none:
-      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::none>), grid, kThreads, 0, stream, g,
-                  plan, x, dy, partials);
-      return;
-    case OperandRounding::tf32:
-      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::tf32>), grid, kThreads, 0, stream, g,
-                  plan, x, dy, partials);
-      return;
-    case OperandRounding::bf16:
-      WEFT_LAUNCH((narrow_filter_kernel<KW, OperandRounding::bf16>), grid, kThreads, 0, stream, g,
-                  plan, x, dy, partials);
-      return;
-  }
+  WEFT_LAUNCH((narrow_filter_kernel<KW, kRounding>), grid, kWarpsPerBlock * kWarpSize, 0, stream,
+              g, plan, x, dy, partials);
 }
 
 }  // namespace
 
 bool narrow_filter_applies(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
-  const bool width_ok = g.kernel_w == 3 || g.kernel_w == 4 || g.kernel_w == 5 || g.kernel_w == 7;
-  return width_ok && g.out_channels >= 1 && g.out_channels <= 16 && g.in_channels >= 1 &&
-         int64_t{g.in_channels} * g.kernel_h <= 64 && g.batch > 0 && g.out_h > 0 && g.out_w > 0 &&
+  return narrow_kernel_width(g.kernel_w) && g.out_channels >= 1 && g.out_channels <= 16 &&
+         g.in_channels >= 1 && int64_t{g.in_channels} * g.kernel_h <= 64 && g.batch > 0 && g.out_h > 0 && g.out_w > 0 &&
          int64_t{g.batch} * g.out_h < (int64_t{1} << 31) && indexed_offsets_fit(g);
 }
 
@@ -189,20 +175,9 @@ void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const 
              "of ", narrow_filter_workspace_floats(p), " floats is required");
   const ConvGeometry g = geometry(p);
   const NarrowPlan plan = plan_for(g);
-  switch (g.kernel_w) {
-    case 3:
-      launch_narrow<3>(g, plan, x, dy, rounding, workspace, stream);
-      break;
-    case 4:
-      launch_narrow<4>(g, plan, x, dy, rounding, workspace, stream);
-      break;
-    case 5:
-      launch_narrow<5>(g, plan, x, dy, rounding, workspace, stream);
-      break;
-    default:
-      launch_narrow<7>(g, plan, x, dy, rounding, workspace, stream);
-      break;
-  }
+  with_narrow_instance(g.kernel_w, rounding, [&](auto kw, auto r) {
+    launch_narrow<decltype(kw)::value, decltype(r)::value>(g, plan, x, dy, workspace, stream);
+  });
   const int64_t count = int64_t{g.out_channels} * g.taps();
   WEFT_LAUNCH(sum_chunks_kernel, grid_blocks(count), kBlockThreads, 0, stream, plan.chunks, count,
               static_cast<const float*>(workspace), dw);

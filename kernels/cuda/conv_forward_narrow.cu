@@ -139,34 +139,21 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
-template <int KW>
+template <int KW, OperandRounding kRounding>
 void launch_narrow_forward(const ConvGeometry& g, const NarrowForwardPlan& plan, const float* x,
                            const float* w, const float* bias, const FusedActivation& act,
-                           OperandRounding rounding, float* y, cudaStream_t stream) {
-  const unsigned blocks = card_grid_blocks(plan.items);
-  switch (rounding) {
-    case OperandRounding::none:
-      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::none>), blocks, kBlockThreads, 0,
-                  stream, g, plan, x, w, bias, act, y);
-      return;
-    case OperandRounding::tf32:
-      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::tf32>), blocks, kBlockThreads, 0,
-                  stream, g, plan, x, w, bias, act, y);
-      return;
-    case OperandRounding::bf16:
-      WEFT_LAUNCH((narrow_forward_kernel<KW, OperandRounding::bf16>), blocks, kBlockThreads, 0,
-                  stream, g, plan, x, w, bias, act, y);
-      return;
-  }
+                           float* y, cudaStream_t stream) {
+  WEFT_LAUNCH((narrow_forward_kernel<KW, kRounding>), card_grid_blocks(plan.items), kBlockThreads,
+              0, stream, g, plan, x, w, bias, act, y);
 }
 
 }  // namespace
 
 bool narrow_forward_applies(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
-  const bool width_ok = g.kernel_w == 3 || g.kernel_w == 4 || g.kernel_w == 5 || g.kernel_w == 7;
-  return width_ok && g.stride_w == 1 && g.dilation_w == 1 && g.out_channels >= 1 &&
-         g.out_channels <= kMaxOutChannels && g.in_channels >= 1 && g.kernel_h >= 1 &&
+  return narrow_kernel_width(g.kernel_w) && g.stride_w == 1 && g.dilation_w == 1 &&
+         g.out_channels >= 1 && g.out_channels <= kMaxOutChannels && g.in_channels >= 1 &&
+         g.kernel_h >= 1 &&
          int64_t{g.out_channels} * g.taps() <= kMaxWeights && g.batch > 0 && g.out_h > 0 &&
          g.out_w > 0 && indexed_offsets_fit(g);
 }
@@ -178,20 +165,10 @@ void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w
   const ConvGeometry g = geometry(p);
   NarrowForwardPlan plan = plan_for(g);
   plan.vector = plan.vector && aligned16(y);
-  switch (g.kernel_w) {
-    case 3:
-      launch_narrow_forward<3>(g, plan, x, w, bias, p.activation, rounding, y, stream);
-      break;
-    case 4:
-      launch_narrow_forward<4>(g, plan, x, w, bias, p.activation, rounding, y, stream);
-      break;
-    case 5:
-      launch_narrow_forward<5>(g, plan, x, w, bias, p.activation, rounding, y, stream);
-      break;
-    default:
-      launch_narrow_forward<7>(g, plan, x, w, bias, p.activation, rounding, y, stream);
-      break;
-  }
+  with_narrow_instance(g.kernel_w, rounding, [&](auto kw, auto r) {
+    launch_narrow_forward<decltype(kw)::value, decltype(r)::value>(g, plan, x, w, bias,
+                                                                   p.activation, y, stream);
+  });
 }
 
 }  // namespace WEFT_KERNEL_ABI

@@ -18,10 +18,12 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/tiled_product_large.h"
+#include "kernels/cuda/warp_matrix.h"
 #include "kernels/params.h"
 
 namespace weft::cuda {
@@ -189,6 +191,38 @@ __device__ __forceinline__ void store_nchw(float* out, int channels, int plane, 
 // the tile with choose_tile, the kernel lab forces one.
 void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
                               const float* w, const float* bias, float* y, cudaStream_t stream);
+
+// ---- the narrow kernels' instances (conv_forward_narrow.cu, conv_filter_narrow.cu) ---------
+// Both are templates on the kernel width KW (3, 4, 5 or 7: every loop over the taps of a row
+// unrolled) and on how they round their operands (warp_matrix.h, OperandRounding).
+
+inline bool narrow_kernel_width(int kernel_w) {
+  return kernel_w == 3 || kernel_w == 4 || kernel_w == 5 || kernel_w == 7;
+}
+
+template <int KW, class Launch>
+void with_rounding_instance(OperandRounding rounding, Launch& launch) {
+  using R = OperandRounding;
+  using Width = std::integral_constant<int, KW>;
+  switch (rounding) {
+    case R::none: launch(Width{}, std::integral_constant<R, R::none>{}); return;
+    case R::tf32: launch(Width{}, std::integral_constant<R, R::tf32>{}); return;
+    case R::bf16: launch(Width{}, std::integral_constant<R, R::bf16>{}); return;
+  }
+}
+
+// Calls launch(kw, r) with kw and r as std::integral_constants for a narrow kernel width and a
+// rounding known only at run time, so `launch` can name the instance <decltype(kw)::value,
+// decltype(r)::value> (as with_grid does for the grid kinds, common.h).
+template <class Launch>
+void with_narrow_instance(int kernel_w, OperandRounding rounding, Launch&& launch) {
+  switch (kernel_w) {
+    case 3: with_rounding_instance<3>(rounding, launch); return;
+    case 4: with_rounding_instance<4>(rounding, launch); return;
+    case 5: with_rounding_instance<5>(rounding, launch); return;
+    default: with_rounding_instance<7>(rounding, launch); return;
+  }
+}
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

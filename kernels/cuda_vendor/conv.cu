@@ -91,14 +91,13 @@ std::string shape_text(const Conv2dParams& p) {
 // Without tensor-core math (fp32), answers that need it are skipped.
 template <typename Perf>
 auto choose_algorithm(const std::vector<Perf>& results, int returned, bool tensor_ops,
-                      const char* pass,
-                      const Conv2dParams& p) -> decltype(Perf::algo) {
+                      const char* pass, const Conv2dParams& p) -> decltype(Perf::algo) {
   for (int strictness = 2; strictness >= 0; --strictness) {
     for (int i = 0; i < returned; ++i) {
       const Perf& r = results[static_cast<size_t>(i)];
       if (r.status != CUDNN_STATUS_SUCCESS) continue;
       if (!tensor_ops && (r.mathType == CUDNN_TENSOR_OP_MATH ||
-                    r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
+                          r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
         continue;
       }
       if (strictness >= 1 && r.determinism != CUDNN_DETERMINISTIC) continue;
@@ -241,16 +240,6 @@ void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bo
 //   backward_filter  dw from x  and dy
 enum class Pass { forward, backward_data, backward_filter };
 
-int64_t input_count(const Conv2dParams& c) {
-  return static_cast<int64_t>(c.batch) * c.in_channels * c.in_h * c.in_w;
-}
-int64_t output_count(const Conv2dParams& c) {
-  return static_cast<int64_t>(c.batch) * c.out_channels * c.out_h() * c.out_w();
-}
-int64_t filter_count(const Conv2dParams& c) {
-  return static_cast<int64_t>(c.out_channels) * c.in_channels * c.kernel_h * c.kernel_w;
-}
-
 // Runs `pass` of c at the current math precision (see the top of the file).
 void run_pass(Context& ctx, const Conv2dParams& c, Pass pass, const float* first,
               const float* second, float* result) {
@@ -268,9 +257,8 @@ void run_pass(Context& ctx, const Conv2dParams& c, Pass pass, const float* first
     run(first, second, result);
     return;
   }
-  const int64_t counts[3][3] = {{input_count(c), filter_count(c), output_count(c)},
-                                {output_count(c), filter_count(c), input_count(c)},
-                                {input_count(c), output_count(c), filter_count(c)}};
+  const int64_t x = c.input_count(), w = c.weight_count(), y = c.output_count();
+  const int64_t counts[3][3] = {{x, w, y}, {y, w, x}, {x, y, w}};  // first, second, result
   const int64_t* n = counts[static_cast<int>(pass)];
   constexpr size_t kBf16 = 2;  // bytes
   DeviceBuffer a(ctx.device(), kBf16 * static_cast<size_t>(n[0]));
