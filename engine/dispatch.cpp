@@ -235,30 +235,55 @@ std::vector<AutotuneEntry> Dispatch::autotune_table() const {
   return autotuner_->table();
 }
 
-// ---- the trials: each op group's forward and backward on scratch buffers ------------------------
+// ---- the trials: one pass (or batch norm's group) on scratch buffers ---------------------------
 
-std::optional<Dispatch::Trial> Dispatch::conv_trial(const Conv2dParams& p) {
+std::optional<Dispatch::Trial> Dispatch::conv_trial(Op op, const Conv2dParams& p) {
   const size_t x = count(p.input_count()), w = count(p.weight_count());
   const size_t y = count(p.output_count()), o = count(p.out_channels);
-  return Trial{"conv2d " + describe(p),
-               {x, w, o, y, x, w, o},
-               [p](Backend& b, const std::vector<float*>& s) {
-                 b.conv2d_forward(p, s[0], s[1], s[2], s[3]);
-                 b.conv2d_backward_data(p, s[3], s[1], s[4]);
-                 b.conv2d_backward_filter(p, s[0], s[3], s[5], s[6]);
-               }};
+  switch (op) {
+    case Op::conv2d_forward:
+      return Trial{"conv2d forward " + describe(p), {x, w, o, y},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv2d_forward(p, s[0], s[1], s[2], s[3]);
+                   }};
+    case Op::conv2d_backward_data:
+      return Trial{"conv2d backward-data " + describe(p), {y, w, x},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv2d_backward_data(p, s[0], s[1], s[2]);
+                   }};
+    case Op::conv2d_backward_filter:
+      return Trial{"conv2d backward-filter " + describe(p), {x, y, w, o},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv2d_backward_filter(p, s[0], s[1], s[2], s[3]);
+                   }};
+    default:
+      return std::nullopt;
+  }
 }
 
-std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(const ConvTranspose2dParams& p) {
+std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(Op op,
+                                                              const ConvTranspose2dParams& p) {
   const size_t x = count(p.input_count()), w = count(p.weight_count());
   const size_t y = count(p.output_count()), o = count(p.out_channels);
-  return Trial{"conv_transpose2d " + describe(p),
-               {x, w, o, y, x, w, o},
-               [p](Backend& b, const std::vector<float*>& s) {
-                 b.conv_transpose2d_forward(p, s[0], s[1], s[2], s[3]);
-                 b.conv_transpose2d_backward_data(p, s[3], s[1], s[4]);
-                 b.conv_transpose2d_backward_filter(p, s[0], s[3], s[5], s[6]);
-               }};
+  switch (op) {
+    case Op::conv_transpose2d_forward:
+      return Trial{"conv_transpose2d forward " + describe(p), {x, w, o, y},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv_transpose2d_forward(p, s[0], s[1], s[2], s[3]);
+                   }};
+    case Op::conv_transpose2d_backward_data:
+      return Trial{"conv_transpose2d backward-data " + describe(p), {y, w, x},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv_transpose2d_backward_data(p, s[0], s[1], s[2]);
+                   }};
+    case Op::conv_transpose2d_backward_filter:
+      return Trial{"conv_transpose2d backward-filter " + describe(p), {x, y, w, o},
+                   [p](Backend& b, const std::vector<float*>& s) {
+                     b.conv_transpose2d_backward_filter(p, s[0], s[1], s[2], s[3]);
+                   }};
+    default:
+      return std::nullopt;
+  }
 }
 
 std::optional<Dispatch::Trial> Dispatch::batch_norm_trial(const BatchNormParams& p) {
@@ -284,19 +309,27 @@ std::optional<Dispatch::Trial> Dispatch::gemm_trial(const GemmParams& p) {
                [p](Backend& b, const std::vector<float*>& s) { b.gemm(p, s[0], s[1], s[2]); }};
 }
 
-std::optional<Dispatch::Trial> Dispatch::linear_trial(int n, int in_features, int out_features,
+std::optional<Dispatch::Trial> Dispatch::linear_trial(Op op, int n, int in_features,
+                                                      int out_features,
                                                       const FusedActivation& act) {
   const size_t x = count(n, in_features), w = count(out_features, in_features);
   const size_t y = count(n, out_features), o = count(out_features);
-  std::ostringstream key;
-  key << "linear N=" << n << " in=" << in_features << " out=" << out_features
-      << activation_suffix(act);
-  return Trial{key.str(),
-               {x, w, o, y, x, w, o},
+  std::ostringstream shape;
+  shape << "N=" << n << " in=" << in_features << " out=" << out_features
+        << activation_suffix(act);
+  if (op == Op::linear_forward) {
+    return Trial{"linear forward " + shape.str(),
+                 {x, w, o, y},
+                 [n, in_features, out_features, act](Backend& b, const std::vector<float*>& s) {
+                   b.linear_forward(n, in_features, out_features, act, s[0], s[1], s[2], s[3]);
+                 }};
+  }
+  // x, w, dy, dx, dw, dbias
+  return Trial{"linear backward " + shape.str(),
+               {x, w, y, x, w, o},
                [n, in_features, out_features, act](Backend& b, const std::vector<float*>& s) {
-                 b.linear_forward(n, in_features, out_features, act, s[0], s[1], s[2], s[3]);
-                 b.linear_backward(n, in_features, out_features, act, s[0], s[1], s[3], s[4], s[5],
-                                   s[6]);
+                 b.linear_backward(n, in_features, out_features, act, s[0], s[1], s[2], s[3], s[4],
+                                   s[5]);
                }};
 }
 

@@ -17,10 +17,14 @@
 //   auto    runs the only eligible implementation, or, when several are eligible, the fastest
 //           one for this call's shapes, measured on the first call with those shapes
 //           (engine/autotune.h) and cached in memory and on disk.
-// The measurement covers the op's whole group: conv2d's forward, backward-data and
-// backward-filter together, batch norm's forward and backward, linear's forward and backward,
-// one GEMM, so that the ops that share a params struct (a forward and its backwards) share the
-// key and always run on the same implementation. In deterministic mode (WEFT_DETERMINISTIC=1 or
+// What is measured together is what must run together. Batch norm's forward and backward share
+// state (the backward reads the statistics its forward saved), so its training forward and
+// backward are one trial and one key and always run on one implementation. The passes of a
+// convolution, a transposed convolution or a linear layer share nothing but their tensors (the
+// same layouts on both paths, no saved state), so each pass is its own trial and key and runs on
+// whichever implementation is fastest for it: cuDNN's forward beside the hand backward-filter,
+// say. A pass that never runs (the backward-data of a first layer, whose input needs no
+// gradient) is then never measured either. One GEMM is one trial. In deterministic mode (WEFT_DETERMINISTIC=1 or
 // set_deterministic(true)) auto considers only implementations that give bit-identical results
 // run to run (the hand kernels; not cuDNN, whose algorithm choice may fall back to a
 // non-deterministic one, nor oneDNN 2.6, which promises it for most primitives only).
@@ -145,20 +149,20 @@ class Dispatch final : public Backend {
     return KernelSupport::yes();
   }
 
-  // The trial of the call's op group, for the groups auto can measure.
-  static std::optional<Trial> conv_trial(const Conv2dParams& p);
-  static std::optional<Trial> conv_transpose_trial(const ConvTranspose2dParams& p);
+  // The trial of the call (its pass, or for batch norm its group), for the ops auto can measure.
+  static std::optional<Trial> conv_trial(Op op, const Conv2dParams& p);
+  static std::optional<Trial> conv_transpose_trial(Op op, const ConvTranspose2dParams& p);
   static std::optional<Trial> batch_norm_trial(const BatchNormParams& p);
   static std::optional<Trial> gemm_trial(const GemmParams& p);
-  static std::optional<Trial> linear_trial(int n, int in_features, int out_features,
+  static std::optional<Trial> linear_trial(Op op, int n, int in_features, int out_features,
                                            const FusedActivation& act);
   template <class... Rest>
-  static std::optional<Trial> trial_for(Op, const Conv2dParams& p, const Rest&...) {
-    return conv_trial(p);
+  static std::optional<Trial> trial_for(Op op, const Conv2dParams& p, const Rest&...) {
+    return conv_trial(op, p);
   }
   template <class... Rest>
-  static std::optional<Trial> trial_for(Op, const ConvTranspose2dParams& p, const Rest&...) {
-    return conv_transpose_trial(p);
+  static std::optional<Trial> trial_for(Op op, const ConvTranspose2dParams& p, const Rest&...) {
+    return conv_transpose_trial(op, p);
   }
   template <class... Rest>
   static std::optional<Trial> trial_for(Op, const BatchNormParams& p, const Rest&...) {
@@ -172,7 +176,7 @@ class Dispatch final : public Backend {
   static std::optional<Trial> trial_for(Op op, int n, int in_features, int out_features,
                                         const FusedActivation& act, const Rest&...) {
     if (op != Op::linear_forward && op != Op::linear_backward) return std::nullopt;
-    return linear_trial(n, in_features, out_features, act);
+    return linear_trial(op, n, in_features, out_features, act);
   }
   template <class... Args>
   static std::optional<Trial> trial_for(Op, const Args&...) {

@@ -90,7 +90,7 @@ AdamScalars adam_scalars(const AdamStep& s);
   /* ---- matrix products ---- */                                                               \
   X(gemm, gemm, (const GemmParams& p, const float* a, const float* b, float* c), (p, a, b, c))    \
   /* act: applied by the forward after the bias; the backward ignores it (dy arrives already */  \
-  /* multiplied by its derivative) but takes it so both run on the backend picked for the key */ \
+  /* multiplied by its derivative) but takes it so its autotune key names the same layer */     \
   X(gemm, linear_forward,                                                                         \
     (int n, int in_features, int out_features, const FusedActivation& act, const float* x,       \
      const float* w, const float* bias, float* y),                                                \

@@ -21,11 +21,13 @@
 // The choice is applied, per call, in one place: the dispatch (engine/dispatch.h), which also
 // does the measuring of `auto`. This file is plain C++ with no CUDA in it.
 //
-// Forward and backward agree: the dispatch's decision for an op depends only on its family, the
-// family's current choice and its params struct, and an op's backward is called with the same
-// params struct as its forward (Conv2dParams for conv2d_forward, _backward_data and
-// _backward_filter, and so on). Changing a choice between a forward and its backward would break
-// that; change choices between training steps.
+// What must agree does: the dispatch's decision for an op depends only on its family, the
+// family's current choice, the op and its params struct. With hand or vendor every pass of a
+// layer runs on that path. With auto, batch norm's forward and backward (which share the saved
+// statistics) are measured as one group and run on one path; the passes of a convolution or a
+// linear layer, which share nothing but their tensors, are measured and chosen one by one
+// (engine/dispatch.h). Changing a choice between a forward and its backward would break batch
+// norm's agreement; change choices between training steps.
 #pragma once
 
 #include <array>

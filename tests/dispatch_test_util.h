@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -76,8 +77,9 @@ class SelectionFixture {
   KernelLogSink previous_sink_;
 };
 
-// Records the name of every method called, and adds `cost` to `*clock` per call. Implements
-// the families in `families` (all when empty); the others throw NotImplemented.
+// Records the name of every method called, and adds `cost` to `*clock` per call (or the op's own
+// cost from `op_costs`, by method name). Implements the families in `families` (all when
+// empty); the others throw NotImplemented.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 class RecordingBackend final : public PartialBackend {
@@ -96,6 +98,7 @@ class RecordingBackend final : public PartialBackend {
 #undef WEFT_RECORDING_METHOD
 
   std::vector<std::string> calls;
+  std::map<std::string, double> op_costs;
 
  private:
   // Out of line on purpose: inlined, GCC 12 sees the literal's length inside std::string's copy
@@ -103,7 +106,8 @@ class RecordingBackend final : public PartialBackend {
   [[gnu::noinline]] void record(KernelFamily family, const char* op) {
     if (!implements(family)) not_implemented(op);
     calls.emplace_back(op);
-    if (clock_ != nullptr) *clock_ += cost_;
+    const auto own = op_costs.find(op);
+    if (clock_ != nullptr) *clock_ += own != op_costs.end() ? own->second : cost_;
   }
 
   const char* name_;

@@ -2,7 +2,8 @@
 // injected clock and fake candidates for the Autotuner (the pick, ties, failures, the cache in
 // memory and on disk, corrupt, stale and concurrently written cache files, the table), and a
 // Dispatch over two recording fake backends whose calls advance the fake clock by a known cost
-// (what is measured, which runs, forward and backward on one path, deterministic mode).
+// (what is measured, which runs, batch norm's group on one path and the other ops pass by pass,
+// deterministic mode).
 // `ctest -R autotune` runs them. Label: cpu.
 #include <catch2/catch.hpp>
 
@@ -276,48 +277,58 @@ TEST_CASE("autotune: an unwritable cache file warns once and the run goes on in 
 
 // ---- auto in the dispatch -----------------------------------------------------------------------
 
-TEST_CASE("autotune: auto measures each new conv shape once, and forward and backward follow") {
+TEST_CASE("autotune: auto measures each conv pass of each new shape once, and each pass takes "
+          "its own winner") {
   SelectionFixture fixture;
   FakeGpu gpu(2.0, 1.0);
   RecordingBackend& hand = gpu.hand;
   RecordingBackend& vendor = gpu.vendor;
+  hand.op_costs["conv2d_backward_filter"] = 0.5;  // the hand backward-filter is the faster one
   weft::Dispatch& dispatch = gpu.dispatch;
   const weft::Conv2dParams p = conv_shape(3);
   dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
-  // The trial: forward, backward-data, backward-filter, once untimed and three times timed.
-  const std::vector<std::string> trial = {"conv2d_forward", "conv2d_backward_data",
-                                          "conv2d_backward_filter"};
-  std::vector<std::string> four_trials;
-  for (int i = 0; i < 4; ++i) four_trials.insert(four_trials.end(), trial.begin(), trial.end());
-  CHECK(hand.calls == four_trials);
-  std::vector<std::string> vendor_expected = four_trials;
+  // The trial is the forward alone: once untimed and three times timed on each candidate.
+  const std::vector<std::string> forward_trial(4, "conv2d_forward");
+  CHECK(hand.calls == forward_trial);
+  std::vector<std::string> vendor_expected = forward_trial;
   vendor_expected.push_back("conv2d_forward");  // the call itself, on the faster one
   CHECK(vendor.calls == vendor_expected);
 
   hand.calls.clear();
   vendor.calls.clear();
-  dispatch.conv2d_backward_data(p, nullptr, nullptr, nullptr);
   dispatch.conv2d_backward_filter(p, nullptr, nullptr, nullptr, nullptr);
-  dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
-  CHECK(hand.calls.empty());
-  CHECK(vendor.calls ==
-        std::vector<std::string>{"conv2d_backward_data", "conv2d_backward_filter", "conv2d_forward"});
+  std::vector<std::string> filter_expected(4, "conv2d_backward_filter");
+  CHECK(vendor.calls == filter_expected);
+  filter_expected.push_back("conv2d_backward_filter");  // the call, on the hand kernel
+  CHECK(hand.calls == filter_expected);
 
-  // A new shape is a new key, measured again; the table has both.
+  // Measured once: later calls of both passes go straight to their winners.
+  hand.calls.clear();
+  vendor.calls.clear();
+  dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
+  dispatch.conv2d_backward_filter(p, nullptr, nullptr, nullptr, nullptr);
+  CHECK(vendor.calls == std::vector<std::string>{"conv2d_forward"});
+  CHECK(hand.calls == std::vector<std::string>{"conv2d_backward_filter"});
+
+  // A new shape is a new key, measured again; the table has all three.
   dispatch.conv2d_forward(conv_shape(5), nullptr, nullptr, nullptr, nullptr);
-  CHECK(hand.calls.size() == 12);
+  CHECK(hand.calls.size() == 1 + 4);
   const std::vector<weft::AutotuneEntry> table = dispatch.autotune_table();
-  REQUIRE(table.size() == 2);
-  CHECK_THAT(table[0].key, Catch::StartsWith("conv2d N=2 C=3 H=5 W=5 O=4 k=3x3") &&
+  REQUIRE(table.size() == 3);
+  CHECK_THAT(table[0].key, Catch::StartsWith("conv2d forward N=2 C=3 H=5 W=5 O=4 k=3x3") &&
                                Catch::Contains("fake device | f32 fp32 | among hand vendor"));
   CHECK(table[0].pick == "vendor");
-  CHECK(table[0].seconds[0].second == Approx(6.0));  // three hand calls of cost 2
-  CHECK(table[0].seconds[1].second == Approx(3.0));
+  CHECK(table[0].seconds[0].second == Approx(2.0));  // per run: one hand call of cost 2
+  CHECK(table[0].seconds[1].second == Approx(1.0));
+  CHECK_THAT(table[1].key, Catch::StartsWith("conv2d backward-filter N=2 C=3"));
+  CHECK(table[1].pick == "hand");
+  CHECK_THAT(table[2].key, Catch::StartsWith("conv2d forward N=2 C=5"));
   REQUIRE(fixture.log.size() == 1);  // one line when auto first measures the family
   CHECK_THAT(fixture.log[0], Catch::Contains("measuring each new shape once"));
 }
 
-TEST_CASE("autotune: the hand kernel wins where it is faster; every measured group is a whole op") {
+TEST_CASE("autotune: the hand kernel wins where it is faster; batch norm is measured as one "
+          "group, the other ops pass by pass") {
   SelectionFixture fixture;
   FakeGpu gpu(1.0, 3.0);
   RecordingBackend& hand = gpu.hand;
@@ -341,19 +352,19 @@ TEST_CASE("autotune: the hand kernel wins where it is faster; every measured gro
   const std::vector<weft::AutotuneEntry> table = dispatch.autotune_table();
   REQUIRE(table.size() == 4);
   CHECK_THAT(table[0].key, Catch::StartsWith("batch_norm N=4 C=3 S=1"));
-  CHECK_THAT(table[1].key, Catch::StartsWith("linear N=4 in=5 out=6"));
+  CHECK_THAT(table[1].key, Catch::StartsWith("linear backward N=4 in=5 out=6"));
   CHECK_THAT(table[2].key, Catch::StartsWith("gemm m=8 n=8 k=8 NN"));
-  CHECK_THAT(table[3].key, Catch::StartsWith("conv_transpose2d N=1 C=2 H=4 W=4 O=3 k=2x2"));
+  CHECK_THAT(table[3].key,
+             Catch::StartsWith("conv_transpose2d backward-filter N=1 C=2 H=4 W=4 O=3 k=2x2"));
   for (const weft::AutotuneEntry& e : table) CHECK(e.pick == "hand");
-  // batch norm's trial is its training forward and backward; linear's, its forward and backward
+  // batch norm's trial is its training forward and backward; linear backward's, itself
   CHECK(hand.calls[0] == "batch_norm_forward_train");
   CHECK(hand.calls[1] == "batch_norm_backward");
   CHECK(hand.calls[8] == "batch_norm_forward_eval");
-  CHECK(hand.calls[9] == "linear_forward");
-  CHECK(hand.calls[10] == "linear_backward");
-  CHECK(vendor.calls.size() == 8 + 8 + 4 + 12);
+  for (size_t i = 9; i < 14; ++i) CHECK(hand.calls[i] == "linear_backward");
+  CHECK(vendor.calls.size() == 8 + 4 + 4 + 4);
   CHECK_THAT(weft::format_autotune_table(table),
-             Catch::Contains("hand 2.000 ms *") && Catch::Contains("vendor 6.000 ms"));
+             Catch::Contains("hand 2000.000 ms *") && Catch::Contains("vendor 6000.000 ms"));
 }
 
 TEST_CASE("autotune: the precision and deterministic mode are part of the key; deterministic "
