@@ -180,6 +180,8 @@ void add_card_context(const Card& c, size_t flush_bytes) {
           std::to_string(flush_bytes) + " bytes (2 x L2) to flush the L2, outside the events");
   benchmark::AddCustomContext("vendor_tf32", weft::vendor_tf32() ? "on" : "off");
   benchmark::AddCustomContext("precision", weft::precision_name(weft::math_precision()));
+  benchmark::AddCustomContext("cudnn_algorithms",
+                              weft::vendor_algorithms_name(weft::vendor_algorithms()));
 }
 
 // ---- device buffers and timing -----------------------------------------------------------
@@ -282,6 +284,9 @@ void run_case(benchmark::State& state, Bench& bench, const KernelCase& c, weft::
   double seconds = 0;
   try {
     const BufferPointers& buffers = bench.workspace.buffers_for(c, backend);
+    // Untimed: a shape's first-call work (cuDNN plans and the measured algorithm search, which
+    // times every algorithm once) is not the kernel's speed.
+    c.call.run(backend, buffers);
     for (auto _ : state) {
       const double elapsed = bench.timer.seconds([&] { c.call.run(backend, buffers); });
       state.SetIterationTime(elapsed);

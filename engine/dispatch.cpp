@@ -25,9 +25,6 @@
 namespace weft {
 namespace {
 
-std::mutex deterministic_mutex;
-int deterministic_setting = -1;  // -1: not read yet
-
 // " +relu", " +leaky_relu(0.2)" or nothing: a fused activation is part of an autotune key.
 std::string activation_suffix(const FusedActivation& act) {
   if (act.kind == FusedActivation::Kind::relu) return " +relu";
@@ -86,20 +83,6 @@ size_t count(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
 }
 
 }  // namespace
-
-void set_deterministic(bool enabled) {
-  std::lock_guard<std::mutex> lock(deterministic_mutex);
-  deterministic_setting = enabled ? 1 : 0;
-}
-
-bool deterministic() {
-  std::lock_guard<std::mutex> lock(deterministic_mutex);
-  if (deterministic_setting < 0) {
-    const char* value = std::getenv("WEFT_DETERMINISTIC");
-    deterministic_setting = value != nullptr && value[0] == '1' ? 1 : 0;
-  }
-  return deterministic_setting == 1;
-}
 
 // ---- the choice -------------------------------------------------------------------------------
 
@@ -190,6 +173,9 @@ Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
                            const std::vector<const Implementation*>& eligible) {
   std::string key = trial.key + " | " + device_.name + " | f32 " +
                     precision_name(math_precision()) + (deterministic() ? " deterministic" : "") +
+                    (!deterministic() && vendor_algorithms() == VendorAlgorithms::rules
+                         ? " cudnn-rules"
+                         : "") +
                     " | among";
   for (const Implementation* impl : eligible) key += std::string(" ") + impl->backend->name();
   const auto by_name = [&](const std::string& name) -> Backend& {

@@ -50,10 +50,8 @@
 
 namespace weft {
 
-// Deterministic mode: auto keeps only deterministic implementations. Read from
-// WEFT_DETERMINISTIC=1 on first use; the API overrides it.
-void set_deterministic(bool enabled);
-bool deterministic();
+// Deterministic mode (set_deterministic, deterministic: kernels/selection.h): auto keeps only
+// deterministic implementations.
 
 // What `auto` may measure with: scratch memory on the device and a way to wait for it.
 struct DispatchDevice {

@@ -47,6 +47,7 @@ bool env_flag(const char* name) {
 struct Settings {
   std::array<KernelChoice, kKernelFamilyCount> choices{};
   MathPrecision precision = MathPrecision::fp32;
+  VendorAlgorithms algorithms = VendorAlgorithms::measured;
 };
 
 std::mutex settings_mutex;
@@ -77,6 +78,14 @@ Settings from_environment() {
     s.precision = *parsed;
   } else if (env_flag("WEFT_TF32")) {
     s.precision = MathPrecision::tf32;
+  }
+  if (const char* algorithms = std::getenv("WEFT_CUDNN_ALGOS")) {
+    const std::optional<VendorAlgorithms> parsed = parse_vendor_algorithms(algorithms);
+    if (!parsed) {
+      throw Error(std::string("WEFT_CUDNN_ALGOS=\"") + algorithms +
+                  "\": expected measured or rules");
+    }
+    s.algorithms = *parsed;
   }
   return s;
 }
@@ -259,6 +268,50 @@ void set_vendor_tf32(bool enabled) {
 }
 
 bool vendor_tf32() { return math_precision() == MathPrecision::tf32; }
+
+// ---- deterministic mode and cuDNN's algorithms -----------------------------------------------
+
+namespace {
+std::mutex deterministic_mutex;
+int deterministic_setting = -1;  // -1: not read yet
+}  // namespace
+
+void set_deterministic(bool enabled) {
+  std::lock_guard<std::mutex> lock(deterministic_mutex);
+  deterministic_setting = enabled ? 1 : 0;
+}
+
+bool deterministic() {
+  std::lock_guard<std::mutex> lock(deterministic_mutex);
+  if (deterministic_setting < 0) {
+    const char* value = std::getenv("WEFT_DETERMINISTIC");
+    deterministic_setting = value != nullptr && value[0] == '1' ? 1 : 0;
+  }
+  return deterministic_setting == 1;
+}
+
+const char* vendor_algorithms_name(VendorAlgorithms algorithms) {
+  return algorithms == VendorAlgorithms::measured ? "measured" : "rules";
+}
+
+std::optional<VendorAlgorithms> parse_vendor_algorithms(std::string_view text) {
+  text = trim(text);
+  for (VendorAlgorithms a : {VendorAlgorithms::measured, VendorAlgorithms::rules}) {
+    if (text == vendor_algorithms_name(a)) return a;
+  }
+  return std::nullopt;
+}
+
+void set_vendor_algorithms(VendorAlgorithms algorithms) {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  current().algorithms = algorithms;
+}
+
+VendorAlgorithms vendor_algorithms() {
+  if (deterministic()) return VendorAlgorithms::rules;
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  return current().algorithms;
+}
 
 // ---- the log ----------------------------------------------------------------------------------
 

@@ -134,6 +134,32 @@ MathPrecision math_precision();
 void set_vendor_tf32(bool enabled);
 bool vendor_tf32();
 
+// ---- deterministic mode -----------------------------------------------------------------------
+// Deterministic mode: auto keeps only implementations that give bit-identical results run to
+// run (engine/dispatch.h), and cuDNN picks its algorithms by rules (below). Read from
+// WEFT_DETERMINISTIC=1 on first use; the API overrides it.
+void set_deterministic(bool enabled);
+bool deterministic();
+
+// ---- how cuDNN's convolution algorithms are picked ---------------------------------------------
+//   measured  (the default) the first call of a pass for a shape times every algorithm cuDNN
+//             can run there at the precision's math type, on the call's own buffers
+//             (cudnnFind*Ex, one synchronisation), and the fastest is kept for the shape: what
+//             PyTorch's torch.backends.cudnn.benchmark = True does. The pick may use atomics
+//             (not bit-identical run to run) or a transform (FFT, Winograd: other rounding).
+//   rules     cuDNN's heuristic ranking (no timing, no synchronisation), keeping the first answer
+//             that is deterministic and not a transform, relaxed when none is (the comment at
+//             the top of kernels/cuda_vendor/conv.cu). Always in deterministic mode; the GPU op
+//             table uses it, since its tolerances are those of a direct sum.
+// From WEFT_CUDNN_ALGOS=measured|rules (read once with the other settings; another value is an
+// error); set_vendor_algorithms overrides it. Part of the autotune key.
+enum class VendorAlgorithms { measured, rules };
+
+const char* vendor_algorithms_name(VendorAlgorithms algorithms);
+std::optional<VendorAlgorithms> parse_vendor_algorithms(std::string_view text);
+void set_vendor_algorithms(VendorAlgorithms algorithms);
+VendorAlgorithms vendor_algorithms();  // rules whenever deterministic() is on
+
 // What a hand kernel's supports() predicate says about one call (kernels/hand_support.h).
 struct KernelSupport {
   bool supported = true;

@@ -53,7 +53,7 @@ class SelectionFixture {
  public:
   SelectionFixture()
       : kernels_("WEFT_KERNELS", nullptr), tf32_("WEFT_TF32", nullptr),
-        precision_("WEFT_PRECISION", nullptr),
+        precision_("WEFT_PRECISION", nullptr), algorithms_("WEFT_CUDNN_ALGOS", nullptr),
         cache_("WEFT_AUTOTUNE_CACHE", "off") {
     reset_kernel_choices();
     reset_kernel_log();
@@ -73,6 +73,7 @@ class SelectionFixture {
   ScopedEnv kernels_;
   ScopedEnv tf32_;
   ScopedEnv precision_;
+  ScopedEnv algorithms_;
   ScopedEnv cache_;
   KernelLogSink previous_sink_;
 };

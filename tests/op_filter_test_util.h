@@ -18,8 +18,8 @@ namespace weft::test {
 
 // The labels run_table() is called with.
 inline const std::vector<std::string>& backend_labels() {
-  static const std::vector<std::string> labels = {"cpu",         "emu",        "cuda-hand",
-                                                  "cuda-vendor", "cpu-vendor", "dispatch"};
+  static const std::vector<std::string> labels = {
+      "cpu", "emu", "cuda-hand", "cuda-vendor", "cuda-vendor-measured", "cpu-vendor", "dispatch"};
   return labels;
 }
 

@@ -387,6 +387,12 @@ TEST_CASE("autotune: the precision and deterministic mode are part of the key; d
   CHECK_THAT(dispatch.autotune_table()[2].key, Catch::Contains("f32 bf16"));
   weft::set_vendor_tf32(true);
 
+  weft::set_vendor_algorithms(weft::VendorAlgorithms::rules);  // cuDNN's own choice: a new key
+  dispatch.gemm(g, nullptr, nullptr, nullptr);
+  REQUIRE(dispatch.autotune_table().size() == 4);
+  CHECK_THAT(dispatch.autotune_table()[3].key, Catch::Contains("f32 tf32 cudnn-rules |"));
+  weft::set_vendor_algorithms(weft::VendorAlgorithms::measured);
+
   weft::set_deterministic(true);
   hand.calls.clear();
   vendor.calls.clear();
@@ -394,7 +400,7 @@ TEST_CASE("autotune: the precision and deterministic mode are part of the key; d
   weft::set_deterministic(false);
   CHECK(hand.calls == std::vector<std::string>{"gemm"});  // the only deterministic one
   CHECK(vendor.calls.empty());
-  CHECK(dispatch.autotune_table().size() == 3);
+  CHECK(dispatch.autotune_table().size() == 4);
 }
 
 TEST_CASE("autotune: a second dispatch on the same device reads the picks from the cache file") {

@@ -182,6 +182,38 @@ TEST_CASE("kernel selection: the math precision, WEFT_PRECISION and the older TF
   }
 }
 
+TEST_CASE("kernel selection: cuDNN's algorithms, WEFT_CUDNN_ALGOS and deterministic mode") {
+  using weft::VendorAlgorithms;
+  SelectionFixture fixture;
+  SECTION("measured by default; names round-trip; other names are not settings") {
+    CHECK(weft::vendor_algorithms() == VendorAlgorithms::measured);
+    for (VendorAlgorithms a : {VendorAlgorithms::measured, VendorAlgorithms::rules}) {
+      CHECK(weft::parse_vendor_algorithms(weft::vendor_algorithms_name(a)) == a);
+    }
+    CHECK_FALSE(weft::parse_vendor_algorithms("find").has_value());
+  }
+  SECTION("WEFT_CUDNN_ALGOS is read; the API wins over it") {
+    ScopedEnv algorithms("WEFT_CUDNN_ALGOS", "rules");
+    weft::reset_kernel_choices();
+    CHECK(weft::vendor_algorithms() == VendorAlgorithms::rules);
+    weft::set_vendor_algorithms(VendorAlgorithms::measured);
+    CHECK(weft::vendor_algorithms() == VendorAlgorithms::measured);
+  }
+  SECTION("deterministic mode means the rules, whatever the setting") {
+    weft::set_deterministic(true);
+    const VendorAlgorithms during = weft::vendor_algorithms();
+    weft::set_deterministic(false);
+    CHECK(during == VendorAlgorithms::rules);
+    CHECK(weft::vendor_algorithms() == VendorAlgorithms::measured);
+  }
+  SECTION("a bad WEFT_CUDNN_ALGOS is reported with the variable's name") {
+    ScopedEnv algorithms("WEFT_CUDNN_ALGOS", "fastest");
+    CHECK_THROWS_WITH(weft::reset_kernel_choices(),
+                      Catch::Contains("WEFT_CUDNN_ALGOS=\"fastest\"") &&
+                          Catch::Contains("measured or rules"));
+  }
+}
+
 TEST_CASE("kernel selection: the hand kernels' supports() predicates") {
   weft::ConvTranspose2dParams t;
   t.stride_h = t.stride_w = 2;

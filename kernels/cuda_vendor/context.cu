@@ -86,11 +86,12 @@ cublasHandle_t Context::cublas() {
   return cublas_;
 }
 
-ConvPlan& Context::conv_plan(const Conv2dParams& p, MathPrecision precision) {
-  const PlanCache<14, ConvPlan>::Key key = {
+ConvPlan& Context::conv_plan(const Conv2dParams& p, MathPrecision precision,
+                             VendorAlgorithms algorithms) {
+  const PlanCache<15, ConvPlan>::Key key = {
       p.batch,    p.in_channels, p.in_h,  p.in_w,  p.out_channels, p.kernel_h,   p.kernel_w,
       p.stride_h, p.stride_w,    p.pad_h, p.pad_w, p.dilation_h,   p.dilation_w,
-      static_cast<int>(precision)};
+      static_cast<int>(precision), static_cast<int>(algorithms)};
   return conv_plans_.get(key, [&](ConvPlan& plan) {
     const cudnnDataType_t type =
         precision == MathPrecision::bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT;

@@ -162,7 +162,10 @@ class Context {
   // The plan of a shape at a math precision, built on first use. The precision is part of the
   // key: fp32 sets CUDNN_FMA_MATH (no tensor cores), tf32 CUDNN_DEFAULT_MATH (TF32 tensor cores
   // permitted), bf16 BF16 tensors (x, w, y) with FP32 accumulation and CUDNN_TENSOR_OP_MATH.
-  ConvPlan& conv_plan(const Conv2dParams& p, MathPrecision precision);
+  // The algorithm setting (measured or rules) is part of the key too, since the plan keeps
+  // the algorithms chosen under it.
+  ConvPlan& conv_plan(const Conv2dParams& p, MathPrecision precision,
+                      VendorAlgorithms algorithms);
   BatchNormPlan& batch_norm_plan(const BatchNormParams& p);
   LinearPlan& linear_plan(int rows, int features);
 
@@ -180,7 +183,7 @@ class Context {
   // cuBLAS's workspace, given to the handle when it is made (cublasSetWorkspace): without one
   // cuBLAS allocates its own with cudaMalloc, which a CUDA graph capture refuses.
   void* cublas_workspace_ = nullptr;
-  PlanCache<14, ConvPlan> conv_plans_;
+  PlanCache<15, ConvPlan> conv_plans_;
   PlanCache<3, BatchNormPlan> batch_norm_plans_;
   PlanCache<2, LinearPlan> linear_plans_;
 };

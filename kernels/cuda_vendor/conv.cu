@@ -12,17 +12,27 @@
 // goes, the plan cache (context.h) is the one place that changes: a plan would hold the graph's
 // execution plans instead of descriptors and algorithm numbers.
 //
-// Algorithm. The first call of a pass for a shape asks cuDNN's heuristics
-// (cudnnGetConvolution*Algorithm_v7, which ranks algorithms without running them, so no
-// benchmarking, no extra memory and no host synchronisation) and keeps the first answer that
+// Algorithm. The first call of a pass for a shape chooses its algorithm, kept in the shape's plan,
+// as kernels/selection.h's vendor_algorithms() says:
+//   measured (the default; PyTorch's cudnn.benchmark = True) cuDNN's heuristic ranking
+//     (cudnnGetConvolution*Algorithm_v7) says how much workspace its runnable answers want; that
+//     much (at most 1 GiB) is borrowed, and cudnnFindConvolution*AlgorithmEx times every
+//     algorithm that fits on the call's own buffers (one synchronisation per new shape and pass;
+//     the result buffer is overwritten and then written by the real call). The fastest runnable
+//     answer whose math type the precision allows is kept, whatever its determinism or rounding.
+//     If the workspace cannot be had or the search fails, the rules below decide. Under a CUDA
+//     graph capture (no synchronisation allowed) the rules' answer is used for that call and
+//     not kept, so the first uncaptured call measures.
+//   rules (deterministic mode, WEFT_CUDNN_ALGOS=rules, the GPU op table) the ranking alone, no
+//     timing, no memory, no synchronisation, keeping the first answer that
 //   1. cuDNN can run (status CUDNN_STATUS_SUCCESS), with the math type the descriptor asked for,
 //   2. is deterministic (backward-data ALGO_0 and backward-filter ALGO_0/ALGO_3 use atomics, so
 //      two runs would differ in the last bits), and
 //   3. is not a transform algorithm (FFT, Winograd), whose rounding differs from a direct sum's
 //      by more than the op table's tolerances,
-// relaxing 3, then 2, if nothing qualifies. cudnnFind* would time every algorithm on the device
-// instead: faster choices, but non-deterministic between runs and a synchronisation per new
-// shape. Parity with the CPU reference was preferred; this is the place to change it.
+// relaxing 3, then 2, if nothing qualifies. Until 2026-12-04 the rules were the only way, while
+// the PyTorch side of the whole-model comparison runs with cudnn.benchmark on
+// (bench/pytorch/step_bench.py): weft's untimed picks against PyTorch's timed ones.
 //
 // Workspace for the chosen algorithm (cudnnGet*WorkspaceSize) is borrowed from the caching
 // allocator for the call.
@@ -44,8 +54,12 @@
 // alpha = 1, beta = 0 in every call: cuDNN then overwrites the output without reading it, which
 // is weft's write rule.
 #include <algorithm>
+#include <exception>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <cuda_runtime.h>
 
 #include "kernels/cuda_vendor/bf16.h"
 #include "kernels/cuda_vendor/fused_activation.h"
@@ -87,6 +101,12 @@ std::string shape_text(const Conv2dParams& p) {
          std::to_string(p.dilation_w);
 }
 
+// Without tensor-core math (fp32), answers that need it are not taken.
+bool math_allowed(cudnnMathType_t math, bool tensor_ops) {
+  return tensor_ops ||
+         (math != CUDNN_TENSOR_OP_MATH && math != CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION);
+}
+
 // The preferred algorithm among cuDNN's heuristic answers (best first), by the rules above.
 // Without tensor-core math (fp32), answers that need it are skipped.
 template <typename Perf>
@@ -95,11 +115,7 @@ auto choose_algorithm(const std::vector<Perf>& results, int returned, bool tenso
   for (int strictness = 2; strictness >= 0; --strictness) {
     for (int i = 0; i < returned; ++i) {
       const Perf& r = results[static_cast<size_t>(i)];
-      if (r.status != CUDNN_STATUS_SUCCESS) continue;
-      if (!tensor_ops && (r.mathType == CUDNN_TENSOR_OP_MATH ||
-                          r.mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION)) {
-        continue;
-      }
+      if (r.status != CUDNN_STATUS_SUCCESS || !math_allowed(r.mathType, tensor_ops)) continue;
       if (strictness >= 1 && r.determinism != CUDNN_DETERMINISTIC) continue;
       if (strictness >= 2 && is_transform(r.algo)) continue;
       return r.algo;
@@ -117,7 +133,7 @@ bool has_work(const Conv2dParams& p) {
 // The plan of `p` at `precision`; `p` must have every size >= 1 (cuDNN rejects empty tensors).
 ConvPlan& plan_for(Context& ctx, const Conv2dParams& p, MathPrecision precision) {
   WEFT_CHECK(has_work(p), "the cuDNN convolution needs every size >= 1, got ", shape_text(p));
-  return ctx.conv_plan(p, precision);
+  return ctx.conv_plan(p, precision, vendor_algorithms());
 }
 
 // The plan whose FP32 descriptors the bias calls use: the current precision's, or fp32's at bf16.
@@ -136,78 +152,173 @@ Conv2dParams as_conv_checked(const ConvTranspose2dParams& p) {
   return c;
 }
 
-const ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>& forward_algorithm(Context& ctx, ConvPlan& plan,
-                                                                    const Conv2dParams& p,
-                                                                    bool tensor_ops) {
-  if (!plan.forward) {
-    cudnnHandle_t handle = ctx.cudnn();
-    int capacity = 0;
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(handle, &capacity));
-    std::vector<cudnnConvolutionFwdAlgoPerf_t> results(static_cast<size_t>(std::max(capacity, 1)));
-    int returned = 0;
+// What differs between the three passes when an algorithm is chosen: cuDNN's calls for the
+// heuristic ranking, the timed search and the workspace size, and where the plan keeps the
+// choice. a and b are the pass's operands and out its result, in run_pass's order (forward x, w
+// -> y; backward-data dy, w -> dx; backward-filter x, dy -> dw).
+struct ForwardPass {
+  using Algorithm = cudnnConvolutionFwdAlgo_t;
+  using Perf = cudnnConvolutionFwdAlgoPerf_t;
+  static constexpr const char* kName = "forward";
+  static std::optional<ChosenAlgorithm<Algorithm>>& slot(ConvPlan& plan) { return plan.forward; }
+  static void max_count(cudnnHandle_t h, int* n) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithmMaxCount(h, n));
+  }
+  static void rank(cudnnHandle_t h, const ConvPlan& plan, int n, int* returned, Perf* out) {
     WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(
-        handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(),
-        static_cast<int>(results.size()), &returned, results.data()));
-    ChosenAlgorithm<cudnnConvolutionFwdAlgo_t> chosen{
-        choose_algorithm(results, returned, tensor_ops, "forward", p)};
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(
-        handle, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(), chosen.algorithm,
-        &chosen.workspace_bytes));
-    plan.forward = chosen;
+        h, plan.x.get(), plan.w.get(), plan.conv.get(), plan.y.get(), n, returned, out));
   }
-  return *plan.forward;
-}
+  static cudnnStatus_t time(cudnnHandle_t h, const ConvPlan& plan, const void* a, const void* b,
+                            void* out, int n, int* returned, Perf* results, void* workspace,
+                            size_t bytes) {
+    return cudnnFindConvolutionForwardAlgorithmEx(h, plan.x.get(), a, plan.w.get(), b,
+                                                  plan.conv.get(), plan.y.get(), out, n, returned,
+                                                  results, workspace, bytes);
+  }
+  static void workspace(cudnnHandle_t h, const ConvPlan& plan, Algorithm algo, size_t* bytes) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, plan.x.get(), plan.w.get(),
+                                                             plan.conv.get(), plan.y.get(), algo,
+                                                             bytes));
+  }
+};
 
-const ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>& backward_data_algorithm(Context& ctx,
-                                                                              ConvPlan& plan,
-                                                                              const Conv2dParams& p,
-                                                                              bool tensor_ops) {
-  if (!plan.backward_data) {
-    cudnnHandle_t handle = ctx.cudnn();
-    int capacity = 0;
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(handle, &capacity));
-    std::vector<cudnnConvolutionBwdDataAlgoPerf_t> results(
-        static_cast<size_t>(std::max(capacity, 1)));
-    int returned = 0;
+struct BackwardDataPass {
+  using Algorithm = cudnnConvolutionBwdDataAlgo_t;
+  using Perf = cudnnConvolutionBwdDataAlgoPerf_t;
+  static constexpr const char* kName = "backward-data";
+  static std::optional<ChosenAlgorithm<Algorithm>>& slot(ConvPlan& plan) {
+    return plan.backward_data;
+  }
+  static void max_count(cudnnHandle_t h, int* n) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithmMaxCount(h, n));
+  }
+  static void rank(cudnnHandle_t h, const ConvPlan& plan, int n, int* returned, Perf* out) {
     WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(
-        handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(),
-        static_cast<int>(results.size()), &returned, results.data()));
-    ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t> chosen{
-        choose_algorithm(results, returned, tensor_ops, "backward-data", p)};
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-        handle, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), chosen.algorithm,
-        &chosen.workspace_bytes));
-    plan.backward_data = chosen;
+        h, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), n, returned, out));
   }
-  return *plan.backward_data;
+  static cudnnStatus_t time(cudnnHandle_t h, const ConvPlan& plan, const void* a, const void* b,
+                            void* out, int n, int* returned, Perf* results, void* workspace,
+                            size_t bytes) {
+    return cudnnFindConvolutionBackwardDataAlgorithmEx(h, plan.w.get(), b, plan.y.get(), a,
+                                                       plan.conv.get(), plan.x.get(), out, n,
+                                                       returned, results, workspace, bytes);
+  }
+  static void workspace(cudnnHandle_t h, const ConvPlan& plan, Algorithm algo, size_t* bytes) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+        h, plan.w.get(), plan.y.get(), plan.conv.get(), plan.x.get(), algo, bytes));
+  }
+};
+
+struct BackwardFilterPass {
+  using Algorithm = cudnnConvolutionBwdFilterAlgo_t;
+  using Perf = cudnnConvolutionBwdFilterAlgoPerf_t;
+  static constexpr const char* kName = "backward-filter";
+  static std::optional<ChosenAlgorithm<Algorithm>>& slot(ConvPlan& plan) {
+    return plan.backward_filter;
+  }
+  static void max_count(cudnnHandle_t h, int* n) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(h, n));
+  }
+  static void rank(cudnnHandle_t h, const ConvPlan& plan, int n, int* returned, Perf* out) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+        h, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(), n, returned, out));
+  }
+  static cudnnStatus_t time(cudnnHandle_t h, const ConvPlan& plan, const void* a, const void* b,
+                            void* out, int n, int* returned, Perf* results, void* workspace,
+                            size_t bytes) {
+    return cudnnFindConvolutionBackwardFilterAlgorithmEx(h, plan.x.get(), a, plan.y.get(), b,
+                                                         plan.conv.get(), plan.w.get(), out, n,
+                                                         returned, results, workspace, bytes);
+  }
+  static void workspace(cudnnHandle_t h, const ConvPlan& plan, Algorithm algo, size_t* bytes) {
+    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+        h, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(), algo, bytes));
+  }
+};
+
+// Whether a stream is being captured into a CUDA graph (cudnnFind* synchronises, which a
+// capture forbids).
+bool capturing(cudaStream_t stream) {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  return cudaStreamIsCapturing(stream, &status) == cudaSuccess &&
+         status != cudaStreamCaptureStatusNone;
 }
 
-const ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>& backward_filter_algorithm(
-    Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops) {
-  if (!plan.backward_filter) {
-    cudnnHandle_t handle = ctx.cudnn();
-    int capacity = 0;
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithmMaxCount(handle, &capacity));
-    std::vector<cudnnConvolutionBwdFilterAlgoPerf_t> results(
-        static_cast<size_t>(std::max(capacity, 1)));
-    int returned = 0;
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-        handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(),
-        static_cast<int>(results.size()), &returned, results.data()));
-    ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t> chosen{
-        choose_algorithm(results, returned, tensor_ops, "backward-filter", p)};
-    WEFT_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-        handle, plan.x.get(), plan.y.get(), plan.conv.get(), plan.w.get(), chosen.algorithm,
-        &chosen.workspace_bytes));
-    plan.backward_filter = chosen;
+// The measured choice: the largest workspace any runnable answer of the ranking asks for (at
+// most kMeasureWorkspaceBytes) is borrowed, cuDNN times every algorithm that fits on the call's
+// own buffers (out is overwritten; the real call follows), and the fastest runnable answer with
+// an allowed math type is kept. Empty when the workspace cannot be had or the search fails: the
+// caller then falls back to the rules.
+constexpr size_t kMeasureWorkspaceBytes = size_t{1} << 30;
+
+template <class Pass, class Perf = typename Pass::Perf>
+std::optional<ChosenAlgorithm<typename Pass::Algorithm>> measured_algorithm(
+    Context& ctx, const ConvPlan& plan, bool tensor_ops, const std::vector<Perf>& ranked,
+    int returned, const void* a, const void* b, void* out) {
+  size_t wanted = 0;
+  for (int i = 0; i < returned; ++i) {
+    const Perf& r = ranked[static_cast<size_t>(i)];
+    if (r.status == CUDNN_STATUS_SUCCESS && math_allowed(r.mathType, tensor_ops)) {
+      wanted = std::max(wanted, std::min(r.memory, kMeasureWorkspaceBytes));
+    }
   }
-  return *plan.backward_filter;
+  std::optional<DeviceBuffer> workspace;
+  try {
+    workspace.emplace(ctx.device(), wanted);
+  } catch (const std::exception&) {
+    return std::nullopt;  // no memory for the search: the rules need none
+  }
+  std::vector<Perf> timed(ranked.size());
+  int found = 0;
+  if (Pass::time(ctx.cudnn(), plan, a, b, out, static_cast<int>(timed.size()), &found,
+                 timed.data(), workspace->get(), workspace->bytes()) != CUDNN_STATUS_SUCCESS) {
+    return std::nullopt;
+  }
+  for (int i = 0; i < found; ++i) {  // fastest first
+    const Perf& r = timed[static_cast<size_t>(i)];
+    if (r.status == CUDNN_STATUS_SUCCESS && math_allowed(r.mathType, tensor_ops) &&
+        r.memory <= workspace->bytes()) {
+      return ChosenAlgorithm<typename Pass::Algorithm>{r.algo, r.memory};
+    }
+  }
+  return std::nullopt;
+}
+
+// The algorithm of `Pass` for the plan's shape: kept in the plan after the first call; measured
+// or by rules as vendor_algorithms() says (the plan is keyed by that setting too). Under a CUDA
+// graph capture a measured plan's first call takes the rules' answer without keeping it.
+template <class Pass>
+ChosenAlgorithm<typename Pass::Algorithm> algorithm_for(Context& ctx, ConvPlan& plan,
+                                                        const Conv2dParams& p, bool tensor_ops,
+                                                        const void* a, const void* b, void* out) {
+  auto& slot = Pass::slot(plan);
+  if (slot) return *slot;
+  cudnnHandle_t handle = ctx.cudnn();
+  int capacity = 0;
+  Pass::max_count(handle, &capacity);
+  std::vector<typename Pass::Perf> ranked(static_cast<size_t>(std::max(capacity, 1)));
+  int returned = 0;
+  Pass::rank(handle, plan, static_cast<int>(ranked.size()), &returned, ranked.data());
+  const bool measure = vendor_algorithms() == VendorAlgorithms::measured;
+  const bool keep = !measure || !capturing(ctx.stream());
+  if (measure && keep) {
+    if (auto chosen = measured_algorithm<Pass>(ctx, plan, tensor_ops, ranked, returned, a, b,
+                                                out)) {
+      slot = *chosen;
+      return *slot;
+    }
+  }
+  ChosenAlgorithm<typename Pass::Algorithm> chosen{
+      choose_algorithm(ranked, returned, tensor_ops, Pass::kName, p)};
+  Pass::workspace(handle, plan, chosen.algorithm, &chosen.workspace_bytes);
+  if (keep) slot = chosen;
+  return chosen;
 }
 
 // y = conv(x, w) for the plan's shape.
 void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
                  const void* x, const void* w, void* y) {
-  const auto& chosen = forward_algorithm(ctx, plan, p, tensor_ops);
+  const auto chosen = algorithm_for<ForwardPass>(ctx, plan, p, tensor_ops, x, w, y);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionForward(ctx.cudnn(), &kOne, plan.x.get(), x, plan.w.get(), w,
                                            plan.conv.get(), chosen.algorithm, workspace.get(),
@@ -217,7 +328,7 @@ void run_forward(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tenso
 // dx = conv^T(dy, w): the gradient with respect to the input.
 void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
                        const void* dy, const void* w, void* dx) {
-  const auto& chosen = backward_data_algorithm(ctx, plan, p, tensor_ops);
+  const auto chosen = algorithm_for<BackwardDataPass>(ctx, plan, p, tensor_ops, dy, w, dx);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionBackwardData(
       ctx.cudnn(), &kOne, plan.w.get(), w, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
@@ -227,7 +338,7 @@ void run_backward_data(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool
 // dw = the gradient with respect to the filter, from the input x and the output gradient dy.
 void run_backward_filter(Context& ctx, ConvPlan& plan, const Conv2dParams& p, bool tensor_ops,
                          const void* x, const void* dy, void* dw) {
-  const auto& chosen = backward_filter_algorithm(ctx, plan, p, tensor_ops);
+  const auto chosen = algorithm_for<BackwardFilterPass>(ctx, plan, p, tensor_ops, x, dy, dw);
   DeviceBuffer workspace(ctx.device(), chosen.workspace_bytes);
   WEFT_CUDNN_CALL(cudnnConvolutionBackwardFilter(
       ctx.cudnn(), &kOne, plan.x.get(), x, plan.y.get(), dy, plan.conv.get(), chosen.algorithm,
