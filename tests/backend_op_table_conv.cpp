@@ -134,6 +134,13 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
   add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
   add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
+  // Full-window convolutions, run by the hand backend as GEMMs (kernels/cuda/conv_full_window.cu):
+  // with a bias; a non-square window with stride 2 (one output position whatever the stride); a
+  // reduction of 64 x 4 x 4 = 1024 taps over 3 images, which the GEMM splits over blocks.
+  add_conv(list, " (full window)", conv_params(3, 5, 3, 5, 4, 3, 5, 1, 1, 0, 0), true);
+  add_conv(list, " (full window, stride 2)", conv_params(2, 2, 4, 3, 6, 4, 3, 2, 2, 0, 0), true);
+  add_conv(list, " (full window, split reduction)", conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0),
+           true);
   // Forwards large enough for the larger block tiles (tiled_product_large.h, choose_tile):
   // 136 channels x 8712 positions take the 128 x 128 tile, 40 x 16900 the 64 x 128 one; no edge
   // is a multiple of 128 or 8.
@@ -184,6 +191,10 @@ void add_conv_cases(std::vector<OpCase>& all) {
              precision);
     add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false,
              precision);
+    add_conv(list, " (full window)", conv_params(3, 5, 3, 5, 4, 3, 5, 1, 1, 0, 0), true,
+             precision);
+    add_conv(list, " (full window, split reduction)",
+             conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0), true, precision);
     // The narrow kernels with rounded operands (at most 8 output channels).
     add_conv(list, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true,
              precision);
@@ -260,6 +271,10 @@ void add_conv_transpose_cases(std::vector<OpCase>& all) {
   // Exact: the unconditional DCGAN-64 generator's first layer (latent 100 -> 512 at 4x4).
   add_conv_transpose(list, " (dcgan-64, exact)", conv_transpose_params(1, 100, 1, 1, 512, 4, 1, 0),
                      false);
+  // A 1x1 input is a full-window convolution seen from its transposed side (the hand backend's
+  // GEMMs, kernels/cuda/conv_full_window.cu): with a bias over the output channels, at fp32
+  // here and at tf32/bf16 below.
+  add_conv_transpose(list, " (full window)", conv_transpose_params(3, 7, 1, 1, 5, 3, 1, 0), true);
   // The last layer to image channels, with the reduction of backward-filter split over blocks.
   add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
                      false);
@@ -278,6 +293,8 @@ void add_conv_transpose_cases(std::vector<OpCase>& all) {
                        false, precision);
     add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
                        false, precision);
+    add_conv_transpose(list, " (full window)", conv_transpose_params(3, 7, 1, 1, 5, 3, 1, 0), true,
+                       precision);
   }
 }
 

@@ -89,7 +89,8 @@ TEST_CASE("conv lab: every version matches the reference, versions 2-4 bit for b
     const double abs_tol = 1e-6 + 4.0 * 5.9604644775390625e-8 * static_cast<double>(terms);
 
     std::vector<float> dispatched = nan_floats(y_count);
-    weft::cuda::conv2d_forward(p, x.data(), w.data(), bias_or_null, dispatched.data(), nullptr);
+    weft::cuda::conv2d_forward(p, x.data(), w.data(), bias_or_null, dispatched.data(), nullptr,
+                               nullptr);
     check_close("conv2d_forward", dispatched, want, abs_tol, 1e-5);
     // Versions 2-4 share the tiled kernel's summation order. For a shape the narrow forward
     // takes (conv_forward_narrow.cu, another order) the dispatch is not that kernel, so those

@@ -118,6 +118,7 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_filter_narrow.h"
+#include "kernels/cuda/conv_full_window.h"
 #include "kernels/cuda/conv_forward_narrow.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
@@ -439,9 +440,13 @@ void channel_sums(int batch, int channels, int plane, const float* t, float* sum
 
 // conv2d_backward_data with an optional bias per input channel added in the epilogue.
 void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float* w,
-                             const float* bias, float* dx, cudaStream_t stream) {
+                             const float* bias, float* dx, float* workspace, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.in_channels <= 0 || g.in_plane() <= 0) return;
+  if (full_window(p)) {
+    full_window_backward_data(p, dy, w, bias, dx, workspace, stream);
+    return;
+  }
   // An empty output (or no output channels) needs no special case: every gathered term is 0
   // (or the reduction is empty), so dx becomes 0, or the bias alone, as in the reference.
   if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
@@ -529,10 +534,18 @@ void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const floa
   }
 }
 
+int64_t conv2d_product_workspace_floats(const Conv2dParams& p) {
+  return full_window(p) ? full_window_workspace_floats(p) : 0;
+}
+
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
-                    float* y, cudaStream_t stream) {
+                    float* y, float* workspace, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
+  if (full_window(p)) {
+    full_window_forward(p, x, w, bias, y, workspace, stream);
+    return;
+  }
   const MathPrecision precision = math_precision();
   if (narrow_forward_applies(p) && narrow_at(precision, p)) {
     conv2d_forward_narrow(p, x, w, bias, y, stream, rounding_of(precision));
@@ -547,8 +560,8 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
 }
 
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
-                          cudaStream_t stream) {
-  backward_data_with_bias(p, dy, w, nullptr, dx, stream);
+                          float* workspace, cudaStream_t stream) {
+  backward_data_with_bias(p, dy, w, nullptr, dx, workspace, stream);
 }
 
 namespace {
@@ -559,6 +572,7 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
     return 0;
   }
+  if (full_window(p)) return full_window_workspace_floats(p);
   const MathPrecision precision = math_precision();
   if (narrow_filter_applies(p) && narrow_at(precision, p)) {
     return narrow_filter_workspace_floats(p);
@@ -597,6 +611,10 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
     return;
   }
+  if (full_window(p)) {
+    full_window_backward_filter(p, x, dy, dw, workspace, stream);
+    return;
+  }
   const MathPrecision precision = math_precision();
   if (narrow_filter_applies(p) && narrow_at(precision, p)) {
     conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
@@ -623,15 +641,15 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
 }
 
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
-                              const float* bias, float* y, cudaStream_t stream) {
+                              const float* bias, float* y, float* workspace, cudaStream_t stream) {
   // y = A^T x for the convolution A = as_conv(): its backward-data, whose input-channel bias is
   // our output-channel bias.
-  backward_data_with_bias(checked_as_conv(p), x, w, bias, y, stream);
+  backward_data_with_bias(checked_as_conv(p), x, w, bias, y, workspace, stream);
 }
 
 void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,
-                                    float* dx, cudaStream_t stream) {
-  conv2d_forward(checked_as_conv(p), dy, w, nullptr, dx, stream);
+                                    float* dx, float* workspace, cudaStream_t stream) {
+  conv2d_forward(checked_as_conv(p), dy, w, nullptr, dx, workspace, stream);
 }
 
 // Layout: the bias sums' partials (doubles, over our output channels) first, then the

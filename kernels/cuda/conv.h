@@ -8,7 +8,9 @@
 // filter's, and the bias gradient's per channel) into slices computed by different blocks, and
 // needs conv2d_backward_filter_workspace_floats(p) floats of device memory for the slices'
 // partial results, which second kernels add in a fixed order (deterministic, no atomics). The
-// caller owns the workspace; it may be null when the size is 0.
+// forward and backward-data need one only for a full-window convolution (conv_full_window.h),
+// which they run as a GEMM that may split its reduction the same way. The caller owns the
+// workspace; it may be null when the size is 0.
 //
 // Write rule: every function overwrites its outputs.
 #pragma once
@@ -21,13 +23,16 @@
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
+// Floats of workspace conv2d_forward and conv2d_backward_data need for `p` (0 for most).
+int64_t conv2d_product_workspace_floats(const Conv2dParams& p);
+
 // y[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C, KH, KW]) + bias[O] (bias may be null).
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
-                    float* y, cudaStream_t stream);
+                    float* y, float* workspace, cudaStream_t stream);
 
 // dx[N, C, H, W] from dy[N, O, OH, OW].
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
-                          cudaStream_t stream);
+                          float* workspace, cudaStream_t stream);
 
 // Floats of workspace conv2d_backward_filter needs for `p` (0 when it needs none).
 int64_t conv2d_backward_filter_workspace_floats(const Conv2dParams& p);
@@ -40,10 +45,11 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
 // forward = its backward-data (+ bias in the same kernel's epilogue), backward-data = its
 // forward, backward-filter = its backward-filter with input and output-gradient exchanged.
 // Requires output padding < stride (as PyTorch does), so that as_conv() maps back exactly.
+// Forward and backward-data take conv2d_product_workspace_floats(p.as_conv()) floats.
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
-                              const float* bias, float* y, cudaStream_t stream);
+                              const float* bias, float* y, float* workspace, cudaStream_t stream);
 void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,
-                                    float* dx, cudaStream_t stream);
+                                    float* dx, float* workspace, cudaStream_t stream);
 int64_t conv_transpose2d_backward_filter_workspace_floats(const ConvTranspose2dParams& p);
 void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
                                       const float* dy, float* dw, float* dbias, float* workspace,
