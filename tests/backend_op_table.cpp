@@ -730,26 +730,48 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
     float shift;     // added to x: a mean large next to the spread tests the variance algorithm
     bool gradients;  // whether dgamma and dbeta are requested
     weft::FusedActivation activation = {};
+    int offset = 0;       // the per-element buffers (x, y, dy, dx) this many floats into theirs
+    bool only_y = false;  // only y moved (the forward's output, the backward's activation input)
   };
   // BatchNorm2d and 1d; batch 1; one value per channel (no spread: unbiased falls back to 0);
-  // a channel reduction split over several blocks (M = 2 * 48 * 48 > 4096); the apparel CNN's
-  // Keras eps/momentum on BatchNorm1d(1024) (scaled to 300); a mean of 100 with spread 1;
-  // backward without dgamma/dbeta. Spatial sizes that are multiples of 4 (100, 48 * 48, 16) take
-  // the hand CUDA kernels' float4 passes, the others their one-element passes.
-  for (const Setting& s : {Setting{"", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true},
-                           Setting{" batch 1", 1, 6, 33, 1e-5f, 0.1f, 0.0f, true},
-                           Setting{" one value", 1, 3, 1, 1e-5f, 0.1f, 0.0f, true},
-                           Setting{" split", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true},
-                           Setting{" bn1d keras", 16, 300, 1, 1e-3f, 0.01f, 0.0f, true},
-                           Setting{" mean 100", 4, 2, 100, 1e-5f, 0.1f, 100.0f, true},
-                           Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false},
-                           Setting{" +relu", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true, kRelu},
-                           Setting{" split +leaky_relu(0.2)", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f,
-                                   true, kLeaky},
-                           Setting{" +relu no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false,
-                                   kRelu},
-                           Setting{" quads +relu no dgamma/dbeta", 3, 5, 16, 1e-5f, 0.1f, 0.0f,
-                                   false, kRelu}}) {
+  // M = 2 * 48 * 48 ("split": the hand kernels split it over blocks until the resident path took
+  // channels of up to 8192 values); the apparel CNN's Keras eps/momentum on BatchNorm1d(1024)
+  // (scaled to 300); a mean of 100 with spread 1; backward without dgamma/dbeta. Spatial sizes
+  // that are multiples of 4 (100, 48 * 48, 16) take the hand CUDA kernels' float4 passes, the
+  // others their one-element passes.
+  // The hand kernels' paths (batchnorm.cu): a channel of M = N * S <= 8192 values is register
+  // resident (one launch; V = 8 values per thread up to M = 2048, 32 above), larger ones split
+  // over blocks, by quads where S % 4 == 0 and the arrays are 16-byte aligned. The settings after
+  // "quads +relu" sit on those boundaries: M = 2048 / 2049 (V = 8 / 32), 8192 / 8193 and 8196
+  // (resident / split, scalar and quads); several split blocks by quads (M = 2 * 96 * 96, whose
+  // threads end on a pair of quads or on a single one) and by values (S = 4801), with a mean of
+  // 100, fused activations and pointers one float in (the scalar moments and sums, and the
+  // per-element passes' one-element kernels), or y alone one float in.
+  for (const Setting& s :
+       {Setting{"", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" batch 1", 1, 6, 33, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" one value", 1, 3, 1, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" split", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" bn1d keras", 16, 300, 1, 1e-3f, 0.01f, 0.0f, true},
+        Setting{" mean 100", 4, 2, 100, 1e-5f, 0.1f, 100.0f, true},
+        Setting{" no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false},
+        Setting{" +relu", 3, 5, 7, 1e-5f, 0.1f, 0.0f, true, kRelu},
+        Setting{" split +leaky_relu(0.2)", 2, 3, 48 * 48, 1e-5f, 0.1f, 0.0f, true, kLeaky},
+        Setting{" +relu no dgamma/dbeta", 2, 4, 9, 1e-5f, 0.1f, 0.0f, false, kRelu},
+        Setting{" quads +relu no dgamma/dbeta", 3, 5, 16, 1e-5f, 0.1f, 0.0f, false, kRelu},
+        Setting{" resident V=8 edge", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" resident V=32 +leaky_relu(0.2)", 1, 3, 2049, 1e-5f, 0.1f, 0.0f, true, kLeaky},
+        Setting{" resident edge mean 100", 2, 2, 4096, 1e-5f, 0.1f, 100.0f, true},
+        Setting{" split edge", 3, 2, 2731, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" split quads edge +relu", 1, 2, 8196, 1e-5f, 0.1f, 0.0f, true, kRelu},
+        Setting{" split quads", 2, 3, 96 * 96, 1e-5f, 0.1f, 0.0f, true},
+        Setting{" split quads mean 100 +leaky_relu(0.2)", 2, 2, 96 * 96, 1e-5f, 0.1f, 100.0f, true,
+                kLeaky},
+        Setting{" split values mean 100", 2, 2, 4801, 1e-5f, 0.1f, 100.0f, true},
+        Setting{" split quads +relu", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, true, kRelu, 1},
+        Setting{" split quads +relu y", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, true, kRelu, 1, true},
+        Setting{" split quads no dgamma/dbeta", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, false, {}, 4},
+        Setting{" resident +relu", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true, kRelu, 3}}) {
     weft::BatchNormParams bn;
     bn.batch = s.batch;
     bn.channels = s.channels;
@@ -761,6 +783,18 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
                                     // -Wstringop-overflow false positive at -O3)
     shape_text << " " << s.batch << "x" << s.channels << "x" << s.spatial << s.label;
     const std::string shape = shape_text.str();
+    // The buffers of a call that s.offset moves: its per-element ones (names), or only y.
+    const auto offset_names = [&](std::vector<std::string> names) {
+      if (s.only_y) return std::vector<std::string>{"y"};
+      if (s.activation.active() && names.front() == "dy") names.push_back("y");
+      return names;
+    };
+    const auto place = [&](OpCall call, const std::vector<std::string>& names) {
+      return s.offset == 0 ? call : shifted(std::move(call), offset_names(names), s.offset);
+    };
+    const auto moved = [&](const std::vector<std::string>& names) {
+      return s.offset == 0 ? std::string() : shift_label(offset_names(names), s.offset);
+    };
     // x of mean `shift`, and the saved or running means a backward gets near it.
     const Content x = Content::uniform(s.shift - 1.0f, s.shift + 1.0f);
     const Content mean = Content::uniform(s.shift - 0.1f, s.shift + 0.1f);
@@ -771,8 +805,10 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
     // spread of 1 costs no accuracy (observed 2.4e-7 on y; 6e-6 without the shift).
     OpCall train = cases::batch_norm_forward_train(bn);
     train.buffer("x").content = x;
-    list.add("batch_norm_forward_train" + shape, std::move(train), 1e-5, 1e-4);
-    list.add("batch_norm_forward_eval" + shape, cases::batch_norm_forward_eval(bn), 1e-5, 1e-4);
+    list.add("batch_norm_forward_train" + shape + moved({"x", "y"}),
+             place(std::move(train), {"x", "y"}), 1e-5, 1e-4);
+    list.add("batch_norm_forward_eval" + shape + moved({"x", "y"}),
+             place(cases::batch_norm_forward_eval(bn), {"x", "y"}), 1e-5, 1e-4);
     // Backward: the two sums per channel are float per thread (about 16 terms), float across the
     // block, double across blocks; dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy xhat))
     // in float. Sums of M terms of order 1 get 1e-5 + 1e-4 relative plus u per term.
@@ -780,11 +816,13 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
     OpCall backward = cases::batch_norm_backward(bn, s.gradients);
     backward.buffer("x").content = x;
     backward.buffer("save_mean").content = mean;
-    list.add("batch_norm_backward" + shape, std::move(backward), sum_abs, 1e-4);
+    list.add("batch_norm_backward" + shape + moved({"dy", "x", "dx"}),
+             place(std::move(backward), {"dy", "x", "dx"}), sum_abs, 1e-4);
     OpCall backward_eval = cases::batch_norm_backward_eval(bn, s.gradients);
     backward_eval.buffer("x").content = x;
     backward_eval.buffer("running_mean").content = mean;
-    list.add("batch_norm_backward_eval" + shape, std::move(backward_eval), sum_abs, 1e-4);
+    list.add("batch_norm_backward_eval" + shape + moved({"dy", "x", "dx"}),
+             place(std::move(backward_eval), {"dy", "x", "dx"}), sum_abs, 1e-4);
   }
 }
 

@@ -1,28 +1,42 @@
 // Hand-written CUDA kernels for batch normalisation (declared in batchnorm.h).
 //
 // x is viewed as [N, C, S] (S = spatial size); channel c owns the M = N * S values
-// x[n, c, s], numbered j = n * S + s. Everything per channel is a reduction over those M values,
-// and M can be large (128 images of 112 x 112: 1.6 million) while C is small (64), so one block
-// per channel would leave most of the GPU idle. Each channel is therefore cut into `splits`
-// slices of consecutive j, one block each, and the blocks' partial results are combined by a
-// second, tiny kernel:
+// x[n, c, s], numbered j = n * S + s. Everything per channel is a reduction over those M values.
+// Two paths:
+//
+// Resident (M <= 8192 and no p.sync; resident_forward_kernel, resident_backward_kernel, described
+// at their definitions): one block per channel holds the channel's values in registers (8 or 32
+// per thread), reduces them in double through shared memory, and writes y (or dx, dgamma, dbeta)
+// in the same launch: one launch for the training forward, one for the backward, where the split
+// path takes three. Meant for the small, launch-latency-bound layers (7 x 7 or 4 x 4 maps).
+//
+// Split (larger M, or p.sync): M can be large (128 images of 112 x 112: 1.6 million) while C is
+// small (64), so one block per channel would leave most of the GPU idle. Each channel is
+// therefore cut into `splits` slices of consecutive j, one block each, and the blocks' partial
+// results are combined by a second, tiny kernel:
 //
 //   grid (C, splits) of `threads` threads (a multiple of 32, at most 256); block (c, s) takes
 //   the slice j in [s * slice, (s + 1) * slice) of channel c, and its thread t the values
 //   j = s * slice + t, + threads, ... (consecutive threads on consecutive s inside an image:
-//   coalesced). The plan (plan_reduction) gives each thread about 16 values.
+//   coalesced). The plan (plan_reduction) gives each thread about 16 values. When S % 4 == 0
+//   and the arrays the reduction reads are 16-byte aligned, the slices are of quads (four
+//   consecutive values of one image: S % 4 == 0 keeps a quad inside a channel) instead: thread t
+//   takes quads (float4 loads, one address per quad, two quads in flight), about 4 of them.
 //
-// Training forward (three kernels):
+// Training forward, split (three kernels):
 //   channel_moments_kernel   each thread keeps Welford's running (count, mean, M2) of its
 //       values in float: no sum of squares, so no cancellation when the mean is large next to
 //       the spread. The values are shifted first by K = the channel's first value (the same K
 //       in every block of the channel): float then keeps its 24 bits relative to the spread of
 //       the data rather than to its mean (a float mean near 100 could not move by less than
-//       8e-6). The threads of a warp merge their moments with Chan's pairwise formula through
-//       shuffles (lane 0 ends with the warp's moments); shared memory holds one (count, mean,
-//       M2) per warp; warp 0 merges those; thread 0 writes the block's moments to the
-//       workspace. Per-thread chains are short (about 16 values) and the tree merge adds no
-//       long chains, so float suffices.
+//       8e-6). By quads (channel_moments_quads_kernel) a thread computes the moments of two
+//       quads' eight shifted values directly in registers (mean, then the squared deviations
+//       from it) and merges them into its own with Chan's formula: one division per eight values
+//       where Welford pays one per value. The threads of a warp merge their moments with
+//       Chan's pairwise formula through shuffles (lane 0 ends with the warp's moments); shared
+//       memory holds one (count, mean, M2) per warp; warp 0 merges those; thread 0 writes the
+//       block's moments to the workspace. Per-thread chains are short (about 16 values) and the
+//       tree merge adds no long chains, so float suffices.
 //   finish_moments_kernel    one thread per channel merges the channel's `splits` partial
 //       moments in order, in double, and adds K back to the mean; mean, biased variance M2 / M
 //       (normalises), invstd = 1 / sqrt(var + eps) go to save_mean / save_invstd, and the low part
@@ -32,11 +46,12 @@
 //   the normalisation pass   y = (x - mean[c]) * (gamma[c] * invstd[c]) + beta[c], the
 //       subtraction compensated with the low part (NormalizeOp, run by channel_pass below).
 //
-// Backward (three kernels), with xhat = (x - mean) * invstd:
+// Backward, split (three kernels), with xhat = (x - mean) * invstd:
 //   gradient_sums_kernel     the same grid; each thread adds dy and dy * xhat over its values in
 //       float, block_sum (shared memory: 32 per-warp slots) combines each of the two sums, and
 //       thread 0 writes the block's pair to the workspace. Both reductions share one read of
-//       dy and x.
+//       dy and x. By quads (gradient_sums_quads_kernel: dy, x and, with an activation, y
+//       aligned) the same sums over float4 loads, one address per quad.
 //   finish_gradient_sums_kernel  one thread per channel adds the `splits` pairs in order in
 //       double: dbeta = sum(dy), dgamma = sum(dy * xhat), and the two means the dx formula
 //       needs, kept in the workspace.
@@ -73,6 +88,7 @@
 #include "kernels/cuda/batchnorm.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
@@ -84,19 +100,21 @@ namespace {
 // ---- how a channel's reduction is split ---------------------------------------------------------
 
 constexpr int kValuesPerThread = 16;
+constexpr int kQuadsPerThread = 4;  // the same 16 values, read as quads
 constexpr int kMaxSplits = 256;
 
 struct ReductionPlan {
   unsigned threads;  // per block, a multiple of 32
   int splits;        // blocks per channel
-  int slice;         // values per block
+  int slice;         // items (values or quads) per block
 };
 
-ReductionPlan plan_reduction(const BatchNormParams& p) {
-  const int64_t m = std::max<int64_t>(int64_t{p.batch} * p.spatial, 0);
+// Splits `items` per channel into blocks of up to kBlockThreads threads, `per_thread` items each.
+ReductionPlan plan_items(int64_t items, int per_thread) {
+  const int64_t m = std::max<int64_t>(items, 0);
   const int64_t rounded = (m + kWarpSize - 1) / kWarpSize * kWarpSize;
   const int64_t threads = std::clamp<int64_t>(rounded, kWarpSize, kBlockThreads);
-  const int64_t per_block = threads * kValuesPerThread;
+  const int64_t per_block = threads * per_thread;
   int64_t splits = std::clamp<int64_t>((m + per_block - 1) / per_block, 1, kMaxSplits);
   const int64_t slice = (m + splits - 1) / splits;
   if (slice > 0) splits = (m + slice - 1) / slice;  // no empty block
@@ -104,8 +122,18 @@ ReductionPlan plan_reduction(const BatchNormParams& p) {
                        static_cast<int>(slice)};
 }
 
+// The plan over the M = N * S values of a channel, or over its M / 4 quads (quads: S % 4 == 0).
+// Both give a block of 256 threads 4096 values, so from M = 1024 on they have the same splits,
+// and below it the quad plan has one block (batch_norm_workspace_floats takes the larger).
+ReductionPlan plan_reduction(const BatchNormParams& p, bool quads) {
+  const int64_t m = int64_t{std::max(p.batch, 0)} * std::max(p.spatial, 0);
+  return quads ? plan_items(m / 4, kQuadsPerThread) : plan_items(m, kValuesPerThread);
+}
+
 // Where the values of block (c, s) are: element j of channel c is x[(j / S * C + c) * S + j % S].
 // The division j / S goes through FastDivmod (j < M < 2^31): one multiply-high, not a division.
+// For quads (channel_slice(p, true)) spatial is S / 4 and count M / 4: the same formula then
+// gives quad j's index in x viewed as float4, for load4.
 struct ChannelSlice {
   int channels, spatial, count;  // count: M, the values of one channel
   FastDivmod by_spatial;
@@ -150,9 +178,42 @@ __device__ __forceinline__ Moments warp_merge(Moments m) {
   return m;
 }
 
+// The moments of `count` values held in registers: their mean, and the sum of squared deviations
+// from it computed directly (exact but for float rounding; 1 / count is exact for 4 and 8).
+template <int kCount>
+__device__ __forceinline__ Moments group_moments(const float (&v)[kCount]) {
+  float sum = 0.0f;
+  WEFT_UNROLL
+  for (int i = 0; i < kCount; ++i) sum += v[i];
+  const float mean = sum * (1.0f / kCount);
+  float m2 = 0.0f;
+  WEFT_UNROLL
+  for (int i = 0; i < kCount; ++i) m2 += (v[i] - mean) * (v[i] - mean);
+  return Moments{static_cast<float>(kCount), mean, m2};
+}
+
+// The end of both moments kernels: the block's moments merged (warp_merge in every warp, the
+// per-warp moments through shared memory, then warp 0) and written by thread 0 to the partials.
+__device__ __forceinline__ void write_block_moments(Moments m, float* partials) {
+  __shared__ Moments warp_moments[kWarpSize];
+  const unsigned lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
+  m = warp_merge(m);
+  if (lane == 0) warp_moments[warp] = m;
+  __syncthreads();
+  if (warp == 0) {
+    m = lane < blockDim.x / kWarpSize ? warp_moments[lane] : Moments{0.0f, 0.0f, 0.0f};
+    m = warp_merge(m);
+    if (lane == 0) {
+      float* out = partials + (int64_t{blockIdx.x} * gridDim.y + blockIdx.y) * 3;
+      out[0] = m.count;
+      out[1] = m.mean;
+      out[2] = m.m2;
+    }
+  }
+}
+
 __global__ void channel_moments_kernel(ChannelSlice cs, int slice, const float* x,
                                        float* partials) {
-  __shared__ Moments warp_moments[kWarpSize];
   const int c = static_cast<int>(blockIdx.x);
   const float shift = cs.count > 0 ? x[cs.address(c, 0)] : 0.0f;  // K
   Moments m{0.0f, 0.0f, 0.0f};
@@ -164,20 +225,33 @@ __global__ void channel_moments_kernel(ChannelSlice cs, int slice, const float* 
     m.mean += delta / m.count;
     m.m2 += delta * (v - m.mean);
   }
-  const unsigned lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
-  m = warp_merge(m);
-  if (lane == 0) warp_moments[warp] = m;
-  __syncthreads();
-  if (warp == 0) {
-    m = lane < blockDim.x / kWarpSize ? warp_moments[lane] : Moments{0.0f, 0.0f, 0.0f};
-    m = warp_merge(m);
-    if (lane == 0) {
-      float* out = partials + (int64_t{c} * gridDim.y + blockIdx.y) * 3;
-      out[0] = m.count;
-      out[1] = m.mean;
-      out[2] = m.m2;
-    }
+  write_block_moments(m, partials);
+}
+
+// channel_moments_kernel by quads (cs over quads): thread t takes quads q = begin + t, + T, ...
+// two at a time (two float4 loads in flight), whose eight shifted values' moments it computes in
+// registers (group_moments) and merges into its own with one division; a last single quad the
+// same way. Then write_block_moments.
+__global__ void __launch_bounds__(kBlockThreads)
+    channel_moments_quads_kernel(ChannelSlice cs, int slice, const float* x, float* partials) {
+  const int c = static_cast<int>(blockIdx.x);
+  const float shift = cs.count > 0 ? x[4 * cs.address(c, 0)] : 0.0f;  // K
+  const int step = static_cast<int>(blockDim.x), end = cs.end(slice);
+  Moments m{0.0f, 0.0f, 0.0f};
+  int q = cs.begin(slice) + static_cast<int>(threadIdx.x);
+  for (; q + step < end; q += 2 * step) {
+    const float4 a = load4(x, cs.address(c, q));
+    const float4 b = load4(x, cs.address(c, q + step));
+    const float v[8] = {a.x - shift, a.y - shift, a.z - shift, a.w - shift,
+                        b.x - shift, b.y - shift, b.z - shift, b.w - shift};
+    m = merge(m, group_moments(v));
   }
+  if (q < end) {
+    const float4 a = load4(x, cs.address(c, q));
+    const float v[4] = {a.x - shift, a.y - shift, a.z - shift, a.w - shift};
+    m = merge(m, group_moments(v));
+  }
+  write_block_moments(m, partials);
 }
 
 struct ChannelMoments {
@@ -284,6 +358,10 @@ __global__ void merge_ranks_kernel(BatchNormParams p, int ranks, const double* p
 // where the first subtraction is exact whenever x is within a factor of two of the mean
 // (Sterbenz's lemma), which is exactly when it matters: with a mean of 100 and a spread of 1 the
 // rounding of the float mean alone (up to 4e-6) would be most of y's error.
+__device__ __forceinline__ float centre(float v, float mean, float mean_low) {
+  return (v - mean) - mean_low;
+}
+
 struct ChannelStats {
   const float* mean;
   const float* mean_low;
@@ -291,8 +369,7 @@ struct ChannelStats {
   bool from_variance;
   float eps;
   __device__ __forceinline__ float centred(int64_t c, float v) const {
-    const float d = v - mean[c];
-    return mean_low != nullptr ? d - mean_low[c] : d;
+    return mean_low != nullptr ? centre(v, mean[c], mean_low[c]) : v - mean[c];
   }
   __device__ __forceinline__ float invstd(int64_t c) const {
     return from_variance ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
@@ -337,6 +414,12 @@ void channel_pass(const BatchNormParams& p, int64_t count, const Op& op, cudaStr
   });
 }
 
+// y of one value from its centred value, as both forward paths write it.
+__device__ __forceinline__ float normalized(FusedActivation act, float centred, float scale,
+                                            float beta) {
+  return act.apply(centred * scale + beta);
+}
+
 // y = act((x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]).
 struct NormalizeOp {
   ChannelStats stats;
@@ -347,7 +430,7 @@ struct NormalizeOp {
   float* y;
   bool vectorisable() const { return aligned16(x) && aligned16(y); }
   __device__ __forceinline__ float at(int64_t c, float scale, float v) const {
-    return act.apply(stats.centred(c, v) * scale + beta[c]);
+    return normalized(act, stats.centred(c, v), scale, beta[c]);
   }
   __device__ __forceinline__ void operator()(int64_t i, int64_t c) const {
     y[i] = at(c, gamma[c] * stats.invstd(c), x[i]);
@@ -382,6 +465,18 @@ struct GradientIn {
   }
 };
 
+// The end of both gradient-sum kernels: block_sum (shared memory: 32 per-warp slots) of each sum,
+// and thread 0 writes the block's pair to the partials.
+__device__ __forceinline__ void write_block_sums(float sum_dy, float sum_dy_xhat, float* partials) {
+  sum_dy = block_sum(sum_dy);
+  sum_dy_xhat = block_sum(sum_dy_xhat);
+  if (threadIdx.x == 0) {
+    float* out = partials + (int64_t{blockIdx.x} * gridDim.y + blockIdx.y) * 2;
+    out[0] = sum_dy;
+    out[1] = sum_dy_xhat;
+  }
+}
+
 __global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats stats, GradientIn dy,
                                      const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
@@ -394,13 +489,39 @@ __global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats st
     sum_dy += g;
     sum_dy_xhat += g * (stats.centred(c, x[at]) * invstd);
   }
-  sum_dy = block_sum(sum_dy);
-  sum_dy_xhat = block_sum(sum_dy_xhat);
-  if (threadIdx.x == 0) {
-    float* out = partials + (int64_t{c} * gridDim.y + blockIdx.y) * 2;
-    out[0] = sum_dy;
-    out[1] = sum_dy_xhat;
+  write_block_sums(sum_dy, sum_dy_xhat, partials);
+}
+
+// Adds one quad's dy and dy * xhat to the two sums.
+__device__ __forceinline__ void add_quad(const ChannelStats& stats, int c, float invstd, float4 g,
+                                         float4 v, float& sum_dy, float& sum_dy_xhat) {
+  sum_dy += (g.x + g.y) + (g.z + g.w);
+  sum_dy_xhat += (g.x * (stats.centred(c, v.x) * invstd) + g.y * (stats.centred(c, v.y) * invstd)) +
+                 (g.z * (stats.centred(c, v.z) * invstd) + g.w * (stats.centred(c, v.w) * invstd));
+}
+
+// gradient_sums_kernel by quads (cs over quads): thread t takes quads q = begin + t, + T, ... two
+// at a time (their dy, x and, with an activation, y quads loaded before either is added), one
+// address per quad. Then write_block_sums.
+__global__ void __launch_bounds__(kBlockThreads)
+    gradient_sums_quads_kernel(ChannelSlice cs, int slice, ChannelStats stats, GradientIn dy,
+                               const float* x, float* partials) {
+  const int c = static_cast<int>(blockIdx.x);
+  const float invstd = stats.invstd(c);
+  const int step = static_cast<int>(blockDim.x), end = cs.end(slice);
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  int q = cs.begin(slice) + static_cast<int>(threadIdx.x);
+  for (; q + step < end; q += 2 * step) {
+    const int64_t a = cs.address(c, q), b = cs.address(c, q + step);
+    const float4 ga = dy.quad(a), gb = dy.quad(b), va = load4(x, a), vb = load4(x, b);
+    add_quad(stats, c, invstd, ga, va, sum_dy, sum_dy_xhat);
+    add_quad(stats, c, invstd, gb, vb, sum_dy, sum_dy_xhat);
   }
+  if (q < end) {
+    const int64_t a = cs.address(c, q);
+    add_quad(stats, c, invstd, dy.quad(a), load4(x, a), sum_dy, sum_dy_xhat);
+  }
+  write_block_sums(sum_dy, sum_dy_xhat, partials);
 }
 
 // Channel c's two sums from its `splits` block partials, added in order in double.
@@ -452,6 +573,12 @@ __global__ void rank_coefficients_kernel(int channels, const double* sums, float
   }
 }
 
+// dx of one value in training, as both backward paths write it.
+__device__ __forceinline__ float training_dx(float gamma, float invstd, float g, float xhat,
+                                             float mean_dy, float mean_dy_xhat) {
+  return gamma * invstd * (g - mean_dy - xhat * mean_dy_xhat);
+}
+
 // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) with xhat = (x - mean) *
 // invstd; for the eval backward (coefficients null: constant statistics) dx = dy * gamma * invstd.
 struct InputGradientOp {
@@ -467,8 +594,8 @@ struct InputGradientOp {
   }
   __device__ __forceinline__ float at(int64_t c, float invstd, float g, float v) const {
     if (coefficients == nullptr) return g * (gamma[c] * invstd);
-    const float xhat = stats.centred(c, v) * invstd;
-    return gamma[c] * invstd * (g - coefficients[2 * c] - xhat * coefficients[2 * c + 1]);
+    return training_dx(gamma[c], invstd, g, stats.centred(c, v) * invstd, coefficients[2 * c],
+                       coefficients[2 * c + 1]);
   }
   __device__ __forceinline__ void operator()(int64_t i, int64_t c) const {
     dx[i] = at(c, stats.invstd(c), dy[i], coefficients == nullptr ? 0.0f : x[i]);
@@ -483,13 +610,162 @@ struct InputGradientOp {
   }
 };
 
+// ---- register-resident single-kernel paths for small channels -----------------------------------
+// Used when a channel's M = N * S values fit one block's registers: M <= kBlockThreads * V with
+// V = 8 or, above 256 * 8 = 2048, V = 32 (so M <= 8192), and no p.sync. Grid: one block per
+// channel, T = M / V rounded up to a multiple of 32 (at least 32, at most 256) threads. Thread t
+// holds the values j = k * T + t for k < V (consecutive threads on consecutive j: coalesced) in a
+// register array, read once, and recomputes a value's address when it writes y or dx. Up to 8192
+// the split path would have used one or two blocks per channel anyway; one launch replaces three
+// and x is read once, not twice. Above it a block would hold more than 32 values (64 registers for
+// the backward's dy and x) per thread, and the split path's parallelism pays for its launches.
+
+// Sizes the resident path (values 0: not resident).
+struct ResidentPlan {
+  int values;        // V
+  unsigned threads;  // T
+};
+
+constexpr int kResidentFew = 8, kResidentMany = 32;
+
+ResidentPlan plan_resident(const BatchNormParams& p) {
+  if (p.sync != nullptr) return ResidentPlan{0, 0};
+  const int64_t m = int64_t{std::max(p.batch, 0)} * std::max(p.spatial, 0);
+  const int64_t few = int64_t{kBlockThreads} * kResidentFew;
+  const int64_t many = int64_t{kBlockThreads} * kResidentMany;
+  const int values = m <= few ? kResidentFew : (m <= many ? kResidentMany : 0);
+  if (values == 0) return ResidentPlan{0, 0};
+  const int64_t rounded = ((m + values - 1) / values + kWarpSize - 1) / kWarpSize * kWarpSize;
+  return ResidentPlan{
+      values, static_cast<unsigned>(std::clamp<int64_t>(rounded, kWarpSize, kBlockThreads))};
+}
+
+// The training forward in one launch. Block c, thread t: loads its values of channel c; the sum of
+// their shifts by K (the channel's first value) in float, block_sum in double (shared memory: its
+// 32 per-warp slots; the same fixed tree every run) gives every thread the float mean of the
+// shifted values; then each thread's sum and sum of squares of the deviations from that float
+// mean, each block_sum'ed in double; the deviations' sum corrects both the mean and M2 (minus
+// (sum d)^2 / M), so the float mean's rounding costs nothing. Thread 0 finishes the channel
+// (finish_channel: save_mean, save_invstd, running statistics, mean_low) and puts the mean, its
+// low part, gamma * invstd and beta in shared memory (`factors`); after a barrier every thread
+// writes y for its values as NormalizeOp does.
+template <int V>
+__global__ void __launch_bounds__(kBlockThreads)
+    resident_forward_kernel(BatchNormParams p, ChannelSlice cs, const float* x, const float* gamma,
+                            const float* beta, float* y, MomentOutputs out) {
+  __shared__ float factors[4];  // mean_high, mean_low, scale, beta of channel c
+  const int c = static_cast<int>(blockIdx.x);
+  const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  const float shift = cs.count > 0 ? x[cs.address(c, 0)] : 0.0f;  // K
+  float v[V];
+  float sum = 0.0f;
+  WEFT_UNROLL
+  for (int k = 0; k < V; ++k) {
+    const bool in = k * threads + t < cs.count;
+    v[k] = in ? x[cs.address(c, k * threads + t)] : 0.0f;
+    sum += in ? v[k] - shift : 0.0f;
+  }
+  const double count = cs.count;
+  const double total = block_sum(static_cast<double>(sum));
+  const float mean = count > 0.0 ? static_cast<float>(total / count) : 0.0f;  // of v - K
+  float dev = 0.0f, squares = 0.0f;
+  WEFT_UNROLL
+  for (int k = 0; k < V; ++k) {
+    const float d = k * threads + t < cs.count ? (v[k] - shift) - mean : 0.0f;
+    dev += d;
+    squares += d * d;
+  }
+  const double dev_total = block_sum(static_cast<double>(dev));
+  const double squares_total = block_sum(static_cast<double>(squares));
+  if (t == 0) {
+    ChannelMoments m{count, 0.0, 0.0};
+    if (count > 0.0) {
+      m.mean = static_cast<double>(mean) + dev_total / count + shift;
+      const double m2 = squares_total - dev_total * dev_total / count;
+      m.m2 = m2 > 0.0 ? m2 : 0.0;
+    }
+    finish_channel(p, c, m, out);
+    factors[0] = out.save_mean[c];
+    factors[1] = out.mean_low[c];
+    factors[2] = gamma[c] * out.save_invstd[c];
+    factors[3] = beta[c];
+  }
+  __syncthreads();
+  const float mean_high = factors[0], mean_low = factors[1], scale = factors[2], b = factors[3];
+  WEFT_UNROLL
+  for (int k = 0; k < V; ++k) {
+    if (k * threads + t < cs.count) {
+      y[cs.address(c, k * threads + t)] =
+          normalized(p.activation, centre(v[k], mean_high, mean_low), scale, b);
+    }
+  }
+}
+
+// The backward in one launch (training, or the eval backward when dgamma or dbeta is wanted).
+// Block c, thread t: loads its dy (through GradientIn) and x into registers; its sums of dy and
+// dy * xhat in float, each block_sum'ed in double (shared memory: 32 per-warp slots), which hands
+// the totals to every thread, so each computes the two means itself, in the same arithmetic, with
+// no broadcast of its own; thread 0 writes dbeta and dgamma (each may be null); every thread
+// writes dx for its values: training_dx as InputGradientOp does, or, for the eval backward
+// (training false), dy * gamma * invstd.
+template <int V>
+__global__ void __launch_bounds__(kBlockThreads)
+    resident_backward_kernel(ChannelSlice cs, ChannelStats stats, GradientIn dy, const float* x,
+                             const float* gamma, bool training, float* dx, float* dgamma,
+                             float* dbeta) {
+  const int c = static_cast<int>(blockIdx.x);
+  const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  const float invstd = stats.invstd(c);
+  float g[V], v[V];
+  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
+  WEFT_UNROLL
+  for (int k = 0; k < V; ++k) {
+    const bool in = k * threads + t < cs.count;
+    const int64_t at = in ? cs.address(c, k * threads + t) : 0;
+    g[k] = in ? dy[at] : 0.0f;
+    v[k] = in ? x[at] : 0.0f;
+    sum_dy += g[k];
+    sum_dy_xhat += in ? g[k] * (stats.centred(c, v[k]) * invstd) : 0.0f;
+  }
+  const double total_dy = block_sum(static_cast<double>(sum_dy));
+  const double total_dy_xhat = block_sum(static_cast<double>(sum_dy_xhat));
+  if (t == 0 && dbeta != nullptr) dbeta[c] = static_cast<float>(total_dy);
+  if (t == 0 && dgamma != nullptr) dgamma[c] = static_cast<float>(total_dy_xhat);
+  const double m = cs.count > 0 ? static_cast<double>(cs.count) : 1.0;
+  const float mean_dy = static_cast<float>(total_dy / m);
+  const float mean_dy_xhat = static_cast<float>(total_dy_xhat / m);
+  const float gamma_c = gamma[c];
+  WEFT_UNROLL
+  for (int k = 0; k < V; ++k) {
+    if (k * threads + t < cs.count) {
+      dx[cs.address(c, k * threads + t)] =
+          training ? training_dx(gamma_c, invstd, g[k], stats.centred(c, v[k]) * invstd, mean_dy,
+                                 mean_dy_xhat)
+                   : g[k] * (gamma_c * invstd);
+    }
+  }
+}
+
+// Calls f with std::integral_constant<int, V> for the plan's V.
+template <class F>
+void with_resident_values(const ResidentPlan& plan, F&& f) {
+  if (plan.values == kResidentFew) {
+    f(std::integral_constant<int, kResidentFew>{});
+  } else {
+    f(std::integral_constant<int, kResidentMany>{});
+  }
+}
+
 int64_t element_count(const BatchNormParams& p) {
   return int64_t{p.batch} * p.channels * p.spatial;
 }
 
-ChannelSlice channel_slice(const BatchNormParams& p) {
-  return ChannelSlice{p.channels, p.spatial, std::max(p.batch, 0) * std::max(p.spatial, 0),
-                      FastDivmod(static_cast<uint32_t>(std::max(p.spatial, 1)))};
+// Over the values, or with `quads` (S % 4 == 0) over the quads.
+ChannelSlice channel_slice(const BatchNormParams& p, bool quads = false) {
+  const int per = quads ? 4 : 1;
+  const int spatial = std::max(p.spatial, 0) / per;
+  return ChannelSlice{p.channels, spatial, std::max(p.batch, 0) * spatial,
+                      FastDivmod(static_cast<uint32_t>(std::max(spatial, 1)))};
 }
 
 // Floats at the start of the workspace that hold a synchronised batch norm's exchange (doubles):
@@ -510,13 +786,20 @@ void exchange(const BatchNormSync& sync, double* data, int64_t count, cudaStream
 const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, GradientIn dy,
                            const float* x, float* dgamma, float* dbeta, float* workspace,
                            cudaStream_t stream) {
-  const ReductionPlan plan = plan_reduction(p);
+  const bool quads = p.spatial % 4 == 0 && aligned16(x) && aligned16(dy.dy) &&
+                     (!dy.act.active() || aligned16(dy.y));
+  const ReductionPlan plan = plan_reduction(p, quads);
   double* sums = reinterpret_cast<double*>(workspace);
   float* partials = workspace + sync_floats(p);
   float* coefficients = partials + int64_t{p.channels} * plan.splits * 2;
   const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
-  WEFT_LAUNCH(gradient_sums_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
-              stats, dy, x, partials);
+  if (quads) {
+    WEFT_LAUNCH(gradient_sums_quads_kernel, grid, plan.threads, 0, stream, channel_slice(p, true),
+                plan.slice, stats, dy, x, partials);
+  } else {
+    WEFT_LAUNCH(gradient_sums_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
+                stats, dy, x, partials);
+  }
   if (p.sync == nullptr) {
     WEFT_LAUNCH(finish_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
                 p.channels, int64_t{p.batch} * p.spatial, plan.splits,
@@ -532,11 +815,29 @@ const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, Gradien
   return coefficients;
 }
 
+// The whole backward by resident_backward_kernel where plan_resident allows; false otherwise.
+bool resident_backward(const BatchNormParams& p, const ChannelStats& stats, const GradientIn& dy,
+                       const float* x, const float* gamma, bool training, float* dx, float* dgamma,
+                       float* dbeta, cudaStream_t stream) {
+  const ResidentPlan resident = plan_resident(p);
+  if (resident.values == 0) return false;
+  with_resident_values(resident, [&](auto values) {
+    WEFT_LAUNCH((resident_backward_kernel<decltype(values)::value>),
+                static_cast<unsigned>(p.channels), resident.threads, 0, stream, channel_slice(p),
+                stats, dy, x, gamma, training, dx, dgamma, dbeta);
+  });
+  return true;
+}
+
 }  // namespace
 
+// The split path's layout: the sync exchange, then the partials (3 floats per block: the
+// forward's), then C floats (the forward's mean_low, the backward's 2 C coefficients after its
+// 2 per block). The resident path puts only mean_low at the start.
 int64_t batch_norm_workspace_floats(const BatchNormParams& p) {
   if (p.channels <= 0) return 0;
-  return sync_floats(p) + int64_t{p.channels} * (3 * plan_reduction(p).splits + 2);
+  const int splits = std::max(plan_reduction(p, false).splits, plan_reduction(p, true).splits);
+  return sync_floats(p) + int64_t{p.channels} * (3 * splits + 2);
 }
 
 void batch_norm_forward_train(const BatchNormParams& p, const float* x, const float* gamma,
@@ -544,14 +845,30 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
                               float* running_mean, float* running_var, float* workspace,
                               cudaStream_t stream) {
   if (p.channels <= 0) return;
-  const ReductionPlan plan = plan_reduction(p);
+  const ResidentPlan resident = plan_resident(p);
+  if (resident.values > 0) {
+    const MomentOutputs out{save_mean, save_invstd, workspace, running_mean, running_var};
+    with_resident_values(resident, [&](auto values) {
+      WEFT_LAUNCH((resident_forward_kernel<decltype(values)::value>),
+                  static_cast<unsigned>(p.channels), resident.threads, 0, stream, p,
+                  channel_slice(p), x, gamma, beta, y, out);
+    });
+    return;
+  }
+  const bool quads = p.spatial % 4 == 0 && aligned16(x);
+  const ReductionPlan plan = plan_reduction(p, quads);
   double* parts = reinterpret_cast<double*>(workspace);
   float* partials = workspace + sync_floats(p);
   float* mean_low = partials + int64_t{p.channels} * plan.splits * 3;
   const MomentOutputs out{save_mean, save_invstd, mean_low, running_mean, running_var};
   const dim3 grid(static_cast<unsigned>(p.channels), static_cast<unsigned>(plan.splits));
-  WEFT_LAUNCH(channel_moments_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
-              x, partials);
+  if (quads) {
+    WEFT_LAUNCH(channel_moments_quads_kernel, grid, plan.threads, 0, stream, channel_slice(p, true),
+                plan.slice, x, partials);
+  } else {
+    WEFT_LAUNCH(channel_moments_kernel, grid, plan.threads, 0, stream, channel_slice(p), plan.slice,
+                x, partials);
+  }
   if (p.sync == nullptr) {
     WEFT_LAUNCH(finish_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
                 plan.splits, static_cast<const float*>(partials), x, out);
@@ -585,6 +902,7 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const flo
   if (p.channels <= 0) return;
   const ChannelStats stats{save_mean, nullptr, save_invstd, false, p.eps};
   const GradientIn dy{dy_in, y, p.activation};
+  if (resident_backward(p, stats, dy, x, gamma, true, dx, dgamma, dbeta, stream)) return;
   const float* coefficients = gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
   const int64_t count = element_count(p);
   if (count <= 0) return;
@@ -599,6 +917,7 @@ void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, cons
   const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
   const GradientIn dy{dy_in, y, p.activation};
   if (dgamma != nullptr || dbeta != nullptr) {
+    if (resident_backward(p, stats, dy, x, gamma, false, dx, dgamma, dbeta, stream)) return;
     gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
   }
   const int64_t count = element_count(p);

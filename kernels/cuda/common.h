@@ -19,6 +19,15 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/launch.h"
 
+// Asks nvcc to unroll the loop that follows (loops over a per-thread array must be fully unrolled
+// for the array to live in registers: the micro-tiles of tiled_product.h, batch norm's resident
+// values); the host compiler has no such pragma and needs none.
+#if defined(__CUDACC__)
+#define WEFT_UNROLL _Pragma("unroll")
+#else
+#define WEFT_UNROLL
+#endif
+
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 

@@ -60,14 +60,6 @@
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/cuda_compat.h"
 
-// Asks nvcc to unroll the loop that follows (the micro-tile loops must be fully unrolled for the
-// accumulators to live in registers); the host compiler has no such pragma and needs none.
-#if defined(__CUDACC__)
-#define WEFT_UNROLL _Pragma("unroll")
-#else
-#define WEFT_UNROLL
-#endif
-
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
