@@ -24,7 +24,8 @@
 # table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the runtime
 # counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs
 # pool hits: kernels/runtime_counters.h); graphs: cuda-auto again with CUDA graphs
-# (engine/graph.h), fp32 and bf16; PyTorch's twins of the same models
+# (engine/graph.h), fp32 and bf16; rules: the fp32 graphs row again with cuDNN's algorithms
+# by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of the same models
 # (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 with TF32 off and
 # under bf16 autocast, all in one Python process); make run's recipe at fp32 and at bf16, seeds 1-3
 # (mainjob); kernels: bench_kernels_cuda (hand vs cuDNN/cuBLAS per layer shape at fp32, the
@@ -70,7 +71,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-strongbg,tests,parity,sanitize,models,graphs,pytorch,mainjob,kernels,lab,apps,speedrun}," start=$SECONDS
+  local budget=$1 stages=",${2:-strongbg,tests,parity,sanitize,models,graphs,rules,pytorch,mainjob,kernels,lab,apps,speedrun}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -193,6 +194,19 @@ run() {
       --benchmark_out="$res/gpu_models_bf16.json" --benchmark_out_format=json \
       > "$res/gpu_models_bf16.log" 2>&1
     log "models at bf16 exit $?"
+    save
+  fi
+  if want rules; then
+    log "stage rules"
+    # cuda-auto with graphs again, fp32, with cuDNN's algorithms picked by its heuristics and
+    # rules (WEFT_CUDNN_ALGOS=rules, the only way before 2026-12-04's third session) instead of
+    # measured: what timing cuDNN's algorithms is worth, model by model, in the same minutes.
+    WEFT_CUDNN_ALGOS=rules WEFT_AUTOTUNE_CACHE="$res/autotune-cache-rules.json" \
+    capped 60 build/bench/bench_models --weft_device=cuda --weft_graphs=auto \
+      --benchmark_filter='/cuda-auto' --benchmark_min_time=0.3 \
+      --benchmark_out="$res/gpu_models_graphs_rules.json" --benchmark_out_format=json \
+      > "$res/gpu_models_graphs_rules.log" 2>&1
+    log "models with graphs, cuDNN by rules, exit $?"
     save
   fi
   if want pytorch; then

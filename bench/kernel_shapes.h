@@ -10,7 +10,7 @@
 // implementation: conv2d_fwd/fashion_cnn.conv1/b512/hand and .../vendor. Both programs time
 // each call themselves, so Google Benchmark appends "/manual_time" to every name in its output
 // (bench/bench_tables.py strips it).
-//   OP     conv2d_fwd conv2d_bwd_data conv2d_bwd_filter
+//   OP     conv2d_fwd conv2d_bwd_data conv2d_bwd_filter conv2d_bwd_filter_nobias (biased layers)
 //          conv_transpose2d_fwd conv_transpose2d_bwd_data conv_transpose2d_bwd_filter
 //          batch_norm_fwd_train batch_norm_bwd batch_norm_fwd_eval batch_norm_bwd_eval
 //          dropout_fwd dropout_bwd   linear_fwd linear_bwd   max_pool2d_fwd max_pool2d_bwd
@@ -442,6 +442,12 @@ inline void add_conv_cases(const ConvLayer& l, std::vector<KernelCase>& cases) {
   cases.push_back(make_case(name("conv2d_bwd_data"), flops, 0, calls::conv2d_backward_data(p)));
   cases.push_back(
       make_case(name("conv2d_bwd_filter"), flops, 0, calls::conv2d_backward_filter(p, l.bias)));
+  // A layer with a bias: its backward-filter once more without the bias gradient, so that the
+  // bias gradient's own time (with, minus without) can be read off for each implementation.
+  if (l.bias) {
+    cases.push_back(make_case(name("conv2d_bwd_filter_nobias"), flops, 0,
+                              calls::conv2d_backward_filter(p, false)));
+  }
 }
 
 inline void add_conv_transpose_cases(const ConvTransposeLayer& l, std::vector<KernelCase>& cases) {

@@ -669,12 +669,21 @@ void add_pool_cases(std::vector<OpCase>& all) {
         Setting{"", pool_params(1, 2, 6, 7, 2, 1, 0), false},
         Setting{" ties and NaN", pool_params(2, 3, 9, 9, 3, 2, 1), true},
         // Rows a multiple of 4 wide: max-pool backward's float4 path (kernels/cuda/pool.cu),
-        // non-overlapping, overlapping with padding, and enough quads (20,480) that its
-        // grid-stride loop turns on the emulated card.
-        Setting{" (quads)", pool_params(2, 3, 8, 8, 2, 2, 0), false},
+        // non-overlapping with a tail row, overlapping with padding, and enough quads (20,480)
+        // that its grid-stride loop turns on the emulated card.
+        Setting{" (quads)", pool_params(2, 3, 9, 8, 2, 2, 0), false},
         Setting{" (quads)", pool_params(1, 2, 12, 12, 3, 2, 1), false},
         Setting{" (quads) ties and NaN", pool_params(2, 3, 8, 12, 3, 2, 1), true},
-        Setting{" (quads)", pool_params(5, 16, 32, 32, 2, 2, 0), false}}) {
+        Setting{" (quads)", pool_params(5, 16, 32, 32, 3, 2, 1), false},
+        // Windows that tile the input exactly (kernel = stride, no padding, no tail): the
+        // backward's one-thread-per-window kernel; 2 x 2 on rows of 8, a 3 x 3 one on a width
+        // not a multiple of 4, 2 x 2 with ties and NaN, and 20,480 windows (the grid-stride
+        // loop turns).
+        Setting{" (windows tile the input)", pool_params(2, 3, 8, 8, 2, 2, 0), false},
+        Setting{" (windows tile the input)", pool_params(2, 3, 9, 12, 3, 3, 0), false},
+        Setting{" (windows tile the input)", pool_params(5, 16, 32, 32, 2, 2, 0), false},
+        Setting{" (windows tile the input) ties and NaN", pool_params(2, 3, 6, 10, 2, 2, 0),
+                true}}) {
     const weft::Pool2dParams p = s.p;
     std::ostringstream shape;
     shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"

@@ -40,6 +40,14 @@
 //   cell's sum in the same order as above and writes the four with one float4 store. Otherwise
 //   max_pool2d_backward_kernel, one cell per step. Both on a grid of a few waves of the card
 //   (card_grid_blocks, common.h).
+// max_pool2d_backward_tiles_kernel: when the windows tile the input exactly (kernel = stride,
+//   no padding, in = out * kernel along both axes: the 2 x 2 and 3 x 3 pools of the seed CNNs),
+//   every cell lies in exactly one window and the gather reduces to 0 + dy[o] at the window's
+//   argmax and 0 elsewhere. Thread for output o (grid-stride over the outputs) reads dy[o] and
+//   argmax[o] once and writes its whole window, kernel_h x kernel_w cells; neighbouring threads
+//   write neighbouring windows of the same rows. Each dx element is written once, with the value
+//   the gather gives, bit for bit (0 + dy turns a -0 into +0 as the gather's sum does), and the
+//   per-cell search for covering outputs is gone: one index split per window, not per cell.
 //
 // global_avg_pool_forward_kernel: one warp per (n, c) plane (warp_rows in common.h); lane l
 //   adds elements l, l + 32, ... in double, warp_sum combines the lanes with shuffles (no shared
@@ -185,6 +193,33 @@ __global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, Grid grid, int64
   }
 }
 
+// `grid` splits an output index as a cell of [planes, out_h, out_w].
+template <class Grid>
+__global__ void max_pool2d_backward_tiles_kernel(PoolGeometry g, Grid grid, int64_t count,
+                                                 const float* dy, const int32_t* argmax,
+                                                 float* dx) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
+    const Cell out = grid(i);
+    const float gradient = 0.0f + dy[i];
+    const int32_t winner = argmax[i];
+    float* plane = dx + out.plane * g.in_h * g.in_w;
+    const int h0 = out.row * g.kernel_h, w0 = out.col * g.kernel_w;
+    for (int kh = 0; kh < g.kernel_h; ++kh) {
+      for (int kw = 0; kw < g.kernel_w; ++kw) {
+        const int32_t index = (h0 + kh) * g.in_w + w0 + kw;
+        plane[index] = index == winner ? gradient : 0.0f;
+      }
+    }
+  }
+}
+
+// Whether the windows tile the input exactly (max_pool2d_backward_tiles_kernel).
+bool windows_tile_input(const PoolGeometry& g) {
+  return g.kernel_h == g.stride_h && g.kernel_w == g.stride_w && g.pad_h == 0 && g.pad_w == 0 &&
+         g.out_h > 0 && g.out_w > 0 && g.in_h == g.out_h * g.kernel_h &&
+         g.in_w == g.out_w * g.kernel_w;
+}
+
 __global__ void avg_pool2d_forward_kernel(PoolGeometry g, int64_t count, const float* x, float* y) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const int ow = static_cast<int>(i % g.out_w);
@@ -272,6 +307,15 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
   const PoolGeometry g = geometry(p);
   const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   if (count <= 0) return;
+  if (windows_tile_input(g)) {
+    const int64_t outputs = int64_t{p.batch} * p.channels * g.out_h * g.out_w;
+    with_grid(outputs, g.out_w, g.out_h, [&](auto grid) {
+      using Grid = decltype(grid);
+      WEFT_LAUNCH(max_pool2d_backward_tiles_kernel<Grid>, card_grid_blocks(outputs),
+                  kBlockThreads, 0, stream, g, grid, outputs, dy, argmax, dx);
+    });
+    return;
+  }
   // With an empty output no window covers any cell: the gather writes zeros.
   const bool quads = g.in_w % 4 == 0 && aligned16(dx);
   const int cols = quads ? g.in_w / 4 : g.in_w;
