@@ -439,8 +439,9 @@ int main(int argc, char** argv) {
     };
     benchmark::AddCustomContext(
         "copy_ceiling", "copy_d2d/SIZE/memcpy: cudaMemcpyAsync device to device, 2 x SIZE bytes "
-                        "moved (read + written); the fastest size is the ceiling");
-    for (const int mib : {64, 256, 1024}) {
+                        "moved (read + written); the fastest size is the ceiling, and each "
+                        "size the ceiling of kernels that move as many bytes");
+    for (const int mib : {1, 4, 16, 64, 256, 1024}) {
       const size_t bytes = static_cast<size_t>(mib) << 20;
       const std::string size = mib >= 1024 ? std::to_string(mib / 1024) + "GiB"
                                             : std::to_string(mib) + "MiB";

@@ -23,7 +23,10 @@ The copy ceiling: when a file has copy_d2d/SIZE/... rows (bench_kernels_cuda's d
 copies), the fastest one's GB/s is the ceiling of that run, printed above the table with the
 row it came from, and every other row with GB/s gets pct_of_copy = 100 x GB/s / ceiling: a
 memory-bound kernel against a copy measured on the same card in the same run. The bytes each
-row is credited with are its bytes_moved counter.
+row is credited with are its bytes_moved counter. A small copy does not reach the ceiling
+either (a launch and the ramp-up of a few microseconds weigh on it), so each row also gets
+pct_of_size_copy: GB/s over that of the smallest copy that moves at least as many bytes (the
+largest copy if none does), a like-for-like reading beside the one against the ceiling.
 
 Columns: time per iteration (ms) and every user counter the benchmarks report (GFLOP/s, GB/s,
 images_per_second, ...). With --benchmark_repetitions the median aggregate is shown. The
@@ -149,9 +152,16 @@ def copy_ceiling(rows):
     if not copies:
         return None
     best = max(copies)
+    # (bytes moved, GB/s) of each copy, smallest first, for pct_of_size_copy.
+    by_size = sorted((values.get("bytes_moved", 0.0), values["GB/s"]) for name, values in rows
+                     if name.startswith("copy_d2d/") and "GB/s" in values)
     for name, values in rows:
         if "GB/s" in values and not name.startswith("copy_d2d/") and best[0] > 0:
             values["pct_of_copy"] = 100.0 * values["GB/s"] / best[0]
+            moved = values.get("bytes_moved", 0.0)
+            same = next((gbs for size, gbs in by_size if size >= moved), by_size[-1][1])
+            if same > 0:
+                values["pct_of_size_copy"] = 100.0 * values["GB/s"] / same
     return best
 
 
