@@ -134,6 +134,15 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
   add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
   add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
+  // Stride-1 backward-data run as a forward convolution of a flipped filter (conv.cu,
+  // data_as_forward), besides the many stride-1 cases above that reach it: dilation 2 with 6
+  // input channels (5 is the least it takes), a non-square kernel with padding 1 x 0, and a 1 x 1
+  // kernel with padding 1, more than a "full" padding, which keeps the gather kernel.
+  add_conv(list, " (backward-data as forward, dilated)",
+           conv_params(2, 6, 11, 10, 5, 3, 3, 1, 1, 2, 2, 2), true);
+  add_conv(list, " (backward-data as forward)", conv_params(1, 7, 9, 8, 3, 3, 2, 1, 1, 1, 0),
+           false);
+  add_conv(list, " (padding past full)", conv_params(2, 6, 5, 5, 4, 1, 1, 1, 1, 1, 1), true);
   // Full-window convolutions, run by the hand backend as GEMMs (kernels/cuda/conv_full_window.cu):
   // with a bias; a non-square window with stride 2 (one output position whatever the stride); a
   // reduction of 64 x 4 x 4 = 1024 taps over 3 images, which the GEMM splits over blocks.
@@ -193,6 +202,8 @@ void add_conv_cases(std::vector<OpCase>& all) {
              precision);
     add_conv(list, " (full window)", conv_params(3, 5, 3, 5, 4, 3, 5, 1, 1, 0, 0), true,
              precision);
+    add_conv(list, " (backward-data as forward, dilated)",
+             conv_params(2, 6, 11, 10, 5, 3, 3, 1, 1, 2, 2, 2), true, precision);
     add_conv(list, " (full window, split reduction)",
              conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0), true, precision);
     // The narrow kernels with rounded operands (at most 8 output channels).

@@ -54,6 +54,20 @@
 //   A phase no tap reaches (kernel smaller than the stride) gets an empty reduction: dx = 0,
 //   or the bias.
 //
+// Stride-1 backward-data as a forward convolution (data_as_forward). With stride 1 the gather
+//   above is itself a convolution: dx = conv(dy, w') with the filter's channel roles exchanged
+//   and its taps reversed, w'[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw] (FlipFilter, one thread
+//   per (o, c) plane, into the workspace), and padding dilation * (K - 1) - pad, which must be
+//   >= 0 (it is for every padding up to "full"); same dilation, stride 1, the bias (the
+//   transposed convolution's) as that convolution's bias. Input row h - pad' + d * kh' of dy
+//   with kh' = K-1-kh is h + pad - d * kh: exactly the gather's output row. So the whole
+//   forward dispatch serves it (the tiled SIMT kernel, the narrow kernel for at most 16 input
+//   channels, the tensor-core kernel at tf32/bf16), faster than the gather kernel (on the H200,
+//   second lease, a 3x3 32 -> 32 layer at batch 512: forward 0.52 ms, backward-data 1.77 ms by
+//   the gather). Used for stride 1 with more than kDirectMaxChannels input channels (the direct
+//   kernel below keeps the image layers); other sums order than the gather's, within the same
+//   tolerances.
+//
 // conv2d_backward_data_direct_kernel   the same sums for layers with few input channels
 //   The tiled kernel's rows are input channels, 64 to a tile: with C = 1 or 3 (an image layer,
 //   or a generator's last transposed convolution) 61 of every 64 rows are padding, and with
@@ -439,12 +453,61 @@ void channel_sums(int batch, int channels, int plane, const float* t, float* sum
 }
 
 // conv2d_backward_data with an optional bias per input channel added in the epilogue.
+// w'[c, o, KH-1-kh, KW-1-kw] = w[o, c, kh, kw]: the filter of data_forward_params(p). Reversing
+// both kh and kw reverses the flat tap t = kh * KW + kw (to T-1-t, T = KH * KW), so step i of a
+// grid-stride loop over the O * C planes (o, c) = (i / C, i % C) copies plane i's T taps in
+// reverse to plane (c, o) of w'. 32-bit indices: data_as_forward takes fewer than 2^31 weights.
+struct FlipFilter {
+  int out_channels, in_channels, taps;
+  const float* w;
+  float* flipped;
+  __device__ __forceinline__ void operator()(int64_t i) const {
+    const int plane = static_cast<int>(i);
+    const int o = plane / in_channels, c = plane - o * in_channels;
+    const float* from = w + plane * taps;
+    float* to = flipped + (c * out_channels + o) * taps + taps - 1;
+    for (int t = 0; t < taps; ++t) to[-t] = from[t];
+  }
+};
+
+// Whether p's backward-data runs as the forward convolution data_forward_params(p).
+bool data_as_forward(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dilation_h * (p.kernel_h - 1) &&
+         p.pad_w <= p.dilation_w * (p.kernel_w - 1) && p.in_channels > kDirectMaxChannels &&
+         p.out_channels > 0 && p.out_h() > 0 && p.out_w() > 0 &&
+         p.weight_count() < (int64_t{1} << 31);
+}
+
+// The forward convolution of dy whose output is p's dx (see the top of the file).
+Conv2dParams data_forward_params(const Conv2dParams& p) {
+  Conv2dParams f = p;
+  f.in_channels = p.out_channels;
+  f.out_channels = p.in_channels;
+  f.in_h = p.out_h();
+  f.in_w = p.out_w();
+  f.pad_h = p.dilation_h * (p.kernel_h - 1) - p.pad_h;
+  f.pad_w = p.dilation_w * (p.kernel_w - 1) - p.pad_w;
+  f.activation = FusedActivation{};
+  return f;
+}
+
 void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float* w,
                              const float* bias, float* dx, float* workspace, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.in_channels <= 0 || g.in_plane() <= 0) return;
   if (full_window(p)) {
     full_window_backward_data(p, dy, w, bias, dx, workspace, stream);
+    return;
+  }
+  if (data_as_forward(p)) {
+    WEFT_CHECK(workspace != nullptr, "conv2d_backward_data (hand CUDA kernel): a workspace of ",
+               conv2d_backward_data_workspace_floats(p), " floats is required");
+    float* flipped = workspace;
+    for_each(int64_t{p.out_channels} * p.in_channels,
+             FlipFilter{p.out_channels, p.in_channels, p.kernel_h * p.kernel_w, w, flipped},
+             stream);
+    conv2d_forward(data_forward_params(p), dy, flipped, bias, dx, workspace + p.weight_count(),
+                   stream);
     return;
   }
   // An empty output (or no output channels) needs no special case: every gathered term is 0
@@ -534,8 +597,16 @@ void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const floa
   }
 }
 
-int64_t conv2d_product_workspace_floats(const Conv2dParams& p) {
+int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
   return full_window(p) ? full_window_workspace_floats(p) : 0;
+}
+
+int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
+  if (full_window(p)) return full_window_workspace_floats(p);
+  if (data_as_forward(p)) {
+    return p.weight_count() + conv2d_forward_workspace_floats(data_forward_params(p));
+  }
+  return 0;
 }
 
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,

@@ -9,8 +9,9 @@
 // needs conv2d_backward_filter_workspace_floats(p) floats of device memory for the slices'
 // partial results, which second kernels add in a fixed order (deterministic, no atomics). The
 // forward and backward-data need one only for a full-window convolution (conv_full_window.h),
-// which they run as a GEMM that may split its reduction the same way. The caller owns the
-// workspace; it may be null when the size is 0.
+// which they run as a GEMM that may split its reduction the same way, and backward-data at
+// stride 1, which runs as a forward convolution of a reordered copy of the filter. The caller
+// owns the workspace; it may be null when the size is 0.
 //
 // Write rule: every function overwrites its outputs.
 #pragma once
@@ -24,7 +25,8 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
 // Floats of workspace conv2d_forward and conv2d_backward_data need for `p` (0 for most).
-int64_t conv2d_product_workspace_floats(const Conv2dParams& p);
+int64_t conv2d_forward_workspace_floats(const Conv2dParams& p);
+int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p);
 
 // y[N, O, OH, OW] = conv(x[N, C, H, W], w[O, C, KH, KW]) + bias[O] (bias may be null).
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
@@ -45,7 +47,8 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
 // forward = its backward-data (+ bias in the same kernel's epilogue), backward-data = its
 // forward, backward-filter = its backward-filter with input and output-gradient exchanged.
 // Requires output padding < stride (as PyTorch does), so that as_conv() maps back exactly.
-// Forward and backward-data take conv2d_product_workspace_floats(p.as_conv()) floats.
+// Forward takes conv2d_backward_data_workspace_floats(p.as_conv()) floats of workspace,
+// backward-data conv2d_forward_workspace_floats(p.as_conv()).
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
                               const float* bias, float* y, float* workspace, cudaStream_t stream);
 void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy, const float* w,

@@ -105,13 +105,13 @@ class HandBackend : public Backend {
   void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                       float* y) override {
     cudaStream_t s = stream();  // first: it makes this backend's device current
-    Workspace workspace(cuda::conv2d_product_workspace_floats(p));
+    Workspace workspace(cuda::conv2d_forward_workspace_floats(p));
     cuda::conv2d_forward(p, x, w, bias, y, workspace.data(), s);
   }
   void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w,
                             float* dx) override {
     cudaStream_t s = stream();
-    Workspace workspace(cuda::conv2d_product_workspace_floats(p));
+    Workspace workspace(cuda::conv2d_backward_data_workspace_floats(p));
     cuda::conv2d_backward_data(p, dy, w, dx, workspace.data(), s);
   }
   void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
@@ -123,13 +123,13 @@ class HandBackend : public Backend {
   void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,
                                 const float* bias, float* y) override {
     cudaStream_t s = stream();
-    Workspace workspace(cuda::conv2d_product_workspace_floats(p.as_conv()));
+    Workspace workspace(cuda::conv2d_backward_data_workspace_floats(p.as_conv()));
     cuda::conv_transpose2d_forward(p, x, w, bias, y, workspace.data(), s);
   }
   void conv_transpose2d_backward_data(const ConvTranspose2dParams& p, const float* dy,
                                       const float* w, float* dx) override {
     cudaStream_t s = stream();
-    Workspace workspace(cuda::conv2d_product_workspace_floats(p.as_conv()));
+    Workspace workspace(cuda::conv2d_forward_workspace_floats(p.as_conv()));
     cuda::conv_transpose2d_backward_data(p, dy, w, dx, workspace.data(), s);
   }
   void conv_transpose2d_backward_filter(const ConvTranspose2dParams& p, const float* x,
