@@ -494,7 +494,8 @@ void add_optimizer_cases(std::vector<OpCase>& all) {
 // kernels/cuda/emulation_matrix.cpp): the same tolerance applies. Shapes: edge tiles in every
 // dimension with each transpose (16-byte copies for the k-contiguous operands where rows are
 // 16-byte aligned, k = 40 and 64, element copies where not, k = 33), several k slabs with
-// alpha and beta, k = 0, one element, and the linear layer's three products.
+// alpha and beta, k = 0, one element, products split along k, and the linear layer's three
+// products.
 void add_tensor_core_cases(CaseList& list) {
   struct Shape {
     int m, n, k;
@@ -509,7 +510,13 @@ void add_tensor_core_cases(CaseList& list) {
           Shape{70, 72, 40, false, true, 1.0f, 0.0f},
           Shape{130, 70, 200, false, false, 0.5f, -1.5f},
           Shape{20, 9, 64, false, true, -2.0f, 1.0f}, Shape{3, 4, 0, true, true, 1.0f, 2.0f},
-          Shape{1, 1, 1, false, false, 1.0f, 0.0f}}) {
+          Shape{1, 1, 1, false, false, 1.0f, 0.0f},
+          // Few tiles and a long k: split along k as at fp32, with a tail slice, beta read once
+          // in the slices' epilogue, each transpose (16-byte and element copies), and a k that
+          // is not a multiple of 4 (a slice's last copy partial).
+          Shape{40, 30, 700, true, false, 0.5f, -1.5f}, Shape{9, 70, 1000, false, true, 1.0f, 0.0f},
+          Shape{70, 65, 2051, true, true, -1.0f, 0.25f},
+          Shape{33, 20, 1027, false, false, 1.0f, 0.0f}}) {
       weft::GemmParams gp;
       gp.m = s.m;
       gp.n = s.n;
@@ -615,8 +622,8 @@ void add_gemm_cases(std::vector<OpCase>& all) {
 
   // The forward's fused activation (the backward ignores it): ReLU after a biased layer on the
   // Fashion CNN's 10816 -> 32 (split along k by the hand kernel: the activation in the slices'
-  // epilogue) and its 32 -> 10 head shape, LeakyReLU(0.2) without a bias, and the tensor-core
-  // epilogue at tf32 and bf16.
+  // epilogue; again at bf16, split by the tensor-core kernel) and its 32 -> 10 head shape,
+  // LeakyReLU(0.2) without a bias, and the tensor-core epilogue at tf32 and bf16.
   struct FusedLinear {
     int n, in, out;
     bool bias;
@@ -627,6 +634,7 @@ void add_gemm_cases(std::vector<OpCase>& all) {
                                FusedLinear{64, 32, 10, true, kRelu, MathPrecision::fp32},
                                FusedLinear{33, 100, 70, false, kLeaky, MathPrecision::fp32},
                                FusedLinear{64, 32, 10, true, kRelu, MathPrecision::tf32},
+                               FusedLinear{2, 10816, 32, true, kRelu, MathPrecision::bf16},
                                FusedLinear{5, 65, 129, false, kLeaky, MathPrecision::bf16}}) {
     std::ostringstream name;
     name << "linear_forward " << l.n << "x" << l.in << " -> " << l.out << (l.bias ? "" : " no bias")

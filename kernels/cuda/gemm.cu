@@ -38,8 +38,9 @@
 //
 // Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is
 // tf32 or bf16, every product of gemm, linear_forward and linear_backward goes instead to the
-// tensor-core kernel of gemm_tensor_core.cu (mma.sync with FP32 accumulation, no split-K); the
-// column sums stay FP32.
+// tensor-core kernel of gemm_tensor_core.cu (mma.sync with FP32 accumulation), split along k by
+// the same plan (gemm_tensor_core_slices, then the same epilogue kernel); the column sums stay
+// FP32.
 #include "kernels/cuda/gemm.h"
 
 #include <algorithm>
@@ -188,13 +189,22 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
 void gemm_with_bias(const GemmParams& p, const float* a, const float* b, const float* column_bias,
                     const FusedActivation& act, float* c, float* workspace, cudaStream_t stream) {
   if (p.m <= 0 || p.n <= 0) return;
-  const MathPrecision precision = math_precision();
-  if (precision != MathPrecision::fp32) {
-    gemm_tensor_core(p, precision, a, b, column_bias, c, stream, act);
-    return;
-  }
   const int k = p.k < 0 ? 0 : p.k;
   const GemmShape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta, act};
+  const MathPrecision precision = math_precision();
+  if (precision != MathPrecision::fp32) {
+    const SplitK plan = plan_gemm_slices(s.m, s.n, s.k);
+    if (plan.slices == 1) {
+      gemm_tensor_core(p, precision, a, b, column_bias, c, stream, act);
+      return;
+    }
+    WEFT_CHECK(workspace != nullptr, "gemm (hand CUDA tensor-core kernel): a workspace of ",
+               int64_t{plan.slices} * s.m * s.n, " floats is required");
+    gemm_tensor_core_slices(p, precision, a, b, plan.slices, plan.slice_depth, workspace, stream);
+    WEFT_LAUNCH(gemm_slices_epilogue_kernel, grid_blocks(int64_t{s.m} * s.n), kBlockThreads, 0,
+                stream, s, plan.slices, static_cast<const float*>(workspace), column_bias, c);
+    return;
+  }
   if (!p.trans_a && !p.trans_b) {
     launch_gemm<false, false>(s, a, b, column_bias, c, workspace, stream);
   } else if (!p.trans_a && p.trans_b) {

@@ -40,7 +40,16 @@
 //
 // Epilogue, per owned element inside C: act(alpha * acc (+ beta * C if beta != 0) (+ bias[col])),
 // act the linear layer's fused activation (kernels/params.h FusedActivation; none for a gemm).
-// Any m, n, k; no split-K (a product with few tiles and a long k leaves the GPU under-used).
+// Any m, n, k.
+//
+// Split-K (gemm_tensor_core_slices). A product with few tiles of C and a long k (a linear
+// layer's forward: 512 rows, 128 outputs, k = 12544 is 16 blocks for 132 SMs, each walking all
+// of k: 0.25 ms at bf16 on the H200, where the FP32 kernel, which splits, took 0.05) is cut as
+// gemm.cu cuts it (the same plan, slices of whole 16-deep steps): block (x, y, z) runs the same
+// pipeline over slice z's range of k alone and writes its raw sums to partials[z][m][n]; gemm.cu's
+// epilogue kernel adds the slices in order and applies alpha, beta, the bias and the activation.
+// A slice starts at a multiple of 16, so the 16-byte copies stay aligned; its end is zero-filled
+// like the end of k.
 #include "kernels/cuda/gemm_tensor_core.h"
 
 #include <cstdint>
@@ -118,11 +127,21 @@ __device__ __forceinline__ const float* a_block_row(const float (*tile)[kRowFloa
 // nothing (ptxas 13.0, sm_90). With the fused activation in the epilogue the variants take 100
 // to 148 registers (the linear forward's, A plain and B transposed, 128 at TF32: 4 blocks per
 // SM where it had 5) and none spills (docs/kernels.md, static table).
+// partials == nullptr: the whole of k, and the epilogue writes C. Otherwise slice blockIdx.z
+// covers k in [z * slice_depth, min(k, (z + 1) * slice_depth)) and its raw sums go to
+// partials[z][m][n].
 template <bool kTransA, bool kTransB, bool kBf16>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_tensor_core_kernel(Shape s, const float* a, const float* b, const float* column_bias,
-                            float* c, bool a_vector, bool b_vector) {
+                            float* c, bool a_vector, bool b_vector, int slice_depth,
+                            float* partials) {
   __shared__ Stages stages;
+  int k_begin = 0, k_end = s.k;
+  if (partials != nullptr) {
+    const SliceRange range = this_slice(s.k, slice_depth);
+    k_begin = range.begin;
+    k_end = range.end;
+  }
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
@@ -140,14 +159,14 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   // op(A)(row, k) is contiguous along k when A is not transposed; op(B)^T(col, k) when B is.
   const auto stage = [&](int slab, int buffer) {
-    const int k0 = slab * kDepth;
-    stage_slab<!kTransA>(a + (kTransA ? m0 : int64_t{m0} * s.lda), s.lda, s.m - m0, s.k, 0, k0,
+    const int k0 = k_begin + slab * kDepth;
+    stage_slab<!kTransA>(a + (kTransA ? m0 : int64_t{m0} * s.lda), s.lda, s.m - m0, k_end, 0, k0,
                          a_vector, stages.a[buffer]);
-    stage_slab<kTransB>(b + (kTransB ? int64_t{n0} * s.ldb : n0), s.ldb, s.n - n0, s.k, 0, k0,
+    stage_slab<kTransB>(b + (kTransB ? int64_t{n0} * s.ldb : n0), s.ldb, s.n - n0, k_end, 0, k0,
                         b_vector, stages.b[buffer]);
   };
 
-  const int slabs = (s.k + kDepth - 1) / kDepth;
+  const int slabs = (k_end - k_begin + kDepth - 1) / kDepth;
   if (slabs > 0) stage(0, 0);
   cp_async_commit_group();
   for (int slab = 0; slab < slabs; ++slab) {
@@ -227,6 +246,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 
   const int g = lane / 4, t = lane % 4;
+  float* slice = partials != nullptr ? partials + int64_t{blockIdx.z} * s.m * s.n : nullptr;
   WEFT_UNROLL
   for (int mi = 0; mi < 2; ++mi) {
     WEFT_UNROLL
@@ -236,6 +256,10 @@ __global__ void __launch_bounds__(kThreads, 1)
         const int row = m0 + warp_row + 16 * mi + g + (i >= 2 ? 8 : 0);
         const int col = n0 + warp_col + 8 * ni + 2 * t + (i & 1);
         if (row >= s.m || col >= s.n) continue;
+        if (slice != nullptr) {
+          slice[int64_t{row} * s.n + col] = acc[mi][ni][i];
+          continue;
+        }
         float* out = c + int64_t{row} * s.n + col;
         float value = s.alpha * acc[mi][ni][i];
         if (s.beta != 0.0f) value += s.beta * *out;
@@ -264,8 +288,23 @@ void launch(const Shape& s, const float* a, const float* b, const float* column_
     const bool b_vector = kTransB && aligned16(b) && s.ldb % 4 == 0;
     const dim3 grid(column_tiles, static_cast<unsigned>((band.m + kTile - 1) / kTile));
     WEFT_LAUNCH((gemm_tensor_core_kernel<kTransA, kTransB, kBf16>), grid, kThreads, 0, stream,
-                band, a_band, b, column_bias, c + first * s.n, a_vector, b_vector);
+                band, a_band, b, column_bias, c + first * s.n, a_vector, b_vector, s.k,
+                static_cast<float*>(nullptr));
   }
+}
+
+// The split product: grid (column tiles, row tiles, slices), raw sums to partials (no bands:
+// gemm.cu's plan never splits a product that needs them).
+template <bool kTransA, bool kTransB, bool kBf16>
+void launch_slices(const Shape& s, const float* a, const float* b, int slices, int slice_depth,
+                   float* partials, cudaStream_t stream) {
+  const bool a_vector = !kTransA && aligned16(a) && s.lda % 4 == 0;
+  const bool b_vector = kTransB && aligned16(b) && s.ldb % 4 == 0;
+  const dim3 grid(static_cast<unsigned>((s.n + kTile - 1) / kTile),
+                  static_cast<unsigned>((s.m + kTile - 1) / kTile), static_cast<unsigned>(slices));
+  WEFT_LAUNCH((gemm_tensor_core_kernel<kTransA, kTransB, kBf16>), grid, kThreads, 0, stream, s, a,
+              b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), a_vector,
+              b_vector, slice_depth, partials);
 }
 
 template <bool kBf16>
@@ -282,18 +321,48 @@ void launch_any(const GemmParams& p, const Shape& s, const float* a, const float
   }
 }
 
+template <bool kBf16>
+void launch_slices_any(const GemmParams& p, const Shape& s, const float* a, const float* b,
+                       int slices, int slice_depth, float* partials, cudaStream_t stream) {
+  if (!p.trans_a && !p.trans_b) {
+    launch_slices<false, false, kBf16>(s, a, b, slices, slice_depth, partials, stream);
+  } else if (!p.trans_a && p.trans_b) {
+    launch_slices<false, true, kBf16>(s, a, b, slices, slice_depth, partials, stream);
+  } else if (p.trans_a && !p.trans_b) {
+    launch_slices<true, false, kBf16>(s, a, b, slices, slice_depth, partials, stream);
+  } else {
+    launch_slices<true, true, kBf16>(s, a, b, slices, slice_depth, partials, stream);
+  }
+}
+
+Shape shape_of(const GemmParams& p, const FusedActivation& act) {
+  const int k = p.k < 0 ? 0 : p.k;
+  return Shape{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta, act};
+}
+
 }  // namespace
 
 void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float* a, const float* b,
                       const float* column_bias, float* c, cudaStream_t stream,
                       const FusedActivation& act) {
   if (p.m <= 0 || p.n <= 0) return;
-  const int k = p.k < 0 ? 0 : p.k;
-  const Shape s{p.m, p.n, k, p.trans_a ? p.m : k, p.trans_b ? k : p.n, p.alpha, p.beta, act};
+  const Shape s = shape_of(p, act);
   if (precision == MathPrecision::bf16) {
     launch_any<true>(p, s, a, b, column_bias, c, stream);
   } else {
     launch_any<false>(p, s, a, b, column_bias, c, stream);
+  }
+}
+
+void gemm_tensor_core_slices(const GemmParams& p, MathPrecision precision, const float* a,
+                             const float* b, int slices, int slice_depth, float* partials,
+                             cudaStream_t stream) {
+  if (p.m <= 0 || p.n <= 0) return;
+  const Shape s = shape_of(p, FusedActivation{});
+  if (precision == MathPrecision::bf16) {
+    launch_slices_any<true>(p, s, a, b, slices, slice_depth, partials, stream);
+  } else {
+    launch_slices_any<false>(p, s, a, b, slices, slice_depth, partials, stream);
   }
 }
 

@@ -18,5 +18,12 @@ void gemm_tensor_core(const GemmParams& p, MathPrecision precision, const float*
                       const float* column_bias, float* c, cudaStream_t stream,
                       const FusedActivation& act = {});
 
+// The split-K half of the same product (gemm.cu's plan: slices of `slice_depth`, a multiple of
+// 16): slice z of op(A) op(B)'s raw sums to partials[z][m][n]; alpha, beta, the bias and the
+// activation are the caller's (gemm.cu adds the slices in order).
+void gemm_tensor_core_slices(const GemmParams& p, MathPrecision precision, const float* a,
+                             const float* b, int slices, int slice_depth, float* partials,
+                             cudaStream_t stream);
+
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda
