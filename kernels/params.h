@@ -77,6 +77,23 @@ struct Conv2dParams {
   int64_t output_count() const { return int64_t{batch} * out_channels * out_h() * out_w(); }
 };
 
+// The stride-1 convolution whose forward is p's backward-data: dy is its input (O channels), its
+// weights are p's with the channel roles exchanged and the taps reversed, its padding
+// dilation * (kernel - 1) - pad (valid when that is >= 0 and p's stride is 1), no activation (a
+// backward takes dy already multiplied by the derivative). Used by the CPU's direct loops
+// (kernels/cpu/conv_direct.cpp) and the hand CUDA backward-data (kernels/cuda/conv.cu).
+inline Conv2dParams backward_data_adjoint(const Conv2dParams& p) {
+  Conv2dParams a = p;
+  a.in_channels = p.out_channels;
+  a.out_channels = p.in_channels;
+  a.in_h = p.out_h();
+  a.in_w = p.out_w();
+  a.pad_h = p.dilation_h * (p.kernel_h - 1) - p.pad_h;
+  a.pad_w = p.dilation_w * (p.kernel_w - 1) - p.pad_w;
+  a.activation = FusedActivation{};
+  return a;
+}
+
 // 2-d transposed convolution, the adjoint of Conv2dParams' convolution. Its forward is the
 // backward-data pass of the convolution that maps its output back to its input.
 struct ConvTranspose2dParams {

@@ -256,18 +256,6 @@ void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image
   }
 }
 
-// The stride-1 convolution whose forward is p's backward-data: dy is its input (O channels),
-// its weights are p's flipped and transposed, its padding dil (k - 1) - pad.
-Conv2dParams adjoint(const Conv2dParams& p) {
-  Conv2dParams a = p;
-  a.in_channels = p.out_channels;
-  a.out_channels = p.in_channels;
-  a.in_h = p.out_h();
-  a.in_w = p.out_w();
-  a.pad_h = p.dilation_h * (p.kernel_h - 1) - p.pad_h;
-  a.pad_w = p.dilation_w * (p.kernel_w - 1) - p.pad_w;
-  return a;
-}
 
 // The direct loops run along output rows at stride 1. Forward pays off where the im2col GEMM
 // is thin: few rows (at most 8 output channels), or a short depth (at most 16 input channels)
@@ -321,7 +309,7 @@ ConvAlgorithm automatic_algorithm(const Conv2dParams& p, ConvPass pass) {
       if (filter_fits(p)) return ConvAlgorithm::direct;
       break;
     case ConvPass::backward_data: {
-      const Conv2dParams a = adjoint(p);
+      const Conv2dParams a = backward_data_adjoint(p);
       const bool exact = p.stride_h == 1 && a.pad_h >= 0 && a.pad_w >= 0 && a.out_h() == p.in_h &&
                          a.out_w() == p.in_w;
       if (exact && adjoint_fits(a)) return ConvAlgorithm::direct;
@@ -426,7 +414,7 @@ void forward(const Conv2dParams& p, const float* x, const float* w, const float*
 }
 
 void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx) {
-  const Conv2dParams a = adjoint(p);
+  const Conv2dParams a = backward_data_adjoint(p);
   // wa[C, O, KH, KW] = w[O, C, KH - 1 - kh, KW - 1 - kw]
   std::vector<float> wa(static_cast<size_t>(p.weight_count()));
   const int64_t window = static_cast<int64_t>(p.kernel_h) * p.kernel_w;

@@ -452,8 +452,7 @@ void channel_sums(int batch, int channels, int plane, const float* t, float* sum
               channels, static_cast<int>(splits), static_cast<const double*>(partials), sums);
 }
 
-// conv2d_backward_data with an optional bias per input channel added in the epilogue.
-// w'[c, o, KH-1-kh, KW-1-kw] = w[o, c, kh, kw]: the filter of data_forward_params(p). Reversing
+// w'[c, o, KH-1-kh, KW-1-kw] = w[o, c, kh, kw]: the filter of backward_data_adjoint(p). Reversing
 // both kh and kw reverses the flat tap t = kh * KW + kw (to T-1-t, T = KH * KW), so step i of a
 // grid-stride loop over the O * C planes (o, c) = (i / C, i % C) copies plane i's T taps in
 // reverse to plane (c, o) of w'. 32-bit indices: data_as_forward takes fewer than 2^31 weights.
@@ -470,7 +469,7 @@ struct FlipFilter {
   }
 };
 
-// Whether p's backward-data runs as the forward convolution data_forward_params(p).
+// Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).
 bool data_as_forward(const Conv2dParams& p) {
   return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dilation_h * (p.kernel_h - 1) &&
          p.pad_w <= p.dilation_w * (p.kernel_w - 1) && p.in_channels > kDirectMaxChannels &&
@@ -478,19 +477,8 @@ bool data_as_forward(const Conv2dParams& p) {
          p.weight_count() < (int64_t{1} << 31);
 }
 
-// The forward convolution of dy whose output is p's dx (see the top of the file).
-Conv2dParams data_forward_params(const Conv2dParams& p) {
-  Conv2dParams f = p;
-  f.in_channels = p.out_channels;
-  f.out_channels = p.in_channels;
-  f.in_h = p.out_h();
-  f.in_w = p.out_w();
-  f.pad_h = p.dilation_h * (p.kernel_h - 1) - p.pad_h;
-  f.pad_w = p.dilation_w * (p.kernel_w - 1) - p.pad_w;
-  f.activation = FusedActivation{};
-  return f;
-}
 
+// conv2d_backward_data with an optional bias per input channel added in the epilogue.
 void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float* w,
                              const float* bias, float* dx, float* workspace, cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
@@ -506,7 +494,7 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     for_each(int64_t{p.out_channels} * p.in_channels,
              FlipFilter{p.out_channels, p.in_channels, p.kernel_h * p.kernel_w, w, flipped},
              stream);
-    conv2d_forward(data_forward_params(p), dy, flipped, bias, dx, workspace + p.weight_count(),
+    conv2d_forward(backward_data_adjoint(p), dy, flipped, bias, dx, workspace + p.weight_count(),
                    stream);
     return;
   }
@@ -604,7 +592,7 @@ int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
 int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (full_window(p)) return full_window_workspace_floats(p);
   if (data_as_forward(p)) {
-    return p.weight_count() + conv2d_forward_workspace_floats(data_forward_params(p));
+    return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
   return 0;
 }
