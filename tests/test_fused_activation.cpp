@@ -326,7 +326,11 @@ TEST_CASE("fused activation: Sequential fuses a conv or batch norm with the ReLU
   const Tensor x = images({2, 2, 6, 6}, 4);
   const auto names = [&](bool fused) {
     const FusionSetting setting(fused);
+    // The hand CPU kernels on both sides, as in step() above: under `auto` the fused and the
+    // unfused forward have autotune keys of their own and may be measured onto different kernels.
+    weft::set_kernel_choice(weft::KernelChoice::hand);
     const Tensor y = net.forward(x);
+    weft::reset_kernel_choices();
     std::vector<std::string> ops;
     // Walk from the output through each node's first input (the activation's or the layer's).
     for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
