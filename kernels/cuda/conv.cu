@@ -84,7 +84,7 @@
 //   the batch: R = N * OH * OW, often far longer than O * T is wide. So the reduction is split
 //   into `slices` ranges of whole 16-deep slabs (split-K): block (bx, by, bz) computes the
 //   64 x 64 tile (by, bx) of dW over slice bz's positions only, and writes it to
-//   workspace[bz][O][T]; sum_slices_kernel then adds the slices in order 0, 1, 2, ... for each
+//   workspace[bz][O][T]; a second pass (SumSlices) adds the slices in order 0, 1, 2, ... for each
 //   element (one thread per element of dW). A fixed order and no atomics: deterministic. With
 //   one slice the tile is written straight to dW. On the indexed core with the 64 x 64 tile
 //   (SmallTile, the tile plan_split_k counts with). Shared memory: a slab of dy
@@ -327,12 +327,6 @@ __global__ void __launch_bounds__(kProductThreads, SmallTile::kMinBlocks)
 
 // out[i] = sum over s of partials[s * count + i], s in increasing order. One thread per element
 // (grid-stride); consecutive threads read consecutive floats of each slice.
-__global__ void sum_slices_kernel(int slices, int64_t count, const float* partials, float* out) {
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    out[i] = sum_of_slices(partials, slices, count, i);
-  }
-}
-
 __global__ void channel_partial_sums_kernel(int batch, int channels, int plane, int64_t slice,
                                             const float* t, double* partials, float* sums) {
   const int c = static_cast<int>(blockIdx.x), s = static_cast<int>(blockIdx.y);
@@ -695,8 +689,7 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   WEFT_LAUNCH(conv2d_backward_filter_kernel, product_grid(g.out_channels, g.taps(), plan.slices),
               kProductThreads, 0, stream, g, x, dy, plan.slice_depth, workspace);
   const int64_t count = int64_t{g.out_channels} * g.taps();
-  WEFT_LAUNCH(sum_slices_kernel, grid_blocks(count), kBlockThreads, 0, stream, plan.slices, count,
-              static_cast<const float*>(workspace), dw);
+  for_each(count, SumSlices{plan.slices, count, workspace, dw}, stream);
 }
 
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,

@@ -20,7 +20,8 @@
 //     and L2 serve after the first. A row whose ih falls outside the image adds nothing and is
 //     skipped. At the end a butterfly shuffle sums each accumulator over the 32 lanes (no
 //     shared memory), and lane 0 writes the slice's G * KW sums to partial[chunk][o][c][kh][kw].
-//   sum_chunks_kernel  one thread per dW element adds the chunks' partials in chunk order.
+//   SumSlices (tiled_product.h, by for_each)  one thread per dW element adds the chunks' partials
+//   in chunk order.
 //
 // Precision: FP32 multiply-adds. At tf32 and bf16 (conv.cu takes this kernel there for at most 8
 // output channels) x and dy are rounded as they are loaded (rounded_operand, warp_matrix.h), so
@@ -137,13 +138,6 @@ __global__ void narrow_filter_kernel(ConvGeometry g, NarrowPlan plan, const floa
   }
 }
 
-// dw[i] = sum over chunks j in order of partials[j * count + i].
-__global__ void sum_chunks_kernel(int chunks, int64_t count, const float* partials, float* dw) {
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    dw[i] = sum_of_slices(partials, chunks, count, i);
-  }
-}
-
 template <int KW, OperandRounding kRounding>
 void launch_narrow(const ConvGeometry& g, const NarrowPlan& plan, const float* x, const float* dy,
                    float* partials, cudaStream_t stream) {
@@ -179,8 +173,7 @@ void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const 
     launch_narrow<decltype(kw)::value, decltype(r)::value>(g, plan, x, dy, workspace, stream);
   });
   const int64_t count = int64_t{g.out_channels} * g.taps();
-  WEFT_LAUNCH(sum_chunks_kernel, grid_blocks(count), kBlockThreads, 0, stream, plan.chunks, count,
-              static_cast<const float*>(workspace), dw);
+  for_each(count, SumSlices{plan.chunks, count, workspace, dw}, stream);
 }
 
 }  // namespace WEFT_KERNEL_ABI

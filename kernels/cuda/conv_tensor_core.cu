@@ -63,8 +63,8 @@
 //   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into
 //   `slices` ranges of whole 32-deep slabs: block (bx, by, bz) computes tile (by, bx) over slice
 //   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
-//   conv_sum_slices_kernel then adds the slices in order 0, 1, 2, .. per element (one thread per
-//   element): deterministic, no atomics. Both operands are k-contiguous (positions): thread q
+//   a second pass (SumSlices, tiled_product.h) adds the slices in order 0, 1, 2, .. per element
+//   (one thread per element): deterministic, no atomics. Both operands are k-contiguous (positions): thread q
 //   stages k = q % 32 of rows q / 32 + 4 s, a warp covering 32 consecutive positions of one row.
 //   The slab table holds per position the dy offset n * O * OH * OW + pixel, the x offset of the
 //   window origin and the origin (oh * stride - pad, ow * stride - pad); a second shared table,
@@ -482,17 +482,6 @@ __global__ void __launch_bounds__(kThreads, 1)
   }
 }
 
-// out[i] = sum over z of partials[z * count + i], z in increasing order; one thread per element.
-__global__ void conv_sum_slices_kernel(int slices, int64_t count, const float* partials,
-                                       float* out) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
-    float total = 0.0f;
-    for (int z = 0; z < slices; ++z) total += partials[z * count + i];
-    out[i] = total;
-  }
-}
-
 // ---- host side ---------------------------------------------------------------------------------
 
 constexpr int kMaxGridY = 65535;
@@ -654,9 +643,7 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
   }
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
-    const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((count + 255) / 256, 4096));
-    WEFT_LAUNCH(conv_sum_slices_kernel, blocks, 256, 0, stream, split.slices, count,
-                static_cast<const float*>(workspace), dw);
+    for_each(count, SumSlices{split.slices, count, workspace, dw}, stream);
   }
 }
 

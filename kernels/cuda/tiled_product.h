@@ -202,6 +202,19 @@ __device__ __forceinline__ float sum_of_slices(const float* partials, int slices
   return total;
 }
 
+// The second pass of a split reduction with no epilogue of its own (conv.cu's backward-filter,
+// the tensor-core and narrow backward-filters): out[i] = sum_of_slices(...), one element per step
+// of for_each (common.h), a thread per element.
+struct SumSlices {
+  int slices;
+  int64_t count;
+  const float* partials;
+  float* out;
+  __device__ __forceinline__ void operator()(int64_t i) const {
+    out[i] = sum_of_slices(partials, slices, count, i);
+  }
+};
+
 inline SplitK plan_split_k(int rows_a, int rows_b, int depth, int min_slice_depth) {
   if (rows_a <= 0 || rows_b <= 0 || depth <= min_slice_depth) return SplitK{1, depth};
   const dim3 tiles = product_grid(rows_a, rows_b);
