@@ -325,8 +325,6 @@ __global__ void __launch_bounds__(kProductThreads, SmallTile::kMinBlocks)
   });
 }
 
-// out[i] = sum over s of partials[s * count + i], s in increasing order. One thread per element
-// (grid-stride); consecutive threads read consecutive floats of each slice.
 __global__ void channel_partial_sums_kernel(int batch, int channels, int plane, int64_t slice,
                                             const float* t, double* partials, float* sums) {
   const int c = static_cast<int>(blockIdx.x), s = static_cast<int>(blockIdx.y);
@@ -470,7 +468,6 @@ bool data_as_forward(const Conv2dParams& p) {
          p.out_channels > 0 && p.out_h() > 0 && p.out_w() > 0 &&
          p.weight_count() < (int64_t{1} << 31);
 }
-
 
 // conv2d_backward_data with an optional bias per input channel added in the epilogue.
 void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float* w,

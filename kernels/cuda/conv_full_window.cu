@@ -17,8 +17,8 @@
 //
 // The transposed convolution whose input is 1 x 1 (the DCGAN generator's first layer) has this
 // convolution as its as_conv(): its forward is backward-data here, with its bias over the
-// [N, C, KH * KW] result; fill_channel_bias_kernel writes the bias first (one thread per element,
-// grid-stride, no shared memory) and the GEMM adds the product to it (beta = 1).
+// [N, C, KH * KW] result; ChannelBiasFill (by for_each: one thread per element, grid-stride, no
+// shared memory) writes the bias first and the GEMM adds the product to it (beta = 1).
 #include "kernels/cuda/conv_full_window.h"
 
 #include "kernels/cuda/common.h"
