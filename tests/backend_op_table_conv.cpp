@@ -143,6 +143,17 @@ void add_conv_cases(std::vector<OpCase>& all) {
   add_conv(list, " (backward-data as forward)", conv_params(1, 7, 9, 8, 3, 3, 2, 1, 1, 1, 0),
            false);
   add_conv(list, " (padding past full)", conv_params(2, 6, 5, 5, 4, 1, 1, 1, 1, 1, 1), true);
+  // Strided backward-data as one forward convolution per phase (conv.cu, data_by_phases; the
+  // seed shapes above with more than 4 input channels reach it too): padding 2 at stride 2, where
+  // the odd phase's convolution has padding -1; a 4 x 2 kernel at stride 3, whose phases have 2,
+  // 1 and 1 taps along the height and 1, 1 and none along the width (those outputs are 0); a
+  // one-row input, whose first phase along the height has no rows.
+  add_conv(list, " (backward-data by phases, negative padding)",
+           conv_params(2, 6, 11, 9, 5, 3, 3, 2, 2, 2, 2), false);
+  add_conv(list, " (backward-data by phases, stride 3)",
+           conv_params(2, 6, 10, 11, 5, 4, 2, 3, 3, 1, 1), false);
+  add_conv(list, " (backward-data by phases, one row)",
+           conv_params(2, 6, 1, 5, 5, 3, 3, 2, 2, 1, 1), false);
   // Full-window convolutions, run by the hand backend as GEMMs (kernels/cuda/conv_full_window.cu):
   // with a bias; a non-square window with stride 2 (one output position whatever the stride); a
   // reduction of 64 x 4 x 4 = 1024 taps over 3 images, which the GEMM splits over blocks.
@@ -200,17 +211,18 @@ void add_conv_cases(std::vector<OpCase>& all) {
              precision);
     add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false,
              precision);
-    add_conv(list, " (full window)", conv_params(3, 5, 3, 5, 4, 3, 5, 1, 1, 0, 0), true,
-             precision);
+    add_conv(list, " (full window)", conv_params(3, 5, 3, 5, 4, 3, 5, 1, 1, 0, 0), true, precision);
     add_conv(list, " (backward-data as forward, dilated)",
              conv_params(2, 6, 11, 10, 5, 3, 3, 1, 1, 2, 2, 2), true, precision);
-    add_conv(list, " (full window, split reduction)",
-             conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0), true, precision);
+    add_conv(list, " (full window, split reduction)", conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0),
+             true, precision);
+    add_conv(list, " (backward-data by phases, negative padding)",
+             conv_params(2, 6, 11, 9, 5, 3, 3, 2, 2, 2, 2), false, precision);
     // The narrow kernels with rounded operands (at most 8 output channels).
     add_conv(list, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true,
              precision);
-    add_conv(list, " (narrow forward, 7 wide)", conv_params(2, 2, 9, 12, 5, 3, 7, 2, 1, 1, 3),
-             true, precision);
+    add_conv(list, " (narrow forward, 7 wide)", conv_params(2, 2, 9, 12, 5, 3, 7, 2, 1, 1, 3), true,
+             precision);
     for (const auto& [c, act, bias, label] :
          {std::tuple{conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), kRelu, true, " +relu"},
           std::tuple{conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,
@@ -286,13 +298,19 @@ void add_conv_transpose_cases(std::vector<OpCase>& all) {
   // GEMMs, kernels/cuda/conv_full_window.cu): with a bias over the output channels, at fp32
   // here and at tf32/bf16 below.
   add_conv_transpose(list, " (full window)", conv_transpose_params(3, 7, 1, 1, 5, 3, 1, 0), true);
+  // The forward by phases (conv.cu, data_by_phases) with the bias in its epilogue: 7 output
+  // channels at stride 2 with output padding (phases of 2 and 1 taps, of different sizes), and a
+  // 4x4 stride-2 doubling layer with a bias on odd sizes.
+  add_conv_transpose(list, " (by phases)", conv_transpose_params(2, 6, 5, 7, 7, 3, 2, 1, 1), true);
+  add_conv_transpose(list, " (by phases)", conv_transpose_params(1, 5, 3, 5, 6, 4, 2, 1), true);
   // The last layer to image channels, with the reduction of backward-filter split over blocks.
   add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
                      false);
   // The tensor-core kernels through as_conv() at tf32 and bf16 (forward = the convolution's
   // backward-data with the bias, backward-data = its forward, backward-filter = its
   // backward-filter): stride 2 with a bias, output padding, dilation, the DCGAN generator's
-  // first layer and a 4x4 stride-2 doubling layer, the last layer with a split reduction.
+  // first layer and a 4x4 stride-2 doubling layer, the last layer with a split reduction, the
+  // forward by phases with a bias.
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     add_conv_transpose(list, "", conv_transpose_params(1, 4, 5, 5, 3, 4, 2, 1), true, precision);
     add_conv_transpose(list, "", conv_transpose_params(2, 3, 4, 5, 2, 3, 2, 1, 1), true, precision);
@@ -305,6 +323,10 @@ void add_conv_transpose_cases(std::vector<OpCase>& all) {
     add_conv_transpose(list, " (dcgan, scaled)", conv_transpose_params(4, 8, 16, 16, 3, 4, 2, 1),
                        false, precision);
     add_conv_transpose(list, " (full window)", conv_transpose_params(3, 7, 1, 1, 5, 3, 1, 0), true,
+                       precision);
+    add_conv_transpose(list, " (by phases)", conv_transpose_params(2, 6, 5, 7, 7, 3, 2, 1, 1), true,
+                       precision);
+    add_conv_transpose(list, " (by phases)", conv_transpose_params(1, 5, 3, 5, 6, 4, 2, 1), true,
                        precision);
   }
 }

@@ -38,26 +38,31 @@
 //   lands inside the output, else the term is 0. Every dx element is written by exactly one
 //   thread, so no atomics and no zero-fill are needed and the result is deterministic.
 //   Shared memory: W^T slab (TransposedFilter) and dy slab (OutputGradientGather).
-//   With stride s only 1 in s^2 of the gathered terms is non-zero, so with a stride above 1 (and
-//   no dilation) the problem is split by phase instead, below; this kernel takes stride 1 and
-//   dilated convolutions.
+//   With stride s only 1 in s^2 of the gathered terms is non-zero, and at stride 1 the sums are a
+//   forward convolution, so both run as forward convolutions instead (below); this kernel takes
+//   what those do not (a dilated strided layer, a padding past "full").
 //   An optional per-channel bias is added in the epilogue: that is conv_transpose2d_forward's.
 //
-// conv2d_backward_data_phase_kernel   backward-data with stride > 1, one phase per launch
-//   The input rows h with (h + pad_h) mod stride_h = ph are reached only by the kernel rows
-//   kh = ph + stride_h * j (j = 0, 1, ...), and row h = first + stride_h * i meets output row
-//   oh = base + i - j under tap j (AxisPhase below); the same along w. So for each phase
-//   (ph, pw) the sums are a smaller implicit GEMM with no zero terms but the borders':
-//   rows = input channels, columns = the phase's input positions (n, i, iw), reduction over
-//   (o, j, jw). Blocks, threads, shared memory and epilogue as in the kernel above (operands
-//   PhasedFilter and PhasedGather); stride_h * stride_w launches cover every dx element once.
-//   A phase no tap reaches (kernel smaller than the stride) gets an empty reduction: dx = 0,
-//   or the bias.
+// Strided backward-data as one forward convolution per phase (data_by_phases, fp32). The input
+//   rows h with (h + pad_h) mod stride_h = ph are reached only by the kernel rows kh = ph +
+//   stride_h * j (j < Th, the phase's taps), and row h = first + stride_h * i meets output row
+//   oh = base + i - j under tap j (AxisPhase below); the same along w. With the taps reversed,
+//   j' = Th - 1 - j, that is dy row i - (Th - 1 - base) + j': a stride-1 convolution of dy
+//   (O channels) with padding Th - 1 - base (negative when the phase starts inside dy, the far
+//   side cut by the output count instead of a padding) and the filter
+//   w'[c, o, j', jw'] = w[o, c, ph + stride_h (Th-1-j'), pw + stride_w (Tw-1-jw')]. So each phase
+//   (ph, pw) runs on the forward kernel (the indexed core, its tile chosen per phase), with no
+//   structurally zero terms, the epilogue placing sum (+ bias[c]) at dx[n, c, first_h + stride_h
+//   i, first_w + stride_w iw] (PhaseOutput). One launch (PhaseFilters) first writes every
+//   phase's filter into the workspace; then stride_h * stride_w launches cover every dx element
+//   once. A phase no tap reaches (kernel smaller than the stride) has an empty reduction: dx = 0,
+//   or the bias. Before (second lease, H200): the same phases on the 64 x 64 core with divisions
+//   per staged element ran the DCGAN's 4x4 stride-2 layers at 0.33-0.49x cuDNN.
 //
 // Stride-1 backward-data as a forward convolution (data_as_forward). With stride 1 the gather
 //   above is itself a convolution: dx = conv(dy, w') with the filter's channel roles exchanged
-//   and its taps reversed, w'[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw] (FlipFilter, one thread
-//   per (o, c) plane, into the workspace), and padding dilation * (K - 1) - pad, which must be
+//   and its taps reversed, w'[c, o, kh, kw] = w[o, c, KH-1-kh, KW-1-kw] (PhaseFilters with its one
+//   phase, into the workspace), and padding dilation * (K - 1) - pad, which must be
 //   >= 0 (it is for every padding up to "full"); same dilation, stride 1, the bias (the
 //   transposed convolution's) as that convolution's bias. Input row h - pad' + d * kh' of dy
 //   with kh' = K-1-kh is h + pad - d * kh: exactly the gather's output row. So the whole
@@ -132,8 +137,8 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_filter_narrow.h"
-#include "kernels/cuda/conv_full_window.h"
 #include "kernels/cuda/conv_forward_narrow.h"
+#include "kernels/cuda/conv_full_window.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
@@ -187,7 +192,16 @@ struct OutputGradientGather {
   }
 };
 
-// One axis of a backward-data phase (see conv2d_backward_data_phase_kernel): input indices
+// Taps of kernel index class `phase` (the kernel indices phase + stride * j) along one axis, and
+// how many kernel indices lie in the classes before it.
+__host__ __device__ __forceinline__ int phase_taps(int kernel, int stride, int phase) {
+  return kernel > phase ? (kernel - phase + stride - 1) / stride : 0;
+}
+__host__ __device__ __forceinline__ int taps_before_phase(int kernel, int stride, int phase) {
+  return kernel / stride * phase + (kernel % stride < phase ? kernel % stride : phase);
+}
+
+// One axis of a backward-data phase (see "Strided backward-data" at the top): input indices
 // first + stride * i for i < count, reached by kernel indices phase + stride * j for j < taps,
 // index i under tap j meeting output index base + i - j.
 struct AxisPhase {
@@ -199,64 +213,41 @@ AxisPhase axis_phase(int in, int kernel, int stride, int pad, int phase) {
   a.phase = phase;
   a.first = ((phase - pad) % stride + stride) % stride;  // (first + pad) mod stride == phase
   a.count = a.first < in ? (in - a.first + stride - 1) / stride : 0;
-  a.taps = kernel > phase ? (kernel - phase + stride - 1) / stride : 0;
+  a.taps = phase_taps(kernel, stride, phase);
   a.base = (a.first + pad - phase) / stride;  // exact, and >= 0 since phase < stride
   return a;
 }
 
-// A reduction index k of a phase's product: output channel o and tap (j, jw).
-struct PhaseTap {
-  int o, j, jw;
+// Where the forward kernel's sums go: (channel, GEMM column position, sum) -> memory.
+// DenseOutput: y[n, o, oh, ow] = act(sum + bias[o]), position = n * OH * OW + oh * OW + ow, the
+// forward's own output.
+struct DenseOutput {
+  float* y;
+  int channels, plane;
+  const float* bias;
+  FusedActivation act;
+  __device__ __forceinline__ void operator()(int o, int position, float sum) const {
+    store_nchw(y, channels, plane, o, position, sum, bias, act);
+  }
 };
 
-// A column of a phase's product: image n and the phase's input position (i, iw).
-struct PhasePosition {
-  int n, i, iw;
-};
-
-struct Phase {
+// PhaseOutput: a backward-data phase's sums, position = n * count_h * count_w + i * count_w + iw
+// of the phase convolution, land at dx[n, c, first_h + stride_h * i, first_w + stride_w * iw]
+// (+ bias[c], the transposed convolution's).
+struct PhaseOutput {
+  float* dx;
+  int channels, in_h, in_w;
   AxisPhase h, w;
-  __host__ __device__ int taps() const { return h.taps * w.taps; }
-  __host__ __device__ int plane() const { return h.count * w.count; }
-  __device__ __forceinline__ PhasePosition position(int column) const {
-    const int n = column / plane();
-    const int rest = column - n * plane();
-    return PhasePosition{n, rest / w.count, rest % w.count};
-  }
-  __device__ __forceinline__ PhaseTap tap(int k) const {
-    const int o = k / taps();
-    const int t = k - o * taps();
-    return PhaseTap{o, t / w.taps, t % w.taps};
-  }
-};
-
-// W^T restricted to a phase: (input channel c, (o, j, jw)) -> w[o, c, kh, kw] with
-// kh = ph + stride_h * j, kw = pw + stride_w * jw.
-struct PhasedFilter {
-  static constexpr bool kAlongK = true;
-  ConvGeometry g;
-  Phase p;
-  const float* w;
-  __device__ __forceinline__ float at(int c, int k) const {
-    const PhaseTap t = p.tap(k);
-    const int kh = p.h.phase + g.stride_h * t.j, kw = p.w.phase + g.stride_w * t.jw;
-    return w[((int64_t{t.o} * g.in_channels + c) * g.kernel_h + kh) * g.kernel_w + kw];
-  }
-};
-
-// (phase position (n, i, iw), (o, j, jw)) -> dy[n, o, base_h + i - j, base_w + iw - jw], or 0
-// outside the output.
-struct PhasedGather {
-  static constexpr bool kAlongK = false;
-  ConvGeometry g;
-  Phase p;
-  const float* dy;
-  __device__ __forceinline__ float at(int position, int k) const {
-    const PhasePosition q = p.position(position);
-    const PhaseTap t = p.tap(k);
-    const int oh = p.h.base + q.i - t.j, ow = p.w.base + q.iw - t.jw;
-    if (oh < 0 || oh >= g.out_h || ow < 0 || ow >= g.out_w) return 0.0f;
-    return dy[((int64_t{q.n} * g.out_channels + t.o) * g.out_h + oh) * g.out_w + ow];
+  int stride_h, stride_w;
+  const float* bias;
+  __device__ __forceinline__ void operator()(int c, int position, float sum) const {
+    const int plane = h.count * w.count;
+    const int n = position / plane;
+    const int rest = position - n * plane;
+    const int i = rest / w.count, iw = rest - i * w.count;
+    const int row = h.first + stride_h * i, col = w.first + stride_w * iw;
+    dx[((int64_t{n} * channels + c) * in_h + row) * in_w + col] =
+        sum + (bias != nullptr ? bias[c] : 0.0f);
   }
 };
 
@@ -277,35 +268,17 @@ __global__ void __launch_bounds__(kProductThreads)
   });
 }
 
-__global__ void __launch_bounds__(kProductThreads)
-    conv2d_backward_data_phase_kernel(ConvGeometry g, Phase phase, const float* dy,
-                                      const float* w, const float* bias, float* dx) {
-  const PhasedFilter filters{g, phase, w};
-  const PhasedGather gathered{g, phase, dy};
-  const int positions = g.batch * phase.plane();
-  float acc[kMicroTile][kMicroTile];
-  tile_product(filters, g.in_channels, gathered, positions, 0, g.out_channels * phase.taps(), acc);
-  store_micro_tile(acc, g.in_channels, positions, [&](int c, int position, float sum) {
-    const PhasePosition q = phase.position(position);
-    const int h = phase.h.first + g.stride_h * q.i, x = phase.w.first + g.stride_w * q.iw;
-    dx[((int64_t{q.n} * g.in_channels + c) * g.in_h + h) * g.in_w + x] =
-        sum + (bias != nullptr ? bias[c] : 0.0f);
-  });
-}
-
-// The forward on the indexed core with block tile Tile (tiled_product_large.h).
-template <class Tile>
+// The forward on the indexed core with block tile Tile (tiled_product_large.h); `out` places
+// the sums (DenseOutput, PhaseOutput).
+template <class Tile, class Output>
 __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
-    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, const float* bias,
-                          FusedActivation act, float* y) {
+    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, Output out) {
   const IndexedMatrix<true> filters{w, g.taps()};
   const ImageWindows columns{g, x};
   const int positions = g.batch * g.out_plane();
   float acc[Tile::kMicroM][Tile::kMicroN];
   indexed_tile_product<Tile>(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
-  store_tile<Tile>(acc, g.out_channels, positions, [&](int o, int position, float sum) {
-    store_nchw(y, g.out_channels, g.out_plane(), o, position, sum, bias, act);
-  });
+  store_tile<Tile>(acc, g.out_channels, positions, out);
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
@@ -426,8 +399,8 @@ int64_t channel_sums_workspace_floats(int batch, int channels, int plane) {
 
 // sums[c] = the sum of t[n, c, :] over n, t viewed as [batch, channels, plane]; `workspace` holds
 // channel_sums_workspace_floats(batch, channels, plane) floats.
-void channel_sums(int batch, int channels, int plane, const float* t, float* sums,
-                  float* workspace, cudaStream_t stream) {
+void channel_sums(int batch, int channels, int plane, const float* t, float* sums, float* workspace,
+                  cudaStream_t stream) {
   if (channels <= 0) return;
   const int64_t splits = channel_splits(batch, plane);
   WEFT_CHECK(splits == 1 || workspace != nullptr, "the hand bias gradient needs a workspace of ",
@@ -440,26 +413,41 @@ void channel_sums(int batch, int channels, int plane, const float* t, float* sum
               0, stream, std::max(batch, 0), channels, std::max(plane, 0), slice, t, partials,
               sums);
   if (splits == 1) return;
-  WEFT_LAUNCH(finish_channel_sums_kernel, grid_blocks(channels), kBlockThreads, 0, stream,
-              channels, static_cast<int>(splits), static_cast<const double*>(partials), sums);
+  WEFT_LAUNCH(finish_channel_sums_kernel, grid_blocks(channels), kBlockThreads, 0, stream, channels,
+              static_cast<int>(splits), static_cast<const double*>(partials), sums);
 }
 
-// w'[c, o, KH-1-kh, KW-1-kw] = w[o, c, kh, kw]: the filter of backward_data_adjoint(p). Reversing
-// both kh and kw reverses the flat tap t = kh * KW + kw (to T-1-t, T = KH * KW), so step i of a
-// grid-stride loop over the O * C planes (o, c) = (i / C, i % C) copies plane i's T taps in
-// reverse to plane (c, o) of w'. 32-bit indices: data_as_forward takes fewer than 2^31 weights.
-struct FlipFilter {
-  int out_channels, in_channels, taps;
+// The filters of the phase convolutions of p's backward-data (see "Strided backward-data" at
+// the top), every phase's in one buffer of O * C * KH * KW floats, phase (ph, pw) after those
+// before it in row-major order: w'[c, o, Th-1-j, Tw-1-jw] = w[o, c, ph + sh j, pw + sw jw], with
+// Th, Tw the phase's taps per axis. With stride 1 there is one phase and w' is the filter of
+// backward_data_adjoint(p): channel roles exchanged, taps reversed (any dilation). Step i of a
+// grid-stride loop moves w's element i (32-bit indices: callers take fewer than 2^31 weights).
+struct PhaseFilters {
+  int out_channels, in_channels, kernel_h, kernel_w, stride_h, stride_w;
   const float* w;
-  float* flipped;
+  float* phased;
   __device__ __forceinline__ void operator()(int64_t i) const {
-    const int plane = static_cast<int>(i);
+    const int index = static_cast<int>(i);
+    const int taps = kernel_h * kernel_w;
+    const int plane = index / taps, t = index - plane * taps;
     const int o = plane / in_channels, c = plane - o * in_channels;
-    const float* from = w + plane * taps;
-    float* to = flipped + (c * out_channels + o) * taps + taps - 1;
-    for (int t = 0; t < taps; ++t) to[-t] = from[t];
+    const int kh = t / kernel_w, kw = t - kh * kernel_w;
+    const int ph = kh % stride_h, j = kh / stride_h, pw = kw % stride_w, jw = kw / stride_w;
+    const int th = phase_taps(kernel_h, stride_h, ph), tw = phase_taps(kernel_w, stride_w, pw);
+    const int before = taps_before_phase(kernel_h, stride_h, ph) * kernel_w +
+                       th * taps_before_phase(kernel_w, stride_w, pw);
+    float* to = phased + before * out_channels * in_channels;
+    to[((c * out_channels + o) * th + th - 1 - j) * tw + tw - 1 - jw] = w[index];
   }
 };
+
+void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStream_t stream) {
+  for_each(p.weight_count(),
+           PhaseFilters{p.out_channels, p.in_channels, p.kernel_h, p.kernel_w, p.stride_h,
+                        p.stride_w, w, phased},
+           stream);
+}
 
 // Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).
 bool data_as_forward(const Conv2dParams& p) {
@@ -467,6 +455,68 @@ bool data_as_forward(const Conv2dParams& p) {
          p.pad_w <= p.dilation_w * (p.kernel_w - 1) && p.in_channels > kDirectMaxChannels &&
          p.out_channels > 0 && p.out_h() > 0 && p.out_w() > 0 &&
          p.weight_count() < (int64_t{1} << 31);
+}
+
+// The stride-1 convolution of phase (h, w) of p's backward-data: dy in, the phase's rows and
+// columns of dx out, the phase's taps, padding taps - 1 - base (negative where the phase's
+// first output lies inside dy).
+ConvGeometry phase_geometry(const Conv2dParams& p, const AxisPhase& h, const AxisPhase& w) {
+  ConvGeometry g = geometry(p);
+  g.in_channels = p.out_channels;
+  g.in_h = g.out_h;
+  g.in_w = g.out_w;
+  g.out_channels = p.in_channels;
+  g.out_h = h.count;
+  g.out_w = w.count;
+  g.kernel_h = h.taps;
+  g.kernel_w = w.taps;
+  g.stride_h = g.stride_w = 1;
+  g.pad_h = h.taps - 1 - h.base;
+  g.pad_w = w.taps - 1 - w.base;
+  return g;  // dilation 1, as data_by_phases requires
+}
+
+// Whether p's strided backward-data runs as one forward convolution per phase.
+bool data_by_phases(const Conv2dParams& p) {
+  if (p.stride_h == 1 && p.stride_w == 1) return false;
+  if (p.dilation_h != 1 || p.dilation_w != 1 || p.in_channels <= kDirectMaxChannels) return false;
+  if (p.out_channels <= 0 || p.out_h() <= 0 || p.out_w() <= 0) return false;
+  if (p.weight_count() >= (int64_t{1} << 31)) return false;
+  // The phases' outputs are parts of dx, their input is dy: the offsets of a whole dx and dy.
+  ConvGeometry whole = geometry(p);
+  std::swap(whole.in_channels, whole.out_channels);
+  std::swap(whole.in_h, whole.out_h);
+  std::swap(whole.in_w, whole.out_w);
+  return indexed_offsets_fit(whole);
+}
+
+// The forward kernel with tile `tile` over geometry g, its sums placed by `out`.
+template <class Output>
+void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, const float* w,
+                    const Output& out, cudaStream_t stream) {
+  const int positions = g.batch * g.out_plane();
+  switch (tile) {
+    case TileChoice::large:
+      WEFT_LAUNCH((conv2d_forward_kernel<LargeTile, Output>),
+                  tile_grid<LargeTile>(g.out_channels, positions), kProductThreads, 0, stream, g, x,
+                  w, out);
+      return;
+    case TileChoice::medium:
+      WEFT_LAUNCH((conv2d_forward_kernel<MediumTile, Output>),
+                  tile_grid<MediumTile>(g.out_channels, positions), kProductThreads, 0, stream, g,
+                  x, w, out);
+      return;
+    case TileChoice::small:
+      WEFT_LAUNCH((conv2d_forward_kernel<SmallTile, Output>),
+                  tile_grid<SmallTile>(g.out_channels, positions), kProductThreads, 0, stream, g, x,
+                  w, out);
+      return;
+  }
+}
+
+void require_workspace(const Conv2dParams& p, const float* workspace) {
+  WEFT_CHECK(workspace != nullptr, "conv2d_backward_data (hand CUDA kernel): a workspace of ",
+             conv2d_backward_data_workspace_floats(p), " floats is required");
 }
 
 // conv2d_backward_data with an optional bias per input channel added in the epilogue.
@@ -479,19 +529,43 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     return;
   }
   if (data_as_forward(p)) {
-    WEFT_CHECK(workspace != nullptr, "conv2d_backward_data (hand CUDA kernel): a workspace of ",
-               conv2d_backward_data_workspace_floats(p), " floats is required");
-    float* flipped = workspace;
-    for_each(int64_t{p.out_channels} * p.in_channels,
-             FlipFilter{p.out_channels, p.in_channels, p.kernel_h * p.kernel_w, w, flipped},
-             stream);
-    conv2d_forward(backward_data_adjoint(p), dy, flipped, bias, dx, workspace + p.weight_count(),
+    require_workspace(p, workspace);
+    phase_filters(p, w, workspace, stream);
+    conv2d_forward(backward_data_adjoint(p), dy, workspace, bias, dx, workspace + p.weight_count(),
                    stream);
+    return;
+  }
+  const MathPrecision precision = math_precision();
+  if (data_by_phases(p)) {
+    require_workspace(p, workspace);
+    phase_filters(p, w, workspace, stream);
+    const float* filter = workspace;
+    for (int ph = 0; ph < g.stride_h; ++ph) {
+      const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
+      for (int pw = 0; pw < g.stride_w; ++pw) {
+        const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
+        const ConvGeometry phase = phase_geometry(p, h, w_axis);
+        if (phase.out_plane() > 0 && precision == MathPrecision::fp32) {
+          const PhaseOutput out{dx,     g.in_channels, g.in_h,     g.in_w, h,
+                                w_axis, g.stride_h,    g.stride_w, bias};
+          launch_forward(choose_tile(phase.out_channels, phase.batch * phase.out_plane()), phase,
+                         dy, filter, out, stream);
+        } else if (phase.out_plane() > 0) {  // tf32, bf16
+          const PhaseAxis along_h{h.count, h.first,     g.stride_h, g.in_h,
+                                  h.taps,  phase.pad_h, g.out_h};
+          const PhaseAxis along_w{w_axis.count, w_axis.first, g.stride_w, g.in_w,
+                                  w_axis.taps,  phase.pad_w,  g.out_w};
+          conv2d_backward_data_phase_tensor_core(precision, g.batch, g.in_channels, g.out_channels,
+                                                 along_h, along_w, dy, filter, bias, dx, stream);
+        }
+        filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels;
+      }
+    }
     return;
   }
   // An empty output (or no output channels) needs no special case: every gathered term is 0
   // (or the reduction is empty), so dx becomes 0, or the bias alone, as in the reference.
-  if (const MathPrecision precision = math_precision(); precision != MathPrecision::fp32) {
+  if (precision != MathPrecision::fp32) {
     conv2d_backward_data_tensor_core(p, precision, dy, w, bias, dx, stream);
     return;
   }
@@ -499,19 +573,6 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     WEFT_LAUNCH(conv2d_backward_data_direct_kernel,
                 grid_blocks(int64_t{g.batch} * g.in_channels * g.in_plane()), kBlockThreads, 0,
                 stream, g, dy, w, bias, dx);
-    return;
-  }
-  if ((g.stride_h > 1 || g.stride_w > 1) && g.dilation_h == 1 && g.dilation_w == 1) {
-    for (int ph = 0; ph < g.stride_h; ++ph) {
-      for (int pw = 0; pw < g.stride_w; ++pw) {
-        const Phase phase{axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph),
-                          axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw)};
-        if (phase.plane() == 0) continue;
-        WEFT_LAUNCH(conv2d_backward_data_phase_kernel,
-                    product_grid(g.in_channels, g.batch * phase.plane()), kProductThreads, 0,
-                    stream, g, phase, dy, w, bias, dx);
-      }
-    }
     return;
   }
   WEFT_LAUNCH(conv2d_backward_data_kernel, product_grid(g.in_channels, g.batch * g.in_plane()),
@@ -558,22 +619,8 @@ void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const floa
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
   check_offsets(g);
-  const int positions = g.batch * g.out_plane();
-  switch (tile) {
-    case TileChoice::large:
-      WEFT_LAUNCH(conv2d_forward_kernel<LargeTile>, tile_grid<LargeTile>(g.out_channels, positions),
-                  kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
-      return;
-    case TileChoice::medium:
-      WEFT_LAUNCH(conv2d_forward_kernel<MediumTile>,
-                  tile_grid<MediumTile>(g.out_channels, positions), kProductThreads, 0, stream, g,
-                  x, w, bias, p.activation, y);
-      return;
-    case TileChoice::small:
-      WEFT_LAUNCH(conv2d_forward_kernel<SmallTile>, tile_grid<SmallTile>(g.out_channels, positions),
-                  kProductThreads, 0, stream, g, x, w, bias, p.activation, y);
-      return;
-  }
+  launch_forward(tile, g, x, w, DenseOutput{y, g.out_channels, g.out_plane(), bias, p.activation},
+                 stream);
 }
 
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
@@ -585,6 +632,8 @@ int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (data_as_forward(p)) {
     return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
+  // The phase filters (used at fp32; the tensor-core kernels gather by phase from w itself).
+  if (data_by_phases(p)) return p.weight_count();
   return 0;
 }
 
@@ -634,7 +683,9 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
   return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
 }
 
-int out_plane_of(const ConvGeometry& g) { return g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0; }
+int out_plane_of(const ConvGeometry& g) {
+  return g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0;
+}
 
 }  // namespace
 

@@ -143,8 +143,8 @@ void launch_narrow(const ConvGeometry& g, const NarrowPlan& plan, const float* x
                    float* partials, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(plan.chunks),
                   static_cast<unsigned>((plan.slices + kWarpsPerBlock - 1) / kWarpsPerBlock));
-  WEFT_LAUNCH((narrow_filter_kernel<KW, kRounding>), grid, kWarpsPerBlock * kWarpSize, 0, stream,
-              g, plan, x, dy, partials);
+  WEFT_LAUNCH((narrow_filter_kernel<KW, kRounding>), grid, kWarpsPerBlock * kWarpSize, 0, stream, g,
+              plan, x, dy, partials);
 }
 
 }  // namespace
@@ -152,8 +152,9 @@ void launch_narrow(const ConvGeometry& g, const NarrowPlan& plan, const float* x
 bool narrow_filter_applies(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
   return narrow_kernel_width(g.kernel_w) && g.out_channels >= 1 && g.out_channels <= 16 &&
-         g.in_channels >= 1 && int64_t{g.in_channels} * g.kernel_h <= 64 && g.batch > 0 && g.out_h > 0 && g.out_w > 0 &&
-         int64_t{g.batch} * g.out_h < (int64_t{1} << 31) && indexed_offsets_fit(g);
+         g.in_channels >= 1 && int64_t{g.in_channels} * g.kernel_h <= 64 && g.batch > 0 &&
+         g.out_h > 0 && g.out_w > 0 && int64_t{g.batch} * g.out_h < (int64_t{1} << 31) &&
+         indexed_offsets_fit(g);
 }
 
 int64_t narrow_filter_workspace_floats(const Conv2dParams& p) {

@@ -50,6 +50,11 @@
 //   (0 outside the output). Stride 1 is one phase with first = 0, kh0 = 0, base = pad, which is
 //   the plain gather dx[c, (n, h, w)] = sum w[o, c, kh, kw] dy[n, o, h + pad - kh d, ..]. The
 //   epilogue writes dx[n, c, first + stride i, ..] = acc (+ bias[c]: conv_transpose2d's).
+//   Strided layers without dilation and with more than 4 input channels come here another way
+//   (conv.cu, "Strided backward-data"): each phase as this kernel's forward on dy, with padding
+//   taps - 1 - base and a filter conv.cu has reordered per phase into a row-major
+//   [C, O * taps] matrix (conv2d_backward_data_phase_tensor_core, phase_forward_axis), which
+//   moves in 16-byte copies like the forward's.
 //   Staging: the gathered operand (B^T, one position per row of the slab): thread q stages the
 //   position 64 bx + q % 64 (decoded once: its image base address and source row / column
 //   origin) at k = q / 64 + 2 s, s = 0..15, so a warp covers 32 consecutive positions of one k
@@ -64,11 +69,11 @@
 //   `slices` ranges of whole 32-deep slabs: block (bx, by, bz) computes tile (by, bx) over slice
 //   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
 //   a second pass (SumSlices, tiled_product.h) adds the slices in order 0, 1, 2, .. per element
-//   (one thread per element): deterministic, no atomics. Both operands are k-contiguous (positions): thread q
-//   stages k = q % 32 of rows q / 32 + 4 s, a warp covering 32 consecutive positions of one row.
-//   The slab table holds per position the dy offset n * O * OH * OW + pixel, the x offset of the
-//   window origin and the origin (oh * stride - pad, ow * stride - pad); a second shared table,
-//   written once per block, holds per tap of the block's 64 columns the offset
+//   (one thread per element): deterministic, no atomics. Both operands are k-contiguous
+//   (positions): thread q stages k = q % 32 of rows q / 32 + 4 s, a warp covering 32 consecutive
+//   positions of one row. The slab table holds per position the dy offset n * O * OH * OW + pixel,
+//   the x offset of the window origin and the origin (oh * stride - pad, ow * stride - pad); a
+//   second shared table, written once per block, holds per tap of the block's 64 columns the offset
 //   c * H * W + kh d W + kw d and the shifts (kh d, kw d).
 //
 // Supported shapes: those of conv.cu (indices int, addresses int64; one image of x, dy or dx
@@ -514,6 +519,11 @@ GatherAxis phase_axis(int in, int out, int kernel, int stride, int pad, int dila
                     filter_step, first, stride, in};
 }
 
+// An axis of a backward-data phase as a forward convolution's (conv_tensor_core.h, PhaseAxis).
+GatherAxis phase_forward_axis(const PhaseAxis& a) {
+  return GatherAxis{a.count, -a.pad, 1, a.source, a.taps, 1, 0, 1, a.first, a.stride, a.size};
+}
+
 template <bool kBf16>
 void launch_gather(const GatherShape& s, const float* source, const float* filter,
                    const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
@@ -609,6 +619,26 @@ void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision preci
       gather(precision, s, dy, w, bias, dx, false, stream);
     }
   }
+}
+
+void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
+                                            int out_channels, const PhaseAxis& h,
+                                            const PhaseAxis& w, const float* dy,
+                                            const float* filter, const float* bias, float* dx,
+                                            cudaStream_t stream) {
+  const int taps = h.taps * w.taps;
+  GatherShape s{phase_forward_axis(h),
+                phase_forward_axis(w),
+                batch,
+                in_channels,
+                taps > 0 ? out_channels : 0,
+                out_channels,
+                w.taps,
+                out_channels * taps,
+                taps,
+                FusedActivation{}};
+  const bool filter_vector = s.filter_row % 4 == 0 && aligned16(filter);
+  gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
 }
 
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p) {

@@ -25,6 +25,23 @@ void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision preci
                                       const float* dy, const float* w, const float* bias, float* dx,
                                       cudaStream_t stream);
 
+// One axis of a strided backward-data phase run as a stride-1 forward convolution (conv.cu,
+// "Strided backward-data"): `count` dx indices first + stride * i (of `size` per image), dx index
+// i reading dy index i - pad + j (of `source`) under tap j < taps.
+struct PhaseAxis {
+  int count, first, stride, size, taps, pad, source;
+};
+
+// That phase's sums: dx[n, c, first_h + stride_h i, first_w + stride_w iw] = sum over (o, j, jw)
+// of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
+// `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
+// left alone.
+void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
+                                            int out_channels, const PhaseAxis& h,
+                                            const PhaseAxis& w, const float* dy,
+                                            const float* filter, const float* bias, float* dx,
+                                            cudaStream_t stream);
+
 // Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none.
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
 
