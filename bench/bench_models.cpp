@@ -12,7 +12,8 @@
 //                            the emulated GPU (very slow): its runtime counters per step
 //   build/bench/bench_models --weft_graphs=auto                  steps captured once and replayed
 //                            (CUDA graphs, engine/graph.h; `on` also on emu); default off. The
-//                            DCGAN's step draws its noise on the host, so it stays eager.
+//                            DCGAN's noise is drawn on the host before each iteration and
+//                            copied into the captured graph's input, as in gan_train_epoch.
 //
 // Names: train_step/<model>/<backend> and inference/<model>/<backend>, backend one of cpu,
 // cuda-auto (weft's default: per shape the faster of hand and vendor, measured in the untimed
@@ -72,6 +73,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "engine/runtime.h"
+#include "engine/train/captured_steps.h"
 #include "kernels/error.h"
 #include "kernels/runtime_counters.h"
 #include "kernels/selection.h"
@@ -230,11 +232,11 @@ class PairWorkload : public SupervisedWorkload {
 };
 
 // The DCGAN: one iteration is a discriminator step and a generator step (dcgan_training.h);
-// inference generates one batch.
+// inference generates one batch. Both are graphed with graphs on, as in the other workloads.
 class GanWorkload : public Workload {
  public:
   GanWorkload(int batch, Device device)
-      : nets_(models::dcgan64_rgb()), noise_(13), device_(device) {
+      : nets_(models::dcgan64_rgb()), noise_(13), device_(device), train_(device) {
     Generator generator(17);
     nets_.to(device);
     const auto adam = models::gan_adam_options({});
@@ -246,15 +248,22 @@ class GanWorkload : public Workload {
     fixed_noise_ = models::dcgan_noise(batch, nets_.config.z_dim, device, &generator);
   }
 
+  // One iteration on the fixed real batch with fresh noise, drawn on the host and copied into
+  // the step's input as the training loop does (gan_train_epoch): with graphs on, the iterations
+  // after the first are one captured graph. Returns the sum of the five statistics (one read).
   float train_step() override {
     nets_.train();
-    return static_cast<float>(
-        models::gan_step(nets_, *g_optimizer_, *d_optimizer_, real_, Tensor(), noise_).d_loss);
+    const Tensor z = models::gan_step_noise(nets_, real_.dim(0), noise_);
+    train_.run({z}, [&](const std::vector<Tensor>& in) {
+      const Tensor sums = Tensor::zeros({5}, DType::f32, device_);
+      models::gan_step_accumulate_with_noise(nets_, *g_optimizer_, *d_optimizer_, real_, Tensor(),
+                                             in[0], sums, 1.0f);
+      total_ = sum(sums);
+    });
+    return total_.item();
   }
 
-  // One batch from the fixed noise: static shapes and no host input, so it is graphed like the
-  // classifiers' inference. (The training step stays eager: gan_step draws its noise on the host
-  // and uploads it, which a captured graph cannot repeat.)
+  // One batch from the fixed noise.
   float inference() override {
     nets_.generator->eval();
     NoGradGuard no_grad;
@@ -269,7 +278,10 @@ class GanWorkload : public Workload {
   std::unique_ptr<optim::Optimizer> g_optimizer_, d_optimizer_;
   Tensor real_, fixed_noise_;
   Device device_;
-  GraphedStep inference_;  // declared last: its graph goes before what it uses
+  Tensor total_;  // the iteration's statistics summed; a captured step's is rewritten by replays
+  // Declared last: their graphs go before what they use.
+  train::CapturedSteps train_;
+  GraphedStep inference_;
 };
 
 std::unique_ptr<optim::Optimizer> adam(nn::Module& model) {

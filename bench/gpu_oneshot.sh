@@ -178,7 +178,8 @@ run() {
   if want graphs; then
     log "stage graphs"
     # The same on cuda-auto with CUDA graphs (--cuda-graphs auto, the apps' default): each step
-    # captured once and replayed; graph_launches per step in the counters (DCGAN stays eager).
+    # captured once and replayed; graph_launches per step in the counters (the DCGAN too since
+    # 2026-12-05: its noise is copied into the graph's input before each replay).
     WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
     capped 60 build/bench/bench_models --weft_device=cuda --weft_graphs=auto \
       --benchmark_filter='/cuda-auto' --benchmark_min_time=0.3 \

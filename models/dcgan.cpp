@@ -45,31 +45,36 @@ void check_images(const Tensor& images, const DcganConfig& c) {
              c.image_size, "], got ", images.str());
 }
 
-// The labels on the host, checked against the batch size and the class count.
-std::vector<int32_t> host_labels(const Tensor& labels, int64_t batch, int num_classes) {
+// The labels, checked against the batch size and, when they are on the CPU, the class count.
+void check_labels(const Tensor& labels, int64_t batch, int num_classes) {
   WEFT_CHECK(num_classes > 0, "labels given to an unconditional DCGAN model");
   WEFT_CHECK(labels.dtype() == DType::i32 && labels.ndim() == 1 && labels.dim(0) == batch,
              "DCGAN labels must be int32 [", batch, "], got ", labels.str());
-  std::vector<int32_t> values = labels.to_vector<int32_t>();
-  for (int32_t label : values) {
+  if (!labels.device().is_cpu()) return;
+  for (int32_t label : labels.to_vector<int32_t>()) {
     WEFT_CHECK(label >= 0 && label < num_classes, "DCGAN label ", label, " is outside [0, ",
                num_classes, ")");
   }
-  return values;
 }
 
-// One-hot codes [N, K, height, width]: plane k of example i is all ones when label i is k.
-// With height = width = 1 this is the one-hot vector appended to the generator's noise.
-Tensor one_hot_planes(const std::vector<int32_t>& labels, int num_classes, int64_t height,
-                      int64_t width, Device device) {
-  const int64_t plane = height * width;
-  const int64_t n = static_cast<int64_t>(labels.size());
-  std::vector<float> codes(n * num_classes * plane, 0.0f);
-  for (int64_t i = 0; i < n; ++i) {
-    float* first = codes.data() + (i * num_classes + labels[i]) * plane;
-    std::fill(first, first + plane, 1.0f);
+// One-hot codes [N, K, height, width] on `device`: plane k of example i is all ones when label i
+// is k; with height = width = 1 the one-hot vector appended to the generator's noise. Gathered
+// on the device from `table`, uint8 [K, K, height, width] holding class k's code in row k (built
+// on first use and kept, rebuilt when the device changes), by labels that live there: so a
+// training step reads no label back and uploads no codes, and a CUDA graph can capture it. The
+// codes are exactly 1 and 0, as the ops that read them expect.
+Tensor one_hot_planes(const Tensor& labels, int num_classes, int64_t height, int64_t width,
+                      Device device, Tensor& table) {
+  if (!table.defined() || table.device() != device) {
+    const int64_t plane = height * width;
+    std::vector<uint8_t> codes(static_cast<size_t>(num_classes * num_classes * plane), 0);
+    for (int64_t k = 0; k < num_classes; ++k) {
+      uint8_t* first = codes.data() + (k * num_classes + k) * plane;
+      std::fill(first, first + plane, uint8_t{1});
+    }
+    table = Tensor::from_vector(codes, {num_classes, num_classes, height, width}).to(device);
   }
-  return Tensor::from_vector(codes, {n, num_classes, height, width}).to(device);
+  return gather_u8_to_f32(table, labels.to(device), 1.0f, 0.0f);
 }
 
 }  // namespace
@@ -131,8 +136,9 @@ Tensor DcganGenerator::forward(const Tensor& noise) {
 Tensor DcganGenerator::forward(const Tensor& noise, const Tensor& labels) {
   check_noise(noise, config);
   const int64_t n = noise.dim(0);
-  const Tensor codes = one_hot_planes(host_labels(labels, n, config.num_classes),
-                                      config.num_classes, 1, 1, noise.device());
+  check_labels(labels, n, config.num_classes);
+  const Tensor codes =
+      one_hot_planes(labels, config.num_classes, 1, 1, noise.device(), label_codes_);
   return main->forward(concat({noise.reshape({n, config.z_dim, 1, 1}), codes}, 1));
 }
 
@@ -164,9 +170,9 @@ Tensor DcganDiscriminator::forward(const Tensor& images) {
 Tensor DcganDiscriminator::forward(const Tensor& images, const Tensor& labels) {
   check_images(images, config);
   const int64_t n = images.dim(0);
-  const Tensor codes =
-      one_hot_planes(host_labels(labels, n, config.num_classes), config.num_classes,
-                     config.image_size, config.image_size, images.device());
+  check_labels(labels, n, config.num_classes);
+  const Tensor codes = one_hot_planes(labels, config.num_classes, config.image_size,
+                                      config.image_size, images.device(), label_codes_);
   return main->forward(concat({images, codes}, 1)).reshape({n, 1});
 }
 

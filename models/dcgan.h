@@ -61,12 +61,17 @@ class DcganGenerator : public nn::Module {
   explicit DcganGenerator(const DcganConfig& config = {});
   // Unconditional: noise [N, z_dim] -> images [N, channels, side, side] in (-1, 1).
   Tensor forward(const Tensor& noise) override;
-  // Conditional: labels int32 [N] in [0, num_classes).
+  // Conditional: labels int32 [N] in [0, num_classes). Labels on the CPU are checked; labels on
+  // a device are used where they are, without a read-back (see one_hot_planes in dcgan.cpp), and
+  // must be in range, as a data set's are.
   Tensor forward(const Tensor& noise, const Tensor& labels);
   std::string type_name() const override { return "DcganGenerator"; }
 
   DcganConfig config;
   std::shared_ptr<nn::Sequential> main;
+
+ private:
+  Tensor label_codes_;  // the one-hot code of each class, uint8, on the last device used
 };
 
 class DcganDiscriminator : public nn::Module {
@@ -74,12 +79,15 @@ class DcganDiscriminator : public nn::Module {
   explicit DcganDiscriminator(const DcganConfig& config = {});
   // Unconditional: images [N, channels, side, side] -> logits [N, 1] ("real" when positive).
   Tensor forward(const Tensor& images) override;
-  // Conditional: labels int32 [N] in [0, num_classes).
+  // Conditional: labels int32 [N] in [0, num_classes), as for the generator.
   Tensor forward(const Tensor& images, const Tensor& labels);
   std::string type_name() const override { return "DcganDiscriminator"; }
 
   DcganConfig config;
   std::shared_ptr<nn::Sequential> main;
+
+ private:
+  Tensor label_codes_;  // the one-hot planes of each class, uint8, on the last device used
 };
 
 // Standard-normal noise [n, z_dim] on `device` (the default generator when `generator` is null).

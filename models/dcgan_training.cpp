@@ -8,9 +8,10 @@
 
 #include "engine/autograd.h"
 #include "engine/data/sharding.h"
-#include "engine/distributed/communicator.h"
 #include "engine/dispatch.h"
+#include "engine/distributed/communicator.h"
 #include "engine/ops.h"
+#include "engine/train/captured_steps.h"
 #include "engine/train/classification.h"
 #include "engine/train/interrupt.h"
 #include "kernels/error.h"
@@ -23,8 +24,8 @@ enum Slot { kDLoss, kGLoss, kDReal, kDFake, kDFakeAfter, kSlots };
 
 // sums[slot] += weight * value[0], on the device (value: one element).
 void add_to_slot(const Tensor& sums, Slot slot, const Tensor& value, float weight) {
-  dispatch(sums.device()).axpy_accumulate(1, weight, value.data<float>(),
-                                          sums.data<float>() + slot);
+  dispatch(sums.device())
+      .axpy_accumulate(1, weight, value.data<float>(), sums.data<float>() + slot);
 }
 
 // sums[slot] += weight * mean(sigmoid(logits)): the discriminator's average "this is real".
@@ -58,10 +59,22 @@ GanStepStats stats_of(const std::vector<float>& sums, double scale) {
 
 }  // namespace
 
+Tensor gan_step_noise(const DcganPair& nets, int64_t n, Generator& noise) {
+  return rank_noise(n, nets.config.z_dim, Device::cpu(), noise);
+}
+
 void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
-                        optim::Optimizer& discriminator_optimizer, const Tensor& real,
-                        const Tensor& labels, Generator& noise, const Tensor& sums,
-                        float weight) {
+                         optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                         const Tensor& labels, Generator& noise, const Tensor& sums, float weight) {
+  const Tensor z = rank_noise(real.dim(0), nets.config.z_dim, real.device(), noise);
+  gan_step_accumulate_with_noise(nets, generator_optimizer, discriminator_optimizer, real, labels,
+                                 z, sums, weight);
+}
+
+void gan_step_accumulate_with_noise(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                                    optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                                    const Tensor& labels, const Tensor& noise, const Tensor& sums,
+                                    float weight) {
   const int64_t n = real.dim(0);
   const Device device = real.device();
   const Tensor ones = Tensor::ones({n, 1}, device);
@@ -70,7 +83,7 @@ void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
   // 1. Discriminator: real -> 1, fake -> 0. The fakes are detached, so G gets no gradient.
   discriminator_optimizer.zero_grad();
   const Tensor real_logits = nets.discriminate(real, labels);
-  const Tensor fake = nets.generate(rank_noise(n, nets.config.z_dim, device, noise), labels);
+  const Tensor fake = nets.generate(noise, labels);
   const Tensor fake_logits = nets.discriminate(fake.detach(), labels);
   const Tensor d_loss = bce_with_logits(real_logits, ones) + bce_with_logits(fake_logits, zeros);
   d_loss.backward();
@@ -111,16 +124,15 @@ GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
                       optim::Optimizer& discriminator_optimizer, const Tensor& real,
                       const Tensor& labels, Generator& noise) {
   const Tensor sums = Tensor::zeros({kSlots}, DType::f32, real.device());
-  gan_step_accumulate(nets, generator_optimizer, discriminator_optimizer, real, labels, noise,
-                     sums, 1.0f);
+  gan_step_accumulate(nets, generator_optimizer, discriminator_optimizer, real, labels, noise, sums,
+                      1.0f);
   return stats_of(sums.to_vector<float>(), 1.0);
 }
 
 GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optimizer,
                               optim::Optimizer& discriminator_optimizer,
                               const data::LabeledImages& data, int batch_size, Device device,
-                              Generator& shuffle, Generator& noise,
-                              const train::StepHooks& hooks) {
+                              Generator& shuffle, Generator& noise, const train::StepHooks& hooks) {
   WEFT_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
   WEFT_CHECK(data.size() > 0, "the GAN's training set is empty");
   nets.train();
@@ -131,7 +143,8 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
   // only full batches are used, as in one process.
   order = data::shard_order(order, batch_size, dist::shard());
   const int64_t n = static_cast<int64_t>(order.size());
-  WEFT_CHECK(n > 0, "the GAN's training set (", data.size(), " images) has fewer images than ranks");
+  WEFT_CHECK(n > 0, "the GAN's training set (", data.size(),
+             " images) has fewer images than ranks");
   const int64_t batch = std::min<int64_t>(batch_size, n);
   const int64_t steps = n / batch;
 
@@ -139,17 +152,26 @@ GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optim
   // The statistics stay on the device until the epoch ends: no host synchronisation per step.
   const Tensor sums = Tensor::zeros({kSlots}, DType::f32, device);
   const train::Normalization norm{kGanPixelScale, kGanPixelShift};
+  const bool conditional = nets.config.num_classes > 0;
+  // Declared after `sums`, so the graph (which adds to it) goes first.
+  train::CapturedSteps captured(device);
   for (int64_t step = 0; step < steps; ++step) {
     if (train::stop_requested()) {
       epoch.completed = false;
       break;
     }
-    const train::Batch real = train::make_batch(data, order, step * batch, (step + 1) * batch,
-                                                device, norm);
-    const Tensor labels = nets.config.num_classes > 0 ? real.labels : Tensor();
+    const train::HostBatch real =
+        train::gather_batch(data, order, step * batch, (step + 1) * batch, norm);
     if (hooks.before_step) hooks.before_step();
-    gan_step_accumulate(nets, generator_optimizer, discriminator_optimizer, real.images, labels,
-                       noise, sums, static_cast<float>(batch));
+    // Drawn after the hook, as the step drew it when it ran eagerly: a checkpoint written by
+    // the hook saves the noise generator before this step's draw.
+    const Tensor z = gan_step_noise(nets, batch, noise);
+    captured.run({real.images, real.labels, z}, [&](const std::vector<Tensor>& in) {
+      const train::Batch on_device = train::device_batch(in[0], in[1], norm);
+      gan_step_accumulate_with_noise(nets, generator_optimizer, discriminator_optimizer,
+                                     on_device.images, conditional ? on_device.labels : Tensor(),
+                                     in[2], sums, static_cast<float>(batch));
+    });
     epoch.samples += batch;
     epoch.steps += 1;
     if (hooks.after_step) hooks.after_step(step + 1, steps);

@@ -64,11 +64,11 @@ class DcganPair : public nn::Module {
 };
 
 struct GanStepStats {
-  double d_loss = 0;       // BCE on reals + BCE on fakes
-  double g_loss = 0;       // non-saturating BCE of the fakes against "real"
-  double d_real = 0;       // mean D(x), as a probability
-  double d_fake = 0;       // mean D(G(z)) in the discriminator step
-  double d_fake_after = 0; // mean D(G(z)) in the generator step, after D's update
+  double d_loss = 0;        // BCE on reals + BCE on fakes
+  double g_loss = 0;        // non-saturating BCE of the fakes against "real"
+  double d_real = 0;        // mean D(x), as a probability
+  double d_fake = 0;        // mean D(G(z)) in the discriminator step
+  double d_fake_after = 0;  // mean D(G(z)) in the generator step, after D's update
 };
 
 // One iteration (the two steps above). real: float [N, C, S, S] in [-1, 1] on the networks'
@@ -83,8 +83,20 @@ GanStepStats gan_step(DcganPair& nets, optim::Optimizer& generator_optimizer,
 // the networks' device. gan_train_epoch sums an epoch this way and reads once at its end.
 void gan_step_accumulate(DcganPair& nets, optim::Optimizer& generator_optimizer,
                          optim::Optimizer& discriminator_optimizer, const Tensor& real,
-                         const Tensor& labels, Generator& noise, const Tensor& sums,
-                         float weight);
+                         const Tensor& labels, Generator& noise, const Tensor& sums, float weight);
+
+// The noise one iteration draws for `n` real images on this rank, in host memory: one draw of
+// `noise`, the one gan_step_accumulate makes. With gan_step_accumulate_with_noise a caller draws
+// it before the step and hands it in, so that the step itself does no host work.
+Tensor gan_step_noise(const DcganPair& nets, int64_t n, Generator& noise);
+
+// gan_step_accumulate with its noise given: float [n, z_dim] on the networks' device (the
+// upload of gan_step_noise). It only queues device work, so a CUDA graph can capture it
+// (engine/graph.h); gan_train_epoch runs it through train::CapturedSteps.
+void gan_step_accumulate_with_noise(DcganPair& nets, optim::Optimizer& generator_optimizer,
+                                    optim::Optimizer& discriminator_optimizer, const Tensor& real,
+                                    const Tensor& labels, const Tensor& noise, const Tensor& sums,
+                                    float weight);
 
 struct GanEpochStats {
   GanStepStats mean;    // each number averaged over the epoch's iterations, by batch size
@@ -100,7 +112,10 @@ constexpr float kGanPixelShift = -1.0f;
 // One pass over `data` (uint8 [N, C, S, S] at the model's size, labels 0..K-1) in shuffled
 // batches of `batch_size`. Only full batches are used, so batch norm never sees a tiny last
 // batch; a set smaller than one batch is one batch. Stops early (completed = false) when
-// train::stop_requested() turns true. `hooks` as in engine/train/classification.h.
+// train::stop_requested() turns true. `hooks` as in engine/train/classification.h. With graphs
+// on for `device` (--cuda-graphs, engine/graph.h) the iterations after the first are one
+// captured graph replayed per batch, the batch's images, labels and noise copied into its input
+// buffers first (train::CapturedSteps); the results are those of eager iterations.
 GanEpochStats gan_train_epoch(DcganPair& nets, optim::Optimizer& generator_optimizer,
                               optim::Optimizer& discriminator_optimizer,
                               const data::LabeledImages& data, int batch_size, Device device,

@@ -1,7 +1,8 @@
 // DCGAN training as weft-dcgan runs it (models/dcgan_training.h): both networks under one
 // module at the app's two configurations, a few GAN steps moving both losses, sampling that
 // leaves the model untouched, a resumed run (both networks, both optimizers) equal to an
-// uninterrupted one, and the Fashion-MNIST judge (models/fashion_judge.h).
+// uninterrupted one, an epoch as a replayed CUDA graph on the emulated device equal to eager
+// steps, and the Fashion-MNIST judge (models/fashion_judge.h).
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <map>
@@ -10,12 +11,14 @@
 
 #include "data_test_util.h"
 #include "engine/data/shoe_standin.h"
+#include "engine/graph.h"
 #include "engine/io/safetensors.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/classification.h"
 #include "engine/train/trainer.h"
 #include "engine_test_util.h"
+#include "kernels/runtime_counters.h"
 #include "model_test_util.h"
 #include "models/dcgan_training.h"
 #include "models/fashion_judge.h"
@@ -65,8 +68,12 @@ double largest_change(const std::map<std::string, std::vector<float>>& before,
 TEST_CASE("gan: the app's two configurations, both networks in one module", "[gan]") {
   weft::manual_seed(3);
   SECTION("64x64 RGB shoe photos, 4 classes (UT Zappos50K's categories)") {
-    DcganPair nets({.image_size = 64, .channels = 3, .z_dim = 100, .generator_features = 8,
-                    .discriminator_features = 8, .num_classes = 4});
+    DcganPair nets({.image_size = 64,
+                    .channels = 3,
+                    .z_dim = 100,
+                    .generator_features = 8,
+                    .discriminator_features = 8,
+                    .num_classes = 4});
     const Tensor labels = Tensor::from_vector(std::vector<int32_t>{0, 3}, {2});
     const Tensor images = nets.generate(weft::models::dcgan_noise(2, 100), labels);
     CHECK(images.shape() == Shape{2, 3, 64, 64});
@@ -75,8 +82,12 @@ TEST_CASE("gan: the app's two configurations, both networks in one module", "[ga
     CHECK(weft::test::shape_of(nets, "discriminator.main.0.weight") == Shape{8, 7, 4, 4});
   }
   SECTION("32x32 grayscale Fashion-MNIST shoes, 3 classes") {
-    DcganPair nets({.image_size = 32, .channels = 1, .z_dim = 100, .generator_features = 8,
-                    .discriminator_features = 8, .num_classes = 3});
+    DcganPair nets({.image_size = 32,
+                    .channels = 1,
+                    .z_dim = 100,
+                    .generator_features = 8,
+                    .discriminator_features = 8,
+                    .num_classes = 3});
     const Tensor labels = Tensor::from_vector(std::vector<int32_t>{2, 1, 0}, {3});
     const Tensor images = nets.generate(weft::models::dcgan_noise(3, 100), labels);
     CHECK(images.shape() == Shape{3, 1, 32, 32});
@@ -87,15 +98,19 @@ TEST_CASE("gan: the app's two configurations, both networks in one module", "[ga
 
 TEST_CASE("gan: a few steps move both losses and both networks, all finite", "[gan]") {
   weft::manual_seed(11);
-  DcganPair nets({.image_size = 32, .channels = 1, .z_dim = 16, .generator_features = 8,
-                  .discriminator_features = 8, .num_classes = 3});
+  DcganPair nets({.image_size = 32,
+                  .channels = 1,
+                  .z_dim = 16,
+                  .generator_features = 8,
+                  .discriminator_features = 8,
+                  .num_classes = 3});
   weft::optim::Adam g_opt(nets.generator->parameters(), weft::models::gan_adam_options({}));
   weft::optim::Adam d_opt(nets.discriminator->parameters(), weft::models::gan_adam_options({}));
   CHECK(g_opt.lr() == Approx(2e-4));
   CHECK(g_opt.options.beta1 == Approx(0.5));
   const weft::data::LabeledImages real = random_set(16, 1, 32, 3, 1);
-  const Tensor images = weft::u8_to_f32(real.images, weft::models::kGanPixelScale,
-                                        weft::models::kGanPixelShift);
+  const Tensor images =
+      weft::u8_to_f32(real.images, weft::models::kGanPixelScale, weft::models::kGanPixelShift);
   const auto g_before = copy_state(nets.generator->named_parameters());
   const auto d_before = copy_state(nets.discriminator->named_parameters());
   weft::Generator noise(2);
@@ -122,8 +137,12 @@ TEST_CASE("gan: a few steps move both losses and both networks, all finite", "[g
 TEST_CASE("gan: sampling gives the same images for the same noise and leaves the model as it was",
           "[gan]") {
   weft::manual_seed(12);
-  DcganPair nets({.image_size = 16, .channels = 1, .z_dim = 8, .generator_features = 4,
-                  .discriminator_features = 4, .num_classes = 2});
+  DcganPair nets({.image_size = 16,
+                  .channels = 1,
+                  .z_dim = 8,
+                  .generator_features = 4,
+                  .discriminator_features = 4,
+                  .num_classes = 2});
   const auto before = copy_state(nets.generator->state_dict());
   const Tensor noise = weft::models::dcgan_noise(6, 8);
   const std::vector<int32_t> labels = weft::models::cycling_labels(6, 2);
@@ -134,13 +153,18 @@ TEST_CASE("gan: sampling gives the same images for the same noise and leaves the
   CHECK(first.dtype() == weft::DType::u8);
   CHECK(first.to_vector<uint8_t>() == second.to_vector<uint8_t>());
   CHECK(largest_change(before, nets.generator->state_dict()) == 0.0);
-  CHECK(weft::test::entry(nets, "generator.main.1.num_batches_tracked").to_vector<int64_t>()[0] == 0);
+  CHECK(weft::test::entry(nets, "generator.main.1.num_batches_tracked").to_vector<int64_t>()[0] ==
+        0);
 }
 
 TEST_CASE("gan: a resumed run restores both networks and both optimizers exactly", "[gan]") {
   const weft::data::LabeledImages data = random_set(32, 1, 8, 2, 4);
-  const DcganConfig config{.image_size = 8, .channels = 1, .z_dim = 8, .generator_features = 4,
-                           .discriminator_features = 4, .num_classes = 2};
+  const DcganConfig config{.image_size = 8,
+                           .channels = 1,
+                           .z_dim = 8,
+                           .generator_features = 4,
+                           .discriminator_features = 4,
+                           .num_classes = 2};
   weft::testing::TempDir dir;
   // Train up to `epochs`, from scratch or from `resume`; return everything that was learned.
   auto train = [&](int epochs, const std::string& run_dir, const std::string& resume) {
@@ -162,13 +186,15 @@ TEST_CASE("gan: a resumed run restores both networks and both optimizers exactly
     trainer.add_callback(
         std::make_shared<weft::models::OptimizerStateCallback>("discriminator_optimizer", d_opt));
     trainer.fit([&](int) {
-      const auto e = weft::models::gan_train_epoch(nets, g_opt, d_opt, data, 8,
-                                                   weft::Device::cpu(), shuffle, noise);
+      const auto e = weft::models::gan_train_epoch(nets, g_opt, d_opt, data, 8, weft::Device::cpu(),
+                                                   shuffle, noise);
       return weft::train::Metrics{{"d_loss", e.mean.d_loss}, {"g_loss", e.mean.g_loss}};
     });
     auto learned = copy_state(nets.state_dict());
-    for (const auto& [name, tensor] : d_opt.state_tensors()) learned["d_opt." + name] = tensor.to_vector<float>();
-    for (const auto& [name, tensor] : g_opt.state_tensors()) learned["g_opt." + name] = tensor.to_vector<float>();
+    for (const auto& [name, tensor] : d_opt.state_tensors())
+      learned["d_opt." + name] = tensor.to_vector<float>();
+    for (const auto& [name, tensor] : g_opt.state_tensors())
+      learned["g_opt." + name] = tensor.to_vector<float>();
     return learned;
   };
   const auto straight = train(3, dir.dir("straight"), "");
@@ -187,13 +213,82 @@ TEST_CASE("gan: a resumed run restores both networks and both optimizers exactly
   CHECK(checkpoint.metadata.at("callback.discriminator_optimizer.optimizer.step") == "12");
 }
 
+// gan_train_epoch through train::CapturedSteps: with graphs on (emu captures under `on`) each
+// epoch runs its first iteration eagerly and replays one graph for the other three, and the
+// statistics, both networks, both optimizers and the noise generator end exactly as with graphs
+// off.
+TEST_CASE("gan: an epoch with graphs on replays one graph and ends as with graphs off",
+          "[gan][emu]") {
+  const weft::data::LabeledImages data = random_set(8, 1, 8, 2, 4);
+  const DcganConfig config{.image_size = 8,
+                           .channels = 1,
+                           .z_dim = 4,
+                           .generator_features = 4,
+                           .discriminator_features = 4,
+                           .num_classes = 2};
+  struct Outcome {
+    std::vector<weft::models::GanEpochStats> epochs;
+    std::map<std::string, std::vector<float>> learned;
+    int64_t next_noise = 0;
+    int64_t graph_launches = 0;
+  };
+  auto train = [&](weft::graph::Mode mode) {
+    weft::graph::set_mode(mode);
+    weft::manual_seed(5);
+    DcganPair nets(config);
+    nets.to(weft::Device::emu());
+    weft::optim::Adam g_opt(nets.generator->parameters(), weft::models::gan_adam_options({}));
+    weft::optim::Adam d_opt(nets.discriminator->parameters(), weft::models::gan_adam_options({}));
+    weft::Generator shuffle(6), noise(7);
+    Outcome out;
+    const weft::RuntimeCounters before = weft::runtime_counters();
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      out.epochs.push_back(weft::models::gan_train_epoch(nets, g_opt, d_opt, data, 2,
+                                                         weft::Device::emu(), shuffle, noise));
+    }
+    out.graph_launches = (weft::runtime_counters() - before).graph_launches;
+    weft::graph::set_mode(weft::graph::Mode::automatic);
+    nets.to(weft::Device::cpu());
+    out.learned = copy_state(nets.state_dict());
+    for (const auto& [name, tensor] : d_opt.state_tensors()) {
+      out.learned["d_opt." + name] = tensor.to(weft::Device::cpu()).to_vector<float>();
+    }
+    for (const auto& [name, tensor] : g_opt.state_tensors()) {
+      out.learned["g_opt." + name] = tensor.to(weft::Device::cpu()).to_vector<float>();
+    }
+    out.next_noise = noise.randint(1 << 30);
+    return out;
+  };
+  const Outcome eager = train(weft::graph::Mode::off);
+  const Outcome graphed = train(weft::graph::Mode::on);
+  CHECK(eager.graph_launches == 0);
+  CHECK(graphed.graph_launches == 6);  // 2 epochs x 3 replayed iterations
+  for (size_t e = 0; e < 2; ++e) {
+    const weft::models::GanStepStats& a = eager.epochs[e].mean;
+    const weft::models::GanStepStats& b = graphed.epochs[e].mean;
+    CHECK(a.d_loss == b.d_loss);
+    CHECK(a.g_loss == b.g_loss);
+    CHECK(a.d_real == b.d_real);
+    CHECK(a.d_fake == b.d_fake);
+    CHECK(a.d_fake_after == b.d_fake_after);
+    CHECK(graphed.epochs[e].samples == 8);
+  }
+  REQUIRE(eager.learned.size() == graphed.learned.size());
+  for (const auto& [name, values] : eager.learned) {
+    INFO(name);
+    CHECK(values == graphed.learned.at(name));
+  }
+  CHECK(eager.next_noise == graphed.next_noise);
+}
+
 TEST_CASE("gan: the Fashion-MNIST judge reads weft-fashion-mnist's files", "[gan][judge]") {
   weft::manual_seed(21);
   weft::models::FashionCnn classifier({.filters = 4, .dropout = 0.0f, .hidden = 8, .classes = 10});
   weft::testing::TempDir dir;
   weft::io::save_safetensors(dir.file("run/model.safetensors"), classifier.state_dict());
   weft::nn::NamedTensors checkpoint;
-  for (const auto& [name, tensor] : classifier.state_dict()) checkpoint.emplace_back("model." + name, tensor);
+  for (const auto& [name, tensor] : classifier.state_dict())
+    checkpoint.emplace_back("model." + name, tensor);
   weft::io::save_safetensors(dir.file("last.safetensors"), checkpoint);
 
   weft::data::LabeledImages set = random_set(5, 1, 28, 10, 3);
