@@ -11,7 +11,6 @@
 #include "kernels/cuda/emulation.h"
 
 #include <sys/mman.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cuda/emulation_switch.h"
 #include "kernels/error.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -119,10 +119,8 @@ struct WarpRequest {
 };
 
 struct Fiber {
-  Fiber() { getcontext(&context); }
-
   FiberStack stack;
-  ucontext_t context{};
+  SwitchContext context;
   void* asan_fake_stack = nullptr;
   FiberState state = FiberState::finished;
   unsigned linear_id = 0;  // threadIdx flattened: x + y * blockDim.x + z * blockDim.x * blockDim.y
@@ -194,7 +192,7 @@ class BlockScheduler {
   std::unique_ptr<unsigned char[]> dynamic_shared_;
   std::string failure_;  // the first exception raised inside a fiber of this block
 
-  ucontext_t scheduler_context_{};
+  SwitchContext scheduler_context_;
   Fiber* current_ = nullptr;
   void* scheduler_fake_stack_ = nullptr;
   const void* scheduler_stack_bottom_ = nullptr;
@@ -236,16 +234,8 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
     fiber.async_copies.open_group = 0;
     fiber.index = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
     fiber.state = FiberState::ready;
-    fiber.context.uc_stack.ss_sp = fiber.stack.bottom();
-    fiber.context.uc_stack.ss_size = fiber.stack.size();
-    fiber.context.uc_link = nullptr;
-    makecontext(&fiber.context, &BlockScheduler::fiber_entry, 0);
-#if WEFT_EMU_ASAN
-    // glibc reads uc_stack only in makecontext. ASan's swapcontext interceptor, though, wipes the
-    // shadow of the target's uc_stack on every switch, which would erase the redzones of the
-    // fiber's live frames; the fiber annotations above already keep ASan informed.
-    fiber.context.uc_stack.ss_size = 0;
-#endif
+    prepare_context(fiber.context, fiber.stack.bottom(), fiber.stack.size(),
+                    &BlockScheduler::fiber_entry);
   }
 
   for (;;) {
@@ -274,7 +264,7 @@ void BlockScheduler::resume(Fiber& fiber) {
   fiber.state = FiberState::running;
   threadIdx = fiber.index;
   start_switch(&scheduler_fake_stack_, fiber.stack.bottom(), fiber.stack.size());
-  swapcontext(&scheduler_context_, &fiber.context);
+  switch_context(scheduler_context_, fiber.context);
   finish_switch(scheduler_fake_stack_, nullptr, nullptr);
   current_ = nullptr;
 }
@@ -283,7 +273,7 @@ void BlockScheduler::resume(Fiber& fiber) {
 void BlockScheduler::suspend() {
   Fiber& fiber = *current_;
   start_switch(&fiber.asan_fake_stack, scheduler_stack_bottom_, scheduler_stack_size_);
-  swapcontext(&fiber.context, &scheduler_context_);
+  switch_context(fiber.context, scheduler_context_);
   finish_switch(fiber.asan_fake_stack, &scheduler_stack_bottom_, &scheduler_stack_size_);
 }
 
@@ -302,7 +292,7 @@ void BlockScheduler::fiber_entry() {
   fiber.state = FiberState::finished;
   ++self.finished_;
   start_switch(nullptr, self.scheduler_stack_bottom_, self.scheduler_stack_size_);
-  swapcontext(&fiber.context, &self.scheduler_context_);
+  switch_context(fiber.context, self.scheduler_context_);
 }
 
 Fiber& BlockScheduler::current(const char* what) {

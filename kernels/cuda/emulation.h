@@ -10,7 +10,8 @@
 // exchange registers (`__shfl_*_sync`) and vote (`__ballot_sync`).
 //
 //  * One fiber per CUDA thread. A fiber is a function with its own stack that can be suspended
-//    and resumed (ucontext: makecontext/swapcontext). A block is run by a small scheduler on one
+//    and resumed (emulation_switch.h: a few instructions of our own on x86-64, POSIX ucontext
+//    elsewhere). A block is run by a small scheduler on one
 //    OS thread: it resumes every ready fiber of the block in thread order; a fiber runs until it
 //    reaches a barrier or returns. Between two barriers the threads of a block therefore run one
 //    after another, which is one legal CUDA interleaving (kernels must not rely on any other).
@@ -43,15 +44,17 @@
 // Static __shared__ variables keep their values from one block to the next (on a GPU they start
 // undefined), so a kernel that reads shared memory before writing it may pass here and fail there.
 //
-// Cost: a fiber switch costs about 0.6 us (swapcontext also saves the signal mask, a system
-// call), paid once per thread to start it and twice per barrier or warp operation it waits in.
-// An elementwise kernel emulates a few million threads per second, a block reduction of 256
-// threads takes about 1 ms; tests should use modest sizes (thousands of elements, not millions).
+// Cost: a fiber switch on x86-64 is a function call that saves and restores eight registers
+// (until 2026-12-05 it was swapcontext, which also saves the signal mask with a system call: about
+// 0.6 us per switch and most of the emulation's time), paid once per thread to start it and twice
+// per barrier or warp operation it waits in. Each emulated thread still costs its start and its
+// stack's cache lines, so tests should use modest sizes (thousands of elements, not millions).
 //
 // AddressSanitizer: switching stacks behind ASan's back breaks its bookkeeping, so every switch is
 // announced with __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber (see
-// emulation.cpp). ASan still prints one line per process ("WARNING: ASan doesn't fully support
-// makecontext/swapcontext functions ...") the first time a fiber is entered; it is expected.
+// emulation.cpp). Where the switch is ucontext's (not x86-64), ASan prints one line per process
+// ("WARNING: ASan doesn't fully support makecontext/swapcontext functions ...") the first time a
+// fiber is entered; it is expected.
 //
 // Kernel sources do not include this file directly: they include kernels/cuda/cuda_compat.h,
 // which picks the real CUDA headers under nvcc and this emulation otherwise.
