@@ -12,12 +12,16 @@
 //     `op.load(row, col)` is then one bounds check and one load. Each thread keeps the decoded
 //     rows and reduction indices of the elements it stages, so its offset table is in registers
 //     and is built once per block (rows) and once per slab (reduction indices, by carrying).
-//  2. Tile shape. Three block tiles (TileShape), chosen per problem by the caller (see
+//  2. Tile shape. Four block tiles (TileShape), chosen per problem by the caller (see
 //     choose_tile below):
 //       SmallTile   64 x 64, 16-deep slabs, 4 x 4 micro-tile strided by 16, one shared buffer:
 //                   the layout of tiled_product.h (few tiles: small problems, split-K).
 //       MediumTile  64 x 128 (rows x columns), 8-deep slabs, 4 x 8 micro-tile, double-buffered.
 //       LargeTile   128 x 128, 8-deep slabs, 8 x 8 micro-tile, double-buffered.
+//       ThinTile    64 x 16, 16-deep slabs, 4 x 1 micro-tile, one shared buffer: products of at
+//                   most 16 columns (a first layer's backward-filter, whose columns are its
+//                   taps: 9 for a 3 x 3 filter on one channel), where SmallTile would multiply
+//                   48 or more columns of padding.
 //     The micro-tiles of the two larger shapes are runs of 4 consecutive rows (columns): a thread
 //     reads each run from shared memory as one float4, and its 8 x 8 outputs are four 4 x 4
 //     blocks 64 apart, so the 16 threads along a dimension cover 64 consecutive rows.
@@ -92,6 +96,7 @@ struct TileShape {
 using SmallTile = TileShape<64, 64, 16, 1, false>;
 using MediumTile = TileShape<64, 128, 8, 4, true>;
 using LargeTile = TileShape<128, 128, 8, 4, true>;
+using ThinTile = TileShape<64, 16, 16, 1, false>;
 
 // Which tile a product of rows_a x rows_b outputs gets (the rule, per shape): LargeTile when
 // rows_a > 64 and its grid has at least kTileFillBlocks blocks (one per SM of an H100 / H200);
