@@ -42,12 +42,30 @@ weft::data::LabeledImages random_set(int64_t n, int channels, int side, int clas
   return set;
 }
 
+// The float tensors of `state` by name, read back to the host from any device.
 std::map<std::string, std::vector<float>> copy_state(const weft::nn::NamedTensors& state) {
   std::map<std::string, std::vector<float>> out;
   for (const auto& [name, tensor] : state) {
-    if (tensor.dtype() == weft::DType::f32) out[name] = tensor.to_vector<float>();
+    if (tensor.dtype() == weft::DType::f32) {
+      out[name] = tensor.to(weft::Device::cpu()).to_vector<float>();
+    }
   }
   return out;
+}
+
+// Everything a GAN run has learned: both networks' state and both optimizers' (prefixed g_opt.
+// and d_opt.).
+std::map<std::string, std::vector<float>> learned_state(DcganPair& nets,
+                                                        const weft::optim::Optimizer& g_opt,
+                                                        const weft::optim::Optimizer& d_opt) {
+  auto learned = copy_state(nets.state_dict());
+  for (const auto& [name, values] : copy_state(g_opt.state_tensors())) {
+    learned["g_opt." + name] = values;
+  }
+  for (const auto& [name, values] : copy_state(d_opt.state_tensors())) {
+    learned["d_opt." + name] = values;
+  }
+  return learned;
 }
 
 double largest_change(const std::map<std::string, std::vector<float>>& before,
@@ -190,12 +208,7 @@ TEST_CASE("gan: a resumed run restores both networks and both optimizers exactly
                                                    shuffle, noise);
       return weft::train::Metrics{{"d_loss", e.mean.d_loss}, {"g_loss", e.mean.g_loss}};
     });
-    auto learned = copy_state(nets.state_dict());
-    for (const auto& [name, tensor] : d_opt.state_tensors())
-      learned["d_opt." + name] = tensor.to_vector<float>();
-    for (const auto& [name, tensor] : g_opt.state_tensors())
-      learned["g_opt." + name] = tensor.to_vector<float>();
-    return learned;
+    return learned_state(nets, g_opt, d_opt);
   };
   const auto straight = train(3, dir.dir("straight"), "");
   train(1, dir.dir("resumed"), "");
@@ -233,7 +246,7 @@ TEST_CASE("gan: an epoch with graphs on replays one graph and ends as with graph
     int64_t graph_launches = 0;
   };
   auto train = [&](weft::graph::Mode mode) {
-    weft::graph::set_mode(mode);
+    const weft::test::GraphModeGuard guard(mode);
     weft::manual_seed(5);
     DcganPair nets(config);
     nets.to(weft::Device::emu());
@@ -247,15 +260,7 @@ TEST_CASE("gan: an epoch with graphs on replays one graph and ends as with graph
                                                          weft::Device::emu(), shuffle, noise));
     }
     out.graph_launches = (weft::runtime_counters() - before).graph_launches;
-    weft::graph::set_mode(weft::graph::Mode::automatic);
-    nets.to(weft::Device::cpu());
-    out.learned = copy_state(nets.state_dict());
-    for (const auto& [name, tensor] : d_opt.state_tensors()) {
-      out.learned["d_opt." + name] = tensor.to(weft::Device::cpu()).to_vector<float>();
-    }
-    for (const auto& [name, tensor] : g_opt.state_tensors()) {
-      out.learned["g_opt." + name] = tensor.to(weft::Device::cpu()).to_vector<float>();
-    }
+    out.learned = learned_state(nets, g_opt, d_opt);
     out.next_noise = noise.randint(1 << 30);
     return out;
   };

@@ -24,6 +24,7 @@
 #include "engine/runtime.h"
 #include "engine/train/captured_steps.h"
 #include "engine/train/classification.h"
+#include "engine_test_util.h"
 #include "kernels/runtime_counters.h"
 
 namespace {
@@ -36,11 +37,7 @@ namespace nn = weft::nn;
 namespace optim = weft::optim;
 namespace train = weft::train;
 
-// Sets the graph mode for one test and puts the default back.
-struct GraphModeGuard {
-  explicit GraphModeGuard(graph::Mode mode) { graph::set_mode(mode); }
-  ~GraphModeGuard() { graph::set_mode(graph::Mode::automatic); }
-};
+using weft::test::GraphModeGuard;
 
 std::vector<float> host_floats(const Tensor& t) { return t.to(Device::cpu()).to_vector<float>(); }
 
