@@ -102,6 +102,17 @@ void add_conv_cases(std::vector<OpCase>& all) {
   weft::Conv2dParams tall = conv_params(1, 4, 11, 13, 16, 3, 3, 1, 1, 2, 1);
   tall.dilation_h = 2;
   add_conv(list, " (narrow forward, two groups)", tall, true);
+  // Wide layers of at most 32 taps per output channel take the narrow forward too (the Fashion
+  // CNN's exact cases below reach it with 8 groups): the apparel CNN's first layer, 3 -> 32 with
+  // 27 taps (4 groups) on a width of 10 (partial strips); 32 taps exactly (2 channels, 4 x 4)
+  // with 20 outputs (a last group of 4), dilation 2 along the height; and 33 taps (3 channels,
+  // 1 x 11 is not a narrow width, so 11 channels of 1 x 3), which the tiled kernel keeps.
+  add_conv(list, " (narrow forward, 27 taps)", conv_params(2, 3, 7, 10, 32, 3, 3, 1, 1, 1, 1),
+           true);
+  weft::Conv2dParams thirty_two = conv_params(1, 2, 13, 9, 20, 4, 4, 1, 1, 2, 1);
+  thirty_two.dilation_h = 2;
+  add_conv(list, " (narrow forward, 32 taps)", thirty_two, false);
+  add_conv(list, " (33 taps, tiled)", conv_params(1, 11, 5, 9, 20, 1, 3, 1, 1, 0, 1), true);
   // The hand bias gradient's slices (conv.cu channel_partial_sums_kernel): 40 images of 5 x 5, so
   // each thread's stride of 256 values crosses several images.
   add_conv(list, " (bias sums over many small images)",
@@ -167,10 +178,10 @@ void add_conv_cases(std::vector<OpCase>& all) {
   add_conv(list, " (full window, split reduction)", conv_params(3, 64, 4, 4, 3, 4, 4, 1, 1, 0, 0),
            true);
   // Forwards large enough for the larger block tiles (tiled_product_large.h, choose_tile):
-  // 136 channels x 8712 positions take the 128 x 128 tile, 40 x 16900 the 64 x 128 one; no edge
-  // is a multiple of 128 or 8.
+  // 136 channels x 8712 positions take the 128 x 128 tile, 40 x 16900 the 64 x 128 one (4 input
+  // channels: 36 taps, more than the narrow forward takes); no edge is a multiple of 128 or 8.
   add_conv(list, " (128 x 128 tile)", conv_params(2, 5, 66, 66, 136, 3, 3, 1, 1, 1, 1), true);
-  add_conv(list, " (64 x 128 tile)", conv_params(4, 3, 65, 65, 40, 3, 3, 1, 1, 1, 1), false);
+  add_conv(list, " (64 x 128 tile)", conv_params(4, 4, 65, 65, 40, 3, 3, 1, 1, 1, 1), false);
   add_conv(list, " (128 x 128 tile, stride 2)", conv_params(3, 7, 129, 131, 132, 3, 3, 2, 2, 1, 1),
            true);
   // The forward's fused activation (the backwards ignore it): ReLU after a biased conv as in the
@@ -228,6 +239,9 @@ void add_conv_cases(std::vector<OpCase>& all) {
              precision);
     add_conv(list, " (narrow forward, 7 wide)", conv_params(2, 2, 9, 12, 5, 3, 7, 2, 1, 1, 3), true,
              precision);
+    // ... and the narrow forward of wide layers of few taps (with the Fashion CNN's above).
+    add_conv(list, " (narrow forward, 27 taps)", conv_params(2, 3, 7, 10, 32, 3, 3, 1, 1, 1, 1),
+             true, precision);
     for (const auto& [c, act, bias, label] :
          {std::tuple{conv_params(2, 70, 5, 5, 67, 3, 3, 1, 1, 1, 1), kRelu, true, " +relu"},
           std::tuple{conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), kLeaky, false,

@@ -25,8 +25,9 @@
 //   kernels/params.h FusedActivation). Neighbouring threads hold neighbouring positions, so the
 //   stores coalesce along the output row (in runs of 4 for the larger tiles).
 //   The kernel lab (conv_lab.h) keeps this kernel's earlier versions runnable beside it.
-//   Narrow layers (at most 16 output channels, a filter of at most 4096 floats, kernel width 3,
-//   4, 5 or 7 at stride and dilation 1 along the width: the shoe-pair CNNs' layers) take
+//   Narrow layers (at most 16 output channels or at most 32 taps per output channel, a filter of
+//   at most 4096 floats, kernel width 3, 4, 5 or 7 at stride and dilation 1 along the width: the
+//   shoe-pair CNNs' layers, the first layers of the Fashion-MNIST and apparel CNNs) take
 //   conv_forward_narrow.cu instead, which keeps the filter in shared memory and a strip of
 //   outputs per thread in registers.
 //
@@ -124,9 +125,10 @@
 // Precision: the kernels above are FP32 (FFMA). When the math precision (kernels/selection.h) is
 // tf32 or bf16, the three launchers (and so the transposed convolution's, through as_conv())
 // hand every product to the tensor-core kernels of conv_tensor_core.cu instead, backward-data
-// at any stride and channel count included; the bias sums stay FP32. The exception: narrow
-// layers of at most 8 output channels keep their narrow forward and backward-filter kernels,
-// which then round their operands as the tensor cores would (narrow_at, rounding_of).
+// at any stride and channel count included; the bias sums stay FP32. The exceptions: narrow
+// layers of at most 8 output channels keep their narrow forward and backward-filter kernels, and
+// layers of at most 32 taps per output channel their narrow forward, which then round their
+// operands as the tensor cores would (narrow_at, narrow_forward_at, rounding_of).
 //
 // Supported shapes: any batch, channels, image size, kernel size, stride, padding and dilation
 // (no groups). GEMM indices are int, addresses int64: the position counts N * H * W and
@@ -611,6 +613,14 @@ bool narrow_at(MathPrecision precision, const Conv2dParams& p) {
   return precision == MathPrecision::fp32 || p.out_channels <= 8;
 }
 
+// The same for the narrow forward, which at tf32 and bf16 also takes layers of at most 32 taps
+// per output channel: their forward is bound by storing y, which both kernels do alike, and the
+// tensor-core kernel's tile would run one 32-deep reduction stage (9 of its 32 taps used for the
+// Fashion-MNIST CNN's first layer) per staging of its operands and epilogue.
+bool narrow_forward_at(MathPrecision precision, const Conv2dParams& p) {
+  return narrow_at(precision, p) || few_taps_forward(p);
+}
+
 OperandRounding rounding_of(MathPrecision precision) {
   return precision == MathPrecision::tf32   ? OperandRounding::tf32
          : precision == MathPrecision::bf16 ? OperandRounding::bf16
@@ -651,7 +661,7 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     return;
   }
   const MathPrecision precision = math_precision();
-  if (narrow_forward_applies(p) && narrow_at(precision, p)) {
+  if (narrow_forward_applies(p) && narrow_forward_at(precision, p)) {
     conv2d_forward_narrow(p, x, w, bias, y, stream, rounding_of(precision));
     return;
   }

@@ -6,6 +6,9 @@
 // Work split. The output channels are cut into groups of at most G = 8; an *item* is one output
 // row (n, group, oh) and one strip of P = 4 neighbouring columns ow0 .. ow0 + 3 of it. Items are
 // numbered with the strip fastest, so a warp's 32 items are 128 neighbouring columns of one row.
+// A wide layer of few taps (the Fashion-MNIST CNN's 1 -> 64, 3 x 3) has 8 groups: the items of one
+// output row's groups are OH * strips apart and read the same input rows, which for 1-3 input
+// channels are a small tensor that stays in L2; the kernel is then bound by storing y.
 //
 //   narrow_forward_kernel<KW>  a grid of a few waves of 256-thread blocks (card_grid_blocks).
 //     Shared memory: the whole filter w[O, C, KH, KW] (at most 4096 floats, 16 KB), copied in by
@@ -24,7 +27,7 @@
 //     strip then aligned), else one by one with the row's end checked.
 //
 // Precision: FP32 multiply-adds throughout. At tf32 and bf16 (conv.cu takes this kernel there for
-// at most 8 output channels) the filter is rounded as it is copied into shared memory and each
+// at most 8 output channels or at most 32 taps per channel) the filter is rounded as it is copied into shared memory and each
 // input as it is loaded (rounded_operand, warp_matrix.h), so the products are a tensor core's.
 //
 // Each output is one thread's sum in a fixed order: deterministic.
@@ -44,7 +47,8 @@ namespace {
 constexpr int kGroup = 8;          // output channels per item at most
 constexpr int kStrip = 4;          // output columns per item
 constexpr int kMaxWeights = 4096;  // floats of filter in shared memory
-constexpr int kMaxOutChannels = 16;
+constexpr int kMaxOutChannels = 16;  // ... or any number, with at most kMaxFewTaps taps
+constexpr int kMaxFewTaps = 32;
 
 struct NarrowForwardPlan {
   int group;     // output channels per item (G, or O when fewer)
@@ -149,11 +153,15 @@ void launch_narrow_forward(const ConvGeometry& g, const NarrowForwardPlan& plan,
 
 }  // namespace
 
+bool few_taps_forward(const Conv2dParams& p) {
+  return int64_t{p.in_channels} * p.kernel_h * p.kernel_w <= kMaxFewTaps;
+}
+
 bool narrow_forward_applies(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
   return narrow_kernel_width(g.kernel_w) && g.stride_w == 1 && g.dilation_w == 1 &&
-         g.out_channels >= 1 && g.out_channels <= kMaxOutChannels && g.in_channels >= 1 &&
-         g.kernel_h >= 1 &&
+         g.out_channels >= 1 && (g.out_channels <= kMaxOutChannels || few_taps_forward(p)) &&
+         g.in_channels >= 1 && g.kernel_h >= 1 &&
          int64_t{g.out_channels} * g.taps() <= kMaxWeights && g.batch > 0 && g.out_h > 0 &&
          g.out_w > 0 && indexed_offsets_fit(g);
 }
