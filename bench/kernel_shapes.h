@@ -14,6 +14,7 @@
 //          conv_transpose2d_fwd conv_transpose2d_bwd_data conv_transpose2d_bwd_filter
 //          batch_norm_fwd_train batch_norm_bwd batch_norm_fwd_eval batch_norm_bwd_eval
 //          dropout_fwd dropout_bwd   linear_fwd linear_bwd   max_pool2d_fwd max_pool2d_bwd
+//          max_pool2d_bwd_relu
 //          relu_fwd relu_bwd add_fwd   cross_entropy_fwd cross_entropy_bwd   adam_update
 //   MODEL  fashion_cnn     models/fashion_cnn.h, seed 004's model, batch 512 (the seed's)
 //          fashion_resnet  models/fashion_resnet.h, the "strong" Fashion-MNIST net, batch 128
@@ -527,6 +528,13 @@ inline void add_max_pool_cases(const PoolLayer& l, std::vector<KernelCase>& case
   // (op_cases.h).
   cases.push_back(
       make_case(name("max_pool2d_bwd"), 0, 4.0 * (x + 2 * y), calls::max_pool2d_backward(p)));
+  // With the ReLU before the pool fused into it (windows that do not overlap): y read as well.
+  // Against max_pool2d_bwd plus the relu_bwd of the layer before, which it replaces.
+  if (!p.windows_overlap()) {
+    p.activation = FusedActivation{FusedActivation::Kind::relu, 0.0f};
+    cases.push_back(make_case(name("max_pool2d_bwd_relu"), 0, 4.0 * (x + 3 * y),
+                              calls::max_pool2d_backward(p)));
+  }
 }
 
 inline void add_relu_cases(const ElementwiseLayer& l, std::vector<KernelCase>& cases) {

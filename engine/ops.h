@@ -99,6 +99,13 @@ struct Pool2dOptions {
   bool count_include_pad = true;
 };
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options);
+// max_pool2d(act(x), options), the activation (ReLU, or LeakyReLU with a slope >= 0) fused into
+// the pool: the cells compete as act(x), and backward multiplies only the winners' gradients by
+// its derivative, so the unpooled gradient needs no pass of its own. The same values, argmax and
+// gradients bit for bit. The composition runs instead when fusion is off (WEFT_FUSION) or the
+// windows overlap (stride < kernel).
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options,
+                  const FusedActivation& activation);
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options);
 Tensor global_avg_pool2d(const Tensor& x);  // [N, C, H, W] -> [N, C]
 

@@ -102,9 +102,10 @@ AdamScalars adam_scalars(const AdamStep& s);
   /* ---- pooling ---- */                                                                       \
   X(pool, max_pool2d_forward,                                                                     \
     (const Pool2dParams& p, const float* x, float* y, int32_t* argmax), (p, x, y, argmax))       \
+  /* y: the forward's output, read only with p.activation set (may be null otherwise) */          \
   X(pool, max_pool2d_backward,                                                                    \
-    (const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx),                   \
-    (p, dy, argmax, dx))                                                                          \
+    (const Pool2dParams& p, const float* dy, const float* y, const int32_t* argmax, float* dx),   \
+    (p, dy, y, argmax, dx))                                                                       \
   X(pool, avg_pool2d_forward, (const Pool2dParams& p, const float* x, float* y), (p, x, y))       \
   X(pool, avg_pool2d_backward, (const Pool2dParams& p, const float* dy, float* dx), (p, dy, dx))  \
   X(pool, global_avg_pool_forward,                                                                \

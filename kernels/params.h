@@ -144,11 +144,19 @@ struct Pool2dParams {
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   bool count_include_pad = true;  // average pooling only, PyTorch's default
+  // Max pooling only: the window's cells pass through this activation before they compete, so
+  // the forward gives max_pool(act(x)) and its argmax exactly (the activation after a conv or
+  // linear layer, moved behind the pool so that its derivative is applied to the winners only).
+  // The backward then takes that y and routes act's derivative at y times dy to the winner
+  // (what act's backward would do to the whole unpooled gradient). With an activation the
+  // windows must not overlap (stride >= kernel on both axes): each cell then has one window.
+  FusedActivation activation;
 
   int out_h() const { return (in_h + 2 * pad_h - kernel_h) / stride_h + 1; }
   int out_w() const { return (in_w + 2 * pad_w - kernel_w) / stride_w + 1; }
   int64_t input_count() const { return int64_t{batch} * channels * in_h * in_w; }
   int64_t output_count() const { return int64_t{batch} * channels * out_h() * out_w(); }
+  bool windows_overlap() const { return stride_h < kernel_h || stride_w < kernel_w; }
 };
 
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over

@@ -53,10 +53,10 @@ Tensor ConvTrunk::forward(const Tensor& x) const {
              x.str());
   Tensor h = x;
   for (int i = 0; i < 4; ++i) {
-    // conv -> [bn] -> ReLU, the ReLU fused into the last of the two (engine/ops.h).
-    h = norms[i] ? norms[i]->forward(convs[i]->forward(h), fused_relu())
-                 : convs[i]->forward(h, fused_relu());
-    h = max_pool2d(h, Pool2dOptions{});
+    // conv -> [bn] -> ReLU -> 2x2 max pool, the ReLU fused into the pool (engine/ops.h: its
+    // derivative then multiplies only the winners' gradients).
+    h = norms[i] ? norms[i]->forward(convs[i]->forward(h)) : convs[i]->forward(h);
+    h = max_pool2d(h, Pool2dOptions{}, fused_relu());
   }
   // fc1 -> [bn] -> ReLU, the ReLU fused into the last of the two.
   h = h.flatten(1);

@@ -721,6 +721,31 @@ void add_pool_cases(std::vector<OpCase>& all) {
       list.add("avg_pool2d_backward" + avg, cases::avg_pool2d_backward(q), 0.0, 0.0);
     }
   }
+  // Max pooling with a fused activation (the ReLU before a pool moved into it): windows that do
+  // not overlap, each backward kernel once (the gather with a tail row and column and with
+  // stride 3 > kernel 2, which leaves cells in no window; quads; windows that tile the input,
+  // with ties and NaN), ReLU and LeakyReLU(0.2). Exact, as without the activation.
+  for (const Setting& s : {Setting{"", pool_params(2, 3, 7, 5, 2, 2, 0), false},
+                           Setting{" (apparel cnn)", pool_params(2, 3, 10, 10, 3, 3, 0), false},
+                           Setting{" (stride 3)", pool_params(1, 2, 8, 7, 2, 3, 0), false},
+                           Setting{" (quads)", pool_params(2, 3, 9, 8, 2, 2, 0), false},
+                           Setting{" (windows tile the input) ties and NaN",
+                                   pool_params(2, 3, 6, 10, 2, 2, 0), true},
+                           Setting{" (windows tile the input)", pool_params(5, 16, 32, 32, 2, 2, 0),
+                                   false}}) {
+    for (const weft::FusedActivation& act : {kRelu, kLeaky}) {
+      weft::Pool2dParams p = s.p;
+      p.activation = act;
+      std::ostringstream shape;
+      shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
+            << p.kernel_h << " s" << p.stride_h << s.label
+            << (act.kind == weft::FusedActivation::Kind::relu ? " +relu" : " +leaky_relu(0.2)");
+      OpCall forward = cases::max_pool2d_forward(p);
+      if (s.ties) forward.buffer("x").content = Content::ties(true);
+      list.add("max_pool2d_forward" + shape.str(), std::move(forward), 0.0, 0.0);
+      list.add("max_pool2d_backward" + shape.str(), cases::max_pool2d_backward(p), 0.0, 0.0);
+    }
+  }
 
   struct Global {
     int batch, channels, plane;

@@ -31,6 +31,7 @@
 #include "models/apparel_cnn.h"
 #include "models/dcgan.h"
 #include "models/dcgan_training.h"
+#include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"
 #include "models/fashion_vgg.h"
 #include "models/image_classifier.h"
@@ -274,6 +275,9 @@ TEST_CASE("fused activation: seed models train the same with fusion on and off",
       "FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
       classify({4, 1, 28, 28}, 10));
   check_same_step(
+      "FashionCnn", [] { return std::make_shared<models::FashionCnn>(); },
+      classify({4, 1, 28, 28}, 10));
+  check_same_step(
       "SimpleCnn",
       [] {
         return models::make_image_classifier({"simple", 3, 16, 4});
@@ -344,6 +348,55 @@ TEST_CASE("fused activation: Sequential fuses a conv or batch norm with the ReLU
   CHECK(fused_ops == std::vector<std::string>{"batch_norm", "conv2d+activation"});
   CHECK(plain_ops == std::vector<std::string>{"leaky_relu", "batch_norm", "relu", "conv2d"});
   CHECK(bitwise_equal(fused_y, plain_y));
+}
+
+TEST_CASE("fused activation: Sequential moves a ReLU before a max pool into the pool",
+          "[fusion]") {
+  // conv -> ReLU -> MaxPool(2) -> conv -> LeakyReLU -> MaxPool(2) -> conv -> ReLU -> MaxPool(3,
+  // stride 2): with fusion on the first two activations ride in their pools (whose windows do
+  // not overlap) and the convolutions run plain; the last pool's windows overlap, so its ReLU
+  // stays in the conv. Off, every activation is its own op. Values and every gradient equal.
+  nn::Sequential net({std::make_shared<nn::Conv2d>(2, 4, 3), std::make_shared<nn::ReLU>(),
+                      std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Conv2d>(4, 3, 3, 1, 1),
+                      std::make_shared<nn::LeakyReLU>(0.2f), std::make_shared<nn::MaxPool2d>(2),
+                      std::make_shared<nn::Conv2d>(3, 3, 3, 1, 1), std::make_shared<nn::ReLU>(),
+                      std::make_shared<nn::MaxPool2d>(3, 2)});
+  weft::manual_seed(5);
+  for (Tensor p : net.parameters()) {
+    // Weights that leave about half of each map negative, so the activations matter.
+    p.copy_(images(p.shape(), static_cast<uint64_t>(p.numel())));
+  }
+  Tensor x = images({2, 2, 14, 14}, 4);
+  x.set_requires_grad(true);
+  const auto run = [&](bool fused) {
+    const FusionSetting setting(fused);
+    weft::set_kernel_choice(weft::KernelChoice::hand);
+    net.zero_grad();
+    const Tensor y = net.forward(x);
+    std::vector<std::string> ops;  // read before backward, which releases the graph
+    for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
+         node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+      ops.push_back(node->name);
+    }
+    weft::sum(y * images(y.shape(), 9)).backward();
+    weft::reset_kernel_choices();
+    std::vector<std::vector<float>> values{y.to_vector<float>()};
+    for (const Tensor& p : net.parameters()) values.push_back(p.grad().to_vector<float>());
+    return std::make_pair(values, ops);
+  };
+  const auto [fused, fused_ops] = run(true);
+  const auto [plain, plain_ops] = run(false);
+  CHECK(fused_ops == std::vector<std::string>{"max_pool2d", "conv2d+activation",
+                                              "max_pool2d+activation", "conv2d",
+                                              "max_pool2d+activation", "conv2d"});
+  CHECK(plain_ops == std::vector<std::string>{"max_pool2d", "relu", "conv2d", "max_pool2d",
+                                              "leaky_relu", "conv2d", "max_pool2d", "relu",
+                                              "conv2d"});
+  REQUIRE(fused.size() == plain.size());
+  for (size_t i = 0; i < fused.size(); ++i) {
+    INFO((i == 0 ? std::string("output") : "gradient of parameter " + std::to_string(i - 1)));
+    CHECK(bitwise_equal(fused[i], plain[i]));
+  }
 }
 
 TEST_CASE("fused activation: a leaky_relu slope below 0 is refused", "[fusion]") {

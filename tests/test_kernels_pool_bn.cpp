@@ -71,7 +71,7 @@ MaxPoolReference max_pool_reference(const Pool2dParams& p, const std::vector<flo
   r.argmax.resize(dy.size());
   r.dx.resize(x.size());
   weft::reference::max_pool2d_forward(p, x.data(), r.y.data(), r.argmax.data());
-  weft::reference::max_pool2d_backward(p, dy.data(), r.argmax.data(), r.dx.data());
+  weft::reference::max_pool2d_backward(p, dy.data(), nullptr, r.argmax.data(), r.dx.data());
   return r;
 }
 
@@ -110,7 +110,7 @@ TEST_CASE("max_pool2d: 4x4 plane, 2x2 windows, by hand", "[kernels][pool]") {
   // dy = 1 2 / 3 4 goes to the winning cells only.
   const std::vector<float> dy = {1, 2, 3, 4};
   std::vector<float> dx = nan_floats(16);
-  weft::cpu::max_pool2d_backward(p, dy.data(), argmax.data(), dx.data());
+  weft::cpu::max_pool2d_backward(p, dy.data(), nullptr, argmax.data(), dx.data());
   check_close("dx", dx, std::vector<float>{0, 0, 2, 0, 1, 0, 0, 0, 0, 0, 4, 0, 3, 0, 0, 0});
 }
 
@@ -212,7 +212,7 @@ TEST_CASE("pooling: forward and backward match direct loops over a table of shap
       check_close("max forward", y, max_ref.y);
       CHECK(argmax == max_ref.argmax);
       std::vector<float> dx = nan_floats(pool_x_size(p));
-      weft::cpu::max_pool2d_backward(p, dy.data(), argmax.data(), dx.data());
+      weft::cpu::max_pool2d_backward(p, dy.data(), nullptr, argmax.data(), dx.data());
       check_close("max backward", dx, max_ref.dx);
       check_adjoint("<maxpool(x), dy> = <x, max_backward(dy)>", dot(y, dy), dot(x, dx));
 
@@ -233,6 +233,84 @@ TEST_CASE("pooling: forward and backward match direct loops over a table of shap
       check_adjoint("<avgpool(x), dy> = <x, avg_backward(dy)>", dot(y_avg, dy), dot(x, dx_avg));
     }
   }
+}
+
+TEST_CASE("max_pool2d with a fused activation: the pool of act(x), its slope on the winners",
+          "[kernels][pool]") {
+  // Non-overlapping windows only (the fused form's condition): 2x2 on the seed CNN's maps, 3x3
+  // stride 3 with padding and a tail, stride 3 over a 2-wide window (cells in no window).
+  const std::vector<Pool2dParams> shapes = {
+      pool_params(4, 64, 26, 26, 2, 2, 2, 2, 0, 0),
+      pool_params(2, 3, 10, 11, 3, 3, 3, 3, 1, 1),
+      pool_params(3, 7, 6, 10, 2, 2, 3, 3, 0, 0),
+  };
+  const weft::FusedActivation relu{weft::FusedActivation::Kind::relu, 0.0f};
+  const weft::FusedActivation leaky{weft::FusedActivation::Kind::leaky_relu, 0.2f};
+  uint32_t seed = 950;
+  for (const Pool2dParams& shape : shapes) {
+    for (const weft::FusedActivation& act : {relu, leaky}) {
+      Pool2dParams p = shape;
+      INFO(describe(p) << (act.kind == weft::FusedActivation::Kind::relu ? " relu" : " leaky"));
+      // Values from {-2, -1, 0, 1}: ties among the activated cells, many at 0, and a few NaN.
+      std::vector<float> x = random_floats(pool_x_size(p), seed++, -2.0f, 2.0f);
+      for (float& v : x) v = std::floor(v);
+      for (size_t i = 0; i < x.size(); i += 37) x[i] = NAN;
+      const std::vector<float> dy = random_floats(pool_y_size(p), seed++);
+
+      // The composition: act over the whole input, the plain pool, act's backward over the
+      // whole unpooled gradient (read at the activated input).
+      std::vector<float> activated(x.size());
+      for (size_t i = 0; i < x.size(); ++i) activated[i] = act.apply(x[i]);
+      std::vector<float> y_plain(static_cast<size_t>(pool_y_size(p)));
+      std::vector<int32_t> argmax_plain(y_plain.size());
+      weft::cpu::max_pool2d_forward(p, activated.data(), y_plain.data(), argmax_plain.data());
+      std::vector<float> dx_plain(x.size());
+      weft::cpu::max_pool2d_backward(p, dy.data(), nullptr, argmax_plain.data(), dx_plain.data());
+      for (size_t i = 0; i < x.size(); ++i) {
+        dx_plain[i] = act.gradient_at_input(activated[i], dx_plain[i]);
+      }
+
+      p.activation = act;
+      std::vector<float> y = nan_floats(pool_y_size(p));
+      std::vector<int32_t> argmax(y.size(), -7);
+      weft::cpu::max_pool2d_forward(p, x.data(), y.data(), argmax.data());
+      std::vector<float> dx = nan_floats(pool_x_size(p));
+      weft::cpu::max_pool2d_backward(p, dy.data(), y.data(), argmax.data(), dx.data());
+      // Bit for bit (NaN compared as NaN), the argmax too.
+      CHECK(argmax == argmax_plain);
+      for (size_t i = 0; i < y.size(); ++i) {
+        INFO("y[" << i << "]");
+        CHECK((std::isnan(y[i]) ? std::isnan(y_plain[i]) : y[i] == y_plain[i]));
+      }
+      for (size_t i = 0; i < dx.size(); ++i) {
+        INFO("dx[" << i << "]");
+        CHECK((std::isnan(dx[i]) ? std::isnan(dx_plain[i])
+                                 : dx[i] == dx_plain[i] &&
+                                       std::signbit(dx[i]) == std::signbit(dx_plain[i])));
+      }
+      // And the definition's fused form gives the same (ReLU only: the definition lets a NaN
+      // win only as a window's first cell, the kernels let it win anywhere; ReLU maps NaN to 0).
+      if (act.kind != weft::FusedActivation::Kind::relu) continue;
+      std::vector<double> y_ref(y.size()), dx_ref(x.size());
+      std::vector<int32_t> argmax_ref(y.size());
+      weft::reference::max_pool2d_forward(p, x.data(), y_ref.data(), argmax_ref.data());
+      weft::reference::max_pool2d_backward(p, dy.data(), y.data(), argmax_ref.data(),
+                                           dx_ref.data());
+      CHECK(argmax_ref == argmax);
+      for (size_t i = 0; i < dx.size(); ++i) {
+        if (!std::isnan(dx[i])) CHECK(dx[i] == static_cast<float>(dx_ref[i]));
+      }
+    }
+  }
+  // Overlapping windows would give a cell several slopes: refused with the reason.
+  Pool2dParams overlapping = pool_params(1, 1, 5, 5, 3, 3, 2, 2, 1, 1);
+  overlapping.activation = relu;
+  std::vector<float> dy(static_cast<size_t>(pool_y_size(overlapping)), 1.0f);
+  std::vector<float> y(dy.size(), 1.0f), dx(static_cast<size_t>(pool_x_size(overlapping)));
+  std::vector<int32_t> argmax(dy.size(), 0);
+  CHECK_THROWS_WITH(weft::cpu::max_pool2d_backward(overlapping, dy.data(), y.data(),
+                                                   argmax.data(), dx.data()),
+                    Catch::Contains("windows that do not overlap"));
 }
 
 TEST_CASE("global_avg_pool: matches direct loops", "[kernels][pool]") {

@@ -118,6 +118,18 @@ FusedActivation activation_of(const Module& module) {
   return {};
 }
 
+// The MaxPool2d at list[index], if there is one that can take the activation before it: fusion
+// on and windows that do not overlap (max_pool2d's fused form); null otherwise.
+MaxPool2d* pool_taking_activation(const std::vector<std::pair<std::string,
+                                                              std::shared_ptr<Module>>>& list,
+                                  size_t index) {
+  if (index >= list.size() || !fused_activations()) return nullptr;
+  auto* pool = dynamic_cast<MaxPool2d*>(list[index].second.get());
+  if (pool == nullptr) return nullptr;
+  const Pool2dOptions& o = pool->options;
+  return o.stride_h >= o.kernel_h && o.stride_w >= o.kernel_w ? pool : nullptr;
+}
+
 }  // namespace
 
 Tensor Sequential::forward(const Tensor& x) {
@@ -128,6 +140,11 @@ Tensor Sequential::forward(const Tensor& x) {
     if (child.fuses_activation() && i + 1 < list.size()) {
       const FusedActivation act = activation_of(*list[i + 1].second);
       if (act.active()) {
+        if (MaxPool2d* pool = pool_taking_activation(list, i + 2)) {
+          h = pool->forward_after(list[i].second->forward(h), act);
+          i += 2;  // the activation and the pool have been applied
+          continue;
+        }
         h = list[i].second->forward(h, act);
         ++i;  // the activation module has been applied
         continue;

@@ -92,6 +92,10 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int kernel, int stride = -1, int padding = 0);
   Tensor forward(const Tensor& x) override { return max_pool2d(x, options); }
+  // forward(act(x)) with the activation fused into the pool (engine/ops.h).
+  Tensor forward_after(const Tensor& x, const FusedActivation& act) {
+    return max_pool2d(x, options, act);
+  }
   std::string type_name() const override { return "MaxPool2d"; }
   Pool2dOptions options;
 };
@@ -167,9 +171,13 @@ class Sequential : public Module {
   size_t size() const { return children().size(); }
   // Sequential's forward runs a child that fuses an activation (Module::fuses_activation) and a
   // ReLU or LeakyReLU (slope >= 0) right after it as one call, child->forward(x, act): the same
-  // result, one kernel less each way (engine/ops.h). A ReLU or LeakyReLU that is not taken so
-  // and a Dropout right after it run as one call too, Dropout::forward_after(x, act). Checks use
-  // at(i) to run children singly.
+  // result, one kernel less each way (engine/ops.h). When a MaxPool2d whose windows do not
+  // overlap follows the activation (and fusion is on), the activation goes into the pool
+  // instead, MaxPool2d::forward_after(child->forward(x), act): the same values and gradients,
+  // and the activation's derivative is applied to the pooled winners only, not in a pass over
+  // the child's whole output. A ReLU or LeakyReLU that is not taken so and a Dropout right after
+  // it run as one call too, Dropout::forward_after(x, act). Checks use at(i) to run children
+  // singly.
   std::shared_ptr<Module> at(size_t index) const { return children().at(index).second; }
 };
 

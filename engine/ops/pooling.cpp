@@ -1,5 +1,6 @@
 // Max, average and global average pooling. Max pooling saves the argmax of each window (an
-// int32 tensor) so backward routes each gradient to the one input that won.
+// int32 tensor) so backward routes each gradient to the one input that won; with a fused
+// activation it also saves its (pooled) output, where backward reads the activation's slope.
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
 
@@ -34,21 +35,41 @@ Pool2dParams pool_params(const Tensor& x, const Pool2dOptions& o, const char* op
 
 }  // namespace
 
-Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
-  const Pool2dParams p = pool_params(x, o, "max_pool2d");
+namespace {
+
+// The max pool of x with p.activation (none, or fused when the caller has checked it may be).
+Tensor max_pool2d_with(const Tensor& x, const Pool2dParams& p) {
   const Shape out_shape{p.batch, p.channels, p.out_h(), p.out_w()};
   Tensor y = Tensor::empty(out_shape, DType::f32, x.device());
   Tensor argmax = Tensor::empty(out_shape, DType::i32, x.device());
   dispatch(x.device()).max_pool2d_forward(p, x.data<float>(), y.data<float>(),
                                              argmax.data<int32_t>());
   const Shape in_shape = x.shape();
-  record(y, "max_pool2d", {x}, [=](const Tensor& g) {
+  const bool fused = p.activation.active();
+  const Tensor y_saved = fused ? y.detach() : Tensor();
+  record(y, fused ? "max_pool2d+activation" : "max_pool2d", {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty(in_shape, DType::f32, g.device());
-    dispatch(g.device()).max_pool2d_backward(p, g.data<float>(), argmax.data<int32_t>(),
-                                                gx.data<float>());
+    dispatch(g.device()).max_pool2d_backward(p, g.data<float>(), optional_data(y_saved),
+                                                argmax.data<int32_t>(), gx.data<float>());
     return std::vector<Tensor>{gx};
   });
   return y;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o) {
+  return max_pool2d_with(x, pool_params(x, o, "max_pool2d"));
+}
+
+Tensor max_pool2d(const Tensor& x, const Pool2dOptions& o, const FusedActivation& activation) {
+  const char* op = "max_pool2d";
+  Pool2dParams p = pool_params(x, o, op);
+  if (!fuse(activation, op) || p.windows_overlap()) {
+    return max_pool2d_with(activate(x, activation), p);
+  }
+  p.activation = activation;
+  return max_pool2d_with(x, p);
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& o) {

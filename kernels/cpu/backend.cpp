@@ -80,9 +80,9 @@ class CpuBackend final : public Backend {
                           int32_t* argmax) override {
     cpu::max_pool2d_forward(p, x, y, argmax);
   }
-  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
-                           float* dx) override {
-    cpu::max_pool2d_backward(p, dy, argmax, dx);
+  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                           const int32_t* argmax, float* dx) override {
+    cpu::max_pool2d_backward(p, dy, y, argmax, dx);
   }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cpu::avg_pool2d_forward(p, x, y);

@@ -6,8 +6,10 @@
 // clipped away before the loop, so padded cells are never read.
 //
 // Max pooling stores, for each output, the flat index h * W + w of the winning input cell in its
-// plane; backward adds each output gradient to that one cell. Average pooling spreads each
-// output gradient evenly over the window it averaged.
+// plane; backward adds each output gradient to that one cell. With a fused activation
+// (Pool2dParams::activation) the cells compete as act(x), and backward multiplies the winner's
+// gradient by the activation's derivative read at y. Average pooling spreads each output
+// gradient evenly over the window it averaged.
 //
 // Write rule: every function overwrites its outputs.
 #include "kernels/cpu/pool.h"
@@ -17,6 +19,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/lane_sum.h"
+#include "kernels/error.h"
 
 namespace weft::cpu {
 namespace {
@@ -55,16 +58,16 @@ inline void take_if_larger(float v, int32_t index, float& best, int32_t& best_in
 
 // The 2x2, stride-2, unpadded window that every seed model uses: its four cells are always
 // inside the plane, so no clipping, no loops - the same rule as the general loop, unrolled.
-void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size, float* out,
-                        int32_t* out_index) {
+void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size,
+                        const FusedActivation& act, float* out, int32_t* out_index) {
   for (int oh = 0; oh < oh_size; ++oh) {
     for (int ow = 0; ow < ow_size; ++ow) {
       const int32_t i = 2 * oh * in_w + 2 * ow;
-      float best = in[i];
+      float best = act.apply(in[i]);
       int32_t best_index = i;
-      take_if_larger(in[i + 1], i + 1, best, best_index);
-      take_if_larger(in[i + in_w], i + in_w, best, best_index);
-      take_if_larger(in[i + in_w + 1], i + in_w + 1, best, best_index);
+      take_if_larger(act.apply(in[i + 1]), i + 1, best, best_index);
+      take_if_larger(act.apply(in[i + in_w]), i + in_w, best, best_index);
+      take_if_larger(act.apply(in[i + in_w + 1]), i + in_w + 1, best, best_index);
       out[oh * ow_size + ow] = best;
       out_index[oh * ow_size + ow] = best_index;
     }
@@ -87,7 +90,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
     float* out = y + plane * out_plane;
     int32_t* out_index = argmax + plane * out_plane;
     if (two_by_two) {
-      max_pool_2x2_plane(in, p.in_w, oh_size, ow_size, out, out_index);
+      max_pool_2x2_plane(in, p.in_w, oh_size, ow_size, p.activation, out, out_index);
       continue;
     }
     for (int oh = 0; oh < oh_size; ++oh) {
@@ -101,11 +104,12 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
         for (int h = hs.begin; h < hs.end; ++h) {
           for (int w = ws.begin; w < ws.end; ++w) {
             const int32_t index = h * p.in_w + w;
+            const float v = p.activation.apply(in[index]);
             if (best_index < 0) {
-              best = in[index];
+              best = v;
               best_index = index;
             } else {
-              take_if_larger(in[index], index, best, best_index);
+              take_if_larger(v, index, best, best_index);
             }
           }
         }
@@ -116,7 +120,13 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   }
 }
 
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx) {
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, float* dx) {
+  WEFT_CHECK(!p.activation.active() || (y != nullptr && !p.windows_overlap()),
+             "max_pool2d_backward: a fused activation needs the forward's y and windows that do "
+             "not overlap (stride >= kernel), got kernel ", p.kernel_h, "x", p.kernel_w,
+             " stride ", p.stride_h, "x", p.stride_w);
+  const FusedActivation act = p.activation;
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
@@ -130,6 +140,12 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
     // Overlapping windows (stride < kernel) can route several outputs to one cell, hence +=.
     for (int64_t i = 0; i < out_plane; ++i) {
       if (index[i] >= 0) grad_in[index[i]] += grad_out[i];
+    }
+    if (act.active()) {  // one window per cell: each winner's sum is final, scale it once
+      const float* out = y + plane * out_plane;
+      for (int64_t i = 0; i < out_plane; ++i) {
+        if (index[i] >= 0) grad_in[index[i]] = act.gradient_at_input(out[i], grad_in[index[i]]);
+      }
     }
   }
 }

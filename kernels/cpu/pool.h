@@ -10,9 +10,11 @@ namespace weft::cpu {
 
 // y[N, C, OH, OW] = max over each window; argmax[N, C, OH, OW] receives the flat index
 // (h * W + w) within the input plane of the first maximum (padding never wins), which backward
-// uses to route the gradient.
+// uses to route the gradient. With p.activation set the cells compete as act(x), and backward
+// (given the forward's y) routes act's derivative at y times dy; windows must not overlap then.
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax);
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx);
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, float* dx);
 
 // Average over each window; with count_include_pad the divisor is kernel_h * kernel_w,
 // otherwise the number of real (unpadded) input cells in the window.

@@ -165,9 +165,9 @@ class HandBackend : public Backend {
                           int32_t* argmax) override {
     cuda::max_pool2d_forward(p, x, y, argmax, stream());
   }
-  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
-                           float* dx) override {
-    cuda::max_pool2d_backward(p, dy, argmax, dx, stream());
+  void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                           const int32_t* argmax, float* dx) override {
+    cuda::max_pool2d_backward(p, dy, y, argmax, dx, stream());
   }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cuda::avg_pool2d_forward(p, x, y, stream());

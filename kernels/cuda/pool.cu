@@ -12,7 +12,8 @@
 //
 // max_pool2d_forward_kernel: thread for output (n, c, oh, ow) scans its clipped window in row
 //   order and keeps the first strictly greater value (a NaN beats any number, then stays), the
-//   CPU reference's rule exactly, so values and argmax indices match it bit for bit.
+//   CPU reference's rule exactly, so values and argmax indices match it bit for bit. With a
+//   fused activation (Pool2dParams::activation) each cell competes as act(x).
 // avg_pool2d_forward_kernel: thread for output (n, c, oh, ow) adds its clipped window in row
 //   order (the reference's order, so the sums match bit for bit) and divides by the kernel area
 //   (count_include_pad) or by the number of real cells.
@@ -40,6 +41,10 @@
 //   cell's sum in the same order as above and writes the four with one float4 store. Otherwise
 //   max_pool2d_backward_kernel, one cell per step. Both on a grid of a few waves of the card
 //   (card_grid_blocks, common.h).
+// With a fused activation (windows that do not overlap, so a cell has at most one window) every
+// backward kernel multiplies the winner's gradient by the activation's derivative read at its
+// window's y (FusedActivation::gradient_at_input, as activation_backward would on the unpooled
+// gradient): dy, y and argmax are all [N, C, OH, OW], so that is one more small read.
 // max_pool2d_backward_tiles_kernel: when the windows tile the input exactly (kernel = stride,
 //   no padding, in = out * kernel along both axes: the 2 x 2 and 3 x 3 pools of the seed CNNs),
 //   every cell lies in exactly one window and the gather reduces to 0 + dy[o] at the window's
@@ -62,6 +67,7 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
@@ -74,12 +80,13 @@ struct PoolGeometry {
   int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
   bool count_include_pad;
   FastDivmod by_stride_h, by_stride_w;
+  FusedActivation activation;  // max pooling only
 };
 
 PoolGeometry geometry(const Pool2dParams& p) {
   PoolGeometry g{p.in_h,     p.in_w,     p.out_h(), p.out_w(), p.kernel_h,         p.kernel_w,
                  p.stride_h, p.stride_w, p.pad_h,   p.pad_w,   p.count_include_pad, {},
-                 {}};
+                 {},         p.activation};
   g.by_stride_h = FastDivmod(static_cast<uint32_t>(std::max(p.stride_h, 1)));
   g.by_stride_w = FastDivmod(static_cast<uint32_t>(std::max(p.stride_w, 1)));
   return g;
@@ -132,7 +139,7 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, Grid grid, int64_t cou
     for (int h = hs.begin; h < hs.end; ++h) {
       for (int w = ws.begin; w < ws.end; ++w) {
         const int32_t index = h * g.in_w + w;
-        const float v = in[index];
+        const float v = g.activation.apply(in[index]);
         if (best_index < 0 || v > best || (is_nan(v) && !is_nan(best))) {
           best = v;
           best_index = index;
@@ -145,9 +152,11 @@ __global__ void max_pool2d_forward_kernel(PoolGeometry g, Grid grid, int64_t cou
 }
 
 // The max-pool gradient of input cell (h, w) of the plane whose outputs start at out_base.
+// `y` is read only with a fused activation, when the cell has at most one window.
 __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, WindowSpan ohs,
                                                         int h, int w, int64_t out_base,
-                                                        const float* dy, const int32_t* argmax) {
+                                                        const float* dy, const float* y,
+                                                        const int32_t* argmax) {
   const int32_t me = h * g.in_w + w;
   const WindowSpan ows =
       covering_outputs(w, g.kernel_w, g.stride_w, g.by_stride_w, g.pad_w, g.out_w);
@@ -155,7 +164,10 @@ __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, W
   for (int oh = ohs.begin; oh < ohs.end; ++oh) {
     for (int ow = ows.begin; ow < ows.end; ++ow) {
       const int64_t o = out_base + int64_t{oh} * g.out_w + ow;
-      if (argmax[o] == me) total += dy[o];
+      if (argmax[o] == me) {
+        total += dy[o];
+        if (g.activation.active()) total = g.activation.gradient_at_input(y[o], total);
+      }
     }
   }
   return total;
@@ -163,21 +175,23 @@ __device__ __forceinline__ float max_pool_cell_gradient(const PoolGeometry& g, W
 
 template <class Grid>
 __global__ void max_pool2d_backward_kernel(PoolGeometry g, Grid grid, int64_t count,
-                                           const float* dy, const int32_t* argmax, float* dx) {
+                                           const float* dy, const float* y, const int32_t* argmax,
+                                           float* dx) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const Cell cell = grid(i);
     const int h = cell.row, w = cell.col;
     const int64_t out_base = cell.plane * g.out_h * g.out_w;
     const WindowSpan ohs =
         covering_outputs(h, g.kernel_h, g.stride_h, g.by_stride_h, g.pad_h, g.out_h);
-    dx[i] = max_pool_cell_gradient(g, ohs, h, w, out_base, dy, argmax);
+    dx[i] = max_pool_cell_gradient(g, ohs, h, w, out_base, dy, y, argmax);
   }
 }
 
 // `grid` splits a quad's index as a cell of [planes, in_h, in_w / 4].
 template <class Grid>
 __global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, Grid grid, int64_t quads,
-                                                const float* dy, const int32_t* argmax, float* dx) {
+                                                const float* dy, const float* y,
+                                                const int32_t* argmax, float* dx) {
   for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
     const Cell cell = grid(q);
     const int w0 = cell.col * 4;
@@ -186,21 +200,22 @@ __global__ void max_pool2d_backward_quad_kernel(PoolGeometry g, Grid grid, int64
     const WindowSpan ohs =
         covering_outputs(h, g.kernel_h, g.stride_h, g.by_stride_h, g.pad_h, g.out_h);
     store4(dx, q,
-           make_float4(max_pool_cell_gradient(g, ohs, h, w0, out_base, dy, argmax),
-                       max_pool_cell_gradient(g, ohs, h, w0 + 1, out_base, dy, argmax),
-                       max_pool_cell_gradient(g, ohs, h, w0 + 2, out_base, dy, argmax),
-                       max_pool_cell_gradient(g, ohs, h, w0 + 3, out_base, dy, argmax)));
+           make_float4(max_pool_cell_gradient(g, ohs, h, w0, out_base, dy, y, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 1, out_base, dy, y, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 2, out_base, dy, y, argmax),
+                       max_pool_cell_gradient(g, ohs, h, w0 + 3, out_base, dy, y, argmax)));
   }
 }
 
 // `grid` splits an output index as a cell of [planes, out_h, out_w].
 template <class Grid>
 __global__ void max_pool2d_backward_tiles_kernel(PoolGeometry g, Grid grid, int64_t count,
-                                                 const float* dy, const int32_t* argmax,
-                                                 float* dx) {
+                                                 const float* dy, const float* y,
+                                                 const int32_t* argmax, float* dx) {
   for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
     const Cell out = grid(i);
-    const float gradient = 0.0f + dy[i];
+    float gradient = 0.0f + dy[i];
+    if (g.activation.active()) gradient = g.activation.gradient_at_input(y[i], gradient);
     const int32_t winner = argmax[i];
     float* plane = dx + out.plane * g.in_h * g.in_w;
     const int h0 = out.row * g.kernel_h, w0 = out.col * g.kernel_w;
@@ -302,8 +317,12 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   });
 }
 
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
-                         cudaStream_t stream) {
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, float* dx, cudaStream_t stream) {
+  WEFT_CHECK(!p.activation.active() || (y != nullptr && !p.windows_overlap()),
+             "max_pool2d_backward: a fused activation needs the forward's y and windows that do "
+             "not overlap (stride >= kernel), got kernel ", p.kernel_h, "x", p.kernel_w,
+             " stride ", p.stride_h, "x", p.stride_w);
   const PoolGeometry g = geometry(p);
   const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   if (count <= 0) return;
@@ -312,7 +331,7 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
     with_grid(outputs, g.out_w, g.out_h, [&](auto grid) {
       using Grid = decltype(grid);
       WEFT_LAUNCH(max_pool2d_backward_tiles_kernel<Grid>, card_grid_blocks(outputs),
-                  kBlockThreads, 0, stream, g, grid, outputs, dy, argmax, dx);
+                  kBlockThreads, 0, stream, g, grid, outputs, dy, y, argmax, dx);
     });
     return;
   }
@@ -323,10 +342,10 @@ void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* 
     using Grid = decltype(grid);
     if (quads) {
       WEFT_LAUNCH(max_pool2d_backward_quad_kernel<Grid>, card_grid_blocks(count / 4),
-                  kBlockThreads, 0, stream, g, grid, count / 4, dy, argmax, dx);
+                  kBlockThreads, 0, stream, g, grid, count / 4, dy, y, argmax, dx);
     } else {
       WEFT_LAUNCH(max_pool2d_backward_kernel<Grid>, card_grid_blocks(count), kBlockThreads, 0,
-                  stream, g, grid, count, dy, argmax, dx);
+                  stream, g, grid, count, dy, y, argmax, dx);
     }
   });
 }

@@ -17,8 +17,9 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
                         cudaStream_t stream);
 // `argmax` as max_pool2d_forward writes it: each index lies inside its output's window (an
 // index elsewhere is ignored, since the backward gathers from the windows that cover a cell).
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, float* dx,
-                         cudaStream_t stream);
+// `y`: the forward's output, read only with p.activation set (then windows must not overlap).
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, float* dx, cudaStream_t stream);
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y, cudaStream_t stream);
 void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx, cudaStream_t stream);
 

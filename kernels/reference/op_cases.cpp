@@ -246,11 +246,27 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
     reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), y.data(),
                                   static_cast<int32_t*>(result));
   };
+  // With a fused activation the backward also reads the forward's y (exact in float: a max of
+  // activated floats).
+  Content y;
+  y.kind = Content::Kind::derived;
+  y.derive = [p](const std::vector<const void*>& earlier, void* result) {
+    if (!p.activation.active()) return;  // no y buffer then
+    std::vector<double> value(static_cast<size_t>(p.output_count()));
+    std::vector<int32_t> index(static_cast<size_t>(p.output_count()));
+    reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), value.data(),
+                                  index.data());
+    float* out = static_cast<float*>(result);
+    for (size_t i = 0; i < value.size(); ++i) out[i] = static_cast<float>(value[i]);
+  };
+  const bool fused = p.activation.active();
   return {Op::max_pool2d_backward,
           {in("x", p.input_count(), Content::ties()), in("dy", p.output_count()),
-           in_i32("argmax", p.output_count(), std::move(argmax)), out("dx", p.input_count())},
+           in_i32("argmax", p.output_count(), std::move(argmax)),
+           in("y", fused ? p.output_count() : 0, std::move(y)), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
-            be.max_pool2d_backward(p, f32(b, 1), i32(b, 2), f32(b, 3));
+            be.max_pool2d_backward(p, f32(b, 1), fused ? f32(b, 3) : nullptr, i32(b, 2),
+                                   f32(b, 4));
           }};
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <vector>
 
 namespace weft::reference {
 
@@ -59,7 +60,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, double* y, int32_
   for_each_window_cell(p, [&](int64_t plane, int64_t out, int64_t in) {
     if (in < 0) return;
     const int64_t yi = plane * out_plane(p) + out;
-    const double value = x[plane * in_plane(p) + in];
+    const double value = p.activation.apply(x[plane * in_plane(p) + in]);
     if (argmax[yi] < 0 || value > y[yi]) {
       y[yi] = value;
       argmax[yi] = static_cast<int32_t>(in);
@@ -67,12 +68,21 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, double* y, int32_
   });
 }
 
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax,
-                         double* dx) {
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, double* dx) {
   std::fill(dx, dx + planes(p) * in_plane(p), 0.0);
   for (int64_t yi = 0; yi < planes(p) * out_plane(p); ++yi) {
     const int64_t plane = yi / out_plane(p);
     dx[plane * in_plane(p) + argmax[yi]] += dy[yi];
+  }
+  if (!p.activation.active()) return;
+  // Every window a cell wins has y = act(that cell), so each of them gives the same factor.
+  const std::vector<double> sums(dx, dx + planes(p) * in_plane(p));
+  for (int64_t yi = 0; yi < planes(p) * out_plane(p); ++yi) {
+    const int64_t cell = yi / out_plane(p) * in_plane(p) + argmax[yi];
+    const bool positive = y[yi] > 0.0f;
+    const bool relu = p.activation.kind == FusedActivation::Kind::relu;
+    dx[cell] = positive ? sums[cell] : relu ? 0.0 : p.activation.alpha * sums[cell];
   }
 }
 

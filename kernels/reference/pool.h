@@ -15,10 +15,14 @@ namespace weft::reference {
 // y = the largest real cell of each window, argmax = its index within the input plane
 // (h * in_w + w). The window's positions are visited row by row and the first strictly larger
 // value wins, so among ties the first one does; padding never wins; a NaN wins only as the
-// window's first real cell.
+// window's first real cell. With p.activation set the cells compete as act(x): the pool of the
+// activated input.
 void max_pool2d_forward(const Pool2dParams& p, const float* x, double* y, int32_t* argmax);
-// dx = each dy added to the cell its argmax names (overlapping windows may add several).
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const int32_t* argmax, double* dx);
+// dx = each dy added to the cell its argmax names (overlapping windows may add several); with
+// p.activation set, each winning cell's sum then multiplied by the activation's derivative read
+// at its window's y (activation_backward of the unpooled gradient, which is zero elsewhere).
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, double* dx);
 
 // y = the window's sum of real cells divided by the number of window positions inside the
 // padded input (count_include_pad) or inside the real input only.
