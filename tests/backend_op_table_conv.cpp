@@ -234,6 +234,19 @@ void add_conv_cases(std::vector<OpCase>& all) {
              true, precision);
     add_conv(list, " (backward-data by phases, negative padding)",
              conv_params(2, 6, 11, 9, 5, 3, 3, 2, 2, 2, 2), false, precision);
+    // The 128 x 64 tile of the tensor-core gather (at least 128 GEMM rows, and at least 12
+    // blocks: two waves of the emulated card's 2 SMs): the forward with a 16-byte filter (36
+    // taps) into 130 channels (a partial second tile) and with an element filter (45 taps) into
+    // exactly 128; backward-data into 130 input channels at stride 1 (as a forward) and into 129
+    // at stride 2 (by phases).
+    add_conv(list, " (tall tensor-core tile)", conv_params(2, 4, 14, 14, 130, 3, 3, 1, 1, 1, 1),
+             true, precision);
+    add_conv(list, " (tall tensor-core tile)", conv_params(4, 5, 14, 14, 128, 3, 3, 1, 1, 1, 1),
+             false, precision);
+    add_conv(list, " (tall tensor-core tile)", conv_params(2, 130, 14, 14, 8, 3, 3, 1, 1, 1, 1),
+             false, precision);
+    add_conv(list, " (tall tensor-core tile)", conv_params(2, 129, 28, 28, 16, 3, 3, 2, 2, 1, 1),
+             false, precision);
     // The narrow kernels with rounded operands (at most 8 output channels).
     add_conv(list, " (pair cnn, scaled)", conv_params(2, 6, 20, 20, 4, 5, 5, 1, 1, 2, 2), true,
              precision);

@@ -6,14 +6,18 @@
 // Notation as in conv.cu: C, H, W input channels and size; O, OH, OW output channels and size;
 // T = C * KH * KW taps; a "position" is (image, row, column) of a plane.
 //
-// Common to both kernels. One block of 128 threads (4 warps) per 64 x 64 tile of the product,
-//   warp w owning the 32 x 32 quarter at rows 32 (w / 2), columns 32 (w % 2) as 2 x 4 mma tiles
+// Common to both kernels. One block of 128 threads (4 warps) per tile of the product (TensorTile:
+//   64 x 64 with 32-deep slabs, or for the gather 128 x 64 with 16-deep slabs), warp w owning
+//   the quarter at rows (R / 2) (w / 2), columns (C / 2) (w % 2) as 2 x 4 (or 4 x 4) mma tiles
 //   of 16 x 8 whose FP32 accumulators stay in registers for the whole reduction; lane l holds of
 //   each 16 x 8 tile rows g, g + 8 and columns 2t, 2t + 1 (g = l / 4, t = l % 4) and writes
-//   those in the epilogue. Shared memory (static, 37-39 KiB): two stages of a 64 x 32 slab of
-//   A (GEMM rows, k along the row) and a 64 x 32 slab of B^T (GEMM columns, k along the row),
-//   FP32, rows padded to 36 floats, filled with cp.async while the tensor cores work on the
-//   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below.
+//   those in the epilogue. Shared memory (static, 31-39 KiB): two stages of an R x depth slab
+//   of A (GEMM rows, k along the row) and a C x depth slab of B^T (GEMM columns, k along the
+//   row), FP32, rows padded by 4 floats, filled with cp.async while the tensor cores work on the
+//   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below. The
+//   tall tile does twice the products per staged B element and per B fragment, and half the
+//   B staging per slab of the same k; the gather takes it for at least 128 GEMM rows when its
+//   grid still fills the card twice (tall_gather).
 //   Fragments (ldmatrix.x4 of 8 x 4 float blocks, cvt.rna.tf32 per register, or the BF16 k
 //   permutation that packs k = t, t + 4, t + 8, t + 12 as logical 2t, 2t + 1, 2t + 8, 2t + 9
 //   identically for A and B) are exactly those of gemm_tensor_core.cu (mma_slab below).
@@ -26,11 +30,11 @@
 //   and a part that depends only on k:
 //   - the fixed part is decoded once per thread (the thread always stages the same row or
 //     column of a slab) or once per block (backward-filter's 64 taps, a shared table);
-//   - the k part lives in a shared "slab table" of 32 entries (one per k of the slab), written
+//   - the k part lives in a shared "slab table" of one entry per k of the slab, written
 //     by warp 0 two slabs ahead, double-buffered: the table of slab s + 2 is computed while the
 //     mma work of slab s runs, after the barrier that ends the staging of slab s (so no thread
 //     still reads that buffer) and before the barrier that precedes the staging of slab s + 2.
-//   Each entry costs a few divisions, 32 per slab per block instead of 4096; the staging itself
+//   Each entry costs a few divisions, one per k per block instead of one per element; the staging
 //   is adds, multiplies and one unsigned compare per axis for the bounds.
 //
 // conv_gather_kernel   out[rows, positions] = A[rows, (ch, j, jw)] * gather[(ch, j, jw), positions]
@@ -92,49 +96,69 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-constexpr int kTile = 64;               // rows and columns of the product per block
-constexpr int kDepth = 32;              // k per pipeline stage
-constexpr int kRowFloats = kDepth + 4;  // padded shared row: 144 bytes
-constexpr int kThreads = 128;           // 4 warps, 2 x 2 over the tile
 constexpr int kStages = 2;
 // A row or shift that puts an element outside every bound (even plus another such value).
 constexpr int kOutside = -(1 << 28);
 
-struct alignas(16) Stages {
-  float a[kStages][kTile][kRowFloats];  // A(row, k)
-  float b[kStages][kTile][kRowFloats];  // B(k, col) stored as (col, k)
+// A block's tile of the product: Rows x Cols (GEMM rows x columns), Depth k per pipeline stage,
+// 4 warps as 2 x 2 over the tile, each owning (Rows / 2) x (Cols / 2) as kMi x kNi mma tiles of
+// 16 x 8; shared rows padded by 4 floats (ldmatrix rows 16-byte aligned, no bank conflicts).
+template <int Rows, int Cols, int Depth>
+struct TensorTile {
+  static constexpr int kRows = Rows, kCols = Cols, kDepth = Depth;
+  static constexpr int kThreads = 128;
+  static constexpr int kWarpRows = Rows / 2, kWarpCols = Cols / 2;  // one warp's share
+  static constexpr int kMi = kWarpRows / 16, kNi = kWarpCols / 8;
+  static constexpr int kRowFloats = Depth + 4;
 };
+// 64 x 64 with 32-deep slabs (2 x 4 mma tiles per warp): every backward-filter, and the gather
+// below 128 GEMM rows.
+using SquareTile = TensorTile<64, 64, 32>;
+// 128 x 64 with 16-deep slabs (4 x 4 mma tiles per warp, twice the square tile's products per
+// staged element and per B fragment): the gather for at least 128 GEMM rows (gather_tile).
+using TallTile = TensorTile<128, 64, 16>;
+
+template <class Tile>
+struct alignas(16) Stages {
+  float a[kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
+  float b[kStages][Tile::kCols][Tile::kRowFloats];  // B(k, col) stored as (col, k)
+};
+
+template <class Tile>
+using Accumulators = float[Tile::kMi][Tile::kNi][4];
 
 // ---- fragments and the mma work of one slab (as gemm_tensor_core.cu) --------------------------
 
 // Lane l's row address for an ldmatrix.x4 of four 8 x 4 float blocks of the 16 x 8 corner of
 // `tile` at (row, col): block i = l / 8 covers rows row + 8 (i & 1) .. + 7 and columns
 // col + 4 (i >> 1) .. + 3, registers 0..3 being the A fragment a0..a3 of m16n8k8.tf32.
-__device__ __forceinline__ const float* a_block_row(const float (*tile)[kRowFloats], int row,
+template <int RowFloats>
+__device__ __forceinline__ const float* a_block_row(const float (*tile)[RowFloats], int row,
                                                     int col) {
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int i = lane / 8;
   return &tile[row + 8 * (i & 1) + lane % 8][col + 4 * (i >> 1)];
 }
 
-// acc += A(warp's 32 rows, slab) * B(slab, warp's 32 columns) on the tensor cores.
-template <bool kBf16>
-__device__ __forceinline__ void mma_slab(const float (*a_tile)[kRowFloats],
-                                         const float (*b_tile)[kRowFloats], int warp_row,
-                                         int warp_col, float (&acc)[2][4][4]) {
+// acc += A(warp's rows, slab) * B(slab, warp's columns) on the tensor cores.
+template <bool kBf16, class Tile>
+__device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats],
+                                         const float (*b_tile)[Tile::kRowFloats], int warp_row,
+                                         int warp_col, Accumulators<Tile>& acc) {
+  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
   const int lane = static_cast<int>(threadIdx.x) % 32;
   if constexpr (!kBf16) {
     WEFT_UNROLL
-    for (int step = 0; step < kDepth; step += 8) {
-      uint32_t fa[2][4], fb[4][2];
+    for (int step = 0; step < Tile::kDepth; step += 8) {
+      uint32_t fa[kMi][4], fb[kNi][2];
       WEFT_UNROLL
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < kMi; ++mi) {
         ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
         WEFT_UNROLL
         for (uint32_t& r : fa[mi]) r = tf32_from_float_bits(r);
       }
       WEFT_UNROLL
-      for (int ni = 0; ni < 4; ni += 2) {
+      for (int ni = 0; ni < kNi; ni += 2) {
         // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
         const int block = lane / 8;
         const float* row =
@@ -148,17 +172,19 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[kRowFloats],
         }
       }
       WEFT_UNROLL
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < kMi; ++mi) {
         WEFT_UNROLL
-        for (int ni = 0; ni < 4; ++ni) mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        for (int ni = 0; ni < kNi; ++ni) {
+          mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        }
       }
     }
   } else {
     WEFT_UNROLL
-    for (int step = 0; step < kDepth; step += 16) {
-      uint32_t fa[2][4], fb[4][2];
+    for (int step = 0; step < Tile::kDepth; step += 16) {
+      uint32_t fa[kMi][4], fb[kNi][2];
       WEFT_UNROLL
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < kMi; ++mi) {
         uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
         ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
         ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
@@ -168,7 +194,7 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[kRowFloats],
         fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
       }
       WEFT_UNROLL
-      for (int ni = 0; ni < 4; ++ni) {
+      for (int ni = 0; ni < kNi; ++ni) {
         // Blocks i = 0..3: k 4i .. 4i + 3 of the tile's 8 columns.
         const float* row = &b_tile[warp_col + 8 * ni + lane % 8][step + 4 * (lane / 8)];
         uint32_t r[4];
@@ -177,15 +203,18 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[kRowFloats],
         fb[ni][1] = pack_bf16x2_from_float_bits(r[2], r[3]);  // logical k 2t + 8, 2t + 9
       }
       WEFT_UNROLL
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < kMi; ++mi) {
         WEFT_UNROLL
-        for (int ni = 0; ni < 4; ++ni) mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        for (int ni = 0; ni < kNi; ++ni) {
+          mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        }
       }
     }
   }
 }
 
-__device__ __forceinline__ void zero(float (&acc)[2][4][4]) {
+template <class Tile>
+__device__ __forceinline__ void zero(Accumulators<Tile>& acc) {
   WEFT_UNROLL
   for (auto& tile_row : acc) {
     WEFT_UNROLL
@@ -199,12 +228,12 @@ __device__ __forceinline__ void zero(float (&acc)[2][4][4]) {
 // The double-buffered main loop over `slabs` slabs of 32: stage(slab, buffer) issues this
 // thread's copies of a slab, after_barrier(slab) runs once the slab's copies have landed and
 // everyone has passed the barrier (the slab tables of two slabs ahead are written there).
-template <bool kBf16, typename Stage, typename AfterBarrier>
-__device__ __forceinline__ void main_loop(int slabs, Stages& stages, const Stage& stage,
+template <bool kBf16, class Tile, typename Stage, typename AfterBarrier>
+__device__ __forceinline__ void main_loop(int slabs, Stages<Tile>& stages, const Stage& stage,
                                           const AfterBarrier& after_barrier,
-                                          float (&acc)[2][4][4]) {
+                                          Accumulators<Tile>& acc) {
   const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
   if (slabs > 0) stage(0, 0);
   cp_async_commit_group();
   for (int slab = 0; slab < slabs; ++slab) {
@@ -214,7 +243,7 @@ __device__ __forceinline__ void main_loop(int slabs, Stages& stages, const Stage
     cp_async_wait_group<1>();  // this slab's copies (the older group) have landed
     __syncthreads();           // ... and everyone else's
     after_barrier(slab);
-    mma_slab<kBf16>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
+    mma_slab<kBf16, Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
     __syncthreads();  // the stage and the slab table are rewritten; nobody may still read them
   }
 }
@@ -270,14 +299,16 @@ __device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, int k) {
 
 // Minimum blocks per SM 1 as in gemm_tensor_core.cu: ptxas may take up to 255 registers, so
 // nothing spills (docs/kernels.md, static table).
-template <bool kBf16>
-__global__ void __launch_bounds__(kThreads, 1)
+template <bool kBf16, class Tile>
+__global__ void __launch_bounds__(Tile::kThreads, 1)
     conv_gather_kernel(GatherShape s, const float* source, const float* filter, const float* bias,
                        float* out, bool filter_vector) {
-  __shared__ Stages stages;
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
+  constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
+  __shared__ Stages<Tile> stages;
   __shared__ TapEntry table[kStages][kDepth];
   const int thread = static_cast<int>(threadIdx.x);
-  const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
+  const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int positions = s.batch * s.grid_plane();
 
   // This thread's gathered position (fixed for the whole reduction): its image's base address
@@ -285,7 +316,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   int row0 = kOutside, col0 = kOutside;
   int64_t base = 0;
   {
-    const int position = n0 + thread % kTile;
+    const int position = n0 + thread % kCols;
     if (position < positions) {
       const int n = position / s.grid_plane();
       const int pixel = position - n * s.grid_plane();
@@ -302,10 +333,11 @@ __global__ void __launch_bounds__(kThreads, 1)
 
   const auto stage = [&](int slab, int buffer) {
     const int k0 = slab * kDepth;
-    float(*a_tile)[kRowFloats] = stages.a[buffer];
-    float(*b_tile)[kRowFloats] = stages.b[buffer];
+    float(*a_tile)[Tile::kRowFloats] = stages.a[buffer];
+    float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
     if (filter_vector) {  // the forward's W[O, T], k-contiguous and 16-byte aligned rows
-      for (int chunk = thread; chunk < kTile * kDepth / 4; chunk += kThreads) {
+      WEFT_UNROLL
+      for (int chunk = thread; chunk < kRows * kDepth / 4; chunk += kThreads) {
         const int r = chunk / (kDepth / 4), q = 4 * (chunk % (kDepth / 4));
         const int row = m0 + r, kk = k0 + q;
         int floats = row < s.rows ? s.depth() - kk : 0;
@@ -317,16 +349,16 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int q = thread % kDepth;
       const int a_offset = table[buffer][q].filter;
       WEFT_UNROLL
-      for (int r = thread / kDepth; r < kTile; r += kThreads / kDepth) {
+      for (int r = thread / kDepth; r < kRows; r += kThreads / kDepth) {
         const int row = m0 + r;
         const bool inside = a_offset >= 0 && row < s.rows;
         const float* from = inside ? filter + int64_t{row} * s.filter_row + a_offset : filter;
         cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
       }
     }
-    const int r = thread % kTile;
+    const int r = thread % kCols;
     WEFT_UNROLL
-    for (int q = thread / kTile; q < kDepth; q += kThreads / kTile) {
+    for (int q = thread / kCols; q < kDepth; q += kThreads / kCols) {
       const TapEntry e = table[buffer][q];
       const bool inside =
           static_cast<unsigned>(row0 + e.dh) < static_cast<unsigned>(s.h.source_size) &&
@@ -340,16 +372,16 @@ __global__ void __launch_bounds__(kThreads, 1)
     if (thread < kDepth) table[slab % kStages][thread] = tap_entry(s, (slab + 2) * kDepth + thread);
   };
 
-  float acc[2][4][4];
-  zero(acc);
-  main_loop<kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+  Accumulators<Tile> acc;
+  zero<Tile>(acc);
+  main_loop<kBf16, Tile>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
 
   const int warp = thread / 32, lane = thread % 32;
-  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
   const int g = lane / 4, t = lane % 4;
   const int64_t out_image = int64_t{s.rows} * s.out_plane();
   WEFT_UNROLL
-  for (int ni = 0; ni < 4; ++ni) {
+  for (int ni = 0; ni < Tile::kNi; ++ni) {
     WEFT_UNROLL
     for (int c = 0; c < 2; ++c) {
       const int position = n0 + warp_col + 8 * ni + 2 * t + c;
@@ -360,7 +392,7 @@ __global__ void __launch_bounds__(kThreads, 1)
       const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
       float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
       WEFT_UNROLL
-      for (int mi = 0; mi < 2; ++mi) {
+      for (int mi = 0; mi < Tile::kMi; ++mi) {
         WEFT_UNROLL
         for (int half = 0; half < 2; ++half) {
           const int row = m0 + warp_row + 16 * mi + g + 8 * half;
@@ -410,10 +442,12 @@ __device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, in
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
 template <bool kBf16>
-__global__ void __launch_bounds__(kThreads, 1)
+__global__ void __launch_bounds__(SquareTile::kThreads, 1)
     conv_filter_kernel(FilterShape s, const float* x, const float* dy, int slice_depth,
                        float* out) {
-  __shared__ Stages stages;
+  using Tile = SquareTile;
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads, kTile = Tile::kRows;
+  __shared__ Stages<Tile> stages;
   __shared__ PositionEntry table[kStages][kDepth];
   __shared__ FilterTap taps[kTile];
   const int thread = static_cast<int>(threadIdx.x);
@@ -442,8 +476,8 @@ __global__ void __launch_bounds__(kThreads, 1)
   __syncthreads();
 
   const auto stage = [&](int, int buffer) {  // the slab's positions are in table[buffer]
-    float(*a_tile)[kRowFloats] = stages.a[buffer];
-    float(*b_tile)[kRowFloats] = stages.b[buffer];
+    float(*a_tile)[Tile::kRowFloats] = stages.a[buffer];
+    float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
     const int q = thread % kDepth;
     const PositionEntry e = table[buffer][q];
     WEFT_UNROLL
@@ -464,18 +498,18 @@ __global__ void __launch_bounds__(kThreads, 1)
     }
   };
 
-  float acc[2][4][4];
-  zero(acc);
-  main_loop<kBf16>((end - begin + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+  Accumulators<Tile> acc;
+  zero<Tile>(acc);
+  main_loop<kBf16, Tile>((end - begin + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
 
   const int warp = thread / 32, lane = thread % 32;
-  const int warp_row = 32 * (warp / 2), warp_col = 32 * (warp % 2);
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
   const int g = lane / 4, t = lane % 4;
   float* slice = out + int64_t{blockIdx.z} * s.out_channels * s.taps();
   WEFT_UNROLL
-  for (int mi = 0; mi < 2; ++mi) {
+  for (int mi = 0; mi < Tile::kMi; ++mi) {
     WEFT_UNROLL
-    for (int ni = 0; ni < 4; ++ni) {
+    for (int ni = 0; ni < Tile::kNi; ++ni) {
       WEFT_UNROLL
       for (int i = 0; i < 4; ++i) {
         const int o = m0 + warp_row + 16 * mi + g + (i >= 2 ? 8 : 0);
@@ -524,24 +558,44 @@ GatherAxis phase_forward_axis(const PhaseAxis& a) {
   return GatherAxis{a.count, -a.pad, 1, a.source, a.taps, 1, 0, 1, a.first, a.stride, a.size};
 }
 
-template <bool kBf16>
+template <bool kBf16, class Tile>
 void launch_gather(const GatherShape& s, const float* source, const float* filter,
                    const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
   const int64_t positions = int64_t{s.batch} * s.grid_plane();
   if (positions <= 0 || s.rows <= 0) return;
-  const dim3 grid(static_cast<unsigned>((positions + kTile - 1) / kTile),
-                  static_cast<unsigned>((s.rows + kTile - 1) / kTile));
+  const dim3 grid(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
+                  static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
-  WEFT_LAUNCH(conv_gather_kernel<kBf16>, grid, kThreads, 0, stream, s, source, filter, bias, out,
-              filter_vector);
+  WEFT_LAUNCH((conv_gather_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream, s, source,
+              filter, bias, out, filter_vector);
+}
+
+// The gather's tile: the tall one once the GEMM rows fill one (at least 128 output channels for
+// the forward, input channels for backward-data) and its grid still fills the card twice over
+// (kTallBlocksPerSm: 3 blocks of the tall kernel fit an SM, by its registers in the static
+// table); otherwise the square one, whose grid has twice the blocks.
+constexpr int kTallBlocksPerSm = 3;
+
+bool tall_gather(const GatherShape& s) {
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  const int64_t blocks = (positions + TallTile::kCols - 1) / TallTile::kCols *
+                         ((s.rows + TallTile::kRows - 1) / TallTile::kRows);
+  return s.rows >= TallTile::kRows && blocks >= 2 * kTallBlocksPerSm * sm_count();
 }
 
 void gather(MathPrecision precision, const GatherShape& s, const float* source, const float* filter,
             const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
-  if (precision == MathPrecision::bf16) {
-    launch_gather<true>(s, source, filter, bias, out, filter_vector, stream);
+  const bool bf16 = precision == MathPrecision::bf16;
+  if (tall_gather(s)) {
+    if (bf16) {
+      launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
+    } else {
+      launch_gather<false, TallTile>(s, source, filter, bias, out, filter_vector, stream);
+    }
+  } else if (bf16) {
+    launch_gather<true, SquareTile>(s, source, filter, bias, out, filter_vector, stream);
   } else {
-    launch_gather<false>(s, source, filter, bias, out, filter_vector, stream);
+    launch_gather<false, SquareTile>(s, source, filter, bias, out, filter_vector, stream);
   }
 }
 
@@ -567,14 +621,15 @@ Split plan_split(const FilterShape& s) {
   const int64_t outputs = int64_t{s.out_channels} * s.taps();
   if (positions <= kMinSliceDepth || outputs <= 0) return Split{1, positions};
   const int64_t tiles =
-      int64_t{(s.out_channels + kTile - 1) / kTile} * ((s.taps() + kTile - 1) / kTile);
+      int64_t{(s.out_channels + SquareTile::kRows - 1) / SquareTile::kRows} *
+      ((s.taps() + SquareTile::kCols - 1) / SquareTile::kCols);
   int64_t slices = (kTargetBlocks + tiles - 1) / tiles;
   slices = std::min<int64_t>(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
   slices = std::min<int64_t>(slices, kMaxSlices);
   slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / outputs);
   if (slices <= 1) return Split{1, positions};
   int64_t depth = (positions + slices - 1) / slices;
-  depth = (depth + kDepth - 1) / kDepth * kDepth;
+  depth = (depth + SquareTile::kDepth - 1) / SquareTile::kDepth * SquareTile::kDepth;
   slices = (positions + depth - 1) / depth;  // no empty slice
   return Split{static_cast<int>(slices), static_cast<int>(depth)};
 }
@@ -654,8 +709,9 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
                                         float* workspace, cudaStream_t stream) {
   const FilterShape s = filter_shape(p);
   const Split split = plan_split(s);
-  const dim3 grid(static_cast<unsigned>((s.taps() + kTile - 1) / kTile),
-                  static_cast<unsigned>((s.out_channels + kTile - 1) / kTile),
+  const dim3 grid(static_cast<unsigned>((s.taps() + SquareTile::kCols - 1) / SquareTile::kCols),
+                  static_cast<unsigned>((s.out_channels + SquareTile::kRows - 1) /
+                                        SquareTile::kRows),
                   static_cast<unsigned>(split.slices));
   WEFT_CHECK(grid.y <= kMaxGridY, "conv backward-filter (tensor cores): too many channels");
   float* out = dw;
@@ -665,11 +721,11 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
     out = workspace;
   }
   if (precision == MathPrecision::bf16) {
-    WEFT_LAUNCH(conv_filter_kernel<true>, grid, kThreads, 0, stream, s, x, dy, split.slice_depth,
-                out);
+    WEFT_LAUNCH(conv_filter_kernel<true>, grid, SquareTile::kThreads, 0, stream, s, x, dy,
+                split.slice_depth, out);
   } else {
-    WEFT_LAUNCH(conv_filter_kernel<false>, grid, kThreads, 0, stream, s, x, dy, split.slice_depth,
-                out);
+    WEFT_LAUNCH(conv_filter_kernel<false>, grid, SquareTile::kThreads, 0, stream, s, x, dy,
+                split.slice_depth, out);
   }
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
