@@ -5,7 +5,7 @@
 #
 #   bench/gpu_oneshot.sh pack           here: bundle the built binaries (build/, Release, CUDA),
 #                                       the shared libraries they need that a CUDA image lacks,
-#                                       and Fashion-MNIST into .devcarry/ (about 65 MiB; 52 with
+#                                       and Fashion-MNIST into .devcarry/ (about 65 MiB; 54 with
 #                                       PACK_APPS=fashion-mnist, since the carry and the
 #                                       tracked tree must fit in 64 MiB together)
 #   bench/gpu_oneshot.sh run SECONDS [STAGES]
