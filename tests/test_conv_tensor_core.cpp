@@ -6,16 +6,21 @@
 // sum of products of values in [-1, 1]). Forward (bias, fused activation, 16-byte and element
 // filter copies), backward-data (stride 1, dilated, strided phases, strided and dilated, phases
 // no tap reaches, a few channels), backward-filter (one slice and split-K), and the transposed
-// convolution through as_conv(), at tf32 and bf16. The op table (tests/backend_op_table.cpp)
-// checks the same paths against the CPU reference.
+// convolution through as_conv(), at tf32 and bf16; and the gather's two block tiles on one
+// problem, with the emulator's count of what each executed. The op table
+// (tests/backend_op_table.cpp) checks the same paths against the CPU reference.
 #include <catch2/catch.hpp>
 #include <cstdint>
+#include <cstring>
+#include <iostream>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda/conv_tensor_core.h"
+#include "kernels/cuda/emulation.h"
 #include "kernels/reduced_precision.h"
 #include "kernels/reference/conv.h"
 #include "kernels/selection.h"
@@ -182,5 +187,69 @@ TEST_CASE("conv tensor cores (emu): fused activation and transposed convolution"
     weft::reference::conv_transpose2d_backward_filter(t, tx.data(), tdy.data(), want_dw.data(),
                                                       want_db_fp32.data());
     check_close("transposed dbias", tdb, want_db_fp32, 1e-5, 1e-5);
+  }
+}
+
+TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half the gathered copies",
+          "[conv][emu]") {
+  // 256 output channels (two tall tiles, four square ones), 32 channels 3x3 (288 taps: 9 square
+  // slabs of 32, 18 tall slabs of 16, so neither pads the reduction), 2 images of 8 x 8 (two
+  // column tiles of 64 positions). The k8 steps meet every accumulator in the same order in
+  // both tiles, so the sums agree bit for bit; what changes is the work around the mma, counted
+  // by the emulator (weft::emu::op_counts).
+  const Conv2dParams p = conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1);
+  const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+  const int64_t w_count = int64_t{p.out_channels} * p.in_channels * 9;
+  const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+  const std::vector<float> x = random_floats(x_count, 31), w = random_floats(w_count, 32);
+  const std::vector<float> bias = random_floats(p.out_channels, 33);
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    INFO(weft::precision_name(precision));
+    const auto run = [&](weft::cuda::GatherTile tile) {
+      std::vector<float> y = nan_floats(y_count);
+      const weft::emu::OpCounts before = weft::emu::op_counts();
+      weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
+                                             y.data(), nullptr, tile);
+      return std::make_pair(y, weft::emu::op_counts() - before);
+    };
+    const auto [square_y, square] = run(weft::cuda::GatherTile::square);
+    const auto [tall_y, tall] = run(weft::cuda::GatherTile::tall);
+    CHECK(std::memcmp(square_y.data(), tall_y.data(), square_y.size() * sizeof(float)) == 0);
+
+    // Blocks: square 4 row tiles x 2 column tiles, tall 2 x 2; 4 warps each.
+    // mma per warp and slab: square 2 x 4 tiles x (32 / k), tall 4 x 4 x (16 / k), k = 8 (tf32)
+    // or 16 (bf16): the same total.
+    const int64_t k = precision == MathPrecision::tf32 ? 8 : 16;
+    const int64_t mma = 8 * 4 * 9 * (8 * 32 / k);
+    CHECK(square.mma == mma);
+    CHECK(tall.mma == 4 * 4 * 18 * (16 * 16 / k));
+    CHECK(tall.mma == square.mma);
+    // Copies per block and slab: the filter's rows in 16-byte pieces (rows x depth / 4), the
+    // gathered positions one float each (64 x depth). The tall tile stages each filter piece as
+    // often as the square one and half the gathered floats.
+    const int64_t square_filter = 8 * 9 * (64 * 32 / 4), square_gathered = 8 * 9 * (64 * 32);
+    const int64_t tall_filter = 4 * 18 * (128 * 16 / 4), tall_gathered = 4 * 18 * (64 * 16);
+    CHECK(square.cp_async == square_filter + square_gathered);
+    CHECK(tall.cp_async == tall_filter + tall_gathered);
+    CHECK(tall_filter == square_filter);
+    CHECK(2 * tall_gathered == square_gathered);
+    CHECK(square.cp_async_bytes == 16 * square_filter + 4 * square_gathered);
+    CHECK(tall.cp_async_bytes == 16 * tall_filter + 4 * tall_gathered);
+    // ldmatrix per warp and k step (tf32: 8 deep; bf16: 16 deep, A loaded as two 8-deep halves):
+    // square 2 (A) + 2 (B) for 8 mma, tall 4 + 2 for 16 (tf32); square 4 + 4, tall 8 + 4 (bf16).
+    const int64_t square_steps = 8 * 4 * 9 * (32 / k), tall_steps = 4 * 4 * 18 * (16 / k);
+    CHECK(square.ldmatrix == square_steps * (k == 8 ? 4 : 8));
+    CHECK(tall.ldmatrix == tall_steps * (k == 8 ? 6 : 12));
+    // Barriers: one after the first slab tables, two per slab.
+    CHECK(square.barriers == 8 * (1 + 2 * 9));
+    CHECK(tall.barriers == 4 * (1 + 2 * 18));
+    std::cout << "tensor-core gather at " << weft::precision_name(precision)
+              << ", per 1000 mma: square copies " << 1000 * square.cp_async / square.mma
+              << ", ldmatrix " << 1000 * square.ldmatrix / square.mma << ", barriers "
+              << 1000.0 * static_cast<double>(square.barriers) / static_cast<double>(square.mma)
+              << "; tall copies " << 1000 * tall.cp_async / tall.mma << ", ldmatrix "
+              << 1000 * tall.ldmatrix / tall.mma << ", barriers "
+              << 1000.0 * static_cast<double>(tall.barriers) / static_cast<double>(tall.mma)
+              << std::endl;
   }
 }

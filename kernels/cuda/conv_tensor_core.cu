@@ -584,9 +584,10 @@ bool tall_gather(const GatherShape& s) {
 }
 
 void gather(MathPrecision precision, const GatherShape& s, const float* source, const float* filter,
-            const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
+            const float* bias, float* out, bool filter_vector, cudaStream_t stream,
+            GatherTile tile = GatherTile::automatic) {
   const bool bf16 = precision == MathPrecision::bf16;
-  if (tall_gather(s)) {
+  if (tile == GatherTile::tall || (tile == GatherTile::automatic && tall_gather(s))) {
     if (bf16) {
       launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
     } else {
@@ -637,7 +638,8 @@ Split plan_split(const FilterShape& s) {
 }  // namespace
 
 void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
-                                const float* w, const float* bias, float* y, cudaStream_t stream) {
+                                const float* w, const float* bias, float* y, cudaStream_t stream,
+                                GatherTile tile) {
   const int taps = p.in_channels * p.kernel_h * p.kernel_w;
   GatherShape s{forward_axis(p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_h, p.dilation_h),
                 forward_axis(p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_w, p.dilation_w),
@@ -650,7 +652,7 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                 p.kernel_h * p.kernel_w,
                 p.activation};
   const bool filter_vector = taps % 4 == 0 && aligned16(w);
-  gather(precision, s, x, w, bias, y, filter_vector, stream);
+  gather(precision, s, x, w, bias, y, filter_vector, stream, tile);
 }
 
 void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision precision,

@@ -15,9 +15,15 @@
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
+// The gather kernel's block tile (conv_tensor_core.cu): chosen per shape (automatic: tall for
+// at least 128 GEMM rows when its grid fills the card twice), or fixed, for the tests and
+// benchmarks that compare the two tiles on one problem.
+enum class GatherTile { automatic, square, tall };
+
 // y[N, O, OH, OW] = act(conv(x, w) + bias[O]) with act = p.activation (bias may be null).
 void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
-                                const float* w, const float* bias, float* y, cudaStream_t stream);
+                                const float* w, const float* bias, float* y, cudaStream_t stream,
+                                GatherTile tile = GatherTile::automatic);
 
 // dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
 // stride, padding and dilation.

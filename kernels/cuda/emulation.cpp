@@ -16,6 +16,7 @@
 #include <atomic>
 #include <exception>
 #include <memory>
+#include <mutex>
 #include <new>
 #include <sstream>
 #include <string>
@@ -42,6 +43,58 @@
 
 namespace weft::emu {
 namespace {
+
+// ---- operation counts: one set per OS thread, only ever written by that thread -----------------
+
+struct ThreadOpCounts;
+std::mutex op_count_mutex;
+std::vector<ThreadOpCounts*> op_count_threads;  // the live threads' counts
+OpCounts op_count_retired;                      // the counts of threads that have ended
+
+struct ThreadOpCounts {
+  std::atomic<int64_t> mma{0}, ldmatrix{0}, warp_ops{0}, barriers{0}, cp_async{0},
+      cp_async_bytes{0};
+
+  ThreadOpCounts() {
+    std::lock_guard<std::mutex> lock(op_count_mutex);
+    op_count_threads.push_back(this);
+  }
+  ~ThreadOpCounts() {
+    std::lock_guard<std::mutex> lock(op_count_mutex);
+    const OpCounts mine = read();
+    op_count_retired.mma += mine.mma;
+    op_count_retired.ldmatrix += mine.ldmatrix;
+    op_count_retired.warp_ops += mine.warp_ops;
+    op_count_retired.barriers += mine.barriers;
+    op_count_retired.cp_async += mine.cp_async;
+    op_count_retired.cp_async_bytes += mine.cp_async_bytes;
+    std::erase(op_count_threads, this);
+  }
+  OpCounts read() const {
+    OpCounts c;
+    c.mma = mma.load(std::memory_order_relaxed);
+    c.ldmatrix = ldmatrix.load(std::memory_order_relaxed);
+    c.warp_ops = warp_ops.load(std::memory_order_relaxed);
+    c.barriers = barriers.load(std::memory_order_relaxed);
+    c.cp_async = cp_async.load(std::memory_order_relaxed);
+    c.cp_async_bytes = cp_async_bytes.load(std::memory_order_relaxed);
+    return c;
+  }
+  void clear() {
+    for (std::atomic<int64_t>* a : {&mma, &ldmatrix, &warp_ops, &barriers, &cp_async,
+                                    &cp_async_bytes}) {
+      a->store(0, std::memory_order_relaxed);
+    }
+  }
+};
+
+// Adds n to one of the calling thread's counters (only this thread writes it: no read-modify-
+// write needed across threads).
+void bump(std::atomic<int64_t> ThreadOpCounts::*counter, int64_t n = 1) {
+  thread_local ThreadOpCounts mine;
+  std::atomic<int64_t>& c = mine.*counter;
+  c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
 
 // Limits of every current NVIDIA GPU; a launch beyond them fails there, so it fails here too.
 constexpr unsigned kMaxThreadsPerBlock = 1024;
@@ -314,6 +367,7 @@ void BlockScheduler::sync_threads() {
   Fiber& fiber = current("__syncthreads()");
   if (++at_block_barrier_ == threads_) {  // the last to arrive releases the block
     at_block_barrier_ = 0;
+    bump(&ThreadOpCounts::barriers);
     for (unsigned t = 0; t < threads_; ++t) {
       if (fibers_[t]->state == FiberState::at_block_barrier) fibers_[t]->state = FiberState::ready;
     }
@@ -385,6 +439,7 @@ void BlockScheduler::complete_warp_op(unsigned warp) {
   auto lane_fiber = [&](unsigned lane) -> Fiber& { return *fibers_[warp * kWarpSize + lane]; };
   if (state.op == WarpOp::mma_m16n8k8_tf32 || state.op == WarpOp::mma_m16n8k16_bf16 ||
       state.op == WarpOp::ldmatrix) {
+    bump(state.op == WarpOp::ldmatrix ? &ThreadOpCounts::ldmatrix : &ThreadOpCounts::mma);
     const WarpFragment* in[kWarpSize];
     WarpFragment* out[kWarpSize];
     for (unsigned lane = 0; lane < kWarpSize; ++lane) {
@@ -405,6 +460,7 @@ void BlockScheduler::complete_warp_op(unsigned warp) {
     return;
   }
 
+  bump(&ThreadOpCounts::warp_ops);
   unsigned vote = 0;
   if (state.op == WarpOp::ballot) {
     for (unsigned lane = 0; lane < kWarpSize; ++lane) {
@@ -606,5 +662,42 @@ WarpFragment warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in) 
 }
 
 AsyncCopyQueue& this_thread_async_copies() { return this_thread_scheduler().async_copies(); }
+
+void count_async_copy(int bytes) {
+  bump(&ThreadOpCounts::cp_async);
+  bump(&ThreadOpCounts::cp_async_bytes, bytes);
+}
+
+OpCounts OpCounts::operator-(const OpCounts& earlier) const {
+  OpCounts d;
+  d.mma = mma - earlier.mma;
+  d.ldmatrix = ldmatrix - earlier.ldmatrix;
+  d.warp_ops = warp_ops - earlier.warp_ops;
+  d.barriers = barriers - earlier.barriers;
+  d.cp_async = cp_async - earlier.cp_async;
+  d.cp_async_bytes = cp_async_bytes - earlier.cp_async_bytes;
+  return d;
+}
+
+OpCounts op_counts() {
+  std::lock_guard<std::mutex> lock(op_count_mutex);
+  OpCounts total = op_count_retired;
+  for (const ThreadOpCounts* thread : op_count_threads) {
+    const OpCounts c = thread->read();
+    total.mma += c.mma;
+    total.ldmatrix += c.ldmatrix;
+    total.warp_ops += c.warp_ops;
+    total.barriers += c.barriers;
+    total.cp_async += c.cp_async;
+    total.cp_async_bytes += c.cp_async_bytes;
+  }
+  return total;
+}
+
+void reset_op_counts() {
+  std::lock_guard<std::mutex> lock(op_count_mutex);
+  op_count_retired = OpCounts{};
+  for (ThreadOpCounts* thread : op_count_threads) thread->clear();
+}
 
 }  // namespace weft::emu

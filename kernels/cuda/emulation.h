@@ -244,8 +244,31 @@ struct AsyncCopyQueue {
 AsyncCopyQueue& this_thread_async_copies();
 
 void cp_async(void* destination, const void* source, int bytes, int source_bytes);
+// Counts one copy of `bytes` for op_counts() (called by cp_async).
+void count_async_copy(int bytes);
 void cp_async_commit_group();
 void cp_async_wait_group(int most_recent_pending);
+
+// ---- what the emulated kernels executed -------------------------------------------------------
+// Counts of the operations that cost a GPU issue slots besides arithmetic, summed over every
+// emulated launch since the process started (or reset_op_counts()): the dynamic counterpart of
+// the static instruction mix (bench/kernel_static_table.py), per operation the kernel's source
+// really executed for a given shape. A warp operation counts once per warp, a barrier once per
+// block, a copy once per thread. Read them when no emulated kernel is running (after the
+// stream's synchronisation); each OS thread counts its own, op_counts() adds them up.
+struct OpCounts {
+  int64_t mma = 0;             // mma.sync, either shape (per warp)
+  int64_t ldmatrix = 0;        // ldmatrix, any form (per warp)
+  int64_t warp_ops = 0;        // shuffles, ballots, __syncwarp (per warp)
+  int64_t barriers = 0;        // __syncthreads (per block)
+  int64_t cp_async = 0;        // cp.async copies (per thread)
+  int64_t cp_async_bytes = 0;  // their cp-size in bytes
+
+  OpCounts operator-(const OpCounts& earlier) const;
+};
+
+OpCounts op_counts();
+void reset_op_counts();
 
 // ---- atomics: real atomics, because blocks may run on several OS threads ------------------------
 

@@ -167,6 +167,7 @@ void cp_async(void* destination, const void* source, int bytes, int source_bytes
                 " bytes with an address that is not aligned to " + std::to_string(bytes));
   }
   AsyncCopyQueue& queue = this_thread_async_copies();
+  count_async_copy(bytes);
   std::memset(destination, 0xFF, static_cast<size_t>(bytes));  // NaN until the copy completes
   queue.pending.push_back(AsyncCopy{destination, source, bytes, source_bytes, queue.open_group});
 }
