@@ -205,15 +205,15 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
   const std::vector<float> bias = random_floats(p.out_channels, 33);
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     INFO(weft::precision_name(precision));
-    const auto run = [&](weft::cuda::GatherTile tile) {
+    const auto run = [&](weft::cuda::TensorCoreTile tile) {
       std::vector<float> y = nan_floats(y_count);
       const weft::emu::OpCounts before = weft::emu::op_counts();
       weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
                                              y.data(), nullptr, tile);
       return std::make_pair(y, weft::emu::op_counts() - before);
     };
-    const auto [square_y, square] = run(weft::cuda::GatherTile::square);
-    const auto [tall_y, tall] = run(weft::cuda::GatherTile::tall);
+    const auto [square_y, square] = run(weft::cuda::TensorCoreTile::square);
+    const auto [tall_y, tall] = run(weft::cuda::TensorCoreTile::tall);
     CHECK(std::memcmp(square_y.data(), tall_y.data(), square_y.size() * sizeof(float)) == 0);
 
     // Blocks: square 4 row tiles x 2 column tiles, tall 2 x 2; 4 warps each.
@@ -251,5 +251,31 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
               << 1000 * tall.ldmatrix / tall.mma << ", barriers "
               << 1000.0 * static_cast<double>(tall.barriers) / static_cast<double>(tall.mma)
               << std::endl;
+
+    // Backward-filter on the same problem (rows = the 256 output channels, columns = the 288
+    // taps, the reduction over the 128 positions): each tile plans its own split-K, so the sums
+    // are grouped differently (close, not bit for bit); per mma, the tall tile stages fewer
+    // copies (each block's 64 tap columns are gathered once for 128 rows instead of 64).
+    const std::vector<float> dy = random_floats(y_count, 34);
+    std::vector<float> workspace(static_cast<size_t>(
+        weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p)));
+    const auto filter = [&](weft::cuda::TensorCoreTile tile) {
+      std::vector<float> dw = nan_floats(w_count);
+      const weft::emu::OpCounts before = weft::emu::op_counts();
+      weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), dy.data(), dw.data(),
+                                                     workspace.data(), nullptr, tile);
+      return std::make_pair(dw, weft::emu::op_counts() - before);
+    };
+    const auto [square_dw, square_filter_counts] = filter(weft::cuda::TensorCoreTile::square);
+    const auto [tall_dw, tall_filter_counts] = filter(weft::cuda::TensorCoreTile::tall);
+    std::vector<double> want_dw(square_dw.begin(), square_dw.end());
+    check_close("backward-filter, tall against square", tall_dw, want_dw, tolerance(y_count / 2),
+                1e-5);
+    CHECK(tall_filter_counts.mma == square_filter_counts.mma);
+    CHECK(tall_filter_counts.cp_async * 4 == square_filter_counts.cp_async * 3);
+    std::cout << "tensor-core backward-filter at " << weft::precision_name(precision)
+              << ", per 1000 mma: square copies "
+              << 1000 * square_filter_counts.cp_async / square_filter_counts.mma << "; tall copies "
+              << 1000 * tall_filter_counts.cp_async / tall_filter_counts.mma << std::endl;
   }
 }

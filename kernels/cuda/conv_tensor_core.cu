@@ -7,7 +7,7 @@
 // T = C * KH * KW taps; a "position" is (image, row, column) of a plane.
 //
 // Common to both kernels. One block of 128 threads (4 warps) per tile of the product (TensorTile:
-//   64 x 64 with 32-deep slabs, or for the gather 128 x 64 with 16-deep slabs), warp w owning
+//   64 x 64 with 32-deep slabs, or 128 x 64 with 16-deep slabs), warp w owning
 //   the quarter at rows (R / 2) (w / 2), columns (C / 2) (w % 2) as 2 x 4 (or 4 x 4) mma tiles
 //   of 16 x 8 whose FP32 accumulators stay in registers for the whole reduction; lane l holds of
 //   each 16 x 8 tile rows g, g + 8 and columns 2t, 2t + 1 (g = l / 4, t = l % 4) and writes
@@ -17,7 +17,8 @@
 //   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below. The
 //   tall tile does twice the products per staged B element and per B fragment, and half the
 //   B staging per slab of the same k; the gather takes it for at least 128 GEMM rows when its
-//   grid still fills the card twice (tall_gather).
+//   grid still fills the card twice (tall_gather), backward-filter for at least 128 output
+//   channels (tall_filter; its split-K keeps the grid full).
 //   Fragments (ldmatrix.x4 of 8 x 4 float blocks, cvt.rna.tf32 per register, or the BF16 k
 //   permutation that packs k = t, t + 4, t + 8, t + 12 as logical 2t, 2t + 1, 2t + 8, 2t + 9
 //   identically for A and B) are exactly those of gemm_tensor_core.cu (mma_slab below).
@@ -70,7 +71,7 @@
 //
 // conv_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T], split-K
 //   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into
-//   `slices` ranges of whole 32-deep slabs: block (bx, by, bz) computes tile (by, bx) over slice
+//   `slices` ranges of whole slabs: block (bx, by, bz) computes tile (by, bx) over slice
 //   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
 //   a second pass (SumSlices, tiled_product.h) adds the slices in order 0, 1, 2, .. per element
 //   (one thread per element): deterministic, no atomics. Both operands are k-contiguous
@@ -111,11 +112,10 @@ struct TensorTile {
   static constexpr int kMi = kWarpRows / 16, kNi = kWarpCols / 8;
   static constexpr int kRowFloats = Depth + 4;
 };
-// 64 x 64 with 32-deep slabs (2 x 4 mma tiles per warp): every backward-filter, and the gather
-// below 128 GEMM rows.
+// 64 x 64 with 32-deep slabs (2 x 4 mma tiles per warp): below 128 GEMM rows.
 using SquareTile = TensorTile<64, 64, 32>;
 // 128 x 64 with 16-deep slabs (4 x 4 mma tiles per warp, twice the square tile's products per
-// staged element and per B fragment): the gather for at least 128 GEMM rows (gather_tile).
+// staged B element and per B fragment): from 128 GEMM rows (tall_gather, tall_filter).
 using TallTile = TensorTile<128, 64, 16>;
 
 template <class Tile>
@@ -441,22 +441,23 @@ __device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, in
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
-template <bool kBf16>
-__global__ void __launch_bounds__(SquareTile::kThreads, 1)
+template <bool kBf16, class Tile>
+__global__ void __launch_bounds__(Tile::kThreads, 1)
     conv_filter_kernel(FilterShape s, const float* x, const float* dy, int slice_depth,
                        float* out) {
-  using Tile = SquareTile;
-  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads, kTile = Tile::kRows;
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
+  constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
+  static_assert(kCols <= kThreads && 2 * kDepth <= kThreads, "one table entry per thread");
   __shared__ Stages<Tile> stages;
   __shared__ PositionEntry table[kStages][kDepth];
-  __shared__ FilterTap taps[kTile];
+  __shared__ FilterTap taps[kCols];
   const int thread = static_cast<int>(threadIdx.x);
-  const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
+  const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int positions = s.batch * s.out_plane();
   const int begin = static_cast<int>(blockIdx.z) * slice_depth;
   const int end = positions - begin < slice_depth ? positions : begin + slice_depth;
 
-  if (thread < kTile) {
+  if (thread < kCols) {
     const int tap = n0 + thread;
     FilterTap e{0, kOutside, kOutside};
     if (tap < s.taps()) {
@@ -480,16 +481,26 @@ __global__ void __launch_bounds__(SquareTile::kThreads, 1)
     float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
     const int q = thread % kDepth;
     const PositionEntry e = table[buffer][q];
-    WEFT_UNROLL
-    for (int r = thread / kDepth; r < kTile; r += kThreads / kDepth) {
+    const auto stage_a = [&](int r) {  // dy[n, m0 + r, position]
       const int o = m0 + r;
       const bool inside = e.dy >= 0 && o < s.out_channels;
       const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
       cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+    };
+    const auto stage_b = [&](int r) {  // x at tap n0 + r of the position's window
       const FilterTap tap = taps[r];
       const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
                         static_cast<unsigned>(e.col0 + tap.dw) < static_cast<unsigned>(s.in_w);
       cp_async_ca<4>(&b_tile[r][q], in_x ? x + e.x + tap.offset : x, in_x ? 4 : 0);
+    };
+    WEFT_UNROLL
+    for (int r = thread / kDepth; r < kRows; r += kThreads / kDepth) {
+      stage_a(r);
+      if constexpr (kRows == kCols) stage_b(r);  // the square tile: one loop for both
+    }
+    if constexpr (kRows != kCols) {
+      WEFT_UNROLL
+      for (int r = thread / kDepth; r < kCols; r += kThreads / kDepth) stage_b(r);
     }
   };
   const auto after_barrier = [&](int slab) {
@@ -585,9 +596,9 @@ bool tall_gather(const GatherShape& s) {
 
 void gather(MathPrecision precision, const GatherShape& s, const float* source, const float* filter,
             const float* bias, float* out, bool filter_vector, cudaStream_t stream,
-            GatherTile tile = GatherTile::automatic) {
+            TensorCoreTile tile = TensorCoreTile::automatic) {
   const bool bf16 = precision == MathPrecision::bf16;
-  if (tile == GatherTile::tall || (tile == GatherTile::automatic && tall_gather(s))) {
+  if (tile == TensorCoreTile::tall || (tile == TensorCoreTile::automatic && tall_gather(s))) {
     if (bf16) {
       launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
     } else {
@@ -617,20 +628,27 @@ struct Split {
   int slices, slice_depth;
 };
 
+// Backward-filter takes the tall tile (rows: output channels) for at least 128 output channels;
+// its split-K then plans twice the slices on half the tiles.
+bool tall_filter(const FilterShape& s, TensorCoreTile tile) {
+  return tile == TensorCoreTile::tall ||
+         (tile == TensorCoreTile::automatic && s.out_channels >= TallTile::kRows);
+}
+
+template <class Tile>
 Split plan_split(const FilterShape& s) {
   const int positions = s.batch * s.out_plane();
   const int64_t outputs = int64_t{s.out_channels} * s.taps();
   if (positions <= kMinSliceDepth || outputs <= 0) return Split{1, positions};
-  const int64_t tiles =
-      int64_t{(s.out_channels + SquareTile::kRows - 1) / SquareTile::kRows} *
-      ((s.taps() + SquareTile::kCols - 1) / SquareTile::kCols);
+  const int64_t tiles = int64_t{(s.out_channels + Tile::kRows - 1) / Tile::kRows} *
+                        ((s.taps() + Tile::kCols - 1) / Tile::kCols);
   int64_t slices = (kTargetBlocks + tiles - 1) / tiles;
   slices = std::min<int64_t>(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
   slices = std::min<int64_t>(slices, kMaxSlices);
   slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / outputs);
   if (slices <= 1) return Split{1, positions};
   int64_t depth = (positions + slices - 1) / slices;
-  depth = (depth + SquareTile::kDepth - 1) / SquareTile::kDepth * SquareTile::kDepth;
+  depth = (depth + Tile::kDepth - 1) / Tile::kDepth * Tile::kDepth;
   slices = (positions + depth - 1) / depth;  // no empty slice
   return Split{static_cast<int>(slices), static_cast<int>(depth)};
 }
@@ -639,7 +657,7 @@ Split plan_split(const FilterShape& s) {
 
 void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
                                 const float* w, const float* bias, float* y, cudaStream_t stream,
-                                GatherTile tile) {
+                                TensorCoreTile tile) {
   const int taps = p.in_channels * p.kernel_h * p.kernel_w;
   GatherShape s{forward_axis(p.in_h, p.out_h(), p.kernel_h, p.stride_h, p.pad_h, p.dilation_h),
                 forward_axis(p.in_w, p.out_w(), p.kernel_w, p.stride_w, p.pad_w, p.dilation_w),
@@ -702,33 +720,51 @@ int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& 
   if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
   const FilterShape s = filter_shape(p);
   if (s.taps() <= 0) return 0;
-  const Split split = plan_split(s);
-  return split.slices > 1 ? int64_t{split.slices} * s.out_channels * s.taps() : 0;
+  const int slices = std::max(plan_split<SquareTile>(s).slices, plan_split<TallTile>(s).slices);
+  return slices > 1 ? int64_t{slices} * s.out_channels * s.taps() : 0;
 }
 
-void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
-                                        const float* x, const float* dy, float* dw,
-                                        float* workspace, cudaStream_t stream) {
-  const FilterShape s = filter_shape(p);
-  const Split split = plan_split(s);
-  const dim3 grid(static_cast<unsigned>((s.taps() + SquareTile::kCols - 1) / SquareTile::kCols),
-                  static_cast<unsigned>((s.out_channels + SquareTile::kRows - 1) /
-                                        SquareTile::kRows),
+namespace {
+
+// Backward-filter on tile Tile: returns the split it ran with.
+template <class Tile>
+Split launch_filter(const FilterShape& s, MathPrecision precision, const float* x,
+                    const float* dy, float* dw, float* workspace, int64_t workspace_floats,
+                    cudaStream_t stream) {
+  const Split split = plan_split<Tile>(s);
+  const dim3 grid(static_cast<unsigned>((s.taps() + Tile::kCols - 1) / Tile::kCols),
+                  static_cast<unsigned>((s.out_channels + Tile::kRows - 1) / Tile::kRows),
                   static_cast<unsigned>(split.slices));
   WEFT_CHECK(grid.y <= kMaxGridY, "conv backward-filter (tensor cores): too many channels");
   float* out = dw;
   if (split.slices > 1) {
     WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
-               conv2d_backward_filter_tensor_core_workspace_floats(p), " floats is required");
+               workspace_floats, " floats is required");
     out = workspace;
   }
   if (precision == MathPrecision::bf16) {
-    WEFT_LAUNCH(conv_filter_kernel<true>, grid, SquareTile::kThreads, 0, stream, s, x, dy,
+    WEFT_LAUNCH((conv_filter_kernel<true, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
                 split.slice_depth, out);
   } else {
-    WEFT_LAUNCH(conv_filter_kernel<false>, grid, SquareTile::kThreads, 0, stream, s, x, dy,
+    WEFT_LAUNCH((conv_filter_kernel<false, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
                 split.slice_depth, out);
   }
+  return split;
+}
+
+}  // namespace
+
+void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
+                                        const float* x, const float* dy, float* dw,
+                                        float* workspace, cudaStream_t stream,
+                                        TensorCoreTile tile) {
+  const FilterShape s = filter_shape(p);
+  const int64_t workspace_floats = conv2d_backward_filter_tensor_core_workspace_floats(p);
+  const Split split =
+      tall_filter(s, tile)
+          ? launch_filter<TallTile>(s, precision, x, dy, dw, workspace, workspace_floats, stream)
+          : launch_filter<SquareTile>(s, precision, x, dy, dw, workspace, workspace_floats,
+                                      stream);
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
     for_each(count, SumSlices{split.slices, count, workspace, dw}, stream);

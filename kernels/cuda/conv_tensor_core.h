@@ -15,15 +15,15 @@
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
-// The gather kernel's block tile (conv_tensor_core.cu): chosen per shape (automatic: tall for
-// at least 128 GEMM rows when its grid fills the card twice), or fixed, for the tests and
-// benchmarks that compare the two tiles on one problem.
-enum class GatherTile { automatic, square, tall };
+// The kernels' block tile (conv_tensor_core.cu): chosen per shape (automatic: 128 x 64 for at
+// least 128 GEMM rows, when the gather's grid fills the card twice; 64 x 64 otherwise), or
+// fixed, for the tests and benchmarks that compare the two tiles on one problem.
+enum class TensorCoreTile { automatic, square, tall };
 
 // y[N, O, OH, OW] = act(conv(x, w) + bias[O]) with act = p.activation (bias may be null).
 void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
                                 const float* w, const float* bias, float* y, cudaStream_t stream,
-                                GatherTile tile = GatherTile::automatic);
+                                TensorCoreTile tile = TensorCoreTile::automatic);
 
 // dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
 // stride, padding and dilation.
@@ -48,13 +48,15 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
                                             const float* filter, const float* bias, float* dx,
                                             cudaStream_t stream);
 
-// Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none.
+// Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none;
+// the most either tile needs.
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
 
 // dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output.
 void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
                                         const float* x, const float* dy, float* dw,
-                                        float* workspace, cudaStream_t stream);
+                                        float* workspace, cudaStream_t stream,
+                                        TensorCoreTile tile = TensorCoreTile::automatic);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda
