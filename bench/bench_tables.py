@@ -10,6 +10,12 @@
                                                             only the rows that report GB/s
                                                             (memory-bound kernels, copies)
 
+    bench/bench_tables.py --since old.json new.json         one run against an earlier one of
+                                                            the same benchmarks: per row in
+                                                            both, old ms, new ms and the
+                                                            speed-up old / new, fastest gain
+                                                            first; per op the geometric mean
+
     bench/bench_tables.py --ratios vendor cpu_kernels.json  hand against the vendor: per op,
                                                             the geometric mean of hand speed /
                                                             vendor speed over the rows that have
@@ -201,6 +207,34 @@ def ratio_table(rows, other):
     return lines
 
 
+def since_table(old_rows, new_rows):
+    """Rows in both runs: old ms, new ms, speed-up old / new (above 1: faster now), sorted by
+    speed-up, fastest gain first; then per op (the name's first component) the geometric mean,
+    the count of rows faster and slower by more than 5%, and the rows only one run has."""
+    old = {name: values["ms"] for name, values in old_rows if "ms" in values}
+    new = {name: values["ms"] for name, values in new_rows if "ms" in values}
+    both = [(old[name] / new[name], name) for name in new if name in old
+            and old[name] > 0 and new[name] > 0]
+    lines = ["| benchmark | old ms | new ms | speed-up |", "|---|---:|---:|---:|"]
+    for ratio, name in sorted(both, reverse=True):
+        lines.append(f"| {name} | {fmt(old[name])} | {fmt(new[name])} | {ratio:.2f} |")
+    lines += ["", "| op | rows in both | speed-up (geometric mean) | faster by > 5% | "
+              "slower by > 5% |", "|---|---:|---:|---:|---:|"]
+    by_op = {}
+    for ratio, name in both:
+        by_op.setdefault(name.split("/")[0], []).append(ratio)
+    for op, ratios in sorted(by_op.items()):
+        lines.append(f"| {op} | {len(ratios)} | {geometric_mean(ratios):.2f} | "
+                     f"{sum(r > 1.05 for r in ratios)} | {sum(r < 1 / 1.05 for r in ratios)} |")
+    only_old = sorted(set(old) - set(new))
+    only_new = sorted(set(new) - set(old))
+    lines += ["", f"Only in the old run: {len(only_old)} rows; only in the new run: "
+              f"{len(only_new)} rows" + (f" ({', '.join(only_new[:8])}"
+                                         f"{', ...' if len(only_new) > 8 else ''})"
+                                         if only_new else "") + "."]
+    return lines
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("inputs", nargs="+", help="Google Benchmark JSON files")
@@ -213,7 +247,21 @@ def main():
                         help="only rows with a GB/s counter (memory-bound kernels and copies)")
     parser.add_argument("--ratios", metavar="OTHER", default="",
                         help="per-op geometric means of hand speed / OTHER speed (e.g. vendor)")
+    parser.add_argument("--since", metavar="OLD", default="",
+                        help="each input against OLD, an earlier run of the same benchmarks")
     args = parser.parse_args()
+    if args.since:
+        old_context, old_rows = load(args.since)
+        old_rows = [r for r in old_rows if args.filter in r[0]]
+        for path in args.inputs:
+            context, rows = load(path)
+            rows = [r for r in rows if args.filter in r[0]]
+            print(f"<!-- {args.since} -> {path} -->")
+            print(f"Old run: {context_line(old_context)}\n")
+            print(f"New run: {context_line(context)}\n")
+            print("\n".join(since_table(old_rows, rows)))
+            print()
+        return
     for path in args.inputs:
         context, rows = load(path)
         ceiling = copy_ceiling(rows)
