@@ -104,6 +104,12 @@
 //   3, 4, 5 or 7: the shoe-pair CNNs' first layers, the ResNet stem, the DCGAN discriminator's
 //   first) take conv_filter_narrow.cu instead, which keeps a warp's filter slice in registers.
 //
+//   dbias: where the taps leave ThinTile a spare column (T < 16), the columns operand carries one
+//   more row of ones (ImageTapsAndOnes, conv_operands.h), so column T of the product is
+//   dbias[o] = sum of dy[o, :] and no pass of its own reads dy again; split over slices, its
+//   partials follow dW's in the workspace and a second SumSlices adds them. Otherwise
+//   channel_sums below.
+//
 // channel_partial_sums_kernel, finish_channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :].
 //   Channel o owns M = N * OH * OW values, numbered j = n * OH * OW + q; M is large and O can be
 //   small (the shoe-pair CNNs: 4 channels of 4.2 million values, where one block per channel
@@ -140,6 +146,7 @@
 #include "kernels/cuda/conv.h"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_filter_narrow.h"
@@ -288,21 +295,35 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)). Tile:
-// SmallTile, or ThinTile for at most 16 taps.
-template <class Tile>
+// SmallTile, or ThinTile for at most 16 taps. kBias: the columns carry one more, column T of
+// ones, whose sums are the slice's dbias, written to bias_out[z * O + o].
+template <class Tile, bool kBias>
 __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
     conv2d_backward_filter_kernel(ConvGeometry g, const float* x, const float* dy, int slice_depth,
-                                  float* out) {
+                                  float* out, float* bias_out) {
   const OutputGradientIndexed gradient{g, dy};
-  const ImageTaps columns{g, x};
+  const ImageTaps image_taps{g, x};
+  const auto columns = [&] {
+    if constexpr (kBias) {
+      return ImageTapsAndOnes{image_taps};
+    } else {
+      return image_taps;
+    }
+  }();
   const int positions = g.batch * g.out_plane();
+  const int taps = g.taps(), cols = kBias ? taps + 1 : taps;
   const SliceRange range = this_slice(positions, slice_depth);
   float acc[Tile::kMicroM][Tile::kMicroN];
-  indexed_tile_product<Tile>(gradient, g.out_channels, columns, g.taps(), range.begin, range.end,
-                             acc);
-  float* slice = out + int64_t{blockIdx.z} * g.out_channels * g.taps();
-  store_tile<Tile>(acc, g.out_channels, g.taps(),
-                   [&](int o, int tap, float sum) { slice[int64_t{o} * g.taps() + tap] = sum; });
+  indexed_tile_product<Tile>(gradient, g.out_channels, columns, cols, range.begin, range.end, acc);
+  float* slice = out + int64_t{blockIdx.z} * g.out_channels * taps;
+  float* bias_slice = kBias ? bias_out + int64_t{blockIdx.z} * g.out_channels : nullptr;
+  store_tile<Tile>(acc, g.out_channels, cols, [&](int o, int tap, float sum) {
+    if (kBias && tap == taps) {
+      bias_slice[o] = sum;
+    } else {
+      slice[int64_t{o} * taps + tap] = sum;
+    }
+  });
 }
 
 __global__ void channel_partial_sums_kernel(int batch, int channels, int plane, int64_t slice,
@@ -681,6 +702,21 @@ void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w
 namespace {
 
 // The backward-filter's own workspace (split-K or narrow partials), without the bias sums'.
+// ThinTile has a column to spare for the bias (ImageTapsAndOnes) when the taps do not fill its
+// 16: then dbias comes out of the same product and the pass of channel_sums over dy is saved.
+// (SmallTile's spare columns are not used: the ones row's register costs it a spill at its
+// 64-register bound, the static table showed.)
+bool bias_column_fits(const ConvGeometry& g) {
+  return g.taps() < ThinTile::kN;
+}
+
+// Whether backward-filter of p runs on the SIMT indexed core (conv2d_backward_filter_kernel).
+bool simt_backward_filter(const Conv2dParams& p, const ConvGeometry& g, MathPrecision precision) {
+  return g.taps() > 0 && g.batch > 0 && g.out_h > 0 && g.out_w > 0 && !full_window(p) &&
+         !(narrow_filter_applies(p) && narrow_at(precision, p)) &&
+         precision == MathPrecision::fp32;
+}
+
 int64_t filter_workspace_floats(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
@@ -694,8 +730,10 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
   if (precision != MathPrecision::fp32) {
     return conv2d_backward_filter_tensor_core_workspace_floats(p);
   }
+  // The slices' partial dW, then (where the tile has a spare column for it) their partial dbias.
   const SplitK plan = plan_slices(g);
-  return plan.slices > 1 ? int64_t{plan.slices} * g.out_channels * g.taps() : 0;
+  const int64_t bias_partials = bias_column_fits(g) ? g.out_channels : 0;
+  return plan.slices > 1 ? int64_t{plan.slices} * (g.out_channels * g.taps() + bias_partials) : 0;
 }
 
 int out_plane_of(const ConvGeometry& g) {
@@ -716,7 +754,11 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   const ConvGeometry g = geometry(p);
   if (g.out_channels <= 0) return;
   const int out_plane = out_plane_of(g);
-  if (dbias != nullptr) {
+  const MathPrecision precision = math_precision();
+  // dbias in the product's spare column, or by its own pass over dy.
+  const bool bias_in_product =
+      dbias != nullptr && simt_backward_filter(p, g, precision) && bias_column_fits(g);
+  if (dbias != nullptr && !bias_in_product) {
     channel_sums(g.batch, g.out_channels, out_plane, dy, dbias, workspace, stream);
   }
   if (workspace != nullptr) {
@@ -731,7 +773,6 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     full_window_backward_filter(p, x, dy, dw, workspace, stream);
     return;
   }
-  const MathPrecision precision = math_precision();
   if (narrow_filter_applies(p) && narrow_at(precision, p)) {
     conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
     return;
@@ -746,20 +787,29 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
              "conv2d_backward_filter (hand CUDA kernel): a workspace of ",
              conv2d_backward_filter_workspace_floats(p), " floats is required");
   float* out = plan.slices == 1 ? dw : workspace;
+  const int64_t count = int64_t{g.out_channels} * g.taps();
+  float* bias_out = plan.slices == 1 ? dbias : workspace + plan.slices * count;
   // ThinTile is taken only where SmallTile's grid would also be one column of blocks, so the
-  // split planned on 64 x 64 tiles (plan_split_k) holds for it.
-  if (g.taps() <= ThinTile::kN) {
-    WEFT_LAUNCH(conv2d_backward_filter_kernel<ThinTile>,
-                tile_grid<ThinTile>(g.out_channels, g.taps(), plan.slices), kProductThreads, 0,
-                stream, g, x, dy, plan.slice_depth, out);
+  // split planned on 64 x 64 tiles (plan_split_k) holds for it. The bias column lies inside
+  // the tile's last column block (bias_column_fits), so it adds no block.
+  const auto launch = [&](auto tile, auto bias) {
+    using Tile = decltype(tile);
+    WEFT_LAUNCH((conv2d_backward_filter_kernel<Tile, decltype(bias)::value>),
+                tile_grid<Tile>(g.out_channels, g.taps(), plan.slices), kProductThreads, 0,
+                stream, g, x, dy, plan.slice_depth, out, bias_out);
+  };
+  if (bias_in_product) {
+    launch(ThinTile{}, std::true_type{});
+  } else if (g.taps() <= ThinTile::kN) {
+    launch(ThinTile{}, std::false_type{});
   } else {
-    WEFT_LAUNCH(conv2d_backward_filter_kernel<SmallTile>,
-                tile_grid<SmallTile>(g.out_channels, g.taps(), plan.slices), kProductThreads, 0,
-                stream, g, x, dy, plan.slice_depth, out);
+    launch(SmallTile{}, std::false_type{});
   }
   if (plan.slices == 1) return;
-  const int64_t count = int64_t{g.out_channels} * g.taps();
   for_each(count, SumSlices{plan.slices, count, workspace, dw}, stream);
+  if (bias_in_product) {
+    for_each(g.out_channels, SumSlices{plan.slices, g.out_channels, bias_out, dbias}, stream);
+  }
 }
 
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,

@@ -142,6 +142,19 @@ struct ImageTaps {
   }
 };
 
+// ImageTaps with one more row after the taps, row T, that reads 1.0 at every position:
+// backward-filter's bias column (its sums against dy are dbias), which rides in a column the
+// block tile would otherwise fill with padding.
+struct ImageTapsAndOnes : ImageTaps {
+  static constexpr int kOnesRow = -1;  // the dh that marks row T (a real tap's dh is >= 0)
+  __device__ __forceinline__ Row row(int tap) const {
+    return tap == g.taps() ? Row{0, kOnesRow, 0} : ImageTaps::row(tap);
+  }
+  __device__ __forceinline__ float load(const Row& r, const Col& c) const {
+    return r.dh == kOnesRow ? 1.0f : ImageTaps::load(r, c);
+  }
+};
+
 // (output channel o, output position (n, oh, ow)) -> dy[n, o, oh, ow]: backward-filter's A.
 struct OutputGradientIndexed {
   static constexpr bool kAlongK = true;
