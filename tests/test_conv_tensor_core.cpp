@@ -15,6 +15,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -102,6 +103,16 @@ void check_conv(const Conv2dParams& p, MathPrecision precision, uint32_t seed) {
   std::vector<double> want_dw(static_cast<size_t>(w_count));
   weft::reference::conv2d_backward_filter(p, xr.data(), dyr.data(), want_dw.data(), nullptr);
   check_close("backward-filter", dw, want_dw, tolerance(y_count / p.out_channels), 1e-5);
+}
+
+// The output of one call of `pass` into `count` fresh floats (NaN until written), and what the
+// emulator counted during it (weft::emu::op_counts).
+template <class Pass>
+std::pair<std::vector<float>, weft::emu::OpCounts> counted(int64_t count, Pass pass) {
+  std::vector<float> out = nan_floats(count);
+  const weft::emu::OpCounts before = weft::emu::op_counts();
+  pass(out.data());
+  return {out, weft::emu::op_counts() - before};
 }
 
 }  // namespace
@@ -206,11 +217,10 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     INFO(weft::precision_name(precision));
     const auto run = [&](weft::cuda::TensorCoreTile tile) {
-      std::vector<float> y = nan_floats(y_count);
-      const weft::emu::OpCounts before = weft::emu::op_counts();
-      weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
-                                             y.data(), nullptr, tile);
-      return std::make_pair(y, weft::emu::op_counts() - before);
+      return counted(y_count, [&](float* y) {
+        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(), y,
+                                               nullptr, tile);
+      });
     };
     const auto [square_y, square] = run(weft::cuda::TensorCoreTile::square);
     const auto [tall_y, tall] = run(weft::cuda::TensorCoreTile::tall);
@@ -260,11 +270,10 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
     std::vector<float> workspace(static_cast<size_t>(
         weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p)));
     const auto filter = [&](weft::cuda::TensorCoreTile tile) {
-      std::vector<float> dw = nan_floats(w_count);
-      const weft::emu::OpCounts before = weft::emu::op_counts();
-      weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), dy.data(), dw.data(),
-                                                     workspace.data(), nullptr, tile);
-      return std::make_pair(dw, weft::emu::op_counts() - before);
+      return counted(w_count, [&](float* dw) {
+        weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), dy.data(), dw,
+                                                       workspace.data(), nullptr, tile);
+      });
     };
     const auto [square_dw, square_filter_counts] = filter(weft::cuda::TensorCoreTile::square);
     const auto [tall_dw, tall_filter_counts] = filter(weft::cuda::TensorCoreTile::tall);

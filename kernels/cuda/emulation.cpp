@@ -61,13 +61,7 @@ struct ThreadOpCounts {
   }
   ~ThreadOpCounts() {
     std::lock_guard<std::mutex> lock(op_count_mutex);
-    const OpCounts mine = read();
-    op_count_retired.mma += mine.mma;
-    op_count_retired.ldmatrix += mine.ldmatrix;
-    op_count_retired.warp_ops += mine.warp_ops;
-    op_count_retired.barriers += mine.barriers;
-    op_count_retired.cp_async += mine.cp_async;
-    op_count_retired.cp_async_bytes += mine.cp_async_bytes;
+    op_count_retired += read();
     std::erase(op_count_threads, this);
   }
   OpCounts read() const {
@@ -668,6 +662,16 @@ void count_async_copy(int bytes) {
   bump(&ThreadOpCounts::cp_async_bytes, bytes);
 }
 
+OpCounts& OpCounts::operator+=(const OpCounts& more) {
+  mma += more.mma;
+  ldmatrix += more.ldmatrix;
+  warp_ops += more.warp_ops;
+  barriers += more.barriers;
+  cp_async += more.cp_async;
+  cp_async_bytes += more.cp_async_bytes;
+  return *this;
+}
+
 OpCounts OpCounts::operator-(const OpCounts& earlier) const {
   OpCounts d;
   d.mma = mma - earlier.mma;
@@ -682,15 +686,7 @@ OpCounts OpCounts::operator-(const OpCounts& earlier) const {
 OpCounts op_counts() {
   std::lock_guard<std::mutex> lock(op_count_mutex);
   OpCounts total = op_count_retired;
-  for (const ThreadOpCounts* thread : op_count_threads) {
-    const OpCounts c = thread->read();
-    total.mma += c.mma;
-    total.ldmatrix += c.ldmatrix;
-    total.warp_ops += c.warp_ops;
-    total.barriers += c.barriers;
-    total.cp_async += c.cp_async;
-    total.cp_async_bytes += c.cp_async_bytes;
-  }
+  for (const ThreadOpCounts* thread : op_count_threads) total += thread->read();
   return total;
 }
 

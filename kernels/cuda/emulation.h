@@ -264,6 +264,7 @@ struct OpCounts {
   int64_t cp_async = 0;        // cp.async copies (per thread)
   int64_t cp_async_bytes = 0;  // their cp-size in bytes
 
+  OpCounts& operator+=(const OpCounts& more);
   OpCounts operator-(const OpCounts& earlier) const;
 };
 
