@@ -30,10 +30,11 @@
 # under bf16 autocast, all in one Python process); make run's recipe at fp32 and at bf16, seeds 1-3
 # (mainjob); kernels: bench_kernels_cuda (hand vs cuDNN/cuBLAS per layer shape at fp32, the
 # convolutions again at tf32 and bf16, and the device-to-device copy ceiling that the
-# memory-bound rows are divided by in gpu_kernels_bandwidth.md); the conv kernel lab (each
-# version of the hand conv forward beside the dispatch's kernel and cuDNN per layer shape,
-# gpu_conv_lab.json, the table of docs/kernels.md); each app end to end on the GPU; the speedrun
-# (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
+# memory-bound rows are divided by in gpu_kernels_bandwidth.md; and every row's speed-up since
+# the second lease, gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel
+# lab (each version of the hand conv forward beside the dispatch's kernel and cuDNN per layer
+# shape, gpu_conv_lab.json, the table of docs/kernels.md); each app end to end on the GPU; the
+# speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
 # bench/pytorch/fashion_recipe.py --setup speedrun). Not in the default list, `strong` runs the
 # strong net at fp32 and then at bf16 in the foreground, the second for whatever time is left
 # (stopped by SIGTERM, which weft honours by saving a checkpoint and its metrics). Whole models
@@ -271,6 +272,14 @@ run() {
     python3 bench/bench_tables.py --pivot --bandwidth --columns ms,bytes_moved,GB/s,pct_of_copy \
       "$res/gpu_kernels.json" > "$res/gpu_kernels_bandwidth.md" 2>&1
     log "bandwidth table exit $?: $(grep -m1 '^Copy ceiling' "$res/gpu_kernels_bandwidth.md")"
+    # What paid off since the second lease (2026-12-04, run 5; its JSON is in docs/benchmarks):
+    # every row of both runs with its speed-up, fastest gain first, and per op the geometric mean.
+    local old=docs/benchmarks/gpu_kernels new
+    for new in "" _tf32 _bf16; do
+      python3 bench/bench_tables.py --since "$old${new}_h200_20261204_run5.json" \
+        "$res/gpu_kernels$new.json" > "$res/gpu_kernels${new}_since_run5.md" 2>&1
+      log "since run 5$new exit $?: $(grep -c '^| ' "$res/gpu_kernels${new}_since_run5.md") lines"
+    done
     save
   fi
   if want lab; then
