@@ -14,6 +14,8 @@
 
 #include <cstdint>
 
+#include "kernels/error.h"
+
 // FusedActivation's functions run in CUDA kernels too: under nvcc they are host and device
 // functions (the host emulation compiles them as plain C++).
 #if defined(__CUDACC__)
@@ -158,6 +160,15 @@ struct Pool2dParams {
   int64_t output_count() const { return int64_t{batch} * channels * out_h() * out_w(); }
   bool windows_overlap() const { return stride_h < kernel_h || stride_w < kernel_w; }
 };
+
+// What every backend's max_pool2d_backward checks first: a fused activation needs the forward's
+// y, and windows that do not overlap (each cell then has at most one window, so one slope).
+inline void check_pool_activation(const Pool2dParams& p, const float* y) {
+  WEFT_CHECK(!p.activation.active() || (y != nullptr && !p.windows_overlap()),
+             "max_pool2d_backward: a fused activation needs the forward's y and windows that do "
+             "not overlap (stride >= kernel), got kernel ", p.kernel_h, "x", p.kernel_w,
+             " stride ", p.stride_h, "x", p.stride_w);
+}
 
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over
 // batch * spatial values. BatchNorm1d on [N, C] is spatial = 1.

@@ -660,6 +660,14 @@ weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int 
   return p;
 }
 
+// " NxCxHxW kK sS pP": a pooling case's shape in its name.
+std::string pool_name(const weft::Pool2dParams& p) {
+  std::ostringstream name;
+  name << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
+       << p.kernel_h << " s" << p.stride_h << " p" << p.pad_h;
+  return name.str();
+}
+
 void add_pool_cases(std::vector<OpCase>& all) {
   CaseList list{all, 8000};
   struct Setting {
@@ -694,8 +702,7 @@ void add_pool_cases(std::vector<OpCase>& all) {
                 true}}) {
     const weft::Pool2dParams p = s.p;
     std::ostringstream shape;
-    shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
-          << p.kernel_h << " s" << p.stride_h << " p" << p.pad_h << s.label;
+    shape << pool_name(p) << s.label;
     // Values and indices must match bit for bit: same comparisons in the same order. Values on
     // a coarse grid (many exact ties, so "first maximum" matters), with a few NaN.
     OpCall forward = cases::max_pool2d_forward(p);
@@ -737,8 +744,7 @@ void add_pool_cases(std::vector<OpCase>& all) {
       weft::Pool2dParams p = s.p;
       p.activation = act;
       std::ostringstream shape;
-      shape << " " << p.batch << "x" << p.channels << "x" << p.in_h << "x" << p.in_w << " k"
-            << p.kernel_h << " s" << p.stride_h << s.label
+      shape << pool_name(p) << s.label
             << (act.kind == weft::FusedActivation::Kind::relu ? " +relu" : " +leaky_relu(0.2)");
       OpCall forward = cases::max_pool2d_forward(p);
       if (s.ties) forward.buffer("x").content = Content::ties(true);

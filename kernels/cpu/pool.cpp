@@ -19,7 +19,6 @@
 #include <cstdint>
 
 #include "kernels/cpu/lane_sum.h"
-#include "kernels/error.h"
 
 namespace weft::cpu {
 namespace {
@@ -122,10 +121,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
                          const int32_t* argmax, float* dx) {
-  WEFT_CHECK(!p.activation.active() || (y != nullptr && !p.windows_overlap()),
-             "max_pool2d_backward: a fused activation needs the forward's y and windows that do "
-             "not overlap (stride >= kernel), got kernel ", p.kernel_h, "x", p.kernel_w,
-             " stride ", p.stride_h, "x", p.stride_w);
+  check_pool_activation(p, y);
   const FusedActivation act = p.activation;
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();

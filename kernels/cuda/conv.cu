@@ -710,25 +710,34 @@ bool bias_column_fits(const ConvGeometry& g) {
   return g.taps() < ThinTile::kN;
 }
 
-// Whether backward-filter of p runs on the SIMT indexed core (conv2d_backward_filter_kernel).
-bool simt_backward_filter(const Conv2dParams& p, const ConvGeometry& g, MathPrecision precision) {
-  return g.taps() > 0 && g.batch > 0 && g.out_h > 0 && g.out_w > 0 && !full_window(p) &&
-         !(narrow_filter_applies(p) && narrow_at(precision, p)) &&
-         precision == MathPrecision::fp32;
+// Which implementation computes dW (conv2d_backward_filter): nothing (no taps), zeros (an
+// empty reduction), or one of the kernels, in this order of preference.
+enum class FilterPath { nothing, zeros, full_window, narrow, tensor_core, simt };
+
+FilterPath filter_path(const Conv2dParams& p, const ConvGeometry& g, MathPrecision precision) {
+  if (g.taps() <= 0) return FilterPath::nothing;
+  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0) return FilterPath::zeros;
+  if (full_window(p)) return FilterPath::full_window;
+  if (narrow_filter_applies(p) && narrow_at(precision, p)) return FilterPath::narrow;
+  if (precision != MathPrecision::fp32) return FilterPath::tensor_core;
+  return FilterPath::simt;
 }
 
 int64_t filter_workspace_floats(const Conv2dParams& p) {
   const ConvGeometry g = geometry(p);
-  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0 || g.taps() <= 0) {
-    return 0;
-  }
-  if (full_window(p)) return full_window_workspace_floats(p);
-  const MathPrecision precision = math_precision();
-  if (narrow_filter_applies(p) && narrow_at(precision, p)) {
-    return narrow_filter_workspace_floats(p);
-  }
-  if (precision != MathPrecision::fp32) {
-    return conv2d_backward_filter_tensor_core_workspace_floats(p);
+  if (g.out_channels <= 0) return 0;
+  switch (filter_path(p, g, math_precision())) {
+    case FilterPath::nothing:
+    case FilterPath::zeros:
+      return 0;
+    case FilterPath::full_window:
+      return full_window_workspace_floats(p);
+    case FilterPath::narrow:
+      return narrow_filter_workspace_floats(p);
+    case FilterPath::tensor_core:
+      return conv2d_backward_filter_tensor_core_workspace_floats(p);
+    case FilterPath::simt:
+      break;
   }
   // The slices' partial dW, then (where the tile has a spare column for it) their partial dbias.
   const SplitK plan = plan_slices(g);
@@ -755,31 +764,33 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   if (g.out_channels <= 0) return;
   const int out_plane = out_plane_of(g);
   const MathPrecision precision = math_precision();
+  const FilterPath path = filter_path(p, g, precision);
   // dbias in the product's spare column, or by its own pass over dy.
   const bool bias_in_product =
-      dbias != nullptr && simt_backward_filter(p, g, precision) && bias_column_fits(g);
+      dbias != nullptr && path == FilterPath::simt && bias_column_fits(g);
   if (dbias != nullptr && !bias_in_product) {
     channel_sums(g.batch, g.out_channels, out_plane, dy, dbias, workspace, stream);
   }
   if (workspace != nullptr) {
     workspace += channel_sums_workspace_floats(g.batch, g.out_channels, out_plane);
   }
-  if (g.taps() <= 0) return;
-  if (g.batch <= 0 || out_plane <= 0) {
-    fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
-    return;
-  }
-  if (full_window(p)) {
-    full_window_backward_filter(p, x, dy, dw, workspace, stream);
-    return;
-  }
-  if (narrow_filter_applies(p) && narrow_at(precision, p)) {
-    conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
-    return;
-  }
-  if (precision != MathPrecision::fp32) {
-    conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
-    return;
+  switch (path) {
+    case FilterPath::nothing:
+      return;
+    case FilterPath::zeros:
+      fill(int64_t{g.out_channels} * g.taps(), 0.0f, dw, stream);
+      return;
+    case FilterPath::full_window:
+      full_window_backward_filter(p, x, dy, dw, workspace, stream);
+      return;
+    case FilterPath::narrow:
+      conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
+      return;
+    case FilterPath::tensor_core:
+      conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
+      return;
+    case FilterPath::simt:
+      break;
   }
   check_offsets(g);
   const SplitK plan = plan_slices(g);

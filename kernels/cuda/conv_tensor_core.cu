@@ -726,11 +726,11 @@ int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& 
 
 namespace {
 
-// Backward-filter on tile Tile: returns the split it ran with.
+// Backward-filter of p on tile Tile: returns the split it ran with.
 template <class Tile>
-Split launch_filter(const FilterShape& s, MathPrecision precision, const float* x,
-                    const float* dy, float* dw, float* workspace, int64_t workspace_floats,
-                    cudaStream_t stream) {
+Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float* x,
+                    const float* dy, float* dw, float* workspace, cudaStream_t stream) {
+  const FilterShape s = filter_shape(p);
   const Split split = plan_split<Tile>(s);
   const dim3 grid(static_cast<unsigned>((s.taps() + Tile::kCols - 1) / Tile::kCols),
                   static_cast<unsigned>((s.out_channels + Tile::kRows - 1) / Tile::kRows),
@@ -739,7 +739,7 @@ Split launch_filter(const FilterShape& s, MathPrecision precision, const float* 
   float* out = dw;
   if (split.slices > 1) {
     WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
-               workspace_floats, " floats is required");
+               conv2d_backward_filter_tensor_core_workspace_floats(p), " floats is required");
     out = workspace;
   }
   if (precision == MathPrecision::bf16) {
@@ -759,12 +759,10 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
                                         float* workspace, cudaStream_t stream,
                                         TensorCoreTile tile) {
   const FilterShape s = filter_shape(p);
-  const int64_t workspace_floats = conv2d_backward_filter_tensor_core_workspace_floats(p);
   const Split split =
       tall_filter(s, tile)
-          ? launch_filter<TallTile>(s, precision, x, dy, dw, workspace, workspace_floats, stream)
-          : launch_filter<SquareTile>(s, precision, x, dy, dw, workspace, workspace_floats,
-                                      stream);
+          ? launch_filter<TallTile>(p, precision, x, dy, dw, workspace, stream)
+          : launch_filter<SquareTile>(p, precision, x, dy, dw, workspace, stream);
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
     for_each(count, SumSlices{split.slices, count, workspace, dw}, stream);

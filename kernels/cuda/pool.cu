@@ -67,7 +67,6 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
-#include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
@@ -319,10 +318,7 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
                          const int32_t* argmax, float* dx, cudaStream_t stream) {
-  WEFT_CHECK(!p.activation.active() || (y != nullptr && !p.windows_overlap()),
-             "max_pool2d_backward: a fused activation needs the forward's y and windows that do "
-             "not overlap (stride >= kernel), got kernel ", p.kernel_h, "x", p.kernel_w,
-             " stride ", p.stride_h, "x", p.stride_w);
+  check_pool_activation(p, y);
   const PoolGeometry g = geometry(p);
   const int64_t count = int64_t{p.batch} * p.channels * p.in_h * p.in_w;
   if (count <= 0) return;
