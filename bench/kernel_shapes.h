@@ -14,7 +14,7 @@
 //          conv_transpose2d_fwd conv_transpose2d_bwd_data conv_transpose2d_bwd_filter
 //          batch_norm_fwd_train batch_norm_bwd batch_norm_fwd_eval batch_norm_bwd_eval
 //          dropout_fwd dropout_bwd   linear_fwd linear_bwd   max_pool2d_fwd max_pool2d_bwd
-//          max_pool2d_bwd_relu
+//          max_pool2d_bwd_relu conv2d_max_pool2d_fwd (a conv and its 2 x 2 max pool, one op)
 //          relu_fwd relu_bwd add_fwd   cross_entropy_fwd cross_entropy_bwd   adam_update
 //   MODEL  fashion_cnn     models/fashion_cnn.h, seed 004's model, batch 512 (the seed's)
 //          fashion_resnet  models/fashion_resnet.h, the "strong" Fashion-MNIST net, batch 128
@@ -25,7 +25,8 @@
 //          apparel_cnn     models/apparel_cnn.h SmallerVGGNet at 96x96x3, batch 64
 //          batch_sweep     a 3x3 conv 32 -> 32 on 28x28 (fashion_resnet's layer1), batch 1..512
 //          channel_sweep   a 3x3 conv C -> C on 28x28 at batch 32, C = 16..256
-//   LAYER  the layer's name in the model (torchvision's for ResNet-50), or for the DCGAN
+//   LAYER  the layer's name in the model (torchvision's for ResNet-50; conv1+pool1 for a fused
+//          pair), or for the DCGAN
 //          gen1..gen5 / disc1..disc5 for the generator's transposed convolutions and the
 //          discriminator's convolutions in order (main.0, main.3, ... in the model).
 //
@@ -259,6 +260,16 @@ inline const std::vector<BatchNormLayer>& batch_norm_layers() {
       {"apparel_cnn", "bn2", 64, 64, 32, 32, 1e-3f},
       {"apparel_cnn", "bn4", 64, 128, 16, 16, 1e-3f},
       {"apparel_cnn", "bn_dense1", 64, 1024, 1, 1, 1e-3f},
+  };
+  return layers;
+}
+
+// A convolution whose output only a 2 x 2 max pool (with the ReLU between them) reads: the
+// seed models' Conv2d -> ReLU -> MaxPool2d(2) that Sequential runs as one op
+// (engine/ops.h conv2d_max_pool2d). Against conv2d_fwd plus max_pool2d_fwd of the same layers.
+inline const std::vector<ConvLayer>& conv_max_pool_layers() {
+  static const std::vector<ConvLayer> layers = {
+      {"fashion_cnn", "conv1+pool1", 512, 1, 28, 28, 64, 3, 1, 0, true},
   };
   return layers;
 }
@@ -509,6 +520,24 @@ inline void add_linear_cases(const LinearLayer& l, std::vector<KernelCase>& case
       make_case(name("linear_bwd"), 2 * flops, 0, calls::linear_backward(n, in, out, true, true)));
 }
 
+// x and the filter in, the pooled y and argmax out; the convolution's output is never stored.
+inline void add_conv_max_pool_case(const ConvLayer& l, std::vector<KernelCase>& cases) {
+  const Conv2dParams c = l.params();
+  Pool2dParams p;
+  p.batch = c.batch;
+  p.channels = c.out_channels;
+  p.in_h = c.out_h();
+  p.in_w = c.out_w();
+  p.kernel_h = p.kernel_w = p.stride_h = p.stride_w = 2;
+  p.activation = FusedActivation{FusedActivation::Kind::relu, 0.0f};
+  // Bound by reading x and writing y and argmax (the narrow forward's 9-27 taps per output are
+  // few), so counted in bytes, as the memory-bound kernels are.
+  cases.push_back(make_case(case_name("conv2d_max_pool2d_fwd", l.model, l.layer, l.batch), 0,
+                            4.0 * (c.input_count() + 2 * p.output_count()),
+                            calls::conv2d_max_pool2d_forward(c, p, l.bias,
+                                                             calls::Content::uniform(-1, 1))));
+}
+
 inline void add_max_pool_cases(const PoolLayer& l, std::vector<KernelCase>& cases) {
   Pool2dParams p;
   p.batch = l.batch;
@@ -593,6 +622,7 @@ inline std::vector<KernelCase> kernel_cases() {
   for (const DropoutLayer& l : dropout_layers()) detail::add_dropout_cases(l, cases);
   for (const LinearLayer& l : linear_layers()) detail::add_linear_cases(l, cases);
   for (const PoolLayer& l : max_pool_layers()) detail::add_max_pool_cases(l, cases);
+  for (const ConvLayer& l : conv_max_pool_layers()) detail::add_conv_max_pool_case(l, cases);
   for (const ElementwiseLayer& l : relu_layers()) detail::add_relu_cases(l, cases);
   for (const ElementwiseLayer& l : add_layers()) detail::add_add_case(l, cases);
   for (const LossLayer& l : cross_entropy_layers()) detail::add_cross_entropy_cases(l, cases);

@@ -80,6 +80,13 @@ class Dispatch final : public Backend {
 
   const char* name() const override { return label_.c_str(); }
 
+  // The hand implementation's answer, unless the user chose the vendor's convolutions: the fused
+  // op runs on the pool family's implementation, the hand one, and would bypass that choice.
+  bool fuses_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return kernel_choice(KernelFamily::conv) != KernelChoice::vendor &&
+           hand_->backend->fuses_conv_max_pool(c, pool);
+  }
+
 #define WEFT_DISPATCH_ARGS(...) __VA_ARGS__
 #define WEFT_DISPATCH_METHOD(family, name, params, args) \
   void name params override {                            \

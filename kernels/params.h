@@ -170,6 +170,18 @@ inline void check_pool_activation(const Pool2dParams& p, const float* y) {
              " stride ", p.stride_h, "x", p.stride_w);
 }
 
+// What every backend's conv2d_max_pool2d_forward checks first: the pool reads the convolution's
+// output (its batch, channels and size), and the convolution has no activation of its own (an
+// activation between the two rides in the pool, Pool2dParams::activation).
+inline void check_conv_max_pool(const Conv2dParams& c, const Pool2dParams& p) {
+  WEFT_CHECK(p.batch == c.batch && p.channels == c.out_channels && p.in_h == c.out_h() &&
+                 p.in_w == c.out_w() && !c.activation.active(),
+             "conv2d_max_pool2d_forward: the pool must read the convolution's output (",
+             c.batch, "x", c.out_channels, "x", c.out_h(), "x", c.out_w(),
+             ") and the convolution must have no activation, got a pool of ", p.batch, "x",
+             p.channels, "x", p.in_h, "x", p.in_w);
+}
+
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over
 // batch * spatial values. BatchNorm1d on [N, C] is spatial = 1.
 struct BatchNormSync;

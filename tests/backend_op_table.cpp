@@ -668,6 +668,70 @@ std::string pool_name(const weft::Pool2dParams& p) {
   return name.str();
 }
 
+// A convolution and the max pool of its output as one op (conv2d_max_pool2d_forward). The hand
+// CUDA kernels fuse a narrow layer (conv_forward_narrow.h) with a 2 x 2 pool of stride 2 and
+// compose the rest; each case says which. Inputs on the tie grid: every convolution output is
+// exact in any order, so values and argmax are compared exactly, ties included. No NaN: where a
+// NaN input reaches a convolution's output depends on the implementation (a Winograd tile
+// spreads it, a kernel that skips padded rows does not); tests/test_conv_max_pool.cpp holds the
+// fused kernel's NaN rule to the composition on the same kernels.
+void add_conv_max_pool_cases(CaseList& list) {
+  struct Setting {
+    const char* label;
+    int batch, in_channels, in_h, in_w, out_channels, kernel, pad;
+    int pool;  // window and stride
+    bool bias;
+    weft::FusedActivation act;
+    MathPrecision precision = MathPrecision::fp32;
+  };
+  const weft::FusedActivation none{};
+  for (const Setting& s : {
+           // Fused: the Fashion-MNIST CNN's first layer (1 -> 64, 3 x 3; 8 groups of 8 channels).
+           Setting{" (fused, fashion cnn)", 2, 1, 10, 10, 64, 3, 0, 2, true, kRelu},
+           // Fused: 5 channels (a part-filled group), conv 9 x 12 -> pool 4 x 6 (last row unused).
+           Setting{" (fused)", 2, 1, 9, 12, 5, 3, 1, 2, false, kLeaky},
+           // Fused: the shoe CNN's first layer (3 -> 8 here, 27 taps), pool 3 x 5 (odd width:
+           // the last strip has one pooled column).
+           Setting{" (fused, simple cnn)", 1, 3, 8, 13, 8, 3, 0, 2, true, kRelu},
+           // Fused: 12 channels in two groups, 5 x 5 taps, no activation.
+           Setting{" (fused)", 2, 2, 10, 14, 12, 5, 2, 2, true, none},
+           Setting{" (fused)", 1, 1, 16, 16, 4, 7, 3, 2, true, kRelu},
+           Setting{" (fused)", 2, 2, 11, 11, 6, 4, 1, 2, false, kRelu},
+           Setting{" (fused, fashion cnn)", 2, 1, 10, 10, 64, 3, 0, 2, true, kRelu,
+                   MathPrecision::tf32},
+           Setting{" (fused, simple cnn)", 1, 3, 8, 13, 8, 3, 0, 2, true, kLeaky,
+                   MathPrecision::bf16},
+           // Composed by the hand backend: 72 taps and 20 channels (not narrow); a 3 x 3 pool.
+           Setting{" (composed)", 2, 8, 9, 9, 20, 3, 1, 2, true, kRelu},
+           Setting{" (composed, 3 x 3 pool)", 2, 1, 10, 10, 4, 3, 1, 3, true, kRelu},
+       }) {
+    weft::Conv2dParams c;
+    c.batch = s.batch;
+    c.in_channels = s.in_channels;
+    c.in_h = s.in_h;
+    c.in_w = s.in_w;
+    c.out_channels = s.out_channels;
+    c.kernel_h = c.kernel_w = s.kernel;
+    c.pad_h = c.pad_w = s.pad;
+    weft::Pool2dParams p = pool_params(c.batch, c.out_channels, c.out_h(), c.out_w(), s.pool,
+                                       s.pool, 0);
+    p.activation = s.act;
+    std::ostringstream name;
+    name << "conv2d_max_pool2d_forward " << c.batch << "x" << c.in_channels << "x" << c.in_h
+         << "x" << c.in_w << " -> " << c.out_channels << " k" << s.kernel << " p" << s.pad
+         << " pool " << s.pool << (s.bias ? "" : " no bias")
+         << (s.act.kind == weft::FusedActivation::Kind::relu         ? " +relu"
+             : s.act.kind == weft::FusedActivation::Kind::leaky_relu ? " +leaky_relu(0.2)"
+                                                                     : "")
+         << s.label
+         << (s.precision == MathPrecision::fp32
+                 ? std::string()
+                 : std::string(" at ") + weft::precision_name(s.precision));
+    list.add(name.str(), cases::conv2d_max_pool2d_forward(c, p, s.bias, Content::ties()),
+             0.0, 0.0, s.precision);
+  }
+}
+
 void add_pool_cases(std::vector<OpCase>& all) {
   CaseList list{all, 8000};
   struct Setting {
@@ -752,6 +816,8 @@ void add_pool_cases(std::vector<OpCase>& all) {
       list.add("max_pool2d_backward" + shape.str(), cases::max_pool2d_backward(p), 0.0, 0.0);
     }
   }
+
+  add_conv_max_pool_cases(list);
 
   struct Global {
     int batch, channels, plane;

@@ -1,6 +1,8 @@
 // Layer constructors (parameters, buffers, PyTorch default initialisation) and forwards.
 #include "engine/nn/layers.h"
 
+#include <typeinfo>
+
 #include "engine/allocator.h"
 #include "engine/graph.h"
 #include "engine/nn/init.h"
@@ -26,6 +28,11 @@ Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, options
 
 Tensor Conv2d::forward(const Tensor& x, const FusedActivation& act) {
   return conv2d(x, weight, bias, options, act);
+}
+
+Tensor Conv2d::forward_max_pool(const Tensor& x, const Pool2dOptions& pool,
+                                const FusedActivation& act) {
+  return conv2d_max_pool2d(x, weight, bias, options, pool, act);
 }
 
 ConvTranspose2d::ConvTranspose2d(int in_channels, int out_channels, int kernel, int stride,
@@ -141,7 +148,11 @@ Tensor Sequential::forward(const Tensor& x) {
       const FusedActivation act = activation_of(*list[i + 1].second);
       if (act.active()) {
         if (MaxPool2d* pool = pool_taking_activation(list, i + 2)) {
-          h = pool->forward_after(list[i].second->forward(h), act);
+          if (typeid(child) == typeid(Conv2d)) {
+            h = static_cast<Conv2d&>(*list[i].second).forward_max_pool(h, pool->options, act);
+          } else {
+            h = pool->forward_after(list[i].second->forward(h), act);
+          }
           i += 2;  // the activation and the pool have been applied
           continue;
         }

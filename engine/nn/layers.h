@@ -26,6 +26,9 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   Tensor forward(const Tensor& x, const FusedActivation& act) override;
   bool fuses_activation() const override { return true; }
+  // max_pool2d(act(forward(x)), pool) as one op (engine/ops.h conv2d_max_pool2d): where the
+  // device has a kernel for both, the convolution's output is never stored.
+  Tensor forward_max_pool(const Tensor& x, const Pool2dOptions& pool, const FusedActivation& act);
   std::string type_name() const override { return "Conv2d"; }
   Tensor weight, bias;  // [O, C, KH, KW], [O] (undefined without bias)
   Conv2dOptions options;
@@ -176,8 +179,10 @@ class Sequential : public Module {
   // instead, MaxPool2d::forward_after(child->forward(x), act): the same values and gradients,
   // and the activation's derivative is applied to the pooled winners only, not in a pass over
   // the child's whole output. A ReLU or LeakyReLU that is not taken so and a Dropout right after
-  // it run as one call too, Dropout::forward_after(x, act). Checks use at(i) to run children
-  // singly.
+  // it run as one call too, Dropout::forward_after(x, act). A plain Conv2d (not a subclass) so
+  // followed by an activation and a pool runs as Conv2d::forward_max_pool instead, which needs
+  // no pass over the convolution's output where the device fuses the two. Checks use at(i) to
+  // run children singly.
   std::shared_ptr<Module> at(size_t index) const { return children().at(index).second; }
 };
 

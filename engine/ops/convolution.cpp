@@ -13,12 +13,10 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
   return conv2d(x, weight, bias, o, FusedActivation{});
 }
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
-              const FusedActivation& activation) {
-  const char* op = "conv2d";
-  if (activation.active() && !fuse(activation, op)) {
-    return activate(conv2d(x, weight, bias, o, FusedActivation{}), activation);
-  }
+namespace ops_detail {
+
+Conv2dParams conv2d_params(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           const Conv2dOptions& o, const char* op) {
   check_float(x, op, "input");
   check_float(weight, op, "weight");
   check_same_device({x, weight, bias}, op);
@@ -43,10 +41,39 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   p.pad_w = o.pad_w;
   p.dilation_h = o.dilation_h;
   p.dilation_w = o.dilation_w;
-  p.activation = activation;
   if (bias.defined()) check_shape(bias, {weight.dim(0)}, op, "bias");
   WEFT_CHECK(p.out_h() > 0 && p.out_w() > 0, op, ": a ", p.kernel_h, "x", p.kernel_w,
              " kernel does not fit input ", x.str(), " with padding ", p.pad_h, "x", p.pad_w);
+  return p;
+}
+
+std::vector<Tensor> conv2d_gradients(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                     const Tensor& g, const ConvGradients& wanted) {
+  Backend& backend = dispatch(g.device());
+  Tensor gx, gw, gb;
+  if (wanted.x) {
+    gx = Tensor::empty_like(x);
+    backend.conv2d_backward_data(p, g.data<float>(), w.data<float>(), gx.data<float>());
+  }
+  if (wanted.weight) {
+    gw = Tensor::empty_like(w);
+    if (wanted.bias) gb = Tensor::empty({p.out_channels}, DType::f32, g.device());
+    backend.conv2d_backward_filter(p, x.data<float>(), g.data<float>(), gw.data<float>(),
+                                   optional_data(gb));
+  }
+  return {gx, gw, gb};
+}
+
+}  // namespace ops_detail
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& o,
+              const FusedActivation& activation) {
+  const char* op = "conv2d";
+  if (activation.active() && !fuse(activation, op)) {
+    return activate(conv2d(x, weight, bias, o, FusedActivation{}), activation);
+  }
+  Conv2dParams p = conv2d_params(x, weight, bias, o, op);
+  p.activation = activation;
 
   Tensor y = Tensor::empty({p.batch, p.out_channels, p.out_h(), p.out_w()}, DType::f32,
                            x.device());
@@ -54,27 +81,11 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                                          optional_data(bias), y.data<float>());
   const Tensor x_saved = x.detach(), w_saved = weight.detach();
   const Tensor y_saved = activation.active() ? y.detach() : Tensor();
-  const bool has_bias = bias.defined();
-  // Skip the gradients nobody wants: the input images of the first layer, frozen weights.
-  const bool need_x = any_requires_grad({x});
-  const bool need_w = any_requires_grad({weight, bias});
+  const ConvGradients wanted = wanted_gradients(x, weight, bias);
   record(y, activation.active() ? "conv2d+activation" : op, {x, weight, bias},
          [=](const Tensor& g_out) {
            const Tensor g = activation_gradient(g_out, y_saved, activation);
-           Backend& backend = dispatch(g.device());
-           Tensor gx, gw, gb;
-           if (need_x) {
-             gx = Tensor::empty_like(x_saved);
-             backend.conv2d_backward_data(p, g.data<float>(), w_saved.data<float>(),
-                                          gx.data<float>());
-           }
-           if (need_w) {
-             gw = Tensor::empty_like(w_saved);
-             if (has_bias) gb = Tensor::empty({p.out_channels}, DType::f32, g.device());
-             backend.conv2d_backward_filter(p, x_saved.data<float>(), g.data<float>(),
-                                            gw.data<float>(), optional_data(gb));
-           }
-           return std::vector<Tensor>{gx, gw, gb};
+           return conv2d_gradients(p, x_saved, w_saved, g, wanted);
          });
   return y;
 }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "engine/dispatch.h"
 #include "engine/tensor.h"
 #include "kernels/error.h"
@@ -50,5 +51,28 @@ inline int to_int(int64_t value, const char* op) {
   WEFT_CHECK(value >= 0 && value <= INT32_MAX, op, ": size ", value, " is too large");
   return static_cast<int>(value);
 }
+
+// ---- shared by conv2d and conv2d_max_pool2d (engine/ops/convolution.cpp, pooling.cpp) ----
+
+// The convolution's params from its tensors, every check of conv2d made (no activation set).
+Conv2dParams conv2d_params(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                           const Conv2dOptions& o, const char* op);
+
+// Which gradients a convolution's backward computes: none for the input images of a first
+// layer, none for frozen weights.
+struct ConvGradients {
+  bool x = false, weight = false, bias = false;
+};
+inline ConvGradients wanted_gradients(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const bool need_w = any_requires_grad({weight, bias});
+  return {any_requires_grad({x}), need_w, need_w && bias.defined()};
+}
+
+// {dx, dw, dbias} of the convolution p from g = dL/dy (each undefined where not wanted).
+std::vector<Tensor> conv2d_gradients(const Conv2dParams& p, const Tensor& x, const Tensor& w,
+                                     const Tensor& g, const ConvGradients& wanted);
+
+// The pool's params for an input of `shape`, every check of max_pool2d made.
+Pool2dParams pool2d_params(const Shape& shape, const Pool2dOptions& o, const char* op);
 
 }  // namespace weft::ops_detail

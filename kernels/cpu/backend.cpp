@@ -6,6 +6,7 @@
 #include "kernels/backend.h"
 
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
@@ -83,6 +84,15 @@ class CpuBackend final : public Backend {
   void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
                            const int32_t* argmax, float* dx) override {
     cpu::max_pool2d_backward(p, dy, y, argmax, dx);
+  }
+  // The composition: the reference fuses nothing.
+  void conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                                 const float* w, const float* bias, float* y,
+                                 int32_t* argmax) override {
+    check_conv_max_pool(c, pool);
+    std::vector<float> conv_out(static_cast<size_t>(c.output_count()));
+    conv2d_forward(c, x, w, bias, conv_out.data());
+    cpu::max_pool2d_forward(pool, conv_out.data(), y, argmax);
   }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cpu::avg_pool2d_forward(p, x, y);

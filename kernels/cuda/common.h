@@ -22,10 +22,14 @@
 // Asks nvcc to unroll the loop that follows (loops over a per-thread array must be fully unrolled
 // for the array to live in registers: the micro-tiles of tiled_product.h, batch norm's resident
 // values); the host compiler has no such pragma and needs none.
+// WEFT_NO_UNROLL keeps the loop that follows a loop, where unrolling would only duplicate a large
+// body (and its registers' live ranges) without making any array register-resident.
 #if defined(__CUDACC__)
 #define WEFT_UNROLL _Pragma("unroll")
+#define WEFT_NO_UNROLL _Pragma("unroll 1")
 #else
 #define WEFT_UNROLL
+#define WEFT_NO_UNROLL
 #endif
 
 namespace weft::cuda {

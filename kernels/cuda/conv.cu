@@ -694,6 +694,20 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
                            stream);
 }
 
+bool conv2d_max_pool2d_fuses(const Conv2dParams& p, const Pool2dParams& pool) {
+  return !full_window(p) && narrow_forward_max_pool_applies(p, pool) &&
+         narrow_forward_at(math_precision(), p);
+}
+
+void conv2d_max_pool2d_forward_fused(const Conv2dParams& p, const Pool2dParams& pool,
+                                     const float* x, const float* w, const float* bias, float* y,
+                                     int32_t* argmax, cudaStream_t stream) {
+  WEFT_CHECK(conv2d_max_pool2d_fuses(p, pool),
+             "conv2d_max_pool2d_forward_fused: a layer and pool it does not take");
+  conv2d_forward_max_pool_narrow(p, pool, x, w, bias, y, argmax, stream,
+                                 rounding_of(math_precision()));
+}
+
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
                           float* workspace, cudaStream_t stream) {
   backward_data_with_bias(p, dy, w, nullptr, dx, workspace, stream);

@@ -32,6 +32,18 @@ int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p);
 void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                     float* y, float* workspace, cudaStream_t stream);
 
+// Whether conv2d_max_pool2d_forward_fused takes (p, pool) at the current math precision: where
+// conv2d_forward would run the narrow forward (conv_forward_narrow.h) and pool is a 2 x 2 max
+// pool of stride 2 without padding over its output.
+bool conv2d_max_pool2d_fuses(const Conv2dParams& p, const Pool2dParams& pool);
+
+// y, argmax = max_pool2d_forward(pool, conv2d_forward(p, x, w, bias)) in one kernel that never
+// stores the convolution's output, bit for bit the two (kernels/params.h check_conv_max_pool;
+// pool.activation applies to each cell before it competes). Only where conv2d_max_pool2d_fuses.
+void conv2d_max_pool2d_forward_fused(const Conv2dParams& p, const Pool2dParams& pool,
+                                     const float* x, const float* w, const float* bias, float* y,
+                                     int32_t* argmax, cudaStream_t stream);
+
 // dx[N, C, H, W] from dy[N, O, OH, OW].
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
                           float* workspace, cudaStream_t stream);

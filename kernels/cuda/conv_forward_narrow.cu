@@ -26,11 +26,29 @@
 //     16-byte store when the row's width is a multiple of 4 and y is 16-byte aligned (every
 //     strip then aligned), else one by one with the row's end checked.
 //
-// Precision: FP32 multiply-adds throughout. At tf32 and bf16 (conv.cu takes this kernel there for
-// at most 8 output channels or at most 32 taps per channel) the filter is rounded as it is copied into shared memory and each
-// input as it is loaded (rounded_operand, warp_matrix.h), so the products are a tensor core's.
+//   narrow_forward_max_pool_kernel<KW>  the same with a 2 x 2 max pool of stride 2 (no padding)
+//     over the output, which is then never stored (conv2d_max_pool2d: the Fashion-MNIST and shoe
+//     CNNs' Conv2d -> ReLU -> MaxPool2d(2)). An item is (n, group, pooled row ph, strip): the
+//     strip's 4 columns ow0 = 4 strip .. + 3 of conv rows 2 ph and 2 ph + 1, which are the
+//     windows of pooled columns 2 strip and 2 strip + 1. The thread computes each row's sums as
+//     above (strip_sums, one row at a time: 32 accumulators live, not 64), adds the bias and
+//     lets each window's cells compete as act(value) in row order with max_pool2d's rules (the
+//     first cell takes the place; a greater value, or the first NaN after a number, replaces
+//     it). Registers per pooled output: the running maximum and 2 bits for its cell (all 16
+//     cells' bits in one word). Then y[n, o, ph, pw] and argmax (the cell's index in the conv
+//     plane, as max_pool2d_forward writes it) for the item's pooled columns inside the output.
+//     Shared memory as above. Bound by reading x and writing a quarter of the outputs (plus the
+//     argmax) instead of all of them: for the Fashion CNN's first layer at batch 512, 44 MB
+//     written where the convolution wrote 89 MB and the pool then read it again.
 //
-// Each output is one thread's sum in a fixed order: deterministic.
+// Precision: FP32 multiply-adds throughout. At tf32 and bf16 (conv.cu takes this kernel there
+// for at most 8 output channels or at most 32 taps per channel) the filter is rounded as it is
+// copied into shared memory and each input as it is loaded (rounded_operand, warp_matrix.h), so
+// the products are a tensor core's.
+//
+// Each output is one thread's sum in a fixed order, and both kernels add the same sums in the
+// same order (strip_sums): the pooled kernel gives the narrow forward's values followed by
+// max_pool2d_forward bit for bit. Deterministic.
 #include "kernels/cuda/conv_forward_narrow.h"
 
 #include "kernels/cuda/common.h"
@@ -68,18 +86,67 @@ NarrowForwardPlan plan_for(const ConvGeometry& g) {
   return plan;
 }
 
-template <int KW, OperandRounding kRounding>
-__global__ void __launch_bounds__(kBlockThreads)
-    narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
-                          const float* bias, FusedActivation act, float* y) {
-  __shared__ float weights[kMaxWeights];
+// The filter into shared memory (rounded as the tensor cores would read it at tf32 or bf16),
+// by the block's threads, then one barrier.
+template <OperandRounding kRounding>
+__device__ __forceinline__ void load_filter(const ConvGeometry& g, const float* w,
+                                            float* weights) {
   const int weight_count = g.out_channels * g.taps();
   for (int i = static_cast<int>(threadIdx.x); i < weight_count; i += kBlockThreads) {
     weights[i] = rounded_operand(w[i], kRounding);
   }
   __syncthreads();
+}
+
+// The sums of one item: acc[i][p] = sum over (c, kh, kw) of w[o0 + i, c, kh, kw] *
+// x[n, c, ih, ow0 + p - pad_w + kw] for the item's `owned` channels, ih = oh * stride_h - pad_h +
+// kh * dilation_h (rows outside the image skipped, columns outside read as 0).
+template <int KW, OperandRounding kRounding>
+__device__ __forceinline__ void strip_sums(const ConvGeometry& g, const float* x,
+                                           const float* weights, int n, int oh, int o0,
+                                           int owned, int ow0, float (&acc)[kGroup][kStrip]) {
   constexpr int kWindow = kStrip + KW - 1;
-  const int64_t in_plane = int64_t{g.in_h} * g.in_w, out_plane = int64_t{g.out_h} * g.out_w;
+  const int64_t in_plane = int64_t{g.in_h} * g.in_w;
+  WEFT_UNROLL
+  for (int i = 0; i < kGroup; ++i) {
+    WEFT_UNROLL
+    for (int p = 0; p < kStrip; ++p) acc[i][p] = 0.0f;
+  }
+  for (int c = 0; c < g.in_channels; ++c) {
+    const float* x_plane = x + (int64_t{n} * g.in_channels + c) * in_plane;
+    for (int kh = 0; kh < g.kernel_h; ++kh) {
+      const int ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
+      if (ih < 0 || ih >= g.in_h) continue;
+      const float* x_row = x_plane + int64_t{ih} * g.in_w;
+      float window[kWindow];
+      WEFT_UNROLL
+      for (int j = 0; j < kWindow; ++j) {
+        const int iw = ow0 - g.pad_w + j;
+        window[j] = iw >= 0 && iw < g.in_w ? rounded_operand(x_row[iw], kRounding) : 0.0f;
+      }
+      const float* tap_row = weights + (o0 * g.in_channels + c) * g.kernel_h * KW + kh * KW;
+      WEFT_UNROLL
+      for (int i = 0; i < kGroup; ++i) {
+        if (i < owned) {
+          WEFT_UNROLL
+          for (int kw = 0; kw < KW; ++kw) {
+            const float tap = tap_row[i * g.taps() + kw];
+            WEFT_UNROLL
+            for (int p = 0; p < kStrip; ++p) acc[i][p] += tap * window[p + kw];
+          }
+        }
+      }
+    }
+  }
+}
+
+template <int KW, OperandRounding kRounding>
+__global__ void __launch_bounds__(kBlockThreads)
+    narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
+                          const float* bias, FusedActivation act, float* y) {
+  __shared__ float weights[kMaxWeights];
+  load_filter<kRounding>(g, w, weights);
+  const int64_t out_plane = int64_t{g.out_h} * g.out_w;
   for (int64_t item = grid_thread_index(); item < plan.items; item += grid_thread_count()) {
     const int strip = static_cast<int>(item % plan.strips);
     const int64_t row = item / plan.strips;
@@ -92,37 +159,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     const int ow0 = strip * kStrip;
 
     float acc[kGroup][kStrip];
-    WEFT_UNROLL
-    for (int i = 0; i < kGroup; ++i) {
-      WEFT_UNROLL
-      for (int p = 0; p < kStrip; ++p) acc[i][p] = 0.0f;
-    }
-    for (int c = 0; c < g.in_channels; ++c) {
-      const float* x_plane = x + (int64_t{n} * g.in_channels + c) * in_plane;
-      for (int kh = 0; kh < g.kernel_h; ++kh) {
-        const int ih = oh * g.stride_h - g.pad_h + kh * g.dilation_h;
-        if (ih < 0 || ih >= g.in_h) continue;
-        const float* x_row = x_plane + int64_t{ih} * g.in_w;
-        float window[kWindow];
-        WEFT_UNROLL
-        for (int j = 0; j < kWindow; ++j) {
-          const int iw = ow0 - g.pad_w + j;
-          window[j] = iw >= 0 && iw < g.in_w ? rounded_operand(x_row[iw], kRounding) : 0.0f;
-        }
-        const float* tap_row = weights + (o0 * g.in_channels + c) * g.kernel_h * KW + kh * KW;
-        WEFT_UNROLL
-        for (int i = 0; i < kGroup; ++i) {
-          if (i < owned) {
-            WEFT_UNROLL
-            for (int kw = 0; kw < KW; ++kw) {
-              const float tap = tap_row[i * g.taps() + kw];
-              WEFT_UNROLL
-              for (int p = 0; p < kStrip; ++p) acc[i][p] += tap * window[p + kw];
-            }
-          }
-        }
-      }
-    }
+    strip_sums<KW, kRounding>(g, x, weights, n, oh, o0, owned, ow0, acc);
     float* y_row = y + (int64_t{n} * g.out_channels + o0) * out_plane + int64_t{oh} * g.out_w;
     WEFT_UNROLL
     for (int i = 0; i < kGroup; ++i) {
@@ -143,12 +180,110 @@ __global__ void __launch_bounds__(kBlockThreads)
   }
 }
 
+// The 2 x 2 max pool (stride 2, no padding) of the narrow forward's output, which is never
+// stored. An item is (n, group, pooled row ph, strip): conv rows 2 ph and 2 ph + 1, conv columns
+// ow0 = 4 strip .. + 3, which are the windows of pooled columns 2 strip and 2 strip + 1.
+struct PooledPlan {
+  int out_h, out_w;  // the pool's output: OH / 2, OW / 2
+  int strips;        // ceil(out_w / 2)
+  int64_t items;     // N * groups * out_h * strips
+};
+
+PooledPlan pooled_plan_for(const NarrowForwardPlan& plan, const ConvGeometry& g) {
+  PooledPlan pooled{};
+  pooled.out_h = g.out_h / 2;
+  pooled.out_w = g.out_w / 2;
+  pooled.strips = (pooled.out_w + 1) / 2;
+  pooled.items = int64_t{g.batch} * plan.groups * pooled.out_h * pooled.strips;
+  return pooled;
+}
+
+template <int KW, OperandRounding kRounding>
+__global__ void __launch_bounds__(kBlockThreads, 2)
+    narrow_forward_max_pool_kernel(ConvGeometry g, NarrowForwardPlan plan, PooledPlan pooled,
+                                   const float* x, const float* w, const float* bias,
+                                   FusedActivation act, float* y, int32_t* argmax) {
+  __shared__ float weights[kMaxWeights];
+  load_filter<kRounding>(g, w, weights);
+  const int64_t pooled_plane = int64_t{pooled.out_h} * pooled.out_w;
+  for (int64_t item = grid_thread_index(); item < pooled.items; item += grid_thread_count()) {
+    const int strip = static_cast<int>(item % pooled.strips);
+    const int64_t row = item / pooled.strips;
+    const int ph = static_cast<int>(row % pooled.out_h);
+    const int64_t image_group = row / pooled.out_h;
+    const int group = static_cast<int>(image_group % plan.groups);
+    const int n = static_cast<int>(image_group / plan.groups);
+    const int o0 = group * plan.group;
+    const int owned = plan.group < g.out_channels - o0 ? plan.group : g.out_channels - o0;
+    const int ow0 = strip * kStrip;
+
+    // best[i][q]: the running maximum of pooled column 2 strip + q of channel o0 + i; bits
+    // 2 (2 i + q) .. + 1 of `cells`: which cell of its window holds it, 2 r + column (registers:
+    // 16 floats and one word, where int32 indices would take 16 more). The cells compete in row
+    // order, as in pool.cu: the first takes the place, a greater value or the first NaN after a
+    // number replaces it.
+    float best[kGroup][2];
+    uint32_t cells = 0;
+    WEFT_UNROLL
+    for (int i = 0; i < kGroup; ++i) {
+      best[i][0] = best[i][1] = 0.0f;
+    }
+    WEFT_NO_UNROLL
+    for (int r = 0; r < 2; ++r) {
+      float acc[kGroup][kStrip];
+      strip_sums<KW, kRounding>(g, x, weights, n, 2 * ph + r, o0, owned, ow0, acc);
+      WEFT_UNROLL
+      for (int i = 0; i < kGroup; ++i) {
+        if (i >= owned) continue;
+        const float b = bias != nullptr ? bias[o0 + i] : 0.0f;
+        WEFT_UNROLL
+        for (int q = 0; q < 2; ++q) {
+          const int shift = 2 * (2 * i + q);
+          WEFT_UNROLL
+          for (int column = 0; column < 2; ++column) {
+            const float v = act.apply(acc[i][2 * q + column] + b);
+            const float held = best[i][q];
+            if ((r == 0 && column == 0) || v > held || (v != v && held == held)) {
+              best[i][q] = v;
+              cells = (cells & ~(3u << shift)) | (static_cast<uint32_t>(2 * r + column) << shift);
+            }
+          }
+        }
+      }
+    }
+    const int64_t out_row = (int64_t{n} * g.out_channels + o0) * pooled_plane +
+                            int64_t{ph} * pooled.out_w + 2 * strip;
+    WEFT_UNROLL
+    for (int i = 0; i < kGroup; ++i) {
+      if (i >= owned) continue;
+      WEFT_UNROLL
+      for (int q = 0; q < 2; ++q) {
+        if (2 * strip + q >= pooled.out_w) continue;
+        const uint32_t cell = (cells >> (2 * (2 * i + q))) & 3u;
+        const int oh = 2 * ph + static_cast<int>(cell >> 1);
+        const int ow = ow0 + 2 * q + static_cast<int>(cell & 1u);
+        y[out_row + i * pooled_plane + q] = best[i][q];
+        argmax[out_row + i * pooled_plane + q] = oh * g.out_w + ow;
+      }
+    }
+  }
+}
+
 template <int KW, OperandRounding kRounding>
 void launch_narrow_forward(const ConvGeometry& g, const NarrowForwardPlan& plan, const float* x,
                            const float* w, const float* bias, const FusedActivation& act,
                            float* y, cudaStream_t stream) {
   WEFT_LAUNCH((narrow_forward_kernel<KW, kRounding>), card_grid_blocks(plan.items), kBlockThreads,
               0, stream, g, plan, x, w, bias, act, y);
+}
+
+template <int KW, OperandRounding kRounding>
+void launch_narrow_forward_max_pool(const ConvGeometry& g, const NarrowForwardPlan& plan,
+                                    const PooledPlan& pooled, const float* x, const float* w,
+                                    const float* bias, const FusedActivation& act, float* y,
+                                    int32_t* argmax, cudaStream_t stream) {
+  WEFT_LAUNCH((narrow_forward_max_pool_kernel<KW, kRounding>), card_grid_blocks(pooled.items),
+              kBlockThreads, 0, stream, g, plan, pooled, x, w, bias, act, y, argmax);
 }
 
 }  // namespace
@@ -176,6 +311,29 @@ void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w
   with_narrow_instance(g.kernel_w, rounding, [&](auto kw, auto r) {
     launch_narrow_forward<decltype(kw)::value, decltype(r)::value>(g, plan, x, w, bias,
                                                                    p.activation, y, stream);
+  });
+}
+
+bool narrow_forward_max_pool_applies(const Conv2dParams& p, const Pool2dParams& pool) {
+  return narrow_forward_applies(p) && !p.activation.active() && pool.kernel_h == 2 &&
+         pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 && pool.pad_h == 0 &&
+         pool.pad_w == 0 && pool.batch == p.batch && pool.channels == p.out_channels &&
+         pool.in_h == p.out_h() && pool.in_w == p.out_w() && pool.out_h() > 0 &&
+         pool.out_w() > 0;
+}
+
+void conv2d_forward_max_pool_narrow(const Conv2dParams& p, const Pool2dParams& pool,
+                                    const float* x, const float* w, const float* bias, float* y,
+                                    int32_t* argmax, cudaStream_t stream,
+                                    OperandRounding rounding) {
+  WEFT_CHECK(narrow_forward_max_pool_applies(p, pool),
+             "conv2d_forward_max_pool_narrow: a layer and pool it does not take");
+  const ConvGeometry g = geometry(p);
+  const NarrowForwardPlan plan = plan_for(g);
+  const PooledPlan pooled = pooled_plan_for(plan, g);
+  with_narrow_instance(g.kernel_w, rounding, [&](auto kw, auto r) {
+    launch_narrow_forward_max_pool<decltype(kw)::value, decltype(r)::value>(
+        g, plan, pooled, x, w, bias, pool.activation, y, argmax, stream);
   });
 }
 

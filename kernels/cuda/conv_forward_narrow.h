@@ -6,7 +6,8 @@
 // of 9-27 taps per 64 x 64 tile, and cuDNN did no better (1.05 ms for the stacked pair CNN's first
 // layer on an H200, 2.4 TFLOP/s). This kernel keeps the whole filter in shared memory and gives
 // each thread a strip of output pixels of a few channels, its input row window in registers.
-// conv.cu calls it when narrow_forward_applies(); described in conv_forward_narrow.cu.
+// conv.cu calls it when narrow_forward_applies(), and its pooled form (a 2 x 2 max pool of the
+// output, which is then never stored) for conv2d_max_pool2d; described in conv_forward_narrow.cu.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +34,18 @@ bool few_taps_forward(const Conv2dParams& p);
 void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w,
                            const float* bias, float* y, cudaStream_t stream,
                            OperandRounding rounding = OperandRounding::none);
+
+// Whether conv2d_forward_max_pool_narrow takes (p, pool): the narrow forward takes p, p has no
+// activation, and pool is a 2 x 2 max pool of stride 2 without padding over p's output.
+bool narrow_forward_max_pool_applies(const Conv2dParams& p, const Pool2dParams& pool);
+
+// y, argmax = max_pool2d(conv(x, w) + bias) with pool.activation applied to each cell before it
+// competes (kernels/params.h), without storing the convolution's output: the values, the argmax
+// and the tie and NaN rules of conv2d_forward_narrow followed by max_pool2d_forward, bit for bit.
+void conv2d_forward_max_pool_narrow(const Conv2dParams& p, const Pool2dParams& pool,
+                                    const float* x, const float* w, const float* bias, float* y,
+                                    int32_t* argmax, cudaStream_t stream,
+                                    OperandRounding rounding = OperandRounding::none);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

@@ -169,6 +169,23 @@ class HandBackend : public Backend {
                            const int32_t* argmax, float* dx) override {
     cuda::max_pool2d_backward(p, dy, y, argmax, dx, stream());
   }
+  bool fuses_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return cuda::conv2d_max_pool2d_fuses(c, pool);
+  }
+  // One kernel where it fuses; otherwise the convolution into a workspace, then the pool.
+  void conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                                 const float* w, const float* bias, float* y,
+                                 int32_t* argmax) override {
+    check_conv_max_pool(c, pool);
+    cudaStream_t s = stream();
+    if (cuda::conv2d_max_pool2d_fuses(c, pool)) {
+      cuda::conv2d_max_pool2d_forward_fused(c, pool, x, w, bias, y, argmax, s);
+      return;
+    }
+    Workspace conv_out(c.output_count());
+    conv2d_forward(c, x, w, bias, conv_out.data());
+    cuda::max_pool2d_forward(pool, conv_out.data(), y, argmax, s);
+  }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cuda::avg_pool2d_forward(p, x, y, stream());
   }

@@ -270,6 +270,18 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
           }};
 }
 
+OpCall conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, bool bias,
+                                 const Content& content) {
+  return {Op::conv2d_max_pool2d_forward,
+          {in("x", c.input_count(), content), in("w", c.weight_count(), content),
+           in("bias", bias ? c.out_channels : 0, content), out("y", pool.output_count()),
+           out_i32("argmax", pool.output_count())},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv2d_max_pool2d_forward(c, pool, f32(b, 0), f32(b, 1), bias ? f32(b, 2) : nullptr,
+                                         f32(b, 3), i32(b, 4));
+          }};
+}
+
 OpCall avg_pool2d_forward(const Pool2dParams& p) {
   return {Op::avg_pool2d_forward,
           {in("x", p.input_count()), out("y", p.output_count())},

@@ -121,6 +121,11 @@ OpCall max_pool2d_forward(const Pool2dParams& p);
 // The argmax is that of the forward on tie-heavy data (a buffer "x" the call does not read),
 // so overlapping windows that pick the same cell send it several gradients.
 OpCall max_pool2d_backward(const Pool2dParams& p);
+// `content` for x, w and bias: Content::ties() makes every convolution output exact in any
+// summation order (sums of at most 32 multiples of 0.25), so the pooled values and the argmax
+// can be compared exactly across backends, ties included.
+OpCall conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, bool bias,
+                                 const Content& content);
 OpCall avg_pool2d_forward(const Pool2dParams& p);
 OpCall avg_pool2d_backward(const Pool2dParams& p);
 OpCall global_avg_pool_forward(int batch, int channels, int plane);

@@ -1,0 +1,193 @@
+// conv2d_max_pool2d (engine/ops.h): a convolution and the max pool of its output as one op. On
+// the emulated GPU (`emu`, the hand CUDA kernels under host emulation) a narrow layer and a 2 x 2
+// pool of stride 2 run as one kernel (conv_forward_narrow.cu) that never stores the
+// convolution's output; everywhere else the op is the composition. Checked here: which pairs the
+// hand backend fuses, that a fused forward is one launch where the composition is two, that the
+// fused op gives the composition's values, argmax-routed gradients and parameter gradients bit
+// for bit on random data (ReLU, LeakyReLU, none; bias or not; tf32), and that Sequential takes it
+// for a plain Conv2d -> ReLU -> MaxPool2d(2). The op table (tests/backend_op_table.cpp,
+// "conv2d_max_pool2d_forward") holds every backend to the CPU's composition on exact data.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/dispatch.h"
+#include "engine/nn/layers.h"
+#include "engine/ops.h"
+#include "engine/random.h"
+#include "kernels/runtime_counters.h"
+#include "kernels/selection.h"
+
+namespace {
+
+using weft::Device;
+using weft::FusedActivation;
+using weft::Tensor;
+namespace nn = weft::nn;
+
+const FusedActivation kRelu{FusedActivation::Kind::relu, 0.0f};
+const FusedActivation kLeaky{FusedActivation::Kind::leaky_relu, 0.2f};
+
+weft::Conv2dParams conv_params(int n, int c, int h, int w, int o, int k, int pad) {
+  weft::Conv2dParams p;
+  p.batch = n;
+  p.in_channels = c;
+  p.in_h = h;
+  p.in_w = w;
+  p.out_channels = o;
+  p.kernel_h = p.kernel_w = k;
+  p.pad_h = p.pad_w = pad;
+  return p;
+}
+
+weft::Pool2dParams pool_over(const weft::Conv2dParams& c, int window) {
+  weft::Pool2dParams p;
+  p.batch = c.batch;
+  p.channels = c.out_channels;
+  p.in_h = c.out_h();
+  p.in_w = c.out_w();
+  p.kernel_h = p.kernel_w = window;
+  p.stride_h = p.stride_w = window;
+  return p;
+}
+
+// Uniform values in [-1, 1) on `device`, from a generator seeded with `seed`.
+Tensor uniform(const weft::Shape& shape, Device device, uint64_t seed) {
+  weft::Generator generator(seed);
+  std::vector<float> values(static_cast<size_t>(weft::shape_numel(shape)));
+  for (float& v : values) v = generator.uniform() * 2.0f - 1.0f;
+  return Tensor::from_vector(values, shape).to(device);
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!(a[i] == b[i]) && !(std::isnan(a[i]) && std::isnan(b[i]))) return false;
+  }
+  return true;
+}
+
+struct Layer {
+  const char* label;
+  int batch, in_channels, size_h, size_w, out_channels, kernel, pad;
+  bool bias;
+  FusedActivation act;
+  bool nan = false;  // NaN in every 37th input: the pool's rule (a NaN wins, then stays)
+};
+
+}  // namespace
+
+TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 pool", "[emu]") {
+  weft::Backend& emu = weft::dispatch(Device::emu());
+  weft::Backend& cpu = weft::dispatch(Device::cpu());
+  const weft::Conv2dParams fashion = conv_params(4, 1, 28, 28, 64, 3, 0);
+  CHECK(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
+  CHECK_FALSE(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));  // the reference composes
+  CHECK_FALSE(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 3)));  // 2 x 2 windows only
+  // 32 -> 64 channels, 288 taps: not a layer the narrow forward takes.
+  const weft::Conv2dParams wide = conv_params(2, 32, 12, 12, 64, 3, 0);
+  CHECK_FALSE(emu.fuses_conv_max_pool(wide, pool_over(wide, 2)));
+  weft::Conv2dParams activated = fashion;
+  activated.activation = kRelu;  // the activation belongs to the pool
+  CHECK_FALSE(emu.fuses_conv_max_pool(activated, pool_over(activated, 2)));
+
+  // Forced to the vendor's convolutions, the dispatch does not fuse (the op would bypass them).
+  weft::set_kernel_choice(weft::KernelFamily::conv, weft::KernelChoice::vendor);
+  const bool fused_under_vendor = emu.fuses_conv_max_pool(fashion, pool_over(fashion, 2));
+  weft::reset_kernel_choices();
+  CHECK_FALSE(fused_under_vendor);
+
+  // One launch fused, where the composition takes the convolution's and the pool's.
+  const Tensor x = uniform({4, 1, 28, 28}, Device::emu(), 1);
+  const Tensor w = uniform({64, 1, 3, 3}, Device::emu(), 2);
+  const Tensor b = uniform({64}, Device::emu(), 3);
+  const weft::Pool2dOptions pool{};
+  const weft::RuntimeCounters before = weft::runtime_counters();
+  const Tensor fused = weft::conv2d_max_pool2d(x, w, b, {}, pool, kRelu);
+  const weft::RuntimeCounters middle = weft::runtime_counters();
+  const Tensor composed = weft::max_pool2d(weft::conv2d(x, w, b, {}), pool, kRelu);
+  const weft::RuntimeCounters after = weft::runtime_counters();
+  CHECK((middle - before).launches == 1);
+  CHECK((after - middle).launches == 2);
+  CHECK(bitwise_equal(fused.to_vector<float>(), composed.to_vector<float>()));
+}
+
+TEST_CASE("conv2d_max_pool2d: fused on emu, bit for bit the composition, gradients included",
+          "[emu]") {
+  const FusedActivation none{};
+  for (const Layer& l : {
+           Layer{"fashion cnn conv1", 3, 1, 12, 12, 64, 3, 0, true, kRelu},
+           Layer{"shoe cnn conv1 (27 taps), odd pooled width", 2, 3, 10, 13, 32, 3, 0, true,
+                 kRelu},
+           Layer{"5 x 5, 6 channels, leaky", 2, 2, 11, 9, 6, 5, 2, false, kLeaky},
+           Layer{"7 x 7, no activation", 1, 1, 14, 14, 4, 7, 3, true, none},
+           Layer{"NaN inputs, no activation", 2, 1, 12, 10, 8, 3, 1, true, none, true},
+           Layer{"NaN inputs, leaky", 2, 1, 12, 10, 8, 3, 1, false, kLeaky, true},
+       }) {
+    for (const weft::MathPrecision precision :
+         {weft::MathPrecision::fp32, weft::MathPrecision::tf32}) {
+      INFO(l.label << " at " << weft::precision_name(precision));
+      weft::set_math_precision(precision);
+      const Device emu = Device::emu();
+      Tensor x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, 11);
+      if (l.nan) {
+        std::vector<float> values = x.to_vector<float>();
+        for (size_t i = 5; i < values.size(); i += 37) values[i] = std::nanf("");
+        x = Tensor::from_vector(values, x.shape()).to(emu);
+      }
+      Tensor w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, emu, 12);
+      Tensor b = l.bias ? uniform({l.out_channels}, emu, 13) : Tensor();
+      weft::Conv2dOptions conv;
+      conv.pad_h = conv.pad_w = l.pad;
+      const weft::Pool2dOptions pool{};
+      const auto run = [&](bool fused) {
+        for (Tensor* t : {&x, &w, &b}) {
+          if (!t->defined()) continue;
+          *t = t->detach();
+          t->set_requires_grad(true);
+        }
+        const Tensor y = fused ? weft::conv2d_max_pool2d(x, w, b, conv, pool, l.act)
+                               : weft::max_pool2d(weft::conv2d(x, w, b, conv), pool, l.act);
+        const std::string node = y.grad_fn()->name;
+        weft::sum(y * uniform(y.shape(), emu, 14)).backward();
+        std::vector<std::vector<float>> values{y.to_vector<float>(), x.grad().to_vector<float>(),
+                                               w.grad().to_vector<float>()};
+        if (b.defined()) values.push_back(b.grad().to_vector<float>());
+        return std::make_pair(values, node);
+      };
+      const auto [fused, fused_node] = run(true);
+      const auto [plain, plain_node] = run(false);
+      CHECK(fused_node == "conv2d+max_pool2d");
+      CHECK(plain_node != fused_node);
+      REQUIRE(fused.size() == plain.size());
+      const char* names[] = {"y", "dx", "dw", "dbias"};
+      for (size_t i = 0; i < fused.size(); ++i) {
+        INFO(names[i]);
+        CHECK(bitwise_equal(fused[i], plain[i]));
+      }
+    }
+  }
+  weft::set_math_precision(weft::MathPrecision::fp32);
+}
+
+TEST_CASE("conv2d_max_pool2d: Sequential takes it for Conv2d -> ReLU -> MaxPool2d(2) on emu",
+          "[emu]") {
+  nn::Sequential net({std::make_shared<nn::Conv2d>(1, 16, 3), std::make_shared<nn::ReLU>(),
+                      std::make_shared<nn::MaxPool2d>(2), std::make_shared<nn::Conv2d>(16, 40, 3),
+                      std::make_shared<nn::ReLU>(), std::make_shared<nn::MaxPool2d>(2)});
+  net.to(Device::emu());
+  const Tensor x = uniform({2, 1, 16, 16}, Device::emu(), 21);
+  const Tensor y = net.forward(x);
+  // The first pair fuses (9 taps); the second (144 taps, 40 channels) is not narrow, so it
+  // composes: the convolution, then the pool carrying the ReLU.
+  std::vector<std::string> ops;
+  for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
+       node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+    ops.push_back(node->name);
+  }
+  CHECK(ops == std::vector<std::string>{"max_pool2d+activation", "conv2d", "conv2d+max_pool2d"});
+}
