@@ -56,19 +56,57 @@ inline void take_if_larger(float v, int32_t index, float& best, int32_t& best_in
 }
 
 // The 2x2, stride-2, unpadded window that every seed model uses: its four cells are always
-// inside the plane, so no clipping, no loops - the same rule as the general loop, unrolled.
+// inside the plane, so no clipping and no loops over the window. The rule is take_if_larger's
+// over the cells in row order, the winner kept as its number 0..3 in the window until the index
+// is written; with the activation chosen once per plane (Act) and every step a select, the
+// compiler turns each output row into SIMD instructions. Scalar, with the rule's compares as
+// branches, the forward was 7x slower than the backward (41-46 ms against 6.5 ms for the Fashion
+// CNN's pool at batch 512 on a 2-core AMD EPYC).
+template <class Act>
+void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size, Act act, float* out,
+                        int32_t* out_index) {
+  for (int oh = 0; oh < oh_size; ++oh) {
+    const float* top = in + int64_t{2} * oh * in_w;
+    const float* bottom = top + in_w;
+    float* out_row = out + int64_t{oh} * ow_size;
+    int32_t* index_row = out_index + int64_t{oh} * ow_size;
+    const int32_t row_base = 2 * oh * in_w;
+    for (int ow = 0; ow < ow_size; ++ow) {
+      const float c1 = act(top[2 * ow + 1]), c2 = act(bottom[2 * ow]);
+      const float c3 = act(bottom[2 * ow + 1]);
+      float best = act(top[2 * ow]);
+      int32_t winner = 0;
+      // take_if_larger, spelled so that GCC vectorises it (an int select, then the value
+      // selected by it; bool temporaries or reference parameters kept the loop scalar).
+      winner = (best == best && !(c1 <= best)) ? 1 : winner;
+      best = winner == 1 ? c1 : best;
+      winner = (best == best && !(c2 <= best)) ? 2 : winner;
+      best = winner == 2 ? c2 : best;
+      winner = (best == best && !(c3 <= best)) ? 3 : winner;
+      best = winner == 3 ? c3 : best;
+      out_row[ow] = best;
+      index_row[ow] = row_base + 2 * ow + (winner >> 1) * in_w + (winner & 1);
+    }
+  }
+}
+
 void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size,
                         const FusedActivation& act, float* out, int32_t* out_index) {
-  for (int oh = 0; oh < oh_size; ++oh) {
-    for (int ow = 0; ow < ow_size; ++ow) {
-      const int32_t i = 2 * oh * in_w + 2 * ow;
-      float best = act.apply(in[i]);
-      int32_t best_index = i;
-      take_if_larger(act.apply(in[i + 1]), i + 1, best, best_index);
-      take_if_larger(act.apply(in[i + in_w]), i + in_w, best, best_index);
-      take_if_larger(act.apply(in[i + in_w + 1]), i + in_w + 1, best, best_index);
-      out[oh * ow_size + ow] = best;
-      out_index[oh * ow_size + ow] = best_index;
+  switch (act.kind) {
+    case FusedActivation::Kind::none:
+      max_pool_2x2_plane(in, in_w, oh_size, ow_size, [](float v) { return v; }, out, out_index);
+      return;
+    case FusedActivation::Kind::relu:
+      max_pool_2x2_plane(
+          in, in_w, oh_size, ow_size, [](float v) { return v > 0.0f ? v : 0.0f; }, out,
+          out_index);
+      return;
+    case FusedActivation::Kind::leaky_relu: {
+      const float alpha = act.alpha;
+      max_pool_2x2_plane(
+          in, in_w, oh_size, ow_size, [alpha](float v) { return v > 0.0f ? v : alpha * v; },
+          out, out_index);
+      return;
     }
   }
 }
