@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 #include "kernels/cpu/lane_sum.h"
 
@@ -55,57 +56,98 @@ inline void take_if_larger(float v, int32_t index, float& best, int32_t& best_in
   }
 }
 
-// The 2x2, stride-2, unpadded window that every seed model uses: its four cells are always
-// inside the plane, so no clipping and no loops over the window. The rule is take_if_larger's
-// over the cells in row order, the winner kept as its number 0..3 in the window until the index
-// is written; with the activation chosen once per plane (Act) and every step a select, the
-// compiler turns each output row into SIMD instructions. Scalar, with the rule's compares as
-// branches, the forward was 7x slower than the backward (41-46 ms against 6.5 ms for the Fashion
-// CNN's pool at batch 512 on a 2-core AMD EPYC).
-template <class Act>
-void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size, Act act, float* out,
-                        int32_t* out_index) {
-  for (int oh = 0; oh < oh_size; ++oh) {
-    const float* top = in + int64_t{2} * oh * in_w;
-    const float* bottom = top + in_w;
-    float* out_row = out + int64_t{oh} * ow_size;
-    int32_t* index_row = out_index + int64_t{oh} * ow_size;
-    const int32_t row_base = 2 * oh * in_w;
-    for (int ow = 0; ow < ow_size; ++ow) {
-      const float c1 = act(top[2 * ow + 1]), c2 = act(bottom[2 * ow]);
-      const float c3 = act(bottom[2 * ow + 1]);
-      float best = act(top[2 * ow]);
-      int32_t winner = 0;
-      // take_if_larger, spelled so that GCC vectorises it (an int select, then the value
-      // selected by it; bool temporaries or reference parameters kept the loop scalar).
-      winner = (best == best && !(c1 <= best)) ? 1 : winner;
-      best = winner == 1 ? c1 : best;
-      winner = (best == best && !(c2 <= best)) ? 2 : winner;
-      best = winner == 2 ? c2 : best;
-      winner = (best == best && !(c3 <= best)) ? 3 : winner;
-      best = winner == 3 ? c3 : best;
-      out_row[ow] = best;
-      index_row[ow] = row_base + 2 * ow + (winner >> 1) * in_w + (winner & 1);
+// One max-pool window clipped to the plane, the general way: the cells in row order under
+// take_if_larger. Only real cells compete, so padding never wins. A window made only of padding
+// (possible only when pad > kernel / 2, which PyTorch rejects) gives 0 and index -1.
+void max_pool_window(const Pool2dParams& p, const float* in, int oh, int ow, float& best,
+                     int32_t& best_index) {
+  const WindowSpan hs = window_span(oh, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
+  const WindowSpan ws = window_span(ow, p.kernel_w, p.stride_w, p.pad_w, p.in_w);
+  best = 0.0f;
+  best_index = -1;
+  for (int h = hs.begin; h < hs.end; ++h) {
+    for (int w = ws.begin; w < ws.end; ++w) {
+      const int32_t index = h * p.in_w + w;
+      const float v = p.activation.apply(in[index]);
+      if (best_index < 0) {
+        best = v;
+        best_index = index;
+      } else {
+        take_if_larger(v, index, best, best_index);
+      }
     }
   }
 }
 
-void max_pool_2x2_plane(const float* in, int in_w, int oh_size, int ow_size,
-                        const FusedActivation& act, float* out, int32_t* out_index) {
-  switch (act.kind) {
+// The windows of output row oh whose K x K cells (stride S) all lie inside the plane,
+// [ow_begin, ow_end), with K and S known at compile time and the activation chosen once (Act).
+// The rule is take_if_larger's over the cells in row order, the winner kept as its number
+// 0 .. K * K - 1 in the window until the index is written. Spelled as the window's cells loaded
+// first, then per cell an int select and the value selected by it (a loop over the cells, bool
+// temporaries or reference parameters kept the row scalar), GCC vectorises the row with SSE
+// for strides 1 and 2 (not 3: it has no vector form for loads 3 apart without AVX2). Scalar,
+// with the rule's compares as branches, the 2 x 2 forward was 7x slower than its backward
+// (41-46 ms against 6.5 ms for the Fashion CNN's pool at batch 512 on a 2-core AMD EPYC).
+template <int K, int S, class Act>
+void max_pool_row_inside(const Pool2dParams& p, const float* in, int oh, int ow_begin, int ow_end,
+                         Act act, float* out_row, int32_t* index_row) {
+  const int h0 = oh * S - p.pad_h, in_w = p.in_w, pad_w = p.pad_w;  // locals: not re-read
+  const float* rows[K];
+  for (int kh = 0; kh < K; ++kh) rows[kh] = in + int64_t{h0 + kh} * in_w;
+  for (int ow = ow_begin; ow < ow_end; ++ow) {
+    const int w0 = ow * S - pad_w;
+    [&]<int... C>(std::integer_sequence<int, C...>) {
+      const float cells[] = {act(rows[C / K][w0 + C % K])...};
+      float best = cells[0];
+      int32_t winner = 0;
+      ((winner = (C > 0 && best == best && !(cells[C] <= best)) ? C : winner,
+        best = winner == C ? cells[C] : best),
+       ...);
+      out_row[ow] = best;
+      index_row[ow] = (h0 + winner / K) * in_w + w0 + winner % K;
+    }(std::make_integer_sequence<int, K * K>{});
+  }
+}
+
+// The plane's outputs: the windows wholly inside by max_pool_row_inside, the rest (rows and
+// columns that reach into the padding or past the edge) by max_pool_window.
+template <int K, int S, class Act>
+void max_pool_plane(const Pool2dParams& p, const float* in, Act act, float* out,
+                    int32_t* out_index) {
+  const int oh_size = p.out_h(), ow_size = p.out_w();
+  // Output columns whose window starts at or after column 0 and ends at or before in_w.
+  const int ow_begin = std::min((p.pad_w + S - 1) / S, ow_size);
+  const int ow_end = std::clamp((p.in_w - K + p.pad_w) / S + 1, ow_begin, ow_size);
+  for (int oh = 0; oh < oh_size; ++oh) {
+    float* out_row = out + int64_t{oh} * ow_size;
+    int32_t* index_row = out_index + int64_t{oh} * ow_size;
+    const int h0 = oh * S - p.pad_h;
+    const bool row_inside = h0 >= 0 && h0 + K <= p.in_h;
+    const int inside_begin = row_inside ? ow_begin : ow_size;
+    const int inside_end = row_inside ? ow_end : ow_size;
+    for (int ow = 0; ow < inside_begin; ++ow) {
+      max_pool_window(p, in, oh, ow, out_row[ow], index_row[ow]);
+    }
+    max_pool_row_inside<K, S>(p, in, oh, inside_begin, inside_end, act, out_row, index_row);
+    for (int ow = inside_end; ow < ow_size; ++ow) {
+      max_pool_window(p, in, oh, ow, out_row[ow], index_row[ow]);
+    }
+  }
+}
+
+template <int K, int S>
+void max_pool_plane(const Pool2dParams& p, const float* in, float* out, int32_t* out_index) {
+  switch (p.activation.kind) {
     case FusedActivation::Kind::none:
-      max_pool_2x2_plane(in, in_w, oh_size, ow_size, [](float v) { return v; }, out, out_index);
+      max_pool_plane<K, S>(p, in, [](float v) { return v; }, out, out_index);
       return;
     case FusedActivation::Kind::relu:
-      max_pool_2x2_plane(
-          in, in_w, oh_size, ow_size, [](float v) { return v > 0.0f ? v : 0.0f; }, out,
-          out_index);
+      max_pool_plane<K, S>(p, in, [](float v) { return v > 0.0f ? v : 0.0f; }, out, out_index);
       return;
     case FusedActivation::Kind::leaky_relu: {
-      const float alpha = act.alpha;
-      max_pool_2x2_plane(
-          in, in_w, oh_size, ow_size, [alpha](float v) { return v > 0.0f ? v : alpha * v; },
-          out, out_index);
+      const float alpha = p.activation.alpha;
+      max_pool_plane<K, S>(
+          p, in, [alpha](float v) { return v > 0.0f ? v : alpha * v; }, out, out_index);
       return;
     }
   }
@@ -119,39 +161,26 @@ void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t
   const int64_t out_plane = static_cast<int64_t>(oh_size) * ow_size;
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
   const int64_t work = planes * (in_plane + out_plane);
-  const bool two_by_two = p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 &&
-                          p.stride_w == 2 && p.pad_h == 0 && p.pad_w == 0;
+  // The seed models' pools (2 x 2 stride 2; 3 x 3 stride 3; ResNet's 3 x 3 stride 2 with
+  // padding) vectorised; any other window cell by cell.
+  const bool square = p.kernel_h == p.kernel_w && p.stride_h == p.stride_w;
+  const int k = square ? p.kernel_h : 0, s = square ? p.stride_h : 0;
 #pragma omp parallel for schedule(static) if (work > kParallelThreshold)
   for (int64_t plane = 0; plane < planes; ++plane) {
     const float* in = x + plane * in_plane;
     float* out = y + plane * out_plane;
     int32_t* out_index = argmax + plane * out_plane;
-    if (two_by_two) {
-      max_pool_2x2_plane(in, p.in_w, oh_size, ow_size, p.activation, out, out_index);
-      continue;
-    }
-    for (int oh = 0; oh < oh_size; ++oh) {
-      const WindowSpan hs = window_span(oh, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
-      for (int ow = 0; ow < ow_size; ++ow) {
-        const WindowSpan ws = window_span(ow, p.kernel_w, p.stride_w, p.pad_w, p.in_w);
-        // Only real cells compete, so padding never wins. A window made only of padding
-        // (possible only when pad > kernel / 2, which PyTorch rejects) gives 0 and index -1.
-        float best = 0.0f;
-        int32_t best_index = -1;
-        for (int h = hs.begin; h < hs.end; ++h) {
-          for (int w = ws.begin; w < ws.end; ++w) {
-            const int32_t index = h * p.in_w + w;
-            const float v = p.activation.apply(in[index]);
-            if (best_index < 0) {
-              best = v;
-              best_index = index;
-            } else {
-              take_if_larger(v, index, best, best_index);
-            }
-          }
+    if (k == 2 && s == 2) {
+      max_pool_plane<2, 2>(p, in, out, out_index);
+    } else if (k == 3 && s == 3) {
+      max_pool_plane<3, 3>(p, in, out, out_index);
+    } else if (k == 3 && s == 2) {
+      max_pool_plane<3, 2>(p, in, out, out_index);
+    } else {
+      for (int oh = 0; oh < oh_size; ++oh) {
+        for (int ow = 0; ow < ow_size; ++ow) {
+          max_pool_window(p, in, oh, ow, out[oh * ow_size + ow], out_index[oh * ow_size + ow]);
         }
-        out[oh * ow_size + ow] = best;
-        out_index[oh * ow_size + ow] = best_index;
       }
     }
   }
