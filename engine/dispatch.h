@@ -86,6 +86,10 @@ class Dispatch final : public Backend {
     return kernel_choice(KernelFamily::conv) != KernelChoice::vendor &&
            hand_->backend->fuses_conv_max_pool(c, pool);
   }
+  bool fuses_conv_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return kernel_choice(KernelFamily::conv) != KernelChoice::vendor &&
+           hand_->backend->fuses_conv_max_pool_filter(c, pool);
+  }
 
 #define WEFT_DISPATCH_ARGS(...) __VA_ARGS__
 #define WEFT_DISPATCH_METHOD(family, name, params, args) \

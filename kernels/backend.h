@@ -112,6 +112,12 @@ AdamScalars adam_scalars(const AdamStep& s);
     (const Conv2dParams& c, const Pool2dParams& pool, const float* x, const float* w,             \
      const float* bias, float* y, int32_t* argmax),                                               \
     (c, pool, x, w, bias, y, argmax))                                                             \
+  /* dw, dbias (may be null) of that convolution from the pool's dy, y (read with */              \
+  /* pool.activation) and argmax: conv2d_backward_filter of max_pool2d_backward's result */      \
+  X(pool, conv2d_max_pool2d_backward_filter,                                                      \
+    (const Conv2dParams& c, const Pool2dParams& pool, const float* x, const float* dy,            \
+     const float* y, const int32_t* argmax, float* dw, float* dbias),                             \
+    (c, pool, x, dy, y, argmax, dw, dbias))                                                       \
   X(pool, avg_pool2d_forward, (const Pool2dParams& p, const float* x, float* y), (p, x, y))       \
   X(pool, avg_pool2d_backward, (const Pool2dParams& p, const float* dy, float* dx), (p, dy, dx))  \
   X(pool, global_avg_pool_forward,                                                                \
@@ -273,7 +279,7 @@ enum class Op {
 #define WEFT_OP_ONE(family, name, params, args) +1
 inline constexpr int kOpCount = 0 WEFT_BACKEND_OPS(WEFT_OP_ONE);
 #undef WEFT_OP_ONE
-static_assert(kOpCount == 56, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
+static_assert(kOpCount == 57, "an op was added to or removed from WEFT_BACKEND_OPS: update its "
                               "call (kernels/reference/op_cases.h), the op-table test cases "
                               "(tests/test_backend_ops.cpp) and this count");
 
@@ -292,6 +298,10 @@ class Backend {
   // math precision (the engine then calls it instead of the convolution and the pool). Every
   // backend runs the op for any valid pair; the others compose it from their two kernels.
   virtual bool fuses_conv_max_pool(const Conv2dParams&, const Pool2dParams&) { return false; }
+  // The same for conv2d_max_pool2d_backward_filter (no full-size gradient in between).
+  virtual bool fuses_conv_max_pool_filter(const Conv2dParams&, const Pool2dParams&) {
+    return false;
+  }
 
 #define WEFT_BACKEND_METHOD(family, name, params, args) virtual void name params = 0;
   WEFT_BACKEND_OPS(WEFT_BACKEND_METHOD)

@@ -88,6 +88,10 @@ inline Tolerance product_tolerance(int64_t terms) {
   return {1e-6 + 4.0 * kFloatUnitRoundoff * static_cast<double>(terms), 1e-5};
 }
 
+// The convolution with the max pool of its output (backend_op_table_conv_pool.cpp), added to the
+// pool family's list.
+void add_conv_max_pool_cases(CaseList& list);
+
 // The convolution and transposed-convolution families (backend_op_table_conv.cpp).
 void add_conv_cases(std::vector<OpCase>& all);
 void add_conv_transpose_cases(std::vector<OpCase>& all);

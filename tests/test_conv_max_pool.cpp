@@ -4,8 +4,9 @@
 // convolution's output; everywhere else the op is the composition. Checked here: which pairs the
 // hand backend fuses, that a fused forward is one launch where the composition is two, that the
 // fused op gives the composition's values, argmax-routed gradients and parameter gradients bit
-// for bit on random data (ReLU, LeakyReLU, none; bias or not; tf32), and that Sequential takes it
-// for a plain Conv2d -> ReLU -> MaxPool2d(2). The op table (tests/backend_op_table.cpp,
+// for bit on random data (ReLU, LeakyReLU, none; bias or not; tf32), that a first layer's dw
+// and dbias come straight from the pool's gradient (one launch fewer, bit for bit), and that
+// Sequential takes it for a plain Conv2d -> ReLU -> MaxPool2d(2). The op table (tests/backend_op_table.cpp,
 // "conv2d_max_pool2d_forward") holds every backend to the CPU's composition on exact data.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -91,6 +92,19 @@ TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 
   // 32 -> 64 channels, 288 taps: not a layer the narrow forward takes.
   const weft::Conv2dParams wide = conv_params(2, 32, 12, 12, 64, 3, 0);
   CHECK_FALSE(emu.fuses_conv_max_pool(wide, pool_over(wide, 2)));
+  // Backward-filter from the pool's gradient: where the SIMT product runs on ThinTile with dbias
+  // in its spare column (fp32, more than 16 channels, at most 15 taps).
+  CHECK(emu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
+  CHECK_FALSE(cpu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
+  const weft::Conv2dParams sixteen = conv_params(4, 1, 28, 28, 16, 3, 0);  // narrow filter
+  CHECK_FALSE(emu.fuses_conv_max_pool_filter(sixteen, pool_over(sixteen, 2)));
+  const weft::Conv2dParams rgb = conv_params(4, 3, 28, 28, 32, 3, 0);  // 27 taps
+  CHECK_FALSE(emu.fuses_conv_max_pool_filter(rgb, pool_over(rgb, 2)));
+  weft::set_math_precision(weft::MathPrecision::tf32);
+  const bool filter_fused_at_tf32 = emu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2));
+  weft::set_math_precision(weft::MathPrecision::fp32);
+  CHECK_FALSE(filter_fused_at_tf32);
+
   weft::Conv2dParams activated = fashion;
   activated.activation = kRelu;  // the activation belongs to the pool
   CHECK_FALSE(emu.fuses_conv_max_pool(activated, pool_over(activated, 2)));
@@ -172,6 +186,57 @@ TEST_CASE("conv2d_max_pool2d: fused on emu, bit for bit the composition, gradien
     }
   }
   weft::set_math_precision(weft::MathPrecision::fp32);
+}
+
+TEST_CASE("conv2d_max_pool2d: a first layer's dw and dbias straight from the pool's gradient",
+          "[emu]") {
+  // No dx wanted (the input images): the fused op's backward forms the convolution's gradient as
+  // the backward-filter product reads it, where the composition's max_pool2d_backward stores it
+  // first. Same dw and dbias bit for bit, one launch fewer (split-K at 3 x 26 x 26 positions).
+  const FusedActivation none{};
+  for (const Layer& l : {
+           Layer{"fashion cnn conv1", 3, 1, 28, 28, 64, 3, 0, true, kRelu},
+           Layer{"odd conv output, leaky", 2, 1, 11, 9, 20, 3, 1, true, kLeaky},
+           Layer{"no bias, no activation", 2, 1, 13, 12, 24, 3, 0, false, none},
+           Layer{"NaN inputs", 2, 1, 12, 10, 32, 3, 1, true, kRelu, true},
+       }) {
+    INFO(l.label);
+    const Device emu = Device::emu();
+    Tensor x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, 31);
+    if (l.nan) {
+      std::vector<float> values = x.to_vector<float>();
+      for (size_t i = 5; i < values.size(); i += 37) values[i] = std::nanf("");
+      x = Tensor::from_vector(values, x.shape()).to(emu);
+    }
+    Tensor w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, emu, 32);
+    Tensor b = l.bias ? uniform({l.out_channels}, emu, 33) : Tensor();
+    weft::Conv2dOptions conv;
+    conv.pad_h = conv.pad_w = l.pad;
+    const auto run = [&](bool fused) {
+      for (Tensor* t : {&w, &b}) {
+        if (!t->defined()) continue;
+        *t = t->detach();
+        t->set_requires_grad(true);
+      }
+      const Tensor y = fused ? weft::conv2d_max_pool2d(x, w, b, conv, {}, l.act)
+                             : weft::max_pool2d(weft::conv2d(x, w, b, conv), {}, l.act);
+      const Tensor loss = weft::sum(y * uniform(y.shape(), emu, 34));
+      const weft::RuntimeCounters before = weft::runtime_counters();
+      loss.backward();
+      const int64_t launches = (weft::runtime_counters() - before).launches;
+      std::vector<std::vector<float>> values{w.grad().to_vector<float>()};
+      if (b.defined()) values.push_back(b.grad().to_vector<float>());
+      return std::make_pair(values, launches);
+    };
+    const auto [fused, fused_launches] = run(true);
+    const auto [plain, plain_launches] = run(false);
+    CHECK(fused_launches == plain_launches - 1);
+    REQUIRE(fused.size() == plain.size());
+    for (size_t i = 0; i < fused.size(); ++i) {
+      INFO((i == 0 ? "dw" : "dbias"));
+      CHECK(bitwise_equal(fused[i], plain[i]));
+    }
+  }
 }
 
 TEST_CASE("conv2d_max_pool2d: Sequential takes it for Conv2d -> ReLU -> MaxPool2d(2) on emu",

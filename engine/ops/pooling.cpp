@@ -106,9 +106,20 @@ Tensor conv2d_max_pool2d(const Tensor& x, const Tensor& weight, const Tensor& bi
   const Tensor y_saved = activation.active() ? y.detach() : Tensor();
   const ConvGradients wanted = wanted_gradients(x, weight, bias);
   record(y, "conv2d+max_pool2d", {x, weight, bias}, [=](const Tensor& g) {
+    Backend& backend = dispatch(g.device());
+    // A first layer (no dx wanted): dw and dbias straight from the pool's gradient where the
+    // backend forms the convolution's gradient as its product reads it.
+    if (!wanted.x && backend.fuses_conv_max_pool_filter(c, p)) {
+      Tensor gw = Tensor::empty_like(w_saved), gb;
+      if (wanted.bias) gb = Tensor::empty({c.out_channels}, DType::f32, g.device());
+      backend.conv2d_max_pool2d_backward_filter(c, p, x_saved.data<float>(), g.data<float>(),
+                                                optional_data(y_saved), argmax.data<int32_t>(),
+                                                gw.data<float>(), optional_data(gb));
+      return std::vector<Tensor>{Tensor(), gw, gb};
+    }
     Tensor g_conv = Tensor::empty(conv_shape, DType::f32, g.device());
-    dispatch(g.device()).max_pool2d_backward(p, g.data<float>(), optional_data(y_saved),
-                                                argmax.data<int32_t>(), g_conv.data<float>());
+    backend.max_pool2d_backward(p, g.data<float>(), optional_data(y_saved),
+                                argmax.data<int32_t>(), g_conv.data<float>());
     return conv2d_gradients(c, x_saved, w_saved, g_conv, wanted);
   });
   return y;

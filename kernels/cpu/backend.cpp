@@ -94,6 +94,15 @@ class CpuBackend final : public Backend {
     conv2d_forward(c, x, w, bias, conv_out.data());
     cpu::max_pool2d_forward(pool, conv_out.data(), y, argmax);
   }
+  void conv2d_max_pool2d_backward_filter(const Conv2dParams& c, const Pool2dParams& pool,
+                                         const float* x, const float* dy, const float* y,
+                                         const int32_t* argmax, float* dw,
+                                         float* dbias) override {
+    check_conv_max_pool(c, pool);
+    std::vector<float> conv_gradient(static_cast<size_t>(c.output_count()));
+    max_pool2d_backward(pool, dy, y, argmax, conv_gradient.data());
+    conv2d_backward_filter(c, x, conv_gradient.data(), dw, dbias);
+  }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cpu::avg_pool2d_forward(p, x, y);
   }

@@ -110,6 +110,13 @@
 //   partials follow dW's in the workspace and a second SumSlices adds them. Otherwise
 //   channel_sums below.
 //
+//   Under a 2 x 2 max pool (conv2d_max_pool2d_backward_filter_fused, the engine's
+//   conv2d_max_pool2d for a first layer of at most 15 taps on ThinTile), dy's operand is
+//   PooledGradientIndexed (conv_operands.h) instead: each dy element is formed from the pool's
+//   gradient, argmax and y as the staging reads it, exactly as max_pool2d_backward would have
+//   stored it, so the full-size dy is never written nor read (for the Fashion CNN at batch 512:
+//   89 MB each way, against 3 reads of a quarter of it).
+//
 // channel_partial_sums_kernel, finish_channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :].
 //   Channel o owns M = N * OH * OW values, numbered j = n * OH * OW + q; M is large and O can be
 //   small (the shoe-pair CNNs: 4 channels of 4.2 million values, where one block per channel
@@ -296,12 +303,12 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)). Tile:
 // SmallTile, or ThinTile for at most 16 taps. kBias: the columns carry one more, column T of
-// ones, whose sums are the slice's dbias, written to bias_out[z * O + o].
-template <class Tile, bool kBias>
+// ones, whose sums are the slice's dbias, written to bias_out[z * O + o]. Gradient: dy's
+// operand, OutputGradientIndexed over a stored dy, or PooledGradientIndexed (conv2d_max_pool2d).
+template <class Tile, bool kBias, class Gradient>
 __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
-    conv2d_backward_filter_kernel(ConvGeometry g, const float* x, const float* dy, int slice_depth,
-                                  float* out, float* bias_out) {
-  const OutputGradientIndexed gradient{g, dy};
+    conv2d_backward_filter_kernel(ConvGeometry g, const float* x, Gradient gradient,
+                                  int slice_depth, float* out, float* bias_out) {
   const ImageTaps image_taps{g, x};
   const auto columns = [&] {
     if constexpr (kBias) {
@@ -759,6 +766,45 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
   return plan.slices > 1 ? int64_t{plan.slices} * (g.out_channels * g.taps() + bias_partials) : 0;
 }
 
+// dW (and dbias, when given: it then rides in ThinTile's spare column, bias_column_fits) on the
+// SIMT core, split-K as plan_slices says, from dy's operand `gradient`.
+template <class Gradient>
+void simt_backward_filter(const Conv2dParams& p, const float* x, const Gradient& gradient,
+                          float* dw, float* dbias, float* workspace, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  check_offsets(g);
+  const SplitK plan = plan_slices(g);
+  WEFT_CHECK(plan.slices == 1 || workspace != nullptr,
+             "conv2d_backward_filter (hand CUDA kernel): a workspace of ",
+             filter_workspace_floats(p), " floats is required");
+  float* out = plan.slices == 1 ? dw : workspace;
+  const int64_t count = int64_t{g.out_channels} * g.taps();
+  float* bias_out = plan.slices == 1 ? dbias : workspace + plan.slices * count;
+  // ThinTile is taken only where SmallTile's grid would also be one column of blocks, so the
+  // split planned on 64 x 64 tiles (plan_split_k) holds for it. The bias column lies inside
+  // the tile's last column block (bias_column_fits), so it adds no block.
+  const auto launch = [&](auto tile, auto bias) {
+    using Tile = decltype(tile);
+    WEFT_LAUNCH((conv2d_backward_filter_kernel<Tile, decltype(bias)::value, Gradient>),
+                tile_grid<Tile>(g.out_channels, g.taps(), plan.slices), kProductThreads, 0,
+                stream, g, x, gradient, plan.slice_depth, out, bias_out);
+  };
+  if (dbias != nullptr) {
+    launch(ThinTile{}, std::true_type{});
+  } else if (g.taps() <= ThinTile::kN) {
+    launch(ThinTile{}, std::false_type{});
+  } else if constexpr (std::is_same_v<Gradient, OutputGradientIndexed>) {
+    launch(SmallTile{}, std::false_type{});  // (the pooled gradient is for few taps only)
+  } else {
+    WEFT_CHECK(false, "conv2d_max_pool2d_backward_filter_fused: more taps than ThinTile holds");
+  }
+  if (plan.slices == 1) return;
+  for_each(count, SumSlices{plan.slices, count, workspace, dw}, stream);
+  if (dbias != nullptr) {
+    for_each(g.out_channels, SumSlices{plan.slices, g.out_channels, bias_out, dbias}, stream);
+  }
+}
+
 int out_plane_of(const ConvGeometry& g) {
   return g.out_h > 0 && g.out_w > 0 ? g.out_plane() : 0;
 }
@@ -806,35 +852,36 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
     case FilterPath::simt:
       break;
   }
-  check_offsets(g);
-  const SplitK plan = plan_slices(g);
-  WEFT_CHECK(plan.slices == 1 || workspace != nullptr,
-             "conv2d_backward_filter (hand CUDA kernel): a workspace of ",
-             conv2d_backward_filter_workspace_floats(p), " floats is required");
-  float* out = plan.slices == 1 ? dw : workspace;
-  const int64_t count = int64_t{g.out_channels} * g.taps();
-  float* bias_out = plan.slices == 1 ? dbias : workspace + plan.slices * count;
-  // ThinTile is taken only where SmallTile's grid would also be one column of blocks, so the
-  // split planned on 64 x 64 tiles (plan_split_k) holds for it. The bias column lies inside
-  // the tile's last column block (bias_column_fits), so it adds no block.
-  const auto launch = [&](auto tile, auto bias) {
-    using Tile = decltype(tile);
-    WEFT_LAUNCH((conv2d_backward_filter_kernel<Tile, decltype(bias)::value>),
-                tile_grid<Tile>(g.out_channels, g.taps(), plan.slices), kProductThreads, 0,
-                stream, g, x, dy, plan.slice_depth, out, bias_out);
-  };
-  if (bias_in_product) {
-    launch(ThinTile{}, std::true_type{});
-  } else if (g.taps() <= ThinTile::kN) {
-    launch(ThinTile{}, std::false_type{});
-  } else {
-    launch(SmallTile{}, std::false_type{});
-  }
-  if (plan.slices == 1) return;
-  for_each(count, SumSlices{plan.slices, count, workspace, dw}, stream);
-  if (bias_in_product) {
-    for_each(g.out_channels, SumSlices{plan.slices, g.out_channels, bias_out, dbias}, stream);
-  }
+  simt_backward_filter(p, x, OutputGradientIndexed{g, dy}, dw, bias_in_product ? dbias : nullptr,
+                       workspace, stream);
+}
+
+bool conv2d_max_pool2d_filter_fuses(const Conv2dParams& p, const Pool2dParams& pool) {
+  const ConvGeometry g = geometry(p);
+  return g.out_channels > 0 && !p.activation.active() &&
+         filter_path(p, g, math_precision()) == FilterPath::simt && bias_column_fits(g) &&
+         pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 &&
+         pool.pad_h == 0 && pool.pad_w == 0 && pool.batch == p.batch &&
+         pool.channels == p.out_channels && pool.in_h == p.out_h() && pool.in_w == p.out_w() &&
+         pool.out_h() > 0 && pool.out_w() > 0 && !pool.windows_overlap();
+}
+
+int64_t conv2d_max_pool2d_filter_workspace_floats(const Conv2dParams& p) {
+  return filter_workspace_floats(p);
+}
+
+void conv2d_max_pool2d_backward_filter_fused(const Conv2dParams& p, const Pool2dParams& pool,
+                                             const float* x, const float* dy, const float* y,
+                                             const int32_t* argmax, float* dw, float* dbias,
+                                             float* workspace, cudaStream_t stream) {
+  WEFT_CHECK(conv2d_max_pool2d_filter_fuses(p, pool),
+             "conv2d_max_pool2d_backward_filter_fused: a layer and pool it does not take");
+  WEFT_CHECK(!pool.activation.active() || y != nullptr,
+             "conv2d_max_pool2d_backward_filter_fused: a fused activation needs the pool's y");
+  const ConvGeometry g = geometry(p);
+  const PooledGradientIndexed gradient{g, pool.out_h(), pool.out_w(), dy, y, argmax,
+                                       pool.activation};
+  simt_backward_filter(p, x, gradient, dw, dbias, workspace, stream);
 }
 
 void conv_transpose2d_forward(const ConvTranspose2dParams& p, const float* x, const float* w,

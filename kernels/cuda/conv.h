@@ -44,6 +44,22 @@ void conv2d_max_pool2d_forward_fused(const Conv2dParams& p, const Pool2dParams& 
                                      const float* x, const float* w, const float* bias, float* y,
                                      int32_t* argmax, cudaStream_t stream);
 
+// Whether conv2d_max_pool2d_backward_filter_fused takes (p, pool) at the current math precision:
+// where conv2d_backward_filter would run the SIMT product on ThinTile with dbias in its spare
+// column (fp32, at most 15 taps), under a 2 x 2 max pool of stride 2 without padding.
+bool conv2d_max_pool2d_filter_fuses(const Conv2dParams& p, const Pool2dParams& pool);
+int64_t conv2d_max_pool2d_filter_workspace_floats(const Conv2dParams& p);
+
+// dw and dbias (may be null) of the convolution p under the max pool `pool` from the pool's
+// gradient dy, output y (read with pool.activation) and argmax, without the full-size gradient
+// max_pool2d_backward would write: each dconv value is formed where the product reads it
+// (conv_operands.h PooledGradientIndexed), so the result is the composition's bit for bit.
+// Only where conv2d_max_pool2d_filter_fuses; `workspace`: the floats the function above says.
+void conv2d_max_pool2d_backward_filter_fused(const Conv2dParams& p, const Pool2dParams& pool,
+                                             const float* x, const float* dy, const float* y,
+                                             const int32_t* argmax, float* dw, float* dbias,
+                                             float* workspace, cudaStream_t stream);
+
 // dx[N, C, H, W] from dy[N, O, OH, OW].
 void conv2d_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx,
                           float* workspace, cudaStream_t stream);

@@ -188,6 +188,58 @@ struct OutputGradientIndexed {
   }
 };
 
+// (output channel o, output position (n, oh, ow)) -> what max_pool2d_backward would have written
+// to dconv[n, o, oh, ow] for a 2 x 2 max pool of stride 2 over the convolution's output, read
+// from the pooled gradient instead of a stored dconv: 0 + dy_pool of the window (ph, pw) =
+// (oh / 2, ow / 2) when its argmax is this cell, times the fused activation's slope at the
+// window's y (pool.cu's rule, the same floats), else 0; 0 too for a last odd row or column that
+// no window covers. Backward-filter's A for conv2d_max_pool2d (conv.cu), in place of
+// OutputGradientIndexed over the stored dconv: the same values, so the same sums.
+struct PooledGradientIndexed {
+  static constexpr bool kAlongK = true;
+  ConvGeometry g;
+  int pooled_h, pooled_w;
+  const float* dy;         // [N, O, pooled_h, pooled_w]
+  const float* y;          // the pool's output, read only with `act`
+  const int32_t* argmax;   // the pool's, cells numbered oh * OW + ow in each plane
+  FusedActivation act;
+  struct Row {
+    int offset;  // o * pooled_h * pooled_w
+  };
+  struct Col {
+    Digits position;
+    int64_t offset;  // n * O * pooled plane + (oh / 2) * pooled_w + ow / 2; -1: in no window
+    int cell;        // oh * OW + ow
+  };
+  using Step = Digits;
+  __device__ __forceinline__ Col col_at(const Digits& d) const {
+    const int ph = d.mid >> 1, pw = d.lo >> 1;
+    const bool covered = ph < pooled_h && pw < pooled_w;
+    const int64_t offset =
+        int64_t{d.hi} * g.out_channels * pooled_h * pooled_w + ph * pooled_w + pw;
+    return Col{d, covered ? offset : -1, d.mid * g.out_w + d.lo};
+  }
+  __device__ __forceinline__ Row row(int o) const { return Row{o * pooled_h * pooled_w}; }
+  __device__ __forceinline__ Col col(int position) const {
+    return col_at(split_digits(position, g.out_h, g.out_w));
+  }
+  __device__ __forceinline__ Step step(int depth) const {
+    return split_digits(depth, g.out_h, g.out_w);
+  }
+  __device__ __forceinline__ void advance(Col& c, const Step& s) const {
+    Digits d = c.position;
+    add_digits(d, s, g.out_h, g.out_w);
+    c = col_at(d);
+  }
+  __device__ __forceinline__ float load(const Row& r, const Col& c) const {
+    if (c.offset < 0) return 0.0f;
+    const int64_t i = c.offset + r.offset;
+    if (argmax[i] != c.cell) return 0.0f;
+    const float total = 0.0f + dy[i];
+    return act.active() ? act.gradient_at_input(y[i], total) : total;
+  }
+};
+
 // The epilogue of forward and backward-data: out[n, channel, pixel] = act(sum (+ bias[channel]))
 // for the GEMM column position = n * plane + pixel (act: the forward's fused activation, none
 // for backward-data).

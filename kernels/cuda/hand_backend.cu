@@ -186,6 +186,28 @@ class HandBackend : public Backend {
     conv2d_forward(c, x, w, bias, conv_out.data());
     cuda::max_pool2d_forward(pool, conv_out.data(), y, argmax, s);
   }
+  bool fuses_conv_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return cuda::conv2d_max_pool2d_filter_fuses(c, pool);
+  }
+  // One product that forms dconv as it reads it where it fuses; otherwise the pool's backward
+  // into a workspace, then the convolution's backward-filter.
+  void conv2d_max_pool2d_backward_filter(const Conv2dParams& c, const Pool2dParams& pool,
+                                         const float* x, const float* dy, const float* y,
+                                         const int32_t* argmax, float* dw,
+                                         float* dbias) override {
+    check_conv_max_pool(c, pool);
+    check_pool_activation(pool, y);
+    cudaStream_t s = stream();
+    if (cuda::conv2d_max_pool2d_filter_fuses(c, pool)) {
+      Workspace workspace(cuda::conv2d_max_pool2d_filter_workspace_floats(c));
+      cuda::conv2d_max_pool2d_backward_filter_fused(c, pool, x, dy, y, argmax, dw, dbias,
+                                                    workspace.data(), s);
+      return;
+    }
+    Workspace conv_gradient(c.output_count());
+    cuda::max_pool2d_backward(pool, dy, y, argmax, conv_gradient.data(), s);
+    conv2d_backward_filter(c, x, conv_gradient.data(), dw, dbias);
+  }
   void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) override {
     cuda::avg_pool2d_forward(p, x, y, stream());
   }

@@ -282,6 +282,41 @@ OpCall conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool
           }};
 }
 
+OpCall conv2d_max_pool2d_backward_filter(const Conv2dParams& c, const Pool2dParams& pool,
+                                         bool bias, const Content& content) {
+  // The pool's argmax and y over buffer 0, the tie-heavy stand-in for the convolution's output.
+  Content argmax;
+  argmax.kind = Content::Kind::derived;
+  argmax.derive = [pool](const std::vector<const void*>& earlier, void* result) {
+    std::vector<double> y(static_cast<size_t>(pool.output_count()));
+    reference::max_pool2d_forward(pool, static_cast<const float*>(earlier[0]), y.data(),
+                                  static_cast<int32_t*>(result));
+  };
+  Content y;
+  y.kind = Content::Kind::derived;
+  y.derive = [pool](const std::vector<const void*>& earlier, void* result) {
+    if (!pool.activation.active()) return;  // no y buffer then
+    std::vector<double> value(static_cast<size_t>(pool.output_count()));
+    std::vector<int32_t> index(static_cast<size_t>(pool.output_count()));
+    reference::max_pool2d_forward(pool, static_cast<const float*>(earlier[0]), value.data(),
+                                  index.data());
+    float* out = static_cast<float*>(result);
+    for (size_t i = 0; i < value.size(); ++i) out[i] = static_cast<float>(value[i]);
+  };
+  const bool fused = pool.activation.active();
+  return {Op::conv2d_max_pool2d_backward_filter,
+          {in("conv_out", c.output_count(), Content::ties()), in("x", c.input_count(), content),
+           in("dy", pool.output_count(), content),
+           in_i32("argmax", pool.output_count(), std::move(argmax)),
+           in("y", fused ? pool.output_count() : 0, std::move(y)), out("dw", c.weight_count()),
+           out("dbias", bias ? c.out_channels : 0)},
+          [=](Backend& be, const BufferPointers& b) {
+            be.conv2d_max_pool2d_backward_filter(c, pool, f32(b, 1), f32(b, 2),
+                                                 fused ? f32(b, 4) : nullptr, i32(b, 3),
+                                                 f32(b, 5), bias ? f32(b, 6) : nullptr);
+          }};
+}
+
 OpCall avg_pool2d_forward(const Pool2dParams& p) {
   return {Op::avg_pool2d_forward,
           {in("x", p.input_count()), out("y", p.output_count())},

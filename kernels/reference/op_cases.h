@@ -126,6 +126,10 @@ OpCall max_pool2d_backward(const Pool2dParams& p);
 // can be compared exactly across backends, ties included.
 OpCall conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, bool bias,
                                  const Content& content);
+// x and dy drawn with `content`; argmax and y (with pool.activation) those of the definition's
+// pool over a tie-heavy convolution output (a buffer "conv_out" the call does not read).
+OpCall conv2d_max_pool2d_backward_filter(const Conv2dParams& c, const Pool2dParams& pool,
+                                         bool bias, const Content& content);
 OpCall avg_pool2d_forward(const Pool2dParams& p);
 OpCall avg_pool2d_backward(const Pool2dParams& p);
 OpCall global_avg_pool_forward(int batch, int channels, int plane);
