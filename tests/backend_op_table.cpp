@@ -708,6 +708,13 @@ void add_pool_cases(std::vector<OpCase>& all) {
     OpCall forward = cases::max_pool2d_forward(p);
     if (s.ties) forward.buffer("x").content = Content::ties(true);
     list.add("max_pool2d_forward" + shape.str(), std::move(forward), 0.0, 0.0);
+    // x moved by one float (the 2 x 2 pool's float2 kernel then declines it) and by two.
+    if (p.kernel_h == 2 && p.stride_h == 2 && p.pad_h == 0 && p.in_w % 2 == 0 && p.in_h <= 12) {
+      for (int64_t by : {int64_t{1}, int64_t{2}}) {
+        list.add("max_pool2d_forward" + shape.str() + shift_label({"x"}, by),
+                 shifted(cases::max_pool2d_forward(p), {"x"}, by), 0.0, 0.0);
+      }
+    }
     // The argmax backward receives is the definition's forward on tied data (op_cases.h), so
     // overlapping windows that pick the same cell send it several gradients. Sums of at most
     // kernel_h * kernel_w gradients in the reference's order: exact.

@@ -216,6 +216,13 @@ __device__ __forceinline__ float4 load4(const float* base, int64_t quad) {
 #endif
   return reinterpret_cast<const float4*>(base)[quad];
 }
+// Elements 2 * pair and 2 * pair + 1 of base as one 8-byte access.
+__device__ __forceinline__ float2 load2(const float* base, int64_t pair) {
+#if !defined(__CUDACC__)
+  ::weft::emu::check_vector_access(base + 2 * pair, sizeof(float2));
+#endif
+  return reinterpret_cast<const float2*>(base)[pair];
+}
 __device__ __forceinline__ void store4(float* base, int64_t quad, float4 v) {
 #if !defined(__CUDACC__)
   ::weft::emu::check_vector_access(base + 4 * quad, sizeof(float4));

@@ -330,6 +330,10 @@ struct alignas(16) float4 {
   float x, y, z, w;
 };
 inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+// float2 likewise: two floats aligned to 8 bytes.
+struct alignas(8) float2 {
+  float x, y;
+};
 
 // A GPU faults on a vector access that is not aligned to its size (cudaErrorMisalignedAddress);
 // the host would not notice. Kernels' float4 accesses (load4/store4 in common.h) call this first
@@ -369,5 +373,6 @@ using weft::emu::__umulhi;
 using weft::emu::rsqrtf;
 using weft::emu::__saturatef;
 using weft::emu::__ldg;
+using weft::emu::float2;
 using weft::emu::float4;
 using weft::emu::make_float4;
