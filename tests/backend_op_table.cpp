@@ -17,6 +17,7 @@
 #include "kernels/backend.h"
 #include "kernels/params.h"
 #include "tests/backend_op_table_cases.h"
+#include "tests/params_test_util.h"
 
 namespace weft::test {
 namespace {
@@ -648,14 +649,7 @@ void add_gemm_cases(std::vector<OpCase>& all) {
 
 weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel, int stride,
                                int pad, bool count_include_pad = true) {
-  weft::Pool2dParams p;
-  p.batch = batch;
-  p.channels = channels;
-  p.in_h = in_h;
-  p.in_w = in_w;
-  p.kernel_h = p.kernel_w = kernel;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
+  weft::Pool2dParams p = square_pool(batch, channels, in_h, in_w, kernel, stride, pad);
   p.count_include_pad = count_include_pad;
   return p;
 }

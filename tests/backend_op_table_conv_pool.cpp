@@ -7,24 +7,9 @@
 #include <string>
 
 #include "tests/backend_op_table_cases.h"
+#include "tests/params_test_util.h"
 
 namespace weft::test::table {
-namespace {
-
-weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel,
-                               int stride, int pad) {
-  weft::Pool2dParams p;
-  p.batch = batch;
-  p.channels = channels;
-  p.in_h = in_h;
-  p.in_w = in_w;
-  p.kernel_h = p.kernel_w = kernel;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  return p;
-}
-
-}  // namespace
 
 // A convolution and the max pool of its output as one op (conv2d_max_pool2d_forward). The hand
 // CUDA kernels fuse a narrow layer (conv_forward_narrow.h) with a 2 x 2 pool of stride 2 and
@@ -43,19 +28,10 @@ void add_conv_max_pool_cases(CaseList& list) {
     MathPrecision precision = MathPrecision::fp32;
 
     weft::Conv2dParams conv() const {
-      weft::Conv2dParams c;
-      c.batch = batch;
-      c.in_channels = in_channels;
-      c.in_h = in_h;
-      c.in_w = in_w;
-      c.out_channels = out_channels;
-      c.kernel_h = c.kernel_w = kernel;
-      c.pad_h = c.pad_w = pad;
-      return c;
+      return square_conv(batch, in_channels, in_h, in_w, out_channels, kernel, pad);
     }
     weft::Pool2dParams pool_over(const weft::Conv2dParams& c) const {
-      weft::Pool2dParams p =
-          pool_params(c.batch, c.out_channels, c.out_h(), c.out_w(), pool, pool, 0);
+      weft::Pool2dParams p = test::pool_over(c, pool);
       p.activation = act;
       return p;
     }

@@ -22,6 +22,7 @@
 #include "engine/random.h"
 #include "kernels/runtime_counters.h"
 #include "kernels/selection.h"
+#include "tests/params_test_util.h"
 
 namespace {
 
@@ -34,27 +35,9 @@ const FusedActivation kRelu{FusedActivation::Kind::relu, 0.0f};
 const FusedActivation kLeaky{FusedActivation::Kind::leaky_relu, 0.2f};
 
 weft::Conv2dParams conv_params(int n, int c, int h, int w, int o, int k, int pad) {
-  weft::Conv2dParams p;
-  p.batch = n;
-  p.in_channels = c;
-  p.in_h = h;
-  p.in_w = w;
-  p.out_channels = o;
-  p.kernel_h = p.kernel_w = k;
-  p.pad_h = p.pad_w = pad;
-  return p;
+  return weft::test::square_conv(n, c, h, w, o, k, pad);
 }
-
-weft::Pool2dParams pool_over(const weft::Conv2dParams& c, int window) {
-  weft::Pool2dParams p;
-  p.batch = c.batch;
-  p.channels = c.out_channels;
-  p.in_h = c.out_h();
-  p.in_w = c.out_w();
-  p.kernel_h = p.kernel_w = window;
-  p.stride_h = p.stride_w = window;
-  return p;
-}
+using weft::test::pool_over;
 
 // Uniform values in [-1, 1) on `device`, from a generator seeded with `seed`.
 Tensor uniform(const weft::Shape& shape, Device device, uint64_t seed) {
@@ -79,6 +62,27 @@ struct Layer {
   FusedActivation act;
   bool nan = false;  // NaN in every 37th input: the pool's rule (a NaN wins, then stays)
 };
+
+// The layer's input, weight and bias (undefined without one) on emu, drawn from seeds
+// seed .. seed + 2, and its convolution options.
+struct LayerInputs {
+  Tensor x, w, b;
+  weft::Conv2dOptions conv;
+};
+LayerInputs inputs_of(const Layer& l, uint64_t seed) {
+  const Device emu = Device::emu();
+  LayerInputs in;
+  in.x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, seed);
+  if (l.nan) {
+    std::vector<float> values = in.x.to_vector<float>();
+    for (size_t i = 5; i < values.size(); i += 37) values[i] = std::nanf("");
+    in.x = Tensor::from_vector(values, in.x.shape()).to(emu);
+  }
+  in.w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, emu, seed + 1);
+  if (l.bias) in.b = uniform({l.out_channels}, emu, seed + 2);
+  in.conv.pad_h = in.conv.pad_w = l.pad;
+  return in;
+}
 
 }  // namespace
 
@@ -147,16 +151,7 @@ TEST_CASE("conv2d_max_pool2d: fused on emu, bit for bit the composition, gradien
       INFO(l.label << " at " << weft::precision_name(precision));
       weft::set_math_precision(precision);
       const Device emu = Device::emu();
-      Tensor x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, 11);
-      if (l.nan) {
-        std::vector<float> values = x.to_vector<float>();
-        for (size_t i = 5; i < values.size(); i += 37) values[i] = std::nanf("");
-        x = Tensor::from_vector(values, x.shape()).to(emu);
-      }
-      Tensor w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, emu, 12);
-      Tensor b = l.bias ? uniform({l.out_channels}, emu, 13) : Tensor();
-      weft::Conv2dOptions conv;
-      conv.pad_h = conv.pad_w = l.pad;
+      auto [x, w, b, conv] = inputs_of(l, 11);
       const weft::Pool2dOptions pool{};
       const auto run = [&](bool fused) {
         for (Tensor* t : {&x, &w, &b}) {
@@ -202,16 +197,7 @@ TEST_CASE("conv2d_max_pool2d: a first layer's dw and dbias straight from the poo
        }) {
     INFO(l.label);
     const Device emu = Device::emu();
-    Tensor x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, 31);
-    if (l.nan) {
-      std::vector<float> values = x.to_vector<float>();
-      for (size_t i = 5; i < values.size(); i += 37) values[i] = std::nanf("");
-      x = Tensor::from_vector(values, x.shape()).to(emu);
-    }
-    Tensor w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, emu, 32);
-    Tensor b = l.bias ? uniform({l.out_channels}, emu, 33) : Tensor();
-    weft::Conv2dOptions conv;
-    conv.pad_h = conv.pad_w = l.pad;
+    auto [x, w, b, conv] = inputs_of(l, 31);
     const auto run = [&](bool fused) {
       for (Tensor* t : {&w, &b}) {
         if (!t->defined()) continue;

@@ -238,7 +238,11 @@ OpCall max_pool2d_forward(const Pool2dParams& p) {
           }};
 }
 
-OpCall max_pool2d_backward(const Pool2dParams& p) {
+namespace {
+
+// The argmax of the definition's max pool p over buffer 0 (a tie-heavy stand-in for the pool's
+// input), as a derived buffer's content.
+Content pooled_argmax(const Pool2dParams& p) {
   Content argmax;
   argmax.kind = Content::Kind::derived;
   argmax.derive = [p](const std::vector<const void*>& earlier, void* result) {
@@ -246,12 +250,16 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
     reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), y.data(),
                                   static_cast<int32_t*>(result));
   };
-  // With a fused activation the backward also reads the forward's y (exact in float: a max of
-  // activated floats).
+  return argmax;
+}
+
+// Its output y, which a backward with a fused activation reads (exact in float: a max of
+// activated floats); nothing without an activation (the y buffer is then empty).
+Content pooled_output(const Pool2dParams& p) {
   Content y;
   y.kind = Content::Kind::derived;
   y.derive = [p](const std::vector<const void*>& earlier, void* result) {
-    if (!p.activation.active()) return;  // no y buffer then
+    if (!p.activation.active()) return;
     std::vector<double> value(static_cast<size_t>(p.output_count()));
     std::vector<int32_t> index(static_cast<size_t>(p.output_count()));
     reference::max_pool2d_forward(p, static_cast<const float*>(earlier[0]), value.data(),
@@ -259,11 +267,18 @@ OpCall max_pool2d_backward(const Pool2dParams& p) {
     float* out = static_cast<float*>(result);
     for (size_t i = 0; i < value.size(); ++i) out[i] = static_cast<float>(value[i]);
   };
+  return y;
+}
+
+}  // namespace
+
+OpCall max_pool2d_backward(const Pool2dParams& p) {
+  // With a fused activation the backward also reads the forward's y.
   const bool fused = p.activation.active();
   return {Op::max_pool2d_backward,
           {in("x", p.input_count(), Content::ties()), in("dy", p.output_count()),
-           in_i32("argmax", p.output_count(), std::move(argmax)),
-           in("y", fused ? p.output_count() : 0, std::move(y)), out("dx", p.input_count())},
+           in_i32("argmax", p.output_count(), pooled_argmax(p)),
+           in("y", fused ? p.output_count() : 0, pooled_output(p)), out("dx", p.input_count())},
           [=](Backend& be, const BufferPointers& b) {
             be.max_pool2d_backward(p, f32(b, 1), fused ? f32(b, 3) : nullptr, i32(b, 2),
                                    f32(b, 4));
@@ -285,30 +300,13 @@ OpCall conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool
 OpCall conv2d_max_pool2d_backward_filter(const Conv2dParams& c, const Pool2dParams& pool,
                                          bool bias, const Content& content) {
   // The pool's argmax and y over buffer 0, the tie-heavy stand-in for the convolution's output.
-  Content argmax;
-  argmax.kind = Content::Kind::derived;
-  argmax.derive = [pool](const std::vector<const void*>& earlier, void* result) {
-    std::vector<double> y(static_cast<size_t>(pool.output_count()));
-    reference::max_pool2d_forward(pool, static_cast<const float*>(earlier[0]), y.data(),
-                                  static_cast<int32_t*>(result));
-  };
-  Content y;
-  y.kind = Content::Kind::derived;
-  y.derive = [pool](const std::vector<const void*>& earlier, void* result) {
-    if (!pool.activation.active()) return;  // no y buffer then
-    std::vector<double> value(static_cast<size_t>(pool.output_count()));
-    std::vector<int32_t> index(static_cast<size_t>(pool.output_count()));
-    reference::max_pool2d_forward(pool, static_cast<const float*>(earlier[0]), value.data(),
-                                  index.data());
-    float* out = static_cast<float*>(result);
-    for (size_t i = 0; i < value.size(); ++i) out[i] = static_cast<float>(value[i]);
-  };
   const bool fused = pool.activation.active();
   return {Op::conv2d_max_pool2d_backward_filter,
           {in("conv_out", c.output_count(), Content::ties()), in("x", c.input_count(), content),
            in("dy", pool.output_count(), content),
-           in_i32("argmax", pool.output_count(), std::move(argmax)),
-           in("y", fused ? pool.output_count() : 0, std::move(y)), out("dw", c.weight_count()),
+           in_i32("argmax", pool.output_count(), pooled_argmax(pool)),
+           in("y", fused ? pool.output_count() : 0, pooled_output(pool)),
+           out("dw", c.weight_count()),
            out("dbias", bias ? c.out_channels : 0)},
           [=](Backend& be, const BufferPointers& b) {
             be.conv2d_max_pool2d_backward_filter(c, pool, f32(b, 1), f32(b, 2),
