@@ -1,10 +1,11 @@
 // Tests of kernels/philox.h: Philox-4x32-10 against the known-answer vectors published with
-// Random123 (kat_vectors, "philox4x32 10" lines), and the element-to-word mapping that dropout
-// relies on.
+// Random123 (kat_vectors, "philox4x32 10" lines), the element-to-word mapping that dropout
+// relies on, and the CPU dropout's 8-lane Philox (generic and AVX2) against the scalar one.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 
+#include "kernels/cpu/dropout.h"
 #include "kernels/philox.h"
 
 using weft::Philox4x32;
@@ -68,4 +69,24 @@ TEST_CASE("philox_uniform_at uses word i % 4 of counter (offset + i) / 4, in 0 <
   CHECK(weft::philox_uniform(0u) == 0.0f);
   CHECK(weft::philox_uniform(0xffffffffu) < 1.0f);
   CHECK(weft::philox_uniform(0xffffffffu) == 1.0f - 1.0f / 16777216.0f);
+}
+
+TEST_CASE("philox: the CPU dropout's 8-lane words, generic and AVX2, are philox4x32_10's",
+          "[philox][cpu]") {
+  // Counters whose low word wraps inside the group of 8 (the high word differs across lanes),
+  // counters past 2^32, and a seed with both halves set.
+  const uint64_t seed = 0x0123456789ABCDEFull;
+  for (const uint64_t first : {uint64_t{0}, uint64_t{1000}, uint64_t{0xFFFFFFFCull},
+                               uint64_t{0x5DEECE66Dull}, ~uint64_t{0} - 20}) {
+    for (const bool avx2 : {false, true}) {
+      if (avx2 && !weft::cpu::philox_avx2_available()) continue;
+      INFO("first counter " << first << (avx2 ? ", AVX2" : ", generic"));
+      uint32_t words[4][8];
+      weft::cpu::philox_lanes_for_test(first, seed, avx2, words);
+      for (int l = 0; l < 8; ++l) {
+        const Philox4x32 want = weft::philox4x32_10(first + static_cast<uint64_t>(l), seed);
+        for (int w = 0; w < 4; ++w) CHECK(words[w][l] == want.v[w]);
+      }
+    }
+  }
 }

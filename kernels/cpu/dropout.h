@@ -4,6 +4,8 @@
 // Write rule: outputs are overwritten.
 #pragma once
 
+#include <cstdint>
+
 #include "kernels/params.h"
 
 namespace weft::cpu {
@@ -21,5 +23,13 @@ void activation_dropout_forward(const DropoutParams& p, const FusedActivation& a
 // as dropout_backward then activation_backward at x.
 void activation_dropout_backward(const DropoutParams& p, const FusedActivation& act, const float* x,
                                  const float* dy, float* dx);
+
+// The Philox words the kernels above draw for 8 consecutive counters first_counter .. + 7,
+// words[w][l] = word w of philox4x32_10(first_counter + l, seed): by the generic lane loops
+// (avx2 false) or by the AVX2 intrinsics (avx2 true; only where philox_avx2_available()). For
+// tests, which hold both to philox4x32_10 on any machine that has AVX2.
+void philox_lanes_for_test(uint64_t first_counter, uint64_t seed, bool avx2,
+                           uint32_t (&words)[4][8]);
+bool philox_avx2_available();
 
 }  // namespace weft::cpu
