@@ -14,7 +14,8 @@
 //          conv_transpose2d_fwd conv_transpose2d_bwd_data conv_transpose2d_bwd_filter
 //          batch_norm_fwd_train batch_norm_bwd batch_norm_fwd_eval batch_norm_bwd_eval
 //          dropout_fwd dropout_bwd   linear_fwd linear_bwd   max_pool2d_fwd max_pool2d_bwd
-//          max_pool2d_bwd_relu conv2d_max_pool2d_fwd (a conv and its 2 x 2 max pool, one op)
+//          max_pool2d_bwd_relu conv2d_max_pool2d_fwd conv2d_max_pool2d_bwd_filter (a conv and
+//          its 2 x 2 max pool as one op, forward and a first layer's backward-filter)
 //          relu_fwd relu_bwd add_fwd   cross_entropy_fwd cross_entropy_bwd   adam_update
 //   MODEL  fashion_cnn     models/fashion_cnn.h, seed 004's model, batch 512 (the seed's)
 //          fashion_resnet  models/fashion_resnet.h, the "strong" Fashion-MNIST net, batch 128
@@ -536,6 +537,14 @@ inline void add_conv_max_pool_case(const ConvLayer& l, std::vector<KernelCase>& 
                             4.0 * (c.input_count() + 2 * p.output_count()),
                             calls::conv2d_max_pool2d_forward(c, p, l.bias,
                                                              calls::Content::uniform(-1, 1))));
+  // A first layer's dw and dbias from the pool's gradient, y and argmax (no full-size gradient
+  // stored): against max_pool2d_bwd_relu plus conv2d_bwd_filter of the same layers.
+  const double filter_flops = 2.0 * c.output_count() * c.in_channels * c.kernel_h * c.kernel_w;
+  const std::string filter_name =
+      case_name("conv2d_max_pool2d_bwd_filter", l.model, l.layer, l.batch);
+  cases.push_back(make_case(filter_name, filter_flops, 0,
+                            calls::conv2d_max_pool2d_backward_filter(
+                                c, p, l.bias, calls::Content::uniform(-1, 1))));
 }
 
 inline void add_max_pool_cases(const PoolLayer& l, std::vector<KernelCase>& cases) {
