@@ -38,6 +38,7 @@
 #include "models/pair_cnn.h"
 #include "models/resnet.h"
 #include "tests/kernel_test_util.h"
+#include "tests/params_test_util.h"
 
 namespace {
 
@@ -54,16 +55,7 @@ const FusedActivation kRelu{FusedActivation::Kind::relu, 0.0f};
 const FusedActivation kLeaky{FusedActivation::Kind::leaky_relu, 0.1f};
 
 Conv2dParams conv_params(int n, int c, int h, int w, int o, int k, int stride, int pad) {
-  Conv2dParams p;
-  p.batch = n;
-  p.in_channels = c;
-  p.in_h = h;
-  p.in_w = w;
-  p.out_channels = o;
-  p.kernel_h = p.kernel_w = k;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
-  return p;
+  return weft::test::square_conv(n, c, h, w, o, k, pad, stride);
 }
 
 // Fusion switched on or off for one scope, restored after.
