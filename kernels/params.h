@@ -182,6 +182,15 @@ inline void check_conv_max_pool(const Conv2dParams& c, const Pool2dParams& p) {
              p.channels, "x", p.in_h, "x", p.in_w);
 }
 
+// Whether p is a 2 x 2 pool of stride 2 without padding over the whole output of convolution c
+// (and has an output): the pool the hand kernels fuse with a convolution, forward and
+// backward-filter (kernels/cuda/conv.h conv2d_max_pool2d_fuses, _filter_fuses).
+inline bool pools_2x2_over(const Conv2dParams& c, const Pool2dParams& p) {
+  return p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 &&
+         p.pad_h == 0 && p.pad_w == 0 && p.batch == c.batch && p.channels == c.out_channels &&
+         p.in_h == c.out_h() && p.in_w == c.out_w() && p.out_h() > 0 && p.out_w() > 0;
+}
+
 // Batch normalisation over (N, C, spatial): one mean and variance per channel, taken over
 // batch * spatial values. BatchNorm1d on [N, C] is spatial = 1.
 struct BatchNormSync;

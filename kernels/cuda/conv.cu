@@ -860,10 +860,7 @@ bool conv2d_max_pool2d_filter_fuses(const Conv2dParams& p, const Pool2dParams& p
   const ConvGeometry g = geometry(p);
   return g.out_channels > 0 && !p.activation.active() &&
          filter_path(p, g, math_precision()) == FilterPath::simt && bias_column_fits(g) &&
-         pool.kernel_h == 2 && pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 &&
-         pool.pad_h == 0 && pool.pad_w == 0 && pool.batch == p.batch &&
-         pool.channels == p.out_channels && pool.in_h == p.out_h() && pool.in_w == p.out_w() &&
-         pool.out_h() > 0 && pool.out_w() > 0 && !pool.windows_overlap();
+         pools_2x2_over(p, pool);
 }
 
 int64_t conv2d_max_pool2d_filter_workspace_floats(const Conv2dParams& p) {

@@ -140,6 +140,25 @@ __device__ __forceinline__ void strip_sums(const ConvGeometry& g, const float* x
   }
 }
 
+// Item `item` of `rows` output rows per (image, group), strips fastest: its strip, its row,
+// image n and its channels o0 .. o0 + owned - 1.
+struct NarrowItem {
+  int strip, row, n, o0, owned;
+};
+
+__device__ __forceinline__ NarrowItem narrow_item(const NarrowForwardPlan& plan, int out_channels,
+                                                  int rows, int strips, int64_t item) {
+  const int strip = static_cast<int>(item % strips);
+  const int64_t line = item / strips;
+  const int row = static_cast<int>(line % rows);
+  const int64_t image_group = line / rows;
+  const int group = static_cast<int>(image_group % plan.groups);
+  const int n = static_cast<int>(image_group / plan.groups);
+  const int o0 = group * plan.group;
+  const int owned = plan.group < out_channels - o0 ? plan.group : out_channels - o0;
+  return NarrowItem{strip, row, n, o0, owned};
+}
+
 template <int KW, OperandRounding kRounding>
 __global__ void __launch_bounds__(kBlockThreads)
     narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
@@ -148,15 +167,9 @@ __global__ void __launch_bounds__(kBlockThreads)
   load_filter<kRounding>(g, w, weights);
   const int64_t out_plane = int64_t{g.out_h} * g.out_w;
   for (int64_t item = grid_thread_index(); item < plan.items; item += grid_thread_count()) {
-    const int strip = static_cast<int>(item % plan.strips);
-    const int64_t row = item / plan.strips;
-    const int oh = static_cast<int>(row % g.out_h);
-    const int64_t image_group = row / g.out_h;
-    const int group = static_cast<int>(image_group % plan.groups);
-    const int n = static_cast<int>(image_group / plan.groups);
-    const int o0 = group * plan.group;
-    const int owned = plan.group < g.out_channels - o0 ? plan.group : g.out_channels - o0;
-    const int ow0 = strip * kStrip;
+    const NarrowItem it = narrow_item(plan, g.out_channels, g.out_h, plan.strips, item);
+    const int oh = it.row, n = it.n, o0 = it.o0, owned = it.owned;
+    const int ow0 = it.strip * kStrip;
 
     float acc[kGroup][kStrip];
     strip_sums<KW, kRounding>(g, x, weights, n, oh, o0, owned, ow0, acc);
@@ -207,14 +220,8 @@ __global__ void __launch_bounds__(kBlockThreads, 2)
   load_filter<kRounding>(g, w, weights);
   const int64_t pooled_plane = int64_t{pooled.out_h} * pooled.out_w;
   for (int64_t item = grid_thread_index(); item < pooled.items; item += grid_thread_count()) {
-    const int strip = static_cast<int>(item % pooled.strips);
-    const int64_t row = item / pooled.strips;
-    const int ph = static_cast<int>(row % pooled.out_h);
-    const int64_t image_group = row / pooled.out_h;
-    const int group = static_cast<int>(image_group % plan.groups);
-    const int n = static_cast<int>(image_group / plan.groups);
-    const int o0 = group * plan.group;
-    const int owned = plan.group < g.out_channels - o0 ? plan.group : g.out_channels - o0;
+    const NarrowItem it = narrow_item(plan, g.out_channels, pooled.out_h, pooled.strips, item);
+    const int strip = it.strip, ph = it.row, n = it.n, o0 = it.o0, owned = it.owned;
     const int ow0 = strip * kStrip;
 
     // best[i][q]: the running maximum of pooled column 2 strip + q of channel o0 + i; bits
@@ -315,11 +322,7 @@ void conv2d_forward_narrow(const Conv2dParams& p, const float* x, const float* w
 }
 
 bool narrow_forward_max_pool_applies(const Conv2dParams& p, const Pool2dParams& pool) {
-  return narrow_forward_applies(p) && !p.activation.active() && pool.kernel_h == 2 &&
-         pool.kernel_w == 2 && pool.stride_h == 2 && pool.stride_w == 2 && pool.pad_h == 0 &&
-         pool.pad_w == 0 && pool.batch == p.batch && pool.channels == p.out_channels &&
-         pool.in_h == p.out_h() && pool.in_w == p.out_w() && pool.out_h() > 0 &&
-         pool.out_w() > 0;
+  return narrow_forward_applies(p) && !p.activation.active() && pools_2x2_over(p, pool);
 }
 
 void conv2d_forward_max_pool_narrow(const Conv2dParams& p, const Pool2dParams& pool,
