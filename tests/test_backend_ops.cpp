@@ -62,6 +62,7 @@
 #include "kernels/reference/op_cases.h"
 #include "kernels/selection.h"
 #include "tests/backend_op_table.h"
+#include "tests/emu_order_test_util.h"
 #include "tests/kernel_test_util.h"
 #include "tests/op_filter_test_util.h"
 
@@ -371,6 +372,31 @@ TEST_CASE("backend ops: the CPU reference against itself (harness, guards, input
 
 TEST_CASE("backend ops: hand CUDA kernels under host emulation match the CPU reference",
           "[emu]") {
+  HostMemory host;
+  run_table("emu", weft::emu_backend(), host);
+}
+
+// The same table with the emulated threads in the orders that let one warp run ahead of the
+// others (kernels/cuda/emulation_order.h): a kernel that relies on the default order's near
+// lockstep (a missing barrier, a warp reading what another has not written yet) fails in one of
+// them. Three cases, so that ctest -j can run them side by side.
+TEST_CASE("backend ops: hand CUDA kernels under host emulation, warp 0 running ahead",
+          "[emu][order]") {
+  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::low_first);
+  HostMemory host;
+  run_table("emu", weft::emu_backend(), host);
+}
+
+TEST_CASE("backend ops: hand CUDA kernels under host emulation, the last warp running ahead",
+          "[emu][order]") {
+  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::high_first);
+  HostMemory host;
+  run_table("emu", weft::emu_backend(), host);
+}
+
+TEST_CASE("backend ops: hand CUDA kernels under host emulation, threads in a seeded shuffle",
+          "[emu][order]") {
+  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::shuffled, 2026);
   HostMemory host;
   run_table("emu", weft::emu_backend(), host);
 }

@@ -3,8 +3,10 @@
 // run_grid() walks the blocks of a grid (on OpenMP threads when the launch is large). Each OS
 // thread owns one BlockScheduler, which owns a pool of fibers, one per CUDA thread of the largest
 // block it has run, each with its own stack. To run a block the scheduler points every fiber at
-// the kernel body and then sweeps over the fibers in thread order, resuming each one that is
-// ready, until all have returned. A fiber gives control back only at a barrier (block or warp)
+// the kernel body and then sweeps over the fibers, resuming each one that is ready, until all
+// have returned; a sweep takes the threads in index order or in reverse, and the other orders
+// (ThreadOrder, emulation.h: other legal interleavings, to expose races) pick one ready thread at
+// a time instead. A fiber gives control back only at a barrier (block or warp)
 // or when it returns; whoever arrives last at a barrier releases the others and carries on. A
 // sweep that resumes nobody while threads are still unfinished is a stall: the scheduler then
 // says which barrier was left unreached, by whom, and throws.
@@ -13,13 +15,16 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <exception>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "kernels/cuda/emulation_switch.h"
@@ -104,6 +109,33 @@ constexpr size_t kFiberStackBytes = WEFT_EMU_ASAN ? 256 * 1024 : 128 * 1024;
 constexpr int64_t kParallelLaunchThreads = 1 << 14;
 
 constexpr unsigned kWarpSize = 32;
+
+// ---- the thread order (emulation.h, ThreadOrder) -----------------------------------------------
+
+std::atomic<int> order_setting{-1};  // -1: not yet read from WEFT_EMU_ORDER
+std::atomic<uint64_t> order_seed{0};
+
+ThreadOrderSetting current_order() {
+  int order = order_setting.load(std::memory_order_acquire);
+  if (order < 0) {
+    const ThreadOrderSetting from_env = parse_thread_order(std::getenv("WEFT_EMU_ORDER"));
+    order_seed.store(from_env.seed, std::memory_order_relaxed);
+    int expected = -1;
+    order_setting.compare_exchange_strong(expected, static_cast<int>(from_env.order),
+                                          std::memory_order_acq_rel);
+    order = order_setting.load(std::memory_order_acquire);
+  }
+  return ThreadOrderSetting{static_cast<ThreadOrder>(order),
+                            order_seed.load(std::memory_order_relaxed)};
+}
+
+// splitmix64: a small, well-mixed generator for the shuffled order's permutations.
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ull;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
 
 // ---- AddressSanitizer fiber annotations ---------------------------------------------------------
 // ASan tracks one stack per thread. Before every switch we tell it which stack we are going to
@@ -230,7 +262,18 @@ class BlockScheduler {
   void abandon_unfinished();
   std::string describe_stall() const;
 
+  void run_sweeps(bool reversed);
+  void run_by_picks(const ThreadOrderSetting& setting, uint64_t block_key);
+  int pick_ready(ThreadOrder order, uint64_t* random_state);
+  void make_ready(Fiber& fiber);
+  void resume_checked(Fiber& fiber);
+  void throw_stall();
+
   std::vector<std::unique_ptr<Fiber>> fibers_;  // grows to the largest block seen; reused
+  // Bounds on the ready threads' indices for the picking orders: every ready thread t has
+  // lowest_ready_ <= t <= highest_ready_ (kept loose, tightened as the scans pass).
+  unsigned lowest_ready_ = 0;
+  unsigned highest_ready_ = 0;
   unsigned threads_ = 0;                        // threads of the block being run
   std::vector<WarpState> warps_;
   unsigned at_block_barrier_ = 0;
@@ -285,25 +328,92 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
                     &BlockScheduler::fiber_entry);
   }
 
+  lowest_ready_ = 0;
+  highest_ready_ = threads_ - 1;
+  const ThreadOrderSetting setting = current_order();
+  if (setting.order == ThreadOrder::forward || setting.order == ThreadOrder::reverse) {
+    run_sweeps(setting.order == ThreadOrder::reverse);
+  } else {
+    run_by_picks(setting,
+                 (uint64_t{blockIdx.z} * gridDim.y + blockIdx.y) * gridDim.x + blockIdx.x);
+  }
+}
+
+// forward and reverse: sweep over the threads in index order (or its reverse), resuming each one
+// that is ready, until all have returned.
+void BlockScheduler::run_sweeps(bool reversed) {
   for (;;) {
     bool resumed_any = false;
-    for (unsigned t = 0; t < threads_; ++t) {
-      Fiber& fiber = *fibers_[t];
+    for (unsigned i = 0; i < threads_; ++i) {
+      Fiber& fiber = *fibers_[reversed ? threads_ - 1 - i : i];
       if (fiber.state != FiberState::ready) continue;
-      resume(fiber);
+      resume_checked(fiber);
       resumed_any = true;
-      if (!failure_.empty()) {
-        abandon_unfinished();
-        throw Error(failure_);
-      }
     }
     if (finished_ == threads_) return;
-    if (!resumed_any) {
-      const std::string stall = describe_stall();
-      abandon_unfinished();
-      throw Error(stall);
-    }
+    if (!resumed_any) throw_stall();
   }
+}
+
+// low_first, high_first, shuffled: resume one ready thread at a time, chosen afresh after each
+// suspension, so a warp (or a lucky thread) can run far ahead of the others.
+void BlockScheduler::run_by_picks(const ThreadOrderSetting& setting, uint64_t block_key) {
+  uint64_t random_state = mix64(setting.seed ^ mix64(block_key));
+  for (;;) {
+    const int t = pick_ready(setting.order, &random_state);
+    if (t < 0) {
+      if (finished_ == threads_) return;
+      throw_stall();
+    }
+    resume_checked(*fibers_[static_cast<unsigned>(t)]);
+  }
+}
+
+// The next thread to resume under `order`, or -1 when none is ready.
+int BlockScheduler::pick_ready(ThreadOrder order, uint64_t* random_state) {
+  const auto ready = [this](unsigned t) { return fibers_[t]->state == FiberState::ready; };
+  if (order == ThreadOrder::low_first) {
+    for (unsigned t = lowest_ready_; t < threads_; ++t) {
+      if (ready(t)) return static_cast<int>(lowest_ready_ = t);
+    }
+    lowest_ready_ = threads_;
+    return -1;
+  }
+  if (order == ThreadOrder::high_first) {
+    for (unsigned t = highest_ready_ + 1; t-- > 0;) {
+      if (ready(t)) return static_cast<int>(highest_ready_ = t);
+    }
+    highest_ready_ = 0;
+    return -1;
+  }
+  // shuffled: the first ready thread at or after a random index, wrapping around.
+  *random_state = mix64(*random_state);
+  const unsigned start = static_cast<unsigned>(*random_state % threads_);
+  for (unsigned i = 0; i < threads_; ++i) {
+    const unsigned t = (start + i) % threads_;
+    if (ready(t)) return static_cast<int>(t);
+  }
+  return -1;
+}
+
+void BlockScheduler::make_ready(Fiber& fiber) {
+  fiber.state = FiberState::ready;
+  lowest_ready_ = std::min(lowest_ready_, fiber.linear_id);
+  highest_ready_ = std::max(highest_ready_, fiber.linear_id);
+}
+
+void BlockScheduler::resume_checked(Fiber& fiber) {
+  resume(fiber);
+  if (!failure_.empty()) {
+    abandon_unfinished();
+    throw Error(failure_);
+  }
+}
+
+void BlockScheduler::throw_stall() {
+  const std::string stall = describe_stall();
+  abandon_unfinished();
+  throw Error(stall);
 }
 
 void BlockScheduler::resume(Fiber& fiber) {
@@ -363,7 +473,7 @@ void BlockScheduler::sync_threads() {
     at_block_barrier_ = 0;
     bump(&ThreadOpCounts::barriers);
     for (unsigned t = 0; t < threads_; ++t) {
-      if (fibers_[t]->state == FiberState::at_block_barrier) fibers_[t]->state = FiberState::ready;
+      if (fibers_[t]->state == FiberState::at_block_barrier) make_ready(*fibers_[t]);
     }
     return;
   }
@@ -448,7 +558,7 @@ void BlockScheduler::complete_warp_op(unsigned warp) {
     complete_matrix_op(state.op, lane_fiber(0).request.lane_param, in, out);
     for (unsigned lane = 0; lane < kWarpSize; ++lane) {
       Fiber& waiting = lane_fiber(lane);
-      if (waiting.state == FiberState::at_warp_op) waiting.state = FiberState::ready;
+      if (waiting.state == FiberState::at_warp_op) make_ready(waiting);
     }
     state.arrived = 0;
     return;
@@ -500,7 +610,7 @@ void BlockScheduler::complete_warp_op(unsigned warp) {
   for (unsigned lane = 0; lane < kWarpSize; ++lane) {
     if (participants >> lane & 1u) {
       Fiber& waiting = lane_fiber(lane);
-      if (waiting.state == FiberState::at_warp_op) waiting.state = FiberState::ready;
+      if (waiting.state == FiberState::at_warp_op) make_ready(waiting);
     }
   }
   state.arrived = 0;
@@ -608,11 +718,14 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
   const int64_t threads_per_block = int64_t{block.x} * block.y * block.z;
   const bool parallel = blocks > 1 && blocks * threads_per_block >= kParallelLaunchThreads;
 
+  const bool blocks_reversed = current_order().order != ThreadOrder::forward;
+
   std::atomic<bool> failed{false};
   std::string first_error;
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
-  for (int64_t b = 0; b < blocks; ++b) {
+  for (int64_t i = 0; i < blocks; ++i) {
     if (failed.load(std::memory_order_relaxed)) continue;
+    const int64_t b = blocks_reversed ? blocks - 1 - i : i;
     const uint3 index{static_cast<unsigned>(b % grid.x),
                       static_cast<unsigned>(b / grid.x % grid.y),
                       static_cast<unsigned>(b / (int64_t{grid.x} * grid.y))};
@@ -633,6 +746,43 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
 }
 
 void* dynamic_shared_memory() { return this_thread_scheduler().dynamic_shared(); }
+
+void set_thread_order(ThreadOrder order, uint64_t seed) {
+  order_seed.store(seed, std::memory_order_relaxed);
+  order_setting.store(static_cast<int>(order), std::memory_order_release);
+}
+
+ThreadOrderSetting thread_order() { return current_order(); }
+
+ThreadOrderSetting parse_thread_order(const char* text) {
+  ThreadOrderSetting setting;
+  const std::string value = text != nullptr ? text : "";
+  if (value.empty() || value == "forward") return setting;
+  for (const auto& [name, order] : {std::pair{"reverse", ThreadOrder::reverse},
+                                    std::pair{"low-first", ThreadOrder::low_first},
+                                    std::pair{"high-first", ThreadOrder::high_first}}) {
+    if (value == name) {
+      setting.order = order;
+      return setting;
+    }
+  }
+  const std::string shuffle = "shuffle";
+  if (value.compare(0, shuffle.size(), shuffle) == 0) {
+    setting.order = ThreadOrder::shuffled;
+    if (value.size() == shuffle.size()) return setting;
+    const std::string digits = value.substr(shuffle.size() + 1);
+    const bool well_formed = value[shuffle.size()] == ':' && !digits.empty() &&
+                             digits.size() <= 19 &&
+                             digits.find_first_not_of("0123456789") == std::string::npos;
+    if (well_formed) {
+      setting.seed = std::stoull(digits);
+      return setting;
+    }
+  }
+  throw Error("WEFT_EMU_ORDER=\"" + value +
+              "\": expected forward, reverse, low-first, high-first, shuffle or shuffle:SEED "
+              "(SEED a decimal number)");
+}
 
 void check_vector_access(const void* address, size_t bytes) {
   if (reinterpret_cast<uintptr_t>(address) % bytes != 0) {

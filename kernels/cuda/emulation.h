@@ -39,8 +39,12 @@
 //  * Blocks are independent, so they run on OpenMP threads (each with its own scheduler and
 //    fibers) when a launch is large; atomics are real atomics (std::atomic_ref).
 //
-// What it does not model: timing, the memory hierarchy, races between threads that a GPU could
-// interleave differently, warp-synchronous code without __syncwarp. Global memory is host memory.
+// What it does not model: timing, the memory hierarchy, or races as such. A race shows up only
+// if the order the scheduler picks exposes it; the order can be changed (ThreadOrder,
+// emulation_order.h), and
+// the test suite runs the hand kernels' op table in several, so a kernel that relies on one
+// interleaving (warp-synchronous code without __syncwarp, a missing barrier) gives a different
+// result in one of them. Global memory is host memory.
 // Static __shared__ variables keep their values from one block to the next (on a GPU they start
 // undefined), so a kernel that reads shared memory before writing it may pass here and fail there.
 //
@@ -71,6 +75,8 @@
 #include <cstring>
 #include <type_traits>
 #include <vector>
+
+#include "kernels/cuda/emulation_order.h"
 
 // ---- declaration specifiers -------------------------------------------------------------------
 // On the host every function is a host function and shared memory is per OS thread (see above).
