@@ -76,10 +76,10 @@ std::vector<float> gradient_through_activation(const BatchNormParams& p, const f
 }
 
 // Arguments in the order the plan's run() takes its pointers.
-void add_args(Plan& plan, const dnnl::engine& engine, const std::vector<int>& ids,
-              const std::vector<bool>& outputs, const std::vector<dnnl::memory::desc>& descs) {
+void add_args(Plan& plan, const std::vector<int>& ids, const std::vector<bool>& outputs,
+              const std::vector<dnnl::memory::desc>& descs) {
   for (size_t i = 0; i < ids.size(); ++i) {
-    plan.args.push_back(plan_arg(engine, ids[i], outputs[i], descs[i], descs[i]));
+    plan.args.push_back(plan_arg(ids[i], outputs[i], descs[i], descs[i]));
   }
 }
 
@@ -88,7 +88,7 @@ Plan forward_eval_plan(const dnnl::engine& engine, const BatchNormParams& p) {
   Plan plan;
   plan.primitive = dnnl::batch_normalization_forward(pd);
   const dnnl::memory::desc data = data_desc(p), channel = plain_vector(p.channels);
-  add_args(plan, engine,
+  add_args(plan,
            {DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN, DNNL_ARG_VARIANCE,
             DNNL_ARG_DST},
            {false, false, false, false, false, true},
@@ -109,7 +109,7 @@ Plan backward_plan(const dnnl::engine& engine, const BatchNormParams& p, bool gl
       {dnnl::prop_kind::backward, data, data, p.eps, flags}, engine, hint);
   Plan plan;
   plan.primitive = dnnl::batch_normalization_backward(pd);
-  add_args(plan, engine,
+  add_args(plan,
            {DNNL_ARG_DIFF_DST, DNNL_ARG_SRC, DNNL_ARG_SCALE, DNNL_ARG_SHIFT, DNNL_ARG_MEAN,
             DNNL_ARG_VARIANCE, DNNL_ARG_DIFF_SRC, DNNL_ARG_DIFF_SCALE, DNNL_ARG_DIFF_SHIFT},
            {false, false, false, false, false, false, true, true, true},

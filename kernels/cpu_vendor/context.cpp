@@ -5,6 +5,8 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstdlib>
+#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -47,17 +49,20 @@ void Context::run(Plan& plan, const std::vector<const void*>& pointers) {
     if (pointers[i] == nullptr) continue;
     // oneDNN's memory takes a non-const handle; inputs are only read.
     dnnl::memory user(a.plain, engine_, const_cast<void*>(pointers[i]));
-    if (!a.buffer) {
+    if (!a.reordered) {
       args.emplace(a.id, user);
       continue;
     }
+    // A reorder into a blocked layout writes its padding too (zeros), and a primitive writes
+    // its outputs' padding, so a reused buffer needs no clearing.
+    dnnl::memory buffer(a.wanted, engine_, scratch(i, a.wanted.get_size()));
     if (a.output) {
-      write_back.emplace_back(a.buffer, user);
+      write_back.emplace_back(buffer, user);
     } else {
-      dnnl::reorder(user, a.buffer).execute(stream_, user, a.buffer);
+      dnnl::reorder(user, buffer).execute(stream_, user, buffer);
       count::reorder(a.plain.get_size());
     }
-    args.emplace(a.id, a.buffer);
+    args.emplace(a.id, buffer);
   }
   plan.primitive.execute(stream_, args);
   for (auto& [from, to] : write_back) {
@@ -67,14 +72,35 @@ void Context::run(Plan& plan, const std::vector<const void*>& pointers) {
   stream_.wait();
 }
 
-PlanArg plan_arg(const dnnl::engine& engine, int id, bool output, const dnnl::memory::desc& plain,
+void* Context::scratch(size_t position, size_t bytes) {
+  if (scratch_.size() <= position) scratch_.resize(position + 1);
+  Scratch& s = scratch_[position];
+  if (s.bytes < bytes) {
+    constexpr size_t kAlignment = 64;
+    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
+    s.data.reset();
+    s.bytes = 0;
+    s.data.reset(std::aligned_alloc(kAlignment, rounded));
+    if (!s.data) throw std::bad_alloc();
+    s.bytes = rounded;
+  }
+  return s.data.get();
+}
+
+size_t Context::scratch_bytes() const {
+  size_t total = 0;
+  for (const Scratch& s : scratch_) total += s.bytes;
+  return total;
+}
+
+PlanArg plan_arg(int id, bool output, const dnnl::memory::desc& plain,
                  const dnnl::memory::desc& wanted) {
   PlanArg a;
   a.id = id;
   a.output = output;
   a.plain = plain;
   a.wanted = wanted;
-  if (wanted != plain) a.buffer = dnnl::memory(wanted, engine);
+  a.reordered = wanted != plain;
   return a;
 }
 

@@ -92,16 +92,16 @@ Plan forward_plan(const dnnl::engine& engine, const Conv2dParams& p, bool bias) 
   const auto pd = forward_pd(engine, s, bias, p.activation);
   Plan plan;
   plan.primitive = dnnl::convolution_forward(pd);
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_SRC, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_SRC, false,
                                plain_nchw(s.src[0], s.src[1], s.src[2], s.src[3]), pd.src_desc()));
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_WEIGHTS, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_WEIGHTS, false,
                                plain_oihw(s.weights[0], s.weights[1], s.weights[2], s.weights[3]),
                                pd.weights_desc()));
   if (bias) {
     plan.args.push_back(
-        plan_arg(engine, DNNL_ARG_BIAS, false, plain_vector(s.bias[0]), pd.bias_desc()));
+        plan_arg(DNNL_ARG_BIAS, false, plain_vector(s.bias[0]), pd.bias_desc()));
   }
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_DST, true,
+  plan.args.push_back(plan_arg(DNNL_ARG_DST, true,
                                plain_nchw(s.dst[0], s.dst[1], s.dst[2], s.dst[3]), pd.dst_desc()));
   return plan;
 }
@@ -115,13 +115,13 @@ Plan backward_data_plan(const dnnl::engine& engine, const Conv2dParams& p) {
       engine, hint);
   Plan plan;
   plan.primitive = dnnl::convolution_backward_data(pd);
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_DIFF_DST, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_DIFF_DST, false,
                                plain_nchw(s.dst[0], s.dst[1], s.dst[2], s.dst[3]),
                                pd.diff_dst_desc()));
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_WEIGHTS, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_WEIGHTS, false,
                                plain_oihw(s.weights[0], s.weights[1], s.weights[2], s.weights[3]),
                                pd.weights_desc()));
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_DIFF_SRC, true,
+  plan.args.push_back(plan_arg(DNNL_ARG_DIFF_SRC, true,
                                plain_nchw(s.src[0], s.src[1], s.src[2], s.src[3]),
                                pd.diff_src_desc()));
   return plan;
@@ -143,17 +143,17 @@ Plan backward_filter_plan(const dnnl::engine& engine, const Conv2dParams& p, boo
                                              engine, hint);
   Plan plan;
   plan.primitive = BackwardWeights(pd);
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_SRC, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_SRC, false,
                                plain_nchw(s.src[0], s.src[1], s.src[2], s.src[3]), pd.src_desc()));
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_DIFF_DST, false,
+  plan.args.push_back(plan_arg(DNNL_ARG_DIFF_DST, false,
                                plain_nchw(s.dst[0], s.dst[1], s.dst[2], s.dst[3]),
                                pd.diff_dst_desc()));
-  plan.args.push_back(plan_arg(engine, DNNL_ARG_DIFF_WEIGHTS, true,
+  plan.args.push_back(plan_arg(DNNL_ARG_DIFF_WEIGHTS, true,
                                plain_oihw(s.weights[0], s.weights[1], s.weights[2], s.weights[3]),
                                pd.diff_weights_desc()));
   if (bias) {
     plan.args.push_back(
-        plan_arg(engine, DNNL_ARG_DIFF_BIAS, true, plain_vector(s.bias[0]), pd.diff_bias_desc()));
+        plan_arg(DNNL_ARG_DIFF_BIAS, true, plain_vector(s.bias[0]), pd.diff_bias_desc()));
   }
   return plan;
 }

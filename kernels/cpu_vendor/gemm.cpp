@@ -44,9 +44,9 @@ dnnl::inner_product_forward::primitive_desc forward_pd(const dnnl::engine& engin
   return {{dnnl::prop_kind::forward_training, d.src, d.weights, d.dst}, attr, engine};
 }
 
-void add_arg(Plan& plan, const dnnl::engine& engine, int id, bool output,
-             const dnnl::memory::desc& plain, const dnnl::memory::desc& wanted) {
-  plan.args.push_back(plan_arg(engine, id, output, plain, wanted));
+void add_arg(Plan& plan, int id, bool output, const dnnl::memory::desc& plain,
+             const dnnl::memory::desc& wanted) {
+  plan.args.push_back(plan_arg(id, output, plain, wanted));
 }
 
 Plan forward_plan(const dnnl::engine& engine, int n, int in_features, int out_features, bool bias,
@@ -55,10 +55,10 @@ Plan forward_plan(const dnnl::engine& engine, int n, int in_features, int out_fe
   const auto pd = forward_pd(engine, d, bias, act);
   Plan plan;
   plan.primitive = dnnl::inner_product_forward(pd);
-  add_arg(plan, engine, DNNL_ARG_SRC, false, d.src, pd.src_desc());
-  add_arg(plan, engine, DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc());
-  if (bias) add_arg(plan, engine, DNNL_ARG_BIAS, false, d.bias, pd.bias_desc());
-  add_arg(plan, engine, DNNL_ARG_DST, true, d.dst, pd.dst_desc());
+  add_arg(plan, DNNL_ARG_SRC, false, d.src, pd.src_desc());
+  add_arg(plan, DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc());
+  if (bias) add_arg(plan, DNNL_ARG_BIAS, false, d.bias, pd.bias_desc());
+  add_arg(plan, DNNL_ARG_DST, true, d.dst, pd.dst_desc());
   return plan;
 }
 
@@ -69,9 +69,9 @@ Plan backward_data_plan(const dnnl::engine& engine, int n, int in_features, int 
                                                              hint);
   Plan plan;
   plan.primitive = dnnl::inner_product_backward_data(pd);
-  add_arg(plan, engine, DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc());
-  add_arg(plan, engine, DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc());
-  add_arg(plan, engine, DNNL_ARG_DIFF_SRC, true, d.src, pd.diff_src_desc());
+  add_arg(plan, DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc());
+  add_arg(plan, DNNL_ARG_WEIGHTS, false, d.weights, pd.weights_desc());
+  add_arg(plan, DNNL_ARG_DIFF_SRC, true, d.src, pd.diff_src_desc());
   return plan;
 }
 
@@ -85,10 +85,10 @@ Plan backward_weights_plan(const dnnl::engine& engine, int n, int in_features, i
            : BackwardWeights::primitive_desc({d.src, d.weights, d.dst}, engine, hint);
   Plan plan;
   plan.primitive = BackwardWeights(pd);
-  add_arg(plan, engine, DNNL_ARG_SRC, false, d.src, pd.src_desc());
-  add_arg(plan, engine, DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc());
-  add_arg(plan, engine, DNNL_ARG_DIFF_WEIGHTS, true, d.weights, pd.diff_weights_desc());
-  if (bias) add_arg(plan, engine, DNNL_ARG_DIFF_BIAS, true, d.bias, pd.diff_bias_desc());
+  add_arg(plan, DNNL_ARG_SRC, false, d.src, pd.src_desc());
+  add_arg(plan, DNNL_ARG_DIFF_DST, false, d.dst, pd.diff_dst_desc());
+  add_arg(plan, DNNL_ARG_DIFF_WEIGHTS, true, d.weights, pd.diff_weights_desc());
+  if (bias) add_arg(plan, DNNL_ARG_DIFF_BIAS, true, d.bias, pd.diff_bias_desc());
   return plan;
 }
 
