@@ -83,11 +83,14 @@ __device__ __forceinline__ float4 masked_quad(const Map& map, float4 v, float4 g
                      masked(map(v.w, g.w), philox_uniform(bits.v[3]), p));
 }
 
-// gate: null, or an array read beside `in` (GatedScaled's x).
+// gate: null, or an array read beside `in` (GatedScaled's x). At least 4 blocks per SM: at
+// most 64 registers (ptxas chose 70 for two quads, 3 blocks; at 5 blocks, 48 registers, it
+// spilled).
 template <class Map>
-__global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offset,
-                               const uint64_t* offset_shift, float p, Map map, const float* in,
-                               const float* gate, float* out) {
+__global__ void __launch_bounds__(kBlockThreads, 4)
+    dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offset,
+                   const uint64_t* offset_shift, float p, Map map, const float* in,
+                   const float* gate, float* out) {
   const uint64_t offset = base_offset + (offset_shift != nullptr ? *offset_shift : 0);
   const int64_t to_boundary = static_cast<int64_t>((4 - offset % 4) % 4);
   const int64_t head = to_boundary < count ? to_boundary : count;
@@ -100,18 +103,19 @@ __global__ void dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offse
     const float* gate_body = gate != nullptr ? gate + head : nullptr;
     // Two quads per turn (q and q + stride), both loaded before either's Philox: twice the bytes
     // in flight per thread. With one quad per thread at 62-75% occupancy this kernel reached 57%
-    // of the copy bandwidth on the second lease (ReLU, one quad at 100%, 89-94%).
+    // of the copy bandwidth on the second lease (ReLU, one quad at 100%, 89-94%); two quads at
+    // 50% (the launch bounds below keep it there) are 1.6x the bytes in flight per SM.
     const int64_t stride = grid_thread_count();
     for (int64_t q = grid_thread_index(); q < quads; q += 2 * stride) {
       const int64_t q2 = q + stride;
       const bool second = q2 < quads;
+      // Without a second quad the thread reads its first again (a cached read, no branch), so
+      // that nothing holds the second load back behind the first quad's arithmetic.
+      const int64_t q2_read = second ? q2 : q;
       const float4 v = load4(in_body, q);
+      const float4 v2 = load4(in_body, q2_read);
       const float4 g = gate_body != nullptr ? load4(gate_body, q) : v;
-      float4 v2 = v, g2 = g;
-      if (second) {
-        v2 = load4(in_body, q2);
-        g2 = gate_body != nullptr ? load4(gate_body, q2) : v2;
-      }
+      const float4 g2 = gate_body != nullptr ? load4(gate_body, q2_read) : v2;
       store4(out_body, q, masked_quad(map, v, g, first + static_cast<uint64_t>(q), seed, p));
       if (second) {
         store4(out_body, q2, masked_quad(map, v2, g2, first + static_cast<uint64_t>(q2), seed, p));
