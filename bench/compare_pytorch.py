@@ -74,7 +74,8 @@ def parse_args(argv=None):
                         help="PyTorch modes (default eager,compile on the CPU and "
                              "eager,compile,cudagraphs on CUDA)")
     parser.add_argument("--min-time", type=float, default=2.0,
-                        help="PyTorch: time steps for at least this many seconds")
+                        help="both sides time steps for at least this many seconds (weft: "
+                             "--benchmark_min_time, which --weft-args may override)")
     parser.add_argument("--warmup", type=int, default=3, help="PyTorch: untimed steps first")
     parser.add_argument("--weft-args", default="",
                         help="more flags for bench_models, e.g. '--benchmark_min_time=0.5'")
@@ -190,6 +191,9 @@ def run_weft(args, model, phase, backend):
                f"--weft_device={args.device}"]
     if args.batch:
         command.append(f"--weft_batch={args.batch}")
+    # The same timed span as PyTorch's (Google Benchmark's default is 0.5 s: one step of a
+    # 3-second DCGAN iteration, whose figure then swung by a third from run to run).
+    command.append(f"--benchmark_min_time={args.min_time}")
     command += shlex.split(args.weft_args)
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads))
