@@ -274,6 +274,9 @@ class BlockScheduler {
   // lowest_ready_ <= t <= highest_ready_ (kept loose, tightened as the scans pass).
   unsigned lowest_ready_ = 0;
   unsigned highest_ready_ = 0;
+  // The shuffled order's ready threads, in no particular order (a pick swaps its entry out).
+  bool keep_ready_list_ = false;
+  std::vector<unsigned> ready_list_;
   unsigned threads_ = 0;                        // threads of the block being run
   std::vector<WarpState> warps_;
   unsigned at_block_barrier_ = 0;
@@ -330,6 +333,7 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
 
   lowest_ready_ = 0;
   highest_ready_ = threads_ - 1;
+  keep_ready_list_ = false;
   const ThreadOrderSetting setting = current_order();
   if (setting.order == ThreadOrder::forward || setting.order == ThreadOrder::reverse) {
     run_sweeps(setting.order == ThreadOrder::reverse);
@@ -359,6 +363,11 @@ void BlockScheduler::run_sweeps(bool reversed) {
 // suspension, so a warp (or a lucky thread) can run far ahead of the others.
 void BlockScheduler::run_by_picks(const ThreadOrderSetting& setting, uint64_t block_key) {
   uint64_t random_state = mix64(setting.seed ^ mix64(block_key));
+  keep_ready_list_ = setting.order == ThreadOrder::shuffled;
+  ready_list_.clear();
+  if (keep_ready_list_) {
+    for (unsigned t = 0; t < threads_; ++t) ready_list_.push_back(t);
+  }
   for (;;) {
     const int t = pick_ready(setting.order, &random_state);
     if (t < 0) {
@@ -386,20 +395,21 @@ int BlockScheduler::pick_ready(ThreadOrder order, uint64_t* random_state) {
     highest_ready_ = 0;
     return -1;
   }
-  // shuffled: the first ready thread at or after a random index, wrapping around.
+  // shuffled: a random entry of the ready list, taken out of it.
+  if (ready_list_.empty()) return -1;
   *random_state = mix64(*random_state);
-  const unsigned start = static_cast<unsigned>(*random_state % threads_);
-  for (unsigned i = 0; i < threads_; ++i) {
-    const unsigned t = (start + i) % threads_;
-    if (ready(t)) return static_cast<int>(t);
-  }
-  return -1;
+  const size_t at = static_cast<size_t>(*random_state % ready_list_.size());
+  const unsigned t = ready_list_[at];
+  ready_list_[at] = ready_list_.back();
+  ready_list_.pop_back();
+  return static_cast<int>(t);
 }
 
 void BlockScheduler::make_ready(Fiber& fiber) {
   fiber.state = FiberState::ready;
   lowest_ready_ = std::min(lowest_ready_, fiber.linear_id);
   highest_ready_ = std::max(highest_ready_, fiber.linear_id);
+  if (keep_ready_list_) ready_list_.push_back(fiber.linear_id);
 }
 
 void BlockScheduler::resume_checked(Fiber& fiber) {
