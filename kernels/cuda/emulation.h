@@ -41,10 +41,9 @@
 //
 // What it does not model: timing, the memory hierarchy, or races as such. A race shows up only
 // if the order the scheduler picks exposes it; the order can be changed (ThreadOrder,
-// emulation_order.h), and
-// the test suite runs the hand kernels' op table in several, so a kernel that relies on one
-// interleaving (warp-synchronous code without __syncwarp, a missing barrier) gives a different
-// result in one of them. Global memory is host memory.
+// emulation_order.h), and the test suite runs the hand kernels' op table in several, so a kernel
+// that relies on one interleaving (warp-synchronous code without __syncwarp, a missing barrier)
+// gives a different result in one of them. Global memory is host memory.
 // Static __shared__ variables keep their values from one block to the next (on a GPU they start
 // undefined), so a kernel that reads shared memory before writing it may pass here and fail there.
 //
