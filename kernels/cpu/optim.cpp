@@ -5,8 +5,9 @@
 // reference, a float field could alias the float arrays being written, so the compiler reloaded
 // it per element and kept the loops scalar), SGD's variants are separate loops with no branch
 // inside, and Adam's square root compiles without errno (CMakeLists.txt: -fno-math-errno for this
-// file). The loops are built once per x86-64 vector width (WEFT_CPU_CLONES). The arithmetic per
-// element is unchanged, so the results are the same bit for bit.
+// file). The loops are built once per x86-64 vector width (WEFT_CPU_CLONES), without contraction
+// into FMA (-ffp-contract=off, same place): the arithmetic per element is unchanged, so the
+// results are the same bit for bit on every processor.
 #include "kernels/cpu/optim.h"
 
 #include <cmath>
