@@ -380,25 +380,29 @@ TEST_CASE("backend ops: hand CUDA kernels under host emulation match the CPU ref
 // others (kernels/cuda/emulation_order.h): a kernel that relies on the default order's near
 // lockstep (a missing barrier, a warp reading what another has not written yet) fails in one of
 // them. Three cases, so that ctest -j can run them side by side.
-TEST_CASE("backend ops: hand CUDA kernels under host emulation, warp 0 running ahead",
-          "[emu][order]") {
-  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::low_first);
+namespace {
+
+void run_emu_table_in(weft::emu::ThreadOrder order, uint64_t seed = 0) {
+  weft::test::ScopedThreadOrder scope(order, seed);
   HostMemory host;
   run_table("emu", weft::emu_backend(), host);
+}
+
+}  // namespace
+
+TEST_CASE("backend ops: hand CUDA kernels under host emulation, warp 0 running ahead",
+          "[emu][order]") {
+  run_emu_table_in(weft::emu::ThreadOrder::low_first);
 }
 
 TEST_CASE("backend ops: hand CUDA kernels under host emulation, the last warp running ahead",
           "[emu][order]") {
-  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::high_first);
-  HostMemory host;
-  run_table("emu", weft::emu_backend(), host);
+  run_emu_table_in(weft::emu::ThreadOrder::high_first);
 }
 
 TEST_CASE("backend ops: hand CUDA kernels under host emulation, threads in a seeded shuffle",
           "[emu][order]") {
-  weft::test::ScopedThreadOrder order(weft::emu::ThreadOrder::shuffled, 2026);
-  HostMemory host;
-  run_table("emu", weft::emu_backend(), host);
+  run_emu_table_in(weft::emu::ThreadOrder::shuffled, 2026);
 }
 
 // The conv forward kernel lab (kernels/cuda/conv_lab.h): each version's conv2d_forward on every

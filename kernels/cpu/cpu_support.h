@@ -1,11 +1,13 @@
-// Small pieces the hand CPU convolutions share (kernels/cpu/conv*.cpp): the per-thread scratch
-// buffers their temporaries live in, and the marker that compiles a hot loop once per x86-64
-// vector width.
+// Small pieces the hand CPU kernels share (kernels/cpu/*.cpp): the scratch buffers their
+// temporaries live in (also the oneDNN path's reorder buffers, kernels/cpu_vendor/context.h),
+// and the marker that compiles a hot loop once per x86-64 vector width.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
+#include <cstddef>
 #include <memory>
+#include <new>
 
 namespace weft::cpu {
 
@@ -21,22 +23,29 @@ namespace weft::cpu {
 #define WEFT_CPU_CLONES
 #endif
 
-// Scratch memory kept by its thread from call to call (declare it thread_local). Every use
-// overwrites what it reads, so it is never zeroed. (Fresh zeroed buffers of tens of megabytes,
-// which malloc serves with a new mmap each time, cost about a tenth of a ResNet training step in
-// memset and page faults.)
+// Scratch memory kept from call to call (by its thread: declare it thread_local; or by an owner
+// that serialises its uses). Grown to the largest request, never shrunk, 64-byte aligned (a
+// cache line, an AVX-512 vector). Every use overwrites what it reads, so it is never zeroed.
+// (Fresh zeroed buffers of tens of megabytes, which malloc serves with a new mmap each time, cost
+// about a tenth of a ResNet training step in memset and page faults.)
 class Scratch {
  public:
   float* floats(int64_t count) {
     if (count > size_) {
-      data_.reset(new float[static_cast<size_t>(count)]);
+      data_.reset();  // the old block goes first: the peak is the new size, not both
+      size_ = 0;
+      data_.reset(new (std::align_val_t{kAlignment}) float[static_cast<size_t>(count)]);
       size_ = count;
     }
     return data_.get();
   }
 
  private:
-  std::unique_ptr<float[]> data_;
+  static constexpr size_t kAlignment = 64;
+  struct AlignedDelete {
+    void operator()(float* p) const { ::operator delete[](p, std::align_val_t{kAlignment}); }
+  };
+  std::unique_ptr<float[], AlignedDelete> data_;
   int64_t size_ = 0;
 };
 

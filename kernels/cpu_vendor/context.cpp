@@ -5,8 +5,6 @@
 
 #include <bit>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -55,7 +53,9 @@ void Context::run(Plan& plan, const std::vector<const void*>& pointers) {
     }
     // A reorder into a blocked layout writes its padding too (zeros), and a primitive writes
     // its outputs' padding, so a reused buffer needs no clearing.
-    dnnl::memory buffer(a.wanted, engine_, scratch(i, a.wanted.get_size()));
+    if (scratch_.size() <= i) scratch_.resize(i + 1);
+    const int64_t floats = static_cast<int64_t>((a.wanted.get_size() + 3) / 4);
+    dnnl::memory buffer(a.wanted, engine_, scratch_[i].floats(floats));
     if (a.output) {
       write_back.emplace_back(buffer, user);
     } else {
@@ -70,27 +70,6 @@ void Context::run(Plan& plan, const std::vector<const void*>& pointers) {
     count::reorder(to.get_desc().get_size());
   }
   stream_.wait();
-}
-
-void* Context::scratch(size_t position, size_t bytes) {
-  if (scratch_.size() <= position) scratch_.resize(position + 1);
-  Scratch& s = scratch_[position];
-  if (s.bytes < bytes) {
-    constexpr size_t kAlignment = 64;
-    const size_t rounded = (bytes + kAlignment - 1) / kAlignment * kAlignment;
-    s.data.reset();
-    s.bytes = 0;
-    s.data.reset(std::aligned_alloc(kAlignment, rounded));
-    if (!s.data) throw std::bad_alloc();
-    s.bytes = rounded;
-  }
-  return s.data.get();
-}
-
-size_t Context::scratch_bytes() const {
-  size_t total = 0;
-  for (const Scratch& s : scratch_) total += s.bytes;
-  return total;
 }
 
 PlanArg plan_arg(int id, bool output, const dnnl::memory::desc& plain,

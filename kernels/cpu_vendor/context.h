@@ -9,9 +9,7 @@
 // Used by conv.cpp, batchnorm.cpp and gemm.cpp only.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +17,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "kernels/cpu/cpu_support.h"
 #include "kernels/params.h"
 
 namespace weft::onednn {
@@ -70,26 +69,16 @@ class Context {
 
   std::mutex& mutex() { return mutex_; }
 
-  // Bytes held by the reorder scratch buffers (for tests and memory reports).
-  size_t scratch_bytes() const;
-
  private:
-  // A 64-byte aligned block of bytes, grown on demand, never shrunk.
-  struct Scratch {
-    std::unique_ptr<void, void (*)(void*)> data{nullptr, std::free};
-    size_t bytes = 0;
-  };
-
   static constexpr size_t kMaxPlans = 256;
   friend Context& context();
   Context();
-  void* scratch(size_t position, size_t bytes);
 
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::mutex mutex_;
   std::map<PlanKey, std::unique_ptr<Plan>> plans_;
-  std::vector<Scratch> scratch_;  // by argument position
+  std::vector<cpu::Scratch> scratch_;  // by argument position (the mutex serialises their use)
 };
 
 // The process's context, created on first use and never destroyed (ops may run from static

@@ -243,7 +243,8 @@ class BlockScheduler {
  public:
   // Runs every thread of one block to completion. blockIdx, blockDim and gridDim of this OS
   // thread are already set.
-  void run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body);
+  void run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body,
+                 const ThreadOrderSetting& setting);
 
   // Called from inside a fiber.
   void sync_threads();
@@ -297,7 +298,8 @@ BlockScheduler& this_thread_scheduler() {
   return scheduler;
 }
 
-void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body) {
+void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const KernelBody& body,
+                               const ThreadOrderSetting& setting) {
   threads_ = block.x * block.y * block.z;
   while (fibers_.size() < threads_) fibers_.push_back(std::make_unique<Fiber>());
   warps_.assign((threads_ + kWarpSize - 1) / kWarpSize, WarpState{});
@@ -334,7 +336,6 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
   lowest_ready_ = 0;
   highest_ready_ = threads_ - 1;
   keep_ready_list_ = false;
-  const ThreadOrderSetting setting = current_order();
   if (setting.order == ThreadOrder::forward || setting.order == ThreadOrder::reverse) {
     run_sweeps(setting.order == ThreadOrder::reverse);
   } else {
@@ -728,7 +729,8 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
   const int64_t threads_per_block = int64_t{block.x} * block.y * block.z;
   const bool parallel = blocks > 1 && blocks * threads_per_block >= kParallelLaunchThreads;
 
-  const bool blocks_reversed = current_order().order != ThreadOrder::forward;
+  const ThreadOrderSetting order = current_order();  // one order for the whole launch
+  const bool blocks_reversed = order.order != ThreadOrder::forward;
 
   std::atomic<bool> failed{false};
   std::string first_error;
@@ -743,7 +745,7 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
       blockIdx = index;
       blockDim = block;
       gridDim = grid;
-      this_thread_scheduler().run_block(block, dynamic_shared_bytes, body);
+      this_thread_scheduler().run_block(block, dynamic_shared_bytes, body, order);
     } catch (const std::exception& error) {
       if (!failed.exchange(true)) {
         first_error = launch_name(site) + ", block (" + std::to_string(index.x) + "," +
