@@ -10,6 +10,9 @@
 //   build/bench/bench_models --weft_kernel_report=kernels.txt    also write auto's table
 //   build/bench/bench_models --weft_device=emu --weft_batch=2 --benchmark_min_time=0.01
 //                            the emulated GPU (very slow): its runtime counters per step
+//   build/bench/bench_models --weft_profile=profile.md           also profile 3 steps of each
+//                            benchmark op by op (engine/profile.h) after its timed loop: a table
+//                            per benchmark, slowest op first; eager steps only (graphs off)
 //   build/bench/bench_models --weft_graphs=auto                  steps captured once and replayed
 //                            (CUDA graphs, engine/graph.h; `on` also on emu); default off. The
 //                            DCGAN's noise is drawn on the host before each iteration and
@@ -57,6 +60,7 @@
 #include <sys/resource.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -70,6 +74,7 @@
 #include "engine/graph.h"
 #include "engine/io/atomic_file.h"
 #include "engine/ops.h"
+#include "engine/profile.h"
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "engine/runtime.h"
@@ -380,8 +385,38 @@ double max_rss_mebibytes() {
 
 enum class Phase { train_step, inference };
 
+// --weft_profile: the table of each benchmark run so far (Google Benchmark may call a benchmark
+// several times while it sizes the loop: the last call's table stays), and how many steps each
+// profiles.
+std::vector<std::pair<std::string, std::string>> profile_tables;
+constexpr int kProfileSteps = 3;
+
+// Profiles kProfileSteps more steps op by op and adds their table to profile_tables.
+void profile_steps(const std::string& name, const std::function<float()>& step) {
+  profile::start();
+  const auto began = std::chrono::steady_clock::now();
+  for (int i = 0; i < kProfileSteps; ++i) step();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  const profile::Profile p = profile::stop();
+  char heading[256];
+  std::snprintf(heading, sizeof heading,
+                "## %s\n\n%d steps profiled, %.3f ms per step with the profile's "
+                "synchronisations; ops %.3f ms\n\n",
+                name.c_str(), kProfileSteps, wall * 1e3 / kProfileSteps,
+                p.seconds() * 1e3 / kProfileSteps);
+  const std::string table = heading + profile::format_table(p, kProfileSteps, wall) + "\n";
+  for (auto& [benchmark_name, text] : profile_tables) {
+    if (benchmark_name == name) {
+      text = table;
+      return;
+    }
+  }
+  profile_tables.emplace_back(name, table);
+}
+
 void run_model(benchmark::State& state, const ModelCase& model, const BackendCase& backend,
-               int batch, Phase phase) {
+               int batch, Phase phase, const std::string& profile_name) {
   if (backend.device.is_cuda()) set_kernel_choice(backend.choice);
   std::unique_ptr<Workload> workload = model.make(batch, backend.device);
   auto step = [&] {
@@ -417,6 +452,7 @@ void run_model(benchmark::State& state, const ModelCase& model, const BackendCas
   state.counters["parameters"] = static_cast<double>(workload->parameters());
   state.counters["peak_MiB"] = mebibytes(memory_stats(backend.device).peak_bytes);
   state.counters["rss_MiB"] = max_rss_mebibytes();
+  if (!profile_name.empty()) profile_steps(profile_name, step);
   workload.reset();
   if (backend.device.is_cuda()) reset_kernel_choices();
 }
@@ -465,10 +501,14 @@ int main(int argc, char** argv) {
     const std::string batch_text = take_flag(argc, argv, "weft_batch", "0");
     const std::string report_path = take_flag(argc, argv, "weft_kernel_report", "");
     const std::string graphs = take_flag(argc, argv, "weft_graphs", "off");
+    const std::string profile_path = take_flag(argc, argv, "weft_profile", "");
     graph::Mode graph_mode = graph::Mode::off;
     WEFT_CHECK(graph::parse_mode(graphs, &graph_mode),
                "--weft_graphs=" + graphs + ": expected on, off or auto");
     graph::set_mode(graph_mode);
+    WEFT_CHECK(profile_path.empty() || graph_mode == graph::Mode::off,
+               "--weft_profile needs --weft_graphs=off: a replayed graph runs no op the profile "
+               "could time");
     int batch_override = 0;
     const auto [end, error] =
         std::from_chars(batch_text.data(), batch_text.data() + batch_text.size(), batch_override);
@@ -485,7 +525,8 @@ int main(int argc, char** argv) {
           const std::string name =
               std::string(phase == Phase::train_step ? "train_step/" : "inference/") + model.name +
               "/" + backend.name;
-          benchmark::RegisterBenchmark(name.c_str(), run_model, model, backend, batch, phase)
+          benchmark::RegisterBenchmark(name.c_str(), run_model, model, backend, batch, phase,
+                                       profile_path.empty() ? std::string() : name)
               ->UseRealTime()
               ->Unit(benchmark::kMillisecond);
         }
@@ -495,6 +536,11 @@ int main(int argc, char** argv) {
     benchmark::Shutdown();
     // What auto measured and picked for every shape of every model (cuda-auto).
     if (!report_path.empty()) io::write_file_atomic(report_path, kernel_report());
+    if (!profile_path.empty()) {
+      std::string text = "# Op profiles (bench_models --weft_profile)\n\n";
+      for (const auto& [name, table] : profile_tables) text += table;
+      io::write_file_atomic(profile_path, text);
+    }
     return 0;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "bench_models: %s\n", error.what());

@@ -26,7 +26,7 @@
 # memcheck and racecheck; models: bench_models on cuda-auto (the default, with auto's autotune
 # table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the runtime
 # counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs
-# pool hits: kernels/runtime_counters.h); graphs: cuda-auto again with CUDA graphs
+# pool hits: kernels/runtime_counters.h) and an op profile of each step (gpu_profile.md); graphs: cuda-auto again with CUDA graphs
 # (engine/graph.h), fp32 and bf16; rules: the fp32 graphs row again with cuDNN's algorithms
 # by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of the same models
 # (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 with TF32 off and
@@ -190,10 +190,12 @@ run() {
   if want models; then
     log "stage models"
     # cuda-auto (the default: auto measures each shape in the untimed first step, with a fresh
-    # cache so the table shows every measurement), cuda-hand and cuda-vendor; auto's table too.
+    # cache so the table shows every measurement), cuda-hand and cuda-vendor; auto's table too,
+    # and after each benchmark 3 more steps profiled op by op (gpu_profile.md: each op's time on
+    # an idle GPU, its kernels and library calls; engine/profile.h).
     WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
     capped 150 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
-      --weft_kernel_report="$res/autotune-table.txt" \
+      --weft_kernel_report="$res/autotune-table.txt" --weft_profile="$res/gpu_profile.md" \
       --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
     log "models exit $?"
     save

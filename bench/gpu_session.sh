@@ -63,6 +63,7 @@ case "$stage" in
     ;;
   models)
     "$build/bench/bench_models" --weft_device=cuda --benchmark_min_time=1 \
+      --weft_profile="$results/gpu_profile.md" \
       --benchmark_out="$results/gpu_models.json" --benchmark_out_format=json | tail -n 25
     "$build/bench/plot/bench_plot" --out "$results/gpu_models.png" --counter images_per_second \
       --series-from-name "$results/gpu_models.json"

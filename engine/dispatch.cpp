@@ -14,6 +14,7 @@
 
 #include <unistd.h>
 
+#include "engine/op_text.h"
 #include "kernels/cpu/openblas_core.h"
 #include "kernels/cpu_vendor/backend.h"
 #include "kernels/cuda/backends.h"
@@ -24,33 +25,6 @@
 
 namespace weft {
 namespace {
-
-// " +relu", " +leaky_relu(0.2)" or nothing: a fused activation is part of an autotune key.
-std::string activation_suffix(const FusedActivation& act) {
-  if (act.kind == FusedActivation::Kind::relu) return " +relu";
-  if (act.kind != FusedActivation::Kind::leaky_relu) return "";
-  std::ostringstream s;
-  s << " +leaky_relu(" << act.alpha << ")";
-  return s.str();
-}
-
-std::string describe(const Conv2dParams& p) {
-  std::ostringstream s;
-  s << "N=" << p.batch << " C=" << p.in_channels << " H=" << p.in_h << " W=" << p.in_w
-    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
-    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " d=" << p.dilation_h << ","
-    << p.dilation_w << activation_suffix(p.activation);
-  return s.str();
-}
-
-std::string describe(const ConvTranspose2dParams& p) {
-  std::ostringstream s;
-  s << "N=" << p.batch << " C=" << p.in_channels << " H=" << p.in_h << " W=" << p.in_w
-    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
-    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " op=" << p.output_pad_h << ","
-    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w;
-  return s.str();
-}
 
 // Scratch buffers for one trial, released when it goes out of scope.
 class Scratch {
@@ -78,7 +52,7 @@ class Scratch {
   std::vector<std::pair<float*, size_t>> buffers_;
 };
 
-size_t count(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
+size_t floats_of(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
   return static_cast<size_t>(a * b * c * d);
 }
 
@@ -224,8 +198,8 @@ std::vector<AutotuneEntry> Dispatch::autotune_table() const {
 // ---- the trials: one pass (or batch norm's group) on scratch buffers ---------------------------
 
 std::optional<Dispatch::Trial> Dispatch::conv_trial(Op op, const Conv2dParams& p) {
-  const size_t x = count(p.input_count()), w = count(p.weight_count());
-  const size_t y = count(p.output_count()), o = count(p.out_channels);
+  const size_t x = floats_of(p.input_count()), w = floats_of(p.weight_count());
+  const size_t y = floats_of(p.output_count()), o = floats_of(p.out_channels);
   switch (op) {
     case Op::conv2d_forward:
       return Trial{"conv2d forward " + describe(p), {x, w, o, y},
@@ -249,8 +223,8 @@ std::optional<Dispatch::Trial> Dispatch::conv_trial(Op op, const Conv2dParams& p
 
 std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(Op op,
                                                               const ConvTranspose2dParams& p) {
-  const size_t x = count(p.input_count()), w = count(p.weight_count());
-  const size_t y = count(p.output_count()), o = count(p.out_channels);
+  const size_t x = floats_of(p.input_count()), w = floats_of(p.weight_count());
+  const size_t y = floats_of(p.output_count()), o = floats_of(p.out_channels);
   switch (op) {
     case Op::conv_transpose2d_forward:
       return Trial{"conv_transpose2d forward " + describe(p), {x, w, o, y},
@@ -273,33 +247,27 @@ std::optional<Dispatch::Trial> Dispatch::conv_transpose_trial(Op op,
 }
 
 std::optional<Dispatch::Trial> Dispatch::batch_norm_trial(const BatchNormParams& p) {
-  const size_t x = count(p.batch, p.channels, p.spatial);
-  const size_t c = count(p.channels);
-  std::ostringstream key;
-  key << "batch_norm N=" << p.batch << " C=" << p.channels << " S=" << p.spatial
-      << activation_suffix(p.activation);
+  const size_t x = floats_of(p.batch, p.channels, p.spatial);
+  const size_t c = floats_of(p.channels);
   // x, y, dx; gamma, beta, save_mean, save_invstd, running_mean, running_var, dgamma, dbeta
   return Trial{
-      key.str(), {x, x, x, c, c, c, c, c, c, c, c}, [p](Backend& b, const std::vector<float*>& s) {
+      "batch_norm " + describe(p), {x, x, x, c, c, c, c, c, c, c, c}, [p](Backend& b, const std::vector<float*>& s) {
         b.batch_norm_forward_train(p, s[0], s[3], s[4], s[1], s[5], s[6], s[7], s[8]);
         b.batch_norm_backward(p, s[1], s[0], s[1], s[3], s[5], s[6], s[2], s[9], s[10]);
       }};
 }
 
 std::optional<Dispatch::Trial> Dispatch::gemm_trial(const GemmParams& p) {
-  std::ostringstream key;
-  key << "gemm m=" << p.m << " n=" << p.n << " k=" << p.k << " " << (p.trans_a ? "T" : "N")
-      << (p.trans_b ? "T" : "N") << " beta=" << p.beta;
-  return Trial{key.str(),
-               {count(p.m, p.k), count(p.k, p.n), count(p.m, p.n)},
+  return Trial{"gemm " + describe(p),
+               {floats_of(p.m, p.k), floats_of(p.k, p.n), floats_of(p.m, p.n)},
                [p](Backend& b, const std::vector<float*>& s) { b.gemm(p, s[0], s[1], s[2]); }};
 }
 
 std::optional<Dispatch::Trial> Dispatch::linear_trial(Op op, int n, int in_features,
                                                       int out_features,
                                                       const FusedActivation& act) {
-  const size_t x = count(n, in_features), w = count(out_features, in_features);
-  const size_t y = count(n, out_features), o = count(out_features);
+  const size_t x = floats_of(n, in_features), w = floats_of(out_features, in_features);
+  const size_t y = floats_of(n, out_features), o = floats_of(out_features);
   std::ostringstream shape;
   shape << "N=" << n << " in=" << in_features << " out=" << out_features
         << activation_suffix(act);

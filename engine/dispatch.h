@@ -31,7 +31,8 @@
 //
 // Dispatch is itself a Backend, generated from the op table (WEFT_BACKEND_OPS), so the op-case
 // table can run exactly what the engine runs. Each method makes one choice and one call; nothing
-// else wraps the implementations.
+// else wraps the implementations. While an op profile records (engine/profile.h) the call is
+// also timed and counted there.
 #pragma once
 
 #include <functional>
@@ -44,6 +45,8 @@
 
 #include "engine/autotune.h"
 #include "engine/device.h"
+#include "engine/op_text.h"
+#include "engine/profile.h"
 #include "kernels/backend.h"
 #include "kernels/hand_support.h"
 #include "kernels/selection.h"
@@ -92,9 +95,16 @@ class Dispatch final : public Backend {
   }
 
 #define WEFT_DISPATCH_ARGS(...) __VA_ARGS__
-#define WEFT_DISPATCH_METHOD(family, name, params, args) \
-  void name params override {                            \
-    choose(Op::name, WEFT_DISPATCH_ARGS args).name args; \
+#define WEFT_DISPATCH_METHOD(family, name, params, args)                                \
+  void name params override {                                                           \
+    Backend& backend = choose(Op::name, WEFT_DISPATCH_ARGS args);                       \
+    if (!profile::recording()) {                                                        \
+      backend.name args;                                                                \
+      return;                                                                           \
+    }                                                                                   \
+    profile::Timed timed(#name, backend_label(backend),                                 \
+                         call_shape(#params, WEFT_DISPATCH_ARGS args), device_.synchronize); \
+    backend.name args;                                                                  \
   }
   WEFT_BACKEND_OPS(WEFT_DISPATCH_METHOD)
 #undef WEFT_DISPATCH_METHOD
@@ -107,6 +117,9 @@ class Dispatch final : public Backend {
   }
 
  private:
+  // The backend's name (a method the op macros cannot spell: `name` is their parameter).
+  static const char* backend_label(Backend& backend) { return backend.name(); }
+
   // A measurable call: its key and the trial of its op group on scratch buffers.
   struct Trial {
     std::string key;

@@ -97,7 +97,11 @@ void memset() { add(capturing_now ? kGraphNodes : kMemsets); }
 void graph_launch() { add(kGraphLaunches); }
 void set_capturing(bool capturing) { capturing_now = capturing; }
 bool capturing() { return capturing_now; }
-void trace_launches(std::vector<std::string>* sink) { trace_sink = sink; }
+std::vector<std::string>* trace_launches(std::vector<std::string>* sink) {
+  std::vector<std::string>* previous = trace_sink;
+  trace_sink = sink;
+  return previous;
+}
 void trace(const char* kernel) {
   if (trace_sink != nullptr && kernel != nullptr) trace_sink->emplace_back(kernel);
 }

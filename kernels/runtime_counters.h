@@ -71,7 +71,8 @@ void set_capturing(bool capturing);
 bool capturing();
 // Appends the name of every kernel launched or replayed by the calling thread to `sink` (null
 // stops): the launch sequence a test compares between an eager step and its captured graph.
-void trace_launches(std::vector<std::string>* sink);
+// Returns the sink it replaces, so a nested trace (the op profile's) can hand the names on.
+std::vector<std::string>* trace_launches(std::vector<std::string>* sink);
 void trace(const char* kernel);
 void reorder(size_t bytes);
 }  // namespace count

@@ -18,6 +18,7 @@
 #include "apps/common/classifier_run.h"
 #include "apps/common/reports.h"
 #include "apps/common/standins.h"
+#include "engine/graph.h"
 #include "engine/allocator.h"
 #include "engine/data/balance.h"
 #include "engine/io/atomic_file.h"
@@ -139,6 +140,22 @@ TEST_CASE("app flags: --precision sets the math precision and refuses other name
   CHECK(run_with({"--precision", "fp16"}, [&] { return ++ran; }, wrong) == 1);
   CHECK(ran == 0);
   CHECK(weft::math_precision() == weft::MathPrecision::bf16);  // a refused value changes nothing
+}
+
+TEST_CASE("app flags: --profile-steps turns CUDA graphs off and refuses --cuda-graphs on",
+          "[app][main]") {
+  struct Restore {
+    ~Restore() { weft::graph::set_mode(weft::graph::Mode::automatic); }
+  } restore;
+  weft::app::CommonOptions profiled, both, negative;
+  CHECK(run_with({"--profile-steps", "3"}, [] { return 0; }, profiled) == 0);
+  CHECK(profiled.profile_steps == 3);
+  CHECK(weft::graph::mode() == weft::graph::Mode::off);
+  int ran = 0;
+  CHECK(run_with({"--profile-steps", "3", "--cuda-graphs", "on"}, [&] { return ++ran; }, both) ==
+        1);
+  CHECK(run_with({"--profile-steps", "-1"}, [&] { return ++ran; }, negative) == 1);
+  CHECK(ran == 0);
 }
 
 TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinities are refused",

@@ -215,7 +215,8 @@ int run(const Options& o) {
                            {.epochs = o.common.epochs, .run_dir = o.common.out, .seed = o.common.seed,
                             .config = config, .config_may_change = {"epochs", "data", "device", "patience"},
                             .resume = o.common.resume,
-                            .skip_nonfinite_steps = o.common.skip_nonfinite_steps});
+                            .skip_nonfinite_steps = o.common.skip_nonfinite_steps,
+                            .profile_steps = o.common.profile_steps});
     trainer.add_callback(std::make_shared<train::EarlyStopping>(train::EarlyStoppingOptions{
         .monitor = "val_loss", .patience = o.patience, .restore_best_weights = true}));
     trainer.add_callback(std::make_shared<train::ReduceLROnPlateau>(train::ReduceLROnPlateauOptions{

@@ -76,6 +76,13 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
   cli.add_flag("--skip-nonfinite-steps", o.skip_nonfinite_steps,
                "skip a training step whose loss is NaN or infinite (counted in the log) instead "
                "of stopping the run");
+  cli.add_option("--profile-steps", o.profile_steps,
+                 "profile N training steps op by op, the run's steps 3 to N + 2, and write "
+                 "profile.md into the run folder: each op's time on an idle device, where it "
+                 "ran, its shape, kernels and library calls (engine/profile.h). Those steps run "
+                 "slower and eagerly (CUDA graphs off)")
+      ->capture_default_str()
+      ->check(app::non_negative_number());
   cli.add_option("--cuda-graphs", o.cuda_graphs,
                  "capture the training step once and replay it per batch: on, off, or auto (on "
                  "for CUDA devices; emu captures only with on). Steps that read their loss every "
@@ -106,7 +113,8 @@ namespace {
 // Prints what it set, naming `source`. Run folders, weights and one-off actions are never taken.
 void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::string& source) {
   static const std::set<std::string> never = {"out",  "resume",        "weights",  "eval_only",
-                                              "help", "kernel_report", "overwrite", "predict"};
+                                              "help", "kernel_report", "overwrite", "predict",
+                                              "profile_steps"};
   if (!config.is_object()) return;
   std::string restored;
   for (CLI::Option* option : cli.get_options()) {
@@ -146,6 +154,11 @@ void check_and_restore(CLI::App& cli, CommonOptions& o) {
   graph::Mode graphs = graph::Mode::automatic;
   WEFT_CHECK(graph::parse_mode(o.cuda_graphs, &graphs), "--cuda-graphs must be on, off or auto, got '",
              o.cuda_graphs, "'");
+  if (o.profile_steps > 0) {
+    WEFT_CHECK(graphs != graph::Mode::on, "--profile-steps times eager steps: it cannot be "
+               "combined with --cuda-graphs on (a replayed graph runs no op it could time)");
+    graphs = graph::Mode::off;
+  }
   graph::set_mode(graphs);
   if (!o.precision.empty()) {
     const std::optional<MathPrecision> precision = parse_precision(o.precision);

@@ -70,6 +70,7 @@ struct CommonOptions {
   int64_t limit = 0;                 // --limit: at most this many images per split (0: all)
   bool kernel_report = false;        // --kernel-report: print the kernels' autotune table at the end
   bool skip_nonfinite_steps = false;  // --skip-nonfinite-steps: skip a step whose loss is NaN/inf
+  int profile_steps = 0;              // --profile-steps N: profile N steps op by op (profile.md)
   bool overwrite = false;            // --overwrite: replace the run already in --out
   std::string cuda_graphs = "auto";  // --cuda-graphs: on, off, auto (engine/graph.h)
   bool sync_batchnorm = false;       // --sync-batchnorm: batch-norm statistics over all ranks

@@ -140,6 +140,7 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
     options.config_may_change = run.config_may_change;
     options.resume = common.resume;
     options.skip_nonfinite_steps = common.skip_nonfinite_steps;
+    options.profile_steps = common.profile_steps;
     train::Trainer trainer(model, optimizer, options);
     for (const auto& callback : run.callbacks) trainer.add_callback(callback);
     trainer.add_callback(std::make_shared<train::ModelCheckpoint>());

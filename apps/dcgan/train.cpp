@@ -347,6 +347,7 @@ int run_training(const Options& o) {
   trainer_options.config_may_change = {"epochs", "data", "device", "judge", "judge_samples"};
   trainer_options.resume = o.common.resume;
   trainer_options.skip_nonfinite_steps = o.common.skip_nonfinite_steps;
+  trainer_options.profile_steps = o.common.profile_steps;
   train::Trainer trainer(nets, g_opt, trainer_options);
   trainer.register_generator("shuffle", shuffle_rng);
   trainer.register_generator("noise", noise_rng);

@@ -248,6 +248,7 @@ int run(Options& o) {
     trainer_options.config_may_change = {"epochs", "data", "device"};
     trainer_options.resume = o.common.resume;
     trainer_options.skip_nonfinite_steps = o.common.skip_nonfinite_steps;
+    trainer_options.profile_steps = o.common.profile_steps;
     train::Trainer trainer(*model, optimizer, trainer_options);
     trainer.register_generator("shuffle", shuffle_rng);
     train::ModelCheckpointOptions best;

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -14,7 +16,9 @@
 
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/replicate.h"
+#include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
+#include "engine/profile.h"
 #include "kernels/error.h"
 
 namespace weft::train {
@@ -24,6 +28,10 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// TrainerOptions::profile_steps: the steps before the profiled ones (caches filled, `auto`'s
+// shapes measured).
+constexpr int64_t kProfileWarmupSteps = 2;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
@@ -140,13 +148,53 @@ StepHooks Trainer::step_hooks() {
   };
   hooks.before_step = [this] {
     ++hooked_steps_;
+    ++run_steps_;
     for (const auto& callback : callbacks_) callback->on_step_begin(context_);
   };
   hooks.after_step = [this](int64_t done, int64_t total) {
     for (const auto& callback : callbacks_) callback->on_step_end(context_);
+    // The profile runs from one step's end to a later one's: the epoch functions call the hooks
+    // around the optimizer's update (after the forward and backward), so the steps between two
+    // ends are whole steps, their batches' loading included.
+    if (profiling_ && run_steps_ - profile_first_step_ + 1 >= options_.profile_steps) {
+      finish_profile();
+    }
+    if (options_.profile_steps > 0 && !profiling_ && !profile_done_ &&
+        run_steps_ == kProfileWarmupSteps) {
+      profile::start();
+      profiling_ = true;
+      profile_first_step_ = run_steps_ + 1;
+      profile_start_ = Clock::now();
+    }
     if (progress_) progress_->step(done, total);
   };
   return hooks;
+}
+
+void Trainer::finish_profile() {
+  const double wall = seconds_since(profile_start_);
+  const profile::Profile recorded = profile::stop();
+  profiling_ = false;
+  profile_done_ = true;
+  const int steps = static_cast<int>(run_steps_ - profile_first_step_ + 1);
+  const std::string which =
+      steps == 1 ? "step " + std::to_string(run_steps_)
+                 : "steps " + std::to_string(profile_first_step_) + "-" + std::to_string(run_steps_);
+  char heading[256];
+  std::snprintf(heading, sizeof heading,
+                "# Op profile of training %s\n\n"
+                "%.3f ms per step with the profile's synchronisations (each op on an idle "
+                "device), %.3f ms of it in the ops; per step below (engine/profile.h).\n\n",
+                which.c_str(), wall * 1e3 / steps, recorded.seconds() * 1e3 / steps);
+  const std::string text = heading + profile::format_table(recorded, steps, wall) +
+                           "\n## Per op\n\n" + profile::format_summary(recorded, steps);
+  if (options_.run_dir.empty()) {
+    log(text);
+    return;
+  }
+  const std::string path = (fs::path(options_.run_dir) / "profile.md").string();
+  io::write_file_atomic(path, text);
+  log("op profile of " + which + " written to " + path);
 }
 
 std::string Trainer::diverged_message(int epoch, const std::string& what) const {
@@ -353,6 +401,17 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
   if (options_.handle_signals) signals.emplace();
 
   TrainResult result;
+  run_steps_ = 0;
+  profile_done_ = false;
+  // A profile still recording when fit() ends (an interrupted or failed epoch) is dropped.
+  struct ProfileEnd {
+    Trainer& trainer;
+    ~ProfileEnd() {
+      if (!trainer.profiling_) return;
+      trainer.profiling_ = false;
+      profile::stop();
+    }
+  } profile_end{*this};
   completed_epochs_ = 0;
   stopped_early_ = false;
   stop_reason_.clear();
@@ -420,6 +479,15 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
       throw Error(diverged_message(epoch, e.what()));
     }
     const double train_seconds = seconds_since(epoch_start);
+    // An epoch of fewer steps than the profile asked for: the profile has what it had.
+    if (profiling_) {
+      if (run_steps_ >= profile_first_step_) {
+        finish_profile();
+      } else {
+        profile::stop();
+        profiling_ = false;
+      }
+    }
     if (!stop_requested() && validate) {
       for (const auto& callback : callbacks_) callback->on_validation_begin(context_);
       metrics.merge(mean_over_ranks(validate(epoch), "validation metrics"));

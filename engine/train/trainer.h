@@ -52,6 +52,7 @@
 // `interrupted` set. Resuming repeats the interrupted epoch from its start, exactly.
 #pragma once
 
+#include <chrono>
 #include <csignal>
 #include <functional>
 #include <memory>
@@ -121,6 +122,12 @@ struct TrainerOptions {
   // the run. Without it such a step, or a non-finite loss in an epoch's metrics, ends the run
   // with an error naming the epoch; last.safetensors keeps the last complete epoch.
   bool skip_nonfinite_steps = false;
+  // Profile this many training steps op by op (engine/profile.h), the run's steps 3, 4, ...
+  // (the first two fill the caches and let `auto` measure its shapes; an epoch's end cuts the
+  // profile short), and write the table to profile.md in run_dir (printed when there is none).
+  // Each op then runs on an idle device, so the profiled steps are slower; 0: no profile. The
+  // epoch function must call step_hooks()'s after_step once per step.
+  int profile_steps = 0;
 };
 
 struct TrainResult {
@@ -189,6 +196,13 @@ class Trainer {
   std::string stop_reason_;
   Metrics last_metrics_;
   int64_t hooked_steps_ = 0;  // before_step calls in the current epoch
+  int64_t run_steps_ = 0;     // before_step calls in this fit()
+  // TrainerOptions::profile_steps: whether the profile records, since when and which step.
+  bool profiling_ = false;
+  bool profile_done_ = false;
+  int64_t profile_first_step_ = 0;
+  std::chrono::steady_clock::time_point profile_start_;
+  void finish_profile();
   int64_t skipped_steps_ = 0;  // steps skipped for a non-finite loss in the current epoch
 };
 

@@ -1,0 +1,218 @@
+// The op profile (profile.h): the rows, the dispatch's per-call hook and the tables.
+#include "engine/profile.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <map>
+#include <mutex>
+
+#include "kernels/error.h"
+
+namespace weft::profile {
+namespace {
+
+std::atomic<bool> recording_now{false};
+std::mutex rows_mutex;
+Profile current;
+std::map<std::string, size_t> row_index;  // op | implementation | shape -> row
+
+double now_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// "(conv2d_forward_kernel<Tile64, DenseOutput>)" as WEFT_LAUNCH spells a template: without the
+// parentheses the macro needed.
+std::string kernel_name(const std::string& launched) {
+  if (launched.size() >= 2 && launched.front() == '(' && launched.back() == ')') {
+    return launched.substr(1, launched.size() - 2);
+  }
+  return launched;
+}
+
+std::string milliseconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.3f", seconds * 1e3);
+  return text;
+}
+
+std::string per_step(int64_t count, int steps) {
+  char text[32];
+  if (count % steps == 0) {
+    std::snprintf(text, sizeof text, "%lld", static_cast<long long>(count / steps));
+  } else {
+    std::snprintf(text, sizeof text, "%.2f", static_cast<double>(count) / steps);
+  }
+  return text;
+}
+
+std::string percent(double part, double whole) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f%%", whole > 0 ? 100.0 * part / whole : 0.0);
+  return text;
+}
+
+// A table cell: '|' would end the cell.
+std::string cell(std::string text) {
+  std::replace(text.begin(), text.end(), '|', '/');
+  return text;
+}
+
+}  // namespace
+
+double Profile::seconds() const {
+  double sum = 0;
+  for (const OpRow& row : rows) sum += row.seconds;
+  return sum;
+}
+
+void start() {
+  std::lock_guard<std::mutex> lock(rows_mutex);
+  WEFT_CHECK(!recording_now.load(), "profile::start: a profile is already recording");
+  current = Profile{};
+  row_index.clear();
+  recording_now = true;
+}
+
+Profile stop() {
+  std::lock_guard<std::mutex> lock(rows_mutex);
+  recording_now = false;
+  Profile out = std::move(current);
+  current = Profile{};
+  row_index.clear();
+  return out;
+}
+
+bool recording() {
+  return recording_now.load(std::memory_order_relaxed);
+}
+
+Timed::Timed(const char* op, const char* implementation, std::string shape,
+             const std::function<void()>& synchronize)
+    : op_(op),
+      implementation_(implementation),
+      shape_(std::move(shape)),
+      synchronize_(synchronize) {
+  if (!recording() || count::capturing()) return;
+  active_ = true;
+  exceptions_ = std::uncaught_exceptions();
+  synchronize_();
+  outer_trace_ = count::trace_launches(&kernels_);
+  before_ = runtime_counters();
+  start_ = now_seconds();
+}
+
+Timed::~Timed() {
+  if (!active_) return;
+  const bool failed = std::uncaught_exceptions() > exceptions_;
+  try {
+    if (!failed) synchronize_();
+  } catch (...) {
+    // The op's own error surfaces at the next synchronisation of the step; the row is dropped.
+    count::trace_launches(outer_trace_);
+    return;
+  }
+  const double seconds = now_seconds() - start_;
+  const RuntimeCounters counted = runtime_counters() - before_;
+  count::trace_launches(outer_trace_);
+  if (outer_trace_ != nullptr) {
+    outer_trace_->insert(outer_trace_->end(), kernels_.begin(), kernels_.end());
+  }
+  if (failed) return;
+  std::lock_guard<std::mutex> lock(rows_mutex);
+  if (!recording_now.load()) return;
+  const std::string key = std::string(op_) + "|" + implementation_ + "|" + shape_;
+  auto [where, added] = row_index.emplace(key, current.rows.size());
+  if (added) {
+    OpRow row;
+    row.op = op_;
+    row.implementation = implementation_;
+    row.shape = shape_;
+    current.rows.push_back(std::move(row));
+  }
+  OpRow& row = current.rows[where->second];
+  row.calls += 1;
+  row.seconds += seconds;
+  row.launches += counted.launches;
+  row.library_calls += counted.library_calls;
+  for (const std::string& launched : kernels_) {
+    const std::string name = kernel_name(launched);
+    auto known = std::find_if(row.kernels.begin(), row.kernels.end(),
+                              [&](const auto& entry) { return entry.first == name; });
+    if (known == row.kernels.end()) {
+      row.kernels.emplace_back(name, 1);
+    } else {
+      known->second += 1;
+    }
+  }
+}
+
+std::string format_table(const Profile& profile, int steps, double wall_seconds) {
+  WEFT_CHECK(steps > 0, "profile::format_table: steps must be positive, got ", steps);
+  std::vector<const OpRow*> rows;
+  for (const OpRow& row : profile.rows) rows.push_back(&row);
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const OpRow* a, const OpRow* b) { return a->seconds > b->seconds; });
+  const double total = profile.seconds();
+  std::string out =
+      "| op | on | shape | calls | ms | share | launches | library calls | kernels |\n"
+      "|---|---|---|---:|---:|---:|---:|---:|---|\n";
+  int64_t launches = 0, library_calls = 0, calls = 0;
+  for (const OpRow* row : rows) {
+    std::string kernels;
+    for (const auto& [name, count] : row->kernels) {
+      if (!kernels.empty()) kernels += ", ";
+      kernels += name;
+      if (count != row->calls) kernels += " x" + per_step(count, steps);
+    }
+    out += "| " + row->op + " | " + row->implementation + " | " + cell(row->shape) + " | " +
+           per_step(row->calls, steps) + " | " + milliseconds(row->seconds / steps) + " | " +
+           percent(row->seconds, total) + " | " + per_step(row->launches, steps) + " | " +
+           per_step(row->library_calls, steps) + " | " + cell(kernels) + " |\n";
+    launches += row->launches;
+    library_calls += row->library_calls;
+    calls += row->calls;
+  }
+  out += "| all ops | | | " + per_step(calls, steps) + " | " + milliseconds(total / steps) +
+         " | 100% | " + per_step(launches, steps) + " | " + per_step(library_calls, steps) +
+         " | |\n";
+  if (wall_seconds > 0) {
+    out += "| outside the ops | | | | " + milliseconds((wall_seconds - total) / steps) + " | " +
+           percent(wall_seconds - total, wall_seconds) + " of the step | | | |\n";
+  }
+  return out;
+}
+
+std::string format_summary(const Profile& profile, int steps) {
+  WEFT_CHECK(steps > 0, "profile::format_summary: steps must be positive, got ", steps);
+  std::vector<OpRow> ops;
+  for (const OpRow& row : profile.rows) {
+    auto known = std::find_if(ops.begin(), ops.end(),
+                              [&](const OpRow& op) { return op.op == row.op; });
+    if (known == ops.end()) {
+      ops.push_back(OpRow{row.op, "", "", row.calls, row.seconds, row.launches,
+                          row.library_calls, {}});
+    } else {
+      known->calls += row.calls;
+      known->seconds += row.seconds;
+      known->launches += row.launches;
+      known->library_calls += row.library_calls;
+    }
+  }
+  std::stable_sort(ops.begin(), ops.end(),
+                   [](const OpRow& a, const OpRow& b) { return a.seconds > b.seconds; });
+  const double total = profile.seconds();
+  std::string out = "| op | calls | ms | share | launches | library calls |\n"
+                    "|---|---:|---:|---:|---:|---:|\n";
+  for (const OpRow& op : ops) {
+    out += "| " + op.op + " | " + per_step(op.calls, steps) + " | " +
+           milliseconds(op.seconds / steps) + " | " + percent(op.seconds, total) + " | " +
+           per_step(op.launches, steps) + " | " + per_step(op.library_calls, steps) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace weft::profile

@@ -1,0 +1,195 @@
+// The op profile (engine/profile.h): a training step recorded op by op on the CPU and on the
+// emulated GPU (the emu cases carry the emu label), the trainer's profile.md
+// (TrainerOptions::profile_steps, the apps' --profile-steps), and the shape text of a call
+// (engine/op_text.h).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/op_text.h"
+#include "engine/ops.h"
+#include "engine/optim/optimizer.h"
+#include "engine/profile.h"
+#include "kernels/runtime_counters.h"
+#include "model_test_util.h"
+#include "models/fashion_cnn.h"
+#include "tests/train_test_util.h"
+
+namespace {
+
+using weft::Device;
+using weft::Tensor;
+namespace profile = weft::profile;
+
+// The seed's Fashion-MNIST CNN (16 filters) and one SGD step on a fixed batch of `batch` images.
+struct FashionStep {
+  std::shared_ptr<weft::models::FashionCnn> model;
+  std::shared_ptr<weft::optim::SGD> optimizer;
+  Tensor images, labels;
+
+  FashionStep(Device device, int batch) {
+    weft::manual_seed(3);
+    model = std::make_shared<weft::models::FashionCnn>(weft::models::FashionCnnConfig{16});
+    model->to(device);
+    optimizer = std::make_shared<weft::optim::SGD>(model->parameters(),
+                                                   weft::optim::SgdOptions{.lr = 0.01f});
+    images = weft::test::random_images({batch, 1, 28, 28}, 7).to(device);
+    std::vector<int32_t> classes;
+    for (int i = 0; i < batch; ++i) classes.push_back(i % 10);
+    labels = Tensor::from_vector(classes, {batch}).to(device);
+  }
+  float run() {
+    optimizer->zero_grad();
+    const Tensor loss = weft::cross_entropy((*model)(images), labels);
+    loss.backward();
+    optimizer->step();
+    return loss.item();
+  }
+};
+
+const profile::OpRow* find_row(const profile::Profile& p, const std::string& op) {
+  for (const profile::OpRow& row : p.rows) {
+    if (row.op == op) return &row;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+TEST_CASE("profile: a call's shape names its integers and describes its params structs") {
+  const float data = 0.0f;
+  weft::FusedActivation relu;
+  relu.kind = weft::FusedActivation::Kind::relu;
+  CHECK(weft::call_shape("(int n, int in_features, int out_features, const FusedActivation& act, "
+                         "const float* x, float* y)",
+                         42, 12544, 100, relu, &data, &data) ==
+        "n=42 in_features=12544 out_features=100 +relu");
+  weft::Conv2dParams conv;
+  conv.batch = 2;
+  conv.in_channels = 3;
+  conv.in_h = conv.in_w = 8;
+  conv.out_channels = 4;
+  conv.kernel_h = conv.kernel_w = 3;
+  CHECK(weft::call_shape("(const Conv2dParams& p, const float* x)", conv, &data) ==
+        "N=2 C=3 H=8 W=8 O=4 k=3x3 s=1,1 p=0,0 d=1,1");
+  CHECK(weft::call_shape("(Activation f, float alpha, int64_t count, const float* x)",
+                         weft::Activation::leaky_relu, 0.2f, int64_t{9}, &data) ==
+        "leaky_relu count=9");
+  CHECK(weft::op_text::parameter_names("(const float* const* grads, int tensors)") ==
+        std::vector<std::string>{"grads", "tensors"});
+}
+
+TEST_CASE("profile: a CPU training step, op by op") {
+  FashionStep step(Device::cpu(), 8);
+  step.run();  // the optimizer's state and, under auto, the kernel choices
+  REQUIRE_FALSE(profile::recording());
+
+  profile::start();
+  CHECK_THROWS_WITH(profile::start(), Catch::Contains("already recording"));
+  const auto began = std::chrono::steady_clock::now();
+  step.run();
+  step.run();
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - began).count();
+  const profile::Profile p = profile::stop();
+  REQUIRE_FALSE(profile::recording());
+
+  // The model's ops, each on the CPU, twice per step's worth of calls.
+  for (const char* op : {"conv2d_backward_filter", "cross_entropy_forward_backward"}) {
+    INFO(op);
+    const profile::OpRow* row = find_row(p, op);
+    REQUIRE(row != nullptr);
+    CHECK(row->calls % 2 == 0);
+    CHECK((row->implementation == "cpu" || row->implementation == "cpu-vendor"));
+    CHECK(row->launches == 0);
+  }
+  const profile::OpRow* update = find_row(p, "sgd_update_multi");
+  REQUIRE(update != nullptr);
+  CHECK(update->calls == 2);
+  const profile::OpRow* forward = find_row(p, "conv2d_forward");
+  const profile::OpRow* fused = find_row(p, "conv2d_max_pool2d_forward");
+  REQUIRE((forward != nullptr || fused != nullptr));
+  const std::string conv_shape = (forward != nullptr ? forward : fused)->shape;
+  CHECK_THAT(conv_shape, Catch::StartsWith("N=8 C=1 H=28 W=28 O=16"));
+  CHECK(p.seconds() > 0.0);
+  CHECK(p.seconds() <= wall);
+
+  const std::string table = profile::format_table(p, 2, wall);
+  CHECK_THAT(table, Catch::Contains("| conv2d_backward_filter | "));
+  CHECK_THAT(table, Catch::Contains("| all ops |"));
+  CHECK_THAT(table, Catch::Contains("| outside the ops |"));
+  CHECK_THAT(profile::format_summary(p, 2), Catch::Contains("| sgd_update_multi | 1 | "));
+  CHECK_THROWS_WITH(profile::format_table(p, 0), Catch::Contains("steps must be positive"));
+
+  // Not recording: nothing is added.
+  step.run();
+  profile::start();
+  CHECK(profile::stop().rows.empty());
+}
+
+TEST_CASE("profile: the emulated GPU's step, its launches op by op", "[emu]") {
+  FashionStep step(Device::emu(), 2);
+  step.run();
+  std::vector<std::string> outer;
+  weft::count::trace_launches(&outer);
+  const weft::RuntimeCounters before = weft::runtime_counters();
+  profile::start();
+  step.run();
+  const profile::Profile p = profile::stop();
+  const weft::RuntimeCounters counted = weft::runtime_counters() - before;
+  weft::count::trace_launches(nullptr);
+
+  // Every launch of the step went through an op of the dispatch, and is in the profile once.
+  int64_t launches = 0;
+  int64_t named = 0;
+  for (const profile::OpRow& row : p.rows) {
+    CHECK(row.implementation == "emu");
+    launches += row.launches;
+    for (const auto& [name, count] : row.kernels) {
+      CHECK_FALSE(name.empty());
+      CHECK(name.front() != '(');
+      named += count;
+    }
+  }
+  CHECK(launches == counted.launches);
+  CHECK(named == launches);
+  // The trace that was open before the profile still saw every kernel.
+  CHECK(static_cast<int64_t>(outer.size()) == counted.launches);
+  const profile::OpRow* update = find_row(p, "sgd_update_multi");
+  REQUIRE(update != nullptr);
+  CHECK(update->launches >= 1);
+}
+
+TEST_CASE("profile: the trainer profiles steps 3 on and writes profile.md") {
+  // TinyRun: 4 steps an epoch. 2 steps: steps 3-4; 6 steps: cut at the epoch's end, steps 3-4.
+  for (const int asked : {2, 6}) {
+    INFO("profile_steps " << asked);
+    weft::test::TempDir dir("profile");
+    weft::test::TinyRun run(4);
+    weft::train::TrainerOptions options;
+    options.epochs = 2;
+    options.run_dir = dir.path();
+    options.progress = weft::train::ProgressStyle::quiet;
+    options.profile_steps = asked;
+    weft::train::Trainer trainer(*run.model, *run.optimizer, options);
+    run.fit(trainer);
+    CHECK_FALSE(profile::recording());
+    std::ifstream in(std::filesystem::path(dir.path()) / "profile.md");
+    REQUIRE(in.good());
+    std::stringstream text;
+    text << in.rdbuf();
+    CHECK_THAT(text.str(), Catch::StartsWith("# Op profile of training steps 3-4\n"));
+    // Two whole steps: each linear layer's forward and backward once per step, one update.
+    CHECK_THAT(text.str(), Catch::Contains("| linear_forward | cpu"));
+    CHECK_THAT(text.str(), Catch::Contains("| adam_update_multi | 1 | "));
+    CHECK_THAT(text.str(), Catch::Contains("| linear_backward | 2 | "));
+    CHECK_THAT(text.str(), Catch::Contains("## Per op"));
+  }
+}
