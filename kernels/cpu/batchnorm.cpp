@@ -81,6 +81,11 @@ struct GradientIn {
   const float* y;  // null: no activation
   // The slope where y <= 0 (0 for relu, alpha for leaky_relu), so the loops select between two
   // numbers instead of switching on the activation's kind per element, which kept them scalar.
+  // The loops copy it into a local: read through the reference it is a load under the
+  // condition y <= 0, which GCC will not move out of the condition (it cannot tell the load is
+  // safe), so the loop kept a branch and stayed scalar. The other half is -fno-trapping-math
+  // (CMakeLists.txt): together they took the backward with a fused ReLU from 20.4 ms to 3.0 ms
+  // (128 x 32 x 784, AMD EPYC, 2 cores).
   float negative_slope;
 
   GradientIn(const BatchNormParams& p, const float* dy_in, const float* y_in)
@@ -97,6 +102,7 @@ template <bool kAct>
                                                     double invstd, double* sum_dy,
                                                     double* sum_dy_xhat) {
   double a = 0.0, b = 0.0;
+  const float negative_slope = dy.negative_slope;  // a local: see GradientIn
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
     const float* x_run = x + offset;
@@ -107,7 +113,7 @@ template <bool kAct>
     double run_a = 0.0, run_b = 0.0;
 #pragma omp simd reduction(+ : run_a, run_b)
     for (int64_t s = 0; s < p.spatial; ++s) {
-      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) : dy_run[s];
+      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : negative_slope) : dy_run[s];
       run_a += static_cast<double>(g);
       run_b += g * (x_run[s] - mean);
     }
@@ -215,6 +221,7 @@ template <bool kAct>
   const float scale_f = static_cast<float>(scale);
   const float slope = static_cast<float>(-scale * invstd * mean_dy_xhat);
   const float shift = static_cast<float>(-scale * mean_dy);
+  const float negative_slope = dy.negative_slope;  // a local: see GradientIn
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
     const float* x_run = x + offset;
@@ -222,7 +229,7 @@ template <bool kAct>
     const float* y_run = kAct ? dy.y + offset : nullptr;
     float* dx_run = dx + offset;
     for (int s = 0; s < p.spatial; ++s) {
-      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) : dy_run[s];
+      const float g = kAct ? dy_run[s] * (y_run[s] > 0.0f ? 1.0f : negative_slope) : dy_run[s];
       const float d = (x_run[s] - mean_hi) - mean_lo;
       dx_run[s] = scale_f * g + slope * d + shift;
     }
@@ -244,6 +251,7 @@ void input_gradient(const BatchNormParams& p, const GradientIn& dy, const float*
 WEFT_CPU_CLONES
 void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, float scale,
                          float* dx) {
+  const float negative_slope = dy.negative_slope;  // a local: see GradientIn
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
     const float* dy_run = dy.dy + offset;
@@ -251,7 +259,7 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
     if (dy.y != nullptr) {
       const float* y_run = dy.y + offset;
       for (int s = 0; s < p.spatial; ++s) {
-        dx_run[s] = dy_run[s] * (y_run[s] > 0.0f ? 1.0f : dy.negative_slope) * scale;
+        dx_run[s] = dy_run[s] * (y_run[s] > 0.0f ? 1.0f : negative_slope) * scale;
       }
     } else {
       for (int s = 0; s < p.spatial; ++s) dx_run[s] = dy_run[s] * scale;
