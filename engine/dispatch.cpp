@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "engine/op_text.h"
+#include "kernels_id.h"
 #include "kernels/cpu/openblas_core.h"
 #include "kernels/cpu_vendor/backend.h"
 #include "kernels/cuda/backends.h"
@@ -304,6 +305,13 @@ std::string cpu_model() {
   return "cpu";
 }
 
+// weft's own kernels, as a hash of their sources (scripts/kernels_id.cmake): part of each
+// device's autotune cache name, so that picks measured against older hand kernels (or older
+// calls into the vendor libraries) are measured again rather than read back.
+std::string kernels_identity() {
+  return std::string("weft kernels ") + WEFT_KERNELS_ID;
+}
+
 // A device whose memory is host memory (the CPU, the emulated GPU): trial buffers from calloc,
 // nothing to wait for.
 DispatchDevice host_memory_device(std::string label, std::string name) {
@@ -329,7 +337,7 @@ Dispatch& cpu_dispatch() {
   // Never destroyed: ops may run from static destructors of other objects.
   static Dispatch* instance = [] {
     DispatchDevice device = host_memory_device("cpu", cpu_model());
-    device.driver = cpu_blas();
+    device.driver = cpu_blas() + ", " + kernels_identity();
     // Said on a terminal (a person runs weft); --kernel-report says it everywhere.
     const std::string blas_note = cpu::openblas_fallback_note();
     if (!blas_note.empty() && isatty(fileno(stderr)) == 1) {
@@ -373,7 +381,8 @@ Dispatch& dispatch(Device device) {
     DispatchDevice d;
     d.label = device.str();
     d.name = cuda::device_name(index);
-    d.driver = cuda::version_description() + ", " + cuda_vendor_versions();
+    d.driver = cuda::version_description() + ", " + cuda_vendor_versions() + ", " +
+               kernels_identity();
     d.allocate = [index](size_t bytes) {
       void* pointer = cuda::cached_malloc(index, bytes);
       cuda::memset_zero(index, pointer, bytes);

@@ -202,60 +202,85 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
 }
 
 // The same for a KH x KW kernel known at compile time, one vector accumulator per weight: for
-// each (o, c), each block of kLanes output columns costs one dy load and KH * KW shifted input
-// loads for KH * KW multiply-adds, and the lanes are added once per (o, c). (The dot product per
+// each (o, c), each block of output columns costs one dy load and KH * KW shifted input loads
+// for KH * KW multiply-adds, and the lanes are added once per (o, c). (The dot product per
 // weight above spends most of its time starting and finishing reductions over rows of 28.)
-// dy comes as rows padded with zeros to whole blocks (`row_stride` floats apart), so a block
-// past the row's end adds nothing; the input's kLanes columns of slack keep its loads in range.
-template <int KH, int KW>
+// dy comes as rows padded with zeros to whole blocks of kLanes (`row_stride` floats apart), so a
+// block past the row's end adds nothing; the input's kLanes columns of slack keep its loads in
+// range.
+//
+// V is the accumulators' vector: Lanes (16 floats, one zmm) where AVX-512's 32 registers hold a
+// 5 x 5 kernel's 25 accumulators, or Lanes8 (8 floats, one ymm) elsewhere. With AVX2's 16
+// registers, 16-float accumulators (two ymm each) spilled even for 3 x 3: 18 registers for the
+// accumulators alone, stored and reloaded every block (the Fashion CNN's first layer, 1 -> 64
+// at batch 512: 50 ms on an AVX2 EPYC, 6x the time of its forward). So kernel rows are taken
+// `Rows` at a time, each group one pass over dy, keeping Rows * KW accumulators in registers.
+template <class V, int KH, int KW, int Rows>
 [[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
                                                      const float* dy_rows, int row_stride,
                                                      double* dw) {
+  constexpr int kWidth = static_cast<int>(sizeof(V) / sizeof(float));
   const int out_h = p.out_h();
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int o = 0; o < p.out_channels; ++o) {
     for (int c = 0; c < p.in_channels; ++c) {
-      Lanes acc[KH * KW];
-      for (int t = 0; t < KH * KW; ++t) acc[t] = Lanes{};
-      for (int oh = 0; oh < out_h; ++oh) {
-        const float* g = dy_rows + (static_cast<int64_t>(o) * out_h + oh) * row_stride;
-        const float* xr =
-            xp.data.data() + c * plane + static_cast<int64_t>(oh) * p.stride_h * xp.pw;
-        for (int ow0 = 0; ow0 < row_stride; ow0 += kLanes) {
-          Lanes gv;
-          std::memcpy(&gv, g + ow0, sizeof gv);
-          for (int kh = 0; kh < KH; ++kh) {
-            const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
-            for (int kw = 0; kw < KW; ++kw) {
-              Lanes xv;
-              std::memcpy(&xv, r + kw * p.dilation_w, sizeof xv);
-              acc[kh * KW + kw] += gv * xv;
+      double* out = dw + (static_cast<int64_t>(o) * p.in_channels + c) * KH * KW;
+      for (int kh0 = 0; kh0 < KH; kh0 += Rows) {
+        const int rows = std::min(Rows, KH - kh0);
+        V acc[Rows * KW];
+        for (int t = 0; t < Rows * KW; ++t) acc[t] = V{};
+        for (int oh = 0; oh < out_h; ++oh) {
+          const float* g = dy_rows + (static_cast<int64_t>(o) * out_h + oh) * row_stride;
+          const float* xr = xp.data.data() + c * plane +
+                            (static_cast<int64_t>(oh) * p.stride_h + kh0 * p.dilation_h) * xp.pw;
+          for (int ow0 = 0; ow0 < row_stride; ow0 += kWidth) {
+            V gv;
+            std::memcpy(&gv, g + ow0, sizeof gv);
+            for (int kh = 0; kh < Rows; ++kh) {
+              if (kh >= rows) break;
+              const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
+              for (int kw = 0; kw < KW; ++kw) {
+                V xv;
+                std::memcpy(&xv, r + kw * p.dilation_w, sizeof xv);
+                acc[kh * KW + kw] += gv * xv;
+              }
             }
           }
         }
-      }
-      double* out = dw + (static_cast<int64_t>(o) * p.in_channels + c) * KH * KW;
-      for (int t = 0; t < KH * KW; ++t) {
-        float sum = 0.0f;
-        for (int l = 0; l < kLanes; ++l) sum += acc[t][l];
-        out[t] += sum;
+        for (int t = 0; t < rows * KW; ++t) {
+          float sum = 0.0f;
+          for (int l = 0; l < kWidth; ++l) sum += acc[t][l];
+          out[kh0 * KW + t] += sum;
+        }
       }
     }
   }
 }
 
+// Eight floats as one value (one ymm with AVX2): filter_image_taps's accumulators off AVX-512.
+typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
+
 WEFT_CPU_CLONES
 void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image,
                   const float* dy_rows, int row_stride, double* dw) {
+  // wide_tiles(): an AVX-512 processor, 32 vector registers (see forward_image_wide).
+  const bool wide = wide_tiles();
   if (p.kernel_h == 3 && p.kernel_w == 3) {
-    filter_image_taps<3, 3>(p, xp, dy_rows, row_stride, dw);
+    if (wide) {
+      filter_image_taps<Lanes, 3, 3, 3>(p, xp, dy_rows, row_stride, dw);
+    } else {
+      filter_image_taps<Lanes8, 3, 3, 3>(p, xp, dy_rows, row_stride, dw);
+    }
   } else if (p.kernel_h == 5 && p.kernel_w == 5) {
-    filter_image_taps<5, 5>(p, xp, dy_rows, row_stride, dw);
+    if (wide) {
+      filter_image_taps<Lanes, 5, 5, 5>(p, xp, dy_rows, row_stride, dw);
+    } else {
+      filter_image_taps<Lanes8, 5, 5, 2>(p, xp, dy_rows, row_stride, dw);
+    }
   } else {
     filter_image_any(p, xp, dy_image, dw);
   }
 }
-
 
 // The direct loops run along output rows at stride 1. Forward pays off where the im2col GEMM
 // is thin: few rows (at most 8 output channels), or a short depth (at most 16 input channels)
