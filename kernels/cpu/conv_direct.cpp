@@ -49,16 +49,26 @@ struct Padded {
 };
 
 // kLanes floats as one value: GCC's generic vectors, which each clone lowers to its own
-// registers (one zmm with AVX-512, two ymm with AVX2, four xmm otherwise).
+// registers (one zmm with AVX-512, two ymm with AVX2, four xmm otherwise). The loops below take
+// the vector type as a parameter: Lanes on AVX-512, whose 32 registers hold their tiles, and
+// Lanes8 (one ymm) elsewhere, where tiles of two-ymm values spilled (AVX2 has 16 registers).
 typedef float Lanes __attribute__((vector_size(kLanes * sizeof(float))));
+typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
+
+// Floats in a vector of type V.
+template <class V>
+constexpr int width_of() {
+  return static_cast<int>(sizeof(V) / sizeof(float));
+}
 
 // acc[b][o] += sum over the taps (c, kh, kw) of w[o0 + o, c, kh, kw] * row(c, kh)[kw dw + lane
-// + b kLanes], for OB output channels and CB blocks of kLanes columns; `row` starts at the
+// + b W], for OB output channels and CB blocks of W = width_of<V>() columns; `row` starts at the
 // first block's first column in channel 0, kernel row 0, and `w` at output channel o0.
-template <int OB, int CB>
+template <class V, int OB, int CB>
 [[gnu::always_inline]] inline void accumulate_block(const Conv2dParams& p, const Padded& xp,
                                                     const float* row, const float* w,
-                                                    Lanes (&acc)[CB][OB]) {
+                                                    V (&acc)[CB][OB]) {
+  constexpr int W = width_of<V>();
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int c = 0; c < p.in_channels; ++c) {
@@ -66,9 +76,9 @@ template <int OB, int CB>
       const float* r = row + c * plane + static_cast<int64_t>(kh) * p.dilation_h * xp.pw;
       const float* wk = w + (static_cast<int64_t>(c) * p.kernel_h + kh) * p.kernel_w;
       for (int kw = 0; kw < p.kernel_w; ++kw) {
-        Lanes v[CB];
+        V v[CB];
         for (int b = 0; b < CB; ++b) {
-          std::memcpy(&v[b], r + kw * p.dilation_w + b * kLanes, sizeof v[b]);
+          std::memcpy(&v[b], r + kw * p.dilation_w + b * W, sizeof v[b]);
         }
         for (int o = 0; o < OB; ++o) {
           const float weight = wk[o * taps + kw];
@@ -79,24 +89,26 @@ template <int OB, int CB>
   }
 }
 
-template <int OB, int CB>
+template <class V, int OB, int CB>
 [[gnu::always_inline]] inline void output_block(const Conv2dParams& p, const Padded& xp,
                                                 const float* w, const float* bias, int o0, int oh,
                                                 int ow0, float* y_image) {
+  constexpr int W = width_of<V>();
   const int out_h = p.out_h(), out_w = p.out_w();
-  Lanes acc[CB][OB];
+  V acc[CB][OB];
   for (int b = 0; b < CB; ++b) {
-    for (int o = 0; o < OB; ++o) acc[b][o] = Lanes{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
+    for (int o = 0; o < OB; ++o) acc[b][o] = V{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
   }
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   const float* row = xp.data.data() + static_cast<int64_t>(oh) * p.stride_h * xp.pw + ow0;
-  accumulate_block<OB, CB>(p, xp, row, w + o0 * taps, acc);
+  accumulate_block<V, OB, CB>(p, xp, row, w + o0 * taps, acc);
   for (int b = 0; b < CB; ++b) {
-    const int first = ow0 + b * kLanes;
-    const int count = std::min(kLanes, out_w - first);
+    const int first = ow0 + b * W;
+    if (first >= out_w) break;
+    const int count = std::min(W, out_w - first);
     for (int o = 0; o < OB; ++o) {
       float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + first;
-      if (count == kLanes) {
+      if (count == W) {
         std::memcpy(out, &acc[b][o], sizeof acc[b][o]);
       } else {
         for (int l = 0; l < count; ++l) out[l] = acc[b][o][l];
@@ -105,28 +117,30 @@ template <int OB, int CB>
   }
 }
 
-// One image of the direct forward with CB column blocks per register tile where they fit.
-template <int CB>
+// One image of the direct forward with CB column blocks of vectors V per register tile where
+// they fit.
+template <class V, int CB>
 [[gnu::always_inline]] inline void forward_rows(const Conv2dParams& p, const Padded& xp,
                                                 const float* w, const float* bias, float* y_image) {
+  constexpr int W = width_of<V>();
   const int out_h = p.out_h(), out_w = p.out_w();
   const int full = p.out_channels / kChannelBlock * kChannelBlock;
   for (int oh = 0; oh < out_h; ++oh) {
     int ow0 = 0;
-    for (; CB > 1 && ow0 + (CB - 1) * kLanes < out_w; ow0 += CB * kLanes) {
+    for (; CB > 1 && ow0 + (CB - 1) * W < out_w; ow0 += CB * W) {
       for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
-        output_block<kChannelBlock, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<V, kChannelBlock, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
       for (int o0 = full; o0 < p.out_channels; ++o0) {
-        output_block<1, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<V, 1, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
     }
-    for (; ow0 < out_w; ow0 += kLanes) {
+    for (; ow0 < out_w; ow0 += W) {
       for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
-        output_block<kChannelBlock, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<V, kChannelBlock, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
       for (int o0 = full; o0 < p.out_channels; ++o0) {
-        output_block<1, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
+        output_block<V, 1, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
       }
     }
   }
@@ -139,7 +153,7 @@ template <int CB>
 // because GCC only inlines the tile code into clones, and is never taken).
 __attribute__((target_clones("arch=x86-64-v4", "default"))) void forward_image_wide(
     const Conv2dParams& p, const Padded& xp, const float* w, const float* bias, float* y_image) {
-  forward_rows<2>(p, xp, w, bias, y_image);
+  forward_rows<Lanes, 2>(p, xp, w, bias, y_image);
 }
 bool wide_tiles() {
   static const bool avx512 = __builtin_cpu_supports("x86-64-v4") != 0;
@@ -148,7 +162,7 @@ bool wide_tiles() {
 #else
 void forward_image_wide(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
                         float* y_image) {
-  forward_rows<1>(p, xp, w, bias, y_image);
+  forward_rows<Lanes8, 2>(p, xp, w, bias, y_image);
 }
 bool wide_tiles() {
   return false;
@@ -159,7 +173,7 @@ bool wide_tiles() {
 WEFT_CPU_CLONES
 void forward_image_narrow(const Conv2dParams& p, const Padded& xp, const float* w,
                           const float* bias, float* y_image) {
-  forward_rows<1>(p, xp, w, bias, y_image);
+  forward_rows<Lanes8, 2>(p, xp, w, bias, y_image);
 }
 
 void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, const float* bias,
@@ -219,7 +233,7 @@ template <class V, int KH, int KW, int Rows>
 [[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
                                                      const float* dy_rows, int row_stride,
                                                      double* dw) {
-  constexpr int kWidth = static_cast<int>(sizeof(V) / sizeof(float));
+  constexpr int kWidth = width_of<V>();
   const int out_h = p.out_h();
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int o = 0; o < p.out_channels; ++o) {
@@ -256,9 +270,6 @@ template <class V, int KH, int KW, int Rows>
     }
   }
 }
-
-// Eight floats as one value (one ymm with AVX2): filter_image_taps's accumulators off AVX-512.
-typedef float Lanes8 __attribute__((vector_size(8 * sizeof(float))));
 
 WEFT_CPU_CLONES
 void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image,
