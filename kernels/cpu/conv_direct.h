@@ -13,7 +13,8 @@
 //                ways); backward-filter with at most 8 input or output channels (a GEMM whose
 //                two small sides OpenBLAS cannot split across threads: the first layer of every
 //                CNN). Forward sums each output row tap by tap from a zero-padded copy of the
-//                input, in registers, blocks of 16 columns by 4 output channels; backward-data
+//                input, in registers, two blocks of columns (16 each with AVX-512, 8 otherwise)
+//                by 4 output channels; backward-data
 //                is that loop on dy with the weights flipped and transposed; backward-filter
 //                sums dy times the shifted input per image, in double per thread.
 //   winograd     3x3 at stride 1 with at least 16 channels on both sides: Winograd F(2x2, 3x3)
