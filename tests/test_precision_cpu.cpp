@@ -76,7 +76,10 @@ TEST_CASE("precision: the CPU reference convolution multiplies rounded factors",
     cpu.conv2d_forward(p, xr.data(), wr.data(), bias.data(), y_want.data());
     cpu.conv2d_forward(p, x.data(), w.data(), bias.data(), y_fp32.data());
     cpu.conv2d_backward_data(p, dyr.data(), wr.data(), dx_want.data());
-    cpu.conv2d_backward_filter(p, x.data(), dy.data(), dw_want.data(), dbias_want.data());
+    // The bias gradient is a sum, not a product: of the unrounded dy, in double per channel
+    // (channel_sums; at fp32 the direct loop may sum it its own way, in the same pass as dw).
+    weft::cpu::channel_sums(dy.data(), p.batch, p.out_channels,
+                            int64_t{p.out_h()} * p.out_w(), dbias_want.data());
     cpu.conv2d_backward_filter(p, xr.data(), dyr.data(), dw_want.data(), nullptr);
 
     std::vector<float> y(p.output_count()), dx(p.input_count()), dw(p.weight_count());

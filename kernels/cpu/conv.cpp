@@ -310,17 +310,23 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t rows = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   if (p.out_channels <= 0) return;
-  if (dbias) channel_sums(dy, std::max(p.batch, 0), p.out_channels, out_plane, dbias);
   if (p.batch <= 0 || out_plane <= 0) {
+    if (dbias) channel_sums(dy, std::max(p.batch, 0), p.out_channels, out_plane, dbias);
     std::fill(dw, dw + static_cast<int64_t>(p.out_channels) * rows, 0.0f);
     return;
   }
-  switch (conv_algorithm(p, ConvPass::backward_filter)) {
+  const ConvAlgorithm algorithm = conv_algorithm(p, ConvPass::backward_filter);
+  // The direct loop sums dbias in its own pass over dy; the others leave it to channel_sums.
+  if (algorithm == ConvAlgorithm::direct) {
+    direct::backward_filter(p, x, dy, dw, dbias);
+    return;
+  }
+  if (dbias) channel_sums(dy, p.batch, p.out_channels, out_plane, dbias);
+  switch (algorithm) {
     case ConvAlgorithm::full_window:
       direct::full_window_backward_filter(p, x, dy, dw);
       return;
     case ConvAlgorithm::direct:
-      direct::backward_filter(p, x, dy, dw);
       return;
     case ConvAlgorithm::winograd:
       winograd::backward_filter(p, x, dy, dw);

@@ -185,14 +185,22 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
   }
 }
 
-// One image's contribution to dw[O, C, KH, KW], added to `dw` (in double), for any kernel:
-// a dot product of each dy row with the shifted input row, per weight.
+// One image's contribution to dw[O, C, KH, KW] and to dbias[O] (when not null), added to `dw`
+// and `dbias` (in double), for any kernel: a dot product of each dy row with the shifted input
+// row, per weight.
 [[gnu::always_inline]] inline void filter_image_any(const Conv2dParams& p, const Padded& xp,
-                                                    const float* dy_image, double* dw) {
+                                                    const float* dy_image, double* dw,
+                                                    double* dbias) {
   const int out_h = p.out_h(), out_w = p.out_w();
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int o = 0; o < p.out_channels; ++o) {
     const float* g = dy_image + static_cast<int64_t>(o) * out_h * out_w;
+    if (dbias != nullptr) {
+      float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+      for (int64_t i = 0; i < static_cast<int64_t>(out_h) * out_w; ++i) sum += g[i];
+      dbias[o] += sum;
+    }
     for (int c = 0; c < p.in_channels; ++c) {
       for (int kh = 0; kh < p.kernel_h; ++kh) {
         for (int kw = 0; kw < p.kernel_w; ++kw) {
@@ -221,7 +229,8 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
 // weight above spends most of its time starting and finishing reductions over rows of 28.)
 // dy comes as rows padded with zeros to whole blocks of kLanes (`row_stride` floats apart), so a
 // block past the row's end adds nothing; the input's kLanes columns of slack keep its loads in
-// range.
+// range. The bias gradient (dbias, when not null) rides along: the first pass of each output
+// channel adds the dy blocks it loads into one more accumulator, so dy is read once for both.
 //
 // V is the accumulators' vector: Lanes (16 floats, one zmm) where AVX-512's 32 registers hold a
 // 5 x 5 kernel's 25 accumulators, or Lanes8 (8 floats, one ymm) elsewhere. With AVX2's 16
@@ -232,7 +241,7 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
 template <class V, int KH, int KW, int Rows>
 [[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
                                                      const float* dy_rows, int row_stride,
-                                                     double* dw) {
+                                                     double* dw, double* dbias) {
   constexpr int kWidth = width_of<V>();
   const int out_h = p.out_h();
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
@@ -241,8 +250,10 @@ template <class V, int KH, int KW, int Rows>
       double* out = dw + (static_cast<int64_t>(o) * p.in_channels + c) * KH * KW;
       for (int kh0 = 0; kh0 < KH; kh0 += Rows) {
         const int rows = std::min(Rows, KH - kh0);
+        const bool bias_pass = dbias != nullptr && c == 0 && kh0 == 0;
         V acc[Rows * KW];
         for (int t = 0; t < Rows * KW; ++t) acc[t] = V{};
+        V bias_acc{};
         for (int oh = 0; oh < out_h; ++oh) {
           const float* g = dy_rows + (static_cast<int64_t>(o) * out_h + oh) * row_stride;
           const float* xr = xp.data.data() + c * plane +
@@ -250,6 +261,7 @@ template <class V, int KH, int KW, int Rows>
           for (int ow0 = 0; ow0 < row_stride; ow0 += kWidth) {
             V gv;
             std::memcpy(&gv, g + ow0, sizeof gv);
+            if (bias_pass) bias_acc += gv;
             for (int kh = 0; kh < Rows; ++kh) {
               if (kh >= rows) break;
               const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
@@ -266,6 +278,11 @@ template <class V, int KH, int KW, int Rows>
           for (int l = 0; l < kWidth; ++l) sum += acc[t][l];
           out[kh0 * KW + t] += sum;
         }
+        if (bias_pass) {
+          float sum = 0.0f;
+          for (int l = 0; l < kWidth; ++l) sum += bias_acc[l];
+          dbias[o] += sum;
+        }
       }
     }
   }
@@ -273,23 +290,23 @@ template <class V, int KH, int KW, int Rows>
 
 WEFT_CPU_CLONES
 void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image,
-                  const float* dy_rows, int row_stride, double* dw) {
+                  const float* dy_rows, int row_stride, double* dw, double* dbias) {
   // wide_tiles(): an AVX-512 processor, 32 vector registers (see forward_image_wide).
   const bool wide = wide_tiles();
   if (p.kernel_h == 3 && p.kernel_w == 3) {
     if (wide) {
-      filter_image_taps<Lanes, 3, 3, 3>(p, xp, dy_rows, row_stride, dw);
+      filter_image_taps<Lanes, 3, 3, 3>(p, xp, dy_rows, row_stride, dw, dbias);
     } else {
-      filter_image_taps<Lanes8, 3, 3, 3>(p, xp, dy_rows, row_stride, dw);
+      filter_image_taps<Lanes8, 3, 3, 3>(p, xp, dy_rows, row_stride, dw, dbias);
     }
   } else if (p.kernel_h == 5 && p.kernel_w == 5) {
     if (wide) {
-      filter_image_taps<Lanes, 5, 5, 5>(p, xp, dy_rows, row_stride, dw);
+      filter_image_taps<Lanes, 5, 5, 5>(p, xp, dy_rows, row_stride, dw, dbias);
     } else {
-      filter_image_taps<Lanes8, 5, 5, 2>(p, xp, dy_rows, row_stride, dw);
+      filter_image_taps<Lanes8, 5, 5, 2>(p, xp, dy_rows, row_stride, dw, dbias);
     }
   } else {
-    filter_image_any(p, xp, dy_image, dw);
+    filter_image_any(p, xp, dy_image, dw, dbias);
   }
 }
 
@@ -464,17 +481,21 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
   forward(a, dy, wa.data(), nullptr, dx);
 }
 
-void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw) {
+void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                     float* dbias) {
   const int64_t in_image = static_cast<int64_t>(p.in_channels) * p.in_h * p.in_w;
   const int64_t out_image = static_cast<int64_t>(p.out_channels) * p.out_h() * p.out_w();
   const size_t weights = static_cast<size_t>(p.weight_count());
+  // The sums dw[...] then dbias[...] (when asked for) in one vector.
+  const size_t sums = weights + (dbias != nullptr ? static_cast<size_t>(p.out_channels) : 0);
   // One partial sum per thread, each over a fixed run of images (static schedule), added in
   // thread order: the same bits every run with the same number of threads.
   std::vector<std::vector<double>> partial(static_cast<size_t>(omp_get_max_threads()));
 #pragma omp parallel
   {
     std::vector<double>& mine = partial[static_cast<size_t>(omp_get_thread_num())];
-    mine.assign(weights, 0.0);
+    mine.assign(sums, 0.0);
+    double* bias_sums = dbias != nullptr ? mine.data() + weights : nullptr;
     Padded xp;
     // This image's dy with each row padded to whole blocks of kLanes (filter_image_taps).
     const int out_h = p.out_h(), out_w = p.out_w();
@@ -488,13 +509,17 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
         std::copy(dy_image + r * out_w, dy_image + (r + 1) * out_w,
                   dy_rows.data() + r * row_stride);
       }
-      filter_image(p, xp, dy_image, dy_rows.data(), row_stride, mine.data());
+      filter_image(p, xp, dy_image, dy_rows.data(), row_stride, mine.data(), bias_sums);
     }
   }
-  for (size_t i = 0; i < weights; ++i) {
+  for (size_t i = 0; i < sums; ++i) {
     double sum = 0.0;
     for (const std::vector<double>& part : partial) sum += part.empty() ? 0.0 : part[i];
-    dw[i] = static_cast<float>(sum);
+    if (i < weights) {
+      dw[i] = static_cast<float>(sum);
+    } else {
+      dbias[i - weights] = static_cast<float>(sum);
+    }
   }
 }
 

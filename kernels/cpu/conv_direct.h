@@ -54,12 +54,14 @@ namespace direct {
 void full_window_forward(const Conv2dParams& p, const float* x, const float* w, const float* bias,
                          float* y);
 void full_window_backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx);
-// dw only (here and in backward_filter); the caller sums dbias.
+// dw only; the caller sums dbias.
 void full_window_backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw);
 
 void forward(const Conv2dParams& p, const float* x, const float* w, const float* bias, float* y);
 void backward_data(const Conv2dParams& p, const float* dy, const float* w, float* dx);
-void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw);
+// dbias (may be null) is summed in the same pass over dy.
+void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                     float* dbias);
 
 }  // namespace direct
 }  // namespace weft::cpu
