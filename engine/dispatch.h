@@ -105,6 +105,7 @@ class Dispatch final : public Backend {
     profile::Timed timed(#name, backend_label(backend),                                 \
                          call_shape(#params, WEFT_DISPATCH_ARGS args), device_.synchronize); \
     backend.name args;                                                                  \
+    timed.finish();                                                                     \
   }
   WEFT_BACKEND_OPS(WEFT_DISPATCH_METHOD)
 #undef WEFT_DISPATCH_METHOD

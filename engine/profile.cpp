@@ -5,7 +5,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <exception>
 #include <map>
 #include <mutex>
 
@@ -97,31 +96,28 @@ Timed::Timed(const char* op, const char* implementation, std::string shape,
       shape_(std::move(shape)),
       synchronize_(synchronize) {
   if (!recording() || count::capturing()) return;
-  active_ = true;
-  exceptions_ = std::uncaught_exceptions();
   synchronize_();
+  active_ = true;
   outer_trace_ = count::trace_launches(&kernels_);
   before_ = runtime_counters();
   start_ = now_seconds();
 }
 
 Timed::~Timed() {
+  // An op that threw: its trace goes back to where it was, and no row is recorded.
+  if (active_) count::trace_launches(outer_trace_);
+}
+
+void Timed::finish() {
   if (!active_) return;
-  const bool failed = std::uncaught_exceptions() > exceptions_;
-  try {
-    if (!failed) synchronize_();
-  } catch (...) {
-    // The op's own error surfaces at the next synchronisation of the step; the row is dropped.
-    count::trace_launches(outer_trace_);
-    return;
-  }
-  const double seconds = now_seconds() - start_;
-  const RuntimeCounters counted = runtime_counters() - before_;
+  active_ = false;
   count::trace_launches(outer_trace_);
   if (outer_trace_ != nullptr) {
     outer_trace_->insert(outer_trace_->end(), kernels_.begin(), kernels_.end());
   }
-  if (failed) return;
+  synchronize_();  // an error of the op's kernels surfaces here, as the caller's exception
+  const double seconds = now_seconds() - start_;
+  const RuntimeCounters counted = runtime_counters() - before_;
   std::lock_guard<std::mutex> lock(rows_mutex);
   if (!recording_now.load()) return;
   const std::string key = std::string(op_) + "|" + implementation_ + "|" + shape_;

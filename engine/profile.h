@@ -57,9 +57,12 @@ void start();
 Profile stop();
 bool recording();
 
-// Times and counts one op call for the profile (the dispatch's hook). `synchronize` waits for
-// the device; the call is recorded when the scope ends without an exception. Nothing is done
-// while the calling thread captures a CUDA graph.
+// Times and counts one op call for the profile (the dispatch's hook):
+//   profile::Timed timed(...);  backend.op(...);  timed.finish();
+// The constructor waits for the device (`synchronize`) and starts the clock; finish() waits
+// again, stops it and records the row (an error of the op's kernels surfaces there as an
+// exception). An op that throws is not recorded. Nothing is done while the calling thread
+// captures a CUDA graph.
 class Timed {
  public:
   Timed(const char* op, const char* implementation, std::string shape,
@@ -67,6 +70,7 @@ class Timed {
   ~Timed();
   Timed(const Timed&) = delete;
   Timed& operator=(const Timed&) = delete;
+  void finish();
 
  private:
   const char* op_;
@@ -74,7 +78,6 @@ class Timed {
   std::string shape_;
   const std::function<void()>& synchronize_;
   bool active_ = false;
-  int exceptions_ = 0;
   double start_ = 0;
   RuntimeCounters before_;
   std::vector<std::string> kernels_;

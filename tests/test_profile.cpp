@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
+#include "engine/dispatch.h"
 #include "engine/op_text.h"
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
@@ -192,4 +193,26 @@ TEST_CASE("profile: the trainer profiles steps 3 on and writes profile.md") {
     CHECK_THAT(text.str(), Catch::Contains("| linear_backward | 2 | "));
     CHECK_THAT(text.str(), Catch::Contains("## Per op"));
   }
+}
+
+TEST_CASE("profile: an op that throws is not recorded and leaves the launch trace as it was") {
+  weft::Pool2dParams p;
+  p.batch = p.channels = 1;
+  p.in_h = p.in_w = 4;
+  p.kernel_h = p.kernel_w = p.stride_h = p.stride_w = 2;
+  p.activation.kind = weft::FusedActivation::Kind::relu;
+  std::vector<float> dy(4, 1.0f), dx(16);
+  std::vector<int32_t> argmax(4, 0);
+  std::vector<std::string> outer;
+  weft::count::trace_launches(&outer);
+  profile::start();
+  // A fused activation needs the forward's y: the backend refuses before it launches anything.
+  CHECK_THROWS_WITH(weft::dispatch(Device::cpu())
+                        .max_pool2d_backward(p, dy.data(), nullptr, argmax.data(), dx.data()),
+                    Catch::Contains("needs the forward's y"));
+  const profile::Profile recorded = profile::stop();
+  weft::count::trace("after");
+  CHECK(weft::count::trace_launches(nullptr) == &outer);
+  CHECK(recorded.rows.empty());
+  CHECK(outer == std::vector<std::string>{"after"});
 }
