@@ -394,6 +394,11 @@ constexpr int kProfileSteps = 3;
 // Profiles kProfileSteps more steps op by op and adds their table to profile_tables.
 void profile_steps(const std::string& name, const std::function<float()>& step) {
   profile::start();
+  struct StopOnError {  // a step that throws leaves no profile recording behind
+    ~StopOnError() {
+      if (profile::recording()) profile::stop();
+    }
+  } stop_on_error;
   const auto began = std::chrono::steady_clock::now();
   for (int i = 0; i < kProfileSteps; ++i) step();
   const double wall =

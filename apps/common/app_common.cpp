@@ -80,7 +80,7 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                  "profile N training steps op by op, the run's steps 3 to N + 2, and write "
                  "profile.md into the run folder: each op's time on an idle device, where it "
                  "ran, its shape, kernels and library calls (engine/profile.h). Those steps run "
-                 "slower and eagerly (CUDA graphs off)")
+                 "slower, and the run trains without CUDA graphs")
       ->capture_default_str()
       ->check(app::non_negative_number());
   cli.add_option("--cuda-graphs", o.cuda_graphs,

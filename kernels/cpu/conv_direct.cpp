@@ -104,7 +104,6 @@ template <class V, int OB, int CB>
   accumulate_block<V, OB, CB>(p, xp, row, w + o0 * taps, acc);
   for (int b = 0; b < CB; ++b) {
     const int first = ow0 + b * W;
-    if (first >= out_w) break;
     const int count = std::min(W, out_w - first);
     for (int o = 0; o < OB; ++o) {
       float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + first;
