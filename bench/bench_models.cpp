@@ -12,7 +12,8 @@
 //                            the emulated GPU (very slow): its runtime counters per step
 //   build/bench/bench_models --weft_profile=profile.md           also profile 3 steps of each
 //                            benchmark op by op (engine/profile.h) after its timed loop: a table
-//                            per benchmark, slowest op first; eager steps only (graphs off)
+//                            per benchmark, slowest op first, and the rows in profile.md.json
+//                            (by benchmark name); eager steps only (graphs off)
 //   build/bench/bench_models --weft_graphs=auto                  steps captured once and replayed
 //                            (CUDA graphs, engine/graph.h; `on` also on emu); default off. The
 //                            DCGAN's noise is drawn on the host before each iteration and
@@ -57,6 +58,7 @@
 //   apparel_cnn        seed 003 SmallerVGGNet, 7 labels         [64, 3, 96, 96]   BCE, Adam 1e-3
 // DCGAN inference is generating one batch of images.
 #include <benchmark/benchmark.h>
+#include <nlohmann/json.hpp>
 #include <sys/resource.h>
 
 #include <charconv>
@@ -386,9 +388,12 @@ double max_rss_mebibytes() {
 enum class Phase { train_step, inference };
 
 // --weft_profile: the table of each benchmark run so far (Google Benchmark may call a benchmark
-// several times while it sizes the loop: the last call's table stays), and how many steps each
-// profiles.
-std::vector<std::pair<std::string, std::string>> profile_tables;
+// several times while it sizes the loop: the last call's table stays), its rows as JSON for
+// FILE.json, and how many steps each profiles.
+struct ProfileTable {
+  std::string name, markdown, json;
+};
+std::vector<ProfileTable> profile_tables;
 constexpr int kProfileSteps = 3;
 
 // Profiles kProfileSteps more steps op by op and adds their table to profile_tables.
@@ -410,14 +415,15 @@ void profile_steps(const std::string& name, const std::function<float()>& step) 
                 "synchronisations; ops %.3f ms\n\n",
                 name.c_str(), kProfileSteps, wall * 1e3 / kProfileSteps,
                 p.seconds() * 1e3 / kProfileSteps);
-  const std::string table = heading + profile::format_table(p, kProfileSteps, wall) + "\n";
-  for (auto& [benchmark_name, text] : profile_tables) {
-    if (benchmark_name == name) {
-      text = table;
+  ProfileTable table{name, heading + profile::format_table(p, kProfileSteps, wall) + "\n",
+                     profile::format_json(p, kProfileSteps)};
+  for (ProfileTable& known : profile_tables) {
+    if (known.name == name) {
+      known = std::move(table);
       return;
     }
   }
-  profile_tables.emplace_back(name, table);
+  profile_tables.push_back(std::move(table));
 }
 
 void run_model(benchmark::State& state, const ModelCase& model, const BackendCase& backend,
@@ -543,8 +549,14 @@ int main(int argc, char** argv) {
     if (!report_path.empty()) io::write_file_atomic(report_path, kernel_report());
     if (!profile_path.empty()) {
       std::string text = "# Op profiles (bench_models --weft_profile)\n\n";
-      for (const auto& [name, table] : profile_tables) text += table;
+      std::string json = "{";
+      for (const ProfileTable& table : profile_tables) {
+        text += table.markdown;
+        json += (json.size() > 1 ? ",\n" : "\n") + nlohmann::json(table.name).dump() + ": " +
+                table.json;
+      }
       io::write_file_atomic(profile_path, text);
+      io::write_file_atomic(profile_path + ".json", json + "\n}\n");
     }
     return 0;
   } catch (const std::exception& error) {

@@ -191,8 +191,9 @@ run() {
     log "stage models"
     # cuda-auto (the default: auto measures each shape in the untimed first step, with a fresh
     # cache so the table shows every measurement), cuda-hand and cuda-vendor; auto's table too,
-    # and after each benchmark 3 more steps profiled op by op (gpu_profile.md: each op's time on
-    # an idle GPU, its kernels and library calls; engine/profile.h).
+    # and after each benchmark 3 more steps profiled op by op (gpu_profile.md and its rows as
+    # gpu_profile.md.json: each op's time on an idle GPU, its kernels and library calls;
+    # engine/profile.h).
     WEFT_AUTOTUNE_CACHE="$res/autotune-cache.json" \
     capped 150 build/bench/bench_models --weft_device=cuda --benchmark_min_time=0.3 \
       --weft_kernel_report="$res/autotune-table.txt" --weft_profile="$res/gpu_profile.md" \

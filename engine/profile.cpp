@@ -8,6 +8,8 @@
 #include <map>
 #include <mutex>
 
+#include <nlohmann/json.hpp>
+
 #include "kernels/error.h"
 
 namespace weft::profile {
@@ -209,6 +211,27 @@ std::string format_summary(const Profile& profile, int steps) {
            per_step(op.launches, steps) + " | " + per_step(op.library_calls, steps) + " |\n";
   }
   return out;
+}
+
+std::string format_json(const Profile& profile, int steps) {
+  WEFT_CHECK(steps > 0, "profile::format_json: steps must be positive, got ", steps);
+  const double per = 1.0 / steps;
+  nlohmann::ordered_json rows = nlohmann::ordered_json::array();
+  for (const OpRow& row : profile.rows) {
+    nlohmann::ordered_json kernels = nlohmann::ordered_json::object();
+    for (const auto& [name, count] : row.kernels) kernels[name] = count * per;
+    rows.push_back({{"op", row.op},
+                    {"implementation", row.implementation},
+                    {"shape", row.shape},
+                    {"calls", row.calls * per},
+                    {"ms", row.seconds * 1e3 * per},
+                    {"launches", row.launches * per},
+                    {"library_calls", row.library_calls * per},
+                    {"kernels", kernels}});
+  }
+  const nlohmann::ordered_json out = {
+      {"steps", steps}, {"ops_ms", profile.seconds() * 1e3 * per}, {"rows", rows}};
+  return out.dump(1);
 }
 
 }  // namespace weft::profile

@@ -93,4 +93,9 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds 
 // first; the short view of a profile.
 std::string format_summary(const Profile& profile, int steps);
 
+// The rows as JSON, per step, in first-call order, for scripts: {"steps": S, "ops_ms": T,
+// "rows": [{"op", "implementation", "shape", "calls", "ms", "launches", "library_calls",
+// "kernels": {name: count}}, ...]}.
+std::string format_json(const Profile& profile, int steps);
+
 }  // namespace weft::profile

@@ -3,6 +3,7 @@
 // (TrainerOptions::profile_steps, the apps' --profile-steps), and the shape text of a call
 // (engine/op_text.h).
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <filesystem>
@@ -128,6 +129,16 @@ TEST_CASE("profile: a CPU training step, op by op") {
   CHECK_THAT(table, Catch::Contains("| outside the ops |"));
   CHECK_THAT(profile::format_summary(p, 2), Catch::Contains("| sgd_update_multi | 1 | "));
   CHECK_THROWS_WITH(profile::format_table(p, 0), Catch::Contains("steps must be positive"));
+  // The same rows as JSON, per step.
+  const nlohmann::json json = nlohmann::json::parse(profile::format_json(p, 2));
+  CHECK(json["steps"] == 2);
+  REQUIRE(json["rows"].size() == p.rows.size());
+  for (size_t i = 0; i < p.rows.size(); ++i) {
+    CHECK(json["rows"][i]["op"] == p.rows[i].op);
+    CHECK(json["rows"][i]["calls"].get<double>() == Approx(p.rows[i].calls / 2.0));
+    CHECK(json["rows"][i]["ms"].get<double>() == Approx(p.rows[i].seconds * 1e3 / 2.0));
+  }
+  CHECK(json["ops_ms"].get<double>() == Approx(p.seconds() * 1e3 / 2.0));
 
   // Not recording: nothing is added.
   step.run();
