@@ -251,11 +251,12 @@ std::optional<Dispatch::Trial> Dispatch::batch_norm_trial(const BatchNormParams&
   const size_t x = floats_of(p.batch, p.channels, p.spatial);
   const size_t c = floats_of(p.channels);
   // x, y, dx; gamma, beta, save_mean, save_invstd, running_mean, running_var, dgamma, dbeta
-  return Trial{
-      "batch_norm " + describe(p), {x, x, x, c, c, c, c, c, c, c, c}, [p](Backend& b, const std::vector<float*>& s) {
-        b.batch_norm_forward_train(p, s[0], s[3], s[4], s[1], s[5], s[6], s[7], s[8]);
-        b.batch_norm_backward(p, s[1], s[0], s[1], s[3], s[5], s[6], s[2], s[9], s[10]);
-      }};
+  return Trial{"batch_norm " + describe(p),
+               {x, x, x, c, c, c, c, c, c, c, c},
+               [p](Backend& b, const std::vector<float*>& s) {
+                 b.batch_norm_forward_train(p, s[0], s[3], s[4], s[1], s[5], s[6], s[7], s[8]);
+                 b.batch_norm_backward(p, s[1], s[0], s[1], s[3], s[5], s[6], s[2], s[9], s[10]);
+               }};
 }
 
 std::optional<Dispatch::Trial> Dispatch::gemm_trial(const GemmParams& p) {

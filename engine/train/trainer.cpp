@@ -176,9 +176,9 @@ void Trainer::finish_profile() {
   profiling_ = false;
   profile_done_ = true;
   const int steps = static_cast<int>(run_steps_ - profile_first_step_ + 1);
+  const std::string last = std::to_string(run_steps_);
   const std::string which =
-      steps == 1 ? "step " + std::to_string(run_steps_)
-                 : "steps " + std::to_string(profile_first_step_) + "-" + std::to_string(run_steps_);
+      steps == 1 ? "step " + last : "steps " + std::to_string(profile_first_step_) + "-" + last;
   char heading[256];
   std::snprintf(heading, sizeof heading,
                 "# Op profile of training %s\n\n"

@@ -317,16 +317,15 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
   }
   const ConvAlgorithm algorithm = conv_algorithm(p, ConvPass::backward_filter);
   // The direct loop sums dbias in its own pass over dy; the others leave it to channel_sums.
-  if (algorithm == ConvAlgorithm::direct) {
-    direct::backward_filter(p, x, dy, dw, dbias);
-    return;
+  if (dbias && algorithm != ConvAlgorithm::direct) {
+    channel_sums(dy, p.batch, p.out_channels, out_plane, dbias);
   }
-  if (dbias) channel_sums(dy, p.batch, p.out_channels, out_plane, dbias);
   switch (algorithm) {
     case ConvAlgorithm::full_window:
       direct::full_window_backward_filter(p, x, dy, dw);
       return;
     case ConvAlgorithm::direct:
+      direct::backward_filter(p, x, dy, dw, dbias);
       return;
     case ConvAlgorithm::winograd:
       winograd::backward_filter(p, x, dy, dw);
