@@ -4,13 +4,18 @@
 // memory, warp shuffles and votes with CUDA's lane rules, dynamic shared memory, atomics across
 // blocks run on several OS threads) and that it reports the mistakes it can see cheaply (a
 // barrier some threads skip, a shuffle from a lane that has returned, a bad launch
-// configuration) as errors naming the kernel.
+// configuration) as errors naming the kernel, and that static shared memory starts every block
+// undefined, with every declaration in kernels/cuda/ marked so.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -98,6 +103,28 @@ __global__ void dynamic_shared_kernel(int n, float* out) {
   for (int i = static_cast<int>(threadIdx.x); i < n; i += static_cast<int>(blockDim.x)) {
     out[i] = values[n - 1 - i];
   }
+}
+
+// Thread t reads slot t of a static shared tile before anyone writes it, then (after a barrier)
+// writes 1 there. Without WEFT_SHARED_UNDEFINED each block after the first run on the same OS
+// thread would read the previous block's 1s.
+__global__ void read_before_write_kernel(float* out) {
+  __shared__ float tile[64];
+  WEFT_SHARED_UNDEFINED(tile);
+  out[blockIdx.x * blockDim.x + threadIdx.x] = tile[threadIdx.x];
+  __syncthreads();
+  tile[threadIdx.x] = 1.0f;
+}
+
+// Writes the tile, passes the mark again (as a device function called twice does), and reads a
+// neighbour's slot after the barrier: a second pass in the same block must leave the tile alone.
+__global__ void mark_twice_kernel(float* out) {
+  __shared__ float tile[64];
+  WEFT_SHARED_UNDEFINED(tile);
+  tile[threadIdx.x] = static_cast<float>(threadIdx.x);
+  WEFT_SHARED_UNDEFINED(tile);
+  __syncthreads();
+  out[blockIdx.x * blockDim.x + threadIdx.x] = tile[(threadIdx.x + 1) % blockDim.x];
 }
 
 // Kernel parameters are per-thread copies: changing one in a thread changes no other thread's.
@@ -241,4 +268,63 @@ TEST_CASE("emulation: an invalid launch configuration is an error naming the ker
 
 TEST_CASE("emulation: __syncthreads outside a kernel is an error", "[emu]") {
   REQUIRE_THROWS_WITH(__syncthreads(), Contains("outside a kernel"));
+}
+
+TEST_CASE("emulation: static shared memory starts every block undefined (NaN bytes)", "[emu]") {
+  const unsigned blocks = 4, threads = 64;
+  std::vector<float> out(blocks * threads, 0.0f);
+  WEFT_LAUNCH(read_before_write_kernel, blocks, threads, 0, nullptr, out.data());
+  for (unsigned i = 0; i < out.size(); ++i) {
+    INFO("block " << i / threads << ", thread " << i % threads);
+    REQUIRE(std::isnan(out[i]));
+  }
+  WEFT_LAUNCH(mark_twice_kernel, blocks, threads, 0, nullptr, out.data());
+  for (unsigned i = 0; i < out.size(); ++i) {
+    INFO("block " << i / threads << ", thread " << i % threads);
+    REQUIRE(out[i] == static_cast<float>((i % threads + 1) % threads));
+  }
+  REQUIRE_THROWS_WITH(WEFT_SHARED_UNDEFINED(out), Contains("outside a kernel"));
+}
+
+// Every static __shared__ declaration in the kernel sources is followed (within the next few
+// lines, after any other declarations) by its WEFT_SHARED_UNDEFINED mark, so no kernel escapes
+// the check above.
+TEST_CASE("emulation: every static __shared__ declaration in kernels/cuda/ has its mark",
+          "[emu]") {
+  namespace fs = std::filesystem;
+  // A declaration: [alignas(N)] __shared__ TYPE NAME[...]; (the emulation's own files, which
+  // define the word, are not kernel sources).
+  const std::regex declaration(
+      R"(^\s*(alignas\(\d+\)\s+)?__shared__\s[^;]*?(\w+)\s*(\[[^;]*)?;)");
+  std::vector<fs::path> files;
+  for (const auto& entry : fs::directory_iterator(fs::path(WEFT_SOURCE_DIR) / "kernels/cuda")) {
+    const std::string name = entry.path().filename().string();
+    const std::string ext = entry.path().extension().string();
+    if ((ext == ".cu" || ext == ".h") && name.rfind("emulation", 0) != 0 &&
+        name != "cuda_compat.h") {
+      files.push_back(entry.path());
+    }
+  }
+  REQUIRE(files.size() >= 20);
+  int declarations = 0;
+  for (const fs::path& path : files) {
+    const std::string name = path.filename().string();
+    std::ifstream file(path);
+    REQUIRE(file.good());
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(file, line);) lines.push_back(line);
+    for (size_t i = 0; i < lines.size(); ++i) {
+      std::smatch match;
+      if (!std::regex_search(lines[i], match, declaration)) continue;
+      ++declarations;
+      const std::string mark = "WEFT_SHARED_UNDEFINED(" + match[2].str() + ");";
+      bool marked = false;
+      for (size_t j = i + 1; j < std::min(lines.size(), i + 6); ++j) {
+        marked = marked || lines[j].find(mark) != std::string::npos;
+      }
+      INFO(name << ":" << i + 1 << ": " << lines[i]);
+      CHECK(marked);
+    }
+  }
+  CHECK(declarations >= 16);  // the count when the check was written; fewer means it misparses
 }

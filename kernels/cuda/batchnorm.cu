@@ -196,6 +196,7 @@ __device__ __forceinline__ Moments group_moments(const float (&v)[kCount]) {
 // per-warp moments through shared memory, then warp 0) and written by thread 0 to the partials.
 __device__ __forceinline__ void write_block_moments(Moments m, float* partials) {
   __shared__ Moments warp_moments[kWarpSize];
+  WEFT_SHARED_UNDEFINED(warp_moments);
   const unsigned lane = threadIdx.x % kWarpSize, warp = threadIdx.x / kWarpSize;
   m = warp_merge(m);
   if (lane == 0) warp_moments[warp] = m;
@@ -654,6 +655,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     resident_forward_kernel(BatchNormParams p, ChannelSlice cs, const float* x, const float* gamma,
                             const float* beta, float* y, MomentOutputs out) {
   __shared__ float factors[4];  // mean_high, mean_low, scale, beta of channel c
+  WEFT_SHARED_UNDEFINED(factors);
   const int c = static_cast<int>(blockIdx.x);
   const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   const float shift = cs.count > 0 ? x[cs.address(c, 0)] : 0.0f;  // K

@@ -286,6 +286,7 @@ __device__ __forceinline__ float warp_max(float value) {
 template <class T>
 __device__ T block_sum(T value) {
   __shared__ T warp_sums[kWarpSize];
+  WEFT_SHARED_UNDEFINED(warp_sums);
   const unsigned lane = threadIdx.x % kWarpSize;
   const unsigned warp = threadIdx.x / kWarpSize;
   const unsigned warps = blockDim.x / kWarpSize;

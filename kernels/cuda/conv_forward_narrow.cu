@@ -164,6 +164,7 @@ __global__ void __launch_bounds__(kBlockThreads)
     narrow_forward_kernel(ConvGeometry g, NarrowForwardPlan plan, const float* x, const float* w,
                           const float* bias, FusedActivation act, float* y) {
   __shared__ float weights[kMaxWeights];
+  WEFT_SHARED_UNDEFINED(weights);
   load_filter<kRounding>(g, w, weights);
   const int64_t out_plane = int64_t{g.out_h} * g.out_w;
   for (int64_t item = grid_thread_index(); item < plan.items; item += grid_thread_count()) {
@@ -217,6 +218,7 @@ __global__ void __launch_bounds__(kBlockThreads, 2)
                                    const float* x, const float* w, const float* bias,
                                    FusedActivation act, float* y, int32_t* argmax) {
   __shared__ float weights[kMaxWeights];
+  WEFT_SHARED_UNDEFINED(weights);
   load_filter<kRounding>(g, w, weights);
   const int64_t pooled_plane = int64_t{pooled.out_h} * pooled.out_w;
   for (int64_t item = grid_thread_index(); item < pooled.items; item += grid_thread_count()) {

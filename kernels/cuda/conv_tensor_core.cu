@@ -307,6 +307,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
   __shared__ Stages<Tile> stages;
   __shared__ TapEntry table[kStages][kDepth];
+  WEFT_SHARED_UNDEFINED(stages);
+  WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int positions = s.batch * s.grid_plane();
@@ -451,6 +453,9 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
   __shared__ Stages<Tile> stages;
   __shared__ PositionEntry table[kStages][kDepth];
   __shared__ FilterTap taps[kCols];
+  WEFT_SHARED_UNDEFINED(stages);
+  WEFT_SHARED_UNDEFINED(table);
+  WEFT_SHARED_UNDEFINED(taps);
   const int thread = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int positions = s.batch * s.out_plane();

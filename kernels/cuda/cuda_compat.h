@@ -11,6 +11,10 @@
 //   WEFT_DYNAMIC_SHARED(type, name)
 //                     declares `type* name` pointing at the launch's dynamic shared memory (the
 //                     byte count given at launch), aligned for any type up to 16 bytes.
+//   WEFT_SHARED_UNDEFINED(name)
+//                     follows every static `__shared__` declaration: nothing on a GPU; under
+//                     the emulation the variable starts each block filled with 0xFF bytes, as
+//                     undefined as a GPU's shared memory (emulation.h says why).
 #pragma once
 
 #if defined(__CUDACC__)
@@ -23,6 +27,7 @@
 #define WEFT_DYNAMIC_SHARED(type, name)                                         \
   extern __shared__ __align__(16) unsigned char weft_dynamic_shared_bytes[];    \
   type* name = reinterpret_cast<type*>(weft_dynamic_shared_bytes)
+#define WEFT_SHARED_UNDEFINED(name) static_cast<void>(sizeof(name))
 
 #else
 
@@ -31,5 +36,6 @@
 #define WEFT_KERNEL_ABI emulated
 #define WEFT_DYNAMIC_SHARED(type, name) \
   type* name = static_cast<type*>(::weft::emu::dynamic_shared_memory())
+#define WEFT_SHARED_UNDEFINED(name) ::weft::emu::mark_shared_undefined(&(name), sizeof(name))
 
 #endif

@@ -252,6 +252,7 @@ class BlockScheduler {
   WarpFragment warp_matrix_exchange(WarpOp op, int param, const WarpFragment& in);
   AsyncCopyQueue& async_copies() { return current("cp.async").async_copies; }
   void* dynamic_shared() const { return dynamic_shared_.get(); }
+  void mark_shared_undefined(void* address, size_t bytes);
 
  private:
   static void fiber_entry();
@@ -284,6 +285,8 @@ class BlockScheduler {
   unsigned finished_ = 0;
   const KernelBody* body_ = nullptr;
   std::unique_ptr<unsigned char[]> dynamic_shared_;
+  // The static __shared__ variables already filled with 0xFF in the block being run.
+  std::vector<const void*> marked_undefined_;
   std::string failure_;  // the first exception raised inside a fiber of this block
 
   SwitchContext scheduler_context_;
@@ -308,6 +311,7 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
   body_ = &body;
   failure_.clear();
 
+  marked_undefined_.clear();
   dynamic_shared_.reset();
   if (dynamic_shared_bytes > 0) {
     dynamic_shared_.reset(new unsigned char[dynamic_shared_bytes]);
@@ -758,6 +762,21 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
 }
 
 void* dynamic_shared_memory() { return this_thread_scheduler().dynamic_shared(); }
+
+// The first thread of a block to pass the mark fills the variable; the rest of the block (and a
+// second pass of the same thread, as in a device function called twice) leave it alone.
+void BlockScheduler::mark_shared_undefined(void* address, size_t bytes) {
+  current("WEFT_SHARED_UNDEFINED");
+  for (const void* marked : marked_undefined_) {
+    if (marked == address) return;
+  }
+  marked_undefined_.push_back(address);
+  std::memset(address, 0xFF, bytes);
+}
+
+void mark_shared_undefined(void* address, size_t bytes) {
+  this_thread_scheduler().mark_shared_undefined(address, bytes);
+}
 
 void set_thread_order(ThreadOrder order, uint64_t seed) {
   order_seed.store(seed, std::memory_order_relaxed);

@@ -44,8 +44,12 @@
 // emulation_order.h), and the test suite runs the hand kernels' op table in several, so a kernel
 // that relies on one interleaving (warp-synchronous code without __syncwarp, a missing barrier)
 // gives a different result in one of them. Global memory is host memory.
-// Static __shared__ variables keep their values from one block to the next (on a GPU they start
-// undefined), so a kernel that reads shared memory before writing it may pass here and fail there.
+// Static __shared__ variables would keep their values from one block to the next (on a GPU they
+// start undefined), so every declaration is followed by WEFT_SHARED_UNDEFINED(name)
+// (cuda_compat.h): the first thread of each block to pass it fills the variable with 0xFF bytes,
+// as dynamic shared memory is filled, and a kernel that reads shared memory before writing it
+// reads NaN (or an index of -1) here as it would read garbage there. A test
+// (test_emulation.cpp) checks that no declaration in kernels/cuda/ goes without its mark.
 //
 // Cost: a fiber switch on x86-64 is a function call that saves and restores eight registers
 // (until 2026-12-05 it was swapcontext, which also saves the signal mask with a system call: about
@@ -143,6 +147,10 @@ void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shar
 // The dynamic shared memory of the calling thread's block (nullptr when the launch asked for
 // none). Used by WEFT_DYNAMIC_SHARED.
 void* dynamic_shared_memory();
+
+// Fills the static __shared__ variable at `address` with 0xFF bytes unless this block has done
+// so already (WEFT_SHARED_UNDEFINED). Throws outside a kernel.
+void mark_shared_undefined(void* address, size_t bytes);
 
 // ---- barriers and warp operations ---------------------------------------------------------------
 

@@ -114,6 +114,7 @@ constexpr int kSumRowGroups = 8;
 
 __global__ void column_sums_kernel(int rows, int cols, const float* m, float* sums) {
   __shared__ float partial[kSumRowGroups][kSumColumns];
+  WEFT_SHARED_UNDEFINED(partial);
   const int tx = static_cast<int>(threadIdx.x) % kSumColumns;
   const int ty = static_cast<int>(threadIdx.x) / kSumColumns;
   const int col = static_cast<int>(blockIdx.x) * kSumColumns + tx;

@@ -136,6 +136,7 @@ __global__ void __launch_bounds__(kThreads, 1)
                             float* c, bool a_vector, bool b_vector, int slice_depth,
                             float* partials) {
   __shared__ Stages stages;
+  WEFT_SHARED_UNDEFINED(stages);
   int k_begin = 0, k_end = s.k;
   if (partials != nullptr) {
     const SliceRange range = this_slice(s.k, slice_depth);

@@ -113,6 +113,8 @@ __device__ void tile_product(const OperandA& a, int rows_a, const OperandB& b, i
                              int k_begin, int k_end, float (&acc)[kMicroTile][kMicroTile]) {
   __shared__ float a_tile[kTileK][kTileM + 1];
   __shared__ float b_tile[kTileK][kTileN + 1];
+  WEFT_SHARED_UNDEFINED(a_tile);
+  WEFT_SHARED_UNDEFINED(b_tile);
   const int m0 = static_cast<int>(blockIdx.y) * kTileM;
   const int n0 = static_cast<int>(blockIdx.x) * kTileN;
   const int tx = static_cast<int>(threadIdx.x) % kThreadsPerRow;

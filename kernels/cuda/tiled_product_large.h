@@ -325,6 +325,8 @@ __device__ void indexed_tile_product(const OpA& a, int rows_a, const OpB& b, int
                                      float (&acc)[Tile::kMicroM][Tile::kMicroN]) {
   alignas(16) __shared__ float a_tile[Tile::kBuffers][Tile::kK * (Tile::kM + Tile::kPad)];
   alignas(16) __shared__ float b_tile[Tile::kBuffers][Tile::kK * (Tile::kN + Tile::kPad)];
+  WEFT_SHARED_UNDEFINED(a_tile);
+  WEFT_SHARED_UNDEFINED(b_tile);
   const int ty = tile_ty<Tile>(), tx = tile_tx<Tile>();
   WEFT_UNROLL
   for (int i = 0; i < Tile::kMicroM; ++i) {
