@@ -56,6 +56,11 @@
 //                      (the three pair models: CE over 2 logits, Adam 1e-3, weight decay 1e-4)
 //   clothing_resnet50  seed 002 ResNet-50, 3 classes            [32, 3, 224, 224] CE, Adam 1e-3
 //   apparel_cnn        seed 003 SmallerVGGNet, 7 labels         [64, 3, 96, 96]   BCE, Adam 1e-3
+//   fashion_vgg        make run's FashionVgg 32-64-128          [128, 1, 28, 28]  CE, SGD Nesterov
+//   fashion_vgg_speedrun  the speedrun's FashionVgg 64-128-256 with its frozen whitening stem
+//                      (the GPU main job)                       [512, 1, 28, 28]  CE, SGD Nesterov
+//                      (both: the app's SGD, momentum 0.9, weight decay 5e-4 on weights only,
+//                      lr 0.1 / 0.2; label smoothing, the schedule and augmentation are left out)
 // DCGAN inference is generating one batch of images.
 #include <benchmark/benchmark.h>
 #include <nlohmann/json.hpp>
@@ -88,6 +93,7 @@
 #include "models/dcgan_training.h"
 #include "models/fashion_cnn.h"
 #include "models/fashion_resnet.h"
+#include "models/fashion_vgg.h"
 #include "models/image_classifier.h"
 #include "models/pair_cnn.h"
 #include "models/resnet.h"
@@ -163,7 +169,7 @@ class SupervisedWorkload : public Workload {
     return inference_.run(device_, [&] { return sum(forward()); });
   }
 
-  int64_t parameters() const override { return model_->parameter_count(); }
+  int64_t parameters() const override { return model_->trainable_parameter_count(); }
 
  protected:
   SupervisedWorkload(std::shared_ptr<nn::Module> model, Device device)
@@ -303,6 +309,21 @@ struct ModelCase {
   std::function<std::unique_ptr<Workload>(int batch, Device device)> make;
 };
 
+// weft-fashion-mnist's SGD (apps/fashion-mnist/setups.cpp): Nesterov momentum 0.9, weight decay
+// 5e-4, on 1-d tensors too only in the strong setup (decay_vectors).
+std::function<std::unique_ptr<optim::Optimizer>(nn::Module&)> recipe_sgd(
+    float lr, bool decay_vectors = false) {
+  return [lr, decay_vectors](nn::Module& model) -> std::unique_ptr<optim::Optimizer> {
+    optim::SgdOptions options;
+    options.lr = lr;
+    options.momentum = 0.9f;
+    options.nesterov = true;
+    options.weight_decay = 5e-4f;
+    options.decay_vectors = decay_vectors;
+    return std::make_unique<optim::SGD>(model.parameters(), options);
+  };
+}
+
 std::unique_ptr<Workload> classifier(std::shared_ptr<nn::Module> model, Shape input, int outputs,
                                      ClassifierWorkload::Loss loss, Device device) {
   return std::make_unique<ClassifierWorkload>(std::move(model), std::move(input), outputs, loss,
@@ -320,17 +341,9 @@ const std::vector<ModelCase>& model_cases() {
        }},
       {"fashion_resnet", 128,
        [](int batch, Device device) -> std::unique_ptr<Workload> {
-         auto sgd = [](nn::Module& model) -> std::unique_ptr<optim::Optimizer> {
-           optim::SgdOptions options;
-           options.lr = 0.05f;
-           options.momentum = 0.9f;
-           options.nesterov = true;
-           options.weight_decay = 5e-4f;
-           return std::make_unique<optim::SGD>(model.parameters(), options);
-         };
          return std::make_unique<ClassifierWorkload>(
              std::make_shared<models::FashionResNet>(models::FashionResNetConfig{}),
-             Shape{batch, 1, 28, 28}, 10, Loss::cross_entropy, device, sgd);
+             Shape{batch, 1, 28, 28}, 10, Loss::cross_entropy, device, recipe_sgd(0.05f, true));
        }},
       {"shoes_simple", 64,
        [](int batch, Device device) {
@@ -362,6 +375,23 @@ const std::vector<ModelCase>& model_cases() {
        [](int batch, Device device) {
          return classifier(std::make_shared<models::ApparelCnn>(models::ApparelCnnConfig{}),
                            {batch, 3, 96, 96}, 7, Loss::binary, device);
+       }},
+      {"fashion_vgg", 128,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         return std::make_unique<ClassifierWorkload>(
+             std::make_shared<models::FashionVgg>(models::FashionVggConfig{}),
+             Shape{batch, 1, 28, 28}, 10, Loss::cross_entropy, device, recipe_sgd(0.1f));
+       }},
+      {"fashion_vgg_speedrun", 512,
+       [](int batch, Device device) -> std::unique_ptr<Workload> {
+         models::FashionVggConfig config;
+         config.widths = {64, 128, 256};
+         config.convs = {1, 2, 2};
+         config.whiten = true;
+         return std::make_unique<ClassifierWorkload>(std::make_shared<models::FashionVgg>(config),
+                                                     Shape{batch, 1, 28, 28}, 10,
+                                                     Loss::cross_entropy, device,
+                                                     recipe_sgd(0.2f));
        }},
   };
   return cases;

@@ -52,7 +52,8 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 STEP_BENCH = os.path.join(HERE, "pytorch", "step_bench.py")
 MODELS = ["fashion_cnn", "fashion_resnet", "shoes_simple", "dcgan64", "pairs_stacked",
-          "pairs_channels", "pairs_siamese", "clothing_resnet50", "apparel_cnn"]
+          "pairs_channels", "pairs_siamese", "clothing_resnet50", "apparel_cnn", "fashion_vgg",
+          "fashion_vgg_speedrun"]
 PHASES = ["train_step", "inference"]
 BACKENDS = {"cpu": ["cpu"], "cuda": ["cuda-hand", "cuda-vendor"]}
 TIME_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}

@@ -216,6 +216,9 @@ TEST_CASE("FashionVgg: shapes, parameters and a whitening stem that whitens", "[
   weft::models::FashionVgg speed({.widths = {8, 8, 16}, .convs = {1, 2, 2}, .whiten = true});
   REQUIRE(speed.whiten != nullptr);
   CHECK_FALSE(speed.whiten->weight.requires_grad());
+  // The stem's 8 x 4 weights and 8 biases count as parameters but do not train.
+  CHECK(speed.trainable_parameter_count() == speed.parameter_count() - 40);
+  CHECK(net.trainable_parameter_count() == net.parameter_count());
   CHECK(speed(Tensor::zeros({1, 1, 28, 28})).shape() == weft::Shape{1, 10});
   CHECK_THROWS_WITH(net.init_whitening(Tensor::zeros({1, 1, 4, 4}, weft::DType::u8), 1, 0),
                     Catch::Contains("no whitening stem"));

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from seed_models import FashionVgg  # weft's models/fashion_vgg.h, same parameter names
+
 SETUPS = {
     # name: widths, convs per stage, whiten, batch, epochs, lr, label smoothing, warmup
     "default": dict(widths=(32, 64, 128), convs=(1, 1, 1), whiten=False, batch=128, epochs=12,
@@ -44,48 +46,6 @@ def read_idx(path):
         n, rows, cols = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
         return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(n, 1, rows, cols)
     return np.frombuffer(data, dtype=np.uint8, offset=8)
-
-
-class FashionVgg(nn.Module):
-    """weft's models/fashion_vgg.h: [whiten] then per stage conv -> pool -> bn -> relu
-    (+ more conv -> bn -> relu), global max, fc."""
-
-    def __init__(self, widths, convs, whiten, classes=10):
-        super().__init__()
-        channels = 1
-        self.whiten = nn.Conv2d(1, 8, 2) if whiten else None
-        if whiten:
-            self.whiten.weight.requires_grad_(False)
-            self.whiten.bias.requires_grad_(False)
-            channels = 8
-        layers = []
-        for width, count in zip(widths, convs):
-            for i in range(count):
-                layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=False))
-                if i == 0:
-                    layers.append(nn.MaxPool2d(2))
-                layers += [nn.BatchNorm2d(width), nn.ReLU()]
-                channels = width
-        self.features = nn.Sequential(*layers)
-        self.fc = nn.Linear(channels, classes)
-
-    def init_whitening(self, images, eps=5e-4):
-        patches = images.unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 4)
-        patches = patches.double()
-        mean = patches.mean(0)
-        cov = torch.cov(patches.T, correction=0)
-        values, vectors = torch.linalg.eigh(cov)
-        w = (vectors / torch.sqrt(values.clamp(min=0) + eps)).T  # row e: eigenvector e scaled
-        weight = torch.cat([w, -w]).reshape(8, 1, 2, 2).float()
-        bias = -(torch.cat([w, -w]) @ mean).float()
-        self.whiten.weight.copy_(weight)
-        self.whiten.bias.copy_(bias)
-
-    def forward(self, x):
-        if self.whiten is not None:
-            x = F.relu(self.whiten(x))
-        x = self.features(x)
-        return self.fc(torch.amax(x, dim=(2, 3)))
 
 
 def augment(x, generator):

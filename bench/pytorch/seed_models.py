@@ -16,6 +16,9 @@ the batch size, the loss, and a factory for the optimizer(s) the benchmark uses.
     pairs_siamese      models/pair_cnn.h                    2 photos 3x224x224    42    CE
     clothing_resnet50  models/resnet.h (torchvision's)      3 x 224 x 224         32    CE
     apparel_cnn        models/apparel_cnn.h                 3 x 96 x 96           64    BCE
+    fashion_vgg        models/fashion_vgg.h (make run's)    1 x 28 x 28          128    CE
+    fashion_vgg_speedrun  models/fashion_vgg.h (the speedrun's, frozen whitening stem)
+                                                            1 x 28 x 28          512    CE
 
 Run it to print every model's parameter count beside the count weft's headers give:
 
@@ -52,6 +55,53 @@ class FashionCnn(nn.Module):
 
     def forward(self, images):
         return self.classifier(self.features(images))
+
+
+# ---------------------------------------------------------------------------------------------
+# models/fashion_vgg.h: make run's network and the speedrun's (also fashion_recipe.py's).
+# ---------------------------------------------------------------------------------------------
+
+
+class FashionVgg(nn.Module):
+    """weft's models/fashion_vgg.h: [whiten] then per stage conv -> pool -> bn -> relu
+    (+ more conv -> bn -> relu), global max, fc."""
+
+    def __init__(self, widths, convs, whiten, classes=10):
+        super().__init__()
+        channels = 1
+        self.whiten = nn.Conv2d(1, 8, 2) if whiten else None
+        if whiten:
+            self.whiten.weight.requires_grad_(False)
+            self.whiten.bias.requires_grad_(False)
+            channels = 8
+        layers = []
+        for width, count in zip(widths, convs):
+            for i in range(count):
+                layers.append(nn.Conv2d(channels, width, 3, padding=1, bias=False))
+                if i == 0:
+                    layers.append(nn.MaxPool2d(2))
+                layers += [nn.BatchNorm2d(width), nn.ReLU()]
+                channels = width
+        self.features = nn.Sequential(*layers)
+        self.fc = nn.Linear(channels, classes)
+
+    def init_whitening(self, images, eps=5e-4):
+        patches = images.unfold(2, 2, 1).unfold(3, 2, 1).permute(0, 2, 3, 1, 4, 5).reshape(-1, 4)
+        patches = patches.double()
+        mean = patches.mean(0)
+        cov = torch.cov(patches.T, correction=0)
+        values, vectors = torch.linalg.eigh(cov)
+        w = (vectors / torch.sqrt(values.clamp(min=0) + eps)).T  # row e: eigenvector e scaled
+        weight = torch.cat([w, -w]).reshape(8, 1, 2, 2).float()
+        bias = -(torch.cat([w, -w]) @ mean).float()
+        self.whiten.weight.copy_(weight)
+        self.whiten.bias.copy_(bias)
+
+    def forward(self, x):
+        if self.whiten is not None:
+            x = F.relu(self.whiten(x))
+        x = self.features(x)
+        return self.fc(torch.amax(x, dim=(2, 3)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -442,6 +492,18 @@ def _sgd_nesterov(model, **extra):
                            weight_decay=5e-4, **_accepted(torch.optim.SGD, extra))
 
 
+def _recipe_sgd(lr):
+    """weft-fashion-mnist's SGD: Nesterov momentum 0.9, weight decay 5e-4 on weights only, the
+    frozen whitening stem left out."""
+    def make(model, **extra):
+        trained = [p for p in model.parameters() if p.requires_grad]
+        groups = [{"params": [p for p in trained if p.ndim > 1], "weight_decay": 5e-4},
+                  {"params": [p for p in trained if p.ndim <= 1], "weight_decay": 0.0}]
+        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True,
+                               **_accepted(torch.optim.SGD, extra))
+    return make
+
+
 def _gan_adams(pair, **extra):
     """Radford et al.'s Adam (lr 2e-4, beta1 0.5) for each network: (generator's, D's)."""
     make = _adam(lr=2e-4, betas=(0.5, 0.999))
@@ -449,7 +511,8 @@ def _gan_adams(pair, **extra):
 
 
 MODEL_NAMES = ["fashion_cnn", "fashion_resnet", "shoes_simple", "dcgan64", "pairs_stacked",
-               "pairs_channels", "pairs_siamese", "clothing_resnet50", "apparel_cnn"]
+               "pairs_channels", "pairs_siamese", "clothing_resnet50", "apparel_cnn",
+               "fashion_vgg", "fashion_vgg_speedrun"]
 
 
 def build(name):
@@ -482,6 +545,12 @@ def build(name):
     if name == "apparel_cnn":
         return ModelSpec(name, ApparelCnn(3, 96, 7), (3, 96, 96), 64, "bce_with_logits",
                          _adam(), 7, 1, 8_595_527)
+    if name == "fashion_vgg":
+        return ModelSpec(name, FashionVgg((32, 64, 128), (1, 1, 1), False), (1, 28, 28), 128,
+                         "cross_entropy", _recipe_sgd(0.1), 10, 1, 94_186)
+    if name == "fashion_vgg_speedrun":
+        return ModelSpec(name, FashionVgg((64, 128, 256), (1, 2, 2), True), (1, 28, 28), 512,
+                         "cross_entropy", _recipe_sgd(0.2), 10, 1, 1_114_762)
     raise ValueError(f"no model {name!r}; the models are {', '.join(MODEL_NAMES)}")
 
 

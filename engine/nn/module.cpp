@@ -158,4 +158,12 @@ int64_t Module::parameter_count() const {
   return total;
 }
 
+int64_t Module::trainable_parameter_count() const {
+  int64_t total = 0;
+  for (auto& [name, tensor] : named_parameters()) {
+    if (tensor.requires_grad()) total += tensor.numel();
+  }
+  return total;
+}
+
 }  // namespace weft::nn

@@ -62,6 +62,8 @@ class Module {
   void set_requires_grad(bool on);
 
   int64_t parameter_count() const;
+  // Of the parameters that train (requires_grad): less a frozen backbone or stem.
+  int64_t trainable_parameter_count() const;
 
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
     return children_;
