@@ -47,6 +47,27 @@ Tensor rank_noise(int64_t n, int z_dim, Device device, Generator& noise) {
       .to(device);
 }
 
+// Turns off the gradients of a module's parameters while it lives, leaving the gradients they
+// hold as they are, and turns back on those it turned off (also when an error unwinds).
+class FrozenParameters {
+ public:
+  explicit FrozenParameters(const nn::Module& module) {
+    for (Tensor& parameter : module.parameters()) {
+      if (!parameter.requires_grad()) continue;
+      parameter.set_requires_grad(false);
+      frozen_.push_back(parameter);
+    }
+  }
+  ~FrozenParameters() {
+    for (Tensor& parameter : frozen_) parameter.set_requires_grad(true);
+  }
+  FrozenParameters(const FrozenParameters&) = delete;
+  FrozenParameters& operator=(const FrozenParameters&) = delete;
+
+ private:
+  std::vector<Tensor> frozen_;
+};
+
 GanStepStats stats_of(const std::vector<float>& sums, double scale) {
   GanStepStats stats;
   stats.d_loss = sums[kDLoss] * scale;
@@ -92,11 +113,16 @@ void gan_step_accumulate_with_noise(DcganPair& nets, optim::Optimizer& generator
   add_mean_probability(sums, kDReal, real_logits, weight);
   add_mean_probability(sums, kDFake, fake_logits, weight);
 
-  // 2. Generator: the same fakes, judged by the updated D, pushed towards "real".
+  // 2. Generator: the same fakes, judged by the updated D, pushed towards "real". D's
+  // parameters are frozen for it: the gradient flows through D to the fakes, not into D.
   generator_optimizer.zero_grad();
-  const Tensor judged = nets.discriminate(fake, labels);
-  const Tensor g_loss = bce_with_logits(judged, ones);
-  g_loss.backward();
+  Tensor judged, g_loss;
+  {
+    const FrozenParameters frozen(*nets.discriminator);
+    judged = nets.discriminate(fake, labels);
+    g_loss = bce_with_logits(judged, ones);
+    g_loss.backward();
+  }
   generator_optimizer.step();
   add_to_slot(sums, kGLoss, g_loss, weight);
   add_mean_probability(sums, kDFakeAfter, judged, weight);

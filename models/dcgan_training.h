@@ -10,8 +10,10 @@
 //   2. generator step       loss_G = BCE(D(fake, y), 1)
 //        the non-saturating loss: G maximises log D(G(z)) instead of minimising
 //        log(1 - D(G(z))), whose gradient vanishes while D easily spots the fakes early on.
-//        backward reaches D's parameters too; only G's Adam steps, and D's gradients are
-//        dropped before D's next step.
+//        backward passes through D to the fakes but not into D's parameters: they are frozen
+//        for this step (their weight gradients would only be dropped before D's next step),
+//        so D's backward-filter passes run once per iteration, not twice, and D's gradients
+//        keep the values of step 1. Only G's Adam steps.
 //
 // BCE is bce_with_logits on D's logit. Reported per iteration, as the PyTorch example prints:
 // loss_D, loss_G, D(x) = mean sigmoid(D(x)), D(G(z)) = mean sigmoid(D(fake)) in step 1 and again

@@ -335,7 +335,7 @@ TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
       {2, 3, 48, 48}, 7, true, 73));
 }
 
-TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(151)); }
+TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(139)); }
 
 TEST_CASE("emu step: shoe-pairs stacked, channels and siamese", "[emu]") {
   check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 50));

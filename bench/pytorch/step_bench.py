@@ -10,7 +10,8 @@ and already on the device. Per model and phase:
   train_step   forward, loss, backward, optimizer step (zero_grad(set_to_none=True) first),
                then the loss read on the host; for dcgan64 one GAN iteration as
                models/dcgan_training.h's gan_step: the discriminator step on real and detached
-               fake images, then the generator step, each with its own Adam, and the
+               fake images, then the generator step (D's parameters frozen: no weight gradients
+               for D in it, since 2026-12-05), each with its own Adam, and the
                iteration's statistics (losses, mean D(x), mean D(G(z))) read on the host
   inference    eval mode, torch.no_grad(), one forward pass of the batch, then the sum of the
                output read on the host; for dcgan64 the generator (eval mode) making `batch`
@@ -212,12 +213,16 @@ def make_gan_work(spec, pair, batch, device, phase, compile_model, optimizer_ext
             d_loss = bce(real_logits.float(), ones) + bce(fake_logits.float(), zeros)
         d_loss.backward()
         discriminator_optimizer.step()
-        # 2. Generator: the same fakes judged by the updated D, pushed towards "real".
+        # 2. Generator: the same fakes judged by the updated D, pushed towards "real". D's
+        # parameters are frozen for it, as weft's gan_step does: the gradient reaches the fakes
+        # through D, not D's weights (whose gradients D's next zero_grad would drop).
         generator_optimizer.zero_grad(set_to_none=True)
+        pair.discriminator.requires_grad_(False)
         with autocast(device, precision):
             judged = discriminator(fake)
             g_loss = bce(judged.float(), ones)
         g_loss.backward()
+        pair.discriminator.requires_grad_(True)
         generator_optimizer.step()
         with torch.no_grad():
             return torch.stack([d_loss.detach(), g_loss.detach(),
