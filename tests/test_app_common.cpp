@@ -155,7 +155,22 @@ TEST_CASE("app flags: --profile-steps turns CUDA graphs off and refuses --cuda-g
   CHECK(run_with({"--profile-steps", "3", "--cuda-graphs", "on"}, [&] { return ++ran; }, both) ==
         1);
   CHECK(run_with({"--profile-steps", "-1"}, [&] { return ++ran; }, negative) == 1);
+  // Numbers the validators pass but an integer flag cannot hold: an error, not a crash.
+  weft::app::CommonOptions huge, fraction;
+  CHECK(run_with({"--profile-steps", "99999999999"}, [&] { return ++ran; }, huge) == 1);
+  CHECK(run_with({"--epochs", "1.5"}, [&] { return ++ran; }, fraction) == 1);
   CHECK(ran == 0);
+}
+
+TEST_CASE("app flags: an integer flag's conversion error says what was expected", "[app][main]") {
+  using weft::app::conversion_error_text;
+  CHECK(conversion_error_text("Could not convert: --epochs = 1.5") ==
+        "--epochs: must be a whole number, got 1.5");
+  CHECK(conversion_error_text("Could not convert: --limit = 99999999999") ==
+        "--limit: 99999999999 is beyond the whole numbers this flag holds");
+  CHECK(conversion_error_text("Could not convert: --limit = -1e300") ==
+        "--limit: -1e300 is beyond the whole numbers this flag holds");
+  CHECK(conversion_error_text("something else") == "something else");
 }
 
 TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinities are refused",

@@ -244,6 +244,23 @@ std::string error_line(const std::string& app, const std::string& raw_message) {
   return "weft-" + app + ": error: " + folded;
 }
 
+// The numeric validators (validators.h) have let the value through as a number by the time
+// CLI11 converts it, so a failed conversion is an integer flag's value that is fractional, or
+// whole but beyond what the flag's type holds.
+std::string conversion_error_text(const std::string& what) {
+  const std::string prefix = "Could not convert: ";
+  const size_t equals = what.find(" = ");
+  if (what.rfind(prefix, 0) != 0 || equals == std::string::npos) return what;
+  const std::string flag = what.substr(prefix.size(), equals - prefix.size());
+  const std::string value = what.substr(equals + 3);
+  char* end = nullptr;
+  const double number = std::strtod(value.c_str(), &end);
+  const bool whole = end != value.c_str() && *end == '\0' && std::isfinite(number) &&
+                     number == std::floor(number);
+  return flag + (whole ? ": " + value + " is beyond the whole numbers this flag holds"
+                       : ": must be a whole number, got " + value);
+}
+
 namespace {
 
 // The run folders this process prepared, and those it wrote a finished report.json to: at an
@@ -312,6 +329,10 @@ int run_app(const std::string& app, CLI::App& cli, int argc, char** argv, Common
     return cli.exit(e);
   } catch (const CLI::CallForVersion& e) {
     return cli.exit(e);
+  } catch (const CLI::ConversionError& e) {
+    std::fprintf(stderr, "%s (see --help)\n",
+                 error_line(app, conversion_error_text(e.what())).c_str());
+    return 1;
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "%s (see --help)\n", error_line(app, e.what()).c_str());
     return 1;

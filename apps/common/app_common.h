@@ -97,6 +97,11 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
 // "weft-<app>: error: <message>", the message folded onto one line (line breaks become "; ").
 std::string error_line(const std::string& app, const std::string& message);
 
+// CLI11's "Could not convert: --epochs = 1.5" as "--epochs: must be a whole number, got 1.5", and
+// "Could not convert: --limit = 99999999999" as "--limit: 99999999999 is beyond the whole
+// numbers this flag holds"; any other message as it is.
+std::string conversion_error_text(const std::string& cli11_message);
+
 // ---- run folder and report.json ---------------------------------------------------------------
 
 // Create the run folder (common.out) and its figures/ subfolder. A folder that already holds a
