@@ -6,7 +6,10 @@
 // fused op gives the composition's values, argmax-routed gradients and parameter gradients bit
 // for bit on random data (ReLU, LeakyReLU, none; bias or not; tf32), that a first layer's dw
 // and dbias come straight from the pool's gradient (one launch fewer, bit for bit), and that
-// Sequential takes it for a plain Conv2d -> ReLU -> MaxPool2d(2). The op table (tests/backend_op_table.cpp,
+// Sequential takes it for a plain Conv2d -> ReLU -> MaxPool2d(2). On the CPU a layer that the
+// direct convolution takes (at most 8 output channels, or 64 with at most 16 input channels)
+// and a pool of windows that do not overlap run as one loop, one image at a time
+// (kernels/cpu/conv_direct.h): checked bit for bit against the CPU's composition here too. The op table (tests/backend_op_table.cpp,
 // "conv2d_max_pool2d_forward") holds every backend to the CPU's composition on exact data.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -63,14 +66,13 @@ struct Layer {
   bool nan = false;  // NaN in every 37th input: the pool's rule (a NaN wins, then stays)
 };
 
-// The layer's input, weight and bias (undefined without one) on emu, drawn from seeds
-// seed .. seed + 2, and its convolution options.
+// The layer's input, weight and bias (undefined without one) on `device` (emu unless said),
+// drawn from seeds seed .. seed + 2, and its convolution options.
 struct LayerInputs {
   Tensor x, w, b;
   weft::Conv2dOptions conv;
 };
-LayerInputs inputs_of(const Layer& l, uint64_t seed) {
-  const Device emu = Device::emu();
+LayerInputs inputs_of(const Layer& l, uint64_t seed, Device emu = Device::emu()) {
   LayerInputs in;
   in.x = uniform({l.batch, l.in_channels, l.size_h, l.size_w}, emu, seed);
   if (l.nan) {
@@ -91,7 +93,7 @@ TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 
   weft::Backend& cpu = weft::dispatch(Device::cpu());
   const weft::Conv2dParams fashion = conv_params(4, 1, 28, 28, 64, 3, 0);
   CHECK(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
-  CHECK_FALSE(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));  // the reference composes
+  CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));  // the direct CPU loop too
   CHECK_FALSE(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 3)));  // 2 x 2 windows only
   // 32 -> 64 channels, 288 taps: not a layer the narrow forward takes.
   const weft::Conv2dParams wide = conv_params(2, 32, 12, 12, 64, 3, 0);
@@ -99,7 +101,7 @@ TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 
   // Backward-filter from the pool's gradient: where the SIMT product runs on ThinTile with dbias
   // in its spare column (fp32, more than 16 channels, at most 15 taps).
   CHECK(emu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
-  CHECK_FALSE(cpu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
+  CHECK(cpu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
   const weft::Conv2dParams sixteen = conv_params(4, 1, 28, 28, 16, 3, 0);  // narrow filter
   CHECK_FALSE(emu.fuses_conv_max_pool_filter(sixteen, pool_over(sixteen, 2)));
   const weft::Conv2dParams rgb = conv_params(4, 3, 28, 28, 32, 3, 0);  // 27 taps
@@ -241,4 +243,66 @@ TEST_CASE("conv2d_max_pool2d: Sequential takes it for Conv2d -> ReLU -> MaxPool2
     ops.push_back(node->name);
   }
   CHECK(ops == std::vector<std::string>{"max_pool2d+activation", "conv2d", "conv2d+max_pool2d"});
+}
+
+TEST_CASE("conv2d_max_pool2d: fused on the CPU where the direct loop takes the layer, bit for "
+          "bit the composition", "[cpu][conv]") {
+  weft::Backend& cpu = weft::dispatch(Device::cpu());
+  const weft::Conv2dParams fashion = conv_params(4, 1, 28, 28, 64, 3, 0);
+  const weft::Conv2dParams deep = conv_params(2, 32, 12, 12, 64, 3, 1);  // im2col or Winograd
+  CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
+  CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 3)));  // any windows apart
+  CHECK_FALSE(cpu.fuses_conv_max_pool(deep, pool_over(deep, 2)));
+  CHECK_FALSE(cpu.fuses_conv_max_pool_filter(deep, pool_over(deep, 2)));
+  weft::Pool2dParams overlapping = pool_over(fashion, 3);
+  overlapping.stride_h = overlapping.stride_w = 2;
+  CHECK_FALSE(cpu.fuses_conv_max_pool(fashion, overlapping));
+  weft::set_math_precision(weft::MathPrecision::bf16);
+  const bool forward_at_bf16 = cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2));
+  const bool filter_at_bf16 = cpu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2));
+  weft::set_math_precision(weft::MathPrecision::fp32);
+  CHECK(forward_at_bf16);       // the operands are rounded first, as the composition's
+  CHECK_FALSE(filter_at_bf16);  // the composition rounds the whole gradient: not fused
+
+  // The composition on the same (hand) kernels, so that the two must agree bit for bit: auto
+  // may time oneDNN faster for the convolution alone.
+  weft::set_kernel_choice(weft::KernelFamily::conv, weft::KernelChoice::hand);
+  const FusedActivation none{};
+  const Device device = Device::cpu();
+  for (const Layer& l : {
+           Layer{"fashion cnn conv1", 3, 1, 28, 28, 64, 3, 0, true, kRelu},
+           Layer{"shoe cnn conv1, odd pooled width", 2, 3, 10, 13, 32, 3, 0, true, kRelu},
+           Layer{"pair cnn conv1, 5 x 5 'same', 6 channels, leaky", 2, 6, 22, 18, 4, 5, 2, false,
+                 kLeaky},
+           Layer{"NaN inputs, no activation", 2, 1, 12, 10, 8, 3, 1, true, none, true},
+       }) {
+    for (const bool first_layer : {true, false}) {
+      INFO(l.label << (first_layer ? ", first layer (no dx)" : ", dx wanted"));
+      auto [x, w, b, conv] = inputs_of(l, 41, device);
+      const auto run = [&](bool fused) {
+        for (Tensor* t : {&x, &w, &b}) {
+          if (!t->defined() || (t == &x && first_layer)) continue;
+          *t = t->detach();
+          t->set_requires_grad(true);
+        }
+        const Tensor y = fused ? weft::conv2d_max_pool2d(x, w, b, conv, {}, l.act)
+                               : weft::max_pool2d(weft::conv2d(x, w, b, conv), {}, l.act);
+        const std::string node = y.grad_fn()->name;
+        weft::sum(y * uniform(y.shape(), device, 44)).backward();
+        std::vector<std::vector<float>> values{y.to_vector<float>(), w.grad().to_vector<float>()};
+        if (b.defined()) values.push_back(b.grad().to_vector<float>());
+        if (!first_layer) values.push_back(x.grad().to_vector<float>());
+        return std::make_pair(values, node);
+      };
+      const auto [fused, fused_node] = run(true);
+      const auto [plain, plain_node] = run(false);
+      CHECK(fused_node == "conv2d+max_pool2d");
+      REQUIRE(fused.size() == plain.size());
+      for (size_t i = 0; i < fused.size(); ++i) {
+        INFO("output " << i << " (y, dw, [dbias], [dx])");
+        CHECK(bitwise_equal(fused[i], plain[i]));
+      }
+    }
+  }
+  weft::reset_kernel_choices();
 }

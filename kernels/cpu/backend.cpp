@@ -1,5 +1,6 @@
 // CpuBackend: the Backend interface (kernels/backend.h) over the CPU reference kernels in this
-// folder. Each method forwards to one kernel; scalars that the interface keeps in one-element
+// folder. Each method forwards to one kernel (a convolution and its max pool to one fused loop
+// where the direct convolution takes the layer, else to the two); scalars that the interface keeps in one-element
 // buffers are plain host memory here. Under the math precision tf32 or bf16 the factors of the
 // convolutions are rounded first, as the GEMM's are (rounded_operand.h); a bias gradient is
 // summed from the unrounded dy, as on the GPU.
@@ -10,6 +11,7 @@
 
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/conv.h"
+#include "kernels/cpu/conv_direct.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
@@ -18,6 +20,7 @@
 #include "kernels/cpu/pool.h"
 #include "kernels/cpu/rounded_operand.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/selection.h"
 
 namespace weft {
 namespace {
@@ -85,11 +88,24 @@ class CpuBackend final : public Backend {
                            const int32_t* argmax, float* dx) override {
     cpu::max_pool2d_backward(p, dy, y, argmax, dx);
   }
-  // The composition: the reference fuses nothing.
+  // A convolution the direct loop takes and its pool run as one loop (conv_direct.h), bit for
+  // bit the composition below; the backward-filter at fp32 only (at tf32 and bf16 the
+  // composition rounds the convolution's whole gradient and sums dbias from the unrounded one).
+  bool fuses_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return cpu::direct::fuses_max_pool(c, pool);
+  }
+  bool fuses_conv_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool) override {
+    return math_precision() == MathPrecision::fp32 && cpu::direct::fuses_max_pool_filter(c, pool);
+  }
   void conv2d_max_pool2d_forward(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
                                  const float* w, const float* bias, float* y,
                                  int32_t* argmax) override {
     check_conv_max_pool(c, pool);
+    if (fuses_conv_max_pool(c, pool)) {
+      const cpu::RoundedOperand rx(x, c.input_count()), rw(w, c.weight_count());
+      cpu::direct::forward_max_pool(c, pool, rx.get(), rw.get(), bias, y, argmax);
+      return;
+    }
     std::vector<float> conv_out(static_cast<size_t>(c.output_count()));
     conv2d_forward(c, x, w, bias, conv_out.data());
     cpu::max_pool2d_forward(pool, conv_out.data(), y, argmax);
@@ -99,6 +115,10 @@ class CpuBackend final : public Backend {
                                          const int32_t* argmax, float* dw,
                                          float* dbias) override {
     check_conv_max_pool(c, pool);
+    if (fuses_conv_max_pool_filter(c, pool)) {
+      cpu::direct::backward_filter_max_pool(c, pool, x, dy, y, argmax, dw, dbias);
+      return;
+    }
     std::vector<float> conv_gradient(static_cast<size_t>(c.output_count()));
     max_pool2d_backward(pool, dy, y, argmax, conv_gradient.data());
     conv2d_backward_filter(c, x, conv_gradient.data(), dw, dbias);

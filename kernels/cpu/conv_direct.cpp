@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/conv_winograd.h"
 #include "kernels/cpu/cpu_support.h"
+#include "kernels/cpu/pool.h"
 #include "kernels/error.h"
 
 namespace weft::cpu {
@@ -502,10 +503,15 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
   forward(a, dy, wa.data(), nullptr, dx);
 }
 
-void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
-                     float* dbias) {
+namespace {
+
+// dw and dbias (when not null) from every image's dy, which `dy_of(n, scratch)` returns: the
+// image's dy in place, or formed in `scratch` (out_channels x out_h x out_w floats of the
+// calling thread).
+template <class DyOfImage>
+void backward_filter_images(const Conv2dParams& p, const float* x, float* dw, float* dbias,
+                            const DyOfImage& dy_of) {
   const int64_t in_image = static_cast<int64_t>(p.in_channels) * p.in_h * p.in_w;
-  const int64_t out_image = static_cast<int64_t>(p.out_channels) * p.out_h() * p.out_w();
   const size_t weights = static_cast<size_t>(p.weight_count());
   // The sums dw[...] then dbias[...] (when asked for) in one vector.
   const size_t sums = weights + (dbias != nullptr ? static_cast<size_t>(p.out_channels) : 0);
@@ -518,11 +524,11 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
     mine.assign(sums, 0.0);
     double* bias_sums = dbias != nullptr ? mine.data() + weights : nullptr;
     Padded xp;
+    std::vector<float> scratch;
 #pragma omp for schedule(static)
     for (int n = 0; n < p.batch; ++n) {
       xp.fill(p, x + n * in_image);
-      const float* dy_image = dy + n * out_image;
-      filter_image(p, xp, dy_image, mine.data(), bias_sums);
+      filter_image(p, xp, dy_of(n, scratch), mine.data(), bias_sums);
     }
   }
   for (size_t i = 0; i < sums; ++i) {
@@ -534,6 +540,74 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
       dbias[i - weights] = static_cast<float>(sum);
     }
   }
+}
+
+// One image's pool parameters: pool's, batch 1.
+Pool2dParams one_image(const Pool2dParams& pool) {
+  Pool2dParams one = pool;
+  one.batch = 1;
+  return one;
+}
+
+}  // namespace
+
+void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
+                     float* dbias) {
+  const int64_t out_image = static_cast<int64_t>(p.out_channels) * p.out_h() * p.out_w();
+  backward_filter_images(p, x, dw, dbias, [&](int n, std::vector<float>&) {
+    return dy + n * out_image;
+  });
+}
+
+namespace {
+
+bool pool_of(const Conv2dParams& c, const Pool2dParams& pool) {
+  return !c.activation.active() && !pool.windows_overlap() && pool.batch == c.batch &&
+         pool.channels == c.out_channels && pool.in_h == c.out_h() && pool.in_w == c.out_w();
+}
+
+}  // namespace
+
+bool fuses_max_pool(const Conv2dParams& c, const Pool2dParams& pool) {
+  return pool_of(c, pool) && conv_algorithm(c, ConvPass::forward) == ConvAlgorithm::direct;
+}
+
+bool fuses_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool) {
+  return pool_of(c, pool) && conv_algorithm(c, ConvPass::backward_filter) == ConvAlgorithm::direct;
+}
+
+void forward_max_pool(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                      const float* w, const float* bias, float* y, int32_t* argmax) {
+  const int64_t in_image = static_cast<int64_t>(c.in_channels) * c.in_h * c.in_w;
+  const int64_t conv_image = static_cast<int64_t>(c.out_channels) * c.out_h() * c.out_w();
+  const int64_t pooled_image = static_cast<int64_t>(pool.channels) * pool.out_h() * pool.out_w();
+  const Pool2dParams one = one_image(pool);
+#pragma omp parallel
+  {
+    Padded xp;
+    std::vector<float> conv(static_cast<size_t>(conv_image));
+#pragma omp for schedule(static)
+    for (int n = 0; n < c.batch; ++n) {
+      xp.fill(c, x + n * in_image);
+      forward_image(c, xp, w, bias, conv.data());
+      max_pool2d_forward_serial(one, conv.data(), y + n * pooled_image, argmax + n * pooled_image);
+    }
+  }
+}
+
+void backward_filter_max_pool(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                              const float* dy, const float* y, const int32_t* argmax, float* dw,
+                              float* dbias) {
+  const int64_t conv_image = static_cast<int64_t>(c.out_channels) * c.out_h() * c.out_w();
+  const int64_t pooled_image = static_cast<int64_t>(pool.channels) * pool.out_h() * pool.out_w();
+  const Pool2dParams one = one_image(pool);
+  backward_filter_images(c, x, dw, dbias, [&](int n, std::vector<float>& scratch) {
+    scratch.resize(static_cast<size_t>(conv_image));
+    max_pool2d_backward_serial(one, dy + n * pooled_image,
+                               y != nullptr ? y + n * pooled_image : nullptr,
+                               argmax + n * pooled_image, scratch.data());
+    return static_cast<const float*>(scratch.data());
+  });
 }
 
 }  // namespace direct

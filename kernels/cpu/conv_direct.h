@@ -32,6 +32,8 @@
 // fixed order for a given thread count, so results repeat bit for bit run to run.
 #pragma once
 
+#include <cstdint>
+
 #include "kernels/params.h"
 
 namespace weft::cpu {
@@ -62,6 +64,24 @@ void backward_data(const Conv2dParams& p, const float* dy, const float* w, float
 // dbias (may be null) is summed in the same pass over dy.
 void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
                      float* dbias);
+
+// A convolution and the max pool of its output as one loop (the backend's
+// conv2d_max_pool2d_forward and conv2d_max_pool2d_backward_filter): each image's convolution
+// output, or its gradient from the pool's, is formed in a buffer of the thread (out_channels x
+// out_h x out_w floats: 173 KB for the Fashion CNN's first layer, in L2) and pooled, or summed
+// into dw, from there, where the composition writes and reads the whole batch's (89 MB at batch
+// 512) through memory. Bit for bit the composition of forward (or backward_filter) with
+// max_pool2d_forward (or max_pool2d_backward): the same loops on the same values in the same
+// order. fuses_max_pool (fuses_max_pool_filter): the forward (backward-filter) is direct, the
+// convolution has no activation of its own (the pool carries it), and the pool's windows, over
+// the convolution's output, do not overlap.
+bool fuses_max_pool(const Conv2dParams& c, const Pool2dParams& pool);
+bool fuses_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool);
+void forward_max_pool(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                      const float* w, const float* bias, float* y, int32_t* argmax);
+void backward_filter_max_pool(const Conv2dParams& c, const Pool2dParams& pool, const float* x,
+                              const float* dy, const float* y, const int32_t* argmax, float* dw,
+                              float* dbias);
 
 }  // namespace direct
 }  // namespace weft::cpu

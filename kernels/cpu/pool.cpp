@@ -6,9 +6,9 @@
 // clipped away before the loop, so padded cells are never read.
 //
 // Max pooling stores, for each output, the flat index h * W + w of the winning input cell in its
-// plane; backward adds each output gradient to that one cell. With a fused activation
-// (Pool2dParams::activation) the cells compete as act(x), and backward multiplies the winner's
-// gradient by the activation's derivative read at y. Average pooling spreads each output
+// plane; backward writes each output gradient to that one cell (adds, where windows overlap).
+// With a fused activation (Pool2dParams::activation) the cells compete as act(x), and backward
+// multiplies the winner's gradient by the activation's derivative read at y. Average pooling spreads each output
 // gradient evenly over the window it averaged.
 //
 // Write rule: every function overwrites its outputs.
@@ -174,63 +174,106 @@ void max_pool_plane_3x3s2(const Pool2dParams& p, const float* in, float* out,
   max_pool_plane<3, 2>(p, in, out, out_index);
 }
 
-}  // namespace
-
-void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
-  const int oh_size = p.out_h(), ow_size = p.out_w();
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(oh_size) * ow_size;
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  const int64_t work = planes * (in_plane + out_plane);
-  // The seed models' pools (2 x 2 stride 2; 3 x 3 stride 3; ResNet's 3 x 3 stride 2 with
-  // padding) vectorised; any other window cell by cell.
+// One plane of max_pool2d_forward: the seed models' pools (2 x 2 stride 2; 3 x 3 stride 3;
+// ResNet's 3 x 3 stride 2 with padding) vectorised, any other window cell by cell.
+void max_pool_forward_plane(const Pool2dParams& p, const float* in, float* out,
+                            int32_t* out_index) {
   const bool square = p.kernel_h == p.kernel_w && p.stride_h == p.stride_w;
   const int k = square ? p.kernel_h : 0, s = square ? p.stride_h : 0;
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    const float* in = x + plane * in_plane;
-    float* out = y + plane * out_plane;
-    int32_t* out_index = argmax + plane * out_plane;
-    if (k == 2 && s == 2) {
-      max_pool_plane_2x2s2(p, in, out, out_index);
-    } else if (k == 3 && s == 3) {
-      max_pool_plane_3x3s3(p, in, out, out_index);
-    } else if (k == 3 && s == 2) {
-      max_pool_plane_3x3s2(p, in, out, out_index);
-    } else {
-      for (int oh = 0; oh < oh_size; ++oh) {
-        for (int ow = 0; ow < ow_size; ++ow) {
-          max_pool_window(p, in, oh, ow, out[oh * ow_size + ow], out_index[oh * ow_size + ow]);
-        }
+  if (k == 2 && s == 2) {
+    max_pool_plane_2x2s2(p, in, out, out_index);
+  } else if (k == 3 && s == 3) {
+    max_pool_plane_3x3s3(p, in, out, out_index);
+  } else if (k == 3 && s == 2) {
+    max_pool_plane_3x3s2(p, in, out, out_index);
+  } else {
+    const int oh_size = p.out_h(), ow_size = p.out_w();
+    for (int oh = 0; oh < oh_size; ++oh) {
+      for (int ow = 0; ow < ow_size; ++ow) {
+        max_pool_window(p, in, oh, ow, out[oh * ow_size + ow], out_index[oh * ow_size + ow]);
       }
     }
   }
 }
 
-void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
-                         const int32_t* argmax, float* dx) {
-  check_pool_activation(p, y);
+// One plane of max_pool2d_backward (y: that plane's forward output, read with an activation).
+void max_pool_backward_plane(const Pool2dParams& p, const float* grad_out, const float* y,
+                             const int32_t* index, float* grad_in) {
+  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
+  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  std::fill(grad_in, grad_in + in_plane, 0.0f);
   const FusedActivation act = p.activation;
+  if (!p.windows_overlap()) {
+    // One window per cell: each winner's gradient is written once, scaled by the activation's
+    // slope there (one pass; the sum below read every winner back, and a second pass scaled it).
+    if (act.active()) {
+      for (int64_t i = 0; i < out_plane; ++i) {
+        if (index[i] >= 0) grad_in[index[i]] = act.gradient_at_input(y[i], grad_out[i]);
+      }
+    } else {
+      for (int64_t i = 0; i < out_plane; ++i) {
+        if (index[i] >= 0) grad_in[index[i]] = grad_out[i];
+      }
+    }
+    return;
+  }
+  // Overlapping windows (stride < kernel) can route several outputs to one cell, hence +=
+  // (no activation: check_pool_activation refuses one with overlapping windows).
+  for (int64_t i = 0; i < out_plane; ++i) {
+    if (index[i] >= 0) grad_in[index[i]] += grad_out[i];
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
   const int64_t work = planes * (in_plane + out_plane);
 #pragma omp parallel for schedule(static) if (work > kParallelThreshold)
   for (int64_t plane = 0; plane < planes; ++plane) {
-    float* grad_in = dx + plane * in_plane;
-    const float* grad_out = dy + plane * out_plane;
-    const int32_t* index = argmax + plane * out_plane;
-    std::fill(grad_in, grad_in + in_plane, 0.0f);
-    // Overlapping windows (stride < kernel) can route several outputs to one cell, hence +=.
-    for (int64_t i = 0; i < out_plane; ++i) {
-      if (index[i] >= 0) grad_in[index[i]] += grad_out[i];
-    }
-    if (act.active()) {  // one window per cell: each winner's sum is final, scale it once
-      const float* out = y + plane * out_plane;
-      for (int64_t i = 0; i < out_plane; ++i) {
-        if (index[i] >= 0) grad_in[index[i]] = act.gradient_at_input(out[i], grad_in[index[i]]);
-      }
-    }
+    max_pool_forward_plane(p, x + plane * in_plane, y + plane * out_plane,
+                           argmax + plane * out_plane);
+  }
+}
+
+void max_pool2d_forward_serial(const Pool2dParams& p, const float* x, float* y,
+                               int32_t* argmax) {
+  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
+  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    max_pool_forward_plane(p, x + plane * in_plane, y + plane * out_plane,
+                           argmax + plane * out_plane);
+  }
+}
+
+void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
+                         const int32_t* argmax, float* dx) {
+  check_pool_activation(p, y);
+  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
+  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
+  const int64_t work = planes * (in_plane + out_plane);
+#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    max_pool_backward_plane(p, dy + plane * out_plane,
+                            y != nullptr ? y + plane * out_plane : nullptr,
+                            argmax + plane * out_plane, dx + plane * in_plane);
+  }
+}
+
+void max_pool2d_backward_serial(const Pool2dParams& p, const float* dy, const float* y,
+                                const int32_t* argmax, float* dx) {
+  check_pool_activation(p, y);
+  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
+  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    max_pool_backward_plane(p, dy + plane * out_plane,
+                            y != nullptr ? y + plane * out_plane : nullptr,
+                            argmax + plane * out_plane, dx + plane * in_plane);
   }
 }
 

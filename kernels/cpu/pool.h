@@ -15,6 +15,11 @@ namespace weft::cpu {
 void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax);
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
                          const int32_t* argmax, float* dx);
+// The same two on the calling thread alone, for a caller already inside a parallel region (the
+// direct convolution fused with its pool, conv_direct.h, one image at a time).
+void max_pool2d_forward_serial(const Pool2dParams& p, const float* x, float* y, int32_t* argmax);
+void max_pool2d_backward_serial(const Pool2dParams& p, const float* dy, const float* y,
+                                const int32_t* argmax, float* dx);
 
 // Average over each window; with count_include_pad the divisor is kernel_h * kernel_w,
 // otherwise the number of real (unpadded) input cells in the window.
