@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "kernels/cpu/cpu_support.h"
@@ -111,6 +112,70 @@ template <int K, int S, class Act>
   }
 }
 
+// 8 floats, and 8 int32 lanes, as GCC generic vectors (one ymm with AVX2, two xmm otherwise).
+typedef float Floats8 __attribute__((vector_size(8 * sizeof(float))));
+typedef int32_t Ints8 __attribute__((vector_size(8 * sizeof(int32_t))));
+
+// max_pool_row_inside for 2 x 2 windows at stride 2, eight windows at a time: each input row's
+// 16 cells are two vector loads, split into even and odd columns (the windows' left and right
+// cells), and take_if_larger's rule runs lane by lane over the four cells in row order, with
+// the same comparisons, so the values and indices are the scalar loop's. A row's last group of
+// fewer than eight is its last eight windows again (rewritten with the same values), so a row of
+// at least eight windows has no scalar tail; shorter rows take the scalar loop. The scalar loop
+// (SSE) spent 46% of the fused Fashion CNN first layer's forward on rows of 13 windows.
+// The pool's activation on eight cells in place, as the scalar loop's lambdas compute it.
+[[gnu::always_inline]] inline void activate(const FusedActivation& act, Floats8& v) {
+  switch (act.kind) {
+    case FusedActivation::Kind::none:
+      return;
+    case FusedActivation::Kind::relu:
+      v = v > 0.0f ? v : Floats8{};
+      return;
+    case FusedActivation::Kind::leaky_relu:
+      v = v > 0.0f ? v : act.alpha * v;
+      return;
+  }
+}
+
+template <class Act>
+[[gnu::always_inline]] inline void max_pool_row_2x2s2(const Pool2dParams& p, const float* in,
+                                                      int oh, int ow_begin, int ow_end, Act act,
+                                                      float* out_row, int32_t* index_row) {
+  if (ow_end - ow_begin < 8) {
+    max_pool_row_inside<2, 2>(p, in, oh, ow_begin, ow_end, act, out_row, index_row);
+    return;
+  }
+  const int h0 = oh * 2 - p.pad_h, in_w = p.in_w, pad_w = p.pad_w;
+  const float* row0 = in + int64_t{h0} * in_w;
+  const float* row1 = row0 + in_w;
+  const Ints8 lanes = {0, 1, 2, 3, 4, 5, 6, 7};
+  for (int ow = ow_begin;; ow += 8) {
+    ow = std::min(ow, ow_end - 8);
+    const int w0 = ow * 2 - pad_w;
+    Floats8 a0, b0, a1, b1;
+    std::memcpy(&a0, row0 + w0, sizeof a0);
+    std::memcpy(&b0, row0 + w0 + 8, sizeof b0);
+    std::memcpy(&a1, row1 + w0, sizeof a1);
+    std::memcpy(&b1, row1 + w0 + 8, sizeof b1);
+    Floats8 cells[4] = {__builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14),
+                        __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15),
+                        __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14),
+                        __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15)};
+    for (Floats8& cell : cells) activate(p.activation, cell);
+    Floats8 best = cells[0];
+    Ints8 winner = Ints8{};
+    for (int c = 1; c < 4; ++c) {
+      const Ints8 take = (best == best) & ~(cells[c] <= best);
+      best = take ? cells[c] : best;
+      winner = take ? Ints8{} + c : winner;
+    }
+    const Ints8 index = (h0 + (winner >> 1)) * in_w + (w0 + 2 * lanes) + (winner & 1);
+    std::memcpy(out_row + ow, &best, sizeof best);
+    std::memcpy(index_row + ow, &index, sizeof index);
+    if (ow + 8 >= ow_end) return;
+  }
+}
+
 // The plane's outputs: the windows wholly inside by max_pool_row_inside, the rest (rows and
 // columns that reach into the padding or past the edge) by max_pool_window.
 template <int K, int S, class Act>
@@ -130,7 +195,11 @@ template <int K, int S, class Act>
     for (int ow = 0; ow < inside_begin; ++ow) {
       max_pool_window(p, in, oh, ow, out_row[ow], index_row[ow]);
     }
-    max_pool_row_inside<K, S>(p, in, oh, inside_begin, inside_end, act, out_row, index_row);
+    if constexpr (K == 2 && S == 2) {
+      max_pool_row_2x2s2(p, in, oh, inside_begin, inside_end, act, out_row, index_row);
+    } else {
+      max_pool_row_inside<K, S>(p, in, oh, inside_begin, inside_end, act, out_row, index_row);
+    }
     for (int ow = inside_end; ow < ow_size; ++ow) {
       max_pool_window(p, in, oh, ow, out_row[ow], index_row[ow]);
     }
