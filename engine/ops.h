@@ -108,13 +108,14 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options,
                   const FusedActivation& activation);
 // max_pool2d(conv2d(x, weight, bias, conv_options), pool_options, activation) with the
 // convolution's output never stored where the device's backend has one kernel for both
-// (Backend::fuses_conv_max_pool: the hand CUDA kernels, for a layer the narrow forward takes and
-// a 2 x 2 pool of stride 2; the CPU, for a layer its direct loop takes and windows that do not
-// overlap, one image at a time through a buffer in cache); the same values, argmax and gradients bit for bit as the
-// composition on the same kernels, which runs everywhere else (and with fusion off, or the
-// convolution family forced to the vendor). Backward: the pool's, then the convolution's; for a
-// first layer (no dx) that the backend fuses (Backend::fuses_conv_max_pool_filter), dw and
-// dbias straight from the pool's gradient, the full-size gradient never stored.
+// (Backend::fuses_conv_max_pool: the hand CUDA kernels, for a layer the narrow forward takes and a
+// 2 x 2 pool of stride 2; the CPU, for a layer its direct loop takes and windows that do not
+// overlap, one image at a time through a buffer in cache); the same values, argmax and gradients
+// bit for bit as the composition on the same kernels, which runs everywhere else (and with fusion
+// off, or the convolution family forced to the vendor). Backward: the pool's, then the
+// convolution's; for a first layer (no dx) that the backend fuses
+// (Backend::fuses_conv_max_pool_filter), dw and dbias straight from the pool's gradient, the
+// full-size gradient never stored.
 Tensor conv2d_max_pool2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                          const Conv2dOptions& conv_options, const Pool2dOptions& pool_options,
                          const FusedActivation& activation = {});

@@ -22,9 +22,10 @@
 //     Open MPI has no progress thread by default) and finish_step waits for the rest. On a CPU
 //     the ranks' compute and MPI's copies share the same cores, so the overlap hides latency
 //     more than it adds bandwidth.
-// A gradient that grows again after its bucket was started (a second backward before the
-// step, as in a GAN loop whose generator step also reaches the discriminator's parameters;
-// weft's gan_step freezes them) marks the bucket stale: finish_step exchanges it again. The average is the sum divided by the number of ranks.
+// A gradient that grows again after its bucket was started (a second backward before the step, as
+// in a GAN loop whose generator step also reaches the discriminator's parameters; weft's gan_step
+// freezes them) marks the bucket stale: finish_step exchanges it again. The average is the sum
+// divided by the number of ranks.
 //
 // Every step also agrees on stopping (train::agree_stop, engine/train/interrupt.h): the ranks
 // exchange their local stop requests, so a signal on any rank stops all of them after the same

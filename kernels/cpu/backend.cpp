@@ -1,9 +1,9 @@
 // CpuBackend: the Backend interface (kernels/backend.h) over the CPU reference kernels in this
 // folder. Each method forwards to one kernel (a convolution and its max pool to one fused loop
-// where the direct convolution takes the layer, else to the two); scalars that the interface keeps in one-element
-// buffers are plain host memory here. Under the math precision tf32 or bf16 the factors of the
-// convolutions are rounded first, as the GEMM's are (rounded_operand.h); a bias gradient is
-// summed from the unrounded dy, as on the GPU.
+// where the direct convolution takes the layer, else to the two); scalars that the interface keeps
+// in one-element buffers are plain host memory here. Under the math precision tf32 or bf16 the
+// factors of the convolutions are rounded first, as the GEMM's are (rounded_operand.h); a bias
+// gradient is summed from the unrounded dy, as on the GPU.
 #include "kernels/backend.h"
 
 #include <cstdint>

@@ -6,10 +6,10 @@
 // clipped away before the loop, so padded cells are never read.
 //
 // Max pooling stores, for each output, the flat index h * W + w of the winning input cell in its
-// plane; backward writes each output gradient to that one cell (adds, where windows overlap).
-// With a fused activation (Pool2dParams::activation) the cells compete as act(x), and backward
-// multiplies the winner's gradient by the activation's derivative read at y. Average pooling spreads each output
-// gradient evenly over the window it averaged.
+// plane; backward writes each output gradient to that one cell (adds, where windows overlap). With
+// a fused activation (Pool2dParams::activation) the cells compete as act(x), and backward
+// multiplies the winner's gradient by the activation's derivative read at y. Average pooling
+// spreads each output gradient evenly over the window it averaged.
 //
 // Write rule: every function overwrites its outputs.
 #include "kernels/cpu/pool.h"
