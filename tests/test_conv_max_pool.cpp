@@ -1,15 +1,15 @@
 // conv2d_max_pool2d (engine/ops.h): a convolution and the max pool of its output as one op. On the
 // emulated GPU (`emu`, the hand CUDA kernels under host emulation) a narrow layer and a 2 x 2 pool
 // of stride 2 run as one kernel (conv_forward_narrow.cu) that never stores the convolution's
-// output; on the CPU, see below; elsewhere the op is the composition. Checked here: which pairs the hand backend
-// fuses, that a fused forward is one launch where the composition is two, that the fused op gives
-// the composition's values, argmax-routed gradients and parameter gradients bit for bit on random
-// data (ReLU, LeakyReLU, none; bias or not; tf32), that a first layer's dw and dbias come straight
-// from the pool's gradient (one launch fewer, bit for bit), and that Sequential takes it for a
-// plain Conv2d -> ReLU -> MaxPool2d(2). On the CPU a layer that the direct convolution takes (at
-// most 8 output channels, or 64 with at most 16 input channels) and a pool of windows that do not
-// overlap run as one loop, one image at a time (kernels/cpu/conv_direct.h): checked bit for bit
-// against the CPU's composition here too. The op table (tests/backend_op_table.cpp,
+// output; on the CPU, see below; elsewhere the op is the composition. Checked here: which pairs the
+// hand backend fuses, that a fused forward is one launch where the composition is two, that the
+// fused op gives the composition's values, argmax-routed gradients and parameter gradients bit for
+// bit on random data (ReLU, LeakyReLU, none; bias or not; tf32), that a first layer's dw and dbias
+// come straight from the pool's gradient (one launch fewer, bit for bit), and that Sequential takes
+// it for a plain Conv2d -> ReLU -> MaxPool2d(2). On the CPU a layer that the direct convolution
+// takes (at most 8 output channels, or 64 with at most 16 input channels) and a pool of windows
+// that do not overlap run as one loop, one image at a time (kernels/cpu/conv_direct.h): checked bit
+// for bit against the CPU's composition here too. The op table (tests/backend_op_table.cpp,
 // "conv2d_max_pool2d_forward") holds every backend to the CPU's composition on exact data.
 #include <catch2/catch.hpp>
 #include <cmath>
