@@ -25,6 +25,7 @@
 #include "engine/optim/optimizer.h"
 #include "engine/random.h"
 #include "kernels/runtime_counters.h"
+#include "kernels/selection.h"
 #include "models/apparel_cnn.h"
 #include "models/dcgan_training.h"
 #include "models/fashion_cnn.h"
@@ -232,6 +233,24 @@ struct StepResult {
 // runtime counters of the step. (A first step also fills the caching pool, so its driver
 // allocations are not those of a steady state; its launches, copies and syncs are.)
 StepResult train_one_step(const ModelCase& c, Device device, bool training) {
+  // The CPU reference is weft's own CPU kernels, not what `auto` timed fastest: the picks follow
+  // the machine's load (under ctest -j a descheduled trial can give oneDNN one batch-norm shape
+  // of ResNet-50 and weft's kernels the next), and a step mixing implementations differs from
+  // the emulated one by their roundings, magnified through the network, not by a wiring error.
+  struct HandKernels {
+    std::vector<weft::KernelChoice> before;
+    HandKernels() {
+      for (int f = 0; f < weft::kKernelFamilyCount; ++f) {
+        before.push_back(weft::kernel_choice(static_cast<weft::KernelFamily>(f)));
+      }
+      weft::set_kernel_choice(weft::KernelChoice::hand);
+    }
+    ~HandKernels() {
+      for (int f = 0; f < weft::kKernelFamilyCount; ++f) {
+        weft::set_kernel_choice(static_cast<weft::KernelFamily>(f), before[static_cast<size_t>(f)]);
+      }
+    }
+  } hand_kernels;
   weft::manual_seed(7);
   std::shared_ptr<nn::Module> model = c.make();
   model->to(device);
