@@ -293,57 +293,55 @@ void max_pool_backward_plane(const Pool2dParams& p, const float* grad_out, const
   }
 }
 
-}  // namespace
-
-void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
+// max_pool2d_forward's planes, on OpenMP threads when `parallel` and the work is large enough.
+void max_pool_forward_planes(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
+                             bool parallel) {
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
   const int64_t work = planes * (in_plane + out_plane);
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
+#pragma omp parallel for schedule(static) if (parallel && work > kParallelThreshold)
   for (int64_t plane = 0; plane < planes; ++plane) {
     max_pool_forward_plane(p, x + plane * in_plane, y + plane * out_plane,
                            argmax + plane * out_plane);
   }
+}
+
+// The same for max_pool2d_backward.
+void max_pool_backward_planes(const Pool2dParams& p, const float* dy, const float* y,
+                              const int32_t* argmax, float* dx, bool parallel) {
+  check_pool_activation(p, y);
+  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
+  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
+  const int64_t work = planes * (in_plane + out_plane);
+#pragma omp parallel for schedule(static) if (parallel && work > kParallelThreshold)
+  for (int64_t plane = 0; plane < planes; ++plane) {
+    max_pool_backward_plane(p, dy + plane * out_plane,
+                            y != nullptr ? y + plane * out_plane : nullptr,
+                            argmax + plane * out_plane, dx + plane * in_plane);
+  }
+}
+
+}  // namespace
+
+void max_pool2d_forward(const Pool2dParams& p, const float* x, float* y, int32_t* argmax) {
+  max_pool_forward_planes(p, x, y, argmax, true);
 }
 
 void max_pool2d_forward_serial(const Pool2dParams& p, const float* x, float* y,
                                int32_t* argmax) {
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    max_pool_forward_plane(p, x + plane * in_plane, y + plane * out_plane,
-                           argmax + plane * out_plane);
-  }
+  max_pool_forward_planes(p, x, y, argmax, false);
 }
 
 void max_pool2d_backward(const Pool2dParams& p, const float* dy, const float* y,
                          const int32_t* argmax, float* dx) {
-  check_pool_activation(p, y);
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  const int64_t work = planes * (in_plane + out_plane);
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    max_pool_backward_plane(p, dy + plane * out_plane,
-                            y != nullptr ? y + plane * out_plane : nullptr,
-                            argmax + plane * out_plane, dx + plane * in_plane);
-  }
+  max_pool_backward_planes(p, dy, y, argmax, dx, true);
 }
 
 void max_pool2d_backward_serial(const Pool2dParams& p, const float* dy, const float* y,
                                 const int32_t* argmax, float* dx) {
-  check_pool_activation(p, y);
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    max_pool_backward_plane(p, dy + plane * out_plane,
-                            y != nullptr ? y + plane * out_plane : nullptr,
-                            argmax + plane * out_plane, dx + plane * in_plane);
-  }
+  max_pool_backward_planes(p, dy, y, argmax, dx, false);
 }
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
