@@ -116,13 +116,6 @@ template <int K, int S, class Act>
 typedef float Floats8 __attribute__((vector_size(8 * sizeof(float))));
 typedef int32_t Ints8 __attribute__((vector_size(8 * sizeof(int32_t))));
 
-// max_pool_row_inside for 2 x 2 windows at stride 2, eight windows at a time: each input row's
-// 16 cells are two vector loads, split into even and odd columns (the windows' left and right
-// cells), and take_if_larger's rule runs lane by lane over the four cells in row order, with
-// the same comparisons, so the values and indices are the scalar loop's. A row's last group of
-// fewer than eight is its last eight windows again (rewritten with the same values), so a row of
-// at least eight windows has no scalar tail; shorter rows take the scalar loop. The scalar loop
-// (SSE) spent 46% of the fused Fashion CNN first layer's forward on rows of 13 windows.
 // The pool's activation on eight cells in place, as the scalar loop's lambdas compute it.
 [[gnu::always_inline]] inline void activate(const FusedActivation& act, Floats8& v) {
   switch (act.kind) {
@@ -137,6 +130,13 @@ typedef int32_t Ints8 __attribute__((vector_size(8 * sizeof(int32_t))));
   }
 }
 
+// max_pool_row_inside for 2 x 2 windows at stride 2, eight windows at a time: each input row's
+// 16 cells are two vector loads, split into even and odd columns (the windows' left and right
+// cells), and take_if_larger's rule runs lane by lane over the four cells in row order, with
+// the same comparisons, so the values and indices are the scalar loop's. A row's last group of
+// fewer than eight is its last eight windows again (rewritten with the same values), so a row of
+// at least eight windows has no scalar tail; shorter rows take the scalar loop. The scalar loop
+// (SSE) spent 46% of the fused Fashion CNN first layer's forward on rows of 13 windows.
 template <class Act>
 [[gnu::always_inline]] inline void max_pool_row_2x2s2(const Pool2dParams& p, const float* in,
                                                       int oh, int ow_begin, int ow_end, Act act,
@@ -293,34 +293,31 @@ void max_pool_backward_plane(const Pool2dParams& p, const float* grad_out, const
   }
 }
 
-// max_pool2d_forward's planes, on OpenMP threads when `parallel` and the work is large enough.
-void max_pool_forward_planes(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
-                             bool parallel) {
+// plane_fn(in, out) for every (image, channel) plane of p, `in` and `out` the offsets of its
+// input and output plane, on OpenMP threads when `parallel` and the work pays for the region.
+template <class PlaneFn>
+void for_each_plane(const Pool2dParams& p, bool parallel, const PlaneFn& plane_fn) {
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
   const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
   const int64_t work = planes * (in_plane + out_plane);
 #pragma omp parallel for schedule(static) if (parallel && work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    max_pool_forward_plane(p, x + plane * in_plane, y + plane * out_plane,
-                           argmax + plane * out_plane);
-  }
+  for (int64_t plane = 0; plane < planes; ++plane) plane_fn(plane * in_plane, plane * out_plane);
 }
 
-// The same for max_pool2d_backward.
+void max_pool_forward_planes(const Pool2dParams& p, const float* x, float* y, int32_t* argmax,
+                             bool parallel) {
+  for_each_plane(p, parallel, [&](int64_t in, int64_t out) {
+    max_pool_forward_plane(p, x + in, y + out, argmax + out);
+  });
+}
+
 void max_pool_backward_planes(const Pool2dParams& p, const float* dy, const float* y,
                               const int32_t* argmax, float* dx, bool parallel) {
   check_pool_activation(p, y);
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  const int64_t work = planes * (in_plane + out_plane);
-#pragma omp parallel for schedule(static) if (parallel && work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    max_pool_backward_plane(p, dy + plane * out_plane,
-                            y != nullptr ? y + plane * out_plane : nullptr,
-                            argmax + plane * out_plane, dx + plane * in_plane);
-  }
+  for_each_plane(p, parallel, [&](int64_t in, int64_t out) {
+    max_pool_backward_plane(p, dy + out, y != nullptr ? y + out : nullptr, argmax + out, dx + in);
+  });
 }
 
 }  // namespace
@@ -346,14 +343,9 @@ void max_pool2d_backward_serial(const Pool2dParams& p, const float* dy, const fl
 
 void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
   const int oh_size = p.out_h(), ow_size = p.out_w();
-  const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(oh_size) * ow_size;
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  const int64_t work = planes * (in_plane + out_plane);
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    const float* in = x + plane * in_plane;
-    float* out = y + plane * out_plane;
+  for_each_plane(p, true, [&](int64_t in_offset, int64_t out_offset) {
+    const float* in = x + in_offset;
+    float* out = y + out_offset;
     for (int oh = 0; oh < oh_size; ++oh) {
       const WindowSpan hs = window_span(oh, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
       for (int ow = 0; ow < ow_size; ++ow) {
@@ -366,19 +358,15 @@ void avg_pool2d_forward(const Pool2dParams& p, const float* x, float* y) {
         out[oh * ow_size + ow] = divisor > 0 ? sum / static_cast<float>(divisor) : 0.0f;
       }
     }
-  }
+  });
 }
 
 void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) {
   const int oh_size = p.out_h(), ow_size = p.out_w();
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
-  const int64_t out_plane = static_cast<int64_t>(oh_size) * ow_size;
-  const int64_t planes = static_cast<int64_t>(p.batch) * p.channels;
-  const int64_t work = planes * (in_plane + out_plane);
-#pragma omp parallel for schedule(static) if (work > kParallelThreshold)
-  for (int64_t plane = 0; plane < planes; ++plane) {
-    float* grad_in = dx + plane * in_plane;
-    const float* grad_out = dy + plane * out_plane;
+  for_each_plane(p, true, [&](int64_t in_offset, int64_t out_offset) {
+    float* grad_in = dx + in_offset;
+    const float* grad_out = dy + out_offset;
     std::fill(grad_in, grad_in + in_plane, 0.0f);
     for (int oh = 0; oh < oh_size; ++oh) {
       const WindowSpan hs = window_span(oh, p.kernel_h, p.stride_h, p.pad_h, p.in_h);
@@ -392,7 +380,7 @@ void avg_pool2d_backward(const Pool2dParams& p, const float* dy, float* dx) {
         }
       }
     }
-  }
+  });
 }
 
 void global_avg_pool_forward(int batch, int channels, int plane, const float* x, float* y) {
