@@ -238,18 +238,8 @@ StepResult train_one_step(const ModelCase& c, Device device, bool training) {
   // of ResNet-50 and weft's kernels the next), and a step mixing implementations differs from
   // the emulated one by their roundings, magnified through the network, not by a wiring error.
   struct HandKernels {
-    std::vector<weft::KernelChoice> before;
-    HandKernels() {
-      for (int f = 0; f < weft::kKernelFamilyCount; ++f) {
-        before.push_back(weft::kernel_choice(static_cast<weft::KernelFamily>(f)));
-      }
-      weft::set_kernel_choice(weft::KernelChoice::hand);
-    }
-    ~HandKernels() {
-      for (int f = 0; f < weft::kKernelFamilyCount; ++f) {
-        weft::set_kernel_choice(static_cast<weft::KernelFamily>(f), before[static_cast<size_t>(f)]);
-      }
-    }
+    HandKernels() { weft::set_kernel_choice(weft::KernelChoice::hand); }
+    ~HandKernels() { weft::reset_kernel_choices(); }
   } hand_kernels;
   weft::manual_seed(7);
   std::shared_ptr<nn::Module> model = c.make();

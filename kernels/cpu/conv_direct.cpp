@@ -549,6 +549,13 @@ Pool2dParams one_image(const Pool2dParams& pool) {
   return one;
 }
 
+// Whether `pool` pools c's output with windows that do not overlap, and c has no activation of
+// its own (the fused loops' common condition).
+bool pool_of(const Conv2dParams& c, const Pool2dParams& pool) {
+  return !c.activation.active() && !pool.windows_overlap() && pool.batch == c.batch &&
+         pool.channels == c.out_channels && pool.in_h == c.out_h() && pool.in_w == c.out_w();
+}
+
 }  // namespace
 
 void backward_filter(const Conv2dParams& p, const float* x, const float* dy, float* dw,
@@ -558,15 +565,6 @@ void backward_filter(const Conv2dParams& p, const float* x, const float* dy, flo
     return dy + n * out_image;
   });
 }
-
-namespace {
-
-bool pool_of(const Conv2dParams& c, const Pool2dParams& pool) {
-  return !c.activation.active() && !pool.windows_overlap() && pool.batch == c.batch &&
-         pool.channels == c.out_channels && pool.in_h == c.out_h() && pool.in_w == c.out_w();
-}
-
-}  // namespace
 
 bool fuses_max_pool(const Conv2dParams& c, const Pool2dParams& pool) {
   return pool_of(c, pool) && conv_algorithm(c, ConvPass::forward) == ConvAlgorithm::direct;
