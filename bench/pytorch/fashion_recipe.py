@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seed_models import FashionVgg  # weft's models/fashion_vgg.h, same parameter names
+from seed_models import FashionVgg, recipe_param_groups  # weft's models/fashion_vgg.h
 
 SETUPS = {
     # name: widths, convs per stage, whiten, batch, epochs, lr, label smoothing, warmup
@@ -127,10 +127,8 @@ def main():
     if s["whiten"]:
         with torch.no_grad():
             model.init_whitening(train_x[:5000])
-    trained = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in trained if p.ndim > 1], "weight_decay": args.weight_decay},
-              {"params": [p for p in trained if p.ndim <= 1], "weight_decay": 0.0}]
-    optimizer = torch.optim.SGD(groups, lr=s["lr"], momentum=0.9, nesterov=True)
+    optimizer = torch.optim.SGD(recipe_param_groups(model, args.weight_decay), lr=s["lr"],
+                                momentum=0.9, nesterov=True)
     steps_per_epoch = (len(train_x) + s["batch"] - 1) // s["batch"]
     schedule = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=s["lr"], total_steps=s["epochs"] * steps_per_epoch,

@@ -492,16 +492,19 @@ def _sgd_nesterov(model, **extra):
                            weight_decay=5e-4, **_accepted(torch.optim.SGD, extra))
 
 
+def recipe_param_groups(model, weight_decay):
+    """weft-fashion-mnist's parameter groups: weight decay on the weight matrices and kernels
+    only, frozen parameters (the whitening stem) left out."""
+    trained = [p for p in model.parameters() if p.requires_grad]
+    return [{"params": [p for p in trained if p.ndim > 1], "weight_decay": weight_decay},
+            {"params": [p for p in trained if p.ndim <= 1], "weight_decay": 0.0}]
+
+
 def _recipe_sgd(lr):
-    """weft-fashion-mnist's SGD: Nesterov momentum 0.9, weight decay 5e-4 on weights only, the
-    frozen whitening stem left out."""
-    def make(model, **extra):
-        trained = [p for p in model.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in trained if p.ndim > 1], "weight_decay": 5e-4},
-                  {"params": [p for p in trained if p.ndim <= 1], "weight_decay": 0.0}]
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True,
-                               **_accepted(torch.optim.SGD, extra))
-    return make
+    """weft-fashion-mnist's SGD: Nesterov momentum 0.9, weight decay 5e-4 on weights only."""
+    return lambda model, **extra: torch.optim.SGD(
+        recipe_param_groups(model, 5e-4), lr=lr, momentum=0.9, nesterov=True,
+        **_accepted(torch.optim.SGD, extra))
 
 
 def _gan_adams(pair, **extra):
