@@ -203,8 +203,8 @@ TEST_CASE("conv tensor cores (emu): fused activation and transposed convolution"
 
 TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half the gathered copies",
           "[conv][emu]") {
-  // 256 output channels (two tall tiles, four square ones), 32 channels 3x3 (288 taps: 9 square
-  // slabs of 32, 18 tall slabs of 16, so neither pads the reduction), 2 images of 8 x 8 (two
+  // 256 output channels (two tall tiles, four square ones), 32 channels 3x3 (288 taps: 18 slabs
+  // of 16 with either tile, so neither pads the reduction), 2 images of 8 x 8 (two
   // column tiles of 64 positions). The k8 steps meet every accumulator in the same order in
   // both tiles, so the sums agree bit for bit; what changes is the work around the mma, counted
   // by the emulator (weft::emu::op_counts).
@@ -227,17 +227,17 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
     CHECK(std::memcmp(square_y.data(), tall_y.data(), square_y.size() * sizeof(float)) == 0);
 
     // Blocks: square 4 row tiles x 2 column tiles, tall 2 x 2; 4 warps each.
-    // mma per warp and slab: square 2 x 4 tiles x (32 / k), tall 4 x 4 x (16 / k), k = 8 (tf32)
-    // or 16 (bf16): the same total.
+    // mma per warp and slab: square 2 x 4 tiles x (16 / k), tall 4 x 4 x (16 / k), k = 8 (tf32)
+    // or 16 (bf16): twice as many with the tall tile on half the blocks, the same total.
     const int64_t k = precision == MathPrecision::tf32 ? 8 : 16;
-    const int64_t mma = 8 * 4 * 9 * (8 * 32 / k);
+    const int64_t mma = 8 * 4 * 18 * (8 * 16 / k);
     CHECK(square.mma == mma);
     CHECK(tall.mma == 4 * 4 * 18 * (16 * 16 / k));
     CHECK(tall.mma == square.mma);
     // Copies per block and slab: the filter's rows in 16-byte pieces (rows x depth / 4), the
     // gathered positions one float each (64 x depth). The tall tile stages each filter piece as
     // often as the square one and half the gathered floats.
-    const int64_t square_filter = 8 * 9 * (64 * 32 / 4), square_gathered = 8 * 9 * (64 * 32);
+    const int64_t square_filter = 8 * 18 * (64 * 16 / 4), square_gathered = 8 * 18 * (64 * 16);
     const int64_t tall_filter = 4 * 18 * (128 * 16 / 4), tall_gathered = 4 * 18 * (64 * 16);
     CHECK(square.cp_async == square_filter + square_gathered);
     CHECK(tall.cp_async == tall_filter + tall_gathered);
@@ -247,12 +247,13 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
     CHECK(tall.cp_async_bytes == 16 * tall_filter + 4 * tall_gathered);
     // ldmatrix per warp and k step (tf32: 8 deep; bf16: 16 deep, A loaded as two 8-deep halves):
     // square 2 (A) + 2 (B) for 8 mma, tall 4 + 2 for 16 (tf32); square 4 + 4, tall 8 + 4 (bf16).
-    const int64_t square_steps = 8 * 4 * 9 * (32 / k), tall_steps = 4 * 4 * 18 * (16 / k);
+    const int64_t square_steps = 8 * 4 * 18 * (16 / k), tall_steps = 4 * 4 * 18 * (16 / k);
     CHECK(square.ldmatrix == square_steps * (k == 8 ? 4 : 8));
     CHECK(tall.ldmatrix == tall_steps * (k == 8 ? 6 : 12));
-    // Barriers: one after the first slab tables, two per slab.
-    CHECK(square.barriers == 8 * (1 + 2 * 9));
-    CHECK(tall.barriers == 4 * (1 + 2 * 18));
+    // Barriers per block: one after the first slab tables, one per slab (the multistage
+    // pipeline of tensor_core_pipeline.h).
+    CHECK(square.barriers == 8 * (1 + 18));
+    CHECK(tall.barriers == 4 * (1 + 18));
     std::cout << "tensor-core gather at " << weft::precision_name(precision)
               << ", per 1000 mma: square copies " << 1000 * square.cp_async / square.mma
               << ", ldmatrix " << 1000 * square.ldmatrix / square.mma << ", barriers "

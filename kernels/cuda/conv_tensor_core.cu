@@ -1,27 +1,21 @@
 // The hand convolutions on tensor cores (declared in conv_tensor_core.h): the implicit GEMMs of
-// conv.cu (forward, backward-data as a gather, backward-filter with split-K) with the tiling,
-// pipeline and fragments of gemm_tensor_core.cu: operands rounded to TF32 (mma m16n8k8) or BF16
-// (m16n8k16) as they enter the tensor cores, FP32 accumulation. Used by conv.cu when the math
-// precision of kernels/selection.h is tf32 or bf16; conv_transpose2d follows through as_conv().
+// conv.cu (forward, backward-data as a gather, backward-filter with split-K) on the tiles,
+// multistage pipeline and fragments of tensor_core_pipeline.h, which gemm_tensor_core.cu shares:
+// operands rounded to TF32 (mma m16n8k8) or BF16 (m16n8k16) as they enter the tensor cores,
+// FP32 accumulation. Used by conv.cu when the math precision of kernels/selection.h is tf32 or
+// bf16; conv_transpose2d follows through as_conv().
 // Notation as in conv.cu: C, H, W input channels and size; O, OH, OW output channels and size;
 // T = C * KH * KW taps; a "position" is (image, row, column) of a plane.
 //
-// Common to both kernels. One block of 128 threads (4 warps) per tile of the product (TensorTile:
-//   64 x 64 with 32-deep slabs, or 128 x 64 with 16-deep slabs), warp w owning
-//   the quarter at rows (R / 2) (w / 2), columns (C / 2) (w % 2) as 2 x 4 (or 4 x 4) mma tiles
-//   of 16 x 8 whose FP32 accumulators stay in registers for the whole reduction; lane l holds of
-//   each 16 x 8 tile rows g, g + 8 and columns 2t, 2t + 1 (g = l / 4, t = l % 4) and writes
-//   those in the epilogue. Shared memory (static, 31-39 KiB): two stages of an R x depth slab
-//   of A (GEMM rows, k along the row) and a C x depth slab of B^T (GEMM columns, k along the
-//   row), FP32, rows padded by 4 floats, filled with cp.async while the tensor cores work on the
-//   other stage (commit / wait_group 1 / barrier per slab); plus the index tables below. The
-//   tall tile does twice the products per staged B element and per B fragment, and half the
-//   B staging per slab of the same k; the gather takes it for at least 128 GEMM rows when its
-//   grid still fills the card twice (tall_gather), backward-filter for at least 128 output
-//   channels (tall_filter; its split-K keeps the grid full).
-//   Fragments (ldmatrix.x4 of 8 x 4 float blocks, cvt.rna.tf32 per register, or the BF16 k
-//   permutation that packs k = t, t + 4, t + 8, t + 12 as logical 2t, 2t + 1, 2t + 8, 2t + 9
-//   identically for A and B) are exactly those of gemm_tensor_core.cu (mma_slab below).
+// Common to both kernels. One block of 128 threads (4 warps) per tile of the product: 64 x 64
+//   (SquareTile, 4 stages) or 128 x 64 (TallTile, 3 stages), 16-deep slabs, warp w owning a
+//   quarter as 2 x 4 (or 4 x 4) mma tiles of 16 x 8 (tensor_core_pipeline.h). Shared memory
+//   (static, 41-48 KiB): the stages of an R x 16 slab of A (GEMM rows, k along the row) and a
+//   C x 16 slab of B^T (GEMM columns, k along the row), FP32, filled with cp.async while the
+//   tensor cores work on an older stage; plus the index tables below. The tall tile does twice
+//   the products per staged B element and per B fragment; the gather takes it for at least 128
+//   GEMM rows when its grid still fills the card twice (tall_gather), backward-filter for at
+//   least 128 output channels (tall_filter; its split-K keeps the grid full).
 //   The image operands are gathered element by element (cp.async.ca, 4 bytes) and zero-filled
 //   (src-size 0) in the padding, outside the image and past the edges of the product, so the
 //   mma work needs no masking.
@@ -31,10 +25,10 @@
 //   and a part that depends only on k:
 //   - the fixed part is decoded once per thread (the thread always stages the same row or
 //     column of a slab) or once per block (backward-filter's 64 taps, a shared table);
-//   - the k part lives in a shared "slab table" of one entry per k of the slab, written
-//     by warp 0 two slabs ahead, double-buffered: the table of slab s + 2 is computed while the
-//     mma work of slab s runs, after the barrier that ends the staging of slab s (so no thread
-//     still reads that buffer) and before the barrier that precedes the staging of slab s + 2.
+//   - the k part lives in a shared "slab table" of one entry per k of the slab, one buffer
+//     per stage, written by warp 0 as tensor_core_pipeline.h's "Slab tables" says: the table
+//     of slab s + kStages while the mma work of slab s runs, into the buffer slab s was staged
+//     from.
 //   Each entry costs a few divisions, one per k per block instead of one per element; the staging
 //   is adds, multiplies and one unsigned compare per axis for the bounds.
 //
@@ -62,10 +56,10 @@
 //   moves in 16-byte copies like the forward's.
 //   Staging: the gathered operand (B^T, one position per row of the slab): thread q stages the
 //   position 64 bx + q % 64 (decoded once: its image base address and source row / column
-//   origin) at k = q / 64 + 2 s, s = 0..15, so a warp covers 32 consecutive positions of one k
+//   origin) at k = q / 64 + 2 s, s = 0..7, so a warp covers 32 consecutive positions of one k
 //   (coalesced along the row of the image); the slab table gives, per k, the source offset
 //   ch * plane + dh * width + dw and the shifts (dh, dw) for the bounds. The filter operand A:
-//   thread q stages k = q % 32 of rows q / 32 + 4 s, its address row * row_stride + the slab
+//   thread q stages k = q % 16 of rows q / 16 + 8 s, its address row * row_stride + the slab
 //   table's filter offset; the forward's filter is a plain row-major [O, T] matrix and moves in
 //   16-byte copies (cp.async.cg) when T is a multiple of 4 and w is 16-byte aligned.
 //
@@ -75,11 +69,11 @@
 //   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
 //   a second pass (SumSlices, tiled_product.h) adds the slices in order 0, 1, 2, .. per element
 //   (one thread per element): deterministic, no atomics. Both operands are k-contiguous
-//   (positions): thread q stages k = q % 32 of rows q / 32 + 4 s, a warp covering 32 consecutive
-//   positions of one row. The slab table holds per position the dy offset n * O * OH * OW + pixel,
-//   the x offset of the window origin and the origin (oh * stride - pad, ow * stride - pad); a
-//   second shared table, written once per block, holds per tap of the block's 64 columns the offset
-//   c * H * W + kh d W + kw d and the shifts (kh d, kw d).
+//   (positions): thread q stages k = q % 16 of rows q / 16 + 8 s, a warp covering 16 consecutive
+//   positions (64 bytes) of each of two rows. The slab table holds per position the dy offset
+//   n * O * OH * OW + pixel, the x offset of the window origin and the origin (oh * stride - pad,
+//   ow * stride - pad); a second shared table, written once per block, holds per tap of the
+//   block's 64 columns the offset c * H * W + kh d W + kw d and the shifts (kh d, kw d).
 //
 // Supported shapes: those of conv.cu (indices int, addresses int64; one image of x, dy or dx
 // below 2^31 floats). Degenerate sizes are conv.cu's business; it calls these with a non-empty
@@ -89,164 +83,23 @@
 
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/launch.h"
-#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
-#include "kernels/cuda/warp_matrix.h"
+#include "kernels/cuda/tensor_core_pipeline.h"
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, SumSlices
 #include "kernels/error.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-constexpr int kStages = 2;
 // A row or shift that puts an element outside every bound (even plus another such value).
 constexpr int kOutside = -(1 << 28);
 
-// A block's tile of the product: Rows x Cols (GEMM rows x columns), Depth k per pipeline stage,
-// 4 warps as 2 x 2 over the tile, each owning (Rows / 2) x (Cols / 2) as kMi x kNi mma tiles of
-// 16 x 8; shared rows padded by 4 floats (ldmatrix rows 16-byte aligned, no bank conflicts).
-template <int Rows, int Cols, int Depth>
-struct TensorTile {
-  static constexpr int kRows = Rows, kCols = Cols, kDepth = Depth;
-  static constexpr int kThreads = 128;
-  static constexpr int kWarpRows = Rows / 2, kWarpCols = Cols / 2;  // one warp's share
-  static constexpr int kMi = kWarpRows / 16, kNi = kWarpCols / 8;
-  static constexpr int kRowFloats = Depth + 4;
-};
-// 64 x 64 with 32-deep slabs (2 x 4 mma tiles per warp): below 128 GEMM rows.
-using SquareTile = TensorTile<64, 64, 32>;
-// 128 x 64 with 16-deep slabs (4 x 4 mma tiles per warp, twice the square tile's products per
-// staged B element and per B fragment): from 128 GEMM rows (tall_gather, tall_filter).
-using TallTile = TensorTile<128, 64, 16>;
-
-template <class Tile>
-struct alignas(16) Stages {
-  float a[kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
-  float b[kStages][Tile::kCols][Tile::kRowFloats];  // B(k, col) stored as (col, k)
-};
-
-template <class Tile>
-using Accumulators = float[Tile::kMi][Tile::kNi][4];
-
-// ---- fragments and the mma work of one slab (as gemm_tensor_core.cu) --------------------------
-
-// Lane l's row address for an ldmatrix.x4 of four 8 x 4 float blocks of the 16 x 8 corner of
-// `tile` at (row, col): block i = l / 8 covers rows row + 8 (i & 1) .. + 7 and columns
-// col + 4 (i >> 1) .. + 3, registers 0..3 being the A fragment a0..a3 of m16n8k8.tf32.
-template <int RowFloats>
-__device__ __forceinline__ const float* a_block_row(const float (*tile)[RowFloats], int row,
-                                                    int col) {
-  const int lane = static_cast<int>(threadIdx.x) % 32;
-  const int i = lane / 8;
-  return &tile[row + 8 * (i & 1) + lane % 8][col + 4 * (i >> 1)];
-}
-
-// acc += A(warp's rows, slab) * B(slab, warp's columns) on the tensor cores.
-template <bool kBf16, class Tile>
-__device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats],
-                                         const float (*b_tile)[Tile::kRowFloats], int warp_row,
-                                         int warp_col, Accumulators<Tile>& acc) {
-  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
-  const int lane = static_cast<int>(threadIdx.x) % 32;
-  if constexpr (!kBf16) {
-    WEFT_UNROLL
-    for (int step = 0; step < Tile::kDepth; step += 8) {
-      uint32_t fa[kMi][4], fb[kNi][2];
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
-        WEFT_UNROLL
-        for (uint32_t& r : fa[mi]) r = tf32_from_float_bits(r);
-      }
-      WEFT_UNROLL
-      for (int ni = 0; ni < kNi; ni += 2) {
-        // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
-        const int block = lane / 8;
-        const float* row =
-            &b_tile[warp_col + 8 * ni + 8 * (block >> 1) + lane % 8][step + 4 * (block & 1)];
-        uint32_t both[4];
-        ldmatrix<4, false>(both, row);
-        WEFT_UNROLL
-        for (int i = 0; i < 2; ++i) {
-          fb[ni][i] = tf32_from_float_bits(both[i]);
-          fb[ni + 1][i] = tf32_from_float_bits(both[2 + i]);
-        }
-      }
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        WEFT_UNROLL
-        for (int ni = 0; ni < kNi; ++ni) {
-          mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
-        }
-      }
-    }
-  } else {
-    WEFT_UNROLL
-    for (int step = 0; step < Tile::kDepth; step += 16) {
-      uint32_t fa[kMi][4], fb[kNi][2];
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
-        ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
-        ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
-        fa[mi][0] = pack_bf16x2_from_float_bits(p[0], p[2]);  // row g,     logical k 2t, 2t+1
-        fa[mi][1] = pack_bf16x2_from_float_bits(p[1], p[3]);  // row g + 8, logical k 2t, 2t+1
-        fa[mi][2] = pack_bf16x2_from_float_bits(q[0], q[2]);  // row g,     logical k 2t+8, +9
-        fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
-      }
-      WEFT_UNROLL
-      for (int ni = 0; ni < kNi; ++ni) {
-        // Blocks i = 0..3: k 4i .. 4i + 3 of the tile's 8 columns.
-        const float* row = &b_tile[warp_col + 8 * ni + lane % 8][step + 4 * (lane / 8)];
-        uint32_t r[4];
-        ldmatrix<4, false>(r, row);
-        fb[ni][0] = pack_bf16x2_from_float_bits(r[0], r[1]);  // logical k 2t, 2t + 1
-        fb[ni][1] = pack_bf16x2_from_float_bits(r[2], r[3]);  // logical k 2t + 8, 2t + 9
-      }
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        WEFT_UNROLL
-        for (int ni = 0; ni < kNi; ++ni) {
-          mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
-        }
-      }
-    }
-  }
-}
-
-template <class Tile>
-__device__ __forceinline__ void zero(Accumulators<Tile>& acc) {
-  WEFT_UNROLL
-  for (auto& tile_row : acc) {
-    WEFT_UNROLL
-    for (auto& tile : tile_row) {
-      WEFT_UNROLL
-      for (float& v : tile) v = 0.0f;
-    }
-  }
-}
-
-// The double-buffered main loop over `slabs` slabs of 32: stage(slab, buffer) issues this
-// thread's copies of a slab, after_barrier(slab) runs once the slab's copies have landed and
-// everyone has passed the barrier (the slab tables of two slabs ahead are written there).
-template <bool kBf16, class Tile, typename Stage, typename AfterBarrier>
-__device__ __forceinline__ void main_loop(int slabs, Stages<Tile>& stages, const Stage& stage,
-                                          const AfterBarrier& after_barrier,
-                                          Accumulators<Tile>& acc) {
-  const int warp = static_cast<int>(threadIdx.x) / 32;
-  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
-  if (slabs > 0) stage(0, 0);
-  cp_async_commit_group();
-  for (int slab = 0; slab < slabs; ++slab) {
-    const int buffer = slab % kStages;
-    if (slab + 1 < slabs) stage(slab + 1, (slab + 1) % kStages);
-    cp_async_commit_group();   // possibly empty: the group count stays uniform
-    cp_async_wait_group<1>();  // this slab's copies (the older group) have landed
-    __syncthreads();           // ... and everyone else's
-    after_barrier(slab);
-    mma_slab<kBf16, Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
-    __syncthreads();  // the stage and the slab table are rewritten; nobody may still read them
-  }
-}
+// 64 x 64 with 16-deep slabs, 4 stages (2 x 4 mma tiles per warp): below 128 GEMM rows.
+using SquareTile = TensorTile<64, 64, 16, 4, 4>;
+// 128 x 64 with 16-deep slabs, 3 stages (4 x 4 mma tiles per warp, twice the square tile's
+// products per staged B element and per B fragment): from 128 GEMM rows (tall_gather,
+// tall_filter).
+using TallTile = TensorTile<128, 64, 16, 3, 3>;
 
 // ---- forward and backward-data: the gather kernel ----------------------------------------------
 
@@ -297,16 +150,16 @@ __device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, int k) {
                   ch * s.source_plane() + dh * s.w.source_size + dw, dh, dw};
 }
 
-// Minimum blocks per SM 1 as in gemm_tensor_core.cu: ptxas may take up to 255 registers, so
-// nothing spills (docs/kernels.md, static table).
+// Registers: at most those of Tile::kMinBlocks blocks per SM (128 for the square tile, 170 for
+// the tall one); none spills (docs/kernels.md, static table).
 template <bool kBf16, class Tile>
-__global__ void __launch_bounds__(Tile::kThreads, 1)
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     conv_gather_kernel(GatherShape s, const float* source, const float* filter, const float* bias,
                        float* out, bool filter_vector) {
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
-  __shared__ Stages<Tile> stages;
-  __shared__ TapEntry table[kStages][kDepth];
+  __shared__ TensorStages<Tile> stages;
+  __shared__ TapEntry table[Tile::kStages][kDepth];
   WEFT_SHARED_UNDEFINED(stages);
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
@@ -330,20 +183,27 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     }
   }
 
-  if (thread < 2 * kDepth) table[thread / kDepth][thread % kDepth] = tap_entry(s, thread);
+  static_assert(Tile::kStages * kDepth <= kThreads, "one table entry per thread");
+  if (thread < Tile::kStages * kDepth) {
+    table[thread / kDepth][thread % kDepth] = tap_entry(s, thread);  // slabs 0 .. kStages - 1
+  }
   __syncthreads();
 
   const auto stage = [&](int slab, int buffer) {
     const int k0 = slab * kDepth;
     float(*a_tile)[Tile::kRowFloats] = stages.a[buffer];
     float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
+    // Every loop below has a compile-time trip count (each thread's copies sit at fixed places
+    // of the slab), so it unrolls with no loop control or remainder code.
     if (filter_vector) {  // the forward's W[O, T], k-contiguous and 16-byte aligned rows
+      constexpr int kPiecesPerRow = kDepth / 4, kRowsPerPass = kThreads / kPiecesPerRow;
+      const int q = 4 * (thread % kPiecesPerRow), kk = k0 + q;
+      const int left = s.depth() - kk;
+      const int k_floats = left < 0 ? 0 : (left > 4 ? 4 : left);  // this piece's, in k
       WEFT_UNROLL
-      for (int chunk = thread; chunk < kRows * kDepth / 4; chunk += kThreads) {
-        const int r = chunk / (kDepth / 4), q = 4 * (chunk % (kDepth / 4));
-        const int row = m0 + r, kk = k0 + q;
-        int floats = row < s.rows ? s.depth() - kk : 0;
-        floats = floats < 0 ? 0 : (floats > 4 ? 4 : floats);
+      for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+        const int r = thread / kPiecesPerRow + i * kRowsPerPass, row = m0 + r;
+        const int floats = row < s.rows ? k_floats : 0;
         const float* from = floats > 0 ? filter + int64_t{row} * s.filter_row + kk : filter;
         cp_async_cg16(&a_tile[r][q], from, 4 * floats);
       }
@@ -351,8 +211,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
       const int q = thread % kDepth;
       const int a_offset = table[buffer][q].filter;
       WEFT_UNROLL
-      for (int r = thread / kDepth; r < kRows; r += kThreads / kDepth) {
-        const int row = m0 + r;
+      for (int i = 0; i < kRows * kDepth / kThreads; ++i) {
+        const int r = thread / kDepth + i * (kThreads / kDepth), row = m0 + r;
         const bool inside = a_offset >= 0 && row < s.rows;
         const float* from = inside ? filter + int64_t{row} * s.filter_row + a_offset : filter;
         cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
@@ -360,7 +220,8 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     }
     const int r = thread % kCols;
     WEFT_UNROLL
-    for (int q = thread / kCols; q < kDepth; q += kThreads / kCols) {
+    for (int i = 0; i < kCols * kDepth / kThreads; ++i) {
+      const int q = thread / kCols + i * (kThreads / kCols);
       const TapEntry e = table[buffer][q];
       const bool inside =
           static_cast<unsigned>(row0 + e.dh) < static_cast<unsigned>(s.h.source_size) &&
@@ -369,12 +230,16 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
       cp_async_ca<4>(&b_tile[r][q], from, inside ? 4 : 0);
     }
   };
-  // Slab `slab` has been staged from table[slab % 2]: that buffer now takes slab + 2's entries.
+  // Slab `slab` was staged from table[slab % kStages]: that buffer now takes the entries of
+  // slab + kStages (tensor_core_pipeline.h, "Slab tables").
   const auto after_barrier = [&](int slab) {
-    if (thread < kDepth) table[slab % kStages][thread] = tap_entry(s, (slab + 2) * kDepth + thread);
+    constexpr int kStages = Tile::kStages;
+    if (thread < kDepth) {
+      table[slab % kStages][thread] = tap_entry(s, (slab + kStages) * kDepth + thread);
+    }
   };
 
-  Accumulators<Tile> acc;
+  TensorAccumulators<Tile> acc;
   zero<Tile>(acc);
   main_loop<kBf16, Tile>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
 
@@ -444,14 +309,15 @@ __device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, in
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
 template <bool kBf16, class Tile>
-__global__ void __launch_bounds__(Tile::kThreads, 1)
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     conv_filter_kernel(FilterShape s, const float* x, const float* dy, int slice_depth,
                        float* out) {
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
-  static_assert(kCols <= kThreads && 2 * kDepth <= kThreads, "one table entry per thread");
-  __shared__ Stages<Tile> stages;
-  __shared__ PositionEntry table[kStages][kDepth];
+  static_assert(kCols <= kThreads && Tile::kStages * kDepth <= kThreads,
+                "one table entry per thread");
+  __shared__ TensorStages<Tile> stages;
+  __shared__ PositionEntry table[Tile::kStages][kDepth];
   __shared__ FilterTap taps[kCols];
   WEFT_SHARED_UNDEFINED(stages);
   WEFT_SHARED_UNDEFINED(table);
@@ -476,7 +342,7 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
     }
     taps[thread] = e;
   }
-  if (thread < 2 * kDepth) {
+  if (thread < Tile::kStages * kDepth) {  // slabs 0 .. kStages - 1
     table[thread / kDepth][thread % kDepth] = position_entry(s, begin + thread, end);
   }
   __syncthreads();
@@ -498,23 +364,28 @@ __global__ void __launch_bounds__(Tile::kThreads, 1)
                         static_cast<unsigned>(e.col0 + tap.dw) < static_cast<unsigned>(s.in_w);
       cp_async_ca<4>(&b_tile[r][q], in_x ? x + e.x + tap.offset : x, in_x ? 4 : 0);
     };
+    // Compile-time trip counts: each thread's copies sit at fixed places of the slab.
+    constexpr int kRowsPerPass = kThreads / kDepth;
     WEFT_UNROLL
-    for (int r = thread / kDepth; r < kRows; r += kThreads / kDepth) {
+    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+      const int r = thread / kDepth + i * kRowsPerPass;
       stage_a(r);
       if constexpr (kRows == kCols) stage_b(r);  // the square tile: one loop for both
     }
     if constexpr (kRows != kCols) {
       WEFT_UNROLL
-      for (int r = thread / kDepth; r < kCols; r += kThreads / kDepth) stage_b(r);
+      for (int i = 0; i < kCols / kRowsPerPass; ++i) stage_b(thread / kDepth + i * kRowsPerPass);
     }
   };
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
-      table[slab % kStages][thread] = position_entry(s, begin + (slab + 2) * kDepth + thread, end);
+      constexpr int kStages = Tile::kStages;
+      table[slab % kStages][thread] =
+          position_entry(s, begin + (slab + kStages) * kDepth + thread, end);
     }
   };
 
-  Accumulators<Tile> acc;
+  TensorAccumulators<Tile> acc;
   zero<Tile>(acc);
   main_loop<kBf16, Tile>((end - begin + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
 

@@ -1,0 +1,210 @@
+// The part the hand tensor-core kernels share (gemm_tensor_core.cu, conv_tensor_core.cu): a
+// block's tile of the product, its shared-memory stages, the mma work of one slab and the
+// multistage cp.async pipeline that feeds it. Each kernel brings its own staging (what a slab
+// of A and of B^T is, where it comes from) and its own epilogue.
+//
+// Tile. One block of 128 threads (4 warps) per Rows x Cols tile of the product, k walked in
+//   slabs of Depth. Warp w owns the quarter at rows (Rows / 2) (w / 2), columns (Cols / 2)
+//   (w % 2) as kMi x kNi mma tiles of 16 x 8, whose FP32 accumulators stay in registers for the
+//   whole reduction. Lane l holds, of each 16 x 8 tile, rows g and g + 8 and columns 2t and
+//   2t + 1 (g = l / 4, t = l % 4: the PTX ISA's C/D layout); the kernel's epilogue writes those.
+//
+// Shared memory (static, at most 48 KiB a block with the kernels' own tables): kStages stages,
+//   each a Rows x Depth slab of A (GEMM rows, k along the row) and a Cols x Depth slab of B^T
+//   (GEMM columns, k along the row), FP32 as in global memory. A row is padded by 4 floats: rows
+//   stay 16-byte aligned for ldmatrix and cp.async, and the 8 rows one ldmatrix reads fall in 8
+//   different groups of 4 banks. Both operands are k-contiguous, so no ldmatrix needs .trans.
+//
+// Pipeline (main_loop). kStages - 1 slabs are in flight while the tensor cores work on one: the
+//   prologue issues the copies of slabs 0 .. kStages - 2, one commit group each; at slab s every
+//   thread waits until its group of slab s has landed (cp.async.wait_group kStages - 2: the
+//   newer groups may still be pending), one barrier makes everyone's copies visible and says
+//   that everyone has finished the mma work of slab s - 1, whose stage is then refilled with
+//   slab s + kStages - 1 before the mma work of slab s starts. One barrier per slab; a group
+//   past the last slab is committed empty so the count stays uniform. (The first version had two
+//   stages and two barriers per slab: one slab in flight, which a block of 4 warps cannot hide a
+//   global load's latency behind when a slab is 16 deep; CUTLASS's sm80 kernels keep 3 to 5
+//   stages for the same reason.)
+//
+// Slab tables. A kernel may keep per-k address tables in shared memory, one buffer per stage:
+//   after_barrier(s) runs after the barrier of slab s and may write the buffer of slab
+//   s + kStages, (s + kStages) % kStages = s % kStages, whose previous slab s was staged in an
+//   earlier step; the next barrier publishes it before slab s + kStages is staged. The kernel
+//   writes the tables of slabs 0 .. kStages - 1 before the loop.
+//
+// Fragments (mma_slab). ldmatrix of 32-bit data (a .b16 instruction): a "row" of an 8 x 8 b16
+//   matrix is 4 floats, and lane l receives float (l / 4, l % 4) of an 8 x 4 block; x4 loads four
+//   blocks. TF32 (m16n8k8, Depth / 8 steps per slab): A's four 8 x 4 blocks (rows 0-7 / 8-15,
+//   k 0-3 / 4-7) are exactly a0..a3 of the PTX layout; B's two blocks (k 0-3, 4-7) of 8 columns
+//   are b0, b1, and one x4 serves two 8-column tiles. Each register is rounded with
+//   cvt.rna.tf32. BF16 (m16n8k16, Depth / 16 steps): the 16-deep step is loaded as four 8 x 4
+//   blocks as for TF32, so lane l holds k = t, t + 4, t + 8, t + 12 where the PTX layout wants
+//   k = 2t, 2t + 1, 2t + 8, 2t + 9. The slab packs them into those places (cvt.rn.bf16x2):
+//   physical k = t, t + 4, t + 8, t + 12 play logical k = 2t, 2t + 1, 2t + 8, 2t + 9, the same
+//   permutation of the 16 k values for A and for B. A sum over k does not depend on the order
+//   of its terms, so the product is unchanged, and FP32 stays in shared memory with no
+//   conversion pass.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/cuda/warp_matrix.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+
+// MinBlocks: the blocks per SM the kernels ask ptxas to make room for (__launch_bounds__), so at
+// most 65536 / (128 MinBlocks) registers a thread.
+template <int Rows, int Cols, int Depth, int StageCount, int MinBlocks>
+struct TensorTile {
+  static_assert(Rows % 32 == 0 && Cols % 16 == 0 && Depth % 16 == 0, "whole mma tiles per warp");
+  static_assert(StageCount >= 2, "at least one slab in flight");
+  static constexpr int kRows = Rows, kCols = Cols, kDepth = Depth, kStages = StageCount;
+  static constexpr int kMinBlocks = MinBlocks;
+  static constexpr int kThreads = 128;
+  static constexpr int kWarpRows = Rows / 2, kWarpCols = Cols / 2;  // one warp's share
+  static constexpr int kMi = kWarpRows / 16, kNi = kWarpCols / 8;
+  static constexpr int kRowFloats = Depth + 4;
+  // The kernels' staging gives each thread fixed places in a slab (loops of compile-time trip
+  // counts): whole passes of the 128 threads over single floats and over 16-byte pieces.
+  static_assert(kThreads % Depth == 0 && kThreads % Cols == 0 && Rows % (kThreads / Depth) == 0,
+                "whole passes of single floats");
+  static_assert(Rows % (4 * kThreads / Depth) == 0, "whole passes of 16-byte pieces");
+};
+
+template <class Tile>
+struct alignas(16) TensorStages {
+  float a[Tile::kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
+  float b[Tile::kStages][Tile::kCols][Tile::kRowFloats];  // B(k, col) stored as (col, k)
+};
+
+template <class Tile>
+using TensorAccumulators = float[Tile::kMi][Tile::kNi][4];
+
+// Lane l's row address for an ldmatrix.x4 of four 8 x 4 float blocks of the 16 x 8 corner of
+// `tile` at (row, col): block i = l / 8 covers rows row + 8 (i & 1) .. + 7 and columns
+// col + 4 (i >> 1) .. + 3, registers 0..3 being the A fragment a0..a3 of m16n8k8.tf32.
+template <int RowFloats>
+__device__ __forceinline__ const float* a_block_row(const float (*tile)[RowFloats], int row,
+                                                    int col) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int i = lane / 8;
+  return &tile[row + 8 * (i & 1) + lane % 8][col + 4 * (i >> 1)];
+}
+
+// acc += A(warp's rows, slab) * B(slab, warp's columns) on the tensor cores.
+template <bool kBf16, class Tile>
+__device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats],
+                                         const float (*b_tile)[Tile::kRowFloats], int warp_row,
+                                         int warp_col, TensorAccumulators<Tile>& acc) {
+  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  if constexpr (!kBf16) {
+    WEFT_UNROLL
+    for (int step = 0; step < Tile::kDepth; step += 8) {
+      uint32_t fa[kMi][4], fb[kNi][2];
+      WEFT_UNROLL
+      for (int mi = 0; mi < kMi; ++mi) {
+        ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
+        WEFT_UNROLL
+        for (uint32_t& r : fa[mi]) r = tf32_from_float_bits(r);
+      }
+      WEFT_UNROLL
+      for (int ni = 0; ni < kNi; ni += 2) {
+        // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
+        const int block = lane / 8;
+        const float* row =
+            &b_tile[warp_col + 8 * ni + 8 * (block >> 1) + lane % 8][step + 4 * (block & 1)];
+        uint32_t both[4];
+        ldmatrix<4, false>(both, row);
+        WEFT_UNROLL
+        for (int i = 0; i < 2; ++i) {
+          fb[ni][i] = tf32_from_float_bits(both[i]);
+          fb[ni + 1][i] = tf32_from_float_bits(both[2 + i]);
+        }
+      }
+      WEFT_UNROLL
+      for (int mi = 0; mi < kMi; ++mi) {
+        WEFT_UNROLL
+        for (int ni = 0; ni < kNi; ++ni) {
+          mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        }
+      }
+    }
+  } else {
+    WEFT_UNROLL
+    for (int step = 0; step < Tile::kDepth; step += 16) {
+      uint32_t fa[kMi][4], fb[kNi][2];
+      WEFT_UNROLL
+      for (int mi = 0; mi < kMi; ++mi) {
+        uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
+        ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
+        ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
+        fa[mi][0] = pack_bf16x2_from_float_bits(p[0], p[2]);  // row g,     logical k 2t, 2t+1
+        fa[mi][1] = pack_bf16x2_from_float_bits(p[1], p[3]);  // row g + 8, logical k 2t, 2t+1
+        fa[mi][2] = pack_bf16x2_from_float_bits(q[0], q[2]);  // row g,     logical k 2t+8, +9
+        fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
+      }
+      WEFT_UNROLL
+      for (int ni = 0; ni < kNi; ++ni) {
+        // Blocks i = 0..3: k 4i .. 4i + 3 of the tile's 8 columns.
+        const float* row = &b_tile[warp_col + 8 * ni + lane % 8][step + 4 * (lane / 8)];
+        uint32_t r[4];
+        ldmatrix<4, false>(r, row);
+        fb[ni][0] = pack_bf16x2_from_float_bits(r[0], r[1]);  // logical k 2t, 2t + 1
+        fb[ni][1] = pack_bf16x2_from_float_bits(r[2], r[3]);  // logical k 2t + 8, 2t + 9
+      }
+      WEFT_UNROLL
+      for (int mi = 0; mi < kMi; ++mi) {
+        WEFT_UNROLL
+        for (int ni = 0; ni < kNi; ++ni) {
+          mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        }
+      }
+    }
+  }
+}
+
+template <class Tile>
+__device__ __forceinline__ void zero(TensorAccumulators<Tile>& acc) {
+  WEFT_UNROLL
+  for (auto& tile_row : acc) {
+    WEFT_UNROLL
+    for (auto& tile : tile_row) {
+      WEFT_UNROLL
+      for (float& v : tile) v = 0.0f;
+    }
+  }
+}
+
+// The multistage main loop over `slabs` slabs (see the file comment): stage(slab, buffer)
+// issues this thread's copies of a slab into stage `buffer`; after_barrier(slab) runs once slab
+// `slab` has landed everywhere and its predecessor's mma work is done everywhere.
+template <bool kBf16, class Tile, typename Stage, typename AfterBarrier>
+__device__ __forceinline__ void main_loop(int slabs, TensorStages<Tile>& stages, const Stage& stage,
+                                          const AfterBarrier& after_barrier,
+                                          TensorAccumulators<Tile>& acc) {
+  constexpr int kStages = Tile::kStages;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
+  WEFT_UNROLL
+  for (int slab = 0; slab < kStages - 1; ++slab) {
+    if (slab < slabs) stage(slab, slab);
+    cp_async_commit_group();  // possibly empty: the group count stays uniform
+  }
+  for (int slab = 0; slab < slabs; ++slab) {
+    cp_async_wait_group<kStages - 2>();  // this slab's group (the oldest pending) has landed
+    __syncthreads();  // ... everyone's; and slab - 1's stage is no longer read by anyone
+    const int ahead = slab + kStages - 1;
+    if (ahead < slabs) stage(ahead, ahead % kStages);
+    cp_async_commit_group();
+    after_barrier(slab);
+    const int buffer = slab % kStages;
+    mma_slab<kBf16, Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
+  }
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
