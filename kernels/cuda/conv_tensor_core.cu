@@ -29,8 +29,10 @@
 //     per stage, written by warp 0 as tensor_core_pipeline.h's "Slab tables" says: the table
 //     of slab s + kStages while the mma work of slab s runs, into the buffer slab s was staged
 //     from.
-//   Each entry costs a few divisions, one per k per block instead of one per element; the staging
-//   is adds, multiplies and one unsigned compare per axis for the bounds.
+//   An entry's k is decoded into digits (the gather's (ch, j, jw), backward-filter's (n, oh, ow))
+//   by divisions once per thread as the block starts; each later entry of the thread is the one
+//   before it stepped by kDepth with a carry per digit (DigitCounter), so the main loop divides
+//   nothing. The staging is adds, multiplies and one unsigned compare per axis for the bounds.
 //
 // conv_gather_kernel   out[rows, positions] = A[rows, (ch, j, jw)] * gather[(ch, j, jw), positions]
 //   One kernel for the forward and for backward-data; a GatherShape says which.
@@ -103,6 +105,48 @@ using TallTile = TensorTile<128, 64, 16, 3, 3>;
 
 // ---- forward and backward-data: the gather kernel ----------------------------------------------
 
+// A reduction index as three digits, high (unbounded), middle (below middle_radix) and low
+// (below low_radix). DigitStep is a fixed stride split so on the host (it rides in the kernel's
+// parameters, not in registers); DigitCounter steps an index by it with one carry per digit
+// (mixed-radix addition), so the slab tables' divisions are made once per thread, not once per
+// slab. The radices are passed in, not kept, to spare registers.
+struct DigitStep {
+  int step, high, middle, low;
+};
+
+__host__ __device__ __forceinline__ DigitStep split_digits(int value, int middle_radix,
+                                                           int low_radix) {
+  const int per_high = middle_radix * low_radix;
+  const int high = value / per_high;
+  const int rest = value - high * per_high;
+  const int middle = rest / low_radix;
+  return DigitStep{value, high, middle, rest - middle * low_radix};
+}
+
+struct DigitCounter {
+  int k, high, middle, low;
+
+  __device__ __forceinline__ void start(int first, int middle_radix, int low_radix) {
+    const DigitStep d = split_digits(first, middle_radix, low_radix);
+    k = first;
+    high = d.high;
+    middle = d.middle;
+    low = d.low;
+  }
+  // k += by.step; a digit plus the stride's digit plus a carry stays below twice its radix, so
+  // one subtraction brings it back.
+  __device__ __forceinline__ void advance(const DigitStep& by, int middle_radix, int low_radix) {
+    k += by.step;
+    low += by.low;
+    const int low_carry = low >= low_radix ? 1 : 0;
+    low -= low_carry * low_radix;
+    middle += by.middle + low_carry;
+    const int middle_carry = middle >= middle_radix ? 1 : 0;
+    middle -= middle_carry * middle_radix;
+    high += by.high + middle_carry;
+  }
+};
+
 // One axis of a gather product. Grid index i (of `count` per image) reads source index
 // source_origin + source_step * i + tap_step * j under tap j (of `taps`), which is filter index
 // filter_origin + filter_step * j, and writes destination index out_origin + out_step * i.
@@ -124,6 +168,7 @@ struct GatherShape {
   int filter_row;       // filter floats between GEMM rows: T (forward), KH * KW (backward)
   int filter_channel;   // between reduction channels: KH * KW (forward), C * KH * KW (backward)
   FusedActivation act;
+  DigitStep slab_step;  // the tile's depth as digits (ch, j, jw): set by launch_gather
 
   __host__ __device__ int taps() const { return h.taps * w.taps; }
   __host__ __device__ int depth() const { return channels * taps(); }
@@ -138,11 +183,11 @@ struct alignas(16) TapEntry {
   int filter, source, dh, dw;
 };
 
-__device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, int k) {
-  if (k >= s.depth()) return TapEntry{-1, 0, kOutside, kOutside};
-  const int ch = k / s.taps();
-  const int rest = k - ch * s.taps();
-  const int j = rest / s.w.taps, jw = rest - j * s.w.taps;
+// The gather's entry of the reduction index held by `c`: digits (ch, j, jw) of radices
+// (-, taps along h, taps along w).
+__device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, const DigitCounter& c) {
+  if (c.k >= s.depth()) return TapEntry{-1, 0, kOutside, kOutside};
+  const int ch = c.high, j = c.middle, jw = c.low;
   const int kh = s.h.filter_origin + s.h.filter_step * j;
   const int kw = s.w.filter_origin + s.w.filter_step * jw;
   const int dh = s.h.tap_step * j, dw = s.w.tap_step * jw;
@@ -183,9 +228,15 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     }
   }
 
+  // Slabs 0 .. kStages - 1, one entry per thread; then thread q < kDepth keeps the index
+  // (kStages + slab) kDepth + q of the entry it writes after slab `slab` (no taps: no slab, and
+  // nothing to count).
   static_assert(Tile::kStages * kDepth <= kThreads, "one table entry per thread");
-  if (thread < Tile::kStages * kDepth) {
-    table[thread / kDepth][thread % kDepth] = tap_entry(s, thread);  // slabs 0 .. kStages - 1
+  DigitCounter tap{};
+  if (s.depth() > 0 && thread < Tile::kStages * kDepth) {
+    tap.start(thread, s.h.taps, s.w.taps);
+    table[thread / kDepth][thread % kDepth] = tap_entry(s, tap);
+    if (thread < kDepth) tap.start(Tile::kStages * kDepth + thread, s.h.taps, s.w.taps);
   }
   __syncthreads();
 
@@ -233,9 +284,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   // Slab `slab` was staged from table[slab % kStages]: that buffer now takes the entries of
   // slab + kStages (tensor_core_pipeline.h, "Slab tables").
   const auto after_barrier = [&](int slab) {
-    constexpr int kStages = Tile::kStages;
     if (thread < kDepth) {
-      table[slab % kStages][thread] = tap_entry(s, (slab + kStages) * kDepth + thread);
+      table[slab % Tile::kStages][thread] = tap_entry(s, tap);
+      tap.advance(s.slab_step, s.h.taps, s.w.taps);
     }
   };
 
@@ -281,6 +332,8 @@ struct FilterShape {
   __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
   __host__ __device__ int out_plane() const { return out_h * out_w; }
   __host__ __device__ int in_plane() const { return in_h * in_w; }
+
+  DigitStep slab_step;  // the tile's depth as digits (n, oh, ow): set by launch_filter
 };
 
 // Per position of a slab: dy offset (-1 past the slice), x offset of the window origin and
@@ -296,13 +349,14 @@ struct alignas(16) FilterTap {
   int offset, dh, dw;
 };
 
-__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, int k, int end) {
-  if (k >= end) return PositionEntry{-1, 0, kOutside, kOutside};
-  const int n = k / s.out_plane();
-  const int pixel = k - n * s.out_plane();
-  const int oh = pixel / s.out_w, ow = pixel - oh * s.out_w;
+// The backward-filter's entry of the position held by `c`: digits (n, oh, ow) of radices
+// (-, OH, OW) of the position's index k in the batch.
+__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const DigitCounter& c,
+                                                        int end) {
+  if (c.k >= end) return PositionEntry{-1, 0, kOutside, kOutside};
+  const int n = c.high, oh = c.middle, ow = c.low;
   const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
-  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + pixel,
+  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
                        int64_t{n} * s.in_channels * s.in_plane() + int64_t{row0} * s.in_w + col0,
                        row0, col0};
 }
@@ -342,8 +396,13 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     }
     taps[thread] = e;
   }
-  if (thread < Tile::kStages * kDepth) {  // slabs 0 .. kStages - 1
-    table[thread / kDepth][thread % kDepth] = position_entry(s, begin + thread, end);
+  // Slabs 0 .. kStages - 1, one entry per thread; then thread q < kDepth keeps the position
+  // begin + (kStages + slab) kDepth + q of the entry it writes after slab `slab`.
+  DigitCounter position{};
+  if (thread < Tile::kStages * kDepth) {
+    position.start(begin + thread, s.out_h, s.out_w);
+    table[thread / kDepth][thread % kDepth] = position_entry(s, position, end);
+    if (thread < kDepth) position.start(begin + Tile::kStages * kDepth + thread, s.out_h, s.out_w);
   }
   __syncthreads();
 
@@ -379,9 +438,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   };
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
-      constexpr int kStages = Tile::kStages;
-      table[slab % kStages][thread] =
-          position_entry(s, begin + (slab + kStages) * kDepth + thread, end);
+      table[slab % Tile::kStages][thread] = position_entry(s, position, end);
+      position.advance(s.slab_step, s.out_h, s.out_w);
     }
   };
 
@@ -453,7 +511,9 @@ void launch_gather(const GatherShape& s, const float* source, const float* filte
   const dim3 grid(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
                   static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
-  WEFT_LAUNCH((conv_gather_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream, s, source,
+  GatherShape shape = s;
+  if (s.depth() > 0) shape.slab_step = split_digits(Tile::kDepth, s.h.taps, s.w.taps);
+  WEFT_LAUNCH((conv_gather_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream, shape, source,
               filter, bias, out, filter_vector);
 }
 
@@ -490,7 +550,8 @@ void gather(MathPrecision precision, const GatherShape& s, const float* source, 
 FilterShape filter_shape(const Conv2dParams& p) {
   return FilterShape{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
                      p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
-                     p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w};
+                     p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w,
+                     DigitStep{}};
 }
 
 // Split-K of backward-filter: enough blocks for about two waves of an H200 (132 SMs), slices of
@@ -544,7 +605,8 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                 p.kernel_w,
                 taps,
                 p.kernel_h * p.kernel_w,
-                p.activation};
+                p.activation,
+                DigitStep{}};
   const bool filter_vector = taps % 4 == 0 && aligned16(w);
   gather(precision, s, x, w, bias, y, filter_vector, stream, tile);
 }
@@ -566,7 +628,8 @@ void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision preci
                     p.kernel_w,
                     p.kernel_h * p.kernel_w,
                     p.in_channels * p.kernel_h * p.kernel_w,
-                    FusedActivation{}};
+                    FusedActivation{},
+                    DigitStep{}};
       gather(precision, s, dy, w, bias, dx, false, stream);
     }
   }
@@ -587,7 +650,8 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
                 w.taps,
                 out_channels * taps,
                 taps,
-                FusedActivation{}};
+                FusedActivation{},
+                DigitStep{}};
   const bool filter_vector = s.filter_row % 4 == 0 && aligned16(filter);
   gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
 }
@@ -606,7 +670,8 @@ namespace {
 template <class Tile>
 Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float* x,
                     const float* dy, float* dw, float* workspace, cudaStream_t stream) {
-  const FilterShape s = filter_shape(p);
+  FilterShape s = filter_shape(p);
+  s.slab_step = split_digits(Tile::kDepth, s.out_h, s.out_w);
   const Split split = plan_split<Tile>(s);
   const dim3 grid(static_cast<unsigned>((s.taps() + Tile::kCols - 1) / Tile::kCols),
                   static_cast<unsigned>((s.out_channels + Tile::kRows - 1) / Tile::kRows),
