@@ -31,8 +31,8 @@
 //     from.
 //   An entry's k is decoded into digits (the gather's (ch, j, jw), backward-filter's (n, oh, ow))
 //   by divisions once per thread as the block starts; each later entry of the thread is the one
-//   before it stepped by kDepth with a carry per digit (DigitCounter), so the main loop divides
-//   nothing. The staging is adds, multiplies and one unsigned compare per axis for the bounds.
+//   before it stepped by kDepth with a carry per digit (IndexDigits, digits.h), so the main loop
+//   divides nothing. The staging is adds, multiplies and one unsigned compare per axis for the bounds.
 //
 // conv_gather_kernel   out[rows, positions] = A[rows, (ch, j, jw)] * gather[(ch, j, jw), positions]
 //   One kernel for the forward and for backward-data; a GatherShape says which.
@@ -84,6 +84,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/conv_tensor_core.h"
+#include "kernels/cuda/digits.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tensor_core_pipeline.h"
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, SumSlices
@@ -105,46 +106,12 @@ using TallTile = TensorTile<128, 64, 16, 3, 3>;
 
 // ---- forward and backward-data: the gather kernel ----------------------------------------------
 
-// A reduction index as three digits, high (unbounded), middle (below middle_radix) and low
-// (below low_radix). DigitStep is a fixed stride split so on the host (it rides in the kernel's
-// parameters, not in registers); DigitCounter steps an index by it with one carry per digit
-// (mixed-radix addition), so the slab tables' divisions are made once per thread, not once per
-// slab. The radices are passed in, not kept, to spare registers.
-struct DigitStep {
-  int step, high, middle, low;
-};
-
-__host__ __device__ __forceinline__ DigitStep split_digits(int value, int middle_radix,
-                                                           int low_radix) {
-  const int per_high = middle_radix * low_radix;
-  const int high = value / per_high;
-  const int rest = value - high * per_high;
-  const int middle = rest / low_radix;
-  return DigitStep{value, high, middle, rest - middle * low_radix};
-}
-
-struct DigitCounter {
-  int k, high, middle, low;
-
-  __device__ __forceinline__ void start(int first, int middle_radix, int low_radix) {
-    const DigitStep d = split_digits(first, middle_radix, low_radix);
-    k = first;
-    high = d.high;
-    middle = d.middle;
-    low = d.low;
-  }
-  // k += by.step; a digit plus the stride's digit plus a carry stays below twice its radix, so
-  // one subtraction brings it back.
-  __device__ __forceinline__ void advance(const DigitStep& by, int middle_radix, int low_radix) {
-    k += by.step;
-    low += by.low;
-    const int low_carry = low >= low_radix ? 1 : 0;
-    low -= low_carry * low_radix;
-    middle += by.middle + low_carry;
-    const int middle_carry = middle >= middle_radix ? 1 : 0;
-    middle -= middle_carry * middle_radix;
-    high += by.high + middle_carry;
-  }
+// A slab table's reduction index and its digits (digits.h): split by division once per thread
+// as the block starts, then stepped by the slab depth (whose digits are split on the host and
+// ride in the kernel's parameters, so they take no registers) with a carry per digit.
+struct IndexDigits {
+  int k;
+  Digits d;
 };
 
 // One axis of a gather product. Grid index i (of `count` per image) reads source index
@@ -168,7 +135,7 @@ struct GatherShape {
   int filter_row;       // filter floats between GEMM rows: T (forward), KH * KW (backward)
   int filter_channel;   // between reduction channels: KH * KW (forward), C * KH * KW (backward)
   FusedActivation act;
-  DigitStep slab_step;  // the tile's depth as digits (ch, j, jw): set by launch_gather
+  Digits slab_step;  // the tile's depth as digits (ch, j, jw): set by launch_gather
 
   __host__ __device__ int taps() const { return h.taps * w.taps; }
   __host__ __device__ int depth() const { return channels * taps(); }
@@ -183,11 +150,11 @@ struct alignas(16) TapEntry {
   int filter, source, dh, dw;
 };
 
-// The gather's entry of the reduction index held by `c`: digits (ch, j, jw) of radices
-// (-, taps along h, taps along w).
-__device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, const DigitCounter& c) {
+// The gather's entry of reduction index c.k: digits (ch, j, jw) of radices (-, taps along h,
+// taps along w).
+__device__ __forceinline__ TapEntry tap_entry(const GatherShape& s, const IndexDigits& c) {
   if (c.k >= s.depth()) return TapEntry{-1, 0, kOutside, kOutside};
-  const int ch = c.high, j = c.middle, jw = c.low;
+  const int ch = c.d.hi, j = c.d.mid, jw = c.d.lo;
   const int kh = s.h.filter_origin + s.h.filter_step * j;
   const int kw = s.w.filter_origin + s.w.filter_step * jw;
   const int dh = s.h.tap_step * j, dw = s.w.tap_step * jw;
@@ -232,11 +199,14 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   // (kStages + slab) kDepth + q of the entry it writes after slab `slab` (no taps: no slab, and
   // nothing to count).
   static_assert(Tile::kStages * kDepth <= kThreads, "one table entry per thread");
-  DigitCounter tap{};
+  IndexDigits tap{};
   if (s.depth() > 0 && thread < Tile::kStages * kDepth) {
-    tap.start(thread, s.h.taps, s.w.taps);
+    tap = IndexDigits{thread, split_digits(thread, s.h.taps, s.w.taps)};
     table[thread / kDepth][thread % kDepth] = tap_entry(s, tap);
-    if (thread < kDepth) tap.start(Tile::kStages * kDepth + thread, s.h.taps, s.w.taps);
+    if (thread < kDepth) {
+      const int k = Tile::kStages * kDepth + thread;
+      tap = IndexDigits{k, split_digits(k, s.h.taps, s.w.taps)};
+    }
   }
   __syncthreads();
 
@@ -286,7 +256,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
       table[slab % Tile::kStages][thread] = tap_entry(s, tap);
-      tap.advance(s.slab_step, s.h.taps, s.w.taps);
+      tap.k += kDepth;
+      add_digits(tap.d, s.slab_step, s.h.taps, s.w.taps);
     }
   };
 
@@ -333,7 +304,7 @@ struct FilterShape {
   __host__ __device__ int out_plane() const { return out_h * out_w; }
   __host__ __device__ int in_plane() const { return in_h * in_w; }
 
-  DigitStep slab_step;  // the tile's depth as digits (n, oh, ow): set by launch_filter
+  Digits slab_step;  // the tile's depth as digits (n, oh, ow): set by launch_filter
 };
 
 // Per position of a slab: dy offset (-1 past the slice), x offset of the window origin and
@@ -349,12 +320,12 @@ struct alignas(16) FilterTap {
   int offset, dh, dw;
 };
 
-// The backward-filter's entry of the position held by `c`: digits (n, oh, ow) of radices
-// (-, OH, OW) of the position's index k in the batch.
-__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const DigitCounter& c,
+// The backward-filter's entry of position c.k of the batch: digits (n, oh, ow) of radices
+// (-, OH, OW).
+__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const IndexDigits& c,
                                                         int end) {
   if (c.k >= end) return PositionEntry{-1, 0, kOutside, kOutside};
-  const int n = c.high, oh = c.middle, ow = c.low;
+  const int n = c.d.hi, oh = c.d.mid, ow = c.d.lo;
   const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
   return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
                        int64_t{n} * s.in_channels * s.in_plane() + int64_t{row0} * s.in_w + col0,
@@ -398,11 +369,14 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   }
   // Slabs 0 .. kStages - 1, one entry per thread; then thread q < kDepth keeps the position
   // begin + (kStages + slab) kDepth + q of the entry it writes after slab `slab`.
-  DigitCounter position{};
+  IndexDigits position{};
   if (thread < Tile::kStages * kDepth) {
-    position.start(begin + thread, s.out_h, s.out_w);
+    position = IndexDigits{begin + thread, split_digits(begin + thread, s.out_h, s.out_w)};
     table[thread / kDepth][thread % kDepth] = position_entry(s, position, end);
-    if (thread < kDepth) position.start(begin + Tile::kStages * kDepth + thread, s.out_h, s.out_w);
+    if (thread < kDepth) {
+      const int k = begin + Tile::kStages * kDepth + thread;
+      position = IndexDigits{k, split_digits(k, s.out_h, s.out_w)};
+    }
   }
   __syncthreads();
 
@@ -439,7 +413,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
       table[slab % Tile::kStages][thread] = position_entry(s, position, end);
-      position.advance(s.slab_step, s.out_h, s.out_w);
+      position.k += kDepth;
+      add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
   };
 
@@ -551,7 +526,7 @@ FilterShape filter_shape(const Conv2dParams& p) {
   return FilterShape{p.batch,    p.in_channels, p.in_h,     p.in_w,       p.out_channels,
                      p.out_h(),  p.out_w(),     p.kernel_h, p.kernel_w,   p.stride_h,
                      p.stride_w, p.pad_h,       p.pad_w,    p.dilation_h, p.dilation_w,
-                     DigitStep{}};
+                     Digits{}};
 }
 
 // Split-K of backward-filter: enough blocks for about two waves of an H200 (132 SMs), slices of
@@ -606,7 +581,7 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                 taps,
                 p.kernel_h * p.kernel_w,
                 p.activation,
-                DigitStep{}};
+                Digits{}};
   const bool filter_vector = taps % 4 == 0 && aligned16(w);
   gather(precision, s, x, w, bias, y, filter_vector, stream, tile);
 }
@@ -629,7 +604,7 @@ void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision preci
                     p.kernel_h * p.kernel_w,
                     p.in_channels * p.kernel_h * p.kernel_w,
                     FusedActivation{},
-                    DigitStep{}};
+                    Digits{}};
       gather(precision, s, dy, w, bias, dx, false, stream);
     }
   }
@@ -651,7 +626,7 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
                 out_channels * taps,
                 taps,
                 FusedActivation{},
-                DigitStep{}};
+                Digits{}};
   const bool filter_vector = s.filter_row % 4 == 0 && aligned16(filter);
   gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
 }

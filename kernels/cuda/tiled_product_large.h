@@ -8,7 +8,7 @@
 //     *indexed*: it decodes a row once, `op.row(r)` (outside the k loop: a window origin, a row
 //     offset), and a reduction index once, `op.col(k)` (a tap's offsets c*H*W + kh*dil*W +
 //     kw*dil, kh*dil, kw*dil), and then moves a decoded index on by one slab,
-//     `op.advance(col, step)`, with additions and carries (add_digits below, no division);
+//     `op.advance(col, step)`, with additions and carries (add_digits, digits.h: no division);
 //     `op.load(row, col)` is then one bounds check and one load. Each thread keeps the decoded
 //     rows and reduction indices of the elements it stages, so its offset table is in registers
 //     and is built once per block (rows) and once per slab (reduction indices, by carrying).
@@ -69,6 +69,7 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/digits.h"
 #include "kernels/cuda/tiled_product.h"
 
 namespace weft::cuda {
@@ -131,39 +132,7 @@ inline dim3 tile_grid(int rows_a, int rows_b, int slices = 1) {
 
 // ---- decoding without division ------------------------------------------------------------------
 
-// A number as digits (hi, mid, lo) in the mixed radix (unbounded, mid_radix, lo_radix): a tap
-// (c, kh, kw) in radix (KH, KW), a position (n, oh, ow) in radix (OH, OW).
-struct Digits {
-  int hi, mid, lo;
-};
-
-// The divisions, once per decoded index.
-__device__ __forceinline__ Digits split_digits(int value, int mid_radix, int lo_radix) {
-  const int per_hi = mid_radix * lo_radix;
-  const int hi = value / per_hi;
-  const int rest = value - hi * per_hi;
-  const int mid = rest / lo_radix;
-  return Digits{hi, mid, rest - mid * lo_radix};
-}
-
-// a += step for a step already in digits (step.mid < mid_radix, step.lo < lo_radix): two
-// compares and carries instead of divisions.
-__device__ __forceinline__ void add_digits(Digits& a, const Digits& step, int mid_radix,
-                                           int lo_radix) {
-  a.lo += step.lo;
-  int carry = 0;
-  if (a.lo >= lo_radix) {
-    a.lo -= lo_radix;
-    carry = 1;
-  }
-  a.mid += step.mid + carry;
-  carry = 0;
-  if (a.mid >= mid_radix) {
-    a.mid -= mid_radix;
-    carry = 1;
-  }
-  a.hi += step.hi + carry;
-}
+// Digits, split_digits and add_digits: digits.h.
 
 // A row-major matrix as an indexed operand (the MatrixOperand of tiled_product.h): kAlongK,
 // element (r, k) at data[r * ld + k]; otherwise at data[k * ld + r].
