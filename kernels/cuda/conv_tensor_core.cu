@@ -32,7 +32,8 @@
 //   An entry's k is decoded into digits (the gather's (ch, j, jw), backward-filter's (n, oh, ow))
 //   by divisions once per thread as the block starts; each later entry of the thread is the one
 //   before it stepped by kDepth with a carry per digit (IndexDigits, digits.h), so the main loop
-//   divides nothing. The staging is adds, multiplies and one unsigned compare per axis for the bounds.
+//   divides nothing. The staging is adds, multiplies and one unsigned compare per axis for the
+//   bounds.
 //
 // conv_gather_kernel   out[rows, positions] = A[rows, (ch, j, jw)] * gather[(ch, j, jw), positions]
 //   One kernel for the forward and for backward-data; a GatherShape says which.
