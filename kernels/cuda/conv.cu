@@ -90,15 +90,17 @@
 //   the batch: R = N * OH * OW, often far longer than O * T is wide. So the reduction is split
 //   into `slices` ranges of whole 16-deep slabs (split-K): block (bx, by, bz) computes the
 //   64 x 64 tile (by, bx) of dW over slice bz's positions only, and writes it to
-//   workspace[bz][O][T]; a second pass (SumSlices) adds the slices in order 0, 1, 2, ... for each
-//   element (one thread per element of dW). A fixed order and no atomics: deterministic. With
-//   one slice the tile is written straight to dW. On the indexed core with the 64 x 64 tile
-//   (SmallTile, the tile plan_split_k counts with), or, for at most 16 taps (a 3 x 3 or 4 x 4
-//   filter on one input channel: the Fashion-MNIST nets' and the grey DCGAN's first layers), the
-//   64 x 16 ThinTile: one column of blocks either way, so the same split, but a quarter of the
-//   multiply-adds (SmallTile's 4 x 4 micro-tile spent 55 of every 64 columns on padding at 9
-//   taps). Shared memory: a slab of dy (OutputGradientIndexed) and a slab of the column matrix
-//   (ImageTaps, read along positions).
+//   workspace[bz][O][T]; a second pass (sum_slices, reduce.h) adds the slices in a fixed order
+//   for each element of dW (no atomics: deterministic). With one slice the tile is written
+//   straight to dW. On the indexed core with the 64 x 64 tile (SmallTile, the tile plan_split_k
+//   counts with), or, for at most 16 taps (a 3 x 3 or 4 x 4 filter on one input channel: the
+//   Fashion-MNIST nets' and the grey DCGAN's first layers), the 64 x 16 ThinTile: one column of
+//   blocks either way, a quarter of the multiply-adds (SmallTile's 4 x 4 micro-tile spent 55 of
+//   every 64 columns on padding at 9 taps), and split into a full wave of the card's blocks
+//   (plan_slices: hundreds of slices where the general plan stops at 64), whose warps hide each
+//   other's loads (a second buffer cost 122 more instructions per slab). Shared
+//   memory: a slab of dy (OutputGradientIndexed) and a slab of the column matrix (ImageTaps,
+//   read along positions).
 //
 //   Narrow layers (at most 16 output channels, in_channels * kernel_h at most 64, kernel width
 //   3, 4, 5 or 7: the shoe-pair CNNs' first layers, the ResNet stem, the DCGAN discriminator's
@@ -107,7 +109,7 @@
 //   dbias: where the taps leave ThinTile a spare column (T < 16), the columns operand carries one
 //   more row of ones (ImageTapsAndOnes, conv_operands.h), so column T of the product is
 //   dbias[o] = sum of dy[o, :] and no pass of its own reads dy again; split over slices, its
-//   partials follow dW's in the workspace and a second SumSlices adds them. Otherwise
+//   partials follow dW's in the workspace and a second sum_slices adds them. Otherwise
 //   channel_sums below.
 //
 //   Under a 2 x 2 max pool (conv2d_max_pool2d_backward_filter_fused, the engine's
@@ -163,6 +165,7 @@
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/reduce.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/cuda/tiled_product_large.h"
 #include "kernels/error.h"
@@ -411,8 +414,21 @@ constexpr int kDirectMaxChannels = 4;
 // plan_split_k).
 constexpr int kMinSliceDepth = 512;
 
+// A product of at most ThinTile::kN taps (one column of 64 x 16 blocks, a few hundred outputs)
+// over a long reduction (the Fashion CNN's first layer at batch 512: 64 x 9 weights over 346,112
+// positions) takes one full wave of the card in slices (ThinTile's 64 registers fit
+// kThinBlocksPerSm blocks of 256 threads per SM), up to kMaxThinSlices: the general cap of 64
+// slices left 64 blocks on 132 SMs, each walking 5,408 positions one slab at a time.
+constexpr int kThinBlocksPerSm = 4;
+constexpr int kMaxThinSlices = 1024;
+
 SplitK plan_slices(const ConvGeometry& g) {
-  return plan_split_k(g.out_channels, g.taps(), g.batch * g.out_plane(), kMinSliceDepth);
+  const int positions = g.batch * g.out_plane();
+  if (g.taps() <= ThinTile::kN) {
+    return plan_split_k(g.out_channels, g.taps(), positions, kMinSliceDepth,
+                        int64_t{kThinBlocksPerSm} * sm_count(), kMaxThinSlices);
+  }
+  return plan_split_k(g.out_channels, g.taps(), positions, kMinSliceDepth);
 }
 
 // The slices of channel_partial_sums_kernel: about kChannelSliceValues values each.
@@ -799,9 +815,9 @@ void simt_backward_filter(const Conv2dParams& p, const float* x, const Gradient&
     WEFT_CHECK(false, "conv2d_max_pool2d_backward_filter_fused: more taps than ThinTile holds");
   }
   if (plan.slices == 1) return;
-  for_each(count, SumSlices{plan.slices, count, workspace, dw}, stream);
+  sum_slices(plan.slices, count, workspace, dw, stream);
   if (dbias != nullptr) {
-    for_each(g.out_channels, SumSlices{plan.slices, g.out_channels, bias_out, dbias}, stream);
+    sum_slices(plan.slices, g.out_channels, bias_out, dbias, stream);
   }
 }
 

@@ -20,8 +20,7 @@
 //     and L2 serve after the first. A row whose ih falls outside the image adds nothing and is
 //     skipped. At the end a butterfly shuffle sums each accumulator over the 32 lanes (no
 //     shared memory), and lane 0 writes the slice's G * KW sums to partial[chunk][o][c][kh][kw].
-//   SumSlices (tiled_product.h, by for_each)  one thread per dW element adds the chunks' partials
-//   in chunk order.
+//   sum_slices (reduce.h)  adds each dW element's chunk partials in a fixed order.
 //
 // Precision: FP32 multiply-adds. At tf32 and bf16 (conv.cu takes this kernel there for at most 8
 // output channels) x and dy are rounded as they are loaded (rounded_operand, warp_matrix.h), so
@@ -36,7 +35,8 @@
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/launch.h"
-#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, sum_of_slices
+#include "kernels/cuda/reduce.h"         // sum_slices
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
 #include "kernels/cuda/warp_matrix.h"    // rounded_operand
 #include "kernels/error.h"
 
@@ -174,7 +174,7 @@ void conv2d_backward_filter_narrow(const Conv2dParams& p, const float* x, const 
     launch_narrow<decltype(kw)::value, decltype(r)::value>(g, plan, x, dy, workspace, stream);
   });
   const int64_t count = int64_t{g.out_channels} * g.taps();
-  for_each(count, SumSlices{plan.chunks, count, workspace, dw}, stream);
+  sum_slices(plan.chunks, count, workspace, dw, stream);
 }
 
 }  // namespace WEFT_KERNEL_ABI

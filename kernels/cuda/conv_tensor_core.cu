@@ -70,8 +70,8 @@
 //   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into
 //   `slices` ranges of whole slabs: block (bx, by, bz) computes tile (by, bx) over slice
 //   bz and writes it to workspace[bz][O][T] (or straight to dW with one slice);
-//   a second pass (SumSlices, tiled_product.h) adds the slices in order 0, 1, 2, .. per element
-//   (one thread per element): deterministic, no atomics. Both operands are k-contiguous
+//   a second pass (sum_slices, reduce.h) adds the slices in a fixed order per element:
+//   deterministic, no atomics. Both operands are k-contiguous
 //   (positions): thread q stages k = q % 16 of rows q / 16 + 8 s, a warp covering 16 consecutive
 //   positions (64 bytes) of each of two rows. The slab table holds per position the dy offset
 //   n * O * OH * OW + pixel, the x offset of the window origin and the origin (oh * stride - pad,
@@ -88,7 +88,8 @@
 #include "kernels/cuda/digits.h"
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tensor_core_pipeline.h"
-#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL, SumSlices
+#include "kernels/cuda/reduce.h"         // sum_slices
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -682,7 +683,7 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
           : launch_filter<SquareTile>(p, precision, x, dy, dw, workspace, stream);
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
-    for_each(count, SumSlices{split.slices, count, workspace, dw}, stream);
+    sum_slices(split.slices, count, workspace, dw, stream);
   }
 }
 

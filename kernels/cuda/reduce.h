@@ -1,5 +1,6 @@
-// Deterministic full reductions on the GPU: the sum of a tensor, and the machinery the losses use
-// to turn per-element terms into one number written to a device buffer.
+// Deterministic reductions on the GPU: the sum of a tensor, the machinery the losses use to turn
+// per-element terms into one number written to a device buffer, and the second pass of the
+// split-K products (sum_slices, at the end).
 //
 // Two passes, no atomics, so the result is the same on every run:
 //   pass 1  partial_sums_kernel: grid of B <= kMaxPartials blocks of kBlockThreads threads.
@@ -49,6 +50,24 @@ void finish_partial_sums(const float* partials, int count, const float* denomina
 
 // out[0] = sum of x[0..count), deterministic. count 0 gives 0.
 void sum(int64_t count, const float* x, float* out, float* scratch, cudaStream_t stream);
+
+// The second pass of a split-K product: out[i] = the sum over z of partials[z * count + i], for
+// i < count, in a fixed order (deterministic, no atomics). Two kernels, by the number of slices:
+//   below kSliceRowsFrom slices  SumSlices (tiled_product.h) by for_each: one thread per element
+//                                adds slices 0, 1, 2, ... in order (count threads, each reading
+//                                `slices` values: fine while the slices are few);
+//   from kSliceRowsFrom slices   slice_sums_kernel: a block of 256 threads per 32 consecutive
+//                                elements (grid-stride over such groups), as 8 rows of 32 lanes:
+//                                row r, lane l adds slices r, r + 8, r + 16, ... of element
+//                                32 g + l in order (each row's loads are 32 consecutive floats of
+//                                one slice: coalesced), writes its sum to shared memory
+//                                (sums[8][33]), and row 0 adds the 8 rows in order 0..7. A split
+//                                into hundreds of slices of a small output (a first layer's
+//                                backward-filter: 64 x 9 weights) so has 8 x 32 loads in flight
+//                                per block instead of one chain of hundreds per thread.
+constexpr int kSliceRowsFrom = 16;
+void sum_slices(int slices, int64_t count, const float* partials, float* out,
+                cudaStream_t stream);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

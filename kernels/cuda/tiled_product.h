@@ -175,7 +175,9 @@ __device__ __forceinline__ void store_micro_tile(const float (&acc)[kMicroTile][
 // writing its partial tile to a workspace that a second kernel sums in slice order. How many:
 // enough that the grid has about kSplitTargetBlocks blocks (two per SM of an H100), each slice
 // at least min_slice_depth deep (it must amortise writing its tile and its share of the final
-// sum), at most kMaxSlices, and a workspace of at most kMaxSplitWorkspaceFloats.
+// sum), at most kMaxSlices, and a workspace of at most kMaxSplitWorkspaceFloats. A caller may
+// ask for another target and cap (conv.cu's thin backward-filter: a full wave of the card, up to
+// 1024 slices, summed by reduce.h's sum_slices).
 constexpr int kSplitTargetBlocks = 264;
 constexpr int kMaxSlices = 64;
 constexpr int64_t kMaxSplitWorkspaceFloats = int64_t{16} << 20;  // 64 MiB
@@ -217,13 +219,15 @@ struct SumSlices {
   }
 };
 
-inline SplitK plan_split_k(int rows_a, int rows_b, int depth, int min_slice_depth) {
+inline SplitK plan_split_k(int rows_a, int rows_b, int depth, int min_slice_depth,
+                           int64_t target_blocks = kSplitTargetBlocks,
+                           int max_slices = kMaxSlices) {
   if (rows_a <= 0 || rows_b <= 0 || depth <= min_slice_depth) return SplitK{1, depth};
   const dim3 tiles = product_grid(rows_a, rows_b);
   const int64_t tile_count = int64_t{tiles.x} * tiles.y;
-  int64_t slices = (kSplitTargetBlocks + tile_count - 1) / tile_count;
+  int64_t slices = (target_blocks + tile_count - 1) / tile_count;
   slices = std::min<int64_t>(slices, (depth + min_slice_depth - 1) / min_slice_depth);
-  slices = std::min<int64_t>(slices, kMaxSlices);
+  slices = std::min<int64_t>(slices, max_slices);
   slices = std::min<int64_t>(slices, kMaxSplitWorkspaceFloats / (int64_t{rows_a} * rows_b));
   if (slices <= 1) return SplitK{1, depth};
   int64_t slice_depth = (depth + slices - 1) / slices;
