@@ -96,9 +96,10 @@
 //   counts with), or, for at most 16 taps (a 3 x 3 or 4 x 4 filter on one input channel: the
 //   Fashion-MNIST nets' and the grey DCGAN's first layers), the 64 x 16 ThinTile: one column of
 //   blocks either way, a quarter of the multiply-adds (SmallTile's 4 x 4 micro-tile spent 55 of
-//   every 64 columns on padding at 9 taps), and split into a full wave of the card's blocks
-//   (plan_slices: hundreds of slices where the general plan stops at 64), whose warps hide each
-//   other's loads (a second buffer cost 122 more instructions per slab). Shared
+//   every 64 columns on padding at 9 taps). Either way split into a full wave of the card's
+//   blocks (plan_slices: hundreds of slices for a one-tile product, where the general plan stops
+//   at 64), whose warps hide each other's loads (a second ThinTile buffer cost 122 more
+//   instructions per slab). Shared
 //   memory: a slab of dy (OutputGradientIndexed) and a slab of the column matrix (ImageTaps,
 //   read along positions).
 //
@@ -414,21 +415,18 @@ constexpr int kDirectMaxChannels = 4;
 // plan_split_k).
 constexpr int kMinSliceDepth = 512;
 
-// A product of at most ThinTile::kN taps (one column of 64 x 16 blocks, a few hundred outputs)
-// over a long reduction (the Fashion CNN's first layer at batch 512: 64 x 9 weights over 346,112
-// positions) takes one full wave of the card in slices (ThinTile's 64 registers fit
-// kThinBlocksPerSm blocks of 256 threads per SM), up to kMaxThinSlices: the general cap of 64
-// slices left 64 blocks on 132 SMs, each walking 5,408 positions one slab at a time.
-constexpr int kThinBlocksPerSm = 4;
-constexpr int kMaxThinSlices = 1024;
+// A backward-filter product has few tiles of dW and a long reduction (the Fashion CNN's first
+// layer at batch 512: 64 x 9 weights over 346,112 positions, one tile; the apparel CNN's: 32 x 27
+// over 589,824): its slices fill one full wave of the card (ThinTile's and SmallTile's 64
+// registers fit kFilterBlocksPerSm blocks of 256 threads per SM), up to kMaxFilterSlices. The
+// general plan's cap of 64 slices left such a layer 64 blocks on 132 SMs, each walking thousands
+// of positions one slab at a time; reduce.h's sum_slices adds hundreds of slices quickly.
+constexpr int kFilterBlocksPerSm = 4;
+constexpr int kMaxFilterSlices = 1024;
 
 SplitK plan_slices(const ConvGeometry& g) {
-  const int positions = g.batch * g.out_plane();
-  if (g.taps() <= ThinTile::kN) {
-    return plan_split_k(g.out_channels, g.taps(), positions, kMinSliceDepth,
-                        int64_t{kThinBlocksPerSm} * sm_count(), kMaxThinSlices);
-  }
-  return plan_split_k(g.out_channels, g.taps(), positions, kMinSliceDepth);
+  return plan_split_k(g.out_channels, g.taps(), g.batch * g.out_plane(), kMinSliceDepth,
+                      int64_t{kFilterBlocksPerSm} * sm_count(), kMaxFilterSlices);
 }
 
 // The slices of channel_partial_sums_kernel: about kChannelSliceValues values each.

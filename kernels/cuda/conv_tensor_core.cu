@@ -531,11 +531,14 @@ FilterShape filter_shape(const Conv2dParams& p) {
                      Digits{}};
 }
 
-// Split-K of backward-filter: enough blocks for about two waves of an H200 (132 SMs), slices of
-// at least kMinSliceDepth positions (a multiple of the slab), partials at most 64 Mi floats.
-constexpr int64_t kTargetBlocks = 264;
+// Split-K of backward-filter: enough blocks for one full wave of the card (Tile::kMinBlocks per
+// SM, what the registers allow), slices of at least kMinSliceDepth positions (a multiple of the
+// slab), at most kMaxSlices (reduce.h's sum_slices adds hundreds quickly), partials at most
+// 64 Mi floats. (Until the tenth session: 264 blocks and at most 64 slices, which left a
+// one-tile layer such as the apparel CNN's first, 32 x 27 weights over 589,824 positions, 64
+// blocks.)
 constexpr int kMinSliceDepth = 512;
-constexpr int kMaxSlices = 64;
+constexpr int kMaxSlices = 1024;
 constexpr int64_t kMaxWorkspaceFloats = int64_t{1} << 26;
 
 struct Split {
@@ -556,7 +559,8 @@ Split plan_split(const FilterShape& s) {
   if (positions <= kMinSliceDepth || outputs <= 0) return Split{1, positions};
   const int64_t tiles = int64_t{(s.out_channels + Tile::kRows - 1) / Tile::kRows} *
                         ((s.taps() + Tile::kCols - 1) / Tile::kCols);
-  int64_t slices = (kTargetBlocks + tiles - 1) / tiles;
+  const int64_t target_blocks = int64_t{Tile::kMinBlocks} * sm_count();
+  int64_t slices = (target_blocks + tiles - 1) / tiles;
   slices = std::min<int64_t>(slices, (positions + kMinSliceDepth - 1) / kMinSliceDepth);
   slices = std::min<int64_t>(slices, kMaxSlices);
   slices = std::min<int64_t>(slices, kMaxWorkspaceFloats / outputs);
