@@ -192,6 +192,69 @@ Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
   return remember(by_name(autotuner_->pick(key, candidates)));
 }
 
+bool Dispatch::fuse_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool, bool filter) {
+  Backend& hand = *hand_->backend;
+  const KernelChoice choice = kernel_choice(KernelFamily::conv);
+  if (choice == KernelChoice::vendor) return false;
+  if (!(filter ? hand.fuses_conv_max_pool_filter(c, pool) : hand.fuses_conv_max_pool(c, pool))) {
+    return false;
+  }
+  if (choice == KernelChoice::hand || vendor_ == nullptr) return true;
+  Backend& conv = choose(filter ? Op::conv2d_backward_filter : Op::conv2d_forward, c);
+  if (&conv == &hand) return true;
+
+  const std::string key = std::string("conv2d+max_pool2d ") +
+                          (filter ? "backward-filter " : "forward ") + describe(c) + " pool " +
+                          describe(pool) + " | " + device_.name + " | f32 " +
+                          precision_name(math_precision()) +
+                          (deterministic() ? " deterministic" : "") + " | among fused composed";
+  {
+    std::lock_guard<std::mutex> lock(picks_mutex_);
+    const auto known = fusion_picks_.find(key);
+    if (known != fusion_picks_.end()) return known->second;
+  }
+  const auto remember = [&](bool fused) {
+    std::lock_guard<std::mutex> lock(picks_mutex_);
+    fusion_picks_.emplace(key, fused);
+    return fused;
+  };
+  if (const std::optional<std::string> cached = autotuner_->cached(key)) {
+    if (*cached == "fused" || *cached == "composed") return remember(*cached == "fused");
+  }
+  // Scratch: x, w, bias, the convolution's output (or gradient), the pooled y and its gradient,
+  // argmax (int32 in a float buffer), dw, dbias. argmax is set by a pool forward over the zero
+  // convolution output first: each window's first cell, a valid index as the backward reads it.
+  const size_t x = floats_of(c.input_count()), w = floats_of(c.weight_count());
+  const size_t o = floats_of(c.out_channels), full = floats_of(c.output_count());
+  const size_t pooled = floats_of(pool.batch, pool.channels, pool.out_h(), pool.out_w());
+  Scratch scratch(device_, {x, w, o, full, pooled, pooled, pooled, w, o});
+  const std::vector<float*> s = scratch.pointers();
+  int32_t* argmax = reinterpret_cast<int32_t*>(s[6]);
+  Backend& pooling = choose(Op::max_pool2d_forward, pool);
+  pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
+  std::vector<AutotuneCandidate> candidates;
+  if (filter) {
+    candidates.push_back({"fused", [&] {
+                            hand.conv2d_max_pool2d_backward_filter(c, pool, s[0], s[5], s[4],
+                                                                   argmax, s[7], s[8]);
+                          }});
+    candidates.push_back({"composed", [&] {
+                            pooling.max_pool2d_backward(pool, s[5], s[4], argmax, s[3]);
+                            conv.conv2d_backward_filter(c, s[0], s[3], s[7], s[8]);
+                          }});
+  } else {
+    candidates.push_back({"fused", [&] {
+                            hand.conv2d_max_pool2d_forward(c, pool, s[0], s[1], s[2], s[4],
+                                                           argmax);
+                          }});
+    candidates.push_back({"composed", [&] {
+                            conv.conv2d_forward(c, s[0], s[1], s[2], s[3]);
+                            pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
+                          }});
+  }
+  return remember(autotuner_->pick(key, candidates) == "fused");
+}
+
 std::vector<AutotuneEntry> Dispatch::autotune_table() const {
   return autotuner_->table();
 }

@@ -83,15 +83,13 @@ class Dispatch final : public Backend {
 
   const char* name() const override { return label_.c_str(); }
 
-  // The hand implementation's answer, unless the user chose the vendor's convolutions: the fused
-  // op runs on the pool family's implementation, the hand one, and would bypass that choice.
+  // Whether the hand kernels' convolution + max pool in one op is taken for this layer (see
+  // fuse_conv_max_pool below).
   bool fuses_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool) override {
-    return kernel_choice(KernelFamily::conv) != KernelChoice::vendor &&
-           hand_->backend->fuses_conv_max_pool(c, pool);
+    return fuse_conv_max_pool(c, pool, false);
   }
   bool fuses_conv_max_pool_filter(const Conv2dParams& c, const Pool2dParams& pool) override {
-    return kernel_choice(KernelFamily::conv) != KernelChoice::vendor &&
-           hand_->backend->fuses_conv_max_pool_filter(c, pool);
+    return fuse_conv_max_pool(c, pool, true);
   }
 
 #define WEFT_DISPATCH_ARGS(...) __VA_ARGS__
@@ -172,6 +170,17 @@ class Dispatch final : public Backend {
     return KernelSupport::yes();
   }
 
+  // The fused op (its forward, or with `filter` its backward-filter from the pool's gradient)
+  // runs on the pool family's implementation, the hand one, so it is taken: never under the
+  // vendor's convolutions (it would bypass that choice); always under the hand ones, or where
+  // the hand kernels are the only ones; under auto where the composition's convolution pass
+  // would run on the hand kernels too (the same work without the full-size intermediate), and
+  // otherwise where it measured faster than the composition it replaces (auto's convolution and
+  // the pool), once per layer, the pick kept like any other (autotune table and cache, key
+  // "conv2d+max_pool2d ..."). The 6-channel pair CNN's third and fourth layers on the CPU ran
+  // slower fused (the direct loop, 5.7 ms) than oneDNN's convolution and the pool (4.2-4.5 ms).
+  bool fuse_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool, bool filter);
+
   // The trial of the call (its pass, or for batch norm its group), for the ops auto can measure.
   static std::optional<Trial> conv_trial(Op op, const Conv2dParams& p);
   static std::optional<Trial> conv_transpose_trial(Op op, const ConvTranspose2dParams& p);
@@ -216,6 +225,7 @@ class Dispatch final : public Backend {
   // the autotuner's lock and search.
   std::mutex picks_mutex_;
   std::unordered_map<std::string, Backend*> picks_;
+  std::unordered_map<std::string, bool> fusion_picks_;  // fuse_conv_max_pool's, same lock
 };
 
 // The dispatch of `device`, created on first use: engine/ops/ calls dispatch(x.device()).

@@ -54,9 +54,14 @@ Tensor ConvTrunk::forward(const Tensor& x) const {
   Tensor h = x;
   for (int i = 0; i < 4; ++i) {
     // conv -> [bn] -> ReLU -> 2x2 max pool, the ReLU fused into the pool (engine/ops.h: its
-    // derivative then multiplies only the winners' gradients).
-    h = norms[i] ? norms[i]->forward(convs[i]->forward(h)) : convs[i]->forward(h);
-    h = max_pool2d(h, Pool2dOptions{}, fused_relu());
+    // derivative then multiplies only the winners' gradients). Without batch norm the
+    // convolution and its pool are one op (conv2d_max_pool2d, as Sequential does): where the
+    // device has a kernel for both, the full-size convolution output is never stored.
+    if (norms[i]) {
+      h = max_pool2d(norms[i]->forward(convs[i]->forward(h)), Pool2dOptions{}, fused_relu());
+    } else {
+      h = convs[i]->forward_max_pool(h, Pool2dOptions{}, fused_relu());
+    }
   }
   // fc1 -> [bn] -> ReLU, the ReLU fused into the last of the two.
   h = h.flatten(1);

@@ -80,7 +80,8 @@ class SelectionFixture {
 
 // Records the name of every method called, and adds `cost` to `*clock` per call (or the op's own
 // cost from `op_costs`, by method name). Implements the families in `families` (all when
-// empty); the others throw NotImplemented.
+// empty); the others throw NotImplemented. `fuses` is its answer to fuses_conv_max_pool and
+// fuses_conv_max_pool_filter (whether it has the fused convolution + max pool for a layer).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 class RecordingBackend final : public PartialBackend {
@@ -92,6 +93,10 @@ class RecordingBackend final : public PartialBackend {
   bool implements(KernelFamily family) const override {
     return families_.empty() || families_.count(family) > 0;
   }
+  bool fuses_conv_max_pool(const Conv2dParams&, const Pool2dParams&) override { return fuses; }
+  bool fuses_conv_max_pool_filter(const Conv2dParams&, const Pool2dParams&) override {
+    return fuses;
+  }
 
 #define WEFT_RECORDING_METHOD(family, name, params, args) \
   void name params override { record(KernelFamily::family, #name); }
@@ -100,6 +105,7 @@ class RecordingBackend final : public PartialBackend {
 
   std::vector<std::string> calls;
   std::map<std::string, double> op_costs;
+  bool fuses = false;
 
  private:
   // Out of line on purpose: inlined, GCC 12 sees the literal's length inside std::string's copy

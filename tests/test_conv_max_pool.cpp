@@ -93,7 +93,10 @@ TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 
   weft::Backend& cpu = weft::dispatch(Device::cpu());
   const weft::Conv2dParams fashion = conv_params(4, 1, 28, 28, 64, 3, 0);
   CHECK(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
-  CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));  // the direct CPU loop too
+  // The direct CPU loop too, on the hand kernels (under auto where it measured faster than the
+  // composition: tests/test_dispatch.cpp).
+  weft::set_kernel_choice(weft::KernelFamily::conv, weft::KernelChoice::hand);
+  CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
   CHECK_FALSE(emu.fuses_conv_max_pool(fashion, pool_over(fashion, 3)));  // 2 x 2 windows only
   // 32 -> 64 channels, 288 taps: not a layer the narrow forward takes.
   const weft::Conv2dParams wide = conv_params(2, 32, 12, 12, 64, 3, 0);
@@ -102,6 +105,7 @@ TEST_CASE("conv2d_max_pool2d: the hand kernels fuse a narrow layer with a 2 x 2 
   // in its spare column (fp32, more than 16 channels, at most 15 taps).
   CHECK(emu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
   CHECK(cpu.fuses_conv_max_pool_filter(fashion, pool_over(fashion, 2)));
+  weft::reset_kernel_choices();
   const weft::Conv2dParams sixteen = conv_params(4, 1, 28, 28, 16, 3, 0);  // narrow filter
   CHECK_FALSE(emu.fuses_conv_max_pool_filter(sixteen, pool_over(sixteen, 2)));
   const weft::Conv2dParams rgb = conv_params(4, 3, 28, 28, 32, 3, 0);  // 27 taps
@@ -250,6 +254,10 @@ TEST_CASE("conv2d_max_pool2d: fused on the CPU where the direct loop takes the l
   weft::Backend& cpu = weft::dispatch(Device::cpu());
   const weft::Conv2dParams fashion = conv_params(4, 1, 28, 28, 64, 3, 0);
   const weft::Conv2dParams deep = conv_params(2, 32, 12, 12, 64, 3, 1);  // im2col or Winograd
+  // On the hand kernels: the fused op and a composition on the same kernels, so that the two
+  // must agree bit for bit (auto may time oneDNN faster for the convolution alone, and then
+  // takes the fusion only where it measured faster: tests/test_dispatch.cpp).
+  weft::set_kernel_choice(weft::KernelFamily::conv, weft::KernelChoice::hand);
   CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 2)));
   CHECK(cpu.fuses_conv_max_pool(fashion, pool_over(fashion, 3)));  // any windows apart
   CHECK_FALSE(cpu.fuses_conv_max_pool(deep, pool_over(deep, 2)));
@@ -264,9 +272,6 @@ TEST_CASE("conv2d_max_pool2d: fused on the CPU where the direct loop takes the l
   CHECK(forward_at_bf16);       // the operands are rounded first, as the composition's
   CHECK_FALSE(filter_at_bf16);  // the composition rounds the whole gradient: not fused
 
-  // The composition on the same (hand) kernels, so that the two must agree bit for bit: auto
-  // may time oneDNN faster for the convolution alone.
-  weft::set_kernel_choice(weft::KernelFamily::conv, weft::KernelChoice::hand);
   const FusedActivation none{};
   const Device device = Device::cpu();
   for (const Layer& l : {

@@ -1,7 +1,10 @@
 // The dispatch (engine/dispatch.h) applying the kernel choice, tested without a GPU: a Dispatch
 // over two recording fake backends (tests/dispatch_test_util.h) standing in for a GPU's hand
-// kernels and vendor libraries. What `auto` measures is in test_autotune.cpp. Label: cpu.
+// kernels and vendor libraries. What `auto` measures is in test_autotune.cpp; when it takes
+// the fused convolution + max pool, at the end. Label: cpu.
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 
 #include <cstdlib>
 #include <string>
@@ -156,4 +159,70 @@ TEST_CASE("dispatch: the CPU's dispatch runs the cpu backend") {
   CHECK(y[2] == 2.0f);
   CHECK(cpu.autotune_table().empty());
   CHECK_THAT(weft::kernel_report(), Catch::Contains("kernels on cpu"));
+}
+
+TEST_CASE("dispatch: the fused convolution + max pool is taken where it pays") {
+  SelectionFixture fixture;
+  FakeGpu gpu(1.0, 1.0);
+  RecordingBackend& hand = gpu.hand;
+  RecordingBackend& vendor = gpu.vendor;
+  weft::Dispatch& dispatch = gpu.dispatch;
+  hand.fuses = true;
+  weft::Conv2dParams conv;
+  conv.batch = 2;
+  conv.in_channels = 3;
+  conv.in_h = conv.in_w = 8;
+  conv.out_channels = 4;
+  conv.kernel_h = conv.kernel_w = 3;
+  weft::Pool2dParams pool;
+  pool.batch = 2;
+  pool.channels = 4;
+  pool.in_h = pool.in_w = 6;
+  pool.kernel_h = pool.kernel_w = pool.stride_h = pool.stride_w = 2;
+  const auto count = [](const RecordingBackend& b, const std::string& op) {
+    return std::count(b.calls.begin(), b.calls.end(), op);
+  };
+
+  SECTION("never under the vendor's convolutions, always under the hand ones") {
+    weft::set_kernel_choice(KernelFamily::conv, KernelChoice::vendor);
+    CHECK_FALSE(dispatch.fuses_conv_max_pool(conv, pool));
+    CHECK_FALSE(dispatch.fuses_conv_max_pool_filter(conv, pool));
+    weft::set_kernel_choice(KernelFamily::conv, KernelChoice::hand);
+    CHECK(dispatch.fuses_conv_max_pool(conv, pool));
+    CHECK(dispatch.fuses_conv_max_pool_filter(conv, pool));
+    CHECK(gpu.clock == 0.0);  // nothing measured
+    hand.fuses = false;       // no fused kernel for the layer: never
+    CHECK_FALSE(dispatch.fuses_conv_max_pool(conv, pool));
+  }
+  SECTION("auto: the hand convolution measured faster, so fused without timing the fusion") {
+    vendor.op_costs["conv2d_forward"] = 3.0;
+    CHECK(dispatch.fuses_conv_max_pool(conv, pool));
+    CHECK(count(hand, "conv2d_forward") > 0);  // the convolution's own pick was measured
+    CHECK(count(hand, "conv2d_max_pool2d_forward") == 0);
+  }
+  SECTION("auto: the vendor's convolution and the pool faster than the fused op: composed") {
+    hand.op_costs["conv2d_forward"] = 5.0;
+    hand.op_costs["conv2d_max_pool2d_forward"] = 10.0;  // against 1 (vendor) + 1 (pool)
+    CHECK_FALSE(dispatch.fuses_conv_max_pool(conv, pool));
+    const auto trials = hand.calls.size() + vendor.calls.size();
+    CHECK(count(hand, "conv2d_max_pool2d_forward") > 0);
+    CHECK_FALSE(dispatch.fuses_conv_max_pool(conv, pool));  // kept: no second measurement
+    CHECK(hand.calls.size() + vendor.calls.size() == trials);
+  }
+  SECTION("auto: the fused op faster than the vendor's convolution and the pool: fused") {
+    hand.op_costs["conv2d_forward"] = 5.0;
+    hand.op_costs["max_pool2d_forward"] = 2.0;
+    hand.op_costs["conv2d_max_pool2d_forward"] = 1.5;  // against 1 (vendor) + 2 (pool)
+    CHECK(dispatch.fuses_conv_max_pool(conv, pool));
+  }
+  SECTION("auto, backward-filter: measured against the pool's backward and the vendor's pass") {
+    hand.op_costs["conv2d_backward_filter"] = 5.0;
+    hand.op_costs["conv2d_max_pool2d_backward_filter"] = 10.0;
+    CHECK_FALSE(dispatch.fuses_conv_max_pool_filter(conv, pool));
+    CHECK(count(hand, "conv2d_max_pool2d_backward_filter") > 0);
+    CHECK(count(vendor, "conv2d_backward_filter") > 0);
+    hand.op_costs["conv2d_max_pool2d_backward_filter"] = 0.5;  // a new layer: measured anew
+    conv.batch = pool.batch = 4;
+    CHECK(dispatch.fuses_conv_max_pool_filter(conv, pool));
+  }
 }
