@@ -87,8 +87,8 @@
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/digits.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/reduce.h"  // sum_slices
 #include "kernels/cuda/tensor_core_pipeline.h"
-#include "kernels/cuda/reduce.h"         // sum_slices
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
 #include "kernels/error.h"
 
