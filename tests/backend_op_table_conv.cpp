@@ -117,6 +117,10 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // each thread's stride of 256 values crosses several images.
   add_conv(list, " (bias sums over many small images)",
            conv_params(40, 2, 5, 5, 3, 3, 3, 1, 1, 1, 1), true);
+  // ... and over 3 slices of 8192 values per channel (5 images of 64 x 64), which its second
+  // kernel adds.
+  add_conv(list, " (bias sums over 3 slices)", conv_params(5, 1, 64, 64, 2, 3, 3, 1, 1, 1, 1),
+           true);
   // Seed layers. Exact: the Fashion-MNIST CNN's Conv2d(1, 64, 3) on 28x28 at batch 1 and 2.
   add_conv(list, " (fashion cnn, exact)", conv_params(1, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);
   add_conv(list, " (fashion cnn, exact)", conv_params(2, 1, 28, 28, 64, 3, 3, 1, 1, 0, 0), true);

@@ -128,9 +128,11 @@
 //   j = slice start + t, + 256, ... (consecutive threads on consecutive q: coalesced; (n, q)
 //   advanced by carries, one division per thread), added in double; block_sum combines the
 //   threads (shared memory: 32 per-warp slots) and thread 0 writes the slice's sum to the
-//   workspace (doubles). The second kernel, one thread per channel, adds a channel's slices in
-//   order (with one slice, the first kernel writes dbias itself and the second is not launched).
-//   Deterministic.
+//   workspace (doubles). The second kernel, one block per channel, adds a channel's slices: its
+//   thread t those numbered t, t + 256, ... in order, then block_sum (one thread per channel,
+//   as it was, chained the hundreds of slices of a large first layer, 514 for the pair CNN's,
+//   one dependent load after another). With one slice the first kernel writes dbias itself and
+//   the second is not launched. Deterministic.
 //
 // Transposed convolution is the adjoint of the convolution p.as_conv(), so its three passes are
 // the three above with that convolution's geometry (the same substitution as the CPU
@@ -364,13 +366,16 @@ __global__ void channel_partial_sums_kernel(int batch, int channels, int plane, 
   }
 }
 
-__global__ void finish_channel_sums_kernel(int channels, int splits, const double* partials,
-                                           float* sums) {
-  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
-    double sum = 0.0;
-    for (int s = 0; s < splits; ++s) sum += partials[c * splits + s];
-    sums[c] = static_cast<float>(sum);
+// One block per channel (see the file comment): thread t adds the channel's slices t, t + 256,
+// ... in order, block_sum combines the threads in its fixed order.
+__global__ void finish_channel_sums_kernel(int splits, const double* partials, float* sums) {
+  const int64_t c = blockIdx.x;
+  double sum = 0.0;
+  for (int s = static_cast<int>(threadIdx.x); s < splits; s += static_cast<int>(blockDim.x)) {
+    sum += partials[c * splits + s];
   }
+  sum = block_sum(sum);
+  if (threadIdx.x == 0) sums[c] = static_cast<float>(sum);
 }
 
 __global__ void conv2d_backward_data_direct_kernel(ConvGeometry g, const float* dy, const float* w,
@@ -462,7 +467,7 @@ void channel_sums(int batch, int channels, int plane, const float* t, float* sum
               0, stream, std::max(batch, 0), channels, std::max(plane, 0), slice, t, partials,
               sums);
   if (splits == 1) return;
-  WEFT_LAUNCH(finish_channel_sums_kernel, grid_blocks(channels), kBlockThreads, 0, stream, channels,
+  WEFT_LAUNCH(finish_channel_sums_kernel, static_cast<unsigned>(channels), kBlockThreads, 0, stream,
               static_cast<int>(splits), static_cast<const double*>(partials), sums);
 }
 
