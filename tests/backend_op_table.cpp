@@ -822,7 +822,9 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
         Setting{" split quads +relu", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, true, kRelu, 1},
         Setting{" split quads +relu y", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, true, kRelu, 1, true},
         Setting{" split quads no dgamma/dbeta", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, false, {}, 4},
-        Setting{" resident +relu", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true, kRelu, 3}}) {
+        Setting{" resident +relu", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true, kRelu, 3},
+        // 40 blocks per channel: each lane of the finishing warp merges two partials, some one.
+        Setting{" split over 40 blocks mean 100", 40, 2, 64 * 64, 1e-5f, 0.1f, 100.0f, true}}) {
     weft::BatchNormParams bn;
     bn.batch = s.batch;
     bn.channels = s.channels;

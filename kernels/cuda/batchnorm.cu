@@ -37,8 +37,9 @@
 //       memory holds one (count, mean, M2) per warp; warp 0 merges those; thread 0 writes the
 //       block's moments to the workspace. Per-thread chains are short (about 16 values) and the
 //       tree merge adds no long chains, so float suffices.
-//   finish_moments_kernel    one thread per channel merges the channel's `splits` partial
-//       moments in order, in double, and adds K back to the mean; mean, biased variance M2 / M
+//   finish_moments_kernel    one warp per channel merges the channel's `splits` partial
+//       moments in double (lane l those numbered l, l + 32, ... in order, then a butterfly over
+//       the lanes: merge_splits) and adds K back to the mean; mean, biased variance M2 / M
 //       (normalises), invstd = 1 / sqrt(var + eps) go to save_mean / save_invstd, and the low part
 //       of the mean that float cannot hold to the workspace (see ChannelStats); the running
 //       statistics move towards the mean and the unbiased variance M2 / (M - 1) with the momentum
@@ -52,9 +53,9 @@
 //       thread 0 writes the block's pair to the workspace. Both reductions share one read of
 //       dy and x. By quads (gradient_sums_quads_kernel: dy, x and, with an activation, y
 //       aligned) the same sums over float4 loads, one address per quad.
-//   finish_gradient_sums_kernel  one thread per channel adds the `splits` pairs in order in
-//       double: dbeta = sum(dy), dgamma = sum(dy * xhat), and the two means the dx formula
-//       needs, kept in the workspace.
+//   finish_gradient_sums_kernel  one warp per channel adds the `splits` pairs in double (lane l
+//       those numbered l, l + 32, ..., then warp_sum): dbeta = sum(dy), dgamma = sum(dy * xhat),
+//       and the two means the dx formula needs, kept in the workspace.
 //   the input-gradient pass  per element: dx = gamma * invstd * (dy - mean(dy) -
 //       xhat * mean(dy * xhat)), the chain rule through the batch mean and variance (the CPU
 //       reference states it). For the eval backward, whose statistics are constants,
@@ -272,17 +273,42 @@ __device__ __forceinline__ void merge_into(ChannelMoments& m, double count, doub
   m.count = total;
 }
 
-// Channel c's moments from its `splits` block partials, merged in order, with K (the channel's
-// first value, element (0, c, 0)) added back to the mean.
+// Blocks of kBlockThreads threads for one warp per channel.
+unsigned warp_grid_blocks(int64_t channels) {
+  return grid_blocks(channels * kWarpSize);
+}
+
+// Channel c's moments from its `splits` block partials, with K (the channel's first value,
+// element (0, c, 0)) added back to the mean. Called by the 32 lanes of a warp together (one
+// warp per channel): lane l merges partials l, l + 32, ... in order, then five butterfly steps
+// merge the lanes' moments (lane l with lane l ^ 16, ^ 8, ...), a fixed order; lane 0's result
+// is the one written. (One thread per channel, as it was, chained up to 256 merges, each with a
+// double division: tens of microseconds for a layer of few, large channels.)
 __device__ ChannelMoments merge_splits(int64_t c, int spatial, int splits, const float* partials,
                                        const float* x) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
   ChannelMoments m{0.0, 0.0, 0.0};  // of the shifted values
-  for (int s = 0; s < splits; ++s) {
+  for (int s = lane; s < splits; s += kWarpSize) {
     const float* part = partials + (c * splits + s) * 3;
     merge_into(m, part[0], part[1], part[2]);
   }
+  for (int offset = kWarpSize / 2; offset > 0; offset /= 2) {
+    const double count = __shfl_xor_sync(kFullWarpMask, m.count, offset);
+    const double mean = __shfl_xor_sync(kFullWarpMask, m.mean, offset);
+    const double m2 = __shfl_xor_sync(kFullWarpMask, m.m2, offset);
+    merge_into(m, count, mean, m2);
+  }
   if (m.count > 0.0) m.mean += x[c * spatial];  // K
   return m;
+}
+
+// The channels c of this grid's warps, one warp each: f(c, lane) for every channel, called by
+// all 32 lanes of the warp (the merges above shuffle across them).
+template <class F>
+__device__ __forceinline__ void for_each_channel_by_warps(int64_t channels, const F& f) {
+  const int lane = static_cast<int>(threadIdx.x) % kWarpSize;
+  const int64_t warps = grid_thread_count() / kWarpSize;
+  for (int64_t c = grid_thread_index() / kWarpSize; c < channels; c += warps) f(c, lane);
 }
 
 // What the training forward writes per channel.
@@ -319,23 +345,25 @@ __device__ void finish_channel(const BatchNormParams& p, int64_t c, const Channe
 
 __global__ void finish_moments_kernel(BatchNormParams p, int splits, const float* partials,
                                       const float* x, MomentOutputs out) {
-  for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
-    finish_channel(p, c, merge_splits(c, p.spatial, splits, partials, x), out);
-  }
+  for_each_channel_by_warps(p.channels, [&](int64_t c, int lane) {
+    const ChannelMoments m = merge_splits(c, p.spatial, splits, partials, x);
+    if (lane == 0) finish_channel(p, c, m, out);
+  });
 }
 
 // Synchronised: this rank's moments into slot `rank` of parts [ranks, C, 3], zeros elsewhere.
 __global__ void rank_moments_kernel(BatchNormParams p, int splits, const float* partials,
                                     const float* x, int rank, int ranks, double* parts) {
-  for (int64_t c = grid_thread_index(); c < p.channels; c += grid_thread_count()) {
+  for_each_channel_by_warps(p.channels, [&](int64_t c, int lane) {
     const ChannelMoments m = merge_splits(c, p.spatial, splits, partials, x);
+    if (lane != 0) return;
     for (int r = 0; r < ranks; ++r) {
       double* slot = parts + (int64_t{r} * p.channels + c) * 3;
       slot[0] = r == rank ? m.count : 0.0;
       slot[1] = r == rank ? m.mean : 0.0;
       slot[2] = r == rank ? m.m2 : 0.0;
     }
-  }
+  });
 }
 
 // Synchronised, after the exchange: the ranks' moments merged in rank order, then finished.
@@ -526,42 +554,49 @@ __global__ void __launch_bounds__(kBlockThreads)
 }
 
 // Channel c's two sums from its `splits` block partials, added in order in double.
+// Called by the 32 lanes of a warp together, as merge_splits: lane l adds pairs l, l + 32, ...
+// in order, warp_sum adds the lanes (a fixed butterfly); every lane gets the sums.
 __device__ void split_sums(int64_t c, int splits, const float* partials, double* sum_dy,
                            double* sum_dy_xhat) {
   double a = 0.0, b = 0.0;
-  for (int s = 0; s < splits; ++s) {
+  for (int s = static_cast<int>(threadIdx.x) % kWarpSize; s < splits; s += kWarpSize) {
     a += partials[(c * splits + s) * 2];
     b += partials[(c * splits + s) * 2 + 1];
   }
-  *sum_dy = a;
-  *sum_dy_xhat = b;
+  *sum_dy = warp_sum(a);
+  *sum_dy_xhat = warp_sum(b);
 }
 
 // coefficients[2c] = mean(dy), coefficients[2c + 1] = mean(dy * xhat) over channel c.
 __global__ void finish_gradient_sums_kernel(int channels, int64_t values_per_channel, int splits,
                                             const float* partials, float* dgamma, float* dbeta,
                                             float* coefficients) {
-  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
+  for_each_channel_by_warps(channels, [&](int64_t c, int lane) {
     double sum_dy = 0.0, sum_dy_xhat = 0.0;
     split_sums(c, splits, partials, &sum_dy, &sum_dy_xhat);
+    if (lane != 0) return;
     if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
     if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
     const double m = values_per_channel > 0 ? static_cast<double>(values_per_channel) : 1.0;
     coefficients[2 * c] = static_cast<float>(sum_dy / m);
     coefficients[2 * c + 1] = static_cast<float>(sum_dy_xhat / m);
-  }
+  });
 }
 
 // Synchronised: this rank's sums to dgamma, dbeta and sums [2 C + 1] (the count last).
 __global__ void rank_gradient_sums_kernel(int channels, int64_t values_per_channel, int splits,
                                           const float* partials, float* dgamma, float* dbeta,
                                           double* sums) {
-  for (int64_t c = grid_thread_index(); c < channels; c += grid_thread_count()) {
-    split_sums(c, splits, partials, &sums[2 * c], &sums[2 * c + 1]);
-    if (dbeta != nullptr) dbeta[c] = static_cast<float>(sums[2 * c]);
-    if (dgamma != nullptr) dgamma[c] = static_cast<float>(sums[2 * c + 1]);
+  for_each_channel_by_warps(channels, [&](int64_t c, int lane) {
+    double sum_dy = 0.0, sum_dy_xhat = 0.0;
+    split_sums(c, splits, partials, &sum_dy, &sum_dy_xhat);
+    if (lane != 0) return;
+    sums[2 * c] = sum_dy;
+    sums[2 * c + 1] = sum_dy_xhat;
+    if (dbeta != nullptr) dbeta[c] = static_cast<float>(sum_dy);
+    if (dgamma != nullptr) dgamma[c] = static_cast<float>(sum_dy_xhat);
     if (c == 0) sums[2 * int64_t{channels}] = static_cast<double>(values_per_channel);
-  }
+  });
 }
 
 // Synchronised, after the exchange: the means over all ranks' values.
@@ -803,13 +838,13 @@ const float* gradient_sums(const BatchNormParams& p, ChannelStats stats, Gradien
                 stats, dy, x, partials);
   }
   if (p.sync == nullptr) {
-    WEFT_LAUNCH(finish_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
-                p.channels, int64_t{p.batch} * p.spatial, plan.splits,
+    WEFT_LAUNCH(finish_gradient_sums_kernel, warp_grid_blocks(p.channels), kBlockThreads, 0,
+                stream, p.channels, int64_t{p.batch} * p.spatial, plan.splits,
                 static_cast<const float*>(partials), dgamma, dbeta, coefficients);
     return coefficients;
   }
-  WEFT_LAUNCH(rank_gradient_sums_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
-              p.channels, int64_t{p.batch} * p.spatial, plan.splits,
+  WEFT_LAUNCH(rank_gradient_sums_kernel, warp_grid_blocks(p.channels), kBlockThreads, 0,
+              stream, p.channels, int64_t{p.batch} * p.spatial, plan.splits,
               static_cast<const float*>(partials), dgamma, dbeta, sums);
   exchange(*p.sync, sums, 2 * int64_t{p.channels} + 1, stream);
   WEFT_LAUNCH(rank_coefficients_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream,
@@ -872,12 +907,13 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
                 x, partials);
   }
   if (p.sync == nullptr) {
-    WEFT_LAUNCH(finish_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
-                plan.splits, static_cast<const float*>(partials), x, out);
+    WEFT_LAUNCH(finish_moments_kernel, warp_grid_blocks(p.channels), kBlockThreads, 0, stream,
+                p, plan.splits, static_cast<const float*>(partials), x, out);
   } else {
     const BatchNormSync& sync = *p.sync;
-    WEFT_LAUNCH(rank_moments_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
-                plan.splits, static_cast<const float*>(partials), x, sync.rank, sync.ranks, parts);
+    WEFT_LAUNCH(rank_moments_kernel, warp_grid_blocks(p.channels), kBlockThreads, 0, stream,
+                p, plan.splits, static_cast<const float*>(partials), x, sync.rank, sync.ranks,
+                parts);
     exchange(sync, parts, int64_t{sync.ranks} * p.channels * 3, stream);
     WEFT_LAUNCH(merge_ranks_kernel, grid_blocks(p.channels), kBlockThreads, 0, stream, p,
                 sync.ranks, static_cast<const double*>(parts), out);
