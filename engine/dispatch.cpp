@@ -2,6 +2,7 @@
 // `auto` measures, and the per-device instances the engine uses.
 #include "engine/dispatch.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -144,52 +145,60 @@ Backend& Dispatch::choose_for(Op op, const KernelSupport& hand_support,
   return measure(family, *trial, eligible);
 }
 
-Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
-                           const std::vector<const Implementation*>& eligible) {
-  std::string key = trial.key + " | " + device_.name + " | f32 " +
-                    precision_name(math_precision()) + (deterministic() ? " deterministic" : "") +
-                    (!deterministic() && vendor_algorithms() == VendorAlgorithms::rules
-                         ? " cudnn-rules"
-                         : "") +
-                    " | among";
-  for (const Implementation* impl : eligible) key += std::string(" ") + impl->backend->name();
-  const auto by_name = [&](const std::string& name) -> Backend& {
-    for (const Implementation* impl : eligible) {
-      if (name == impl->backend->name()) return *impl->backend;
-    }
-    throw Error("autotune: no candidate named " + name + " for " + trial.key);
-  };
+std::string Dispatch::settings_key() const {
+  return " | " + device_.name + " | f32 " + precision_name(math_precision()) +
+         (deterministic() ? " deterministic" : "") +
+         (!deterministic() && vendor_algorithms() == VendorAlgorithms::rules ? " cudnn-rules"
+                                                                               : "");
+}
+
+std::string Dispatch::remembered_pick(const std::string& key,
+                                      const std::vector<std::string>& names,
+                                      const std::function<std::string()>& measure_now) {
   {
     std::lock_guard<std::mutex> lock(picks_mutex_);
     const auto known = picks_.find(key);
-    if (known != picks_.end()) return *known->second;
+    if (known != picks_.end()) return known->second;
   }
-  const auto remember = [&](Backend& backend) -> Backend& {
-    std::lock_guard<std::mutex> lock(picks_mutex_);
-    picks_.emplace(key, &backend);
-    return backend;
-  };
-  if (const std::optional<std::string> cached = autotuner_->cached(key)) {
-    for (const Implementation* impl : eligible) {
-      if (*cached == impl->backend->name()) return remember(*impl->backend);
-    }
-  }
-  log_kernel_note_once(
-      family, "autotune",
-      std::string("kernel choice auto for ") + family_name(family) + " on " + label_ +
-          ": measuring each new shape once (cache: " +
-          (autotuner_->options().cache_path.empty() ? std::string("memory only")
-                                                    : autotuner_->options().cache_path) +
-          "; table: --kernel-report)");
-  Scratch scratch(device_, trial.floats);
-  const std::vector<float*> buffers = scratch.pointers();
-  std::vector<AutotuneCandidate> candidates;
+  const std::optional<std::string> cached = autotuner_->cached(key);
+  const bool usable =
+      cached && std::find(names.begin(), names.end(), *cached) != names.end();
+  const std::string name = usable ? *cached : measure_now();
+  std::lock_guard<std::mutex> lock(picks_mutex_);
+  picks_.emplace(key, name);
+  return name;
+}
+
+Backend& Dispatch::measure(KernelFamily family, const Trial& trial,
+                           const std::vector<const Implementation*>& eligible) {
+  std::string key = trial.key + settings_key() + " | among";
+  std::vector<std::string> names;
   for (const Implementation* impl : eligible) {
-    Backend* backend = impl->backend;
-    candidates.push_back(
-        {backend->name(), [&trial, backend, &buffers] { trial.run(*backend, buffers); }});
+    key += std::string(" ") + impl->backend->name();
+    names.emplace_back(impl->backend->name());
   }
-  return remember(by_name(autotuner_->pick(key, candidates)));
+  const std::string name = remembered_pick(key, names, [&] {
+    log_kernel_note_once(
+        family, "autotune",
+        std::string("kernel choice auto for ") + family_name(family) + " on " + label_ +
+            ": measuring each new shape once (cache: " +
+            (autotuner_->options().cache_path.empty() ? std::string("memory only")
+                                                      : autotuner_->options().cache_path) +
+            "; table: --kernel-report)");
+    Scratch scratch(device_, trial.floats);
+    const std::vector<float*> buffers = scratch.pointers();
+    std::vector<AutotuneCandidate> candidates;
+    for (const Implementation* impl : eligible) {
+      Backend* backend = impl->backend;
+      candidates.push_back(
+          {backend->name(), [&trial, backend, &buffers] { trial.run(*backend, buffers); }});
+    }
+    return autotuner_->pick(key, candidates);
+  });
+  for (const Implementation* impl : eligible) {
+    if (name == impl->backend->name()) return *impl->backend;
+  }
+  throw Error("autotune: no candidate named " + name + " for " + trial.key);
 }
 
 bool Dispatch::fuse_conv_max_pool(const Conv2dParams& c, const Pool2dParams& pool, bool filter) {
@@ -205,54 +214,41 @@ bool Dispatch::fuse_conv_max_pool(const Conv2dParams& c, const Pool2dParams& poo
 
   const std::string key = std::string("conv2d+max_pool2d ") +
                           (filter ? "backward-filter " : "forward ") + describe(c) + " pool " +
-                          describe(pool) + " | " + device_.name + " | f32 " +
-                          precision_name(math_precision()) +
-                          (deterministic() ? " deterministic" : "") + " | among fused composed";
-  {
-    std::lock_guard<std::mutex> lock(picks_mutex_);
-    const auto known = fusion_picks_.find(key);
-    if (known != fusion_picks_.end()) return known->second;
-  }
-  const auto remember = [&](bool fused) {
-    std::lock_guard<std::mutex> lock(picks_mutex_);
-    fusion_picks_.emplace(key, fused);
-    return fused;
-  };
-  if (const std::optional<std::string> cached = autotuner_->cached(key)) {
-    if (*cached == "fused" || *cached == "composed") return remember(*cached == "fused");
-  }
-  // Scratch: x, w, bias, the convolution's output (or gradient), the pooled y and its gradient,
-  // argmax (int32 in a float buffer), dw, dbias. argmax is set by a pool forward over the zero
-  // convolution output first: each window's first cell, a valid index as the backward reads it.
-  const size_t x = floats_of(c.input_count()), w = floats_of(c.weight_count());
-  const size_t o = floats_of(c.out_channels), full = floats_of(c.output_count());
-  const size_t pooled = floats_of(pool.batch, pool.channels, pool.out_h(), pool.out_w());
-  Scratch scratch(device_, {x, w, o, full, pooled, pooled, pooled, w, o});
-  const std::vector<float*> s = scratch.pointers();
-  int32_t* argmax = reinterpret_cast<int32_t*>(s[6]);
-  Backend& pooling = choose(Op::max_pool2d_forward, pool);
-  pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
-  std::vector<AutotuneCandidate> candidates;
-  if (filter) {
-    candidates.push_back({"fused", [&] {
-                            hand.conv2d_max_pool2d_backward_filter(c, pool, s[0], s[5], s[4],
-                                                                   argmax, s[7], s[8]);
-                          }});
-    candidates.push_back({"composed", [&] {
-                            pooling.max_pool2d_backward(pool, s[5], s[4], argmax, s[3]);
-                            conv.conv2d_backward_filter(c, s[0], s[3], s[7], s[8]);
-                          }});
-  } else {
-    candidates.push_back({"fused", [&] {
-                            hand.conv2d_max_pool2d_forward(c, pool, s[0], s[1], s[2], s[4],
-                                                           argmax);
-                          }});
-    candidates.push_back({"composed", [&] {
-                            conv.conv2d_forward(c, s[0], s[1], s[2], s[3]);
-                            pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
-                          }});
-  }
-  return remember(autotuner_->pick(key, candidates) == "fused");
+                          describe(pool) + settings_key() + " | among fused composed";
+  return remembered_pick(key, {"fused", "composed"}, [&] {
+    // Scratch: x, w, bias, the convolution's output (or gradient), the pooled y and its gradient,
+    // argmax (int32 in a float buffer), dw, dbias. argmax is set by a pool forward over the zero
+    // convolution output first: each window's first cell, a valid index as the backward reads it.
+    const size_t x = floats_of(c.input_count()), w = floats_of(c.weight_count());
+    const size_t o = floats_of(c.out_channels), full = floats_of(c.output_count());
+    const size_t pooled = floats_of(pool.batch, pool.channels, pool.out_h(), pool.out_w());
+    Scratch scratch(device_, {x, w, o, full, pooled, pooled, pooled, w, o});
+    const std::vector<float*> s = scratch.pointers();
+    int32_t* argmax = reinterpret_cast<int32_t*>(s[6]);
+    Backend& pooling = choose(Op::max_pool2d_forward, pool);
+    pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
+    std::vector<AutotuneCandidate> candidates;
+    if (filter) {
+      candidates.push_back({"fused", [&] {
+                              hand.conv2d_max_pool2d_backward_filter(c, pool, s[0], s[5], s[4],
+                                                                     argmax, s[7], s[8]);
+                            }});
+      candidates.push_back({"composed", [&] {
+                              pooling.max_pool2d_backward(pool, s[5], s[4], argmax, s[3]);
+                              conv.conv2d_backward_filter(c, s[0], s[3], s[7], s[8]);
+                            }});
+    } else {
+      candidates.push_back({"fused", [&] {
+                              hand.conv2d_max_pool2d_forward(c, pool, s[0], s[1], s[2], s[4],
+                                                             argmax);
+                            }});
+      candidates.push_back({"composed", [&] {
+                              conv.conv2d_forward(c, s[0], s[1], s[2], s[3]);
+                              pooling.max_pool2d_forward(pool, s[3], s[4], argmax);
+                            }});
+    }
+    return autotuner_->pick(key, candidates);
+  }) == "fused";
 }
 
 std::vector<AutotuneEntry> Dispatch::autotune_table() const {

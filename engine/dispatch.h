@@ -147,6 +147,13 @@ class Dispatch final : public Backend {
                       const std::function<std::optional<Trial>()>& make_trial);
   Backend& measure(KernelFamily family, const Trial& trial,
                    const std::vector<const Implementation*>& eligible);
+  // What every autotune key ends with: the device, the precision and the settings that change
+  // the measured code (deterministic mode, cuDNN's algorithms by rules).
+  std::string settings_key() const;
+  // The pick for `key` among `names`: remembered, else read from the autotune cache (when it
+  // names one of them), else measure_now()'s; remembered from then on.
+  std::string remembered_pick(const std::string& key, const std::vector<std::string>& names,
+                              const std::function<std::string()>& measure_now);
 
   // The hand kernels' supports() predicate for the call's params struct (yes for the rest).
   template <class... Rest>
@@ -221,11 +228,11 @@ class Dispatch final : public Backend {
   const Implementation* hand_ = nullptr;
   const Implementation* vendor_ = nullptr;
   std::unique_ptr<Autotuner> autotuner_;
-  // key -> the implementation picked for it: every call after a shape's first comes here, without
-  // the autotuner's lock and search.
+  // key -> the candidate picked for it (an implementation's name, or fuse_conv_max_pool's
+  // "fused" / "composed"): every call after a shape's first comes here, without the autotuner's
+  // lock and search.
   std::mutex picks_mutex_;
-  std::unordered_map<std::string, Backend*> picks_;
-  std::unordered_map<std::string, bool> fusion_picks_;  // fuse_conv_max_pool's, same lock
+  std::unordered_map<std::string, std::string> picks_;  // key -> the candidate's name
 };
 
 // The dispatch of `device`, created on first use: engine/ops/ calls dispatch(x.device()).
