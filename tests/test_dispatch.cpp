@@ -13,6 +13,7 @@
 #include "engine/dispatch.h"
 #include "kernels/error.h"
 #include "tests/dispatch_test_util.h"
+#include "tests/params_test_util.h"
 
 namespace {
 
@@ -168,17 +169,8 @@ TEST_CASE("dispatch: the fused convolution + max pool is taken where it pays") {
   RecordingBackend& vendor = gpu.vendor;
   weft::Dispatch& dispatch = gpu.dispatch;
   hand.fuses = true;
-  weft::Conv2dParams conv;
-  conv.batch = 2;
-  conv.in_channels = 3;
-  conv.in_h = conv.in_w = 8;
-  conv.out_channels = 4;
-  conv.kernel_h = conv.kernel_w = 3;
-  weft::Pool2dParams pool;
-  pool.batch = 2;
-  pool.channels = 4;
-  pool.in_h = pool.in_w = 6;
-  pool.kernel_h = pool.kernel_w = pool.stride_h = pool.stride_w = 2;
+  weft::Conv2dParams conv = weft::test::square_conv(2, 3, 8, 8, 4, 3, 0);
+  weft::Pool2dParams pool = weft::test::pool_over(conv, 2);
   const auto count = [](const RecordingBackend& b, const std::string& op) {
     return std::count(b.calls.begin(), b.calls.end(), op);
   };
@@ -222,7 +214,8 @@ TEST_CASE("dispatch: the fused convolution + max pool is taken where it pays") {
     CHECK(count(hand, "conv2d_max_pool2d_backward_filter") > 0);
     CHECK(count(vendor, "conv2d_backward_filter") > 0);
     hand.op_costs["conv2d_max_pool2d_backward_filter"] = 0.5;  // a new layer: measured anew
-    conv.batch = pool.batch = 4;
+    conv.batch = 4;
+    pool = weft::test::pool_over(conv, 2);
     CHECK(dispatch.fuses_conv_max_pool_filter(conv, pool));
   }
 }
