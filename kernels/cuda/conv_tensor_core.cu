@@ -219,17 +219,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     // Every loop below has a compile-time trip count (each thread's copies sit at fixed places
     // of the slab), so it unrolls with no loop control or remainder code.
     if (filter_vector) {  // the forward's W[O, T], k-contiguous and 16-byte aligned rows
-      constexpr int kPiecesPerRow = kDepth / 4, kRowsPerPass = kThreads / kPiecesPerRow;
-      const int q = 4 * (thread % kPiecesPerRow), kk = k0 + q;
-      const int left = s.depth() - kk;
-      const int k_floats = left < 0 ? 0 : (left > 4 ? 4 : left);  // this piece's, in k
-      WEFT_UNROLL
-      for (int i = 0; i < kRows / kRowsPerPass; ++i) {
-        const int r = thread / kPiecesPerRow + i * kRowsPerPass, row = m0 + r;
-        const int floats = row < s.rows ? k_floats : 0;
-        const float* from = floats > 0 ? filter + int64_t{row} * s.filter_row + kk : filter;
-        cp_async_cg16(&a_tile[r][q], from, 4 * floats);
-      }
+      stage_pieces<Tile, kRows>(filter + int64_t{m0} * s.filter_row, s.filter_row, s.rows - m0,
+                                k0, s.depth(), a_tile);
     } else {
       const int q = thread % kDepth;
       const int a_offset = table[buffer][q].filter;

@@ -66,18 +66,7 @@ __device__ __forceinline__ void stage_slab(const float* src, int ld, int rows, i
                                            int k0, bool vector, float (*tile)[kRowFloats]) {
   const int thread = static_cast<int>(threadIdx.x);
   if (kKContiguous && vector) {
-    // 16-byte pieces: thread t takes piece t % 4 of rows t / 4 + 32 i.
-    constexpr int kPiecesPerRow = kDepth / 4, kRowsPerPass = kThreads / kPiecesPerRow;
-    static_assert(kTile % kRowsPerPass == 0, "whole passes over the slab");
-    const int q = 4 * (thread % kPiecesPerRow), kk = k0 + q;
-    const int k_floats = k - kk < 0 ? 0 : (k - kk > 4 ? 4 : k - kk);  // this piece's, in k
-    WEFT_UNROLL
-    for (int i = 0; i < kTile / kRowsPerPass; ++i) {
-      const int r = thread / kPiecesPerRow + i * kRowsPerPass, row = row0 + r;
-      const int floats = row < rows ? k_floats : 0;
-      const float* from = floats > 0 ? src + int64_t{row} * ld + kk : src;
-      cp_async_cg16(&tile[r][q], from, 4 * floats);
-    }
+    stage_pieces<GemmTile, kTile>(src + int64_t{row0} * ld, ld, rows - row0, k0, k, tile);
     return;
   }
   // Single floats, consecutive threads on consecutive addresses of the operand's contiguous

@@ -68,10 +68,10 @@ struct TensorTile {
   static constexpr int kMi = kWarpRows / 16, kNi = kWarpCols / 8;
   static constexpr int kRowFloats = Depth + 4;
   // The kernels' staging gives each thread fixed places in a slab (loops of compile-time trip
-  // counts): whole passes of the 128 threads over single floats and over 16-byte pieces.
+  // counts): whole passes of the 128 threads over single floats (and, in stage_pieces, over
+  // 16-byte pieces).
   static_assert(kThreads % Depth == 0 && kThreads % Cols == 0 && Rows % (kThreads / Depth) == 0,
                 "whole passes of single floats");
-  static_assert(Rows % (4 * kThreads / Depth) == 0, "whole passes of 16-byte pieces");
 };
 
 template <class Tile>
@@ -164,6 +164,30 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
         }
       }
     }
+  }
+}
+
+// This thread's copies of a Rows x Depth slab of a k-contiguous operand in 16-byte pieces
+// (cp.async.cg): tile[r][q] = src[r * ld + k0 + q], src at the slab's first row, zero-filled
+// for rows r at or past `rows` and for k at or past k_end (a piece cut by k_end copies its first
+// floats). Thread t takes piece t % (Depth / 4) of rows t / (Depth / 4) + (128 / (Depth / 4)) i.
+// Every row start and k0 must be 16-byte aligned (the callers check src and ld; k0 is a
+// multiple of Depth).
+template <class Tile, int Rows>
+__device__ __forceinline__ void stage_pieces(const float* src, int ld, int rows, int k0,
+                                             int k_end, float (*tile)[Tile::kRowFloats]) {
+  constexpr int kPiecesPerRow = Tile::kDepth / 4;
+  constexpr int kRowsPerPass = Tile::kThreads / kPiecesPerRow;
+  static_assert(Rows % kRowsPerPass == 0, "whole passes over the slab");
+  const int thread = static_cast<int>(threadIdx.x);
+  const int q = 4 * (thread % kPiecesPerRow), kk = k0 + q;
+  const int k_floats = k_end - kk < 0 ? 0 : (k_end - kk > 4 ? 4 : k_end - kk);  // in k
+  WEFT_UNROLL
+  for (int i = 0; i < Rows / kRowsPerPass; ++i) {
+    const int r = thread / kPiecesPerRow + i * kRowsPerPass;
+    const int floats = r < rows ? k_floats : 0;
+    const float* from = floats > 0 ? src + int64_t{r} * ld + kk : src;
+    cp_async_cg16(&tile[r][q], from, 4 * floats);
   }
 }
 
