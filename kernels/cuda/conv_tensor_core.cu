@@ -197,17 +197,16 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     }
   }
 
-  // Slabs 0 .. kStages - 1, one entry per thread; then thread q < kDepth keeps the index
-  // (kStages + slab) kDepth + q of the entry it writes after slab `slab` (no taps: no slab, and
-  // nothing to count).
-  static_assert(Tile::kStages * kDepth <= kThreads, "one table entry per thread");
+  // Thread q < kDepth writes entry q of slabs 0 .. kStages - 1, stepping its index as
+  // after_barrier does, and keeps the index (kStages + slab) kDepth + q of the entry it writes
+  // after slab `slab` (no taps: no slab, and nothing to count).
   IndexDigits tap{};
-  if (s.depth() > 0 && thread < Tile::kStages * kDepth) {
+  if (s.depth() > 0 && thread < kDepth) {
     tap = IndexDigits{thread, split_digits(thread, s.h.taps, s.w.taps)};
-    table[thread / kDepth][thread % kDepth] = tap_entry(s, tap);
-    if (thread < kDepth) {
-      const int k = Tile::kStages * kDepth + thread;
-      tap = IndexDigits{k, split_digits(k, s.h.taps, s.w.taps)};
+    for (int slab = 0; slab < Tile::kStages; ++slab) {
+      table[slab][thread] = tap_entry(s, tap);
+      tap.k += kDepth;
+      add_digits(tap.d, s.slab_step, s.h.taps, s.w.taps);
     }
   }
   __syncthreads();
@@ -332,8 +331,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
                        float* out) {
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
-  static_assert(kCols <= kThreads && Tile::kStages * kDepth <= kThreads,
-                "one table entry per thread");
+  static_assert(kCols <= kThreads && kDepth <= kThreads, "one table entry per thread");
   __shared__ TensorStages<Tile> stages;
   __shared__ PositionEntry table[Tile::kStages][kDepth];
   __shared__ FilterTap taps[kCols];
@@ -360,15 +358,16 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     }
     taps[thread] = e;
   }
-  // Slabs 0 .. kStages - 1, one entry per thread; then thread q < kDepth keeps the position
-  // begin + (kStages + slab) kDepth + q of the entry it writes after slab `slab`.
+  // Thread q < kDepth writes entry q of slabs 0 .. kStages - 1, stepping its position as
+  // after_barrier does, and keeps the position begin + (kStages + slab) kDepth + q of the entry
+  // it writes after slab `slab`.
   IndexDigits position{};
-  if (thread < Tile::kStages * kDepth) {
+  if (thread < kDepth) {
     position = IndexDigits{begin + thread, split_digits(begin + thread, s.out_h, s.out_w)};
-    table[thread / kDepth][thread % kDepth] = position_entry(s, position, end);
-    if (thread < kDepth) {
-      const int k = begin + Tile::kStages * kDepth + thread;
-      position = IndexDigits{k, split_digits(k, s.out_h, s.out_w)};
+    for (int slab = 0; slab < Tile::kStages; ++slab) {
+      table[slab][thread] = position_entry(s, position, end);
+      position.k += kDepth;
+      add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
   }
   __syncthreads();
