@@ -206,9 +206,10 @@ __device__ __forceinline__ float sum_of_slices(const float* partials, int slices
   return total;
 }
 
-// The second pass of a split reduction with no epilogue of its own (conv.cu's backward-filter,
-// the tensor-core and narrow backward-filters): out[i] = sum_of_slices(...), one element per step
-// of for_each (common.h), a thread per element.
+// The second pass of a split reduction with no epilogue of its own, for few slices:
+// out[i] = sum_of_slices(...), one element per step of for_each (common.h), a thread per
+// element. reduce.h's sum_slices runs it below kSliceRowsFrom slices (the backward-filters call
+// sum_slices).
 struct SumSlices {
   int slices;
   int64_t count;
