@@ -120,19 +120,8 @@
 //   stored it, so the full-size dy is never written nor read (for the Fashion CNN at batch 512:
 //   89 MB each way, against 3 reads of a quarter of it).
 //
-// channel_partial_sums_kernel, finish_channel_sums_kernel   dbias[o] = sum of dy[n, o, :, :].
-//   Channel o owns M = N * OH * OW values, numbered j = n * OH * OW + q; M is large and O can be
-//   small (the shoe-pair CNNs: 4 channels of 4.2 million values, where one block per channel
-//   took 8 ms on an H200), so each channel is cut into `splits` slices of consecutive j of about
-//   8192 values: grid (O, splits), block (o, s) takes slice s, its thread t the values
-//   j = slice start + t, + 256, ... (consecutive threads on consecutive q: coalesced; (n, q)
-//   advanced by carries, one division per thread), added in double; block_sum combines the
-//   threads (shared memory: 32 per-warp slots) and thread 0 writes the slice's sum to the
-//   workspace (doubles). The second kernel, one block per channel, adds a channel's slices: its
-//   thread t those numbered t, t + 256, ... in order, then block_sum (one thread per channel,
-//   as it was, chained the hundreds of slices of a large first layer, 514 for the pair CNN's,
-//   one dependent load after another). With one slice the first kernel writes dbias itself and
-//   the second is not launched. Deterministic.
+// channel_sums (bias.h)   dbias[o] = sum of dy[n, o, :, :], for the layers whose product does
+//   not carry it.
 //
 // Transposed convolution is the adjoint of the convolution p.as_conv(), so its three passes are
 // the three above with that convolution's geometry (the same substitution as the CPU
@@ -160,6 +149,7 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cuda/bias.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_filter_narrow.h"
 #include "kernels/cuda/conv_forward_narrow.h"
@@ -339,45 +329,6 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
   });
 }
 
-__global__ void channel_partial_sums_kernel(int batch, int channels, int plane, int64_t slice,
-                                            const float* t, double* partials, float* sums) {
-  const int c = static_cast<int>(blockIdx.x), s = static_cast<int>(blockIdx.y);
-  const int64_t count = int64_t{batch} * plane;
-  const int64_t end = (s + 1) * slice < count ? (s + 1) * slice : count;
-  double sum = 0.0;
-  int64_t j = s * slice + threadIdx.x;
-  if (j < end) {
-    int64_t n = j / plane, q = j - n * plane;
-    for (; j < end; j += blockDim.x) {
-      sum += t[(n * channels + c) * plane + q];
-      q += blockDim.x;
-      while (q >= plane) {
-        q -= plane;
-        ++n;
-      }
-    }
-  }
-  sum = block_sum(sum);
-  if (threadIdx.x != 0) return;
-  if (gridDim.y == 1) {
-    sums[c] = static_cast<float>(sum);  // one slice: the channel's sum itself
-  } else {
-    partials[int64_t{c} * gridDim.y + s] = sum;
-  }
-}
-
-// One block per channel (see the file comment): thread t adds the channel's slices t, t + 256,
-// ... in order, block_sum combines the threads in its fixed order.
-__global__ void finish_channel_sums_kernel(int splits, const double* partials, float* sums) {
-  const int64_t c = blockIdx.x;
-  double sum = 0.0;
-  for (int s = static_cast<int>(threadIdx.x); s < splits; s += static_cast<int>(blockDim.x)) {
-    sum += partials[c * splits + s];
-  }
-  sum = block_sum(sum);
-  if (threadIdx.x == 0) sums[c] = static_cast<float>(sum);
-}
-
 __global__ void conv2d_backward_data_direct_kernel(ConvGeometry g, const float* dy, const float* w,
                                                    const float* bias, float* dx) {
   const int64_t count = int64_t{g.batch} * g.in_channels * g.in_plane();
@@ -432,43 +383,6 @@ constexpr int kMaxFilterSlices = 1024;
 SplitK plan_slices(const ConvGeometry& g) {
   return plan_split_k(g.out_channels, g.taps(), g.batch * g.out_plane(), kMinSliceDepth,
                       int64_t{kFilterBlocksPerSm} * sm_count(), kMaxFilterSlices);
-}
-
-// The slices of channel_partial_sums_kernel: about kChannelSliceValues values each.
-constexpr int64_t kChannelSliceValues = 8192;
-constexpr int64_t kMaxChannelSplits = 65535;  // gridDim.y
-
-int64_t channel_splits(int batch, int plane) {
-  const int64_t count = int64_t{std::max(batch, 0)} * std::max(plane, 0);
-  return std::clamp<int64_t>((count + kChannelSliceValues - 1) / kChannelSliceValues, 1,
-                             kMaxChannelSplits);
-}
-
-// Floats of workspace channel_sums needs (an even count: the partials are doubles); none for one
-// slice per channel.
-int64_t channel_sums_workspace_floats(int batch, int channels, int plane) {
-  const int64_t splits = channel_splits(batch, plane);
-  return channels <= 0 || splits == 1 ? 0 : 2 * int64_t{channels} * splits;
-}
-
-// sums[c] = the sum of t[n, c, :] over n, t viewed as [batch, channels, plane]; `workspace` holds
-// channel_sums_workspace_floats(batch, channels, plane) floats.
-void channel_sums(int batch, int channels, int plane, const float* t, float* sums, float* workspace,
-                  cudaStream_t stream) {
-  if (channels <= 0) return;
-  const int64_t splits = channel_splits(batch, plane);
-  WEFT_CHECK(splits == 1 || workspace != nullptr, "the hand bias gradient needs a workspace of ",
-             channel_sums_workspace_floats(batch, channels, plane), " floats");
-  const int64_t count = int64_t{std::max(batch, 0)} * std::max(plane, 0);
-  const int64_t slice = std::max<int64_t>((count + splits - 1) / splits, 1);
-  double* partials = reinterpret_cast<double*>(workspace);
-  WEFT_LAUNCH(channel_partial_sums_kernel,
-              dim3(static_cast<unsigned>(channels), static_cast<unsigned>(splits)), kBlockThreads,
-              0, stream, std::max(batch, 0), channels, std::max(plane, 0), slice, t, partials,
-              sums);
-  if (splits == 1) return;
-  WEFT_LAUNCH(finish_channel_sums_kernel, static_cast<unsigned>(channels), kBlockThreads, 0, stream,
-              static_cast<int>(splits), static_cast<const double*>(partials), sums);
 }
 
 // The filters of the phase convolutions of p's backward-data (see "Strided backward-data" at

@@ -25,16 +25,9 @@
 //   chain by the rounding of the split sums. plan_split_k (tiled_product.h) decides, as for
 //   conv.cu's backward-filter; gemm_workspace_floats() says how much memory the caller provides.
 //
-// column_sums_kernel: dbias[j] = sum_i dy[i, j] (linear backward).
-//   Block of 32 x 8 threads for 32 columns: thread (ty, tx) adds rows ty, ty + 8, ... of column
-//   j = 32 * blockIdx.x + tx in a register, so the 32 threads of a warp read 32 consecutive
-//   floats of one row. Shared memory: the 8 x 32 partial sums; after a barrier thread (0, tx)
-//   adds its column's 8 partials in order and writes dbias[j]. Fixed order, no atomics: the
-//   result is the same on every run.
-//
 // The linear layer is three GEMMs (forward with the bias and the activation fused in the
-// epilogue, dx and dw) plus the column sums, as in the CPU reference. Its backward takes dy
-// already multiplied by the activation's derivative (the engine does that from y).
+// epilogue, dx and dw) plus the column sums (bias.h), as in the CPU reference. Its backward
+// takes dy already multiplied by the activation's derivative (the engine does that from y).
 //
 // Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is
 // tf32 or bf16, every product of gemm, linear_forward and linear_backward goes instead to the
@@ -46,6 +39,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "kernels/cuda/bias.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/gemm_tensor_core.h"
 #include "kernels/cuda/launch.h"
@@ -106,28 +100,6 @@ __global__ void gemm_slices_epilogue_kernel(GemmShape s, int slices, const float
     if (s.beta != 0.0f) value += s.beta * c[i];
     if (column_bias != nullptr) value += column_bias[i % s.n];
     c[i] = s.act.apply(value);
-  }
-}
-
-constexpr int kSumColumns = 32;
-constexpr int kSumRowGroups = 8;
-
-__global__ void column_sums_kernel(int rows, int cols, const float* m, float* sums) {
-  __shared__ float partial[kSumRowGroups][kSumColumns];
-  WEFT_SHARED_UNDEFINED(partial);
-  const int tx = static_cast<int>(threadIdx.x) % kSumColumns;
-  const int ty = static_cast<int>(threadIdx.x) / kSumColumns;
-  const int col = static_cast<int>(blockIdx.x) * kSumColumns + tx;
-  float sum = 0.0f;
-  if (col < cols) {
-    for (int row = ty; row < rows; row += kSumRowGroups) sum += m[int64_t{row} * cols + col];
-  }
-  partial[ty][tx] = sum;
-  __syncthreads();
-  if (ty == 0 && col < cols) {
-    float total = 0.0f;
-    for (int g = 0; g < kSumRowGroups; ++g) total += partial[g][tx];
-    sums[col] = total;
   }
 }
 
@@ -270,9 +242,7 @@ void linear_backward(int n, int in_features, int out_features, const float* x, c
     gemm(weight_grad, dy, x, dw, workspace, stream);
   }
   if (dbias != nullptr && out_features > 0) {
-    const unsigned blocks = static_cast<unsigned>((out_features + kSumColumns - 1) / kSumColumns);
-    WEFT_LAUNCH(column_sums_kernel, blocks, kSumColumns * kSumRowGroups, 0, stream, n < 0 ? 0 : n,
-                out_features, dy, dbias);
+    column_sums(n < 0 ? 0 : n, out_features, dy, dbias, stream);
   }
 }
 

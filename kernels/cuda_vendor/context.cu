@@ -109,8 +109,6 @@ ConvPlan& Context::conv_plan(const Conv2dParams& p, MathPrecision precision,
                                  : precision == MathPrecision::tf32 ? CUDNN_DEFAULT_MATH
                                                                     : CUDNN_TENSOR_OP_MATH;
     WEFT_CUDNN_CHECK(cudnnSetConvolutionMathType(plan.conv.get(), math));
-    set_nchw(plan.out_bias, 1, p.out_channels, 1, 1);
-    set_nchw(plan.in_bias, 1, p.in_channels, 1, 1);
   });
 }
 
@@ -118,13 +116,6 @@ BatchNormPlan& Context::batch_norm_plan(const BatchNormParams& p) {
   return batch_norm_plans_.get({p.batch, p.channels, p.spatial}, [&](BatchNormPlan& plan) {
     set_nchw(plan.data, p.batch, p.channels, p.spatial, 1);
     set_nchw(plan.channels, 1, p.channels, 1, 1);
-  });
-}
-
-LinearPlan& Context::linear_plan(int rows, int features) {
-  return linear_plans_.get({rows, features}, [&](LinearPlan& plan) {
-    set_nchw(plan.rows, rows, features, 1, 1);
-    set_nchw(plan.bias, 1, features, 1, 1);
   });
 }
 

@@ -93,15 +93,13 @@ struct ChosenAlgorithm {
 
 // Everything cuDNN needs to run the three passes of one convolution (Conv2dParams + TF32 mode).
 // The transposed convolution reuses the plan of its p.as_conv(), whose input side is the
-// transposed convolution's output side, hence the two bias descriptors.
+// transposed convolution's output side.
 struct ConvPlan {
   TensorDescriptor x;          // [N, C, H, W]    the convolution's input
   TensorDescriptor y;          // [N, O, OH, OW]  the convolution's output
   FilterDescriptor w;          // [O, C, KH, KW]
   ConvolutionDescriptor conv;  // padding, stride, dilation, cross-correlation, FP32 sums, math
-  // x, y and w are BF16 in a bf16 plan; the bias descriptors are always FP32.
-  TensorDescriptor out_bias;   // [1, O, 1, 1]    a bias over y's channels
-  TensorDescriptor in_bias;    // [1, C, 1, 1]    a bias over x's channels (transposed conv)
+  // x, y and w are BF16 in a bf16 plan.
   std::optional<ChosenAlgorithm<cudnnConvolutionFwdAlgo_t>> forward;
   std::optional<ChosenAlgorithm<cudnnConvolutionBwdDataAlgo_t>> backward_data;
   std::optional<ChosenAlgorithm<cudnnConvolutionBwdFilterAlgo_t>> backward_filter;
@@ -112,12 +110,6 @@ struct ConvPlan {
 struct BatchNormPlan {
   TensorDescriptor data;
   TensorDescriptor channels;
-};
-
-// The bias of a linear layer: y [n, out] seen as [n, out, 1, 1] and the bias as [1, out, 1, 1].
-struct LinearPlan {
-  TensorDescriptor rows;
-  TensorDescriptor bias;
 };
 
 // Plans keyed by a shape's integers, cleared when it holds kMaxPlans of them.
@@ -167,8 +159,6 @@ class Context {
   ConvPlan& conv_plan(const Conv2dParams& p, MathPrecision precision,
                       VendorAlgorithms algorithms);
   BatchNormPlan& batch_norm_plan(const BatchNormParams& p);
-  LinearPlan& linear_plan(int rows, int features);
-
   // Queues y[0 .. count) = 0 on the stream.
   void zero(float* y, size_t count);
 
@@ -185,7 +175,6 @@ class Context {
   void* cublas_workspace_ = nullptr;
   PlanCache<15, ConvPlan> conv_plans_;
   PlanCache<3, BatchNormPlan> batch_norm_plans_;
-  PlanCache<2, LinearPlan> linear_plans_;
 };
 
 }  // namespace weft::vendor
