@@ -227,8 +227,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       for (int i = 0; i < kRows * kDepth / kThreads; ++i) {
         const int r = thread / kDepth + i * (kThreads / kDepth), row = m0 + r;
         const bool inside = a_offset >= 0 && row < s.rows;
-        const float* from = inside ? filter + int64_t{row} * s.filter_row + a_offset : filter;
-        cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+        cp_async_ca<4>(&a_tile[r][q],
+                       filter + (inside ? int64_t{row} * s.filter_row + a_offset : 0),
+                       inside ? 4 : 0);
       }
     }
     const int r = thread % kCols;
@@ -239,8 +240,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const bool inside =
           static_cast<unsigned>(row0 + e.dh) < static_cast<unsigned>(s.h.source_size) &&
           static_cast<unsigned>(col0 + e.dw) < static_cast<unsigned>(s.w.source_size);
-      const float* from = inside ? source + base + e.source : source;
-      cp_async_ca<4>(&b_tile[r][q], from, inside ? 4 : 0);
+      cp_async_ca<4>(&b_tile[r][q], source + (inside ? base + e.source : 0), inside ? 4 : 0);
     }
   };
   // Slab `slab` was staged from table[slab % kStages]: that buffer now takes the entries of
@@ -387,7 +387,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const FilterTap tap = taps[r];
       const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
                         static_cast<unsigned>(e.col0 + tap.dw) < static_cast<unsigned>(s.in_w);
-      cp_async_ca<4>(&b_tile[r][q], in_x ? x + e.x + tap.offset : x, in_x ? 4 : 0);
+      cp_async_ca<4>(&b_tile[r][q], x + (in_x ? e.x + tap.offset : 0), in_x ? 4 : 0);
     };
     // Compile-time trip counts: each thread's copies sit at fixed places of the slab.
     constexpr int kRowsPerPass = kThreads / kDepth;

@@ -186,8 +186,7 @@ __device__ __forceinline__ void stage_pieces(const float* src, int ld, int rows,
   for (int i = 0; i < Rows / kRowsPerPass; ++i) {
     const int r = thread / kPiecesPerRow + i * kRowsPerPass;
     const int floats = r < rows ? k_floats : 0;
-    const float* from = floats > 0 ? src + int64_t{r} * ld + kk : src;
-    cp_async_cg16(&tile[r][q], from, 4 * floats);
+    cp_async_cg16(&tile[r][q], src + (floats > 0 ? int64_t{r} * ld + kk : 0), 4 * floats);
   }
 }
 
