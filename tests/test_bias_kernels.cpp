@@ -119,7 +119,9 @@ TEST_CASE("channel_sums and column_sums (emu): per-channel and per-column sums",
     const int64_t count = int64_t{s.batch} * s.channels * s.plane;
     const std::vector<float> t = weft::test::random_floats(count, ++seed);
     std::vector<double> want(static_cast<size_t>(s.channels), 0.0);
-    for (int64_t i = 0; i < count; ++i) want[static_cast<size_t>(i / s.plane % s.channels)] += t[i];
+    for (int64_t i = 0; i < count; ++i) {
+      want[static_cast<size_t>(i / s.plane % s.channels)] += t[static_cast<size_t>(i)];
+    }
     std::vector<float> workspace(static_cast<size_t>(
         weft::cuda::channel_sums_workspace_floats(s.batch, s.channels, s.plane)));
     std::vector<float> got = weft::test::nan_floats(s.channels);
@@ -133,7 +135,9 @@ TEST_CASE("channel_sums and column_sums (emu): per-channel and per-column sums",
       INFO(rows << " rows, " << cols << " columns");
       const std::vector<float> m = weft::test::random_floats(int64_t{rows} * cols, ++seed);
       std::vector<double> want(static_cast<size_t>(cols), 0.0);
-      for (int64_t i = 0; i < int64_t{rows} * cols; ++i) want[static_cast<size_t>(i % cols)] += m[i];
+      for (int64_t i = 0; i < int64_t{rows} * cols; ++i) {
+        want[static_cast<size_t>(i % cols)] += m[static_cast<size_t>(i)];
+      }
       std::vector<float> got = weft::test::nan_floats(cols);
       weft::cuda::column_sums(rows, cols, m.empty() ? nullptr : m.data(), got.data(), nullptr);
       weft::test::check_close("column sums", got, want, 1e-4, 1e-5);

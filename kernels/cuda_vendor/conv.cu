@@ -381,9 +381,8 @@ void run_pass(Context& ctx, const Conv2dParams& c, Pass pass, const float* first
 
 // dbias[c] = the sum of t[n, c, :] over n, for t viewed as [batch, channels, plane].
 void bias_gradient(Context& ctx, int batch, int channels, int plane, const float* t, float* dbias) {
-  DeviceBuffer workspace(
-      ctx.device(), sizeof(float) * static_cast<size_t>(
-                                        cuda::channel_sums_workspace_floats(batch, channels, plane)));
+  const int64_t floats = cuda::channel_sums_workspace_floats(batch, channels, plane);
+  DeviceBuffer workspace(ctx.device(), sizeof(float) * static_cast<size_t>(floats));
   cuda::channel_sums(batch, channels, plane, t, dbias, workspace.floats(), ctx.stream());
 }
 
