@@ -41,7 +41,7 @@
 // The conv kernel lab (kernels/cuda/conv_lab.h): with WEFT_BENCH_CONV_LAB=1 the program
 // registers instead, for every conv2d_fwd case, each lab version (weft::cuda_conv_lab_backend)
 // beside the dispatch's hand kernel and cuDNN, named
-//   conv_lab/fashion_cnn.conv1/b512/v1 ... /v4, conv_lab/fashion_cnn.conv1/b512/hand, .../vendor
+//   conv_lab/fashion_cnn.conv1/b512/v1 ... /v5, conv_lab/fashion_cnn.conv1/b512/hand, .../vendor
 // so one run gives the lab table of docs/kernels.md (GFLOP/s, and each version over vendor):
 //   WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda --benchmark_out=lab.json ...
 //
@@ -383,7 +383,7 @@ void register_conv_lab(Bench& bench, const std::vector<KernelCase>& cases, weft:
           ->UseManualTime()
           ->Unit(benchmark::kMicrosecond);
     };
-    for (int version = 1; version <= 4; ++version) {
+    for (int version = 1; version <= weft::conv_lab_versions(); ++version) {
       std::ostringstream name;
       name << "conv_lab/" << shape << "/v" << version;
       add(name.str(), weft::cuda_conv_lab_backend(kDevice, version));

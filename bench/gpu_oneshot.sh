@@ -309,7 +309,7 @@ run() {
   fi
   if want lab; then
     log "stage lab"
-    # The conv forward kernel lab: versions 1-4, the dispatch's kernel and cuDNN per conv shape.
+    # The conv forward kernel lab: versions 1-5, the dispatch's kernel and cuDNN per conv shape.
     capped 90 env WEFT_BENCH_CONV_LAB=1 build/bench/bench_kernels_cuda \
       --benchmark_min_time=0.02 --benchmark_out="$res/gpu_conv_lab.json" \
       --benchmark_out_format=json \

@@ -411,7 +411,7 @@ TEST_CASE("backend ops: hand CUDA kernels under host emulation, threads in a see
 TEST_CASE("backend ops: each conv kernel lab version under host emulation matches the reference",
           "[emu][lab]") {
   HostMemory host;
-  for (int version = 1; version <= 4; ++version) {
+  for (int version = 1; version <= weft::conv_lab_versions(); ++version) {
     INFO("conv lab version " << version);
     run_table("emu", weft::emu_conv_lab_backend(version), host, weft::Op::conv2d_forward);
   }

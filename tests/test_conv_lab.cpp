@@ -1,10 +1,10 @@
 // Tests of the conv forward kernel lab (kernels/cuda/conv_lab.h) under the host emulation of
 // CUDA: every version against the CPU reference (kernels/reference/conv.h: direct loops, double
 // accumulation) on shapes with odd sizes, stride 2, padding, dilation, a fused activation, and
-// channel / position counts that leave partial tiles of every block tile; and versions 2-4 and
+// channel / position counts that leave partial tiles of every block tile; and versions 2-5 and
 // the normal dispatch (conv2d_forward, which picks the tile per shape) bit for bit equal, since
 // each output is the same fmaf chain over the taps in all of them - except where the dispatch
-// takes the narrow forward (few output channels), whose order differs: there versions 2-4 are
+// takes the narrow forward (few output channels), whose order differs: there versions 2-5 are
 // held to each other.
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -69,7 +69,7 @@ constexpr LabShape kShapes[] = {
 
 }  // namespace
 
-TEST_CASE("conv lab: every version matches the reference, versions 2-4 bit for bit",
+TEST_CASE("conv lab: every version matches the reference, versions 2-5 bit for bit",
           "[emu][conv][lab]") {
   uint32_t seed = 1400;
   for (const LabShape& shape : kShapes) {
@@ -92,7 +92,7 @@ TEST_CASE("conv lab: every version matches the reference, versions 2-4 bit for b
     weft::cuda::conv2d_forward(p, x.data(), w.data(), bias_or_null, dispatched.data(), nullptr,
                                nullptr);
     check_close("conv2d_forward", dispatched, want, abs_tol, 1e-5);
-    // Versions 2-4 share the tiled kernel's summation order. For a shape the narrow forward
+    // Versions 2-5 share the tiled kernel's summation order. For a shape the narrow forward
     // takes (conv_forward_narrow.cu, another order) the dispatch is not that kernel, so those
     // versions are held to version 2's result instead.
     const bool narrow = weft::cuda::narrow_forward_applies(p);

@@ -15,10 +15,12 @@ namespace weft {
 Backend& emu_backend();
 
 // The conv forward kernel lab (kernels/cuda/conv_lab.h) as a backend for the op-table tests and
-// the benchmarks: its conv2d_forward runs lab version `version` (1 to 4), every other method
-// throws weft::NotImplemented. Not part of the dispatch. Under host emulation, or on GPU
-// `device` (defined in kernels/cuda/conv_lab.cu).
+// the benchmarks: its conv2d_forward runs lab version `version` (1 to kConvLabVersions), every
+// other method throws weft::NotImplemented. Not part of the dispatch. Under host emulation, or
+// on GPU `device` (defined in kernels/cuda/conv_lab.cu).
 Backend& emu_conv_lab_backend(int version);
+// The number of lab versions (kConvLabVersions of conv_lab.h, for code that cannot include it).
+int conv_lab_versions();
 
 #ifdef WEFT_HAVE_CUDA
 // "cuda-hand": the hand kernels on GPU `device`: device memory, work queued on the device's one

@@ -599,6 +599,16 @@ void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const floa
                  stream);
 }
 
+void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const float* w,
+                               const float* bias, float* y, cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
+  check_offsets(g);
+  WEFT_LAUNCH((conv2d_forward_kernel<SmallRunTile, DenseOutput>),
+              tile_grid<SmallRunTile>(g.out_channels, g.batch * g.out_plane()), kProductThreads, 0,
+              stream, g, x, w, DenseOutput{y, g.out_channels, g.out_plane(), bias, p.activation});
+}
+
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
   return full_window(p) ? full_window_workspace_floats(p) : 0;
 }

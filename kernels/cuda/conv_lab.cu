@@ -1,5 +1,5 @@
 // The kernel lab of the convolution forward (declared and described in conv_lab.h): versions 1
-// and 2 live here, versions 3 and 4 are conv.cu's forward with its tile forced.
+// and 2 live here, versions 3 to 5 are conv.cu's forward with its tile forced.
 //
 // conv_lab_naive_kernel (v1)   one thread per element i of y[N, O, OH, OW] (grid-stride,
 //   consecutive threads on consecutive ow): y = act(bias[o] + sum over c, kh, kw in that order
@@ -108,6 +108,8 @@ const char* conv_lab_name(ConvLabVersion version) {
       return "v3 indexed";
     case ConvLabVersion::large:
       return "v4 large";
+    case ConvLabVersion::small_runs:
+      return "v5 small runs";
   }
   return "unknown";
 }
@@ -131,6 +133,9 @@ void conv2d_forward_lab(ConvLabVersion version, const Conv2dParams& p, const flo
       return;
     case ConvLabVersion::large:
       conv2d_forward_with_tile(TileChoice::large, p, x, w, bias, y, stream);
+      return;
+    case ConvLabVersion::small_runs:
+      conv2d_forward_small_runs(p, x, w, bias, y, stream);
       return;
   }
   WEFT_CHECK(false, "conv2d_forward_lab: unknown version ", static_cast<int>(version));
@@ -199,6 +204,11 @@ Backend& cuda_conv_lab_backend(int device, int version) {
 #else
 Backend& emu_conv_lab_backend(int version) {
   return cuda::lab_backend(0, version);
+}
+
+// Defined once, in the emulation's build of this file (always built).
+int conv_lab_versions() {
+  return cuda::kConvLabVersions;
 }
 #endif
 

@@ -256,6 +256,9 @@ __device__ __forceinline__ void store_nchw(float* out, int channels, int plane, 
 // the tile with choose_tile, the kernel lab forces one.
 void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
                               const float* w, const float* bias, float* y, cudaStream_t stream);
+// The same on SmallRunTile (tiled_product_large.h), which only the lab runs.
+void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const float* w,
+                               const float* bias, float* y, cudaStream_t stream);
 
 // ---- the narrow kernels' instances (conv_forward_narrow.cu, conv_filter_narrow.cu) ---------
 // Both are templates on the kernel width KW (3, 4, 5 or 7: every loop over the taps of a row

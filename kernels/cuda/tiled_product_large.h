@@ -89,7 +89,9 @@ struct TileShape {
   // 2 caps MediumTile at 128; LargeTile needs about 160 (64 accumulators, 16 fragment values,
   // 8 staged values, two operands' decoded indices) and spills under a cap of 128, so it runs
   // one block of 8 warps per SM and hides its global loads behind the register prefetch.
-  static constexpr int kMinBlocks = kVec == 4 ? (kM * kN <= 64 * 128 ? 2 : 1) : 4;
+  // SmallRunTile: 3 (85 registers; at 4 it spilled 8-16 bytes, uncapped it took 93-117).
+  static constexpr int kMinBlocks =
+      kVec == 4 ? (kM * kN <= 64 * 64 ? 3 : (kM * kN <= 64 * 128 ? 2 : 1)) : 4;
   static_assert(kM % (16 * kVec) == 0 && kN % (16 * kVec) == 0, "16 runs per dimension");
   static_assert(kM * kK % kProductThreads == 0 && kN * kK % kProductThreads == 0,
                 "every thread stages the same number of elements");
@@ -98,6 +100,11 @@ using SmallTile = TileShape<64, 64, 16, 1, false>;
 using MediumTile = TileShape<64, 128, 8, 4, true>;
 using LargeTile = TileShape<128, 128, 8, 4, true>;
 using ThinTile = TileShape<64, 16, 16, 1, false>;
+// SmallTile's 64 x 64 x 16 with MediumTile's thread layout: 4 x 4 micro-tiles as one float4 run
+// per operand and step (warp tiling), one shared buffer. An experiment of the conv kernel lab
+// (conv_lab.h, v5), not chosen by the dispatch: a quarter of SmallTile's shared loads per slab
+// and a fifth fewer instructions in the main loop, for 3 blocks per SM where SmallTile fits 4.
+using SmallRunTile = TileShape<64, 64, 16, 4, false>;
 
 // Which tile a product of rows_a x rows_b outputs gets (the rule, per shape): LargeTile when
 // rows_a > 64 and its grid has at least kTileFillBlocks blocks (one per SM of an H100 / H200);
