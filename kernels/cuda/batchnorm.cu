@@ -45,7 +45,7 @@
 //       statistics move towards the mean and the unbiased variance M2 / (M - 1) with the momentum
 //       (PyTorch's rule).
 //   the normalisation pass   y = (x - mean[c]) * (gamma[c] * invstd[c]) + beta[c], the
-//       subtraction compensated with the low part (NormalizeOp, run by channel_pass below).
+//       subtraction compensated with the low part (NormalizeOp, run by per_element_pass below).
 //
 // Backward, split (three kernels), with xhat = (x - mean) * invstd:
 //   gradient_sums_kernel     the same grid; each thread adds dy and dy * xhat over its values in
@@ -64,12 +64,13 @@
 //
 // Eval forward: the normalisation pass with the running statistics (invstd from running_var).
 //
-// The two per-element passes (channel_pass) find each element's channel c = (i / S) % C with
-// two multiply-high divisions (FastDivmod, common.h) rather than a 64-bit division per element,
-// which had made them compute-bound (469 instructions per element in the normalisation's loop),
-// and move four elements per thread with float4 accesses when S % 4 == 0 and the arrays are
-// 16-byte aligned: channel_quads_kernel, one thread per quad, the quad's channel and its
-// per-channel factors read once; otherwise channel_map_kernel, one thread per element.
+// The two per-element passes (per_element_pass: common.h's channel_pass) find each element's
+// channel c = (i / S) % C with two multiply-high divisions (FastDivmod, common.h) rather than a
+// 64-bit division per element, which had made them compute-bound (469 instructions per element
+// in the normalisation's loop), and move four elements per thread with float4 accesses when
+// S % 4 == 0 and the arrays are 16-byte aligned: channel_quads_kernel, one thread per quad, the
+// quad's channel and its per-channel factors read once; otherwise channel_map_kernel, one thread
+// per element.
 //
 // Fused activation (p.activation): the normalisation pass applies it to y as it writes it; the
 // backward kernels read dy through it (GradientIn: dy times its slope at the forward's output y)
@@ -406,41 +407,13 @@ struct ChannelStats {
 };
 
 // ---- per-element passes: normalisation and the input gradient -----------------------------------
-// Element i of x [N, C, S] is in channel grid(i).row of the [N, C, S] grid (GridFast or
-// GridWide, common.h).
-// channel_map_kernel: thread t of a grid of T threads calls op(i, channel of i) for i = t,
-//   t + T, ... < count.
-// channel_quads_kernel: the same over quads of four consecutive elements, op.quad(q, channel of
-//   4q) with float4 loads and stores; used when S % 4 == 0 (so a quad never straddles two
-//   channels) and every array the op reads or writes per element is 16-byte aligned. The channel
-//   is found once per quad and its per-channel factors read once.
-// Both on a grid of a few waves of the card (card_grid_blocks); no shared memory.
-template <class Grid, class Op>
-__global__ void channel_map_kernel(int64_t count, Grid grid, Op op) {
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) op(i, grid(i).row);
-}
-
-template <class Grid, class Op>
-__global__ void channel_quads_kernel(int64_t quads, Grid grid, Op op) {
-  for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
-    op.quad(q, grid(4 * q).row);
-  }
-}
-
-// Runs op over the count = N * C * S elements of p's tensor, by quads where op.vectorisable().
+// By common.h's channel_pass over x [N, C, S] (an element's channel is its row of the [N, C, S]
+// grid): quads when S % 4 == 0 (so a quad never straddles two channels) and every array the op
+// reads or writes per element is 16-byte aligned, its per-channel factors then read once a quad.
 template <class Op>
-void channel_pass(const BatchNormParams& p, int64_t count, const Op& op, cudaStream_t stream) {
-  const bool quads = p.spatial % 4 == 0 && op.vectorisable();
-  with_grid(count, p.spatial, p.channels, [&](auto grid) {
-    using Grid = decltype(grid);
-    if (quads) {
-      WEFT_LAUNCH((channel_quads_kernel<Grid, Op>), card_grid_blocks(count / 4), kBlockThreads, 0,
-                  stream, count / 4, grid, op);
-    } else {
-      WEFT_LAUNCH((channel_map_kernel<Grid, Op>), card_grid_blocks(count), kBlockThreads, 0,
-                  stream, count, grid, op);
-    }
-  });
+void per_element_pass(const BatchNormParams& p, int64_t count, const Op& op,
+                      cudaStream_t stream) {
+  channel_pass(count, p.channels, p.spatial, p.spatial % 4 == 0 && op.vectorisable(), op, stream);
 }
 
 // y of one value from its centred value, as both forward paths write it.
@@ -921,7 +894,7 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
   const int64_t count = element_count(p);
   if (count <= 0) return;
   const ChannelStats stats{save_mean, mean_low, save_invstd, false, p.eps};
-  channel_pass(p, count, NormalizeOp{stats, x, gamma, beta, p.activation, y}, stream);
+  per_element_pass(p, count, NormalizeOp{stats, x, gamma, beta, p.activation, y}, stream);
 }
 
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
@@ -930,7 +903,7 @@ void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const flo
   const int64_t count = element_count(p);
   if (count <= 0) return;
   const ChannelStats stats{running_mean, nullptr, running_var, true, p.eps};
-  channel_pass(p, count, NormalizeOp{stats, x, gamma, beta, p.activation, y}, stream);
+  per_element_pass(p, count, NormalizeOp{stats, x, gamma, beta, p.activation, y}, stream);
 }
 
 void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const float* x,
@@ -944,7 +917,7 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const flo
   const float* coefficients = gradient_sums(p, stats, dy, x, dgamma, dbeta, workspace, stream);
   const int64_t count = element_count(p);
   if (count <= 0) return;
-  channel_pass(p, count, InputGradientOp{stats, coefficients, dy, x, gamma, dx}, stream);
+  per_element_pass(p, count, InputGradientOp{stats, coefficients, dy, x, gamma, dx}, stream);
 }
 
 void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, const float* x,
@@ -960,7 +933,7 @@ void batch_norm_backward_eval(const BatchNormParams& p, const float* dy_in, cons
   }
   const int64_t count = element_count(p);
   if (count <= 0) return;
-  channel_pass(p, count, InputGradientOp{stats, nullptr, dy, x, gamma, dx}, stream);
+  per_element_pass(p, count, InputGradientOp{stats, nullptr, dy, x, gamma, dx}, stream);
 }
 
 }  // namespace WEFT_KERNEL_ABI

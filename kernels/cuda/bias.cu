@@ -1,17 +1,16 @@
 // Bias kernels (declared in bias.h): the forward's bias with the fused activation, and the bias
 // gradient of convolutions and linear layers.
 //
-// bias_activation: y = act(y + bias[c]) in place, the elementwise pattern of elementwise.cu
-//   (for_each_vectorised, common.h: a grid of a few waves of the card, grid-stride). Element i's
-//   channel is c = (i / inner) % channels, by two FastDivmods below 2^31 elements (with_grid,
-//   common.h), 64-bit division above. Thread t takes elements 4q .. 4q + 3 for q = t, t + T, ...
-//   as one float4 load and store when y is 16-byte aligned and the four elements' channels come
-//   together: one channel for all four when inner % 4 == 0 (NCHW planes of even sizes), channels
-//   c .. c + 3 as one float4 of the bias when inner == 1 and channels % 4 == 0 (a linear layer's
-//   rows); else one element per step. Each element is computed by the same expression on both
-//   paths (the gemm epilogue's: act.apply(value + bias[c])), so the results are identical. No
-//   shared memory. Replaces cudnnAddTensor followed by weft's activation kernel on the vendor
-//   path: one read and one write of y where there were two of each.
+// bias_activation: y = act(y + bias[c]) in place, by common.h's channel_pass (element i's
+//   channel c = (i / inner) % channels from two FastDivmods below 2^31 elements, 64-bit division
+//   above; a grid of a few waves of the card, grid-stride). Thread t takes elements 4q .. 4q + 3
+//   for q = t, t + T, ... as one float4 load and store when y is 16-byte aligned and the four
+//   elements' channels come together: one channel for all four when inner % 4 == 0 (NCHW planes
+//   of a multiple of 4), channels c .. c + 3 when inner == 1 and channels % 4 == 0 (a linear
+//   layer's rows); else one element per step. Each element is computed by the same expression
+//   on both paths (the gemm epilogue's: act.apply(value + bias[c])), so the results are
+//   identical. No shared memory. Replaces cudnnAddTensor followed by weft's activation kernel on
+//   the vendor path: one read and one write of y where there were two of each.
 //
 // channel_partial_sums_kernel, finish_channel_sums_kernel   sums[o] = sum of t[n, o, :, :].
 //   Channel o owns M = N * OH * OW values, numbered j = n * OH * OW + q; M is large and O can be
@@ -47,22 +46,20 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
 
-// y = act(y + bias[channel]) for element i, or for elements 4q .. 4q + 3 (see the top).
-template <class Grid>
-struct BiasActivationMap {
-  Grid grid;  // element -> (outer, channel, position in the plane)
+// y = act(y + bias[c]) for element i of channel c, or for elements 4q .. 4q + 3 from channel c
+// (see the top).
+struct BiasActivationOp {
   const float* bias;
   FusedActivation act;
   bool one_channel_per_quad;  // inner % 4 == 0; else inner == 1 and channels % 4 == 0
   float* y;
 
-  __device__ float value(float v, int channel) const {
-    return act.apply(v + (bias != nullptr ? bias[channel] : 0.0f));
+  __device__ float value(float v, int64_t c) const {
+    return act.apply(v + (bias != nullptr ? bias[c] : 0.0f));
   }
-  __device__ void operator()(int64_t i) const { y[i] = value(y[i], grid(i).row); }
-  __device__ void quad(int64_t q) const {
+  __device__ void operator()(int64_t i, int64_t c) const { y[i] = value(y[i], c); }
+  __device__ void quad(int64_t q, int64_t c) const {
     const float4 v = load4(y, q);
-    const int c = grid(4 * q).row;
     if (one_channel_per_quad) {
       store4(y, q, make_float4(value(v.x, c), value(v.y, c), value(v.z, c), value(v.w, c)));
     } else {
@@ -151,11 +148,9 @@ void bias_activation(int64_t count, int channels, int64_t inner, const float* bi
   WEFT_CHECK(channels > 0 && inner > 0 && inner <= int64_t{INT32_MAX}, "bias_activation: ",
              channels, " channels of ", inner, " values");
   const bool one_channel_per_quad = inner % 4 == 0;
-  const bool aligned = aligned16(y) && (one_channel_per_quad || (inner == 1 && channels % 4 == 0));
-  with_grid(count, static_cast<int>(inner), channels, [&](auto grid) {
-    using Map = BiasActivationMap<decltype(grid)>;
-    for_each_vectorised(count, Map{grid, bias, act, one_channel_per_quad, y}, aligned, stream);
-  });
+  const bool quads = aligned16(y) && (one_channel_per_quad || (inner == 1 && channels % 4 == 0));
+  channel_pass(count, channels, static_cast<int>(inner), quads,
+               BiasActivationOp{bias, act, one_channel_per_quad, y}, stream);
 }
 
 // An even count: the partials are doubles.

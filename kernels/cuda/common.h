@@ -256,6 +256,46 @@ void for_each_vectorised(int64_t count, Op op, bool aligned, cudaStream_t stream
   }
 }
 
+// ---- per-channel maps over [outer, channels, inner] ------------------------------------------
+// An elementwise pass whose op also needs each element's channel c = (i / inner) % channels
+// (batch norm's normalisation and input gradient over [N, C, S]; bias.cu's bias and activation
+// over NCHW or the rows of a linear layer). The channel comes from the grid of with_grid (two
+// FastDivmods below 2^31 elements) as the row of a [outer, channels, inner] array.
+// channel_map_kernel: thread t of a grid of T threads calls op(i, channel of i) for i = t,
+//   t + T, ... < count.
+// channel_quads_kernel: the same over quads of four consecutive elements, op.quad(q, channel of
+//   4q) with float4 loads and stores: for callers whose quads the op can place (the caller says
+//   so: `quads`, with count a multiple of 4 and every array the op touches per element 16-byte
+//   aligned). The channel is found once per quad.
+// Both on a grid of a few waves of the card (card_grid_blocks); no shared memory.
+template <class Grid, class Op>
+__global__ void channel_map_kernel(int64_t count, Grid grid, Op op) {
+  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) op(i, grid(i).row);
+}
+
+template <class Grid, class Op>
+__global__ void channel_quads_kernel(int64_t quads, Grid grid, Op op) {
+  for (int64_t q = grid_thread_index(); q < quads; q += grid_thread_count()) {
+    op.quad(q, grid(4 * q).row);
+  }
+}
+
+// Runs op over the count = outer * channels * inner elements, by quads where `quads`.
+template <class Op>
+void channel_pass(int64_t count, int channels, int inner, bool quads, const Op& op,
+                  cudaStream_t stream) {
+  with_grid(count, inner, channels, [&](auto grid) {
+    using Grid = decltype(grid);
+    if (quads) {
+      WEFT_LAUNCH((channel_quads_kernel<Grid, Op>), card_grid_blocks(count / 4), kBlockThreads, 0,
+                  stream, count / 4, grid, op);
+    } else {
+      WEFT_LAUNCH((channel_map_kernel<Grid, Op>), card_grid_blocks(count), kBlockThreads, 0,
+                  stream, count, grid, op);
+    }
+  });
+}
+
 // ---- warp reductions ---------------------------------------------------------------------------
 // Butterfly reductions: at step `offset` lane l adds the value of lane l ^ offset, so after five
 // steps every lane of the warp holds the total (no broadcast needed afterwards).
