@@ -458,26 +458,28 @@ bool data_by_phases(const Conv2dParams& p) {
   return indexed_offsets_fit(whole);
 }
 
-// The forward kernel with tile `tile` over geometry g, its sums placed by `out`.
+// The forward kernel on block tile Tile over geometry g, its sums placed by `out`.
+template <class Tile, class Output>
+void launch_forward_on(const ConvGeometry& g, const float* x, const float* w, const Output& out,
+                       cudaStream_t stream) {
+  WEFT_LAUNCH((conv2d_forward_kernel<Tile, Output>),
+              tile_grid<Tile>(g.out_channels, g.batch * g.out_plane()), kProductThreads, 0, stream,
+              g, x, w, out);
+}
+
+// The same with the tile chosen at run time.
 template <class Output>
 void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, const float* w,
                     const Output& out, cudaStream_t stream) {
-  const int positions = g.batch * g.out_plane();
   switch (tile) {
     case TileChoice::large:
-      WEFT_LAUNCH((conv2d_forward_kernel<LargeTile, Output>),
-                  tile_grid<LargeTile>(g.out_channels, positions), kProductThreads, 0, stream, g, x,
-                  w, out);
+      launch_forward_on<LargeTile>(g, x, w, out, stream);
       return;
     case TileChoice::medium:
-      WEFT_LAUNCH((conv2d_forward_kernel<MediumTile, Output>),
-                  tile_grid<MediumTile>(g.out_channels, positions), kProductThreads, 0, stream, g,
-                  x, w, out);
+      launch_forward_on<MediumTile>(g, x, w, out, stream);
       return;
     case TileChoice::small:
-      WEFT_LAUNCH((conv2d_forward_kernel<SmallTile, Output>),
-                  tile_grid<SmallTile>(g.out_channels, positions), kProductThreads, 0, stream, g, x,
-                  w, out);
+      launch_forward_on<SmallTile>(g, x, w, out, stream);
       return;
   }
 }
@@ -590,23 +592,32 @@ OperandRounding rounding_of(MathPrecision precision) {
 
 }  // namespace
 
-void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
-                              const float* w, const float* bias, float* y, cudaStream_t stream) {
+namespace {
+
+// launch(g, out) for p's forward with its output written densely into y (the kernel lab's entry
+// points below), unless the output is empty.
+template <class Launch>
+void dense_forward(const Conv2dParams& p, const float* bias, float* y, const Launch& launch) {
   const ConvGeometry g = geometry(p);
   if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
   check_offsets(g);
-  launch_forward(tile, g, x, w, DenseOutput{y, g.out_channels, g.out_plane(), bias, p.activation},
-                 stream);
+  launch(g, DenseOutput{y, g.out_channels, g.out_plane(), bias, p.activation});
+}
+
+}  // namespace
+
+void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
+                              const float* w, const float* bias, float* y, cudaStream_t stream) {
+  dense_forward(p, bias, y, [&](const ConvGeometry& g, const DenseOutput& out) {
+    launch_forward(tile, g, x, w, out, stream);
+  });
 }
 
 void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const float* w,
                                const float* bias, float* y, cudaStream_t stream) {
-  const ConvGeometry g = geometry(p);
-  if (g.batch <= 0 || g.out_h <= 0 || g.out_w <= 0 || g.out_channels <= 0) return;
-  check_offsets(g);
-  WEFT_LAUNCH((conv2d_forward_kernel<SmallRunTile, DenseOutput>),
-              tile_grid<SmallRunTile>(g.out_channels, g.batch * g.out_plane()), kProductThreads, 0,
-              stream, g, x, w, DenseOutput{y, g.out_channels, g.out_plane(), bias, p.activation});
+  dense_forward(p, bias, y, [&](const ConvGeometry& g, const DenseOutput& out) {
+    launch_forward_on<SmallRunTile>(g, x, w, out, stream);
+  });
 }
 
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
