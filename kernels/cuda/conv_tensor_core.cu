@@ -180,10 +180,13 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int positions = s.batch * s.grid_plane();
 
-  // This thread's gathered position (fixed for the whole reduction): its image's base address
-  // plus the source row and column of the window origin.
-  int row0 = kOutside, col0 = kOutside;
-  int64_t base = 0;
+  // This thread's gathered position (fixed for the whole reduction): its image, the offset of
+  // the window origin inside it (an int: one image is below 2^31 floats) and the origin's source
+  // row and column. A copy's address is then image + (inside ? origin + entry : 0), an unsigned
+  // offset (never negative inside the image): one 32-bit select and one widening multiply-add,
+  // where a signed 64-bit offset took six instructions.
+  int row0 = kOutside, col0 = kOutside, origin = 0;
+  const float* image = source;
   {
     const int position = n0 + thread % kCols;
     if (position < positions) {
@@ -192,8 +195,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
       row0 = s.h.source_origin + s.h.source_step * i;
       col0 = s.w.source_origin + s.w.source_step * iw;
-      base = int64_t{n} * s.source_channels * s.source_plane() + int64_t{row0} * s.w.source_size +
-             col0;
+      image = source + int64_t{n} * s.source_channels * s.source_plane();
+      origin = row0 * s.w.source_size + col0;
     }
   }
 
@@ -240,7 +243,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const bool inside =
           static_cast<unsigned>(row0 + e.dh) < static_cast<unsigned>(s.h.source_size) &&
           static_cast<unsigned>(col0 + e.dw) < static_cast<unsigned>(s.w.source_size);
-      cp_async_ca<4>(&b_tile[r][q], source + (inside ? base + e.source : 0), inside ? 4 : 0);
+      const unsigned offset = inside ? origin + e.source : 0;  // >= 0 inside the image
+      cp_async_ca<4>(&b_tile[r][q], image + offset, inside ? 4 : 0);
     }
   };
   // Slab `slab` was staged from table[slab % kStages]: that buffer now takes the entries of
@@ -299,11 +303,13 @@ struct FilterShape {
   Digits slab_step;  // the tile's depth as digits (n, oh, ow): set by launch_filter
 };
 
-// Per position of a slab: dy offset (-1 past the slice), x offset of the window origin and
-// the origin's row and column.
+// Per position of a slab: dy offset (-1 past the slice), x's image (a pointer, so that a copy
+// adds only the offset inside it), the window origin's offset inside that image (an int: one
+// image is below 2^31 floats) and its row and column.
 struct alignas(16) PositionEntry {
-  int64_t dy, x;
-  int row0, col0;
+  int64_t dy;
+  const float* image;
+  int origin, row0, col0;
 };
 
 // Per tap (c, kh, kw) of the block's columns: x offset c * H * W + kh d W + kw d and the
@@ -314,14 +320,14 @@ struct alignas(16) FilterTap {
 
 // The backward-filter's entry of position c.k of the batch: digits (n, oh, ow) of radices
 // (-, OH, OW).
-__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const IndexDigits& c,
-                                                        int end) {
-  if (c.k >= end) return PositionEntry{-1, 0, kOutside, kOutside};
+__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const float* x,
+                                                        const IndexDigits& c, int end) {
+  if (c.k >= end) return PositionEntry{-1, x, 0, kOutside, kOutside};
   const int n = c.d.hi, oh = c.d.mid, ow = c.d.lo;
   const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
   return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
-                       int64_t{n} * s.in_channels * s.in_plane() + int64_t{row0} * s.in_w + col0,
-                       row0, col0};
+                       x + int64_t{n} * s.in_channels * s.in_plane(), row0 * s.in_w + col0, row0,
+                       col0};
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
@@ -365,7 +371,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   if (thread < kDepth) {
     position = IndexDigits{begin + thread, split_digits(begin + thread, s.out_h, s.out_w)};
     for (int slab = 0; slab < Tile::kStages; ++slab) {
-      table[slab][thread] = position_entry(s, position, end);
+      table[slab][thread] = position_entry(s, x, position, end);
       position.k += kDepth;
       add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
@@ -387,7 +393,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const FilterTap tap = taps[r];
       const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
                         static_cast<unsigned>(e.col0 + tap.dw) < static_cast<unsigned>(s.in_w);
-      cp_async_ca<4>(&b_tile[r][q], x + (in_x ? e.x + tap.offset : 0), in_x ? 4 : 0);
+      // As the gather's copies: an unsigned offset inside the image, never negative there.
+      const unsigned offset = in_x ? e.origin + tap.offset : 0;
+      cp_async_ca<4>(&b_tile[r][q], e.image + offset, in_x ? 4 : 0);
     };
     // Compile-time trip counts: each thread's copies sit at fixed places of the slab.
     constexpr int kRowsPerPass = kThreads / kDepth;
@@ -404,7 +412,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   };
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
-      table[slab % Tile::kStages][thread] = position_entry(s, position, end);
+      table[slab % Tile::kStages][thread] = position_entry(s, x, position, end);
       position.k += kDepth;
       add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
