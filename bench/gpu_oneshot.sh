@@ -36,7 +36,9 @@
 # memory-bound rows are divided by in gpu_kernels_bandwidth.md; and every row's speed-up since
 # the second lease, gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel
 # lab (each version of the hand conv forward beside the dispatch's kernel and cuDNN per layer
-# shape, gpu_conv_lab.json, the table of docs/kernels.md); each app end to end on the GPU; the
+# shape, gpu_conv_lab.json, the table of docs/kernels.md); layout: the tensor-core convolutions
+# from NCHW (WEFT_CONV_CHANNELS_LAST=0) against the kernels stage's channels-last rows, at tf32
+# and bf16 (gpu_kernels_*_layout.md); each app end to end on the GPU; the
 # speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
 # bench/pytorch/fashion_recipe.py --setup speedrun). Not in the default list, `strong` runs the
 # strong net at fp32 and then at bf16 in the foreground, the second for whatever time is left
@@ -90,7 +92,7 @@ pack() {
 }
 
 run() {
-  local budget=$1 stages=",${2:-strongbg,tests,parity,sanitize,models,graphs,rules,pytorch,mainjob,kernels,lab,apps,speedrun}," start=$SECONDS
+  local budget=$1 stages=",${2:-strongbg,tests,parity,sanitize,models,graphs,rules,pytorch,mainjob,kernels,lab,layout,apps,speedrun}," start=$SECONDS
   want() { [[ $stages == *",$1,"* ]]; }
   local res=/tmp/weft-gpu-results
   local out=${OUT:-gpu-results}
@@ -315,6 +317,27 @@ run() {
       --benchmark_out_format=json \
       > "$res/gpu_conv_lab.log" 2>&1
     log "lab exit $?: $(grep -c '^conv_lab' "$res/gpu_conv_lab.log") lines"
+    save
+  fi
+  if want layout; then
+    log "stage layout"
+    # The tensor-core convolutions that gather (forward, backward-data, both transposed passes)
+    # again with WEFT_CONV_CHANNELS_LAST=0: the NCHW kernels, against the kernels stage's rows on
+    # channels-last copies (the default since 2026-12-06; docs/kernels.md). The _layout tables:
+    # channels-last's speed-up over NCHW per row, the copies included.
+    local precision gathers='conv2d_fwd|conv2d_bwd_data|conv_transpose2d_fwd|conv_transpose2d_bwd_data'
+    for precision in tf32 bf16; do
+      WEFT_CONV_CHANNELS_LAST=0 WEFT_PRECISION=$precision capped 40 \
+        build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
+        --benchmark_filter="^($gathers)/.*/hand" \
+        --benchmark_out="$res/gpu_kernels_${precision}_nchw.json" --benchmark_out_format=json \
+        > "$res/gpu_kernels_${precision}_nchw.log" 2>&1
+      log "nchw at $precision exit $?"
+      python3 bench/bench_tables.py --filter /hand \
+        --since "$res/gpu_kernels_${precision}_nchw.json" "$res/gpu_kernels_$precision.json" \
+        > "$res/gpu_kernels_${precision}_layout.md" 2>&1
+      log "layout table $precision exit $?"
+    done
     save
   fi
   if want apps; then

@@ -6,8 +6,9 @@
 // sum of products of values in [-1, 1]). Forward (bias, fused activation, 16-byte and element
 // filter copies), backward-data (stride 1, dilated, strided phases, strided and dilated, phases
 // no tap reaches, a few channels), backward-filter (one slice and split-K), and the transposed
-// convolution through as_conv(), at tf32 and bf16; and the gather's two block tiles on one
-// problem, with the emulator's count of what each executed. The op table
+// convolution through as_conv(), at tf32 and bf16; the gather's two block tiles on one
+// problem, with the emulator's count of what each executed; and the forward on channels-last
+// copies against the NCHW kernel. The op table
 // (tests/backend_op_table.cpp) checks the same paths against the CPU reference.
 #include <catch2/catch.hpp>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include "kernels/cuda/emulation.h"
 #include "kernels/reduced_precision.h"
 #include "kernels/reference/conv.h"
+#include "kernels/runtime_counters.h"
 #include "kernels/selection.h"
 #include "tests/kernel_test_util.h"
 
@@ -288,4 +290,79 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
               << 1000 * square_filter_counts.cp_async / square_filter_counts.mma << "; tall copies "
               << 1000 * tall_filter_counts.cp_async / tall_filter_counts.mma << std::endl;
   }
+}
+
+TEST_CASE("conv tensor cores (emu): the forward on channels-last copies, in 16-byte pieces",
+          "[conv][emu]") {
+  // With a workspace, the forward copies x and w channels-last (to_channels_last_kernel) and
+  // gathers 4 channels of one tap per 16-byte copy; the k order (kh, kw, c) differs from the
+  // NCHW kernel's (c, kh, kw), so the sums agree with the reference to the usual bound, not bit
+  // for bit. Shapes: the tall test's layer (256 output channels, on the tall tile); 4 channels
+  // (a slab spans four taps), dilated and padded past the edge, 36 taps (a partial last slab);
+  // stride 2 with a 5 x 5 filter; a 1 x 1 layer of 98 positions (a partial column tile) and 70
+  // rows; each with a bias and a fused leaky ReLU, the workspace one float off 16-byte
+  // alignment (the copies align themselves within it).
+  const Conv2dParams shapes[] = {conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1),
+                                 conv(1, 4, 9, 11, 6, 3, 3, 1, 2, 2),
+                                 conv(3, 8, 10, 9, 20, 5, 5, 2, 2, 1),
+                                 conv(2, 12, 7, 7, 70, 1, 1, 1, 0, 1)};
+  uint32_t seed = 300;
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    for (Conv2dParams p : shapes) {
+      p.activation = weft::FusedActivation{weft::FusedActivation::Kind::leaky_relu, 0.2f};
+      INFO(describe(p, precision));
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
+      const int64_t w_count = p.out_channels * taps;
+      const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+      const std::vector<float> x = random_floats(x_count, seed += 3);
+      const std::vector<float> w = random_floats(w_count, seed + 1);
+      const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
+      std::vector<double> want(static_cast<size_t>(y_count));
+      weft::reference::conv2d_forward(p, rounded(x, precision).data(),
+                                      rounded(w, precision).data(), bias.data(), want.data());
+
+      const int64_t floats = weft::cuda::conv2d_forward_tensor_core_workspace_floats(p);
+      REQUIRE(floats >= x_count + w_count);
+      std::vector<float> workspace(static_cast<size_t>(floats + 1));
+      std::vector<std::string> kernels;
+      weft::count::trace_launches(&kernels);
+      // The 256-channel layer on the tall tile (automatic would keep the square one for so few
+      // blocks), the others on the square tile.
+      const bool tall = p.out_channels == 256;
+      const weft::cuda::TensorCoreTile tile =
+          tall ? weft::cuda::TensorCoreTile::tall : weft::cuda::TensorCoreTile::square;
+      const auto [y, counts] = counted(y_count, [&](float* out) {
+        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(), out,
+                                               nullptr, tile, workspace.data() + 1);
+      });
+      weft::count::trace_launches(nullptr);
+      check_close("forward on channels-last copies", y, want, tolerance(taps), 1e-5);
+      REQUIRE(kernels.size() == 3);
+      CHECK(kernels[0] == "to_channels_last_kernel");
+      CHECK(kernels[1] == "to_channels_last_kernel");
+      CHECK(kernels[2].find("conv_gather_channels_last_kernel") != std::string::npos);
+
+      // Every copy is 16 bytes: the filter's pieces and the gathered ones. Per block and slab
+      // (16 deep): the filter's rows x 4 pieces and 64 positions x 4 pieces.
+      const int64_t rows = tall ? 128 : 64;
+      const int64_t blocks = (int64_t{p.batch} * p.out_h() * p.out_w() + 63) / 64 *
+                             ((p.out_channels + rows - 1) / rows);
+      const int64_t slabs = (taps + 15) / 16;
+      CHECK(counts.cp_async == blocks * slabs * (rows * 4 + 64 * 4));
+      CHECK(counts.cp_async_bytes == 16 * counts.cp_async);
+
+      // Without a workspace: the NCHW kernel, the same sums to within the bound.
+      const auto [nchw_y, nchw_counts] = counted(y_count, [&](float* out) {
+        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(), out,
+                                               nullptr, tile);
+      });
+      check_close("forward from NCHW", nchw_y, want, tolerance(taps), 1e-5);
+      CHECK(nchw_counts.mma == counts.mma);
+      CHECK(nchw_counts.cp_async > counts.cp_async);
+    }
+  }
+  // Input channels not a multiple of 4: no copies, the NCHW kernel.
+  const Conv2dParams six = conv(1, 6, 8, 8, 8, 3, 3, 1, 1, 1);
+  CHECK(weft::cuda::conv2d_forward_tensor_core_workspace_floats(six) == 0);
 }

@@ -147,6 +147,8 @@
 #include "kernels/cuda/conv.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "kernels/cuda/bias.h"
@@ -484,6 +486,26 @@ void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, cons
   }
 }
 
+// The tensor-core convolutions run on channels-last copies (conv_tensor_core.cu) unless
+// WEFT_CONV_CHANNELS_LAST=0 (read once), which lets a benchmark time both layouts.
+bool channels_last_enabled() {
+  static const bool enabled = [] {
+    const char* value = std::getenv("WEFT_CONV_CHANNELS_LAST");
+    return value == nullptr || std::string(value) != "0";
+  }();
+  return enabled;
+}
+
+// The channels-last copies of a strided backward-data's phases on tensor cores: dy's, shared by
+// the phases, and room for one phase's filter (at most the whole filter); 0 at fp32 or when
+// dy's channels are not a multiple of 4.
+int64_t tensor_core_phases_floats(const Conv2dParams& p, MathPrecision precision) {
+  if (precision == MathPrecision::fp32 || !channels_last_enabled()) return 0;
+  const int64_t dy_floats =
+      channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
+  return dy_floats > 0 ? dy_floats + 4 + p.weight_count() : 0;
+}
+
 void require_workspace(const Conv2dParams& p, const float* workspace) {
   WEFT_CHECK(workspace != nullptr, "conv2d_backward_data (hand CUDA kernel): a workspace of ",
              conv2d_backward_data_workspace_floats(p), " floats is required");
@@ -510,6 +532,14 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     require_workspace(p, workspace);
     phase_filters(p, w, workspace, stream);
     const float* filter = workspace;
+    const float* dy_copy = nullptr;  // the tensor-core phases' channels-last operands, if any
+    float* filter_scratch = nullptr;
+    if (tensor_core_phases_floats(p, precision) > 0) {
+      float* copies = workspace + p.weight_count();
+      dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy, copies, stream);
+      filter_scratch =
+          copies + channels_last_tensor_floats(g.batch, g.out_channels, g.out_plane());
+    }
     for (int ph = 0; ph < g.stride_h; ++ph) {
       const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
       for (int pw = 0; pw < g.stride_w; ++pw) {
@@ -526,7 +556,8 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
           const PhaseAxis along_w{w_axis.count, w_axis.first, g.stride_w, g.in_w,
                                   w_axis.taps,  phase.pad_w,  g.out_w};
           conv2d_backward_data_phase_tensor_core(precision, g.batch, g.in_channels, g.out_channels,
-                                                 along_h, along_w, dy, filter, bias, dx, stream);
+                                                 along_h, along_w, dy, filter, bias, dx, stream,
+                                                 dy_copy, filter_scratch);
         }
         filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels;
       }
@@ -620,8 +651,22 @@ void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const floa
   });
 }
 
+namespace {
+
+// The channels-last copies' floats when conv2d_forward takes the tensor-core path.
+int64_t tensor_core_forward_floats(const Conv2dParams& p, MathPrecision precision) {
+  if (precision == MathPrecision::fp32 || !channels_last_enabled() ||
+      (narrow_forward_applies(p) && narrow_forward_at(precision, p))) {
+    return 0;
+  }
+  return conv2d_forward_tensor_core_workspace_floats(p);
+}
+
+}  // namespace
+
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
-  return full_window(p) ? full_window_workspace_floats(p) : 0;
+  if (full_window(p)) return full_window_workspace_floats(p);
+  return tensor_core_forward_floats(p, math_precision());
 }
 
 int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
@@ -629,8 +674,8 @@ int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (data_as_forward(p)) {
     return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
-  // The phase filters (used at fp32; the tensor-core kernels gather by phase from w itself).
-  if (data_by_phases(p)) return p.weight_count();
+  // The phase filters, and on tensor cores the channels-last copies.
+  if (data_by_phases(p)) return p.weight_count() + tensor_core_phases_floats(p, math_precision());
   return 0;
 }
 
@@ -648,7 +693,9 @@ void conv2d_forward(const Conv2dParams& p, const float* x, const float* w, const
     return;
   }
   if (precision != MathPrecision::fp32) {
-    conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream);
+    const bool copies = workspace != nullptr && tensor_core_forward_floats(p, precision) > 0;
+    conv2d_forward_tensor_core(p, precision, x, w, bias, y, stream, TensorCoreTile::automatic,
+                               copies ? workspace : nullptr);
     return;
   }
   conv2d_forward_with_tile(choose_tile(g.out_channels, g.batch * g.out_plane()), p, x, w, bias, y,

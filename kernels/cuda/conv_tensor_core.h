@@ -20,10 +20,17 @@ inline namespace WEFT_KERNEL_ABI {
 // fixed, for the tests and benchmarks that compare the two tiles on one problem.
 enum class TensorCoreTile { automatic, square, tall };
 
-// y[N, O, OH, OW] = act(conv(x, w) + bias[O]) with act = p.activation (bias may be null).
+// Floats of workspace conv2d_forward_tensor_core needs to run on channels-last copies of x and
+// w (input channels a multiple of 4; see conv_tensor_core.cu), 0 where it cannot.
+int64_t conv2d_forward_tensor_core_workspace_floats(const Conv2dParams& p);
+
+// y[N, O, OH, OW] = act(conv(x, w) + bias[O]) with act = p.activation (bias may be null). With a
+// workspace of the size above (when not 0) the product runs on channels-last copies; without
+// one it gathers from x as it is.
 void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, const float* x,
                                 const float* w, const float* bias, float* y, cudaStream_t stream,
-                                TensorCoreTile tile = TensorCoreTile::automatic);
+                                TensorCoreTile tile = TensorCoreTile::automatic,
+                                float* workspace = nullptr);
 
 // dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
 // stride, padding and dilation.
@@ -41,12 +48,24 @@ struct PhaseAxis {
 // That phase's sums: dx[n, c, first_h + stride_h i, first_w + stride_w iw] = sum over (o, j, jw)
 // of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
 // `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
-// left alone.
+// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases) and
+// a scratch of C * O * taps + 4 floats for the phase's filter, a phase whose O is a multiple of 4
+// runs on channels-last operands; otherwise it gathers from dy as it is.
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
                                             const float* filter, const float* bias, float* dx,
-                                            cudaStream_t stream);
+                                            cudaStream_t stream,
+                                            const float* dy_channels_last = nullptr,
+                                            float* filter_scratch = nullptr);
+
+// The floats of a channels-last copy [N, H * W, C] of an NCHW tensor, room to align it
+// included; 0 when C is not a multiple of 4 (no channels-last path takes it).
+int64_t channels_last_tensor_floats(int batch, int channels, int plane);
+
+// Writes that copy into `out` (channels_last_tensor_floats of room), returns where it starts.
+float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
+                               cudaStream_t stream);
 
 // Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none;
 // the most either tile needs.
