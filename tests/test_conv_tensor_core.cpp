@@ -269,6 +269,7 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
     // taps, the reduction over the 128 positions): each tile plans its own split-K, so the sums
     // are grouped differently (close, not bit for bit); per mma, the tall tile stages fewer
     // copies (each block's 64 tap columns are gathered once for 128 rows instead of 64).
+    // Backward-filter's dy moves in 16-byte pieces where its plane is whole pieces (here 8 x 8).
     const std::vector<float> dy = random_floats(y_count, 34);
     std::vector<float> workspace(static_cast<size_t>(
         weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p)));
@@ -284,7 +285,15 @@ TEST_CASE("conv tensor cores (emu): the 128 x 64 gather tile, same sums, half th
     check_close("backward-filter, tall against square", tall_dw, want_dw, tolerance(y_count / 2),
                 1e-5);
     CHECK(tall_filter_counts.mma == square_filter_counts.mma);
-    CHECK(tall_filter_counts.cp_async * 4 == square_filter_counts.cp_async * 3);
+    // Copies per block and 16-deep slab: dy's rows in 16-byte pieces (the 8 x 8 plane is whole
+    // pieces), rows x 4, and the gathered taps one float each, 64 x 16; 8 slabs of positions on
+    // 5 tiles of taps and 4 (square) or 2 (tall) tiles of rows, whatever the split.
+    const int64_t square_copies = 4 * 5 * 8 * (64 * 4 + 64 * 16);
+    const int64_t tall_copies = 2 * 5 * 8 * (128 * 4 + 64 * 16);
+    CHECK(square_filter_counts.cp_async == square_copies);
+    CHECK(tall_filter_counts.cp_async == tall_copies);
+    CHECK(square_filter_counts.cp_async_bytes == 4 * 5 * 8 * (64 * 4 * 16 + 64 * 16 * 4));
+    CHECK(tall_filter_counts.cp_async_bytes == 2 * 5 * 8 * (128 * 4 * 16 + 64 * 16 * 4));
     std::cout << "tensor-core backward-filter at " << weft::precision_name(precision)
               << ", per 1000 mma: square copies "
               << 1000 * square_filter_counts.cp_async / square_filter_counts.mma << "; tall copies "
@@ -365,4 +374,36 @@ TEST_CASE("conv tensor cores (emu): the forward on channels-last copies, in 16-b
   // Input channels not a multiple of 4: no copies, the NCHW kernel.
   const Conv2dParams six = conv(1, 6, 8, 8, 8, 3, 3, 1, 1, 1);
   CHECK(weft::cuda::conv2d_forward_tensor_core_workspace_floats(six) == 0);
+}
+
+TEST_CASE("conv tensor cores (emu): backward-filter's dy in 16-byte pieces where aligned",
+          "[conv][emu]") {
+  // dy's rows move in 16-byte pieces when the plane is whole pieces and dy is 16-byte aligned;
+  // a dy one float off its alignment takes the one-float copies. Either way the same values
+  // reach shared memory, so the two results agree bit for bit.
+  const Conv2dParams p = conv(2, 8, 8, 8, 12, 3, 3, 1, 1, 1);
+  const int64_t x_count = int64_t{p.batch} * p.in_channels * 64;
+  const int64_t y_count = int64_t{p.batch} * p.out_channels * 64;
+  const int64_t w_count = int64_t{p.out_channels} * p.in_channels * 9;
+  const std::vector<float> x = random_floats(x_count, 41), dy = random_floats(y_count, 42);
+  std::vector<float> moved(static_cast<size_t>(y_count + 1));
+  std::copy(dy.begin(), dy.end(), moved.begin() + 1);
+  std::vector<float> workspace(static_cast<size_t>(
+      weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p)));
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    INFO(weft::precision_name(precision));
+    const auto run = [&](const float* from) {
+      return counted(w_count, [&](float* dw) {
+        weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), from, dw,
+                                                       workspace.data(), nullptr);
+      });
+    };
+    const auto [pieces_dw, pieces] = run(dy.data());
+    const auto [floats_dw, floats] = run(moved.data() + 1);
+    CHECK(std::memcmp(pieces_dw.data(), floats_dw.data(), pieces_dw.size() * sizeof(float)) == 0);
+    CHECK(floats.cp_async_bytes == 4 * floats.cp_async);
+    // 64 x 16 dy floats per block and slab become 64 x 4 pieces; the gathered taps stay floats.
+    CHECK(floats.cp_async - pieces.cp_async == (64 * 16 - 64 * 4) * (floats.cp_async / (2 * 1024)));
+    CHECK(pieces.cp_async_bytes == floats.cp_async_bytes);
+  }
 }

@@ -82,10 +82,14 @@
 //   a second pass (sum_slices, reduce.h) adds the slices in a fixed order per element:
 //   deterministic, no atomics. Both operands are k-contiguous
 //   (positions): thread q stages k = q % 16 of rows q / 16 + 8 s, a warp covering 16 consecutive
-//   positions (64 bytes) of each of two rows. The slab table holds per position the dy offset
-//   n * O * OH * OW + pixel, the x offset of the window origin and the origin (oh * stride - pad,
-//   ow * stride - pad); a second shared table, written once per block, holds per tap of the
-//   block's 64 columns the offset c * H * W + kh d W + kw d and the shifts (kh d, kw d).
+//   positions (64 bytes) of each of two rows. When the output plane is whole 16-byte pieces and
+//   dy is 16-byte aligned, dy moves in pieces instead: thread q copies positions 4 (q % 4) .. + 3
+//   of rows q / 4 + 32 s (a piece never leaves its image, nor its slice: slices are whole slabs).
+//   The slab table holds per position the dy offset n * O * OH * OW + pixel, x's image, the
+//   window origin's offset inside it and the origin (oh * stride - pad, ow * stride - pad); a
+//   second shared table, written once per block, holds per tap of the block's 64 columns the
+//   offset c * H * W + kh d W + kw d and the shifts (kh d, kw d). The tall tile is held to 4
+//   blocks per SM here (TallFilterTile), which its shared memory allows.
 //
 // Supported shapes: those of conv.cu (indices int, addresses int64; one image of x, dy or dx
 // below 2^31 floats). Degenerate sizes are conv.cu's business; it calls these with a non-empty
@@ -114,6 +118,9 @@ using SquareTile = TensorTile<64, 64, 16, 4, 4>;
 // products per staged B element and per B fragment): from 128 GEMM rows (tall_gather,
 // tall_filter).
 using TallTile = TensorTile<128, 64, 16, 3, 3>;
+// The same for backward-filter, held to 4 blocks per SM (at most 128 registers), which its
+// shared memory (48.5 KiB a block) allows.
+using TallFilterTile = TensorTile<128, 64, 16, 3, 4>;
 
 // ---- forward and backward-data: the gather kernel ----------------------------------------------
 
@@ -478,7 +485,7 @@ __device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, co
 template <bool kBf16, class Tile>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     conv_filter_kernel(FilterShape s, const float* x, const float* dy, int slice_depth,
-                       float* out) {
+                       bool dy_pieces, float* out) {
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
   static_assert(kCols <= kThreads && kDepth <= kThreads, "one table entry per thread");
@@ -543,6 +550,24 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     };
     // Compile-time trip counts: each thread's copies sit at fixed places of the slab.
     constexpr int kRowsPerPass = kThreads / kDepth;
+    if (dy_pieces) {
+      // dy's rows in 16-byte pieces: thread t copies positions 4 (t % 4) .. + 3 (one image's
+      // consecutive pixels, all in the slice or all past it: the plane and the slices are whole
+      // pieces) of rows t / 4 + 32 i.
+      constexpr int kPieceRowsPerPass = kThreads / (kDepth / 4);
+      const int piece = thread % (kDepth / 4);
+      const PositionEntry first = table[buffer][4 * piece];
+      WEFT_UNROLL
+      for (int i = 0; i < kRows / kPieceRowsPerPass; ++i) {
+        const int r = thread / (kDepth / 4) + i * kPieceRowsPerPass, o = m0 + r;
+        const bool inside = first.dy >= 0 && o < s.out_channels;
+        cp_async_cg16(&a_tile[r][4 * piece],
+                      dy + (inside ? first.dy + int64_t{o} * s.out_plane() : 0), inside ? 16 : 0);
+      }
+      WEFT_UNROLL
+      for (int i = 0; i < kCols / kRowsPerPass; ++i) stage_b(thread / kDepth + i * kRowsPerPass);
+      return;
+    }
     WEFT_UNROLL
     for (int i = 0; i < kRows / kRowsPerPass; ++i) {
       const int r = thread / kDepth + i * kRowsPerPass;
@@ -904,7 +929,8 @@ int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& 
   if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
   const FilterShape s = filter_shape(p);
   if (s.taps() <= 0) return 0;
-  const int slices = std::max(plan_split<SquareTile>(s).slices, plan_split<TallTile>(s).slices);
+  const int slices =
+      std::max(plan_split<SquareTile>(s).slices, plan_split<TallFilterTile>(s).slices);
   return slices > 1 ? int64_t{slices} * s.out_channels * s.taps() : 0;
 }
 
@@ -927,12 +953,15 @@ Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float*
                conv2d_backward_filter_tensor_core_workspace_floats(p), " floats is required");
     out = workspace;
   }
+  // dy in 16-byte pieces: a plane of whole pieces (so are the slices, multiples of the slab)
+  // and an aligned dy.
+  const bool dy_pieces = s.out_plane() % 4 == 0 && aligned16(dy);
   if (precision == MathPrecision::bf16) {
     WEFT_LAUNCH((conv_filter_kernel<true, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
-                split.slice_depth, out);
+                split.slice_depth, dy_pieces, out);
   } else {
     WEFT_LAUNCH((conv_filter_kernel<false, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
-                split.slice_depth, out);
+                split.slice_depth, dy_pieces, out);
   }
   return split;
 }
@@ -946,7 +975,7 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
   const FilterShape s = filter_shape(p);
   const Split split =
       tall_filter(s, tile)
-          ? launch_filter<TallTile>(p, precision, x, dy, dw, workspace, stream)
+          ? launch_filter<TallFilterTile>(p, precision, x, dy, dw, workspace, stream)
           : launch_filter<SquareTile>(p, precision, x, dy, dw, workspace, stream);
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
