@@ -310,7 +310,7 @@ TEST_CASE("conv tensor cores (emu): the forward on channels-last copies, in 16-b
   // (a slab spans four taps), dilated and padded past the edge, 36 taps (a partial last slab);
   // stride 2 with a 5 x 5 filter; a 1 x 1 layer of 98 positions (a partial column tile) and 70
   // rows; each with a bias and a fused leaky ReLU, the workspace one float off 16-byte
-  // alignment (the copies align themselves within it).
+  // alignment (the copies align themselves within it) and NaN where nothing is copied.
   const Conv2dParams shapes[] = {conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1),
                                  conv(1, 4, 9, 11, 6, 3, 3, 1, 2, 2),
                                  conv(3, 8, 10, 9, 20, 5, 5, 2, 2, 1),
@@ -333,7 +333,8 @@ TEST_CASE("conv tensor cores (emu): the forward on channels-last copies, in 16-b
 
       const int64_t floats = weft::cuda::conv2d_forward_tensor_core_workspace_floats(p);
       REQUIRE(floats >= x_count + w_count);
-      std::vector<float> workspace(static_cast<size_t>(floats + 1));
+      // NaN around the copies: a copy reading past the filter's last piece would show.
+      std::vector<float> workspace = nan_floats(floats + 16);
       std::vector<std::string> kernels;
       weft::count::trace_launches(&kernels);
       // The 256-channel layer on the tall tile (automatic would keep the square one for so few

@@ -386,9 +386,11 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   }
   __syncthreads();
 
+  const PieceRows<Tile, kRows> filter_rows(filter + int64_t{m0} * s.filter_row, s.filter_row,
+                                           s.rows - m0);
   const auto stage = [&](int slab, int buffer) {
-    stage_pieces<Tile, kRows>(filter + int64_t{m0} * s.filter_row, s.filter_row, s.rows - m0,
-                              slab * kDepth, s.depth(), stages.a[buffer]);
+    // Whole pieces: the depth is taps x C, C a multiple of 4.
+    filter_rows.template stage<true>(slab * kDepth, s.depth(), stages.a[buffer]);
     const TapEntry e = table[buffer][piece];
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
@@ -857,7 +859,7 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                                 const float* w, const float* bias, float* y, cudaStream_t stream,
                                 TensorCoreTile tile, float* workspace) {
   const GatherShape s = forward_shape(p);
-  const bool filter_vector = s.filter_row % 4 == 0 && aligned16(w);
+  const bool filter_vector = s.filter_row % 4 == 0 && s.depth() % 4 == 0 && aligned16(w);
   gather(precision, s, x, w, bias, y, filter_vector, stream, tile, workspace);
 }
 
@@ -910,7 +912,7 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
                       filter_copy, bias, dx, stream);
     return;
   }
-  const bool filter_vector = s.filter_row % 4 == 0 && aligned16(filter);
+  const bool filter_vector = s.filter_row % 4 == 0 && s.depth() % 4 == 0 && aligned16(filter);
   gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
 }
 

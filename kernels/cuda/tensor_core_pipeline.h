@@ -190,6 +190,57 @@ __device__ __forceinline__ void stage_pieces(const float* src, int ld, int rows,
   }
 }
 
+// stage_pieces with the row addresses worked out once, before the main loop: each of the
+// thread's rows of a k-contiguous operand as the address of its piece at k = 0 (the operand's
+// start for rows at or past `rows`, which copy nothing), so a slab costs an add, a compare and
+// the copy per piece. (In stage_pieces the row offsets, their 64-bit products and the choice of
+// address were worked out again for every slab: about 35 instructions per piece in the
+// channels-last gather's main loop, static table.) Same places and zero fill as stage_pieces.
+template <class Tile, int Rows>
+struct PieceRows {
+  static constexpr int kPiecesPerRow = Tile::kDepth / 4;
+  static constexpr int kRowsPerPass = Tile::kThreads / kPiecesPerRow;
+  static constexpr int kPasses = Rows / kRowsPerPass;
+  static_assert(Rows % kRowsPerPass == 0, "whole passes over the slab");
+  const float* row[kPasses];
+  bool inside[kPasses];
+  int q;  // this thread's piece: k = q .. q + 3 of each slab
+
+  __device__ __forceinline__ PieceRows(const float* src, int ld, int rows) {
+    const int thread = static_cast<int>(threadIdx.x);
+    q = 4 * (thread % kPiecesPerRow);
+    WEFT_UNROLL
+    for (int i = 0; i < kPasses; ++i) {
+      const int r = thread / kPiecesPerRow + i * kRowsPerPass;
+      inside[i] = r < rows;
+      row[i] = inside[i] ? src + int64_t{r} * ld + q : src;
+    }
+  }
+
+  // Copies the pieces of the slab at k0 (a multiple of Depth) into `tile`, zero-filled at and
+  // past k_end. kWhole: k_end is a multiple of 4, so a piece is copied whole or not at all (a
+  // copy of 16 or 0 bytes, which ptxas issues as one predicated copy; a size it cannot bound
+  // costs it five more instructions a piece).
+  template <bool kWhole>
+  __device__ __forceinline__ void stage(int k0, int k_end,
+                                        float (*tile)[Tile::kRowFloats]) const {
+    const int thread = static_cast<int>(threadIdx.x);
+    const int left = k_end - k0 - q;
+    const int k_floats = left <= 0 ? 0 : (kWhole || left > 4 ? 4 : left);
+    WEFT_UNROLL
+    for (int i = 0; i < kPasses; ++i) {
+      float* to = &tile[thread / kPiecesPerRow + i * kRowsPerPass][q];
+      if constexpr (kWhole) {
+        const bool copy = inside[i] && left > 0;
+        cp_async_cg16(to, row[i] + (copy ? k0 : 0), copy ? 16 : 0);
+      } else {
+        const int floats = inside[i] ? k_floats : 0;
+        cp_async_cg16(to, row[i] + (floats > 0 ? k0 : 0), 4 * floats);
+      }
+    }
+  }
+};
+
 template <class Tile>
 __device__ __forceinline__ void zero(TensorAccumulators<Tile>& acc) {
   WEFT_UNROLL
