@@ -23,7 +23,11 @@ Where each number comes from:
                              kernels/cuda/*.cu, *.h), evaluated from the constexpr constants
                              there; a block size only known at run time (an upper bound) comes
                              from RUNTIME_BLOCKS below, which says why
-  dynamic shared memory      the launch sites' shared-bytes argument (0 at every site today)
+  dynamic shared memory      the launch sites' shared-bytes argument (WEFT_LAUNCH and
+                             WEFT_LAUNCH_LARGE_SHARED); for a tensor-core kernel whose stages
+                             live in dynamic shared memory (dynamic_stage_bytes<Tile>(),
+                             kernels/cuda/tensor_core_pipeline.h) the stages' bytes worked out
+                             from the TensorTile<rows, cols, depth, stages, blocks> in its name
   occupancy                  the limits of compute capability 9.0 (CUDA C++ Programming Guide,
                              "Technical Specifications per Compute Capability"; CUDA Occupancy
                              Calculator): 64 warps, 2048 threads and 32 blocks per SM; 65,536
@@ -177,6 +181,18 @@ def evaluate(expr, constants):
         return None
 
 
+def tensor_stage_bytes(name):
+    """Dynamic shared memory of a tensor-core kernel's stages (tensor_core_pipeline.h:
+    kDynamicStages, TensorStages): stages x (rows + cols) rows of depth + 4 floats, when that is
+    above 46 KiB; 0 otherwise or when the name holds no TensorTile."""
+    m = re.search(r"TensorTile<(\d+), (\d+), (\d+), (\d+), (\d+)", name)
+    if not m:
+        return 0
+    rows, cols, depth, stages = (int(m.group(i)) for i in range(1, 5))
+    size = stages * (rows + cols) * (depth + 4) * 4
+    return size if size > 46 * 1024 else 0
+
+
 def launch_sites(source_dir):
     """{kernel base name: [(block, dynamic shared bytes, where)]} from every WEFT_LAUNCH."""
     texts = {p: p.read_text() for p in sorted(source_dir.glob("*.cu")) + sorted(
@@ -190,7 +206,7 @@ def launch_sites(source_dir):
                     constants[m.group(1)] = value
     sites = {}
     for path, text in texts.items():
-        for m in re.finditer(r"WEFT_LAUNCH\(", text):
+        for m in re.finditer(r"WEFT_LAUNCH(?:_LARGE_SHARED)?\(", text):
             line_start = text.rfind("\n", 0, m.start()) + 1
             if "#define" in text[line_start:m.start()] or "//" in text[line_start:m.start()]:
                 continue
@@ -201,7 +217,7 @@ def launch_sites(source_dir):
             line = text.count("\n", 0, m.start()) + 1
             sites.setdefault(name, []).append(
                 (evaluate(args[2], constants), evaluate(args[3], constants), args[2],
-                 f"{path.name}:{line}"))
+                 f"{path.name}:{line}", args[3]))
     return sites
 
 
@@ -419,6 +435,8 @@ def collect(build):
             threads, block_from, dynamic = p["maxntid"], "__launch_bounds__ (.maxntid)", 0
             for site in sites.get(base, []):
                 dynamic = max(dynamic, site[1] or 0)
+            if any("dynamic_stage_bytes" in site[4] for site in sites.get(base, [])):
+                dynamic = max(dynamic, tensor_stage_bytes(name))
         elif base in RUNTIME_BLOCKS:
             threads, block_from = RUNTIME_BLOCKS[base]
             dynamic = max([s[1] or 0 for s in sites.get(base, [])] + [0])

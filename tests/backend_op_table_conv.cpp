@@ -242,7 +242,9 @@ void add_conv_cases(std::vector<OpCase>& all) {
     // blocks: two waves of the emulated card's 2 SMs): the forward with a 16-byte filter (36
     // taps) into 130 channels (a partial second tile) and with an element filter (45 taps) into
     // exactly 128; backward-data into 130 input channels at stride 1 (as a forward) and into 129
-    // at stride 2 (by phases).
+    // at stride 2 (by phases). Where the channels come in fours (4, 8 and 16: the first, third
+    // and fourth) these run on channels-last copies, whose 128 x 128 tile they take (8 blocks:
+    // two waves at 2 blocks per SM).
     add_conv(list, " (tall tensor-core tile)", conv_params(2, 4, 14, 14, 130, 3, 3, 1, 1, 1, 1),
              true, precision);
     add_conv(list, " (tall tensor-core tile)", conv_params(4, 5, 14, 14, 128, 3, 3, 1, 1, 1, 1),

@@ -306,70 +306,74 @@ TEST_CASE("conv tensor cores (emu): the forward on channels-last copies, in 16-b
   // With a workspace, the forward copies x and w channels-last (to_channels_last_kernel) and
   // gathers 4 channels of one tap per 16-byte copy; the k order (kh, kw, c) differs from the
   // NCHW kernel's (c, kh, kw), so the sums agree with the reference to the usual bound, not bit
-  // for bit. Shapes: the tall test's layer (256 output channels, on the tall tile); 4 channels
-  // (a slab spans four taps), dilated and padded past the edge, 36 taps (a partial last slab);
-  // stride 2 with a 5 x 5 filter; a 1 x 1 layer of 98 positions (a partial column tile) and 70
-  // rows; each with a bias and a fused leaky ReLU, the workspace one float off 16-byte
-  // alignment (the copies align themselves within it) and NaN where nothing is copied.
+  // for bit. Shapes: the tall test's layer (256 output channels); 4 channels (a slab spans four
+  // taps), dilated and padded past the edge, 36 taps (a partial last slab); stride 2 with a 5 x 5
+  // filter; a 1 x 1 layer of 98 positions (a partial column tile) and 70 rows; each on the
+  // square, tall and wide tiles, with a bias and a fused leaky ReLU, the workspace one float off
+  // 16-byte alignment (the copies align themselves within it) and NaN where nothing is copied.
   const Conv2dParams shapes[] = {conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1),
                                  conv(1, 4, 9, 11, 6, 3, 3, 1, 2, 2),
                                  conv(3, 8, 10, 9, 20, 5, 5, 2, 2, 1),
                                  conv(2, 12, 7, 7, 70, 1, 1, 1, 0, 1)};
+  struct TileSize {
+    weft::cuda::TensorCoreTile tile;
+    int64_t rows, cols;
+  };
+  const TileSize tiles[] = {{weft::cuda::TensorCoreTile::square, 64, 64},
+                            {weft::cuda::TensorCoreTile::tall, 128, 64},
+                            {weft::cuda::TensorCoreTile::wide, 128, 128}};
   uint32_t seed = 300;
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     for (Conv2dParams p : shapes) {
       p.activation = weft::FusedActivation{weft::FusedActivation::Kind::leaky_relu, 0.2f};
-      INFO(describe(p, precision));
       const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
       const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
       const int64_t w_count = p.out_channels * taps;
-      const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+      const int64_t positions = int64_t{p.batch} * p.out_h() * p.out_w();
+      const int64_t y_count = p.out_channels * positions;
       const std::vector<float> x = random_floats(x_count, seed += 3);
       const std::vector<float> w = random_floats(w_count, seed + 1);
       const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
       std::vector<double> want(static_cast<size_t>(y_count));
       weft::reference::conv2d_forward(p, rounded(x, precision).data(),
                                       rounded(w, precision).data(), bias.data(), want.data());
-
       const int64_t floats = weft::cuda::conv2d_forward_tensor_core_workspace_floats(p);
       REQUIRE(floats >= x_count + w_count);
-      // NaN around the copies: a copy reading past the filter's last piece would show.
-      std::vector<float> workspace = nan_floats(floats + 16);
-      std::vector<std::string> kernels;
-      weft::count::trace_launches(&kernels);
-      // The 256-channel layer on the tall tile (automatic would keep the square one for so few
-      // blocks), the others on the square tile.
-      const bool tall = p.out_channels == 256;
-      const weft::cuda::TensorCoreTile tile =
-          tall ? weft::cuda::TensorCoreTile::tall : weft::cuda::TensorCoreTile::square;
-      const auto [y, counts] = counted(y_count, [&](float* out) {
-        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(), out,
-                                               nullptr, tile, workspace.data() + 1);
-      });
-      weft::count::trace_launches(nullptr);
-      check_close("forward on channels-last copies", y, want, tolerance(taps), 1e-5);
-      REQUIRE(kernels.size() == 3);
-      CHECK(kernels[0] == "to_channels_last_kernel");
-      CHECK(kernels[1] == "to_channels_last_kernel");
-      CHECK(kernels[2].find("conv_gather_channels_last_kernel") != std::string::npos);
+      for (const TileSize& size : tiles) {
+        INFO(describe(p, precision) << ", tile " << size.rows << " x " << size.cols);
+        // NaN around the copies: a copy reading past the filter's last piece would show.
+        std::vector<float> workspace = nan_floats(floats + 16);
+        std::vector<std::string> kernels;
+        weft::count::trace_launches(&kernels);
+        const auto [y, counts] = counted(y_count, [&](float* out) {
+          weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
+                                                 out, nullptr, size.tile, workspace.data() + 1);
+        });
+        weft::count::trace_launches(nullptr);
+        check_close("forward on channels-last copies", y, want, tolerance(taps), 1e-5);
+        REQUIRE(kernels.size() == 3);
+        CHECK(kernels[0] == "to_channels_last_kernel");
+        CHECK(kernels[1] == "to_channels_last_kernel");
+        CHECK(kernels[2].find("conv_gather_channels_last_kernel") != std::string::npos);
 
-      // Every copy is 16 bytes: the filter's pieces and the gathered ones. Per block and slab
-      // (16 deep): the filter's rows x 4 pieces and 64 positions x 4 pieces.
-      const int64_t rows = tall ? 128 : 64;
-      const int64_t blocks = (int64_t{p.batch} * p.out_h() * p.out_w() + 63) / 64 *
-                             ((p.out_channels + rows - 1) / rows);
-      const int64_t slabs = (taps + 15) / 16;
-      CHECK(counts.cp_async == blocks * slabs * (rows * 4 + 64 * 4));
-      CHECK(counts.cp_async_bytes == 16 * counts.cp_async);
+        // Every copy is 16 bytes: per block and 16-deep slab, the filter's rows x 4 pieces and
+        // the tile's positions x 4 pieces.
+        const int64_t blocks = (positions + size.cols - 1) / size.cols *
+                               ((p.out_channels + size.rows - 1) / size.rows);
+        const int64_t slabs = (taps + 15) / 16;
+        CHECK(counts.cp_async == blocks * slabs * (size.rows * 4 + size.cols * 4));
+        CHECK(counts.cp_async_bytes == 16 * counts.cp_async);
 
-      // Without a workspace: the NCHW kernel, the same sums to within the bound.
-      const auto [nchw_y, nchw_counts] = counted(y_count, [&](float* out) {
-        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(), out,
-                                               nullptr, tile);
-      });
-      check_close("forward from NCHW", nchw_y, want, tolerance(taps), 1e-5);
-      CHECK(nchw_counts.mma == counts.mma);
-      CHECK(nchw_counts.cp_async > counts.cp_async);
+        if (size.tile == weft::cuda::TensorCoreTile::wide) continue;  // NCHW has no wide tile
+        // Without a workspace: the NCHW kernel, the same sums to within the bound.
+        const auto [nchw_y, nchw_counts] = counted(y_count, [&](float* out) {
+          weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
+                                                 out, nullptr, size.tile);
+        });
+        check_close("forward from NCHW", nchw_y, want, tolerance(taps), 1e-5);
+        CHECK(nchw_counts.mma == counts.mma);
+        CHECK(nchw_counts.cp_async > counts.cp_async);
+      }
     }
   }
   // Input channels not a multiple of 4: no copies, the NCHW kernel.

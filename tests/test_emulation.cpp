@@ -226,6 +226,25 @@ TEST_CASE("emulation: dynamic shared memory holds the launch's byte count", "[em
   }
 }
 
+TEST_CASE("emulation: more than 48 KiB of dynamic shared memory only when allowed", "[emu]") {
+  // 80 KiB, the wide tensor-core tile's stages: refused by WEFT_LAUNCH, as by a GPU for a kernel
+  // not allowed it; WEFT_LAUNCH_LARGE_SHARED allows up to a block's 227 KiB (sm_90).
+  const int n = 20480;
+  std::vector<float> out(static_cast<size_t>(n), -1.0f);
+  REQUIRE_THROWS_WITH(
+      WEFT_LAUNCH(dynamic_shared_kernel, 1, 128, n * sizeof(float), nullptr, n, out.data()),
+      Contains("dynamic shared memory") && Contains("WEFT_LAUNCH_LARGE_SHARED"));
+  WEFT_LAUNCH_LARGE_SHARED(dynamic_shared_kernel, 1, 128, n * sizeof(float), nullptr, n,
+                           out.data());
+  for (int i = 0; i < n; ++i) {
+    INFO("i " << i);
+    REQUIRE(out[i] == 2.0f * static_cast<float>(n - 1 - i));
+  }
+  REQUIRE_THROWS_WITH(WEFT_LAUNCH_LARGE_SHARED(dynamic_shared_kernel, 1, 128, 228 * 1024, nullptr,
+                                               4, out.data()),
+                      Contains("dynamic shared memory") && Contains("at most 232448"));
+}
+
 TEST_CASE("emulation: each thread gets its own copy of the kernel arguments", "[emu]") {
   std::vector<int> out(64, -1);
   WEFT_LAUNCH(private_parameter_kernel, 1, 64, 0, nullptr, 1000, out.data());

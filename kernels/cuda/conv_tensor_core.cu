@@ -73,7 +73,10 @@
 //   and the reduction runs in the order (kh, kw, c): each 16-byte piece of a slab row is 4
 //   channels of one tap, inside the image or not as a whole, staged by one cp.async.cg with one
 //   address and one bounds test (docs/kernels.md, "The tensor-core gather on channels-last
-//   copies"). WEFT_CONV_CHANNELS_LAST=0 (conv.cu) keeps the NCHW kernel.
+//   copies"). WEFT_CONV_CHANNELS_LAST=0 (conv.cu) keeps the NCHW kernel. Besides the two tiles
+//   above it has a 128 x 128 one (WideTile: warps of 64 x 64, 4 stages in 80 KiB of dynamic
+//   shared memory, 2 blocks per SM), taken for at least 128 GEMM rows when its grid still fills
+//   the card twice (channels_last_tile).
 //
 // conv_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T], split-K
 //   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into
@@ -118,6 +121,10 @@ using SquareTile = TensorTile<64, 64, 16, 4, 4>;
 // products per staged B element and per B fragment): from 128 GEMM rows (tall_gather,
 // tall_filter).
 using TallTile = TensorTile<128, 64, 16, 3, 3>;
+// 128 x 128 with 16-deep slabs, 4 stages (80 KiB of dynamic shared memory), 2 blocks per SM:
+// each warp owns 64 x 64 (4 x 8 mma tiles), twice the tall tile's products per fragment loaded
+// and per staged element. The channels-last gather only (wide_gather).
+using WideTile = TensorTile<128, 128, 16, 4, 2>;
 // The same for backward-filter, held to 4 blocks per SM (at most 128 registers), which its
 // shared memory (48.5 KiB a block) allows.
 using TallFilterTile = TensorTile<128, 64, 16, 3, 4>;
@@ -345,9 +352,8 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   constexpr int kPositionsPerPass = kThreads / kPieces;  // 32
   constexpr int kPasses = kCols / kPositionsPerPass;     // positions per thread: 2
   static_assert(kCols % kPositionsPerPass == 0, "whole passes of pieces");
-  __shared__ TensorStages<Tile> stages;
+  TensorStages<Tile>& stages = tile_stages<Tile>();
   __shared__ TapEntry table[Tile::kStages][kPieces];
-  WEFT_SHARED_UNDEFINED(stages);
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
@@ -723,37 +729,71 @@ void launch_gather_channels_last(const GatherShape& s, const float* source, cons
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
   GatherShape shape = s;
   shape.slab_step = split_digits(Tile::kDepth, s.w.taps, s.channels);
-  WEFT_LAUNCH((conv_gather_channels_last_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream,
-              shape, source, filter, bias, out);
+  if constexpr (kDynamicStages<Tile>) {
+    WEFT_LAUNCH_LARGE_SHARED((conv_gather_channels_last_kernel<kBf16, Tile>), grid,
+                             Tile::kThreads, dynamic_stage_bytes<Tile>(), stream, shape, source,
+                             filter, bias, out);
+  } else {
+    WEFT_LAUNCH((conv_gather_channels_last_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream,
+                shape, source, filter, bias, out);
+  }
 }
 
-// The product on channels-last copies of the source and the filter, on the tile asked for.
-void run_channels_last(bool bf16, bool tall, const GatherShape& s, const float* source_copy,
-                       const float* filter_copy, const float* bias, float* out,
-                       cudaStream_t stream) {
-  if (tall) {
-    if (bf16) {
-      launch_gather_channels_last<true, TallTile>(s, source_copy, filter_copy, bias, out, stream);
-    } else {
-      launch_gather_channels_last<false, TallTile>(s, source_copy, filter_copy, bias, out, stream);
-    }
-  } else if (bf16) {
-    launch_gather_channels_last<true, SquareTile>(s, source_copy, filter_copy, bias, out, stream);
+// The channels-last gather's tile when the caller leaves it open: the wide one once the GEMM
+// rows fill it and its grid still fills the card twice over at kWideBlocksPerSm (what its
+// registers allow, static table); else tall_gather's choice.
+constexpr int kWideBlocksPerSm = 2;
+
+TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
+  if (tile != TensorCoreTile::automatic) return tile;
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  const int64_t wide_blocks = (positions + WideTile::kCols - 1) / WideTile::kCols *
+                              ((s.rows + WideTile::kRows - 1) / WideTile::kRows);
+  if (s.rows >= WideTile::kRows && wide_blocks >= 2 * kWideBlocksPerSm * sm_count()) {
+    return TensorCoreTile::wide;
+  }
+  return tall_gather(s) ? TensorCoreTile::tall : TensorCoreTile::square;
+}
+
+template <bool kBf16>
+void run_channels_last_at(TensorCoreTile tile, const GatherShape& s, const float* source_copy,
+                          const float* filter_copy, const float* bias, float* out,
+                          cudaStream_t stream) {
+  switch (channels_last_tile(s, tile)) {
+    case TensorCoreTile::wide:
+      launch_gather_channels_last<kBf16, WideTile>(s, source_copy, filter_copy, bias, out, stream);
+      return;
+    case TensorCoreTile::tall:
+      launch_gather_channels_last<kBf16, TallTile>(s, source_copy, filter_copy, bias, out, stream);
+      return;
+    default:
+      launch_gather_channels_last<kBf16, SquareTile>(s, source_copy, filter_copy, bias, out,
+                                                     stream);
+  }
+}
+
+// The product on channels-last copies of the source and the filter, on `tile` (automatic:
+// channels_last_tile's choice).
+void run_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
+                       const float* source_copy, const float* filter_copy, const float* bias,
+                       float* out, cudaStream_t stream) {
+  if (bf16) {
+    run_channels_last_at<true>(tile, s, source_copy, filter_copy, bias, out, stream);
   } else {
-    launch_gather_channels_last<false, SquareTile>(s, source_copy, filter_copy, bias, out, stream);
+    run_channels_last_at<false>(tile, s, source_copy, filter_copy, bias, out, stream);
   }
 }
 
 // Copies the source and the filter channels-last into `workspace` (channels_last_floats) and
 // runs the product on them.
-void gather_channels_last(bool bf16, bool tall, const GatherShape& s, const float* source,
-                          const float* filter, const float* bias, float* out, float* workspace,
-                          cudaStream_t stream) {
+void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
+                          const float* source, const float* filter, const float* bias, float* out,
+                          float* workspace, cudaStream_t stream) {
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + round_up4(int64_t{s.batch} * s.source_plane() * s.channels);
   to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, stream);
   to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
-  run_channels_last(bf16, tall, s, source_copy, filter_copy, bias, out, stream);
+  run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
 }
 
 // The gather on `tile` (automatic: tall_gather's choice), on channels-last copies when a
@@ -762,12 +802,14 @@ void gather(MathPrecision precision, const GatherShape& s, const float* source, 
             const float* bias, float* out, bool filter_vector, cudaStream_t stream,
             TensorCoreTile tile = TensorCoreTile::automatic, float* workspace = nullptr) {
   const bool bf16 = precision == MathPrecision::bf16;
-  const bool tall =
-      tile == TensorCoreTile::tall || (tile == TensorCoreTile::automatic && tall_gather(s));
   if (workspace != nullptr && channels_last_applies(s)) {
-    gather_channels_last(bf16, tall, s, source, filter, bias, out, workspace, stream);
+    gather_channels_last(bf16, tile, s, source, filter, bias, out, workspace, stream);
     return;
   }
+  WEFT_CHECK(tile != TensorCoreTile::wide,
+             "conv (tensor cores): the wide tile runs on channels-last copies only");
+  const bool tall =
+      tile == TensorCoreTile::tall || (tile == TensorCoreTile::automatic && tall_gather(s));
   if (tall) {
     if (bf16) {
       launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
@@ -908,8 +950,8 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
   if (dy_channels_last != nullptr && filter_scratch != nullptr && channels_last_applies(s)) {
     float* filter_copy = aligned_up16(filter_scratch);
     to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
-    run_channels_last(precision == MathPrecision::bf16, tall_gather(s), s, dy_channels_last,
-                      filter_copy, bias, dx, stream);
+    run_channels_last(precision == MathPrecision::bf16, TensorCoreTile::automatic, s,
+                      dy_channels_last, filter_copy, bias, dx, stream);
     return;
   }
   const bool filter_vector = s.filter_row % 4 == 0 && s.depth() % 4 == 0 && aligned16(filter);

@@ -15,10 +15,12 @@
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 
-// The kernels' block tile (conv_tensor_core.cu): chosen per shape (automatic: 128 x 64 for at
-// least 128 GEMM rows, when the gather's grid fills the card twice; 64 x 64 otherwise), or
-// fixed, for the tests and benchmarks that compare the two tiles on one problem.
-enum class TensorCoreTile { automatic, square, tall };
+// The kernels' block tile (conv_tensor_core.cu): chosen per shape (automatic: on channels-last
+// copies 128 x 128 for at least 128 GEMM rows when its grid fills the card twice; else 128 x 64
+// for at least 128 GEMM rows when the gather's grid fills the card twice; 64 x 64 otherwise), or
+// fixed, for the tests and benchmarks that compare tiles on one problem. The wide tile is the
+// channels-last gather's only.
+enum class TensorCoreTile { automatic, square, tall, wide };
 
 // Floats of workspace conv2d_forward_tensor_core needs to run on channels-last copies of x and
 // w (input channels a multiple of 4; see conv_tensor_core.cu), 0 where it cannot.

@@ -100,6 +100,7 @@ constexpr unsigned kMaxThreadsPerBlock = 1024;
 constexpr unsigned kMaxBlockDimZ = 64;
 constexpr unsigned kMaxGridDimYZ = 65535;
 constexpr size_t kMaxDynamicSharedBytes = 48 * 1024;  // without cudaFuncSetAttribute
+constexpr size_t kMaxOptInSharedBytes = 227 * 1024;   // with it, on sm_90 (a block's limit)
 
 // Kernel frames are small, but an exception unwinding through a fiber and ASan's redzones need
 // room. The memory is reserved, not committed: only the pages a fiber touches are used.
@@ -705,7 +706,9 @@ std::string launch_name(const LaunchSite& site) {
   return std::string("kernel ") + site.kernel + " (launched at " + short_location(site) + ")";
 }
 
-void check_configuration(const LaunchSite& site, dim3 grid, dim3 block, size_t shared_bytes) {
+void check_configuration(const LaunchSite& site, dim3 grid, dim3 block, size_t shared_bytes,
+                         bool large_shared) {
+  const size_t shared_limit = large_shared ? kMaxOptInSharedBytes : kMaxDynamicSharedBytes;
   const uint64_t threads = uint64_t{block.x} * block.y * block.z;
   std::string problem;
   if (threads == 0 || threads > kMaxThreadsPerBlock || block.z > kMaxBlockDimZ) {
@@ -715,9 +718,10 @@ void check_configuration(const LaunchSite& site, dim3 grid, dim3 block, size_t s
              grid.y > kMaxGridDimYZ || grid.z > kMaxGridDimYZ) {
     problem = "a grid of " + std::to_string(grid.x) + "x" + std::to_string(grid.y) + "x" +
               std::to_string(grid.z) + " blocks (each at least 1; y and z at most 65535)";
-  } else if (shared_bytes > kMaxDynamicSharedBytes) {
+  } else if (shared_bytes > shared_limit) {
     problem = std::to_string(shared_bytes) + " bytes of dynamic shared memory (at most " +
-              std::to_string(kMaxDynamicSharedBytes) + ")";
+              std::to_string(shared_limit) +
+              (large_shared ? ")" : " without WEFT_LAUNCH_LARGE_SHARED)");
   }
   if (!problem.empty()) {
     throw Error(launch_name(site) + ": invalid launch configuration: " + problem);
@@ -727,8 +731,8 @@ void check_configuration(const LaunchSite& site, dim3 grid, dim3 block, size_t s
 }  // namespace
 
 void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared_bytes,
-              const KernelBody& body) {
-  check_configuration(site, grid, block, dynamic_shared_bytes);
+              const KernelBody& body, bool large_shared) {
+  check_configuration(site, grid, block, dynamic_shared_bytes, large_shared);
   const int64_t blocks = int64_t{grid.x} * grid.y * grid.z;
   const int64_t threads_per_block = int64_t{block.x} * block.y * block.z;
   const bool parallel = blocks > 1 && blocks * threads_per_block >= kParallelLaunchThreads;

@@ -139,10 +139,12 @@ struct LaunchSite {
 };
 
 // Runs `body` once for every thread of the grid. Checks the launch configuration as the CUDA
-// driver would (at most 1024 threads per block, dynamic shared memory up to 48 KiB, no empty
-// grid) and throws weft::Error naming the kernel on a bad configuration or a broken barrier.
+// driver would (at most 1024 threads per block, dynamic shared memory up to 48 KiB, or up to a
+// block's opt-in limit of 227 KiB (sm_90) for a kernel allowed more (large_shared: launch.h's
+// WEFT_LAUNCH_LARGE_SHARED), no empty grid) and throws weft::Error naming the kernel on a bad
+// configuration or a broken barrier.
 void run_grid(const LaunchSite& site, dim3 grid, dim3 block, size_t dynamic_shared_bytes,
-              const KernelBody& body);
+              const KernelBody& body, bool large_shared = false);
 
 // The dynamic shared memory of the calling thread's block (nullptr when the launch asked for
 // none). Used by WEFT_DYNAMIC_SHARED.

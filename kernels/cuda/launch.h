@@ -11,7 +11,8 @@
 // later call happens to notice it (slow; for debugging). On the host the grid runs on the
 // emulator (emulation.h) before launch returns, or, while a graph is being captured on the
 // calling thread, is recorded for replay (kernels/emu_graph.h). Errors throw weft::Error; nothing
-// exits. Every launch is counted (kernels/runtime_counters.h).
+// exits. Every launch is counted (kernels/runtime_counters.h). WEFT_LAUNCH_LARGE_SHARED is the
+// form for kernels that need more than 48 KiB of dynamic shared memory.
 #pragma once
 
 #include <cstddef>
@@ -30,7 +31,10 @@
 
 #if defined(__CUDACC__)
 #include <cstdlib>
+#include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 
 #include "kernels/cuda_runtime/check.h"
 #endif
@@ -77,11 +81,34 @@ void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 b
   check_launch(site, stream);
 }
 
-#else
+// Above 48 KiB of dynamic shared memory a kernel must be allowed it first
+// (cudaFuncAttributeMaxDynamicSharedMemorySize), once per kernel and device.
+inline void allow_dynamic_shared(const void* kernel, size_t bytes) {
+  static std::mutex mutex;
+  static std::set<std::tuple<const void*, int, size_t>> allowed;
+  int device = 0;
+  WEFT_CUDA_CHECK(cudaGetDevice(&device));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (allowed.insert({kernel, device, bytes}).second) {
+    WEFT_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(bytes)));
+  }
+}
 
 template <typename... Params, typename... Args>
-void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
-            size_t shared_bytes, cudaStream_t, Args&&... args) {
+void launch_large_shared(const LaunchSite& site, void (*kernel)(Params...), dim3 grid,
+                         dim3 block, size_t shared_bytes, cudaStream_t stream, Args&&... args) {
+  allow_dynamic_shared(reinterpret_cast<const void*>(kernel), shared_bytes);
+  launch(site, kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
+}
+
+#else
+
+// large_shared: the kernel was allowed more than 48 KiB of dynamic shared memory (as a GPU
+// kernel is by cudaFuncSetAttribute), so the emulator accepts up to a block's opt-in limit.
+template <typename... Params, typename... Args>
+void launch_emulated(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
+                     size_t shared_bytes, bool large_shared, Args&&... args) {
   // Each CUDA thread calls the kernel with its own copies of the arguments, as on the GPU.
   count::launch(site.kernel);
   const emu::LaunchSite where{site.kernel, site.file, site.line};
@@ -90,12 +117,25 @@ void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 b
     recording->work.push_back(
         {site.kernel, [=, arguments = std::make_tuple(std::decay_t<Args>(args)...)] {
            const auto body = [&] { std::apply(kernel, arguments); };
-           emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body));
+           emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body), large_shared);
          }});
     return;
   }
   const auto body = [&] { kernel(args...); };
-  emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body));
+  emu::run_grid(where, grid, block, shared_bytes, emu::KernelBody(body), large_shared);
+}
+
+template <typename... Params, typename... Args>
+void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 block,
+            size_t shared_bytes, cudaStream_t, Args&&... args) {
+  launch_emulated(site, kernel, grid, block, shared_bytes, false, std::forward<Args>(args)...);
+}
+
+// As on a GPU, where the kernel is first allowed more than 48 KiB of dynamic shared memory.
+template <typename... Params, typename... Args>
+void launch_large_shared(const LaunchSite& site, void (*kernel)(Params...), dim3 grid,
+                         dim3 block, size_t shared_bytes, cudaStream_t, Args&&... args) {
+  launch_emulated(site, kernel, grid, block, shared_bytes, true, std::forward<Args>(args)...);
 }
 
 #endif
@@ -106,3 +146,9 @@ void launch(const LaunchSite& site, void (*kernel)(Params...), dim3 grid, dim3 b
 #define WEFT_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                             \
   ::weft::cuda::launch(::weft::cuda::LaunchSite{#kernel, __FILE__, __LINE__}, kernel, grid,   \
                        block, shared_bytes, stream, __VA_ARGS__)
+
+// The same for a kernel that needs more than 48 KiB of dynamic shared memory (at most 227 KiB
+// a block on sm_90): it is allowed that first (cudaFuncSetAttribute, once per kernel and device).
+#define WEFT_LAUNCH_LARGE_SHARED(kernel, grid, block, shared_bytes, stream, ...)                \
+  ::weft::cuda::launch_large_shared(::weft::cuda::LaunchSite{#kernel, __FILE__, __LINE__},     \
+                                    kernel, grid, block, shared_bytes, stream, __VA_ARGS__)

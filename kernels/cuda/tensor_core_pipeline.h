@@ -46,6 +46,7 @@
 //   conversion pass.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "kernels/cuda/cuda_compat.h"
@@ -82,6 +83,30 @@ struct alignas(16) TensorStages {
 
 template <class Tile>
 using TensorAccumulators = float[Tile::kMi][Tile::kNi][4];
+
+// Stages of more than 46 KiB (the wide tile's) cannot be static shared memory (48 KiB a block,
+// with the kernels' own tables): they live in the launch's dynamic shared memory, which the
+// launch asks for with WEFT_LAUNCH_LARGE_SHARED (launch.h).
+template <class Tile>
+constexpr bool kDynamicStages = sizeof(TensorStages<Tile>) > 46 * 1024;
+
+template <class Tile>
+constexpr size_t dynamic_stage_bytes() {
+  return kDynamicStages<Tile> ? sizeof(TensorStages<Tile>) : 0;
+}
+
+// The block's stages: static shared memory, or the dynamic shared memory of the launch.
+template <class Tile>
+__device__ __forceinline__ TensorStages<Tile>& tile_stages() {
+  if constexpr (kDynamicStages<Tile>) {
+    WEFT_DYNAMIC_SHARED(TensorStages<Tile>, dynamic);
+    return *dynamic;
+  } else {
+    __shared__ TensorStages<Tile> stages;
+    WEFT_SHARED_UNDEFINED(stages);
+    return stages;
+  }
+}
 
 // Lane l's row address for an ldmatrix.x4 of four 8 x 4 float blocks of the 16 x 8 corner of
 // `tile` at (row, col): block i = l / 8 covers rows row + 8 (i & 1) .. + 7 and columns
