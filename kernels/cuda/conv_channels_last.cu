@@ -1,0 +1,287 @@
+// The hand tensor-core gather on channels-last copies (conv_tensor_core.cu's comment, and
+// docs/kernels.md "The tensor-core gather on channels-last copies"): to_channels_last_kernel
+// copies a source [N, C, H, W] to [N, H, W, C] and a filter [rows, C, taps] to [rows, taps, C];
+// conv_gather_channels_last_kernel runs the implicit GEMM with the reduction in the order
+// (kh, kw, c), each 16-byte piece of a slab row 4 channels of one tap; the host side picks its
+// tile (square, tall or the 128 x 128 wide one) and lays the copies out in the caller's
+// workspace. Declared in conv_gather.h (private) and conv_tensor_core.h (the tensor helpers).
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/cuda/conv_gather.h"
+#include "kernels/cuda/conv_tensor_core.h"
+#include "kernels/cuda/digits.h"
+#include "kernels/cuda/launch.h"
+#include "kernels/cuda/tensor_core_pipeline.h"
+#include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
+#include "kernels/error.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace conv_gather {
+namespace {
+
+// The channels-last gather's entry of the piece starting at reduction index c.k, k in the order
+// (j, jw, ch): digits of radices (-, taps along w, channels); the source offset (dh * width + dw)
+// * channels + ch inside one image of the copy, and the shifts. (`filter` is unused: the filter
+// is a dense matrix in the same k order.)
+__device__ __forceinline__ TapEntry piece_entry(const GatherShape& s, const IndexDigits& c) {
+  if (c.k >= s.depth()) return TapEntry{-1, 0, kOutside, kOutside};
+  const int dh = s.h.tap_step * c.d.hi, dw = s.w.tap_step * c.d.mid;
+  return TapEntry{-1, (dh * s.w.source_size + dw) * s.channels + c.d.lo, dh, dw};
+}
+
+// conv_gather_kernel's product with the gathered operand in 16-byte pieces: `source` is the
+// channels-last copy [N, H, W, C] of the source (to_channels_last_kernel), `filter` the
+// [rows, taps_h, taps_w, C] matrix, both 16-byte aligned, C a multiple of 4, so each piece is
+// 4 channels of one tap of one position, all inside or all outside the image. Thread q copies
+// piece q % 4 of the slab's k (4 (q % 4) .. + 3) for positions q / 4 + 32 i, i = 0, 1: a warp
+// reads 8 positions' 64 contiguous bytes when the slab's 16 k share a tap. The slab table has one
+// entry per piece (4 per slab, written by threads 0-3 as the NCHW kernel's threads 0-15 write
+// theirs). Staging, pipeline and epilogue are otherwise the NCHW kernel's.
+template <bool kBf16, class Tile>
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
+    conv_gather_channels_last_kernel(GatherShape s, const float* source, const float* filter,
+                                     const float* bias, float* out) {
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
+  constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
+  constexpr int kPieces = kDepth / 4;                    // pieces along k in a slab row
+  constexpr int kPositionsPerPass = kThreads / kPieces;  // 32
+  constexpr int kPasses = kCols / kPositionsPerPass;     // positions per thread: 2
+  static_assert(kCols % kPositionsPerPass == 0, "whole passes of pieces");
+  TensorStages<Tile>& stages = tile_stages<Tile>();
+  __shared__ TapEntry table[Tile::kStages][kPieces];
+  WEFT_SHARED_UNDEFINED(table);
+  const int thread = static_cast<int>(threadIdx.x);
+  const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
+  const int positions = s.batch * s.grid_plane();
+  const int piece = thread % kPieces;
+
+  // This thread's positions (fixed for the whole reduction): image, the window origin's offset
+  // inside it and its source row and column (kOutside past the last position).
+  const float* image[kPasses];
+  int origin[kPasses], row0[kPasses], col0[kPasses];
+  WEFT_UNROLL
+  for (int i = 0; i < kPasses; ++i) {
+    const int position = n0 + thread / kPieces + i * kPositionsPerPass;
+    image[i] = source;
+    origin[i] = 0;
+    row0[i] = col0[i] = kOutside;
+    if (position < positions) {
+      const int n = position / s.grid_plane();
+      const int pixel = position - n * s.grid_plane();
+      const int h = pixel / s.w.count, w = pixel - h * s.w.count;
+      row0[i] = s.h.source_origin + s.h.source_step * h;
+      col0[i] = s.w.source_origin + s.w.source_step * w;
+      image[i] = source + int64_t{n} * s.source_plane() * s.channels;
+      origin[i] = (row0[i] * s.w.source_size + col0[i]) * s.channels;
+    }
+  }
+
+  IndexDigits at{};
+  if (s.depth() > 0 && thread < kPieces) {
+    at = IndexDigits{4 * thread, split_digits(4 * thread, s.w.taps, s.channels)};
+    for (int slab = 0; slab < Tile::kStages; ++slab) {
+      table[slab][thread] = piece_entry(s, at);
+      at.k += kDepth;
+      add_digits(at.d, s.slab_step, s.w.taps, s.channels);
+    }
+  }
+  __syncthreads();
+
+  const PieceRows<Tile, kRows> filter_rows(filter + int64_t{m0} * s.filter_row, s.filter_row,
+                                           s.rows - m0);
+  const auto stage = [&](int slab, int buffer) {
+    // Whole pieces: the depth is taps x C, C a multiple of 4.
+    filter_rows.template stage<true>(slab * kDepth, s.depth(), stages.a[buffer]);
+    const TapEntry e = table[buffer][piece];
+    WEFT_UNROLL
+    for (int i = 0; i < kPasses; ++i) {
+      const bool inside =
+          static_cast<unsigned>(row0[i] + e.dh) < static_cast<unsigned>(s.h.source_size) &&
+          static_cast<unsigned>(col0[i] + e.dw) < static_cast<unsigned>(s.w.source_size);
+      const unsigned offset = inside ? origin[i] + e.source : 0;  // >= 0 inside the image
+      cp_async_cg16(&stages.b[buffer][thread / kPieces + i * kPositionsPerPass][4 * piece],
+                    image[i] + offset, inside ? 16 : 0);
+    }
+  };
+  const auto after_barrier = [&](int slab) {
+    if (thread < kPieces) {
+      table[slab % Tile::kStages][thread] = piece_entry(s, at);
+      at.k += kDepth;
+      add_digits(at.d, s.slab_step, s.w.taps, s.channels);
+    }
+  };
+
+  TensorAccumulators<Tile> acc;
+  zero<Tile>(acc);
+  main_loop<kBf16, Tile>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+  store_gather_tile<Tile>(s, acc, bias, out, m0, n0);
+}
+
+// out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer (blockIdx.y + outer_base): NCHW to
+// channels-last (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]. A block
+// of 256 threads moves a 32 x 32 tile through shared memory (one float of padding per row, so
+// the column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced
+// along j) and writes the transposed tile coalesced along i.
+__global__ void __launch_bounds__(256)
+    to_channels_last_kernel(int a, int b, int outer_base, const float* in, float* out) {
+  __shared__ float tile[32][33];
+  WEFT_SHARED_UNDEFINED(tile);
+  const int tiles_b = (b + 31) / 32;
+  const int i0 = static_cast<int>(blockIdx.x) / tiles_b * 32;
+  const int j0 = static_cast<int>(blockIdx.x) % tiles_b * 32;
+  const int64_t o = outer_base + static_cast<int64_t>(blockIdx.y);
+  const int lane = static_cast<int>(threadIdx.x) % 32, row = static_cast<int>(threadIdx.x) / 32;
+  const float* from = in + o * a * b;
+  float* to = out + o * a * b;
+  WEFT_UNROLL
+  for (int r = row; r < 32; r += 8) {
+    if (i0 + r < a && j0 + lane < b) tile[r][lane] = from[int64_t{i0 + r} * b + j0 + lane];
+  }
+  __syncthreads();
+  WEFT_UNROLL
+  for (int r = row; r < 32; r += 8) {
+    if (j0 + r < b && i0 + lane < a) to[int64_t{j0 + r} * a + i0 + lane] = tile[lane][r];
+  }
+}
+
+// ---- host side ---------------------------------------------------------------------------------
+
+int64_t round_up4(int64_t floats) { return (floats + 3) / 4 * 4; }
+
+float* aligned_up16(float* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<float*>((address + 15) & ~uintptr_t{15});
+}
+
+void to_channels_last(int outer, int a, int b, const float* in, float* out, cudaStream_t stream) {
+  if (outer <= 0 || a <= 0 || b <= 0) return;
+  const int64_t tiles = int64_t{(a + 31) / 32} * ((b + 31) / 32);
+  WEFT_CHECK(tiles <= 0x7fffffff, "conv (tensor cores): a channels-last copy of too many tiles");
+  for (int base = 0; base < outer; base += kMaxGridY) {
+    const int count = std::min(outer - base, kMaxGridY);
+    WEFT_LAUNCH(to_channels_last_kernel, dim3(static_cast<unsigned>(tiles), count), 256, 0, stream,
+                a, b, base, in, out);
+  }
+}
+
+template <bool kBf16, class Tile>
+void launch_gather_channels_last(const GatherShape& s, const float* source, const float* filter,
+                                 const float* bias, float* out, cudaStream_t stream) {
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  if (positions <= 0 || s.rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
+                  static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
+  WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
+  GatherShape shape = s;
+  shape.slab_step = split_digits(Tile::kDepth, s.w.taps, s.channels);
+  if constexpr (kDynamicStages<Tile>) {
+    WEFT_LAUNCH_LARGE_SHARED((conv_gather_channels_last_kernel<kBf16, Tile>), grid,
+                             Tile::kThreads, dynamic_stage_bytes<Tile>(), stream, shape, source,
+                             filter, bias, out);
+  } else {
+    WEFT_LAUNCH((conv_gather_channels_last_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream,
+                shape, source, filter, bias, out);
+  }
+}
+
+// The channels-last gather's tile when the caller leaves it open: the wide one once the GEMM
+// rows fill it and its grid still fills the card twice over at kWideBlocksPerSm (what its
+// registers allow, static table); else tall_gather's choice.
+constexpr int kWideBlocksPerSm = 2;
+
+TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
+  if (tile != TensorCoreTile::automatic) return tile;
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  const int64_t wide_blocks = (positions + WideTile::kCols - 1) / WideTile::kCols *
+                              ((s.rows + WideTile::kRows - 1) / WideTile::kRows);
+  if (s.rows >= WideTile::kRows && wide_blocks >= 2 * kWideBlocksPerSm * sm_count()) {
+    return TensorCoreTile::wide;
+  }
+  return tall_gather(s) ? TensorCoreTile::tall : TensorCoreTile::square;
+}
+
+template <bool kBf16>
+void run_channels_last_at(TensorCoreTile tile, const GatherShape& s, const float* source_copy,
+                          const float* filter_copy, const float* bias, float* out,
+                          cudaStream_t stream) {
+  switch (channels_last_tile(s, tile)) {
+    case TensorCoreTile::wide:
+      launch_gather_channels_last<kBf16, WideTile>(s, source_copy, filter_copy, bias, out, stream);
+      return;
+    case TensorCoreTile::tall:
+      launch_gather_channels_last<kBf16, TallTile>(s, source_copy, filter_copy, bias, out, stream);
+      return;
+    default:
+      launch_gather_channels_last<kBf16, SquareTile>(s, source_copy, filter_copy, bias, out,
+                                                     stream);
+  }
+}
+
+// The product on channels-last copies of the source and the filter, on `tile` (automatic:
+// channels_last_tile's choice).
+void run_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
+                       const float* source_copy, const float* filter_copy, const float* bias,
+                       float* out, cudaStream_t stream) {
+  if (bf16) {
+    run_channels_last_at<true>(tile, s, source_copy, filter_copy, bias, out, stream);
+  } else {
+    run_channels_last_at<false>(tile, s, source_copy, filter_copy, bias, out, stream);
+  }
+}
+
+}  // namespace
+
+bool channels_last_applies(const GatherShape& s) {
+  const auto plain = [](const GatherAxis& a) { return a.filter_origin == 0 && a.filter_step == 1; };
+  return s.depth() > 0 && s.channels % 4 == 0 && s.channels == s.source_channels &&
+         plain(s.h) && plain(s.w) && s.filter_w == s.w.taps && s.filter_channel == s.taps() &&
+         s.filter_row == s.depth();
+}
+
+// The source's copy (rounded to whole 16-byte pieces, so the filter's copy starts aligned), the
+// filter's, and 4 floats to align the workspace's start.
+int64_t channels_last_floats(const GatherShape& s) {
+  return 4 + round_up4(int64_t{s.batch} * s.source_plane() * s.channels) +
+         int64_t{s.rows} * s.depth();
+}
+
+void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
+                          const float* source, const float* filter, const float* bias, float* out,
+                          float* workspace, cudaStream_t stream) {
+  float* source_copy = aligned_up16(workspace);
+  float* filter_copy = source_copy + round_up4(int64_t{s.batch} * s.source_plane() * s.channels);
+  to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, stream);
+  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
+  run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
+}
+
+bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channels_last,
+                         const float* filter, float* filter_scratch, const float* bias, float* dx,
+                         cudaStream_t stream) {
+  if (dy_channels_last == nullptr || filter_scratch == nullptr || !channels_last_applies(s)) {
+    return false;
+  }
+  float* filter_copy = aligned_up16(filter_scratch);
+  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
+  run_channels_last(bf16, TensorCoreTile::automatic, s, dy_channels_last, filter_copy, bias, dx,
+                    stream);
+  return true;
+}
+
+}  // namespace conv_gather
+
+int64_t channels_last_tensor_floats(int batch, int channels, int plane) {
+  return channels % 4 == 0 ? 4 + conv_gather::round_up4(int64_t{batch} * channels * plane) : 0;
+}
+
+float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
+                               cudaStream_t stream) {
+  float* copy = conv_gather::aligned_up16(out);
+  conv_gather::to_channels_last(batch, channels, plane, in, copy, stream);
+  return copy;
+}
+
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda

@@ -1,0 +1,146 @@
+// What the hand tensor-core gathers share: the NCHW gather and the host side
+// (conv_tensor_core.cu) and the gather on channels-last copies (conv_channels_last.cu). The
+// block tiles, the shape of a gather product and a slab table's entry, the epilogue, and the
+// channels-last path's entry points. Private to those two files; conv_tensor_core.cu's comment
+// describes the kernels.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/cuda/conv_tensor_core.h"
+#include "kernels/cuda/digits.h"
+#include "kernels/cuda/tensor_core_pipeline.h"
+#include "kernels/params.h"
+
+namespace weft::cuda {
+inline namespace WEFT_KERNEL_ABI {
+namespace conv_gather {
+
+// A row or shift that puts an element outside every bound (even plus another such value).
+constexpr int kOutside = -(1 << 28);
+
+// 64 x 64 with 16-deep slabs, 4 stages (2 x 4 mma tiles per warp): below 128 GEMM rows.
+using SquareTile = TensorTile<64, 64, 16, 4, 4>;
+// 128 x 64 with 16-deep slabs, 3 stages (4 x 4 mma tiles per warp, twice the square tile's
+// products per staged B element and per B fragment): from 128 GEMM rows (tall_gather,
+// tall_filter).
+using TallTile = TensorTile<128, 64, 16, 3, 3>;
+// 128 x 128 with 16-deep slabs, 4 stages (80 KiB of dynamic shared memory), 2 blocks per SM:
+// each warp owns 64 x 64 (4 x 8 mma tiles), twice the tall tile's products per fragment loaded
+// and per staged element. The channels-last gather only (wide_gather).
+using WideTile = TensorTile<128, 128, 16, 4, 2>;
+
+// ---- forward and backward-data: the gather kernel ----------------------------------------------
+
+// A slab table's reduction index and its digits (digits.h): split by division once per thread
+// as the block starts, then stepped by the slab depth (whose digits are split on the host and
+// ride in the kernel's parameters, so they take no registers) with a carry per digit.
+struct IndexDigits {
+  int k;
+  Digits d;
+};
+
+// One axis of a gather product. Grid index i (of `count` per image) reads source index
+// source_origin + source_step * i + tap_step * j under tap j (of `taps`), which is filter index
+// filter_origin + filter_step * j, and writes destination index out_origin + out_step * i.
+struct GatherAxis {
+  int count;
+  int source_origin, source_step, source_size;
+  int taps, tap_step;
+  int filter_origin, filter_step;
+  int out_origin, out_step, out_size;
+};
+
+struct GatherShape {
+  GatherAxis h, w;
+  int batch;
+  int rows;             // GEMM rows: output channels (forward) or input channels (backward)
+  int channels;         // reduction channels: C (forward) or O (backward)
+  int source_channels;  // channels of one source image: C (forward) or O (backward)
+  int filter_w;         // KW
+  int filter_row;       // filter floats between GEMM rows: T (forward), KH * KW (backward)
+  int filter_channel;   // between reduction channels: KH * KW (forward), C * KH * KW (backward)
+  FusedActivation act;
+  Digits slab_step;  // the tile's depth as digits (ch, j, jw): set by launch_gather
+
+  __host__ __device__ int taps() const { return h.taps * w.taps; }
+  __host__ __device__ int depth() const { return channels * taps(); }
+  __host__ __device__ int grid_plane() const { return h.count * w.count; }
+  __host__ __device__ int source_plane() const { return h.source_size * w.source_size; }
+  __host__ __device__ int out_plane() const { return h.out_size * w.out_size; }
+};
+
+// The k part of a gathered element: filter offset ch * filter_channel + kh * KW + kw (-1 past
+// the reduction), source offset ch * plane + dh * width + dw, and the shifts (dh, dw).
+struct alignas(16) TapEntry {
+  int filter, source, dh, dw;
+};
+
+// The gather's epilogue: out[n, row, oh, ow] = act(acc + bias[row]) for the block's tile at
+// rows m0.., positions n0.. (the lanes' accumulators in the C/D layout of tensor_core_pipeline.h).
+template <class Tile>
+__device__ __forceinline__ void store_gather_tile(const GatherShape& s,
+                                                  const TensorAccumulators<Tile>& acc,
+                                                  const float* bias, float* out, int m0, int n0) {
+  const int positions = s.batch * s.grid_plane();
+  const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
+  const int g = lane / 4, t = lane % 4;
+  const int64_t out_image = int64_t{s.rows} * s.out_plane();
+  WEFT_UNROLL
+  for (int ni = 0; ni < Tile::kNi; ++ni) {
+    WEFT_UNROLL
+    for (int c = 0; c < 2; ++c) {
+      const int position = n0 + warp_col + 8 * ni + 2 * t + c;
+      if (position >= positions) continue;
+      const int n = position / s.grid_plane();
+      const int pixel = position - n * s.grid_plane();
+      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
+      const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
+      float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
+      WEFT_UNROLL
+      for (int mi = 0; mi < Tile::kMi; ++mi) {
+        WEFT_UNROLL
+        for (int half = 0; half < 2; ++half) {
+          const int row = m0 + warp_row + 16 * mi + g + 8 * half;
+          if (row >= s.rows) continue;
+          const float sum = acc[mi][ni][2 * half + c] + (bias != nullptr ? bias[row] : 0.0f);
+          column[int64_t{row} * s.out_plane()] = s.act.apply(sum);
+        }
+      }
+    }
+  }
+}
+
+// Largest grid.y of a launch (row tiles).
+constexpr int kMaxGridY = 65535;
+
+// The NCHW gather's tile choice (conv_tensor_core.cu): the tall tile for at least 128 GEMM rows
+// when its grid fills the card twice.
+bool tall_gather(const GatherShape& s);
+
+// ---- the channels-last path (conv_channels_last.cu) ----
+
+// A forward-form gather (the convolution's forward, a backward-data phase run as one) whose
+// reduction channels are whole 16-byte pieces and whose filter is a dense [rows, channels, taps]
+// matrix: it can run on channels-last copies.
+bool channels_last_applies(const GatherShape& s);
+
+// The workspace floats gather_channels_last needs for s.
+int64_t channels_last_floats(const GatherShape& s);
+
+// Copies s's source and filter channels-last into `workspace` (channels_last_floats) and runs
+// the product on them, on `tile` (automatic: the wide, tall or square tile by the shape).
+void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
+                          const float* source, const float* filter, const float* bias, float* out,
+                          float* workspace, cudaStream_t stream);
+
+// A backward-data phase on dy's channels-last copy (shared by the phases) and its own filter
+// copied into `filter_scratch`; false (nothing done) when s cannot run channels-last.
+bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channels_last,
+                         const float* filter, float* filter_scratch, const float* bias, float* dx,
+                         cudaStream_t stream);
+
+}  // namespace conv_gather
+}  // namespace WEFT_KERNEL_ABI
+}  // namespace weft::cuda
