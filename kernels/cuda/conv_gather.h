@@ -27,10 +27,10 @@ using SquareTile = TensorTile<64, 64, 16, 4, 4>;
 using TallTile = TensorTile<128, 64, 16, 3, 3>;
 // 128 x 128 with 16-deep slabs, 4 stages (80 KiB of dynamic shared memory), 2 blocks per SM:
 // each warp owns 64 x 64 (4 x 8 mma tiles), twice the tall tile's products per fragment loaded
-// and per staged element. The channels-last gather only (wide_gather).
+// and per staged element. The channels-last gather only (channels_last_tile).
 using WideTile = TensorTile<128, 128, 16, 4, 2>;
 
-// ---- forward and backward-data: the gather kernel ----------------------------------------------
+// ---- a gather product: its shape, a slab-table entry, the epilogue ----------------------------
 
 // A slab table's reduction index and its digits (digits.h): split by division once per thread
 // as the block starts, then stepped by the slab depth (whose digits are split on the host and

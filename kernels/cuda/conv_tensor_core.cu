@@ -115,9 +115,11 @@ inline namespace WEFT_KERNEL_ABI {
 using namespace conv_gather;  // NOLINT: the file's own shared types (conv_gather.h)
 namespace {
 
-// The same for backward-filter, held to 4 blocks per SM (at most 128 registers), which its
-// shared memory (48.5 KiB a block) allows.
+// The tall tile (conv_gather.h) for backward-filter, held to 4 blocks per SM (at most 128
+// registers), which its shared memory (48.5 KiB a block) allows.
 using TallFilterTile = TensorTile<128, 64, 16, 3, 4>;
+
+// ---- forward and backward-data: the NCHW gather kernel -----------------------------------------
 
 // The gather's entry of reduction index c.k: digits (ch, j, jw) of radices (-, taps along h,
 // taps along w).
