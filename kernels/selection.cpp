@@ -48,6 +48,7 @@ struct Settings {
   std::array<KernelChoice, kKernelFamilyCount> choices{};
   MathPrecision precision = MathPrecision::fp32;
   VendorAlgorithms algorithms = VendorAlgorithms::measured;
+  TensorCoreTileSetting tile = TensorCoreTileSetting::automatic;
 };
 
 std::mutex settings_mutex;
@@ -86,6 +87,14 @@ Settings from_environment() {
                   "\": expected measured or rules");
     }
     s.algorithms = *parsed;
+  }
+  if (const char* tile = std::getenv("WEFT_TENSOR_CORE_TILE")) {
+    const std::optional<TensorCoreTileSetting> parsed = parse_tensor_core_tile(tile);
+    if (!parsed) {
+      throw Error(std::string("WEFT_TENSOR_CORE_TILE=\"") + tile +
+                  "\": expected automatic, square, tall or wide");
+    }
+    s.tile = *parsed;
   }
   return s;
 }
@@ -311,6 +320,39 @@ VendorAlgorithms vendor_algorithms() {
   if (deterministic()) return VendorAlgorithms::rules;
   std::lock_guard<std::mutex> lock(settings_mutex);
   return current().algorithms;
+}
+
+const char* tensor_core_tile_name(TensorCoreTileSetting tile) {
+  switch (tile) {
+    case TensorCoreTileSetting::square:
+      return "square";
+    case TensorCoreTileSetting::tall:
+      return "tall";
+    case TensorCoreTileSetting::wide:
+      return "wide";
+    default:
+      return "automatic";
+  }
+}
+
+std::optional<TensorCoreTileSetting> parse_tensor_core_tile(std::string_view text) {
+  text = trim(text);
+  for (TensorCoreTileSetting tile :
+       {TensorCoreTileSetting::automatic, TensorCoreTileSetting::square,
+        TensorCoreTileSetting::tall, TensorCoreTileSetting::wide}) {
+    if (text == tensor_core_tile_name(tile)) return tile;
+  }
+  return std::nullopt;
+}
+
+void set_tensor_core_tile(TensorCoreTileSetting tile) {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  current().tile = tile;
+}
+
+TensorCoreTileSetting tensor_core_tile() {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  return current().tile;
 }
 
 // ---- the log ----------------------------------------------------------------------------------

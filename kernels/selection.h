@@ -160,6 +160,19 @@ std::optional<VendorAlgorithms> parse_vendor_algorithms(std::string_view text);
 void set_vendor_algorithms(VendorAlgorithms algorithms);
 VendorAlgorithms vendor_algorithms();  // rules whenever deterministic() is on
 
+// The block tile of the hand tensor-core convolutions (kernels/cuda/conv_tensor_core.cu): chosen
+// per shape (automatic), or one tile for every call, so that a test or a benchmark can run a
+// whole table on each: square (64 x 64), tall (128 x 64), wide (128 x 128; the channels-last
+// gather only: the other kernels take the tall tile instead). From WEFT_TENSOR_CORE_TILE=
+// automatic|square|tall|wide (read once with the other settings; another value is an error);
+// set_tensor_core_tile overrides it. Not part of the autotune key: a forced tile is for tests.
+enum class TensorCoreTileSetting { automatic, square, tall, wide };
+
+const char* tensor_core_tile_name(TensorCoreTileSetting tile);
+std::optional<TensorCoreTileSetting> parse_tensor_core_tile(std::string_view text);
+void set_tensor_core_tile(TensorCoreTileSetting tile);
+TensorCoreTileSetting tensor_core_tile();
+
 // What a hand kernel's supports() predicate says about one call (kernels/hand_support.h).
 struct KernelSupport {
   bool supported = true;

@@ -275,19 +275,30 @@ class VendorAlgorithmsScope {
   weft::VendorAlgorithms previous_;
 };
 
+// The convolution cases at tf32 and bf16: those the tensor-core convolutions run.
+bool tensor_core_convolution(const OpCase& c) {
+  const weft::KernelFamily family = weft::op_family(c.call.op);
+  return c.precision != weft::MathPrecision::fp32 &&
+         (family == weft::KernelFamily::conv || family == weft::KernelFamily::conv_transpose);
+}
+
 // Runs the table on `backend`, as far as WEFT_OP_FILTER selects it, and compares with the CPU
 // reference. `label` names the backend in the filter and the summary (backend_labels()).
 // `only_op`: run only the cases of that op, at FP32 (the kernel lab's backends: they implement
 // nothing else, and their versions are FP32 kernels that the precision switch does not reach).
+// `tensor_cores_only`: run only the tensor_core_convolution cases.
 void run_table(const std::string& label, Backend& backend, Memory& memory,
-               std::optional<weft::Op> only_op = std::nullopt) {
+               std::optional<weft::Op> only_op = std::nullopt, bool tensor_cores_only = false) {
   OpFilter filter;
   try {
     filter = op_filter_from_environment();
   } catch (const weft::Error& e) {
     FAIL(e.what());
   }
-  if (!filter.selects(label) || (only_op && !filter.selects(weft::op_family(*only_op)))) {
+  const bool convolutions = filter.selects(weft::KernelFamily::conv) ||
+                            filter.selects(weft::KernelFamily::conv_transpose);
+  if (!filter.selects(label) || (only_op && !filter.selects(weft::op_family(*only_op))) ||
+      (tensor_cores_only && !convolutions)) {
     std::cout << "op table on " << label << ": not run, filter: " << filter.text << std::endl;
     return;
   }
@@ -297,6 +308,7 @@ void run_table(const std::string& label, Backend& backend, Memory& memory,
   for (const OpCase& c : op_cases()) {
     if (!filter.selects(weft::op_family(c.call.op))) continue;
     if (only_op && c.call.op != *only_op) continue;
+    if (tensor_cores_only && !tensor_core_convolution(c)) continue;
     ++selected;
     const bool widened = vendor_bf16_convolution(label, c);
     const bool measured = measured_convolution(label, c);
@@ -390,6 +402,41 @@ void run_emu_table_in(weft::emu::ThreadOrder order, uint64_t seed = 0) {
 
 }  // namespace
 
+// The tensor-core convolutions on each block tile in turn, whatever tile a case's shape would
+// choose (the op table's cases are small: automatic takes the tall and wide tiles only for the
+// few cases built for them, and on a GPU's 132 SMs for none).
+namespace {
+
+class TensorCoreTileScope {
+ public:
+  explicit TensorCoreTileScope(weft::TensorCoreTileSetting tile)
+      : previous_(weft::tensor_core_tile()) {
+    weft::set_tensor_core_tile(tile);
+  }
+  ~TensorCoreTileScope() { weft::set_tensor_core_tile(previous_); }
+  TensorCoreTileScope(const TensorCoreTileScope&) = delete;
+  TensorCoreTileScope& operator=(const TensorCoreTileScope&) = delete;
+
+ private:
+  weft::TensorCoreTileSetting previous_;
+};
+
+constexpr weft::TensorCoreTileSetting kEveryTile[] = {weft::TensorCoreTileSetting::square,
+                                                      weft::TensorCoreTileSetting::tall,
+                                                      weft::TensorCoreTileSetting::wide};
+
+}  // namespace
+
+TEST_CASE("backend ops: hand tensor-core convolutions under host emulation on every block tile",
+          "[emu]") {
+  HostMemory host;
+  for (weft::TensorCoreTileSetting tile : kEveryTile) {
+    INFO("WEFT_TENSOR_CORE_TILE=" << weft::tensor_core_tile_name(tile));
+    const TensorCoreTileScope scope(tile);
+    run_table("emu", weft::emu_backend(), host, std::nullopt, true);
+  }
+}
+
 TEST_CASE("backend ops: hand CUDA kernels under host emulation, warp 0 running ahead",
           "[emu][order]") {
   run_emu_table_in(weft::emu::ThreadOrder::low_first);
@@ -432,6 +479,24 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
 }
 
 #ifdef WEFT_HAVE_CUDA
+TEST_CASE("backend ops: hand tensor-core convolutions on a GPU on every block tile", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  std::string reason;
+  if (!weft::cuda_available(&reason)) {
+    WARN("SKIPPED: no usable GPU (" << reason << ")");
+    return;
+  }
+  DeviceMemory device(weft::Device::cuda(0));
+  for (weft::TensorCoreTileSetting tile : kEveryTile) {
+    INFO("WEFT_TENSOR_CORE_TILE=" << weft::tensor_core_tile_name(tile));
+    const TensorCoreTileScope scope(tile);
+    run_table("cuda-hand", weft::cuda_hand_backend(0), device, std::nullopt, true);
+  }
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
+}
+
 // Whether the [gpu] cases below can run; says SKIPPED (which ctest reports as skipped) if not.
 static bool gpu_present() {
   std::string reason;

@@ -192,6 +192,7 @@ void launch_gather_channels_last(const GatherShape& s, const float* source, cons
 constexpr int kWideBlocksPerSm = 2;
 
 TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
+  tile = requested_tile(tile);
   if (tile != TensorCoreTile::automatic) return tile;
   const int64_t positions = int64_t{s.batch} * s.grid_plane();
   const int64_t wide_blocks = (positions + WideTile::kCols - 1) / WideTile::kCols *

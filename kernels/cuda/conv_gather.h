@@ -11,6 +11,7 @@
 #include "kernels/cuda/digits.h"
 #include "kernels/cuda/tensor_core_pipeline.h"
 #include "kernels/params.h"
+#include "kernels/selection.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
@@ -109,6 +110,22 @@ __device__ __forceinline__ void store_gather_tile(const GatherShape& s,
         }
       }
     }
+  }
+}
+
+// `tile`, or where it is automatic the process-wide setting (WEFT_TENSOR_CORE_TILE,
+// kernels/selection.h), which is automatic unless a test or a benchmark forces one tile.
+inline TensorCoreTile requested_tile(TensorCoreTile tile) {
+  if (tile != TensorCoreTile::automatic) return tile;
+  switch (tensor_core_tile()) {
+    case TensorCoreTileSetting::square:
+      return TensorCoreTile::square;
+    case TensorCoreTileSetting::tall:
+      return TensorCoreTile::tall;
+    case TensorCoreTileSetting::wide:
+      return TensorCoreTile::wide;
+    default:
+      return TensorCoreTile::automatic;
   }
 }
 

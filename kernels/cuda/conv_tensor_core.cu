@@ -456,14 +456,14 @@ void gather(MathPrecision precision, const GatherShape& s, const float* source, 
             const float* bias, float* out, bool filter_vector, cudaStream_t stream,
             TensorCoreTile tile = TensorCoreTile::automatic, float* workspace = nullptr) {
   const bool bf16 = precision == MathPrecision::bf16;
+  tile = requested_tile(tile);
   if (workspace != nullptr && channels_last_applies(s)) {
     gather_channels_last(bf16, tile, s, source, filter, bias, out, workspace, stream);
     return;
   }
-  WEFT_CHECK(tile != TensorCoreTile::wide,
-             "conv (tensor cores): the wide tile runs on channels-last copies only");
-  const bool tall =
-      tile == TensorCoreTile::tall || (tile == TensorCoreTile::automatic && tall_gather(s));
+  // The wide tile is the channels-last kernel's: here the tall one stands in for it.
+  const bool tall = tile == TensorCoreTile::tall || tile == TensorCoreTile::wide ||
+                    (tile == TensorCoreTile::automatic && tall_gather(s));
   if (tall) {
     if (bf16) {
       launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
@@ -501,7 +501,8 @@ struct Split {
 // Backward-filter takes the tall tile (rows: output channels) for at least 128 output channels;
 // its split-K then plans twice the slices on half the tiles.
 bool tall_filter(const FilterShape& s, TensorCoreTile tile) {
-  return tile == TensorCoreTile::tall ||
+  tile = requested_tile(tile);
+  return tile == TensorCoreTile::tall || tile == TensorCoreTile::wide ||
          (tile == TensorCoreTile::automatic && s.out_channels >= TallTile::kRows);
 }
 

@@ -18,8 +18,9 @@ inline namespace WEFT_KERNEL_ABI {
 // The kernels' block tile (conv_tensor_core.cu): chosen per shape (automatic: on channels-last
 // copies 128 x 128 for at least 128 GEMM rows when its grid fills the card twice; else 128 x 64
 // for at least 128 GEMM rows when the gather's grid fills the card twice; 64 x 64 otherwise), or
-// fixed, for the tests and benchmarks that compare tiles on one problem. The wide tile is the
-// channels-last gather's only.
+// fixed, for the tests and benchmarks that compare tiles on one problem (WEFT_TENSOR_CORE_TILE,
+// kernels/selection.h, fixes it for every call left automatic). The wide tile is the
+// channels-last gather's only: elsewhere the tall one stands in for it.
 enum class TensorCoreTile { automatic, square, tall, wide };
 
 // Floats of workspace conv2d_forward_tensor_core needs to run on channels-last copies of x and
