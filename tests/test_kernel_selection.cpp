@@ -214,6 +214,33 @@ TEST_CASE("kernel selection: cuDNN's algorithms, WEFT_CUDNN_ALGOS and determinis
   }
 }
 
+TEST_CASE("kernel selection: the tensor-core tile, WEFT_TENSOR_CORE_TILE") {
+  using weft::TensorCoreTileSetting;
+  SelectionFixture fixture;
+  SECTION("automatic by default; names round-trip; other names are not settings") {
+    CHECK(weft::tensor_core_tile() == TensorCoreTileSetting::automatic);
+    for (TensorCoreTileSetting tile :
+         {TensorCoreTileSetting::automatic, TensorCoreTileSetting::square,
+          TensorCoreTileSetting::tall, TensorCoreTileSetting::wide}) {
+      CHECK(weft::parse_tensor_core_tile(weft::tensor_core_tile_name(tile)) == tile);
+    }
+    CHECK_FALSE(weft::parse_tensor_core_tile("128x128").has_value());
+  }
+  SECTION("WEFT_TENSOR_CORE_TILE is read; the API wins over it") {
+    ScopedEnv tile("WEFT_TENSOR_CORE_TILE", "wide");
+    weft::reset_kernel_choices();
+    CHECK(weft::tensor_core_tile() == TensorCoreTileSetting::wide);
+    weft::set_tensor_core_tile(TensorCoreTileSetting::automatic);
+    CHECK(weft::tensor_core_tile() == TensorCoreTileSetting::automatic);
+  }
+  SECTION("a bad WEFT_TENSOR_CORE_TILE is reported with the variable's name") {
+    ScopedEnv tile("WEFT_TENSOR_CORE_TILE", "huge");
+    CHECK_THROWS_WITH(weft::reset_kernel_choices(),
+                      Catch::Contains("WEFT_TENSOR_CORE_TILE=\"huge\"") &&
+                          Catch::Contains("automatic, square, tall or wide"));
+  }
+}
+
 TEST_CASE("kernel selection: the hand kernels' supports() predicates") {
   weft::ConvTranspose2dParams t;
   t.stride_h = t.stride_w = 2;
