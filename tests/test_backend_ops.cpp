@@ -260,20 +260,25 @@ bool measured_convolution(const std::string& label, const OpCase& c) {
          (family == weft::KernelFamily::conv || family == weft::KernelFamily::conv_transpose);
 }
 
-// cuDNN's algorithm setting for a scope.
-class VendorAlgorithmsScope {
+// A process-wide kernel setting (kernels/selection.h) held at `value` for a scope: Get reads
+// it, Set writes it.
+template <class T, T (*Get)(), void (*Set)(T)>
+class SettingScope {
  public:
-  explicit VendorAlgorithmsScope(weft::VendorAlgorithms algorithms)
-      : previous_(weft::vendor_algorithms()) {
-    weft::set_vendor_algorithms(algorithms);
-  }
-  ~VendorAlgorithmsScope() { weft::set_vendor_algorithms(previous_); }
-  VendorAlgorithmsScope(const VendorAlgorithmsScope&) = delete;
-  VendorAlgorithmsScope& operator=(const VendorAlgorithmsScope&) = delete;
+  explicit SettingScope(T value) : previous_(Get()) { Set(value); }
+  ~SettingScope() { Set(previous_); }
+  SettingScope(const SettingScope&) = delete;
+  SettingScope& operator=(const SettingScope&) = delete;
 
  private:
-  weft::VendorAlgorithms previous_;
+  T previous_;
 };
+
+// cuDNN's algorithm setting, and the tensor-core convolutions' tile, for a scope.
+using VendorAlgorithmsScope = SettingScope<weft::VendorAlgorithms, weft::vendor_algorithms,
+                                           weft::set_vendor_algorithms>;
+using TensorCoreTileScope = SettingScope<weft::TensorCoreTileSetting, weft::tensor_core_tile,
+                                         weft::set_tensor_core_tile>;
 
 // The convolution cases at tf32 and bf16: those the tensor-core convolutions run.
 bool tensor_core_convolution(const OpCase& c) {
@@ -407,20 +412,6 @@ void run_emu_table_in(weft::emu::ThreadOrder order, uint64_t seed = 0) {
 // few cases built for them, and on a GPU's 132 SMs for none).
 namespace {
 
-class TensorCoreTileScope {
- public:
-  explicit TensorCoreTileScope(weft::TensorCoreTileSetting tile)
-      : previous_(weft::tensor_core_tile()) {
-    weft::set_tensor_core_tile(tile);
-  }
-  ~TensorCoreTileScope() { weft::set_tensor_core_tile(previous_); }
-  TensorCoreTileScope(const TensorCoreTileScope&) = delete;
-  TensorCoreTileScope& operator=(const TensorCoreTileScope&) = delete;
-
- private:
-  weft::TensorCoreTileSetting previous_;
-};
-
 constexpr weft::TensorCoreTileSetting kEveryTile[] = {weft::TensorCoreTileSetting::square,
                                                       weft::TensorCoreTileSetting::tall,
                                                       weft::TensorCoreTileSetting::wide};
@@ -479,13 +470,18 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
 }
 
 #ifdef WEFT_HAVE_CUDA
+// Whether the [gpu] cases below can run; says SKIPPED (which ctest reports as skipped) if not.
+static bool gpu_present() {
+  std::string reason;
+  if (weft::cuda_available(&reason)) return true;
+  WARN("SKIPPED: no usable GPU (" << reason << ")");
+  return false;
+}
+#endif
+
 TEST_CASE("backend ops: hand tensor-core convolutions on a GPU on every block tile", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  std::string reason;
-  if (!weft::cuda_available(&reason)) {
-    WARN("SKIPPED: no usable GPU (" << reason << ")");
-    return;
-  }
+  if (!gpu_present()) return;
   DeviceMemory device(weft::Device::cuda(0));
   for (weft::TensorCoreTileSetting tile : kEveryTile) {
     INFO("WEFT_TENSOR_CORE_TILE=" << weft::tensor_core_tile_name(tile));
@@ -496,15 +492,6 @@ TEST_CASE("backend ops: hand tensor-core convolutions on a GPU on every block ti
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
 }
-
-// Whether the [gpu] cases below can run; says SKIPPED (which ctest reports as skipped) if not.
-static bool gpu_present() {
-  std::string reason;
-  if (weft::cuda_available(&reason)) return true;
-  WARN("SKIPPED: no usable GPU (" << reason << ")");
-  return false;
-}
-#endif
 
 // The vendor libraries alone: cuDNN and cuBLAS on the convolution, transposed convolution,
 // batch-norm, GEMM and linear cases; every other case is counted as skipped, since the vendor

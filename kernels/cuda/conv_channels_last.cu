@@ -169,10 +169,8 @@ void to_channels_last(int outer, int a, int b, const float* in, float* out, cuda
 template <bool kBf16, class Tile>
 void launch_gather_channels_last(const GatherShape& s, const float* source, const float* filter,
                                  const float* bias, float* out, cudaStream_t stream) {
-  const int64_t positions = int64_t{s.batch} * s.grid_plane();
-  if (positions <= 0 || s.rows <= 0) return;
-  const dim3 grid(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
-                  static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
+  const dim3 grid = gather_grid<Tile>(s);
+  if (grid.x == 0) return;
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
   GatherShape shape = s;
   shape.slab_step = split_digits(Tile::kDepth, s.w.taps, s.channels);

@@ -113,6 +113,16 @@ __device__ __forceinline__ void store_gather_tile(const GatherShape& s,
   }
 }
 
+// The grid of a gather product on Tile: column tiles of positions, row tiles of GEMM rows; none
+// (an empty dim3 of 0 blocks) when there is nothing to compute.
+template <class Tile>
+dim3 gather_grid(const GatherShape& s) {
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  if (positions <= 0 || s.rows <= 0) return dim3(0, 0);
+  return dim3(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
+              static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
+}
+
 // `tile`, or where it is automatic the process-wide setting (WEFT_TENSOR_CORE_TILE,
 // kernels/selection.h), which is automatic unless a test or a benchmark forces one tile.
 inline TensorCoreTile requested_tile(TensorCoreTile tile) {

@@ -439,10 +439,8 @@ GatherAxis phase_forward_axis(const PhaseAxis& a) {
 template <bool kBf16, class Tile>
 void launch_gather(const GatherShape& s, const float* source, const float* filter,
                    const float* bias, float* out, bool filter_vector, cudaStream_t stream) {
-  const int64_t positions = int64_t{s.batch} * s.grid_plane();
-  if (positions <= 0 || s.rows <= 0) return;
-  const dim3 grid(static_cast<unsigned>((positions + Tile::kCols - 1) / Tile::kCols),
-                  static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
+  const dim3 grid = gather_grid<Tile>(s);
+  if (grid.x == 0) return;
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
   GatherShape shape = s;
   if (s.depth() > 0) shape.slab_step = split_digits(Tile::kDepth, s.h.taps, s.w.taps);
