@@ -35,10 +35,11 @@ __device__ __forceinline__ TapEntry piece_entry(const GatherShape& s, const Inde
 // channels-last copy [N, H, W, C] of the source (to_channels_last_kernel), `filter` the
 // [rows, taps_h, taps_w, C] matrix, both 16-byte aligned, C a multiple of 4, so each piece is
 // 4 channels of one tap of one position, all inside or all outside the image. Thread q copies
-// piece q % 4 of the slab's k (4 (q % 4) .. + 3) for positions q / 4 + 32 i, i = 0, 1: a warp
+// piece q % 4 of the slab's k (4 (q % 4) .. + 3) for positions q / 4 + 32 i, i < Cols / 32: a warp
 // reads 8 positions' 64 contiguous bytes when the slab's 16 k share a tap. The slab table has one
 // entry per piece (4 per slab, written by threads 0-3 as the NCHW kernel's threads 0-15 write
-// theirs). Staging, pipeline and epilogue are otherwise the NCHW kernel's.
+// theirs). Pipeline, fragments and epilogue are the NCHW kernel's; the stages are static shared
+// memory, or for the wide tile the launch's dynamic shared memory (tile_stages).
 template <bool kBf16, class Tile>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     conv_gather_channels_last_kernel(GatherShape s, const float* source, const float* filter,
@@ -47,7 +48,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
   constexpr int kPieces = kDepth / 4;                    // pieces along k in a slab row
   constexpr int kPositionsPerPass = kThreads / kPieces;  // 32
-  constexpr int kPasses = kCols / kPositionsPerPass;     // positions per thread: 2
+  constexpr int kPasses = kCols / kPositionsPerPass;     // positions per thread: 2, or 4 (wide)
   static_assert(kCols % kPositionsPerPass == 0, "whole passes of pieces");
   TensorStages<Tile>& stages = tile_stages<Tile>();
   __shared__ TapEntry table[Tile::kStages][kPieces];
