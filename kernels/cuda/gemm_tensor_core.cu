@@ -95,11 +95,16 @@ __device__ __forceinline__ void stage_slab(const float* src, int ld, int rows, i
 // partials == nullptr: the whole of k, and the epilogue writes C. Otherwise slice blockIdx.z
 // covers k in [z * slice_depth, min(k, (z + 1) * slice_depth)) and its raw sums go to
 // partials[z][m][n].
-template <bool kTransA, bool kTransB, bool kBf16>
+// kPieces (A plain and B transposed only: the linear layer's forward): both operands in 16-byte
+// pieces and k a multiple of 4, so each thread's rows are worked out once and every piece is
+// copied whole or not at all (PieceRows, tensor_core_pipeline.h); the kernel then holds no
+// one-float path (a_vector and b_vector are true).
+template <bool kTransA, bool kTransB, bool kBf16, bool kPieces = false>
 __global__ void __launch_bounds__(kThreads, GemmTile::kMinBlocks)
     gemm_tensor_core_kernel(Shape s, const float* a, const float* b, const float* column_bias,
                             float* c, bool a_vector, bool b_vector, int slice_depth,
                             float* partials) {
+  static_assert(!kPieces || (!kTransA && kTransB), "pieces: both operands k-contiguous");
   __shared__ TensorStages<GemmTile> stages;
   WEFT_SHARED_UNDEFINED(stages);
   int k_begin = 0, k_end = s.k;
@@ -110,18 +115,29 @@ __global__ void __launch_bounds__(kThreads, GemmTile::kMinBlocks)
   }
   const int m0 = static_cast<int>(blockIdx.y) * kTile, n0 = static_cast<int>(blockIdx.x) * kTile;
 
-  // op(A)(row, k) is contiguous along k when A is not transposed; op(B)^T(col, k) when B is.
-  const auto stage = [&](int slab, int buffer) {
-    const int k0 = k_begin + slab * kDepth;
-    stage_slab<!kTransA>(a + (kTransA ? m0 : int64_t{m0} * s.lda), s.lda, s.m - m0, k_end, 0, k0,
-                         a_vector, stages.a[buffer]);
-    stage_slab<kTransB>(b + (kTransB ? int64_t{n0} * s.ldb : n0), s.ldb, s.n - n0, k_end, 0, k0,
-                        b_vector, stages.b[buffer]);
-  };
   TensorAccumulators<GemmTile> acc;
   zero<GemmTile>(acc);
-  main_loop<kBf16, GemmTile>((k_end - k_begin + kDepth - 1) / kDepth, stages, stage,
-                             [](int) {}, acc);
+  const int slabs = (k_end - k_begin + kDepth - 1) / kDepth;
+  if constexpr (kPieces) {
+    const PieceRows<GemmTile, kTile> a_rows(a + int64_t{m0} * s.lda, s.lda, s.m - m0);
+    const PieceRows<GemmTile, kTile> b_rows(b + int64_t{n0} * s.ldb, s.ldb, s.n - n0);
+    const auto stage = [&](int slab, int buffer) {
+      const int k0 = k_begin + slab * kDepth;
+      a_rows.template stage<true>(k0, k_end, stages.a[buffer]);
+      b_rows.template stage<true>(k0, k_end, stages.b[buffer]);
+    };
+    main_loop<kBf16, GemmTile>(slabs, stages, stage, [](int) {}, acc);
+  } else {
+    // op(A)(row, k) is contiguous along k when A is not transposed; op(B)^T(col, k) when B is.
+    const auto stage = [&](int slab, int buffer) {
+      const int k0 = k_begin + slab * kDepth;
+      stage_slab<!kTransA>(a + (kTransA ? m0 : int64_t{m0} * s.lda), s.lda, s.m - m0, k_end, 0,
+                           k0, a_vector, stages.a[buffer]);
+      stage_slab<kTransB>(b + (kTransB ? int64_t{n0} * s.ldb : n0), s.ldb, s.n - n0, k_end, 0,
+                          k0, b_vector, stages.b[buffer]);
+    };
+    main_loop<kBf16, GemmTile>(slabs, stages, stage, [](int) {}, acc);
+  }
 
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const int lane = static_cast<int>(threadIdx.x) % 32;
@@ -169,6 +185,14 @@ void launch(const Shape& s, const float* a, const float* b, const float* column_
     const bool a_vector = !kTransA && aligned16(a_band) && s.lda % 4 == 0;
     const bool b_vector = kTransB && aligned16(b) && s.ldb % 4 == 0;
     const dim3 grid(column_tiles, static_cast<unsigned>((band.m + kTile - 1) / kTile));
+    if constexpr (!kTransA && kTransB) {
+      if (a_vector && b_vector && s.k % 4 == 0) {
+        WEFT_LAUNCH((gemm_tensor_core_kernel<false, true, kBf16, true>), grid, kThreads, 0, stream,
+                    band, a_band, b, column_bias, c + first * s.n, true, true, s.k,
+                    static_cast<float*>(nullptr));
+        continue;
+      }
+    }
     WEFT_LAUNCH((gemm_tensor_core_kernel<kTransA, kTransB, kBf16>), grid, kThreads, 0, stream,
                 band, a_band, b, column_bias, c + first * s.n, a_vector, b_vector, s.k,
                 static_cast<float*>(nullptr));
@@ -184,6 +208,14 @@ void launch_slices(const Shape& s, const float* a, const float* b, int slices, i
   const bool b_vector = kTransB && aligned16(b) && s.ldb % 4 == 0;
   const dim3 grid(static_cast<unsigned>((s.n + kTile - 1) / kTile),
                   static_cast<unsigned>((s.m + kTile - 1) / kTile), static_cast<unsigned>(slices));
+  if constexpr (!kTransA && kTransB) {
+    if (a_vector && b_vector && s.k % 4 == 0) {
+      WEFT_LAUNCH((gemm_tensor_core_kernel<false, true, kBf16, true>), grid, kThreads, 0, stream,
+                  s, a, b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), true,
+                  true, slice_depth, partials);
+      return;
+    }
+  }
   WEFT_LAUNCH((gemm_tensor_core_kernel<kTransA, kTransB, kBf16>), grid, kThreads, 0, stream, s, a,
               b, static_cast<const float*>(nullptr), static_cast<float*>(nullptr), a_vector,
               b_vector, slice_depth, partials);
