@@ -1,7 +1,7 @@
-// The part the hand tensor-core kernels share (gemm_tensor_core.cu, conv_tensor_core.cu): a
-// block's tile of the product, its shared-memory stages, the mma work of one slab and the
-// multistage cp.async pipeline that feeds it. Each kernel brings its own staging (what a slab
-// of A and of B^T is, where it comes from) and its own epilogue.
+// The part the hand tensor-core kernels share (gemm_tensor_core.cu, conv_tensor_core.cu,
+// conv_channels_last.cu): a block's tile of the product, its shared-memory stages, the mma work
+// of one slab and the multistage cp.async pipeline that feeds it. Each kernel brings its own
+// staging (what a slab of A and of B^T is, where it comes from) and its own epilogue.
 //
 // Tile. One block of 128 threads (4 warps) per Rows x Cols tile of the product, k walked in
 //   slabs of Depth. Warp w owns the quarter at rows (Rows / 2) (w / 2), columns (Cols / 2)
@@ -9,7 +9,8 @@
 //   whole reduction. Lane l holds, of each 16 x 8 tile, rows g and g + 8 and columns 2t and
 //   2t + 1 (g = l / 4, t = l % 4: the PTX ISA's C/D layout); the kernel's epilogue writes those.
 //
-// Shared memory (static, at most 48 KiB a block with the kernels' own tables): kStages stages,
+// Shared memory (static, at most 48 KiB a block with the kernels' own tables; the 128 x 128
+//   tile's 80 KiB are the launch's dynamic shared memory: tile_stages): kStages stages,
 //   each a Rows x Depth slab of A (GEMM rows, k along the row) and a Cols x Depth slab of B^T
 //   (GEMM columns, k along the row), FP32 as in global memory. A row is padded by 4 floats: rows
 //   stay 16-byte aligned for ldmatrix and cp.async, and the 8 rows one ldmatrix reads fall in 8
