@@ -49,6 +49,7 @@ struct Settings {
   MathPrecision precision = MathPrecision::fp32;
   VendorAlgorithms algorithms = VendorAlgorithms::measured;
   TensorCoreTileSetting tile = TensorCoreTileSetting::automatic;
+  bool channels_last = true;
 };
 
 std::mutex settings_mutex;
@@ -95,6 +96,13 @@ Settings from_environment() {
                   "\": expected automatic, square, tall or wide");
     }
     s.tile = *parsed;
+  }
+  if (const char* layout = std::getenv("WEFT_CONV_CHANNELS_LAST")) {
+    const std::string_view value = trim(layout);
+    if (value != "0" && value != "1") {
+      throw Error(std::string("WEFT_CONV_CHANNELS_LAST=\"") + layout + "\": expected 1 or 0");
+    }
+    s.channels_last = value == "1";
   }
   return s;
 }
@@ -353,6 +361,16 @@ void set_tensor_core_tile(TensorCoreTileSetting tile) {
 TensorCoreTileSetting tensor_core_tile() {
   std::lock_guard<std::mutex> lock(settings_mutex);
   return current().tile;
+}
+
+void set_conv_channels_last(bool enabled) {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  current().channels_last = enabled;
+}
+
+bool conv_channels_last() {
+  std::lock_guard<std::mutex> lock(settings_mutex);
+  return current().channels_last;
 }
 
 // ---- the log ----------------------------------------------------------------------------------

@@ -173,6 +173,13 @@ std::optional<TensorCoreTileSetting> parse_tensor_core_tile(std::string_view tex
 void set_tensor_core_tile(TensorCoreTileSetting tile);
 TensorCoreTileSetting tensor_core_tile();
 
+// Whether the hand tensor-core convolutions run on channels-last copies where the channels allow
+// (kernels/cuda/conv_channels_last.cu; on by default): WEFT_CONV_CHANNELS_LAST=1|0 (read once
+// with the other settings; another value is an error), set_conv_channels_last overrides it. A
+// switch for timing both layouts; not part of the autotune key.
+void set_conv_channels_last(bool enabled);
+bool conv_channels_last();
+
 // What a hand kernel's supports() predicate says about one call (kernels/hand_support.h).
 struct KernelSupport {
   bool supported = true;

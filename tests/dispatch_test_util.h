@@ -54,7 +54,8 @@ class SelectionFixture {
   SelectionFixture()
       : kernels_("WEFT_KERNELS", nullptr), tf32_("WEFT_TF32", nullptr),
         precision_("WEFT_PRECISION", nullptr), algorithms_("WEFT_CUDNN_ALGOS", nullptr),
-        tile_("WEFT_TENSOR_CORE_TILE", nullptr), cache_("WEFT_AUTOTUNE_CACHE", "off") {
+        tile_("WEFT_TENSOR_CORE_TILE", nullptr), layout_("WEFT_CONV_CHANNELS_LAST", nullptr),
+        cache_("WEFT_AUTOTUNE_CACHE", "off") {
     reset_kernel_choices();
     reset_kernel_log();
     previous_sink_ = set_kernel_log_sink([this](const std::string& m) { log.push_back(m); });
@@ -75,6 +76,7 @@ class SelectionFixture {
   ScopedEnv precision_;
   ScopedEnv algorithms_;
   ScopedEnv tile_;
+  ScopedEnv layout_;
   ScopedEnv cache_;
   KernelLogSink previous_sink_;
 };

@@ -214,7 +214,8 @@ TEST_CASE("kernel selection: cuDNN's algorithms, WEFT_CUDNN_ALGOS and determinis
   }
 }
 
-TEST_CASE("kernel selection: the tensor-core tile, WEFT_TENSOR_CORE_TILE") {
+TEST_CASE("kernel selection: the tensor-core tile and layout, WEFT_TENSOR_CORE_TILE, "
+          "WEFT_CONV_CHANNELS_LAST") {
   using weft::TensorCoreTileSetting;
   SelectionFixture fixture;
   SECTION("automatic by default; names round-trip; other names are not settings") {
@@ -232,6 +233,20 @@ TEST_CASE("kernel selection: the tensor-core tile, WEFT_TENSOR_CORE_TILE") {
     CHECK(weft::tensor_core_tile() == TensorCoreTileSetting::wide);
     weft::set_tensor_core_tile(TensorCoreTileSetting::automatic);
     CHECK(weft::tensor_core_tile() == TensorCoreTileSetting::automatic);
+  }
+  SECTION("channels-last copies on by default; WEFT_CONV_CHANNELS_LAST=0 turns them off") {
+    CHECK(weft::conv_channels_last());
+    ScopedEnv layout("WEFT_CONV_CHANNELS_LAST", "0");
+    weft::reset_kernel_choices();
+    CHECK_FALSE(weft::conv_channels_last());
+    weft::set_conv_channels_last(true);
+    CHECK(weft::conv_channels_last());
+  }
+  SECTION("a WEFT_CONV_CHANNELS_LAST other than 1 or 0 is reported with the variable's name") {
+    ScopedEnv layout("WEFT_CONV_CHANNELS_LAST", "off");
+    CHECK_THROWS_WITH(weft::reset_kernel_choices(),
+                      Catch::Contains("WEFT_CONV_CHANNELS_LAST=\"off\"") &&
+                          Catch::Contains("expected 1 or 0"));
   }
   SECTION("a bad WEFT_TENSOR_CORE_TILE is reported with the variable's name") {
     ScopedEnv tile("WEFT_TENSOR_CORE_TILE", "huge");

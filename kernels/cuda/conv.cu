@@ -147,8 +147,6 @@
 #include "kernels/cuda/conv.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <string>
 #include <type_traits>
 
 #include "kernels/cuda/bias.h"
@@ -486,21 +484,11 @@ void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, cons
   }
 }
 
-// The tensor-core convolutions run on channels-last copies (conv_tensor_core.cu) unless
-// WEFT_CONV_CHANNELS_LAST=0 (read once), which lets a benchmark time both layouts.
-bool channels_last_enabled() {
-  static const bool enabled = [] {
-    const char* value = std::getenv("WEFT_CONV_CHANNELS_LAST");
-    return value == nullptr || std::string(value) != "0";
-  }();
-  return enabled;
-}
-
 // The channels-last copies of a strided backward-data's phases on tensor cores: dy's, shared by
 // the phases, and room for one phase's filter (at most the whole filter); 0 at fp32 or when
 // dy's channels are not a multiple of 4.
 int64_t tensor_core_phases_floats(const Conv2dParams& p, MathPrecision precision) {
-  if (precision == MathPrecision::fp32 || !channels_last_enabled()) return 0;
+  if (precision == MathPrecision::fp32 || !conv_channels_last()) return 0;
   const int64_t dy_floats =
       channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
   return dy_floats > 0 ? dy_floats + 4 + p.weight_count() : 0;
@@ -655,7 +643,7 @@ namespace {
 
 // The channels-last copies' floats when conv2d_forward takes the tensor-core path.
 int64_t tensor_core_forward_floats(const Conv2dParams& p, MathPrecision precision) {
-  if (precision == MathPrecision::fp32 || !channels_last_enabled() ||
+  if (precision == MathPrecision::fp32 || !conv_channels_last() ||
       (narrow_forward_applies(p) && narrow_forward_at(precision, p))) {
     return 0;
   }

@@ -126,17 +126,7 @@ dim3 gather_grid(const GatherShape& s) {
 // `tile`, or where it is automatic the process-wide setting (WEFT_TENSOR_CORE_TILE,
 // kernels/selection.h), which is automatic unless a test or a benchmark forces one tile.
 inline TensorCoreTile requested_tile(TensorCoreTile tile) {
-  if (tile != TensorCoreTile::automatic) return tile;
-  switch (tensor_core_tile()) {
-    case TensorCoreTileSetting::square:
-      return TensorCoreTile::square;
-    case TensorCoreTileSetting::tall:
-      return TensorCoreTile::tall;
-    case TensorCoreTileSetting::wide:
-      return TensorCoreTile::wide;
-    default:
-      return TensorCoreTile::automatic;
-  }
+  return tile != TensorCoreTile::automatic ? tile : tensor_core_tile();
 }
 
 // Largest grid.y of a launch (row tiles).

@@ -74,10 +74,10 @@
 //   and the reduction runs in the order (kh, kw, c): each 16-byte piece of a slab row is 4
 //   channels of one tap, inside the image or not as a whole, staged by one cp.async.cg with one
 //   address and one bounds test (docs/kernels.md, "The tensor-core gather on channels-last
-//   copies"). WEFT_CONV_CHANNELS_LAST=0 (conv.cu) keeps the NCHW kernel. Besides the two tiles
-//   above it has a 128 x 128 one (WideTile: warps of 64 x 64, 4 stages in 80 KiB of dynamic
-//   shared memory, 2 blocks per SM), taken for at least 128 GEMM rows when its grid still fills
-//   the card twice (channels_last_tile).
+//   copies"). WEFT_CONV_CHANNELS_LAST=0 (kernels/selection.h) keeps the NCHW kernel. Besides
+//   the two tiles above it has a 128 x 128 one (WideTile: warps of 64 x 64, 4 stages in 80 KiB
+//   of dynamic shared memory, 2 blocks per SM), taken for at least 128 GEMM rows when its grid
+//   still fills the card twice (channels_last_tile).
 //
 // conv_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T], split-K
 //   Rows = output channels, columns = taps, reduction over positions R = N * OH * OW, split into

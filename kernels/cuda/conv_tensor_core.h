@@ -20,8 +20,9 @@ inline namespace WEFT_KERNEL_ABI {
 // for at least 128 GEMM rows when the gather's grid fills the card twice; 64 x 64 otherwise), or
 // fixed, for the tests and benchmarks that compare tiles on one problem (WEFT_TENSOR_CORE_TILE,
 // kernels/selection.h, fixes it for every call left automatic). The wide tile is the
-// channels-last gather's only: elsewhere the tall one stands in for it.
-enum class TensorCoreTile { automatic, square, tall, wide };
+// channels-last gather's only: elsewhere the tall one stands in for it. One enum with that
+// setting's, so a forced tile needs no translation.
+using TensorCoreTile = ::weft::TensorCoreTileSetting;
 
 // Floats of workspace conv2d_forward_tensor_core needs to run on channels-last copies of x and
 // w (input channels a multiple of 4; see conv_tensor_core.cu), 0 where it cannot.
