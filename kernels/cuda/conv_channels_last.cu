@@ -193,13 +193,17 @@ constexpr int kWideBlocksPerSm = 2;
 TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
   tile = requested_tile(tile);
   if (tile != TensorCoreTile::automatic) return tile;
-  const int64_t positions = int64_t{s.batch} * s.grid_plane();
-  const int64_t wide_blocks = (positions + WideTile::kCols - 1) / WideTile::kCols *
-                              ((s.rows + WideTile::kRows - 1) / WideTile::kRows);
-  if (s.rows >= WideTile::kRows && wide_blocks >= 2 * kWideBlocksPerSm * sm_count()) {
+  if (s.rows >= WideTile::kRows &&
+      grid_blocks(gather_grid<WideTile>(s)) >= 2 * kWideBlocksPerSm * sm_count()) {
     return TensorCoreTile::wide;
   }
   return tall_gather(s) ? TensorCoreTile::tall : TensorCoreTile::square;
+}
+
+// The source's channels-last copy, rounded up to whole 16-byte pieces (the filter's copy follows
+// it aligned).
+int64_t source_copy_floats(const GatherShape& s) {
+  return round_up4(int64_t{s.batch} * s.source_plane() * s.channels);
 }
 
 template <bool kBf16>
@@ -243,15 +247,14 @@ bool channels_last_applies(const GatherShape& s) {
 // The source's copy (rounded to whole 16-byte pieces, so the filter's copy starts aligned), the
 // filter's, and 4 floats to align the workspace's start.
 int64_t channels_last_floats(const GatherShape& s) {
-  return 4 + round_up4(int64_t{s.batch} * s.source_plane() * s.channels) +
-         int64_t{s.rows} * s.depth();
+  return 4 + source_copy_floats(s) + int64_t{s.rows} * s.depth();
 }
 
 void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream) {
   float* source_copy = aligned_up16(workspace);
-  float* filter_copy = source_copy + round_up4(int64_t{s.batch} * s.source_plane() * s.channels);
+  float* filter_copy = source_copy + source_copy_floats(s);
   to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, stream);
   to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
   run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);

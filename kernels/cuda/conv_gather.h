@@ -123,6 +123,11 @@ dim3 gather_grid(const GatherShape& s) {
               static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
 }
 
+// The blocks of a grid.
+inline int64_t grid_blocks(const dim3& grid) {
+  return int64_t{grid.x} * grid.y * grid.z;
+}
+
 // `tile`, or where it is automatic the process-wide setting (WEFT_TENSOR_CORE_TILE,
 // kernels/selection.h), which is automatic unless a test or a benchmark forces one tile.
 inline TensorCoreTile requested_tile(TensorCoreTile tile) {

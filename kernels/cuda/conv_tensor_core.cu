@@ -534,10 +534,8 @@ namespace conv_gather {
 constexpr int kTallBlocksPerSm = 3;
 
 bool tall_gather(const GatherShape& s) {
-  const int64_t positions = int64_t{s.batch} * s.grid_plane();
-  const int64_t blocks = (positions + TallTile::kCols - 1) / TallTile::kCols *
-                         ((s.rows + TallTile::kRows - 1) / TallTile::kRows);
-  return s.rows >= TallTile::kRows && blocks >= 2 * kTallBlocksPerSm * sm_count();
+  return s.rows >= TallTile::kRows &&
+         grid_blocks(gather_grid<TallTile>(s)) >= 2 * kTallBlocksPerSm * sm_count();
 }
 
 }  // namespace conv_gather
