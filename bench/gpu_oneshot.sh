@@ -37,7 +37,8 @@
 # the second lease, gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel
 # lab (each version of the hand conv forward beside the dispatch's kernel and cuDNN per layer
 # shape, gpu_conv_lab.json, the table of docs/kernels.md); layout: the tensor-core convolutions
-# from NCHW (WEFT_CONV_CHANNELS_LAST=0) against the kernels stage's channels-last rows, at tf32
+# (gathers and backward-filter) from NCHW (WEFT_CONV_CHANNELS_LAST=0) against the kernels
+# stage's channels-last rows, at tf32
 # and bf16 (gpu_kernels_*_layout.md); each app end to end on the GPU; the
 # speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
 # bench/pytorch/fashion_recipe.py --setup speedrun). Not in the default list, `strong` runs the
@@ -321,13 +322,16 @@ run() {
   fi
   if want layout; then
     log "stage layout"
-    # The tensor-core convolutions that gather (forward, backward-data, both transposed passes)
+    # The tensor-core convolutions with channels-last paths (forward, backward-data, both
+    # transposed passes; backward-filter and its transposed twin since the thirteenth session)
     # again with WEFT_CONV_CHANNELS_LAST=0: the NCHW kernels, against the kernels stage's rows on
     # channels-last copies (the default since 2026-12-06; docs/kernels.md). The _layout tables:
     # channels-last's speed-up over NCHW per row, the copies included.
-    local precision gathers='conv2d_fwd|conv2d_bwd_data|conv_transpose2d_fwd|conv_transpose2d_bwd_data'
+    local precision
+    local gathers='conv2d_fwd|conv2d_bwd_data|conv2d_bwd_filter|conv_transpose2d_fwd'
+    gathers+='|conv_transpose2d_bwd_data|conv_transpose2d_bwd_filter'
     for precision in tf32 bf16; do
-      WEFT_CONV_CHANNELS_LAST=0 WEFT_PRECISION=$precision capped 40 \
+      WEFT_CONV_CHANNELS_LAST=0 WEFT_PRECISION=$precision capped 55 \
         build/bench/bench_kernels_cuda --benchmark_min_time=0.02 \
         --benchmark_filter="^($gathers)/.*/hand" \
         --benchmark_out="$res/gpu_kernels_${precision}_nchw.json" --benchmark_out_format=json \

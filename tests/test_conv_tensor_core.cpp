@@ -412,3 +412,71 @@ TEST_CASE("conv tensor cores (emu): backward-filter's dy in 16-byte pieces where
     CHECK(pieces.cp_async_bytes == floats.cp_async_bytes);
   }
 }
+
+TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last copy of x, in 16-byte pieces",
+          "[conv][emu]") {
+  // With channels_last and C a multiple of 4, x is copied to [N, H, W, C] in the workspace and
+  // each copy of x is 4 channels of one tap (B staged k-major, fragments from interleaved
+  // columns, the tap order (kh, kw, c) mapped back to dW's in the epilogue). Shapes: 256 output
+  // channels (the tall tile by default); 4 channels, dilated and padded past the edge (36 taps:
+  // a partial column tile); stride 2 with a 5 x 5 filter (200 taps: four column tiles); a 1 x 1
+  // layer of 70 output channels on 7 x 7 planes (dy not whole pieces: one-float dy copies);
+  // 4096 positions (split over slices). Each on the square and the tall tile, the workspace one
+  // float off alignment and NaN, against the reference and against the NCHW kernel.
+  const Conv2dParams shapes[] = {conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1),
+                                 conv(1, 4, 9, 11, 6, 3, 3, 1, 2, 2),
+                                 conv(3, 8, 10, 9, 20, 5, 5, 2, 2, 1),
+                                 conv(2, 12, 7, 7, 70, 1, 1, 1, 0, 1),
+                                 conv(4, 8, 32, 32, 16, 3, 3, 1, 1, 1)};
+  uint32_t seed = 500;
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    for (const Conv2dParams& p : shapes) {
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
+      const int64_t w_count = p.out_channels * taps;
+      const int64_t positions = int64_t{p.batch} * p.out_h() * p.out_w();
+      const std::vector<float> x = random_floats(x_count, seed += 3);
+      const std::vector<float> dy = random_floats(p.out_channels * positions, seed + 1);
+      std::vector<double> want(static_cast<size_t>(w_count));
+      weft::reference::conv2d_backward_filter(p, rounded(x, precision).data(),
+                                              rounded(dy, precision).data(), want.data(),
+                                              nullptr);
+      const int64_t floats =
+          weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p, true);
+      REQUIRE(floats >= x_count +
+                            weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p));
+      const bool dy_pieces = p.out_h() * p.out_w() % 4 == 0;
+      for (auto tile : {weft::cuda::TensorCoreTile::square, weft::cuda::TensorCoreTile::tall}) {
+        INFO(describe(p, precision) << (tile == weft::cuda::TensorCoreTile::tall ? ", tall tile"
+                                                                                 : ", square tile"));
+        std::vector<float> workspace = nan_floats(floats + 1);
+        std::vector<std::string> kernels;
+        weft::count::trace_launches(&kernels);
+        const auto [dw, counts] = counted(w_count, [&](float* out) {
+          weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), dy.data(), out,
+                                                         workspace.data() + 1, nullptr, tile, true);
+        });
+        weft::count::trace_launches(nullptr);
+        check_close("backward-filter on a channels-last x", dw, want, tolerance(positions), 1e-5);
+        REQUIRE(kernels.size() >= 2);
+        CHECK(kernels[0] == "to_channels_last_kernel");
+        CHECK(kernels[1].find("conv_filter_channels_last_kernel") != std::string::npos);
+        if (dy_pieces) CHECK(counts.cp_async_bytes == 16 * counts.cp_async);
+
+        // The NCHW kernel on the same tile: the same products, four times the copies of x.
+        std::vector<float> nchw_workspace = nan_floats(floats);
+        const auto [nchw_dw, nchw_counts] = counted(w_count, [&](float* out) {
+          weft::cuda::conv2d_backward_filter_tensor_core(p, precision, x.data(), dy.data(), out,
+                                                         nchw_workspace.data(), nullptr, tile);
+        });
+        check_close("backward-filter from NCHW", nchw_dw, want, tolerance(positions), 1e-5);
+        CHECK(nchw_counts.mma == counts.mma);
+        CHECK(nchw_counts.cp_async > counts.cp_async);
+      }
+    }
+  }
+  // Input channels not a multiple of 4: no copy of x, the NCHW kernel.
+  const Conv2dParams six = conv(1, 6, 8, 8, 8, 3, 3, 1, 1, 1);
+  CHECK(weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six, true) ==
+        weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six));
+}

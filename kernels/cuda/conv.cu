@@ -524,7 +524,8 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     float* filter_scratch = nullptr;
     if (tensor_core_phases_floats(p, precision) > 0) {
       float* copies = workspace + p.weight_count();
-      dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy, copies, stream);
+      dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy, copies,
+                                        precision == MathPrecision::tf32, stream);
       filter_scratch =
           copies + channels_last_tensor_floats(g.batch, g.out_channels, g.out_plane());
     }
@@ -745,7 +746,7 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
     case FilterPath::narrow:
       return narrow_filter_workspace_floats(p);
     case FilterPath::tensor_core:
-      return conv2d_backward_filter_tensor_core_workspace_floats(p);
+      return conv2d_backward_filter_tensor_core_workspace_floats(p, conv_channels_last());
     case FilterPath::simt:
       break;
   }
@@ -836,7 +837,8 @@ void conv2d_backward_filter(const Conv2dParams& p, const float* x, const float* 
       conv2d_backward_filter_narrow(p, x, dy, dw, workspace, stream, rounding_of(precision));
       return;
     case FilterPath::tensor_core:
-      conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream);
+      conv2d_backward_filter_tensor_core(p, precision, x, dy, dw, workspace, stream,
+                                         TensorCoreTile::automatic, conv_channels_last());
       return;
     case FilterPath::simt:
       break;

@@ -116,17 +116,22 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 
   TensorAccumulators<Tile> acc;
   zero<Tile>(acc);
-  main_loop<kBf16, Tile>((s.depth() + kDepth - 1) / kDepth, stages, stage, after_barrier, acc);
+  // Both copies were rounded to TF32 as they were made (to_channels_last at tf32).
+  main_loop<kBf16, Tile, !kBf16, !kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage,
+                                         after_barrier, acc);
   store_gather_tile<Tile>(s, acc, bias, out, m0, n0);
 }
 
 // out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer (blockIdx.y + outer_base): NCHW to
-// channels-last (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]. A block
+// channels-last (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with
+// `tf32`, each value rounded to TF32 on its way (the kernels that read the copy at tf32 then
+// skip that conversion: tensor_core_pipeline.h, "Operands rounded by their copies"). A block
 // of 256 threads moves a 32 x 32 tile through shared memory (one float of padding per row, so
 // the column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced
 // along j) and writes the transposed tile coalesced along i.
 __global__ void __launch_bounds__(256)
-    to_channels_last_kernel(int a, int b, int outer_base, const float* in, float* out) {
+    to_channels_last_kernel(int a, int b, int outer_base, bool tf32, const float* in,
+                            float* out) {
   __shared__ float tile[32][33];
   WEFT_SHARED_UNDEFINED(tile);
   const int tiles_b = (b + 31) / 32;
@@ -143,7 +148,10 @@ __global__ void __launch_bounds__(256)
   __syncthreads();
   WEFT_UNROLL
   for (int r = row; r < 32; r += 8) {
-    if (j0 + r < b && i0 + lane < a) to[int64_t{j0 + r} * a + i0 + lane] = tile[lane][r];
+    if (j0 + r < b && i0 + lane < a) {
+      const float v = tile[lane][r];
+      to[int64_t{j0 + r} * a + i0 + lane] = tf32 ? tf32_value(v) : v;
+    }
   }
 }
 
@@ -156,14 +164,15 @@ float* aligned_up16(float* p) {
   return reinterpret_cast<float*>((address + 15) & ~uintptr_t{15});
 }
 
-void to_channels_last(int outer, int a, int b, const float* in, float* out, cudaStream_t stream) {
+void to_channels_last(int outer, int a, int b, const float* in, float* out, bool tf32,
+                      cudaStream_t stream) {
   if (outer <= 0 || a <= 0 || b <= 0) return;
   const int64_t tiles = int64_t{(a + 31) / 32} * ((b + 31) / 32);
   WEFT_CHECK(tiles <= 0x7fffffff, "conv (tensor cores): a channels-last copy of too many tiles");
   for (int base = 0; base < outer; base += kMaxGridY) {
     const int count = std::min(outer - base, kMaxGridY);
     WEFT_LAUNCH(to_channels_last_kernel, dim3(static_cast<unsigned>(tiles), count), 256, 0, stream,
-                a, b, base, in, out);
+                a, b, base, tf32, in, out);
   }
 }
 
@@ -255,8 +264,8 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           float* workspace, cudaStream_t stream) {
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + source_copy_floats(s);
-  to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, stream);
-  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
+  to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, !bf16, stream);
+  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
   run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
 }
 
@@ -267,7 +276,7 @@ bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channe
     return false;
   }
   float* filter_copy = aligned_up16(filter_scratch);
-  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, stream);
+  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
   run_channels_last(bf16, TensorCoreTile::automatic, s, dy_channels_last, filter_copy, bias, dx,
                     stream);
   return true;
@@ -280,9 +289,9 @@ int64_t channels_last_tensor_floats(int batch, int channels, int plane) {
 }
 
 float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
-                               cudaStream_t stream) {
+                               bool tf32, cudaStream_t stream) {
   float* copy = conv_gather::aligned_up16(out);
-  conv_gather::to_channels_last(batch, channels, plane, in, copy, stream);
+  conv_gather::to_channels_last(batch, channels, plane, in, copy, tf32, stream);
   return copy;
 }
 

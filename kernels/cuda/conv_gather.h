@@ -141,6 +141,91 @@ constexpr int kMaxGridY = 65535;
 // when its grid fills the card twice.
 bool tall_gather(const GatherShape& s);
 
+// ---- backward-filter (conv_tensor_core.cu; on a channels-last x, conv_filter_channels_last.cu)
+
+// The tall tile for backward-filter, held to 4 blocks per SM (at most 128 registers), which its
+// shared memory (at most 48 KiB a block, in either kernel) allows.
+using TallFilterTile = TensorTile<128, 64, 16, 3, 4>;
+
+struct FilterShape {
+  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
+  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
+
+  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
+  __host__ __device__ int out_plane() const { return out_h * out_w; }
+  __host__ __device__ int in_plane() const { return in_h * in_w; }
+
+  Digits slab_step;  // the tile's depth as digits (n, oh, ow): set by the launch
+};
+
+// Per position of a slab: dy offset (-1 past the slice), x's image (a pointer, so that a copy
+// adds only the offset inside it), the window origin's offset inside that image (an int: one
+// image is below 2^31 floats) and its row and column.
+struct alignas(16) PositionEntry {
+  int64_t dy;
+  const float* image;
+  int origin, row0, col0;
+};
+
+// The backward-filter's entry of position c.k of the batch: digits (n, oh, ow) of radices
+// (-, OH, OW). `pixel_floats` is the floats between neighbouring pixels of x: 1 in NCHW, C in
+// the channels-last copy (the image's size is the same in both).
+__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const float* x,
+                                                        const IndexDigits& c, int end,
+                                                        int pixel_floats) {
+  if (c.k >= end) return PositionEntry{-1, x, 0, kOutside, kOutside};
+  const int n = c.d.hi, oh = c.d.mid, ow = c.d.lo;
+  const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
+  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
+                       x + int64_t{n} * s.in_channels * s.in_plane(),
+                       (row0 * s.in_w + col0) * pixel_floats, row0, col0};
+}
+
+// Backward-filter's A operand, dy[n, m0 + r, position] for the slab's positions (`entries`, one
+// per k), into a_tile: in 16-byte pieces where dy_pieces (the plane is whole pieces and dy is
+// aligned), else one float per copy. Pieces: thread t copies positions 4 (t % 4) .. + 3 (one
+// image's consecutive pixels, all in the slice or all past it: the plane and the slices are
+// whole pieces) of rows t / 4 + 32 i; floats: thread t copies position t % 16 of rows
+// t / 16 + 8 i. Past the slice (dy offset -1) or the channels, zeros.
+template <class Tile>
+__device__ __forceinline__ void stage_dy(const FilterShape& s, const float* dy,
+                                         const PositionEntry* entries, bool dy_pieces, int m0,
+                                         float (*a_tile)[Tile::kRowFloats]) {
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads, kRows = Tile::kRows;
+  const int thread = static_cast<int>(threadIdx.x);
+  if (dy_pieces) {
+    constexpr int kPieceRowsPerPass = kThreads / (kDepth / 4);
+    const int piece = thread % (kDepth / 4);
+    const PositionEntry first = entries[4 * piece];
+    WEFT_UNROLL
+    for (int i = 0; i < kRows / kPieceRowsPerPass; ++i) {
+      const int r = thread / (kDepth / 4) + i * kPieceRowsPerPass, o = m0 + r;
+      const bool inside = first.dy >= 0 && o < s.out_channels;
+      cp_async_cg16(&a_tile[r][4 * piece],
+                    dy + (inside ? first.dy + int64_t{o} * s.out_plane() : 0), inside ? 16 : 0);
+    }
+    return;
+  }
+  constexpr int kRowsPerPass = kThreads / kDepth;
+  const int q = thread % kDepth;
+  const PositionEntry e = entries[q];
+  WEFT_UNROLL
+  for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+    const int r = thread / kDepth + i * kRowsPerPass, o = m0 + r;
+    const bool inside = e.dy >= 0 && o < s.out_channels;
+    const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
+    cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+  }
+}
+
+// Backward-filter on a channels-last copy of x ([N, H, W, C], 16-byte aligned, C a multiple of
+// 4; to_channels_last_tensor, rounded to TF32 unless bf16) on the square or the tall filter tile, grid and split-K as the
+// NCHW kernel's: writes slice z of the split to out + z * O * T in dW's own [O, C, KH, KW] order.
+// s.slab_step must be the tile depth's digits (n, oh, ow).
+void launch_filter_channels_last(bool bf16, bool tall, const FilterShape& s, dim3 grid,
+                                 const float* x_copy, const float* dy, int slice_depth,
+                                 bool dy_pieces, float* out, cudaStream_t stream);
+
 // ---- the channels-last path (conv_channels_last.cu) ----
 
 // A forward-form gather (the convolution's forward, a backward-data phase run as one) whose
@@ -157,7 +242,8 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream);
 
-// A backward-data phase on dy's channels-last copy (shared by the phases) and its own filter
+// A backward-data phase on dy's channels-last copy (shared by the phases; rounded to TF32 unless
+// bf16, as the kernel expects) and its own filter
 // copied into `filter_scratch`; false (nothing done) when s cannot run channels-last.
 bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channels_last,
                          const float* filter, float* filter_scratch, const float* bias, float* dx,

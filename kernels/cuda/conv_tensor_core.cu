@@ -100,6 +100,7 @@
 // output.
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/conv_gather.h"
@@ -114,10 +115,6 @@ namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 using namespace conv_gather;  // NOLINT: the file's own shared types (conv_gather.h)
 namespace {
-
-// The tall tile (conv_gather.h) for backward-filter, held to 4 blocks per SM (at most 128
-// registers), which its shared memory (48.5 KiB a block) allows.
-using TallFilterTile = TensorTile<128, 64, 16, 3, 4>;
 
 // ---- forward and backward-data: the NCHW gather kernel -----------------------------------------
 
@@ -234,43 +231,11 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 
 // ---- backward-filter ---------------------------------------------------------------------------
 
-struct FilterShape {
-  int batch, in_channels, in_h, in_w, out_channels, out_h, out_w;
-  int kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w;
-
-  __host__ __device__ int taps() const { return in_channels * kernel_h * kernel_w; }
-  __host__ __device__ int out_plane() const { return out_h * out_w; }
-  __host__ __device__ int in_plane() const { return in_h * in_w; }
-
-  Digits slab_step;  // the tile's depth as digits (n, oh, ow): set by launch_filter
-};
-
-// Per position of a slab: dy offset (-1 past the slice), x's image (a pointer, so that a copy
-// adds only the offset inside it), the window origin's offset inside that image (an int: one
-// image is below 2^31 floats) and its row and column.
-struct alignas(16) PositionEntry {
-  int64_t dy;
-  const float* image;
-  int origin, row0, col0;
-};
-
 // Per tap (c, kh, kw) of the block's columns: x offset c * H * W + kh d W + kw d and the
 // shifts (kh d, kw d); kOutside past the taps.
 struct alignas(16) FilterTap {
   int offset, dh, dw;
 };
-
-// The backward-filter's entry of position c.k of the batch: digits (n, oh, ow) of radices
-// (-, OH, OW).
-__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const float* x,
-                                                        const IndexDigits& c, int end) {
-  if (c.k >= end) return PositionEntry{-1, x, 0, kOutside, kOutside};
-  const int n = c.d.hi, oh = c.d.mid, ow = c.d.lo;
-  const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
-  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
-                       x + int64_t{n} * s.in_channels * s.in_plane(), row0 * s.in_w + col0, row0,
-                       col0};
-}
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
 template <bool kBf16, class Tile>
@@ -313,7 +278,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   if (thread < kDepth) {
     position = IndexDigits{begin + thread, split_digits(begin + thread, s.out_h, s.out_w)};
     for (int slab = 0; slab < Tile::kStages; ++slab) {
-      table[slab][thread] = position_entry(s, x, position, end);
+      table[slab][thread] = position_entry(s, x, position, end, 1);
       position.k += kDepth;
       add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
@@ -321,16 +286,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   __syncthreads();
 
   const auto stage = [&](int, int buffer) {  // the slab's positions are in table[buffer]
-    float(*a_tile)[Tile::kRowFloats] = stages.a[buffer];
     float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
     const int q = thread % kDepth;
     const PositionEntry e = table[buffer][q];
-    const auto stage_a = [&](int r) {  // dy[n, m0 + r, position]
-      const int o = m0 + r;
-      const bool inside = e.dy >= 0 && o < s.out_channels;
-      const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
-      cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
-    };
     const auto stage_b = [&](int r) {  // x at tap n0 + r of the position's window
       const FilterTap tap = taps[r];
       const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
@@ -339,40 +297,15 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
       const unsigned offset = in_x ? e.origin + tap.offset : 0;
       cp_async_ca<4>(&b_tile[r][q], e.image + offset, in_x ? 4 : 0);
     };
+    stage_dy<Tile>(s, dy, table[buffer], dy_pieces, m0, stages.a[buffer]);
     // Compile-time trip counts: each thread's copies sit at fixed places of the slab.
     constexpr int kRowsPerPass = kThreads / kDepth;
-    if (dy_pieces) {
-      // dy's rows in 16-byte pieces: thread t copies positions 4 (t % 4) .. + 3 (one image's
-      // consecutive pixels, all in the slice or all past it: the plane and the slices are whole
-      // pieces) of rows t / 4 + 32 i.
-      constexpr int kPieceRowsPerPass = kThreads / (kDepth / 4);
-      const int piece = thread % (kDepth / 4);
-      const PositionEntry first = table[buffer][4 * piece];
-      WEFT_UNROLL
-      for (int i = 0; i < kRows / kPieceRowsPerPass; ++i) {
-        const int r = thread / (kDepth / 4) + i * kPieceRowsPerPass, o = m0 + r;
-        const bool inside = first.dy >= 0 && o < s.out_channels;
-        cp_async_cg16(&a_tile[r][4 * piece],
-                      dy + (inside ? first.dy + int64_t{o} * s.out_plane() : 0), inside ? 16 : 0);
-      }
-      WEFT_UNROLL
-      for (int i = 0; i < kCols / kRowsPerPass; ++i) stage_b(thread / kDepth + i * kRowsPerPass);
-      return;
-    }
     WEFT_UNROLL
-    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
-      const int r = thread / kDepth + i * kRowsPerPass;
-      stage_a(r);
-      if constexpr (kRows == kCols) stage_b(r);  // the square tile: one loop for both
-    }
-    if constexpr (kRows != kCols) {
-      WEFT_UNROLL
-      for (int i = 0; i < kCols / kRowsPerPass; ++i) stage_b(thread / kDepth + i * kRowsPerPass);
-    }
+    for (int i = 0; i < kCols / kRowsPerPass; ++i) stage_b(thread / kDepth + i * kRowsPerPass);
   };
   const auto after_barrier = [&](int slab) {
     if (thread < kDepth) {
-      table[slab % Tile::kStages][thread] = position_entry(s, x, position, end);
+      table[slab % Tile::kStages][thread] = position_entry(s, x, position, end, 1);
       position.k += kDepth;
       add_digits(position.d, s.slab_step, s.out_h, s.out_w);
     }
@@ -623,21 +556,38 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
   gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
 }
 
-int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p) {
-  if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
-  const FilterShape s = filter_shape(p);
-  if (s.taps() <= 0) return 0;
+namespace {
+
+// The split-K slices' floats: the most either tile needs (the workspace starts with them).
+int64_t slice_floats(const FilterShape& s) {
   const int slices =
       std::max(plan_split<SquareTile>(s).slices, plan_split<TallFilterTile>(s).slices);
   return slices > 1 ? int64_t{slices} * s.out_channels * s.taps() : 0;
 }
 
+// The floats of x's channels-last copy (after the slices), 0 where there is none.
+int64_t x_copy_floats(const Conv2dParams& p, bool channels_last) {
+  return channels_last ? channels_last_tensor_floats(p.batch, p.in_channels, p.in_h * p.in_w) : 0;
+}
+
+}  // namespace
+
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p,
+                                                            bool channels_last) {
+  if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
+  const FilterShape s = filter_shape(p);
+  if (s.taps() <= 0) return 0;
+  return slice_floats(s) + x_copy_floats(p, channels_last);
+}
+
 namespace {
 
 // Backward-filter of p on tile Tile: returns the split it ran with.
+// With x_copy (x channels-last), the channels-last kernel.
 template <class Tile>
 Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float* x,
-                    const float* dy, float* dw, float* workspace, cudaStream_t stream) {
+                    const float* x_copy, const float* dy, float* dw, float* workspace,
+                    cudaStream_t stream) {
   FilterShape s = filter_shape(p);
   s.slab_step = split_digits(Tile::kDepth, s.out_h, s.out_w);
   const Split split = plan_split<Tile>(s);
@@ -654,7 +604,11 @@ Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float*
   // dy in 16-byte pieces: a plane of whole pieces (so are the slices, multiples of the slab)
   // and an aligned dy.
   const bool dy_pieces = s.out_plane() % 4 == 0 && aligned16(dy);
-  if (precision == MathPrecision::bf16) {
+  if (x_copy != nullptr) {
+    launch_filter_channels_last(precision == MathPrecision::bf16,
+                                std::is_same_v<Tile, TallFilterTile>, s, grid, x_copy, dy,
+                                split.slice_depth, dy_pieces, out, stream);
+  } else if (precision == MathPrecision::bf16) {
     WEFT_LAUNCH((conv_filter_kernel<true, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
                 split.slice_depth, dy_pieces, out);
   } else {
@@ -669,12 +623,21 @@ Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float*
 void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
                                         const float* x, const float* dy, float* dw,
                                         float* workspace, cudaStream_t stream,
-                                        TensorCoreTile tile) {
+                                        TensorCoreTile tile, bool channels_last) {
   const FilterShape s = filter_shape(p);
+  const float* x_copy = nullptr;
+  if (x_copy_floats(p, channels_last) > 0) {
+    WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
+               conv2d_backward_filter_tensor_core_workspace_floats(p, channels_last),
+               " floats is required");
+    x_copy = to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x,
+                                     workspace + slice_floats(s),
+                                     precision == MathPrecision::tf32, stream);
+  }
   const Split split =
       tall_filter(s, tile)
-          ? launch_filter<TallFilterTile>(p, precision, x, dy, dw, workspace, stream)
-          : launch_filter<SquareTile>(p, precision, x, dy, dw, workspace, stream);
+          ? launch_filter<TallFilterTile>(p, precision, x, x_copy, dy, dw, workspace, stream)
+          : launch_filter<SquareTile>(p, precision, x, x_copy, dy, dw, workspace, stream);
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
     sum_slices(split.slices, count, workspace, dw, stream);

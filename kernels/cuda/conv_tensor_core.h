@@ -52,9 +52,10 @@ struct PhaseAxis {
 // That phase's sums: dx[n, c, first_h + stride_h i, first_w + stride_w iw] = sum over (o, j, jw)
 // of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
 // `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
-// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases) and
-// a scratch of C * O * taps + 4 floats for the phase's filter, a phase whose O is a multiple of 4
-// runs on channels-last operands; otherwise it gathers from dy as it is.
+// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases, made
+// with tf32 at tf32) and a scratch of C * O * taps + 4 floats for the phase's filter, a phase
+// whose O is a multiple of 4 runs on channels-last operands; otherwise it gathers from dy as it
+// is.
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
@@ -67,19 +68,26 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
 // included; 0 when C is not a multiple of 4 (no channels-last path takes it).
 int64_t channels_last_tensor_floats(int batch, int channels, int plane);
 
-// Writes that copy into `out` (channels_last_tensor_floats of room), returns where it starts.
+// Writes that copy into `out` (channels_last_tensor_floats of room), returns where it starts;
+// with tf32, each value rounded to TF32 (as the tensor cores round it) on its way, as the
+// kernels that read the copy at tf32 expect (they skip that conversion).
 float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
-                               cudaStream_t stream);
+                               bool tf32, cudaStream_t stream);
 
-// Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices), 0 if none;
-// the most either tile needs.
-int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
+// Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices, the most
+// either tile needs, and with channels_last a channels-last copy of x where C is a multiple of
+// 4), 0 if none.
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p,
+                                                            bool channels_last = false);
 
-// dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output.
+// dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output. With
+// channels_last and C a multiple of 4, x is copied channels-last into the workspace (sized with
+// the same flag) and gathered in 16-byte pieces (conv_filter_channels_last.cu).
 void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
                                         const float* x, const float* dy, float* dw,
                                         float* workspace, cudaStream_t stream,
-                                        TensorCoreTile tile = TensorCoreTile::automatic);
+                                        TensorCoreTile tile = TensorCoreTile::automatic,
+                                        bool channels_last = false);
 
 }  // namespace WEFT_KERNEL_ABI
 }  // namespace weft::cuda

@@ -45,11 +45,20 @@
 //   permutation of the 16 k values for A and for B. A sum over k does not depend on the order
 //   of its terms, so the product is unchanged, and FP32 stays in shared memory with no
 //   conversion pass.
+//
+// Operands rounded by their copies (kARounded, kBRounded). cvt.rna.tf32 is two instructions on
+//   sm_90 (an FSETP for Inf/NaN and a predicated add to the bits), for every register of every
+//   fragment: 64 of the 64 x 64 tile's main loop per 16-deep slab. An operand that a kernel
+//   reads from a copy made for it (the channels-last copies, to_channels_last_kernel) is
+//   rounded to TF32 once as it is copied instead, and its fragments go to the tensor cores as
+//   loaded: the same bits, since rounding a TF32 value again changes nothing. (BF16 fragments
+//   pack two values into each register, so that conversion stays.)
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "kernels/cuda/common.h"  // load4
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
 #include "kernels/cuda/warp_matrix.h"
@@ -120,23 +129,65 @@ __device__ __forceinline__ const float* a_block_row(const float (*tile)[RowFloat
   return &tile[row + 8 * (i & 1) + lane % 8][col + 4 * (i >> 1)];
 }
 
-// acc += A(warp's rows, slab) * B(slab, warp's columns) on the tensor cores.
-template <bool kBf16, class Tile>
-__device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats],
-                                         const float (*b_tile)[Tile::kRowFloats], int warp_row,
-                                         int warp_col, TensorAccumulators<Tile>& acc) {
-  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
-  const int lane = static_cast<int>(threadIdx.x) % 32;
-  if constexpr (!kBf16) {
-    WEFT_UNROLL
-    for (int step = 0; step < Tile::kDepth; step += 8) {
-      uint32_t fa[kMi][4], fb[kNi][2];
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
+// The warp's A fragments of the 8-deep (TF32) or 16-deep (BF16) step at `step` of a slab: TF32
+// one ldmatrix.x4 per 16-row tile, each register rounded to TF32 unless kRounded (the operand's
+// copy was rounded as it was made: "Operands rounded by their copies" above); BF16 two, packed
+// into the permuted k order of the file comment.
+template <bool kBf16, class Tile, bool kRounded = false>
+__device__ __forceinline__ void a_fragments(const float (*a_tile)[Tile::kRowFloats], int warp_row,
+                                            int step, uint32_t (&fa)[Tile::kMi][4]) {
+  WEFT_UNROLL
+  for (int mi = 0; mi < Tile::kMi; ++mi) {
+    if constexpr (!kBf16) {
+      ldmatrix<4, false>(fa[mi], a_block_row(a_tile, warp_row + 16 * mi, step));
+      if constexpr (!kRounded) {
         WEFT_UNROLL
         for (uint32_t& r : fa[mi]) r = tf32_from_float_bits(r);
       }
+    } else {
+      uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
+      ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
+      ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
+      fa[mi][0] = pack_bf16x2_from_float_bits(p[0], p[2]);  // row g,     logical k 2t, 2t+1
+      fa[mi][1] = pack_bf16x2_from_float_bits(p[1], p[3]);  // row g + 8, logical k 2t, 2t+1
+      fa[mi][2] = pack_bf16x2_from_float_bits(q[0], q[2]);  // row g,     logical k 2t+8, +9
+      fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
+    }
+  }
+}
+
+// acc[mi][ni] += A tile mi * B tile ni for every pair of the warp's tiles.
+template <bool kBf16, class Tile>
+__device__ __forceinline__ void mma_tiles(const uint32_t (&fa)[Tile::kMi][4],
+                                          const uint32_t (&fb)[Tile::kNi][2],
+                                          TensorAccumulators<Tile>& acc) {
+  WEFT_UNROLL
+  for (int mi = 0; mi < Tile::kMi; ++mi) {
+    WEFT_UNROLL
+    for (int ni = 0; ni < Tile::kNi; ++ni) {
+      if constexpr (kBf16) {
+        mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+      } else {
+        mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+      }
+    }
+  }
+}
+
+// acc += A(warp's rows, slab) * B(slab, warp's columns) on the tensor cores; kARounded,
+// kBRounded: that operand is already TF32 (ignored for BF16).
+template <bool kBf16, class Tile, bool kARounded = false, bool kBRounded = false>
+__device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats],
+                                         const float (*b_tile)[Tile::kRowFloats], int warp_row,
+                                         int warp_col, TensorAccumulators<Tile>& acc) {
+  constexpr int kNi = Tile::kNi;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  constexpr int kStep = kBf16 ? 16 : 8;
+  WEFT_UNROLL
+  for (int step = 0; step < Tile::kDepth; step += kStep) {
+    uint32_t fa[Tile::kMi][4], fb[kNi][2];
+    a_fragments<kBf16, Tile, kARounded>(a_tile, warp_row, step, fa);
+    if constexpr (!kBf16) {
       WEFT_UNROLL
       for (int ni = 0; ni < kNi; ni += 2) {
         // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
@@ -147,32 +198,11 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
         ldmatrix<4, false>(both, row);
         WEFT_UNROLL
         for (int i = 0; i < 2; ++i) {
-          fb[ni][i] = tf32_from_float_bits(both[i]);
-          fb[ni + 1][i] = tf32_from_float_bits(both[2 + i]);
+          fb[ni][i] = kBRounded ? both[i] : tf32_from_float_bits(both[i]);
+          fb[ni + 1][i] = kBRounded ? both[2 + i] : tf32_from_float_bits(both[2 + i]);
         }
       }
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        WEFT_UNROLL
-        for (int ni = 0; ni < kNi; ++ni) {
-          mma_m16n8k8_tf32(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
-        }
-      }
-    }
-  } else {
-    WEFT_UNROLL
-    for (int step = 0; step < Tile::kDepth; step += 16) {
-      uint32_t fa[kMi][4], fb[kNi][2];
-      WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
-        uint32_t p[4], q[4];  // k t, t + 4 (p) and t + 8, t + 12 (q) of rows g, g + 8
-        ldmatrix<4, false>(p, a_block_row(a_tile, warp_row + 16 * mi, step));
-        ldmatrix<4, false>(q, a_block_row(a_tile, warp_row + 16 * mi, step + 8));
-        fa[mi][0] = pack_bf16x2_from_float_bits(p[0], p[2]);  // row g,     logical k 2t, 2t+1
-        fa[mi][1] = pack_bf16x2_from_float_bits(p[1], p[3]);  // row g + 8, logical k 2t, 2t+1
-        fa[mi][2] = pack_bf16x2_from_float_bits(q[0], q[2]);  // row g,     logical k 2t+8, +9
-        fa[mi][3] = pack_bf16x2_from_float_bits(q[1], q[3]);  // row g + 8, logical k 2t+8, +9
-      }
+    } else {
       WEFT_UNROLL
       for (int ni = 0; ni < kNi; ++ni) {
         // Blocks i = 0..3: k 4i .. 4i + 3 of the tile's 8 columns.
@@ -182,15 +212,103 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
         fb[ni][0] = pack_bf16x2_from_float_bits(r[0], r[1]);  // logical k 2t, 2t + 1
         fb[ni][1] = pack_bf16x2_from_float_bits(r[2], r[3]);  // logical k 2t + 8, 2t + 9
       }
+    }
+    mma_tiles<kBf16, Tile>(fa, fb, acc);
+  }
+}
+
+// ---- B stored k-major ----------------------------------------------------------------------------
+//
+// For an operand whose 16-byte pieces run along the GEMM columns, not along k (backward-filter's
+// channels-last x: 4 channels of one tap), B is staged as it comes: kStages slabs of Depth rows
+// (k) of Cols columns, padded by 8 floats so that a row starts 8 banks after the one before. A
+// 32-bit fragment cannot come from there by ldmatrix (a lane would get (k, n) transposed), so
+// the lanes read their B values themselves, lane (g, t) column g of each tile at k = t, t + 4
+// (TF32) or t, t + 4, t + 8, t + 12 (BF16, the file comment's permuted k order):
+// - TF32 reads one float per register (LDS.32: 4 per tile and slab, where the ldmatrix path
+//   issues 1), straight into the register pair an mma takes; rows t = 0..3 of 8 columns fall
+//   in 32 different banks. (16-byte loads of four tiles' b0 at once took fewer loads but ptxas
+//   then spent two moves per tile and step pairing b0 with b1: 16 instructions more per slab.)
+// - BF16 packs two values into each register anyway, so it reads 16 bytes at a time: the
+//   columns of a warp's group of 32 (4 mma tiles of 8) are interleaved, storage column 4 g + j
+//   holding column g of tile j, so one LDS.128 at storage column 4 g of a row gives lane (g, t)
+//   that row's values for its four tiles (4 per 16-deep step, as many as the ldmatrix path);
+//   the 8 lanes of a quarter warp read rows t = 0..3 at 4 g, g = 0, 1: 32 different banks.
+// kmajor_column says which storage column holds accumulator column (tile ni, 2 t + c); the
+// kernel's epilogue maps it back.
+template <class Tile>
+struct alignas(16) KMajorStages {
+  static_assert(Tile::kNi % 4 == 0, "whole groups of 4 mma tiles per warp");
+  static constexpr int kColFloats = Tile::kCols + 8;
+  float a[Tile::kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
+  float b[Tile::kStages][Tile::kDepth][kColFloats];       // B(k, col), columns interleaved
+};
+
+// The storage column (within the warp's columns) of accumulator column 2 t + c of tile ni.
+template <bool kBf16>
+__host__ __device__ __forceinline__ int kmajor_column(int ni, int t, int c) {
+  return kBf16 ? 32 * (ni / 4) + 4 * (2 * t + c) + ni % 4 : 8 * ni + 2 * t + c;
+}
+
+// mma_slab with B staged k-major (KMajorStages).
+template <bool kBf16, class Tile, bool kARounded = false, bool kBRounded = false>
+__device__ __forceinline__ void mma_slab_kmajor(
+    const float (*a_tile)[Tile::kRowFloats],
+    const float (*b_tile)[KMajorStages<Tile>::kColFloats], int warp_row, int warp_col,
+    TensorAccumulators<Tile>& acc) {
+  constexpr int kNi = Tile::kNi;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  const int g = lane / 4, t = lane % 4;
+  constexpr int kStep = kBf16 ? 16 : 8;
+  WEFT_UNROLL
+  for (int step = 0; step < Tile::kDepth; step += kStep) {
+    uint32_t fa[Tile::kMi][4], fb[kNi][2];
+    a_fragments<kBf16, Tile, kARounded>(a_tile, warp_row, step, fa);
+    if constexpr (!kBf16) {
+      const auto word = [](float v) { return kBRounded ? word_of(v) : to_tf32(v); };
       WEFT_UNROLL
-      for (int mi = 0; mi < kMi; ++mi) {
+      for (int ni = 0; ni < kNi; ++ni) {
+        fb[ni][0] = word(b_tile[step + t][warp_col + 8 * ni + g]);      // k = t
+        fb[ni][1] = word(b_tile[step + t + 4][warp_col + 8 * ni + g]);  // k = t + 4
+      }
+    } else {
+      WEFT_UNROLL
+      for (int group = 0; group < kNi / 4; ++group) {
+        float4 v[4];  // k = t + 4 i, columns g of the group's 4 tiles
         WEFT_UNROLL
-        for (int ni = 0; ni < kNi; ++ni) {
-          mma_m16n8k16_bf16(acc[mi][ni], fa[mi], fb[ni], acc[mi][ni]);
+        for (int i = 0; i < 4; ++i) {
+          v[i] = load4(&b_tile[step + t + 4 * i][warp_col + 32 * group + 4 * g], 0);
         }
+        const float4 low = v[0], high = v[1], low8 = v[2], high8 = v[3];
+        fb[4 * group + 0][0] = pack_bf16x2(low.x, high.x);  // logical k 2t, 2t + 1
+        fb[4 * group + 1][0] = pack_bf16x2(low.y, high.y);
+        fb[4 * group + 2][0] = pack_bf16x2(low.z, high.z);
+        fb[4 * group + 3][0] = pack_bf16x2(low.w, high.w);
+        fb[4 * group + 0][1] = pack_bf16x2(low8.x, high8.x);  // logical k 2t + 8, 2t + 9
+        fb[4 * group + 1][1] = pack_bf16x2(low8.y, high8.y);
+        fb[4 * group + 2][1] = pack_bf16x2(low8.z, high8.z);
+        fb[4 * group + 3][1] = pack_bf16x2(low8.w, high8.w);
       }
     }
+    mma_tiles<kBf16, Tile>(fa, fb, acc);
   }
+}
+
+// One slab's mma work from either kind of stages.
+template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
+__device__ __forceinline__ void mma_stage(const TensorStages<Tile>& stages, int buffer,
+                                          int warp_row, int warp_col,
+                                          TensorAccumulators<Tile>& acc) {
+  mma_slab<kBf16, Tile, kARounded, kBRounded>(stages.a[buffer], stages.b[buffer], warp_row,
+                                              warp_col, acc);
+}
+
+template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
+__device__ __forceinline__ void mma_stage(const KMajorStages<Tile>& stages, int buffer,
+                                          int warp_row, int warp_col,
+                                          TensorAccumulators<Tile>& acc) {
+  mma_slab_kmajor<kBf16, Tile, kARounded, kBRounded>(stages.a[buffer], stages.b[buffer],
+                                                     warp_row, warp_col, acc);
 }
 
 // This thread's copies of a Rows x Depth slab of a k-contiguous operand in 16-byte pieces
@@ -282,8 +400,9 @@ __device__ __forceinline__ void zero(TensorAccumulators<Tile>& acc) {
 // The multistage main loop over `slabs` slabs (see the file comment): stage(slab, buffer)
 // issues this thread's copies of a slab into stage `buffer`; after_barrier(slab) runs once slab
 // `slab` has landed everywhere and its predecessor's mma work is done everywhere.
-template <bool kBf16, class Tile, typename Stage, typename AfterBarrier>
-__device__ __forceinline__ void main_loop(int slabs, TensorStages<Tile>& stages, const Stage& stage,
+template <bool kBf16, class Tile, bool kARounded = false, bool kBRounded = false, class Stages,
+          typename Stage, typename AfterBarrier>
+__device__ __forceinline__ void main_loop(int slabs, Stages& stages, const Stage& stage,
                                           const AfterBarrier& after_barrier,
                                           TensorAccumulators<Tile>& acc) {
   constexpr int kStages = Tile::kStages;
@@ -302,7 +421,7 @@ __device__ __forceinline__ void main_loop(int slabs, TensorStages<Tile>& stages,
     cp_async_commit_group();
     after_barrier(slab);
     const int buffer = slab % kStages;
-    mma_slab<kBf16, Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
+    mma_stage<kBf16, Tile, kARounded, kBRounded>(stages, buffer, warp_row, warp_col, acc);
   }
 }
 

@@ -7,6 +7,8 @@
 //                               bits of a .b32 register (the low 13 bits zero)
 //   pack_bf16x2(low, high)      cvt.rn.bf16x2.f32: two floats rounded to BF16 (ties to even),
 //                               `low` in bits 0-15, `high` in bits 16-31
+//   tf32_value(x)               to_tf32(x) as a float (for copies that round as they go)
+//   word_of(x)                  the bits of x as a .b32 register
 //   tf32_from_float_bits(r), pack_bf16x2_from_float_bits(lo, hi)
 //                               the same for registers that hold float bits (as ldmatrix
 //                               delivers 32-bit data)
@@ -63,6 +65,10 @@ __device__ __forceinline__ uint32_t pack_bf16x2(float low, float high) {
 __device__ __forceinline__ uint32_t tf32_from_float_bits(uint32_t bits) {
   return to_tf32(__uint_as_float(bits));
 }
+
+__device__ __forceinline__ float tf32_value(float x) { return __uint_as_float(to_tf32(x)); }
+
+__device__ __forceinline__ uint32_t word_of(float x) { return __float_as_uint(x); }
 
 __device__ __forceinline__ uint32_t pack_bf16x2_from_float_bits(uint32_t low, uint32_t high) {
   return pack_bf16x2(__uint_as_float(low), __uint_as_float(high));
@@ -149,6 +155,10 @@ inline uint32_t to_tf32(float x) { return float_bits(round_to_tf32(x)); }
 inline uint32_t pack_bf16x2(float low, float high) { return ::weft::pack_bf16x2(low, high); }
 
 inline uint32_t tf32_from_float_bits(uint32_t bits) { return to_tf32(float_from_bits(bits)); }
+
+inline float tf32_value(float x) { return float_from_bits(to_tf32(x)); }
+
+inline uint32_t word_of(float x) { return float_bits(x); }
 
 inline uint32_t pack_bf16x2_from_float_bits(uint32_t low, uint32_t high) {
   return pack_bf16x2(float_from_bits(low), float_from_bits(high));
