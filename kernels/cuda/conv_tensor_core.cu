@@ -93,7 +93,9 @@
 //   window origin's offset inside it and the origin (oh * stride - pad, ow * stride - pad); a
 //   second shared table, written once per block, holds per tap of the block's 64 columns the
 //   offset c * H * W + kh d W + kw d and the shifts (kh d, kw d). The tall tile is held to 4
-//   blocks per SM here (TallFilterTile), which its shared memory allows.
+//   blocks per SM here (TallFilterTile), which its shared memory allows. Where C is a multiple
+//   of 4 and the caller asks for channels-last, the same product runs on a channels-last copy of
+//   x instead, 4 channels of one tap per copy (conv_filter_channels_last.cu).
 //
 // Supported shapes: those of conv.cu (indices int, addresses int64; one image of x, dy or dx
 // below 2^31 floats). Degenerate sizes are conv.cu's business; it calls these with a non-empty
