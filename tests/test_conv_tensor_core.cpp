@@ -480,3 +480,64 @@ TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last copy of x
   CHECK(weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six, true) ==
         weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six));
 }
+
+TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, positions as rows",
+          "[conv][emu]") {
+  // With at most 16 GEMM rows and the tile left automatic, the channels-last gather runs
+  // transposed on the 128 x 16 tile (conv_gather_skinny_kernel): 3 output channels (the DCGAN's
+  // last layer), 16 rows over 120 positions (a partial position tile), 5 rows with stride 2 and
+  // a 5 x 5 filter; bias and a fused leaky ReLU; against the reference and the square tile.
+  const Conv2dParams shapes[] = {conv(2, 8, 9, 11, 3, 3, 3, 1, 1, 1),
+                                 conv(1, 4, 12, 10, 16, 3, 3, 1, 1, 1),
+                                 conv(3, 12, 10, 9, 5, 5, 5, 2, 2, 1)};
+  uint32_t seed = 700;
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    for (Conv2dParams p : shapes) {
+      INFO(describe(p, precision));
+      p.activation = weft::FusedActivation{weft::FusedActivation::Kind::leaky_relu, 0.2f};
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const int64_t taps = int64_t{p.in_channels} * p.kernel_h * p.kernel_w;
+      const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+      const std::vector<float> x = random_floats(x_count, seed += 3);
+      const std::vector<float> w = random_floats(p.out_channels * taps, seed + 1);
+      const std::vector<float> bias = random_floats(p.out_channels, seed + 2);
+      std::vector<double> want(static_cast<size_t>(y_count));
+      weft::reference::conv2d_forward(p, rounded(x, precision).data(),
+                                      rounded(w, precision).data(), bias.data(), want.data());
+      std::vector<float> workspace =
+          nan_floats(weft::cuda::conv2d_forward_tensor_core_workspace_floats(p));
+      const auto run = [&](weft::cuda::TensorCoreTile tile, std::vector<std::string>* kernels) {
+        weft::count::trace_launches(kernels);
+        std::vector<float> y = nan_floats(y_count);
+        weft::cuda::conv2d_forward_tensor_core(p, precision, x.data(), w.data(), bias.data(),
+                                               y.data(), nullptr, tile, workspace.data());
+        weft::count::trace_launches(nullptr);
+        return y;
+      };
+      std::vector<std::string> kernels;
+      const std::vector<float> y = run(weft::cuda::TensorCoreTile::automatic, &kernels);
+      check_close("skinny tile", y, want, tolerance(taps), 1e-5);
+      REQUIRE(kernels.size() == 3);
+      CHECK(kernels[2].find("conv_gather_skinny_kernel") != std::string::npos);
+      std::vector<std::string> square_kernels;
+      const std::vector<float> square = run(weft::cuda::TensorCoreTile::square, &square_kernels);
+      check_close("square tile", square, want, tolerance(taps), 1e-5);
+      CHECK(square_kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
+    }
+  }
+  // 17 rows: the square tile.
+  const Conv2dParams wider = conv(1, 4, 6, 6, 17, 3, 3, 1, 1, 1);
+  const int64_t x_count = int64_t{wider.in_channels} * 36;
+  const std::vector<float> x = random_floats(x_count, 9), w = random_floats(17 * 36, 10);
+  std::vector<float> workspace =
+      nan_floats(weft::cuda::conv2d_forward_tensor_core_workspace_floats(wider));
+  std::vector<float> y = nan_floats(int64_t{17} * wider.out_h() * wider.out_w());
+  std::vector<std::string> kernels;
+  weft::count::trace_launches(&kernels);
+  weft::cuda::conv2d_forward_tensor_core(wider, MathPrecision::tf32, x.data(), w.data(), nullptr,
+                                         y.data(), nullptr, weft::cuda::TensorCoreTile::automatic,
+                                         workspace.data());
+  weft::count::trace_launches(nullptr);
+  REQUIRE_FALSE(kernels.empty());
+  CHECK(kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
+}

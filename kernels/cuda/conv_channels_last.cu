@@ -2,9 +2,10 @@
 // docs/kernels.md "The tensor-core gather on channels-last copies"): to_channels_last_kernel
 // copies a source [N, C, H, W] to [N, H, W, C] and a filter [rows, C, taps] to [rows, taps, C];
 // conv_gather_channels_last_kernel runs the implicit GEMM with the reduction in the order
-// (kh, kw, c), each 16-byte piece of a slab row 4 channels of one tap; the host side picks its
-// tile (square, tall or the 128 x 128 wide one) and lays the copies out in the caller's
-// workspace. Declared in conv_gather.h (private) and conv_tensor_core.h (the tensor helpers).
+// (kh, kw, c), each 16-byte piece of a slab row 4 channels of one tap, and
+// conv_gather_skinny_kernel the same product transposed for at most 16 GEMM rows; the host side
+// picks the kernel and its tile (square, tall, the 128 x 128 wide one, or the 128 x 16 skinny
+// one) and lays the copies out in the caller's workspace. Declared in conv_gather.h (private) and conv_tensor_core.h (the tensor helpers).
 #include <algorithm>
 #include <cstdint>
 
@@ -31,6 +32,74 @@ __device__ __forceinline__ TapEntry piece_entry(const GatherShape& s, const Inde
   return TapEntry{-1, (dh * s.w.source_size + dw) * s.channels + c.d.lo, dh, dw};
 }
 
+// A thread's positions of the gathered operand, fixed for the whole reduction: `first` and then
+// every `step`-th, kPasses of them; per position its image, the window origin's offset inside
+// it and its source row and column (kOutside past the last position).
+template <int kPasses>
+struct PiecePositions {
+  const float* image[kPasses];
+  int origin[kPasses], row0[kPasses], col0[kPasses];
+
+  __device__ __forceinline__ PiecePositions(const GatherShape& s, const float* source, int first,
+                                            int step) {
+    const int positions = s.batch * s.grid_plane();
+    WEFT_UNROLL
+    for (int i = 0; i < kPasses; ++i) {
+      const int position = first + i * step;
+      image[i] = source;
+      origin[i] = 0;
+      row0[i] = col0[i] = kOutside;
+      if (position < positions) {
+        const int n = position / s.grid_plane();
+        const int pixel = position - n * s.grid_plane();
+        const int h = pixel / s.w.count, w = pixel - h * s.w.count;
+        row0[i] = s.h.source_origin + s.h.source_step * h;
+        col0[i] = s.w.source_origin + s.w.source_step * w;
+        image[i] = source + int64_t{n} * s.source_plane() * s.channels;
+        origin[i] = (row0[i] * s.w.source_size + col0[i]) * s.channels;
+      }
+    }
+  }
+
+  // Copies piece e of position i to `to`: 16 bytes, or zeros outside the image.
+  __device__ __forceinline__ void copy(const GatherShape& s, int i, const TapEntry& e,
+                                       float* to) const {
+    const bool inside =
+        static_cast<unsigned>(row0[i] + e.dh) < static_cast<unsigned>(s.h.source_size) &&
+        static_cast<unsigned>(col0[i] + e.dw) < static_cast<unsigned>(s.w.source_size);
+    const unsigned offset = inside ? origin[i] + e.source : 0;  // >= 0 inside the image
+    cp_async_cg16(to, image[i] + offset, inside ? 16 : 0);
+  }
+};
+
+// The slab tables of pieces: thread q < kPieces writes entry q of each slab, starting at k = 4 q
+// and stepping by the slab depth (whose digits ride in s.slab_step).
+template <class Tile>
+struct PieceTable {
+  static constexpr int kPieces = Tile::kDepth / 4;
+  IndexDigits at{};
+
+  // The tables of slabs 0 .. kStages - 1 (before the main loop).
+  __device__ __forceinline__ void first(const GatherShape& s, TapEntry (*table)[kPieces]) {
+    const int thread = static_cast<int>(threadIdx.x);
+    if (s.depth() <= 0 || thread >= kPieces) return;
+    at = IndexDigits{4 * thread, split_digits(4 * thread, s.w.taps, s.channels)};
+    for (int slab = 0; slab < Tile::kStages; ++slab) next(s, table[slab]);
+  }
+
+  // The table of the slab kStages after `slab` (main_loop's after_barrier).
+  __device__ __forceinline__ void after(const GatherShape& s, int slab,
+                                        TapEntry (*table)[kPieces]) {
+    if (static_cast<int>(threadIdx.x) < kPieces) next(s, table[slab % Tile::kStages]);
+  }
+
+  __device__ __forceinline__ void next(const GatherShape& s, TapEntry* entries) {
+    entries[threadIdx.x] = piece_entry(s, at);
+    at.k += Tile::kDepth;
+    add_digits(at.d, s.slab_step, s.w.taps, s.channels);
+  }
+};
+
 // conv_gather_kernel's product with the gathered operand in 16-byte pieces: `source` is the
 // channels-last copy [N, H, W, C] of the source (to_channels_last_kernel), `filter` the
 // [rows, taps_h, taps_w, C] matrix, both 16-byte aligned, C a multiple of 4, so each piece is
@@ -55,39 +124,10 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
-  const int positions = s.batch * s.grid_plane();
   const int piece = thread % kPieces;
-
-  // This thread's positions (fixed for the whole reduction): image, the window origin's offset
-  // inside it and its source row and column (kOutside past the last position).
-  const float* image[kPasses];
-  int origin[kPasses], row0[kPasses], col0[kPasses];
-  WEFT_UNROLL
-  for (int i = 0; i < kPasses; ++i) {
-    const int position = n0 + thread / kPieces + i * kPositionsPerPass;
-    image[i] = source;
-    origin[i] = 0;
-    row0[i] = col0[i] = kOutside;
-    if (position < positions) {
-      const int n = position / s.grid_plane();
-      const int pixel = position - n * s.grid_plane();
-      const int h = pixel / s.w.count, w = pixel - h * s.w.count;
-      row0[i] = s.h.source_origin + s.h.source_step * h;
-      col0[i] = s.w.source_origin + s.w.source_step * w;
-      image[i] = source + int64_t{n} * s.source_plane() * s.channels;
-      origin[i] = (row0[i] * s.w.source_size + col0[i]) * s.channels;
-    }
-  }
-
-  IndexDigits at{};
-  if (s.depth() > 0 && thread < kPieces) {
-    at = IndexDigits{4 * thread, split_digits(4 * thread, s.w.taps, s.channels)};
-    for (int slab = 0; slab < Tile::kStages; ++slab) {
-      table[slab][thread] = piece_entry(s, at);
-      at.k += kDepth;
-      add_digits(at.d, s.slab_step, s.w.taps, s.channels);
-    }
-  }
+  const PiecePositions<kPasses> gathered(s, source, n0 + thread / kPieces, kPositionsPerPass);
+  PieceTable<Tile> pieces;
+  pieces.first(s, table);
   __syncthreads();
 
   const PieceRows<Tile, kRows> filter_rows(filter + int64_t{m0} * s.filter_row, s.filter_row,
@@ -98,21 +138,11 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     const TapEntry e = table[buffer][piece];
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
-      const bool inside =
-          static_cast<unsigned>(row0[i] + e.dh) < static_cast<unsigned>(s.h.source_size) &&
-          static_cast<unsigned>(col0[i] + e.dw) < static_cast<unsigned>(s.w.source_size);
-      const unsigned offset = inside ? origin[i] + e.source : 0;  // >= 0 inside the image
-      cp_async_cg16(&stages.b[buffer][thread / kPieces + i * kPositionsPerPass][4 * piece],
-                    image[i] + offset, inside ? 16 : 0);
+      const int position = thread / kPieces + i * kPositionsPerPass;
+      gathered.copy(s, i, e, &stages.b[buffer][position][4 * piece]);
     }
   };
-  const auto after_barrier = [&](int slab) {
-    if (thread < kPieces) {
-      table[slab % Tile::kStages][thread] = piece_entry(s, at);
-      at.k += kDepth;
-      add_digits(at.d, s.slab_step, s.w.taps, s.channels);
-    }
-  };
+  const auto after_barrier = [&](int slab) { pieces.after(s, slab, table); };
 
   TensorAccumulators<Tile> acc;
   zero<Tile>(acc);
@@ -120,6 +150,90 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   main_loop<kBf16, Tile, !kBf16, !kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage,
                                          after_barrier, acc);
   store_gather_tile<Tile>(s, acc, bias, out, m0, n0);
+}
+
+// The same product for at most 16 GEMM rows (the DCGAN's last transposed layer, 3 channels; the
+// pair CNNs' backward-data of 4-16 channels), transposed: out^T[positions, rows] =
+// gather^T[positions, k] * A^T[k, rows] on SkinnyTile, so the positions fill the tile's 128
+// rows and the GEMM rows its 16 columns. The stages swap roles: stages.a holds the gathered
+// pieces (thread q copies piece q % 4 of positions q / 4 + 32 i, i < 4, as above), stages.b the
+// filter rows (threads 0-63: row q / 4, piece q % 4, the row's address worked out once).
+// Pipeline and fragments are the other kernels' (a warp's 64 x 8 is 4 x 1 mma tiles, B by
+// ldmatrix.x2); the epilogue writes accumulator (position, row) to out[n, row, oh, ow] with
+// the bias and activation, lanes g covering 8 consecutive positions of one row.
+template <bool kBf16>
+__global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
+    conv_gather_skinny_kernel(GatherShape s, const float* source, const float* filter,
+                              const float* bias, float* out) {
+  using Tile = SkinnyTile;
+  constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
+  constexpr int kPositions = Tile::kRows, kChannels = Tile::kCols;
+  constexpr int kPieces = kDepth / 4;
+  constexpr int kPositionsPerPass = kThreads / kPieces;    // 32
+  constexpr int kPasses = kPositions / kPositionsPerPass;  // 4
+  static_assert(kChannels * kPieces <= kThreads, "one filter piece per thread at most");
+  TensorStages<Tile>& stages = tile_stages<Tile>();
+  __shared__ TapEntry table[Tile::kStages][kPieces];
+  WEFT_SHARED_UNDEFINED(table);
+  const int thread = static_cast<int>(threadIdx.x);
+  const int p0 = static_cast<int>(blockIdx.x) * kPositions;
+  const int r0 = static_cast<int>(blockIdx.y) * kChannels;
+  const int piece = thread % kPieces;
+  const PiecePositions<kPasses> gathered(s, source, p0 + thread / kPieces, kPositionsPerPass);
+  PieceTable<Tile> pieces;
+  pieces.first(s, table);
+  __syncthreads();
+
+  // This thread's filter piece (threads 0-63): row r0 + q / 4, k = 4 (q % 4) + slab * kDepth.
+  const int filter_row = thread / kPieces;
+  const bool copies_filter = filter_row < kChannels;
+  const bool row_inside = copies_filter && r0 + filter_row < s.rows;
+  const float* row = filter + (row_inside ? int64_t{r0 + filter_row} * s.filter_row + 4 * piece : 0);
+  const auto stage = [&](int slab, int buffer) {
+    if (copies_filter) {  // whole pieces: the depth is taps x C, C a multiple of 4
+      const bool copy = row_inside && slab * kDepth + 4 * piece < s.depth();
+      cp_async_cg16(&stages.b[buffer][filter_row][4 * piece], row + (copy ? slab * kDepth : 0),
+                    copy ? 16 : 0);
+    }
+    const TapEntry e = table[buffer][piece];
+    WEFT_UNROLL
+    for (int i = 0; i < kPasses; ++i) {
+      const int position = thread / kPieces + i * kPositionsPerPass;
+      gathered.copy(s, i, e, &stages.a[buffer][position][4 * piece]);
+    }
+  };
+  const auto after_barrier = [&](int slab) { pieces.after(s, slab, table); };
+
+  TensorAccumulators<Tile> acc;
+  zero<Tile>(acc);
+  main_loop<kBf16, Tile, !kBf16, !kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage,
+                                         after_barrier, acc);
+
+  const int positions = s.batch * s.grid_plane();
+  const int warp = thread / 32, lane = thread % 32;
+  const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
+  const int g = lane / 4, t = lane % 4;
+  const int64_t out_image = int64_t{s.rows} * s.out_plane();
+  WEFT_UNROLL
+  for (int mi = 0; mi < Tile::kMi; ++mi) {
+    WEFT_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      const int position = p0 + warp_row + 16 * mi + g + 8 * half;
+      if (position >= positions) continue;
+      const int n = position / s.grid_plane();
+      const int pixel = position - n * s.grid_plane();
+      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
+      const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
+      float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
+      WEFT_UNROLL
+      for (int c = 0; c < 2; ++c) {
+        const int r = r0 + warp_col + 2 * t + c;
+        if (r >= s.rows) continue;
+        const float sum = acc[mi][0][2 * half + c] + (bias != nullptr ? bias[r] : 0.0f);
+        column[int64_t{r} * s.out_plane()] = s.act.apply(sum);
+      }
+    }
+  }
 }
 
 // out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer (blockIdx.y + outer_base): NCHW to
@@ -216,9 +330,27 @@ int64_t source_copy_floats(const GatherShape& s) {
 }
 
 template <bool kBf16>
+void launch_skinny(const GatherShape& s, const float* source, const float* filter,
+                   const float* bias, float* out, cudaStream_t stream) {
+  const int64_t positions = int64_t{s.batch} * s.grid_plane();
+  if (positions <= 0 || s.rows <= 0) return;
+  const dim3 grid(static_cast<unsigned>((positions + SkinnyTile::kRows - 1) / SkinnyTile::kRows),
+                  static_cast<unsigned>((s.rows + SkinnyTile::kCols - 1) / SkinnyTile::kCols));
+  GatherShape shape = s;
+  shape.slab_step = split_digits(SkinnyTile::kDepth, s.w.taps, s.channels);
+  WEFT_LAUNCH((conv_gather_skinny_kernel<kBf16>), grid, SkinnyTile::kThreads, 0, stream, shape,
+              source, filter, bias, out);
+}
+
+template <bool kBf16>
 void run_channels_last_at(TensorCoreTile tile, const GatherShape& s, const float* source_copy,
                           const float* filter_copy, const float* bias, float* out,
                           cudaStream_t stream) {
+  // At most 16 GEMM rows, unless a tile is forced: the skinny kernel.
+  if (requested_tile(tile) == TensorCoreTile::automatic && s.rows <= SkinnyTile::kCols) {
+    launch_skinny<kBf16>(s, source_copy, filter_copy, bias, out, stream);
+    return;
+  }
   switch (channels_last_tile(s, tile)) {
     case TensorCoreTile::wide:
       launch_gather_channels_last<kBf16, WideTile>(s, source_copy, filter_copy, bias, out, stream);

@@ -30,6 +30,11 @@ using TallTile = TensorTile<128, 64, 16, 3, 3>;
 // each warp owns 64 x 64 (4 x 8 mma tiles), twice the tall tile's products per fragment loaded
 // and per staged element. The channels-last gather only (channels_last_tile).
 using WideTile = TensorTile<128, 128, 16, 4, 2>;
+// 128 x 16, 4 stages, for products of at most 16 GEMM rows (conv_gather_skinny_kernel): the
+// positions take the 128 rows of the product, the few GEMM rows its 16 columns, so a layer of 3
+// output channels wastes 13 of 16 columns instead of 61 of a square tile's 64 rows. Each warp
+// owns 64 x 8 (4 x 1 mma tiles).
+using SkinnyTile = TensorTile<128, 16, 16, 4, 4>;
 
 // ---- a gather product: its shape, a slab-table entry, the epilogue ----------------------------
 

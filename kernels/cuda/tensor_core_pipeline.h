@@ -189,7 +189,7 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
     a_fragments<kBf16, Tile, kARounded>(a_tile, warp_row, step, fa);
     if constexpr (!kBf16) {
       WEFT_UNROLL
-      for (int ni = 0; ni < kNi; ni += 2) {
+      for (int ni = 0; ni + 1 < kNi; ni += 2) {
         // Blocks: k 0-3 / 4-7 (i & 1) of columns +0-7 / +8-15 (i >> 1): b0, b1 of two tiles.
         const int block = lane / 8;
         const float* row =
@@ -201,6 +201,14 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
           fb[ni][i] = kBRounded ? both[i] : tf32_from_float_bits(both[i]);
           fb[ni + 1][i] = kBRounded ? both[2 + i] : tf32_from_float_bits(both[2 + i]);
         }
+      }
+      if constexpr (kNi % 2 == 1) {  // the last tile alone: ldmatrix.x2, lanes 0-15 give rows
+        constexpr int ni = kNi - 1;
+        const float* row = &b_tile[warp_col + 8 * ni + lane % 8][step + 4 * ((lane / 8) & 1)];
+        uint32_t one[2];
+        ldmatrix<2, false>(one, row);
+        WEFT_UNROLL
+        for (int i = 0; i < 2; ++i) fb[ni][i] = kBRounded ? one[i] : tf32_from_float_bits(one[i]);
       }
     } else {
       WEFT_UNROLL
@@ -238,7 +246,6 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
 // kernel's epilogue maps it back.
 template <class Tile>
 struct alignas(16) KMajorStages {
-  static_assert(Tile::kNi % 4 == 0, "whole groups of 4 mma tiles per warp");
   static constexpr int kColFloats = Tile::kCols + 8;
   float a[Tile::kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
   float b[Tile::kStages][Tile::kDepth][kColFloats];       // B(k, col), columns interleaved
@@ -257,6 +264,7 @@ __device__ __forceinline__ void mma_slab_kmajor(
     const float (*b_tile)[KMajorStages<Tile>::kColFloats], int warp_row, int warp_col,
     TensorAccumulators<Tile>& acc) {
   constexpr int kNi = Tile::kNi;
+  static_assert(kNi % 4 == 0, "whole groups of 4 mma tiles per warp");
   const int lane = static_cast<int>(threadIdx.x) % 32;
   const int g = lane / 4, t = lane % 4;
   constexpr int kStep = kBf16 ? 16 : 8;
