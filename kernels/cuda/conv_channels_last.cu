@@ -153,7 +153,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 }
 
 // The same product for at most 16 GEMM rows (the DCGAN's last transposed layer, 3 channels; the
-// pair CNNs' backward-data of 4-16 channels), transposed: out^T[positions, rows] =
+// pair CNNs' conv4 backward-data, 16), transposed: out^T[positions, rows] =
 // gather^T[positions, k] * A^T[k, rows] on SkinnyTile, so the positions fill the tile's 128
 // rows and the GEMM rows its 16 columns. The stages swap roles: stages.a holds the gathered
 // pieces (thread q copies piece q % 4 of positions q / 4 + 32 i, i < 4, as above), stages.b the
