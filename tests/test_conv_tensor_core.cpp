@@ -413,7 +413,7 @@ TEST_CASE("conv tensor cores (emu): backward-filter's dy in 16-byte pieces where
   }
 }
 
-TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last copy of x, in 16-byte pieces",
+TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last x, in 16-byte pieces",
           "[conv][emu]") {
   // With channels_last and C a multiple of 4, x is copied to [N, H, W, C] in the workspace and
   // each copy of x is 4 channels of one tap (B staged k-major, fragments from interleaved
@@ -447,8 +447,8 @@ TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last copy of x
                             weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p));
       const bool dy_pieces = p.out_h() * p.out_w() % 4 == 0;
       for (auto tile : {weft::cuda::TensorCoreTile::square, weft::cuda::TensorCoreTile::tall}) {
-        INFO(describe(p, precision) << (tile == weft::cuda::TensorCoreTile::tall ? ", tall tile"
-                                                                                 : ", square tile"));
+        const bool tall = tile == weft::cuda::TensorCoreTile::tall;
+        INFO(describe(p, precision) << (tall ? ", tall tile" : ", square tile"));
         std::vector<float> workspace = nan_floats(floats + 1);
         std::vector<std::string> kernels;
         weft::count::trace_launches(&kernels);
@@ -486,7 +486,8 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   // With at most 16 GEMM rows and the tile left automatic, the channels-last gather runs
   // transposed on the 128 x 16 tile (conv_gather_skinny_kernel): 3 output channels (the DCGAN's
   // last layer), 16 rows over 120 positions (a partial position tile), 5 rows with stride 2 and
-  // a 5 x 5 filter; bias and a fused leaky ReLU; against the reference and the square tile.
+  // a 5 x 5 filter; bias and a fused leaky ReLU; against the reference and the square tile. Then
+  // the backward-data of image layers through the backend, and 17 rows on the square tile.
   const Conv2dParams shapes[] = {conv(2, 8, 9, 11, 3, 3, 3, 1, 1, 1),
                                  conv(1, 4, 12, 10, 16, 3, 3, 1, 1, 1),
                                  conv(3, 12, 10, 9, 5, 5, 5, 2, 2, 1)};
@@ -523,6 +524,44 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
       const std::vector<float> square = run(weft::cuda::TensorCoreTile::square, &square_kernels);
       check_close("square tile", square, want, tolerance(taps), 1e-5);
       CHECK(square_kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
+    }
+  }
+  // The backward-data of an image layer (3 input channels) at tf32 and bf16, which until the
+  // skinny tile went to the NCHW gather with 3 of its 64 rows used: the DCGAN discriminator's
+  // first layer (4 x 4, stride 2) now by phases on the skinny tile, a 3 x 3 stride-1 one as a
+  // forward convolution (the narrow forward, for at most 8 output channels).
+  weft::Backend& emu = weft::emu_backend();
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    for (const Conv2dParams& p : {conv(2, 3, 12, 12, 8, 4, 4, 2, 1, 1),
+                                  conv(2, 3, 9, 10, 16, 3, 3, 1, 1, 1)}) {
+      INFO(describe(p, precision) << ", backward-data");
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const int64_t w_count = int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
+      const std::vector<float> w = random_floats(w_count, seed += 3);
+      const std::vector<float> dy =
+          random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
+      std::vector<double> want(static_cast<size_t>(x_count));
+      weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
+                                            rounded(w, precision).data(), want.data());
+      const PrecisionScope scope(precision);
+      std::vector<std::string> kernels;
+      weft::count::trace_launches(&kernels);
+      std::vector<float> dx = nan_floats(x_count);
+      emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+      weft::count::trace_launches(nullptr);
+      check_close("backward-data", dx, want,
+                  tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+      int skinny = 0, narrow = 0;
+      for (const std::string& k : kernels) {
+        skinny += k.find("conv_gather_skinny_kernel") != std::string::npos;
+        narrow += k.find("narrow_forward_kernel") != std::string::npos;
+        CHECK(k.find("conv_gather_kernel") == std::string::npos);
+      }
+      if (p.stride_h == 2) {
+        CHECK(skinny == 4);  // one per phase
+      } else {
+        CHECK(narrow == 1);
+      }
     }
   }
   // 17 rows: the square tile.

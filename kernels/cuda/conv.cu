@@ -70,9 +70,10 @@
 //   forward dispatch serves it (the tiled SIMT kernel, the narrow kernel for at most 16 input
 //   channels, the tensor-core kernel at tf32/bf16), faster than the gather kernel (on the H200,
 //   second lease, a 3x3 32 -> 32 layer at batch 512: forward 0.52 ms, backward-data 1.77 ms by
-//   the gather). Used for stride 1 with more than kDirectMaxChannels input channels (the direct
-//   kernel below keeps the image layers); other sums order than the gather's, within the same
-//   tolerances.
+//   the gather). Used for stride 1 with more than kDirectMaxChannels input channels at fp32 (the
+//   direct kernel below keeps the image layers) and for any number at tf32 and bf16 (the narrow
+//   forward or the skinny tensor-core tile takes the few channels: data_direct); other sums
+//   order than the gather's, within the same tolerances. The phases above likewise.
 //
 // conv2d_backward_data_direct_kernel   the same sums for layers with few input channels
 //   The tiled kernel's rows are input channels, 64 to a tile: with C = 1 or 3 (an image layer,
@@ -83,7 +84,7 @@
 //   taps (kh, kw) whose window lands on an output position, and for each of them summing
 //   W[o, c, kh, kw] * dy[n, o, oh, ow] over o in increasing order. No shared memory: a warp's
 //   weight reads are the same one or few addresses (a broadcast) and its dy reads are
-//   neighbouring floats of a row. Used when C <= kDirectMaxChannels.
+//   neighbouring floats of a row. Used when C <= kDirectMaxChannels at fp32.
 //
 // conv2d_backward_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T]
 //   GEMM rows = output channels, GEMM columns = taps, reduction over every output position of
@@ -417,10 +418,18 @@ void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStr
            stream);
 }
 
+// Whether p's backward-data is left to conv2d_backward_data_direct_kernel: few input channels
+// at fp32. (At tf32 and bf16 the forward forms below take them too: the tensor-core gather of
+// at most 16 GEMM rows runs on the skinny tile, and the narrow forward takes at most 8 output
+// channels.)
+bool data_direct(const Conv2dParams& p, MathPrecision precision) {
+  return precision == MathPrecision::fp32 && p.in_channels <= kDirectMaxChannels;
+}
+
 // Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).
-bool data_as_forward(const Conv2dParams& p) {
+bool data_as_forward(const Conv2dParams& p, MathPrecision precision) {
   return p.stride_h == 1 && p.stride_w == 1 && p.pad_h <= p.dilation_h * (p.kernel_h - 1) &&
-         p.pad_w <= p.dilation_w * (p.kernel_w - 1) && p.in_channels > kDirectMaxChannels &&
+         p.pad_w <= p.dilation_w * (p.kernel_w - 1) && !data_direct(p, precision) &&
          p.out_channels > 0 && p.out_h() > 0 && p.out_w() > 0 &&
          p.weight_count() < (int64_t{1} << 31);
 }
@@ -445,9 +454,9 @@ ConvGeometry phase_geometry(const Conv2dParams& p, const AxisPhase& h, const Axi
 }
 
 // Whether p's strided backward-data runs as one forward convolution per phase.
-bool data_by_phases(const Conv2dParams& p) {
+bool data_by_phases(const Conv2dParams& p, MathPrecision precision) {
   if (p.stride_h == 1 && p.stride_w == 1) return false;
-  if (p.dilation_h != 1 || p.dilation_w != 1 || p.in_channels <= kDirectMaxChannels) return false;
+  if (p.dilation_h != 1 || p.dilation_w != 1 || data_direct(p, precision)) return false;
   if (p.out_channels <= 0 || p.out_h() <= 0 || p.out_w() <= 0) return false;
   if (p.weight_count() >= (int64_t{1} << 31)) return false;
   // The phases' outputs are parts of dx, their input is dy: the offsets of a whole dx and dy.
@@ -508,15 +517,15 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     full_window_backward_data(p, dy, w, bias, dx, workspace, stream);
     return;
   }
-  if (data_as_forward(p)) {
+  const MathPrecision precision = math_precision();
+  if (data_as_forward(p, precision)) {
     require_workspace(p, workspace);
     phase_filters(p, w, workspace, stream);
     conv2d_forward(backward_data_adjoint(p), dy, workspace, bias, dx, workspace + p.weight_count(),
                    stream);
     return;
   }
-  const MathPrecision precision = math_precision();
-  if (data_by_phases(p)) {
+  if (data_by_phases(p, precision)) {
     require_workspace(p, workspace);
     phase_filters(p, w, workspace, stream);
     const float* filter = workspace;
@@ -660,11 +669,14 @@ int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
 
 int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (full_window(p)) return full_window_workspace_floats(p);
-  if (data_as_forward(p)) {
+  const MathPrecision precision = math_precision();
+  if (data_as_forward(p, precision)) {
     return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
   // The phase filters, and on tensor cores the channels-last copies.
-  if (data_by_phases(p)) return p.weight_count() + tensor_core_phases_floats(p, math_precision());
+  if (data_by_phases(p, precision)) {
+    return p.weight_count() + tensor_core_phases_floats(p, precision);
+  }
   return 0;
 }
 

@@ -5,7 +5,8 @@
 // (kh, kw, c), each 16-byte piece of a slab row 4 channels of one tap, and
 // conv_gather_skinny_kernel the same product transposed for at most 16 GEMM rows; the host side
 // picks the kernel and its tile (square, tall, the 128 x 128 wide one, or the 128 x 16 skinny
-// one) and lays the copies out in the caller's workspace. Declared in conv_gather.h (private) and conv_tensor_core.h (the tensor helpers).
+// one) and lays the copies out in the caller's workspace. Declared in conv_gather.h (private)
+// and conv_tensor_core.h (the tensor helpers).
 #include <algorithm>
 #include <cstdint>
 
@@ -188,7 +189,8 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
   const int filter_row = thread / kPieces;
   const bool copies_filter = filter_row < kChannels;
   const bool row_inside = copies_filter && r0 + filter_row < s.rows;
-  const float* row = filter + (row_inside ? int64_t{r0 + filter_row} * s.filter_row + 4 * piece : 0);
+  const float* row =
+      filter + (row_inside ? int64_t{r0 + filter_row} * s.filter_row + 4 * piece : 0);
   const auto stage = [&](int slab, int buffer) {
     if (copies_filter) {  // whole pieces: the depth is taps x C, C a multiple of 4
       const bool copy = row_inside && slab * kDepth + 4 * piece < s.depth();

@@ -2,8 +2,8 @@
 // on a channels-last x"): the product of conv_tensor_core.cu's conv_filter_kernel, dW[O, T] =
 // dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T] split-K over the positions, with the gathered
 // operand in 16-byte pieces. Declared in conv_gather.h (private); conv_tensor_core.cu's
-// conv2d_backward_filter_tensor_core copies x ([N, C, H, W] -> [N, H, W, C], to_channels_last_tensor)
-// and calls it when C is a multiple of 4.
+// conv2d_backward_filter_tensor_core copies x ([N, C, H, W] -> [N, H, W, C],
+// to_channels_last_tensor) and calls it when C is a multiple of 4.
 //
 // conv_filter_channels_last_kernel
 //   Block tile, grid, split-K, slab table of positions and dy's staging (stage_dy) are the NCHW
@@ -11,8 +11,9 @@
 //   over the taps in the order (kh, kw, c), so 4 consecutive columns from a multiple of 4 are 4
 //   channels of one tap, 16 contiguous bytes of the copy at any position, inside the image or
 //   outside it as a whole. Such a piece lies along the GEMM columns, not along k, so B is staged
-//   k-major (KMajorStages, tensor_core_pipeline.h: Depth rows of Cols columns, interleaved for
-//   the fragment loads).
+//   k-major (KMajorStages, tensor_core_pipeline.h: Depth rows of Cols columns, whose fragments
+//   the lanes load themselves; at TF32 the copy of x was rounded as it was made, so they go to
+//   the tensor cores as loaded).
 //   Thread q owns piece q % 16 of the block's 64 columns for the whole reduction (its tap's
 //   shifts (kh d, kw d) and offset ((kh d) W + kw d) C + c are worked out once, in registers; no
 //   tap table) and copies it for positions q / 16 + 8 i, i = 0, 1, of every slab: per slab and
@@ -22,9 +23,10 @@
 //   256 contiguous bytes where a tap has at least 64 channels.
 //   Shared memory (static): the stages (square tile 4 x (64 x 20 + 16 x 72) floats, 38 KiB; tall
 //   3 x (128 x 20 + 16 x 72), 43.5 KiB) and the slab tables of positions (2 KiB, 1.5 KiB).
-//   Epilogue: accumulator column (tile ni, 2 t + c) is storage column kmajor_column<kBf16>(ni, t, c) of
-//   the warp's columns, tap column j = (kh KW + kw) C + c of the block, written to dW's own
-//   index c KH KW + kh KW + kw, so the slices and their sum are in dW's layout.
+//   Epilogue: accumulator column (tile ni, 2 t + c) is storage column
+//   kmajor_column<kBf16>(ni, t, c) of the warp's columns, tap column j = (kh KW + kw) C + c of
+//   the block, written to dW's own index c KH KW + kh KW + kw, so the slices and their sum are
+//   in dW's layout.
 #include <cstdint>
 
 #include "kernels/cuda/conv_gather.h"

@@ -1,8 +1,9 @@
-// What the hand tensor-core gathers share: the NCHW gather and the host side
-// (conv_tensor_core.cu) and the gather on channels-last copies (conv_channels_last.cu). The
-// block tiles, the shape of a gather product and a slab table's entry, the epilogue, and the
-// channels-last path's entry points. Private to those two files; conv_tensor_core.cu's comment
-// describes the kernels.
+// What the hand tensor-core convolutions share: the NCHW kernels and the host side
+// (conv_tensor_core.cu), the gathers on channels-last copies (conv_channels_last.cu) and
+// backward-filter on a channels-last x (conv_filter_channels_last.cu). The block tiles, the
+// shape of a gather product and a slab table's entry, the gather's epilogue, backward-filter's
+// shape, position entries and dy staging, and the channels-last paths' entry points. Private to
+// those three files; conv_tensor_core.cu's comment describes the kernels.
 #pragma once
 
 #include <cstdint>
@@ -224,9 +225,9 @@ __device__ __forceinline__ void stage_dy(const FilterShape& s, const float* dy,
 }
 
 // Backward-filter on a channels-last copy of x ([N, H, W, C], 16-byte aligned, C a multiple of
-// 4; to_channels_last_tensor, rounded to TF32 unless bf16) on the square or the tall filter tile, grid and split-K as the
-// NCHW kernel's: writes slice z of the split to out + z * O * T in dW's own [O, C, KH, KW] order.
-// s.slab_step must be the tile depth's digits (n, oh, ow).
+// 4; to_channels_last_tensor, rounded to TF32 unless bf16) on the square or the tall filter
+// tile, grid and split-K as the NCHW kernel's: writes slice z of the split to out + z * O * T in
+// dW's own [O, C, KH, KW] order. s.slab_step must be the tile depth's digits (n, oh, ow).
 void launch_filter_channels_last(bool bf16, bool tall, const FilterShape& s, dim3 grid,
                                  const float* x_copy, const float* dy, int slice_depth,
                                  bool dy_pieces, float* out, cudaStream_t stream);

@@ -225,7 +225,7 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
   }
 }
 
-// ---- B stored k-major ----------------------------------------------------------------------------
+// ---- B stored k-major ---------------------------------------------------------------------------
 //
 // For an operand whose 16-byte pieces run along the GEMM columns, not along k (backward-filter's
 // channels-last x: 4 channels of one tap), B is staged as it comes: kStages slabs of Depth rows
