@@ -215,18 +215,13 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
   const int warp = thread / 32, lane = thread % 32;
   const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
   const int g = lane / 4, t = lane % 4;
-  const int64_t out_image = int64_t{s.rows} * s.out_plane();
   WEFT_UNROLL
   for (int mi = 0; mi < Tile::kMi; ++mi) {
     WEFT_UNROLL
     for (int half = 0; half < 2; ++half) {
       const int position = p0 + warp_row + 16 * mi + g + 8 * half;
       if (position >= positions) continue;
-      const int n = position / s.grid_plane();
-      const int pixel = position - n * s.grid_plane();
-      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
-      const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
-      float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
+      float* column = output_column(s, position, out);
       WEFT_UNROLL
       for (int c = 0; c < 2; ++c) {
         const int r = r0 + warp_col + 2 * t + c;

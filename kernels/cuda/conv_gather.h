@@ -83,6 +83,16 @@ struct alignas(16) TapEntry {
   int filter, source, dh, dw;
 };
 
+// Where a gather product's column `position` lands in out: &out[n, 0, oh, ow] (GEMM row r then
+// r * out_plane further on).
+__device__ __forceinline__ float* output_column(const GatherShape& s, int position, float* out) {
+  const int n = position / s.grid_plane();
+  const int pixel = position - n * s.grid_plane();
+  const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
+  const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
+  return out + n * (int64_t{s.rows} * s.out_plane()) + int64_t{oh} * s.w.out_size + ow;
+}
+
 // The gather's epilogue: out[n, row, oh, ow] = act(acc + bias[row]) for the block's tile at
 // rows m0.., positions n0.. (the lanes' accumulators in the C/D layout of tensor_core_pipeline.h).
 template <class Tile>
@@ -93,18 +103,13 @@ __device__ __forceinline__ void store_gather_tile(const GatherShape& s,
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
   const int warp_row = Tile::kWarpRows * (warp / 2), warp_col = Tile::kWarpCols * (warp % 2);
   const int g = lane / 4, t = lane % 4;
-  const int64_t out_image = int64_t{s.rows} * s.out_plane();
   WEFT_UNROLL
   for (int ni = 0; ni < Tile::kNi; ++ni) {
     WEFT_UNROLL
     for (int c = 0; c < 2; ++c) {
       const int position = n0 + warp_col + 8 * ni + 2 * t + c;
       if (position >= positions) continue;
-      const int n = position / s.grid_plane();
-      const int pixel = position - n * s.grid_plane();
-      const int i = pixel / s.w.count, iw = pixel - i * s.w.count;
-      const int oh = s.h.out_origin + s.h.out_step * i, ow = s.w.out_origin + s.w.out_step * iw;
-      float* column = out + n * out_image + int64_t{oh} * s.w.out_size + ow;
+      float* column = output_column(s, position, out);
       WEFT_UNROLL
       for (int mi = 0; mi < Tile::kMi; ++mi) {
         WEFT_UNROLL
