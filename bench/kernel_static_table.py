@@ -183,13 +183,17 @@ def evaluate(expr, constants):
 
 def tensor_stage_bytes(name):
     """Dynamic shared memory of a tensor-core kernel's stages (tensor_core_pipeline.h:
-    kDynamicStages, TensorStages): stages x (rows + cols) rows of depth + 4 floats, when that is
-    above 46 KiB; 0 otherwise or when the name holds no TensorTile."""
+    kDynamicStages, TensorStages): stages x (rows + cols) rows of depth + 4 floats, or for a
+    kernel on BF16 copies (HalfStages: an `unsigned short` element in its name) of depth + 8
+    16-bit values, when that is above 46 KiB; 0 otherwise or when the name holds no TensorTile."""
     m = re.search(r"TensorTile<(\d+), (\d+), (\d+), (\d+), (\d+)", name)
     if not m:
         return 0
     rows, cols, depth, stages = (int(m.group(i)) for i in range(1, 5))
-    size = stages * (rows + cols) * (depth + 4) * 4
+    if "unsigned short" in name:
+        size = stages * (rows + cols) * (depth + 8) * 2
+    else:
+        size = stages * (rows + cols) * (depth + 4) * 4
     return size if size > 46 * 1024 else 0
 
 

@@ -35,13 +35,14 @@ __device__ __forceinline__ TapEntry piece_entry(const GatherShape& s, const Inde
 
 // A thread's positions of the gathered operand, fixed for the whole reduction: `first` and then
 // every `step`-th, kPasses of them; per position its image, the window origin's offset inside
-// it and its source row and column (kOutside past the last position).
-template <int kPasses>
+// it and its source row and column (kOutside past the last position). T: the copy's element,
+// float or uint16_t (BF16 bits).
+template <int kPasses, class T = float>
 struct PiecePositions {
-  const float* image[kPasses];
+  const T* image[kPasses];
   int origin[kPasses], row0[kPasses], col0[kPasses];
 
-  __device__ __forceinline__ PiecePositions(const GatherShape& s, const float* source, int first,
+  __device__ __forceinline__ PiecePositions(const GatherShape& s, const T* source, int first,
                                             int step) {
     const int positions = s.batch * s.grid_plane();
     WEFT_UNROLL
@@ -64,7 +65,7 @@ struct PiecePositions {
 
   // Copies piece e of position i to `to`: 16 bytes, or zeros outside the image.
   __device__ __forceinline__ void copy(const GatherShape& s, int i, const TapEntry& e,
-                                       float* to) const {
+                                       void* to) const {
     const bool inside =
         static_cast<unsigned>(row0[i] + e.dh) < static_cast<unsigned>(s.h.source_size) &&
         static_cast<unsigned>(col0[i] + e.dw) < static_cast<unsigned>(s.w.source_size);
@@ -73,18 +74,19 @@ struct PiecePositions {
   }
 };
 
-// The slab tables of pieces: thread q < kPieces writes entry q of each slab, starting at k = 4 q
-// and stepping by the slab depth (whose digits ride in s.slab_step).
-template <class Tile>
+// The slab tables of pieces of kPerPiece channels (4 floats or 8 BF16 values): thread q <
+// kPieces writes entry q of each slab, starting at k = kPerPiece q and stepping by the slab
+// depth (whose digits ride in s.slab_step).
+template <class Tile, int kPerPiece = 4>
 struct PieceTable {
-  static constexpr int kPieces = Tile::kDepth / 4;
+  static constexpr int kPieces = Tile::kDepth / kPerPiece;
   IndexDigits at{};
 
   // The tables of slabs 0 .. kStages - 1 (before the main loop).
   __device__ __forceinline__ void first(const GatherShape& s, TapEntry (*table)[kPieces]) {
     const int thread = static_cast<int>(threadIdx.x);
     if (s.depth() <= 0 || thread >= kPieces) return;
-    at = IndexDigits{4 * thread, split_digits(4 * thread, s.w.taps, s.channels)};
+    at = IndexDigits{kPerPiece * thread, split_digits(kPerPiece * thread, s.w.taps, s.channels)};
     for (int slab = 0; slab < Tile::kStages; ++slab) next(s, table[slab]);
   }
 
@@ -103,51 +105,55 @@ struct PieceTable {
 
 // conv_gather_kernel's product with the gathered operand in 16-byte pieces: `source` is the
 // channels-last copy [N, H, W, C] of the source (to_channels_last_kernel), `filter` the
-// [rows, taps_h, taps_w, C] matrix, both 16-byte aligned, C a multiple of 4, so each piece is
-// 4 channels of one tap of one position, all inside or all outside the image. Thread q copies
-// piece q % 4 of the slab's k (4 (q % 4) .. + 3) for positions q / 4 + 32 i, i < Cols / 32: a warp
-// reads 8 positions' 64 contiguous bytes when the slab's 16 k share a tap. The slab table has one
-// entry per piece (4 per slab, written by threads 0-3 as the NCHW kernel's threads 0-15 write
-// theirs). Pipeline, fragments and epilogue are the NCHW kernel's; the stages are static shared
-// memory, or for the wide tile the launch's dynamic shared memory (tile_stages).
-template <bool kBf16, class Tile>
+// [rows, taps_h, taps_w, C] matrix, both 16-byte aligned, so each piece is 4 channels (T float,
+// C a multiple of 4) or 8 (T uint16_t: BF16 copies, C a multiple of 8) of one tap of one
+// position, all inside or all outside the image. Thread q copies piece q % 4 of the slab's k for
+// positions q / 4 + 32 i, i < Cols / 32: a warp reads 8 positions' 64 contiguous bytes when the
+// slab's k share a tap. The slab table has one entry per piece (4 per slab, written by threads
+// 0-3 as the NCHW kernel's threads 0-15 write theirs). Pipeline and epilogue are the NCHW
+// kernel's; the fragments too for FP32 copies (16-deep slabs), or for BF16 copies mma_slab_half's
+// (32-deep slabs in HalfStages, no conversions); the stages are static shared memory, or for
+// the wide tile the launch's dynamic shared memory (tile_stages).
+template <bool kBf16, class Tile, class T = float>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
-    conv_gather_channels_last_kernel(GatherShape s, const float* source, const float* filter,
+    conv_gather_channels_last_kernel(GatherShape s, const T* source, const T* filter,
                                      const float* bias, float* out) {
+  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
-  constexpr int kPieces = kDepth / 4;                    // pieces along k in a slab row
+  constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));  // channels of one piece
+  constexpr int kPieces = kDepth / kPerPiece;            // pieces along k in a slab row
   constexpr int kPositionsPerPass = kThreads / kPieces;  // 32
   constexpr int kPasses = kCols / kPositionsPerPass;     // positions per thread: 2, or 4 (wide)
   static_assert(kCols % kPositionsPerPass == 0, "whole passes of pieces");
-  TensorStages<Tile>& stages = tile_stages<Tile>();
+  Stages& stages = tile_stages<Tile, Stages>();
   __shared__ TapEntry table[Tile::kStages][kPieces];
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
   const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int piece = thread % kPieces;
-  const PiecePositions<kPasses> gathered(s, source, n0 + thread / kPieces, kPositionsPerPass);
-  PieceTable<Tile> pieces;
+  const PiecePositions<kPasses, T> gathered(s, source, n0 + thread / kPieces, kPositionsPerPass);
+  PieceTable<Tile, kPerPiece> pieces;
   pieces.first(s, table);
   __syncthreads();
 
-  const PieceRows<Tile, kRows> filter_rows(filter + int64_t{m0} * s.filter_row, s.filter_row,
-                                           s.rows - m0);
+  const PieceRows<Tile, kRows, T, Stages::kRowElements> filter_rows(
+      filter + int64_t{m0} * s.filter_row, s.filter_row, s.rows - m0);
   const auto stage = [&](int slab, int buffer) {
-    // Whole pieces: the depth is taps x C, C a multiple of 4.
+    // Whole pieces: the depth is taps x C, C a multiple of kPerPiece.
     filter_rows.template stage<true>(slab * kDepth, s.depth(), stages.a[buffer]);
     const TapEntry e = table[buffer][piece];
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
       const int position = thread / kPieces + i * kPositionsPerPass;
-      gathered.copy(s, i, e, &stages.b[buffer][position][4 * piece]);
+      gathered.copy(s, i, e, &stages.b[buffer][position][kPerPiece * piece]);
     }
   };
   const auto after_barrier = [&](int slab) { pieces.after(s, slab, table); };
 
   TensorAccumulators<Tile> acc;
   zero<Tile>(acc);
-  // Both copies were rounded to TF32 as they were made (to_channels_last at tf32).
+  // Both copies were rounded as they were made (to TF32 at tf32; to BF16 when T holds BF16).
   main_loop<kBf16, Tile, !kBf16, !kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage,
                                          after_barrier, acc);
   store_gather_tile<Tile>(s, acc, bias, out, m0, n0);
@@ -236,13 +242,15 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
 // out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer (blockIdx.y + outer_base): NCHW to
 // channels-last (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with
 // `tf32`, each value rounded to TF32 on its way (the kernels that read the copy at tf32 then
-// skip that conversion: tensor_core_pipeline.h, "Operands rounded by their copies"). A block
+// skip that conversion: tensor_core_pipeline.h, "Operands rounded by their copies"); with T
+// uint16_t, each value rounded to BF16 (ties to even, as cvt.rn.bf16x2) and stored as its 16
+// bits. A block
 // of 256 threads moves a 32 x 32 tile through shared memory (one float of padding per row, so
 // the column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced
 // along j) and writes the transposed tile coalesced along i.
+template <class T>
 __global__ void __launch_bounds__(256)
-    to_channels_last_kernel(int a, int b, int outer_base, bool tf32, const float* in,
-                            float* out) {
+    to_channels_last_kernel(int a, int b, int outer_base, bool tf32, const float* in, T* out) {
   __shared__ float tile[32][33];
   WEFT_SHARED_UNDEFINED(tile);
   const int tiles_b = (b + 31) / 32;
@@ -251,7 +259,7 @@ __global__ void __launch_bounds__(256)
   const int64_t o = outer_base + static_cast<int64_t>(blockIdx.y);
   const int lane = static_cast<int>(threadIdx.x) % 32, row = static_cast<int>(threadIdx.x) / 32;
   const float* from = in + o * a * b;
-  float* to = out + o * a * b;
+  T* to = out + o * a * b;
   WEFT_UNROLL
   for (int r = row; r < 32; r += 8) {
     if (i0 + r < a && j0 + lane < b) tile[r][lane] = from[int64_t{i0 + r} * b + j0 + lane];
@@ -261,7 +269,11 @@ __global__ void __launch_bounds__(256)
   for (int r = row; r < 32; r += 8) {
     if (j0 + r < b && i0 + lane < a) {
       const float v = tile[lane][r];
-      to[int64_t{j0 + r} * a + i0 + lane] = tf32 ? tf32_value(v) : v;
+      if constexpr (sizeof(T) == 2) {
+        to[int64_t{j0 + r} * a + i0 + lane] = static_cast<T>(pack_bf16x2(v, 0.0f) & 0xffffu);
+      } else {
+        to[int64_t{j0 + r} * a + i0 + lane] = tf32 ? tf32_value(v) : v;
+      }
     }
   }
 }
@@ -275,33 +287,35 @@ float* aligned_up16(float* p) {
   return reinterpret_cast<float*>((address + 15) & ~uintptr_t{15});
 }
 
-void to_channels_last(int outer, int a, int b, const float* in, float* out, bool tf32,
+template <class T>
+void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
                       cudaStream_t stream) {
   if (outer <= 0 || a <= 0 || b <= 0) return;
   const int64_t tiles = int64_t{(a + 31) / 32} * ((b + 31) / 32);
   WEFT_CHECK(tiles <= 0x7fffffff, "conv (tensor cores): a channels-last copy of too many tiles");
   for (int base = 0; base < outer; base += kMaxGridY) {
     const int count = std::min(outer - base, kMaxGridY);
-    WEFT_LAUNCH(to_channels_last_kernel, dim3(static_cast<unsigned>(tiles), count), 256, 0, stream,
-                a, b, base, tf32, in, out);
+    WEFT_LAUNCH(to_channels_last_kernel<T>, dim3(static_cast<unsigned>(tiles), count), 256, 0,
+                stream, a, b, base, tf32, in, out);
   }
 }
 
-template <bool kBf16, class Tile>
-void launch_gather_channels_last(const GatherShape& s, const float* source, const float* filter,
+template <bool kBf16, class Tile, class T = float>
+void launch_gather_channels_last(const GatherShape& s, const T* source, const T* filter,
                                  const float* bias, float* out, cudaStream_t stream) {
+  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
   const dim3 grid = gather_grid<Tile>(s);
   if (grid.x == 0) return;
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
   GatherShape shape = s;
   shape.slab_step = split_digits(Tile::kDepth, s.w.taps, s.channels);
-  if constexpr (kDynamicStages<Tile>) {
-    WEFT_LAUNCH_LARGE_SHARED((conv_gather_channels_last_kernel<kBf16, Tile>), grid,
-                             Tile::kThreads, dynamic_stage_bytes<Tile>(), stream, shape, source,
-                             filter, bias, out);
+  if constexpr (kDynamicStages<Tile, Stages>) {
+    WEFT_LAUNCH_LARGE_SHARED((conv_gather_channels_last_kernel<kBf16, Tile, T>), grid,
+                             Tile::kThreads, (dynamic_stage_bytes<Tile, Stages>()), stream, shape,
+                             source, filter, bias, out);
   } else {
-    WEFT_LAUNCH((conv_gather_channels_last_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream,
-                shape, source, filter, bias, out);
+    WEFT_LAUNCH((conv_gather_channels_last_kernel<kBf16, Tile, T>), grid, Tile::kThreads, 0,
+                stream, shape, source, filter, bias, out);
   }
 }
 
@@ -337,6 +351,32 @@ void launch_skinny(const GatherShape& s, const float* source, const float* filte
   shape.slab_step = split_digits(SkinnyTile::kDepth, s.w.taps, s.channels);
   WEFT_LAUNCH((conv_gather_skinny_kernel<kBf16>), grid, SkinnyTile::kThreads, 0, stream, shape,
               source, filter, bias, out);
+}
+
+// The product on BF16 copies (bf16_copies_apply) on `tile` (automatic: channels_last_tile's
+// choice).
+void run_half(TensorCoreTile tile, const GatherShape& s, const uint16_t* source_copy,
+              const uint16_t* filter_copy, const float* bias, float* out, cudaStream_t stream) {
+  switch (channels_last_tile(s, tile)) {
+    case TensorCoreTile::wide:
+      launch_gather_channels_last<true, WideHalfTile>(s, source_copy, filter_copy, bias, out,
+                                                      stream);
+      return;
+    case TensorCoreTile::tall:
+      launch_gather_channels_last<true, TallHalfTile>(s, source_copy, filter_copy, bias, out,
+                                                      stream);
+      return;
+    default:
+      launch_gather_channels_last<true, SquareHalfTile>(s, source_copy, filter_copy, bias, out,
+                                                        stream);
+  }
+}
+
+// Whether a bf16 gather on `tile` runs on BF16 copies: channels in whole 8-value pieces and more
+// rows than the skinny tile takes (it keeps FP32 copies), or a tile forced.
+bool bf16_copies_apply(const GatherShape& s, TensorCoreTile tile) {
+  return s.channels % 8 == 0 &&
+         (s.rows > SkinnyTile::kCols || requested_tile(tile) != TensorCoreTile::automatic);
 }
 
 template <bool kBf16>
@@ -391,6 +431,16 @@ int64_t channels_last_floats(const GatherShape& s) {
 void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream) {
+  if (bf16 && bf16_copies_apply(s, tile)) {
+    // Half the bytes of the FP32 copies: within channels_last_floats, the filter's copy 16-byte
+    // aligned after the source's (both counts multiples of 8 values).
+    auto* source_copy = reinterpret_cast<uint16_t*>(aligned_up16(workspace));
+    uint16_t* filter_copy = source_copy + int64_t{s.batch} * s.source_plane() * s.channels;
+    to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, false, stream);
+    to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
+    run_half(tile, s, source_copy, filter_copy, bias, out, stream);
+    return;
+  }
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + source_copy_floats(s);
   to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, !bf16, stream);

@@ -87,6 +87,8 @@ struct TensorTile {
 
 template <class Tile>
 struct alignas(16) TensorStages {
+  using Element = float;
+  static constexpr int kRowElements = Tile::kRowFloats;
   float a[Tile::kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
   float b[Tile::kStages][Tile::kCols][Tile::kRowFloats];  // B(k, col) stored as (col, k)
 };
@@ -94,25 +96,38 @@ struct alignas(16) TensorStages {
 template <class Tile>
 using TensorAccumulators = float[Tile::kMi][Tile::kNi][4];
 
+// The stages of operands that a copy stored as BF16 (the bits of a bf16 in a uint16_t): a row
+// is Depth BF16 values and 8 of padding (16 bytes), so rows stay 16-byte aligned and the 8 rows
+// one ldmatrix reads start 20 banks apart: 8 different groups of 4 banks. Depth is 32 here: a
+// slab of 32 k is 64 bytes a row, the bytes of an FP32 slab of 16 (mma_slab_half).
+template <class Tile>
+struct alignas(16) HalfStages {
+  using Element = uint16_t;
+  static constexpr int kRowHalves = Tile::kDepth + 8;
+  static constexpr int kRowElements = kRowHalves;
+  uint16_t a[Tile::kStages][Tile::kRows][kRowHalves];  // A(row, k)
+  uint16_t b[Tile::kStages][Tile::kCols][kRowHalves];  // B(k, col) stored as (col, k)
+};
+
 // Stages of more than 46 KiB (the wide tile's) cannot be static shared memory (48 KiB a block,
 // with the kernels' own tables): they live in the launch's dynamic shared memory, which the
 // launch asks for with WEFT_LAUNCH_LARGE_SHARED (launch.h).
-template <class Tile>
-constexpr bool kDynamicStages = sizeof(TensorStages<Tile>) > 46 * 1024;
+template <class Tile, class Stages = TensorStages<Tile>>
+constexpr bool kDynamicStages = sizeof(Stages) > 46 * 1024;
 
-template <class Tile>
+template <class Tile, class Stages = TensorStages<Tile>>
 constexpr size_t dynamic_stage_bytes() {
-  return kDynamicStages<Tile> ? sizeof(TensorStages<Tile>) : 0;
+  return kDynamicStages<Tile, Stages> ? sizeof(Stages) : 0;
 }
 
 // The block's stages: static shared memory, or the dynamic shared memory of the launch.
-template <class Tile>
-__device__ __forceinline__ TensorStages<Tile>& tile_stages() {
-  if constexpr (kDynamicStages<Tile>) {
-    WEFT_DYNAMIC_SHARED(TensorStages<Tile>, dynamic);
+template <class Tile, class Stages = TensorStages<Tile>>
+__device__ __forceinline__ Stages& tile_stages() {
+  if constexpr (kDynamicStages<Tile, Stages>) {
+    WEFT_DYNAMIC_SHARED(Stages, dynamic);
     return *dynamic;
   } else {
-    __shared__ TensorStages<Tile> stages;
+    __shared__ Stages stages;
     WEFT_SHARED_UNDEFINED(stages);
     return stages;
   }
@@ -302,13 +317,60 @@ __device__ __forceinline__ void mma_slab_kmajor(
   }
 }
 
-// One slab's mma work from either kind of stages.
+// ---- operands stored as BF16 ---------------------------------------------------------------------
+//
+// acc += A * B from HalfStages, at BF16 (m16n8k16, Depth / 16 steps a slab). With 16-bit data
+// ldmatrix delivers the PTX fragments as they are, with no conversion: A's x4 at rows
+// row .. + 15 (lane l gives row l % 16) and k step + 8 (l / 16) is a0..a3 (rows g and g + 8,
+// k 2t, 2t + 1 and 2t + 8, 2t + 9); B's x4 at columns col + 8 (l / 16) + l % 8 and k
+// step + 8 ((l / 8) % 2) is b0, b1 of two 8-column tiles; an odd last tile takes an x2.
+template <class Tile>
+__device__ __forceinline__ void mma_slab_half(
+    const uint16_t (*a_tile)[HalfStages<Tile>::kRowHalves],
+    const uint16_t (*b_tile)[HalfStages<Tile>::kRowHalves], int warp_row, int warp_col,
+    TensorAccumulators<Tile>& acc) {
+  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  WEFT_UNROLL
+  for (int step = 0; step < Tile::kDepth; step += 16) {
+    uint32_t fa[kMi][4], fb[kNi][2];
+    WEFT_UNROLL
+    for (int mi = 0; mi < kMi; ++mi) {
+      ldmatrix<4, false>(fa[mi], &a_tile[warp_row + 16 * mi + lane % 16][step + 8 * (lane / 16)]);
+    }
+    WEFT_UNROLL
+    for (int ni = 0; ni + 1 < kNi; ni += 2) {
+      uint32_t r[4];
+      ldmatrix<4, false>(
+          r, &b_tile[warp_col + 8 * ni + 8 * (lane / 16) + lane % 8][step + 8 * ((lane / 8) % 2)]);
+      fb[ni][0] = r[0];
+      fb[ni][1] = r[1];
+      fb[ni + 1][0] = r[2];
+      fb[ni + 1][1] = r[3];
+    }
+    if constexpr (kNi % 2 == 1) {
+      constexpr int ni = kNi - 1;
+      ldmatrix<2, false>(fb[ni], &b_tile[warp_col + 8 * ni + lane % 8][step + 8 * ((lane / 8) % 2)]);
+    }
+    mma_tiles<true, Tile>(fa, fb, acc);
+  }
+}
+
+// One slab's mma work from any kind of stages.
 template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
 __device__ __forceinline__ void mma_stage(const TensorStages<Tile>& stages, int buffer,
                                           int warp_row, int warp_col,
                                           TensorAccumulators<Tile>& acc) {
   mma_slab<kBf16, Tile, kARounded, kBRounded>(stages.a[buffer], stages.b[buffer], warp_row,
                                               warp_col, acc);
+}
+
+template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
+__device__ __forceinline__ void mma_stage(const HalfStages<Tile>& stages, int buffer,
+                                          int warp_row, int warp_col,
+                                          TensorAccumulators<Tile>& acc) {
+  static_assert(kBf16, "BF16 stages at BF16 only");
+  mma_slab_half<Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
 }
 
 template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
@@ -348,19 +410,21 @@ __device__ __forceinline__ void stage_pieces(const float* src, int ld, int rows,
 // the copy per piece. (In stage_pieces the row offsets, their 64-bit products and the choice of
 // address were worked out again for every slab: about 35 instructions per piece in the
 // channels-last gather's main loop, static table.) Same places and zero fill as stage_pieces.
-template <class Tile, int Rows>
+// T: float, or uint16_t for BF16 copies (8 to a piece, RowElements of HalfStages).
+template <class Tile, int Rows, class T = float, int RowElements = Tile::kRowFloats>
 struct PieceRows {
-  static constexpr int kPiecesPerRow = Tile::kDepth / 4;
+  static constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));
+  static constexpr int kPiecesPerRow = Tile::kDepth / kPerPiece;
   static constexpr int kRowsPerPass = Tile::kThreads / kPiecesPerRow;
   static constexpr int kPasses = Rows / kRowsPerPass;
   static_assert(Rows % kRowsPerPass == 0, "whole passes over the slab");
-  const float* row[kPasses];
+  const T* row[kPasses];
   bool inside[kPasses];
-  int q;  // this thread's piece: k = q .. q + 3 of each slab
+  int q;  // this thread's piece: k = q .. q + kPerPiece - 1 of each slab
 
-  __device__ __forceinline__ PieceRows(const float* src, int ld, int rows) {
+  __device__ __forceinline__ PieceRows(const T* src, int ld, int rows) {
     const int thread = static_cast<int>(threadIdx.x);
-    q = 4 * (thread % kPiecesPerRow);
+    q = kPerPiece * (thread % kPiecesPerRow);
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
       const int r = thread / kPiecesPerRow + i * kRowsPerPass;
@@ -374,14 +438,14 @@ struct PieceRows {
   // copy of 16 or 0 bytes, which ptxas issues as one predicated copy; a size it cannot bound
   // costs it five more instructions a piece).
   template <bool kWhole>
-  __device__ __forceinline__ void stage(int k0, int k_end,
-                                        float (*tile)[Tile::kRowFloats]) const {
+  __device__ __forceinline__ void stage(int k0, int k_end, T (*tile)[RowElements]) const {
+    static_assert(kWhole || sizeof(T) == 4, "partial pieces of FP32 rows only");
     const int thread = static_cast<int>(threadIdx.x);
     const int left = k_end - k0 - q;
     const int k_floats = left <= 0 ? 0 : (kWhole || left > 4 ? 4 : left);
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
-      float* to = &tile[thread / kPiecesPerRow + i * kRowsPerPass][q];
+      T* to = &tile[thread / kPiecesPerRow + i * kRowsPerPass][q];
       if constexpr (kWhole) {
         const bool copy = inside[i] && left > 0;
         cp_async_cg16(to, row[i] + (copy ? k0 : 0), copy ? 16 : 0);
