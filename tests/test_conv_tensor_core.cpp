@@ -584,3 +584,51 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   REQUIRE_FALSE(kernels.empty());
   CHECK(kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
 }
+
+TEST_CASE("conv tensor cores (emu): BF16 channels-last copies, by phases too", "[conv][emu]") {
+  // At bf16, a gather whose reduction channels come in eights and whose GEMM rows outnumber the
+  // skinny tile's 16 runs on BF16 copies (32-deep slabs, ldmatrix fragments): the forward, a
+  // strided backward-data by phases (dy copied once in BF16 for all four phases) and the
+  // transposed forward that is one; against the reference with operands rounded to BF16.
+  weft::Backend& emu = weft::emu_backend();
+  const PrecisionScope scope(MathPrecision::bf16);
+  const Conv2dParams p = conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1);
+  const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+  const int64_t w_count = int64_t{p.out_channels} * p.in_channels * 16;
+  const int64_t y_count = int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w();
+  const std::vector<float> x = random_floats(x_count, 801), w = random_floats(w_count, 802);
+  const std::vector<float> dy = random_floats(y_count, 803);
+  const MathPrecision bf16 = MathPrecision::bf16;
+
+  std::vector<float> y = nan_floats(y_count);
+  emu.conv2d_forward(p, x.data(), w.data(), nullptr, y.data());
+  std::vector<double> want_y(static_cast<size_t>(y_count));
+  weft::reference::conv2d_forward(p, rounded(x, bf16).data(), rounded(w, bf16).data(), nullptr,
+                                  want_y.data());
+  check_close("forward", y, want_y, tolerance(24 * 16), 1e-5);
+
+  std::vector<float> dx = nan_floats(x_count);
+  emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  std::vector<double> want_dx(static_cast<size_t>(x_count));
+  weft::reference::conv2d_backward_data(p, rounded(dy, bf16).data(), rounded(w, bf16).data(),
+                                        want_dx.data());
+  check_close("backward-data by phases", dx, want_dx, tolerance(16 * 16), 1e-5);
+
+  // The transposed layer whose forward is that backward-data: 16 channels in, 24 out.
+  ConvTranspose2dParams t;
+  t.batch = p.batch;
+  t.in_channels = p.out_channels;
+  t.in_h = p.out_h();
+  t.in_w = p.out_w();
+  t.out_channels = p.in_channels;
+  t.kernel_h = t.kernel_w = 4;
+  t.stride_h = t.stride_w = 2;
+  t.pad_h = t.pad_w = 1;
+  const std::vector<float> bias = random_floats(t.out_channels, 804);
+  std::vector<float> ty = nan_floats(x_count);
+  emu.conv_transpose2d_forward(t, dy.data(), w.data(), bias.data(), ty.data());
+  std::vector<double> want_ty(static_cast<size_t>(x_count));
+  weft::reference::conv_transpose2d_forward(t, rounded(dy, bf16).data(), rounded(w, bf16).data(),
+                                            bias.data(), want_ty.data());
+  check_close("transposed forward", ty, want_ty, tolerance(16 * 16), 1e-5);
+}

@@ -529,12 +529,13 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     require_workspace(p, workspace);
     phase_filters(p, w, workspace, stream);
     const float* filter = workspace;
-    const float* dy_copy = nullptr;  // the tensor-core phases' channels-last operands, if any
+    const void* dy_copy = nullptr;  // the tensor-core phases' channels-last operands, if any
     float* filter_scratch = nullptr;
     if (tensor_core_phases_floats(p, precision) > 0) {
       float* copies = workspace + p.weight_count();
-      dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy, copies,
-                                        precision == MathPrecision::tf32, stream);
+      dy_copy = to_channels_last_tensor(
+          g.batch, g.out_channels, g.out_plane(), dy, copies,
+          gather_copy_format(precision, g.out_channels, g.in_channels), stream);
       filter_scratch =
           copies + channels_last_tensor_floats(g.batch, g.out_channels, g.out_plane());
     }

@@ -372,11 +372,12 @@ void run_half(TensorCoreTile tile, const GatherShape& s, const uint16_t* source_
   }
 }
 
-// Whether a bf16 gather on `tile` runs on BF16 copies: channels in whole 8-value pieces and more
-// rows than the skinny tile takes (it keeps FP32 copies), or a tile forced.
+// Whether a bf16 gather on `tile` runs on BF16 copies: gather_copy_format's rule, or with a
+// tile forced (the skinny tile, the one that keeps FP32 copies, is then out) channels in eights.
 bool bf16_copies_apply(const GatherShape& s, TensorCoreTile tile) {
-  return s.channels % 8 == 0 &&
-         (s.rows > SkinnyTile::kCols || requested_tile(tile) != TensorCoreTile::automatic);
+  const bool forced = requested_tile(tile) != TensorCoreTile::automatic;
+  return gather_copy_format(MathPrecision::bf16, s.channels,
+                            forced ? SkinnyTile::kCols + 1 : s.rows) == CopyFormat::bf16;
 }
 
 template <bool kBf16>
@@ -448,16 +449,24 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
   run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
 }
 
-bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channels_last,
+bool phase_channels_last(bool bf16, const GatherShape& s, const void* dy_channels_last,
                          const float* filter, float* filter_scratch, const float* bias, float* dx,
                          cudaStream_t stream) {
   if (dy_channels_last == nullptr || filter_scratch == nullptr || !channels_last_applies(s)) {
     return false;
   }
+  // dy's copy was made in gather_copy_format's format (conv.cu), whatever tile is forced.
+  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels, s.rows) == CopyFormat::bf16) {
+    auto* filter_copy = reinterpret_cast<uint16_t*>(aligned_up16(filter_scratch));
+    to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
+    run_half(TensorCoreTile::automatic, s, static_cast<const uint16_t*>(dy_channels_last),
+             filter_copy, bias, dx, stream);
+    return true;
+  }
   float* filter_copy = aligned_up16(filter_scratch);
   to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
-  run_channels_last(bf16, TensorCoreTile::automatic, s, dy_channels_last, filter_copy, bias, dx,
-                    stream);
+  run_channels_last(bf16, TensorCoreTile::automatic, s,
+                    static_cast<const float*>(dy_channels_last), filter_copy, bias, dx, stream);
   return true;
 }
 
@@ -467,10 +476,29 @@ int64_t channels_last_tensor_floats(int batch, int channels, int plane) {
   return channels % 4 == 0 ? 4 + conv_gather::round_up4(int64_t{batch} * channels * plane) : 0;
 }
 
-float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
-                               bool tf32, cudaStream_t stream) {
+CopyFormat gather_copy_format(MathPrecision precision, int channels, int rows) {
+  switch (precision) {
+    case MathPrecision::tf32:
+      return CopyFormat::tf32;
+    case MathPrecision::bf16:
+      return channels % 8 == 0 && rows > conv_gather::SkinnyTile::kCols ? CopyFormat::bf16
+                                                                        : CopyFormat::fp32;
+    case MathPrecision::fp32:
+      break;
+  }
+  return CopyFormat::fp32;
+}
+
+void* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
+                              CopyFormat format, cudaStream_t stream) {
   float* copy = conv_gather::aligned_up16(out);
-  conv_gather::to_channels_last(batch, channels, plane, in, copy, tf32, stream);
+  if (format == CopyFormat::bf16) {
+    auto* halves = reinterpret_cast<uint16_t*>(copy);
+    conv_gather::to_channels_last(batch, channels, plane, in, halves, false, stream);
+    return halves;
+  }
+  conv_gather::to_channels_last(batch, channels, plane, in, copy, format == CopyFormat::tf32,
+                                stream);
   return copy;
 }
 

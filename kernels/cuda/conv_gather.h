@@ -258,10 +258,10 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream);
 
-// A backward-data phase on dy's channels-last copy (shared by the phases; rounded to TF32 unless
-// bf16, as the kernel expects) and its own filter
+// A backward-data phase on dy's channels-last copy (shared by the phases; in
+// gather_copy_format's format for s) and its own filter
 // copied into `filter_scratch`; false (nothing done) when s cannot run channels-last.
-bool phase_channels_last(bool bf16, const GatherShape& s, const float* dy_channels_last,
+bool phase_channels_last(bool bf16, const GatherShape& s, const void* dy_channels_last,
                          const float* filter, float* filter_scratch, const float* bias, float* dx,
                          cudaStream_t stream);
 

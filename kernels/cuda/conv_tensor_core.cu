@@ -536,7 +536,7 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
                                             const float* filter, const float* bias, float* dx,
-                                            cudaStream_t stream, const float* dy_channels_last,
+                                            cudaStream_t stream, const void* dy_channels_last,
                                             float* filter_scratch) {
   const int taps = h.taps * w.taps;
   GatherShape s{phase_forward_axis(h),
@@ -632,9 +632,11 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
     WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
                conv2d_backward_filter_tensor_core_workspace_floats(p, channels_last),
                " floats is required");
-    x_copy = to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x,
-                                     workspace + slice_floats(s),
-                                     precision == MathPrecision::tf32, stream);
+    // FP32 storage (rounded to TF32 at tf32): this kernel's k-major B reads floats.
+    const CopyFormat format =
+        precision == MathPrecision::tf32 ? CopyFormat::tf32 : CopyFormat::fp32;
+    x_copy = static_cast<const float*>(to_channels_last_tensor(
+        p.batch, p.in_channels, p.in_h * p.in_w, x, workspace + slice_floats(s), format, stream));
   }
   const Split split =
       tall_filter(s, tile)

@@ -52,27 +52,36 @@ struct PhaseAxis {
 // That phase's sums: dx[n, c, first_h + stride_h i, first_w + stride_w iw] = sum over (o, j, jw)
 // of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
 // `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
-// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases, made
-// with tf32 at tf32) and a scratch of C * O * taps + 4 floats for the phase's filter, a phase
-// whose O is a multiple of 4 runs on channels-last operands; otherwise it gathers from dy as it
-// is.
+// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases, in
+// gather_copy_format(precision, O, C)) and a scratch of C * O * taps + 4 floats for the phase's
+// filter, a phase whose O is a multiple of 4 runs on channels-last operands; otherwise it
+// gathers from dy as it is.
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
                                             const float* filter, const float* bias, float* dx,
                                             cudaStream_t stream,
-                                            const float* dy_channels_last = nullptr,
+                                            const void* dy_channels_last = nullptr,
                                             float* filter_scratch = nullptr);
 
 // The floats of a channels-last copy [N, H * W, C] of an NCHW tensor, room to align it
 // included; 0 when C is not a multiple of 4 (no channels-last path takes it).
 int64_t channels_last_tensor_floats(int batch, int channels, int plane);
 
-// Writes that copy into `out` (channels_last_tensor_floats of room), returns where it starts;
-// with tf32, each value rounded to TF32 (as the tensor cores round it) on its way, as the
-// kernels that read the copy at tf32 expect (they skip that conversion).
-float* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
-                               bool tf32, cudaStream_t stream);
+// How a channels-last copy holds its values: FP32 as they are, FP32 rounded to TF32 (as the
+// tensor cores round it: the kernels that read such a copy skip that conversion), or BF16 (the
+// 16 bits of each value rounded to BF16, half the bytes).
+enum class CopyFormat { fp32, tf32, bf16 };
+
+// The format the channels-last gather wants for its operands at `precision`, `channels` being
+// the reduction's channels and `rows` the product's GEMM rows: TF32 at tf32; at bf16, BF16 for
+// channels in whole 8-value pieces and more rows than the skinny tile takes, FP32 otherwise.
+CopyFormat gather_copy_format(MathPrecision precision, int channels, int rows);
+
+// Writes that copy into `out` (channels_last_tensor_floats of room, enough for any format) in
+// `format`, returns where it starts.
+void* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
+                              CopyFormat format, cudaStream_t stream);
 
 // Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices, the most
 // either tile needs, and with channels_last a channels-last copy of x where C is a multiple of
