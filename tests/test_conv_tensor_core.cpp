@@ -420,13 +420,15 @@ TEST_CASE("conv tensor cores (emu): backward-filter's dy in 16-byte pieces where
 TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last x, in 16-byte pieces",
           "[conv][emu]") {
   // With channels_last and C a multiple of 4, x is copied to [N, H, W, C] in the workspace and
-  // each copy of x is 4 channels of one tap (B staged k-major, fragments from interleaved
-  // columns, the tap order (kh, kw, c) mapped back to dW's in the epilogue). Shapes: 256 output
+  // each copy of x is 4 channels of one tap (B staged k-major, the tap order (kh, kw, c) mapped
+  // back to dW's in the epilogue). Shapes: 256 output
   // channels (the tall tile by default); 4 channels, dilated and padded past the edge (36 taps:
   // a partial column tile); stride 2 with a 5 x 5 filter (200 taps: four column tiles); a 1 x 1
   // layer of 70 output channels on 7 x 7 planes (dy not whole pieces: one-float dy copies);
   // 4096 positions (split over slices). Each on the square and the tall tile, the workspace one
-  // float off alignment and NaN, against the reference and against the NCHW kernel.
+  // float off alignment and NaN, against the reference and against the NCHW kernel. At bf16 the
+  // shapes with channels and planes in eights (the first and the last) run on BF16 copies of x
+  // and dy (32-deep slabs, 8 channels a copy, B by ldmatrix.trans).
   const Conv2dParams shapes[] = {conv(2, 32, 8, 8, 256, 3, 3, 1, 1, 1),
                                  conv(1, 4, 9, 11, 6, 3, 3, 1, 2, 2),
                                  conv(3, 8, 10, 9, 20, 5, 5, 2, 2, 1),
@@ -446,7 +448,7 @@ TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last x, in 16-
                                               rounded(dy, precision).data(), want.data(),
                                               nullptr);
       const int64_t floats =
-          weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p, true);
+          weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p, true, precision);
       REQUIRE(floats >= x_count +
                             weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(p));
       const bool dy_pieces = p.out_h() * p.out_w() % 4 == 0;
@@ -464,7 +466,14 @@ TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last x, in 16-
         check_close("backward-filter on a channels-last x", dw, want, tolerance(positions), 1e-5);
         REQUIRE(kernels.size() >= 2);
         CHECK(kernels[0].rfind("to_channels_last_kernel", 0) == 0);
-        CHECK(kernels[1].find("conv_filter_channels_last_kernel") != std::string::npos);
+        // At bf16 with channels and planes in eights, dy is copied to BF16 too (to_bf16_kernel)
+        // and the kernel reads both copies as BF16.
+        const bool half = precision == MathPrecision::bf16 && p.in_channels % 8 == 0 &&
+                          p.out_h() * p.out_w() % 8 == 0;
+        const size_t product = half ? 2 : 1;
+        REQUIRE(kernels.size() > product);
+        CHECK((kernels[1] == "to_bf16_kernel") == half);
+        CHECK(kernels[product].find("conv_filter_channels_last_kernel") != std::string::npos);
         if (dy_pieces) CHECK(counts.cp_async_bytes == 16 * counts.cp_async);
 
         // The NCHW kernel on the same tile: the same products, four times the copies of x.
@@ -474,14 +483,15 @@ TEST_CASE("conv tensor cores (emu): backward-filter on a channels-last x, in 16-
                                                          nchw_workspace.data(), nullptr, tile);
         });
         check_close("backward-filter from NCHW", nchw_dw, want, tolerance(positions), 1e-5);
-        CHECK(nchw_counts.mma == counts.mma);
+        if (!half) CHECK(nchw_counts.mma == counts.mma);  // BF16 copies: 32-deep slices
         CHECK(nchw_counts.cp_async > counts.cp_async);
       }
     }
   }
   // Input channels not a multiple of 4: no copy of x, the NCHW kernel.
   const Conv2dParams six = conv(1, 6, 8, 8, 8, 3, 3, 1, 1, 1);
-  CHECK(weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six, true) ==
+  CHECK(weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(
+            six, true, MathPrecision::bf16) ==
         weft::cuda::conv2d_backward_filter_tensor_core_workspace_floats(six));
 }
 

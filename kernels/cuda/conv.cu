@@ -759,7 +759,8 @@ int64_t filter_workspace_floats(const Conv2dParams& p) {
     case FilterPath::narrow:
       return narrow_filter_workspace_floats(p);
     case FilterPath::tensor_core:
-      return conv2d_backward_filter_tensor_core_workspace_floats(p, conv_channels_last());
+      return conv2d_backward_filter_tensor_core_workspace_floats(p, conv_channels_last(),
+                                                                 math_precision());
     case FilterPath::simt:
       break;
   }

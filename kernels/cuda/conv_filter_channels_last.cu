@@ -27,7 +27,9 @@
 //   kmajor_column<kBf16>(ni, t, c) of the warp's columns, tap column j = (kh KW + kw) C + c of
 //   the block, written to dW's own index c KH KW + kh KW + kw, so the slices and their sum are
 //   in dW's layout.
+#include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/conv_gather.h"
 #include "kernels/cuda/digits.h"
@@ -40,20 +42,23 @@ inline namespace WEFT_KERNEL_ABI {
 namespace conv_gather {
 namespace {
 
-// Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)).
-template <bool kBf16, class Tile>
+// Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)). T: the
+// copies' element, float, or uint16_t for BF16 copies of x and dy (kBf16 only).
+template <bool kBf16, class Tile, class T = float>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
-    conv_filter_channels_last_kernel(FilterShape s, const float* x, const float* dy,
-                                     int slice_depth, bool dy_pieces, float* out) {
+    conv_filter_channels_last_kernel(FilterShape s, const T* x, const T* dy, int slice_depth,
+                                     bool dy_pieces, float* out) {
+  using Stages = std::conditional_t<sizeof(T) == 4, KMajorStages<Tile>, HalfKMajorStages<Tile>>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
-  constexpr int kPieces = kCols / 4;                 // pieces along a row of B's slab
-  constexpr int kRowsPerPass = kThreads / kPieces;   // positions per pass of the block
-  constexpr int kPasses = kDepth / kRowsPerPass;     // positions per thread and slab
+  constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));  // channels of one piece
+  constexpr int kPieces = kCols / kPerPiece;        // pieces along a row of B's slab
+  constexpr int kRowsPerPass = kThreads / kPieces;  // positions per pass of the block
+  constexpr int kPasses = kDepth / kRowsPerPass;    // positions per thread and slab
   static_assert(kThreads % kPieces == 0 && kDepth % kRowsPerPass == 0, "whole passes of pieces");
   static_assert(kDepth <= kThreads, "one table entry per thread");
-  __shared__ KMajorStages<Tile> stages;
-  __shared__ PositionEntry table[Tile::kStages][kDepth];
+  __shared__ Stages stages;
+  __shared__ PositionEntry<T> table[Tile::kStages][kDepth];
   WEFT_SHARED_UNDEFINED(stages);
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
@@ -63,11 +68,12 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   const int end = positions - begin < slice_depth ? positions : begin + slice_depth;
   const int taps = s.taps();
 
-  // This thread's piece: channels c .. c + 3 of tap (kh, kw), column n0 + 4 (q % 16).
+  // This thread's piece: channels c .. c + kPerPiece - 1 of tap (kh, kw), column
+  // n0 + kPerPiece (q % kPieces).
   const int piece = thread % kPieces;
   int tap_dh = kOutside, tap_dw = kOutside, tap_offset = 0;
-  if (n0 + 4 * piece < taps) {
-    const int column = n0 + 4 * piece;
+  if (n0 + kPerPiece * piece < taps) {
+    const int column = n0 + kPerPiece * piece;
     const int kk = column / s.in_channels, c = column - kk * s.in_channels;
     const int kh = kk / s.kernel_w, kw = kk - kh * s.kernel_w;
     tap_dh = kh * s.dilation_h;
@@ -89,18 +95,19 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   __syncthreads();
 
   const auto stage = [&](int, int buffer) {  // the slab's positions are in table[buffer]
-    stage_dy<Tile>(s, dy, table[buffer], dy_pieces, m0, stages.a[buffer]);
+    stage_dy<Tile, T, Stages::kRowElements>(s, dy, table[buffer], dy_pieces, m0,
+                                            stages.a[buffer]);
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
       const int r = thread / kPieces + i * kRowsPerPass;
-      const PositionEntry& e = table[buffer][r];
+      const PositionEntry<T>& e = table[buffer][r];
       // Both bounds evaluated (&, not &&): a short-circuit made ptxas branch around the second
       // and lose the copy's size as a predicate (a ZFILL copy and 8 more instructions a piece).
       const bool inside =
           (static_cast<unsigned>(e.row0 + tap_dh) < static_cast<unsigned>(s.in_h)) &
           (static_cast<unsigned>(e.col0 + tap_dw) < static_cast<unsigned>(s.in_w));
       const unsigned offset = inside ? e.origin + tap_offset : 0;  // >= 0 inside the image
-      cp_async_cg16(&stages.b[buffer][r][4 * piece], e.image + offset, inside ? 16 : 0);
+      cp_async_cg16(&stages.b[buffer][r][kPerPiece * piece], e.image + offset, inside ? 16 : 0);
     }
   };
   const auto after_barrier = [&](int slab) {
@@ -126,7 +133,9 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   for (int ni = 0; ni < Tile::kNi; ++ni) {
     WEFT_UNROLL
     for (int c = 0; c < 2; ++c) {
-      const int column = n0 + warp_col + kmajor_column<kBf16>(ni, t, c);
+      // BF16 copies: ldmatrix.trans leaves the columns in their natural order.
+      const int column = n0 + warp_col +
+                         (sizeof(T) == 2 ? 8 * ni + 2 * t + c : kmajor_column<kBf16>(ni, t, c));
       if (column >= taps) continue;
       const int kk = column / s.in_channels, channel = column - kk * s.in_channels;
       const int tap = channel * kernel_taps + kk;  // dW's [C, KH, KW] index
@@ -142,14 +151,39 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   }
 }
 
-template <bool kBf16, class Tile>
-void launch(const FilterShape& s, dim3 grid, const float* x_copy, const float* dy,
-            int slice_depth, bool dy_pieces, float* out, cudaStream_t stream) {
-  WEFT_LAUNCH((conv_filter_channels_last_kernel<kBf16, Tile>), grid, Tile::kThreads, 0, stream,
-              s, x_copy, dy, slice_depth, dy_pieces, out);
+template <bool kBf16, class Tile, class T = float>
+void launch(const FilterShape& s, dim3 grid, const T* x_copy, const T* dy, int slice_depth,
+            bool dy_pieces, float* out, cudaStream_t stream) {
+  WEFT_LAUNCH((conv_filter_channels_last_kernel<kBf16, Tile, T>), grid, Tile::kThreads, 0,
+              stream, s, x_copy, dy, slice_depth, dy_pieces, out);
+}
+
+// dy's values rounded to BF16, thread i converting values i, i + stride, ... (grid-stride).
+__global__ void __launch_bounds__(256) to_bf16_kernel(int64_t count, const float* in,
+                                                      uint16_t* out) {
+  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
+  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
+    out[i] = static_cast<uint16_t>(pack_bf16x2(in[i], 0.0f) & 0xffffu);
+  }
 }
 
 }  // namespace
+
+void launch_filter_channels_last_half(bool tall, const FilterShape& s, dim3 grid,
+                                      const uint16_t* x_copy, const uint16_t* dy_copy,
+                                      int slice_depth, float* out, cudaStream_t stream) {
+  if (tall) {
+    launch<true, TallFilterHalfTile>(s, grid, x_copy, dy_copy, slice_depth, true, out, stream);
+  } else {
+    launch<true, SquareHalfTile>(s, grid, x_copy, dy_copy, slice_depth, true, out, stream);
+  }
+}
+
+void to_bf16(int64_t count, const float* in, uint16_t* out, cudaStream_t stream) {
+  if (count <= 0) return;
+  const int64_t blocks = std::min<int64_t>((count + 255) / 256, 4096);
+  WEFT_LAUNCH(to_bf16_kernel, static_cast<unsigned>(blocks), 256, 0, stream, count, in, out);
+}
 
 void launch_filter_channels_last(bool bf16, bool tall, const FilterShape& s, dim3 grid,
                                  const float* x_copy, const float* dy, int slice_depth,

@@ -175,72 +175,91 @@ struct FilterShape {
 };
 
 // Per position of a slab: dy offset (-1 past the slice), x's image (a pointer, so that a copy
-// adds only the offset inside it), the window origin's offset inside that image (an int: one
-// image is below 2^31 floats) and its row and column.
+// adds only the offset inside it; T float, or uint16_t for a BF16 copy), the window origin's
+// offset inside that image (an int: one image is below 2^31 values) and its row and column.
+template <class T = float>
 struct alignas(16) PositionEntry {
   int64_t dy;
-  const float* image;
+  const T* image;
   int origin, row0, col0;
 };
 
 // The backward-filter's entry of position c.k of the batch: digits (n, oh, ow) of radices
-// (-, OH, OW). `pixel_floats` is the floats between neighbouring pixels of x: 1 in NCHW, C in
+// (-, OH, OW). `pixel_values` is the values between neighbouring pixels of x: 1 in NCHW, C in
 // the channels-last copy (the image's size is the same in both).
-__device__ __forceinline__ PositionEntry position_entry(const FilterShape& s, const float* x,
-                                                        const IndexDigits& c, int end,
-                                                        int pixel_floats) {
-  if (c.k >= end) return PositionEntry{-1, x, 0, kOutside, kOutside};
+template <class T>
+__device__ __forceinline__ PositionEntry<T> position_entry(const FilterShape& s, const T* x,
+                                                           const IndexDigits& c, int end,
+                                                           int pixel_values) {
+  if (c.k >= end) return PositionEntry<T>{-1, x, 0, kOutside, kOutside};
   const int n = c.d.hi, oh = c.d.mid, ow = c.d.lo;
   const int row0 = oh * s.stride_h - s.pad_h, col0 = ow * s.stride_w - s.pad_w;
-  return PositionEntry{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
-                       x + int64_t{n} * s.in_channels * s.in_plane(),
-                       (row0 * s.in_w + col0) * pixel_floats, row0, col0};
+  return PositionEntry<T>{int64_t{n} * s.out_channels * s.out_plane() + oh * s.out_w + ow,
+                          x + int64_t{n} * s.in_channels * s.in_plane(),
+                          (row0 * s.in_w + col0) * pixel_values, row0, col0};
 }
 
 // Backward-filter's A operand, dy[n, m0 + r, position] for the slab's positions (`entries`, one
 // per k), into a_tile: in 16-byte pieces where dy_pieces (the plane is whole pieces and dy is
-// aligned), else one float per copy. Pieces: thread t copies positions 4 (t % 4) .. + 3 (one
-// image's consecutive pixels, all in the slice or all past it: the plane and the slices are
-// whole pieces) of rows t / 4 + 32 i; floats: thread t copies position t % 16 of rows
+// aligned), else one float per copy. Pieces: thread t copies positions P (t % (Depth / P)) ..
+// + P - 1 (P = 4 floats, or 8 values of a BF16 copy of dy; one image's consecutive pixels, all
+// in the slice or all past it: the plane and the slices are whole pieces) of rows
+// t / (Depth / P) + (128 / (Depth / P)) i; floats: thread t copies position t % 16 of rows
 // t / 16 + 8 i. Past the slice (dy offset -1) or the channels, zeros.
-template <class Tile>
-__device__ __forceinline__ void stage_dy(const FilterShape& s, const float* dy,
-                                         const PositionEntry* entries, bool dy_pieces, int m0,
-                                         float (*a_tile)[Tile::kRowFloats]) {
+template <class Tile, class T = float, int RowElements = Tile::kRowFloats, class Entry>
+__device__ __forceinline__ void stage_dy(const FilterShape& s, const T* dy, const Entry* entries,
+                                         bool dy_pieces, int m0, T (*a_tile)[RowElements]) {
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads, kRows = Tile::kRows;
+  constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));
   const int thread = static_cast<int>(threadIdx.x);
-  if (dy_pieces) {
-    constexpr int kPieceRowsPerPass = kThreads / (kDepth / 4);
-    const int piece = thread % (kDepth / 4);
-    const PositionEntry first = entries[4 * piece];
+  if (sizeof(T) == 2 || dy_pieces) {  // a BF16 copy of dy is always read in pieces
+    constexpr int kPieces = kDepth / kPerPiece;
+    constexpr int kPieceRowsPerPass = kThreads / kPieces;
+    const int piece = thread % kPieces;
+    const Entry first = entries[kPerPiece * piece];
     WEFT_UNROLL
     for (int i = 0; i < kRows / kPieceRowsPerPass; ++i) {
-      const int r = thread / (kDepth / 4) + i * kPieceRowsPerPass, o = m0 + r;
+      const int r = thread / kPieces + i * kPieceRowsPerPass, o = m0 + r;
       const bool inside = first.dy >= 0 && o < s.out_channels;
-      cp_async_cg16(&a_tile[r][4 * piece],
+      cp_async_cg16(&a_tile[r][kPerPiece * piece],
                     dy + (inside ? first.dy + int64_t{o} * s.out_plane() : 0), inside ? 16 : 0);
     }
     return;
   }
-  constexpr int kRowsPerPass = kThreads / kDepth;
-  const int q = thread % kDepth;
-  const PositionEntry e = entries[q];
-  WEFT_UNROLL
-  for (int i = 0; i < kRows / kRowsPerPass; ++i) {
-    const int r = thread / kDepth + i * kRowsPerPass, o = m0 + r;
-    const bool inside = e.dy >= 0 && o < s.out_channels;
-    const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
-    cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+  if constexpr (sizeof(T) == 4) {
+    constexpr int kRowsPerPass = kThreads / kDepth;
+    const int q = thread % kDepth;
+    const Entry e = entries[q];
+    WEFT_UNROLL
+    for (int i = 0; i < kRows / kRowsPerPass; ++i) {
+      const int r = thread / kDepth + i * kRowsPerPass, o = m0 + r;
+      const bool inside = e.dy >= 0 && o < s.out_channels;
+      const float* from = inside ? dy + e.dy + int64_t{o} * s.out_plane() : dy;
+      cp_async_ca<4>(&a_tile[r][q], from, inside ? 4 : 0);
+    }
   }
 }
 
 // Backward-filter on a channels-last copy of x ([N, H, W, C], 16-byte aligned, C a multiple of
-// 4; to_channels_last_tensor, rounded to TF32 unless bf16) on the square or the tall filter
-// tile, grid and split-K as the NCHW kernel's: writes slice z of the split to out + z * O * T in
-// dW's own [O, C, KH, KW] order. s.slab_step must be the tile depth's digits (n, oh, ow).
+// 4; to_channels_last_tensor, rounded to TF32 at tf32) on the square or the tall filter tile,
+// grid and split-K as the NCHW kernel's: writes slice z of the split to out + z * O * T in dW's
+// own [O, C, KH, KW] order. s.slab_step must be the tile depth's digits (n, oh, ow).
 void launch_filter_channels_last(bool bf16, bool tall, const FilterShape& s, dim3 grid,
                                  const float* x_copy, const float* dy, int slice_depth,
                                  bool dy_pieces, float* out, cudaStream_t stream);
+
+// The same at bf16 on BF16 copies of x (channels-last, C a multiple of 8) and of dy (its own
+// layout, OH * OW a multiple of 8) on the BF16 filter tiles (32-deep slabs, B by ldmatrix.trans).
+void launch_filter_channels_last_half(bool tall, const FilterShape& s, dim3 grid,
+                                      const uint16_t* x_copy, const uint16_t* dy_copy,
+                                      int slice_depth, float* out, cudaStream_t stream);
+
+// The BF16 tiles of backward-filter on BF16 copies: the square and the tall filter tile's shapes
+// with 32-deep slabs.
+using TallFilterHalfTile = TensorTile<128, 64, 32, 3, 4>;
+
+// dy's values as BF16 (its 16 bits, rounded to nearest even) in `out`, same layout.
+void to_bf16(int64_t count, const float* in, uint16_t* out, cudaStream_t stream);
 
 // ---- the channels-last path (conv_channels_last.cu) ----
 

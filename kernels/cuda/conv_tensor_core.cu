@@ -248,7 +248,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
   static_assert(kCols <= kThreads && kDepth <= kThreads, "one table entry per thread");
   __shared__ TensorStages<Tile> stages;
-  __shared__ PositionEntry table[Tile::kStages][kDepth];
+  __shared__ PositionEntry<> table[Tile::kStages][kDepth];
   __shared__ FilterTap taps[kCols];
   WEFT_SHARED_UNDEFINED(stages);
   WEFT_SHARED_UNDEFINED(table);
@@ -290,7 +290,7 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   const auto stage = [&](int, int buffer) {  // the slab's positions are in table[buffer]
     float(*b_tile)[Tile::kRowFloats] = stages.b[buffer];
     const int q = thread % kDepth;
-    const PositionEntry e = table[buffer][q];
+    const PositionEntry<> e = table[buffer][q];
     const auto stage_b = [&](int r) {  // x at tap n0 + r of the position's window
       const FilterTap tap = taps[r];
       const bool in_x = static_cast<unsigned>(e.row0 + tap.dh) < static_cast<unsigned>(s.in_h) &&
@@ -560,10 +560,12 @@ void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, 
 
 namespace {
 
-// The split-K slices' floats: the most either tile needs (the workspace starts with them).
+// The split-K slices' floats: the most any tile needs (the workspace starts with them).
 int64_t slice_floats(const FilterShape& s) {
-  const int slices =
-      std::max(plan_split<SquareTile>(s).slices, plan_split<TallFilterTile>(s).slices);
+  const int slices = std::max({plan_split<SquareTile>(s).slices,
+                               plan_split<TallFilterTile>(s).slices,
+                               plan_split<SquareHalfTile>(s).slices,
+                               plan_split<TallFilterHalfTile>(s).slices});
   return slices > 1 ? int64_t{slices} * s.out_channels * s.taps() : 0;
 }
 
@@ -572,24 +574,43 @@ int64_t x_copy_floats(const Conv2dParams& p, bool channels_last) {
   return channels_last ? channels_last_tensor_floats(p.batch, p.in_channels, p.in_h * p.in_w) : 0;
 }
 
+// Whether backward-filter runs on BF16 copies of x and dy: at bf16, channels-last, x's channels
+// in eights and dy's planes too (pieces of 8 values never leave an image).
+bool bf16_copies(const Conv2dParams& p, MathPrecision precision, bool channels_last) {
+  return channels_last && precision == MathPrecision::bf16 && p.in_channels % 8 == 0 &&
+         int64_t{p.out_h()} * p.out_w() % 8 == 0;
+}
+
+// The floats of dy's BF16 copy (after x's copy), room to align it included.
+int64_t dy_copy_floats(const Conv2dParams& p) {
+  return 4 + (int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w() + 1) / 2;
+}
+
 }  // namespace
 
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p,
-                                                            bool channels_last) {
+                                                            bool channels_last,
+                                                            MathPrecision precision) {
   if (p.batch <= 0 || p.out_h() <= 0 || p.out_w() <= 0 || p.out_channels <= 0) return 0;
   const FilterShape s = filter_shape(p);
   if (s.taps() <= 0) return 0;
-  return slice_floats(s) + x_copy_floats(p, channels_last);
+  return slice_floats(s) + x_copy_floats(p, channels_last) +
+         (bf16_copies(p, precision, channels_last) ? dy_copy_floats(p) : 0);
+}
+
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p) {
+  return conv2d_backward_filter_tensor_core_workspace_floats(p, false, MathPrecision::fp32);
 }
 
 namespace {
 
-// Backward-filter of p on tile Tile: returns the split it ran with.
-// With x_copy (x channels-last), the channels-last kernel.
+// Backward-filter of p on tile Tile: returns the split it ran with. With x_copy (x
+// channels-last), the channels-last kernel; with dy_half too, the BF16 copies' kernel (x_copy
+// then holds BF16).
 template <class Tile>
 Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float* x,
-                    const float* x_copy, const float* dy, float* dw, float* workspace,
-                    cudaStream_t stream) {
+                    const void* x_copy, const float* dy, const uint16_t* dy_half, float* dw,
+                    float* workspace, cudaStream_t stream) {
   FilterShape s = filter_shape(p);
   s.slab_step = split_digits(Tile::kDepth, s.out_h, s.out_w);
   const Split split = plan_split<Tile>(s);
@@ -606,10 +627,15 @@ Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float*
   // dy in 16-byte pieces: a plane of whole pieces (so are the slices, multiples of the slab)
   // and an aligned dy.
   const bool dy_pieces = s.out_plane() % 4 == 0 && aligned16(dy);
-  if (x_copy != nullptr) {
+  if constexpr (std::is_same_v<Tile, SquareHalfTile> || std::is_same_v<Tile, TallFilterHalfTile>) {
+    launch_filter_channels_last_half(std::is_same_v<Tile, TallFilterHalfTile>, s, grid,
+                                     static_cast<const uint16_t*>(x_copy), dy_half,
+                                     split.slice_depth, out, stream);
+  } else if (x_copy != nullptr) {
     launch_filter_channels_last(precision == MathPrecision::bf16,
-                                std::is_same_v<Tile, TallFilterTile>, s, grid, x_copy, dy,
-                                split.slice_depth, dy_pieces, out, stream);
+                                std::is_same_v<Tile, TallFilterTile>, s, grid,
+                                static_cast<const float*>(x_copy), dy, split.slice_depth,
+                                dy_pieces, out, stream);
   } else if (precision == MathPrecision::bf16) {
     WEFT_LAUNCH((conv_filter_kernel<true, Tile>), grid, Tile::kThreads, 0, stream, s, x, dy,
                 split.slice_depth, dy_pieces, out);
@@ -627,21 +653,41 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
                                         float* workspace, cudaStream_t stream,
                                         TensorCoreTile tile, bool channels_last) {
   const FilterShape s = filter_shape(p);
-  const float* x_copy = nullptr;
+  const void* x_copy = nullptr;
+  uint16_t* dy_half = nullptr;
+  const bool half = bf16_copies(p, precision, channels_last);
   if (x_copy_floats(p, channels_last) > 0) {
     WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
-               conv2d_backward_filter_tensor_core_workspace_floats(p, channels_last),
+               conv2d_backward_filter_tensor_core_workspace_floats(p, channels_last, precision),
                " floats is required");
-    // FP32 storage (rounded to TF32 at tf32): this kernel's k-major B reads floats.
-    const CopyFormat format =
-        precision == MathPrecision::tf32 ? CopyFormat::tf32 : CopyFormat::fp32;
-    x_copy = static_cast<const float*>(to_channels_last_tensor(
-        p.batch, p.in_channels, p.in_h * p.in_w, x, workspace + slice_floats(s), format, stream));
+    // BF16 copies of x and dy, or x in FP32 (rounded to TF32 at tf32) for the k-major B of
+    // FP32 values.
+    const CopyFormat format = half                              ? CopyFormat::bf16
+                              : precision == MathPrecision::tf32 ? CopyFormat::tf32
+                                                                 : CopyFormat::fp32;
+    float* x_room = workspace + slice_floats(s);
+    x_copy = to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x, x_room, format,
+                                     stream);
+    if (half) {
+      float* dy_room = x_room + x_copy_floats(p, channels_last);
+      dy_half = reinterpret_cast<uint16_t*>(
+          (reinterpret_cast<uintptr_t>(dy_room) + 15) & ~uintptr_t{15});
+      to_bf16(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), dy, dy_half, stream);
+    }
   }
-  const Split split =
-      tall_filter(s, tile)
-          ? launch_filter<TallFilterTile>(p, precision, x, x_copy, dy, dw, workspace, stream)
-          : launch_filter<SquareTile>(p, precision, x, x_copy, dy, dw, workspace, stream);
+  const bool tall = tall_filter(s, tile);
+  Split split{};
+  if (half) {
+    split = tall ? launch_filter<TallFilterHalfTile>(p, precision, x, x_copy, dy, dy_half, dw,
+                                                     workspace, stream)
+                 : launch_filter<SquareHalfTile>(p, precision, x, x_copy, dy, dy_half, dw,
+                                                 workspace, stream);
+  } else {
+    split = tall ? launch_filter<TallFilterTile>(p, precision, x, x_copy, dy, nullptr, dw,
+                                                 workspace, stream)
+                 : launch_filter<SquareTile>(p, precision, x, x_copy, dy, nullptr, dw, workspace,
+                                             stream);
+  }
   if (split.slices > 1) {
     const int64_t count = int64_t{s.out_channels} * s.taps();
     sum_slices(split.slices, count, workspace, dw, stream);

@@ -84,14 +84,19 @@ void* to_channels_last_tensor(int batch, int channels, int plane, const float* i
                               CopyFormat format, cudaStream_t stream);
 
 // Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices, the most
-// either tile needs, and with channels_last a channels-last copy of x where C is a multiple of
-// 4), 0 if none.
+// any tile needs; with channels_last a channels-last copy of x where C is a multiple of 4, and
+// at bf16 where C and OH * OW are multiples of 8 a BF16 copy of dy too), 0 if none.
+// The call must pass the flag and the precision it will run with.
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p,
-                                                            bool channels_last = false);
+                                                            bool channels_last,
+                                                            MathPrecision precision);
+// The same without channels_last (the split-K slices alone).
+int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
 
 // dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output. With
 // channels_last and C a multiple of 4, x is copied channels-last into the workspace (sized with
-// the same flag) and gathered in 16-byte pieces (conv_filter_channels_last.cu).
+// the same flag and precision) and gathered in 16-byte pieces (conv_filter_channels_last.cu);
+// at bf16 with C and OH * OW multiples of 8 both copies hold BF16.
 void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
                                         const float* x, const float* dy, float* dw,
                                         float* workspace, cudaStream_t stream,

@@ -262,8 +262,9 @@ __device__ __forceinline__ void mma_slab(const float (*a_tile)[Tile::kRowFloats]
 template <class Tile>
 struct alignas(16) KMajorStages {
   static constexpr int kColFloats = Tile::kCols + 8;
+  static constexpr int kRowElements = Tile::kRowFloats;  // of A
   float a[Tile::kStages][Tile::kRows][Tile::kRowFloats];  // A(row, k)
-  float b[Tile::kStages][Tile::kDepth][kColFloats];       // B(k, col), columns interleaved
+  float b[Tile::kStages][Tile::kDepth][kColFloats];       // B(k, col), columns interleaved at bf16
 };
 
 // The storage column (within the warp's columns) of accumulator column 2 t + c of tile ni.
@@ -356,6 +357,52 @@ __device__ __forceinline__ void mma_slab_half(
   }
 }
 
+// B stored k-major as BF16 (backward-filter's x copied channels-last in BF16): Depth rows of
+// Cols columns plus 8 values (rows 144 bytes apart for Cols = 64: the 8 rows an ldmatrix reads
+// start 4 banks apart, 8 different groups of 4). ldmatrix .trans turns an 8 x 8 block of rows k
+// into the fragment a lane wants (lane (g, t): k 2t, 2t + 1 of column g): one x4.trans gives b0,
+// b1 of two 8-column tiles (blocks k 0-7 and 8-15 of columns 0-7, then of 8-15). A as in
+// HalfStages.
+template <class Tile>
+struct alignas(16) HalfKMajorStages {
+  using Element = uint16_t;
+  static constexpr int kRowHalves = Tile::kDepth + 8;
+  static constexpr int kRowElements = kRowHalves;  // of A
+  static constexpr int kColHalves = Tile::kCols + 8;
+  uint16_t a[Tile::kStages][Tile::kRows][kRowHalves];  // A(row, k)
+  uint16_t b[Tile::kStages][Tile::kDepth][kColHalves];  // B(k, col)
+};
+
+template <class Tile>
+__device__ __forceinline__ void mma_slab_half_kmajor(
+    const uint16_t (*a_tile)[HalfKMajorStages<Tile>::kRowHalves],
+    const uint16_t (*b_tile)[HalfKMajorStages<Tile>::kColHalves], int warp_row, int warp_col,
+    TensorAccumulators<Tile>& acc) {
+  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
+  static_assert(kNi % 2 == 0, "B tiles in pairs");
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  WEFT_UNROLL
+  for (int step = 0; step < Tile::kDepth; step += 16) {
+    uint32_t fa[kMi][4], fb[kNi][2];
+    WEFT_UNROLL
+    for (int mi = 0; mi < kMi; ++mi) {
+      ldmatrix<4, false>(fa[mi], &a_tile[warp_row + 16 * mi + lane % 16][step + 8 * (lane / 16)]);
+    }
+    WEFT_UNROLL
+    for (int ni = 0; ni < kNi; ni += 2) {
+      // Lane l gives row k = step + 8 ((l / 8) % 2) + l % 8 of columns + 8 (l / 16).
+      uint32_t r[4];
+      ldmatrix<4, true>(
+          r, &b_tile[step + 8 * ((lane / 8) % 2) + lane % 8][warp_col + 8 * ni + 8 * (lane / 16)]);
+      fb[ni][0] = r[0];
+      fb[ni][1] = r[1];
+      fb[ni + 1][0] = r[2];
+      fb[ni + 1][1] = r[3];
+    }
+    mma_tiles<true, Tile>(fa, fb, acc);
+  }
+}
+
 // One slab's mma work from any kind of stages.
 template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
 __device__ __forceinline__ void mma_stage(const TensorStages<Tile>& stages, int buffer,
@@ -371,6 +418,14 @@ __device__ __forceinline__ void mma_stage(const HalfStages<Tile>& stages, int bu
                                           TensorAccumulators<Tile>& acc) {
   static_assert(kBf16, "BF16 stages at BF16 only");
   mma_slab_half<Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
+}
+
+template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
+__device__ __forceinline__ void mma_stage(const HalfKMajorStages<Tile>& stages, int buffer,
+                                          int warp_row, int warp_col,
+                                          TensorAccumulators<Tile>& acc) {
+  static_assert(kBf16, "BF16 stages at BF16 only");
+  mma_slab_half_kmajor<Tile>(stages.a[buffer], stages.b[buffer], warp_row, warp_col, acc);
 }
 
 template <bool kBf16, class Tile, bool kARounded, bool kBRounded>
