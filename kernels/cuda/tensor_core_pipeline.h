@@ -325,6 +325,19 @@ __device__ __forceinline__ void mma_slab_kmajor(
 // row .. + 15 (lane l gives row l % 16) and k step + 8 (l / 16) is a0..a3 (rows g and g + 8,
 // k 2t, 2t + 1 and 2t + 8, 2t + 9); B's x4 at columns col + 8 (l / 16) + l % 8 and k
 // step + 8 ((l / 8) % 2) is b0, b1 of two 8-column tiles; an odd last tile takes an x2.
+// The warp's A fragments of the 16-deep step at `step` from BF16 rows of RowHalves values: one
+// ldmatrix.x4 per 16-row tile (lane l gives row l % 16 at k step + 8 (l / 16)).
+template <class Tile, int RowHalves>
+__device__ __forceinline__ void half_a_fragments(const uint16_t (*a_tile)[RowHalves],
+                                                 int warp_row, int step,
+                                                 uint32_t (&fa)[Tile::kMi][4]) {
+  const int lane = static_cast<int>(threadIdx.x) % 32;
+  WEFT_UNROLL
+  for (int mi = 0; mi < Tile::kMi; ++mi) {
+    ldmatrix<4, false>(fa[mi], &a_tile[warp_row + 16 * mi + lane % 16][step + 8 * (lane / 16)]);
+  }
+}
+
 template <class Tile>
 __device__ __forceinline__ void mma_slab_half(
     const uint16_t (*a_tile)[HalfStages<Tile>::kRowHalves],
@@ -335,10 +348,7 @@ __device__ __forceinline__ void mma_slab_half(
   WEFT_UNROLL
   for (int step = 0; step < Tile::kDepth; step += 16) {
     uint32_t fa[kMi][4], fb[kNi][2];
-    WEFT_UNROLL
-    for (int mi = 0; mi < kMi; ++mi) {
-      ldmatrix<4, false>(fa[mi], &a_tile[warp_row + 16 * mi + lane % 16][step + 8 * (lane / 16)]);
-    }
+    half_a_fragments<Tile>(a_tile, warp_row, step, fa);
     WEFT_UNROLL
     for (int ni = 0; ni + 1 < kNi; ni += 2) {
       uint32_t r[4];
@@ -384,10 +394,7 @@ __device__ __forceinline__ void mma_slab_half_kmajor(
   WEFT_UNROLL
   for (int step = 0; step < Tile::kDepth; step += 16) {
     uint32_t fa[kMi][4], fb[kNi][2];
-    WEFT_UNROLL
-    for (int mi = 0; mi < kMi; ++mi) {
-      ldmatrix<4, false>(fa[mi], &a_tile[warp_row + 16 * mi + lane % 16][step + 8 * (lane / 16)]);
-    }
+    half_a_fragments<Tile>(a_tile, warp_row, step, fa);
     WEFT_UNROLL
     for (int ni = 0; ni < kNi; ni += 2) {
       // Lane l gives row k = step + 8 ((l / 8) % 2) + l % 8 of columns + 8 (l / 16).
