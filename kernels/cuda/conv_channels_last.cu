@@ -280,13 +280,6 @@ __global__ void __launch_bounds__(256)
 
 // ---- host side ---------------------------------------------------------------------------------
 
-int64_t round_up4(int64_t floats) { return (floats + 3) / 4 * 4; }
-
-float* aligned_up16(float* p) {
-  const auto address = reinterpret_cast<uintptr_t>(p);
-  return reinterpret_cast<float*>((address + 15) & ~uintptr_t{15});
-}
-
 template <class T>
 void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
                       cudaStream_t stream) {

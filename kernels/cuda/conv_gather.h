@@ -139,6 +139,17 @@ dim3 gather_grid(const GatherShape& s) {
               static_cast<unsigned>((s.rows + Tile::kRows - 1) / Tile::kRows));
 }
 
+// Whole 16-byte pieces of floats, and the first 16-byte boundary at or after p (workspaces hold
+// the copies at such boundaries).
+inline int64_t round_up4(int64_t floats) {
+  return (floats + 3) / 4 * 4;
+}
+
+inline float* aligned_up16(float* p) {
+  const auto address = reinterpret_cast<uintptr_t>(p);
+  return reinterpret_cast<float*>((address + 15) & ~uintptr_t{15});
+}
+
 // The blocks of a grid.
 inline int64_t grid_blocks(const dim3& grid) {
   return int64_t{grid.x} * grid.y * grid.z;

@@ -670,8 +670,7 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
                                      stream);
     if (half) {
       float* dy_room = x_room + x_copy_floats(p, channels_last);
-      dy_half = reinterpret_cast<uint16_t*>(
-          (reinterpret_cast<uintptr_t>(dy_room) + 15) & ~uintptr_t{15});
+      dy_half = reinterpret_cast<uint16_t*>(aligned_up16(dy_room));
       to_bf16(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), dy, dy_half, stream);
     }
   }
