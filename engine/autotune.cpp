@@ -240,6 +240,18 @@ std::string Autotuner::pick(const std::string& key,
   return entry.pick;
 }
 
+void Autotuner::adopt(const std::string& key, const std::string& pick) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  used_.erase(std::remove_if(used_.begin(), used_.end(),
+                             [&](const AutotuneEntry& e) { return e.key == key; }),
+              used_.end());
+  AutotuneEntry entry;
+  entry.key = key;
+  entry.pick = pick;
+  entry.from_checkpoint = true;
+  used_.push_back(std::move(entry));
+}
+
 void Autotuner::save() {
   if (options_.cache_path.empty()) return;
   try {
@@ -310,7 +322,10 @@ std::string format_autotune_table(const std::vector<AutotuneEntry>& entries) {
       }
       out << (name == e.pick ? " *  " : "    ");
     }
-    out << "-> " << e.pick << (e.from_disk ? " (from the cache file)" : " (measured)") << "\n";
+    const char* source = e.from_checkpoint ? " (restored from the checkpoint)"
+                         : e.from_disk     ? " (from the cache file)"
+                                           : " (measured)";
+    out << "-> " << e.pick << source << "\n";
   }
   return out.str();
 }

@@ -54,6 +54,33 @@ class Scratch {
   std::vector<std::pair<float*, size_t>> buffers_;
 };
 
+// Every live Dispatch (for kernel_picks and restore_kernel_picks), and the picks restored from a
+// checkpoint. Function-local statics: dispatches are created on first use, possibly while other
+// statics initialise. Lock order: the registry's mutex before a dispatch's picks_mutex_.
+struct Registry {
+  std::mutex mutex;
+  std::vector<Dispatch*> dispatches;
+};
+Registry& registry() {
+  static Registry* instance = new Registry;  // never destroyed, like the CPU's dispatch
+  return *instance;
+}
+struct RestoredPicks {
+  std::mutex mutex;
+  std::map<std::string, std::string> picks;
+};
+RestoredPicks& restored_picks() {
+  static RestoredPicks* instance = new RestoredPicks;
+  return *instance;
+}
+std::optional<std::string> restored_pick(const std::string& key) {
+  RestoredPicks& restored = restored_picks();
+  std::lock_guard<std::mutex> lock(restored.mutex);
+  const auto found = restored.picks.find(key);
+  if (found == restored.picks.end()) return std::nullopt;
+  return found->second;
+}
+
 size_t floats_of(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
   return static_cast<size_t>(a * b * c * d);
 }
@@ -83,6 +110,24 @@ Dispatch::Dispatch(DispatchDevice device, std::vector<Implementation> implementa
   options.synchronize = device_.synchronize;
   options.warn = [](const std::string& message) { log_kernel_message(message); };
   autotuner_ = std::make_unique<Autotuner>(std::move(options));
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  registry().dispatches.push_back(this);
+}
+
+Dispatch::~Dispatch() {
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  std::vector<Dispatch*>& all = registry().dispatches;
+  all.erase(std::remove(all.begin(), all.end(), this), all.end());
+}
+
+std::map<std::string, std::string> Dispatch::picks() const {
+  std::lock_guard<std::mutex> lock(picks_mutex_);
+  return {picks_.begin(), picks_.end()};
+}
+
+void Dispatch::forget(const std::string& key) {
+  std::lock_guard<std::mutex> lock(picks_mutex_);
+  picks_.erase(key);
 }
 
 Backend& Dispatch::choose_for(Op op, const KernelSupport& hand_support,
@@ -160,10 +205,18 @@ std::string Dispatch::remembered_pick(const std::string& key,
     const auto known = picks_.find(key);
     if (known != picks_.end()) return known->second;
   }
+  const auto named = [&](const std::string& name) {
+    return std::find(names.begin(), names.end(), name) != names.end();
+  };
+  const std::optional<std::string> restored = restored_pick(key);
+  if (restored && named(*restored)) {
+    autotuner_->adopt(key, *restored);
+    std::lock_guard<std::mutex> lock(picks_mutex_);
+    picks_[key] = *restored;
+    return *restored;
+  }
   const std::optional<std::string> cached = autotuner_->cached(key);
-  const bool usable =
-      cached && std::find(names.begin(), names.end(), *cached) != names.end();
-  const std::string name = usable ? *cached : measure_now();
+  const std::string name = cached && named(*cached) ? *cached : measure_now();
   std::lock_guard<std::mutex> lock(picks_mutex_);
   picks_.emplace(key, name);
   return name;
@@ -457,6 +510,28 @@ Dispatch& dispatch(Device device) {
 #else
   throw Error("no backend for " + device.str() + ": this weft was built without CUDA");
 #endif
+}
+
+std::map<std::string, std::string> kernel_picks() {
+  std::map<std::string, std::string> out;
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  for (const Dispatch* d : registry().dispatches) {
+    const std::map<std::string, std::string> picks = d->picks();
+    out.insert(picks.begin(), picks.end());
+  }
+  return out;
+}
+
+void restore_kernel_picks(const std::map<std::string, std::string>& picks) {
+  {
+    RestoredPicks& restored = restored_picks();
+    std::lock_guard<std::mutex> lock(restored.mutex);
+    restored.picks = picks;
+  }
+  std::lock_guard<std::mutex> lock(registry().mutex);
+  for (Dispatch* d : registry().dispatches) {
+    for (const auto& entry : picks) d->forget(entry.first);
+  }
 }
 
 std::string kernel_report() {

@@ -36,6 +36,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -80,6 +81,7 @@ class Dispatch final : public Backend {
   // `clock` (seconds) is for tests; empty means a steady clock.
   Dispatch(DispatchDevice device, std::vector<Implementation> implementations,
            std::function<double()> clock = {});
+  ~Dispatch() override;
 
   const char* name() const override { return label_.c_str(); }
 
@@ -114,6 +116,12 @@ class Dispatch final : public Backend {
   const Autotuner& autotuner() const {
     return *autotuner_;
   }
+
+  // The picks auto made on this device so far (key -> candidate name), for kernel_picks().
+  std::map<std::string, std::string> picks() const;
+  // Forgets the remembered pick of `key`, so that its next call looks it up again
+  // (restore_kernel_picks).
+  void forget(const std::string& key);
 
  private:
   // The backend's name (a method the op macros cannot spell: `name` is their parameter).
@@ -231,7 +239,7 @@ class Dispatch final : public Backend {
   // key -> the candidate picked for it (an implementation's name, or fuse_conv_max_pool's
   // "fused" / "composed"): every call after a shape's first comes here, without the autotuner's
   // lock and search.
-  std::mutex picks_mutex_;
+  mutable std::mutex picks_mutex_;
   std::unordered_map<std::string, std::string> picks_;  // key -> the candidate's name
 };
 
@@ -240,5 +248,22 @@ Dispatch& dispatch(Device device);
 
 // The autotune tables of every device used so far, as text (for --kernel-report).
 std::string kernel_report();
+
+// Kernel picks carried from one process to another. Auto's picks follow timings, and two
+// implementations of an op round differently (oneDNN's and weft's convolutions add in other
+// orders), so a run that measured afresh (a new machine, a new build, WEFT_AUTOTUNE_CACHE=off,
+// a busy moment that flipped a close race) computes slightly different numbers from the same
+// seed. A training checkpoint therefore stores kernel_picks() (engine/train/trainer.h), and a
+// resume hands them to restore_kernel_picks() before its first step: the continued run runs
+// each pass on the implementation the interrupted run used and reproduces it bit for bit on the
+// CPU. A shape first met after the checkpoint is measured as usual.
+//
+// kernel_picks: every pick auto has made in this process on every live Dispatch (key -> the
+// candidate's name; keys name the device, the precision and the candidates).
+std::map<std::string, std::string> kernel_picks();
+// From now on a choice whose key is in `picks` takes that pick, where it names one of the
+// choice's candidates, before the memory, the cache file or a measurement; the tables mark it
+// "restored from the checkpoint". Replaces the picks restored before (an empty map: none).
+void restore_kernel_picks(const std::map<std::string, std::string>& picks);
 
 }  // namespace weft

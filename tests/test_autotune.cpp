@@ -426,3 +426,51 @@ TEST_CASE("autotune: a second dispatch on the same device reads the picks from t
   REQUIRE(second.autotune_table().size() == 1);
   CHECK(second.autotune_table()[0].from_disk);
 }
+
+TEST_CASE("autotune: picks restored from a checkpoint are taken before measuring; kernel_picks "
+          "lists what ran") {
+  SelectionFixture fixture;
+  const weft::Conv2dParams p = conv_shape(3);
+  std::string forward_key;
+  {
+    FakeGpu measured(2.0, 1.0);  // the vendor wins a measurement
+    measured.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
+    REQUIRE(measured.dispatch.autotune_table().size() == 1);
+    forward_key = measured.dispatch.autotune_table()[0].key;
+    CHECK(weft::kernel_picks().at(forward_key) == "vendor");
+  }
+  CHECK(weft::kernel_picks().count(forward_key) == 0);  // that dispatch is gone
+
+  // A new process would measure again; with the checkpoint's picks restored it takes them.
+  FakeGpu gpu(2.0, 1.0);
+  gpu.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);  // measured: vendor
+  gpu.hand.calls.clear();
+  gpu.vendor.calls.clear();
+  weft::restore_kernel_picks({{forward_key, "hand"},
+                              {"conv2d backward-data no such shape", "hand"}});
+  gpu.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
+  gpu.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
+  CHECK(gpu.hand.calls == std::vector<std::string>(2, "conv2d_forward"));  // no trial runs
+  CHECK(gpu.vendor.calls.empty());
+  CHECK(weft::kernel_picks().at(forward_key) == "hand");
+  const std::vector<weft::AutotuneEntry> table = gpu.dispatch.autotune_table();
+  REQUIRE(table.size() == 1);
+  CHECK(table[0].from_checkpoint);
+  CHECK_THAT(weft::format_autotune_table(table),
+             Catch::Contains("-> hand (restored from the checkpoint)"));
+
+  // A restored pick that names none of the call's candidates is measured as usual.
+  const weft::Conv2dParams q = conv_shape(5);
+  std::string other_key;
+  {
+    FakeGpu probe(2.0, 1.0);
+    probe.dispatch.conv2d_forward(q, nullptr, nullptr, nullptr, nullptr);
+    other_key = probe.dispatch.autotune_table()[0].key;
+  }
+  weft::restore_kernel_picks({{other_key, "cpu-vendor"}});  // replaces the picks above
+  gpu.hand.calls.clear();
+  gpu.dispatch.conv2d_forward(q, nullptr, nullptr, nullptr, nullptr);
+  CHECK(gpu.hand.calls == std::vector<std::string>(4, "conv2d_forward"));  // the trial runs
+  CHECK(weft::kernel_picks().at(other_key) == "vendor");
+  weft::restore_kernel_picks({});
+}

@@ -2,6 +2,8 @@
 // dropout model whose epochs draw from the default generator and a shuffling generator:
 //   - 4 epochs straight vs 2 epochs + resume + 2 epochs: identical parameters, optimizer
 //     state, generator states and metrics rows, and no duplicate rows in the files;
+//   - the checkpoint's kernel picks come back on resume, over whatever this process would
+//     have picked (engine/dispatch.h, restore_kernel_picks), and bad ones are refused by name;
 //   - raise(SIGINT) inside an epoch: the trainer stops after the step, keeps last.safetensors
 //     at the previous epoch, says so, and a resume then matches the straight run;
 //   - a checkpoint of another model, with other settings, truncated, or holding weights only,
@@ -20,9 +22,11 @@
 #include <string>
 #include <vector>
 
+#include "engine/dispatch.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/trainer.h"
+#include "tests/dispatch_test_util.h"
 #include "tests/engine_test_util.h"
 #include "tests/train_test_util.h"
 
@@ -271,6 +275,61 @@ TEST_CASE("resume: a checkpoint made with other settings says which ones differ"
                           Contains("lr: checkpoint 0.05, now 0.01"));
   // "epochs" differs too (1 then 2) but is allowed to: it is not listed.
   CHECK_THAT(message, !Contains("epochs:"));
+}
+
+TEST_CASE("resume: the checkpoint's kernel picks are restored over the picks this process made",
+          "[train][resume]") {
+  weft::testing::ScopedEnv cache("WEFT_AUTOTUNE_CACHE", "off");
+  Reference reference;
+  TempDir dir("train_kernel_picks");
+  {
+    TinyRun first(1);
+    train::Trainer trainer(*first.model, *first.optimizer, options_for(dir.path(), 2));
+    add_callbacks(trainer);
+    first.fit(trainer);
+  }
+  const std::string path = dir.file("last.safetensors");
+  const nlohmann::json saved = nlohmann::json::parse(metadata_of(path, "kernel_picks"));
+  REQUIRE(saved.is_object());
+#ifdef WEFT_HAVE_ONEDNN
+  // The linear layers' passes have two candidates on this CPU (cpu and cpu-vendor).
+  REQUIRE_FALSE(saved.empty());
+#endif
+  const std::map<std::string, std::string> picks = weft::kernel_picks();
+  std::map<std::string, std::string> flipped;
+  for (const auto& [key, pick] : saved.items()) {
+    INFO("key " << key);
+    CHECK(picks.at(key) == pick.get<std::string>());
+    flipped[key] = pick == "cpu" ? "cpu-vendor" : "cpu";
+  }
+  // What a new process might have measured: every pick the other way.
+  weft::restore_kernel_picks(flipped);
+
+  TinyRun resumed(77);
+  train::Trainer trainer(*resumed.model, *resumed.optimizer, options_for("", 4, path));
+  add_callbacks(trainer);
+  const train::TrainResult rest = resumed.fit(trainer);
+  const std::map<std::string, std::string> after = weft::kernel_picks();
+  for (const auto& [key, pick] : saved.items()) {
+    INFO("key " << key);
+    CHECK(after.at(key) == pick.get<std::string>());
+  }
+  check_same_state(reference.run, resumed);
+  check_same_history(reference.result, rest);
+
+  // A kernel_picks entry that is not an object of strings is refused, naming the file.
+  for (const char* bad : {"not json", "[1, 2]", R"({"conv2d forward": 3})"}) {
+    weft::io::SafetensorsContents contents = weft::io::load_safetensors(path);
+    contents.metadata["kernel_picks"] = bad;
+    const std::string broken = dir.file("broken.safetensors");
+    const weft::nn::NamedTensors tensors(contents.tensors.begin(), contents.tensors.end());
+    weft::io::save_safetensors(broken, tensors, contents.metadata);
+    TinyRun run(1);
+    train::Trainer again(*run.model, *run.optimizer, options_for("", 4, broken));
+    CHECK_THAT(weft::test::error_message([&] { run.fit(again); }),
+               Contains(broken) && Contains("kernel_picks"));
+  }
+  weft::restore_kernel_picks({});
 }
 
 TEST_CASE("resume: truncated checkpoints and files of weights alone are rejected by name",

@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "engine/dispatch.h"
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/replicate.h"
 #include "engine/io/atomic_file.h"
@@ -53,6 +54,26 @@ uint64_t parse_u64(const std::string& text, const std::string& what) {
   } catch (const std::logic_error&) {
   }
   throw Error(what + ": '" + text + "' is not an unsigned integer");
+}
+
+// The checkpoint's "kernel_picks" entry: a JSON object of strings (key -> implementation).
+std::map<std::string, std::string> parse_kernel_picks(const std::string& text,
+                                                      const std::string& path) {
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception&) {
+    throw Error(path + ": the 'kernel_picks' metadata entry is not JSON");
+  }
+  WEFT_CHECK(j.is_object(), path,
+             ": the 'kernel_picks' metadata entry is not a JSON object (key -> implementation)");
+  std::map<std::string, std::string> picks;
+  for (const auto& [key, value] : j.items()) {
+    WEFT_CHECK(value.is_string(), path, ": 'kernel_picks' entry \"", key,
+               "\" is not a string (an implementation's name)");
+    picks[key] = value.get<std::string>();
+  }
+  return picks;
 }
 
 // Every rank's metrics replaced by their mean over the ranks (equal shards, so the mean of
@@ -254,6 +275,7 @@ void Trainer::save_checkpoint(const std::string& path) const {
     keys += (keys.empty() ? "" : ",") + callback->key();
   }
   metadata["callbacks"] = keys;
+  metadata["kernel_picks"] = nlohmann::json(kernel_picks()).dump();
   io::save_safetensors(path, tensors, metadata);
 }
 
@@ -330,6 +352,11 @@ int Trainer::load_checkpoint(const std::string& path) {
   } catch (const nlohmann::json::exception&) {
     throw Error(path + ": the 'config' metadata entry is not JSON");
   }
+  // Checkpoints before kernel_picks have none: their resume measures as a fresh run does.
+  std::map<std::string, std::string> kernel_picks_of_checkpoint;
+  if (auto picks = metadata.find("kernel_picks"); picks != metadata.end()) {
+    kernel_picks_of_checkpoint = parse_kernel_picks(picks->second, path);
+  }
   std::vector<std::string> accepted;
   const std::string differences =
       config_differences(saved_config, parse_u64(entry("seed"), path + ": seed"), accepted);
@@ -382,6 +409,8 @@ int Trainer::load_checkpoint(const std::string& path) {
   for (const auto& [key, state] : callback_states) {
     log("resume: " + path + " holds state for callback " + key + ", which this run does not use");
   }
+
+  restore_kernel_picks(kernel_picks_of_checkpoint);
 
   const uint64_t epoch = parse_u64(entry("epoch"), path + ": epoch");
   completed_epochs_ = static_cast<int>(epoch);

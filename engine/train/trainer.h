@@ -27,15 +27,18 @@
 //             stopped_early (true/false), stop_reason, metrics (JSON of the epoch's row),
 //             optimizer, optimizer.step, optimizer.lr,
 //             rng.default.seed, rng.default.offset, rng.<name>.seed, rng.<name>.offset,
-//             callbacks (their keys, comma-separated), callback.<key>.<field> (best, wait, ...)
+//             callbacks (their keys, comma-separated), callback.<key>.<field> (best, wait, ...),
+//             kernel_picks (JSON: auto's pick per op shape so far, engine/dispatch.h)
 //
 // Resume: fit() with options.resume set to a run folder (its last.safetensors) or a checkpoint
 // file restores the model, the optimizer, the default generator and every registered one,
-// each callback's state and the metrics files, then continues with the next epoch - so on the
-// CPU the result equals an uninterrupted run of the same seed bit for bit (tests/
-// test_train_resume.cpp checks it). What makes that hold: an epoch's randomness comes only
-// from generators whose state is in the checkpoint, and train_epoch/validate depend on nothing
-// else that changes between epochs.
+// each callback's state, the kernel picks and the metrics files, then continues with the next
+// epoch - so on the CPU the result equals an uninterrupted run of the same seed bit for bit
+// (tests/test_train_resume.cpp checks it). What makes that hold: an epoch's randomness comes only
+// from generators whose state is in the checkpoint, each op runs on the implementation it ran
+// on before (auto's picks, restored by restore_kernel_picks; a new process would otherwise time
+// the candidates again and might pick another, which rounds differently), and
+// train_epoch/validate depend on nothing else that changes between epochs.
 //
 // Data-parallel runs (mpirun -np N, engine/distributed/communicator.h): every rank runs fit()
 // with the same options. Rank 0 alone writes files (engine/io/atomic_file.h); every rank reads
