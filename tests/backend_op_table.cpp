@@ -645,6 +645,35 @@ void add_gemm_cases(std::vector<OpCase>& all) {
     list.add(name.str(), cases::linear_forward(l.n, l.in, l.out, l.bias, l.act), forward.abs,
              forward.rel, l.precision);
   }
+
+  // Forwards of at most 16 outputs run as dot products on the hand GPU path
+  // (kernels/cuda/linear_few_outputs.cu): 8, 2 and 1 rows per block (1100 and 300 rows, and
+  // fewer), 1, 2-4 and 5-16 outputs (its three instances) and 17 (the GEMM again), 16-byte pieces
+  // (k % 4 == 0) and single floats (k = 101, 7), a full-window convolution's one output over
+  // k = 8192, with and without bias and activation, at each precision.
+  for (const FusedLinear& l :
+       {FusedLinear{1100, 36, 7, true, kRelu, MathPrecision::fp32},
+        FusedLinear{300, 1024, 16, true, {}, MathPrecision::fp32},
+        FusedLinear{64, 1024, 17, true, {}, MathPrecision::fp32},
+        FusedLinear{128, 8192, 1, true, {}, MathPrecision::fp32},
+        FusedLinear{42, 101, 2, true, {}, MathPrecision::fp32},
+        FusedLinear{5, 7, 3, false, kLeaky, MathPrecision::fp32},
+        FusedLinear{42, 100, 2, true, {}, MathPrecision::tf32},
+        FusedLinear{128, 8192, 1, false, kLeaky, MathPrecision::tf32},
+        FusedLinear{64, 1024, 7, true, {}, MathPrecision::bf16},
+        FusedLinear{1100, 36, 7, true, kRelu, MathPrecision::bf16},
+        FusedLinear{42, 101, 3, false, {}, MathPrecision::bf16}}) {
+    std::ostringstream name;
+    name << "linear_forward few outputs " << l.n << "x" << l.in << " -> " << l.out
+         << (l.bias ? "" : " no bias")
+         << (l.act.kind == weft::FusedActivation::Kind::relu         ? " +relu"
+             : l.act.kind == weft::FusedActivation::Kind::leaky_relu ? " +leaky_relu(0.2)"
+                                                                     : "")
+         << " at " << weft::precision_name(l.precision);
+    const Tolerance forward = product_tolerance(l.in);
+    list.add(name.str(), cases::linear_forward(l.n, l.in, l.out, l.bias, l.act), forward.abs,
+             forward.rel, l.precision);
+  }
 }
 
 weft::Pool2dParams pool_params(int batch, int channels, int in_h, int in_w, int kernel, int stride,

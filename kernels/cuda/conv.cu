@@ -614,12 +614,6 @@ bool narrow_forward_at(MathPrecision precision, const Conv2dParams& p) {
   return narrow_at(precision, p) || few_taps_forward(p);
 }
 
-OperandRounding rounding_of(MathPrecision precision) {
-  return precision == MathPrecision::tf32   ? OperandRounding::tf32
-         : precision == MathPrecision::bf16 ? OperandRounding::bf16
-                                            : OperandRounding::none;
-}
-
 }  // namespace
 
 namespace {

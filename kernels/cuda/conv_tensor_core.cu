@@ -621,7 +621,9 @@ Split launch_filter(const Conv2dParams& p, MathPrecision precision, const float*
   float* out = dw;
   if (split.slices > 1) {
     WEFT_CHECK(workspace != nullptr, "conv2d_backward_filter (tensor cores): a workspace of ",
-               conv2d_backward_filter_tensor_core_workspace_floats(p), " floats is required");
+               conv2d_backward_filter_tensor_core_workspace_floats(p, x_copy != nullptr,
+                                                                   precision),
+               " floats is required");
     out = workspace;
   }
   // dy in 16-byte pieces: a plane of whole pieces (so are the slices, multiples of the slab)

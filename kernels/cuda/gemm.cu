@@ -26,7 +26,8 @@
 //   conv.cu's backward-filter; gemm_workspace_floats() says how much memory the caller provides.
 //
 // The linear layer is three GEMMs (forward with the bias and the activation fused in the
-// epilogue, dx and dw) plus the column sums (bias.h), as in the CPU reference. Its backward
+// epilogue, dx and dw) plus the column sums (bias.h), as in the CPU reference; a forward of at
+// most 16 outputs runs instead as dot products (linear_few_outputs.cu), at every precision. Its backward
 // takes dy already multiplied by the activation's derivative (the engine does that from y).
 //
 // Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is
@@ -43,6 +44,7 @@
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/gemm_tensor_core.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/linear_few_outputs.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/cuda/tiled_product_large.h"
 #include "kernels/error.h"
@@ -215,6 +217,11 @@ int64_t linear_workspace_floats(int n, int in_features, int out_features) {
 void linear_forward(int n, int in_features, int out_features, const float* x, const float* w,
                     const float* bias, const FusedActivation& act, float* y, float* workspace,
                     cudaStream_t stream) {
+  if (linear_has_few_outputs(n, in_features, out_features)) {
+    linear_forward_few_outputs(n, in_features, out_features, x, w, bias, act,
+                               rounding_of(math_precision()), y, stream);
+    return;
+  }
   GemmParams p;  // y[n, out] = x[n, in] * W[out, in]^T
   p.m = n;
   p.n = out_features;

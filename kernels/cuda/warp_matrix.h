@@ -41,6 +41,8 @@
 
 #include "kernels/cuda/cuda_compat.h"
 
+#include "kernels/selection.h"
+
 #if !defined(__CUDACC__)
 #include "kernels/reduced_precision.h"
 #endif
@@ -215,7 +217,8 @@ void cp_async_wait_group() {
 #endif
 
 // How a SIMT kernel that stands in for a tensor-core one at tf32 or bf16 (the narrow
-// convolutions, conv_forward_narrow.cu and conv_filter_narrow.cu) rounds its operands, so that
+// convolutions, conv_forward_narrow.cu and conv_filter_narrow.cu; the linear layer's forward of
+// few outputs, linear_few_outputs.cu) rounds its operands, so that
 // its products are the tensor core's: none at fp32, to_tf32 at tf32, BF16 (cvt.rn) at bf16.
 enum class OperandRounding : uint8_t { none, tf32, bf16 };
 
@@ -228,6 +231,13 @@ __device__ __forceinline__ float rounded_operand(float x, OperandRounding roundi
   if (rounding == OperandRounding::bf16) return float_from_bits(pack_bf16x2(x, 0.0f) << 16);
 #endif
   return x;
+}
+
+// The rounding that stands in for the tensor cores at a math precision (kernels/selection.h).
+inline OperandRounding rounding_of(MathPrecision precision) {
+  return precision == MathPrecision::tf32   ? OperandRounding::tf32
+         : precision == MathPrecision::bf16 ? OperandRounding::bf16
+                                            : OperandRounding::none;
 }
 
 }  // namespace WEFT_KERNEL_ABI
