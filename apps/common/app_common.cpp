@@ -92,8 +92,9 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
   cli.add_option("--precision", o.precision,
                  "what matrix products (GEMM, linear layers, convolutions) round their operands "
                  "to: fp32 (none, the default), tf32 or bf16 (tensor cores on a GPU, FP32 "
-                 "accumulation; cuDNN's convolutions stay FP32 at bf16; the CPU rounds as the "
-                 "hand kernels do). Without the flag WEFT_PRECISION decides "
+                 "accumulation; at bf16 cuDNN's convolutions run on BF16 copies of their "
+                 "operands; the CPU rounds as the hand kernels do). Without the flag "
+                 "WEFT_PRECISION decides "
                  "(kernels/selection.h)");
   cli.add_flag("--sync-batchnorm", o.sync_batchnorm,
                "data-parallel runs: batch norm normalises with the statistics of the whole global "
