@@ -7,6 +7,7 @@
 #   SETUP         a command run first, separated by '|' (optional; it must succeed)
 #   EXPECT        the exit status wanted (default 0)
 #   REPORT        a report.json that must exist and hold its headline metric as a number
+#   REPORT_MATCH  a regular expression that REPORT's text must match
 #   FILES         files that must exist, separated by '|'
 #   OUTPUT_MATCH  a regular expression stdout must match
 #   OUTPUT_LACKS  a regular expression stdout must not match
@@ -65,6 +66,9 @@ if(DEFINED REPORT)
     message(FATAL_ERROR "${REPORT}: ${headline} is '${value}', not a number")
   endif()
   message("${REPORT}: ${headline} = ${value}")
+  if(DEFINED REPORT_MATCH AND NOT report MATCHES "${REPORT_MATCH}")
+    message(FATAL_ERROR "${REPORT} does not match '${REPORT_MATCH}'")
+  endif()
 endif()
 if(DEFINED FILES)
   string(REPLACE "|" ";" files "${FILES}")

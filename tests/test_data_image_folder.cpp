@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "data_test_util.h"
+#include "engine_test_util.h"
 #include "engine/data/image_folder.h"
 #include "kernels/error.h"
 
@@ -128,7 +129,9 @@ TEST_CASE("ImageFolder: bad images fail the load with the file name, or are skip
   ImageFolderOptions options = sized(6, 8);
   CHECK_THROWS_WITH(load_image_folder(dir.file("root"), options),
                     Catch::Contains("broken.png: corrupt or truncated PNG") &&
-                        Catch::Contains("2 more bad images"));
+                        Catch::Contains("2 more bad images: " + broken_jpg + ": ") &&
+                        Catch::Contains("; " + dir.file("root/sandals/fake.png") +
+                                        ": not a JPEG, PNG"));
 
   options.bad_images = BadImages::skip;
   const ImageFolder data = load_image_folder(dir.file("root"), options);
@@ -140,6 +143,25 @@ TEST_CASE("ImageFolder: bad images fail the load with the file name, or are skip
   // Same labels as without the bad files.
   CHECK(data.labels.to_vector<int32_t>() == std::vector<int32_t>{0, 0, 1, 2, 2, 2});
   CHECK(data.class_names.size() == 3);
+}
+
+TEST_CASE("ImageFolder: a failed load names up to ten more bad images and counts the rest",
+          "[data][image_folder]") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 13; ++i) {
+    paths.push_back(dir.file("fake" + std::to_string(10 + i) + ".png"));
+    testing::write_text(paths.back(), "not an image");
+  }
+  ImageOptions sized;  // a size to fit to, as the apps give (else the first image sets it)
+  sized.height = sized.width = 8;
+  const std::string message = weft::test::error_message(
+      [&] { decode_images(paths, sized, BadImages::fail, 1); });
+  CHECK_THAT(message, Catch::StartsWith(paths[0] + ": not a JPEG, PNG"));
+  CHECK_THAT(message, Catch::Contains("(and 12 more bad images: " + paths[1] + ": "));
+  CHECK_THAT(message, Catch::Contains("; " + paths[10] + ": not a JPEG, PNG") &&
+                          Catch::EndsWith("; 2 not listed)"));
+  CHECK_THAT(message, !Catch::Contains(paths[11]) && !Catch::Contains(paths[12]));
 }
 
 TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][image_folder]") {

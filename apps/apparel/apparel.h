@@ -21,6 +21,7 @@ struct Options {
   double threshold = 0.5;
   int patience = 5;         // EarlyStopping(val_loss), the seed's
   std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
+  bool skip_bad_images = false;  // --skip-bad-images
 };
 
 // Fashion-MNIST garments tinted black or blue on a light background, upscaled to size x size

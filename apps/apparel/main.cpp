@@ -46,6 +46,7 @@ namespace fs = std::filesystem;
 struct Splits {
   data::MultiLabelImages train, validation, test;
   std::string source;
+  size_t skipped_images = 0;  // left out by --skip-bad-images
 };
 
 bool use_standin(const Options& o) { return o.standin || o.common.data.empty(); }
@@ -53,6 +54,7 @@ bool use_standin(const Options& o) { return o.standin || o.common.data.empty(); 
 data::ImageFolderOptions folder_options(const Options& o) {
   data::ImageFolderOptions options;
   options.image = {o.size, o.size, 3, data::Fit::stretch};  // the seed's cv2.resize to 96x96
+  options.bad_images = app::bad_images_policy(o.skip_bad_images);
   return options;
 }
 
@@ -75,7 +77,7 @@ Splits load_data(const Options& o) {
   const std::vector<data::IndexList> parts =
       data::stratified_split(all.label_set, {0.85 * 0.85, 0.85 * 0.15, 0.15}, split_rng);
   Splits s{data::select(all, parts[0]), data::select(all, parts[1]), data::select(all, parts[2]),
-           source};
+           source, app::print_skipped_images("apparel", all.skipped)};
   Generator limit_rng(o.common.seed + 3);
   for (data::MultiLabelImages* part : {&s.train, &s.validation, &s.test}) {
     *part = app::limit_images(*part, o.common.limit, limit_rng);
@@ -270,6 +272,7 @@ int run(const Options& o) {
   report["test_subset_accuracy"] = input.report.subset_accuracy;
   report["test_loss"] = test.loss;
   report["data"] = data.source;
+  report["skipped_images"] = data.skipped_images;
   report["standin"] = use_standin(o);
   report["label_names"] = names;
   report["thresholds"] = thresholds;
@@ -307,6 +310,7 @@ int main(int argc, char** argv) {
   cli.add_option("--csv", o.csv, "labels from this CSV (file,label1;label2) instead of folder names");
   cli.add_option("--separator", o.separator, "splits folder names into labels")->capture_default_str();
   cli.add_flag("--standin", o.standin, "use the stand-in (tinted Fashion-MNIST) even with --data");
+  app::add_skip_bad_images_option(cli, o.skip_bad_images);
   cli.add_option("--size", o.size, "image side in pixels (the seed: 96; smaller for CPU runs)")
       ->capture_default_str()
       ->check(app::in_range(12, 512));

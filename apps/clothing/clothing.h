@@ -36,6 +36,7 @@ struct Options {
   std::string gradcam_class;         // class to explain (default: the predicted one)
   int gradcam_samples = 2;           // test images explained per class after a run
   std::string export_onnx;           // --export-onnx (apps/common/export_onnx.h)
+  bool skip_bad_images = false;      // --skip-bad-images
 };
 
 // The seed's class shares, and the Fashion-MNIST classes standing in for its classes.

@@ -82,7 +82,10 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
   } else {
     data::ImageFolderOptions options;
     options.image = image_options(o);
-    pool = data::load_image_folder(o.common.data, options);
+    options.bad_images = app::bad_images_policy(o.skip_bad_images);
+    data::ImageFolder folder = data::load_image_folder(o.common.data, options);
+    notes["skipped_images"] = app::print_skipped_images("clothing", folder.skipped);
+    pool = std::move(folder);
     source = "ImageFolder " + o.common.data;
   }
   Generator split_rng(o.common.seed + 2);

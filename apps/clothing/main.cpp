@@ -281,6 +281,7 @@ int main(int argc, char** argv) {
                           "ImageFolder, root/<class>/<images> (none: the Fashion-MNIST stand-in)");
   app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin, "use the stand-in even with --data");
+  app::add_skip_bad_images_option(cli, o.skip_bad_images);
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
       ->check(app::in_range(10, 1024));
   cli.add_option("--channels", o.channels, "1 or 3 (default: 3, the stand-in 1)")

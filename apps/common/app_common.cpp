@@ -248,6 +248,21 @@ std::string error_line(const std::string& app, const std::string& raw_message) {
 // The numeric validators (validators.h) have let the value through as a number by the time
 // CLI11 converts it, so a failed conversion is an integer flag's value that is fractional, or
 // whole but beyond what the flag's type holds.
+void add_skip_bad_images_option(CLI::App& cli, bool& skip) {
+  cli.add_flag("--skip-bad-images", skip,
+               "leave out unreadable images (each listed, and counted in report.json) instead of "
+               "stopping with their names");
+}
+
+size_t print_skipped_images(const std::string& app,
+                            const std::vector<data::SkippedImage>& skipped) {
+  for (const data::SkippedImage& image : skipped) {
+    std::printf("weft-%s: skipped %s: %s\n", app.c_str(), image.path.c_str(),
+                image.reason.c_str());
+  }
+  return skipped.size();
+}
+
 std::string conversion_error_text(const std::string& what) {
   const std::string prefix = "Could not convert: ";
   const size_t equals = what.find(" = ");

@@ -97,6 +97,16 @@ int run_main(const std::string& app, CLI::App& cli, int argc, char** argv, Commo
 // "weft-<app>: error: <message>", the message folded onto one line (line breaks become "; ").
 std::string error_line(const std::string& app, const std::string& message);
 
+// --skip-bad-images, for the apps that read image folders: bound to `skip`.
+void add_skip_bad_images_option(CLI::App& cli, bool& skip);
+// BadImages::skip with --skip-bad-images, else BadImages::fail (the load stops, naming the files).
+inline data::BadImages bad_images_policy(bool skip) {
+  return skip ? data::BadImages::skip : data::BadImages::fail;
+}
+// One line per skipped image on stdout ("weft-<app>: skipped <path>: <reason>"); returns their
+// count, for report.json's notes.
+size_t print_skipped_images(const std::string& app, const std::vector<data::SkippedImage>& skipped);
+
 // CLI11's "Could not convert: --epochs = 1.5" as "--epochs: must be a whole number, got 1.5", and
 // "Could not convert: --limit = 99999999999" as "--limit: 99999999999 is beyond the whole
 // numbers this flag holds"; any other message as it is.

@@ -40,6 +40,7 @@ struct Options {
   int classifier_batch = 64;
   bool equal_steps = false;  // the run with synthetic images gets the real-only run's step count
   std::string export_onnx;   // --export-onnx: the generator; the discriminator beside it
+  bool skip_bad_images = false;  // --skip-bad-images (ImageFolder data)
 };
 
 // The training images and what the judge compares them with.
@@ -49,6 +50,7 @@ struct GanData {
   data::LabeledImages real_test;    // Fashion-MNIST only: the test set of the same classes, 28x28
   std::vector<int32_t> source_labels;  // Fashion-MNIST only: the original label (0..9) per class
   int source_size = 0;              // the images' side before padding (28 for Fashion-MNIST)
+  size_t skipped_images = 0;        // ImageFolder: bad images left out (--skip-bad-images)
 };
 
 // Whether `dir` holds Fashion-MNIST (the IDX files or the Kaggle CSVs).

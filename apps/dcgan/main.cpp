@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
   app::add_export_onnx_option(cli, o.export_onnx)
       ->description("write the generator as ONNX (opset 17) to FILE and the discriminator to "
                     "FILE-discriminator.onnx: after training, or with --weights without training");
+  app::add_skip_bad_images_option(cli, o.skip_bad_images);
   cli.add_option("--beta1", o.beta1, "Adam beta1 for both networks")->capture_default_str();
   cli.add_option("--features", o.features, "ngf = ndf: the width of both networks")
       ->capture_default_str()->check(app::in_range(1, 1024));

@@ -57,7 +57,9 @@ GanData load_gan_data(const Options& o) {
   } else {
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
+    folder.bad_images = app::bad_images_policy(o.skip_bad_images);
     data::ImageFolder shoes = data::load_image_folder(dir, folder);
+    out.skipped_images = app::print_skipped_images("dcgan", shoes.skipped);
     std::vector<int32_t> all(shoes.class_names.size());
     for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int32_t>(c);
     const int64_t k = static_cast<int64_t>(all.size());
@@ -430,6 +432,7 @@ int run_training(const Options& o) {
                          "in for UT Zappos50K shoe photos (seed 000), which are not on this machine";
   }
   report["resumed_from"] = o.common.resume;
+  report["skipped_images"] = data.skipped_images;
   report["history"] = history;
   report["figures"] = {"figures/samples.png", "figures/losses.png", "figures/discriminator.png",
                        "figures/samples-epoch-NNN.png"};

@@ -75,6 +75,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   cli.add_option("--test", o.test, "share of the owners for the test")->capture_default_str();
   cli.add_flag("--sanity", o.sanity, "train and validate on the same few pairs; must exceed 90%");
+  app::add_skip_bad_images_option(cli, o.skip_bad_images);
   cli.add_option("--sanity-pairs", o.sanity_pairs, "--sanity: how many pairs")
       ->capture_default_str()->check(app::in_range(2, 100000));
   cli.add_option("--sanity-batch", o.sanity_batch, "--sanity: batch size")

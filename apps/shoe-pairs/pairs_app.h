@@ -24,6 +24,7 @@ struct Options {
   int sanity_pairs = 12;
   int sanity_batch = 8;
   std::string export_onnx;  // --export-onnx (apps/common/export_onnx.h)
+  bool skip_bad_images = false;  // --skip-bad-images (a bad photo leaves its pair out)
 };
 
 // The pair model --model names, for photos of size x size with `channels` channels.

@@ -54,6 +54,7 @@ struct Photos {
   data::PairedImages photos;
   bool stand_in = false;
   int channels = 0;
+  size_t skipped_images = 0;  // --skip-bad-images: bad photos and their partners
 };
 
 // Real pair photos from the documented folder layout, or the stand-in built from Fashion-MNIST
@@ -65,7 +66,9 @@ Photos load_photos(const Options& o, int64_t shoes_per_class, Generator& rng) {
   if (!is_fashion_mnist_dir(dir)) {
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::pad};
+    folder.bad_images = app::bad_images_policy(o.skip_bad_images);
     out.photos = data::load_shoe_pairs(dir, folder);
+    out.skipped_images = app::print_skipped_images("shoe-pairs", out.photos.skipped);
     out.channels = 3;
     return out;
   }
@@ -316,6 +319,7 @@ int run(Options& o) {
                      {"validation_examples", val_examples.size()},
                      {"test_examples", test_examples.size()},
                      {"rule", "by owner: no owner has photos in two parts"}};
+  report["skipped_images"] = loaded.skipped_images;
   if (loaded.stand_in) {
     report["stand_in"] = "Fashion-MNIST shoes (Sandal, Sneaker, Ankle boot) stand in for seed "
                          "001's photos: each image is a left shoe, its right shoe the image "

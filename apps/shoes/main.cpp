@@ -73,7 +73,7 @@ data::ImageFolderOptions folder_options(const Options& o) {
   data::ImageFolderOptions options;
   options.image = {image_size(o), image_size(o), image_channels(o), data::Fit::crop};
   options.class_depth = o.class_depth;
-  options.bad_images = o.skip_bad_images ? data::BadImages::skip : data::BadImages::fail;
+  options.bad_images = app::bad_images_policy(o.skip_bad_images);
   return options;
 }
 
@@ -108,9 +108,7 @@ app::ClassifierData standin_data(const Options& o) {
 
 app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes) {
   const data::ImageFolder folder = data::load_image_folder(o.common.data, folder_options(o));
-  for (const data::SkippedImage& skipped : folder.skipped) {
-    std::printf("weft-shoes: skipped %s: %s\n", skipped.path.c_str(), skipped.reason.c_str());
-  }
+  const size_t skipped = app::print_skipped_images("shoes", folder.skipped);
   const std::vector<int64_t> counts = data::class_counts(folder);
   nlohmann::ordered_json dropped = nlohmann::ordered_json::object();
   for (size_t c = 0; c < counts.size(); ++c) {
@@ -125,7 +123,7 @@ app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes)
                 static_cast<long long>(o.min_count), dropped.dump().c_str());
   }
   notes["dropped_classes"] = dropped;
-  notes["skipped_images"] = folder.skipped.size();
+  notes["skipped_images"] = skipped;
   Generator generator(o.common.seed + 2);
   const app::ThreeWaySplit split = app::stratified_three_way(kept, {0.7, 0.15, 0.15}, generator);
   return {split.train, split.validation, split.test,
@@ -294,7 +292,6 @@ int main(int argc, char** argv) {
                  "EarlyStopping on val_loss with the best weights restored (0: off)")
       ->capture_default_str()
       ->check(app::in_range(0, 10000));
-  cli.add_flag("--skip-bad-images", o.skip_bad_images,
-               "leave out unreadable images (listed) instead of stopping at the first");
+  app::add_skip_bad_images_option(cli, o.skip_bad_images);
   return app::run_main("shoes", cli, argc, argv, o.common, [&] { return run(o); });
 }

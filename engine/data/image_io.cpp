@@ -157,6 +157,23 @@ void check_options(const ImageOptions& options) {
              " must be both positive, or both 0 to keep the decoded size");
 }
 
+// The bad images after the first (index `first`) of a failed load, for its error: up to
+// kListedBadImages of them by name and reason, and how many more there are; "" when it is alone.
+constexpr int64_t kListedBadImages = 10;
+std::string other_bad_images(const std::vector<std::string>& paths,
+                             const std::vector<std::string>& reasons, size_t first, int64_t bad) {
+  if (bad <= 1) return "";
+  std::string out = " (and " + std::to_string(bad - 1) + " more bad images: ";
+  int64_t listed = 0;
+  for (size_t i = first + 1; i < paths.size() && listed < kListedBadImages; ++i) {
+    if (reasons[i].empty()) continue;
+    out += (listed > 0 ? "; " : "") + paths[i] + ": " + reasons[i];
+    ++listed;
+  }
+  if (bad - 1 > listed) out += "; " + std::to_string(bad - 1 - listed) + " not listed";
+  return out + ")";
+}
+
 }  // namespace
 
 bool has_image_extension(const std::string& path) {
@@ -239,8 +256,7 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
       }
       out.kept.push_back(static_cast<int64_t>(i));
     } else if (bad_images == BadImages::fail) {
-      throw Error(paths[i] + ": " + reasons[i] +
-                  (bad > 1 ? " (and " + std::to_string(bad - 1) + " more bad images)" : ""));
+      throw Error(paths[i] + ": " + reasons[i] + other_bad_images(paths, reasons, i, bad));
     } else {
       out.skipped.push_back({paths[i], reasons[i]});
     }
