@@ -322,7 +322,7 @@ std::string format_autotune_table(const std::vector<AutotuneEntry>& entries) {
       }
       out << (name == e.pick ? " *  " : "    ");
     }
-    const char* source = e.from_checkpoint ? " (restored from the checkpoint)"
+    const char* source = e.from_checkpoint ? " (restored: a checkpoint's or rank 0's pick)"
                          : e.from_disk     ? " (from the cache file)"
                                            : " (measured)";
     out << "-> " << e.pick << source << "\n";

@@ -42,7 +42,7 @@ struct AutotuneEntry {
   std::vector<std::pair<std::string, double>> seconds;  // candidate -> seconds per trial
   std::string pick;
   bool from_disk = false;  // read from the cache file rather than measured by this process
-  bool from_checkpoint = false;  // restored from a training checkpoint (adopt()); no times
+  bool from_checkpoint = false;  // restored from a checkpoint or rank 0 (adopt()); no times
 };
 
 class Autotuner {
@@ -73,7 +73,8 @@ class Autotuner {
   // and measures anew when it does not).
   std::optional<std::string> cached(const std::string& key);
 
-  // Enters `pick` for `key` in the table as restored from a checkpoint (the dispatch takes such
+  // Enters `pick` for `key` in the table as restored from a checkpoint or from rank 0 of a
+  // data-parallel run (the dispatch takes such
   // picks before this tuner: engine/dispatch.h, restore_kernel_picks). Nothing is measured or
   // saved to the cache file.
   void adopt(const std::string& key, const std::string& pick);

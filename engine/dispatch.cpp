@@ -81,6 +81,12 @@ std::optional<std::string> restored_pick(const std::string& key) {
   return found->second;
 }
 
+void forget_restored_pick(const std::string& key) {
+  RestoredPicks& restored = restored_picks();
+  std::lock_guard<std::mutex> lock(restored.mutex);
+  restored.picks.erase(key);
+}
+
 size_t floats_of(int64_t a, int64_t b = 1, int64_t c = 1, int64_t d = 1) {
   return static_cast<size_t>(a * b * c * d);
 }
@@ -208,12 +214,14 @@ std::string Dispatch::remembered_pick(const std::string& key,
   const auto named = [&](const std::string& name) {
     return std::find(names.begin(), names.end(), name) != names.end();
   };
-  const std::optional<std::string> restored = restored_pick(key);
-  if (restored && named(*restored)) {
-    autotuner_->adopt(key, *restored);
-    std::lock_guard<std::mutex> lock(picks_mutex_);
-    picks_[key] = *restored;
-    return *restored;
+  if (const std::optional<std::string> restored = restored_pick(key)) {
+    if (named(*restored)) {
+      autotuner_->adopt(key, *restored);
+      std::lock_guard<std::mutex> lock(picks_mutex_);
+      picks_[key] = *restored;
+      return *restored;
+    }
+    forget_restored_pick(key);  // it names none of this key's candidates: measured below
   }
   const std::optional<std::string> cached = autotuner_->cached(key);
   const std::string name = cached && named(*cached) ? *cached : measure_now();
@@ -519,6 +527,10 @@ std::map<std::string, std::string> kernel_picks() {
     const std::map<std::string, std::string> picks = d->picks();
     out.insert(picks.begin(), picks.end());
   }
+  // A restored pick is the one the next call takes, used since the restore or not.
+  RestoredPicks& restored = restored_picks();
+  std::lock_guard<std::mutex> restored_lock(restored.mutex);
+  for (const auto& [key, name] : restored.picks) out[key] = name;
   return out;
 }
 

@@ -258,12 +258,14 @@ std::string kernel_report();
 // each pass on the implementation the interrupted run used and reproduces it bit for bit on the
 // CPU. A shape first met after the checkpoint is measured as usual.
 //
-// kernel_picks: every pick auto has made in this process on every live Dispatch (key -> the
-// candidate's name; keys name the device, the precision and the candidates).
+// kernel_picks: every pick auto has made in this process on every live Dispatch, and the picks
+// restored (which the next call with their key takes) over them: key -> the candidate's name;
+// keys name the device, the precision and the candidates.
 std::map<std::string, std::string> kernel_picks();
 // From now on a choice whose key is in `picks` takes that pick, where it names one of the
 // choice's candidates, before the memory, the cache file or a measurement; the tables mark it
-// "restored from the checkpoint". Replaces the picks restored before (an empty map: none).
+// "restored". Replaces the picks restored before (an empty map: none). Data-parallel training
+// also hands rank 0's picks to the other ranks after every epoch (engine/train/trainer.h).
 void restore_kernel_picks(const std::map<std::string, std::string>& picks);
 
 }  // namespace weft

@@ -448,6 +448,10 @@ TEST_CASE("autotune: picks restored from a checkpoint are taken before measuring
   gpu.vendor.calls.clear();
   weft::restore_kernel_picks({{forward_key, "hand"},
                               {"conv2d backward-data no such shape", "hand"}});
+  // Restored picks count as made before their key's next call (a checkpoint written now holds
+  // them).
+  CHECK(weft::kernel_picks().at(forward_key) == "hand");
+  CHECK(weft::kernel_picks().at("conv2d backward-data no such shape") == "hand");
   gpu.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
   gpu.dispatch.conv2d_forward(p, nullptr, nullptr, nullptr, nullptr);
   CHECK(gpu.hand.calls == std::vector<std::string>(2, "conv2d_forward"));  // no trial runs
@@ -457,7 +461,7 @@ TEST_CASE("autotune: picks restored from a checkpoint are taken before measuring
   REQUIRE(table.size() == 1);
   CHECK(table[0].from_checkpoint);
   CHECK_THAT(weft::format_autotune_table(table),
-             Catch::Contains("-> hand (restored from the checkpoint)"));
+             Catch::Contains("-> hand (restored: a checkpoint's or rank 0's pick)"));
 
   // A restored pick that names none of the call's candidates is measured as usual.
   const weft::Conv2dParams q = conv_shape(5);

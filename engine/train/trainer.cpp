@@ -76,6 +76,20 @@ std::map<std::string, std::string> parse_kernel_picks(const std::string& text,
   return picks;
 }
 
+// Data-parallel runs: rank 0's kernel picks given to every other rank (restore_kernel_picks), so
+// that from the end of the first epoch every rank runs each pass on the implementation rank 0
+// picked, whatever its own timings said; a resume, which restores the checkpoint's (rank 0's)
+// picks on every rank, then continues with the kernels that ran. Called where every rank is.
+void share_kernel_picks() {
+  if (!dist::distributed()) return;
+  std::string text = dist::is_main() ? nlohmann::json(kernel_picks()).dump() : std::string();
+  int64_t bytes = static_cast<int64_t>(text.size());
+  dist::world().broadcast(&bytes, sizeof bytes, 0, "kernel picks (length)");
+  text.resize(static_cast<size_t>(bytes));
+  dist::world().broadcast(text.data(), bytes, 0, "kernel picks");
+  if (!dist::is_main()) restore_kernel_picks(parse_kernel_picks(text, "rank 0's kernel picks"));
+}
+
 // Every rank's metrics replaced by their mean over the ranks (equal shards, so the mean of
 // the ranks' means is the mean over all samples), so every rank logs and decides the same.
 Metrics mean_over_ranks(const Metrics& metrics, const char* what) {
@@ -543,6 +557,7 @@ TrainResult Trainer::fit(const EpochFunction& train_epoch, const EpochFunction& 
 
     for (const auto& callback : callbacks_) callback->on_epoch_end(context_, epoch, metrics);
     completed_epochs_ = epoch;
+    share_kernel_picks();
     last_metrics_ = metrics;
     if (context_.stop_training) {
       stopped_early_ = true;

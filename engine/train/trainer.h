@@ -47,6 +47,9 @@
 // the same on all of them. The config gets "world_size" and, when it has an integer
 // "batch_size" (per rank), "global_batch_size", so --resume with another number of ranks is
 // refused. skip_nonfinite_steps is refused (a step skipped on one rank would stall the rest).
+// After each epoch rank 0's kernel picks go to every rank (engine/dispatch.h,
+// restore_kernel_picks), so all ranks run the same implementations and the checkpoint's picks
+// are every rank's.
 //
 // Interruption (SIGINT/SIGTERM, or request_stop()): train_epoch should return early after the
 // step in progress when stop_requested() turns true. An interrupted epoch does not count: the

@@ -10,6 +10,10 @@
 //       SGD with momentum, or Adam with --adam. --batchnorm puts a BatchNorm2d after the
 //       convolution, --dropout a Dropout(0.5) before the linear layer; --sync-batchnorm
 //       synchronises batch norm across the ranks (engine/distributed/sync_batchnorm.h).
+//       --disagree-picks: before training, every rank but 0 runs one forward pass and then
+//       turns each of auto's picks to the other candidate (restore_kernel_picks), as a rank
+//       whose timings came out otherwise would have. Every rank writes auto's picks at the end
+//       to DIR/picks-rank<R>.json (the trainer shares rank 0's after each epoch).
 //   weft_mpi_check compare DIR_A DIR_B --tolerance T
 //       exit 0 when the two runs' float tensors (weights and batch-norm running statistics:
 //       largest absolute difference) and per-epoch training losses (largest relative
@@ -31,6 +35,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -38,6 +43,7 @@
 #include <vector>
 
 #include "engine/data/fashion_mnist.h"
+#include "engine/dispatch.h"
 #include "engine/distributed/communicator.h"
 #include "engine/distributed/gradient_reducer.h"
 #include "engine/distributed/sync_batchnorm.h"
@@ -64,6 +70,7 @@ struct Options {
   bool batchnorm = false;
   bool dropout = false;
   bool sync_batchnorm = false;
+  bool disagree_picks = false;
 };
 
 // 8x8 single-channel images; class c lights pixel 6c (mod 64) above uniform noise.
@@ -94,6 +101,17 @@ std::shared_ptr<nn::Sequential> make_model(const Options& o) {
   return model;
 }
 
+// One forward pass of a training batch's shape (it makes auto pick for the forward passes; no
+// backward, so no gradient exchange), then every pick turned to the other candidate.
+void disagree_with_rank_zero(nn::Module& model, const data::LabeledImages& images, int batch) {
+  model(Tensor::zeros({batch, images.images.dim(1), images.images.dim(2), images.images.dim(3)}));
+  std::map<std::string, std::string> flipped;
+  for (const auto& [key, pick] : kernel_picks()) {
+    flipped[key] = pick == "cpu" ? "cpu-vendor" : "cpu";
+  }
+  restore_kernel_picks(flipped);
+}
+
 int train_run(const Options& o) {
   WEFT_CHECK(!o.out.empty(), "train: --out DIR is required");
   default_generator().set_state(7, 0);
@@ -116,6 +134,7 @@ int train_run(const Options& o) {
                           .resume = o.resume ? o.out : std::string(),
                           .progress = train::ProgressStyle::lines});
   trainer.register_generator("shuffle", shuffle);
+  if (o.disagree_picks && !dist::is_main()) disagree_with_rank_zero(*model, train_set, o.batch);
   train::StepHooks hooks = trainer.step_hooks();
   if (o.step_delay_ms > 0) {
     hooks.after_step = [&o](int64_t, int64_t) {
@@ -135,6 +154,8 @@ int train_run(const Options& o) {
       });
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  std::ofstream(o.out + "/picks-rank" + std::to_string(dist::world().rank()) + ".json")
+      << nlohmann::json(kernel_picks()).dump(1) << "\n";
   const dist::ExchangeTotals& totals = dist::exchange_totals();
   std::fprintf(stderr, "weft_mpi_check: %s: %d epochs in %.3f s, %lld gradient exchanges, %.3f s exchanging\n",
                dist::world().who().c_str(), result.epochs_completed, seconds,
@@ -243,6 +264,7 @@ int run(int argc, char** argv) {
     else if (flag == "--batchnorm") o.batchnorm = true;
     else if (flag == "--dropout") o.dropout = true;
     else if (flag == "--sync-batchnorm") o.sync_batchnorm = true;
+    else if (flag == "--disagree-picks") o.disagree_picks = true;
     else throw Error("unknown flag '" + flag + "'");
   }
   return train_run(o);

@@ -20,6 +20,10 @@
 #               sync_batchnorm true; without the option the same 2-rank run differs (per-rank
 #               statistics), which shows the comparison can fail; resuming that run with the
 #               option is refused, naming sync_batchnorm
+# picks         rank 1 starts with every forward pick turned the other way (--disagree-picks);
+#               after 2 epochs both ranks hold rank 0's picks (shared after each epoch), so the
+#               two picks-rank*.json files are the same; skipped where auto has nothing to pick
+#               (a build without oneDNN)
 # dropout       ranks draw different dropout masks, which together are one process's masks of
 #               the global batch; with a Dropout layer 2 ranks x batch 4 == 1 process x batch 8
 # app-NAME      weft-NAME (each app that trains) trains under mpirun -np 2 with a few images; its
@@ -109,6 +113,16 @@ case "$case_name" in
     "$check" compare "$work/two" "$work/one" --tolerance 1e-5 || fail "2x4 differs from 1x8"
     grep -aq 'world_size\\":2' "$work/two/last.safetensors" || fail "no world_size 2 in the checkpoint"
     grep -aq 'global_batch_size\\":8' "$work/two/last.safetensors" || fail "no global_batch_size 8"
+    ;;
+  picks)
+    "${mpirun[@]}" "$check" train --out "$work/run" --epochs 2 --disagree-picks || fail "2-rank run"
+    cat "$work/run/picks-rank0.json"
+    if [ "$(tr -d ' \n' < "$work/run/picks-rank0.json")" = "{}" ]; then
+      echo "no kernel picks on this build (one implementation per op): nothing to share"
+      exit 0
+    fi
+    cmp "$work/run/picks-rank0.json" "$work/run/picks-rank1.json" ||
+      fail "rank 1 holds other kernel picks than rank 0"
     ;;
   reproducible)
     # The first run also compares a checksum of the parameters across ranks after every step.
