@@ -21,6 +21,7 @@
 #include "engine/graph.h"
 #include "engine/allocator.h"
 #include "engine/data/balance.h"
+#include "engine/dispatch.h"
 #include "engine/io/atomic_file.h"
 #include "engine/io/safetensors.h"
 #include "engine/train/loader_epoch.h"
@@ -50,6 +51,17 @@ int run_with(std::vector<std::string> arguments, const std::function<int()>& bod
 
 }  // namespace
 
+TEST_CASE("app report: auto_picks counts auto's picks per implementation", "[app][report]") {
+  weft::restore_kernel_picks({{"conv2d forward A | among cpu cpu-vendor", "cpu-vendor"},
+                              {"conv2d forward B | among cpu cpu-vendor", "cpu-vendor"},
+                              {"linear forward C | among cpu cpu-vendor", "cpu"}});
+  const nlohmann::ordered_json report = weft::app::report_header(
+      "shoes", "test_accuracy", 0.5, 1, weft::Device::cpu(), 1.0, {});
+  weft::restore_kernel_picks({});
+  CHECK(report["auto_picks"]["cpu-vendor"].get<int64_t>() >= 2);
+  CHECK(report["auto_picks"]["cpu"].get<int64_t>() >= 1);
+}
+
 TEST_CASE("app report: report.json is written atomically, valid JSON, with the header first",
           "[app][report]") {
   weft::test::TempDir dir("app_report");
@@ -67,6 +79,7 @@ TEST_CASE("app report: report.json is written atomically, valid JSON, with the h
   CHECK(written["device"] == "cpu");
   CHECK(written["seconds"] == 12.5);
   CHECK(written["config"]["lr"] == 0.001);
+  CHECK(written["auto_picks"].is_object());
   const nlohmann::ordered_json ordered = nlohmann::ordered_json::parse(weft::io::read_file(path));
   CHECK(ordered.begin().key() == "app");
 

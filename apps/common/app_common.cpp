@@ -501,6 +501,11 @@ nlohmann::ordered_json report_header(const std::string& app, const std::string& 
   report["device"] = device.str();
   report["cuda_graphs"] = graph::mode_name(graph::mode());
   report["precision"] = precision_name(math_precision());
+  // How many op shapes auto gave to each implementation (the picks themselves are in each
+  // checkpoint's kernel_picks): {"cpu": 27, "cpu-vendor": 50}; {} where nothing was chosen.
+  std::map<std::string, int64_t> picked;
+  for (const auto& [key, name] : kernel_picks()) ++picked[name];
+  report["auto_picks"] = picked;
   report["seconds"] = seconds;
   nlohmann::json described = config;
   dist::describe_ranks(described);  // world_size and global_batch_size of a multi-rank run

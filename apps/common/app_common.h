@@ -133,8 +133,10 @@ class Stopwatch {
 };
 
 // The fields every report.json starts with, in this order:
-//   {"app", "headline_metric": "<name>", "<name>": value, "epochs", "device", "seconds",
-//    "config"}
+//   {"app", "status", "headline_metric": "<name>", "<name>": value, "epochs", "device",
+//    "cuda_graphs", "precision", "auto_picks", "seconds", "config"}
+// auto_picks counts the op shapes auto gave to each implementation ({"cpu": 27, "cpu-vendor":
+// 50}; the picks themselves are in each checkpoint, engine/dispatch.h kernel_picks).
 // Apps add their own fields after these.
 nlohmann::ordered_json report_header(const std::string& app, const std::string& headline_metric,
                                      double headline_value, int epochs, const Device& device,
