@@ -11,6 +11,8 @@
 // copies against the NCHW kernel. The op table
 // (tests/backend_op_table.cpp) checks the same paths against the CPU reference.
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <iostream>
@@ -500,7 +502,8 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   // With at most 16 GEMM rows and the tile left automatic, the channels-last gather runs
   // transposed on the 128 x 16 tile (conv_gather_skinny_kernel): 3 output channels (the DCGAN's
   // last layer), 16 rows over 120 positions (a partial position tile), 5 rows with stride 2 and
-  // a 5 x 5 filter; bias and a fused leaky ReLU; against the reference and the square tile. Then
+  // a 5 x 5 filter; bias and a fused leaky ReLU; against the reference and the square tile. At
+  // bf16 the first shape's 8 channels run on BF16 copies (32-deep slabs). Then
   // the backward-data of image layers through the backend, and 17 rows on the square tile.
   const Conv2dParams shapes[] = {conv(2, 8, 9, 11, 3, 3, 3, 1, 1, 1),
                                  conv(1, 4, 12, 10, 16, 3, 3, 1, 1, 1),
@@ -534,6 +537,14 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
       check_close("skinny tile", y, want, tolerance(taps), 1e-5);
       REQUIRE(kernels.size() == 3);
       CHECK(kernels[2].find("conv_gather_skinny_kernel") != std::string::npos);
+      // At bf16 with channels in eights the copies hold BF16 (SkinnyHalfTile): they fill half
+      // the floats of the FP32 copies' workspace.
+      const int64_t copied = x_count + int64_t{p.out_channels} * taps;
+      const int64_t written = std::count_if(workspace.begin(), workspace.end(),
+                                            [](float v) { return !std::isnan(v); });
+      const bool half = precision == MathPrecision::bf16 && p.in_channels % 8 == 0;
+      CHECK(written <= (half ? copied / 2 + 8 : copied + 8));
+      CHECK(written >= (half ? copied / 2 - 8 : copied - 8));
       std::vector<std::string> square_kernels;
       const std::vector<float> square = run(weft::cuda::TensorCoreTile::square, &square_kernels);
       check_close("square tile", square, want, tolerance(taps), 1e-5);

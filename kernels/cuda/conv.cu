@@ -535,7 +535,7 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
       float* copies = workspace + p.weight_count();
       dy_copy = to_channels_last_tensor(
           g.batch, g.out_channels, g.out_plane(), dy, copies,
-          gather_copy_format(precision, g.out_channels, g.in_channels), stream);
+          gather_copy_format(precision, g.out_channels), stream);
       filter_scratch =
           copies + channels_last_tensor_floats(g.batch, g.out_channels, g.out_plane());
     }

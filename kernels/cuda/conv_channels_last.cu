@@ -167,47 +167,54 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
 // filter rows (threads 0-63: row q / 4, piece q % 4, the row's address worked out once).
 // Pipeline and fragments are the other kernels' (a warp's 64 x 8 is 4 x 1 mma tiles, B by
 // ldmatrix.x2); the epilogue writes accumulator (position, row) to out[n, row, oh, ow] with
-// the bias and activation, lanes g covering 8 consecutive positions of one row.
-template <bool kBf16>
+// the bias and activation, lanes g covering 8 consecutive positions of one row. On BF16 copies
+// (T uint16_t) a piece is 8 channels, the slab 32 deep in HalfStages on SkinnyHalfTile, and
+// the fragments mma_slab_half's, as for the other tiles.
+template <bool kBf16, class T = float>
 __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
-    conv_gather_skinny_kernel(GatherShape s, const float* source, const float* filter,
-                              const float* bias, float* out) {
-  using Tile = SkinnyTile;
+    conv_gather_skinny_kernel(GatherShape s, const T* source, const T* filter, const float* bias,
+                              float* out) {
+  using Tile = std::conditional_t<sizeof(T) == 4, SkinnyTile, SkinnyHalfTile>;
+  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kPositions = Tile::kRows, kChannels = Tile::kCols;
-  constexpr int kPieces = kDepth / 4;
+  constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));  // channels of one piece
+  constexpr int kPieces = kDepth / kPerPiece;              // 4
   constexpr int kPositionsPerPass = kThreads / kPieces;    // 32
   constexpr int kPasses = kPositions / kPositionsPerPass;  // 4
   static_assert(kChannels * kPieces <= kThreads, "one filter piece per thread at most");
-  TensorStages<Tile>& stages = tile_stages<Tile>();
+  static_assert(Tile::kThreads == SkinnyTile::kThreads && Tile::kMinBlocks == SkinnyTile::kMinBlocks,
+                "the launch bounds hold for both tiles");
+  Stages& stages = tile_stages<Tile, Stages>();
   __shared__ TapEntry table[Tile::kStages][kPieces];
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
   const int p0 = static_cast<int>(blockIdx.x) * kPositions;
   const int r0 = static_cast<int>(blockIdx.y) * kChannels;
   const int piece = thread % kPieces;
-  const PiecePositions<kPasses> gathered(s, source, p0 + thread / kPieces, kPositionsPerPass);
-  PieceTable<Tile> pieces;
+  const PiecePositions<kPasses, T> gathered(s, source, p0 + thread / kPieces, kPositionsPerPass);
+  PieceTable<Tile, kPerPiece> pieces;
   pieces.first(s, table);
   __syncthreads();
 
-  // This thread's filter piece (threads 0-63): row r0 + q / 4, k = 4 (q % 4) + slab * kDepth.
+  // This thread's filter piece (threads 0-63): row r0 + q / 4, k = kPerPiece (q % 4) + slab *
+  // kDepth.
   const int filter_row = thread / kPieces;
   const bool copies_filter = filter_row < kChannels;
   const bool row_inside = copies_filter && r0 + filter_row < s.rows;
-  const float* row =
-      filter + (row_inside ? int64_t{r0 + filter_row} * s.filter_row + 4 * piece : 0);
+  const T* row =
+      filter + (row_inside ? int64_t{r0 + filter_row} * s.filter_row + kPerPiece * piece : 0);
   const auto stage = [&](int slab, int buffer) {
-    if (copies_filter) {  // whole pieces: the depth is taps x C, C a multiple of 4
-      const bool copy = row_inside && slab * kDepth + 4 * piece < s.depth();
-      cp_async_cg16(&stages.b[buffer][filter_row][4 * piece], row + (copy ? slab * kDepth : 0),
-                    copy ? 16 : 0);
+    if (copies_filter) {  // whole pieces: the depth is taps x C, C a multiple of kPerPiece
+      const bool copy = row_inside && slab * kDepth + kPerPiece * piece < s.depth();
+      cp_async_cg16(&stages.b[buffer][filter_row][kPerPiece * piece],
+                    row + (copy ? slab * kDepth : 0), copy ? 16 : 0);
     }
     const TapEntry e = table[buffer][piece];
     WEFT_UNROLL
     for (int i = 0; i < kPasses; ++i) {
       const int position = thread / kPieces + i * kPositionsPerPass;
-      gathered.copy(s, i, e, &stages.a[buffer][position][4 * piece]);
+      gathered.copy(s, i, e, &stages.a[buffer][position][kPerPiece * piece]);
     }
   };
   const auto after_barrier = [&](int slab) { pieces.after(s, slab, table); };
@@ -333,23 +340,33 @@ int64_t source_copy_floats(const GatherShape& s) {
   return round_up4(int64_t{s.batch} * s.source_plane() * s.channels);
 }
 
-template <bool kBf16>
-void launch_skinny(const GatherShape& s, const float* source, const float* filter,
-                   const float* bias, float* out, cudaStream_t stream) {
+template <bool kBf16, class T = float>
+void launch_skinny(const GatherShape& s, const T* source, const T* filter, const float* bias,
+                   float* out, cudaStream_t stream) {
+  using Tile = std::conditional_t<sizeof(T) == 4, SkinnyTile, SkinnyHalfTile>;
   const int64_t positions = int64_t{s.batch} * s.grid_plane();
   if (positions <= 0 || s.rows <= 0) return;
-  const dim3 grid(static_cast<unsigned>((positions + SkinnyTile::kRows - 1) / SkinnyTile::kRows),
-                  static_cast<unsigned>((s.rows + SkinnyTile::kCols - 1) / SkinnyTile::kCols));
+  const dim3 grid(static_cast<unsigned>((positions + Tile::kRows - 1) / Tile::kRows),
+                  static_cast<unsigned>((s.rows + Tile::kCols - 1) / Tile::kCols));
   GatherShape shape = s;
-  shape.slab_step = split_digits(SkinnyTile::kDepth, s.w.taps, s.channels);
-  WEFT_LAUNCH((conv_gather_skinny_kernel<kBf16>), grid, SkinnyTile::kThreads, 0, stream, shape,
+  shape.slab_step = split_digits(Tile::kDepth, s.w.taps, s.channels);
+  WEFT_LAUNCH((conv_gather_skinny_kernel<kBf16, T>), grid, Tile::kThreads, 0, stream, shape,
               source, filter, bias, out);
+}
+
+// Whether the skinny kernel takes the product: at most 16 GEMM rows with no tile forced.
+bool skinny_gather(const GatherShape& s, TensorCoreTile tile) {
+  return requested_tile(tile) == TensorCoreTile::automatic && s.rows <= SkinnyTile::kCols;
 }
 
 // The product on BF16 copies (bf16_copies_apply) on `tile` (automatic: channels_last_tile's
 // choice).
 void run_half(TensorCoreTile tile, const GatherShape& s, const uint16_t* source_copy,
               const uint16_t* filter_copy, const float* bias, float* out, cudaStream_t stream) {
+  if (skinny_gather(s, tile)) {
+    launch_skinny<true>(s, source_copy, filter_copy, bias, out, stream);
+    return;
+  }
   switch (channels_last_tile(s, tile)) {
     case TensorCoreTile::wide:
       launch_gather_channels_last<true, WideHalfTile>(s, source_copy, filter_copy, bias, out,
@@ -365,20 +382,12 @@ void run_half(TensorCoreTile tile, const GatherShape& s, const uint16_t* source_
   }
 }
 
-// Whether a bf16 gather on `tile` runs on BF16 copies: gather_copy_format's rule, or with a
-// tile forced (the skinny tile, the one that keeps FP32 copies, is then out) channels in eights.
-bool bf16_copies_apply(const GatherShape& s, TensorCoreTile tile) {
-  const bool forced = requested_tile(tile) != TensorCoreTile::automatic;
-  return gather_copy_format(MathPrecision::bf16, s.channels,
-                            forced ? SkinnyTile::kCols + 1 : s.rows) == CopyFormat::bf16;
-}
-
 template <bool kBf16>
 void run_channels_last_at(TensorCoreTile tile, const GatherShape& s, const float* source_copy,
                           const float* filter_copy, const float* bias, float* out,
                           cudaStream_t stream) {
   // At most 16 GEMM rows, unless a tile is forced: the skinny kernel.
-  if (requested_tile(tile) == TensorCoreTile::automatic && s.rows <= SkinnyTile::kCols) {
+  if (skinny_gather(s, tile)) {
     launch_skinny<kBf16>(s, source_copy, filter_copy, bias, out, stream);
     return;
   }
@@ -425,7 +434,7 @@ int64_t channels_last_floats(const GatherShape& s) {
 void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream) {
-  if (bf16 && bf16_copies_apply(s, tile)) {
+  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels) == CopyFormat::bf16) {
     // Half the bytes of the FP32 copies: within channels_last_floats, the filter's copy 16-byte
     // aligned after the source's (both counts multiples of 8 values).
     auto* source_copy = reinterpret_cast<uint16_t*>(aligned_up16(workspace));
@@ -448,8 +457,8 @@ bool phase_channels_last(bool bf16, const GatherShape& s, const void* dy_channel
   if (dy_channels_last == nullptr || filter_scratch == nullptr || !channels_last_applies(s)) {
     return false;
   }
-  // dy's copy was made in gather_copy_format's format (conv.cu), whatever tile is forced.
-  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels, s.rows) == CopyFormat::bf16) {
+  // dy's copy was made in gather_copy_format's format (conv.cu).
+  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels) == CopyFormat::bf16) {
     auto* filter_copy = reinterpret_cast<uint16_t*>(aligned_up16(filter_scratch));
     to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
     run_half(TensorCoreTile::automatic, s, static_cast<const uint16_t*>(dy_channels_last),
@@ -469,13 +478,12 @@ int64_t channels_last_tensor_floats(int batch, int channels, int plane) {
   return channels % 4 == 0 ? 4 + conv_gather::round_up4(int64_t{batch} * channels * plane) : 0;
 }
 
-CopyFormat gather_copy_format(MathPrecision precision, int channels, int rows) {
+CopyFormat gather_copy_format(MathPrecision precision, int channels) {
   switch (precision) {
     case MathPrecision::tf32:
       return CopyFormat::tf32;
     case MathPrecision::bf16:
-      return channels % 8 == 0 && rows > conv_gather::SkinnyTile::kCols ? CopyFormat::bf16
-                                                                        : CopyFormat::fp32;
+      return channels % 8 == 0 ? CopyFormat::bf16 : CopyFormat::fp32;
     case MathPrecision::fp32:
       break;
   }

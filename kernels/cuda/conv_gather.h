@@ -36,11 +36,12 @@ using WideTile = TensorTile<128, 128, 16, 4, 2>;
 // output channels wastes 13 of 16 columns instead of 61 of a square tile's 64 rows. Each warp
 // owns 64 x 8 (4 x 1 mma tiles).
 using SkinnyTile = TensorTile<128, 16, 16, 4, 4>;
-// The square, tall and wide tiles for BF16 copies (HalfStages): 32-deep slabs, the bytes of the
-// FP32 tiles' 16-deep ones (40, 45 and 80 KiB of stages).
+// The square, tall, wide and skinny tiles for BF16 copies (HalfStages): 32-deep slabs, the
+// bytes of the FP32 tiles' 16-deep ones (40, 45, 80 and 45 KiB of stages).
 using SquareHalfTile = TensorTile<64, 64, 32, 4, 4>;
 using TallHalfTile = TensorTile<128, 64, 32, 3, 3>;
 using WideHalfTile = TensorTile<128, 128, 32, 4, 2>;
+using SkinnyHalfTile = TensorTile<128, 16, 32, 4, 4>;
 
 // ---- a gather product: its shape, a slab-table entry, the epilogue ----------------------------
 

@@ -53,7 +53,7 @@ struct PhaseAxis {
 // of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
 // `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
 // left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases, in
-// gather_copy_format(precision, O, C)) and a scratch of C * O * taps + 4 floats for the phase's
+// gather_copy_format(precision, O)) and a scratch of C * O * taps + 4 floats for the phase's
 // filter, a phase whose O is a multiple of 4 runs on channels-last operands; otherwise it
 // gathers from dy as it is.
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
@@ -74,9 +74,9 @@ int64_t channels_last_tensor_floats(int batch, int channels, int plane);
 enum class CopyFormat { fp32, tf32, bf16 };
 
 // The format the channels-last gather wants for its operands at `precision`, `channels` being
-// the reduction's channels and `rows` the product's GEMM rows: TF32 at tf32; at bf16, BF16 for
-// channels in whole 8-value pieces and more rows than the skinny tile takes, FP32 otherwise.
-CopyFormat gather_copy_format(MathPrecision precision, int channels, int rows);
+// the reduction's channels: TF32 at tf32; at bf16, BF16 for channels in whole 8-value pieces
+// (every tile, the skinny one included, has a BF16 kernel), FP32 otherwise.
+CopyFormat gather_copy_format(MathPrecision precision, int channels);
 
 // Writes that copy into `out` (channels_last_tensor_floats of room, enough for any format) in
 // `format`, returns where it starts.
