@@ -135,8 +135,9 @@ class Stopwatch {
 // The fields every report.json starts with, in this order:
 //   {"app", "status", "headline_metric": "<name>", "<name>": value, "epochs", "device",
 //    "cuda_graphs", "precision", "auto_picks", "seconds", "config"}
-// auto_picks counts the op shapes auto gave to each implementation ({"cpu": 27, "cpu-vendor":
-// 50}; the picks themselves are in each checkpoint, engine/dispatch.h kernel_picks).
+// auto_picks counts the op shapes auto gave to each implementation in this process so far (a
+// sweep's later runs count the earlier ones' too): {"cpu": 27, "cpu-vendor": 50}; the picks
+// themselves are in each checkpoint (engine/dispatch.h, kernel_picks).
 // Apps add their own fields after these.
 nlohmann::ordered_json report_header(const std::string& app, const std::string& headline_metric,
                                      double headline_value, int epochs, const Device& device,
