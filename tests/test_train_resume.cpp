@@ -28,6 +28,7 @@
 #include "engine/train/trainer.h"
 #include "tests/dispatch_test_util.h"
 #include "tests/engine_test_util.h"
+#include "tests/kernel_test_util.h"
 #include "tests/train_test_util.h"
 
 namespace {
@@ -330,6 +331,39 @@ TEST_CASE("resume: the checkpoint's kernel picks are restored over the picks thi
                Contains(broken) && Contains("kernel_picks"));
   }
   weft::restore_kernel_picks({});
+}
+
+TEST_CASE("resume: a checkpoint records a precision other than fp32, and resuming at another "
+          "is refused",
+          "[train][resume]") {
+  TempDir dir("train_precision");
+  {
+    const weft::test::PrecisionScope bf16(weft::MathPrecision::bf16);
+    TinyRun first(1);
+    train::Trainer trainer(*first.model, *first.optimizer, options_for(dir.path(), 1));
+    first.fit(trainer);
+  }
+  const std::string path = dir.file("last.safetensors");
+  CHECK(nlohmann::json::parse(metadata_of(path, "config"))["precision"] == "bf16");
+  {
+    // fp32 now: the config lacks "precision", the checkpoint's says bf16.
+    TinyRun run(1);
+    train::Trainer trainer(*run.model, *run.optimizer, options_for("", 2, path));
+    CHECK_THAT(weft::test::error_message([&] { run.fit(trainer); }),
+               Contains("precision: checkpoint \"bf16\", now (absent)"));
+  }
+  const weft::test::PrecisionScope bf16(weft::MathPrecision::bf16);
+  TinyRun run(1);
+  train::Trainer trainer(*run.model, *run.optimizer, options_for("", 2, path));
+  CHECK(run.fit(trainer).epochs_completed == 2);
+  // An fp32 run's config is as it always was: no "precision".
+  TempDir plain("train_precision_fp32");
+  const weft::test::PrecisionScope fp32(weft::MathPrecision::fp32);
+  TinyRun other(1);
+  train::Trainer fp32_trainer(*other.model, *other.optimizer, options_for(plain.path(), 1));
+  other.fit(fp32_trainer);
+  CHECK_FALSE(nlohmann::json::parse(metadata_of(plain.file("last.safetensors"), "config"))
+                  .contains("precision"));
 }
 
 TEST_CASE("resume: truncated checkpoints and files of weights alone are rejected by name",

@@ -161,12 +161,6 @@ void check_and_restore(CLI::App& cli, CommonOptions& o) {
     graphs = graph::Mode::off;
   }
   graph::set_mode(graphs);
-  if (!o.precision.empty()) {
-    const std::optional<MathPrecision> precision = parse_precision(o.precision);
-    WEFT_CHECK(precision.has_value(), "--precision must be fp32, tf32 or bf16, got '",
-               o.precision, "'");
-    set_math_precision(*precision);
-  }
   WEFT_CHECK(!(o.eval_only && !o.predict.empty()), "--eval-only and --predict cannot be combined");
   WEFT_CHECK(!o.eval_only || !o.weights.empty(),
              "--eval-only needs --weights FILE (the model to evaluate)");
@@ -216,7 +210,14 @@ void check_and_restore(CLI::App& cli, CommonOptions& o) {
 
 void finish_common_options(CLI::App& cli, CommonOptions& o) {
   check_and_restore(cli, o);
-  // After the checkpoint's settings: a resumed run keeps its batch-norm mode unless told.
+  // After the checkpoint's settings: a resumed run keeps its precision (the trainer's config
+  // records it where it is not fp32) and its batch-norm mode unless told.
+  if (!o.precision.empty()) {
+    const std::optional<MathPrecision> precision = parse_precision(o.precision);
+    WEFT_CHECK(precision.has_value(), "--precision must be fp32, tf32 or bf16, got '",
+               o.precision, "'");
+    set_math_precision(*precision);
+  }
   dist::set_sync_batchnorm(o.sync_batchnorm);
 }
 

@@ -20,6 +20,7 @@
 #include "engine/io/safetensors.h"
 #include "engine/profile.h"
 #include "kernels/error.h"
+#include "kernels/selection.h"
 
 namespace weft::train {
 
@@ -135,6 +136,12 @@ Trainer::Trainer(nn::Module& model, optim::Optimizer& optimizer, TrainerOptions 
                dist::world().world_size(), " ranks: every rank must take every step");
     // The number of ranks changes the experiment (the global batch), so --resume checks it.
     dist::describe_ranks(options_.config);
+  }
+  // The matrix products' precision changes the numbers, so --resume compares it like any setting
+  // (and the apps restore --precision from it); recorded where it is not fp32, so configs of fp32
+  // runs, and checkpoints from before it was recorded, stay as they were.
+  if (options_.config.is_object() && math_precision() != MathPrecision::fp32) {
+    options_.config["precision"] = precision_name(math_precision());
   }
   context_.log = [this](const std::string& line) { log(line); };
 }

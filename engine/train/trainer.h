@@ -23,7 +23,8 @@
 //             optimizer.<index>.<buffer>     the optimizer's buffers ("optimizer.0.exp_avg")
 //             callback.<key>.<name>          callbacks' tensors (EarlyStopping's best weights)
 //   metadata  format = weft.training_checkpoint.v1, model (its type name),
-//             epoch (epochs completed), epochs (requested), seed, config (JSON),
+//             epoch (epochs completed), epochs (requested), seed, config (JSON; with
+//             "precision" added where the math precision is not fp32),
 //             stopped_early (true/false), stop_reason, metrics (JSON of the epoch's row),
 //             optimizer, optimizer.step, optimizer.lr,
 //             rng.default.seed, rng.default.offset, rng.<name>.seed, rng.<name>.offset,
