@@ -118,7 +118,7 @@ template <bool kBf16, class Tile, class T = float>
 __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
     conv_gather_channels_last_kernel(GatherShape s, const T* source, const T* filter,
                                      const float* bias, float* out) {
-  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
+  using Stages = GatherStages<Tile, T>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
   constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));  // channels of one piece
@@ -174,8 +174,8 @@ template <bool kBf16, class T = float>
 __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
     conv_gather_skinny_kernel(GatherShape s, const T* source, const T* filter, const float* bias,
                               float* out) {
-  using Tile = std::conditional_t<sizeof(T) == 4, SkinnyTile, SkinnyHalfTile>;
-  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
+  using Tile = SkinnyTileOf<T>;
+  using Stages = GatherStages<Tile, T>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kPositions = Tile::kRows, kChannels = Tile::kCols;
   constexpr int kPerPiece = 16 / static_cast<int>(sizeof(T));  // channels of one piece
@@ -303,7 +303,7 @@ void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf3
 template <bool kBf16, class Tile, class T = float>
 void launch_gather_channels_last(const GatherShape& s, const T* source, const T* filter,
                                  const float* bias, float* out, cudaStream_t stream) {
-  using Stages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
+  using Stages = GatherStages<Tile, T>;
   const dim3 grid = gather_grid<Tile>(s);
   if (grid.x == 0) return;
   WEFT_CHECK(grid.y <= kMaxGridY, "conv (tensor cores): too many channels");
@@ -343,7 +343,7 @@ int64_t source_copy_floats(const GatherShape& s) {
 template <bool kBf16, class T = float>
 void launch_skinny(const GatherShape& s, const T* source, const T* filter, const float* bias,
                    float* out, cudaStream_t stream) {
-  using Tile = std::conditional_t<sizeof(T) == 4, SkinnyTile, SkinnyHalfTile>;
+  using Tile = SkinnyTileOf<T>;
   const int64_t positions = int64_t{s.batch} * s.grid_plane();
   if (positions <= 0 || s.rows <= 0) return;
   const dim3 grid(static_cast<unsigned>((positions + Tile::kRows - 1) / Tile::kRows),

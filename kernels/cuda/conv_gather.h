@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/digits.h"
@@ -42,6 +43,13 @@ using SquareHalfTile = TensorTile<64, 64, 32, 4, 4>;
 using TallHalfTile = TensorTile<128, 64, 32, 3, 3>;
 using WideHalfTile = TensorTile<128, 128, 32, 4, 2>;
 using SkinnyHalfTile = TensorTile<128, 16, 32, 4, 4>;
+
+// The skinny tile and a tile's stages for a copy's element T: float (FP32 or TF32 values,
+// TensorStages) or uint16_t (BF16 bits, HalfStages).
+template <class T>
+using SkinnyTileOf = std::conditional_t<sizeof(T) == 4, SkinnyTile, SkinnyHalfTile>;
+template <class Tile, class T>
+using GatherStages = std::conditional_t<sizeof(T) == 4, TensorStages<Tile>, HalfStages<Tile>>;
 
 // ---- a gather product: its shape, a slab-table entry, the epilogue ----------------------------
 

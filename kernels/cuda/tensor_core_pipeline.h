@@ -338,33 +338,53 @@ __device__ __forceinline__ void half_a_fragments(const uint16_t (*a_tile)[RowHal
   }
 }
 
+// A BF16 slab's 16-deep steps: the A fragments from HalfStages rows (half_a_fragments), B's by
+// load_b(step, fb), then the warp's mma tiles. The two BF16 slab functions below differ in B
+// alone.
+template <class Tile, int RowHalves, class LoadB>
+__device__ __forceinline__ void half_slab_steps(const uint16_t (*a_tile)[RowHalves], int warp_row,
+                                                const LoadB& load_b,
+                                                TensorAccumulators<Tile>& acc) {
+  WEFT_UNROLL
+  for (int step = 0; step < Tile::kDepth; step += 16) {
+    uint32_t fa[Tile::kMi][4], fb[Tile::kNi][2];
+    half_a_fragments<Tile>(a_tile, warp_row, step, fa);
+    load_b(step, fb);
+    mma_tiles<true, Tile>(fa, fb, acc);
+  }
+}
+
+// The registers of an ldmatrix.x4 over two 8-column B tiles: b0, b1 of tile ni, then of ni + 1.
+template <int kNi>
+__device__ __forceinline__ void pair_of_b_fragments(const uint32_t (&r)[4], int ni,
+                                                    uint32_t (&fb)[kNi][2]) {
+  fb[ni][0] = r[0];
+  fb[ni][1] = r[1];
+  fb[ni + 1][0] = r[2];
+  fb[ni + 1][1] = r[3];
+}
+
 template <class Tile>
 __device__ __forceinline__ void mma_slab_half(
     const uint16_t (*a_tile)[HalfStages<Tile>::kRowHalves],
     const uint16_t (*b_tile)[HalfStages<Tile>::kRowHalves], int warp_row, int warp_col,
     TensorAccumulators<Tile>& acc) {
-  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
+  constexpr int kNi = Tile::kNi;
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  WEFT_UNROLL
-  for (int step = 0; step < Tile::kDepth; step += 16) {
-    uint32_t fa[kMi][4], fb[kNi][2];
-    half_a_fragments<Tile>(a_tile, warp_row, step, fa);
+  const auto load_b = [&](int step, uint32_t (&fb)[kNi][2]) {
     WEFT_UNROLL
     for (int ni = 0; ni + 1 < kNi; ni += 2) {
       uint32_t r[4];
       ldmatrix<4, false>(
           r, &b_tile[warp_col + 8 * ni + 8 * (lane / 16) + lane % 8][step + 8 * ((lane / 8) % 2)]);
-      fb[ni][0] = r[0];
-      fb[ni][1] = r[1];
-      fb[ni + 1][0] = r[2];
-      fb[ni + 1][1] = r[3];
+      pair_of_b_fragments<kNi>(r, ni, fb);
     }
     if constexpr (kNi % 2 == 1) {
       constexpr int ni = kNi - 1;
       ldmatrix<2, false>(fb[ni], &b_tile[warp_col + 8 * ni + lane % 8][step + 8 * ((lane / 8) % 2)]);
     }
-    mma_tiles<true, Tile>(fa, fb, acc);
-  }
+  };
+  half_slab_steps<Tile>(a_tile, warp_row, load_b, acc);
 }
 
 // B stored k-major as BF16 (backward-filter's x copied channels-last in BF16): Depth rows of
@@ -388,26 +408,20 @@ __device__ __forceinline__ void mma_slab_half_kmajor(
     const uint16_t (*a_tile)[HalfKMajorStages<Tile>::kRowHalves],
     const uint16_t (*b_tile)[HalfKMajorStages<Tile>::kColHalves], int warp_row, int warp_col,
     TensorAccumulators<Tile>& acc) {
-  constexpr int kMi = Tile::kMi, kNi = Tile::kNi;
+  constexpr int kNi = Tile::kNi;
   static_assert(kNi % 2 == 0, "B tiles in pairs");
   const int lane = static_cast<int>(threadIdx.x) % 32;
-  WEFT_UNROLL
-  for (int step = 0; step < Tile::kDepth; step += 16) {
-    uint32_t fa[kMi][4], fb[kNi][2];
-    half_a_fragments<Tile>(a_tile, warp_row, step, fa);
+  const auto load_b = [&](int step, uint32_t (&fb)[kNi][2]) {
     WEFT_UNROLL
     for (int ni = 0; ni < kNi; ni += 2) {
       // Lane l gives row k = step + 8 ((l / 8) % 2) + l % 8 of columns + 8 (l / 16).
       uint32_t r[4];
       ldmatrix<4, true>(
           r, &b_tile[step + 8 * ((lane / 8) % 2) + lane % 8][warp_col + 8 * ni + 8 * (lane / 16)]);
-      fb[ni][0] = r[0];
-      fb[ni][1] = r[1];
-      fb[ni + 1][0] = r[2];
-      fb[ni + 1][1] = r[3];
+      pair_of_b_fragments<kNi>(r, ni, fb);
     }
-    mma_tiles<true, Tile>(fa, fb, acc);
-  }
+  };
+  half_slab_steps<Tile>(a_tile, warp_row, load_b, acc);
 }
 
 // One slab's mma work from any kind of stages.
