@@ -246,9 +246,6 @@ std::string error_line(const std::string& app, const std::string& raw_message) {
   return "weft-" + app + ": error: " + folded;
 }
 
-// The numeric validators (validators.h) have let the value through as a number by the time
-// CLI11 converts it, so a failed conversion is an integer flag's value that is fractional, or
-// whole but beyond what the flag's type holds.
 void add_skip_bad_images_option(CLI::App& cli, bool& skip) {
   cli.add_flag("--skip-bad-images", skip,
                "leave out unreadable images (each listed, and counted in report.json) instead of "
@@ -264,6 +261,9 @@ size_t print_skipped_images(const std::string& app,
   return skipped.size();
 }
 
+// The numeric validators (validators.h) have let the value through as a number by the time
+// CLI11 converts it, so a failed conversion is an integer flag's value that is fractional, or
+// whole but beyond what the flag's type holds.
 std::string conversion_error_text(const std::string& what) {
   const std::string prefix = "Could not convert: ";
   const size_t equals = what.find(" = ");

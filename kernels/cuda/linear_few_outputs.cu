@@ -33,6 +33,7 @@
 
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/tiled_product_large.h"
 #include "kernels/cuda/warp_matrix.h"
 #include "kernels/error.h"
 
@@ -114,11 +115,11 @@ WEFT_UNROLL
 }
 
 // Rows per block: the most (8, 4, 2) that still leaves one block per SM of an H100 / H200
-// (kFillBlocks), else 1 (every warp of a block on one row's k).
-constexpr int64_t kFillBlocks = 132;
+// (kTileFillBlocks, the GEMM tiles' rule in tiled_product_large.h: a constant, so the emulation
+// chooses as a card does), else 1 (every warp of a block on one row's k).
 int rows_per_block(int rows) {
   for (int r = kWarps; r > 1; r /= 2) {
-    if ((int64_t{rows} + r - 1) / r >= kFillBlocks) return r;
+    if ((int64_t{rows} + r - 1) / r >= kTileFillBlocks) return r;
   }
   return 1;
 }
