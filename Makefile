@@ -6,6 +6,8 @@
 #   make build        configure and build (Release) in build/
 #   make test-asan    the test suite under AddressSanitizer + UBSan (Debug, build-asan/)
 #   make bench        run the CPU kernel and whole-model benchmarks (JSON in runs/bench/)
+#   make fuzz         fuzz the file readers for FUZZ_SECONDS each (default 60; clang, build-fuzz/,
+#                     tests/fuzz/README.md)
 #   make kernel-table regenerate the static table of the hand CUDA kernels (registers, spills,
 #                     occupancy, main-loop instruction mix) in docs/kernels.md (CUDA builds)
 #   make clean
@@ -23,7 +25,7 @@ ifneq ($(OPENBLAS_CORETYPE),)
 export OPENBLAS_CORETYPE
 endif
 
-.PHONY: run test build setup test-asan bench kernel-table clean
+.PHONY: run test build setup test-asan bench fuzz kernel-table clean
 
 setup:
 	@bash scripts/setup.sh
@@ -50,8 +52,13 @@ bench: build
 	$(BUILD)/bench/bench_models --weft_device=all \
 	  --benchmark_out=runs/bench/models.json --benchmark_out_format=json
 
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/setup.sh fuzz
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
 kernel-table: build
 	python3 bench/kernel_static_table.py --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

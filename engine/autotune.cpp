@@ -44,6 +44,12 @@ bool names_one_of(const std::string& pick, const std::vector<AutotuneCandidate>&
                      [&](const AutotuneCandidate& c) { return c.name == pick; });
 }
 
+// The string `j[key]`, or "" when it is missing or not a string (json::value would throw then).
+std::string string_field(const nlohmann::json& j, const char* key) {
+  const auto found = j.find(key);
+  return found != j.end() && found->is_string() ? found->get<std::string>() : std::string();
+}
+
 // Parses a cache file's text. Returns the entries, or an explanation of what is wrong.
 struct Parsed {
   std::vector<AutotuneEntry> entries;
@@ -59,7 +65,7 @@ Parsed parse_cache(const std::string& text, const std::string& device, const std
     out.problem = "it is not valid JSON";
     return out;
   }
-  if (!j.is_object() || j.value("format", "") != kFormat) {
+  if (!j.is_object() || string_field(j, "format") != kFormat) {
     out.problem = std::string("it is not a \"") + kFormat + "\" file";
     return out;
   }
@@ -68,9 +74,9 @@ Parsed parse_cache(const std::string& text, const std::string& device, const std
                   ", this weft reads version " + std::to_string(kVersion);
     return out;
   }
-  if (j.value("device", "") != device || j.value("driver", "") != driver) {
-    out.problem = "it was measured on \"" + j.value("device", "") + "\" with \"" +
-                  j.value("driver", "") + "\"";
+  if (string_field(j, "device") != device || string_field(j, "driver") != driver) {
+    out.problem = "it was measured on \"" + string_field(j, "device") + "\" with \"" +
+                  string_field(j, "driver") + "\"";
     return out;
   }
   if (!j.contains("entries") || !j["entries"].is_object()) {

@@ -111,8 +111,9 @@ class Graph {
   int pool_id_;
   bool captured_ = false;
   std::unique_ptr<emu_graph::Recording> recording_;
-  void* cuda_exec_ = nullptr;
-  size_t cuda_nodes_ = 0;
+  // The executable CUDA graph; set and read only in a build with CUDA.
+  [[maybe_unused]] void* cuda_exec_ = nullptr;
+  [[maybe_unused]] size_t cuda_nodes_ = 0;
   std::vector<RandomStream> random_;
   std::vector<std::function<void()>> advances_, undos_, stages_;
   int64_t replays_ = 0;

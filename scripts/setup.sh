@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages weft needs, only those missing, as root or through sudo.
-# Called by `make run` and `make test`; safe to run again (it does nothing when all are there).
+# Called by `make run` and `make test` (and `make fuzz`, with "fuzz"); safe to run again (it does
+# nothing when all are there).
 # Then the Python side of the ONNX export test: a virtual environment in .venv at the
 # repository root with onnx, onnxruntime and numpy from PyPI (setup_python_venv below).
 # CUDA is not installed here: with /usr/local/cuda present weft builds its CUDA backend too,
@@ -24,6 +25,12 @@ packages=(
   openmpi-bin            # mpirun: data-parallel runs and their tests (docs/distributed.md)
   libopenmpi-dev         # MPI headers and library (without them weft builds for one process)
 )
+
+# `setup.sh fuzz` (make fuzz) adds clang with libFuzzer's runtime and LLVM's OpenMP, for the
+# fuzzing build of tests/fuzz (tests/fuzz/README.md); nothing else needs them.
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev libomp-dev)
+fi
 
 # .venv with onnx, onnxruntime and numpy, for the ONNX export test. Quick when they are already
 # importable; when PyPI cannot be reached it says so and carries on, and the test then reports

@@ -82,8 +82,27 @@ TEST_CASE("app weights: each app's model loads its saved model.safetensors back 
     CHECK(same_state(*trained, *fresh));
     CHECK(metadata.at("model") == trained->type_name());
     CHECK(metadata.at("size") == "24");
-    CHECK(weft::app::class_names_from(metadata, {}) == std::vector<std::string>{"a", "b", "c"});
+    CHECK(weft::app::class_names_from(metadata, {}, path) ==
+          std::vector<std::string>{"a", "b", "c"});
   }
+}
+
+TEST_CASE("app weights: malformed metadata entries are errors naming the file and the entry",
+          "[app][weights]") {
+  const std::string file = "w.safetensors";
+  const weft::app::WeightsMetadata metadata = {{"class_names", "[\"a\", 3]"},
+                                               {"thresholds", "[0.5, 1e999999]"},
+                                               {"size", "24"}};
+  CHECK(weft::app::class_names_from({}, {"x"}, file) == std::vector<std::string>{"x"});
+  CHECK_THROWS_WITH(weft::app::class_names_from(metadata, {"x"}, file),
+                    "w.safetensors: the metadata entry \"class_names\" is not a JSON list of "
+                    "strings");
+  CHECK_THROWS_WITH(weft::app::metadata_value<std::vector<float>>(metadata, "thresholds", file,
+                                                                  "a JSON list of numbers"),
+                    "w.safetensors: the metadata entry \"thresholds\" is not a JSON list of "
+                    "numbers");
+  CHECK(weft::app::metadata_value<int>(metadata, "size", file, "an integer") == 24);
+  CHECK_FALSE(weft::app::metadata_value<int>(metadata, "epochs", file, "an integer").has_value());
 }
 
 TEST_CASE("app weights: a training checkpoint (last.safetensors) loads as weights too",

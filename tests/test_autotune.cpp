@@ -177,6 +177,9 @@ TEST_CASE("autotune: a corrupt cache file gives one warning, is measured anew an
       "[1, 2, 3]",                                               // not this format
       "{\"format\": \"weft-autotune\", \"version\": 1, \"device\": \"fake device\", "
       "\"driver\": \"fake driver 1\", \"entries\": {\"k\": {\"pick\": 3}}}",  // bad entry
+      "{\"format\": 3}",  // a field of another type (found by fuzzing: it threw)
+      "{\"format\": \"weft-autotune\", \"version\": 1, \"device\": [], \"driver\": 1}",
+      "{\"format\": \"weft-autotune\", \"version\": 1e999}",  // a number too large
   };
   for (const std::string& text : bad_files) {
     INFO(text);

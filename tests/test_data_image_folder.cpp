@@ -92,9 +92,16 @@ TEST_CASE("image fitting: pad letterboxes, crop cuts the centre, grayscale has o
   decode_image_file(wide, pad, out, h, w);
   CHECK((h == 8 && w == 8));
   REQUIRE(out.size() == 3 * 64);
-  CHECK(out[0] == 7);           // top row: padding
-  CHECK(out[4 * 8 + 4] == 200);  // centre: the image
-  CHECK(out[7 * 8 + 7] == 7);    // bottom row: padding
+  // Resized to 8 x 4 first, then centred: rows 0-1 and 6-7 are padding, rows 2-5 the image,
+  // with no blend between them.
+  for (int c = 0; c < 3; ++c) {
+    for (int y = 0; y < 8; ++y) {
+      INFO("channel " << c << ", row " << y);
+      const uint8_t expected = y >= 2 && y < 6 ? 200 : 7;
+      CHECK(std::all_of(out.begin() + (c * 8 + y) * 8, out.begin() + (c * 8 + y + 1) * 8,
+                        [&](uint8_t v) { return v == expected; }));
+    }
+  }
   ImageOptions crop = pad;
   crop.fit = Fit::crop;
   decode_image_file(wide, crop, out, h, w);
@@ -175,6 +182,52 @@ TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][i
   int h = 0, w = 0;
   CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
                     Catch::Contains("cut.jpg: truncated JPEG"));
+}
+
+TEST_CASE("an image of no pixels is reported, not resized (found by fuzzing)",
+          "[data][image_folder]") {
+  TempDir dir;
+  const std::string path = dir.file("flat.pgm");
+  io::write_file_atomic(path, std::string("P5\n2 0\n255\n", 11));
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  ImageOptions options;
+  options.height = options.width = 8;
+  CHECK_THROWS_WITH(decode_image_file(path, options, out, h, w),
+                    Catch::Contains("flat.pgm: PGM/PPM of 2 x 0 pixels: no pixels to read"));
+}
+
+TEST_CASE("a PGM of 16-bit samples is refused before stb_image reads past it (found by fuzzing)",
+          "[data][image_folder]") {
+  TempDir dir;
+  const std::string path = dir.file("deep.pgm");
+  io::write_file_atomic(path, "P5\n# a comment\n2 2\n65535\n" + std::string(8, '\x40'));
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("deep.pgm: PGM/PPM of 16-bit samples (maximum value 65535)"));
+  io::write_file_atomic(path, "P5\n2 2\n255\n" + std::string(4, '\x40'));
+  decode_image_file(path, {}, out, h, w);
+  CHECK((h == 2 && w == 2 && out.size() == 12 && out[0] == 0x40));
+}
+
+TEST_CASE("an image too large to decode is reported with its size, not as corrupt",
+          "[data][image_folder]") {
+  TempDir dir;
+  // A PNG whose header announces 60000 x 60000 RGB pixels (10.8 GB decoded); stb_image refuses
+  // it from the header alone, so the data after it does not matter.
+  std::string png("\x89PNG\r\n\x1A\n", 8);
+  png += std::string("\0\0\0\x0DIHDR", 8);
+  png += std::string("\0\0\xEA\x60\0\0\xEA\x60\x08\x02\0\0\0", 13);
+  png += std::string(4, '\0');  // the chunk's CRC, which stb_image does not check
+  png += std::string("\0\0\0\0IEND\0\0\0\0", 12);
+  const std::string path = dir.file("huge.png");
+  io::write_file_atomic(path, png);
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("huge.png: PNG of 60000 x 60000 pixels, more than stb_image") &&
+                        !Catch::Contains("corrupt"));
 }
 
 TEST_CASE("ImageFolder: empty class folders, missing paths and size mismatches are errors",
@@ -277,7 +330,8 @@ TEST_CASE("multi-label from a CSV, header optional; errors name the file and lin
   const std::string missing = dir.file("set/missing.csv");
   testing::write_text(missing, "img/a.png,x\nimg/gone.png,y\n");
   CHECK_THROWS_WITH(load_multilabel_csv(missing, sized(4, 4)),
-                    Catch::Contains("gone.png: cannot be read"));
+                    Catch::Contains("missing.csv: line 2: 'img/gone.png' names no file (looked "
+                                    "for " + dir.file("set/img/gone.png") + ")"));
   ImageFolderOptions skip = sized(4, 4);
   skip.bad_images = BadImages::skip;
   const MultiLabelImages kept = load_multilabel_csv(missing, skip);

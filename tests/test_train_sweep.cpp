@@ -44,6 +44,14 @@ TEST_CASE("sweep: the grid text parses into typed axes", "[train][sweep]") {
              Contains("empty value"));
   CHECK_THAT(weft::test::error_message([] { train::parse_sweep_grid("lr=1;lr=2"); }),
              Contains("given twice"));
+  // 10 x 10 x 10 x 10 points pass; 2^40 would have been listed point by point.
+  CHECK(train::parse_sweep_grid("a=0,1,2,3,4,5,6,7,8,9;b=0,1,2,3,4,5,6,7,8,9;"
+                                "c=0,1,2,3,4,5,6,7,8,9;d=0,1,2,3,4,5,6,7,8,9")
+            .size() == 4);
+  std::string huge;
+  for (int axis = 0; axis < 40; ++axis) huge.append("x").append(std::to_string(axis)).append("=1,2;");
+  CHECK_THAT(weft::test::error_message([&] { train::parse_sweep_grid(huge); }),
+             Contains("has more than 10000 points"));
 }
 
 TEST_CASE("sweep: points are every combination, the first axis slowest", "[train][sweep]") {

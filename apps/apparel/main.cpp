@@ -154,7 +154,7 @@ models::OnnxExportOptions onnx_options(const std::vector<std::string>& names,
 // --predict and --export-onnx with --weights: no training, no report.
 int use_weights_only(const Options& o, const Device& device) {
   const app::WeightsMetadata metadata = app::read_weights_metadata(o.common.weights);
-  std::vector<std::string> names = app::class_names_from(metadata, {});
+  std::vector<std::string> names = app::class_names_from(metadata, {}, o.common.weights);
   if (names.empty() && use_standin(o)) names = {"black", "blue", "dress", "pants", "shirt", "shoes"};
   WEFT_CHECK(!names.empty(), o.common.weights, " has no label names in its metadata (use the "
              "model.safetensors weft-apparel writes)");
@@ -167,10 +167,13 @@ int use_weights_only(const Options& o, const Device& device) {
   predict.top_k = o.common.top_k;
   predict.kind = app::OutputKind::sigmoid;
   predict.device = device;
-  const auto found = metadata.find("thresholds");
-  predict.thresholds = found == metadata.end()
-                           ? std::vector<float>(names.size(), static_cast<float>(o.threshold))
-                           : nlohmann::json::parse(found->second).get<std::vector<float>>();
+  predict.thresholds =
+      app::metadata_value<std::vector<float>>(metadata, "thresholds", o.common.weights,
+                                              "a JSON list of numbers")
+          .value_or(std::vector<float>(names.size(), static_cast<float>(o.threshold)));
+  WEFT_CHECK(predict.thresholds.size() == names.size(), o.common.weights,
+             ": the metadata entry \"thresholds\" has ", predict.thresholds.size(),
+             " values for ", names.size(), " labels");
   app::write_onnx("apparel", o.export_onnx, model, onnx_options(names, predict.thresholds));
   if (!o.common.predict.empty()) app::predict_files(model, o.common.predict, predict);
   return 0;

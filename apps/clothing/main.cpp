@@ -214,7 +214,7 @@ void write_comparison(const std::string& out, const std::vector<BalanceResult>& 
 // --predict, --gradcam on files and --export-onnx with --weights: no training, no report.
 int use_weights_on_files(const Options& o, const Device& device) {
   std::vector<std::string> names =
-      app::class_names_from(app::read_weights_metadata(o.common.weights), {});
+      app::class_names_from(app::read_weights_metadata(o.common.weights), {}, o.common.weights);
   if (names.empty() && use_standin(o)) {
     for (int c : kStandinClasses) names.push_back(data::kFashionMnistClasses[static_cast<size_t>(c)]);
   } else if (names.empty()) {

@@ -661,14 +661,11 @@ WeightsMetadata read_weights_metadata(const std::string& path) {
 }
 
 std::vector<std::string> class_names_from(const WeightsMetadata& metadata,
-                                          const std::vector<std::string>& fallback) {
-  const auto found = metadata.find("class_names");
-  if (found == metadata.end()) return fallback;
-  try {
-    return nlohmann::json::parse(found->second).get<std::vector<std::string>>();
-  } catch (const nlohmann::json::exception&) {
-    return fallback;
-  }
+                                          const std::vector<std::string>& fallback,
+                                          const std::string& file) {
+  return metadata_value<std::vector<std::string>>(metadata, "class_names", file,
+                                                  "a JSON list of strings")
+      .value_or(fallback);
 }
 
 // ---- --predict ------------------------------------------------------------------------------------

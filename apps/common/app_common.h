@@ -38,6 +38,7 @@
 #include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -183,9 +184,26 @@ void save_model(const std::string& path, const nn::Module& model, const std::str
 // weft::Error naming the file when it is missing or not safetensors.
 WeightsMetadata read_weights_metadata(const std::string& path);
 
-// The class names stored by save_model, or `fallback` when the file has none.
+// The metadata entry `key` of the weights file `file` as JSON converted to T, or nullopt when the
+// file has no such entry; an entry that is not JSON or not a T (`expected` says what one is, "a
+// list of strings") is a weft::Error naming the file and the entry.
+template <typename T>
+std::optional<T> metadata_value(const WeightsMetadata& metadata, const std::string& key,
+                                const std::string& file, const char* expected) {
+  const auto found = metadata.find(key);
+  if (found == metadata.end()) return std::nullopt;
+  try {
+    return nlohmann::json::parse(found->second).get<T>();
+  } catch (const nlohmann::json::exception&) {
+    throw Error(file + ": the metadata entry \"" + key + "\" is not " + expected);
+  }
+}
+
+// The class names stored by save_model in the weights file `file`, or `fallback` when it has none;
+// malformed names are an error naming the file.
 std::vector<std::string> class_names_from(const WeightsMetadata& metadata,
-                                          const std::vector<std::string>& fallback);
+                                          const std::vector<std::string>& fallback,
+                                          const std::string& file);
 
 // ---- --predict ----------------------------------------------------------------------------------
 

@@ -98,7 +98,7 @@ RunSummary run(const Options& o) {
   if (!o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx)) {
     const app::WeightsMetadata metadata = app::load_weights(*model, o.common.weights);
     const std::vector<std::string> class_names =
-        app::class_names_from(metadata, data::kFashionMnistClasses);
+        app::class_names_from(metadata, data::kFashionMnistClasses, o.common.weights);
     app::write_onnx("fashion-mnist", o.export_onnx, *model, {.class_names = class_names});
     if (o.common.predict.empty()) return {};
     app::PredictOptions predict;

@@ -183,12 +183,17 @@ int run(Options& o) {
     WEFT_CHECK(fs::is_regular_file(file), "--weights ", file, ": no such file");
     const auto metadata = io::load_safetensors(file).metadata;
     const char* key = metadata.count("pair_model") ? "pair_model" : "config";
-    if (metadata.count(key)) {
-      const nlohmann::json saved = nlohmann::json::parse(metadata.at(key));
-      if (saved.contains("model") && saved.contains("size") && saved.contains("channels")) {
-        o.model = saved.at("model").get<std::string>();
-        o.size = saved.at("size").get<int>();
-        saved_channels = saved.at("channels").get<int>();
+    const auto saved =
+        app::metadata_value<nlohmann::json>(metadata, key, file, "a JSON object");
+    if (saved && saved->is_object() && saved->contains("model") && saved->contains("size") &&
+        saved->contains("channels")) {
+      try {
+        o.model = saved->at("model").get<std::string>();
+        o.size = saved->at("size").get<int>();
+        saved_channels = saved->at("channels").get<int>();
+      } catch (const nlohmann::json::exception&) {
+        throw Error(file + ": the metadata entry \"" + key + "\" needs a string \"model\" and "
+                    "integers \"size\" and \"channels\"");
       }
     }
   }

@@ -192,7 +192,8 @@ int run(const Options& o) {
   } else {
     // --predict, --export-onnx: the class names saved with the weights, else the stand-in's or
     // the folders'.
-    class_names = app::class_names_from(app::read_weights_metadata(o.common.weights), {});
+    class_names = app::class_names_from(app::read_weights_metadata(o.common.weights), {},
+                                        o.common.weights);
     if (class_names.empty() && use_standin(o)) {
       for (int c : kShoeClasses) class_names.push_back(data::kFashionMnistClasses[static_cast<size_t>(c)]);
     } else if (class_names.empty()) {

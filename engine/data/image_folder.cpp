@@ -233,6 +233,12 @@ MultiLabelImages load_multilabel_csv(const std::string& csv_path,
     }
     const fs::path file_path(file);
     paths.push_back((file_path.is_absolute() ? file_path : base / file_path).string());
+    // A missing file is the CSV's mistake: say which line names it (skipped images are listed
+    // by the decoding like any other unreadable one).
+    std::error_code error;
+    WEFT_CHECK(options.bad_images == BadImages::skip || fs::is_regular_file(paths.back(), error),
+               csv_path, ": line ", line_number, ": '", file, "' names no file (looked for ",
+               paths.back(), ")");
     labels_per_file.push_back(labels);
   }
   WEFT_CHECK(!paths.empty(), csv_path, ": no data rows (expected file,label1;label2;...)");

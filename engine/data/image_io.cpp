@@ -4,6 +4,7 @@
 #include "engine/data/image_io.h"
 
 #include <algorithm>
+#include <cctype>
 #include <atomic>
 #include <cmath>
 #include <cstring>
@@ -71,18 +72,28 @@ Interleaved fit(const Interleaved& in, const ImageOptions& options) {
   if (options.fit == Fit::stretch || std::abs(aspect - target_aspect) < 1e-9) {
     return resize(in, options.width, options.height);
   }
-  // The window of the target's aspect ratio: larger than the image for pad, inside it for crop.
   const bool wider = aspect > target_aspect;
-  const bool grow = options.fit == Fit::pad;
-  int w = in.width, h = in.height;
-  if (wider == grow) {
-    h = std::max(1, static_cast<int>(std::lround(in.width / target_aspect)));
-  } else {
-    w = std::max(1, static_cast<int>(std::lround(in.height * target_aspect)));
+  if (options.fit == Fit::pad) {
+    // Resized to fit inside the target, then centred on it: the canvas is never larger than the
+    // target (padding first would build a 50,000 x 50,000 canvas for a 50,000 x 5 panorama).
+    int w = options.width, h = options.height;
+    if (wider) {
+      h = std::clamp(static_cast<int>(std::lround(w / aspect)), 1, options.height);
+    } else {
+      w = std::clamp(static_cast<int>(std::lround(h * aspect)), 1, options.width);
+    }
+    return window(resize(in, w, h), (w - options.width) / 2, (h - options.height) / 2,
+                  options.width, options.height, options.pad_value);
   }
-  const int x0 = (in.width - w) / 2;  // negative when padding
-  const int y0 = (in.height - h) / 2;
-  return resize(window(in, x0, y0, w, h, options.pad_value), options.width, options.height);
+  // Crop: the largest centred window of the target's aspect ratio, then resized.
+  int w = in.width, h = in.height;
+  if (wider) {
+    w = std::max(1, static_cast<int>(std::lround(in.height * target_aspect)));
+  } else {
+    h = std::max(1, static_cast<int>(std::lround(in.width / target_aspect)));
+  }
+  return resize(window(in, (in.width - w) / 2, (in.height - h) / 2, w, h, options.pad_value),
+                options.width, options.height);
 }
 
 // The format a file's first bytes announce, or nullptr.
@@ -95,6 +106,46 @@ const char* format_of(const std::string& bytes) {
   if (starts("BM", 2)) return "BMP";
   if (starts("P5", 2) || starts("P6", 2)) return "PGM/PPM";
   return nullptr;
+}
+
+// A binary PGM/PPM header's maximum value (its third number, after comments and white space),
+// or -1 when the header does not read as one.
+long pnm_max_value(const std::string& bytes) {
+  size_t at = 2;  // after "P5" or "P6"
+  long numbers[3] = {0, 0, 0};
+  for (long& number : numbers) {
+    while (at < bytes.size() && (std::isspace(static_cast<unsigned char>(bytes[at])) ||
+                                 bytes[at] == '#')) {
+      if (bytes[at] == '#') {
+        while (at < bytes.size() && bytes[at] != '\n' && bytes[at] != '\r') ++at;
+      } else {
+        ++at;
+      }
+    }
+    if (at >= bytes.size() || !std::isdigit(static_cast<unsigned char>(bytes[at]))) return -1;
+    while (at < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[at])) &&
+           number < 1000000000) {
+      number = number * 10 + (bytes[at++] - '0');
+    }
+  }
+  return numbers[2];
+}
+
+// "W x H" from an image's header where stb_image can read it, and from a PNG's IHDR chunk where
+// it refuses the size itself; "" when neither can.
+std::string header_size(const std::string& bytes, const char* format) {
+  int width = 0, height = 0, channels = 0;
+  if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
+                            static_cast<int>(bytes.size()), &width, &height, &channels) == 1) {
+    return std::to_string(width) + " x " + std::to_string(height);
+  }
+  if (std::strcmp(format, "PNG") != 0 || bytes.size() < 24) return "";
+  auto big_endian = [&](size_t at) {
+    uint32_t value = 0;
+    for (size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[at + i]);
+    return value;
+  };
+  return std::to_string(big_endian(16)) + " x " + std::to_string(big_endian(20));
 }
 
 // Decode and fit one file into `out` as [C, H, W]; returns "" on success, else the reason.
@@ -113,6 +164,13 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
     return "truncated JPEG: no end-of-image marker (FF D9)";
   }
+  // stb_image reads a 16-bit PGM/PPM past its buffer when converting it to RGB (found by
+  // fuzzing: a read out of bounds in Debian's libstb 0.0~git20220908), so weft does not hand it one.
+  const bool pnm = format != nullptr && std::strcmp(format, "PGM/PPM") == 0;
+  if (const long max_value = pnm ? pnm_max_value(bytes) : -1; max_value > 255) {
+    return "PGM/PPM of 16-bit samples (maximum value " + std::to_string(max_value) +
+           "): weft reads 8-bit ones (maximum value at most 255)";
+  }
   Interleaved image;
   int file_channels = 0;
   unsigned char* pixels =
@@ -123,7 +181,17 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
     const std::string detail =
         std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
     if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image" + detail;
+    const std::string size = header_size(bytes, format);
+    if (reason != nullptr && std::strcmp(reason, "too large") == 0 && !size.empty()) {
+      return std::string(format) + " of " + size + " pixels, more than stb_image decodes" + detail;
+    }
     return std::string("corrupt or truncated ") + format + " data" + detail;
+  }
+  if (image.width <= 0 || image.height <= 0) {  // stb_image accepts a PGM/PPM of height 0
+    stbi_image_free(pixels);
+    return std::string(format != nullptr ? format : "image") + " of " +
+           std::to_string(image.width) + " x " + std::to_string(image.height) +
+           " pixels: no pixels to read";
   }
   image.channels = options.channels;
   image.pixels.assign(pixels,

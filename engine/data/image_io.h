@@ -5,8 +5,8 @@
 // PGM/PPM; the loaders take files with those extensions), converted to grayscale or RGB, then
 // fitted to the requested size:
 //
-//   Fit::pad      letterbox: the image is centred on a canvas of the target's aspect ratio
-//                 (square for a square target) filled with pad_value, then resized
+//   Fit::pad      letterbox: the image is resized to fit inside the target, aspect ratio kept,
+//                 and centred on it with pad_value around
 //   Fit::crop     the largest centred window of the target's aspect ratio, then resized
 //                 (seed 000's square crops of 136x102 Zappos photos)
 //   Fit::stretch  resized straight to the target, aspect ratio not kept

@@ -92,7 +92,7 @@ json parse_header(const char* begin, const char* end, const Fail& fail) {
   json header;
   try {
     header = json::parse(begin, end);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for a number too large
     throw fail(std::string("header is not valid JSON (") + e.what() + ")");
   }
   if (!header.is_object()) throw fail("header is not a JSON object");

@@ -103,6 +103,12 @@ std::vector<SweepAxis> parse_sweep_grid(const std::string& text) {
     grid.push_back(std::move(axis));
   }
   WEFT_CHECK(!grid.empty(), "sweep grid '", text, "' names no settings");
+  uint64_t points = 1;
+  for (const SweepAxis& axis : grid) {
+    points *= axis.values.size();
+    WEFT_CHECK(points <= kMaxSweepPoints, "sweep grid '", text, "' has more than ",
+               kMaxSweepPoints, " points (the product of its axes' value counts)");
+  }
   return grid;
 }
 

@@ -14,6 +14,7 @@
 // sweep after the point in progress (whose own trainer saves and stops cleanly).
 #pragma once
 
+#include <cstdint>
 #include <cstdio>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -34,7 +35,9 @@ using SweepPoint = nlohmann::ordered_json;
 
 // "lr=1e-3,3e-4;batch_size=64,128": axes separated by ';', values by ','. Values that read as
 // integers become integers, other numbers doubles, the rest strings. weft::Error on an empty
-// axis, a missing '=', or a name given twice.
+// axis, a missing '=', a name given twice, or more than kMaxSweepPoints points in all (each point
+// is a training run: a grid that large is a typo, and listing it would exhaust memory).
+constexpr uint64_t kMaxSweepPoints = 10000;
 std::vector<SweepAxis> parse_sweep_grid(const std::string& text);
 
 // Every combination of the axes' values, the first axis varying slowest (nested loops in the

@@ -171,7 +171,7 @@ class ConvLabBackend final : public PartialBackend {
   }
 
   ConvLabVersion version_;
-  int device_;  // unused under emulation
+  [[maybe_unused]] int device_;  // read on a GPU only
   std::string name_;
 };
 
