@@ -3,6 +3,7 @@
 // report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
 // class of an imbalanced set.
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -48,6 +49,28 @@ int run_with(std::vector<std::string> arguments, const std::function<int()>& bod
   for (std::string& argument : arguments) argv.push_back(argument.data());
   return weft::app::run_main("test", cli, static_cast<int>(argv.size()), argv.data(), common, body);
 }
+
+// Sends this process's stderr to `path` while alive (to read an app's one-line error).
+class StderrToFile {
+ public:
+  explicit StderrToFile(const std::string& path) : saved_(dup(STDERR_FILENO)) {
+    std::fflush(stderr);
+    const int file = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    REQUIRE(file >= 0);
+    dup2(file, STDERR_FILENO);
+    close(file);
+  }
+  ~StderrToFile() {
+    std::fflush(stderr);
+    dup2(saved_, STDERR_FILENO);
+    close(saved_);
+  }
+  StderrToFile(const StderrToFile&) = delete;
+  StderrToFile& operator=(const StderrToFile&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace
 
@@ -377,6 +400,18 @@ TEST_CASE("app main: --resume without --out makes the checkpoint's folder the ru
   weft::io::save_safetensors(dir.file("last.safetensors"), {}, {{"config", "{not json"}});
   weft::app::CommonOptions broken;
   CHECK(run_with({"--resume", dir.path()}, [] { return 0; }, broken) == 1);
+
+  // A stored setting the flag refuses names the checkpoint, not the command line.
+  weft::io::save_safetensors(dir.file("last.safetensors"), {},
+                             {{"config", nlohmann::json{{"batch_size", -5}}.dump()}});
+  weft::app::CommonOptions refused;
+  {
+    const StderrToFile capture(dir.file("stderr.txt"));
+    CHECK(run_with({"--resume", dir.path()}, [] { return 0; }, refused) == 1);
+  }
+  CHECK_THAT(weft::io::read_file(dir.file("stderr.txt")),
+             Catch::Contains("resumed from " + dir.file("last.safetensors") +
+                             ": its setting --batch-size -5 is not accepted (--batch-size: "));
 }
 
 TEST_CASE("app: mean and spread of repeated runs", "[app]") {

@@ -197,7 +197,8 @@ TEST_CASE("an image of no pixels is reported, not resized (found by fuzzing)",
                     Catch::Contains("flat.pgm: PGM/PPM of 2 x 0 pixels: no pixels to read"));
 }
 
-TEST_CASE("a PGM of 16-bit samples is refused before stb_image reads past it (found by fuzzing)",
+TEST_CASE("PGM/PPM files stb_image would misread are refused: 16-bit, truncated, no header "
+          "(found by fuzzing)",
           "[data][image_folder]") {
   TempDir dir;
   const std::string path = dir.file("deep.pgm");
@@ -206,6 +207,14 @@ TEST_CASE("a PGM of 16-bit samples is refused before stb_image reads past it (fo
   int h = 0, w = 0;
   CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
                     Catch::Contains("deep.pgm: PGM/PPM of 16-bit samples (maximum value 65535)"));
+  // stb_image decoded this one from uninitialised memory, after 15 s of work.
+  io::write_file_atomic(path, "P6 880000 503 255\n" + std::string(16, '\x40'));
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("deep.pgm: truncated PGM/PPM: 880000 x 503 pixels need "
+                                    "1327920000 bytes, the file has 16"));
+  io::write_file_atomic(path, "P6880000\r\r503\x0f");
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("deep.pgm: PGM/PPM header does not read"));
   io::write_file_atomic(path, "P5\n2 2\n255\n" + std::string(4, '\x40'));
   decode_image_file(path, {}, out, h, w);
   CHECK((h == 2 && w == 2 && out.size() == 12 && out[0] == 0x40));

@@ -137,10 +137,15 @@ void restore_flags(CLI::App& cli, const nlohmann::json& config, const std::strin
       continue;  // objects (an optimizer's settings) are not flags
     }
     if (texts.empty() && value.is_array()) continue;
-    for (const std::string& text : texts) option->add_result(text);
-    option->run_callback();
-    restored += (restored.empty() ? "--" : ", --") + option->get_single_name() + " " +
-                (value.is_string() ? value.get<std::string>() : value.dump());
+    const std::string shown = value.is_string() ? value.get<std::string>() : value.dump();
+    try {
+      for (const std::string& text : texts) option->add_result(text);
+      option->run_callback();
+    } catch (const std::exception& e) {  // CLI11's conversion and validation errors
+      throw Error(source + ": its setting --" + option->get_single_name() + " " + shown +
+                  " is not accepted (" + e.what() + ")");
+    }
+    restored += (restored.empty() ? "--" : ", --") + option->get_single_name() + " " + shown;
   }
   if (!restored.empty()) std::printf("settings %s: %s\n", source.c_str(), restored.c_str());
 }
