@@ -30,9 +30,9 @@ for target in "${targets[@]}"; do
   status=0
   (cd "$work" && OMP_NUM_THREADS=1 WEFT_AUTOTUNE_CACHE=off \
     "$build/tests/fuzz/fuzz_$target" corpus -max_total_time="$seconds" -rss_limit_mb=4096 \
-    -timeout=20 -max_len=8192 -artifact_prefix="$work/found/" >"$work/log.txt" 2>&1) ||
-    status=$?
-  tail -n 3 "$work/log.txt"
+    -timeout=20 -max_len=8192 -artifact_prefix="$work/found/" -print_final_stats=1 \
+    >"$work/log.txt" 2>&1) || status=$?
+  grep -a -E "^Done|peak_rss_mb" "$work/log.txt" | sed 's/^/  /' || true
   if [ "$status" -ne 0 ] || [ -n "$(ls -A "$work/found")" ]; then
     failed+=("$target")
     echo "fuzz: $target FAILED (status $status); inputs: $(ls "$work/found" | tr '\n' ' ')"

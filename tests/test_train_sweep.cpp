@@ -49,7 +49,9 @@ TEST_CASE("sweep: the grid text parses into typed axes", "[train][sweep]") {
                                 "c=0,1,2,3,4,5,6,7,8,9;d=0,1,2,3,4,5,6,7,8,9")
             .size() == 4);
   std::string huge;
-  for (int axis = 0; axis < 40; ++axis) huge.append("x").append(std::to_string(axis)).append("=1,2;");
+  for (int axis = 0; axis < 40; ++axis) {
+    huge.append("x").append(std::to_string(axis)).append("=1,2;");
+  }
   CHECK_THAT(weft::test::error_message([&] { train::parse_sweep_grid(huge); }),
              Contains("has more than 10000 points"));
 }

@@ -1,11 +1,11 @@
-// Image decoding, fitting and parallel batch decoding (see image_io.h). stb_image and
-// stb_image_resize come compiled in Debian's libstb (linked by weft_engine), so only their
-// declarations are included here.
+// Image decoding, fitting and parallel batch decoding (see image_io.h). The decoder is
+// stb_image compiled for weft's four formats (stb_decode.h); stb_image_resize comes compiled in
+// Debian's libstb (linked by weft_engine), so only its declarations are included here.
 #include "engine/data/image_io.h"
 
 #include <algorithm>
-#include <cctype>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -13,10 +13,10 @@
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb/stb_image.h>
 #include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
 
+#include "engine/data/stb_decode.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 
@@ -141,9 +141,10 @@ PnmHeader pnm_header(const std::string& bytes) {
   return header;
 }
 
-// Why stb_image must not be handed this PGM/PPM, or "". Debian's libstb 0.0~git20220908 reads a
-// 16-bit one past its buffer when converting it, and decodes a truncated one without complaint
-// from uninitialised memory (both found by fuzzing: tests/fuzz/README.md).
+// Why stb_image must not be handed this PGM/PPM, or "". stb_image 2.27 (Debian's libstb-dev
+// 0.0~git20220908) reads a 16-bit one past its buffer when converting it, and decodes a
+// truncated one without complaint from uninitialised memory (both found by fuzzing:
+// tests/fuzz/README.md).
 std::string pnm_problem(const std::string& bytes) {
   const PnmHeader h = pnm_header(bytes);
   if (!h.read || h.max_value == 0) {
@@ -154,7 +155,8 @@ std::string pnm_problem(const std::string& bytes) {
            "): weft reads 8-bit ones (maximum value at most 255)";
   }
   const uint64_t channels = bytes[1] == '6' ? 3 : 1;
-  const uint64_t needed = static_cast<uint64_t>(h.width) * static_cast<uint64_t>(h.height) * channels;
+  const uint64_t needed =
+      static_cast<uint64_t>(h.width) * static_cast<uint64_t>(h.height) * channels;
   const uint64_t present = bytes.size() > h.pixels_at ? bytes.size() - h.pixels_at : 0;
   if (present < needed) {
     return "truncated PGM/PPM: " + std::to_string(h.width) + " x " + std::to_string(h.height) +
@@ -168,8 +170,8 @@ std::string pnm_problem(const std::string& bytes) {
 // it refuses the size itself; "" when neither can.
 std::string header_size(const std::string& bytes, const char* format) {
   int width = 0, height = 0, channels = 0;
-  if (stbi_info_from_memory(reinterpret_cast<const unsigned char*>(bytes.data()),
-                            static_cast<int>(bytes.size()), &width, &height, &channels) == 1) {
+  if (stb::info(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &width,
+                &height, &channels)) {
     return std::to_string(width) + " x " + std::to_string(height);
   }
   if (std::strcmp(format, "PNG") != 0 || bytes.size() < 24) return "";
@@ -197,19 +199,20 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
     return "truncated JPEG: no end-of-image marker (FF D9)";
   }
-  if (format != nullptr && std::strcmp(format, "PGM/PPM") == 0) {
+  // Only the formats weft names (the decoder has no others: stb_decode.h).
+  if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image (by its first bytes)";
+  if (std::strcmp(format, "PGM/PPM") == 0) {
     if (std::string problem = pnm_problem(bytes); !problem.empty()) return problem;
   }
   Interleaved image;
   int file_channels = 0;
   unsigned char* pixels =
-      stbi_load_from_memory(data, static_cast<int>(bytes.size()), &image.width, &image.height,
-                            &file_channels, options.channels);
+      stb::load(data, bytes.size(), &image.width, &image.height, &file_channels,
+                options.channels);
   if (pixels == nullptr) {
-    const char* reason = stbi_failure_reason();
+    const char* reason = stb::failure_reason();
     const std::string detail =
         std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
-    if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image" + detail;
     const std::string size = header_size(bytes, format);
     if (reason != nullptr && std::strcmp(reason, "too large") == 0 && !size.empty()) {
       return std::string(format) + " of " + size + " pixels, more than stb_image decodes" + detail;
@@ -217,7 +220,7 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
     return std::string("corrupt or truncated ") + format + " data" + detail;
   }
   if (image.width <= 0 || image.height <= 0) {  // stb_image accepts a PGM/PPM of height 0
-    stbi_image_free(pixels);
+    stb::free_pixels(pixels);
     return std::string(format != nullptr ? format : "image") + " of " +
            std::to_string(image.width) + " x " + std::to_string(image.height) +
            " pixels: no pixels to read";
@@ -225,7 +228,7 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   image.channels = options.channels;
   image.pixels.assign(pixels,
                       pixels + static_cast<size_t>(image.width) * image.height * image.channels);
-  stbi_image_free(pixels);
+  stb::free_pixels(pixels);
 
   Interleaved fitted;
   try {

@@ -23,9 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.threads = 1;
   weft::fuzz::expect_clean_errors(path, [&] {
     const weft::data::MultiLabelImages set = weft::data::load_multilabel_csv(path, options);
-    if (set.targets.defined() && set.targets.dim(1) != static_cast<int64_t>(set.label_names.size())) {
-      std::abort();
-    }
+    const auto labels = static_cast<int64_t>(set.label_names.size());
+    if (set.targets.defined() && set.targets.dim(1) != labels) std::abort();
   });
   return 0;
 }
