@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/io/atomic_file.h"
 #include "engine/train/history.h"
 #include "engine/train/interrupt.h"
 #include "engine/train/progress.h"
@@ -86,6 +87,24 @@ TEST_CASE("history: a resume cuts the metrics files back to the checkpoint's epo
   REQUIRE(jsonl.size() == 3);
   CHECK(jsonl[2] ==
         R"({"epoch":3,"loss":0.5,"val_accuracy":0.53,"lr":0.001,"train_seconds":1.25,"seconds":2.5})");
+}
+
+TEST_CASE("history: rows kept on resume must be epochs 1, 2, 3, ... (found by fuzzing)",
+          "[train][history]") {
+  weft::test::TempDir dir("train_history_order");
+  const std::string path = dir.file("metrics.jsonl");
+  const auto resume_with = [&](const std::string& text) {
+    weft::io::write_file_atomic(path, text);
+    return train::MetricsFiles(dir.path()).resume(2);
+  };
+  CHECK_THROWS_WITH(resume_with("{\"epoch\":0,\"loss\":1}\n"),
+                    Catch::Contains(path + " line 1: epoch 0 where epoch 1 was expected"));
+  CHECK_THROWS_WITH(resume_with("{\"epoch\":1,\"loss\":1}\n{\"epoch\":1,\"loss\":1}\n"),
+                    Catch::Contains(path + " line 2: epoch 1 where epoch 2 was expected"));
+  CHECK_THROWS_WITH(resume_with("{\"epoch\":-4294967295,\"loss\":1}\n"),
+                    Catch::Contains("epoch -4294967295 where epoch 1"));
+  CHECK(resume_with("{\"epoch\":1,\"loss\":1}\n{\"epoch\":2,\"loss\":1}\n"
+                    "{\"epoch\":3,\"loss\":1}\n").size() == 2);
 }
 
 TEST_CASE("progress: the epoch line when output is not a terminal", "[train][history]") {

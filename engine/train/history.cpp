@@ -158,12 +158,19 @@ std::vector<EpochRecord> MetricsFiles::resume(int last_epoch) {
     }
     WEFT_CHECK(row.is_object() && row.contains("epoch") && row["epoch"].is_number_integer(),
                where, ": expected an object with an integer \"epoch\"");
-    EpochRecord record;
-    record.epoch = row["epoch"].get<int>();
-    if (record.epoch > last_epoch) {
+    const int64_t epoch = row["epoch"].get<int64_t>();
+    if (epoch > last_epoch) {
       ++dropped_later;
       continue;
     }
+    // The rows kept must be epochs 1, 2, 3, ... in order (found by fuzzing: an "epoch": 0 row
+    // was kept as if it were a real epoch).
+    const int64_t expected = static_cast<int64_t>(kept.size()) + 1;
+    WEFT_CHECK(epoch == expected, where, ": epoch ", epoch, " where epoch ", expected,
+               " was expected (rows run 1, 2, 3, ... up to the checkpoint's epoch ", last_epoch,
+               ")");
+    EpochRecord record;
+    record.epoch = static_cast<int>(epoch);
     for (const auto& [key, value] : row.items()) {
       const double number = number_from_json(value, where + " \"" + key + "\"");
       if (key == "lr") {
