@@ -184,6 +184,15 @@ TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][i
                     Catch::Contains("cut.jpg: truncated JPEG"));
 }
 
+TEST_CASE("a folder given as an image file is reported as a folder", "[data][image_folder]") {
+  TempDir dir;
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  CHECK_THROWS_WITH(decode_image_file(dir.str(), {}, out, h, w),
+                    Catch::Contains(dir.str() + ": is a folder, not an image file"));
+  CHECK_THROWS_WITH(io::read_file(dir.str()), Catch::Contains(": is a folder, not a file"));
+}
+
 TEST_CASE("an image of no pixels is reported, not resized (found by fuzzing)",
           "[data][image_folder]") {
   TempDir dir;
@@ -207,11 +216,18 @@ TEST_CASE("PGM/PPM files stb_image would misread are refused: 16-bit, truncated,
   int h = 0, w = 0;
   CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
                     Catch::Contains("deep.pgm: PGM/PPM of 16-bit samples (maximum value 65535)"));
-  // stb_image decoded this one from uninitialised memory, after 15 s of work.
+  // stb_image decoded one like this (880,000 x 503) from uninitialised memory, after 15 s.
+  io::write_file_atomic(path, "P6 8800 503 255\n" + std::string(16, '\x40'));
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("deep.pgm: truncated PGM/PPM: 8800 x 503 pixels need "
+                                    "13279200 bytes, the file has 16"));
   io::write_file_atomic(path, "P6 880000 503 255\n" + std::string(16, '\x40'));
   CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: truncated PGM/PPM: 880000 x 503 pixels need "
-                                    "1327920000 bytes, the file has 16"));
+                    Catch::Contains("deep.pgm: PGM/PPM of 880000 x 503 pixels, more than weft "
+                                    "decodes (32768 per side)"));
+  io::write_file_atomic(path, "P5\n14801732220 2 255\n");  // stb's reading overflowed int
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("deep.pgm: PGM/PPM header does not read"));
   io::write_file_atomic(path, "P6880000\r\r503\x0f");
   CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
                     Catch::Contains("deep.pgm: PGM/PPM header does not read"));

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 #include <exception>
+#include <filesystem>
 #include <thread>
 
 #pragma GCC diagnostic push
@@ -131,8 +132,9 @@ PnmHeader pnm_header(const std::string& bytes) {
       }
     }
     if (at >= bytes.size() || !std::isdigit(static_cast<unsigned char>(bytes[at]))) return header;
-    while (at < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[at])) &&
-           number < 1000000000) {
+    while (at < bytes.size() && std::isdigit(static_cast<unsigned char>(bytes[at]))) {
+      // stb_image's own reading of a number past int's range overflows (found by fuzzing).
+      if (number >= 100000000) return header;
       number = number * 10 + (bytes[at++] - '0');
     }
   }
@@ -148,7 +150,13 @@ PnmHeader pnm_header(const std::string& bytes) {
 std::string pnm_problem(const std::string& bytes) {
   const PnmHeader h = pnm_header(bytes);
   if (!h.read || h.max_value == 0) {
-    return "PGM/PPM header does not read as width, height and maximum value (1 to 255)";
+    return "PGM/PPM header does not read as width, height and maximum value (1 to 255, numbers "
+           "of at most 9 digits)";
+  }
+  if (h.width > stb::kMaxImageSide || h.height > stb::kMaxImageSide) {
+    return "PGM/PPM of " + std::to_string(h.width) + " x " + std::to_string(h.height) +
+           " pixels, more than weft decodes (" + std::to_string(stb::kMaxImageSide) +
+           " per side)";
   }
   if (h.max_value > 255) {
     return "PGM/PPM of 16-bit samples (maximum value " + std::to_string(h.max_value) +
@@ -187,6 +195,8 @@ std::string header_size(const std::string& bytes, const char* format) {
 std::string try_decode(const std::string& path, const ImageOptions& options,
                        std::vector<uint8_t>& out, int& height, int& width) {
   std::string bytes;
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) return "is a folder, not an image file";
   try {
     bytes = io::read_file(path);
   } catch (const Error&) {
