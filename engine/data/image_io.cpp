@@ -174,6 +174,48 @@ std::string pnm_problem(const std::string& bytes) {
   return "";
 }
 
+// Why stb_image must not be handed this JPEG, or "". stb_image 2.27 builds a Huffman table of
+// however many codes a DHT segment lists and writes past its 256 entries when there are more
+// (found by fuzzing under UBSan); stb 2.28 refuses such a table. This walks the file's segments
+// as stb does - those between scans too, skipping each scan's entropy-coded data - and checks
+// every table's count.
+std::string jpeg_problem(const std::string& bytes) {
+  // Past the end of the file stb reads zeros, and so does this.
+  const auto byte = [&](size_t at) {
+    return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
+  };
+  size_t at = 2;  // after the start-of-image marker
+  while (at + 4 <= bytes.size()) {
+    if (byte(at) != 0xFF) {  // entropy-coded data: on to the next marker that is not RSTn
+      ++at;
+      continue;
+    }
+    const uint8_t marker = byte(at + 1);
+    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7) ||
+        marker == 0x01) {  // fill byte, a stuffed 0xFF in the data, restart: no length
+      at += marker == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (marker == 0xD9) break;  // end of image
+    const size_t length = (static_cast<size_t>(byte(at + 2)) << 8) | byte(at + 3);
+    if (length < 2) return "corrupt JPEG: a segment of length " + std::to_string(length);
+    const size_t end = at + 2 + length;  // may lie past the file's end, as stb reads it
+    if (marker == 0xC4) {  // DHT: [class/id, 16 counts, values] per table
+      for (size_t table = at + 4; table < end;) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
+        if (codes > 256) {
+          return "corrupt JPEG: a Huffman table of " + std::to_string(codes) +
+                 " codes (at most 256)";
+        }
+        table += 17 + codes;
+      }
+    }
+    at = end;
+  }
+  return "";
+}
+
 // "W x H" from an image's header where stb_image can read it, and from a PNG's IHDR chunk where
 // it refuses the size itself; "" when neither can.
 std::string header_size(const std::string& bytes, const char* format) {
@@ -208,6 +250,9 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   const bool jpeg = format != nullptr && std::strcmp(format, "JPEG") == 0;
   if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
     return "truncated JPEG: no end-of-image marker (FF D9)";
+  }
+  if (jpeg) {
+    if (std::string problem = jpeg_problem(bytes); !problem.empty()) return problem;
   }
   // Only the formats weft names (the decoder has no others: stb_decode.h).
   if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image (by its first bytes)";
