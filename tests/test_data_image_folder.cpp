@@ -209,6 +209,32 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_ima
   CHECK((h == 8 && w == 16));
 }
 
+TEST_CASE("a BMP shorter than its header says is refused, not decoded from zeros (found by "
+          "fuzzing)",
+          "[data][image_folder]") {
+  TempDir dir;
+  const std::string path = dir.file("cut.bmp");
+  // A 2 x 2 24-bit BMP: file header, 40-byte info header, two rows of 6 bytes padded to 8.
+  const auto le32 = [](uint32_t v) {
+    return std::string{static_cast<char>(v), static_cast<char>(v >> 8),
+                       static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
+  };
+  const std::string row("\x00\x00\xFF\x00\xFF\x00\x00\x00", 8);  // red, green (BGR)
+  std::string bmp = "BM" + le32(54 + 16) + le32(0) + le32(54);
+  bmp += le32(40) + le32(2) + le32(2) + std::string("\x01\x00\x18\x00", 4) + le32(0) +
+         le32(16) + le32(2835) + le32(2835) + le32(0) + le32(0);
+  bmp += row + row;
+  io::write_file_atomic(path, bmp);
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  decode_image_file(path, {}, out, h, w);
+  CHECK((h == 2 && w == 2 && out[0] == 255 && out[1] == 0));  // R plane: red, then green
+  io::write_file_atomic(path, bmp.substr(0, bmp.size() - 4));
+  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
+                    Catch::Contains("cut.bmp: truncated BMP: 2 x 2 at 24 bits need 70 bytes, "
+                                    "the file has 66"));
+}
+
 TEST_CASE("a folder given as an image file is reported as a folder", "[data][image_folder]") {
   TempDir dir;
   std::vector<uint8_t> out;
