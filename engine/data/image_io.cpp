@@ -241,7 +241,8 @@ std::string bmp_problem(const std::string& bytes) {
   } else {
     return "";
   }
-  if (compression != 0 && compression != 3) return "";  // RLE and others: stb refuses them
+  // stb refuses RLE (1, 2) and reads every other compression value as uncompressed pixels.
+  if (compression == 1 || compression == 2) return "";
   const uint64_t row = (width * bits + 31) / 32 * 4;
   const uint64_t needed = pixels_at + row * height;
   if (width > 0 && height > 0 && bytes.size() < needed) {
