@@ -39,6 +39,15 @@ void write_tree(const TempDir& dir) {
   testing::write_png(dir.file("root/.hidden/z.png"), 8, 6, 3, 0);
 }
 
+// The message of the weft::Error that decoding `path` throws (a failed check when it decodes).
+std::string decode_error(const std::string& path, const ImageOptions& options = {}) {
+  return weft::test::error_message([&] {
+    std::vector<uint8_t> out;
+    int h = 0, w = 0;
+    decode_image_file(path, options, out, h, w);
+  });
+}
+
 }  // namespace
 
 TEST_CASE("ImageFolder: sorted class folders, walked recursively", "[data][image_folder]") {
@@ -178,10 +187,7 @@ TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][i
   std::string bytes = io::read_file(path);
   bytes.resize(bytes.size() - 2);  // only the FF D9 marker missing
   io::write_file_atomic(path, bytes);
-  std::vector<uint8_t> out;
-  int h = 0, w = 0;
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("cut.jpg: truncated JPEG"));
+  CHECK_THAT(decode_error(path), Catch::Contains("cut.jpg: truncated JPEG"));
 }
 
 TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_image overflows it "
@@ -200,9 +206,9 @@ TEST_CASE("a JPEG Huffman table of more than 256 codes is refused before stb_ima
   io::write_file_atomic(path, bytes);
   std::vector<uint8_t> out;
   int h = 0, w = 0;
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("huffman.jpg: corrupt JPEG: a Huffman table of ") &&
-                        Catch::Contains(" codes (at most 256)"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("huffman.jpg: corrupt JPEG: a Huffman table of ") &&
+                 Catch::Contains(" codes (at most 256)"));
   // A JPEG that stb_image_write made passes the check and decodes.
   testing::write_jpg(path, 16, 8, 3, 120);
   decode_image_file(path, {}, out, h, w);
@@ -230,17 +236,15 @@ TEST_CASE("a BMP shorter than its header says is refused, not decoded from zeros
   decode_image_file(path, {}, out, h, w);
   CHECK((h == 2 && w == 2 && out[0] == 255 && out[1] == 0));  // R plane: red, then green
   io::write_file_atomic(path, bmp.substr(0, bmp.size() - 4));
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("cut.bmp: truncated BMP: 2 x 2 at 24 bits need 70 bytes, "
-                                    "the file has 66"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("cut.bmp: truncated BMP: 2 x 2 at 24 bits need 70 bytes, "
+                             "the file has 66"));
 }
 
 TEST_CASE("a folder given as an image file is reported as a folder", "[data][image_folder]") {
   TempDir dir;
-  std::vector<uint8_t> out;
-  int h = 0, w = 0;
-  CHECK_THROWS_WITH(decode_image_file(dir.str(), {}, out, h, w),
-                    Catch::Contains(dir.str() + ": is a folder, not an image file"));
+  CHECK_THAT(decode_error(dir.str()),
+             Catch::Contains(dir.str() + ": is a folder, not an image file"));
   CHECK_THROWS_WITH(io::read_file(dir.str()), Catch::Contains(": is a folder, not a file"));
 }
 
@@ -249,12 +253,10 @@ TEST_CASE("an image of no pixels is reported, not resized (found by fuzzing)",
   TempDir dir;
   const std::string path = dir.file("flat.pgm");
   io::write_file_atomic(path, std::string("P5\n2 0\n255\n", 11));
-  std::vector<uint8_t> out;
-  int h = 0, w = 0;
   ImageOptions options;
   options.height = options.width = 8;
-  CHECK_THROWS_WITH(decode_image_file(path, options, out, h, w),
-                    Catch::Contains("flat.pgm: PGM/PPM of 2 x 0 pixels: no pixels to read"));
+  CHECK_THAT(decode_error(path, options),
+             Catch::Contains("flat.pgm: PGM/PPM of 2 x 0 pixels: no pixels to read"));
 }
 
 TEST_CASE("PGM/PPM files stb_image would misread are refused: 16-bit, truncated, no header "
@@ -265,23 +267,21 @@ TEST_CASE("PGM/PPM files stb_image would misread are refused: 16-bit, truncated,
   io::write_file_atomic(path, "P5\n# a comment\n2 2\n65535\n" + std::string(8, '\x40'));
   std::vector<uint8_t> out;
   int h = 0, w = 0;
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: PGM/PPM of 16-bit samples (maximum value 65535)"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("deep.pgm: PGM/PPM of 16-bit samples (maximum value 65535)"));
   // stb_image decoded one like this (880,000 x 503) from uninitialised memory, after 15 s.
   io::write_file_atomic(path, "P6 8800 503 255\n" + std::string(16, '\x40'));
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: truncated PGM/PPM: 8800 x 503 pixels need "
-                                    "13279200 bytes, the file has 16"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("deep.pgm: truncated PGM/PPM: 8800 x 503 pixels need "
+                             "13279200 bytes, the file has 16"));
   io::write_file_atomic(path, "P6 880000 503 255\n" + std::string(16, '\x40'));
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: PGM/PPM of 880000 x 503 pixels, more than weft "
-                                    "decodes (32768 per side)"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("deep.pgm: PGM/PPM of 880000 x 503 pixels, more than weft "
+                             "decodes (32768 per side)"));
   io::write_file_atomic(path, "P5\n14801732220 2 255\n");  // stb's reading overflowed int
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: PGM/PPM header does not read"));
+  CHECK_THAT(decode_error(path), Catch::Contains("deep.pgm: PGM/PPM header does not read"));
   io::write_file_atomic(path, "P6880000\r\r503\x0f");
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("deep.pgm: PGM/PPM header does not read"));
+  CHECK_THAT(decode_error(path), Catch::Contains("deep.pgm: PGM/PPM header does not read"));
   io::write_file_atomic(path, "P5\n2 2\n255\n" + std::string(4, '\x40'));
   decode_image_file(path, {}, out, h, w);
   CHECK((h == 2 && w == 2 && out.size() == 12 && out[0] == 0x40));
@@ -299,11 +299,9 @@ TEST_CASE("an image too large to decode is reported with its size, not as corrup
   png += std::string("\0\0\0\0IEND\0\0\0\0", 12);
   const std::string path = dir.file("huge.png");
   io::write_file_atomic(path, png);
-  std::vector<uint8_t> out;
-  int h = 0, w = 0;
-  CHECK_THROWS_WITH(decode_image_file(path, {}, out, h, w),
-                    Catch::Contains("huge.png: PNG of 60000 x 60000 pixels, more than stb_image") &&
-                        !Catch::Contains("corrupt"));
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("huge.png: PNG of 60000 x 60000 pixels, more than stb_image") &&
+                 !Catch::Contains("corrupt"));
 }
 
 TEST_CASE("ImageFolder: empty class folders, missing paths and size mismatches are errors",
