@@ -174,16 +174,19 @@ std::string pnm_problem(const std::string& bytes) {
   return "";
 }
 
+// The file's byte at `at`, or 0 past its end: stb_image reads a short file that way (header
+// fields included), so the checks below that predict what stb will do read it the same way.
+uint8_t byte_as_stb_reads(const std::string& bytes, size_t at) {
+  return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
+}
+
 // Why stb_image must not be handed this JPEG, or "". stb_image 2.27 builds a Huffman table of
 // however many codes a DHT segment lists and writes past its 256 entries when there are more
 // (found by fuzzing under UBSan); stb 2.28 refuses such a table. This walks the file's segments
 // as stb does - those between scans too, skipping each scan's entropy-coded data - and checks
 // every table's count.
 std::string jpeg_problem(const std::string& bytes) {
-  // Past the end of the file stb reads zeros, and so does this.
-  const auto byte = [&](size_t at) {
-    return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
-  };
+  const auto byte = [&](size_t at) { return byte_as_stb_reads(bytes, at); };
   size_t at = 2;  // after the start-of-image marker
   while (at + 4 <= bytes.size()) {
     if (byte(at) != 0xFF) {  // entropy-coded data: on to the next marker that is not RSTn
@@ -220,10 +223,7 @@ std::string jpeg_problem(const std::string& bytes) {
 // says. stb reads zeros past the end of a BMP, so a cut file decodes without complaint (found by
 // fuzzing: 139 bytes came out as a 16,130 x 4,096 image).
 std::string bmp_problem(const std::string& bytes) {
-  // Past the end of the file stb reads zeros, header fields included, and so does this.
-  const auto u8 = [&](size_t at) {
-    return at < bytes.size() ? static_cast<uint32_t>(static_cast<uint8_t>(bytes[at])) : 0u;
-  };
+  const auto u8 = [&](size_t at) { return uint32_t{byte_as_stb_reads(bytes, at)}; };
   const auto u16 = [&](size_t at) { return u8(at) | u8(at + 1) << 8; };
   const auto u32 = [&](size_t at) { return u16(at) | u16(at + 2) << 16; };
   const uint64_t pixels_at = u32(10);
