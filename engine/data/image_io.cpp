@@ -316,9 +316,8 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   }
   if (image.width <= 0 || image.height <= 0) {  // stb_image accepts a PGM/PPM of height 0
     stb::free_pixels(pixels);
-    return std::string(format != nullptr ? format : "image") + " of " +
-           std::to_string(image.width) + " x " + std::to_string(image.height) +
-           " pixels: no pixels to read";
+    return std::string(format) + " of " + std::to_string(image.width) + " x " +
+           std::to_string(image.height) + " pixels: no pixels to read";
   }
   image.channels = options.channels;
   image.pixels.assign(pixels,
