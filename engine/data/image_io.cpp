@@ -1,6 +1,7 @@
-// Image decoding, fitting and parallel batch decoding (see image_io.h). The decoder is
-// stb_image compiled for weft's four formats (stb_decode.h); stb_image_resize comes compiled in
-// Debian's libstb (linked by weft_engine), so only its declarations are included here.
+// Image decoding, fitting and parallel batch decoding (see image_io.h). JPEG goes to
+// libjpeg-turbo (jpeg_decode.h), PNG, BMP and PGM/PPM to stb_image compiled for those three
+// (stb_decode.h); stb_image_resize comes compiled in Debian's libstb (linked by weft_engine), so
+// only its declarations are included here.
 #include "engine/data/image_io.h"
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include <stb/stb_image_resize.h>
 #pragma GCC diagnostic pop
 
+#include "engine/data/jpeg_decode.h"
 #include "engine/data/stb_decode.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
@@ -180,45 +182,6 @@ uint8_t byte_as_stb_reads(const std::string& bytes, size_t at) {
   return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
 }
 
-// Why stb_image must not be handed this JPEG, or "". stb_image 2.27 builds a Huffman table of
-// however many codes a DHT segment lists and writes past its 256 entries when there are more
-// (found by fuzzing under UBSan); stb 2.28 refuses such a table. This walks the file's segments
-// as stb does - those between scans too, skipping each scan's entropy-coded data - and checks
-// every table's count.
-std::string jpeg_problem(const std::string& bytes) {
-  const auto byte = [&](size_t at) { return byte_as_stb_reads(bytes, at); };
-  size_t at = 2;  // after the start-of-image marker
-  while (at + 4 <= bytes.size()) {
-    if (byte(at) != 0xFF) {  // entropy-coded data: on to the next marker that is not RSTn
-      ++at;
-      continue;
-    }
-    const uint8_t marker = byte(at + 1);
-    if (marker == 0xFF || marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7) ||
-        marker == 0x01) {  // fill byte, a stuffed 0xFF in the data, restart: no length
-      at += marker == 0xFF ? 1 : 2;
-      continue;
-    }
-    if (marker == 0xD9) break;  // end of image
-    const size_t length = (static_cast<size_t>(byte(at + 2)) << 8) | byte(at + 3);
-    if (length < 2) return "corrupt JPEG: a segment of length " + std::to_string(length);
-    const size_t end = at + 2 + length;  // may lie past the file's end, as stb reads it
-    if (marker == 0xC4) {  // DHT: [class/id, 16 counts, values] per table
-      for (size_t table = at + 4; table < end;) {
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; ++i) codes += byte(table + i);
-        if (codes > 256) {
-          return "corrupt JPEG: a Huffman table of " + std::to_string(codes) +
-                 " codes (at most 256)";
-        }
-        table += 17 + codes;
-      }
-    }
-    at = end;
-  }
-  return "";
-}
-
 // Why stb_image must not be handed this BMP, or "": an uncompressed one shorter than its header
 // says. stb reads zeros past the end of a BMP, so a cut file decodes without complaint (found by
 // fuzzing: 139 bytes came out as a 16,130 x 4,096 image).
@@ -270,6 +233,31 @@ std::string header_size(const std::string& bytes, const char* format) {
   return std::to_string(big_endian(16)) + " x " + std::to_string(big_endian(20));
 }
 
+// Decode a PNG, BMP or PGM/PPM with stb_image into `image`; "" or why it cannot be decoded.
+std::string decode_with_stb(const std::string& bytes, const char* format,
+                            const ImageOptions& options, Interleaved& image) {
+  int file_channels = 0;
+  unsigned char* pixels =
+      stb::load(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &image.width,
+                &image.height, &file_channels, options.channels);
+  if (pixels == nullptr) {
+    const char* reason = stb::failure_reason();
+    const std::string detail =
+        std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
+    const std::string size = header_size(bytes, format);
+    if (reason != nullptr && std::strcmp(reason, "too large") == 0 && !size.empty()) {
+      return std::string(format) + " of " + size + " pixels, more than stb_image decodes" + detail;
+    }
+    return std::string("corrupt or truncated ") + format + " data" + detail;
+  }
+  image.channels = options.channels;
+  const size_t count = static_cast<size_t>(std::max(image.width, 0)) *
+                       static_cast<size_t>(std::max(image.height, 0)) * image.channels;
+  image.pixels.assign(pixels, pixels + count);
+  stb::free_pixels(pixels);
+  return "";
+}
+
 // Decode and fit one file into `out` as [C, H, W]; returns "" on success, else the reason.
 std::string try_decode(const std::string& path, const ImageOptions& options,
                        std::vector<uint8_t>& out, int& height, int& width) {
@@ -282,14 +270,10 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
     return "cannot be read (missing or no permission)";
   }
   if (bytes.empty()) return "empty file";
-  const auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
   const char* format = format_of(bytes);
   const bool jpeg = format != nullptr && std::strcmp(format, "JPEG") == 0;
   if (jpeg && bytes.rfind("\xFF\xD9") == std::string::npos) {
     return "truncated JPEG: no end-of-image marker (FF D9)";
-  }
-  if (jpeg) {
-    if (std::string problem = jpeg_problem(bytes); !problem.empty()) return problem;
   }
   // Only the formats weft names (the decoder has no others: stb_decode.h).
   if (format == nullptr) return "not a JPEG, PNG, BMP or PGM/PPM image (by its first bytes)";
@@ -300,29 +284,24 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
     if (std::string problem = bmp_problem(bytes); !problem.empty()) return problem;
   }
   Interleaved image;
-  int file_channels = 0;
-  unsigned char* pixels =
-      stb::load(data, bytes.size(), &image.width, &image.height, &file_channels,
-                options.channels);
-  if (pixels == nullptr) {
-    const char* reason = stb::failure_reason();
-    const std::string detail =
-        std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
-    const std::string size = header_size(bytes, format);
-    if (reason != nullptr && std::strcmp(reason, "too large") == 0 && !size.empty()) {
-      return std::string(format) + " of " + size + " pixels, more than stb_image decodes" + detail;
-    }
-    return std::string("corrupt or truncated ") + format + " data" + detail;
+  if (jpeg) {
+    // Decoded at a reduced scale where the target is much smaller (jpeg_decode.h): at least
+    // twice the target's sides, as Pillow's thumbnail() drafts with its reducing_gap of 2, so
+    // the filter below still shrinks by 2 or more and keeps its quality.
+    jpeg::Image decoded;
+    const std::string problem = jpeg::decode(
+        reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), options.channels,
+        2 * options.width, 2 * options.height, stb::kMaxImageSide, decoded);
+    if (!problem.empty()) return problem;
+    image = {decoded.width, decoded.height, decoded.channels, std::move(decoded.pixels)};
+  } else if (std::string problem = decode_with_stb(bytes, format, options, image);
+             !problem.empty()) {
+    return problem;
   }
   if (image.width <= 0 || image.height <= 0) {  // stb_image accepts a PGM/PPM of height 0
-    stb::free_pixels(pixels);
     return std::string(format) + " of " + std::to_string(image.width) + " x " +
            std::to_string(image.height) + " pixels: no pixels to read";
   }
-  image.channels = options.channels;
-  image.pixels.assign(pixels,
-                      pixels + static_cast<size_t>(image.width) * image.height * image.channels);
-  stb::free_pixels(pixels);
 
   Interleaved fitted;
   try {

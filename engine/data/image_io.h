@@ -1,9 +1,11 @@
 // Decoding image files into uint8 [C, H, W] pixels of one fixed size: the piece that the image
 // folder, multi-label and shoe-pair loaders (image_folder.h, pairs.h) share.
 //
-// Files are read whole and decoded with stb_image (JPEG baseline/progressive, PNG, BMP, binary
-// PGM/PPM; the loaders take files with those extensions), converted to grayscale or RGB, then
-// fitted to the requested size:
+// Files are read whole and decoded - JPEG (baseline, progressive, CMYK) with libjpeg-turbo
+// (jpeg_decode.h), PNG, BMP and binary PGM/PPM with stb_image (stb_decode.h); the loaders take
+// files with those extensions - converted to grayscale or RGB, then fitted to the requested size.
+// A JPEG much larger than the target is decoded at a reduced scale first (1/8 to 7/8 of each
+// side, keeping at least twice the target's sides), which is most of a large photo's cost:
 //
 //   Fit::pad      letterbox: the image is resized to fit inside the target, aspect ratio kept,
 //                 and centred on it with pad_value around
@@ -15,9 +17,9 @@
 // A height/width of 0 keeps the decoded size; every image of a dataset must then have the
 // same size, and one that differs is reported as a bad image.
 //
-// A JPEG must end with its end-of-image marker: stb_image decodes a truncated JPEG without
-// complaint (the missing part comes out grey), so this check is what catches a half-copied
-// file.
+// A JPEG must end with its end-of-image marker, so a half-copied file is reported as truncated
+// by name; damaged data inside a JPEG is an error too, never a partly grey or garbled picture
+// (jpeg_decode.h).
 #pragma once
 
 #include <cstdint>
