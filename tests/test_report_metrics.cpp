@@ -1,6 +1,8 @@
 // Tests of engine/report/metrics.h on inputs small enough to compute by hand.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "engine/report/metrics.h"
 #include "kernels/error.h"
 
@@ -59,6 +61,20 @@ TEST_CASE("a class never predicted has precision 0, not NaN", "[report][metrics]
   CHECK(r.per_class[1].precision == 0.0);
   CHECK(r.per_class[1].f1 == 0.0);
   CHECK(r.per_class[0].precision == Approx(1.0 / 3.0));
+}
+
+TEST_CASE("text tables escape control characters in names; JSON keeps them", "[report][metrics]") {
+  CHECK(table_name("plain name") == "plain name");
+  CHECK(table_name("two\nlines\tand\x01") == "two\\nlines\\tand\\x01");
+  const ClassificationReport r = classification_report(kTruth, kPredicted, {"a", "b\nc", "d"});
+  const std::string table = r.table();
+  // A header, one row per class, accuracy and two averages (and blank lines): no extra row.
+  CHECK(std::count(table.begin(), table.end(), '\n') == 9);
+  CHECK(table.find("b\\nc") != std::string::npos);
+  CHECK(r.to_json()["classes"][1]["name"] == "b\nc");
+  const MultiLabelReport m =
+      multilabel_report({1, 0, 0, 1}, {0.9f, 0.1f, 0.7f, 0.8f}, 2, {"x\ty", "z"});
+  CHECK(m.table().find("x\\ty") != std::string::npos);
 }
 
 TEST_CASE("multi-label F1, Hamming loss and per-label confusion", "[report][metrics]") {

@@ -33,7 +33,9 @@ std::string pad_right(const std::string& text, size_t width) {
 std::string confusion_text(const report::ConfusionMatrix& matrix,
                            const std::vector<std::string>& names) {
   size_t name_width = 4;
-  for (const std::string& name : names) name_width = std::max(name_width, name.size() + 4);
+  for (const std::string& name : names) {
+    name_width = std::max(name_width, report::table_name(name).size() + 4);
+  }
   int64_t largest = 0;
   for (const auto& row : matrix) {
     for (int64_t v : row) largest = std::max(largest, v);
@@ -44,7 +46,8 @@ std::string confusion_text(const report::ConfusionMatrix& matrix,
   for (size_t c = 0; c < matrix.size(); ++c) out += pad_left(std::to_string(c), cell);
   out += "\n";
   for (size_t r = 0; r < matrix.size(); ++r) {
-    out += pad_right(pad_left(std::to_string(r), 2) + " " + names[r], name_width);
+    out += pad_right(pad_left(std::to_string(r), 2) + " " + report::table_name(names[r]),
+                     name_width);
     for (int64_t v : matrix[r]) out += pad_left(std::to_string(v), cell);
     out += "\n";
   }
@@ -215,10 +218,11 @@ nlohmann::ordered_json write_multilabel_report(const std::string& run_dir,
   std::vector<std::string> files;
   std::string thresholds = "thresholds:";
   for (size_t l = 0; l < r.label_names.size(); ++l) {
-    char entry[96];
-    std::snprintf(entry, sizeof(entry), " %s %.2f", r.label_names[l].c_str(),
-                  static_cast<double>(in.thresholds[l]));
-    thresholds += entry;
+    char value[32];
+    std::snprintf(value, sizeof(value), " %.2f", static_cast<double>(in.thresholds[l]));
+    thresholds += ' ';
+    thresholds += report::table_name(r.label_names[l]);
+    thresholds += value;
   }
   io::write_file_atomic(in_folder(run_dir, "multilabel_report.txt"),
                         (in.title.empty() ? "" : in.title + "\n\n") + r.table() + thresholds +

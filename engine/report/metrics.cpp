@@ -23,10 +23,11 @@ std::string pad_left(const std::string& text, size_t width) {
   return text.size() >= width ? text : std::string(width - text.size(), ' ') + text;
 }
 
-// One table row: a name column, then right-aligned number columns.
+// One table row: a name column (its control characters escaped), then right-aligned number
+// columns.
 std::string row(const std::string& name, size_t name_width, const std::vector<std::string>& cells,
                 size_t cell_width) {
-  std::string line = pad_left(name, name_width);
+  std::string line = pad_left(table_name(name), name_width);
   for (const std::string& cell : cells) line += pad_left(cell, cell_width);
   return line + "\n";
 }
@@ -55,6 +56,27 @@ void check_lengths(size_t truth, size_t predicted, const char* who) {
 }
 
 }  // namespace
+
+std::string table_name(const std::string& name) {
+  std::string out;
+  for (const char ch : name) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte >= 0x20 && byte != 0x7F) {
+      out += ch;
+    } else if (ch == '\n') {
+      out += "\\n";
+    } else if (ch == '\t') {
+      out += "\\t";
+    } else if (ch == '\r') {
+      out += "\\r";
+    } else {
+      char escaped[5];
+      std::snprintf(escaped, sizeof escaped, "\\x%02X", byte);
+      out += escaped;
+    }
+  }
+  return out;
+}
 
 double safe_ratio(double numerator, double denominator) {
   return denominator == 0 ? 0.0 : numerator / denominator;
@@ -126,7 +148,9 @@ ClassificationReport classification_report(const std::vector<int32_t>& truth,
 
 std::string ClassificationReport::table(int digits) const {
   size_t name_width = std::string("weighted avg").size();
-  for (const std::string& name : class_names) name_width = std::max(name_width, name.size());
+  for (const std::string& name : class_names) {
+    name_width = std::max(name_width, table_name(name).size());
+  }
   const size_t cell = static_cast<size_t>(std::max(10, digits + 6));
   std::string out = row("", name_width, {"precision", "recall", "f1-score", "support"}, cell);
   out += "\n";
@@ -211,7 +235,9 @@ MultiLabelReport multilabel_report(const std::vector<float>& truth,
 
 std::string MultiLabelReport::table(int digits) const {
   size_t name_width = std::string("micro avg").size();
-  for (const std::string& name : label_names) name_width = std::max(name_width, name.size());
+  for (const std::string& name : label_names) {
+    name_width = std::max(name_width, table_name(name).size());
+  }
   const size_t cell = static_cast<size_t>(std::max(10, digits + 6));
   std::string out = row("", name_width,
                         {"precision", "recall", "f1-score", "support", "tp", "fp", "fn", "tn"},

@@ -91,6 +91,11 @@ double roc_auc(const std::vector<int32_t>& truth, const std::vector<float>& scor
 
 // Ratio with 0 for a zero denominator, and F1 from precision and recall.
 double safe_ratio(double numerator, double denominator);
+
+// A class or label name as the text tables print it: control characters escaped (a line break as
+// \n, others as \xHH), so a folder named with one cannot break a table's rows. The JSON reports
+// keep the name as it is.
+std::string table_name(const std::string& name);
 double f1_score(double precision, double recall);
 
 }  // namespace weft::report
