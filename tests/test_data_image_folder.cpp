@@ -284,6 +284,29 @@ TEST_CASE("an image too large to decode is reported with its size, not as corrup
                  !Catch::Contains("corrupt"));
 }
 
+TEST_CASE("a PNG whose compressed data cannot hold the picture it announces is refused before "
+          "stb_image allocates it",
+          "[data][image_folder]") {
+  TempDir dir;
+  const std::string path = dir.file("small.png");
+  testing::write_png(path, 64, 48, 3, -1);
+  std::string png = io::read_file(path);
+  std::vector<uint8_t> out;
+  int h = 0, w = 0;
+  decode_image_file(path, {}, out, h, w);  // the real file passes the check
+  CHECK((h == 48 && w == 64));
+  // The same file announcing 30,000 x 30,000 (2.7 GB of RGB) with its few hundred bytes of data.
+  png.replace(16, 8, std::string("\0\0\x75\x30\0\0\x75\x30", 8));
+  io::write_file_atomic(path, png);
+  CHECK_THAT(decode_error(path),
+             Catch::Contains("small.png: truncated PNG: 30000 x 30000 pixels need more than the ") &&
+                 Catch::Contains(" bytes of compressed data the file has"));
+  // A large flat picture compresses about 1,000 to 1 and is not refused.
+  testing::write_png(path, 2000, 1500, 1, 7);
+  decode_image_file(path, {}, out, h, w);
+  CHECK((h == 1500 && w == 2000 && out[0] == 7));
+}
+
 TEST_CASE("ImageFolder: empty class folders, missing paths and size mismatches are errors",
           "[data][image_folder]") {
   TempDir dir;

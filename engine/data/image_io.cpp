@@ -216,6 +216,41 @@ std::string bmp_problem(const std::string& bytes) {
   return "";
 }
 
+// Why stb_image must not be handed this PNG, or "": one whose compressed pixel data (its IDAT
+// chunks) is too small to inflate to the picture its header announces. stb allocates the whole
+// picture before inflating, so 60 bytes announcing 30,000 x 30,000 would cost 2.7 GB first.
+// Deflate expands at most 1,032 to 1 (a 258-byte match in at least 2 bits; zlib's FAQ), so the
+// bound below, 1,100 to 1 against the pixels' bytes alone (no filter bytes, any interlacing),
+// never refuses a real file.
+std::string png_problem(const std::string& bytes) {
+  constexpr uint64_t kMaxInflation = 1100;
+  const auto u32 = [&](size_t at) {
+    uint32_t value = 0;
+    for (size_t i = 0; i < 4; ++i) value = (value << 8) | byte_as_stb_reads(bytes, at + i);
+    return value;
+  };
+  if (bytes.size() < 33 || bytes.compare(12, 4, "IHDR") != 0) return "";  // stb says why
+  const uint64_t width = u32(16), height = u32(20), depth = byte_as_stb_reads(bytes, 24);
+  const auto side_cap = static_cast<uint64_t>(stb::kMaxImageSide);
+  if (width > side_cap || height > side_cap) return "";  // stb refuses it by its size
+  const uint8_t colour = byte_as_stb_reads(bytes, 25);
+  const uint64_t samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
+  uint64_t compressed = 0;
+  for (size_t at = 8; at + 8 <= bytes.size();) {  // chunks: length, type, data, CRC
+    const uint64_t length = u32(at);
+    if (bytes.compare(at + 4, 4, "IDAT") == 0) compressed += length;
+    if (bytes.compare(at + 4, 4, "IEND") == 0) break;
+    at += 12 + length;
+  }
+  const uint64_t pixel_bytes = width * height * samples * depth / 8;
+  if (compressed * kMaxInflation < pixel_bytes) {
+    return "truncated PNG: " + std::to_string(width) + " x " + std::to_string(height) +
+           " pixels need more than the " + std::to_string(compressed) +
+           " bytes of compressed data the file has";
+  }
+  return "";
+}
+
 // "W x H" from an image's header where stb_image can read it, and from a PNG's IHDR chunk where
 // it refuses the size itself; "" when neither can.
 std::string header_size(const std::string& bytes, const char* format) {
@@ -282,6 +317,9 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   }
   if (std::strcmp(format, "BMP") == 0) {
     if (std::string problem = bmp_problem(bytes); !problem.empty()) return problem;
+  }
+  if (std::strcmp(format, "PNG") == 0) {
+    if (std::string problem = png_problem(bytes); !problem.empty()) return problem;
   }
   Interleaved image;
   if (jpeg) {
