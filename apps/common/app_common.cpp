@@ -392,6 +392,9 @@ int run_app(const std::string& app, CLI::App& cli, int argc, char** argv, Common
     return fail(std::string(e.what()) + " (" + batch_hint() + ")");
   } catch (const std::bad_alloc&) {
     return fail("out of memory " + batch_hint());
+  } catch (const data::BadImage& e) {
+    return fail(std::string(e.what()) +
+                " (--skip-bad-images leaves unreadable images out and lists them)");
   } catch (const std::exception& e) {
     return fail(e.what());
   }

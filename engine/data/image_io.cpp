@@ -416,7 +416,7 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
     for (; first < n; ++first) {
       reasons[first] = try_decode(paths[first], options, first_pixels, height, width);
       if (reasons[first].empty()) break;
-      if (bad_images == BadImages::fail) throw Error(paths[first] + ": " + reasons[first]);
+      if (bad_images == BadImages::fail) throw BadImage(paths[first] + ": " + reasons[first]);
     }
     if (first == n) height = width = 1;  // nothing decodes: the tensor stays empty
   }
@@ -467,7 +467,7 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
       }
       out.kept.push_back(static_cast<int64_t>(i));
     } else if (bad_images == BadImages::fail) {
-      throw Error(paths[i] + ": " + reasons[i] + other_bad_images(paths, reasons, i, bad));
+      throw BadImage(paths[i] + ": " + reasons[i] + other_bad_images(paths, reasons, i, bad));
     } else {
       out.skipped.push_back({paths[i], reasons[i]});
     }

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
+#include "kernels/error.h"
 
 namespace weft::data {
 
@@ -42,8 +43,14 @@ struct ImageOptions {
 
 // What to do with an image that cannot be used (corrupt, truncated, unreadable, wrong size).
 enum class BadImages {
-  fail,  // throw weft::Error naming the file and the reason
+  fail,  // throw BadImage (a weft::Error) naming the file and the reason
   skip,  // leave it out and list it in the result's `skipped`
+};
+
+// The error of a load that BadImages::fail stopped: the apps add how to skip such files.
+class BadImage : public Error {
+ public:
+  using Error::Error;
 };
 
 struct SkippedImage {
