@@ -241,10 +241,12 @@ TEST_CASE("JPEG: damaged entropy-coded data fails instead of decoding to guesses
     garbled[i + 1] = '\0';
   }
   CHECK_THAT(decode_error(dir, garbled),
-             Catch::Contains("bad.jpg: corrupt or truncated JPEG data (libjpeg: Corrupt JPEG data"));
+             Catch::Contains("bad.jpg: corrupt or truncated JPEG data (libjpeg: Corrupt JPEG "
+                             "data"));
 }
 
-TEST_CASE("JPEG: a Huffman table of more than 256 codes is refused (found by fuzzing)",
+TEST_CASE("JPEG: a Huffman table of more than 256 codes (found by fuzzing) and 12-bit samples are "
+          "refused",
           "[data][jpeg]") {
   TempDir dir;
   // What the fuzzer found against stb_image 2.27, which wrote past its table: a DHT segment cut
@@ -255,15 +257,23 @@ TEST_CASE("JPEG: a Huffman table of more than 256 codes is refused (found by fuz
       "\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xFF\xC4\x01\xA2\x00\x00\x01\x01\x01\x01"
       "\x00\x00\x00\x45\x40\x1F\xFF\xD9",
       68);
-  CHECK_THAT(decode_error(dir, bytes),
-             Catch::Contains("bad.jpg: corrupt or truncated JPEG data (libjpeg: "));
+  CHECK_THAT(decode_error(dir, bytes), Catch::Contains("bad.jpg: corrupt or truncated JPEG data "
+                                                       "(libjpeg: Premature end of JPEG file)"));
   // The same table count in an otherwise good file.
   std::string good = encode({16, 8}, gradient);
   const size_t dht = marker_at(good, 0xC4);
   REQUIRE(dht != std::string::npos);
   for (size_t i = dht + 5; i < dht + 5 + 16; ++i) good[i] = static_cast<char>(0x20);
   CHECK_THAT(decode_error(dir, good),
-             Catch::Contains("(libjpeg: Bogus Huffman table definition)"));
+             Catch::Contains("bad or unsupported JPEG (libjpeg: Bogus Huffman table definition)"));
+  // A 12-bit file (Debian's libjpeg-turbo decodes 8-bit samples): named as unsupported.
+  std::string twelve = encode({16, 8}, gradient);
+  const size_t sof = marker_at(twelve, 0xC0);
+  REQUIRE(sof != std::string::npos);
+  twelve[sof + 4] = 12;  // SOF: FF C0, length (2), sample precision (1)
+  CHECK_THAT(decode_error(dir, twelve),
+             Catch::Contains("bad or unsupported JPEG (libjpeg: Unsupported JPEG data "
+                             "precision 12)"));
 }
 
 TEST_CASE("JPEG: a progressive file of more than 500 scans is refused", "[data][jpeg]") {

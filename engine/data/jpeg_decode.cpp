@@ -28,6 +28,7 @@ struct Session {
   char message[JMSG_LENGTH_MAX];
   bool too_large;        // a side above max_side, found in the header
   bool too_many_scans;   // stopped by on_progress
+  bool damaged;          // stopped by a warning about damaged data (on_message)
 };
 
 // The Session whose `info` is `common` (error_exit and the monitor get only the libjpeg struct).
@@ -51,7 +52,10 @@ bool damages_pixels(int code) {
 // the decode; the others are counted and otherwise ignored.
 void on_message(j_common_ptr common, int level) {
   if (level >= 0) return;
-  if (damages_pixels(common->err->msg_code)) on_error(common);
+  if (damages_pixels(common->err->msg_code)) {
+    session_of(common).damaged = true;
+    on_error(common);
+  }
   ++common->err->num_warnings;
 }
 
@@ -109,7 +113,10 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
       return "JPEG of " + size + " pixels needs more than " + std::to_string(kMaxMemory >> 20) +
              " MiB to decode (a progressive file's coefficients are held whole)";
     }
-    return std::string("corrupt or truncated JPEG data (libjpeg: ") + s->message + ")";
+    // A fatal error is a file libjpeg cannot read at all (a bad table, an unsupported sample
+    // precision, a header cut short); a warning that stopped the decode is damaged pixel data.
+    return std::string(s->damaged ? "corrupt or truncated JPEG data" : "bad or unsupported JPEG") +
+           " (libjpeg: " + s->message + ")";
   }
   jpeg_create_decompress(&info);
   info.progress = &s->progress;
