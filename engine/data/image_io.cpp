@@ -1,7 +1,6 @@
 // Image decoding, fitting and parallel batch decoding (see image_io.h). JPEG goes to
 // libjpeg-turbo (jpeg_decode.h), PNG, BMP and PGM/PPM to stb_image compiled for those three
-// (stb_decode.h); stb_image_resize comes compiled in Debian's libstb (linked by weft_engine), so
-// only its declarations are included here.
+// (stb_decode.h); resizing is weft's (resize.h).
 #include "engine/data/image_io.h"
 
 #include <algorithm>
@@ -13,12 +12,8 @@
 #include <filesystem>
 #include <thread>
 
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#include <stb/stb_image_resize.h>
-#pragma GCC diagnostic pop
-
 #include "engine/data/jpeg_decode.h"
+#include "engine/data/resize.h"
 #include "engine/data/stb_decode.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
@@ -44,9 +39,8 @@ Interleaved resize(const Interleaved& in, int width, int height) {
   if (in.width == width && in.height == height) return in;
   Interleaved out{width, height, in.channels, {}};
   out.pixels.resize(static_cast<size_t>(width) * height * in.channels);
-  const int ok = stbir_resize_uint8(in.pixels.data(), in.width, in.height, 0, out.pixels.data(),
-                                    width, height, 0, in.channels);
-  if (!ok) throw Error("resizing failed");
+  resize_pixels(in.pixels.data(), in.width, in.height, in.channels, out.pixels.data(), width,
+                height);
   return out;
 }
 

@@ -13,7 +13,8 @@
 //                 (seed 000's square crops of 136x102 Zappos photos)
 //   Fit::stretch  resized straight to the target, aspect ratio not kept
 //
-// Resizing uses stb_image_resize (Mitchell filter when shrinking, Catmull-Rom when enlarging).
+// Resizing is resize.h's (Mitchell filter when shrinking, Catmull-Rom when enlarging, as
+// stb_image_resize's defaults).
 // A height/width of 0 keeps the decoded size; every image of a dataset must then have the
 // same size, and one that differs is reported as a bad image.
 //
