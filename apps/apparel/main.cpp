@@ -77,7 +77,7 @@ Splits load_data(const Options& o) {
   const std::vector<data::IndexList> parts =
       data::stratified_split(all.label_set, {0.85 * 0.85, 0.85 * 0.15, 0.15}, split_rng);
   Splits s{data::select(all, parts[0]), data::select(all, parts[1]), data::select(all, parts[2]),
-           source, app::print_skipped_images("apparel", all.skipped)};
+           source, app::print_image_load("apparel", all.skipped, all.decode)};
   Generator limit_rng(o.common.seed + 3);
   for (data::MultiLabelImages* part : {&s.train, &s.validation, &s.test}) {
     *part = app::limit_images(*part, o.common.limit, limit_rng);

@@ -84,7 +84,7 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
     options.image = image_options(o);
     options.bad_images = app::bad_images_policy(o.skip_bad_images);
     data::ImageFolder folder = data::load_image_folder(o.common.data, options);
-    notes["skipped_images"] = app::print_skipped_images("clothing", folder.skipped);
+    notes["skipped_images"] = app::print_image_load("clothing", folder.skipped, folder.decode);
     pool = std::move(folder);
     source = "ImageFolder " + o.common.data;
   }

@@ -257,12 +257,17 @@ void add_skip_bad_images_option(CLI::App& cli, bool& skip) {
                "stopping with their names");
 }
 
-size_t print_skipped_images(const std::string& app,
-                            const std::vector<data::SkippedImage>& skipped) {
+size_t print_image_load(const std::string& app, const std::vector<data::SkippedImage>& skipped,
+                        const data::DecodeStats& stats) {
   for (const data::SkippedImage& image : skipped) {
     std::printf("weft-%s: skipped %s: %s\n", app.c_str(), image.path.c_str(),
                 image.reason.c_str());
   }
+  if (stats.files == 0) return skipped.size();  // a stand-in: nothing was decoded
+  std::printf("weft-%s: decoded %lld of %lld image files in %.1f s on %d thread%s\n", app.c_str(),
+              static_cast<long long>(stats.files - static_cast<int64_t>(skipped.size())),
+              static_cast<long long>(stats.files), stats.seconds, stats.threads,
+              stats.threads == 1 ? "" : "s");
   return skipped.size();
 }
 

@@ -104,9 +104,11 @@ void add_skip_bad_images_option(CLI::App& cli, bool& skip);
 inline data::BadImages bad_images_policy(bool skip) {
   return skip ? data::BadImages::skip : data::BadImages::fail;
 }
-// One line per skipped image on stdout ("weft-<app>: skipped <path>: <reason>"); returns their
-// count, for report.json's notes.
-size_t print_skipped_images(const std::string& app, const std::vector<data::SkippedImage>& skipped);
+// After an image load: one line per skipped image on stdout ("weft-<app>: skipped <path>:
+// <reason>"), then how long decoding took ("weft-<app>: decoded 140 of 142 image files in 0.4 s
+// on 2 threads", unless no file was read); returns the skipped count, for report.json's notes.
+size_t print_image_load(const std::string& app, const std::vector<data::SkippedImage>& skipped,
+                        const data::DecodeStats& stats);
 
 // CLI11's "Could not convert: --epochs = 1.5" as "--epochs: must be a whole number, got 1.5", and
 // "Could not convert: --limit = 99999999999" as "--limit: 99999999999 is beyond the whole

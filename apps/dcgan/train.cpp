@@ -59,7 +59,7 @@ GanData load_gan_data(const Options& o) {
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);
     data::ImageFolder shoes = data::load_image_folder(dir, folder);
-    out.skipped_images = app::print_skipped_images("dcgan", shoes.skipped);
+    out.skipped_images = app::print_image_load("dcgan", shoes.skipped, shoes.decode);
     std::vector<int32_t> all(shoes.class_names.size());
     for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int32_t>(c);
     const int64_t k = static_cast<int64_t>(all.size());

@@ -108,7 +108,7 @@ app::ClassifierData standin_data(const Options& o) {
 
 app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes) {
   const data::ImageFolder folder = data::load_image_folder(o.common.data, folder_options(o));
-  const size_t skipped = app::print_skipped_images("shoes", folder.skipped);
+  const size_t skipped = app::print_image_load("shoes", folder.skipped, folder.decode);
   const std::vector<int64_t> counts = data::class_counts(folder);
   nlohmann::ordered_json dropped = nlohmann::ordered_json::object();
   for (size_t c = 0; c < counts.size(); ++c) {

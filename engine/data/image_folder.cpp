@@ -106,6 +106,7 @@ MultiLabelImages build_multilabel(const std::vector<std::string>& paths,
   const int64_t num_labels = static_cast<int64_t>(out.label_names.size());
   out.images = decoded.images;
   out.skipped = std::move(decoded.skipped);
+  out.decode = decoded.stats;
   out.targets = Tensor::zeros({n, num_labels});
   float* targets = out.targets.data<float>();
   for (int64_t i = 0; i < n; ++i) {
@@ -164,6 +165,7 @@ ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions&
   out.class_names = listing.class_names;
   out.images = decoded.images;
   out.skipped = std::move(decoded.skipped);
+  out.decode = decoded.stats;
   std::vector<int32_t> kept_labels;
   for (int64_t i : decoded.kept) {
     kept_labels.push_back(labels[static_cast<size_t>(i)]);

@@ -46,6 +46,7 @@ struct ImageFolderOptions {
 struct ImageFolder : LabeledImages {
   std::vector<std::string> paths;     // per image
   std::vector<SkippedImage> skipped;  // bad images left out (BadImages::skip)
+  DecodeStats decode;
 };
 
 ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options = {});
@@ -68,6 +69,7 @@ struct MultiLabelImages {
   std::vector<int32_t> label_set;
   std::vector<std::string> paths;
   std::vector<SkippedImage> skipped;
+  DecodeStats decode;
   int64_t size() const { return targets.defined() ? targets.dim(0) : 0; }
 };
 

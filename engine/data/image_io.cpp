@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cctype>
 #include <cmath>
 #include <cstring>
@@ -399,6 +400,7 @@ void decode_image_file(const std::string& path, const ImageOptions& options,
 DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOptions& options,
                             BadImages bad_images, int threads) {
   check_options(options);
+  const auto start = std::chrono::steady_clock::now();
   const size_t n = paths.size();
   std::vector<std::string> reasons(n);
 
@@ -451,6 +453,10 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
   for (std::thread& thread : pool) thread.join();
 
   DecodedImages out;
+  out.stats.files = static_cast<int64_t>(n);
+  out.stats.seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.stats.threads = workers;
   int64_t bad = 0;
   for (size_t i = 0; i < n; ++i) bad += !reasons[i].empty();
   for (size_t i = 0; i < n; ++i) {

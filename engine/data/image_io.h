@@ -67,10 +67,18 @@ void decode_image_file(const std::string& path, const ImageOptions& options,
 // The image extensions the loaders accept (lower case, with the dot).
 bool has_image_extension(const std::string& path);
 
+// What decoding a load's files took, for the apps' one line about it.
+struct DecodeStats {
+  int64_t files = 0;    // files given
+  double seconds = 0;   // wall time, reading and decoding
+  int threads = 0;      // decoding threads used
+};
+
 struct DecodedImages {
   Tensor images;              // uint8 [M, C, H, W]: the files that decoded, in input order
   std::vector<int64_t> kept;  // per image: its position in the input path list
   std::vector<SkippedImage> skipped;
+  DecodeStats stats;
 };
 
 // Decode many files on `threads` threads (0: all cores). Results keep the input order whatever

@@ -90,6 +90,7 @@ PairedImages load_shoe_pairs(const std::string& root, const ImageFolderOptions& 
   std::map<std::string, std::string> reasons;
   for (const SkippedImage& s : decoded.skipped) reasons[s.path] = s.reason;
   PairedImages out;
+  out.decode = decoded.stats;
   out.item_names = all.item_names;
   out.group_names = all.group_names;
   std::vector<int64_t> rows;  // rows of decoded.images to keep

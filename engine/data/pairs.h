@@ -39,6 +39,7 @@ struct PairedImages {
   std::vector<std::string> group_names;  // shoes: owner folder names
   std::vector<std::string> paths;        // per photo, when loaded from files
   std::vector<SkippedImage> skipped;     // with BadImages::skip: bad photos and their partners
+  DecodeStats decode;
   int64_t size() const { return static_cast<int64_t>(item.size()); }
 };
 
