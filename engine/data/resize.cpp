@@ -88,11 +88,20 @@ inline void store(float value, uint8_t& out) {
 
 // Scratch rows of floats, one buffer per thread and use, kept between calls: the loaders resize
 // thousands of images of one size, and fresh buffers of that size cost page faults every time.
+// A buffer grown past kKeptScratch floats (a huge picture's rows) is released after its call.
+constexpr size_t kKeptScratch = size_t{16} << 20;
+thread_local std::vector<float> scratch_buffers[2];
+
 float* scratch(int which, size_t count) {
-  thread_local std::vector<float> buffers[2];
-  std::vector<float>& buffer = buffers[which];
+  std::vector<float>& buffer = scratch_buffers[which];
   if (buffer.size() < count) buffer.resize(count);
   return buffer.data();
+}
+
+void release_large_scratch() {
+  for (std::vector<float>& buffer : scratch_buffers) {
+    if (buffer.size() > kKeptScratch) std::vector<float>().swap(buffer);
+  }
 }
 
 // Rows: out[r] = sum_t w_t * in[start + t] over whole rows of `row` values.
@@ -161,6 +170,7 @@ void resize_pixels(const uint8_t* in, int in_width, int in_height, int channels,
   const size_t out_row = static_cast<size_t>(out_width) * channels;
   if (!resize_x) {
     vertical(in, in_row, y_taps, out_height, out);
+    release_large_scratch();
     return;
   }
   if (!resize_y) {
@@ -182,6 +192,7 @@ void resize_pixels(const uint8_t* in, int in_width, int in_height, int channels,
     horizontal(in, in_width, in_height, channels, x_taps, out_width, columns);
     vertical(columns, out_row, y_taps, out_height, out);
   }
+  release_large_scratch();
 }
 
 }  // namespace weft::data
