@@ -14,6 +14,7 @@
 
 #include <csetjmp>
 #include <memory>
+#include <new>
 #include <string>
 
 namespace weft::data::jpeg {
@@ -29,6 +30,7 @@ struct Session {
   bool too_large;        // a side above max_side, found in the header
   bool too_many_scans;   // stopped by on_progress
   bool damaged;          // stopped by a warning about damaged data (on_message)
+  bool no_memory;        // the output's memory could not be reserved
 };
 
 // The Session whose `info` is `common` (error_exit and the monitor get only the libjpeg struct).
@@ -102,7 +104,7 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
   s->message[0] = '\0';
   if (setjmp(s->jump) != 0) {
     const bool memory = s->errors.msg_code == JERR_NO_BACKING_STORE;
-    const std::string size =
+    const std::string sides =
         std::to_string(info.image_width) + " x " + std::to_string(info.image_height);
     jpeg_destroy_decompress(&info);
     if (s->too_many_scans) {
@@ -110,7 +112,7 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
              " scans (weft decodes at most " + std::to_string(kMaxScans) + ")";
     }
     if (memory) {  // libjpeg asks for disk space beyond max_memory_to_use
-      return "JPEG of " + size + " pixels needs more than " + std::to_string(kMaxMemory >> 20) +
+      return "JPEG of " + sides + " pixels needs more than " + std::to_string(kMaxMemory >> 20) +
              " MiB to decode (a progressive file's coefficients are held whole)";
     }
     // A fatal error is a file libjpeg cannot read at all (a bad table, an unsupported sample
@@ -149,7 +151,15 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
     // picture fails at its first missing row without having touched the memory for the rest.
     const size_t row = static_cast<size_t>(out.width) * channels;
     out.pixels.clear();
-    out.pixels.reserve(row * out.height);
+    try {
+      out.pixels.reserve(row * out.height);  // the one allocation below (rows grow inside it)
+    } catch (const std::bad_alloc&) {
+      s->no_memory = true;
+    }
+  }
+  if (!s->too_large && !s->no_memory) {
+    const bool cmyk = info.out_color_space == JCS_CMYK;
+    const size_t row = static_cast<size_t>(out.width) * channels;
     // CMYK rows go through a row of their own (libjpeg's, freed with the decoder).
     JSAMPARRAY cmyk_row =
         cmyk ? (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
@@ -169,9 +179,14 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
   }
   const unsigned width = info.image_width, height = info.image_height;
   jpeg_destroy_decompress(&info);
+  const std::string sides = std::to_string(width) + " x " + std::to_string(height);
   if (s->too_large) {
-    return "JPEG of " + std::to_string(width) + " x " + std::to_string(height) +
-           " pixels, more than weft decodes (" + std::to_string(max_side) + " per side)";
+    return "JPEG of " + sides + " pixels, more than weft decodes (" + std::to_string(max_side) +
+           " per side)";
+  }
+  if (s->no_memory) {
+    out.pixels = {};
+    return "JPEG of " + sides + " pixels: not enough memory for its decoded pixels";
   }
   return "";
 }
