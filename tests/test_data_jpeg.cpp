@@ -30,6 +30,9 @@ struct JpegSpec {
   J_COLOR_SPACE space = JCS_RGB;  // JCS_RGB (3 values a pixel), JCS_GRAYSCALE (1), JCS_CMYK (4)
   bool progressive = false;
   int quality = 95;
+  int luma_h = 2, luma_v = 2;  // the first component's sampling factors (chroma at 1 x 1)
+  bool arithmetic = false;      // arithmetic coding instead of Huffman
+  int restart_rows = 0;         // a restart marker every this many MCU rows
 };
 
 // A JPEG of `spec`, each pixel's values from value(x, y, component), as bytes.
@@ -48,6 +51,12 @@ std::string encode(const JpegSpec& spec, const std::function<int(int, int, int)>
   jpeg_set_defaults(&info);
   jpeg_set_quality(&info, spec.quality, TRUE);
   if (spec.progressive) jpeg_simple_progression(&info);
+  if (spec.space == JCS_RGB) {
+    info.comp_info[0].h_samp_factor = spec.luma_h;
+    info.comp_info[0].v_samp_factor = spec.luma_v;
+  }
+  info.arith_code = spec.arithmetic ? TRUE : FALSE;
+  info.restart_in_rows = spec.restart_rows;
   jpeg_start_compress(&info, TRUE);
   std::vector<JSAMPLE> row(static_cast<size_t>(spec.width) * info.input_components);
   while (info.next_scanline < info.image_height) {
@@ -143,6 +152,76 @@ TEST_CASE("JPEG: baseline and progressive files of the same picture decode alike
     }
   }
   CHECK(off <= 8);
+}
+
+TEST_CASE("JPEG: every sampling, coding and size decodes close to its picture, at full size and "
+          "at each reduced scale",
+          "[data][jpeg]") {
+  TempDir dir;
+  // A smooth picture of any size: values within 0..255, slow enough for JPEG to keep.
+  const auto smooth = [](int w, int h) {
+    return [w, h](int x, int y, int c) {
+      return 40 + (150 * x) / std::max(1, w - 1) + (40 * y) / std::max(1, h - 1) - 20 * c;
+    };
+  };
+  struct Case {
+    JpegSpec spec;
+    const char* what;
+  };
+  const Case cases[] = {
+      {{96, 64, JCS_RGB, false, 95, 2, 2}, "4:2:0"},
+      {{96, 64, JCS_RGB, false, 95, 2, 1}, "4:2:2"},
+      {{96, 64, JCS_RGB, false, 95, 1, 1}, "4:4:4"},
+      {{96, 64, JCS_RGB, false, 95, 4, 1}, "4:1:1"},
+      {{96, 64, JCS_RGB, true, 95, 2, 2}, "progressive 4:2:0"},
+      {{96, 64, JCS_RGB, false, 95, 2, 2, true}, "arithmetic coding"},
+      {{96, 64, JCS_RGB, false, 95, 2, 2, false, 1}, "restart markers"},
+      {{96, 64, JCS_GRAYSCALE, true}, "progressive grayscale"},
+      {{37, 11, JCS_RGB}, "odd sides"},
+      {{1, 1, JCS_RGB}, "one pixel"},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.what);
+    const int w = c.spec.width, h = c.spec.height;
+    const auto value = smooth(w, h);
+    const std::string bytes = encode(c.spec, value);
+    const Decoded full = decode_bytes(dir, bytes, {});
+    REQUIRE((full.width == w && full.height == h));
+    int worst = 0;
+    for (int ch = 0; ch < 3; ++ch) {
+      for (int y = 0; y < h; ++y) {
+        for (int x = 0; x < w; ++x) {
+          const int expected = value(x, y, c.spec.space == JCS_GRAYSCALE ? 0 : ch);
+          const int got = full.pixels[(static_cast<size_t>(ch) * h + y) * w + x];
+          worst = std::max(worst, std::abs(got - expected));
+        }
+      }
+    }
+    CHECK(worst <= 6);
+    // Stretched to targets that take scales 1/8 to 7/8 (twice the target: 96 -> 12, 24, ... 84):
+    // each output pixel close to the picture's value at its centre.
+    for (int target = 6; target <= 42 && w >= 96; target += 6) {
+      CAPTURE(target);
+      ImageOptions options;
+      options.width = target;
+      options.height = target * h / w;
+      options.fit = Fit::stretch;
+      const Decoded small = decode_bytes(dir, bytes, options);
+      REQUIRE((small.width == options.width && small.height == options.height));
+      int off = 0;
+      for (int y = 1; y + 1 < small.height; ++y) {
+        for (int x = 1; x + 1 < small.width; ++x) {
+          const double sx = (x + 0.5) * w / small.width - 0.5;
+          const double sy = (y + 0.5) * h / small.height - 0.5;
+          const double expected = 40 + 150 * sx / (w - 1) + 40 * sy / (h - 1);
+          off = std::max(off, static_cast<int>(std::abs(small.pixels[static_cast<size_t>(y) *
+                                                                       small.width + x] -
+                                                        expected)));
+        }
+      }
+      CHECK(off <= 6);
+    }
+  }
 }
 
 TEST_CASE("JPEG: grayscale files give RGB planes, RGB files give luma for one channel",
