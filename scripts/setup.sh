@@ -2,8 +2,9 @@
 # Install the Debian packages weft needs, only those missing, as root or through sudo.
 # Called by `make run` and `make test` (and `make fuzz`, with "fuzz"); safe to run again (it does
 # nothing when all are there).
-# Then the Python side of the ONNX export test: a virtual environment in .venv at the
-# repository root with onnx, onnxruntime and numpy from PyPI (setup_python_venv below).
+# Then the Python side of the ONNX export and Pillow decoding tests: a virtual environment in
+# .venv at the repository root with onnx, onnxruntime, numpy and pillow from PyPI
+# (setup_python_venv below).
 # CUDA is not installed here: with /usr/local/cuda present weft builds its CUDA backend too,
 # without it weft builds for the CPU only.
 set -euo pipefail
@@ -41,15 +42,16 @@ setup_python_venv() {
   root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
   venv="$root/.venv"
   if [ -x "$venv/bin/python" ] &&
-     "$venv/bin/python" -c "import onnx, onnxruntime, numpy" 2>/dev/null; then
+     "$venv/bin/python" -c "import onnx, onnxruntime, numpy, PIL" 2>/dev/null; then
     return 0
   fi
-  echo "weft setup: creating $venv with onnx, onnxruntime and numpy (for the ONNX export test)"
+  echo "weft setup: creating $venv with onnx, onnxruntime, numpy and pillow (for the ONNX" \
+       "export and Pillow decoding tests)"
   if ! python3 -m venv "$venv" ||
      ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-         onnx onnxruntime numpy; then
-    echo "weft setup: could not install onnx/onnxruntime/numpy into $venv;" \
-         "the ONNX Runtime test will be skipped" >&2
+         onnx onnxruntime numpy pillow; then
+    echo "weft setup: could not install onnx/onnxruntime/numpy/pillow into $venv;" \
+         "the ONNX Runtime and Pillow tests will be skipped" >&2
   fi
 }
 
