@@ -11,8 +11,8 @@
 // garment there is. Each image gets a colour at random and is painted as product photos are, a
 // garment on a light background: pixel = (1 - v/255) * background + (v/255) * tint, with a
 // background grey drawn per image from 215..255. The 28x28 result is upscaled to the requested
-// size (stb_image_resize, per channel). Labels are {colour, garment}, e.g. black + dress, as the
-// seed's folder names black_dress/ give them; the seed's seventh label, shorts, has no
+// size (engine/data/resize.h, per channel). Labels are {colour, garment}, e.g. black + dress, as
+// the seed's folder names black_dress/ give them; the seed's seventh label, shorts, has no
 // Fashion-MNIST class and is left out. Images come from Fashion-MNIST's training file, the first
 // `per_garment` of each class in file order.
 #include <algorithm>

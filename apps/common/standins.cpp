@@ -1,12 +1,11 @@
 // Stand-in subsets, resizing and splits for the apps (see standins.h).
 #include "apps/common/standins.h"
 
-#include <stb/stb_image_resize.h>
-
 #include <algorithm>
 #include <cstring>
 #include <numeric>
 
+#include "engine/data/resize.h"
 #include "engine/data/splits.h"
 #include "kernels/error.h"
 
@@ -128,9 +127,8 @@ Tensor resize_images(const Tensor& images, int height, int width) {
   const uint8_t* src = images.data<uint8_t>();
   uint8_t* dst = out.data<uint8_t>();
   for (int64_t plane = 0; plane < n * c; ++plane) {
-    const int ok = stbir_resize_uint8(src + plane * in_h * in_w, in_w, in_h, 0,
-                                      dst + plane * int64_t{height} * width, width, height, 0, 1);
-    WEFT_CHECK(ok == 1, "resize_images: stb_image_resize failed");
+    data::resize_pixels(src + plane * in_h * in_w, in_w, in_h, 1,
+                        dst + plane * int64_t{height} * width, width, height);
   }
   return out;
 }

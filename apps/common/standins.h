@@ -41,9 +41,9 @@ data::LabeledImages limit_images(const data::LabeledImages& data, int64_t limit,
 data::MultiLabelImages limit_images(const data::MultiLabelImages& data, int64_t limit,
                                     Generator& generator);
 
-// uint8 [N, C, H, W] images resized to height x width, each channel with stb_image_resize
-// (Mitchell filter when shrinking, Catmull-Rom when enlarging). The same tensor when the size
-// already matches.
+// uint8 [N, C, H, W] images resized to height x width, each channel with the loaders' resize
+// (engine/data/resize.h: Mitchell filter when shrinking, Catmull-Rom when enlarging). The same
+// tensor when the size already matches.
 Tensor resize_images(const Tensor& images, int height, int width);
 
 // uint8 [N, 1, H, W] -> [N, 3, H, W], the grey value in every channel.

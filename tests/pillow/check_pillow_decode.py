@@ -91,7 +91,8 @@ def main():
     k = stored[..., 3:4]
     t = stored[..., :3] * k + 128
     expected = ((t + (t >> 8)) >> 8).astype(np.uint8)
-    failures.append(compare("jpeg-cmyk (R = C * K / 255)", weft_decode(tool, path, raw), expected, 1))
+    failures.append(compare("jpeg-cmyk (R = C * K / 255)", weft_decode(tool, path, raw), expected,
+                            1))
 
     pngs = {
         "png-rgb": (Image.fromarray(rgb), "RGB"),
