@@ -1,7 +1,8 @@
 // The pieces of weft-clothing (seed 002: an imbalanced three-class clothing classifier, ResNet
 // transfer learning, Grad-CAM), shared by its three source files:
 //   main.cpp     flags, the run (balance off / on / compare), transfer learning, the report
-//   data.cpp     the real ImageFolder or the Fashion-MNIST stand-in, the 70/15/15 split,
+//   data.cpp     the real data (Fashion Product Images' styles.csv + images/, or an
+//                ImageFolder) or the Fashion-MNIST stand-in, the 70/15/15 split,
 //                balancing by augmentation, the pretraining set for the stand-in backbone
 //   explain.cpp  Grad-CAM overlays for test images and for image files
 #pragma once
@@ -37,6 +38,10 @@ struct Options {
   int gradcam_samples = 2;           // test images explained per class after a run
   std::string export_onnx;           // --export-onnx (apps/common/export_onnx.h)
   bool skip_bad_images = false;      // --skip-bad-images
+  // Fashion Product Images' own layout (styles.csv + images/, engine/data/product_styles.h): the
+  // column that names the class and the values kept as classes (the seed's three by default).
+  std::string label_column = "usage";
+  std::vector<std::string> classes = {"Casual", "Formal", "Smart Casual"};
 };
 
 // The seed's class shares, and the Fashion-MNIST classes standing in for its classes.

@@ -7,6 +7,7 @@
 #include "clothing.h"
 #include "engine/data/balance.h"
 #include "engine/data/image_folder.h"
+#include "engine/data/product_styles.h"
 #include "engine/data/splits.h"
 #include "kernels/error.h"
 
@@ -83,10 +84,28 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
     data::ImageFolderOptions options;
     options.image = image_options(o);
     options.bad_images = app::bad_images_policy(o.skip_bad_images);
-    data::ImageFolder folder = data::load_image_folder(o.common.data, options);
+    data::ImageFolder folder;
+    if (data::has_product_styles(o.common.data)) {  // Kaggle's styles.csv + images/
+      data::ProductStylesOptions styles{options, o.label_column, o.classes};
+      data::ProductStyles products = data::load_product_styles(o.common.data, styles);
+      std::string kept;
+      for (const std::string& name : products.class_names) {
+        if (!kept.empty()) kept += ", ";
+        kept += name;
+      }
+      source = "Fashion Product Images " + o.common.data + " (styles.csv: " +
+               std::to_string(products.rows - products.other_rows) + " of " +
+               std::to_string(products.rows) + " rows with " + o.label_column + " in " + kept + ")";
+      notes["styles_csv"] = {{"rows", products.rows},
+                             {"rows_of_other_classes", products.other_rows},
+                             {"column", o.label_column}};
+      folder = std::move(products);
+    } else {
+      folder = data::load_image_folder(o.common.data, options);
+      source = "ImageFolder " + o.common.data;
+    }
     notes["skipped_images"] = app::print_image_load("clothing", folder.skipped, folder.decode);
     pool = std::move(folder);
-    source = "ImageFolder " + o.common.data;
   }
   Generator split_rng(o.common.seed + 2);
   app::ThreeWaySplit split = app::stratified_three_way(pool, {0.7, 0.15, 0.15}, split_rng);

@@ -4,12 +4,15 @@
 //
 //   weft-clothing --balance compare --out runs/clothing            # off vs on, side by side
 //   weft-clothing --model resnet18 --pretrain-standin --freeze-epochs 2 --out runs/transfer
-//   weft-clothing --data /data/clothes --channels 3 --size 224 --model resnet50
+//   weft-clothing --data /data/fashion-dataset --channels 3 --size 224 --model resnet50
 //       --backbone resnet50-imagenet.safetensors --normalize imagenet --freeze-epochs 3
 //   weft-clothing --weights runs/clothing/model.safetensors --gradcam shirt.png
 //       --gradcam-class Shirt --out runs/explain
 //
-// Data: an ImageFolder with --data (one folder per class), or the stand-in: Fashion-MNIST
+// Data: with --data, Fashion Product Images as Kaggle ships it (styles.csv and images/<id>.jpg;
+// the class is the `usage` column, the seed's Casual / Formal / Smart Casual kept: --label-column,
+// --classes; engine/data/product_styles.h), or an ImageFolder (one folder per class); without
+// it the stand-in: Fashion-MNIST
 // T-shirt/top, Shirt and Pullover in the seed's proportions (7,000 / 480 / 15 images; data.cpp).
 // Either is split 70/15/15 by class. --balance on grows the smaller classes of the training split
 // with augmented copies (rotation 20, shear 12 degrees, horizontal flip, nearest fill) to the size
@@ -278,10 +281,19 @@ int main(int argc, char** argv) {
   CLI::App cli{"Classify clothing under the seed-002 imbalance with weft: balancing by "
                "augmentation, ResNet transfer learning, Grad-CAM."};
   app::add_common_options(cli, o.common,
-                          "ImageFolder, root/<class>/<images> (none: the Fashion-MNIST stand-in)");
+                          "Fashion Product Images as Kaggle ships it (root/styles.csv, "
+                          "root/images/<id>.jpg), or an ImageFolder root/<class>/<images> (none: "
+                          "the Fashion-MNIST stand-in)");
   app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin, "use the stand-in even with --data");
   app::add_skip_bad_images_option(cli, o.skip_bad_images);
+  cli.add_option("--label-column", o.label_column,
+                 "styles.csv data: the column that names the class")
+      ->capture_default_str();
+  cli.add_option("--classes", o.classes,
+                 "styles.csv data: the values of that column kept as classes, comma-separated "
+                 "(default: the seed's Casual,Formal,Smart Casual)")
+      ->delimiter(',');
   cli.add_option("--size", o.size, "image side in pixels (default: 64, the stand-in 28)")
       ->check(app::in_range(10, 1024));
   cli.add_option("--channels", o.channels, "1 or 3 (default: 3, the stand-in 1)")

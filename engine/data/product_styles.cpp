@@ -1,0 +1,138 @@
+// Fashion Product Images' styles.csv + images/ layout (see product_styles.h).
+#include "engine/data/product_styles.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include "engine/io/atomic_file.h"
+#include "kernels/error.h"
+
+namespace weft::data {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string trim(const std::string& text) {
+  const size_t first = text.find_first_not_of(" \t\r");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
+}
+
+std::vector<std::string> split_commas(const std::string& line) {
+  std::vector<std::string> fields;
+  size_t start = 0;
+  for (size_t comma = line.find(','); comma != std::string::npos; comma = line.find(',', start)) {
+    fields.push_back(line.substr(start, comma - start));
+    start = comma + 1;
+  }
+  fields.push_back(line.substr(start));
+  return fields;
+}
+
+// The header's position of `name`; weft::Error naming the file and the columns otherwise.
+size_t column_of(const std::vector<std::string>& header, const std::string& name,
+                 const std::string& csv) {
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (trim(header[i]) == name) return i;
+  }
+  std::string columns;
+  for (const std::string& h : header) {
+    if (!columns.empty()) columns += ',';
+    columns += trim(h);
+  }
+  throw Error(csv + ": line 1: no column '" + name + "' in the header (" + columns + ")");
+}
+
+}  // namespace
+
+bool has_product_styles(const std::string& root) {
+  std::error_code error;
+  return fs::is_regular_file(fs::path(root) / "styles.csv", error);
+}
+
+ProductStyles load_product_styles(const std::string& root, const ProductStylesOptions& options) {
+  const std::string csv = (fs::path(root) / "styles.csv").string();
+  std::string text = io::read_file(csv);
+  if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte-order mark
+  std::vector<std::string> lines;
+  for (size_t start = 0; start < text.size();) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    lines.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  WEFT_CHECK(!lines.empty() && !trim(lines[0]).empty(), csv, ": empty file (expected a header ",
+             "id,...,", options.column, ",... and one row per product)");
+  const std::vector<std::string> header = split_commas(lines[0]);
+  const size_t id_at = column_of(header, "id", csv);
+  const size_t label_at = column_of(header, options.column, csv);
+  const size_t last = header.size() - 1;
+
+  const std::set<std::string> wanted(options.classes.begin(), options.classes.end());
+  ProductStyles out;
+  std::vector<std::string> paths;
+  std::vector<std::string> values;  // per kept row, its class name
+  std::map<std::string, int64_t> found;  // every value in the column, for the error below
+  for (size_t l = 1; l < lines.size(); ++l) {
+    if (trim(lines[l]).empty()) continue;
+    std::vector<std::string> fields = split_commas(lines[l]);
+    WEFT_CHECK(fields.size() >= header.size(), csv, ": line ", l + 1, ": ", fields.size(),
+               " fields, expected ", header.size(), " as in the header");
+    if (fields.size() > header.size()) {  // commas inside the last column (a product name)
+      for (size_t f = header.size(); f < fields.size(); ++f) {
+        fields[last] += ',';
+        fields[last] += fields[f];
+      }
+      fields.resize(header.size());
+    }
+    ++out.rows;
+    const std::string value = trim(fields[label_at]);
+    if (!value.empty()) ++found[value];
+    if (value.empty() || (!wanted.empty() && wanted.count(value) == 0)) {
+      ++out.other_rows;
+      continue;
+    }
+    const std::string id = trim(fields[id_at]);
+    WEFT_CHECK(!id.empty() && id.find('/') == std::string::npos && id != "." && id != "..", csv,
+               ": line ", l + 1, ": id '", id, "' is not a file name (expected e.g. 15970)");
+    paths.push_back((fs::path(root) / "images" / (id + ".jpg")).string());
+    values.push_back(value);
+  }
+  for (const std::string& name : options.classes) {
+    if (found.count(name) != 0) continue;
+    std::string seen;
+    for (const auto& [value, count] : found) {
+      if (!seen.empty()) seen += ", ";
+      seen += value;
+      seen += " (" + std::to_string(count) + ")";
+    }
+    throw Error(csv + ": no row has " + options.column + " '" + name + "' (its values: " +
+                (seen.empty() ? "none" : seen) + ")");
+  }
+  WEFT_CHECK(!paths.empty(), csv, ": no row has a value in column '", options.column, "'");
+  std::set<std::string> names(values.begin(), values.end());
+  out.class_names.assign(names.begin(), names.end());
+
+  const ImageFolderOptions& folder = options.folder;
+  DecodedImages decoded = decode_images(paths, folder.image, folder.bad_images, folder.threads);
+  WEFT_CHECK(!decoded.kept.empty(), csv, ": none of the ", paths.size(),
+             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
+             decoded.skipped.at(0).reason);
+  out.images = decoded.images;
+  out.skipped = std::move(decoded.skipped);
+  out.decode = decoded.stats;
+  std::vector<int32_t> labels;
+  for (const int64_t i : decoded.kept) {
+    const std::string& value = values[static_cast<size_t>(i)];
+    const auto at = std::lower_bound(out.class_names.begin(), out.class_names.end(), value);
+    labels.push_back(static_cast<int32_t>(at - out.class_names.begin()));
+    out.paths.push_back(paths[static_cast<size_t>(i)]);
+  }
+  out.labels = Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
+  return out;
+}
+
+}  // namespace weft::data
