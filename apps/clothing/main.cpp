@@ -83,11 +83,12 @@ std::shared_ptr<nn::Module> build_model(const Options& o, int classes, const Dev
 
 nlohmann::json config_json(const Options& o, const Device& device, bool balance) {
   return {{"data", o.common.data}, {"standin", use_standin(o)}, {"size", image_size(o)},
-          {"channels", image_channels(o)}, {"balance", balance}, {"model", o.model},
+          {"channels", image_channels(o)}, {"balance", balance ? "on" : "off"}, {"model", o.model},
           {"backbone", o.backbone}, {"freeze_epochs", o.freeze_epochs},
           {"normalize", o.normalize}, {"patience", o.patience}, {"lr", o.common.lr},
           {"batch_size", o.common.batch_size}, {"epochs", o.common.epochs},
-          {"seed", o.common.seed}, {"limit", o.common.limit}, {"device", device.str()}};
+          {"seed", o.common.seed}, {"limit", o.common.limit}, {"device", device.str()},
+          {"label_column", o.label_column}, {"classes", o.classes}};
 }
 
 // Train the architecture on the seven disjoint Fashion-MNIST classes; returns its weights file.

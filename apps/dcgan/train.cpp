@@ -310,7 +310,10 @@ int run_training(const Options& o) {
       {"gan", settings}, {"lr", o.common.lr}, {"beta1", o.beta1},
       {"batch_size", o.common.batch_size}, {"seed", o.common.seed},
       {"data", o.common.data}, {"limit", o.common.limit}, {"epochs", o.common.epochs},
-      {"device", device.str()}, {"judge", o.judge}, {"judge_samples", o.judge_samples}};
+      {"device", device.str()}, {"judge", o.judge}, {"judge_samples", o.judge_samples},
+      // The flags that shape the networks and the data, by their flag names, so that --resume
+      // restores them (app_common.h); "gan" above holds the networks' own description.
+      {"features", o.features}, {"z_dim", o.z_dim}, {"classes", o.classes}, {"size", o.size}};
 
   if (o.common.eval_only) {
     const JudgeScore score = judge->score(nets);
