@@ -151,6 +151,11 @@ BalanceResult run_once(const Options& o, bool balance, const std::string& out,
   run.config = config_json(o, device, balance);
   run.config["backbone"] = backbone;
   run.normalize = normalization(o);
+  // What --predict, --eval-only and --gradcam with these weights need to rebuild the model.
+  run.model_metadata = {{"size", std::to_string(image_size(o))},
+                        {"channels", std::to_string(image_channels(o))},
+                        {"normalize", o.normalize},
+                        {"model_option", o.model}};
   if (o.patience > 0) {
     run.callbacks.push_back(std::make_shared<train::EarlyStopping>(
         train::EarlyStoppingOptions{.patience = o.patience, .restore_best_weights = true}));

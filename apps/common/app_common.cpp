@@ -175,14 +175,23 @@ void check_and_restore(CLI::App& cli, CommonOptions& o) {
              "--resume continues training; it cannot be combined with --eval-only or --predict");
   WEFT_CHECK(o.resume.empty() || o.weights.empty(),
              "--resume restores the weights from its checkpoint; drop --weights");
-  const CLI::Option* export_onnx = cli.get_option_no_throw("--export-onnx");
-  const bool exporting = export_onnx != nullptr && export_onnx->count() > 0;
-  if (!o.weights.empty() && (o.eval_only || !o.predict.empty() || exporting)) {
-    // --predict, --eval-only and --export-onnx build the model the weights were trained as: the
-    // model settings saved with them (--size, --channels, --setup, ...) fill the flags not given.
+  const auto given = [&](const char* name) {
+    const CLI::Option* option = cli.get_option_no_throw(name);
+    return option != nullptr && option->count() > 0;
+  };
+  if (!o.weights.empty() &&
+      (o.eval_only || !o.predict.empty() || given("--export-onnx") || given("--gradcam"))) {
+    // --predict, --eval-only, --export-onnx and --gradcam build the model the weights were
+    // trained as: the model settings saved with them (--size, --channels, --setup, ...) fill the
+    // flags not given. "model" is the model's type name; an app's --model flag is saved as
+    // "model_option".
     nlohmann::json settings = nlohmann::json::object();
     for (const auto& [key, value] : read_weights_metadata(o.weights)) {
-      if (key != "app" && key != "model" && key != "class_names") settings[key] = value;
+      if (key == "model_option") {
+        settings["model"] = value;
+      } else if (key != "app" && key != "model" && key != "class_names") {
+        settings[key] = value;
+      }
     }
     restore_flags(cli, settings, "saved with " + o.weights);
   }

@@ -160,7 +160,10 @@ MeanSpread mean_and_spread(const std::vector<double>& values);
 // ---- weights -----------------------------------------------------------------------------------
 
 // What a weights file says about itself: its safetensors metadata (model.safetensors written by
-// save_model carries "app", "model", "class_names" as a JSON list, ...).
+// save_model carries "app", "model" (the model's type name), "class_names" as a JSON list, and
+// the settings an app saves to rebuild the model: "size", "channels", "model_option" (its --model
+// flag), ...; --predict, --eval-only, --export-onnx and --gradcam with --weights restore them into
+// the flags not given).
 using WeightsMetadata = std::map<std::string, std::string>;
 
 // Load `path` into `model`, strictly: every tensor of the model must be in the file with its
