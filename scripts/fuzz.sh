@@ -13,7 +13,7 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(safetensors checkpoint idx fashion_csv multilabel_csv image autotune_cache
-           metrics_jsonl)
+           metrics_jsonl product_styles)
 fi
 build="$root/build-fuzz"
 CC=clang CXX=clang++ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
