@@ -99,24 +99,41 @@ weft::data::ImageOptions options(int size, weft::data::Fit fit, int channels = 3
 
 using weft::data::Fit;
 
-BENCHMARK_CAPTURE(decode, zappos_136x102/jpg/crop128, 136, 102, "jpg", options(128, Fit::crop))
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(decode, zappos_136x102/jpg/crop64_gray, 136, 102, "jpg",
-                  options(64, Fit::crop, 1))
-    ->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(decode, product_1800x2400/jpg/crop224, 1800, 2400, "jpg",
-                  options(224, Fit::crop))
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode, product_1800x2400/jpg/pad96, 1800, 2400, "jpg", options(96, Fit::pad))
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode, product_1800x2400/jpg/full, 1800, 2400, "jpg", weft::data::ImageOptions{})
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode, product_1800x2400/png/crop224, 1800, 2400, "png",
-                  options(224, Fit::crop))
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK_CAPTURE(decode, product_60x80/jpg/stretch224, 60, 80, "jpg", options(224, Fit::stretch))
-    ->Unit(benchmark::kMicrosecond);
+struct Case {
+  const char* name;
+  int width, height;
+  const char* format;
+  weft::data::ImageOptions options;
+  benchmark::TimeUnit unit;
+};
+
+const Case kCases[] = {
+    {"zappos_136x102/jpg/crop128", 136, 102, "jpg", options(128, Fit::crop),
+     benchmark::kMicrosecond},
+    {"zappos_136x102/jpg/crop64_gray", 136, 102, "jpg", options(64, Fit::crop, 1),
+     benchmark::kMicrosecond},
+    {"product_1800x2400/jpg/crop224", 1800, 2400, "jpg", options(224, Fit::crop),
+     benchmark::kMillisecond},
+    {"product_1800x2400/jpg/pad96", 1800, 2400, "jpg", options(96, Fit::pad),
+     benchmark::kMillisecond},
+    {"product_1800x2400/jpg/full", 1800, 2400, "jpg", {}, benchmark::kMillisecond},
+    {"product_1800x2400/png/crop224", 1800, 2400, "png", options(224, Fit::crop),
+     benchmark::kMillisecond},
+    {"product_60x80/jpg/stretch224", 60, 80, "jpg", options(224, Fit::stretch),
+     benchmark::kMicrosecond},
+};
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  for (const Case& c : kCases) {
+    benchmark::RegisterBenchmark((std::string("decode/") + c.name).c_str(), decode, c.width,
+                                 c.height, c.format, c.options)
+        ->Unit(c.unit);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
