@@ -207,6 +207,9 @@ TEST_CASE("app flags: an integer flag's conversion error says what was expected"
   CHECK(conversion_error_text("Could not convert: --limit = -1e300") ==
         "--limit: -1e300 is beyond the whole numbers this flag holds");
   CHECK(conversion_error_text("something else") == "something else");
+  CHECK(weft::app::parse_error_text("--limit: At Most 1 required but received 2") ==
+        "--limit is given 2 times; give it once");
+  CHECK(weft::app::parse_error_text("something else") == "something else");
 }
 
 TEST_CASE("app flags: numbers are checked with plain messages; NaN and infinities are refused",

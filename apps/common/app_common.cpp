@@ -297,6 +297,14 @@ std::string conversion_error_text(const std::string& what) {
                        : ": must be a whole number, got " + value);
 }
 
+std::string parse_error_text(const std::string& what) {
+  const std::string marker = ": At Most 1 required but received ";
+  const size_t at = what.find(marker);
+  if (at == std::string::npos || at == 0) return what;
+  return what.substr(0, at) + " is given " + what.substr(at + marker.size()) +
+         " times; give it once";
+}
+
 namespace {
 
 // The run folders this process prepared, and those it wrote a finished report.json to: at an
@@ -370,7 +378,8 @@ int run_app(const std::string& app, CLI::App& cli, int argc, char** argv, Common
                  error_line(app, conversion_error_text(e.what())).c_str());
     return 1;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "%s (see --help)\n", error_line(app, e.what()).c_str());
+    std::fprintf(stderr, "%s (see --help)\n",
+                 error_line(app, parse_error_text(e.what())).c_str());
     return 1;
   }
   {

@@ -115,6 +115,10 @@ size_t print_image_load(const std::string& app, const std::vector<data::SkippedI
 // numbers this flag holds"; any other message as it is.
 std::string conversion_error_text(const std::string& cli11_message);
 
+// CLI11's "--limit: At Most 1 required but received 2" (an option given twice) as "--limit is
+// given 2 times; give it once"; any other message as it is.
+std::string parse_error_text(const std::string& cli11_message);
+
 // ---- run folder and report.json ---------------------------------------------------------------
 
 // Create the run folder (common.out) and its figures/ subfolder. A folder that already holds a
