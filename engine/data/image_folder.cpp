@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "engine/data/csv_fields.h"
 #include "kernels/error.h"
 
 namespace weft::data {
@@ -56,23 +57,6 @@ std::vector<std::string> image_files_below(const fs::path& dir) {
   return files;
 }
 
-std::string trim(const std::string& text) {
-  const size_t begin = text.find_first_not_of(" \t");
-  if (begin == std::string::npos) return {};
-  const size_t end = text.find_last_not_of(" \t");
-  return text.substr(begin, end - begin + 1);
-}
-
-std::vector<std::string> split(const std::string& text, char separator) {
-  std::vector<std::string> parts;
-  size_t start = 0;
-  while (true) {
-    const size_t at = text.find(separator, start);
-    parts.push_back(text.substr(start, at == std::string::npos ? std::string::npos : at - start));
-    if (at == std::string::npos) return parts;
-    start = at + 1;
-  }
-}
 
 // Decode the files and fill the multi-label result from per-file label sets.
 MultiLabelImages build_multilabel(const std::vector<std::string>& paths,
@@ -157,12 +141,19 @@ ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions&
       labels.push_back(static_cast<int32_t>(c));
     }
   }
+  return decode_labeled_files(paths, labels, listing.class_names, options, root);
+}
+
+ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
+                                 const std::vector<int32_t>& labels,
+                                 const std::vector<std::string>& class_names,
+                                 const ImageFolderOptions& options, const std::string& source) {
   DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
-  WEFT_CHECK(!decoded.kept.empty(), root, ": none of the ", paths.size(),
+  WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
              " images could be used; first: ", decoded.skipped.at(0).path, ": ",
              decoded.skipped.at(0).reason);
   ImageFolder out;
-  out.class_names = listing.class_names;
+  out.class_names = class_names;
   out.images = decoded.images;
   out.skipped = std::move(decoded.skipped);
   out.decode = decoded.stats;

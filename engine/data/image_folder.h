@@ -51,6 +51,15 @@ struct ImageFolder : LabeledImages {
 
 ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options = {});
 
+// The decoding half of a single-label load, for readers that find their files and labels some
+// other way (product_styles.h): decode `paths` (labels[i], an index into class_names, each) with
+// options' size and bad-image policy; the kept files keep their labels and paths. weft::Error
+// naming `source` when none of them decodes.
+ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
+                                 const std::vector<int32_t>& labels,
+                                 const std::vector<std::string>& class_names,
+                                 const ImageFolderOptions& options, const std::string& source);
+
 // The classes and image files an ImageFolder load would use, without decoding anything:
 // class_names sorted, files[c] the sorted image paths of class c.
 struct FolderListing {

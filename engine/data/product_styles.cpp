@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "engine/data/csv_fields.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 
@@ -14,23 +15,6 @@ namespace weft::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string trim(const std::string& text) {
-  const size_t first = text.find_first_not_of(" \t\r");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r") - first + 1);
-}
-
-std::vector<std::string> split_commas(const std::string& line) {
-  std::vector<std::string> fields;
-  size_t start = 0;
-  for (size_t comma = line.find(','); comma != std::string::npos; comma = line.find(',', start)) {
-    fields.push_back(line.substr(start, comma - start));
-    start = comma + 1;
-  }
-  fields.push_back(line.substr(start));
-  return fields;
-}
 
 // The header's position of `name`; weft::Error naming the file and the columns otherwise.
 size_t column_of(const std::vector<std::string>& header, const std::string& name,
@@ -57,28 +41,25 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
   const std::string csv = (fs::path(root) / "styles.csv").string();
   std::string text = io::read_file(csv);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte-order mark
-  std::vector<std::string> lines;
-  for (size_t start = 0; start < text.size();) {
-    size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    lines.push_back(text.substr(start, end - start));
-    start = end + 1;
+  std::vector<std::string> lines = split(text, '\n');
+  for (std::string& line : lines) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF line ends
   }
   WEFT_CHECK(!lines.empty() && !trim(lines[0]).empty(), csv, ": empty file (expected a header ",
              "id,...,", options.column, ",... and one row per product)");
-  const std::vector<std::string> header = split_commas(lines[0]);
+  const std::vector<std::string> header = split(lines[0], ',');
   const size_t id_at = column_of(header, "id", csv);
   const size_t label_at = column_of(header, options.column, csv);
   const size_t last = header.size() - 1;
 
   const std::set<std::string> wanted(options.classes.begin(), options.classes.end());
-  ProductStyles out;
+  ProductStyles out;  // rows and other_rows counted here; the images decoded at the end
   std::vector<std::string> paths;
   std::vector<std::string> values;  // per kept row, its class name
   std::map<std::string, int64_t> found;  // every value in the column, for the error below
   for (size_t l = 1; l < lines.size(); ++l) {
     if (trim(lines[l]).empty()) continue;
-    std::vector<std::string> fields = split_commas(lines[l]);
+    std::vector<std::string> fields = split(lines[l], ',');
     WEFT_CHECK(fields.size() >= header.size(), csv, ": line ", l + 1, ": ", fields.size(),
                " fields, expected ", header.size(), " as in the header");
     if (fields.size() > header.size()) {  // commas inside the last column (a product name)
@@ -113,25 +94,15 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
                 (seen.empty() ? "none" : seen) + ")");
   }
   WEFT_CHECK(!paths.empty(), csv, ": no row has a value in column '", options.column, "'");
-  std::set<std::string> names(values.begin(), values.end());
-  out.class_names.assign(names.begin(), names.end());
-
-  const ImageFolderOptions& folder = options.folder;
-  DecodedImages decoded = decode_images(paths, folder.image, folder.bad_images, folder.threads);
-  WEFT_CHECK(!decoded.kept.empty(), csv, ": none of the ", paths.size(),
-             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
-             decoded.skipped.at(0).reason);
-  out.images = decoded.images;
-  out.skipped = std::move(decoded.skipped);
-  out.decode = decoded.stats;
+  const std::set<std::string> names(values.begin(), values.end());
+  const std::vector<std::string> class_names(names.begin(), names.end());
   std::vector<int32_t> labels;
-  for (const int64_t i : decoded.kept) {
-    const std::string& value = values[static_cast<size_t>(i)];
-    const auto at = std::lower_bound(out.class_names.begin(), out.class_names.end(), value);
-    labels.push_back(static_cast<int32_t>(at - out.class_names.begin()));
-    out.paths.push_back(paths[static_cast<size_t>(i)]);
+  for (const std::string& value : values) {
+    const auto at = std::lower_bound(class_names.begin(), class_names.end(), value);
+    labels.push_back(static_cast<int32_t>(at - class_names.begin()));
   }
-  out.labels = Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
+  static_cast<ImageFolder&>(out) =
+      decode_labeled_files(paths, labels, class_names, options.folder, csv);
   return out;
 }
 
