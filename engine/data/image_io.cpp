@@ -177,6 +177,13 @@ uint8_t byte_as_stb_reads(const std::string& bytes, size_t at) {
   return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
 }
 
+// The big-endian 32-bit number at `at` (PNG's chunk lengths and IHDR sides), read as stb does.
+uint32_t big_endian_u32(const std::string& bytes, size_t at) {
+  uint32_t value = 0;
+  for (size_t i = 0; i < 4; ++i) value = (value << 8) | byte_as_stb_reads(bytes, at + i);
+  return value;
+}
+
 // Why stb_image must not be handed this BMP, or "": an uncompressed one shorter than its header
 // says. stb reads zeros past the end of a BMP, so a cut file decodes without complaint (found by
 // fuzzing: 139 bytes came out as a 16,130 x 4,096 image).
@@ -219,11 +226,7 @@ std::string bmp_problem(const std::string& bytes) {
 // never refuses a real file.
 std::string png_problem(const std::string& bytes) {
   constexpr uint64_t kMaxInflation = 1100;
-  const auto u32 = [&](size_t at) {
-    uint32_t value = 0;
-    for (size_t i = 0; i < 4; ++i) value = (value << 8) | byte_as_stb_reads(bytes, at + i);
-    return value;
-  };
+  const auto u32 = [&](size_t at) { return big_endian_u32(bytes, at); };
   if (bytes.size() < 33 || bytes.compare(12, 4, "IHDR") != 0) return "";  // stb says why
   const uint64_t width = u32(16), height = u32(20), depth = byte_as_stb_reads(bytes, 24);
   const auto side_cap = static_cast<uint64_t>(stb::kMaxImageSide);
@@ -255,12 +258,8 @@ std::string header_size(const std::string& bytes, const char* format) {
     return std::to_string(width) + " x " + std::to_string(height);
   }
   if (std::strcmp(format, "PNG") != 0 || bytes.size() < 24) return "";
-  auto big_endian = [&](size_t at) {
-    uint32_t value = 0;
-    for (size_t i = 0; i < 4; ++i) value = (value << 8) | static_cast<uint8_t>(bytes[at + i]);
-    return value;
-  };
-  return std::to_string(big_endian(16)) + " x " + std::to_string(big_endian(20));
+  return std::to_string(big_endian_u32(bytes, 16)) + " x " +
+         std::to_string(big_endian_u32(bytes, 20));
 }
 
 // Decode a PNG, BMP or PGM/PPM with stb_image into `image`; "" or why it cannot be decoded.
