@@ -1,8 +1,10 @@
 // Tests of engine/data/product_styles.h: Fashion Product Images' styles.csv + images/<id>.jpg
 // layout, with the file's real quirks (commas inside the product name, empty usage values, CRLF
-// line ends, other usage values), missing images as bad images, and the errors that name the
-// file and line.
+// line ends, other usage values, rows without an image), undecodable images as bad images, and
+// the errors that name the file and line.
 #include <catch2/catch.hpp>
+
+#include <filesystem>
 
 #include "data_test_util.h"
 #include "engine_test_util.h"
@@ -82,16 +84,66 @@ TEST_CASE("product styles: classes from the usage column, other and empty values
   CHECK(load_product_styles(dir.str() + "/shop", all).class_names.size() == 6);
 }
 
-TEST_CASE("product styles: a missing image stops the load naming it, or is skipped and listed",
+TEST_CASE("product styles: rows without an image file are left out and listed, up to 1%",
           "[data][product_styles]") {
   TempDir dir;
-  write_layout(dir, kRows, {1, 2, 5});  // 6.jpg missing
+  const std::string root = dir.str() + "/shop";
+  // 120 Casual and Formal rows, images for all but ids 7 (0.8%: left out, listed).
+  std::string rows;
+  std::vector<int> images;
+  for (int id = 1; id <= 120; ++id) {
+    rows += std::to_string(id) + ",Men,Apparel,Topwear,Shirts,White,Fall,2011," +
+            (id % 2 == 0 ? "Casual" : "Formal") + ",Shirt\n";
+    if (id != 7) images.push_back(id);
+  }
+  ProductStylesOptions two = seed_options();
+  two.classes = {"Casual", "Formal"};
+  write_layout(dir, rows, images);
+  const ProductStyles data = load_product_styles(root, two);
+  CHECK(data.size() == 119);
+  CHECK(data.missing_images == std::vector<std::string>{"7"});
+  CHECK(data.skipped.empty());
+  CHECK(data.class_names == std::vector<std::string>{"Casual", "Formal"});
+
+  // Two missing of 120 (1.7%) looks like an incomplete copy: a BadImage naming the folder, the
+  // count and the ids, unless bad images are skipped.
+  std::filesystem::remove(dir.file("shop/images/8.jpg"));
+  CHECK_THROWS_AS(load_product_styles(root, two), BadImage);
+  CHECK_THAT(weft::test::error_message([&] { load_product_styles(root, two); }),
+             Catch::Contains("shop/images: 2 of the 120 images that") &&
+                 Catch::Contains("styles.csv names are missing (7, 8): an incomplete copy?"));
+  two.folder.bad_images = BadImages::skip;
+  CHECK(load_product_styles(root, two).missing_images == std::vector<std::string>{"7", "8"});
+
+  // A class whose every row lacks its image is an error, not a class that quietly vanishes.
+  for (int id = 1; id <= 120; id += 2) {
+    std::filesystem::remove(dir.file("shop/images/" + std::to_string(id) + ".jpg"));
+  }
+  CHECK_THAT(weft::test::error_message([&] { load_product_styles(root, two); }),
+             Catch::Contains("shop/images: none of the 60 images of class 'Formal' that") &&
+                 Catch::Contains("styles.csv names is there"));
+
+  // No image at all: the folder and the expected name, whatever the policy.
+  std::filesystem::remove_all(dir.file("shop/images"));
+  CHECK_THAT(weft::test::error_message([&] { load_product_styles(root, two); }),
+             Catch::Contains("shop/images: none of the 120 images that") &&
+                 Catch::Contains("shop/images/<id>.jpg, e.g. ") &&
+                 Catch::Contains("shop/images/1.jpg)"));
+}
+
+TEST_CASE("product styles: an image that cannot be decoded stops the load naming it, or is "
+          "skipped and listed",
+          "[data][product_styles]") {
+  TempDir dir;
+  write_layout(dir, kRows, {1, 2, 5, 6});
+  testing::write_text(dir.file("shop/images/6.jpg"), "not a JPEG");
   const std::string root = dir.str() + "/shop";
   CHECK_THROWS_AS(load_product_styles(root, seed_options()), BadImage);
   CHECK_THAT(weft::test::error_message([&] { load_product_styles(root, seed_options()); }),
-             Catch::Contains("shop/images/6.jpg: cannot be read"));
+             Catch::Contains("shop/images/6.jpg: "));
   const ProductStyles data = load_product_styles(root, seed_options(BadImages::skip));
   CHECK(data.size() == 3);
+  CHECK(data.missing_images.empty());
   REQUIRE(data.skipped.size() == 1);
   CHECK_THAT(data.skipped[0].path, Catch::EndsWith("shop/images/6.jpg"));
 }

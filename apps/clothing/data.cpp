@@ -71,6 +71,24 @@ nlohmann::ordered_json counts_json(const data::LabeledImages& images) {
   return out;
 }
 
+// One line for the rows of styles.csv whose image file is absent (Kaggle's copy has five), the
+// first 20 ids named: they are left out, and report.json lists them all.
+void print_missing_images(const std::string& root, const std::vector<std::string>& ids) {
+  constexpr size_t kNamed = 20;
+  if (ids.empty()) return;
+  std::string list;
+  for (size_t i = 0; i < ids.size() && i < kNamed; ++i) {
+    if (!list.empty()) list += ", ";
+    list += ids[i];
+  }
+  if (ids.size() > kNamed) {
+    list += " and " + std::to_string(ids.size() - kNamed) + " more (report.json lists them)";
+  }
+  std::printf("weft-clothing: %zu row%s of %s/styles.csv %s no image in %s/images, left out: "
+              "%s\n", ids.size(), ids.size() == 1 ? "" : "s", root.c_str(),
+              ids.size() == 1 ? "has" : "have", root.c_str(), list.c_str());
+}
+
 }  // namespace
 
 app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_json& notes) {
@@ -98,7 +116,9 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
                std::to_string(products.rows) + " rows with " + o.label_column + " in " + kept + ")";
       notes["styles_csv"] = {{"rows", products.rows},
                              {"rows_of_other_classes", products.other_rows},
+                             {"rows_without_image", products.missing_images},
                              {"column", o.label_column}};
+      print_missing_images(o.common.data, products.missing_images);
       folder = std::move(products);
     } else {
       folder = data::load_image_folder(o.common.data, options);

@@ -30,6 +30,18 @@ size_t column_of(const std::vector<std::string>& header, const std::string& name
   throw Error(csv + ": line 1: no column '" + name + "' in the header (" + columns + ")");
 }
 
+// "a, b, c and 12 more" of the first few ids.
+std::string some_ids(const std::vector<std::string>& ids) {
+  constexpr size_t kShown = 5;
+  std::string text;
+  for (size_t i = 0; i < ids.size() && i < kShown; ++i) {
+    if (i != 0) text += ", ";
+    text += ids[i];
+  }
+  if (ids.size() > kShown) text += " and " + std::to_string(ids.size() - kShown) + " more";
+  return text;
+}
+
 }  // namespace
 
 bool has_product_styles(const std::string& root) {
@@ -57,6 +69,7 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
   std::vector<std::string> paths;
   std::vector<std::string> values;  // per kept row, its class name
   std::map<std::string, int64_t> found;  // every value in the column, for the error below
+  std::map<std::string, int64_t> rows_of;  // per class, its rows (with an image or not)
   for (size_t l = 1; l < lines.size(); ++l) {
     if (trim(lines[l]).empty()) continue;
     std::vector<std::string> fields = split(lines[l], ',');
@@ -79,7 +92,14 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
     const std::string id = trim(fields[id_at]);
     WEFT_CHECK(!id.empty() && id.find('/') == std::string::npos && id != "." && id != "..", csv,
                ": line ", l + 1, ": id '", id, "' is not a file name (expected e.g. 15970)");
-    paths.push_back((fs::path(root) / "images" / (id + ".jpg")).string());
+    const fs::path image = fs::path(root) / "images" / (id + ".jpg");
+    std::error_code error;  // a path that cannot be looked at goes on to the decoder's error
+    ++rows_of[value];
+    if (!fs::exists(image, error) && !error) {
+      out.missing_images.push_back(id);
+      continue;
+    }
+    paths.push_back(image.string());
     values.push_back(value);
   }
   for (const std::string& name : options.classes) {
@@ -93,9 +113,25 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
     throw Error(csv + ": no row has " + options.column + " '" + name + "' (its values: " +
                 (seen.empty() ? "none" : seen) + ")");
   }
-  WEFT_CHECK(!paths.empty(), csv, ": no row has a value in column '", options.column, "'");
-  const std::set<std::string> names(values.begin(), values.end());
-  const std::vector<std::string> class_names(names.begin(), names.end());
+  const int64_t kept = static_cast<int64_t>(paths.size() + out.missing_images.size());
+  WEFT_CHECK(kept != 0, csv, ": no row has a value in column '", options.column, "'");
+  const std::string images = (fs::path(root) / "images").string();
+  WEFT_CHECK(!paths.empty(), images, ": none of the ", kept, " images that ", csv,
+             " names is there (expected ", images, "/<id>.jpg, e.g. ", images, "/",
+             out.missing_images.front(), ".jpg)");
+  const auto missing = static_cast<int64_t>(out.missing_images.size());
+  if (options.folder.bad_images != BadImages::skip &&
+      static_cast<double>(missing) > kMissingImagesAllowed * static_cast<double>(kept)) {
+    throw BadImage(images + ": " + std::to_string(missing) + " of the " + std::to_string(kept) +
+                   " images that " + csv + " names are missing (" +
+                   some_ids(out.missing_images) + "): an incomplete copy?");
+  }
+  std::vector<std::string> class_names;  // every class with a row, so none vanishes unseen
+  for (const auto& [name, count] : rows_of) {
+    WEFT_CHECK(std::count(values.begin(), values.end(), name) != 0, images, ": none of the ",
+               count, " images of class '", name, "' that ", csv, " names is there");
+    class_names.push_back(name);
+  }
   std::vector<int32_t> labels;
   for (const std::string& value : values) {
     const auto at = std::lower_bound(class_names.begin(), class_names.end(), value);

@@ -11,9 +11,15 @@
 // class names, as an ImageFolder's do. The file's known quirk is handled: a product name holding
 // commas (the last column, unquoted) gives its row more fields than the header, and those are
 // joined back into the last column; a row with fewer fields than the header is an error naming
-// the file and line. A row whose image is missing or cannot be decoded is a bad image
-// (BadImages::fail stops the load naming it, BadImages::skip leaves it out and lists it), as in
-// an ImageFolder.
+// the file and line. A row whose image cannot be decoded is a bad image (BadImages::fail stops
+// the load naming it, BadImages::skip leaves it out and lists it), as in an ImageFolder.
+//
+// A row whose image file is absent is the file's other known quirk: Kaggle's copy names five
+// products (among 44,446) with no image. Such rows are left out and their ids listed in
+// `missing_images`, as long as they are at most kMissingImagesAllowed of the kept rows; more
+// than that looks like an incomplete copy of the images and stops the load (weft::Error naming
+// the folder, the count and the first ids) unless BadImages::skip is asked for. When no kept
+// row has its image the load fails whatever the policy.
 #pragma once
 
 #include <string>
@@ -29,9 +35,13 @@ struct ProductStylesOptions {
   std::vector<std::string> classes;  // the values kept as classes; empty: every value
 };
 
+// The share of kept rows that may lack their image file before the load stops (see above).
+constexpr double kMissingImagesAllowed = 0.01;
+
 struct ProductStyles : ImageFolder {
   int64_t rows = 0;        // data rows in styles.csv
   int64_t other_rows = 0;  // rows left out: their value is empty or not one of the classes
+  std::vector<std::string> missing_images;  // ids of kept rows with no images/<id>.jpg
 };
 
 // Whether root holds the layout above (root/styles.csv is a file).
