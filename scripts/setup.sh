@@ -22,6 +22,7 @@ packages=(
   zlib1g-dev             # gzipped IDX files
   libstb-dev             # stb_image, stb_image_write, stb_easy_font
   libjpeg62-turbo-dev    # libjpeg-turbo: JPEG decoding (engine/data/jpeg_decode.h)
+  libpng-dev             # libpng: PNG decoding (engine/data/png_decode.h)
   dataset-fashion-mnist  # the real Fashion-MNIST, in /usr/share/datasets/fashion-mnist
   python3-venv           # the .venv of the ONNX Runtime test (tests/onnx/check_onnx_export.py)
   openmpi-bin            # mpirun: data-parallel runs and their tests (docs/distributed.md)

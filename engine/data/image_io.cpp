@@ -1,6 +1,6 @@
 // Image decoding, fitting and parallel batch decoding (see image_io.h). JPEG goes to
-// libjpeg-turbo (jpeg_decode.h), PNG, BMP and PGM/PPM to stb_image compiled for those three
-// (stb_decode.h); resizing is weft's (resize.h).
+// libjpeg-turbo (jpeg_decode.h), PNG to libpng (png_decode.h), BMP and PGM/PPM to stb_image
+// compiled for those two (stb_decode.h); resizing is weft's (resize.h).
 #include "engine/data/image_io.h"
 
 #include <algorithm>
@@ -15,6 +15,8 @@
 
 #include "engine/data/jpeg_decode.h"
 #include "engine/data/resize.h"
+#include "engine/data/pixel_convert.h"
+#include "engine/data/png_decode.h"
 #include "engine/data/stb_decode.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
@@ -177,7 +179,7 @@ uint8_t byte_as_stb_reads(const std::string& bytes, size_t at) {
   return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
 }
 
-// The big-endian 32-bit number at `at` (PNG's chunk lengths and IHDR sides), read as stb does.
+// The big-endian 32-bit number at `at` (PNG's chunk lengths and IHDR sides), 0 bytes past the end.
 uint32_t big_endian_u32(const std::string& bytes, size_t at) {
   uint32_t value = 0;
   for (size_t i = 0; i < 4; ++i) value = (value << 8) | byte_as_stb_reads(bytes, at + i);
@@ -218,8 +220,8 @@ std::string bmp_problem(const std::string& bytes) {
   return "";
 }
 
-// Why stb_image must not be handed this PNG, or "": one whose compressed pixel data (its IDAT
-// chunks) is too small to inflate to the picture its header announces. stb allocates the whole
+// Why this PNG must not be decoded, or "": one whose compressed pixel data (its IDAT chunks)
+// is too small to inflate to the picture its header announces. The decoder allocates the whole
 // picture before inflating, so 60 bytes announcing 30,000 x 30,000 would cost 2.7 GB first.
 // Deflate expands at most 1,032 to 1 (a 258-byte match in at least 2 bits; zlib's FAQ), so the
 // bound below, 1,100 to 1 against the pixels' bytes alone (no filter bytes, any interlacing),
@@ -227,10 +229,10 @@ std::string bmp_problem(const std::string& bytes) {
 std::string png_problem(const std::string& bytes) {
   constexpr uint64_t kMaxInflation = 1100;
   const auto u32 = [&](size_t at) { return big_endian_u32(bytes, at); };
-  if (bytes.size() < 33 || bytes.compare(12, 4, "IHDR") != 0) return "";  // stb says why
+  if (bytes.size() < 33 || bytes.compare(12, 4, "IHDR") != 0) return "";  // png::decode says why
   const uint64_t width = u32(16), height = u32(20), depth = byte_as_stb_reads(bytes, 24);
   const auto side_cap = static_cast<uint64_t>(stb::kMaxImageSide);
-  if (width > side_cap || height > side_cap) return "";  // stb refuses it by its size
+  if (width > side_cap || height > side_cap) return "";  // png::decode refuses it by its size
   const uint8_t colour = byte_as_stb_reads(bytes, 25);
   const uint64_t samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
   uint64_t compressed = 0;
@@ -249,31 +251,29 @@ std::string png_problem(const std::string& bytes) {
   return "";
 }
 
-// "W x H" from an image's header where stb_image can read it, and from a PNG's IHDR chunk where
-// it refuses the size itself; "" when neither can.
-std::string header_size(const std::string& bytes, const char* format) {
+// "W x H" from an image's header where stb_image can read it, "" where it cannot.
+std::string header_size(const std::string& bytes) {
   int width = 0, height = 0, channels = 0;
-  if (stb::info(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &width,
-                &height, &channels)) {
-    return std::to_string(width) + " x " + std::to_string(height);
+  if (!stb::info(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &width,
+                 &height, &channels)) {
+    return "";
   }
-  if (std::strcmp(format, "PNG") != 0 || bytes.size() < 24) return "";
-  return std::to_string(big_endian_u32(bytes, 16)) + " x " +
-         std::to_string(big_endian_u32(bytes, 20));
+  return std::to_string(width) + " x " + std::to_string(height);
 }
 
-// Decode a PNG, BMP or PGM/PPM with stb_image into `image`; "" or why it cannot be decoded.
+// Decode a BMP or PGM/PPM with stb_image into `image`; "" or why it cannot be decoded. stb gives
+// the file's own samples, converted here as PNG's are (pixel_convert.h: Pillow's luma).
 std::string decode_with_stb(const std::string& bytes, const char* format,
                             const ImageOptions& options, Interleaved& image) {
   int file_channels = 0;
   unsigned char* pixels =
       stb::load(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), &image.width,
-                &image.height, &file_channels, options.channels);
+                &image.height, &file_channels, 0);
   if (pixels == nullptr) {
     const char* reason = stb::failure_reason();
     const std::string detail =
         std::string(" (stb_image: ") + (reason && *reason ? reason : "no reason given") + ")";
-    const std::string size = header_size(bytes, format);
+    const std::string size = header_size(bytes);
     if (reason != nullptr && std::strcmp(reason, "too large") == 0 && !size.empty()) {
       return std::string(format) + " of " + size + " pixels, more than stb_image decodes" + detail;
     }
@@ -281,8 +281,13 @@ std::string decode_with_stb(const std::string& bytes, const char* format,
   }
   image.channels = options.channels;
   const size_t count = static_cast<size_t>(std::max(image.width, 0)) *
-                       static_cast<size_t>(std::max(image.height, 0)) * image.channels;
-  image.pixels.assign(pixels, pixels + count);
+                       static_cast<size_t>(std::max(image.height, 0));
+  if (file_channels < 1 || file_channels > 4) {
+    stb::free_pixels(pixels);
+    return std::string(format) + " with " + std::to_string(file_channels) + " samples a pixel";
+  }
+  image.pixels.resize(count * image.channels);
+  convert_pixels(pixels, count, file_channels, image.channels, image.pixels.data());
   stb::free_pixels(pixels);
   return "";
 }
@@ -324,6 +329,13 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
     const std::string problem = jpeg::decode(
         reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), options.channels,
         2 * options.width, 2 * options.height, stb::kMaxImageSide, decoded);
+    if (!problem.empty()) return problem;
+    image = {decoded.width, decoded.height, decoded.channels, std::move(decoded.pixels)};
+  } else if (std::strcmp(format, "PNG") == 0) {
+    png::Image decoded;
+    const std::string problem =
+        png::decode(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(),
+                    options.channels, stb::kMaxImageSide, decoded);
     if (!problem.empty()) return problem;
     image = {decoded.width, decoded.height, decoded.channels, std::move(decoded.pixels)};
   } else if (std::string problem = decode_with_stb(bytes, format, options, image);

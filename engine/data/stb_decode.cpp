@@ -1,9 +1,8 @@
-// stb_decode.h's functions: Debian's stb_image.h (libstb-dev) compiled for PNG, BMP and PGM/PPM
-// only, its own functions static to this file. Built without weft's warnings (the file
-// is stb's code; CMakeLists.txt says so beside it).
+// stb_decode.h's functions: Debian's stb_image.h (libstb-dev) compiled for BMP and PGM/PPM only,
+// its own functions static to this file. Built without weft's warnings (the file is stb's code;
+// CMakeLists.txt says so beside it).
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
-#define STBI_ONLY_PNG
 #define STBI_ONLY_BMP
 #define STBI_ONLY_PNM
 #define STBI_NO_STDIO

@@ -1,10 +1,11 @@
-// The decoder of weft's PNG, BMP and binary PGM/PPM files: Debian's stb_image.h compiled into
-// weft for those three formats and nothing else, with its functions private to stb_decode.cpp
-// (JPEG goes to libjpeg-turbo: jpeg_decode.h). Debian's libstb also carries stb_image's TGA, PSD,
+// The decoder of weft's BMP and binary PGM/PPM files: Debian's stb_image.h compiled into weft
+// for those two formats and nothing else, with its functions private to stb_decode.cpp (JPEG
+// goes to libjpeg-turbo: jpeg_decode.h; PNG to libpng: png_decode.h). Debian's libstb also carries stb_image's TGA, PSD,
 // GIF, HDR and PIC decoders, which stb tries on any bytes the others refuse; its TGA decoder
 // takes almost anything for a header (fuzzing found 28 bytes decoded as a 13,105 x 13,088 image
 // from uninitialised memory: tests/fuzz/README.md). Compiled here they are left out, and an image
-// side is capped at kMaxImageSide pixels (stb's STBI_MAX_DIMENSIONS; JPEG's cap is the same).
+// side is capped at kMaxImageSide pixels (stb's STBI_MAX_DIMENSIONS; JPEG's and PNG's cap is the
+// same).
 #pragma once
 
 #include <cstddef>

@@ -2,19 +2,22 @@
 
 A PyTorch user reads images with Pillow (torchvision's default loader: Image.open(...).convert(
 "RGB")). This writes JPEG files with Pillow as photo sites do (4:2:0 and 4:4:4 chroma, baseline
-and progressive, optimised tables, restart markers, grayscale, CMYK) and PNG files (RGB, RGBA,
-grayscale, palette, 16-bit), decodes each at full size with weft (tests/tools/decode_image.cpp)
-and with Pillow, and compares the pixels:
+and progressive, optimised tables, restart markers, grayscale, CMYK), PNG files (RGB, RGBA,
+grayscale, palette, 16-bit), a BMP and a PPM, decodes each at full size with weft
+(tests/tools/decode_image.cpp) and with Pillow, and compares the pixels:
 
 - JPEG: Pillow and weft both decode with libjpeg-turbo (its accurate integer IDCT, "fancy"
   chroma upsampling), so the pixels must be equal, or within 1 where two libjpeg-turbo versions
   round a colour conversion differently (Pillow's wheel bundles its own); CMYK files are
   converted to RGB the way stb_image and weft do (R = C * K / 255 on Adobe's inverted values),
   which Pillow does differently, so those are checked against weft's own formula.
-- PNG: lossless, so equal, except RGBA, where weft drops alpha as Pillow's convert("RGB")
-  does, and 16-bit, where weft takes the high byte (Pillow's "I;16" to "L" clips instead, so
-  that one is compared with the high byte).
-- grayscale output (weft's channels 1) against Pillow's convert("L") for grayscale files.
+- PNG: lossless, so equal: RGBA and grey + alpha with alpha dropped as Pillow's convert("RGB")
+  drops it, palettes (with transparency, 4-bit), 1-bit; 16-bit, where weft takes the high byte
+  (Pillow's "I;16" to "L" clips instead, so that one is compared with the high byte).
+- BMP and PPM: equal, as RGB and as one channel.
+- grayscale output (weft's channels 1) against Pillow's convert("L"), for grayscale files and
+  for colour files (Pillow's luma weights for PNG, BMP and PPM; libjpeg's luma for JPEG, on both
+  sides).
 
 Usage: check_pillow_decode.py DECODE_TOOL WORK_DIR
 """
@@ -77,6 +80,11 @@ def main():
         theirs = np.asarray(Image.open(path).convert("RGB"))
         failures.append(compare(name, weft_decode(tool, path, raw), theirs, 1))
 
+    path = work / "jpeg-420-q90.jpg"
+    theirs = np.asarray(Image.open(path).convert("L"))
+    failures.append(compare("jpeg-420-q90 as one channel", weft_decode(tool, path, raw, 1),
+                            theirs, 1))
+
     path = work / "jpeg-gray.jpg"
     Image.fromarray(rgb).convert("L").save(path, "JPEG", quality=90)
     theirs = np.asarray(Image.open(path).convert("L"))
@@ -106,6 +114,34 @@ def main():
         theirs = np.asarray(Image.open(path).convert(mode))
         channels = 1 if mode == "L" else 3
         failures.append(compare(name, weft_decode(tool, path, raw, channels), theirs, 0))
+
+    # Colour files as one channel (Pillow's luma), grey + alpha, a palette with transparency.
+    palette = Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=64)
+    more = {
+        "png-rgb as one channel": (Image.fromarray(rgb), {}, "L"),
+        "png-rgba as one channel": (Image.fromarray(np.dstack([rgb, rgb[..., 1:2]])), {}, "L"),
+        "png-palette as one channel": (palette, {}, "L"),
+        "png-gray-alpha": (Image.fromarray(rgb).convert("LA"), {}, "RGB"),
+        "png-palette-transparent": (palette, {"transparency": 3}, "RGB"),
+        "png-palette-4bit": (Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=16),
+                             {"bits": 4}, "RGB"),
+        "png-1bit": (Image.fromarray(rgb).convert("1"), {}, "L"),
+    }
+    for name, (image, options, mode) in more.items():
+        path = work / f"{name.replace(' ', '-')}.png"
+        image.save(path, **options)
+        theirs = np.asarray(Image.open(path).convert(mode))
+        channels = 1 if mode == "L" else 3
+        failures.append(compare(name, weft_decode(tool, path, raw, channels), theirs, 0))
+
+    # BMP and PPM (stb_image's formats in weft), as RGB and as one channel.
+    for name, fmt in [("bmp", "BMP"), ("ppm", "PPM")]:
+        path = work / f"picture.{name}"
+        Image.fromarray(rgb).save(path, fmt)
+        for mode, channels in [("RGB", 3), ("L", 1)]:
+            theirs = np.asarray(Image.open(path).convert(mode))
+            failures.append(compare(f"{name} as {mode}", weft_decode(tool, path, raw, channels),
+                                    theirs, 0))
 
     path = work / "png-16bit.png"
     sixteen = (rgb[..., 0].astype(np.uint16) * 257 + 100).clip(0, 65535).astype(np.uint16)
