@@ -6,10 +6,10 @@
 //   product_60x80     the same set's small edition, stretched to 224 x 224
 //
 // The photos cannot be downloaded here, so each file is made at start-up by stb_image_write
-// (JPEG quality 90, chroma subsampled, as photo sites ship them; and PNG): smooth gradients with
-// a fine texture, so the encoder has both flat and detailed blocks. Images decode once per
-// dataset load (engine/data/image_folder.h), so these rows are a load's time per image, not an
-// epoch's.
+// (JPEG quality 90, chroma subsampled, as photo sites ship them; and PNG, stb's default
+// compression): smooth gradients with a fine texture, so the encoder has both flat and detailed
+// blocks. Images decode once per dataset load (engine/data/image_folder.h), so these rows are a
+// load's time per image, not an epoch's.
 //
 //   build/bench/bench_images [--benchmark_filter=product]
 #include <benchmark/benchmark.h>
@@ -119,6 +119,11 @@ const Case kCases[] = {
     {"product_1800x2400/jpg/full", 1800, 2400, "jpg", {}, benchmark::kMillisecond},
     {"product_1800x2400/png/crop224", 1800, 2400, "png", options(224, Fit::crop),
      benchmark::kMillisecond},
+    {"product_1800x2400/png/full", 1800, 2400, "png", {}, benchmark::kMillisecond},
+    {"zappos_136x102/png/crop128", 136, 102, "png", options(128, Fit::crop),
+     benchmark::kMicrosecond},
+    {"zappos_136x102/png/crop64_gray", 136, 102, "png", options(64, Fit::crop, 1),
+     benchmark::kMicrosecond},
     {"product_60x80/jpg/stretch224", 60, 80, "jpg", options(224, Fit::stretch),
      benchmark::kMicrosecond},
 };
