@@ -7,6 +7,7 @@
 namespace weft::data {
 
 void convert_pixels(const uint8_t* in, size_t pixels, int from, int channels, uint8_t* out) {
+  if (pixels == 0) return;  // a picture of no pixels (a PGM of width 0) may have no buffers
   const bool colour = from >= 3;
   const auto step = static_cast<size_t>(from);
   if (from == channels) {
