@@ -13,6 +13,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apps/common/app_common.h"
@@ -160,6 +161,19 @@ TEST_CASE("app main: errors become one line and exit status 1; --help is 0", "[a
   CHECK(run_with({"--eval-only"}, [&] { return ++ran; }, eval_only) == 1);
   CHECK(run_with({"--predict", "a.png"}, [&] { return ++ran; }, predict) == 1);
   CHECK(ran == 0);
+}
+
+TEST_CASE("app flags: --loader-workers, or 1 on the CPU and the cores less one on a GPU",
+          "[app][main]") {
+  weft::app::CommonOptions options;
+  CHECK(weft::app::loader_workers(options, weft::Device::cpu()) == 1);
+  CHECK(weft::app::loader_workers(options, weft::Device::emu()) == 1);
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int expected = std::clamp(std::min(cores - 1, 8), 1, 8);
+  CHECK(weft::app::loader_workers(options, weft::Device::cuda()) == expected);
+  options.loader_workers = 5;
+  CHECK(weft::app::loader_workers(options, weft::Device::cpu()) == 5);
+  CHECK(weft::app::loader_workers(options, weft::Device::cuda()) == 5);
 }
 
 TEST_CASE("app flags: --precision sets the math precision and refuses other names",

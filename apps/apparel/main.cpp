@@ -87,7 +87,7 @@ Splits load_data(const Options& o) {
 }
 
 std::unique_ptr<data::Loader> make_loader(const data::MultiLabelImages& d, bool train,
-                                          const Options& o) {
+                                          const Options& o, const Device& device) {
   data::Transform transform;
   if (train) {
     data::AugmentOptions augment;
@@ -100,7 +100,7 @@ std::unique_ptr<data::Loader> make_loader(const data::MultiLabelImages& d, bool 
   data::LoaderOptions options;
   options.batch_size = train ? o.common.batch_size : 256;
   options.shuffle = train;
-  options.workers = train ? 1 : 0;
+  options.workers = train ? app::loader_workers(o.common, device) : 0;
   options.seed = o.common.seed;
   return std::make_unique<data::Loader>(
       std::make_shared<data::ImageDataset>(d.images, d.targets, std::vector<int64_t>{}, transform),
@@ -209,9 +209,11 @@ int run(const Options& o) {
       {"lr", o.common.lr}, {"batch_size", o.common.batch_size}, {"epochs", o.common.epochs},
       {"patience", o.patience}, {"seed", o.common.seed}, {"limit", o.common.limit},
       {"tune_thresholds", o.tune_thresholds}, {"threshold", o.threshold}, {"device", device.str()}};
-  auto train_loader = make_loader(data.train, true, o);
-  auto validation_loader = make_loader(data.validation, false, o);
-  auto test_loader = make_loader(data.test, false, o);
+  auto train_loader = make_loader(data.train, true, o, device);
+  std::printf("  loader: %d thread%s building training batches (--loader-workers)\n",
+              train_loader->options().workers, train_loader->options().workers == 1 ? "" : "s");
+  auto validation_loader = make_loader(data.validation, false, o, device);
+  auto test_loader = make_loader(data.test, false, o, device);
   const auto objective = train::Objective::multi_label;
   const std::vector<float> default_thresholds(names.size(), static_cast<float>(o.threshold));
   train::TrainResult result;
@@ -309,6 +311,7 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common,
                           "folders named label_label (black_dress/...), or the image root of "
                           "--csv (none: the Fashion-MNIST stand-in)");
+  app::add_loader_options(cli, o.common);
   app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_option("--csv", o.csv, "labels from this CSV (file,label1;label2) instead of folder names");
   cli.add_option("--separator", o.separator, "splits folder names into labels")->capture_default_str();

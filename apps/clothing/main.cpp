@@ -290,6 +290,7 @@ int main(int argc, char** argv) {
                           "Fashion Product Images as Kaggle ships it (root/styles.csv, "
                           "root/images/<id>.jpg), or an ImageFolder root/<class>/<images> (none: "
                           "the Fashion-MNIST stand-in)");
+  app::add_loader_options(cli, o.common);
   app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin, "use the stand-in even with --data");
   app::add_skip_bad_images_option(cli, o.skip_bad_images);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
@@ -105,6 +106,23 @@ void add_common_options(CLI::App& cli, CommonOptions& o, const std::string& data
                "and the one it picked (engine/dispatch.h). WEFT_KERNELS=hand|vendor|auto (per "
                "family: conv=vendor,...) chooses them: on a GPU vendor is cuDNN/cuBLAS, on the "
                "CPU oneDNN where the build has it");
+}
+
+void add_loader_options(CLI::App& cli, CommonOptions& o) {
+  cli.add_option("--loader-workers", o.loader_workers,
+                 "threads that augment and normalise training batches on the host beside the "
+                 "step; 0 (auto): 1 on the CPU, on a GPU the cores less one (at most 8, shared "
+                 "by the ranks of a data-parallel run). Any count gives the same batches")
+      ->capture_default_str()
+      ->check(app::in_range(0, 256));
+}
+
+int loader_workers(const CommonOptions& options, const Device& device) {
+  if (options.loader_workers > 0) return options.loader_workers;
+  if (!device.is_cuda()) return 1;
+  const int cores = static_cast<int>(std::thread::hardware_concurrency());
+  const int ranks = std::max(dist::world().world_size(), 1);
+  return std::clamp(std::min(cores - 1, 8) / ranks, 1, 8);
 }
 
 namespace {

@@ -76,6 +76,7 @@ struct CommonOptions {
   std::string cuda_graphs = "auto";  // --cuda-graphs: on, off, auto (engine/graph.h)
   bool sync_batchnorm = false;       // --sync-batchnorm: batch-norm statistics over all ranks
   std::string precision{};           // --precision: fp32, tf32, bf16 ("": WEFT_PRECISION or fp32)
+  int loader_workers = 0;            // --loader-workers: training-batch threads (0: auto)
 };
 
 // Register --data, --out, --device, --epochs, --batch-size, --lr, --seed, --resume,
@@ -83,6 +84,18 @@ struct CommonOptions {
 // --skip-nonfinite-steps, --cuda-graphs, --precision and --sync-batchnorm on `cli`, bound to
 // `options`.
 void add_common_options(CLI::App& cli, CommonOptions& options, const std::string& data_help);
+
+// --loader-workers, for the apps whose training batches come from data::Loader (the image
+// classifiers and the apparel tagger).
+void add_loader_options(CLI::App& cli, CommonOptions& options);
+
+// The loader threads that build training batches (augmentation and normalisation) for a run on
+// `device`: --loader-workers when given, else 1 on the CPU (the step needs its cores) and on a
+// GPU the machine's cores less one, at most 8, divided among the data-parallel ranks (at least
+// 1): one thread augments about 6,000 of the apparel tagger's 96 x 96 images a second
+// (bench/bench_loader.cpp), where an H200 trains on 12,000-20,000. The batches are the same for
+// any count (engine/data/loader.h).
+int loader_workers(const CommonOptions& options, const Device& device);
 
 // After parsing: --resume without --out makes the checkpoint's folder the run folder;
 // --cuda-graphs, --precision and --sync-batchnorm take effect (engine/graph.h,

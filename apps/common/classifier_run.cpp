@@ -122,8 +122,11 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
 
   const data::Transform train_transform{run.augment, run.normalize};
   const data::Transform eval_transform{std::nullopt, run.normalize};
-  auto train_loader = make_loader(data.train, train_transform, common.batch_size, true,
-                                  run.workers, common.seed);
+  const int workers = run.workers > 0 ? run.workers : loader_workers(common, run.device);
+  std::printf("  loader: %d thread%s building training batches (--loader-workers)\n", workers,
+              workers == 1 ? "" : "s");
+  auto train_loader =
+      make_loader(data.train, train_transform, common.batch_size, true, workers, common.seed);
   auto validation_loader =
       make_loader(data.validation, eval_transform, run.eval_batch_size, false, 0, common.seed);
   auto test_loader =

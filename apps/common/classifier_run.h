@@ -52,7 +52,7 @@ struct ClassifierRun {
   std::vector<std::string> config_may_change = {"epochs", "data", "device", "patience"};
   std::optional<data::AugmentOptions> augment;  // training images only
   data::Normalize normalize;                    // every split
-  int workers = 1;                              // loader threads building training batches
+  int workers = 0;  // loader threads building training batches; 0: loader_workers(common, device)
   float label_smoothing = 0.0f;                 // the training loss's (loader_epoch.h)
   // Validation and test predictions: plain, or averaged with the mirror image's.
   train::TestTimeAugment test_time_augment = train::TestTimeAugment::none;

@@ -88,6 +88,7 @@ models::FashionVggConfig vgg_config(const Options& o) {
 void add_options(CLI::App& cli, Options& o) {
   app::add_common_options(cli, o.common,
                           "folder with the IDX files (.gz or not) or the Kaggle CSVs");
+  app::add_loader_options(cli, o.common);
   app::add_export_onnx_option(cli, o.export_onnx);
   std::vector<std::string> names;
   for (const Setup& setup : kSetups) names.push_back(setup.name);

@@ -265,6 +265,7 @@ int main(int argc, char** argv) {
   app::add_common_options(cli, o.common,
                           "ImageFolder of shoes, root/<class>/**/<image> (UT Zappos50K works); "
                           "none: the Fashion-MNIST stand-in");
+  app::add_loader_options(cli, o.common);
   app::add_export_onnx_option(cli, o.export_onnx);
   cli.add_flag("--standin", o.standin,
                "use the stand-in (Fashion-MNIST Sandal, Sneaker, Ankle boot) even with --data");

@@ -1,0 +1,130 @@
+// Loader benchmarks: the CPU work that feeds a training step when the batches come from the
+// host loader (engine/data/loader.h) rather than from the device-resident path: augmentation
+// (one affine warp per image, engine/data/augment.h) and whole batches built by the loader's
+// worker threads, with the seed apps' augmentations at their image sizes.
+//
+//   augment/apparel_96       seed 003's tagger: 3 x 96 x 96, rotation 45, shifts 0.1, zoom 0.2,
+//                            horizontal flip (apps/apparel)
+//   augment/shoes_64         seed 000's shoe classifier: 3 x 64 x 64, rotation 15, shifts 0.1,
+//                            zoom 0.1, flip (apps/shoes)
+//   augment/clothing_224     seed 002's balancing: 3 x 224 x 224, rotation 20, shear 12, flip
+//   loader/apparel_96_b64/workers:N   batches of 64 from the loader with N worker threads
+//                            (0: built inside next()), augmentation and normalisation included
+//
+// A GPU trains the apparel CNN at about 12,000 images/s at fp32 and 20,000 at bf16 (H200,
+// docs/benchmarks.md): the loader rows say how many threads keep up with that.
+//
+//   build/bench/bench_loader [--benchmark_filter=augment]
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "engine/data/augment.h"
+#include "engine/data/loader.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace {
+
+using weft::Generator;
+using weft::data::AugmentOptions;
+
+// Photo-like float pixels (0..255): a gradient with a texture.
+std::vector<float> picture(int channels, int height, int width) {
+  std::vector<float> pixels(static_cast<size_t>(channels) * height * width);
+  for (int c = 0; c < channels; ++c) {
+    for (int y = 0; y < height; ++y) {
+      for (int x = 0; x < width; ++x) {
+        const float value = 40.0f + 150.0f * x / width + 50.0f * y / height + 20.0f * c +
+                            10.0f * static_cast<float>((x * 7 + y * 3) % 5);
+        pixels[(static_cast<size_t>(c) * height + y) * width + x] = value;
+      }
+    }
+  }
+  return pixels;
+}
+
+AugmentOptions apparel_augment() {
+  AugmentOptions a;
+  a.rotation_degrees = 45;
+  a.width_shift = a.height_shift = 0.1f;
+  a.zoom = 0.2f;
+  a.horizontal_flip = true;
+  return a;
+}
+
+AugmentOptions shoes_augment() {
+  AugmentOptions a;
+  a.rotation_degrees = 15;
+  a.width_shift = a.height_shift = 0.1f;
+  a.zoom = 0.1f;
+  a.horizontal_flip = true;
+  return a;
+}
+
+AugmentOptions clothing_augment() {
+  AugmentOptions a;
+  a.rotation_degrees = 20;
+  a.shear_degrees = 12;
+  a.horizontal_flip = true;
+  return a;
+}
+
+void augment(benchmark::State& state, AugmentOptions options, int side) {
+  const std::vector<float> src = picture(3, side, side);
+  std::vector<float> dst(src.size());
+  Generator generator(1);
+  for (auto _ : state) {
+    weft::data::augment_image(options, src.data(), dst.data(), 3, side, side, generator);
+    benchmark::DoNotOptimize(dst.data());
+  }
+  state.counters["images_per_s"] =
+      benchmark::Counter(static_cast<double>(state.iterations()), benchmark::Counter::kIsRate);
+}
+
+// One epoch of 1,024 apparel images in batches of 64 per iteration, real time (the work is on
+// the worker threads).
+void loader(benchmark::State& state) {
+  constexpr int kImages = 1024, kSide = 96;
+  weft::Tensor images = weft::Tensor::empty({kImages, 3, kSide, kSide}, weft::DType::u8);
+  auto* bytes = images.data<uint8_t>();
+  for (int64_t i = 0; i < images.numel(); ++i) bytes[i] = static_cast<uint8_t>(i * 31 % 251);
+  weft::Tensor labels = weft::Tensor::zeros({kImages, 7});
+  weft::data::Transform transform;
+  transform.augment = apparel_augment();
+  auto dataset = std::make_shared<weft::data::ImageDataset>(images, labels,
+                                                            std::vector<int64_t>{}, transform);
+  weft::data::LoaderOptions options;
+  options.batch_size = 64;
+  options.workers = static_cast<int>(state.range(0));
+  weft::data::Loader loader(dataset, options);
+  int64_t epoch = 0, produced = 0;
+  for (auto _ : state) {
+    loader.start_epoch(epoch++);
+    while (auto batch = loader.next()) {
+      produced += batch->inputs.dim(0);
+      benchmark::DoNotOptimize(batch->inputs.data<float>());
+    }
+  }
+  state.counters["images_per_s"] =
+      benchmark::Counter(static_cast<double>(produced), benchmark::Counter::kIsRate);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(augment, apparel_96, apparel_augment(), 96)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(augment, shoes_64, shoes_augment(), 64)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(augment, clothing_224, clothing_augment(), 224)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK(loader)
+    ->Name("loader/apparel_96_b64")
+    ->ArgName("workers")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK_MAIN();
