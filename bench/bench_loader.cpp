@@ -10,6 +10,9 @@
 //   augment/clothing_224     seed 002's balancing: 3 x 224 x 224, rotation 20, shear 12, flip
 //   loader/apparel_96_b64/workers:N   batches of 64 from the loader with N worker threads
 //                            (0: built inside next()), augmentation and normalisation included
+//   balance/clothing_224     seed 002's balancing at load (engine/data/balance.h): 64 casual and
+//                            8 formal images of 3 x 224 x 224 grown to 64 + 64 with augmented
+//                            copies, on every core
 //
 // A GPU trains the apparel CNN at about 12,000 images/s at fp32 and 20,000 at bf16 (H200,
 // docs/benchmarks.md): the loader rows say how many threads keep up with that.
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "engine/data/augment.h"
+#include "engine/data/balance.h"
 #include "engine/data/loader.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
@@ -112,8 +116,31 @@ void loader(benchmark::State& state) {
       benchmark::Counter(static_cast<double>(produced), benchmark::Counter::kIsRate);
 }
 
+// 56 augmented copies per iteration, real time (the copies are made on every core).
+void balance(benchmark::State& state) {
+  constexpr int kCasual = 64, kFormal = 8, kSide = 224;
+  weft::data::LabeledImages data;
+  data.images = weft::Tensor::empty({kCasual + kFormal, 3, kSide, kSide}, weft::DType::u8);
+  auto* bytes = data.images.data<uint8_t>();
+  for (int64_t i = 0; i < data.images.numel(); ++i) bytes[i] = static_cast<uint8_t>(i * 31 % 251);
+  std::vector<int32_t> labels(kCasual + kFormal, 0);
+  for (int i = 0; i < kFormal; ++i) labels[static_cast<size_t>(i * 9)] = 1;
+  data.labels = weft::Tensor::from_vector(labels, {kCasual + kFormal});
+  data.class_names = {"Casual", "Formal"};
+  Generator generator(1);
+  int64_t copies = 0;
+  for (auto _ : state) {
+    const weft::data::BalancedImages out =
+        weft::data::balance_by_augmentation(data, clothing_augment(), generator);
+    copies += out.size() - out.originals;
+  }
+  state.counters["copies_per_s"] =
+      benchmark::Counter(static_cast<double>(copies), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
+BENCHMARK(balance)->Name("balance/clothing_224")->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(augment, apparel_96, apparel_augment(), 96)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(augment, shoes_64, shoes_augment(), 64)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(augment, clothing_224, clothing_augment(), 224)

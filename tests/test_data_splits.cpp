@@ -190,3 +190,47 @@ TEST_CASE("balancing by augmentation keeps the originals and adds changed copies
   }
   CHECK(changed >= 3);  // of 4 copies, at most one may draw no flip and ~0 rotation
 }
+
+TEST_CASE("balancing by augmentation: each copy is augment_image's with the generator's draws in "
+          "order, whatever the threads",
+          "[data][balance]") {
+  // 40 images of class 0, 3 of class 1: 37 copies of 3 x 9 x 11 pictures, spread over threads.
+  const int64_t n = 43, elements = 3 * 9 * 11;
+  std::vector<uint8_t> pixels(static_cast<size_t>(n * elements));
+  for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<uint8_t>((i * 29) % 253);
+  std::vector<int32_t> labels(static_cast<size_t>(n), 0);
+  labels[5] = labels[17] = labels[30] = 1;
+  LabeledImages data;
+  data.images = Tensor::from_vector(pixels, {n, 3, 9, 11});
+  data.labels = Tensor::from_vector(labels, {n});
+  data.class_names = {"casual", "formal"};
+  AugmentOptions augment;
+  augment.horizontal_flip = true;
+  augment.rotation_degrees = 30;
+  augment.shear_degrees = 10;
+  augment.zoom = 0.2f;
+  Generator generator(11);
+  const BalancedImages balanced = balance_by_augmentation(data, augment, generator);
+  REQUIRE(balanced.size() == 80);
+
+  // The reference: the same oversampling draw, then one copy after another with augment_image
+  // and std::round, from a generator in the same state.
+  Generator reference(11);
+  (void)oversample_indices(labels, reference);
+  const std::vector<uint8_t> out = balanced.images.to_vector<uint8_t>();
+  int differing = 0;
+  std::vector<float> original(static_cast<size_t>(elements)), copy(original.size());
+  for (int64_t i = balanced.originals; i < balanced.size(); ++i) {
+    const int64_t from = balanced.source[static_cast<size_t>(i)];
+    for (int64_t e = 0; e < elements; ++e) {
+      original[static_cast<size_t>(e)] = pixels[static_cast<size_t>(from * elements + e)];
+    }
+    augment_image(augment, original.data(), copy.data(), 3, 9, 11, reference);
+    for (int64_t e = 0; e < elements; ++e) {
+      const float v = std::clamp(std::round(copy[static_cast<size_t>(e)]), 0.0f, 255.0f);
+      differing += out[static_cast<size_t>(i * elements + e)] != static_cast<uint8_t>(v);
+    }
+  }
+  CHECK(differing == 0);
+  CHECK(generator.uniform() == reference.uniform());  // both generators left in the same state
+}

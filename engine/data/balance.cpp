@@ -1,13 +1,29 @@
-// Oversampling with augmented copies (see balance.h).
+// Oversampling with augmented copies (see balance.h): the copies' random draws in order from
+// the caller's generator, their warps on every core.
 #include "engine/data/balance.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <thread>
 
 #include "engine/data/splits.h"
 #include "kernels/error.h"
 
 namespace weft::data {
+
+namespace {
+
+// std::round to the nearest byte (halves away from zero), then clamped to 0..255: the clamp
+// first, which gives the same byte, then the rounding of a non-negative float without a library
+// call (truncation is floor there, and v - floor(v) is exact below 2^23).
+inline uint8_t to_byte(float v) {
+  v = std::clamp(v, 0.0f, 255.0f);
+  const int whole = static_cast<int>(v);
+  return static_cast<uint8_t>(whole + (v - static_cast<float>(whole) >= 0.5f ? 1 : 0));
+}
+
+}  // namespace
 
 std::vector<int64_t> class_counts(const LabeledImages& data) {
   const std::vector<int32_t> labels = label_vector(data);
@@ -49,19 +65,36 @@ BalancedImages balance_by_augmentation(const LabeledImages& data, const AugmentO
   uint8_t* dst = out.images.data<uint8_t>();
   int32_t* dst_labels = out.labels.data<int32_t>();
   std::copy(src, src + data.size() * elements, dst);
-  std::vector<float> original(static_cast<size_t>(elements));
-  std::vector<float> augmented(static_cast<size_t>(elements));
   for (int64_t i = 0; i < total; ++i) {
-    const int64_t from = out.source[static_cast<size_t>(i)];
-    dst_labels[i] = labels[static_cast<size_t>(from)];
-    if (i < out.originals) continue;
-    std::copy(src + from * elements, src + (from + 1) * elements, original.begin());
-    augment_image(augment, original.data(), augmented.data(), channels, height, width, generator);
-    for (int64_t e = 0; e < elements; ++e) {
-      const float v = std::round(augmented[static_cast<size_t>(e)]);
-      dst[i * elements + e] = static_cast<uint8_t>(std::clamp(v, 0.0f, 255.0f));
-    }
+    dst_labels[i] = labels[static_cast<size_t>(out.source[static_cast<size_t>(i)])];
   }
+  // Each copy's draw in order from the one generator (what augment_image would draw one copy
+  // after another), then the warps on every core: the copies do not depend on the thread count.
+  const int64_t copies = total - out.originals;
+  std::vector<AugmentParams> draws;
+  draws.reserve(static_cast<size_t>(copies));
+  for (int64_t k = 0; k < copies; ++k) {
+    draws.push_back(draw_params(augment, height, width, generator));
+  }
+  std::atomic<int64_t> next{0};
+  const auto work = [&] {
+    std::vector<float> original(static_cast<size_t>(elements));
+    std::vector<float> augmented(static_cast<size_t>(elements));
+    for (int64_t k = next++; k < copies; k = next++) {
+      const int64_t i = out.originals + k;
+      const int64_t from = out.source[static_cast<size_t>(i)];
+      std::copy(src + from * elements, src + (from + 1) * elements, original.begin());
+      apply_augmentation(draws[static_cast<size_t>(k)], original.data(), augmented.data(),
+                         channels, height, width, augment.fill_mode, augment.fill_value);
+      for (int64_t e = 0; e < elements; ++e) dst[i * elements + e] = to_byte(augmented[static_cast<size_t>(e)]);
+    }
+  };
+  const int workers = static_cast<int>(std::clamp<int64_t>(
+      std::thread::hardware_concurrency(), 1, std::max<int64_t>(copies / 16, 1)));
+  std::vector<std::thread> pool;
+  for (int t = 1; t < workers; ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& thread : pool) thread.join();
   return out;
 }
 
