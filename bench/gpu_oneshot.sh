@@ -354,6 +354,14 @@ run() {
     log "clothing transfer exit $?: $(tail -n 1 "$res/app-transfer.log")"
     capped 25 build/weft-apparel $a --size 96 --out "$res/app-apparel" > "$res/app-apparel.log" 2>&1
     log "apparel exit $?: $(tail -n 1 "$res/app-apparel.log")"
+    # The same with one loader thread, as before --loader-workers (docs/benchmarks.md, "The host
+    # loader"): the two runs' epoch times say whether augmentation on the host holds the step up.
+    capped 25 build/weft-apparel $a --size 96 --epochs 2 --loader-workers 1 \
+      --out "$res/app-apparel-1worker" > "$res/app-apparel-1worker.log" 2>&1
+    log "apparel 1 loader thread exit $?: $(grep -E '^(  loader|epoch)' "$res/app-apparel-1worker.log" | tr '\n' ' ')"
+    capped 25 build/weft-apparel $a --size 96 --epochs 2 \
+      --out "$res/app-apparel-workers" > "$res/app-apparel-workers.log" 2>&1
+    log "apparel default loader threads exit $?: $(grep -E '^(  loader|epoch)' "$res/app-apparel-workers.log" | tr '\n' ' ')"
     capped 25 build/weft-dcgan $a --out "$res/app-dcgan" > "$res/app-dcgan.log" 2>&1
     log "dcgan exit $?: $(tail -n 1 "$res/app-dcgan.log")"
     capped 25 build/weft-shoe-pairs $a --model siamese --out "$res/app-pairs" > "$res/app-pairs.log" 2>&1
