@@ -230,7 +230,7 @@ void Loader::worker_loop() {
       std::unique_lock<std::mutex> lock(mutex_);
       work_ready_.wait(lock, [&] {
         return stopping_ || handed_out_ >= batches_ ||
-               handed_out_ < consumed_ + options_.prefetch;
+               handed_out_ < consumed_ + in_flight_limit();
       });
       if (stopping_ || handed_out_ >= batches_) return;
       number = handed_out_++;

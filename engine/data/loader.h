@@ -17,8 +17,9 @@
 // batch, and when, therefore changes nothing: the batches of a seed are the same with 0, 1 or 8
 // workers, and a run resumed at epoch e sees exactly the batches an uninterrupted run would.
 //
-// Threads: `workers` threads build whole batches; batch b is handed out only while fewer than
-// `prefetch` batches wait unconsumed, so memory stays bounded. With workers = 0 the batch is
+// Threads: `workers` threads build whole batches; a batch is started only while fewer than
+// max(prefetch, workers) batches are being built or wait unconsumed, so every worker can be
+// busy at once and memory stays bounded. With workers = 0 the batch is
 // built on the calling thread inside next(). An exception in a worker (a bad index, a
 // normalisation mismatch) is rethrown by next() when the consumer reaches that batch.
 #pragma once
@@ -110,7 +111,8 @@ struct LoaderOptions {
   bool shuffle = true;
   bool drop_last = false;  // leave out a last batch smaller than batch_size
   int workers = 0;         // background threads; 0 builds batches inside next()
-  int prefetch = 2;        // most batches built ahead and waiting (per loader), at least 1
+  int prefetch = 2;        // batches started ahead of the consumer, at least 1 (raised to
+                           // `workers`, so that each can build one: see Threads above)
   uint64_t seed = 0;
 };
 
@@ -146,6 +148,10 @@ class Loader {
 
  private:
   HostBatch build(int64_t number) const;
+  // Batches started and not yet consumed, at most: each worker one, and `prefetch` at least.
+  int64_t in_flight_limit() const {
+    return options_.prefetch > options_.workers ? options_.prefetch : options_.workers;
+  }
   void stop_workers();
   void worker_loop();
 
