@@ -92,7 +92,7 @@ void add_loader_options(CLI::App& cli, CommonOptions& options);
 // The loader threads that build training batches (augmentation and normalisation) for a run on
 // `device`: --loader-workers when given, else 1 on the CPU (the step needs its cores) and on a
 // GPU the machine's cores less one, at most 8, divided among the data-parallel ranks (at least
-// 1): one thread augments about 6,000 of the apparel tagger's 96 x 96 images a second
+// 1): one thread augments about 7,000 of the apparel tagger's 96 x 96 images a second
 // (bench/bench_loader.cpp), where an H200 trains on 12,000-20,000. The batches are the same for
 // any count (engine/data/loader.h).
 int loader_workers(const CommonOptions& options, const Device& device);

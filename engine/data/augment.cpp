@@ -181,9 +181,10 @@ inline double snap_near(double v) {
 }  // namespace
 
 // Per output pixel: the inverse-mapped position, then for positions whose four neighbours all
-// lie inside the image (all but a band along the edges) the bilinear sum straight from them, in
-// the same order and with the same zero-weight skips as sample_anywhere; every other position
-// goes to sample_anywhere. The same bits either way, at a fraction of the work (no fill-mode
+// lie inside the image (all but a band along the edges), and with FillMode::nearest for every
+// position within 1e9 pixels, the bilinear sum straight from the (clamped) neighbours, in the
+// same order and with the same zero-weight skips as sample_anywhere; every other position goes
+// to sample_anywhere. The same bits either way, at a fraction of the work (no fill-mode
 // lookups, no library calls for floor and round: bench/bench_loader.cpp).
 void warp_affine(const float* src, float* dst, int channels, int height, int width,
                  const AffineMap& map, FillMode fill, float fill_value) {
@@ -200,21 +201,28 @@ void warp_affine(const float* src, float* dst, int channels, int height, int wid
       const double px = snap_near(sx), py = snap_near(sy);
       const double fx0 = floor_near(px), fy0 = floor_near(py);
       const auto x0 = static_cast<int64_t>(fx0), y0 = static_cast<int64_t>(fy0);
-      if (x0 < 0 || y0 < 0 || x0 + 1 >= width || y0 + 1 >= height) {
+      const bool inside = x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height;
+      if (!inside && fill != FillMode::nearest) {
         sample_anywhere(src, out, plane, channels, height, width, sx, sy, fill, fill_value);
         continue;
       }
+      // Inside, the four neighbours; outside with `nearest` (Keras' default), the clamped ones,
+      // which is what source_index gives for that mode.
+      const int64_t xa = std::clamp<int64_t>(x0, 0, width - 1);
+      const int64_t xb = std::clamp<int64_t>(x0 + 1, 0, width - 1);
+      const int64_t ya = std::clamp<int64_t>(y0, 0, height - 1) * width;
+      const int64_t yb = std::clamp<int64_t>(y0 + 1, 0, height - 1) * width;
       const float wx = static_cast<float>(px - fx0);
       const float wy = static_cast<float>(py - fy0);
       const float w00 = (1 - wy) * (1 - wx), w01 = (1 - wy) * wx;
       const float w10 = wy * (1 - wx), w11 = wy * wx;
-      const float* corner = src + y0 * width + x0;
-      for (int c = 0; c < channels; ++c, corner += plane) {
+      const float* image = src;
+      for (int c = 0; c < channels; ++c, image += plane) {
         float value = 0;
-        if (w00 != 0) value += w00 * corner[0];
-        if (w01 != 0) value += w01 * corner[1];
-        if (w10 != 0) value += w10 * corner[width];
-        if (w11 != 0) value += w11 * corner[width + 1];
+        if (w00 != 0) value += w00 * image[ya + xa];
+        if (w01 != 0) value += w01 * image[ya + xb];
+        if (w10 != 0) value += w10 * image[yb + xa];
+        if (w11 != 0) value += w11 * image[yb + xb];
         out[c * plane] = value;
       }
     }
