@@ -180,6 +180,33 @@ TEST_CASE("ImageFolder: a failed load names up to ten more bad images and counts
   CHECK_THAT(message, !Catch::Contains(paths[11]) && !Catch::Contains(paths[12]));
 }
 
+TEST_CASE("decode_images reports progress on the calling thread, none for a short load",
+          "[data][image_folder]") {
+  TempDir dir;
+  std::vector<std::string> paths;
+  for (int i = 0; i < 12; ++i) {
+    paths.push_back(dir.file("image" + std::to_string(i) + ".png"));
+    testing::write_png(paths.back(), 10, 6, 3, i);
+  }
+  ImageOptions sized;
+  sized.height = sized.width = 8;
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  DecodeProgress every_file;  // every_seconds 0: a call before each of the thread's files
+  every_file.every_seconds = 0;
+  every_file.report = [&](int64_t done, int64_t total) { calls.emplace_back(done, total); };
+  const DecodedImages decoded = decode_images(paths, sized, BadImages::fail, 1, every_file);
+  CHECK(decoded.kept.size() == 12);
+  REQUIRE(calls.size() == 12);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    CHECK(calls[i] == std::pair<int64_t, int64_t>{static_cast<int64_t>(i), 12});
+  }
+  calls.clear();
+  DecodeProgress rarely = every_file;
+  rarely.every_seconds = 3600;
+  decode_images(paths, sized, BadImages::fail, 2, rarely);
+  CHECK(calls.empty());
+}
+
 TEST_CASE("a JPEG cut before its end marker is reported as truncated", "[data][image_folder]") {
   TempDir dir;
   const std::string path = dir.file("cut.jpg");

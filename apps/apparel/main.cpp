@@ -55,6 +55,7 @@ data::ImageFolderOptions folder_options(const Options& o) {
   data::ImageFolderOptions options;
   options.image = {o.size, o.size, 3, data::Fit::stretch};  // the seed's cv2.resize to 96x96
   options.bad_images = app::bad_images_policy(o.skip_bad_images);
+  options.progress = app::decode_progress("apparel");
   return options;
 }
 

@@ -102,6 +102,7 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
     data::ImageFolderOptions options;
     options.image = image_options(o);
     options.bad_images = app::bad_images_policy(o.skip_bad_images);
+    options.progress = app::decode_progress("clothing");
     data::ImageFolder folder;
     if (data::has_product_styles(o.common.data)) {  // Kaggle's styles.csv + images/
       data::ProductStylesOptions styles{options, o.label_column, o.classes};

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdlib>
@@ -282,6 +283,21 @@ void add_skip_bad_images_option(CLI::App& cli, bool& skip) {
   cli.add_flag("--skip-bad-images", skip,
                "leave out unreadable images (each listed, and counted in report.json) instead of "
                "stopping with their names");
+}
+
+data::DecodeProgress decode_progress(const std::string& app) {
+  data::DecodeProgress progress;
+  const auto start = std::chrono::steady_clock::now();
+  progress.report = [app, start](int64_t done, int64_t total) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf("weft-%s: decoding image files: %lld of %lld (%.0f%%), %.0f s\n", app.c_str(),
+                static_cast<long long>(done), static_cast<long long>(total),
+                total > 0 ? 100.0 * static_cast<double>(done) / static_cast<double>(total) : 0.0,
+                seconds);
+    std::fflush(stdout);
+  };
+  return progress;
 }
 
 size_t print_image_load(const std::string& app, const std::vector<data::SkippedImage>& skipped,

@@ -117,6 +117,10 @@ void add_skip_bad_images_option(CLI::App& cli, bool& skip);
 inline data::BadImages bad_images_policy(bool skip) {
   return skip ? data::BadImages::skip : data::BadImages::fail;
 }
+
+// Progress lines for a long image load (headless runs' logs): "weft-<app>: decoding image files:
+// 12000 of 44441 (27%), 10 s" every 10 s of decoding; loads shorter than that print nothing.
+data::DecodeProgress decode_progress(const std::string& app);
 // After an image load: one line per skipped image on stdout ("weft-<app>: skipped <path>:
 // <reason>"), then how long decoding took ("weft-<app>: decoded 140 of 142 image files in 0.4 s
 // on 2 threads", unless no file was read); returns the skipped count, for report.json's notes.

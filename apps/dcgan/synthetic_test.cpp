@@ -52,7 +52,10 @@ RealData load_real(const Options& o) {
     return real;
   }
   real.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
-  const data::ImageFolder folder = data::load_image_folder(dir, {.image = real.image});
+  data::ImageFolderOptions options;
+  options.image = real.image;
+  options.progress = app::decode_progress("dcgan");
+  const data::ImageFolder folder = data::load_image_folder(dir, options);
   Generator split_rng(12345);  // one fixed test part for every seed
   const auto parts = data::stratified_split(data::label_vector(folder), {0.8, 0.2}, split_rng);
   real.train = data::select(folder, parts[0]);
@@ -64,7 +67,9 @@ RealData load_real(const Options& o) {
 // ("T-shirt/top" was written as the folder "T-shirt-top").
 data::LabeledImages load_synthetic(const std::string& dir, const RealData& real) {
   WEFT_CHECK(fs::is_directory(dir), "--synthetic ", dir, ": no such directory");
-  data::ImageFolder folder = data::load_image_folder(dir, {.image = real.image});
+  data::ImageFolderOptions options;
+  options.image = real.image;
+  data::ImageFolder folder = data::load_image_folder(dir, options);
   std::map<std::string, int32_t> real_class;
   for (size_t c = 0; c < real.train.class_names.size(); ++c) {
     std::string name = real.train.class_names[c];

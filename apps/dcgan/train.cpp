@@ -58,6 +58,7 @@ GanData load_gan_data(const Options& o) {
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);
+    folder.progress = app::decode_progress("dcgan");
     data::ImageFolder shoes = data::load_image_folder(dir, folder);
     out.skipped_images = app::print_image_load("dcgan", shoes.skipped, shoes.decode);
     std::vector<int32_t> all(shoes.class_names.size());

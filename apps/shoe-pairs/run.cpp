@@ -67,6 +67,7 @@ Photos load_photos(const Options& o, int64_t shoes_per_class, Generator& rng) {
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::pad};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);
+    folder.progress = app::decode_progress("shoe-pairs");
     out.photos = data::load_shoe_pairs(dir, folder);
     out.skipped_images = app::print_image_load("shoe-pairs", out.photos.skipped, out.photos.decode);
     out.channels = 3;

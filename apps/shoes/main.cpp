@@ -74,6 +74,7 @@ data::ImageFolderOptions folder_options(const Options& o) {
   options.image = {image_size(o), image_size(o), image_channels(o), data::Fit::crop};
   options.class_depth = o.class_depth;
   options.bad_images = app::bad_images_policy(o.skip_bad_images);
+  options.progress = app::decode_progress("shoes");
   return options;
 }
 

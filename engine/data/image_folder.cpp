@@ -82,7 +82,8 @@ MultiLabelImages build_multilabel(const std::vector<std::string>& paths,
   const std::set<std::string> sets(set_of_file.begin(), set_of_file.end());
   out.label_set_names.assign(sets.begin(), sets.end());
 
-  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
+  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads,
+                                        options.progress);
   WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
              " images could be used; first: ", decoded.skipped.at(0).path, ": ",
              decoded.skipped.at(0).reason);
@@ -148,7 +149,8 @@ ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
                                  const std::vector<int32_t>& labels,
                                  const std::vector<std::string>& class_names,
                                  const ImageFolderOptions& options, const std::string& source) {
-  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
+  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads,
+                                        options.progress);
   WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
              " images could be used; first: ", decoded.skipped.at(0).path, ": ",
              decoded.skipped.at(0).reason);

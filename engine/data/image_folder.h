@@ -39,6 +39,7 @@ struct ImageFolderOptions {
   BadImages bad_images = BadImages::fail;
   int class_depth = 1;                  // folder levels below root that name the class
   int threads = 0;                      // decoding threads, 0: all cores
+  DecodeProgress progress;              // a long load's progress lines (none by default)
 };
 
 // LabeledImages (uint8 [N, C, H, W] images, int32 [N] labels, class names) plus where each

@@ -409,7 +409,7 @@ void decode_image_file(const std::string& path, const ImageOptions& options,
 }
 
 DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOptions& options,
-                            BadImages bad_images, int threads) {
+                            BadImages bad_images, int threads, const DecodeProgress& progress) {
   check_options(options);
   const auto start = std::chrono::steady_clock::now();
   const size_t n = paths.size();
@@ -435,11 +435,24 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
     std::memcpy(slots + first * elements, first_pixels.data(), static_cast<size_t>(elements));
   }
 
-  // Workers take the next undecoded index; each writes only its own slot and reason.
+  // Workers take the next undecoded index; each writes only its own slot and reason. The
+  // calling thread, one of them, also reports progress between its files.
   std::atomic<size_t> next{first_pixels.empty() ? first : first + 1};
-  auto work = [&] {
+  std::atomic<int64_t> done{static_cast<int64_t>(next.load())};
+  auto last_report = start;
+  const auto report = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (std::chrono::duration<double>(now - last_report).count() < progress.every_seconds) return;
+    last_report = now;
+    try {
+      progress.report(done.load(), static_cast<int64_t>(n));
+    } catch (...) {  // a log line that failed must not stop the load (or leave workers unjoined)
+    }
+  };
+  auto work = [&](bool reporter) {
     std::vector<uint8_t> pixels;
-    for (size_t i = next++; i < n; i = next++) {
+    for (size_t i = next++; i < n; i = next++, ++done) {
+      if (reporter && progress.report) report();
       int h = 0, w = 0;
       try {
         reasons[i] = try_decode(paths[i], options, pixels, h, w);
@@ -459,8 +472,8 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
   int workers = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   workers = std::clamp<int>(workers, 1, static_cast<int>(std::max<size_t>(1, n)));
   std::vector<std::thread> pool;
-  for (int t = 1; t < workers; ++t) pool.emplace_back(work);
-  work();
+  for (int t = 1; t < workers; ++t) pool.emplace_back(work, false);
+  work(true);
   for (std::thread& thread : pool) thread.join();
 
   DecodedImages out;

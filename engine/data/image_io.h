@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -81,10 +82,19 @@ struct DecodedImages {
   DecodeStats stats;
 };
 
+// A long decode's progress, for a headless run's log: `report` is called on the calling thread
+// with the files done so far and the total, each time `every_seconds` have passed since the
+// start or the last call (never at the end, which DecodeStats tells).
+struct DecodeProgress {
+  std::function<void(int64_t done, int64_t total)> report;
+  double every_seconds = 10.0;
+};
+
 // Decode many files on `threads` threads (0: all cores). Results keep the input order whatever
 // the thread count. With BadImages::fail the first bad file in input order is reported.
 DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOptions& options,
-                            BadImages bad_images, int threads = 0);
+                            BadImages bad_images, int threads = 0,
+                            const DecodeProgress& progress = {});
 
 // Rows `indices` (along axis 0) of a CPU tensor of any dtype, copied in that order.
 Tensor gather_rows(const Tensor& tensor, const std::vector<int64_t>& indices);

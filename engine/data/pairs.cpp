@@ -84,7 +84,8 @@ PairedImages load_shoe_pairs(const std::string& root, const ImageFolderOptions& 
     throw Error(root + ": cannot list the folder tree: " + e.what());
   }
 
-  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads);
+  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads,
+                                        options.progress);
   // A pair is kept only when both photos decoded: kept positions come in (2p, 2p+1) couples.
   std::set<int64_t> decoded_positions(decoded.kept.begin(), decoded.kept.end());
   std::map<std::string, std::string> reasons;
