@@ -50,31 +50,19 @@ std::vector<float> picture(int channels, int height, int width) {
   return pixels;
 }
 
-AugmentOptions apparel_augment() {
+// The apps' augmentations: rotation, shifts (of the side), zoom and shear, horizontal flip.
+AugmentOptions app_augment(float rotation, float shift, float zoom, float shear) {
   AugmentOptions a;
-  a.rotation_degrees = 45;
-  a.width_shift = a.height_shift = 0.1f;
-  a.zoom = 0.2f;
+  a.rotation_degrees = rotation;
+  a.width_shift = a.height_shift = shift;
+  a.zoom = zoom;
+  a.shear_degrees = shear;
   a.horizontal_flip = true;
   return a;
 }
-
-AugmentOptions shoes_augment() {
-  AugmentOptions a;
-  a.rotation_degrees = 15;
-  a.width_shift = a.height_shift = 0.1f;
-  a.zoom = 0.1f;
-  a.horizontal_flip = true;
-  return a;
-}
-
-AugmentOptions clothing_augment() {
-  AugmentOptions a;
-  a.rotation_degrees = 20;
-  a.shear_degrees = 12;
-  a.horizontal_flip = true;
-  return a;
-}
+AugmentOptions apparel_augment() { return app_augment(45, 0.1f, 0.2f, 0); }
+AugmentOptions shoes_augment() { return app_augment(15, 0.1f, 0.1f, 0); }
+AugmentOptions clothing_augment() { return app_augment(20, 0, 0, 12); }
 
 void augment(benchmark::State& state, AugmentOptions options, int side) {
   const std::vector<float> src = picture(3, side, side);
