@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "engine/data/jpeg_decode.h"
-#include "engine/data/resize.h"
 #include "engine/data/pixel_convert.h"
 #include "engine/data/png_decode.h"
+#include "engine/data/resize.h"
 #include "engine/data/stb_decode.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
