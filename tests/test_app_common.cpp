@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -174,6 +175,22 @@ TEST_CASE("app flags: --loader-workers, or 1 on the CPU and the cores less one o
   options.loader_workers = 5;
   CHECK(weft::app::loader_workers(options, weft::Device::cpu()) == 5);
   CHECK(weft::app::loader_workers(options, weft::Device::cuda()) == 5);
+}
+
+TEST_CASE("app memory: the available memory is read, and a need beyond it is named in GB",
+          "[app][main]") {
+  const std::optional<int64_t> available = weft::app::available_memory_bytes();
+  REQUIRE(available.has_value());  // Linux: /proc/meminfo's MemAvailable
+  CHECK(*available > 0);
+  const std::string problem = weft::app::memory_problem(
+      "--balance: the split", int64_t{12'000'000'000}, int64_t{8'000'000'000}, "use less");
+  CHECK(problem == "--balance: the split would hold 12.0 GB and this machine has 8.0 GB "
+                   "available; use less");
+  CHECK(weft::app::memory_problem("x", int64_t{7'000'000'000}, int64_t{8'000'000'000}, "r")
+            .empty());  // within 90% of what is available
+  CHECK(weft::app::memory_problem("x", int64_t{7'300'000'000}, int64_t{8'000'000'000}, "r") !=
+        "");
+  CHECK(weft::app::memory_problem("x", int64_t{1} << 50, std::nullopt, "r").empty());
 }
 
 TEST_CASE("app flags: --precision sets the math precision and refuses other names",

@@ -1,5 +1,6 @@
 // weft-clothing's data: the ImageFolder or the imbalanced Fashion-MNIST stand-in, the 70/15/15
 // split, balancing by augmentation, and the disjoint pretraining set (see clothing.h).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -138,7 +139,26 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
                                {"train", counts_json(split.train)},
                                {"validation", counts_json(split.validation)},
                                {"test", counts_json(split.test)}};
+  pool = data::LabeledImages{};  // the splits hold their own copies: release the whole set
   if (balance) {
+    // The balanced split is every class at the largest one's count, made beside the split it
+    // grows: refused with a clear message where that would not fit (the seed's proportions at
+    // 224 x 224 need about 12 GB), rather than ended by the kernel's out-of-memory killer.
+    const std::vector<int64_t> counts = data::class_counts(split.train);
+    int64_t largest = 0, present = 0;
+    for (const int64_t count : counts) {
+      largest = std::max(largest, count);
+      present += count > 0;
+    }
+    const int64_t image_bytes = split.train.size() == 0
+                                    ? 0
+                                    : split.train.images.numel() / split.train.size();
+    const std::string problem = app::memory_problem(
+        "--balance: the balanced training split of " + std::to_string(largest * present) +
+            " images of " + std::to_string(image_bytes) + " bytes",
+        largest * present * image_bytes, app::available_memory_bytes(),
+        "give a smaller --size, a --limit, or --balance off");
+    WEFT_CHECK(problem.empty(), problem);
     Generator balance_rng(o.common.seed + 5);
     const data::BalancedImages balanced =
         data::balance_by_augmentation(split.train, balancing_augmentation(), balance_rng);

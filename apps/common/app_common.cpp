@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <numeric>
 #include <optional>
@@ -283,6 +284,28 @@ void add_skip_bad_images_option(CLI::App& cli, bool& skip) {
   cli.add_flag("--skip-bad-images", skip,
                "leave out unreadable images (each listed, and counted in report.json) instead of "
                "stopping with their names");
+}
+
+std::optional<int64_t> available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kib = 0;
+  std::string unit;
+  while (meminfo >> key >> kib >> unit) {
+    if (key == "MemAvailable:") return kib * 1024;
+  }
+  return std::nullopt;
+}
+
+std::string memory_problem(const std::string& what, int64_t bytes,
+                           std::optional<int64_t> available, const std::string& remedy) {
+  if (!available || static_cast<double>(bytes) <= 0.9 * static_cast<double>(*available)) {
+    return "";
+  }
+  char text[160];
+  std::snprintf(text, sizeof text, " would hold %.1f GB and this machine has %.1f GB available",
+                static_cast<double>(bytes) / 1e9, static_cast<double>(*available) / 1e9);
+  return what + text + "; " + remedy;
 }
 
 data::DecodeProgress decode_progress(const std::string& app) {

@@ -127,6 +127,14 @@ data::DecodeProgress decode_progress(const std::string& app);
 size_t print_image_load(const std::string& app, const std::vector<data::SkippedImage>& skipped,
                         const data::DecodeStats& stats);
 
+// The memory this machine has available now (Linux: MemAvailable in /proc/meminfo), or nullopt
+// where it cannot be read.
+std::optional<int64_t> available_memory_bytes();
+// "" when `bytes` for `what` fit in `available` (less a tenth kept for the rest of the run), else
+// a message naming both in GB and what to do instead (`remedy`); "" too when available is unknown.
+std::string memory_problem(const std::string& what, int64_t bytes,
+                           std::optional<int64_t> available, const std::string& remedy);
+
 // CLI11's "Could not convert: --epochs = 1.5" as "--epochs: must be a whole number, got 1.5", and
 // "Could not convert: --limit = 99999999999" as "--limit: 99999999999 is beyond the whole
 // numbers this flag holds"; any other message as it is.
