@@ -5,6 +5,8 @@
 // is created between setjmp and the last libjpeg call.
 #include "engine/data/jpeg_decode.h"
 
+#include "engine/data/pixel_convert.h"
+
 // jpeglib.h uses FILE without including <stdio.h> itself.
 #include <cstdio>
 // clang-format off
@@ -72,7 +74,7 @@ void on_progress(j_common_ptr common) {
 }
 
 // CMYK as Adobe's applications store it (inverted; libjpeg turns YCCK into the same): R = C * K /
-// 255 and so on, as stb_image converts; luma from RGB with stb_image's weights.
+// 255 and so on, as stb_image converts; luma from that RGB with Pillow's weights.
 void cmyk_to(const JSAMPLE* cmyk, int width, int channels, uint8_t* out) {
   for (int x = 0; x < width; ++x) {
     const unsigned k = cmyk[4 * x + 3];
@@ -86,7 +88,7 @@ void cmyk_to(const JSAMPLE* cmyk, int width, int channels, uint8_t* out) {
       out[3 * x + 1] = rgb[1];
       out[3 * x + 2] = rgb[2];
     } else {
-      out[x] = static_cast<uint8_t>((rgb[0] * 77 + rgb[1] * 150 + rgb[2] * 29) >> 8);
+      out[x] = pillow_luma(rgb);
     }
   }
 }
@@ -129,8 +131,13 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
       info.image_height > static_cast<unsigned>(max_side)) {
     s->too_large = true;
   } else {
+    // One channel of a colour file is the luma of its RGB pixels, as Pillow's convert("L")
+    // computes it (pixel_convert.h), not the file's own Y, which differs where RGB clips.
     const bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
-    info.out_color_space = cmyk ? JCS_CMYK : channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    const bool grey_file = info.jpeg_color_space == JCS_GRAYSCALE;
+    info.out_color_space = cmyk                            ? JCS_CMYK
+                           : channels == 1 && grey_file ? JCS_GRAYSCALE
+                                                        : JCS_RGB;
     info.scale_denom = 8;
     unsigned scale = 8;
     for (unsigned m = 1; m < 8 && min_width > 0 && min_height > 0; ++m) {
@@ -159,18 +166,25 @@ std::string decode(const unsigned char* data, size_t size, int channels, int min
   }
   if (!s->too_large && !s->no_memory) {
     const bool cmyk = info.out_color_space == JCS_CMYK;
+    const bool luma = info.out_color_space == JCS_RGB && channels == 1;
     const size_t row = static_cast<size_t>(out.width) * channels;
-    // CMYK rows go through a row of their own (libjpeg's, freed with the decoder).
-    JSAMPARRAY cmyk_row =
-        cmyk ? (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
-                                         info.output_width * 4, 1)
-             : nullptr;
+    // CMYK rows, and RGB rows made grey, go through a row of their own (libjpeg's, freed with
+    // the decoder).
+    JSAMPARRAY own_row =
+        cmyk || luma
+            ? (*info.mem->alloc_sarray)(reinterpret_cast<j_common_ptr>(&info), JPOOL_IMAGE,
+                                        info.output_width * (cmyk ? 4 : 3), 1)
+            : nullptr;
     while (info.output_scanline < info.output_height) {
       out.pixels.resize(row * (info.output_scanline + 1));
       uint8_t* target = out.pixels.data() + row * info.output_scanline;
-      if (cmyk) {
-        jpeg_read_scanlines(&info, cmyk_row, 1);
-        cmyk_to(cmyk_row[0], out.width, channels, target);
+      if (cmyk || luma) {
+        jpeg_read_scanlines(&info, own_row, 1);
+        if (cmyk) {
+          cmyk_to(own_row[0], out.width, channels, target);
+        } else {
+          for (int x = 0; x < out.width; ++x) target[x] = pillow_luma(own_row[0] + 3 * x);
+        }
       } else {
         jpeg_read_scanlines(&info, &target, 1);
       }

@@ -31,7 +31,8 @@ struct Image {
   std::vector<uint8_t> pixels;
 };
 
-// Decode JPEG bytes to `channels` (1: luma, 3: RGB; CMYK files converted as stb_image did) into
+// Decode JPEG bytes to `channels` (1: a grey file's grey, or the luma of a colour file's RGB
+// pixels as Pillow's convert("L") computes it; 3: RGB; CMYK files converted as stb_image did) into
 // `out`. With min_width and min_height above 0 the file is decoded at the smallest of libjpeg's
 // scales M/8 (M = 1..8) whose output is at least that large, full size when none is smaller.
 // Returns "" on success, otherwise why the file cannot be decoded.

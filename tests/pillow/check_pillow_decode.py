@@ -16,8 +16,8 @@ grayscale, palette, 16-bit), a BMP and a PPM, decodes each at full size with wef
   (Pillow's "I;16" to "L" clips instead, so that one is compared with the high byte).
 - BMP and PPM: equal, as RGB and as one channel.
 - grayscale output (weft's channels 1) against Pillow's convert("L"), for grayscale files and
-  for colour files (Pillow's luma weights for PNG, BMP and PPM; libjpeg's luma for JPEG, on both
-  sides).
+  for colour files (Pillow's luma of the RGB pixels for every format, JPEG included: the file's
+  own Y differs from it where RGB clips, by up to 24 on the saturated file here).
 
 Usage: check_pillow_decode.py DECODE_TOOL WORK_DIR
 """
@@ -83,6 +83,19 @@ def main():
     path = work / "jpeg-420-q90.jpg"
     theirs = np.asarray(Image.open(path).convert("L"))
     failures.append(compare("jpeg-420-q90 as one channel", weft_decode(tool, path, raw, 1),
+                            theirs, 1))
+
+    # Saturated colours: decoding to RGB clips there, so the file's own luma (Y) and Pillow's
+    # convert("L") of the RGB pixels part by up to 24; weft's one channel is Pillow's.
+    y, x = np.mgrid[0:120, 0:160]
+    saturated = np.stack([np.where((x // 20) % 2 == 0, 250, 10),
+                          np.where((y // 15) % 2 == 0, 5, 240),
+                          np.where(((x + y) // 25) % 2 == 0, 255, 0)], -1).astype(np.float64)
+    noise = np.random.default_rng(3).normal(0, 20, saturated.shape)
+    path = work / "jpeg-saturated.jpg"
+    Image.fromarray(np.clip(saturated + noise, 0, 255).astype(np.uint8)).save(path, quality=85)
+    theirs = np.asarray(Image.open(path).convert("L"))
+    failures.append(compare("jpeg-saturated as one channel", weft_decode(tool, path, raw, 1),
                             theirs, 1))
 
     path = work / "jpeg-gray.jpg"
