@@ -179,13 +179,6 @@ uint8_t byte_as_stb_reads(const std::string& bytes, size_t at) {
   return at < bytes.size() ? static_cast<uint8_t>(bytes[at]) : uint8_t{0};
 }
 
-// The big-endian 32-bit number at `at` (PNG's chunk lengths and IHDR sides), 0 bytes past the end.
-uint32_t big_endian_u32(const std::string& bytes, size_t at) {
-  uint32_t value = 0;
-  for (size_t i = 0; i < 4; ++i) value = (value << 8) | byte_as_stb_reads(bytes, at + i);
-  return value;
-}
-
 // Why stb_image must not be handed this BMP, or "": an uncompressed one shorter than its header
 // says. stb reads zeros past the end of a BMP, so a cut file decodes without complaint (found by
 // fuzzing: 139 bytes came out as a 16,130 x 4,096 image).
@@ -216,37 +209,6 @@ std::string bmp_problem(const std::string& bytes) {
     return "truncated BMP: " + std::to_string(width) + " x " + std::to_string(height) + " at " +
            std::to_string(bits) + " bits need " + std::to_string(needed) + " bytes, the file has " +
            std::to_string(bytes.size());
-  }
-  return "";
-}
-
-// Why this PNG must not be decoded, or "": one whose compressed pixel data (its IDAT chunks)
-// is too small to inflate to the picture its header announces. The decoder allocates the whole
-// picture before inflating, so 60 bytes announcing 30,000 x 30,000 would cost 2.7 GB first.
-// Deflate expands at most 1,032 to 1 (a 258-byte match in at least 2 bits; zlib's FAQ), so the
-// bound below, 1,100 to 1 against the pixels' bytes alone (no filter bytes, any interlacing),
-// never refuses a real file.
-std::string png_problem(const std::string& bytes) {
-  constexpr uint64_t kMaxInflation = 1100;
-  const auto u32 = [&](size_t at) { return big_endian_u32(bytes, at); };
-  if (bytes.size() < 33 || bytes.compare(12, 4, "IHDR") != 0) return "";  // png::decode says why
-  const uint64_t width = u32(16), height = u32(20), depth = byte_as_stb_reads(bytes, 24);
-  const auto side_cap = static_cast<uint64_t>(stb::kMaxImageSide);
-  if (width > side_cap || height > side_cap) return "";  // png::decode refuses it by its size
-  const uint8_t colour = byte_as_stb_reads(bytes, 25);
-  const uint64_t samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
-  uint64_t compressed = 0;
-  for (size_t at = 8; at + 8 <= bytes.size();) {  // chunks: length, type, data, CRC
-    const uint64_t length = u32(at);
-    if (bytes.compare(at + 4, 4, "IDAT") == 0) compressed += length;
-    if (bytes.compare(at + 4, 4, "IEND") == 0) break;
-    at += 12 + length;
-  }
-  const uint64_t pixel_bytes = width * height * samples * depth / 8;
-  if (compressed * kMaxInflation < pixel_bytes) {
-    return "truncated PNG: " + std::to_string(width) + " x " + std::to_string(height) +
-           " pixels need more than the " + std::to_string(compressed) +
-           " bytes of compressed data the file has";
   }
   return "";
 }
@@ -316,9 +278,6 @@ std::string try_decode(const std::string& path, const ImageOptions& options,
   }
   if (std::strcmp(format, "BMP") == 0) {
     if (std::string problem = bmp_problem(bytes); !problem.empty()) return problem;
-  }
-  if (std::strcmp(format, "PNG") == 0) {
-    if (std::string problem = png_problem(bytes); !problem.empty()) return problem;
   }
   Interleaved image;
   if (jpeg) {

@@ -63,13 +63,49 @@ bool chunk_crc_matches(const unsigned char* data, size_t size, size_t at) {
   return crc == big_endian(data + at + 8 + length);
 }
 
-// Why the file is refused before libpng reads it, or "": sides above max_side (from IHDR), and
-// the CRCs of IHDR and PLTE, which libpng is told not to check (it cannot check them without
-// checking the IDAT chunks' too).
+// Why this PNG must not be decoded, or "": one whose compressed pixel data (its IDAT chunks)
+// is too small to inflate to the picture its header announces. The decoder allocates the whole
+// picture before inflating, so 60 bytes announcing 30,000 x 30,000 would cost 2.7 GB first.
+// Deflate expands at most 1,032 to 1 (a 258-byte match in at least 2 bits; zlib's FAQ), so the
+// bound below, 1,100 to 1 against the pixels' bytes alone (no filter bytes, any interlacing),
+// never refuses a real file. Files without an IHDR where it belongs, or too large, are left to
+// header_problem's own messages.
+std::string inflation_problem(const unsigned char* data, size_t size, int max_side) {
+  constexpr uint64_t kMaxInflation = 1100;
+  if (size < 33 || std::memcmp(data + 12, "IHDR", 4) != 0) return "";
+  const uint64_t width = big_endian(data + 16), height = big_endian(data + 20);
+  const uint64_t depth = data[24];
+  const auto side_cap = static_cast<uint64_t>(max_side);
+  if (width > side_cap || height > side_cap) return "";
+  const uint8_t colour = data[25];
+  const uint64_t samples = colour == 2 ? 3 : colour == 4 ? 2 : colour == 6 ? 4 : 1;
+  uint64_t compressed = 0;
+  for (size_t at = 8; at + 8 <= size;) {  // chunks: length, type, data, CRC
+    const uint64_t length = big_endian(data + at);
+    if (std::memcmp(data + at + 4, "IDAT", 4) == 0) compressed += length;
+    if (std::memcmp(data + at + 4, "IEND", 4) == 0) break;
+    at += 12 + length;
+  }
+  const uint64_t pixel_bytes = width * height * samples * depth / 8;
+  if (compressed * kMaxInflation < pixel_bytes) {
+    return "truncated PNG: " + std::to_string(width) + " x " + std::to_string(height) +
+           " pixels need more than the " + std::to_string(compressed) +
+           " bytes of compressed data the file has";
+  }
+  return "";
+}
+
+// Why the file is refused before libpng reads it, or "": compressed data too small for the
+// picture (inflation_problem), sides above max_side (from IHDR), and the CRCs of IHDR and PLTE,
+// which libpng is told not to check (it cannot check them without checking the IDAT chunks'
+// too).
 std::string header_problem(const unsigned char* data, size_t size, int max_side) {
+  if (std::string problem = inflation_problem(data, size, max_side); !problem.empty()) {
+    return problem;
+  }
   static const unsigned char kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  if (size < 33 || std::memcmp(data, kSignature, 8) != 0 || std::memcmp(data + 12, "IHDR", 4) != 0 ||
-      big_endian(data + 8) != 13) {
+  if (size < 33 || std::memcmp(data, kSignature, 8) != 0 ||
+      std::memcmp(data + 12, "IHDR", 4) != 0 || big_endian(data + 8) != 13) {
     return "corrupt or truncated PNG data (no header chunk IHDR of 13 bytes after the signature)";
   }
   const uint32_t width = big_endian(data + 16), height = big_endian(data + 20);

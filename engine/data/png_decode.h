@@ -13,8 +13,8 @@
 // not check them either: the CRCs of the pixel data chunks (IDAT), and the zlib stream's
 // trailing checksum once every row is decoded. Damaged ancillary chunks (text, colour profiles)
 // are dropped, and libpng's warnings are not printed. Sides above max_side pixels are refused
-// from the header. What a small file can cost in memory is bounded before decoding by
-// image_io.cpp's inflation check (png_problem).
+// from the header. What a small file can cost in memory is bounded before decoding: compressed
+// data too small to inflate to the announced picture is refused (deflate's 1,032:1 bound).
 #pragma once
 
 #include <cstddef>
