@@ -211,8 +211,7 @@ int run(const Options& o) {
       {"patience", o.patience}, {"seed", o.common.seed}, {"limit", o.common.limit},
       {"tune_thresholds", o.tune_thresholds}, {"threshold", o.threshold}, {"device", device.str()}};
   auto train_loader = make_loader(data.train, true, o, device);
-  std::printf("  loader: %d thread%s building training batches (--loader-workers)\n",
-              train_loader->options().workers, train_loader->options().workers == 1 ? "" : "s");
+  app::print_loader_workers(train_loader->options().workers);
   auto validation_loader = make_loader(data.validation, false, o, device);
   auto test_loader = make_loader(data.test, false, o, device);
   const auto objective = train::Objective::multi_label;

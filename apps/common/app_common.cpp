@@ -127,6 +127,11 @@ int loader_workers(const CommonOptions& options, const Device& device) {
   return std::clamp(std::min(cores - 1, 8) / ranks, 1, 8);
 }
 
+void print_loader_workers(int workers) {
+  std::printf("  loader: %d thread%s building training batches (--loader-workers)\n", workers,
+              workers == 1 ? "" : "s");
+}
+
 namespace {
 
 // The flags a resumed run takes from its checkpoint's settings: every option of `cli` whose name

@@ -96,6 +96,8 @@ void add_loader_options(CLI::App& cli, CommonOptions& options);
 // (bench/bench_loader.cpp), where an H200 trains on 12,000-20,000. The batches are the same for
 // any count (engine/data/loader.h).
 int loader_workers(const CommonOptions& options, const Device& device);
+// The start-up line that says how many: "  loader: 7 threads building training batches".
+void print_loader_workers(int workers);
 
 // After parsing: --resume without --out makes the checkpoint's folder the run folder;
 // --cuda-graphs, --precision and --sync-batchnorm take effect (engine/graph.h,

@@ -123,8 +123,7 @@ ClassifierOutcome run_classifier(nn::Module& model, optim::Optimizer& optimizer,
   const data::Transform train_transform{run.augment, run.normalize};
   const data::Transform eval_transform{std::nullopt, run.normalize};
   const int workers = run.workers > 0 ? run.workers : loader_workers(common, run.device);
-  std::printf("  loader: %d thread%s building training batches (--loader-workers)\n", workers,
-              workers == 1 ? "" : "s");
+  print_loader_workers(workers);
   auto train_loader =
       make_loader(data.train, train_transform, common.batch_size, true, workers, common.seed);
   auto validation_loader =
