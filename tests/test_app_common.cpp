@@ -1,7 +1,7 @@
 // The shared app support (apps/common/): report.json written atomically as valid JSON, the
 // one-line error, the common flags and exit codes of run_main, mean and spread, the classifier
 // report files, per-label thresholds, the loader passes' predictions, and --limit keeping every
-// class of an imbalanced set.
+// class of an imbalanced set, chosen from the labels as it was chosen from decoded images.
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <unistd.h>
@@ -547,6 +547,53 @@ TEST_CASE("app: --limit keeps every class of an imbalanced set", "[app][data]") 
   CHECK(counts[1] == 1);
   CHECK(counts[2] >= 1);
   CHECK(weft::app::limit_images(data, 0, generator).size() == 1000);
+}
+
+TEST_CASE("app: the split and --limit chosen from labels keep what choosing after decoding kept",
+          "[app][data]") {
+  // 300 images of 3 classes (250 / 45 / 5), each image its own index in two bytes.
+  weft::data::LabeledImages data;
+  std::vector<int32_t> labels(300);
+  std::vector<uint8_t> pixels;
+  for (int i = 0; i < 300; ++i) {
+    labels[static_cast<size_t>(i)] = i % 60 < 50 ? 0 : (i % 60 < 59 ? 1 : 2);
+    pixels.push_back(static_cast<uint8_t>(i % 256));
+    pixels.push_back(static_cast<uint8_t>(i / 256));
+  }
+  data.labels = Tensor::from_vector(labels, {300});
+  data.images = Tensor::from_vector(pixels, {300, 1, 1, 2});
+  data.class_names = {"many", "some", "few"};
+  const std::vector<double> ratios = {0.7, 0.15, 0.15};
+  for (const int64_t limit : {0, 2, 7, 40, 400}) {
+    for (const uint64_t seed : {uint64_t{1}, uint64_t{5}}) {
+      weft::Generator split_a(seed), limit_a(seed + 1), split_b(seed), limit_b(seed + 1);
+      weft::app::ThreeWaySplit after = weft::app::stratified_three_way(data, ratios, split_a);
+      for (weft::data::LabeledImages* part : {&after.train, &after.validation, &after.test}) {
+        *part = weft::app::limit_images(*part, limit, limit_a);
+      }
+      const std::vector<weft::data::IndexList> parts =
+          weft::app::split_then_limit(labels, ratios, limit, split_b, limit_b);
+      REQUIRE(parts.size() == 3);
+      const weft::data::LabeledImages* expected[] = {&after.train, &after.validation, &after.test};
+      for (size_t p = 0; p < 3; ++p) {
+        const weft::data::LabeledImages chosen = weft::data::select(data, parts[p]);
+        CHECK(chosen.images.to_vector<uint8_t>() == expected[p]->images.to_vector<uint8_t>());
+        CHECK(chosen.labels.to_vector<int32_t>() == expected[p]->labels.to_vector<int32_t>());
+      }
+      CHECK(limit_a.offset() == limit_b.offset());
+    }
+  }
+  // The multi-label form: a plain random subset, the same draws as limit_images.
+  weft::data::MultiLabelImages multi;
+  multi.images = data.images;
+  multi.targets = Tensor::zeros({300, 1});
+  multi.label_set.assign(300, 0);
+  weft::Generator a(3), b(3);
+  const weft::data::MultiLabelImages limited = weft::app::limit_images(multi, 9, a);
+  const weft::data::IndexList rows = weft::app::limit_indices(int64_t{300}, 9, b);
+  CHECK(weft::data::select(multi, rows).images.to_vector<uint8_t>() ==
+        limited.images.to_vector<uint8_t>());
+  CHECK(weft::app::limit_indices(int64_t{5}, 9, b) == weft::data::IndexList{0, 1, 2, 3, 4});
 }
 
 TEST_CASE("app: predictions of a loader pass, single- and multi-label", "[app][train]") {

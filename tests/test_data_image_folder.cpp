@@ -1,6 +1,7 @@
 // Tests of engine/data/image_io.h and image_folder.h with small image trees the tests write
 // themselves: class order, recursion, fitting, grayscale, bad images (skipped or fatal, labels
-// never shifting), empty class folders, missing paths, and multi-label folders and CSVs.
+// never shifting), empty class folders, missing paths, multi-label folders and CSVs, and parts
+// of a listing decoded after choosing (the same rows as a whole load).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -438,4 +439,92 @@ TEST_CASE("select picks multi-label rows in order", "[data][multilabel]") {
         std::vector<float>{0, 0, 1, 1, 1, 0, 0, 0, 1});
   CHECK(picked.images.to_vector<uint8_t>()[0] == 20);
   CHECK(picked.label_set == std::vector<int32_t>{1, 0, 1});
+}
+
+TEST_CASE("choosing before decoding: a listing's parts decode to the rows a whole load gives",
+          "[data][image_folder]") {
+  TempDir dir;
+  write_tree(dir);
+  const ImageFolder whole = load_image_folder(dir.file("root"), sized(6, 8));
+  const LabeledFiles files = list_labeled_files(dir.file("root"));
+  CHECK(files.paths == whole.paths);
+  CHECK(files.labels == whole.labels.to_vector<int32_t>());
+  CHECK(files.class_names == whole.class_names);
+
+  const std::vector<std::vector<int64_t>> parts = {{5, 0, 3}, {}, {2}};
+  const DecodedParts decoded = decode_parts(files, parts, sized(6, 8), "root");
+  REQUIRE(decoded.parts.size() == 3);
+  CHECK(decoded.decode.files == 4);  // the chosen files only
+  CHECK(decoded.skipped.empty());
+  const std::vector<int32_t> labels = whole.labels.to_vector<int32_t>();
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const ImageFolder& part = decoded.parts[p];
+    REQUIRE(part.size() == static_cast<int64_t>(parts[p].size()));
+    CHECK(part.class_names == whole.class_names);
+    CHECK(part.images.to_vector<uint8_t>() ==
+          gather_rows(whole.images, parts[p]).to_vector<uint8_t>());
+    for (size_t i = 0; i < parts[p].size(); ++i) {
+      const auto file = static_cast<size_t>(parts[p][i]);
+      CHECK(part.paths[i] == whole.paths[file]);
+      CHECK(part.labels.to_vector<int32_t>()[i] == labels[file]);
+    }
+  }
+  CHECK_THROWS_WITH(decode_parts(files, {{0, 6}}, sized(6, 8), "root"),
+                    Catch::Contains("root: file index 6 is outside the listing of 6 files"));
+  CHECK_THROWS_WITH(decode_parts(files, {{}, {}}, sized(6, 8), "root"),
+                    Catch::Contains("root: no image files to decode"));
+}
+
+TEST_CASE("choosing before decoding: a bad file chosen fails the load, or leaves its own part",
+          "[data][image_folder]") {
+  TempDir dir;
+  for (int i = 0; i < 4; ++i) {
+    testing::write_png(dir.file("root/a/" + std::to_string(i) + ".png"), 4, 4, 3, i);
+  }
+  testing::write_text(dir.file("root/a/2.png"), "not a png");
+  const LabeledFiles files = list_labeled_files(dir.file("root"));
+  ImageFolderOptions options = sized(4, 4);
+  // A bad file that is not chosen is never read.
+  CHECK(decode_parts(files, {{0, 1}, {3}}, options, "root").parts[1].size() == 1);
+  CHECK_THROWS_WITH(decode_parts(files, {{0, 1}, {2, 3}}, options, "root"),
+                    Catch::Contains("2.png"));
+  options.bad_images = BadImages::skip;
+  const DecodedParts decoded = decode_parts(files, {{0, 1}, {2, 3}}, options, "root");
+  CHECK(decoded.parts[0].size() == 2);
+  REQUIRE(decoded.parts[1].size() == 1);
+  CHECK(decoded.parts[1].paths[0] == files.paths[3]);
+  REQUIRE(decoded.skipped.size() == 1);
+  CHECK(decoded.skipped[0].path == files.paths[2]);
+}
+
+TEST_CASE("choosing before decoding: multi-label listings decode as the whole loads do",
+          "[data][multilabel]") {
+  TempDir dir;
+  for (int i = 0; i < 6; ++i) {
+    const std::string folder = i % 3 == 0 ? "black_dress" : (i % 3 == 1 ? "blue_shirt" : "red");
+    testing::write_png(dir.file("root/" + folder + "/" + std::to_string(i) + ".png"), 5, 4, 3,
+                       10 * i + 5);
+  }
+  testing::write_text(dir.file("labels.csv"),
+                      "file,labels\nroot/red/2.png,red;dress\nroot/blue_shirt/1.png,blue\n"
+                      "root/black_dress/0.png,\nroot/red/5.png,red\n");
+  const auto same = [](const MultiLabelImages& a, const MultiLabelImages& b) {
+    CHECK(a.paths == b.paths);
+    CHECK(a.images.to_vector<uint8_t>() == b.images.to_vector<uint8_t>());
+    CHECK(a.targets.to_vector<float>() == b.targets.to_vector<float>());
+    CHECK(a.label_names == b.label_names);
+    CHECK(a.label_set_names == b.label_set_names);
+    CHECK(a.label_set == b.label_set);
+  };
+  const MultiLabelImages whole = load_multilabel_folder(dir.file("root"), sized(4, 5));
+  const MultiLabelFiles files = list_multilabel_folder(dir.file("root"));
+  CHECK(files.label_set == whole.label_set);
+  const std::vector<std::vector<int64_t>> parts = {{4, 1}, {0, 2, 5}};
+  const DecodedMultiLabelParts decoded = decode_parts(files, parts, sized(4, 5), "root");
+  for (size_t p = 0; p < parts.size(); ++p) same(decoded.parts[p], select(whole, parts[p]));
+
+  const MultiLabelImages csv = load_multilabel_csv(dir.file("labels.csv"), sized(4, 5));
+  const MultiLabelFiles csv_files = list_multilabel_csv(dir.file("labels.csv"), sized(4, 5));
+  CHECK(csv_files.labels == std::vector<std::vector<int32_t>>{{1, 2}, {0}, {}, {2}});
+  same(decode_parts(csv_files, {{3, 0}}, sized(4, 5), "csv").parts[0], select(csv, {3, 0}));
 }

@@ -72,6 +72,14 @@ TEST_CASE("product styles: classes from the usage column, other and empty values
     CHECK(std::abs(px[k * 3 * 64 + 4 * 8 + 4] - ids[k] * 10) <= 3);
   }
 
+  // The listing alone: the same files, classes and counts, nothing decoded.
+  const ProductStylesListing listing = list_product_styles(dir.str() + "/shop", seed_options());
+  CHECK(listing.paths == data.paths);
+  CHECK(listing.labels == data.labels.to_vector<int32_t>());
+  CHECK(listing.class_names == data.class_names);
+  CHECK(listing.rows == 6);
+  CHECK(listing.other_rows == 2);
+
   // Every value as a class when none are named.
   ProductStylesOptions all = seed_options();
   all.classes.clear();

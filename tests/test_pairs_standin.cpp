@@ -24,6 +24,15 @@ TEST_CASE("pairs stand-in: class selection, padding and cropping", "[pairs][stan
   CHECK_THAT(test::error_message([&] { data::select_classes(shoes, {3}); }),
              Catch::Contains("class 3 is not one of the 3 classes"));
 
+  // From the labels alone: the same images, with the same draws (weft-dcgan decodes only these).
+  Generator a(9), b(9);
+  const data::LabeledImages drawn = data::select_classes(shoes, {1, 2}, 2, &a);
+  const std::vector<int64_t> at = data::select_class_indices(
+      shoes.labels.to_vector<int32_t>(), {1, 2}, 3, 2, &b);
+  CHECK(data::gather_rows(shoes.images, at).to_vector<uint8_t>() ==
+        drawn.images.to_vector<uint8_t>());
+  CHECK(a.offset() == b.offset());
+
   const Tensor padded = data::pad_images(shoes.images, 2, 7);
   CHECK(padded.shape() == Shape{15, 1, 16, 16});
   CHECK(padded.to_vector<uint8_t>()[0] == 7);

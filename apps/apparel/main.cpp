@@ -59,30 +59,53 @@ data::ImageFolderOptions folder_options(const Options& o) {
   return options;
 }
 
+// The seed's split (15% test, then 15% of the rest validation, by label set), each part cut to
+// --limit. A folder's or CSV's files are listed first and only those kept are decoded
+// (image_folder.h, "Choosing before decoding").
 Splits load_data(const Options& o) {
-  data::MultiLabelImages all;
-  std::string source;
-  if (use_standin(o)) {
-    all = tinted_standin(o.size, o.standin_per_garment, o.common.seed + 4);
-    source = kStandinNote;
-  } else if (!o.csv.empty()) {
-    all = data::load_multilabel_csv(o.csv, folder_options(o), o.common.data);
-    source = "labels from " + o.csv + ", images under " + o.common.data;
-  } else {
-    WEFT_CHECK(o.separator.size() == 1, "--separator must be one character, got '", o.separator, "'");
-    all = data::load_multilabel_folder(o.common.data, folder_options(o), o.separator[0]);
-    source = "folders of " + o.common.data + " split on '" + o.separator + "'";
-  }
-  // The seed's split: 15% test, then 15% of the rest validation; by label set.
+  const std::vector<double> ratios = {0.85 * 0.85, 0.85 * 0.15, 0.15};
   Generator split_rng(o.common.seed + 2);
-  const std::vector<data::IndexList> parts =
-      data::stratified_split(all.label_set, {0.85 * 0.85, 0.85 * 0.15, 0.15}, split_rng);
-  Splits s{data::select(all, parts[0]), data::select(all, parts[1]), data::select(all, parts[2]),
-           source, app::print_image_load("apparel", all.skipped, all.decode)};
   Generator limit_rng(o.common.seed + 3);
-  for (data::MultiLabelImages* part : {&s.train, &s.validation, &s.test}) {
-    *part = app::limit_images(*part, o.common.limit, limit_rng);
-    WEFT_CHECK(part->size() > 0, "a split is empty: too few images in ", source);
+  const auto cut = [&](std::vector<data::IndexList> parts) {
+    for (data::IndexList& part : parts) {
+      part = app::compose(part, app::limit_indices(static_cast<int64_t>(part.size()),
+                                                   o.common.limit, limit_rng));
+    }
+    return parts;
+  };
+  Splits s;
+  if (use_standin(o)) {
+    const data::MultiLabelImages all =
+        tinted_standin(o.size, o.standin_per_garment, o.common.seed + 4);
+    const std::vector<data::IndexList> parts =
+        cut(data::stratified_split(all.label_set, ratios, split_rng));
+    s = {data::select(all, parts[0]), data::select(all, parts[1]), data::select(all, parts[2]),
+         kStandinNote, 0};
+  } else {
+    data::MultiLabelFiles files;
+    std::string source;
+    std::string listed_from;
+    if (!o.csv.empty()) {
+      files = data::list_multilabel_csv(o.csv, folder_options(o), o.common.data);
+      source = "labels from " + o.csv + ", images under " + o.common.data;
+      listed_from = o.csv;
+    } else {
+      WEFT_CHECK(o.separator.size() == 1, "--separator must be one character, got '",
+                 o.separator, "'");
+      files = data::list_multilabel_folder(o.common.data, 1, o.separator[0]);
+      source = "folders of " + o.common.data + " split on '" + o.separator + "'";
+      listed_from = o.common.data;
+    }
+    const std::vector<data::IndexList> parts =
+        cut(data::stratified_split(files.label_set, ratios, split_rng));
+    app::print_limit_choice("apparel", o.common.limit, parts, files.size());
+    data::DecodedMultiLabelParts decoded =
+        data::decode_parts(files, parts, folder_options(o), listed_from);
+    s = {std::move(decoded.parts[0]), std::move(decoded.parts[1]), std::move(decoded.parts[2]),
+         source, app::print_image_load("apparel", decoded.skipped, decoded.decode)};
+  }
+  for (const data::MultiLabelImages* part : {&s.train, &s.validation, &s.test}) {
+    WEFT_CHECK(part->size() > 0, "a split is empty: too few images in ", s.source);
   }
   return s;
 }

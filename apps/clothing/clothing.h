@@ -56,10 +56,15 @@ int image_channels(const Options& o);
 data::ImageOptions image_options(const Options& o);
 data::Normalize normalization(const Options& o);
 
-// The three splits (70/15/15 by class) of the stand-in or of --data; with `balance` the
-// training split's smaller classes are grown with augmented copies (rotation, shear, flip,
-// nearest fill) to the size of the largest. `notes` receives what report.json should say.
-app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_json& notes);
+// The three splits (70/15/15 by class) of the stand-in or of --data, each cut to --limit (a
+// folder's files chosen before decoding). `notes` receives what report.json should say.
+app::ClassifierData load_data(const Options& o, nlohmann::ordered_json& notes);
+
+// The splits with the training split's smaller classes grown with augmented copies (rotation,
+// shear, flip, nearest fill) to the size of the largest; refused, naming the size in GB, where
+// the balanced split would not fit in the memory available. `notes` as above.
+app::ClassifierData balance_training_split(const Options& o, app::ClassifierData data,
+                                           nlohmann::ordered_json& notes);
 
 // The augmentation that balances the classes (also used on the fly while training).
 data::AugmentOptions balancing_augmentation();

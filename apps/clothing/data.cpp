@@ -92,22 +92,33 @@ void print_missing_images(const std::string& root, const std::vector<std::string
 
 }  // namespace
 
-app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_json& notes) {
-  data::LabeledImages pool;
+app::ClassifierData load_data(const Options& o, nlohmann::ordered_json& notes) {
+  // The 70/15/15 split and the --limit are chosen from the labels; a folder's files are then
+  // decoded for the images kept only (image_folder.h, "Choosing before decoding").
+  const std::vector<double> ratios = {0.7, 0.15, 0.15};
+  Generator split_rng(o.common.seed + 2);
+  Generator limit_rng(o.common.seed + 3);
+  app::ThreeWaySplit split;
+  data::LabeledImages all;  // every image (stand-in) or file (folder), for the class counts
   std::string source;
   if (use_standin(o)) {
-    pool = standin_pool(o);
-    pool.images = app::conform_images(pool.images, image_channels(o), image_size(o));
+    all = standin_pool(o);
+    all.images = app::conform_images(all.images, image_channels(o), image_size(o));
     source = std::string(kStandinNote) + " (" + data::kFashionMnistDir + ")";
+    const std::vector<data::IndexList> parts = app::split_then_limit(
+        data::label_vector(all), ratios, o.common.limit, split_rng, limit_rng);
+    split = {data::select(all, parts[0]), data::select(all, parts[1]),
+             data::select(all, parts[2])};
   } else {
     data::ImageFolderOptions options;
     options.image = image_options(o);
     options.bad_images = app::bad_images_policy(o.skip_bad_images);
     options.progress = app::decode_progress("clothing");
-    data::ImageFolder folder;
+    data::LabeledFiles files;
+    std::string listed_from = o.common.data;
     if (data::has_product_styles(o.common.data)) {  // Kaggle's styles.csv + images/
       data::ProductStylesOptions styles{options, o.label_column, o.classes};
-      data::ProductStyles products = data::load_product_styles(o.common.data, styles);
+      data::ProductStylesListing products = data::list_product_styles(o.common.data, styles);
       std::string kept;
       for (const std::string& name : products.class_names) {
         if (!kept.empty()) kept += ", ";
@@ -121,54 +132,58 @@ app::ClassifierData load_data(const Options& o, bool balance, nlohmann::ordered_
                              {"rows_without_image", products.missing_images},
                              {"column", o.label_column}};
       print_missing_images(o.common.data, products.missing_images);
-      folder = std::move(products);
+      listed_from += "/styles.csv";
+      files = std::move(products);
     } else {
-      folder = data::load_image_folder(o.common.data, options);
+      files = data::list_labeled_files(o.common.data);
       source = "ImageFolder " + o.common.data;
     }
-    notes["skipped_images"] = app::print_image_load("clothing", folder.skipped, folder.decode);
-    pool = std::move(folder);
+    const std::vector<data::IndexList> parts =
+        app::split_then_limit(files.labels, ratios, o.common.limit, split_rng, limit_rng);
+    app::print_limit_choice("clothing", o.common.limit, parts, files.size());
+    data::DecodedParts decoded = data::decode_parts(files, parts, options, listed_from);
+    notes["skipped_images"] = app::print_image_load("clothing", decoded.skipped, decoded.decode);
+    split = {std::move(decoded.parts[0]), std::move(decoded.parts[1]),
+             std::move(decoded.parts[2])};
+    all.class_names = files.class_names;
+    all.labels = Tensor::from_vector(files.labels, {files.size()});
   }
-  Generator split_rng(o.common.seed + 2);
-  app::ThreeWaySplit split = app::stratified_three_way(pool, {0.7, 0.15, 0.15}, split_rng);
-  Generator limit_rng(o.common.seed + 3);
-  for (data::LabeledImages* part : {&split.train, &split.validation, &split.test}) {
-    *part = app::limit_images(*part, o.common.limit, limit_rng);
-  }
-  notes["images_per_class"] = {{"all", counts_json(pool)},
+  notes["images_per_class"] = {{"all", counts_json(all)},
                                {"train", counts_json(split.train)},
                                {"validation", counts_json(split.validation)},
                                {"test", counts_json(split.test)}};
-  pool = data::LabeledImages{};  // the splits hold their own copies: release the whole set
-  if (balance) {
-    // The balanced split is every class at the largest one's count, made beside the split it
-    // grows: refused with a clear message where that would not fit (the seed's proportions at
-    // 224 x 224 need about 12 GB), rather than ended by the kernel's out-of-memory killer.
-    const std::vector<int64_t> counts = data::class_counts(split.train);
-    int64_t largest = 0, present = 0;
-    for (const int64_t count : counts) {
-      largest = std::max(largest, count);
-      present += count > 0;
-    }
-    const int64_t image_bytes = split.train.size() == 0
-                                    ? 0
-                                    : split.train.images.numel() / split.train.size();
-    const std::string problem = app::memory_problem(
-        "--balance: the balanced training split of " + std::to_string(largest * present) +
-            " images of " + std::to_string(image_bytes) + " bytes",
-        largest * present * image_bytes, app::available_memory_bytes(),
-        "give a smaller --size, a --limit, or --balance off");
-    WEFT_CHECK(problem.empty(), problem);
-    Generator balance_rng(o.common.seed + 5);
-    const data::BalancedImages balanced =
-        data::balance_by_augmentation(split.train, balancing_augmentation(), balance_rng);
-    std::printf("weft-clothing: balanced the training split by augmentation: %lld images -> "
-                "%lld (%s)\n", static_cast<long long>(balanced.originals),
-                static_cast<long long>(balanced.size()), counts_json(balanced).dump().c_str());
-    notes["balanced_train"] = counts_json(balanced);
-    split.train = balanced;
-  }
   return {split.train, split.validation, split.test, source + ", split 70/15/15 by class"};
+}
+
+app::ClassifierData balance_training_split(const Options& o, app::ClassifierData data,
+                                           nlohmann::ordered_json& notes) {
+  // The balanced split is every class at the largest one's count, made beside the split it
+  // grows: refused with a clear message where that would not fit (the seed's proportions at
+  // 224 x 224 need about 12 GB), rather than ended by the kernel's out-of-memory killer.
+  const std::vector<int64_t> counts = data::class_counts(data.train);
+  int64_t largest = 0, present = 0;
+  for (const int64_t count : counts) {
+    largest = std::max(largest, count);
+    present += count > 0;
+  }
+  const int64_t image_bytes = data.train.size() == 0
+                                  ? 0
+                                  : data.train.images.numel() / data.train.size();
+  const std::string problem = app::memory_problem(
+      "--balance: the balanced training split of " + std::to_string(largest * present) +
+          " images of " + std::to_string(image_bytes) + " bytes",
+      largest * present * image_bytes, app::available_memory_bytes(),
+      "give a smaller --size, a --limit, or --balance off");
+  WEFT_CHECK(problem.empty(), problem);
+  Generator balance_rng(o.common.seed + 5);
+  const data::BalancedImages balanced =
+      data::balance_by_augmentation(data.train, balancing_augmentation(), balance_rng);
+  std::printf("weft-clothing: balanced the training split by augmentation: %lld images -> "
+              "%lld (%s)\n", static_cast<long long>(balanced.originals),
+              static_cast<long long>(balanced.size()), counts_json(balanced).dump().c_str());
+  notes["balanced_train"] = counts_json(balanced);
+  data.train = balanced;
+  return data;
 }
 
 app::ClassifierData pretrain_data(const Options& o) {

@@ -34,6 +34,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <utility>
 
 #include "apps/common/export_onnx.h"
 #include "apps/common/standins.h"
@@ -127,12 +128,17 @@ struct BalanceResult {
   nlohmann::ordered_json summary;
 };
 
-// One training run with balancing on or off, into `out`; the summary row for the comparison.
+// One training run with balancing on or off, into `out`, from the splits `loaded` (what
+// load_data gave, with its notes): --balance compare decodes the images once for both runs,
+// and a single run lets the unbalanced training split go once the balanced one is made.
+// Returns the summary row for the comparison.
 BalanceResult run_once(const Options& o, bool balance, const std::string& out,
-                       const std::string& backbone, const Device& device, int& exit_code) {
+                       const std::string& backbone, const Device& device,
+                       app::ClassifierData loaded, nlohmann::ordered_json notes,
+                       int& exit_code) {
   manual_seed(o.common.seed);
-  nlohmann::ordered_json notes;
-  const app::ClassifierData data = load_data(o, balance, notes);
+  const app::ClassifierData data =
+      balance ? balance_training_split(o, std::move(loaded), notes) : std::move(loaded);
   const auto classes = static_cast<int>(data.train.class_names.size());
   std::shared_ptr<nn::Module> model = build_model(o, classes, device);
   if (!backbone.empty()) {
@@ -266,14 +272,17 @@ int run(Options o) {
   if (o.pretrain_standin) backbone = pretrain_backbone(o, device);
 
   int exit_code = 0;
+  nlohmann::ordered_json notes;
+  app::ClassifierData loaded = load_data(o, notes);  // tensors are shared, not copied, below
   if (o.balance != "compare") {
-    run_once(o, o.balance == "on", o.common.out, backbone, device, exit_code);
+    run_once(o, o.balance == "on", o.common.out, backbone, device, std::move(loaded), notes,
+             exit_code);
     return exit_code;
   }
   std::vector<BalanceResult> rows;
   for (bool balance : {false, true}) {
     const std::string out = (fs::path(o.common.out) / (balance ? "balance-on" : "balance-off")).string();
-    rows.push_back(run_once(o, balance, out, backbone, device, exit_code));
+    rows.push_back(run_once(o, balance, out, backbone, device, loaded, notes, exit_code));
     if (exit_code != 0) return exit_code;
   }
   write_comparison(o.common.out, rows);

@@ -342,6 +342,16 @@ size_t print_image_load(const std::string& app, const std::vector<data::SkippedI
   return skipped.size();
 }
 
+void print_limit_choice(const std::string& app, int64_t limit,
+                        const std::vector<std::vector<int64_t>>& parts, int64_t listed) {
+  int64_t chosen = 0;
+  for (const std::vector<int64_t>& part : parts) chosen += static_cast<int64_t>(part.size());
+  if (limit <= 0 || chosen == listed) return;
+  std::printf("weft-%s: --limit %lld: decoding %lld of %lld image files\n", app.c_str(),
+              static_cast<long long>(limit), static_cast<long long>(chosen),
+              static_cast<long long>(listed));
+}
+
 // The numeric validators (validators.h) have let the value through as a number by the time
 // CLI11 converts it, so a failed conversion is an integer flag's value that is fractional, or
 // whole but beyond what the flag's type holds.

@@ -71,48 +71,90 @@ data::LabeledImages concat_images(const data::LabeledImages& first,
   return out;
 }
 
-data::LabeledImages take_per_class(const data::LabeledImages& data,
-                                   const std::vector<int64_t>& counts, Generator& generator) {
-  const std::vector<int32_t> labels = data::label_vector(data);
+data::IndexList per_class_indices(const std::vector<int32_t>& labels,
+                                  const std::vector<int64_t>& counts, Generator& generator) {
   std::vector<std::vector<int64_t>> members(counts.size());
   for (size_t i = 0; i < labels.size(); ++i) {
     const auto label = static_cast<size_t>(labels[i]);
     if (label < members.size()) members[label].push_back(static_cast<int64_t>(i));
   }
-  std::vector<int64_t> keep;
+  data::IndexList keep;
   for (size_t k = 0; k < counts.size(); ++k) {
     for (int64_t j : random_subset(static_cast<int64_t>(members[k].size()), counts[k], generator)) {
       keep.push_back(members[k][static_cast<size_t>(j)]);
     }
   }
   std::sort(keep.begin(), keep.end());
-  return data::select(data, keep);
+  return keep;
+}
+
+data::LabeledImages take_per_class(const data::LabeledImages& data,
+                                   const std::vector<int64_t>& counts, Generator& generator) {
+  return data::select(data, per_class_indices(data::label_vector(data), counts, generator));
+}
+
+data::IndexList limit_indices(const std::vector<int32_t>& labels, int64_t limit,
+                              Generator& generator) {
+  const auto size = static_cast<int64_t>(labels.size());
+  if (limit <= 0 || size <= limit) return limit_indices(size, 0, generator);
+  // Every class present keeps at least one image (a quick run of an imbalanced task should
+  // still see its rare classes); the rest of the budget is shared in proportion to class size.
+  const int32_t largest = *std::max_element(labels.begin(), labels.end());
+  std::vector<int64_t> sizes(static_cast<size_t>(largest) + 1, 0);
+  for (int32_t label : labels) ++sizes[static_cast<size_t>(label)];
+  const int64_t present = std::count_if(sizes.begin(), sizes.end(), [](int64_t n) { return n > 0; });
+  if (present >= limit) return random_subset(size, limit, generator);
+  std::vector<int64_t> counts(sizes.size(), 0);
+  for (size_t c = 0; c < sizes.size(); ++c) {
+    if (sizes[c] == 0) continue;
+    const int64_t share = (limit - present) * sizes[c] / size;
+    counts[c] = std::min(sizes[c], 1 + share);
+  }
+  return per_class_indices(labels, counts, generator);
+}
+
+data::IndexList limit_indices(int64_t count, int64_t limit, Generator& generator) {
+  if (limit > 0 && count > limit) return random_subset(count, limit, generator);
+  data::IndexList all(static_cast<size_t>(count));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
 }
 
 data::LabeledImages limit_images(const data::LabeledImages& data, int64_t limit,
                                  Generator& generator) {
   if (limit <= 0 || data.size() <= limit) return data;
-  // Every class present keeps at least one image (a quick run of an imbalanced task should
-  // still see its rare classes); the rest of the budget is shared in proportion to class size.
-  const std::vector<int32_t> labels = data::label_vector(data);
-  const int32_t largest = *std::max_element(labels.begin(), labels.end());
-  std::vector<int64_t> sizes(static_cast<size_t>(largest) + 1, 0);
-  for (int32_t label : labels) ++sizes[static_cast<size_t>(label)];
-  const int64_t present = std::count_if(sizes.begin(), sizes.end(), [](int64_t n) { return n > 0; });
-  if (present >= limit) return data::select(data, random_subset(data.size(), limit, generator));
-  std::vector<int64_t> counts(sizes.size(), 0);
-  for (size_t c = 0; c < sizes.size(); ++c) {
-    if (sizes[c] == 0) continue;
-    const int64_t share = (limit - present) * sizes[c] / data.size();
-    counts[c] = std::min(sizes[c], 1 + share);
-  }
-  return take_per_class(data, counts, generator);
+  return data::select(data, limit_indices(data::label_vector(data), limit, generator));
 }
 
 data::MultiLabelImages limit_images(const data::MultiLabelImages& data, int64_t limit,
                                     Generator& generator) {
   if (limit <= 0 || data.size() <= limit) return data;
-  return data::select(data, random_subset(data.size(), limit, generator));
+  return data::select(data, limit_indices(data.size(), limit, generator));
+}
+
+std::vector<int32_t> labels_at(const std::vector<int32_t>& labels, const data::IndexList& indices) {
+  std::vector<int32_t> out;
+  out.reserve(indices.size());
+  for (const int64_t i : indices) out.push_back(labels.at(static_cast<size_t>(i)));
+  return out;
+}
+
+data::IndexList compose(const data::IndexList& indices, const data::IndexList& within) {
+  data::IndexList out;
+  out.reserve(within.size());
+  for (const int64_t i : within) out.push_back(indices.at(static_cast<size_t>(i)));
+  return out;
+}
+
+std::vector<data::IndexList> split_then_limit(const std::vector<int32_t>& labels,
+                                              const std::vector<double>& ratios, int64_t limit,
+                                              Generator& split_generator,
+                                              Generator& limit_generator) {
+  std::vector<data::IndexList> parts = data::stratified_split(labels, ratios, split_generator);
+  for (data::IndexList& part : parts) {
+    part = compose(part, limit_indices(labels_at(labels, part), limit, limit_generator));
+  }
+  return parts;
 }
 
 Tensor resize_images(const Tensor& images, int height, int width) {

@@ -15,6 +15,7 @@
 
 #include "engine/data/fashion_mnist.h"
 #include "engine/data/image_folder.h"
+#include "engine/data/splits.h"
 #include "engine/random.h"
 
 namespace weft::app {
@@ -40,6 +41,28 @@ data::LabeledImages limit_images(const data::LabeledImages& data, int64_t limit,
                                  Generator& generator);
 data::MultiLabelImages limit_images(const data::MultiLabelImages& data, int64_t limit,
                                     Generator& generator);
+
+// The choices above made from labels alone, as positions into them, ascending: the same
+// choice, with the same draws from `generator`, as take_per_class and limit_images (so an app
+// can choose its files before decoding them: image_folder.h, "Choosing before decoding").
+// The multi-label form draws `limit` of `count` rows; limit 0 (or count <= limit): all.
+data::IndexList per_class_indices(const std::vector<int32_t>& labels,
+                                  const std::vector<int64_t>& counts, Generator& generator);
+data::IndexList limit_indices(const std::vector<int32_t>& labels, int64_t limit,
+                              Generator& generator);
+data::IndexList limit_indices(int64_t count, int64_t limit, Generator& generator);
+
+// labels[indices[i]] for each i.
+std::vector<int32_t> labels_at(const std::vector<int32_t>& labels, const data::IndexList& indices);
+// indices[within[i]] for each i: positions chosen within a part, as positions in the whole.
+data::IndexList compose(const data::IndexList& indices, const data::IndexList& within);
+
+// stratified_split's parts, each then cut to `limit` by limit_indices, part after part, from
+// limit_generator: the images stratified_three_way + limit_images would keep, as index lists.
+std::vector<data::IndexList> split_then_limit(const std::vector<int32_t>& labels,
+                                              const std::vector<double>& ratios, int64_t limit,
+                                              Generator& split_generator,
+                                              Generator& limit_generator);
 
 // uint8 [N, C, H, W] images resized to height x width, each channel with the loaders' resize
 // (engine/data/resize.h: Mitchell filter when shrinking, Catmull-Rom when enlarging). The same

@@ -59,13 +59,18 @@ GanData load_gan_data(const Options& o) {
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);
     folder.progress = app::decode_progress("dcgan");
-    data::ImageFolder shoes = data::load_image_folder(dir, folder);
-    out.skipped_images = app::print_image_load("dcgan", shoes.skipped, shoes.decode);
-    std::vector<int32_t> all(shoes.class_names.size());
+    // --limit's share of each class chosen from the file list; only those files are decoded.
+    const data::LabeledFiles files = data::list_labeled_files(dir);
+    std::vector<int32_t> all(files.class_names.size());
     for (size_t c = 0; c < all.size(); ++c) all[c] = static_cast<int32_t>(c);
     const int64_t k = static_cast<int64_t>(all.size());
     const int64_t per_class = o.common.limit > 0 ? std::max<int64_t>(1, o.common.limit / k) : 0;
-    out.train = data::select_classes(shoes, all, per_class, &subset_rng);
+    const std::vector<std::vector<int64_t>> chosen = {data::select_class_indices(
+        files.labels, all, static_cast<int>(k), per_class, &subset_rng)};
+    app::print_limit_choice("dcgan", o.common.limit, chosen, files.size());
+    data::DecodedParts shoes = data::decode_parts(files, chosen, folder, dir);
+    out.skipped_images = app::print_image_load("dcgan", shoes.skipped, shoes.decode);
+    out.train = std::move(shoes.parts[0]);
     out.source_size = o.size;
   }
   return out;

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "apps/common/export_onnx.h"
+#include "apps/common/standins.h"
 #include "apps/shoe-pairs/pairs_app.h"
 #include "engine/autograd.h"
 #include "engine/data/fashion_mnist.h"
@@ -84,6 +85,27 @@ Photos load_photos(const Options& o, int64_t shoes_per_class, Generator& rng) {
   data::MirroredPairOptions mirrored;
   mirrored.pairs_per_owner = o.pairs_per_owner;
   out.photos = data::mirrored_shoe_pairs(shoes, mirrored, rng);
+  return out;
+}
+
+// --limit on real photos: a part of more than `limit` photos cut to limit / 2 pairs (one at
+// least), whole pairs drawn at random from `rng`. The stand-in caps its source shoes instead.
+data::IndexList limit_photos(const data::PairedImages& photos, const data::IndexList& part,
+                             int64_t limit, Generator& rng) {
+  if (limit <= 0 || static_cast<int64_t>(part.size()) <= limit) return part;
+  std::vector<data::IndexList> items;  // the part's photos item by item (an item's are adjacent)
+  for (const int64_t i : part) {
+    const auto item = [&](int64_t at) { return photos.item[static_cast<size_t>(at)]; };
+    if (items.empty() || item(items.back().front()) != item(i)) items.emplace_back();
+    items.back().push_back(i);
+  }
+  data::IndexList out;
+  const data::IndexList keep = app::limit_indices(static_cast<int64_t>(items.size()),
+                                                  std::max<int64_t>(1, limit / 2), rng);
+  for (const int64_t k : keep) {
+    const data::IndexList& photos_of = items[static_cast<size_t>(k)];
+    out.insert(out.end(), photos_of.begin(), photos_of.end());
+  }
   return out;
 }
 
@@ -215,8 +237,17 @@ int run(Options& o) {
   const data::PairedImages& photos = loaded.photos;
   WEFT_CHECK(o.validation > 0 && o.test > 0 && o.validation + o.test < 1, "--validation and ",
              "--test are shares of the owners: both > 0, together < 1");
-  const auto parts =
+  auto parts =
       data::grouped_split(photos.group, {1 - o.validation - o.test, o.validation, o.test}, data_rng);
+  if (!loaded.stand_in && o.common.limit > 0) {
+    Generator limit_rng(o.common.seed + 4);  // its own draws: without --limit nothing changes
+    for (data::IndexList& part : parts) {
+      part = limit_photos(photos, part, o.common.limit, limit_rng);
+    }
+    std::printf("weft-shoe-pairs: --limit %lld: %zu / %zu / %zu photos in train / validation / "
+                "test (whole pairs)\n", static_cast<long long>(o.common.limit), parts[0].size(),
+                parts[1].size(), parts[2].size());
+  }
   const data::PairOptions options = pair_options(o);
   const auto train_examples = data::make_pairs(photos, options, data_rng, parts[0]);
   const auto val_examples = data::make_pairs(photos, options, data_rng, parts[1]);

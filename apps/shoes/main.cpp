@@ -107,16 +107,17 @@ app::ClassifierData standin_data(const Options& o) {
   return d;
 }
 
-app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes) {
-  const data::ImageFolder folder = data::load_image_folder(o.common.data, folder_options(o));
-  const size_t skipped = app::print_image_load("shoes", folder.skipped, folder.decode);
-  const std::vector<int64_t> counts = data::class_counts(folder);
+// The folder's files of the classes with at least --min-count of them, relabelled 0..K-1 (no
+// image decoded yet).
+data::LabeledFiles folder_files(const Options& o, nlohmann::ordered_json& notes) {
+  const data::LabeledFiles listed = data::list_labeled_files(o.common.data, o.class_depth);
+  const data::ClassSelection selection = data::classes_with_at_least(
+      listed.labels, o.min_count, static_cast<int>(listed.class_names.size()));
   nlohmann::ordered_json dropped = nlohmann::ordered_json::object();
-  for (size_t c = 0; c < counts.size(); ++c) {
-    if (counts[c] < o.min_count) dropped[folder.class_names[c]] = counts[c];
+  for (size_t c = 0; c < selection.counts.size(); ++c) {
+    if (selection.counts[c] < o.min_count) dropped[listed.class_names[c]] = selection.counts[c];
   }
-  const data::LabeledImages kept = data::drop_small_classes(folder, o.min_count);
-  WEFT_CHECK(kept.class_names.size() >= 2, o.common.data, ": ", kept.class_names.size(),
+  WEFT_CHECK(selection.kept.size() >= 2, o.common.data, ": ", selection.kept.size(),
              " class(es) have at least ", o.min_count, " images; a classifier needs two (lower "
              "--min-count?)");
   if (!dropped.empty()) {
@@ -124,12 +125,13 @@ app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes)
                 static_cast<long long>(o.min_count), dropped.dump().c_str());
   }
   notes["dropped_classes"] = dropped;
-  notes["skipped_images"] = skipped;
-  Generator generator(o.common.seed + 2);
-  const app::ThreeWaySplit split = app::stratified_three_way(kept, {0.7, 0.15, 0.15}, generator);
-  return {split.train, split.validation, split.test,
-          "ImageFolder " + o.common.data + " (" + std::to_string(kept.size()) +
-              " images, classes with >= " + std::to_string(o.min_count) + "), split 70/15/15"};
+  data::LabeledFiles kept;
+  for (const int32_t c : selection.kept) kept.class_names.push_back(listed.class_names[c]);
+  for (const int64_t i : selection.indices) {
+    kept.paths.push_back(listed.paths[static_cast<size_t>(i)]);
+    kept.labels.push_back(selection.new_label[listed.labels[static_cast<size_t>(i)]]);
+  }
+  return kept;
 }
 
 // The --synthetic images, relabelled to the training classes of the same name.
@@ -164,6 +166,50 @@ data::LabeledImages synthetic_images(const Options& o, const std::vector<std::st
   return generated;
 }
 
+// The folder's 70/15/15 split with the --synthetic images after the training split's own, each
+// split then cut to --limit: chosen from the labels, so that only the files kept are decoded
+// (image_folder.h, "Choosing before decoding"), with the draws of a cut made after decoding.
+app::ClassifierData folder_data(const Options& o, nlohmann::ordered_json& notes) {
+  const data::LabeledFiles files = folder_files(o, notes);
+  Generator generator(o.common.seed + 2);
+  std::vector<data::IndexList> parts =
+      data::stratified_split(files.labels, {0.7, 0.15, 0.15}, generator);
+  data::LabeledImages synthetic;
+  if (!o.synthetic.empty()) synthetic = synthetic_images(o, files.class_names, notes);
+  Generator limit_rng(o.common.seed + 3);
+  std::vector<int32_t> train_labels = app::labels_at(files.labels, parts[0]);
+  const auto own = static_cast<int64_t>(train_labels.size());
+  if (!o.synthetic.empty()) {
+    const std::vector<int32_t> more = data::label_vector(synthetic);
+    train_labels.insert(train_labels.end(), more.begin(), more.end());
+  }
+  data::IndexList from_folder, from_synthetic;
+  for (const int64_t i : app::limit_indices(train_labels, o.common.limit, limit_rng)) {
+    if (i < own) {
+      from_folder.push_back(parts[0][static_cast<size_t>(i)]);
+    } else {
+      from_synthetic.push_back(i - own);
+    }
+  }
+  parts[0] = from_folder;
+  for (size_t p = 1; p < parts.size(); ++p) {
+    parts[p] = app::compose(parts[p], app::limit_indices(app::labels_at(files.labels, parts[p]),
+                                                         o.common.limit, limit_rng));
+  }
+  app::print_limit_choice("shoes", o.common.limit, parts, files.size());
+  data::DecodedParts decoded = data::decode_parts(files, parts, folder_options(o), o.common.data);
+  notes["skipped_images"] = app::print_image_load("shoes", decoded.skipped, decoded.decode);
+  app::ClassifierData d{std::move(decoded.parts[0]), std::move(decoded.parts[1]),
+                        std::move(decoded.parts[2]),
+                        "ImageFolder " + o.common.data + " (" + std::to_string(files.size()) +
+                            " images, classes with >= " + std::to_string(o.min_count) +
+                            "), split 70/15/15"};
+  if (!o.synthetic.empty()) {
+    d.train = app::concat_images(d.train, data::select(synthetic, from_synthetic));
+  }
+  return d;
+}
+
 std::vector<std::shared_ptr<train::Callback>> callbacks(const Options& o) {
   std::vector<std::shared_ptr<train::Callback>> list;
   if (o.patience > 0) {
@@ -187,9 +233,19 @@ int run(const Options& o) {
   std::vector<std::string> class_names;
   const bool weights_only =
       !o.common.predict.empty() || app::export_without_training(o.common, o.export_onnx);
-  if (!weights_only) {
-    data = use_standin(o) ? standin_data(o) : folder_data(o, notes);
+  if (!weights_only && !use_standin(o)) {
+    data = folder_data(o, notes);  // with the synthetic images and the --limit
     class_names = data.train.class_names;
+  } else if (!weights_only) {
+    data = standin_data(o);
+    class_names = data.train.class_names;
+    if (!o.synthetic.empty()) {
+      data.train = app::concat_images(data.train, synthetic_images(o, class_names, notes));
+    }
+    Generator limit_rng(o.common.seed + 3);
+    for (data::LabeledImages* part : {&data.train, &data.validation, &data.test}) {
+      *part = app::limit_images(*part, o.common.limit, limit_rng);
+    }
   } else {
     // --predict, --export-onnx: the class names saved with the weights, else the stand-in's or
     // the folders'.
@@ -200,13 +256,6 @@ int run(const Options& o) {
     } else if (class_names.empty()) {
       class_names = data::list_image_folder(o.common.data, o.class_depth).class_names;
     }
-  }
-  if (!weights_only && !o.synthetic.empty()) {
-    data.train = app::concat_images(data.train, synthetic_images(o, class_names, notes));
-  }
-  Generator limit_rng(o.common.seed + 3);
-  for (data::LabeledImages* part : {&data.train, &data.validation, &data.test}) {
-    *part = app::limit_images(*part, o.common.limit, limit_rng);
   }
 
   std::shared_ptr<nn::Module> model = models::make_image_classifier(

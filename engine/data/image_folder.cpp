@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <set>
 
 #include "engine/data/csv_fields.h"
@@ -58,53 +57,87 @@ std::vector<std::string> image_files_below(const fs::path& dir) {
 }
 
 
-// Decode the files and fill the multi-label result from per-file label sets.
-MultiLabelImages build_multilabel(const std::vector<std::string>& paths,
-                                  const std::vector<std::vector<std::string>>& labels_per_file,
-                                  const ImageFolderOptions& options, const std::string& source) {
+// The per-file label lists of a multi-label listing as label names, label sets and indices.
+MultiLabelFiles describe_multilabel(std::vector<std::string> paths,
+                                    const std::vector<std::vector<std::string>>& labels_per_file) {
+  MultiLabelFiles out;
+  out.paths = std::move(paths);
   std::set<std::string> names;
   for (const auto& labels : labels_per_file) names.insert(labels.begin(), labels.end());
-  MultiLabelImages out;
   out.label_names.assign(names.begin(), names.end());
-  std::map<std::string, int64_t> label_index;
-  for (size_t l = 0; l < out.label_names.size(); ++l) {
-    label_index[out.label_names[l]] = static_cast<int64_t>(l);
-  }
   // Label sets, sorted by their joined name.
   std::vector<std::string> set_of_file;
   for (auto labels : labels_per_file) {
     std::sort(labels.begin(), labels.end());
     labels.erase(std::unique(labels.begin(), labels.end()), labels.end());
     std::string joined;
-    for (const std::string& label : labels) joined += (joined.empty() ? "" : ";") + label;
+    std::vector<int32_t> indices;
+    for (const std::string& label : labels) {
+      joined += (joined.empty() ? "" : ";") + label;
+      const auto at = std::lower_bound(out.label_names.begin(), out.label_names.end(), label);
+      indices.push_back(static_cast<int32_t>(at - out.label_names.begin()));
+    }
     set_of_file.push_back(joined);
+    out.labels.push_back(indices);
   }
   const std::set<std::string> sets(set_of_file.begin(), set_of_file.end());
   out.label_set_names.assign(sets.begin(), sets.end());
-
-  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads,
-                                        options.progress);
-  WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
-             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
-             decoded.skipped.at(0).reason);
-  const int64_t n = static_cast<int64_t>(decoded.kept.size());
-  const int64_t num_labels = static_cast<int64_t>(out.label_names.size());
-  out.images = decoded.images;
-  out.skipped = std::move(decoded.skipped);
-  out.decode = decoded.stats;
-  out.targets = Tensor::zeros({n, num_labels});
-  float* targets = out.targets.data<float>();
-  for (int64_t i = 0; i < n; ++i) {
-    const size_t file = static_cast<size_t>(decoded.kept[static_cast<size_t>(i)]);
-    out.paths.push_back(paths[file]);
-    for (const std::string& label : labels_per_file[file]) {
-      targets[i * num_labels + label_index[label]] = 1.0f;
-    }
-    const auto at = std::lower_bound(out.label_set_names.begin(), out.label_set_names.end(),
-                                     set_of_file[file]);
+  for (const std::string& joined : set_of_file) {
+    const auto at =
+        std::lower_bound(out.label_set_names.begin(), out.label_set_names.end(), joined);
     out.label_set.push_back(static_cast<int32_t>(at - out.label_set_names.begin()));
   }
   return out;
+}
+
+// Every part's files decoded by one decode_images call. rows[p] are part p's rows of
+// decoded.images and files[p] their positions in the listing, both in the part's order.
+struct PartsDecoded {
+  DecodedImages decoded;
+  std::vector<std::vector<int64_t>> rows, files;
+};
+
+PartsDecoded decode_listed(const std::vector<std::string>& paths,
+                           const std::vector<std::vector<int64_t>>& parts,
+                           const ImageFolderOptions& options, const std::string& source) {
+  std::vector<std::string> chosen;
+  std::vector<int64_t> file_of;
+  std::vector<size_t> part_of;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    for (const int64_t i : parts[p]) {
+      WEFT_CHECK(i >= 0 && i < static_cast<int64_t>(paths.size()), source, ": file index ", i,
+                 " is outside the listing of ", paths.size(), " files");
+      chosen.push_back(paths[static_cast<size_t>(i)]);
+      file_of.push_back(i);
+      part_of.push_back(p);
+    }
+  }
+  WEFT_CHECK(!chosen.empty(), source, ": no image files to decode");
+  PartsDecoded out;
+  out.decoded = decode_images(chosen, options.image, options.bad_images, options.threads,
+                              options.progress);
+  WEFT_CHECK(!out.decoded.kept.empty(), source, ": none of the ", chosen.size(),
+             " images could be used; first: ", out.decoded.skipped.at(0).path, ": ",
+             out.decoded.skipped.at(0).reason);
+  out.rows.resize(parts.size());
+  out.files.resize(parts.size());
+  for (size_t row = 0; row < out.decoded.kept.size(); ++row) {
+    const auto k = static_cast<size_t>(out.decoded.kept[row]);
+    out.rows[part_of[k]].push_back(static_cast<int64_t>(row));
+    out.files[part_of[k]].push_back(file_of[k]);
+  }
+  return out;
+}
+
+// Rows of the decoded images; the tensor itself when they are all of it, in order.
+Tensor rows_of(const Tensor& images, const std::vector<int64_t>& rows) {
+  return static_cast<int64_t>(rows.size()) == images.dim(0) ? images : gather_rows(images, rows);
+}
+
+std::vector<std::vector<int64_t>> everything(int64_t count) {
+  std::vector<int64_t> all(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) all[static_cast<size_t>(i)] = i;
+  return {all};
 }
 
 }  // namespace
@@ -132,45 +165,64 @@ FolderListing list_image_folder(const std::string& root, int class_depth) {
   return listing;
 }
 
-ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options) {
-  const FolderListing listing = list_image_folder(root, options.class_depth);
-  std::vector<std::string> paths;
-  std::vector<int32_t> labels;
+LabeledFiles list_labeled_files(const std::string& root, int class_depth) {
+  const FolderListing listing = list_image_folder(root, class_depth);
+  LabeledFiles out;
+  out.class_names = listing.class_names;
   for (size_t c = 0; c < listing.files.size(); ++c) {
     for (const std::string& file : listing.files[c]) {
-      paths.push_back(file);
-      labels.push_back(static_cast<int32_t>(c));
+      out.paths.push_back(file);
+      out.labels.push_back(static_cast<int32_t>(c));
     }
   }
-  return decode_labeled_files(paths, labels, listing.class_names, options, root);
+  return out;
+}
+
+ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options) {
+  const LabeledFiles files = list_labeled_files(root, options.class_depth);
+  return decode_labeled_files(files.paths, files.labels, files.class_names, options, root);
 }
 
 ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
                                  const std::vector<int32_t>& labels,
                                  const std::vector<std::string>& class_names,
                                  const ImageFolderOptions& options, const std::string& source) {
-  DecodedImages decoded = decode_images(paths, options.image, options.bad_images, options.threads,
-                                        options.progress);
-  WEFT_CHECK(!decoded.kept.empty(), source, ": none of the ", paths.size(),
-             " images could be used; first: ", decoded.skipped.at(0).path, ": ",
-             decoded.skipped.at(0).reason);
-  ImageFolder out;
-  out.class_names = class_names;
-  out.images = decoded.images;
+  WEFT_CHECK(labels.size() == paths.size(), source, ": ", labels.size(), " labels for ",
+             paths.size(), " files");
+  DecodedParts decoded = decode_parts({paths, labels, class_names},
+                                      everything(static_cast<int64_t>(paths.size())), options,
+                                      source);
+  ImageFolder out = std::move(decoded.parts[0]);
   out.skipped = std::move(decoded.skipped);
-  out.decode = decoded.stats;
-  std::vector<int32_t> kept_labels;
-  for (int64_t i : decoded.kept) {
-    kept_labels.push_back(labels[static_cast<size_t>(i)]);
-    out.paths.push_back(paths[static_cast<size_t>(i)]);
-  }
-  out.labels = Tensor::from_vector(kept_labels, {static_cast<int64_t>(kept_labels.size())});
+  out.decode = decoded.decode;
   return out;
 }
 
-MultiLabelImages load_multilabel_folder(const std::string& root,
-                                        const ImageFolderOptions& options, char separator) {
-  const FolderListing listing = list_image_folder(root, options.class_depth);
+DecodedParts decode_parts(const LabeledFiles& files, const std::vector<std::vector<int64_t>>& parts,
+                          const ImageFolderOptions& options, const std::string& source) {
+  WEFT_CHECK(files.labels.size() == files.paths.size(), source, ": ", files.labels.size(),
+             " labels for ", files.paths.size(), " files");
+  PartsDecoded all = decode_listed(files.paths, parts, options, source);
+  DecodedParts out;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    ImageFolder part;
+    part.class_names = files.class_names;
+    part.images = rows_of(all.decoded.images, all.rows[p]);
+    std::vector<int32_t> labels;
+    for (const int64_t file : all.files[p]) {
+      labels.push_back(files.labels[static_cast<size_t>(file)]);
+      part.paths.push_back(files.paths[static_cast<size_t>(file)]);
+    }
+    part.labels = Tensor::from_vector(labels, {static_cast<int64_t>(labels.size())});
+    out.parts.push_back(std::move(part));
+  }
+  out.skipped = std::move(all.decoded.skipped);
+  out.decode = all.decoded.stats;
+  return out;
+}
+
+MultiLabelFiles list_multilabel_folder(const std::string& root, int class_depth, char separator) {
+  const FolderListing listing = list_image_folder(root, class_depth);
   std::vector<std::string> paths;
   std::vector<std::vector<std::string>> labels_per_file;
   for (size_t c = 0; c < listing.files.size(); ++c) {
@@ -185,12 +237,52 @@ MultiLabelImages load_multilabel_folder(const std::string& root,
       labels_per_file.push_back(labels);
     }
   }
-  return build_multilabel(paths, labels_per_file, options, root);
+  return describe_multilabel(std::move(paths), labels_per_file);
 }
 
-MultiLabelImages load_multilabel_csv(const std::string& csv_path,
-                                     const ImageFolderOptions& options,
-                                     const std::string& image_root) {
+MultiLabelImages load_multilabel_folder(const std::string& root,
+                                        const ImageFolderOptions& options, char separator) {
+  const MultiLabelFiles files = list_multilabel_folder(root, options.class_depth, separator);
+  DecodedMultiLabelParts decoded = decode_parts(files, everything(files.size()), options, root);
+  MultiLabelImages out = std::move(decoded.parts[0]);
+  out.skipped = std::move(decoded.skipped);
+  out.decode = decoded.decode;
+  return out;
+}
+
+DecodedMultiLabelParts decode_parts(const MultiLabelFiles& files,
+                                    const std::vector<std::vector<int64_t>>& parts,
+                                    const ImageFolderOptions& options, const std::string& source) {
+  WEFT_CHECK(files.labels.size() == files.paths.size() &&
+                 files.label_set.size() == files.paths.size(),
+             source, ": labels for ", files.labels.size(), " and label sets for ",
+             files.label_set.size(), " of ", files.paths.size(), " files");
+  PartsDecoded all = decode_listed(files.paths, parts, options, source);
+  const auto num_labels = static_cast<int64_t>(files.label_names.size());
+  DecodedMultiLabelParts out;
+  for (size_t p = 0; p < parts.size(); ++p) {
+    MultiLabelImages part;
+    part.label_names = files.label_names;
+    part.label_set_names = files.label_set_names;
+    part.images = rows_of(all.decoded.images, all.rows[p]);
+    const auto n = static_cast<int64_t>(all.files[p].size());
+    part.targets = Tensor::zeros({n, num_labels});
+    float* targets = part.targets.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const auto file = static_cast<size_t>(all.files[p][static_cast<size_t>(i)]);
+      part.paths.push_back(files.paths[file]);
+      for (const int32_t label : files.labels[file]) targets[i * num_labels + label] = 1.0f;
+      part.label_set.push_back(files.label_set[file]);
+    }
+    out.parts.push_back(std::move(part));
+  }
+  out.skipped = std::move(all.decoded.skipped);
+  out.decode = all.decoded.stats;
+  return out;
+}
+
+MultiLabelFiles list_multilabel_csv(const std::string& csv_path, const ImageFolderOptions& options,
+                                    const std::string& image_root) {
   WEFT_CHECK(fs::is_regular_file(csv_path), csv_path, ": no such file");
   std::ifstream in(csv_path);
   WEFT_CHECK(in.good(), csv_path, ": cannot open");
@@ -237,7 +329,18 @@ MultiLabelImages load_multilabel_csv(const std::string& csv_path,
     labels_per_file.push_back(labels);
   }
   WEFT_CHECK(!paths.empty(), csv_path, ": no data rows (expected file,label1;label2;...)");
-  return build_multilabel(paths, labels_per_file, options, csv_path);
+  return describe_multilabel(std::move(paths), labels_per_file);
+}
+
+MultiLabelImages load_multilabel_csv(const std::string& csv_path,
+                                     const ImageFolderOptions& options,
+                                     const std::string& image_root) {
+  const MultiLabelFiles files = list_multilabel_csv(csv_path, options, image_root);
+  DecodedMultiLabelParts decoded = decode_parts(files, everything(files.size()), options, csv_path);
+  MultiLabelImages out = std::move(decoded.parts[0]);
+  out.skipped = std::move(decoded.skipped);
+  out.decode = decoded.decode;
+  return out;
 }
 
 MultiLabelImages select(const MultiLabelImages& data, const std::vector<int64_t>& indices) {

@@ -69,6 +69,34 @@ struct FolderListing {
 };
 FolderListing list_image_folder(const std::string& root, int class_depth = 1);
 
+// Choosing before decoding. A split or a --limit needs only the labels, so a caller that keeps
+// a few thousand of 44,000 photos lists the files with their labels (nothing read but folder
+// names or a CSV), chooses by label, and decodes only what it kept (decode_parts): the same
+// images, in the same order, as decoding everything and choosing afterwards, as long as every
+// file decodes. A bad file left out under BadImages::skip is then missing from its own part,
+// where a load that decodes first leaves it out before choosing.
+struct LabeledFiles {
+  std::vector<std::string> paths;
+  std::vector<int32_t> labels;  // per file: an index into class_names
+  std::vector<std::string> class_names;
+  int64_t size() const { return static_cast<int64_t>(paths.size()); }
+};
+
+// The files and labels load_image_folder would decode, in its order.
+LabeledFiles list_labeled_files(const std::string& root, int class_depth = 1);
+
+// Parts of a listing decoded in one pass over their files (options' size, bad-image policy,
+// threads and progress). parts[p] holds the files of index list p (positions in `files`) that
+// decoded, in that list's order, with their labels and paths; skipped and decode cover every
+// part. weft::Error naming `source` when none of the files decodes.
+struct DecodedParts {
+  std::vector<ImageFolder> parts;  // each with images, labels, class_names, paths
+  std::vector<SkippedImage> skipped;
+  DecodeStats decode;
+};
+DecodedParts decode_parts(const LabeledFiles& files, const std::vector<std::vector<int64_t>>& parts,
+                          const ImageFolderOptions& options, const std::string& source);
+
 struct MultiLabelImages {
   Tensor images;                        // uint8 [N, C, H, W]
   Tensor targets;                       // float [N, L] multi-hot
@@ -93,5 +121,33 @@ MultiLabelImages load_multilabel_csv(const std::string& csv_path,
 
 // Rows `indices` of a multi-label dataset, in that order.
 MultiLabelImages select(const MultiLabelImages& data, const std::vector<int64_t>& indices);
+
+// The multi-label loads' listings (see LabeledFiles above): files, each file's labels and label
+// set, without decoding anything.
+struct MultiLabelFiles {
+  std::vector<std::string> paths;
+  std::vector<std::vector<int32_t>> labels;  // per file: indices into label_names, ascending
+  std::vector<std::string> label_names;      // sorted
+  std::vector<std::string> label_set_names;  // sorted
+  std::vector<int32_t> label_set;            // per file: an index into label_set_names
+  int64_t size() const { return static_cast<int64_t>(paths.size()); }
+};
+
+MultiLabelFiles list_multilabel_folder(const std::string& root, int class_depth = 1,
+                                       char separator = '_');
+// options.bad_images decides whether a row naming no file is an error (fail) or goes on to the
+// decoding, which leaves it out (skip).
+MultiLabelFiles list_multilabel_csv(const std::string& csv_path,
+                                    const ImageFolderOptions& options = {},
+                                    const std::string& image_root = "");
+
+struct DecodedMultiLabelParts {
+  std::vector<MultiLabelImages> parts;  // each with images, targets, names, label sets, paths
+  std::vector<SkippedImage> skipped;
+  DecodeStats decode;
+};
+DecodedMultiLabelParts decode_parts(const MultiLabelFiles& files,
+                                    const std::vector<std::vector<int64_t>>& parts,
+                                    const ImageFolderOptions& options, const std::string& source);
 
 }  // namespace weft::data

@@ -49,7 +49,8 @@ bool has_product_styles(const std::string& root) {
   return fs::is_regular_file(fs::path(root) / "styles.csv", error);
 }
 
-ProductStyles load_product_styles(const std::string& root, const ProductStylesOptions& options) {
+ProductStylesListing list_product_styles(const std::string& root,
+                                         const ProductStylesOptions& options) {
   const std::string csv = (fs::path(root) / "styles.csv").string();
   std::string text = io::read_file(csv);
   if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.erase(0, 3);  // a UTF-8 byte-order mark
@@ -65,8 +66,8 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
   const size_t last = header.size() - 1;
 
   const std::set<std::string> wanted(options.classes.begin(), options.classes.end());
-  ProductStyles out;  // rows and other_rows counted here; the images decoded at the end
-  std::vector<std::string> paths;
+  ProductStylesListing out;
+  std::vector<std::string>& paths = out.paths;
   std::vector<std::string> values;  // per kept row, its class name
   std::map<std::string, int64_t> found;  // every value in the column, for the error below
   std::map<std::string, int64_t> rows_of;  // per class, its rows (with an image or not)
@@ -132,13 +133,21 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
                count, " images of class '", name, "' that ", csv, " names is there");
     class_names.push_back(name);
   }
-  std::vector<int32_t> labels;
   for (const std::string& value : values) {
     const auto at = std::lower_bound(class_names.begin(), class_names.end(), value);
-    labels.push_back(static_cast<int32_t>(at - class_names.begin()));
+    out.labels.push_back(static_cast<int32_t>(at - class_names.begin()));
   }
+  out.class_names = class_names;
+  return out;
+}
+
+ProductStyles load_product_styles(const std::string& root, const ProductStylesOptions& options) {
+  const ProductStylesListing listing = list_product_styles(root, options);
+  ProductStyles out;
+  static_cast<ProductStylesRows&>(out) = listing;
   static_cast<ImageFolder&>(out) =
-      decode_labeled_files(paths, labels, class_names, options.folder, csv);
+      decode_labeled_files(listing.paths, listing.labels, listing.class_names, options.folder,
+                           (fs::path(root) / "styles.csv").string());
   return out;
 }
 

@@ -38,15 +38,24 @@ struct ProductStylesOptions {
 // The share of kept rows that may lack their image file before the load stops (see above).
 constexpr double kMissingImagesAllowed = 0.01;
 
-struct ProductStyles : ImageFolder {
+// What styles.csv says beside the images.
+struct ProductStylesRows {
   int64_t rows = 0;        // data rows in styles.csv
   int64_t other_rows = 0;  // rows left out: their value is empty or not one of the classes
   std::vector<std::string> missing_images;  // ids of kept rows with no images/<id>.jpg
 };
 
+struct ProductStyles : ImageFolder, ProductStylesRows {};
+
+// The rows' image files and classes without decoding any (image_folder.h, "Choosing before
+// decoding"): every check above but the decoding's.
+struct ProductStylesListing : LabeledFiles, ProductStylesRows {};
+
 // Whether root holds the layout above (root/styles.csv is a file).
 bool has_product_styles(const std::string& root);
 
+ProductStylesListing list_product_styles(const std::string& root,
+                                         const ProductStylesOptions& options);
 ProductStyles load_product_styles(const std::string& root, const ProductStylesOptions& options);
 
 }  // namespace weft::data

@@ -15,19 +15,17 @@ namespace weft::data {
 
 const std::vector<int32_t> kFashionMnistShoeClasses = {5, 7, 9};
 
-LabeledImages select_classes(const LabeledImages& data, const std::vector<int32_t>& classes,
-                             int64_t per_class, Generator* generator) {
+std::vector<int64_t> select_class_indices(const std::vector<int32_t>& labels,
+                                          const std::vector<int32_t>& classes, int num_classes,
+                                          int64_t per_class, Generator* generator) {
   WEFT_CHECK(!classes.empty(), "select_classes: no classes given");
-  const std::vector<int32_t> labels = data.labels.to_vector<int32_t>();
   std::map<int32_t, int32_t> new_label;
   for (size_t k = 0; k < classes.size(); ++k) {
-    WEFT_CHECK(classes[k] >= 0 && classes[k] < static_cast<int32_t>(data.class_names.size()),
-               "select_classes: class ", classes[k], " is not one of the ",
-               data.class_names.size(), " classes");
+    WEFT_CHECK(classes[k] >= 0 && classes[k] < num_classes, "select_classes: class ", classes[k],
+               " is not one of the ", num_classes, " classes");
     WEFT_CHECK(new_label.emplace(classes[k], static_cast<int32_t>(k)).second,
                "select_classes: class ", classes[k], " is listed twice");
   }
-
   // Members of each kept class, in dataset order; then the per-class cut.
   std::vector<std::vector<int64_t>> members(classes.size());
   for (size_t i = 0; i < labels.size(); ++i) {
@@ -43,7 +41,16 @@ LabeledImages select_classes(const LabeledImages& data, const std::vector<int32_
     kept.insert(kept.end(), list.begin(), list.end());
   }
   std::sort(kept.begin(), kept.end());
+  return kept;
+}
 
+LabeledImages select_classes(const LabeledImages& data, const std::vector<int32_t>& classes,
+                             int64_t per_class, Generator* generator) {
+  const std::vector<int64_t> kept =
+      select_class_indices(data.labels.to_vector<int32_t>(), classes,
+                           static_cast<int>(data.class_names.size()), per_class, generator);
+  std::map<int32_t, int32_t> new_label;
+  for (size_t k = 0; k < classes.size(); ++k) new_label[classes[k]] = static_cast<int32_t>(k);
   LabeledImages out = select(data, kept);
   std::vector<int32_t> relabelled = out.labels.to_vector<int32_t>();
   for (int32_t& label : relabelled) label = new_label.at(label);

@@ -35,6 +35,11 @@ extern const std::vector<int32_t> kFashionMnistShoeClasses;
 // `generator` is given, the first ones in dataset order otherwise. Dataset order is kept.
 LabeledImages select_classes(const LabeledImages& data, const std::vector<int32_t>& classes,
                              int64_t per_class = 0, Generator* generator = nullptr);
+// The positions (ascending) of the images select_classes keeps, from the labels alone (of
+// `num_classes` classes), with the same draws from `generator`.
+std::vector<int64_t> select_class_indices(const std::vector<int32_t>& labels,
+                                          const std::vector<int32_t>& classes, int num_classes,
+                                          int64_t per_class = 0, Generator* generator = nullptr);
 
 // uint8 [N, C, H, W] -> [N, C, H + 2 pad, W + 2 pad], the border filled with `value`.
 Tensor pad_images(const Tensor& images, int pad, uint8_t value = 0);
