@@ -596,6 +596,30 @@ TEST_CASE("app: the split and --limit chosen from labels keep what choosing afte
   CHECK(weft::app::limit_indices(int64_t{5}, 9, b) == weft::data::IndexList{0, 1, 2, 3, 4});
 }
 
+TEST_CASE("app: a folder of one class folder names the folder inside that looks like the data",
+          "[app][data]") {
+  weft::test::TempDir dir("app_one_folder");
+  namespace fs = std::filesystem;
+  const fs::path root(dir.path());
+  fs::create_directories(root / "kaggle/myntradataset/images");
+  std::ofstream(root / "kaggle/myntradataset/styles.csv") << "id,usage\n";
+  CHECK(weft::app::one_folder_hint((root / "kaggle").string(), {"myntradataset"}) ==
+        "; " + (root / "kaggle/myntradataset").string() + " holds styles.csv (Fashion Product "
+        "Images' layout): give --data " + (root / "kaggle/myntradataset").string());
+  for (const char* name : {"Shoes", "Boots", ".cache", "Sandals"}) {
+    fs::create_directories(root / "zappos/ut-zap50k-images" / name);
+  }
+  std::ofstream(root / "zappos/ut-zap50k-images/notes.txt") << "not a folder";
+  CHECK_THAT(weft::app::one_folder_hint((root / "zappos").string(), {"ut-zap50k-images"}),
+             Catch::EndsWith("ut-zap50k-images holds 3 folders (Boots, Sandals, Shoes): give "
+                             "--data " + (root / "zappos/ut-zap50k-images").string() +
+                             " if those are the classes"));
+  // Two classes, or one folder of images only: nothing to add.
+  CHECK(weft::app::one_folder_hint((root / "zappos").string(), {"a", "b"}).empty());
+  fs::create_directories(root / "flat/Sandal");
+  CHECK(weft::app::one_folder_hint((root / "flat").string(), {"Sandal"}).empty());
+}
+
 TEST_CASE("app: predictions of a loader pass, single- and multi-label", "[app][train]") {
   weft::train::Predictions single;
   single.rows = 2;

@@ -96,6 +96,17 @@ Splits load_data(const Options& o) {
       source = "folders of " + o.common.data + " split on '" + o.separator + "'";
       listed_from = o.common.data;
     }
+    if (files.label_names.size() < 2) {  // refused before any image is decoded
+      const std::string found = files.label_names.empty()
+                                    ? "no labels"
+                                    : "one label (" + files.label_names[0] + ")";
+      const std::string hint =
+          o.csv.empty()
+              ? app::one_folder_hint(o.common.data,
+                                     data::list_image_folder(o.common.data).class_names)
+              : std::string();
+      throw Error(source + " gives " + found + "; a multi-label tagger needs at least two" + hint);
+    }
     const std::vector<data::IndexList> parts =
         cut(data::stratified_split(files.label_set, ratios, split_rng));
     app::print_limit_choice("apparel", o.common.limit, parts, files.size());

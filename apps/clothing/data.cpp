@@ -137,6 +137,9 @@ app::ClassifierData load_data(const Options& o, nlohmann::ordered_json& notes) {
     } else {
       files = data::list_labeled_files(o.common.data);
       source = "ImageFolder " + o.common.data;
+      WEFT_CHECK(files.class_names.size() >= 2, source, " has one class folder (",
+                 files.class_names[0], "); a classifier needs at least two",
+                 app::one_folder_hint(o.common.data, files.class_names));
     }
     const std::vector<data::IndexList> parts =
         app::split_then_limit(files.labels, ratios, o.common.limit, split_rng, limit_rng);

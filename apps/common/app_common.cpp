@@ -342,6 +342,29 @@ size_t print_image_load(const std::string& app, const std::vector<data::SkippedI
   return skipped.size();
 }
 
+std::string one_folder_hint(const std::string& root, const std::vector<std::string>& class_names) {
+  if (class_names.size() != 1) return "";
+  const std::filesystem::path inner = std::filesystem::path(root) / class_names[0];
+  std::error_code error;
+  if (std::filesystem::is_regular_file(inner / "styles.csv", error)) {
+    return "; " + inner.string() + " holds styles.csv (Fashion Product Images' layout): give " +
+           "--data " + inner.string();
+  }
+  std::vector<std::string> folders;
+  for (std::filesystem::directory_iterator it(inner, error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (it->is_directory(error) && !name.empty() && name[0] != '.') folders.push_back(name);
+  }
+  if (folders.size() < 2) return "";
+  std::sort(folders.begin(), folders.end());
+  std::string named;
+  for (size_t i = 0; i < folders.size() && i < 5; ++i) named += (i ? ", " : "") + folders[i];
+  if (folders.size() > 5) named += ", ...";
+  return "; " + inner.string() + " holds " + std::to_string(folders.size()) + " folders (" +
+         named + "): give --data " + inner.string() + " if those are the classes";
+}
+
 void print_limit_choice(const std::string& app, int64_t limit,
                         const std::vector<std::vector<int64_t>>& parts, int64_t listed) {
   int64_t chosen = 0;

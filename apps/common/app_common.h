@@ -129,6 +129,13 @@ data::DecodeProgress decode_progress(const std::string& app);
 size_t print_image_load(const std::string& app, const std::vector<data::SkippedImage>& skipped,
                         const data::DecodeStats& stats);
 
+// For an image folder with a single class folder (`class_names`, listed before any image is
+// decoded): "" when there are two or more, else a hint for the message that refuses it, where
+// that one folder looks like the real root: "; /data/fpi/myntradataset holds styles.csv
+// (Fashion Product Images' layout): give --data /data/fpi/myntradataset" or "; ... holds 4
+// folders (Boots, Sandals, Shoes, Slippers): give --data ... if those are the classes".
+std::string one_folder_hint(const std::string& root, const std::vector<std::string>& class_names);
+
 // Before decoding the files a --limit kept (index lists into a listing of `listed` files): one
 // line, "weft-<app>: --limit 500: decoding 1500 of 44441 image files"; none without a
 // limit or when it keeps every file.

@@ -117,6 +117,9 @@ data::LabeledFiles folder_files(const Options& o, nlohmann::ordered_json& notes)
   for (size_t c = 0; c < selection.counts.size(); ++c) {
     if (selection.counts[c] < o.min_count) dropped[listed.class_names[c]] = selection.counts[c];
   }
+  WEFT_CHECK(listed.class_names.size() >= 2, o.common.data, " has one class folder (",
+             listed.class_names[0], "); a classifier needs at least two",
+             app::one_folder_hint(o.common.data, listed.class_names));
   WEFT_CHECK(selection.kept.size() >= 2, o.common.data, ": ", selection.kept.size(),
              " class(es) have at least ", o.min_count, " images; a classifier needs two (lower "
              "--min-count?)");
