@@ -1,15 +1,17 @@
 // Tests of engine/data/loader.h: batch shapes, drop_last, shuffling per epoch, identical
 // batches for any worker count (with augmentation), multi-hot targets, pair layouts, and
-// errors raised in workers.
+// errors raised in workers; and of the batch jobs' workers (engine/data/workers.h).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <numeric>
+#include <stdexcept>
 #include <thread>
 
 #include "engine/data/loader.h"
+#include "engine/data/workers.h"
 #include "kernels/error.h"
 
 using namespace weft;
@@ -247,4 +249,29 @@ TEST_CASE("loader: every worker builds a batch at once, beyond the prefetch coun
   // Four workers with 30 ms samples overlap (with at most `prefetch` batches in flight, one
   // would build at a time).
   CHECK(dataset->most() >= 3);
+}
+
+TEST_CASE("run_workers: every worker once, worker 0 on the caller, a worker's error rethrown "
+          "after all have finished", "[data][workers]") {
+  std::vector<std::atomic<int>> calls(4);
+  std::atomic<int> finished{0};
+  std::thread::id first;
+  weft::data::run_workers(4, [&](int worker) {
+    ++calls[static_cast<size_t>(worker)];
+    if (worker == 0) first = std::this_thread::get_id();
+  });
+  for (const std::atomic<int>& count : calls) CHECK(count.load() == 1);
+  CHECK(first == std::this_thread::get_id());
+  CHECK_THROWS_WITH(weft::data::run_workers(3,
+                                            [&](int worker) {
+                                              if (worker == 2) throw std::runtime_error("two");
+                                              std::this_thread::sleep_for(
+                                                  std::chrono::milliseconds(20));
+                                              ++finished;
+                                            }),
+                    "two");
+  CHECK(finished.load() == 2);  // the others ran to their end, joined before the rethrow
+  int ran = 0;
+  weft::data::run_workers(0, [&](int) { ++ran; });  // fewer than one: the caller alone
+  CHECK(ran == 1);
 }

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "engine/data/splits.h"
+#include "engine/data/workers.h"
 #include "kernels/error.h"
 
 namespace weft::data {
@@ -91,10 +92,7 @@ BalancedImages balance_by_augmentation(const LabeledImages& data, const AugmentO
   };
   const int workers = static_cast<int>(std::clamp<int64_t>(
       std::thread::hardware_concurrency(), 1, std::max<int64_t>(copies / 16, 1)));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < workers; ++t) pool.emplace_back(work);
-  work();
-  for (std::thread& thread : pool) thread.join();
+  run_workers(workers, [&](int) { work(); });
   return out;
 }
 

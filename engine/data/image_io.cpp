@@ -18,6 +18,7 @@
 #include "engine/data/png_decode.h"
 #include "engine/data/resize.h"
 #include "engine/data/stb_decode.h"
+#include "engine/data/workers.h"
 #include "engine/io/atomic_file.h"
 #include "kernels/error.h"
 
@@ -430,10 +431,7 @@ DecodedImages decode_images(const std::vector<std::string>& paths, const ImageOp
   };
   int workers = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
   workers = std::clamp<int>(workers, 1, static_cast<int>(std::max<size_t>(1, n)));
-  std::vector<std::thread> pool;
-  for (int t = 1; t < workers; ++t) pool.emplace_back(work, false);
-  work(true);
-  for (std::thread& thread : pool) thread.join();
+  run_workers(workers, [&](int worker) { work(worker == 0); });
 
   DecodedImages out;
   out.stats.files = static_cast<int64_t>(n);
