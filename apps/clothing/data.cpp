@@ -101,6 +101,12 @@ app::ClassifierData load_data(const Options& o, nlohmann::ordered_json& notes) {
   app::ThreeWaySplit split;
   data::LabeledImages all;  // every image (stand-in) or file (folder), for the class counts
   std::string source;
+  const Options defaults;  // --label-column and --classes apply to styles.csv data alone
+  const bool styles_flags =
+      o.label_column != defaults.label_column || o.classes != defaults.classes;
+  WEFT_CHECK(!styles_flags || !use_standin(o), "--label-column and --classes choose ",
+             "the classes of styles.csv data; the stand-in has its own three (give --data with ",
+             "a styles.csv)");
   if (use_standin(o)) {
     all = standin_pool(o);
     all.images = app::conform_images(all.images, image_channels(o), image_size(o));
@@ -135,6 +141,9 @@ app::ClassifierData load_data(const Options& o, nlohmann::ordered_json& notes) {
       listed_from += "/styles.csv";
       files = std::move(products);
     } else {
+      WEFT_CHECK(!styles_flags, "--label-column and --classes choose the classes of ",
+                 "styles.csv data; ", o.common.data, " has no styles.csv: it is read as an ",
+                 "ImageFolder, whose class folders are the classes");
       files = data::list_labeled_files(o.common.data);
       source = "ImageFolder " + o.common.data;
       WEFT_CHECK(files.class_names.size() >= 2, source, " has one class folder (",
