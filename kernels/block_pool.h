@@ -40,6 +40,14 @@ class BlockPool {
   // size class, or 0 when the pool does not own it.
   size_t forget(void* block);
 
+  // The pool a block belongs to (kShared or a graph's id), or -1 when the pool does not own it;
+  // the pool that takes and creates blocks now.
+  int pool_of(void* block) const {
+    const auto found = blocks_.find(block);
+    return found == blocks_.end() ? -1 : found->second.pool;
+  }
+  int open_pool() const { return open_; }
+
   void open_private(int id) { open_ = id; }
   void close_private() { open_ = kShared; }
   void dissolve(int id);

@@ -1,6 +1,8 @@
 // The emulated device's caching pool (see emu_memory.h).
 #include "kernels/emu_memory.h"
 
+#include <sanitizer/asan_interface.h>
+
 #include <cstdlib>
 #include <mutex>
 
@@ -24,13 +26,32 @@ Pool& pool() {
   return *instance;
 }
 
+// Under AddressSanitizer (make test-asan) a block of the shared pool is addressable only up to
+// the bytes asked for, and not at all while it waits in the pool: an emulated kernel that reads
+// or writes past its buffer, or a buffer already freed, is reported as on the host, where the
+// pool's rounding and caching would hide it (what compute-sanitizer's memcheck sees under
+// WEFT_CUDA_NO_CACHE=1 on a GPU). A graph's private pool stays addressable whole: a replay
+// writes, by design, into blocks its capture freed and handed out again for other sizes.
+// Without ASan these are no-ops.
+void hand_out(const BlockPool& books, void* block, size_t size, size_t bytes) {
+  if (books.open_pool() != BlockPool::kShared) {
+    ASAN_UNPOISON_MEMORY_REGION(block, size);
+    return;
+  }
+  ASAN_POISON_MEMORY_REGION(block, size);
+  ASAN_UNPOISON_MEMORY_REGION(block, bytes);
+}
+
 }  // namespace
 
 void* allocate(size_t bytes) {
   const size_t size = pool_block_size(bytes);
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  if (void* block = p.books.take(size)) return block;
+  if (void* block = p.books.take(size)) {
+    hand_out(p.books, block, size, bytes);
+    return block;
+  }
   void* block = std::aligned_alloc(256, size);  // cudaMalloc's alignment
   if (block == nullptr) {
     throw OutOfMemory("emu is out of memory: " + std::to_string(size >> 20) + " MiB needed, " +
@@ -38,16 +59,21 @@ void* allocate(size_t bytes) {
                       " MiB held by tensors");
   }
   p.books.add_new(block, size);
+  hand_out(p.books, block, size, bytes);
   return block;
 }
 
 void release(void* pointer, size_t) {
   Pool& p = pool();
   std::lock_guard<std::mutex> lock(p.mutex);
-  WEFT_CHECK(p.books.give_back(pointer) != 0, "emu: freeing a block the pool does not own");
+  const bool shared = p.books.pool_of(pointer) == BlockPool::kShared;
+  const size_t size = p.books.give_back(pointer);
+  WEFT_CHECK(size != 0, "emu: freeing a block the pool does not own");
+  if (shared) ASAN_POISON_MEMORY_REGION(pointer, size);
   const MemoryStats& s = p.books.stats();
   if (s.cached_bytes > kCacheLimit) {
-    for (const auto& [block, size] : p.books.evict_shared(s.cached_bytes - kCacheLimit)) {
+    for (const auto& [block, bytes] : p.books.evict_shared(s.cached_bytes - kCacheLimit)) {
+      ASAN_UNPOISON_MEMORY_REGION(block, bytes);
       std::free(block);
     }
   }

@@ -1,5 +1,6 @@
 // Tests of engine/allocator.h on the CPU: byte counters, and the cache that keeps freed blocks
-// of 32 MiB or more for the next allocation of the same size (none under AddressSanitizer).
+// of 32 MiB or more for the next allocation of the same size (none under AddressSanitizer); and,
+// under AddressSanitizer, the emulated device's pool marking what lies past a buffer.
 #include <catch2/catch.hpp>
 
 #include <cstring>
@@ -7,7 +8,28 @@
 
 #include "engine/allocator.h"
 #include "engine/tensor.h"
+#include "kernels/emu_memory.h"
 #include "kernels/runtime_counters.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+
+TEST_CASE("emu memory under AddressSanitizer: a block is addressable up to the bytes asked for, "
+          "and not at all in the pool", "[allocator][emu]") {
+  const auto poisoned = [](const void* at) { return __asan_address_is_poisoned(at) != 0; };
+  auto* block = static_cast<unsigned char*>(weft::emu_memory::allocate(100));
+  CHECK_FALSE(poisoned(block));
+  CHECK_FALSE(poisoned(block + 99));
+  CHECK(poisoned(block + 100));  // the pool's block is 512 bytes; the rest is not the buffer's
+  CHECK(poisoned(block + 511));
+  weft::emu_memory::release(block, 100);
+  CHECK(poisoned(block));  // freed into the pool: a use after free is reported
+  auto* again = static_cast<unsigned char*>(weft::emu_memory::allocate(200));  // from the pool
+  CHECK_FALSE(poisoned(again + 199));
+  CHECK(poisoned(again + 200));
+  weft::emu_memory::release(again, 200);
+}
+#endif
 
 TEST_CASE("CPU allocator counts bytes and reuses large freed blocks", "[allocator]") {
   const weft::Device cpu = weft::Device::cpu();
