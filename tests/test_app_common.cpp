@@ -567,7 +567,12 @@ TEST_CASE("app: the split and --limit chosen from labels keep what choosing afte
   for (const int64_t limit : {0, 2, 7, 40, 400}) {
     for (const uint64_t seed : {uint64_t{1}, uint64_t{5}}) {
       weft::Generator split_a(seed), limit_a(seed + 1), split_b(seed), limit_b(seed + 1);
-      weft::app::ThreeWaySplit after = weft::app::stratified_three_way(data, ratios, split_a);
+      // The apps' former path: split the decoded images, then cut each part.
+      const std::vector<weft::data::IndexList> split =
+          weft::data::stratified_split(labels, ratios, split_a);
+      weft::app::ThreeWaySplit after = {weft::data::select(data, split[0]),
+                                        weft::data::select(data, split[1]),
+                                        weft::data::select(data, split[2])};
       for (weft::data::LabeledImages* part : {&after.train, &after.validation, &after.test}) {
         *part = weft::app::limit_images(*part, limit, limit_a);
       }

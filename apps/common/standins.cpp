@@ -198,12 +198,4 @@ Tensor conform_images(const Tensor& images, int channels, int size) {
   return gray_to_rgb(out);
 }
 
-ThreeWaySplit stratified_three_way(const data::LabeledImages& data,
-                                   const std::vector<double>& ratios, Generator& generator) {
-  WEFT_CHECK(ratios.size() == 3, "stratified_three_way: expected 3 ratios, got ", ratios.size());
-  const std::vector<data::IndexList> parts =
-      data::stratified_split(data::label_vector(data), ratios, generator);
-  return {data::select(data, parts[0]), data::select(data, parts[1]), data::select(data, parts[2])};
-}
-
 }  // namespace weft::app

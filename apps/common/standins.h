@@ -58,7 +58,8 @@ std::vector<int32_t> labels_at(const std::vector<int32_t>& labels, const data::I
 data::IndexList compose(const data::IndexList& indices, const data::IndexList& within);
 
 // stratified_split's parts, each then cut to `limit` by limit_indices, part after part, from
-// limit_generator: the images stratified_three_way + limit_images would keep, as index lists.
+// limit_generator: the images a stratified split of decoded images, each part then cut by
+// limit_images, would keep, as index lists.
 std::vector<data::IndexList> split_then_limit(const std::vector<int32_t>& labels,
                                               const std::vector<double>& ratios, int64_t limit,
                                               Generator& split_generator,
@@ -78,9 +79,5 @@ Tensor conform_images(const Tensor& images, int channels, int size);
 struct ThreeWaySplit {
   data::LabeledImages train, validation, test;
 };
-
-// Split by class in the three ratios (data::stratified_split), each part in the original order.
-ThreeWaySplit stratified_three_way(const data::LabeledImages& data,
-                                   const std::vector<double>& ratios, Generator& generator);
 
 }  // namespace weft::app

@@ -93,9 +93,9 @@ Photos load_photos(const Options& o, int64_t shoes_per_class, Generator& rng) {
 data::IndexList limit_photos(const data::PairedImages& photos, const data::IndexList& part,
                              int64_t limit, Generator& rng) {
   if (limit <= 0 || static_cast<int64_t>(part.size()) <= limit) return part;
+  const auto item = [&](int64_t at) { return photos.item[static_cast<size_t>(at)]; };
   std::vector<data::IndexList> items;  // the part's photos item by item (an item's are adjacent)
   for (const int64_t i : part) {
-    const auto item = [&](int64_t at) { return photos.item[static_cast<size_t>(at)]; };
     if (items.empty() || item(items.back().front()) != item(i)) items.emplace_back();
     items.back().push_back(i);
   }
