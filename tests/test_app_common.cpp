@@ -625,6 +625,17 @@ TEST_CASE("app: a folder of one class folder names the folder inside that looks 
   CHECK(weft::app::one_folder_hint((root / "flat").string(), {"Sandal"}).empty());
 }
 
+TEST_CASE("app: flags of the other data mode are refused by name", "[app]") {
+  using weft::app::refuse_flags;
+  CHECK_NOTHROW(refuse_flags({{"--a", false}, {"--b", false}}, "to folders"));
+  CHECK_THROWS_WITH(refuse_flags({{"--a", false}, {"--b", true}}, "to folders; not here"),
+                    "--b applies to folders; not here");
+  CHECK_THROWS_WITH(refuse_flags({{"--a", true}, {"--b", true}}, "to folders"),
+                    "--a and --b apply to folders");
+  CHECK_THROWS_WITH(refuse_flags({{"--a", true}, {"--b", true}, {"--c", true}}, "to folders"),
+                    "--a, --b and --c apply to folders");
+}
+
 TEST_CASE("app: predictions of a loader pass, single- and multi-label", "[app][train]") {
   weft::train::Predictions single;
   single.rows = 2;

@@ -74,6 +74,19 @@ Splits load_data(const Options& o) {
     return parts;
   };
   Splits s;
+  const Options defaults;
+  if (use_standin(o)) {
+    app::refuse_flags({{"--csv", !o.csv.empty()},
+                       {"--separator", o.separator != defaults.separator}},
+                      "to images given with --data; this run tags the stand-in (tinted "
+                      "Fashion-MNIST), whose labels are fixed");
+  } else {
+    app::refuse_flags({{"--standin-per-garment",
+                        o.standin_per_garment != defaults.standin_per_garment}},
+                      "to the stand-in; this run reads " + o.common.data);
+    app::refuse_flags({{"--separator", !o.csv.empty() && o.separator != defaults.separator}},
+                      "to labels read from folder names; --csv gives them here");
+  }
   if (use_standin(o)) {
     const data::MultiLabelImages all =
         tinted_standin(o.size, o.standin_per_garment, o.common.seed + 4);

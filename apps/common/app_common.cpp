@@ -365,6 +365,19 @@ std::string one_folder_hint(const std::string& root, const std::vector<std::stri
          named + "): give --data " + inner.string() + " if those are the classes";
 }
 
+void refuse_flags(const std::vector<ModeFlag>& flags, const std::string& where) {
+  std::vector<std::string> given;
+  for (const ModeFlag& flag : flags) {
+    if (flag.given) given.push_back(flag.name);
+  }
+  if (given.empty()) return;
+  std::string names = given[0];
+  for (size_t i = 1; i < given.size(); ++i) {
+    names += (i + 1 == given.size() ? " and " : ", ") + given[i];
+  }
+  throw Error(names + (given.size() == 1 ? " applies " : " apply ") + where);
+}
+
 void print_limit_choice(const std::string& app, int64_t limit,
                         const std::vector<std::vector<int64_t>>& parts, int64_t listed) {
   int64_t chosen = 0;

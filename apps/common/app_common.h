@@ -136,6 +136,17 @@ size_t print_image_load(const std::string& app, const std::vector<data::SkippedI
 // folders (Boots, Sandals, Shoes, Slippers): give --data ... if those are the classes".
 std::string one_folder_hint(const std::string& root, const std::vector<std::string>& class_names);
 
+// A flag that chooses something in one of an app's data modes (a folder's layout, the stand-in's
+// size); `given` when its value differs from the default, so a resumed run whose restored
+// settings hold the defaults still starts.
+struct ModeFlag {
+  std::string name;
+  bool given = false;
+};
+// Throws Error("--a and --b apply <where>") naming the flags of `flags` that were given: a flag
+// that means nothing for this run's data is refused rather than ignored. No-op when none was.
+void refuse_flags(const std::vector<ModeFlag>& flags, const std::string& where);
+
 // Before decoding the files a --limit kept (index lists into a listing of `listed` files): one
 // line, "weft-<app>: --limit 500: decoding 1500 of 44441 image files"; none without a
 // limit or when it keeps every file.

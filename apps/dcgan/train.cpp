@@ -43,6 +43,15 @@ GanData load_gan_data(const Options& o) {
   WEFT_CHECK(fs::is_directory(dir), "--data ", dir, ": no such directory");
   Generator subset_rng(o.common.seed + 11);
   GanData out;
+  const Options defaults;
+  if (is_fashion_mnist_dir(dir)) {
+    app::refuse_flags({{"--size", o.size != defaults.size}},
+                      "to an ImageFolder of shoe photos; Fashion-MNIST's images are 28 x 28, "
+                      "padded to 32 x 32");
+  } else {
+    app::refuse_flags({{"--classes", o.classes != defaults.classes}},
+                      "to Fashion-MNIST; an ImageFolder's classes are its folders");
+  }
   if (is_fashion_mnist_dir(dir)) {
     out.fashion_mnist = true;
     out.source_labels = fashion_classes(o.classes);

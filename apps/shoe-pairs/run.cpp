@@ -65,6 +65,9 @@ Photos load_photos(const Options& o, int64_t shoes_per_class, Generator& rng) {
   WEFT_CHECK(fs::is_directory(dir), "--data ", dir, ": no such directory");
   Photos out;
   if (!is_fashion_mnist_dir(dir)) {
+    app::refuse_flags({{"--pairs-per-owner", o.pairs_per_owner != Options{}.pairs_per_owner}},
+                      "to the Fashion-MNIST stand-in; " + dir + " holds real pair photos, "
+                      "each owner with the pairs found in its folder");
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::pad};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);

@@ -240,6 +240,11 @@ int run(const Options& o) {
     data = folder_data(o, notes);  // with the synthetic images and the --limit
     class_names = data.train.class_names;
   } else if (!weights_only) {
+    const Options defaults;
+    app::refuse_flags({{"--class-depth", o.class_depth != defaults.class_depth},
+                       {"--min-count", o.min_count != defaults.min_count}},
+                      "to a folder of shoe photos given with --data; this run trains on the "
+                      "Fashion-MNIST stand-in, whose three classes are fixed");
     data = standin_data(o);
     class_names = data.train.class_names;
     if (!o.synthetic.empty()) {
