@@ -128,13 +128,7 @@ data::LabeledFiles folder_files(const Options& o, nlohmann::ordered_json& notes)
                 static_cast<long long>(o.min_count), dropped.dump().c_str());
   }
   notes["dropped_classes"] = dropped;
-  data::LabeledFiles kept;
-  for (const int32_t c : selection.kept) kept.class_names.push_back(listed.class_names[c]);
-  for (const int64_t i : selection.indices) {
-    kept.paths.push_back(listed.paths[static_cast<size_t>(i)]);
-    kept.labels.push_back(selection.new_label[listed.labels[static_cast<size_t>(i)]]);
-  }
-  return kept;
+  return data::keep_classes(listed, selection);
 }
 
 // The --synthetic images, relabelled to the training classes of the same name.

@@ -165,6 +165,22 @@ FolderListing list_image_folder(const std::string& root, int class_depth) {
   return listing;
 }
 
+LabeledFiles keep_classes(const LabeledFiles& files, const ClassSelection& selection) {
+  LabeledFiles kept;
+  for (const int32_t c : selection.kept) {
+    WEFT_CHECK(c >= 0 && static_cast<size_t>(c) < files.class_names.size(), "keep_classes: class ",
+               c, " of ", files.class_names.size());
+    kept.class_names.push_back(files.class_names[static_cast<size_t>(c)]);
+  }
+  for (const int64_t i : selection.indices) {
+    WEFT_CHECK(i >= 0 && i < files.size(), "keep_classes: file ", i, " of ", files.size());
+    const size_t at = static_cast<size_t>(i);
+    kept.paths.push_back(files.paths[at]);
+    kept.labels.push_back(selection.new_label[static_cast<size_t>(files.labels[at])]);
+  }
+  return kept;
+}
+
 LabeledFiles list_labeled_files(const std::string& root, int class_depth) {
   const FolderListing listing = list_image_folder(root, class_depth);
   LabeledFiles out;

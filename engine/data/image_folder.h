@@ -31,6 +31,7 @@
 
 #include "engine/data/fashion_mnist.h"
 #include "engine/data/image_io.h"
+#include "engine/data/splits.h"
 
 namespace weft::data {
 
@@ -84,6 +85,11 @@ struct LabeledFiles {
 
 // The files and labels load_image_folder would decode, in its order.
 LabeledFiles list_labeled_files(const std::string& root, int class_depth = 1);
+
+// The files of the classes `selection` kept (classes_with_at_least over files.labels), in their
+// order, labels renumbered to the kept classes' new ids and class_names cut to match (weft-shoes'
+// --min-count).
+LabeledFiles keep_classes(const LabeledFiles& files, const ClassSelection& selection);
 
 // Parts of a listing decoded in one pass over their files (options' size, bad-image policy,
 // threads and progress). parts[p] holds the files of index list p (positions in `files`) that

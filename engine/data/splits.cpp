@@ -184,19 +184,6 @@ ClassSelection classes_with_at_least(const std::vector<int32_t>& labels, int64_t
   return s;
 }
 
-LabeledImages drop_small_classes(const LabeledImages& data, int64_t min_count) {
-  const int num_classes = static_cast<int>(data.class_names.size());
-  const ClassSelection s = classes_with_at_least(label_vector(data), min_count, num_classes);
-  LabeledImages out = select(data, s.indices);
-  int32_t* labels = out.labels.data<int32_t>();
-  for (int64_t i = 0; i < out.size(); ++i) labels[i] = s.new_label[static_cast<size_t>(labels[i])];
-  if (!data.class_names.empty()) {
-    out.class_names.clear();
-    for (int32_t c : s.kept) out.class_names.push_back(data.class_names[static_cast<size_t>(c)]);
-  }
-  return out;
-}
-
 IndexList oversample_indices(const std::vector<int32_t>& labels, Generator& generator,
                              const IndexList& indices) {
   IndexList base = indices;

@@ -10,8 +10,9 @@
 //                      (70/15/15 for seed 002, 80/20 for seed 004)
 //   grouped_split      whole groups go to one part (no owner in both train and test: seed 001)
 //   random_split       plain shuffled split
-//   classes_with_at_least / drop_small_classes
-//                      keep classes with at least N images, relabelled 0..K-1 (seed 000: N=100)
+//   classes_with_at_least
+//                      the classes with at least N images and their new ids 0..K-1 (seed 000:
+//                      N=100; image_folder.h's keep_classes applies it to a file listing)
 //   oversample_indices index list in which every class appears as often as the largest one
 //                      (repeats drawn at random; the loader's augmentation varies them)
 #pragma once
@@ -53,10 +54,6 @@ struct ClassSelection {
 // Classes with at least `min_count` images; `num_classes` old classes (0: 1 + the largest label).
 ClassSelection classes_with_at_least(const std::vector<int32_t>& labels, int64_t min_count,
                                      int num_classes = 0);
-
-// The images of classes with at least `min_count` images, labels renumbered 0..K-1 in the old
-// order and class_names cut to match.
-LabeledImages drop_small_classes(const LabeledImages& data, int64_t min_count);
 
 // `indices` (or all of 0..labels.size()-1 when empty) plus random repeats of each smaller class's
 // members until every class present has as many entries as the largest. Sorted ascending.
