@@ -196,18 +196,12 @@ LabeledFiles list_labeled_files(const std::string& root, int class_depth) {
 
 ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options) {
   const LabeledFiles files = list_labeled_files(root, options.class_depth);
-  return decode_labeled_files(files.paths, files.labels, files.class_names, options, root);
+  return decode_labeled_files(files, options, root);
 }
 
-ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
-                                 const std::vector<int32_t>& labels,
-                                 const std::vector<std::string>& class_names,
-                                 const ImageFolderOptions& options, const std::string& source) {
-  WEFT_CHECK(labels.size() == paths.size(), source, ": ", labels.size(), " labels for ",
-             paths.size(), " files");
-  DecodedParts decoded = decode_parts({paths, labels, class_names},
-                                      everything(static_cast<int64_t>(paths.size())), options,
-                                      source);
+ImageFolder decode_labeled_files(const LabeledFiles& files, const ImageFolderOptions& options,
+                                 const std::string& source) {
+  DecodedParts decoded = decode_parts(files, everything(files.size()), options, source);
   ImageFolder out = std::move(decoded.parts[0]);
   out.skipped = std::move(decoded.skipped);
   out.decode = decoded.decode;

@@ -53,15 +53,6 @@ struct ImageFolder : LabeledImages {
 
 ImageFolder load_image_folder(const std::string& root, const ImageFolderOptions& options = {});
 
-// The decoding half of a single-label load, for readers that find their files and labels some
-// other way (product_styles.h): decode `paths` (labels[i], an index into class_names, each) with
-// options' size and bad-image policy; the kept files keep their labels and paths. weft::Error
-// naming `source` when none of them decodes.
-ImageFolder decode_labeled_files(const std::vector<std::string>& paths,
-                                 const std::vector<int32_t>& labels,
-                                 const std::vector<std::string>& class_names,
-                                 const ImageFolderOptions& options, const std::string& source);
-
 // The classes and image files an ImageFolder load would use, without decoding anything:
 // class_names sorted, files[c] the sorted image paths of class c.
 struct FolderListing {
@@ -90,6 +81,13 @@ LabeledFiles list_labeled_files(const std::string& root, int class_depth = 1);
 // order, labels renumbered to the kept classes' new ids and class_names cut to match (weft-shoes'
 // --min-count).
 LabeledFiles keep_classes(const LabeledFiles& files, const ClassSelection& selection);
+
+// The decoding half of a single-label load, for readers that find their files and labels some
+// other way (product_styles.h): decode every file of `files` with options' size and bad-image
+// policy; the kept files keep their labels and paths. weft::Error naming `source` when none of
+// them decodes.
+ImageFolder decode_labeled_files(const LabeledFiles& files, const ImageFolderOptions& options,
+                                 const std::string& source);
 
 // Parts of a listing decoded in one pass over their files (options' size, bad-image policy,
 // threads and progress). parts[p] holds the files of index list p (positions in `files`) that

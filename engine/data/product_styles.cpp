@@ -146,8 +146,7 @@ ProductStyles load_product_styles(const std::string& root, const ProductStylesOp
   ProductStyles out;
   static_cast<ProductStylesRows&>(out) = listing;
   static_cast<ImageFolder&>(out) =
-      decode_labeled_files(listing.paths, listing.labels, listing.class_names, options.folder,
-                           (fs::path(root) / "styles.csv").string());
+      decode_labeled_files(listing, options.folder, (fs::path(root) / "styles.csv").string());
   return out;
 }
 
