@@ -39,8 +39,12 @@ Where each number comes from:
                              contain no other loop; the main loop is the innermost loop with the
                              most instructions. Its instructions are counted by opcode class
 
-Tools: cuobjdump from --cuobjdump, $WEFT_CUOBJDUMP, PATH, the build's CUDA bin directory, or
-the copy that Triton's wheel bundles (triton/backends/nvidia/bin). Standard library only.
+Tools: cuobjdump from --cuobjdump, $WEFT_CUOBJDUMP, PATH, the build's CUDA bin directory, NVIDIA's
+`nvidia-cuda-cuobjdump` wheel (nvidia/cu13/bin; scripts/setup.sh installs it and
+`nvidia-cuda-nvdisasm`, which `cuobjdump -sass` runs, into the project's .venv where the toolkit
+has neither, as CUDA 13.0's at /usr/local/cuda has not), or the copy
+that Triton's wheel bundles (triton/backends/nvidia/bin). Standard library only. --check does
+not compare cuobjdump's own version: another release that prints the same table passes.
 """
 import argparse
 import ast
@@ -120,7 +124,11 @@ def find_cuobjdump(given, cuda_bin):
     candidates = [given, os.environ.get("WEFT_CUOBJDUMP"), shutil.which("cuobjdump")]
     if cuda_bin:
         candidates.append(str(Path(cuda_bin) / "cuobjdump"))
-    for entry in sys.path:
+    venv = sorted(str(p) for p in ROOT.glob(".venv/lib/python3*/site-packages"))
+    site_dirs = list(sys.path) + venv
+    for entry in site_dirs:
+        candidates.append(str(Path(entry) / "nvidia" / "cu13" / "bin" / "cuobjdump"))
+    for entry in site_dirs:
         candidates.append(str(Path(entry) / "triton" / "backends" / "nvidia" / "bin" / "cuobjdump"))
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
@@ -417,6 +425,14 @@ def collect(build):
         print("kernel_static_table: cuobjdump not found (--cuobjdump, WEFT_CUOBJDUMP, PATH, CUDA "
               "bin, Triton's wheel); nothing checked", file=sys.stderr)
         sys.exit(77)  # ctest's SKIP_RETURN_CODE: reported as skipped, never as passed
+    # `cuobjdump -sass` runs nvdisasm, looked up on PATH: the one beside cuobjdump first.
+    os.environ["PATH"] = os.pathsep.join([str(Path(cuobjdump).parent), str(cuda_bin),
+                                          os.environ.get("PATH", "")])
+    if not shutil.which("nvdisasm") and not os.environ.get("NVDISASM_PATH"):
+        print(f"kernel_static_table: nvdisasm, which `cuobjdump -sass` runs, not found (beside "
+              f"{cuobjdump}, in CUDA bin, PATH or NVDISASM_PATH); nothing checked",
+              file=sys.stderr)
+        sys.exit(77)
     ptxas = str(cuda_bin / "ptxas")
     usage = resource_usage(cuobjdump, library)
     ptx = ptxas_report(cuobjdump, ptxas, library)
@@ -537,6 +553,12 @@ def spliced(doc_text, table):
 
 def main():
     doc, problems = collect(Path(ARGS.build).resolve())
+    if ARGS.check and JSON_OUT.exists():
+        recorded = json.loads(JSON_OUT.read_text()).get("tools", {}).get("cuobjdump")
+        if recorded and recorded != doc["tools"]["cuobjdump"]:
+            print(f"kernel_static_table: cuobjdump {doc['tools']['cuobjdump']} here, {recorded} "
+                  f"recorded; its version is not compared")
+            doc["tools"]["cuobjdump"] = recorded
     for p in problems:
         print(f"kernel_static_table: {p}", file=sys.stderr)
     table = markdown(doc)

@@ -4,7 +4,9 @@
 # nothing when all are there).
 # Then the Python side of the ONNX export and Pillow decoding tests: a virtual environment in
 # .venv at the repository root with onnx, onnxruntime, numpy and pillow from PyPI
-# (setup_python_venv below).
+# (setup_python_venv below), and in a CUDA build NVIDIA's cuobjdump and nvdisasm where the toolkit
+# lacks them
+# (setup_cuobjdump).
 # CUDA is not installed here: with /usr/local/cuda present weft builds its CUDA backend too,
 # without it weft builds for the CPU only.
 set -euo pipefail
@@ -56,6 +58,30 @@ setup_python_venv() {
   fi
 }
 
+# cuobjdump (and the nvdisasm its -sass runs) for the static table of the hand CUDA kernels (bench/kernel_static_table.py and its
+# ctest check), where the CUDA toolkit has none (CUDA 13.0's at /usr/local/cuda has not): NVIDIA's
+# own wheel into .venv. Without it the check reports itself as skipped.
+setup_cuobjdump() {
+  local root venv nvcc
+  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  venv="$root/.venv"
+  nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+  [ -x "$nvcc" ] || return 0
+  if { [ -x "$(dirname "$nvcc")/cuobjdump" ] && [ -x "$(dirname "$nvcc")/nvdisasm" ]; } ||
+     { command -v cuobjdump >/dev/null && command -v nvdisasm >/dev/null; } ||
+     compgen -G "$venv/lib/python3*/site-packages/nvidia/cu13/bin/nvdisasm" >/dev/null; then
+    return 0
+  fi
+  [ -x "$venv/bin/python" ] || return 0
+  echo "weft setup: installing NVIDIA's cuobjdump and nvdisasm into $venv (the CUDA toolkit" \
+       "has none; for the static table of the hand kernels)"
+  if ! "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+       "nvidia-cuda-cuobjdump>=13,<14" "nvidia-cuda-nvdisasm>=13,<14"; then
+    echo "weft setup: could not install nvidia-cuda-cuobjdump and nvidia-cuda-nvdisasm;" \
+         "kernel_static_table_check will be skipped" >&2
+  fi
+}
+
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -64,6 +90,7 @@ for package in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -eq 0 ]; then
   setup_python_venv
+  setup_cuobjdump
   exit 0
 fi
 
@@ -80,3 +107,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 setup_python_venv
+setup_cuobjdump
