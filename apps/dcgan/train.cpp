@@ -48,11 +48,6 @@ GanData load_gan_data(const Options& o) {
     app::refuse_flags({{"--size", o.size != defaults.size}},
                       "to an ImageFolder of shoe photos; Fashion-MNIST's images are 28 x 28, "
                       "padded to 32 x 32");
-  } else {
-    app::refuse_flags({{"--classes", o.classes != defaults.classes}},
-                      "to Fashion-MNIST; an ImageFolder's classes are its folders");
-  }
-  if (is_fashion_mnist_dir(dir)) {
     out.fashion_mnist = true;
     out.source_labels = fashion_classes(o.classes);
     const int64_t k = static_cast<int64_t>(out.source_labels.size());
@@ -64,6 +59,8 @@ GanData load_gan_data(const Options& o) {
     out.train.images = data::pad_images(out.train.images, 2);
     out.real_test = data::select_classes(data::load_fashion_mnist(dir, "test"), out.source_labels);
   } else {
+    app::refuse_flags({{"--classes", o.classes != defaults.classes}},
+                      "to Fashion-MNIST; an ImageFolder's classes are its folders");
     data::ImageFolderOptions folder;
     folder.image = {.height = o.size, .width = o.size, .channels = 3, .fit = data::Fit::crop};
     folder.bad_images = app::bad_images_policy(o.skip_bad_images);
