@@ -4,12 +4,13 @@
 # nothing when all are there).
 # Then the Python side of the ONNX export and Pillow decoding tests: a virtual environment in
 # .venv at the repository root with onnx, onnxruntime, numpy and pillow from PyPI
-# (setup_python_venv below), and in a CUDA build NVIDIA's cuobjdump and nvdisasm where the toolkit
-# lacks them
-# (setup_cuobjdump).
+# (setup_python_venv below), and in a CUDA build NVIDIA's cuobjdump and nvdisasm where the
+# toolkit lacks them (setup_cuobjdump).
 # CUDA is not installed here: with /usr/local/cuda present weft builds its CUDA backend too,
 # without it weft builds for the CPU only.
 set -euo pipefail
+
+venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"  # the tests' Python side
 
 packages=(
   g++ make cmake pkg-config
@@ -41,9 +42,6 @@ fi
 # importable; when PyPI cannot be reached it says so and carries on, and the test then reports
 # itself as skipped (tests/onnx/run_check.sh).
 setup_python_venv() {
-  local root venv
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  venv="$root/.venv"
   if [ -x "$venv/bin/python" ] &&
      "$venv/bin/python" -c "import onnx, onnxruntime, numpy, PIL" 2>/dev/null; then
     return 0
@@ -58,13 +56,12 @@ setup_python_venv() {
   fi
 }
 
-# cuobjdump (and the nvdisasm its -sass runs) for the static table of the hand CUDA kernels (bench/kernel_static_table.py and its
-# ctest check), where the CUDA toolkit has none (CUDA 13.0's at /usr/local/cuda has not): NVIDIA's
-# own wheel into .venv. Without it the check reports itself as skipped.
+# cuobjdump (and the nvdisasm its -sass runs) for the static table of the hand CUDA kernels
+# (bench/kernel_static_table.py and its ctest check), where the CUDA toolkit has none (CUDA
+# 13.0's at /usr/local/cuda has not): NVIDIA's own wheels into .venv. Without them the check
+# reports itself as skipped.
 setup_cuobjdump() {
-  local root venv nvcc
-  root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-  venv="$root/.venv"
+  local nvcc
   nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
   [ -x "$nvcc" ] || return 0
   if { [ -x "$(dirname "$nvcc")/cuobjdump" ] && [ -x "$(dirname "$nvcc")/nvdisasm" ]; } ||
@@ -82,6 +79,11 @@ setup_cuobjdump() {
   fi
 }
 
+setup_python_side() {
+  setup_python_venv
+  setup_cuobjdump
+}
+
 missing=()
 for package in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
@@ -89,8 +91,7 @@ for package in "${packages[@]}"; do
   fi
 done
 if [ ${#missing[@]} -eq 0 ]; then
-  setup_python_venv
-  setup_cuobjdump
+  setup_python_side
   exit 0
 fi
 
@@ -106,5 +107,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -qq
 "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
-setup_python_venv
-setup_cuobjdump
+setup_python_side
