@@ -34,7 +34,7 @@ std::vector<float> grad_of(const Tensor& t) {
 
 // Gradients here are sums of a few float products of numbers near 1; 1e-6 absolute plus 1e-6
 // relative covers their rounding while any missing or doubled term is off by order 1.
-constexpr double kAbs = 1e-6, kRel = 1e-6;
+constexpr double kGradAbs = 1e-6, kGradRel = 1e-6;
 
 }  // namespace
 
@@ -43,8 +43,8 @@ TEST_CASE("autograd: a tensor used twice receives the sum of both gradients", "[
   const Tensor w = leaf({1.0f, -2.0f, 0.5f}, {3});
   const Tensor x = leaf({3.0f, 4.0f, -5.0f}, {3});
   weft::sum(w * x + w * x).backward();
-  check_close("dL/dw", grad_of(w), std::vector<float>{6.0f, 8.0f, -10.0f}, kAbs, kRel);
-  check_close("dL/dx", grad_of(x), std::vector<float>{2.0f, -4.0f, 1.0f}, kAbs, kRel);
+  check_close("dL/dw", grad_of(w), std::vector<float>{6.0f, 8.0f, -10.0f}, kGradAbs, kGradRel);
+  check_close("dL/dx", grad_of(x), std::vector<float>{2.0f, -4.0f, 1.0f}, kGradAbs, kGradRel);
 }
 
 TEST_CASE("autograd: a shared Linear applied to two inputs sums the two gradients (siamese)",
@@ -72,22 +72,25 @@ TEST_CASE("autograd: a shared Linear applied to two inputs sums the two gradient
   std::vector<float> w_sum(w_left.size()), b_sum(b_left.size());
   for (size_t i = 0; i < w_sum.size(); ++i) w_sum[i] = w_left[i] + w_right[i];
   for (size_t i = 0; i < b_sum.size(); ++i) b_sum[i] = b_left[i] + b_right[i];
-  check_close("weight gradient of the siamese loss", grad_of(tower.weight), w_sum, kAbs, kRel);
-  check_close("bias gradient of the siamese loss", grad_of(tower.bias), b_sum, kAbs, kRel);
+  check_close("weight gradient of the siamese loss", grad_of(tower.weight), w_sum, kGradAbs,
+              kGradRel);
+  check_close("bias gradient of the siamese loss", grad_of(tower.bias), b_sum, kGradAbs, kGradRel);
 }
 
 TEST_CASE("autograd: .grad accumulates across backward calls until zero_grad", "[autograd]") {
   Tensor w = leaf({1.0f, 2.0f}, {2});
   const Tensor x = Tensor::from_vector(std::vector<float>{3.0f, -1.0f}, {2});
   weft::sum(w * x).backward();
-  check_close("after one backward", grad_of(w), std::vector<float>{3.0f, -1.0f}, kAbs, kRel);
+  check_close("after one backward", grad_of(w), std::vector<float>{3.0f, -1.0f}, kGradAbs,
+              kGradRel);
   weft::sum(w * x).backward();
-  check_close("after two backwards", grad_of(w), std::vector<float>{6.0f, -2.0f}, kAbs, kRel);
+  check_close("after two backwards", grad_of(w), std::vector<float>{6.0f, -2.0f}, kGradAbs,
+              kGradRel);
   w.zero_grad();
   CHECK_FALSE(w.grad().defined());
   weft::sum(w * x).backward();
-  check_close("after zero_grad and one backward", grad_of(w), std::vector<float>{3.0f, -1.0f}, kAbs,
-              kRel);
+  check_close("after zero_grad and one backward", grad_of(w), std::vector<float>{3.0f, -1.0f},
+              kGradAbs, kGradRel);
 }
 
 TEST_CASE("autograd: NoGradGuard records no tape, and recording resumes after it", "[autograd]") {
@@ -115,7 +118,7 @@ TEST_CASE("autograd: detach cuts the history but shares the data", "[autograd]")
   CHECK_FALSE(z.requires_grad());
   CHECK(z.raw_data() == product.raw_data());
   weft::sum(z * w).backward();
-  check_close("dL/dw", grad_of(w), std::vector<float>{3.0f, -1.0f}, kAbs, kRel);
+  check_close("dL/dw", grad_of(w), std::vector<float>{3.0f, -1.0f}, kGradAbs, kGradRel);
 }
 
 TEST_CASE("autograd: retain_grad keeps the gradient of a non-leaf tensor", "[autograd]") {
@@ -126,7 +129,7 @@ TEST_CASE("autograd: retain_grad keeps the gradient of a non-leaf tensor", "[aut
   h.retain_grad();
   const Tensor h_squared = h * h;
   weft::sum(h_squared).backward();
-  check_close("dL/dh", grad_of(h), std::vector<float>{4.0f, 2.0f, -6.0f}, kAbs, kRel);
+  check_close("dL/dh", grad_of(h), std::vector<float>{4.0f, 2.0f, -6.0f}, kGradAbs, kGradRel);
   CHECK_FALSE(h_squared.grad().defined());
 }
 
@@ -137,7 +140,8 @@ TEST_CASE("autograd: a frozen Linear still passes the gradient to its input", "[
   layer.weight.copy_(Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {3, 2}));
   const Tensor x = leaf({0.5f, -1.0f, 2.0f, 1.0f}, {2, 2});
   weft::sum(layer(x)).backward();
-  check_close("dL/dx", grad_of(x), std::vector<float>{9.0f, 12.0f, 9.0f, 12.0f}, kAbs, kRel);
+  check_close("dL/dx", grad_of(x), std::vector<float>{9.0f, 12.0f, 9.0f, 12.0f}, kGradAbs,
+              kGradRel);
   CHECK_FALSE(layer.weight.grad().defined());
   CHECK_FALSE(layer.bias.grad().defined());
 }

@@ -64,6 +64,7 @@
 #include "kernels/selection.h"
 #include "tests/backend_op_table.h"
 #include "tests/emu_order_test_util.h"
+#include "tests/gpu_test_util.h"
 #include "tests/kernel_test_util.h"
 #include "tests/op_filter_test_util.h"
 
@@ -480,11 +481,7 @@ TEST_CASE("backend ops: each conv kernel lab version under host emulation matche
 
 TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  std::string reason;
-  if (!weft::cuda_available(&reason)) {
-    WARN("SKIPPED: no usable GPU (" << reason << ")");
-    return;
-  }
+  if (!weft::test::gpu_present()) return;
   DeviceMemory device(weft::Device::cuda(0));
   run_table("cuda-hand", weft::cuda_hand_backend(0), device);
 #else
@@ -492,19 +489,9 @@ TEST_CASE("backend ops: the CUDA backend on a GPU matches the CPU reference", "[
 #endif
 }
 
-#ifdef WEFT_HAVE_CUDA
-// Whether the [gpu] cases below can run; says SKIPPED (which ctest reports as skipped) if not.
-static bool gpu_present() {
-  std::string reason;
-  if (weft::cuda_available(&reason)) return true;
-  WARN("SKIPPED: no usable GPU (" << reason << ")");
-  return false;
-}
-#endif
-
 TEST_CASE("backend ops: hand tensor-core convolutions on a GPU on every block tile", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  if (!gpu_present()) return;
+  if (!weft::test::gpu_present()) return;
   DeviceMemory device(weft::Device::cuda(0));
   for (weft::TensorCoreTileSetting tile : kEveryTile) {
     INFO("WEFT_TENSOR_CORE_TILE=" << weft::tensor_core_tile_name(tile));
@@ -521,7 +508,7 @@ TEST_CASE("backend ops: hand tensor-core convolutions on a GPU on every block ti
 // backend does not implement it (kernels/cuda_vendor/vendor_backend.cu).
 TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  if (!gpu_present()) return;
+  if (!weft::test::gpu_present()) return;
   DeviceMemory device(weft::Device::cuda(0));
   {
     const VendorAlgorithmsScope rules(weft::VendorAlgorithms::rules);
@@ -540,7 +527,7 @@ TEST_CASE("backend ops: cuDNN/cuBLAS on a GPU match the CPU reference", "[gpu]")
 TEST_CASE("backend ops: the GPU dispatch matches the CPU reference under each choice",
           "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  if (!gpu_present()) return;
+  if (!weft::test::gpu_present()) return;
   struct ResetChoices {
     ~ResetChoices() { weft::reset_kernel_choices(); }
   } reset;

@@ -16,6 +16,7 @@
 #include "engine/ops.h"
 #include "engine/runtime.h"
 #include "engine/tensor.h"
+#include "tests/gpu_test_util.h"
 #ifdef WEFT_HAVE_CUDA
 #include "kernels/cuda_runtime/runtime.h"
 #endif
@@ -23,12 +24,7 @@
 namespace {
 
 #ifdef WEFT_HAVE_CUDA
-bool gpu_present() {
-  std::string reason;
-  if (weft::cuda_available(&reason)) return true;
-  WARN("SKIPPED: no usable GPU (" << reason << ")");
-  return false;
-}
+using weft::test::gpu_present;
 #endif
 
 }  // namespace

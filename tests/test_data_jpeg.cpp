@@ -90,8 +90,8 @@ Decoded decode_bytes(const TempDir& dir, const std::string& bytes, const ImageOp
   return out;
 }
 
-std::string decode_error(const TempDir& dir, const std::string& bytes,
-                         const ImageOptions& options = {}) {
+std::string jpeg_decode_error(const TempDir& dir, const std::string& bytes,
+                              const ImageOptions& options = {}) {
   const std::string path = dir.file("bad.jpg");
   io::write_file_atomic(path, bytes);
   return weft::test::error_message([&] {
@@ -308,7 +308,7 @@ TEST_CASE("JPEG: damaged entropy-coded data fails instead of decoding to guesses
   // Cut in the middle of the scan and closed with an end marker: the end-of-image check passes,
   // the data runs out early (stb_image decoded this to grey).
   const std::string cut = good.substr(0, data + (good.size() - data) / 2) + "\xFF\xD9";
-  CHECK_THAT(decode_error(dir, cut),
+  CHECK_THAT(jpeg_decode_error(dir, cut),
              Catch::Contains("bad.jpg: corrupt or truncated JPEG data (libjpeg: Corrupt JPEG "
                              "data: premature end of data segment)"));
 
@@ -319,7 +319,7 @@ TEST_CASE("JPEG: damaged entropy-coded data fails instead of decoding to guesses
     garbled[i] = static_cast<char>(0xFF);
     garbled[i + 1] = '\0';
   }
-  CHECK_THAT(decode_error(dir, garbled),
+  CHECK_THAT(jpeg_decode_error(dir, garbled),
              Catch::Contains("bad.jpg: corrupt or truncated JPEG data (libjpeg: Corrupt JPEG "
                              "data"));
 }
@@ -336,21 +336,22 @@ TEST_CASE("JPEG: a Huffman table of more than 256 codes (found by fuzzing) and 1
       "\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01\xFF\xC4\x01\xA2\x00\x00\x01\x01\x01\x01"
       "\x00\x00\x00\x45\x40\x1F\xFF\xD9",
       68);
-  CHECK_THAT(decode_error(dir, bytes), Catch::Contains("bad.jpg: corrupt or truncated JPEG data "
-                                                       "(libjpeg: Premature end of JPEG file)"));
+  CHECK_THAT(jpeg_decode_error(dir, bytes),
+             Catch::Contains("bad.jpg: corrupt or truncated JPEG data "
+                             "(libjpeg: Premature end of JPEG file)"));
   // The same table count in an otherwise good file.
   std::string good = encode({16, 8}, gradient);
   const size_t dht = marker_at(good, 0xC4);
   REQUIRE(dht != std::string::npos);
   for (size_t i = dht + 5; i < dht + 5 + 16; ++i) good[i] = static_cast<char>(0x20);
-  CHECK_THAT(decode_error(dir, good),
+  CHECK_THAT(jpeg_decode_error(dir, good),
              Catch::Contains("bad or unsupported JPEG (libjpeg: Bogus Huffman table definition)"));
   // A 12-bit file (Debian's libjpeg-turbo decodes 8-bit samples): named as unsupported.
   std::string twelve = encode({16, 8}, gradient);
   const size_t sof = marker_at(twelve, 0xC0);
   REQUIRE(sof != std::string::npos);
   twelve[sof + 4] = 12;  // SOF: FF C0, length (2), sample precision (1)
-  CHECK_THAT(decode_error(dir, twelve),
+  CHECK_THAT(jpeg_decode_error(dir, twelve),
              Catch::Contains("bad or unsupported JPEG (libjpeg: Unsupported JPEG data "
                              "precision 12)"));
 }
@@ -372,8 +373,8 @@ TEST_CASE("JPEG: a progressive file of more than 500 scans is refused", "[data][
     return bytes + good.substr(end);
   };
   const std::string many = repeated(jpeg::kMaxScans);
-  CHECK_THAT(decode_error(dir, many), Catch::Contains("bad.jpg: ") &&
-                                          Catch::Contains("more than 500 scans"));
+  CHECK_THAT(jpeg_decode_error(dir, many),
+             Catch::Contains("bad.jpg: ") && Catch::Contains("more than 500 scans"));
   // With a few repeats it still decodes.
   const Decoded decoded = decode_bytes(dir, repeated(3), {});
   CHECK((decoded.height == 16 && decoded.width == 16));
@@ -389,7 +390,7 @@ TEST_CASE("JPEG: sides beyond weft's limit and pictures beyond the decoder's mem
   // SOF: FF C0, length (2), precision (1), height (2), width (2).
   big[sof + 5] = '\x9C';  // height 40,000
   big[sof + 6] = '\x40';
-  CHECK_THAT(decode_error(dir, big),
+  CHECK_THAT(jpeg_decode_error(dir, big),
              Catch::Contains("bad.jpg: JPEG of 16 x 40000 pixels, more than weft decodes (32768 "
                              "per side)"));
 
@@ -402,7 +403,7 @@ TEST_CASE("JPEG: sides beyond weft's limit and pictures beyond the decoder's mem
     progressive[at] = '\x75';  // 30,000
     progressive[at + 1] = '\x30';
   }
-  CHECK_THAT(decode_error(dir, progressive),
+  CHECK_THAT(jpeg_decode_error(dir, progressive),
              Catch::Contains("bad.jpg: JPEG of 30000 x 30000 pixels needs more than 1024 MiB "
                              "to decode"));
 }

@@ -159,7 +159,7 @@ void check_decoded(const std::string& path, const PngSpec& spec) {
   CHECK(wrong == 0);
 }
 
-std::string decode_error(const TempDir& dir, const std::string& bytes) {
+std::string png_decode_error(const TempDir& dir, const std::string& bytes) {
   const std::string path = dir.file("bad.png");
   io::write_file_atomic(path, bytes);
   return weft::test::error_message([&] { decode(path, 3); });
@@ -215,25 +215,25 @@ TEST_CASE("PNG: damaged data and a damaged header or palette are errors; what Pi
                                static_cast<uint8_t>(good[idat + 3]);
 
   // Cut inside the pixel data.
-  CHECK_THAT(decode_error(dir, good.substr(0, idat + 8 + idat_length / 2)),
+  CHECK_THAT(png_decode_error(dir, good.substr(0, idat + 8 + idat_length / 2)),
              Catch::Contains("bad.png: corrupt or truncated PNG data (libpng: "));
   // The deflate stream garbled in its middle (its CRC left wrong too, which is not checked).
   std::string garbled = good;
   for (size_t i = idat + 8 + idat_length / 3; i < idat + 8 + idat_length / 3 + 24; ++i) {
     garbled[i] = static_cast<char>(0xFF);
   }
-  CHECK_THAT(decode_error(dir, garbled),
+  CHECK_THAT(png_decode_error(dir, garbled),
              Catch::Contains("bad.png: corrupt or truncated PNG data (libpng: "));
   // A wrong header CRC, and a wrong palette CRC.
   std::string header = good;
   header[29] = static_cast<char>(header[29] ^ 1);
-  CHECK_THAT(decode_error(dir, header),
+  CHECK_THAT(png_decode_error(dir, header),
              Catch::Contains("bad.png: corrupt PNG data (the header's CRC is wrong)"));
   const PngSpec indexed{16, 16, 8, PNG_COLOR_TYPE_PALETTE, false, 40};
   write_png_file(dir.file("indexed.png"), indexed);
   std::string palette = io::read_file(dir.file("indexed.png"));
   palette[chunk_at(palette, "PLTE") + 8 + 5] ^= 1;  // a colour changed under its CRC
-  CHECK_THAT(decode_error(dir, palette),
+  CHECK_THAT(png_decode_error(dir, palette),
              Catch::Contains("bad.png: corrupt PNG data (the palette's CRC is wrong)"));
 
   // Let through, as Pillow does: a wrong CRC on the pixel data, no end chunk, and a text chunk
@@ -258,7 +258,7 @@ TEST_CASE("PNG: a side above weft's limit is refused by its size before decoding
                           17);
   for (int shift = 24; shift >= 0; shift -= 8) png += static_cast<char>((crc >> shift) & 0xFF);
   png += std::string("\0\0\0\0IEND\xAE\x42\x60\x82", 12);
-  CHECK_THAT(decode_error(dir, png),
+  CHECK_THAT(png_decode_error(dir, png),
              Catch::Contains("bad.png: PNG of 60000 x 60000 pixels, more than weft decodes "
                              "(32768 a side at most)"));
 }

@@ -12,6 +12,7 @@
 #include "engine/runtime.h"
 #include "kernels/error.h"
 #include "kernels/runtime_counters.h"
+#include "tests/gpu_test_util.h"
 
 using namespace weft;
 using namespace weft::data;
@@ -161,11 +162,7 @@ TEST_CASE("device prefetcher: a loader error reaches next() at its batch; stoppi
 
 TEST_CASE("device prefetcher: the loader's batches, in order, on a GPU", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  std::string reason;
-  if (!cuda_available(&reason)) {
-    WARN("SKIPPED: no usable GPU (" << reason << ")");
-    return;
-  }
+  if (!weft::test::gpu_present()) return;
   check_same_batches(Device::cuda(0));
 #endif
 }

@@ -26,6 +26,7 @@
 #include "engine/train/classification.h"
 #include "engine_test_util.h"
 #include "kernels/runtime_counters.h"
+#include "tests/gpu_test_util.h"
 
 namespace {
 
@@ -378,11 +379,7 @@ TEST_CASE("graph: a failed capture takes back the step's host changes", "[emu]")
 
 TEST_CASE("graph: a CUDA graph of a training step matches eager steps on a GPU", "[gpu]") {
 #ifdef WEFT_HAVE_CUDA
-  std::string reason;
-  if (!weft::cuda_available(&reason)) {
-    WARN("SKIPPED: no usable GPU (" << reason << ")");
-    return;
-  }
+  if (!weft::test::gpu_present()) return;
   GraphModeGuard on(graph::Mode::on);
   weft::set_deterministic(true);
   const Device gpu = Device::cuda(0);

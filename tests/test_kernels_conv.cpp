@@ -6,10 +6,10 @@
 // below holds it to that.
 #include <catch2/catch.hpp>
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "engine/op_text.h"
 #include "kernels/cpu/conv.h"
 #include "kernels/cpu/conv_direct.h"
 #include "kernels/reference/conv.h"
@@ -66,25 +66,6 @@ ConvTranspose2dParams conv_transpose_params(int n, int c, int h, int w, int o, i
   p.dilation_h = dh;
   p.dilation_w = dw;
   return p;
-}
-
-std::string describe(const Conv2dParams& p) {
-  std::ostringstream s;
-  s << "conv N=" << p.batch << " C=" << p.in_channels << " " << p.in_h << "x" << p.in_w
-    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
-    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " d=" << p.dilation_h << ","
-    << p.dilation_w << " -> " << p.out_h() << "x" << p.out_w();
-  return s.str();
-}
-
-std::string describe(const ConvTranspose2dParams& p) {
-  std::ostringstream s;
-  s << "convT N=" << p.batch << " C=" << p.in_channels << " " << p.in_h << "x" << p.in_w
-    << " O=" << p.out_channels << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h
-    << "," << p.stride_w << " p=" << p.pad_h << "," << p.pad_w << " op=" << p.output_pad_h << ","
-    << p.output_pad_w << " d=" << p.dilation_h << "," << p.dilation_w << " -> " << p.out_h() << "x"
-    << p.out_w();
-  return s.str();
 }
 
 // ---- the definitions ----------------------------------------------------------------------------

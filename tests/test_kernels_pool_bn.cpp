@@ -5,10 +5,10 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "engine/op_text.h"
 #include "kernels/cpu/batchnorm.h"
 #include "kernels/cpu/pool.h"
 #include "kernels/reference/batchnorm.h"
@@ -39,15 +39,6 @@ Pool2dParams pool_params(int n, int c, int h, int w, int kh, int kw, int sh, int
   p.pad_h = ph;
   p.pad_w = pw;
   return p;
-}
-
-std::string describe(const Pool2dParams& p) {
-  std::ostringstream s;
-  s << "pool N=" << p.batch << " C=" << p.channels << " " << p.in_h << "x" << p.in_w
-    << " k=" << p.kernel_h << "x" << p.kernel_w << " s=" << p.stride_h << "," << p.stride_w
-    << " p=" << p.pad_h << "," << p.pad_w << " include_pad=" << p.count_include_pad << " -> "
-    << p.out_h() << "x" << p.out_w();
-  return s.str();
 }
 
 int64_t pool_x_size(const Pool2dParams& p) {
@@ -347,12 +338,6 @@ BatchNormParams bn_params(int n, int c, int spatial, float eps = 1e-5f, float mo
   p.eps = eps;
   p.momentum = momentum;
   return p;
-}
-
-std::string describe(const BatchNormParams& p) {
-  std::ostringstream s;
-  s << "batchnorm N=" << p.batch << " C=" << p.channels << " spatial=" << p.spatial;
-  return s.str();
 }
 
 int64_t bn_size(const BatchNormParams& p) { return int64_t{p.batch} * p.channels * p.spatial; }

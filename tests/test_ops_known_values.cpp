@@ -31,7 +31,7 @@ Tensor constant(const std::vector<float>& values, const weft::Shape& shape) {
 // Hand values are exact small integers or a few float operations away from the double
 // reference: 1e-5 absolute plus 1e-5 relative is float rounding with room, while any wrong
 // term moves a value by far more.
-constexpr double kAbs = 1e-5, kRel = 1e-5;
+constexpr double kValueAbs = 1e-5, kValueRel = 1e-5;
 
 }  // namespace
 
@@ -44,19 +44,20 @@ TEST_CASE("known values: conv2d, 1x1x3x3 input, 2x2 kernel, bias", "[ops][known]
   REQUIRE(y.shape() == weft::Shape{1, 1, 2, 2});
   // y[0,0] = 1*1 + 2*2 + 3*4 + 4*5 = 37     y[0,1] = 1*2 + 2*3 + 3*5 + 4*6 = 47
   // y[1,0] = 1*4 + 2*5 + 3*7 + 4*8 = 67     y[1,1] = 1*5 + 2*6 + 3*8 + 4*9 = 77   (+ 0.5)
-  check_close("y", y.to_vector<float>(), std::vector<float>{37.5f, 47.5f, 67.5f, 77.5f}, kAbs,
-              kRel);
+  check_close("y", y.to_vector<float>(), std::vector<float>{37.5f, 47.5f, 67.5f, 77.5f}, kValueAbs,
+              kValueRel);
 
   weft::sum(y).backward();
   // dL/dx[i, j] = sum of the kernel taps that touch x[i, j] over the four windows:
   //   corners touch one tap (w00, w01, w10, w11), edge middles two, the centre all four.
   check_close("dx", x.grad().to_vector<float>(), std::vector<float>{1, 3, 2, 4, 10, 6, 3, 7, 4},
-              kAbs, kRel);
+              kValueAbs, kValueRel);
   // dL/dw[a, b] = sum of the 2x2 block of x starting at (a, b):
   //   1+2+4+5 = 12, 2+3+5+6 = 16, 4+5+7+8 = 24, 5+6+8+9 = 28.
-  check_close("dw", w.grad().to_vector<float>(), std::vector<float>{12, 16, 24, 28}, kAbs, kRel);
+  check_close("dw", w.grad().to_vector<float>(), std::vector<float>{12, 16, 24, 28}, kValueAbs,
+              kValueRel);
   // dL/db = number of outputs = 4.
-  check_close("db", b.grad().to_vector<float>(), std::vector<float>{4}, kAbs, kRel);
+  check_close("db", b.grad().to_vector<float>(), std::vector<float>{4}, kValueAbs, kValueRel);
 }
 
 TEST_CASE("known values: conv_transpose2d, 1x1x2x2 input, 2x2 kernel, stride 2", "[ops][known]") {
@@ -72,12 +73,14 @@ TEST_CASE("known values: conv_transpose2d, 1x1x2x2 input, 2x2 kernel, stride 2",
                                  3, 4, 6, 8,      // 1*[3 4]  2*[3 4]
                                  3, 6, 4, 8,      // 3*[1 2]  4*[1 2]
                                  9, 12, 12, 16},  // 3*[3 4]  4*[3 4]
-              kAbs, kRel);
+              kValueAbs, kValueRel);
   weft::sum(y).backward();
   // Each x[i, j] reaches four outputs through w: dx = 1 + 2 + 3 + 4 = 10. Each tap sees every
   // input once: dw = 1 + 2 + 3 + 4 = 10.
-  check_close("dx", x.grad().to_vector<float>(), std::vector<float>{10, 10, 10, 10}, kAbs, kRel);
-  check_close("dw", w.grad().to_vector<float>(), std::vector<float>{10, 10, 10, 10}, kAbs, kRel);
+  check_close("dx", x.grad().to_vector<float>(), std::vector<float>{10, 10, 10, 10}, kValueAbs,
+              kValueRel);
+  check_close("dw", w.grad().to_vector<float>(), std::vector<float>{10, 10, 10, 10}, kValueAbs,
+              kValueRel);
 }
 
 TEST_CASE("known values: batch_norm statistics, running update and eval", "[ops][known]") {
@@ -100,14 +103,15 @@ TEST_CASE("known values: batch_norm statistics, running update and eval", "[ops]
         normalized(0, 2, 4, 0.5, -1),  normalized(0, 2, 4, 0.5, -1),   // sample 0, channel 1
         normalized(3, 3, 3.5, 2, 0.5), normalized(6, 3, 3.5, 2, 0.5),  // sample 1, channel 0
         normalized(4, 2, 4, 0.5, -1),  normalized(4, 2, 4, 0.5, -1)};  // sample 1, channel 1
-    check_close("y", y.to_vector<float>(), expected, kAbs, kRel);
+    check_close("y", y.to_vector<float>(), expected, kValueAbs, kValueRel);
     // running = 0.9 * running + 0.1 * batch statistic, the variance unbiased:
     //   mean [0.9*0 + 0.1*3, 0.9*0 + 0.1*2] = [0.3, 0.2]
     //   var  [0.9*1 + 0.1*14/3, 0.9*1 + 0.1*16/3] = [1.3666667, 1.4333333]
     check_close("running_mean", running_mean.to_vector<float>(), std::vector<float>{0.3f, 0.2f},
-                kAbs, kRel);
+                kValueAbs, kValueRel);
     check_close("running_var", running_var.to_vector<float>(),
-                std::vector<double>{0.9 + 0.1 * 14.0 / 3.0, 0.9 + 0.1 * 16.0 / 3.0}, kAbs, kRel);
+                std::vector<double>{0.9 + 0.1 * 14.0 / 3.0, 0.9 + 0.1 * 16.0 / 3.0}, kValueAbs,
+                kValueRel);
   }
 
   SECTION("eval uses the running statistics and leaves them alone") {
@@ -120,7 +124,7 @@ TEST_CASE("known values: batch_norm statistics, running update and eval", "[ops]
         normalized(0, 0.2, 0.25, 0.5, -1), normalized(0, 0.2, 0.25, 0.5, -1),
         normalized(3, 0.3, 1.5, 2, 0.5),   normalized(6, 0.3, 1.5, 2, 0.5),
         normalized(4, 0.2, 0.25, 0.5, -1), normalized(4, 0.2, 0.25, 0.5, -1)};
-    check_close("y", y.to_vector<float>(), expected, kAbs, kRel);
+    check_close("y", y.to_vector<float>(), expected, kValueAbs, kValueRel);
     check_close("running_mean", running_mean.to_vector<float>(), std::vector<float>{0.3f, 0.2f}, 0,
                 0);
     check_close("running_var", running_var.to_vector<float>(), std::vector<float>{1.5f, 0.25f}, 0,
@@ -140,7 +144,7 @@ TEST_CASE("known values: max and average pooling on a 4x4 plane", "[ops][known]"
   SECTION("max_pool2d 2x2 routes each gradient to its window's maximum") {
     const Tensor x = leaf(plane, {1, 1, 4, 4});
     const Tensor y = weft::max_pool2d(x, two_by_two);
-    check_close("y", y.to_vector<float>(), std::vector<float>{5, 8, 9, 5}, kAbs, kRel);
+    check_close("y", y.to_vector<float>(), std::vector<float>{5, 8, 9, 5}, kValueAbs, kValueRel);
     // L = sum(y * [1, 2, 3, 4]): 1 to the 5 at (0,1), 2 to the 8 at (1,2), 3 to the 9 at (2,0),
     // 4 to the 5 at (3,2).
     y.backward(constant({1, 2, 3, 4}, {1, 1, 2, 2}));
@@ -149,13 +153,13 @@ TEST_CASE("known values: max and average pooling on a 4x4 plane", "[ops][known]"
                                    0, 0, 2, 0,   // the 8 of window (0, 1)
                                    3, 0, 0, 0,   // the 9 of window (1, 0)
                                    0, 0, 4, 0},  // the 5 of window (1, 1)
-                kAbs, kRel);
+                kValueAbs, kValueRel);
   }
   SECTION("avg_pool2d 2x2") {
     const Tensor y = weft::avg_pool2d(constant(plane, {1, 1, 4, 4}), two_by_two);
     // (1+5+3+4)/4, (2+0+8+7)/4, (9+6+0+3)/4, (1+2+5+4)/4
-    check_close("y", y.to_vector<float>(), std::vector<float>{3.25f, 4.25f, 4.5f, 3.0f}, kAbs,
-                kRel);
+    check_close("y", y.to_vector<float>(), std::vector<float>{3.25f, 4.25f, 4.5f, 3.0f}, kValueAbs,
+                kValueRel);
   }
   SECTION("avg_pool2d 3x3, stride 2, padding 1, with and without the padding counted") {
     // Real cells in each window: (0,0) rows 0-1 x cols 0-1: 1+5+3+4 = 13 over 4 cells;
@@ -167,16 +171,16 @@ TEST_CASE("known values: max and average pooling on a 4x4 plane", "[ops][known]"
     options.count_include_pad = true;
     const Tensor with_pad = weft::avg_pool2d(constant(plane, {1, 1, 4, 4}), options);
     check_close("count_include_pad", with_pad.to_vector<float>(),
-                std::vector<double>{13.0 / 9, 26.0 / 9, 25.0 / 9, 40.0 / 9}, kAbs, kRel);
+                std::vector<double>{13.0 / 9, 26.0 / 9, 25.0 / 9, 40.0 / 9}, kValueAbs, kValueRel);
     options.count_include_pad = false;
     const Tensor without_pad = weft::avg_pool2d(constant(plane, {1, 1, 4, 4}), options);
     check_close("real cells only", without_pad.to_vector<float>(),
-                std::vector<double>{13.0 / 4, 26.0 / 6, 25.0 / 6, 40.0 / 9}, kAbs, kRel);
+                std::vector<double>{13.0 / 4, 26.0 / 6, 25.0 / 6, 40.0 / 9}, kValueAbs, kValueRel);
   }
   SECTION("global_avg_pool2d") {
     // (1+5+2+0+3+4+8+7+9+6+1+2+0+3+5+4) / 16 = 60 / 16
     const Tensor y = weft::global_avg_pool2d(constant(plane, {1, 1, 4, 4}));
-    check_close("y", y.to_vector<float>(), std::vector<float>{3.75f}, kAbs, kRel);
+    check_close("y", y.to_vector<float>(), std::vector<float>{3.75f}, kValueAbs, kValueRel);
   }
 }
 

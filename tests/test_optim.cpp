@@ -31,7 +31,7 @@ void set_grad(Tensor& p, const std::vector<float>& values) {
 
 // The expected values are the same few float operations done in double: 1e-6 absolute plus
 // 1e-6 relative is float rounding, far below the size of any wrong term (lr * g ~ 1e-2).
-constexpr double kAbs = 1e-6, kRel = 1e-6;
+constexpr double kStepAbs = 1e-6, kStepRel = 1e-6;
 
 const std::vector<double> kStart = {1.0, -2.0};
 const std::vector<double> kGrad1 = {0.5, 0.25};
@@ -49,7 +49,7 @@ TEST_CASE("optim: SGD without momentum: p -= lr * g", "[optim]") {
   set_grad(p, as_float(kGrad1));
   sgd.step();
   // [1 - 0.1 * 0.5, -2 - 0.1 * 0.25]
-  check_close("p", p.to_vector<float>(), std::vector<double>{0.95, -2.025}, kAbs, kRel);
+  check_close("p", p.to_vector<float>(), std::vector<double>{0.95, -2.025}, kStepAbs, kStepRel);
   CHECK(sgd.step_count() == 1);
 }
 
@@ -64,14 +64,14 @@ TEST_CASE("optim: SGD with momentum over two steps", "[optim]") {
     buffer[i] = kGrad1[i];  // the first step starts the buffer at the gradient
     expected[i] -= lr * buffer[i];
   }
-  check_close("p after step 1", p.to_vector<float>(), expected, kAbs, kRel);
+  check_close("p after step 1", p.to_vector<float>(), expected, kStepAbs, kStepRel);
   set_grad(p, as_float(kGrad2));
   sgd.step();
   for (int i = 0; i < 2; ++i) {
     buffer[i] = mu * buffer[i] + kGrad2[i];
     expected[i] -= lr * buffer[i];
   }
-  check_close("p after step 2", p.to_vector<float>(), expected, kAbs, kRel);
+  check_close("p after step 2", p.to_vector<float>(), expected, kStepAbs, kStepRel);
 }
 
 TEST_CASE("optim: SGD with Nesterov momentum over two steps", "[optim]") {
@@ -88,8 +88,8 @@ TEST_CASE("optim: SGD with Nesterov momentum over two steps", "[optim]") {
       buffer[i] = first ? g : mu * buffer[i] + g;
       expected[i] -= lr * (g + mu * buffer[i]);  // look ahead along the buffer
     }
-    check_close(first ? "p after step 1" : "p after step 2", p.to_vector<float>(), expected, kAbs,
-                kRel);
+    check_close(first ? "p after step 1" : "p after step 2", p.to_vector<float>(), expected,
+                kStepAbs, kStepRel);
   }
 }
 
@@ -99,7 +99,7 @@ TEST_CASE("optim: SGD weight decay adds wd * p to the gradient", "[optim]") {
   set_grad(p, as_float(kGrad1));
   sgd.step();
   // p - 0.1 * (g + 0.01 * p): [1 - 0.1 * (0.5 + 0.01), -2 - 0.1 * (0.25 - 0.02)]
-  check_close("p", p.to_vector<float>(), std::vector<double>{0.949, -2.023}, kAbs, kRel);
+  check_close("p", p.to_vector<float>(), std::vector<double>{0.949, -2.023}, kStepAbs, kStepRel);
 }
 
 namespace {
@@ -137,7 +137,7 @@ TEST_CASE("optim: Adam's first and second steps with bias correction", "[optim]"
   set_grad(p, as_float(kGrad2));
   adam.step();
   check_close("p after step 2", p.to_vector<float>(),
-              adam_by_hand(kStart, {kGrad1, kGrad2}, 0.01, 0.0, 0.0), kAbs, kRel);
+              adam_by_hand(kStart, {kGrad1, kGrad2}, 0.01, 0.0, 0.0), kStepAbs, kStepRel);
 }
 
 TEST_CASE("optim: AdamW decays the weights apart from the gradient, Adam through it", "[optim]") {
@@ -152,9 +152,9 @@ TEST_CASE("optim: AdamW decays the weights apart from the gradient, Adam through
     adam.step();
   }
   check_close("AdamW", p_adamw.to_vector<float>(),
-              adam_by_hand(kStart, {kGrad1, kGrad2}, lr, 0.0, wd), kAbs, kRel);
+              adam_by_hand(kStart, {kGrad1, kGrad2}, lr, 0.0, wd), kStepAbs, kStepRel);
   check_close("Adam with L2 decay", p_adam.to_vector<float>(),
-              adam_by_hand(kStart, {kGrad1, kGrad2}, lr, wd, 0.0), kAbs, kRel);
+              adam_by_hand(kStart, {kGrad1, kGrad2}, lr, wd, 0.0), kStepAbs, kStepRel);
   CHECK(adamw.name() == "AdamW");
   CHECK(adam.name() == "Adam");
 }
@@ -165,7 +165,8 @@ TEST_CASE("optim: parameters without a gradient are skipped and get no state", "
   set_grad(with_grad, {0.5f, -0.5f});
   adam.step();
   check_close("untouched", without_grad.to_vector<float>(), std::vector<float>{3.0f, 4.0f}, 0, 0);
-  check_close("updated", with_grad.to_vector<float>(), std::vector<double>{0.99, 2.01}, kAbs, kRel);
+  check_close("updated", with_grad.to_vector<float>(), std::vector<double>{0.99, 2.01}, kStepAbs,
+              kStepRel);
   std::vector<std::string> names;
   for (const auto& [name, tensor] : adam.state_tensors()) names.push_back(name);
   CHECK(names == std::vector<std::string>{"0.exp_avg", "0.exp_avg_sq"});

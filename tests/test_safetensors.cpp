@@ -11,7 +11,6 @@
 #include <csignal>
 #include <cstdint>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
@@ -25,40 +24,10 @@
 
 namespace {
 
-namespace fs = std::filesystem;
 using Catch::Matchers::Contains;
 using weft::Tensor;
 using weft::test::error_message;
-
-// A fresh directory under the system's temporary directory, removed with everything in it.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    path_ = fs::temp_directory_path() /
-            ("weft_test_safetensors_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : fs::directory_iterator(path_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    return names;
-  }
-
- private:
-  fs::path path_;
-};
+using weft::test::TempDir;
 
 // A module holding one tensor of every kind a checkpoint must carry, its values drawn from
 // `seed` so two instances differ.
@@ -113,7 +82,7 @@ void write_bytes(const std::string& path, const std::string& bytes) {
 
 TEST_CASE("safetensors: a state dict with every dtype round-trips into a fresh module",
           "[safetensors]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("all_kinds.safetensors");
   AllKinds original(1);
   weft::io::save_safetensors(path, original.state_dict(), {{"epoch", "3"}});
@@ -141,7 +110,7 @@ TEST_CASE("safetensors: a state dict with every dtype round-trips into a fresh m
 
 TEST_CASE("safetensors: the bytes of a tiny file match the format, built by hand",
           "[safetensors]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("tiny.safetensors");
   const Tensor a = Tensor::from_vector(std::vector<float>{1.0f, -2.0f}, {2});
   const Tensor b = Tensor::from_vector(std::vector<uint8_t>{1, 2, 255}, {3});
@@ -199,7 +168,7 @@ TEST_CASE("safetensors: load_state_dict lists every missing, unexpected and wron
 
 TEST_CASE("safetensors: the metadata alone is read from the header, checked like a full load",
           "[io]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("m.safetensors");
   const std::map<std::string, std::string> metadata = {{"epoch", "3"}, {"config", "{}"}};
   weft::io::save_safetensors(path, {{"w", Tensor::ones({4, 4})}}, metadata);
@@ -222,7 +191,7 @@ TEST_CASE("safetensors: the metadata alone is read from the header, checked like
 
 TEST_CASE("safetensors: malformed files are rejected with the path and the problem",
           "[safetensors]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("bad.safetensors");
   const std::string eight_floats(32, '\0');
   auto rejection = [&](const std::string& bytes) {
@@ -283,7 +252,7 @@ TEST_CASE("safetensors: malformed files are rejected with the path and the probl
 
 TEST_CASE("safetensors: saving into a missing directory throws and leaves nothing behind",
           "[safetensors]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("missing/model.safetensors");
   const std::string message = error_message([&] {
     weft::io::save_safetensors(path, {{"w", Tensor::zeros({4})}});
@@ -295,7 +264,7 @@ TEST_CASE("safetensors: saving into a missing directory throws and leaves nothin
 using weft::test::FileSizeLimit;  // tests/train_test_util.h
 
 TEST_CASE("safetensors: a save that fails half-way leaves the old file intact", "[safetensors]") {
-  TempDir dir;
+  TempDir dir("safetensors");
   const std::string path = dir.file("checkpoint.safetensors");
   const Tensor old_weights = Tensor::from_vector(std::vector<float>{1.0f, 2.0f, 3.0f}, {3});
   weft::io::save_safetensors(path, {{"w", old_weights}});

@@ -35,6 +35,7 @@ namespace {
 
 namespace train = weft::train;
 using Catch::Matchers::Contains;
+using weft::test::read_lines;
 using weft::test::TempDir;
 using weft::test::TinyRun;
 
@@ -59,13 +60,6 @@ void add_callbacks(train::Trainer& trainer) {
   trainer.add_callback(std::make_shared<train::ReduceLROnPlateau>(
       train::ReduceLROnPlateauOptions{.monitor = "loss", .factor = 0.5, .patience = 1, .min_delta = 10}));
   trainer.add_callback(std::make_shared<train::ModelCheckpoint>());
-}
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 // metrics.csv without the two timing columns (which differ from run to run).

@@ -18,13 +18,7 @@ namespace {
 
 namespace train = weft::train;
 using Catch::Matchers::Contains;
-
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
+using weft::test::read_lines;
 
 }  // namespace
 
