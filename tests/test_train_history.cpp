@@ -5,7 +5,6 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <fstream>
 #include <string>
 #include <vector>
 

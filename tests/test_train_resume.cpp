@@ -14,7 +14,6 @@
 
 #include <csignal>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>

@@ -3,7 +3,6 @@
 // JSON - with one row per grid point, a failing point's error in its row.
 #include <catch2/catch.hpp>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
