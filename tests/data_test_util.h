@@ -1,11 +1,9 @@
-// Helpers for the data and report tests: a temporary folder that removes itself, and small
-// image files (PNG, JPEG, PGM, truncated copies) written with stb_image_write.
+// Helpers for the data and report tests: the temporary folder (temp_dir.h), and small image
+// files (PNG, JPEG, PGM, truncated copies) written with stb_image_write.
 #pragma once
 
 #include <stb/stb_image_write.h>
-#include <unistd.h>
 
-#include <atomic>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -13,42 +11,12 @@
 #include <vector>
 
 #include "engine/io/atomic_file.h"
+#include "temp_dir.h"
 
 namespace weft::testing {
 
-// A fresh folder under the system temp directory, deleted with everything in it on scope exit.
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = std::filesystem::temp_directory_path() /
-            ("weft_test_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  // The path of `relative` inside the folder, its parent folders created.
-  std::string file(const std::string& relative) const {
-    const std::filesystem::path p = path_ / relative;
-    std::filesystem::create_directories(p.parent_path());
-    return p.string();
-  }
-  std::string dir(const std::string& relative) const {
-    const std::filesystem::path p = path_ / relative;
-    std::filesystem::create_directories(p);
-    return p.string();
-  }
-  std::string str() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// The suite's temporary folder (temp_dir.h), by the name these tests have always used.
+using weft::test::TempDir;
 
 // A w x h image with `channels` interleaved channels, every byte = value (or a gradient when
 // value < 0: byte = (x + 2y + 3c) * 5 mod 256).

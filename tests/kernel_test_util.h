@@ -1,6 +1,7 @@
 // Helpers shared by the CPU kernel tests: seeded random data, NaN-filled output buffers (so a
 // kernel that accumulates into, or forgets to write, an output fails) and an elementwise
-// comparison that names the first mismatching indices; a scope that sets the math precision.
+// comparison that names the first mismatching indices; operands rounded to a reduced precision;
+// a scope that sets the math precision.
 #pragma once
 
 #include <catch2/catch.hpp>
@@ -11,6 +12,7 @@
 #include <sstream>
 #include <vector>
 
+#include "kernels/reduced_precision.h"
 #include "kernels/selection.h"
 
 namespace weft::test {
@@ -69,6 +71,16 @@ inline Dot dot(const std::vector<float>& a, const std::vector<float>& b) {
 inline void check_adjoint(const char* what, Dot lhs, Dot rhs, double rel_tol = 1e-5) {
   INFO(what << ": lhs " << lhs.value << ", rhs " << rhs.value);
   CHECK(std::fabs(lhs.value - rhs.value) <= rel_tol * (lhs.magnitude + rhs.magnitude) + 1e-6);
+}
+
+// A copy of `values` with each rounded to the operand precision of `precision` (tf32 or bf16; fp32
+// leaves them as they are), as the tensor-core paths round their operands.
+inline std::vector<float> rounded(std::vector<float> values, MathPrecision precision) {
+  for (float& v : values) {
+    if (precision == MathPrecision::tf32) v = round_to_tf32(v);
+    if (precision == MathPrecision::bf16) v = round_to_bf16(v);
+  }
+  return values;
 }
 
 // Sets the math precision (kernels/selection.h) for as long as it lives, then restores the

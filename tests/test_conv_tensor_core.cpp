@@ -38,15 +38,9 @@ using weft::test::check_close;
 using weft::test::nan_floats;
 using weft::test::PrecisionScope;
 using weft::test::random_floats;
+using weft::test::rounded;
 
 namespace {
-
-std::vector<float> rounded(std::vector<float> v, MathPrecision precision) {
-  for (float& f : v) {
-    f = precision == MathPrecision::tf32 ? weft::round_to_tf32(f) : weft::round_to_bf16(f);
-  }
-  return v;
-}
 
 double tolerance(int64_t terms) {
   return 1e-6 + 4.0 * 5.9604644775390625e-8 * terms;

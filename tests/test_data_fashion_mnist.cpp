@@ -47,7 +47,7 @@ TEST_CASE("IDX files load plain or gzipped", "[data][fashion_mnist]") {
   TempDir dir;
   write_gzip(dir.file("train-images-idx3-ubyte.gz"), idx_images(0x803, 3, 2, 2));
   testing::write_text(dir.file("train-labels-idx1-ubyte"), idx_labels(0x801, {9, 0, 4}));
-  const LabeledImages data = load_fashion_mnist(dir.str(), "train");
+  const LabeledImages data = load_fashion_mnist(dir.path(), "train");
   CHECK(data.images.shape() == Shape{3, 1, 2, 2});
   CHECK(data.images.to_vector<uint8_t>() ==
         std::vector<uint8_t>{1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3});
@@ -83,17 +83,17 @@ TEST_CASE("malformed IDX files are reported with the file and what was expected"
   testing::write_text(labels, idx_labels(0x801, {1, 12, 3}));
   CHECK_THROWS_WITH(load_idx(images, labels),
                     Catch::Contains("label 12 of image 1 is outside 0..9"));
-  CHECK_THROWS_WITH(load_idx(dir.str() + "/none", labels), Catch::Contains("none: no such file"));
+  CHECK_THROWS_WITH(load_idx(dir.path() + "/none", labels), Catch::Contains("none: no such file"));
 
   write_gzip(dir.file("broken.gz"), idx_images(0x803, 3, 2, 2));
   testing::truncate_file(dir.file("broken.gz"), 0.6);
   CHECK_THROWS_WITH(load_idx(dir.file("broken.gz"), labels), Catch::Contains("broken.gz"));
 
-  CHECK_THROWS_WITH(load_fashion_mnist(dir.str() + "/nowhere", "train"),
+  CHECK_THROWS_WITH(load_fashion_mnist(dir.path() + "/nowhere", "train"),
                     Catch::Contains("nowhere: no such directory"));
-  CHECK_THROWS_WITH(load_fashion_mnist(dir.str(), "test"),
+  CHECK_THROWS_WITH(load_fashion_mnist(dir.path(), "test"),
                     Catch::Contains("no Fashion-MNIST test data: expected t10k-images-idx3-ubyte"));
-  CHECK_THROWS_WITH(load_fashion_mnist(dir.str(), "validation"),
+  CHECK_THROWS_WITH(load_fashion_mnist(dir.path(), "validation"),
                     Catch::Contains("split must be train or test"));
 }
 
@@ -124,6 +124,6 @@ TEST_CASE("Kaggle CSV rows load; bad rows name the line and column", "[data][fas
   const std::string empty = dir.file("empty.csv");
   testing::write_text(empty, "label,p1,p2,p3,p4\n");
   CHECK_THROWS_WITH(load_fashion_mnist_csv(empty, 2, 2), Catch::Contains("no data rows"));
-  CHECK_THROWS_WITH(load_fashion_mnist_csv(dir.str() + "/gone.csv"),
+  CHECK_THROWS_WITH(load_fashion_mnist_csv(dir.path() + "/gone.csv"),
                     Catch::Contains("gone.csv: cannot open"));
 }

@@ -251,9 +251,9 @@ TEST_CASE("a BMP shorter than its header says is refused, not decoded from zeros
 
 TEST_CASE("a folder given as an image file is reported as a folder", "[data][image_folder]") {
   TempDir dir;
-  CHECK_THAT(decode_error(dir.str()),
-             Catch::Contains(dir.str() + ": is a folder, not an image file"));
-  CHECK_THROWS_WITH(io::read_file(dir.str()), Catch::Contains(": is a folder, not a file"));
+  CHECK_THAT(decode_error(dir.path()),
+             Catch::Contains(dir.path() + ": is a folder, not an image file"));
+  CHECK_THROWS_WITH(io::read_file(dir.path()), Catch::Contains(": is a folder, not a file"));
 }
 
 TEST_CASE("an image of no pixels is reported, not resized (found by fuzzing)",
@@ -326,7 +326,7 @@ TEST_CASE("ImageFolder: empty class folders, missing paths and size mismatches a
   testing::write_text(dir.file("root/b/sub/readme.txt"), "x");
   CHECK_THROWS_WITH(load_image_folder(dir.file("root")),
                     Catch::Contains("empty class folder (class 1 'b')"));
-  CHECK_THROWS_WITH(load_image_folder(dir.str() + "/nowhere"),
+  CHECK_THROWS_WITH(load_image_folder(dir.path() + "/nowhere"),
                     Catch::Contains("nowhere: no such directory"));
   CHECK_THROWS_WITH(load_image_folder(dir.file("root/a/1.png")),
                     Catch::Contains("is not a directory"));
@@ -425,7 +425,7 @@ TEST_CASE("multi-label from a CSV, header optional; errors name the file and lin
   const MultiLabelImages kept = load_multilabel_csv(missing, skip);
   CHECK(kept.size() == 1);
   CHECK(kept.label_names == std::vector<std::string>{"x", "y"});  // labels never shift
-  CHECK_THROWS_WITH(load_multilabel_csv(dir.str() + "/none.csv"),
+  CHECK_THROWS_WITH(load_multilabel_csv(dir.path() + "/none.csv"),
                     Catch::Contains("none.csv: no such file"));
 }
 

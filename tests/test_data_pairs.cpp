@@ -151,7 +151,7 @@ TEST_CASE("shoe pair layout errors name the folder", "[data][pairs]") {
   dir.dir("c/bob");
   CHECK_THROWS_WITH(load_shoe_pairs(dir.file("c"), small()),
                     Catch::Contains("bob: owner folder without pair folders"));
-  CHECK_THROWS_WITH(load_shoe_pairs(dir.str() + "/missing", small()),
+  CHECK_THROWS_WITH(load_shoe_pairs(dir.path() + "/missing", small()),
                     Catch::Contains("missing: no such directory"));
 }
 

@@ -55,9 +55,9 @@ TEST_CASE("product styles: classes from the usage column, other and empty values
           "[data][product_styles]") {
   TempDir dir;
   write_layout(dir, kRows, {1, 2, 3, 4, 5, 6});
-  CHECK(has_product_styles(dir.str() + "/shop"));
-  CHECK_FALSE(has_product_styles(dir.str()));
-  const ProductStyles data = load_product_styles(dir.str() + "/shop", seed_options());
+  CHECK(has_product_styles(dir.path() + "/shop"));
+  CHECK_FALSE(has_product_styles(dir.path()));
+  const ProductStyles data = load_product_styles(dir.path() + "/shop", seed_options());
   CHECK(data.class_names == std::vector<std::string>{"Casual", "Formal", "Smart Casual"});
   CHECK(data.rows == 6);
   CHECK(data.other_rows == 2);  // Sports, and the empty usage
@@ -73,7 +73,7 @@ TEST_CASE("product styles: classes from the usage column, other and empty values
   }
 
   // The listing alone: the same files, classes and counts, nothing decoded.
-  const ProductStylesListing listing = list_product_styles(dir.str() + "/shop", seed_options());
+  const ProductStylesListing listing = list_product_styles(dir.path() + "/shop", seed_options());
   CHECK(listing.paths == data.paths);
   CHECK(listing.labels == data.labels.to_vector<int32_t>());
   CHECK(listing.class_names == data.class_names);
@@ -83,19 +83,19 @@ TEST_CASE("product styles: classes from the usage column, other and empty values
   // Every value as a class when none are named.
   ProductStylesOptions all = seed_options();
   all.classes.clear();
-  const ProductStyles every = load_product_styles(dir.str() + "/shop", all);
+  const ProductStyles every = load_product_styles(dir.path() + "/shop", all);
   CHECK(every.class_names ==
         std::vector<std::string>{"Casual", "Formal", "Smart Casual", "Sports"});
   CHECK(every.other_rows == 1);
   // Another column.
   all.column = "articleType";
-  CHECK(load_product_styles(dir.str() + "/shop", all).class_names.size() == 6);
+  CHECK(load_product_styles(dir.path() + "/shop", all).class_names.size() == 6);
 }
 
 TEST_CASE("product styles: rows without an image file are left out and listed, up to 1%",
           "[data][product_styles]") {
   TempDir dir;
-  const std::string root = dir.str() + "/shop";
+  const std::string root = dir.path() + "/shop";
   // 120 Casual and Formal rows, images for all but ids 7 (0.8%: left out, listed).
   std::string rows;
   std::vector<int> images;
@@ -145,7 +145,7 @@ TEST_CASE("product styles: an image that cannot be decoded stops the load naming
   TempDir dir;
   write_layout(dir, kRows, {1, 2, 5, 6});
   testing::write_text(dir.file("shop/images/6.jpg"), "not a JPEG");
-  const std::string root = dir.str() + "/shop";
+  const std::string root = dir.path() + "/shop";
   CHECK_THROWS_AS(load_product_styles(root, seed_options()), BadImage);
   CHECK_THAT(weft::test::error_message([&] { load_product_styles(root, seed_options()); }),
              Catch::Contains("shop/images/6.jpg: "));
@@ -159,7 +159,7 @@ TEST_CASE("product styles: an image that cannot be decoded stops the load naming
 TEST_CASE("product styles: malformed files are errors naming the file and line",
           "[data][product_styles]") {
   TempDir dir;
-  const std::string root = dir.str() + "/shop";
+  const std::string root = dir.path() + "/shop";
   const auto error = [&](const std::string& header, const std::string& rows,
                          const ProductStylesOptions& options) {
     testing::write_text(dir.file("shop/styles.csv"), header + rows);

@@ -20,7 +20,7 @@ using namespace weft::data;
 namespace {
 
 // n images of 2x3x3 with distinct pixel values; label i % 5.
-std::shared_ptr<ImageDataset> numbered(int64_t n, Transform transform = {}) {
+std::shared_ptr<ImageDataset> distinct_images(int64_t n, Transform transform = {}) {
   std::vector<uint8_t> pixels;
   std::vector<int32_t> labels;
   for (int64_t i = 0; i < n; ++i) {
@@ -82,8 +82,8 @@ void check_same_batches(Device device) {
     options.batch_size = 4;
     options.workers = workers;
     options.seed = 11;
-    Loader plain(numbered(37, augmented), options);
-    Loader wrapped(numbered(37, augmented), options);
+    Loader plain(distinct_images(37, augmented), options);
+    Loader wrapped(distinct_images(37, augmented), options);
     DevicePrefetcher batches(wrapped, device);
     for (int64_t epoch : {1, 2}) {
       INFO("epoch " << epoch);
@@ -117,8 +117,8 @@ TEST_CASE("device prefetcher: the loader's batches, in order, on emu", "[data][l
 TEST_CASE("device prefetcher: on the CPU the loader's batches pass through", "[data][loader]") {
   LoaderOptions options;
   options.batch_size = 8;
-  Loader plain(numbered(20), options);
-  Loader wrapped(numbered(20), options);
+  Loader plain(distinct_images(20), options);
+  Loader wrapped(distinct_images(20), options);
   DevicePrefetcher batches(wrapped, Device::cpu());
   RuntimeCounters uploads;
   const std::vector<Seen> got = prefetched_epoch(batches, Device::cpu(), 0, uploads);
@@ -132,7 +132,7 @@ TEST_CASE("device prefetcher: a loader error reaches next() at its batch; stoppi
           "[data][loader][emu]") {
   LoaderOptions options;
   options.batch_size = 2;
-  Loader loader(numbered(6), options);
+  Loader loader(distinct_images(6), options);
   {
     DevicePrefetcher batches(loader, Device::emu());
     CHECK_THROWS_WITH(batches.next(), Catch::Contains("before start_epoch"));
@@ -142,14 +142,14 @@ TEST_CASE("device prefetcher: a loader error reaches next() at its batch; stoppi
   Transform wrong;
   wrong.normalize.mean = {0.1f, 0.2f, 0.3f};
   options.workers = 1;
-  Loader failing(numbered(6, wrong), options);
+  Loader failing(distinct_images(6, wrong), options);
   DevicePrefetcher failing_batches(failing, Device::emu());
   failing_batches.start_epoch(0);
   CHECK_THROWS_WITH(failing_batches.next(), Catch::Contains("3 mean values for 2 channels"));
 
   // Two batches taken of a long epoch, then a new epoch, then destruction mid-epoch.
   options.batch_size = 1;
-  Loader long_loader(numbered(50), options);
+  Loader long_loader(distinct_images(50), options);
   DevicePrefetcher partial(long_loader, Device::emu());
   partial.start_epoch(0);
   REQUIRE(partial.next().has_value());

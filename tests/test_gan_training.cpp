@@ -212,13 +212,13 @@ TEST_CASE("gan: a resumed run restores both networks and both optimizers exactly
   };
   const auto straight = train(3, dir.dir("straight"), "");
   train(1, dir.dir("resumed"), "");
-  const auto resumed = train(3, "", dir.str() + "/resumed");
+  const auto resumed = train(3, "", dir.path() + "/resumed");
   REQUIRE(straight.size() == resumed.size());
   for (const auto& [name, values] : straight) {
     INFO(name);
     CHECK(values == resumed.at(name));
   }
-  const auto checkpoint = weft::io::load_safetensors(dir.str() + "/resumed/last.safetensors");
+  const auto checkpoint = weft::io::load_safetensors(dir.path() + "/resumed/last.safetensors");
   CHECK(checkpoint.tensors.count("model.generator.main.0.weight") == 1);
   CHECK(checkpoint.tensors.count("model.discriminator.main.0.weight") == 1);
   CHECK(checkpoint.tensors.count("optimizer.0.exp_avg") == 1);
@@ -298,7 +298,7 @@ TEST_CASE("gan: the Fashion-MNIST judge reads weft-fashion-mnist's files", "[gan
 
   weft::data::LabeledImages set = random_set(5, 1, 28, 10, 3);
   const Tensor padded = weft::data::pad_images(set.images, 2);
-  for (const std::string& path : {dir.str() + "/run", dir.str() + "/last.safetensors"}) {
+  for (const std::string& path : {dir.path() + "/run", dir.path() + "/last.safetensors"}) {
     const auto judge = weft::models::FashionJudge::load(path, weft::Device::cpu());
     CHECK(judge.config().filters == 4);
     CHECK(judge.config().hidden == 8);
@@ -321,7 +321,7 @@ TEST_CASE("gan: the Fashion-MNIST judge reads weft-fashion-mnist's files", "[gan
   }
   weft::io::save_safetensors(dir.file("other.safetensors"), {{"weight", Tensor::zeros({2, 2})}});
   CHECK_THAT(weft::test::error_message([&] {
-               weft::models::FashionJudge::load(dir.str() + "/other.safetensors",
+               weft::models::FashionJudge::load(dir.path() + "/other.safetensors",
                                                 weft::Device::cpu());
              }),
              Catch::Contains("is not a FashionCnn"));

@@ -22,17 +22,9 @@ using weft::ConvTranspose2dParams;
 using weft::MathPrecision;
 using weft::test::PrecisionScope;
 using weft::test::random_floats;
+using weft::test::rounded;
 
 namespace {
-
-std::vector<float> rounded(const std::vector<float>& x, MathPrecision precision) {
-  std::vector<float> out(x.size());
-  for (size_t i = 0; i < x.size(); ++i) {
-    out[i] =
-        precision == MathPrecision::tf32 ? weft::round_to_tf32(x[i]) : weft::round_to_bf16(x[i]);
-  }
-  return out;
-}
 
 // How many elements of a and b differ at all.
 int differences(const std::vector<float>& a, const std::vector<float>& b) {

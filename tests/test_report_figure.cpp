@@ -106,7 +106,7 @@ TEST_CASE("nice ticks are round steps covering the range", "[report][figure]") {
 }
 
 TEST_CASE("figures save PNGs that decode to the canvas and are not blank", "[report][figure]") {
-  weft::testing::TempDir dir;
+  weft::test::TempDir dir;
   // Sample grid of 5 gradient images, 1 and 3 channels.
   std::vector<uint8_t> gray(5 * 28 * 28);
   for (size_t i = 0; i < gray.size(); ++i) gray[i] = static_cast<uint8_t>(i % 251);
@@ -139,13 +139,13 @@ TEST_CASE("figures save PNGs that decode to the canvas and are not blank", "[rep
   const Canvas heatmap = confusion_heatmap(matrix, {"Shirt", "T-shirt/top", "Pullover"});
   check_figure(heatmap, dir.file("confusion.png"), 5);
   CHECK_THROWS_WITH(confusion_heatmap(matrix, {"a", "b"}), Catch::Contains("2 class names"));
-  CHECK_THROWS_WITH(heatmap.save_png(dir.str() + "/no/such/dir/x.png"),
+  CHECK_THROWS_WITH(heatmap.save_png(dir.path() + "/no/such/dir/x.png"),
                     Catch::Contains("no/such/dir/x.png"));
 }
 
 TEST_CASE("bar chart bars are as long as their values, a missing value draws none",
           "[report][figure]") {
-  weft::testing::TempDir dir;
+  weft::test::TempDir dir;
   const double missing = std::numeric_limits<double>::quiet_NaN();
   const std::vector<BarGroup> groups = {{"conv1 b512", {10, 5}}, {"conv2 b512", {missing, 20}}};
   const BarChartOptions options{"GFLOP/s per layer", "GFLOP/s", {"hand", "vendor"}};

@@ -253,7 +253,7 @@ TEST_CASE("safetensors: malformed files are rejected with the path and the probl
 TEST_CASE("safetensors: saving into a missing directory throws and leaves nothing behind",
           "[safetensors]") {
   TempDir dir("safetensors");
-  const std::string path = dir.file("missing/model.safetensors");
+  const std::string path = dir.path_of("missing/model.safetensors");
   const std::string message = error_message([&] {
     weft::io::save_safetensors(path, {{"w", Tensor::zeros({4})}});
   });

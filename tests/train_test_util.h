@@ -1,14 +1,13 @@
-// Helpers for the training-run tests (test_train_*.cpp): a temporary run folder, a file-size
-// limit that makes writes fail the way a full disk does, and TinyRun - a tiny classifier with
-// dropout on 24 synthetic samples, trained by a scripted epoch function that draws from both
-// the default generator (dropout) and a shuffling generator, so that a resumed run only
-// matches an uninterrupted one when every piece of state is restored.
+// Helpers for the training-run tests (test_train_*.cpp): the temporary folder (temp_dir.h), a
+// file-size limit that makes writes fail the way a full disk does, and TinyRun - a tiny
+// classifier with dropout on 24 synthetic samples, trained by a scripted epoch function that
+// draws from both the default generator (dropout) and a shuffling generator, so that a resumed
+// run only matches an uninterrupted one when every piece of state is restored.
 #pragma once
 
 #include <catch2/catch.hpp>
 
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <csignal>
@@ -27,40 +26,9 @@
 #include "engine/ops.h"
 #include "engine/optim/optimizer.h"
 #include "engine/train/trainer.h"
+#include "temp_dir.h"
 
 namespace weft::test {
-
-// A fresh directory under the system's temporary directory, removed with everything in it.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("weft_test_" + tag + "_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& entry : std::filesystem::directory_iterator(path_)) {
-      names.push_back(entry.path().filename().string());
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
- private:
-  std::filesystem::path path_;
-};
 
 // Lowers the largest file this process may write (RLIMIT_FSIZE) while alive and ignores
 // SIGXFSZ, so a write past the limit fails with EFBIG as on a full disk. (A read-only folder

@@ -106,6 +106,14 @@ constexpr size_t kMaxOptInSharedBytes = 227 * 1024;   // with it, on sm_90 (a bl
 // room. The memory is reserved, not committed: only the pages a fiber touches are used.
 constexpr size_t kFiberStackBytes = WEFT_EMU_ASAN ? 256 * 1024 : 128 * 1024;
 
+// Where a fiber's stack starts below the top of its mapping. The mappings are 132 KiB apart, a
+// multiple of the 4 KiB that a level-1 data cache's sets span, so without an offset the hot top
+// frames of all fibers (the switch's saved registers, the frames of a barrier or warp operation)
+// would fall into the same few cache sets and evict each other at every sweep over the block.
+// Offsetting fiber t by (t mod 64) cache lines spreads them over all 64 sets of a 32 KiB,
+// 8-way cache (and over a 64 KiB-wide level 2 likewise). Measured: see emulation_switch.cpp.
+size_t stack_colour(unsigned t) { return size_t{t % 64} * 64; }
+
 // Launches with at least this many threads spread their blocks over OpenMP threads.
 constexpr int64_t kParallelLaunchThreads = 1 << 14;
 
@@ -238,6 +246,32 @@ std::string hex(unsigned value) {
   return out.str();
 }
 
+[[noreturn, gnu::cold, gnu::noinline]] void throw_outside_kernel(const char* what) {
+  throw Error(std::string(what) + " called outside a kernel launched through the emulation");
+}
+
+// The misuses of a warp operation that warp_exchange reports, out of line (see complete_warp_op).
+[[noreturn, gnu::cold, gnu::noinline]] void throw_lane_outside_mask(WarpOp op, unsigned warp,
+                                                                   unsigned lane, unsigned mask) {
+  throw Error(std::string(warp_op_name(op)) + ": lane " + std::to_string(lane) + " of warp " +
+              std::to_string(warp) + " calls it with mask " + hex(mask) +
+              ", which does not include the lane itself");
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_bad_width(WarpOp op, int width) {
+  throw Error(std::string(warp_op_name(op)) + ": width " + std::to_string(width) +
+              " is not a power of two between 1 and 32");
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] void throw_lanes_disagree(unsigned warp, unsigned lane,
+                                                                WarpOp op, unsigned mask,
+                                                                const WarpState& waiting) {
+  throw Error("lanes of warp " + std::to_string(warp) + " disagree: lane " +
+              std::to_string(lane) + " calls " + warp_op_name(op) + " with mask " + hex(mask) +
+              " while other lanes wait in " + warp_op_name(waiting.op) + " with mask " +
+              hex(waiting.mask));
+}
+
 // ---- the scheduler of one OS thread -------------------------------------------------------------
 
 class BlockScheduler {
@@ -261,7 +295,9 @@ class BlockScheduler {
   void suspend();
   Fiber& current(const char* what);
   unsigned lanes_present(unsigned warp) const;
-  void complete_warp_op(unsigned warp);
+  // Out of line, and so are the error reports: warp_exchange's own frame stays small, which
+  // matters because it sits on the fiber's stack across the suspension.
+  [[gnu::noinline]] void complete_warp_op(unsigned warp);
   void abandon_unfinished();
   std::string describe_stall() const;
 
@@ -334,7 +370,7 @@ void BlockScheduler::run_block(dim3 block, size_t dynamic_shared_bytes, const Ke
     fiber.async_copies.open_group = 0;
     fiber.index = uint3{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
     fiber.state = FiberState::ready;
-    prepare_context(fiber.context, fiber.stack.bottom(), fiber.stack.size(),
+    prepare_context(fiber.context, fiber.stack.bottom(), fiber.stack.size() - stack_colour(t),
                     &BlockScheduler::fiber_entry);
   }
 
@@ -469,9 +505,7 @@ void BlockScheduler::fiber_entry() {
 }
 
 Fiber& BlockScheduler::current(const char* what) {
-  if (current_ == nullptr) {
-    throw Error(std::string(what) + " called outside a kernel launched through the emulation");
-  }
+  if (current_ == nullptr) throw_outside_kernel(what);
   return *current_;
 }
 
@@ -502,24 +536,16 @@ uint64_t BlockScheduler::warp_exchange(WarpOp op, unsigned mask, uint64_t bits, 
   Fiber& fiber = current(warp_op_name(op));
   const unsigned warp = fiber.linear_id / kWarpSize;
   const unsigned lane = fiber.linear_id % kWarpSize;
-  if ((mask & (1u << lane)) == 0) {
-    throw Error(std::string(warp_op_name(op)) + ": lane " + std::to_string(lane) + " of warp " +
-                std::to_string(warp) + " calls it with mask " + hex(mask) +
-                ", which does not include the lane itself");
-  }
+  if ((mask & (1u << lane)) == 0) throw_lane_outside_mask(op, warp, lane, mask);
   if (width < 1 || width > static_cast<int>(kWarpSize) || (width & (width - 1)) != 0) {
-    throw Error(std::string(warp_op_name(op)) + ": width " + std::to_string(width) +
-                " is not a power of two between 1 and 32");
+    throw_bad_width(op, width);
   }
   WarpState& state = warps_[warp];
   if (state.arrived == 0) {
     state.op = op;
     state.mask = mask;
   } else if (state.op != op || state.mask != mask) {
-    throw Error("lanes of warp " + std::to_string(warp) + " disagree: lane " +
-                std::to_string(lane) + " calls " + warp_op_name(op) + " with mask " + hex(mask) +
-                " while other lanes wait in " + warp_op_name(state.op) + " with mask " +
-                hex(state.mask));
+    throw_lanes_disagree(warp, lane, op, mask, state);
   }
   // fragment_in is left as warp_matrix_exchange set it.
   fiber.request.op = op;

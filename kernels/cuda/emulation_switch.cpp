@@ -2,24 +2,28 @@
 //
 // x86-64, System V ABI. weft_emu_switch(save, load) is called like a function, so the caller has
 // already saved every caller-saved register; what must survive the switch are rbx, rbp and
-// r12-r15, the MXCSR (SSE rounding and exception masks) and the x87 control word. It pushes them,
-// stores rsp to *save, loads rsp = load, pops the other execution's copies and returns into it.
-// A saved execution's stack, from the stored stack pointer up:
+// r12-r15. It pushes them, stores rsp to *save, loads rsp = load, pops the other execution's
+// copies and returns into it. A saved execution's stack, from the stored stack pointer up:
 //
-//   +0   MXCSR (4 bytes), x87 control word (2 bytes), 2 bytes unused
-//   +8   r15      +16  r14      +24  r13      +32  r12      +40  rbx      +48  rbp
-//   +56  return address: where the execution continues
+//   +0   r15      +8   r14      +16  r13      +24  r12      +32  rbx      +40  rbp
+//   +48  return address: where the execution continues
+//
+// The floating-point control state (MXCSR's rounding mode and exception masks, the x87 control
+// word), which the ABI also asks a callee to preserve, is not switched: every fiber of a scheduler
+// runs on the scheduler's own OS thread, so they all start with that thread's state, and nothing
+// that runs in a fiber changes it (a CUDA kernel cannot: its rounding is chosen per instruction).
+// Saving and restoring it (stmxcsr/ldmxcsr, fnstcw/fldcw) took 85% of a switch's time, measured
+// with perf on the op-table test of the hand kernels under emulation (2-core Zen 1).
 //
 // prepare_context writes such a frame at the top of a new stack with the return address
-// weft_emu_fiber_start and r12 = the entry function, and the current thread's MXCSR and x87
-// control word. The first switch to it "returns" into weft_emu_fiber_start, which calls r12 with
-// the stack 16-byte aligned at the call, as the ABI requires; the entry never returns (ud2 traps
-// if it does). `.cfi_undefined rip` marks that frame as the outermost one for unwinders and
-// debuggers. weft_emu_switch carries no unwind information: nothing can throw inside it.
+// weft_emu_fiber_start and r12 = the entry function. The first switch to it "returns" into
+// weft_emu_fiber_start, which calls r12 with the stack 16-byte aligned at the call, as the ABI
+// requires; the entry never returns (ud2 traps if it does). `.cfi_undefined rip` marks that frame
+// as the outermost one for unwinders and debuggers. weft_emu_switch carries no unwind information:
+// nothing can throw inside it.
 #include "kernels/cuda/emulation_switch.h"
 
 #include <cstdint>
-#include <cstring>
 
 #if defined(__x86_64__)
 
@@ -41,14 +45,8 @@ weft_emu_switch:
   pushq %r13
   pushq %r14
   pushq %r15
-  subq $8, %rsp
-  stmxcsr (%rsp)
-  fnstcw 4(%rsp)
   movq %rsp, (%rdi)
   movq %rsi, %rsp
-  ldmxcsr (%rsp)
-  fldcw 4(%rsp)
-  addq $8, %rsp
   popq %r15
   popq %r14
   popq %r13
@@ -77,21 +75,14 @@ void prepare_context(SwitchContext& context, void* bottom, size_t size, void (*e
   // After the frame's return address is popped the stack pointer is `top`, a multiple of 16, so
   // weft_emu_fiber_start's call leaves the entry function the alignment the ABI promises.
   const uintptr_t top = (reinterpret_cast<uintptr_t>(bottom) + size - 16) & ~uintptr_t{15};
-  uint64_t* frame = reinterpret_cast<uint64_t*>(top - 64);
-  uint32_t mxcsr = 0;
-  uint16_t x87_control = 0;
-  asm volatile("stmxcsr %0" : "=m"(mxcsr));
-  asm volatile("fnstcw %0" : "=m"(x87_control));
-  frame[0] = 0;
-  std::memcpy(&frame[0], &mxcsr, sizeof mxcsr);
-  std::memcpy(reinterpret_cast<char*>(&frame[0]) + 4, &x87_control, sizeof x87_control);
-  frame[1] = 0;                                   // r15
-  frame[2] = 0;                                   // r14
-  frame[3] = 0;                                   // r13
-  frame[4] = reinterpret_cast<uintptr_t>(entry);  // r12: called by weft_emu_fiber_start
-  frame[5] = 0;                                   // rbx
-  frame[6] = 0;                                   // rbp
-  frame[7] = reinterpret_cast<uintptr_t>(&weft_emu_fiber_start);
+  uint64_t* frame = reinterpret_cast<uint64_t*>(top - 56);
+  frame[0] = 0;                                   // r15
+  frame[1] = 0;                                   // r14
+  frame[2] = 0;                                   // r13
+  frame[3] = reinterpret_cast<uintptr_t>(entry);  // r12: called by weft_emu_fiber_start
+  frame[4] = 0;                                   // rbx
+  frame[5] = 0;                                   // rbp
+  frame[6] = reinterpret_cast<uintptr_t>(&weft_emu_fiber_start);
   context.stack_pointer = frame;
 }
 

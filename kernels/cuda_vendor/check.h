@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <string>
 
+#include "kernels/cuda_vendor/cublas_library.h"
 #include "kernels/error.h"
 #include "kernels/runtime_counters.h"
 
@@ -28,9 +29,10 @@ namespace weft::vendor {
 
 [[noreturn]] inline void throw_cublas_error(cublasStatus_t status, const char* statement,
                                             const char* function, const char* file, int line) {
-  throw Error(std::string("cuBLAS error ") + cublasGetStatusName(status) + " (" +
-              cublasGetStatusString(status) + ") in " + statement + " at " + function + " " + file +
-              ":" + std::to_string(line));
+  const CublasLibrary& cublas = cublas_library();  // loaded: the status came from it
+  throw Error(std::string("cuBLAS error ") + cublas.get_status_name(status) + " (" +
+              cublas.get_status_string(status) + ") in " + statement + " at " + function + " " +
+              file + ":" + std::to_string(line));
 }
 
 }  // namespace weft::vendor

@@ -4,6 +4,7 @@
 
 #include "kernels/cuda_runtime/check.h"
 #include "kernels/cuda_runtime/runtime.h"
+#include "kernels/cuda_vendor/cublas_library.h"
 #include "kernels/cuda_vendor/context.h"
 #include "kernels/selection.h"
 
@@ -30,10 +31,11 @@ constexpr size_t kCublasWorkspaceBytes = size_t{32} << 20;
 
 Context::~Context() {
   if (cublas_ != nullptr) {
-    const cublasStatus_t status = cublasDestroy(cublas_);
+    const CublasLibrary& library = cublas_library();  // loaded: it made the handle
+    const cublasStatus_t status = library.destroy(cublas_);
     if (status != CUBLAS_STATUS_SUCCESS) {
       std::fprintf(stderr, "weft: warning: cublasDestroy failed: %s\n",
-                   cublasGetStatusString(status));
+                   library.get_status_string(status));
     }
   }
   if (cudnn_ != nullptr) WEFT_CUDNN_WARN(cudnnDestroy(cudnn_));
@@ -65,24 +67,25 @@ cudnnHandle_t Context::cudnn() {
 
 cublasHandle_t Context::cublas() {
   make_current();
+  const CublasLibrary& library = cublas_library();  // loads cuBLAS on the first call
   if (cublas_ == nullptr) {
     cublasHandle_t handle = nullptr;
-    WEFT_CUBLAS_CHECK(cublasCreate(&handle));
-    const cublasStatus_t bound = cublasSetStream(handle, stream_);
+    WEFT_CUBLAS_CHECK(library.create(&handle));
+    const cublasStatus_t bound = library.set_stream(handle, stream_);
     if (bound != CUBLAS_STATUS_SUCCESS) {
-      cublasDestroy(handle);
+      library.destroy(handle);
       WEFT_CUBLAS_CHECK(bound);
     }
     cublas_ = handle;
     // Its own block, not the caching pool's: it lives as long as the handle, and a graph's
     // private pool (which serves every cached_malloc during a capture) must not lend it.
     WEFT_CUDA_CHECK(cudaMalloc(&cublas_workspace_, kCublasWorkspaceBytes));
-    WEFT_CUBLAS_CHECK(cublasSetWorkspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
+    WEFT_CUBLAS_CHECK(library.set_workspace(cublas_, cublas_workspace_, kCublasWorkspaceBytes));
   }
   // CUBLAS_DEFAULT_MATH keeps float GEMMs in full FP32 (cuBLAS makes TF32 opt-in for float);
   // CUBLAS_TF32_TENSOR_OP_MATH opts in. A host-side setting, cheap to apply on every call.
-  WEFT_CUBLAS_CHECK(
-      cublasSetMathMode(cublas_, vendor_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  WEFT_CUBLAS_CHECK(library.set_math_mode(
+      cublas_, vendor_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
   return cublas_;
 }
 

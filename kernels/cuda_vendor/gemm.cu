@@ -20,6 +20,8 @@
 // beta == 0: cuBLAS then does not read C (NaN in C does not leak through), matching weft's write
 // rule. k == 0 is an empty sum: C = beta * C, done here without calling cublasSgemm.
 //
+// cuBLAS is called through cublas_library() (cublas_library.h): loaded on first use, not linked.
+//
 // The linear layer is three GEMMs, as in the CPU reference (kernels/cpu/gemm.cpp):
 //   forward          y[n, out]   = x[n, in] * W[out, in]^T   (+ bias)
 //   backward-data    dx[n, in]   = dy[n, out] * W[out, in]
@@ -35,6 +37,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/bias.h"
+#include "kernels/cuda_vendor/cublas_library.h"
 #include "kernels/cuda_vendor/vendor.h"
 #include "kernels/error.h"
 #include "kernels/selection.h"
@@ -56,21 +59,21 @@ void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, flo
       ctx.zero(c, static_cast<size_t>(c_count));
     } else {
       WEFT_CHECK(c_count <= INT_MAX, "gemm: C has ", c_count, " elements, more than cuBLAS's int");
-      WEFT_CUBLAS_CALL(cublasSscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
+      WEFT_CUBLAS_CALL(cublas_library().sscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
     }
     return;
   }
   const int lda = p.trans_a ? p.m : p.k;
   const int ldb = p.trans_b ? p.k : p.n;
   if (math_precision() == MathPrecision::bf16) {
-    WEFT_CUBLAS_CALL(cublasGemmEx(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k,
-                                  &p.alpha, b, CUDA_R_32F, ldb, a, CUDA_R_32F, lda, &p.beta, c,
-                                  CUDA_R_32F, p.n, CUBLAS_COMPUTE_32F_FAST_16BF,
-                                  CUBLAS_GEMM_DEFAULT));
+    WEFT_CUBLAS_CALL(cublas_library().gemm_ex(
+        ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k, &p.alpha, b, CUDA_R_32F, ldb, a,
+        CUDA_R_32F, lda, &p.beta, c, CUDA_R_32F, p.n, CUBLAS_COMPUTE_32F_FAST_16BF,
+        CUBLAS_GEMM_DEFAULT));
     return;
   }
-  WEFT_CUBLAS_CALL(cublasSgemm(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m, p.k, &p.alpha,
-                                b, ldb, a, lda, &p.beta, c, p.n));
+  WEFT_CUBLAS_CALL(cublas_library().sgemm(ctx.cublas(), op(p.trans_b), op(p.trans_a), p.n, p.m,
+                                          p.k, &p.alpha, b, ldb, a, lda, &p.beta, c, p.n));
 }
 
 void linear_forward(Context& ctx, int n, int in_features, int out_features, const float* x,

@@ -15,6 +15,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda_vendor/cublas_library.h"
 #include "kernels/cuda_vendor/vendor.h"
 
 namespace weft::vendor {
@@ -108,16 +109,6 @@ class VendorBackend final : public PartialBackend {
 };
 
 }  // namespace
-std::string cuda_vendor_versions() {
-  const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch (cuDNN 9)
-  int major = 0, minor = 0, patch = 0;
-  cublasGetProperty(MAJOR_VERSION, &major);
-  cublasGetProperty(MINOR_VERSION, &minor);
-  cublasGetProperty(PATCH_LEVEL, &patch);
-  return "cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string(cudnn / 100 % 100) + "." +
-         std::to_string(cudnn % 100) + ", cuBLAS " + std::to_string(major) + "." +
-         std::to_string(minor) + "." + std::to_string(patch);
-}
 
 }  // namespace weft::vendor
 
@@ -135,9 +126,10 @@ Backend& cuda_vendor_backend(int device) {
 std::string cuda_vendor_versions() {
   const size_t cudnn = cudnnGetVersion();  // major * 10000 + minor * 100 + patch (cuDNN 9)
   int major = 0, minor = 0, patch = 0;
-  cublasGetProperty(MAJOR_VERSION, &major);
-  cublasGetProperty(MINOR_VERSION, &minor);
-  cublasGetProperty(PATCH_LEVEL, &patch);
+  const vendor::CublasLibrary& cublas = vendor::cublas_library();
+  cublas.get_property(MAJOR_VERSION, &major);
+  cublas.get_property(MINOR_VERSION, &minor);
+  cublas.get_property(PATCH_LEVEL, &patch);
   return "cuDNN " + std::to_string(cudnn / 10000) + "." + std::to_string(cudnn / 100 % 100) + "." +
          std::to_string(cudnn % 100) + ", cuBLAS " + std::to_string(major) + "." +
          std::to_string(minor) + "." + std::to_string(patch);
