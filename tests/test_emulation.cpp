@@ -12,8 +12,10 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <numeric>
 #include <regex>
 #include <string>
@@ -22,6 +24,7 @@
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/reduced_precision.h"
 
 using Catch::Matchers::Contains;
 
@@ -346,4 +349,53 @@ TEST_CASE("emulation: every static __shared__ declaration in kernels/cuda/ has i
     }
   }
   CHECK(declarations >= 16);  // the count when the check was written; fewer means it misparses
+}
+
+namespace {
+
+bool same_bits(float x, float y) {
+  if (std::isnan(x) && std::isnan(y)) return true;
+  return std::memcmp(&x, &y, sizeof x) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("emulation: the kernels' fmaf rounds once, bit for bit as the C library's fmaf",
+          "[emu]") {
+  // Double rounding: the exact value 2^24 + 3 - 2^-46 lies just below a float midpoint; rounded
+  // to double it is the midpoint itself, which then ties to the even 2^24 + 4. Rounded once it is
+  // 2^24 + 2.
+  const float a = 1.0f + 0x1p-23f, b = 1.0f - 0x1p-23f, c = 0x1p24f + 2.0f;
+  CHECK(static_cast<float>(static_cast<double>(a) * b + c) == 0x1p24f + 4.0f);
+  CHECK(weft::emu::fmaf(a, b, c) == 0x1p24f + 2.0f);
+  CHECK(weft::emu::fmaf(-a, b, -c) == -(0x1p24f + 2.0f));
+  // A result below float's normal range: 2^-120 (1 + 2^-23) - 2^-120 is 2^-143, a subnormal.
+  CHECK(weft::emu::fmaf(0x1p-60f, 0x1p-60f * (1.0f + 0x1p-23f), -0x1p-120f) == 0x1p-143f);
+
+  const float inf = std::numeric_limits<float>::infinity();
+  const float specials[] = {0.0f,    -0.0f,    1.0f,     -1.0f, 0x1p-149f, -0x1p-126f,
+                            3.4e38f, -3.4e38f, 0x1p-75f, inf,   -inf,      std::nanf("")};
+  int64_t mismatches = 0;
+  for (float x : specials) {
+    for (float y : specials) {
+      for (float z : specials) {
+        if (!same_bits(weft::emu::fmaf(x, y, z), std::fmaf(x, y, z))) ++mismatches;
+      }
+    }
+  }
+  // Random operands: any bit pattern, and sums that nearly cancel (c close to -a*b).
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  auto next = [&state] {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return static_cast<uint32_t>(state >> 16);
+  };
+  for (int i = 0; i < 400000; ++i) {
+    const float x = weft::float_from_bits(next()), y = weft::float_from_bits(next());
+    const float z = i % 2 == 0 ? weft::float_from_bits(next())
+                               : -x * y * (1.0f + static_cast<float>(next() % 64) * 0x1p-24f);
+    if (!same_bits(weft::emu::fmaf(x, y, z), std::fmaf(x, y, z))) ++mismatches;
+  }
+  CHECK(mismatches == 0);
 }

@@ -1,10 +1,15 @@
 // Tests of kernels/philox.h: Philox-4x32-10 against the known-answer vectors published with
 // Random123 (kat_vectors, "philox4x32 10" lines), the element-to-word mapping that dropout
-// relies on, and the CPU dropout's 8-lane Philox (generic and AVX2) against the scalar one.
+// relies on, the CPU dropout's 8-lane Philox (generic and AVX2) against the scalar one, and the
+// Generator's runs of numbers (engine/random.h) against the element-by-element mapping.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <numbers>
+#include <vector>
 
+#include "engine/random.h"
 #include "kernels/cpu/dropout.h"
 #include "kernels/philox.h"
 
@@ -88,5 +93,30 @@ TEST_CASE("philox: the CPU dropout's 8-lane words, generic and AVX2, are philox4
         for (int w = 0; w < 4; ++w) CHECK(words[w][l] == want.v[w]);
       }
     }
+  }
+}
+
+TEST_CASE("philox: a Generator's runs of uniform and normal numbers are philox_uniform_at's",
+          "[philox][cpu]") {
+  // The Generator computes each Philox block once for its four numbers; the numbers must be
+  // those of philox_uniform_at, element by element, whatever the count (not a multiple of 4
+  // here) and wherever the run starts in the stream (after a reservation of 3, rounded to 4).
+  const uint64_t seed = 0x5eed;
+  weft::Generator generator(seed);
+  const std::vector<float> first = generator.uniform(3, 0.0f, 1.0f);
+  const std::vector<float> uniform = generator.uniform(11, -2.0f, 3.0f);
+  const std::vector<float> normal = generator.normal(7, 0.5f, 2.0f);
+  for (uint64_t i = 0; i < 3; ++i) CHECK(first[i] == weft::philox_uniform_at(seed, 0, i));
+  for (uint64_t i = 0; i < 11; ++i) {
+    CHECK(uniform[i] == -2.0f + 5.0f * weft::philox_uniform_at(seed, 4, i));
+  }
+  // Box-Muller on pairs of the stream's numbers from offset 4 + 12 = 16.
+  for (uint64_t i = 0; i < 7; ++i) {
+    const double u1 = 1.0 - weft::philox_uniform_at(seed, 16, i / 2 * 2);
+    const double u2 = weft::philox_uniform_at(seed, 16, i / 2 * 2 + 1);
+    const double radius = std::sqrt(-2.0 * std::log(u1));
+    const double angle = 2.0 * std::numbers::pi * u2;
+    const double z = i % 2 == 0 ? radius * std::cos(angle) : radius * std::sin(angle);
+    CHECK(normal[i] == static_cast<float>(0.5 + 2.0 * z));
   }
 }

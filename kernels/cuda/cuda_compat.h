@@ -38,4 +38,10 @@
   type* name = static_cast<type*>(::weft::emu::dynamic_shared_memory())
 #define WEFT_SHARED_UNDEFINED(name) ::weft::emu::mark_shared_undefined(&(name), sizeof(name))
 
+// Every kernel lives in weft::cuda, so its unqualified fmaf finds the emulation's (emulation.h)
+// before the C library's.
+namespace weft::cuda {
+using weft::emu::fmaf;
+}  // namespace weft::cuda
+
 #endif

@@ -337,6 +337,27 @@ T __ldg(const T* address) {
   return *address;
 }
 
+// fmaf: a * b + c rounded once, as the GPU's FFMA computes it. The C library's fmaf is exact
+// but is a call per multiply-add (through the PLT), around which the caller must save every
+// vector register, its accumulators included. Here, in double: the product of two floats is
+// exact in double (24 + 24 bits < 53, exponents in range), so the double sum is the exact value
+// rounded once to 53 bits, and rounding it to float gives the exact value rounded to float unless
+// the first rounding landed exactly on a float midpoint (then the second rounding may go the
+// wrong way: double rounding). Every float midpoint is a double, and rounding is monotonic, so a
+// sum that is not a midpoint lies on the same side of every midpoint as the exact value. The rare
+// midpoint sums, and sums below float's normal range (where float has fewer bits), go to the
+// library. A test compares the two bit for bit (label emu).
+inline float fmaf(float a, float b, float c) {
+  const double sum = static_cast<double>(a) * static_cast<double>(b) + static_cast<double>(c);
+  uint64_t bits = 0;
+  std::memcpy(&bits, &sum, sizeof bits);
+  // The 29 bits below float's 23-bit fraction: 1 then 28 zeros is a midpoint.
+  const bool midpoint = (bits & 0x1fffffffu) == 0x10000000u;
+  const bool below_normal = ((bits >> 52) & 0x7ffu) < 1023 - 126 && (bits << 1) != 0;
+  if (midpoint || below_normal) [[unlikely]] return std::fmaf(a, b, c);
+  return static_cast<float>(sum);
+}
+
 // ---- vector types -------------------------------------------------------------------------------
 // float4 as in CUDA's vector_types.h: four floats aligned to 16 bytes, so that a kernel's
 // reinterpret_cast<const float4*> of a 16-byte-aligned float pointer means the same here (one
