@@ -43,6 +43,16 @@ Where each number comes from:
                              address; branches to one target are one loop); the innermost loops
                              contain no other loop; the main loop is the innermost loop with the
                              most instructions. Its instructions are counted by opcode class
+  machine code's hash        sha256 of each kernel's .text section in the cubins the library
+                             carries (`cuobjdump -xelf all`, read as ELF here). --check compares
+                             them with the JSON's: where every kernel's machine code is the one
+                             the JSON was made from, its disassembly is too, and the SASS columns
+                             are taken from the JSON instead of disassembling again (nvdisasm
+                             took 33 of the check's 40 s on 2 cores); any difference and the
+                             library is disassembled as when regenerating (--disassemble:
+                             always). So the check trusts the JSON's SASS columns for machine
+                             code it was made from: it finds a table gone stale, not one edited
+                             by hand to match
 
 Tools: cuobjdump from --cuobjdump, $WEFT_CUOBJDUMP, PATH, the build's CUDA bin directory, NVIDIA's
 `nvidia-cuda-cuobjdump` wheel (nvidia/cu13/bin; scripts/setup.sh installs it and
@@ -53,11 +63,13 @@ not compare cuobjdump's own version: another release that prints the same table 
 """
 import argparse
 import ast
+import hashlib
 import json
 import operator
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -355,6 +367,36 @@ def sass_functions(cuobjdump, library):
     return functions
 
 
+def text_hashes(cuobjdump, library):
+    """{mangled: sha256 of the kernel's machine code} from the library's sm_90 cubins.
+
+    A cubin is an ELF file whose section `.text.<mangled name>` holds a kernel's code. A name in
+    several cubins (a template instantiated in two files) gets its hashes joined, sorted."""
+    found = {}
+    with tempfile.TemporaryDirectory() as folder:
+        # -xelf writes the cubins into the current directory.
+        result = subprocess.run([cuobjdump, "-xelf", "all", str(library)], cwd=folder,
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            fail(f"cuobjdump -xelf failed: {result.stderr.strip()[:400]}")
+        for cubin in sorted(Path(folder).glob("*.cubin")):
+            data = cubin.read_bytes()
+            if data[:4] != b"\x7fELF" or data[4] != 2:
+                fail(f"{cubin.name} from {library}: not a 64-bit ELF file")
+            shoff = struct.unpack_from("<Q", data, 0x28)[0]
+            shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+            sections = [struct.unpack_from("<IIQQQQ", data, shoff + i * shentsize)
+                        for i in range(shnum)]
+            names_at = sections[shstrndx][4]
+            for name_offset, _, _, _, offset, size in sections:
+                end = data.index(b"\0", names_at + name_offset)
+                name = data[names_at + name_offset:end].decode()
+                if name.startswith(".text."):
+                    digest = hashlib.sha256(data[offset:offset + size]).hexdigest()
+                    found.setdefault(name[len(".text."):], []).append(digest)
+    return {m: "+".join(sorted(d)) for m, d in found.items()}
+
+
 def opcode_class(opcode):
     base = opcode.split(".")[0]
     for name, members in CLASSES:
@@ -448,10 +490,13 @@ def collect(build):
     usage = resource_usage(cuobjdump, library)
     with_frames = {u["file"] for u in usage.values() if u["stack"] or u["local"]}
     ptx = ptxas_report(cuobjdump, ptxas, library, None if ARGS.ptxas_all else with_frames)
-    sass = sass_functions(cuobjdump, library)
+    hashes = text_hashes(cuobjdump, library)
     sites = launch_sites(ROOT / "kernels" / "cuda")
     mangled = sorted(usage)
     names = dict(zip(mangled, demangle(mangled)))
+    recorded = (recorded_sass(mangled, names, hashes) if ARGS.check and not ARGS.disassemble
+                else None)
+    sass = sass_functions(cuobjdump, library) if recorded is None else {}
     kernels, problems = [], []
     for m in mangled:
         name = readable(names[m])
@@ -464,8 +509,6 @@ def collect(build):
         if p.get("registers") != info["registers"]:
             problems.append(f"{name}: ptxas says {p.get('registers')} registers, the library "
                             f"{info['registers']}")
-        instructions = sass.get(m, [])
-        local_ops = sum(1 for _, op, _ in instructions if op.split(".")[0] in ("STL", "LDL"))
         if p.get("maxntid"):
             threads, block_from, dynamic = p["maxntid"], "__launch_bounds__ (.maxntid)", 0
             for site in sites.get(base, []):
@@ -495,22 +538,34 @@ def collect(build):
             files = sorted({s[3].split(":")[0] for s in found})
             sites_word = "sites" if len(found) > 1 else "site"
             block_from = f"{', '.join(exprs)} at the WEFT_LAUNCH {sites_word} in {', '.join(files)}"
-        loop = main_loop(instructions)
-        body = loop[2] if loop else [op for _, op, _ in instructions]
-        mix = instruction_mix(body)
+        if recorded is None:
+            instructions = sass.get(m, [])
+            local_ops = sum(1 for _, op, _ in instructions
+                            if op.split(".")[0] in ("STL", "LDL"))
+            loop = main_loop(instructions)
+            body = loop[2] if loop else [op for _, op, _ in instructions]
+            from_sass = {
+                "sass_local_memory_instructions": local_ops,
+                "sass_instructions": len(instructions),
+                "main_loop": ({"start": f"0x{loop[0]:x}", "end": f"0x{loop[1]:x}",
+                               "instructions": len(loop[2])} if loop else None),
+                "main_loop_mix": instruction_mix(body),
+            }
+        else:
+            from_sass = recorded[m]
         kernels.append({
             "kernel": name, "file": info["file"],
             "registers": info["registers"], "stack_bytes": info["stack"],
             "spill_store_bytes": p.get("spill_stores"), "spill_load_bytes": p.get("spill_loads"),
-            "sass_local_memory_instructions": local_ops,
+            "sass_local_memory_instructions": from_sass["sass_local_memory_instructions"],
             "static_shared_bytes": info["static_shared"], "dynamic_shared_bytes": dynamic,
             "block_threads": threads, "block_threads_from": block_from,
             "occupancy": occupancy(threads, info["registers"],
                                    info["static_shared"] + dynamic),
-            "sass_instructions": len(instructions),
-            "main_loop": ({"start": f"0x{loop[0]:x}", "end": f"0x{loop[1]:x}",
-                           "instructions": len(loop[2])} if loop else None),
-            "main_loop_mix": mix,
+            "sass_instructions": from_sass["sass_instructions"],
+            "main_loop": from_sass["main_loop"],
+            "main_loop_mix": from_sass["main_loop_mix"],
+            "sass_sha256": hashes.get(m, ""),
         })
     kernels.sort(key=lambda k: (k["file"], k["kernel"]))
     # Versions, not paths: the JSON must not depend on where the tools or the build live.
@@ -518,6 +573,28 @@ def collect(build):
              "nvcc": cache.get("CMAKE_CUDA_COMPILER_VERSION", "?"),
              "arch": ARCH, "library": "build/libweft_kernels_cuda.a"}
     return {"tools": tools, "limits_sm90": SM, "kernels": kernels}, problems
+
+
+def recorded_sass(mangled, names, hashes):
+    """The JSON's SASS columns by mangled name, if every kernel's machine code is the one the JSON
+    was made from (same kernels, same sha256); otherwise None: disassemble."""
+    if not JSON_OUT.exists():
+        return None
+    rows = {(k["kernel"], k.get("sass_sha256")): k
+            for k in json.loads(JSON_OUT.read_text()).get("kernels", [])}
+    if len(rows) != len(mangled):
+        return None
+    taken = {}
+    for m in mangled:
+        row = rows.get((readable(names[m]), hashes.get(m)))
+        if row is None or not hashes.get(m):
+            return None
+        taken[m] = {key: row[key] for key in ("sass_local_memory_instructions",
+                                               "sass_instructions", "main_loop",
+                                               "main_loop_mix")}
+    print(f"kernel_static_table: the machine code of all {len(mangled)} kernels is the JSON's "
+          f"(sha256); its SASS columns stand without disassembling")
+    return taken
 
 
 def spills(k):
@@ -607,6 +684,8 @@ if __name__ == "__main__":
     parser.add_argument("--check", action="store_true",
                         help="write nothing; fail on a spill or a stale table or JSON")
     parser.add_argument("--cuobjdump", default=None, help="the cuobjdump to use")
+    parser.add_argument("--disassemble", action="store_true",
+                        help="with --check: disassemble even where the machine code is the JSON's")
     parser.add_argument("--ptxas-all", action="store_true",
                         help="re-run ptxas on every file, not only on those with a stack frame")
     ARGS = parser.parse_args()
