@@ -51,10 +51,11 @@
 // reads NaN (or an index of -1) here as it would read garbage there. A test
 // (test_emulation.cpp) checks that no declaration in kernels/cuda/ goes without its mark.
 //
-// Cost: a fiber switch on x86-64 is a function call that saves and restores eight registers
-// (until 2026-12-05 it was swapcontext, which also saves the signal mask with a system call: about
-// 0.6 us per switch and most of the emulation's time), paid once per thread to start it and twice
-// per barrier or warp operation it waits in. Each emulated thread still costs its start and its
+// Cost: a fiber switch on x86-64 is a function call that saves and restores the six callee-saved
+// registers (until 2026-12-05 it was swapcontext, which also saves the signal mask with a system
+// call: about 0.6 us per switch and most of the emulation's time; until 2026-12-07 it also
+// switched the floating-point control state, see emulation_switch.cpp), paid once per thread to
+// start it and twice per barrier or warp operation it waits in. Each emulated thread still costs its start and its
 // stack's cache lines, so tests should use modest sizes (thousands of elements, not millions).
 //
 // AddressSanitizer: switching stacks behind ASan's back breaks its bookkeeping, so every switch is
