@@ -111,7 +111,8 @@ constexpr size_t kFiberStackBytes = WEFT_EMU_ASAN ? 256 * 1024 : 128 * 1024;
 // frames of all fibers (the switch's saved registers, the frames of a barrier or warp operation)
 // would fall into the same few cache sets and evict each other at every sweep over the block.
 // Offsetting fiber t by (t mod 64) cache lines spreads them over all 64 sets of a 32 KiB,
-// 8-way cache (and over a 64 KiB-wide level 2 likewise). Measured: see emulation_switch.cpp.
+// 8-way cache (and over a 64 KiB-wide level 2 likewise). Measured together with the switch's
+// other changes of 2026-12-07: docs/architecture.md, "Build time".
 size_t stack_colour(unsigned t) { return size_t{t % 64} * 64; }
 
 // Launches with at least this many threads spread their blocks over OpenMP threads.

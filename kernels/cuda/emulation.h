@@ -55,8 +55,9 @@
 // registers (until 2026-12-05 it was swapcontext, which also saves the signal mask with a system
 // call: about 0.6 us per switch and most of the emulation's time; until 2026-12-07 it also
 // switched the floating-point control state, see emulation_switch.cpp), paid once per thread to
-// start it and twice per barrier or warp operation it waits in. Each emulated thread still costs its start and its
-// stack's cache lines, so tests should use modest sizes (thousands of elements, not millions).
+// start it and twice per barrier or warp operation it waits in. Each emulated thread still costs
+// its start and its stack's cache lines, so tests should use modest sizes (thousands of
+// elements, not millions).
 //
 // AddressSanitizer: switching stacks behind ASan's back breaks its bookkeeping, so every switch is
 // announced with __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber (see

@@ -4,11 +4,12 @@
 //
 // On x86-64 a switch is a few instructions of our own (emulation_switch.cpp): the callee-saved
 // registers go onto the running stack, the stack pointer is stored, the other one loaded, and the
-// same popped from there (the floating-point control state stays the OS thread's: see there). Elsewhere it
-// is POSIX ucontext (makecontext / swapcontext). The two do the same; the difference is cost:
-// swapcontext also saves and restores the signal mask, a system call each way, which made a
-// switch cost about 0.6 us and, measured with perf on `weft_tests "emu step: fashion-mnist
-// FashionCnn*"`, about 60% of the emulation's time (swapcontext and the kernel's side of it).
+// same popped from there (the floating-point control state stays the OS thread's: see there).
+// Elsewhere it is POSIX ucontext (makecontext / swapcontext). The two do the same; the difference
+// is cost: swapcontext also saves and restores the signal mask, a system call each way, which
+// made a switch cost about 0.6 us and, measured with perf on `weft_tests "emu step:
+// fashion-mnist FashionCnn*"`, about 60% of the emulation's time (swapcontext and the kernel's
+// side of it).
 #pragma once
 
 #include <cstddef>

@@ -59,7 +59,8 @@ void gemm(Context& ctx, const GemmParams& p, const float* a, const float* b, flo
       ctx.zero(c, static_cast<size_t>(c_count));
     } else {
       WEFT_CHECK(c_count <= INT_MAX, "gemm: C has ", c_count, " elements, more than cuBLAS's int");
-      WEFT_CUBLAS_CALL(cublas_library().sscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
+      WEFT_CUBLAS_CALL(
+          cublas_library().sscal(ctx.cublas(), static_cast<int>(c_count), &p.beta, c, 1));
     }
     return;
   }
