@@ -8,6 +8,8 @@
 #   make bench        run the CPU kernel and whole-model benchmarks (JSON in runs/bench/)
 #   make fuzz         fuzz the file readers for FUZZ_SECONDS each (default 60; clang, build-fuzz/,
 #                     tests/fuzz/README.md)
+#   make check-includes  compile every C++ source on its own (no precompiled header, no unity
+#                     batch, -fsyntax-only): each includes what it uses (scripts/check_includes.py)
 #   make kernel-table regenerate the static table of the hand CUDA kernels (registers, spills,
 #                     occupancy, main-loop instruction mix) in docs/kernels.md (CUDA builds)
 #   make clean
@@ -25,7 +27,7 @@ ifneq ($(OPENBLAS_CORETYPE),)
 export OPENBLAS_CORETYPE
 endif
 
-.PHONY: run test build setup test-asan bench fuzz kernel-table clean
+.PHONY: run test build setup test-asan bench fuzz check-includes kernel-table clean
 
 setup:
 	@bash scripts/setup.sh
@@ -60,8 +62,11 @@ fuzz:
 	bash scripts/setup.sh fuzz
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
+check-includes: setup
+	python3 scripts/check_includes.py --build build-includes
+
 kernel-table: build
 	python3 bench/kernel_static_table.py --build $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-fuzz build-includes
