@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -137,6 +138,17 @@ class FileLock {
   int fd_ = -1;
 };
 
+// The file's identity: device, inode, size, modification and change times (ns). A replacement by
+// another process's atomic rename changes it; empty if the file cannot be stat'ed.
+std::vector<long long> file_identity(const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return {};
+  return {static_cast<long long>(st.st_dev),         static_cast<long long>(st.st_ino),
+          static_cast<long long>(st.st_size),        static_cast<long long>(st.st_mtim.tv_sec),
+          static_cast<long long>(st.st_mtim.tv_nsec), static_cast<long long>(st.st_ctim.tv_sec),
+          static_cast<long long>(st.st_ctim.tv_nsec)};
+}
+
 std::string slug(const std::string& text) {
   std::string out;
   for (char c : text) {
@@ -261,15 +273,21 @@ void Autotuner::adopt(const std::string& key, const std::string& pick) {
 void Autotuner::save() {
   if (options_.cache_path.empty()) return;
   try {
-    std::filesystem::create_directories(std::filesystem::path(options_.cache_path).parent_path());
+    // A bare file name ("picks.json") has no folder to create.
+    const std::filesystem::path folder = std::filesystem::path(options_.cache_path).parent_path();
+    if (!folder.empty()) std::filesystem::create_directories(folder);
     FileLock lock(options_.cache_path);
-    // Merge with what other processes saved since we read the file.
+    // Merge with what other processes saved since we read the file: parse it again unless it is
+    // still the file this process wrote last.
     std::vector<AutotuneEntry> merged;
-    if (std::filesystem::exists(options_.cache_path)) {
+    if (!written_identity_.empty() && file_identity(options_.cache_path) == written_identity_) {
+      merged = std::move(written_);
+    } else if (std::filesystem::exists(options_.cache_path)) {
       Parsed current =
           parse_cache(io::read_file(options_.cache_path), options_.device, options_.driver);
       if (current.problem.empty()) merged = std::move(current.entries);
     }
+    written_identity_.clear();
     for (const AutotuneEntry& e : fresh_) {
       merged.erase(std::remove_if(merged.begin(), merged.end(),
                                   [&](const AutotuneEntry& m) { return m.key == e.key; }),
@@ -284,6 +302,8 @@ void Autotuner::save() {
                                  {"driver", options_.driver},
                                  {"entries", entries}};
     io::write_file_atomic(options_.cache_path, file.dump(1) + "\n");
+    written_ = std::move(merged);
+    written_identity_ = file_identity(options_.cache_path);  // still under the lock
   } catch (const std::exception& e) {
     options_.warn(std::string("autotune cache not saved: ") + e.what());
     options_.cache_path.clear();  // one warning, not one per key

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -241,6 +242,42 @@ TEST_CASE("autotune: tuners writing one cache file at once keep every entry") {
       CHECK(j["entries"].contains("writer " + std::to_string(w) + " key " + std::to_string(k)));
     }
   }
+}
+
+// A save parses the file again only if another tuner replaced it since this one wrote it; taking
+// turns, and twice in a row, every entry is kept.
+TEST_CASE("autotune: tuners taking turns on one cache file keep every entry") {
+  TempDir dir;
+  const std::string path = dir.file("autotune.json");
+  FakeBench a_bench, b_bench;
+  Autotuner a(a_bench.options(path)), b(b_bench.options(path));
+  a.pick("a1", a_bench.candidates({1.0, 2.0}));
+  a.pick("a2", a_bench.candidates({1.0, 2.0}));  // the file is still a's own
+  b.pick("b1", b_bench.candidates({2.0, 1.0}));
+  a.pick("a3", a_bench.candidates({1.0, 2.0}));  // b replaced it: read again
+  b.pick("b2", b_bench.candidates({2.0, 1.0}));
+  b.pick("b3", b_bench.candidates({2.0, 1.0}));
+  const nlohmann::json j = read_json(path);
+  CHECK(j["entries"].size() == 6);
+  for (const char* key : {"a1", "a2", "a3", "b1", "b2", "b3"}) CHECK(j["entries"].contains(key));
+  CHECK(j["entries"]["b3"]["pick"] == "c1");
+  CHECK(a_bench.warnings.empty());
+  CHECK(b_bench.warnings.empty());
+}
+
+// WEFT_AUTOTUNE_CACHE=picks.json: a file name without a folder, in the working directory.
+TEST_CASE("autotune: a cache file named without a folder is saved in the working directory") {
+  TempDir dir;
+  struct WorkingDirectory {
+    std::filesystem::path before = std::filesystem::current_path();
+    explicit WorkingDirectory(const std::string& to) { std::filesystem::current_path(to); }
+    ~WorkingDirectory() { std::filesystem::current_path(before); }
+  } in_dir(dir.path());
+  FakeBench bench;
+  Autotuner tuner(bench.options("picks.json"));
+  CHECK(tuner.pick("k", bench.candidates({2.0, 1.0})) == "c1");
+  CHECK(bench.warnings.empty());
+  CHECK(read_json(dir.path_of("picks.json"))["entries"]["k"]["pick"] == "c1");
 }
 
 TEST_CASE("autotune: where the cache file lives, and WEFT_AUTOTUNE_CACHE") {
