@@ -11,9 +11,9 @@
 //                          "seconds": {"cuda-hand": 0.00123, "cuda-vendor": 0.00041}}}}
 //
 // It is read on first use and written after every new measurement: under an exclusive lock on
-// "<file>.lock", the file on disk is read again, merged with this process's entries and
-// replaced atomically (engine/io/atomic_file.h), so two processes tuning at once lose nothing
-// and never leave a torn file. A file that cannot be read, is not this format, has another
+// "<file>.lock", the file on disk is read again (unless it is still the one this process wrote
+// last), merged with this process's entries and replaced atomically (engine/io/atomic_file.h),
+// so two processes tuning at once lose nothing and never leave a torn file. A file that cannot be read, is not this format, has another
 // version or belongs to another device or driver gives one warning and is measured anew (and
 // overwritten at the next save). WEFT_AUTOTUNE_CACHE=off keeps the cache in memory only;
 // WEFT_AUTOTUNE_CACHE=<path> names the file.
