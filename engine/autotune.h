@@ -13,9 +13,9 @@
 // It is read on first use and written after every new measurement: under an exclusive lock on
 // "<file>.lock", the file on disk is read again (unless it is still the one this process wrote
 // last), merged with this process's entries and replaced atomically (engine/io/atomic_file.h),
-// so two processes tuning at once lose nothing and never leave a torn file. A file that cannot be read, is not this format, has another
-// version or belongs to another device or driver gives one warning and is measured anew (and
-// overwritten at the next save). WEFT_AUTOTUNE_CACHE=off keeps the cache in memory only;
+// so two processes tuning at once lose nothing and never leave a torn file. A file that cannot
+// be read, is not this format, has another version or belongs to another device or driver gives
+// one warning and is measured anew (and overwritten at the next save). WEFT_AUTOTUNE_CACHE=off keeps the cache in memory only;
 // WEFT_AUTOTUNE_CACHE=<path> names the file.
 //
 // Tests inject the clock, the synchronisation and the candidates (tests/test_autotune.cpp).
@@ -106,8 +106,9 @@ class Autotuner {
   std::vector<long long> written_identity_;
 };
 
-// "<cache dir>/weft/autotune/<device>-<driver>.json" (no "-<driver>" when it is empty) with the cache dir from XDG_CACHE_HOME or
-// HOME/.cache, names reduced to [A-Za-z0-9._-]; WEFT_AUTOTUNE_CACHE overrides it ("off": "").
+// "<cache dir>/weft/autotune/<device>-<driver>.json" (no "-<driver>" when it is empty) with the
+// cache dir from XDG_CACHE_HOME or HOME/.cache, names reduced to [A-Za-z0-9._-];
+// WEFT_AUTOTUNE_CACHE overrides it ("off": "").
 // Empty when there is nowhere to put it.
 std::string default_autotune_cache_path(const std::string& device, const std::string& driver);
 
