@@ -15,8 +15,8 @@
 // last), merged with this process's entries and replaced atomically (engine/io/atomic_file.h),
 // so two processes tuning at once lose nothing and never leave a torn file. A file that cannot
 // be read, is not this format, has another version or belongs to another device or driver gives
-// one warning and is measured anew (and overwritten at the next save). WEFT_AUTOTUNE_CACHE=off keeps the cache in memory only;
-// WEFT_AUTOTUNE_CACHE=<path> names the file.
+// one warning and is measured anew (and overwritten at the next save). WEFT_AUTOTUNE_CACHE=off
+// keeps the cache in memory only; WEFT_AUTOTUNE_CACHE=<path> names the file.
 //
 // Tests inject the clock, the synchronisation and the candidates (tests/test_autotune.cpp).
 #pragma once
