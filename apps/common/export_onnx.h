@@ -6,7 +6,9 @@
 //
 // With --weights, --export-onnx exports the weights' model and trains nothing (with --predict
 // it also predicts); otherwise the model the run ends with is exported after training (after
-// --eval-only's evaluation). The file is written atomically and the app prints one line naming
+// --eval-only's evaluation). The flag is checked when it is parsed (a folder, or a folder that
+// cannot be written, is refused before any training); folders in the path that do not exist yet
+// are created, as --out's are. The file is written atomically and the app prints one line naming
 // it. The ONNX graph takes the model's normalised input; its metadata says how to normalise.
 #pragma once
 
