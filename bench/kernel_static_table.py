@@ -42,7 +42,9 @@ Where each number comes from:
   main loop                  `cuobjdump -sass`: a loop is a backward branch (BRA to a lower
                              address; branches to one target are one loop); the innermost loops
                              contain no other loop; the main loop is the innermost loop with the
-                             most instructions. Its instructions are counted by opcode class
+                             most instructions (of those with a 16-byte global load or store,
+                             where any has one: a float4 path before its one-float fallback).
+                             Its instructions are counted by opcode class
   machine code's hash        sha256 of each kernel's .text section in the cubins the library
                              carries (`cuobjdump -xelf all`, read as ELF here). --check compares
                              them with the JSON's: where every kernel's machine code is the one
@@ -416,7 +418,9 @@ def main_loop(instructions):
     main loop is the loop with the most FFMA/HMMA/HFMA2 instructions, the smallest of those that
     tie (an outer loop holds its inner loops' FMAs too, so the innermost one that has them all
     wins); where no loop has an FMA, the innermost loop (one with no loop inside) with the most
-    instructions."""
+    instructions, among those with a 16-byte global load or store where any has one (a
+    memory-bound kernel's float4 path, which it takes on aligned arrays, rather than its
+    one-float fallback)."""
     loops = {}
     for address, _, target in instructions:
         if target is not None and target < address:
@@ -426,14 +430,18 @@ def main_loop(instructions):
         body = [op for a, op, _ in instructions if s <= a <= e]
         fmas = sum(1 for op in body if op.split(".")[0] in FMA_OPS)
         nested = any((s2, e2) != (s, e) and s <= s2 and e2 <= e for s2, e2 in loops.items())
-        candidates.append((s, e, body, fmas, nested))
+        wide = any(op.split(".")[0] in ("LDG", "STG") and ".128" in op for op in body)
+        candidates.append((s, e, body, fmas, nested, wide))
     if not candidates:
         return None
     most = max(c[3] for c in candidates)
     if most > 0:
         best = min((c for c in candidates if c[3] == most), key=lambda c: (len(c[2]), c[0]))
     else:
-        best = max((c for c in candidates if not c[4]), key=lambda c: (len(c[2]), -c[0]))
+        innermost = [c for c in candidates if not c[4]]
+        if any(c[5] for c in innermost):
+            innermost = [c for c in innermost if c[5]]
+        best = max(innermost, key=lambda c: (len(c[2]), -c[0]))
     return best[0], best[1], best[2]
 
 

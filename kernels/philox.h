@@ -48,6 +48,46 @@ WEFT_HOST_DEVICE inline Philox4x32 philox4x32_10(uint64_t counter, uint64_t key)
   return philox4x32_10(c, static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32));
 }
 
+// The key of each of the ten rounds, (k0, k1) bumped by the constants above, for a 64-bit key:
+// what the loop above recomputes in every call. A kernel that draws many counters with one key
+// takes them as a launch parameter (in the GPU's constant bank, where an XOR reads them
+// directly) and calls the overload below, which skips the 18 additions per call.
+struct PhiloxKeys {
+  uint32_t k0[10];
+  uint32_t k1[10];
+};
+
+WEFT_HOST_DEVICE inline PhiloxKeys philox_keys(uint64_t key) {
+  PhiloxKeys keys{};
+  uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+  for (int round = 0; round < 10; ++round) {
+    keys.k0[round] = k0;
+    keys.k1[round] = k1;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  return keys;
+}
+
+// philox4x32_10(counter, key) with the round keys of philox_keys(key): the same four words.
+WEFT_HOST_DEVICE inline Philox4x32 philox4x32_10(uint64_t counter, const PhiloxKeys& keys) {
+  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32);
+  uint32_t c2 = 0, c3 = 0;
+#if defined(__CUDA_ARCH__)
+#pragma unroll
+#endif
+  for (int round = 0; round < 10; ++round) {
+    uint32_t hi0, hi1;
+    const uint32_t lo0 = philox_mulhilo(0xD2511F53u, c0, &hi0);
+    const uint32_t lo1 = philox_mulhilo(0xCD9E8D57u, c2, &hi1);
+    c0 = hi1 ^ c1 ^ keys.k0[round];
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ keys.k1[round];
+    c3 = lo0;
+  }
+  return Philox4x32{{c0, c1, c2, c3}};
+}
+
 // Uniform float in [0, 1) from 24 random bits.
 WEFT_HOST_DEVICE inline float philox_uniform(uint32_t bits) {
   return static_cast<float>(bits >> 8) * (1.0f / 16777216.0f);

@@ -1,5 +1,6 @@
 // Tests of kernels/philox.h: Philox-4x32-10 against the known-answer vectors published with
-// Random123 (kat_vectors, "philox4x32 10" lines), the element-to-word mapping that dropout
+// Random123 (kat_vectors, "philox4x32 10" lines), the round keys computed once (the GPU
+// dropout's form) against the per-call schedule, the element-to-word mapping that dropout
 // relies on, the CPU dropout's 8-lane Philox (generic and AVX2) against the scalar one, and the
 // Generator's runs of numbers (engine/random.h) against the element-by-element mapping.
 #include <catch2/catch.hpp>
@@ -55,6 +56,24 @@ TEST_CASE("philox 64-bit form puts the counter in the low words and the seed in 
   const Philox4x32 b =
       weft::philox4x32_10(Philox4x32{{0x89abcdefu, 0x01234567u, 0u, 0u}}, 0x76543210u, 0xfedcba98u);
   for (int w = 0; w < 4; ++w) CHECK(a.v[w] == b.v[w]);
+}
+
+TEST_CASE("philox: the round keys computed once give the same words as the 64-bit form",
+          "[philox][cpu]") {
+  // Keys whose halves wrap around 2^32 within the ten rounds, and counters that use the high word.
+  for (uint64_t key : {uint64_t{0}, uint64_t{2026}, uint64_t{0xfffffff0fffffff0u},
+                       uint64_t{0x9E3779B9BB67AE85u}, ~uint64_t{0}}) {
+    const weft::PhiloxKeys keys = weft::philox_keys(key);
+    CHECK(keys.k0[0] == static_cast<uint32_t>(key));
+    CHECK(keys.k1[0] == static_cast<uint32_t>(key >> 32));
+    for (uint64_t counter : {uint64_t{0}, uint64_t{1}, uint64_t{12345678901ull},
+                             uint64_t{0xffffffffu}, ~uint64_t{0}}) {
+      const Philox4x32 a = weft::philox4x32_10(counter, key);
+      const Philox4x32 b = weft::philox4x32_10(counter, keys);
+      INFO("key " << key << " counter " << counter);
+      for (int w = 0; w < 4; ++w) CHECK(a.v[w] == b.v[w]);
+    }
+  }
 }
 
 TEST_CASE("philox_uniform_at uses word i % 4 of counter (offset + i) / 4, in 0 <= u < 1",

@@ -3,7 +3,9 @@
 //
 // One Philox-4x32-10 call yields the uniforms of four consecutive stream positions (word w of
 // counter k belongs to position 4k + w), so the kernel gives each thread one counter, not one
-// element, and uses all four words of each call. Element i is stream position offset + i.
+// element, and uses all four words of each call. Element i is stream position offset + i. The
+// ten round keys of the seed are computed once on the host (philox_keys) and passed with the
+// launch, so a call's rounds are two multiplies and two XORs each, without the key additions.
 //
 // Vector path (when the elements of whole counters start 16-byte aligned in both arrays): the
 // first `head` = (-offset) mod 4 elements come before the first whole counter. Thread t of a
@@ -75,8 +77,8 @@ __device__ __forceinline__ float masked(float kept, float uniform, float p) {
 // element w of the quad.
 template <class Map>
 __device__ __forceinline__ float4 masked_quad(const Map& map, float4 v, float4 g, uint64_t counter,
-                                              uint64_t seed, float p) {
-  const Philox4x32 bits = philox4x32_10(counter, seed);
+                                              const PhiloxKeys& keys, float p) {
+  const Philox4x32 bits = philox4x32_10(counter, keys);
   return make_float4(masked(map(v.x, g.x), philox_uniform(bits.v[0]), p),
                      masked(map(v.y, g.y), philox_uniform(bits.v[1]), p),
                      masked(map(v.z, g.z), philox_uniform(bits.v[2]), p),
@@ -88,7 +90,7 @@ __device__ __forceinline__ float4 masked_quad(const Map& map, float4 v, float4 g
 // spilled).
 template <class Map>
 __global__ void __launch_bounds__(kBlockThreads, 4)
-    dropout_kernel(int64_t count, uint64_t seed, uint64_t base_offset,
+    dropout_kernel(int64_t count, uint64_t seed, PhiloxKeys keys, uint64_t base_offset,
                    const uint64_t* offset_shift, float p, Map map, const float* in,
                    const float* gate, float* out) {
   const uint64_t offset = base_offset + (offset_shift != nullptr ? *offset_shift : 0);
@@ -116,9 +118,9 @@ __global__ void __launch_bounds__(kBlockThreads, 4)
       const float4 v2 = load4(in_body, q2_read);
       const float4 g = gate_body != nullptr ? load4(gate_body, q) : v;
       const float4 g2 = gate_body != nullptr ? load4(gate_body, q2_read) : v2;
-      store4(out_body, q, masked_quad(map, v, g, first + static_cast<uint64_t>(q), seed, p));
+      store4(out_body, q, masked_quad(map, v, g, first + static_cast<uint64_t>(q), keys, p));
       if (second) {
-        store4(out_body, q2, masked_quad(map, v2, g2, first + static_cast<uint64_t>(q2), seed, p));
+        store4(out_body, q2, masked_quad(map, v2, g2, first + static_cast<uint64_t>(q2), keys, p));
       }
     }
     // Threads 0 .. head - 1: the head; the next ones: the tail after the last whole counter.
@@ -136,7 +138,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4)
   const int64_t counters = static_cast<int64_t>(last - first) + 1;
   for (int64_t k = grid_thread_index(); k < counters; k += grid_thread_count()) {
     const uint64_t counter = first + static_cast<uint64_t>(k);
-    const Philox4x32 bits = philox4x32_10(counter, seed);
+    const Philox4x32 bits = philox4x32_10(counter, keys);
     for (int word = 0; word < 4; ++word) {
       const uint64_t position = counter * 4 + static_cast<uint64_t>(word);
       if (position < offset || position - offset >= static_cast<uint64_t>(count)) continue;
@@ -163,7 +165,7 @@ void apply_mask(const DropoutParams& p, Map map, const float* in, const float* g
   const int64_t counters = p.offset_shift != nullptr ? (p.count + 3) / 4 + 1
                                                      : static_cast<int64_t>(last - first) + 1;
   WEFT_LAUNCH(dropout_kernel<Map>, card_grid_blocks(counters), kBlockThreads, 0, stream, p.count,
-              p.seed, p.offset, p.offset_shift, p.p, map, in, gate, out);
+              p.seed, philox_keys(p.seed), p.offset, p.offset_shift, p.p, map, in, gate, out);
 }
 
 }  // namespace
