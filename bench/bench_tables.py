@@ -259,6 +259,13 @@ def main():
             print(f"<!-- {args.since} -> {path} -->")
             print(f"Old run: {context_line(old_context)}\n")
             print(f"New run: {context_line(context)}\n")
+            old_card = old_context.get("cuda_device", "").split(": ", 1)[-1]
+            new_card = context.get("cuda_device", "").split(": ", 1)[-1]
+            if old_card != new_card:
+                print(f"**Different cards** ({old_card or 'none named'} then "
+                      f"{new_card or 'none named'}): each speed-up below mixes the change of "
+                      f"card with the change of code; compare hand against vendor within each "
+                      f"run instead (--ratios vendor).\n")
             print("\n".join(since_table(old_rows, rows)))
             print()
         return

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks bench/bench_tables.py --since on two small runs written here: each row's old and new
-time and speed-up, the order (fastest gain first), the per-op geometric mean and counts, and the
-rows only one run has. Exits 0 when every expected line is in the output, 1 otherwise (printing
+time and speed-up, the order (fastest gain first), the per-op geometric mean and counts, the
+rows only one run has, and the warning printed when the two runs name different cards. Exits 0 when every expected line is in the output, 1 otherwise (printing
 the output and what was missing)."""
 import json
 import os
@@ -10,8 +10,11 @@ import sys
 import tempfile
 
 
-def run_doc(rows, date):
-    return {"context": {"host_name": "test", "date": date},
+def run_doc(rows, date, card=None):
+    context = {"host_name": "test", "date": date}
+    if card:
+        context["cuda_device"] = "0: " + card
+    return {"context": context,
             "benchmarks": [{"name": name + "/manual_time", "run_type": "iteration",
                             "real_time": us, "time_unit": "us"} for name, us in rows]}
 
@@ -30,7 +33,16 @@ def main():
             json.dump(run_doc(new, "2026-12-05"), f)
         out = subprocess.run([sys.executable, script, "--since", old_path, new_path],
                              capture_output=True, text=True, check=False)
+        with open(new_path, "w") as f:
+            json.dump(run_doc(new, "2026-12-05", "NVIDIA H100 80GB HBM3"), f)
+        other_card = subprocess.run([sys.executable, script, "--since", old_path, new_path],
+                                    capture_output=True, text=True, check=False).stdout
     text = out.stdout
+    warning = "**Different cards** (none named then NVIDIA H100 80GB HBM3)"
+    if warning in text or warning not in other_card:
+        print(text + "\n" + other_card)
+        print("the different-cards warning is wrong: expected only in the second output:", warning)
+        return 1
     expected = [
         "| conv2d_fwd/a/b1/hand | 0.2 | 0.1 | 2.00 |",
         "| max_pool2d_bwd/c/b1/hand | 0.05 | 0.049 | 1.02 |",
