@@ -55,7 +55,7 @@ CLI::Option* add_export_onnx_option(CLI::App& cli, std::string& path) {
                  "the weights' model without training")
       ->type_name("FILE")
       ->check(CLI::Validator(
-          [](std::string& text) { return check_writable_file(text); }, "FILE"));
+          [](std::string& text) { return check_writable_file(text); }, ""));
 }
 
 bool export_without_training(const CommonOptions& common, const std::string& path) {
