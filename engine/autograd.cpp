@@ -39,10 +39,10 @@ std::vector<std::vector<TensorImpl*>> leaves_final_after(
   std::unordered_map<TensorImpl*, size_t> last_use;
   std::vector<TensorImpl*> leaves;  // in first-seen order, so announcements are deterministic
   for (size_t i = 0; i < order.size(); ++i) {
-    for (const Tensor& input : order[i]->inputs) {
-      if (!input.defined() || input.grad_fn() || !input.requires_grad()) continue;
-      auto [slot, inserted] = last_use.emplace(input.impl(), i);
-      if (inserted) leaves.push_back(input.impl());
+    for (const Edge& input : order[i]->inputs) {
+      if (input.leaf == nullptr || !input.leaf->requires_grad) continue;
+      auto [slot, inserted] = last_use.emplace(input.leaf.get(), i);
+      if (inserted) leaves.push_back(input.leaf.get());
       slot->second = i;
     }
   }
@@ -70,7 +70,7 @@ void accumulate(Tensor& slot, const Tensor& incoming) {
 // Nodes reachable from `root`, each after every node that consumes its output (so the list,
 // walked from the front, visits the loss first and the leaves' producers last). Iterative, so a
 // deep network does not overflow the call stack. The list holds shared pointers: backward frees
-// each node's inputs as it goes, and those inputs may be the last owners of nodes further down.
+// each node's edges as it goes, and those may be the last owners of nodes further down.
 std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_ptr<Node>& root) {
   std::vector<std::shared_ptr<Node>> post_order;
   std::unordered_set<Node*> visited;
@@ -81,8 +81,7 @@ std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_p
     Node* node = stack.back().first.get();
     size_t& next = stack.back().second;
     if (next < node->inputs.size()) {
-      const Tensor& input = node->inputs[next++];
-      std::shared_ptr<Node> child = input.defined() ? input.grad_fn() : nullptr;
+      const std::shared_ptr<Node>& child = node->inputs[next++].producer;
       if (child != nullptr && visited.insert(child.get()).second) stack.emplace_back(child, 0);
     } else {
       post_order.push_back(std::move(stack.back().first));
@@ -95,18 +94,15 @@ std::vector<std::shared_ptr<Node>> reverse_topological_order(const std::shared_p
 
 Node::~Node() {
   // Move out of each dying node the producer nodes that would die with it, so that every node
-  // is destroyed here with its inputs already released and its own destructor returns at once.
+  // is destroyed here with its edges already released and its own destructor returns at once.
   std::vector<std::shared_ptr<Node>> dying;
-  auto release_inputs = [&dying](std::vector<Tensor>& node_inputs) {
-    for (Tensor& slot : node_inputs) {
-      const Tensor input = std::move(slot);  // one at a time, so [a, a] frees a's node too
-      TensorImpl* impl = input.impl();
-      if (impl != nullptr && input.impl_ptr().use_count() == 1 && impl->grad_fn &&
-          impl->grad_fn.use_count() == 1) {
-        dying.push_back(std::move(impl->grad_fn));
-      }
+  auto release_inputs = [&dying](std::vector<Edge>& edges) {
+    for (Edge& edge : edges) {
+      // One at a time, so that [a, a] frees a's node too (the second edge is then the last).
+      std::shared_ptr<Node> producer = std::move(edge.producer);
+      if (producer != nullptr && producer.use_count() == 1) dying.push_back(std::move(producer));
     }
-    node_inputs.clear();
+    edges.clear();
   };
   release_inputs(inputs);
   while (!dying.empty()) {
@@ -133,7 +129,17 @@ void record(Tensor& output, const char* name, std::vector<Tensor> inputs,
   if (!grad_mode_enabled() || !any_requires_grad(inputs)) return;
   auto node = std::make_shared<Node>();
   node->name = name;
-  node->inputs = std::move(inputs);
+  node->inputs.reserve(inputs.size());
+  for (const Tensor& input : inputs) {
+    Edge edge;
+    if (input.defined()) {
+      edge.producer = input.grad_fn();
+      if (edge.producer == nullptr && input.requires_grad()) edge.leaf = input.impl_ptr();
+      edge.shape = input.shape();
+      edge.defined = true;
+    }
+    node->inputs.push_back(std::move(edge));
+  }
   node->output = output.impl_ptr();
   node->backward = std::move(backward);
   output.impl()->grad_fn = std::move(node);
@@ -197,16 +203,16 @@ void run_backward(const Tensor& root, const Tensor& seed) {
                "' returned ", input_grads.size(), " gradients for ", node->inputs.size(),
                " inputs");
     for (size_t i = 0; i < input_grads.size(); ++i) {
-      const Tensor& input = node->inputs[i];
+      const Edge& input = node->inputs[i];
       Tensor& grad = input_grads[i];
-      if (!input.defined() || !grad.defined()) continue;
-      WEFT_CHECK(grad.shape() == input.shape(), "backward of '", node->name, "' produced a ",
+      if (!input.defined || !grad.defined()) continue;
+      WEFT_CHECK(grad.shape() == input.shape, "backward of '", node->name, "' produced a ",
                  shape_str(grad.shape()), " gradient for input ", i, " of shape ",
-                 shape_str(input.shape()));
-      if (auto producer = input.grad_fn()) {
-        accumulate(pending[producer.get()], grad);
-      } else if (input.requires_grad()) {
-        accumulate(input.impl()->grad, grad);
+                 shape_str(input.shape));
+      if (input.producer != nullptr) {
+        accumulate(pending[input.producer.get()], grad);
+      } else if (input.leaf != nullptr && input.leaf->requires_grad) {
+        accumulate(input.leaf->grad, grad);
       }
     }
     // Free what the node saved; its closure is not needed again.

@@ -1,7 +1,8 @@
 // Reverse-mode automatic differentiation on a dynamic tape.
 //
 // Every differentiable op that sees an input with requires_grad (or with history) creates one
-// Node for its output: the node remembers the inputs and a closure that maps the gradient of
+// Node for its output: the node remembers where each input's gradient goes (an Edge: the node
+// that made the input, or the leaf whose .grad takes it) and a closure that maps the gradient of
 // the output to the gradients of the inputs. Tensor::backward() orders the nodes reachable from
 // the loss topologically and runs the closures from the loss back to the leaves.
 //
@@ -13,9 +14,12 @@
 //   * `.grad` of a leaf keeps accumulating across backward calls until zero_grad() drops it,
 //     as in PyTorch.
 //
-// Saved tensors: a closure that needs the op's own output captures `output.detach()` (same
-// data, no history), never the output itself, so no node keeps its own output alive through a
-// reference cycle. After backward the graph's closures are released; calling backward twice on
+// Saved tensors: a node does not hold its inputs, only their edges, so an activation that no
+// backward formula reads is freed as soon as the forward is done with it (a ResNet block's last
+// batch-norm output, read by nothing after the residual sum). A closure saves what its formula
+// reads, as detached handles (`x.detach()`: same data, no history), and one that needs the op's
+// own output captures `output.detach()`, never the output itself, so no node keeps its own
+// output alive through a reference cycle. After backward the graph's closures are released; calling backward twice on
 // the same graph is an error.
 #pragma once
 
@@ -28,9 +32,17 @@
 
 namespace weft {
 
+// Where the gradient of one input of a node goes, without the input's data.
+struct Edge {
+  std::shared_ptr<Node> producer;    // the node of the op that made the input; null for a leaf
+  std::shared_ptr<TensorImpl> leaf;  // a leaf that required a gradient when the op ran, or null
+  Shape shape;                       // the input's shape, which its gradient must have
+  bool defined = false;              // false for an input slot the op left undefined
+};
+
 struct Node {
   std::string name;                 // the op, for error messages ("conv2d")
-  std::vector<Tensor> inputs;       // the op's inputs, in order (undefined where not needed)
+  std::vector<Edge> inputs;         // one per input of the op, in order
   std::weak_ptr<TensorImpl> output;  // for retain_grad
   // Gradient of the output -> gradients of `inputs` (same order; undefined = no gradient).
   std::function<std::vector<Tensor>(const Tensor& grad_output)> backward;

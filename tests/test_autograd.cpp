@@ -2,12 +2,14 @@
 // several uses of one tensor are summed (the shared-weights, siamese case), `.grad` accumulates
 // across backward calls until zero_grad, NoGradGuard records nothing, detach cuts history,
 // retain_grad keeps a non-leaf's gradient, frozen weights still pass gradients to the input,
-// misuse throws weft::Error with a message that says what went wrong, and a very deep graph
-// neither overflows the stack in backward nor when it is dropped without backward.
+// misuse throws weft::Error with a message that says what went wrong, a very deep graph
+// neither overflows the stack in backward nor when it is dropped without backward, and the tape
+// keeps no activation that no backward formula reads.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <vector>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/nn/layers.h"
 #include "engine/ops.h"
@@ -189,4 +191,23 @@ TEST_CASE("autograd: a chain of 100000 ops neither overflows the stack nor leaks
     }
     CHECK(first_node.expired());
   }
+}
+
+TEST_CASE("autograd: the tape keeps no input that no backward formula reads", "[autograd]") {
+  // 1 Mi floats: 4 MiB for the activation, far above anything else the test allocates.
+  constexpr int64_t kCount = int64_t{1} << 20;
+  const Tensor w = leaf(std::vector<float>(kCount, 1.0f), {kCount});
+  const weft::Device cpu = weft::Device::cpu();
+  const size_t start = weft::memory_stats(cpu).current_bytes;
+  Tensor total;
+  {
+    const Tensor scaled = w * 3.0f;  // its backward reads only the factor
+    total = weft::sum(scaled);       // its backward reads only the shape
+    CHECK(weft::memory_stats(cpu).current_bytes >= start + kCount * sizeof(float));
+  }
+  // `scaled` went with its scope: the sum's node keeps the edge to the product's node, not the
+  // product, so beyond the start only the one-float total is held.
+  CHECK(weft::memory_stats(cpu).current_bytes < start + 1024);
+  total.backward();
+  CHECK(grad_of(w) == std::vector<float>(static_cast<size_t>(kCount), 3.0f));
 }

@@ -243,7 +243,7 @@ TEST_CASE("conv2d_max_pool2d: Sequential takes it for Conv2d -> ReLU -> MaxPool2
   // composes: the convolution, then the pool carrying the ReLU.
   std::vector<std::string> ops;
   for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
-       node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+       node = node->inputs.empty() ? nullptr : node->inputs[0].producer) {
     ops.push_back(node->name);
   }
   CHECK(ops == std::vector<std::string>{"max_pool2d+activation", "conv2d", "conv2d+max_pool2d"});

@@ -330,7 +330,7 @@ TEST_CASE("fused activation: Sequential fuses a conv or batch norm with the ReLU
     std::vector<std::string> ops;
     // Walk from the output through each node's first input (the activation's or the layer's).
     for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
-         node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+         node = node->inputs.empty() ? nullptr : node->inputs[0].producer) {
       ops.push_back(node->name);
     }
     return std::make_pair(y.to_vector<float>(), ops);
@@ -369,7 +369,7 @@ TEST_CASE("fused activation: Sequential moves a ReLU before a max pool into the 
     const Tensor y = net.forward(x);
     std::vector<std::string> ops;  // read before backward, which releases the graph
     for (std::shared_ptr<weft::Node> node = y.grad_fn(); node != nullptr;
-         node = node->inputs.empty() ? nullptr : node->inputs[0].grad_fn()) {
+         node = node->inputs.empty() ? nullptr : node->inputs[0].producer) {
       ops.push_back(node->name);
     }
     weft::sum(y * images(y.shape(), 9)).backward();
@@ -446,9 +446,7 @@ std::multiset<std::string> graph_ops(const Tensor& y) {
     todo.pop_back();
     if (node == nullptr || !seen.insert(node.get()).second) continue;
     names.insert(node->name);
-    for (const Tensor& input : node->inputs) {
-      if (input.defined()) todo.push_back(input.grad_fn());
-    }
+    for (const weft::Edge& input : node->inputs) todo.push_back(input.producer);
   }
   return names;
 }

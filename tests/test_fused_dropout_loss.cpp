@@ -74,9 +74,7 @@ std::multiset<std::string> graph_ops(const Tensor& y) {
     todo.pop_back();
     if (node == nullptr || !seen.insert(node.get()).second) continue;
     names.insert(node->name);
-    for (const Tensor& input : node->inputs) {
-      if (input.defined()) todo.push_back(input.grad_fn());
-    }
+    for (const weft::Edge& input : node->inputs) todo.push_back(input.producer);
   }
   return names;
 }
