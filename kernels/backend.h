@@ -162,6 +162,8 @@ AdamScalars adam_scalars(const AdamStep& s);
   X(elementwise, activation_forward,                                                              \
     (Activation f, float alpha, int64_t count, const float* x, float* y),                         \
     (f, alpha, count, x, y))                                                                      \
+  /* dx = dy * f'; reads x, or y where activation_backward_reads_output(f) (params.h): the */   \
+  /* other may be null */                                                                       \
   X(elementwise, activation_backward,                                                             \
     (Activation f, float alpha, int64_t count, const float* x, const float* y, const float* dy,  \
      float* dx),                                                                                  \

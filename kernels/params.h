@@ -243,6 +243,13 @@ struct DropoutParams {
 // alpha of elu, ignored otherwise.
 enum class Activation { relu, leaky_relu, elu, sigmoid, tanh };
 
+// What activation_backward reads beside dy: the output y for sigmoid and tanh (y (1 - y),
+// 1 - y^2), the input x for the others. Every backend reads that one alone, so the other may be
+// null, and the engine saves only it for backward.
+constexpr bool activation_backward_reads_output(Activation f) {
+  return f == Activation::sigmoid || f == Activation::tanh;
+}
+
 // Broadcasting binary arithmetic.
 enum class BinaryOp { add, sub, mul, div };
 

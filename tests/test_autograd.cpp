@@ -194,20 +194,41 @@ TEST_CASE("autograd: a chain of 100000 ops neither overflows the stack nor leaks
 }
 
 TEST_CASE("autograd: the tape keeps no input that no backward formula reads", "[autograd]") {
-  // 1 Mi floats: 4 MiB for the activation, far above anything else the test allocates.
+  // 1 Mi floats: 4 MiB per activation, far above anything else the test allocates.
   constexpr int64_t kCount = int64_t{1} << 20;
+  constexpr size_t kBytes = kCount * sizeof(float);
   const Tensor w = leaf(std::vector<float>(kCount, 1.0f), {kCount});
   const weft::Device cpu = weft::Device::cpu();
   const size_t start = weft::memory_stats(cpu).current_bytes;
   Tensor total;
-  {
-    const Tensor scaled = w * 3.0f;  // its backward reads only the factor
-    total = weft::sum(scaled);       // its backward reads only the shape
-    CHECK(weft::memory_stats(cpu).current_bytes >= start + kCount * sizeof(float));
+  std::vector<float> expected;
+  SECTION("a product by a constant, then a sum: the sum keeps the product's edge, not its data") {
+    {
+      const Tensor scaled = w * 3.0f;  // its backward reads only the factor
+      total = weft::sum(scaled);       // its backward reads only the shape
+      CHECK(weft::memory_stats(cpu).current_bytes >= start + kBytes);
+    }
+    CHECK(weft::memory_stats(cpu).current_bytes < start + 1024);
+    expected.assign(static_cast<size_t>(kCount), 3.0f);
   }
-  // `scaled` went with its scope: the sum's node keeps the edge to the product's node, not the
-  // product, so beyond the start only the one-float total is held.
-  CHECK(weft::memory_stats(cpu).current_bytes < start + 1024);
+  SECTION("the sum of two tensors reads neither") {
+    {
+      const Tensor scaled = w * 3.0f;
+      total = weft::sum(scaled + w);
+    }
+    CHECK(weft::memory_stats(cpu).current_bytes < start + 1024);
+    expected.assign(static_cast<size_t>(kCount), 4.0f);
+  }
+  SECTION("sigmoid keeps its output for backward, not its input") {
+    Tensor out;
+    {
+      const Tensor scaled = w * 0.0f;
+      out = weft::sigmoid(scaled);
+    }
+    total = weft::sum(out);
+    CHECK(weft::memory_stats(cpu).current_bytes < start + kBytes + 1024);  // out alone
+    expected.assign(static_cast<size_t>(kCount), 0.0f);  // d/dw sigmoid(0 * w) = 0.25 * 0
+  }
   total.backward();
-  CHECK(grad_of(w) == std::vector<float>(static_cast<size_t>(kCount), 3.0f));
+  CHECK(grad_of(w) == expected);
 }

@@ -1,5 +1,6 @@
-// Activations and softmax. The backward of each activation needs x or y = f(x); both are saved
-// (as detached handles, see autograd.h) and the kernel picks the one it needs.
+// Activations and softmax. The backward of each activation needs x or y = f(x), not both
+// (activation_backward_reads_output, kernels/params.h): only that one is saved, as a detached
+// handle (autograd.h), and the other is passed as null.
 #include "engine/ops.h"
 #include "engine/ops/op_util.h"
 
@@ -12,11 +13,13 @@ Tensor activation(const Tensor& x, Activation f, float alpha, const char* name) 
   Tensor y = Tensor::empty_like(x);
   dispatch(x.device()).activation_forward(f, alpha, x.numel(), x.data<float>(),
                                              y.data<float>());
-  const Tensor x_saved = x.detach(), y_saved = y.detach();
+  const bool reads_output = activation_backward_reads_output(f);
+  const Tensor x_saved = reads_output ? Tensor() : x.detach();
+  const Tensor y_saved = reads_output ? y.detach() : Tensor();
   record(y, name, {x}, [=](const Tensor& g) {
     Tensor gx = Tensor::empty_like(g);
-    dispatch(g.device()).activation_backward(f, alpha, g.numel(), x_saved.data<float>(),
-                                                y_saved.data<float>(), g.data<float>(),
+    dispatch(g.device()).activation_backward(f, alpha, g.numel(), optional_data(x_saved),
+                                                optional_data(y_saved), g.data<float>(),
                                                 gx.data<float>());
     return std::vector<Tensor>{gx};
   });

@@ -64,11 +64,11 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b, const Shape& out_sh
   return out;
 }
 
-// Sum `grad` (output-shaped) down to `input`'s shape.
-Tensor reduce_to(const Tensor& grad, const Tensor& input) {
-  if (grad.shape() == input.shape()) return grad;
-  const BroadcastParams p = make_params(input.shape(), input.shape(), grad.shape());
-  Tensor reduced = Tensor::empty(input.shape(), DType::f32, grad.device());
+// Sum `grad` (output-shaped) down to an input's `shape`.
+Tensor reduce_to(const Tensor& grad, const Shape& shape) {
+  if (grad.shape() == shape) return grad;
+  const BroadcastParams p = make_params(shape, shape, grad.shape());
+  Tensor reduced = Tensor::empty(shape, DType::f32, grad.device());
   dispatch(grad.device())
       .reduce_broadcast(p, p.a_strides, grad.data<float>(), reduced.numel(),
                         reduced.data<float>());
@@ -81,28 +81,31 @@ Tensor arithmetic(BinaryOp op, const char* name, const Tensor& a, const Tensor& 
   check_same_device({a, b}, name);
   const Shape out_shape = broadcast_shape(a.shape(), b.shape(), name);
   Tensor out = binary(op, a, b, out_shape);
-  const Tensor a_saved = a.detach(), b_saved = b.detach();
-  const Tensor out_saved = out.detach();
+  // Saved: what each formula reads (a sum or difference reads only the shapes).
+  const Shape a_shape = a.shape(), b_shape = b.shape();
+  const Tensor a_saved = op == BinaryOp::mul ? a.detach() : Tensor();
+  const Tensor b_saved = op == BinaryOp::mul || op == BinaryOp::div ? b.detach() : Tensor();
+  const Tensor out_saved = op == BinaryOp::div ? out.detach() : Tensor();
   record(out, name, {a, b}, [=](const Tensor& g) {
     Tensor ga, gb;
     switch (op) {
       case BinaryOp::add:
-        ga = reduce_to(g, a_saved);
-        gb = reduce_to(g, b_saved);
+        ga = reduce_to(g, a_shape);
+        gb = reduce_to(g, b_shape);
         break;
       case BinaryOp::sub:
-        ga = reduce_to(g, a_saved);
-        gb = reduce_to(mul(g, -1.0f), b_saved);
+        ga = reduce_to(g, a_shape);
+        gb = reduce_to(mul(g, -1.0f), b_shape);
         break;
       case BinaryOp::mul:
-        ga = reduce_to(binary(BinaryOp::mul, g, b_saved, g.shape()), a_saved);
-        gb = reduce_to(binary(BinaryOp::mul, g, a_saved, g.shape()), b_saved);
+        ga = reduce_to(binary(BinaryOp::mul, g, b_saved, g.shape()), a_shape);
+        gb = reduce_to(binary(BinaryOp::mul, g, a_saved, g.shape()), b_shape);
         break;
       case BinaryOp::div: {
         // d(a/b)/da = 1/b; d(a/b)/db = -(a/b)/b = -out/b
-        ga = reduce_to(binary(BinaryOp::div, g, b_saved, g.shape()), a_saved);
+        ga = reduce_to(binary(BinaryOp::div, g, b_saved, g.shape()), a_shape);
         Tensor t = binary(BinaryOp::mul, g, out_saved, g.shape());
-        gb = reduce_to(mul(binary(BinaryOp::div, t, b_saved, g.shape()), -1.0f), b_saved);
+        gb = reduce_to(mul(binary(BinaryOp::div, t, b_saved, g.shape()), -1.0f), b_shape);
         break;
       }
     }
