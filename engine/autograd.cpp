@@ -52,8 +52,11 @@ std::vector<std::vector<TensorImpl*>> leaves_final_after(
 }
 
 // Add `incoming` into `slot`. The first gradient to arrive is kept as it is (=); a later one
-// is added (+=) into a *new* tensor, never in place, because a gradient may share storage
-// with another one (add's backward hands the same tensor to both of its inputs).
+// is added (+=) into a *new* tensor, because a gradient may share storage with another one
+// (add's backward hands the same tensor to both of its inputs; a view shares its base's data),
+// unless `slot` is the only handle on its data, as a gradient that met no other one yet usually
+// is (a residual block's input gradient, its main path's arriving first): then in place, which
+// saves the copy and the second buffer of an activation's size.
 void accumulate(Tensor& slot, const Tensor& incoming) {
   if (!slot.defined()) {
     slot = incoming;
@@ -61,6 +64,13 @@ void accumulate(Tensor& slot, const Tensor& incoming) {
   }
   WEFT_CHECK(slot.shape() == incoming.shape(), "gradient of shape ", shape_str(incoming.shape()),
              " cannot be added to one of shape ", shape_str(slot.shape()));
+  const bool sole_owner =
+      slot.impl_ptr().use_count() == 1 && slot.impl()->storage.use_count() == 1;
+  if (sole_owner) {
+    dispatch(slot.device())
+        .axpy_accumulate(slot.numel(), 1.0f, incoming.data<float>(), slot.data<float>());
+    return;
+  }
   Tensor total = slot.clone();
   dispatch(total.device())
       .axpy_accumulate(total.numel(), 1.0f, incoming.data<float>(), total.data<float>());

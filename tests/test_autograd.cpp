@@ -1,10 +1,11 @@
 // The rules of weft's tape (engine/autograd.h), checked at the engine level: gradients from
 // several uses of one tensor are summed (the shared-weights, siamese case), `.grad` accumulates
-// across backward calls until zero_grad, NoGradGuard records nothing, detach cuts history,
-// retain_grad keeps a non-leaf's gradient, frozen weights still pass gradients to the input,
-// misuse throws weft::Error with a message that says what went wrong, a very deep graph
-// neither overflows the stack in backward nor when it is dropped without backward, and the tape
-// keeps no activation that no backward formula reads.
+// across backward calls until zero_grad (in place only where no other handle sees it),
+// NoGradGuard records nothing, detach cuts history, retain_grad keeps a non-leaf's gradient,
+// frozen weights still pass gradients to the input, misuse throws weft::Error with a message
+// that says what went wrong, a very deep graph neither overflows the stack in backward nor when
+// it is dropped without backward, and the tape keeps no activation that no backward formula
+// reads.
 #include <catch2/catch.hpp>
 #include <memory>
 #include <vector>
@@ -85,8 +86,14 @@ TEST_CASE("autograd: .grad accumulates across backward calls until zero_grad", "
   weft::sum(w * x).backward();
   check_close("after one backward", grad_of(w), std::vector<float>{3.0f, -1.0f}, kGradAbs,
               kGradRel);
+  const Tensor first = w.grad();  // a handle on the first gradient: the next one must not write it
   weft::sum(w * x).backward();
   check_close("after two backwards", grad_of(w), std::vector<float>{6.0f, -2.0f}, kGradAbs,
+              kGradRel);
+  check_close("the first gradient's handle", first.to_vector<float>(),
+              std::vector<float>{3.0f, -1.0f}, kGradAbs, kGradRel);
+  weft::sum(w * x).backward();  // no other handle now: added in place
+  check_close("after three backwards", grad_of(w), std::vector<float>{9.0f, -3.0f}, kGradAbs,
               kGradRel);
   w.zero_grad();
   CHECK_FALSE(w.grad().defined());
