@@ -19,8 +19,8 @@
 // batch-norm output, read by nothing after the residual sum). A closure saves what its formula
 // reads, as detached handles (`x.detach()`: same data, no history), and one that needs the op's
 // own output captures `output.detach()`, never the output itself, so no node keeps its own
-// output alive through a reference cycle. After backward the graph's closures are released; calling backward twice on
-// the same graph is an error.
+// output alive through a reference cycle. After backward the graph's closures are released;
+// calling backward twice on the same graph is an error.
 #pragma once
 
 #include <functional>
