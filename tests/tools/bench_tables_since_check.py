@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Checks bench/bench_tables.py --since on two small runs written here: each row's old and new
 time and speed-up, the order (fastest gain first), the per-op geometric mean and counts, the
-rows only one run has, and the warning printed when the two runs name different cards. Exits 0 when every expected line is in the output, 1 otherwise (printing
-the output and what was missing)."""
+rows only one run has, and the warning printed when the two runs name different cards. Exits 0
+when every expected line is in the output, 1 otherwise (printing the output and what was
+missing)."""
 import json
 import os
 import subprocess
