@@ -90,7 +90,7 @@ __device__ __forceinline__ float4 masked_quad(const Map& map, float4 v, float4 g
 // spilled).
 template <class Map>
 __global__ void __launch_bounds__(kBlockThreads, 4)
-    dropout_kernel(int64_t count, uint64_t seed, PhiloxKeys keys, uint64_t base_offset,
+    dropout_kernel(int64_t count, PhiloxKeys keys, uint64_t base_offset,
                    const uint64_t* offset_shift, float p, Map map, const float* in,
                    const float* gate, float* out) {
   const uint64_t offset = base_offset + (offset_shift != nullptr ? *offset_shift : 0);
@@ -129,7 +129,7 @@ __global__ void __launch_bounds__(kBlockThreads, 4)
     const int64_t i = t < head ? t : tail_start + (t - head);
     if (t < head || i < count) {
       out[i] = masked(map(in[i], gate != nullptr ? gate[i] : in[i]),
-                      philox_uniform_at(seed, offset, static_cast<uint64_t>(i)), p);
+                      philox_uniform_at(keys, offset, static_cast<uint64_t>(i)), p);
     }
     return;
   }
@@ -165,7 +165,7 @@ void apply_mask(const DropoutParams& p, Map map, const float* in, const float* g
   const int64_t counters = p.offset_shift != nullptr ? (p.count + 3) / 4 + 1
                                                      : static_cast<int64_t>(last - first) + 1;
   WEFT_LAUNCH(dropout_kernel<Map>, card_grid_blocks(counters), kBlockThreads, 0, stream, p.count,
-              p.seed, philox_keys(p.seed), p.offset, p.offset_shift, p.p, map, in, gate, out);
+              philox_keys(p.seed), p.offset, p.offset_shift, p.p, map, in, gate, out);
 }
 
 }  // namespace
