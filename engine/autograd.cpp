@@ -54,9 +54,9 @@ std::vector<std::vector<TensorImpl*>> leaves_final_after(
 // Add `incoming` into `slot`. The first gradient to arrive is kept as it is (=); a later one
 // is added (+=) into a *new* tensor, because a gradient may share storage with another one
 // (add's backward hands the same tensor to both of its inputs; a view shares its base's data),
-// unless `slot` is the only handle on its data, as a gradient that met no other one yet usually
-// is (a residual block's input gradient, its main path's arriving first): then in place, which
-// saves the copy and the second buffer of an activation's size.
+// unless `slot` is the only handle on its data, as a residual block's input gradient usually is
+// when its second part arrives: then in place, which saves the copy and the second buffer of an
+// activation's size.
 void accumulate(Tensor& slot, const Tensor& incoming) {
   if (!slot.defined()) {
     slot = incoming;
@@ -66,15 +66,9 @@ void accumulate(Tensor& slot, const Tensor& incoming) {
              " cannot be added to one of shape ", shape_str(slot.shape()));
   const bool sole_owner =
       slot.impl_ptr().use_count() == 1 && slot.impl()->storage.use_count() == 1;
-  if (sole_owner) {
-    dispatch(slot.device())
-        .axpy_accumulate(slot.numel(), 1.0f, incoming.data<float>(), slot.data<float>());
-    return;
-  }
-  Tensor total = slot.clone();
-  dispatch(total.device())
-      .axpy_accumulate(total.numel(), 1.0f, incoming.data<float>(), total.data<float>());
-  slot = total;
+  if (!sole_owner) slot = slot.clone();
+  dispatch(slot.device())
+      .axpy_accumulate(slot.numel(), 1.0f, incoming.data<float>(), slot.data<float>());
 }
 
 // Nodes reachable from `root`, each after every node that consumes its output (so the list,
