@@ -388,9 +388,14 @@ __global__ void merge_ranks_kernel(BatchNormParams p, int ranks, const double* p
 // where the first subtraction is exact whenever x is within a factor of two of the mean
 // (Sterbenz's lemma), which is exactly when it matters: with a mean of 100 and a spread of 1 the
 // rounding of the float mean alone (up to 4e-6) would be most of y's error.
-__device__ __forceinline__ float centre(float v, float mean, float mean_low) {
-  return (v - mean) - mean_low;
-}
+//
+// Centre is one channel's centring with its statistics read once (per quad, or before a loop over
+// the channel): low is mean_low[c], or 0 without mean_low ((x - mean) - 0 is x - mean exactly).
+struct Centre {
+  float mean;
+  float low;
+  __device__ __forceinline__ float operator()(float v) const { return (v - mean) - low; }
+};
 
 struct ChannelStats {
   const float* mean;
@@ -398,8 +403,8 @@ struct ChannelStats {
   const float* invstd_or_var;
   bool from_variance;
   float eps;
-  __device__ __forceinline__ float centred(int64_t c, float v) const {
-    return mean_low != nullptr ? centre(v, mean[c], mean_low[c]) : v - mean[c];
+  __device__ __forceinline__ Centre centre(int64_t c) const {
+    return Centre{mean[c], mean_low != nullptr ? mean_low[c] : 0.0f};
   }
   __device__ __forceinline__ float invstd(int64_t c) const {
     return from_variance ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
@@ -431,17 +436,20 @@ struct NormalizeOp {
   FusedActivation act;
   float* y;
   bool vectorisable() const { return aligned16(x) && aligned16(y); }
-  __device__ __forceinline__ float at(int64_t c, float scale, float v) const {
-    return normalized(act, stats.centred(c, v), scale, beta[c]);
-  }
   __device__ __forceinline__ void operator()(int64_t i, int64_t c) const {
-    y[i] = at(c, gamma[c] * stats.invstd(c), x[i]);
+    y[i] = normalized(act, stats.centre(c)(x[i]), gamma[c] * stats.invstd(c), beta[c]);
   }
+  // The channel's four factors are read once, before the quad's store (which the compiler must
+  // otherwise assume could change them).
   __device__ __forceinline__ void quad(int64_t q, int64_t c) const {
-    const float scale = gamma[c] * stats.invstd(c);
+    const Centre centre = stats.centre(c);
+    const float scale = gamma[c] * stats.invstd(c), b = beta[c];
     const float4 v = load4(x, q);
     store4(y, q,
-           make_float4(at(c, scale, v.x), at(c, scale, v.y), at(c, scale, v.z), at(c, scale, v.w)));
+           make_float4(normalized(act, centre(v.x), scale, b),
+                       normalized(act, centre(v.y), scale, b),
+                       normalized(act, centre(v.z), scale, b),
+                       normalized(act, centre(v.w), scale, b)));
   }
 };
 
@@ -483,23 +491,24 @@ __global__ void gradient_sums_kernel(ChannelSlice cs, int slice, ChannelStats st
                                      const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
   const float invstd = stats.invstd(c);
+  const Centre centre = stats.centre(c);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   for (int j = cs.begin(slice) + static_cast<int>(threadIdx.x); j < cs.end(slice);
        j += static_cast<int>(blockDim.x)) {
     const int64_t at = cs.address(c, j);
     const float g = dy[at];
     sum_dy += g;
-    sum_dy_xhat += g * (stats.centred(c, x[at]) * invstd);
+    sum_dy_xhat += g * (centre(x[at]) * invstd);
   }
   write_block_sums(sum_dy, sum_dy_xhat, partials);
 }
 
 // Adds one quad's dy and dy * xhat to the two sums.
-__device__ __forceinline__ void add_quad(const ChannelStats& stats, int c, float invstd, float4 g,
-                                         float4 v, float& sum_dy, float& sum_dy_xhat) {
+__device__ __forceinline__ void add_quad(const Centre& centre, float invstd, float4 g, float4 v,
+                                         float& sum_dy, float& sum_dy_xhat) {
   sum_dy += (g.x + g.y) + (g.z + g.w);
-  sum_dy_xhat += (g.x * (stats.centred(c, v.x) * invstd) + g.y * (stats.centred(c, v.y) * invstd)) +
-                 (g.z * (stats.centred(c, v.z) * invstd) + g.w * (stats.centred(c, v.w) * invstd));
+  sum_dy_xhat += (g.x * (centre(v.x) * invstd) + g.y * (centre(v.y) * invstd)) +
+                 (g.z * (centre(v.z) * invstd) + g.w * (centre(v.w) * invstd));
 }
 
 // gradient_sums_kernel by quads (cs over quads): thread t takes quads q = begin + t, + T, ... two
@@ -510,18 +519,19 @@ __global__ void __launch_bounds__(kBlockThreads)
                                const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
   const float invstd = stats.invstd(c);
+  const Centre centre = stats.centre(c);
   const int step = static_cast<int>(blockDim.x), end = cs.end(slice);
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   int q = cs.begin(slice) + static_cast<int>(threadIdx.x);
   for (; q + step < end; q += 2 * step) {
     const int64_t a = cs.address(c, q), b = cs.address(c, q + step);
     const float4 ga = dy.quad(a), gb = dy.quad(b), va = load4(x, a), vb = load4(x, b);
-    add_quad(stats, c, invstd, ga, va, sum_dy, sum_dy_xhat);
-    add_quad(stats, c, invstd, gb, vb, sum_dy, sum_dy_xhat);
+    add_quad(centre, invstd, ga, va, sum_dy, sum_dy_xhat);
+    add_quad(centre, invstd, gb, vb, sum_dy, sum_dy_xhat);
   }
   if (q < end) {
     const int64_t a = cs.address(c, q);
-    add_quad(stats, c, invstd, dy.quad(a), load4(x, a), sum_dy, sum_dy_xhat);
+    add_quad(centre, invstd, dy.quad(a), load4(x, a), sum_dy, sum_dy_xhat);
   }
   write_block_sums(sum_dy, sum_dy_xhat, partials);
 }
@@ -601,21 +611,30 @@ struct InputGradientOp {
     return aligned16(dy.dy) && (!dy.act.active() || aligned16(dy.y)) &&
            (coefficients == nullptr || aligned16(x)) && aligned16(dx);
   }
-  __device__ __forceinline__ float at(int64_t c, float invstd, float g, float v) const {
-    if (coefficients == nullptr) return g * (gamma[c] * invstd);
-    return training_dx(gamma[c], invstd, g, stats.centred(c, v) * invstd, coefficients[2 * c],
-                       coefficients[2 * c + 1]);
-  }
   __device__ __forceinline__ void operator()(int64_t i, int64_t c) const {
-    dx[i] = at(c, stats.invstd(c), dy[i], coefficients == nullptr ? 0.0f : x[i]);
+    const float invstd = stats.invstd(c), g = dy[i];
+    dx[i] = coefficients == nullptr
+                ? g * (gamma[c] * invstd)
+                : training_dx(gamma[c], invstd, g, stats.centre(c)(x[i]) * invstd,
+                              coefficients[2 * c], coefficients[2 * c + 1]);
   }
+  // The channel's factors are read once, before the quad's store.
   __device__ __forceinline__ void quad(int64_t q, int64_t c) const {
-    const float invstd = stats.invstd(c);
+    const float invstd = stats.invstd(c), gamma_c = gamma[c];
     const float4 g = dy.quad(q);
-    const float4 v = coefficients == nullptr ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : load4(x, q);
+    if (coefficients == nullptr) {
+      const float k = gamma_c * invstd;
+      store4(dx, q, make_float4(g.x * k, g.y * k, g.z * k, g.w * k));
+      return;
+    }
+    const Centre centre = stats.centre(c);
+    const float a = coefficients[2 * c], b = coefficients[2 * c + 1];
+    const float4 v = load4(x, q);
     store4(dx, q,
-           make_float4(at(c, invstd, g.x, v.x), at(c, invstd, g.y, v.y), at(c, invstd, g.z, v.z),
-                       at(c, invstd, g.w, v.w)));
+           make_float4(training_dx(gamma_c, invstd, g.x, centre(v.x) * invstd, a, b),
+                       training_dx(gamma_c, invstd, g.y, centre(v.y) * invstd, a, b),
+                       training_dx(gamma_c, invstd, g.z, centre(v.z) * invstd, a, b),
+                       training_dx(gamma_c, invstd, g.w, centre(v.w) * invstd, a, b)));
   }
 };
 
@@ -706,7 +725,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int k = 0; k < V; ++k) {
     if (k * threads + t < cs.count) {
       y[cs.address(c, k * threads + t)] =
-          normalized(p.activation, centre(v[k], mean_high, mean_low), scale, b);
+          normalized(p.activation, Centre{mean_high, mean_low}(v[k]), scale, b);
     }
   }
 }
@@ -726,16 +745,17 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int c = static_cast<int>(blockIdx.x);
   const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
   const float invstd = stats.invstd(c);
-  float g[V], v[V];
+  const Centre centre = stats.centre(c);
+  float g[V], xhat[V];
   float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
   WEFT_UNROLL
   for (int k = 0; k < V; ++k) {
     const bool in = k * threads + t < cs.count;
     const int64_t at = in ? cs.address(c, k * threads + t) : 0;
     g[k] = in ? dy[at] : 0.0f;
-    v[k] = in ? x[at] : 0.0f;
+    xhat[k] = in ? centre(x[at]) * invstd : 0.0f;
     sum_dy += g[k];
-    sum_dy_xhat += in ? g[k] * (stats.centred(c, v[k]) * invstd) : 0.0f;
+    sum_dy_xhat += g[k] * xhat[k];
   }
   const double total_dy = block_sum(static_cast<double>(sum_dy));
   const double total_dy_xhat = block_sum(static_cast<double>(sum_dy_xhat));
@@ -749,8 +769,7 @@ __global__ void __launch_bounds__(kBlockThreads)
   for (int k = 0; k < V; ++k) {
     if (k * threads + t < cs.count) {
       dx[cs.address(c, k * threads + t)] =
-          training ? training_dx(gamma_c, invstd, g[k], stats.centred(c, v[k]) * invstd, mean_dy,
-                                 mean_dy_xhat)
+          training ? training_dx(gamma_c, invstd, g[k], xhat[k], mean_dy, mean_dy_xhat)
                    : g[k] * (gamma_c * invstd);
     }
   }
