@@ -54,17 +54,19 @@ struct BiasActivationOp {
   bool one_channel_per_quad;  // inner % 4 == 0; else inner == 1 and channels % 4 == 0
   float* y;
 
-  __device__ float value(float v, int64_t c) const {
-    return act.apply(v + (bias != nullptr ? bias[c] : 0.0f));
-  }
-  __device__ void operator()(int64_t i, int64_t c) const { y[i] = value(y[i], c); }
+  __device__ float bias_of(int64_t c) const { return bias != nullptr ? bias[c] : 0.0f; }
+  __device__ float value(float v, float b) const { return act.apply(v + b); }
+  __device__ void operator()(int64_t i, int64_t c) const { y[i] = value(y[i], bias_of(c)); }
+  // The quad's bias (or four biases) read once, before the store.
   __device__ void quad(int64_t q, int64_t c) const {
     const float4 v = load4(y, q);
     if (one_channel_per_quad) {
-      store4(y, q, make_float4(value(v.x, c), value(v.y, c), value(v.z, c), value(v.w, c)));
+      const float b = bias_of(c);
+      store4(y, q, make_float4(value(v.x, b), value(v.y, b), value(v.z, b), value(v.w, b)));
     } else {
       store4(y, q,
-             make_float4(value(v.x, c), value(v.y, c + 1), value(v.z, c + 2), value(v.w, c + 3)));
+             make_float4(value(v.x, bias_of(c)), value(v.y, bias_of(c + 1)),
+                         value(v.z, bias_of(c + 2)), value(v.w, bias_of(c + 3))));
     }
   }
 };
