@@ -82,6 +82,11 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // 4 input channels, the most the hand backward-data's direct kernel takes, with per-axis
   // kernel, stride and padding (5 channels above go to the tiled kernel).
   add_conv(list, "", conv_params(1, 4, 9, 8, 3, 3, 2, 2, 1, 1, 0), true);
+  // 3 input channels with a 7 x 7 filter of 64 output channels (3,136 taps by channels): the
+  // hand backward-data of few channels (kernels/cuda/conv_data_few_channels.cu) copies the filter
+  // to shared memory in two chunks of output channels.
+  add_conv(list, " (few-channel backward-data, filter in chunks)",
+           conv_params(1, 3, 12, 10, 64, 7, 7, 2, 2, 3, 3), false);
   // Stride 3 with a 2x2 kernel: some phases of the hand backward-data are reached by no tap.
   add_conv(list, "", conv_params(2, 6, 10, 11, 5, 2, 2, 3, 3, 1, 1), true);
   // The reduction of backward-filter split over several blocks (batch * OH * OW > 512).

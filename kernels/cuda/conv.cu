@@ -70,21 +70,14 @@
 //   forward dispatch serves it (the tiled SIMT kernel, the narrow kernel for at most 16 input
 //   channels, the tensor-core kernel at tf32/bf16), faster than the gather kernel (on the H200,
 //   second lease, a 3x3 32 -> 32 layer at batch 512: forward 0.52 ms, backward-data 1.77 ms by
-//   the gather). Used for stride 1 with more than kDirectMaxChannels input channels at fp32 (the
-//   direct kernel below keeps the image layers) and for any number at tf32 and bf16 (the narrow
-//   forward or the skinny tensor-core tile takes the few channels: data_direct); other sums
-//   order than the gather's, within the same tolerances. The phases above likewise.
+//   the gather). Used for stride 1 with more than kFewDataChannels input channels at fp32
+//   (conv_data_few_channels.cu keeps the image layers) and for any number at tf32 and bf16 (the
+//   narrow forward or the skinny tensor-core tile takes the few channels: data_direct); other
+//   sums order than the gather's, within the same tolerances. The phases above likewise.
 //
-// conv2d_backward_data_direct_kernel   the same sums for layers with few input channels
-//   The tiled kernel's rows are input channels, 64 to a tile: with C = 1 or 3 (an image layer,
-//   or a generator's last transposed convolution) 61 of every 64 rows are padding, and with
-//   stride s all but 1 in s^2 of the gathered terms are zero, so on an H200 it ran 10-70x slower
-//   than cuDNN there. This kernel does only the non-zero work: one thread per dx element
-//   (n, c, h, w), consecutive threads on consecutive w (grid-stride), each visiting only the
-//   taps (kh, kw) whose window lands on an output position, and for each of them summing
-//   W[o, c, kh, kw] * dy[n, o, oh, ow] over o in increasing order. No shared memory: a warp's
-//   weight reads are the same one or few addresses (a broadcast) and its dy reads are
-//   neighbouring floats of a row. Used when C <= kDirectMaxChannels at fp32.
+// Few input channels (C <= 4) at fp32: conv_data_few_channels.cu (one thread per pixel and all
+//   its channels, the filter in shared memory), where the tiled kernel's 64-row tiles would be
+//   C rows and 64 - C of padding.
 //
 // conv2d_backward_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T]
 //   GEMM rows = output channels, GEMM columns = taps, reduction over every output position of
@@ -152,6 +145,7 @@
 
 #include "kernels/cuda/bias.h"
 #include "kernels/cuda/common.h"
+#include "kernels/cuda/conv_data_few_channels.h"
 #include "kernels/cuda/conv_filter_narrow.h"
 #include "kernels/cuda/conv_forward_narrow.h"
 #include "kernels/cuda/conv_full_window.h"
@@ -330,43 +324,7 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
   });
 }
 
-__global__ void conv2d_backward_data_direct_kernel(ConvGeometry g, const float* dy, const float* w,
-                                                   const float* bias, float* dx) {
-  const int64_t count = int64_t{g.batch} * g.in_channels * g.in_plane();
-  const int64_t out_plane = g.out_plane();
-  const int64_t filter = int64_t{g.in_channels} * g.kernel_h * g.kernel_w;  // W's stride over o
-  for (int64_t i = grid_thread_index(); i < count; i += grid_thread_count()) {
-    const int x = static_cast<int>(i % g.in_w);
-    const int y = static_cast<int>((i / g.in_w) % g.in_h);
-    const int c = static_cast<int>((i / g.in_plane()) % g.in_channels);
-    const int64_t n = i / (int64_t{g.in_plane()} * g.in_channels);
-    const float* dy_image = dy + n * g.out_channels * out_plane;
-    float sum = 0.0f;
-    for (int kh = 0; kh < g.kernel_h; ++kh) {
-      const int row = y + g.pad_h - kh * g.dilation_h;
-      if (row < 0 || row % g.stride_h != 0) continue;
-      const int oh = row / g.stride_h;
-      if (oh >= g.out_h) continue;
-      for (int kw = 0; kw < g.kernel_w; ++kw) {
-        const int col = x + g.pad_w - kw * g.dilation_w;
-        if (col < 0 || col % g.stride_w != 0) continue;
-        const int ow = col / g.stride_w;
-        if (ow >= g.out_w) continue;
-        const float* w_tap = w + (int64_t{c} * g.kernel_h + kh) * g.kernel_w + kw;
-        const float* dy_at = dy_image + int64_t{oh} * g.out_w + ow;
-        for (int o = 0; o < g.out_channels; ++o) {
-          sum = fmaf(w_tap[o * filter], dy_at[o * out_plane], sum);
-        }
-      }
-    }
-    dx[i] = sum + (bias != nullptr ? bias[c] : 0.0f);
-  }
-}
-
 // ---- host side --------------------------------------------------------------------------------
-
-// Input channels up to which backward-data uses the direct kernel instead of the tiled one.
-constexpr int kDirectMaxChannels = 4;
 
 // How backward-filter splits its reduction over R = N * OH * OW positions (tiled_product.h,
 // plan_split_k).
@@ -418,12 +376,11 @@ void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStr
            stream);
 }
 
-// Whether p's backward-data is left to conv2d_backward_data_direct_kernel: few input channels
-// at fp32. (At tf32 and bf16 the forward forms below take them too: the tensor-core gather of
-// at most 16 GEMM rows runs on the skinny tile, and the narrow forward takes at most 8 output
-// channels.)
+// Whether p's backward-data is left to conv_data_few_channels.cu: few input channels at fp32.
+// (At tf32 and bf16 the forward forms below take them too: the tensor-core gather of at most 16
+// GEMM rows runs on the skinny tile, and the narrow forward takes at most 8 output channels.)
 bool data_direct(const Conv2dParams& p, MathPrecision precision) {
-  return precision == MathPrecision::fp32 && p.in_channels <= kDirectMaxChannels;
+  return precision == MathPrecision::fp32 && p.in_channels <= kFewDataChannels;
 }
 
 // Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).
@@ -569,10 +526,8 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     conv2d_backward_data_tensor_core(p, precision, dy, w, bias, dx, stream);
     return;
   }
-  if (g.in_channels <= kDirectMaxChannels) {
-    WEFT_LAUNCH(conv2d_backward_data_direct_kernel,
-                grid_blocks(int64_t{g.batch} * g.in_channels * g.in_plane()), kBlockThreads, 0,
-                stream, g, dy, w, bias, dx);
+  if (g.in_channels <= kFewDataChannels) {
+    conv2d_backward_data_few_channels(p, dy, w, bias, dx, stream);
     return;
   }
   WEFT_LAUNCH(conv2d_backward_data_kernel, product_grid(g.in_channels, g.batch * g.in_plane()),
