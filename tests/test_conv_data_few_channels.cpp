@@ -6,13 +6,17 @@
 // dilation, padding, a bias (conv_transpose2d's forward) and odd sizes whose phases have unequal
 // rows. A filter too large for one copy is taken in chunks of output channels (checked against
 // the double-precision definition), and the launch trace says which kernel ran. The operands are
-// followed by NaN, so a read past the end of one shows in dx.
+// followed by NaN, so a read past the end of one shows in dx. Last, the hand backend's route at
+// fp32: a strided image layer on the phase kernel, a stride-1 one as its adjoint on the narrow
+// forward.
 #include <catch2/catch.hpp>
 #include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "kernels/backend.h"
+#include "kernels/cuda/backends.h"
 #include "kernels/cuda/conv_data_few_channels.h"
 #include "kernels/reference/conv.h"
 #include "kernels/runtime_counters.h"
@@ -55,7 +59,8 @@ Run backward_data(const Conv2dParams& p, const std::vector<float>& dy, const std
   const std::vector<float> dy_fenced = fenced(dy), w_fenced = fenced(w);
   weft::count::trace_launches(&run.kernels);
   weft::cuda::conv2d_backward_data_few_channels(p, dy_fenced.data(), w_fenced.data(), bias,
-                                                run.dx.data(), nullptr, kernel);
+                                                run.dx.data(), nullptr,
+                                                weft::cuda::OperandRounding::none, kernel);
   weft::count::trace_launches(nullptr);
   return run;
 }
@@ -120,5 +125,33 @@ TEST_CASE("conv backward-data of few channels (emu): a filter in chunks of outpu
     weft::test::check_close("dx", run.dx, want, 1e-5, 1e-4);
     CHECK(ran(run, p.kernel_w == 2049 ? "conv2d_backward_data_direct_kernel"
                                       : "conv2d_backward_data_phases_kernel"));
+  }
+}
+
+TEST_CASE("conv backward-data of few channels (emu): the hand backend's route at fp32", "[emu]") {
+  weft::Backend& emu = weft::emu_backend();
+  const Conv2dParams strided = layer(2, 3, 12, 12, 8, 4, 2, 1, 1);  // the DCGAN's disc1, scaled
+  const Conv2dParams pair = layer(2, 4, 10, 9, 8, 5, 1, 2, 1);      // the pair CNNs' conv2
+  for (const Conv2dParams& p : {strided, pair}) {
+    const auto dy = weft::test::random_floats(
+        int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), 11);
+    const auto w = weft::test::random_floats(
+        int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w, 12);
+    std::vector<float> dx =
+        weft::test::nan_floats(int64_t{p.batch} * p.in_channels * p.in_h * p.in_w);
+    std::vector<std::string> kernels;
+    weft::count::trace_launches(&kernels);
+    emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+    weft::count::trace_launches(nullptr);
+    std::vector<double> want(dx.size());
+    weft::reference::conv2d_backward_data(p, dy.data(), w.data(), want.data());
+    weft::test::check_close("dx", dx, want, 1e-5, 1e-4);
+    REQUIRE_FALSE(kernels.empty());
+    if (p.stride_h == 2) {
+      CHECK(kernels.size() == 1);
+      CHECK(kernels[0].find("conv2d_backward_data_phases_kernel") != std::string::npos);
+    } else {
+      CHECK(kernels.back().find("narrow_forward_kernel") != std::string::npos);
+    }
   }
 }

@@ -347,7 +347,7 @@ TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
 TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(136)); }
 
 TEST_CASE("emu step: shoe-pairs stacked, channels and siamese", "[emu]") {
-  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 50));
-  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 38));
-  check_model(pair_model("siamese", models::siamese_config(32, 32), 132));
+  check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 51));
+  check_model(pair_model("channels", models::channel_cnn_config(32, 32), 39));
+  check_model(pair_model("siamese", models::siamese_config(32, 32), 134));
 }

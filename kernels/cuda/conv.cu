@@ -376,11 +376,40 @@ void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStr
            stream);
 }
 
-// Whether p's backward-data is left to conv_data_few_channels.cu: few input channels at fp32.
-// (At tf32 and bf16 the forward forms below take them too: the tensor-core gather of at most 16
-// GEMM rows runs on the skinny tile, and the narrow forward takes at most 8 output channels.)
+// Whether a narrow kernel (conv_forward_narrow.cu, conv_filter_narrow.cu) that takes p should at
+// `precision`: always at fp32; at tf32 and bf16 only up to 8 output channels, where at least half
+// of every 16-row tensor-core tile would be padding, so the SIMT kernel with rounded operands
+// does the same products with less waste.
+bool narrow_at(MathPrecision precision, const Conv2dParams& p) {
+  return precision == MathPrecision::fp32 || p.out_channels <= 8;
+}
+
+// The same for the narrow forward, which at tf32 and bf16 also takes layers of at most 32 taps
+// per output channel: their forward is bound by storing y, which both kernels do alike, and the
+// tensor-core kernel's tile would run one 32-deep reduction stage (9 of its 32 taps used for the
+// Fashion-MNIST CNN's first layer) per staging of its operands and epilogue.
+bool narrow_forward_at(MathPrecision precision, const Conv2dParams& p) {
+  return narrow_at(precision, p) || few_taps_forward(p);
+}
+
+// Whether p's stride-1 backward-data runs as its adjoint forward convolution on the narrow
+// forward kernel (whose output channels are p's input channels): at most 8 of them, or few taps.
+bool data_as_narrow_forward(const Conv2dParams& p, MathPrecision precision) {
+  if (p.stride_h != 1 || p.stride_w != 1) return false;
+  if (p.pad_h > p.dilation_h * (p.kernel_h - 1) || p.pad_w > p.dilation_w * (p.kernel_w - 1)) {
+    return false;
+  }
+  const Conv2dParams adjoint = backward_data_adjoint(p);
+  return narrow_forward_applies(adjoint) && narrow_forward_at(precision, adjoint);
+}
+
+// Whether p's backward-data is left to conv_data_few_channels.cu: at most 4 input channels, at
+// any precision (its products of tensor-core-rounded operands at tf32 and bf16, as the narrow
+// kernels', where a 16-row tensor-core tile would hold 4 rows or fewer), except a stride-1 layer
+// that the narrow forward takes as its adjoint (the pair CNNs' conv2: a strip of pixels per
+// thread, the input row window in registers, several times the multiply-adds per load).
 bool data_direct(const Conv2dParams& p, MathPrecision precision) {
-  return precision == MathPrecision::fp32 && p.in_channels <= kFewDataChannels;
+  return p.in_channels <= kFewDataChannels && !data_as_narrow_forward(p, precision);
 }
 
 // Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).
@@ -522,12 +551,12 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
   }
   // An empty output (or no output channels) needs no special case: every gathered term is 0
   // (or the reduction is empty), so dx becomes 0, or the bias alone, as in the reference.
-  if (precision != MathPrecision::fp32) {
-    conv2d_backward_data_tensor_core(p, precision, dy, w, bias, dx, stream);
+  if (data_direct(p, precision)) {
+    conv2d_backward_data_few_channels(p, dy, w, bias, dx, stream, rounding_of(precision));
     return;
   }
-  if (g.in_channels <= kFewDataChannels) {
-    conv2d_backward_data_few_channels(p, dy, w, bias, dx, stream);
+  if (precision != MathPrecision::fp32) {
+    conv2d_backward_data_tensor_core(p, precision, dy, w, bias, dx, stream);
     return;
   }
   WEFT_LAUNCH(conv2d_backward_data_kernel, product_grid(g.in_channels, g.batch * g.in_plane()),
@@ -547,26 +576,6 @@ Conv2dParams checked_as_conv(const ConvTranspose2dParams& p) {
              "conv_transpose2d (hand CUDA kernel): output padding must be smaller than the "
              "stride, so that the output size maps back to the input size");
   return c;
-}
-
-}  // namespace
-
-namespace {
-
-// Whether a narrow kernel (conv_forward_narrow.cu, conv_filter_narrow.cu) that takes p should at
-// `precision`: always at fp32; at tf32 and bf16 only up to 8 output channels, where at least half
-// of every 16-row tensor-core tile would be padding, so the SIMT kernel with rounded operands
-// does the same products with less waste.
-bool narrow_at(MathPrecision precision, const Conv2dParams& p) {
-  return precision == MathPrecision::fp32 || p.out_channels <= 8;
-}
-
-// The same for the narrow forward, which at tf32 and bf16 also takes layers of at most 32 taps
-// per output channel: their forward is bound by storing y, which both kernels do alike, and the
-// tensor-core kernel's tile would run one 32-deep reduction stage (9 of its 32 taps used for the
-// Fashion-MNIST CNN's first layer) per staging of its operands and epilogue.
-bool narrow_forward_at(MathPrecision precision, const Conv2dParams& p) {
-  return narrow_at(precision, p) || few_taps_forward(p);
 }
 
 }  // namespace

@@ -5,7 +5,10 @@
 //   oh = (h + pad_h - kh * dilation_h) / stride_h where that divides exactly and lands inside dy
 //   (likewise ow along the width); other terms are 0
 //
-// for C <= 4 input channels, at fp32. bias is conv_transpose2d_forward's (null in a backward-data).
+// for C <= 4 input channels. bias is conv_transpose2d_forward's (null in a backward-data). At tf32
+// and bf16 the filter is rounded as it is copied and each dy value as it is loaded, as a tensor
+// core would read them (rounded_operand), the products and sums in FP32. conv.cu routes here
+// every such layer but a stride-1 one that the narrow forward takes as its adjoint.
 //
 // conv2d_backward_data_phases_kernel<kC>
 //   Work split. A thread computes the kC values of one dx pixel (n, h, w), every channel of it, so
@@ -45,6 +48,7 @@
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/warp_matrix.h"  // rounded_operand
 #include "kernels/error.h"
 
 namespace weft::cuda {
@@ -63,7 +67,7 @@ struct PhasePixels {
 
 // Copies W[o0 .. o0 + count, 0 .. kC, :, :] into weights (layout at the top); all threads of the
 // block take part.
-template <int kC>
+template <int kC, OperandRounding kRounding>
 __device__ __forceinline__ void copy_filter(const ConvGeometry& g, const float* w, int o0,
                                             int count, float4* weights) {
   const int taps = g.kernel_h * g.kernel_w;
@@ -73,14 +77,14 @@ __device__ __forceinline__ void copy_filter(const ConvGeometry& g, const float* 
     const float* from = w + (int64_t{o0} + o) * g.in_channels * taps + tap;
     float v[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     WEFT_UNROLL
-    for (int c = 0; c < kC; ++c) v[c] = from[c * taps];
+    for (int c = 0; c < kC; ++c) v[c] = rounded_operand(from[c * taps], kRounding);
     weights[tap * count + o] = make_float4(v[0], v[1], v[2], v[3]);
   }
 }
 
 // Adds the terms of output channels o0 .. o0 + count (dy_chunk: dy[n, o0]) to pixel (h, x)'s kC
 // sums.
-template <int kC>
+template <int kC, OperandRounding kRounding>
 __device__ __forceinline__ void add_taps(const ConvGeometry& g, const float* dy_chunk,
                                          const float4* weights, int count, int h, int x,
                                          float (&acc)[kC]) {
@@ -99,7 +103,7 @@ __device__ __forceinline__ void add_taps(const ConvGeometry& g, const float* dy_
       const float* d = dy_chunk + oh * g.out_w + ow;
       for (int o = 0; o < count; ++o) {
         const float4 f = tap[o];
-        const float v = d[o * out_plane];
+        const float v = rounded_operand(d[o * out_plane], kRounding);
         acc[0] = fmaf(f.x, v, acc[0]);
         if constexpr (kC > 1) acc[1] = fmaf(f.y, v, acc[1]);
         if constexpr (kC > 2) acc[2] = fmaf(f.z, v, acc[2]);
@@ -109,15 +113,19 @@ __device__ __forceinline__ void add_taps(const ConvGeometry& g, const float* dy_
   }
 }
 
-template <int kC>
-__global__ void __launch_bounds__(kBlockThreads)
+// Five blocks per SM (at most 48 registers; their 165 KB of shared memory would allow six): left
+// to itself, ptxas gave the tf32 form for 3 channels 40 registers and spilled 4 bytes.
+constexpr int kPhasesMinBlocks = 5;
+
+template <int kC, OperandRounding kRounding>
+__global__ void __launch_bounds__(kBlockThreads, kPhasesMinBlocks)
     conv2d_backward_data_phases_kernel(ConvGeometry g, PhasePixels plan, const float* dy,
                                        const float* w, const float* bias, float* dx) {
   __shared__ float4 weights[kFilterQuads];
   WEFT_SHARED_UNDEFINED(weights);
   const bool resident = plan.chunk >= g.out_channels;
   if (resident) {
-    copy_filter<kC>(g, w, 0, g.out_channels, weights);
+    copy_filter<kC, kRounding>(g, w, 0, g.out_channels, weights);
     __syncthreads();
   }
   const int64_t in_plane = int64_t{g.in_h} * g.in_w;
@@ -142,12 +150,12 @@ __global__ void __launch_bounds__(kBlockThreads)
       const int count = plan.chunk < g.out_channels - o0 ? plan.chunk : g.out_channels - o0;
       if (!resident) {
         __syncthreads();
-        copy_filter<kC>(g, w, o0, count, weights);
+        copy_filter<kC, kRounding>(g, w, o0, count, weights);
         __syncthreads();
       }
       if (active) {
-        add_taps<kC>(g, dy + (int64_t{n} * g.out_channels + o0) * out_plane, weights, count, h, x,
-                     acc);
+        add_taps<kC, kRounding>(g, dy + (int64_t{n} * g.out_channels + o0) * out_plane, weights,
+                                count, h, x, acc);
       }
     }
     if (active) {
@@ -213,22 +221,42 @@ PhasePixels plan_phases(const ConvGeometry& g) {
 
 template <int kC>
 void launch_phases(const ConvGeometry& g, const PhasePixels& plan, const float* dy,
-                   const float* w, const float* bias, float* dx, cudaStream_t stream) {
-  WEFT_LAUNCH(conv2d_backward_data_phases_kernel<kC>, card_grid_blocks(plan.pixels),
-              kBlockThreads, 0, stream, g, plan, dy, w, bias, dx);
+                   const float* w, const float* bias, float* dx, OperandRounding rounding,
+                   cudaStream_t stream) {
+  switch (rounding) {
+    case OperandRounding::none:
+      WEFT_LAUNCH((conv2d_backward_data_phases_kernel<kC, OperandRounding::none>),
+                  card_grid_blocks(plan.pixels), kBlockThreads, 0, stream, g, plan, dy, w, bias,
+                  dx);
+      return;
+    case OperandRounding::tf32:
+      WEFT_LAUNCH((conv2d_backward_data_phases_kernel<kC, OperandRounding::tf32>),
+                  card_grid_blocks(plan.pixels), kBlockThreads, 0, stream, g, plan, dy, w, bias,
+                  dx);
+      return;
+    case OperandRounding::bf16:
+      WEFT_LAUNCH((conv2d_backward_data_phases_kernel<kC, OperandRounding::bf16>),
+                  card_grid_blocks(plan.pixels), kBlockThreads, 0, stream, g, plan, dy, w, bias,
+                  dx);
+      return;
+  }
 }
 
 }  // namespace
 
 void conv2d_backward_data_few_channels(const Conv2dParams& p, const float* dy, const float* w,
                                        const float* bias, float* dx, cudaStream_t stream,
-                                       FewChannelsKernel kernel) {
+                                       OperandRounding rounding, FewChannelsKernel kernel) {
   WEFT_CHECK(p.in_channels >= 1 && p.in_channels <= kFewDataChannels,
              "conv2d backward-data (hand CUDA kernel, few channels): ", p.in_channels,
              " input channels, where it takes 1 to ", kFewDataChannels);
   const ConvGeometry g = geometry(p);
   if (int64_t{g.batch} * g.in_channels * g.in_plane() == 0) return;
   const PhasePixels plan = plan_phases(g);
+  WEFT_CHECK(rounding == OperandRounding::none || (kernel == FewChannelsKernel::phases &&
+                                                   plan.chunk > 0),
+             "conv2d backward-data (hand CUDA kernel, few channels): the direct kernel multiplies "
+             "at fp32 only");
   if (kernel == FewChannelsKernel::direct || plan.chunk == 0) {
     WEFT_LAUNCH(conv2d_backward_data_direct_kernel,
                 grid_blocks(int64_t{g.batch} * g.in_channels * g.in_plane()), kBlockThreads, 0,
@@ -237,16 +265,16 @@ void conv2d_backward_data_few_channels(const Conv2dParams& p, const float* dy, c
   }
   switch (g.in_channels) {
     case 1:
-      launch_phases<1>(g, plan, dy, w, bias, dx, stream);
+      launch_phases<1>(g, plan, dy, w, bias, dx, rounding, stream);
       break;
     case 2:
-      launch_phases<2>(g, plan, dy, w, bias, dx, stream);
+      launch_phases<2>(g, plan, dy, w, bias, dx, rounding, stream);
       break;
     case 3:
-      launch_phases<3>(g, plan, dy, w, bias, dx, stream);
+      launch_phases<3>(g, plan, dy, w, bias, dx, rounding, stream);
       break;
     default:
-      launch_phases<4>(g, plan, dy, w, bias, dx, stream);
+      launch_phases<4>(g, plan, dy, w, bias, dx, rounding, stream);
       break;
   }
 }

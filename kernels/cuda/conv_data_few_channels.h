@@ -1,11 +1,12 @@
-// The backward-data of a convolution with few input channels at fp32 (C <= 4: an image layer's
-// input gradient, and the transposed convolution that writes an image, the DCGAN generator's
-// last layer): conv.cu's tiled kernel would fill a 64-row tile with C rows, and the phase
-// convolutions of a strided layer would do the same. Kernels and their thread layouts in
-// conv_data_few_channels.cu.
+// The backward-data of a convolution with few input channels (C <= 4: an image layer's input
+// gradient, and the transposed convolution that writes an image, the DCGAN generator's last
+// layer), at fp32, tf32 and bf16: conv.cu's tiled kernel would fill a 64-row tile with C rows,
+// a tensor-core tile 16 rows with C, and the phase convolutions of a strided layer the same.
+// Kernels and their thread layouts in conv_data_few_channels.cu.
 #pragma once
 
 #include "kernels/cuda/cuda_compat.h"
+#include "kernels/cuda/warp_matrix.h"
 #include "kernels/params.h"
 
 namespace weft::cuda {
@@ -21,9 +22,12 @@ constexpr int kFewDataChannels = 4;
 enum class FewChannelsKernel { phases, direct };
 
 // dx = the gradient of conv(x, w) (+ bias[c] per input channel: conv_transpose2d's forward)
-// with respect to x, for p.in_channels <= kFewDataChannels; overwrites dx.
+// with respect to x, for p.in_channels <= kFewDataChannels; overwrites dx. `rounding`: dy and w
+// rounded as a tensor core at tf32 or bf16 would read them (the phase kernel only), the products
+// and sums in FP32.
 void conv2d_backward_data_few_channels(const Conv2dParams& p, const float* dy, const float* w,
                                        const float* bias, float* dx, cudaStream_t stream,
+                                       OperandRounding rounding = OperandRounding::none,
                                        FewChannelsKernel kernel = FewChannelsKernel::phases);
 
 }  // namespace WEFT_KERNEL_ABI
