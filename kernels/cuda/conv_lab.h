@@ -14,10 +14,11 @@
 //   v4 large     + 128 x 128 block tile, 8 x 8 micro-tile as float4 runs, warp tiling,
 //                double-buffered slabs (LargeTile; conv.cu). The dispatch picks among v3's,
 //                a 64 x 128 and this tile by the problem's size (choose_tile)
-//   v5 small runs  an experiment: v3's 64 x 64 tile with v4's float4 runs and warp tiling, one
-//                buffer (SmallRunTile; conv.cu). v3 was the fastest version on 38 of 51 seed
-//                shapes on an H200; this one issues a fifth fewer instructions per slab at 3
-//                blocks per SM instead of 4. Not in the dispatch until a card says it pays
+//   v5 small runs  v3's 64 x 64 tile with v4's float4 runs and warp tiling, one buffer
+//                (SmallRunTile; conv.cu). v3 was the fastest version on 38 of 51 seed shapes on
+//                an H200; this one issues a fifth fewer instructions per slab at 3 blocks per
+//                SM instead of 4, which the dispatch's 64 x 64 choice (under two blocks per SM)
+//                never reaches: since 2026-12-07 the dispatch runs v5 where it chose v3
 //
 // Every version computes the same y as conv2d_forward: bias and the fused activation included,
 // each output one fmaf chain over the taps in increasing order (so versions 2-5 agree bit for

@@ -256,7 +256,7 @@ __device__ __forceinline__ void store_nchw(float* out, int channels, int plane, 
 // the tile with choose_tile, the kernel lab forces one.
 void conv2d_forward_with_tile(TileChoice tile, const Conv2dParams& p, const float* x,
                               const float* w, const float* bias, float* y, cudaStream_t stream);
-// The same on SmallRunTile (tiled_product_large.h), which only the lab runs.
+// The same on SmallRunTile (tiled_product_large.h; the lab's v5).
 void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const float* w,
                                const float* bias, float* y, cudaStream_t stream);
 
