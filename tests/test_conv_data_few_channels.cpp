@@ -21,6 +21,7 @@
 #include "kernels/reference/conv.h"
 #include "kernels/runtime_counters.h"
 #include "tests/kernel_test_util.h"
+#include "tests/params_test_util.h"
 
 namespace {
 
@@ -28,15 +29,7 @@ using weft::Conv2dParams;
 using weft::cuda::FewChannelsKernel;
 
 Conv2dParams layer(int n, int c, int h, int w, int o, int k, int stride, int pad, int dilation) {
-  Conv2dParams p;
-  p.batch = n;
-  p.in_channels = c;
-  p.in_h = h;
-  p.in_w = w;
-  p.out_channels = o;
-  p.kernel_h = p.kernel_w = k;
-  p.stride_h = p.stride_w = stride;
-  p.pad_h = p.pad_w = pad;
+  Conv2dParams p = weft::test::square_conv(n, c, h, w, o, k, pad, stride);
   p.dilation_h = p.dilation_w = dilation;
   return p;
 }

@@ -65,6 +65,16 @@ struct PhasePixels {
   int chunk;   // output channels whose filter is in shared memory at once
 };
 
+// The output row (or column) that tap k puts on input row h, or -1 where none does: h + pad -
+// k * dilation must be a multiple of the stride and land inside the output's `count` rows.
+__device__ __forceinline__ int output_index(int h, int pad, int k, int dilation, int stride,
+                                            int count) {
+  const int row = h + pad - k * dilation;
+  if (row < 0 || row % stride != 0) return -1;
+  const int index = row / stride;
+  return index < count ? index : -1;
+}
+
 // Copies W[o0 .. o0 + count, 0 .. kC, :, :] into weights (layout at the top); all threads of the
 // block take part.
 template <int kC, OperandRounding kRounding>
@@ -90,15 +100,11 @@ __device__ __forceinline__ void add_taps(const ConvGeometry& g, const float* dy_
                                          float (&acc)[kC]) {
   const int out_plane = g.out_h * g.out_w;
   for (int kh = 0; kh < g.kernel_h; ++kh) {
-    const int row = h + g.pad_h - kh * g.dilation_h;
-    if (row < 0 || row % g.stride_h != 0) continue;
-    const int oh = row / g.stride_h;
-    if (oh >= g.out_h) continue;
+    const int oh = output_index(h, g.pad_h, kh, g.dilation_h, g.stride_h, g.out_h);
+    if (oh < 0) continue;
     for (int kw = 0; kw < g.kernel_w; ++kw) {
-      const int col = x + g.pad_w - kw * g.dilation_w;
-      if (col < 0 || col % g.stride_w != 0) continue;
-      const int ow = col / g.stride_w;
-      if (ow >= g.out_w) continue;
+      const int ow = output_index(x, g.pad_w, kw, g.dilation_w, g.stride_w, g.out_w);
+      if (ow < 0) continue;
       const float4* tap = weights + (kh * g.kernel_w + kw) * count;
       const float* d = dy_chunk + oh * g.out_w + ow;
       for (int o = 0; o < count; ++o) {
@@ -181,15 +187,11 @@ __global__ void conv2d_backward_data_direct_kernel(ConvGeometry g, const float* 
     const float* dy_image = dy + n * g.out_channels * out_plane;
     float sum = 0.0f;
     for (int kh = 0; kh < g.kernel_h; ++kh) {
-      const int row = y + g.pad_h - kh * g.dilation_h;
-      if (row < 0 || row % g.stride_h != 0) continue;
-      const int oh = row / g.stride_h;
-      if (oh >= g.out_h) continue;
+      const int oh = output_index(y, g.pad_h, kh, g.dilation_h, g.stride_h, g.out_h);
+      if (oh < 0) continue;
       for (int kw = 0; kw < g.kernel_w; ++kw) {
-        const int col = x + g.pad_w - kw * g.dilation_w;
-        if (col < 0 || col % g.stride_w != 0) continue;
-        const int ow = col / g.stride_w;
-        if (ow >= g.out_w) continue;
+        const int ow = output_index(x, g.pad_w, kw, g.dilation_w, g.stride_w, g.out_w);
+        if (ow < 0) continue;
         const float* w_tap = w + (int64_t{c} * g.kernel_h + kh) * g.kernel_w + kw;
         const float* dy_at = dy_image + int64_t{oh} * g.out_w + ow;
         for (int o = 0; o < g.out_channels; ++o) {
