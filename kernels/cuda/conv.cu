@@ -20,7 +20,8 @@
 //   the same kK taps read from the image at kN output positions, ImageWindows: x[n, c,
 //   oh * stride - pad + kh * dilation, ...], 0 in the padding), are described in
 //   tiled_product_large.h. The tile is chosen per shape by choose_tile there: 128 x 128 for
-//   large problems, 64 x 128 for few output channels, 64 x 64 for small ones.
+//   large problems, 64 x 128 for few output channels, 64 x 64 for small ones (run with float4
+//   runs, SmallRunTile: launch_dispatch_forward).
 //   Epilogue: y[n, o, oh, ow] = act(acc + bias[o]) (bias and the params' activation fused,
 //   kernels/params.h FusedActivation). Neighbouring threads hold neighbouring positions, so the
 //   stores coalesce along the output row (in runs of 4 for the larger tiles).
@@ -70,14 +71,15 @@
 //   forward dispatch serves it (the tiled SIMT kernel, the narrow kernel for at most 16 input
 //   channels, the tensor-core kernel at tf32/bf16), faster than the gather kernel (on the H200,
 //   second lease, a 3x3 32 -> 32 layer at batch 512: forward 0.52 ms, backward-data 1.77 ms by
-//   the gather). Used for stride 1 with more than kFewDataChannels input channels at fp32
-//   (conv_data_few_channels.cu keeps the image layers) and for any number at tf32 and bf16 (the
-//   narrow forward or the skinny tensor-core tile takes the few channels: data_direct); other
-//   sums order than the gather's, within the same tolerances. The phases above likewise.
+//   the gather). Used for stride 1 with more than kFewDataChannels input channels, and for
+//   fewer where the narrow forward takes the adjoint (data_direct; the rest of the image layers
+//   go to conv_data_few_channels.cu); other sums order than the gather's, within the same
+//   tolerances. The phases above likewise.
 //
-// Few input channels (C <= 4) at fp32: conv_data_few_channels.cu (one thread per pixel and all
-//   its channels, the filter in shared memory), where the tiled kernel's 64-row tiles would be
-//   C rows and 64 - C of padding.
+// Few input channels (C <= 4), at every precision: conv_data_few_channels.cu (one thread per
+//   pixel and all its channels, the filter in shared memory), where the tiled kernel's 64-row
+//   tiles would be C rows and 64 - C of padding, unless the narrow forward takes the adjoint
+//   of a stride-1 layer (data_direct).
 //
 // conv2d_backward_filter_kernel   dW[O, T] = dy[O, (n, oh, ow)] * col^T[(n, oh, ow), T]
 //   GEMM rows = output channels, GEMM columns = taps, reduction over every output position of
