@@ -119,6 +119,23 @@ TEST_CASE("conv backward-data of few channels (emu): a filter in chunks of outpu
     CHECK(ran(run, p.kernel_w == 2049 ? "conv2d_backward_data_direct_kernel"
                                       : "conv2d_backward_data_phases_kernel"));
   }
+  // At tf32 the direct kernel (FP32 products) may not take that row: the backend leaves it to
+  // the tensor-core kernels.
+  weft::Backend& emu = weft::emu_backend();
+  const weft::test::PrecisionScope tf32(weft::MathPrecision::tf32);
+  const auto dy = weft::test::random_floats(long_row.out_channels * long_row.out_w(), 9);
+  const auto w = weft::test::random_floats(long_row.out_channels * long_row.kernel_w, 10);
+  std::vector<float> dx = weft::test::nan_floats(long_row.in_w);
+  std::vector<std::string> kernels;
+  weft::count::trace_launches(&kernels);
+  emu.conv2d_backward_data(long_row, dy.data(), w.data(), dx.data());
+  weft::count::trace_launches(nullptr);
+  std::vector<double> want(dx.size());
+  const auto dy_tf32 = weft::test::rounded(dy, weft::MathPrecision::tf32);
+  const auto w_tf32 = weft::test::rounded(w, weft::MathPrecision::tf32);
+  weft::reference::conv2d_backward_data(long_row, dy_tf32.data(), w_tf32.data(), want.data());
+  weft::test::check_close("dx at tf32", dx, want, 1e-4, 1e-3);
+  for (const std::string& k : kernels) CHECK(k.find("conv2d_backward_data_") == std::string::npos);
 }
 
 TEST_CASE("conv backward-data of few channels (emu): the hand backend's route at fp32", "[emu]") {

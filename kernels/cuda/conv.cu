@@ -409,9 +409,11 @@ bool data_as_narrow_forward(const Conv2dParams& p, MathPrecision precision) {
 // any precision (its products of tensor-core-rounded operands at tf32 and bf16, as the narrow
 // kernels', where a 16-row tensor-core tile would hold 4 rows or fewer), except a stride-1 layer
 // that the narrow forward takes as its adjoint (the pair CNNs' conv2: a strip of pixels per
-// thread, the input row window in registers, several times the multiply-adds per load).
+// thread, the input row window in registers, several times the multiply-adds per load). At tf32
+// and bf16 only where its phase kernel applies (the direct fallback multiplies at fp32).
 bool data_direct(const Conv2dParams& p, MathPrecision precision) {
-  return p.in_channels <= kFewDataChannels && !data_as_narrow_forward(p, precision);
+  return p.in_channels <= kFewDataChannels && !data_as_narrow_forward(p, precision) &&
+         (precision == MathPrecision::fp32 || few_channels_phases_apply(p));
 }
 
 // Whether p's backward-data runs as the forward convolution backward_data_adjoint(p).

@@ -246,6 +246,11 @@ void launch_phases(const ConvGeometry& g, const PhasePixels& plan, const float* 
 
 }  // namespace
 
+bool few_channels_phases_apply(const Conv2dParams& p) {
+  return p.in_channels >= 1 && p.in_channels <= kFewDataChannels &&
+         plan_phases(geometry(p)).chunk > 0;
+}
+
 void conv2d_backward_data_few_channels(const Conv2dParams& p, const float* dy, const float* w,
                                        const float* bias, float* dx, cudaStream_t stream,
                                        OperandRounding rounding, FewChannelsKernel kernel) {

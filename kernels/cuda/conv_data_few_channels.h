@@ -21,6 +21,10 @@ constexpr int kFewDataChannels = 4;
 // pixels and more; tests compare the two).
 enum class FewChannelsKernel { phases, direct };
 
+// Whether the phase kernel takes p (at most 4 input channels, at most 2048 taps per channel pair,
+// fewer than 2^31 pixels): the direct kernel takes the rest at fp32 only.
+bool few_channels_phases_apply(const Conv2dParams& p);
+
 // dx = the gradient of conv(x, w) (+ bias[c] per input channel: conv_transpose2d's forward)
 // with respect to x, for p.in_channels <= kFewDataChannels; overwrites dx. `rounding`: dy and w
 // rounded as a tensor core at tf32 or bf16 would read them (the phase kernel only), the products
