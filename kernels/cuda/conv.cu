@@ -206,12 +206,13 @@ struct OutputGradientGather {
 };
 
 // Taps of kernel index class `phase` (the kernel indices phase + stride * j) along one axis, and
-// how many kernel indices lie in the classes before it.
+// how many kernel indices lie in the classes before it, given kernel / stride (`whole`) and
+// kernel % stride (`rest`).
 __host__ __device__ __forceinline__ int phase_taps(int kernel, int stride, int phase) {
   return kernel > phase ? (kernel - phase + stride - 1) / stride : 0;
 }
-__host__ __device__ __forceinline__ int taps_before_phase(int kernel, int stride, int phase) {
-  return kernel / stride * phase + (kernel % stride < phase ? kernel % stride : phase);
+__host__ __device__ __forceinline__ int taps_before_phase(int whole, int rest, int phase) {
+  return whole * phase + (rest < phase ? rest : phase);
 }
 
 // One axis of a backward-data phase (see "Strided backward-data" at the top): input indices
@@ -354,28 +355,55 @@ SplitK plan_slices(const ConvGeometry& g) {
 // grid-stride loop moves w's element i (32-bit indices: callers take fewer than 2^31 weights).
 struct PhaseFilters {
   int out_channels, in_channels, kernel_h, kernel_w, stride_h, stride_w;
+  // The divisors, fixed at launch (FastDivmod, common.h: every index is below 2^31), and
+  // kernel / stride and kernel % stride per axis (taps_before_phase).
+  FastDivmod taps_div, in_channels_div, kernel_w_div, stride_h_div, stride_w_div;
+  int whole_h, rest_h, whole_w, rest_w;
   const float* w;
   float* phased;
   __device__ __forceinline__ void operator()(int64_t i) const {
-    const int index = static_cast<int>(i);
-    const int taps = kernel_h * kernel_w;
-    const int plane = index / taps, t = index - plane * taps;
-    const int o = plane / in_channels, c = plane - o * in_channels;
-    const int kh = t / kernel_w, kw = t - kh * kernel_w;
-    const int ph = kh % stride_h, j = kh / stride_h, pw = kw % stride_w, jw = kw / stride_w;
-    const int th = phase_taps(kernel_h, stride_h, ph), tw = phase_taps(kernel_w, stride_w, pw);
-    const int before = taps_before_phase(kernel_h, stride_h, ph) * kernel_w +
-                       th * taps_before_phase(kernel_w, stride_w, pw);
-    float* to = phased + before * out_channels * in_channels;
-    to[((c * out_channels + o) * th + th - 1 - j) * tw + tw - 1 - jw] = w[index];
+    const uint32_t index = static_cast<uint32_t>(i);
+    const uint32_t plane = taps_div.div(index);
+    const int t = static_cast<int>(index - plane * taps_div.divisor);
+    const uint32_t o = in_channels_div.div(plane);
+    const int c = static_cast<int>(plane - o * in_channels_div.divisor);
+    const uint32_t kh = kernel_w_div.div(static_cast<uint32_t>(t));
+    const int kw = t - static_cast<int>(kh * kernel_w_div.divisor);
+    const int j = static_cast<int>(stride_h_div.div(kh)), ph = static_cast<int>(kh) - j * stride_h;
+    const int jw = static_cast<int>(stride_w_div.div(static_cast<uint32_t>(kw)));
+    const int pw = kw - jw * stride_w;
+    // phase_taps(kernel, stride, phase) with the division by the stride a FastDivmod.
+    const int th = static_cast<int>(
+        stride_h_div.div(static_cast<uint32_t>(kernel_h - ph + stride_h - 1)));
+    const int tw = static_cast<int>(
+        stride_w_div.div(static_cast<uint32_t>(kernel_w - pw + stride_w - 1)));
+    const int before = taps_before_phase(whole_h, rest_h, ph) * kernel_w +
+                       th * taps_before_phase(whole_w, rest_w, pw);
+    float* to = phased + int64_t{before} * out_channels * in_channels;
+    to[((int64_t{c} * out_channels + o) * th + th - 1 - j) * tw + tw - 1 - jw] = w[index];
   }
 };
 
 void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStream_t stream) {
-  for_each(p.weight_count(),
-           PhaseFilters{p.out_channels, p.in_channels, p.kernel_h, p.kernel_w, p.stride_h,
-                        p.stride_w, w, phased},
-           stream);
+  PhaseFilters f{};
+  f.out_channels = p.out_channels;
+  f.in_channels = p.in_channels;
+  f.kernel_h = p.kernel_h;
+  f.kernel_w = p.kernel_w;
+  f.stride_h = p.stride_h;
+  f.stride_w = p.stride_w;
+  f.taps_div = FastDivmod(static_cast<uint32_t>(p.kernel_h * p.kernel_w));
+  f.in_channels_div = FastDivmod(static_cast<uint32_t>(p.in_channels));
+  f.kernel_w_div = FastDivmod(static_cast<uint32_t>(p.kernel_w));
+  f.stride_h_div = FastDivmod(static_cast<uint32_t>(p.stride_h));
+  f.stride_w_div = FastDivmod(static_cast<uint32_t>(p.stride_w));
+  f.whole_h = p.kernel_h / p.stride_h;
+  f.rest_h = p.kernel_h % p.stride_h;
+  f.whole_w = p.kernel_w / p.stride_w;
+  f.rest_w = p.kernel_w % p.stride_w;
+  f.w = w;
+  f.phased = phased;
+  for_each(p.weight_count(), f, stream);
 }
 
 // Whether a narrow kernel (conv_forward_narrow.cu, conv_filter_narrow.cu) that takes p should at
