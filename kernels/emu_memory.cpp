@@ -2,9 +2,13 @@
 #include "kernels/emu_memory.h"
 
 #include <sanitizer/asan_interface.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
+#include <string>
+#include <unordered_set>
 
 #include "kernels/block_pool.h"
 #include "kernels/error.h"
@@ -19,6 +23,7 @@ constexpr size_t kCacheLimit = size_t{1} << 30;
 struct Pool {
   std::mutex mutex;
   BlockPool books;
+  std::unordered_set<void*> unguarded;  // blocks from aligned_alloc (see map_block)
 };
 
 Pool& pool() {
@@ -42,6 +47,45 @@ void hand_out(const BlockPool& books, void* block, size_t size, size_t bytes) {
   ASAN_UNPOISON_MEMORY_REGION(block, bytes);
 }
 
+// Each block is mapped on its own, ending where a page with no access begins: an emulated kernel
+// that writes or reads past the block's rounded size faults at once (SIGSEGV, which Catch2
+// reports with the running test) instead of overwriting the host's heap, where it hung the test
+// in malloc's lock or corrupted an unrelated tensor. Overruns within the rounding (less than 512
+// bytes) are seen only under AddressSanitizer (hand_out). Sizes are multiples of 512, so the
+// block's start keeps cudaMalloc's 256-byte alignment. Where the system refuses another mapping
+// (vm.max_map_count), the block comes from aligned_alloc without a guard.
+size_t page_size() {
+  static const size_t bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return bytes;
+}
+
+size_t mapped_bytes(size_t size) {
+  const size_t page = page_size();
+  return (size + page - 1) / page * page + page;
+}
+
+void* map_block(Pool& p, size_t size) {
+  const size_t total = mapped_bytes(size);
+  void* start = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (start != MAP_FAILED) {
+    char* guard = static_cast<char*>(start) + total - page_size();
+    if (mprotect(guard, page_size(), PROT_NONE) == 0) return guard - size;
+    munmap(start, total);
+  }
+  void* block = std::aligned_alloc(256, size);
+  if (block != nullptr) p.unguarded.insert(block);
+  return block;
+}
+
+void unmap_block(Pool& p, void* block, size_t size) {
+  if (p.unguarded.erase(block) != 0) {
+    std::free(block);
+    return;
+  }
+  const size_t total = mapped_bytes(size);
+  munmap(static_cast<char*>(block) + size + page_size() - total, total);
+}
+
 }  // namespace
 
 void* allocate(size_t bytes) {
@@ -52,7 +96,7 @@ void* allocate(size_t bytes) {
     hand_out(p.books, block, size, bytes);
     return block;
   }
-  void* block = std::aligned_alloc(256, size);  // cudaMalloc's alignment
+  void* block = map_block(p, size);
   if (block == nullptr) {
     throw OutOfMemory("emu is out of memory: " + std::to_string(size >> 20) + " MiB needed, " +
                       std::to_string(p.books.stats().current_bytes >> 20) +
@@ -74,7 +118,7 @@ void release(void* pointer, size_t) {
   if (s.cached_bytes > kCacheLimit) {
     for (const auto& [block, bytes] : p.books.evict_shared(s.cached_bytes - kCacheLimit)) {
       ASAN_UNPOISON_MEMORY_REGION(block, bytes);
-      std::free(block);
+      unmap_block(p, block, bytes);
     }
   }
 }
