@@ -5,7 +5,8 @@
 //   and op(B)^T as IndexedMatrix<TransB> (an operand is indexed (row, k); for B the rows are C's
 //   columns). One block of 256 threads per Tile::kM x Tile::kN tile of C, grid
 //   (ceil(n / kN), ceil(m / kM)); the block tile is chosen per shape by choose_tile there
-//   (128 x 128, 64 x 128 or 64 x 64; split products always 64 x 64), and which thread holds
+//   (128 x 128, 64 x 128 or 64 x 64, the last on SmallRunTile's warp-tiled threads; split
+//   products always 64 x 64 on SmallTile, which fits 4 blocks per SM), and which thread holds
 //   which elements of C, and the slabs of A and B in shared memory, are described there. The
 //   transposes are template parameters so that each of the four variants stages its tiles in
 //   its own coalesced order and has no run-time branch in the loop.
@@ -154,8 +155,8 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
     case TileChoice::medium:
       launch_gemm_bands<MediumTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
       return;
-    case TileChoice::small:
-      launch_gemm_bands<SmallTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
+    case TileChoice::small:  // SmallRunTile, as the conv forward's dispatch (conv.cu)
+      launch_gemm_bands<SmallRunTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
       return;
   }
 }

@@ -103,9 +103,10 @@ using ThinTile = TileShape<64, 16, 16, 1, false>;
 // SmallTile's 64 x 64 x 16 with MediumTile's thread layout: 4 x 4 micro-tiles as one float4 run
 // per operand and step (warp tiling), one shared buffer: a quarter of SmallTile's shared loads per
 // slab and a fifth fewer instructions in the main loop, for 3 blocks per SM where SmallTile fits
-// 4. The conv kernel lab's v5 (conv_lab.h); the conv forward dispatch runs it where choose_tile
-// picks the small tile (conv.cu, launch_dispatch_forward). The GEMM and the split
-// backward-filter keep SmallTile (their split-K plans count on 4 blocks per SM).
+// 4. The conv kernel lab's v5 (conv_lab.h); the conv forward dispatch and the unsplit GEMM run
+// it where choose_tile picks the small tile (conv.cu, launch_dispatch_forward; gemm.cu,
+// launch_gemm). Split GEMMs and the split backward-filter keep SmallTile (their split-K plans
+// count on 4 blocks per SM).
 using SmallRunTile = TileShape<64, 64, 16, 4, false>;
 
 // Which tile a product of rows_a x rows_b outputs gets (the rule, per shape): LargeTile when
