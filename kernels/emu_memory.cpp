@@ -2,8 +2,6 @@
 #include "kernels/emu_memory.h"
 
 #include <sanitizer/asan_interface.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <mutex>
@@ -12,6 +10,7 @@
 
 #include "kernels/block_pool.h"
 #include "kernels/error.h"
+#include "kernels/guarded_memory.h"
 
 namespace weft::emu_memory {
 namespace {
@@ -47,32 +46,16 @@ void hand_out(const BlockPool& books, void* block, size_t size, size_t bytes) {
   ASAN_UNPOISON_MEMORY_REGION(block, bytes);
 }
 
-// Each block is mapped on its own, ending where a page with no access begins: an emulated kernel
-// that writes or reads past the block's rounded size faults at once (SIGSEGV, which Catch2
-// reports with the running test) instead of overwriting the host's heap, where it hung the test
-// in malloc's lock or corrupted an unrelated tensor. Overruns within the rounding (less than 512
-// bytes) are seen only under AddressSanitizer (hand_out). Sizes are multiples of 512, so the
-// block's start keeps cudaMalloc's 256-byte alignment. Where the system refuses another mapping
-// (vm.max_map_count), the block comes from aligned_alloc without a guard.
-size_t page_size() {
-  static const size_t bytes = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return bytes;
-}
-
-size_t mapped_bytes(size_t size) {
-  const size_t page = page_size();
-  return (size + page - 1) / page * page + page;
-}
+// Each block is its own mapping before a page with no access (guarded_memory.h): an emulated
+// kernel that writes or reads past the block's rounded size faults at once. Sizes are multiples
+// of 512, so the block keeps cudaMalloc's 256-byte alignment and ends at the guard page. Where
+// the system refuses another mapping (vm.max_map_count), the block comes from aligned_alloc
+// without a guard.
+constexpr size_t kAlignment = 256;
 
 void* map_block(Pool& p, size_t size) {
-  const size_t total = mapped_bytes(size);
-  void* start = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (start != MAP_FAILED) {
-    char* guard = static_cast<char*>(start) + total - page_size();
-    if (mprotect(guard, page_size(), PROT_NONE) == 0) return guard - size;
-    munmap(start, total);
-  }
-  void* block = std::aligned_alloc(256, size);
+  if (void* block = guarded_memory::map(size, kAlignment)) return block;
+  void* block = std::aligned_alloc(kAlignment, size);
   if (block != nullptr) p.unguarded.insert(block);
   return block;
 }
@@ -80,10 +63,9 @@ void* map_block(Pool& p, size_t size) {
 void unmap_block(Pool& p, void* block, size_t size) {
   if (p.unguarded.erase(block) != 0) {
     std::free(block);
-    return;
+  } else {
+    guarded_memory::unmap(block, size, kAlignment);
   }
-  const size_t total = mapped_bytes(size);
-  munmap(static_cast<char*>(block) + size + page_size() - total, total);
 }
 
 }  // namespace

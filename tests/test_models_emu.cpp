@@ -324,17 +324,17 @@ TEST_CASE("emu step: fashion-mnist FashionVgg (default setup, make run)", "[emu]
 TEST_CASE("emu step: fashion-mnist FashionResNet (strong setup)", "[emu]") {
   check_model(with_batch_norm(
       classifier("FashionResNet", [] { return std::make_shared<models::FashionResNet>(); },
-                 {2, 1, 28, 28}, 10, false, 136)));
+                 {2, 1, 28, 28}, 10, false, 124)));
 }
 
 TEST_CASE("emu step: shoes/clothing SimpleCnn", "[emu]") {
   check_model(image_classifier("simple", 24));
 }
 TEST_CASE("emu step: clothing ResNet-18", "[emu]") {
-  check_model(image_classifier("resnet18", 173));
+  check_model(image_classifier("resnet18", 155));
 }
 TEST_CASE("emu step: clothing ResNet-50", "[emu]") {
-  check_model(image_classifier("resnet50", 400));
+  check_model(image_classifier("resnet50", 382));
 }
 
 TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
@@ -344,7 +344,7 @@ TEST_CASE("emu step: apparel ApparelCnn (multi-label)", "[emu]") {
       {2, 3, 48, 48}, 7, true, 72));
 }
 
-TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(136)); }
+TEST_CASE("emu step: dcgan 32x32 generator + discriminator", "[emu]") { check_model(dcgan(112)); }
 
 TEST_CASE("emu step: shoe-pairs stacked, channels and siamese", "[emu]") {
   check_model(pair_model("stacked", models::stacked_cnn_config(32, 32), 51));

@@ -53,11 +53,11 @@
 //   (O channels) with padding Th - 1 - base (negative when the phase starts inside dy, the far
 //   side cut by the output count instead of a padding) and the filter
 //   w'[c, o, j', jw'] = w[o, c, ph + stride_h (Th-1-j'), pw + stride_w (Tw-1-jw')]. So each phase
-//   (ph, pw) runs on the forward kernel (the indexed core, its tile chosen per phase), with no
-//   structurally zero terms, the epilogue placing sum (+ bias[c]) at dx[n, c, first_h + stride_h
-//   i, first_w + stride_w iw] (PhaseOutput). One launch (PhaseFilters) first writes every
-//   phase's filter into the workspace; then stride_h * stride_w launches cover every dx element
-//   once. A phase no tap reaches (kernel smaller than the stride) has an empty reduction: dx = 0,
+//   (ph, pw) runs the forward kernel's body (the indexed core), with no structurally zero terms,
+//   the epilogue placing sum (+ bias[c]) at dx[n, c, first_h + stride_h i, first_w + stride_w
+//   iw] (PhaseOutput). One launch (PhaseFilters) first writes every phase's filter into the
+//   workspace; then conv2d_phases_kernel covers every dx element once, up to 4 phases per launch
+//   (block z runs phase z; the tile chosen for the phases side by side). A phase no tap reaches (kernel smaller than the stride) has an empty reduction: dx = 0,
 //   or the bias. Before (second lease, H200): the same phases on the 64 x 64 core with divisions
 //   per staged element ran the DCGAN's 4x4 stride-2 layers at 0.33-0.49x cuDNN.
 //
@@ -143,6 +143,7 @@
 #include "kernels/cuda/conv.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <type_traits>
 
 #include "kernels/cuda/bias.h"
@@ -282,17 +283,46 @@ __global__ void __launch_bounds__(kProductThreads)
   });
 }
 
-// The forward on the indexed core with block tile Tile (tiled_product_large.h); `out` places
-// the sums (DenseOutput, PhaseOutput).
+// Block (blockIdx.x, blockIdx.y)'s tile of the forward on the indexed core with block tile Tile
+// (tiled_product_large.h); `out` places the sums (DenseOutput, PhaseOutput).
 template <class Tile, class Output>
-__global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
-    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, Output out) {
+__device__ __forceinline__ void forward_tile(const ConvGeometry& g, const float* x, const float* w,
+                                             const Output& out) {
   const IndexedMatrix<true> filters{w, g.taps()};
   const ImageWindows columns{g, x};
   const int positions = g.batch * g.out_plane();
   float acc[Tile::kMicroM][Tile::kMicroN];
   indexed_tile_product<Tile>(filters, g.out_channels, columns, positions, 0, g.taps(), acc);
   store_tile<Tile>(acc, g.out_channels, positions, out);
+}
+
+template <class Tile, class Output>
+__global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
+    conv2d_forward_kernel(ConvGeometry g, const float* x, const float* w, Output out) {
+  forward_tile<Tile>(g, x, w, out);
+}
+
+// Up to kPhasesPerLaunch phases of one strided backward-data in one launch: block z runs phase
+// z, a forward convolution of dy with its own geometry, filter and PhaseOutput. Grid x covers
+// the largest phase's positions; a block past a smaller phase's last position returns before
+// it reaches a barrier. One launch per 4 phases instead of one per phase, and a grid 4 times a
+// phase's: alone, a phase of the DCGAN discriminator's layers at batch 128 is a grid of under
+// one block per SM of an H200.
+constexpr int kPhasesPerLaunch = 4;
+struct PhaseBatch {
+  int count;
+  ConvGeometry g[kPhasesPerLaunch];
+  const float* w[kPhasesPerLaunch];
+  PhaseOutput out[kPhasesPerLaunch];
+};
+
+template <class Tile>
+__global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
+    conv2d_phases_kernel(PhaseBatch phases, const float* dy) {
+  const int z = static_cast<int>(blockIdx.z);
+  const ConvGeometry g = phases.g[z];
+  if (static_cast<int>(blockIdx.x) * Tile::kN >= g.batch * g.out_plane()) return;
+  forward_tile<Tile>(g, dy, phases.w[z], phases.out[z]);
 }
 
 // Slice blockIdx.z covers positions [z * slice_depth, min(R, (z + 1) * slice_depth)). Tile:
@@ -494,6 +524,38 @@ void launch_forward_on(const ConvGeometry& g, const float* x, const float* w, co
               g, x, w, out);
 }
 
+// The phases of `phases` in one launch, on the tile choose_tile gives their positions side by
+// side (the small one on SmallRunTile, as launch_dispatch_forward).
+template <class Tile>
+void launch_phases_on(const PhaseBatch& phases, int positions, const float* dy,
+                      cudaStream_t stream) {
+  WEFT_LAUNCH(conv2d_phases_kernel<Tile>,
+              tile_grid<Tile>(phases.g[0].out_channels, positions, phases.count), kProductThreads,
+              0, stream, phases, dy);
+}
+
+void launch_phases(const PhaseBatch& phases, const float* dy, cudaStream_t stream) {
+  int widest = 0;
+  int64_t side_by_side = 0;
+  for (int i = 0; i < phases.count; ++i) {
+    const int positions = phases.g[i].batch * phases.g[i].out_plane();
+    widest = std::max(widest, positions);
+    side_by_side += positions;
+  }
+  const int columns = static_cast<int>(std::min<int64_t>(side_by_side, INT32_MAX));
+  switch (choose_tile(phases.g[0].out_channels, columns)) {
+    case TileChoice::large:
+      launch_phases_on<LargeTile>(phases, widest, dy, stream);
+      return;
+    case TileChoice::medium:
+      launch_phases_on<MediumTile>(phases, widest, dy, stream);
+      return;
+    case TileChoice::small:
+      launch_phases_on<SmallRunTile>(phases, widest, dy, stream);
+      return;
+  }
+}
+
 // The same with the tile chosen at run time.
 template <class Output>
 void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, const float* w,
@@ -567,6 +629,7 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
     const float* filter = workspace;
     const void* dy_copy = nullptr;  // the tensor-core phases' channels-last operands, if any
     float* filter_scratch = nullptr;
+    PhaseBatch batch{};  // fp32: the phases waiting for their launch
     if (tensor_core_phases_floats(p, precision) > 0) {
       float* copies = workspace + p.weight_count();
       dy_copy = to_channels_last_tensor(
@@ -581,9 +644,14 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
         const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
         const ConvGeometry phase = phase_geometry(p, h, w_axis);
         if (phase.out_plane() > 0 && precision == MathPrecision::fp32) {
-          const PhaseOutput out{dx,     g.in_channels, g.in_h,     g.in_w, h,
-                                w_axis, g.stride_h,    g.stride_w, bias};
-          launch_dispatch_forward(phase, dy, filter, out, stream);
+          batch.g[batch.count] = phase;
+          batch.w[batch.count] = filter;
+          batch.out[batch.count] = PhaseOutput{dx, g.in_channels, g.in_h,     g.in_w, h,
+                                               w_axis, g.stride_h, g.stride_w, bias};
+          if (++batch.count == kPhasesPerLaunch) {
+            launch_phases(batch, dy, stream);
+            batch.count = 0;
+          }
         } else if (phase.out_plane() > 0) {  // tf32, bf16
           const PhaseAxis along_h{h.count, h.first,     g.stride_h, g.in_h,
                                   h.taps,  phase.pad_h, g.out_h};
@@ -596,6 +664,7 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
         filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels;
       }
     }
+    if (batch.count > 0) launch_phases(batch, dy, stream);
     return;
   }
   // An empty output (or no output channels) needs no special case: every gathered term is 0
