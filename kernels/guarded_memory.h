@@ -4,7 +4,8 @@
 // (SIGSEGV, which Catch2 reports with the running test) instead of overwriting the host's heap,
 // where it had hung a test in malloc's lock. Each block is its own mapping: the block ends as close
 // to the guard page as its alignment allows, so only an overrun of less than the alignment's
-// rounding goes unseen (AddressSanitizer's poisoning covers that in `make test-asan`).
+// rounding goes unseen. Under AddressSanitizer (`make test-asan`) the blocks are ordinary heap
+// allocations instead, whose redzones see overruns and underruns to the byte.
 #pragma once
 
 #include <cstddef>
