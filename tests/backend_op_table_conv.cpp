@@ -154,9 +154,9 @@ void add_conv_cases(std::vector<OpCase>& all) {
   // DCGAN discriminator: 4x4 stride 2 pad 1, and the last 4x4 conv to a single output.
   add_conv(list, " (dcgan, scaled)", conv_params(2, 3, 16, 16, 8, 4, 4, 2, 2, 1, 1), false);
   add_conv(list, " (dcgan, scaled)", conv_params(2, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0), false);
-  // Backward-filter on the 64 x 16 tile (conv.cu, ThinTile: at most 16 taps), besides the Fashion
-  // CNN's exact layers above: 16 taps (4 x 4 on one channel) into 70 filters, two row tiles with
-  // a partial one, split over slices; 6 taps (2 x 3) into 20 filters at batch 1.
+  // Backward-filter on the 64 x 16 tile (conv_filter.cu, ThinTile: at most 16 taps), besides the
+  // Fashion CNN's exact layers above: 16 taps (4 x 4 on one channel) into 70 filters, two row tiles
+  // with a partial one, split over slices; 6 taps (2 x 3) into 20 filters at batch 1.
   add_conv(list, " (64 x 16 filter tile)", conv_params(2, 1, 12, 12, 70, 4, 4, 1, 1, 1, 1), true);
   add_conv(list, " (64 x 16 filter tile)", conv_params(1, 1, 9, 7, 20, 2, 3, 1, 1, 0, 1), true);
   // Stride-1 backward-data run as a forward convolution of a flipped filter (conv.cu,

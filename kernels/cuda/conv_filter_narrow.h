@@ -12,9 +12,18 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/warp_matrix.h"
 #include "kernels/params.h"
+#include "kernels/selection.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
+
+// Whether a narrow kernel (conv_forward_narrow.cu, conv_filter_narrow.cu) that takes p should at
+// `precision`: always at fp32; at tf32 and bf16 only up to 8 output channels, where at least half
+// of every 16-row tensor-core tile would be padding, so the SIMT kernel with rounded operands
+// does the same products with less waste.
+inline bool narrow_at(MathPrecision precision, const Conv2dParams& p) {
+  return precision == MathPrecision::fp32 || p.out_channels <= 8;
+}
 
 // Whether the narrow kernel takes p: at most 16 output channels, in_channels * kernel_h at most
 // 64, a kernel width of 3, 4, 5 or 7, and every offset within int.

@@ -24,6 +24,7 @@
 #include "kernels/cuda/cuda_compat.h"
 #include "kernels/cuda/tiled_product_large.h"
 #include "kernels/cuda/warp_matrix.h"
+#include "kernels/error.h"
 #include "kernels/params.h"
 
 namespace weft::cuda {
@@ -50,6 +51,13 @@ inline bool indexed_offsets_fit(const ConvGeometry& g) {
   constexpr int64_t kLimit = int64_t{1} << 31;
   return int64_t{g.in_channels} * g.in_plane() < kLimit &&
          int64_t{g.out_channels} * g.out_plane() < kLimit;
+}
+
+// The same as a check: an error naming the sizes where they do not hold.
+inline void check_offsets(const ConvGeometry& g) {
+  WEFT_CHECK(indexed_offsets_fit(g), "conv2d (hand CUDA kernel): an image of ", g.in_channels,
+             " x ", g.in_plane(), " or ", g.out_channels, " x ", g.out_plane(),
+             " floats is beyond the 2^31 the kernels index");
 }
 
 struct TapOffsets {
@@ -193,7 +201,7 @@ struct OutputGradientIndexed {
 // from the pooled gradient instead of a stored dconv: 0 + dy_pool of the window (ph, pw) =
 // (oh / 2, ow / 2) when its argmax is this cell, times the fused activation's slope at the
 // window's y (pool.cu's rule, the same floats), else 0; 0 too for a last odd row or column that
-// no window covers. Backward-filter's A for conv2d_max_pool2d (conv.cu), in place of
+// no window covers. Backward-filter's A for conv2d_max_pool2d (conv_filter.cu), in place of
 // OutputGradientIndexed over the stored dconv: the same values, so the same sums.
 struct PooledGradientIndexed {
   static constexpr bool kAlongK = true;

@@ -93,9 +93,9 @@ int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& 
 // The same without channels_last (the split-K slices alone).
 int64_t conv2d_backward_filter_tensor_core_workspace_floats(const Conv2dParams& p);
 
-// dw[O, C, KH, KW] from x and dy (dbias is conv.cu's, in FP32). Needs a non-empty output. With
-// channels_last and C a multiple of 4, x is copied channels-last into the workspace (sized with
-// the same flag and precision) and gathered in 16-byte pieces (conv_filter_channels_last.cu);
+// dw[O, C, KH, KW] from x and dy (dbias is conv_filter.cu's, in FP32). Needs a non-empty output.
+// With channels_last and C a multiple of 4, x is copied channels-last into the workspace (sized
+// with the same flag and precision) and gathered in 16-byte pieces (conv_filter_channels_last.cu);
 // at bf16 with C and OH * OW multiples of 8 both copies hold BF16.
 void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision precision,
                                         const float* x, const float* dy, float* dw,

@@ -22,13 +22,14 @@
 //   its tile over range bz alone and writes the raw sums to workspace[bz][m][n]; then
 //   gemm_slices_epilogue_kernel adds the slices in order 0, 1, 2, ... for each element of C (one
 //   thread per element, grid-stride) and applies alpha, beta * C, the bias and the activation.
-//   The order is fixed, so the result is the same on every run; it differs from the unsplit
-//   chain by the rounding of the split sums. plan_split_k (tiled_product.h) decides, as for
-//   conv.cu's backward-filter; gemm_workspace_floats() says how much memory the caller provides.
+//   The order is fixed, so the result is the same on every run; it differs from the unsplit chain
+//   by the rounding of the split sums. plan_split_k (tiled_product.h) decides, as for
+//   conv_filter.cu's backward-filter; gemm_workspace_floats() says how much memory the caller
+//   provides.
 //
-// The linear layer is three GEMMs (forward with the bias and the activation fused in the
-// epilogue, dx and dw) plus the column sums (bias.h), as in the CPU reference; a forward of at
-// most 16 outputs runs instead as dot products (linear_few_outputs.cu), at every precision. Its backward
+// The linear layer is three GEMMs (forward with the bias and the activation fused in the epilogue,
+// dx and dw) plus the column sums (bias.h), as in the CPU reference; a forward of at most 16
+// outputs runs instead as dot products (linear_few_outputs.cu), at every precision. Its backward
 // takes dy already multiplied by the activation's derivative (the engine does that from y).
 //
 // Precision: everything above is FP32 (FFMA). When the math precision (kernels/selection.h) is

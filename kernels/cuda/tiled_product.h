@@ -173,10 +173,10 @@ __device__ __forceinline__ void store_micro_tile(const float (&acc)[kMicroTile][
 // Split-K: a product with few output tiles and a long reduction leaves most SMs idle, so the
 // reduction is cut into `slices` ranges of whole kTileK-deep slabs, one per blockIdx.z, each
 // writing its partial tile to a workspace that a second kernel sums in slice order. How many:
-// enough that the grid has about kSplitTargetBlocks blocks (two per SM of an H100), each slice
-// at least min_slice_depth deep (it must amortise writing its tile and its share of the final
-// sum), at most kMaxSlices, and a workspace of at most kMaxSplitWorkspaceFloats. A caller may
-// ask for another target and cap (conv.cu's thin backward-filter: a full wave of the card, up to
+// enough that the grid has about kSplitTargetBlocks blocks (two per SM of an H100), each slice at
+// least min_slice_depth deep (it must amortise writing its tile and its share of the final sum), at
+// most kMaxSlices, and a workspace of at most kMaxSplitWorkspaceFloats. A caller may ask for
+// another target and cap (conv_filter.cu's thin backward-filter: a full wave of the card, up to
 // 1024 slices, summed by reduce.h's sum_slices).
 constexpr int kSplitTargetBlocks = 264;
 constexpr int kMaxSlices = 64;
