@@ -428,7 +428,7 @@ void launch_forward_on(const ConvGeometry& g, const float* x, const float* w, co
 }
 
 // The phases of `phases` in one launch, on the tile choose_tile gives their positions side by
-// side (the small one on SmallRunTile, as launch_dispatch_forward).
+// side (with_dispatch_tile: the small one on SmallRunTile, as launch_dispatch_forward).
 template <class Tile>
 void launch_phases_on(const PhaseBatch& phases, int positions, const float* dy,
                       cudaStream_t stream) {
@@ -446,17 +446,9 @@ void launch_phases(const PhaseBatch& phases, const float* dy, cudaStream_t strea
     side_by_side += positions;
   }
   const int columns = static_cast<int>(std::min<int64_t>(side_by_side, INT32_MAX));
-  switch (choose_tile(phases.g[0].out_channels, columns)) {
-    case TileChoice::large:
-      launch_phases_on<LargeTile>(phases, widest, dy, stream);
-      return;
-    case TileChoice::medium:
-      launch_phases_on<MediumTile>(phases, widest, dy, stream);
-      return;
-    case TileChoice::small:
-      launch_phases_on<SmallRunTile>(phases, widest, dy, stream);
-      return;
-  }
+  with_dispatch_tile(choose_tile(phases.g[0].out_channels, columns), [&](auto tile) {
+    launch_phases_on<decltype(tile)>(phases, widest, dy, stream);
+  });
 }
 
 // The same with the tile chosen at run time.
@@ -486,12 +478,9 @@ void launch_forward(TileChoice tile, const ConvGeometry& g, const float* x, cons
 template <class Output>
 void launch_dispatch_forward(const ConvGeometry& g, const float* x, const float* w,
                              const Output& out, cudaStream_t stream) {
-  const TileChoice tile = choose_tile(g.out_channels, g.batch * g.out_plane());
-  if (tile == TileChoice::small) {
-    launch_forward_on<SmallRunTile>(g, x, w, out, stream);
-  } else {
-    launch_forward(tile, g, x, w, out, stream);
-  }
+  with_dispatch_tile(choose_tile(g.out_channels, g.batch * g.out_plane()), [&](auto tile) {
+    launch_forward_on<decltype(tile)>(g, x, w, out, stream);
+  });
 }
 
 // The channels-last copies of a strided backward-data's phases on tensor cores: dy's, shared by

@@ -149,17 +149,10 @@ void launch_gemm(const GemmShape& s, const float* a, const float* b, const float
                 stream, s, plan.slices, static_cast<const float*>(workspace), column_bias, c);
     return;
   }
-  switch (choose_tile(s.m, s.n)) {
-    case TileChoice::large:
-      launch_gemm_bands<LargeTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
-      return;
-    case TileChoice::medium:
-      launch_gemm_bands<MediumTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
-      return;
-    case TileChoice::small:  // SmallRunTile, as the conv forward's dispatch (conv.cu)
-      launch_gemm_bands<SmallRunTile, kTransA, kTransB>(s, a, b, column_bias, c, stream);
-      return;
-  }
+  // The small choice on SmallRunTile, as the conv forward's dispatch (conv.cu).
+  with_dispatch_tile(choose_tile(s.m, s.n), [&](auto tile) {
+    launch_gemm_bands<decltype(tile), kTransA, kTransB>(s, a, b, column_bias, c, stream);
+  });
 }
 
 // C = act(alpha * op(A) op(B) + beta * C (+ column_bias)).

@@ -133,6 +133,25 @@ inline TileChoice choose_tile(int rows_a, int rows_b) {
   return TileChoice::small;
 }
 
+// Calls f(Tile{}) with the block tile the dispatches run for `choice`: LargeTile, MediumTile, or
+// SmallRunTile for the small choice (conv.cu, launch_dispatch_forward, says why not SmallTile,
+// whose 4 blocks per SM only the split-K plans need). Used by the conv forward, its phases and
+// the unsplit GEMM.
+template <class F>
+void with_dispatch_tile(TileChoice choice, F&& f) {
+  switch (choice) {
+    case TileChoice::large:
+      f(LargeTile{});
+      return;
+    case TileChoice::medium:
+      f(MediumTile{});
+      return;
+    case TileChoice::small:
+      f(SmallRunTile{});
+      return;
+  }
+}
+
 template <class Tile>
 inline dim3 tile_grid(int rows_a, int rows_b, int slices = 1) {
   return dim3(static_cast<unsigned>((rows_b + Tile::kN - 1) / Tile::kN),
