@@ -243,6 +243,20 @@ void add_conv_cases(std::vector<OpCase>& all) {
              true, precision);
     add_conv(list, " (backward-data by phases, negative padding)",
              conv_params(2, 6, 11, 9, 5, 3, 3, 2, 2, 2, 2), false, precision);
+    // Phases on channels-last operands (dy's channels in fours; conv.cu channels_last_phases):
+    // nine phases of one tap at stride 3, launched four, four and one; stride 3 with a 2 x 2
+    // kernel, five phases no tap reaches (the NCHW gather) beside four of one tap; 12 channels
+    // of dy (at bf16 FP32 copies, the BF16 ones need eights) on phases of 2 x 8 x 8 to
+    // 2 x 9 x 9 positions (2 and 3 column tiles: the grid is the widest phase's); 6 input
+    // channels (the skinny kernel, a launch per phase).
+    add_conv(list, " (phases channels-last, stride 3)",
+             conv_params(2, 20, 10, 11, 8, 3, 3, 3, 3, 1, 1), false, precision);
+    add_conv(list, " (phases channels-last, taps missing)",
+             conv_params(1, 20, 9, 10, 8, 2, 2, 3, 3, 0, 0), false, precision);
+    add_conv(list, " (phases channels-last, 12 channels)",
+             conv_params(2, 20, 17, 17, 12, 3, 3, 2, 2, 1, 1), false, precision);
+    add_conv(list, " (phases channels-last, skinny)", conv_params(2, 6, 9, 9, 8, 4, 4, 2, 2, 1, 1),
+             false, precision);
     // The 128 x 64 tile of the tensor-core gather (at least 128 GEMM rows, and at least 12
     // blocks: two waves of the emulated card's 2 SMs): the forward with a 16-byte filter (36
     // taps) into 130 channels (a partial second tile) and with an element filter (45 taps) into

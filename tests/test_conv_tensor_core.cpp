@@ -602,6 +602,44 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   CHECK(kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
 }
 
+TEST_CASE("conv tensor cores (emu): strided backward-data phases share launches", "[conv][emu]") {
+  // At tf32 and bf16 with dy's channels in fours, a strided backward-data copies dy once, writes
+  // every phase's filter channels-last in the gather's format in one launch, and runs its
+  // phases four to a launch of conv_gather_phases_kernel: 3 launches at stride 2, 5 at stride 3
+  // (nine phases). Against the reference with rounded operands.
+  weft::Backend& emu = weft::emu_backend();
+  uint32_t seed = 900;
+  for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
+    for (const Conv2dParams& p : {conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1),
+                                  conv(2, 20, 10, 11, 8, 3, 3, 3, 1, 1)}) {
+      INFO(describe(p, precision));
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const std::vector<float> w = random_floats(
+          int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w, seed += 2);
+      const std::vector<float> dy =
+          random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
+      std::vector<double> want(static_cast<size_t>(x_count));
+      weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
+                                            rounded(w, precision).data(), want.data());
+      const PrecisionScope scope(precision);
+      std::vector<std::string> kernels;
+      weft::count::trace_launches(&kernels);
+      std::vector<float> dx = nan_floats(x_count);
+      emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+      weft::count::trace_launches(nullptr);
+      check_close("backward-data by phases", dx, want,
+                  tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+      const size_t phase_launches = p.stride_h == 2 ? 1 : 3;
+      REQUIRE(kernels.size() == 2 + phase_launches);
+      CHECK(kernels[0].find("to_channels_last_kernel") != std::string::npos);
+      CHECK(kernels[1].find("for_each_kernel") != std::string::npos);  // PhaseFilters
+      for (size_t i = 2; i < kernels.size(); ++i) {
+        CHECK(kernels[i].find("conv_gather_phases_kernel") != std::string::npos);
+      }
+    }
+  }
+}
+
 TEST_CASE("conv tensor cores (emu): BF16 channels-last copies, by phases too", "[conv][emu]") {
   // At bf16, a gather whose reduction channels come in eights and whose GEMM rows outnumber the
   // skinny tile's 16 runs on BF16 copies (32-deep slabs, ldmatrix fragments): the forward, a

@@ -61,7 +61,9 @@
 //   phase z; the tile chosen for the phases side by side). A phase no tap reaches (kernel smaller
 //   than the stride) has an empty reduction: dx = 0, or the bias. Before (second lease, H200): the
 //   same phases on the 64 x 64 core with divisions per staged element ran the DCGAN's 4x4 stride-2
-//   layers at 0.33-0.49x cuDNN.
+//   layers at 0.33-0.49x cuDNN. At tf32 and bf16 the phases run on the tensor-core gather, also
+//   four to a launch where dy's channels come in fours (channels_last_phases: the filters
+//   written channels-last by the same PhaseFilters launch), else a launch per phase.
 //
 // Stride-1 backward-data as a forward convolution (data_as_forward). With stride 1 the gather
 //   above is itself a convolution: dx = conv(dy, w') with the filter's channel roles exchanged
@@ -108,6 +110,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cuda/bias.h"
 #include "kernels/cuda/common.h"
@@ -120,6 +123,7 @@
 #include "kernels/cuda/launch.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/cuda/tiled_product_large.h"
+#include "kernels/cuda/warp_matrix.h"
 #include "kernels/error.h"
 #include "kernels/selection.h"
 
@@ -289,19 +293,24 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
 // ---- host side --------------------------------------------------------------------------------
 
 // The filters of the phase convolutions of p's backward-data (see "Strided backward-data" at
-// the top), every phase's in one buffer of O * C * KH * KW floats, phase (ph, pw) after those
+// the top), every phase's in one buffer of O * C * KH * KW elements, phase (ph, pw) after those
 // before it in row-major order: w'[c, o, Th-1-j, Tw-1-jw] = w[o, c, ph + sh j, pw + sw jw], with
 // Th, Tw the phase's taps per axis. With stride 1 there is one phase and w' is the filter of
 // backward_data_adjoint(p): channel roles exchanged, taps reversed (any dilation). Step i of a
 // grid-stride loop moves w's element i (32-bit indices: callers take fewer than 2^31 weights).
+// With `channels_last` each phase's filter is [C, Th, Tw, O] instead, the tensor-core gather's
+// channels-last operand, in its copy format: T float (rounded to TF32 with `tf32`) or uint16_t
+// (the BF16 bits, rounded to nearest even as cvt.rn.bf16x2), so no per-phase copy follows.
+template <class T>
 struct PhaseFilters {
   int out_channels, in_channels, kernel_h, kernel_w, stride_h, stride_w;
   // The divisors, fixed at launch (FastDivmod, common.h: every index is below 2^31), and
   // kernel / stride and kernel % stride per axis (taps_before_phase).
   FastDivmod taps_div, in_channels_div, kernel_w_div, stride_h_div, stride_w_div;
   int whole_h, rest_h, whole_w, rest_w;
+  bool channels_last, tf32;
   const float* w;
-  float* phased;
+  T* phased;
   __device__ __forceinline__ void operator()(int64_t i) const {
     const uint32_t index = static_cast<uint32_t>(i);
     const uint32_t plane = taps_div.div(index);
@@ -320,13 +329,23 @@ struct PhaseFilters {
         stride_w_div.div(static_cast<uint32_t>(kernel_w - pw + stride_w - 1)));
     const int before = taps_before_phase(whole_h, rest_h, ph) * kernel_w +
                        th * taps_before_phase(whole_w, rest_w, pw);
-    float* to = phased + int64_t{before} * out_channels * in_channels;
-    to[((int64_t{c} * out_channels + o) * th + th - 1 - j) * tw + tw - 1 - jw] = w[index];
+    T* to = phased + int64_t{before} * out_channels * in_channels;
+    const int tap = (th - 1 - j) * tw + tw - 1 - jw;
+    const int64_t at = channels_last ? (int64_t{c} * th * tw + tap) * out_channels + o
+                                     : (int64_t{c} * out_channels + o) * th * tw + tap;
+    const float v = w[index];
+    if constexpr (sizeof(T) == 2) {
+      to[at] = static_cast<T>(pack_bf16x2(v, 0.0f) & 0xffffu);
+    } else {
+      to[at] = tf32 ? tf32_value(v) : v;
+    }
   }
 };
 
-void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStream_t stream) {
-  PhaseFilters f{};
+template <class T>
+void phase_filters(const Conv2dParams& p, const float* w, T* phased, bool channels_last, bool tf32,
+                   cudaStream_t stream) {
+  PhaseFilters<T> f{};
   f.out_channels = p.out_channels;
   f.in_channels = p.in_channels;
   f.kernel_h = p.kernel_h;
@@ -342,9 +361,15 @@ void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStr
   f.rest_h = p.kernel_h % p.stride_h;
   f.whole_w = p.kernel_w / p.stride_w;
   f.rest_w = p.kernel_w % p.stride_w;
+  f.channels_last = channels_last;
+  f.tf32 = tf32;
   f.w = w;
   f.phased = phased;
   for_each(p.weight_count(), f, stream);
+}
+
+void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStream_t stream) {
+  phase_filters(p, w, phased, false, false, stream);
 }
 
 // The same for the narrow forward, which at tf32 and bf16 also takes layers of at most 32 taps
@@ -483,14 +508,77 @@ void launch_dispatch_forward(const ConvGeometry& g, const float* x, const float*
   });
 }
 
-// The channels-last copies of a strided backward-data's phases on tensor cores: dy's, shared by
-// the phases, and room for one phase's filter (at most the whole filter); 0 at fp32 or when
-// dy's channels are not a multiple of 4.
+// Besides the O * C * KH * KW phase filters, the workspace of a strided backward-data's phases on
+// tensor cores over channels-last operands (channels_last_phases): 4 floats to put the filters at
+// a 16-byte boundary, and dy's channels-last copy; 0 at fp32, or where the phases gather from
+// NCHW (dy's channels not in fours, or WEFT_CONV_CHANNELS_LAST=0).
 int64_t tensor_core_phases_floats(const Conv2dParams& p, MathPrecision precision) {
-  if (precision == MathPrecision::fp32 || !conv_channels_last()) return 0;
-  const int64_t dy_floats =
-      channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
-  return dy_floats > 0 ? dy_floats + 4 + p.weight_count() : 0;
+  if (precision == MathPrecision::fp32 || !phases_channels_last_apply(p.out_channels)) return 0;
+  return 4 + channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
+}
+
+// The first 16-byte boundary at or after p, as T*.
+template <class T>
+T* at_16_byte_boundary(float* p) {
+  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 15) & ~uintptr_t{15});
+}
+
+// The phases of p (backward-data's: dy in, dx out) and where each one's filter starts in a
+// buffer of PhaseFilters' layout at `filters`, of `element` bytes per weight; phases with no
+// output (an empty axis) are left out.
+std::vector<TensorCorePhase> tensor_core_phases(const Conv2dParams& p, const void* filters,
+                                                int element) {
+  const ConvGeometry g = geometry(p);
+  std::vector<TensorCorePhase> phases;
+  const auto* filter = static_cast<const char*>(filters);
+  for (int ph = 0; ph < g.stride_h; ++ph) {
+    const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
+    for (int pw = 0; pw < g.stride_w; ++pw) {
+      const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
+      const ConvGeometry phase = phase_geometry(p, h, w_axis);
+      if (phase.out_plane() > 0) {
+        phases.push_back(TensorCorePhase{
+            PhaseAxis{h.count, h.first, g.stride_h, g.in_h, h.taps, phase.pad_h, g.out_h},
+            PhaseAxis{w_axis.count, w_axis.first, g.stride_w, g.in_w, w_axis.taps, phase.pad_w,
+                      g.out_w},
+            filter});
+      }
+      filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels * element;
+    }
+  }
+  return phases;
+}
+
+// Strided backward-data at tf32 or bf16 on channels-last operands (where
+// tensor_core_phases_floats > 0): one launch copies dy channels-last, one PhaseFilters launch
+// writes every phase's filter channels-last in the gather's copy format (every phase's
+// O * C * taps weights are whole 16-byte pieces, O in fours, in eights for BF16 copies, so each
+// starts at a boundary), and the phases run four to a launch (conv_tensor_core.h). Three
+// launches for a stride-2 layer where a filter reordering, a dy copy and a filter copy and a
+// gather per phase made ten. Workspace: the filters (weight_count + 4 floats), then dy's copy.
+void channels_last_phases(const Conv2dParams& p, MathPrecision precision, const float* dy,
+                          const float* w, const float* bias, float* dx, float* workspace,
+                          cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  const CopyFormat format = gather_copy_format(precision, g.out_channels);
+  const void* dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy,
+                                                workspace + p.weight_count() + 4, format, stream);
+  const void* filters = nullptr;
+  int element = 4;
+  if (format == CopyFormat::bf16) {
+    auto* halves = at_16_byte_boundary<uint16_t>(workspace);
+    phase_filters(p, w, halves, true, false, stream);
+    filters = halves;
+    element = 2;
+  } else {
+    float* floats = at_16_byte_boundary<float>(workspace);
+    phase_filters(p, w, floats, true, format == CopyFormat::tf32, stream);
+    filters = floats;
+  }
+  const std::vector<TensorCorePhase> phases = tensor_core_phases(p, filters, element);
+  conv2d_backward_data_phases_channels_last(precision, g.batch, g.in_channels, g.out_channels,
+                                            phases.data(), static_cast<int>(phases.size()), dy,
+                                            dy_copy, bias, dx, stream);
 }
 
 void require_workspace(const Conv2dParams& p, const float* workspace) {
@@ -517,25 +605,28 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
   }
   if (data_by_phases(p, precision)) {
     require_workspace(p, workspace);
-    phase_filters(p, w, workspace, stream);
-    const float* filter = workspace;
-    const void* dy_copy = nullptr;  // the tensor-core phases' channels-last operands, if any
-    float* filter_scratch = nullptr;
-    PhaseBatch batch{};  // fp32: the phases waiting for their launch
     if (tensor_core_phases_floats(p, precision) > 0) {
-      float* copies = workspace + p.weight_count();
-      dy_copy = to_channels_last_tensor(
-          g.batch, g.out_channels, g.out_plane(), dy, copies,
-          gather_copy_format(precision, g.out_channels), stream);
-      filter_scratch =
-          copies + channels_last_tensor_floats(g.batch, g.out_channels, g.out_plane());
+      channels_last_phases(p, precision, dy, w, bias, dx, workspace, stream);
+      return;
     }
+    phase_filters(p, w, workspace, stream);
+    if (precision != MathPrecision::fp32) {  // tf32, bf16 on dy as it is, a launch per phase
+      const int element = static_cast<int>(sizeof(float));
+      for (const TensorCorePhase& phase : tensor_core_phases(p, workspace, element)) {
+        conv2d_backward_data_phase_tensor_core(
+            precision, g.batch, g.in_channels, g.out_channels, phase.h, phase.w, dy,
+            static_cast<const float*>(phase.filter), bias, dx, stream);
+      }
+      return;
+    }
+    const float* filter = workspace;
+    PhaseBatch batch{};  // the phases waiting for their launch
     for (int ph = 0; ph < g.stride_h; ++ph) {
       const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
       for (int pw = 0; pw < g.stride_w; ++pw) {
         const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
         const ConvGeometry phase = phase_geometry(p, h, w_axis);
-        if (phase.out_plane() > 0 && precision == MathPrecision::fp32) {
+        if (phase.out_plane() > 0) {
           batch.g[batch.count] = phase;
           batch.w[batch.count] = filter;
           batch.out[batch.count] = PhaseOutput{dx, g.in_channels, g.in_h,     g.in_w, h,
@@ -544,14 +635,6 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
             launch_phases(batch, dy, stream);
             batch.count = 0;
           }
-        } else if (phase.out_plane() > 0) {  // tf32, bf16
-          const PhaseAxis along_h{h.count, h.first,     g.stride_h, g.in_h,
-                                  h.taps,  phase.pad_h, g.out_h};
-          const PhaseAxis along_w{w_axis.count, w_axis.first, g.stride_w, g.in_w,
-                                  w_axis.taps,  phase.pad_w,  g.out_w};
-          conv2d_backward_data_phase_tensor_core(precision, g.batch, g.in_channels, g.out_channels,
-                                                 along_h, along_w, dy, filter, bias, dx, stream,
-                                                 dy_copy, filter_scratch);
         }
         filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels;
       }

@@ -3,12 +3,14 @@
 // copies a source [N, C, H, W] to [N, H, W, C] and a filter [rows, C, taps] to [rows, taps, C];
 // conv_gather_channels_last_kernel runs the implicit GEMM with the reduction in the order
 // (kh, kw, c), each 16-byte piece of a slab row 4 channels of one tap, and
+// conv_gather_phases_kernel up to four phases of a strided backward-data in one launch, and
 // conv_gather_skinny_kernel the same product transposed for at most 16 GEMM rows; the host side
 // picks the kernel and its tile (square, tall, the 128 x 128 wide one, or the 128 x 16 skinny
 // one) and lays the copies out in the caller's workspace. Declared in conv_gather.h (private)
 // and conv_tensor_core.h (the tensor helpers).
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/cuda/conv_gather.h"
 #include "kernels/cuda/conv_tensor_core.h"
@@ -113,11 +115,13 @@ struct PieceTable {
 // 0-3 as the NCHW kernel's threads 0-15 write theirs). Pipeline and epilogue are the NCHW
 // kernel's; the fragments too for FP32 copies (16-deep slabs), or for BF16 copies mma_slab_half's
 // (32-deep slabs in HalfStages, no conversions); the stages are static shared memory, or for
-// the wide tile the launch's dynamic shared memory (tile_stages).
-template <bool kBf16, class Tile, class T = float>
-__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
-    conv_gather_channels_last_kernel(GatherShape s, const T* source, const T* filter,
-                                     const float* bias, float* out) {
+// the wide tile the launch's dynamic shared memory (tile_stages). This is the block's tile at
+// GEMM rows m0.. and positions n0.., for conv_gather_channels_last_kernel (one product) and
+// conv_gather_phases_kernel (up to four).
+template <bool kBf16, class Tile, class T>
+__device__ __forceinline__ void gather_channels_last_tile(const GatherShape& s, const T* source,
+                                                          const T* filter, const float* bias,
+                                                          float* out, int m0, int n0) {
   using Stages = GatherStages<Tile, T>;
   constexpr int kDepth = Tile::kDepth, kThreads = Tile::kThreads;
   constexpr int kRows = Tile::kRows, kCols = Tile::kCols;
@@ -130,7 +134,6 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   __shared__ TapEntry table[Tile::kStages][kPieces];
   WEFT_SHARED_UNDEFINED(table);
   const int thread = static_cast<int>(threadIdx.x);
-  const int m0 = static_cast<int>(blockIdx.y) * kRows, n0 = static_cast<int>(blockIdx.x) * kCols;
   const int piece = thread % kPieces;
   const PiecePositions<kPasses, T> gathered(s, source, n0 + thread / kPieces, kPositionsPerPass);
   PieceTable<Tile, kPerPiece> pieces;
@@ -157,6 +160,32 @@ __global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
   main_loop<kBf16, Tile, !kBf16, !kBf16>((s.depth() + kDepth - 1) / kDepth, stages, stage,
                                          after_barrier, acc);
   store_gather_tile<Tile>(s, acc, bias, out, m0, n0);
+}
+
+template <bool kBf16, class Tile, class T = float>
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
+    conv_gather_channels_last_kernel(GatherShape s, const T* source, const T* filter,
+                                     const float* bias, float* out) {
+  gather_channels_last_tile<kBf16, Tile>(s, source, filter, bias, out,
+                                         static_cast<int>(blockIdx.y) * Tile::kRows,
+                                         static_cast<int>(blockIdx.x) * Tile::kCols);
+}
+
+// The phases of a strided backward-data (GatherPhases), block z running phase z's tile at
+// (blockIdx.y, blockIdx.x) of its own grid; a block past a smaller phase's last position returns
+// before any barrier (the whole block alike). The source (dy's copy) and bias are shared.
+template <bool kBf16, class Tile, class T = float>
+__global__ void __launch_bounds__(Tile::kThreads, Tile::kMinBlocks)
+    conv_gather_phases_kernel(GatherPhases<T> phases, const T* source, const float* bias,
+                              float* out) {
+  const int z = static_cast<int>(blockIdx.z);
+  // A copy in registers: through a reference indexed by z the main loop reads the parameters
+  // (static table: 172 instructions per slab of the square tile against 126).
+  const GatherShape s = phases.s[z];
+  const int n0 = static_cast<int>(blockIdx.x) * Tile::kCols;
+  if (n0 >= s.batch * s.grid_plane()) return;
+  gather_channels_last_tile<kBf16, Tile>(s, source, phases.filter[z], bias, out,
+                                         static_cast<int>(blockIdx.y) * Tile::kRows, n0);
 }
 
 // The same product for at most 16 GEMM rows (the DCGAN's last transposed layer, 3 channels; the
@@ -319,19 +348,26 @@ void launch_gather_channels_last(const GatherShape& s, const T* source, const T*
   }
 }
 
-// The channels-last gather's tile when the caller leaves it open: the wide one once the GEMM
-// rows fill it and its grid still fills the card twice over at kWideBlocksPerSm (what its
+// The channels-last gather's tile when the caller leaves it open, for products of `rows` GEMM
+// rows whose grids on a tile have blocks(tile) blocks together: the wide one once the GEMM rows
+// fill it and those blocks still fill the card twice over at kWideBlocksPerSm (what its
 // registers allow, static table); else tall_gather's choice.
 constexpr int kWideBlocksPerSm = 2;
 
-TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
+template <class Blocks>
+TensorCoreTile automatic_tile(TensorCoreTile tile, int rows, const Blocks& blocks) {
   tile = requested_tile(tile);
   if (tile != TensorCoreTile::automatic) return tile;
-  if (s.rows >= WideTile::kRows &&
-      grid_blocks(gather_grid<WideTile>(s)) >= 2 * kWideBlocksPerSm * sm_count()) {
+  if (rows >= WideTile::kRows && blocks(WideTile{}) >= 2 * kWideBlocksPerSm * sm_count()) {
     return TensorCoreTile::wide;
   }
-  return tall_gather(s) ? TensorCoreTile::tall : TensorCoreTile::square;
+  return tall_gather(rows, blocks(TallTile{})) ? TensorCoreTile::tall : TensorCoreTile::square;
+}
+
+TensorCoreTile channels_last_tile(const GatherShape& s, TensorCoreTile tile) {
+  return automatic_tile(tile, s.rows, [&](auto shape_of) {
+    return grid_blocks(gather_grid<decltype(shape_of)>(s));
+  });
 }
 
 // The source's channels-last copy, rounded up to whole 16-byte pieces (the filter's copy follows
@@ -359,60 +395,100 @@ bool skinny_gather(const GatherShape& s, TensorCoreTile tile) {
   return requested_tile(tile) == TensorCoreTile::automatic && s.rows <= SkinnyTile::kCols;
 }
 
-// The product on BF16 copies (bf16_copies_apply) on `tile` (automatic: channels_last_tile's
-// choice).
-void run_half(TensorCoreTile tile, const GatherShape& s, const uint16_t* source_copy,
-              const uint16_t* filter_copy, const float* bias, float* out, cudaStream_t stream) {
-  if (skinny_gather(s, tile)) {
-    launch_skinny<true>(s, source_copy, filter_copy, bias, out, stream);
-    return;
-  }
-  switch (channels_last_tile(s, tile)) {
-    case TensorCoreTile::wide:
-      launch_gather_channels_last<true, WideHalfTile>(s, source_copy, filter_copy, bias, out,
-                                                      stream);
-      return;
-    case TensorCoreTile::tall:
-      launch_gather_channels_last<true, TallHalfTile>(s, source_copy, filter_copy, bias, out,
-                                                      stream);
-      return;
-    default:
-      launch_gather_channels_last<true, SquareHalfTile>(s, source_copy, filter_copy, bias, out,
-                                                        stream);
-  }
-}
+// The tiles of copies holding T: float (FP32 or TF32 values) or uint16_t (BF16 bits).
+template <class T>
+using WideTileOf = std::conditional_t<sizeof(T) == 4, WideTile, WideHalfTile>;
+template <class T>
+using TallTileOf = std::conditional_t<sizeof(T) == 4, TallTile, TallHalfTile>;
+template <class T>
+using SquareTileOf = std::conditional_t<sizeof(T) == 4, SquareTile, SquareHalfTile>;
 
-template <bool kBf16>
-void run_channels_last_at(TensorCoreTile tile, const GatherShape& s, const float* source_copy,
-                          const float* filter_copy, const float* bias, float* out,
-                          cudaStream_t stream) {
-  // At most 16 GEMM rows, unless a tile is forced: the skinny kernel.
+// The product on channels-last copies holding T (FP32 or TF32 values in floats, or BF16 bits),
+// kBf16 the precision of its mma, on `tile` (automatic: the skinny kernel for at most 16 GEMM
+// rows, else channels_last_tile's choice).
+template <bool kBf16, class T>
+void run_on_copies(TensorCoreTile tile, const GatherShape& s, const T* source_copy,
+                   const T* filter_copy, const float* bias, float* out, cudaStream_t stream) {
   if (skinny_gather(s, tile)) {
     launch_skinny<kBf16>(s, source_copy, filter_copy, bias, out, stream);
     return;
   }
   switch (channels_last_tile(s, tile)) {
     case TensorCoreTile::wide:
-      launch_gather_channels_last<kBf16, WideTile>(s, source_copy, filter_copy, bias, out, stream);
+      launch_gather_channels_last<kBf16, WideTileOf<T>>(s, source_copy, filter_copy, bias, out,
+                                                        stream);
       return;
     case TensorCoreTile::tall:
-      launch_gather_channels_last<kBf16, TallTile>(s, source_copy, filter_copy, bias, out, stream);
+      launch_gather_channels_last<kBf16, TallTileOf<T>>(s, source_copy, filter_copy, bias, out,
+                                                        stream);
       return;
     default:
-      launch_gather_channels_last<kBf16, SquareTile>(s, source_copy, filter_copy, bias, out,
-                                                     stream);
+      launch_gather_channels_last<kBf16, SquareTileOf<T>>(s, source_copy, filter_copy, bias, out,
+                                                          stream);
   }
 }
 
-// The product on channels-last copies of the source and the filter, on `tile` (automatic:
-// channels_last_tile's choice).
-void run_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
-                       const float* source_copy, const float* filter_copy, const float* bias,
-                       float* out, cudaStream_t stream) {
-  if (bf16) {
-    run_channels_last_at<true>(tile, s, source_copy, filter_copy, bias, out, stream);
+// One launch of conv_gather_phases_kernel on Tile: grid x the widest phase's position tiles, y
+// the row tiles, z the phases.
+template <bool kBf16, class Tile, class T>
+void launch_gather_phases(GatherPhases<T> phases, const T* source, const float* bias, float* out,
+                          cudaStream_t stream) {
+  using Stages = GatherStages<Tile, T>;
+  unsigned widest = 0, row_tiles = 0;
+  for (int i = 0; i < phases.count; ++i) {
+    const dim3 grid = gather_grid<Tile>(phases.s[i]);
+    widest = std::max(widest, grid.x);
+    row_tiles = std::max(row_tiles, grid.y);
+    phases.s[i].slab_step = split_digits(Tile::kDepth, phases.s[i].w.taps, phases.s[i].channels);
+  }
+  if (widest == 0) return;
+  WEFT_CHECK(row_tiles <= static_cast<unsigned>(kMaxGridY),
+             "conv (tensor cores): too many channels");
+  const dim3 grid(widest, row_tiles, static_cast<unsigned>(phases.count));
+  if constexpr (kDynamicStages<Tile, Stages>) {
+    WEFT_LAUNCH_LARGE_SHARED((conv_gather_phases_kernel<kBf16, Tile, T>), grid, Tile::kThreads,
+                             (dynamic_stage_bytes<Tile, Stages>()), stream, phases, source, bias,
+                             out);
   } else {
-    run_channels_last_at<false>(tile, s, source_copy, filter_copy, bias, out, stream);
+    WEFT_LAUNCH((conv_gather_phases_kernel<kBf16, Tile, T>), grid, Tile::kThreads, 0, stream,
+                phases, source, bias, out);
+  }
+}
+
+// gather_phases_channels_last on copies holding T: at most 16 GEMM rows, the skinny kernel per
+// phase; otherwise the phases in one launch on the tile automatic_tile gives their grids side
+// by side.
+template <bool kBf16, class T>
+void run_phases(const GatherShape* shapes, const void* const* filters, int count,
+                const void* source_copy, const float* bias, float* out, cudaStream_t stream) {
+  const auto* source = static_cast<const T*>(source_copy);
+  if (skinny_gather(shapes[0], TensorCoreTile::automatic)) {
+    for (int i = 0; i < count; ++i) {
+      launch_skinny<kBf16>(shapes[i], source, static_cast<const T*>(filters[i]), bias, out,
+                           stream);
+    }
+    return;
+  }
+  GatherPhases<T> phases{};
+  phases.count = count;
+  for (int i = 0; i < count; ++i) {
+    phases.s[i] = shapes[i];
+    phases.filter[i] = static_cast<const T*>(filters[i]);
+  }
+  const auto side_by_side = [&](auto tile) {
+    int64_t blocks = 0;
+    for (int i = 0; i < count; ++i) blocks += grid_blocks(gather_grid<decltype(tile)>(shapes[i]));
+    return blocks;
+  };
+  switch (automatic_tile(TensorCoreTile::automatic, shapes[0].rows, side_by_side)) {
+    case TensorCoreTile::wide:
+      launch_gather_phases<kBf16, WideTileOf<T>>(phases, source, bias, out, stream);
+      return;
+    case TensorCoreTile::tall:
+      launch_gather_phases<kBf16, TallTileOf<T>>(phases, source, bias, out, stream);
+      return;
+    default:
+      launch_gather_phases<kBf16, SquareTileOf<T>>(phases, source, bias, out, stream);
   }
 }
 
@@ -441,35 +517,38 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
     uint16_t* filter_copy = source_copy + int64_t{s.batch} * s.source_plane() * s.channels;
     to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, false, stream);
     to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
-    run_half(tile, s, source_copy, filter_copy, bias, out, stream);
+    run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
     return;
   }
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + source_copy_floats(s);
   to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, !bf16, stream);
   to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
-  run_channels_last(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
+  if (bf16) {
+    run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
+  } else {
+    run_on_copies<false>(tile, s, source_copy, filter_copy, bias, out, stream);
+  }
 }
 
-bool phase_channels_last(bool bf16, const GatherShape& s, const void* dy_channels_last,
-                         const float* filter, float* filter_scratch, const float* bias, float* dx,
-                         cudaStream_t stream) {
-  if (dy_channels_last == nullptr || filter_scratch == nullptr || !channels_last_applies(s)) {
-    return false;
+void gather_phases_channels_last(bool bf16, const GatherShape* shapes, const void* const* filters,
+                                 int count, const void* source_copy, const float* bias, float* out,
+                                 cudaStream_t stream) {
+  if (count <= 0) return;
+  WEFT_CHECK(count <= kPhasesPerLaunch, "conv (tensor cores): more phases than one launch takes");
+  for (int i = 0; i < count; ++i) {
+    WEFT_CHECK(channels_last_applies(shapes[i]) && shapes[i].rows == shapes[0].rows &&
+                   shapes[i].channels == shapes[0].channels,
+               "conv (tensor cores): phases that cannot share a channels-last launch");
   }
-  // dy's copy was made in gather_copy_format's format (conv.cu).
-  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels) == CopyFormat::bf16) {
-    auto* filter_copy = reinterpret_cast<uint16_t*>(aligned_up16(filter_scratch));
-    to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
-    run_half(TensorCoreTile::automatic, s, static_cast<const uint16_t*>(dy_channels_last),
-             filter_copy, bias, dx, stream);
-    return true;
+  // dy's copy and the filters were made in gather_copy_format's format (conv.cu).
+  if (bf16 && gather_copy_format(MathPrecision::bf16, shapes[0].channels) == CopyFormat::bf16) {
+    run_phases<true, uint16_t>(shapes, filters, count, source_copy, bias, out, stream);
+  } else if (bf16) {
+    run_phases<true, float>(shapes, filters, count, source_copy, bias, out, stream);
+  } else {
+    run_phases<false, float>(shapes, filters, count, source_copy, bias, out, stream);
   }
-  float* filter_copy = aligned_up16(filter_scratch);
-  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
-  run_channels_last(bf16, TensorCoreTile::automatic, s,
-                    static_cast<const float*>(dy_channels_last), filter_copy, bias, dx, stream);
-  return true;
 }
 
 }  // namespace conv_gather

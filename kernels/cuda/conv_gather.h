@@ -173,9 +173,10 @@ inline TensorCoreTile requested_tile(TensorCoreTile tile) {
 // Largest grid.y of a launch (row tiles).
 constexpr int kMaxGridY = 65535;
 
-// The NCHW gather's tile choice (conv_tensor_core.cu): the tall tile for at least 128 GEMM rows
-// when its grid fills the card twice.
-bool tall_gather(const GatherShape& s);
+// The gather's tile choice (conv_tensor_core.cu) for a product (or products side by side, the
+// phases of one launch) of `rows` GEMM rows whose grids on the tall tile have `tall_blocks`
+// blocks: the tall tile for at least 128 GEMM rows when those blocks fill the card twice.
+bool tall_gather(int rows, int64_t tall_blocks);
 
 // ---- backward-filter (conv_tensor_core.cu; on a channels-last x, conv_filter_channels_last.cu)
 
@@ -297,12 +298,26 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream);
 
-// A backward-data phase on dy's channels-last copy (shared by the phases; in
-// gather_copy_format's format for s) and its own filter
-// copied into `filter_scratch`; false (nothing done) when s cannot run channels-last.
-bool phase_channels_last(bool bf16, const GatherShape& s, const void* dy_channels_last,
-                         const float* filter, float* filter_scratch, const float* bias, float* dx,
-                         cudaStream_t stream);
+// Up to kPhasesPerLaunch backward-data phases of one layer (forward-form gathers that
+// channels_last_applies takes, the same GEMM rows and reduction channels) in one launch: block z
+// runs phase z on its own shape and filter copy, grid x covering the largest phase's positions.
+// T: the copies' element (float, or uint16_t for BF16 bits).
+constexpr int kPhasesPerLaunch = 4;
+template <class T>
+struct GatherPhases {
+  int count;
+  GatherShape s[kPhasesPerLaunch];
+  const T* filter[kPhasesPerLaunch];
+};
+
+// The phases of a strided backward-data on channels-last copies: dy's `source_copy` (shared by
+// the phases) and each phase's filter `filters[i]` as [rows, taps, channels], both in
+// gather_copy_format's format for the shapes' channels (conv.cu's PhaseFilters writes the
+// filters so). Each shape must pass channels_last_applies. Four phases to a launch, on one tile
+// chosen for their grids side by side; at most 16 GEMM rows, one skinny launch per phase.
+void gather_phases_channels_last(bool bf16, const GatherShape* shapes, const void* const* filters,
+                                 int count, const void* source_copy, const float* bias, float* out,
+                                 cudaStream_t stream);
 
 }  // namespace conv_gather
 }  // namespace WEFT_KERNEL_ABI

@@ -56,7 +56,8 @@
 //   (conv.cu, "Strided backward-data"): each phase as this kernel's forward on dy, with padding
 //   taps - 1 - base and a filter conv.cu has reordered per phase into a row-major
 //   [C, O * taps] matrix (conv2d_backward_data_phase_tensor_core, phase_forward_axis), which
-//   moves in 16-byte copies like the forward's.
+//   moves in 16-byte copies like the forward's; on channels-last operands the filter is written
+//   [C, taps, O] and four phases share a launch (conv_gather_phases_kernel, conv_channels_last.cu).
 //   Staging: the gathered operand (B^T, one position per row of the slab): thread q stages the
 //   position 64 bx + q % 64 (decoded once: its image base address and source row / column
 //   origin) at k = q / 64 + 2 s, s = 0..7, so a warp covers 32 consecutive positions of one k
@@ -396,7 +397,8 @@ void gather(MathPrecision precision, const GatherShape& s, const float* source, 
   }
   // The wide tile is the channels-last kernel's: here the tall one stands in for it.
   const bool tall = tile == TensorCoreTile::tall || tile == TensorCoreTile::wide ||
-                    (tile == TensorCoreTile::automatic && tall_gather(s));
+                    (tile == TensorCoreTile::automatic &&
+                     tall_gather(s.rows, grid_blocks(gather_grid<TallTile>(s))));
   if (tall) {
     if (bf16) {
       launch_gather<true, TallTile>(s, source, filter, bias, out, filter_vector, stream);
@@ -468,9 +470,8 @@ namespace conv_gather {
 // table); otherwise the square one, whose grid has twice the blocks.
 constexpr int kTallBlocksPerSm = 3;
 
-bool tall_gather(const GatherShape& s) {
-  return s.rows >= TallTile::kRows &&
-         grid_blocks(gather_grid<TallTile>(s)) >= 2 * kTallBlocksPerSm * sm_count();
+bool tall_gather(int rows, int64_t tall_blocks) {
+  return rows >= TallTile::kRows && tall_blocks >= 2 * kTallBlocksPerSm * sm_count();
 }
 
 }  // namespace conv_gather
@@ -532,30 +533,73 @@ void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision preci
   }
 }
 
+namespace {
+
+// One phase's gather as the forward convolution of conv.cu's "Strided backward-data".
+GatherShape phase_shape(int batch, int in_channels, int out_channels, const PhaseAxis& h,
+                        const PhaseAxis& w) {
+  const int taps = h.taps * w.taps;
+  return GatherShape{phase_forward_axis(h),
+                     phase_forward_axis(w),
+                     batch,
+                     in_channels,
+                     taps > 0 ? out_channels : 0,
+                     out_channels,
+                     w.taps,
+                     out_channels * taps,
+                     taps,
+                     FusedActivation{},
+                     Digits{}};
+}
+
+}  // namespace
+
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
                                             const float* filter, const float* bias, float* dx,
-                                            cudaStream_t stream, const void* dy_channels_last,
-                                            float* filter_scratch) {
-  const int taps = h.taps * w.taps;
-  GatherShape s{phase_forward_axis(h),
-                phase_forward_axis(w),
-                batch,
-                in_channels,
-                taps > 0 ? out_channels : 0,
-                out_channels,
-                w.taps,
-                out_channels * taps,
-                taps,
-                FusedActivation{},
-                Digits{}};
-  if (phase_channels_last(precision == MathPrecision::bf16, s, dy_channels_last, filter,
-                          filter_scratch, bias, dx, stream)) {
-    return;
-  }
+                                            cudaStream_t stream) {
+  const GatherShape s = phase_shape(batch, in_channels, out_channels, h, w);
   const bool filter_vector = s.filter_row % 4 == 0 && s.depth() % 4 == 0 && aligned16(filter);
   gather(precision, s, dy, filter, bias, dx, filter_vector, stream);
+}
+
+bool phases_channels_last_apply(int out_channels) {
+  return out_channels % 4 == 0 && conv_channels_last();
+}
+
+void conv2d_backward_data_phases_channels_last(MathPrecision precision, int batch,
+                                               int in_channels, int out_channels,
+                                               const TensorCorePhase* phases, int count,
+                                               const float* dy, const void* dy_copy,
+                                               const float* bias, float* dx,
+                                               cudaStream_t stream) {
+  WEFT_CHECK(phases_channels_last_apply(out_channels) && precision != MathPrecision::fp32,
+             "conv2d backward-data phases (tensor cores): channels-last phases need tf32 or "
+             "bf16 and output channels in fours");
+  GatherShape shapes[kPhasesPerLaunch];
+  const void* filters[kPhasesPerLaunch];
+  int waiting = 0;
+  for (int i = 0; i < count; ++i) {
+    const GatherShape s = phase_shape(batch, in_channels, out_channels, phases[i].h, phases[i].w);
+    if (!channels_last_applies(s)) {
+      // No tap reaches the phase (an empty reduction: dx = 0, or the bias); the NCHW gather
+      // writes it and reads no filter.
+      gather(precision, s, dy, static_cast<const float*>(nullptr), bias, dx, false, stream);
+      continue;
+    }
+    shapes[waiting] = s;
+    filters[waiting] = phases[i].filter;
+    if (++waiting == kPhasesPerLaunch) {
+      gather_phases_channels_last(precision == MathPrecision::bf16, shapes, filters, waiting,
+                                  dy_copy, bias, dx, stream);
+      waiting = 0;
+    }
+  }
+  if (waiting > 0) {
+    gather_phases_channels_last(precision == MathPrecision::bf16, shapes, filters, waiting,
+                                dy_copy, bias, dx, stream);
+  }
 }
 
 namespace {

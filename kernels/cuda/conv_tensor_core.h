@@ -52,17 +52,28 @@ struct PhaseAxis {
 // That phase's sums: dx[n, c, first_h + stride_h i, first_w + stride_w iw] = sum over (o, j, jw)
 // of filter[c, o, j, jw] * dy[n, o, i - pad_h + j, iw - pad_w + jw] (+ bias[c] when not null),
 // `filter` the phase's [C, O, taps_h, taps_w] (conv.cu, PhaseFilters); dx's other elements are
-// left alone. Given dy's channels-last copy (to_channels_last_tensor, shared by the phases, in
-// gather_copy_format(precision, O)) and a scratch of C * O * taps + 4 floats for the phase's
-// filter, a phase whose O is a multiple of 4 runs on channels-last operands; otherwise it
-// gathers from dy as it is.
+// left alone. Gathers from dy as it is (NCHW).
 void conv2d_backward_data_phase_tensor_core(MathPrecision precision, int batch, int in_channels,
                                             int out_channels, const PhaseAxis& h,
                                             const PhaseAxis& w, const float* dy,
                                             const float* filter, const float* bias, float* dx,
-                                            cudaStream_t stream,
-                                            const void* dy_channels_last = nullptr,
-                                            float* filter_scratch = nullptr);
+                                            cudaStream_t stream);
+
+// The same sums on channels-last operands, where phases_channels_last_apply: dy's copy
+// (to_channels_last_tensor, in gather_copy_format(precision, O)) shared by the phases, and per
+// phase its filter as [C, taps_h, taps_w, O] in the same format (PhaseFilters writes it so, at
+// a 16-byte boundary). The phases run four to a launch (a phase no tap reaches, alone in the
+// NCHW gather); precision tf32 or bf16.
+struct TensorCorePhase {
+  PhaseAxis h, w;
+  const void* filter;
+};
+bool phases_channels_last_apply(int out_channels);
+void conv2d_backward_data_phases_channels_last(MathPrecision precision, int batch,
+                                               int in_channels, int out_channels,
+                                               const TensorCorePhase* phases, int count,
+                                               const float* dy, const void* dy_copy,
+                                               const float* bias, float* dx, cudaStream_t stream);
 
 // The floats of a channels-last copy [N, H * W, C] of an NCHW tensor, room to align it
 // included; 0 when C is not a multiple of 4 (no channels-last path takes it).
