@@ -23,6 +23,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/cuda/backends.h"
+#include "kernels/cuda/conv.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/emulation.h"
 #include "kernels/reduced_precision.h"
@@ -602,16 +603,20 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   CHECK(kernels.back().find("conv_gather_channels_last_kernel") != std::string::npos);
 }
 
-TEST_CASE("conv tensor cores (emu): strided backward-data phases share launches", "[conv][emu]") {
-  // At tf32 and bf16 with dy's channels in fours, a strided backward-data copies dy once, writes
-  // every phase's filter channels-last in the gather's format in one launch, and runs its
-  // phases four to a launch of conv_gather_phases_kernel: 3 launches at stride 2, 5 at stride 3
-  // (nine phases). Against the reference with rounded operands.
+TEST_CASE("conv tensor cores (emu): backward-data on filters written channels-last",
+          "[conv][emu]") {
+  // At tf32 and bf16 with dy's channels in fours, backward-data's reordered filter is written
+  // channels-last in the gather's format by its one PhaseFilters launch, with no copy of it
+  // after. Strided: dy copied once, the phases four to a launch of conv_gather_phases_kernel,
+  // 3 launches at stride 2 and 5 at stride 3 (nine phases). Stride 1 (dilated too): the filter,
+  // dy's copy and the adjoint forward's gather, 3 launches. Against the reference with rounded
+  // operands.
   weft::Backend& emu = weft::emu_backend();
   uint32_t seed = 900;
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
-    for (const Conv2dParams& p : {conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1),
-                                  conv(2, 20, 10, 11, 8, 3, 3, 3, 1, 1)}) {
+    for (const Conv2dParams& p :
+         {conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1), conv(2, 20, 10, 11, 8, 3, 3, 3, 1, 1),
+          conv(2, 20, 9, 9, 16, 3, 3, 1, 1, 1), conv(2, 20, 11, 11, 8, 3, 3, 1, 2, 2)}) {
       INFO(describe(p, precision));
       const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
       const std::vector<float> w = random_floats(
@@ -627,8 +632,15 @@ TEST_CASE("conv tensor cores (emu): strided backward-data phases share launches"
       std::vector<float> dx = nan_floats(x_count);
       emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
       weft::count::trace_launches(nullptr);
-      check_close("backward-data by phases", dx, want,
+      check_close("backward-data", dx, want,
                   tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+      if (p.stride_h == 1) {
+        REQUIRE(kernels.size() == 3);
+        CHECK(kernels[0].find("for_each_kernel") != std::string::npos);  // PhaseFilters
+        CHECK(kernels[1].find("to_channels_last_kernel") != std::string::npos);
+        CHECK(kernels[2].find("conv_gather_channels_last_kernel") != std::string::npos);
+        continue;
+      }
       const size_t phase_launches = p.stride_h == 2 ? 1 : 3;
       REQUIRE(kernels.size() == 2 + phase_launches);
       CHECK(kernels[0].find("to_channels_last_kernel") != std::string::npos);
@@ -636,6 +648,44 @@ TEST_CASE("conv tensor cores (emu): strided backward-data phases share launches"
       for (size_t i = 2; i < kernels.size(); ++i) {
         CHECK(kernels[i].find("conv_gather_phases_kernel") != std::string::npos);
       }
+    }
+  }
+}
+
+TEST_CASE("conv backward-data (emu): a misaligned workspace of the stated size is enough",
+          "[conv][emu]") {
+  // The workspace conv2d_backward_data_workspace_floats states holds the filters and dy's copy
+  // wherever it starts: here one float past a 16-byte boundary, the floats around it sentinels
+  // that must stay as they were (at fp32: the phases' and the adjoint's filters alone).
+  uint32_t seed = 950;
+  for (MathPrecision precision : {MathPrecision::fp32, MathPrecision::tf32, MathPrecision::bf16}) {
+    for (const Conv2dParams& p :
+         {conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1), conv(2, 20, 10, 11, 8, 3, 3, 3, 1, 1),
+          conv(2, 20, 9, 9, 16, 3, 3, 1, 1, 1), conv(1, 20, 7, 7, 12, 3, 3, 1, 1, 1)}) {
+      INFO(describe(p, precision));
+      const PrecisionScope scope(precision);
+      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+      const std::vector<float> w = random_floats(
+          int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w, seed += 2);
+      const std::vector<float> dy =
+          random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
+      const int64_t floats = weft::cuda::conv2d_backward_data_workspace_floats(p);
+      REQUIRE(floats > 0);
+      constexpr float kSentinel = 12345.0f;
+      // 5 floats before the workspace (the first at a 16-byte boundary) and 3 after it.
+      std::vector<float> room(static_cast<size_t>(floats + 12), kSentinel);
+      float* start = room.data();
+      while (reinterpret_cast<uintptr_t>(start) % 16 != 0) ++start;
+      float* workspace = start + 5;
+      std::vector<float> dx = nan_floats(x_count);
+      weft::cuda::conv2d_backward_data(p, dy.data(), w.data(), dx.data(), workspace, nullptr);
+      for (int i = 0; i < 5; ++i) CHECK(start[i] == kSentinel);
+      for (int i = 0; i < 3; ++i) CHECK(workspace[floats + i] == kSentinel);
+      std::vector<double> want(static_cast<size_t>(x_count));
+      weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
+                                            rounded(w, precision).data(), want.data());
+      check_close("backward-data", dx, want,
+                  tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
     }
   }
 }

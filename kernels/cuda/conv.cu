@@ -523,6 +523,27 @@ T* at_16_byte_boundary(float* p) {
   return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 15) & ~uintptr_t{15});
 }
 
+// PhaseFilters in the channels-last layout and the tensor-core gather's copy format for dy's
+// channels (gather_copy_format), at the first 16-byte boundary of `room` (KH KW C O + 4
+// floats): where they start and the bytes of one weight.
+struct CopiedFilters {
+  const void* start;
+  int element;
+};
+
+CopiedFilters channels_last_filters(const Conv2dParams& p, MathPrecision precision,
+                                    const float* w, float* room, cudaStream_t stream) {
+  const CopyFormat format = gather_copy_format(precision, p.out_channels);
+  if (format == CopyFormat::bf16) {
+    auto* halves = at_16_byte_boundary<uint16_t>(room);
+    phase_filters(p, w, halves, true, false, stream);
+    return CopiedFilters{halves, 2};
+  }
+  float* floats = at_16_byte_boundary<float>(room);
+  phase_filters(p, w, floats, true, format == CopyFormat::tf32, stream);
+  return CopiedFilters{floats, 4};
+}
+
 // The phases of p (backward-data's: dy in, dx out) and where each one's filter starts in a
 // buffer of PhaseFilters' layout at `filters`, of `element` bytes per weight; phases with no
 // output (an empty axis) are left out.
@@ -563,22 +584,47 @@ void channels_last_phases(const Conv2dParams& p, MathPrecision precision, const 
   const CopyFormat format = gather_copy_format(precision, g.out_channels);
   const void* dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy,
                                                 workspace + p.weight_count() + 4, format, stream);
-  const void* filters = nullptr;
-  int element = 4;
-  if (format == CopyFormat::bf16) {
-    auto* halves = at_16_byte_boundary<uint16_t>(workspace);
-    phase_filters(p, w, halves, true, false, stream);
-    filters = halves;
-    element = 2;
-  } else {
-    float* floats = at_16_byte_boundary<float>(workspace);
-    phase_filters(p, w, floats, true, format == CopyFormat::tf32, stream);
-    filters = floats;
-  }
-  const std::vector<TensorCorePhase> phases = tensor_core_phases(p, filters, element);
+  const CopiedFilters filters = channels_last_filters(p, precision, w, workspace, stream);
+  const std::vector<TensorCorePhase> phases =
+      tensor_core_phases(p, filters.start, filters.element);
   conv2d_backward_data_phases_channels_last(precision, g.batch, g.in_channels, g.out_channels,
                                             phases.data(), static_cast<int>(phases.size()), dy,
                                             dy_copy, bias, dx, stream);
+}
+
+// The channels-last copies' floats when conv2d_forward takes the tensor-core path.
+int64_t tensor_core_forward_floats(const Conv2dParams& p, MathPrecision precision) {
+  if (precision == MathPrecision::fp32 || !conv_channels_last() ||
+      (narrow_forward_applies(p) && narrow_forward_at(precision, p))) {
+    return 0;
+  }
+  return conv2d_forward_tensor_core_workspace_floats(p);
+}
+
+// Whether p's stride-1 backward-data (data_as_forward) runs its adjoint forward on the
+// channels-last tensor-core gather with the filter PhaseFilters wrote channels-last
+// (adjoint_on_copies); and the floats of workspace that takes: the filter (KH KW C O + 4, to
+// start it at a 16-byte boundary) and dy's copy.
+bool adjoint_filter_copied(const Conv2dParams& p, MathPrecision precision) {
+  const Conv2dParams adjoint = backward_data_adjoint(p);
+  return !full_window(adjoint) && tensor_core_forward_floats(adjoint, precision) > 0;
+}
+
+int64_t adjoint_filter_copied_floats(const Conv2dParams& p) {
+  return p.weight_count() + 4 +
+         channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
+}
+
+// The adjoint forward of p's stride-1 backward-data at tf32 or bf16 on channels-last operands:
+// one PhaseFilters launch writes the reversed filter [C, KH, KW, O] in the gather's copy format
+// (where conv2d_forward would write w' in [C, O, KH, KW] and then copy it channels-last), one
+// copies dy, one runs the gather: three launches where there were four.
+void adjoint_on_copies(const Conv2dParams& p, MathPrecision precision, const float* dy,
+                       const float* w, const float* bias, float* dx, float* workspace,
+                       cudaStream_t stream) {
+  const CopiedFilters filter = channels_last_filters(p, precision, w, workspace, stream);
+  conv2d_forward_tensor_core_filter_copied(backward_data_adjoint(p), precision, dy, filter.start,
+                                           bias, dx, workspace + p.weight_count() + 4, stream);
 }
 
 void require_workspace(const Conv2dParams& p, const float* workspace) {
@@ -598,6 +644,10 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
   const MathPrecision precision = math_precision();
   if (data_as_forward(p, precision)) {
     require_workspace(p, workspace);
+    if (adjoint_filter_copied(p, precision)) {
+      adjoint_on_copies(p, precision, dy, w, bias, dx, workspace, stream);
+      return;
+    }
     phase_filters(p, w, workspace, stream);
     conv2d_forward(backward_data_adjoint(p), dy, workspace, bias, dx, workspace + p.weight_count(),
                    stream);
@@ -694,19 +744,6 @@ void conv2d_forward_small_runs(const Conv2dParams& p, const float* x, const floa
   });
 }
 
-namespace {
-
-// The channels-last copies' floats when conv2d_forward takes the tensor-core path.
-int64_t tensor_core_forward_floats(const Conv2dParams& p, MathPrecision precision) {
-  if (precision == MathPrecision::fp32 || !conv_channels_last() ||
-      (narrow_forward_applies(p) && narrow_forward_at(precision, p))) {
-    return 0;
-  }
-  return conv2d_forward_tensor_core_workspace_floats(p);
-}
-
-}  // namespace
-
 int64_t conv2d_forward_workspace_floats(const Conv2dParams& p) {
   if (full_window(p)) return full_window_workspace_floats(p);
   return tensor_core_forward_floats(p, math_precision());
@@ -716,6 +753,7 @@ int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (full_window(p)) return full_window_workspace_floats(p);
   const MathPrecision precision = math_precision();
   if (data_as_forward(p, precision)) {
+    if (adjoint_filter_copied(p, precision)) return adjoint_filter_copied_floats(p);
     return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
   // The phase filters, and on tensor cores the channels-last copies.

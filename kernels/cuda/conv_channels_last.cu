@@ -531,6 +531,21 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
   }
 }
 
+void gather_on_copies(bool bf16, TensorCoreTile tile, const GatherShape& s, const void* source_copy,
+                      const void* filter_copy, const float* bias, float* out, cudaStream_t stream) {
+  WEFT_CHECK(channels_last_applies(s), "conv (tensor cores): a product with no channels-last form");
+  if (bf16 && gather_copy_format(MathPrecision::bf16, s.channels) == CopyFormat::bf16) {
+    run_on_copies<true>(tile, s, static_cast<const uint16_t*>(source_copy),
+                        static_cast<const uint16_t*>(filter_copy), bias, out, stream);
+  } else if (bf16) {
+    run_on_copies<true>(tile, s, static_cast<const float*>(source_copy),
+                        static_cast<const float*>(filter_copy), bias, out, stream);
+  } else {
+    run_on_copies<false>(tile, s, static_cast<const float*>(source_copy),
+                         static_cast<const float*>(filter_copy), bias, out, stream);
+  }
+}
+
 void gather_phases_channels_last(bool bf16, const GatherShape* shapes, const void* const* filters,
                                  int count, const void* source_copy, const float* bias, float* out,
                                  cudaStream_t stream) {

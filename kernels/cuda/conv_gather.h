@@ -298,6 +298,12 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
                           const float* source, const float* filter, const float* bias, float* out,
                           float* workspace, cudaStream_t stream);
 
+// s's product on channels-last copies already made: the source's (to_channels_last_tensor) and
+// the filter's ([rows, taps, channels]), both in gather_copy_format(precision, s.channels) and
+// 16-byte aligned, on `tile` (automatic: the skinny, wide, tall or square tile by the shape).
+void gather_on_copies(bool bf16, TensorCoreTile tile, const GatherShape& s, const void* source_copy,
+                      const void* filter_copy, const float* bias, float* out, cudaStream_t stream);
+
 // Up to kPhasesPerLaunch backward-data phases of one layer (forward-form gathers that
 // channels_last_applies takes, the same GEMM rows and reduction channels) in one launch: block z
 // runs phase z on its own shape and filter copy, grid x covering the largest phase's positions.

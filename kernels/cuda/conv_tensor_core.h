@@ -36,6 +36,17 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                                 TensorCoreTile tile = TensorCoreTile::automatic,
                                 float* workspace = nullptr);
 
+// The same on a filter already copied channels-last: `filter_copy` is [O, KH, KW, C] in
+// gather_copy_format(precision, C) at a 16-byte boundary (conv.cu's PhaseFilters writes a
+// stride-1 backward-data's so); x is copied into `workspace` (channels_last_tensor_floats(N, C,
+// H * W) floats) and the product runs on the two copies. Where
+// conv2d_forward_tensor_core_workspace_floats(p) > 0 (the channels-last form applies); tf32 or
+// bf16.
+void conv2d_forward_tensor_core_filter_copied(const Conv2dParams& p, MathPrecision precision,
+                                              const float* x, const void* filter_copy,
+                                              const float* bias, float* y, float* workspace,
+                                              cudaStream_t stream);
+
 // dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
 // stride, padding and dilation.
 void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision precision,
