@@ -99,7 +99,10 @@ void set_kernel_choice(KernelFamily family, KernelChoice choice);
 void set_kernel_choice(KernelChoice choice);     // every family
 void set_kernel_choices(std::string_view spec);  // the WEFT_KERNELS syntax
 KernelChoice kernel_choice(KernelFamily family);
-// Back to the defaults (auto) with WEFT_KERNELS applied again, read anew from the environment.
+// Back to the defaults with the environment read anew: every setting of this file, not only the
+// kernel choices (auto, then WEFT_KERNELS), but the math precision (WEFT_PRECISION, WEFT_TF32),
+// cuDNN's algorithms, the tensor-core tile and the channels-last switch too; a precision set by
+// set_math_precision is forgotten.
 void reset_kernel_choices();
 
 // ---- the precision of matrix products ---------------------------------------------------------
