@@ -275,27 +275,46 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
   }
 }
 
-// out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer (blockIdx.y + outer_base): NCHW to
-// channels-last (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with
-// `tf32`, each value rounded to TF32 on its way (the kernels that read the copy at tf32 then
-// skip that conversion: tensor_core_pipeline.h, "Operands rounded by their copies"); with T
-// uint16_t, each value rounded to BF16 (ties to even, as cvt.rn.bf16x2) and stored as its 16
-// bits. A block
-// of 256 threads moves a 32 x 32 tile through shared memory (one float of padding per row, so
-// the column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced
-// along j) and writes the transposed tile coalesced along i.
+// One transposition of to_channels_last_kernel: out[o, j, i] = in[o, i, j] for i < a, j < b,
+// o < outer. Up to two ride in one launch (the forward's source and filter copies).
+template <class T>
+struct Transpose {
+  int outer, a, b;
+  const float* in;
+  T* out;
+};
+template <class T>
+struct Transposes {
+  int count;
+  Transpose<T> job[2];
+};
+
+// Transposition blockIdx.z of `jobs`, for o = blockIdx.y + outer_base: NCHW to channels-last
+// (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with `tf32`, each value
+// rounded to TF32 on its way (the kernels that read the copy at tf32 then skip that conversion:
+// tensor_core_pipeline.h, "Operands rounded by their copies"); with T uint16_t, each value
+// rounded to BF16 (ties to even, as cvt.rn.bf16x2) and stored as its 16 bits. A block of 256
+// threads moves a 32 x 32 tile through shared memory (one float of padding per row, so the
+// column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced along
+// j) and writes the transposed tile coalesced along i. The grid covers the larger job; a block
+// past its own job's tiles or outer index returns before the barrier (the whole block alike).
 template <class T>
 __global__ void __launch_bounds__(256)
-    to_channels_last_kernel(int a, int b, int outer_base, bool tf32, const float* in, T* out) {
+    to_channels_last_kernel(Transposes<T> jobs, int outer_base, bool tf32) {
   __shared__ float tile[32][33];
   WEFT_SHARED_UNDEFINED(tile);
+  // Chosen between constant indices: jobs.job[blockIdx.z] copies the parameters to local memory
+  // (the static table flagged the kernel for its local loads and stores).
+  const Transpose<T> job = blockIdx.z == 0 ? jobs.job[0] : jobs.job[1];
+  const int a = job.a, b = job.b;
   const int tiles_b = (b + 31) / 32;
+  const int64_t o = outer_base + static_cast<int64_t>(blockIdx.y);
+  if (static_cast<int>(blockIdx.x) >= (a + 31) / 32 * tiles_b || o >= job.outer) return;
   const int i0 = static_cast<int>(blockIdx.x) / tiles_b * 32;
   const int j0 = static_cast<int>(blockIdx.x) % tiles_b * 32;
-  const int64_t o = outer_base + static_cast<int64_t>(blockIdx.y);
   const int lane = static_cast<int>(threadIdx.x) % 32, row = static_cast<int>(threadIdx.x) / 32;
-  const float* from = in + o * a * b;
-  T* to = out + o * a * b;
+  const float* from = job.in + o * a * b;
+  T* to = job.out + o * a * b;
   WEFT_UNROLL
   for (int r = row; r < 32; r += 8) {
     if (i0 + r < a && j0 + lane < b) tile[r][lane] = from[int64_t{i0 + r} * b + j0 + lane];
@@ -316,17 +335,48 @@ __global__ void __launch_bounds__(256)
 
 // ---- host side ---------------------------------------------------------------------------------
 
+// The non-empty transpositions of `jobs` in one launch (more where the outer index passes
+// kMaxGridY).
 template <class T>
-void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
-                      cudaStream_t stream) {
-  if (outer <= 0 || a <= 0 || b <= 0) return;
-  const int64_t tiles = int64_t{(a + 31) / 32} * ((b + 31) / 32);
+void to_channels_last(Transposes<T> jobs, bool tf32, cudaStream_t stream) {
+  Transposes<T> kept{};
+  int64_t tiles = 0;
+  int outer = 0;
+  for (int i = 0; i < jobs.count; ++i) {
+    const Transpose<T>& t = jobs.job[i];
+    if (t.outer <= 0 || t.a <= 0 || t.b <= 0) continue;
+    kept.job[kept.count++] = t;
+    tiles = std::max(tiles, int64_t{(t.a + 31) / 32} * ((t.b + 31) / 32));
+    outer = std::max(outer, t.outer);
+  }
+  if (kept.count == 0) return;
   WEFT_CHECK(tiles <= 0x7fffffff, "conv (tensor cores): a channels-last copy of too many tiles");
   for (int base = 0; base < outer; base += kMaxGridY) {
     const int count = std::min(outer - base, kMaxGridY);
-    WEFT_LAUNCH(to_channels_last_kernel<T>, dim3(static_cast<unsigned>(tiles), count), 256, 0,
-                stream, a, b, base, tf32, in, out);
+    WEFT_LAUNCH(to_channels_last_kernel<T>,
+                dim3(static_cast<unsigned>(tiles), count, static_cast<unsigned>(kept.count)), 256,
+                0, stream, kept, base, tf32);
   }
+}
+
+template <class T>
+void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
+                      cudaStream_t stream) {
+  Transposes<T> jobs{};
+  jobs.count = 1;
+  jobs.job[0] = Transpose<T>{outer, a, b, in, out};
+  to_channels_last(jobs, tf32, stream);
+}
+
+// The source's and the filter's copies of s in one launch.
+template <class T>
+void copy_operands(const GatherShape& s, const float* source, T* source_copy,
+                   const float* filter, T* filter_copy, bool tf32, cudaStream_t stream) {
+  Transposes<T> jobs{};
+  jobs.count = 2;
+  jobs.job[0] = Transpose<T>{s.batch, s.channels, s.source_plane(), source, source_copy};
+  jobs.job[1] = Transpose<T>{s.rows, s.channels, s.taps(), filter, filter_copy};
+  to_channels_last(jobs, tf32, stream);
 }
 
 template <bool kBf16, class Tile, class T = float>
@@ -515,15 +565,13 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
     // aligned after the source's (both counts multiples of 8 values).
     auto* source_copy = reinterpret_cast<uint16_t*>(aligned_up16(workspace));
     uint16_t* filter_copy = source_copy + int64_t{s.batch} * s.source_plane() * s.channels;
-    to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, false, stream);
-    to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, false, stream);
+    copy_operands(s, source, source_copy, filter, filter_copy, false, stream);
     run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
     return;
   }
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + source_copy_floats(s);
-  to_channels_last(s.batch, s.channels, s.source_plane(), source, source_copy, !bf16, stream);
-  to_channels_last(s.rows, s.channels, s.taps(), filter, filter_copy, !bf16, stream);
+  copy_operands(s, source, source_copy, filter, filter_copy, !bf16, stream);
   if (bf16) {
     run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
   } else {
