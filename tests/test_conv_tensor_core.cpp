@@ -70,6 +70,30 @@ std::string describe(const Conv2dParams& p, MathPrecision precision) {
   return s.str();
 }
 
+// p's backward-data on the emulated backend at `precision` from random dy and w (from `seed`),
+// checked against the reference with the operands rounded at that precision; returns the
+// kernels it launched, in order.
+std::vector<std::string> traced_backward_data(const Conv2dParams& p, MathPrecision precision,
+                                              uint32_t seed) {
+  const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
+  const std::vector<float> w =
+      random_floats(int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w, seed);
+  const std::vector<float> dy =
+      random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
+  std::vector<double> want(static_cast<size_t>(x_count));
+  weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
+                                        rounded(w, precision).data(), want.data());
+  const PrecisionScope scope(precision);
+  std::vector<std::string> kernels;
+  weft::count::trace_launches(&kernels);
+  std::vector<float> dx = nan_floats(x_count);
+  weft::emu_backend().conv2d_backward_data(p, dy.data(), w.data(), dx.data());
+  weft::count::trace_launches(nullptr);
+  check_close("backward-data", dx, want,
+              tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+  return kernels;
+}
+
 void check_conv(const Conv2dParams& p, MathPrecision precision, uint32_t seed) {
   INFO(describe(p, precision));
   weft::Backend& emu = weft::emu_backend();
@@ -551,27 +575,11 @@ TEST_CASE("conv tensor cores (emu): at most 16 GEMM rows on the skinny tile, pos
   // first layer (4 x 4, stride 2) now on the few-channel phase kernel with rounded operands (one
   // launch; it had gone by phases on the skinny tile, 4 of its 16 rows used), a 3 x 3 stride-1
   // one as a forward convolution (the narrow forward, for at most 8 output channels).
-  weft::Backend& emu = weft::emu_backend();
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     for (const Conv2dParams& p : {conv(2, 3, 12, 12, 8, 4, 4, 2, 1, 1),
                                   conv(2, 3, 9, 10, 16, 3, 3, 1, 1, 1)}) {
       INFO(describe(p, precision) << ", backward-data");
-      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-      const int64_t w_count = int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w;
-      const std::vector<float> w = random_floats(w_count, seed += 3);
-      const std::vector<float> dy =
-          random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
-      std::vector<double> want(static_cast<size_t>(x_count));
-      weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
-                                            rounded(w, precision).data(), want.data());
-      const PrecisionScope scope(precision);
-      std::vector<std::string> kernels;
-      weft::count::trace_launches(&kernels);
-      std::vector<float> dx = nan_floats(x_count);
-      emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
-      weft::count::trace_launches(nullptr);
-      check_close("backward-data", dx, want,
-                  tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+      const std::vector<std::string> kernels = traced_backward_data(p, precision, seed += 3);
       int phases = 0, narrow = 0;
       for (const std::string& k : kernels) {
         phases += k.find("conv2d_backward_data_phases_kernel") != std::string::npos;
@@ -611,29 +619,13 @@ TEST_CASE("conv tensor cores (emu): backward-data on filters written channels-la
   // 3 launches at stride 2 and 5 at stride 3 (nine phases). Stride 1 (dilated too): the filter,
   // dy's copy and the adjoint forward's gather, 3 launches. Against the reference with rounded
   // operands.
-  weft::Backend& emu = weft::emu_backend();
   uint32_t seed = 900;
   for (MathPrecision precision : {MathPrecision::tf32, MathPrecision::bf16}) {
     for (const Conv2dParams& p :
          {conv(2, 24, 12, 12, 16, 4, 4, 2, 1, 1), conv(2, 20, 10, 11, 8, 3, 3, 3, 1, 1),
           conv(2, 20, 9, 9, 16, 3, 3, 1, 1, 1), conv(2, 20, 11, 11, 8, 3, 3, 1, 2, 2)}) {
       INFO(describe(p, precision));
-      const int64_t x_count = int64_t{p.batch} * p.in_channels * p.in_h * p.in_w;
-      const std::vector<float> w = random_floats(
-          int64_t{p.out_channels} * p.in_channels * p.kernel_h * p.kernel_w, seed += 2);
-      const std::vector<float> dy =
-          random_floats(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), seed + 1);
-      std::vector<double> want(static_cast<size_t>(x_count));
-      weft::reference::conv2d_backward_data(p, rounded(dy, precision).data(),
-                                            rounded(w, precision).data(), want.data());
-      const PrecisionScope scope(precision);
-      std::vector<std::string> kernels;
-      weft::count::trace_launches(&kernels);
-      std::vector<float> dx = nan_floats(x_count);
-      emu.conv2d_backward_data(p, dy.data(), w.data(), dx.data());
-      weft::count::trace_launches(nullptr);
-      check_close("backward-data", dx, want,
-                  tolerance(int64_t{p.out_channels} * p.kernel_h * p.kernel_w), 1e-5);
+      const std::vector<std::string> kernels = traced_backward_data(p, precision, seed += 2);
       if (p.stride_h == 1) {
         REQUIRE(kernels.size() == 3);
         CHECK(kernels[0].find("for_each_kernel") != std::string::npos);  // PhaseFilters

@@ -265,6 +265,19 @@ StepResult train_one_step(const ModelCase& c, Device device, bool training) {
   return r;
 }
 
+// An emulated step's counters: no host synchronisation, no device->host copy, no library call,
+// and at least one launch and at most `launch_budget`. Uploads are the step's own inputs only
+// (images and labels; two photos and labels for a pair model; real images and noise for the
+// DCGAN): batch norm's step counter stays on the host.
+void check_counters(const weft::RuntimeCounters& counted, int64_t launch_budget) {
+  CHECK(counted.host_syncs == 0);
+  CHECK(counted.d2h_copies == 0);
+  CHECK(counted.h2d_copies <= 3);
+  CHECK(counted.library_calls == 0);
+  CHECK(counted.launches > 0);
+  CHECK(counted.launches <= launch_budget);
+}
+
 // The CPU step and the emulated one agree, and the emulated one keeps to the budget.
 //
 // How close is close: the emulated kernels sum in other orders than the CPU's, so results differ
@@ -301,14 +314,7 @@ void check_model(const ModelCase& c) {
     check_each_close("gradient in eval mode", emu_eval.grads, cpu_eval.grads, 1e-4);
     check_each_close("after the step in eval mode", emu_eval.values, cpu_eval.values, 1e-5);
   }
-  CHECK(emu.counted.host_syncs == 0);
-  CHECK(emu.counted.d2h_copies == 0);
-  // Uploads are the step's own inputs only (images and labels; two photos and labels for a pair
-  // model; real images and noise for the DCGAN): batch norm's step counter stays on the host.
-  CHECK(emu.counted.h2d_copies <= 3);
-  CHECK(emu.counted.library_calls == 0);
-  CHECK(emu.counted.launches > 0);
-  CHECK(emu.counted.launches <= c.launch_budget);
+  check_counters(emu.counted, c.launch_budget);
   // The CPU counts nothing: no device was involved.
   CHECK(cpu.counted.launches == 0);
   CHECK(cpu.counted.h2d_copies == 0);
@@ -339,12 +345,7 @@ void check_model_bf16(const ModelCase& c) {
   for (size_t i = 0; i < cpu_loss.reported.size(); ++i) {
     CHECK(emu_loss.reported[i] == Approx(cpu_loss.reported[i]).epsilon(2e-2).margin(1e-6));
   }
-  CHECK(emu.counted.host_syncs == 0);
-  CHECK(emu.counted.d2h_copies == 0);
-  CHECK(emu.counted.h2d_copies <= 3);
-  CHECK(emu.counted.library_calls == 0);
-  CHECK(emu.counted.launches > 0);
-  CHECK(emu.counted.launches <= c.launch_budget);
+  check_counters(emu.counted, c.launch_budget);
 }
 
 }  // namespace

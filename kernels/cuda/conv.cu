@@ -544,29 +544,38 @@ CopiedFilters channels_last_filters(const Conv2dParams& p, MathPrecision precisi
   return CopiedFilters{floats, 4};
 }
 
-// The phases of p (backward-data's: dy in, dx out) and where each one's filter starts in a
-// buffer of PhaseFilters' layout at `filters`, of `element` bytes per weight; phases with no
-// output (an empty axis) are left out.
+// Calls f(h, w, phase, before) for each phase of p's backward-data that has an output (an empty
+// axis is left out): its axes, its convolution (phase_geometry) and `before`, the weights of the
+// phases before it in PhaseFilters' buffer, where its filter starts.
+template <class F>
+void for_each_phase(const Conv2dParams& p, const F& f) {
+  const ConvGeometry g = geometry(p);
+  int64_t before = 0;
+  for (int ph = 0; ph < g.stride_h; ++ph) {
+    const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
+    for (int pw = 0; pw < g.stride_w; ++pw) {
+      const AxisPhase w = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
+      const ConvGeometry phase = phase_geometry(p, h, w);
+      if (phase.out_plane() > 0) f(h, w, phase, before);
+      before += int64_t{h.taps} * w.taps * g.out_channels * g.in_channels;
+    }
+  }
+}
+
+// The phases of p as the tensor-core kernels take them, each one's filter in a buffer of
+// PhaseFilters' layout at `filters`, of `element` bytes per weight.
 std::vector<TensorCorePhase> tensor_core_phases(const Conv2dParams& p, const void* filters,
                                                 int element) {
   const ConvGeometry g = geometry(p);
   std::vector<TensorCorePhase> phases;
-  const auto* filter = static_cast<const char*>(filters);
-  for (int ph = 0; ph < g.stride_h; ++ph) {
-    const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
-    for (int pw = 0; pw < g.stride_w; ++pw) {
-      const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
-      const ConvGeometry phase = phase_geometry(p, h, w_axis);
-      if (phase.out_plane() > 0) {
-        phases.push_back(TensorCorePhase{
-            PhaseAxis{h.count, h.first, g.stride_h, g.in_h, h.taps, phase.pad_h, g.out_h},
-            PhaseAxis{w_axis.count, w_axis.first, g.stride_w, g.in_w, w_axis.taps, phase.pad_w,
-                      g.out_w},
-            filter});
-      }
-      filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels * element;
-    }
-  }
+  const auto* start = static_cast<const char*>(filters);
+  for_each_phase(p, [&](const AxisPhase& h, const AxisPhase& w, const ConvGeometry& phase,
+                        int64_t before) {
+    phases.push_back(TensorCorePhase{
+        PhaseAxis{h.count, h.first, g.stride_h, g.in_h, h.taps, phase.pad_h, g.out_h},
+        PhaseAxis{w.count, w.first, g.stride_w, g.in_w, w.taps, phase.pad_w, g.out_w},
+        start + before * element});
+  });
   return phases;
 }
 
@@ -669,26 +678,18 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
       }
       return;
     }
-    const float* filter = workspace;
     PhaseBatch batch{};  // the phases waiting for their launch
-    for (int ph = 0; ph < g.stride_h; ++ph) {
-      const AxisPhase h = axis_phase(g.in_h, g.kernel_h, g.stride_h, g.pad_h, ph);
-      for (int pw = 0; pw < g.stride_w; ++pw) {
-        const AxisPhase w_axis = axis_phase(g.in_w, g.kernel_w, g.stride_w, g.pad_w, pw);
-        const ConvGeometry phase = phase_geometry(p, h, w_axis);
-        if (phase.out_plane() > 0) {
-          batch.g[batch.count] = phase;
-          batch.w[batch.count] = filter;
-          batch.out[batch.count] = PhaseOutput{dx, g.in_channels, g.in_h,     g.in_w, h,
-                                               w_axis, g.stride_h, g.stride_w, bias};
-          if (++batch.count == kPhasesPerLaunch) {
-            launch_phases(batch, dy, stream);
-            batch.count = 0;
-          }
-        }
-        filter += int64_t{h.taps} * w_axis.taps * g.out_channels * g.in_channels;
+    for_each_phase(p, [&](const AxisPhase& h, const AxisPhase& w_axis, const ConvGeometry& phase,
+                          int64_t before) {
+      batch.g[batch.count] = phase;
+      batch.w[batch.count] = workspace + before;
+      batch.out[batch.count] = PhaseOutput{dx,     g.in_channels, g.in_h,     g.in_w, h,
+                                           w_axis, g.stride_h,    g.stride_w, bias};
+      if (++batch.count == kPhasesPerLaunch) {
+        launch_phases(batch, dy, stream);
+        batch.count = 0;
       }
-    }
+    });
     if (batch.count > 0) launch_phases(batch, dy, stream);
     return;
   }
