@@ -275,13 +275,16 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
   }
 }
 
-// One transposition of to_channels_last_kernel: out[o, j, i] = in[o, i, j] for i < a, j < b,
-// o < outer. Up to two ride in one launch (the forward's source and filter copies).
+// One copy of to_channels_last_kernel: out[o, j, i] = in[o, i, j] for i < a, j < b, o < outer
+// (transposed), or out[o, i, j] = in[o, i, j] (`transpose` false: the values converted, the
+// layout kept). Up to two ride in one launch (the forward's source and filter copies;
+// backward-filter's BF16 copies of x, transposed, and of dy, not).
 template <class T>
 struct Transpose {
   int outer, a, b;
   const float* in;
   T* out;
+  bool transpose = true;
 };
 template <class T>
 struct Transposes {
@@ -320,15 +323,21 @@ __global__ void __launch_bounds__(256)
     if (i0 + r < a && j0 + lane < b) tile[r][lane] = from[int64_t{i0 + r} * b + j0 + lane];
   }
   __syncthreads();
+  const auto converted = [tf32](float v) -> T {
+    if constexpr (sizeof(T) == 2) {
+      return static_cast<T>(pack_bf16x2(v, 0.0f) & 0xffffu);
+    } else {
+      return tf32 ? tf32_value(v) : v;
+    }
+  };
   WEFT_UNROLL
   for (int r = row; r < 32; r += 8) {
-    if (j0 + r < b && i0 + lane < a) {
-      const float v = tile[lane][r];
-      if constexpr (sizeof(T) == 2) {
-        to[int64_t{j0 + r} * a + i0 + lane] = static_cast<T>(pack_bf16x2(v, 0.0f) & 0xffffu);
-      } else {
-        to[int64_t{j0 + r} * a + i0 + lane] = tf32 ? tf32_value(v) : v;
+    if (!job.transpose) {  // the same layout: row r of the tile, coalesced along j
+      if (i0 + r < a && j0 + lane < b) {
+        to[int64_t{i0 + r} * b + j0 + lane] = converted(tile[r][lane]);
       }
+    } else if (j0 + r < b && i0 + lane < a) {
+      to[int64_t{j0 + r} * a + i0 + lane] = converted(tile[lane][r]);
     }
   }
 }
@@ -367,6 +376,20 @@ void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf3
   jobs.job[0] = Transpose<T>{outer, a, b, in, out};
   to_channels_last(jobs, tf32, stream);
 }
+
+}  // namespace
+
+void to_bf16_copies(int batch, int channels, int plane, const float* x, uint16_t* x_copy,
+                    int dy_channels, int dy_plane, const float* dy, uint16_t* dy_copy,
+                    cudaStream_t stream) {
+  Transposes<uint16_t> jobs{};
+  jobs.count = 2;
+  jobs.job[0] = Transpose<uint16_t>{batch, channels, plane, x, x_copy};
+  jobs.job[1] = Transpose<uint16_t>{batch, dy_channels, dy_plane, dy, dy_copy, false};
+  to_channels_last(jobs, false, stream);
+}
+
+namespace {
 
 // The source's and the filter's copies of s in one launch.
 template <class T>

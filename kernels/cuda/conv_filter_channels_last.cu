@@ -27,7 +27,6 @@
 //   kmajor_column<kBf16>(ni, t, c) of the warp's columns, tap column j = (kh KW + kw) C + c of
 //   the block, written to dW's own index c KH KW + kh KW + kw, so the slices and their sum are
 //   in dW's layout.
-#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -158,15 +157,6 @@ void launch(const FilterShape& s, dim3 grid, const T* x_copy, const T* dy, int s
               stream, s, x_copy, dy, slice_depth, dy_pieces, out);
 }
 
-// dy's values rounded to BF16, thread i converting values i, i + stride, ... (grid-stride).
-__global__ void __launch_bounds__(256) to_bf16_kernel(int64_t count, const float* in,
-                                                      uint16_t* out) {
-  const int64_t stride = int64_t{gridDim.x} * blockDim.x;
-  for (int64_t i = int64_t{blockIdx.x} * blockDim.x + threadIdx.x; i < count; i += stride) {
-    out[i] = static_cast<uint16_t>(pack_bf16x2(in[i], 0.0f) & 0xffffu);
-  }
-}
-
 }  // namespace
 
 void launch_filter_channels_last_half(bool tall, const FilterShape& s, dim3 grid,
@@ -177,12 +167,6 @@ void launch_filter_channels_last_half(bool tall, const FilterShape& s, dim3 grid
   } else {
     launch<true, SquareHalfTile>(s, grid, x_copy, dy_copy, slice_depth, true, out, stream);
   }
-}
-
-void to_bf16(int64_t count, const float* in, uint16_t* out, cudaStream_t stream) {
-  if (count <= 0) return;
-  const int64_t blocks = std::min<int64_t>((count + 255) / 256, 4096);
-  WEFT_LAUNCH(to_bf16_kernel, static_cast<unsigned>(blocks), 256, 0, stream, count, in, out);
 }
 
 void launch_filter_channels_last(bool bf16, bool tall, const FilterShape& s, dim3 grid,

@@ -279,8 +279,12 @@ void launch_filter_channels_last_half(bool tall, const FilterShape& s, dim3 grid
 // with 32-deep slabs.
 using TallFilterHalfTile = TensorTile<128, 64, 32, 3, 4>;
 
-// dy's values as BF16 (its 16 bits, rounded to nearest even) in `out`, same layout.
-void to_bf16(int64_t count, const float* in, uint16_t* out, cudaStream_t stream);
+// Backward-filter's BF16 copies (each value's 16 bits, rounded to nearest even) in one launch
+// (conv_channels_last.cu): x [N, C, H * W] channels-last into x_copy, and dy [N, O, OH * OW] in
+// its own layout into dy_copy.
+void to_bf16_copies(int batch, int channels, int plane, const float* x, uint16_t* x_copy,
+                    int dy_channels, int dy_plane, const float* dy, uint16_t* dy_copy,
+                    cudaStream_t stream);
 
 // ---- the channels-last path (conv_channels_last.cu) ----
 

@@ -726,12 +726,16 @@ void conv2d_backward_filter_tensor_core(const Conv2dParams& p, MathPrecision pre
                               : precision == MathPrecision::tf32 ? CopyFormat::tf32
                                                                  : CopyFormat::fp32;
     float* x_room = workspace + slice_floats(s);
-    x_copy = to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x, x_room, format,
-                                     stream);
-    if (half) {
-      float* dy_room = x_room + x_copy_floats(p, channels_last);
-      dy_half = reinterpret_cast<uint16_t*>(aligned_up16(dy_room));
-      to_bf16(int64_t{p.batch} * p.out_channels * p.out_h() * p.out_w(), dy, dy_half, stream);
+    if (half) {  // both copies in one launch
+      auto* x_half = reinterpret_cast<uint16_t*>(aligned_up16(x_room));
+      dy_half = reinterpret_cast<uint16_t*>(
+          aligned_up16(x_room + x_copy_floats(p, channels_last)));
+      to_bf16_copies(p.batch, p.in_channels, p.in_h * p.in_w, x, x_half, p.out_channels,
+                     p.out_h() * p.out_w(), dy, dy_half, stream);
+      x_copy = x_half;
+    } else {
+      x_copy = to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x, x_room,
+                                       format, stream);
     }
   }
   const bool tall = tall_filter(s, tile);
