@@ -508,13 +508,23 @@ void launch_dispatch_forward(const ConvGeometry& g, const float* x, const float*
   });
 }
 
-// Besides the O * C * KH * KW phase filters, the workspace of a strided backward-data's phases on
-// tensor cores over channels-last operands (channels_last_phases): 4 floats to put the filters at
-// a 16-byte boundary, and dy's channels-last copy; 0 at fp32, or where the phases gather from
-// NCHW (dy's channels not in fours, or WEFT_CONV_CHANNELS_LAST=0).
-int64_t tensor_core_phases_floats(const Conv2dParams& p, MathPrecision precision) {
-  if (precision == MathPrecision::fp32 || !phases_channels_last_apply(p.out_channels)) return 0;
-  return 4 + channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
+// Whether a strided backward-data's phases run on tensor cores over channels-last operands
+// (channels_last_phases): at tf32 or bf16, unless they gather from NCHW (dy's channels not in
+// fours, or WEFT_CONV_CHANNELS_LAST=0).
+bool channels_last_phases_apply(const Conv2dParams& p, MathPrecision precision) {
+  return precision != MathPrecision::fp32 && phases_channels_last_apply(p.out_channels);
+}
+
+// The workspace of the backward-data paths whose filters channels_last_filters writes
+// (channels_last_phases, adjoint_on_copies): the filters' room (KH KW C O + 4 floats, to start
+// them at a 16-byte boundary), then dy's channels-last copy.
+int64_t copied_filters_floats(const Conv2dParams& p) {
+  return p.weight_count() + 4;
+}
+
+int64_t filters_and_dy_copy_floats(const Conv2dParams& p) {
+  return copied_filters_floats(p) +
+         channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
 }
 
 // The first 16-byte boundary at or after p, as T*.
@@ -524,8 +534,8 @@ T* at_16_byte_boundary(float* p) {
 }
 
 // PhaseFilters in the channels-last layout and the tensor-core gather's copy format for dy's
-// channels (gather_copy_format), at the first 16-byte boundary of `room` (KH KW C O + 4
-// floats): where they start and the bytes of one weight.
+// channels (gather_copy_format), at the first 16-byte boundary of `room`
+// (copied_filters_floats): where they start and the bytes of one weight.
 struct CopiedFilters {
   const void* start;
   int element;
@@ -580,19 +590,19 @@ std::vector<TensorCorePhase> tensor_core_phases(const Conv2dParams& p, const voi
 }
 
 // Strided backward-data at tf32 or bf16 on channels-last operands (where
-// tensor_core_phases_floats > 0): one launch copies dy channels-last, one PhaseFilters launch
+// channels_last_phases_apply): one launch copies dy channels-last, one PhaseFilters launch
 // writes every phase's filter channels-last in the gather's copy format (every phase's
 // O * C * taps weights are whole 16-byte pieces, O in fours, in eights for BF16 copies, so each
 // starts at a boundary), and the phases run four to a launch (conv_tensor_core.h). Three
 // launches for a stride-2 layer where a filter reordering, a dy copy and a filter copy and a
-// gather per phase made ten. Workspace: the filters (weight_count + 4 floats), then dy's copy.
+// gather per phase made ten. Workspace: filters_and_dy_copy_floats.
 void channels_last_phases(const Conv2dParams& p, MathPrecision precision, const float* dy,
                           const float* w, const float* bias, float* dx, float* workspace,
                           cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
   const CopyFormat format = gather_copy_format(precision, g.out_channels);
   const void* dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy,
-                                                workspace + p.weight_count() + 4, format, stream);
+                                                workspace + copied_filters_floats(p), format, stream);
   const CopiedFilters filters = channels_last_filters(p, precision, w, workspace, stream);
   const std::vector<TensorCorePhase> phases =
       tensor_core_phases(p, filters.start, filters.element);
@@ -612,16 +622,10 @@ int64_t tensor_core_forward_floats(const Conv2dParams& p, MathPrecision precisio
 
 // Whether p's stride-1 backward-data (data_as_forward) runs its adjoint forward on the
 // channels-last tensor-core gather with the filter PhaseFilters wrote channels-last
-// (adjoint_on_copies); and the floats of workspace that takes: the filter (KH KW C O + 4, to
-// start it at a 16-byte boundary) and dy's copy.
+// (adjoint_on_copies, whose workspace is filters_and_dy_copy_floats).
 bool adjoint_filter_copied(const Conv2dParams& p, MathPrecision precision) {
   const Conv2dParams adjoint = backward_data_adjoint(p);
   return !full_window(adjoint) && tensor_core_forward_floats(adjoint, precision) > 0;
-}
-
-int64_t adjoint_filter_copied_floats(const Conv2dParams& p) {
-  return p.weight_count() + 4 +
-         channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
 }
 
 // The adjoint forward of p's stride-1 backward-data at tf32 or bf16 on channels-last operands:
@@ -633,7 +637,7 @@ void adjoint_on_copies(const Conv2dParams& p, MathPrecision precision, const flo
                        cudaStream_t stream) {
   const CopiedFilters filter = channels_last_filters(p, precision, w, workspace, stream);
   conv2d_forward_tensor_core_filter_copied(backward_data_adjoint(p), precision, dy, filter.start,
-                                           bias, dx, workspace + p.weight_count() + 4, stream);
+                                           bias, dx, workspace + copied_filters_floats(p), stream);
 }
 
 void require_workspace(const Conv2dParams& p, const float* workspace) {
@@ -664,7 +668,7 @@ void backward_data_with_bias(const Conv2dParams& p, const float* dy, const float
   }
   if (data_by_phases(p, precision)) {
     require_workspace(p, workspace);
-    if (tensor_core_phases_floats(p, precision) > 0) {
+    if (channels_last_phases_apply(p, precision)) {
       channels_last_phases(p, precision, dy, w, bias, dx, workspace, stream);
       return;
     }
@@ -754,12 +758,13 @@ int64_t conv2d_backward_data_workspace_floats(const Conv2dParams& p) {
   if (full_window(p)) return full_window_workspace_floats(p);
   const MathPrecision precision = math_precision();
   if (data_as_forward(p, precision)) {
-    if (adjoint_filter_copied(p, precision)) return adjoint_filter_copied_floats(p);
+    if (adjoint_filter_copied(p, precision)) return filters_and_dy_copy_floats(p);
     return p.weight_count() + conv2d_forward_workspace_floats(backward_data_adjoint(p));
   }
-  // The phase filters, and on tensor cores the channels-last copies.
+  // The phase filters, and on tensor cores over channels-last operands dy's copy too.
   if (data_by_phases(p, precision)) {
-    return p.weight_count() + tensor_core_phases_floats(p, precision);
+    return channels_last_phases_apply(p, precision) ? filters_and_dy_copy_floats(p)
+                                                    : p.weight_count();
   }
   return 0;
 }

@@ -280,35 +280,36 @@ __global__ void __launch_bounds__(SkinnyTile::kThreads, SkinnyTile::kMinBlocks)
 // layout kept). Up to two ride in one launch (the forward's source and filter copies;
 // backward-filter's BF16 copies of x, transposed, and of dy, not).
 template <class T>
-struct Transpose {
+struct CopyJob {
   int outer, a, b;
   const float* in;
   T* out;
   bool transpose = true;
 };
 template <class T>
-struct Transposes {
+struct CopyJobs {
   int count;
-  Transpose<T> job[2];
+  CopyJob<T> job[2];
 };
 
-// Transposition blockIdx.z of `jobs`, for o = blockIdx.y + outer_base: NCHW to channels-last
+// Copy blockIdx.z of `jobs`, for o = blockIdx.y + outer_base: NCHW to channels-last
 // (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with `tf32`, each value
 // rounded to TF32 on its way (the kernels that read the copy at tf32 then skip that conversion:
 // tensor_core_pipeline.h, "Operands rounded by their copies"); with T uint16_t, each value
 // rounded to BF16 (ties to even, as cvt.rn.bf16x2) and stored as its 16 bits. A block of 256
 // threads moves a 32 x 32 tile through shared memory (one float of padding per row, so the
 // column reads hit 32 banks): thread q reads row q / 32 + 8 r, column q % 32 (coalesced along
-// j) and writes the transposed tile coalesced along i. The grid covers the larger job; a block
+// j) and writes the transposed tile coalesced along i (a copy that keeps its layout writes the
+// tile as read, coalesced along j). The grid covers the larger job; a block
 // past its own job's tiles or outer index returns before the barrier (the whole block alike).
 template <class T>
 __global__ void __launch_bounds__(256)
-    to_channels_last_kernel(Transposes<T> jobs, int outer_base, bool tf32) {
+    to_channels_last_kernel(CopyJobs<T> jobs, int outer_base, bool tf32) {
   __shared__ float tile[32][33];
   WEFT_SHARED_UNDEFINED(tile);
   // Chosen between constant indices: jobs.job[blockIdx.z] copies the parameters to local memory
   // (the static table flagged the kernel for its local loads and stores).
-  const Transpose<T> job = blockIdx.z == 0 ? jobs.job[0] : jobs.job[1];
+  const CopyJob<T> job = blockIdx.z == 0 ? jobs.job[0] : jobs.job[1];
   const int a = job.a, b = job.b;
   const int tiles_b = (b + 31) / 32;
   const int64_t o = outer_base + static_cast<int64_t>(blockIdx.y);
@@ -344,15 +345,15 @@ __global__ void __launch_bounds__(256)
 
 // ---- host side ---------------------------------------------------------------------------------
 
-// The non-empty transpositions of `jobs` in one launch (more where the outer index passes
+// The non-empty copies of `jobs` in one launch (more where the outer index passes
 // kMaxGridY).
 template <class T>
-void to_channels_last(Transposes<T> jobs, bool tf32, cudaStream_t stream) {
-  Transposes<T> kept{};
+void to_channels_last(CopyJobs<T> jobs, bool tf32, cudaStream_t stream) {
+  CopyJobs<T> kept{};
   int64_t tiles = 0;
   int outer = 0;
   for (int i = 0; i < jobs.count; ++i) {
-    const Transpose<T>& t = jobs.job[i];
+    const CopyJob<T>& t = jobs.job[i];
     if (t.outer <= 0 || t.a <= 0 || t.b <= 0) continue;
     kept.job[kept.count++] = t;
     tiles = std::max(tiles, int64_t{(t.a + 31) / 32} * ((t.b + 31) / 32));
@@ -371,9 +372,9 @@ void to_channels_last(Transposes<T> jobs, bool tf32, cudaStream_t stream) {
 template <class T>
 void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
                       cudaStream_t stream) {
-  Transposes<T> jobs{};
+  CopyJobs<T> jobs{};
   jobs.count = 1;
-  jobs.job[0] = Transpose<T>{outer, a, b, in, out};
+  jobs.job[0] = CopyJob<T>{outer, a, b, in, out};
   to_channels_last(jobs, tf32, stream);
 }
 
@@ -382,10 +383,10 @@ void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf3
 void to_bf16_copies(int batch, int channels, int plane, const float* x, uint16_t* x_copy,
                     int dy_channels, int dy_plane, const float* dy, uint16_t* dy_copy,
                     cudaStream_t stream) {
-  Transposes<uint16_t> jobs{};
+  CopyJobs<uint16_t> jobs{};
   jobs.count = 2;
-  jobs.job[0] = Transpose<uint16_t>{batch, channels, plane, x, x_copy};
-  jobs.job[1] = Transpose<uint16_t>{batch, dy_channels, dy_plane, dy, dy_copy, false};
+  jobs.job[0] = CopyJob<uint16_t>{batch, channels, plane, x, x_copy};
+  jobs.job[1] = CopyJob<uint16_t>{batch, dy_channels, dy_plane, dy, dy_copy, false};
   to_channels_last(jobs, false, stream);
 }
 
@@ -395,10 +396,10 @@ namespace {
 template <class T>
 void copy_operands(const GatherShape& s, const float* source, T* source_copy,
                    const float* filter, T* filter_copy, bool tf32, cudaStream_t stream) {
-  Transposes<T> jobs{};
+  CopyJobs<T> jobs{};
   jobs.count = 2;
-  jobs.job[0] = Transpose<T>{s.batch, s.channels, s.source_plane(), source, source_copy};
-  jobs.job[1] = Transpose<T>{s.rows, s.channels, s.taps(), filter, filter_copy};
+  jobs.job[0] = CopyJob<T>{s.batch, s.channels, s.source_plane(), source, source_copy};
+  jobs.job[1] = CopyJob<T>{s.rows, s.channels, s.taps(), filter, filter_copy};
   to_channels_last(jobs, tf32, stream);
 }
 
@@ -589,17 +590,13 @@ void gather_channels_last(bool bf16, TensorCoreTile tile, const GatherShape& s,
     auto* source_copy = reinterpret_cast<uint16_t*>(aligned_up16(workspace));
     uint16_t* filter_copy = source_copy + int64_t{s.batch} * s.source_plane() * s.channels;
     copy_operands(s, source, source_copy, filter, filter_copy, false, stream);
-    run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
+    gather_on_copies(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
     return;
   }
   float* source_copy = aligned_up16(workspace);
   float* filter_copy = source_copy + source_copy_floats(s);
   copy_operands(s, source, source_copy, filter, filter_copy, !bf16, stream);
-  if (bf16) {
-    run_on_copies<true>(tile, s, source_copy, filter_copy, bias, out, stream);
-  } else {
-    run_on_copies<false>(tile, s, source_copy, filter_copy, bias, out, stream);
-  }
+  gather_on_copies(bf16, tile, s, source_copy, filter_copy, bias, out, stream);
 }
 
 void gather_on_copies(bool bf16, TensorCoreTile tile, const GatherShape& s, const void* source_copy,
