@@ -446,7 +446,7 @@ void profile_steps(const std::string& name, const std::function<float()>& step) 
                 name.c_str(), kProfileSteps, wall * 1e3 / kProfileSteps,
                 p.seconds() * 1e3 / kProfileSteps);
   ProfileTable table{name, heading + profile::format_table(p, kProfileSteps, wall) + "\n",
-                     profile::format_json(p, kProfileSteps)};
+                     profile::format_json(p, kProfileSteps, wall)};
   for (ProfileTable& known : profile_tables) {
     if (known.name == name) {
       known = std::move(table);

@@ -26,13 +26,14 @@
 # memcheck and racecheck; models: bench_models on cuda-auto (the default, with auto's autotune
 # table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the runtime
 # counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs
-# pool hits: kernels/runtime_counters.h) and an op profile of each step (gpu_profile.md); graphs: cuda-auto again with CUDA graphs
-# (engine/graph.h), fp32 and bf16; rules: the fp32 graphs row again with cuDNN's algorithms
-# by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of the same models
+# pool hits: kernels/runtime_counters.h) and an op profile of each step (gpu_profile.md);
+# graphs: cuda-auto again with CUDA graphs (engine/graph.h), fp32 and bf16; rules: the fp32
+# graphs row again with cuDNN's algorithms by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of the same models
 # (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 with TF32 off and
-# under bf16 autocast, all in one Python process); make run's recipe at fp32 and at bf16, seeds 1-3
-# (mainjob); kernels: bench_kernels_cuda (hand vs cuDNN/cuBLAS per layer shape at fp32, the
-# convolutions again at tf32 and bf16, and the device-to-device copy ceiling that the
+# under bf16 autocast, all in one Python process; the fp32 eager steps also profiled op by op
+# and set beside weft's profiles by bench/profile_gap.py, gpu_profile_gap_*.md); make run's
+# recipe at fp32 and at bf16, seeds 1-3 (mainjob); kernels: bench_kernels_cuda (hand vs
+# cuDNN/cuBLAS per layer shape at fp32, the convolutions again at tf32 and bf16, and the device-to-device copy ceiling that the
 # memory-bound rows are divided by in gpu_kernels_bandwidth.md; and every row's speed-up since
 # the second lease, gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel
 # lab (each version of the hand conv forward beside the dispatch's kernel and cuDNN per layer
@@ -244,10 +245,20 @@ run() {
     # fp32 means fp32 on both sides: PyTorch's default runs cuDNN convolutions in TF32
     # (torch.backends.cudnn.allow_tf32), weft's fp32 does not, so --tf32 off (the 2026-12-04
     # run compared weft's fp32 against PyTorch's TF32 convolutions; docs/benchmarks.md).
-    PYTHONUNBUFFERED=1 capped 80 python3 bench/pytorch/step_bench.py --device cuda \
-      --mode eager --min-time 0.3 --in-process --tf32 off \
+    # With 3 more steps of each profiled by torch.profiler, which bench/profile_gap.py puts
+    # beside the models stage's weft profiles, family by family (gpu_profile_gap*.md: where
+    # each model's step loses or gains against PyTorch).
+    PYTHONUNBUFFERED=1 capped 95 python3 bench/pytorch/step_bench.py --device cuda \
+      --mode eager --min-time 0.3 --in-process --tf32 off --profile-steps 3 \
       > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
     log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
+    local backend
+    for backend in cuda-auto cuda-hand cuda-vendor; do
+      python3 bench/profile_gap.py --weft "$res/gpu_profile.md.json" \
+        --pytorch "$res/pytorch_cuda.jsonl" --backend "$backend" \
+        > "$res/gpu_profile_gap_$backend.md" 2>&1
+      log "profile gap $backend exit $?"
+    done
     save
     # Eager and with the step in a CUDA graph under bf16 autocast, then fp32 in a CUDA graph:
     # the counterparts of weft's bf16 and graphs-on rows.

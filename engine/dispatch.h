@@ -102,7 +102,7 @@ class Dispatch final : public Backend {
       backend.name args;                                                                \
       return;                                                                           \
     }                                                                                   \
-    profile::Timed timed(#name, backend_label(backend),                                 \
+    profile::Timed timed(#family, #name, backend_label(backend),                        \
                          call_shape(#params, WEFT_DISPATCH_ARGS args), device_.synchronize); \
     backend.name args;                                                                  \
     timed.finish();                                                                     \

@@ -91,9 +91,10 @@ bool recording() {
   return recording_now.load(std::memory_order_relaxed);
 }
 
-Timed::Timed(const char* op, const char* implementation, std::string shape,
+Timed::Timed(const char* family, const char* op, const char* implementation, std::string shape,
              const std::function<void()>& synchronize)
-    : op_(op),
+    : family_(family),
+      op_(op),
       implementation_(implementation),
       shape_(std::move(shape)),
       synchronize_(synchronize) {
@@ -127,6 +128,7 @@ void Timed::finish() {
   if (added) {
     OpRow row;
     row.op = op_;
+    row.family = family_;
     row.implementation = implementation_;
     row.shape = shape_;
     current.rows.push_back(std::move(row));
@@ -191,7 +193,7 @@ std::string format_summary(const Profile& profile, int steps) {
     auto known = std::find_if(ops.begin(), ops.end(),
                               [&](const OpRow& op) { return op.op == row.op; });
     if (known == ops.end()) {
-      ops.push_back(OpRow{row.op, "", "", row.calls, row.seconds, row.launches,
+      ops.push_back(OpRow{row.op, row.family, "", "", row.calls, row.seconds, row.launches,
                           row.library_calls, {}});
     } else {
       known->calls += row.calls;
@@ -213,7 +215,7 @@ std::string format_summary(const Profile& profile, int steps) {
   return out;
 }
 
-std::string format_json(const Profile& profile, int steps) {
+std::string format_json(const Profile& profile, int steps, double wall_seconds) {
   WEFT_CHECK(steps > 0, "profile::format_json: steps must be positive, got ", steps);
   const double per = 1.0 / steps;
   nlohmann::ordered_json rows = nlohmann::ordered_json::array();
@@ -221,6 +223,7 @@ std::string format_json(const Profile& profile, int steps) {
     nlohmann::ordered_json kernels = nlohmann::ordered_json::object();
     for (const auto& [name, count] : row.kernels) kernels[name] = count * per;
     rows.push_back({{"op", row.op},
+                    {"family", row.family},
                     {"implementation", row.implementation},
                     {"shape", row.shape},
                     {"calls", row.calls * per},
@@ -229,8 +232,9 @@ std::string format_json(const Profile& profile, int steps) {
                     {"library_calls", row.library_calls * per},
                     {"kernels", kernels}});
   }
-  const nlohmann::ordered_json out = {
-      {"steps", steps}, {"ops_ms", profile.seconds() * 1e3 * per}, {"rows", rows}};
+  nlohmann::ordered_json out = {{"steps", steps}, {"ops_ms", profile.seconds() * 1e3 * per}};
+  if (wall_seconds > 0) out["wall_ms"] = wall_seconds * 1e3 * per;
+  out["rows"] = rows;
   return out.dump(1);
 }
 

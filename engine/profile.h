@@ -36,6 +36,7 @@ namespace weft::profile {
 
 struct OpRow {
   std::string op;              // the backend op: "conv2d_backward_data"
+  std::string family;          // its family in kernels/backend.h's WEFT_BACKEND_OPS: "conv"
   std::string implementation;  // the backend that ran it: "cuda-hand", "cuda-vendor", "cpu"...
   std::string shape;           // engine/op_text.h call_shape(): "N=128 C=3 H=64 W=64 O=64 ..."
   int64_t calls = 0;
@@ -58,14 +59,16 @@ Profile stop();
 bool recording();
 
 // Times and counts one op call for the profile (the dispatch's hook):
-//   profile::Timed timed(...);  backend.op(...);  timed.finish();
+//   profile::Timed timed(family, op, implementation, shape, synchronize);
+//   backend.op(...);
+//   timed.finish();
 // The constructor waits for the device (`synchronize`) and starts the clock; finish() waits
 // again, stops it and records the row (an error of the op's kernels surfaces there as an
 // exception). An op that throws is not recorded. Nothing is done while the calling thread
 // captures a CUDA graph.
 class Timed {
  public:
-  Timed(const char* op, const char* implementation, std::string shape,
+  Timed(const char* family, const char* op, const char* implementation, std::string shape,
         const std::function<void()>& synchronize);
   ~Timed();
   Timed(const Timed&) = delete;
@@ -73,6 +76,7 @@ class Timed {
   void finish();
 
  private:
+  const char* family_;
   const char* op_;
   const char* implementation_;
   std::string shape_;
@@ -94,8 +98,9 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds 
 std::string format_summary(const Profile& profile, int steps);
 
 // The rows as JSON, per step, in first-call order, for scripts: {"steps": S, "ops_ms": T,
-// "rows": [{"op", "implementation", "shape", "calls", "ms", "launches", "library_calls",
-// "kernels": {name: count}}, ...]}.
-std::string format_json(const Profile& profile, int steps);
+// ["wall_ms": W,] "rows": [{"op", "family", "implementation", "shape", "calls", "ms",
+// "launches", "library_calls", "kernels": {name: count}}, ...]}; wall_ms (the profiled steps'
+// wall time per step) only when `wall_seconds` > 0. bench/profile_gap.py reads it.
+std::string format_json(const Profile& profile, int steps, double wall_seconds = 0);
 
 }  // namespace weft::profile

@@ -136,13 +136,21 @@ TEST_CASE("profile: a CPU training step, op by op") {
   // The same rows as JSON, per step.
   const nlohmann::json json = nlohmann::json::parse(profile::format_json(p, 2));
   CHECK(json["steps"] == 2);
+  CHECK_FALSE(json.contains("wall_ms"));
   REQUIRE(json["rows"].size() == p.rows.size());
   for (size_t i = 0; i < p.rows.size(); ++i) {
     CHECK(json["rows"][i]["op"] == p.rows[i].op);
+    CHECK(json["rows"][i]["family"] == p.rows[i].family);
     CHECK(json["rows"][i]["calls"].get<double>() == Approx(p.rows[i].calls / 2.0));
     CHECK(json["rows"][i]["ms"].get<double>() == Approx(p.rows[i].seconds * 1e3 / 2.0));
   }
   CHECK(json["ops_ms"].get<double>() == Approx(p.seconds() * 1e3 / 2.0));
+  CHECK(nlohmann::json::parse(profile::format_json(p, 2, wall))["wall_ms"].get<double>() ==
+        Approx(wall * 1e3 / 2.0));
+  // Each row carries its op's family from kernels/backend.h (what profile_gap.py groups by).
+  CHECK(update->family == "optimizer");
+  CHECK((forward != nullptr ? forward : fused)->family == (forward != nullptr ? "conv" : "pool"));
+  for (const profile::OpRow& row : p.rows) CHECK_FALSE(row.family.empty());
 
   // Not recording: nothing is added.
   step.run();

@@ -39,6 +39,15 @@ torch, before any model exists). So that the high-water mark is one model's and 
 each (model, phase, mode) runs in a process of its own when more than one is asked for, unless
 --in-process (one import of torch for all, as the GPU one-shot does in its short lease).
 
+Profile (--profile-steps N, eager only): after the timed steps, N more under torch.profiler,
+and the object gains "profile": {"steps", "wall_ms" (per step, with the profiler on), "time"
+("cuda kernels": each op's kernels' device time, or "cpu self": each op's own CPU time),
+"roots": {name: ms per step}}, where every op's time is added to its outermost frame: a
+forward op as the module called it (aten::conv2d, aten::batch_norm, ...), a backward op to its
+autograd node ("ConvolutionBackward0", ...), the optimizer's ops to "Optimizer.step#Adam.step".
+bench/profile_gap.py puts them beside weft's op profile (bench_models --weft_profile), family by
+family.
+
 Prints one JSON object per line for each (model, phase, mode); a skipped or failed one has
 "skipped" or "error" with the reason instead of timings.
 
@@ -110,6 +119,9 @@ def parse_args(argv=None):
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                         help="bf16: autocast the forward passes and losses to bfloat16")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--profile-steps", type=int, default=0,
+                        help="eager mode: profile this many more steps op by op (torch.profiler) "
+                             "after the timed ones; 0: none")
     parser.add_argument("--in-process", action="store_true",
                         help="run every (model, phase, mode) in this process: one import of "
                              "torch instead of one per job, for a short GPU lease; rss_MiB is "
@@ -120,6 +132,8 @@ def parse_args(argv=None):
     args.phases = parse_list(args.phase, PHASES, "phase")
     if args.batch < 0:
         parser.error("--batch must be positive (or 0 for the models' own)")
+    if args.profile_steps < 0:
+        parser.error("--profile-steps must be 0 or more")
     return args
 
 
@@ -252,6 +266,57 @@ def capture_cuda_graph(step, warmup):
     return replay
 
 
+AUTOGRAD_FRAME = "autograd::engine::evaluate_function: "
+
+
+def event_time_ms(event, device):
+    """An event's own time in ms: its kernels' device time on CUDA (the attribute's name
+    changed in PyTorch 2.x), its own CPU time on the CPU. With CUDA the profiler lists each
+    kernel twice, as an event of its own (on the device) and in the op that launched it: only
+    the ops (CPU events) are counted, so no kernel is counted twice."""
+    if device == "cuda":
+        if getattr(event, "device_type", None) != torch.autograd.DeviceType.CPU:
+            return 0.0
+        for name in ("self_device_time_total", "self_cuda_time_total"):
+            value = getattr(event, name, None)
+            if value is not None:
+                return value / 1e3
+        return 0.0
+    return event.self_cpu_time_total / 1e3
+
+
+def outermost_frame(event):
+    """The name every op's time is added to: its outermost profiler frame, with the autograd
+    engine's prefix taken off a backward node's name."""
+    while event.cpu_parent is not None:
+        event = event.cpu_parent
+    name = event.name
+    return name[len(AUTOGRAD_FRAME):] if name.startswith(AUTOGRAD_FRAME) else name
+
+
+def profile_steps(step, steps, device, synchronize):
+    """Runs `steps` steps under torch.profiler; the "profile" object of run_one's result."""
+    from torch.profiler import ProfilerActivity, profile
+    activities = [ProfilerActivity.CPU]
+    if device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+    with profile(activities=activities) as prof:
+        began = time.perf_counter()
+        for _ in range(steps):
+            step().tolist()
+            synchronize()
+        wall = time.perf_counter() - began
+    roots = {}
+    for event in prof.events():
+        ms = event_time_ms(event, device)
+        if ms > 0:
+            root = outermost_frame(event)
+            roots[root] = roots.get(root, 0.0) + ms / steps
+    ordered = dict(sorted(roots.items(), key=lambda item: -item[1]))
+    return {"steps": steps, "wall_ms": wall * 1e3 / steps,
+            "time": "cuda kernels" if device == "cuda" else "cpu self", "roots": ordered}
+
+
 # ---------------------------------------------------------------------------------------------
 # Timing one (model, phase, mode) in this process.
 # ---------------------------------------------------------------------------------------------
@@ -327,6 +392,8 @@ def run_one(args, name, phase, mode):
         "rss_MiB": max_rss_mib(),
         "rss_baseline_MiB": RSS_BASELINE_MIB,
     })
+    if args.profile_steps > 0 and mode == "eager":
+        result["profile"] = profile_steps(step, args.profile_steps, args.device, synchronize)
     if args.device == "cuda":
         result["cudnn_benchmark"] = torch.backends.cudnn.benchmark
         result["tf32_conv"] = torch.backends.cudnn.allow_tf32
@@ -340,7 +407,8 @@ def run_in_child(args, name, phase, mode):
                "--mode", mode, "--device", args.device, "--batch", str(args.batch),
                "--threads", str(args.threads), "--warmup", str(args.warmup),
                "--min-time", str(args.min_time), "--min-steps", str(args.min_steps),
-               "--tf32", args.tf32, "--precision", args.precision, "--seed", str(args.seed)]
+               "--tf32", args.tf32, "--precision", args.precision, "--seed", str(args.seed),
+               "--profile-steps", str(args.profile_steps)]
     if args.no_cudnn_benchmark:
         command.append("--no-cudnn-benchmark")
     child = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

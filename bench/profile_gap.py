@@ -1,0 +1,192 @@
+#!/usr/bin/env python3
+"""Where a training step loses to PyTorch, family by family: weft's op profile (bench_models
+--weft_profile=FILE writes FILE.json) beside PyTorch's (bench/pytorch/step_bench.py
+--profile-steps N), one table per model, in milliseconds per step.
+
+    python3 bench/profile_gap.py --weft profile.md.json --pytorch pytorch.jsonl \\
+        [--backend cpu|cuda-auto|cuda-hand|cuda-vendor] [--phase train_step|inference]
+
+Both sides' times are sorted into the same groups: convolution, linear, batch norm, pool,
+elementwise (activations, dropout, additions, concatenation), loss (softmax and the losses),
+optimizer (the update and zeroing gradients), other. weft's rows are grouped by the family its
+dispatch gives each op (kernels/backend.h, WEFT_BACKEND_OPS), with two exceptions: the fused
+convolution + max pool (conv2d_max_pool2d_*) counts as convolution, and the data and metric ops
+as other. PyTorch's rows are its ops' outermost frames (step_bench.py), sorted by name.
+
+What the times are: on the CPU, each op's wall time on both sides. On a GPU, weft's is each op
+on an idle device (synchronised before and after: launch latency included, nothing
+overlapped), PyTorch's the device time of its ops' kernels; so weft's rows are an upper bound
+of its device time, and "wall" (each side's profiled step, wall clock) is the figure the two
+share. The "outside the ops" row is the wall time less the ops' time: the engine's own work
+(tape, allocator, Python) on the CPU, and on a GPU also the device's idle gaps.
+
+A model that only one side profiled is listed as missing. Exit status 0, or 2 on unreadable
+input (named with the file).
+"""
+import argparse
+import json
+import sys
+
+GROUPS = ["convolution", "linear", "batch norm", "pool", "elementwise", "loss", "optimizer",
+          "other"]
+
+# weft's op families (kernels/backend.h) -> group; the ops named in WEFT_OP_GROUPS come first.
+WEFT_FAMILY_GROUPS = {
+    "conv": "convolution", "conv_transpose": "convolution", "gemm": "linear",
+    "batchnorm": "batch norm", "pool": "pool", "dropout": "elementwise",
+    "elementwise": "elementwise", "softmax": "loss", "loss": "loss", "optimizer": "optimizer",
+}
+WEFT_OP_GROUPS = {
+    "conv2d_max_pool2d_forward": "convolution",
+    "conv2d_max_pool2d_backward_filter": "convolution",
+    "u8_to_f32": "other", "gather_u8_to_f32": "other", "gather_augment_u8_to_f32": "other",
+    "count_argmax_hits": "other", "count_threshold_hits": "other",
+}
+
+# PyTorch frame names -> group: the first rule whose text the name contains (in order; so
+# "AddmmBackward" is linear before "Add" could make it elementwise).
+PYTORCH_RULES = [
+    ("Optimizer.", "optimizer"), ("_foreach", "optimizer"),
+    ("onv", "convolution"),  # conv2d, conv_transpose2d, ConvolutionBackward0, ...
+    ("batch_norm", "batch norm"), ("BatchNorm", "batch norm"),
+    ("aten::linear", "linear"), ("addmm", "linear"), ("Addmm", "linear"), ("aten::mm", "linear"),
+    ("MmBackward", "linear"), ("aten::matmul", "linear"), ("TBackward", "linear"),
+    ("pool", "pool"), ("Pool", "pool"), ("MeanBackward", "pool"),
+    ("cross_entropy", "loss"), ("nll_loss", "loss"), ("NllLoss", "loss"), ("softmax", "loss"),
+    ("Softmax", "loss"), ("binary_cross_entropy", "loss"), ("BinaryCrossEntropy", "loss"),
+    ("relu", "elementwise"), ("Relu", "elementwise"), ("threshold", "elementwise"),
+    ("Threshold", "elementwise"), ("tanh", "elementwise"), ("Tanh", "elementwise"),
+    ("dropout", "elementwise"), ("Dropout", "elementwise"), ("aten::add", "elementwise"),
+    ("AddBackward", "elementwise"), ("aten::mul", "elementwise"), ("MulBackward", "elementwise"),
+    ("aten::sub", "elementwise"), ("SubBackward", "elementwise"), ("aten::abs", "elementwise"),
+    ("AbsBackward", "elementwise"), ("aten::cat", "elementwise"), ("CatBackward", "elementwise"),
+]
+
+
+def weft_group(row):
+    return WEFT_OP_GROUPS.get(row["op"]) or WEFT_FAMILY_GROUPS.get(row.get("family"), "other")
+
+
+def pytorch_group(name):
+    for text, group in PYTORCH_RULES:
+        if text in name:
+            return group
+    return "other"
+
+
+def fail(path, message):
+    print(f"profile_gap.py: {path}: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
+def read_weft(path, backend, phase):
+    """{model: (groups ms, wall ms)} of the profiles named phase/model/backend."""
+    try:
+        with open(path) as f:
+            tables = json.load(f)
+    except (OSError, ValueError) as error:
+        fail(path, f"cannot read weft's profile JSON: {error}")
+    if not isinstance(tables, dict):
+        fail(path, "expected an object of profiles by benchmark name (bench_models "
+                   "--weft_profile=FILE writes FILE.json)")
+    out = {}
+    for name, table in tables.items():
+        parts = name.split("/")
+        if len(parts) != 3 or parts[0] != phase or parts[2] != backend:
+            continue
+        if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
+            fail(path, f"profile '{name}': expected an object with a 'rows' list")
+        groups = dict.fromkeys(GROUPS, 0.0)
+        for row in table["rows"]:
+            if not isinstance(row, dict) or not isinstance(row.get("ms"), (int, float)):
+                fail(path, f"profile '{name}': a row without a number 'ms': {row!r}")
+            groups[weft_group(row)] += row["ms"]
+        wall = table.get("wall_ms")
+        out[parts[1]] = (groups, wall if isinstance(wall, (int, float)) else None)
+    return out
+
+
+def read_pytorch(path, phase):
+    """{model: (groups ms, wall ms, time kind)} of step_bench's eager rows with a profile."""
+    out = {}
+    try:
+        with open(path) as f:
+            lines = f.read().splitlines()
+    except OSError as error:
+        fail(path, f"cannot read: {error}")
+    for number, line in enumerate(lines, 1):
+        if not line.startswith("{"):
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as error:
+            fail(path, f"line {number}: not JSON: {error}")
+        profile = row.get("profile")
+        if row.get("phase") != phase or row.get("mode", "eager") != "eager" or not profile:
+            continue
+        roots = profile.get("roots")
+        if not isinstance(roots, dict):
+            fail(path, f"line {number}: the profile has no 'roots' object")
+        groups = dict.fromkeys(GROUPS, 0.0)
+        for name, ms in roots.items():
+            if not isinstance(ms, (int, float)):
+                fail(path, f"line {number}: root '{name}': expected milliseconds, got {ms!r}")
+            groups[pytorch_group(name)] += ms
+        out[row.get("model", "?")] = (groups, profile.get("wall_ms"), profile.get("time", "?"))
+    return out
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a > 0 and b > 0 else "-"
+
+
+def table(model, weft, pytorch):
+    weft_groups, weft_wall = weft
+    torch_groups, torch_wall, _ = pytorch
+    lines = [f"### {model}", "",
+             "| group | weft ms | PyTorch ms | weft - PyTorch ms | weft / PyTorch |",
+             "|---|---:|---:|---:|---:|"]
+    for group in GROUPS:
+        a, b = weft_groups[group], torch_groups[group]
+        if a == 0 and b == 0:
+            continue
+        lines.append(f"| {group} | {a:.3f} | {b:.3f} | {a - b:+.3f} | {ratio(a, b)} |")
+    weft_ops, torch_ops = sum(weft_groups.values()), sum(torch_groups.values())
+    lines.append(f"| all ops | {weft_ops:.3f} | {torch_ops:.3f} | {weft_ops - torch_ops:+.3f} | "
+                 f"{ratio(weft_ops, torch_ops)} |")
+    if weft_wall and torch_wall:
+        wo, to = weft_wall - weft_ops, torch_wall - torch_ops
+        lines.append(f"| outside the ops | {wo:.3f} | {to:.3f} | {wo - to:+.3f} | - |")
+        lines.append(f"| wall | {weft_wall:.3f} | {torch_wall:.3f} | {weft_wall - torch_wall:+.3f}"
+                     f" | {ratio(weft_wall, torch_wall)} |")
+    return lines
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--weft", required=True, help="bench_models --weft_profile's FILE.json")
+    parser.add_argument("--pytorch", required=True, help="step_bench.py --profile-steps output")
+    parser.add_argument("--backend", default="cpu",
+                        help="weft's benchmark suffix: cpu, cuda-auto, cuda-hand, cuda-vendor")
+    parser.add_argument("--phase", default="train_step", choices=["train_step", "inference"])
+    args = parser.parse_args(argv)
+    weft = read_weft(args.weft, args.backend, args.phase)
+    pytorch = read_pytorch(args.pytorch, args.phase)
+    kinds = sorted({p[2] for p in pytorch.values()})
+    print(f"## {args.phase}: weft ({args.backend}) against PyTorch eager, ms per step\n")
+    print(f"PyTorch's times: {', '.join(kinds) or '-'}; weft's: each op "
+          f"{'on an idle device' if args.backend.startswith('cuda') else 'wall clock'}.\n")
+    models = [m for m in weft if m in pytorch] + [m for m in pytorch if m not in weft]
+    for model in models:
+        if model not in weft:
+            print(f"### {model}\n\nno weft profile named {args.phase}/{model}/{args.backend}\n")
+            continue
+        print("\n".join(table(model, weft[model], pytorch[model])) + "\n")
+    for model in weft:
+        if model not in pytorch:
+            print(f"### {model}\n\nno PyTorch profile of {model} ({args.phase}, eager)\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+#!/usr/bin/env python3
+"""Checks bench/profile_gap.py: weft's op profile and PyTorch's, written here, sorted into the
+same groups and printed side by side (sums, the fused convolution + max pool as convolution,
+AddmmBackward as linear rather than elementwise, unknown frames as other, wall and outside-the-
+ops rows, the models only one side has); that every op family of kernels/backend.h has a group
+and every op it names exists there; and that a broken input file exits 2 naming the file.
+Exits 0 when all holds, 1 otherwise (printing what did not)."""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.join(HERE, "..", "..")
+SCRIPT = os.path.join(ROOT, "bench", "profile_gap.py")
+
+WEFT = {
+    "train_step/fashion_cnn/cpu": {"steps": 3, "ops_ms": 11.0, "wall_ms": 12.0, "rows": [
+        {"op": "conv2d_max_pool2d_forward", "family": "pool", "ms": 4.0},
+        {"op": "conv2d_backward_filter", "family": "conv", "ms": 2.5},
+        {"op": "max_pool2d_backward", "family": "pool", "ms": 1.0},
+        {"op": "linear_forward", "family": "gemm", "ms": 1.5},
+        {"op": "adam_update_multi", "family": "optimizer", "ms": 1.25},
+        {"op": "cross_entropy_forward_backward", "family": "loss", "ms": 0.5},
+        {"op": "u8_to_f32", "family": "elementwise", "ms": 0.25}]},
+    "train_step/fashion_cnn/cuda-auto": {"steps": 3, "ops_ms": 1.0, "rows": [
+        {"op": "conv2d_forward", "family": "conv", "ms": 1.0}]},
+    "inference/fashion_cnn/cpu": {"steps": 3, "ops_ms": 1.0, "rows": [
+        {"op": "conv2d_forward", "family": "conv", "ms": 1.0}]},
+    "train_step/dcgan64/cpu": {"steps": 3, "ops_ms": 1.0, "rows": [
+        {"op": "conv_transpose2d_forward", "family": "conv_transpose", "ms": 1.0}]},
+}
+PYTORCH = [
+    {"model": "fashion_cnn", "phase": "train_step", "mode": "eager", "profile": {
+        "steps": 3, "wall_ms": 20.0, "time": "cpu self", "roots": {
+            "ConvolutionBackward0": 5.0, "aten::conv2d": 3.0, "AddmmBackward0": 2.0,
+            "aten::max_pool2d": 1.0, "Optimizer.step#Adam.step": 4.0, "aten::randn": 0.5,
+            "ReluBackward0": 0.75, "NllLossBackward0": 0.25}}},
+    {"model": "fashion_cnn", "phase": "train_step", "mode": "cudagraphs"},
+    {"model": "shoes_simple", "phase": "train_step", "mode": "eager", "profile": {
+        "steps": 3, "wall_ms": 1.0, "time": "cpu self", "roots": {"aten::conv2d": 1.0}}},
+]
+
+EXPECTED = [
+    "## train_step: weft (cpu) against PyTorch eager, ms per step",
+    "| convolution | 6.500 | 8.000 | -1.500 | 0.81 |",
+    "| linear | 1.500 | 2.000 | -0.500 | 0.75 |",
+    "| pool | 1.000 | 1.000 | +0.000 | 1.00 |",
+    "| elementwise | 0.000 | 0.750 | -0.750 | - |",
+    "| loss | 0.500 | 0.250 | +0.250 | 2.00 |",
+    "| optimizer | 1.250 | 4.000 | -2.750 | 0.31 |",
+    "| other | 0.250 | 0.500 | -0.250 | 0.50 |",
+    "| all ops | 11.000 | 16.500 | -5.500 | 0.67 |",
+    "| outside the ops | 1.000 | 3.500 | -2.500 | - |",
+    "| wall | 12.000 | 20.000 | -8.000 | 0.60 |",
+    "no weft profile named train_step/shoes_simple/cpu",
+    "no PyTorch profile of dcgan64 (train_step, eager)",
+]
+ABSENT = ["| batch norm |"]
+
+
+def run(*args):
+    return subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True,
+                          check=False)
+
+
+def backend_families_and_ops():
+    with open(os.path.join(ROOT, "kernels", "backend.h")) as f:
+        text = f.read()
+    text = text[text.index("#define WEFT_BACKEND_OPS(X)"):]
+    pairs = re.findall(r"\bX\((\w+),\s*(\w+),", text)
+    return {family for family, _ in pairs}, {op for _, op in pairs}
+
+
+def main():
+    problems = []
+    with tempfile.TemporaryDirectory() as folder:
+        weft_path = os.path.join(folder, "profile.md.json")
+        torch_path = os.path.join(folder, "pytorch.jsonl")
+        with open(weft_path, "w") as f:
+            json.dump(WEFT, f)
+        with open(torch_path, "w") as f:
+            f.write("a line of text PyTorch printed\n")
+            f.write("\n".join(json.dumps(row) for row in PYTORCH) + "\n")
+        out = run("--weft", weft_path, "--pytorch", torch_path)
+        if out.returncode != 0:
+            problems.append(f"exit status {out.returncode}: {out.stderr}")
+        problems += [f"missing: {line}" for line in EXPECTED if line not in out.stdout]
+        problems += [f"unexpected: {line}" for line in ABSENT if line in out.stdout]
+        if problems:
+            problems.append("output was:\n" + out.stdout)
+
+        with open(weft_path, "w") as f:
+            f.write('{"train_step/fashion_cnn/cpu": {"rows": [{"op": "conv2d_forward"}]}}')
+        broken = run("--weft", weft_path, "--pytorch", torch_path)
+        if broken.returncode != 2 or weft_path not in broken.stderr or "'ms'" not in broken.stderr:
+            problems.append(f"a row without ms: exit {broken.returncode}, {broken.stderr!r}")
+        with open(weft_path, "w") as f:
+            f.write("{not json")
+        broken = run("--weft", weft_path, "--pytorch", torch_path)
+        if broken.returncode != 2 or weft_path not in broken.stderr:
+            problems.append(f"a file that is not JSON: exit {broken.returncode}, {broken.stderr!r}")
+
+    sys.path.insert(0, os.path.join(ROOT, "bench"))
+    import profile_gap  # noqa: E402 (the script's own tables, after the path is set)
+    families, ops = backend_families_and_ops()
+    if not families or not ops:
+        problems.append("no WEFT_BACKEND_OPS entries read from kernels/backend.h")
+    problems += [f"family {family} of kernels/backend.h has no group in profile_gap.py"
+                 for family in sorted(families - set(profile_gap.WEFT_FAMILY_GROUPS))]
+    problems += [f"profile_gap.py names op {op}, which kernels/backend.h does not have"
+                 for op in sorted(set(profile_gap.WEFT_OP_GROUPS) - ops)]
+
+    for problem in problems:
+        print(problem)
+    print("profile_gap.py:", "ok" if not problems else f"{len(problems)} problems")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
