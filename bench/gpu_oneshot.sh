@@ -162,6 +162,20 @@ run() {
     save
   }
 
+  # weft's op profiles (models stage) beside PyTorch's (pytorch stage), by whichever of the two
+  # stages runs second; when they ran in two calls on different machines, run the same
+  # bench/profile_gap.py here on the two returned files.
+  profile_gaps() {
+    [[ -s $res/gpu_profile.md.json && -s $res/pytorch_cuda.jsonl ]] || return 0
+    local backend
+    for backend in cuda-auto cuda-hand cuda-vendor; do
+      python3 bench/profile_gap.py --weft "$res/gpu_profile.md.json" \
+        --pytorch "$res/pytorch_cuda.jsonl" --backend "$backend" \
+        > "$res/gpu_profile_gap_$backend.md" 2>&1
+      log "profile gap $backend exit $?"
+    done
+  }
+
   if want tests; then
     log "stage tests"
     capped 120 build/tests/weft_tests "[gpu]" -r console --durations yes > "$res/tests-gpu.log" 2>&1
@@ -203,6 +217,7 @@ run() {
       --weft_kernel_report="$res/autotune-table.txt" --weft_profile="$res/gpu_profile.md" \
       --benchmark_out="$res/gpu_models.json" --benchmark_out_format=json > "$res/gpu_models.log" 2>&1
     log "models exit $?"
+    profile_gaps
     save
   fi
   if want graphs; then
@@ -252,13 +267,7 @@ run() {
       --mode eager --min-time 0.3 --in-process --tf32 off --profile-steps 3 \
       > "$res/pytorch_cuda.jsonl" 2> "$res/pytorch_cuda.err"
     log "pytorch exit $?: $(wc -l < "$res/pytorch_cuda.jsonl") rows"
-    local backend
-    for backend in cuda-auto cuda-hand cuda-vendor; do
-      python3 bench/profile_gap.py --weft "$res/gpu_profile.md.json" \
-        --pytorch "$res/pytorch_cuda.jsonl" --backend "$backend" \
-        > "$res/gpu_profile_gap_$backend.md" 2>&1
-      log "profile gap $backend exit $?"
-    done
+    profile_gaps
     save
     # Eager and with the step in a CUDA graph under bf16 autocast, then fp32 in a CUDA graph:
     # the counterparts of weft's bf16 and graphs-on rows.
