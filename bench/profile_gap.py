@@ -13,11 +13,12 @@ dispatch gives each op (kernels/backend.h, WEFT_BACKEND_OPS), with two exception
 convolution + max pool (conv2d_max_pool2d_*) counts as convolution, and the data and metric ops
 as other. PyTorch's rows are its ops' outermost frames (step_bench.py), sorted by name.
 
-What the times are: on the CPU, each op's wall time on both sides. On a GPU, weft's is each op
-on an idle device (synchronised before and after: launch latency included, nothing
-overlapped), PyTorch's the device time of its ops' kernels; so weft's rows are an upper bound
-of its device time, and "wall" (each side's profiled step, wall clock) is the figure the two
-share. The "outside the ops" row is the wall time less the ops' time: the engine's own work
+What the times are: on the CPU, each op's wall time on both sides. On a GPU, PyTorch's is the
+device time of its ops' kernels, and weft's each op's device time where its profile has one
+(`device_ms`: timing events on the stream around the op's launches, so the first kernel's
+launch latency stays in it), else its time on an idle device (synchronised before and after:
+launch latency and the synchronisation included); weft's rows are then an upper bound of its
+kernels' time, and "wall" (each side's profiled step, wall clock) is the figure the two share. The "outside the ops" row is the wall time less the ops' time: the engine's own work
 (tape, allocator, Python) on the CPU, and on a GPU also the device's idle gaps.
 
 A model that only one side profiled is listed as missing. Exit status 0, or 2 on unreadable
@@ -97,12 +98,15 @@ def read_weft(path, backend, phase):
         if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
             fail(path, f"profile '{name}': expected an object with a 'rows' list")
         groups = dict.fromkeys(GROUPS, 0.0)
+        device = False
         for row in table["rows"]:
             if not isinstance(row, dict) or not isinstance(row.get("ms"), (int, float)):
                 fail(path, f"profile '{name}': a row without a number 'ms': {row!r}")
-            groups[weft_group(row)] += row["ms"]
+            ms = row.get("device_ms")
+            device = device or isinstance(ms, (int, float))
+            groups[weft_group(row)] += ms if isinstance(ms, (int, float)) else row["ms"]
         wall = table.get("wall_ms")
-        out[parts[1]] = (groups, wall if isinstance(wall, (int, float)) else None)
+        out[parts[1]] = (groups, wall if isinstance(wall, (int, float)) else None, device)
     return out
 
 
@@ -141,7 +145,7 @@ def ratio(a, b):
 
 
 def table(model, weft, pytorch):
-    weft_groups, weft_wall = weft
+    weft_groups, weft_wall, _ = weft
     torch_groups, torch_wall, _ = pytorch
     lines = [f"### {model}", "",
              "| group | weft ms | PyTorch ms | weft - PyTorch ms | weft / PyTorch |",
@@ -173,9 +177,14 @@ def main(argv=None):
     weft = read_weft(args.weft, args.backend, args.phase)
     pytorch = read_pytorch(args.pytorch, args.phase)
     kinds = sorted({p[2] for p in pytorch.values()})
+    if not args.backend.startswith("cuda"):
+        weft_kind = "each op's wall time"
+    elif weft and all(w[2] for w in weft.values()):
+        weft_kind = "each op's device time (timing events around its launches)"
+    else:
+        weft_kind = "each op on an idle device (synchronised before and after)"
     print(f"## {args.phase}: weft ({args.backend}) against PyTorch eager, ms per step\n")
-    print(f"PyTorch's times: {', '.join(kinds) or '-'}; weft's: each op "
-          f"{'on an idle device' if args.backend.startswith('cuda') else 'wall clock'}.\n")
+    print(f"PyTorch's times: {', '.join(kinds) or '-'}; weft's: {weft_kind}.\n")
     models = [m for m in weft if m in pytorch] + [m for m in pytorch if m not in weft]
     for model in models:
         if model not in weft:

@@ -511,6 +511,9 @@ Dispatch& dispatch(Device device) {
     };
     d.release = [index](void* pointer, size_t bytes) { cuda::cached_free(index, pointer, bytes); };
     d.synchronize = [index] { cuda::synchronize(index); };
+    d.clock.start = [index] { cuda::op_clock_start(index); };
+    d.clock.stop = [index] { cuda::op_clock_stop(index); };
+    d.clock.seconds = [index] { return cuda::op_clock_seconds(index); };
     slot = new Dispatch(std::move(d), {{&cuda_hand_backend(index), KernelPath::hand, true},
                                        {&cuda_vendor_backend(index), KernelPath::vendor, false}});
   }

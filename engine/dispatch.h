@@ -66,6 +66,9 @@ struct DispatchDevice {
   std::function<void*(size_t bytes)> allocate;
   std::function<void(void* pointer, size_t bytes)> release;
   std::function<void()> synchronize;
+  // The device's own clock for the op profile (timing events on a GPU's stream); empty on the
+  // CPU and the emulation, whose ops the host clock times.
+  profile::DeviceClock clock;
 };
 
 // One implementation of a device's ops.
@@ -103,7 +106,8 @@ class Dispatch final : public Backend {
       return;                                                                           \
     }                                                                                   \
     profile::Timed timed(#family, #name, backend_label(backend),                        \
-                         call_shape(#params, WEFT_DISPATCH_ARGS args), device_.synchronize); \
+                         call_shape(#params, WEFT_DISPATCH_ARGS args),                  \
+                         device_.synchronize, device_.clock);                           \
     backend.name args;                                                                  \
     timed.finish();                                                                     \
   }

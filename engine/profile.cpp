@@ -70,6 +70,16 @@ double Profile::seconds() const {
   return sum;
 }
 
+double Profile::device_seconds() const {
+  double sum = 0;
+  for (const OpRow& row : rows) sum += row.device_seconds;
+  return sum;
+}
+
+bool Profile::device_clock() const {
+  return std::any_of(rows.begin(), rows.end(), [](const OpRow& row) { return row.device_clock; });
+}
+
 void start() {
   std::lock_guard<std::mutex> lock(rows_mutex);
   WEFT_CHECK(!recording_now.load(), "profile::start: a profile is already recording");
@@ -92,18 +102,20 @@ bool recording() {
 }
 
 Timed::Timed(const char* family, const char* op, const char* implementation, std::string shape,
-             const std::function<void()>& synchronize)
+             const std::function<void()>& synchronize, const DeviceClock& clock)
     : family_(family),
       op_(op),
       implementation_(implementation),
       shape_(std::move(shape)),
-      synchronize_(synchronize) {
+      synchronize_(synchronize),
+      clock_(clock) {
   if (!recording() || count::capturing()) return;
   synchronize_();
   active_ = true;
   outer_trace_ = count::trace_launches(&kernels_);
   before_ = runtime_counters();
   start_ = now_seconds();
+  if (clock_) clock_.start();
 }
 
 Timed::~Timed() {
@@ -118,8 +130,10 @@ void Timed::finish() {
   if (outer_trace_ != nullptr) {
     outer_trace_->insert(outer_trace_->end(), kernels_.begin(), kernels_.end());
   }
+  if (clock_) clock_.stop();
   synchronize_();  // an error of the op's kernels surfaces here, as the caller's exception
   const double seconds = now_seconds() - start_;
+  const double device_seconds = clock_ ? clock_.seconds() : 0.0;
   const RuntimeCounters counted = runtime_counters() - before_;
   std::lock_guard<std::mutex> lock(rows_mutex);
   if (!recording_now.load()) return;
@@ -136,6 +150,8 @@ void Timed::finish() {
   OpRow& row = current.rows[where->second];
   row.calls += 1;
   row.seconds += seconds;
+  row.device_seconds += device_seconds;
+  row.device_clock = row.device_clock || static_cast<bool>(clock_);
   row.launches += counted.launches;
   row.library_calls += counted.library_calls;
   for (const std::string& launched : kernels_) {
@@ -157,9 +173,16 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds)
   std::stable_sort(rows.begin(), rows.end(),
                    [](const OpRow* a, const OpRow* b) { return a->seconds > b->seconds; });
   const double total = profile.seconds();
+  // With a device clock, a column of each op's device time beside its time on an idle device.
+  const bool device = profile.device_clock();
   std::string out =
-      "| op | on | shape | calls | ms | share | launches | library calls | kernels |\n"
-      "|---|---|---|---:|---:|---:|---:|---:|---|\n";
+      device ? "| op | on | shape | calls | ms | device ms | share | launches | library calls | "
+               "kernels |\n|---|---|---|---:|---:|---:|---:|---:|---:|---|\n"
+             : "| op | on | shape | calls | ms | share | launches | library calls | kernels |\n"
+               "|---|---|---|---:|---:|---:|---:|---:|---|\n";
+  const auto device_cell = [&](double seconds) {
+    return device ? milliseconds(seconds / steps) + " | " : std::string();
+  };
   int64_t launches = 0, library_calls = 0, calls = 0;
   for (const OpRow* row : rows) {
     std::string kernels;
@@ -170,18 +193,18 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds)
     }
     out += "| " + row->op + " | " + row->implementation + " | " + cell(row->shape) + " | " +
            per_step(row->calls, steps) + " | " + milliseconds(row->seconds / steps) + " | " +
-           percent(row->seconds, total) + " | " + per_step(row->launches, steps) + " | " +
+           device_cell(row->device_seconds) + percent(row->seconds, total) + " | " + per_step(row->launches, steps) + " | " +
            per_step(row->library_calls, steps) + " | " + cell(kernels) + " |\n";
     launches += row->launches;
     library_calls += row->library_calls;
     calls += row->calls;
   }
   out += "| all ops | | | " + per_step(calls, steps) + " | " + milliseconds(total / steps) +
-         " | 100% | " + per_step(launches, steps) + " | " + per_step(library_calls, steps) +
+         " | " + device_cell(profile.device_seconds()) + "100% | " + per_step(launches, steps) + " | " + per_step(library_calls, steps) +
          " | |\n";
   if (wall_seconds > 0) {
     out += "| outside the ops | | | | " + milliseconds((wall_seconds - total) / steps) + " | " +
-           percent(wall_seconds - total, wall_seconds) + " of the step | | | |\n";
+           (device ? " | " : "") + percent(wall_seconds - total, wall_seconds) + " of the step | | | |\n";
   }
   return out;
 }
@@ -193,11 +216,15 @@ std::string format_summary(const Profile& profile, int steps) {
     auto known = std::find_if(ops.begin(), ops.end(),
                               [&](const OpRow& op) { return op.op == row.op; });
     if (known == ops.end()) {
-      ops.push_back(OpRow{row.op, row.family, "", "", row.calls, row.seconds, row.launches,
-                          row.library_calls, {}});
+      OpRow op = row;
+      op.implementation.clear();
+      op.shape.clear();
+      op.kernels.clear();
+      ops.push_back(std::move(op));
     } else {
       known->calls += row.calls;
       known->seconds += row.seconds;
+      known->device_seconds += row.device_seconds;
       known->launches += row.launches;
       known->library_calls += row.library_calls;
     }
@@ -222,17 +249,20 @@ std::string format_json(const Profile& profile, int steps, double wall_seconds) 
   for (const OpRow& row : profile.rows) {
     nlohmann::ordered_json kernels = nlohmann::ordered_json::object();
     for (const auto& [name, count] : row.kernels) kernels[name] = count * per;
-    rows.push_back({{"op", row.op},
-                    {"family", row.family},
-                    {"implementation", row.implementation},
-                    {"shape", row.shape},
-                    {"calls", row.calls * per},
-                    {"ms", row.seconds * 1e3 * per},
-                    {"launches", row.launches * per},
-                    {"library_calls", row.library_calls * per},
-                    {"kernels", kernels}});
+    nlohmann::ordered_json entry = {{"op", row.op},
+                                    {"family", row.family},
+                                    {"implementation", row.implementation},
+                                    {"shape", row.shape},
+                                    {"calls", row.calls * per},
+                                    {"ms", row.seconds * 1e3 * per}};
+    if (row.device_clock) entry["device_ms"] = row.device_seconds * 1e3 * per;
+    entry["launches"] = row.launches * per;
+    entry["library_calls"] = row.library_calls * per;
+    entry["kernels"] = kernels;
+    rows.push_back(std::move(entry));
   }
   nlohmann::ordered_json out = {{"steps", steps}, {"ops_ms", profile.seconds() * 1e3 * per}};
+  if (profile.device_clock()) out["device_ops_ms"] = profile.device_seconds() * 1e3 * per;
   if (wall_seconds > 0) out["wall_ms"] = wall_seconds * 1e3 * per;
   out["rows"] = rows;
   return out.dump(1);

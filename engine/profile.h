@@ -10,7 +10,10 @@
 //
 // How an op is timed: the device is synchronised before and after it, and the host clock read
 // at both, so each op's time is its whole cost on an idle device, launch latency included (a
-// few microseconds per kernel on a GPU), and nothing overlaps. That is a profile's view, not a
+// few microseconds per kernel on a GPU), and nothing overlaps. A device with a clock of its own
+// (DeviceClock: on a GPU, timing events on its stream around the op's launches) also gives the
+// op's device time, the span from the first event to the second: its kernels and the gaps
+// between them, without the synchronisations (the first kernel's launch latency stays in it). That is a profile's view, not a
 // step's: a step without the synchronisations overlaps the host's launches with the GPU's work
 // (and CUDA graphs remove the launches), so its time is below the sum of the rows. Profiled
 // steps therefore run eagerly; a graph replay or a capture runs no dispatch calls and records
@@ -41,6 +44,8 @@ struct OpRow {
   std::string shape;           // engine/op_text.h call_shape(): "N=128 C=3 H=64 W=64 O=64 ..."
   int64_t calls = 0;
   double seconds = 0;           // summed over the calls
+  double device_seconds = 0;    // by the device's clock, summed; where it has one
+  bool device_clock = false;    // whether device_seconds was measured
   int64_t launches = 0;         // hand kernel launches
   int64_t library_calls = 0;    // cuDNN, cuBLAS calls
   // The kernels the calls launched, by name, with how many times, in first-launch order.
@@ -50,6 +55,18 @@ struct OpRow {
 struct Profile {
   std::vector<OpRow> rows;  // in first-call order
   double seconds() const;   // the rows' sum
+  double device_seconds() const;  // the rows' device time, summed
+  bool device_clock() const;      // whether any row has device time
+};
+
+// A device's own clock for timing an op (empty functions: the device has none, as the CPU and
+// the emulation). start() marks the device's queue before the op's launches, stop() after them;
+// seconds(), called once the device has been synchronised, gives the device time between.
+struct DeviceClock {
+  std::function<void()> start;
+  std::function<void()> stop;
+  std::function<double()> seconds;
+  explicit operator bool() const { return start && stop && seconds; }
 };
 
 // Starts recording (every device, every thread); an error if a profile is already recording.
@@ -69,7 +86,7 @@ bool recording();
 class Timed {
  public:
   Timed(const char* family, const char* op, const char* implementation, std::string shape,
-        const std::function<void()>& synchronize);
+        const std::function<void()>& synchronize, const DeviceClock& clock = DeviceClock{});
   ~Timed();
   Timed(const Timed&) = delete;
   Timed& operator=(const Timed&) = delete;
@@ -81,6 +98,7 @@ class Timed {
   const char* implementation_;
   std::string shape_;
   const std::function<void()>& synchronize_;
+  const DeviceClock& clock_;
   bool active_ = false;
   double start_ = 0;
   RuntimeCounters before_;
@@ -98,9 +116,10 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds 
 std::string format_summary(const Profile& profile, int steps);
 
 // The rows as JSON, per step, in first-call order, for scripts: {"steps": S, "ops_ms": T,
-// ["wall_ms": W,] "rows": [{"op", "family", "implementation", "shape", "calls", "ms",
-// "launches", "library_calls", "kernels": {name: count}}, ...]}; wall_ms (the profiled steps'
-// wall time per step) only when `wall_seconds` > 0. bench/profile_gap.py reads it.
+// ["device_ops_ms": D,] ["wall_ms": W,] "rows": [{"op", "family", "implementation", "shape",
+// "calls", "ms", ["device_ms",] "launches", "library_calls", "kernels": {name: count}}, ...]};
+// device times where the device has a clock, wall_ms (the profiled steps' wall time per step)
+// only when `wall_seconds` > 0. bench/profile_gap.py reads it.
 std::string format_json(const Profile& profile, int steps, double wall_seconds = 0);
 
 }  // namespace weft::profile

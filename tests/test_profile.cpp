@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -22,6 +23,9 @@
 #include "kernels/runtime_counters.h"
 #include "model_test_util.h"
 #include "models/fashion_cnn.h"
+#ifdef WEFT_HAVE_CUDA
+#include "tests/gpu_test_util.h"
+#endif
 #include "tests/train_test_util.h"
 
 namespace {
@@ -238,4 +242,82 @@ TEST_CASE("profile: an op that throws is not recorded and leaves the launch trac
   CHECK(weft::count::trace_launches(nullptr) == &outer);
   CHECK(recorded.rows.empty());
   CHECK(outer == std::vector<std::string>{"after"});
+}
+
+TEST_CASE("profile: a device clock's time is kept beside the host's, per row and in the outputs") {
+  // A stand-in for a GPU's timing events: each op's span is 2 ms more than the last, and the
+  // clock must be started before the op, stopped after it and read after the synchronisation.
+  std::vector<std::string> calls;
+  double next = 0.0;
+  profile::DeviceClock clock;
+  clock.start = [&] { calls.push_back("start"); };
+  clock.stop = [&] { calls.push_back("stop"); };
+  clock.seconds = [&] {
+    calls.push_back("seconds");
+    next += 2e-3;
+    return next;
+  };
+  const std::function<void()> synchronize = [&] { calls.push_back("synchronize"); };
+  profile::start();
+  for (int i = 0; i < 2; ++i) {
+    profile::Timed timed("conv", "conv2d_forward", "gpu", "N=1", synchronize, clock);
+    calls.push_back("op");
+    timed.finish();
+  }
+  {
+    profile::Timed timed("pool", "max_pool2d_forward", "cpu", "N=1", synchronize);
+    timed.finish();
+  }
+  const profile::Profile p = profile::stop();
+  CHECK(calls == std::vector<std::string>{"synchronize", "start", "op", "stop", "synchronize",
+                                          "seconds", "synchronize", "start", "op", "stop",
+                                          "synchronize", "seconds", "synchronize", "synchronize"});
+  REQUIRE(p.rows.size() == 2);
+  CHECK(p.rows[0].device_clock);
+  CHECK(p.rows[0].device_seconds == Approx(6e-3));  // 2 ms + 4 ms
+  CHECK_FALSE(p.rows[1].device_clock);
+  CHECK(p.device_clock());
+  CHECK(p.device_seconds() == Approx(6e-3));
+
+  const nlohmann::json json = nlohmann::json::parse(profile::format_json(p, 2));
+  CHECK(json["device_ops_ms"].get<double>() == Approx(3.0));
+  CHECK(json["rows"][0]["device_ms"].get<double>() == Approx(3.0));
+  CHECK_FALSE(json["rows"][1].contains("device_ms"));
+  const std::string table = profile::format_table(p, 2, 1.0);
+  CHECK_THAT(table, Catch::Contains("| ms | device ms | share |"));
+  CHECK_THAT(table, Catch::Contains("| conv2d_forward | gpu | N=1 | 1 | "));
+  CHECK_THAT(table, Catch::Contains(" | 3.000 | "));
+
+  // Without a clock anywhere the outputs keep their columns.
+  profile::start();
+  {
+    profile::Timed timed("pool", "max_pool2d_forward", "cpu", "N=1", synchronize);
+    timed.finish();
+  }
+  const profile::Profile host = profile::stop();
+  CHECK_FALSE(host.device_clock());
+  CHECK_FALSE(nlohmann::json::parse(profile::format_json(host, 1)).contains("device_ops_ms"));
+  CHECK_THAT(profile::format_table(host, 1), !Catch::Contains("device ms"));
+}
+
+TEST_CASE("profile: a GPU step's ops carry their device time", "[gpu]") {
+#ifdef WEFT_HAVE_CUDA
+  if (!weft::test::gpu_present()) return;
+  FashionStep step(Device::cuda(0), 64);
+  step.run();
+  profile::start();
+  step.run();
+  const profile::Profile p = profile::stop();
+  REQUIRE_FALSE(p.rows.empty());
+  for (const profile::OpRow& row : p.rows) {
+    INFO(row.op << " " << row.shape);
+    CHECK(row.device_clock);
+    CHECK(row.device_seconds >= 0.0);
+    // The span between the events lies inside the synchronised host interval.
+    CHECK(row.device_seconds <= row.seconds * 1.01 + 1e-5);
+  }
+  CHECK(p.device_seconds() > 0.0);
+#else
+  WARN("SKIPPED: this weft was built without CUDA");
+#endif
 }

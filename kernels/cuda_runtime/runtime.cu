@@ -479,6 +479,38 @@ void event_synchronize(void* event) {
   WEFT_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(event)));
 }
 
+namespace {
+
+// This thread's timing events for `device` (start, stop), made on first use and kept for the
+// thread's life: a profile records thousands of ops, each timed by the same two events.
+std::pair<cudaEvent_t, cudaEvent_t>& op_clock_events(int device) {
+  thread_local std::map<int, std::pair<cudaEvent_t, cudaEvent_t>> events;
+  auto [where, added] = events.try_emplace(device);
+  if (added) {
+    WEFT_CUDA_CHECK(cudaSetDevice(device));
+    WEFT_CUDA_CHECK(cudaEventCreate(&where->second.first));
+    WEFT_CUDA_CHECK(cudaEventCreate(&where->second.second));
+  }
+  return where->second;
+}
+
+}  // namespace
+
+void op_clock_start(int device) {
+  WEFT_CUDA_CHECK(cudaEventRecord(op_clock_events(device).first, stream_for(device)));
+}
+
+void op_clock_stop(int device) {
+  WEFT_CUDA_CHECK(cudaEventRecord(op_clock_events(device).second, stream_for(device)));
+}
+
+double op_clock_seconds(int device) {
+  const auto& [start, stop] = op_clock_events(device);
+  float ms = 0.0f;
+  WEFT_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+  return ms * 1e-3;
+}
+
 void upload_on_copy_stream(int device, void* dst, const void* pinned_src, size_t bytes,
                            void* ready, void* done) {
   require_not_capturing("host-to-device upload");

@@ -81,6 +81,14 @@ void upload_on_copy_stream(int device, void* dst, const void* pinned_src, size_t
 // Work queued on the compute stream from now on runs after `done` (no host wait).
 void wait_for_upload(int device, void* done);
 
+// The op profile's device clock (engine/profile.h): op_clock_start records a timing event on
+// the device's compute stream before an op's launches, op_clock_stop another after them, and,
+// once the device has been synchronised, op_clock_seconds gives the device time between the two
+// (cudaEventElapsedTime). One pair of events per thread and device, made on first use.
+void op_clock_start(int device);
+void op_clock_stop(int device);
+double op_clock_seconds(int device);
+
 // The one stream of `device`, created on first use. Every kernel and copy for the device is
 // queued on it, so work is ordered without host synchronisation.
 CUstream_st* device_stream(int device);

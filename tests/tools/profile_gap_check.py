@@ -25,8 +25,9 @@ WEFT = {
         {"op": "adam_update_multi", "family": "optimizer", "ms": 1.25},
         {"op": "cross_entropy_forward_backward", "family": "loss", "ms": 0.5},
         {"op": "u8_to_f32", "family": "elementwise", "ms": 0.25}]},
-    "train_step/fashion_cnn/cuda-auto": {"steps": 3, "ops_ms": 1.0, "rows": [
-        {"op": "conv2d_forward", "family": "conv", "ms": 1.0}]},
+    "train_step/fashion_cnn/cuda-auto": {"steps": 3, "ops_ms": 1.0, "wall_ms": 2.0, "rows": [
+        {"op": "conv2d_forward", "family": "conv", "ms": 1.0, "device_ms": 0.5},
+        {"op": "conv2d_backward_filter", "family": "conv", "ms": 1.0, "device_ms": 0.25}]},
     "inference/fashion_cnn/cpu": {"steps": 3, "ops_ms": 1.0, "rows": [
         {"op": "conv2d_forward", "family": "conv", "ms": 1.0}]},
     "train_step/dcgan64/cpu": {"steps": 3, "ops_ms": 1.0, "rows": [
@@ -91,6 +92,13 @@ def main():
         problems += [f"unexpected: {line}" for line in ABSENT if line in out.stdout]
         if problems:
             problems.append("output was:\n" + out.stdout)
+        # A GPU profile with device times: those are what is compared.
+        gpu = run("--weft", weft_path, "--pytorch", torch_path, "--backend", "cuda-auto")
+        for line in ["weft's: each op's device time (timing events around its launches)",
+                     "| convolution | 0.750 | 8.000 | -7.250 | 0.09 |",
+                     "| wall | 2.000 | 20.000 | -18.000 | 0.10 |"]:
+            if line not in gpu.stdout:
+                problems.append(f"--backend cuda-auto, missing: {line}\noutput was:\n{gpu.stdout}")
 
         with open(weft_path, "w") as f:
             f.write('{"train_step/fashion_cnn/cpu": {"rows": [{"op": "conv2d_forward"}]}}')
