@@ -18,8 +18,12 @@ device time of its ops' kernels, and weft's each op's device time where its prof
 (`device_ms`: timing events on the stream around the op's launches, so the first kernel's
 launch latency stays in it), else its time on an idle device (synchronised before and after:
 launch latency and the synchronisation included); weft's rows are then an upper bound of its
-kernels' time, and "wall" (each side's profiled step, wall clock) is the figure the two share. The "outside the ops" row is the wall time less the ops' time: the engine's own work
-(tape, allocator, Python) on the CPU, and on a GPU also the device's idle gaps.
+kernels' time, and "wall" (each side's profiled step, wall clock) is the figure the two share.
+
+The "outside the ops" row is the wall time less the ops' time: the engine's own work (tape,
+allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's copies are not
+dispatch ops (a concatenation, such as the pair models' two photos stacked, is copy_rows in
+engine/allocator.h), so they land there too, where PyTorch's aten::cat is an op (elementwise).
 
 A model that only one side profiled is listed as missing. Exit status 0, or 2 on unreadable
 input (named with the file).

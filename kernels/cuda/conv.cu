@@ -63,7 +63,8 @@
 //   same phases on the 64 x 64 core with divisions per staged element ran the DCGAN's 4x4 stride-2
 //   layers at 0.33-0.49x cuDNN. At tf32 and bf16 the phases run on the tensor-core gather, also
 //   four to a launch where dy's channels come in fours (channels_last_phases: the filters
-//   written channels-last by the same PhaseFilters launch), else a launch per phase.
+//   written channels-last, PhaseFilters in the launch that copies dy: copy_with_phase_filters),
+//   else a launch per phase.
 //
 // Stride-1 backward-data as a forward convolution (data_as_forward). With stride 1 the gather
 //   above is itself a convolution: dx = conv(dy, w') with the filter's channel roles exchanged
@@ -121,6 +122,7 @@
 #include "kernels/cuda/conv_operands.h"
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/phase_filters.h"
 #include "kernels/cuda/tiled_product.h"
 #include "kernels/cuda/tiled_product_large.h"
 #include "kernels/cuda/warp_matrix.h"
@@ -170,16 +172,6 @@ struct OutputGradientGather {
     return dy[((int64_t{n} * g.out_channels + o) * g.out_h + oh) * g.out_w + ow];
   }
 };
-
-// Taps of kernel index class `phase` (the kernel indices phase + stride * j) along one axis, and
-// how many kernel indices lie in the classes before it, given kernel / stride (`whole`) and
-// kernel % stride (`rest`).
-__host__ __device__ __forceinline__ int phase_taps(int kernel, int stride, int phase) {
-  return kernel > phase ? (kernel - phase + stride - 1) / stride : 0;
-}
-__host__ __device__ __forceinline__ int taps_before_phase(int whole, int rest, int phase) {
-  return whole * phase + (rest < phase ? rest : phase);
-}
 
 // One axis of a backward-data phase (see "Strided backward-data" at the top): input indices
 // first + stride * i for i < count, reached by kernel indices phase + stride * j for j < taps,
@@ -292,84 +284,9 @@ __global__ void __launch_bounds__(kProductThreads, Tile::kMinBlocks)
 
 // ---- host side --------------------------------------------------------------------------------
 
-// The filters of the phase convolutions of p's backward-data (see "Strided backward-data" at
-// the top), every phase's in one buffer of O * C * KH * KW elements, phase (ph, pw) after those
-// before it in row-major order: w'[c, o, Th-1-j, Tw-1-jw] = w[o, c, ph + sh j, pw + sw jw], with
-// Th, Tw the phase's taps per axis. With stride 1 there is one phase and w' is the filter of
-// backward_data_adjoint(p): channel roles exchanged, taps reversed (any dilation). Step i of a
-// grid-stride loop moves w's element i (32-bit indices: callers take fewer than 2^31 weights).
-// With `channels_last` each phase's filter is [C, Th, Tw, O] instead, the tensor-core gather's
-// channels-last operand, in its copy format: T float (rounded to TF32 with `tf32`) or uint16_t
-// (the BF16 bits, rounded to nearest even as cvt.rn.bf16x2), so no per-phase copy follows.
-template <class T>
-struct PhaseFilters {
-  int out_channels, in_channels, kernel_h, kernel_w, stride_h, stride_w;
-  // The divisors, fixed at launch (FastDivmod, common.h: every index is below 2^31), and
-  // kernel / stride and kernel % stride per axis (taps_before_phase).
-  FastDivmod taps_div, in_channels_div, kernel_w_div, stride_h_div, stride_w_div;
-  int whole_h, rest_h, whole_w, rest_w;
-  bool channels_last, tf32;
-  const float* w;
-  T* phased;
-  __device__ __forceinline__ void operator()(int64_t i) const {
-    const uint32_t index = static_cast<uint32_t>(i);
-    const uint32_t plane = taps_div.div(index);
-    const int t = static_cast<int>(index - plane * taps_div.divisor);
-    const uint32_t o = in_channels_div.div(plane);
-    const int c = static_cast<int>(plane - o * in_channels_div.divisor);
-    const uint32_t kh = kernel_w_div.div(static_cast<uint32_t>(t));
-    const int kw = t - static_cast<int>(kh * kernel_w_div.divisor);
-    const int j = static_cast<int>(stride_h_div.div(kh)), ph = static_cast<int>(kh) - j * stride_h;
-    const int jw = static_cast<int>(stride_w_div.div(static_cast<uint32_t>(kw)));
-    const int pw = kw - jw * stride_w;
-    // phase_taps(kernel, stride, phase) with the division by the stride a FastDivmod.
-    const int th = static_cast<int>(
-        stride_h_div.div(static_cast<uint32_t>(kernel_h - ph + stride_h - 1)));
-    const int tw = static_cast<int>(
-        stride_w_div.div(static_cast<uint32_t>(kernel_w - pw + stride_w - 1)));
-    const int before = taps_before_phase(whole_h, rest_h, ph) * kernel_w +
-                       th * taps_before_phase(whole_w, rest_w, pw);
-    T* to = phased + int64_t{before} * out_channels * in_channels;
-    const int tap = (th - 1 - j) * tw + tw - 1 - jw;
-    const int64_t at = channels_last ? (int64_t{c} * th * tw + tap) * out_channels + o
-                                     : (int64_t{c} * out_channels + o) * th * tw + tap;
-    const float v = w[index];
-    if constexpr (sizeof(T) == 2) {
-      to[at] = static_cast<T>(pack_bf16x2(v, 0.0f) & 0xffffu);
-    } else {
-      to[at] = tf32 ? tf32_value(v) : v;
-    }
-  }
-};
-
-template <class T>
-void phase_filters(const Conv2dParams& p, const float* w, T* phased, bool channels_last, bool tf32,
-                   cudaStream_t stream) {
-  PhaseFilters<T> f{};
-  f.out_channels = p.out_channels;
-  f.in_channels = p.in_channels;
-  f.kernel_h = p.kernel_h;
-  f.kernel_w = p.kernel_w;
-  f.stride_h = p.stride_h;
-  f.stride_w = p.stride_w;
-  f.taps_div = FastDivmod(static_cast<uint32_t>(p.kernel_h * p.kernel_w));
-  f.in_channels_div = FastDivmod(static_cast<uint32_t>(p.in_channels));
-  f.kernel_w_div = FastDivmod(static_cast<uint32_t>(p.kernel_w));
-  f.stride_h_div = FastDivmod(static_cast<uint32_t>(p.stride_h));
-  f.stride_w_div = FastDivmod(static_cast<uint32_t>(p.stride_w));
-  f.whole_h = p.kernel_h / p.stride_h;
-  f.rest_h = p.kernel_h % p.stride_h;
-  f.whole_w = p.kernel_w / p.stride_w;
-  f.rest_w = p.kernel_w % p.stride_w;
-  f.channels_last = channels_last;
-  f.tf32 = tf32;
-  f.w = w;
-  f.phased = phased;
-  for_each(p.weight_count(), f, stream);
-}
-
+// PhaseFilters (phase_filters.h) alone in FP32 and the layout of the NCHW gathers: one launch.
 void phase_filters(const Conv2dParams& p, const float* w, float* phased, cudaStream_t stream) {
-  phase_filters(p, w, phased, false, false, stream);
+  for_each(p.weight_count(), PhaseFilters<float>(p, w, phased, false, false), stream);
 }
 
 // The same for the narrow forward, which at tf32 and bf16 also takes layers of at most 32 taps
@@ -515,7 +432,7 @@ bool channels_last_phases_apply(const Conv2dParams& p, MathPrecision precision) 
   return precision != MathPrecision::fp32 && phases_channels_last_apply(p.out_channels);
 }
 
-// The workspace of the backward-data paths whose filters channels_last_filters writes
+// The workspace of the backward-data paths whose filters dy_and_filters_copied writes
 // (channels_last_phases, adjoint_on_copies): the filters' room (KH KW C O + 4 floats, to start
 // them at a 16-byte boundary), then dy's channels-last copy.
 int64_t copied_filters_floats(const Conv2dParams& p) {
@@ -527,31 +444,18 @@ int64_t filters_and_dy_copy_floats(const Conv2dParams& p) {
          channels_last_tensor_floats(p.batch, p.out_channels, p.out_h() * p.out_w());
 }
 
-// The first 16-byte boundary at or after p, as T*.
-template <class T>
-T* at_16_byte_boundary(float* p) {
-  return reinterpret_cast<T*>((reinterpret_cast<uintptr_t>(p) + 15) & ~uintptr_t{15});
-}
-
-// PhaseFilters in the channels-last layout and the tensor-core gather's copy format for dy's
-// channels (gather_copy_format), at the first 16-byte boundary of `room`
-// (copied_filters_floats): where they start and the bytes of one weight.
-struct CopiedFilters {
-  const void* start;
-  int element;
-};
-
-CopiedFilters channels_last_filters(const Conv2dParams& p, MathPrecision precision,
-                                    const float* w, float* room, cudaStream_t stream) {
-  const CopyFormat format = gather_copy_format(precision, p.out_channels);
-  if (format == CopyFormat::bf16) {
-    auto* halves = at_16_byte_boundary<uint16_t>(room);
-    phase_filters(p, w, halves, true, false, stream);
-    return CopiedFilters{halves, 2};
-  }
-  float* floats = at_16_byte_boundary<float>(room);
-  phase_filters(p, w, floats, true, format == CopyFormat::tf32, stream);
-  return CopiedFilters{floats, 4};
+// dy's channels-last copy (after the filters' room: filters_and_dy_copy_floats) and the
+// channels-last phase filters (at the first 16-byte boundary of the workspace), both in the
+// gather's copy format for dy's channels (gather_copy_format), by one launch
+// (copy_with_phase_filters).
+ChannelsLastCopies dy_and_filters_copied(const Conv2dParams& p, MathPrecision precision,
+                                         const float* dy, const float* w, float* workspace,
+                                         cudaStream_t stream) {
+  const ConvGeometry g = geometry(p);
+  return copy_with_phase_filters(g.batch, g.out_channels, g.out_plane(), dy,
+                                 workspace + copied_filters_floats(p),
+                                 gather_copy_format(precision, g.out_channels), p, w, workspace,
+                                 stream);
 }
 
 // Calls f(h, w, phase, before) for each phase of p's backward-data that has an output (an empty
@@ -590,25 +494,22 @@ std::vector<TensorCorePhase> tensor_core_phases(const Conv2dParams& p, const voi
 }
 
 // Strided backward-data at tf32 or bf16 on channels-last operands (where
-// channels_last_phases_apply): one launch copies dy channels-last, one PhaseFilters launch
-// writes every phase's filter channels-last in the gather's copy format (every phase's
+// channels_last_phases_apply): one launch copies dy channels-last and writes every phase's
+// filter channels-last in the gather's copy format (dy_and_filters_copied; every phase's
 // O * C * taps weights are whole 16-byte pieces, O in fours, in eights for BF16 copies, so each
-// starts at a boundary), and the phases run four to a launch (conv_tensor_core.h). Three
+// starts at a boundary), and the phases run four to a launch (conv_tensor_core.h). Two
 // launches for a stride-2 layer where a filter reordering, a dy copy and a filter copy and a
 // gather per phase made ten. Workspace: filters_and_dy_copy_floats.
 void channels_last_phases(const Conv2dParams& p, MathPrecision precision, const float* dy,
                           const float* w, const float* bias, float* dx, float* workspace,
                           cudaStream_t stream) {
   const ConvGeometry g = geometry(p);
-  const CopyFormat format = gather_copy_format(precision, g.out_channels);
-  const void* dy_copy = to_channels_last_tensor(g.batch, g.out_channels, g.out_plane(), dy,
-                                                workspace + copied_filters_floats(p), format, stream);
-  const CopiedFilters filters = channels_last_filters(p, precision, w, workspace, stream);
+  const ChannelsLastCopies copies = dy_and_filters_copied(p, precision, dy, w, workspace, stream);
   const std::vector<TensorCorePhase> phases =
-      tensor_core_phases(p, filters.start, filters.element);
+      tensor_core_phases(p, copies.filters, copies.element);
   conv2d_backward_data_phases_channels_last(precision, g.batch, g.in_channels, g.out_channels,
                                             phases.data(), static_cast<int>(phases.size()), dy,
-                                            dy_copy, bias, dx, stream);
+                                            copies.tensor, bias, dx, stream);
 }
 
 // The channels-last copies' floats when conv2d_forward takes the tensor-core path.
@@ -629,15 +530,15 @@ bool adjoint_filter_copied(const Conv2dParams& p, MathPrecision precision) {
 }
 
 // The adjoint forward of p's stride-1 backward-data at tf32 or bf16 on channels-last operands:
-// one PhaseFilters launch writes the reversed filter [C, KH, KW, O] in the gather's copy format
-// (where conv2d_forward would write w' in [C, O, KH, KW] and then copy it channels-last), one
-// copies dy, one runs the gather: three launches where there were four.
+// one launch copies dy channels-last and writes the reversed filter [C, KH, KW, O] in the
+// gather's copy format (dy_and_filters_copied; conv2d_forward would write w' as [C, O, KH, KW]
+// and then copy it and dy), one runs the gather: two launches where there were four.
 void adjoint_on_copies(const Conv2dParams& p, MathPrecision precision, const float* dy,
                        const float* w, const float* bias, float* dx, float* workspace,
                        cudaStream_t stream) {
-  const CopiedFilters filter = channels_last_filters(p, precision, w, workspace, stream);
-  conv2d_forward_tensor_core_filter_copied(backward_data_adjoint(p), precision, dy, filter.start,
-                                           bias, dx, workspace + copied_filters_floats(p), stream);
+  const ChannelsLastCopies copies = dy_and_filters_copied(p, precision, dy, w, workspace, stream);
+  conv2d_forward_tensor_core_on_copies(backward_data_adjoint(p), precision, copies.tensor,
+                                       copies.filters, bias, dx, stream);
 }
 
 void require_workspace(const Conv2dParams& p, const float* workspace) {

@@ -16,6 +16,7 @@
 #include "kernels/cuda/conv_tensor_core.h"
 #include "kernels/cuda/digits.h"
 #include "kernels/cuda/launch.h"
+#include "kernels/cuda/phase_filters.h"
 #include "kernels/cuda/tensor_core_pipeline.h"
 #include "kernels/cuda/tiled_product.h"  // WEFT_UNROLL
 #include "kernels/error.h"
@@ -292,6 +293,12 @@ struct CopyJobs {
   CopyJob<T> job[2];
 };
 
+// With `filter_count` > 0, the blocks of z = jobs.count write a backward-data's phase filters
+// instead (PhaseFilters, phase_filters.h): block (x, y) of that layer moves the weights
+// (y * gridDim.x + x) * 256 + thread, then every gridDim.x * gridDim.y * 256 further, so dy's
+// copy and the filters its gather reads take one launch (channels_last_phases and
+// adjoint_on_copies in conv.cu).
+//
 // Copy blockIdx.z of `jobs`, for o = blockIdx.y + outer_base: NCHW to channels-last
 // (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with `tf32`, each value
 // rounded to TF32 on its way (the kernels that read the copy at tf32 then skip that conversion:
@@ -304,9 +311,18 @@ struct CopyJobs {
 // past its own job's tiles or outer index returns before the barrier (the whole block alike).
 template <class T>
 __global__ void __launch_bounds__(256)
-    to_channels_last_kernel(CopyJobs<T> jobs, int outer_base, bool tf32) {
+    to_channels_last_kernel(CopyJobs<T> jobs, int outer_base, bool tf32, PhaseFilters<T> filters,
+                            int64_t filter_count) {
   __shared__ float tile[32][33];
   WEFT_SHARED_UNDEFINED(tile);
+  if (static_cast<int>(blockIdx.z) == jobs.count) {  // the filters' layer (filter_count > 0)
+    const int64_t step = int64_t{gridDim.x} * gridDim.y * blockDim.x;
+    for (int64_t i = (int64_t{blockIdx.y} * gridDim.x + blockIdx.x) * blockDim.x + threadIdx.x;
+         i < filter_count; i += step) {
+      filters(i);
+    }
+    return;
+  }
   // Chosen between constant indices: jobs.job[blockIdx.z] copies the parameters to local memory
   // (the static table flagged the kernel for its local loads and stores).
   const CopyJob<T> job = blockIdx.z == 0 ? jobs.job[0] : jobs.job[1];
@@ -346,9 +362,11 @@ __global__ void __launch_bounds__(256)
 // ---- host side ---------------------------------------------------------------------------------
 
 // The non-empty copies of `jobs` in one launch (more where the outer index passes
-// kMaxGridY).
+// kMaxGridY), with the phase filters `filters` of `filter_count` weights in the first.
 template <class T>
-void to_channels_last(CopyJobs<T> jobs, bool tf32, cudaStream_t stream) {
+void to_channels_last(CopyJobs<T> jobs, bool tf32, cudaStream_t stream,
+                      const PhaseFilters<T>& filters = PhaseFilters<T>{},
+                      int64_t filter_count = 0) {
   CopyJobs<T> kept{};
   int64_t tiles = 0;
   int outer = 0;
@@ -359,23 +377,31 @@ void to_channels_last(CopyJobs<T> jobs, bool tf32, cudaStream_t stream) {
     tiles = std::max(tiles, int64_t{(t.a + 31) / 32} * ((t.b + 31) / 32));
     outer = std::max(outer, t.outer);
   }
-  if (kept.count == 0) return;
+  if (filter_count > 0) {  // at least one block of the filters' layer
+    tiles = std::max<int64_t>(tiles, 1);
+    outer = std::max(outer, 1);
+  } else if (kept.count == 0) {
+    return;
+  }
   WEFT_CHECK(tiles <= 0x7fffffff, "conv (tensor cores): a channels-last copy of too many tiles");
   for (int base = 0; base < outer; base += kMaxGridY) {
     const int count = std::min(outer - base, kMaxGridY);
-    WEFT_LAUNCH(to_channels_last_kernel<T>,
-                dim3(static_cast<unsigned>(tiles), count, static_cast<unsigned>(kept.count)), 256,
-                0, stream, kept, base, tf32);
+    const int64_t filters_here = base == 0 ? filter_count : 0;
+    const unsigned layers = static_cast<unsigned>(kept.count + (filters_here > 0 ? 1 : 0));
+    WEFT_LAUNCH(to_channels_last_kernel<T>, dim3(static_cast<unsigned>(tiles), count, layers),
+                256, 0, stream, kept, base, tf32, filters, filters_here);
   }
 }
 
+// One copy, and with `filter_count` > 0 the phase filters `filters` in the same launch.
 template <class T>
 void to_channels_last(int outer, int a, int b, const float* in, T* out, bool tf32,
-                      cudaStream_t stream) {
+                      cudaStream_t stream, const PhaseFilters<T>& filters = PhaseFilters<T>{},
+                      int64_t filter_count = 0) {
   CopyJobs<T> jobs{};
   jobs.count = 1;
   jobs.job[0] = CopyJob<T>{outer, a, b, in, out};
-  to_channels_last(jobs, tf32, stream);
+  to_channels_last(jobs, tf32, stream, filters, filter_count);
 }
 
 }  // namespace
@@ -650,6 +676,26 @@ CopyFormat gather_copy_format(MathPrecision precision, int channels) {
       break;
   }
   return CopyFormat::fp32;
+}
+
+ChannelsLastCopies copy_with_phase_filters(int batch, int channels, int plane, const float* in,
+                                           float* out, CopyFormat format, const Conv2dParams& p,
+                                           const float* w, float* filter_room,
+                                           cudaStream_t stream) {
+  float* copy = conv_gather::aligned_up16(out);
+  float* filters = conv_gather::aligned_up16(filter_room);
+  if (format == CopyFormat::bf16) {
+    auto* halves = reinterpret_cast<uint16_t*>(copy);
+    auto* filter_halves = reinterpret_cast<uint16_t*>(filters);
+    conv_gather::to_channels_last(batch, channels, plane, in, halves, false, stream,
+                                  PhaseFilters<uint16_t>(p, w, filter_halves, true, false),
+                                  p.weight_count());
+    return ChannelsLastCopies{halves, filter_halves, 2};
+  }
+  const bool tf32 = format == CopyFormat::tf32;
+  conv_gather::to_channels_last(batch, channels, plane, in, copy, tf32, stream,
+                                PhaseFilters<float>(p, w, filters, true, tf32), p.weight_count());
+  return ChannelsLastCopies{copy, filters, 4};
 }
 
 void* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,

@@ -509,18 +509,13 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
   gather(precision, s, x, w, bias, y, filter_vector, stream, tile, workspace);
 }
 
-void conv2d_forward_tensor_core_filter_copied(const Conv2dParams& p, MathPrecision precision,
-                                              const float* x, const void* filter_copy,
-                                              const float* bias, float* y, float* workspace,
-                                              cudaStream_t stream) {
-  WEFT_CHECK(precision != MathPrecision::fp32 && workspace != nullptr,
-             "conv2d forward (tensor cores) on a filter copy: tf32 or bf16, and a workspace");
-  const GatherShape s = forward_shape(p);
-  const void* x_copy =
-      to_channels_last_tensor(p.batch, p.in_channels, p.in_h * p.in_w, x, workspace,
-                              gather_copy_format(precision, p.in_channels), stream);
-  gather_on_copies(precision == MathPrecision::bf16, TensorCoreTile::automatic, s, x_copy,
-                   filter_copy, bias, y, stream);
+void conv2d_forward_tensor_core_on_copies(const Conv2dParams& p, MathPrecision precision,
+                                          const void* x_copy, const void* filter_copy,
+                                          const float* bias, float* y, cudaStream_t stream) {
+  WEFT_CHECK(precision != MathPrecision::fp32,
+             "conv2d forward (tensor cores) on copies: tf32 or bf16");
+  gather_on_copies(precision == MathPrecision::bf16, TensorCoreTile::automatic, forward_shape(p),
+                   x_copy, filter_copy, bias, y, stream);
 }
 
 void conv2d_backward_data_tensor_core(const Conv2dParams& p, MathPrecision precision,

@@ -36,16 +36,14 @@ void conv2d_forward_tensor_core(const Conv2dParams& p, MathPrecision precision, 
                                 TensorCoreTile tile = TensorCoreTile::automatic,
                                 float* workspace = nullptr);
 
-// The same on a filter already copied channels-last: `filter_copy` is [O, KH, KW, C] in
-// gather_copy_format(precision, C) at a 16-byte boundary (conv.cu's PhaseFilters writes a
-// stride-1 backward-data's so); x is copied into `workspace` (channels_last_tensor_floats(N, C,
-// H * W) floats) and the product runs on the two copies. Where
+// The same on copies already made (copy_with_phase_filters makes a stride-1 backward-data's
+// so): `x_copy` x channels-last [N, H, W, C] and `filter_copy` [O, KH, KW, C], both in
+// gather_copy_format(precision, C) at 16-byte boundaries. Where
 // conv2d_forward_tensor_core_workspace_floats(p) > 0 (the channels-last form applies); tf32 or
 // bf16.
-void conv2d_forward_tensor_core_filter_copied(const Conv2dParams& p, MathPrecision precision,
-                                              const float* x, const void* filter_copy,
-                                              const float* bias, float* y, float* workspace,
-                                              cudaStream_t stream);
+void conv2d_forward_tensor_core_on_copies(const Conv2dParams& p, MathPrecision precision,
+                                          const void* x_copy, const void* filter_copy,
+                                          const float* bias, float* y, cudaStream_t stream);
 
 // dx[N, C, H, W] (+ bias[C] when not null: conv_transpose2d's forward) from dy and w; any
 // stride, padding and dilation.
@@ -104,6 +102,21 @@ CopyFormat gather_copy_format(MathPrecision precision, int channels);
 // `format`, returns where it starts.
 void* to_channels_last_tensor(int batch, int channels, int plane, const float* in, float* out,
                               CopyFormat format, cudaStream_t stream);
+
+// A backward-data's dy copy and its phase filters, made by one launch: dy ([N, channels,
+// plane]) copied channels-last into `out` as to_channels_last_tensor does, and p's phase
+// filters (PhaseFilters, phase_filters.h: every phase's [C, taps_h, taps_w, O]; at stride 1 the
+// adjoint's reversed filter) from `w` into `filter_room`, both in `format` and each at the first
+// 16-byte boundary of its room. `element` is the bytes of one value (4, or 2 for BF16).
+struct ChannelsLastCopies {
+  const void* tensor;
+  const void* filters;
+  int element;
+};
+ChannelsLastCopies copy_with_phase_filters(int batch, int channels, int plane, const float* in,
+                                           float* out, CopyFormat format, const Conv2dParams& p,
+                                           const float* w, float* filter_room,
+                                           cudaStream_t stream);
 
 // Floats of workspace conv2d_backward_filter_tensor_core needs (its split-K slices, the most
 // any tile needs; with channels_last a channels-last copy of x where C is a multiple of 4, and
