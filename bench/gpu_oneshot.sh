@@ -170,7 +170,8 @@ run() {
     local backend
     for backend in cuda-auto cuda-hand cuda-vendor; do
       python3 bench/profile_gap.py --weft "$res/gpu_profile.md.json" \
-        --pytorch "$res/pytorch_cuda.jsonl" --backend "$backend" \
+        --weft-bench "$res/gpu_models.json" --pytorch "$res/pytorch_cuda.jsonl" \
+        --backend "$backend" \
         > "$res/gpu_profile_gap_$backend.md" 2>&1
       log "profile gap $backend exit $?"
     done

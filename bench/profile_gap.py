@@ -18,9 +18,12 @@ device time of its ops' kernels, and weft's each op's device time where its prof
 (`device_ms`: timing events on the stream around the op's launches, so the first kernel's
 launch latency stays in it), else its time on an idle device (synchronised before and after:
 launch latency and the synchronisation included); weft's rows are then an upper bound of its
-kernels' time, and "wall" (each side's profiled step, wall clock) is the figure the two share.
+kernels' time, and "step" (each side's training step, wall clock) is the figure the two share:
+PyTorch's the mean of step_bench's timed steps, weft's the benchmark's own step time from
+bench_models' JSON where --weft-bench names it (else the profiled steps' wall time, which on a
+GPU includes a synchronisation per op).
 
-The "outside the ops" row is the wall time less the ops' time: the engine's own work (tape,
+The "outside the ops" row is the step time less the ops' time: the engine's own work (tape,
 allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's copies are not
 dispatch ops (a concatenation, such as the pair models' two photos stacked, is copy_rows in
 engine/allocator.h), so they land there too, where PyTorch's aten::cat is an op (elementwise).
@@ -115,7 +118,8 @@ def read_weft(path, backend, phase):
 
 
 def read_pytorch(path, phase):
-    """{model: (groups ms, wall ms, time kind)} of step_bench's eager rows with a profile."""
+    """{model: (groups ms, step ms, time kind)} of step_bench's eager rows with a profile: the
+    step is the mean of the timed steps (without the profiler), else the profiled wall time."""
     out = {}
     try:
         with open(path) as f:
@@ -140,7 +144,34 @@ def read_pytorch(path, phase):
             if not isinstance(ms, (int, float)):
                 fail(path, f"line {number}: root '{name}': expected milliseconds, got {ms!r}")
             groups[pytorch_group(name)] += ms
-        out[row.get("model", "?")] = (groups, profile.get("wall_ms"), profile.get("time", "?"))
+        mean = row.get("seconds_per_step_mean")
+        step = mean * 1e3 if isinstance(mean, (int, float)) else profile.get("wall_ms")
+        out[row.get("model", "?")] = (groups, step, profile.get("time", "?"))
+    return out
+
+
+def read_weft_steps(path, backend, phase):
+    """{model: ms per step} of bench_models' Google Benchmark JSON (phase/model/backend rows)."""
+    try:
+        with open(path) as f:
+            document = json.load(f)
+    except (OSError, ValueError) as error:
+        fail(path, f"cannot read bench_models' JSON: {error}")
+    rows = document.get("benchmarks") if isinstance(document, dict) else None
+    if not isinstance(rows, list):
+        fail(path, "expected Google Benchmark JSON with a 'benchmarks' list")
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+    out = {}
+    for row in rows:
+        parts = str(row.get("name", "")).split("/")
+        if len(parts) < 3 or parts[0] != phase or parts[2] != backend:
+            continue
+        if row.get("run_type", "iteration") != "iteration" or "error_occurred" in row:
+            continue
+        time, unit = row.get("real_time"), row.get("time_unit", "ns")
+        if not isinstance(time, (int, float)) or unit not in scale:
+            fail(path, f"row '{row.get('name')}': expected real_time and a time_unit")
+        out[parts[1]] = time * scale[unit]
     return out
 
 
@@ -165,7 +196,7 @@ def table(model, weft, pytorch):
     if weft_wall and torch_wall:
         wo, to = weft_wall - weft_ops, torch_wall - torch_ops
         lines.append(f"| outside the ops | {wo:.3f} | {to:.3f} | {wo - to:+.3f} | - |")
-        lines.append(f"| wall | {weft_wall:.3f} | {torch_wall:.3f} | {weft_wall - torch_wall:+.3f}"
+        lines.append(f"| step | {weft_wall:.3f} | {torch_wall:.3f} | {weft_wall - torch_wall:+.3f}"
                      f" | {ratio(weft_wall, torch_wall)} |")
     return lines
 
@@ -174,11 +205,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weft", required=True, help="bench_models --weft_profile's FILE.json")
     parser.add_argument("--pytorch", required=True, help="step_bench.py --profile-steps output")
+    parser.add_argument("--weft-bench", help="bench_models' --benchmark_out JSON: weft's step "
+                        "times without the profile")
     parser.add_argument("--backend", default="cpu",
                         help="weft's benchmark suffix: cpu, cuda-auto, cuda-hand, cuda-vendor")
     parser.add_argument("--phase", default="train_step", choices=["train_step", "inference"])
     args = parser.parse_args(argv)
     weft = read_weft(args.weft, args.backend, args.phase)
+    if args.weft_bench:
+        steps = read_weft_steps(args.weft_bench, args.backend, args.phase)
+        weft = {model: (groups, steps.get(model, wall), device)
+                for model, (groups, wall, device) in weft.items()}
     pytorch = read_pytorch(args.pytorch, args.phase)
     kinds = sorted({p[2] for p in pytorch.values()})
     if not args.backend.startswith("cuda"):
@@ -188,7 +225,9 @@ def main(argv=None):
     else:
         weft_kind = "each op on an idle device (synchronised before and after)"
     print(f"## {args.phase}: weft ({args.backend}) against PyTorch eager, ms per step\n")
-    print(f"PyTorch's times: {', '.join(kinds) or '-'}; weft's: {weft_kind}.\n")
+    print(f"PyTorch's times: {', '.join(kinds) or '-'}; weft's: {weft_kind}. Step: "
+          f"PyTorch's timed steps, weft's "
+          f"{'benchmark steps' if args.weft_bench else 'profiled steps (wall clock)'}.\n")
     models = [m for m in weft if m in pytorch] + [m for m in pytorch if m not in weft]
     for model in models:
         if model not in weft:

@@ -55,7 +55,7 @@ EXPECTED = [
     "| other | 0.250 | 0.500 | -0.250 | 0.50 |",
     "| all ops | 11.000 | 16.500 | -5.500 | 0.67 |",
     "| outside the ops | 1.000 | 3.500 | -2.500 | - |",
-    "| wall | 12.000 | 20.000 | -8.000 | 0.60 |",
+    "| step | 12.000 | 20.000 | -8.000 | 0.60 |",
     "no weft profile named train_step/shoes_simple/cpu",
     "no PyTorch profile of dcgan64 (train_step, eager)",
 ]
@@ -96,9 +96,32 @@ def main():
         gpu = run("--weft", weft_path, "--pytorch", torch_path, "--backend", "cuda-auto")
         for line in ["weft's: each op's device time (timing events around its launches)",
                      "| convolution | 0.750 | 8.000 | -7.250 | 0.09 |",
-                     "| wall | 2.000 | 20.000 | -18.000 | 0.10 |"]:
+                     "| step | 2.000 | 20.000 | -18.000 | 0.10 |"]:
             if line not in gpu.stdout:
                 problems.append(f"--backend cuda-auto, missing: {line}\noutput was:\n{gpu.stdout}")
+        # The steps without the profiles: weft's from bench_models' JSON (--weft-bench), PyTorch's
+        # the mean of its timed steps where the row has it.
+        bench_path = os.path.join(folder, "gpu_models.json")
+        with open(bench_path, "w") as f:
+            json.dump({"benchmarks": [
+                {"name": "train_step/fashion_cnn/cpu/real_time", "run_type": "iteration",
+                 "real_time": 10.0, "time_unit": "ms"},
+                {"name": "train_step/fashion_cnn/cpu/real_time_mean", "run_type": "aggregate",
+                 "real_time": 99.0, "time_unit": "ms"},
+                {"name": "train_step/fashion_cnn/cuda-auto/real_time", "run_type": "iteration",
+                 "real_time": 1500.0, "time_unit": "us"}]}, f)
+        timed = [dict(PYTORCH[0], seconds_per_step_mean=0.018)] + PYTORCH[1:]
+        with open(torch_path, "w") as f:
+            f.write("\n".join(json.dumps(row) for row in timed) + "\n")
+        steps = run("--weft", weft_path, "--pytorch", torch_path, "--weft-bench", bench_path)
+        for line in ["weft's benchmark steps", "| outside the ops | -1.000 | 1.500 | -2.500 | - |",
+                     "| step | 10.000 | 18.000 | -8.000 | 0.56 |"]:
+            if line not in steps.stdout:
+                problems.append(f"--weft-bench, missing: {line}\noutput was:\n{steps.stdout}")
+        gpu_steps = run("--weft", weft_path, "--pytorch", torch_path, "--weft-bench", bench_path,
+                        "--backend", "cuda-auto")
+        if "| step | 1.500 | 18.000 | -16.500 | 0.08 |" not in gpu_steps.stdout:
+            problems.append(f"--weft-bench in us, cuda-auto:\n{gpu_steps.stdout}")
 
         with open(weft_path, "w") as f:
             f.write('{"train_step/fashion_cnn/cpu": {"rows": [{"op": "conv2d_forward"}]}}')
