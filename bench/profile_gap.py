@@ -87,13 +87,19 @@ def fail(path, message):
     sys.exit(2)
 
 
-def read_weft(path, backend, phase):
-    """{model: (groups ms, wall ms)} of the profiles named phase/model/backend."""
+def read_json(path, what):
+    """The JSON document at `path`, or exit 2 naming the file and what it should have been."""
     try:
         with open(path) as f:
-            tables = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as error:
-        fail(path, f"cannot read weft's profile JSON: {error}")
+        fail(path, f"cannot read {what}: {error}")
+    return None
+
+
+def read_weft(path, backend, phase):
+    """{model: (groups ms, wall ms, device times?)} of the profiles named phase/model/backend."""
+    tables = read_json(path, "weft's profile JSON")
     if not isinstance(tables, dict):
         fail(path, "expected an object of profiles by benchmark name (bench_models "
                    "--weft_profile=FILE writes FILE.json)")
@@ -152,11 +158,7 @@ def read_pytorch(path, phase):
 
 def read_weft_steps(path, backend, phase):
     """{model: ms per step} of bench_models' Google Benchmark JSON (phase/model/backend rows)."""
-    try:
-        with open(path) as f:
-            document = json.load(f)
-    except (OSError, ValueError) as error:
-        fail(path, f"cannot read bench_models' JSON: {error}")
+    document = read_json(path, "bench_models' JSON")
     rows = document.get("benchmarks") if isinstance(document, dict) else None
     if not isinstance(rows, list):
         fail(path, "expected Google Benchmark JSON with a 'benchmarks' list")
