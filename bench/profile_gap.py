@@ -7,8 +7,8 @@
         [--backend cpu|cuda-auto|cuda-hand|cuda-vendor] [--phase train_step|inference]
 
 Both sides' times are sorted into the same groups: convolution, linear, batch norm, pool,
-elementwise (activations, dropout, additions, concatenation), loss (softmax and the losses),
-optimizer (the update and zeroing gradients), other. weft's rows are grouped by the family its
+elementwise (activations, dropout, additions), loss (softmax and the losses), optimizer (the
+update and zeroing gradients), copy (concatenation, slices, casts), other. weft's rows are grouped by the family its
 dispatch gives each op (kernels/backend.h, WEFT_BACKEND_OPS), with two exceptions: the fused
 convolution + max pool (conv2d_max_pool2d_*) counts as convolution, and the data and metric ops
 as other. PyTorch's rows are its ops' outermost frames (step_bench.py), sorted by name.
@@ -24,9 +24,9 @@ bench_models' JSON where --weft-bench names it (else the profiled steps' wall ti
 GPU includes a synchronisation per op).
 
 The "outside the ops" row is the step time less the ops' time: the engine's own work (tape,
-allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's copies are not
-dispatch ops (a concatenation, such as the pair models' two photos stacked, is copy_rows in
-engine/allocator.h), so they land there too, where PyTorch's aten::cat is an op (elementwise).
+allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's slice and
+concat copies are no backend op, but its profile times them as rows of their own (copy_rows,
+family "copy": engine/tensor.cpp), beside PyTorch's aten::cat.
 
 A model that only one side profiled is listed as missing. Exit status 0, or 2 on unreadable
 input (named with the file).
@@ -36,13 +36,14 @@ import json
 import sys
 
 GROUPS = ["convolution", "linear", "batch norm", "pool", "elementwise", "loss", "optimizer",
-          "other"]
+          "copy", "other"]
 
 # weft's op families (kernels/backend.h) -> group; the ops named in WEFT_OP_GROUPS come first.
 WEFT_FAMILY_GROUPS = {
     "conv": "convolution", "conv_transpose": "convolution", "gemm": "linear",
     "batchnorm": "batch norm", "pool": "pool", "dropout": "elementwise",
     "elementwise": "elementwise", "softmax": "loss", "loss": "loss", "optimizer": "optimizer",
+    "copy": "copy",  # not a backend family: engine/tensor.cpp's slice and concat copies
 }
 WEFT_OP_GROUPS = {
     "conv2d_max_pool2d_forward": "convolution",
@@ -55,6 +56,10 @@ WEFT_OP_GROUPS = {
 # "AddmmBackward" is linear before "Add" could make it elementwise).
 PYTORCH_RULES = [
     ("Optimizer.", "optimizer"), ("_foreach", "optimizer"),
+    ("aten::cat", "copy"), ("CatBackward", "copy"), ("aten::copy_", "copy"),
+    ("aten::slice", "copy"), ("SliceBackward", "copy"), ("aten::narrow", "copy"),
+    ("aten::clone", "copy"), ("aten::contiguous", "copy"), ("aten::_to_copy", "copy"),
+    ("aten::to", "copy"), ("ToCopyBackward", "copy"),
     ("onv", "convolution"),  # conv2d, conv_transpose2d, ConvolutionBackward0, ...
     ("batch_norm", "batch norm"), ("BatchNorm", "batch norm"),
     ("aten::linear", "linear"), ("addmm", "linear"), ("Addmm", "linear"), ("aten::mm", "linear"),
@@ -67,7 +72,7 @@ PYTORCH_RULES = [
     ("dropout", "elementwise"), ("Dropout", "elementwise"), ("aten::add", "elementwise"),
     ("AddBackward", "elementwise"), ("aten::mul", "elementwise"), ("MulBackward", "elementwise"),
     ("aten::sub", "elementwise"), ("SubBackward", "elementwise"), ("aten::abs", "elementwise"),
-    ("AbsBackward", "elementwise"), ("aten::cat", "elementwise"), ("CatBackward", "elementwise"),
+    ("AbsBackward", "elementwise"),
 ]
 
 

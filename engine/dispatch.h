@@ -115,6 +115,10 @@ class Dispatch final : public Backend {
 #undef WEFT_DISPATCH_METHOD
 #undef WEFT_DISPATCH_ARGS
 
+  // The device this dispatch runs on: its scratch memory, synchronisation and clock (the op
+  // profile times copies, which are no backend op, with them: engine/tensor.cpp).
+  const DispatchDevice& dispatch_device() const { return device_; }
+
   // What auto measured or read, for the report (format_autotune_table).
   std::vector<AutotuneEntry> autotune_table() const;
   const Autotuner& autotuner() const {

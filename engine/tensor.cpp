@@ -2,11 +2,14 @@
 #include "engine/tensor.h"
 
 #include <cstring>
+#include <optional>
 #include <sstream>
+#include <string>
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/dispatch.h"
+#include "engine/profile.h"
 #include "kernels/error.h"
 
 namespace weft {
@@ -258,18 +261,29 @@ AxisSplit split_at(const Shape& shape, int axis) {
 }
 
 // Copy rows of `count` elements: dst block (o, dst_begin..) <- src block (o, src_begin..) for
-// every outer index o.
+// every outer index o. A copy is no backend op, but a step makes them (the pair models' photos
+// stacked, say): while an op profile records (engine/profile.h) each is a row of its own,
+// "copy_rows" of family "copy" on the device's label, timed as the dispatch times an op.
 void copy_blocks(const Tensor& dst, int64_t dst_length, int64_t dst_begin, const Tensor& src,
                  int64_t src_length, int64_t src_begin, int64_t count, const AxisSplit& s) {
   WEFT_CHECK(dst.device() == src.device(), "copy between ", src.device().str(), " and ",
              dst.device().str(), " inside slice/concat");
   const size_t element = dtype_size(src.dtype());
   const size_t inner_bytes = static_cast<size_t>(s.inner) * element;
+  std::optional<profile::Timed> timed;
+  if (profile::recording()) {
+    const DispatchDevice& d = dispatch(dst.device()).dispatch_device();
+    timed.emplace("copy", "copy_rows", d.label.c_str(),
+                  "rows=" + std::to_string(s.outer) + " row_bytes=" +
+                      std::to_string(static_cast<size_t>(count) * inner_bytes),
+                  d.synchronize, d.clock);
+  }
   copy_rows(dst.device(), static_cast<char*>(dst.raw_data()) + dst_begin * inner_bytes,
             static_cast<size_t>(dst_length) * inner_bytes,
             static_cast<const char*>(src.raw_data()) + src_begin * inner_bytes,
             static_cast<size_t>(src_length) * inner_bytes,
             static_cast<size_t>(count) * inner_bytes, static_cast<size_t>(s.outer));
+  if (timed) timed->finish();
 }
 }  // namespace
 

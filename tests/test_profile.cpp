@@ -321,3 +321,28 @@ TEST_CASE("profile: a GPU step's ops carry their device time", "[gpu]") {
   WARN("SKIPPED: this weft was built without CUDA");
 #endif
 }
+
+TEST_CASE("profile: slice and concat copies are rows of their own") {
+  // No backend op does them, but a step makes them (the pair models stack two photos): the
+  // profile times each as "copy_rows", family "copy", where the dispatch's ops are timed.
+  const Tensor a = Tensor::from_vector(std::vector<float>(24, 1.0f), {2, 3, 4});
+  const Tensor b = Tensor::from_vector(std::vector<float>(16, 2.0f), {2, 2, 4});
+  profile::start();
+  const Tensor both = weft::concat({a, b}, 1);
+  const Tensor part = both.slice(1, 1, 4);
+  const profile::Profile p = profile::stop();
+  CHECK(part.shape() == weft::Shape{2, 3, 4});
+  CHECK(part.to_vector<float>()[8] == 2.0f);
+  int64_t calls = 0;
+  for (const profile::OpRow& row : p.rows) {
+    INFO(row.op << " " << row.shape);
+    CHECK(row.op == "copy_rows");
+    CHECK(row.family == "copy");
+    CHECK(row.implementation == "cpu");
+    CHECK(row.launches == 0);
+    calls += row.calls;
+  }
+  CHECK(calls == 3);  // a's and b's rows into the concatenation, then the slice
+  CHECK_THAT(profile::format_table(p, 1),
+             Catch::Contains("| copy_rows | cpu | rows=2 row_bytes=48 |"));
+}
