@@ -23,7 +23,8 @@ PyTorch's the mean of step_bench's timed steps, weft's the benchmark's own step 
 bench_models' JSON where --weft-bench names it (else the profiled steps' wall time, which on a
 GPU includes a synchronisation per op).
 
-The "outside the ops" row is the step time less the ops' time: the engine's own work (tape,
+The "outside the ops" row is the profiled steps' wall time less their ops' time (both from the
+same minutes, so the run-to-run spread between the profile and the timed steps stays out of it): the engine's own work (tape,
 allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's slice and
 concat copies are no backend op, but its profile times them as rows of their own (copy_rows,
 family "copy": engine/tensor.cpp), beside PyTorch's aten::cat.
@@ -129,8 +130,9 @@ def read_weft(path, backend, phase):
 
 
 def read_pytorch(path, phase):
-    """{model: (groups ms, step ms, time kind)} of step_bench's eager rows with a profile: the
-    step is the mean of the timed steps (without the profiler), else the profiled wall time."""
+    """{model: (groups ms, profiled wall ms, step ms, time kind)} of step_bench's eager rows
+    with a profile: the step is the mean of the timed steps (without the profiler), else the
+    profiled wall time."""
     out = {}
     try:
         with open(path) as f:
@@ -156,8 +158,9 @@ def read_pytorch(path, phase):
                 fail(path, f"line {number}: root '{name}': expected milliseconds, got {ms!r}")
             groups[pytorch_group(name)] += ms
         mean = row.get("seconds_per_step_mean")
-        step = mean * 1e3 if isinstance(mean, (int, float)) else profile.get("wall_ms")
-        out[row.get("model", "?")] = (groups, step, profile.get("time", "?"))
+        wall = profile.get("wall_ms")
+        step = mean * 1e3 if isinstance(mean, (int, float)) else wall
+        out[row.get("model", "?")] = (groups, wall, step, profile.get("time", "?"))
     return out
 
 
@@ -186,9 +189,10 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a > 0 and b > 0 else "-"
 
 
-def table(model, weft, pytorch):
+def table(model, weft, pytorch, weft_step):
     weft_groups, weft_wall, _ = weft
-    torch_groups, torch_wall, _ = pytorch
+    torch_groups, torch_wall, torch_step, _ = pytorch
+    weft_step = weft_step or weft_wall
     lines = [f"### {model}", "",
              "| group | weft ms | PyTorch ms | weft - PyTorch ms | weft / PyTorch |",
              "|---|---:|---:|---:|---:|"]
@@ -200,11 +204,14 @@ def table(model, weft, pytorch):
     weft_ops, torch_ops = sum(weft_groups.values()), sum(torch_groups.values())
     lines.append(f"| all ops | {weft_ops:.3f} | {torch_ops:.3f} | {weft_ops - torch_ops:+.3f} | "
                  f"{ratio(weft_ops, torch_ops)} |")
+    # Outside the ops within the profiled steps themselves (their wall time less their ops), so
+    # that both terms come from the same minutes; the step row is the timed one.
     if weft_wall and torch_wall:
         wo, to = weft_wall - weft_ops, torch_wall - torch_ops
         lines.append(f"| outside the ops | {wo:.3f} | {to:.3f} | {wo - to:+.3f} | - |")
-        lines.append(f"| step | {weft_wall:.3f} | {torch_wall:.3f} | {weft_wall - torch_wall:+.3f}"
-                     f" | {ratio(weft_wall, torch_wall)} |")
+    if weft_step and torch_step:
+        lines.append(f"| step | {weft_step:.3f} | {torch_step:.3f} | {weft_step - torch_step:+.3f}"
+                     f" | {ratio(weft_step, torch_step)} |")
     return lines
 
 
@@ -219,12 +226,9 @@ def main(argv=None):
     parser.add_argument("--phase", default="train_step", choices=["train_step", "inference"])
     args = parser.parse_args(argv)
     weft = read_weft(args.weft, args.backend, args.phase)
-    if args.weft_bench:
-        steps = read_weft_steps(args.weft_bench, args.backend, args.phase)
-        weft = {model: (groups, steps.get(model, wall), device)
-                for model, (groups, wall, device) in weft.items()}
+    steps = read_weft_steps(args.weft_bench, args.backend, args.phase) if args.weft_bench else {}
     pytorch = read_pytorch(args.pytorch, args.phase)
-    kinds = sorted({p[2] for p in pytorch.values()})
+    kinds = sorted({p[3] for p in pytorch.values()})
     if not args.backend.startswith("cuda"):
         weft_kind = "each op's wall time"
     elif weft and all(w[2] for w in weft.values()):
@@ -240,7 +244,7 @@ def main(argv=None):
         if model not in weft:
             print(f"### {model}\n\nno weft profile named {args.phase}/{model}/{args.backend}\n")
             continue
-        print("\n".join(table(model, weft[model], pytorch[model])) + "\n")
+        print("\n".join(table(model, weft[model], pytorch[model], steps.get(model))) + "\n")
     for model in weft:
         if model not in pytorch:
             print(f"### {model}\n\nno PyTorch profile of {model} ({args.phase}, eager)\n")
