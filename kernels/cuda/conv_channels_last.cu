@@ -297,7 +297,8 @@ struct CopyJobs {
 // instead (PhaseFilters, phase_filters.h): block (x, y) of that layer moves the weights
 // (y * gridDim.x + x) * 256 + thread, then every gridDim.x * gridDim.y * 256 further, so dy's
 // copy and the filters its gather reads take one launch (channels_last_phases and
-// adjoint_on_copies in conv.cu).
+// adjoint_on_copies in conv.cu). The grid is at least as large as for_each's would be for the
+// filters alone.
 //
 // Copy blockIdx.z of `jobs`, for o = blockIdx.y + outer_base: NCHW to channels-last
 // (a = C, b = H * W) and a filter's [rows, C, taps] to [rows, taps, C]; with `tf32`, each value
@@ -377,9 +378,13 @@ void to_channels_last(CopyJobs<T> jobs, bool tf32, cudaStream_t stream,
     tiles = std::max(tiles, int64_t{(t.a + 31) / 32} * ((t.b + 31) / 32));
     outer = std::max(outer, t.outer);
   }
-  if (filter_count > 0) {  // at least one block of the filters' layer
-    tiles = std::max<int64_t>(tiles, 1);
+  if (filter_count > 0) {
+    // The filters' layer gets the blocks for_each would give them (card_grid_blocks), however
+    // few tiles the copy has (a small batch's dy): the copy layers' surplus blocks return at
+    // once.
     outer = std::max(outer, 1);
+    const int64_t rows = std::min(outer, kMaxGridY);
+    tiles = std::max<int64_t>(tiles, (card_grid_blocks(filter_count) + rows - 1) / rows);
   } else if (kept.count == 0) {
     return;
   }
