@@ -393,7 +393,12 @@ def run_one(args, name, phase, mode):
         "rss_baseline_MiB": RSS_BASELINE_MIB,
     })
     if args.profile_steps > 0 and mode == "eager":
-        result["profile"] = profile_steps(step, args.profile_steps, args.device, synchronize)
+        # The timings above stand whatever the profiler does: a failure of it is a note in the
+        # row, not the row's error.
+        try:
+            result["profile"] = profile_steps(step, args.profile_steps, args.device, synchronize)
+        except Exception as error:  # noqa: BLE001 (any profiler failure)
+            result["profile_error"] = f"{type(error).__name__}: {error}"
     if args.device == "cuda":
         result["cudnn_benchmark"] = torch.backends.cudnn.benchmark
         result["tf32_conv"] = torch.backends.cudnn.allow_tf32
