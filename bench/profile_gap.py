@@ -8,7 +8,8 @@
 
 Both sides' times are sorted into the same groups: convolution, linear, batch norm, pool,
 elementwise (activations, dropout, additions), loss (softmax and the losses), optimizer (the
-update and zeroing gradients), copy (concatenation, slices, casts), other. weft's rows are grouped by the family its
+update and zeroing gradients), copy (concatenation, slices, casts), other; and each group's
+backward part beside it (weft's ops named *backward*, PyTorch's autograd nodes *Backward*). weft's rows are grouped by the family its
 dispatch gives each op (kernels/backend.h, WEFT_BACKEND_OPS), with two exceptions: the fused
 convolution + max pool (conv2d_max_pool2d_*) counts as convolution, and the data and metric ops
 as other. PyTorch's rows are its ops' outermost frames (step_bench.py), sorted by name.
@@ -33,6 +34,7 @@ A model that only one side profiled is listed as missing. Exit status 0, or 2 on
 input (named with the file).
 """
 import argparse
+import dataclasses
 import json
 import sys
 
@@ -77,6 +79,23 @@ PYTORCH_RULES = [
 ]
 
 
+@dataclasses.dataclass
+class Side:
+    """One framework's profile of one model: ms per step by group, and the part of each group
+    in the backward pass; the profiled steps' wall time; the timed step (PyTorch's; weft's comes
+    from --weft-bench); what the op times are."""
+    groups: dict
+    backward: dict
+    wall: float = None
+    step: float = None
+    device_times: bool = False
+    kind: str = "?"
+
+
+def new_side():
+    return Side(dict.fromkeys(GROUPS, 0.0), dict.fromkeys(GROUPS, 0.0))
+
+
 def weft_group(row):
     return WEFT_OP_GROUPS.get(row["op"]) or WEFT_FAMILY_GROUPS.get(row.get("family"), "other")
 
@@ -116,16 +135,21 @@ def read_weft(path, backend, phase):
             continue
         if not isinstance(table, dict) or not isinstance(table.get("rows"), list):
             fail(path, f"profile '{name}': expected an object with a 'rows' list")
-        groups = dict.fromkeys(GROUPS, 0.0)
-        device = False
+        side = new_side()
         for row in table["rows"]:
             if not isinstance(row, dict) or not isinstance(row.get("ms"), (int, float)):
                 fail(path, f"profile '{name}': a row without a number 'ms': {row!r}")
             ms = row.get("device_ms")
-            device = device or isinstance(ms, (int, float))
-            groups[weft_group(row)] += ms if isinstance(ms, (int, float)) else row["ms"]
+            side.device_times = side.device_times or isinstance(ms, (int, float))
+            ms = ms if isinstance(ms, (int, float)) else row["ms"]
+            group = weft_group(row)
+            side.groups[group] += ms
+            # conv2d_backward_data, batch_norm_backward, cross_entropy_forward_backward, ...
+            if "backward" in str(row.get("op", "")):
+                side.backward[group] += ms
         wall = table.get("wall_ms")
-        out[parts[1]] = (groups, wall if isinstance(wall, (int, float)) else None, device)
+        side.wall = side.step = wall if isinstance(wall, (int, float)) else None
+        out[parts[1]] = side
     return out
 
 
@@ -152,15 +176,19 @@ def read_pytorch(path, phase):
         roots = profile.get("roots")
         if not isinstance(roots, dict):
             fail(path, f"line {number}: the profile has no 'roots' object")
-        groups = dict.fromkeys(GROUPS, 0.0)
+        side = new_side()
         for name, ms in roots.items():
             if not isinstance(ms, (int, float)):
                 fail(path, f"line {number}: root '{name}': expected milliseconds, got {ms!r}")
-            groups[pytorch_group(name)] += ms
+            group = pytorch_group(name)
+            side.groups[group] += ms
+            if "Backward" in name:  # an autograd node: ConvolutionBackward0, ...
+                side.backward[group] += ms
         mean = row.get("seconds_per_step_mean")
-        wall = profile.get("wall_ms")
-        step = mean * 1e3 if isinstance(mean, (int, float)) else wall
-        out[row.get("model", "?")] = (groups, wall, step, profile.get("time", "?"))
+        side.wall = profile.get("wall_ms")
+        side.step = mean * 1e3 if isinstance(mean, (int, float)) else side.wall
+        side.kind = profile.get("time", "?")
+        out[row.get("model", "?")] = side
     return out
 
 
@@ -189,29 +217,29 @@ def ratio(a, b):
     return f"{a / b:.2f}" if a > 0 and b > 0 else "-"
 
 
-def table(model, weft, pytorch, weft_step):
-    weft_groups, weft_wall, _ = weft
-    torch_groups, torch_wall, torch_step, _ = pytorch
-    weft_step = weft_step or weft_wall
+def table(model, weft, pytorch):
     lines = [f"### {model}", "",
-             "| group | weft ms | PyTorch ms | weft - PyTorch ms | weft / PyTorch |",
-             "|---|---:|---:|---:|---:|"]
+             "| group | weft ms | PyTorch ms | weft - PyTorch ms | weft / PyTorch "
+             "| backward: weft ms | backward: PyTorch ms |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for group in GROUPS:
-        a, b = weft_groups[group], torch_groups[group]
+        a, b = weft.groups[group], pytorch.groups[group]
         if a == 0 and b == 0:
             continue
-        lines.append(f"| {group} | {a:.3f} | {b:.3f} | {a - b:+.3f} | {ratio(a, b)} |")
-    weft_ops, torch_ops = sum(weft_groups.values()), sum(torch_groups.values())
+        lines.append(f"| {group} | {a:.3f} | {b:.3f} | {a - b:+.3f} | {ratio(a, b)} "
+                     f"| {weft.backward[group]:.3f} | {pytorch.backward[group]:.3f} |")
+    weft_ops, torch_ops = sum(weft.groups.values()), sum(pytorch.groups.values())
     lines.append(f"| all ops | {weft_ops:.3f} | {torch_ops:.3f} | {weft_ops - torch_ops:+.3f} | "
-                 f"{ratio(weft_ops, torch_ops)} |")
+                 f"{ratio(weft_ops, torch_ops)} | {sum(weft.backward.values()):.3f} "
+                 f"| {sum(pytorch.backward.values()):.3f} |")
     # Outside the ops within the profiled steps themselves (their wall time less their ops), so
     # that both terms come from the same minutes; the step row is the timed one.
-    if weft_wall and torch_wall:
-        wo, to = weft_wall - weft_ops, torch_wall - torch_ops
-        lines.append(f"| outside the ops | {wo:.3f} | {to:.3f} | {wo - to:+.3f} | - |")
-    if weft_step and torch_step:
-        lines.append(f"| step | {weft_step:.3f} | {torch_step:.3f} | {weft_step - torch_step:+.3f}"
-                     f" | {ratio(weft_step, torch_step)} |")
+    if weft.wall and pytorch.wall:
+        wo, to = weft.wall - weft_ops, pytorch.wall - torch_ops
+        lines.append(f"| outside the ops | {wo:.3f} | {to:.3f} | {wo - to:+.3f} | - | | |")
+    if weft.step and pytorch.step:
+        lines.append(f"| step | {weft.step:.3f} | {pytorch.step:.3f} | "
+                     f"{weft.step - pytorch.step:+.3f} | {ratio(weft.step, pytorch.step)} | | |")
     return lines
 
 
@@ -226,12 +254,15 @@ def main(argv=None):
     parser.add_argument("--phase", default="train_step", choices=["train_step", "inference"])
     args = parser.parse_args(argv)
     weft = read_weft(args.weft, args.backend, args.phase)
-    steps = read_weft_steps(args.weft_bench, args.backend, args.phase) if args.weft_bench else {}
+    if args.weft_bench:
+        steps = read_weft_steps(args.weft_bench, args.backend, args.phase)
+        for model, side in weft.items():
+            side.step = steps.get(model, side.step)
     pytorch = read_pytorch(args.pytorch, args.phase)
-    kinds = sorted({p[3] for p in pytorch.values()})
+    kinds = sorted({p.kind for p in pytorch.values()})
     if not args.backend.startswith("cuda"):
         weft_kind = "each op's wall time"
-    elif weft and all(w[2] for w in weft.values()):
+    elif weft and all(w.device_times for w in weft.values()):
         weft_kind = "each op's device time (timing events around its launches)"
     else:
         weft_kind = "each op on an idle device (synchronised before and after)"
@@ -244,7 +275,7 @@ def main(argv=None):
         if model not in weft:
             print(f"### {model}\n\nno weft profile named {args.phase}/{model}/{args.backend}\n")
             continue
-        print("\n".join(table(model, weft[model], pytorch[model], steps.get(model))) + "\n")
+        print("\n".join(table(model, weft[model], pytorch[model])) + "\n")
     for model in weft:
         if model not in pytorch:
             print(f"### {model}\n\nno PyTorch profile of {model} ({args.phase}, eager)\n")

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Checks bench/profile_gap.py: weft's op profile and PyTorch's, written here, sorted into the
-same groups and printed side by side (sums, the fused convolution + max pool as convolution,
-AddmmBackward as linear rather than elementwise, unknown frames as other, wall and outside-the-
-ops rows, the models only one side has); that every op family of kernels/backend.h has a group
-and every op it names exists there; and that a broken input file exits 2 naming the file.
-Exits 0 when all holds, 1 otherwise (printing what did not)."""
+same groups and printed side by side (sums and their backward parts, the fused convolution + max
+pool as convolution, AddmmBackward as linear rather than elementwise, unknown frames as other,
+device times where weft's profile has them, the outside-the-ops and step rows, the models only
+one side has); that every op family of kernels/backend.h has a group and every op it names
+exists there; and that a broken input file exits 2 naming the file. Exits 0 when all holds, 1
+otherwise (printing what did not)."""
 import json
 import os
 import re
@@ -47,15 +48,15 @@ PYTORCH = [
 
 EXPECTED = [
     "## train_step: weft (cpu) against PyTorch eager, ms per step",
-    "| convolution | 6.500 | 8.000 | -1.500 | 0.81 |",
+    "| convolution | 6.500 | 8.000 | -1.500 | 0.81 | 2.500 | 5.000 |",
     "| linear | 1.500 | 2.000 | -0.500 | 0.75 |",
     "| pool | 1.000 | 1.000 | +0.000 | 1.00 |",
     "| elementwise | 0.000 | 0.750 | -0.750 | - |",
-    "| loss | 0.500 | 0.250 | +0.250 | 2.00 |",
+    "| loss | 0.500 | 0.250 | +0.250 | 2.00 | 0.500 | 0.250 |",
     "| optimizer | 1.250 | 4.000 | -2.750 | 0.31 |",
     "| other | 0.250 | 0.500 | -0.250 | 0.50 |",
     "| copy | 0.500 | 0.250 | +0.250 | 2.00 |",
-    "| all ops | 11.500 | 16.750 | -5.250 | 0.69 |",
+    "| all ops | 11.500 | 16.750 | -5.250 | 0.69 | 4.000 | 8.000 |",
     "| outside the ops | 0.500 | 3.250 | -2.750 | - |",
     "| step | 12.000 | 20.000 | -8.000 | 0.60 |",
     "no weft profile named train_step/shoes_simple/cpu",
