@@ -174,6 +174,10 @@ run() {
         --backend "$backend" \
         > "$res/gpu_profile_gap_$backend.md" 2>&1
       log "profile gap $backend exit $?"
+      python3 bench/profile_gap.py --weft "$res/gpu_profile.md.json" \
+        --weft-bench "$res/gpu_models.json" --pytorch "$res/pytorch_cuda.jsonl" \
+        --backend "$backend" --phase inference \
+        > "$res/gpu_profile_gap_${backend}_inference.md" 2>&1
     done
   }
 
