@@ -4,35 +4,36 @@
 --profile-steps N), one table per model, in milliseconds per step.
 
     python3 bench/profile_gap.py --weft profile.md.json --pytorch pytorch.jsonl \\
-        [--backend cpu|cuda-auto|cuda-hand|cuda-vendor] [--phase train_step|inference]
+        [--weft-bench models.json] [--backend cpu|cuda-auto|cuda-hand|cuda-vendor] \\
+        [--phase train_step|inference]
 
 Both sides' times are sorted into the same groups: convolution, linear, batch norm, pool,
 elementwise (activations, dropout, additions), loss (softmax and the losses), optimizer (the
 update and zeroing gradients), copy (concatenation, slices, casts), other; and each group's
-backward part beside it (weft's ops named *backward*, PyTorch's autograd nodes *Backward*). weft's rows are grouped by the family its
-dispatch gives each op (kernels/backend.h, WEFT_BACKEND_OPS), with two exceptions: the fused
-convolution + max pool (conv2d_max_pool2d_*) counts as convolution, and the data and metric ops
-as other. PyTorch's rows are its ops' outermost frames (step_bench.py), sorted by name.
+backward part beside it (weft's ops named *backward*, PyTorch's autograd nodes *Backward*).
+weft's rows are grouped by the family its dispatch gives each op (kernels/backend.h,
+WEFT_BACKEND_OPS), with two exceptions: the fused convolution + max pool (conv2d_max_pool2d_*)
+counts as convolution, and the data and metric ops as other. PyTorch's rows are its ops'
+outermost frames (step_bench.py), sorted by name.
 
 What the times are: on the CPU, each op's wall time on both sides. On a GPU, PyTorch's is the
 device time of its ops' kernels, and weft's each op's device time where its profile has one
-(`device_ms`: timing events on the stream around the op's launches, so the first kernel's
-launch latency stays in it), else its time on an idle device (synchronised before and after:
-launch latency and the synchronisation included); weft's rows are then an upper bound of its
-kernels' time, and "step" (each side's training step, wall clock) is the figure the two share:
-PyTorch's the mean of step_bench's timed steps, weft's the benchmark's own step time from
-bench_models' JSON where --weft-bench names it (else the profiled steps' wall time, which on a
-GPU includes a synchronisation per op).
+(`device_ms`: timing events on the stream around the op's launches, so the first kernel's launch
+latency stays in it), else its time on an idle device (synchronised before and after: launch
+latency and the synchronisation included); weft's rows are then an upper bound of its kernels'
+time, and "step" (each side's training step, wall clock) is the figure the two share: PyTorch's
+the mean of step_bench's timed steps, weft's the benchmark's own step time from bench_models'
+JSON where --weft-bench names it (else the profiled steps' wall time, which on a GPU includes a
+synchronisation per op).
 
 The "outside the ops" row is the profiled steps' wall time less their ops' time (both from the
-same minutes, so the run-to-run spread between the profile and the timed steps stays out of it): the engine's own work (tape,
-allocator, Python) on the CPU, and on a GPU also the device's idle gaps. weft's slice and
-concat copies are no backend op, but its profile times them as rows of their own (copy_rows,
-family "copy": engine/tensor.cpp), beside PyTorch's aten::cat.
+same minutes, so the run-to-run spread between the profile and the timed steps stays out of it):
+the engine's own work (tape, allocator, Python) on the CPU, and on a GPU also the device's idle
+gaps. weft's slice and concat copies are no backend op, but its profile times them as rows of
+their own (copy_rows, family "copy": engine/tensor.cpp), beside PyTorch's aten::cat.
 
 A model that only one side profiled is listed as missing. Exit status 0, or 2 on unreadable
-input (named with the file).
-"""
+input (named with the file)."""
 import argparse
 import dataclasses
 import json

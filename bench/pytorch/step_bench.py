@@ -44,7 +44,8 @@ and the object gains "profile": {"steps", "wall_ms" (per step, with the profiler
 ("cuda kernels": each op's kernels' device time, or "cpu self": each op's own CPU time),
 "roots": {name: ms per step}}, where every op's time is added to its outermost frame: a
 forward op as the module called it (aten::conv2d, aten::batch_norm, ...), a backward op to its
-autograd node ("ConvolutionBackward0", ...), the optimizer's ops to "Optimizer.step#Adam.step".
+autograd node ("ConvolutionBackward0", ...), the optimizer's ops to "Optimizer.step#Adam.step"
+(profile_roots.py).
 bench/profile_gap.py puts them beside weft's op profile (bench_models --weft_profile), family by
 family.
 
@@ -67,6 +68,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+import profile_roots
 import seed_models
 
 PHASES = ["train_step", "inference"]
@@ -266,34 +268,6 @@ def capture_cuda_graph(step, warmup):
     return replay
 
 
-AUTOGRAD_FRAME = "autograd::engine::evaluate_function: "
-
-
-def event_time_ms(event, device):
-    """An event's own time in ms: its kernels' device time on CUDA (the attribute's name
-    changed in PyTorch 2.x), its own CPU time on the CPU. With CUDA the profiler lists each
-    kernel twice, as an event of its own (on the device) and in the op that launched it: only
-    the ops (CPU events) are counted, so no kernel is counted twice."""
-    if device == "cuda":
-        if getattr(event, "device_type", None) != torch.autograd.DeviceType.CPU:
-            return 0.0
-        for name in ("self_device_time_total", "self_cuda_time_total"):
-            value = getattr(event, name, None)
-            if value is not None:
-                return value / 1e3
-        return 0.0
-    return event.self_cpu_time_total / 1e3
-
-
-def outermost_frame(event):
-    """The name every op's time is added to: its outermost profiler frame, with the autograd
-    engine's prefix taken off a backward node's name."""
-    while event.cpu_parent is not None:
-        event = event.cpu_parent
-    name = event.name
-    return name[len(AUTOGRAD_FRAME):] if name.startswith(AUTOGRAD_FRAME) else name
-
-
 def profile_steps(step, steps, device, synchronize):
     """Runs `steps` steps under torch.profiler; the "profile" object of run_one's result."""
     from torch.profiler import ProfilerActivity, profile
@@ -306,15 +280,9 @@ def profile_steps(step, steps, device, synchronize):
             step().tolist()
             synchronize()
         wall = time.perf_counter() - began
-    roots = {}
-    for event in prof.events():
-        ms = event_time_ms(event, device)
-        if ms > 0:
-            root = outermost_frame(event)
-            roots[root] = roots.get(root, 0.0) + ms / steps
-    ordered = dict(sorted(roots.items(), key=lambda item: -item[1]))
     return {"steps": steps, "wall_ms": wall * 1e3 / steps,
-            "time": "cuda kernels" if device == "cuda" else "cpu self", "roots": ordered}
+            "time": "cuda kernels" if device == "cuda" else "cpu self",
+            "roots": profile_roots.roots_ms(prof.events(), device, steps)}
 
 
 # ---------------------------------------------------------------------------------------------

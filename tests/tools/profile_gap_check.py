@@ -4,7 +4,8 @@ same groups and printed side by side (sums and their backward parts, the fused c
 pool as convolution, AddmmBackward as linear rather than elementwise, unknown frames as other,
 device times where weft's profile has them, the outside-the-ops and step rows, the models only
 one side has); that every op family of kernels/backend.h has a group and every op it names
-exists there; and that a broken input file exits 2 naming the file. Exits 0 when all holds, 1
+exists there; that a broken input file exits 2 naming the file; and, on stand-in profiler
+events, how bench/pytorch/profile_roots.py adds up PyTorch's side. Exits 0 when all holds, 1
 otherwise (printing what did not)."""
 import json
 import os
@@ -78,6 +79,40 @@ def backend_families_and_ops():
     return {family for family, _ in pairs}, {op for _, op in pairs}
 
 
+class Event:
+    """A stand-in for torch.profiler's FunctionEvent: the fields profile_roots.py reads."""
+
+    def __init__(self, name, parent=None, device_type="DeviceType.CPU", cpu_us=0.0,
+                 device_us=None):
+        self.name, self.cpu_parent, self.device_type = name, parent, device_type
+        self.self_cpu_time_total = cpu_us
+        self.self_device_time_total = device_us
+
+
+def check_profile_roots():
+    """bench/pytorch/profile_roots.py on stand-in events: each op's own time to its outermost
+    frame, the autograd prefix taken off, on CUDA only host ops' kernel time (a kernel's own
+    device event would count it twice)."""
+    sys.path.insert(0, os.path.join(ROOT, "bench", "pytorch"))
+    import profile_roots  # noqa: E402 (no torch needed)
+    conv = Event("aten::conv2d", cpu_us=100.0, device_us=1000.0)
+    cudnn = Event("aten::cudnn_convolution", conv, cpu_us=50.0, device_us=3000.0)
+    backward = Event(profile_roots.AUTOGRAD_FRAME + "ConvolutionBackward0", cpu_us=10.0,
+                     device_us=0.0)
+    inner = Event("aten::convolution_backward", backward, cpu_us=40.0, device_us=5000.0)
+    kernel = Event("sm90_xmma_fprop", None, "DeviceType.CUDA", device_us=3000.0)
+    events = [conv, cudnn, backward, inner, kernel]
+    problems = []
+    cuda = profile_roots.roots_ms(events, "cuda", 2)
+    if cuda != {"ConvolutionBackward0": 2.5, "aten::conv2d": 2.0}:
+        problems.append(f"profile_roots on CUDA: {cuda}")
+    cpu = profile_roots.roots_ms([conv, cudnn, backward, inner], "cpu", 1)
+    want = {"aten::conv2d": 0.15, "ConvolutionBackward0": 0.05}
+    if list(cpu) != list(want) or any(abs(cpu[k] - v) > 1e-12 for k, v in want.items()):
+        problems.append(f"profile_roots on the CPU: {cpu}")
+    return problems
+
+
 def main():
     problems = []
     with tempfile.TemporaryDirectory() as folder:
@@ -148,6 +183,7 @@ def main():
     problems += [f"profile_gap.py names op {op}, which kernels/backend.h does not have"
                  for op in sorted(set(profile_gap.WEFT_OP_GROUPS) - ops)]
 
+    problems += check_profile_roots()
     for problem in problems:
         print(problem)
     print("profile_gap.py:", "ok" if not problems else f"{len(problems)} problems")
