@@ -444,6 +444,13 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
       bn_params(4, 5, 7),                // odd sizes
       bn_params(3, 7, 16, 1e-3f, 0.3f),  // other eps and momentum
       bn_params(8, 16, 196),             // seed CNN sized: 16 channels of 14x14
+      // The training backward by samples (S < 64: small_plane_backward): chunks of 16 samples,
+      // the last one partial; the largest such plane; and the first plane the channel path
+      // takes again.
+      bn_params(40, 6, 9),
+      bn_params(20, 100, 49),  // a sample's 4,900 values in three blocks of the sums pass
+      bn_params(17, 3, 63),
+      bn_params(5, 4, 64),
   };
   uint32_t seed = 2000;
   for (const BatchNormParams& p : shapes) {
@@ -535,4 +542,22 @@ TEST_CASE("batch_norm: statistics stay accurate when the mean dwarfs the spread"
   check_close("save_invstd", save_invstd, ref.invstd, 0.0, 1e-5);
   check_close("running_var", new_running_var, ref.running_var, 0.0, 1e-5);
   check_close("y", y, ref.y);
+
+  // The backward of short runs (small_plane_backward: 3 x 3 planes) around the same mean.
+  const BatchNormParams small = bn_params(300, 2, 9);
+  std::vector<float> xs = random_floats(bn_size(small), 79);
+  for (float& v : xs) v += 1000.0f;
+  const std::vector<float> dys = random_floats(bn_size(small), 80);
+  const BatchNormReference small_ref =
+      batch_norm_reference(small, xs, gamma, beta, dys, running_mean, running_var);
+  std::vector<float> ys = nan_floats(bn_size(small)), dxs = nan_floats(bn_size(small));
+  std::vector<float> dgamma = nan_floats(2), dbeta = nan_floats(2);
+  weft::cpu::batch_norm_forward_train(small, xs.data(), gamma.data(), beta.data(), ys.data(),
+                                      save_mean.data(), save_invstd.data(), nullptr, nullptr);
+  weft::cpu::batch_norm_backward(small, dys.data(), xs.data(), nullptr, gamma.data(),
+                                 save_mean.data(), save_invstd.data(), dxs.data(), dgamma.data(),
+                                 dbeta.data());
+  check_close("small planes: dx", dxs, small_ref.dx);
+  check_close("small planes: dgamma", dgamma, small_ref.dgamma);
+  check_close("small planes: dbeta", dbeta, small_ref.dbeta);
 }
