@@ -18,35 +18,35 @@
 #                                       so a run cut short still returns what it finished
 #
 # The stages of `run` (STAGES picks some, e.g. tests,sanitize; default all), in order: strongbg
-# (the strong Fashion-MNIST net at fp32 and at bf16, started in the background beside the
-# untimed stages and waited for before the first timed one: issue 13's accuracy pair); the [gpu]
-# tests (hand kernels, cuDNN/cuBLAS, the GPU dispatch under hand, vendor and auto, all against
-# the CPU reference; a captured CUDA graph of a training step against eager steps); the
-# Fashion-MNIST CNN trained on the CPU and on the GPU with one seed (parity); compute-sanitizer
-# memcheck and racecheck; models: bench_models on cuda-auto (the default, with auto's autotune
-# table and cache file), cuda-hand and cuda-vendor, each model's row also carrying the runtime
-# counters per step (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs
-# pool hits: kernels/runtime_counters.h) and an op profile of each step (gpu_profile.md);
-# graphs: cuda-auto again with CUDA graphs (engine/graph.h), fp32 and bf16; rules: the fp32
-# graphs row again with cuDNN's algorithms by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of the same models
-# (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 with TF32 off and
-# under bf16 autocast, all in one Python process; the fp32 eager steps also profiled op by op
-# and set beside weft's profiles by bench/profile_gap.py, gpu_profile_gap_*.md); make run's
-# recipe at fp32 and at bf16, seeds 1-3 (mainjob); kernels: bench_kernels_cuda (hand vs
-# cuDNN/cuBLAS per layer shape at fp32, the convolutions again at tf32 and bf16, and the device-to-device copy ceiling that the
-# memory-bound rows are divided by in gpu_kernels_bandwidth.md; and every row's speed-up since
-# the second lease, gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel
-# lab (each version of the hand conv forward beside the dispatch's kernel and cuDNN per layer
-# shape, gpu_conv_lab.json, the table of docs/kernels.md); layout: the tensor-core convolutions
-# (gathers and backward-filter) from NCHW (WEFT_CONV_CHANNELS_LAST=0) against the kernels
-# stage's channels-last rows, at tf32
-# and bf16 (gpu_kernels_*_layout.md); each app end to end on the GPU; the
-# speedrun (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
+# (the strong Fashion-MNIST net at fp32 and at bf16, started in the background beside the untimed
+# stages and waited for before the first timed one: issue 13's accuracy pair); the [gpu] tests
+# (hand kernels, cuDNN/cuBLAS, the GPU dispatch under hand, vendor and auto, all against the CPU
+# reference; a captured CUDA graph of a training step against eager steps); the Fashion-MNIST CNN
+# trained on the CPU and on the GPU with one seed (parity); compute-sanitizer memcheck and
+# racecheck; models: bench_models on cuda-auto (the default, with auto's autotune table and cache
+# file), cuda-hand and cuda-vendor, each model's row also carrying the runtime counters per step
+# (launches, cuDNN/cuBLAS calls, host syncs, copies, driver allocations vs pool hits:
+# kernels/runtime_counters.h) and an op profile of each step (gpu_profile.md); graphs: cuda-auto
+# again with CUDA graphs (engine/graph.h), fp32 and bf16; rules: the fp32 graphs row again with
+# cuDNN's algorithms by rules rather than measured (WEFT_CUDNN_ALGOS=rules); PyTorch's twins of
+# the same models (bench/pytorch/step_bench.py: eager and with the step in a CUDA graph, fp32 with
+# TF32 off and under bf16 autocast, all in one Python process; the fp32 eager steps also profiled
+# op by op and set beside weft's profiles by bench/profile_gap.py, gpu_profile_gap_*.md); make
+# run's recipe at fp32 and at bf16, seeds 1-3 (mainjob); kernels: bench_kernels_cuda (hand vs
+# cuDNN/cuBLAS per layer shape at fp32, the convolutions again at tf32 and bf16, and the
+# device-to-device copy ceiling that the memory-bound rows are divided by in
+# gpu_kernels_bandwidth.md; and every row's speed-up since the second lease,
+# gpu_kernels*_since_run5.md, by bench_tables.py --since); the conv kernel lab (each version of
+# the hand conv forward beside the dispatch's kernel and cuDNN per layer shape, gpu_conv_lab.json,
+# the table of docs/kernels.md); layout: the tensor-core convolutions (gathers and
+# backward-filter) from NCHW (WEFT_CONV_CHANNELS_LAST=0) against the kernels stage's channels-last
+# rows, at tf32 and bf16 (gpu_kernels_*_layout.md); each app end to end on the GPU; the speedrun
+# (weft-fashion-mnist --setup speedrun, seeds 1-5, each with its PyTorch twin
 # bench/pytorch/fashion_recipe.py --setup speedrun). Not in the default list, `strong` runs the
 # strong net at fp32 and then at bf16 in the foreground, the second for whatever time is left
 # (stopped by SIGTERM, which weft honours by saving a checkpoint and its metrics). Whole models
-# come before single kernels: in a short lease the step against PyTorch is what a headless run
-# is chosen on.
+# come before single kernels: in a short lease the step against PyTorch is what a headless run is
+# chosen on.
 set -uo pipefail
 mode=${1:?"usage: bench/gpu_oneshot.sh pack | run SECONDS [STAGES]"}
 carry=.devcarry
