@@ -193,18 +193,20 @@ std::string format_table(const Profile& profile, int steps, double wall_seconds)
     }
     out += "| " + row->op + " | " + row->implementation + " | " + cell(row->shape) + " | " +
            per_step(row->calls, steps) + " | " + milliseconds(row->seconds / steps) + " | " +
-           device_cell(row->device_seconds) + percent(row->seconds, total) + " | " + per_step(row->launches, steps) + " | " +
-           per_step(row->library_calls, steps) + " | " + cell(kernels) + " |\n";
+           device_cell(row->device_seconds) + percent(row->seconds, total) + " | " +
+           per_step(row->launches, steps) + " | " + per_step(row->library_calls, steps) + " | " +
+           cell(kernels) + " |\n";
     launches += row->launches;
     library_calls += row->library_calls;
     calls += row->calls;
   }
   out += "| all ops | | | " + per_step(calls, steps) + " | " + milliseconds(total / steps) +
-         " | " + device_cell(profile.device_seconds()) + "100% | " + per_step(launches, steps) + " | " + per_step(library_calls, steps) +
-         " | |\n";
+         " | " + device_cell(profile.device_seconds()) + "100% | " + per_step(launches, steps) +
+         " | " + per_step(library_calls, steps) + " | |\n";
   if (wall_seconds > 0) {
     out += "| outside the ops | | | | " + milliseconds((wall_seconds - total) / steps) + " | " +
-           (device ? " | " : "") + percent(wall_seconds - total, wall_seconds) + " of the step | | | |\n";
+           (device ? " | " : "") + percent(wall_seconds - total, wall_seconds) +
+           " of the step | | | |\n";
   }
   return out;
 }

@@ -13,12 +13,13 @@
 // few microseconds per kernel on a GPU), and nothing overlaps. A device with a clock of its own
 // (DeviceClock: on a GPU, timing events on its stream around the op's launches) also gives the
 // op's device time, the span from the first event to the second: its kernels and the gaps
-// between them, without the synchronisations (the first kernel's launch latency stays in it). That is a profile's view, not a
-// step's: a step without the synchronisations overlaps the host's launches with the GPU's work
-// (and CUDA graphs remove the launches), so its time is below the sum of the rows. Profiled
-// steps therefore run eagerly; a graph replay or a capture runs no dispatch calls and records
-// nothing. On the CPU nothing needs synchronising and the rows add up to the step's time, less
-// the work outside the dispatch (the autograd tape, the allocator, copies). Under the host
+// between them, without the synchronisations (the first kernel's launch latency stays in it).
+// That is a profile's view, not a step's: a step without the synchronisations overlaps the
+// host's launches with the GPU's work (and CUDA graphs remove the launches), so its time is
+// below the sum of the rows. Profiled steps therefore run eagerly; a graph replay or a capture
+// runs no dispatch calls and records nothing. On the CPU nothing needs synchronising and the
+// rows add up to the step's time, less the work outside the dispatch (the autograd tape, the
+// allocator; slice and concat copies have rows of their own, engine/tensor.cpp). Under the host
 // emulation (`emu`) the times are the emulation's, useless as GPU times, but the launches and
 // kernels per op are the GPU's: the same source launches the same kernels.
 //

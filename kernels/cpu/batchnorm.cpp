@@ -209,21 +209,34 @@ void finish_channel(const BatchNormParams& p, const float* x, int c, const doubl
 }
 
 // dx on channel c: gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), g being dy read
-// through the activation (kAct).
+// through the activation. In float: dx = scale * g + slope * d + shift, with d = x - mean taken
+// as (x - mean_hi) - mean_lo, mean split into a float and the float remainder, which keeps d's
+// digits when the mean is large next to the spread (x - mean_hi is exact near the mean). The
+// coefficients of one channel, shared by the channel path (input_gradient) and the sample path
+// (small_plane_backward).
+struct GradientCoefficients {
+  float scale, slope, shift, mean_hi, mean_lo;
+};
+
+GradientCoefficients gradient_coefficients(double mean, double invstd, float gamma,
+                                           double mean_dy, double mean_dy_xhat) {
+  const double scale = gamma * invstd;
+  const float mean_hi = static_cast<float>(mean);
+  return GradientCoefficients{static_cast<float>(scale),
+                              static_cast<float>(-scale * invstd * mean_dy_xhat),
+                              static_cast<float>(-scale * mean_dy), mean_hi,
+                              static_cast<float>(mean - mean_hi)};
+}
+
+// dx on channel c by those coefficients (kAct: dy read through the activation).
 template <bool kAct>
 [[gnu::always_inline]] inline void input_gradient_of(const BatchNormParams& p, const GradientIn& dy,
                                                      const float* x, int c, double mean,
                                                      double invstd, float gamma, double mean_dy,
                                                      double mean_dy_xhat, float* dx) {
-  // In float: dx = scale * g + slope * d + shift, with d = x - mean taken as (x - mean_hi) -
-  // mean_lo, mean split into a float and the float remainder, which keeps d's digits when the
-  // mean is large next to the spread (x - mean_hi is exact near the mean).
-  const double scale = gamma * invstd;
-  const float mean_hi = static_cast<float>(mean);
-  const float mean_lo = static_cast<float>(mean - mean_hi);
-  const float scale_f = static_cast<float>(scale);
-  const float slope = static_cast<float>(-scale * invstd * mean_dy_xhat);
-  const float shift = static_cast<float>(-scale * mean_dy);
+  const GradientCoefficients k = gradient_coefficients(mean, invstd, gamma, mean_dy, mean_dy_xhat);
+  const float scale_f = k.scale, slope = k.slope, shift = k.shift;
+  const float mean_hi = k.mean_hi, mean_lo = k.mean_lo;
   const float negative_slope = dy.negative_slope;  // a local: see GradientIn
   for (int n = 0; n < p.batch; ++n) {
     const int64_t offset = (static_cast<int64_t>(n) * p.channels + c) * p.spatial;
@@ -320,7 +333,7 @@ void chunk_sums(const BatchNormParams& p, const GradientIn& dy, const float* x, 
   }
 }
 
-// input_gradient's coefficients, one per value of a sample.
+// GradientCoefficients, one per value of a sample (so the row loop reads them as vectors).
 struct RowCoefficients {
   std::vector<float> scale, slope, shift, mean_hi, mean_lo;
   explicit RowCoefficients(int64_t row)
@@ -391,20 +404,15 @@ void small_plane_backward(const BatchNormParams& p, const GradientIn& dy, const 
     const double sum_dy_xhat = sum_b * invstd;
     if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
     if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
-    // input_gradient_of's coefficients, from the same sums.
-    const double mean = save_mean[c];
-    const double scale = gamma[c] * invstd;
-    const float mean_hi = static_cast<float>(mean);
-    const float mean_lo = static_cast<float>(mean - mean_hi);
-    const float slope = static_cast<float>(-scale * invstd * (sum_dy_xhat / m));
-    const float shift = static_cast<float>(-scale * (sum_dy / m));
+    const GradientCoefficients k =
+        gradient_coefficients(save_mean[c], invstd, gamma[c], sum_dy / m, sum_dy_xhat / m);
     for (int s = 0; s < spatial; ++s) {
       const int64_t j = int64_t{c} * spatial + s;
-      coefficients.scale[j] = static_cast<float>(scale);
-      coefficients.slope[j] = slope;
-      coefficients.shift[j] = shift;
-      coefficients.mean_hi[j] = mean_hi;
-      coefficients.mean_lo[j] = mean_lo;
+      coefficients.scale[j] = k.scale;
+      coefficients.slope[j] = k.slope;
+      coefficients.shift[j] = k.shift;
+      coefficients.mean_hi[j] = k.mean_hi;
+      coefficients.mean_lo[j] = k.mean_lo;
     }
   }
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
