@@ -852,8 +852,20 @@ void add_batchnorm_cases(std::vector<OpCase>& all) {
         Setting{" split quads +relu y", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, true, kRelu, 1, true},
         Setting{" split quads no dgamma/dbeta", 2, 2, 96 * 96, 1e-5f, 0.1f, 0.0f, false, {}, 4},
         Setting{" resident +relu", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true, kRelu, 3},
+        // The resident kernels walk a thread's items (T apart) by additions: T below the items
+        // of one image (quads, 192 threads over 275 quads an image), T many images long (quads
+        // of S = 16; values of S = 49), and y alone one float in (forward and backward by values).
+        Setting{" resident quads V=32 walk +relu", 5, 3, 1100, 1e-5f, 0.1f, 0.0f, true, kRelu},
+        Setting{" resident quads 4x4 walk +leaky_relu(0.2)", 32, 5, 16, 1e-5f, 0.1f, 0.0f, true,
+                kLeaky},
+        Setting{" resident values 7x7 walk mean 100", 40, 3, 49, 1e-5f, 0.1f, 100.0f, true},
+        Setting{" resident +relu y", 2, 3, 1024, 1e-5f, 0.1f, 0.0f, true, kRelu, 1, true},
         // 40 blocks per channel: each lane of the finishing warp merges two partials, some one.
-        Setting{" split over 40 blocks mean 100", 40, 2, 64 * 64, 1e-5f, 0.1f, 100.0f, true}}) {
+        Setting{" split over 40 blocks mean 100", 40, 2, 64 * 64, 1e-5f, 0.1f, 100.0f, true},
+        // The forward's moments take 16 quads a thread above (a full wave of blocks under the
+        // emulation's two SMs), 8 here (7 blocks a channel; threads of 6 or 7 quads: a group of
+        // four, then two or three alone), 4 in the smaller split cases.
+        Setting{" split quads 8 a thread +relu", 3, 3, 16388, 1e-5f, 0.1f, 0.0f, true, kRelu}}) {
     weft::BatchNormParams bn;
     bn.batch = s.batch;
     bn.channels = s.channels;

@@ -6,7 +6,8 @@
 //
 // Resident (M <= 8192 and no p.sync; resident_forward_kernel, resident_backward_kernel, described
 // at their definitions): one block per channel holds the channel's values in registers (8 or 32
-// per thread), reduces them in double through shared memory, and writes y (or dx, dgamma, dbeta)
+// per thread, by quads where S % 4 == 0, each thread's addresses walked by additions), reduces
+// them in double through shared memory, and writes y (or dx, dgamma, dbeta)
 // in the same launch: one launch for the training forward, one for the backward, where the split
 // path takes three. Meant for the small, launch-latency-bound layers (7 x 7 or 4 x 4 maps).
 //
@@ -21,7 +22,9 @@
 //   coalesced). The plan (plan_reduction) gives each thread about 16 values. When S % 4 == 0
 //   and the arrays the reduction reads are 16-byte aligned, the slices are of quads (four
 //   consecutive values of one image: S % 4 == 0 keeps a quad inside a channel) instead: thread t
-//   takes quads (float4 loads, one address per quad, two quads in flight), about 4 of them.
+//   takes quads (float4 loads, one address per quad), about 4 of them; the training forward's
+//   moments take 16 or 8 a thread where the grid still fills a wave of the card
+//   (plan_moment_quads), four in flight.
 //
 // Training forward, split (three kernels):
 //   channel_moments_kernel   each thread keeps Welford's running (count, mean, M2) of its
@@ -29,14 +32,14 @@
 //       the spread. The values are shifted first by K = the channel's first value (the same K
 //       in every block of the channel): float then keeps its 24 bits relative to the spread of
 //       the data rather than to its mean (a float mean near 100 could not move by less than
-//       8e-6). By quads (channel_moments_quads_kernel) a thread computes the moments of two
-//       quads' eight shifted values directly in registers (mean, then the squared deviations
-//       from it) and merges them into its own with Chan's formula: one division per eight values
-//       where Welford pays one per value. The threads of a warp merge their moments with
+//       8e-6). By quads (channel_moments_quads_kernel) a thread computes the moments of four
+//       quads' sixteen shifted values directly in registers (mean, then the squared deviations
+//       from it) and merges them into its own with Chan's formula: one division per sixteen
+//       values where Welford pays one per value. The threads of a warp merge their moments with
 //       Chan's pairwise formula through shuffles (lane 0 ends with the warp's moments); shared
 //       memory holds one (count, mean, M2) per warp; warp 0 merges those; thread 0 writes the
-//       block's moments to the workspace. Per-thread chains are short (about 16 values) and the
-//       tree merge adds no long chains, so float suffices.
+//       block's moments to the workspace. Per-thread chains are short (16 values, or at most 16
+//       merges of 16 by quads) and the tree merge adds no long chains, so float suffices.
 //   finish_moments_kernel    one warp per channel merges the channel's `splits` partial
 //       moments in double (lane l those numbered l, l + 32, ... in order, then a butterfly over
 //       the lanes: merge_splits) and adds K back to the mean; mean, biased variance M2 / M
@@ -92,12 +95,16 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cuda/batchnorm_channel.h"
+#include "kernels/cuda/batchnorm_resident.h"
 #include "kernels/cuda/common.h"
 #include "kernels/cuda/launch.h"
 
 namespace weft::cuda {
 inline namespace WEFT_KERNEL_ABI {
 namespace {
+
+using namespace batchnorm;  // NOLINT: this file's shared parts (batchnorm_channel.h, _resident.h)
 
 // ---- how a channel's reduction is split ---------------------------------------------------------
 
@@ -132,25 +139,20 @@ ReductionPlan plan_reduction(const BatchNormParams& p, bool quads) {
   return quads ? plan_items(m / 4, kQuadsPerThread) : plan_items(m, kValuesPerThread);
 }
 
-// Where the values of block (c, s) are: element j of channel c is x[(j / S * C + c) * S + j % S].
-// The division j / S goes through FastDivmod (j < M < 2^31): one multiply-high, not a division.
-// For quads (channel_slice(p, true)) spatial is S / 4 and count M / 4: the same formula then
-// gives quad j's index in x viewed as float4, for load4.
-struct ChannelSlice {
-  int channels, spatial, count;  // count: M, the values of one channel
-  FastDivmod by_spatial;
-  __device__ __forceinline__ int64_t address(int c, int j) const {
-    const int n = static_cast<int>(by_spatial.div(static_cast<uint32_t>(j)));
-    return (int64_t{n} * channels + c) * spatial + (j - n * spatial);
+// The training forward's moments by quads take more quads a thread where the grid stays at least
+// one wave of the card (kBlocksPerSm blocks on each SM): 16 or 8 quads a thread rather than 4,
+// so each block's merge tree (shuffles and divisions, its threads waiting on it with no load in
+// flight) is paid for 256 or 128 values a thread, not 64. Never more splits than plan_reduction's
+// (batch_norm_workspace_floats sizes the partials by those).
+ReductionPlan plan_moment_quads(const BatchNormParams& p) {
+  const int64_t m = int64_t{std::max(p.batch, 0)} * std::max(p.spatial, 0);
+  const int64_t wave = int64_t{kBlocksPerSm} * sm_count();
+  for (const int per_thread : {4 * kQuadsPerThread, 2 * kQuadsPerThread}) {
+    const ReductionPlan plan = plan_items(m / 4, per_thread);
+    if (int64_t{p.channels} * plan.splits >= wave) return plan;
   }
-  __device__ __forceinline__ int begin(int slice) const {
-    return static_cast<int>(blockIdx.y) * slice;
-  }
-  __device__ __forceinline__ int end(int slice) const {
-    const int b = begin(slice);
-    return count - b < slice ? count : b + slice;
-  }
-};
+  return plan_items(m / 4, kQuadsPerThread);
+}
 
 // ---- Welford / Chan moments ---------------------------------------------------------------------
 
@@ -232,9 +234,10 @@ __global__ void channel_moments_kernel(ChannelSlice cs, int slice, const float* 
 }
 
 // channel_moments_kernel by quads (cs over quads): thread t takes quads q = begin + t, + T, ...
-// two at a time (two float4 loads in flight), whose eight shifted values' moments it computes in
-// registers (group_moments) and merges into its own with one division; a last single quad the
-// same way. Then write_block_moments.
+// (a ChannelWalk: no division per quad) four at a time (four float4 loads in flight), whose
+// sixteen shifted values' moments it computes in registers (group_moments) and merges into its
+// own with one division; the last one to three quads one at a time the same way. Then
+// write_block_moments.
 __global__ void __launch_bounds__(kBlockThreads)
     channel_moments_quads_kernel(ChannelSlice cs, int slice, const float* x, float* partials) {
   const int c = static_cast<int>(blockIdx.x);
@@ -242,24 +245,26 @@ __global__ void __launch_bounds__(kBlockThreads)
   const int step = static_cast<int>(blockDim.x), end = cs.end(slice);
   Moments m{0.0f, 0.0f, 0.0f};
   int q = cs.begin(slice) + static_cast<int>(threadIdx.x);
-  for (; q + step < end; q += 2 * step) {
-    const float4 a = load4(x, cs.address(c, q));
-    const float4 b = load4(x, cs.address(c, q + step));
-    const float v[8] = {a.x - shift, a.y - shift, a.z - shift, a.w - shift,
-                        b.x - shift, b.y - shift, b.z - shift, b.w - shift};
+  ChannelWalk at = cs.walk(c, q, step);
+  for (; q + 3 * step < end; q += 4 * step) {
+    float v[16];
+    WEFT_UNROLL
+    for (int k = 0; k < 4; ++k, at.next()) {
+      const float4 a = load4(x, at.address);
+      v[4 * k] = a.x - shift;
+      v[4 * k + 1] = a.y - shift;
+      v[4 * k + 2] = a.z - shift;
+      v[4 * k + 3] = a.w - shift;
+    }
     m = merge(m, group_moments(v));
   }
-  if (q < end) {
-    const float4 a = load4(x, cs.address(c, q));
+  for (; q < end; q += step, at.next()) {
+    const float4 a = load4(x, at.address);
     const float v[4] = {a.x - shift, a.y - shift, a.z - shift, a.w - shift};
     m = merge(m, group_moments(v));
   }
   write_block_moments(m, partials);
 }
-
-struct ChannelMoments {
-  double count, mean, m2;
-};
 
 // Merges the moments (count, mean, m2) into `m` (Chan et al., in double; exact for the empty set
 // on either side).
@@ -312,36 +317,10 @@ __device__ __forceinline__ void for_each_channel_by_warps(int64_t channels, cons
   for (int64_t c = grid_thread_index() / kWarpSize; c < channels; c += warps) f(c, lane);
 }
 
-// What the training forward writes per channel.
-struct MomentOutputs {
-  float* save_mean;
-  float* save_invstd;
-  float* mean_low;
-  float* running_mean;
-  float* running_var;
-};
-
-// Channel c's statistics from its moments: mean, biased variance (normalises), invstd, the low
-// part of the mean, and the running statistics' move.
+// Channel c's statistics from its moments, written (channel_statistics, then write_channel).
 __device__ void finish_channel(const BatchNormParams& p, int64_t c, const ChannelMoments& m,
                                const MomentOutputs& out) {
-  const double var = m.count > 0.0 ? m.m2 / m.count : 0.0;
-  const double invstd = 1.0 / sqrt(var + p.eps);
-  const float mean_high = static_cast<float>(m.mean);
-  out.save_mean[c] = mean_high;
-  out.mean_low[c] = static_cast<float>(m.mean - static_cast<double>(mean_high));
-  out.save_invstd[c] = static_cast<float>(invstd);
-  const double momentum = p.momentum;
-  if (out.running_mean != nullptr) {
-    out.running_mean[c] =
-        static_cast<float>((1.0 - momentum) * out.running_mean[c] + momentum * m.mean);
-  }
-  if (out.running_var != nullptr) {
-    // Unbiased for the population estimate; a single value has no spread (biased 0 is used).
-    const double unbiased = m.count > 1.0 ? m.m2 / (m.count - 1.0) : var;
-    out.running_var[c] =
-        static_cast<float>((1.0 - momentum) * out.running_var[c] + momentum * unbiased);
-  }
+  write_channel(p, c, m, channel_statistics(p, m), out);
 }
 
 __global__ void finish_moments_kernel(BatchNormParams p, int splits, const float* partials,
@@ -380,37 +359,6 @@ __global__ void merge_ranks_kernel(BatchNormParams p, int ranks, const double* p
   }
 }
 
-// The statistics a pass normalises with: the batch's (save_mean, save_invstd) or the running
-// ones (running_mean, and invstd computed from running_var).
-//
-// mean_low (may be null) is what the float mean could not hold: mean - float(mean), from the
-// double mean of finish_moments_kernel. x - mean is then computed as (x - mean) - mean_low,
-// where the first subtraction is exact whenever x is within a factor of two of the mean
-// (Sterbenz's lemma), which is exactly when it matters: with a mean of 100 and a spread of 1 the
-// rounding of the float mean alone (up to 4e-6) would be most of y's error.
-//
-// Centre is one channel's centring with its statistics read once (per quad, or before a loop over
-// the channel): low is mean_low[c], or 0 without mean_low ((x - mean) - 0 is x - mean exactly).
-struct Centre {
-  float mean;
-  float low;
-  __device__ __forceinline__ float operator()(float v) const { return (v - mean) - low; }
-};
-
-struct ChannelStats {
-  const float* mean;
-  const float* mean_low;
-  const float* invstd_or_var;
-  bool from_variance;
-  float eps;
-  __device__ __forceinline__ Centre centre(int64_t c) const {
-    return Centre{mean[c], mean_low != nullptr ? mean_low[c] : 0.0f};
-  }
-  __device__ __forceinline__ float invstd(int64_t c) const {
-    return from_variance ? 1.0f / sqrtf(invstd_or_var[c] + eps) : invstd_or_var[c];
-  }
-};
-
 // ---- per-element passes: normalisation and the input gradient -----------------------------------
 // By common.h's channel_pass over x [N, C, S] (an element's channel is its row of the [N, C, S]
 // grid): quads when S % 4 == 0 (so a quad never straddles two channels) and every array the op
@@ -419,12 +367,6 @@ template <class Op>
 void per_element_pass(const BatchNormParams& p, int64_t count, const Op& op,
                       cudaStream_t stream) {
   channel_pass(count, p.channels, p.spatial, p.spatial % 4 == 0 && op.vectorisable(), op, stream);
-}
-
-// y of one value from its centred value, as both forward paths write it.
-__device__ __forceinline__ float normalized(FusedActivation act, float centred, float scale,
-                                            float beta) {
-  return act.apply(centred * scale + beta);
 }
 
 // y = act((x - mean[c]) * (gamma[c] * invstd[c]) + beta[c]).
@@ -450,28 +392,6 @@ struct NormalizeOp {
                        normalized(act, centre(v.y), scale, b),
                        normalized(act, centre(v.z), scale, b),
                        normalized(act, centre(v.w), scale, b)));
-  }
-};
-
-// The gradient that reaches the normalisation: dy, or, with a fused activation, dy times the
-// activation's slope at the forward's output y (read in the same pass as dy).
-struct GradientIn {
-  const float* dy;
-  const float* y;
-  FusedActivation act;
-  __device__ __forceinline__ float operator[](int64_t i) const {
-    const float g = dy[i];
-    return act.active() ? g * act.slope_at_output(y[i]) : g;
-  }
-  // Elements 4q .. 4q + 3 (dy and, with an activation, y 16-byte aligned).
-  __device__ __forceinline__ float4 quad(int64_t q) const {
-    float4 g = load4(dy, q);
-    if (act.active()) {
-      const float4 out = load4(y, q);
-      g = make_float4(g.x * act.slope_at_output(out.x), g.y * act.slope_at_output(out.y),
-                      g.z * act.slope_at_output(out.z), g.w * act.slope_at_output(out.w));
-    }
-    return g;
   }
 };
 
@@ -592,12 +512,6 @@ __global__ void rank_coefficients_kernel(int channels, const double* sums, float
   }
 }
 
-// dx of one value in training, as both backward paths write it.
-__device__ __forceinline__ float training_dx(float gamma, float invstd, float g, float xhat,
-                                             float mean_dy, float mean_dy_xhat) {
-  return gamma * invstd * (g - mean_dy - xhat * mean_dy_xhat);
-}
-
 // dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) with xhat = (x - mean) *
 // invstd; for the eval backward (coefficients null: constant statistics) dx = dy * gamma * invstd.
 struct InputGradientOp {
@@ -637,153 +551,6 @@ struct InputGradientOp {
                        training_dx(gamma_c, invstd, g.w, centre(v.w) * invstd, a, b)));
   }
 };
-
-// ---- register-resident single-kernel paths for small channels -----------------------------------
-// Used when a channel's M = N * S values fit one block's registers: M <= kBlockThreads * V with
-// V = 8 or, above 256 * 8 = 2048, V = 32 (so M <= 8192), and no p.sync. Grid: one block per
-// channel, T = M / V rounded up to a multiple of 32 (at least 32, at most 256) threads. Thread t
-// holds the values j = k * T + t for k < V (consecutive threads on consecutive j: coalesced) in a
-// register array, read once, and recomputes a value's address when it writes y or dx. Up to 8192
-// the split path would have used one or two blocks per channel anyway; one launch replaces three
-// and x is read once, not twice. Above it a block would hold more than 32 values (64 registers for
-// the backward's dy and x) per thread, and the split path's parallelism pays for its launches.
-
-// Sizes the resident path (values 0: not resident).
-struct ResidentPlan {
-  int values;        // V
-  unsigned threads;  // T
-};
-
-constexpr int kResidentFew = 8, kResidentMany = 32;
-
-ResidentPlan plan_resident(const BatchNormParams& p) {
-  if (p.sync != nullptr) return ResidentPlan{0, 0};
-  const int64_t m = int64_t{std::max(p.batch, 0)} * std::max(p.spatial, 0);
-  const int64_t few = int64_t{kBlockThreads} * kResidentFew;
-  const int64_t many = int64_t{kBlockThreads} * kResidentMany;
-  const int values = m <= few ? kResidentFew : (m <= many ? kResidentMany : 0);
-  if (values == 0) return ResidentPlan{0, 0};
-  const int64_t rounded = ((m + values - 1) / values + kWarpSize - 1) / kWarpSize * kWarpSize;
-  return ResidentPlan{
-      values, static_cast<unsigned>(std::clamp<int64_t>(rounded, kWarpSize, kBlockThreads))};
-}
-
-// The training forward in one launch. Block c, thread t: loads its values of channel c; the sum of
-// their shifts by K (the channel's first value) in float, block_sum in double (shared memory: its
-// 32 per-warp slots; the same fixed tree every run) gives every thread the float mean of the
-// shifted values; then each thread's sum and sum of squares of the deviations from that float
-// mean, each block_sum'ed in double; the deviations' sum corrects both the mean and M2 (minus
-// (sum d)^2 / M), so the float mean's rounding costs nothing. Thread 0 finishes the channel
-// (finish_channel: save_mean, save_invstd, running statistics, mean_low) and puts the mean, its
-// low part, gamma * invstd and beta in shared memory (`factors`); after a barrier every thread
-// writes y for its values as NormalizeOp does.
-template <int V>
-__global__ void __launch_bounds__(kBlockThreads)
-    resident_forward_kernel(BatchNormParams p, ChannelSlice cs, const float* x, const float* gamma,
-                            const float* beta, float* y, MomentOutputs out) {
-  __shared__ float factors[4];  // mean_high, mean_low, scale, beta of channel c
-  WEFT_SHARED_UNDEFINED(factors);
-  const int c = static_cast<int>(blockIdx.x);
-  const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
-  const float shift = cs.count > 0 ? x[cs.address(c, 0)] : 0.0f;  // K
-  float v[V];
-  float sum = 0.0f;
-  WEFT_UNROLL
-  for (int k = 0; k < V; ++k) {
-    const bool in = k * threads + t < cs.count;
-    v[k] = in ? x[cs.address(c, k * threads + t)] : 0.0f;
-    sum += in ? v[k] - shift : 0.0f;
-  }
-  const double count = cs.count;
-  const double total = block_sum(static_cast<double>(sum));
-  const float mean = count > 0.0 ? static_cast<float>(total / count) : 0.0f;  // of v - K
-  float dev = 0.0f, squares = 0.0f;
-  WEFT_UNROLL
-  for (int k = 0; k < V; ++k) {
-    const float d = k * threads + t < cs.count ? (v[k] - shift) - mean : 0.0f;
-    dev += d;
-    squares += d * d;
-  }
-  const double dev_total = block_sum(static_cast<double>(dev));
-  const double squares_total = block_sum(static_cast<double>(squares));
-  if (t == 0) {
-    ChannelMoments m{count, 0.0, 0.0};
-    if (count > 0.0) {
-      m.mean = static_cast<double>(mean) + dev_total / count + shift;
-      const double m2 = squares_total - dev_total * dev_total / count;
-      m.m2 = m2 > 0.0 ? m2 : 0.0;
-    }
-    finish_channel(p, c, m, out);
-    factors[0] = out.save_mean[c];
-    factors[1] = out.mean_low[c];
-    factors[2] = gamma[c] * out.save_invstd[c];
-    factors[3] = beta[c];
-  }
-  __syncthreads();
-  const float mean_high = factors[0], mean_low = factors[1], scale = factors[2], b = factors[3];
-  WEFT_UNROLL
-  for (int k = 0; k < V; ++k) {
-    if (k * threads + t < cs.count) {
-      y[cs.address(c, k * threads + t)] =
-          normalized(p.activation, Centre{mean_high, mean_low}(v[k]), scale, b);
-    }
-  }
-}
-
-// The backward in one launch (training, or the eval backward when dgamma or dbeta is wanted).
-// Block c, thread t: loads its dy (through GradientIn) and x into registers; its sums of dy and
-// dy * xhat in float, each block_sum'ed in double (shared memory: 32 per-warp slots), which hands
-// the totals to every thread, so each computes the two means itself, in the same arithmetic, with
-// no broadcast of its own; thread 0 writes dbeta and dgamma (each may be null); every thread
-// writes dx for its values: training_dx as InputGradientOp does, or, for the eval backward
-// (training false), dy * gamma * invstd.
-template <int V>
-__global__ void __launch_bounds__(kBlockThreads)
-    resident_backward_kernel(ChannelSlice cs, ChannelStats stats, GradientIn dy, const float* x,
-                             const float* gamma, bool training, float* dx, float* dgamma,
-                             float* dbeta) {
-  const int c = static_cast<int>(blockIdx.x);
-  const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
-  const float invstd = stats.invstd(c);
-  const Centre centre = stats.centre(c);
-  float g[V], xhat[V];
-  float sum_dy = 0.0f, sum_dy_xhat = 0.0f;
-  WEFT_UNROLL
-  for (int k = 0; k < V; ++k) {
-    const bool in = k * threads + t < cs.count;
-    const int64_t at = in ? cs.address(c, k * threads + t) : 0;
-    g[k] = in ? dy[at] : 0.0f;
-    xhat[k] = in ? centre(x[at]) * invstd : 0.0f;
-    sum_dy += g[k];
-    sum_dy_xhat += g[k] * xhat[k];
-  }
-  const double total_dy = block_sum(static_cast<double>(sum_dy));
-  const double total_dy_xhat = block_sum(static_cast<double>(sum_dy_xhat));
-  if (t == 0 && dbeta != nullptr) dbeta[c] = static_cast<float>(total_dy);
-  if (t == 0 && dgamma != nullptr) dgamma[c] = static_cast<float>(total_dy_xhat);
-  const double m = cs.count > 0 ? static_cast<double>(cs.count) : 1.0;
-  const float mean_dy = static_cast<float>(total_dy / m);
-  const float mean_dy_xhat = static_cast<float>(total_dy_xhat / m);
-  const float gamma_c = gamma[c];
-  WEFT_UNROLL
-  for (int k = 0; k < V; ++k) {
-    if (k * threads + t < cs.count) {
-      dx[cs.address(c, k * threads + t)] =
-          training ? training_dx(gamma_c, invstd, g[k], xhat[k], mean_dy, mean_dy_xhat)
-                   : g[k] * (gamma_c * invstd);
-    }
-  }
-}
-
-// Calls f with std::integral_constant<int, V> for the plan's V.
-template <class F>
-void with_resident_values(const ResidentPlan& plan, F&& f) {
-  if (plan.values == kResidentFew) {
-    f(std::integral_constant<int, kResidentFew>{});
-  } else {
-    f(std::integral_constant<int, kResidentMany>{});
-  }
-}
 
 int64_t element_count(const BatchNormParams& p) {
   return int64_t{p.batch} * p.channels * p.spatial;
@@ -850,10 +617,12 @@ bool resident_backward(const BatchNormParams& p, const ChannelStats& stats, cons
                        float* dbeta, cudaStream_t stream) {
   const ResidentPlan resident = plan_resident(p);
   if (resident.values == 0) return false;
-  with_resident_values(resident, [&](auto values) {
-    WEFT_LAUNCH((resident_backward_kernel<decltype(values)::value>),
-                static_cast<unsigned>(p.channels), resident.threads, 0, stream, channel_slice(p),
-                stats, dy, x, gamma, training, dx, dgamma, dbeta);
+  const bool quads = p.spatial % 4 == 0 && aligned16(x) && aligned16(dy.dy) &&
+                     (!dy.act.active() || aligned16(dy.y)) && aligned16(dx);
+  with_resident_shape(resident, quads, [&](auto values, auto width) {
+    WEFT_LAUNCH((resident_backward_kernel<decltype(values)::value, decltype(width)::value>),
+                static_cast<unsigned>(p.channels), resident.threads, 0, stream,
+                channel_slice(p, quads), stats, dy, x, gamma, training, dx, dgamma, dbeta);
   });
   return true;
 }
@@ -877,15 +646,16 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
   const ResidentPlan resident = plan_resident(p);
   if (resident.values > 0) {
     const MomentOutputs out{save_mean, save_invstd, workspace, running_mean, running_var};
-    with_resident_values(resident, [&](auto values) {
-      WEFT_LAUNCH((resident_forward_kernel<decltype(values)::value>),
+    const bool quads = p.spatial % 4 == 0 && aligned16(x) && aligned16(y);
+    with_resident_shape(resident, quads, [&](auto values, auto width) {
+      WEFT_LAUNCH((resident_forward_kernel<decltype(values)::value, decltype(width)::value>),
                   static_cast<unsigned>(p.channels), resident.threads, 0, stream, p,
-                  channel_slice(p), x, gamma, beta, y, out);
+                  channel_slice(p, quads), x, gamma, beta, y, out);
     });
     return;
   }
   const bool quads = p.spatial % 4 == 0 && aligned16(x);
-  const ReductionPlan plan = plan_reduction(p, quads);
+  const ReductionPlan plan = quads ? plan_moment_quads(p) : plan_reduction(p, false);
   double* parts = reinterpret_cast<double*>(workspace);
   float* partials = workspace + sync_floats(p);
   float* mean_low = partials + int64_t{p.channels} * plan.splits * 3;
