@@ -481,17 +481,41 @@ void event_synchronize(void* event) {
 
 namespace {
 
+// A thread's timing events, a (start, stop) pair per device, destroyed when the thread ends: a
+// program profiling from many short-lived threads would otherwise leave two events per thread.
+// At process exit the CUDA runtime may be unloaded before this; cudaEventDestroy's error is then
+// ignored, as there is nothing left to release.
+struct OpClockEvents {
+  std::map<int, std::pair<cudaEvent_t, cudaEvent_t>> by_device;
+  OpClockEvents() = default;
+  OpClockEvents(const OpClockEvents&) = delete;
+  OpClockEvents& operator=(const OpClockEvents&) = delete;
+  ~OpClockEvents() {
+    for (const auto& [device, pair] : by_device) {
+      if (pair.first != nullptr) static_cast<void>(cudaEventDestroy(pair.first));
+      if (pair.second != nullptr) static_cast<void>(cudaEventDestroy(pair.second));
+    }
+  }
+};
+
 // This thread's timing events for `device` (start, stop), made on first use and kept for the
 // thread's life: a profile records thousands of ops, each timed by the same two events.
 std::pair<cudaEvent_t, cudaEvent_t>& op_clock_events(int device) {
-  thread_local std::map<int, std::pair<cudaEvent_t, cudaEvent_t>> events;
-  auto [where, added] = events.try_emplace(device);
-  if (added) {
-    WEFT_CUDA_CHECK(cudaSetDevice(device));
-    WEFT_CUDA_CHECK(cudaEventCreate(&where->second.first));
-    WEFT_CUDA_CHECK(cudaEventCreate(&where->second.second));
+  thread_local OpClockEvents events;
+  const auto found = events.by_device.find(device);
+  if (found != events.by_device.end()) return found->second;
+  WEFT_CUDA_CHECK(cudaSetDevice(device));
+  // A failure to make either event leaves neither an entry nor an event behind.
+  auto& pair = events.by_device.try_emplace(device, nullptr, nullptr).first->second;
+  try {
+    WEFT_CUDA_CHECK(cudaEventCreate(&pair.first));
+    WEFT_CUDA_CHECK(cudaEventCreate(&pair.second));
+  } catch (...) {
+    if (pair.first != nullptr) static_cast<void>(cudaEventDestroy(pair.first));
+    events.by_device.erase(device);
+    throw;
   }
-  return where->second;
+  return pair;
 }
 
 }  // namespace
