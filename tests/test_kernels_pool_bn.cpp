@@ -2,9 +2,12 @@
 // kernels/cpu/batchnorm.h): small cases worked out by hand, then every function against its
 // definition (kernels/reference/pool.h and batchnorm.h: direct loops, double accumulation) over
 // tables of shapes.
+#include <omp.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -444,21 +447,26 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
       bn_params(4, 5, 7),                // odd sizes
       bn_params(3, 7, 16, 1e-3f, 0.3f),  // other eps and momentum
       bn_params(8, 16, 196),             // seed CNN sized: 16 channels of 14x14
-      // The training backward by samples (S < 64: small_plane_backward): chunks of 16 samples,
-      // the last one partial; the largest such plane; and the first plane the channel path
-      // takes again.
+      // The training backward by samples (S < 64: small_plane_backward) and the forward (S <=
+      // 16 and C * S <= 32768: small_plane_forward): chunks of 16 samples, the last one
+      // partial; the largest such planes; and the first planes the channel paths take again.
       bn_params(40, 6, 9),
       bn_params(20, 100, 49),  // a sample's 4,900 values in three blocks of the sums pass
+      bn_params(20, 300, 9),   // the forward's sums: 2,700 values in two blocks
+      bn_params(18, 5, 17),
       bn_params(17, 3, 63),
       bn_params(5, 4, 64),
+      bn_params(2, 2049, 16),  // a row of 32,784 values: the forward's channel path
   };
   uint32_t seed = 2000;
   for (const BatchNormParams& p : shapes) {
     INFO(describe(p));
-    // Each channel gets its own offset so the means differ.
+    // Each channel gets an offset so the means differ: c mod 100, since the backward reads the
+    // mean saved as float, whose rounding at a mean of 2,000 next to a spread of 2 would be most
+    // of dgamma's error (the statistics test below covers large means).
     std::vector<float> x = random_floats(bn_size(p), seed++, -2.0f, 2.0f);
     for (int64_t i = 0; i < bn_size(p); ++i) {
-      x[i] += static_cast<float>((i / p.spatial) % p.channels);
+      x[i] += static_cast<float>((i / p.spatial) % p.channels % 100);
     }
     const std::vector<float> gamma = random_floats(p.channels, seed++, 0.5f, 1.5f);
     const std::vector<float> beta = random_floats(p.channels, seed++);
@@ -557,7 +565,50 @@ TEST_CASE("batch_norm: statistics stay accurate when the mean dwarfs the spread"
   weft::cpu::batch_norm_backward(small, dys.data(), xs.data(), nullptr, gamma.data(),
                                  save_mean.data(), save_invstd.data(), dxs.data(), dgamma.data(),
                                  dbeta.data());
+  check_close("small planes: save_mean", save_mean, small_ref.mean, 0.0, 1e-6);
+  check_close("small planes: save_invstd", save_invstd, small_ref.invstd, 0.0, 1e-5);
+  check_close("small planes: y", ys, small_ref.y);
   check_close("small planes: dx", dxs, small_ref.dx);
   check_close("small planes: dgamma", dgamma, small_ref.dgamma);
   check_close("small planes: dbeta", dbeta, small_ref.dbeta);
+}
+
+TEST_CASE("batch_norm: the sample path's results do not depend on the thread count",
+          "[kernels][batchnorm]") {
+  // Large enough for the parallel regions (73,728 values), 3 x 3 and BatchNorm1d planes: the
+  // chunks are fixed by the batch, not by the thread count, each writes its own rows, and their
+  // sums are added in a fixed order, so 1, 2 and 3 threads give the same bits. (Two chunks
+  // sharing a row fails here; a thread-dependent chunk size does not: the double sums of these
+  // floats round to the same float statistics in either order.)
+  for (const BatchNormParams& p : {bn_params(128, 64, 9), bn_params(4096, 18, 1)}) {
+    INFO(describe(p));
+    const std::vector<float> x = random_floats(bn_size(p), 91, -2.0f, 3.0f);
+    const std::vector<float> dy = random_floats(bn_size(p), 92);
+    const std::vector<float> gamma = random_floats(p.channels, 93, 0.5f, 1.5f);
+    const std::vector<float> beta = random_floats(p.channels, 94);
+    const auto run = [&](int threads) {
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(threads);
+      std::vector<float> y(bn_size(p)), dx(bn_size(p)), mean(p.channels), invstd(p.channels);
+      std::vector<float> running_mean(p.channels, 0.0f), running_var(p.channels, 1.0f);
+      std::vector<float> dgamma(p.channels), dbeta(p.channels);
+      weft::cpu::batch_norm_forward_train(p, x.data(), gamma.data(), beta.data(), y.data(),
+                                          mean.data(), invstd.data(), running_mean.data(),
+                                          running_var.data());
+      weft::cpu::batch_norm_backward(p, dy.data(), x.data(), nullptr, gamma.data(), mean.data(),
+                                     invstd.data(), dx.data(), dgamma.data(), dbeta.data());
+      omp_set_num_threads(before);
+      std::vector<float> all = y;
+      for (const auto* part : {&dx, &mean, &invstd, &running_mean, &running_var, &dgamma, &dbeta}) {
+        all.insert(all.end(), part->begin(), part->end());
+      }
+      return all;
+    };
+    const std::vector<float> one = run(1);
+    for (const int threads : {2, 3}) {
+      INFO(threads << " threads");
+      const std::vector<float> many = run(threads);
+      CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
+    }
+  }
 }

@@ -3,8 +3,8 @@
 // x is viewed as [N, C, S] (S = spatial size, 1 for BatchNorm1d); channel c owns the M = N * S
 // values x[n, c, s] for all n and s. Channels are independent, so they are shared out across
 // OpenMP threads and each thread walks its channel's N runs of S contiguous values; the
-// training backward of short runs (S < kSmallPlane) walks the samples instead
-// (small_plane_backward).
+// training forward and backward of short runs walk the samples instead (small_plane_forward,
+// small_plane_backward).
 //
 // Statistics are accumulated in double and in two passes (mean first, then the squared
 // deviations from it): the one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is
@@ -32,6 +32,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "kernels/cpu/cpu_support.h"
@@ -182,15 +183,14 @@ struct Outputs {
   float* running_var;
 };
 
-// Channel c normalised with the moments (count, mean, M2), which are saved for backward and
-// move the running statistics.
-void finish_channel(const BatchNormParams& p, const float* x, int c, const double* moments,
-                    const Outputs& out) {
+// Channel c's statistics from the moments (count, mean, M2): saved for backward, moving the
+// running statistics. Returns invstd.
+double finish_statistics(const BatchNormParams& p, int c, const double* moments,
+                         const Outputs& out) {
   const double count = moments[0], mean = moments[1], squares = moments[2];
   const double var = count > 0.0 ? squares / count : 0.0;  // biased: normalises
   const double invstd = 1.0 / std::sqrt(var + p.eps);
 
-  normalize_channel(p, x, c, mean, invstd, out.gamma[c], out.beta[c], out.y);
   out.save_mean[c] = static_cast<float>(mean);
   out.save_invstd[c] = static_cast<float>(invstd);
 
@@ -206,6 +206,14 @@ void finish_channel(const BatchNormParams& p, const float* x, int c, const doubl
     out.running_var[c] =
         static_cast<float>((1.0 - momentum) * out.running_var[c] + momentum * unbiased);
   }
+  return invstd;
+}
+
+// Channel c normalised with the moments, which finish_statistics saves.
+void finish_channel(const BatchNormParams& p, const float* x, int c, const double* moments,
+                    const Outputs& out) {
+  const double invstd = finish_statistics(p, c, moments, out);
+  normalize_channel(p, x, c, moments[1], invstd, out.gamma[c], out.beta[c], out.y);
 }
 
 // dx on channel c: gamma * invstd * (g - mean(g) - xhat * mean(g * xhat)), g being dy read
@@ -283,22 +291,165 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
   }
 }
 
-// The training backward where a channel's runs are short: spatial sizes below kSmallPlane (the
-// 3 x 3 to 7 x 7 maps of deep layers), whose per-run loops in gradient_sums and input_gradient
-// were mostly overhead (N 512, C 256, S 9: 10.7 ns per value against 2 at S 169, Intel Xeon,
-// 2026-12-07). Both passes walk the samples instead, a sample's C * S values (index j = c S + s)
-// as one contiguous vector loop, with the channel's constants copied out per value:
-//   sums  the samples in fixed chunks of kChunkSamples; chunk k adds its samples' g and
-//         g (x - mean) into its own rows of doubles (chunks and blocks of kRowBlock values of
-//         the row in parallel, so that a batch of one chunk still uses every thread); then
-//         channel c's sums are its values of every chunk's rows, chunk by chunk, s by s. The
+// The training forward and backward where a channel's runs are short: spatial sizes below
+// kSmallPlane for the backward (the 3 x 3 to 7 x 7 maps of deep layers, and S = 1 for
+// BatchNorm1d), up to kSmallForwardPlane for the forward (forward_by_samples), whose
+// per-run loops were mostly overhead (backward, N 512, C 256, S 9: 10.7 ns per value against 2
+// at S 169, Intel Xeon, 2026-12-07). Every pass walks the samples instead, a sample's C * S
+// values (index j = c S + s) as one contiguous vector loop, with the channel's constants copied
+// out per value:
+//   sums  the samples in fixed chunks of kChunkSamples; chunk k adds its samples' values into
+//         its own rows of doubles (chunks and blocks of kRowBlock values of the row in
+//         parallel, so that a batch of one chunk still uses every thread); then channel c's sum
+//         is its values of every chunk's rows, chunk by chunk, s by s (channel_total). The
 //         order depends on neither the thread count nor the schedule, as the channel path's
-//         does not.
+//         does not. The forward sums x, then (x - mean)^2 (two passes in double, as
+//         channel_moments); the backward g and g (x - mean).
+//   y     each sample in parallel, y = (x - mean) * gamma invstd + beta in double, as
+//         normalize_channel computes it (small_plane_forward).
 //   dx    each sample in parallel, dx = scale g + slope d + shift with d = (x - mean_hi) -
 //         mean_lo, the coefficients computed from the sums exactly as input_gradient does.
 constexpr int kSmallPlane = 64;
 constexpr int kChunkSamples = 16;
 constexpr int64_t kRowBlock = 2048;
+
+// The forward walks the samples for fewer plane sizes than the backward: its per-run cost was in
+// the normalisation, which the sample path pays for with three doubles of per-value constants
+// read once per sample (24 bytes a value of the row, beside x's 4 and y's 4). Measured (2 threads,
+// Intel Xeon family 6 model 207, 2026-12-07, ns per value, channel path -> sample path): S 1
+// (C 1024) 8.0 -> 3.2, S 9 (C 256) 1.3 -> 0.8, (C 2048) 1.4 -> 0.8, S 16 (C 512) 1.2 -> 0.8;
+// even at S 25 and 36; slower at S 49 (C 2048: 0.7 -> 1.0) and at S 16 with C 4096 (0.8 ->
+// 1.0), whose 65,536-value row of constants no longer stays in cache.
+constexpr int kSmallForwardPlane = 16;
+constexpr int64_t kLargestForwardRow = 32768;
+
+bool forward_by_samples(const BatchNormParams& p) {
+  return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= kSmallForwardPlane &&
+         int64_t{p.channels} * p.spatial <= kLargestForwardRow;
+}
+
+// f(k, n0, n1, j0, j1) for chunk k (samples [n0, n1)) and each block [j0, j1) of a sample's row,
+// in parallel over both.
+template <class F>
+void for_chunks_and_blocks(const BatchNormParams& p, const F& f) {
+  const int64_t row = int64_t{p.channels} * p.spatial;
+  const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
+  const int64_t blocks = (row + kRowBlock - 1) / kRowBlock;
+#pragma omp parallel for collapse(2) schedule(static) if (element_count(p) > kParallelThreshold)
+  for (int k = 0; k < chunks; ++k) {
+    for (int64_t block = 0; block < blocks; ++block) {
+      f(k, k * kChunkSamples, std::min(p.batch, (k + 1) * kChunkSamples), block * kRowBlock,
+        std::min(row, (block + 1) * kRowBlock));
+    }
+  }
+}
+
+// Channel c's total of the chunks' per-value sums (chunk k's row `stride` after chunk k - 1's):
+// chunk by chunk, s by s.
+double channel_total(const double* rows, int chunks, int64_t stride, int c, int spatial) {
+  double total = 0.0;
+  for (int k = 0; k < chunks; ++k) {
+    const double* r = rows + k * stride + int64_t{c} * spatial;
+    for (int s = 0; s < spatial; ++s) total += r[s];
+  }
+  return total;
+}
+
+// Chunk [n0, n1)'s sums per value j in [j0, j1): sum[j] = the sum of x, or with kSquares the
+// sum of (x - mean_of[j])^2, in double.
+template <bool kSquares>
+[[gnu::always_inline]] inline void chunk_moment_sums_of(const BatchNormParams& p, const float* x,
+                                                        int n0, int n1, int64_t j0, int64_t j1,
+                                                        const double* mean_of, double* sum) {
+  const int64_t row = int64_t{p.channels} * p.spatial;
+  for (int64_t j = j0; j < j1; ++j) sum[j] = 0.0;
+  for (int n = n0; n < n1; ++n) {
+    const float* x_row = x + n * row;
+#pragma omp simd
+    for (int64_t j = j0; j < j1; ++j) {
+      if constexpr (kSquares) {
+        sum[j] += (x_row[j] - mean_of[j]) * (x_row[j] - mean_of[j]);
+      } else {
+        sum[j] += static_cast<double>(x_row[j]);
+      }
+    }
+  }
+}
+
+// mean_of null: the sums of x; otherwise of (x - mean_of)^2.
+WEFT_CPU_CLONES
+void chunk_moment_sums(const BatchNormParams& p, const float* x, int n0, int n1, int64_t j0,
+                       int64_t j1, const double* mean_of, double* sum) {
+  if (mean_of != nullptr) {
+    chunk_moment_sums_of<true>(p, x, n0, n1, j0, j1, mean_of, sum);
+  } else {
+    chunk_moment_sums_of<false>(p, x, n0, n1, j0, j1, nullptr, sum);
+  }
+}
+
+// The forward's per-value constants: its channel's mean, gamma * invstd and beta.
+struct RowStatistics {
+  std::vector<double> mean, scale, beta;
+  explicit RowStatistics(int64_t row) : mean(row), scale(row), beta(row) {}
+};
+
+// y of sample n (normalize_channel's arithmetic, one loop per activation kind).
+WEFT_CPU_CLONES
+void sample_normalize(const BatchNormParams& p, const float* x, int n, const RowStatistics& k,
+                      float* y) {
+  const int64_t row = int64_t{p.channels} * p.spatial;
+  const float* x_row = x + n * row;
+  float* y_row = y + n * row;
+  const double *mean = k.mean.data(), *scale = k.scale.data(), *beta = k.beta.data();
+  const FusedActivation act = p.activation;
+  if (act.kind == FusedActivation::Kind::relu) {
+    for (int64_t j = 0; j < row; ++j) {
+      const float v = static_cast<float>((x_row[j] - mean[j]) * scale[j] + beta[j]);
+      y_row[j] = v > 0.0f ? v : 0.0f;
+    }
+  } else if (act.kind == FusedActivation::Kind::leaky_relu) {
+    const float alpha = act.alpha;
+    for (int64_t j = 0; j < row; ++j) {
+      const float v = static_cast<float>((x_row[j] - mean[j]) * scale[j] + beta[j]);
+      y_row[j] = v > 0.0f ? v : alpha * v;
+    }
+  } else {
+    for (int64_t j = 0; j < row; ++j) {
+      y_row[j] = static_cast<float>((x_row[j] - mean[j]) * scale[j] + beta[j]);
+    }
+  }
+}
+
+void small_plane_forward(const BatchNormParams& p, const float* x, const Outputs& out) {
+  const int spatial = p.spatial;
+  const int64_t row = int64_t{p.channels} * spatial;
+  const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
+  const double m = static_cast<double>(p.batch) * spatial;
+  // Every element is written by its chunk before it is read: no zeroing pass first.
+  const auto partial = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(chunks * row));
+  const auto sums_of = [&](const double* mean_of) {
+    for_chunks_and_blocks(p, [&](int k, int n0, int n1, int64_t j0, int64_t j1) {
+      chunk_moment_sums(p, x, n0, n1, j0, j1, mean_of, partial.get() + k * row);
+    });
+  };
+  RowStatistics statistics(row);
+  sums_of(nullptr);
+  for (int c = 0; c < p.channels; ++c) {
+    const double mean = channel_total(partial.get(), chunks, row, c, spatial) / m;
+    std::fill_n(statistics.mean.begin() + int64_t{c} * spatial, spatial, mean);
+  }
+  sums_of(statistics.mean.data());
+  for (int c = 0; c < p.channels; ++c) {
+    const double moments[3] = {m, statistics.mean[int64_t{c} * spatial],
+                               channel_total(partial.get(), chunks, row, c, spatial)};
+    const double invstd = finish_statistics(p, c, moments, out);
+    std::fill_n(statistics.scale.begin() + int64_t{c} * spatial, spatial, out.gamma[c] * invstd);
+    std::fill_n(statistics.beta.begin() + int64_t{c} * spatial, spatial,
+                static_cast<double>(out.beta[c]));
+  }
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+  for (int n = 0; n < p.batch; ++n) sample_normalize(p, x, n, statistics, out.y);
+}
 
 // Chunk [n0, n1)'s sums per value j in [j0, j1): a[j] = sum of g, b[j] = sum of g (x - mean of
 // j's channel).
@@ -378,28 +529,17 @@ void small_plane_backward(const BatchNormParams& p, const GradientIn& dy, const 
   const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
   std::vector<double> mean_of(static_cast<size_t>(row));
   for (int64_t j = 0; j < row; ++j) mean_of[j] = save_mean[j / spatial];
-  std::vector<double> partial(static_cast<size_t>(2 * chunks * row));
-  const int64_t blocks = (row + kRowBlock - 1) / kRowBlock;
-#pragma omp parallel for collapse(2) schedule(static) if (element_count(p) > kParallelThreshold)
-  for (int k = 0; k < chunks; ++k) {
-    for (int64_t block = 0; block < blocks; ++block) {
-      chunk_sums(p, dy, x, k * kChunkSamples, std::min(p.batch, (k + 1) * kChunkSamples),
-                 block * kRowBlock, std::min(row, (block + 1) * kRowBlock), mean_of.data(),
-                 partial.data() + 2 * k * row, partial.data() + (2 * k + 1) * row);
-    }
-  }
+  const auto partial =
+      std::make_unique_for_overwrite<double[]>(static_cast<size_t>(2 * chunks * row));
+  for_chunks_and_blocks(p, [&](int k, int n0, int n1, int64_t j0, int64_t j1) {
+    chunk_sums(p, dy, x, n0, n1, j0, j1, mean_of.data(), partial.get() + 2 * k * row,
+               partial.get() + (2 * k + 1) * row);
+  });
   const double m = static_cast<double>(p.batch) * spatial;
   RowCoefficients coefficients(row);
   for (int c = 0; c < p.channels; ++c) {
-    double sum_dy = 0.0, sum_b = 0.0;
-    for (int k = 0; k < chunks; ++k) {
-      const double* a = partial.data() + 2 * k * row + int64_t{c} * spatial;
-      const double* b = a + row;
-      for (int s = 0; s < spatial; ++s) {
-        sum_dy += a[s];
-        sum_b += b[s];
-      }
-    }
+    const double sum_dy = channel_total(partial.get(), chunks, 2 * row, c, spatial);
+    const double sum_b = channel_total(partial.get() + row, chunks, 2 * row, c, spatial);
     const double invstd = save_invstd[c];
     const double sum_dy_xhat = sum_b * invstd;
     if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xhat);
@@ -425,6 +565,10 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
                               const float* beta, float* y, float* save_mean, float* save_invstd,
                               float* running_mean, float* running_var) {
   const Outputs out{gamma, beta, y, save_mean, save_invstd, running_mean, running_var};
+  if (forward_by_samples(p)) {
+    small_plane_forward(p, x, out);
+    return;
+  }
   if (p.sync == nullptr) {
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
     for (int c = 0; c < p.channels; ++c) {
@@ -446,7 +590,9 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
     double moments[3] = {0.0, 0.0, 0.0};
-    for (int r = 0; r < sync.ranks; ++r) merge_moments(parts.data() + r * slot + int64_t{c} * 3, moments);
+    for (int r = 0; r < sync.ranks; ++r) {
+      merge_moments(parts.data() + r * slot + int64_t{c} * 3, moments);
+    }
     finish_channel(p, x, c, moments, out);
   }
 }
