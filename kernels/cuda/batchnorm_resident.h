@@ -54,16 +54,20 @@ constexpr int resident_blocks_per_sm(int values) {
   return values == kResidentFew ? 4 : 2;
 }
 
+// q's four values into v[0, 4).
+__device__ __forceinline__ void unpack(float4 q, float* v) {
+  v[0] = q.x;
+  v[1] = q.y;
+  v[2] = q.z;
+  v[3] = q.w;
+}
+
 // Item `at` of `base` (W = 4: the float4 numbered `at`; W = 1: the float) into v[0, W), or
 // zeros when the item is not one of the channel's (`in` false).
 template <int W>
 __device__ __forceinline__ void load_item(const float* base, int64_t at, bool in, float* v) {
   if constexpr (W == 4) {
-    const float4 q = in ? load4(base, at) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    v[0] = q.x;
-    v[1] = q.y;
-    v[2] = q.z;
-    v[3] = q.w;
+    unpack(in ? load4(base, at) : make_float4(0.0f, 0.0f, 0.0f, 0.0f), v);
   } else {
     v[0] = in ? base[at] : 0.0f;
   }
@@ -74,11 +78,7 @@ template <int W>
 __device__ __forceinline__ void load_gradient(const GradientIn& dy, int64_t at, bool in,
                                               float* g) {
   if constexpr (W == 4) {
-    const float4 q = in ? dy.quad(at) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-    g[0] = q.x;
-    g[1] = q.y;
-    g[2] = q.z;
-    g[3] = q.w;
+    unpack(in ? dy.quad(at) : make_float4(0.0f, 0.0f, 0.0f, 0.0f), g);
   } else {
     g[0] = in ? dy[at] : 0.0f;
   }
@@ -91,6 +91,26 @@ __device__ __forceinline__ void store_item(float* base, int64_t at, const float*
     store4(base, at, make_float4(v[0], v[1], v[2], v[3]));
   } else {
     base[at] = v[0];
+  }
+}
+
+// out at this thread's items (thread t of T: items j = k * T + t of channel c) from its register
+// values: value i = k * W + w of the thread's V is f(i). The items are walked back from the last:
+// walking forward again, as the loads did, let the compiler keep all the load pass's addresses
+// alive (170 registers for the forward of 32 single values, one block per SM).
+template <int V, int W, class F>
+__device__ __forceinline__ void store_values(const ChannelSlice& cs, int c, float* out,
+                                             const F& f) {
+  constexpr int kItems = V / W;
+  const int t = static_cast<int>(threadIdx.x), threads = static_cast<int>(blockDim.x);
+  ChannelWalk at = cs.walk(c, (kItems - 1) * threads + t, threads);
+  WEFT_UNROLL
+  for (int k = kItems - 1; k >= 0; --k, at.previous()) {
+    if (k * threads + t >= cs.count) continue;
+    float values[W];
+    WEFT_UNROLL
+    for (int w = 0; w < W; ++w) values[w] = f(k * W + w);
+    store_item<W>(out, at.address, values);
   }
 }
 
@@ -179,17 +199,9 @@ __global__ void __launch_bounds__(kBlockThreads, resident_blocks_per_sm(V))
   if (t == 0) write_channel(p, c, m, s, out);
   const Centre centre{factors[0], factors[1]};
   const float scale = gamma_c * factors[2];
-  at = cs.walk(c, (kItems - 1) * threads + t, threads);  // the items again, from the last
-  WEFT_UNROLL
-  for (int k = kItems - 1; k >= 0; --k, at.previous()) {
-    if (k * threads + t >= cs.count) continue;
-    float out_values[W];
-    WEFT_UNROLL
-    for (int i = 0; i < W; ++i) {
-      out_values[i] = normalized(p.activation, centre(v[k * W + i]), scale, beta_c);
-    }
-    store_item<W>(y, at.address, out_values);
-  }
+  store_values<V, W>(cs, c, y, [&](int i) {
+    return normalized(p.activation, centre(v[i]), scale, beta_c);
+  });
 }
 
 // The backward in one launch (training, or the eval backward when dgamma or dbeta is wanted).
@@ -237,20 +249,10 @@ __global__ void __launch_bounds__(kBlockThreads, resident_blocks_per_sm(V))
   const double m = cs.count > 0 ? static_cast<double>(cs.count) * W : 1.0;
   const float mean_dy = static_cast<float>(total_dy / m);
   const float mean_dy_xhat = static_cast<float>(total_dy_xhat / m);
-  ChannelWalk at = cs.walk(c, (kItems - 1) * threads + t, threads);  // the items from the last
-  WEFT_UNROLL
-  for (int k = kItems - 1; k >= 0; --k, at.previous()) {
-    if (k * threads + t >= cs.count) continue;
-    float out_values[W];
-    WEFT_UNROLL
-    for (int i = 0; i < W; ++i) {
-      const int v = k * W + i;
-      out_values[i] = training
-                          ? training_dx(gamma_c, invstd, g[v], xhat[v], mean_dy, mean_dy_xhat)
-                          : g[v] * (gamma_c * invstd);
-    }
-    store_item<W>(dx, at.address, out_values);
-  }
+  store_values<V, W>(cs, c, dx, [&](int i) {
+    return training ? training_dx(gamma_c, invstd, g[i], xhat[i], mean_dy, mean_dy_xhat)
+                    : g[i] * (gamma_c * invstd);
+  });
 }
 
 // Calls f with std::integral_constant<int, V> and std::integral_constant<int, W> for the plan's V
