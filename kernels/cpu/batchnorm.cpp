@@ -390,7 +390,15 @@ void chunk_moment_sums(const BatchNormParams& p, const float* x, int n0, int n1,
 // The forward's per-value constants: its channel's mean, gamma * invstd and beta.
 struct RowStatistics {
   std::vector<double> mean, scale, beta;
-  explicit RowStatistics(int64_t row) : mean(row), scale(row), beta(row) {}
+  int spatial;
+  RowStatistics(int64_t row, int plane) : mean(row), scale(row), beta(row), spatial(plane) {}
+  // Channel c's values: gamma * invstd as normalize_channel computes it.
+  void set_channel(int c, double channel_mean, float gamma, double invstd, float channel_beta) {
+    const int64_t at = int64_t{c} * spatial;
+    std::fill_n(mean.begin() + at, spatial, channel_mean);
+    std::fill_n(scale.begin() + at, spatial, gamma * invstd);
+    std::fill_n(beta.begin() + at, spatial, static_cast<double>(channel_beta));
+  }
 };
 
 // y of sample n (normalize_channel's arithmetic, one loop per activation kind).
@@ -432,7 +440,7 @@ void small_plane_forward(const BatchNormParams& p, const float* x, const Outputs
       chunk_moment_sums(p, x, n0, n1, j0, j1, mean_of, partial.get() + k * row);
     });
   };
-  RowStatistics statistics(row);
+  RowStatistics statistics(row, spatial);
   sums_of(nullptr);
   for (int c = 0; c < p.channels; ++c) {
     const double mean = channel_total(partial.get(), chunks, row, c, spatial) / m;
@@ -440,12 +448,10 @@ void small_plane_forward(const BatchNormParams& p, const float* x, const Outputs
   }
   sums_of(statistics.mean.data());
   for (int c = 0; c < p.channels; ++c) {
-    const double moments[3] = {m, statistics.mean[int64_t{c} * spatial],
-                               channel_total(partial.get(), chunks, row, c, spatial)};
+    const double mean = statistics.mean[int64_t{c} * spatial];
+    const double moments[3] = {m, mean, channel_total(partial.get(), chunks, row, c, spatial)};
     const double invstd = finish_statistics(p, c, moments, out);
-    std::fill_n(statistics.scale.begin() + int64_t{c} * spatial, spatial, out.gamma[c] * invstd);
-    std::fill_n(statistics.beta.begin() + int64_t{c} * spatial, spatial,
-                static_cast<double>(out.beta[c]));
+    statistics.set_channel(c, mean, out.gamma[c], invstd, out.beta[c]);
   }
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int n = 0; n < p.batch; ++n) sample_normalize(p, x, n, statistics, out.y);
@@ -600,6 +606,17 @@ void batch_norm_forward_train(const BatchNormParams& p, const float* x, const fl
 void batch_norm_forward_eval(const BatchNormParams& p, const float* x, const float* gamma,
                              const float* beta, const float* running_mean, const float* running_var,
                              float* y) {
+  if (forward_by_samples(p)) {
+    // Short runs: by samples, as the training forward's normalisation (small_plane_forward).
+    RowStatistics statistics(int64_t{p.channels} * p.spatial, p.spatial);
+    for (int c = 0; c < p.channels; ++c) {
+      const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + p.eps);
+      statistics.set_channel(c, running_mean[c], gamma[c], invstd, beta[c]);
+    }
+#pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
+    for (int n = 0; n < p.batch; ++n) sample_normalize(p, x, n, statistics, y);
+    return;
+  }
 #pragma omp parallel for schedule(static) if (element_count(p) > kParallelThreshold)
   for (int c = 0; c < p.channels; ++c) {
     const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + p.eps);
