@@ -3,8 +3,8 @@
 // x is viewed as [N, C, S] (S = spatial size, 1 for BatchNorm1d); channel c owns the M = N * S
 // values x[n, c, s] for all n and s. Channels are independent, so they are shared out across
 // OpenMP threads and each thread walks its channel's N runs of S contiguous values; the
-// training forward and backward of short runs walk the samples instead (small_plane_forward,
-// small_plane_backward).
+// forwards (training and eval) and the training backward of short runs walk the samples instead
+// (small_plane_forward, small_plane_backward).
 //
 // Statistics are accumulated in double and in two passes (mean first, then the squared
 // deviations from it): the one-pass E[x^2] - E[x]^2 cancels catastrophically when the mean is
@@ -306,7 +306,8 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
 //         does not. The forward sums x, then (x - mean)^2 (two passes in double, as
 //         channel_moments); the backward g and g (x - mean).
 //   y     each sample in parallel, y = (x - mean) * gamma invstd + beta in double, as
-//         normalize_channel computes it (small_plane_forward).
+//         normalize_channel computes it (small_plane_forward; the eval forward the same with
+//         the running statistics).
 //   dx    each sample in parallel, dx = scale g + slope d + shift with d = (x - mean_hi) -
 //         mean_lo, the coefficients computed from the sums exactly as input_gradient does.
 constexpr int kSmallPlane = 64;
