@@ -447,16 +447,16 @@ TEST_CASE("batch_norm: every function matches direct loops over a table of shape
       bn_params(4, 5, 7),                // odd sizes
       bn_params(3, 7, 16, 1e-3f, 0.3f),  // other eps and momentum
       bn_params(8, 16, 196),             // seed CNN sized: 16 channels of 14x14
-      // The training backward by samples (S < 64: small_plane_backward) and the forward (S <=
-      // 16 and C * S <= 32768: small_plane_forward): chunks of 16 samples, the last one
-      // partial; the largest such planes; and the first planes the channel paths take again.
+      // The training backward by samples (S <= 36: small_plane_backward) and the forwards (S <=
+      // 16: small_plane_forward), both for rows C * S of at most 32,768 values: chunks of 16
+      // samples, the last one partial; the largest such planes; and the first planes and rows
+      // the channel paths take again.
       bn_params(40, 6, 9),
-      bn_params(20, 100, 49),  // a sample's 4,900 values in three blocks of the sums pass
+      bn_params(20, 140, 36),  // a sample's 5,040 values in three blocks of the sums pass
       bn_params(20, 300, 9),   // the forward's sums: 2,700 values in two blocks
       bn_params(18, 5, 17),
-      bn_params(17, 3, 63),
-      bn_params(5, 4, 64),
-      bn_params(2, 2049, 16),  // a row of 32,784 values: the forward's channel path
+      bn_params(17, 3, 37),
+      bn_params(2, 2049, 16),  // a row of 32,784 values: both channel paths
   };
   uint32_t seed = 2000;
   for (const BatchNormParams& p : shapes) {

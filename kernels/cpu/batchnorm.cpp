@@ -291,13 +291,12 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
   }
 }
 
-// The training forward and backward where a channel's runs are short: spatial sizes below
-// kSmallPlane for the backward (the 3 x 3 to 7 x 7 maps of deep layers, and S = 1 for
-// BatchNorm1d), up to kSmallForwardPlane for the forward (forward_by_samples), whose
-// per-run loops were mostly overhead (backward, N 512, C 256, S 9: 10.7 ns per value against 2
-// at S 169, Intel Xeon, 2026-12-07). Every pass walks the samples instead, a sample's C * S
-// values (index j = c S + s) as one contiguous vector loop, with the channel's constants copied
-// out per value:
+// The training forward and backward where a channel's runs are short (the 3 x 3 to 6 x 6 maps
+// of deep layers, and S = 1 for BatchNorm1d; which exactly: forward_by_samples,
+// backward_by_samples), whose per-run loops were mostly overhead (backward, N 512, C 256, S 9:
+// 10.7 ns per value against 2 at S 169, Intel Xeon, 2026-12-07). Every pass walks the samples
+// instead, a sample's C * S values (index j = c S + s) as one contiguous vector loop, with the
+// channel's constants copied out per value:
 //   sums  the samples in fixed chunks of kChunkSamples; chunk k adds its samples' values into
 //         its own rows of doubles (chunks and blocks of kRowBlock values of the row in
 //         parallel, so that a batch of one chunk still uses every thread); then channel c's sum
@@ -310,23 +309,33 @@ void eval_input_gradient(const BatchNormParams& p, const GradientIn& dy, int c, 
 //         the running statistics).
 //   dx    each sample in parallel, dx = scale g + slope d + shift with d = (x - mean_hi) -
 //         mean_lo, the coefficients computed from the sums exactly as input_gradient does.
-constexpr int kSmallPlane = 64;
 constexpr int kChunkSamples = 16;
 constexpr int64_t kRowBlock = 2048;
 
-// The forward walks the samples for fewer plane sizes than the backward: its per-run cost was in
-// the normalisation, which the sample path pays for with three doubles of per-value constants
-// read once per sample (24 bytes a value of the row, beside x's 4 and y's 4). Measured (2 threads,
-// Intel Xeon family 6 model 207, 2026-12-07, ns per value, channel path -> sample path): S 1
-// (C 1024) 8.0 -> 3.2, S 9 (C 256) 1.3 -> 0.8, (C 2048) 1.4 -> 0.8, S 16 (C 512) 1.2 -> 0.8;
-// even at S 25 and 36; slower at S 49 (C 2048: 0.7 -> 1.0) and at S 16 with C 4096 (0.8 ->
-// 1.0), whose 65,536-value row of constants no longer stays in cache.
+// Which planes the sample paths take. The per-value constants cost bytes the channel path does
+// not move (the forward's three doubles, 24 bytes a value of the row, the backward's five floats,
+// 20, read once per sample, beside the doubles of the chunks' sums), so the sample paths pay
+// where a channel's runs are too short for its vector loops and the row of constants stays in
+// cache. Measured (2 threads, Intel Xeon family 6 model 207, 2026-12-07, ns per value, channel
+// path -> sample path, three runs each): forward S 1 (C 1024) 8.0 -> 3.2, S 9 (C 256) 1.3 -> 0.8,
+// (C 2048) 1.4 -> 0.8, S 16 (C 512) 1.2 -> 0.8, level at S 25 and 36, slower at S 49 (C 2048:
+// 0.7 -> 1.0) and at S 16 with C 4096 (0.8 -> 1.0); backward S 9 (C 256) 1.7-2.2 -> 0.8-0.9,
+// S 16 (C 512) 1.1-1.4 -> 0.8-1.0, S 36 (C 128) 0.9-1.0 -> 0.8, (C 256) 1.0-1.3 -> 0.8-0.9,
+// level at S 25 and at S 36 with C 1024, slower at S 49 (C 64: 0.6 -> 0.9; C 128: 0.6-0.7 ->
+// 0.9-1.0; C 2048: 0.5-0.7 -> 1.1-1.3) and at S 16 with C 4096 (0.7-1.1 -> 1.0-1.2): a run of
+// 49 floats is three AVX-512 vectors and one more value, 36 two and four more, 9 none.
 constexpr int kSmallForwardPlane = 16;
-constexpr int64_t kLargestForwardRow = 32768;
+constexpr int kSmallBackwardPlane = 36;
+constexpr int64_t kLargestRow = 32768;
 
 bool forward_by_samples(const BatchNormParams& p) {
   return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= kSmallForwardPlane &&
-         int64_t{p.channels} * p.spatial <= kLargestForwardRow;
+         int64_t{p.channels} * p.spatial <= kLargestRow;
+}
+
+bool backward_by_samples(const BatchNormParams& p) {
+  return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= kSmallBackwardPlane &&
+         int64_t{p.channels} * p.spatial <= kLargestRow;
 }
 
 // f(k, n0, n1, j0, j1) for chunk k (samples [n0, n1)) and each block [j0, j1) of a sample's row,
@@ -630,7 +639,7 @@ void batch_norm_backward(const BatchNormParams& p, const float* dy_in, const flo
                          const float* save_invstd, float* dx, float* dgamma, float* dbeta) {
   const GradientIn dy(p, dy_in, y);
   const int64_t m = static_cast<int64_t>(p.batch) * p.spatial;
-  if (p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial < kSmallPlane) {
+  if (backward_by_samples(p)) {
     small_plane_backward(p, dy, x, gamma, save_mean, save_invstd, dx, dgamma, dbeta);
     return;
   }
