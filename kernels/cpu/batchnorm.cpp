@@ -328,14 +328,23 @@ constexpr int kSmallForwardPlane = 16;
 constexpr int kSmallBackwardPlane = 36;
 constexpr int64_t kLargestRow = 32768;
 
-bool forward_by_samples(const BatchNormParams& p) {
-  return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= kSmallForwardPlane &&
+// Whether p's planes (of at most `largest_plane` values) and row take a sample path.
+bool by_samples(const BatchNormParams& p, int largest_plane) {
+  return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= largest_plane &&
          int64_t{p.channels} * p.spatial <= kLargestRow;
 }
 
+bool forward_by_samples(const BatchNormParams& p) {
+  return by_samples(p, kSmallForwardPlane);
+}
+
 bool backward_by_samples(const BatchNormParams& p) {
-  return p.sync == nullptr && p.batch > 0 && p.spatial > 0 && p.spatial <= kSmallBackwardPlane &&
-         int64_t{p.channels} * p.spatial <= kLargestRow;
+  return by_samples(p, kSmallBackwardPlane);
+}
+
+// The chunks of kChunkSamples samples p's batch makes (the last may be partial).
+int chunk_count(const BatchNormParams& p) {
+  return (p.batch + kChunkSamples - 1) / kChunkSamples;
 }
 
 // f(k, n0, n1, j0, j1) for chunk k (samples [n0, n1)) and each block [j0, j1) of a sample's row,
@@ -343,7 +352,7 @@ bool backward_by_samples(const BatchNormParams& p) {
 template <class F>
 void for_chunks_and_blocks(const BatchNormParams& p, const F& f) {
   const int64_t row = int64_t{p.channels} * p.spatial;
-  const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
+  const int chunks = chunk_count(p);
   const int64_t blocks = (row + kRowBlock - 1) / kRowBlock;
 #pragma omp parallel for collapse(2) schedule(static) if (element_count(p) > kParallelThreshold)
   for (int k = 0; k < chunks; ++k) {
@@ -441,7 +450,7 @@ void sample_normalize(const BatchNormParams& p, const float* x, int n, const Row
 void small_plane_forward(const BatchNormParams& p, const float* x, const Outputs& out) {
   const int spatial = p.spatial;
   const int64_t row = int64_t{p.channels} * spatial;
-  const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
+  const int chunks = chunk_count(p);
   const double m = static_cast<double>(p.batch) * spatial;
   // Every element is written by its chunk before it is read: no zeroing pass first.
   const auto partial = std::make_unique_for_overwrite<double[]>(static_cast<size_t>(chunks * row));
@@ -542,7 +551,7 @@ void small_plane_backward(const BatchNormParams& p, const GradientIn& dy, const 
                           float* dx, float* dgamma, float* dbeta) {
   const int spatial = p.spatial;
   const int64_t row = int64_t{p.channels} * spatial;
-  const int chunks = (p.batch + kChunkSamples - 1) / kChunkSamples;
+  const int chunks = chunk_count(p);
   std::vector<double> mean_of(static_cast<size_t>(row));
   for (int64_t j = 0; j < row; ++j) mean_of[j] = save_mean[j / spatial];
   const auto partial =
