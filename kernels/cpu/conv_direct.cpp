@@ -63,13 +63,12 @@ constexpr int width_of() {
 }
 
 // acc[b][o] += sum over the taps (c, kh, kw) of w[o0 + o, c, kh, kw] * row(c, kh)[kw dw + lane
-// + b W], for OB output channels and CB blocks of W = width_of<V>() columns; `row` starts at the
-// first block's first column in channel 0, kernel row 0, and `w` at output channel o0.
+// + first[b]], for OB output channels and CB blocks of W = width_of<V>() columns; `row` starts
+// at column 0 of the output row's first input row in channel 0, and `w` at output channel o0.
 template <class V, int OB, int CB>
 [[gnu::always_inline]] inline void accumulate_block(const Conv2dParams& p, const Padded& xp,
-                                                    const float* row, const float* w,
-                                                    V (&acc)[CB][OB]) {
-  constexpr int W = width_of<V>();
+                                                    const float* row, const int (&first)[CB],
+                                                    const float* w, V (&acc)[CB][OB]) {
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
   for (int c = 0; c < p.in_channels; ++c) {
@@ -79,7 +78,7 @@ template <class V, int OB, int CB>
       for (int kw = 0; kw < p.kernel_w; ++kw) {
         V v[CB];
         for (int b = 0; b < CB; ++b) {
-          std::memcpy(&v[b], r + kw * p.dilation_w + b * W, sizeof v[b]);
+          std::memcpy(&v[b], r + kw * p.dilation_w + first[b], sizeof v[b]);
         }
         for (int o = 0; o < OB; ++o) {
           const float weight = wk[o * taps + kw];
@@ -90,58 +89,81 @@ template <class V, int OB, int CB>
   }
 }
 
-template <class V, int OB, int CB>
+// One register tile: OB output channels from o0, CB blocks of W = width_of<V>() columns of
+// output row oh, block b starting at column first[b]. kWhole: every block lies inside the row
+// (first[b] + W <= out_w) and is stored as one vector; otherwise (a row narrower than W) a
+// block's first out_w - first[b] lanes are stored one by one, which keeps the accumulators in
+// memory, so only such rows take that copy of the loop.
+template <class V, int OB, int CB, bool kWhole>
 [[gnu::always_inline]] inline void output_block(const Conv2dParams& p, const Padded& xp,
                                                 const float* w, const float* bias, int o0, int oh,
-                                                int ow0, float* y_image) {
-  constexpr int W = width_of<V>();
+                                                const int (&first)[CB], float* y_image) {
   const int out_h = p.out_h(), out_w = p.out_w();
   V acc[CB][OB];
   for (int b = 0; b < CB; ++b) {
     for (int o = 0; o < OB; ++o) acc[b][o] = V{} + (bias != nullptr ? bias[o0 + o] : 0.0f);
   }
   const int64_t taps = static_cast<int64_t>(p.in_channels) * p.kernel_h * p.kernel_w;
-  const float* row = xp.data.data() + static_cast<int64_t>(oh) * p.stride_h * xp.pw + ow0;
-  accumulate_block<V, OB, CB>(p, xp, row, w + o0 * taps, acc);
+  const float* row = xp.data.data() + static_cast<int64_t>(oh) * p.stride_h * xp.pw;
+  accumulate_block<V, OB, CB>(p, xp, row, first, w + o0 * taps, acc);
   for (int b = 0; b < CB; ++b) {
-    const int first = ow0 + b * W;
-    const int count = std::min(W, out_w - first);
     for (int o = 0; o < OB; ++o) {
-      float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + first;
-      if (count == W) {
+      float* out = y_image + (static_cast<int64_t>(o0 + o) * out_h + oh) * out_w + first[b];
+      if constexpr (kWhole) {
         std::memcpy(out, &acc[b][o], sizeof acc[b][o]);
       } else {
-        for (int l = 0; l < count; ++l) out[l] = acc[b][o][l];
+        for (int l = 0; l < out_w - first[b]; ++l) out[l] = acc[b][o][l];
       }
     }
   }
 }
 
-// One image of the direct forward with CB column blocks of vectors V per register tile where
-// they fit.
+// The tiles of one output row whose blocks start at first[]: every output channel, 4 at a time
+// and then one at a time.
+template <class V, int CB, bool kWhole>
+[[gnu::always_inline]] inline void output_tiles(const Conv2dParams& p, const Padded& xp,
+                                                const float* w, const float* bias, int oh,
+                                                const int (&first)[CB], float* y_image) {
+  const int full = p.out_channels / kChannelBlock * kChannelBlock;
+  for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
+    output_block<V, kChannelBlock, CB, kWhole>(p, xp, w, bias, o0, oh, first, y_image);
+  }
+  for (int o0 = full; o0 < p.out_channels; ++o0) {
+    output_block<V, 1, CB, kWhole>(p, xp, w, bias, o0, oh, first, y_image);
+  }
+}
+
+// One image of the direct forward with CB column blocks of vectors V per register tile. A row
+// at least W columns wide is covered by whole blocks: where the last blocks would pass the
+// row's end they start at out_w - W instead, overlapping the block before (those columns are
+// computed twice, each time from the same products in the same order, so both stores write the
+// same bits). Until 2026-12-08 a row's last, partial block was stored lane by lane, which kept
+// every accumulator in memory; on rows of 26 (the Fashion CNN's first layer, 26 = 16 + 10
+// lanes, now blocks at columns 0 and 10) that took about as long as the multiply-adds.
 template <class V, int CB>
 [[gnu::always_inline]] inline void forward_rows(const Conv2dParams& p, const Padded& xp,
                                                 const float* w, const float* bias, float* y_image) {
   constexpr int W = width_of<V>();
   const int out_h = p.out_h(), out_w = p.out_w();
-  const int full = p.out_channels / kChannelBlock * kChannelBlock;
+  if (out_w < W) {  // one partial block per row
+    const int first[1] = {0};
+    for (int oh = 0; oh < out_h; ++oh) {
+      output_tiles<V, 1, false>(p, xp, w, bias, oh, first, y_image);
+    }
+    return;
+  }
+  const int last = out_w - W;  // the last whole block's first column
   for (int oh = 0; oh < out_h; ++oh) {
     int ow0 = 0;
-    for (; CB > 1 && ow0 + (CB - 1) * W < out_w; ow0 += CB * W) {
-      for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
-        output_block<V, kChannelBlock, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
-      }
-      for (int o0 = full; o0 < p.out_channels; ++o0) {
-        output_block<V, 1, CB>(p, xp, w, bias, o0, oh, ow0, y_image);
-      }
+    // Tiles of CB blocks while more than one block's columns remain.
+    for (; CB > 1 && out_w - ow0 > W; ow0 += CB * W) {
+      int first[CB];
+      for (int b = 0; b < CB; ++b) first[b] = std::min(ow0 + b * W, last);
+      output_tiles<V, CB, true>(p, xp, w, bias, oh, first, y_image);
     }
     for (; ow0 < out_w; ow0 += W) {
-      for (int o0 = 0; o0 < full; o0 += kChannelBlock) {
-        output_block<V, kChannelBlock, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
-      }
-      for (int o0 = full; o0 < p.out_channels; ++o0) {
-        output_block<V, 1, 1>(p, xp, w, bias, o0, oh, ow0, y_image);
-      }
+      const int first[1] = {std::min(ow0, last)};
+      output_tiles<V, 1, true>(p, xp, w, bias, oh, first, y_image);
     }
   }
 }
