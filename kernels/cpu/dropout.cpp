@@ -15,7 +15,13 @@
 #include <cstdint>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+// GCC 12 reports its own AVX-512 shift and multiply intrinsics as reading an uninitialised
+// value (the `_mm512_undefined_epi32()` they pass as the unused merge source, a known GCC 12 false
+// positive), at their lines in this header: those lines alone are exempt.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 #include "kernels/error.h"
@@ -141,6 +147,102 @@ __attribute__((target("avx2"))) void philox_lanes_avx2(uint64_t first_counter, u
 }
 #endif
 
+#if defined(__x86_64__) && defined(__GNUC__)
+// Where the CPU has AVX-512: sixteen counters per register, and the mask applied in the same
+// function (64 elements, element 4 l + w taking word w of counter first_counter + l). Philox's
+// rounds are the AVX2 version's on 16 lanes (the blends by mask register). The four words of a
+// counter sit in four registers, lane l; the elements want them side by side, so they are
+// transposed: 32-bit and 64-bit unpacks put counter 4q + r's four words in 128-bit lane q of
+// register r, and two rounds of 128-bit shuffles gather lane j of the four registers, the
+// counters 4j .. 4j + 3, into the register of elements 16j .. 16j + 15. The uniforms are
+// philox_uniform's ((bits >> 8) * 2^-24, exact), compared as `>= drop`, and a kept element of
+// the plain map is in * scale by one multiply with the dropped lanes zeroed: the same floats as
+// mask_lanes, bit for bit (the dropout tests compare every element with philox_uniform_at).
+// The activation maps take mask_lanes' loops on the 64 uniforms. On the Fashion CNN's dropout
+// (5.5 million values, Xeon family 6 model 207) Philox and the masking were a fifth of the CPU
+// training step with 8 lanes.
+constexpr int kWideCounters = 16;
+
+__attribute__((target("avx512f"))) void mask_lanes_avx512(uint64_t first_counter, uint64_t seed,
+                                                          float drop, float scale,
+                                                          const MaskMap& map, const float* in,
+                                                          const float* gate, float* out) {
+  alignas(64) uint32_t low[kWideCounters], high[kWideCounters];
+  for (int l = 0; l < kWideCounters; ++l) {
+    const uint64_t counter = first_counter + static_cast<uint64_t>(l);
+    low[l] = static_cast<uint32_t>(counter);
+    high[l] = static_cast<uint32_t>(counter >> 32);
+  }
+  __m512i c0 = _mm512_load_si512(low), c1 = _mm512_load_si512(high);
+  __m512i c2 = _mm512_setzero_si512(), c3 = _mm512_setzero_si512();
+  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  constexpr __mmask16 kOdd = 0xAAAA;
+  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+  for (int round = 0; round < 10; ++round) {
+    const __m512i even0 = _mm512_mul_epu32(c0, m0);
+    const __m512i odd0 = _mm512_mul_epu32(_mm512_srli_epi64(c0, 32), m0);
+    const __m512i even1 = _mm512_mul_epu32(c2, m1);
+    const __m512i odd1 = _mm512_mul_epu32(_mm512_srli_epi64(c2, 32), m1);
+    const __m512i lo0 = _mm512_mask_blend_epi32(kOdd, even0, _mm512_slli_epi64(odd0, 32));
+    const __m512i hi0 = _mm512_mask_blend_epi32(kOdd, _mm512_srli_epi64(even0, 32), odd0);
+    const __m512i lo1 = _mm512_mask_blend_epi32(kOdd, even1, _mm512_slli_epi64(odd1, 32));
+    const __m512i hi1 = _mm512_mask_blend_epi32(kOdd, _mm512_srli_epi64(even1, 32), odd1);
+    c0 = _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k0)));
+    c2 = _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k1)));
+    c1 = lo1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;
+    k1 += 0xBB67AE85u;
+  }
+  // Register r: counter 4q + r's words 0-3 in 128-bit lane q.
+  const __m512i low01 = _mm512_unpacklo_epi32(c0, c1), high01 = _mm512_unpackhi_epi32(c0, c1);
+  const __m512i low23 = _mm512_unpacklo_epi32(c2, c3), high23 = _mm512_unpackhi_epi32(c2, c3);
+  const __m512i by_counter[4] = {
+      _mm512_unpacklo_epi64(low01, low23), _mm512_unpackhi_epi64(low01, low23),
+      _mm512_unpacklo_epi64(high01, high23), _mm512_unpackhi_epi64(high01, high23)};
+  // Lanes 0-1 and 2-3 of registers 0-1 and 2-3, then lane j of each register side by side.
+  const __m512i front01 = _mm512_shuffle_i32x4(by_counter[0], by_counter[1], 0x44);
+  const __m512i front23 = _mm512_shuffle_i32x4(by_counter[2], by_counter[3], 0x44);
+  const __m512i back01 = _mm512_shuffle_i32x4(by_counter[0], by_counter[1], 0xEE);
+  const __m512i back23 = _mm512_shuffle_i32x4(by_counter[2], by_counter[3], 0xEE);
+  const __m512i words[4] = {_mm512_shuffle_i32x4(front01, front23, 0x88),
+                            _mm512_shuffle_i32x4(front01, front23, 0xDD),
+                            _mm512_shuffle_i32x4(back01, back23, 0x88),
+                            _mm512_shuffle_i32x4(back01, back23, 0xDD)};
+  const __m512 unit = _mm512_set1_ps(1.0f / 16777216.0f), drop_v = _mm512_set1_ps(drop);
+  __m512 uniform[4];
+  for (int j = 0; j < 4; ++j) {
+    uniform[j] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(words[j], 8)), unit);
+  }
+  if (map.kind == MaskMap::Kind::scaled) {
+    const __m512 scale_v = _mm512_set1_ps(scale);
+    for (int j = 0; j < 4; ++j) {
+      const __mmask16 keep = _mm512_cmp_ps_mask(uniform[j], drop_v, _CMP_GE_OQ);
+      const __m512 x = _mm512_loadu_ps(in + 16 * j);
+      _mm512_storeu_ps(out + 16 * j, _mm512_maskz_mul_ps(keep, x, scale_v));
+    }
+    return;
+  }
+  alignas(64) float u[4 * kWideCounters];
+  float kept[4 * kWideCounters];
+  for (int j = 0; j < 4; ++j) _mm512_store_ps(u + 16 * j, uniform[j]);
+  if (map.kind == MaskMap::Kind::activated) {
+    for (int i = 0; i < 4 * kWideCounters; ++i) kept[i] = map.act.apply(in[i]) * scale;
+  } else {
+    for (int i = 0; i < 4 * kWideCounters; ++i) {
+      kept[i] = map.act.gradient_at_input(gate[i], in[i] * scale);
+    }
+  }
+  for (int i = 0; i < 4 * kWideCounters; ++i) out[i] = u[i] >= drop ? kept[i] : 0.0f;
+}
+
+bool has_avx512() {
+  static const bool available = __builtin_cpu_supports("avx512f");
+  return available;
+}
+#endif
+
 using PhiloxLanes = void (*)(uint64_t, uint64_t, uint32_t (&)[4][kLanes]);
 
 bool has_avx2() {
@@ -233,18 +335,33 @@ void apply_mask(const DropoutParams& p, const MaskMap& map, const float* in, flo
     return;
   }
   for (uint64_t position = begin; position < inner_begin * 4; ++position) one_position(position);
-  // The inner counters go kLanes at a time; the few left over, like the edges, one by one.
-  const int64_t groups = static_cast<int64_t>(inner_end - inner_begin) / kLanes;
-  const uint64_t grouped_end = inner_begin + static_cast<uint64_t>(groups) * kLanes;
+  // The inner counters go a group at a time (16 counters with AVX-512, else kLanes); the few
+  // left over, like the edges, one by one.
+#if defined(__x86_64__) && defined(__GNUC__)
+  const bool wide = has_avx512();
+#else
+  const bool wide = false;
+#endif
+  const int group = wide ? 16 : kLanes;
+  const int64_t groups = static_cast<int64_t>(inner_end - inner_begin) / group;
+  const uint64_t grouped_end = inner_begin + static_cast<uint64_t>(groups * group);
   const uint64_t skipped = inner_begin * 4 - begin;
   const float* in_inner = in + skipped;
   const float* gate_inner = map.gate != nullptr ? map.gate + skipped : nullptr;
   float* out_inner = out + skipped;
 #pragma omp parallel for schedule(static) if (count > kParallelThreshold)
   for (int64_t g = 0; g < groups; ++g) {
-    const int64_t first = g * kLanes * 4;
-    mask_lanes(inner_begin + static_cast<uint64_t>(g) * kLanes, p.seed, drop, scale, map,
-               in_inner + first, gate_inner != nullptr ? gate_inner + first : nullptr,
+    const int64_t first = g * group * 4;
+    const uint64_t counter = inner_begin + static_cast<uint64_t>(g * group);
+    const float* gate_first = gate_inner != nullptr ? gate_inner + first : nullptr;
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (wide) {
+      mask_lanes_avx512(counter, p.seed, drop, scale, map, in_inner + first, gate_first,
+                        out_inner + first);
+      continue;
+    }
+#endif
+    mask_lanes(counter, p.seed, drop, scale, map, in_inner + first, gate_first,
                out_inner + first);
   }
   for (uint64_t position = grouped_end * 4; position < end; ++position) one_position(position);
