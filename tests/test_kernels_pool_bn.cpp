@@ -189,6 +189,10 @@ TEST_CASE("pooling: forward and backward match direct loops over a table of shap
       pool_params(1, 2, 5, 5, 5, 5, 1, 1, 2, 2),     // window as large as the input
       pool_params(2, 3, 8, 8, 3, 3, 1, 1, 1, 1),     // overlapping windows
       pool_params(4, 64, 28, 28, 2, 2, 2, 2, 0, 0),  // seed model: 28x28 -> 14x14
+      // 2 x 2 windows, 8 and 9 a row (the backward's vector path, its last group overlapping),
+      // odd sizes: a last row and column that no window covers.
+      pool_params(2, 3, 19, 17, 2, 2, 2, 2, 0, 0),
+      pool_params(1, 2, 7, 19, 2, 2, 2, 2, 0, 0),
       pool_params(2, 5, 3, 3, 3, 3, 1, 1, 1, 1),     // 3x3 input, every window padded
   };
   uint32_t seed = 900;
@@ -235,6 +239,7 @@ TEST_CASE("max_pool2d with a fused activation: the pool of act(x), its slope on 
   // stride 3 with padding and a tail, stride 3 over a 2-wide window (cells in no window).
   const std::vector<Pool2dParams> shapes = {
       pool_params(4, 64, 26, 26, 2, 2, 2, 2, 0, 0),
+      pool_params(2, 3, 19, 17, 2, 2, 2, 2, 0, 0),
       pool_params(2, 3, 10, 11, 3, 3, 3, 3, 1, 1),
       pool_params(3, 7, 6, 10, 2, 2, 3, 3, 0, 0),
   };

@@ -265,11 +265,103 @@ void max_pool_forward_plane(const Pool2dParams& p, const float* in, float* out,
   }
 }
 
+// max_pool2d_backward of one plane for 2 x 2 windows at stride 2 without padding, at least eight
+// windows a row: the windows tile the input, so instead of zeroing the plane and scattering
+// each winner's gradient, every cell is written once. For eight windows of pooled row oh, g is
+// each window's gradient (the activation's slope at y applied, as the scatter applies it), and
+// each of the 32 cells of input rows 2 oh and 2 oh + 1 takes g where its window's argmax names
+// it, else 0: the four cell positions are compared with the argmax lane by lane, and the even
+// and odd cells interleaved into each row's 16 values. A row's last group of fewer than eight
+// is its last eight windows again (the same values rewritten); a last column or row that no
+// window covers (odd sizes) is zeroed. The same floats as the scatter into a zeroed plane.
+template <class Act>
+[[gnu::always_inline]] inline void max_pool_backward_plane_2x2s2(const Pool2dParams& p,
+                                                                 const float* grad_out,
+                                                                 const float* y,
+                                                                 const int32_t* index, Act act,
+                                                                 float* grad_in) {
+  const int oh_size = p.out_h(), ow_size = p.out_w(), in_w = p.in_w;
+  const Ints8 lanes = {0, 2, 4, 6, 8, 10, 12, 14};
+  for (int oh = 0; oh < oh_size; ++oh) {
+    float* row0 = grad_in + int64_t{2 * oh} * in_w;
+    float* row1 = row0 + in_w;
+    for (int ow = 0;; ow += 8) {
+      ow = std::min(ow, ow_size - 8);
+      const int64_t at = int64_t{oh} * ow_size + ow;
+      Floats8 dy, out{}, g;
+      Ints8 winner;
+      std::memcpy(&dy, grad_out + at, sizeof dy);
+      std::memcpy(&winner, index + at, sizeof winner);
+      if (y != nullptr) std::memcpy(&out, y + at, sizeof out);
+      act(out, dy, g);
+      const Ints8 top_left = Ints8{} + (2 * oh * in_w + 2 * ow) + lanes;
+      const Floats8 zero{};
+      const Floats8 c00 = winner == top_left ? g : zero;
+      const Floats8 c01 = winner == top_left + 1 ? g : zero;
+      const Floats8 c10 = winner == top_left + in_w ? g : zero;
+      const Floats8 c11 = winner == top_left + in_w + 1 ? g : zero;
+      // Four separate stores: one memcpy of a two-vector array went through the stack as a
+      // 64-byte reload of two 32-byte writes, which store forwarding cannot serve (perf: 70%
+      // of the loop stalled there).
+      const Floats8 top0 = __builtin_shufflevector(c00, c01, 0, 8, 1, 9, 2, 10, 3, 11);
+      const Floats8 top1 = __builtin_shufflevector(c00, c01, 4, 12, 5, 13, 6, 14, 7, 15);
+      const Floats8 bottom0 = __builtin_shufflevector(c10, c11, 0, 8, 1, 9, 2, 10, 3, 11);
+      const Floats8 bottom1 = __builtin_shufflevector(c10, c11, 4, 12, 5, 13, 6, 14, 7, 15);
+      std::memcpy(row0 + 2 * ow, &top0, sizeof top0);
+      std::memcpy(row0 + 2 * ow + 8, &top1, sizeof top1);
+      std::memcpy(row1 + 2 * ow, &bottom0, sizeof bottom0);
+      std::memcpy(row1 + 2 * ow + 8, &bottom1, sizeof bottom1);
+      if (ow + 8 >= ow_size) break;
+    }
+    for (int w = 2 * ow_size; w < in_w; ++w) row0[w] = row1[w] = 0.0f;
+  }
+  const int64_t covered = int64_t{2 * oh_size} * in_w;
+  std::fill(grad_in + covered, grad_in + int64_t{p.in_h} * in_w, 0.0f);
+}
+
+WEFT_CPU_CLONES void max_pool_backward_2x2s2(const Pool2dParams& p, const float* grad_out,
+                                             const float* y, const int32_t* index,
+                                             float* grad_in) {
+  const FusedActivation act = p.activation;
+  switch (act.kind) {
+    // g = the gradient at the winner, as act.gradient_at_input(y, dy) gives it (vectors by
+    // reference: GCC warns that returning one from the baseline clone changes the ABI).
+    case FusedActivation::Kind::none:
+      max_pool_backward_plane_2x2s2(
+          p, grad_out, nullptr, index,
+          [](const Floats8&, const Floats8& dy, Floats8& g) { g = dy; }, grad_in);
+      return;
+    case FusedActivation::Kind::relu:
+      max_pool_backward_plane_2x2s2(
+          p, grad_out, y, index,
+          [](const Floats8& out, const Floats8& dy, Floats8& g) {
+            g = out > 0.0f ? dy : Floats8{};
+          },
+          grad_in);
+      return;
+    case FusedActivation::Kind::leaky_relu: {
+      const float alpha = act.alpha;
+      max_pool_backward_plane_2x2s2(
+          p, grad_out, y, index,
+          [alpha](const Floats8& out, const Floats8& dy, Floats8& g) {
+            g = out > 0.0f ? dy : alpha * dy;
+          },
+          grad_in);
+      return;
+    }
+  }
+}
+
 // One plane of max_pool2d_backward (y: that plane's forward output, read with an activation).
 void max_pool_backward_plane(const Pool2dParams& p, const float* grad_out, const float* y,
                              const int32_t* index, float* grad_in) {
   const int64_t in_plane = static_cast<int64_t>(p.in_h) * p.in_w;
   const int64_t out_plane = static_cast<int64_t>(p.out_h()) * p.out_w();
+  if (p.kernel_h == 2 && p.kernel_w == 2 && p.stride_h == 2 && p.stride_w == 2 && p.pad_h == 0 &&
+      p.pad_w == 0 && p.out_w() >= 8) {
+    max_pool_backward_2x2s2(p, grad_out, y, index, grad_in);
+    return;
+  }
   std::fill(grad_in, grad_in + in_plane, 0.0f);
   const FusedActivation act = p.activation;
   if (!p.windows_overlap()) {
