@@ -326,6 +326,8 @@ const std::vector<Conv2dParams>& conv_shapes() {
       conv_params(2, 5, 13, 37, 7, 3, 3, 2, 1, 1, 1, 1, 1),
       conv_params(2, 6, 20, 21, 4, 5, 5, 1, 1, 2, 2, 1, 1),
       conv_params(1, 4, 12, 40, 8, 5, 5, 1, 1, 2, 2, 1, 1),
+      // 6 output channels: backward-filter's groups of 4 (5x5, AVX-512) leave 2 alone.
+      conv_params(2, 3, 11, 19, 6, 5, 5, 1, 1, 2, 2, 1, 1),
       // Full window: the DCGAN discriminator's last layer (512 -> 1 on 4x4), scaled, and one
       // with a non-square input and several outputs.
       conv_params(3, 16, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1, 1),

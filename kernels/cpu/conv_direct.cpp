@@ -262,10 +262,18 @@ void forward_image(const Conv2dParams& p, const Padded& xp, const float* w, cons
 // accumulators alone, stored and reloaded every block (the Fashion CNN's first layer, 1 -> 64
 // at batch 512: 50 ms on an AVX2 EPYC, 6x the time of its forward). So kernel rows are taken
 // `Rows` at a time, each group one pass over dy, keeping Rows * KW accumulators in registers.
-template <class V, int KH, int KW, int Rows>
-[[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
-                                                     const float* dy_image, double* dw,
-                                                     double* dbias) {
+//
+// OB output channels share each pass over the input: every shifted input load then feeds OB
+// multiply-adds instead of one, which matters because loads outnumbered them (one dy load and
+// KH * KW input loads for KH * KW multiply-adds with OB = 1). With AVX-512: 3 x 3 two channels
+// of three rows (18 accumulators), 5 x 5 four channels of one row (20; five passes over dy,
+// 0.45 loads a multiply-add where one pass of all 25 took 1.04). Each channel's sums are formed
+// in the same order whatever OB and Rows, so the results are the same bits. AVX2's 16
+// registers keep one channel (not measured otherwise: this machine has AVX-512).
+template <class V, int KH, int KW, int Rows, int OB>
+[[gnu::always_inline]] inline void filter_channels_taps(const Conv2dParams& p, const Padded& xp,
+                                                        const float* dy_image, double* dw,
+                                                        double* dbias, int o0) {
   constexpr int kWidth = width_of<V>();
   const int out_h = p.out_h(), out_w = p.out_w();
   const int full_width = out_w / kWidth * kWidth;  // columns in whole blocks
@@ -273,62 +281,88 @@ template <class V, int KH, int KW, int Rows>
   LaneIndex lanes;
   for (int l = 0; l < kWidth; ++l) lanes[l] = l;
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
-  for (int o = 0; o < p.out_channels; ++o) {
-    for (int c = 0; c < p.in_channels; ++c) {
-      double* out = dw + (static_cast<int64_t>(o) * p.in_channels + c) * KH * KW;
-      for (int kh0 = 0; kh0 < KH; kh0 += Rows) {
-        const int rows = std::min(Rows, KH - kh0);
-        const bool bias_pass = dbias != nullptr && c == 0 && kh0 == 0;
-        V acc[Rows * KW];
-        for (int t = 0; t < Rows * KW; ++t) acc[t] = V{};
-        V bias_acc{};
-        for (int oh = 0; oh < out_h; ++oh) {
-          const float* g = dy_image + (static_cast<int64_t>(o) * out_h + oh) * out_w;
-          const float* xr = xp.data.data() + c * plane +
-                            (static_cast<int64_t>(oh) * p.stride_h + kh0 * p.dilation_h) * xp.pw;
-          // One block of dy (gv) at column ow0 against the shifted input rows.
-          const auto block = [&](const V& gv, int ow0) __attribute__((always_inline)) {
-            if (bias_pass) bias_acc += gv;
-            for (int kh = 0; kh < Rows; ++kh) {
-              if (kh >= rows) break;
-              const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
-              for (int kw = 0; kw < KW; ++kw) {
-                V xv;
-                std::memcpy(&xv, r + kw * p.dilation_w, sizeof xv);
-                acc[kh * KW + kw] += gv * xv;
-              }
+  for (int c = 0; c < p.in_channels; ++c) {
+    for (int kh0 = 0; kh0 < KH; kh0 += Rows) {
+      const int rows = std::min(Rows, KH - kh0);
+      const bool bias_pass = dbias != nullptr && c == 0 && kh0 == 0;
+      V acc[OB][Rows * KW];
+      V bias_acc[OB];
+      for (int o = 0; o < OB; ++o) {
+        for (int t = 0; t < Rows * KW; ++t) acc[o][t] = V{};
+        bias_acc[o] = V{};
+      }
+      for (int oh = 0; oh < out_h; ++oh) {
+        const float* g = dy_image + (static_cast<int64_t>(o0) * out_h + oh) * out_w;
+        const int64_t channel_step = static_cast<int64_t>(out_h) * out_w;
+        const float* xr = xp.data.data() + c * plane +
+                          (static_cast<int64_t>(oh) * p.stride_h + kh0 * p.dilation_h) * xp.pw;
+        // One block of dy per channel (gv) at column ow0 against the shifted input rows.
+        const auto block = [&](const V (&gv)[OB], int ow0) __attribute__((always_inline)) {
+          if (bias_pass) {
+            for (int o = 0; o < OB; ++o) bias_acc[o] += gv[o];
+          }
+          for (int kh = 0; kh < Rows; ++kh) {
+            if (kh >= rows) break;
+            const float* r = xr + static_cast<int64_t>(kh) * p.dilation_h * xp.pw + ow0;
+            for (int kw = 0; kw < KW; ++kw) {
+              V xv;
+              std::memcpy(&xv, r + kw * p.dilation_w, sizeof xv);
+              for (int o = 0; o < OB; ++o) acc[o][kh * KW + kw] += gv[o] * xv;
             }
-          };
-          for (int ow0 = 0; ow0 < full_width; ow0 += kWidth) {
-            V gv;
-            std::memcpy(&gv, g + ow0, sizeof gv);
-            block(gv, ow0);
           }
-          if (full_width < out_w && out_w >= kWidth) {
-            // The last whole window of the row, its lanes before full_width (counted by the
-            // block before) set to 0: one load instead of a lane-by-lane copy.
-            V gv;
-            std::memcpy(&gv, g + out_w - kWidth, sizeof gv);
-            gv = lanes >= kWidth - (out_w - full_width) ? gv : V{};
-            block(gv, out_w - kWidth);
-          } else if (full_width < out_w) {
-            V gv{};
-            for (int l = 0; l < out_w - full_width; ++l) gv[l] = g[full_width + l];
-            block(gv, full_width);
-          }
+        };
+        for (int ow0 = 0; ow0 < full_width; ow0 += kWidth) {
+          V gv[OB];
+          for (int o = 0; o < OB; ++o) std::memcpy(&gv[o], g + o * channel_step + ow0, sizeof(V));
+          block(gv, ow0);
         }
+        if (full_width < out_w && out_w >= kWidth) {
+          // The last whole window of the row, its lanes before full_width (counted by the
+          // block before) set to 0: one load instead of a lane-by-lane copy.
+          V gv[OB];
+          for (int o = 0; o < OB; ++o) {
+            std::memcpy(&gv[o], g + o * channel_step + out_w - kWidth, sizeof(V));
+            gv[o] = lanes >= kWidth - (out_w - full_width) ? gv[o] : V{};
+          }
+          block(gv, out_w - kWidth);
+        } else if (full_width < out_w) {
+          V gv[OB] = {};
+          for (int o = 0; o < OB; ++o) {
+            for (int l = 0; l < out_w - full_width; ++l) {
+              gv[o][l] = g[o * channel_step + full_width + l];
+            }
+          }
+          block(gv, full_width);
+        }
+      }
+      for (int o = 0; o < OB; ++o) {
+        double* out = dw + (static_cast<int64_t>(o0 + o) * p.in_channels + c) * KH * KW;
         for (int t = 0; t < rows * KW; ++t) {
           float sum = 0.0f;
-          for (int l = 0; l < kWidth; ++l) sum += acc[t][l];
+          for (int l = 0; l < kWidth; ++l) sum += acc[o][t][l];
           out[kh0 * KW + t] += sum;
         }
         if (bias_pass) {
           float sum = 0.0f;
-          for (int l = 0; l < kWidth; ++l) sum += bias_acc[l];
-          dbias[o] += sum;
+          for (int l = 0; l < kWidth; ++l) sum += bias_acc[o][l];
+          dbias[o0 + o] += sum;
         }
       }
     }
+  }
+}
+
+// Every output channel, OB at a time and then one at a time.
+template <class V, int KH, int KW, int Rows, int OB = 1>
+[[gnu::always_inline]] inline void filter_image_taps(const Conv2dParams& p, const Padded& xp,
+                                                     const float* dy_image, double* dw,
+                                                     double* dbias) {
+  const int grouped = p.out_channels / OB * OB;
+  for (int o0 = 0; o0 < grouped; o0 += OB) {
+    filter_channels_taps<V, KH, KW, Rows, OB>(p, xp, dy_image, dw, dbias, o0);
+  }
+  for (int o0 = grouped; o0 < p.out_channels; ++o0) {
+    filter_channels_taps<V, KH, KW, Rows, 1>(p, xp, dy_image, dw, dbias, o0);
   }
 }
 
@@ -339,13 +373,13 @@ void filter_image(const Conv2dParams& p, const Padded& xp, const float* dy_image
   const bool wide = wide_tiles();
   if (p.kernel_h == 3 && p.kernel_w == 3) {
     if (wide) {
-      filter_image_taps<Lanes, 3, 3, 3>(p, xp, dy_image, dw, dbias);
+      filter_image_taps<Lanes, 3, 3, 3, 2>(p, xp, dy_image, dw, dbias);
     } else {
       filter_image_taps<Lanes8, 3, 3, 3>(p, xp, dy_image, dw, dbias);
     }
   } else if (p.kernel_h == 5 && p.kernel_w == 5) {
     if (wide) {
-      filter_image_taps<Lanes, 5, 5, 5>(p, xp, dy_image, dw, dbias);
+      filter_image_taps<Lanes, 5, 5, 1, 4>(p, xp, dy_image, dw, dbias);
     } else {
       filter_image_taps<Lanes8, 5, 5, 2>(p, xp, dy_image, dw, dbias);
     }
