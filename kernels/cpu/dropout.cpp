@@ -37,7 +37,8 @@ namespace {
 // 2-core AMD EPYC: the compiler's version spent its time in cross-lane permutes). The
 // one-counter version stays scalar code. On x86-64, target_clones builds an AVX2 copy of the
 // masking beside the baseline one and picks one at load time, so the binary still runs on any
-// x86-64 CPU; elsewhere the baseline alone is built.
+// x86-64 CPU; elsewhere the baseline alone is built. Where the CPU has AVX-512,
+// mask_lanes_avx512 (below) takes sixteen counters at a time instead, Philox and mask in one.
 constexpr int kLanes = 8;
 
 #if defined(__x86_64__) && defined(__GNUC__)
