@@ -70,6 +70,29 @@ struct MaskMap {
   }
 };
 
+// out[i] = uniform[i] >= drop ? what `map` keeps of element i : 0, for i < kCount. The kept
+// values are gathered into a local array first, so that the last loop reads only locals (in and
+// out may be the same buffer) and compiles to SIMD compares and blends; one loop per map, so
+// that each stays a plain SIMD loop. Shared by mask_lanes and mask_lanes_avx512.
+template <int kCount>
+[[gnu::always_inline]] inline void mask_elements(const MaskMap& map, float drop, float scale,
+                                                 const float* uniform, const float* in,
+                                                 const float* gate, float* out) {
+  float kept[kCount];
+  switch (map.kind) {
+    case MaskMap::Kind::scaled:
+      for (int i = 0; i < kCount; ++i) kept[i] = in[i] * scale;
+      break;
+    case MaskMap::Kind::activated:
+      for (int i = 0; i < kCount; ++i) kept[i] = map.act.apply(in[i]) * scale;
+      break;
+    case MaskMap::Kind::gated:
+      for (int i = 0; i < kCount; ++i) kept[i] = map.act.gradient_at_input(gate[i], in[i] * scale);
+      break;
+  }
+  for (int i = 0; i < kCount; ++i) out[i] = uniform[i] >= drop ? kept[i] : 0.0f;
+}
+
 // The four words of philox4x32_10(first_counter + l, seed) for each lane l < kLanes, in
 // words[w][l]: each step a loop over plain arrays of lanes (the compiler vectorises it, with
 // cross-lane permutes around its 32 x 32 -> 64-bit multiplies).
@@ -159,9 +182,9 @@ __attribute__((target("avx2"))) void philox_lanes_avx2(uint64_t first_counter, u
 // philox_uniform's ((bits >> 8) * 2^-24, exact), compared as `>= drop`, and a kept element of
 // the plain map is in * scale by one multiply with the dropped lanes zeroed: the same floats as
 // mask_lanes, bit for bit (the dropout tests compare every element with philox_uniform_at).
-// The activation maps take mask_lanes' loops on the 64 uniforms. On the Fashion CNN's dropout
-// (5.5 million values, Xeon family 6 model 207) Philox and the masking were a fifth of the CPU
-// training step with 8 lanes.
+// The activation maps take mask_elements' loops on the 64 uniforms, as mask_lanes does. On
+// the Fashion CNN's dropout (5.5 million values, Xeon family 6 model 207) Philox and the masking
+// were a fifth of the CPU training step with 8 lanes.
 constexpr int kWideCounters = 16;
 
 __attribute__((target("avx512f"))) void mask_lanes_avx512(uint64_t first_counter, uint64_t seed,
@@ -226,16 +249,8 @@ __attribute__((target("avx512f"))) void mask_lanes_avx512(uint64_t first_counter
     return;
   }
   alignas(64) float u[4 * kWideCounters];
-  float kept[4 * kWideCounters];
   for (int j = 0; j < 4; ++j) _mm512_store_ps(u + 16 * j, uniform[j]);
-  if (map.kind == MaskMap::Kind::activated) {
-    for (int i = 0; i < 4 * kWideCounters; ++i) kept[i] = map.act.apply(in[i]) * scale;
-  } else {
-    for (int i = 0; i < 4 * kWideCounters; ++i) {
-      kept[i] = map.act.gradient_at_input(gate[i], in[i] * scale);
-    }
-  }
-  for (int i = 0; i < 4 * kWideCounters; ++i) out[i] = u[i] >= drop ? kept[i] : 0.0f;
+  mask_elements<4 * kWideCounters>(map, drop, scale, u, in, gate, out);
 }
 
 bool has_avx512() {
@@ -273,31 +288,15 @@ WEFT_AVX2_CLONE void mask_lanes(uint64_t first_counter, uint64_t seed, float dro
   const uint32_t(&c1)[kLanes] = words[1];
   const uint32_t(&c2)[kLanes] = words[2];
   const uint32_t(&c3)[kLanes] = words[3];
-  // Element 4 * l + w takes word w of lane l. The scaled inputs are gathered into a local array
-  // first, so that the last loop reads only locals (in and out may be the same buffer) and
-  // compiles to SIMD compares and blends.
-  float uniform[4 * kLanes], kept[4 * kLanes];
+  // Element 4 * l + w takes word w of lane l.
+  float uniform[4 * kLanes];
   for (int l = 0; l < kLanes; ++l) {
     uniform[4 * l + 0] = philox_uniform(c0[l]);
     uniform[4 * l + 1] = philox_uniform(c1[l]);
     uniform[4 * l + 2] = philox_uniform(c2[l]);
     uniform[4 * l + 3] = philox_uniform(c3[l]);
   }
-  // One loop per map, so that each stays a plain SIMD loop.
-  switch (map.kind) {
-    case MaskMap::Kind::scaled:
-      for (int i = 0; i < 4 * kLanes; ++i) kept[i] = in[i] * scale;
-      break;
-    case MaskMap::Kind::activated:
-      for (int i = 0; i < 4 * kLanes; ++i) kept[i] = map.act.apply(in[i]) * scale;
-      break;
-    case MaskMap::Kind::gated:
-      for (int i = 0; i < 4 * kLanes; ++i) {
-        kept[i] = map.act.gradient_at_input(gate[i], in[i] * scale);
-      }
-      break;
-  }
-  for (int i = 0; i < 4 * kLanes; ++i) out[i] = uniform[i] >= drop ? kept[i] : 0.0f;
+  mask_elements<4 * kLanes>(map, drop, scale, uniform, in, gate, out);
 }
 
 constexpr int64_t kParallelThreshold = 1 << 14;
