@@ -281,6 +281,7 @@ template <class V, int KH, int KW, int Rows, int OB>
   LaneIndex lanes;
   for (int l = 0; l < kWidth; ++l) lanes[l] = l;
   const int64_t plane = static_cast<int64_t>(xp.ph) * xp.pw;
+  const int64_t channel_step = static_cast<int64_t>(out_h) * out_w;  // dy's channel planes
   for (int c = 0; c < p.in_channels; ++c) {
     for (int kh0 = 0; kh0 < KH; kh0 += Rows) {
       const int rows = std::min(Rows, KH - kh0);
@@ -293,7 +294,6 @@ template <class V, int KH, int KW, int Rows, int OB>
       }
       for (int oh = 0; oh < out_h; ++oh) {
         const float* g = dy_image + (static_cast<int64_t>(o0) * out_h + oh) * out_w;
-        const int64_t channel_step = static_cast<int64_t>(out_h) * out_w;
         const float* xr = xp.data.data() + c * plane +
                           (static_cast<int64_t>(oh) * p.stride_h + kh0 * p.dilation_h) * xp.pw;
         // One block of dy per channel (gv) at column ow0 against the shifted input rows.
